@@ -18,3 +18,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
         if "gpu" in item.keywords and not has_cuda:
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def presets_dir():
+    """The vendored real TOPO flight poses."""
+    from topoloc.data.preset import PRESETS_DIR
+
+    return PRESETS_DIR

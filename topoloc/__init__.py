@@ -4,6 +4,24 @@ Absolute pose regression in the AtLoc family on the EPFL TOPO drone data: positi
 WGS84, local ENU) and orientation (Cesium yaw / pitch / roll) from one image.
 """
 
+from topoloc.data import list_presets, load_preset
+from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
+from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "__version__",
+    # geodesy and metrics
+    "LocalFrame",
+    "wgs84_to_ecef",
+    "ecef_to_wgs84",
+    "cesium_to_c2w",
+    "c2w_to_cesium",
+    "pose_errors",
+    "summarize",
+    "PoseErrorSummary",
+    # data
+    "load_preset",
+    "list_presets",
+]

@@ -1,0 +1,69 @@
+"""Pose metrics on cases worked by hand."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.metrics import CROSSLOC_THRESHOLDS, PoseErrorSummary, pose_errors, summarize
+
+
+def pose(r=np.eye(3), t=(0.0, 0.0, 0.0)):
+    p = np.eye(4)
+    p[:3, :3] = r
+    p[:3, 3] = t
+    return p
+
+
+def test_three_four_five_and_ninety_degrees():
+    rz90 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    pred = np.stack([pose(t=(3.0, 4.0, 0.0)), pose(rz90, (10.0, 0.0, 0.0))])
+    gt = np.stack([pose(), pose(t=(10.0, 0.0, 0.0))])
+    t, r = pose_errors(pred, gt)
+    np.testing.assert_allclose(t, [5.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(r, [0.0, 90.0], atol=1e-12)
+
+
+def test_accepts_torch_and_3x4():
+    pred = torch.tensor(pose(t=(0.0, 0.0, 2.0))[None, :3])
+    t, r = pose_errors(pred, pose()[None])
+    assert t.tolist() == [2.0] and r.tolist() == [0.0]
+
+
+def test_summary_by_hand():
+    t = np.arange(1.0, 11.0)  # 1..10 m
+    r = np.array([1.0, 2.0, 4.0, 6.0, 8.0, 9.0, 9.5, 11.0, 12.0, 0.5])
+    s = summarize(t, r)
+    assert s.count == 10
+    assert s.median_m == 5.5 and s.mean_m == 5.5
+    assert s.p90_m == pytest.approx(9.1)  # linear interpolation between the 9th and 10th values
+    # sorted rotations: 0.5 1 2 4 6 | 8 9 9.5 11 12 -> median (6 + 8) / 2
+    assert s.median_deg == pytest.approx(7.0) and s.mean_deg == pytest.approx(6.3)
+    # (3 m, 3 deg): images 1, 2 -> 0.2; (5, 5): 1, 2, 3 (t=3 < 5, r=4 < 5) -> 0.3; (10, 7): 1-4 -> 0.4;
+    # (10, 10): 1-7 -> 0.7; (20, 10): also t=10, r=0.5 -> 0.8; (30, 10): 0.8.
+    assert s.within == {
+        "3m_3deg": 0.2, "5m_5deg": 0.3, "10m_7deg": 0.4, "10m_10deg": 0.7, "20m_10deg": 0.8, "30m_10deg": 0.8,
+    }
+    assert list(s.within) == [f"{m:g}m_{d:g}deg" for m, d in CROSSLOC_THRESHOLDS]
+
+
+def test_summary_serialises_and_prints():
+    s = summarize([1.0, 2.0], [3.0, 4.0])
+    d = json.loads(s.to_json())
+    assert d["median_m"] == 1.5 and PoseErrorSummary.from_dict(d) == s
+    text = s.table("val")
+    assert "| median | 1.50 | 3.50 |" in text and "5m_5deg" in text and "val" in text
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="pred_c2w"):
+        pose_errors(np.zeros((2, 4)), np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="same number"):
+        pose_errors(np.stack([pose(), pose()]), pose()[None])
+    with pytest.raises(ValueError, match="NaN"):
+        pose_errors(np.full((1, 4, 4), np.nan), pose()[None])
+    with pytest.raises(ValueError, match="at least one"):
+        summarize([], [])
+    with pytest.raises(ValueError, match="same number"):
+        summarize([1.0], [1.0, 2.0])

@@ -1,0 +1,147 @@
+"""Per-image pose errors and their summaries (median, mean, p90, CrossLoc accuracy thresholds)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from topoloc.rotations import geodesic_angle_deg
+
+__all__ = ["CROSSLOC_THRESHOLDS", "pose_errors", "summarize", "PoseErrorSummary"]
+
+#: (metres, degrees) accuracy thresholds of TOPO's CrossLoc benchmark.
+CROSSLOC_THRESHOLDS: tuple[tuple[float, float], ...] = (
+    (3.0, 3.0),
+    (5.0, 5.0),
+    (10.0, 7.0),
+    (10.0, 10.0),
+    (20.0, 10.0),
+    (30.0, 10.0),
+)
+
+
+def _poses(x, name: str) -> np.ndarray:
+    a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
+    if a.ndim != 3 or a.shape[1:] not in ((4, 4), (3, 4)):
+        raise ValueError(f"{name}: expected camera-to-world poses of shape (N, 4, 4) or (N, 3, 4), got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: expected finite numbers, got NaN or inf")
+    return a
+
+
+def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
+    """Translation error (Euclidean, metres) and rotation error (geodesic angle, degrees) per image.
+
+    Both poses must be in the same metric frame (ECEF or a local ENU frame: distances agree).
+
+    Args:
+        pred_c2w: predicted camera-to-world poses (numpy or torch).
+        gt_c2w: ground-truth camera-to-world poses.
+
+    Returns:
+        ``(translation_m, rotation_deg)``, each float64 (N,).
+
+    Shape:
+        pred_c2w, gt_c2w: (N, 4, 4) or (N, 3, 4) -> (N,), (N,)
+    """
+    pred, gt = _poses(pred_c2w, "pred_c2w"), _poses(gt_c2w, "gt_c2w")
+    if len(pred) != len(gt):
+        raise ValueError(f"pred_c2w has {len(pred)} poses but gt_c2w has {len(gt)}; expected the same number")
+    translation_m = np.linalg.norm(pred[:, :3, 3] - gt[:, :3, 3], axis=-1)
+    rotation_deg = geodesic_angle_deg(pred[:, :3, :3], gt[:, :3, :3])
+    return translation_m, np.asarray(rotation_deg, dtype=np.float64)
+
+
+def _label(metres: float, degrees: float) -> str:
+    return f"{metres:g}m_{degrees:g}deg"
+
+
+@dataclass
+class PoseErrorSummary:
+    """Summary statistics of per-image pose errors.
+
+    ``within`` maps a threshold label such as ``"5m_5deg"`` to the share (0..1) of images whose
+    translation error is below the metres AND whose rotation error is below the degrees.
+    """
+
+    count: int
+    median_m: float
+    median_deg: float
+    mean_m: float
+    mean_deg: float
+    p90_m: float
+    p90_deg: float
+    within: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PoseErrorSummary":
+        return cls(**d)
+
+    def table(self, title: str | None = None) -> str:
+        """A markdown table of the summary."""
+        lines = [f"**{title}** ({self.count} images)", ""] if title else [f"{self.count} images", ""]
+        lines += [
+            "| statistic | translation (m) | rotation (deg) |",
+            "| --- | ---: | ---: |",
+            f"| median | {self.median_m:.2f} | {self.median_deg:.2f} |",
+            f"| mean | {self.mean_m:.2f} | {self.mean_deg:.2f} |",
+            f"| p90 | {self.p90_m:.2f} | {self.p90_deg:.2f} |",
+        ]
+        if self.within:
+            lines += ["", "| within | " + " | ".join(self.within) + " |",
+                      "| --- |" + " ---: |" * len(self.within),
+                      "| share | " + " | ".join(f"{100 * v:.1f}%" for v in self.within.values()) + " |"]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def summarize(
+    translation_m,
+    rotation_deg,
+    thresholds: tuple[tuple[float, float], ...] = CROSSLOC_THRESHOLDS,
+) -> PoseErrorSummary:
+    """Median, mean, 90th percentile and the share within each (metres, degrees) threshold.
+
+    Args:
+        translation_m: per-image translation errors in metres.
+        rotation_deg: per-image rotation errors in degrees.
+        thresholds: (metres, degrees) pairs; an image counts when both errors are strictly below.
+
+    Shape:
+        translation_m, rotation_deg: (N,)
+
+    Example:
+        >>> s = summarize([1.0, 2.0, 40.0], [1.0, 2.0, 1.0])
+        >>> s.median_m, s.within["3m_3deg"]
+        (2.0, 0.6666666666666666)
+    """
+    t = np.asarray(translation_m, dtype=np.float64).ravel()
+    r = np.asarray(rotation_deg, dtype=np.float64).ravel()
+    if t.shape != r.shape:
+        raise ValueError(f"translation_m has {t.size} values but rotation_deg has {r.size}; expected the same number")
+    if t.size == 0:
+        raise ValueError("translation_m: expected at least one error to summarise, got none")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
+        raise ValueError("translation_m / rotation_deg: expected finite errors, got NaN or inf")
+    within = {_label(m, d): float(np.mean((t < m) & (r < d))) for m, d in thresholds}
+    return PoseErrorSummary(
+        count=int(t.size),
+        median_m=float(np.median(t)),
+        median_deg=float(np.median(r)),
+        mean_m=float(np.mean(t)),
+        mean_deg=float(np.mean(r)),
+        p90_m=float(np.percentile(t, 90)),
+        p90_deg=float(np.percentile(r, 90)),
+        within=within,
+    )

@@ -1,0 +1,192 @@
+"""Rotation representations: unit quaternions, AtLoc's log-quaternion, matrices, geodesic angles.
+
+Quaternions are (w, x, y, z) with w >= 0 (the hemisphere AtLoc trains on). Every function is batched
+over leading dimensions and accepts a numpy array or a torch tensor, returning the same kind; torch
+inputs keep their device, dtype and autograd graph. Quaternion <-> matrix conversions use
+``kornia.geometry.conversions``.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+import torch
+from kornia.geometry import conversions
+
+__all__ = [
+    "quaternion_to_matrix",
+    "matrix_to_quaternion",
+    "qlog",
+    "qexp",
+    "canonical_quaternion",
+    "geodesic_angle_deg",
+    "quaternion_angle_deg",
+    "rotation_zyx",
+]
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def _to_torch(x) -> tuple[torch.Tensor, bool]:
+    """Returns ``x`` as a tensor (float64 for numpy input) and whether it came from numpy."""
+    if isinstance(x, torch.Tensor):
+        return x, False
+    return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
+
+
+def _back(x: torch.Tensor, was_numpy: bool):
+    return x.detach().cpu().numpy() if was_numpy else x
+
+
+def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
+    if tuple(x.shape[x.ndim - len(shape):]) != shape or x.ndim < len(shape):
+        raise ValueError(f"{name}: expected shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+
+
+def canonical_quaternion(q: Array) -> Array:
+    """Normalises quaternions and flips their sign so that w >= 0.
+
+    Args:
+        q: quaternions (w, x, y, z), not necessarily unit.
+
+    Shape:
+        q: (..., 4) -> (..., 4)
+    """
+    t, was_np = _to_torch(q)
+    _check_last_dims(t, (4,), "q")
+    t = t / t.norm(dim=-1, keepdim=True).clamp_min(torch.finfo(t.dtype).tiny)
+    sign = torch.where(t[..., :1] < 0, -1.0, 1.0).to(t.dtype)
+    return _back(t * sign, was_np)
+
+
+def quaternion_to_matrix(q: Array) -> Array:
+    """Rotation matrices of unit quaternions (w, x, y, z).
+
+    Shape:
+        q: (..., 4) -> (..., 3, 3)
+    """
+    t, was_np = _to_torch(q)
+    _check_last_dims(t, (4,), "q")
+    lead = t.shape[:-1]
+    r = conversions.quaternion_to_rotation_matrix(t.reshape(-1, 4))
+    return _back(r.reshape(*lead, 3, 3), was_np)
+
+
+def matrix_to_quaternion(r: Array) -> Array:
+    """Unit quaternions (w, x, y, z), w >= 0, of rotation matrices.
+
+    Shape:
+        r: (..., 3, 3) -> (..., 4)
+    """
+    t, was_np = _to_torch(r)
+    _check_last_dims(t, (3, 3), "r")
+    lead = t.shape[:-2]
+    eps = 1e-12 if t.dtype == torch.float64 else 1e-7
+    q = conversions.rotation_matrix_to_quaternion(t.reshape(-1, 3, 3), eps=eps)
+    return canonical_quaternion(_back(q.reshape(*lead, 4), was_np))
+
+
+def qlog(q: Array) -> Array:
+    """AtLoc's log-quaternion: ``arccos(w) * v / |v|`` of a unit quaternion ``(w, v)``.
+
+    The quaternion is first brought to the hemisphere w >= 0, so the result has norm in
+    [0, pi/2] (half the rotation angle, in radians).
+
+    Shape:
+        q: (..., 4) -> (..., 3)
+    """
+    t, was_np = _to_torch(q)
+    _check_last_dims(t, (4,), "q")
+    t = canonical_quaternion(t)
+    w, v = t[..., :1], t[..., 1:]
+    vnorm = v.norm(dim=-1, keepdim=True)
+    # atan2 is exact where arccos(w) loses precision (w close to 1).
+    angle = torch.atan2(vnorm, w)
+    scale = torch.where(vnorm > 0, angle / vnorm.clamp_min(torch.finfo(t.dtype).tiny), torch.ones_like(vnorm))
+    return _back(v * scale, was_np)
+
+
+def qexp(logq: Array) -> Array:
+    """Inverse of :func:`qlog`: ``(cos|u|, sin|u| * u / |u|)``.
+
+    Shape:
+        logq: (..., 3) -> (..., 4)
+    """
+    t, was_np = _to_torch(logq)
+    _check_last_dims(t, (3,), "logq")
+    n = t.norm(dim=-1, keepdim=True)
+    sinc = torch.where(n > 1e-8, torch.sin(n) / n.clamp_min(1e-8), 1.0 - n * n / 6.0)
+    q = torch.cat([torch.cos(n), t * sinc], dim=-1)
+    return _back(q, was_np)
+
+
+def geodesic_angle_deg(r1: Array, r2: Array) -> Array:
+    """Angle of the rotation taking ``r1`` to ``r2`` (the geodesic distance on SO(3)), in degrees.
+
+    Computed as ``atan2(|sin|, cos)`` of the relative rotation, accurate near 0 and 180 deg.
+
+    Shape:
+        r1, r2: (..., 3, 3), broadcastable -> (...)
+    """
+    a, np1 = _to_torch(r1)
+    b, np2 = _to_torch(r2)
+    _check_last_dims(a, (3, 3), "r1")
+    _check_last_dims(b, (3, 3), "r2")
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.to(dtype), b.to(dtype)
+    m = a.transpose(-1, -2) @ b
+    cos = (m[..., 0, 0] + m[..., 1, 1] + m[..., 2, 2] - 1.0) / 2.0
+    axis = torch.stack(
+        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], dim=-1
+    )
+    sin = axis.norm(dim=-1) / 2.0
+    return _back(torch.rad2deg(torch.atan2(sin, cos)), np1 and np2)
+
+
+def quaternion_angle_deg(q1: Array, q2: Array) -> Array:
+    """Rotation angle between unit quaternions, ``2 * atan2(|q1* q2|_v, |<q1, q2>|)``, in degrees.
+
+    Shape:
+        q1, q2: (..., 4), broadcastable -> (...)
+    """
+    a, np1 = _to_torch(q1)
+    b, np2 = _to_torch(q2)
+    _check_last_dims(a, (4,), "q1")
+    _check_last_dims(b, (4,), "q2")
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    a = a.to(dtype) / a.norm(dim=-1, keepdim=True).to(dtype)
+    b = b.to(dtype) / b.norm(dim=-1, keepdim=True).to(dtype)
+    a, b = torch.broadcast_tensors(a, b)
+    # Relative rotation conj(a) * b = (w1 w2 + v1.v2, w1 v2 - w2 v1 - v1 x v2): atan2 of its parts
+    # stays accurate for tiny angles, where arccos of the dot product does not.
+    dot = (a * b).sum(-1).abs()
+    vec = a[..., :1] * b[..., 1:] - b[..., :1] * a[..., 1:] - torch.linalg.cross(a[..., 1:], b[..., 1:], dim=-1)
+    sin_half = vec.norm(dim=-1)
+    return _back(torch.rad2deg(2.0 * torch.atan2(sin_half, dot)), np1 and np2)
+
+
+def rotation_zyx(yaw_deg, pitch_deg, roll_deg) -> np.ndarray:
+    """``Rz(yaw) @ Ry(pitch) @ Rx(roll)``: intrinsic z-y'-x'' Tait-Bryan angles, in degrees.
+
+    With the body frame x forward, y right, z down expressed in NED, this is the attitude
+    convention of Cesium and DJI (yaw clockwise from north seen from above, pitch up positive).
+
+    Shape:
+        yaw_deg, pitch_deg, roll_deg: (N,) or scalars -> (N, 3, 3)
+    """
+    y, p, r = (np.deg2rad(np.atleast_1d(np.asarray(a, dtype=np.float64))) for a in (yaw_deg, pitch_deg, roll_deg))
+    y, p, r = np.broadcast_arrays(y, p, r)
+    cy, sy, cp, sp, cr, sr = np.cos(y), np.sin(y), np.cos(p), np.sin(p), np.cos(r), np.sin(r)
+    out = np.empty(y.shape + (3, 3))
+    out[..., 0, 0] = cy * cp
+    out[..., 0, 1] = cy * sp * sr - sy * cr
+    out[..., 0, 2] = cy * sp * cr + sy * sr
+    out[..., 1, 0] = sy * cp
+    out[..., 1, 1] = sy * sp * sr + cy * cr
+    out[..., 1, 2] = sy * sp * cr - cy * sr
+    out[..., 2, 0] = -sp
+    out[..., 2, 1] = cp * sr
+    out[..., 2, 2] = cp * cr
+    return out
+

@@ -7,6 +7,16 @@ WGS84, local ENU) and orientation (Cesium yaw / pitch / roll) from one image.
 from topoloc.data import list_presets, load_preset
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
 from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
+from topoloc.models import (
+    AtLoc,
+    AtLocAttention,
+    AtLocLoss,
+    Backbone,
+    PoseHead,
+    SpatialAttention,
+    create_model,
+    list_models,
+)
 
 __version__ = "0.1.0"
 
@@ -24,4 +34,13 @@ __all__ = [
     # data
     "load_preset",
     "list_presets",
+    # models
+    "AtLoc",
+    "AtLocAttention",
+    "AtLocLoss",
+    "Backbone",
+    "PoseHead",
+    "SpatialAttention",
+    "create_model",
+    "list_models",
 ]

@@ -1,0 +1,204 @@
+"""A timm model used as a feature extractor: feature map, pooled vector, normalisation."""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Backbone"]
+
+_WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".pth.tar", ".ckpt")
+
+
+def _is_token_model(model: nn.Module) -> bool:
+    """Whether timm's ``forward_features`` returns (B, N, C) tokens (ViT family)."""
+    return hasattr(model, "patch_embed") and hasattr(model, "num_prefix_tokens")
+
+
+def _resolve_pretrained(name: str, pretrained: bool | str | PathLike) -> tuple[bool, dict | None]:
+    """Validate ``pretrained`` and turn it into timm's (pretrained, pretrained_cfg_overlay)."""
+    if isinstance(pretrained, bool):
+        return pretrained, None
+    if isinstance(pretrained, (str, PathLike)):
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"Backbone({name!r}): `pretrained` weights file {str(path)!r} does not exist "
+                f"(expected a {' / '.join(_WEIGHT_SUFFIXES)} state dict of the timm model)"
+            )
+        return True, {"file": str(path)}
+    raise TypeError(
+        f"Backbone({name!r}): `pretrained` must be False, True or a path to a local weights file, "
+        f"got {type(pretrained).__name__}"
+    )
+
+
+class Backbone(nn.Module):
+    """Any timm model by name, giving its feature map and its pooled feature vector.
+
+    CNNs (ResNet, EfficientNet, ConvNeXt, ...) give their last feature map directly. Token models
+    (the ViT family) give their patch tokens reshaped to the patch grid; they are built with
+    ``dynamic_img_size=True`` unless told otherwise, so any input size divisible by the patch
+    size works. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
+    model's pooling and, where it has them, its final norm layers, so pretrained weights are used
+    as they were trained. The classifier is removed (``num_classes=0``).
+
+    Args:
+        name: a timm model name (``timm.list_models()``), e.g. ``"resnet34"``.
+        pretrained: ``False`` (random init), ``True`` (timm's weights, downloaded: needs network
+            access or timm's / Hugging Face's cache) or the path of a local weights file
+            (``.pth`` / ``.safetensors`` state dict of the same timm model, classifier optional).
+        **timm_kwargs: passed to ``timm.create_model`` (e.g. ``drop_path_rate``, ``global_pool``).
+
+    Attributes:
+        model: the timm model.
+        num_features: channels of the feature map.
+        pooled_dim: size of the pooled vector (equals ``num_features`` for most models).
+        pretrained_cfg: timm's configuration of the weights (``mean``, ``std``, ``input_size``...).
+        image_mean, image_std: (1, 3, 1, 1) buffers from ``pretrained_cfg``, used by `normalize`.
+
+    Shape:
+        - input: (B, 3, H, W) normalised images
+        - output: ``(feature_map (B, C, h, w), pooled (B, pooled_dim))``
+
+    Examples:
+        >>> bb = Backbone("resnet18")
+        >>> fmap, pooled = bb(torch.randn(1, 3, 64, 64))
+        >>> fmap.shape, pooled.shape
+        (torch.Size([1, 512, 2, 2]), torch.Size([1, 512]))
+    """
+
+    def __init__(self, name: str = "resnet34", pretrained: bool | str | PathLike = False,
+                 **timm_kwargs: Any) -> None:
+        super().__init__()
+        if not isinstance(name, str) or not timm.is_model(name):
+            raise ValueError(
+                f"Backbone: `name` must be a timm model name (see timm.list_models()), got {name!r}"
+            )
+        if "num_classes" in timm_kwargs:
+            raise ValueError("Backbone: `num_classes` is fixed to 0 (no classifier); do not pass it")
+        use_pretrained, overlay = _resolve_pretrained(name, pretrained)
+        kwargs = dict(timm_kwargs)
+        # Probe the architecture on the meta device (no memory, no weights) to learn whether it
+        # is a token model that needs dynamic_img_size to accept other sizes than 224.
+        try:
+            with torch.device("meta"):
+                probe = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
+        except Exception:  # noqa: BLE001 - a model that cannot be built on meta: no probe
+            probe = None
+        if probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs:
+            kwargs["dynamic_img_size"] = True
+        del probe
+        if overlay is not None:
+            kwargs["pretrained_cfg_overlay"] = overlay
+        try:
+            self.model = timm.create_model(name, pretrained=use_pretrained, num_classes=0, **kwargs)
+        except Exception as err:  # noqa: BLE001 - timm raises many kinds when offline
+            if not use_pretrained:
+                raise
+            if overlay is not None:
+                raise RuntimeError(
+                    f"Backbone({name!r}): could not load the weights file {overlay['file']!r} into the "
+                    f"timm model {name!r}: {err}"
+                ) from err
+            raise RuntimeError(
+                f"Backbone({name!r}): timm could not fetch the pretrained weights of {name!r} "
+                f"({type(err).__name__}: {err}). Without network access, download them elsewhere "
+                f"(e.g. timm.create_model({name!r}, pretrained=True) then "
+                "torch.save(model.state_dict(), 'weights.pth'), or the model's .safetensors from the "
+                "Hugging Face hub) and pass the file: pretrained='/path/to/weights.pth' or "
+                "pretrained='/path/to/model.safetensors'."
+            ) from err
+        self.name = name
+        self.is_token_model = _is_token_model(self.model)
+        self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
+        self.output_fmt = str(getattr(self.model, "output_fmt", "NCHW"))
+        self.num_features = int(self.model.num_features)
+        self.pooled_dim = int(getattr(self.model, "head_hidden_size", None) or self.num_features)
+        self.pretrained_cfg: dict[str, Any] = dict(self.model.pretrained_cfg)
+        mean = self.pretrained_cfg.get("mean", (0.485, 0.456, 0.406))
+        std = self.pretrained_cfg.get("std", (0.229, 0.224, 0.225))
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError(f"Backbone({name!r}): pretrained_cfg mean/std must have 3 channels, "
+                             f"got {mean} / {std}")
+        self.register_buffer("image_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1),
+                             persistent=False)
+        self.register_buffer("image_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1),
+                             persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, num_features={self.num_features}, pooled_dim={self.pooled_dim}"
+
+    @property
+    def can_pool_map(self) -> bool:
+        """Whether `pool` can pool a (possibly modified) feature map with the model's own pooling.
+
+        True for CNNs; for token models only when they pool patch tokens (``global_pool`` of
+        ``"avg"``, ``"max"`` or ``"avgmax"``), not a class token or an attention pool.
+        """
+        if not self.is_token_model:
+            return True
+        return (getattr(self.model, "attn_pool", None) is None
+                and getattr(self.model, "global_pool", "") in ("avg", "max", "avgmax")
+                and not getattr(self.model, "pool_include_prefix", False))
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """Images in [0, 1] (float) or [0, 255] (uint8) to the backbone's normalised input.
+
+        Shape:
+            - images: (B, 3, H, W), uint8 or floating point
+            - output: (B, 3, H, W), float (float32 for uint8 input, else the input's dtype)
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
+        if images.dtype == torch.uint8:
+            images = images.float().div_(255.0)
+        elif not images.is_floating_point():
+            raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
+        mean = self.image_mean.to(images.dtype)
+        std = self.image_std.to(images.dtype)
+        return (images - mean) / std
+
+    def feature_grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """Patch grid (h, w) of a token model for an input of ``image_size`` (H, W)."""
+        patch_embed = self.model.patch_embed
+        if hasattr(patch_embed, "dynamic_feat_size"):
+            return tuple(patch_embed.dynamic_feat_size(tuple(image_size)))
+        return tuple(patch_embed.grid_size)
+
+    def _to_map(self, features: Tensor, image_size: tuple[int, int]) -> Tensor:
+        if self.is_token_model:
+            tokens = features[:, self.num_prefix_tokens:]
+            h, w = self.feature_grid(image_size)
+            return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
+        if self.output_fmt == "NHWC":
+            return features.permute(0, 3, 1, 2)
+        return features
+
+    def pool(self, feature_map: Tensor) -> Tensor:
+        """The model's pooling (and final norm) applied to a feature map (see `can_pool_map`).
+
+        Shape:
+            - feature_map: (B, C, h, w)
+            - output: (B, pooled_dim)
+        """
+        if self.is_token_model:
+            tokens = feature_map.flatten(2).transpose(1, 2)
+            if self.num_prefix_tokens:
+                # The patch-token pools drop the prefix tokens: placeholders keep timm's indexing.
+                prefix = tokens.new_zeros(tokens.shape[0], self.num_prefix_tokens, tokens.shape[2])
+                tokens = torch.cat([prefix, tokens], dim=1)
+            return self.model.forward_head(tokens, pre_logits=True)
+        if self.output_fmt == "NHWC":
+            feature_map = feature_map.permute(0, 2, 3, 1)
+        return self.model.forward_head(feature_map, pre_logits=True)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        features = self.model.forward_features(x)
+        pooled = self.model.forward_head(features, pre_logits=True)
+        return self._to_map(features, x.shape[-2:]), pooled

@@ -1,0 +1,66 @@
+"""Pose regression head: dropout, then translation and rotation layers."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+import torch
+from torch import Tensor, nn
+
+__all__ = ["PoseHead", "ROTATION_FORMATS"]
+
+#: Rotation outputs of `PoseHead`: AtLoc's log-quaternion (3 numbers) or a unit quaternion (w, x, y, z).
+ROTATION_FORMATS = {"log_quat": 3, "quat": 4}
+
+
+class PoseHead(nn.Module):
+    """Dropout followed by AtLoc's two linear layers ``fc_xyz`` (3) and ``fc_wpqr`` (3 or 4).
+
+    AtLoc applies ``F.dropout(x, p)`` with ``training=True`` hard-wired, so its dropout stays on
+    at test time. Here dropout is an ``nn.Dropout`` module: active in ``train()``, off in
+    ``eval()``.
+
+    Args:
+        in_dim: size of the input feature vector (``feat_dim`` of the model, 2048 in AtLoc).
+        dropout: dropout probability before the layers (0.5 in AtLoc).
+        rotation: ``"log_quat"`` (AtLoc, 3 numbers, ``topoloc.rotations.qlog``) or ``"quat"``
+            (4 numbers, a unit quaternion (w, x, y, z), normalised in the head).
+
+    Shape:
+        - input: (B, in_dim)
+        - output: (B, 6) for ``"log_quat"``, (B, 7) for ``"quat"``: translation first.
+
+    Examples:
+        >>> head = PoseHead(16, rotation="quat").eval()
+        >>> out = head(torch.randn(2, 16))
+        >>> out.shape, torch.allclose(out[:, 3:].norm(dim=1), torch.ones(2))
+        (torch.Size([2, 7]), True)
+    """
+
+    def __init__(self, in_dim: int, dropout: float = 0.5, rotation: str = "log_quat") -> None:
+        super().__init__()
+        if isinstance(in_dim, bool) or not isinstance(in_dim, int) or in_dim < 1:
+            raise ValueError(f"PoseHead: `in_dim` must be a positive int, got {in_dim!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"PoseHead: `dropout` must be a probability in [0, 1), got {dropout!r}")
+        if rotation not in ROTATION_FORMATS:
+            raise ValueError(
+                f"PoseHead: `rotation` must be one of {sorted(ROTATION_FORMATS)}, got {rotation!r}"
+            )
+        self.in_dim = in_dim
+        self.rotation = rotation
+        self.rotation_dim = ROTATION_FORMATS[rotation]
+        self.out_dim = 3 + self.rotation_dim
+        self.dropout = nn.Dropout(float(dropout))
+        self.fc_xyz = nn.Linear(in_dim, 3)
+        self.fc_wpqr = nn.Linear(in_dim, self.rotation_dim)
+
+    def extra_repr(self) -> str:
+        return f"in_dim={self.in_dim}, rotation={self.rotation!r}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.dropout(x)
+        xyz = self.fc_xyz(x)
+        wpqr = self.fc_wpqr(x)
+        if self.rotation == "quat":
+            wpqr = F.normalize(wpqr, dim=1)
+        return torch.cat([xyz, wpqr], dim=1)

@@ -1,0 +1,94 @@
+"""AtLoc's pose loss with learned, homoscedastic weights (Kendall et al. 2017, Wang et al. 2020)."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["AtLocLoss"]
+
+
+class AtLocLoss(nn.Module):
+    """AtLoc's loss: ``exp(-sx) * L1(t) + sx + exp(-sq) * L1(logq) + sq``.
+
+    ``L1`` is the mean absolute error over the batch and the components (``nn.L1Loss`` with its
+    default ``reduction="mean"``), exactly as in the original code. The weights ``sax`` and
+    ``saq`` (the names of the original ``criterion_state_dict``) are ``nn.Parameter`` of shape
+    (1,): pass ``loss.parameters()`` to the optimiser beside the model's when ``learnable``.
+
+    The first three columns of a pose are the translation (normalised units, whatever the data
+    pipeline uses), the remaining ones the rotation (3 for a log-quaternion, 4 for a unit
+    quaternion); prediction and target must have the same layout.
+
+    Args:
+        sx: initial translation weight (log variance), 0.0 in AtLoc.
+        sq: initial rotation weight (log variance), -3.0 in AtLoc.
+        learnable: whether ``sax`` / ``saq`` are trained (``requires_grad``).
+
+    Shape:
+        - pred: (B, 6) or (B, 7)
+        - target: same as ``pred``
+        - output: scalar
+
+    Examples:
+        >>> loss_fn = AtLocLoss()
+        >>> pred, target = torch.zeros(2, 6), torch.ones(2, 6)
+        >>> round(float(loss_fn(pred, target)), 4)  # exp(0) * 1 + 0 + exp(3) * 1 - 3
+        18.0855
+    """
+
+    def __init__(self, sx: float = 0.0, sq: float = -3.0, learnable: bool = True) -> None:
+        super().__init__()
+        for name, value in (("sx", sx), ("sq", sq)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"AtLocLoss: `{name}` must be a float, got {type(value).__name__}")
+        self.learnable = bool(learnable)
+        self.sax = nn.Parameter(torch.tensor([float(sx)]), requires_grad=self.learnable)
+        self.saq = nn.Parameter(torch.tensor([float(sq)]), requires_grad=self.learnable)
+
+    def extra_repr(self) -> str:
+        return f"sx={self.sax.item():.4f}, sq={self.saq.item():.4f}, learnable={self.learnable}"
+
+    def terms(self, pred: Tensor, target: Tensor) -> dict[str, Tensor]:
+        """The loss and its parts, for logging.
+
+        Returns:
+            ``{"loss", "t_l1", "q_l1", "sax", "saq"}``, each a scalar tensor (the L1 terms are the
+            unweighted mean absolute errors).
+        """
+        if pred.shape != target.shape or pred.ndim != 2 or pred.shape[1] not in (6, 7):
+            raise ValueError(
+                "AtLocLoss: `pred` and `target` must both be (B, 6) or (B, 7) with the same shape, "
+                f"got {tuple(pred.shape)} and {tuple(target.shape)}"
+            )
+        # The loss is computed in float32 even under autocast: exp() of the weights and the means
+        # are better kept out of bf16.
+        pred = pred.float()
+        target = target.float()
+        sax = self.sax.float().squeeze(0)
+        saq = self.saq.float().squeeze(0)
+        t_l1 = (pred[:, :3] - target[:, :3]).abs().mean()
+        q_l1 = (pred[:, 3:] - target[:, 3:]).abs().mean()
+        loss = torch.exp(-sax) * t_l1 + sax + torch.exp(-saq) * q_l1 + saq
+        return {"loss": loss, "t_l1": t_l1.detach(), "q_l1": q_l1.detach(),
+                "sax": sax.detach(), "saq": saq.detach()}
+
+    def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        """Scalar loss of predicted against target poses (see the class docstring)."""
+        return self.terms(pred, target)["loss"]
+
+    @classmethod
+    def from_atloc_checkpoint(cls, path: str | PathLike, learnable: bool = True) -> "AtLocLoss":
+        """The loss with the learned ``sax`` / ``saq`` of a checkpoint of the original AtLoc code.
+
+        Args:
+            path: a ``torch.save`` file holding ``criterion_state_dict`` with ``sax`` and ``saq``.
+            learnable: whether the loaded weights keep training.
+        """
+        from topoloc.models._checkpoint import load_atloc_checkpoint
+
+        criterion = load_atloc_checkpoint(path)["criterion_state_dict"]
+        return cls(float(criterion["sax"].reshape(-1)[0]), float(criterion["saq"].reshape(-1)[0]),
+                   learnable=learnable)

@@ -1,0 +1,95 @@
+"""Argument checks shared by the functional API, the kornia classes and the adapters.
+
+Every check raises an error that names the argument and says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_image", "check_range", "check_probability", "check_per_image"]
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_image(image: Tensor, name: str = "image") -> None:
+    """Check that ``image`` is a float ``(B, 3, H, W)`` (or ``(3, H, W)``) tensor.
+
+    Raises:
+        TypeError: if ``image`` is not a floating-point tensor.
+        ValueError: if it is not 3- or 4-dimensional or has not 3 channels.
+    """
+    if not isinstance(image, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(image).__name__}.")
+    if image.dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a floating-point tensor in [0, 1] (float16, bfloat16, float32 or float64), "
+            f"got {image.dtype}; convert uint8 images with image.float() / 255."
+        )
+    if image.dim() not in (3, 4):
+        raise ValueError(f"{name} must have shape (B, 3, H, W) or (3, H, W), got {tuple(image.shape)}.")
+    if image.shape[-3] != 3:
+        raise ValueError(f"{name} must have 3 (RGB) channels in dimension -3, got shape {tuple(image.shape)}.")
+
+
+def check_range(
+    value: float | Sequence[float],
+    name: str,
+    low: float = -math.inf,
+    high: float = math.inf,
+) -> tuple[float, float]:
+    """Validate a ``(min, max)`` sampling range, or a single number meaning ``(value, value)``.
+
+    Args:
+        value: a number or a pair ``(min, max)``.
+        name: the argument name used in error messages.
+        low: the smallest allowed value.
+        high: the largest allowed value.
+
+    Returns:
+        The range as a pair of floats.
+
+    Raises:
+        ValueError: if the pair is reversed, not finite, or outside ``[low, high]``.
+        TypeError: if ``value`` is neither a number nor a pair of numbers.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        pair = (float(value), float(value))
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        try:
+            pair = (float(value[0]), float(value[1]))
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a number or a pair of numbers (min, max), got {value!r}.") from err
+    else:
+        raise TypeError(f"{name} must be a number or a pair of numbers (min, max), got {value!r}.")
+    if not all(math.isfinite(v) for v in pair):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    if pair[0] > pair[1]:
+        raise ValueError(f"{name} must be a range (min, max) with min <= max, got {value!r}.")
+    if pair[0] < low or pair[1] > high:
+        raise ValueError(f"{name} must lie within [{low}, {high}], got {value!r}.")
+    return pair
+
+
+def check_probability(value: float, name: str = "p") -> float:
+    """Check that ``value`` is a probability in ``[0, 1]``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}.")
+    return float(value)
+
+
+def check_per_image(value: Tensor, name: str, batch: int, trailing: tuple[int, ...] = ()) -> None:
+    """Check that a functional parameter is a tensor of shape ``(B, *trailing)``.
+
+    Raises:
+        TypeError: if ``value`` is not a tensor.
+        ValueError: if its shape is not ``(batch, *trailing)``.
+    """
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{name} must be a tensor with one value per image, got {type(value).__name__}.")
+    if tuple(value.shape) != (batch, *trailing):
+        raise ValueError(f"{name} must have shape {(batch, *trailing)}, got {tuple(value.shape)}.")

@@ -1,0 +1,24 @@
+"""Pure batched sim-to-real functions: no randomness inside, one parameter tensor per image.
+
+Every function takes float ``(B, 3, H, W)`` images in ``[0, 1]`` and returns images of the same
+shape and dtype, clamped to ``[0, 1]``, computed on the input's device.
+"""
+
+from augment.functional.abstraction import edge_abstraction, fourier_domain_adaptation
+from augment.functional.appearance import camera_effects, illumination, season_shift
+from augment.functional.weather import cloud_layer, haze, snow_cover
+from augment.noise import fractal_noise, perlin_noise, value_noise
+
+__all__ = [
+    "camera_effects",
+    "cloud_layer",
+    "edge_abstraction",
+    "fourier_domain_adaptation",
+    "fractal_noise",
+    "haze",
+    "illumination",
+    "perlin_noise",
+    "season_shift",
+    "snow_cover",
+    "value_noise",
+]

@@ -1,0 +1,78 @@
+"""Small batched helpers shared by the functional ops (not public API)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# Rec. 601 luma weights, as in kornia.color.rgb_to_grayscale.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def work_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the arithmetic runs in: float64 stays float64, everything else runs in float32."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def per_image(value: Tensor, like: Tensor, trailing: int = 0) -> Tensor:
+    """View a ``(B,)`` or ``(B, C)`` parameter so it broadcasts against ``(B, C, H, W)``."""
+    value = value.to(device=like.device, dtype=like.dtype)
+    if trailing:
+        return value.view(value.shape[0], trailing, 1, 1)
+    return value.view(-1, 1, 1, 1)
+
+
+def luminance(image: Tensor) -> Tensor:
+    """Rec. 601 luma of ``(B, 3, H, W)`` as ``(B, 1, H, W)``."""
+    r, g, b = image.unbind(1)
+    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+
+
+def excess_green(image: Tensor, eps: float = 1e-3) -> Tensor:
+    """Normalised excess-green index ``(2g - r - b) / (r + g + b)`` (Woebbecke et al. 1995), ``(B, 1, H, W)``."""
+    r, g, b = image.unbind(1)
+    return ((2.0 * g - r - b) / (r + g + b + eps)).unsqueeze(1)
+
+
+def gaussian_blur(image: Tensor, sigma: Tensor, radius: int) -> Tensor:
+    """Separable Gaussian blur with one standard deviation (px) per image and a static radius.
+
+    A ``sigma`` of zero leaves the image unchanged. Borders replicate the edge pixels.
+
+    Shape:
+        - image: :math:`(B, C, H, W)`, sigma: :math:`(B,)`
+        - output: :math:`(B, C, H, W)`
+    """
+    if radius <= 0:
+        return image
+    batch, channels, height, width = image.shape
+    taps = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)
+    sigma = sigma.to(device=image.device, dtype=image.dtype).clamp_min(1e-3).view(-1, 1)
+    kernel = torch.exp(-0.5 * (taps.view(1, -1) / sigma) ** 2)
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)
+    kernel = kernel.repeat_interleave(channels, dim=0)  # (B*C, K)
+    x = image.reshape(1, batch * channels, height, width)
+    x = F.pad(x, (radius, radius, 0, 0), mode="replicate")
+    x = F.conv2d(x, kernel.view(-1, 1, 1, 2 * radius + 1), groups=batch * channels)
+    x = F.pad(x, (0, 0, radius, radius), mode="replicate")
+    x = F.conv2d(x, kernel.view(-1, 1, 2 * radius + 1, 1), groups=batch * channels)
+    return x.view(batch, channels, height, width)
+
+
+def blur_radius(max_sigma: float) -> int:
+    """Radius that holds a Gaussian of standard deviation ``max_sigma`` to three sigmas."""
+    return int(math.ceil(3.0 * max_sigma))
+
+
+def sobel_xy(gray: Tensor) -> tuple[Tensor, Tensor]:
+    """Sobel derivatives of ``(B, 1, H, W)`` per pixel (kernel divided by 8), replicate borders.
+
+    On a linear ramp ``a * x`` the x-derivative is exactly ``a`` away from the borders.
+    """
+    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=gray.device, dtype=gray.dtype)
+    kernel = torch.stack((kx, kx.t())).unsqueeze(1) / 8.0
+    grad = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), kernel)
+    return grad[:, :1], grad[:, 1:]

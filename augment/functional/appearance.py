@@ -1,0 +1,178 @@
+"""Appearance: season palettes, illumination (sun shading, exposure, gamma) and camera effects.
+
+Pure batched functions: no randomness, one parameter value per image, everything on the
+image's device. Inputs are float ``(B, 3, H, W)`` images in ``[0, 1]``; outputs are clamped to
+``[0, 1]`` and have the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from augment._checks import check_image
+from augment.functional._utils import (
+    blur_radius,
+    excess_green,
+    gaussian_blur,
+    luminance,
+    per_image,
+    sobel_xy,
+    work_dtype,
+)
+from augment.noise import hash_uniform
+
+__all__ = ["season_shift", "illumination", "camera_effects", "AUTUMN_YELLOW", "AUTUMN_RED", "WINTER_STRAW"]
+
+#: Autumn foliage and dormant-grass colours (linear blend targets, RGB in [0, 1]).
+AUTUMN_YELLOW = (0.80, 0.62, 0.12)
+AUTUMN_RED = (0.72, 0.28, 0.08)
+WINTER_STRAW = (0.52, 0.47, 0.38)
+
+
+def _luma_matched(palette: Tensor, luma: Tensor) -> Tensor:
+    """Scale a ``(B, 3, 1, 1)`` palette colour to the luma of each pixel."""
+    return palette * (luma / luminance(palette).clamp_min(1e-6))
+
+
+def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) -> Tensor:
+    """Recolour green vegetation towards autumn foliage and then towards winter straw.
+
+    Vegetation is weighted by a logistic of the normalised excess-green index. Its colour moves
+    by ``autumn`` towards a palette colour between yellow (``tint = 0``) and red-orange
+    (``tint = 1``), then by ``winter`` towards a grey-brown straw. Both targets keep each pixel's
+    Rec. 601 luma, so the relief and texture survive. ``autumn = winter = 0`` is the identity.
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        autumn: amount of autumn colouring in ``[0, 1]``.
+        winter: amount of winter (dormant) colouring in ``[0, 1]``.
+        tint: autumn hue from yellow (0) to red-orange (1).
+
+    Returns:
+        The recoloured images, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; autumn, winter, tint: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    vegetation = torch.sigmoid((excess_green(x) - 0.03) / 0.03)
+    luma = luminance(x)
+    yellow = torch.tensor(AUTUMN_YELLOW, device=x.device, dtype=work).view(1, 3, 1, 1)
+    red = torch.tensor(AUTUMN_RED, device=x.device, dtype=work).view(1, 3, 1, 1)
+    straw = torch.tensor(WINTER_STRAW, device=x.device, dtype=work).view(1, 3, 1, 1)
+    palette = torch.lerp(yellow, red, per_image(tint, x))
+    out = x + vegetation * per_image(autumn, x) * (_luma_matched(palette, luma) - x)
+    out = out + vegetation * per_image(winter, x) * (_luma_matched(straw, luma) - out)
+    return out.clamp(0.0, 1.0).to(image.dtype)
+
+
+def illumination(
+    image: Tensor,
+    sun_azimuth: Tensor,
+    sun_elevation: Tensor,
+    relief: Tensor,
+    gamma: Tensor,
+    exposure: Tensor,
+) -> Tensor:
+    """Relight the scene: Lambertian shading from a sun direction, then exposure and gamma.
+
+    The luma is read as a height field: surface normals are ``(-relief * dL/dx, -relief * dL/dy, 1)``
+    (Sobel, per pixel) and each pixel is scaled by ``max(n . s, 0) / s_z`` for the unit sun vector
+    ``s``, so flat ground keeps its brightness and slopes facing the sun brighten. Then
+    ``out = (shaded * 2**exposure) ** gamma``. ``relief = 0, exposure = 0, gamma = 1`` is the identity.
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        sun_azimuth: sun azimuth in radians, clockwise from the image's up direction.
+        sun_elevation: sun elevation above the ground in radians, in ``(0, pi/2]``.
+        relief: height-field gain applied to the luma gradient, >= 0.
+        gamma: gamma exponent, > 0.
+        exposure: exposure change in stops (EV).
+
+    Returns:
+        The relit images, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    dx, dy = sobel_xy(luminance(x))
+    relief_b = per_image(relief, x)
+    nx, ny = -relief_b * dx, -relief_b * dy
+    azimuth, elevation = per_image(sun_azimuth, x), per_image(sun_elevation, x)
+    # Image frame: x right, y down, z towards the viewer (up from the ground in a nadir view).
+    sx = torch.cos(elevation) * torch.sin(azimuth)
+    sy = -torch.cos(elevation) * torch.cos(azimuth)
+    sz = torch.sin(elevation).clamp_min(1e-3)
+    shade = (nx * sx + ny * sy + sz) / (torch.sqrt(nx * nx + ny * ny + 1.0) * sz)
+    out = x * shade.clamp_min(0.0) * torch.exp2(per_image(exposure, x))
+    out = out.clamp(0.0, 1.0)
+    positive = out > 0
+    out = torch.where(positive, out.clamp_min(1e-12) ** per_image(gamma, x), torch.zeros_like(out))
+    return out.to(image.dtype)
+
+
+def camera_effects(
+    image: Tensor,
+    seed: Tensor,
+    white_balance: Tensor,
+    vignetting: Tensor,
+    noise_std: Tensor,
+    blur_sigma: Tensor,
+    max_blur_sigma: float | None = None,
+) -> Tensor:
+    """Simulate a camera: lens blur, vignetting, white balance and sensor noise, in that order.
+
+    Blur is a Gaussian with a per-image standard deviation (pixels). Vignetting follows the
+    cos^4 law of a pinhole camera: a pixel at normalised radius ``r`` (1 at the corners) is
+    scaled by ``cos(theta)**4 = 1 / (1 + k r^2)^2`` with ``k = vignetting = tan^2`` of the
+    half-diagonal field of view. White balance multiplies each channel by its gain. The noise is
+    Gaussian (Box-Muller on hashed uniforms, so deterministic given ``seed``).
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        seed: integer-valued noise seed per image.
+        white_balance: per-channel gains (R, G, B), > 0.
+        vignetting: ``k >= 0`` (0: none).
+        noise_std: standard deviation of the additive noise, >= 0.
+        blur_sigma: Gaussian blur standard deviation in pixels, >= 0.
+        max_blur_sigma: an upper bound on ``blur_sigma`` known in advance (avoids a device sync).
+
+    Returns:
+        The images as the camera saw them, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; white_balance: :math:`(B, 3)`
+        - seed, vignetting, noise_std, blur_sigma: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    batch, channels, height, width = image.shape
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    if max_blur_sigma is None:
+        max_blur_sigma = float(blur_sigma.detach().max())
+    x = gaussian_blur(x, blur_sigma.to(x.device), blur_radius(max_blur_sigma))
+    ys = torch.linspace(-1.0, 1.0, height, device=x.device, dtype=work).view(1, 1, -1, 1)
+    xs = torch.linspace(-1.0, 1.0, width, device=x.device, dtype=work).view(1, 1, 1, -1)
+    r2 = (xs * xs * width * width + ys * ys * height * height) / (width * width + height * height)
+    x = x / (1.0 + per_image(vignetting, x) * r2) ** 2
+    x = x * per_image(white_balance, x, 3)
+    # Two independent uniforms per pixel and channel from the hash, then Box-Muller.
+    iy = torch.arange(channels * height, device=x.device).view(1, channels, height, 1)
+    ix = torch.arange(width, device=x.device).view(1, 1, 1, width)
+    s = seed.to(x.device).to(torch.int64).view(-1, 1, 1, 1)
+    u1 = hash_uniform(ix, iy, s).to(work)
+    u2 = hash_uniform(ix, iy + channels * height, s).to(work)
+    gauss = torch.sqrt(-2.0 * torch.log1p(-u1)) * torch.cos(2.0 * math.pi * u2)
+    x = x + per_image(noise_std, x) * gauss
+    return x.clamp(0.0, 1.0).to(image.dtype)

@@ -1,0 +1,187 @@
+"""Weather: a cloud layer with its shadows, snow cover, and haze (aerial perspective).
+
+Pure batched functions: no randomness, one parameter value per image, everything on the
+image's device. Inputs are float ``(B, 3, H, W)`` images in ``[0, 1]``; outputs are clamped to
+``[0, 1]`` and have the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from augment._checks import check_image
+from augment.functional._utils import excess_green, luminance, per_image, sobel_xy, work_dtype
+from augment.noise import fractal_noise
+
+__all__ = ["cloud_layer", "snow_cover", "haze"]
+
+
+def cloud_layer(
+    image: Tensor,
+    seed: Tensor,
+    opacity: Tensor,
+    coverage: Tensor,
+    softness: Tensor,
+    color: Tensor,
+    scale: Tensor,
+    shadow_strength: Tensor,
+    shadow_shift: Tensor,
+    octaves: int = 5,
+    max_scale: float | None = None,
+) -> Tensor:
+    """Lay a fractal cloud layer over the image and cast its shadows on the ground.
+
+    The cloud density is an fBm field standardised per image and passed through a logistic
+    step at the Gaussian quantile of ``coverage``, so ``coverage`` is about the share of the
+    image under cloud. The shadow is the same density field translated by ``shadow_shift``
+    (pixels; the sun's direction), darkening the ground before the clouds are composited:
+    ``out = ground * (1 - opacity * d) + cloud_colour * opacity * d``.
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        seed: integer-valued noise seed per image.
+        opacity: cloud opacity in ``[0, 1]`` (0 leaves the image unchanged apart from shadows).
+        coverage: share of the sky covered, in ``[0, 1]``.
+        softness: width of the cloud edge in standard deviations of the field, > 0.
+        color: cloud colour, RGB in ``[0, 1]``.
+        scale: base-octave noise cells across the longest side (larger = smaller clouds), > 0.
+        shadow_strength: how much a fully shadowed pixel darkens, in ``[0, 1]``.
+        shadow_shift: shadow displacement ``(dx, dy)`` in pixels.
+        octaves: fBm octaves (static).
+        max_scale: an upper bound on ``scale`` known in advance (avoids a device sync).
+
+    Returns:
+        The clouded images, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; color: :math:`(B, 3)`; shadow_shift: :math:`(B, 2)`
+        - seed, opacity, coverage, softness, scale, shadow_strength: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    batch, _, height, width = image.shape
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    side = float(max(height, width))
+    scale_w = scale.to(device=x.device, dtype=work)
+    # Both fields in one batched call: the cloud field and the same field shifted by the shadow.
+    shift = shadow_shift.to(device=x.device, dtype=work) * (scale_w / side).view(-1, 1)
+    offsets = torch.cat((torch.zeros_like(shift), -shift))
+    seeds = seed.to(x.device).repeat(2)
+    fields = fractal_noise(seeds, offsets, scale_w.repeat(2), (height, width), octaves, 0.5, 2.0, "value", max_scale, work)
+    cloud_field, shadow_field = fields[:batch], fields[batch:]
+    mean = cloud_field.mean(dim=(1, 2, 3), keepdim=True)
+    std = cloud_field.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    cov = per_image(coverage, x).clamp(1e-6, 1.0 - 1e-6)
+    threshold = math.sqrt(2.0) * torch.erfinv(1.0 - 2.0 * cov)
+    soft = per_image(softness, x).clamp_min(1e-3)
+    density = torch.sigmoid(((cloud_field - mean) / std - threshold) / soft)
+    shadow = torch.sigmoid(((shadow_field - mean) / std - threshold) / soft)
+    ground = x * (1.0 - per_image(shadow_strength, x) * shadow)
+    alpha = per_image(opacity, x) * density
+    cloud_rgb = per_image(color, x, 3) * (0.8 + 0.2 * density)
+    out = ground * (1.0 - alpha) + cloud_rgb * alpha
+    return out.clamp(0.0, 1.0).to(image.dtype)
+
+
+def snow_cover(
+    image: Tensor,
+    amount: Tensor,
+    softness: Tensor,
+    brightness: Tensor,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """Whiten vegetation and flat areas to imitate snow cover.
+
+    Each pixel gets a snow affinity in ``[0, 1]`` from its colour and its surroundings:
+    ``0.45 * vegetation + 0.35 * flatness + 0.2 * luma``, where vegetation is a logistic of the
+    normalised excess-green index, flatness is ``exp(-|grad luma| / 0.05)`` (Sobel) and luma is
+    Rec. 601. A pixel is covered where its affinity exceeds ``1 - amount``, with a smoothstep of
+    width ``softness``; snow keeps a little of the ground's shading. ``amount = 0`` is the
+    identity.
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        amount: snow amount in ``[0, 1]`` (0: none, 1: nearly everything).
+        softness: width of the snow line in affinity units, > 0.
+        brightness: brightness of the snow in ``[0, 1]``.
+        mask: optional ``[0, 1]`` map of where snow may lie (e.g. from semantics).
+
+    Returns:
+        The snowy images, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; mask: :math:`(B, 1, H, W)`
+        - amount, softness, brightness: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    luma = luminance(x)
+    vegetation = torch.sigmoid((excess_green(x) - 0.05) / 0.05)
+    gx, gy = sobel_xy(luma)
+    flatness = torch.exp(-torch.sqrt(gx * gx + gy * gy + 1e-12) / 0.05)
+    affinity = 0.45 * vegetation + 0.35 * flatness + 0.2 * luma
+    cover = ((affinity + per_image(amount, x) - 1.0) / per_image(softness, x).clamp_min(1e-3)).clamp(0.0, 1.0)
+    cover = cover * cover * (3.0 - 2.0 * cover)
+    if mask is not None:
+        if mask.shape != luma.shape:
+            raise ValueError(f"mask must have shape {tuple(luma.shape)}, got {tuple(mask.shape)}.")
+        cover = cover * mask.to(work)
+    snow_rgb = torch.tensor([0.94, 0.96, 1.0], device=x.device, dtype=work).view(1, 3, 1, 1)
+    snow = snow_rgb * per_image(brightness, x) * (0.85 + 0.15 * luma)
+    out = x + cover * (snow - x)
+    return out.clamp(0.0, 1.0).to(image.dtype)
+
+
+def haze(
+    image: Tensor,
+    density: Tensor,
+    horizon: Tensor,
+    airlight: Tensor,
+    depth: Tensor | None = None,
+    max_distance: float = 20.0,
+) -> Tensor:
+    """Aerial perspective (Koschmieder's law): ``out = image * t + airlight * (1 - t)``, ``t = exp(-density * d)``.
+
+    Without a depth map the relative distance ``d`` follows a flat ground seen by a level
+    camera: ``d = (1 - horizon) / (v - horizon)`` for the normalised row ``v`` (0 at the top,
+    1 at the bottom), so ``d = 1`` at the bottom edge and grows towards the horizon row, capped
+    at ``max_distance`` (rows at or above the horizon are sky). A horizon far above the image
+    (e.g. ``-1``) gives the near-uniform haze of a nadir view.
+
+    Args:
+        image: RGB images in ``[0, 1]``.
+        density: extinction per unit distance, >= 0 (0 is the identity).
+        horizon: horizon row as a fraction of the height, < 1 (negative: above the image).
+        airlight: colour of the scattered light, RGB in ``[0, 1]``.
+        depth: optional relative distance per pixel (replaces the horizon model).
+        max_distance: the cap on ``d``.
+
+    Returns:
+        The hazy images, same dtype as ``image``.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`; airlight: :math:`(B, 3)`; depth: :math:`(B, 1, H, W)`
+        - density, horizon: :math:`(B,)`
+        - output: :math:`(B, 3, H, W)`
+    """
+    check_image(image)
+    _, _, height, _ = image.shape
+    work = work_dtype(image.dtype)
+    x = image.to(work)
+    if depth is None:
+        rows = (torch.arange(height, device=x.device, dtype=work) + 0.5) / height
+        h = per_image(horizon, x)
+        distance = (1.0 - h) / (rows.view(1, 1, -1, 1) - h).clamp_min((1.0 - h) / max_distance)
+    else:
+        if depth.shape != (x.shape[0], 1, *x.shape[2:]):
+            raise ValueError(f"depth must have shape {(x.shape[0], 1, *x.shape[2:])}, got {tuple(depth.shape)}.")
+        distance = depth.to(work)
+    transmission = torch.exp(-per_image(density, x) * distance)
+    out = x * transmission + per_image(airlight, x, 3) * (1.0 - transmission)
+    return out.clamp(0.0, 1.0).to(image.dtype)

@@ -1,0 +1,44 @@
+"""PoseHead: output layout, dropout only in training, quaternion option."""
+
+import pytest
+import torch
+
+from topoloc import PoseHead
+
+
+def test_layout_matches_linear_layers():
+    head = PoseHead(8, dropout=0.5).eval()
+    x = torch.randn(4, 8)
+    out = head(x)
+    assert out.shape == (4, 6)
+    w_t, b_t = head.fc_xyz.weight, head.fc_xyz.bias
+    torch.testing.assert_close(out[:, :3], x @ w_t.T + b_t)
+    torch.testing.assert_close(out[:, 3:], x @ head.fc_wpqr.weight.T + head.fc_wpqr.bias)
+
+
+def test_dropout_on_in_train_off_in_eval():
+    torch.manual_seed(0)
+    head = PoseHead(256, dropout=0.5)
+    x = torch.randn(2, 256)
+    head.train()
+    assert not torch.allclose(head(x), head(x))
+    head.eval()
+    torch.testing.assert_close(head(x), head(x))
+
+
+def test_quaternion_is_unit():
+    head = PoseHead(8, rotation="quat").eval()
+    out = head(torch.randn(5, 8))
+    assert out.shape == (5, 7)
+    torch.testing.assert_close(out[:, 3:].norm(dim=1), torch.ones(5))
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"in_dim": 0}, "in_dim"),
+    ({"in_dim": 8, "dropout": 1.0}, "dropout"),
+    ({"in_dim": 8, "dropout": -0.1}, "dropout"),
+    ({"in_dim": 8, "rotation": "euler"}, "rotation"),
+])
+def test_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        PoseHead(**kwargs)

@@ -1,0 +1,91 @@
+"""The base class of every augment kornia augmentation: validation and parameter drawing."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+from kornia.augmentation._2d.intensity.base import IntensityAugmentationBase2D
+from kornia.augmentation.utils import _adapted_uniform
+from torch import Tensor
+
+from augment._checks import check_image, check_probability, check_range
+
+__all__ = ["SimToRealAugmentationBase"]
+
+#: Seeds are drawn as integers in [0, 2**24): exact in float32, so they survive kornia's dtype casts.
+SEED_RANGE = float(2**24)
+
+
+class SimToRealAugmentationBase(IntensityAugmentationBase2D):
+    """An intensity augmentation whose parameters are independent uniform draws per image.
+
+    Subclasses register their ranges with :meth:`_add_range` in ``__init__`` (validated there,
+    errors name the argument) and implement ``apply_transform`` with a function of
+    :mod:`augment.functional`. Every draw goes through kornia's ``_adapted_uniform``, so
+    ``same_on_batch`` shares one draw across the batch and ``torch.manual_seed`` makes a call
+    reproducible. Masks, boxes and keypoints pass through unchanged.
+
+    Args:
+        p: probability of applying the augmentation to each image.
+        same_on_batch: apply the same parameters to every image of the batch.
+        keepdim: keep the input's shape (``(3, H, W)`` stays unbatched) instead of ``(B, 3, H, W)``.
+        needs_seed: draw an integer ``seed`` per image for the op's noise fields.
+    """
+
+    def __init__(self, p: float, same_on_batch: bool, keepdim: bool, needs_seed: bool = False) -> None:
+        p = check_probability(p, "p")
+        if not isinstance(same_on_batch, bool):
+            raise TypeError(f"same_on_batch must be a bool, got {same_on_batch!r}.")
+        if not isinstance(keepdim, bool):
+            raise TypeError(f"keepdim must be a bool, got {keepdim!r}.")
+        super().__init__(p=p, same_on_batch=same_on_batch, p_batch=1.0, keepdim=keepdim)
+        self._ranges: Dict[str, Tuple[float, float]] = {}
+        self._needs_seed = needs_seed
+
+    def _add_range(
+        self, name: str, value: float | Sequence[float], low: float = -math.inf, high: float = math.inf
+    ) -> Tuple[float, float]:
+        """Validate ``value`` as a ``(min, max)`` range within ``[low, high]`` and draw it per image."""
+        bounds = check_range(value, name, low, high)
+        self._ranges[name] = bounds
+        return bounds
+
+    def __repr__(self) -> str:
+        ranges = ", ".join(f"{name}=({low:.4g}, {high:.4g})" for name, (low, high) in self._ranges.items())
+        return f"{type(self).__name__}({ranges}, p={self.p}, same_on_batch={self.same_on_batch})"
+
+    def _uniform(self, batch: int, low: float, high: float, dtype: Optional[torch.dtype] = None) -> Tensor:
+        dtype = self.dtype if dtype is None else dtype
+        low_t = torch.tensor(low, device=self.device, dtype=dtype)
+        high_t = torch.tensor(high, device=self.device, dtype=dtype)
+        if low == high:
+            return low_t.expand(batch).clone()
+        return _adapted_uniform((batch,), low_t, high_t, self.same_on_batch)
+
+    def generate_parameters(self, batch_shape: Tuple[int, ...]) -> Dict[str, Tensor]:
+        batch = batch_shape[0]
+        params = {name: self._uniform(batch, low, high) for name, (low, high) in self._ranges.items()}
+        if self._needs_seed:
+            seed_dtype = torch.float64 if self.dtype == torch.float64 else torch.float32
+            params["seed"] = torch.floor(self._uniform(batch, 0.0, SEED_RANGE, seed_dtype))
+        return params
+
+    def transform_tensor(
+        self, input: Tensor, *, shape: Optional[Tensor] = None, match_channel: bool = True
+    ) -> Tensor:
+        if shape is None:
+            check_image(input, "input")
+        return super().transform_tensor(input, shape=shape, match_channel=match_channel)
+
+    @staticmethod
+    def _param(params: Dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+        """``params[name]`` on the image's device (float32, or float64 for float64 images)."""
+        dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        return params[name].to(device=like.device, dtype=dtype)
+
+    def apply_transform(
+        self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
+    ) -> Tensor:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError

@@ -1,0 +1,111 @@
+"""Backbone: timm families, feature maps, pooled vectors, normalisation, weights files."""
+
+import pytest
+import timm
+import torch
+
+from topoloc import Backbone
+from topoloc.models import backbone as backbone_module
+
+# (name, channels of the feature map, its stride) for a 64 x 96 input.
+FAMILIES = [
+    ("resnet18", 512, 32),
+    ("efficientnet_b0", 1280, 32),
+    ("convnext_atto", 320, 32),
+    ("vit_tiny_patch16_224", 192, 16),
+]
+
+
+@pytest.mark.parametrize("name, channels, stride", FAMILIES)
+def test_shapes(name, channels, stride):
+    bb = Backbone(name).eval()
+    fmap, pooled = bb(torch.randn(2, 3, 64, 96))
+    assert fmap.shape == (2, channels, 64 // stride, 96 // stride)
+    assert pooled.shape == (2, channels)
+    assert bb.num_features == channels and bb.pooled_dim == channels
+
+
+@pytest.mark.parametrize("name", ["resnet18", "convnext_atto"])
+def test_pooled_is_timm_pre_logits(name):
+    bb = Backbone(name).eval()
+    x = torch.randn(1, 3, 64, 64)
+    fmap, pooled = bb(x)
+    # Independent reference: timm's own forward_head on its forward_features.
+    torch.testing.assert_close(pooled, bb.model.forward_head(bb.model.forward_features(x), pre_logits=True))
+    torch.testing.assert_close(bb.pool(fmap), pooled)
+
+
+def test_vit_map_is_patch_tokens():
+    bb = Backbone("vit_tiny_patch16_224").eval()
+    x = torch.randn(1, 3, 32, 48)
+    fmap, pooled = bb(x)
+    tokens = bb.model.forward_features(x)  # (1, 1 + 2 * 3, 192), class token first
+    assert tokens.shape == (1, 7, 192)
+    torch.testing.assert_close(fmap[0, :, 1, 2], tokens[0, 1 + 1 * 3 + 2])
+    torch.testing.assert_close(pooled, tokens[:, 0])  # class-token pooling, norm already applied
+    assert not bb.can_pool_map
+
+
+def test_vit_avg_pool_map():
+    bb = Backbone("vit_tiny_patch16_224", global_pool="avg", fc_norm=False).eval()
+    fmap, pooled = bb(torch.randn(1, 3, 32, 32))
+    assert bb.can_pool_map
+    torch.testing.assert_close(bb.pool(fmap), fmap.mean(dim=(2, 3)))
+    torch.testing.assert_close(pooled, fmap.mean(dim=(2, 3)))
+
+
+def test_normalisation_from_pretrained_cfg():
+    bb = Backbone("vit_tiny_patch16_224")
+    cfg = timm.create_model("vit_tiny_patch16_224", pretrained=False).pretrained_cfg
+    assert tuple(bb.image_mean.flatten().tolist()) == pytest.approx(cfg["mean"])
+    images = torch.tensor([0, 255, 128], dtype=torch.uint8).view(1, 3, 1, 1).expand(1, 3, 2, 2)
+    out = bb.normalize(images)
+    expected = [(0 - cfg["mean"][0]) / cfg["std"][0], (1 - cfg["mean"][1]) / cfg["std"][1],
+                (128 / 255 - cfg["mean"][2]) / cfg["std"][2]]
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor(expected))
+    resnet = Backbone("resnet18")
+    assert resnet.image_std.flatten().tolist() == pytest.approx([0.229, 0.224, 0.225])  # ImageNet
+    with pytest.raises(ValueError, match="images"):
+        resnet.normalize(torch.zeros(3, 4, 4))
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_pretrained_from_local_file(tmp_path, suffix):
+    source = timm.create_model("resnet18", pretrained=False)  # with its 1000-class fc
+    path = tmp_path / f"resnet18{suffix}"
+    if suffix == ".pth":
+        torch.save(source.state_dict(), path)
+    else:
+        from safetensors.torch import save_file
+        save_file(source.state_dict(), str(path))
+    bb = Backbone("resnet18", pretrained=path)
+    torch.testing.assert_close(bb.model.conv1.weight, source.conv1.weight)
+    torch.testing.assert_close(bb.model.layer4[1].bn2.running_var, source.layer4[1].bn2.running_var)
+
+
+def test_pretrained_offline_error_says_how(monkeypatch):
+    real = timm.create_model
+
+    def offline(name, pretrained=False, **kwargs):
+        if pretrained:
+            raise OSError("We couldn't connect to 'https://huggingface.co'")
+        return real(name, pretrained=pretrained, **kwargs)
+
+    monkeypatch.setattr(backbone_module.timm, "create_model", offline)
+    with pytest.raises(RuntimeError, match=r"pretrained='/path/to/weights.pth'"):
+        Backbone("resnet18", pretrained=True)
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        Backbone("resnet_does_not_exist")
+    with pytest.raises(FileNotFoundError, match="nothing.pth"):
+        Backbone("resnet18", pretrained=tmp_path / "nothing.pth")
+    with pytest.raises(TypeError, match="pretrained"):
+        Backbone("resnet18", pretrained=1)
+    with pytest.raises(ValueError, match="num_classes"):
+        Backbone("resnet18", num_classes=10)
+    bad = tmp_path / "bad.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, bad)
+    with pytest.raises(RuntimeError, match="bad.pth"):
+        Backbone("resnet18", pretrained=bad)

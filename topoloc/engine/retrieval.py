@@ -1,0 +1,152 @@
+"""Nearest-neighbour retrieval baseline: the pose of the most similar training image.
+
+An absolute pose regressor mostly interpolates between its training poses (Sattler et al.,
+"Understanding the limitations of CNN-based absolute camera pose regression", CVPR 2019), so every
+evaluation reports this baseline beside the model: each test image takes the pose of the training
+image whose pooled backbone feature is the most similar (cosine similarity).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["extract_features", "nearest_neighbours", "retrieve_poses"]
+
+
+def _as_feature_matrix(x, name: str) -> Tensor:
+    t = x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+    if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] == 0:
+        raise ValueError(f"{name}: expected a non-empty feature matrix of shape (N, D), got {tuple(t.shape)}")
+    if not t.is_floating_point():
+        t = t.float()
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name}: expected finite features, got NaN or inf")
+    return t
+
+
+@torch.no_grad()
+def nearest_neighbours(query_qd, database_nd, chunk_size: int = 4096) -> tuple[Tensor, Tensor]:
+    """Index and cosine similarity of the most similar database row for every query row.
+
+    The similarities are one matrix product per chunk of queries (no loop over images); ties go
+    to the lowest database index.
+
+    Args:
+        query_qd: query features (numpy or torch).
+        database_nd: database features of the same width ``D``, on the same device as the queries.
+        chunk_size: queries per matrix product (bounds the (chunk, N) similarity matrix in memory).
+
+    Returns:
+        ``(index (Q,) int64, similarity (Q,) float)``, on the queries' device.
+
+    Shape:
+        query_qd: (Q, D), database_nd: (N, D) -> (Q,), (Q,)
+
+    Example:
+        >>> idx, sim = nearest_neighbours([[1.0, 0.1], [0.0, -2.0]], [[0.0, 1.0], [3.0, 0.0], [0.0, -1.0]])
+        >>> idx.tolist()
+        [1, 2]
+    """
+    q = _as_feature_matrix(query_qd, "query_qd")
+    d = _as_feature_matrix(database_nd, "database_nd").to(device=q.device)
+    if q.shape[1] != d.shape[1]:
+        raise ValueError(f"query_qd has {q.shape[1]} features per row but database_nd has {d.shape[1]}; "
+                         "expected the same width")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
+    dtype = torch.promote_types(q.dtype, d.dtype)
+    q = torch.nn.functional.normalize(q.to(dtype), dim=1)
+    d = torch.nn.functional.normalize(d.to(dtype), dim=1)
+    indices, sims = [], []
+    for start in range(0, q.shape[0], chunk_size):
+        s = q[start:start + chunk_size] @ d.T
+        best, idx = s.max(dim=1)
+        indices.append(idx)
+        sims.append(best)
+    return torch.cat(indices), torch.cat(sims)
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    images: Tensor | Iterable[Tensor],
+    device: str | torch.device | None = None,
+    batch_size: int = 64,
+) -> Tensor:
+    """Pooled backbone features (the retrieval descriptor) of uint8 images.
+
+    Uses ``model.backbone`` (a `topoloc.models.Backbone`) when the model has one, otherwise
+    ``model`` itself must map normalised images to (B, D) or to ``(feature_map, pooled)``. The
+    model is put in ``eval()`` mode for the extraction and restored afterwards.
+
+    Args:
+        model: an `AtLoc` (or a `Backbone`).
+        images: a uint8 tensor (N, 3, H, W) (batched here), or an iterable of uint8 batches.
+        device: where to run; defaults to the model's device.
+        batch_size: images per forward pass when ``images`` is one tensor.
+
+    Returns:
+        float32 features on the CPU.
+
+    Shape:
+        images: (N, 3, H, W) uint8 -> (N, D)
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    backbone = getattr(model, "backbone", model)
+    normalize = getattr(model, "normalize", None) or getattr(backbone, "normalize")
+    if isinstance(images, Tensor):
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images: expected a (N, 3, H, W) uint8 tensor, got {tuple(images.shape)}")
+        if images.shape[0] == 0:
+            raise ValueError("images: expected at least one image, got none")
+        batches: Iterable[Tensor] = images.split(batch_size)
+    else:
+        batches = images
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        for batch in batches:
+            x = normalize(batch.to(device, non_blocking=True))
+            feats = backbone(x)
+            if isinstance(feats, tuple):
+                feats = feats[1]
+            out.append(feats.float().flatten(1).cpu())
+    finally:
+        model.train(was_training)
+    if not out:
+        raise ValueError("images: expected at least one batch, got none")
+    return torch.cat(out)
+
+
+def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The retrieval baseline: each query takes the pose of its most similar database image.
+
+    Args:
+        query_qd: test-image features.
+        database_nd: training-image features.
+        database_c2w: the training images' camera-to-world poses (any metric frame).
+
+    Returns:
+        ``(pred_c2w (Q, 4, 4) float64, index (Q,) int64, similarity (Q,) float64)``.
+
+    Shape:
+        query_qd: (Q, D), database_nd: (N, D), database_c2w: (N, 4, 4) -> (Q, 4, 4), (Q,), (Q,)
+    """
+    poses = np.asarray(database_c2w.detach().cpu() if isinstance(database_c2w, Tensor) else database_c2w,
+                       dtype=np.float64)
+    if poses.ndim != 3 or poses.shape[1:] != (4, 4):
+        raise ValueError(f"database_c2w: expected camera-to-world poses of shape (N, 4, 4), got {poses.shape}")
+    n = database_nd.shape[0] if hasattr(database_nd, "shape") else len(database_nd)
+    if len(poses) != n:
+        raise ValueError(f"database_c2w has {len(poses)} poses but database_nd has {n} feature rows; "
+                         "expected one pose per database image")
+    idx, sim = nearest_neighbours(query_qd, database_nd)
+    idx_np = idx.cpu().numpy().astype(np.int64)
+    return poses[idx_np], idx_np, sim.double().cpu().numpy()

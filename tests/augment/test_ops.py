@@ -1,0 +1,174 @@
+"""kornia-style tests shared by every op class: smoke, cardinality, p=0, range, seeds, gradcheck, compile, errors."""
+
+import pytest
+import torch
+from kornia.augmentation import AugmentationSequential
+
+from tests.augment.conftest import OPS, make_image
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+def test_smoke(op_name):
+    op = OPS[op_name](p=1.0)
+    out = op(make_image(2, 3, 16, 16))
+    assert out.shape == (2, 3, 16, 16)
+    assert op_name in type(op).__name__.lower() or repr(op)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 3, 16, 12), (3, 3, 9, 17)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cardinality(op_name, shape, dtype):
+    op = OPS[op_name](p=1.0)
+    out = op(make_image(*shape, dtype=dtype))
+    assert out.shape == shape
+    assert out.dtype == dtype
+    assert torch.isfinite(out.float()).all()
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_keepdim_unbatched(op_name):
+    op = OPS[op_name](p=1.0, keepdim=True)
+    out = op(make_image(3, 12, 12))
+    assert out.shape == (3, 12, 12)
+
+
+def test_p0_is_identity(op_name):
+    x = make_image(3, 3, 16, 16)
+    assert torch.equal(OPS[op_name](p=0.0)(x), x)
+
+
+def test_changes_the_image(op_name):
+    x = make_image(2, 3, 16, 16, low=0.1, high=0.9)
+    # FDA's window b = floor(beta * 16) is empty at the default beta on a 16-pixel image.
+    kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}
+    assert not torch.allclose(OPS[op_name](p=1.0, **kwargs)(x), x)
+
+
+def test_output_finite_in_unit_range_on_extremes(op_name):
+    torch.manual_seed(3)
+    for x in (torch.zeros(2, 3, 16, 16), torch.ones(2, 3, 16, 16), make_image(2, 3, 16, 16)):
+        out = OPS[op_name](p=1.0)(x)
+        assert torch.isfinite(out).all()
+        assert out.min() >= 0 and out.max() <= 1
+
+
+def test_same_seed_same_output(op_name):
+    x = make_image(4, 3, 16, 16)
+    torch.manual_seed(42)
+    a = OPS[op_name](p=0.5)(x)
+    torch.manual_seed(42)
+    b = OPS[op_name](p=0.5)(x)
+    assert torch.equal(a, b)
+    torch.manual_seed(43)
+    c = OPS[op_name](p=1.0)(x)
+    assert not torch.equal(a, c)
+
+
+def test_replay_with_params(op_name):
+    x = make_image(3, 3, 16, 16)
+    op = OPS[op_name](p=0.7)
+    first = op(x)
+    torch.manual_seed(1234)  # the replay must not depend on the global RNG
+    assert torch.equal(op(x, params=op._params), first)
+
+
+def test_same_on_batch(op_name):
+    x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
+    kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}
+    out = OPS[op_name](p=1.0, same_on_batch=True, **kwargs)(x)
+    assert torch.equal(out[0], out[1]) and torch.equal(out[0], out[2])
+    different = OPS[op_name](p=1.0, same_on_batch=False, **kwargs)(x)
+    assert not torch.equal(different[0], different[1])
+
+
+def test_masks_pass_through_sequential(op_name):
+    x = make_image(2, 3, 16, 16)
+    mask = (make_image(2, 1, 16, 16, seed=5) > 0.5).float()
+    seq = AugmentationSequential(OPS[op_name](p=1.0), data_keys=["input", "mask"])
+    out, mask_out = seq(x, mask)
+    assert out.shape == x.shape
+    assert torch.equal(mask_out, mask)
+    replay, mask_replay = seq(x, mask, params=seq._params)
+    assert torch.equal(replay, out) and torch.equal(mask_replay, mask)
+
+
+def test_gradcheck(op_name):
+    if op_name == "abstraction":
+        pytest.skip("piecewise-constant quantisation: tested for a finite gradient instead")
+    torch.manual_seed(0)
+    op = OPS[op_name](p=1.0, **({"beta": (0.2, 0.3)} if op_name == "fda" else {}))
+    x = make_image(1, 3, 6, 6, dtype=torch.float64, low=0.3, high=0.6).requires_grad_(True)
+    op(x.detach())  # draw the parameters once
+    params = op._params
+    assert torch.autograd.gradcheck(lambda t: op(t, params=params), (x,), eps=1e-6, atol=1e-4, fast_mode=True)
+
+
+def test_abstraction_gradient_finite():
+    op = OPS["abstraction"](p=1.0)
+    x = make_image(1, 3, 8, 8).requires_grad_(True)
+    op(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_compiled_equals_eager(op_name):
+    torch._dynamo.reset()
+    op = OPS[op_name](p=1.0)
+    x = make_image(2, 3, 16, 16)
+    eager = op(x)
+    params = op._params
+    compiled = torch.compile(op, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, params=params), eager, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_compiled_inductor_equals_eager(op_name):
+    torch._dynamo.reset()
+    op = OPS[op_name](p=1.0)
+    x = make_image(2, 3, 16, 16)
+    eager = op(x)
+    compiled = torch.compile(op)
+    torch.testing.assert_close(compiled(x, params=op._params), eager, atol=1e-4, rtol=1e-4)
+
+
+def test_integer_input_raises(op_name):
+    with pytest.raises(TypeError, match="input"):
+        OPS[op_name](p=1.0)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_wrong_channel_count_raises(op_name, channels):
+    with pytest.raises(ValueError, match="input.*3"):
+        OPS[op_name](p=1.0)(torch.rand(1, channels, 8, 8))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_bad_probability_raises(op_name, p):
+    with pytest.raises(ValueError, match="p must"):
+        OPS[op_name](p=p)
+
+
+BAD_ARGUMENTS = {
+    "clouds": [("opacity", (0.9, 0.1)), ("opacity", (-0.2, 0.5)), ("coverage", (0.0, 1.5)), ("scale", (0.0, 2.0))],
+    "snow": [("amount", (0.8, 0.2)), ("amount", -0.1), ("brightness", (0.5, 2.0))],
+    "season": [("autumn", (1.0, 0.0)), ("winter", (-0.5, 0.5)), ("tint", (0.0, 2.0))],
+    "haze": [("density", (0.5, 0.1)), ("density", (-1.0, 0.1)), ("horizon", (0.0, 1.0))],
+    "illumination": [("gamma", (1.5, 0.5)), ("gamma", (-1.0, 1.0)), ("sun_elevation", (0.0, 45.0))],
+    "camera": [("noise_std", (0.1, 0.0)), ("noise_std", (-0.1, 0.1)), ("blur_sigma", (0.0, 50.0))],
+    "abstraction": [("levels", (8.0, 3.0)), ("levels", (1.0, 4.0)), ("edge_strength", (-0.5, 0.5))],
+    "fda": [("beta", (0.1, 0.01)), ("beta", (-0.1, 0.1))],
+}
+
+
+@pytest.mark.parametrize(
+    "op_and_arg", [(name, arg, value) for name, args in sorted(BAD_ARGUMENTS.items()) for arg, value in args]
+)
+def test_bad_range_raises_naming_argument(op_and_arg):
+    name, arg, value = op_and_arg
+    with pytest.raises(ValueError, match=arg):
+        OPS[name](**{arg: value})
+
+
+def test_non_numeric_range_raises():
+    with pytest.raises(TypeError, match="opacity"):
+        OPS["clouds"](opacity="dense")

@@ -1,6 +1,5 @@
-"""Shared fixtures for the augment tests: the op classes with small, valid constructions."""
+"""Shared helpers for the augment tests: the op classes with small, valid constructions."""
 
-import pytest
 import torch
 
 import augment
@@ -18,11 +17,6 @@ OPS = {
     "abstraction": lambda **kw: augment.RandomEdgeAbstraction(**kw),
     "fda": lambda **kw: augment.FourierDomainAdaptation(BANK, **kw),
 }
-
-
-@pytest.fixture(params=sorted(OPS))
-def op_name(request):
-    return request.param
 
 
 def make_image(*shape, dtype=torch.float32, low=0.0, high=1.0, seed=0):

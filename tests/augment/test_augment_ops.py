@@ -4,9 +4,14 @@ import pytest
 import torch
 from kornia.augmentation import AugmentationSequential
 
-from tests.augment.conftest import OPS, make_image
+from _augment_helpers import OPS, make_image
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+
+
+@pytest.fixture(params=sorted(OPS))
+def op_name(request):
+    return request.param
 
 
 def test_smoke(op_name):

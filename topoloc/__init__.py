@@ -17,6 +17,7 @@ from topoloc.models import (
     create_model,
     list_models,
 )
+from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,7 @@ class AtLocLoss(nn.Module):
     Examples:
         >>> loss_fn = AtLocLoss()
         >>> pred, target = torch.zeros(2, 6), torch.ones(2, 6)
-        >>> round(float(loss_fn(pred, target)), 4)  # exp(0) * 1 + 0 + exp(3) * 1 - 3
+        >>> round(loss_fn(pred, target).item(), 4)  # exp(0) * 1 + 0 + exp(3) * 1 - 3
         18.0855
     """
 

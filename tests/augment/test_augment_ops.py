@@ -4,18 +4,12 @@ import pytest
 import torch
 from kornia.augmentation import AugmentationSequential
 
-from _augment_helpers import OPS, make_image
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 
-@pytest.fixture(params=sorted(OPS))
-def op_name(request):
-    return request.param
-
-
-def test_smoke(op_name):
-    op = OPS[op_name](p=1.0)
+def test_smoke(op_name, ops, make_image):
+    op = ops[op_name](p=1.0)
     out = op(make_image(2, 3, 16, 16))
     assert out.shape == (2, 3, 16, 16)
     assert op_name in type(op).__name__.lower() or repr(op)
@@ -23,8 +17,8 @@ def test_smoke(op_name):
 
 @pytest.mark.parametrize("shape", [(1, 3, 8, 8), (2, 3, 16, 12), (3, 3, 9, 17)])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_cardinality(op_name, shape, dtype):
-    op = OPS[op_name](p=1.0)
+def test_cardinality(op_name, shape, dtype, ops, make_image):
+    op = ops[op_name](p=1.0)
     out = op(make_image(*shape, dtype=dtype))
     assert out.shape == shape
     assert out.dtype == dtype
@@ -32,65 +26,65 @@ def test_cardinality(op_name, shape, dtype):
     assert out.min() >= 0 and out.max() <= 1
 
 
-def test_keepdim_unbatched(op_name):
-    op = OPS[op_name](p=1.0, keepdim=True)
+def test_keepdim_unbatched(op_name, ops, make_image):
+    op = ops[op_name](p=1.0, keepdim=True)
     out = op(make_image(3, 12, 12))
     assert out.shape == (3, 12, 12)
 
 
-def test_p0_is_identity(op_name):
+def test_p0_is_identity(op_name, ops, make_image):
     x = make_image(3, 3, 16, 16)
-    assert torch.equal(OPS[op_name](p=0.0)(x), x)
+    assert torch.equal(ops[op_name](p=0.0)(x), x)
 
 
-def test_changes_the_image(op_name):
+def test_changes_the_image(op_name, ops, make_image):
     x = make_image(2, 3, 16, 16, low=0.1, high=0.9)
     # FDA's window b = floor(beta * 16) is empty at the default beta on a 16-pixel image.
     kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}
-    assert not torch.allclose(OPS[op_name](p=1.0, **kwargs)(x), x)
+    assert not torch.allclose(ops[op_name](p=1.0, **kwargs)(x), x)
 
 
-def test_output_finite_in_unit_range_on_extremes(op_name):
+def test_output_finite_in_unit_range_on_extremes(op_name, ops, make_image):
     torch.manual_seed(3)
     for x in (torch.zeros(2, 3, 16, 16), torch.ones(2, 3, 16, 16), make_image(2, 3, 16, 16)):
-        out = OPS[op_name](p=1.0)(x)
+        out = ops[op_name](p=1.0)(x)
         assert torch.isfinite(out).all()
         assert out.min() >= 0 and out.max() <= 1
 
 
-def test_same_seed_same_output(op_name):
+def test_same_seed_same_output(op_name, ops, make_image):
     x = make_image(4, 3, 16, 16)
     torch.manual_seed(42)
-    a = OPS[op_name](p=0.5)(x)
+    a = ops[op_name](p=0.5)(x)
     torch.manual_seed(42)
-    b = OPS[op_name](p=0.5)(x)
+    b = ops[op_name](p=0.5)(x)
     assert torch.equal(a, b)
     torch.manual_seed(43)
-    c = OPS[op_name](p=1.0)(x)
+    c = ops[op_name](p=1.0)(x)
     assert not torch.equal(a, c)
 
 
-def test_replay_with_params(op_name):
+def test_replay_with_params(op_name, ops, make_image):
     x = make_image(3, 3, 16, 16)
-    op = OPS[op_name](p=0.7)
+    op = ops[op_name](p=0.7)
     first = op(x)
     torch.manual_seed(1234)  # the replay must not depend on the global RNG
     assert torch.equal(op(x, params=op._params), first)
 
 
-def test_same_on_batch(op_name):
+def test_same_on_batch(op_name, ops, make_image):
     x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
     kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}
-    out = OPS[op_name](p=1.0, same_on_batch=True, **kwargs)(x)
+    out = ops[op_name](p=1.0, same_on_batch=True, **kwargs)(x)
     assert torch.equal(out[0], out[1]) and torch.equal(out[0], out[2])
-    different = OPS[op_name](p=1.0, same_on_batch=False, **kwargs)(x)
+    different = ops[op_name](p=1.0, same_on_batch=False, **kwargs)(x)
     assert not torch.equal(different[0], different[1])
 
 
-def test_masks_pass_through_sequential(op_name):
+def test_masks_pass_through_sequential(op_name, ops, make_image):
     x = make_image(2, 3, 16, 16)
     mask = (make_image(2, 1, 16, 16, seed=5) > 0.5).float()
-    seq = AugmentationSequential(OPS[op_name](p=1.0), data_keys=["input", "mask"])
+    seq = AugmentationSequential(ops[op_name](p=1.0), data_keys=["input", "mask"])
     out, mask_out = seq(x, mask)
     assert out.shape == x.shape
     assert torch.equal(mask_out, mask)
@@ -98,27 +92,27 @@ def test_masks_pass_through_sequential(op_name):
     assert torch.equal(replay, out) and torch.equal(mask_replay, mask)
 
 
-def test_gradcheck(op_name):
+def test_gradcheck(op_name, ops, make_image):
     if op_name == "abstraction":
         pytest.skip("piecewise-constant quantisation: tested for a finite gradient instead")
     torch.manual_seed(0)
-    op = OPS[op_name](p=1.0, **({"beta": (0.2, 0.3)} if op_name == "fda" else {}))
+    op = ops[op_name](p=1.0, **({"beta": (0.2, 0.3)} if op_name == "fda" else {}))
     x = make_image(1, 3, 6, 6, dtype=torch.float64, low=0.3, high=0.6).requires_grad_(True)
     op(x.detach())  # draw the parameters once
     params = op._params
     assert torch.autograd.gradcheck(lambda t: op(t, params=params), (x,), eps=1e-6, atol=1e-4, fast_mode=True)
 
 
-def test_abstraction_gradient_finite():
-    op = OPS["abstraction"](p=1.0)
+def test_abstraction_gradient_finite(ops, make_image):
+    op = ops["abstraction"](p=1.0)
     x = make_image(1, 3, 8, 8).requires_grad_(True)
     op(x).sum().backward()
     assert torch.isfinite(x.grad).all()
 
 
-def test_compiled_equals_eager(op_name):
+def test_compiled_equals_eager(op_name, ops, make_image):
     torch._dynamo.reset()
-    op = OPS[op_name](p=1.0)
+    op = ops[op_name](p=1.0)
     x = make_image(2, 3, 16, 16)
     eager = op(x)
     params = op._params
@@ -127,30 +121,30 @@ def test_compiled_equals_eager(op_name):
 
 
 @pytest.mark.slow
-def test_compiled_inductor_equals_eager(op_name):
+def test_compiled_inductor_equals_eager(op_name, ops, make_image):
     torch._dynamo.reset()
-    op = OPS[op_name](p=1.0)
+    op = ops[op_name](p=1.0)
     x = make_image(2, 3, 16, 16)
     eager = op(x)
     compiled = torch.compile(op)
     torch.testing.assert_close(compiled(x, params=op._params), eager, atol=1e-4, rtol=1e-4)
 
 
-def test_integer_input_raises(op_name):
+def test_integer_input_raises(op_name, ops, make_image):
     with pytest.raises(TypeError, match="input"):
-        OPS[op_name](p=1.0)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+        ops[op_name](p=1.0)(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
 
 
 @pytest.mark.parametrize("channels", [1, 4])
-def test_wrong_channel_count_raises(op_name, channels):
+def test_wrong_channel_count_raises(op_name, channels, ops, make_image):
     with pytest.raises(ValueError, match="input.*3"):
-        OPS[op_name](p=1.0)(torch.rand(1, channels, 8, 8))
+        ops[op_name](p=1.0)(torch.rand(1, channels, 8, 8))
 
 
 @pytest.mark.parametrize("p", [-0.1, 1.5])
-def test_bad_probability_raises(op_name, p):
+def test_bad_probability_raises(op_name, p, ops, make_image):
     with pytest.raises(ValueError, match="p must"):
-        OPS[op_name](p=p)
+        ops[op_name](p=p)
 
 
 BAD_ARGUMENTS = {
@@ -168,12 +162,12 @@ BAD_ARGUMENTS = {
 @pytest.mark.parametrize(
     "op_and_arg", [(name, arg, value) for name, args in sorted(BAD_ARGUMENTS.items()) for arg, value in args]
 )
-def test_bad_range_raises_naming_argument(op_and_arg):
+def test_bad_range_raises_naming_argument(op_and_arg, ops, make_image):
     name, arg, value = op_and_arg
     with pytest.raises(ValueError, match=arg):
-        OPS[name](**{arg: value})
+        ops[name](**{arg: value})
 
 
-def test_non_numeric_range_raises():
+def test_non_numeric_range_raises(ops, make_image):
     with pytest.raises(TypeError, match="opacity"):
-        OPS["clouds"](opacity="dense")
+        ops["clouds"](opacity="dense")

@@ -1,5 +1,6 @@
-"""Shared helpers for the augment tests: the op classes with small, valid constructions."""
+"""Fixtures for the augment tests: the op classes with valid constructions, and test images."""
 
+import pytest
 import torch
 
 import augment
@@ -19,7 +20,25 @@ OPS = {
 }
 
 
-def make_image(*shape, dtype=torch.float32, low=0.0, high=1.0, seed=0):
+def _make_image(*shape, dtype=torch.float32, low=0.0, high=1.0, seed=0):
     """Smooth-ish aerial-like test image: random colours in [low, high]."""
     g = torch.Generator().manual_seed(seed)
     return (low + (high - low) * torch.rand(*shape, generator=g, dtype=torch.float64)).to(dtype)
+
+
+@pytest.fixture(params=sorted(OPS))
+def op_name(request):
+    """Each op's short name in turn."""
+    return request.param
+
+
+@pytest.fixture
+def ops():
+    """name -> factory(**kwargs) of every op class."""
+    return OPS
+
+
+@pytest.fixture
+def make_image():
+    """make_image(*shape, dtype=..., low=..., high=..., seed=...) -> a random image in [low, high]."""
+    return _make_image

@@ -33,6 +33,7 @@ def test_pooled_is_timm_pre_logits(name):
     # Independent reference: timm's own forward_head on its forward_features.
     torch.testing.assert_close(pooled, bb.model.forward_head(bb.model.forward_features(x), pre_logits=True))
     torch.testing.assert_close(bb.pool(fmap), pooled)
+    torch.testing.assert_close(bb.forward_map(x), fmap)
 
 
 def test_vit_map_is_patch_tokens():

@@ -129,15 +129,17 @@ class AtLoc(nn.Module):
     # ----------------------------------------------------------------- forward
     def _embed(self, images: Tensor, return_attention: bool = False
                ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
-        feature_map, pooled = self.backbone(images)
-        grid = (int(feature_map.shape[-2]), int(feature_map.shape[-1]))
         weights = None
-        if self.spatial_attention is not None:
+        if self.spatial_attention is None:
+            feature_map, pooled = self.backbone(images)
+        else:
+            feature_map = self.backbone.forward_map(images)
             if return_attention:
                 feature_map, weights = self.spatial_attention(feature_map, return_attention=True)
             else:
                 feature_map = self.spatial_attention(feature_map)
             pooled = self.backbone.pool(feature_map)
+        grid = (int(feature_map.shape[-2]), int(feature_map.shape[-1]))
         x = F.relu(self.projection(pooled))
         return self.attention(x), weights, grid
 

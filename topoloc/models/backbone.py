@@ -198,6 +198,15 @@ class Backbone(nn.Module):
             feature_map = feature_map.permute(0, 2, 3, 1)
         return self.model.forward_head(feature_map, pre_logits=True)
 
+    def forward_map(self, x: Tensor) -> Tensor:
+        """The feature map alone (what `pool` takes).
+
+        Shape:
+            - x: (B, 3, H, W) normalised images
+            - output: (B, num_features, h, w)
+        """
+        return self._to_map(self.model.forward_features(x), x.shape[-2:])
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         features = self.model.forward_features(x)
         pooled = self.model.forward_head(features, pre_logits=True)

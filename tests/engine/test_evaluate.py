@@ -147,3 +147,43 @@ def test_extract_features_uses_the_pooled_backbone_output():
     with torch.no_grad():
         ref = model.backbone(model.normalize(images))[1]
     torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-5)
+
+
+class _ConstantPose(torch.nn.Module):
+    """A 'model' that always predicts the code (0, 0, 0, 0, 0, 0): the training mean, identity rotation."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 4))
+
+    def normalize(self, x):
+        return x
+
+    def forward(self, x):
+        return torch.zeros(x.shape[0], 6, device=x.device)
+
+
+def test_evaluate_runs_a_model_on_caches_with_retrieval():
+    from topoloc.data.cache import ImageCache
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    torch.manual_seed(0)
+    train_c2w = torch.as_tensor(_poses(6, seed=5))
+    train = ImageCache(torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8), train_c2w,
+                       domains=["synthetic"] * 6, flights=["lhs"] * 6)
+    # The test set: two training images again (their nearest neighbour is themselves).
+    test = ImageCache(train.images[[1, 4]].clone(), train_c2w[[1, 4]].clone(), names=["a", "b"],
+                      domains=["real"] * 2, flights=["f"] * 2)
+    norm = PoseNormalizer.fit(train_c2w)
+    result = evaluate(_ConstantPose(), norm, [test], frame=FRAME, train_set=train, batch_size=4)
+    mean = train_c2w[:, :3, 3].mean(0).numpy()
+    expected_m = np.linalg.norm(train_c2w[[1, 4], :3, 3].numpy() - mean, axis=1)
+    np.testing.assert_allclose(result.model.translation_m, expected_m, rtol=1e-9)
+    # Identity rotation vs a nadir camera (diag(1, -1, -1) rotated about up): 180 deg.
+    np.testing.assert_allclose(result.model.rotation_deg, 180.0, atol=1e-5)
+    np.testing.assert_allclose(result.retrieval.translation_m, 0.0, atol=1e-9)
+    np.testing.assert_allclose(result.model.nearest_train_m, 0.0, atol=1e-9)
+    assert result.model.names == ["a", "b"] and result.model.domains == ["real", "real"]
+    with pytest.raises(ValueError, match="train_set"):
+        evaluate(_ConstantPose(), norm, [test], frame=FRAME)

@@ -302,111 +302,96 @@ class EvaluationResult:
 
 
 # ---------------------------------------------------------------------- running a model
-def _dataset_arrays(dataset) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """(c2w (N, 4, 4), names, flights, domains) of a TopoFlight-like dataset without reading images
-    where the dataset allows it."""
-    if hasattr(dataset, "poses") and hasattr(dataset, "names"):
-        names = list(dataset.names) if not callable(dataset.names) else list(dataset.names())
-        c2w = np.asarray(dataset.poses(), dtype=np.float64)
-        flight = getattr(dataset, "flight", "")
-        domain = getattr(dataset, "domain", "")
-        return c2w, names, _labels(flight, len(names), "flight"), _labels(domain, len(names), "domain")
-    samples = [dataset[i] for i in range(len(dataset))]
-    c2w = np.stack([np.asarray(s["c2w"], dtype=np.float64) for s in samples])
-    return (c2w, [s["name"] for s in samples], [s.get("flight", "") for s in samples],
-            [s.get("domain", "") for s in samples])
+def _caches(datasets, image_size, device) -> list:
+    from topoloc.engine.predict import as_cache  # noqa: PLC0415 - keeps evaluate_poses import-light
 
-
-def _stack_images(dataset, batch_size: int):
-    """uint8 image batches (B, 3, H, W) of a dataset, in order."""
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    for batch in loader:
-        yield batch["image"]
+    return [as_cache(ds, image_size, device=device) for ds in datasets]
 
 
 @torch.no_grad()
-def predict_c2w(model: nn.Module, normalizer, dataset, device: str | torch.device = "cpu",
-                batch_size: int = 32) -> np.ndarray:
-    """Camera-to-world predictions (local ENU, float64) of ``model`` on every image of ``dataset``.
-
-    Shape:
-        output: (N, 4, 4)
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for images in _stack_images(dataset, batch_size):
-            x = model.normalize(images.to(device))
-            out.append(normalizer.decode(model(x).float()).double().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out).numpy()
-
-
 def evaluate(
     model: nn.Module,
     normalizer,
     datasets,
     frame: LocalFrame | None = None,
     train_set=None,
-    device: str | torch.device = "cpu",
-    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    batch_size: int = 64,
+    image_size: tuple[int, int] | None = None,
     retrieval: bool = True,
     retrieval_model: nn.Module | None = None,
     method: str = "model",
+    amp: bool = True,
 ) -> EvaluationResult:
     """Runs ``model`` on test datasets and measures it, with coverage and the retrieval baseline.
+
+    Each dataset is decoded once into a uint8 `ImageCache` (`topoloc.engine.predict.as_cache`);
+    predictions are batched on ``device`` (`topoloc.engine.predict.predict`).
 
     Args:
         model: a trained `AtLoc` (or any module with ``normalize`` and a (B, 6) output).
         normalizer: the `PoseNormalizer` the model was trained with (``decode`` -> c2w ENU).
         datasets: one dataset or a sequence of them (e.g. `TopoFlight` synthetic and real test
-            flights); each sample has ``image`` (uint8 (3, H, W)), ``c2w``, ``name``, ``flight``,
-            ``domain``.
+            flights, or `ImageCache` objects); samples carry ``image``, ``c2w``, ``name``,
+            ``flight``, ``domain``.
         frame: the local ENU frame of the poses; defaults to the first dataset's ``frame``.
-        train_set: the training dataset: its poses give the coverage and the retrieval database.
-        device: where the model runs.
+        train_set: the training dataset (or cache): its poses give the coverage and, with its
+            images, the retrieval database.
+        device: where the model runs (default: the model's device).
         batch_size: images per forward pass.
+        image_size: (H, W) the model was trained at (``TrainConfig.image_size``); None keeps the
+            datasets' size.
         retrieval: compute the nearest-neighbour baseline (needs ``train_set``).
-        retrieval_model: the model whose backbone gives the retrieval features (default ``model``).
+        retrieval_model: the model whose backbone gives the retrieval features (default: ``model``).
         method: label of the model's predictions.
+        amp: bf16 autocast on CUDA.
 
     Returns:
         An `EvaluationResult`.
     """
+    from topoloc.engine.predict import predict  # noqa: PLC0415
+
     if not isinstance(datasets, (list, tuple)):
         datasets = [datasets]
     if len(datasets) == 0:
         raise ValueError("datasets: expected at least one test dataset, got none")
     for i, ds in enumerate(datasets):
         if len(ds) == 0:
-            raise ValueError(f"datasets[{i}]: the test dataset is empty")
+            raise ValueError(f"datasets[{i}]: the test dataset {ds!r} is empty")
     if frame is None:
         frame = getattr(datasets[0], "frame", None)
         if frame is None:
             raise ValueError("frame: the datasets have no `frame`; pass the LocalFrame of their poses")
+    if retrieval and train_set is None:
+        raise ValueError("train_set: the retrieval baseline needs the training set (or pass retrieval=False)")
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
     model = model.to(device)
-    preds, gts, names, flights, domains = [], [], [], [], []
-    for ds in datasets:
-        c2w, n, f, d = _dataset_arrays(ds)
-        preds.append(predict_c2w(model, normalizer, ds, device, batch_size))
-        gts.append(c2w)
-        names += n
-        flights += f
-        domains += d
-    pred, gt = np.concatenate(preds), np.concatenate(gts)
-    train_c2w = _dataset_arrays(train_set)[0] if train_set is not None else None
+    cache_device = "cpu"
+    caches = _caches(datasets, image_size, cache_device)
+    pred = torch.cat([predict(model, c, normalizer, batch_size=batch_size, device=device, amp=amp)
+                      for c in caches]).numpy()
+    gt = np.concatenate([c.poses() for c in caches])
+    names = [n for c in caches for n in c.names]
+    flights = [f for c in caches for f in c.flights]
+    domains = [d for c in caches for d in c.domains]
+    train_cache = None
+    if train_set is not None:
+        if retrieval:
+            train_cache = _caches([train_set], image_size or caches[0].image_size, cache_device)[0]
+            train_c2w = train_cache.poses()
+        else:
+            train_c2w = np.asarray(train_set.poses(), dtype=np.float64)
+    else:
+        train_c2w = None
     model_eval = evaluate_poses(pred, gt, frame, names, flights, domains, method, train_c2w)
     retrieval_eval = None
-    if retrieval and train_set is not None:
-        feat_model = retrieval_model if retrieval_model is not None else model
-        feat_model = feat_model.to(device)
-        db = extract_features(feat_model, _stack_images(train_set, batch_size), device)
-        query = torch.cat([extract_features(feat_model, _stack_images(ds, batch_size), device) for ds in datasets])
+    if retrieval:
+        feat_model = (retrieval_model if retrieval_model is not None else model).to(device)
+        db = extract_features(feat_model, train_cache.images, device, batch_size)
+        query = torch.cat([extract_features(feat_model, c.images, device, batch_size) for c in caches])
         ret_pred, _, _ = retrieve_poses(query, db, train_c2w)
         retrieval_eval = PoseEvaluation("retrieval", names, flights, domains, ret_pred, gt, frame,
                                         model_eval.nearest_train_m, model_eval.nearest_train_deg)
     return EvaluationResult(model_eval, retrieval_eval, train_c2w)
-

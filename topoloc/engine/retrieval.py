@@ -113,7 +113,7 @@ def extract_features(
     out = []
     try:
         for batch in batches:
-            x = normalize(batch.to(device, non_blocking=True))
+            x = normalize(batch.to(device, non_blocking=True).float().div_(255.0))
             feats = backbone(x)
             if isinstance(feats, tuple):
                 feats = feats[1]

@@ -40,7 +40,8 @@ def _luma_matched(palette: Tensor, luma: Tensor) -> Tensor:
 def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) -> Tensor:
     """Recolour green vegetation towards autumn foliage and then towards winter straw.
 
-    Vegetation is weighted by a logistic of the normalised excess-green index. Its colour moves
+    Vegetation is weighted by a smoothstep of the normalised excess-green index from 0.02 (grey,
+    rock, soil: untouched) to 0.2 (clearly green: fully recoloured). Its colour moves
     by ``autumn`` towards a palette colour between yellow (``tint = 0``) and red-orange
     (``tint = 1``), then by ``winter`` towards a grey-brown straw. Both targets keep each pixel's
     Rec. 601 luma, so the relief and texture survive. ``autumn = winter = 0`` is the identity.
@@ -61,7 +62,8 @@ def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) ->
     check_image(image)
     work = work_dtype(image.dtype)
     x = image.to(work)
-    vegetation = torch.sigmoid((excess_green(x) - 0.03) / 0.03)
+    vegetation = ((excess_green(x) - 0.02) / 0.18).clamp(0.0, 1.0)
+    vegetation = vegetation * vegetation * (3.0 - 2.0 * vegetation)
     luma = luminance(x)
     yellow = torch.tensor(AUTUMN_YELLOW, device=x.device, dtype=work).view(1, 3, 1, 1)
     red = torch.tensor(AUTUMN_RED, device=x.device, dtype=work).view(1, 3, 1, 1)

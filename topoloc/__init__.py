@@ -4,7 +4,7 @@ Absolute pose regression in the AtLoc family on the EPFL TOPO drone data: positi
 WGS84, local ENU) and orientation (Cesium yaw / pitch / roll) from one image.
 """
 
-from topoloc.data import list_presets, load_preset
+from topoloc.data import PoseNormalizer, TopoFlight, list_presets, load_preset
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
 from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
 from topoloc.models import (
@@ -35,6 +35,8 @@ __all__ = [
     # data
     "load_preset",
     "list_presets",
+    "TopoFlight",
+    "PoseNormalizer",
     # models
     "AtLoc",
     "AtLocAttention",

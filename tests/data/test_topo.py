@@ -1,0 +1,224 @@
+"""TopoFlight: pairing by the row index in file names, real photos through pic names, every bad input."""
+
+import numpy as np
+import pytest
+import torch
+from pyproj import Transformer
+from torch.utils.data import DataLoader
+
+from topoloc.data.preset import load_preset
+from topoloc.data.topo import TopoFlight
+from topoloc.geodesy import LocalFrame
+
+LHS_ROWS = [0, 1, 2, 3, 5, 8, 13, 21, 22, 23, 24, 25, 26, 27, 28, 29, 34, 39]
+PLANNED = "comballaz-2020-11-06-planned"
+
+
+class TestPairing:
+    def test_lhs_rows_from_names(self, topo_root, row_of_image, image_domain):
+        ds = TopoFlight(topo_root, "comballaz-LHS")
+        assert ds.rows.tolist() == LHS_ROWS
+        poses = load_preset("comballaz-LHS")
+        for i in range(len(ds)):
+            s = ds[i]
+            assert row_of_image(s["image"]) == s["index"] == ds.rows[i]
+            np.testing.assert_array_equal(s["cesium"].numpy(), poses[s["index"]])
+            assert s["name"] == f"comballaz-LHS_{s['index']:05d}_img"
+            assert image_domain(s["image"]) == "synthetic"
+
+    def test_sample_types_and_frame(self, topo_root):
+        ds = TopoFlight(topo_root, "comballaz-LHS")
+        s = ds[3]
+        assert s["image"].dtype == torch.uint8 and s["image"].shape == (3, 16, 24)
+        assert s["c2w"].dtype == torch.float64 and s["c2w"].shape == (4, 4)
+        assert s["ecef"].shape == (3,) and s["cesium"].shape == (6,)
+        assert (s["domain"], s["flight"]) == ("synthetic", "comballaz-LHS")
+        # alpha dropped, not composited: the transparent pixel keeps its colour
+        assert s["image"][:, 0, 0].tolist() == s["image"][:, 5, 5].tolist()
+        assert ds.frame == LocalFrame(46.3705, 7.065, 1410.0)
+        # independent reference: ENU position from PROJ's topocentric conversion of the ECEF row
+        topo = Transformer.from_pipeline(
+            "+proj=topocentric +ellps=WGS84 +lat_0=46.3705 +lon_0=7.065 +h_0=1410"
+        )
+        e = topo.transform(*s["ecef"].tolist())
+        np.testing.assert_allclose(s["c2w"][:3, 3].numpy(), e, atol=1e-6)
+        np.testing.assert_allclose(ds.poses()[3], s["c2w"].numpy())
+        assert ds.poses().shape == (len(ds), 4, 4) and ds.cesium().shape == (len(ds), 6)
+
+    def test_real_photos_by_pic_name(self, topo_root, row_of_image, image_domain):
+        ds = TopoFlight(topo_root, PLANNED, domain="real")
+        names = (topo_root / PLANNED / f"{PLANNED}_pic_names.csv").read_text().split(",")
+        assert ds.rows.tolist() == [0, 1, 2, 4, 5, 7, 8, 9, 10, 11]
+        for i in range(len(ds)):
+            s = ds[i]
+            assert row_of_image(s["image"]) == s["index"]
+            assert s["name"] == names[s["index"]] and image_domain(s["image"]) == "real"
+            assert s["image"].shape == (3, 18, 24)
+
+    def test_paired(self, topo_root, row_of_image, image_domain):
+        ds = TopoFlight(topo_root, PLANNED, domain="paired", image_size=(8, 12))
+        s = ds[4]
+        assert s["image"].shape == s["image_synthetic"].shape == (3, 8, 12)
+        assert row_of_image(s["image"]) == row_of_image(s["image_synthetic"]) == s["index"]
+        assert image_domain(s["image"]) == "real" and image_domain(s["image_synthetic"]) == "synthetic"
+
+    def test_image_size_and_frame_override(self, topo_root):
+        ds = TopoFlight(topo_root, "comballaz-LHS", image_size=8, frame="epfl")
+        assert ds[0]["image"].shape == (3, 8, 12)
+        assert ds.frame == LocalFrame.named("epfl")
+
+    def test_semantics_and_collation(self, tmp_path, make_topo_flight, row_of_image):
+        make_topo_flight(tmp_path, "comballaz-LHS", n_rows=6, rows=[5, 1, 3], semantics=True)
+        ds = TopoFlight(tmp_path, "comballaz-LHS", load_semantics=True, image_size=(8, 12))
+        batch = next(iter(DataLoader(ds, batch_size=3)))
+        assert batch["image"].shape == (3, 3, 8, 12) and batch["c2w"].dtype == torch.float64
+        assert batch["semantics"].shape == (3, 8, 12) and batch["semantics"].dtype == torch.uint8
+        assert batch["index"].tolist() == [1, 3, 5] and batch["semantics"][:, 0, 0].tolist() == [1, 3, 5]
+        assert [row_of_image(im) for im in batch["image"]] == [1, 3, 5]
+
+    def test_transform(self, topo_root):
+        ds = TopoFlight(topo_root, "comballaz-LHS", transform=lambda s: {**s, "image": s["image"].float() / 255})
+        assert ds[0]["image"].dtype == torch.float32
+
+
+class TestSplits:
+    def test_disjoint_and_covering(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path, "comballaz-LHS", n_rows=200, size_hw=(2, 2))
+        parts = {s: set(TopoFlight(tmp_path, "comballaz-LHS", split=s).rows.tolist()) for s in ("train", "val", "test")}
+        assert [len(parts[s]) for s in ("train", "val", "test")] == [160, 20, 20]
+        assert set.union(*parts.values()) == set(range(200))
+        assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"]
+
+    def test_split_of_a_row_does_not_depend_on_which_images_exist(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path / "a", "comballaz-LHS", n_rows=100, size_hw=(2, 2))
+        make_topo_flight(tmp_path / "b", "comballaz-LHS", n_rows=100, rows=range(0, 100, 3), size_hw=(2, 2))
+        full = set(TopoFlight(tmp_path / "a", "comballaz-LHS", split="test").rows.tolist())
+        sub = set(TopoFlight(tmp_path / "b", "comballaz-LHS", split="test").rows.tolist())
+        assert sub == {r for r in full if r % 3 == 0}
+
+    def test_real_flights_split_in_blocks(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path, PLANNED, n_rows=250, size_hw=(2, 2), real_rows=[])
+        sizes = []
+        for s in ("train", "val", "test"):
+            rows = TopoFlight(tmp_path, PLANNED, split=s).rows
+            sizes.append(len(rows))
+            blocks = {r // 25 for r in rows.tolist()}
+            assert all(set(range(25 * b, 25 * b + 25)) <= set(rows.tolist()) for b in blocks)
+        assert sizes == [200, 25, 25]
+
+    def test_explicit_rows_and_bad_split(self, topo_root):
+        assert TopoFlight(topo_root, "comballaz-LHS", split=[39, 0, 8]).rows.tolist() == [0, 8, 39]
+        with pytest.raises(ValueError, match="no image"):
+            TopoFlight(topo_root, "comballaz-LHS", split=[4])
+        with pytest.raises(ValueError, match="split"):
+            TopoFlight(topo_root, "comballaz-LHS", split="training")
+        with pytest.raises(ValueError, match="split_fractions"):
+            TopoFlight(topo_root, "comballaz-LHS", split="train", split_fractions=(0.8, 0.3, 0.1))
+
+
+class TestBadInput:
+    def test_not_a_flight(self, tmp_path, topo_root):
+        with pytest.raises(FileNotFoundError, match="folder not found"):
+            TopoFlight(topo_root, "comballaz-nope")
+        (tmp_path / "comballaz-x").mkdir()
+        with pytest.raises(FileNotFoundError, match="comballaz-x_poses.npy is missing"):
+            TopoFlight(tmp_path, "comballaz-x")
+        np.save(tmp_path / "comballaz-x" / "comballaz-x_poses.npy", load_preset("comballaz-LHS")[:3])
+        with pytest.raises(FileNotFoundError, match="no render images"):
+            TopoFlight(tmp_path, "comballaz-x")
+
+    def test_unknown_area_needs_frame(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path, "matterhorn-LHS", n_rows=3)
+        with pytest.raises(ValueError, match="frame="):
+            TopoFlight(tmp_path, "matterhorn-LHS")
+        assert len(TopoFlight(tmp_path, "matterhorn-LHS", frame="comballaz")) == 3
+
+    def test_pose_file_wrong_shape(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+        np.save(folder / "comballaz-LHS_poses.npy", np.zeros((4, 7)))
+        with pytest.raises(ValueError, match=r"comballaz-LHS_poses.npy: expected .*\(N, 6\).*\(4, 7\)"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+
+    def test_pose_file_too_short(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=6)
+        np.save(folder / "comballaz-LHS_poses.npy", load_preset("comballaz-LHS")[:4])
+        with pytest.raises(ValueError, match=r"comballaz-LHS_00005_img.png: row 5 but .* only 4 rows"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+        with pytest.warns(UserWarning, match="skipped 2 bad"):
+            ds = TopoFlight(tmp_path, "comballaz-LHS", on_error="skip")
+        assert ds.rows.tolist() == [0, 1, 2, 3] and len(ds.skipped) == 2
+
+    def test_nan_and_far_rows(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=5)
+        poses = load_preset("comballaz-LHS")[:5].copy()
+        poses[1, 4] = np.nan
+        poses[3, :3] = [46.37, 7.06, 1500.0]  # lat, lon, h given instead of ECEF
+        np.save(folder / "comballaz-LHS_poses.npy", poses)
+        with pytest.raises(ValueError, match=r"_00001_img.png: row 1 of comballaz-LHS_poses.npy: NaN"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+        with pytest.warns(UserWarning, match="skipped 2"):
+            ds = TopoFlight(tmp_path, "comballaz-LHS", on_error="skip")
+        assert ds.rows.tolist() == [0, 2, 4]
+        assert any("far from the Earth" in why for _, why in ds.skipped)
+
+    def test_unreadable_and_missing_image(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+        (folder / "comballaz-LHS_00001_img.png").write_bytes(b"not a png")
+        ds = TopoFlight(tmp_path, "comballaz-LHS")
+        with pytest.raises(ValueError, match="comballaz-LHS_00001_img.png: could not read"):
+            ds[1]
+        (folder / "comballaz-LHS_00002_img.png").unlink()
+        with pytest.raises(FileNotFoundError, match="comballaz-LHS_00002_img.png: image file not found"):
+            ds[2]
+
+    def test_duplicate_row_and_bad_name(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+        (folder / "comballaz-LHS_01_img.png").write_bytes((folder / "comballaz-LHS_00001_img.png").read_bytes())
+        with pytest.raises(ValueError, match="already has the image"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+        (folder / "comballaz-LHS_01_img.png").unlink()
+        (folder / "comballaz-LHS_x7_img.png").write_bytes(b"")
+        with pytest.raises(ValueError, match="comballaz-LHS_x7_img.png: name does not follow"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+
+    def test_render_picname_disagrees_with_csv(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, PLANNED, n_rows=4, pic_names=["a", "b", "c", "d"])
+        (folder / f"{PLANNED}_00002_c_img.png").rename(folder / f"{PLANNED}_00002_d_img.png")
+        with pytest.raises(ValueError, match=r"00002_d_img.png: picname 'd' but row 2 .* is 'c'"):
+            TopoFlight(tmp_path, PLANNED)
+
+    def test_pic_names_wrong_length(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, PLANNED, n_rows=4)
+        (folder / f"{PLANNED}_pic_names.csv").write_text("a,b,c")
+        with pytest.raises(ValueError, match="3 photo names but .* has 4 rows"):
+            TopoFlight(tmp_path, PLANNED)
+
+    def test_real_photo_without_render(self, tmp_path, make_topo_flight, row_of_image):
+        make_topo_flight(tmp_path, PLANNED, n_rows=6, rows=[0, 1, 2, 3], real_rows=[0, 2, 4, 5])
+        with pytest.raises(ValueError, match="real photo with no render"):
+            TopoFlight(tmp_path, PLANNED, domain="real")
+        with pytest.warns(UserWarning, match="skipped 2"):
+            ds = TopoFlight(tmp_path, PLANNED, domain="real", on_error="skip")
+        assert ds.rows.tolist() == [0, 2] and [row_of_image(ds[i]["image"]) for i in range(2)] == [0, 2]
+
+    def test_real_photo_not_in_pic_names_and_missing_real_folder(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path, PLANNED, n_rows=3, real_rows=[])
+        with pytest.raises(FileNotFoundError, match=f"{PLANNED}-real: folder of real photos not found"):
+            TopoFlight(tmp_path, PLANNED, domain="real")
+        make_topo_flight(tmp_path, PLANNED, n_rows=3)
+        (tmp_path / f"{PLANNED}-real" / "stray.JPG").write_bytes(b"")
+        with pytest.raises(ValueError, match="stray.JPG: no photo of that name"):
+            TopoFlight(tmp_path, PLANNED, domain="real")
+
+    def test_missing_semantics(self, tmp_path, make_topo_flight):
+        make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+        with pytest.raises(FileNotFoundError, match="_semantics.npy: semantics file not found"):
+            TopoFlight(tmp_path, "comballaz-LHS", load_semantics=True)
+
+    def test_bad_arguments(self, topo_root):
+        with pytest.raises(ValueError, match="domain"):
+            TopoFlight(topo_root, "comballaz-LHS", domain="sim")
+        with pytest.raises(ValueError, match="on_error"):
+            TopoFlight(topo_root, "comballaz-LHS", on_error="ignore")
+        with pytest.raises(ValueError, match="image_size"):
+            TopoFlight(topo_root, "comballaz-LHS", image_size=(0, 3))

@@ -1,0 +1,107 @@
+"""Image and label-map reading shared by the datasets: RGB uint8 tensors, resizing, errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics"]
+
+
+def parse_image_size(image_size) -> tuple[int, int] | int | None:
+    """Validates ``image_size``: None (native size), an int (short side) or ``(H, W)`` in pixels."""
+    if image_size is None:
+        return None
+    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
+        if image_size < 1:
+            raise ValueError(f"image_size: expected a positive short side in pixels, got {image_size}")
+        return int(image_size)
+    try:
+        h, w = image_size
+        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (h, w))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"image_size: expected None, a positive int (short side) or a (H, W) pair of positive ints, got {image_size!r}"
+        )
+    return int(h), int(w)
+
+
+def output_size(native_hw: tuple[int, int], image_size) -> tuple[int, int]:
+    """(H, W) an image of native size ``native_hw`` is resized to.
+
+    An int sets the short side and keeps the aspect ratio (rounded to whole pixels).
+
+    Example:
+        >>> output_size((480, 720), 240), output_size((480, 720), (100, 50)), output_size((480, 720), None)
+        ((240, 360), (100, 50), (480, 720))
+    """
+    h, w = native_hw
+    if image_size is None:
+        return h, w
+    if isinstance(image_size, int):
+        s = image_size / min(h, w)
+        return max(1, round(h * s)), max(1, round(w * s))
+    return image_size
+
+
+def read_rgb(path: Path, image_size=None) -> torch.Tensor:
+    """An image file as an RGB uint8 tensor; an alpha channel is dropped (not composited).
+
+    Resizing uses PIL's antialiased bilinear filter; large JPEGs are first decoded at a reduced
+    scale (``draft``) no smaller than the target.
+
+    Shape:
+        -> (3, H, W)
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file is not a readable image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as img:
+            if image_size is not None:
+                h, w = output_size((img.height, img.width), image_size)
+                if img.format == "JPEG":
+                    img.draft("RGB", (w, h))
+            else:
+                h, w = img.height, img.width
+            img = img.convert("RGB")
+            if (img.height, img.width) != (h, w):
+                img = img.resize((w, h), Image.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path}: could not read the image ({err}); expected a readable PNG or JPEG file") from err
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def read_semantics(path: Path, out_hw: tuple[int, int] | None = None) -> torch.Tensor:
+    """A ``<stem>_semantics.npy`` class-id map as uint8, resized with nearest neighbour to ``out_hw``.
+
+    Shape:
+        -> (H, W)
+    """
+    path = Path(path)
+    try:
+        sem = np.load(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: could not read the semantics array ({err}); expected a .npy file") from err
+    if sem.ndim != 2:
+        raise ValueError(f"{path}: expected a (H, W) array of class ids, got shape {sem.shape}")
+    if np.issubdtype(sem.dtype, np.floating) or sem.min(initial=0) < 0 or sem.max(initial=0) > 255:
+        raise ValueError(f"{path}: expected integer class ids in [0, 255], got dtype {sem.dtype}")
+    sem = sem.astype(np.uint8)
+    if out_hw is not None and sem.shape != tuple(out_hw):
+        h, w = out_hw
+        # Nearest neighbour at pixel centres: keeps class ids intact.
+        rows = np.minimum(((np.arange(h) + 0.5) * sem.shape[0] / h).astype(np.int64), sem.shape[0] - 1)
+        cols = np.minimum(((np.arange(w) + 0.5) * sem.shape[1] / w).astype(np.int64), sem.shape[1] - 1)
+        sem = sem[rows[:, None], cols[None, :]]
+    return torch.from_numpy(np.ascontiguousarray(sem))

@@ -1,0 +1,351 @@
+"""One TOPO-DataGen flight folder as a dataset: renders and real photos paired with their pose rows.
+
+Layout (TOPO-DataGen; Mini-Comballaz writes the same)::
+
+    root/<flight>/<flight>_poses.npy                       float (N, 6) Cesium rows
+    root/<flight>/<flight>_pic_names.csv                   one line: the photo name of each row (real flights)
+    root/<flight>/<flight>_<idx:05d>[_<picname>]_img.png   RGBA render of pose row idx
+    root/<flight>/<stem>_semantics.npy                     optional uint8 (H, W) class ids
+    root/<flight>-real/<picname>.JPG                       real photo of the row named picname
+
+Pairing is by the row index written in each render's name (never by directory order); a real
+photo is paired through the pic-names file, and the picname written in the render's name must
+agree with it. Every mismatch is an error that names the file.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
+from topoloc.data._images import parse_image_size, read_rgb, read_semantics
+from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
+
+__all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
+
+DOMAINS = ("synthetic", "real", "paired")
+ON_ERROR = ("raise", "skip")
+REAL_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: Flight-name prefixes (lower case) and the TOPO scene origin their local frame uses.
+AREA_ORIGINS = (("comballaz", "comballaz"), ("sepey", "comballaz"), ("epfl", "epfl"), ("stsulpice", "epfl"))
+#: Consecutive pose rows kept together by the splits of real (sequential) flights.
+REAL_FLIGHT_SPLIT_BLOCK = 25
+
+
+def area_frame(name: str, frame: LocalFrame | str | None = None) -> LocalFrame:
+    """The local frame of a flight or scene: ``frame`` if given (a LocalFrame or an origin name),
+    else TOPO's origin of the area the name starts with (comballaz / sepey -> Comballaz,
+    EPFL / StSulpice -> EPFL).
+
+    Example:
+        >>> area_frame("sepey-2021-10-13-outofplace") == LocalFrame.named("comballaz")
+        True
+    """
+    if isinstance(frame, LocalFrame):
+        return frame
+    if isinstance(frame, str):
+        return LocalFrame.named(frame)
+    if frame is not None:
+        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
+    key = name.lower()
+    for prefix, origin in AREA_ORIGINS:
+        if key.startswith(prefix):
+            return LocalFrame.named(origin)
+    raise ValueError(
+        f"{name!r}: cannot tell the area from the name (expected it to start with one of "
+        f"{[p for p, _ in AREA_ORIGINS]}); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
+    )
+
+
+def read_pose_file(path: Path) -> np.ndarray:
+    """A ``<flight>_poses.npy`` file as float64 (N, 6); raises naming the file on a wrong shape."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
+    try:
+        poses = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path}: could not read the pose file ({err}); expected a (N, 6) .npy array") from err
+    if poses.ndim != 2 or poses.shape[1] != 6 or not np.issubdtype(poses.dtype, np.number):
+        raise ValueError(
+            f"{path}: expected a numeric array of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
+            f"shape {poses.shape} dtype {poses.dtype}"
+        )
+    return poses.astype(np.float64)
+
+
+def read_pic_names(path: Path) -> list[str]:
+    """A ``<flight>_pic_names.csv`` file: comma-separated photo names (one line; newlines tolerated)."""
+    text = Path(path).read_text()
+    return [n.strip() for n in re.split(r"[,\n]", text) if n.strip()]
+
+
+def _render_pattern(flight: str) -> re.Pattern:
+    return re.compile(rf"^{re.escape(flight)}_(\d+)(?:_(.+))?_img\.png$")
+
+
+class TopoFlight(Dataset):
+    """One TOPO-DataGen flight: renders (``domain="synthetic"``), real photos (``"real"``) or both (``"paired"``).
+
+    The dataset holds exactly the pose rows that have an image (and, for real / paired, a real
+    photo too), in increasing row order.
+
+    Args:
+        root: folder holding ``<flight>/`` (and ``<flight>-real/`` for real photos).
+        flight: flight name, e.g. ``"comballaz-2020-11-06-planned"`` or ``"comballaz-LHS"``.
+        domain: ``"synthetic"`` (the renders), ``"real"`` (the photos) or ``"paired"`` (the photo
+            as ``image`` and the render at the same pose as ``image_synthetic``).
+        split: ``"train"``, ``"val"``, ``"test"``, ``"all"``, or a sequence of pose-row indices.
+            See :mod:`topoloc.data.splits`: the split of a row depends only on the pose file's
+            row count, ``split_fractions``, ``split_seed`` and ``split_block``.
+        image_size: None for the native size, ``(H, W)`` in pixels, or an int for the short side
+            (aspect kept).
+        frame: local frame of ``c2w``: a LocalFrame, an origin name (``"comballaz"`` / ``"epfl"``),
+            or None for the flight's area (:func:`area_frame`).
+        transform: optional callable applied to each sample dict, returning a sample dict.
+        load_semantics: add ``semantics`` (uint8 (H, W), nearest-resized to the image) from
+            ``<stem>_semantics.npy`` of the render; every sample must have one.
+        on_error: ``"raise"`` (default) on any bad file, or ``"skip"`` bad images with one warning
+            that gives the count (kept in ``.skipped`` as ``(file, reason)``). A pose file of the
+            wrong shape, duplicate row indices or a folder that is not a flight always raise.
+        split_fractions: (train, val, test) shares.
+        split_seed: seed of the split order.
+        split_block: consecutive rows kept in one split; None: 1 for ``*-LHS`` flights (independent
+            poses), 25 for real flights (sequences of neighbouring frames).
+
+    Sample (``ds[i]``), torch values:
+        ``image`` uint8 (3, H, W) RGB; ``c2w`` float64 (4, 4) camera-to-local-ENU, metres, OpenCV
+        camera axes; ``ecef`` float64 (3,); ``cesium`` float64 (6,) the raw pose row; ``domain``,
+        ``name`` (image file stem), ``flight`` str; ``index`` int (pose row); ``image_synthetic``
+        (paired only); ``semantics`` (with ``load_semantics``).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        flight: str,
+        domain: str = "synthetic",
+        split: str | Sequence[int] = "all",
+        image_size: tuple[int, int] | int | None = None,
+        frame: LocalFrame | str | None = None,
+        transform: Callable[[dict], dict] | None = None,
+        load_semantics: bool = False,
+        on_error: str = "raise",
+        split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
+        split_seed: int = 0,
+        split_block: int | None = None,
+    ) -> None:
+        if domain not in DOMAINS:
+            raise ValueError(f"domain: expected one of {DOMAINS}, got {domain!r}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error: expected one of {ON_ERROR}, got {on_error!r}")
+        self.root, self.flight, self.domain = Path(root), str(flight), domain
+        self.image_size = parse_image_size(image_size)
+        self.transform, self.load_semantics, self.on_error = transform, bool(load_semantics), on_error
+        self.frame = area_frame(self.flight, frame)
+        self.folder = self.root / self.flight
+        self.skipped: list[tuple[str, str]] = []
+        problems: list[tuple[Path, str]] = []
+
+        layout = f"expected a TOPO flight folder holding {self.flight}_poses.npy and {self.flight}_<idx:05d>[_<picname>]_img.png"
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"{self.folder}: folder not found; {layout}")
+        self.pose_file = self.folder / f"{self.flight}_poses.npy"
+        if not self.pose_file.is_file():
+            raise FileNotFoundError(f"{self.folder}: not a TOPO flight, {self.pose_file.name} is missing; {layout}")
+        poses = read_pose_file(self.pose_file)
+        n_rows = len(poses)
+        bad_rows = self._bad_rows(poses)
+
+        pic_file = self.folder / f"{self.flight}_pic_names.csv"
+        pic_names = read_pic_names(pic_file) if pic_file.is_file() else None
+        if pic_names is not None and len(pic_names) != n_rows:
+            raise ValueError(
+                f"{pic_file}: {len(pic_names)} photo names but {self.pose_file.name} has {n_rows} rows; expected one name per row"
+            )
+
+        renders = self._scan_renders(n_rows, pic_names, bad_rows, problems)
+        if domain == "synthetic":
+            rows = np.array(sorted(renders), dtype=np.int64)
+            real = {}
+        else:
+            real = self._scan_real(pic_file, pic_names, renders, problems)
+            rows = np.array(sorted(real), dtype=np.int64)
+
+        self._report(problems)
+        block = split_block
+        if block is None:
+            block = 1 if self.flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
+        if not isinstance(split, str):
+            missing = sorted(set(int(r) for r in split) - set(rows.tolist()))
+            if missing:
+                raise ValueError(f"split: rows {missing[:10]} of {self.flight} have no image in {self.folder}")
+        keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
+        self.split, self.rows = split, rows[keep]
+        self.render_paths = [renders[r] for r in self.rows]
+        self.real_paths = [real[r] for r in self.rows] if real else []
+        self.semantics_paths = self._semantics_paths() if self.load_semantics else []
+        if len(self.rows) == 0:
+            warnings.warn(f"TopoFlight {self.flight} ({domain}, split {split!r}) is empty", stacklevel=2)
+
+        self._cesium = poses[self.rows]
+        self._c2w = self.frame.cesium_to_c2w(self._cesium) if len(self.rows) else np.zeros((0, 4, 4))
+        self.names = [p.stem for p in (self.real_paths or self.render_paths)]
+
+    # ----------------------------------------------------------------------------------- scanning
+    def _bad_rows(self, poses: np.ndarray) -> dict[int, str]:
+        """Rows that are not a pose: NaN / inf, or a position far from the Earth's surface."""
+        bad = {int(i): "NaN or inf in the pose row" for i in np.flatnonzero(~np.all(np.isfinite(poses), axis=1))}
+        finite = np.flatnonzero(np.all(np.isfinite(poses), axis=1))
+        if finite.size:
+            _, _, h = ecef_to_wgs84(*poses[finite, :3].T)
+            lo, hi = PLAUSIBLE_HEIGHT_M
+            for i in finite[(h < lo) | (h > hi)]:
+                bad[int(i)] = "position far from the Earth's surface (expected ECEF metres; lat/lon swapped?)"
+        return bad
+
+    def _scan_renders(self, n_rows, pic_names, bad_rows, problems) -> dict[int, Path]:
+        pattern = _render_pattern(self.flight)
+        renders: dict[int, Path] = {}
+        for path in sorted(self.folder.iterdir()):
+            if not path.name.endswith("_img.png"):
+                continue
+            m = pattern.match(path.name)
+            if m is None:
+                problems.append((path, f"name does not follow {self.flight}_<idx:05d>[_<picname>]_img.png"))
+                continue
+            row, picname = int(m.group(1)), m.group(2)
+            if row in renders:
+                raise ValueError(f"{path}: pose row {row} already has the image {renders[row].name}; expected one image per row")
+            if row >= n_rows:
+                problems.append((path, f"row {row} but {self.pose_file.name} has only {n_rows} rows (pose file too short)"))
+            elif row in bad_rows:
+                problems.append((path, f"row {row} of {self.pose_file.name}: {bad_rows[row]}"))
+            elif picname is not None and pic_names is not None and pic_names[row] != picname:
+                problems.append(
+                    (path, f"picname {picname!r} but row {row} of {self.flight}_pic_names.csv is {pic_names[row]!r}")
+                )
+            else:
+                renders[row] = path
+        if not renders and not problems:
+            raise FileNotFoundError(
+                f"{self.folder}: no render images found; expected files named {self.flight}_<idx:05d>[_<picname>]_img.png"
+            )
+        return renders
+
+    def _scan_real(self, pic_file, pic_names, renders, problems) -> dict[int, Path]:
+        real_folder = self.root / f"{self.flight}-real"
+        if not real_folder.is_dir():
+            raise FileNotFoundError(f"{real_folder}: folder of real photos not found; expected <picname>.JPG files there")
+        if pic_names is None:
+            raise FileNotFoundError(f"{pic_file}: pic-names file not found; it is needed to pair real photos with pose rows")
+        row_of: dict[str, int] = {}
+        duplicated = set()
+        for i, n in enumerate(pic_names):
+            if n in row_of:
+                duplicated.add(n)
+            row_of.setdefault(n, i)
+        real: dict[int, Path] = {}
+        for path in sorted(real_folder.iterdir()):
+            if path.suffix.lower() not in REAL_SUFFIXES or not path.is_file():
+                continue
+            name = path.stem
+            if name in duplicated:
+                problems.append((path, f"the name appears more than once in {pic_file.name}; the pose row is ambiguous"))
+            elif name not in row_of:
+                problems.append((path, f"no photo of that name in {pic_file.name}"))
+            elif row_of[name] not in renders:
+                problems.append((path, f"real photo with no render: no {self.flight}_{row_of[name]:05d}_*_img.png for row {row_of[name]}"))
+            elif row_of[name] in real:
+                raise ValueError(f"{path}: row {row_of[name]} already has the photo {real[row_of[name]].name}")
+            else:
+                real[row_of[name]] = path
+        if not real and not problems:
+            raise FileNotFoundError(f"{real_folder}: no real photos found; expected <picname>.JPG files")
+        return real
+
+    def _semantics_paths(self) -> list[Path]:
+        paths, keep = [], []
+        for k, render in enumerate(self.render_paths):
+            p = render.with_name(render.name[: -len("_img.png")] + "_semantics.npy")
+            if p.is_file():
+                paths.append(p)
+                keep.append(k)
+            elif self.on_error == "raise":
+                raise FileNotFoundError(f"{p}: semantics file not found (load_semantics=True needs one per image)")
+            else:
+                self.skipped.append((str(p), "semantics file not found"))
+        if len(keep) < len(self.render_paths):
+            warnings.warn(f"TopoFlight {self.flight}: skipped {len(self.render_paths) - len(keep)} images without semantics", stacklevel=3)
+            self.rows = self.rows[keep]
+            self.render_paths = [self.render_paths[k] for k in keep]
+            self.real_paths = [self.real_paths[k] for k in keep] if self.real_paths else []
+        return paths
+
+    def _report(self, problems: list[tuple[Path, str]]) -> None:
+        if not problems:
+            return
+        lines = [f"{p}: {why}" for p, why in problems]
+        if self.on_error == "raise":
+            more = f"\n... and {len(lines) - 5} more" if len(lines) > 5 else ""
+            raise ValueError(
+                f"TopoFlight {self.flight}: {len(lines)} bad file(s) (pass on_error='skip' to skip them):\n"
+                + "\n".join(lines[:5]) + more
+            )
+        self.skipped += [(str(p), why) for p, why in problems]
+        warnings.warn(f"TopoFlight {self.flight}: skipped {len(lines)} bad file(s), first: {lines[0]}", stacklevel=3)
+
+    # ------------------------------------------------------------------------------------ access
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def poses(self) -> np.ndarray:
+        """Camera-to-local-ENU poses of every sample, no image read. Shape: (N, 4, 4), metres."""
+        return self._c2w.copy()
+
+    def cesium(self) -> np.ndarray:
+        """Raw pose rows of every sample (ECEF m, yaw / pitch / roll deg). Shape: (N, 6)."""
+        return self._cesium.copy()
+
+    @property
+    def image_paths(self) -> list[Path]:
+        """The file each sample's ``image`` is read from."""
+        return self.real_paths if self.domain != "synthetic" else self.render_paths
+
+    def load_image(self, i: int) -> torch.Tensor:
+        """The ``image`` of sample ``i`` (uint8 (3, H, W)) without building the whole sample."""
+        return read_rgb(self.image_paths[i], self.image_size)
+
+    def __getitem__(self, i: int) -> dict:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        i = int(i) % len(self)
+        image = self.load_image(i)
+        sample = {
+            "image": image,
+            "c2w": torch.from_numpy(self._c2w[i].copy()),
+            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
+            "cesium": torch.from_numpy(self._cesium[i].copy()),
+            "domain": self.domain,
+            "name": self.names[i],
+            "flight": self.flight,
+            "index": int(self.rows[i]),
+        }
+        if self.domain == "paired":
+            sample["image_synthetic"] = read_rgb(self.render_paths[i], self.image_size)
+        if self.load_semantics:
+            sample["semantics"] = read_semantics(self.semantics_paths[i], tuple(image.shape[-2:]))
+        return self.transform(sample) if self.transform is not None else sample
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(flight={self.flight!r}, domain={self.domain!r}, split={self.split!r}, "
+            f"n={len(self)}, root={str(self.root)!r})"
+        )

@@ -1,0 +1,293 @@
+"""`ImageCache`: a dataset decoded once into a uint8 tensor, in host or GPU memory.
+
+Decoding PNGs / JPEGs is the slow part of training an absolute pose regressor: the original
+AtLoc decodes every image with PIL in every epoch. Here the images are decoded (and resized,
+antialiased) once, by a DataLoader with workers, into one ``(N, 3, H, W)`` uint8 tensor; a batch
+is then a single ``index_select`` on the training device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+__all__ = ["ImageCache", "resize_uint8"]
+
+_FORMAT = "topoloc.ImageCache/1"
+
+
+def resize_uint8(image: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a uint8 image with antialiasing (bilinear), rounding back to uint8.
+
+    Shape:
+        - image: (3, h, w) or (B, 3, h, w) uint8
+        - output: (3, H, W) or (B, 3, H, W) uint8 with ``(H, W) = size``
+    """
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    batched = image.ndim == 4
+    x = image if batched else image[None]
+    x = F.interpolate(x.float(), size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+    x = x.round_().clamp_(0, 255).to(torch.uint8)
+    return x if batched else x[0]
+
+
+@dataclass
+class _Failure:
+    """A sample that could not be read, carried out of a worker without losing its message."""
+
+    index: int
+    message: str
+
+
+class _Decode(Dataset):
+    """Wraps a dataset: each sample becomes (index, image resized to ``size``, c2w, name, domain, flight)."""
+
+    def __init__(self, dataset: Any, size: tuple[int, int]) -> None:
+        self.dataset = dataset
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        try:
+            sample = self.dataset[i]
+            image = sample["image"]
+            if not isinstance(image, Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
+                raise ValueError(f"sample['image'] must be a uint8 tensor (3, H, W), got "
+                                 f"{getattr(image, 'dtype', type(image).__name__)} {tuple(getattr(image, 'shape', ()))}")
+            c2w = torch.as_tensor(sample["c2w"], dtype=torch.float64)
+            if c2w.shape != (4, 4):
+                raise ValueError(f"sample['c2w'] must be (4, 4), got {tuple(c2w.shape)}")
+            return (i, resize_uint8(image, self.size), c2w, str(sample.get("name", i)),
+                    str(sample.get("domain", "")), str(sample.get("flight", "")))
+        except Exception as err:  # noqa: BLE001 - re-raised, with the message, in the main process
+            return _Failure(i, f"{type(err).__name__}: {err}")
+
+
+def _collate(items: list) -> list:
+    return items
+
+
+class ImageCache:
+    """Decoded uint8 images and their camera-to-world poses, indexable on any device.
+
+    Build it with `from_dataset` (any dataset whose samples are dicts with ``image`` (uint8
+    (3, h, w)), ``c2w`` (4, 4) and optionally ``name``, ``domain``, ``flight``), or `load` a
+    saved one. It is itself a dataset returning that sample dict (without re-decoding).
+
+    Attributes:
+        images: uint8 (N, 3, H, W), RGB.
+        c2w: float64 (N, 4, 4) camera-to-world poses (the dataset's frame, metres).
+        names, domains, flights: per-image strings (empty strings where the dataset has none).
+
+    Examples:
+        >>> cache = ImageCache(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.eye(4).repeat(2, 1, 1))
+        >>> len(cache), cache.image_size, cache.nbytes
+        (2, (8, 8), 384)
+    """
+
+    def __init__(self, images: Tensor, c2w: Tensor, names: Sequence[str] | None = None,
+                 domains: Sequence[str] | None = None, flights: Sequence[str] | None = None) -> None:
+        if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"ImageCache: `images` must be a uint8 tensor (N, 3, H, W), got "
+                             f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
+        n = images.shape[0]
+        if not isinstance(c2w, Tensor) or c2w.shape != (n, 4, 4):
+            raise ValueError(f"ImageCache: `c2w` must be a tensor ({n}, 4, 4), got {tuple(getattr(c2w, 'shape', ()))}")
+        self.images = images
+        self.c2w = c2w.to(torch.float64)
+        self.names = self._strings(names, n, "names", default=[str(i) for i in range(n)])
+        self.domains = self._strings(domains, n, "domains")
+        self.flights = self._strings(flights, n, "flights")
+
+    @staticmethod
+    def _strings(values: Sequence[str] | None, n: int, name: str, default: list[str] | None = None) -> list[str]:
+        if values is None:
+            return default if default is not None else [""] * n
+        values = [str(v) for v in values]
+        if len(values) != n:
+            raise ValueError(f"ImageCache: `{name}` must have {n} entries, got {len(values)}")
+        return values
+
+    # ----------------------------------------------------------------- building
+    @classmethod
+    def from_dataset(
+        cls,
+        dataset: Any,
+        image_size: tuple[int, int],
+        device: str | torch.device = "cpu",
+        num_workers: int = 0,
+        batch_size: int = 16,
+        progress: bool = False,
+        path: str | PathLike | None = None,
+    ) -> "ImageCache":
+        """Decode every sample of ``dataset`` once, resized to ``image_size`` (antialiased).
+
+        Args:
+            dataset: a map-style dataset of sample dicts (e.g. `topoloc.data.TopoFlight`).
+            image_size: (H, W) of the cached images.
+            device: ``"cpu"`` (pinned when CUDA is available), ``"cuda"`` or ``"auto"``
+                (GPU memory when the cache takes less than half of the free memory).
+            num_workers: DataLoader workers decoding in parallel.
+            batch_size: samples per worker task.
+            progress: show a tqdm bar.
+            path: a cache file: loaded when it exists and matches (size, count and, when the
+                dataset has ``poses()``, the poses), else written after decoding.
+
+        Raises:
+            RuntimeError: a sample could not be read; the message holds the dataset's own
+                error (which names the file) and the sample index.
+        """
+        size = _check_size(image_size)
+        if path is not None and Path(path).is_file():
+            cached = cls.load(path)
+            if cached.image_size == size and len(cached) == len(dataset) and _same_poses(cached, dataset):
+                return cached.to(_resolve_cache_device(device, cached.nbytes))
+        n = len(dataset)
+        if n == 0:
+            raise ValueError(f"ImageCache.from_dataset: the dataset {type(dataset).__name__} is empty")
+        pin = torch.cuda.is_available()
+        images = torch.empty((n, 3, *size), dtype=torch.uint8, pin_memory=pin)
+        c2w = torch.empty((n, 4, 4), dtype=torch.float64)
+        names, domains, flights = [""] * n, [""] * n, [""] * n
+        loader = DataLoader(_Decode(dataset, size), batch_size=batch_size, shuffle=False,
+                            num_workers=num_workers, collate_fn=_collate)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=n, desc="decode", unit="img", leave=False)
+        for items in loader:
+            for item in items:
+                if isinstance(item, _Failure):
+                    raise RuntimeError(f"ImageCache: could not read sample {item.index} of "
+                                       f"{type(dataset).__name__}: {item.message}")
+                i, image, pose, name, domain, flight = item
+                images[i] = image
+                c2w[i] = pose
+                names[i], domains[i], flights[i] = name, domain, flight
+            if bar is not None:
+                bar.update(len(items))
+        if bar is not None:
+            bar.close()
+        cache = cls(images, c2w, names, domains, flights)
+        if path is not None:
+            cache.save(path)
+        return cache.to(_resolve_cache_device(device, cache.nbytes))
+
+    # ----------------------------------------------------------------- access
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {"image": self.images[i].cpu(), "c2w": self.c2w[i].cpu(), "name": self.names[i],
+                "domain": self.domains[i], "flight": self.flights[i], "index": int(i)}
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(H, W) of the cached images."""
+        return int(self.images.shape[-2]), int(self.images.shape[-1])
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes taken by the images."""
+        return self.images.numel() * self.images.element_size()
+
+    def poses(self) -> np.ndarray:
+        """(N, 4, 4) float64 camera-to-world poses, as ``TopoFlight.poses()``."""
+        return self.c2w.cpu().numpy()
+
+    def batch(self, indices: Tensor, device: str | torch.device) -> tuple[Tensor, Tensor]:
+        """Images and poses of ``indices`` on ``device`` (one gather, no Python loop).
+
+        Shape:
+            - indices: (B,) int64 (any device)
+            - output: uint8 (B, 3, H, W) and float64 (B, 4, 4) on ``device``
+        """
+        device = torch.device(device)
+        idx = indices.to(self.images.device)
+        images = self.images.index_select(0, idx)
+        c2w = self.c2w.index_select(0, idx.to(self.c2w.device))
+        if images.device != device:
+            if images.device.type == "cpu" and device.type == "cuda":
+                images = images.pin_memory()
+            images = images.to(device, non_blocking=True)
+        return images, c2w.to(device, non_blocking=True)
+
+    def to(self, device: str | torch.device) -> "ImageCache":
+        """The cache with its tensors on ``device`` (pinned host memory for ``"cpu"`` when CUDA exists)."""
+        device = torch.device(device)
+        images = self.images.to(device)
+        if device.type == "cpu" and torch.cuda.is_available() and not images.is_pinned():
+            images = images.pin_memory()
+        out = ImageCache.__new__(ImageCache)
+        out.images, out.c2w = images, self.c2w.to(device)
+        out.names, out.domains, out.flights = self.names, self.domains, self.flights
+        return out
+
+    # ----------------------------------------------------------------- files
+    def save(self, path: str | PathLike) -> Path:
+        """Write the cache (atomically) to a ``torch.save`` file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save({"format": _FORMAT, "images": self.images.cpu(), "c2w": self.c2w.cpu(),
+                    "names": self.names, "domains": self.domains, "flights": self.flights}, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | PathLike, device: str | torch.device = "cpu") -> "ImageCache":
+        """Read a file written by `save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"ImageCache.load: no such file {str(path)!r}")
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(data, dict) or data.get("format") != _FORMAT:
+            raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT})")
+        return cls(data["images"], data["c2w"], data["names"], data["domains"], data["flights"]).to(device)
+
+
+def _check_size(image_size: Any) -> tuple[int, int]:
+    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size)):
+        raise ValueError(f"ImageCache: `image_size` must be (H, W), two positive ints, got {image_size!r}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def _same_poses(cache: ImageCache, dataset: Any) -> bool:
+    poses = getattr(dataset, "poses", None)
+    if not callable(poses):
+        return True
+    try:
+        expected = np.asarray(poses(), dtype=np.float64)
+    except Exception:  # noqa: BLE001 - a dataset without cheap poses: trust the count
+        return True
+    return expected.shape == (len(cache), 4, 4) and np.allclose(expected, cache.poses(), rtol=0, atol=1e-9)
+
+
+def _resolve_cache_device(device: str | torch.device, nbytes: int) -> torch.device:
+    """``"auto"``: GPU memory when CUDA is present and the cache fits in half the free memory."""
+    if str(device) != "auto":
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("ImageCache: `device` is 'cuda' but CUDA is not available")
+        return device
+    if torch.cuda.is_available():
+        free, _total = torch.cuda.mem_get_info()
+        if nbytes < 0.5 * free:
+            return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")

@@ -1,0 +1,129 @@
+"""Training checkpoints: atomic writes, RNG states, and `load_model` for inference.
+
+A checkpoint is a ``torch.save`` dict readable with ``weights_only=True`` (tensors and plain
+Python values only):
+
+- ``format``: ``"topoloc.checkpoint/1"``
+- ``model_name``, ``model_kwargs``, ``model_config``: how to rebuild the model
+  (``create_model(model_name, **model_kwargs)``; ``model_config`` is ``AtLoc.config``)
+- ``model_state``, ``optimizer_state``, ``loss_state`` (``sax``, ``saq``)
+- ``normalizer``: ``PoseNormalizer.state_dict()``
+- ``config``: ``TrainConfig.to_dict()``
+- ``epoch``, ``step`` (the next epoch and the next step within it), ``global_step``,
+  ``epoch_stats`` (running sums of the unfinished epoch), ``best`` (best validation metrics),
+  ``history`` (one dict per finished epoch), ``world_size``
+- ``rng``: one entry per rank with the torch CPU / CUDA, numpy and Python RNG states
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model",
+           "capture_rng_state", "restore_rng_state"]
+
+CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
+
+
+def save_checkpoint(state: dict[str, Any], path: str | PathLike) -> Path:
+    """Write ``state`` atomically: to a temporary file in the same folder, then ``os.replace``.
+
+    A run killed while writing leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint` (``weights_only``: no code is unpickled)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load_checkpoint: no such file {str(path)!r}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - name the file
+        raise ValueError(f"load_checkpoint: could not read {str(path)!r} as a torch checkpoint: {err}") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"load_checkpoint: {str(path)!r} is not a topoloc checkpoint (expected format "
+                         f"{CHECKPOINT_FORMAT!r}; original AtLoc checkpoints load with "
+                         "AtLoc.from_atloc_checkpoint)")
+    return state
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """The torch (CPU and every CUDA device), numpy and Python RNG states, as tensors and ints."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, gauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": int(version), "state": torch.tensor(py_state, dtype=torch.int64),
+                   "gauss": gauss},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of `capture_rng_state`: dropout and augmentations continue exactly."""
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = [s.cpu() for s in state["cuda"]]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+    np_state = state["numpy"]
+    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached"]))
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+
+
+def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
+    """Rebuild a trained model from a checkpoint, for inference.
+
+    Args:
+        path: a checkpoint written by `topoloc.engine.train` (``last.pt`` / ``best.pt``).
+        device: where to put the model.
+
+    Returns:
+        ``(model, normalizer, config)``: the model in ``eval()`` mode, the `PoseNormalizer`
+        of its training poses (``normalizer.decode(model(model.normalize(images)))`` gives
+        camera-to-world poses in the training set's frame, metres) and its `TrainConfig`
+        (``config.image_size`` is the input size it was trained at).
+    """
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.config import TrainConfig
+    from topoloc.models import create_model
+
+    state = load_checkpoint(path)
+    kwargs = {**state["model_kwargs"], "pretrained": False}
+    model = create_model(state["model_name"], **kwargs)
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as err:
+        raise ValueError(f"load_model: the weights in {str(path)!r} do not fit "
+                         f"{state['model_name']}({kwargs}): {err}") from err
+    model = model.to(device).eval()
+    normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+    config = TrainConfig.from_dict(state["config"])
+    return model, normalizer, config

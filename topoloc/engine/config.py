@@ -1,0 +1,230 @@
+"""`TrainConfig`: the typed, YAML-serialisable configuration of a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES"]
+
+#: Names accepted by ``TrainConfig.augment`` (besides ``None`` and a callable).
+AUGMENT_NAMES = ("none", "simtoreal", "colorjitter")
+#: Values of ``TrainConfig.device`` and ``TrainConfig.cache_device``.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"TrainConfig: `{name}` must be {kind} int, got {value!r}")
+    return value
+
+
+def _float(value: Any, name: str, minimum: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"TrainConfig: `{name}` must be a number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"TrainConfig: `{name}` must be >= {minimum}, got {value!r}")
+    return float(value)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs besides its data; written as ``config.yaml`` beside
+    every checkpoint.
+
+    The defaults are the AtLoc paper's (Adam, lr 5e-5, weight decay 5e-4, batch 64, learnable
+    loss weights ``sx = 0``, ``sq = -3``, 256 x 256 images) with the fast data path on
+    (decoded uint8 cache, batches and augmentations on the device, bf16 and channels_last on CUDA).
+
+    Args:
+        model: a name of `topoloc.models.list_models` (e.g. ``"atloc_resnet34"``).
+        model_kwargs: extra `create_model` arguments (``pretrained``, ``feat_dim``, ``dropout``...).
+        epochs: number of passes over the training set.
+        batch_size: images per optimiser step, over all processes (divided among DDP ranks).
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay (applied to the loss weights too, as in AtLoc).
+        sx, sq: initial log-variance weights of the translation and rotation terms of `AtLocLoss`.
+        learn_loss_weights: train ``sx`` / ``sq`` (AtLoc's ``learn_beta``).
+        image_size: (H, W) in pixels of the decoded cache and of the model's input.
+        augment: ``None`` / ``"none"``, ``"simtoreal"`` (``augment.SimToReal(strength)``),
+            ``"colorjitter"`` (AtLoc's ColorJitter 0.7 on the device), or a callable on float
+            (B, 3, H, W) images in [0, 1] (written to YAML by its name only).
+        augment_strength: the ``strength`` of ``"simtoreal"``.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        amp: bf16 autocast on CUDA (ignored on the CPU).
+        channels_last: channels_last memory format on CUDA (ignored on the CPU).
+        compile: ``torch.compile`` the model.
+        val_every: validate every this many epochs (and after the last one); 0 turns it off.
+        checkpoint_every_steps: also write the rolling checkpoint every this many optimiser
+            steps, mid-epoch (0: only at the end of each epoch).
+        log_every: steps between progress-bar / TensorBoard updates (and NaN checks).
+        seed: seeds the weights, the epoch permutations, dropout and the augmentations.
+        out_dir: folder of ``config.yaml``, ``last.pt``, ``best.pt``, ``log.csv`` (and the cache).
+        num_workers: DataLoader workers for the one-time decode into the cache.
+        cache_device: where the uint8 cache lives: ``"auto"`` (GPU memory when it fits in half
+            the free memory, else pinned host memory), ``"cpu"`` or ``"cuda"``.
+        cache_file: save the decoded training cache to this file (relative paths are under
+            ``out_dir``) and reuse it on re-runs; ``None`` decodes every time.
+        drop_last: drop the last, incomplete batch of each epoch.
+        grad_clip: clip the gradient norm to this value (``None``: no clipping).
+        tensorboard: also log to TensorBoard when it is installed.
+        progress: show a tqdm progress bar.
+        resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists; or the
+            path of a checkpoint to continue from.
+    """
+
+    model: str = "atloc_resnet34"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 100
+    batch_size: int = 64
+    lr: float = 5e-5
+    weight_decay: float = 5e-4
+    sx: float = 0.0
+    sq: float = -3.0
+    learn_loss_weights: bool = True
+    image_size: tuple[int, int] = (256, 256)
+    augment: str | Callable | None = None
+    augment_strength: float = 1.0
+    device: str = "auto"
+    amp: bool = True
+    channels_last: bool = True
+    compile: bool = False
+    val_every: int = 1
+    checkpoint_every_steps: int = 0
+    log_every: int = 20
+    seed: int = 0
+    out_dir: str = "runs/train"
+    num_workers: int = 0
+    cache_device: str = "auto"
+    cache_file: str | None = None
+    drop_last: bool = False
+    grad_clip: float | None = None
+    tensorboard: bool = True
+    progress: bool = True
+    resume: bool | str = False
+
+    def __post_init__(self) -> None:
+        from topoloc.models import list_models
+
+        if not isinstance(self.model, str) or self.model not in list_models():
+            raise ValueError(f"TrainConfig: `model` must be one of {list_models()}, got {self.model!r}")
+        if not isinstance(self.model_kwargs, dict):
+            raise TypeError(f"TrainConfig: `model_kwargs` must be a dict, got {type(self.model_kwargs).__name__}")
+        for name in ("epochs", "batch_size", "log_every"):
+            _positive_int(getattr(self, name), name)
+        for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed"):
+            _positive_int(getattr(self, name), name, allow_zero=True)
+        self.lr = _float(self.lr, "lr", 0.0)
+        self.weight_decay = _float(self.weight_decay, "weight_decay", 0.0)
+        self.sx = _float(self.sx, "sx")
+        self.sq = _float(self.sq, "sq")
+        self.augment_strength = _float(self.augment_strength, "augment_strength", 0.0)
+        if self.grad_clip is not None:
+            self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
+        size = self.image_size
+        if isinstance(size, int) and not isinstance(size, bool):
+            size = (size, size)
+        if (not isinstance(size, (tuple, list)) or len(size) != 2
+                or any(isinstance(s, bool) or not isinstance(s, int) or s < 8 for s in size)):
+            raise ValueError(f"TrainConfig: `image_size` must be (H, W), two ints >= 8, got {self.image_size!r}")
+        self.image_size = (int(size[0]), int(size[1]))
+        if isinstance(self.augment, str):
+            if self.augment.lower() not in AUGMENT_NAMES:
+                raise ValueError(f"TrainConfig: `augment` must be None, a callable or one of {AUGMENT_NAMES}, "
+                                 f"got {self.augment!r}")
+            self.augment = None if self.augment.lower() == "none" else self.augment.lower()
+        elif self.augment is not None and not callable(self.augment):
+            raise TypeError(f"TrainConfig: `augment` must be None, a name or a callable, got {self.augment!r}")
+        for name in ("device", "cache_device"):
+            if getattr(self, name) not in DEVICES:
+                raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")
+        for name in ("learn_loss_weights", "amp", "channels_last", "compile", "drop_last", "tensorboard",
+                     "progress"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"TrainConfig: `{name}` must be a bool, got {getattr(self, name)!r}")
+        if not isinstance(self.resume, (bool, str, PathLike)):
+            raise TypeError(f"TrainConfig: `resume` must be a bool or a checkpoint path, got {self.resume!r}")
+        if isinstance(self.resume, PathLike):
+            self.resume = str(self.resume)
+        if isinstance(self.out_dir, PathLike):
+            self.out_dir = str(self.out_dir)
+        if not isinstance(self.out_dir, str) or not self.out_dir:
+            raise TypeError(f"TrainConfig: `out_dir` must be a folder path, got {self.out_dir!r}")
+        if self.cache_file is not None and not isinstance(self.cache_file, (str, PathLike)):
+            raise TypeError(f"TrainConfig: `cache_file` must be a path or None, got {self.cache_file!r}")
+        if isinstance(self.cache_file, PathLike):
+            self.cache_file = str(self.cache_file)
+
+    # ----------------------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-able values (a callable ``augment`` becomes ``"callable:<name>"``)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["image_size"] = list(self.image_size)
+        out["model_kwargs"] = _plain(self.model_kwargs)
+        if callable(self.augment):
+            out["augment"] = f"callable:{getattr(self.augment, '__name__', type(self.augment).__name__)}"
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], **overrides: Any) -> "TrainConfig":
+        """Build from `to_dict` output (e.g. read back from YAML or a checkpoint).
+
+        A ``"callable:<name>"`` augment cannot be rebuilt and becomes ``None``; pass the
+        callable again as an override (``augment=...``).
+        """
+        if not isinstance(values, dict):
+            raise TypeError(f"TrainConfig.from_dict: expected a dict, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known) + sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+        merged = {**values, **overrides}
+        if isinstance(merged.get("augment"), str) and merged["augment"].startswith("callable:"):
+            merged["augment"] = None
+        if isinstance(merged.get("image_size"), list):
+            merged["image_size"] = tuple(merged["image_size"])
+        return cls(**merged)
+
+    @classmethod
+    def from_yaml(cls, path: str | PathLike, **overrides: Any) -> "TrainConfig":
+        """Read a YAML mapping of fields (a ``config.yaml`` written by `train` or a recipe)."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"TrainConfig.from_yaml: no such file {str(path)!r}")
+        with open(path, encoding="utf-8") as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"TrainConfig.from_yaml: {str(path)!r} must hold a mapping of fields, "
+                             f"got {type(values).__name__}")
+        return cls.from_dict(values, **overrides)
+
+    def to_yaml(self, path: str | PathLike) -> Path:
+        """Write `to_dict` as YAML (atomically) and return the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
+        tmp.replace(path)
+        return path
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples to lists and paths to strings, recursively, for YAML."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, PathLike):
+        return str(value)
+    return value

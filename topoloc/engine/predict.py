@@ -1,0 +1,104 @@
+"""Batched pose prediction from an `ImageCache` (or any dataset of sample dicts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from topoloc.data.cache import ImageCache
+
+__all__ = ["predict", "as_cache"]
+
+
+def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
+             num_workers: int = 0, progress: bool = False) -> ImageCache:
+    """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
+
+    Args:
+        data: an `ImageCache` or a dataset of sample dicts.
+        image_size: (H, W); ``None`` keeps the cache's size, or the first sample's for a dataset.
+        device: where a newly decoded cache lives (``"cpu"``, ``"cuda"``, ``"auto"``).
+        num_workers: decode workers.
+        progress: show a progress bar while decoding.
+    """
+    if isinstance(data, ImageCache):
+        if image_size is None or tuple(image_size) == data.image_size:
+            return data
+        from topoloc.data.cache import resize_uint8
+
+        images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
+        return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
+    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+        raise TypeError(f"expected an ImageCache or a map-style dataset of sample dicts, got {type(data).__name__}")
+    if image_size is None:
+        if len(data) == 0:
+            raise ValueError(f"the dataset {type(data).__name__} is empty")
+        image_size = tuple(int(s) for s in data[0]["image"].shape[-2:])
+    return ImageCache.from_dataset(data, tuple(image_size), device=device, num_workers=num_workers,
+                                   progress=progress)
+
+
+@torch.no_grad()
+def predict(
+    model: nn.Module,
+    data: Any,
+    normalizer,
+    batch_size: int = 64,
+    device: str | torch.device | None = None,
+    image_size: tuple[int, int] | None = None,
+    amp: bool = True,
+    channels_last: bool = True,
+    return_codes: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Camera-to-world poses predicted by ``model`` for every image of ``data``, in order.
+
+    The images go through ``model.normalize`` (the backbone's mean / std) in front of the
+    model; the (B, 6) outputs are decoded with ``normalizer.decode``. The model is put in
+    ``eval()`` for the call and back to its previous mode after.
+
+    Args:
+        model: an `AtLoc` (anything with ``normalize`` and a (B, 6) output; a DDP or compiled
+            wrapper is unwrapped for ``normalize``).
+        data: an `ImageCache` or a dataset of sample dicts (decoded once, see `as_cache`).
+        normalizer: the `PoseNormalizer` the model was trained with.
+        batch_size: images per forward pass.
+        device: where to run; ``None``: the model's device.
+        image_size: (H, W) the model expects (the training ``config.image_size``); ``None``
+            uses the images as they are.
+        amp: bf16 autocast on CUDA.
+        channels_last: channels_last inputs on CUDA.
+        return_codes: also return the raw (N, 6) outputs (normalised translation, log-quaternion).
+
+    Returns:
+        float64 (N, 4, 4) camera-to-world poses (the training poses' frame, metres) on the CPU,
+        and the (N, 6) float32 codes with ``return_codes``.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")
+    raw = getattr(model, "module", model)
+    raw = getattr(raw, "_orig_mod", raw)
+    if device is None:
+        device = next(raw.parameters()).device
+    device = torch.device(device)
+    cache = as_cache(data, image_size)
+    cuda = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    codes = []
+    try:
+        for start in range(0, len(cache), batch_size):
+            idx = torch.arange(start, min(start + batch_size, len(cache)))
+            images, _ = cache.batch(idx, device)
+            x = raw.normalize(images.float().div_(255.0))
+            if cuda and channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda and amp):
+                out = model(x)
+            codes.append(out.float())
+    finally:
+        model.train(was_training)
+    codes_n6 = torch.cat(codes)
+    c2w = normalizer.decode(codes_n6).to("cpu", torch.float64)
+    return (c2w, codes_n6.cpu()) if return_codes else c2w

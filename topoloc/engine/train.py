@@ -1,0 +1,430 @@
+"""Training: `train(config, train_set, val_set)` and the `Trainer` behind it.
+
+The data path is the point. The training images are decoded once into a uint8 `ImageCache`
+(GPU memory when it fits); every step gathers a batch by index on the device, converts it to
+float, applies the augmentations there, normalises it with the backbone's mean / std and runs
+the model under bf16 autocast in channels_last (CUDA). No Python loop touches single images.
+
+A run is resumable to the bit on the CPU: the epoch order is a pure function of (seed, epoch),
+and checkpoints hold the model, optimiser, loss weights, normaliser, the position within the
+epoch and every RNG state (dropout and the augmentations draw from the global torch RNG).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from topoloc.data.cache import ImageCache
+from topoloc.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from topoloc.engine.config import TrainConfig
+from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
+                                        shard_indices)
+from topoloc.engine.predict import as_cache, predict
+from topoloc.engine.runlog import RunLogger
+
+__all__ = ["train", "Trainer", "TrainResult", "build_augment"]
+
+log = logging.getLogger("topoloc.engine")
+
+#: Fields that must agree between a checkpoint and the config resuming from it.
+_RESUME_FIELDS = ("model", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last")
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns.
+
+    Attributes:
+        final_checkpoint: ``out_dir/last.pt``, the state after the last epoch.
+        best_checkpoint: ``out_dir/best.pt`` (lowest validation median translation error), or
+            the final checkpoint when there was no validation.
+        history: one dict per epoch with the `topoloc.engine.runlog.LOG_COLUMNS`.
+        out_dir: the run folder (``config.yaml``, ``log.csv``, checkpoints).
+    """
+
+    final_checkpoint: Path
+    best_checkpoint: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path = Path(".")
+
+
+def build_augment(spec: str | Callable | None, strength: float = 0.5,
+                  device: str | torch.device = "cpu") -> Callable[[Tensor], Tensor] | None:
+    """The on-device augmentation of ``TrainConfig.augment`` (float (B, 3, H, W) in [0, 1] -> same)."""
+    if spec is None or spec == "none":
+        return None
+    if callable(spec):
+        return spec.to(device) if isinstance(spec, nn.Module) else spec
+    if spec == "simtoreal":
+        import augment
+
+        return augment.SimToReal(strength=strength).to(device)
+    if spec == "colorjitter":  # AtLoc's torchvision ColorJitter(0.7, 0.7, 0.7, 0.5), on the device
+        from kornia.augmentation import ColorJitter
+
+        return ColorJitter(0.7, 0.7, 0.7, 0.5, p=1.0).to(device)
+    raise ValueError(f"build_augment: unknown augment {spec!r}")
+
+
+def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
+          callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> TrainResult:
+    """Train a pose regressor; see `Trainer`.
+
+    Args:
+        config: the run's `TrainConfig`.
+        train_set: a dataset of sample dicts (``image`` uint8 (3, H, W), ``c2w`` (4, 4), ``name``...)
+            or an `ImageCache`.
+        val_set: the same kind, validated every ``config.val_every`` epochs (median errors in
+            metres and degrees); ``None`` for no validation.
+        normalizer: a `PoseNormalizer`; default: fitted to the training poses.
+        callbacks: called after every optimiser step with ``{"epoch", "step", "global_step",
+            "loss", "trainer"}`` (``loss`` is a tensor: reading it synchronises the device).
+
+    Returns:
+        A `TrainResult` (checkpoint paths and the per-epoch history).
+
+    Raises:
+        FloatingPointError: the loss became NaN or infinite; the message gives the step, the
+            value and the last good checkpoint, which is left untouched.
+        RuntimeError: an image could not be decoded (the message names it).
+    """
+    return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks).fit()
+
+
+class Trainer:
+    """One training run: data caches, model, loss, optimiser, checkpoints and logs.
+
+    Args: see `train`. Attributes set by `fit`: ``model`` (unwrapped), ``criterion``,
+    ``optimizer``, ``normalizer``, ``train_cache``, ``val_cache``, ``device``, ``history``.
+    """
+
+    def __init__(self, config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
+                 callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"Trainer: `config` must be a TrainConfig, got {type(config).__name__}")
+        if train_set is None:
+            raise ValueError("Trainer: `train_set` is required")
+        self.config = config
+        self.train_set, self.val_set = train_set, val_set
+        self.normalizer = normalizer
+        self.callbacks = list(callbacks)
+        self.out_dir = Path(config.out_dir)
+        self.history: list[dict[str, Any]] = []
+        self.last_good: Path | None = None
+
+    # ----------------------------------------------------------------- setup
+    def _device(self, info: DistInfo) -> torch.device:
+        want = self.config.device
+        if want == "cuda" and not torch.cuda.is_available():
+            raise ValueError("TrainConfig.device is 'cuda' but CUDA is not available")
+        if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
+            return torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
+        return torch.device("cpu")
+
+    def _resume_state(self) -> dict[str, Any] | None:
+        cfg = self.config
+        if cfg.resume is False:
+            return None
+        path = self.out_dir / "last.pt" if cfg.resume is True else Path(cfg.resume)
+        if not path.is_file():
+            if cfg.resume is True:
+                log.info("resume: no checkpoint at %s, starting a new run", path)
+                return None
+            raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
+        state = load_checkpoint(path)
+        saved = state["config"]
+        mine = cfg.to_dict()
+        diff = [k for k in _RESUME_FIELDS if saved.get(k) != mine.get(k)]
+        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
+        if kw(saved.get("model_kwargs")) != kw(mine["model_kwargs"]):
+            diff.append("model_kwargs")
+        if diff:
+            raise ValueError(f"resume: the checkpoint {str(path)!r} was written with other values of "
+                             f"{diff}: " + ", ".join(f"{k}={saved.get(k)!r} (now {mine.get(k)!r})" for k in diff))
+        self.last_good = path
+        return state
+
+    def _setup(self, info: DistInfo) -> dict[str, Any] | None:
+        cfg = self.config
+        self.info = info
+        self.device = device = self._device(info)
+        self.cuda = device.type == "cuda"
+        if cfg.batch_size % info.world_size:
+            raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} must be divisible by the "
+                             f"{info.world_size} processes")
+        self.local_batch = cfg.batch_size // info.world_size
+        cache_device = cfg.cache_device if cfg.cache_device != "cuda" else device
+        cache_file = None
+        if cfg.cache_file is not None:
+            cache_file = Path(cfg.cache_file)
+            cache_file = cache_file if cache_file.is_absolute() else self.out_dir / cache_file
+        from topoloc.data.cache import ImageCache as _Cache
+
+        if isinstance(self.train_set, _Cache):
+            self.train_cache = as_cache(self.train_set, cfg.image_size)
+        else:
+            self.train_cache = _Cache.from_dataset(
+                self.train_set, cfg.image_size, device=cache_device, num_workers=cfg.num_workers,
+                progress=cfg.progress and info.is_main, path=cache_file if info.is_main else None)
+        self.val_cache = None
+        if self.val_set is not None:
+            self.val_cache = as_cache(self.val_set, cfg.image_size, device=cache_device,
+                                      num_workers=cfg.num_workers, progress=cfg.progress and info.is_main)
+        state = self._resume_state()
+        if state is not None:
+            from topoloc.data.normalize import PoseNormalizer
+
+            self.normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+        elif self.normalizer is None:
+            from topoloc.data.normalize import PoseNormalizer
+
+            self.normalizer = PoseNormalizer.fit(self.train_cache.c2w)
+        self.targets = self.normalizer.encode(self.train_cache.c2w.to(self.train_cache.device))
+        n = len(self.train_cache)
+        shard = -(-n // info.world_size)
+        self.steps_per_epoch = shard // self.local_batch if cfg.drop_last else -(-shard // self.local_batch)
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"TrainConfig: {n} training images give no full batch of {self.local_batch} "
+                             "per process with drop_last=True")
+
+        from topoloc.models import AtLocLoss, create_model
+
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        model = create_model(cfg.model, **cfg.model_kwargs).to(device)
+        if self.cuda and cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.criterion = AtLocLoss(cfg.sx, cfg.sq, learnable=cfg.learn_loss_weights).to(device)
+        groups = [{"params": list(model.parameters())}]
+        if cfg.learn_loss_weights:
+            groups.append({"params": list(self.criterion.parameters())})
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        if state is not None:
+            model.load_state_dict(state["model_state"])
+            self.criterion.load_state_dict(state["loss_state"])
+            self.optimizer.load_state_dict(state["optimizer_state"])
+            if state["step"] and state["world_size"] != info.world_size:
+                raise ValueError(f"resume: the checkpoint was written mid-epoch by {state['world_size']} "
+                                 f"processes; resume it with the same number (got {info.world_size})")
+            rngs = state["rng"]
+            if len(rngs) == info.world_size:
+                restore_rng_state(rngs[info.rank])
+            else:
+                torch.manual_seed(cfg.seed + 1 + info.rank)
+            self.history = list(state["history"])
+        else:
+            torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout and augmentations: one stream per rank
+        self.train_model: nn.Module = model
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(model, device_ids=[device.index] if self.cuda else None)
+        if cfg.compile:
+            self.train_model = torch.compile(self.train_model)
+        self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
+        return state
+
+    # ----------------------------------------------------------------- the step
+    def _step(self, idx: Tensor) -> dict[str, Tensor]:
+        cfg = self.config
+        images, _ = self.train_cache.batch(idx, self.device)
+        target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
+        x = images.float().div_(255.0)
+        if self.augment is not None:
+            x = self.augment(x)
+        x = self.model.normalize(x)
+        if self.cuda and cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda and cfg.amp):
+            pred = self.train_model(x)
+        terms = self.criterion.terms(pred, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        return terms
+
+    def _check_finite(self, pending: list[tuple[int, Tensor]], epoch: int) -> None:
+        """Raise `FloatingPointError` if any pending loss (or, on any rank, any loss) is not finite."""
+        bad = None
+        if pending:
+            values = torch.stack([v for _, v in pending]).cpu().tolist()
+            for (step, _), value in zip(pending, values):
+                if not math.isfinite(value):
+                    bad = (step, value)
+                    break
+        pending.clear()
+        if all_reduce_any(bad is not None, self.info, self.device) or bad is not None:
+            where = (f"the last good checkpoint is {str(self.last_good)!r} (left untouched)"
+                     if self.last_good is not None else "no checkpoint was written before it")
+            what = f"loss {bad[1]} at step {bad[0]}" if bad else "a non-finite loss on another process"
+            raise FloatingPointError(f"training stopped: {what} (epoch {epoch + 1}); {where}. Lower "
+                                     f"TrainConfig.lr (now {self.config.lr}) or set grad_clip.")
+
+    # ----------------------------------------------------------------- checkpoints
+    def _save(self, epoch: int, step: int, global_step: int, stats: dict[str, float], best: dict | None,
+              also_best: bool = False) -> None:
+        finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        if all_reduce_any(not finite, self.info, self.device):
+            where = repr(str(self.last_good)) if self.last_good is not None else "none"
+            raise FloatingPointError(f"training stopped: non-finite weights after step {global_step} "
+                                     f"(epoch {epoch + 1}); the last good checkpoint is {where} (left untouched)")
+        rng = capture_rng_state()
+        rngs = [rng]
+        if self.info.distributed:
+            rngs = [None] * self.info.world_size
+            dist.all_gather_object(rngs, rng)
+        if not self.info.is_main:
+            return
+        state = {
+            "model_name": self.config.model, "model_kwargs": self.config.to_dict()["model_kwargs"],
+            "model_config": dict(getattr(self.model, "config", {})),
+            "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
+            "loss_state": self.criterion.state_dict(), "normalizer": self.normalizer.state_dict(),
+            "config": self.config.to_dict(), "rng": rngs, "epoch": epoch, "step": step,
+            "global_step": global_step, "epoch_stats": dict(stats), "best": best,
+            "history": list(self.history), "world_size": self.info.world_size,
+        }
+        self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
+        if also_best:
+            save_checkpoint(state, self.out_dir / "best.pt")
+
+    # ----------------------------------------------------------------- validation
+    def validate(self) -> tuple[float, float]:
+        """Median translation (m) and rotation (deg) errors on the validation cache (this process)."""
+        from topoloc.metrics import pose_errors
+
+        pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch,
+                       device=self.device, amp=self.config.amp, channels_last=self.config.channels_last)
+        t_m, r_deg = pose_errors(pred, self.val_cache.c2w.cpu())
+        return float(np.median(t_m)), float(np.median(r_deg))
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> TrainResult:
+        """Run (or resume) the training; see `train`."""
+        device_type = "cuda" if self._device(DistInfo()).type == "cuda" else "cpu"
+        info = init_distributed(device_type)
+        try:
+            return self._fit(info)
+        finally:
+            if info.initialized_here:
+                dist.destroy_process_group()
+
+    def _fit(self, info: DistInfo) -> TrainResult:
+        cfg = self.config
+        state = self._setup(info)
+        start_epoch, start_step, global_step = 0, 0, 0
+        stats: dict[str, float] = {}
+        best = None
+        if state is not None:
+            start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
+            stats, best = dict(state["epoch_stats"]), state["best"]
+        if info.is_main:
+            cfg.to_yaml(self.out_dir / "config.yaml")
+        logger = RunLogger(self.out_dir, cfg.tensorboard, resume_step=global_step if state else None,
+                           enabled=info.is_main)
+        n = len(self.train_cache)
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                first = start_step if epoch == start_epoch else 0
+                if first == 0:
+                    stats = {"loss": 0.0, "t_loss": 0.0, "q_loss": 0.0, "steps": 0}
+                global_step = self._epoch(epoch, first, global_step, stats, best, logger, n)
+                row = self._epoch_row(epoch, global_step, stats)
+                is_best = False
+                if self.val_cache is not None and cfg.val_every and (
+                        (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+                    metrics = [self.validate() if info.is_main else None]
+                    if info.distributed:
+                        dist.broadcast_object_list(metrics, src=0)
+                    row["val_median_m"], row["val_median_deg"] = metrics[0]
+                    is_best = best is None or metrics[0][0] < best["val_median_m"]
+                    if is_best:
+                        best = {"epoch": epoch + 1, "val_median_m": metrics[0][0], "val_median_deg": metrics[0][1]}
+                self.history.append(row)
+                logger.epoch(row)
+                if info.is_main and cfg.progress:
+                    log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, row)
+                self._save(epoch + 1, 0, global_step, {}, best, also_best=is_best)
+        finally:
+            logger.close()
+        final = self.out_dir / "last.pt"
+        best_path = self.out_dir / "best.pt"
+        return TrainResult(final, best_path if best is not None and best_path.is_file() else final,
+                           list(self.history), self.out_dir)
+
+    def _epoch(self, epoch: int, first: int, global_step: int, stats: dict[str, float], best: dict | None,
+               logger: RunLogger, n: int) -> int:
+        cfg, info = self.config, self.info
+        shard = shard_indices(epoch_permutation(n, cfg.seed, epoch), info.rank, info.world_size)
+        self.train_model.train()
+        pending: list[tuple[int, Tensor]] = []
+        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        bar = None
+        if info.is_main and cfg.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                       unit="step", leave=False)
+        images, tic = 0, time.perf_counter()
+        for s in range(first, self.steps_per_epoch):
+            idx = shard[s * self.local_batch:(s + 1) * self.local_batch]
+            terms = self._step(idx)
+            global_step += 1
+            images += int(idx.numel())
+            loss = terms["loss"].detach()
+            pending.append((global_step, loss))
+            sums += torch.stack([loss, terms["t_l1"], terms["q_l1"]]).double()
+            due = cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0
+            if global_step % cfg.log_every == 0 or due or s + 1 == self.steps_per_epoch:
+                self._check_finite(pending, epoch)
+                done = sums.tolist()
+                sums.zero_()
+                for key, value in zip(("loss", "t_loss", "q_loss"), done):
+                    stats[key] += value
+                elapsed = time.perf_counter() - tic
+                rate = images * info.world_size / max(elapsed, 1e-9)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
+                logger.scalars({"loss": float(loss), "images_per_s": rate}, global_step)
+            stats["steps"] = stats.get("steps", 0) + 1
+            if bar is not None:
+                bar.update(1)
+            if due and s + 1 < self.steps_per_epoch:
+                self._save(epoch, s + 1, global_step, stats, best)
+            for callback in self.callbacks:
+                callback({"epoch": epoch, "step": s + 1, "global_step": global_step, "loss": loss,
+                          "trainer": self})
+        if bar is not None:
+            bar.close()
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+        elapsed = time.perf_counter() - tic
+        stats["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
+        stats["time_s"] = elapsed
+        return global_step
+
+    def _epoch_row(self, epoch: int, global_step: int, stats: dict[str, float]) -> dict[str, Any]:
+        steps = max(int(stats.get("steps", 0)), 1)
+        return {
+            "epoch": epoch + 1, "step": global_step,
+            "loss": stats["loss"] / steps, "t_loss": stats["t_loss"] / steps, "q_loss": stats["q_loss"] / steps,
+            "sx": float(self.criterion.sax.detach()), "sq": float(self.criterion.saq.detach()),
+            "lr": float(self.optimizer.param_groups[0]["lr"]),
+            "images_per_s": float(stats.get("images_per_s", float("nan"))), "time_s": float(stats.get("time_s", 0.0)),
+            "val_median_m": None, "val_median_deg": None,
+        }

@@ -17,6 +17,7 @@ from topoloc.models import (
     create_model,
     list_models,
 )
+from topoloc.engine import TrainConfig, TrainResult, load_model, predict, train
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
 __version__ = "0.1.0"
@@ -46,4 +47,10 @@ __all__ = [
     "SpatialAttention",
     "create_model",
     "list_models",
+    # training
+    "TrainConfig",
+    "TrainResult",
+    "train",
+    "load_model",
+    "predict",
 ]

@@ -1,21 +1,40 @@
-"""TOPO datasets, pose normalisation, DJI metadata and the vendored flight presets."""
+"""TOPO datasets, pose normalisation, coverage, DJI metadata and the vendored flight presets."""
 
+from topoloc.data.coverage import Coverage, coverage
+from topoloc.data.crossloc import CrossLocScene
+from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
+from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.data.preset import PRESETS_DIR, list_presets, load_preset, load_preset_pic_names
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_assignment
 from topoloc.data.topo import DOMAINS, TopoFlight, area_frame, read_pic_names, read_pose_file
 
 __all__ = [
+    # presets
     "PRESETS_DIR",
     "list_presets",
     "load_preset",
     "load_preset_pic_names",
+    # datasets
     "TopoFlight",
+    "FlightCollection",
+    "ComballazSynthetic",
+    "ComballazAir",
+    "EPFLPhantom",
+    "CrossLocScene",
     "DOMAINS",
     "area_frame",
     "read_pose_file",
     "read_pic_names",
     "split_assignment",
     "DEFAULT_FRACTIONS",
+    # poses
     "PoseNormalizer",
+    "Coverage",
+    "coverage",
+    # metadata
+    "parse_dji_metadata",
+    "parse_dms",
+    "DjiMetadata",
+    "DEFAULT_GEOID_OFFSET_M",
 ]

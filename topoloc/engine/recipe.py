@@ -1,0 +1,256 @@
+"""Recipes: a YAML file naming the data (flights, domains, splits) and the `TrainConfig`, and the
+function that trains, evaluates and reports one of them.
+
+A recipe file::
+
+    data:
+      root: demo/data                 # a TOPO-DataGen / Mini-Comballaz folder of flights
+      frame: comballaz                # local ENU origin (name or {lat_deg, lon_deg, h_m})
+      train: [{flight: comballaz-LHS, domain: synthetic}]
+      val:   [{flight: comballaz-2020-11-06-planned, domain: synthetic, split: val}]
+      test:  [{flight: comballaz-2020-11-06-planned, domain: real}]
+    train:                            # any TrainConfig field
+      model: atloc_resnet34
+      augment: simtoreal
+    evaluate:
+      out_dir: runs/x/eval            # report folder (default: <train.out_dir>/eval)
+
+Overrides are dotted ``key=value`` strings (``train.epochs=5``, ``data.root=/data/topo``); values
+are parsed as YAML (``5`` is an int, ``[1, 2]`` a list).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from topoloc.engine.config import TrainConfig
+from topoloc.geodesy import LocalFrame
+
+__all__ = ["FlightSpec", "DataSpec", "Recipe", "apply_overrides", "load_recipe", "run_recipe", "FlightSet"]
+
+_DOMAINS = ("synthetic", "real")
+
+
+@dataclass
+class FlightSpec:
+    """One flight of a recipe: its name, the domain of its images and the split of its rows."""
+
+    flight: str
+    domain: str = "synthetic"
+    split: str = "all"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.flight, str) or not self.flight:
+            raise ValueError(f"flight: expected a flight folder name, got {self.flight!r}")
+        if self.domain not in _DOMAINS:
+            raise ValueError(f"flight {self.flight!r}: `domain` must be one of {_DOMAINS}, got {self.domain!r}")
+        if self.split not in ("all", "train", "val", "test"):
+            raise ValueError(f"flight {self.flight!r}: `split` must be all / train / val / test, got {self.split!r}")
+
+    @classmethod
+    def parse(cls, value: Any, where: str) -> "FlightSpec":
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict):
+            unknown = set(value) - {"flight", "domain", "split"}
+            if unknown:
+                raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected flight, domain, split")
+            return cls(**value)
+        raise ValueError(f"{where}: expected a flight name or a mapping {{flight, domain, split}}, got {value!r}")
+
+
+@dataclass
+class DataSpec:
+    """Where the flights are and which of them train, validate and test."""
+
+    root: str
+    train: list[FlightSpec]
+    test: list[FlightSpec]
+    val: list[FlightSpec] = field(default_factory=list)
+    frame: str | dict[str, float] = "comballaz"
+    semantics: bool = False
+
+    def local_frame(self) -> LocalFrame:
+        if isinstance(self.frame, str):
+            return LocalFrame.named(self.frame)
+        if isinstance(self.frame, dict):
+            return LocalFrame(**self.frame)
+        raise ValueError(f"data.frame: expected an origin name or {{lat_deg, lon_deg, h_m}}, got {self.frame!r}")
+
+    @classmethod
+    def parse(cls, d: Any) -> "DataSpec":
+        if not isinstance(d, dict):
+            raise ValueError(f"data: expected a mapping with root, train, test, got {type(d).__name__}")
+        unknown = set(d) - {"root", "train", "val", "test", "frame", "semantics"}
+        if unknown:
+            raise ValueError(f"data: unknown key(s) {sorted(unknown)}; expected root, train, val, test, frame, semantics")
+        for key in ("root", "train", "test"):
+            if key not in d:
+                raise ValueError(f"data: missing `{key}`")
+        lists = {}
+        for key in ("train", "val", "test"):
+            items = d.get(key) or []
+            if not isinstance(items, list):
+                raise ValueError(f"data.{key}: expected a list of flights, got {items!r}")
+            lists[key] = [FlightSpec.parse(v, f"data.{key}[{i}]") for i, v in enumerate(items)]
+        if not lists["train"] or not lists["test"]:
+            raise ValueError("data: `train` and `test` must each name at least one flight")
+        spec = cls(root=str(d["root"]), frame=d.get("frame", "comballaz"), semantics=bool(d.get("semantics", False)),
+                   **lists)
+        spec.local_frame()
+        return spec
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe: data, training configuration and report folder."""
+
+    data: DataSpec
+    train: TrainConfig
+    eval_out_dir: str
+    eval_batch_size: int = 64
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        def flights(fs):
+            return [{"flight": f.flight, "domain": f.domain, "split": f.split} for f in fs]
+
+        return {"data": {"root": self.data.root, "frame": self.data.frame, "semantics": self.data.semantics,
+                         "train": flights(self.data.train), "val": flights(self.data.val),
+                         "test": flights(self.data.test)},
+                "train": self.train.to_dict(),
+                "evaluate": {"out_dir": self.eval_out_dir, "batch_size": self.eval_batch_size}}
+
+
+def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """A copy of ``values`` with dotted ``key=value`` overrides applied (values parsed as YAML).
+
+    Example:
+        >>> apply_overrides({"train": {"epochs": 3}}, ["train.epochs=5", "data.root=/x"])
+        {'train': {'epochs': 5}, 'data': {'root': '/x'}}
+    """
+    out = copy.deepcopy(values)
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ValueError(f"override {item!r}: expected key=value, e.g. train.epochs=5")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ValueError(f"override {item!r}: empty key part in {key!r}")
+        node = out
+        for p in parts[:-1]:
+            if not isinstance(node.setdefault(p, {}), dict):
+                raise ValueError(f"override {item!r}: {p!r} is not a mapping")
+            node = node[p]
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_overrides: Any) -> Recipe:
+    """Read a recipe YAML, apply ``overrides`` (dotted ``key=value``) and validate it.
+
+    Args:
+        path: the recipe file.
+        overrides: e.g. ``["train.epochs=5", "data.root=/data/topo"]``.
+        **train_overrides: `TrainConfig` fields set from Python (e.g. ``resume=True``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"recipe {str(path)!r}: no such file")
+    with open(path, encoding="utf-8") as f:
+        values = yaml.safe_load(f) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"recipe {str(path)!r}: expected a mapping with data / train / evaluate sections")
+    values = apply_overrides(values, overrides)
+    unknown = set(values) - {"data", "train", "evaluate"}
+    if unknown:
+        raise ValueError(f"recipe {str(path)!r}: unknown section(s) {sorted(unknown)}; expected data, train, evaluate")
+    try:
+        data = DataSpec.parse(values.get("data"))
+        train = TrainConfig.from_dict(values.get("train") or {}, **train_overrides)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"recipe {str(path)!r}: {err}") from err
+    ev = values.get("evaluate") or {}
+    if not isinstance(ev, dict) or set(ev) - {"out_dir", "batch_size"}:
+        raise ValueError(f"recipe {str(path)!r}: `evaluate` takes out_dir and batch_size, got {ev!r}")
+    out_dir = str(ev.get("out_dir") or Path(train.out_dir) / "eval")
+    return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path))
+
+
+class FlightSet:
+    """Several `TopoFlight` datasets seen as one (samples in order), with ``poses()`` and ``frame``."""
+
+    def __init__(self, datasets: Sequence[Any]) -> None:
+        if not datasets:
+            raise ValueError("FlightSet: expected at least one dataset")
+        self.datasets = list(datasets)
+        self.frame = self.datasets[0].frame
+        self._offsets = np.cumsum([0] + [len(d) for d in self.datasets])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def __getitem__(self, i: int) -> dict:
+        if not 0 <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        k = int(np.searchsorted(self._offsets, i, side="right") - 1)
+        return self.datasets[k][i - int(self._offsets[k])]
+
+    def poses(self) -> np.ndarray:
+        return np.concatenate([d.poses() for d in self.datasets])
+
+    def __repr__(self) -> str:
+        return f"FlightSet({self.datasets!r})"
+
+
+def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: bool = False) -> list[Any]:
+    """The `TopoFlight` datasets of ``data.train`` / ``val`` / ``test``."""
+    from topoloc.data import TopoFlight  # noqa: PLC0415
+
+    frame = data.local_frame()
+    return [TopoFlight(data.root, f.flight, domain=f.domain, split=f.split, image_size=image_size, frame=frame,
+                       load_semantics=load_semantics and f.domain == "synthetic")
+            for f in getattr(data, which)]
+
+
+def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
+    """Train the recipe's model (resuming when ``train.resume`` says so), evaluate it on the test
+    flights with the retrieval baseline, and write the report.
+
+    Returns:
+        ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
+    """
+    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
+    from topoloc.engine.train import load_model, train  # noqa: PLC0415
+    from topoloc.report import write_report  # noqa: PLC0415
+
+    cfg = recipe.train
+    train_set = FlightSet(build_flights(recipe.data, "train"))
+    val_sets = build_flights(recipe.data, "val")
+    val_set = FlightSet(val_sets) if val_sets else None
+    checkpoint = Path(cfg.out_dir) / "last.pt"
+    if not evaluate_only:
+        out = train(cfg, train_set, val_set)
+        checkpoint = Path(out[0] if isinstance(out, tuple) else out)
+    model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
+    result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
+                      train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size)
+    name = Path(recipe.source).stem or "model"
+    report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
+                          intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.")
+    return {"checkpoint": checkpoint, "report": report, "result": result}
+
+
+def _device(name: str) -> str:
+    import torch  # noqa: PLC0415
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name

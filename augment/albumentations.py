@@ -1,0 +1,262 @@
+"""albumentations adapters: every augment op as an ``ImageOnlyTransform`` (albumentations 2.0.x).
+
+Each adapter builds the matching kornia augmentation (which validates the arguments, naming
+the one at fault) and runs it on the CPU on one image, or on a stack of images at once for
+``images=``. Randomness comes from the transform's own generator, which ``Compose(seed=...)``
+seeds: a torch seed is drawn from it per call and used inside ``torch.random.fork_rng``, so the
+global torch RNG is left alone and a seeded pipeline gives the same output on every run.
+
+Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1); the output has the
+input's dtype. This module needs albumentations; ``import augment`` does not.
+
+Example:
+    >>> import albumentations as A
+    >>> import numpy as np
+    >>> from augment.albumentations import RandomClouds
+    >>> pipeline = A.Compose([RandomClouds(p=1.0)], seed=0)
+    >>> pipeline(image=np.zeros((32, 32, 3), np.uint8))["image"].shape
+    (32, 32, 3)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+try:
+    from albumentations.core.transforms_interface import ImageOnlyTransform
+except ImportError as err:  # pragma: no cover - exercised only without albumentations
+    raise ImportError(
+        "augment.albumentations needs albumentations (pip install 'albumentations>=2.0.8,<2.1'); "
+        "the kornia augmentations in `augment` work without it."
+    ) from err
+
+import augment
+from augment._checks import check_probability
+
+__all__ = [
+    "FourierDomainAdaptation",
+    "RandomCameraEffects",
+    "RandomClouds",
+    "RandomEdgeAbstraction",
+    "RandomHaze",
+    "RandomIllumination",
+    "RandomSeasonShift",
+    "RandomSnowCover",
+    "SimToReal",
+]
+
+Range = Sequence[float] | float
+
+
+def _check_numpy_image(img: Any, name: str = "image") -> None:
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array (H, W, 3), got {type(img).__name__}.")
+    if img.ndim != 3 or img.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (H, W, 3) (RGB, channels last), got {img.shape}.")
+    if img.dtype not in (np.uint8, np.float32):
+        raise TypeError(f"{name} must be uint8 (0..255) or float32 (0..1), got {img.dtype}.")
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 or float32 -> (N, 3, H, W) float32 in [0, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    return x.float() / 255.0 if images.dtype == np.uint8 else x.float().clamp(0.0, 1.0)
+
+
+def _to_numpy(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    out = x.permute(0, 2, 3, 1).contiguous()
+    if dtype == np.uint8:
+        return (out * 255.0).round_().to(torch.uint8).numpy()
+    return out.numpy().astype(np.float32, copy=False)
+
+
+class _KorniaAdapter(ImageOnlyTransform):
+    """Run a kornia augmentation (built with ``p=1``) as an albumentations image-only transform."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__(p=check_probability(p, "p"))
+        self._op: torch.nn.Module | None = None
+
+    def _build(self, op: torch.nn.Module, **args: Any) -> None:
+        for name, value in args.items():
+            setattr(self, name, value)
+        self._op = op.eval()
+
+    def get_params(self) -> dict[str, Any]:
+        return {"torch_seed": int(self.random_generator.integers(0, 2**31 - 1))}
+
+    def _run(self, images: np.ndarray, torch_seed: int) -> np.ndarray:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(torch_seed)
+            out = self._op(_to_tensor(images))
+        return _to_numpy(out, images.dtype)
+
+    def apply(self, img: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
+        _check_numpy_image(img)
+        return self._run(img[None], torch_seed)[0]
+
+    def apply_to_images(self, images: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
+        if not isinstance(images, np.ndarray) or images.ndim != 4:
+            raise ValueError("images must be a numpy array (N, H, W, 3).")
+        _check_numpy_image(images[0], "images[0]")
+        return self._run(images, torch_seed)
+
+
+class RandomClouds(_KorniaAdapter):
+    """Fractal clouds with shadows: see :class:`augment.RandomClouds` for the arguments."""
+
+    def __init__(
+        self,
+        opacity: Range = (0.5, 0.9),
+        coverage: Range = (0.15, 0.6),
+        softness: Range = (0.2, 0.8),
+        brightness: Range = (0.8, 1.0),
+        scale: Range = (2.0, 5.0),
+        shadow_strength: Range = (0.2, 0.6),
+        shadow_shift: Range = (0.02, 0.1),
+        octaves: int = 5,
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(opacity=opacity, coverage=coverage, softness=softness, brightness=brightness, scale=scale,
+                    shadow_strength=shadow_strength, shadow_shift=shadow_shift, octaves=octaves)
+        self._build(augment.RandomClouds(**args, p=1.0), **args)
+
+
+class RandomSnowCover(_KorniaAdapter):
+    """Snow on vegetation and flat ground: see :class:`augment.RandomSnowCover` for the arguments."""
+
+    def __init__(
+        self, amount: Range = (0.3, 0.9), softness: Range = (0.05, 0.3), brightness: Range = (0.85, 1.0), p: float = 0.5
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(amount=amount, softness=softness, brightness=brightness)
+        self._build(augment.RandomSnowCover(**args, p=1.0), **args)
+
+
+class RandomSeasonShift(_KorniaAdapter):
+    """Autumn and winter palettes: see :class:`augment.RandomSeasonShift` for the arguments."""
+
+    def __init__(
+        self, autumn: Range = (0.0, 1.0), winter: Range = (0.0, 0.6), tint: Range = (0.0, 1.0), p: float = 0.5
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(autumn=autumn, winter=winter, tint=tint)
+        self._build(augment.RandomSeasonShift(**args, p=1.0), **args)
+
+
+class RandomHaze(_KorniaAdapter):
+    """Aerial perspective: see :class:`augment.RandomHaze` for the arguments."""
+
+    def __init__(
+        self,
+        density: Range = (0.05, 0.4),
+        horizon: Range = (-1.0, 0.3),
+        airlight: Range = (0.7, 0.95),
+        blue: Range = (0.0, 0.1),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(density=density, horizon=horizon, airlight=airlight, blue=blue)
+        self._build(augment.RandomHaze(**args, p=1.0), **args)
+
+
+class RandomIllumination(_KorniaAdapter):
+    """Sun shading, exposure and gamma: see :class:`augment.RandomIllumination` for the arguments."""
+
+    def __init__(
+        self,
+        sun_azimuth: Range = (0.0, 360.0),
+        sun_elevation: Range = (25.0, 70.0),
+        relief: Range = (0.0, 8.0),
+        gamma: Range = (0.75, 1.35),
+        exposure: Range = (-0.6, 0.6),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma, exposure=exposure)
+        self._build(augment.RandomIllumination(**args, p=1.0), **args)
+
+
+class RandomCameraEffects(_KorniaAdapter):
+    """White balance, vignetting, noise and blur: see :class:`augment.RandomCameraEffects` for the arguments."""
+
+    def __init__(
+        self,
+        temperature: Range = (-0.12, 0.12),
+        tint: Range = (-0.04, 0.04),
+        vignetting: Range = (0.0, 0.4),
+        noise_std: Range = (0.0, 0.03),
+        blur_sigma: Range = (0.0, 1.2),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(temperature=temperature, tint=tint, vignetting=vignetting, noise_std=noise_std, blur_sigma=blur_sigma)
+        self._build(augment.RandomCameraEffects(**args, p=1.0), **args)
+
+
+class RandomEdgeAbstraction(_KorniaAdapter):
+    """Flat colours and dark edges: see :class:`augment.RandomEdgeAbstraction` for the arguments."""
+
+    def __init__(
+        self,
+        levels: Range = (3.0, 8.0),
+        smoothing: Range = (0.5, 2.0),
+        edge_strength: Range = (0.5, 1.0),
+        edge_threshold: Range = (0.02, 0.08),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__(p=p)
+        args = dict(levels=levels, smoothing=smoothing, edge_strength=edge_strength, edge_threshold=edge_threshold)
+        self._build(augment.RandomEdgeAbstraction(**args, p=1.0), **args)
+
+
+class FourierDomainAdaptation(_KorniaAdapter):
+    """Fourier domain adaptation against real images: see :class:`augment.FourierDomainAdaptation`.
+
+    Args:
+        bank: real images, a numpy array ``(N, H, W, 3)`` (uint8 or float32) or a list of ``(H, W, 3)``
+            arrays of one size, or a torch tensor ``(N, 3, H, W)`` in ``[0, 1]``.
+        beta: range of the low-frequency window as a fraction of the shorter side.
+        p: probability of applying the transform.
+    """
+
+    def __init__(self, bank: Any, beta: Range = (0.01, 0.05), p: float = 0.5) -> None:
+        super().__init__(p=p)
+        if isinstance(bank, (list, tuple)):
+            for i, item in enumerate(bank):
+                _check_numpy_image(item, f"bank[{i}]")
+            bank = np.stack(bank)
+        if isinstance(bank, np.ndarray):
+            if bank.ndim != 4:
+                raise ValueError(f"bank must have shape (N, H, W, 3), got {bank.shape}.")
+            _check_numpy_image(bank[0], "bank[0]")
+            bank_t = _to_tensor(bank)
+        elif isinstance(bank, torch.Tensor):
+            bank_t = bank
+        else:
+            raise TypeError(f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}.")
+        self._build(augment.FourierDomainAdaptation(bank_t, beta=beta, p=1.0), beta=beta)
+        self.bank = bank
+
+
+class SimToReal(_KorniaAdapter):
+    """Every sim-to-real op under one strength knob: see :class:`augment.SimToReal`.
+
+    Args:
+        strength: magnitude of every op, in ``[0, 1]``.
+        op_p: base probability of each op inside the composition.
+        bank: optional real images for Fourier domain adaptation (as for :class:`FourierDomainAdaptation`).
+        p: probability of applying the composition at all.
+    """
+
+    def __init__(self, strength: float = 0.5, op_p: float = 0.5, bank: Any = None, p: float = 1.0) -> None:
+        super().__init__(p=p)
+        bank_t = None
+        if bank is not None:
+            bank_t = FourierDomainAdaptation(bank, p=1.0)._op.bank
+        self._build(augment.SimToReal(strength=strength, p=op_p, bank=bank_t), strength=strength, op_p=op_p)
+        self.bank = bank

@@ -1,0 +1,127 @@
+"""albumentations adapters: dtypes, seeding by Compose(seed=...), agreement with kornia, argument errors."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+A = pytest.importorskip("albumentations")
+AA = pytest.importorskip("augment.albumentations")
+
+BANK = np.random.default_rng(0).integers(0, 256, (2, 24, 24, 3), dtype=np.uint8)
+ADAPTERS = {
+    "clouds": lambda **kw: AA.RandomClouds(**kw),
+    "snow": lambda **kw: AA.RandomSnowCover(**kw),
+    "season": lambda **kw: AA.RandomSeasonShift(**kw),
+    "haze": lambda **kw: AA.RandomHaze(**kw),
+    "illumination": lambda **kw: AA.RandomIllumination(**kw),
+    "camera": lambda **kw: AA.RandomCameraEffects(**kw),
+    "abstraction": lambda **kw: AA.RandomEdgeAbstraction(**kw),
+    "fda": lambda **kw: AA.FourierDomainAdaptation(BANK, **{"beta": (0.1, 0.3), **kw}),
+    "simtoreal": lambda **kw: AA.SimToReal(strength=0.8, op_p=1.0, **kw),
+}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def name(request):
+    return request.param
+
+
+def _image(dtype):
+    img = np.random.default_rng(1).integers(20, 235, (24, 24, 3), dtype=np.uint8)
+    return img if dtype == np.uint8 else img.astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_dtype_shape_and_range(name, dtype):
+    img = _image(dtype)
+    out = A.Compose([ADAPTERS[name](p=1.0)], seed=0)(image=img)["image"]
+    assert out.shape == img.shape and out.dtype == img.dtype
+    if dtype == np.float32:
+        assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert not np.array_equal(out, img)
+
+
+def test_seeded_by_compose(name):
+    img = _image(np.uint8)
+    a = A.Compose([ADAPTERS[name](p=1.0)], seed=7)(image=img)["image"]
+    b = A.Compose([ADAPTERS[name](p=1.0)], seed=7)(image=img)["image"]
+    assert np.array_equal(a, b)
+    # FDA draws only a window size and a bank index: one other seed may collide, four will not.
+    others = [A.Compose([ADAPTERS[name](p=1.0)], seed=s)(image=img)["image"] for s in (8, 9, 10, 11)]
+    assert not all(np.array_equal(a, c) for c in others)
+
+
+def test_global_torch_rng_untouched(name):
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    A.Compose([ADAPTERS[name](p=1.0)], seed=1)(image=_image(np.uint8))
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_p0_is_identity(name):
+    img = _image(np.uint8)
+    assert np.array_equal(A.Compose([ADAPTERS[name](p=0.0)], seed=0)(image=img)["image"], img)
+
+
+def test_batch_of_images(name):
+    images = np.stack([_image(np.uint8)] * 2)
+    out = A.Compose([ADAPTERS[name](p=1.0)], seed=0)(images=images)["images"]
+    assert out.shape == images.shape and out.dtype == np.uint8
+
+
+def test_float_output_equals_the_kornia_op():
+    import augment
+
+    img = _image(np.float32)
+    adapter = AA.RandomHaze(p=1.0)
+    out = adapter.apply(img, torch_seed=123)
+    torch.manual_seed(123)
+    ref = augment.RandomHaze(p=1.0)(torch.from_numpy(img).permute(2, 0, 1)[None])
+    np.testing.assert_allclose(out, ref[0].permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "factory, arg",
+    [
+        (lambda: AA.RandomClouds(opacity=(0.9, 0.2)), "opacity"),
+        (lambda: AA.RandomClouds(opacity=(-0.5, 0.2)), "opacity"),
+        (lambda: AA.RandomSnowCover(amount=(1.0, 0.0)), "amount"),
+        (lambda: AA.RandomHaze(density=-1.0), "density"),
+        (lambda: AA.RandomIllumination(gamma=(2.0, 1.0)), "gamma"),
+        (lambda: AA.RandomCameraEffects(blur_sigma=(3.0, 1.0)), "blur_sigma"),
+        (lambda: AA.RandomEdgeAbstraction(levels=(1.0, 3.0)), "levels"),
+        (lambda: AA.FourierDomainAdaptation(BANK, beta=(0.3, 0.1)), "beta"),
+        (lambda: AA.SimToReal(strength=2.0), "strength"),
+        (lambda: AA.RandomHaze(p=1.5), "p"),
+    ],
+)
+def test_bad_arguments_name_the_argument(factory, arg):
+    with pytest.raises(ValueError, match=arg):
+        factory()
+
+
+def test_bad_images():
+    t = AA.RandomHaze(p=1.0)
+    with pytest.raises(TypeError, match="image"):
+        t(image=np.zeros((8, 8, 3), np.float64))
+    with pytest.raises(ValueError, match="image"):
+        t(image=np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match="bank"):
+        AA.FourierDomainAdaptation(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(TypeError, match="bank"):
+        AA.FourierDomainAdaptation("photos/")
+
+
+def test_augment_imports_without_albumentations():
+    code = (
+        "import sys; sys.modules['albumentations'] = None\n"
+        "import augment, torch\n"
+        "assert augment.RandomClouds(p=1.0)(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)\n"
+        "try:\n    import augment.albumentations\nexcept ImportError as e:\n    assert 'pip install' in str(e)\n"
+        "else:\n    raise SystemExit('augment.albumentations imported without albumentations')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

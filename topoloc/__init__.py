@@ -4,7 +4,18 @@ Absolute pose regression in the AtLoc family on the EPFL TOPO drone data: positi
 WGS84, local ENU) and orientation (Cesium yaw / pitch / roll) from one image.
 """
 
-from topoloc.data import PoseNormalizer, TopoFlight, list_presets, load_preset
+from topoloc.data import (
+    ComballazAir,
+    ComballazSynthetic,
+    CrossLocScene,
+    EPFLPhantom,
+    PoseNormalizer,
+    TopoFlight,
+    coverage,
+    list_presets,
+    load_preset,
+    parse_dji_metadata,
+)
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
 from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
 from topoloc.models import (
@@ -37,7 +48,13 @@ __all__ = [
     "load_preset",
     "list_presets",
     "TopoFlight",
+    "ComballazSynthetic",
+    "ComballazAir",
+    "EPFLPhantom",
+    "CrossLocScene",
+    "parse_dji_metadata",
     "PoseNormalizer",
+    "coverage",
     # models
     "AtLoc",
     "AtLocAttention",

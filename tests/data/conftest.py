@@ -125,6 +125,12 @@ def row_of_image():
 
 
 @pytest.fixture
+def row_image():
+    """Encoder: ``row_image(row, h, w, blue, alpha) -> uint8 (h, w, 3 or 4)``, decodable by ``row_of_image``."""
+    return encode_row
+
+
+@pytest.fixture
 def image_domain():
     """``image_domain(image) -> "synthetic" | "real"``: which kind of file a fixture image came from."""
     return domain_of

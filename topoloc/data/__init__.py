@@ -1,6 +1,7 @@
 """TOPO datasets, pose normalisation, coverage, DJI metadata and the vendored flight presets."""
 
-from topoloc.data.coverage import Coverage, coverage
+from topoloc.data.pose_coverage import Coverage, coverage
+from topoloc.data.cache import ImageCache
 from topoloc.data.crossloc import CrossLocScene
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_FRACTIONS",
     # poses
     "PoseNormalizer",
+    "ImageCache",
     "Coverage",
     "coverage",
     # metadata

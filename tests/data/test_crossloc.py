@@ -1,0 +1,75 @@
+"""CrossLocScene: DSAC*-layout folders paired by stem, poses as ECEF-axes matrices minus the scene origin."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from pyproj import Transformer
+
+from topoloc.data import CrossLocScene
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame, cesium_to_c2w
+
+
+def write_scene(root, encode_row, split="test_real", n=5, origin="comballaz", stems=None, subtract_origin=True):
+    folder = root / split
+    for sub in ("rgb", "poses", "calibration"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    rows = load_preset("comballaz-2020-11-06-planned")[:n]
+    c2w = cesium_to_c2w(rows)
+    if subtract_origin:
+        c2w[:, :3, 3] -= LocalFrame.named(origin).origin_ecef
+    stems = stems or [f"frame_{k:03d}" for k in (4, 0, 3, 1, 2)][:n]  # names sort differently from rows
+    for r, stem in enumerate(stems):
+        Image.fromarray(encode_row(r, 12, 18, 200, alpha=False)).save(folder / "rgb" / f"{stem}.png")
+        np.savetxt(folder / "poses" / f"{stem}.txt", c2w[r])
+        (folder / "calibration" / f"{stem}.txt").write_text("480.0\n")
+    return folder, rows, stems
+
+
+class TestCrossLocScene:
+    def test_pairs_by_stem(self, tmp_path, row_of_image, row_image):
+        root = tmp_path / "naturescape"
+        _, rows, stems = write_scene(root, row_image)
+        ds = CrossLocScene(root, "test_real")
+        assert ds.frame == LocalFrame.named("comballaz") and len(ds) == 5 and ds.names == sorted(stems)
+        topo = Transformer.from_pipeline("+proj=topocentric +ellps=WGS84 +lat_0=46.3705 +lon_0=7.065 +h_0=1410")
+        for i in range(len(ds)):
+            s = ds[i]
+            r = stems.index(s["name"])
+            assert row_of_image(s["image"]) == r and s["domain"] == "real" and float(s["focal_px"]) == 480.0
+            np.testing.assert_allclose(s["ecef"].numpy(), rows[r, :3], atol=1e-6)
+            np.testing.assert_allclose(s["cesium"].numpy()[3:], rows[r, 3:], atol=1e-6)
+            np.testing.assert_allclose(s["c2w"][:3, 3].numpy(), topo.transform(*rows[r, :3]), atol=1e-5)
+            np.testing.assert_allclose(s["c2w"].numpy(), LocalFrame.named("comballaz").cesium_to_c2w(rows[r:r + 1])[0], atol=1e-6)
+
+    def test_frame_needed_for_unknown_scene(self, tmp_path, row_image):
+        write_scene(tmp_path / "scene", row_image)
+        with pytest.raises(ValueError, match="frame="):
+            CrossLocScene(tmp_path / "scene", "test_real")
+        ds = CrossLocScene(tmp_path / "scene", "test_real", frame="comballaz", image_size=(6, 9), domain="synthetic")
+        assert ds[0]["image"].shape == (3, 6, 9) and ds[0]["domain"] == "synthetic"
+
+    def test_wrong_origin_is_caught(self, tmp_path, row_image):
+        # full ECEF translations (origin not subtracted): adding the origin lands far from the Earth
+        write_scene(tmp_path / "naturescape", row_image, subtract_origin=False)
+        with pytest.raises(ValueError, match="is frame= the scene's origin"):
+            CrossLocScene(tmp_path / "naturescape", "test_real")
+
+    def test_missing_and_bad_files(self, tmp_path, row_image):
+        root = tmp_path / "naturescape"
+        folder, _, stems = write_scene(root, row_image)
+        (folder / "calibration" / f"{stems[0]}.txt").unlink()
+        with pytest.raises(ValueError, match=rf"{stems[0]}.png: no matching file in calibration/"):
+            CrossLocScene(root, "test_real")
+        with pytest.warns(UserWarning, match="skipped 1"):
+            assert len(CrossLocScene(root, "test_real", on_error="skip")) == 4
+        np.savetxt(folder / "poses" / f"{stems[1]}.txt", np.eye(3))
+        with pytest.raises(ValueError, match=rf"{stems[1]}.txt: expected a finite 4x4"):
+            CrossLocScene(root, "test_real")
+        m = np.eye(4)
+        m[0, 0] = 2.0
+        np.savetxt(folder / "poses" / f"{stems[1]}.txt", m)
+        with pytest.raises(ValueError, match="rigid"):
+            CrossLocScene(root, "test_real")
+        with pytest.raises(FileNotFoundError, match="not a DSAC"):
+            CrossLocScene(root, "train_sim")

@@ -1,0 +1,186 @@
+"""CrossLoc benchmark scenes in the DSAC* layout.
+
+A split folder (e.g. ``naturescape/test_real``) holds, per image stem::
+
+    rgb/<stem>.png            the image
+    poses/<stem>.txt          4x4 camera-to-world: rotation in ECEF axes, translation = ECEF - scene origin (m)
+    calibration/<stem>.txt    the focal length in pixels (one number; a 3x3 K is accepted too)
+
+Camera axes are OpenCV (x right, y down, z forward), the same as :func:`topoloc.geodesy.cesium_to_c2w`.
+Samples carry ``c2w`` in the local ENU frame of the scene origin, like the TOPO flight datasets.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from topoloc.data._images import parse_image_size, read_rgb
+from topoloc.geodesy import LocalFrame, c2w_to_cesium, check_ecef_near_surface
+
+__all__ = ["CrossLocScene"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: CrossLoc scene names (lower case) and TOPO's origin of their area.
+SCENE_ORIGINS = (("naturescape", "comballaz"), ("comballaz", "comballaz"), ("urbanscape", "epfl"), ("epfl", "epfl"))
+
+
+def _scene_frame(folder: Path, frame) -> LocalFrame:
+    if isinstance(frame, LocalFrame):
+        return frame
+    if isinstance(frame, str):
+        return LocalFrame.named(frame)
+    if frame is not None:
+        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
+    for part in reversed([p.lower() for p in folder.resolve().parts]):
+        for key, origin in SCENE_ORIGINS:
+            if key in part:
+                return LocalFrame.named(origin)
+    raise ValueError(
+        f"{folder}: cannot tell the scene origin from the path (expected one of {[k for k, _ in SCENE_ORIGINS]} in it); "
+        "pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
+    )
+
+
+def _read_pose(path: Path) -> np.ndarray:
+    try:
+        m = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    except ValueError as err:
+        raise ValueError(f"{path}: could not parse the pose ({err}); expected a 4x4 matrix of numbers") from err
+    if m.shape != (4, 4) or not np.all(np.isfinite(m)):
+        raise ValueError(f"{path}: expected a finite 4x4 camera-to-world matrix, got shape {m.shape}")
+    r = m[:3, :3]
+    if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0], atol=1e-6) or not np.allclose(r.T @ r, np.eye(3), atol=1e-4) \
+            or np.linalg.det(r) < 0:
+        raise ValueError(f"{path}: expected a rigid camera-to-world pose (orthonormal rotation, last row 0 0 0 1)")
+    return m
+
+
+def _read_focal(path: Path) -> float:
+    try:
+        v = np.loadtxt(path, dtype=np.float64, ndmin=1).ravel()
+    except ValueError as err:
+        raise ValueError(f"{path}: could not parse the calibration ({err}); expected the focal length in px") from err
+    if v.size == 9:
+        v = v[:1]
+    if v.size != 1 or not np.isfinite(v[0]) or v[0] <= 0:
+        raise ValueError(f"{path}: expected one positive focal length in pixels (or a 3x3 K), got {v.tolist()}")
+    return float(v[0])
+
+
+class CrossLocScene(Dataset):
+    """One split folder of the CrossLoc benchmark (DSAC* layout), paired by file stem.
+
+    Args:
+        root: the scene folder (e.g. ``.../naturescape``) holding the split folders.
+        split_folder: e.g. ``"train_sim"``, ``"val_sim"``, ``"test_real"``.
+        frame: local frame of the scene origin: a LocalFrame, ``"comballaz"`` / ``"epfl"``, or None
+            to take it from the path (naturescape / comballaz -> Comballaz, urbanscape / EPFL -> EPFL).
+        image_size: None (native), ``(H, W)`` or the short side in pixels.
+        transform: optional callable on the sample dict.
+        domain: sample ``domain``; None: ``"real"`` if the split folder's name contains "real",
+            else ``"synthetic"``.
+        on_error: ``"raise"`` on a stem missing one of its three files or a bad file, or ``"skip"``
+            it with one warning giving the count.
+
+    Sample: as :class:`topoloc.data.TopoFlight` (``image``, ``c2w`` camera-to-ENU, ``ecef``,
+    ``cesium``, ``domain``, ``name``, ``flight`` = split folder, ``index``) plus ``focal_px``
+    (float64 scalar tensor, at the native size: scale it with the image when resizing).
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split_folder: str,
+        frame: LocalFrame | str | None = None,
+        image_size: tuple[int, int] | int | None = None,
+        transform: Callable[[dict], dict] | None = None,
+        domain: str | None = None,
+        on_error: str = "raise",
+    ) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
+        self.root, self.split_folder = Path(root), str(split_folder)
+        self.folder = self.root / self.split_folder
+        self.image_size, self.transform = parse_image_size(image_size), transform
+        self.domain = domain or ("real" if "real" in self.split_folder.lower() else "synthetic")
+        self.frame = _scene_frame(self.folder, frame)
+        sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}
+        missing = [str(p) for p in sub.values() if not p.is_dir()]
+        if missing:
+            raise FileNotFoundError(f"{self.folder}: not a DSAC*-layout split folder, missing {missing}; expected rgb/, poses/, calibration/")
+        images = {p.stem: p for p in sub["rgb"].iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        poses = {p.stem: p for p in sub["poses"].glob("*.txt")}
+        calib = {p.stem: p for p in sub["calibration"].glob("*.txt")}
+        problems = []
+        for stem in sorted(set(images) | set(poses) | set(calib)):
+            lacks = [k for k, d in (("rgb", images), ("poses", poses), ("calibration", calib)) if stem not in d]
+            if lacks:
+                have = (images.get(stem) or poses.get(stem) or calib.get(stem))
+                problems.append(f"{have}: no matching file in {', '.join(lacks)}/ for stem {stem!r}")
+        stems, c2w_ecef, focal = [], [], []
+        for stem in sorted(set(images) & set(poses) & set(calib)):
+            try:
+                m, f = _read_pose(poses[stem]), _read_focal(calib[stem])
+            except ValueError as err:
+                problems.append(str(err))
+                continue
+            m = m.copy()
+            m[:3, 3] += self.frame.origin_ecef
+            stems.append(stem), c2w_ecef.append(m), focal.append(f)
+        if problems:
+            if on_error == "raise":
+                raise ValueError(f"CrossLocScene {self.folder}: {len(problems)} problem(s):\n" + "\n".join(problems[:5]))
+            warnings.warn(f"CrossLocScene {self.folder}: skipped {len(problems)} image(s), first: {problems[0]}", stacklevel=2)
+        self.skipped = problems
+        if not stems:
+            raise FileNotFoundError(f"{self.folder}: no complete samples (rgb/<stem>.png + poses/<stem>.txt + calibration/<stem>.txt)")
+        c2w_ecef = np.stack(c2w_ecef)
+        try:
+            check_ecef_near_surface(c2w_ecef[:, :3, 3], "pose translation + scene origin")
+        except ValueError as err:
+            raise ValueError(f"{sub['poses']}: {err}; is frame= the scene's origin?") from err
+        self.names = stems
+        self.image_paths = [images[s] for s in stems]
+        self.focal_px = np.asarray(focal)
+        self._cesium = c2w_to_cesium(c2w_ecef)
+        self._c2w = self.frame.c2w_ecef_to_enu(c2w_ecef)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def poses(self) -> np.ndarray:
+        """Camera-to-local-ENU poses, no image read. Shape: (N, 4, 4), metres."""
+        return self._c2w.copy()
+
+    def cesium(self) -> np.ndarray:
+        """Pose rows ``(x, y, z, yaw, pitch, roll)`` (ECEF m, deg) of every sample. Shape: (N, 6)."""
+        return self._cesium.copy()
+
+    def load_image(self, i: int) -> torch.Tensor:
+        return read_rgb(self.image_paths[i], self.image_size)
+
+    def __getitem__(self, i: int) -> dict:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        i = int(i) % len(self)
+        sample = {
+            "image": self.load_image(i),
+            "c2w": torch.from_numpy(self._c2w[i].copy()),
+            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
+            "cesium": torch.from_numpy(self._cesium[i].copy()),
+            "domain": self.domain,
+            "name": self.names[i],
+            "flight": self.split_folder,
+            "index": i,
+            "focal_px": torch.tensor(self.focal_px[i], dtype=torch.float64),
+        }
+        return self.transform(sample) if self.transform is not None else sample
+
+    def __repr__(self) -> str:
+        return f"CrossLocScene(folder={str(self.folder)!r}, n={len(self)}, domain={self.domain!r})"

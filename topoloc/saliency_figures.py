@@ -32,6 +32,7 @@ __all__ = [
     "class_saliency_shares",
     "compute_saliency",
     "plot_saliency_figure",
+    "saliency_report",
     "shares_table",
 ]
 
@@ -239,3 +240,99 @@ def plot_saliency_figure(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _semantics_twin(ds):
+    """The synthetic `TopoFlight` of the same flight with semantics, or None when there are none."""
+    from topoloc.data import TopoFlight  # noqa: PLC0415
+
+    if getattr(ds, "domain", None) == "synthetic" and getattr(ds, "load_semantics", False):
+        return ds
+    try:
+        return TopoFlight(ds.root, ds.flight, domain="synthetic", frame=ds.frame, load_semantics=True)
+    except (FileNotFoundError, ValueError, AttributeError):
+        return None
+
+
+def _pick(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
+
+
+def saliency_report(
+    model_before: nn.Module,
+    model_after: nn.Module,
+    datasets: Sequence,
+    out_dir: str | PathLike,
+    image_size: tuple[int, int] | None = None,
+    figure_images: int = 3,
+    share_images: int = 16,
+    device: str | torch.device | None = None,
+    run_label: str = "trained",
+) -> str:
+    """Saliency figures per domain (image | before | after | difference) and, where the renders
+    have semantics, the stable vs unstable saliency shares; returns the markdown section.
+
+    Images are spread evenly over each dataset. Real photos take the semantic labels of the
+    render at the same pose (same geometry; clouds and real-only objects of the photo are not in
+    them), read from ``<stem>_semantics.npy`` beside the renders.
+
+    Args:
+        model_before: e.g. the untrained model (same architecture and seed).
+        model_after: the trained model.
+        datasets: `TopoFlight` test sets (synthetic and / or real).
+        out_dir: figures go to ``out_dir/plots/saliency_<domain>.png``; links are relative to ``out_dir``.
+        image_size: (H, W) the model runs at (None: the datasets' size).
+        figure_images: rows of each figure.
+        share_images: images per domain for the shares.
+        device: where the models run.
+        run_label: name of the trained run in the text.
+    """
+    from topoloc.data.cache import resize_uint8  # noqa: PLC0415
+
+    if not datasets:
+        raise ValueError("datasets: expected at least one test dataset, got none")
+    out = Path(out_dir)
+    lines = [f"Gradient saliency (AtLoc's max-over-RGB |gradient x input|) of the `{run_label}` model before "
+             "training (the same architecture and seed, untrained) and after, on test images; each map is "
+             "scaled to mean 1, the difference is after minus before (red: looks more there after training).", ""]
+    shares: dict[str, tuple[ClassShares, ClassShares]] = {}
+    for domain in sorted({ds.domain for ds in datasets}, reverse=True):  # synthetic, then real
+        sets = [ds for ds in datasets if ds.domain == domain and len(ds)]
+        if not sets:
+            continue
+        images, names, sems, all_sem = [], [], [], True
+        for ds in sets:
+            twin = _semantics_twin(ds)
+            row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
+            for i in _pick(len(ds), max(1, share_images // len(sets))):
+                sample = ds[int(i)]
+                img = sample["image"]
+                images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
+                names.append(sample["name"])
+                row = int(sample.get("index", -1))
+                if row in row_of and all_sem:
+                    s = sample["semantics"] if "semantics" in sample else twin[row_of[row]]["semantics"]
+                    sems.append(s)
+                else:
+                    all_sem = False
+        images_t = torch.stack(images)
+        maps = compute_saliency(model_before, model_after, images_t, device=device)
+        fig = _pick(len(images_t), figure_images)
+        path = plot_saliency_figure(images_t[fig], SaliencyDifference(*(m[fig] for m in maps)),
+                                    out / "plots" / f"saliency_{domain}.png", row_labels=[names[i] for i in fig],
+                                    title=f"{domain} test images: image | before | after | difference")
+        try:
+            link = path.relative_to(out).as_posix()
+        except ValueError:
+            link = path.as_posix()
+        lines += [f"![saliency, {domain}]({link})", ""]
+        if all_sem and sems:
+            sem = torch.stack(sems)
+            label = f"{domain} ({len(images_t)} images{', labels of the synthetic twin' if domain == 'real' else ''})"
+            shares[label] = (class_saliency_shares(maps.before, sem), class_saliency_shares(maps.after, sem))
+    if shares:
+        lines += ["Share of the saliency mass on stable classes and on unstable ones, before and after training; "
+                  "the share of pixels is what a uniform map would give.", "", shares_table(shares), ""]
+    else:
+        lines += ["_No semantics beside the renders: per-class saliency shares not computed._", ""]
+    return "\n".join(lines)

@@ -237,8 +237,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     val_set = FlightSet(val_sets) if val_sets else None
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
-        out = train(cfg, train_set, val_set)
-        checkpoint = Path(out[0] if isinstance(out, tuple) else out)
+        checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
                       train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size)

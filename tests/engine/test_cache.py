@@ -1,0 +1,113 @@
+"""ImageCache: decode once, resize like PIL, keep names and poses, save / load, name bad files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from topoloc.data import ImageCache
+from topoloc.data.cache import resize_uint8
+
+
+def test_resize_matches_pil_antialiased_bilinear():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    ours = resize_uint8(torch.from_numpy(image).permute(2, 0, 1), (20, 30)).permute(1, 2, 0).numpy()
+    pil = np.asarray(Image.fromarray(image).resize((30, 20), Image.BILINEAR))
+    diff = np.abs(ours.astype(int) - pil.astype(int))
+    assert diff.max() <= 1, diff.max()
+
+
+def test_resize_keeps_constant_images_and_same_size():
+    image = torch.full((3, 30, 40), 77, dtype=torch.uint8)
+    assert torch.equal(resize_uint8(image, (7, 9)), torch.full((3, 7, 9), 77, dtype=torch.uint8))
+    assert resize_uint8(image, (30, 40)) is image
+
+
+def test_from_dataset_holds_every_sample_in_order(pose_images):
+    ds = pose_images(n=10, size_hw=(32, 32))
+    cache = ImageCache.from_dataset(ds, (32, 32), batch_size=3)
+    assert len(cache) == 10 and cache.image_size == (32, 32) and cache.images.dtype == torch.uint8
+    assert torch.equal(cache.images, ds.images)  # same size: no resampling, bit-exact
+    assert torch.equal(cache.c2w, ds.c2w)
+    assert cache.names == [f"img_{i:03d}" for i in range(10)]
+    assert cache.domains == ["synthetic"] * 10 and cache.flights == ["tiny"] * 10
+    assert cache.nbytes == 10 * 3 * 32 * 32
+    sample = cache[4]
+    assert torch.equal(sample["image"], ds.images[4]) and sample["name"] == "img_004"
+
+
+def test_batch_gathers_by_index(pose_images):
+    ds = pose_images(n=8, size_hw=(16, 16))
+    cache = ImageCache.from_dataset(ds, (16, 16))
+    idx = torch.tensor([5, 0, 5, 7])
+    images, c2w = cache.batch(idx, "cpu")
+    assert torch.equal(images, ds.images[[5, 0, 5, 7]])
+    assert torch.equal(c2w, ds.c2w[[5, 0, 5, 7]])
+
+
+def test_decode_with_workers_matches_in_process(pose_images):
+    ds = pose_images(n=9, size_hw=(40, 48))
+    a = ImageCache.from_dataset(ds, (20, 24), num_workers=0)
+    b = ImageCache.from_dataset(ds, (20, 24), num_workers=2, batch_size=2)
+    assert torch.equal(a.images, b.images) and a.names == b.names
+
+
+def test_save_load_and_reuse(tmp_path, pose_images):
+    ds = pose_images(n=6, size_hw=(16, 16))
+    path = tmp_path / "cache.pt"
+    cache = ImageCache.from_dataset(ds, (8, 8), path=path)
+    assert path.is_file()
+    loaded = ImageCache.load(path)
+    assert torch.equal(loaded.images, cache.images) and loaded.names == cache.names
+    # Reused when size, count and poses match: the dataset is not read again.
+    class Exploding(type(ds)):
+        def __getitem__(self, i):
+            raise AssertionError("the dataset was decoded again")
+    again = ImageCache.from_dataset(Exploding(n=6, size_hw=(16, 16)), (8, 8), path=path)
+    assert torch.equal(again.images, cache.images)
+    # Other poses: decoded again.
+    other = pose_images(n=6, size_hw=(16, 16), seed=5)
+    rebuilt = ImageCache.from_dataset(other, (8, 8), path=path)
+    assert torch.equal(rebuilt.c2w, other.c2w)
+
+
+def test_bad_arguments_are_named(pose_images, tmp_path):
+    with pytest.raises(ValueError, match="image_size"):
+        ImageCache.from_dataset(pose_images(n=2), (0, 8))
+    with pytest.raises(ValueError, match="images"):
+        ImageCache(torch.zeros(2, 3, 4, 4), torch.eye(4).repeat(2, 1, 1))
+    with pytest.raises(ValueError, match="c2w"):
+        ImageCache(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.eye(4).repeat(3, 1, 1))
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        ImageCache.load(tmp_path / "nope.pt")
+    (tmp_path / "other.pt").write_bytes(b"")
+    torch.save({"a": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="not an ImageCache"):
+        ImageCache.load(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_unreadable_image_is_named(tmp_path, lhs_flight, num_workers):
+    from topoloc.data import TopoFlight
+
+    folder = lhs_flight(tmp_path, n=5)
+    bad = folder / "comballaz-LHS_00003_img.png"
+    bad.write_bytes(b"this is not a png")
+    ds = TopoFlight(tmp_path, "comballaz-LHS")
+    with pytest.raises(RuntimeError, match="comballaz-LHS_00003_img.png") as info:
+        ImageCache.from_dataset(ds, (16, 16), num_workers=num_workers)
+    assert "sample 3" in str(info.value)
+
+
+def test_topo_flight_decodes_rgb(tmp_path, lhs_flight):
+    from topoloc.data import TopoFlight
+
+    folder = lhs_flight(tmp_path, n=4, size_hw=(24, 32))
+    ds = TopoFlight(tmp_path, "comballaz-LHS")
+    cache = ImageCache.from_dataset(ds, (24, 32))
+    png = np.asarray(Image.open(folder / "comballaz-LHS_00002_img.png"))[..., :3]
+    assert np.array_equal(cache.images[2].permute(1, 2, 0).numpy(), png)
+    assert np.allclose(cache.poses(), ds.poses())

@@ -1,0 +1,191 @@
+"""Reliability: a killed run resumes to the same weights; NaN stops cleanly; checkpoints are atomic."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from topoloc.engine import load_checkpoint, save_checkpoint, train
+from topoloc.engine.checkpoint import capture_rng_state, restore_rng_state
+
+
+class Killed(Exception):
+    """Stands for the process being killed after a given optimiser step."""
+
+
+def _kill_at(global_step: int):
+    def callback(event):
+        if event["global_step"] == global_step:
+            raise Killed(f"killed after step {global_step}")
+    return callback
+
+
+def _weights(path):
+    state = load_checkpoint(path)
+    return {**state["model_state"], **{f"loss.{k}": v for k, v in state["loss_state"].items()}}
+
+
+def _assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    different = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not different, different[:5]
+
+
+def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+    # Dropout and SimToReal draw from the RNG: resuming must restore it, not only the weights.
+    ds = pose_images(n=20)
+    common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,
+                  lr=1e-3, log_every=2, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+    assert whole.history[-1]["step"] == 12  # 4 steps per epoch (20 images, batch 6, last batch of 2)
+
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):  # killed after step 8: epoch 2, mid-epoch; last checkpoint at step 6
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(8)])
+    state = load_checkpoint(tmp_path / "killed" / "last.pt")
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 2, 6)
+    done = []
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds,
+                    callbacks=[lambda event: done.append(event["global_step"])])
+    assert done == list(range(7, 13))  # it continued from the checkpoint, not from scratch
+
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in whole.history], rel=1e-12)
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+
+
+def test_resume_of_a_finished_run_trains_further(tiny_config, pose_images, tmp_path):
+    ds = pose_images(n=8)
+    whole = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=3), ds)
+    train(tiny_config(out_dir=str(tmp_path / "b"), epochs=2), ds)
+    longer = train(tiny_config(out_dir=str(tmp_path / "b"), epochs=3, resume=True), ds)
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(longer.final_checkpoint))
+    assert len(longer.history) == 3
+
+
+def test_resume_refuses_another_configuration(tiny_config, pose_images, tmp_path):
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), ds)
+    with pytest.raises(ValueError, match="batch_size"):
+        train(tiny_config(out_dir=str(tmp_path / "a"), epochs=2, batch_size=4, resume=True), ds)
+
+
+def test_resume_true_without_checkpoint_starts_fresh(tiny_config, pose_images, tmp_path):
+    result = train(tiny_config(out_dir=str(tmp_path / "new"), epochs=1, resume=True), pose_images(n=8))
+    assert result.final_checkpoint.is_file()
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(tiny_config, pose_images,
+                                                                                tmp_path, monkeypatch):
+    from topoloc.models import AtLocLoss
+
+    original = AtLocLoss.terms
+    calls = {"n": 0}
+
+    def poisoned(self, pred, target):
+        calls["n"] += 1
+        terms = original(self, pred, target)
+        if calls["n"] == 5:
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(AtLocLoss, "terms", poisoned)
+    run = tmp_path / "nan"
+    cfg = tiny_config(out_dir=str(run), epochs=3, batch_size=4, checkpoint_every_steps=2, log_every=3)
+    with pytest.raises(FloatingPointError) as info:
+        train(cfg, pose_images(n=12))
+    message = str(info.value)
+    assert "step 5" in message and "nan" in message and str(run / "last.pt") in message
+    state = load_checkpoint(run / "last.pt")
+    assert state["global_step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["model_state"].values() if v.is_floating_point())
+
+
+def test_huge_learning_rate_is_caught(tiny_config, pose_images, tmp_path):
+    cfg = tiny_config(out_dir=str(tmp_path / "lr"), epochs=20, batch_size=4, lr=1e12, log_every=1,
+                      checkpoint_every_steps=1)
+    with pytest.raises(FloatingPointError, match="training stopped"):
+        train(cfg, pose_images(n=8))
+    state = load_checkpoint(tmp_path / "lr" / "last.pt")
+    assert all(torch.isfinite(v).all() for v in state["model_state"].values() if v.is_floating_point())
+
+
+def test_unreadable_image_mid_dataset_is_reported_by_name(tiny_config, tmp_path, lhs_flight):
+    from topoloc.data import TopoFlight
+
+    folder = lhs_flight(tmp_path / "data", n=6)
+    (folder / "comballaz-LHS_00004_img.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(RuntimeError, match="comballaz-LHS_00004_img.png"):
+        train(tiny_config(epochs=1, num_workers=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
+
+
+def test_save_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint({"value": torch.tensor([1.0])}, path)
+
+    def broken_save(obj, f, *args, **kwargs):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"value": torch.tensor([2.0])}, path)
+    monkeypatch.undo()
+    assert torch.equal(load_checkpoint(path)["value"], torch.tensor([1.0]))
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]
+
+
+def test_rng_state_round_trip():
+    import random
+
+    import numpy as np
+
+    state = capture_rng_state()
+    a = (torch.rand(3), np.random.rand(3), random.random())
+    restore_rng_state(state)
+    b = (torch.rand(3), np.random.rand(3), random.random())
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import os, sys, signal, torch
+    sys.path.insert(0, {tests!r})
+    torch.set_num_threads(1)
+    from conftest import PoseImages
+    from topoloc.engine import TrainConfig, train
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs={{"backbone": "test_resnet", "feat_dim": 32}},
+                      epochs=2, batch_size=4, image_size=(32, 32), device="cpu", cache_device="cpu",
+                      progress=False, tensorboard=False, checkpoint_every_steps=2, augment="colorjitter",
+                      out_dir={out!r}, resume=True)
+    kill = int(sys.argv[1])
+    def cb(event):
+        if event["global_step"] == kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+    train(cfg, PoseImages(n=12), callbacks=[cb] if kill else [])
+""")
+
+
+def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
+    """The real thing: SIGKILL a training process mid-epoch, rerun the same command with resume."""
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests))}
+    outs = {}
+    for name, kills in (("whole", [0]), ("killed", [5, 0])):
+        script = tmp_path / f"{name}.py"
+        script.write_text(_KILL_SCRIPT.format(tests=tests, out=str(tmp_path / name)))
+        for kill in kills:
+            proc = subprocess.run([sys.executable, str(script), str(kill)], env=env, capture_output=True, text=True)
+            expected = -signal.SIGKILL if kill else 0
+            assert proc.returncode == expected, proc.stderr[-2000:]
+        outs[name] = _weights(tmp_path / name / "last.pt")
+    _assert_same_weights(outs["whole"], outs["killed"])
+    assert math.isfinite(float(outs["whole"]["loss.sax"]))

@@ -1,0 +1,136 @@
+"""train(): the step against a hand-written reference, learning, checkpoints, config.yaml, load_model."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.data import PoseNormalizer
+from topoloc.engine import TrainConfig, load_checkpoint, load_model, predict, train
+from topoloc.engine.distributed import epoch_permutation
+from topoloc.models import AtLocLoss, create_model
+
+
+def _reference_run(cfg: TrainConfig, ds, steps: int) -> dict[str, torch.Tensor]:
+    """AtLoc's training step written out by hand: float / 255, mean / std, targets, Adam."""
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, **cfg.model_kwargs)
+    loss_fn = AtLocLoss(cfg.sx, cfg.sq)
+    opt = torch.optim.Adam([{"params": model.parameters()}, {"params": loss_fn.parameters()}],
+                           lr=cfg.lr, weight_decay=cfg.weight_decay)
+    mean = torch.tensor(model.pretrained_cfg["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(model.pretrained_cfg["std"]).view(1, 3, 1, 1)
+    norm = PoseNormalizer.fit(ds.c2w)
+    order = epoch_permutation(len(ds), cfg.seed, 0)
+    for s in range(steps):
+        idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+        x = (ds.images[idx].float() / 255.0 - mean) / std
+        target = norm.encode(ds.c2w[idx])
+        loss = loss_fn(model(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {**model.state_dict(), "loss.sax": loss_fn.sax.detach(), "loss.saq": loss_fn.saq.detach()}
+
+
+def test_steps_match_a_hand_written_reference(tiny_config, pose_images):
+    ds = pose_images(n=16, size_hw=(32, 32))
+    cfg = tiny_config(epochs=1, batch_size=8, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32,
+                                                                     "dropout": 0.0})
+    result = train(cfg, ds)
+    state = load_checkpoint(result.final_checkpoint)
+    ref = _reference_run(cfg, ds, steps=2)
+    for key, value in state["model_state"].items():
+        assert torch.allclose(value.float(), ref[key].float(), rtol=1e-4, atol=1e-6), key
+    assert torch.allclose(state["loss_state"]["sax"], ref["loss.sax"], atol=1e-7)
+    assert torch.allclose(state["loss_state"]["saq"], ref["loss.saq"], atol=1e-7)
+
+
+def test_training_learns_and_validates(tiny_config, pose_images):
+    train_set, val_set = pose_images(n=32), pose_images(n=8, seed=1)
+    cfg = tiny_config(epochs=6, batch_size=8, lr=2e-3, val_every=3,
+                      model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    result = train(cfg, train_set, val_set)
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < 0.7 * losses[0], losses
+    assert [row["val_median_m"] is not None for row in result.history] == [False, False, True] * 2
+    assert result.best_checkpoint.name == "best.pt" and result.best_checkpoint.is_file()
+    # The validation figures are the medians of independently computed errors.
+    model, normalizer, config = load_model(result.final_checkpoint)
+    pred = predict(model, val_set, normalizer, image_size=config.image_size)
+    t_err = (pred[:, :3, 3] - val_set.c2w[:, :3, 3]).norm(dim=1)
+    assert result.history[-1]["val_median_m"] == pytest.approx(float(np.median(t_err.numpy())), rel=1e-9)
+    rows = list(csv.DictReader(open(result.out_dir / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 7))
+    assert float(rows[0]["loss"]) == pytest.approx(losses[0])
+    assert float(rows[0]["sx"]) != 0.0 and float(rows[0]["lr"]) == 2e-3
+
+
+def test_checkpoint_contents_config_and_load_model(tiny_config, pose_images):
+    ds = pose_images(n=12)
+    cfg = tiny_config(epochs=1, augment="colorjitter")
+    result = train(cfg, ds)
+    assert result.best_checkpoint == result.final_checkpoint  # no validation set
+    state = load_checkpoint(result.final_checkpoint)
+    for key in ("model_state", "optimizer_state", "loss_state", "normalizer", "config", "rng", "epoch",
+                "step", "global_step", "model_name", "model_kwargs", "history"):
+        assert key in state, key
+    assert state["epoch"] == 1 and state["step"] == 0 and state["global_step"] == 2
+    assert state["model_name"] == "atloc_resnet18"
+    assert set(state["rng"][0]) >= {"torch", "numpy", "python"}
+    # The normaliser is AtLoc's pose_stats of the training translations.
+    assert state["normalizer"]["mean_m"] == pytest.approx(ds.xyz.mean(0).tolist())
+    assert state["normalizer"]["std_m"] == pytest.approx(ds.xyz.std(0, unbiased=False).tolist())
+    # config.yaml beside the checkpoints reads back to the same configuration.
+    assert TrainConfig.from_yaml(result.out_dir / "config.yaml") == cfg
+    model, normalizer, config = load_model(result.final_checkpoint)
+    assert not model.training and config == cfg
+    assert normalizer.mean_m == pytest.approx(tuple(ds.xyz.mean(0).tolist()))
+    # The reloaded model predicts what the trained weights predict.
+    fresh = create_model(cfg.model, **cfg.model_kwargs)
+    fresh.load_state_dict(state["model_state"])
+    fresh.eval()
+    images = ds.images[:4].float() / 255
+    with torch.no_grad():
+        assert torch.equal(model(model.normalize(images)), fresh(fresh.normalize(images)))
+    c2w = predict(model, ds, normalizer, image_size=(32, 32), batch_size=5)
+    assert c2w.shape == (12, 4, 4) and c2w.dtype == torch.float64
+    assert torch.allclose(c2w[:, :3, :3].transpose(1, 2) @ c2w[:, :3, :3], torch.eye(4, dtype=torch.float64)[:3, :3]
+                          .expand(12, 3, 3), atol=1e-9)
+
+
+def test_simtoreal_augment_runs_and_changes_training(tiny_config, pose_images):
+    ds = pose_images(n=8)
+    plain = train(tiny_config(epochs=1, out_dir=str(tiny_config().out_dir) + "_a"), ds)
+    augmented = train(tiny_config(epochs=1, augment="simtoreal", augment_strength=1.0,
+                                  out_dir=str(tiny_config().out_dir) + "_b"), ds)
+    a = load_checkpoint(plain.final_checkpoint)["model_state"]
+    b = load_checkpoint(augmented.final_checkpoint)["model_state"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_callable_augment_sees_float_batches_in_unit_range(tiny_config, pose_images):
+    seen = []
+
+    def probe(x):
+        seen.append((x.dtype, x.shape, float(x.min()), float(x.max())))
+        return x
+
+    train(tiny_config(epochs=1, batch_size=4, augment=probe), pose_images(n=8))
+    assert len(seen) == 2
+    for dtype, shape, lo, hi in seen:
+        assert dtype == torch.float32 and tuple(shape) == (4, 3, 32, 32) and 0.0 <= lo <= hi <= 1.0
+
+
+def test_train_rejects_bad_input(tiny_config, pose_images):
+    with pytest.raises(TypeError, match="config"):
+        train({"epochs": 1}, pose_images(n=4))
+    with pytest.raises(ValueError, match="no full batch"):
+        train(tiny_config(batch_size=8, drop_last=True), pose_images(n=4))
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        train(tiny_config(resume="/nonexistent/missing.pt"), pose_images(n=4))
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_model("nope.pt")

@@ -222,3 +222,14 @@ class TestBadInput:
             TopoFlight(topo_root, "comballaz-LHS", on_error="ignore")
         with pytest.raises(ValueError, match="image_size"):
             TopoFlight(topo_root, "comballaz-LHS", image_size=(0, 3))
+
+
+def test_check_images_skips_unreadable(tmp_path, make_topo_flight, row_of_image):
+    folder = make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4, pic_names=["a", "b", "c", "d"])
+    (folder / "comballaz-2020-11-06-planned_00001_b_img.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / "comballaz-2020-11-06-planned-real" / "c.JPG").write_bytes(b"\xff\xd8 broken")
+    with pytest.raises(ValueError, match="00001_b_img.png: could not read"):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="paired", check_images=True)
+    with pytest.warns(UserWarning, match="skipped 2 bad"):
+        ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="paired", check_images=True, on_error="skip")
+    assert ds.rows.tolist() == [0, 3] and [row_of_image(ds[i]["image_synthetic"]) for i in range(2)] == [0, 3]

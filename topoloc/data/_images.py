@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics"]
+__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image"]
 
 
 def parse_image_size(image_size) -> tuple[int, int] | int | None:
@@ -80,6 +80,18 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path}: could not read the image ({err}); expected a readable PNG or JPEG file") from err
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def check_image(path: Path) -> str | None:
+    """Why an image file cannot be decoded (None if it can): PIL's integrity check, then a full decode."""
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        with Image.open(path) as img:
+            img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        return f"could not read the image ({err}); expected a readable PNG or JPEG file"
+    return None
 
 
 def read_semantics(path: Path, out_hw: tuple[int, int] | None = None) -> torch.Tensor:

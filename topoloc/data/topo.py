@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
-from topoloc.data._images import parse_image_size, read_rgb, read_semantics
+from topoloc.data._images import check_image, parse_image_size, read_rgb, read_semantics
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -115,6 +115,10 @@ class TopoFlight(Dataset):
         on_error: ``"raise"`` (default) on any bad file, or ``"skip"`` bad images with one warning
             that gives the count (kept in ``.skipped`` as ``(file, reason)``). A pose file of the
             wrong shape, duplicate row indices or a folder that is not a flight always raise.
+            Unreadable images are found when read (an error naming the file), or at construction
+            with ``check_images``.
+        check_images: open and verify every image file at construction (slower: reads each file
+            once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``.
         split_fractions: (train, val, test) shares.
         split_seed: seed of the split order.
         split_block: consecutive rows kept in one split; None: 1 for ``*-LHS`` flights (independent
@@ -138,6 +142,7 @@ class TopoFlight(Dataset):
         transform: Callable[[dict], dict] | None = None,
         load_semantics: bool = False,
         on_error: str = "raise",
+        check_images: bool = False,
         split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
         split_seed: int = 0,
         split_block: int | None = None,
@@ -179,6 +184,13 @@ class TopoFlight(Dataset):
             real = self._scan_real(pic_file, pic_names, renders, problems)
             rows = np.array(sorted(real), dtype=np.int64)
 
+        if check_images:
+            for store in (renders, real):
+                for row in [r for r in rows.tolist() if r in store]:
+                    why = check_image(store[row])
+                    if why:
+                        problems.append((store[row], why))
+                        rows = rows[rows != row]
         self._report(problems)
         block = split_block
         if block is None:

@@ -33,7 +33,18 @@ import yaml
 from topoloc.engine.config import TrainConfig
 from topoloc.geodesy import LocalFrame
 
-__all__ = ["FlightSpec", "DataSpec", "Recipe", "apply_overrides", "load_recipe", "run_recipe", "FlightSet"]
+__all__ = [
+    "DataSpec",
+    "FlightSet",
+    "FlightSpec",
+    "Recipe",
+    "apply_overrides",
+    "evaluate_checkpoint",
+    "explain_checkpoint",
+    "load_recipe",
+    "parse_flight",
+    "run_recipe",
+]
 
 _DOMAINS = ("synthetic", "real")
 
@@ -253,3 +264,108 @@ def _device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
+
+
+def parse_flight(text: str) -> FlightSpec:
+    """``"flight[:domain[:split]]"`` to a `FlightSpec`, e.g. ``"comballaz-2020-11-06-planned:real:test"``."""
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"flight: expected 'flight[:domain[:split]]', got {text!r}")
+    parts = text.split(":")
+    if len(parts) > 3:
+        raise ValueError(f"flight {text!r}: expected 'flight[:domain[:split]]'")
+    return FlightSpec(*parts)
+
+
+def _frame_arg(frame: str | LocalFrame | None):
+    if frame is None or isinstance(frame, LocalFrame):
+        return frame
+    return LocalFrame.named(frame)
+
+
+def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:
+    from topoloc.data import TopoFlight  # noqa: PLC0415
+
+    specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
+    return [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame) for s in specs]
+
+
+def evaluate_checkpoint(
+    checkpoint: str | PathLike,
+    root: str | PathLike,
+    flights: Sequence[FlightSpec | str],
+    out_dir: str | PathLike,
+    train_flights: Sequence[FlightSpec | str] = (),
+    frame: str | LocalFrame | None = None,
+    device: str = "auto",
+    batch_size: int = 64,
+    retrieval: bool = True,
+) -> Path:
+    """Evaluate a checkpoint on TOPO flights and write the report (``out_dir/report.md``).
+
+    Args:
+        checkpoint: a ``last.pt`` / ``best.pt`` written by `train`.
+        root: the folder of the flights.
+        flights: test flights, `FlightSpec` or ``"flight[:domain[:split]]"`` strings.
+        out_dir: the report folder.
+        train_flights: the training flights (coverage and retrieval baseline); none: neither.
+        frame: local frame (origin name or LocalFrame); None: the flights' area.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        batch_size: images per forward pass.
+        retrieval: compute the retrieval baseline (needs ``train_flights``).
+    """
+    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
+    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
+    from topoloc.report import write_report  # noqa: PLC0415
+
+    if not flights:
+        raise ValueError("flights: expected at least one test flight")
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
+    frame = _frame_arg(frame)
+    tests = _flight_sets(root, flights, frame)
+    train_set = FlightSet(_flight_sets(root, train_flights, frame)) if train_flights else None
+    model, normalizer, cfg = load_model(checkpoint, device=_device(device))
+    result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
+                      batch_size=batch_size, image_size=cfg.image_size,
+                      retrieval=retrieval and train_set is not None, method=checkpoint.parent.name or "model")
+    return write_report(out_dir, {checkpoint.parent.name or "model": result}, title=f"topoloc: {checkpoint}",
+                        intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
+                              f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.")
+
+
+def explain_checkpoint(
+    checkpoint: str | PathLike,
+    root: str | PathLike,
+    flights: Sequence[FlightSpec | str],
+    out_dir: str | PathLike,
+    figure_images: int = 3,
+    share_images: int = 16,
+    frame: str | LocalFrame | None = None,
+    device: str = "auto",
+) -> Path:
+    """Saliency figures (image | before | after | difference) and per-class shares of a checkpoint
+    against the untrained model of the same seed; writes ``out_dir/saliency.md`` and returns it."""
+    import torch  # noqa: PLC0415
+
+    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
+    from topoloc.models import create_model  # noqa: PLC0415
+    from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
+
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
+    if not flights:
+        raise ValueError("flights: expected at least one flight")
+    dev = _device(device)
+    after, _, cfg = load_model(checkpoint, device=dev)
+    torch.manual_seed(cfg.seed)  # the run's initial weights (Trainer seeds the same way)
+    before = create_model(cfg.model, **cfg.model_kwargs).to(dev).eval()
+    md = saliency_report(before, after, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
+                         image_size=cfg.image_size, figure_images=figure_images, share_images=share_images,
+                         device=dev, run_label=str(checkpoint))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "saliency.md"
+    path.write_text(f"# Saliency: {checkpoint}\n\n{md}\n")
+    return path

@@ -20,12 +20,36 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["hash_uniform", "value_noise", "perlin_noise", "fractal_noise"]
+__all__ = ["hash_bits", "hash_uniform", "value_noise", "perlin_noise", "fractal_noise"]
 
 # Odd 31-bit multipliers of a murmur-style finaliser; int32 products wrap (two's complement).
 _PX, _PY, _PS = 668265261, 374761393, 1540483477
 _M1, _M2 = 739982445, 695872825
 _OCTAVE_SEED_STEP = 1013904223
+
+
+def hash_bits(ix: Tensor, iy: Tensor, seed: Tensor) -> Tensor:
+    """Hash integer lattice coordinates and a seed to 32 well-mixed bits (as int32).
+
+    Args:
+        ix: integer x coordinates, any shape broadcastable with ``iy`` and ``seed``.
+        iy: integer y coordinates.
+        seed: integer seeds.
+
+    Returns:
+        int32 hashes with the broadcast shape.
+    """
+    h = ix.to(torch.int32) * _PX
+    h = h ^ (iy.to(torch.int32) * _PY)
+    h = h ^ (seed.to(torch.int32) * _PS)
+    h = (h ^ _shr(h, 15)) * _M1
+    h = (h ^ _shr(h, 12)) * _M2
+    return h ^ _shr(h, 15)
+
+
+def _shr(h: Tensor, k: int) -> Tensor:
+    """Logical right shift of int32 (torch's ``>>`` is arithmetic: mask the copied sign bits)."""
+    return (h >> k) & ((1 << (32 - k)) - 1)
 
 
 def hash_uniform(ix: Tensor, iy: Tensor, seed: Tensor) -> Tensor:
@@ -39,13 +63,7 @@ def hash_uniform(ix: Tensor, iy: Tensor, seed: Tensor) -> Tensor:
     Returns:
         float32 values in ``[0, 1)`` with the broadcast shape, 24 bits of the hash each.
     """
-    h = ix.to(torch.int32) * _PX
-    h = h ^ (iy.to(torch.int32) * _PY)
-    h = h ^ (seed.to(torch.int32) * _PS)
-    h = (h ^ (h >> 15)) * _M1
-    h = (h ^ (h >> 12)) * _M2
-    h = h ^ (h >> 15)
-    return (h & 0xFFFFFF).to(torch.float32) * (1.0 / 16777216.0)
+    return (hash_bits(ix, iy, seed) & 0xFFFFFF).to(torch.float32) * (1.0 / 16777216.0)
 
 
 def _pixel_coords(size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:

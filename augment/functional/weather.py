@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from augment._checks import check_image
@@ -31,6 +32,7 @@ def cloud_layer(
     shadow_shift: Tensor,
     octaves: int = 5,
     max_scale: float | None = None,
+    noise_resolution: int | None = 128,
 ) -> Tensor:
     """Lay a fractal cloud layer over the image and cast its shadows on the ground.
 
@@ -52,6 +54,8 @@ def cloud_layer(
         shadow_shift: shadow displacement ``(dx, dy)`` in pixels.
         octaves: fBm octaves (static).
         max_scale: an upper bound on ``scale`` known in advance (avoids a device sync).
+        noise_resolution: longest side of the grid the fBm fields are evaluated on before a
+            bilinear upsampling to the image size (clouds are soft; ``None``: full resolution).
 
     Returns:
         The clouded images, same dtype as ``image``.
@@ -71,7 +75,12 @@ def cloud_layer(
     shift = shadow_shift.to(device=x.device, dtype=work) * (scale_w / side).view(-1, 1)
     offsets = torch.cat((torch.zeros_like(shift), -shift))
     seeds = seed.to(x.device).repeat(2)
-    fields = fractal_noise(seeds, offsets, scale_w.repeat(2), (height, width), octaves, 0.5, 2.0, "value", max_scale, work)
+    grid = (height, width)
+    if noise_resolution is not None and side > noise_resolution:
+        grid = (max(1, math.ceil(height * noise_resolution / side)), max(1, math.ceil(width * noise_resolution / side)))
+    fields = fractal_noise(seeds, offsets, scale_w.repeat(2), grid, octaves, 0.5, 2.0, "value", max_scale, work)
+    if grid != (height, width):
+        fields = F.interpolate(fields, size=(height, width), mode="bilinear", align_corners=False)
     cloud_field, shadow_field = fields[:batch], fields[batch:]
     mean = cloud_field.mean(dim=(1, 2, 3), keepdim=True)
     std = cloud_field.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)

@@ -82,3 +82,14 @@ def test_fractal_rejects_bad_arguments():
         fractal_noise(*args, lacunarity=1.0)
     with pytest.raises(ValueError, match="basis"):
         fractal_noise(*args, basis="simplex")
+
+
+def test_every_hash_bit_is_fair():
+    from augment.noise import hash_bits
+
+    ix = torch.arange(128).view(1, -1)
+    iy = torch.arange(128).view(-1, 1)
+    bits = hash_bits(ix, iy, torch.tensor(3)).to(torch.int64) & 0xFFFFFFFF
+    for k in range(32):
+        share = float(((bits >> k) & 1).double().mean())
+        assert abs(share - 0.5) < 0.02, f"bit {k} is set in {share:.3f} of the hashes"

@@ -1,0 +1,192 @@
+"""Throughput of the augment ops (images/s) against albumentations' closest transforms on one CPU core.
+
+Each augment op runs batched (float32, p=1, so every image is transformed) on --device; each
+albumentations transform runs image by image on uint8 HWC with one CPU thread (torch and
+OpenCV), p=1, in the same run. Prints the device, the table and the ratios; --markdown writes
+the table to a file.
+
+    python benchmarks/bench_augment.py --device cuda --batch 256 --size 256
+    python benchmarks/bench_augment.py --device cpu --batch 32 --iters 3 --markdown /tmp/augment_cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import augment  # noqa: E402
+
+# Our op -> the albumentations transform closest in purpose (the reference for its ratio).
+CLOSEST = {
+    "RandomClouds": "RandomFog",
+    "RandomSnowCover": "RandomSnow",
+    "RandomSeasonShift": "HueSaturationValue",
+    "RandomHaze": "RandomFog",
+    "RandomIllumination": "RandomSunFlare",
+    "RandomCameraEffects": "ISONoise",
+    "RandomEdgeAbstraction": "Posterize",
+    "FourierDomainAdaptation": "FDA",
+    "SimToReal(0.5)": "Compose(5 weather)",
+}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def build_ops(size: int, device: torch.device) -> dict[str, torch.nn.Module]:
+    bank = torch.rand(16, 3, size, size, generator=torch.Generator().manual_seed(0))
+    ops = {
+        "RandomClouds": augment.RandomClouds(p=1.0),
+        "RandomSnowCover": augment.RandomSnowCover(p=1.0),
+        "RandomSeasonShift": augment.RandomSeasonShift(p=1.0),
+        "RandomHaze": augment.RandomHaze(p=1.0),
+        "RandomIllumination": augment.RandomIllumination(p=1.0),
+        "RandomCameraEffects": augment.RandomCameraEffects(p=1.0),
+        "RandomEdgeAbstraction": augment.RandomEdgeAbstraction(p=1.0),
+        "FourierDomainAdaptation": augment.FourierDomainAdaptation(bank, p=1.0),
+        "SimToReal(0.5)": augment.SimToReal(strength=0.5, p=0.5, bank=bank),
+    }
+    return {name: op.to(device) for name, op in ops.items()}
+
+
+def time_torch(op: torch.nn.Module, batch: torch.Tensor, iters: int, warmup: int) -> float:
+    """Images per second of ``op`` on ``batch`` (median of ``iters`` timed calls)."""
+    with torch.no_grad():
+        for _ in range(warmup):
+            op(batch)
+        _sync(batch.device)
+        times = []
+        for _ in range(iters):
+            start = time.perf_counter()
+            op(batch)
+            _sync(batch.device)
+            times.append(time.perf_counter() - start)
+    return batch.shape[0] / float(np.median(times))
+
+
+def build_albumentations(size: int) -> dict[str, tuple[object, dict]]:
+    """name -> (transform, extra keyword data passed with each image)."""
+    import albumentations as A
+
+    rng = np.random.default_rng(0)
+    references = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(4)]
+    weather = [
+        A.RandomFog(p=1.0),
+        A.RandomSnow(p=1.0),
+        A.RandomShadow(p=1.0),
+        A.PlasmaShadow(p=1.0),
+        A.RandomSunFlare(p=1.0),
+    ]
+    plain = {
+        "RandomFog": A.RandomFog(p=1.0),
+        "RandomSnow": A.RandomSnow(p=1.0),
+        "RandomShadow": A.RandomShadow(p=1.0),
+        "PlasmaShadow": A.PlasmaShadow(p=1.0),
+        "RandomSunFlare": A.RandomSunFlare(p=1.0),
+        "HueSaturationValue": A.HueSaturationValue(p=1.0),
+        "ISONoise": A.ISONoise(p=1.0),
+        "Posterize": A.Posterize(p=1.0),
+        "Compose(5 weather)": A.Compose(weather, seed=0),
+    }
+    out: dict[str, tuple[object, dict]] = {name: (t, {}) for name, t in plain.items()}
+    # albumentations 2.x takes FDA's reference images with each call, under its metadata key.
+    out["FDA"] = (A.FDA(p=1.0), {"fda_metadata": references})
+    return out
+
+
+def time_albumentations(transform: object, extra: dict, images: list[np.ndarray], min_seconds: float) -> float:
+    """Images per second of an albumentations transform applied to one image at a time."""
+    transform(image=images[0], **extra)  # warm-up
+    count, start = 0, time.perf_counter()
+    while True:
+        for image in images:
+            transform(image=image, **extra)
+            count += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return count / elapsed
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="device for the augment ops (cpu, cuda, cuda:1)")
+    parser.add_argument("--batch", type=int, default=256, help="images per batch for the augment ops")
+    parser.add_argument("--size", type=int, default=256, help="image height and width in pixels")
+    parser.add_argument("--iters", type=int, default=10, help="timed batches per augment op (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed batches per augment op first")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for the augment ops (0: torch's default)")
+    parser.add_argument("--albu-images", type=int, default=16, help="distinct images cycled through for albumentations")
+    parser.add_argument("--albu-seconds", type=float, default=2.0, help="minimum timing per albumentations transform")
+    parser.add_argument("--skip-albumentations", action="store_true", help="time only the augment ops")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the table as markdown to this file")
+    args = parser.parse_args(argv)
+
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    batch = torch.rand(args.batch, 3, args.size, args.size, device=device)
+    ours = {name: time_torch(op, batch, args.iters, args.warmup) for name, op in build_ops(args.size, device).items()}
+    ours_device = device_name(device)
+
+    theirs: dict[str, float] = {}
+    if not args.skip_albumentations:
+        import cv2
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        rng = np.random.default_rng(0)
+        images = [rng.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8) for _ in range(args.albu_images)]
+        theirs = {
+            name: time_albumentations(t, extra, images, args.albu_seconds)
+            for name, (t, extra) in build_albumentations(args.size).items()
+        }
+        torch.set_num_threads(threads)
+
+    import albumentations
+
+    lines = [
+        f"augment {args.size}x{args.size}, batch {args.batch}, float32, p=1, on {ours_device} ({device.type}); "
+        f"albumentations {albumentations.__version__} on 1 CPU core, uint8 HWC, one image at a time, p=1; "
+        f"torch {torch.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"host cores: {os.cpu_count()}",
+        "",
+        "| augment op | images/s | closest albumentations | images/s (1 core) | ratio |",
+        "|---|---:|---|---:|---:|",
+    ]
+    for name, rate in ours.items():
+        ref = CLOSEST[name]
+        ref_rate = theirs.get(ref)
+        ratio = f"{rate / ref_rate:.1f}x" if ref_rate else "n/a"
+        ref_text = f"{ref_rate:,.0f}" if ref_rate else "not measured"
+        lines.append(f"| {name} | {rate:,.0f} | {ref} | {ref_text} | {ratio} |")
+    others = [n for n in theirs if n not in CLOSEST.values()]
+    if others:
+        lines += ["", "Other albumentations references (1 core): " + ", ".join(f"{n} {theirs[n]:,.0f} images/s" for n in others)]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -86,6 +86,10 @@ class FlightCollection(Dataset):
         return [p for f in self.datasets for p in f.image_paths]
 
     def load_image(self, i: int):
+        """The ``image`` of sample ``i`` without building the whole sample."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        i = int(i) % len(self)
         k = bisect.bisect_right(self._ends, i)
         return self.datasets[k].load_image(i - (self._ends[k - 1] if k else 0))
 

@@ -233,3 +233,13 @@ def test_check_images_skips_unreadable(tmp_path, make_topo_flight, row_of_image)
     with pytest.warns(UserWarning, match="skipped 2 bad"):
         ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="paired", check_images=True, on_error="skip")
     assert ds.rows.tolist() == [0, 3] and [row_of_image(ds[i]["image_synthetic"]) for i in range(2)] == [0, 3]
+
+
+def test_real_photo_of_a_bad_row_is_reported_once(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
+    poses = np.load(folder / "comballaz-2020-11-06-planned_poses.npy")
+    poses[2, 0] = np.nan
+    np.save(folder / "comballaz-2020-11-06-planned_poses.npy", poses)
+    with pytest.warns(UserWarning, match="skipped 1 bad"):
+        ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="real", on_error="skip")
+    assert ds.rows.tolist() == [0, 1, 3] and "NaN" in ds.skipped[0][1]

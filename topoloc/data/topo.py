@@ -195,11 +195,11 @@ class TopoFlight(Dataset):
         block = split_block
         if block is None:
             block = 1 if self.flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
+        keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         if not isinstance(split, str):
             missing = sorted(set(int(r) for r in split) - set(rows.tolist()))
             if missing:
                 raise ValueError(f"split: rows {missing[:10]} of {self.flight} have no image in {self.folder}")
-        keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         self.split, self.rows = split, rows[keep]
         self.render_paths = [renders[r] for r in self.rows]
         self.real_paths = [real[r] for r in self.rows] if real else []
@@ -226,6 +226,7 @@ class TopoFlight(Dataset):
     def _scan_renders(self, n_rows, pic_names, bad_rows, problems) -> dict[int, Path]:
         pattern = _render_pattern(self.flight)
         renders: dict[int, Path] = {}
+        self._rejected_rows: set[int] = set()  # rows whose render is reported as a problem
         for path in sorted(self.folder.iterdir()):
             if not path.name.endswith("_img.png"):
                 continue
@@ -236,6 +237,9 @@ class TopoFlight(Dataset):
             row, picname = int(m.group(1)), m.group(2)
             if row in renders:
                 raise ValueError(f"{path}: pose row {row} already has the image {renders[row].name}; expected one image per row")
+            if row >= n_rows or row in bad_rows or (picname is not None and pic_names is not None
+                                                    and pic_names[row] != picname):
+                self._rejected_rows.add(row)
             if row >= n_rows:
                 problems.append((path, f"row {row} but {self.pose_file.name} has only {n_rows} rows (pose file too short)"))
             elif row in bad_rows:
@@ -273,6 +277,8 @@ class TopoFlight(Dataset):
                 problems.append((path, f"the name appears more than once in {pic_file.name}; the pose row is ambiguous"))
             elif name not in row_of:
                 problems.append((path, f"no photo of that name in {pic_file.name}"))
+            elif row_of[name] in self._rejected_rows:
+                continue  # its render is already reported
             elif row_of[name] not in renders:
                 problems.append((path, f"real photo with no render: no {self.flight}_{row_of[name]:05d}_*_img.png for row {row_of[name]}"))
             elif row_of[name] in real:

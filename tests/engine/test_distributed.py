@@ -1,0 +1,104 @@
+"""DDP: sharding, and a real 2-process gloo run under torchrun equal to one process on the same batches."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from topoloc.engine import TrainConfig, Trainer, load_checkpoint
+from topoloc.engine.distributed import epoch_permutation, shard_indices
+
+
+def test_epoch_permutation_is_a_seeded_permutation():
+    a = epoch_permutation(50, seed=3, epoch=0)
+    assert sorted(a.tolist()) == list(range(50))
+    assert torch.equal(a, epoch_permutation(50, seed=3, epoch=0))
+    assert not torch.equal(a, epoch_permutation(50, seed=3, epoch=1))
+    assert not torch.equal(a, epoch_permutation(50, seed=4, epoch=0))
+
+
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3), (5, 1)])
+def test_shards_cover_the_epoch_with_equal_sizes(n, world):
+    perm = epoch_permutation(n, seed=0, epoch=2)
+    shards = [shard_indices(perm, r, world) for r in range(world)]
+    assert len({len(s) for s in shards}) == 1 and len(shards[0]) == -(-n // world)
+    union = torch.cat(shards).tolist()
+    assert set(union) == set(range(n))
+    assert len(union) - n == (-n) % world  # only the wrap-around padding repeats
+    # Step s of every rank together is step s of the single-process order (for n divisible by world).
+    if n % world == 0:
+        b = 2
+        for s in range(n // world // b):
+            together = sorted(torch.cat([sh[s * b:(s + 1) * b] for sh in shards]).tolist())
+            assert together == sorted(perm[s * b * world:(s + 1) * b * world].tolist())
+
+
+_SCRIPT = textwrap.dedent("""
+    import json, os, sys, torch
+    sys.path.insert(0, {tests!r})
+    torch.set_num_threads(1)
+    from conftest import PoseImages
+    from topoloc.engine import TrainConfig, Trainer
+    cfg = TrainConfig(**json.loads({config!r}))
+    trainer = Trainer(cfg, PoseImages(n=16), PoseImages(n=6, seed=1))
+    result = trainer.fit()
+    rank = int(os.environ.get("RANK", 0))
+    torch.save(trainer.model.state_dict(), os.path.join(cfg.out_dir, f"rank{{rank}}.pt"))
+    with open(os.path.join(cfg.out_dir, f"history{{rank}}.json"), "w") as f:
+        json.dump(result.history, f)
+""")
+
+
+def test_two_process_gloo_run_matches_one_process(tmp_path):
+    # A LayerNorm backbone (no batch statistics) without dropout: two ranks with half batches and
+    # averaged gradients take the same steps as one process with the whole batches.
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests)), "OMP_NUM_THREADS": "1"}
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    runs = {}
+    for name, procs in (("ddp", 2), ("single", 1)):
+        config = dict(model="atloc_resnet18", model_kwargs={"backbone": "test_vit", "feat_dim": 32, "dropout": 0.0},
+                      epochs=2, batch_size=8, lr=1e-3, image_size=[32, 32], device="cpu", cache_device="cpu",
+                      progress=False, tensorboard=False, out_dir=str(tmp_path / name), checkpoint_every_steps=1)
+        script = tmp_path / f"{name}.py"
+        script.write_text(_SCRIPT.format(tests=tests, config=json.dumps(config)))
+        cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+                str(script)] if procs > 1 else [sys.executable, str(script)])
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[name] = tmp_path / name
+    rank0 = torch.load(runs["ddp"] / "rank0.pt")
+    rank1 = torch.load(runs["ddp"] / "rank1.pt")
+    single = torch.load(runs["single"] / "rank0.pt")
+    for key in rank0:
+        assert torch.equal(rank0[key], rank1[key]), key  # replicas stay identical
+        a, b = rank0[key], single[key]
+        if key.endswith("attn.qkv.bias"):
+            # The key bias cancels in the softmax: its true gradient is 0, and Adam turns the
+            # rounding noise left in it into +-lr steps. Compare the query and value biases.
+            third = a.numel() // 3
+            a, b = torch.cat([a[:third], a[2 * third:]]), torch.cat([b[:third], b[2 * third:]])
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), key
+    state = load_checkpoint(runs["ddp"] / "last.pt")
+    assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["global_step"] == 4
+    h0 = json.load(open(runs["ddp"] / "history0.json"))
+    h1 = json.load(open(runs["ddp"] / "history1.json"))
+    hs = json.load(open(runs["single"] / "history0.json"))
+    assert h0[-1]["val_median_m"] == h1[-1]["val_median_m"]  # rank 0's validation, broadcast
+    assert h0[-1]["val_median_m"] == pytest.approx(hs[-1]["val_median_m"], rel=1e-3)
+
+
+def test_batch_size_must_divide_among_processes(tmp_path, monkeypatch, pose_images):
+    from topoloc.engine.distributed import DistInfo
+
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs={"backbone": "test_resnet"}, batch_size=5,
+                      image_size=(32, 32), device="cpu", progress=False, out_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="divisible"):
+        Trainer(cfg, pose_images(n=4))._setup(DistInfo(rank=0, world_size=2))

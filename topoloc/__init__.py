@@ -29,6 +29,8 @@ from topoloc.models import (
     list_models,
 )
 from topoloc.engine import TrainConfig, TrainResult, load_model, predict, train
+from topoloc.engine import EvaluationResult, evaluate, load_recipe, run_demo, run_recipe
+from topoloc.report import write_report
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
 __version__ = "0.1.0"
@@ -70,4 +72,11 @@ __all__ = [
     "train",
     "load_model",
     "predict",
+    # evaluation, report, recipes, demo
+    "evaluate",
+    "EvaluationResult",
+    "write_report",
+    "load_recipe",
+    "run_recipe",
+    "run_demo",
 ]

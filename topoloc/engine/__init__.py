@@ -4,6 +4,10 @@ from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoi
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.predict import predict
 from topoloc.engine.train import Trainer, TrainResult, build_augment, train
+from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation, evaluate, evaluate_poses
+from topoloc.engine.retrieval import extract_features, nearest_neighbours, retrieve_poses
+from topoloc.engine.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
+from topoloc.engine.demo import DemoConfig, demo_config, run_demo
 
 __all__ = [
     "TrainConfig",
@@ -15,4 +19,20 @@ __all__ = [
     "predict",
     "save_checkpoint",
     "train",
+    # evaluation, retrieval baseline, recipes, demo
+    "EvaluationResult",
+    "PoseEvaluation",
+    "evaluate",
+    "evaluate_poses",
+    "extract_features",
+    "nearest_neighbours",
+    "retrieve_poses",
+    "Recipe",
+    "load_recipe",
+    "run_recipe",
+    "evaluate_checkpoint",
+    "explain_checkpoint",
+    "DemoConfig",
+    "demo_config",
+    "run_demo",
 ]

@@ -1,0 +1,68 @@
+"""TrainConfig: AtLoc's defaults, validation naming the field, YAML round trip."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from topoloc.engine import TrainConfig, build_augment
+
+
+def test_defaults_are_the_atloc_paper():
+    cfg = TrainConfig()
+    assert (cfg.model, cfg.lr, cfg.weight_decay, cfg.batch_size) == ("atloc_resnet34", 5e-5, 5e-4, 64)
+    assert (cfg.sx, cfg.sq, cfg.learn_loss_weights, cfg.image_size) == (0.0, -3.0, True, (256, 256))
+
+
+def test_yaml_round_trip(tmp_path):
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs={"feat_dim": 64, "backbone_kwargs": {"drop_rate": 0.1}},
+                      epochs=3, image_size=(64, 96), augment="SimToReal", augment_strength=0.3, resume=True)
+    assert cfg.augment == "simtoreal"
+    path = cfg.to_yaml(tmp_path / "config.yaml")
+    data = yaml.safe_load(path.read_text())
+    assert data["image_size"] == [64, 96] and data["model_kwargs"]["feat_dim"] == 64
+    assert TrainConfig.from_yaml(path) == cfg
+    assert TrainConfig.from_yaml(path, epochs=7).epochs == 7
+
+
+def test_square_int_image_size_and_callable_augment():
+    def my_aug(x):
+        return x
+
+    cfg = TrainConfig(image_size=128, augment=my_aug)
+    assert cfg.image_size == (128, 128)
+    assert cfg.to_dict()["augment"] == "callable:my_aug"
+    assert TrainConfig.from_dict(cfg.to_dict()).augment is None
+    assert build_augment(my_aug) is my_aug and build_augment(None) is None
+
+
+@pytest.mark.parametrize("field, value, error", [
+    ("model", "atloc_resnet999", ValueError),
+    ("epochs", 0, ValueError),
+    ("batch_size", 2.5, ValueError),
+    ("lr", -1.0, ValueError),
+    ("lr", "fast", TypeError),
+    ("image_size", (32,), ValueError),
+    ("image_size", (4, 4), ValueError),
+    ("augment", "fog", ValueError),
+    ("augment", 3, TypeError),
+    ("device", "tpu", ValueError),
+    ("cache_device", "gpu", ValueError),
+    ("amp", "yes", TypeError),
+    ("checkpoint_every_steps", -1, ValueError),
+    ("model_kwargs", ["feat_dim"], TypeError),
+    ("resume", 1.0, TypeError),
+])
+def test_bad_fields_are_named(field, value, error):
+    with pytest.raises(error, match=field):
+        TrainConfig(**{field: value})
+
+
+def test_unknown_fields_and_files(tmp_path):
+    with pytest.raises(ValueError, match="unknown field"):
+        TrainConfig.from_dict({"epochz": 3})
+    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+        TrainConfig.from_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        TrainConfig.from_yaml(tmp_path / "list.yaml")

@@ -1,0 +1,45 @@
+"""Mini-Comballaz: a procedural stand-in for the TOPO Comballaz data, rendered at TOPO's real poses.
+
+A deterministic world around the Comballaz origin (terrain with a valley and ridgelines, land
+cover, buildings, forests, water), a batched torch ray caster with TOPO's camera, two appearance
+models (TOPO's synthetic Cesium look and the real drone photos' look, following each flight's
+date), and a writer of the exact TOPO-DataGen layout.
+
+Example:
+    >>> from topoloc.procedural import render_flights
+    >>> render_flights("data/mini", "comballaz-LHS:8", size=(96, 64), progress=False)  # doctest: +SKIP
+"""
+
+from topoloc.procedural.appearance import Appearance, appearance_for_flight, bake, sun_position
+from topoloc.procedural.landcover import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES
+from topoloc.procedural.renderer import Geometry, RenderConfig, camera_rays, cast_rays, intrinsics, render
+from topoloc.procedural.terrain import CLEARANCE_M, COMBALLAZ_FLIGHTS, Grid
+from topoloc.procedural.world import World, area_of_flight, build_world
+from topoloc.procedural.writer import FORMAT_VERSION, FlightSpec, parse_flights, parse_size, render_flights
+
+__all__ = [
+    "SEMANTIC_CLASSES",
+    "STABLE_CLASSES",
+    "UNSTABLE_CLASSES",
+    "render_flights",
+    "parse_flights",
+    "parse_size",
+    "FlightSpec",
+    "FORMAT_VERSION",
+    "World",
+    "build_world",
+    "area_of_flight",
+    "Grid",
+    "CLEARANCE_M",
+    "COMBALLAZ_FLIGHTS",
+    "Appearance",
+    "appearance_for_flight",
+    "bake",
+    "sun_position",
+    "RenderConfig",
+    "Geometry",
+    "camera_rays",
+    "cast_rays",
+    "intrinsics",
+    "render",
+]

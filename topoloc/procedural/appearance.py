@@ -1,0 +1,345 @@
+"""Appearance models: TOPO's synthetic Cesium look, and what real drone photos add.
+
+``synthetic`` imitates TOPO's Cesium renders of orthophotos: summer colours, even lighting, an
+empty pale sky. ``real`` follows each flight's date: season (autumn with leafless deciduous trees
+in November, early autumn colours in October, snow in March), the sun of that day with cast
+shadows, clouds with their shadows, haze, real-only objects (cars, a power line), and a camera
+(exposure, white balance, response curve, vignetting, blur, noise; JPEG when written).
+
+Colours are baked once per (world, appearance) on the terrain grid (:func:`bake`); the per-pixel
+work of :func:`shade` is a few texture samples and element-wise arithmetic, batched over images.
+Per-image randomness comes from integer keys (:func:`topoloc.procedural._noise.image_key`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from topoloc.procedural._noise import hash_normal, hash_uniform
+from topoloc.procedural.landcover import (
+    BUILDING, CLOUD, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, REAL_ONLY, RIDGELINE, ROAD, ROCK, SKY, SNOW, WATER,
+)
+from topoloc.procedural.terrain import sample_grid
+
+__all__ = ["Appearance", "appearance_for_flight", "Bake", "bake", "shade", "sun_position", "DOMAINS", "SEASONS"]
+
+DOMAINS = ("synthetic", "real")
+SEASONS = ("summer", "early_autumn", "autumn", "winter")
+_LAT_DEG = 46.37
+
+# Albedo per class and season (sRGB, 0-1): two colours per class, mixed by the grid's tone.
+_PALETTE = {
+    "summer": {
+        MEADOW: ((0.36, 0.47, 0.20), (0.55, 0.58, 0.30)),
+        FOREST_EVERGREEN: ((0.10, 0.17, 0.10), (0.19, 0.26, 0.15)),
+        FOREST_DECIDUOUS: ((0.20, 0.31, 0.12), (0.33, 0.43, 0.19)),
+        ROCK: ((0.50, 0.49, 0.46), (0.66, 0.64, 0.60)),
+        WATER: ((0.16, 0.26, 0.28), (0.24, 0.34, 0.34)),
+        ROAD: ((0.40, 0.40, 0.40), (0.52, 0.51, 0.49)),
+        BUILDING: ((0.52, 0.30, 0.22), (0.42, 0.42, 0.44)),
+        SNOW: ((0.92, 0.93, 0.95), (0.97, 0.98, 0.99)),
+    },
+}
+_PALETTE["early_autumn"] = dict(_PALETTE["summer"]) | {
+    MEADOW: ((0.42, 0.46, 0.22), (0.58, 0.55, 0.32)),
+    FOREST_DECIDUOUS: ((0.62, 0.40, 0.13), (0.72, 0.58, 0.20)),
+}
+_PALETTE["autumn"] = dict(_PALETTE["summer"]) | {
+    MEADOW: ((0.44, 0.45, 0.26), (0.58, 0.52, 0.36)),
+    FOREST_EVERGREEN: ((0.09, 0.14, 0.09), (0.15, 0.20, 0.13)),
+    FOREST_DECIDUOUS: ((0.33, 0.28, 0.23), (0.46, 0.40, 0.33)),  # leafless: bark and litter
+}
+_PALETTE["winter"] = dict(_PALETTE["autumn"]) | {
+    MEADOW: ((0.48, 0.44, 0.33), (0.58, 0.53, 0.40)),  # where the snow has melted
+    FOREST_EVERGREEN: ((0.20, 0.25, 0.22), (0.55, 0.58, 0.60)),  # snow on the branches
+    FOREST_DECIDUOUS: ((0.50, 0.48, 0.47), (0.70, 0.70, 0.71)),  # snow seen through bare crowns
+}
+
+# Texture strength per class (detail tile contrast).
+_DETAIL = torch.tensor([0.0, 0.16, 0.45, 0.40, 0.30, 0.06, 0.08, 0.12, 0.05, 0.0, 0.0, 0.2])
+_CAR_COLOURS = torch.tensor([[0.8, 0.8, 0.82], [0.1, 0.1, 0.12], [0.6, 0.08, 0.06], [0.15, 0.22, 0.5], [0.55, 0.56, 0.58], [0.9, 0.9, 0.9]])
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """How one flight looks.
+
+    Args:
+        domain: ``"synthetic"`` (TOPO's Cesium renders) or ``"real"`` (drone photos).
+        season: one of SEASONS; the synthetic domain is always rendered in summer colours.
+        sun_azimuth_deg: sun azimuth, clockwise from north (deg).
+        sun_elevation_deg: sun elevation above the horizon (deg).
+        snow: snow cover on open ground (0-1), for the real domain.
+    """
+
+    domain: str = "synthetic"
+    season: str = "summer"
+    sun_azimuth_deg: float = 160.0
+    sun_elevation_deg: float = 55.0
+    snow: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"Appearance domain: expected one of {DOMAINS}, got {self.domain!r}")
+        if self.season not in SEASONS:
+            raise ValueError(f"Appearance season: expected one of {SEASONS}, got {self.season!r}")
+        if not 0.0 < self.sun_elevation_deg <= 90.0:
+            raise ValueError(f"Appearance sun_elevation_deg: expected (0, 90], got {self.sun_elevation_deg}")
+        if not 0.0 <= self.snow <= 1.0:
+            raise ValueError(f"Appearance snow: expected [0, 1], got {self.snow}")
+
+    @property
+    def key(self) -> tuple:
+        return (self.domain, self.season, round(self.sun_azimuth_deg, 3), round(self.sun_elevation_deg, 3), self.snow)
+
+
+def sun_position(month: int, day: int, solar_hour: float = 11.0, lat_deg: float = _LAT_DEG) -> tuple[float, float]:
+    """Approximate sun (azimuth clockwise from north, elevation) in degrees (Cooper's declination)."""
+    doy = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334][month - 1] + day
+    dec = math.radians(-23.44 * math.cos(2 * math.pi / 365 * (doy + 10)))
+    lat = math.radians(lat_deg)
+    h = math.radians(15.0 * (solar_hour - 12.0))
+    elev = math.asin(math.sin(lat) * math.sin(dec) + math.cos(lat) * math.cos(dec) * math.cos(h))
+    az = math.atan2(math.sin(h), math.cos(h) * math.sin(lat) - math.tan(dec) * math.cos(lat)) + math.pi
+    return math.degrees(az) % 360.0, math.degrees(elev)
+
+
+def appearance_for_flight(flight: str, domain: str) -> Appearance:
+    """The appearance of a flight's images in a domain, from the date in its name.
+
+    The synthetic domain is TOPO's summer orthophoto look whatever the date. The real domain of a
+    flight without a date (``*-LHS``) is a sunny summer day.
+
+    Example:
+        >>> appearance_for_flight("comballaz-2021-03-27-winter", "real").season
+        'winter'
+    """
+    if domain not in DOMAINS:
+        raise ValueError(f"domain: expected one of {DOMAINS}, got {domain!r}")
+    match = re.search(r"(\d{4})-(\d{2})-(\d{2})", flight)
+    month, day = (int(match.group(2)), int(match.group(3))) if match else (7, 15)
+    if domain == "synthetic":
+        return Appearance("synthetic", "summer", 150.0, 60.0, 0.0)
+    season = {11: "autumn", 12: "winter", 1: "winter", 2: "winter", 3: "winter", 10: "early_autumn"}.get(month, "summer")
+    az, el = sun_position(month, day)
+    return Appearance("real", season, az, el, 0.85 if season == "winter" else 0.0)
+
+
+@dataclass
+class Bake:
+    """Per-appearance textures on the terrain grid: rgb + shade (4, rows, cols), class ids (1, rows, cols)."""
+
+    appearance: Appearance
+    rgbs: torch.Tensor
+    classes: torch.Tensor
+
+    def to(self, device) -> "Bake":
+        return Bake(self.appearance, self.rgbs.to(device), self.classes.to(device))
+
+
+def _sun_vector(app: Appearance) -> torch.Tensor:
+    az, el = math.radians(app.sun_azimuth_deg), math.radians(app.sun_elevation_deg)
+    return torch.tensor([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+
+
+def _cast_shadows(world, sun: torch.Tensor, steps: int = 18, chunk_rows: int = 256) -> torch.Tensor:
+    """1 where a grid node sees the sun over the surface, 0 in a cast shadow (soft at the edge)."""
+    g = world.grid
+    surf = world.surface
+    dist = torch.logspace(math.log10(1.5), math.log10(1500.0), steps)
+    horiz = max(float(torch.linalg.vector_norm(sun[:2])), 1e-6)
+    rise = float(sun[2]) / horiz  # metres up per metre travelled towards the sun
+    de, dn = float(sun[0]) / horiz, float(sun[1]) / horiz
+    out = torch.empty(g.rows, g.cols)
+    e_all = g.e_min + torch.arange(g.cols, dtype=torch.float32) * g.cell
+    for r0 in range(0, g.rows, chunk_rows):
+        r1 = min(g.rows, r0 + chunk_rows)
+        n = g.n_min + torch.arange(r0, r1, dtype=torch.float32) * g.cell
+        e = e_all[None, :, None] + dist * de
+        nn = n[:, None, None] + dist * dn
+        e, nn = torch.broadcast_tensors(e, nn)
+        h = sample_grid(surf, g, e.reshape(-1), nn.reshape(-1)).reshape(e.shape)
+        z = surf[r0:r1, :, None] + 0.5 + dist * rise
+        margin = ((z - h) / (0.03 * dist + 0.5)).amin(-1)
+        out[r0:r1] = margin.clamp(0, 1)
+    return out
+
+
+def bake(world, app: Appearance) -> Bake:
+    """Colours, shading and class ids of ``world`` under ``app``, on the world's grid (CPU)."""
+    season = "summer" if app.domain == "synthetic" else app.season
+    pal = _PALETTE[season]
+    cls = world.classes.long()
+    tone = world.tone
+    rgb = torch.zeros(3, *cls.shape)
+    for c, (c0, c1) in pal.items():
+        m = cls == c
+        t = world.roof_tone if c == BUILDING else tone
+        col = torch.tensor(c0)[:, None] * (1 - t[m]) + torch.tensor(c1)[:, None] * t[m]
+        rgb[:, m] = col
+    classes = cls.clone()
+    if app.domain == "real" and app.snow > 0:
+        # snow on open ground, rock and roofs; melted on steep sunny slopes and in random patches
+        from topoloc.procedural._noise import fbm2d
+
+        gen = torch.Generator().manual_seed(world.seed * 31 + 5)
+        patches = fbm2d(tuple(cls.shape), 60.0 / world.grid.cell, 4, gen)
+        sunny = world.normal[0] * _sun_vector(app)[0] + world.normal[1] * _sun_vector(app)[1]
+        cover = patches + 2.0 * (app.snow - 0.5) - 1.2 * sunny.clamp_min(0)
+        snowy = (cover > -0.2) & ((cls == MEADOW) | (cls == ROCK) | (cls == BUILDING))
+        snowy &= ~((cls == ROCK) & (world.normal[2] < 0.6))
+        white = torch.tensor(pal[SNOW][1])[:, None]
+        rgb[:, snowy] = white * (0.94 + 0.06 * tone[snowy])
+        classes = torch.where(snowy & (cls != BUILDING), SNOW, classes)
+    if app.domain == "real":
+        cars = world.cars.long()
+        has = cars > 0
+        rgb[:, has] = _CAR_COLOURS[cars[has] - 1].T
+        classes = torch.where(has, REAL_ONLY, classes)
+    sun = _sun_vector(app)
+    lambert = (world.normal * sun[:, None, None]).sum(0).clamp_min(0)
+    if app.domain == "synthetic":
+        shade_ = 0.80 + 0.25 * lambert  # orthophoto: even, faintly modelled
+    else:
+        shadow = _cast_shadows(world, sun)
+        shade_ = 0.30 + 0.95 * lambert * shadow / max(math.sin(math.radians(app.sun_elevation_deg)), 0.3) ** 0.5
+    rgbs = torch.cat([rgb, shade_[None]]).contiguous()
+    return Bake(app, rgbs, classes.float()[None].contiguous())
+
+
+def _tile_sample(tile: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Samples a (C, T, T) tileable texture at texel coordinates (u, v) with wrap-around. (B, H, W) -> (B, C, H, W)."""
+    T = tile.shape[-1]
+    gx = torch.remainder(u, T - 1) * (2.0 / (T - 1)) - 1.0
+    gy = torch.remainder(v, T - 1) * (2.0 / (T - 1)) - 1.0
+    B = u.shape[0]
+    grid = torch.stack([gx, gy], -1)
+    return F.grid_sample(tile[None].expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int, origins_b3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Colours and semantics of rendered geometry under an appearance.
+
+    Args:
+        world: the world (on the render device).
+        bake_: its bake for the appearance (same device).
+        geom: :class:`topoloc.procedural.renderer.Geometry` of the batch.
+        keys: per-image integer keys (B,) int64 for per-image randomness.
+        width, height: image size (px).
+        origins_b3: camera positions (B, 3) ENU.
+
+    Returns:
+        ``(rgb, semantics)``: float (B, 3, H, W) in [0, 1] and uint8 (B, H, W).
+    """
+    app = bake_.appearance
+    real = app.domain == "real"
+    g = world.grid
+    B = keys.shape[0]
+    dev = geom.points.device
+    pts = geom.points
+    xy = g.to_normalized(pts[..., 0], pts[..., 1])
+    samp = F.grid_sample(bake_.rgbs[None].expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border", align_corners=True)
+    cls = F.grid_sample(bake_.classes[None].expand(B, -1, -1, -1), xy, mode="nearest", padding_mode="border", align_corners=True)[:, 0]
+    cls = cls.to(torch.uint8)
+    det = _tile_sample(world.detail, pts[..., 0] / 0.25, pts[..., 1] / 0.25)
+    strength = _DETAIL.to(dev)[cls.long()]
+    detail = 1.0 + strength[:, None] * (0.75 * det[:, :1] + 0.5 * det[:, 1:2])
+    rgb = samp[:, :3] * detail
+    light = samp[:, 3:4]
+    kf = keys.to(dev)
+    if real:
+        # cloud shadows drifting over the ground
+        cover = 0.25 + 0.5 * hash_uniform(kf, 1)
+        wind_u = hash_uniform(kf, 2) * 4000.0
+        wind_v = hash_uniform(kf, 3) * 4000.0
+        sun = _sun_vector(app).to(dev)
+        lift = 1500.0 / max(float(sun[2]), 0.2)
+        cu = (pts[..., 0] + sun[0] * lift) / 12.0 + wind_u[:, None, None]
+        cv = (pts[..., 1] + sun[1] * lift) / 12.0 + wind_v[:, None, None]
+        dens = _tile_sample(world.clouds[None], cu, cv)[:, 0]
+        dens = ((dens + cover[:, None, None] - 0.75) / 0.35).clamp(0, 1)
+        light = light * (1.0 - 0.55 * dens[:, None])
+    rgb = rgb * light
+
+    # far mountains (profile) and sky
+    dirs = geom.dirs
+    elev = dirs[..., 2].clamp(-1, 1)
+    far = geom.far_class
+    ridge_col = torch.tensor([0.40, 0.44, 0.50], device=dev)
+    az = torch.atan2(dirs[..., 0], dirs[..., 1])
+    rt = _tile_sample(world.detail[1:], az * 300.0, elev * 300.0)[:, 0]
+    ridge = ridge_col[None, :, None, None] * (1.0 + 0.25 * rt[:, None])
+    if real and app.season == "winter":
+        ridge = torch.lerp(ridge, torch.full_like(ridge, 0.9), (0.5 + 0.5 * rt[:, None]).clamp(0, 1) * 0.7)
+    if real:
+        zen = torch.tensor([0.30, 0.50, 0.82], device=dev)
+        hor = torch.tensor([0.75, 0.82, 0.90], device=dev)
+        t = elev.clamp_min(0).sqrt()[:, None]
+        sky = hor[None, :, None, None] * (1 - t) + zen[None, :, None, None] * t
+        # clouds on a layer 1500 m above the camera
+        up = dirs[..., 2].clamp_min(0.02)
+        reach = (1500.0 / up).clamp_max(30000.0)
+        u = (origins_b3[:, 0, None, None] + dirs[..., 0] * reach) / 12.0 + wind_u[:, None, None]
+        v = (origins_b3[:, 1, None, None] + dirs[..., 1] * reach) / 12.0 + wind_v[:, None, None]
+        cd = _tile_sample(world.clouds[None], u, v)[:, 0]
+        cloud = ((cd + cover[:, None, None] - 0.75) / 0.3).clamp(0, 1) * (dirs[..., 2] > -0.05)
+        ccol = 0.97 - 0.25 * (cd.clamp(0, 1))
+        sky = torch.lerp(sky, ccol[:, None].expand_as(sky), cloud[:, None])
+    else:
+        sky = torch.tensor([0.86, 0.89, 0.94], device=dev)[None, :, None, None].expand(B, 3, height, width)
+        cloud = None
+    is_far = far != 255
+    rgb = torch.where((far == RIDGELINE)[:, None] & ~geom.hit[:, None], ridge, rgb)
+    rgb = torch.where((far == SKY)[:, None], sky, rgb)
+
+    # haze with distance
+    vis = (6000.0 + 9000.0 * hash_uniform(kf, 4)) if real else torch.full((B,), 20000.0, device=dev)
+    dist = torch.where(far == SKY, torch.full_like(geom.ray_dist, 0.0), geom.ray_dist.clamp_max(15000.0))
+    dist = torch.where((far == RIDGELINE) & ~geom.hit, torch.full_like(dist, 15000.0), dist)
+    fog = 1.0 - torch.exp(-dist / vis[:, None, None])
+    haze = torch.tensor([0.72, 0.78, 0.86] if real else [0.80, 0.84, 0.90], device=dev)
+    rgb = torch.lerp(rgb, haze[None, :, None, None].expand_as(rgb), (fog * (0.85 if real else 0.6))[:, None])
+
+    sem = torch.where(is_far, far, cls)
+    if real:
+        sem = torch.where((far == SKY) & (cloud > 0.5), torch.full_like(sem, CLOUD), sem)
+    return rgb, sem
+
+
+def camera_effects(rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """A drone camera: exposure, white balance, response curve, vignetting, blur, sensor noise.
+
+    Shape:
+        rgb: (B, 3, H, W) in [0, 1] -> (B, 3, H, W) in [0, 1]
+    """
+    B, _, H, W = rgb.shape
+    dev = rgb.device
+    k = keys.to(dev)
+    gain = torch.exp(0.18 * hash_normal(k, 10))
+    wb = torch.exp(0.06 * hash_normal(k[:, None], 11 + torch.arange(3, device=dev)))
+    x = rgb * (gain[:, None] * wb)[:, :, None, None]
+    # slight blur (lens + motion), strength per image
+    kernel = torch.tensor([1.0, 2.0, 1.0], device=dev)
+    kernel = (kernel[:, None] * kernel[None, :]) / 16.0
+    blurred = F.conv2d(F.pad(x.reshape(B * 3, 1, H, W), (1, 1, 1, 1), mode="replicate"), kernel[None, None]).reshape(B, 3, H, W)
+    x = torch.lerp(x, blurred, (0.4 + 0.6 * hash_uniform(k, 14))[:, None, None, None])
+    # vignetting
+    yy = (torch.arange(H, device=dev) + 0.5 - H / 2) / (W / 2)
+    xx = (torch.arange(W, device=dev) + 0.5 - W / 2) / (W / 2)
+    r2 = yy[:, None] ** 2 + xx[None, :] ** 2
+    x = x * (1.0 - (0.15 + 0.2 * hash_uniform(k, 15))[:, None, None, None] * r2)
+    # filmic response: lifted shadows, compressed highlights, more contrast and saturation
+    x = x.clamp_min(0)
+    x = 1.08 * x / (x + 0.08) * (x + 0.03) / (1.0 + 0.03)
+    grey = x.mean(1, keepdim=True)
+    x = torch.lerp(grey, x, 1.15)
+    # sensor noise: shot-like (scales with signal) + read noise
+    n = hash_normal(k[:, None, None, None] * 7 + 3, torch.arange(3 * H * W, device=dev).reshape(1, 3, H, W))
+    sigma = (0.008 + 0.012 * hash_uniform(k, 16))[:, None, None, None]
+    x = x + n * sigma * (0.5 + x.clamp(0, 1).sqrt())
+    return x.clamp(0, 1)

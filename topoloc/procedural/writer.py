@@ -1,0 +1,272 @@
+"""Writes Mini-Comballaz flights in the exact TOPO-DataGen folder layout, resumably.
+
+For each flight (a vendored preset, optionally a subset of ``N`` poses spread over it)::
+
+    out/<flight>/<flight>_poses.npy                      all rows of the preset (row index = idx)
+    out/<flight>/<flight>_pic_names.csv                  real flights only
+    out/<flight>/<flight>_<idx:05d>[_<picname>]_img.png  RGBA synthetic render
+    out/<flight>/<stem>_semantics.npy                    uint8 class ids (SEMANTIC_CLASSES)
+    out/<flight>/<stem>_depth.npy                        float32 depth (m), optional
+    out/<flight>/semantic_classes.json
+    out/<flight>-real/<picname>.JPG                      the "real" appearance (real flights only)
+    out/<flight>-real/<picname>_semantics.npy            its semantics (clouds, snow, real-only objects)
+    out/mini_comballaz.json                              seed, size, version
+
+Every file is written to a temporary name and moved into place, so an interrupted render never
+leaves a truncated file, and a new run skips the images already complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from topoloc.procedural._noise import hash_uniform, image_key
+from topoloc.procedural.appearance import appearance_for_flight, bake
+from topoloc.procedural.landcover import SEMANTIC_CLASSES
+from topoloc.procedural.renderer import RenderConfig, render
+from topoloc.procedural.world import area_of_flight, build_world
+
+__all__ = ["FlightSpec", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION"]
+
+#: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
+FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class FlightSpec:
+    """A flight to render: a preset name and how many of its poses (None = all)."""
+
+    name: str
+    count: int | None = None
+
+
+def parse_flights(spec) -> list[FlightSpec]:
+    """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to FlightSpecs."""
+    from topoloc.data.preset import list_presets
+
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        if isinstance(item, FlightSpec):
+            out.append(item)
+            continue
+        if isinstance(item, (tuple, list)):
+            name, count = item
+        else:
+            name, _, n = str(item).strip().partition(":")
+            try:
+                count = int(n) if n else None
+            except ValueError as err:
+                raise ValueError(f"flights: expected NAME[:N] with an integer N, got {item!r}") from err
+        if name not in list_presets():
+            raise ValueError(f"flights: unknown flight {name!r}; expected one of {list_presets()}")
+        area_of_flight(name)
+        if count is not None and count < 1:
+            raise ValueError(f"flights: expected N >= 1 in {item!r}")
+        out.append(FlightSpec(name, count))
+    if not out:
+        raise ValueError("flights: expected at least one flight")
+    return out
+
+
+def parse_size(size) -> tuple[int, int]:
+    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated."""
+    if isinstance(size, str):
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError as err:
+            raise ValueError(f"size: expected WxH such as 360x240, got {size!r}") from err
+    else:
+        w, h = size
+    if not (16 <= w <= 4096 and 16 <= h <= 4096):
+        raise ValueError(f"size: expected width and height in [16, 4096] px, got {w}x{h}")
+    return int(w), int(h)
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _select(n_rows: int, count: int | None) -> np.ndarray:
+    if count is None or count >= n_rows:
+        return np.arange(n_rows)
+    return np.unique(np.round(np.linspace(0, n_rows - 1, count)).astype(np.int64))
+
+
+def _check_manifest(out: Path, meta: dict) -> None:
+    path = out / "mini_comballaz.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        for k in ("seed", "width", "height", "version"):
+            if old.get(k) != meta[k]:
+                raise ValueError(
+                    f"out_dir {out}: holds a Mini-Comballaz render with {k}={old.get(k)!r}, asked for {meta[k]!r}; "
+                    "use another folder (a folder holds one seed, size and version)"
+                )
+    else:
+        _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+
+
+_BAKES: dict = {}
+
+
+def _bake(world, app, device):
+    key = (world.seed, app.key, str(device))
+    if key not in _BAKES:
+        if len(_BAKES) >= 3:
+            _BAKES.pop(next(iter(_BAKES)))
+        _BAKES[key] = bake(world, app).to(device)
+    return _BAKES[key]
+
+
+def render_flights(
+    out_dir,
+    flights,
+    size=(360, 240),
+    seed: int = 0,
+    device="cpu",
+    batch_size: int = 16,
+    progress: bool = True,
+    depth: bool = False,
+    config: RenderConfig | None = None,
+) -> dict[str, int]:
+    """Renders flights of Mini-Comballaz into ``out_dir`` in TOPO-DataGen's layout (resumable).
+
+    Args:
+        out_dir: root folder; one sub-folder per flight (and ``<flight>-real``).
+        flights: ``"NAME[:N],..."`` or a list of names / ``(name, N)`` / FlightSpec; ``N`` poses
+            are taken evenly spread over the flight (all when omitted).
+        size: ``(width, height)`` or ``"WxH"`` (px); the focal length is 480 * width / 720 px.
+        seed: world and image seed; the same seed gives the same bytes.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        batch_size: images rendered together.
+        progress: show a tqdm progress bar.
+        depth: also write ``<stem>_depth.npy`` (float32 m, inf where nothing is hit).
+        config: ray-casting settings.
+
+    Returns:
+        ``{flight: number of images rendered now}`` (0 for a flight already complete).
+    """
+    from tqdm.auto import tqdm
+
+    from topoloc.data.preset import load_preset, load_preset_pic_names
+    from topoloc.geodesy import LocalFrame
+
+    specs = parse_flights(flights)
+    width, height = parse_size(size)
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' asked for but no CUDA device is available")
+    config = config or RenderConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
+                          "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0})
+
+    # work out what is missing before building anything
+    jobs = []
+    for spec in specs:
+        rows = load_preset(spec.name)
+        names = load_preset_pic_names(spec.name)
+        is_real = bool(names)
+        folder = out / spec.name
+        real_folder = out / f"{spec.name}-real"
+        folder.mkdir(exist_ok=True)
+        if is_real:
+            real_folder.mkdir(exist_ok=True)
+        poses_path = folder / f"{spec.name}_poses.npy"
+        if not poses_path.is_file() or not np.array_equal(np.load(poses_path), rows):
+            _atomic(poses_path, lambda p, rows=rows: np.save(p, rows))
+        if is_real:
+            csv = folder / f"{spec.name}_pic_names.csv"
+            if not csv.is_file():
+                _atomic(csv, lambda p, names=names: Path(p).write_text(",".join(names) + "\n"))
+        classes_json = folder / "semantic_classes.json"
+        if not classes_json.is_file():
+            _atomic(classes_json, lambda p: Path(p).write_text(json.dumps({str(k): v for k, v in SEMANTIC_CLASSES.items()}, indent=2)))
+        todo = []
+        for i in _select(len(rows), spec.count):
+            stem = f"{spec.name}_{i:05d}_{names[i]}" if is_real else f"{spec.name}_{i:05d}"
+            files = [folder / f"{stem}_img.png", folder / f"{stem}_semantics.npy"]
+            if depth:
+                files.append(folder / f"{stem}_depth.npy")
+            if is_real:
+                files += [real_folder / f"{names[i]}.JPG", real_folder / f"{names[i]}_semantics.npy"]
+            if not all(f.is_file() for f in files):
+                todo.append((int(i), stem, names[i] if is_real else None))
+        jobs.append((spec.name, rows, is_real, folder, real_folder, todo))
+
+    done = {name: 0 for name, *_ in jobs}
+    total = sum(len(j[-1]) for j in jobs)
+    if total == 0:
+        return done
+    world = build_world(seed).to(device)
+    frame = LocalFrame.named("comballaz")
+    bar = tqdm(total=total, desc="Mini-Comballaz", unit="img", disable=not progress)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = []
+        for name, rows, is_real, folder, real_folder, todo in jobs:
+            domains = ("synthetic", "real") if is_real else ("synthetic",)
+            bakes = {d: _bake(world, appearance_for_flight(name, d), device) for d in domains}
+            for b0 in range(0, len(todo), batch_size):
+                batch = todo[b0 : b0 + batch_size]
+                idx = np.array([b[0] for b in batch])
+                c2w = torch.as_tensor(frame.cesium_to_c2w(rows[idx]), dtype=torch.float32, device=device)
+                keys = {d: torch.tensor([image_key(seed, name, int(i), d) for i in idx], dtype=torch.int64, device=device) for d in domains}
+                res = render(world, bakes, c2w, keys, width, height, config)
+                syn_rgb = res["synthetic"][0].permute(0, 2, 3, 1).cpu().numpy()
+                syn_sem = res["synthetic"][1].cpu().numpy()
+                dep = res["depth"].cpu().numpy().astype(np.float32) if depth else None
+                if is_real:
+                    real_rgb = res["real"][0].permute(0, 2, 3, 1).cpu().numpy()
+                    real_sem = res["real"][1].cpu().numpy()
+                    quality = (75 + 20 * hash_uniform(keys["real"].cpu(), 99)).round().int().tolist()
+                for fut in pending:  # the previous batch's files were written while this one rendered
+                    fut.result()
+                pending = []
+                for k, (i, stem, pic) in enumerate(batch):
+                    pending.append(pool.submit(_write_one, folder, real_folder, stem, pic, syn_rgb[k], syn_sem[k],
+                                               None if dep is None else dep[k],
+                                               real_rgb[k] if is_real else None, real_sem[k] if is_real else None,
+                                               quality[k] if is_real else None))
+                done[name] += len(batch)
+                bar.update(len(batch))
+        for fut in pending:
+            fut.result()
+    bar.close()
+    return done
+
+
+def _write_one(folder, real_folder, stem, pic, rgb, sem, dep, real_rgb, real_sem, quality) -> None:
+    if dep is not None:
+        _atomic(folder / f"{stem}_depth.npy", lambda p: np.save(p, dep))
+    _atomic(folder / f"{stem}_semantics.npy", lambda p: np.save(p, sem))
+    if real_rgb is not None:
+        _atomic(real_folder / f"{pic}_semantics.npy", lambda p: np.save(p, real_sem))
+        _atomic(real_folder / f"{pic}.JPG", lambda p: Image.fromarray(real_rgb).save(p, format="JPEG", quality=quality))
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+    # the render last: its presence marks the image as written
+    _atomic(folder / f"{stem}_img.png", lambda p: Image.fromarray(rgba, "RGBA").save(p, format="PNG", compress_level=1))

@@ -106,11 +106,13 @@ def snow_cover(
     """Whiten vegetation and flat areas to imitate snow cover.
 
     Each pixel gets a snow affinity in ``[0, 1]`` from its colour and its surroundings:
-    ``0.45 * vegetation + 0.35 * flatness + 0.2 * luma``, where vegetation is a logistic of the
-    normalised excess-green index, flatness is ``exp(-|grad luma| / 0.05)`` (Sobel) and luma is
-    Rec. 601. A pixel is covered where its affinity exceeds ``1 - amount``, with a smoothstep of
-    width ``softness``; snow keeps a little of the ground's shading. ``amount = 0`` is the
-    identity.
+    ``(0.5 * grass + 0.3 * flatness + 0.2 * luma) * (1 - water)``. Grass is green (a logistic
+    of the normalised excess-green index) and bright (a smoothstep of the luma from 0.15 to
+    0.4), so meadows and fields whiten first while dark forest canopies stay dark longest;
+    flatness is ``exp(-|grad luma| / 0.05)`` (Sobel), so textured rock faces stay bare; water
+    (blue above the mean of red and green by 0.02 to 0.1) takes no snow. A pixel is covered
+    where its affinity exceeds ``1 - amount``, with a smoothstep of width ``softness``; snow
+    keeps a little of the ground's shading. ``amount = 0`` is the identity.
 
     Args:
         image: RGB images in ``[0, 1]``.
@@ -131,10 +133,13 @@ def snow_cover(
     work = work_dtype(image.dtype)
     x = image.to(work)
     luma = luminance(x)
-    vegetation = torch.sigmoid((excess_green(x) - 0.05) / 0.05)
+    bright = ((luma - 0.15) / 0.25).clamp(0.0, 1.0)
+    grass = torch.sigmoid((excess_green(x) - 0.05) / 0.05) * bright * bright * (3.0 - 2.0 * bright)
     gx, gy = sobel_xy(luma)
     flatness = torch.exp(-torch.sqrt(gx * gx + gy * gy + 1e-12) / 0.05)
-    affinity = 0.45 * vegetation + 0.35 * flatness + 0.2 * luma
+    r, g, b = x.unbind(1)
+    water = ((b - 0.5 * (r + g) - 0.02) / 0.08).clamp(0.0, 1.0).unsqueeze(1)
+    affinity = (0.5 * grass + 0.3 * flatness + 0.2 * luma) * (1.0 - water)
     cover = ((affinity + per_image(amount, x) - 1.0) / per_image(softness, x).clamp_min(1e-3)).clamp(0.0, 1.0)
     cover = cover * cover * (3.0 - 2.0 * cover)
     if mask is not None:

@@ -150,6 +150,16 @@ class TestSnowCover:
         out = AF.snow_cover(rock, full(0.3), full(0.1), full(1.0))
         torch.testing.assert_close(out, rock)
 
+    def test_water_and_dark_forest_stay_bare(self):
+        water = solid([0.16, 0.27, 0.36])
+        g = torch.Generator().manual_seed(1)
+        canopy = 0.7 + 0.6 * torch.rand(1, 1, 8, 8, generator=g, dtype=torch.float64)  # textured tree tops
+        forest = solid([0.12, 0.27, 0.12]) * canopy
+        torch.testing.assert_close(AF.snow_cover(water, full(0.9), full(0.1), full(1.0)), water)
+        torch.testing.assert_close(AF.snow_cover(forest, full(0.4), full(0.1), full(1.0)), forest)
+        meadow = solid([0.38, 0.55, 0.22])
+        assert float(AF.snow_cover(meadow, full(0.4), full(0.1), full(1.0)).min()) > 0.8
+
     def test_mask_and_zero_amount(self):
         meadow = solid([0.2, 0.55, 0.15])
         assert torch.equal(AF.snow_cover(meadow, full(0.0), full(0.1), full(1.0)), meadow)

@@ -254,6 +254,17 @@ def _semantics_twin(ds):
         return None
 
 
+def _real_semantics_path(ds, i: int) -> Path:
+    """``<flight>-real/<picname>_semantics.npy`` beside the real photo of sample ``i`` (Mini-Comballaz)."""
+    photo = Path(ds.real_paths[i])
+    return photo.with_name(photo.stem + "_semantics.npy")
+
+
+def _has_real_semantics(ds) -> bool:
+    paths = getattr(ds, "real_paths", None)
+    return bool(paths) and all(_real_semantics_path(ds, i).is_file() for i in range(len(paths)))
+
+
 def _pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
 
@@ -272,9 +283,10 @@ def saliency_report(
     """Saliency figures per domain (image | before | after | difference) and, where the renders
     have semantics, the stable vs unstable saliency shares; returns the markdown section.
 
-    Images are spread evenly over each dataset. Real photos take the semantic labels of the
-    render at the same pose (same geometry; clouds and real-only objects of the photo are not in
-    them), read from ``<stem>_semantics.npy`` beside the renders.
+    Images are spread evenly over each dataset. Renders take their labels from
+    ``<stem>_semantics.npy``; real photos from ``<flight>-real/<picname>_semantics.npy`` where it
+    exists (Mini-Comballaz writes it, with the photo's clouds, snow and real-only objects), else the
+    labels of the render at the same pose (same geometry, without what only the photo shows).
 
     Args:
         model_before: e.g. the untrained model (same architecture and seed).
@@ -287,6 +299,7 @@ def saliency_report(
         device: where the models run.
         run_label: name of the trained run in the text.
     """
+    from topoloc.data._images import read_semantics  # noqa: PLC0415
     from topoloc.data.cache import resize_uint8  # noqa: PLC0415
 
     if not datasets:
@@ -302,7 +315,7 @@ def saliency_report(
             continue
         images, names, sems, all_sem = [], [], [], True
         for ds in sets:
-            twin = _semantics_twin(ds)
+            twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)
             row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
             for i in _pick(len(ds), max(1, share_images // len(sets))):
                 sample = ds[int(i)]
@@ -310,9 +323,14 @@ def saliency_report(
                 images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
                 names.append(sample["name"])
                 row = int(sample.get("index", -1))
-                if row in row_of and all_sem:
-                    s = sample["semantics"] if "semantics" in sample else twin[row_of[row]]["semantics"]
-                    sems.append(s)
+                if not all_sem:
+                    continue
+                if "semantics" in sample:
+                    sems.append(sample["semantics"])
+                elif twin is None and domain == "real" and _has_real_semantics(ds):
+                    sems.append(read_semantics(_real_semantics_path(ds, int(i))))
+                elif row in row_of:
+                    sems.append(twin[row_of[row]]["semantics"])
                 else:
                     all_sem = False
         images_t = torch.stack(images)
@@ -328,7 +346,8 @@ def saliency_report(
         lines += [f"![saliency, {domain}]({link})", ""]
         if all_sem and sems:
             sem = torch.stack(sems)
-            label = f"{domain} ({len(images_t)} images{', labels of the synthetic twin' if domain == 'real' else ''})"
+            twin_labels = domain == "real" and not all(_has_real_semantics(ds) for ds in sets)
+            label = f"{domain} ({len(images_t)} images{', labels of the synthetic twin' if twin_labels else ''})"
             shares[label] = (class_saliency_shares(maps.before, sem), class_saliency_shares(maps.after, sem))
     if shares:
         lines += ["Share of the saliency mass on stable classes and on unstable ones, before and after training; "

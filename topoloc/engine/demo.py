@@ -109,10 +109,11 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
 
 # ---------------------------------------------------------------------------------- stages
 def _render(cfg: DemoConfig, data_dir: Path) -> None:
-    from topoloc.procedural import render_flights  # noqa: PLC0415
+    from topoloc.procedural.writer import render_flights  # noqa: PLC0415
 
     flights = [f"{TRAIN_FLIGHT}:{cfg.train_images}"] + [f"{f}:{cfg.test_images}" for f in cfg.test_flights]
-    render_flights(data_dir, flights, size=cfg.render_size, seed=cfg.seed, device=cfg.device)
+    render_flights(data_dir, flights, size=cfg.render_size, seed=cfg.seed, device=cfg.device,
+                   progress=cfg.preset != "smoke")
 
 
 def _datasets(cfg: DemoConfig, data_dir: Path):

@@ -55,8 +55,11 @@ def _run_render(args) -> int:
     return 0
 
 
+# --- train / evaluate / saliency / demo (flags and runners in topoloc._cli_engine) --------------
+from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
+
 # --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [_add_render]
+_SUBCOMMANDS = [_add_render, add_train, add_evaluate, add_saliency, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except ValueError as err:  # bad user input: a clear message, no traceback
+    except (ValueError, FileNotFoundError) as err:  # bad user input: a clear message, no traceback
         parser.exit(2, f"topoloc {args.command}: error: {err}\n")
 
 

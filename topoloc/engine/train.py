@@ -160,6 +160,8 @@ class Trainer:
         self.info = info
         self.device = device = self._device(info)
         self.cuda = device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
         if cfg.batch_size % info.world_size:
             raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} must be divisible by the "
                              f"{info.world_size} processes")
@@ -278,7 +280,7 @@ class Trainer:
     # ----------------------------------------------------------------- checkpoints
     def _save(self, epoch: int, step: int, global_step: int, stats: dict[str, float], best: dict | None,
               also_best: bool = False) -> None:
-        finite = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        finite = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
         if all_reduce_any(not finite, self.info, self.device):
             where = repr(str(self.last_good)) if self.last_good is not None else "none"
             raise FloatingPointError(f"training stopped: non-finite weights after step {global_step} "
@@ -371,6 +373,7 @@ class Trainer:
                logger: RunLogger, n: int) -> int:
         cfg, info = self.config, self.info
         shard = shard_indices(epoch_permutation(n, cfg.seed, epoch), info.rank, info.world_size)
+        shard = shard.to(self.train_cache.device)  # one copy per epoch, none per step
         self.train_model.train()
         pending: list[tuple[int, Tensor]] = []
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)

@@ -134,3 +134,26 @@ def test_train_rejects_bad_input(tiny_config, pose_images):
         train(tiny_config(resume="/nonexistent/missing.pt"), pose_images(n=4))
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         load_model("nope.pt")
+
+
+def test_cache_file_is_reused_by_a_rerun(tiny_config, pose_images):
+    ds = pose_images(n=8)
+    first = train(tiny_config(epochs=1, cache_file="train_cache.pt"), ds)
+    assert (first.out_dir / "train_cache.pt").is_file()
+
+    class Undecodable(type(ds)):
+        def __getitem__(self, i):
+            raise AssertionError("decoded again")
+
+    again = train(tiny_config(epochs=1, cache_file="train_cache.pt"), Undecodable(n=8))
+    assert again.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=1e-12)
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_channels_last_path(tiny_config, pose_images):
+    ds, val = pose_images(n=32), pose_images(n=8, seed=1)
+    result = train(tiny_config(epochs=2, device="cuda", cache_device="auto", augment="simtoreal"), ds, val)
+    assert all(np.isfinite(row["loss"]) for row in result.history)
+    model, normalizer, config = load_model(result.final_checkpoint, device="cuda")
+    c2w = predict(model, val, normalizer, image_size=config.image_size)
+    assert c2w.shape == (8, 4, 4) and torch.isfinite(c2w).all()

@@ -95,7 +95,7 @@ def test_registry():
         assert name in names
     assert list_models("posenet_*") == ["posenet_resnet34"]
     model = create_model("posenet_resnet34", feat_dim=16)
-    assert model.attention_type is None and model.config["backbone"] == "resnet34"
+    assert model.attention_type is None and model.config["backbone"] == "resnet34.tv_in1k"
     vit = create_model("atloc_spatial_vit_small", feat_dim=16, backbone_kwargs={"drop_path_rate": 0.1})
     assert vit.config["backbone_kwargs"] == {"global_pool": "avg", "fc_norm": False, "drop_path_rate": 0.1}
     with pytest.raises(ValueError, match="atloc_resnet34"):

@@ -2,7 +2,8 @@
 
 Each entry is a small function returning an `AtLoc`; its arguments are merged with the caller's
 keyword arguments (the caller's win; ``backbone_kwargs`` dicts are merged key by key), as in
-timm's registry.
+timm's registry. The ResNet entries name timm's ``tv_in1k`` weights, torchvision's ImageNet
+weights that AtLoc started from, so ``pretrained=True`` gives the paper's initialisation.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def create_model(name: str, **kwargs: Any) -> AtLoc:
     Examples:
         >>> model = create_model("atloc_resnet18", feat_dim=64)
         >>> model.config["backbone"], model.config["attention"]
-        ('resnet18', 'atloc')
+        ('resnet18.tv_in1k', 'atloc')
     """
     if name not in _MODELS:
         raise ValueError(f"create_model: unknown model {name!r}; available: {', '.join(list_models())}")
@@ -59,31 +60,31 @@ def list_models(pattern: str | None = None) -> list[str]:
 @register_model
 def atloc_resnet34(**kwargs: Any) -> AtLoc:
     """AtLoc as in the paper: ResNet34, 2048-d features, vector attention, dropout 0.5."""
-    return _build(dict(backbone="resnet34", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
+    return _build(dict(backbone="resnet34.tv_in1k", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
 
 
 @register_model
 def atloc_resnet18(**kwargs: Any) -> AtLoc:
     """AtLoc with a ResNet18 backbone (lighter)."""
-    return _build(dict(backbone="resnet18", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
+    return _build(dict(backbone="resnet18.tv_in1k", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
 
 
 @register_model
 def atloc_resnet50(**kwargs: Any) -> AtLoc:
     """AtLoc with a ResNet50 backbone (2048-d pooled features)."""
-    return _build(dict(backbone="resnet50", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
+    return _build(dict(backbone="resnet50.tv_in1k", attention="atloc", feat_dim=2048, dropout=0.5), **kwargs)
 
 
 @register_model
 def posenet_resnet34(**kwargs: Any) -> AtLoc:
     """PoseNet-style baseline: AtLoc's network without the attention block."""
-    return _build(dict(backbone="resnet34", attention=None, feat_dim=2048, dropout=0.5), **kwargs)
+    return _build(dict(backbone="resnet34.tv_in1k", attention=None, feat_dim=2048, dropout=0.5), **kwargs)
 
 
 @register_model
 def atloc_spatial_resnet34(**kwargs: Any) -> AtLoc:
     """ResNet34 with self-attention over the feature map positions (readable attention maps)."""
-    return _build(dict(backbone="resnet34", attention="spatial", feat_dim=2048, dropout=0.5), **kwargs)
+    return _build(dict(backbone="resnet34.tv_in1k", attention="spatial", feat_dim=2048, dropout=0.5), **kwargs)
 
 
 @register_model

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import timm
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 from torch import Tensor, nn
 
@@ -121,8 +122,9 @@ class Backbone(nn.Module):
         self.num_features = int(self.model.num_features)
         self.pooled_dim = int(getattr(self.model, "head_hidden_size", None) or self.num_features)
         self.pretrained_cfg: dict[str, Any] = dict(self.model.pretrained_cfg)
-        mean = self.pretrained_cfg.get("mean", (0.485, 0.456, 0.406))
-        std = self.pretrained_cfg.get("std", (0.229, 0.224, 0.225))
+        # timm's configurations all carry mean / std; its ImageNet constants are the fallback.
+        mean = self.pretrained_cfg.get("mean", IMAGENET_DEFAULT_MEAN)
+        std = self.pretrained_cfg.get("std", IMAGENET_DEFAULT_STD)
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"Backbone({name!r}): pretrained_cfg mean/std must have 3 channels, "
                              f"got {mean} / {std}")

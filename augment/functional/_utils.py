@@ -70,9 +70,13 @@ def blur_radius(max_sigma: float) -> int:
 def sobel_xy(gray: Tensor) -> tuple[Tensor, Tensor]:
     """Sobel derivatives of ``(B, 1, H, W)`` per pixel (kernel divided by 8), replicate borders.
 
-    On a linear ramp ``a * x`` the x-derivative is exactly ``a`` away from the borders.
+    Written with shifted slices (a central difference, then a [1, 2, 1] smoothing across it),
+    which is several times faster than a 3x3 convolution on a CPU. On a linear ramp ``a * x``
+    the x-derivative is exactly ``a`` away from the borders.
     """
-    kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=gray.device, dtype=gray.dtype)
-    kernel = torch.stack((kx, kx.t())).unsqueeze(1) / 8.0
-    grad = F.conv2d(F.pad(gray, (1, 1, 1, 1), mode="replicate"), kernel)
-    return grad[:, :1], grad[:, 1:]
+    padded = F.pad(gray, (1, 1, 1, 1), mode="replicate")
+    dx = padded[..., :, 2:] - padded[..., :, :-2]
+    dx = (dx[..., :-2, :] + 2.0 * dx[..., 1:-1, :] + dx[..., 2:, :]) * 0.125
+    dy = padded[..., 2:, :] - padded[..., :-2, :]
+    dy = (dy[..., :, :-2] + 2.0 * dy[..., :, 1:-1] + dy[..., :, 2:]) * 0.125
+    return dx, dy

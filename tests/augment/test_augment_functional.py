@@ -262,3 +262,13 @@ def test_functional_input_checks(call):
         call(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="image.*3"):
         call(torch.zeros(1, 4, 4, 4))
+
+
+def test_sobel_matches_kornia():
+    from augment.functional._utils import sobel_xy
+
+    gray = torch.rand(2, 1, 9, 11, dtype=torch.float64)
+    dx, dy = sobel_xy(gray)
+    ref = kornia.filters.spatial_gradient(gray, mode="sobel", normalized=True)  # (B, 1, 2, H, W), replicate
+    torch.testing.assert_close(dx, ref[:, :, 0])
+    torch.testing.assert_close(dy, ref[:, :, 1])

@@ -239,7 +239,8 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
         ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
     """
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.engine.train import load_model, train  # noqa: PLC0415
+    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
+    from topoloc.engine.train import train  # noqa: PLC0415
     from topoloc.report import write_report  # noqa: PLC0415
 
     cfg = recipe.train
@@ -319,6 +320,8 @@ def evaluate_checkpoint(
 
     if not flights:
         raise ValueError("flights: expected at least one test flight")
+    flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
+    train_flights = [parse_flight(f) if isinstance(f, str) else f for f in train_flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
@@ -352,11 +355,12 @@ def explain_checkpoint(
     from topoloc.models import create_model  # noqa: PLC0415
     from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
 
+    if not flights:
+        raise ValueError("flights: expected at least one flight")
+    flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
-    if not flights:
-        raise ValueError("flights: expected at least one flight")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
     torch.manual_seed(cfg.seed)  # the run's initial weights (Trainer seeds the same way)

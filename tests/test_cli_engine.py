@@ -1,0 +1,56 @@
+"""`topoloc train | evaluate | saliency | demo`: --help on every flag, argument errors, and a run."""
+
+import argparse
+
+import pytest
+
+from topoloc.cli import build_parser, main
+
+COMMANDS = ("train", "evaluate", "saliency", "demo")
+
+
+def _subparser(name):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[name]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_help_for_every_subcommand_and_flag(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([name, "--help"])
+    assert exc.value.code == 0
+    assert f"usage: topoloc {name}" in capsys.readouterr().out
+    for action in _subparser(name)._actions:
+        assert action.help, f"topoloc {name}: {action.option_strings} has no help text"
+
+
+def test_parsed_arguments():
+    args = build_parser().parse_args(["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "a:real", "b",
+                                      "--train-flights", "lhs:synthetic:train", "--out", "o", "--no-retrieval"])
+    assert args.flights == ["a:real", "b"] and args.train_flights == ["lhs:synthetic:train"]
+    assert args.no_retrieval and args.device == "auto" and args.batch_size == 64
+    args = build_parser().parse_args(["train", "--config", "r.yaml", "--override", "train.epochs=1", "data.root=x",
+                                      "--resume"])
+    assert args.override == ["train.epochs=1", "data.root=x"] and args.resume
+    args = build_parser().parse_args(["demo", "--out", "d", "--smoke", "--device", "cpu", "--seed", "3"])
+    assert (args.out, args.smoke, args.device, args.seed) == ("d", True, "cpu", 3)
+
+
+def test_required_flags_and_bad_input(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--checkpoint", "x.pt"])
+    assert exc.value.code == 2
+    assert "--data" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--checkpoint", str(tmp_path / "missing.pt"), "--data", str(tmp_path),
+              "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert "missing.pt" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(tmp_path / "nope.yaml")])
+    assert exc.value.code == 2
+    assert "nope.yaml" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "a:winter", "--out", "o"])
+    assert "domain" in capsys.readouterr().err

@@ -1,0 +1,119 @@
+"""The demo pipeline end to end (tiny data, stand-in renders), the CLI on its output, a recipe run,
+and (slow) `topoloc demo --smoke` with the real Mini-Comballaz renderer."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import topoloc.engine.demo as demo
+from topoloc.cli import main
+from topoloc.data.preset import load_preset, load_preset_pic_names
+from topoloc.engine.demo import DemoConfig, run_demo
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int) -> None:
+    """A stand-in for Mini-Comballaz: random renders, semantics and (real flights) photos in TOPO's layout."""
+    rng = np.random.default_rng(seed)
+    poses = load_preset(flight)
+    names = load_preset_pic_names(flight)
+    folder = root / flight
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{flight}_poses.npy", poses)
+    if names:
+        (folder / f"{flight}_pic_names.csv").write_text(",".join(names))
+        (root / f"{flight}-real").mkdir(exist_ok=True)
+    w, h = size_wh
+    for i in np.linspace(0, len(poses) - 1, count).round().astype(int):
+        stem = f"{flight}_{i:05d}" + (f"_{names[i]}" if names else "")
+        rgba = np.concatenate([rng.integers(0, 256, (h, w, 3)), np.full((h, w, 1), 255)], axis=2).astype(np.uint8)
+        Image.fromarray(rgba, "RGBA").save(folder / f"{stem}_img.png")
+        np.save(folder / f"{stem}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+        if names:
+            Image.fromarray(rgba[..., :3]).save(root / f"{flight}-real" / f"{names[i]}.JPG")
+
+
+def _fake_render(cfg, data_dir):
+    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.train_images, cfg.render_size, cfg.seed)
+    for k, f in enumerate(cfg.test_flights):
+        _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
+
+
+TINY = DemoConfig("tiny", train_images=12, test_images=3, render_size=(48, 32), image_size=(32, 48),
+                  model="atloc_resnet18", model_kwargs={"feat_dim": 16}, epochs=1, batch_size=6, lr=1e-3,
+                  saliency_images=2, saliency_share_images=4, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(demo, "_render", _fake_render)
+    try:
+        run_demo(out, config=TINY)
+    finally:
+        mp.undo()
+    return out
+
+
+def test_demo_writes_the_report_and_everything_it_links(demo_dir):
+    text = (demo_dir / "report.md").read_text()
+    for link in re.findall(r"\]\(([^)]+)\)", text) + re.findall(r"- `([^`]+)`", text):
+        assert (demo_dir / link).is_file(), link
+    for method in ("augmented (SimToReal)", "no augmentation", "retrieval baseline"):
+        assert f"| {method} | real | 6 |" in text and f"| {method} | synthetic | 6 |" in text
+    assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
+    assert (demo_dir / "plots" / "saliency_real.png").is_file()
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    assert set(summary) == {"augmented (SimToReal)", "no augmentation"}
+    info = json.loads((demo_dir / "demo.json").read_text())
+    assert info["config"]["preset"] == "tiny" and set(info["timings_s"]) >= {"render", "evaluate", "saliency"}
+    for run in ("augmented", "no_augmentation"):
+        assert (demo_dir / "runs" / run / "last.pt").is_file()
+        assert (demo_dir / "runs" / run / "config.yaml").is_file()
+
+
+def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
+    ckpt = demo_dir / "runs" / "augmented" / "last.pt"
+    before = ckpt.stat().st_mtime_ns
+    monkeypatch.setattr(demo, "_render", _fake_render)
+    run_demo(demo_dir, config=TINY)
+    assert ckpt.stat().st_mtime_ns == before
+
+
+def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
+    ckpt = str(demo_dir / "runs" / "augmented" / "last.pt")
+    data = str(demo_dir / "data")
+    out = demo_dir / "cli_eval"
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                 "--train-flights", "comballaz-LHS", "--out", str(out), "--device", "cpu"]) == 0
+    text = (out / "report.md").read_text()
+    assert "| retrieval baseline | real | 3 |" in text
+    out = demo_dir / "cli_saliency"
+    assert main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
+                 "--out", str(out), "--num-images", "1", "--share-images", "2", "--device", "cpu"]) == 0
+    assert (out / "plots" / "saliency_real.png").is_file()
+    assert "saliency after training" in (out / "saliency.md").read_text()
+
+
+def test_cli_train_runs_a_recipe(demo_dir):
+    out = demo_dir / "recipe_run"
+    assert main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
+                 f"data.root={demo_dir / 'data'}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
+                 "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
+                 f"train.out_dir={out}", f"evaluate.out_dir={out / 'eval'}"]) == 0
+    assert (out / "last.pt").is_file()
+    assert "| synthetic_augmented | real |" in (out / "eval" / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_demo_smoke_with_the_real_renderer(tmp_path):
+    assert main(["demo", "--out", str(tmp_path), "--smoke", "--device", "cpu"]) == 0
+    text = (tmp_path / "report.md").read_text()
+    assert "| retrieval baseline | real |" in text
+    assert (tmp_path / "data" / "comballaz-LHS").is_dir()

@@ -36,7 +36,7 @@ CLOSEST = {
     "RandomCameraEffects": "ISONoise",
     "RandomEdgeAbstraction": "Posterize",
     "FourierDomainAdaptation": "FDA",
-    "SimToReal(0.5)": "Compose(5 weather)",
+    "SimToReal(0.5, p=0.5)": "Compose(5 weather)",
 }
 
 
@@ -56,7 +56,7 @@ def build_ops(size: int, device: torch.device) -> dict[str, torch.nn.Module]:
         "RandomCameraEffects": augment.RandomCameraEffects(p=1.0),
         "RandomEdgeAbstraction": augment.RandomEdgeAbstraction(p=1.0),
         "FourierDomainAdaptation": augment.FourierDomainAdaptation(bank, p=1.0),
-        "SimToReal(0.5)": augment.SimToReal(strength=0.5, p=0.5, bank=bank),
+        "SimToReal(0.5, p=0.5)": augment.SimToReal(strength=0.5, p=0.5, bank=bank),
     }
     return {name: op.to(device) for name, op in ops.items()}
 
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for the augment ops (0: torch's default)")
     parser.add_argument("--albu-images", type=int, default=16, help="distinct images cycled through for albumentations")
     parser.add_argument("--albu-seconds", type=float, default=2.0, help="minimum timing per albumentations transform")
+    parser.add_argument("--compile", action="store_true", help="time torch.compile(op) (inductor) instead of eager")
     parser.add_argument("--skip-albumentations", action="store_true", help="time only the augment ops")
     parser.add_argument("--markdown", type=Path, default=None, help="also write the table as markdown to this file")
     args = parser.parse_args(argv)
@@ -144,7 +145,10 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     batch = torch.rand(args.batch, 3, args.size, args.size, device=device)
-    ours = {name: time_torch(op, batch, args.iters, args.warmup) for name, op in build_ops(args.size, device).items()}
+    ops = build_ops(args.size, device)
+    if args.compile:
+        ops = {name: torch.compile(op) for name, op in ops.items()}
+    ours = {name: time_torch(op, batch, args.iters, args.warmup) for name, op in ops.items()}
     ours_device = device_name(device)
 
     theirs: dict[str, float] = {}
@@ -168,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         f"augment {args.size}x{args.size}, batch {args.batch}, float32, p=1, on {ours_device} ({device.type}); "
         f"albumentations {albumentations.__version__} on 1 CPU core, uint8 HWC, one image at a time, p=1; "
         f"torch {torch.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-        f"host cores: {os.cpu_count()}",
+        f"host cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}" + (", torch.compile" if args.compile else ""),
         "",
         "| augment op | images/s | closest albumentations | images/s (1 core) | ratio |",
         "|---|---:|---|---:|---:|",

@@ -3,6 +3,12 @@
     python docs/gallery_augment.py --images /path/to/renders   # any folder of PNG/JPG images
     python docs/gallery_augment.py                             # synthetic aerial-like tiles
 
+The committed docs/augment_gallery.png was made from Mini-Comballaz renders:
+
+    topoloc render --out /tmp/mc --flights comballaz-LHS:4,comballaz-2020-11-06-planned:4 --device cpu
+    python docs/gallery_augment.py --images /tmp/mc/comballaz-2020-11-06-planned \
+        --bank /tmp/mc/comballaz-2020-11-06-planned-real
+
 With no --images folder it makes its own aerial-like tiles from augment's noise fields
 (terrain shaded by a sun, lakes, meadows, forest, rock, a road). Mini-Comballaz renders
 (`topoloc render --out DIR ...`) are the intended input once they are at hand.
@@ -82,7 +88,7 @@ def synthetic_aerial(count: int, size: int, seed: int = 0) -> torch.Tensor:
 def columns(bank: torch.Tensor) -> list[tuple[str, torch.nn.Module]]:
     return [
         ("RandomClouds", augment.RandomClouds(coverage=(0.35, 0.5), opacity=(0.8, 0.9), p=1.0)),
-        ("RandomSnowCover", augment.RandomSnowCover(amount=(0.6, 0.8), p=1.0)),
+        ("RandomSnowCover", augment.RandomSnowCover(amount=(0.45, 0.6), p=1.0)),
         ("RandomSeasonShift", augment.RandomSeasonShift(autumn=(0.8, 1.0), winter=(0.0, 0.2), p=1.0)),
         ("RandomHaze", augment.RandomHaze(density=(0.3, 0.4), horizon=(0.0, 0.15), p=1.0)),
         ("RandomIllumination", augment.RandomIllumination(relief=(6.0, 10.0), p=1.0)),
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     import matplotlib.pyplot as plt
 
     if args.images is not None:
-        images, source = load_folder(args.images, args.rows, args.size), f"images from {args.images}"
+        images, source = load_folder(args.images, args.rows, args.size), f"{args.images.name} images"
     else:
         images, source = synthetic_aerial(args.rows, args.size, args.seed), "synthetic aerial-like tiles"
     if args.bank is not None:

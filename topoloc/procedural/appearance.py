@@ -147,27 +147,32 @@ def _sun_vector(app: Appearance) -> torch.Tensor:
     return torch.tensor([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
 
 
-def _cast_shadows(world, sun: torch.Tensor, steps: int = 18, chunk_rows: int = 256) -> torch.Tensor:
-    """1 where a grid node sees the sun over the surface, 0 in a cast shadow (soft at the edge)."""
+def _cast_shadows(world, sun: torch.Tensor, steps: int = 16, chunk_rows: int = 128, factor: int = 2) -> torch.Tensor:
+    """1 where a grid node sees the sun over the surface, 0 in a cast shadow (soft at the edge).
+
+    Computed on every ``factor``-th node (marching towards the sun over the full-resolution
+    surface) and upsampled bilinearly.
+    """
     g = world.grid
     surf = world.surface
     dist = torch.logspace(math.log10(1.5), math.log10(1500.0), steps)
     horiz = max(float(torch.linalg.vector_norm(sun[:2])), 1e-6)
     rise = float(sun[2]) / horiz  # metres up per metre travelled towards the sun
     de, dn = float(sun[0]) / horiz, float(sun[1]) / horiz
-    out = torch.empty(g.rows, g.cols)
-    e_all = g.e_min + torch.arange(g.cols, dtype=torch.float32) * g.cell
-    for r0 in range(0, g.rows, chunk_rows):
-        r1 = min(g.rows, r0 + chunk_rows)
-        n = g.n_min + torch.arange(r0, r1, dtype=torch.float32) * g.cell
-        e = e_all[None, :, None] + dist * de
-        nn = n[:, None, None] + dist * dn
-        e, nn = torch.broadcast_tensors(e, nn)
+    sub = surf[::factor, ::factor]
+    rows, cols = sub.shape
+    out = torch.empty(rows, cols)
+    e_all = g.e_min + torch.arange(cols, dtype=torch.float32) * g.cell * factor
+    for r0 in range(0, rows, chunk_rows):
+        r1 = min(rows, r0 + chunk_rows)
+        n = g.n_min + torch.arange(r0, r1, dtype=torch.float32) * g.cell * factor
+        e = (e_all[None, :, None] + dist * de).expand(r1 - r0, -1, -1)
+        nn = (n[:, None, None] + dist * dn).expand(-1, cols, -1)
         h = sample_grid(surf, g, e.reshape(-1), nn.reshape(-1)).reshape(e.shape)
-        z = surf[r0:r1, :, None] + 0.5 + dist * rise
+        z = sub[r0:r1, :, None] + 0.5 + dist * rise
         margin = ((z - h) / (0.03 * dist + 0.5)).amin(-1)
         out[r0:r1] = margin.clamp(0, 1)
-    return out
+    return F.interpolate(out[None, None], size=(g.rows, g.cols), mode="bilinear", align_corners=True)[0, 0]
 
 
 def bake(world, app: Appearance) -> Bake:
@@ -253,10 +258,10 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
     light = samp[:, 3:4]
     kf = keys.to(dev)
     if real:
-        # cloud shadows drifting over the ground
         cover = 0.25 + 0.5 * hash_uniform(kf, 1)
         wind_u = hash_uniform(kf, 2) * 4000.0
         wind_v = hash_uniform(kf, 3) * 4000.0
+        # cloud shadows drifting over the ground
         sun = _sun_vector(app).to(dev)
         lift = 1500.0 / max(float(sun[2]), 0.2)
         cu = (pts[..., 0] + sun[0] * lift) / 12.0 + wind_u[:, None, None]
@@ -266,49 +271,59 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         light = light * (1.0 - 0.55 * dens[:, None])
     rgb = rgb * light
 
-    # far mountains (profile) and sky
-    dirs = geom.dirs
-    elev = dirs[..., 2].clamp(-1, 1)
+    # far mountains (profile) and sky, computed on those pixels only
     far = geom.far_class
-    ridge_col = torch.tensor([0.40, 0.44, 0.50], device=dev)
-    az = torch.atan2(dirs[..., 0], dirs[..., 1])
-    rt = _tile_sample(world.detail[1:], az * 300.0, elev * 300.0)[:, 0]
-    ridge = ridge_col[None, :, None, None] * (1.0 + 0.25 * rt[:, None])
-    if real and app.season == "winter":
-        ridge = torch.lerp(ridge, torch.full_like(ridge, 0.9), (0.5 + 0.5 * rt[:, None]).clamp(0, 1) * 0.7)
-    if real:
-        zen = torch.tensor([0.30, 0.50, 0.82], device=dev)
-        hor = torch.tensor([0.75, 0.82, 0.90], device=dev)
-        t = elev.clamp_min(0).sqrt()[:, None]
-        sky = hor[None, :, None, None] * (1 - t) + zen[None, :, None, None] * t
-        # clouds on a layer 1500 m above the camera
-        up = dirs[..., 2].clamp_min(0.02)
-        reach = (1500.0 / up).clamp_max(30000.0)
-        u = (origins_b3[:, 0, None, None] + dirs[..., 0] * reach) / 12.0 + wind_u[:, None, None]
-        v = (origins_b3[:, 1, None, None] + dirs[..., 1] * reach) / 12.0 + wind_v[:, None, None]
-        cd = _tile_sample(world.clouds[None], u, v)[:, 0]
-        cloud = ((cd + cover[:, None, None] - 0.75) / 0.3).clamp(0, 1) * (dirs[..., 2] > -0.05)
-        ccol = 0.97 - 0.25 * (cd.clamp(0, 1))
-        sky = torch.lerp(sky, ccol[:, None].expand_as(sky), cloud[:, None])
-    else:
-        sky = torch.tensor([0.86, 0.89, 0.94], device=dev)[None, :, None, None].expand(B, 3, height, width)
-        cloud = None
-    is_far = far != 255
-    rgb = torch.where((far == RIDGELINE)[:, None] & ~geom.hit[:, None], ridge, rgb)
-    rgb = torch.where((far == SKY)[:, None], sky, rgb)
+    sky_or_profile = (far == SKY) | ((far == RIDGELINE) & ~geom.hit)
+    bi, yi, xi = sky_or_profile.nonzero(as_tuple=True)
+    sem = torch.where(far != 255, far, cls)
+    if bi.numel():
+        d = geom.dirs[bi, yi, xi]  # (M, 3)
+        elev = d[:, 2].clamp(-1, 1)
+        az = torch.atan2(d[:, 0], d[:, 1])
+        rt = _tile_sample(world.detail[1:], (az * 300.0)[None, None], (elev * 300.0)[None, None])[0, 0, 0]
+        col = torch.tensor([0.40, 0.44, 0.50], device=dev)[None] * (1.0 + 0.25 * rt[:, None])
+        if real and app.season == "winter":
+            col = torch.lerp(col, torch.full_like(col, 0.9), ((0.5 + 0.5 * rt[:, None]).clamp(0, 1) * 0.7))
+        is_sky = far[bi, yi, xi] == SKY
+        if real:
+            zen = torch.tensor([0.30, 0.50, 0.82], device=dev)
+            hor = torch.tensor([0.75, 0.82, 0.90], device=dev)
+            t = elev.clamp_min(0).sqrt()[:, None]
+            sky = hor * (1 - t) + zen * t
+            # clouds on a layer 1500 m above the camera
+            reach = (1500.0 / d[:, 2].clamp_min(0.02)).clamp_max(30000.0)
+            u = (origins_b3[bi, 0] + d[:, 0] * reach) / 12.0 + wind_u[bi]
+            v = (origins_b3[bi, 1] + d[:, 1] * reach) / 12.0 + wind_v[bi]
+            cd = _tile_sample(world.clouds[None], u[None, None], v[None, None])[0, 0, 0]
+            cloud = ((cd + cover[bi] - 0.75) / 0.3).clamp(0, 1) * (d[:, 2] > -0.05)
+            ccol = (0.97 - 0.25 * cd.clamp(0, 1))[:, None]
+            sky = torch.lerp(sky, ccol.expand_as(sky), cloud[:, None])
+            sem[bi, yi, xi] = torch.where(is_sky & (cloud > 0.5), CLOUD, sem[bi, yi, xi]).to(torch.uint8)
+        else:
+            sky = torch.tensor([0.86, 0.89, 0.94], device=dev).expand(len(bi), 3)
+        rgb_bhw3 = rgb.permute(0, 2, 3, 1)
+        rgb_bhw3[bi, yi, xi] = torch.where(is_sky[:, None], sky, col)
 
-    # haze with distance
+    # haze with distance (sky untouched; the far mountains as if 15 km away)
     vis = (6000.0 + 9000.0 * hash_uniform(kf, 4)) if real else torch.full((B,), 20000.0, device=dev)
-    dist = torch.where(far == SKY, torch.full_like(geom.ray_dist, 0.0), geom.ray_dist.clamp_max(15000.0))
-    dist = torch.where((far == RIDGELINE) & ~geom.hit, torch.full_like(dist, 15000.0), dist)
-    fog = 1.0 - torch.exp(-dist / vis[:, None, None])
+    dist = torch.where(far == SKY, 0.0, torch.where(geom.hit, geom.ray_dist.clamp_max(15000.0), 15000.0))
+    fog = (1.0 - torch.exp(-dist / vis[:, None, None])) * (0.85 if real else 0.6)
     haze = torch.tensor([0.72, 0.78, 0.86] if real else [0.80, 0.84, 0.90], device=dev)
-    rgb = torch.lerp(rgb, haze[None, :, None, None].expand_as(rgb), (fog * (0.85 if real else 0.6))[:, None])
-
-    sem = torch.where(is_far, far, cls)
-    if real:
-        sem = torch.where((far == SKY) & (cloud > 0.5), torch.full_like(sem, CLOUD), sem)
+    rgb = torch.lerp(rgb, haze[None, :, None, None].expand_as(rgb), fog[:, None])
     return rgb, sem
+
+
+_NOISE_TILE_SIZE = 1024
+_NOISE_TILES: dict = {}
+
+
+def _noise_tile(device) -> torch.Tensor:
+    """A fixed (3, 1024, 1024) standard normal tile (seed-independent), cached per device."""
+    key = str(device)
+    if key not in _NOISE_TILES:
+        gen = torch.Generator().manual_seed(20201106)
+        _NOISE_TILES[key] = torch.randn(3, _NOISE_TILE_SIZE, _NOISE_TILE_SIZE, generator=gen).to(device)
+    return _NOISE_TILES[key]
 
 
 def camera_effects(rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -338,8 +353,16 @@ def camera_effects(rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     x = 1.08 * x / (x + 0.08) * (x + 0.03) / (1.0 + 0.03)
     grey = x.mean(1, keepdim=True)
     x = torch.lerp(grey, x, 1.15)
-    # sensor noise: shot-like (scales with signal) + read noise
-    n = hash_normal(k[:, None, None, None] * 7 + 3, torch.arange(3 * H * W, device=dev).reshape(1, 3, H, W))
+    # sensor noise: shot-like (scales with signal) + read noise, from a fixed Gaussian tile read at a
+    # per-image offset (one gather per pixel instead of hashing every pixel)
+    T = _NOISE_TILE_SIZE
+    tile = _noise_tile(dev)
+    oy = (hash_uniform(k, 17) * T).long()
+    ox = (hash_uniform(k, 18) * T).long()
+    rows = (oy[:, None] + torch.arange(H, device=dev)[None]) % T
+    cols = (ox[:, None] + torch.arange(W, device=dev)[None]) % T
+    flat = (rows[:, :, None] * T + cols[:, None, :]).reshape(-1)
+    n = tile.reshape(3, -1)[:, flat].reshape(3, B, H, W).transpose(0, 1)
     sigma = (0.008 + 0.012 * hash_uniform(k, 16))[:, None, None, None]
     x = x + n * sigma * (0.5 + x.clamp(0, 1).sqrt())
     return x.clamp(0, 1)

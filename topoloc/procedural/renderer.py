@@ -40,14 +40,14 @@ class RenderConfig:
         coarse_factor: pixel stride of the coarse pass.
         coarse_steps: depth samples per coarse ray (geometric spacing).
         fine_steps: depth samples per full-resolution ray within its bracket.
-        bisect_steps: bisection steps after each pass.
+        bisect_steps: refinement steps (false position / bisection) after each pass.
         far_m: farthest depth considered (m).
     """
 
     coarse_factor: int = 8
     coarse_steps: int = 96
-    fine_steps: int = 6
-    bisect_steps: int = 5
+    fine_steps: int = 4
+    bisect_steps: int = 3
     far_m: float = 8000.0
 
     def __post_init__(self) -> None:
@@ -122,75 +122,78 @@ class _Field:
         self.grid = g
 
     def ray_terms(self, o_b3: torch.Tensor, d_bn3: torch.Tensor):
-        """Per ray: normalised xy = a + s * b, and height z = oz + s * dz. Shapes (B, N, 2) and (B, N)."""
+        """Per ray: normalised xy = a + s * b and height z = oz + s * dz. Shapes (B, N, 1, 2), (B, N, 1, 2), (B, N, 1) x 2."""
         g = self.grid
         a = torch.stack([(o_b3[:, 0] - g.e_min) * self.scale_e - 1.0, (o_b3[:, 1] - g.n_min) * self.scale_n - 1.0], -1)
         b = torch.stack([d_bn3[..., 0] * self.scale_e, d_bn3[..., 1] * self.scale_n], -1)
-        return a[:, None, :].expand_as(b), b, o_b3[:, 2:3].expand(d_bn3.shape[:2]), d_bn3[..., 2]
+        n = d_bn3.shape[1]
+        return a[:, None, None, :].expand(-1, n, 1, 2), b[:, :, None, :], o_b3[:, None, 2:3].expand(-1, n, 1), d_bn3[..., 2:3]
 
-    def gap(self, a, b, oz, dz, s):
-        """Height of the ray above the surface at depths s. Shapes: rays (B, N, ...), s (B, N, K) -> (B, N, K)."""
-        xy = a[:, :, None, :] + s[..., None] * b[:, :, None, :]
-        B, N, K = s.shape
+    def gap(self, terms, s):
+        """Height (m) of the rays above the surface at depths s. Shapes: s (B, N, K) -> (B, N, K).
+
+        Rays are kept inside the grid by their depth range, so no bounds check is made here.
+        """
+        a, b, oz, dz = terms
+        xy = torch.addcmul(a, s[..., None], b)  # (B, N, K, 2)
+        B = s.shape[0]
         h = F.grid_sample(self.h.expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border", align_corners=True)[:, 0]
-        z = oz[:, :, None] + s * dz[:, :, None]
-        outside = (xy.abs() > 1.0).any(-1)
-        return (z - h).masked_fill_(outside, 1.0e4)
+        return torch.addcmul(oz, s, dz).sub_(h)
 
 
 def _depth_range(field: _Field, world, o_b3, d_bn3, far_m: float):
-    """Per ray (B, N): nearest and farthest depth where a hit is possible."""
+    """Per ray (B, N): nearest and farthest depth (m) where a hit is possible, and rays that never hit."""
     g = field.grid
     dz = d_bn3[..., 2]
     oz = o_b3[:, 2:3]
-    # leave the grid box
-    big = torch.full_like(dz, far_m)
-    s_exit = big
+    s_exit = torch.full_like(dz, far_m)
     for axis, lo, hi in ((0, g.e_min, g.e_max), (1, g.n_min, g.n_max)):
         dd = d_bn3[..., axis]
         oo = o_b3[:, axis : axis + 1]
-        t = torch.where(dd > 0, (hi - oo) / dd.clamp_min(1e-9), torch.where(dd < 0, (lo - oo) / dd.clamp_max(-1e-9), big))
-        s_exit = torch.minimum(s_exit, t)
-    # go below the lowest surface point, or stay above the highest
-    s_low = torch.where(dz < 0, (oz - world.surface_min) / (-dz).clamp_min(1e-9), big)
+        bound = torch.where(dd > 0, hi, lo) - oo  # distance to the wall the ray travels towards
+        t = bound / torch.where(dd.abs() < 1e-9, 1e-9, dd)
+        s_exit = torch.minimum(s_exit, torch.where(dd.abs() < 1e-9, far_m, t))
+    s_exit = s_exit * 0.999
+    down = dz < 0
+    inv = 1.0 / torch.where(down, -dz, 1.0)
+    s_low = torch.where(down, (oz - world.surface_min) * inv, far_m)
     s_far = torch.minimum(s_exit, s_low).clamp_min(1.0)
-    s_near = torch.where(dz < 0, (oz - world.surface_max) / (-dz).clamp_min(1e-9), torch.zeros_like(dz)).clamp_min(0.5)
-    never = (dz >= 0) & (oz > world.surface_max)
-    s_near = torch.minimum(s_near, s_far)
-    return s_near, s_far, never
+    s_near = torch.where(down, (oz - world.surface_max) * inv, 0.0).clamp_min(0.5)
+    never = ~down & (oz > world.surface_max)
+    return torch.minimum(s_near, s_far), s_far, never
 
 
-def _march(field: _Field, terms, s_lo, s_hi, steps: int, bisect: int):
-    """First crossing of each ray within [s_lo, s_hi] (geometric samples, then bisection).
+def _march(field: _Field, terms, s_lo, s_hi, steps: int, refine: int):
+    """First crossing of each ray within [s_lo, s_hi]: geometric samples, then false position.
 
-    Returns (s_hit, s_above, found): the refined hit depth, the last depth sampled above the
-    surface, and whether a crossing was found. Shapes: (B, N).
+    Returns (s_hit, found). Shapes: (B, N).
     """
-    a, b, oz, dz = terms
     k = torch.linspace(0.0, 1.0, steps + 1, device=s_lo.device, dtype=s_lo.dtype)
     ratio = (s_hi / s_lo).clamp_min(1.0)
     s = s_lo[..., None] * ratio[..., None] ** k  # (B, N, K) geometric
-    g = field.gap(a, b, oz, dz, s)
+    g = field.gap(terms, s)
     below = g <= 0
     found = below.any(-1)
     first = below.to(torch.uint8).argmax(-1, keepdim=True)
     prev = (first - 1).clamp_min(0)
-    hi = s.gather(-1, first)[..., 0]
-    lo = s.gather(-1, prev)[..., 0]
-    g_hi = g.gather(-1, first)[..., 0]
-    g_lo = g.gather(-1, prev)[..., 0]
-    for _ in range(bisect):
-        mid = 0.5 * (lo + hi)
-        gm = field.gap(a, b, oz, dz, mid[..., None])[..., 0]
+    hi, lo = s.gather(-1, first), s.gather(-1, prev)
+    g_hi, g_lo = g.gather(-1, first), g.gather(-1, prev)
+    for it in range(refine):
+        # false position (Illinois variant is unnecessary for a few steps on a smooth bracket),
+        # alternating with bisection so that a bracket across an edge still shrinks
+        if it % 2 == 0:
+            w = (g_lo / (g_lo - g_hi).clamp_min(1e-6)).clamp(0.02, 0.98)
+            mid = torch.lerp(lo, hi, w)
+        else:
+            mid = 0.5 * (lo + hi)
+        gm = field.gap(terms, mid)
         up = gm > 0
         lo = torch.where(up, mid, lo)
         g_lo = torch.where(up, gm, g_lo)
         hi = torch.where(up, hi, mid)
         g_hi = torch.where(up, g_hi, gm)
-    # secant between the bracket ends
     w = (g_lo / (g_lo - g_hi).clamp_min(1e-6)).clamp(0, 1)
-    s_hit = lo + w * (hi - lo)
-    return s_hit, lo, found
+    return torch.lerp(lo, hi, w)[..., 0], found
 
 
 def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: RenderConfig = RenderConfig()) -> Geometry:
@@ -199,7 +202,7 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     Args:
         world: a :class:`topoloc.procedural.world.World` on the device of ``c2w_b44``.
         c2w_b44: camera-to-ENU poses (OpenCV axes), float32.
-        width, height: image size (px), both divisible by ``config.coarse_factor`` for best use.
+        width, height: image size (px).
         config: ray-casting settings.
 
     Shape:
@@ -208,55 +211,68 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     B = c2w_b44.shape[0]
     field = _Field(world)
     cf = max(1, min(config.coarse_factor, width // 4, height // 4))
-    # coarse pass
+    # coarse pass on every cf-th pixel
     o, dc = camera_rays(c2w_b44, width, height, stride=cf)
     Hc, Wc = dc.shape[1:3]
     dcf = dc.reshape(B, -1, 3)
     near, far, never = _depth_range(field, world, o, dcf, config.far_m)
-    s_hit_c, s_above_c, found_c = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
+    s_hit_c, found_c = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
     found_c &= ~never
-    # brackets for the full-resolution rays from the 3x3 coarse neighbourhood
-    lo_c = torch.where(found_c, s_above_c, far).reshape(B, 1, Hc, Wc)
-    hi_c = torch.where(found_c, s_hit_c, torch.full_like(far, 1e9)).reshape(B, 1, Hc, Wc)
+    # brackets of the full-resolution rays: the 3x3 coarse neighbourhood's nearest and farthest hits
+    step = (far / near).clamp_min(1.0) ** (1.0 / config.coarse_steps)  # one coarse step, as a ratio
+    lo_c = torch.where(found_c, s_hit_c / step, far).reshape(B, 1, Hc, Wc)
+    hi_c = torch.where(found_c, s_hit_c * step, 1e9).reshape(B, 1, Hc, Wc)
+    far_c = far.reshape(B, 1, Hc, Wc)
+    any_c = found_c.reshape(B, 1, Hc, Wc).to(torch.float32)
     lo_c = -F.max_pool2d(-lo_c, 3, 1, 1)
+    far_c = -F.max_pool2d(-far_c, 3, 1, 1)
     hi_c = F.max_pool2d(hi_c, 3, 1, 1)
+    any_c = F.max_pool2d(any_c, 3, 1, 1)
     o, d = camera_rays(c2w_b44, width, height)
-    lo_f = F.interpolate(lo_c, size=(height, width), mode="nearest").reshape(B, -1)
-    hi_f = F.interpolate(hi_c, size=(height, width), mode="nearest").reshape(B, -1)
+    size = (Hc * cf, Wc * cf)
+    fields = F.interpolate(torch.cat([lo_c, hi_c, far_c, any_c], 1), size=size, mode="nearest")
+    if size != (height, width):  # image sizes that cf does not divide: extend the last block
+        fields = F.pad(fields, (0, width - size[1], 0, height - size[0]), mode="replicate")
+    lo_f, hi_f, far_f, any_f = fields.reshape(B, 4, -1).unbind(1)
+    any_f = any_f > 0.5
+    hi_f = torch.minimum(hi_f, far_f)  # open brackets (a neighbour saw no ground) end at the far limit
+    lo_f = torch.minimum(lo_f, hi_f).clamp_min(0.5)
+    hi_f = torch.maximum(hi_f, lo_f)
     df = d.reshape(B, -1, 3)
-    near, far, never = _depth_range(field, world, o, df, config.far_m)
-    lo_f = torch.maximum(torch.minimum(lo_f * 0.98, far), near)
-    hi_f = torch.minimum(hi_f * 1.02, far)
     terms = field.ray_terms(o, df)
-    s_hit, _, found = _march(field, terms, lo_f, torch.maximum(hi_f, lo_f), config.fine_steps, config.bisect_steps)
-    # rays without a crossing in their bracket march on to the far limit (few: near silhouettes)
-    rest = ~found & ~never & (hi_f < far)
-    if bool(rest.any()):
+    s_hit, found = _march(field, terms, lo_f, hi_f, config.fine_steps, config.bisect_steps)
+    found &= any_f
+    rest = ~found & any_f
+    if bool(rest.any()):  # rays with no crossing in their bracket march on to their own far limit (few)
         bi, ni = rest.nonzero(as_tuple=True)
-        sub = [t[bi, ni][None] for t in terms]
-        s2, _, f2 = _march(field, sub, hi_f[bi, ni][None], far[bi, ni][None], config.coarse_steps // 2, config.bisect_steps)
-        s_hit[bi, ni] = s2[0]
-        found[bi, ni] = f2[0]
-    found &= ~never
+        sub_d = df[bi, ni][:, None]
+        sub_o = o[bi]
+        near2, far2, never2 = _depth_range(field, world, sub_o, sub_d, config.far_m)
+        sub_terms = field.ray_terms(sub_o, sub_d)
+        start = torch.minimum(torch.maximum(lo_f[bi, ni, None], near2), far2)
+        s2, f2 = _march(field, sub_terms, start, far2, config.coarse_steps // 2, config.bisect_steps + 2)
+        s_hit[bi, ni] = s2[:, 0]
+        found[bi, ni] = f2[:, 0] & ~never2[:, 0]
     s_hit = s_hit.reshape(B, height, width)
     found = found.reshape(B, height, width)
-    norm = d.norm(dim=-1)
+    norm = torch.sqrt((d * d).sum(-1))
     dirs = d / norm[..., None]
-    points = o[:, None, None, :] + s_hit[..., None] * d
-    horiz = (points[..., :2] - o[:, None, None, :2]).norm(dim=-1)
+    points = torch.addcmul(o[:, None, None, :], s_hit[..., None], d)
+    off = points[..., :2] - o[:, None, None, :2]
+    horiz2 = (off * off).sum(-1)
     # far mountains: ridge profile over azimuth, measured clockwise from north
     az = torch.atan2(dirs[..., 0], dirs[..., 1]) % (2 * math.pi)
-    elev = torch.rad2deg(torch.asin(dirs[..., 2].clamp(-1, 1)))
     R = world.ridge_deg.shape[0]
-    pos = az / (2 * math.pi) * R
-    i0 = pos.floor().long() % R
-    frac = pos - pos.floor()
-    ridge = world.ridge_deg[i0] * (1 - frac) + world.ridge_deg[(i0 + 1) % R] * frac
-    far_class = torch.where(elev < ridge, torch.full_like(i0, RIDGELINE), torch.full_like(i0, SKY)).to(torch.uint8)
-    far_class = torch.where(found & (horiz < RIDGE_DISTANCE_M), torch.full_like(far_class, 255), far_class)
-    far_class = torch.where(found & (horiz >= RIDGE_DISTANCE_M), torch.full_like(far_class, RIDGELINE), far_class)
-    depth = torch.where(found, s_hit, torch.full_like(s_hit, math.inf))
-    ray_dist = torch.where(found, s_hit * norm, torch.full_like(s_hit, 1e5))
+    pos = az * (R / (2 * math.pi))
+    i0 = pos.long()
+    frac = pos - i0
+    ridge = torch.lerp(world.ridge_sin[i0 % R], world.ridge_sin[(i0 + 1) % R], frac)
+    near_hit = found & (horiz2 < RIDGE_DISTANCE_M**2)
+    far_class = torch.where(dirs[..., 2] < ridge, RIDGELINE, SKY).to(torch.uint8)
+    far_class = torch.where(found, RIDGELINE, far_class)
+    far_class = torch.where(near_hit, 255, far_class).to(torch.uint8)
+    depth = torch.where(found, s_hit, math.inf)
+    ray_dist = torch.where(found, s_hit * norm, 1e5)
     return Geometry(depth=depth, points=points, dirs=dirs, hit=found, far_class=far_class, ray_dist=ray_dist)
 
 

@@ -75,6 +75,7 @@ class World:
     ridge_deg: torch.Tensor
     detail: torch.Tensor
     clouds: torch.Tensor
+    ridge_sin: torch.Tensor = None
     surface_max: float = 0.0
     surface_min: float = 0.0
     _on: dict = field(default_factory=dict, repr=False)
@@ -184,7 +185,7 @@ def build_world(seed: int = 0, area: str = "comballaz") -> World:
     world = World(
         seed=seed, grid=grid, ground=ground.contiguous(), surface=surface.contiguous(), classes=classes,
         tone=cover["tone"], roof_tone=cover["roof_tone"], normal=normal.contiguous(), cars=cars, wires=wires,
-        ridge_deg=ridge_deg, detail=detail, clouds=clouds,
+        ridge_deg=ridge_deg, ridge_sin=torch.sin(torch.deg2rad(ridge_deg)), detail=detail, clouds=clouds,
         surface_max=float(surface.max()), surface_min=float(surface.min()),
     )
     return world

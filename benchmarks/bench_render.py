@@ -1,0 +1,89 @@
+"""Mini-Comballaz rendering speed: images/s, render only and render + write, per domain.
+
+Renders poses of the Comballaz flights (LHS for synthetic-only batches, the November planned
+flight for synthetic + real) at a given size on a device, after a warm-up batch, and prints
+images/s. World building and baking (once per process) are reported apart.
+
+    python benchmarks/bench_render.py --device cpu --size 360x240 --images 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import tempfile
+import time
+
+import torch
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
+    p.add_argument("--size", default="360x240", help="WxH (default: %(default)s)")
+    p.add_argument("--images", type=int, default=64, help="images per measurement (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
+    p.add_argument("--skip-write", action="store_true", help="only measure render-only throughput")
+    args = p.parse_args(argv)
+
+    from topoloc.data.preset import load_preset
+    from topoloc.geodesy import LocalFrame
+    from topoloc.procedural import build_world, parse_size, render_flights
+    from topoloc.procedural._noise import image_key
+    from topoloc.procedural.renderer import RenderConfig, render
+    from topoloc.procedural.writer import _bake
+    from topoloc.procedural.appearance import appearance_for_flight
+
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    width, height = parse_size(args.size)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}")
+
+    t0 = time.perf_counter()
+    world = build_world(0).to(device)
+    _sync(device)
+    print(f"world build (once per process): {time.perf_counter() - t0:.1f} s")
+    frame = LocalFrame.named("comballaz")
+    config = RenderConfig()
+    for flight, domains in (("comballaz-LHS", ("synthetic",)), ("comballaz-2020-11-06-planned", ("synthetic", "real"))):
+        t0 = time.perf_counter()
+        bakes = {d: _bake(world, appearance_for_flight(flight, d), device) for d in domains}
+        _sync(device)
+        print(f"bake {flight} {'+'.join(domains)} (once per flight): {time.perf_counter() - t0:.1f} s")
+        rows = load_preset(flight)
+        idx = torch.linspace(0, len(rows) - 1, args.images).round().long().numpy()
+        c2w_all = torch.as_tensor(frame.cesium_to_c2w(rows[idx]), dtype=torch.float32, device=device)
+        keys_all = {d: torch.tensor([image_key(0, flight, int(i), d) for i in idx], device=device) for d in domains}
+
+        def run():
+            for b0 in range(0, args.images, args.batch_size):
+                sl = slice(b0, b0 + args.batch_size)
+                out = render(world, bakes, c2w_all[sl], {d: k[sl] for d, k in keys_all.items()}, width, height, config)
+            _sync(device)
+            return out
+
+        run() if args.images <= args.batch_size else render(world, bakes, c2w_all[: args.batch_size], {d: k[: args.batch_size] for d, k in keys_all.items()}, width, height, config)
+        _sync(device)
+        t0 = time.perf_counter()
+        run()
+        dt = time.perf_counter() - t0
+        print(f"render only   {flight:32s} {'+'.join(domains):18s} {args.images / dt:8.1f} poses/s ({args.images * len(domains) / dt:.1f} images/s)")
+    if not args.skip_write:
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = f"comballaz-LHS:{args.images}"
+            render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)  # warm-up incl. bake
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)
+            dt = time.perf_counter() - t0
+            print(f"render + write {spec:31s} {'synthetic':18s} {args.images / dt:8.1f} images/s (PNG + semantics)")
+
+
+if __name__ == "__main__":
+    main()

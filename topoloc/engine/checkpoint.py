@@ -103,7 +103,7 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
 
     Args:
         path: a checkpoint written by `topoloc.engine.train` (``last.pt`` / ``best.pt``).
-        device: where to put the model.
+        device: where to put the model (``"auto"``: CUDA when available).
 
     Returns:
         ``(model, normalizer, config)``: the model in ``eval()`` mode, the `PoseNormalizer`
@@ -115,6 +115,8 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
     from topoloc.engine.config import TrainConfig
     from topoloc.models import create_model
 
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     state = load_checkpoint(path)
     kwargs = {**state["model_kwargs"], "pretrained": False}
     model = create_model(state["model_name"], **kwargs)

@@ -64,7 +64,8 @@ def predict(
         data: an `ImageCache` or a dataset of sample dicts (decoded once, see `as_cache`).
         normalizer: the `PoseNormalizer` the model was trained with.
         batch_size: images per forward pass.
-        device: where to run; ``None``: the model's device.
+        device: where to run; ``None``: the model's device; ``"auto"``: CUDA when available
+            (the model must already be there).
         image_size: (H, W) the model expects (the training ``config.image_size``); ``None``
             uses the images as they are.
         amp: bf16 autocast on CUDA.
@@ -81,6 +82,8 @@ def predict(
     raw = getattr(raw, "_orig_mod", raw)
     if device is None:
         device = next(raw.parameters()).device
+    elif str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     cache = as_cache(data, image_size)
     cuda = device.type == "cuda"

@@ -1,0 +1,338 @@
+"""End-to-end training speed: topoloc's data path vs the original AtLoc data path vs the model alone.
+
+Three training rates for the same model (default ``atloc_resnet34`` at 256 x 256), in one run:
+
+1. original AtLoc path: PIL decodes every PNG in every epoch inside DataLoader workers, then
+   torchvision Resize(256) + RandomCrop(256) + ColorJitter(0.7, 0.7, 0.7, 0.5) + ToTensor +
+   Normalize, fp32 model, batches copied to the device;
+2. topoloc: ``topoloc.train`` on a decoded uint8 `ImageCache` (decoded once, timed apart),
+   batches gathered on the device, SimToReal augmentations on the device, bf16 autocast and
+   channels_last on CUDA (optionally ``torch.compile``);
+3. model only: the same model, loss and optimiser step on a random tensor already on the device
+   (same precision settings as 2): the ceiling of any data path.
+
+Then inference latency at batch 1 and throughput at the training batch size. The PNGs are
+720 x 480 RGBA renders of Mini-Comballaz (a few distinct renders copied to N files, so decoding
+costs what a real TOPO render costs), or, with ``--random-pngs``, smooth random images.
+
+Usage:
+    PYTHONPATH=. python benchmarks/bench_train.py --device cuda --batch 64 --steps 30
+    PYTHONPATH=. python benchmarks/bench_train.py --device cpu --batch 8 --steps 3   # small, on a CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+FLIGHT = "comballaz-LHS"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
+    p.add_argument("--model", default="atloc_resnet34", help="topoloc model name")
+    p.add_argument("--size", type=int, default=256, help="training image side in pixels (square)")
+    p.add_argument("--batch", type=int, default=64, help="batch size")
+    p.add_argument("--steps", type=int, default=30, help="timed optimiser steps per method")
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compile, cudnn autotune)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+                   help="DataLoader workers (original path, and the one-time decode of the cache)")
+    p.add_argument("--augment", default="simtoreal", choices=["simtoreal", "colorjitter", "none"],
+                   help="on-device augmentation of the topoloc path")
+    p.add_argument("--strength", type=float, default=0.5, help="SimToReal strength")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (topoloc path and model-only)")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
+    p.add_argument("--no-channels-last", action="store_true", help="no channels_last on CUDA")
+    p.add_argument("--distinct", type=int, default=8, help="distinct renders (copied to fill the image set)")
+    p.add_argument("--random-pngs", action="store_true", help="smooth random PNGs instead of Mini-Comballaz renders")
+    p.add_argument("--png-dir", default=os.path.join(tempfile.gettempdir(), "topoloc_bench_train"),
+                   help="where the PNGs are written (renders are reused across runs)")
+    p.add_argument("--infer-iters", type=int, default=20, help="timed inference calls per setting")
+    p.add_argument("--skip-original", action="store_true", help="skip the original AtLoc data path")
+    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    return p.parse_args()
+
+
+# ----------------------------------------------------------------------------- images
+def distinct_renders(folder: Path, k: int, random_pngs: bool) -> tuple[list[Path], str]:
+    """k different 720 x 480 RGBA PNGs: Mini-Comballaz renders, or smooth random images.
+
+    Returns the files and what they are (``"Mini-Comballaz"`` or ``"random"``).
+    """
+    kind = "random" if random_pngs else "Mini-Comballaz"
+    folder = folder / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = sorted(folder.glob("distinct_*.png"))
+    if len(existing) >= k:
+        return existing[:k], kind
+    if not random_pngs:
+        try:
+            from topoloc.procedural import render_flights
+
+            render_dir = folder / "render"  # k rows spread over the flight
+            render_flights(render_dir, f"{FLIGHT}:{k}", size=(720, 480), progress=False)
+            pngs = sorted((render_dir / FLIGHT).glob("*_img.png"))
+            if len(pngs) >= k:
+                out = []
+                for i, png in enumerate(pngs[:k]):
+                    shutil.copy(png, folder / f"distinct_{i:03d}.png")
+                    out.append(folder / f"distinct_{i:03d}.png")
+                return out, kind
+        except Exception as err:  # noqa: BLE001 - fall back to random images, and say so
+            print(f"[bench] Mini-Comballaz render failed ({err}); writing smooth random PNGs")
+        return distinct_renders(folder.parent, k, random_pngs=True)
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(k):
+        low = torch.from_numpy(rng.random((1, 3, 30, 45), dtype=np.float32))
+        img = torch.nn.functional.interpolate(low, size=(480, 720), mode="bicubic", align_corners=False)[0]
+        img = img + 0.05 * torch.from_numpy(rng.standard_normal((3, 480, 720), dtype=np.float32))
+        rgb = (img.clamp(0, 1) * 255).byte().permute(1, 2, 0).numpy()
+        rgba = np.concatenate([rgb, np.full((480, 720, 1), 255, np.uint8)], axis=2)
+        Image.fromarray(rgba, "RGBA").save(folder / f"distinct_{i:03d}.png")
+        out.append(folder / f"distinct_{i:03d}.png")
+    return out, kind
+
+
+def write_flight(root: Path, sources: list[Path], n: int) -> Path:
+    """A TOPO-DataGen flight folder of n PNG files (copies of ``sources``) with preset poses."""
+    from topoloc.data.preset import load_preset
+
+    folder = root / FLIGHT
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:n])
+    for i in range(n):
+        shutil.copy(sources[i % len(sources)], folder / f"{FLIGHT}_{i:05d}_img.png")
+    return folder
+
+
+# ----------------------------------------------------------------------------- timing helpers
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_step(model, loss_fn, optimizer, device, amp: bool):
+    def step(x, target):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            pred = model(x)
+        loss = loss_fn(pred, target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss
+    return step
+
+
+def build(model_name: str, device, channels_last: bool, compile_: bool):
+    from topoloc.models import AtLocLoss, create_model
+
+    torch.manual_seed(0)
+    model = create_model(model_name).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    loss_fn = AtLocLoss().to(device)
+    optimizer = torch.optim.Adam([{"params": model.parameters()}, {"params": loss_fn.parameters()}],
+                                 lr=5e-5, weight_decay=5e-4)
+    runner = torch.compile(model) if compile_ else model
+    return model, runner, loss_fn, optimizer
+
+
+# ----------------------------------------------------------------------------- 1. original AtLoc path
+class PngPoses(torch.utils.data.Dataset):
+    """AtLoc's dataset: PIL decode + torchvision transforms in the worker, every epoch."""
+
+    def __init__(self, files: list[Path], targets: torch.Tensor, transform) -> None:
+        self.files, self.targets, self.transform = files, targets, transform
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        with open(self.files[i], "rb") as f:
+            img = Image.open(f).convert("RGB")
+        return self.transform(img), self.targets[i]
+
+
+def original_rate(args, files, device) -> float:
+    from torchvision import transforms
+
+    model, runner, loss_fn, optimizer = build(args.model, device, channels_last=False, compile_=False)
+    mean, std = model.pretrained_cfg["mean"], model.pretrained_cfg["std"]
+    tf = transforms.Compose([
+        transforms.Resize(args.size), transforms.RandomCrop(args.size),
+        transforms.ColorJitter(brightness=0.7, contrast=0.7, saturation=0.7, hue=0.5),
+        transforms.ToTensor(), transforms.Normalize(mean, std)])
+    targets = torch.randn(len(files), 6)
+    loader = torch.utils.data.DataLoader(
+        PngPoses(files, targets, tf), batch_size=args.batch, shuffle=True, num_workers=args.workers,
+        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=args.workers > 0)
+    step = make_step(runner, loss_fn, optimizer, device, amp=False)
+    model.train()
+    done, timed, tic = 0, 0, None
+    while timed < args.steps:
+        for x, target in loader:
+            step(x.to(device, non_blocking=True), target.to(device, non_blocking=True))
+            done += 1
+            if done == args.warmup:
+                sync(device)
+                tic = time.perf_counter()
+            elif done > args.warmup:
+                timed += 1
+                if timed == args.steps:
+                    break
+    sync(device)
+    return args.steps * args.batch / (time.perf_counter() - tic)
+
+
+# ----------------------------------------------------------------------------- 2. topoloc
+def topoloc_rate(args, root: Path, device) -> tuple[float, float]:
+    from topoloc.data import ImageCache, TopoFlight
+    from topoloc.engine import TrainConfig, train
+
+    flight = TopoFlight(root, FLIGHT)
+    tic = time.perf_counter()
+    cache = ImageCache.from_dataset(flight, (args.size, args.size), device="auto" if device.type == "cuda" else "cpu",
+                                    num_workers=args.workers)
+    decode_s = time.perf_counter() - tic
+    # Epoch 1 is the warm-up (autotune, compile); epoch 2 is timed by the trainer itself.
+    n_steps = args.steps
+    cache = ImageCache(cache.images[: n_steps * args.batch], cache.c2w[: n_steps * args.batch],
+                       cache.names[: n_steps * args.batch])
+    cfg = TrainConfig(model=args.model, epochs=2, batch_size=args.batch, image_size=(args.size, args.size),
+                      augment=None if args.augment == "none" else args.augment, augment_strength=args.strength,
+                      device=device.type, amp=not args.no_amp, channels_last=not args.no_channels_last,
+                      compile=args.compile, val_every=0, progress=False, tensorboard=False,
+                      log_every=max(args.steps, 1), out_dir=tempfile.mkdtemp(prefix="bench_train_run_"))
+    result = train(cfg, cache)
+    shutil.rmtree(cfg.out_dir, ignore_errors=True)
+    return float(result.history[-1]["images_per_s"]), decode_s
+
+
+# ----------------------------------------------------------------------------- 3. model only
+def model_only_rate(args, device) -> float:
+    cuda = device.type == "cuda"
+    cl = cuda and not args.no_channels_last
+    model, runner, loss_fn, optimizer = build(args.model, device, channels_last=cl, compile_=args.compile)
+    x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+    if cl:
+        x = x.contiguous(memory_format=torch.channels_last)
+    target = torch.randn(args.batch, 6, device=device)
+    step = make_step(runner, loss_fn, optimizer, device, amp=cuda and not args.no_amp)
+    model.train()
+    for _ in range(args.warmup):
+        step(x, target)
+    sync(device)
+    tic = time.perf_counter()
+    for _ in range(args.steps):
+        step(x, target)
+    sync(device)
+    return args.steps * args.batch / (time.perf_counter() - tic)
+
+
+# ----------------------------------------------------------------------------- inference
+@torch.no_grad()
+def inference(args, device, amp: bool, channels_last: bool) -> tuple[float, float]:
+    """Median latency (ms) at batch 1 and throughput (images/s) at the training batch size."""
+    from topoloc.models import create_model
+
+    model = create_model(args.model).to(device).eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    runner = torch.compile(model) if args.compile else model
+
+    def run(b):
+        x = torch.rand(b, 3, args.size, args.size, device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            return runner(model.normalize(x))
+
+    for _ in range(max(args.warmup, 1)):
+        run(1)
+        run(args.batch)
+    latencies = []
+    for _ in range(args.infer_iters):
+        sync(device)
+        tic = time.perf_counter()
+        run(1)
+        sync(device)
+        latencies.append(time.perf_counter() - tic)
+    iters = max(args.infer_iters // 4, 2)
+    sync(device)
+    tic = time.perf_counter()
+    for _ in range(iters):
+        run(args.batch)
+    sync(device)
+    return 1000 * statistics.median(latencies), iters * args.batch / (time.perf_counter() - tic)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available")
+    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    png_dir = Path(args.png_dir)
+    sources, kind = distinct_renders(png_dir / "distinct", args.distinct, args.random_pngs)
+    n_files = args.batch * (args.steps + args.warmup)
+    root = png_dir / "topo"
+    write_flight(root, sources, n_files)
+    files = sorted((root / FLIGHT).glob("*_img.png"))
+
+    figures: dict[str, float] = {}
+    if not args.skip_original:
+        figures["original_img_s"] = original_rate(args, files, device)
+    figures["topoloc_img_s"], figures["decode_s"] = topoloc_rate(args, root, device)
+    figures["model_only_img_s"] = model_only_rate(args, device)
+    cuda = device.type == "cuda"
+    figures["latency_b1_fp32_ms"], figures["throughput_fp32_img_s"] = inference(args, device, False, False)
+    if cuda:
+        cl = not args.no_channels_last
+        figures["latency_b1_bf16_ms"], figures["throughput_bf16_img_s"] = inference(args, device, True, cl)
+
+    print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}")
+    print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
+          f"{args.warmup} warm-up, {args.workers} workers, augment {args.augment} (strength {args.strength}), "
+          f"amp {cuda and not args.no_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
+          f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
+          f"{len(files)} files)")
+    if "original_img_s" in figures:
+        print(f"  original AtLoc path (PIL + torchvision in workers, fp32): {figures['original_img_s']:9.1f} img/s")
+    print(f"  topoloc (uint8 cache, on-device batches + augment)     : {figures['topoloc_img_s']:9.1f} img/s"
+          f"   (one-time decode of {len(files)} PNGs: {figures['decode_s']:.1f} s)")
+    print(f"  model only (tensors already on the device)             : {figures['model_only_img_s']:9.1f} img/s")
+    if "original_img_s" in figures:
+        print(f"  topoloc / original   = {figures['topoloc_img_s'] / figures['original_img_s']:.2f}x")
+    print(f"  topoloc / model only = {100 * figures['topoloc_img_s'] / figures['model_only_img_s']:.0f}%")
+    print(f"  inference fp32: {figures['latency_b1_fp32_ms']:.1f} ms at batch 1, "
+          f"{figures['throughput_fp32_img_s']:.1f} img/s at batch {args.batch}")
+    if cuda:
+        print(f"  inference bf16: {figures['latency_b1_bf16_ms']:.1f} ms at batch 1, "
+              f"{figures['throughput_bf16_img_s']:.1f} img/s at batch {args.batch}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"device": name, "date": str(datetime.date.today()),
+                                               "args": vars(args), **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -157,3 +157,9 @@ def test_cuda_bf16_channels_last_path(tiny_config, pose_images):
     model, normalizer, config = load_model(result.final_checkpoint, device="cuda")
     c2w = predict(model, val, normalizer, image_size=config.image_size)
     assert c2w.shape == (8, 4, 4) and torch.isfinite(c2w).all()
+
+
+def test_progress_bar_and_decode_workers(tiny_config, pose_images, capsys):
+    result = train(tiny_config(epochs=1, progress=True, num_workers=1), pose_images(n=8))
+    assert result.history[0]["images_per_s"] > 0
+    assert "epoch 1/1" in capsys.readouterr().err

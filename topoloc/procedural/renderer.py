@@ -107,7 +107,9 @@ def camera_rays(c2w_b44: torch.Tensor, width: int, height: int, stride: int = 1)
     x = (u - K[0, 2]) / K[0, 0]
     y = (v - K[1, 2]) / K[1, 1]
     d_cam = torch.stack(torch.broadcast_tensors(x[None, :], y[:, None], torch.ones_like(y)[:, None]), -1)
-    dirs = torch.einsum("bij,hwj->bhwi", c2w_b44[:, :3, :3], d_cam)
+    # element-wise (not a matmul) so that every image's rays are bit-identical whatever the batch
+    R = c2w_b44[:, None, None, :3, :3]
+    dirs = R[..., 0] * d_cam[..., 0:1] + R[..., 1] * d_cam[..., 1:2] + R[..., 2] * d_cam[..., 2:3]
     return c2w_b44[:, :3, 3], dirs
 
 
@@ -255,11 +257,11 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
         found[bi, ni] = f2[:, 0] & ~never2[:, 0]
     s_hit = s_hit.reshape(B, height, width)
     found = found.reshape(B, height, width)
-    norm = torch.sqrt((d * d).sum(-1))
+    norm = torch.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
     dirs = d / norm[..., None]
     points = torch.addcmul(o[:, None, None, :], s_hit[..., None], d)
     off = points[..., :2] - o[:, None, None, :2]
-    horiz2 = (off * off).sum(-1)
+    horiz2 = off[..., 0] * off[..., 0] + off[..., 1] * off[..., 1]
     # far mountains: ridge profile over azimuth, measured clockwise from north
     az = torch.atan2(dirs[..., 0], dirs[..., 1]) % (2 * math.pi)
     R = world.ridge_deg.shape[0]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -135,9 +138,25 @@ def _power_line(rng: np.random.Generator, grid: Grid, surface: torch.Tensor) -> 
     return torch.as_tensor(np.array(segs), dtype=torch.float32)
 
 
+#: Bumped whenever the world built for a seed changes (invalidates the disk cache).
+WORLD_VERSION = "1"
+
+_SAVED = ("ground", "surface", "classes", "tone", "roof_tone", "normal", "cars", "wires", "ridge_deg", "ridge_sin", "detail", "clouds")
+
+
+def _cache_path(seed: int, area: str) -> Path | None:
+    if os.environ.get("TOPOLOC_NO_CACHE"):
+        return None
+    root = Path(os.environ.get("TOPOLOC_CACHE_DIR", Path.home() / ".cache" / "topoloc"))
+    return root / "mini_comballaz" / f"world-{area}-v{WORLD_VERSION}-seed{seed}.pt"
+
+
 @lru_cache(maxsize=2)
 def build_world(seed: int = 0, area: str = "comballaz") -> World:
-    """Builds the world of ``area`` for ``seed`` on the CPU (a few seconds; cached per process).
+    """Builds the world of ``area`` for ``seed`` on the CPU (cached per process and on disk).
+
+    Building takes 10-20 s on two CPU cores; the result is kept in ``$TOPOLOC_CACHE_DIR``
+    (default ``~/.cache/topoloc``) unless ``TOPOLOC_NO_CACHE`` is set, and loaded from there next time.
 
     Every camera of the Comballaz presets keeps at least ``CLEARANCE_M`` of air above the surface
     (ground, trees and buildings) below it.
@@ -150,6 +169,28 @@ def build_world(seed: int = 0, area: str = "comballaz") -> World:
         raise ValueError(f"area: expected one of {sorted(SUPPORTED_AREAS)}, got {area!r}")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    path = _cache_path(seed, area)
+    if path is not None and path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            return World(seed=seed, grid=WORLD_GRID, surface_max=float(state["surface"].max()),
+                         surface_min=float(state["surface"].min()), **{k: state[k] for k in _SAVED})
+        except Exception:  # a damaged cache file: rebuild it
+            pass
+    world = _build(seed)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            os.close(fd)
+            torch.save({k: getattr(world, k) for k in _SAVED}, tmp)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    return world
+
+
+def _build(seed: int) -> World:
     generator = torch.Generator().manual_seed(seed)
     grid = WORLD_GRID
     cameras = comballaz_cameras_enu()

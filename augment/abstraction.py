@@ -20,7 +20,8 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
     quantisation (its gradient is zero there).
 
     Args:
-        levels: range of the number of levels per channel, within ``[2, 256]`` (drawn, then floored).
+        levels: range of the number of levels per channel, within ``[2, 256]``; every integer in the
+            range is equally likely.
         smoothing: range of the Gaussian smoothing in pixels, within ``[0, 10]``.
         edge_strength: range of the edge darkening, within ``[0, 1]``.
         edge_threshold: range of the gradient magnitude where edges start, within ``[0.001, 1]``.
@@ -50,7 +51,9 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
         keepdim: bool = False,
     ) -> None:
         super().__init__(p=p, same_on_batch=same_on_batch, keepdim=keepdim)
-        self._add_range("levels", levels, 2.0, 256.0)
+        low, high = self._add_range("levels", levels, 2.0, 256.0)
+        # Drawn uniformly in [low, high + 1) and floored: every integer from low to high is equally likely.
+        self._ranges["levels"] = (low, high + 0.999)
         self.max_smoothing = self._add_range("smoothing", smoothing, 0.0, 10.0)[1]
         self._add_range("edge_strength", edge_strength, 0.0, 1.0)
         self._add_range("edge_threshold", edge_threshold, 0.001, 1.0)

@@ -158,9 +158,9 @@ def _depth_range(field: _Field, world, o_b3, d_bn3, far_m: float):
     s_exit = s_exit * 0.999
     down = dz < 0
     inv = 1.0 / torch.where(down, -dz, 1.0)
-    s_low = torch.where(down, (oz - world.surface_min) * inv, far_m)
+    s_low = torch.where(down, (oz - world.surface_min + 1.0) * inv, far_m)  # 1 m of slack either way
     s_far = torch.minimum(s_exit, s_low).clamp_min(1.0)
-    s_near = torch.where(down, (oz - world.surface_max) * inv, 0.0).clamp_min(0.5)
+    s_near = torch.where(down, (oz - world.surface_max - 1.0) * inv, 0.0).clamp_min(0.5)
     never = ~down & (oz > world.surface_max)
     return torch.minimum(s_near, s_far), s_far, never
 
@@ -168,7 +168,8 @@ def _depth_range(field: _Field, world, o_b3, d_bn3, far_m: float):
 def _march(field: _Field, terms, s_lo, s_hi, steps: int, refine: int):
     """First crossing of each ray within [s_lo, s_hi]: geometric samples, then false position.
 
-    Returns (s_hit, found). Shapes: (B, N).
+    Returns (s_hit, found, started_below): ``started_below`` marks rays already under the surface
+    at ``s_lo`` (their crossing lies before the bracket). Shapes: (B, N).
     """
     k = torch.linspace(0.0, 1.0, steps + 1, device=s_lo.device, dtype=s_lo.dtype)
     ratio = (s_hi / s_lo).clamp_min(1.0)
@@ -195,7 +196,7 @@ def _march(field: _Field, terms, s_lo, s_hi, steps: int, refine: int):
         hi = torch.where(up, hi, mid)
         g_hi = torch.where(up, g_hi, gm)
     w = (g_lo / (g_lo - g_hi).clamp_min(1e-6)).clamp(0, 1)
-    return torch.lerp(lo, hi, w)[..., 0], found
+    return torch.lerp(lo, hi, w)[..., 0], found, below[..., 0], lo[..., 0], hi[..., 0]
 
 
 def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: RenderConfig = RenderConfig()) -> Geometry:
@@ -218,7 +219,7 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     Hc, Wc = dc.shape[1:3]
     dcf = dc.reshape(B, -1, 3)
     near, far, never = _depth_range(field, world, o, dcf, config.far_m)
-    s_hit_c, found_c = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
+    s_hit_c, found_c, *_ = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
     found_c &= ~never
     # brackets of the full-resolution rays: the 3x3 coarse neighbourhood's nearest and farthest hits
     step = (far / near).clamp_min(1.0) ** (1.0 / config.coarse_steps)  # one coarse step, as a ratio
@@ -242,19 +243,30 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     hi_f = torch.maximum(hi_f, lo_f)
     df = d.reshape(B, -1, 3)
     terms = field.ray_terms(o, df)
-    s_hit, found = _march(field, terms, lo_f, hi_f, config.fine_steps, config.bisect_steps)
+    s_hit, found, early, br_lo, br_hi = _march(field, terms, lo_f, hi_f, config.fine_steps, config.bisect_steps)
     found &= any_f
-    rest = ~found & any_f
+    rest = any_f & (~found | early)
     if bool(rest.any()):  # rays with no crossing in their bracket march on to their own far limit (few)
         bi, ni = rest.nonzero(as_tuple=True)
         sub_d = df[bi, ni][:, None]
         sub_o = o[bi]
         near2, far2, never2 = _depth_range(field, world, sub_o, sub_d, config.far_m)
         sub_terms = field.ray_terms(sub_o, sub_d)
-        start = torch.minimum(torch.maximum(lo_f[bi, ni, None], near2), far2)
-        s2, f2 = _march(field, sub_terms, start, far2, config.coarse_steps // 2, config.bisect_steps + 2)
+        # from the bracket's start if the ray was still above ground there, else from its near limit
+        start = torch.where(early[bi, ni, None], near2, torch.maximum(lo_f[bi, ni, None], near2))
+        start = torch.minimum(start, far2)
+        s2, f2, _, l2, h2 = _march(field, sub_terms, start, far2, config.coarse_steps // 2, config.bisect_steps + 2)
         s_hit[bi, ni] = s2[:, 0]
         found[bi, ni] = f2[:, 0] & ~never2[:, 0]
+        br_lo[bi, ni], br_hi[bi, ni] = l2[:, 0], h2[:, 0]
+    # rays whose bracket is still wide (silhouettes, grazing rays) get more refinement (few)
+    wide = found & (br_hi - br_lo > 0.5 + 0.004 * br_lo)
+    if bool(wide.any()):
+        bi, ni = wide.nonzero(as_tuple=True)
+        sub_d = df[bi, ni][:, None]
+        sub_terms = field.ray_terms(o[bi], sub_d)
+        s3, f3, *_ = _march(field, sub_terms, br_lo[bi, ni, None], br_hi[bi, ni, None], 1, 10)
+        s_hit[bi, ni] = s3[:, 0]
     s_hit = s_hit.reshape(B, height, width)
     found = found.reshape(B, height, width)
     norm = torch.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])

@@ -1,0 +1,83 @@
+"""Mini-Comballaz terrain and land cover: clearance over every Comballaz preset, helpers, classes."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame
+from topoloc.procedural import CLEARANCE_M, COMBALLAZ_FLIGHTS, SEMANTIC_CLASSES
+from topoloc.procedural.landcover import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
+from topoloc.procedural.terrain import Grid, polyline_distance, sample_grid, smooth_min
+from topoloc.procedural.world import area_of_flight
+
+
+def test_every_comballaz_preset_camera_has_clearance(world):
+    frame = LocalFrame.named("comballaz")
+    for flight in COMBALLAZ_FLIGHTS:
+        enu = frame.cesium_to_c2w(load_preset(flight))[:, :3, 3]
+        below = world.height(torch.as_tensor(enu[:, 0], dtype=torch.float32), torch.as_tensor(enu[:, 1], dtype=torch.float32))
+        clearance = enu[:, 2] - below.double().numpy()
+        assert clearance.min() >= CLEARANCE_M, (flight, clearance.min())
+
+
+def test_lhs_poses_fly_roughly_100_to_250_m_above_ground(world):
+    # LHS = ground + 100..200 m in TOPO; Mini-Comballaz's ground sits a little lower (real flights' datum)
+    frame = LocalFrame.named("comballaz")
+    enu = frame.cesium_to_c2w(load_preset("comballaz-LHS")[::50])[:, :3, 3]
+    ground = world.height(torch.as_tensor(enu[:, 0]).float(), torch.as_tensor(enu[:, 1]).float()).double().numpy()
+    agl = enu[:, 2] - ground
+    assert 80 < np.median(agl) < 260, np.median(agl)
+
+
+def test_land_cover_has_every_ground_class_and_relief(world):
+    counts = torch.bincount(world.classes.reshape(-1).long(), minlength=len(SEMANTIC_CLASSES))
+    for c in (MEADOW, FOREST_EVERGREEN, FOREST_DECIDUOUS, ROCK, WATER, ROAD, BUILDING):
+        assert counts[c] > 1000, SEMANTIC_CLASSES[c]
+    # a valley with relief: hundreds of metres between the valley floor and the mountains
+    assert world.surface_max - world.surface_min > 500
+    # water is flat-ish and lies low: below the median height of the world
+    assert world.ground[world.classes == WATER].median() < world.ground.median()
+
+
+@pytest.mark.slow
+def test_same_seed_same_world_other_seed_other_world(world):
+    from topoloc.procedural.world import _build
+
+    assert torch.equal(_build(0).surface, world.surface)
+    assert not torch.equal(_build(1).surface, world.surface)
+
+
+def test_sample_grid_matches_hand_bilinear():
+    grid = Grid(e_min=10.0, n_min=-5.0, cell=2.0, rows=3, cols=4)
+    field = torch.arange(12, dtype=torch.float32).reshape(3, 4)  # value = 4 * row + col
+    # at east 13 (col 1.5), north -4 (row 0.5): 4 * 0.5 + 1.5 = 3.5
+    out = sample_grid(field, grid, torch.tensor([13.0, 10.0]), torch.tensor([-4.0, -5.0]))
+    assert out.tolist() == pytest.approx([3.5, 0.0])
+
+
+def test_polyline_distance_hand_worked():
+    grid = Grid(0.0, 0.0, 1.0, 11, 11)
+    d = polyline_distance(grid, np.array([[0.0, 5.0], [10.0, 5.0]]), max_dist=4.0)
+    assert d[5, 3].item() == 0.0 and d[8, 2].item() == pytest.approx(3.0)
+    assert math.isinf(d[0, 0].item())  # 5 m away: beyond max_dist
+    d2 = polyline_distance(grid, np.array([[0.0, 0.0], [3.0, 4.0]]), max_dist=20.0)
+    assert d2[0, 10].item() == pytest.approx(math.hypot(7.0, 4.0))  # (10, 0): the closest point is the end (3, 4)
+
+
+def test_smooth_min_never_above_min():
+    a = torch.linspace(-10, 10, 101)
+    b = torch.zeros(101)
+    s = smooth_min(a, b, 3.0)
+    assert torch.all(s <= torch.minimum(a, b) + 1e-6)
+    # the log-sum-exp form, written independently: -k log(exp(-a / k) + exp(-b / k))
+    ref = -3.0 * np.logaddexp(-a.double().numpy() / 3.0, -b.double().numpy() / 3.0)
+    np.testing.assert_allclose(s.double().numpy(), ref, atol=1e-4)
+
+
+def test_unsupported_area_has_a_clear_error():
+    with pytest.raises(ValueError, match="EPFL"):
+        area_of_flight("EPFL-LHS")
+    assert area_of_flight("sepey-2021-10-13-outofplace") == "comballaz"

@@ -1,0 +1,117 @@
+"""Mini-Comballaz writer and `topoloc render`: exact layout, determinism, resume, read-back."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from topoloc.cli import main
+from topoloc.data.preset import load_preset, load_preset_pic_names
+from topoloc.geodesy import LocalFrame
+from topoloc.procedural import SEMANTIC_CLASSES, parse_flights, parse_size, render_flights
+
+SIZE = (72, 48)
+FLIGHTS = "comballaz-LHS:3,comballaz-2020-11-06-planned:3"
+
+
+def _files(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mini")
+    done = render_flights(root, FLIGHTS, size=SIZE, seed=0, batch_size=2, progress=False, depth=True)
+    return root, done
+
+
+def test_layout_is_topo_datagen(rendered):
+    root, done = rendered
+    assert done == {"comballaz-LHS": 3, "comballaz-2020-11-06-planned": 3}
+    lhs = root / "comballaz-LHS"
+    np.testing.assert_array_equal(np.load(lhs / "comballaz-LHS_poses.npy"), load_preset("comballaz-LHS"))
+    idx = np.round(np.linspace(0, 29999, 3)).astype(int)
+    for i in idx:
+        img = Image.open(lhs / f"comballaz-LHS_{i:05d}_img.png")
+        assert img.mode == "RGBA" and img.size == SIZE
+        sem = np.load(lhs / f"comballaz-LHS_{i:05d}_semantics.npy")
+        assert sem.dtype == np.uint8 and sem.shape == (SIZE[1], SIZE[0]) and sem.max() < len(SEMANTIC_CLASSES)
+        depth = np.load(lhs / f"comballaz-LHS_{i:05d}_depth.npy")
+        assert depth.dtype == np.float32 and np.isfinite(depth).all()  # LHS look down: ground everywhere
+    flight = "comballaz-2020-11-06-planned"
+    names = load_preset_pic_names(flight)
+    assert (root / flight / f"{flight}_pic_names.csv").read_text().strip().split(",") == names
+    for i in np.round(np.linspace(0, len(names) - 1, 3)).astype(int):
+        assert (root / flight / f"{flight}_{i:05d}_{names[i]}_img.png").is_file()
+        real = Image.open(root / f"{flight}-real" / f"{names[i]}.JPG")
+        assert real.format == "JPEG" and real.size == SIZE
+    classes = json.loads((lhs / "semantic_classes.json").read_text())
+    assert {int(k): v for k, v in classes.items()} == SEMANTIC_CLASSES
+    meta = json.loads((root / "mini_comballaz.json").read_text())
+    assert (meta["seed"], meta["width"], meta["height"]) == (0, 72, 48)
+    assert not list(root.rglob(".tmp-*"))
+
+
+def test_same_seed_same_bytes_whatever_the_batch(rendered, tmp_path):
+    root, _ = rendered
+    render_flights(tmp_path, FLIGHTS, size=SIZE, seed=0, batch_size=3, progress=False, depth=True)
+    assert _files(tmp_path) == _files(root)
+
+
+def test_resume_renders_only_the_missing_images(rendered, tmp_path):
+    root, _ = rendered
+    import shutil
+
+    shutil.copytree(root, tmp_path / "r")
+    gone = tmp_path / "r" / "comballaz-LHS" / "comballaz-LHS_15000_img.png"
+    gone.unlink()
+    (tmp_path / "r" / "comballaz-2020-11-06-planned-real" / "100_0416_0001.JPG").unlink()
+    done = render_flights(tmp_path / "r", FLIGHTS, size=SIZE, seed=0, progress=False, depth=True)
+    assert done == {"comballaz-LHS": 1, "comballaz-2020-11-06-planned": 1}
+    assert _files(tmp_path / "r") == _files(root)
+
+
+def test_read_back_through_topoflight_gives_the_preset_poses(rendered):
+    from topoloc.data import TopoFlight
+
+    root, _ = rendered
+    frame = LocalFrame.named("comballaz")
+    for flight, domain in (("comballaz-LHS", "synthetic"), ("comballaz-2020-11-06-planned", "real")):
+        ds = TopoFlight(root, flight, domain=domain, frame=frame)
+        rows = load_preset(flight)
+        idx = np.round(np.linspace(0, len(rows) - 1, 3)).astype(int)
+        assert len(ds) == 3
+        np.testing.assert_allclose(ds.poses(), frame.cesium_to_c2w(rows[idx]), atol=1e-9)
+        sample = ds[0]
+        assert sample["image"].shape == (3, SIZE[1], SIZE[0]) and sample["image"].dtype == torch.uint8
+        assert sample["index"] == idx[0]
+
+
+def test_a_different_seed_in_the_same_folder_is_refused(rendered):
+    root, _ = rendered
+    with pytest.raises(ValueError, match="seed"):
+        render_flights(root, "comballaz-LHS:3", size=SIZE, seed=1, progress=False)
+
+
+def test_flight_and_size_parsing_errors():
+    assert parse_flights("comballaz-LHS:5,sepey-2021-10-13-outofplace")[0].count == 5
+    assert parse_size("360x240") == (360, 240)
+    with pytest.raises(ValueError, match="unknown flight"):
+        parse_flights("comballaz-nope")
+    with pytest.raises(ValueError, match="EPFL"):
+        parse_flights("EPFL-LHS:3")
+    with pytest.raises(ValueError, match="integer N"):
+        parse_flights("comballaz-LHS:x")
+    with pytest.raises(ValueError, match="size"):
+        parse_size("360-240")
+
+
+def test_cli_render_writes_and_reports(tmp_path, capsys):
+    assert main(["render", "--out", str(tmp_path), "--flights", "comballaz-LHS:2", "--size", "48x32", "--device", "cpu", "--no-progress"]) == 0
+    assert "comballaz-LHS: 2 image(s) rendered" in capsys.readouterr().out
+    assert len(list((tmp_path / "comballaz-LHS").glob("*_img.png"))) == 2
+    with pytest.raises(SystemExit) as err:
+        main(["render", "--out", str(tmp_path), "--flights", "EPFL-LHS:2"])
+    assert err.value.code == 2

@@ -58,8 +58,9 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
 
     def _uniform(self, batch: int, low: float, high: float, dtype: Optional[torch.dtype] = None) -> Tensor:
         dtype = self.dtype if dtype is None else dtype
-        low_t = torch.tensor(low, device=self.device, dtype=dtype)
-        high_t = torch.tensor(high, device=self.device, dtype=dtype)
+        # torch.full, not torch.tensor: no host-to-device copy (which would synchronise a CUDA stream).
+        low_t = torch.full((), low, device=self.device, dtype=dtype)
+        high_t = torch.full((), high, device=self.device, dtype=dtype)
         if low == high:
             return low_t.expand(batch).clone()
         return _adapted_uniform((batch,), low_t, high_t, self.same_on_batch)

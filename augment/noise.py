@@ -236,7 +236,10 @@ def fractal_noise(
         raise ValueError(f"basis must be 'value' or 'perlin', got {basis!r}.")
     work = torch.float64 if dtype == torch.float64 else torch.float32
     batch = offset.shape[0]
-    persistence_b = torch.as_tensor(persistence, device=offset.device, dtype=work).expand(batch).view(-1, 1, 1, 1)
+    if isinstance(persistence, Tensor):
+        persistence_b = persistence.to(device=offset.device, dtype=work).expand(batch).reshape(-1, 1, 1, 1)
+    else:  # a number: filled on the device, no host-to-device copy
+        persistence_b = torch.full((batch, 1, 1, 1), float(persistence), device=offset.device, dtype=work)
     if basis == "value" and max_scale is None:
         max_scale = float(scale.detach().max())
     seed_i = seed.to(torch.int64)

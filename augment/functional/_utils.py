@@ -25,6 +25,15 @@ def per_image(value: Tensor, like: Tensor, trailing: int = 0) -> Tensor:
     return value.view(-1, 1, 1, 1)
 
 
+def rgb_constant(values: tuple[float, float, float], like: Tensor) -> Tensor:
+    """A ``(1, 3, 1, 1)`` colour on ``like``'s device and dtype, made without a host-to-device copy.
+
+    ``torch.tensor(values, device="cuda")`` copies from pageable host memory, which synchronises
+    the stream; three fills do not.
+    """
+    return torch.stack([torch.full((), float(v), device=like.device, dtype=like.dtype) for v in values]).view(1, 3, 1, 1)
+
+
 def luminance(image: Tensor) -> Tensor:
     """Rec. 601 luma of ``(B, 3, H, W)`` as ``(B, 1, H, W)``."""
     r, g, b = image.unbind(1)

@@ -19,6 +19,7 @@ from augment.functional._utils import (
     gaussian_blur,
     luminance,
     per_image,
+    rgb_constant,
     sobel_xy,
     work_dtype,
 )
@@ -65,9 +66,9 @@ def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) ->
     vegetation = ((excess_green(x) - 0.02) / 0.18).clamp(0.0, 1.0)
     vegetation = vegetation * vegetation * (3.0 - 2.0 * vegetation)
     luma = luminance(x)
-    yellow = torch.tensor(AUTUMN_YELLOW, device=x.device, dtype=work).view(1, 3, 1, 1)
-    red = torch.tensor(AUTUMN_RED, device=x.device, dtype=work).view(1, 3, 1, 1)
-    straw = torch.tensor(WINTER_STRAW, device=x.device, dtype=work).view(1, 3, 1, 1)
+    yellow = rgb_constant(AUTUMN_YELLOW, x)
+    red = rgb_constant(AUTUMN_RED, x)
+    straw = rgb_constant(WINTER_STRAW, x)
     palette = torch.lerp(yellow, red, per_image(tint, x))
     out = x + vegetation * per_image(autumn, x) * (_luma_matched(palette, luma) - x)
     out = out + vegetation * per_image(winter, x) * (_luma_matched(straw, luma) - out)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from augment._checks import check_image
-from augment.functional._utils import excess_green, luminance, per_image, sobel_xy, work_dtype
+from augment.functional._utils import excess_green, luminance, per_image, rgb_constant, sobel_xy, work_dtype
 from augment.noise import fractal_noise
 
 __all__ = ["cloud_layer", "snow_cover", "haze"]
@@ -146,7 +146,7 @@ def snow_cover(
         if mask.shape != luma.shape:
             raise ValueError(f"mask must have shape {tuple(luma.shape)}, got {tuple(mask.shape)}.")
         cover = cover * mask.to(work)
-    snow_rgb = torch.tensor([0.94, 0.96, 1.0], device=x.device, dtype=work).view(1, 3, 1, 1)
+    snow_rgb = rgb_constant((0.94, 0.96, 1.0), x)
     snow = snow_rgb * per_image(brightness, x) * (0.85 + 0.15 * luma)
     out = x + cover * (snow - x)
     return out.clamp(0.0, 1.0).to(image.dtype)

@@ -125,3 +125,10 @@ def test_augment_imports_without_albumentations():
         "else:\n    raise SystemExit('augment.albumentations imported without albumentations')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_serialisation_round_trip():
+    pipeline = A.Compose([AA.RandomClouds(opacity=(0.3, 0.6), p=0.3), AA.RandomHaze(p=1.0)], seed=3)
+    restored = A.from_dict(A.to_dict(pipeline))
+    assert isinstance(restored.transforms[0], AA.RandomClouds)
+    assert tuple(restored.transforms[0].opacity) == (0.3, 0.6) and restored.transforms[0].p == 0.3

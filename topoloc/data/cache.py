@@ -219,13 +219,14 @@ class ImageCache:
         """
         device = torch.device(device)
         idx = indices.to(self.images.device)
-        images = self.images.index_select(0, idx)
+        if self.images.device.type == "cpu" and device.type == "cuda":
+            # Gather straight into pinned memory (one host copy), then an asynchronous upload.
+            images = torch.empty((idx.numel(), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=True)
+            torch.index_select(self.images, 0, idx, out=images)
+        else:
+            images = self.images.index_select(0, idx)
         c2w = self.c2w.index_select(0, idx.to(self.c2w.device))
-        if images.device != device:
-            if images.device.type == "cpu" and device.type == "cuda":
-                images = images.pin_memory()
-            images = images.to(device, non_blocking=True)
-        return images, c2w.to(device, non_blocking=True)
+        return images.to(device, non_blocking=True), c2w.to(device, non_blocking=True)
 
     def to(self, device: str | torch.device) -> "ImageCache":
         """The cache with its tensors on ``device`` (pinned host memory for ``"cpu"`` when CUDA exists)."""

@@ -237,19 +237,36 @@ class Trainer:
         if cfg.compile:
             self.train_model = torch.compile(self.train_model)
         self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
+        self.side_stream = torch.cuda.Stream(device) if self.cuda else None
         return state
 
     # ----------------------------------------------------------------- the step
-    def _step(self, idx: Tensor) -> dict[str, Tensor]:
-        cfg = self.config
+    def _inputs(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The batch of ``idx`` on the device: augmented, normalised images and target codes."""
         images, _ = self.train_cache.batch(idx, self.device)
         target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
         x = images.float().div_(255.0)
         if self.augment is not None:
             x = self.augment(x)
         x = self.model.normalize(x)
-        if self.cuda and cfg.channels_last:
+        if self.cuda and self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x, target
+
+    def _step(self, idx: Tensor) -> dict[str, Tensor]:
+        cfg = self.config
+        if self.side_stream is not None:
+            # The batch is prepared on a side stream: kornia's per-op `.item()` calls then wait for
+            # the augmentation kernels only, not for the previous step still running on the GPU.
+            # Same launch order as without it, so the RNG draws (and resuming) are unchanged.
+            main = torch.cuda.current_stream(self.device)
+            with torch.cuda.stream(self.side_stream):
+                x, target = self._inputs(idx)
+            main.wait_stream(self.side_stream)
+            x.record_stream(main)
+            target.record_stream(main)
+        else:
+            x, target = self._inputs(idx)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda and cfg.amp):
             pred = self.train_model(x)
         terms = self.criterion.terms(pred, target)
@@ -374,6 +391,8 @@ class Trainer:
         cfg, info = self.config, self.info
         shard = shard_indices(epoch_permutation(n, cfg.seed, epoch), info.rank, info.world_size)
         shard = shard.to(self.train_cache.device)  # one copy per epoch, none per step
+        if self.side_stream is not None:  # the batches' inputs (cache, targets, shard) are ready
+            self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
         self.train_model.train()
         pending: list[tuple[int, Tensor]] = []
         sums = torch.zeros(3, dtype=torch.float64, device=self.device)

@@ -8,9 +8,11 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 import yaml
+from torch import Tensor, nn
 
-__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES"]
+__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment"]
 
 #: Names accepted by ``TrainConfig.augment`` (besides ``None`` and a callable).
 AUGMENT_NAMES = ("none", "simtoreal", "colorjitter")
@@ -228,3 +230,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, PathLike):
         return str(value)
     return value
+
+
+def build_augment(spec: str | Callable | None, strength: float = 0.5,
+                  device: str | torch.device = "cpu") -> Callable[[Tensor], Tensor] | None:
+    """The on-device augmentation of ``TrainConfig.augment`` (float (B, 3, H, W) in [0, 1] -> same)."""
+    if spec is None or spec == "none":
+        return None
+    if callable(spec):
+        return spec.to(device) if isinstance(spec, nn.Module) else spec
+    if spec == "simtoreal":
+        import augment
+
+        return augment.SimToReal(strength=strength).to(device)
+    if spec == "colorjitter":  # AtLoc's torchvision ColorJitter(0.7, 0.7, 0.7, 0.5), on the device
+        from kornia.augmentation import ColorJitter
+
+        return ColorJitter(0.7, 0.7, 0.7, 0.5, p=1.0).to(device)
+    raise ValueError(f"build_augment: unknown augment {spec!r}")

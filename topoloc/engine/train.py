@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from topoloc.data.cache import ImageCache
 from topoloc.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from topoloc.engine.config import TrainConfig
+from topoloc.engine.config import TrainConfig, build_augment
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import as_cache, predict
@@ -57,24 +57,6 @@ class TrainResult:
     best_checkpoint: Path
     history: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path = Path(".")
-
-
-def build_augment(spec: str | Callable | None, strength: float = 0.5,
-                  device: str | torch.device = "cpu") -> Callable[[Tensor], Tensor] | None:
-    """The on-device augmentation of ``TrainConfig.augment`` (float (B, 3, H, W) in [0, 1] -> same)."""
-    if spec is None or spec == "none":
-        return None
-    if callable(spec):
-        return spec.to(device) if isinstance(spec, nn.Module) else spec
-    if spec == "simtoreal":
-        import augment
-
-        return augment.SimToReal(strength=strength).to(device)
-    if spec == "colorjitter":  # AtLoc's torchvision ColorJitter(0.7, 0.7, 0.7, 0.5), on the device
-        from kornia.augmentation import ColorJitter
-
-        return ColorJitter(0.7, 0.7, 0.7, 0.5, p=1.0).to(device)
-    raise ValueError(f"build_augment: unknown augment {spec!r}")
 
 
 def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
@@ -171,12 +153,10 @@ class Trainer:
         if cfg.cache_file is not None:
             cache_file = Path(cfg.cache_file)
             cache_file = cache_file if cache_file.is_absolute() else self.out_dir / cache_file
-        from topoloc.data.cache import ImageCache as _Cache
-
-        if isinstance(self.train_set, _Cache):
+        if isinstance(self.train_set, ImageCache):
             self.train_cache = as_cache(self.train_set, cfg.image_size)
         else:
-            self.train_cache = _Cache.from_dataset(
+            self.train_cache = ImageCache.from_dataset(
                 self.train_set, cfg.image_size, device=cache_device, num_workers=cfg.num_workers,
                 progress=cfg.progress and info.is_main, path=cache_file if info.is_main else None)
         self.val_cache = None

@@ -42,18 +42,29 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             raise TypeError(f"keepdim must be a bool, got {keepdim!r}.")
         super().__init__(p=p, same_on_batch=same_on_batch, p_batch=1.0, keepdim=keepdim)
         self._ranges: Dict[str, Tuple[float, float]] = {}
+        self._shown: Dict[str, Tuple[float, float]] = {}
         self._needs_seed = needs_seed
 
     def _add_range(
-        self, name: str, value: float | Sequence[float], low: float = -math.inf, high: float = math.inf
+        self,
+        name: str,
+        value: float | Sequence[float],
+        low: float = -math.inf,
+        high: float = math.inf,
+        internal: bool = False,
     ) -> Tuple[float, float]:
-        """Validate ``value`` as a ``(min, max)`` range within ``[low, high]`` and draw it per image."""
+        """Validate ``value`` as a ``(min, max)`` range within ``[low, high]`` and draw it per image.
+
+        ``internal`` draws (a shadow direction, a bank index) are left out of ``repr``.
+        """
         bounds = check_range(value, name, low, high)
         self._ranges[name] = bounds
+        if not internal:
+            self._shown[name] = bounds
         return bounds
 
     def __repr__(self) -> str:
-        ranges = ", ".join(f"{name}=({low:.4g}, {high:.4g})" for name, (low, high) in self._ranges.items())
+        ranges = ", ".join(f"{name}=({low:.4g}, {high:.4g})" for name, (low, high) in self._shown.items())
         return f"{type(self).__name__}({ranges}, p={self.p}, same_on_batch={self.same_on_batch})"
 
     def _uniform(self, batch: int, low: float, high: float, dtype: Optional[torch.dtype] = None) -> Tensor:

@@ -70,7 +70,7 @@ class RandomClouds(SimToRealAugmentationBase):
         self.max_scale = self._add_range("scale", scale, 0.25, 64.0)[1]
         self._add_range("shadow_strength", shadow_strength, 0.0, 1.0)
         self._add_range("shadow_shift", shadow_shift, 0.0, 1.0)
-        self._add_range("shadow_angle", (0.0, 2.0 * math.pi))
+        self._add_range("shadow_angle", (0.0, 2.0 * math.pi), internal=True)
         if isinstance(octaves, bool) or not isinstance(octaves, int) or not 1 <= octaves <= 8:
             raise ValueError(f"octaves must be an integer in [1, 8], got {octaves!r}.")
         self.octaves = octaves

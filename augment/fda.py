@@ -61,7 +61,7 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
             raise ValueError(f"bank must hold images in [0, 1], got values in [{low:.4g}, {high:.4g}].")
         self.register_buffer("bank", bank.detach().clone(), persistent=False)
         self._add_range("beta", beta, 0.0, 0.5)
-        self._add_range("index", (0.0, float(bank.shape[0])))
+        self._add_range("index", (0.0, float(bank.shape[0])), internal=True)
 
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None

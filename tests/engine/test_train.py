@@ -150,9 +150,10 @@ def test_cache_file_is_reused_by_a_rerun(tiny_config, pose_images):
 
 
 @pytest.mark.gpu
-def test_cuda_bf16_channels_last_path(tiny_config, pose_images):
+@pytest.mark.parametrize("cache_device", ["auto", "cpu"])  # GPU memory, or pinned host memory
+def test_cuda_bf16_channels_last_path(tiny_config, pose_images, cache_device):
     ds, val = pose_images(n=32), pose_images(n=8, seed=1)
-    result = train(tiny_config(epochs=2, device="cuda", cache_device="auto", augment="simtoreal"), ds, val)
+    result = train(tiny_config(epochs=2, device="cuda", cache_device=cache_device, augment="simtoreal"), ds, val)
     assert all(np.isfinite(row["loss"]) for row in result.history)
     model, normalizer, config = load_model(result.final_checkpoint, device="cuda")
     c2w = predict(model, val, normalizer, image_size=config.image_size)

@@ -194,7 +194,9 @@ class RandomCameraEffects(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(temperature=temperature, tint=tint, vignetting=vignetting, noise_std=noise_std, blur_sigma=blur_sigma)
+        args = dict(
+            temperature=temperature, tint=tint, vignetting=vignetting, noise_std=noise_std, blur_sigma=blur_sigma
+        )
         self._build(augment.RandomCameraEffects(**args, p=1.0), **args)
 
 
@@ -238,7 +240,9 @@ class FourierDomainAdaptation(_KorniaAdapter):
         elif isinstance(bank, torch.Tensor):
             bank_t = bank
         else:
-            raise TypeError(f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}.")
+            raise TypeError(
+                f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}."
+            )
         self._build(augment.FourierDomainAdaptation(bank_t, beta=beta, p=1.0), beta=beta)
         self.bank = bank
 

@@ -68,7 +68,8 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
     ) -> Tensor:
         count = self.bank.shape[0]
         index = params["index"].to(self.bank.device).floor().long().clamp(0, count - 1)
-        target = self.bank[index].to(device=input.device, dtype=torch.float64 if input.dtype == torch.float64 else torch.float32)
+        work = torch.float64 if input.dtype == torch.float64 else torch.float32
+        target = self.bank[index].to(device=input.device, dtype=work)
         if target.shape[-2:] != input.shape[-2:]:
             target = F.interpolate(target, size=input.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
             target = target.clamp(0.0, 1.0)

@@ -31,7 +31,8 @@ def rgb_constant(values: tuple[float, float, float], like: Tensor) -> Tensor:
     ``torch.tensor(values, device="cuda")`` copies from pageable host memory, which synchronises
     the stream; three fills do not.
     """
-    return torch.stack([torch.full((), float(v), device=like.device, dtype=like.dtype) for v in values]).view(1, 3, 1, 1)
+    channels = [torch.full((), float(v), device=like.device, dtype=like.dtype) for v in values]
+    return torch.stack(channels).view(1, 3, 1, 1)
 
 
 def luminance(image: Tensor) -> Tensor:

@@ -27,6 +27,9 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
     ``same_on_batch`` shares one draw across the batch and ``torch.manual_seed`` makes a call
     reproducible. Masks, boxes and keypoints pass through unchanged.
 
+    Move the augmentation to the images' device (``aug.to("cuda")``, as for any module): kornia
+    then draws the parameters there, where a CPU draw would be copied to the GPU every batch.
+
     Args:
         p: probability of applying the augmentation to each image.
         same_on_batch: apply the same parameters to every image of the batch.

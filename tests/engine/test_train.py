@@ -179,3 +179,9 @@ def test_compiled_training_matches_eager(tiny_config, pose_images):
     assert a.keys() == b.keys()  # the unwrapped module is saved, without `_orig_mod.` prefixes
     for key in a:
         assert torch.allclose(a[key].float(), b[key].float(), rtol=1e-3, atol=1e-4), key
+
+
+def test_tensorboard_events_when_installed(tiny_config, pose_images):
+    pytest.importorskip("tensorboard")
+    result = train(tiny_config(epochs=1, tensorboard=True, log_every=1), pose_images(n=8))
+    assert list((result.out_dir / "tb").glob("events.out.tfevents.*"))

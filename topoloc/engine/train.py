@@ -182,6 +182,9 @@ class Trainer:
 
         from topoloc.models import AtLocLoss, create_model
 
+        # Built before the RNG is seeded or restored: nothing it draws at construction can shift
+        # the draws of a resumed run.
+        self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
@@ -216,7 +219,6 @@ class Trainer:
             self.train_model = DistributedDataParallel(model, device_ids=[device.index] if self.cuda else None)
         if cfg.compile:
             self.train_model = torch.compile(self.train_model)
-        self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
         self.side_stream = torch.cuda.Stream(device) if self.cuda else None
         return state
 

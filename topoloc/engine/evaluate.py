@@ -224,24 +224,15 @@ def evaluate_poses(
 
 def nearest_pose(train_c2w: np.ndarray, test_c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distance (m) from each test pose to the nearest training position, and the rotation angle
-    (deg) to that same training pose. Uses `topoloc.data.coverage` when available.
+    (deg) to that training pose (`topoloc.data.coverage`).
 
     Shape:
         train_c2w: (M, 4, 4), test_c2w: (N, 4, 4) -> (N,), (N,)
     """
-    try:
-        from topoloc.data import coverage  # noqa: PLC0415 - optional until topoloc.data lands
-    except ImportError:
-        coverage = None
-    if coverage is not None:
-        cov = coverage(train_c2w, test_c2w)
-        return np.asarray(cov.distance_m, dtype=np.float64), np.asarray(cov.angle_deg, dtype=np.float64)
-    tr = torch.as_tensor(train_c2w[:, :3, 3])
-    te = torch.as_tensor(test_c2w[:, :3, 3])
-    d, idx = torch.cdist(te, tr).min(dim=1)
-    idx_np = idx.numpy()
-    _, ang = pose_errors(train_c2w[idx_np], test_c2w)
-    return d.numpy(), ang
+    from topoloc.data import coverage  # noqa: PLC0415
+
+    cov = coverage(train_c2w, test_c2w)
+    return np.asarray(cov.distance_m, dtype=np.float64), np.asarray(cov.angle_deg, dtype=np.float64)
 
 
 @dataclass

@@ -47,7 +47,7 @@ _PALETTE = {
 }
 _PALETTE["early_autumn"] = dict(_PALETTE["summer"]) | {
     MEADOW: ((0.42, 0.46, 0.22), (0.58, 0.55, 0.32)),
-    FOREST_DECIDUOUS: ((0.62, 0.40, 0.13), (0.72, 0.58, 0.20)),
+    FOREST_DECIDUOUS: ((0.44, 0.34, 0.16), (0.54, 0.45, 0.21)),
 }
 _PALETTE["autumn"] = dict(_PALETTE["summer"]) | {
     MEADOW: ((0.44, 0.45, 0.26), (0.58, 0.52, 0.36)),
@@ -185,7 +185,8 @@ def bake(world, app: Appearance) -> Bake:
     for c, (c0, c1) in pal.items():
         m = cls == c
         t = world.roof_tone if c == BUILDING else tone
-        col = torch.tensor(c0)[:, None] * (1 - t[m]) + torch.tensor(c1)[:, None] * t[m]
+        tm = t[m] if c != WATER else torch.full_like(t[m], 0.5)  # water: one colour (no field parcels)
+        col = torch.tensor(c0)[:, None] * (1 - tm) + torch.tensor(c1)[:, None] * tm
         rgb[:, m] = col
     classes = cls.clone()
     if app.domain == "real" and app.snow > 0:
@@ -212,7 +213,7 @@ def bake(world, app: Appearance) -> Bake:
         shade_ = 0.80 + 0.25 * lambert  # orthophoto: even, faintly modelled
     else:
         shadow = _cast_shadows(world, sun)
-        shade_ = 0.30 + 0.95 * lambert * shadow / max(math.sin(math.radians(app.sun_elevation_deg)), 0.3) ** 0.5
+        shade_ = 0.42 + 0.85 * lambert * shadow / max(math.sin(math.radians(app.sun_elevation_deg)), 0.3) ** 0.5
     rgbs = torch.cat([rgb, shade_[None]]).contiguous()
     return Bake(app, rgbs, classes.float()[None].contiguous())
 
@@ -268,7 +269,7 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         cv = (pts[..., 1] + sun[1] * lift) / 12.0 + wind_v[:, None, None]
         dens = _tile_sample(world.clouds[None], cu, cv)[:, 0]
         dens = ((dens + cover[:, None, None] - 0.75) / 0.35).clamp(0, 1)
-        light = light * (1.0 - 0.55 * dens[:, None])
+        light = light * (1.0 - 0.4 * dens[:, None])
     rgb = rgb * light
 
     # far mountains (profile) and sky, computed on those pixels only
@@ -281,9 +282,18 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         elev = d[:, 2].clamp(-1, 1)
         az = torch.atan2(d[:, 0], d[:, 1])
         rt = _tile_sample(world.detail[1:], (az * 300.0)[None, None], (elev * 300.0)[None, None])[0, 0, 0]
-        col = torch.tensor([0.40, 0.44, 0.50], device=dev)[None] * (1.0 + 0.25 * rt[:, None])
-        if real and app.season == "winter":
-            col = torch.lerp(col, torch.full_like(col, 0.9), ((0.5 + 0.5 * rt[:, None]).clamp(0, 1) * 0.7))
+        # distant mountains: dark forested flanks, lighter rock towards the crest, snow on top
+        R = world.ridge_sin.shape[0]
+        pos = torch.remainder(az, 2 * math.pi) * (R / (2 * math.pi))
+        i0 = pos.long()
+        crest = torch.lerp(world.ridge_sin[i0 % R], world.ridge_sin[(i0 + 1) % R], pos - i0)
+        below = ((crest - d[:, 2]) / 0.09).clamp(0, 1)[:, None]  # 0 at the crest, 1 lower down
+        flank = torch.tensor([0.27, 0.33, 0.36], device=dev)
+        rock = torch.tensor([0.58, 0.59, 0.62], device=dev)
+        col = torch.lerp(rock, flank, below ** 0.6) * (1.0 + 0.22 * rt[:, None])
+        snow_line = 0.45 if (real and app.season == "winter") else (0.12 if real else 0.06)
+        cap = ((snow_line - below) / 0.05 + 0.6 * rt[:, None]).clamp(0, 1)
+        col = torch.lerp(col, torch.full_like(col, 0.93), cap)
         is_sky = far[bi, yi, xi] == SKY
         if real:
             zen = torch.tensor([0.30, 0.50, 0.82], device=dev)
@@ -351,7 +361,8 @@ def camera_effects(rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     x = x * (1.0 - (0.15 + 0.2 * hash_uniform(k, 15))[:, None, None, None] * r2)
     # filmic response: lifted shadows, compressed highlights, more contrast and saturation
     x = x.clamp_min(0)
-    x = 1.08 * x / (x + 0.08) * (x + 0.03) / (1.0 + 0.03)
+    x = 1.04 * x**0.85  # a brighter, flatter response than the renders' linear one
+    x = x + 0.35 * x * (1 - x).clamp_min(0) * (x - 0.45)  # a gentle S: more contrast around mid grey
     grey = (x[:, 0:1] + x[:, 1:2] + x[:, 2:3]) * (1.0 / 3.0)
     x = torch.lerp(grey, x, 1.15)
     # sensor noise: shot-like (scales with signal) + read noise, from a fixed Gaussian tile read at a

@@ -175,7 +175,7 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
     lake = ell < 1.0
     level = float(ground[lake].quantile(0.25))
     blend = _smoothstep((ell - 1.0) / 0.6)
-    ground.copy_(torch.where(lake, level - 3.0 * (1 - ell), level + blend * (ground - level)))
+    ground.copy_(torch.where(lake, level, level + 0.5 + blend * (ground - level - 0.5)))  # flat water, a low shore
 
     gy, gx = torch.gradient(ground, spacing=grid.cell)
     slope = torch.sqrt(gx**2 + gy**2)
@@ -201,14 +201,16 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
     species = fbm2d(shape, 180.0 / grid.cell, 4, generator) + (height - 150.0) / 300.0
     evergreen = species > -0.1
     # isolated trees and hedges in the meadows
-    crowns = fbm2d(shape, 7.0 / grid.cell, 2, generator)
-    single = (crowns > 0.62) & (fbm2d(shape, 300.0 / grid.cell, 3, generator) > 0.1) & treeline & ~rock
+    crowns = fbm2d(shape, 9.0 / grid.cell, 2, generator, gain=0.35)
+    single = (crowns > 0.55) & (fbm2d(shape, 300.0 / grid.cell, 3, generator) > 0.1) & treeline & ~rock
     trees = forest | single
     classes[trees & evergreen] = FOREST_EVERGREEN
     classes[trees & ~evergreen] = FOREST_DECIDUOUS
-    canopy = torch.where(forest, 15.0 + 6.0 * crowns, 6.0 + 12.0 * (crowns - 0.62).clamp_min(0) / 0.38 + 4.0)
-    edge = _smoothstep((forest_noise - 0.18) / 0.06)
-    canopy = torch.where(forest, canopy * (0.45 + 0.55 * edge), canopy)
+    # canopy: rounded crowns (a dome over each noise bump) on a forest roof that thins at the edges
+    dome = ((crowns - 0.55).clamp_min(0) / 0.45).sqrt()
+    canopy = torch.where(forest, 16.0 + 3.0 * crowns, 4.0 + 9.0 * dome)
+    edge = _smoothstep((forest_noise - 0.18) / 0.08)
+    canopy = torch.where(forest, canopy * (0.5 + 0.5 * edge), canopy)
     objects[trees] = canopy[trees].clamp_min(3.0)
 
     # water: the river and the lake

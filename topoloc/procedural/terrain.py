@@ -190,7 +190,7 @@ def _control_points(cameras: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndar
 
 
 def camera_ceiling(grid: Grid, cameras_n3: np.ndarray, clearance: float, ground: torch.Tensor, headroom: float = 40.0,
-                   slope: float = 0.6, margin: float = 1.0) -> torch.Tensor:
+                   slope: float = 0.35, margin: float = 1.0) -> torch.Tensor:
     """Highest allowed surface: a cone of ``slope`` under every camera whose clearance is at risk.
 
     At a camera's foot the ceiling is ``clearance + margin`` below it and it rises by ``slope`` m
@@ -206,9 +206,13 @@ def camera_ceiling(grid: Grid, cameras_n3: np.ndarray, clearance: float, ground:
     under = sample_grid(ground, grid, e, n).numpy()
     ceil = torch.full((grid.rows, grid.cols), math.inf)
     local_max = float(ground.max())
-    for k in np.flatnonzero(under + headroom > limit):
+    binding = np.flatnonzero(under + headroom > limit)
+    # cameras hovering at one spot (take-off, landing) bind once: keep the lowest per 4 m cell
+    order = binding[np.argsort(limit[binding])]
+    _, first = np.unique(np.round(cameras_n3[order, :2] / 4.0).astype(np.int64), axis=0, return_index=True)
+    for k in order[np.sort(first)]:
         cx, cy, lim = float(cameras_n3[k, 0]), float(cameras_n3[k, 1]), float(limit[k])
-        radius = max(grid.cell * 2, (min(under[k] + headroom + 200.0, local_max) - lim) / slope)
+        radius = max(grid.cell * 2, (min(under[k] + headroom + 60.0, local_max) - lim) / slope)
         j0 = max(0, int((cx - radius - grid.e_min) / grid.cell))
         j1 = min(grid.cols, int((cx + radius - grid.e_min) / grid.cell) + 2)
         i0 = max(0, int((cy - radius - grid.n_min) / grid.cell))

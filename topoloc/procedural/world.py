@@ -139,7 +139,7 @@ def _power_line(rng: np.random.Generator, grid: Grid, surface: torch.Tensor) -> 
 
 
 #: Bumped whenever the world built for a seed changes (invalidates the disk cache).
-WORLD_VERSION = "1"
+WORLD_VERSION = "4"
 
 _SAVED = ("ground", "surface", "classes", "tone", "roof_tone", "normal", "cars", "wires", "ridge_deg", "ridge_sin", "detail", "clouds")
 
@@ -200,7 +200,7 @@ def _build(seed: int) -> World:
     # every preset camera keeps CLEARANCE_M of air: lower the ground, then drop objects that poke up
     all_cams = np.concatenate(list(cameras.values()))
     ceiling = camera_ceiling(grid, all_cams, CLEARANCE_M, ground)
-    ground = smooth_min(ground, ceiling, 3.0)
+    ground = smooth_min(ground, ceiling, 6.0)
     objects = cover["objects"]
     objects = torch.where(ground + objects > ceiling, (ceiling - ground).clamp_min(0.0), objects)
     classes = cover["classes"]
@@ -219,8 +219,9 @@ def _build(seed: int) -> World:
             cars[i, j] = cars[i + di, j + dj] = colour + 1
     wires = _power_line(rng, grid, surface)
 
-    ridge = fbm1d_periodic(2048, 6, generator, base_cycles=4)
-    ridge_deg = 7.0 + 5.5 * ridge + 2.0 * ridge.clamp_min(0) ** 2
+    broad = fbm1d_periodic(2048, 6, generator, base_cycles=4)
+    peaks = fbm1d_periodic(2048, 5, generator, base_cycles=24)
+    ridge_deg = 6.5 + 4.5 * broad + 4.0 * (1.0 - peaks.abs() * 2.5).clamp_min(0) ** 2 + 1.5 * peaks
     detail = torch.stack([_tile(generator, 256, 6.0, 4), _tile(generator, 256, 24.0, 4)])
     clouds = _tile(generator, 512, 96.0, 6)
     world = World(

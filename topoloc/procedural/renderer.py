@@ -259,8 +259,9 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
         s_hit[bi, ni] = s2[:, 0]
         found[bi, ni] = f2[:, 0] & ~never2[:, 0]
         br_lo[bi, ni], br_hi[bi, ni] = l2[:, 0], h2[:, 0]
-    # rays whose bracket is still wide (silhouettes, grazing rays) get more refinement (few)
-    wide = found & (br_hi - br_lo > 0.5 + 0.004 * br_lo)
+    # rays whose estimate is still off the surface (silhouettes, grazing rays) get more refinement (few)
+    resid = field.gap(terms, s_hit[..., None])[..., 0].abs()
+    wide = found & (resid > 0.2 + 0.0005 * s_hit)
     if bool(wide.any()):
         bi, ni = wide.nonzero(as_tuple=True)
         sub_d = df[bi, ni][:, None]

@@ -106,6 +106,7 @@ def test_cli_train_runs_a_recipe(demo_dir):
     assert main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
                  f"data.root={demo_dir / 'data'}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
                  "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
+                 "data.val=[]", "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",
                  f"train.out_dir={out}", f"evaluate.out_dir={out / 'eval'}"]) == 0
     assert (out / "last.pt").is_file()
     assert "| synthetic_augmented | real |" in (out / "eval" / "report.md").read_text()

@@ -162,6 +162,7 @@ def run_demo(
         seed: seeds the render and the trainings.
         config: explicit sizes instead of the preset of `demo_config`.
     """
+    from topoloc.data.cache import ImageCache  # noqa: PLC0415
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
     from topoloc.engine.predict import as_cache  # noqa: PLC0415
@@ -197,7 +198,7 @@ def run_demo(
         lap(f"train {folder}")
 
     test_caches = [as_cache(ds, cfg.image_size) for ds in test_sets]
-    train_cache = as_cache(train_set, cfg.image_size)
+    train_cache = ImageCache.from_dataset(train_set, cfg.image_size, path=cache_file)  # the file training wrote
     evaluations = {}
     for label, (ckpt, tcfg) in runs.items():
         model, normalizer, _ = load_model(ckpt, device=cfg.device)

@@ -210,7 +210,7 @@ def run_demo(
     lap("saliency")
 
     total = time.perf_counter() - t0
-    intro = _intro(cfg, train_set, test_sets, timings, total, _cpu_seconds() - cpu0)
+    intro = _intro(cfg, train_set, test_sets, timings, total, _cpu_seconds() - cpu0) + "\n\n" + _headline(evaluations)
     report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training, real test",
                           intro=intro, retrieval_run=next(iter(evaluations)),
                           extra_sections={"Saliency": saliency_md})
@@ -220,6 +220,24 @@ def run_demo(
                                               indent=2, default=str))
     print(f"[demo] report: {report} ({time.perf_counter() - t0:.1f} s in all)", flush=True)
     return report
+
+
+def _headline(evaluations: dict[str, Any]) -> str:
+    """One line per domain: median errors of each run and of the retrieval baseline."""
+    lines = ["**Headline** (median translation / rotation error):", ""]
+    first = next(iter(evaluations.values()))
+    for domain in ("real", "synthetic"):
+        if not first.model.mask(domain=domain).any():
+            continue
+        parts = []
+        for label, res in evaluations.items():
+            s = res.model.summary(domain=domain)
+            parts.append(f"{label} {s.median_m:.0f} m / {s.median_deg:.1f} deg")
+        if first.retrieval is not None:
+            s = first.retrieval.summary(domain=domain)
+            parts.append(f"retrieval baseline {s.median_m:.0f} m / {s.median_deg:.1f} deg")
+        lines.append(f"- {domain} test images: " + "; ".join(parts) + ".")
+    return "\n".join(lines)
 
 
 def _cpu_seconds() -> float:

@@ -262,9 +262,9 @@ def _intro(cfg: DemoConfig, train_set, test_sets, timings: dict[str, float], tot
         f"`augment.SimToReal(strength={cfg.augment_strength:g})` and without augmentation.\n"
         f"- Test: {tests}: the poses of real TOPO flights; their \"real\" images are Mini-Comballaz's real "
         "appearance (other season, sky, haze, camera), their synthetic images the render of the same pose.\n"
-        "- The real flights' heights in TOPO's poses lie up to about 50 m below the LHS flight's "
-        "(a vertical datum difference noted in TOPO's data); the coverage table shows how far the test "
-        "poses are from every training pose.\n"
+        "- The real flights' heights sit up to about 50 m lower, relative to the ground, than the LHS poses "
+        "imply (their altitudes are likely above sea level, not ellipsoidal: a vertical datum difference in "
+        "TOPO's poses); the coverage table shows how far the test poses are from every training pose.\n"
         f"- Time: {times} ({total:.0f} s wall before the report, {cpu:.0f} s of CPU time, "
         f"{torch.get_num_threads()} torch threads)."
     )

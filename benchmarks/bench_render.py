@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import tempfile
 import time
@@ -43,7 +44,8 @@ def main(argv=None) -> None:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     width, height = parse_size(args.size)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}")
+    load = f" | load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}{load}")
 
     t0 = time.perf_counter()
     world = build_world(0).to(device)
@@ -70,19 +72,22 @@ def main(argv=None) -> None:
 
         run() if args.images <= args.batch_size else render(world, bakes, c2w_all[: args.batch_size], {d: k[: args.batch_size] for d, k in keys_all.items()}, width, height, config)
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run()
-        dt = time.perf_counter() - t0
-        print(f"render only   {flight:32s} {'+'.join(domains):18s} {args.images / dt:8.1f} poses/s ({args.images * len(domains) / dt:.1f} images/s)")
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        n = args.images * len(domains)
+        print(f"render only   {flight:30s} {'+'.join(domains):16s} wall {n / dt:7.1f} images/s ({args.images / dt:.1f} poses/s)"
+              + (f" | {n / cpu:.1f} images per CPU-second" if device.type == "cpu" else ""))
     if not args.skip_write:
         with tempfile.TemporaryDirectory() as tmp:
             spec = f"comballaz-LHS:{args.images}"
             render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)  # warm-up incl. bake
         with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)
-            dt = time.perf_counter() - t0
-            print(f"render + write {spec:31s} {'synthetic':18s} {args.images / dt:8.1f} images/s (PNG + semantics)")
+            dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+            print(f"render + write {spec:29s} {'synthetic':16s} wall {args.images / dt:7.1f} images/s (PNG + semantics)"
+                  + (f" | {args.images / cpu:.1f} images per CPU-second" if device.type == "cpu" else ""))
 
 
 if __name__ == "__main__":

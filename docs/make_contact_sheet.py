@@ -76,7 +76,8 @@ def main(argv=None) -> None:
         sheet.paste(syn, (0, y + label_h))
         sheet.paste(real, (w + 6, y + label_h))
         y += h + label_h
-    sheet.save(args.out, optimize=True)
+    # a 256-colour palette (dithered) keeps the PNG under 1 MB for the repository
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.size[0]}x{sheet.size[1]})")
 
 

@@ -226,7 +226,9 @@ def render_flights(
     world = build_world(seed).to(device)
     frame = LocalFrame.named("comballaz")
     bar = tqdm(total=total, desc="Mini-Comballaz", unit="img", disable=not progress)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # On a GPU, files are written by threads while the next batch renders; on the CPU the render
+    # already uses every core (and OpenMP threads spin), so writing inline is faster.
+    with ThreadPoolExecutor(max_workers=2) if device.type == "cuda" else _Inline() as pool:
         pending = []
         for name, rows, is_real, folder, real_folder, todo in jobs:
             domains = ("synthetic", "real") if is_real else ("synthetic",)
@@ -258,6 +260,26 @@ def render_flights(
             fut.result()
     bar.close()
     return done
+
+
+class _Inline:
+    """A stand-in for a thread pool that runs each task at once (same interface as used here)."""
+
+    class _Done:
+        def __init__(self, value):
+            self._value = value
+
+        def result(self):
+            return self._value
+
+    def submit(self, fn, *args):
+        return self._Done(fn(*args))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _write_one(folder, real_folder, stem, pic, rgb, sem, dep, real_rgb, real_sem, quality) -> None:

@@ -30,8 +30,11 @@ def main(argv=None) -> None:
     p.add_argument("--size", default="360x240", help="WxH (default: %(default)s)")
     p.add_argument("--images", type=int, default=64, help="images per measurement (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--skip-write", action="store_true", help="only measure render-only throughput")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from topoloc.data.preset import load_preset
     from topoloc.geodesy import LocalFrame

@@ -36,6 +36,8 @@ def _add_render(sub) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="images rendered together (default: %(default)s)")
     p.add_argument("--depth", action="store_true", help="also write <stem>_depth.npy (float32 m along the optical axis)")
     p.add_argument("--coarse-steps", type=int, default=None, help="ray-marching samples per coarse ray (speed/accuracy)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run_render)
 
@@ -48,7 +50,7 @@ def _run_render(args) -> int:
     config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)
     done = render_flights(
         args.out, args.flights, size=args.size, seed=args.seed, device=args.device,
-        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config,
+        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config, threads=args.threads,
     )
     for flight, n in done.items():
         print(f"{flight}: {n} image(s) rendered")

@@ -197,9 +197,9 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
     # forest patches (below the tree line), evergreen higher up, deciduous lower down
     forest_noise = fbm2d(shape, 420.0 / grid.cell, 5, generator) + 0.35 * (slope - 0.3) + 0.25 * mountain
     treeline = height < 560 + 60 * rock_noise
-    forest = (forest_noise > 0.18) & treeline & ~rock
+    forest = (forest_noise > 0.30) & treeline & ~rock
     species = fbm2d(shape, 180.0 / grid.cell, 4, generator) + (height - 150.0) / 300.0
-    evergreen = species > -0.1
+    evergreen = species > -0.45  # spruce dominates at 1400 m; beech and maple in patches lower down
     # isolated trees and hedges in the meadows
     crowns = fbm2d(shape, 9.0 / grid.cell, 2, generator, gain=0.35)
     single = (crowns > 0.55) & (fbm2d(shape, 300.0 / grid.cell, 3, generator) > 0.1) & treeline & ~rock
@@ -209,7 +209,7 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
     # canopy: rounded crowns (a dome over each noise bump) on a forest roof that thins at the edges
     dome = ((crowns - 0.55).clamp_min(0) / 0.45).sqrt()
     canopy = torch.where(forest, 16.0 + 3.0 * crowns, 4.0 + 9.0 * dome)
-    edge = _smoothstep((forest_noise - 0.18) / 0.08)
+    edge = _smoothstep((forest_noise - 0.30) / 0.08)
     canopy = torch.where(forest, canopy * (0.5 + 0.5 * edge), canopy)
     objects[trees] = canopy[trees].clamp_min(3.0)
 

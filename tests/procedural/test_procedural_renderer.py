@@ -151,3 +151,20 @@ def test_render_config_validation():
     with pytest.raises(ValueError, match="far_m"):
         RenderConfig(far_m=10.0)
     _ = math
+
+
+@pytest.mark.gpu
+def test_cuda_render_matches_cpu(world):
+    frame = LocalFrame.named("comballaz")
+    flight = "comballaz-2020-11-06-planned"
+    rows = load_preset(flight)[::90]
+    c2w = torch.as_tensor(frame.cesium_to_c2w(rows), dtype=torch.float32)
+    keys = {d: torch.arange(len(rows)) for d in ("synthetic", "real")}
+    bakes = {d: bake(world, appearance_for_flight(flight, d)) for d in keys}
+    cpu = render(world, bakes, c2w, keys, W, H)
+    gpu_world = world.to("cuda")
+    gpu = render(gpu_world, {d: b.to("cuda") for d, b in bakes.items()}, c2w.cuda(), {d: k.cuda() for d, k in keys.items()}, W, H)
+    for d in keys:
+        same = (gpu[d][1].cpu() == cpu[d][1]).float().mean()
+        assert same > 0.99, (d, same)
+        assert (gpu[d][0].cpu().float() - cpu[d][0].float()).abs().mean() < 2.0

@@ -168,3 +168,24 @@ def test_cuda_render_matches_cpu(world):
         same = (gpu[d][1].cpu() == cpu[d][1]).float().mean()
         assert same > 0.99, (d, same)
         assert (gpu[d][0].cpu().float() - cpu[d][0].float()).abs().mean() < 2.0
+
+
+def test_power_line_is_drawn_only_in_real_images(world, c2w_from):
+    from topoloc.procedural.landcover import REAL_ONLY
+
+    a, b = world.wires[10].double().numpy()
+    mid = (a + b) / 2
+    along = (b - a)[:2] / np.linalg.norm((b - a)[:2])
+    cam = mid + 90.0 * np.array([-along[1], along[0], 0.0]) + np.array([0.0, 0.0, 15.0])
+    view = mid - cam
+    yaw = math.degrees(math.atan2(view[0], view[1]))
+    pitch = math.degrees(math.atan2(view[2], math.hypot(view[0], view[1])))
+    c2w = c2w_from(*cam, yaw, pitch)
+    flight = "comballaz-2020-11-06-planned"
+    bakes = {d: bake(world, appearance_for_flight(flight, d)) for d in ("synthetic", "real")}
+    out = render(world, bakes, c2w, {d: torch.tensor([3]) for d in bakes}, 180, 120)
+    wire = out["real"][1] == REAL_ONLY
+    assert wire.sum() > 50  # cables crossing the view
+    assert not (out["synthetic"][1] == REAL_ONLY).any()
+    # cables are dark
+    assert out["real"][0][0][:, wire[0]].float().mean() < out["real"][0].float().mean()

@@ -228,7 +228,8 @@ def _tile_sample(tile: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.
     return F.grid_sample(tile[None].expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int, origins_b3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int, origins_b3: torch.Tensor,
+          c2w_b44: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Colours and semantics of rendered geometry under an appearance.
 
     Args:
@@ -238,6 +239,7 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         keys: per-image integer keys (B,) int64 for per-image randomness.
         width, height: image size (px).
         origins_b3: camera positions (B, 3) ENU.
+        c2w_b44: camera-to-ENU poses (B, 4, 4); needed to draw the power line in "real" images.
 
     Returns:
         ``(rgb, semantics)``: float (B, 3, H, W) in [0, 1] and uint8 (B, H, W).
@@ -320,7 +322,41 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
     fog = (1.0 - torch.exp(-dist / vis[:, None, None])) * (0.85 if real else 0.6)
     haze = torch.tensor([0.72, 0.78, 0.86] if real else [0.80, 0.84, 0.90], device=dev)
     rgb = torch.lerp(rgb, haze[None, :, None, None].expand_as(rgb), fog[:, None])
+    if real and c2w_b44 is not None and world.wires.numel():
+        _draw_wires(world.wires.to(dev), c2w_b44, geom.depth, rgb, sem, width, height)
     return rgb, sem
+
+
+def _draw_wires(wires_s23: torch.Tensor, c2w_b44: torch.Tensor, depth: torch.Tensor, rgb: torch.Tensor, sem: torch.Tensor,
+                width: int, height: int, samples: int = 768) -> None:
+    """Draws power-line cables (real only) into ``rgb`` / ``sem`` in place, occluded by the terrain.
+
+    Points sampled densely along each 3D cable segment are projected with TOPO's camera and
+    splatted where they are nearer than the surface: a one-pixel dark line, class REAL_ONLY.
+
+    Shape:
+        wires_s23: (S, 2, 3) ENU; c2w_b44: (B, 4, 4); depth: (B, H, W); rgb: (B, 3, H, W); sem: (B, H, W)
+    """
+    B = c2w_b44.shape[0]
+    dev = rgb.device
+    f = 480.0 * width / 720.0
+    t = torch.linspace(0.0, 1.0, samples, device=dev)
+    pts = torch.lerp(wires_s23[:, None, 0], wires_s23[:, None, 1], t[None, :, None]).reshape(-1, 3)  # (P, 3)
+    R = c2w_b44[:, :3, :3]
+    rel = pts[None] - c2w_b44[:, None, :3, 3]  # (B, P, 3)
+    cam = rel[..., 0:1] * R[:, None, :, 0] + rel[..., 1:2] * R[:, None, :, 1] + rel[..., 2:3] * R[:, None, :, 2]
+    z = cam[..., 2]
+    u = torch.floor(f * cam[..., 0] / z.clamp_min(1e-3) + width / 2).long()
+    v = torch.floor(f * cam[..., 1] / z.clamp_min(1e-3) + height / 2).long()
+    ok = (z > 1.0) & (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    b = torch.arange(B, device=dev)[:, None].expand_as(u)
+    b, u, v, z = b[ok], u[ok], v[ok], z[ok]
+    if b.numel() == 0:
+        return
+    visible = z < depth[b, v, u]
+    b, u, v = b[visible], u[visible], v[visible]
+    rgb[b, :, v, u] = torch.lerp(rgb[b, :, v, u], torch.full_like(rgb[b, :, v, u], 0.12), 0.85)
+    sem[b, v, u] = REAL_ONLY
 
 
 _NOISE_TILE_SIZE = 1024

@@ -317,7 +317,7 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
     geom = cast_rays(world, c2w, width, height, config)
     out = {"depth": geom.depth}
     for domain, bake_ in bakes.items():
-        rgb, sem = shade(world, bake_, geom, keys[domain], width, height, c2w[:, :3, 3])
+        rgb, sem = shade(world, bake_, geom, keys[domain], width, height, c2w[:, :3, 3], c2w)
         if domain == "real" and real_camera:
             rgb = camera_effects(rgb, keys[domain])
         out[domain] = ((rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8), sem)

@@ -38,7 +38,7 @@ from topoloc.procedural.world import area_of_flight, build_world
 __all__ = ["FlightSpec", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION"]
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
-FORMAT_VERSION = "4"
+FORMAT_VERSION = "5"
 
 
 @dataclass(frozen=True)

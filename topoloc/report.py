@@ -1,6 +1,7 @@
 """The evaluation report: error CDF plots, a top-down map and a markdown ``report.md``.
 
-Plots use matplotlib's Agg backend (no display needed). Everything is written from
+Plots are drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left
+alone) and saved as PNG. Everything is written from
 `topoloc.engine.evaluate.EvaluationResult` objects, one per trained run.
 """
 
@@ -11,13 +12,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation  # noqa: E402
+from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation
 
 __all__ = ["plot_error_cdf", "plot_topdown_map", "comparison_table", "write_report"]
 
@@ -51,7 +49,8 @@ def plot_error_cdf(
         raise ValueError("evaluations: expected at least one PoseEvaluation to plot, got none")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_t, ax_r = fig.subplots(1, 2)
     for ev in evaluations:
         m = ev.mask(domain=domain)
         if not m.any():
@@ -71,7 +70,6 @@ def plot_error_cdf(
     fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -96,7 +94,8 @@ def plot_topdown_map(
     path.parent.mkdir(parents=True, exist_ok=True)
     true_en = evaluation.gt_c2w[m, :2, 3]
     pred_en = evaluation.pred_c2w[m, :2, 3]
-    fig, ax = plt.subplots(figsize=(7, 6.5))
+    fig = Figure(figsize=(7, 6.5))
+    ax = fig.subplots()
     if train_c2w is not None and len(train_c2w):
         tr = np.asarray(train_c2w)[:, :2, 3]
         ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
@@ -115,7 +114,6 @@ def plot_topdown_map(
                           f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

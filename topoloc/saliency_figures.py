@@ -13,16 +13,13 @@ from os import PathLike
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import matplotlib
+from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from topoloc.saliency import SaliencyDifference, overlay, saliency_difference  # noqa: E402
+from topoloc.saliency import SaliencyDifference, overlay, saliency_difference
 
 __all__ = [
     "DEFAULT_SEMANTIC_CLASSES",
@@ -221,7 +218,8 @@ def plot_saliency_figure(
     panels = [imgs, overlay(imgs, maps.before), overlay(imgs, maps.after), overlay(imgs, maps.difference)]
     heads = ["image", "before training", "after training", "difference (red: more)"]
     h, w = images.shape[-2:]
-    fig, axes = plt.subplots(b, 4, figsize=(4 * 2.6, b * 2.6 * h / w + 0.6), squeeze=False)
+    fig = Figure(figsize=(4 * 2.6, b * 2.6 * h / w + 0.6))
+    axes = fig.subplots(b, 4, squeeze=False)
     for i in range(b):
         for j in range(4):
             ax = axes[i, j]
@@ -238,7 +236,6 @@ def plot_saliency_figure(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 

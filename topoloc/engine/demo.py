@@ -81,7 +81,7 @@ class DemoConfig:
             lr=self.lr, sq=self.sq, image_size=self.image_size, augment=augment,
             augment_strength=self.augment_strength,
             device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file),
-            resume=True, tensorboard=False, progress=False, cache_device="auto",
+            resume=True, tensorboard=False, progress=self.preset != "smoke", cache_device="auto",
         )
 
 
@@ -201,6 +201,7 @@ def run_demo(
     runs: dict[str, tuple[Path, TrainConfig]] = {}
     for label, folder, augment in (("augmented (SimToReal)", "augmented", "simtoreal"),
                                    ("no augmentation", "no_augmentation", None)):
+        print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
         tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
         result = train(tcfg, train_set)
         runs[label] = (Path(result.final_checkpoint), tcfg)

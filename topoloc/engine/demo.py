@@ -49,8 +49,8 @@ class DemoConfig:
             the demo uses 0.5.
         sq: initial log-weight of the rotation term of `AtLocLoss` (learned). The paper's -3 weighs
             rotation 20x; from random weights in a few hundred steps that leaves the translation
-            unlearned (measured: translation L1 flat at 0.85 over 13 epochs vs 0.77 -> 0.55 in 5
-            epochs with 0), so the demo starts at 0.
+            nearly unlearned (measured on the CPU preset without augmentation: translation L1 0.83 ->
+            0.76 in 7 epochs with -3, 0.77 -> 0.55 in 5 epochs with 0), so the demo starts at 0.
         saliency_images: images per domain in the saliency figure.
         saliency_share_images: images per domain for the per-class saliency shares.
         device: ``"cpu"`` or ``"cuda"``.
@@ -109,8 +109,8 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
         return DemoConfig("gpu", train_images=3000, test_images=120, render_size=(384, 256), image_size=(256, 384),
                           model="atloc_resnet34", epochs=60, batch_size=64, lr=2e-4, saliency_images=4,
                           saliency_share_images=64, device=dev, seed=seed)
-    # 2-core CPU: ResNet18 at 64x96 px trains at about 100 images/s (50 per CPU-second), SimToReal
-    # costs about as much again; 500 images x 20 epochs x 2 runs fit the 15-minute budget.
+    # 2-core CPU: ResNet18 at 64x96 px trains at 80-100 images/s on a quiet machine (SimToReal adds
+    # about 15 %); 500 images x 20 epochs x 2 runs take about 4 minutes, 12 on a loaded machine.
     return DemoConfig("cpu", train_images=500, test_images=40, render_size=(96, 64), image_size=(64, 96),
                       model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2), epochs=20,
                       batch_size=16, lr=1e-3, saliency_images=3, saliency_share_images=16, device=dev, seed=seed)

@@ -43,10 +43,10 @@ class DemoConfig:
         image_size: (H, W) the model trains at.
         model: `topoloc.models` name; model_kwargs: its arguments.
         epochs, batch_size, lr: training.
-        augment_strength: strength of ``augment.SimToReal``. On the CPU preset (10 epochs) strength
-            1.0 kept the translation loss flat, 0.3 gave 325 m / 428 m median errors on synthetic /
-            real test images and 0.6 gave 428 m / 365 m (no augmentation, 20 epochs: 283 m / 638 m);
-            the demo uses 0.5.
+        augment_strength: strength of ``augment.SimToReal``. Measured on the CPU preset: strength
+            1.0 kept the translation loss flat over 20 epochs; in 10 epochs 0.3 gave 325 m / 428 m
+            median errors on synthetic / real test images and 0.6 gave 428 m / 365 m (no
+            augmentation, 20 epochs: 283 m / 638 m); the demo uses 0.5.
         sq: initial log-weight of the rotation term of `AtLocLoss` (learned). The paper's -3 weighs
             rotation 20x; from random weights in a few hundred steps that leaves the translation
             nearly unlearned (measured on the CPU preset without augmentation: translation L1 0.83 ->

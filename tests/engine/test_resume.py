@@ -39,10 +39,12 @@ def _assert_same_weights(a, b):
     assert not different, different[:5]
 
 
-def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images, tmp_path, schedule):
     # Dropout and SimToReal draw from the RNG: resuming must restore it, not only the weights.
     ds = pose_images(n=20)
     common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,
+                  lr_schedule=schedule,
                   lr=1e-3, log_every=2, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
     assert whole.history[-1]["step"] == 12  # 4 steps per epoch (20 images, batch 6, last batch of 2)

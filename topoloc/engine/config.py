@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -16,6 +17,16 @@ __all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment"]
 
 #: Names accepted by ``TrainConfig.augment`` (besides ``None`` and a callable).
 AUGMENT_NAMES = ("none", "simtoreal", "colorjitter")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def scheduled_lr(config: "TrainConfig", step: int, total_steps: int) -> float:
+    """Learning rate of optimiser step ``step`` (0-based) of ``total_steps`` under ``config.lr_schedule``."""
+    if config.lr_schedule == "constant" or total_steps <= 1:
+        return config.lr
+    progress = min(step, total_steps - 1) / (total_steps - 1)
+    floor = 0.01
+    return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 #: Values of ``TrainConfig.device`` and ``TrainConfig.cache_device``.
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -75,6 +86,9 @@ class TrainConfig:
             ``out_dir``) and reuse it on re-runs; ``None`` decodes every time.
         drop_last: drop the last, incomplete batch of each epoch.
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
+        lr_schedule: ``"constant"`` (the paper's) or ``"cosine"``: the learning rate decays from
+            ``lr`` to ``lr / 100`` along half a cosine over all the run's steps. It is a function of
+            the global step alone, so a resumed run follows the same schedule.
         tensorboard: also log to TensorBoard when it is installed.
         progress: show a tqdm progress bar.
         resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists; or the
@@ -107,6 +121,7 @@ class TrainConfig:
     cache_file: str | None = None
     drop_last: bool = False
     grad_clip: float | None = None
+    lr_schedule: str = "constant"
     tensorboard: bool = True
     progress: bool = True
     resume: bool | str = False
@@ -129,6 +144,8 @@ class TrainConfig:
         self.augment_strength = _float(self.augment_strength, "augment_strength", 0.0)
         if self.grad_clip is not None:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"TrainConfig: `lr_schedule` must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         size = self.image_size
         if isinstance(size, int) and not isinstance(size, bool):
             size = (size, size)

@@ -78,7 +78,7 @@ class DemoConfig:
     def train_config(self, out_dir: Path, augment: str | None, cache_file: Path) -> TrainConfig:
         return TrainConfig(
             model=self.model, model_kwargs=dict(self.model_kwargs), epochs=self.epochs, batch_size=self.batch_size,
-            lr=self.lr, sq=self.sq, image_size=self.image_size, augment=augment,
+            lr=self.lr, lr_schedule="cosine", sq=self.sq, image_size=self.image_size, augment=augment,
             augment_strength=self.augment_strength,
             device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file),
             resume=True, tensorboard=False, progress=self.preset != "smoke", cache_device="auto",
@@ -268,7 +268,7 @@ def _intro(cfg: DemoConfig, train_set, test_sets, timings: dict[str, float], tot
         f"the Comballaz scene) rendered at {cfg.render_size[0]}x{cfg.render_size[1]} px.\n\n"
         f"- Training: {len(train_set)} synthetic renders of `{TRAIN_FLIGHT}` (poses from TOPO's LHS flight), "
         f"{model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, {cfg.epochs} epochs, "
-        f"batch {cfg.batch_size}, Adam lr {cfg.lr:g}, learned loss weights starting at sx = 0, sq = {cfg.sq:g}; "
+        f"batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned loss weights starting at sx = 0, sq = {cfg.sq:g}; "
         "two runs with identical settings and seed, with "
         f"`augment.SimToReal(strength={cfg.augment_strength:g})` and without augmentation.\n"
         f"- Test: {tests}: the poses of real TOPO flights; their \"real\" images are Mini-Comballaz's real "

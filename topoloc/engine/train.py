@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from topoloc.data.cache import ImageCache
 from topoloc.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
-from topoloc.engine.config import TrainConfig, build_augment
+from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import as_cache, predict
@@ -387,6 +387,9 @@ class Trainer:
         images, tic = 0, time.perf_counter()
         for s in range(first, self.steps_per_epoch):
             idx = shard[s * self.local_batch:(s + 1) * self.local_batch]
+            lr = scheduled_lr(cfg, global_step, cfg.epochs * self.steps_per_epoch)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
             terms = self._step(idx)
             global_step += 1
             images += int(idx.numel())

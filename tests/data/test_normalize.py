@@ -71,3 +71,49 @@ class TestPoseNormalizer:
             PoseNormalizer.from_state_dict({"mean_m": [0, 0, 0]})
         with pytest.raises(ValueError, match="non-empty"):
             PoseNormalizer.fit(np.zeros((0, 4, 4)))
+
+
+def _nadir(tilt_deg: float) -> np.ndarray:
+    """Camera-to-ENU pose looking straight down (yaw 0: image x east, y south), tilted about east."""
+    a = np.deg2rad(tilt_deg)
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]])
+    pose = np.eye(4)
+    pose[:3, :3] = rx @ np.diag([1.0, -1.0, -1.0])
+    return pose
+
+
+class TestRotationReference:
+    def test_nadir_views_sit_on_the_log_quaternion_boundary_without_it(self):
+        # diag(1, -1, -1) is a 180 deg rotation: quaternion (0, 1, 0, 0), w = 0. Two views 2 deg apart
+        # get codes pi apart (opposite signs) with the identity reference ...
+        poses = np.stack([_nadir(1.0), _nadir(-1.0)])
+        raw = PoseNormalizer.fit(poses, rotation_reference="identity").encode(poses)[:, 3:]
+        assert np.linalg.norm(raw[0] - raw[1]) > 3.0
+        # ... and half their angle apart (log-quaternions are half-angles) with the fitted mean.
+        norm = PoseNormalizer.fit(poses)
+        code = norm.encode(poses)[:, 3:]
+        assert np.linalg.norm(code[0] - code[1]) == pytest.approx(np.deg2rad(2.0) / 2, rel=1e-6)
+        np.testing.assert_allclose(norm.decode(norm.encode(poses)), poses, atol=1e-12)
+
+    def test_mean_of_the_lhs_flight_looks_down(self, presets_dir):
+        from topoloc.geodesy import LocalFrame
+
+        c2w = LocalFrame.named("comballaz").cesium_to_c2w(np.load(presets_dir / "comballaz-LHS_poses.npy")[:2000])
+        reference = np.asarray(PoseNormalizer.fit(c2w).reference_rotation).reshape(3, 3)
+        # LHS pitch is -90..-45 with uniform yaw: the mean viewing direction (column 2) points down
+        # (within the pitch spread: the chordal mean of oblique views is not exactly nadir).
+        assert reference[2, 2] < -0.9
+        np.testing.assert_allclose(reference @ reference.T, np.eye(3), atol=1e-12)
+
+    def test_state_round_trip_and_old_states(self):
+        norm = PoseNormalizer.fit(np.stack([_nadir(3.0), _nadir(-5.0)]))
+        again = PoseNormalizer.from_state_dict(json.loads(json.dumps(norm.state_dict())))
+        assert again == norm
+        old = PoseNormalizer.from_state_dict({"mean_m": [0, 0, 0], "std_m": [1, 1, 1]})
+        assert old.reference_rotation is None
+
+    def test_bad_reference(self):
+        with pytest.raises(ValueError, match="reference_rotation"):
+            PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), tuple(np.diag([1.0, 1.0, -1.0]).ravel()))
+        with pytest.raises(ValueError, match="rotation_reference"):
+            PoseNormalizer.fit(np.eye(4)[None], rotation_reference="median")

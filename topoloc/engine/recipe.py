@@ -27,15 +27,14 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import yaml
 
+from topoloc.data.flights import FlightCollection
 from topoloc.engine.config import TrainConfig
 from topoloc.geodesy import LocalFrame
 
 __all__ = [
     "DataSpec",
-    "FlightSet",
     "FlightSpec",
     "Recipe",
     "apply_overrides",
@@ -195,32 +194,6 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path))
 
 
-class FlightSet:
-    """Several `TopoFlight` datasets seen as one (samples in order), with ``poses()`` and ``frame``."""
-
-    def __init__(self, datasets: Sequence[Any]) -> None:
-        if not datasets:
-            raise ValueError("FlightSet: expected at least one dataset")
-        self.datasets = list(datasets)
-        self.frame = self.datasets[0].frame
-        self._offsets = np.cumsum([0] + [len(d) for d in self.datasets])
-
-    def __len__(self) -> int:
-        return int(self._offsets[-1])
-
-    def __getitem__(self, i: int) -> dict:
-        if not 0 <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        k = int(np.searchsorted(self._offsets, i, side="right") - 1)
-        return self.datasets[k][i - int(self._offsets[k])]
-
-    def poses(self) -> np.ndarray:
-        return np.concatenate([d.poses() for d in self.datasets])
-
-    def __repr__(self) -> str:
-        return f"FlightSet({self.datasets!r})"
-
-
 def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: bool = False) -> list[Any]:
     """The `TopoFlight` datasets of ``data.train`` / ``val`` / ``test``."""
     from topoloc.data import TopoFlight  # noqa: PLC0415
@@ -244,9 +217,9 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     from topoloc.report import write_report  # noqa: PLC0415
 
     cfg = recipe.train
-    train_set = FlightSet(build_flights(recipe.data, "train"))
+    train_set = FlightCollection(build_flights(recipe.data, "train"))
     val_sets = build_flights(recipe.data, "val")
-    val_set = FlightSet(val_sets) if val_sets else None
+    val_set = FlightCollection(val_sets) if val_sets else None
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
         checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
@@ -327,7 +300,7 @@ def evaluate_checkpoint(
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
     frame = _frame_arg(frame)
     tests = _flight_sets(root, flights, frame)
-    train_set = FlightSet(_flight_sets(root, train_flights, frame)) if train_flights else None
+    train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
     model, normalizer, cfg = load_model(checkpoint, device=_device(device))
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
                       batch_size=batch_size, image_size=cfg.image_size,

@@ -1,0 +1,109 @@
+"""Rendering pose files (`render_flights` with `pose_flight`, `topoloc render --poses`): layout, read-back, refusals."""
+
+import numpy as np
+import pytest
+
+from topoloc.cli import main
+from topoloc.data import TopoFlight, save_pose_file
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame, ecef_to_wgs84, wgs84_to_ecef
+from topoloc.procedural import area_of_positions, check_clearance, clearance_m, pose_flight, render_flights
+
+FRAME = LocalFrame.named("comballaz")
+
+
+def _rows_at(enu, ypr=(30.0, -60.0, 0.0)):
+    enu = np.asarray(enu, dtype=np.float64)
+    return np.concatenate([FRAME.enu_to_ecef(enu), np.tile(ypr, (len(enu), 1))], axis=1)
+
+
+def _planned_rows(k):
+    """The first k rows of the planned flight raised by 0.5 m: not a preset, safely above the terrain."""
+    rows = load_preset("comballaz-2020-11-06-planned")[:k].copy()
+    lat, lon, h = ecef_to_wgs84(*rows[:, :3].T)
+    rows[:, :3] = np.stack(wgs84_to_ecef(lat, lon, h + 0.5), axis=1)
+    return rows
+
+
+def test_cli_render_poses_then_topoflight_reads_them(tmp_path, world, capsys):
+    rows = _planned_rows(4)
+    path = save_pose_file(tmp_path / "plan.npy", rows)
+    out = tmp_path / "out"
+    code = main(["render", "--poses", str(path), "--name", "comballaz-plan", "--out", str(out), "--size", "48x32",
+                 "--no-progress", "--device", "cpu"])
+    assert code == 0
+    assert "comballaz-plan: 4 image(s) rendered" in capsys.readouterr().out
+    folder = out / "comballaz-plan"
+    assert sorted(p.name for p in folder.glob("*_img.png")) == [f"comballaz-plan_{i:05d}_img.png" for i in range(4)]
+    assert not (out / "comballaz-LHS").exists()  # only the pose file: no preset rendered by default
+    ds = TopoFlight(out, "comballaz-plan")
+    assert len(ds) == 4 and tuple(ds[0]["image"].shape) == (3, 32, 48)
+    np.testing.assert_array_equal(ds.cesium(), rows)
+    # the camera centres in ENU are the pose rows' positions, converted independently with pyproj
+    from pyproj import Transformer
+
+    topocentric = Transformer.from_pipeline("+proj=topocentric +ellps=WGS84 +lat_0=46.3705 +lon_0=7.065 +h_0=1410")
+    enu = np.stack(topocentric.transform(rows[:, 0], rows[:, 1], rows[:, 2]), axis=1)
+    np.testing.assert_allclose(ds.poses()[:, :3, 3], enu, atol=1e-6)
+    # resumable: nothing left to do
+    assert render_flights(out, [pose_flight("comballaz-plan", path)], size=(48, 32), progress=False) == {"comballaz-plan": 0}
+
+
+def test_rows_under_the_terrain_are_refused_by_row_number(tmp_path, world):
+    ok = _rows_at([[600.0, 300.0, 700.0]] * 10)
+    east_north = ok.copy()
+    enu = FRAME.ecef_to_enu(ok[:, :3])
+    ground = float(clearance_m(ok[:1], world)[0])  # height of row 0 above the surface
+    below = [2, 7, 8]
+    enu[below, 2] -= ground + 5.0  # 5 m under the surface
+    enu[4, 2] -= ground - 1.0  # 1 m above it: inside the 2 m margin
+    east_north[:, :3] = FRAME.enu_to_ecef(enu)
+    path = save_pose_file(tmp_path / "low.npy", east_north)
+    with pytest.raises(ValueError, match=r"low\.npy: 4 camera\(s\).*rows 2, 4, 7, 8"):
+        check_clearance(east_north, world, source=str(path))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", "--poses", str(path), "--name", "comballaz-low", "--out", str(out), "--size", "48x32", "--no-progress"])
+    assert exit_info.value.code == 2
+    assert not out.exists()  # refused before anything was written
+
+
+def test_clearance_matches_the_world_surface(world):
+    import torch
+
+    rows = _rows_at([[100.0, 200.0, 900.0], [-500.0, 1000.0, 1200.0]])
+    expect = np.array([900.0, 1200.0]) - world.height(torch.tensor([100.0, -500.0]), torch.tensor([200.0, 1000.0])).double().numpy()
+    np.testing.assert_allclose(clearance_m(rows, world), expect, atol=0.02)
+
+
+def test_areas_of_positions():
+    assert area_of_positions(_rows_at([[0.0, 0.0, 500.0], [3000.0, -3000.0, 500.0]])[:, :3]) == "comballaz"
+    epfl = LocalFrame.named("epfl")
+    with pytest.raises(ValueError, match="EPFL and St-Sulpice"):
+        area_of_positions(epfl.enu_to_ecef(np.array([[0.0, 0.0, 100.0]])), "epfl.npy")
+    x, y, z = wgs84_to_ecef(48.85, 2.35, 500.0)  # Paris
+    with pytest.raises(ValueError, match=r"paris\.npy: the positions lie in no area"):
+        area_of_positions(np.array([[x, y, z]]), "paris.npy")
+    with pytest.raises(ValueError, match=r"mixed\.npy: 1 position\(s\) outside the comballaz area .*row 1;"):
+        area_of_positions(_rows_at([[0.0, 0.0, 500.0], [9000.0, 0.0, 500.0]])[:, :3], "mixed.npy")
+
+
+def test_pose_flight_names_are_checked(tmp_path):
+    rows = _planned_rows(2)
+    with pytest.raises(ValueError, match="name: 'comballaz-2020-11-06-planned' is a vendored preset"):
+        pose_flight("comballaz-2020-11-06-planned", rows)
+    with pytest.raises(ValueError, match="name: expected a name starting with one of"):
+        pose_flight("corridor", rows)
+    with pytest.raises(ValueError, match="name: expected a flight name"):
+        pose_flight("comballaz/../x", rows)
+    with pytest.raises(FileNotFoundError, match=r"missing\.npy: pose file not found"):
+        pose_flight("comballaz-x", tmp_path / "missing.npy")
+
+
+def test_another_pose_file_under_a_rendered_name_is_refused(tmp_path, world):
+    rows = _planned_rows(2)
+    render_flights(tmp_path, [pose_flight("comballaz-p", rows)], size=(32, 16), progress=False)
+    other = rows.copy()
+    other[:, 3] += 10.0
+    with pytest.raises(ValueError, match="holds a render of other poses"):
+        render_flights(tmp_path, [pose_flight("comballaz-p", other)], size=(32, 16), progress=False)

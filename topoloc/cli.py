@@ -79,11 +79,12 @@ def _run_render(args) -> int:
     return 0
 
 
-# --- train / evaluate / saliency / demo (flags and runners in topoloc._cli_engine) --------------
+# --- poses (topoloc._cli_poses); train / evaluate / saliency / demo (topoloc._cli_engine) -------
 from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
+from topoloc._cli_poses import add_poses  # noqa: E402
 
 # --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [_add_render, add_train, add_evaluate, add_saliency, add_demo]
+_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

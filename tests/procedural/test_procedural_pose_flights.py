@@ -25,9 +25,13 @@ def _planned_rows(k):
     return rows
 
 
-def test_cli_render_poses_then_topoflight_reads_them(tmp_path, world, capsys):
-    rows = _planned_rows(4)
-    path = save_pose_file(tmp_path / "plan.npy", rows)
+def test_cli_corridor_then_render_poses_then_topoflight_reads_them(tmp_path, world, capsys):
+    path = tmp_path / "plan.npy"
+    assert main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "4", "--out", str(path),
+                 "--seed", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{path}: 4 poses; ENU extent") and "pitch" in line and "\n" not in line
+    rows = np.load(path)
     out = tmp_path / "out"
     code = main(["render", "--poses", str(path), "--name", "comballaz-plan", "--out", str(out), "--size", "48x32",
                  "--no-progress", "--device", "cpu"])
@@ -107,3 +111,48 @@ def test_another_pose_file_under_a_rendered_name_is_refused(tmp_path, world):
     other[:, 3] += 10.0
     with pytest.raises(ValueError, match="holds a render of other poses"):
         render_flights(tmp_path, [pose_flight("comballaz-p", other)], size=(32, 16), progress=False)
+
+
+def test_cli_lhs_area_keeps_cameras_100_to_200_m_above_the_terrain(tmp_path, world, capsys):
+    import torch
+
+    path = tmp_path / "area.npy"
+    assert main(["poses", "lhs", "--area", "comballaz", "--count", "64", "--out", str(path)]) == 0
+    rows = np.load(path)
+    enu = FRAME.ecef_to_enu(rows[:, :3])
+    above = enu[:, 2] - world.height(torch.tensor(enu[:, 0]), torch.tensor(enu[:, 1])).double().numpy()
+    assert np.all((above > 100.0 - 0.01) & (above < 200.0 + 0.01))
+    check_clearance(rows, world)  # renderable as it is
+    flight = tmp_path / "env.npy"
+    assert main(["poses", "lhs", "--flight", "comballaz-2021-03-27-winter", "--count", "64", "--out", str(flight)]) == 0
+    assert np.all(clearance_m(np.load(flight), world) >= 10.0 - 0.01)  # the winter flight starts near the ground
+
+
+def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path, capsys):
+    from topoloc.cli import build_parser
+
+    parser = build_parser()
+    poses = next(a for a in parser._subparsers._group_actions[0].choices["poses"]._actions if a.dest == "kind")
+    for kind in poses.choices.values():
+        for action in kind._actions:
+            assert action.help, (kind.prog, action.dest)
+    out = str(tmp_path / "x.npy")
+    planned = "comballaz-2020-11-06-planned"
+    for argv, flag in [
+        (["corridor", "--flight", planned, "--count", "0", "--out", out], "--count"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-m", "1,-2,3"], "--sigma-m"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-deg", "a,b,c"], "--sigma-deg"),
+        (["corridor", "--flight", "nowhere", "--count", "3", "--out", out], "--flight"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--seed", "-1"], "--seed"),
+        (["lhs", "--count", "3", "--out", out], "--flight / --area"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "-5"], "--margin"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            main(["poses", *argv])
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith(f"topoloc poses: error: {flag}"), err
+    assert not (tmp_path / "x.npy").exists()
+    with pytest.raises(SystemExit) as info:
+        main(["render", "--poses", out, "--out", str(tmp_path / "o")])
+    assert info.value.code == 2 and "--poses and --name" in capsys.readouterr().err

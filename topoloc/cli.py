@@ -61,6 +61,8 @@ def _run_render(args) -> int:
 
     from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
 
+    if not args.min_clearance >= 0:
+        raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     if (args.poses is None) != (args.name is None):
         raise ValueError("--poses and --name: expected both (a pose file and the flight name to render it as) or neither")
     flights = []

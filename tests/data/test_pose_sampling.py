@@ -223,6 +223,8 @@ def test_lhs_area_matches_topo_datagen_ranges():
     # with a terrain (here a plane 50 m up), heights are 100-200 m above it
     flat = lhs_area("comballaz", n, seed=0, ground_m=lambda e, nn: np.full(np.shape(e), 50.0))
     assert one_per_stratum(enu(flat)[:, 2], 150.0, 250.0, n)
+    np.testing.assert_array_equal(rows, lhs_area("comballaz", n, seed=0))
+    assert not np.allclose(rows, lhs_area("comballaz", n, seed=1))
     with pytest.raises(ValueError, match="area: expected one of"):
         lhs_area("epfl", 10)
 

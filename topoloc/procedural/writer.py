@@ -264,8 +264,9 @@ def render_flights(
         raise ValueError("device: 'cuda' asked for but no CUDA device is available")
     config = config or RenderConfig()
     out = Path(out_dir)
-    if isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float)) or not np.isfinite(min_clearance_m):
-        raise ValueError(f"min_clearance_m: expected a number of metres, got {min_clearance_m!r}")
+    if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
+            or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
+        raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")
     for spec in specs:  # pose files: refuse bad rows and clashing folders before writing anything
         if spec.rows is None:
             continue

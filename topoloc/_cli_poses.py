@@ -88,7 +88,20 @@ def _run_corridor(args: argparse.Namespace) -> int:
     sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
     sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
     count, seed = _count(args.count), _seed(args.seed)
+    if args.min_clearance is not None and not args.min_clearance >= 0:
+        raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     rows = corridor(_flight_rows(args.flight), count, sigma_m, sigma_deg, seed=seed, pick=args.pick)
+    if args.min_clearance is not None:
+        from topoloc.procedural import area_of_positions, build_world, clearance_m
+
+        area_of_positions(rows[:, :3], "--min-clearance: the corridor")
+        low = clearance_m(rows, build_world(args.world_seed)) < args.min_clearance
+        if low.all():
+            raise ValueError(f"--min-clearance: every one of the {len(rows)} views is less than {args.min_clearance:g} m "
+                             "above the Mini-Comballaz surface")
+        rows = rows[~low]
+        print(f"dropped {int(low.sum())} of {len(low)} views less than {args.min_clearance:g} m above the "
+              "Mini-Comballaz surface")
     return _write(rows, args.out)
 
 
@@ -143,6 +156,11 @@ def add_poses(sub) -> argparse.ArgumentParser:
                    help="standard deviations of yaw, pitch and roll, in deg (default: %(default)s)")
     c.add_argument("--pick", choices=("even", "random"), default="even",
                    help="base rows: spread evenly over the flight, or drawn at random with the seed (default: %(default)s)")
+    c.add_argument("--min-clearance", type=float, default=None, metavar="M",
+                   help="drop the views whose camera is less than M metres above the Mini-Comballaz surface (ground, "
+                        "trees, buildings), which 'topoloc render --poses' would refuse (default: keep every view)")
+    c.add_argument("--world-seed", type=int, default=0,
+                   help="seed of the Mini-Comballaz world of --min-clearance (default: %(default)s)")
     c.set_defaults(func=_run_corridor)
 
     h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",

@@ -156,3 +156,16 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
     with pytest.raises(SystemExit) as info:
         main(["render", "--poses", out, "--out", str(tmp_path / "o")])
     assert info.value.code == 2 and "--poses and --name" in capsys.readouterr().err
+
+
+def test_cli_corridor_min_clearance_drops_the_low_views(tmp_path, world, capsys):
+    from topoloc.data import corridor
+
+    flight = "comballaz-2020-11-06-piloted"  # takes off from the ground: some jittered views go under it
+    every = corridor(load_preset(flight), 2000, seed=0)
+    low = clearance_m(every, world) < 2.0
+    assert low.any()
+    path = tmp_path / "c.npy"
+    assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path), "--min-clearance", "2"]) == 0
+    assert f"dropped {int(low.sum())} of 2000 views" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(path), every[~low])

@@ -11,17 +11,18 @@ from PIL import Image
 
 import topoloc.engine.demo as demo
 from topoloc.cli import main
-from topoloc.data.preset import load_preset, load_preset_pic_names
+from topoloc.data.pose_sampling import corridor
+from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.engine.demo import DemoConfig, run_demo
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int) -> None:
+def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses=None) -> None:
     """A stand-in for Mini-Comballaz: random renders, semantics and (real flights) photos in TOPO's layout."""
     rng = np.random.default_rng(seed)
-    poses = load_preset(flight)
-    names = load_preset_pic_names(flight)
+    poses = load_preset(flight) if poses is None else poses
+    names = load_preset_pic_names(flight) if flight in list_presets() else []
     folder = root / flight
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / f"{flight}_poses.npy", poses)
@@ -39,14 +40,15 @@ def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int) -> No
 
 
 def _fake_render(cfg, data_dir):
-    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.train_images, cfg.render_size, cfg.seed)
+    train_rows = corridor(load_preset(demo.PLANNED_FLIGHT), cfg.corridor_images, seed=cfg.seed)
+    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.corridor_images, cfg.render_size, cfg.seed, poses=train_rows)
     for k, f in enumerate(cfg.test_flights):
         _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
 
 
-TINY = DemoConfig("tiny", train_images=12, test_images=3, render_size=(48, 32), image_size=(32, 48),
-                  model="atloc_resnet18", model_kwargs={"feat_dim": 16}, epochs=1, batch_size=6, lr=1e-3,
-                  saliency_images=2, saliency_share_images=4, device="cpu")
+TINY = DemoConfig("tiny", corridor_images=40, lhs_images=0, test_images=3, planned_test_images=3,
+                  render_size=(48, 32), image_size=(32, 48), model="atloc_resnet18", model_kwargs={"feat_dim": 16},
+                  epochs=1, batch_size=6, lr=1e-3, saliency_images=2, saliency_share_images=4, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -269,7 +269,7 @@ def _missing(runs: Mapping[str, EvaluationResult]) -> list[str]:
     lines = []
     several = len(runs) > 1
     for name, r in runs.items():
-        who = f"`{name}`: " if several else ""
+        who = f"{name}: " if several else ""
         lines += [f"- {who}{note}" for note in r.notes]
         if r.train_c2w is None:
             continue

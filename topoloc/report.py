@@ -17,7 +17,7 @@ from typing import Mapping, Sequence
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
-from topoloc.engine.evaluate import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
+from topoloc.engine.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
 from topoloc.engine.retrieval import retrieval_label
 from topoloc.metrics import CROSSLOC_THRESHOLDS
 

@@ -12,7 +12,7 @@ import pytest
 
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
-from topoloc.experiments.study import StudyConfig, _constant_pose, _coverage_ceiling, _op_alone
+from topoloc.experiments.study import StudyConfig, _brackets, _op_alone
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"
 
@@ -82,21 +82,26 @@ def _pose(east, yaw_deg):
     return out
 
 
-def test_constant_pose_by_hand():
-    # +-30 deg about one axis average to the identity; the translation is the plain mean
-    const = _constant_pose(np.stack([_pose(0.0, 30.0), _pose(10.0, -30.0), _pose(20.0, 0.0)]))
-    np.testing.assert_allclose(const[:3, :3], np.eye(3), atol=1e-12)
-    np.testing.assert_allclose(const[:3, 3], [10.0, 0.0, 0.0])
+class _Poses:
+    def __init__(self, c2w):
+        self.c2w = c2w
+
+    def poses(self):
+        return self.c2w
 
 
-def test_coverage_ceiling_weighs_metres_and_degrees_jointly():
-    train = np.stack([_pose(0.0, 0.0), _pose(10.0, 5.0)])
-    # at 6 m, 0 deg: 6 + 0 = 6 to the first, 4 + 5 = 9 to the second; at 8 m, 5 deg: 8 + 5 = 13 vs 2 + 0
-    got = _coverage_ceiling(train, np.stack([_pose(6.0, 0.0), _pose(8.0, 5.0)]))
-    np.testing.assert_allclose(got, train[[0, 1]])
-    # at 4 m, 40 deg: position alone would pick the first (4 m < 6 m); jointly the second is nearer
-    got = _coverage_ceiling(train, np.stack([_pose(4.0, 40.0)]))
-    np.testing.assert_allclose(got, train[[1]])  # 4 + 40 = 44 vs 6 + 35 = 41
+def test_brackets_by_hand():
+    """Training poses at 0, 10, 20 m east, yawed +30, -30, 0 deg: the constant pose is the identity at
+    10 m (+-30 average out). A test pose at 10 m, yawed 10 deg: the constant pose is 0 m and 10 deg off;
+    the ceiling weighs both jointly: 10 + 20 = 30, 0 + 40 = 40, 10 + 10 = 20, so it picks the third
+    training pose, 10 m and 10 deg off (nearest by position alone would be the second, 40 deg off)."""
+    train = np.stack([_pose(0.0, 30.0), _pose(10.0, -30.0), _pose(20.0, 0.0)])
+    tests = {"real": [_Poses(np.stack([_pose(10.0, 10.0)]))]}
+    b = _brackets(train, tests)
+    assert b["constant pose"]["real"]["median_m"] == pytest.approx(0.0, abs=1e-9)
+    assert b["constant pose"]["real"]["median_deg"] == pytest.approx(10.0)
+    assert b["coverage ceiling"]["real"]["median_m"] == pytest.approx(10.0)
+    assert b["coverage ceiling"]["real"]["median_deg"] == pytest.approx(10.0)
 
 
 # ------------------------------------------------------------------------------ configs
@@ -133,20 +138,24 @@ def _mtimes(out: Path) -> dict[str, int]:
 
 
 def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
-    """Two configs x two seeds through the library: every run in the table, a re-run trains nothing."""
-    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_flight="comballaz-LHS",
-                       train_images=16, test_images=3, strengths=(0.5,), ops=(), seeds=(0, 1))
+    """Two configs x two seeds through the library, trained on a corridor around the planned flight:
+    every run in the table, a re-run trains nothing."""
+    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_images=16, test_images=3,
+                       strengths=(0.5,), ops=(), seeds=(0, 1))
     results = tmp_path / "RESULTS.md"
     first = run_study(cfg, results, command="pytest", progress=False)
     assert sorted(first["ran"]) == [("none", 0), ("none", 1), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]
     before = _mtimes(tmp_path / "out")
     assert len(before) == 4 and not list((tmp_path / "out").rglob("last.pt"))
     for r in first["results"]:
-        assert set(r["domains"]) == {"synthetic", "real", "real_alt"} and r["domains"]["real_alt"]["count"] == 3
+        assert set(r["domains"]) == {"synthetic", "real", "real_alt", "training fit"}
+        assert r["domains"]["real_alt"]["count"] == 3 and r["domains"]["training fit"]["count"] == 16
     text = results.read_text()
     for name in ("none", "simtoreal-0.5"):
         assert f"| {name} | 2 | " in text
     assert "*constant pose*" in text and "*coverage ceiling*" in text and "command: `pytest`" in text
+    assert "renders of `comballaz-corridor-planned`" in text
+    assert len(np.load(tmp_path / "data" / "comballaz-corridor-planned" / "comballaz-corridor-planned_poses.npy")) <= 16
     second = run_study(cfg, results, command="pytest", progress=False)
     assert second["ran"] == [] and len(second["skipped"]) == 4
     assert _mtimes(tmp_path / "out") == before
@@ -159,7 +168,7 @@ def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
 def test_recipe_smoke_preset_every_config_and_seed(tmp_path, monkeypatch):
     """The recipe as a user runs it: every config x 3 seeds in the table; a re-run skips them all."""
     args = ["--preset", "smoke", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
-            "--results", str(tmp_path / "RESULTS.md"), "--train-flight", "comballaz-LHS", "--device", "cpu", "--quiet"]
+            "--results", str(tmp_path / "RESULTS.md"), "--device", "cpu", "--quiet"]
     monkeypatch.setattr(sys, "argv", [str(RECIPE)] + args)
     runpy.run_path(str(RECIPE), run_name="__main__")
     before = _mtimes(tmp_path / "out")

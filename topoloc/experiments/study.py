@@ -5,9 +5,10 @@ settings for every config: no augmentation, ``augment.SimToReal`` at several str
 that SimToReal composes alone (at its SimToReal-1.0 ranges and its SimToReal probability, i.e.
 SimToReal(1.0) with the other ops removed), each over several seeds. Every run is evaluated on the
 test flights' synthetic renders, their "real" photos and their second "real" appearance
-(``real_alt``, which the augmentations were not designed against), beside two brackets that need no
-training: the constant pose (training mean translation, chordal-mean rotation) and the coverage
-ceiling (the training pose nearest to the truth under ``t_m + 1 m/deg * r_deg``).
+(``real_alt``, which the augmentations were not designed against), and on its own training images
+(the training fit), beside two brackets that need no training: the constant pose (training mean
+translation, chordal-mean rotation) and the coverage ceiling (the training pose nearest to the
+truth under ``t_m + 1 m/deg * r_deg``).
 
 Resumable: each (config, seed) run trains in its own folder (``runs/<config>/seed<k>/``; a killed
 training resumes from its ``last.pt``) and is finished once its ``result.json`` is written; a re-run
@@ -35,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-__all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "run_study", "PRESETS", "OPS",
+__all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,9 @@ PRESETS = ("smoke", "cpu", "gpu")
 OPS = ("season", "snow", "illumination", "clouds", "haze", "edges", "camera")
 #: The test domains of every run, in table order.
 STUDY_DOMAINS = ("synthetic", "real", "real_alt")
+#: Label of the model's errors on (up to TRAIN_FIT_IMAGES evenly spaced of) its own training images.
+TRAIN_FIT = "training fit"
+TRAIN_FIT_IMAGES = 256
 #: The flight whose poses the default test set and training corridor follow.
 PLANNED = "comballaz-2020-11-06-planned"
 _OP_CLASSES = {"season": "RandomSeasonShift", "snow": "RandomSnowCover", "illumination": "RandomIllumination",
@@ -63,9 +67,10 @@ class StudyConfig:
         preset: label of the preset; names the section of the results file.
         root: data root holding (or receiving) the rendered flights.
         out_dir: folder of the runs (``runs/<config>/seed<k>/``) and ``study.json``.
-        train_flight: the training flight: a folder under ``root``; if absent, rendered: a vendored
-            preset by its name, else a corridor of ``train_images`` views around ``corridor_of``
-            (`topoloc.data.corridor`) rendered under this name.
+        train_flight: the training flight under ``root``: a vendored preset (``train_images`` of its
+            poses rendered), or a corridor of ``train_images`` views around ``corridor_of``
+            (`corridor_poses`) rendered under this name; a folder of that name holding other poses
+            is taken as it is.
         corridor_of: the flight whose corridor is rendered as ``train_flight`` when needed.
         test_flights: real flights tested at their own poses (synthetic, real and real_alt images).
         train_images: renders of the training flight (when rendered here).
@@ -221,8 +226,8 @@ def study_runs(cfg: StudyConfig) -> list[RunConfig]:
 def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     """Renders what ``cfg.root`` lacks: the test flights (synthetic, real and real_alt images) and
     the training flight (a preset by name, or a corridor around ``cfg.corridor_of``)."""
-    from topoloc.data.preset import list_presets, load_preset  # noqa: PLC0415
-    from topoloc.procedural import render_flights  # noqa: PLC0415
+    from topoloc.data.preset import list_presets  # noqa: PLC0415
+    from topoloc.procedural import pose_flight, render_flights  # noqa: PLC0415
 
     root = Path(cfg.root)
     if not cfg.render:
@@ -232,16 +237,30 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     if cfg.train_flight in list_presets():
         render_flights(root, [(cfg.train_flight, cfg.train_images)], **common)
         return
-    try:
-        from topoloc.data import corridor  # noqa: PLC0415
-        from topoloc.procedural import pose_flight  # noqa: PLC0415
-    except ImportError as err:
-        raise ValueError(
-            f"train_flight {cfg.train_flight!r}: not a vendored preset, and rendering a corridor needs "
-            f"topoloc.data.corridor and topoloc.procedural.pose_flight, which this topoloc lacks; render the "
-            f"training flight into {root} first, or pass a preset name (e.g. comballaz-LHS)") from err
+    rows = corridor_poses(cfg)
+    existing = root / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
+    if existing.is_file() and not np.array_equal(np.load(existing), rows):
+        log.info("study: %s holds other poses than the corridor; the flight is taken as it is", existing)
+        return
+    render_flights(root, [pose_flight(cfg.train_flight, rows)], **common)  # resumes a partial render
+
+
+def corridor_poses(cfg: StudyConfig) -> np.ndarray:
+    """The training views: `topoloc.data.corridor` of ``cfg.train_images`` views around
+    ``cfg.corridor_of`` (its default sigmas, seed ``cfg.render_seed``), less those under 2 m above the
+    Mini-Comballaz surface (the renderer refuses them).
+
+    Shape:
+        output: (N, 6) TOPO-DataGen pose rows (ECEF m, Cesium yaw, pitch, roll deg), N <= train_images
+    """
+    from topoloc.data import corridor, load_preset  # noqa: PLC0415
+    from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m  # noqa: PLC0415
+
     rows = corridor(load_preset(cfg.corridor_of), cfg.train_images, seed=cfg.render_seed)
-    render_flights(root, [pose_flight(cfg.train_flight, rows)], **common)
+    keep = clearance_m(rows, build_world(cfg.render_seed)) >= MIN_CLEARANCE_M
+    if not keep.all():
+        log.info("study: dropped %d of %d corridor views under the surface", int((~keep).sum()), len(rows))
+    return rows[keep]
 
 
 def _datasets(cfg: StudyConfig):
@@ -256,41 +275,20 @@ def _datasets(cfg: StudyConfig):
 
 
 # ------------------------------------------------------------------------------ brackets
-def _constant_pose(train_c2w: np.ndarray) -> np.ndarray:
-    """Mean training translation and chordal-mean rotation (SVD projection of the summed rotations).
-
-    TODO: switch to `topoloc.engine.baselines.constant_pose` once it is on main.
-    """
-    u, _, vt = np.linalg.svd(train_c2w[:, :3, :3].sum(0))
-    out = np.eye(4)
-    out[:3, :3] = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
-    out[:3, 3] = train_c2w[:, :3, 3].mean(0)
-    return out
-
-
-def _coverage_ceiling(train_c2w: np.ndarray, test_c2w: np.ndarray, m_per_deg: float = 1.0) -> np.ndarray:
-    """For each test pose, the training pose nearest to it under ``t_m + m_per_deg * r_deg``.
-
-    TODO: switch to `topoloc.engine.baselines.coverage_ceiling` once it is on main.
-    """
-    from topoloc.metrics import pose_errors  # noqa: PLC0415
-
-    out = np.empty_like(test_c2w)
-    for i, t in enumerate(test_c2w):
-        t_m, r_deg = pose_errors(train_c2w, np.repeat(t[None], len(train_c2w), axis=0))
-        out[i] = train_c2w[int(np.argmin(t_m + m_per_deg * r_deg))]
-    return out
-
-
 def _brackets(train_c2w: np.ndarray, tests: dict) -> dict[str, dict[str, dict]]:
+    """Per test domain, the summaries of the two brackets that need no training: the constant pose
+    (`topoloc.engine.constant_pose`) and the coverage ceiling (`topoloc.engine.coverage_ceiling`,
+    ``t_m + 1 m/deg * r_deg``)."""
+    from topoloc.engine.baselines import constant_pose, coverage_ceiling  # noqa: PLC0415
     from topoloc.metrics import pose_errors, summarize  # noqa: PLC0415
 
     out: dict[str, dict[str, dict]] = {"constant pose": {}, "coverage ceiling": {}}
-    const = _constant_pose(train_c2w)
+    const = constant_pose(train_c2w)
     for domain, caches in tests.items():
         gt = np.concatenate([c.poses() for c in caches])
         out["constant pose"][domain] = summarize(*pose_errors(np.repeat(const[None], len(gt), axis=0), gt)).to_dict()
-        out["coverage ceiling"][domain] = summarize(*pose_errors(_coverage_ceiling(train_c2w, gt), gt)).to_dict()
+        out["coverage ceiling"][domain] = summarize(*pose_errors(coverage_ceiling(train_c2w, gt, m_per_deg=1.0)[0],
+                                                                 gt)).to_dict()
     return out
 
 
@@ -317,11 +315,12 @@ def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, te
     train_s = time.perf_counter() - tic
     model, normalizer, _ = load_model(result.final_checkpoint, device=cfg.device)
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
-    ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False,
-                  image_size=cfg.image_size, device=cfg.device)
+    ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
+                  train_fit=TRAIN_FIT_IMAGES, image_size=cfg.image_size, device=cfg.device)
+    domains = {d: ev.model.summary(domain=d).to_dict() for d in STUDY_DOMAINS}
+    domains[TRAIN_FIT] = ev.training_fit.summary().to_dict()
     return {
-        "config": run.name, "seed": seed, "description": run.description,
-        "domains": {d: ev.model.summary(domain=d).to_dict() for d in STUDY_DOMAINS},
+        "config": run.name, "seed": seed, "description": run.description, "domains": domains,
         "train_loss": result.history[-1]["loss"] if result.history else None,
         "train_s": train_s, "total_s": time.perf_counter() - tic,
     }
@@ -413,11 +412,13 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
             "appearance, which the augmentations were not designed against)",
             "brackets (no training, same for every config): constant pose = training mean translation and "
             "chordal-mean rotation; coverage ceiling = the training pose nearest to the truth under "
-            "t_m + 1 m/deg x r_deg (chosen knowing the truth)",
+            "t_m + 1 m/deg x r_deg (chosen knowing the truth); training fit = the model on "
+            f"{min(TRAIN_FIT_IMAGES, len(train_cache))} evenly spaced training images",
         ],
     }
     descriptions = {r.name: r.description for r in runs}
-    markdown = results_markdown(aggregate(results), brackets, [r.name for r in runs], STUDY_DOMAINS, meta, descriptions)
+    markdown = results_markdown(aggregate(results), brackets, [r.name for r in runs], STUDY_DOMAINS + (TRAIN_FIT,),
+                                meta, descriptions)
     (Path(cfg.out_dir) / "results.md").write_text(markdown)
     if results_path is not None:
         write_section(results_path, f"study-{cfg.preset}", markdown)

@@ -157,3 +157,12 @@ def test_appearance_and_argument_errors(rendered, tmp_path):
     shutil.copytree(rendered[0] / FLIGHT, tmp_path / FLIGHT)  # renders without real_alt photos
     with pytest.raises(FileNotFoundError, match="real-alt"):
         TopoFlight(tmp_path, FLIGHT, domain="real_alt")
+
+
+def test_cli_render_real_alt(rendered, tmp_path, capsys):
+    from topoloc.cli import main
+
+    args = ["render", "--out", str(tmp_path), "--flights", f"{FLIGHT}:1", "--size", "48x32", "--device", "cpu", "--no-progress"]
+    assert main(args) == 0 and not (tmp_path / f"{FLIGHT}-real-alt").exists()
+    assert main(args + ["--real-alt"]) == 0
+    assert len(list((tmp_path / f"{FLIGHT}-real-alt").glob("*.JPG"))) == 1

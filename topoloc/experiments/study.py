@@ -412,8 +412,9 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
             "appearance, which the augmentations were not designed against)",
             "brackets (no training, same for every config): constant pose = training mean translation and "
             "chordal-mean rotation; coverage ceiling = the training pose nearest to the truth under "
-            "t_m + 1 m/deg x r_deg (chosen knowing the truth); training fit = the model on "
-            f"{min(TRAIN_FIT_IMAGES, len(train_cache))} evenly spaced training images",
+            "t_m + 1 m/deg x r_deg (chosen knowing the truth)",
+            f"training fit: each run's model on {min(TRAIN_FIT_IMAGES, len(train_cache))} evenly spaced images of "
+            "its training set (unaugmented)",
         ],
     }
     descriptions = {r.name: r.description for r in runs}

@@ -268,7 +268,7 @@ def _datasets(cfg: StudyConfig):
     from topoloc.engine.predict import as_cache  # noqa: PLC0415
 
     train = TopoFlight(cfg.root, cfg.train_flight, domain="synthetic")
-    train_cache = as_cache(train, cfg.image_size)
+    train_cache = as_cache(train, cfg.image_size, device=cfg.device)  # on a GPU: decoded once into its memory
     tests = {d: [as_cache(TopoFlight(cfg.root, f, domain=d), cfg.image_size) for f in cfg.test_flights]
              for d in STUDY_DOMAINS}
     return train.frame, train_cache, tests

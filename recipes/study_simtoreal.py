@@ -14,7 +14,8 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from topoloc.experiments.study import OPS, PRESETS, run_study, study_config  # noqa: E402
 
@@ -30,12 +31,13 @@ def _ints(text: str) -> tuple[int, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu",
-                        help="sizes: smoke (seconds, for tests), cpu (about 30 min on a quiet 2-core CPU), "
+                        help="sizes: smoke (seconds per run, for tests), cpu (about 30 min on a quiet 2-core CPU), "
                              "gpu (thousands of images at 256 px, ResNet34)")
     parser.add_argument("--root", required=True, help="data root: holds or receives the rendered flights")
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")
-    parser.add_argument("--results", default="docs/RESULTS.md",
-                        help="markdown file receiving the table (section study-<preset>); 'none' to skip")
+    parser.add_argument("--results", default=str(REPO / "docs" / "RESULTS.md"),
+                        help="markdown file receiving the table (section study-<preset>; default: this repository's "
+                             "docs/RESULTS.md); 'none' to skip")
     parser.add_argument("--train-flight", default=None,
                         help="training flight under --root (default: comballaz-corridor-planned, rendered as a "
                              "corridor around --corridor-of when absent; a preset name is rendered as such)")

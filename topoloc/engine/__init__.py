@@ -8,6 +8,7 @@ from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation, evaluate, 
 from topoloc.engine.retrieval import extract_features, nearest_neighbours, retrieve_poses
 from topoloc.engine.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
 from topoloc.engine.demo import DemoConfig, demo_config, run_demo
+from topoloc.engine.localise import localise
 
 __all__ = [
     "TrainConfig",
@@ -35,4 +36,6 @@ __all__ = [
     "DemoConfig",
     "demo_config",
     "run_demo",
+    # new photos, no ground truth
+    "localise",
 ]

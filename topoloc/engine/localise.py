@@ -36,7 +36,7 @@ from topoloc.engine.predict import predict
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 from topoloc.localisation import Localisation
 
-__all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
+__all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
 
 #: File suffixes taken from a folder (case-insensitive); files named explicitly are read whatever their suffix.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -196,7 +196,7 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
     return LocalFrame.named(DEFAULT_FRAME)
 
 
-def _resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
+def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
     """(model, normalizer, image_size, recorded frame, description) from a checkpoint, a
     ``load_model`` triple or a model with its normaliser and input size."""
     if isinstance(checkpoint_or_model, (str, PathLike)):
@@ -272,7 +272,7 @@ def localise(
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     photos = collect_photos(images)
-    model, normalizer, size, recorded, source = _resolve_model(checkpoint_or_model, normalizer, image_size, device)
+    model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
     if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
         raise ValueError(f"image_size: expected (H, W), two positive ints, got {size!r}")
     frame = resolve_frame(frame, recorded, source)
@@ -295,7 +295,9 @@ def localise(
                 except (ValueError, OSError) as err:
                     if on_error == "raise":
                         raise ValueError(str(err)) from err
-                    skipped.append((photo.source or photo.name, str(err)))
+                    label = photo.source or photo.name
+                    reason = str(err).removeprefix(f"{label}: ")
+                    skipped.append((label, reason))
                     if bar is not None:
                         bar.update(1)
                     continue

@@ -30,7 +30,7 @@ from topoloc.models import (
 )
 from topoloc.engine import TrainConfig, TrainResult, load_model, predict, train
 from topoloc.engine import EvaluationResult, evaluate, load_recipe, run_demo, run_recipe
-from topoloc.engine import localise
+from topoloc.engine import export_onnx, localise
 from topoloc.localisation import Localisation
 from topoloc.report import write_report
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
@@ -84,4 +84,5 @@ __all__ = [
     # new photos: where was each taken?
     "localise",
     "Localisation",
+    "export_onnx",
 ]

@@ -9,6 +9,7 @@ from topoloc.engine.retrieval import extract_features, nearest_neighbours, retri
 from topoloc.engine.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
 from topoloc.engine.demo import DemoConfig, demo_config, run_demo
 from topoloc.engine.localise import localise
+from topoloc.engine.export import export_onnx
 
 __all__ = [
     "TrainConfig",
@@ -38,4 +39,5 @@ __all__ = [
     "run_demo",
     # new photos, no ground truth
     "localise",
+    "export_onnx",
 ]

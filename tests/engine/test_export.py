@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -164,3 +165,16 @@ def test_cli_export_and_errors(ckpt, tmp_path, capsys):
             main(["export", *args])
         err = capsys.readouterr().err
         assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_bench_inference_runs(capsys):
+    """The latency benchmark runs end to end at a tiny iteration count (figures are the lead's to take)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inference.py"
+    spec = importlib.util.spec_from_file_location("bench_inference", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--iters", "1", "--warmup", "0", "--cases", "0", "--threads", "1", "--no-cuda"])
+    out = capsys.readouterr().out
+    assert "torch / ort" in out and "onnxruntime" in out
+    (line,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96")]
+    assert "cpu 1 thr" in line and float(line.split()[-1]) > 0

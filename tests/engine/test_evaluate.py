@@ -176,7 +176,7 @@ def test_evaluate_runs_a_model_on_caches_with_retrieval():
     test = ImageCache(train.images[[1, 4]].clone(), train_c2w[[1, 4]].clone(), names=["a", "b"],
                       domains=["real"] * 2, flights=["f"] * 2)
     # Identity reference: the model's all-zero code then decodes to the identity rotation.
-    norm = PoseNormalizer.fit(train_c2w, rotation_reference="identity")
+    norm = PoseNormalizer.fit(train_c2w, rotation_reference="identity", rotation="log_quat")
     result = evaluate(_ConstantPose(), norm, [test], frame=FRAME, train_set=train, batch_size=4)
     mean = train_c2w[:, :3, 3].mean(0).numpy()
     expected_m = np.linalg.norm(train_c2w[[1, 4], :3, 3].numpy() - mean, axis=1)

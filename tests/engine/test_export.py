@@ -94,10 +94,25 @@ def test_graph_contract_and_metadata(ckpt, exported):
 def test_numpy_decoder_matches_the_normaliser(ckpt, exported):
     _, normalizer, _ = load_model(ckpt)
     k = exported.metadata["code_size"]
+    assert exported.metadata["rotation"] == normalizer.rotation and k == normalizer.code_dim
     codes = np.random.default_rng(0).normal(size=(50, k))
     expected = normalizer.decode(torch.from_numpy(codes)).numpy()
     np.testing.assert_allclose(decode_pose(codes, exported.metadata), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rotation", ["6d", "quat", "log_quat"])
+def test_numpy_decoder_matches_every_rotation_code(rotation):
+    poses = FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:40])
+    normalizer = PoseNormalizer.fit(poses, rotation=rotation)
+    codes = np.random.default_rng(1).normal(size=(50, normalizer.code_dim))
+    expected = normalizer.decode(torch.from_numpy(codes)).numpy()
     np.testing.assert_allclose(decode_pose(codes, normalizer.state_dict()), expected, rtol=0, atol=1e-6)
+    # The encoded training poses come back through the numpy decoder.
+    np.testing.assert_allclose(decode_pose(normalizer.encode(poses), normalizer.state_dict()), poses, atol=1e-6)
+    state = normalizer.state_dict()
+    if rotation == "log_quat":  # states written before the rotation code existed decode as log_quat
+        state.pop("rotation")
+        np.testing.assert_allclose(decode_pose(codes, state), expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("rotation", ["log_quat", "quat", "6d"])

@@ -41,7 +41,8 @@ def ckpt(tmp_path_factory):
     normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
     cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=SIZE, device="cpu")
     state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
-             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(), "frame": "comballaz"}
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
+             "frame": {"name": "comballaz", **FRAME.to_dict()}}
     return save_checkpoint(state, tmp_path_factory.mktemp("ckpt") / "last.pt")
 
 

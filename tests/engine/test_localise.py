@@ -38,8 +38,8 @@ def write_checkpoint(path: Path, image_size=SIZE, frame=None, seed: int = 0) -> 
     cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=image_size, device="cpu")
     state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
              "normalizer": normalizer.state_dict(), "config": cfg.to_dict()}
-    if frame is not None:
-        state["frame"] = frame
+    if frame is not None:  # as checkpoints record it: {name, lat_deg, lon_deg, h_m}
+        state["frame"] = {"name": frame, **frame_obj.to_dict()}
     return save_checkpoint(state, path)
 
 
@@ -163,6 +163,11 @@ def test_frames_recorded_asked_and_contradicting(tmp_path):
     assert np.all(np.abs(out.lon_deg - 6.5668) < 0.05) and np.all(np.abs(out.lat_deg - 46.5191) < 0.05)
     with pytest.raises(ValueError, match="trained in"):
         topoloc.localise(epfl, photos, frame="comballaz")
+    model, normalizer, cfg = load_model(write_checkpoint(tmp_path / "plain.pt"))
+    model.config["frame"] = {"name": "epfl", "lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the frame a loaded model carries in its config
+        assert topoloc.localise((model, normalizer, cfg), photos).frame == LocalFrame.named("epfl")
     assert resolve_frame({"lat_deg": 46.0, "lon_deg": 7.0, "h_m": 500.0}) == LocalFrame(46.0, 7.0, 500.0)
     with pytest.raises(ValueError, match="unknown frame"):
         resolve_frame("paris")

@@ -171,6 +171,12 @@ def _checkpoint_frame(state: dict[str, Any]) -> Any:
     return config.get("frame") if isinstance(config, dict) else None
 
 
+def _model_frame(model: nn.Module) -> Any:
+    """The training frame a loaded model carries in its ``config`` dict (`load_model` puts it there), or None."""
+    config = getattr(model, "config", None)
+    return config.get("frame") if isinstance(config, dict) else None
+
+
 def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -> LocalFrame:
     """The local ENU frame of a model's predictions.
 
@@ -207,12 +213,13 @@ def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[
                 _checkpoint_frame(state), f"checkpoint {str(path)!r}")
     if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
         model, ckpt_normalizer, cfg = checkpoint_or_model
-        return model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size), None, "the model"
+        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size), _model_frame(model),
+                "the model")
     if isinstance(checkpoint_or_model, nn.Module):
         if normalizer is None or image_size is None:
             raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and `image_size` (H, W) "
                              "it was trained at; or pass a checkpoint path")
-        return checkpoint_or_model, normalizer, tuple(image_size), None, "the model"
+        return checkpoint_or_model, normalizer, tuple(image_size), _model_frame(checkpoint_or_model), "the model"
     raise TypeError("checkpoint_or_model: expected a checkpoint path, a (model, normalizer, config) triple from "
                     f"load_model, or a model, got {type(checkpoint_or_model).__name__}")
 

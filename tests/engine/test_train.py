@@ -208,3 +208,25 @@ def test_a_normaliser_that_does_not_fit_the_model_is_refused(tiny_config, pose_i
     cfg = tiny_config(epochs=1, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "rotation": "6d"})
     with pytest.raises(ValueError, match="rotation code 'log_quat'"):
         train(cfg, ds, normalizer=PoseNormalizer.fit(ds.c2w, rotation="log_quat"))
+
+
+def test_augment_fraction_augments_that_share_of_each_batch(tiny_config, pose_images):
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    seen = []
+
+    def mark(x):  # an "augmentation" that records how many images it got and paints them white
+        seen.append(x.shape[0])
+        return torch.ones_like(x)
+
+    ds = pose_images(n=16)
+    cfg = tiny_config(epochs=1, batch_size=8, augment=mark, augment_fraction=0.25)
+    trainer = Trainer(cfg, ds)
+    trainer._setup(DistInfo())
+    x, _ = trainer._inputs(torch.arange(8))
+    assert seen == [2]  # round(0.25 * 8)
+    flat = x.flatten(2).std(dim=2).amax(dim=1) < 1e-6  # painted images: one value per channel
+    assert flat.tolist() == [True, True] + [False] * 6
+    with pytest.raises(ValueError, match="augment_fraction"):
+        tiny_config(augment_fraction=0.0)

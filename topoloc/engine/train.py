@@ -233,7 +233,11 @@ class Trainer:
         target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
         x = images.float().div_(255.0)
         if self.augment is not None:
-            x = self.augment(x)
+            k = round(self.config.augment_fraction * x.shape[0])
+            if k == x.shape[0]:
+                x = self.augment(x)
+            elif k > 0:  # batches are in random order: the first k images are a random subset
+                x = torch.cat([self.augment(x[:k]), x[k:]])
         x = self.model.normalize(x)
         if self.cuda and self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

@@ -77,6 +77,13 @@ def test_float_input_variant(ckpt, tmp_path):
     assert out.metadata["input"]["dtype"] == "float32"
 
 
+def test_model_and_normaliser_must_match(ckpt, tmp_path):
+    model, normalizer, cfg = load_model(ckpt)
+    other = PoseNormalizer(normalizer.mean_m, normalizer.std_m, rotation="quat")
+    with pytest.raises(ValueError, match="outputs 9 numbers but its normaliser's 'quat' code needs 7"):
+        export_onnx((model, other, cfg), tmp_path / "m.onnx", frame="comballaz")
+
+
 def test_graph_contract_and_metadata(ckpt, exported):
     proto = onnx.load(str(exported.onnx))
     onnx.checker.check_model(proto)

@@ -132,10 +132,14 @@ def export_onnx(
     with torch.no_grad():
         code_size = int(net(example).shape[-1])
     norm_state = normalizer.state_dict()
+    rotation = norm_state.get("rotation", "log_quat")
+    if code_size != 3 + pose_decoder.ROTATION_SIZES.get(rotation, -3):
+        raise ValueError(f"{source}: the model outputs {code_size} numbers but its normaliser's {rotation!r} code "
+                         f"needs {3 + pose_decoder.ROTATION_SIZES.get(rotation, 0)}; expected a matching pair")
     stats = {
         "format": EXPORT_FORMAT,
         "normalizer": norm_state,
-        "rotation": norm_state.get("rotation", "log_quat"),
+        "rotation": rotation,
         "code_size": code_size,
         "frame": frame.to_dict(),
         "geoid_offset_m": DEFAULT_GEOID_OFFSET_M,

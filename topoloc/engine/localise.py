@@ -256,7 +256,9 @@ def localise(
         frame: the training frame (``"comballaz"``, ``"epfl"``, a `LocalFrame`, ``{lat_deg,
             lon_deg, h_m}``); default: the checkpoint's, else ``"comballaz"`` with a warning. A
             frame that contradicts the checkpoint's is an error.
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        device: where a checkpoint's model runs: ``"auto"`` (CUDA when available), ``"cpu"`` or
+            ``"cuda"``; a model passed in runs where it is. On CUDA the model runs under bf16
+            autocast, as in `predict` and `evaluate`.
         batch_size: photos decoded and run together.
         on_error: ``"raise"`` (an unreadable photo is an error naming it) or ``"skip"`` (it is
             left out, listed in ``result.skipped`` with the reason, and a warning gives the count).

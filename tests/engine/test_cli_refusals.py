@@ -130,3 +130,21 @@ def test_new_run_over_a_finished_one_is_refused_from_the_cli(tiny_config, pose_i
     assert main(["train", "--config", recipe, "--resume", "--allow-config-change", "--override", "train.epochs=2",
                  "train.lr=1e-3"]) == 0
     assert "lr: 5e-05 -> 0.001" in (run / "config_changes.log").read_text()
+
+
+def test_swapped_lat_lon_poses_are_refused_by_evaluate(tiny_config, tmp_path, lhs_flight, capsys):
+    import numpy as np
+    from pyproj import Transformer
+
+    from topoloc.data import TopoFlight
+
+    folder = lhs_flight(tmp_path / "data", n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
+    poses = np.load(folder / "comballaz-LHS_poses.npy")
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    poses[4, :3] = to_ecef.transform(46.3705, 7.065, 1500.0)  # (lat, lon) where (lon, lat) is expected
+    np.save(folder / "comballaz-LHS_poses.npy", poses)
+    err = _exit(["evaluate", "--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-retrieval"],
+                capsys)
+    assert "comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err and "km from the origin" in err

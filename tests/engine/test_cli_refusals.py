@@ -96,7 +96,7 @@ def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     (tmp_path / "c.pt").write_bytes(b"")
     err = _exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
                  "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), "--batch-size", "0"], capsys)
-    assert "batch_size" in err
+    assert "batch_size: expected a positive int, got 0" in err
 
 
 def test_evaluate_in_another_frame_is_refused(tiny_config, tmp_path, lhs_flight, capsys):

@@ -29,7 +29,7 @@ _NumberLoader.add_implicit_resolver(
 
 
 def load_yaml(stream: Any) -> Any:
-    """``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string.
+    r"""``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string.
 
     Example:
         >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e")

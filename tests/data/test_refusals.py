@@ -82,3 +82,11 @@ def test_missing_real_photos_are_counted(tmp_path, make_topo_flight):
     with pytest.warns(UserWarning, match="2 of 6 rendered pose rows have no real photo"):
         ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="real")
     assert ds.rows.tolist() == [0, 2, 3, 5]
+
+
+def test_mixed_image_sizes_are_reported_by_check_images(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=5)
+    Image.fromarray(np.zeros((30, 20, 4), dtype=np.uint8), "RGBA").save(folder / "comballaz-LHS_00003_img.png")
+    with pytest.warns(UserWarning, match=r"images of 2 sizes: 4 of 24x16 \(e\.g\. .*comballaz-LHS_00000_img\.png\), "
+                                         r"1 of 20x30 \(e\.g\. .*comballaz-LHS_00003_img\.png\)"):
+        TopoFlight(tmp_path, "comballaz-LHS", check_images=True)

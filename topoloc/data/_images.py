@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image"]
+__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
 
 
 def parse_image_size(image_size) -> tuple[int, int] | int | None:
@@ -100,6 +100,12 @@ def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
         raise ValueError(f"{path}: a {img.mode} ({arr.dtype}) image; expected an 8- or 16-bit PNG or JPEG file")
     grey = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
     return Image.fromarray(grey, "L")
+
+
+def image_hw(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file in pixels, from its header (no decode)."""
+    with Image.open(path) as img:
+        return img.height, img.width
 
 
 def check_image(path: Path) -> str | None:

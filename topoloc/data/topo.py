@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
-from topoloc.data._images import check_image, parse_image_size, read_rgb, read_semantics
+from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -124,7 +124,9 @@ class TopoFlight(Dataset):
             Unreadable images are found when read (an error naming the file), or at construction
             with ``check_images``.
         check_images: open and verify every image file at construction (slower: reads each file
-            once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``.
+            once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``, and
+            warn when the images have several sizes (they would be stretched to one training
+            size, or fail to batch at their native size), with the count of each and a file of each.
         split_fractions: (train, val, test) shares.
         split_seed: seed of the split order.
         split_block: consecutive rows kept in one split; None: 1 for ``*-LHS`` flights (independent
@@ -206,6 +208,8 @@ class TopoFlight(Dataset):
                         problems.append((store[row], why))
                         rows = rows[rows != row]
         self._report(problems)
+        if check_images:
+            self._warn_mixed_sizes([(real or renders)[r] for r in rows.tolist()])
         block = split_block
         if block is None:
             block = 1 if self.flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
@@ -313,6 +317,16 @@ class TopoFlight(Dataset):
                           f"rows have no real photo in {real_folder} and are left out (first: row {missing[0]}, "
                           f"{pic_names[missing[0]]!r})", stacklevel=3)
         return real
+
+    def _warn_mixed_sizes(self, paths: list[Path]) -> None:
+        sizes: dict[tuple[int, int], list[Path]] = {}
+        for path in paths:
+            sizes.setdefault(image_hw(path), []).append(path)
+        if len(sizes) > 1:
+            each = ", ".join(f"{len(ps)} of {w}x{h} (e.g. {ps[0]})"
+                             for (h, w), ps in sorted(sizes.items(), key=lambda kv: -len(kv[1])))
+            warnings.warn(f"TopoFlight {self.flight} ({self.domain}): images of {len(sizes)} sizes: {each}; they are "
+                          "stretched to one training size, and do not batch at their native size", stacklevel=3)
 
     def _semantics_paths(self) -> list[Path]:
         paths, keep = [], []

@@ -39,7 +39,7 @@ def test_resume_without_the_callable_augment_is_refused(tiny_config, pose_images
 
 
 CHANGES = {"lr": 1e-3, "augment": "colorjitter", "augment_strength": 0.5, "weight_decay": 0.0,
-           "lr_schedule": "cosine", "grad_clip": 1.0, "batch_size": 4, "seed": 3,
+           "lr_schedule": "cosine", "grad_clip": 1.0, "batch_size": 4, "seed": 3, "augment_fraction": 0.5,
            "model_kwargs": {"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.1}}
 
 

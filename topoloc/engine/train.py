@@ -43,7 +43,8 @@ log = logging.getLogger("topoloc.engine")
 #: ``TrainConfig.resume_changes="allow"`` (``epochs`` counts under a cosine schedule, whose rates
 #: depend on the run's length; ``frame`` is the training data's local frame).
 RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last",
-                 "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "sx", "sq")
+                 "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "augment_fraction",
+                 "sx", "sq")
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.

@@ -210,3 +210,13 @@ def test_evaluate_refuses_another_frame_and_warns_without_one(tiny_config, tmp_p
     with pytest.warns(UserWarning, match="does not record the local frame"):
         report = evaluate_checkpoint(old, data, ["comballaz-LHS"], tmp_path / "eval", device="cpu", retrieval=False)
     assert report.is_file()
+
+
+def test_checkpoint_predating_a_field_resumes_with_its_default(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    state = load_checkpoint(run / "last.pt")
+    del state["config"]["augment_fraction"]  # written before the field existed
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds).history) == 2

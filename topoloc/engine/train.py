@@ -12,6 +12,7 @@ epoch and every RNG state (dropout and the augmentations draw from the global to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
@@ -164,9 +165,12 @@ class Trainer:
         fields = list(RESUME_FIELDS)
         if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
             fields.append("epochs")
+        # A field the checkpoint's config predates had its default then.
+        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                    for f in dataclasses.fields(TrainConfig)}
         changes = []
         for k in fields:
-            old, new = saved.get(k), mine.get(k)
+            old, new = saved.get(k, defaults.get(k)), mine.get(k)
             if k == "model_kwargs":
                 old, new = kw(old), kw(new)
             if old != new:

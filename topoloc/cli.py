@@ -85,8 +85,11 @@ def _run_render(args) -> int:
 from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
 from topoloc._cli_poses import add_poses  # noqa: E402
 
+# --- localise / export (flags and runners in topoloc._cli_localise) -----------------------------
+from topoloc._cli_localise import add_export, add_localise  # noqa: E402
+
 # --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo]
+_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo, add_localise, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:

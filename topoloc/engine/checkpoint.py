@@ -186,7 +186,9 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     state = load_checkpoint(path)
-    kwargs = {**state["model_kwargs"], "pretrained": False}
+    normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+    # Checkpoints written before the 6D default name no rotation: their head is the normaliser's code.
+    kwargs = {"rotation": normalizer.rotation, **state["model_kwargs"], "pretrained": False}
     model = create_model(state["model_name"], **kwargs)
     try:
         model.load_state_dict(state["model_state"])
@@ -194,7 +196,6 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         raise ValueError(f"load_model: the weights in {str(path)!r} do not fit "
                          f"{state['model_name']}({kwargs}): {err}") from err
     model = model.to(device).eval()
-    normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
     config = TrainConfig.from_dict(state["config"])
     if isinstance(getattr(model, "config", None), dict):
         # The input contract travels with the model: `predict` uses this size unless told otherwise.

@@ -145,7 +145,8 @@ def test_cache_file_is_reused_by_a_rerun(tiny_config, pose_images):
         def __getitem__(self, i):
             raise AssertionError("decoded again")
 
-    again = train(tiny_config(epochs=1, cache_file="train_cache.pt"), Undecodable(n=8))
+    # A new run into the same folder replaces the run's files (overwrite=True) but keeps the cache.
+    again = train(tiny_config(epochs=1, cache_file="train_cache.pt", overwrite=True), Undecodable(n=8))
     assert again.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=1e-12)
 
 

@@ -23,8 +23,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (``ddof=1``; NaN for a single value) of ``values``.
 
     Example:
-        >>> mean_std([1.0, 2.0, 4.0])  # std = sqrt(((1 - 7/3)^2 + (2 - 7/3)^2 + (4 - 7/3)^2) / 2)
-        (2.3333333333333335, 1.5275252316519468)
+        >>> [round(v, 6) for v in mean_std([1.0, 2.0, 4.0])]  # std = sqrt(((1 - 7/3)^2 + (2 - 7/3)^2 + (4 - 7/3)^2) / 2)
+        [2.333333, 1.527525]
     """
     a = np.asarray(list(values), dtype=np.float64)
     if a.size == 0:

@@ -56,7 +56,7 @@ _OP_CLASSES = {"season": "RandomSeasonShift", "snow": "RandomSnowCover", "illumi
                "camera": "RandomCameraEffects"}
 #: Fields of StudyConfig that change what a run computes: a folder of runs is tied to them.
 _RUN_FIELDS = ("root", "train_flight", "test_flights", "train_images", "test_images", "render_size", "image_size",
-               "model", "model_kwargs", "epochs", "batch_size", "lr", "sq", "render_seed")
+               "model", "model_kwargs", "epochs", "batch_size", "lr", "sq", "augment_fraction", "render_seed")
 
 
 @dataclass
@@ -80,6 +80,8 @@ class StudyConfig:
         image_size: (H, W) the model trains at.
         model, model_kwargs, epochs, batch_size, lr, sq: the training settings of every run
             (Adam, cosine learning-rate schedule, learned loss weights starting at sx = 0, sq).
+        augment_fraction: share of each batch that an augmented run augments (the rest stays
+            clean), as in the demo (`TrainConfig.augment_fraction`).
         strengths: SimToReal strengths.
         ops: the single ops to run (names of `OPS`).
         seeds: training seeds of every config.
@@ -107,6 +109,7 @@ class StudyConfig:
     batch_size: int = 16
     lr: float = 1e-3
     sq: float = 0.0
+    augment_fraction: float = 0.5
     strengths: tuple[float, ...] = (0.25, 0.5, 1.0)
     ops: tuple[str, ...] = OPS
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -300,7 +303,8 @@ def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
     return TrainConfig(
         model=cfg.model, model_kwargs=dict(cfg.model_kwargs), epochs=cfg.epochs, batch_size=cfg.batch_size,
         lr=cfg.lr, lr_schedule="cosine", sq=cfg.sq, image_size=cfg.image_size, augment=augment,
-        augment_strength=run.strength, device=cfg.device, val_every=0, seed=seed, out_dir=str(out_dir),
+        augment_strength=run.strength, augment_fraction=cfg.augment_fraction, device=cfg.device, val_every=0,
+        seed=seed, out_dir=str(out_dir),
         resume=True, tensorboard=False, progress=False, cache_device="auto")
 
 
@@ -406,7 +410,8 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
             f"training: {len(train_cache)} synthetic renders of `{cfg.train_flight}` at {cfg.render_size[0]}x"
             f"{cfg.render_size[1]} px, trained at {cfg.image_size[1]}x{cfg.image_size[0]} px; {cfg.model} "
             f"{cfg.model_kwargs or ''} from random weights, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr "
-            f"{cfg.lr:g} cosine, sq0 = {cfg.sq:g}; seeds {list(cfg.seeds)}",
+            f"{cfg.lr:g} cosine, sq0 = {cfg.sq:g}; augmented runs augment {cfg.augment_fraction:.0%} of each batch; "
+            f"seeds {list(cfg.seeds)}",
             f"test: {', '.join(f'`{f}`' for f in cfg.test_flights)} at their own poses: "
             + ", ".join(f"{n_test[d]} {d}" for d in STUDY_DOMAINS) + " images (real_alt: the second \"real\" "
             "appearance, which the augmentations were not designed against)",

@@ -110,3 +110,32 @@ def test_bad_arguments(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, bad)
     with pytest.raises(RuntimeError, match="bad.pth"):
         Backbone("resnet18", pretrained=bad)
+
+
+def _input_grad(backbone, size=(64, 64)):
+    """|d pooled / d input| summed over channels, of a backbone in eval mode."""
+    x = torch.randn(1, 3, *size, requires_grad=True)
+    _, pooled = backbone.eval()(x)
+    (grad,) = torch.autograd.grad(pooled.sum(), x)
+    return grad.abs().sum(1)[0]
+
+
+def test_random_resnet_sees_every_pixel():
+    # timm's zero_init_last=True zeroes the last BN of every residual branch: the untrained ResNet
+    # is then stem + max-pool + three stride-2 1x1 shortcut convolutions, whose output depends on
+    # the input only through 11 x 11 px windows (7x7/2 conv + 3x3/2 max-pool) every 32 px.
+    torch.manual_seed(0)
+    timm_init = Backbone("resnet18", zero_init_last=True)
+    assert all(not m.bn2.weight.detach().any() for m in timm_init.model.modules() if hasattr(m, "bn2"))
+    reached = (_input_grad(timm_init) > 0).float()
+    # windows at 0 and 32 px in each direction: rows/columns -5..5 (clipped at the border) and 27..37
+    assert reached[12:26, :].sum() == 0 and reached[:, 12:26].sum() == 0 and reached[38:, :].sum() == 0
+    assert 0.05 < float(reached.mean()) < 0.2
+    # the default from random weights: every residual branch is a normal random layer
+    torch.manual_seed(0)
+    ours = Backbone("resnet18")
+    assert all(torch.equal(m.bn2.weight, torch.ones_like(m.bn2.weight))
+               for m in ours.model.modules() if hasattr(m, "bn2"))
+    assert float((_input_grad(ours) > 0).float().mean()) > 0.99
+    # models without the argument are built as before
+    assert Backbone("vit_tiny_patch16_224", img_size=32).num_features == 192

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ def _resolve_pretrained(name: str, pretrained: bool | str | PathLike) -> tuple[b
     )
 
 
+def _accepts(cls: type, name: str) -> bool:
+    """Whether ``cls(...)`` takes a keyword argument ``name``."""
+    try:
+        return name in inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class Backbone(nn.Module):
     """Any timm model by name, giving its feature map and its pooled feature vector.
 
@@ -48,6 +57,14 @@ class Backbone(nn.Module):
     size works. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
     model's pooling and, where it has them, its final norm layers, so pretrained weights are used
     as they were trained. The classifier is removed (``num_classes=0``).
+
+    From random weights (``pretrained=False``), models that take timm's ``zero_init_last``
+    (ResNet, RegNet, CSPNet, ...) get ``zero_init_last=False``: every residual branch starts as a
+    normal random layer instead of zero. With timm's default the network starts as its shortcuts
+    alone (for a ResNet: three stride-2 1x1 convolutions that see one position in four), its
+    output depends on the input only through 11 x 11 px windows every 32 px, and short trainings
+    leave it so: every gradient saliency map is then the same grid. Pass
+    ``zero_init_last=True`` to get timm's initialisation back.
 
     Args:
         name: a timm model name (``timm.list_models()``), e.g. ``"resnet34"``.
@@ -94,6 +111,14 @@ class Backbone(nn.Module):
             probe = None
         if probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs:
             kwargs["dynamic_img_size"] = True
+        if (probe is not None and not use_pretrained and "zero_init_last" not in kwargs
+                and _accepts(type(probe), "zero_init_last")):
+            # timm zero-initialises the last BatchNorm of every residual branch (Goyal et al. 2017),
+            # so a network trained from random weights starts as its shortcuts alone; for ResNets
+            # those are stride-2 1x1 convolutions that read one position in four, and the output
+            # depends on the input only through an 11 px window every 32 px. A few hundred steps
+            # leave it so (residual BN weights ~0.02) and every saliency map is that grid.
+            kwargs["zero_init_last"] = False
         del probe
         if overlay is not None:
             kwargs["pretrained_cfg_overlay"] = overlay

@@ -11,17 +11,18 @@ from PIL import Image
 
 import topoloc.engine.demo as demo
 from topoloc.cli import main
-from topoloc.data.preset import load_preset, load_preset_pic_names
+from topoloc.data.pose_sampling import corridor
+from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.engine.demo import DemoConfig, run_demo
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int) -> None:
+def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses=None) -> None:
     """A stand-in for Mini-Comballaz: random renders, semantics and (real flights) photos in TOPO's layout."""
     rng = np.random.default_rng(seed)
-    poses = load_preset(flight)
-    names = load_preset_pic_names(flight)
+    poses = load_preset(flight) if poses is None else poses
+    names = load_preset_pic_names(flight) if flight in list_presets() else []
     folder = root / flight
     folder.mkdir(parents=True, exist_ok=True)
     np.save(folder / f"{flight}_poses.npy", poses)
@@ -39,14 +40,15 @@ def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int) -> No
 
 
 def _fake_render(cfg, data_dir):
-    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.train_images, cfg.render_size, cfg.seed)
+    train_rows = corridor(load_preset(demo.PLANNED_FLIGHT), cfg.corridor_images, seed=cfg.seed)
+    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.corridor_images, cfg.render_size, cfg.seed, poses=train_rows)
     for k, f in enumerate(cfg.test_flights):
         _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
 
 
-TINY = DemoConfig("tiny", train_images=12, test_images=3, render_size=(48, 32), image_size=(32, 48),
-                  model="atloc_resnet18", model_kwargs={"feat_dim": 16}, epochs=1, batch_size=6, lr=1e-3,
-                  saliency_images=2, saliency_share_images=4, device="cpu")
+TINY = DemoConfig("tiny", corridor_images=40, lhs_images=0, test_images=3, planned_test_images=3,
+                  render_size=(48, 32), image_size=(32, 48), model="atloc_resnet18", model_kwargs={"feat_dim": 16},
+                  epochs=1, batch_size=6, lr=1e-3, saliency_images=2, saliency_share_images=4, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,10 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     text = (demo_dir / "report.md").read_text()
     for link in re.findall(r"\]\(([^)]+)\)", text) + re.findall(r"- `([^`]+)`", text):
         assert (demo_dir / link).is_file(), link
-    for method in ("augmented (SimToReal)", "no augmentation", "retrieval baseline"):
+    for method in ("augmented (SimToReal)", "no augmentation", "constant pose", "coverage ceiling",
+                   "retrieval (features: 16x24 grey thumbnail)", "retrieval (features: augmented (SimToReal) model)"):
         assert f"| {method} | real | 6 |" in text and f"| {method} | synthetic | 6 |" in text
+    assert "| training fit (no augmentation) | synthetic | 12 |" in text
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())
@@ -93,7 +97,15 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  "--train-flights", "comballaz-LHS", "--out", str(out), "--device", "cpu"]) == 0
     text = (out / "report.md").read_text()
-    assert "| retrieval baseline | real | 3 |" in text
+    for method in ("augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
+                   "retrieval (features: trained model)", "coverage ceiling"):
+        assert f"| {method} | real | 3 |" in text
+    assert "| training fit | synthetic | 12 |" in text and "- **real** brackets (median): augmented" in text
+    # Without training flights (and no recipe.yaml beside the demo's checkpoint) the report says so.
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                 "--out", str(demo_dir / "cli_eval_bare"), "--device", "cpu"]) == 0
+    text = (demo_dir / "cli_eval_bare" / "report.md").read_text()
+    assert "The checkpoint's training data is unknown" in text and "(no brackets computed)" in text
     out = demo_dir / "cli_saliency"
     assert main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
                  "--out", str(out), "--num-images", "1", "--share-images", "2", "--device", "cpu"]) == 0
@@ -103,18 +115,32 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
 
 def test_cli_train_runs_a_recipe(demo_dir):
     out = demo_dir / "recipe_run"
+    data = demo_dir / "data"
     assert main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
-                 f"data.root={demo_dir / 'data'}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
+                 f"data.root={data}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
                  "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
-                 "data.val=[]", "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",
+                 "data.val=[{flight: comballaz-2020-11-06-planned, domain: synthetic}]",
+                 "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",
                  f"train.out_dir={out}", f"evaluate.out_dir={out / 'eval'}"]) == 0
-    assert (out / "last.pt").is_file()
-    assert "| synthetic_augmented | real |" in (out / "eval" / "report.md").read_text()
+    assert (out / "last.pt").is_file() and (out / "recipe.yaml").is_file()
+    text = (out / "eval" / "report.md").read_text()
+    for method in ("synthetic_augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
+                   "retrieval (features: trained model)", "coverage ceiling"):
+        assert f"| {method} | real | 3 |" in text
+    assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text  # LHS train split
+    # `topoloc evaluate` finds the training and validation flights in the recipe.yaml beside the checkpoint.
+    assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(data), "--flights",
+                 "comballaz-2021-03-27-winter:real", "--out", str(out / "eval2"), "--device", "cpu",
+                 "--retrieval", "thumbnail"]) == 0
+    text = (out / "eval2" / "report.md").read_text()
+    assert f"(from `{out / 'recipe.yaml'}`): comballaz-LHS synthetic train" in text
+    assert "| coverage ceiling | real | 3 |" in text and "| validation | synthetic | 3 |" in text
+    assert "retrieval (features: trained model)" not in text
 
 
 @pytest.mark.slow
 def test_demo_smoke_with_the_real_renderer(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--smoke", "--device", "cpu"]) == 0
     text = (tmp_path / "report.md").read_text()
-    assert "| retrieval baseline | real |" in text
+    assert "| retrieval (features: 16x24 grey thumbnail) | real |" in text and "| constant pose | real |" in text
     assert (tmp_path / "data" / "comballaz-LHS").is_dir()

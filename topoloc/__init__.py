@@ -11,10 +11,15 @@ from topoloc.data import (
     EPFLPhantom,
     PoseNormalizer,
     TopoFlight,
+    corridor,
     coverage,
+    lhs_area,
+    lhs_envelope,
     list_presets,
+    load_pose_file,
     load_preset,
     parse_dji_metadata,
+    save_pose_file,
 )
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
 from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
@@ -57,6 +62,11 @@ __all__ = [
     "parse_dji_metadata",
     "PoseNormalizer",
     "coverage",
+    "corridor",
+    "lhs_envelope",
+    "lhs_area",
+    "save_pose_file",
+    "load_pose_file",
     # models
     "AtLoc",
     "AtLocAttention",

@@ -14,22 +14,36 @@ __all__ = ["main", "build_parser"]
 
 
 # --- render -------------------------------------------------------------------------------------
+_DEFAULT_FLIGHTS = "comballaz-LHS:400,comballaz-2020-11-06-planned:60"
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render",
         help="render Mini-Comballaz flights in the TOPO-DataGen layout",
         description="Render Mini-Comballaz (a procedural stand-in for the TOPO Comballaz data) at the real "
         "TOPO flight poses, writing DIR/<flight>/ (synthetic renders, poses, semantics) and, for real "
-        "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). Interrupted renders resume.",
+        "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). With --poses FILE.npy --name NAME, "
+        "a pose file (e.g. from 'topoloc poses corridor') is rendered as the synthetic flight DIR/NAME/. "
+        "Interrupted renders resume.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output root folder")
     p.add_argument(
         "--flights",
-        default="comballaz-LHS:400,comballaz-2020-11-06-planned:60",
+        default=None,
         metavar="NAME[:N],...",
         help="comma separated flight presets; ':N' renders N poses spread evenly over the flight "
-        "(default: %(default)s)",
+        f"(default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
     )
+    p.add_argument("--poses", default=None, metavar="FILE.npy",
+                   help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. written by "
+                        "'topoloc poses') as the synthetic flight --name, into DIR/<name>/")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="flight name of --poses; it must start with the area's prefix (comballaz- or sepey-), "
+                        "e.g. comballaz-corridor")
+    p.add_argument("--min-clearance", type=float, default=2.0, metavar="M",
+                   help="refuse --poses rows whose camera is less than M metres above the ground, trees or buildings "
+                        "(default: %(default)s)")
     p.add_argument("--size", default="360x240", metavar="WxH", help="image size in px; TOPO's native is 720x480 (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="world and image seed (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="render device (default: %(default)s)")
@@ -45,23 +59,34 @@ def _add_render(sub) -> None:
 def _run_render(args) -> int:
     from dataclasses import replace
 
-    from topoloc.procedural import RenderConfig, render_flights
+    from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
 
+    if not args.min_clearance >= 0:
+        raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
+    if (args.poses is None) != (args.name is None):
+        raise ValueError("--poses and --name: expected both (a pose file and the flight name to render it as) or neither")
+    flights = []
+    if args.flights is not None or args.poses is None:
+        flights += parse_flights(args.flights or _DEFAULT_FLIGHTS)
+    if args.poses is not None:
+        flights.append(pose_flight(args.name, args.poses))
     config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)
     done = render_flights(
-        args.out, args.flights, size=args.size, seed=args.seed, device=args.device,
+        args.out, flights, size=args.size, seed=args.seed, device=args.device,
         batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config, threads=args.threads,
+        min_clearance_m=args.min_clearance,
     )
     for flight, n in done.items():
         print(f"{flight}: {n} image(s) rendered")
     return 0
 
 
-# --- train / evaluate / saliency / demo (flags and runners in topoloc._cli_engine) --------------
+# --- poses (topoloc._cli_poses); train / evaluate / saliency / demo (topoloc._cli_engine) -------
 from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
+from topoloc._cli_poses import add_poses  # noqa: E402
 
 # --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [_add_render, add_train, add_evaluate, add_saliency, add_demo]
+_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

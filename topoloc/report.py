@@ -1,8 +1,10 @@
-"""The evaluation report: error CDF plots, a top-down map and a markdown ``report.md``.
+"""The evaluation report: the brackets, error CDF plots, a top-down map and a markdown ``report.md``.
 
-Plots are drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left
-alone) and saved as PNG. Everything is written from
-`topoloc.engine.evaluate.EvaluationResult` objects, one per trained run.
+Every model figure stands beside its brackets (`topoloc.engine.evaluate.EvaluationResult`): the
+constant pose, the retrieval baseline (labelled with whose features), the coverage ceiling, the
+training fit and the validation; `brackets_headline` states them in one line per domain. Plots are
+drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left alone)
+and saved as PNG. Everything is written from `EvaluationResult` objects, one per trained run.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from typing import Mapping, Sequence
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
-from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation
+from topoloc.engine.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
+from topoloc.engine.retrieval import retrieval_label
+from topoloc.metrics import CROSSLOC_THRESHOLDS
 
-__all__ = ["plot_error_cdf", "plot_topdown_map", "comparison_table", "write_report"]
+__all__ = ["plot_error_cdf", "plot_topdown_map", "comparison_table", "brackets_headline", "report_methods",
+           "write_report"]
 
-#: Threshold columns shown in the report's tables (labels of `topoloc.metrics.summarize`).
-REPORT_THRESHOLDS = ("5m_5deg", "10m_10deg", "30m_10deg")
+#: Threshold columns shown in the report's tables (labels of `topoloc.metrics.summarize`): CrossLoc's.
+REPORT_THRESHOLDS = tuple(f"{m:g}m_{d:g}deg" for m, d in CROSSLOC_THRESHOLDS)
 
 
 def _safe(name: str) -> str:
@@ -120,22 +125,121 @@ def plot_topdown_map(
 def comparison_table(evaluations: Sequence[PoseEvaluation], by: str = "domain") -> str:
     """A markdown table comparing methods per domain (``by="domain"``) or per flight (``"flight"``).
 
-    Columns: images, median / mean / p90 translation (m), median rotation (deg), and the share
-    within the (m, deg) thresholds of `REPORT_THRESHOLDS`.
+    Rows are grouped by domain (or flight), the methods in the order given within each group.
+    Columns: images, median / mean / p90 translation (m) and rotation (deg), and the share within
+    each (m, deg) threshold of `REPORT_THRESHOLDS` (CrossLoc's).
     """
     if by not in ("domain", "flight"):
         raise ValueError(f"by: expected 'domain' or 'flight', got {by!r}")
-    head = ("| method | " + by + " | images | median m | mean m | p90 m | median deg | "
+    head = ("| method | " + by + " | images | median m | median deg | mean m | mean deg | p90 m | p90 deg | "
             + " | ".join(t.replace("_", " / ") for t in REPORT_THRESHOLDS) + " |")
-    lines = [head, "|" + " --- |" * 2 + " ---: |" * (5 + len(REPORT_THRESHOLDS))]
-    for ev in evaluations:
-        keys = (sorted(set(ev.domains)) if by == "domain" else ev.groups())
-        for key in keys:
-            s = ev.summary(domain=key) if by == "domain" else ev.summary(domain=key[0], flight=key[1])
-            label = key if by == "domain" else f"{key[1]} ({key[0]})"
+    lines = [head, "|" + " --- |" * 2 + " ---: |" * (7 + len(REPORT_THRESHOLDS))]
+    keys = sorted({k for ev in evaluations for k in (set(ev.domains) if by == "domain" else ev.groups())})
+    for key in keys:
+        for ev in evaluations:
+            if by == "domain":
+                if key not in ev.domains:
+                    continue
+                s, label = ev.summary(domain=key), key
+            else:
+                if key not in ev.groups():
+                    continue
+                s, label = ev.summary(domain=key[0], flight=key[1]), f"{key[1]} ({key[0]})"
             within = " | ".join(f"{100 * s.within.get(t, float('nan')):.0f}%" for t in REPORT_THRESHOLDS)
-            lines.append(f"| {ev.method} | {label} | {s.count} | {s.median_m:.1f} | {s.mean_m:.1f} | "
-                         f"{s.p90_m:.1f} | {s.median_deg:.1f} | {within} |")
+            lines.append(f"| {ev.method} | {label} | {s.count} | {s.median_m:.1f} | {s.median_deg:.1f} | "
+                         f"{s.mean_m:.1f} | {s.mean_deg:.1f} | {s.p90_m:.1f} | {s.p90_deg:.1f} | {within} |")
+    return "\n".join(lines)
+
+
+def _renamed(ev: PoseEvaluation, method: str) -> PoseEvaluation:
+    return PoseEvaluation(method, ev.names, ev.flights, ev.domains, ev.pred_c2w, ev.gt_c2w, ev.frame,
+                          ev.nearest_train_m, ev.nearest_train_deg)
+
+
+def _as_runs(results) -> dict[str, EvaluationResult]:
+    if isinstance(results, EvaluationResult):
+        return {results.model.method or "model": results}
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("runs: expected an EvaluationResult or a non-empty mapping of run name -> EvaluationResult")
+    for name, r in results.items():
+        if not isinstance(r, EvaluationResult):
+            raise TypeError(f"runs[{name!r}]: expected an EvaluationResult, got {type(r).__name__}")
+    return dict(results)
+
+
+def _reference(runs: Mapping[str, EvaluationResult], reference_run: str | None) -> EvaluationResult:
+    if reference_run is not None:
+        if reference_run not in runs:
+            raise ValueError(f"retrieval_run: {reference_run!r} is not one of the runs {list(runs)}")
+        return runs[reference_run]
+    return next((r for r in runs.values() if r.baselines()), next(iter(runs.values())))
+
+
+def report_methods(results, reference_run: str | None = None) -> tuple[list[PoseEvaluation], list[PoseEvaluation]]:
+    """The rows of the report: ``(test-set methods, other-image methods)``.
+
+    Test-set methods: every run's model (labelled with the run's name), then the brackets that do not
+    depend on the model (constant pose, model-free retrievals, coverage ceiling) once, from
+    ``reference_run`` (default: the first run that has brackets), then each run's retrieval on its
+    own model's features. Other images: each run's training fit and validation. With several runs,
+    the run-dependent brackets carry the run's name (``"training fit (augmented)"``).
+
+    Args:
+        results: one `EvaluationResult` or a mapping run name -> `EvaluationResult`.
+        reference_run: the run whose model-free brackets are shown.
+    """
+    runs = _as_runs(results)
+    ref = _reference(runs, reference_run)
+    several = len(runs) > 1
+    tests = [_renamed(r.model, name) for name, r in runs.items()]
+    others = []
+    if ref.constant is not None:
+        tests.append(ref.constant)
+    tests += [ev for key, ev in ref.retrievals.items() if key != "model"]
+    for name, r in runs.items():
+        if "model" in r.retrievals:
+            ev = r.retrievals["model"]
+            tests.append(_renamed(ev, retrieval_label("model", f"{name} model")) if several else ev)
+        for ev, label in ((r.training_fit, TRAINING_FIT), (r.validation, VALIDATION)):
+            if ev is not None:
+                others.append(_renamed(ev, f"{label} ({name})" if several else label))
+    if ref.ceiling is not None:
+        tests.append(ref.ceiling)
+    return tests, others
+
+
+def _m_deg(ev: PoseEvaluation, domain: str) -> str:
+    s = ev.summary(domain=domain)
+    return f"{s.median_m:.1f} m / {s.median_deg:.1f} deg"
+
+
+def brackets_headline(results, reference_run: str | None = None) -> str:
+    """The "brackets" headline: one markdown line per test domain with the median errors of the
+    model(s) against the constant pose, each retrieval (with its features) and the coverage ceiling.
+
+    E.g. ``- **real** brackets: model 36.1 m / 10.9 deg vs constant pose 225.0 m / 57.0 deg,
+    retrieval (features: 16x24 grey thumbnail) 80.2 m / 20.1 deg, coverage ceiling 23.0 m / 3.2 deg.``
+
+    Args:
+        results: one `EvaluationResult` (its model labelled ``model``) or a mapping run name ->
+            `EvaluationResult` (each run's model under its name).
+        reference_run: the run whose model-free brackets are shown (default: the first with brackets).
+
+    Returns:
+        Markdown lines joined by newlines (medians: translation m / rotation deg).
+    """
+    single = isinstance(results, EvaluationResult)
+    runs = _as_runs(results)
+    tests, _ = report_methods(runs, reference_run)
+    n_models = len(runs)
+    models = [_renamed(tests[0], "model")] if single else tests[:n_models]
+    brackets = tests[n_models:]
+    lines = []
+    for domain in sorted(set(tests[0].domains)):
+        head = ", ".join(f"{m.method} {_m_deg(m, domain)}" for m in models if domain in m.domains)
+        rest = ", ".join(f"{b.method} {_m_deg(b, domain)}" for b in brackets if domain in b.domains)
+        lines.append(f"- **{domain}** brackets (median): {head}"
+                     + (f" vs {rest}." if rest else " (no brackets computed)."))
     return "\n".join(lines)
 
 
@@ -143,11 +247,13 @@ def _coverage_table(result: EvaluationResult) -> str:
     cov = result.coverage_summary()
     if not cov:
         return "_No training poses were given: coverage not computed._"
-    lines = ["| test set | images | median m | p90 m | max m | median deg | p90 deg |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| test set | images | median m | median deg | p90 m | p90 deg | max m | max deg | "
+             "median m to nearest position |",
+             "| --- |" + " ---: |" * 8]
     for key, c in cov.items():
-        lines.append(f"| {key} | {c['count']} | {c['median_m']:.1f} | {c['p90_m']:.1f} | {c['max_m']:.1f} | "
-                     f"{c['median_deg']:.1f} | {c['p90_deg']:.1f} |")
+        pos = f"{c['median_position_m']:.1f}" if "median_position_m" in c else "-"
+        lines.append(f"| {key} | {c['count']} | {c['median_m']:.1f} | {c['median_deg']:.1f} | {c['p90_m']:.1f} | "
+                     f"{c['p90_deg']:.1f} | {c['max_m']:.1f} | {c['max_deg']:.1f} | {pos} |")
     return "\n".join(lines)
 
 
@@ -158,6 +264,40 @@ def _rel(path: Path, root: Path) -> str:
         return path.as_posix()
 
 
+def _missing(runs: Mapping[str, EvaluationResult]) -> list[str]:
+    """Sentences saying which brackets a run lacks, so that none is left out silently."""
+    lines = []
+    several = len(runs) > 1
+    for name, r in runs.items():
+        who = f"{name}: " if several else ""
+        lines += [f"- {who}{note}" for note in r.notes]
+        if r.train_c2w is None:
+            continue
+        missing = [label for label, ev in ((CONSTANT, r.constant), (CEILING, r.ceiling),
+                                           ("retrieval", r.retrieval), (TRAINING_FIT, r.training_fit)) if ev is None]
+        if missing:
+            lines.append(f"- {who}not computed in this evaluation: {', '.join(missing)}.")
+        if r.validation is None:
+            lines.append(f"- {who}no validation set was given: no validation row.")
+    return list(dict.fromkeys(lines))
+
+
+_EXPLAIN = (
+    "Translation errors are Euclidean distances in metres, rotation errors geodesic angles in degrees; the "
+    "threshold columns are the share of images within both limits (metres and degrees: CrossLoc's thresholds). "
+    "Each model stands beside its brackets, on the same test images:\n\n"
+    "- **constant pose**: every image gets the training set's mean translation and the chordal mean of its "
+    "rotations; a model that does not beat it has learnt nothing about the image;\n"
+    "- **retrieval (features: ...)**: every image gets the pose of the training image with the most similar "
+    "descriptor (cosine similarity); the label says whose descriptor: a model-free zero-mean, unit-norm "
+    "thumbnail (the \"tiny images\" baseline) or the pooled backbone features of a trained model;\n"
+    "- **coverage ceiling**: every image gets the training pose nearest to its TRUE pose under "
+    "d = metres + {w:g} m/deg x degrees: the best any method that returns a training pose could do;\n"
+    "- **training fit** and **validation**: the model on (evenly spaced) training images and on the "
+    "validation images: other images than the test set, shown in their own domain."
+)
+
+
 def write_report(
     out_dir: str | PathLike,
     runs: Mapping[str, EvaluationResult],
@@ -166,8 +306,13 @@ def write_report(
     retrieval_run: str | None = None,
     extra_sections: Mapping[str, str] | None = None,
 ) -> Path:
-    """Writes ``report.md`` with tables, error CDF plots and top-down maps, plus every run's
-    predictions CSV and summary JSON.
+    """Writes ``report.md`` with the brackets headline, tables, error CDF plots and top-down maps, plus
+    every run's predictions CSV and summary JSON (every bracket included, labelled in the ``method``
+    column / key).
+
+    The tables show, per domain and per flight, every run's model beside the constant pose, each
+    retrieval baseline (labelled with its features), the coverage ceiling, and each run's training
+    fit and validation (see `report_methods`); a run that lacks one says so.
 
     Args:
         out_dir: the report folder; files go to ``out_dir`` (report.md, summary.json),
@@ -176,7 +321,8 @@ def write_report(
             the first run is the headline.
         title: the report's title.
         intro: markdown paragraph(s) under the title (what was trained, on what, how long).
-        retrieval_run: the run whose retrieval baseline is shown (default: the first run that has one).
+        retrieval_run: the run whose model-free brackets (constant pose, thumbnail retrieval,
+            coverage ceiling, coverage table) are shown (default: the first run that has them).
         extra_sections: heading -> markdown, appended (e.g. the saliency section).
 
     Returns:
@@ -184,26 +330,11 @@ def write_report(
     """
     if not runs:
         raise ValueError("runs: expected at least one EvaluationResult, got none")
-    for name, r in runs.items():
-        if not isinstance(r, EvaluationResult):
-            raise TypeError(f"runs[{name!r}]: expected an EvaluationResult, got {type(r).__name__}")
+    runs = _as_runs(runs)
+    ref = _reference(runs, retrieval_run)
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    if retrieval_run is None:
-        retrieval_run = next((k for k, r in runs.items() if r.retrieval is not None), None)
-    elif retrieval_run not in runs:
-        raise ValueError(f"retrieval_run: {retrieval_run!r} is not one of the runs {list(runs)}")
-
-    # Methods compared: every run's model, then the retrieval baseline.
-    methods: list[PoseEvaluation] = []
-    for name, r in runs.items():
-        ev = r.model
-        methods.append(PoseEvaluation(name, ev.names, ev.flights, ev.domains, ev.pred_c2w, ev.gt_c2w, ev.frame,
-                                      ev.nearest_train_m, ev.nearest_train_deg))
-    if retrieval_run is not None:
-        rv = runs[retrieval_run].retrieval
-        methods.append(PoseEvaluation("retrieval baseline", rv.names, rv.flights, rv.domains, rv.pred_c2w,
-                                      rv.gt_c2w, rv.frame, rv.nearest_train_m, rv.nearest_train_deg))
+    tests, others = report_methods(runs, retrieval_run)
 
     files = []
     for name, r in runs.items():
@@ -211,7 +342,7 @@ def write_report(
         files += list(written.values())
     headline = next(iter(runs.values()))
     domains = sorted(set(headline.model.domains))
-    cdfs = [plot_error_cdf(methods, out / "plots" / f"cdf_{_safe(d)}.png", domain=d) for d in domains]
+    cdfs = [plot_error_cdf(tests, out / "plots" / f"cdf_{_safe(d)}.png", domain=d) for d in domains]
     maps = []
     for name, r in runs.items():
         for d in domains:
@@ -225,19 +356,21 @@ def write_report(
     md = [f"# {title}", ""]
     if intro:
         md += [intro.strip(), ""]
-    md += ["## Results per domain", "",
-           "Translation errors are Euclidean distances in metres, rotation errors geodesic angles in degrees; "
-           "the threshold columns are the share of images within both (metres, degrees) limits "
-           "(CrossLoc's thresholds). The retrieval baseline gives each test image the pose of the "
-           "training image with the most similar backbone feature (cosine similarity)"
-           + (f", with the backbone of the `{retrieval_run}` run." if retrieval_run else "."), "",
-           comparison_table(methods, by="domain"), "",
-           "## Results per flight", "", comparison_table(methods, by="flight"), "",
+    md += ["## Brackets", "", brackets_headline(runs, retrieval_run), ""]
+    missing = _missing(runs)
+    if missing:
+        md += ["Not available:", ""] + missing + [""]
+    md += ["## Results per domain", "", _EXPLAIN.format(w=ref.m_per_deg), "",
+           comparison_table(tests + others, by="domain"), "",
+           "## Results per flight", "", comparison_table(tests + others, by="flight"), "",
            "## Coverage of the test poses", "",
-           "Distance from each test pose to the nearest training position (m) and the rotation angle to "
-           "that training pose (deg). An absolute pose regressor mostly interpolates between training "
-           "poses (Sattler et al., CVPR 2019): test poses far from every training pose are hard.", "",
-           _coverage_table(headline), "",
+           f"For each test pose, the training pose nearest to it under d = metres + {ref.m_per_deg:g} m/deg x "
+           "degrees (1 m/deg is the exchange rate of CrossLoc's thresholds: 3 m / 3 deg, 5 m / 5 deg, "
+           "10 m / 10 deg): its distance (m) and angle (deg), which are the coverage ceiling's errors, and "
+           "the distance to the nearest training position whatever its rotation. An absolute pose regressor "
+           "mostly interpolates between training poses (Sattler et al., CVPR 2019): test poses far from every "
+           "training pose are hard.", "",
+           _coverage_table(ref), "",
            "## Error distributions", ""]
     md += [f"![error CDF, {d}]({_rel(p, out)})" for d, p in zip(domains, cdfs)] + [""]
     md += ["## Top-down maps", "",

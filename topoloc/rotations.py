@@ -1,4 +1,4 @@
-"""Rotation representations: unit quaternions, AtLoc's log-quaternion, matrices, geodesic angles.
+"""Rotation representations: unit quaternions, AtLoc's log-quaternion, the 6D code, matrices, geodesic angles.
 
 Quaternions are (w, x, y, z) with w >= 0 (the hemisphere AtLoc trains on). Every function is batched
 over leading dimensions and accepts a numpy array or a torch tensor, returning the same kind; torch
@@ -23,6 +23,8 @@ __all__ = [
     "geodesic_angle_deg",
     "quaternion_angle_deg",
     "rotation_zyx",
+    "matrix_to_rot6d",
+    "rot6d_to_matrix",
 ]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -190,3 +192,45 @@ def rotation_zyx(yaw_deg, pitch_deg, roll_deg) -> np.ndarray:
     out[..., 2, 2] = cp * cr
     return out
 
+
+
+def matrix_to_rot6d(r: Array) -> Array:
+    """The continuous 6D code of rotation matrices (Zhou et al., CVPR 2019): their first two columns.
+
+    The code is ``(r00, r10, r20, r01, r11, r21)``: column 0, then column 1. Unlike any 3- or
+    4-number representation it has no jump: rotations a small angle apart have codes a small
+    distance apart everywhere on SO(3) (``|code1 - code2| <= sqrt(2) * |R1 - R2|_F``).
+
+    Shape:
+        r: (..., 3, 3) -> (..., 6)
+    """
+    t, was_np = _to_torch(r)
+    _check_last_dims(t, (3, 3), "r")
+    return _back(torch.cat([t[..., :, 0], t[..., :, 1]], dim=-1), was_np)
+
+
+def rot6d_to_matrix(code: Array) -> Array:
+    """Rotation matrices from 6D codes by Gram-Schmidt (the inverse of :func:`matrix_to_rot6d`).
+
+    ``b1 = a1 / |a1|``, ``b2 = (a2 - (b1 . a2) b1) / |...|``, ``b3 = b1 x b2``; any code whose two
+    halves are non-zero and not parallel gives a proper rotation, so a network's raw output can
+    be decoded as it is.
+
+    Shape:
+        code: (..., 6) -> (..., 3, 3)
+
+    Examples:
+        >>> import numpy as np
+        >>> r = rot6d_to_matrix(np.array([2.0, 0.0, 0.0, 1.0, 3.0, 0.0]))
+        >>> r.round(6).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    t, was_np = _to_torch(code)
+    _check_last_dims(t, (6,), "code")
+    tiny = torch.finfo(t.dtype).tiny
+    a1, a2 = t[..., :3], t[..., 3:]
+    b1 = a1 / a1.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    a2 = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
+    b2 = a2 / a2.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    b3 = torch.linalg.cross(b1, b2, dim=-1)
+    return _back(torch.stack([b1, b2, b3], dim=-1), was_np)

@@ -1,9 +1,11 @@
-"""coverage: nearest training pose against scipy's KD-tree and scipy's rotation angles."""
+"""coverage: nearest training pose against scipy's KD-tree (position only), a brute-force scipy
+search (joint measure) and hand-chosen poses."""
 
 import numpy as np
 import pytest
 import torch
 from scipy.spatial import cKDTree
+from scipy.spatial.distance import cdist
 from scipy.spatial.transform import Rotation
 
 from topoloc.data import coverage
@@ -24,12 +26,50 @@ class TestCoverage:
         monkeypatch.setattr(mod, "CHUNK_ELEMENTS", 5000)  # several chunks
         rng = np.random.default_rng(1)
         train, test = _poses(700, rng, offset=offset), _poses(150, rng, offset=offset)
-        c = coverage(train, test)
+        c = coverage(train, test, m_per_deg=0.0)
         dist, idx = cKDTree(train[:, :3, 3]).query(test[:, :3, 3])
         np.testing.assert_allclose(c.distance_m, dist, rtol=0, atol=1e-6)
         np.testing.assert_array_equal(c.nearest, idx)
         rel = Rotation.from_matrix(test[:, :3, :3]).inv() * Rotation.from_matrix(train[idx, :3, :3])
         np.testing.assert_allclose(c.angle_deg, np.degrees(rel.magnitude()), atol=1e-6)
+        np.testing.assert_allclose(c.position_m, dist, rtol=0, atol=1e-6)
+
+    @pytest.mark.parametrize("m_per_deg", [1.0, 4.0])
+    def test_joint_measure_against_brute_force(self, m_per_deg, monkeypatch):
+        import topoloc.data.pose_coverage as mod
+
+        monkeypatch.setattr(mod, "CHUNK_ELEMENTS", 5000)
+        rng = np.random.default_rng(2)
+        train, test = _poses(300, rng, scale=100.0), _poses(60, rng, scale=100.0)
+        c = coverage(train, test, m_per_deg=m_per_deg)
+        dist = cdist(test[:, :3, 3], train[:, :3, 3])
+        rots = Rotation.from_matrix(train[:, :3, :3])
+        ang = np.stack([np.degrees((Rotation.from_matrix(r).inv() * rots).magnitude()) for r in test[:, :3, :3]])
+        joint = dist + m_per_deg * ang
+        idx = joint.argmin(axis=1)
+        np.testing.assert_array_equal(c.nearest, idx)
+        np.testing.assert_allclose(c.distance_m, dist[np.arange(60), idx], atol=1e-6)
+        np.testing.assert_allclose(c.angle_deg, ang[np.arange(60), idx], atol=1e-6)
+        np.testing.assert_allclose(c.joint, joint.min(axis=1), atol=1e-6)
+        np.testing.assert_allclose(c.position_m, dist.min(axis=1), atol=1e-6)
+
+    def test_joint_measure_prefers_the_view_that_looks_the_same_way(self):
+        # Training pose 0 is 2 m from the test camera but turned 90 deg; pose 1 is 10 m away and
+        # turned 3 deg. With 1 m/deg: 2 + 90 = 92 against 10 + 3 = 13, so pose 1; by position: pose 0.
+        yaw = lambda d: Rotation.from_euler("z", d, degrees=True).as_matrix()  # noqa: E731
+        train = np.tile(np.eye(4), (2, 1, 1))
+        train[0, :3, :3], train[0, :3, 3] = yaw(90.0), [2.0, 0.0, 0.0]
+        train[1, :3, :3], train[1, :3, 3] = yaw(3.0), [0.0, 6.0, 8.0]
+        test = np.eye(4)[None]
+        c = coverage(train, test)
+        assert c.nearest.tolist() == [1]
+        assert (c.distance_m[0], c.angle_deg[0]) == pytest.approx((10.0, 3.0))
+        assert c.position_m[0] == pytest.approx(2.0)
+        assert coverage(train, test, m_per_deg=0.0).nearest.tolist() == [0]
+        # At 0.05 m/deg the 90 deg turn costs 4.5 m: 6.5 m beats 10.15 m.
+        assert coverage(train, test, m_per_deg=0.05).nearest.tolist() == [0]
+        with pytest.raises(ValueError, match="m_per_deg"):
+            coverage(train, test, m_per_deg=-1.0)
 
     def test_torch_input_summary_and_table(self):
         train = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
@@ -40,7 +80,7 @@ class TestCoverage:
         s = c.summary()
         assert s["count"] == 4 and s["median_m"] == pytest.approx(2.5) and s["max_m"] == 4.0
         assert s["median_deg"] == 0.0
-        assert "| median | 2.50 | 0.00 |" in c.table()
+        assert "| median | 2.50 | 0.00 | 2.50 |" in c.table()
 
     def test_bad_input(self):
         with pytest.raises(ValueError, match="train_c2w"):

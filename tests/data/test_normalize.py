@@ -1,4 +1,4 @@
-"""PoseNormalizer: statistics against hand-worked values, the log-quaternion against known rotations."""
+"""PoseNormalizer: statistics against hand-worked values, the rotation codes against known rotations."""
 
 import json
 import math
@@ -29,31 +29,51 @@ class TestPoseNormalizer:
         assert n.std_m == pytest.approx((math.sqrt(8 / 3), 1.0, math.sqrt(50 / 3)))
 
     def test_encode_known_rotation(self):
-        n = PoseNormalizer((0.0, 0.0, 0.0), (2.0, 2.0, 2.0))
-        code = n.encode(torch.from_numpy(_pose([2.0, -4.0, 6.0], 90.0, axis=2))[None])
+        pose = torch.from_numpy(_pose([2.0, -4.0, 6.0], 90.0, axis=2))[None]
+        n = PoseNormalizer((0.0, 0.0, 0.0), (2.0, 2.0, 2.0), rotation="log_quat")
+        code = n.encode(pose)
         assert code.dtype == torch.float32 and code.shape == (1, 6)
         # log-quaternion of 90 deg about z: half the angle along the axis
         assert code[0].tolist() == pytest.approx([1.0, -2.0, 3.0, 0.0, 0.0, math.pi / 4], abs=1e-6)
+        # 6D code (the default): the first two columns of Rz(90) = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+        code = PoseNormalizer((0.0, 0.0, 0.0), (2.0, 2.0, 2.0)).encode(pose)
+        assert code.shape == (1, 9)
+        assert code[0].tolist() == pytest.approx([1.0, -2.0, 3.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0], abs=1e-6)
+        # unit quaternion (w, x, y, z) = (cos 45, 0, 0, sin 45)
+        code = PoseNormalizer((0.0, 0.0, 0.0), (2.0, 2.0, 2.0), rotation="quat").encode(pose)
+        h = math.sqrt(0.5)
+        assert code[0].tolist() == pytest.approx([1.0, -2.0, 3.0, h, 0.0, 0.0, h], abs=1e-6)
 
-    def test_roundtrip_batch(self):
+    @pytest.mark.parametrize("rotation", ["6d", "quat", "log_quat"])
+    def test_roundtrip_batch(self, rotation):
         g = np.random.default_rng(0)
         c2w = np.stack([_pose(g.normal(size=3) * 100, a, ax) for a, ax in zip(g.uniform(-170, 170, 8), range(8))
                         for ax in [ax % 3]])
-        n = PoseNormalizer.fit(c2w)
+        n = PoseNormalizer.fit(c2w, rotation=rotation)
+        assert n.code_dim == {"6d": 9, "quat": 7, "log_quat": 6}[rotation]
         back = n.decode(n.encode(torch.from_numpy(c2w), dtype=torch.float64))
         assert back.dtype == torch.float64
         np.testing.assert_allclose(back.numpy(), c2w, atol=1e-9)
         # numpy in -> numpy out
         np.testing.assert_allclose(n.decode(n.encode(c2w)), c2w, atol=1e-9)
 
-    def test_decode_normalises_quaternion(self):
-        n = PoseNormalizer((1.0, 2.0, 3.0), (1.0, 1.0, 1.0))
-        r = n.decode(torch.tensor([[0.0, 0.0, 0.0, 0.3, -0.2, 0.9]]))[0, :3, :3]
+    @pytest.mark.parametrize("rotation, code", [("log_quat", [0.3, -0.2, 0.9]), ("quat", [0.3, -0.2, 0.9, 2.0]),
+                                                 ("6d", [0.3, -0.2, 0.9, 2.0, 1.0, -1.0])])
+    def test_decode_gives_a_rotation_for_any_code(self, rotation, code):
+        n = PoseNormalizer((1.0, 2.0, 3.0), (1.0, 1.0, 1.0), rotation=rotation)
+        r = n.decode(torch.tensor([[0.0, 0.0, 0.0, *code]]))[0, :3, :3]
         torch.testing.assert_close(r @ r.T, torch.eye(3, dtype=torch.float64))
         assert torch.linalg.det(r).item() == pytest.approx(1.0)
 
-    def test_state_dict_json(self):
-        n = PoseNormalizer((1.5, -2.0, 3.0), (4.0, 5.0, 6.0))
+    def test_decode_6d_is_gram_schmidt(self):
+        # a1 = (2, 0, 0) -> b1 = x; a2 = (1, 3, 0) -> minus its x part -> b2 = y; b3 = x cross y = z
+        n = PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+        r = n.decode(torch.tensor([[0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 1.0, 3.0, 0.0]]))[0, :3, :3]
+        torch.testing.assert_close(r, torch.eye(3, dtype=torch.float64))
+
+    @pytest.mark.parametrize("rotation", ["6d", "quat", "log_quat"])
+    def test_state_dict_json(self, rotation):
+        n = PoseNormalizer((1.5, -2.0, 3.0), (4.0, 5.0, 6.0), rotation=rotation)
         again = PoseNormalizer.from_state_dict(json.loads(json.dumps(n.state_dict())))
         assert again == n
 
@@ -71,6 +91,8 @@ class TestPoseNormalizer:
             PoseNormalizer.from_state_dict({"mean_m": [0, 0, 0]})
         with pytest.raises(ValueError, match="non-empty"):
             PoseNormalizer.fit(np.zeros((0, 4, 4)))
+        with pytest.raises(ValueError, match="rotation"):
+            PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), rotation="euler")
 
 
 def _nadir(tilt_deg: float) -> np.ndarray:
@@ -87,10 +109,10 @@ class TestRotationReference:
         # diag(1, -1, -1) is a 180 deg rotation: quaternion (0, 1, 0, 0), w = 0. Two views 2 deg apart
         # get codes pi apart (opposite signs) with the identity reference ...
         poses = np.stack([_nadir(1.0), _nadir(-1.0)])
-        raw = PoseNormalizer.fit(poses, rotation_reference="identity").encode(poses)[:, 3:]
+        raw = PoseNormalizer.fit(poses, rotation_reference="identity", rotation="log_quat").encode(poses)[:, 3:]
         assert np.linalg.norm(raw[0] - raw[1]) > 3.0
         # ... and half their angle apart (log-quaternions are half-angles) with the fitted mean.
-        norm = PoseNormalizer.fit(poses)
+        norm = PoseNormalizer.fit(poses, rotation="log_quat")
         code = norm.encode(poses)[:, 3:]
         assert np.linalg.norm(code[0] - code[1]) == pytest.approx(np.deg2rad(2.0) / 2, rel=1e-6)
         np.testing.assert_allclose(norm.decode(norm.encode(poses)), poses, atol=1e-12)
@@ -110,10 +132,67 @@ class TestRotationReference:
         again = PoseNormalizer.from_state_dict(json.loads(json.dumps(norm.state_dict())))
         assert again == norm
         old = PoseNormalizer.from_state_dict({"mean_m": [0, 0, 0], "std_m": [1, 1, 1]})
-        assert old.reference_rotation is None
+        assert old.reference_rotation is None and old.rotation == "log_quat"  # written before the 6D code
 
     def test_bad_reference(self):
         with pytest.raises(ValueError, match="reference_rotation"):
             PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), tuple(np.diag([1.0, 1.0, -1.0]).ravel()))
         with pytest.raises(ValueError, match="rotation_reference"):
             PoseNormalizer.fit(np.eye(4)[None], rotation_reference="median")
+
+
+def _cesium_c2w(yaw_deg, pitch_deg, roll_deg=0.0):
+    """Camera-to-ENU rotations of Cesium attitudes at the Comballaz origin, built independently of
+    topoloc: NED -> ENU is (x, y, z) -> (y, x, -z); Cesium's body axes (x forward, y right, z down)
+    map to OpenCV camera axes (x right, y down, z forward) by the column order [1, 2, 0]."""
+    from scipy.spatial.transform import Rotation
+
+    yaw_deg, pitch_deg, roll_deg = np.broadcast_arrays(yaw_deg, pitch_deg, roll_deg)
+    body_in_ned = Rotation.from_euler("ZYX", np.c_[yaw_deg, pitch_deg, roll_deg], degrees=True).as_matrix()
+    ned_to_enu = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+    out = np.tile(np.eye(4), (len(body_in_ned), 1, 1))
+    out[:, :3, :3] = (ned_to_enu @ body_in_ned)[:, :, [1, 2, 0]]
+    return out
+
+
+class TestContinuousCodes:
+    """Poses a few degrees apart across the log-quaternion's flip get close 6D codes."""
+
+    @pytest.mark.parametrize("reference", ["identity", "mean"])
+    @pytest.mark.parametrize("yaw, pitch", [((179.0, -179.0), (-45.0, -45.0)),   # yaw wrap
+                                            ((0.0, 0.0), (-89.0, -88.0)),        # nadir, identity flip
+                                            ((-90.0, -90.0), (-89.0, -86.0))])    # nadir, yaw -90
+    def test_close_poses_close_codes(self, reference, yaw, pitch):
+        poses = _cesium_c2w(np.array(yaw), np.array(pitch))
+        angle = np.rad2deg(np.arccos(np.clip((np.trace(poses[0, :3, :3].T @ poses[1, :3, :3]) - 1) / 2, -1, 1)))
+        assert 0.5 < angle < 5.0
+        # A training set whose chordal mean puts the log-quaternion's flip 180 deg of yaw from these views.
+        train = np.concatenate([poses, _cesium_c2w(np.array([yaw[0] + 180.0] * 4), np.array([-60.0] * 4))])
+        for rotation in ("6d", "quat"):
+            norm = PoseNormalizer.fit(train, rotation_reference=reference, rotation=rotation)
+            code = norm.encode(poses)[:, 3:]
+            gap = min(np.linalg.norm(code[0] - code[1]), np.linalg.norm(code[0] + code[1]))  # q ~ -q
+            # |R1 - R2|_F = 2 sqrt(2) sin(angle / 2) bounds the 6D gap; a unit quaternion's is 2 sin(angle / 4)
+            bound = 2 * math.sqrt(2) * math.sin(math.radians(angle) / 2) if rotation == "6d" else \
+                2 * math.sin(math.radians(angle) / 4)
+            assert gap <= bound + 1e-9
+            back = norm.decode(norm.encode(poses))
+            cos = np.clip((np.einsum("nij,nij->n", back[:, :3, :3], poses[:, :3, :3]) - 1) / 2, -1, 1)
+            assert np.rad2deg(np.arccos(cos)).max() < 1e-6
+
+    def test_log_quaternion_jumps_where_the_6d_code_does_not(self):
+        # The flight that motivated the 6D code: the planned Comballaz flight, every pair under 15 deg apart.
+        from topoloc.data import load_preset
+        from topoloc.geodesy import LocalFrame
+
+        c2w = LocalFrame.named("comballaz").cesium_to_c2w(load_preset("comballaz-2020-11-06-planned"))
+        r = c2w[:, :3, :3]
+        cos = (np.einsum("aij,bij->ab", r, r) - 1) / 2
+        i, j = np.nonzero(np.triu(cos > math.cos(math.radians(15.0)), 1))
+        assert len(i) > 1000
+        gaps = {}
+        for rotation in ("6d", "log_quat"):
+            code = PoseNormalizer.fit(c2w, rotation=rotation).encode(c2w)[:, 3:]
+            gaps[rotation] = np.linalg.norm(code[i] - code[j], axis=1)
+        assert gaps["log_quat"].max() > 1.5                       # jumps inside the data
+        assert gaps["6d"].max() <= 2 * math.sqrt(2) * math.sin(math.radians(15.0) / 2) + 1e-9

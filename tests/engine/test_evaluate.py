@@ -176,7 +176,7 @@ def test_evaluate_runs_a_model_on_caches_with_retrieval():
     test = ImageCache(train.images[[1, 4]].clone(), train_c2w[[1, 4]].clone(), names=["a", "b"],
                       domains=["real"] * 2, flights=["f"] * 2)
     # Identity reference: the model's all-zero code then decodes to the identity rotation.
-    norm = PoseNormalizer.fit(train_c2w, rotation_reference="identity")
+    norm = PoseNormalizer.fit(train_c2w, rotation_reference="identity", rotation="log_quat")
     result = evaluate(_ConstantPose(), norm, [test], frame=FRAME, train_set=train, batch_size=4)
     mean = train_c2w[:, :3, 3].mean(0).numpy()
     expected_m = np.linalg.norm(train_c2w[[1, 4], :3, 3].numpy() - mean, axis=1)
@@ -188,3 +188,167 @@ def test_evaluate_runs_a_model_on_caches_with_retrieval():
     assert result.model.names == ["a", "b"] and result.model.domains == ["real", "real"]
     with pytest.raises(ValueError, match="train_set"):
         evaluate(_ConstantPose(), norm, [test], frame=FRAME)
+
+
+# ---------------------------------------------------------------------- the brackets
+def _nadir(yaw_deg, xyz):
+    """A camera looking straight down (OpenCV axes in ENU), turned by ``yaw_deg`` about up, at ``xyz``."""
+    c2w = np.eye(4)
+    c2w[:3, :3] = _rot_z(yaw_deg) @ np.diag([1.0, -1.0, -1.0])
+    c2w[:3, 3] = xyz
+    return c2w
+
+
+class _FixedPose(torch.nn.Module):
+    """A 'model' that predicts the code of one fixed pose for every image (any code length)."""
+
+    def __init__(self, normalizer, c2w):
+        super().__init__()
+        self.code = torch.nn.Parameter(torch.as_tensor(normalizer.encode(c2w[None]), dtype=torch.float32),
+                                       requires_grad=False)
+        self.backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 24, 4))
+
+    def normalize(self, x):
+        return x
+
+    def forward(self, x):
+        return self.code.expand(x.shape[0], -1)
+
+
+def test_constant_pose_is_the_mean_translation_and_the_chordal_mean_rotation():
+    from topoloc.engine.baselines import chordal_mean_rotation, constant_pose
+
+    # Worked by hand: the translations average to (15, 15, 100); yaw +30 and -30 about the same
+    # (vertical) axis average to yaw 0, for a nadir camera and for the bare rotations alike.
+    train = np.stack([_nadir(30, [0, 0, 100]), _nadir(-30, [10, 20, 100]), _nadir(30, [20, 40, 100]),
+                      _nadir(-30, [30, 0, 100])])
+    pose = constant_pose(train)
+    np.testing.assert_allclose(pose[:3, 3], [15.0, 15.0, 100.0], atol=1e-12)
+    np.testing.assert_allclose(pose[:3, :3], np.diag([1.0, -1.0, -1.0]), atol=1e-12)
+    np.testing.assert_allclose(chordal_mean_rotation(np.stack([_rot_z(30), _rot_z(-30)])), np.eye(3), atol=1e-12)
+    # Yaw 0 and 90 average to yaw 45 (the projection of their sum); a rotation alone is its own mean.
+    np.testing.assert_allclose(chordal_mean_rotation(np.stack([_rot_z(0), _rot_z(90)])), _rot_z(45), atol=1e-12)
+    np.testing.assert_allclose(chordal_mean_rotation(_rot_z(70)[None]), _rot_z(70), atol=1e-12)
+    with pytest.raises(ValueError, match="rotations_n33"):
+        chordal_mean_rotation(np.zeros((0, 3, 3)))
+
+
+def _bracket_data():
+    """Training set: 4 images; pose 0 sits 2 m from the test pose but turned 90 deg, pose 1 sits
+    10 m away turned 3 deg. Test set: 2 images (test image 1 is an exact copy of training image 2)."""
+    from topoloc.data.cache import ImageCache
+
+    g = torch.Generator().manual_seed(0)
+    train_c2w = np.stack([_nadir(90, [102, 100, 300]), _nadir(3, [100, 106, 308]), _nadir(-60, [-200, 0, 250]),
+                          _nadir(60, [200, -40, 350])])
+    images = torch.randint(0, 256, (4, 3, 16, 24), dtype=torch.uint8, generator=g)
+    train = ImageCache(images, torch.as_tensor(train_c2w), names=[f"t{i}" for i in range(4)],
+                       domains=["synthetic"] * 4, flights=["lhs"] * 4)
+    test_c2w = np.stack([_nadir(0, [100, 100, 300]), train_c2w[2]])
+    # Test image 0: a darker, lower-contrast copy of training image 3 (normalised cross-correlation 1).
+    test_images = torch.stack([(images[3].float() * 0.5 + 20).round().to(torch.uint8), images[2]])
+    test = ImageCache(test_images, torch.as_tensor(test_c2w), names=["q0", "q1"], domains=["real"] * 2,
+                      flights=["f"] * 2)
+    return train, train_c2w, test, test_c2w
+
+
+def test_evaluate_brackets_against_hand_worked_values():
+    from topoloc.data.cache import ImageCache
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, test_c2w = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    fixed = _nadir(0, [100, 100, 300])  # the model always answers test pose 0
+    val = ImageCache(test.images[:1].clone(), torch.as_tensor(_nadir(10, [103, 104, 300])[None]), names=["v0"],
+                     domains=["synthetic"], flights=["lhs"])
+    result = evaluate(_FixedPose(norm, fixed), norm, [test], frame=FRAME, train_set=train, batch_size=2,
+                      retrieval=("thumbnail", "model"), val_sets=[val], train_fit=3)
+    # The model: exact on test image 0; on image 1 (training pose 2: 300, 100, 50 m away) |.| m and
+    # the yaw turn of 60 deg.
+    np.testing.assert_allclose(result.model.translation_m, [0.0, np.sqrt(300**2 + 100**2 + 50**2)], atol=1e-4)
+    np.testing.assert_allclose(result.model.rotation_deg, [0.0, 60.0], atol=1e-4)
+    # Constant pose: mean translation (50.5, 41.5, 302); the yaws 90, 3, -60, 60 of four nadir cameras
+    # have a chordal mean at the yaw of the mean of their (cos, sin): atan2(sum sin, sum cos).
+    mean_t = np.array([50.5, 41.5, 302.0])
+    np.testing.assert_allclose(result.constant.pred_c2w[0, :3, 3], mean_t, atol=1e-9)
+    yaws = np.radians([90.0, 3.0, -60.0, 60.0])
+    mean_yaw = np.degrees(np.arctan2(np.sin(yaws).sum(), np.cos(yaws).sum()))
+    np.testing.assert_allclose(result.constant.pred_c2w[0], _nadir(mean_yaw, mean_t), atol=1e-9)
+    np.testing.assert_allclose(result.constant.translation_m, np.linalg.norm(test_c2w[:, :3, 3] - mean_t, axis=1))
+    np.testing.assert_allclose(result.constant.rotation_deg, np.abs([mean_yaw - 0.0, mean_yaw + 60.0]), atol=1e-6)
+    assert np.all(result.constant.pred_c2w == result.constant.pred_c2w[0])
+    # Coverage ceiling (1 m/deg): test pose 0 takes training pose 1 (10 m + 3 deg = 13) over the
+    # 2 m-away pose 0 (2 + 90 = 92); test pose 1 is training pose 2 itself.
+    np.testing.assert_allclose(result.ceiling.translation_m, [10.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(result.ceiling.rotation_deg, [3.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(result.model.nearest_train_m, [10.0, 0.0], atol=1e-9)
+    assert result.coverage.position_m[0] == pytest.approx(2.0)
+    cov = result.coverage_summary()
+    assert cov["real/f"]["count"] == 2 and cov["all"]["max_deg"] == pytest.approx(3.0)
+    # Validation pose (103, 104, 300), yaw 10: training pose 1 (100, 106, 308), yaw 3: sqrt(77) m + 7 deg.
+    assert (cov["validation"]["median_m"], cov["validation"]["median_deg"]) == pytest.approx((np.sqrt(77.0), 7.0))
+    # Thumbnail retrieval: the exact copy finds training pose 2; the dimmed copy of image 3 finds pose 3.
+    thumb = result.retrievals["thumbnail"]
+    assert thumb.method == "retrieval (features: 16x24 grey thumbnail)"
+    np.testing.assert_array_equal(thumb.pred_c2w, train_c2w[[3, 2]])
+    assert result.retrievals["model"].method == "retrieval (features: trained model)"
+    assert result.retrieval is thumb
+    # Training fit: 3 of the 4 training images, evenly spaced (0, 2, 3), against the fixed pose.
+    fit = result.training_fit
+    assert fit.method == "training fit" and fit.names == ["t0", "t2", "t3"]
+    np.testing.assert_allclose(fit.translation_m, np.linalg.norm(train_c2w[[0, 2, 3], :3, 3] - fixed[:3, 3], axis=1),
+                               atol=1e-4)
+    np.testing.assert_allclose(fit.rotation_deg, [90.0, 60.0, 60.0], atol=1e-4)
+    assert result.validation.method == "validation"
+    np.testing.assert_allclose(result.validation.translation_m, [5.0], atol=1e-4)
+    np.testing.assert_allclose(result.validation.rotation_deg, [10.0], atol=1e-4)
+    methods = [m.method for m in result.all_methods()]
+    assert methods == ["model", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
+                       "retrieval (features: trained model)", "coverage ceiling", "training fit", "validation"]
+    assert not result.notes
+
+
+def test_evaluate_writes_every_bracket_and_says_what_is_missing(tmp_path):
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    result = evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval="thumbnail_colour", train_fit=None)
+    assert list(result.retrievals) == ["thumbnail_colour"] and len(result.training_fit) == 4
+    paths = result.write(tmp_path)
+    with open(paths["predictions"]) as f:
+        methods = [r["method"] for r in csv.DictReader(f)]
+    assert methods == (["model"] * 2 + ["constant pose"] * 2 + ["retrieval (features: 16x24 colour thumbnail)"] * 2
+                       + ["coverage ceiling"] * 2 + ["training fit"] * 4)
+    summary = json.loads(paths["summary"].read_text())
+    assert set(summary["methods"]) == set(methods) and summary["m_per_deg"] == 1.0
+    # Without the training set: only the model, and a note saying so.
+    alone = evaluate(model, norm, test, frame=FRAME, retrieval=False)
+    assert alone.methods() == [alone.model] and "No training set" in alone.notes[0]
+    with pytest.raises(ValueError, match="retrieval: unknown feature source"):
+        evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=("thumbnail", "sift"))
+    with pytest.raises(ValueError, match="train_fit"):
+        evaluate(model, norm, test, frame=FRAME, train_set=train, train_fit=-1)
+
+
+def test_thumbnail_features_are_normalised_cross_correlation():
+    from topoloc.engine.retrieval import thumbnail_features
+
+    g = torch.Generator().manual_seed(1)
+    images = torch.randint(30, 200, (5, 3, 32, 48), dtype=torch.uint8, generator=g)
+    f = thumbnail_features(images)
+    assert f.shape == (5, 16 * 24)
+    torch.testing.assert_close(f.norm(dim=1), torch.ones(5))
+    torch.testing.assert_close(f.mean(dim=1), torch.zeros(5), atol=1e-6, rtol=0)
+    # A gain and an offset of the brightness leave the descriptor unchanged (NCC is affine-invariant).
+    brighter = (images.float() * 1.2 + 10).to(torch.uint8)
+    torch.testing.assert_close(thumbnail_features(brighter), f, atol=2e-3, rtol=0)
+    # A grey image of the 16x24 thumbnail size: the descriptor is the centred, normalised pixel values.
+    grey = torch.arange(16 * 24, dtype=torch.float32).view(1, 1, 16, 24).expand(1, 3, 16, 24) / 400
+    ref = grey[0, 0].flatten() - grey[0, 0].mean()
+    torch.testing.assert_close(thumbnail_features(grey)[0], ref / ref.norm(), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="images"):
+        thumbnail_features(torch.zeros(2, 1, 8, 8))

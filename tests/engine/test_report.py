@@ -1,5 +1,7 @@
-"""The report writes every file it names, with the right numbers in its tables."""
+"""The report writes every file it names, every bracket row, and the right numbers in its tables."""
 
+import csv
+import json
 import re
 
 import numpy as np
@@ -7,37 +9,64 @@ import pytest
 
 from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation, evaluate_poses
 from topoloc.geodesy import LocalFrame
-from topoloc.report import comparison_table, plot_error_cdf, plot_topdown_map, write_report
+from topoloc.report import brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map, write_report
 
 FRAME = LocalFrame.named("comballaz")
 
 
-def _result(offset_m, seed=0):
+def _shifted(gt, east_m):
+    pred = gt.copy()
+    pred[:, 0, 3] += east_m
+    return pred
+
+
+def _result(offset_m, seed=0, brackets=True):
+    """Six test images (3 synthetic, 3 real, flights f1 / f2); the model is ``offset_m`` east of the
+    truth, the constant pose 100 m, the thumbnail retrieval 60 m, the model-feature retrieval 70 m,
+    the coverage ceiling 50 m north (the training poses); training fit 2 m, validation 8 m."""
     rng = np.random.default_rng(seed)
     gt = np.tile(np.eye(4), (6, 1, 1))
     gt[:, :3, 3] = rng.uniform(-300, 300, (6, 3))
-    pred = gt.copy()
-    pred[:, 0, 3] += offset_m
     train = gt.copy()
     train[:, 1, 3] += 50.0
-    model = evaluate_poses(pred, gt, FRAME, names=[f"im{i}" for i in range(6)],
-                           flights=["f1"] * 3 + ["f2"] * 3, domains=["synthetic", "real"] * 3, train_c2w=train)
-    retr = PoseEvaluation("retrieval", model.names, model.flights, model.domains, train, gt, FRAME,
-                          model.nearest_train_m, model.nearest_train_deg)
-    return EvaluationResult(model, retr, train)
+    labels = dict(names=[f"im{i}" for i in range(6)], flights=["f1"] * 3 + ["f2"] * 3,
+                  domains=["synthetic", "real"] * 3)
+    model = evaluate_poses(_shifted(gt, offset_m), gt, FRAME, train_c2w=train, **labels)
+    if not brackets:
+        return EvaluationResult(model, train_c2w=train)
+
+    def ev(method, pred, g=gt, **kw):
+        return PoseEvaluation(method, kw.get("names", labels["names"]), kw.get("flights", labels["flights"]),
+                              kw.get("domains", labels["domains"]), pred, g, FRAME)
+
+    fit_gt = train[:4]
+    return EvaluationResult(
+        model, train_c2w=train, constant=ev("constant pose", _shifted(gt, 100.0)),
+        retrievals={"thumbnail": ev("retrieval (features: 16x24 grey thumbnail)", _shifted(gt, 60.0)),
+                    "model": ev("retrieval (features: trained model)", _shifted(gt, 70.0))},
+        ceiling=ev("coverage ceiling", train),
+        training_fit=ev("training fit", _shifted(fit_gt, 2.0), fit_gt, names=list("abcd"), flights="lhs",
+                        domains="synthetic"),
+        validation=ev("validation", _shifted(fit_gt[:2], 8.0), fit_gt[:2], names=["v0", "v1"], flights="lhs",
+                      domains="synthetic"))
+
+
+def _row(text, method, group):
+    line = next(line for line in text.splitlines() if line.startswith(f"| {method} | {group} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
 
 
 def test_comparison_table_values():
     table = comparison_table([_result(4.0).model], by="domain")
-    real = next(line for line in table.splitlines() if "| real |" in line)
-    cells = [c.strip() for c in real.strip("|").split("|")]
-    assert cells[2] == "3" and cells[3] == "4.0"  # three real images, median 4 m
-    assert cells[7] == "100%"  # within 5 m / 5 deg
+    cells = _row(table, "model", "real")
+    assert cells[2] == "3" and cells[3] == "4.0" and cells[4] == "0.0"  # three real images, median 4 m, 0 deg
+    # Thresholds 3m/3deg, 5m/5deg, 10m/7deg, 10m/10deg, 20m/10deg, 30m/10deg: 4 m is in all but the first.
+    assert cells[9:] == ["0%", "100%", "100%", "100%", "100%", "100%"]
     flights = comparison_table([_result(4.0).model], by="flight")
     assert flights.count("\n") == 1 + 4  # header, rule, 2 flights x 2 domains
 
 
-def test_write_report_writes_all_files(tmp_path):
+def test_write_report_has_every_bracket_row_and_the_headline(tmp_path):
     runs = {"augmented": _result(4.0), "no augmentation": _result(40.0, seed=1)}
     report = write_report(tmp_path, runs, intro="Test run.", extra_sections={"Saliency": "nothing here"})
     text = report.read_text()
@@ -48,11 +77,51 @@ def test_write_report_writes_all_files(tmp_path):
         assert (tmp_path / name).is_file(), name
     assert (tmp_path / "plots" / "cdf_real.png").stat().st_size > 1000
     assert (tmp_path / "predictions" / "augmented_predictions.csv").is_file()
-    assert "| retrieval baseline | real | 3 | 50.0 |" in text
-    assert "| no augmentation | synthetic | 3 | 40.0 |" in text
+    # Per domain: both models, then the brackets, with their medians (m).
+    expected = {"augmented": 4.0, "no augmentation": 40.0, "constant pose": 100.0,
+                "retrieval (features: 16x24 grey thumbnail)": 60.0,
+                "retrieval (features: augmented model)": 70.0, "retrieval (features: no augmentation model)": 70.0,
+                "coverage ceiling": 50.0}
+    for method, median in expected.items():
+        for domain in ("real", "synthetic"):
+            cells = _row(text, method, domain)
+            assert (cells[2], float(cells[3])) == ("3", median), (method, domain)
+        assert float(_row(text, method, "f1 (real)")[3]) == median
+    for run in ("augmented", "no augmentation"):
+        assert _row(text, f"training fit ({run})", "synthetic")[2:4] == ["4", "2.0"]
+        assert _row(text, f"validation ({run})", "synthetic")[2:4] == ["2", "8.0"]
+    # The headline, per domain.
+    assert ("- **real** brackets (median): augmented 4.0 m / 0.0 deg, no augmentation 40.0 m / 0.0 deg vs "
+            "constant pose 100.0 m / 0.0 deg, retrieval (features: 16x24 grey thumbnail) 60.0 m / 0.0 deg, "
+            "retrieval (features: augmented model) 70.0 m / 0.0 deg, retrieval (features: no augmentation model) "
+            "70.0 m / 0.0 deg, coverage ceiling 50.0 m / 0.0 deg.") in text
+    assert "- **synthetic** brackets (median): augmented 4.0 m" in text
     assert "## Saliency" in text
-    # Coverage: the training poses are 50 m north of the test poses.
-    assert "| all | 6 | 50.0 | 50.0 | 50.0 |" in text
+    # Coverage: the training poses are 50 m north of the test poses, same rotation.
+    assert "| all | 6 | 50.0 | 0.0 | 50.0 | 0.0 | 50.0 | 0.0 | - |" in text
+    # Predictions CSV and summary JSON carry the brackets (method column / key).
+    with open(tmp_path / "predictions" / "augmented_predictions.csv") as f:
+        methods = {r["method"] for r in csv.DictReader(f)}
+    assert methods == {"model", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
+                       "retrieval (features: trained model)", "coverage ceiling", "training fit", "validation"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["augmented"]["methods"]["constant pose"]["all"]["median_m"] == pytest.approx(100.0)
+
+
+def test_a_single_run_and_missing_brackets_are_said(tmp_path):
+    result = _result(4.0)
+    line = brackets_headline(result).splitlines()[0]
+    assert line == ("- **real** brackets (median): model 4.0 m / 0.0 deg vs constant pose 100.0 m / 0.0 deg, "
+                    "retrieval (features: 16x24 grey thumbnail) 60.0 m / 0.0 deg, retrieval (features: trained "
+                    "model) 70.0 m / 0.0 deg, coverage ceiling 50.0 m / 0.0 deg.")
+    text = write_report(tmp_path / "one", {"run": result}).read_text()
+    assert _row(text, "training fit", "synthetic")[3] == "2.0" and _row(text, "validation", "synthetic")[3] == "8.0"
+    bare = _result(4.0, brackets=False)
+    bare.notes.append("No validation flights in this checkpoint's recipe.")
+    text = write_report(tmp_path / "bare", {"run": bare}).read_text()
+    assert "(no brackets computed)" in text
+    assert "not computed in this evaluation: constant pose, coverage ceiling, retrieval, training fit." in text
+    assert "- No validation flights in this checkpoint's recipe." in text
 
 
 def test_plots_reject_empty_inputs(tmp_path):
@@ -62,3 +131,5 @@ def test_plots_reject_empty_inputs(tmp_path):
         plot_topdown_map(_result(1.0).model, tmp_path / "y.png", domain="winter")
     with pytest.raises(TypeError, match="runs"):
         write_report(tmp_path, {"a": "not a result"})
+    with pytest.raises(ValueError, match="retrieval_run"):
+        write_report(tmp_path, {"a": _result(1.0)}, retrieval_run="b")

@@ -185,3 +185,48 @@ def test_tensorboard_events_when_installed(tiny_config, pose_images):
     pytest.importorskip("tensorboard")
     result = train(tiny_config(epochs=1, tensorboard=True, log_every=1), pose_images(n=8))
     assert list((result.out_dir / "tb").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("rotation", ["quat", "log_quat", "6d"])
+def test_every_rotation_code_trains_end_to_end(tiny_config, pose_images, rotation):
+    # The normaliser follows the model's rotation output; the loss falls and predictions decode.
+    train_set = pose_images(n=32)
+    cfg = tiny_config(epochs=6, batch_size=8, lr=2e-3, val_every=0,
+                      model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0, "rotation": rotation})
+    result = train(cfg, train_set)
+    losses = [row["loss"] for row in result.history]
+    assert losses[-1] < losses[0], losses
+    model, normalizer, _ = load_model(result.final_checkpoint)
+    assert normalizer.rotation == rotation and normalizer.code_dim == model.out_dim
+    c2w = predict(model, train_set, normalizer).numpy()
+    r = c2w[:, :3, :3]
+    np.testing.assert_allclose(r @ r.transpose(0, 2, 1), np.broadcast_to(np.eye(3), r.shape), atol=1e-9)
+
+
+def test_a_normaliser_that_does_not_fit_the_model_is_refused(tiny_config, pose_images):
+    ds = pose_images(n=8)
+    cfg = tiny_config(epochs=1, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "rotation": "6d"})
+    with pytest.raises(ValueError, match="rotation code 'log_quat'"):
+        train(cfg, ds, normalizer=PoseNormalizer.fit(ds.c2w, rotation="log_quat"))
+
+
+def test_augment_fraction_augments_that_share_of_each_batch(tiny_config, pose_images):
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    seen = []
+
+    def mark(x):  # an "augmentation" that records how many images it got and paints them white
+        seen.append(x.shape[0])
+        return torch.ones_like(x)
+
+    ds = pose_images(n=16)
+    cfg = tiny_config(epochs=1, batch_size=8, augment=mark, augment_fraction=0.25)
+    trainer = Trainer(cfg, ds)
+    trainer._setup(DistInfo())
+    x, _ = trainer._inputs(torch.arange(8))
+    assert seen == [2]  # round(0.25 * 8)
+    flat = x.flatten(2).std(dim=2).amax(dim=1) < 1e-6  # painted images: one value per channel
+    assert flat.tolist() == [True, True] + [False] * 6
+    with pytest.raises(ValueError, match="augment_fraction"):
+        tiny_config(augment_fraction=0.0)

@@ -17,7 +17,7 @@ def test_shapes(backbone, attention):
     with torch.no_grad():
         out = model(images)
         features = model.forward_features(images)
-    assert out.shape == (2, 6) and features.shape == (2, 64)
+    assert out.shape == (2, 9) and features.shape == (2, 64)  # translation + the default 6D rotation code
     assert torch.isfinite(out).all()
     torch.testing.assert_close(model.forward_head(features), out)
     assert model.num_features == model.feat_dim == 64
@@ -42,7 +42,7 @@ def test_spatial_needs_patch_pooling():
 
 
 def test_paper_configuration():
-    model = create_model("atloc_resnet34")
+    model = create_model("atloc_resnet34", rotation="log_quat")  # the paper's rotation output (default: 6D)
     assert model.projection.in_features == 512 and model.projection.out_features == 2048
     assert model.attention.g.weight.shape == (256, 2048) and model.attention.W.weight.shape == (2048, 256)
     assert model.head.fc_xyz.weight.shape == (3, 2048) and model.head.fc_wpqr.weight.shape == (3, 2048)
@@ -54,7 +54,7 @@ def test_gradients_reach_backbone_and_loss():
     torch.manual_seed(0)
     model = AtLoc("resnet18", feat_dim=32)
     loss_fn = AtLocLoss()
-    loss = loss_fn(model(torch.randn(2, 3, 64, 64)), torch.randn(2, 6))
+    loss = loss_fn(model(torch.randn(2, 3, 64, 64)), torch.randn(2, 9))
     loss.backward()
     for param in (model.backbone.model.conv1.weight, model.projection.weight, model.attention.theta.weight,
                   model.head.fc_wpqr.weight, loss_fn.sax, loss_fn.saq):
@@ -71,7 +71,7 @@ def test_channels_last_and_bf16_autocast():
                                    atol=1e-4, rtol=1e-4)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = model(images)
-    assert out.shape == (2, 6) and torch.isfinite(out).all()
+    assert out.shape == (2, 9) and torch.isfinite(out).all()
     assert (out.float() - reference).abs().max() < 0.1 * reference.abs().max() + 0.1
 
 

@@ -10,7 +10,7 @@ def test_layout_matches_linear_layers():
     head = PoseHead(8, dropout=0.5).eval()
     x = torch.randn(4, 8)
     out = head(x)
-    assert out.shape == (4, 6)
+    assert out.shape == (4, 9)  # translation + the 6D rotation code, raw
     w_t, b_t = head.fc_xyz.weight, head.fc_xyz.bias
     torch.testing.assert_close(out[:, :3], x @ w_t.T + b_t)
     torch.testing.assert_close(out[:, 3:], x @ head.fc_wpqr.weight.T + head.fc_wpqr.bias)
@@ -24,6 +24,11 @@ def test_dropout_on_in_train_off_in_eval():
     assert not torch.allclose(head(x), head(x))
     head.eval()
     torch.testing.assert_close(head(x), head(x))
+
+
+@pytest.mark.parametrize("rotation, size", [("6d", 9), ("quat", 7), ("log_quat", 6)])
+def test_output_sizes(rotation, size):
+    assert PoseHead(8, rotation=rotation).eval()(torch.randn(3, 8)).shape == (3, size)
 
 
 def test_quaternion_is_unit():

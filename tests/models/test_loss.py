@@ -69,3 +69,21 @@ def test_bad_shapes(pred_shape, target_shape):
 def test_bad_arguments():
     with pytest.raises(TypeError, match="sx"):
         AtLocLoss(sx="0")
+
+
+def test_quaternion_term_is_sign_invariant():
+    # q and -q are one rotation: the rotation term is the smaller L1 of (pred - q) and (pred + q), per pose.
+    loss_fn = AtLocLoss(sx=0.0, sq=0.0)
+    q = torch.tensor([[0.5, 0.5, 0.5, 0.5], [1.0, 0.0, 0.0, 0.0]])
+    target = torch.cat([torch.zeros(2, 3), q], dim=1)
+    pred = torch.cat([torch.zeros(2, 3), torch.stack([-q[0], q[1] + 0.4])], dim=1)
+    terms = loss_fn.terms(pred, target)
+    # pose 0: -q is exact (0); pose 1: |0.4| on each of 4 numbers -> mean 0.4; batch mean 0.2
+    assert terms["q_l1"].item() == pytest.approx(0.2)
+
+
+def test_6d_code_layout():
+    loss_fn = AtLocLoss(sx=0.0, sq=0.0)
+    pred, target = torch.zeros(2, 9), torch.zeros(2, 9)
+    target[:, 3:] = 0.6  # mean |diff| over the 6 rotation numbers = 0.6
+    assert loss_fn.terms(pred, target)["q_l1"].item() == pytest.approx(0.6)

@@ -6,6 +6,17 @@ from topoloc.data.crossloc import CrossLocScene
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
 from topoloc.data.normalize import PoseNormalizer
+from topoloc.data.pose_sampling import (
+    LHS_AREAS,
+    LhsArea,
+    corridor,
+    latin_hypercube,
+    lhs_area,
+    lhs_envelope,
+    load_pose_file,
+    pose_summary,
+    save_pose_file,
+)
 from topoloc.data.preset import PRESETS_DIR, list_presets, load_preset, load_preset_pic_names
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_assignment
 from topoloc.data.topo import DOMAINS, TopoFlight, area_frame, read_pic_names, read_pose_file
@@ -34,6 +45,16 @@ __all__ = [
     "ImageCache",
     "Coverage",
     "coverage",
+    # training poses (pose files)
+    "corridor",
+    "lhs_envelope",
+    "lhs_area",
+    "latin_hypercube",
+    "LhsArea",
+    "LHS_AREAS",
+    "save_pose_file",
+    "load_pose_file",
+    "pose_summary",
     # metadata
     "parse_dji_metadata",
     "parse_dms",

@@ -1,9 +1,11 @@
-"""Pose normalisation for regression targets: AtLoc's translation mean / std and the log-quaternion.
+"""Pose normalisation for regression targets: AtLoc's translation mean / std and a rotation code.
 
 AtLoc (``pose_stats``) centres and scales every translation by the per-axis mean and (population)
 standard deviation of the training translations and represents the rotation by its log-quaternion.
-:class:`PoseNormalizer` holds those statistics, turns camera-to-world poses into the model's
-6-vector target and back, and is stored in every checkpoint through :meth:`PoseNormalizer.state_dict`.
+:class:`PoseNormalizer` holds those statistics and the rotation code (the continuous 6D code by
+default, a unit quaternion, or AtLoc's log-quaternion), turns camera-to-world poses into the
+model's target vector and back, and is stored in every checkpoint through
+:meth:`PoseNormalizer.state_dict`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from topoloc.rotations import matrix_to_quaternion, qexp, qlog, quaternion_to_matrix
+from topoloc.rotations import (
+    canonical_quaternion,
+    matrix_to_quaternion,
+    matrix_to_rot6d,
+    qexp,
+    qlog,
+    quaternion_to_matrix,
+    rot6d_to_matrix,
+)
 
-__all__ = ["PoseNormalizer"]
+__all__ = ["PoseNormalizer", "ROTATION_CODES"]
+
+#: Rotation codes of `PoseNormalizer` and their sizes (the same names as `topoloc.models.ROTATION_FORMATS`).
+ROTATION_CODES = {"6d": 6, "quat": 4, "log_quat": 3}
 
 #: A per-axis standard deviation below this (metres) is replaced by 1: the axis is only centred.
 MIN_STD_M = 1e-6
@@ -30,24 +43,32 @@ def _as_c2w(x, name: str) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class PoseNormalizer:
-    """Translation mean / std of the training poses (AtLoc's ``pose_stats``) and the 6-d pose code.
+    """Translation mean / std of the training poses (AtLoc's ``pose_stats``) and the pose code.
 
-    The code of a camera-to-world pose ``[R | t]`` is ``((t - mean_m) / std_m, qlog(R0^T R))``: three
-    normalised translation coordinates, then AtLoc's log-quaternion (radians, w >= 0 hemisphere) of
-    the rotation relative to a reference ``R0``.
+    The code of a camera-to-world pose ``[R | t]`` is ``(t - mean_m) / std_m`` (three normalised
+    translation coordinates) followed by a code of the rotation ``R0^T R`` relative to a reference
+    ``R0``:
 
-    Why the reference: in a local ENU frame with OpenCV camera axes, a camera looking straight down
-    is a 180 deg rotation (yaw 0: ``diag(1, -1, -1)``, quaternion ``(0, 1, 0, 0)``), exactly on the
-    w = 0 boundary where the log-quaternion flips sign. Aerial datasets are full of such views, so the
-    raw log-quaternion target jumps between opposite values for nearly identical images. :meth:`fit`
-    takes ``R0`` as the chordal mean of the training rotations, which moves that boundary as far from
-    the training views as it can go (for nadir views with any yaw, to a yaw of 180 deg from ``R0``).
+    - ``"6d"`` (default): its first two columns (Zhou et al., CVPR 2019), 6 numbers. Continuous on
+      all of SO(3): nearby rotations always get nearby codes. Decoded by Gram-Schmidt.
+    - ``"quat"``: its unit quaternion (w, x, y, z), w >= 0, 4 numbers. ``q`` and ``-q`` are the
+      same rotation; `topoloc.models.AtLocLoss` compares quaternions sign-invariantly.
+    - ``"log_quat"``: AtLoc's log-quaternion (radians, w >= 0 hemisphere), 3 numbers; for the
+      original code and its checkpoints.
+
+    Why the 6D default: in a local ENU frame with OpenCV camera axes, a camera looking straight
+    down is a 180 deg rotation (yaw 0: ``diag(1, -1, -1)``, quaternion ``(0, 1, 0, 0)``), exactly
+    on the w = 0 boundary where the log-quaternion flips sign. :meth:`fit` takes ``R0`` as the
+    chordal mean of the training rotations, which moves that boundary as far from the training
+    views as it can go, but TOPO flights cover every heading, so some views always sit near it and
+    near-identical images get log-quaternion codes far apart. The 6D code has no such boundary.
 
     Args:
         mean_m: per-axis mean translation of the training poses, metres, in the dataset's frame.
         std_m: per-axis population standard deviation (ddof = 0), metres; must be positive.
         reference_rotation: ``R0`` as 9 numbers (row-major 3 x 3 rotation matrix, camera-to-world);
             ``None`` is the identity (AtLoc's original code).
+        rotation: the rotation code, ``"6d"``, ``"quat"`` or ``"log_quat"``.
 
     Example:
         >>> import torch
@@ -65,8 +86,11 @@ class PoseNormalizer:
     mean_m: tuple[float, float, float]
     std_m: tuple[float, float, float]
     reference_rotation: tuple[float, ...] | None = None
+    rotation: str = "6d"
 
     def __post_init__(self) -> None:
+        if self.rotation not in ROTATION_CODES:
+            raise ValueError(f"PoseNormalizer rotation: expected one of {sorted(ROTATION_CODES)}, got {self.rotation!r}")
         if self.reference_rotation is not None:
             r = np.asarray(self.reference_rotation, dtype=np.float64).reshape(-1)
             if r.shape != (9,) or not np.all(np.isfinite(r)):
@@ -84,8 +108,13 @@ class PoseNormalizer:
         if min(self.std_m) <= 0:
             raise ValueError(f"PoseNormalizer std_m: expected positive standard deviations, got {self.std_m}")
 
+    @property
+    def code_dim(self) -> int:
+        """Length of the pose code: 3 translation numbers + the rotation code's (9, 7 or 6)."""
+        return 3 + ROTATION_CODES[self.rotation]
+
     @classmethod
-    def fit(cls, c2w_n44, rotation_reference: str = "mean") -> "PoseNormalizer":
+    def fit(cls, c2w_n44, rotation_reference: str = "mean", rotation: str = "6d") -> "PoseNormalizer":
         """Statistics of the training poses (numpy or torch, camera-to-world, metres).
 
         An axis along which every training pose has the same coordinate gets std 1 (only centred).
@@ -94,6 +123,8 @@ class PoseNormalizer:
             c2w_n44: the training poses.
             rotation_reference: ``"mean"`` (the chordal mean of the training rotations: the sum of
                 the matrices projected onto SO(3) by SVD) or ``"identity"`` (AtLoc's original code).
+            rotation: the rotation code (``"6d"``, ``"quat"``, ``"log_quat"``); it must match the
+                model's output (`topoloc.models.AtLoc` ``rotation``).
 
         Shape:
             c2w_n44: (N, 4, 4) or (N, 3, 4), N >= 1
@@ -113,7 +144,7 @@ class PoseNormalizer:
             u, _, vt = np.linalg.svd(c2w[:, :3, :3].sum(axis=0))
             reference = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
             reference = tuple(reference.reshape(-1))
-        return cls(tuple(t.mean(axis=0)), tuple(std), reference)
+        return cls(tuple(t.mean(axis=0)), tuple(std), reference, rotation)
 
     def _reference(self, like: torch.Tensor) -> torch.Tensor | None:
         if self.reference_rotation is None:
@@ -132,11 +163,11 @@ class PoseNormalizer:
             dtype: dtype of a torch result (computed in float64, then cast).
 
         Returns:
-            ``(t_normalised (3), log_quaternion (3))`` per pose; a torch tensor on the input's
-            device, or a float64 numpy array for numpy input.
+            ``(t_normalised (3), rotation code (6, 4 or 3))`` per pose; a torch tensor on the
+            input's device, or a float64 numpy array for numpy input.
 
         Shape:
-            c2w_b44: (..., 4, 4) or (..., 3, 4) -> (..., 6)
+            c2w_b44: (..., 4, 4) or (..., 3, 4) -> (..., code_dim)
         """
         was_numpy = not isinstance(c2w_b44, torch.Tensor)
         c2w = _as_c2w(c2w_b44, "c2w_b44").to(torch.float64)
@@ -146,39 +177,48 @@ class PoseNormalizer:
         reference = self._reference(c2w)
         if reference is not None:
             rot = reference.T @ rot
-        logq = qlog(matrix_to_quaternion(rot))
-        out = torch.cat([t, logq], dim=-1)
+        if self.rotation == "6d":
+            code = matrix_to_rot6d(rot)
+        elif self.rotation == "quat":
+            code = canonical_quaternion(matrix_to_quaternion(rot))
+        else:
+            code = qlog(matrix_to_quaternion(rot))
+        out = torch.cat([t, code], dim=-1)
         return out.cpu().numpy() if was_numpy else out.to(dtype)
 
     def decode(self, pred_b6):
         """The model's code back to camera-to-world poses (float64).
 
-        The log-quaternion is exponentiated and normalised to a unit quaternion first, so any
-        6-vector gives a proper rotation.
+        Any vector gives a proper rotation: a 6D code is orthonormalised by Gram-Schmidt, a
+        quaternion normalised, a log-quaternion exponentiated and normalised.
 
         Shape:
-            pred_b6: (..., 6) -> (..., 4, 4)
+            pred_b6: (..., code_dim) -> (..., 4, 4)
         """
         was_numpy = not isinstance(pred_b6, torch.Tensor)
         p = pred_b6 if not was_numpy else torch.as_tensor(np.asarray(pred_b6, dtype=np.float64))
-        if p.ndim < 1 or p.shape[-1] != 6:
-            raise ValueError(f"pred_b6: expected shape (..., 6) (translation code, log-quaternion), got {tuple(p.shape)}")
+        if p.ndim < 1 or p.shape[-1] != self.code_dim:
+            raise ValueError(f"pred_b6: expected shape (..., {self.code_dim}) (translation code, {self.rotation!r} "
+                             f"rotation code), got {tuple(p.shape)}")
         p = p.to(torch.float64)
         mean, std = self._stats(p)
-        q = qexp(p[..., 3:])
-        q = q / q.norm(dim=-1, keepdim=True)
+        if self.rotation == "6d":
+            rot = rot6d_to_matrix(p[..., 3:])
+        else:
+            q = p[..., 3:] if self.rotation == "quat" else qexp(p[..., 3:])
+            rot = quaternion_to_matrix(q / q.norm(dim=-1, keepdim=True))
         out = torch.zeros(*p.shape[:-1], 4, 4, dtype=torch.float64, device=p.device)
-        rot = quaternion_to_matrix(q)
         reference = self._reference(p)
         out[..., :3, :3] = rot if reference is None else reference @ rot
         out[..., :3, 3] = p[..., :3] * std + mean
         out[..., 3, 3] = 1.0
         return out.cpu().numpy() if was_numpy else out
 
-    def state_dict(self) -> dict[str, list[float] | None]:
-        """Plain lists of floats (JSON / YAML friendly) for checkpoints."""
+    def state_dict(self) -> dict[str, list[float] | str | None]:
+        """Plain lists of floats and the rotation code's name (JSON / YAML friendly) for checkpoints."""
         ref = None if self.reference_rotation is None else list(self.reference_rotation)
-        return {"mean_m": list(self.mean_m), "std_m": list(self.std_m), "reference_rotation": ref}
+        return {"mean_m": list(self.mean_m), "std_m": list(self.std_m), "reference_rotation": ref,
+                "rotation": self.rotation}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> "PoseNormalizer":
@@ -187,4 +227,5 @@ class PoseNormalizer:
         if missing:
             raise ValueError(f"PoseNormalizer state: missing keys {sorted(missing)}; expected 'mean_m' and 'std_m'")
         ref = state.get("reference_rotation")  # absent in states written before it existed: identity
-        return cls(tuple(state["mean_m"]), tuple(state["std_m"]), None if ref is None else tuple(ref))
+        rotation = state.get("rotation", "log_quat")  # absent before the 6D code: AtLoc's log-quaternion
+        return cls(tuple(state["mean_m"]), tuple(state["std_m"]), None if ref is None else tuple(ref), rotation)

@@ -4,8 +4,10 @@ from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoi
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.predict import predict
 from topoloc.engine.train import Trainer, TrainResult, build_augment, train
+from topoloc.engine.baselines import chordal_mean_rotation, constant_pose, coverage_ceiling
 from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation, evaluate, evaluate_poses
-from topoloc.engine.retrieval import extract_features, nearest_neighbours, retrieve_poses
+from topoloc.engine.retrieval import (extract_features, nearest_neighbours, retrieval_label, retrieve_poses,
+                                      thumbnail_features)
 from topoloc.engine.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
 from topoloc.engine.demo import DemoConfig, demo_config, run_demo
 
@@ -19,14 +21,19 @@ __all__ = [
     "predict",
     "save_checkpoint",
     "train",
-    # evaluation, retrieval baseline, recipes, demo
+    # evaluation, its brackets (constant pose, retrieval, coverage ceiling), recipes, demo
     "EvaluationResult",
     "PoseEvaluation",
     "evaluate",
     "evaluate_poses",
+    "chordal_mean_rotation",
+    "constant_pose",
+    "coverage_ceiling",
     "extract_features",
     "nearest_neighbours",
+    "retrieval_label",
     "retrieve_poses",
+    "thumbnail_features",
     "Recipe",
     "load_recipe",
     "run_recipe",

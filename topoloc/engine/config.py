@@ -69,6 +69,10 @@ class TrainConfig:
             ``"colorjitter"`` (AtLoc's ColorJitter 0.7 on the device), or a callable on float
             (B, 3, H, W) images in [0, 1] (written to YAML by its name only).
         augment_strength: the ``strength`` of ``"simtoreal"``.
+        augment_fraction: share of each batch that is augmented, in (0, 1]: the first
+            ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
+            augmentation, the others stay clean. Below 1 the network keeps seeing the rendered
+            appearance it must fit while it learns to ignore the appearance changes.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: bf16 autocast on CUDA (ignored on the CPU).
         channels_last: channels_last memory format on CUDA (ignored on the CPU).
@@ -107,6 +111,7 @@ class TrainConfig:
     image_size: tuple[int, int] = (256, 256)
     augment: str | Callable | None = None
     augment_strength: float = 1.0
+    augment_fraction: float = 1.0
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -142,6 +147,9 @@ class TrainConfig:
         self.sx = _float(self.sx, "sx")
         self.sq = _float(self.sq, "sq")
         self.augment_strength = _float(self.augment_strength, "augment_strength", 0.0)
+        self.augment_fraction = _float(self.augment_fraction, "augment_fraction", 0.0)
+        if not 0.0 < self.augment_fraction <= 1.0:
+            raise ValueError(f"TrainConfig: `augment_fraction` must be in (0, 1], got {self.augment_fraction!r}")
         if self.grad_clip is not None:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
         if self.lr_schedule not in LR_SCHEDULES:

@@ -1,6 +1,14 @@
-"""The one-command demo: render a small Mini-Comballaz, train with and without the sim-to-real
-augmentations, evaluate on synthetic and real test flights beside the retrieval baseline, explain
-with saliency maps, and write ``report.md``.
+"""The one-command demo: render the views a TOPO user can render before a flight, train with and
+without the sim-to-real augmentations, evaluate on the flights' own poses (synthetic renders and
+"real" photos) beside every bracket, explain with saliency maps, and write ``report.md``.
+
+The protocol is the one a user can follow on a real site. Before the flight, only its plan is
+known: the training views are a corridor jittered around the planned flight's poses
+(`topoloc.data.corridor`) plus a Latin hypercube inside its envelope (`topoloc.data.lhs_envelope`),
+rendered synthetically; never the test poses themselves. The test images are the renders and the
+real photos at the poses that were flown: the planned flight, the piloted flight of the same day
+(it strays from the plan) and the winter flight (another season, and poses outside the corridor:
+out of distribution, as its coverage shows).
 
 Every stage reuses what an interrupted run already finished: the renderer skips images on disk,
 training resumes from ``last.pt`` (a finished run returns at once), and the decoded training
@@ -22,13 +30,18 @@ import torch
 
 from topoloc.engine.config import TrainConfig
 
-__all__ = ["DemoConfig", "demo_config", "run_demo"]
+__all__ = ["DemoConfig", "demo_config", "run_demo", "check_aims"]
 
 log = logging.getLogger(__name__)
 
+#: The flight whose plan gives the training views, and the aims' test flight.
+PLANNED_FLIGHT = "comballaz-2020-11-06-planned"
 #: Real TOPO flights whose poses give the test sets (their renders: synthetic; their "-real" photos: real).
-TEST_FLIGHTS = ("comballaz-2020-11-06-planned", "comballaz-2021-03-27-winter")
-TRAIN_FLIGHT = "comballaz-LHS"
+TEST_FLIGHTS = (PLANNED_FLIGHT, "comballaz-2020-11-06-piloted", "comballaz-2021-03-27-winter")
+#: The rendered training flight (corridor + envelope LHS around the planned flight).
+TRAIN_FLIGHT = "comballaz-demo-train"
+#: The two runs: label -> (folder, augment).
+RUNS = {"augmented (SimToReal)": ("augmented", "simtoreal"), "no augmentation": ("no_augmentation", None)}
 
 
 @dataclass
@@ -37,37 +50,44 @@ class DemoConfig:
 
     Args:
         preset: label of the preset (``"smoke"``, ``"cpu"``, ``"gpu"``).
-        train_images: renders of the LHS flight (training poses).
-        test_images: renders and real photos per test flight.
+        corridor_images: training views jittered around the planned flight (`topoloc.data.corridor`
+            with ``corridor_sigma_m`` across / along / up and ``corridor_sigma_deg`` yaw / pitch / roll).
+        lhs_images: training views by Latin hypercube inside the planned flight's envelope.
+        test_images: poses per test flight, evenly spread (``None``: every pose of the flight); the
+            planned flight always uses ``planned_test_images``.
+        planned_test_images: poses of the planned flight (``None``: all 447).
         render_size: (W, H) of the rendered images, pixels.
         image_size: (H, W) the model trains at.
         model: `topoloc.models` name; model_kwargs: its arguments.
-        epochs, batch_size, lr: training.
-        augment_strength: strength of ``augment.SimToReal``. Measured on the CPU preset: strength
-            1.0 kept the translation loss flat over 20 epochs; in 10 epochs 0.3 gave 325 m / 428 m
-            median errors on synthetic / real test images and 0.6 gave 428 m / 365 m (no
-            augmentation, 20 epochs: 283 m / 638 m); the demo uses 0.5.
+        epochs, batch_size, lr: training (Adam, cosine decay to 1 %).
+        augment_strength: strength of ``augment.SimToReal`` in the augmented run.
+        augment_fraction: share of each batch that the augmented run augments (the rest stays clean,
+            so the run still fits the rendered appearance).
         sq: initial log-weight of the rotation term of `AtLocLoss` (learned). The paper's -3 weighs
-            rotation 20x; from random weights in a few hundred steps that leaves the translation
-            nearly unlearned (measured on the CPU preset without augmentation: translation L1 0.83 ->
-            0.76 in 7 epochs with -3, 0.77 -> 0.55 in 5 epochs with 0), so the demo starts at 0.
+            rotation 20x; from random weights in a few thousand steps that left the translation nearly
+            unlearned (measured on the CPU preset), so the demo starts at 0.
         saliency_images: images per domain in the saliency figure.
         saliency_share_images: images per domain for the per-class saliency shares.
         device: ``"cpu"`` or ``"cuda"``.
-        seed: seeds the render and both trainings.
+        seed: seeds the poses, the render and both trainings.
     """
 
     preset: str
-    train_images: int
-    test_images: int
+    corridor_images: int
+    lhs_images: int
+    test_images: int | None
     render_size: tuple[int, int]
     image_size: tuple[int, int]
     model: str
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    planned_test_images: int | None = None
+    corridor_sigma_m: tuple[float, float, float] = (15.0, 15.0, 8.0)
+    corridor_sigma_deg: tuple[float, float, float] = (15.0, 5.0, 3.0)
     epochs: int = 10
     batch_size: int = 32
-    lr: float = 5e-4
-    augment_strength: float = 0.5
+    lr: float = 1e-3
+    augment_strength: float = 1.0
+    augment_fraction: float = 0.5
     sq: float = 0.0
     saliency_images: int = 3
     saliency_share_images: int = 16
@@ -79,8 +99,8 @@ class DemoConfig:
         return TrainConfig(
             model=self.model, model_kwargs=dict(self.model_kwargs), epochs=self.epochs, batch_size=self.batch_size,
             lr=self.lr, lr_schedule="cosine", sq=self.sq, image_size=self.image_size, augment=augment,
-            augment_strength=self.augment_strength,
-            device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file),
+            augment_strength=self.augment_strength, augment_fraction=self.augment_fraction,
+            device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file.resolve()),
             resume=True, tensorboard=False, progress=self.preset != "smoke", cache_device="auto",
         )
 
@@ -92,7 +112,7 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     Args:
         smoke: the toy-size run (for tests).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        seed: seeds the render and the trainings.
+        seed: seeds the poses, the render and the trainings.
     """
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
@@ -102,38 +122,65 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     dev = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
     if smoke:
-        return DemoConfig("smoke", train_images=24, test_images=4, render_size=(72, 48), image_size=(48, 72),
-                          model="atloc_resnet18", model_kwargs=dict(feat_dim=64), epochs=2, batch_size=8,
-                          lr=1e-3, saliency_images=2, saliency_share_images=4, device=dev, seed=seed)
+        return DemoConfig("smoke", corridor_images=24, lhs_images=8, test_images=4, planned_test_images=6,
+                          render_size=(72, 48), image_size=(48, 72), model="atloc_resnet18",
+                          model_kwargs=dict(feat_dim=64), epochs=2, batch_size=8, saliency_images=2,
+                          saliency_share_images=4, device=dev, seed=seed)
     if dev == "cuda":
-        return DemoConfig("gpu", train_images=3000, test_images=120, render_size=(384, 256), image_size=(256, 384),
-                          model="atloc_resnet34", epochs=60, batch_size=64, lr=2e-4, saliency_images=4,
-                          saliency_share_images=64, device=dev, seed=seed)
-    # 2-core CPU: ResNet18 at 64x96 px trains at 80-100 images/s on a quiet machine (SimToReal adds
-    # about 15 %); 500 images x 20 epochs x 2 runs take about 4 minutes, 12 on a loaded machine.
-    return DemoConfig("cpu", train_images=500, test_images=40, render_size=(96, 64), image_size=(64, 96),
-                      model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2), epochs=20,
-                      batch_size=16, lr=1e-3, saliency_images=3, saliency_share_images=16, device=dev, seed=seed)
+        # Sized for about 5 minutes on one H100 / H200.
+        return DemoConfig("gpu", corridor_images=6000, lhs_images=1000, test_images=None, render_size=(384, 256),
+                          image_size=(256, 384), model="atloc_resnet34", epochs=40, batch_size=64, lr=5e-4,
+                          saliency_images=4, saliency_share_images=64, device=dev, seed=seed)
+    # 2-core CPU: ResNet18 at 64x96 px (sizes chosen by measurement: see the README's demo section).
+    return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
+                      image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
+                      epochs=14, batch_size=32, saliency_images=3, saliency_share_images=16, device=dev, seed=seed)
 
 
 # ---------------------------------------------------------------------------------- stages
-def _render(cfg: DemoConfig, data_dir: Path) -> None:
-    from topoloc.procedural.writer import render_flights  # noqa: PLC0415
+def training_poses(cfg: DemoConfig) -> np.ndarray:
+    """The training views: a corridor around the planned flight and a Latin hypercube inside its
+    envelope, as TOPO-DataGen pose rows (N, 6); views less than 2 m above the Mini-Comballaz surface
+    are dropped (the renderer would refuse them)."""
+    from topoloc.data.pose_sampling import corridor, lhs_envelope  # noqa: PLC0415
+    from topoloc.data.preset import load_preset  # noqa: PLC0415
+    from topoloc.geodesy import LocalFrame  # noqa: PLC0415
+    from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function  # noqa: PLC0415
 
-    flights = [f"{TRAIN_FLIGHT}:{cfg.train_images}"] + [f"{f}:{cfg.test_images}" for f in cfg.test_flights]
+    plan = load_preset(PLANNED_FLIGHT)
+    world = build_world(cfg.seed)
+    rows = [corridor(plan, cfg.corridor_images, sigma_m=cfg.corridor_sigma_m, sigma_deg=cfg.corridor_sigma_deg,
+                     seed=cfg.seed)]
+    if cfg.lhs_images:
+        rows.append(lhs_envelope(plan, cfg.lhs_images, seed=cfg.seed, frame=LocalFrame.named("comballaz"),
+                                 ground_m=terrain_function(world), clearance_m=10.0))
+    rows = np.concatenate(rows)
+    keep = clearance_m(rows, world) >= MIN_CLEARANCE_M
+    if not keep.all():
+        log.info("demo: dropped %d of %d training views under the surface", int((~keep).sum()), len(rows))
+    return rows[keep]
+
+
+def _render(cfg: DemoConfig, data_dir: Path) -> None:
+    from topoloc.procedural.writer import pose_flight, render_flights  # noqa: PLC0415
+
+    counts = {f: (cfg.planned_test_images if f == PLANNED_FLIGHT else cfg.test_images) for f in cfg.test_flights}
+    flights = [pose_flight(TRAIN_FLIGHT, training_poses(cfg))]
+    flights += [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
     render_flights(data_dir, flights, size=cfg.render_size, seed=cfg.seed, device=cfg.device,
-                   progress=cfg.preset != "smoke")
+                   progress=cfg.preset != "smoke", threads=1 if cfg.device == "cpu" else None)
 
 
 def _datasets(cfg: DemoConfig, data_dir: Path):
     from topoloc.data import TopoFlight  # noqa: PLC0415
 
-    train = TopoFlight(data_dir, TRAIN_FLIGHT, domain="synthetic", frame="comballaz")
+    train = TopoFlight(data_dir, TRAIN_FLIGHT, domain="synthetic", frame="comballaz", split="train")
+    val = TopoFlight(data_dir, TRAIN_FLIGHT, domain="synthetic", frame="comballaz", split="val")
     tests = []
     for f in cfg.test_flights:
         for domain in ("synthetic", "real"):
             tests.append(TopoFlight(data_dir, f, domain=domain, frame="comballaz"))
-    return train, tests
+    return train, val, tests
 
 
 def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, TrainConfig]], test_sets) -> str:
@@ -160,15 +207,16 @@ def run_demo(
 ) -> Path:
     """Runs the whole demo into ``out`` and returns the path of ``out/report.md``.
 
-    Layout: ``out/data`` (the Mini-Comballaz render), ``out/runs/augmented`` and
-    ``out/runs/no_augmentation`` (checkpoints, config.yaml, log.csv), ``out/cache`` (decoded
-    training images), ``out/plots``, ``out/predictions``, ``out/summary.json``, ``out/report.md``.
+    Layout: ``out/data`` (the Mini-Comballaz render: the training flight and the test flights),
+    ``out/runs/augmented`` and ``out/runs/no_augmentation`` (checkpoints, config.yaml, log.csv),
+    ``out/cache`` (decoded training images), ``out/plots``, ``out/predictions``,
+    ``out/summary.json``, ``out/demo.json``, ``out/report.md``.
 
     Args:
         out: the demo folder (created; an earlier, interrupted run in it is continued).
         smoke: toy size (about a minute on a CPU), for tests.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        seed: seeds the render and the trainings.
+        seed: seeds the poses, the render and the trainings.
         config: explicit sizes instead of the preset of `demo_config`.
     """
     from topoloc.data.cache import ImageCache  # noqa: PLC0415
@@ -177,7 +225,7 @@ def run_demo(
     from topoloc.engine.predict import as_cache  # noqa: PLC0415
     from topoloc.engine.train import train  # noqa: PLC0415
     from topoloc.geodesy import LocalFrame  # noqa: PLC0415
-    from topoloc.report import write_report  # noqa: PLC0415
+    from topoloc.report import brackets_headline, write_report  # noqa: PLC0415
 
     cfg = config if config is not None else demo_config(smoke, device, seed)
     out = Path(out)
@@ -195,59 +243,131 @@ def run_demo(
     _render(cfg, data_dir)
     lap("render")
 
-    train_set, test_sets = _datasets(cfg, data_dir)
+    train_set, val_set, test_sets = _datasets(cfg, data_dir)
     frame = LocalFrame.named("comballaz")
     cache_file = out / "cache" / f"train_{cfg.image_size[0]}x{cfg.image_size[1]}.pt"
     runs: dict[str, tuple[Path, TrainConfig]] = {}
-    for label, folder, augment in (("augmented (SimToReal)", "augmented", "simtoreal"),
-                                   ("no augmentation", "no_augmentation", None)):
+    for label, (folder, augment) in RUNS.items():
         print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
         tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
         result = train(tcfg, train_set)
         runs[label] = (Path(result.final_checkpoint), tcfg)
         lap(f"train {folder}")
 
-    test_caches = [as_cache(ds, cfg.image_size) for ds in test_sets]
     train_cache = ImageCache.from_dataset(train_set, cfg.image_size, path=cache_file)  # the file training wrote
+    val_cache = as_cache(val_set, cfg.image_size)
+    test_caches = [as_cache(ds, cfg.image_size) for ds in test_sets]
     evaluations = {}
     for label, (ckpt, tcfg) in runs.items():
         model, normalizer, _ = load_model(ckpt, device=cfg.device)
         evaluations[label] = evaluate(model, normalizer, test_caches, frame=frame, train_set=train_cache,
-                                      device=cfg.device, image_size=cfg.image_size, method=label)
+                                      val_sets=[val_cache], device=cfg.device, image_size=cfg.image_size,
+                                      method=label, retrieval=("thumbnail", "model"))
     lap("evaluate")
 
     saliency_md = _saliency_section(cfg, out, runs, test_sets)
     lap("saliency")
 
     total = time.perf_counter() - t0
-    intro = _intro(cfg, train_set, test_sets, timings, total, _cpu_seconds() - cpu0) + "\n\n" + _headline(evaluations)
-    report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training, real test",
-                          intro=intro, retrieval_run=next(iter(evaluations)),
+    headline = next(iter(evaluations))
+    intro = "\n\n".join([
+        _intro(cfg, train_set, val_set, test_sets, timings, total, _cpu_seconds() - cpu0),
+        "**Brackets** (median translation / rotation error, all test flights of each domain):\n\n"
+        + brackets_headline(evaluations, reference_run=headline),
+        _per_flight(evaluations),
+        check_aims(evaluations, cfg.preset),
+    ])
+    report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training around the "
+                          "planned flight, real test", intro=intro, retrieval_run=headline,
                           extra_sections={"Saliency": saliency_md})
     (out / "demo.json").write_text(json.dumps({"config": asdict(cfg), "timings_s": timings,
                                                "total_s": time.perf_counter() - t0,
-                                               "cpu_s": _cpu_seconds() - cpu0, "torch_threads": torch.get_num_threads()},
+                                               "cpu_s": _cpu_seconds() - cpu0, "torch_threads": torch.get_num_threads(),
+                                               "aims": _aims(evaluations)},
                                               indent=2, default=str))
     print(f"[demo] report: {report} ({time.perf_counter() - t0:.1f} s in all)", flush=True)
     return report
 
 
-def _headline(evaluations: dict[str, Any]) -> str:
-    """One line per domain: median errors of each run and of the retrieval baseline."""
-    lines = ["**Headline** (median translation / rotation error):", ""]
-    first = next(iter(evaluations.values()))
-    for domain in ("real", "synthetic"):
-        if not first.model.mask(domain=domain).any():
-            continue
-        parts = []
-        for label, res in evaluations.items():
-            s = res.model.summary(domain=domain)
-            parts.append(f"{label} {s.median_m:.0f} m / {s.median_deg:.1f} deg")
-        if first.retrieval is not None:
-            s = first.retrieval.summary(domain=domain)
-            parts.append(f"retrieval baseline {s.median_m:.0f} m / {s.median_deg:.1f} deg")
-        lines.append(f"- {domain} test images: " + "; ".join(parts) + ".")
+def _medians(ev, domain: str, flight: str | None = None) -> tuple[float, float] | None:
+    """(median m, median deg) of one method on a domain (and flight), or None without images."""
+    if not ev.mask(domain=domain, flight=flight).any():
+        return None
+    s = ev.summary(domain=domain, flight=flight)
+    return float(s.median_m), float(s.median_deg)
+
+
+def _aims(evaluations: dict[str, Any], flight: str = PLANNED_FLIGHT) -> dict[str, Any]:
+    """The CPU preset's aims on the planned flight, each with its figures and whether it is met.
+
+    (a) the unaugmented run's synthetic median is at least 6x better than the constant pose and better
+    than every retrieval baseline, and its rotation median at most 3x the coverage ceiling's; (b) the
+    augmented run's real median is at least 3x better than the unaugmented run's, and at most 1.5x its
+    own synthetic median, in metres and in degrees.
+    """
+    aug, plain = (evaluations[k] for k in RUNS)
+    med = {"aug": {d: _medians(aug.model, d, flight) for d in ("synthetic", "real")},
+           "plain": {d: _medians(plain.model, d, flight) for d in ("synthetic", "real")}}
+    const, ceiling = plain.constant, plain.ceiling
+    retrievals = [*aug.retrievals.values(), *plain.retrievals.values()]
+    if const is None or ceiling is None or None in (*med["aug"].values(), *med["plain"].values()):
+        return {"checked": False, "why": "a bracket or a domain of the planned flight is missing"}
+    c_syn = _medians(const, "synthetic", flight)
+    ceil_syn = _medians(ceiling, "synthetic", flight)
+    best_retrieval = min(_medians(r, "synthetic", flight)[0] for r in retrievals) if retrievals else float("inf")
+    p_syn, p_real, a_syn, a_real = med["plain"]["synthetic"], med["plain"]["real"], med["aug"]["synthetic"], med["aug"]["real"]
+    checks = {
+        "a1 unaugmented synthetic <= constant / 6 (m)": (p_syn[0], c_syn[0] / 6, p_syn[0] <= c_syn[0] / 6),
+        "a2 unaugmented synthetic < best retrieval (m)": (p_syn[0], best_retrieval, p_syn[0] < best_retrieval),
+        "a3 unaugmented synthetic rotation <= 3x coverage ceiling (deg)": (p_syn[1], 3 * ceil_syn[1], p_syn[1] <= 3 * ceil_syn[1]),
+        "b1 augmented real <= unaugmented real / 3 (m)": (a_real[0], p_real[0] / 3, a_real[0] <= p_real[0] / 3),
+        "b2 augmented real <= 1.5x augmented synthetic (m)": (a_real[0], 1.5 * a_syn[0], a_real[0] <= 1.5 * a_syn[0]),
+        "b3 augmented real <= 1.5x augmented synthetic (deg)": (a_real[1], 1.5 * a_syn[1], a_real[1] <= 1.5 * a_syn[1]),
+    }
+    return {"checked": True, "flight": flight,
+            "checks": {k: {"value": v, "limit": lim, "met": bool(ok)} for k, (v, lim, ok) in checks.items()}}
+
+
+def check_aims(evaluations: dict[str, Any], preset: str) -> str:
+    """Markdown: the aims of the CPU preset on the planned flight, met or not, with the figures."""
+    aims = _aims(evaluations)
+    if not aims["checked"]:
+        return f"**Aims**: not checked ({aims['why']})."
+    met = sum(c["met"] for c in aims["checks"].values())
+    lines = [f"**Aims** (set for the `cpu` preset; this run: `{preset}`), on `{aims['flight']}`: "
+             f"{met} of {len(aims['checks'])} met.", ""]
+    for name, c in aims["checks"].items():
+        lines.append(f"- {'met' if c['met'] else 'NOT met'}: {name}: {c['value']:.1f} vs limit {c['limit']:.1f}")
     return "\n".join(lines)
+
+
+def _per_flight(evaluations: dict[str, Any]) -> str:
+    """Per test flight and domain: each run, the constant pose, the best retrieval and the coverage
+    ceiling (medians), and whether the flight lies inside the training views' coverage."""
+    first = next(iter(evaluations.values()))
+    const, ceiling = first.constant, first.ceiling
+    lines = ["**Per test flight** (median m / deg; a flight is out of distribution when the nearest "
+             "training view is, at the median, more than 20 m or 10 deg away):", "",
+             "| flight | domain | " + " | ".join(evaluations) + " | constant pose | best retrieval | coverage ceiling | coverage |",
+             "|---|---|" + "---|" * (len(evaluations) + 4)]
+    flights = list(dict.fromkeys(first.model.flights))
+    for flight in flights:
+        for domain in ("synthetic", "real"):
+            if not first.model.mask(domain=domain, flight=flight).any():
+                continue
+            cells = [_fmt(_medians(ev.model, domain, flight)) for ev in evaluations.values()]
+            retr = [b for ev in evaluations.values() for b in ev.retrievals.values()]
+            best = min((_medians(b, domain, flight) for b in retr), default=None, key=lambda m: m[0])
+            ceil = _medians(ceiling, domain, flight) if ceiling is not None else None
+            ood = ceil is not None and (ceil[0] > 20.0 or ceil[1] > 10.0)
+            cov = "out of distribution" if ood else "covered"
+            lines.append(f"| {flight} | {domain} | " + " | ".join(cells)
+                         + f" | {_fmt(_medians(const, domain, flight) if const else None)} | {_fmt(best)} | {_fmt(ceil)} | {cov} |")
+    return "\n".join(lines)
+
+
+def _fmt(m: tuple[float, float] | None) -> str:
+    return "-" if m is None else f"{m[0]:.1f} m / {m[1]:.1f} deg"
 
 
 def _cpu_seconds() -> float:
@@ -258,24 +378,28 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def _intro(cfg: DemoConfig, train_set, test_sets, timings: dict[str, float], total: float, cpu: float) -> str:
+def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, float], total: float, cpu: float) -> str:
     tests = ", ".join(f"{ds.flight} {ds.domain} ({len(ds)})" for ds in test_sets)
     model_desc = f"`{cfg.model}`" + (f" ({', '.join(f'{k}={v}' for k, v in cfg.model_kwargs.items())})"
                                      if cfg.model_kwargs else "")
     times = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    sm, sd = cfg.corridor_sigma_m, cfg.corridor_sigma_deg
     return (
         f"Preset `{cfg.preset}` on `{cfg.device}`, seed {cfg.seed}. Mini-Comballaz (a procedural stand-in for "
         f"the Comballaz scene) rendered at {cfg.render_size[0]}x{cfg.render_size[1]} px.\n\n"
-        f"- Training: {len(train_set)} synthetic renders of `{TRAIN_FLIGHT}` (poses from TOPO's LHS flight), "
-        f"{model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, {cfg.epochs} epochs, "
-        f"batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned loss weights starting at sx = 0, sq = {cfg.sq:g}; "
-        "two runs with identical settings and seed, with "
-        f"`augment.SimToReal(strength={cfg.augment_strength:g})` and without augmentation.\n"
+        f"- Training views (what a user can render before the flight): {cfg.corridor_images} views jittered around "
+        f"the poses of `{PLANNED_FLIGHT}` (sigma {sm[0]:g} m across, {sm[1]:g} m along, {sm[2]:g} m up; "
+        f"{sd[0]:g} deg yaw, {sd[1]:g} deg pitch, {sd[2]:g} deg roll) and {cfg.lhs_images} Latin-hypercube views "
+        f"inside its envelope, rendered synthetically as `{TRAIN_FLIGHT}`; never the test poses themselves. "
+        f"{len(train_set)} train, {len(val_set)} validation views (deterministic split by pose row).\n"
+        f"- Model: {model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, 6D rotation "
+        f"target, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned "
+        f"loss weights starting at sx = 0, sq = {cfg.sq:g}; two runs with identical settings and seed, with "
+        f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch, "
+        "and without augmentation.\n"
         f"- Test: {tests}: the poses of real TOPO flights; their \"real\" images are Mini-Comballaz's real "
-        "appearance (other season, sky, haze, camera), their synthetic images the render of the same pose.\n"
-        "- The real flights' heights sit up to about 50 m lower, relative to the ground, than the LHS poses "
-        "imply (their altitudes are likely above sea level, not ellipsoidal: a vertical datum difference in "
-        "TOPO's poses); the coverage table shows how far the test poses are from every training pose.\n"
+        "appearance (the flight's season and sun, clouds, haze, cars, power lines, camera, JPEG), their synthetic "
+        "images the render of the same pose.\n"
         f"- Time: {times} ({total:.0f} s wall before the report, {cpu:.0f} s of CPU time, "
         f"{torch.get_num_threads()} torch threads)."
     )

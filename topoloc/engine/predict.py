@@ -55,11 +55,11 @@ def predict(
     """Camera-to-world poses predicted by ``model`` for every image of ``data``, in order.
 
     The images go through ``model.normalize`` (the backbone's mean / std) in front of the
-    model; the (B, 6) outputs are decoded with ``normalizer.decode``. The model is put in
+    model; the (B, 3 + k) pose codes are decoded with ``normalizer.decode``. The model is put in
     ``eval()`` for the call and back to its previous mode after.
 
     Args:
-        model: an `AtLoc` (anything with ``normalize`` and a (B, 6) output; a DDP or compiled
+        model: an `AtLoc` (anything with ``normalize`` and a pose-code output; a DDP or compiled
             wrapper is unwrapped for ``normalize``).
         data: an `ImageCache` or a dataset of sample dicts (decoded once, see `as_cache`).
         normalizer: the `PoseNormalizer` the model was trained with.
@@ -70,11 +70,11 @@ def predict(
             uses the images as they are.
         amp: bf16 autocast on CUDA.
         channels_last: channels_last inputs on CUDA.
-        return_codes: also return the raw (N, 6) outputs (normalised translation, log-quaternion).
+        return_codes: also return the raw (N, 3 + k) outputs (normalised translation, rotation code).
 
     Returns:
         float64 (N, 4, 4) camera-to-world poses (the training poses' frame, metres) on the CPU,
-        and the (N, 6) float32 codes with ``return_codes``.
+        and the (N, 3 + k) float32 codes with ``return_codes``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")

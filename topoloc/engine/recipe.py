@@ -204,9 +204,15 @@ def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: b
             for f in getattr(data, which)]
 
 
+#: The recipe's data section, written beside the checkpoints so that `evaluate_checkpoint` finds the training data.
+RECIPE_FILE = "recipe.yaml"
+
+
 def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     """Train the recipe's model (resuming when ``train.resume`` says so), evaluate it on the test
-    flights with the retrieval baseline, and write the report.
+    flights with every bracket (constant pose, retrieval, coverage ceiling, training fit and the
+    recipe's validation flights), and write the report. The resolved recipe is written to
+    ``<train.out_dir>/recipe.yaml`` (`topoloc evaluate` reads its training flights there).
 
     Returns:
         ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
@@ -223,13 +229,37 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
         checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
+        _write_recipe(recipe, checkpoint.parent / RECIPE_FILE)
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
-    result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
-                      train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size)
     name = Path(recipe.source).stem or "model"
+    result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
+                      train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size,
+                      val_sets=val_sets or None, method=name)
+    if not val_sets:
+        result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
     report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
                           intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.")
     return {"checkpoint": checkpoint, "report": report, "result": result}
+
+
+def _write_recipe(recipe: Recipe, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(recipe.to_dict(), f, sort_keys=False)
+
+
+def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec]] | None:
+    """The training and validation flights of the recipe written beside ``checkpoint``, if any."""
+    path = checkpoint.parent / RECIPE_FILE
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        data = (yaml.safe_load(f) or {}).get("data") or {}
+    try:
+        spec = DataSpec.parse(data)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{str(path)!r}: not a recipe written by `topoloc train`: {err}") from err
+    return spec.train, spec.val
 
 
 def _device(name: str) -> str:
@@ -272,20 +302,29 @@ def evaluate_checkpoint(
     frame: str | LocalFrame | None = None,
     device: str = "auto",
     batch_size: int = 64,
-    retrieval: bool = True,
+    retrieval: bool | str | Sequence[str] = True,
+    val_flights: Sequence[FlightSpec | str] = (),
 ) -> Path:
     """Evaluate a checkpoint on TOPO flights and write the report (``out_dir/report.md``).
+
+    The brackets need the checkpoint's training data: ``train_flights`` when given, otherwise the
+    training (and validation) flights of the ``recipe.yaml`` that `topoloc train` wrote beside the
+    checkpoint, read under ``root``. Without either, the report says that the brackets could not be
+    computed.
 
     Args:
         checkpoint: a ``last.pt`` / ``best.pt`` written by `train`.
         root: the folder of the flights.
         flights: test flights, `FlightSpec` or ``"flight[:domain[:split]]"`` strings.
         out_dir: the report folder.
-        train_flights: the training flights (coverage and retrieval baseline); none: neither.
+        train_flights: the training flights (coverage, constant pose, retrieval, coverage ceiling,
+            training fit); none: those of the checkpoint's ``recipe.yaml``, if any.
         frame: local frame (origin name or LocalFrame); None: the flights' area.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         batch_size: images per forward pass.
-        retrieval: compute the retrieval baseline (needs ``train_flights``).
+        retrieval: feature sources of the retrieval baseline (see `topoloc.engine.evaluate.evaluate`:
+            ``True`` for the default ones, ``False`` for none, or e.g. ``("thumbnail", "model")``).
+        val_flights: validation flights (the ``"validation"`` row); none: those of the recipe, if any.
     """
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
@@ -295,19 +334,41 @@ def evaluate_checkpoint(
         raise ValueError("flights: expected at least one test flight")
     flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     train_flights = [parse_flight(f) if isinstance(f, str) else f for f in train_flights]
+    val_flights = [parse_flight(f) if isinstance(f, str) else f for f in val_flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
     frame = _frame_arg(frame)
     tests = _flight_sets(root, flights, frame)
+    notes = []
+    source = "--train-flights"
+    if not train_flights:
+        from_recipe = _recipe_flights(checkpoint)
+        if from_recipe is None:
+            notes.append(f"The checkpoint's training data is unknown (no training flights were given and there is "
+                         f"no {RECIPE_FILE} beside `{checkpoint}`): the constant pose, retrieval, coverage ceiling "
+                         "and training fit could not be computed. Pass the training flights "
+                         "(`topoloc evaluate --train-flights ...`).")
+        else:
+            train_flights, recipe_val = from_recipe
+            val_flights = val_flights or recipe_val
+            source = f"`{checkpoint.parent / RECIPE_FILE}`"
     train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
+    val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
+    if train_set is not None and val_sets is None:
+        notes.append("No validation flights were given: no validation row.")
     model, normalizer, cfg = load_model(checkpoint, device=_device(device))
+    name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
                       batch_size=batch_size, image_size=cfg.image_size,
-                      retrieval=retrieval and train_set is not None, method=checkpoint.parent.name or "model")
-    return write_report(out_dir, {checkpoint.parent.name or "model": result}, title=f"topoloc: {checkpoint}",
+                      retrieval=retrieval if train_set is not None else False, method=name, val_sets=val_sets)
+    result.notes = [n for n in result.notes if not n.startswith("No training set was given")] + notes
+    trained_on = (f" Training flights (from {source}): "
+                  + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
+                  if train_flights else "")
+    return write_report(out_dir, {name: result}, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
-                              f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.")
+                              f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}")
 
 
 def explain_checkpoint(

@@ -3,7 +3,15 @@
 An absolute pose regressor mostly interpolates between its training poses (Sattler et al.,
 "Understanding the limitations of CNN-based absolute camera pose regression", CVPR 2019), so every
 evaluation reports this baseline beside the model: each test image takes the pose of the training
-image whose pooled backbone feature is the most similar (cosine similarity).
+image whose descriptor is the most similar (cosine similarity). Whose descriptor matters, and every
+result says it (`retrieval_label`):
+
+- ``"model"``: the pooled backbone features of the trained regressor itself (`extract_features`);
+  it rises and falls with the regressor.
+- ``"thumbnail"`` / ``"thumbnail_colour"``: a model-free tiny-image descriptor (`thumbnail_features`):
+  the image shrunk to 16 x 24 px, grey (or RGB), zero mean and unit norm, so that the cosine
+  similarity is the normalised cross-correlation of the thumbnails: the classic "tiny images"
+  place-recognition baseline (Torralba, Fergus and Freeman, PAMI 2008), which needs no training.
 """
 
 from __future__ import annotations
@@ -14,7 +22,37 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["extract_features", "nearest_neighbours", "retrieve_poses"]
+__all__ = [
+    "FEATURE_SOURCES",
+    "THUMBNAIL_SIZE_HW",
+    "extract_features",
+    "nearest_neighbours",
+    "retrieval_label",
+    "retrieve_poses",
+    "thumbnail_features",
+]
+
+#: (H, W) of the tiny-image descriptor, pixels: 3:2 like TOPO's 720 x 480 frames.
+THUMBNAIL_SIZE_HW: tuple[int, int] = (16, 24)
+
+#: Feature sources of the retrieval baseline -> the words of its label.
+FEATURE_SOURCES: dict[str, str] = {
+    "thumbnail": f"{THUMBNAIL_SIZE_HW[0]}x{THUMBNAIL_SIZE_HW[1]} grey thumbnail",
+    "thumbnail_colour": f"{THUMBNAIL_SIZE_HW[0]}x{THUMBNAIL_SIZE_HW[1]} colour thumbnail",
+    "model": "trained model",
+}
+
+
+def retrieval_label(source: str, detail: str | None = None) -> str:
+    """The method label of a retrieval baseline, e.g. ``"retrieval (features: 16x24 grey thumbnail)"``.
+
+    Args:
+        source: a key of `FEATURE_SOURCES`.
+        detail: replaces the source's words (e.g. ``"augmented model"``).
+    """
+    if source not in FEATURE_SOURCES:
+        raise ValueError(f"retrieval: unknown feature source {source!r}; expected one of {sorted(FEATURE_SOURCES)}")
+    return f"retrieval (features: {detail or FEATURE_SOURCES[source]})"
 
 
 def _as_feature_matrix(x, name: str) -> Tensor:
@@ -122,6 +160,61 @@ def extract_features(
         model.train(was_training)
     if not out:
         raise ValueError("images: expected at least one batch, got none")
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def thumbnail_features(
+    images: Tensor,
+    size_hw: tuple[int, int] = THUMBNAIL_SIZE_HW,
+    colour: bool = False,
+    batch_size: int = 1024,
+) -> Tensor:
+    """The model-free tiny-image descriptor: a zero-mean, unit-norm thumbnail.
+
+    Each image is shrunk (bilinear, antialiased) to ``size_hw``, turned grey with the ITU-R BT.601
+    luma weights (0.299 R + 0.587 G + 0.114 B) unless ``colour``, flattened, centred on its own
+    mean and scaled to unit L2 norm. The dot product of two descriptors is then the normalised
+    cross-correlation of the thumbnails: unchanged by a gain and an offset of the brightness. A
+    uniform image gives the zero vector.
+
+    Args:
+        images: uint8 (or float in [0, 1]) RGB images, on any device.
+        size_hw: (H, W) of the thumbnail, pixels.
+        colour: keep the three channels (descriptor ``3 * H * W`` long) instead of grey.
+        batch_size: images shrunk at once.
+
+    Returns:
+        float32 descriptors on the CPU.
+
+    Shape:
+        images: (N, 3, H, W) -> (N, h * w) grey, (N, 3 * h * w) colour, with ``(h, w) = size_hw``
+
+    Example:
+        >>> img = torch.randint(0, 256, (2, 3, 48, 72), dtype=torch.uint8)
+        >>> f = thumbnail_features(img)
+        >>> tuple(f.shape), bool(torch.allclose(f.norm(dim=1), torch.ones(2))), abs(float(f.mean(1).sum())) < 1e-6
+        ((2, 384), True, True)
+    """
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
+        raise ValueError(f"images: expected a non-empty (N, 3, H, W) image tensor, got "
+                         f"{tuple(getattr(images, 'shape', ()))}")
+    size = tuple(int(s) for s in size_hw)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size_hw: expected (H, W) of positive integers, got {size_hw!r}")
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)
+    out = []
+    for batch in images.split(batch_size):
+        x = batch.float()
+        if not images.is_floating_point():
+            x = x / 255.0
+        x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False,
+                                            antialias=True).cpu()
+        if not colour:
+            x = (x * luma.view(1, 3, 1, 1)).sum(dim=1)
+        x = x.flatten(1)
+        x = x - x.mean(dim=1, keepdim=True)
+        out.append(torch.nn.functional.normalize(x, dim=1))
     return torch.cat(out)
 
 

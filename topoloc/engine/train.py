@@ -168,11 +168,6 @@ class Trainer:
             from topoloc.data.normalize import PoseNormalizer
 
             self.normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
-        elif self.normalizer is None:
-            from topoloc.data.normalize import PoseNormalizer
-
-            self.normalizer = PoseNormalizer.fit(self.train_cache.c2w)
-        self.targets = self.normalizer.encode(self.train_cache.c2w.to(self.train_cache.device))
         n = len(self.train_cache)
         shard = -(-n // info.world_size)
         self.steps_per_epoch = shard // self.local_batch if cfg.drop_last else -(-shard // self.local_batch)
@@ -192,6 +187,15 @@ class Trainer:
         if self.cuda and cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        rotation = model.head.rotation
+        if self.normalizer is None:
+            from topoloc.data.normalize import PoseNormalizer
+
+            self.normalizer = PoseNormalizer.fit(self.train_cache.c2w, rotation=rotation)
+        elif self.normalizer.rotation != rotation:
+            raise ValueError(f"normalizer: its rotation code {self.normalizer.rotation!r} does not match the model's "
+                             f"output {rotation!r} (TrainConfig.model_kwargs['rotation'])")
+        self.targets = self.normalizer.encode(self.train_cache.c2w.to(self.train_cache.device))
         self.criterion = AtLocLoss(cfg.sx, cfg.sq, learnable=cfg.learn_loss_weights).to(device)
         groups = [{"params": list(model.parameters())}]
         if cfg.learn_loss_weights:
@@ -229,7 +233,11 @@ class Trainer:
         target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
         x = images.float().div_(255.0)
         if self.augment is not None:
-            x = self.augment(x)
+            k = round(self.config.augment_fraction * x.shape[0])
+            if k == x.shape[0]:
+                x = self.augment(x)
+            elif k > 0:  # batches are in random order: the first k images are a random subset
+                x = torch.cat([self.augment(x[:k]), x[k:]])
         x = self.model.normalize(x)
         if self.cuda and self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)

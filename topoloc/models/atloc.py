@@ -38,13 +38,16 @@ class AtLoc(nn.Module):
         feat_dim: size of the projected feature vector (2048 in AtLoc).
         dropout: dropout probability before the pose layers (0.5 in AtLoc).
         pretrained: backbone weights: ``False``, ``True`` (timm's) or a local file path.
-        rotation: ``"log_quat"`` (3 numbers, AtLoc) or ``"quat"`` (unit quaternion w, x, y, z).
+        rotation: ``"6d"`` (the continuous 6D code of Zhou et al., CVPR 2019; default),
+            ``"quat"`` (unit quaternion w, x, y, z) or ``"log_quat"`` (3 numbers, AtLoc's; used
+            for original checkpoints). The log-quaternion jumps where w changes sign, which
+            aerial views sit on; see `topoloc.data.PoseNormalizer`.
         attention_reduction: channel reduction inside the attention block (8 in AtLoc).
         backbone_kwargs: extra arguments for ``timm.create_model`` (e.g. ``drop_path_rate``).
 
     Attributes:
         num_features / feat_dim: size of the embedding given by `forward_features`.
-        out_dim: 6 for ``"log_quat"``, 7 for ``"quat"``.
+        out_dim: 9 for ``"6d"``, 7 for ``"quat"``, 6 for ``"log_quat"``.
         config: the constructor arguments, to write next to checkpoints (`from_config`).
 
     Shape:
@@ -66,7 +69,7 @@ class AtLoc(nn.Module):
         feat_dim: int = 2048,
         dropout: float = 0.5,
         pretrained: bool | str | PathLike = False,
-        rotation: str = "log_quat",
+        rotation: str = "6d",
         attention_reduction: int = 8,
         backbone_kwargs: dict[str, Any] | None = None,
     ) -> None:

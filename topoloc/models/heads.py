@@ -8,8 +8,9 @@ from torch import Tensor, nn
 
 __all__ = ["PoseHead", "ROTATION_FORMATS"]
 
-#: Rotation outputs of `PoseHead`: AtLoc's log-quaternion (3 numbers) or a unit quaternion (w, x, y, z).
-ROTATION_FORMATS = {"log_quat": 3, "quat": 4}
+#: Rotation outputs of `PoseHead` and their sizes: the continuous 6D code (two matrix columns,
+#: decoded by Gram-Schmidt; the default), a unit quaternion (w, x, y, z) or AtLoc's log-quaternion.
+ROTATION_FORMATS = {"6d": 6, "quat": 4, "log_quat": 3}
 
 
 class PoseHead(nn.Module):
@@ -22,12 +23,15 @@ class PoseHead(nn.Module):
     Args:
         in_dim: size of the input feature vector (``feat_dim`` of the model, 2048 in AtLoc).
         dropout: dropout probability before the layers (0.5 in AtLoc).
-        rotation: ``"log_quat"`` (AtLoc, 3 numbers, ``topoloc.rotations.qlog``) or ``"quat"``
-            (4 numbers, a unit quaternion (w, x, y, z), normalised in the head).
+        rotation: ``"6d"`` (6 numbers, ``topoloc.rotations.matrix_to_rot6d``: continuous, no
+            jump anywhere on SO(3); output raw, decoded by Gram-Schmidt), ``"quat"`` (4 numbers,
+            a unit quaternion (w, x, y, z), normalised in the head) or ``"log_quat"`` (AtLoc,
+            3 numbers, ``topoloc.rotations.qlog``).
 
     Shape:
         - input: (B, in_dim)
-        - output: (B, 6) for ``"log_quat"``, (B, 7) for ``"quat"``: translation first.
+        - output: (B, 9) for ``"6d"``, (B, 7) for ``"quat"``, (B, 6) for ``"log_quat"``:
+          translation first.
 
     Examples:
         >>> head = PoseHead(16, rotation="quat").eval()
@@ -36,7 +40,7 @@ class PoseHead(nn.Module):
         (torch.Size([2, 7]), True)
     """
 
-    def __init__(self, in_dim: int, dropout: float = 0.5, rotation: str = "log_quat") -> None:
+    def __init__(self, in_dim: int, dropout: float = 0.5, rotation: str = "6d") -> None:
         super().__init__()
         if isinstance(in_dim, bool) or not isinstance(in_dim, int) or in_dim < 1:
             raise ValueError(f"PoseHead: `in_dim` must be a positive int, got {in_dim!r}")

@@ -19,8 +19,10 @@ class AtLocLoss(nn.Module):
     (1,): pass ``loss.parameters()`` to the optimiser beside the model's when ``learnable``.
 
     The first three columns of a pose are the translation (normalised units, whatever the data
-    pipeline uses), the remaining ones the rotation (3 for a log-quaternion, 4 for a unit
-    quaternion); prediction and target must have the same layout.
+    pipeline uses), the remaining ones the rotation code (6 for the 6D code, 4 for a unit
+    quaternion, 3 for a log-quaternion); prediction and target must have the same layout. A
+    quaternion and its negative are the same rotation, so for 4-number codes the rotation term is
+    sign-invariant: per pose the smaller of ``L1(q_pred - q)`` and ``L1(q_pred + q)``.
 
     Args:
         sx: initial translation weight (log variance), 0.0 in AtLoc.
@@ -28,7 +30,7 @@ class AtLocLoss(nn.Module):
         learnable: whether ``sax`` / ``saq`` are trained (``requires_grad``).
 
     Shape:
-        - pred: (B, 6) or (B, 7)
+        - pred: (B, 9), (B, 7) or (B, 6)
         - target: same as ``pred``
         - output: scalar
 
@@ -58,9 +60,9 @@ class AtLocLoss(nn.Module):
             ``{"loss", "t_l1", "q_l1", "sax", "saq"}``, each a scalar tensor (the L1 terms are the
             unweighted mean absolute errors).
         """
-        if pred.shape != target.shape or pred.ndim != 2 or pred.shape[1] not in (6, 7):
+        if pred.shape != target.shape or pred.ndim != 2 or pred.shape[1] not in (6, 7, 9):
             raise ValueError(
-                "AtLocLoss: `pred` and `target` must both be (B, 6) or (B, 7) with the same shape, "
+                "AtLocLoss: `pred` and `target` must both be (B, 9), (B, 7) or (B, 6) with the same shape, "
                 f"got {tuple(pred.shape)} and {tuple(target.shape)}"
             )
         # The loss is computed in float32 even under autocast: exp() of the weights and the means
@@ -70,7 +72,11 @@ class AtLocLoss(nn.Module):
         sax = self.sax.float().squeeze(0)
         saq = self.saq.float().squeeze(0)
         t_l1 = (pred[:, :3] - target[:, :3]).abs().mean()
-        q_l1 = (pred[:, 3:] - target[:, 3:]).abs().mean()
+        if pred.shape[1] == 7:  # quaternions: q and -q are one rotation
+            q_l1 = torch.minimum((pred[:, 3:] - target[:, 3:]).abs().mean(1),
+                                 (pred[:, 3:] + target[:, 3:]).abs().mean(1)).mean()
+        else:
+            q_l1 = (pred[:, 3:] - target[:, 3:]).abs().mean()
         loss = torch.exp(-sax) * t_l1 + sax + torch.exp(-saq) * q_l1 + saq
         return {"loss": loss, "t_l1": t_l1.detach(), "q_l1": q_l1.detach(),
                 "sax": sax.detach(), "saq": saq.detach()}

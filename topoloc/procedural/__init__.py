@@ -15,13 +15,15 @@ from topoloc.procedural.landcover import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTA
 from topoloc.procedural.renderer import Geometry, RenderConfig, camera_rays, cast_rays, intrinsics, render
 from topoloc.procedural.terrain import CLEARANCE_M, COMBALLAZ_FLIGHTS, Grid
 from topoloc.procedural.world import World, area_of_flight, build_world
-from topoloc.procedural.writer import FORMAT_VERSION, FlightSpec, parse_flights, parse_size, render_flights
+from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance, clearance_m, terrain_function
+from topoloc.procedural.writer import FORMAT_VERSION, FlightSpec, parse_flights, parse_size, pose_flight, render_flights
 
 __all__ = [
     "SEMANTIC_CLASSES",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
     "render_flights",
+    "pose_flight",
     "parse_flights",
     "parse_size",
     "FlightSpec",
@@ -29,6 +31,11 @@ __all__ = [
     "World",
     "build_world",
     "area_of_flight",
+    "area_of_positions",
+    "check_clearance",
+    "clearance_m",
+    "terrain_function",
+    "MIN_CLEARANCE_M",
     "Grid",
     "CLEARANCE_M",
     "COMBALLAZ_FLIGHTS",

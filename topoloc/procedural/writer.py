@@ -1,8 +1,9 @@
 """Writes Mini-Comballaz flights in the exact TOPO-DataGen folder layout, resumably.
 
-For each flight (a vendored preset, optionally a subset of ``N`` poses spread over it)::
+For each flight (a vendored preset, or a name with explicit pose rows such as a pose file written by
+``topoloc poses``; optionally a subset of ``N`` poses spread over it)::
 
-    out/<flight>/<flight>_poses.npy                      all rows of the preset (row index = idx)
+    out/<flight>/<flight>_poses.npy                      all rows of the preset or pose file (row index = idx)
     out/<flight>/<flight>_pic_names.csv                  real flights only
     out/<flight>/<flight>_<idx:05d>[_<picname>]_img.png  RGBA synthetic render
     out/<flight>/<stem>_semantics.npy                    uint8 class ids (SEMANTIC_CLASSES)
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +33,12 @@ from PIL import Image
 
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
+from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
 from topoloc.procedural.landcover import SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
-from topoloc.procedural.world import area_of_flight, build_world
+from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 
-__all__ = ["FlightSpec", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION"]
+__all__ = ["FlightSpec", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION"]
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
 FORMAT_VERSION = "5"
@@ -43,20 +46,86 @@ FORMAT_VERSION = "5"
 
 @dataclass(frozen=True)
 class FlightSpec:
-    """A flight to render: a preset name and how many of its poses (None = all)."""
+    """A flight to render: a preset name, or a name with its own pose rows, and how many of its poses (None = all).
+
+    Attributes:
+        name: a vendored preset, or (with ``rows``) the name of a synthetic flight.
+        count: poses to render, spread evenly over the rows (None = all).
+        rows: explicit pose rows (N, 6), ECEF m + Cesium deg; None for a preset. Build it with
+            :func:`pose_flight`, which validates the name, the rows and their area.
+        source: where the rows came from (a file), named in errors.
+    """
 
     name: str
     count: int | None = None
+    rows: np.ndarray | None = field(default=None, compare=False, repr=False)
+    source: str | None = None
+
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def pose_flight(name: str, poses, count: int | None = None) -> FlightSpec:
+    """A synthetic flight ``name`` of explicit pose rows (a ``.npy`` pose file or an (N, 6) array).
+
+    It renders like the ``*-LHS`` presets: synthetic images only, named ``<name>_<idx:05d>_img.png``,
+    into ``out/<name>/`` with ``<name>_poses.npy``, so that ``TopoFlight(out, name)`` reads it.
+    TopoFlight tells a flight's area from its name, so the name must start with the prefix of the
+    area its positions fall in (``comballaz-`` or ``sepey-`` for Comballaz), and it must not be a
+    vendored preset.
+
+    Args:
+        name: flight name, e.g. ``"comballaz-corridor"``.
+        poses: path of a TOPO-DataGen pose file, or pose rows, ECEF m + Cesium yaw, pitch, roll deg.
+        count: render only this many rows spread evenly over the file (None = all).
+
+    Shape:
+        poses: (N, 6)
+    """
+    from topoloc.data.preset import list_presets
+    from topoloc.data.topo import read_pose_file
+
+    if isinstance(poses, (str, os.PathLike)):
+        source = str(poses)
+        rows = read_pose_file(Path(poses))
+    else:
+        source = "poses"
+        rows = np.asarray(poses, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != 6:
+            raise ValueError(f"poses: expected pose rows of shape (N, 6), got {rows.shape}")
+    if len(rows) == 0:
+        raise ValueError(f"{source}: expected at least one pose row, got none")
+    bad = np.flatnonzero(~np.all(np.isfinite(rows), axis=1))
+    if bad.size:
+        raise ValueError(f"{source}: rows {bad[:5].tolist()} hold NaN or inf; expected finite pose rows")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(f"name: expected a flight name of letters, digits, '.', '_' and '-', got {name!r}")
+    if name in list_presets():
+        raise ValueError(f"name: {name!r} is a vendored preset; choose another name for a pose file (e.g. {name}-corridor)")
+    area = area_of_positions(rows[:, :3], source)
+    prefixes = SUPPORTED_AREAS[area]
+    if not name.startswith(prefixes):
+        raise ValueError(
+            f"name: expected a name starting with one of {list(prefixes)} for poses in the {area} area (TopoFlight "
+            f"tells a flight's area from its name), got {name!r}; e.g. {prefixes[0]}{name}"
+        )
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
+    return FlightSpec(name, count, np.ascontiguousarray(rows, dtype=np.float64), source)
 
 
 def parse_flights(spec) -> list[FlightSpec]:
     """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to FlightSpecs."""
     from topoloc.data.preset import list_presets
 
+    if isinstance(spec, FlightSpec):
+        spec = [spec]
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for item in items:
         if isinstance(item, FlightSpec):
+            if item.rows is None:
+                parse_flights([(item.name, item.count)])
             out.append(item)
             continue
         if isinstance(item, (tuple, list)):
@@ -75,6 +144,9 @@ def parse_flights(spec) -> list[FlightSpec]:
         out.append(FlightSpec(name, count))
     if not out:
         raise ValueError("flights: expected at least one flight")
+    names = [f.name for f in out if f.rows is not None]
+    if len(set(names)) < len(names):
+        raise ValueError(f"flights: expected each pose-file flight name once, got {names}")
     return out
 
 
@@ -147,13 +219,18 @@ def render_flights(
     depth: bool = False,
     config: RenderConfig | None = None,
     threads: int | None = None,
+    min_clearance_m: float = MIN_CLEARANCE_M,
 ) -> dict[str, int]:
     """Renders flights of Mini-Comballaz into ``out_dir`` in TOPO-DataGen's layout (resumable).
 
     Args:
         out_dir: root folder; one sub-folder per flight (and ``<flight>-real``).
         flights: ``"NAME[:N],..."`` or a list of names / ``(name, N)`` / FlightSpec; ``N`` poses
-            are taken evenly spread over the flight (all when omitted).
+            are taken evenly spread over the flight (all when omitted). A flight of explicit pose
+            rows (:func:`pose_flight`, e.g. a pose file) is rendered as a synthetic flight beside
+            the presets; its cameras must be at least ``min_clearance_m`` above the surface (checked
+            before anything is written: the error lists the offending rows), and a folder already
+            holding other poses under that name is an error.
         size: ``(width, height)`` or ``"WxH"`` (px); the focal length is 480 * width / 720 px.
         seed: world and image seed; the same seed gives the same bytes.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
@@ -164,6 +241,7 @@ def render_flights(
         threads: torch CPU threads while rendering (restored afterwards); None leaves torch's
             setting. On a busy machine 1 thread can be several times faster than 2 (OpenMP
             threads spin while waiting for a core).
+        min_clearance_m: minimum height (m) of a pose-row camera above ground, trees and buildings.
 
     Returns:
         ``{flight: number of images rendered now}`` (0 for a flight already complete).
@@ -186,6 +264,19 @@ def render_flights(
         raise ValueError("device: 'cuda' asked for but no CUDA device is available")
     config = config or RenderConfig()
     out = Path(out_dir)
+    if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
+            or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
+        raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")
+    for spec in specs:  # pose files: refuse bad rows and clashing folders before writing anything
+        if spec.rows is None:
+            continue
+        check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m, source=spec.source or spec.name)
+        old_poses = out / spec.name / f"{spec.name}_poses.npy"
+        if old_poses.is_file() and not np.array_equal(np.load(old_poses), spec.rows):
+            raise ValueError(
+                f"{old_poses}: the folder holds a render of other poses under the name {spec.name!r}; "
+                "use another name or another output folder"
+            )
     out.mkdir(parents=True, exist_ok=True)
     _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
                           "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0})
@@ -193,8 +284,8 @@ def render_flights(
     # work out what is missing before building anything
     jobs = []
     for spec in specs:
-        rows = load_preset(spec.name)
-        names = load_preset_pic_names(spec.name)
+        rows = load_preset(spec.name) if spec.rows is None else spec.rows
+        names = load_preset_pic_names(spec.name) if spec.rows is None else []
         is_real = bool(names)
         folder = out / spec.name
         real_folder = out / f"{spec.name}-real"

@@ -1,0 +1,245 @@
+"""Training-pose samplers (corridor, Latin hypercubes) and TOPO-DataGen pose files.
+
+Positions are checked in ENU computed independently of topoloc.geodesy, with pyproj's
+topocentric conversion (ECEF -> ENU about the Comballaz origin).
+"""
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from topoloc.data import (
+    LHS_AREAS,
+    corridor,
+    latin_hypercube,
+    lhs_area,
+    lhs_envelope,
+    load_pose_file,
+    load_preset,
+    save_pose_file,
+)
+from topoloc.data.pose_sampling import fold_pitch_deg, wrap_deg
+from topoloc.geodesy import LocalFrame
+
+ORIGIN = (46.3705, 7.065, 1410.0)
+TOPOCENTRIC = Transformer.from_pipeline(f"+proj=topocentric +ellps=WGS84 +lat_0={ORIGIN[0]} +lon_0={ORIGIN[1]} +h_0={ORIGIN[2]}")
+PLANNED = "comballaz-2020-11-06-planned"
+
+
+def enu(rows):
+    """ECEF of pose rows to Comballaz ENU metres with pyproj. Shape: (N, 6) -> (N, 3)."""
+    rows = np.asarray(rows)
+    return np.stack(TOPOCENTRIC.transform(rows[:, 0], rows[:, 1], rows[:, 2]), axis=1)
+
+
+def rows_at(enu_n3, ypr):
+    """Pose rows at Comballaz ENU points (through pyproj's inverse topocentric conversion)."""
+    e = np.asarray(enu_n3, dtype=np.float64)
+    x, y, z = TOPOCENTRIC.transform(e[:, 0], e[:, 1], e[:, 2], direction="INVERSE")
+    return np.concatenate([np.stack([x, y, z], 1), np.broadcast_to(np.asarray(ypr, float), (len(e), 3))], axis=1)
+
+
+def one_per_stratum(values, lo, hi, n):
+    k = np.floor((np.asarray(values) - lo) / (hi - lo) * n).astype(int)
+    return sorted(k.tolist()) == list(range(n))
+
+
+# ------------------------------------------------------------------------------------- corridor
+class TestCorridor:
+    SIGMA_M = (15.0, 10.0, 8.0)  # across, along, up
+    SIGMA_DEG = (15.0, 5.0, 3.0)  # yaw, pitch, roll
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def sample(cls):
+        flight = load_preset(PLANNED)
+        rows, base = corridor(flight, 20_000, cls.SIGMA_M, cls.SIGMA_DEG, seed=3, return_base=True)
+        return flight, rows, base
+
+    def test_offsets_and_angles_have_the_asked_spread(self, sample):
+        flight, rows, base = sample
+        p = enu(flight)
+        # direction of travel between neighbours (the planned flight never hovers: >= 3.7 m per frame)
+        d = np.gradient(p[:, :2], axis=0)
+        along = d / np.linalg.norm(d, axis=1, keepdims=True)
+        across = np.stack([along[:, 1], -along[:, 0]], 1)  # 90 deg to the right, seen from above
+        off = enu(rows) - p[base]
+        comps = {
+            "across": np.einsum("nk,nk->n", off[:, :2], across[base]),
+            "along": np.einsum("nk,nk->n", off[:, :2], along[base]),
+            "up": off[:, 2],
+        }
+        for (name, c), sigma in zip(comps.items(), self.SIGMA_M):
+            assert abs(c.std() - sigma) < 0.03 * sigma, name
+            assert abs(c.mean()) < 0.05 * sigma, name
+        assert abs(np.corrcoef(comps["across"], comps["along"])[0, 1]) < 0.03
+        dyaw = (rows[:, 3] - flight[base, 3] + 180.0) % 360.0 - 180.0
+        for name, delta, sigma in (("yaw", dyaw, 15.0), ("pitch", rows[:, 4] - flight[base, 4], 5.0),
+                                   ("roll", rows[:, 5] - flight[base, 5], 3.0)):
+            assert abs(delta.std() - sigma) < 0.03 * sigma, name
+            assert abs(delta.mean()) < 0.05 * sigma, name
+
+    def test_ranges_and_base_rows(self, sample):
+        flight, rows, base = sample
+        assert rows.shape == (20_000, 6) and rows.dtype == np.float64
+        assert np.all((rows[:, 3] >= -180) & (rows[:, 3] < 180))
+        assert np.all((rows[:, 4] >= -90) & (rows[:, 4] <= 0))
+        # even pick: every one of the 447 rows is the base of 44 or 45 views
+        counts = np.bincount(base, minlength=len(flight))
+        assert counts.min() == 20_000 // 447 and counts.max() == 20_000 // 447 + 1
+
+    def test_pitch_stays_in_range_near_nadir_and_horizon(self):
+        winter = load_preset("comballaz-2021-03-27-winter")  # pitch -89.9 .. 0
+        rows = corridor(winter, 5000, sigma_deg=(10.0, 20.0, 5.0), seed=1)
+        assert np.all((rows[:, 4] >= -90.0) & (rows[:, 4] <= 0.0))
+
+    @pytest.mark.parametrize("pitch, band", [(-88.0, (-90.0, -88.0)), (-2.0, (-2.0, 0.0))])
+    def test_pitch_is_reflected_at_the_bounds(self, pitch, band):
+        # N(pitch, 10) reflected at the bound 2 deg away: the 2 deg next to the bound hold
+        # P(|Z| < 0.2) + ... = P(-0.4 < Z < 0) = 0.1554 (clipping would put 42 % on the bound itself)
+        norm = pytest.importorskip("scipy.stats").norm
+        flight = rows_at([[0.0, 0.0, 200.0]] * 2, (0.0, pitch, 0.0))
+        rows = corridor(flight, 20_000, sigma_m=(0, 0, 0), sigma_deg=(0.0, 10.0, 0.0), seed=5)
+        expect = norm.cdf(0.0) - norm.cdf(-0.4)
+        share = np.mean((rows[:, 4] >= band[0]) & (rows[:, 4] <= band[1]))
+        assert abs(share - expect) < 0.01
+        assert np.mean(rows[:, 4] == np.clip(pitch, -90, 0)) < 0.001
+
+    def test_fold_and_wrap_by_hand(self):
+        np.testing.assert_allclose(fold_pitch_deg([-95.0, 4.0, -30.0, 0.0, -90.0, -185.0, 100.0]),
+                                   [-85.0, -4.0, -30.0, 0.0, -90.0, -5.0, -80.0])
+        np.testing.assert_allclose(wrap_deg([180.0, -180.0, 190.0, -181.0, 720.0]), [-180.0, -180.0, -170.0, 179.0, 0.0])
+
+    def test_travel_direction_not_heading(self):
+        # flying north at the origin while facing east (crabbing): along-track is north
+        flight = rows_at([[0.0, 0.0, 200.0], [0.0, 30.0, 200.0], [0.0, 60.0, 200.0]], (90.0, -60.0, 0.0))
+        rows, base = corridor(flight, 300, sigma_m=(0.0, 5.0, 0.0), sigma_deg=(0, 0, 0), seed=0, return_base=True)
+        off = enu(rows) - enu(flight)[base]
+        assert off[:, 1].std() > 4.0
+        np.testing.assert_allclose(off[:, [0, 2]], 0.0, atol=2e-3)
+
+    def test_hovering_falls_back_to_heading(self):
+        flight = rows_at([[0.0, 0.0, 200.0]] * 3, (90.0, -60.0, 0.0))  # hovering, facing east
+        rows = corridor(flight, 300, sigma_m=(0.0, 5.0, 0.0), sigma_deg=(0, 0, 0), seed=0)
+        off = enu(rows) - enu(flight)[:1]
+        assert off[:, 0].std() > 4.0
+        np.testing.assert_allclose(off[:, 1:], 0.0, atol=2e-3)
+        across = corridor(flight, 300, sigma_m=(5.0, 0.0, 0.0), sigma_deg=(0, 0, 0), seed=0)
+        off = enu(across) - enu(flight)[:1]
+        assert off[:, 1].std() > 4.0  # across a heading east is north-south
+        np.testing.assert_allclose(off[:, [0, 2]], 0.0, atol=2e-3)
+
+    def test_deterministic_for_a_seed(self):
+        flight = load_preset(PLANNED)
+        a, b = corridor(flight, 50, seed=7), corridor(flight, 50, seed=7)
+        np.testing.assert_array_equal(a, b)
+        assert not np.allclose(a, corridor(flight, 50, seed=8))
+        r1, base1 = corridor(flight, 50, seed=7, pick="random", return_base=True)
+        r2, base2 = corridor(flight, 50, seed=7, pick="random", return_base=True)
+        np.testing.assert_array_equal(r1, r2)
+        assert len(np.unique(base1)) > 30
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"flight_rows": np.zeros((3, 5))}, "flight_rows: expected pose rows of shape"),
+            ({"flight_rows": np.zeros((0, 6))}, "flight_rows: expected at least one"),
+            ({"flight_rows": np.zeros((2, 6))}, "flight_rows: rows .* from the WGS84 ellipsoid"),
+            ({"n": 0}, "n: expected an int >= 1"),
+            ({"n": 2.5}, "n: expected an int >= 1"),
+            ({"sigma_m": (1.0, -1.0, 1.0)}, "sigma_m: expected three non-negative"),
+            ({"sigma_m": (1.0, 1.0)}, "sigma_m: expected three non-negative"),
+            ({"sigma_deg": (1.0, float("nan"), 1.0)}, "sigma_deg: expected three non-negative"),
+            ({"seed": -1}, "seed: expected a non-negative int"),
+            ({"pick": "first"}, "pick: expected 'even' or 'random'"),
+        ],
+    )
+    def test_bad_arguments_name_themselves(self, kwargs, match):
+        args = {"flight_rows": load_preset(PLANNED)[:5], "n": 4, **kwargs}
+        with pytest.raises(ValueError, match=match):
+            corridor(**args)
+
+
+# ------------------------------------------------------------------------------------------ LHS
+def test_latin_hypercube_strata_and_discrepancy_like_scipy():
+    qmc = pytest.importorskip("scipy.stats.qmc")
+    u = latin_hypercube(97, 5, seed=0)
+    assert u.shape == (97, 5) and np.all((u >= 0) & (u < 1))
+    for j in range(5):
+        assert one_per_stratum(u[:, j], 0.0, 1.0, 97)
+    ours = np.mean([qmc.discrepancy(latin_hypercube(64, 6, seed=s)) for s in range(30)])
+    ref = np.mean([qmc.discrepancy(qmc.LatinHypercube(d=6, seed=s).random(64)) for s in range(30)])
+    assert abs(ours - ref) < 0.1 * ref
+    np.testing.assert_array_equal(latin_hypercube(10, 2, seed=4), latin_hypercube(10, 2, seed=4))
+    assert not np.allclose(latin_hypercube(10, 2, seed=4), latin_hypercube(10, 2, seed=5))
+
+
+def test_lhs_envelope_inside_the_flight_envelope_one_per_stratum():
+    flight = load_preset(PLANNED)
+    n, margin = 200, 40.0
+    rows = lhs_envelope(flight, n, seed=2, margin_m=margin, frame=LocalFrame(*ORIGIN))
+    p, q = enu(flight), enu(rows)
+    bands = {
+        "east": (q[:, 0], p[:, 0].min() - margin, p[:, 0].max() + margin),
+        "north": (q[:, 1], p[:, 1].min() - margin, p[:, 1].max() + margin),
+        "up": (q[:, 2], p[:, 2].min(), p[:, 2].max()),
+        "pitch": (rows[:, 4], flight[:, 4].min(), flight[:, 4].max()),
+        "roll": (rows[:, 5], flight[:, 5].min(), flight[:, 5].max()),
+        "yaw": (rows[:, 3], -180.0, 180.0),  # the lawnmower's 4 headings, 90 deg apart: every heading
+    }
+    for name, (v, lo, hi) in bands.items():
+        assert np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)), name
+        assert one_per_stratum(v, lo, hi, n), name
+    np.testing.assert_array_equal(rows, lhs_envelope(flight, n, seed=2, margin_m=margin, frame=LocalFrame(*ORIGIN)))
+    assert not np.allclose(rows, lhs_envelope(flight, n, seed=3, margin_m=margin, frame=LocalFrame(*ORIGIN)))
+
+
+def test_lhs_envelope_heading_arc_across_the_wrap():
+    flight = rows_at([[0.0, 0.0, 200.0], [50.0, 0.0, 220.0], [0.0, 80.0, 210.0]], (0.0, -60.0, 0.0))
+    flight[:, 3] = [170.0, -170.0, 175.0]  # headings 170 .. 190 deg: a 20 deg arc over the wrap
+    rows = lhs_envelope(flight, 100, seed=0, margin_m=0.0)
+    unwrapped = np.mod(rows[:, 3] - 170.0, 360.0)
+    assert np.all(unwrapped < 20.0 + 1e-9)
+    assert one_per_stratum(unwrapped, 0.0, 20.0, 100)
+    assert np.all((rows[:, 3] >= -180) & (rows[:, 3] < 180))
+    np.testing.assert_allclose(rows[:, 4], -60.0)  # a one-value band stays that value
+
+
+def test_lhs_area_matches_topo_datagen_ranges():
+    n = 300
+    rows = lhs_area("comballaz", n, seed=0)
+    q = enu(rows)
+    preset = load_preset("comballaz-LHS")  # TOPO-DataGen's own LHS: the ranges must be its ranges
+    pq = enu(preset)
+    a = LHS_AREAS["comballaz"]
+    for name, v, (lo, hi), ref in (("east", q[:, 0], a.east_m, pq[:, 0]), ("north", q[:, 1], a.north_m, pq[:, 1]),
+                                   ("up", q[:, 2], a.up_m, pq[:, 2]), ("pitch", rows[:, 4], a.pitch_deg, preset[:, 4]),
+                                   ("roll", rows[:, 5], a.roll_deg, preset[:, 5])):
+        assert np.all((v >= lo - 1e-6) & (v <= hi + 1e-6)), name
+        assert one_per_stratum(v, lo, hi, n), name
+        assert abs(ref.min() - lo) < 0.01 * (hi - lo) and abs(ref.max() - hi) < 0.01 * (hi - lo), name
+    assert one_per_stratum(rows[:, 3], -180.0, 180.0, n)
+    assert (-90.0, -45.0) == a.pitch_deg and (-15.0, 15.0) == a.roll_deg
+    # with a terrain (here a plane 50 m up), heights are 100-200 m above it
+    flat = lhs_area("comballaz", n, seed=0, ground_m=lambda e, nn: np.full(np.shape(e), 50.0))
+    assert one_per_stratum(enu(flat)[:, 2], 150.0, 250.0, n)
+    np.testing.assert_array_equal(rows, lhs_area("comballaz", n, seed=0))
+    assert not np.allclose(rows, lhs_area("comballaz", n, seed=1))
+    with pytest.raises(ValueError, match="area: expected one of"):
+        lhs_area("epfl", 10)
+
+
+# ----------------------------------------------------------------------------------- pose files
+def test_pose_file_round_trip(tmp_path):
+    rows = corridor(load_preset(PLANNED), 25, seed=0)
+    path = save_pose_file(tmp_path / "sub" / "corridor", rows)
+    assert path.name == "corridor.npy"
+    raw = np.load(path, allow_pickle=False)  # what TOPO-DataGen reads: a plain float64 (N, 6) array
+    assert raw.dtype == np.float64 and raw.shape == (25, 6)
+    np.testing.assert_array_equal(raw, rows)
+    np.testing.assert_array_equal(load_pose_file(path), rows)
+    np.save(tmp_path / "bad.npy", np.zeros((4, 7)))
+    with pytest.raises(ValueError, match=r"bad\.npy: expected a numeric array of shape \(N, 6\)"):
+        load_pose_file(tmp_path / "bad.npy")
+    with pytest.raises(ValueError, match="rows: expected pose rows of shape"):
+        save_pose_file(tmp_path / "x.npy", np.zeros((3, 3)))

@@ -1,0 +1,171 @@
+"""Rendering pose files (`render_flights` with `pose_flight`, `topoloc render --poses`): layout, read-back, refusals."""
+
+import numpy as np
+import pytest
+
+from topoloc.cli import main
+from topoloc.data import TopoFlight, save_pose_file
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame, ecef_to_wgs84, wgs84_to_ecef
+from topoloc.procedural import area_of_positions, check_clearance, clearance_m, pose_flight, render_flights
+
+FRAME = LocalFrame.named("comballaz")
+
+
+def _rows_at(enu, ypr=(30.0, -60.0, 0.0)):
+    enu = np.asarray(enu, dtype=np.float64)
+    return np.concatenate([FRAME.enu_to_ecef(enu), np.tile(ypr, (len(enu), 1))], axis=1)
+
+
+def _planned_rows(k):
+    """The first k rows of the planned flight raised by 0.5 m: not a preset, safely above the terrain."""
+    rows = load_preset("comballaz-2020-11-06-planned")[:k].copy()
+    lat, lon, h = ecef_to_wgs84(*rows[:, :3].T)
+    rows[:, :3] = np.stack(wgs84_to_ecef(lat, lon, h + 0.5), axis=1)
+    return rows
+
+
+def test_cli_corridor_then_render_poses_then_topoflight_reads_them(tmp_path, world, capsys):
+    path = tmp_path / "plan.npy"
+    assert main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "4", "--out", str(path),
+                 "--seed", "1"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{path}: 4 poses; ENU extent") and "pitch" in line and "\n" not in line
+    rows = np.load(path)
+    out = tmp_path / "out"
+    code = main(["render", "--poses", str(path), "--name", "comballaz-plan", "--out", str(out), "--size", "48x32",
+                 "--no-progress", "--device", "cpu"])
+    assert code == 0
+    assert "comballaz-plan: 4 image(s) rendered" in capsys.readouterr().out
+    folder = out / "comballaz-plan"
+    assert sorted(p.name for p in folder.glob("*_img.png")) == [f"comballaz-plan_{i:05d}_img.png" for i in range(4)]
+    assert not (out / "comballaz-LHS").exists()  # only the pose file: no preset rendered by default
+    ds = TopoFlight(out, "comballaz-plan")
+    assert len(ds) == 4 and tuple(ds[0]["image"].shape) == (3, 32, 48)
+    np.testing.assert_array_equal(ds.cesium(), rows)
+    # the camera centres in ENU are the pose rows' positions, converted independently with pyproj
+    from pyproj import Transformer
+
+    topocentric = Transformer.from_pipeline("+proj=topocentric +ellps=WGS84 +lat_0=46.3705 +lon_0=7.065 +h_0=1410")
+    enu = np.stack(topocentric.transform(rows[:, 0], rows[:, 1], rows[:, 2]), axis=1)
+    np.testing.assert_allclose(ds.poses()[:, :3, 3], enu, atol=1e-6)
+    # resumable: nothing left to do
+    assert render_flights(out, [pose_flight("comballaz-plan", path)], size=(48, 32), progress=False) == {"comballaz-plan": 0}
+
+
+def test_rows_under_the_terrain_are_refused_by_row_number(tmp_path, world):
+    ok = _rows_at([[600.0, 300.0, 700.0]] * 10)
+    east_north = ok.copy()
+    enu = FRAME.ecef_to_enu(ok[:, :3])
+    ground = float(clearance_m(ok[:1], world)[0])  # height of row 0 above the surface
+    below = [2, 7, 8]
+    enu[below, 2] -= ground + 5.0  # 5 m under the surface
+    enu[4, 2] -= ground - 1.0  # 1 m above it: inside the 2 m margin
+    east_north[:, :3] = FRAME.enu_to_ecef(enu)
+    path = save_pose_file(tmp_path / "low.npy", east_north)
+    with pytest.raises(ValueError, match=r"low\.npy: 4 camera\(s\).*rows 2, 4, 7, 8"):
+        check_clearance(east_north, world, source=str(path))
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["render", "--poses", str(path), "--name", "comballaz-low", "--out", str(out), "--size", "48x32", "--no-progress"])
+    assert exit_info.value.code == 2
+    assert not out.exists()  # refused before anything was written
+
+
+def test_clearance_matches_the_world_surface(world):
+    import torch
+
+    rows = _rows_at([[100.0, 200.0, 900.0], [-500.0, 1000.0, 1200.0]])
+    expect = np.array([900.0, 1200.0]) - world.height(torch.tensor([100.0, -500.0]), torch.tensor([200.0, 1000.0])).double().numpy()
+    np.testing.assert_allclose(clearance_m(rows, world), expect, atol=0.02)
+
+
+def test_areas_of_positions():
+    assert area_of_positions(_rows_at([[0.0, 0.0, 500.0], [3000.0, -3000.0, 500.0]])[:, :3]) == "comballaz"
+    epfl = LocalFrame.named("epfl")
+    with pytest.raises(ValueError, match="EPFL and St-Sulpice"):
+        area_of_positions(epfl.enu_to_ecef(np.array([[0.0, 0.0, 100.0]])), "epfl.npy")
+    x, y, z = wgs84_to_ecef(48.85, 2.35, 500.0)  # Paris
+    with pytest.raises(ValueError, match=r"paris\.npy: the positions lie in no area"):
+        area_of_positions(np.array([[x, y, z]]), "paris.npy")
+    with pytest.raises(ValueError, match=r"mixed\.npy: 1 position\(s\) outside the comballaz area .*row 1;"):
+        area_of_positions(_rows_at([[0.0, 0.0, 500.0], [9000.0, 0.0, 500.0]])[:, :3], "mixed.npy")
+
+
+def test_pose_flight_names_are_checked(tmp_path):
+    rows = _planned_rows(2)
+    with pytest.raises(ValueError, match="name: 'comballaz-2020-11-06-planned' is a vendored preset"):
+        pose_flight("comballaz-2020-11-06-planned", rows)
+    with pytest.raises(ValueError, match="name: expected a name starting with one of"):
+        pose_flight("corridor", rows)
+    with pytest.raises(ValueError, match="name: expected a flight name"):
+        pose_flight("comballaz/../x", rows)
+    with pytest.raises(FileNotFoundError, match=r"missing\.npy: pose file not found"):
+        pose_flight("comballaz-x", tmp_path / "missing.npy")
+
+
+def test_another_pose_file_under_a_rendered_name_is_refused(tmp_path, world):
+    rows = _planned_rows(2)
+    render_flights(tmp_path, [pose_flight("comballaz-p", rows)], size=(32, 16), progress=False)
+    other = rows.copy()
+    other[:, 3] += 10.0
+    with pytest.raises(ValueError, match="holds a render of other poses"):
+        render_flights(tmp_path, [pose_flight("comballaz-p", other)], size=(32, 16), progress=False)
+
+
+def test_cli_lhs_area_keeps_cameras_100_to_200_m_above_the_terrain(tmp_path, world, capsys):
+    import torch
+
+    path = tmp_path / "area.npy"
+    assert main(["poses", "lhs", "--area", "comballaz", "--count", "64", "--out", str(path)]) == 0
+    rows = np.load(path)
+    enu = FRAME.ecef_to_enu(rows[:, :3])
+    above = enu[:, 2] - world.height(torch.tensor(enu[:, 0]), torch.tensor(enu[:, 1])).double().numpy()
+    assert np.all((above > 100.0 - 0.01) & (above < 200.0 + 0.01))
+    check_clearance(rows, world)  # renderable as it is
+    flight = tmp_path / "env.npy"
+    assert main(["poses", "lhs", "--flight", "comballaz-2021-03-27-winter", "--count", "64", "--out", str(flight)]) == 0
+    assert np.all(clearance_m(np.load(flight), world) >= 10.0 - 0.01)  # the winter flight starts near the ground
+
+
+def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path, capsys):
+    from topoloc.cli import build_parser
+
+    parser = build_parser()
+    poses = next(a for a in parser._subparsers._group_actions[0].choices["poses"]._actions if a.dest == "kind")
+    for kind in poses.choices.values():
+        for action in kind._actions:
+            assert action.help, (kind.prog, action.dest)
+    out = str(tmp_path / "x.npy")
+    planned = "comballaz-2020-11-06-planned"
+    for argv, flag in [
+        (["corridor", "--flight", planned, "--count", "0", "--out", out], "--count"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-m", "1,-2,3"], "--sigma-m"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-deg", "a,b,c"], "--sigma-deg"),
+        (["corridor", "--flight", "nowhere", "--count", "3", "--out", out], "--flight"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--seed", "-1"], "--seed"),
+        (["lhs", "--count", "3", "--out", out], "--flight / --area"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "-5"], "--margin"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            main(["poses", *argv])
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith(f"topoloc poses: error: {flag}"), err
+    assert not (tmp_path / "x.npy").exists()
+    with pytest.raises(SystemExit) as info:
+        main(["render", "--poses", out, "--out", str(tmp_path / "o")])
+    assert info.value.code == 2 and "--poses and --name" in capsys.readouterr().err
+
+
+def test_cli_corridor_min_clearance_drops_the_low_views(tmp_path, world, capsys):
+    from topoloc.data import corridor
+
+    flight = "comballaz-2020-11-06-piloted"  # takes off from the ground: some jittered views go under it
+    every = corridor(load_preset(flight), 2000, seed=0)
+    low = clearance_m(every, world) < 2.0
+    assert low.any()
+    path = tmp_path / "c.npy"
+    assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path), "--min-clearance", "2"]) == 0
+    assert f"dropped {int(low.sum())} of 2000 views" in capsys.readouterr().out
+    np.testing.assert_array_equal(np.load(path), every[~low])

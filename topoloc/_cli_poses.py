@@ -1,0 +1,185 @@
+"""Command-line parser of ``topoloc poses corridor | lhs`` (used by `topoloc.cli`): training pose files.
+
+The sampling is done by :mod:`topoloc.data.pose_sampling`; the terrain (Mini-Comballaz's surface,
+to keep Latin-hypercube cameras above the ground) comes from :mod:`topoloc.procedural`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["add_poses"]
+
+#: Cameras of a flight-envelope LHS are kept this many metres above the Mini-Comballaz surface.
+ENVELOPE_CLEARANCE_M = 10.0
+
+
+def _triple(text: str, flag: str, what: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(np.isfinite(v) and v >= 0 for v in values):
+        raise ValueError(f"{flag}: expected three non-negative comma-separated numbers {what}, got {text!r}")
+    return values
+
+
+def _count(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"--count: expected an integer >= 1, got {value}")
+    return value
+
+
+def _seed(value: int) -> int:
+    if value < 0:
+        raise ValueError(f"--seed: expected a non-negative integer, got {value}")
+    return value
+
+
+def _flight_rows(name: str) -> np.ndarray:
+    """A vendored preset by name, or a .npy pose file by path."""
+    from topoloc.data.pose_sampling import load_pose_file
+    from topoloc.data.preset import list_presets, load_preset
+
+    if name in list_presets():
+        return load_preset(name)
+    if name.endswith(".npy") or Path(name).is_file():
+        return load_pose_file(name)
+    raise ValueError(f"--flight: expected a vendored preset (one of {list_presets()}) or a .npy pose file, got {name!r}")
+
+
+def _area_frame(rows: np.ndarray):
+    """The TOPO origin frame the rows lie near (within 30 km), or None."""
+    from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+
+    for name in TOPO_ORIGINS:
+        frame = LocalFrame.named(name)
+        if np.linalg.norm(rows[:, :3].mean(0) - frame.origin_ecef) < 30_000.0:
+            return frame
+    return None
+
+
+def _terrain(rows: np.ndarray | None, seed: int):
+    """Mini-Comballaz's surface as ``(east_m, north_m) -> up_m`` in Comballaz ENU, or None outside its area."""
+    from topoloc.procedural import area_of_positions, build_world, terrain_function
+
+    if rows is not None:
+        try:
+            area_of_positions(rows[:, :3])
+        except ValueError:
+            return None
+    return terrain_function(build_world(seed))
+
+
+def _write(rows: np.ndarray, out: str) -> int:
+    from topoloc.data.pose_sampling import pose_summary, save_pose_file
+
+    path = save_pose_file(out, rows)
+    print(f"{path}: {pose_summary(rows, _area_frame(rows))}")
+    return 0
+
+
+def _run_corridor(args: argparse.Namespace) -> int:
+    from topoloc.data.pose_sampling import corridor
+
+    sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
+    sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
+    count, seed = _count(args.count), _seed(args.seed)
+    if args.min_clearance is not None and not args.min_clearance >= 0:
+        raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
+    rows = corridor(_flight_rows(args.flight), count, sigma_m, sigma_deg, seed=seed, pick=args.pick)
+    if args.min_clearance is not None:
+        from topoloc.procedural import area_of_positions, build_world, clearance_m
+
+        area_of_positions(rows[:, :3], "--min-clearance: the corridor")
+        low = clearance_m(rows, build_world(args.world_seed)) < args.min_clearance
+        if low.all():
+            raise ValueError(f"--min-clearance: every one of the {len(rows)} views is less than {args.min_clearance:g} m "
+                             "above the Mini-Comballaz surface")
+        rows = rows[~low]
+        print(f"dropped {int(low.sum())} of {len(low)} views less than {args.min_clearance:g} m above the "
+              "Mini-Comballaz surface")
+    return _write(rows, args.out)
+
+
+def _run_lhs(args: argparse.Namespace) -> int:
+    from topoloc.data.pose_sampling import lhs_area, lhs_envelope
+    from topoloc.geodesy import LocalFrame
+
+    count, seed = _count(args.count), _seed(args.seed)
+    if (args.flight is None) == (args.area is None):
+        raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
+    if args.margin < 0:
+        raise ValueError(f"--margin: expected a non-negative number of metres, got {args.margin}")
+    if args.area is not None:
+        ground = None if args.no_terrain else _terrain(None, args.world_seed)
+        rows = lhs_area(args.area, count, seed=seed, ground_m=ground)
+    else:
+        flight = _flight_rows(args.flight)
+        ground = None if args.no_terrain else _terrain(flight, args.world_seed)
+        frame = LocalFrame.named("comballaz") if ground is not None else None
+        rows = lhs_envelope(flight, count, seed=seed, margin_m=args.margin, frame=frame, ground_m=ground,
+                            clearance_m=ENVELOPE_CLEARANCE_M)
+    return _write(rows, args.out)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
+    p.add_argument("--out", required=True, metavar="FILE.npy",
+                   help="pose file to write: float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg "
+                        "(TOPO-DataGen's format; render it with 'topoloc render --poses FILE.npy --name NAME')")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed writes the same file (default: %(default)s)")
+
+
+def add_poses(sub) -> argparse.ArgumentParser:
+    """Adds ``poses corridor`` and ``poses lhs`` to an argparse subparsers object."""
+    p = sub.add_parser(
+        "poses", help="write training pose files that cover a flight (corridor, Latin hypercube)",
+        description="Write TOPO-DataGen pose files of training views. An absolute pose regressor interpolates "
+                    "between its training views, so render them where the drone will fly: a corridor around the "
+                    "planned flight, and a Latin hypercube inside its envelope.")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND")
+    kinds.required = True
+
+    c = kinds.add_parser("corridor", help="views jittered around a flight's poses",
+                         description="Jitter a flight's poses: Gaussian offsets across / along the direction of "
+                                     "travel and up, Gaussian yaw / pitch / roll noise; pitch kept in [-90, 0].")
+    c.add_argument("--flight", required=True, metavar="NAME",
+                   help="a vendored flight preset (e.g. comballaz-2020-11-06-planned) or a .npy pose file")
+    _common(c)
+    c.add_argument("--sigma-m", default="15,15,8", metavar="A,L,U",
+                   help="standard deviations across track, along track and up, in m (default: %(default)s)")
+    c.add_argument("--sigma-deg", default="15,5,3", metavar="Y,P,R",
+                   help="standard deviations of yaw, pitch and roll, in deg (default: %(default)s)")
+    c.add_argument("--pick", choices=("even", "random"), default="even",
+                   help="base rows: spread evenly over the flight, or drawn at random with the seed (default: %(default)s)")
+    c.add_argument("--min-clearance", type=float, default=None, metavar="M",
+                   help="drop the views whose camera is less than M metres above the Mini-Comballaz surface (ground, "
+                        "trees, buildings), which 'topoloc render --poses' would refuse (default: keep every view)")
+    c.add_argument("--world-seed", type=int, default=0,
+                   help="seed of the Mini-Comballaz world of --min-clearance (default: %(default)s)")
+    c.set_defaults(func=_run_corridor)
+
+    h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",
+                         description="Latin-hypercube poses: with --flight, inside the flight's envelope (its "
+                                     "horizontal box plus --margin, height band, pitch and roll bands, headings); "
+                                     "with --area, over the area as TOPO-DataGen's *-LHS pose sets (comballaz: "
+                                     "east 0-923.5 m, north 0-1334.3 m of the Comballaz origin, 100-200 m above the "
+                                     "terrain, pitch -90..-45 deg, roll -15..15 deg, every heading).")
+    h.add_argument("--flight", default=None, metavar="NAME",
+                   help="a vendored flight preset or a .npy pose file whose envelope is sampled")
+    h.add_argument("--area", default=None, choices=("comballaz",), help="sample a whole area instead of a flight's envelope")
+    _common(h)
+    h.add_argument("--margin", type=float, default=50.0, metavar="M",
+                   help="with --flight: horizontal margin around the flight's positions, in m (default: %(default)s)")
+    h.add_argument("--no-terrain", action="store_true",
+                   help="ignore the Mini-Comballaz terrain: --area takes the absolute height band of TOPO's LHS "
+                        "(ENU up 105.9-627.7 m, some cameras under high ground) and --flight may go below "
+                        f"the terrain (by default its cameras stay {ENVELOPE_CLEARANCE_M:g} m above it)")
+    h.add_argument("--world-seed", type=int, default=0,
+                   help="seed of the Mini-Comballaz world whose terrain is used (default: %(default)s)")
+    h.set_defaults(func=_run_lhs)
+    return p

@@ -305,7 +305,8 @@ def stable_change_text(
                      f"{_pp(lo)} to {_pp(hi)})")
     first = next(iter(runs.values()))[0]
     text = [f"{label}: training moved the stable classes' share of the saliency " + "; ".join(parts)
-            + f"; these classes cover {100 * first.group(STABLE_CLASSES, 'area'):.1f}% of the pixels."]
+            + f"; these classes cover {100 * first.group(STABLE_CLASSES, 'area'):.1f}% of the pixels (intervals: "
+            "bootstrap over the images, one training seed)."]
     if baseline is not None:
         for run in runs:
             if run == baseline:

@@ -137,3 +137,52 @@ def test_feature_grid_of_a_resnet():
     model = create_model("atloc_resnet18", feat_dim=16)
     assert feature_grid(model, (64, 96)) == (2, 3)
     assert feature_grid(_tiny(), (32, 32)) is None
+
+
+def _fake_flight(root, flight="comballaz-2020-11-06-planned", count=3, size_wh=(48, 32)):
+    """Random renders with semantics, and real photos with their own semantics, in TOPO's layout."""
+    from PIL import Image
+
+    from topoloc.data.preset import load_preset, load_preset_pic_names
+
+    rng = np.random.default_rng(0)
+    poses, names = load_preset(flight), load_preset_pic_names(flight)
+    folder, real = root / flight, root / f"{flight}-real"
+    folder.mkdir(parents=True)
+    real.mkdir()
+    np.save(folder / f"{flight}_poses.npy", poses)
+    (folder / f"{flight}_pic_names.csv").write_text(",".join(names))
+    w, h = size_wh
+    for i in range(count):
+        rgb = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+        Image.fromarray(np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2), "RGBA").save(
+            folder / f"{flight}_{i:05d}_{names[i]}_img.png")
+        np.save(folder / f"{flight}_{i:05d}_{names[i]}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+        Image.fromarray(rgb).save(real / f"{names[i]}.JPG")
+        np.save(real / f"{names[i]}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+    return flight
+
+
+def test_report_of_two_runs(tmp_path):
+    from topoloc.data import TopoFlight
+    from topoloc.saliency_figures import saliency_report
+
+    flight = _fake_flight(tmp_path / "data")
+    sets = [TopoFlight(tmp_path / "data", flight, domain=d, frame="comballaz") for d in ("synthetic", "real")]
+    torch.manual_seed(0)
+    before = create_model("atloc_resnet18", feat_dim=16)
+    runs = {"aug": (before, create_model("atloc_resnet18", feat_dim=16)),
+            "none": (before, create_model("atloc_resnet18", feat_dim=16))}
+    md = saliency_report(runs, sets, tmp_path / "out", image_size=(32, 48), figure_images=2, share_images=3,
+                         device="cpu", method_kwargs={"samples": 2})
+    for link in ("plots/saliency_synthetic.png", "plots/saliency_real.png", "plots/saliency_shares.png"):
+        assert f"({link})" in md and (tmp_path / "out" / link).is_file()
+    assert "48x32 px" in md and "2x1 cells (32 px apart)" in md
+    assert "| aug |" in md and "| none |" in md  # randomisation check rows
+    assert "| class | pixels | before training | aug: after | none: after |" in md
+    assert "*real (3 images)*" in md and "*synthetic (3 images)*" in md
+    assert md.count("Training with `aug` rather than `none`") == 2
+    with pytest.raises(ValueError, match="runs"):
+        saliency_report({}, sets, tmp_path / "out")
+    with pytest.raises(ValueError, match="baseline"):
+        saliency_report(runs, sets, tmp_path / "out", baseline="other")

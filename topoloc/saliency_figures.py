@@ -3,13 +3,14 @@ before and after training on test images (image | before | after | difference), 
 saliency on each semantic class against its share of the pixels, the change that training made,
 with bootstrap intervals over the images, and the sentence that states it.
 
-The maps come from `topoloc.saliency` (default: SmoothGrad of AtLoc's |gradient x input|, with
-random sub-stride shifts); each map is scaled to mean 1 per image before it is compared, so the
+The maps come from `topoloc.saliency` (default: SmoothGrad of the input gradient's magnitude,
+with random sub-stride shifts); each map is scaled to mean 1 per image before it is compared, so the
 shares and the differences say *where* a model looks, not how strongly.
 """
 
 from __future__ import annotations
 
+import math
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -66,7 +67,9 @@ def _method_kwargs(method: str, kwargs: Mapping[str, Any] | None, stride: int | 
     """The report's defaults for each method, overridden by ``kwargs``."""
     defaults: dict[str, Any] = {}
     if method == "smoothgrad":
-        defaults = {"samples": 8, "noise": 0.15, "max_shift": (stride // 2) if stride else 0}
+        # Sensitivity, not x input: the question is which pixels, if their look changed (season,
+        # weather, domain), would move the pose; x input would also rank classes by brightness.
+        defaults = {"samples": 8, "noise": 0.15, "max_shift": (stride // 2) if stride else 0, "times_input": False}
     elif method == "integrated_gradients":
         defaults = {"steps": 16}
     return {**defaults, **dict(kwargs or {})}
@@ -270,6 +273,10 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
     return path
 
 
+#: Fewest images for which `stable_change_text` states a direction from the bootstrap interval.
+MIN_IMAGES_FOR_DIRECTION = 8
+
+
 def _pp(value: float) -> str:
     return f"{100 * value:+.1f} pp"
 
@@ -285,8 +292,8 @@ def stable_change_text(
     For each run: the mean share before and after training and the mean per-image change with its
     95 % bootstrap interval over the images; for each run against ``baseline``: the difference of
     the two changes (paired over the images) and its direction, "towards" / "away from" the
-    stable classes only when the interval excludes 0. The intervals cover the images, not the
-    training seed.
+    stable classes only when the interval excludes 0 and there are at least
+    `MIN_IMAGES_FOR_DIRECTION` images. The intervals cover the images, not the training seed.
 
     Args:
         label: the image set, e.g. ``"real (16 images)"``.
@@ -312,7 +319,11 @@ def stable_change_text(
             if run == baseline:
                 continue
             m, lo, hi = bootstrap_mean(changes[run] - changes[baseline], seed=seed)
-            if lo > 0 or hi < 0:
+            if first.n_images < MIN_IMAGES_FOR_DIRECTION:
+                text.append(f"Training with `{run}` rather than `{baseline}` changed the stable share by {_pp(m)}; "
+                            f"{first.n_images} images are too few to tell a direction (at least "
+                            f"{MIN_IMAGES_FOR_DIRECTION} needed).")
+            elif lo > 0 or hi < 0:
                 text.append(f"Training with `{run}` rather than `{baseline}` moved attention "
                             f"{'towards' if lo > 0 else 'away from'} the stable classes by {abs(100 * m):.1f} pp "
                             f"(95% interval {_pp(lo)} to {_pp(hi)}).")
@@ -366,7 +377,7 @@ def _check_runs(runs: object) -> dict[str, tuple[nn.Module, nn.Module]]:
 
 _METHOD_TEXT = {
     "gradient": "AtLoc's max-over-RGB |gradient x input|",
-    "smoothgrad": "SmoothGrad (Smilkov et al. 2017) of AtLoc's max-over-RGB |gradient x input|",
+    "smoothgrad": "SmoothGrad (Smilkov et al. 2017): the input gradient averaged over noisy, shifted copies",
     "integrated_gradients": "integrated gradients (Sundararajan et al. 2017) from a black image, max over RGB",
     "attention": "the spatial attention each feature cell receives",
 }
@@ -408,8 +419,9 @@ def saliency_report(
         share_images: images per domain for the shares.
         device: where the models run (default: the first trained model's device).
         method: one of `topoloc.saliency.METHODS`.
-        method_kwargs: the method's arguments (defaults: SmoothGrad with 8 samples, noise 0.15 and
-            random shifts up to half the backbone's stride; 16 steps for integrated gradients).
+        method_kwargs: the method's arguments (defaults: SmoothGrad of the gradient's magnitude,
+            ``times_input=False``, with 8 samples, noise 0.15 and random shifts up to half the
+            backbone's stride; 16 steps for integrated gradients).
         baseline: the run the others are compared with (default: the last of several runs).
         randomisation: run the randomisation check.
     """
@@ -436,7 +448,9 @@ def saliency_report(
         x = images_t.float() / 255.0
         if not lines:
             grid = feature_grid(first_after, tuple(images_t.shape[-2:]))
-            stride = images_t.shape[-2] // grid[0] if grid else None
+            # the nominal stride (a power of two): a 48 px input gives a ResNet 2 cells (padding), 24 px apart on
+            # average, but its stride-2 layers still lock to 32 px
+            stride = int(2 ** round(math.log2(images_t.shape[-2] / grid[0]))) if grid else None
             kwargs = _method_kwargs(method, method_kwargs, stride)
             lines += _intro_lines(method, kwargs, tuple(images_t.shape[-2:]), grid, stride, runs, shared_before)
         cache: dict[int, Tensor] = {}
@@ -497,6 +511,10 @@ def _intro_lines(method: str, kwargs: Mapping[str, Any], size: tuple[int, int], 
                  stride: int | None, runs: Mapping[str, Any], shared_before: bool) -> list[str]:
     args = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "generator")
     what = _METHOD_TEXT.get(method, method) + (f" ({args})" if args else "")
+    if method == "smoothgrad":
+        what += (", max over RGB of " + ("|gradient x input| as in AtLoc" if kwargs.get("times_input", True) else
+                 "|gradient|: how strongly the pose would move if a pixel's look changed (AtLoc's x input "
+                 "would also rank classes by brightness: snow and clouds up, forest down)"))
     text = (f"Saliency maps: {what}, of each run's model before training ("
             f"{'the same initial weights for all runs' if shared_before else 'each run its own initial weights'}) "
             f"and after, on test images; each map is scaled to mean 1, the difference is after minus before "
@@ -504,7 +522,7 @@ def _intro_lines(method: str, kwargs: Mapping[str, Any], size: tuple[int, int], 
     h, w = size
     if grid is not None and stride:
         res = (f"What the maps can resolve: the models run at {w}x{h} px and the backbone's last feature map has "
-               f"{grid[1]}x{grid[0]} cells ({stride} px apart), so the pose is computed from {grid[0] * grid[1]} "
+               f"{grid[1]}x{grid[0]} cells (stride {stride} px), so the pose is computed from {grid[0] * grid[1]} "
                f"pooled cells; a spatial attention map would have that resolution. Gradient maps are per pixel, "
                f"but at this size a road or a building spans a few pixels only.")
         if method == "smoothgrad" and kwargs.get("max_shift"):

@@ -83,8 +83,9 @@ def test_bootstrap_interval():
 
 
 def _shares(stable_per_image):
-    """ClassShares of images whose saliency share on 'road' (stable) is given; 20 % road pixels."""
-    v = np.asarray(stable_per_image, dtype=float)
+    """ClassShares of images whose saliency share on 'road' (stable) is given; 20 % road pixels
+    (each value stands for two images: 12 in all)."""
+    v = np.repeat(np.asarray(stable_per_image, dtype=float), 2)
     return ClassShares(["road", "sky"], np.stack([v, 1 - v], 1), np.tile([0.2, 0.8], (len(v), 1)))
 
 
@@ -92,7 +93,7 @@ def test_change_text_states_direction_and_size():
     before = _shares([0.20, 0.22, 0.18, 0.21, 0.19, 0.20])
     towards = _shares([0.30, 0.33, 0.29, 0.31, 0.30, 0.32])  # +10.8 pp on average, +8 to +12 pp on each image
     same = _shares([0.21, 0.21, 0.18, 0.20, 0.20, 0.20])
-    text = stable_change_text("real (6 images)", {"aug": (before, towards), "none": (before, same)}, baseline="none")
+    text = stable_change_text("real (12 images)", {"aug": (before, towards), "none": (before, same)}, baseline="none")
     assert "with `aug` from 20.0% to 30.8% (+10.8 pp" in text
     assert "these classes cover 20.0% of the pixels" in text
     assert "Training with `aug` rather than `none` moved attention towards the stable classes by 10.8 pp" in text
@@ -103,6 +104,9 @@ def test_change_text_states_direction_and_size():
     assert "contains 0" in text and "towards" in text  # "no shift towards or away from ..."
     with pytest.raises(ValueError, match="baseline"):
         stable_change_text("real", {"aug": (before, noisy)}, baseline="other")
+    few = ClassShares(["road"], np.ones((3, 1)), np.ones((3, 1)))
+    text = stable_change_text("real", {"aug": (few, few), "none": (few, few)}, baseline="none")
+    assert "3 images are too few to tell a direction" in text
 
 
 def _tiny():
@@ -177,11 +181,11 @@ def test_report_of_two_runs(tmp_path):
                          device="cpu", method_kwargs={"samples": 2})
     for link in ("plots/saliency_synthetic.png", "plots/saliency_real.png", "plots/saliency_shares.png"):
         assert f"({link})" in md and (tmp_path / "out" / link).is_file()
-    assert "48x32 px" in md and "2x1 cells (32 px apart)" in md
+    assert "48x32 px" in md and "2x1 cells (stride 32 px)" in md
     assert "| aug |" in md and "| none |" in md  # randomisation check rows
     assert "| class | pixels | before training | aug: after | none: after |" in md
     assert "*real (3 images)*" in md and "*synthetic (3 images)*" in md
-    assert md.count("Training with `aug` rather than `none`") == 2
+    assert md.count("Training with `aug` rather than `none`") == 2 and "too few to tell a direction" in md
     with pytest.raises(ValueError, match="runs"):
         saliency_report({}, sets, tmp_path / "out")
     with pytest.raises(ValueError, match="baseline"):

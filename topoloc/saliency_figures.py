@@ -26,8 +26,9 @@ from topoloc.saliency_shares import (
     STABLE_CLASSES,
     UNSTABLE_CLASSES,
     ClassShares,
-    bootstrap_mean,
     class_saliency_shares,
+    shares_table,
+    stable_change_text,
 )
 
 __all__ = [
@@ -131,6 +132,7 @@ def plot_saliency_figure(
     path: str | PathLike,
     row_labels: Sequence[str] | None = None,
     title: str | None = None,
+    dpi: int = 100,
 ) -> Path:
     """One row per image: the image, then one overlay per map column.
 
@@ -141,6 +143,7 @@ def plot_saliency_figure(
         path: the PNG to write.
         row_labels: a label per row (e.g. image names).
         title: figure title.
+        dpi: resolution of the PNG.
 
     Shape:
         images: (B, 3, H, W); every map (B, H, W)
@@ -177,7 +180,7 @@ def plot_saliency_figure(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     return path
 
 
@@ -210,35 +213,8 @@ def _pick(n: int, k: int) -> np.ndarray:
 
 
 
-def shares_table(shares: Mapping[str, ClassShares]) -> str:
-    """Markdown table of shares on the same images: one row per class (most pixels first) and one
-    per group (stable, unstable); the share of the pixels, then for each column of ``shares`` the
-    share of the saliency and, in brackets, its enrichment (saliency share / pixel share).
-
-    Args:
-        shares: column heading (e.g. ``"before training"``, ``"<run>: after"``) -> `ClassShares`.
-    """
-    if not shares:
-        raise ValueError("shares: expected at least one column")
-    first = next(iter(shares.values()))
-    heads = list(shares)
-    lines = ["| class | pixels | " + " | ".join(heads) + " |", "| --- | ---: |" + " ---: |" * len(heads)]
-
-    def cell(s: ClassShares, classes: Sequence[str]) -> str:
-        share, area = s.group(classes), s.group(classes, "area")
-        return f"{100 * share:.1f}% ({share / area:.2f}x)" if area > 0 else "-"
-
-    area = first.area
-    for name in sorted(first.names, key=lambda n: -area[n]):
-        lines.append(f"| {name} | {100 * area[name]:.1f}% | " + " | ".join(cell(s, [name]) for s in shares.values()) + " |")
-    for group, classes in (("stable", STABLE_CLASSES), ("unstable", UNSTABLE_CLASSES)):
-        lines.append(f"| {group} ({', '.join(classes)}) | {100 * first.group(classes, 'area'):.1f}% | "
-                     + " | ".join(cell(s, classes) for s in shares.values()) + " |")
-    return "\n".join(lines)
-
-
 def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
-    """Bar chart of the enrichment (saliency share / pixel share, log scale; 1 = uniform) per class
+    """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
     and group, one panel per image set, one bar per column (e.g. before training, each run after).
 
     Args:
@@ -260,9 +236,9 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
             values = [s.enrichment(c) for c, _ in groups]
             ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head)
         ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_yscale("log")
         ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=7)
+        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=6,
+                           rotation=20)
         ax.set_ylabel("saliency share / pixel share")
         ax.set_title(label, fontsize=9)
         ax.legend(fontsize=7)
@@ -271,68 +247,6 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path
-
-
-#: Fewest images for which `stable_change_text` states a direction from the bootstrap interval.
-MIN_IMAGES_FOR_DIRECTION = 8
-
-
-def _pp(value: float) -> str:
-    return f"{100 * value:+.1f} pp"
-
-
-def stable_change_text(
-    label: str,
-    runs: Mapping[str, tuple[ClassShares, ClassShares]],
-    baseline: str | None = None,
-    seed: int = 0,
-) -> str:
-    """The change of the stable classes' saliency share that training made, from the numbers.
-
-    For each run: the mean share before and after training and the mean per-image change with its
-    95 % bootstrap interval over the images; for each run against ``baseline``: the difference of
-    the two changes (paired over the images) and its direction, "towards" / "away from" the
-    stable classes only when the interval excludes 0 and there are at least
-    `MIN_IMAGES_FOR_DIRECTION` images. The intervals cover the images, not the training seed.
-
-    Args:
-        label: the image set, e.g. ``"real (16 images)"``.
-        runs: run label -> (shares before training, shares after), all on the same images.
-        baseline: the run the others are compared with (None: no comparison).
-        seed: seeds the bootstrap.
-    """
-    if baseline is not None and baseline not in runs:
-        raise ValueError(f"baseline: expected one of {list(runs)}, got {baseline!r}")
-    changes = {run: a.group_per_image(STABLE_CLASSES) - b.group_per_image(STABLE_CLASSES)
-               for run, (b, a) in runs.items()}
-    parts = []
-    for run, (b, a) in runs.items():
-        m, lo, hi = bootstrap_mean(changes[run], seed=seed)
-        parts.append(f"with `{run}` from {100 * b.stable:.1f}% to {100 * a.stable:.1f}% ({_pp(m)}; 95% interval "
-                     f"{_pp(lo)} to {_pp(hi)})")
-    first = next(iter(runs.values()))[0]
-    text = [f"{label}: training moved the stable classes' share of the saliency " + "; ".join(parts)
-            + f"; these classes cover {100 * first.group(STABLE_CLASSES, 'area'):.1f}% of the pixels (intervals: "
-            "bootstrap over the images, one training seed)."]
-    if baseline is not None:
-        for run in runs:
-            if run == baseline:
-                continue
-            m, lo, hi = bootstrap_mean(changes[run] - changes[baseline], seed=seed)
-            if first.n_images < MIN_IMAGES_FOR_DIRECTION:
-                text.append(f"Training with `{run}` rather than `{baseline}` changed the stable share by {_pp(m)}; "
-                            f"{first.n_images} images are too few to tell a direction (at least "
-                            f"{MIN_IMAGES_FOR_DIRECTION} needed).")
-            elif lo > 0 or hi < 0:
-                text.append(f"Training with `{run}` rather than `{baseline}` moved attention "
-                            f"{'towards' if lo > 0 else 'away from'} the stable classes by {abs(100 * m):.1f} pp "
-                            f"(95% interval {_pp(lo)} to {_pp(hi)}).")
-            else:
-                text.append(f"Training with `{run}` rather than `{baseline}` changed the stable share by {_pp(m)}, "
-                            f"with a 95% interval ({_pp(lo)} to {_pp(hi)}) that contains 0: on these "
-                            f"{first.n_images} images no shift towards or away from the stable classes is "
-                            "distinguishable from chance.")
-    return " ".join(text)
 
 
 def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None):

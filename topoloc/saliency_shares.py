@@ -19,12 +19,15 @@ from torch import Tensor
 
 __all__ = [
     "DEFAULT_SEMANTIC_CLASSES",
+    "MIN_IMAGES_FOR_DIRECTION",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
     "ClassShares",
     "bootstrap_mean",
     "class_saliency_shares",
     "per_image_shares",
+    "shares_table",
+    "stable_change_text",
 ]
 
 #: Mini-Comballaz class table (used when topoloc.procedural is not importable).
@@ -192,3 +195,92 @@ def bootstrap_mean(values: np.ndarray, resamples: int = 2000, level: float = 0.9
     means = values[rng.integers(0, values.size, (resamples, values.size))].mean(1)
     tail = (1.0 - level) / 2.0
     return mean, float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+
+
+def shares_table(shares: Mapping[str, ClassShares]) -> str:
+    """Markdown table of shares on the same images: one row per class (most pixels first) and one
+    per group (stable, unstable); the share of the pixels, then for each column of ``shares`` the
+    share of the saliency and, in brackets, its enrichment (saliency share / pixel share).
+
+    Args:
+        shares: column heading (e.g. ``"before training"``, ``"<run>: after"``) -> `ClassShares`.
+    """
+    if not shares:
+        raise ValueError("shares: expected at least one column")
+    first = next(iter(shares.values()))
+    heads = list(shares)
+    lines = ["| class | pixels | " + " | ".join(heads) + " |", "| --- | ---: |" + " ---: |" * len(heads)]
+
+    def cell(s: ClassShares, classes: Sequence[str]) -> str:
+        share, area = s.group(classes), s.group(classes, "area")
+        return f"{100 * share:.1f}% ({share / area:.2f}x)" if area > 0 else "-"
+
+    area = first.area
+    for name in sorted(first.names, key=lambda n: -area[n]):
+        lines.append(f"| {name} | {100 * area[name]:.1f}% | " + " | ".join(cell(s, [name]) for s in shares.values()) + " |")
+    for group, classes in (("stable", STABLE_CLASSES), ("unstable", UNSTABLE_CLASSES)):
+        lines.append(f"| {group} ({', '.join(classes)}) | {100 * first.group(classes, 'area'):.1f}% | "
+                     + " | ".join(cell(s, classes) for s in shares.values()) + " |")
+    return "\n".join(lines)
+
+
+#: Fewest images for which `stable_change_text` states a direction from the bootstrap interval.
+MIN_IMAGES_FOR_DIRECTION = 8
+
+
+def _pp(value: float) -> str:
+    return f"{100 * value:+.1f} pp"
+
+
+def stable_change_text(
+    label: str,
+    runs: Mapping[str, tuple[ClassShares, ClassShares]],
+    baseline: str | None = None,
+    seed: int = 0,
+) -> str:
+    """The change of the stable classes' saliency share that training made, from the numbers.
+
+    For each run: the mean share before and after training and the mean per-image change with its
+    95 % bootstrap interval over the images; for each run against ``baseline``: the difference of
+    the two changes (paired over the images) and its direction, "towards" / "away from" the
+    stable classes only when the interval excludes 0 and there are at least
+    `MIN_IMAGES_FOR_DIRECTION` images. The intervals cover the images, not the training seed.
+
+    Args:
+        label: the image set, e.g. ``"real (16 images)"``.
+        runs: run label -> (shares before training, shares after), all on the same images.
+        baseline: the run the others are compared with (None: no comparison).
+        seed: seeds the bootstrap.
+    """
+    if baseline is not None and baseline not in runs:
+        raise ValueError(f"baseline: expected one of {list(runs)}, got {baseline!r}")
+    changes = {run: a.group_per_image(STABLE_CLASSES) - b.group_per_image(STABLE_CLASSES)
+               for run, (b, a) in runs.items()}
+    parts = []
+    for run, (b, a) in runs.items():
+        m, lo, hi = bootstrap_mean(changes[run], seed=seed)
+        parts.append(f"with `{run}` from {100 * b.stable:.1f}% to {100 * a.stable:.1f}% ({_pp(m)}; 95% interval "
+                     f"{_pp(lo)} to {_pp(hi)})")
+    first = next(iter(runs.values()))[0]
+    text = [f"{label}: training moved the stable classes' share of the saliency " + "; ".join(parts)
+            + f"; these classes cover {100 * first.group(STABLE_CLASSES, 'area'):.1f}% of the pixels (intervals: "
+            "bootstrap over the images, one training seed)."]
+    if baseline is not None:
+        for run in runs:
+            if run == baseline:
+                continue
+            m, lo, hi = bootstrap_mean(changes[run] - changes[baseline], seed=seed)
+            if first.n_images < MIN_IMAGES_FOR_DIRECTION:
+                text.append(f"Training with `{run}` rather than `{baseline}` changed the stable share by {_pp(m)}; "
+                            f"{first.n_images} images are too few to tell a direction (at least "
+                            f"{MIN_IMAGES_FOR_DIRECTION} needed).")
+            elif lo > 0 or hi < 0:
+                text.append(f"Training with `{run}` rather than `{baseline}` moved attention "
+                            f"{'towards' if lo > 0 else 'away from'} the stable classes by {abs(100 * m):.1f} pp "
+                            f"(95% interval {_pp(lo)} to {_pp(hi)}).")
+            else:
+                text.append(f"Training with `{run}` rather than `{baseline}` changed the stable share by {_pp(m)}, "
+                            f"with a 95% interval ({_pp(lo)} to {_pp(hi)}) that contains 0: on these "
+                            f"{first.n_images} images no shift towards or away from the stable classes is "
+                            "distinguishable from chance.")
+    return " ".join(text)

@@ -68,8 +68,8 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
         - output: (B,), float64, in [-1, 1] (NaN where a map is constant)
 
     Examples:
-        >>> spearman(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 40.0, 90.0]]))
-        tensor([1.], dtype=torch.float64)
+        >>> round(spearman(torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[10.0, 40.0, 90.0]])).item(), 6)
+        1.0
     """
     if a.shape != b.shape or a.ndim < 2:
         raise ValueError(f"spearman: expected two (B, ...) tensors of the same shape, got "

@@ -11,6 +11,12 @@ Every map is (B, H, W) at the input's size, one per image.
 The checks of Adebayo et al. (NeurIPS 2018) are in `topoloc.saliency.checks`: a map that does not
 change when the weights are randomised explains the architecture, not the model.
 
+A grid of bright squares 32 px apart, the same in every image, is the architecture: a ResNet whose
+residual branches are near zero (timm's ``zero_init_last``, kept by short trainings) sees the input
+only through its stride-2 1x1 shortcuts and max-pool, an 11 x 11 px window every 32 px. `Backbone`
+no longer builds random ResNets that way; a weaker pattern locked to the stride remains in the
+gradient of any ResNet, and `smoothgrad(max_shift=...)` averages it out.
+
 Modules: ``maps`` (the methods), ``overlay`` (colouring), ``checks`` (sanity checks).
 """
 

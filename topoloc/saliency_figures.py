@@ -437,8 +437,8 @@ def _intro_lines(method: str, kwargs: Mapping[str, Any], size: tuple[int, int], 
     if grid is not None and stride:
         res = (f"What the maps can resolve: the models run at {w}x{h} px and the backbone's last feature map has "
                f"{grid[1]}x{grid[0]} cells (stride {stride} px), so the pose is computed from {grid[0] * grid[1]} "
-               f"pooled cells; a spatial attention map would have that resolution. Gradient maps are per pixel, "
-               f"but at this size a road or a building spans a few pixels only.")
+               f"pooled cells; a spatial attention map has that resolution, gradient maps have one value per "
+               f"pixel.")
         if method == "smoothgrad" and kwargs.get("max_shift"):
             res += (f" Random shifts of up to {kwargs['max_shift']} px average out the pattern that the "
                     f"stride-2 layers lock to a {stride} px grid.")

@@ -12,10 +12,30 @@ from torch import Tensor
 
 from augment._checks import check_image, check_probability, check_range
 
-__all__ = ["SimToRealAugmentationBase"]
+__all__ = ["SimToRealAugmentationBase", "poison_non_finite"]
 
 #: Seeds are drawn as integers in [0, 2**24): exact in float32, so they survive kornia's dtype casts.
 SEED_RANGE = float(2**24)
+
+
+def poison_non_finite(input: Tensor, output: Tensor) -> Tensor:
+    """``output`` with every image whose ``input`` holds a NaN or an infinity set to all NaN.
+
+    Shape:
+        - input: (B, 3, H, W) or (3, H, W)
+        - output: (B, 3, H', W') or (3, H', W'), same batch as ``input``
+        - returns: the shape of ``output``
+
+    Example:
+        >>> x = torch.zeros(2, 3, 2, 2); x[1, 0, 0, 0] = float("nan")
+        >>> poison_non_finite(x, x.clamp(0, 1)).isnan().flatten(1).all(1).tolist()
+        [False, True]
+    """
+    x = input if input.dim() == 4 else input.unsqueeze(0)
+    y = output if output.dim() == 4 else output.unsqueeze(0)
+    bad = ~torch.isfinite(x).flatten(1).all(dim=1)
+    y = torch.where(bad.view(-1, 1, 1, 1), torch.full_like(y, float("nan")), y)
+    return y if output.dim() == 4 else y.squeeze(0)
 
 
 class SimToRealAugmentationBase(IntensityAugmentationBase2D):
@@ -26,6 +46,11 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
     :mod:`augment.functional`. Every draw goes through kornia's ``_adapted_uniform``, so
     ``same_on_batch`` shares one draw across the batch and ``torch.manual_seed`` makes a call
     reproducible. Masks, boxes and keypoints pass through unchanged.
+
+    Corrupt input is never made to look valid: an image holding any NaN or infinite value comes
+    out as all NaN (whether or not the op was applied to it), so that a loss downstream turns
+    NaN and stops the training instead of learning from a plausible-looking image. No host
+    synchronisation is involved.
 
     Move the augmentation to the images' device (``aug.to("cuda")``, as for any module): kornia
     then draws the parameters there, where a CPU draw would be copied to the GPU every batch.
@@ -93,6 +118,17 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         if shape is None:
             check_image(input, "input")
         return super().transform_tensor(input, shape=shape, match_channel=match_channel)
+
+    def transform_inputs(
+        self,
+        input: Tensor,
+        params: Dict[str, Tensor],
+        flags: Dict[str, Any],
+        transform: Optional[Tensor] = None,
+        **kwargs: Any,
+    ) -> Tensor:
+        output = super().transform_inputs(input, params, flags, transform=transform, **kwargs)
+        return poison_non_finite(input, output)
 
     @staticmethod
     def _param(params: Dict[str, Tensor], name: str, like: Tensor) -> Tensor:

@@ -12,6 +12,7 @@
 #      on one CPU core;
 #   4. benchmarks/bench_render.py;
 #   5. benchmarks/bench_train.py: the three data paths side by side, batch-1 latency and throughput;
+#      benchmarks/bench_inference.py: batch-1 latency, torch eager vs onnxruntime (CPU) and CUDA;
 #   6. the demo end to end (`topoloc demo`, the GPU preset), report and figures kept.
 # Summary: OUT_DIR/steps.txt (step, exit code, seconds); logs: OUT_DIR/<step>.log.
 set -uo pipefail
@@ -57,5 +58,6 @@ step bench_augment 100 "$py" benchmarks/bench_augment.py --device "$device" "${a
 step bench_augment_compiled 100 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"
 step bench_render 45 "$py" benchmarks/bench_render.py --device "$device" $([ "$device" = cuda ] || echo "--images 8 --size 96x64")
 step bench_train 100 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
+step bench_inference 60 "$py" benchmarks/bench_inference.py $([ "$device" = cuda ] && echo "--iters 100 --threads 1" || echo "--iters 3 --warmup 1 --cases 0")
 step demo 300 "$py" -m topoloc.cli demo --out "$out/demo" --device "$device" "${demo[@]}"
 echo "== summary"; cat "$out/steps.txt"

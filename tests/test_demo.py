@@ -46,7 +46,7 @@ def _fake_render(cfg, data_dir):
         _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
 
 
-TINY = DemoConfig("tiny", corridor_images=40, lhs_images=0, test_images=3, planned_test_images=3,
+TINY = DemoConfig("tiny", corridor_images=60, lhs_images=0, test_images=3, planned_test_images=3,
                   render_size=(48, 32), image_size=(32, 48), model="atloc_resnet18", model_kwargs={"feat_dim": 16},
                   epochs=1, batch_size=6, lr=1e-3, saliency_images=2, saliency_share_images=4, device="cpu")
 
@@ -69,8 +69,10 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
         assert (demo_dir / link).is_file(), link
     for method in ("augmented (SimToReal)", "no augmentation", "constant pose", "coverage ceiling",
                    "retrieval (features: 16x24 grey thumbnail)", "retrieval (features: augmented (SimToReal) model)"):
-        assert f"| {method} | real | 6 |" in text and f"| {method} | synthetic | 6 |" in text
-    assert "| training fit (no augmentation) | synthetic | 12 |" in text
+        assert f"| {method} | real | 9 |" in text and f"| {method} | synthetic | 9 |" in text
+    assert "| training fit (no augmentation) | synthetic | 50 |" in text  # 60 views, 6 blocks of 10: 5 train, 1 val
+    assert "| validation (no augmentation) | synthetic | 10 |" in text
+    assert "**Aims**" in text and "| comballaz-2021-03-27-winter | real |" in text
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())
@@ -95,12 +97,12 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     data = str(demo_dir / "data")
     out = demo_dir / "cli_eval"
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
-                 "--train-flights", "comballaz-LHS", "--out", str(out), "--device", "cpu"]) == 0
+                 "--train-flights", "comballaz-demo-train", "--out", str(out), "--device", "cpu"]) == 0
     text = (out / "report.md").read_text()
     for method in ("augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
-    assert "| training fit | synthetic | 12 |" in text and "- **real** brackets (median): augmented" in text
+    assert "| training fit | synthetic | 60 |" in text and "- **real** brackets (median): augmented" in text
     # Without training flights (and no recipe.yaml beside the demo's checkpoint) the report says so.
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  "--out", str(demo_dir / "cli_eval_bare"), "--device", "cpu"]) == 0
@@ -128,13 +130,13 @@ def test_cli_train_runs_a_recipe(demo_dir):
     for method in ("synthetic_augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
-    assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text  # LHS train split
+    assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text  # the training flight's val split
     # `topoloc evaluate` finds the training and validation flights in the recipe.yaml beside the checkpoint.
     assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(data), "--flights",
                  "comballaz-2021-03-27-winter:real", "--out", str(out / "eval2"), "--device", "cpu",
                  "--retrieval", "thumbnail"]) == 0
     text = (out / "eval2" / "report.md").read_text()
-    assert f"(from `{out / 'recipe.yaml'}`): comballaz-LHS synthetic train" in text
+    assert f"(from `{out / 'recipe.yaml'}`): comballaz-demo-train synthetic train" in text
     assert "| coverage ceiling | real | 3 |" in text and "| validation | synthetic | 3 |" in text
     assert "retrieval (features: trained model)" not in text
 
@@ -144,4 +146,4 @@ def test_demo_smoke_with_the_real_renderer(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--smoke", "--device", "cpu"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "| retrieval (features: 16x24 grey thumbnail) | real |" in text and "| constant pose | real |" in text
-    assert (tmp_path / "data" / "comballaz-LHS").is_dir()
+    assert (tmp_path / "data" / "comballaz-demo-train").is_dir()

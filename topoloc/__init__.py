@@ -35,6 +35,8 @@ from topoloc.models import (
 )
 from topoloc.engine import TrainConfig, TrainResult, load_model, predict, train
 from topoloc.engine import EvaluationResult, evaluate, load_recipe, run_demo, run_recipe
+from topoloc.engine import export_onnx, localise
+from topoloc.localisation import Localisation
 from topoloc.report import write_report
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
@@ -89,4 +91,8 @@ __all__ = [
     "load_recipe",
     "run_recipe",
     "run_demo",
+    # new photos: where was each taken?
+    "localise",
+    "Localisation",
+    "export_onnx",
 ]

@@ -20,6 +20,10 @@ def _run_train(args: argparse.Namespace) -> int:
     from topoloc.engine.recipe import load_recipe, run_recipe
 
     extra = {"resume": True} if args.resume else {}
+    if args.allow_config_change:
+        extra["resume_changes"] = "allow"
+    if args.overwrite:
+        extra["overwrite"] = True
     if args.device:
         extra["device"] = args.device
     recipe = load_recipe(args.config, args.override, **extra)
@@ -38,6 +42,12 @@ def add_train(sub) -> argparse.ArgumentParser:
                    help="dotted overrides parsed as YAML, e.g. train.epochs=5 data.root=/data/topo")
     p.add_argument("--resume", action="store_true",
                    help="continue from <train.out_dir>/last.pt when it exists (a killed run goes on where it stopped)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: go on although lr, augment, batch size or other training settings differ "
+                        "from the checkpoint's (refused otherwise); the change is logged in config_changes.log")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a train.out_dir that holds another run, removing its config.yaml, "
+                        "last.pt, best.pt, log.csv and config_changes.log (refused otherwise)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                    help="override train.device: auto (CUDA when available), cpu or cuda")
     p.set_defaults(func=_run_train)

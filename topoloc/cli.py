@@ -85,8 +85,11 @@ def _run_render(args) -> int:
 from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
 from topoloc._cli_poses import add_poses  # noqa: E402
 
+# --- localise / export (flags and runners in topoloc._cli_localise) -----------------------------
+from topoloc._cli_localise import add_export, add_localise  # noqa: E402
+
 # --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo]
+_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo, add_localise, add_export]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,14 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: What the library raises for bad input, files it cannot read or write, and a NaN stop: the CLI
+#: prints these as one line ``topoloc <command>: error: ...`` and exits with status 2.
+_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``topoloc`` console script; returns the exit status."""
+    """Entry point of the ``topoloc`` console script; returns the exit status.
+
+    Bad arguments, unreadable or unwritable files, refused runs and a NaN stop end with one line
+    ``topoloc <command>: error: <message>`` on stderr and exit status 2 (argparse's own status
+    for bad arguments); anything else is a bug and keeps its traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:  # bad user input: a clear message, no traceback
-        parser.exit(2, f"topoloc {args.command}: error: {err}\n")
+    except _USER_ERRORS as err:  # a clear message, no traceback
+        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        parser.exit(2, f"topoloc {args.command}: error: {message}\n")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,8 @@ def cloud_layer(
         fields = F.interpolate(fields, size=(height, width), mode="bilinear", align_corners=False)
     cloud_field, shadow_field = fields[:batch], fields[batch:]
     mean = cloud_field.mean(dim=(1, 2, 3), keepdim=True)
-    std = cloud_field.std(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    # One pixel has no spread: the population std (0, clamped) keeps it finite where the sample std is NaN.
+    std = cloud_field.std(dim=(1, 2, 3), keepdim=True, correction=1 if height * width > 1 else 0).clamp_min(1e-6)
     cov = per_image(coverage, x).clamp(1e-6, 1.0 - 1e-6)
     threshold = math.sqrt(2.0) * torch.erfinv(1.0 - 2.0 * cov)
     soft = per_image(softness, x).clamp_min(1e-3)

@@ -89,5 +89,8 @@ class TestEPFLPhantom:
         assert row_of_image(ds[3]["image"]) == 3
         # EPFL poses are within a few km of the EPFL origin
         assert np.abs(ds.poses()[:, :3, 3]).max() < 5_000
-        st = EPFLPhantom(tmp_path, flights=["EPFL-2020-09-24-planned"], frame="comballaz")
+        # EPFL poses in the Comballaz frame are 41.5 km from its origin: refused unless the limit is lifted.
+        with pytest.raises(ValueError, match="41.5 km from the origin"):
+            EPFLPhantom(tmp_path, flights=["EPFL-2020-09-24-planned"], frame="comballaz")
+        st = EPFLPhantom(tmp_path, flights=["EPFL-2020-09-24-planned"], frame="comballaz", max_distance_m=None)
         assert st.frame == LocalFrame.named("comballaz")

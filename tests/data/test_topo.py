@@ -63,7 +63,7 @@ class TestPairing:
         assert image_domain(s["image"]) == "real" and image_domain(s["image_synthetic"]) == "synthetic"
 
     def test_image_size_and_frame_override(self, topo_root):
-        ds = TopoFlight(topo_root, "comballaz-LHS", image_size=8, frame="epfl")
+        ds = TopoFlight(topo_root, "comballaz-LHS", image_size=8, frame="epfl", max_distance_m=None)  # 41 km away: limit lifted
         assert ds[0]["image"].shape == (3, 8, 12)
         assert ds.frame == LocalFrame.named("epfl")
 

@@ -115,10 +115,11 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(ti
 def test_huge_learning_rate_is_caught(tiny_config, pose_images, tmp_path):
     cfg = tiny_config(out_dir=str(tmp_path / "lr"), epochs=20, batch_size=4, lr=1e12, log_every=1,
                       checkpoint_every_steps=1)
-    with pytest.raises(FloatingPointError, match="training stopped"):
+    # Adam's first step moves every weight by ~1e12: finite weights, but predictions that overflow,
+    # so no checkpoint of this run is good and none is written.
+    with pytest.raises(FloatingPointError, match="non-finite predictions on a training batch after step 1 .*checkpoint is none"):
         train(cfg, pose_images(n=8))
-    state = load_checkpoint(tmp_path / "lr" / "last.pt")
-    assert all(torch.isfinite(v).all() for v in state["model_state"].values() if v.is_floating_point())
+    assert not (tmp_path / "lr" / "last.pt").exists()
 
 
 def test_unreadable_image_mid_dataset_is_reported_by_name(tiny_config, tmp_path, lhs_flight):

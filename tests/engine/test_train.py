@@ -145,7 +145,8 @@ def test_cache_file_is_reused_by_a_rerun(tiny_config, pose_images):
         def __getitem__(self, i):
             raise AssertionError("decoded again")
 
-    again = train(tiny_config(epochs=1, cache_file="train_cache.pt"), Undecodable(n=8))
+    # A new run into the same folder replaces the run's files (overwrite=True) but keeps the cache.
+    again = train(tiny_config(epochs=1, cache_file="train_cache.pt", overwrite=True), Undecodable(n=8))
     assert again.history[0]["loss"] == pytest.approx(first.history[0]["loss"], rel=1e-12)
 
 
@@ -230,3 +231,18 @@ def test_augment_fraction_augments_that_share_of_each_batch(tiny_config, pose_im
     assert flat.tolist() == [True, True] + [False] * 6
     with pytest.raises(ValueError, match="augment_fraction"):
         tiny_config(augment_fraction=0.0)
+
+
+def test_checkpoints_from_before_the_6d_default_still_load(tiny_config, pose_images, tmp_path):
+    # Before the 6D code, checkpoints named no rotation anywhere: the model was AtLoc's log-quaternion.
+    ds = pose_images(n=8)
+    cfg = tiny_config(epochs=1, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "rotation": "log_quat"})
+    result = train(cfg, ds)
+    state = load_checkpoint(result.final_checkpoint)
+    del state["model_kwargs"]["rotation"], state["normalizer"]["rotation"]
+    old = tmp_path / "old.pt"
+    torch.save(state, old)
+    model, normalizer, _ = load_model(old)
+    assert model.head.rotation == normalizer.rotation == "log_quat"
+    new_model, new_normalizer, _ = load_model(result.final_checkpoint)
+    torch.testing.assert_close(predict(model, ds, normalizer), predict(new_model, ds, new_normalizer))

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image"]
+__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
 
 
 def parse_image_size(image_size) -> tuple[int, int] | int | None:
@@ -73,6 +73,7 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
                     img.draft("RGB", (w, h))
             else:
                 h, w = img.height, img.width
+            img = _to_8bit(img, path)
             img = img.convert("RGB")
             if (img.height, img.width) != (h, w):
                 img = img.resize((w, h), Image.BILINEAR)
@@ -82,6 +83,31 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
+#: PIL modes of 16- and 32-bit single-channel images (16-bit greyscale PNGs open as ``I;16`` or ``I``).
+_WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
+    """A 16-bit greyscale image scaled to 8 bits (``v / 257``); PIL's ``convert("RGB")`` clips it to 255.
+
+    Raises:
+        ValueError: a 32-bit integer or float image, whose value range is unknown.
+    """
+    if img.mode not in _WIDE_MODES:
+        return img
+    arr = np.asarray(img)
+    if img.mode == "F" or (img.mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535)):
+        raise ValueError(f"{path}: a {img.mode} ({arr.dtype}) image; expected an 8- or 16-bit PNG or JPEG file")
+    grey = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
+    return Image.fromarray(grey, "L")
+
+
+def image_hw(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file in pixels, from its header (no decode)."""
+    with Image.open(path) as img:
+        return img.height, img.width
+
+
 def check_image(path: Path) -> str | None:
     """Why an image file cannot be decoded (None if it can): PIL's integrity check, then a full decode."""
     try:
@@ -89,8 +115,12 @@ def check_image(path: Path) -> str | None:
             img.verify()
         with Image.open(path) as img:
             img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            if img.mode in _WIDE_MODES:
+                _to_8bit(img, path)
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
         return f"could not read the image ({err}); expected a readable PNG or JPEG file"
+    except ValueError as err:
+        return str(err).removeprefix(f"{path}: ")
     return None
 
 

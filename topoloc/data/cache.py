@@ -8,6 +8,10 @@ is then a single ``index_select`` on the training device.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import warnings
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -22,6 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 __all__ = ["ImageCache", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
+
+log = logging.getLogger("topoloc.data")
 
 
 def resize_uint8(image: Tensor, size: tuple[int, int]) -> Tensor:
@@ -69,7 +75,7 @@ class _Decode(Dataset):
             if c2w.shape != (4, 4):
                 raise ValueError(f"sample['c2w'] must be (4, 4), got {tuple(c2w.shape)}")
             return (i, resize_uint8(image, self.size), c2w, str(sample.get("name", i)),
-                    str(sample.get("domain", "")), str(sample.get("flight", "")))
+                    str(sample.get("domain", "")), str(sample.get("flight", "")), tuple(image.shape[-2:]))
         except Exception as err:  # noqa: BLE001 - re-raised, with the message, in the main process
             return _Failure(i, f"{type(err).__name__}: {err}")
 
@@ -89,6 +95,7 @@ class ImageCache:
         images: uint8 (N, 3, H, W), RGB.
         c2w: float64 (N, 4, 4) camera-to-world poses (the dataset's frame, metres).
         names, domains, flights: per-image strings (empty strings where the dataset has none).
+        source_key: a hash of the image files it was decoded from (None when unknown).
 
     Examples:
         >>> cache = ImageCache(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), torch.eye(4).repeat(2, 1, 1))
@@ -109,6 +116,7 @@ class ImageCache:
         self.names = self._strings(names, n, "names", default=[str(i) for i in range(n)])
         self.domains = self._strings(domains, n, "domains")
         self.flights = self._strings(flights, n, "flights")
+        self.source_key: str | None = None  # what it was decoded from (see `from_dataset`)
 
     @staticmethod
     def _strings(values: Sequence[str] | None, n: int, name: str, default: list[str] | None = None) -> list[str]:
@@ -141,18 +149,34 @@ class ImageCache:
             num_workers: DataLoader workers decoding in parallel.
             batch_size: samples per worker task.
             progress: show a tqdm bar.
-            path: a cache file: loaded when it exists and matches (size, count and, when the
-                dataset has ``poses()``, the poses), else written after decoding.
+            path: a cache file: loaded when it was built from the same images, else decoded
+                again (with a log line) and rewritten. "The same" compares the image size, the
+                count, the poses (when the dataset has ``poses()``) and, when the dataset lists its
+                files (``image_paths``, as `TopoFlight` and `FlightCollection` do), each file's
+                path, size and modification time, the dataset's domain, read size and transform.
+                A dataset without ``image_paths`` cannot be checked for edited images: the log says
+                so when its cache is reused.
+
+        Warns:
+            UserWarning: images of one flight and domain have different sizes (all are resized
+                to ``image_size``, which stretches other aspect ratios); the warning gives the
+                count of each size and a file of each.
 
         Raises:
             RuntimeError: a sample could not be read; the message holds the dataset's own
                 error (which names the file) and the sample index.
         """
         size = _check_size(image_size)
+        key = _source_key(dataset, size)
         if path is not None and Path(path).is_file():
             cached = cls.load(path)
-            if cached.image_size == size and len(cached) == len(dataset) and _same_poses(cached, dataset):
+            why = _why_stale(cached, dataset, size, key)
+            if why is None:
+                if key is None:
+                    log.info("ImageCache: reusing %s; %s lists no image files, so edited images are not "
+                             "detected", path, type(dataset).__name__)
                 return cached.to(_resolve_cache_device(device, cached.nbytes))
+            log.warning("ImageCache: %s was built from other images (%s); decoding again", path, why)
         n = len(dataset)
         if n == 0:
             raise ValueError(f"ImageCache.from_dataset: the dataset {type(dataset).__name__} is empty")
@@ -160,6 +184,7 @@ class ImageCache:
         images = torch.empty((n, 3, *size), dtype=torch.uint8, pin_memory=pin)
         c2w = torch.empty((n, 4, 4), dtype=torch.float64)
         names, domains, flights = [""] * n, [""] * n, [""] * n
+        native: list[tuple[int, int]] = [(0, 0)] * n
         loader = DataLoader(_Decode(dataset, size), batch_size=batch_size, shuffle=False,
                             num_workers=num_workers, collate_fn=_collate)
         bar = None
@@ -171,7 +196,7 @@ class ImageCache:
                 if isinstance(item, _Failure):
                     raise RuntimeError(f"ImageCache: could not read sample {item.index} of "
                                        f"{type(dataset).__name__}: {item.message}")
-                i, image, pose, name, domain, flight = item
+                i, image, pose, name, domain, flight, native[i] = item
                 images[i] = image
                 c2w[i] = pose
                 names[i], domains[i], flights[i] = name, domain, flight
@@ -179,7 +204,9 @@ class ImageCache:
                 bar.update(len(items))
         if bar is not None:
             bar.close()
+        _warn_mixed_sizes(dataset, native, names, domains, flights, size)
         cache = cls(images, c2w, names, domains, flights)
+        cache.source_key = key
         if path is not None:
             cache.save(path)
         return cache.to(_resolve_cache_device(device, cache.nbytes))
@@ -237,6 +264,7 @@ class ImageCache:
         out = ImageCache.__new__(ImageCache)
         out.images, out.c2w = images, self.c2w.to(device)
         out.names, out.domains, out.flights = self.names, self.domains, self.flights
+        out.source_key = getattr(self, "source_key", None)
         return out
 
     # ----------------------------------------------------------------- files
@@ -246,7 +274,8 @@ class ImageCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         torch.save({"format": _FORMAT, "images": self.images.cpu(), "c2w": self.c2w.cpu(),
-                    "names": self.names, "domains": self.domains, "flights": self.flights}, tmp)
+                    "names": self.names, "domains": self.domains, "flights": self.flights,
+                    "source_key": getattr(self, "source_key", None)}, tmp)
         tmp.replace(path)
         return path
 
@@ -259,7 +288,9 @@ class ImageCache:
         data = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT})")
-        return cls(data["images"], data["c2w"], data["names"], data["domains"], data["flights"]).to(device)
+        cache = cls(data["images"], data["c2w"], data["names"], data["domains"], data["flights"]).to(device)
+        cache.source_key = data.get("source_key")
+        return cache
 
 
 def _check_size(image_size: Any) -> tuple[int, int]:
@@ -267,6 +298,63 @@ def _check_size(image_size: Any) -> tuple[int, int]:
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size)):
         raise ValueError(f"ImageCache: `image_size` must be (H, W), two positive ints, got {image_size!r}")
     return int(image_size[0]), int(image_size[1])
+
+
+def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:
+    """A hash of what a dataset's cache is made of, or None when the dataset lists no image files.
+
+    Hashes the cached size, each image file's resolved path, byte size and ``mtime_ns``, the
+    dataset's class, domain(s), read size and transform.
+    """
+    paths = getattr(dataset, "image_paths", None)
+    if paths is None:
+        return None
+    h = hashlib.sha256(f"{_FORMAT}|{size}|{type(dataset).__name__}|{len(dataset)}".encode())
+    parts = list(getattr(dataset, "datasets", None) or [dataset])
+    for part in parts:
+        transform = getattr(part, "transform", None)
+        transform = None if transform is None else getattr(transform, "__qualname__", type(transform).__qualname__)
+        h.update(f"|{getattr(part, 'domain', '')}|{getattr(part, 'image_size', '')}|{transform}".encode())
+    for p in paths:
+        try:
+            st = os.stat(p)
+            h.update(f"\n{os.path.realpath(p)}|{st.st_size}|{st.st_mtime_ns}".encode())
+        except OSError:
+            h.update(f"\n{p}|missing".encode())
+    return h.hexdigest()
+
+
+def _why_stale(cached: ImageCache, dataset: Any, size: tuple[int, int], key: str | None) -> str | None:
+    """Why a loaded cache does not hold ``dataset`` at ``size`` (None when it does)."""
+    if cached.image_size != size:
+        return f"size {cached.image_size}, now {size}"
+    if len(cached) != len(dataset):
+        return f"{len(cached)} images, now {len(dataset)}"
+    if not _same_poses(cached, dataset):
+        return "other poses"
+    saved = getattr(cached, "source_key", None)
+    if key is not None and saved != key:
+        return ("other image files, domain, or edited images" if saved is not None
+                else "a cache file without the record of its image files")
+    return None
+
+
+def _warn_mixed_sizes(dataset: Any, native: list[tuple[int, int]], names: list[str], domains: list[str],
+                      flights: list[str], size: tuple[int, int]) -> None:
+    """One warning when the images of one (flight, domain) have several native sizes."""
+    paths = getattr(dataset, "image_paths", None)
+    groups: dict[tuple[str, str], dict[tuple[int, int], list[int]]] = {}
+    for i, hw in enumerate(native):
+        groups.setdefault((flights[i], domains[i]), {}).setdefault(hw, []).append(i)
+    lines = []
+    for (flight, domain), by_size in groups.items():
+        if len(by_size) > 1:
+            each = ", ".join(f"{len(idx)} of {w}x{h} (e.g. {paths[idx[0]] if paths is not None else names[idx[0]]})"
+                             for (h, w), idx in sorted(by_size.items(), key=lambda kv: -len(kv[1])))
+            lines.append(f"{flight or type(dataset).__name__} {domain}".rstrip() + f": {each}")
+    if lines:
+        warnings.warn(f"ImageCache: images of different sizes in one flight, all resized to {size[1]}x{size[0]} "
+                      f"(other aspect ratios are stretched): " + "; ".join(lines), stacklevel=3)
 
 
 def _same_poses(cache: ImageCache, dataset: Any) -> bool:

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset
 
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
-from topoloc.data._images import check_image, parse_image_size, read_rgb, read_semantics
+from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -35,6 +35,9 @@ ON_ERROR = ("raise", "skip")
 REAL_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Flight-name prefixes (lower case) and the TOPO scene origin their local frame uses.
 AREA_ORIGINS = (("comballaz", "comballaz"), ("sepey", "comballaz"), ("epfl", "epfl"), ("stsulpice", "epfl"))
+#: Default of ``TopoFlight(max_distance_m=...)``: TOPO's flights lie within 2 km of their scene
+#: origin, and the Comballaz and EPFL origins are 40 km apart.
+MAX_DISTANCE_M = 20_000.0
 #: Consecutive pose rows kept together by the splits of real (sequential) flights.
 REAL_FLIGHT_SPLIT_BLOCK = 25
 
@@ -82,8 +85,11 @@ def read_pose_file(path: Path) -> np.ndarray:
 
 
 def read_pic_names(path: Path) -> list[str]:
-    """A ``<flight>_pic_names.csv`` file: comma-separated photo names (one line; newlines tolerated)."""
-    text = Path(path).read_text()
+    """A ``<flight>_pic_names.csv`` file: comma-separated photo names (one line; newlines tolerated).
+
+    UTF-8, with or without a byte-order mark (as Windows tools write it).
+    """
+    text = Path(path).read_text(encoding="utf-8-sig")
     return [n.strip() for n in re.split(r"[,\n]", text) if n.strip()]
 
 
@@ -118,11 +124,16 @@ class TopoFlight(Dataset):
             Unreadable images are found when read (an error naming the file), or at construction
             with ``check_images``.
         check_images: open and verify every image file at construction (slower: reads each file
-            once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``.
+            once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``, and
+            warn when the images have several sizes (they would be stretched to one training
+            size, or fail to batch at their native size), with the count of each and a file of each.
         split_fractions: (train, val, test) shares.
         split_seed: seed of the split order.
         split_block: consecutive rows kept in one split; None: 1 for ``*-LHS`` flights (independent
             poses), 25 for real flights (sequences of neighbouring frames).
+        max_distance_m: a pose row farther than this from the frame's origin (metres) is a bad
+            row, reported with its file like a NaN row (ECEF computed with latitude and longitude
+            swapped is a valid point on the Earth, thousands of km away); None: no limit.
 
     Sample (``ds[i]``), torch values:
         ``image`` uint8 (3, H, W) RGB; ``c2w`` float64 (4, 4) camera-to-local-ENU, metres, OpenCV
@@ -146,11 +157,16 @@ class TopoFlight(Dataset):
         split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
         split_seed: int = 0,
         split_block: int | None = None,
+        max_distance_m: float | None = MAX_DISTANCE_M,
     ) -> None:
         if domain not in DOMAINS:
             raise ValueError(f"domain: expected one of {DOMAINS}, got {domain!r}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error: expected one of {ON_ERROR}, got {on_error!r}")
+        if max_distance_m is not None and (isinstance(max_distance_m, bool) or not isinstance(max_distance_m, (int, float))
+                                           or not max_distance_m > 0):
+            raise ValueError(f"max_distance_m: expected a positive number of metres or None, got {max_distance_m!r}")
+        self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain
         self.image_size = parse_image_size(image_size)
         self.transform, self.load_semantics, self.on_error = transform, bool(load_semantics), on_error
@@ -192,6 +208,8 @@ class TopoFlight(Dataset):
                         problems.append((store[row], why))
                         rows = rows[rows != row]
         self._report(problems)
+        if check_images:
+            self._warn_mixed_sizes([(real or renders)[r] for r in rows.tolist()])
         block = split_block
         if block is None:
             block = 1 if self.flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
@@ -221,6 +239,12 @@ class TopoFlight(Dataset):
             lo, hi = PLAUSIBLE_HEIGHT_M
             for i in finite[(h < lo) | (h > hi)]:
                 bad[int(i)] = "position far from the Earth's surface (expected ECEF metres; lat/lon swapped?)"
+            if self.max_distance_m is not None:
+                dist_m = np.linalg.norm(poses[finite, :3] - self.frame.origin_ecef, axis=1)
+                for i, d in zip(finite[dist_m > self.max_distance_m], dist_m[dist_m > self.max_distance_m]):
+                    bad.setdefault(int(i), f"position {d / 1000:.1f} km from the origin of the local frame "
+                                           f"{self.frame} (more than max_distance_m={self.max_distance_m:g} m; "
+                                           "lat/lon swapped, or another area's flight?)")
         return bad
 
     def _scan_renders(self, n_rows, pic_names, bad_rows, problems) -> dict[int, Path]:
@@ -287,7 +311,22 @@ class TopoFlight(Dataset):
                 real[row_of[name]] = path
         if not real and not problems:
             raise FileNotFoundError(f"{real_folder}: no real photos found; expected <picname>.JPG files")
+        missing = sorted(set(renders) - set(real))
+        if missing:
+            warnings.warn(f"TopoFlight {self.flight} ({self.domain}): {len(missing)} of {len(renders)} rendered pose "
+                          f"rows have no real photo in {real_folder} and are left out (first: row {missing[0]}, "
+                          f"{pic_names[missing[0]]!r})", stacklevel=3)
         return real
+
+    def _warn_mixed_sizes(self, paths: list[Path]) -> None:
+        sizes: dict[tuple[int, int], list[Path]] = {}
+        for path in paths:
+            sizes.setdefault(image_hw(path), []).append(path)
+        if len(sizes) > 1:
+            each = ", ".join(f"{len(ps)} of {w}x{h} (e.g. {ps[0]})"
+                             for (h, w), ps in sorted(sizes.items(), key=lambda kv: -len(kv[1])))
+            warnings.warn(f"TopoFlight {self.flight} ({self.domain}): images of {len(sizes)} sizes: {each}; they are "
+                          "stretched to one training size, and do not batch at their native size", stacklevel=3)
 
     def _semantics_paths(self) -> list[Path]:
         paths, keep = [], []

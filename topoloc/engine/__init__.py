@@ -10,6 +10,8 @@ from topoloc.engine.retrieval import (extract_features, nearest_neighbours, retr
                                       thumbnail_features)
 from topoloc.engine.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
 from topoloc.engine.demo import DemoConfig, demo_config, run_demo
+from topoloc.engine.localise import localise
+from topoloc.engine.export import export_onnx
 
 __all__ = [
     "TrainConfig",
@@ -42,4 +44,7 @@ __all__ = [
     "DemoConfig",
     "demo_config",
     "run_demo",
+    # new photos, no ground truth
+    "localise",
+    "export_onnx",
 ]

@@ -13,12 +13,16 @@ Python values only):
   ``epoch_stats`` (running sums of the unfinished epoch), ``best`` (best validation metrics),
   ``history`` (one dict per finished epoch), ``world_size``
 - ``rng``: one entry per rank with the torch CPU / CUDA, numpy and Python RNG states
+- ``frame``: the training poses' local frame, ``{"name", "lat_deg", "lon_deg", "h_m"}`` (name
+  ``None`` for an origin that is not one of TOPO's), or ``None`` when the training data did not
+  say (an `ImageCache`); absent from checkpoints written before it was recorded
 """
 
 from __future__ import annotations
 
 import os
 import random
+import warnings
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._tempfiles import remove_stale
+
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model",
-           "capture_rng_state", "restore_rng_state"]
+           "capture_rng_state", "restore_rng_state", "frame_record", "check_frame", "remove_stale_temporaries"]
 
 CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 
@@ -50,6 +56,66 @@ def save_checkpoint(state: dict[str, Any], path: str | PathLike) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
+    """Delete the ``.<name>.<pid>.tmp`` files `save_checkpoint` left when process ``pid`` was killed.
+
+    A file whose process is still alive (another run writing into the folder) is kept.
+
+    Returns:
+        The files removed.
+    """
+    return remove_stale(folder, r"\..+\.(?P<pid>\d+)\.tmp", glob=".*.tmp")
+
+
+def frame_record(frame: Any) -> dict[str, Any] | None:
+    """A `LocalFrame` as the checkpoint's plain ``frame`` dict (None for None).
+
+    Example:
+        >>> from topoloc.geodesy import LocalFrame
+        >>> frame_record(LocalFrame.named("epfl"))
+        {'name': 'epfl', 'lat_deg': 46.5191, 'lon_deg': 6.5668, 'h_m': 390.0}
+    """
+    if frame is None:
+        return None
+    from topoloc.geodesy import TOPO_ORIGINS
+
+    origin = (float(frame.lat_deg), float(frame.lon_deg), float(frame.h_m))
+    name = next((n for n, o in TOPO_ORIGINS.items() if tuple(map(float, o)) == origin), None)
+    return {"name": name, "lat_deg": origin[0], "lon_deg": origin[1], "h_m": origin[2]}
+
+
+def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkpoint") -> None:
+    """Refuse to evaluate ``model`` in another local frame than the one it was trained in.
+
+    Args:
+        model: a model from `load_model` (its ``config["frame"]`` holds the training frame).
+        frame: the `LocalFrame` the evaluation uses.
+        checkpoint: named in the messages.
+
+    Raises:
+        ValueError: the frames differ (the predictions would be placed about another origin,
+            tens of km away).
+
+    Warns:
+        UserWarning: the checkpoint does not record its frame (written before topoloc recorded
+            it, or trained from an `ImageCache`).
+    """
+    config = getattr(model, "config", None)
+    trained = config.get("frame") if isinstance(config, dict) else None
+    if trained is None:
+        warnings.warn(f"{checkpoint}: the checkpoint does not record the local frame it was trained in; "
+                      f"evaluating in {frame} on trust", stacklevel=2)
+        return
+    if frame is None:
+        return
+    mine = frame_record(frame)
+    if any(abs(trained[k] - mine[k]) > 1e-9 for k in ("lat_deg", "lon_deg", "h_m")):
+        label = lambda r: r["name"] or f"lat {r['lat_deg']}, lon {r['lon_deg']}, h {r['h_m']} m"  # noqa: E731
+        raise ValueError(f"frame: {checkpoint} was trained in the {label(trained)} frame, not in "
+                         f"{label(mine)}; its predictions are positions about the {label(trained)} origin. "
+                         f"Evaluate with frame={trained['name'] or 'LocalFrame(...)'!r} (CLI: --frame)")
 
 
 def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -109,7 +175,9 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         ``(model, normalizer, config)``: the model in ``eval()`` mode, the `PoseNormalizer`
         of its training poses (``normalizer.decode(model(model.normalize(images)))`` gives
         camera-to-world poses in the training set's frame, metres) and its `TrainConfig`
-        (``config.image_size`` is the input size it was trained at).
+        (``config.image_size`` is the input size it was trained at). The model's ``config``
+        dict also holds ``image_size`` (used by `predict`) and ``frame`` (the training poses'
+        local frame, see `check_frame`; None when the checkpoint does not record it).
     """
     from topoloc.data.normalize import PoseNormalizer
     from topoloc.engine.config import TrainConfig
@@ -118,7 +186,9 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
     if str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     state = load_checkpoint(path)
-    kwargs = {**state["model_kwargs"], "pretrained": False}
+    normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+    # Checkpoints written before the 6D default name no rotation: their head is the normaliser's code.
+    kwargs = {"rotation": normalizer.rotation, **state["model_kwargs"], "pretrained": False}
     model = create_model(state["model_name"], **kwargs)
     try:
         model.load_state_dict(state["model_state"])
@@ -126,6 +196,9 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         raise ValueError(f"load_model: the weights in {str(path)!r} do not fit "
                          f"{state['model_name']}({kwargs}): {err}") from err
     model = model.to(device).eval()
-    normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
     config = TrainConfig.from_dict(state["config"])
+    if isinstance(getattr(model, "config", None), dict):
+        # The input contract travels with the model: `predict` uses this size unless told otherwise.
+        model.config["image_size"] = list(config.image_size)
+        model.config["frame"] = state.get("frame")
     return model, normalizer, config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -13,11 +14,34 @@ import torch
 import yaml
 from torch import Tensor, nn
 
-__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment"]
+__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment", "load_yaml"]
+
+
+class _NumberLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``5e-5`` and ``1e3`` as numbers (YAML 1.1 wants ``5.0e-5``)."""
+
+
+_NumberLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(stream: Any) -> Any:
+    r"""``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string.
+
+    Example:
+        >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e")
+        {'lr': 5e-05, 'steps': 1000.0, 'name': '5e'}
+    """
+    return yaml.load(stream, Loader=_NumberLoader)  # noqa: S506 - a SafeLoader subclass
 
 #: Names accepted by ``TrainConfig.augment`` (besides ``None`` and a callable).
 AUGMENT_NAMES = ("none", "simtoreal", "colorjitter")
 LR_SCHEDULES = ("constant", "cosine")
+#: Values of ``TrainConfig.resume_changes``.
+RESUME_CHANGES = ("refuse", "allow")
 
 
 def scheduled_lr(config: "TrainConfig", step: int, total_steps: int) -> float:
@@ -97,6 +121,14 @@ class TrainConfig:
         progress: show a tqdm progress bar.
         resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists; or the
             path of a checkpoint to continue from.
+        resume_changes: what a resume does when a field that changes how steps are trained
+            (``lr``, ``augment``, ``batch_size``, ``model_kwargs``, ... see
+            `topoloc.engine.train.RESUME_FIELDS`) differs from the checkpoint's: ``"refuse"``
+            (an error naming each field, old and new value) or ``"allow"`` (go on, and append
+            the changes to ``out_dir/config_changes.log``).
+        overwrite: a new run (no checkpoint to resume) into an ``out_dir`` that holds another
+            run's files is an error unless this is ``True``; then ``config.yaml``, ``last.pt``,
+            ``best.pt``, ``log.csv`` and ``config_changes.log`` are removed together first.
     """
 
     model: str = "atloc_resnet34"
@@ -130,6 +162,8 @@ class TrainConfig:
     tensorboard: bool = True
     progress: bool = True
     resume: bool | str = False
+    resume_changes: str = "refuse"
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         from topoloc.models import list_models
@@ -171,8 +205,10 @@ class TrainConfig:
         for name in ("device", "cache_device"):
             if getattr(self, name) not in DEVICES:
                 raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")
+        if self.resume_changes not in RESUME_CHANGES:
+            raise ValueError(f"TrainConfig: `resume_changes` must be one of {RESUME_CHANGES}, got {self.resume_changes!r}")
         for name in ("learn_loss_weights", "amp", "channels_last", "compile", "drop_last", "tensorboard",
-                     "progress"):
+                     "progress", "overwrite"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"TrainConfig: `{name}` must be a bool, got {getattr(self, name)!r}")
         if not isinstance(self.resume, (bool, str, PathLike)):
@@ -225,7 +261,7 @@ class TrainConfig:
         if not path.is_file():
             raise FileNotFoundError(f"TrainConfig.from_yaml: no such file {str(path)!r}")
         with open(path, encoding="utf-8") as f:
-            values = yaml.safe_load(f) or {}
+            values = load_yaml(f) or {}
         if not isinstance(values, dict):
             raise ValueError(f"TrainConfig.from_yaml: {str(path)!r} must hold a mapping of fields, "
                              f"got {type(values).__name__}")

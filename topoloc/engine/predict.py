@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -66,8 +67,10 @@ def predict(
         batch_size: images per forward pass.
         device: where to run; ``None``: the model's device; ``"auto"``: CUDA when available
             (the model must already be there).
-        image_size: (H, W) the model expects (the training ``config.image_size``); ``None``
-            uses the images as they are.
+        image_size: (H, W) the model expects; ``None``: the training size the model records
+            (``model.config["image_size"]``, set by `load_model`), or, for a model that records
+            none, the images as they are (an `ImageCache`) or, for a dataset, the first image's
+            size with a warning.
         amp: bf16 autocast on CUDA.
         channels_last: channels_last inputs on CUDA.
         return_codes: also return the raw (N, 3 + k) outputs (normalised translation, rotation code).
@@ -85,6 +88,15 @@ def predict(
     elif str(device) == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
+    if image_size is None:
+        config = getattr(raw, "config", None)
+        recorded = config.get("image_size") if isinstance(config, dict) else None
+        if recorded is not None:
+            image_size = tuple(int(v) for v in recorded)
+        elif not isinstance(data, ImageCache):
+            warnings.warn("predict: no image_size given and the model records no training size; running at "
+                          "the first image's size. Pass image_size=config.image_size (from load_model)",
+                          stacklevel=3)
     cache = as_cache(data, image_size)
     cuda = device.type == "cuda"
     was_training = model.training

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import yaml
 
 from topoloc.data.flights import FlightCollection
-from topoloc.engine.config import TrainConfig
+from topoloc.engine.config import TrainConfig, load_yaml
 from topoloc.geodesy import LocalFrame
 
 __all__ = [
@@ -159,7 +159,10 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
             if not isinstance(node.setdefault(p, {}), dict):
                 raise ValueError(f"override {item!r}: {p!r} is not a mapping")
             node = node[p]
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            node[parts[-1]] = load_yaml(raw) if raw.strip() else ""
+        except yaml.YAMLError as err:
+            raise ValueError(f"override {item!r}: the value is not valid YAML ({err})") from err
     return out
 
 
@@ -174,8 +177,11 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"recipe {str(path)!r}: no such file")
-    with open(path, encoding="utf-8") as f:
-        values = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            values = load_yaml(f) or {}
+    except yaml.YAMLError as err:
+        raise ValueError(f"recipe {str(path)!r}: not valid YAML ({err})") from err
     if not isinstance(values, dict):
         raise ValueError(f"recipe {str(path)!r}: expected a mapping with data / train / evaluate sections")
     values = apply_overrides(values, overrides)
@@ -319,14 +325,16 @@ def evaluate_checkpoint(
         out_dir: the report folder.
         train_flights: the training flights (coverage, constant pose, retrieval, coverage ceiling,
             training fit); none: those of the checkpoint's ``recipe.yaml``, if any.
-        frame: local frame (origin name or LocalFrame); None: the flights' area.
+        frame: local frame (origin name or LocalFrame); None: the flights' area. It must be the
+            frame the checkpoint was trained in (an error otherwise; a warning for checkpoints
+            that do not record theirs).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         batch_size: images per forward pass.
         retrieval: feature sources of the retrieval baseline (see `topoloc.engine.evaluate.evaluate`:
             ``True`` for the default ones, ``False`` for none, or e.g. ``("thumbnail", "model")``).
         val_flights: validation flights (the ``"validation"`` row); none: those of the recipe, if any.
     """
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
+    from topoloc.engine.checkpoint import check_frame, load_model  # noqa: PLC0415
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
     from topoloc.report import write_report  # noqa: PLC0415
 
@@ -338,8 +346,15 @@ def evaluate_checkpoint(
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     frame = _frame_arg(frame)
+    model, normalizer, cfg = load_model(checkpoint, device=_device(device))
+    if frame is not None:  # before reading the flights: their poses are checked against this frame
+        check_frame(model, frame, checkpoint)
     tests = _flight_sets(root, flights, frame)
+    if frame is None:
+        check_frame(model, tests[0].frame, checkpoint)
     notes = []
     source = "--train-flights"
     if not train_flights:
@@ -357,7 +372,6 @@ def evaluate_checkpoint(
     val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
     if train_set is not None and val_sets is None:
         notes.append("No validation flights were given: no validation row.")
-    model, normalizer, cfg = load_model(checkpoint, device=_device(device))
     name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
                       batch_size=batch_size, image_size=cfg.image_size,
@@ -391,6 +405,9 @@ def explain_checkpoint(
 
     if not flights:
         raise ValueError("flights: expected at least one flight")
+    for name, value, least in (("figure_images", figure_images, 1), ("share_images", share_images, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise ValueError(f"{name}: expected an int >= {least}, got {value!r}")
     flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():

@@ -12,10 +12,12 @@ epoch and every RNG state (dropout and the augmentations draw from the global to
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import random
 import time
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -26,19 +28,28 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from topoloc.data.cache import ImageCache
-from topoloc.engine.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+from topoloc.engine.checkpoint import (capture_rng_state, frame_record, load_checkpoint, remove_stale_temporaries,
+                                       restore_rng_state, save_checkpoint)
 from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import as_cache, predict
 from topoloc.engine.runlog import RunLogger
 
-__all__ = ["train", "Trainer", "TrainResult", "build_augment"]
+__all__ = ["train", "Trainer", "TrainResult", "build_augment", "RESUME_FIELDS", "RUN_FILES"]
 
 log = logging.getLogger("topoloc.engine")
 
-#: Fields that must agree between a checkpoint and the config resuming from it.
-_RESUME_FIELDS = ("model", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last")
+#: Fields that change how the steps are trained: a resume with other values is refused unless
+#: ``TrainConfig.resume_changes="allow"`` (``epochs`` counts under a cosine schedule, whose rates
+#: depend on the run's length; ``frame`` is the training data's local frame).
+RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last",
+                 "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "augment_fraction",
+                 "sx", "sq")
+#: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
+_POSITION_FIELDS = ("batch_size", "seed", "drop_last")
+#: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
+RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
 
 
 @dataclass
@@ -104,6 +115,7 @@ class Trainer:
         self.out_dir = Path(config.out_dir)
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None
+        self.frame = frame_record(getattr(train_set, "frame", None))
 
     # ----------------------------------------------------------------- setup
     def _device(self, info: DistInfo) -> torch.device:
@@ -125,21 +137,70 @@ class Trainer:
                 return None
             raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
         state = load_checkpoint(path)
-        saved = state["config"]
-        mine = cfg.to_dict()
-        diff = [k for k in _RESUME_FIELDS if saved.get(k) != mine.get(k)]
-        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
-        if kw(saved.get("model_kwargs")) != kw(mine["model_kwargs"]):
-            diff.append("model_kwargs")
-        if diff:
-            raise ValueError(f"resume: the checkpoint {str(path)!r} was written with other values of "
-                             f"{diff}: " + ", ".join(f"{k}={saved.get(k)!r} (now {mine.get(k)!r})" for k in diff))
+        changes = self._config_changes(state)
+        if changes:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
+            moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
+            if state["step"] and moved:
+                raise ValueError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
+                                 f"epoch and cannot change there ({listed})")
+            if cfg.resume_changes != "allow":
+                raise ValueError(f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
+                                 "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
+                                 "(CLI: --allow-config-change) to go on with the new ones (the change is "
+                                 "logged in config_changes.log), or start a new run in another out_dir")
+            if self.info.is_main:
+                when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+                with open(self.out_dir / "config_changes.log", "a", encoding="utf-8") as f:
+                    f.write(f"{when} resume from {path} at global step {state['global_step']} "
+                            f"(epoch {state['epoch']}, step {state['step']}): {listed}\n")
+            log.warning("resume: continuing %s with changed settings: %s", path, listed)
         self.last_good = path
         return state
+
+    def _config_changes(self, state: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+        """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
+        saved, mine = state["config"], self.config.to_dict()
+        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
+        fields = list(RESUME_FIELDS)
+        if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
+            fields.append("epochs")
+        # A field the checkpoint's config predates had its default then.
+        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                    for f in dataclasses.fields(TrainConfig)}
+        changes = []
+        for k in fields:
+            old, new = saved.get(k, defaults.get(k)), mine.get(k)
+            if k == "model_kwargs":
+                old, new = kw(old), kw(new)
+            if old != new:
+                changes.append((k, old, new))
+        if state.get("frame") is not None and self.frame is not None and state["frame"] != self.frame:
+            changes.append(("frame", state["frame"], self.frame))
+        return changes
+
+    def _claim_out_dir(self) -> None:
+        """Refuse a new run into a folder holding another run's files, unless ``overwrite``."""
+        cfg = self.config
+        resuming = cfg.resume is not False and (cfg.resume is not True or (self.out_dir / "last.pt").is_file())
+        present = [n for n in RUN_FILES if (self.out_dir / n).exists()]
+        if resuming or not present:
+            return
+        if not cfg.overwrite and cfg.resume is not True:
+            raise FileExistsError(f"TrainConfig.out_dir: {str(self.out_dir)!r} holds another run ({', '.join(present)}); "
+                                  "pass resume=True to continue it, overwrite=True (CLI: --overwrite) to replace "
+                                  "it, or another out_dir")
+        if self.info.is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
+            log.warning("out_dir %s: removing the previous run's %s", self.out_dir, ", ".join(present))
+            for name in present:
+                (self.out_dir / name).unlink()
 
     def _setup(self, info: DistInfo) -> dict[str, Any] | None:
         cfg = self.config
         self.info = info
+        self._claim_out_dir()
+        if info.is_main:
+            remove_stale_temporaries(self.out_dir)
         self.device = device = self._device(info)
         self.cuda = device.type == "cuda"
         if self.cuda:
@@ -184,6 +245,8 @@ class Trainer:
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
         model = create_model(cfg.model, **cfg.model_kwargs).to(device)
+        if isinstance(getattr(model, "config", None), dict):
+            model.config["image_size"] = list(cfg.image_size)  # the input size, recorded in the checkpoint
         if self.cuda and cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
@@ -202,7 +265,11 @@ class Trainer:
             groups.append({"params": list(self.criterion.parameters())})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
         if state is not None:
-            model.load_state_dict(state["model_state"])
+            try:
+                model.load_state_dict(state["model_state"])
+            except RuntimeError as err:
+                raise ValueError(f"resume: the checkpoint's weights do not fit {cfg.model}({cfg.model_kwargs}); "
+                                 f"a changed model needs a new run: {err}") from err
             self.criterion.load_state_dict(state["loss_state"])
             self.optimizer.load_state_dict(state["optimizer_state"])
             if state["step"] and state["world_size"] != info.world_size:
@@ -288,9 +355,12 @@ class Trainer:
     def _save(self, epoch: int, step: int, global_step: int, stats: dict[str, float], best: dict | None,
               also_best: bool = False) -> None:
         finite = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+        what = "non-finite weights" if not finite else "non-finite predictions on a training batch"
+        if finite:
+            finite = self._predicts_finite()
         if all_reduce_any(not finite, self.info, self.device):
             where = repr(str(self.last_good)) if self.last_good is not None else "none"
-            raise FloatingPointError(f"training stopped: non-finite weights after step {global_step} "
+            raise FloatingPointError(f"training stopped: {what} after step {global_step} "
                                      f"(epoch {epoch + 1}); the last good checkpoint is {where} (left untouched)")
         rng = capture_rng_state()
         rngs = [rng]
@@ -306,19 +376,38 @@ class Trainer:
             "loss_state": self.criterion.state_dict(), "normalizer": self.normalizer.state_dict(),
             "config": self.config.to_dict(), "rng": rngs, "epoch": epoch, "step": step,
             "global_step": global_step, "epoch_stats": dict(stats), "best": best,
-            "history": list(self.history), "world_size": self.info.world_size,
+            "history": list(self.history), "world_size": self.info.world_size, "frame": self.frame,
         }
         self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
         if also_best:
             save_checkpoint(state, self.out_dir / "best.pt")
+
+    @torch.no_grad()
+    def _predicts_finite(self) -> bool:
+        """Whether the model's outputs on the first training images are finite (eval mode, no RNG draw).
+
+        Finite weights are not enough (weights of 1e9 overflow the activations): a checkpoint is
+        called good only if it predicts finite codes.
+        """
+        idx = torch.arange(min(self.local_batch, len(self.train_cache)))
+        images, _ = self.train_cache.batch(idx, self.device)
+        x = self.model.normalize(images.float().div_(255.0))
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda and self.config.amp):
+                out = self.model(x)
+        finally:
+            self.model.train(was_training)
+        return bool(torch.isfinite(out).all())
 
     # ----------------------------------------------------------------- validation
     def validate(self) -> tuple[float, float]:
         """Median translation (m) and rotation (deg) errors on the validation cache (this process)."""
         from topoloc.metrics import pose_errors
 
-        pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch,
-                       device=self.device, amp=self.config.amp, channels_last=self.config.channels_last)
+        pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch, device=self.device,
+                       image_size=self.config.image_size, amp=self.config.amp, channels_last=self.config.channels_last)
         t_m, r_deg = pose_errors(pred, self.val_cache.c2w.cpu())
         return float(np.median(t_m)), float(np.median(r_deg))
 

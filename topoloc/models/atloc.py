@@ -52,14 +52,15 @@ class AtLoc(nn.Module):
 
     Shape:
         - input: (B, 3, H, W), normalised with `normalize` (the backbone's mean / std)
-        - output: (B, 6): translation (x, y, z) then log-quaternion; (B, 7) with ``"quat"``.
+        - output: (B, 9): translation (x, y, z) then the 6D rotation code; (B, 7) with ``"quat"``,
+          (B, 6) with ``"log_quat"``.
 
     Examples:
         >>> _ = torch.manual_seed(0)
         >>> model = AtLoc("resnet18", feat_dim=64).eval()
         >>> images = model.normalize(torch.rand(2, 3, 64, 64))
         >>> model(images).shape
-        torch.Size([2, 6])
+        torch.Size([2, 9])
     """
 
     def __init__(

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from topoloc._tempfiles import remove_stale
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
@@ -165,7 +166,7 @@ def parse_size(size) -> tuple[int, int]:
 
 
 def _atomic(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{os.getpid()}-", suffix=path.suffix)
     os.close(fd)
     try:
         write(tmp)
@@ -174,6 +175,11 @@ def _atomic(path: Path, write) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _remove_stale_tmp(folder: Path) -> None:
+    """Remove the ``.tmp-<pid>-*`` files of `_atomic` left by a killed render (and older ``.tmp-*`` ones)."""
+    remove_stale(folder, r"\.tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]+(?:\.[A-Za-z0-9]+)?", glob=".tmp-*")
 
 
 def _select(n_rows: int, count: int | None) -> np.ndarray:
@@ -257,6 +263,8 @@ def render_flights(
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -278,6 +286,7 @@ def render_flights(
                 "use another name or another output folder"
             )
     out.mkdir(parents=True, exist_ok=True)
+    _remove_stale_tmp(out)
     _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
                           "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0})
 
@@ -292,6 +301,8 @@ def render_flights(
         folder.mkdir(exist_ok=True)
         if is_real:
             real_folder.mkdir(exist_ok=True)
+        _remove_stale_tmp(folder)
+        _remove_stale_tmp(real_folder)
         poses_path = folder / f"{spec.name}_poses.npy"
         if not poses_path.is_file() or not np.array_equal(np.load(poses_path), rows):
             _atomic(poses_path, lambda p, rows=rows: np.save(p, rows))
@@ -318,8 +329,6 @@ def render_flights(
     total = sum(len(j[-1]) for j in jobs)
     if total == 0:
         return done
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

@@ -1,0 +1,60 @@
+"""Corrupt and tiny images: NaN in gives NaN out (never a valid-looking image), 1x1 images stay finite."""
+
+import pytest
+import torch
+
+import augment
+
+BANK = torch.rand(3, 3, 24, 24, generator=torch.Generator().manual_seed(7))
+PIPELINES = {"simtoreal": lambda: augment.SimToReal(strength=1.0, p=1.0),
+             "simtoreal_bank": lambda: augment.SimToReal(strength=1.0, p=1.0, bank=BANK)}
+#: Every op of the package (the conftest's OPS) and the composed pipeline, with and without a bank.
+NAMES = ["abstraction", "camera", "clouds", "fda", "haze", "illumination", "season", "snow", *PIPELINES]
+
+
+@pytest.fixture(params=NAMES)
+def make(request, ops):
+    """A factory of the op at p=1 (full-strength pipelines)."""
+    if request.param in PIPELINES:
+        return PIPELINES[request.param]
+    return lambda: ops[request.param](p=1.0)
+
+
+def test_every_op_is_covered(ops):
+    assert set(ops) <= set(NAMES)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_corrupt_pixel_makes_its_image_all_nan(make, bad):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    x[1, 0, 5, 5] = bad
+    out = make()(x)
+    assert out[1].isnan().all()  # the corrupt image cannot pass for a valid one
+    assert torch.isfinite(out[0]).all()  # its neighbour in the batch is untouched by it
+
+
+def test_nan_survives_when_the_op_is_not_applied(make):
+    op = make()
+    for module in op.modules():  # p = 0 everywhere: the pipeline passes the image through
+        if hasattr(module, "p") and isinstance(module.p, float):
+            module.p = 0.0
+    x = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    x[0, 1, 2, 3] = float("nan")
+    assert op(x)[0, 1, 2, 3].isnan()
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)])
+def test_tiny_images_stay_finite_in_range(make, hw):
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(3))
+    out = make()(x)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+
+
+def test_keepdim_unbatched_nan_image():
+    x = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(4))
+    x[2, 0, 0] = float("nan")
+    out = augment.RandomIllumination(p=1.0, keepdim=True)(x)
+    assert out.shape == (3, 6, 6) and out.isnan().all()

@@ -1,0 +1,92 @@
+"""Odd files a first user meets: each is read correctly or refused by name, never silently misread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from pyproj import Transformer
+
+from topoloc.data import TopoFlight
+from topoloc.data._images import check_image, read_rgb
+from topoloc.data.topo import read_pic_names
+
+
+def test_16_bit_greyscale_png_reads_at_its_level(tmp_path):
+    # 32896 = 128 * 257 is mid-grey in 16 bits; PIL's convert("RGB") used to clip it to 255 (white).
+    levels = np.array([[0, 257 * 10, 32896], [257 * 200, 65535, 65535]], dtype=np.uint16)
+    path = tmp_path / "grey16.png"
+    Image.fromarray(levels).save(path)
+    assert Image.open(path).mode.startswith("I")  # really a 16-bit file
+    image = read_rgb(path)
+    expected = np.array([[0, 10, 128], [200, 255, 255]], dtype=np.uint8)
+    assert image.shape == (3, 2, 3)
+    for c in range(3):
+        np.testing.assert_array_equal(image[c].numpy(), expected)
+    assert check_image(path) is None
+
+
+def test_16_bit_render_in_a_flight_is_not_white(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+    render = folder / "comballaz-LHS_00001_img.png"
+    Image.fromarray(np.full((16, 24), 32896, dtype=np.uint16)).save(render)
+    ds = TopoFlight(tmp_path, "comballaz-LHS", check_images=True)
+    assert int(ds[1]["image"].max()) == 128
+
+
+def test_float_image_is_refused_by_name(tmp_path):
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.full((4, 4), 0.5, dtype=np.float32)).save(path)
+    with pytest.raises(ValueError, match="float.tif"):
+        read_rgb(path)
+    assert "8- or 16-bit" in check_image(path)
+
+
+def _swapped_lat_lon_rows(n: int) -> np.ndarray:
+    """Comballaz positions converted to ECEF with latitude and longitude swapped (pyproj, independent)."""
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    lat, lon, h = 46.3705 + 0.001 * np.arange(n), np.full(n, 7.065), np.full(n, 1500.0)
+    x, y, z = to_ecef.transform(lat, lon, h)  # always_xy expects (lon, lat): this is the swap
+    return np.column_stack([x, y, z, np.zeros(n), np.full(n, -90.0), np.zeros(n)])
+
+
+def test_positions_with_lat_lon_swapped_are_an_error_naming_file_and_row(tmp_path, make_topo_flight):
+    poses = np.load(make_topo_flight(tmp_path / "ok", "comballaz-LHS", n_rows=4) / "comballaz-LHS_poses.npy")
+    poses[2] = _swapped_lat_lon_rows(1)[0]
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4, poses=poses)
+    with pytest.raises(ValueError, match=r"row 2 of comballaz-LHS_poses.npy: position \d+\.\d km from the origin") as info:
+        TopoFlight(tmp_path, "comballaz-LHS")
+    km = float(str(info.value).split("position ")[1].split(" km")[0])
+    assert 5_000 < km < 6_000  # thousands of km, on the Earth's surface
+    assert "comballaz-LHS_00002_img.png" in str(info.value)
+    with pytest.warns(UserWarning, match="skipped 1 bad file"):
+        skipped = TopoFlight(tmp_path, "comballaz-LHS", on_error="skip")
+    assert skipped.rows.tolist() == [0, 1, 3]
+    assert len(TopoFlight(tmp_path, "comballaz-LHS", max_distance_m=None)) == 4
+    with pytest.raises(ValueError, match="max_distance_m"):
+        TopoFlight(tmp_path, "comballaz-LHS", max_distance_m=-1)
+
+
+def test_pic_names_with_a_utf8_bom_are_read(tmp_path, make_topo_flight, row_of_image):
+    folder = make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
+    pic_file = folder / "comballaz-2020-11-06-planned_pic_names.csv"
+    names = pic_file.read_text().split(",")
+    pic_file.write_bytes(b"\xef\xbb\xbf" + ",".join(names).encode("utf-8"))
+    assert read_pic_names(pic_file) == names
+    ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="real")
+    assert len(ds) == 4 and [row_of_image(ds[i]["image"]) for i in range(4)] == [0, 1, 2, 3]
+
+
+def test_missing_real_photos_are_counted(tmp_path, make_topo_flight):
+    make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=6, real_rows=[0, 2, 3, 5])
+    with pytest.warns(UserWarning, match="2 of 6 rendered pose rows have no real photo"):
+        ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="real")
+    assert ds.rows.tolist() == [0, 2, 3, 5]
+
+
+def test_mixed_image_sizes_are_reported_by_check_images(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=5)
+    Image.fromarray(np.zeros((30, 20, 4), dtype=np.uint8), "RGBA").save(folder / "comballaz-LHS_00003_img.png")
+    with pytest.warns(UserWarning, match=r"images of 2 sizes: 4 of 24x16 \(e\.g\. .*comballaz-LHS_00000_img\.png\), "
+                                         r"1 of 20x30 \(e\.g\. .*comballaz-LHS_00003_img\.png\)"):
+        TopoFlight(tmp_path, "comballaz-LHS", check_images=True)

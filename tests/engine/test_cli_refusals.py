@@ -1,0 +1,150 @@
+"""The CLI's refusals: one line ``topoloc <command>: error: ...`` and exit status 2, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+import topoloc.engine.recipe as recipe_module
+from topoloc.cli import main
+from topoloc.engine import train
+
+RECIPE = """data:
+  root: {root}
+  train: [{{flight: comballaz-LHS}}]
+  test: [{{flight: comballaz-LHS}}]
+train:
+  model: atloc_resnet18
+  out_dir: {out}
+"""
+
+
+def _exit(argv, capsys) -> str:
+    """Run the CLI expecting exit status 2; returns stderr, checked to be one error line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"topoloc {argv[0]}: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def _recipe(tmp_path, text=None):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text if text is not None else RECIPE.format(root=tmp_path / "data", out=tmp_path / "run"))
+    return str(path)
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """Replaces `run_recipe` (what `topoloc train` calls after parsing) by a recorder."""
+    seen = []
+
+    def fake(recipe, evaluate_only=False):
+        seen.append(recipe)
+        return {"checkpoint": "c.pt", "report": "r.md"}
+
+    monkeypatch.setattr(recipe_module, "run_recipe", fake)
+    return seen
+
+
+def test_override_numbers_and_run_flags_reach_the_config(tmp_path, captured, capsys):
+    assert main(["train", "--config", _recipe(tmp_path), "--override", "train.lr=5e-5", "train.weight_decay=1e-4"]) == 0
+    cfg = captured[-1].train
+    assert cfg.lr == 5e-5 and cfg.weight_decay == 1e-4
+    assert (cfg.overwrite, cfg.resume_changes) == (False, "refuse")
+    main(["train", "--config", _recipe(tmp_path), "--resume", "--allow-config-change", "--overwrite"])
+    cfg = captured[-1].train
+    assert (cfg.resume, cfg.resume_changes, cfg.overwrite) == (True, "allow", True)
+
+
+def test_invalid_yaml_is_one_line(tmp_path, capsys):
+    err = _exit(["train", "--config", _recipe(tmp_path, "train:\n  lr: [1, 2\n  epochs: 3\n")], capsys)
+    assert "not valid YAML" in err and "recipe.yaml" in err
+    err = _exit(["train", "--config", _recipe(tmp_path), "--override", "train.lr=[5"], capsys)
+    assert "train.lr=[5" in err
+
+
+def test_type_error_in_a_recipe_is_one_line(tmp_path, capsys):
+    err = _exit(["train", "--config", _recipe(tmp_path), "--override", "train.lr=fast"], capsys)
+    assert "`lr` must be a number" in err
+
+
+def test_unwritable_output_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    err = _exit(["render", "--out", str(blocker / "sub"), "--flights", "comballaz-LHS:1", "--size", "32x16"], capsys)
+    assert "a_file" in err
+
+
+def test_nan_stop_is_one_line(tmp_path, capsys, monkeypatch):
+    def stopped(recipe, evaluate_only=False):
+        raise FloatingPointError("training stopped: loss nan at step 5 (epoch 1); the last good checkpoint is 'x'")
+
+    monkeypatch.setattr(recipe_module, "run_recipe", stopped)
+    err = _exit(["train", "--config", _recipe(tmp_path)], capsys)
+    assert "loss nan at step 5" in err
+
+
+@pytest.mark.parametrize("flag,value", [("--num-images", "0"), ("--num-images", "-3"), ("--share-images", "0")])
+def test_bad_saliency_counts_are_refused(tmp_path, capsys, flag, value):
+    err = _exit(["saliency", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), flag, value], capsys)
+    assert "expected an int >= 1" in err
+
+
+def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
+    (tmp_path / "c.pt").write_bytes(b"")
+    err = _exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), "--batch-size", "0"], capsys)
+    assert "batch_size: expected a positive int, got 0" in err
+
+
+def test_evaluate_in_another_frame_is_refused(tiny_config, tmp_path, lhs_flight, capsys):
+    from topoloc.data import TopoFlight
+
+    lhs_flight(tmp_path / "data", n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
+    err = _exit(["evaluate", "--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--frame", "epfl",
+                 "--device", "cpu", "--no-retrieval"], capsys)
+    assert "trained in the comballaz frame, not in epfl" in err
+    assert not (tmp_path / "eval").exists()
+
+
+def test_new_run_over_a_finished_one_is_refused_from_the_cli(tiny_config, pose_images, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    train(tiny_config(out_dir=str(run), epochs=1), pose_images(n=8))
+
+    def run_recipe(recipe, evaluate_only=False):  # the real training call, on the in-memory images
+        return {"checkpoint": train(recipe.train, pose_images(n=8)).final_checkpoint, "report": "-"}
+
+    monkeypatch.setattr(recipe_module, "run_recipe", run_recipe)
+    recipe = _recipe(tmp_path, RECIPE.format(root=tmp_path / "data", out=run)
+                     + "  model_kwargs: {backbone: test_resnet, feat_dim: 32}\n  epochs: 1\n  batch_size: 8\n"
+                       "  image_size: [32, 32]\n  device: cpu\n  cache_device: cpu\n  progress: false\n"
+                       "  tensorboard: false\n")
+    err = _exit(["train", "--config", recipe], capsys)
+    assert "holds another run" in err and "--overwrite" in err
+    err = _exit(["train", "--config", recipe, "--resume", "--override", "train.epochs=2", "train.lr=1e-3"], capsys)
+    assert "lr: 5e-05 -> 0.001" in err and "--allow-config-change" in err
+    assert main(["train", "--config", recipe, "--resume", "--allow-config-change", "--override", "train.epochs=2",
+                 "train.lr=1e-3"]) == 0
+    assert "lr: 5e-05 -> 0.001" in (run / "config_changes.log").read_text()
+
+
+def test_swapped_lat_lon_poses_are_refused_by_evaluate(tiny_config, tmp_path, lhs_flight, capsys):
+    import numpy as np
+    from pyproj import Transformer
+
+    from topoloc.data import TopoFlight
+
+    folder = lhs_flight(tmp_path / "data", n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
+    poses = np.load(folder / "comballaz-LHS_poses.npy")
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    poses[4, :3] = to_ecef.transform(46.3705, 7.065, 1500.0)  # (lat, lon) where (lon, lat) is expected
+    np.save(folder / "comballaz-LHS_poses.npy", poses)
+    err = _exit(["evaluate", "--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-retrieval"],
+                capsys)
+    assert "comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err and "km from the origin" in err

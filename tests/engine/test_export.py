@@ -1,0 +1,203 @@
+"""`topoloc export`: the ONNX model matches torch under onnxruntime; the numpy pose decoder matches
+`PoseNormalizer.decode`, scipy's rotations and pyproj, and runs where torch cannot be imported."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pyproj import Transformer
+from scipy.spatial.transform import Rotation
+
+from topoloc.cli import main
+from topoloc.data import PoseNormalizer
+from topoloc.data.preset import load_preset
+from topoloc.engine import TrainConfig, load_model
+from topoloc.engine.checkpoint import save_checkpoint
+from topoloc.geodesy import LocalFrame
+from topoloc.models import create_model
+from topoloc.pose_decoder import c2w_enu_to_ecef, decode_pose, ecef_to_wgs84
+
+onnx = pytest.importorskip("onnx", reason="onnx not installed: pip install 'topoloc[export]'")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime not installed: pip install 'topoloc[export]'")
+
+from topoloc.engine.export import export_onnx  # noqa: E402 - needs the extra
+
+KWARGS = {"backbone": "test_resnet", "feat_dim": 32}
+SIZE = (32, 48)
+FRAME = LocalFrame.named("comballaz")
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    torch.manual_seed(0)
+    model = create_model("atloc_resnet18", **KWARGS).eval()
+    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=SIZE, device="cpu")
+    state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
+             "frame": {"name": "comballaz", **FRAME.to_dict()}}
+    return save_checkpoint(state, tmp_path_factory.mktemp("ckpt") / "last.pt")
+
+
+@pytest.fixture(scope="module")
+def exported(ckpt, tmp_path_factory):
+    return export_onnx(ckpt, tmp_path_factory.mktemp("export") / "model.onnx")
+
+
+def _session(path: Path):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_onnx_matches_torch(ckpt, exported, batch):
+    model, _, _ = load_model(ckpt)
+    images = torch.randint(0, 256, (batch, 3, *SIZE), dtype=torch.uint8, generator=torch.Generator().manual_seed(batch))
+    with torch.no_grad():
+        expected = model(model.normalize(images)).numpy()
+    got = _session(exported.onnx).run(None, {"images": images.numpy()})[0]
+    assert got.shape == (batch, expected.shape[1]) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_float_input_variant(ckpt, tmp_path):
+    out = export_onnx(ckpt, tmp_path / "f.onnx", input_dtype="float")
+    model, _, _ = load_model(ckpt)
+    images = torch.rand(2, 3, *SIZE, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model(model.normalize(images)).numpy()
+    got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert out.metadata["input"]["dtype"] == "float32"
+
+
+def test_model_and_normaliser_must_match(ckpt, tmp_path):
+    model, normalizer, cfg = load_model(ckpt)
+    other = PoseNormalizer(normalizer.mean_m, normalizer.std_m, rotation="quat")
+    with pytest.raises(ValueError, match="outputs 9 numbers but its normaliser's 'quat' code needs 7"):
+        export_onnx((model, other, cfg), tmp_path / "m.onnx", frame="comballaz")
+
+
+def test_graph_contract_and_metadata(ckpt, exported):
+    proto = onnx.load(str(exported.onnx))
+    onnx.checker.check_model(proto)
+    assert {op.domain or "ai.onnx": op.version for op in proto.opset_import}["ai.onnx"] == 17
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    dims = [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim]
+    assert inp.name == "images" and dims == ["batch", 3, *SIZE]
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.UINT8 and out.name == "code"
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["topoloc"])
+    on_disk = json.loads(exported.stats.read_text())
+    _, normalizer, _ = load_model(ckpt)
+    assert meta == on_disk and meta["normalizer"] == json.loads(json.dumps(normalizer.state_dict()))
+    assert meta["frame"] == {"lat_deg": 46.3705, "lon_deg": 7.065, "h_m": 1410.0} and meta["opset"] == 17
+
+
+def test_numpy_decoder_matches_the_normaliser(ckpt, exported):
+    _, normalizer, _ = load_model(ckpt)
+    k = exported.metadata["code_size"]
+    assert exported.metadata["rotation"] == normalizer.rotation and k == normalizer.code_dim
+    codes = np.random.default_rng(0).normal(size=(50, k))
+    expected = normalizer.decode(torch.from_numpy(codes)).numpy()
+    np.testing.assert_allclose(decode_pose(codes, exported.metadata), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rotation", ["6d", "quat", "log_quat"])
+def test_numpy_decoder_matches_every_rotation_code(rotation):
+    poses = FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:40])
+    normalizer = PoseNormalizer.fit(poses, rotation=rotation)
+    codes = np.random.default_rng(1).normal(size=(50, normalizer.code_dim))
+    expected = normalizer.decode(torch.from_numpy(codes)).numpy()
+    np.testing.assert_allclose(decode_pose(codes, normalizer.state_dict()), expected, rtol=0, atol=1e-6)
+    # The encoded training poses come back through the numpy decoder.
+    np.testing.assert_allclose(decode_pose(normalizer.encode(poses), normalizer.state_dict()), poses, atol=1e-6)
+    state = normalizer.state_dict()
+    if rotation == "log_quat":  # states written before the rotation code existed decode as log_quat
+        state.pop("rotation")
+        np.testing.assert_allclose(decode_pose(codes, state), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rotation", ["log_quat", "quat", "6d"])
+def test_numpy_decoder_against_scipy(rotation):
+    rng = np.random.default_rng(1)
+    r0 = Rotation.random(random_state=2).as_matrix()
+    rel = Rotation.random(20, random_state=3)
+    if rotation == "log_quat":  # AtLoc: u = (angle / 2) * axis
+        rot_code = rel.as_rotvec() / 2.0
+    elif rotation == "quat":  # scipy is scalar-last (x, y, z, w); topoloc (w, x, y, z), any norm
+        rot_code = np.roll(rel.as_quat(), 1, axis=1) * rng.uniform(0.5, 2.0, (20, 1))
+    else:  # Zhou et al.: the first two columns, column 0 then column 1, any scale / skew of column 1
+        m = rel.as_matrix()
+        rot_code = np.concatenate([m[:, :, 0] * 3.0, m[:, :, 1] + 0.4 * m[:, :, 0]], axis=1)
+    t_code = rng.normal(size=(20, 3))
+    stats = {"mean_m": [1.0, 2.0, 3.0], "std_m": [10.0, 20.0, 5.0], "reference_rotation": r0.ravel().tolist(),
+             "rotation": rotation}
+    c2w = decode_pose(np.concatenate([t_code, rot_code], axis=1), stats)
+    np.testing.assert_allclose(c2w[:, :3, :3], r0 @ rel.as_matrix(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(c2w[:, :3, 3], t_code * [10.0, 20.0, 5.0] + [1.0, 2.0, 3.0], rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"expected shape \(\.\.\., "):
+        decode_pose(np.zeros((2, 5)), stats)
+
+
+def test_decoder_geodesy_against_pyproj():
+    rows = load_preset("comballaz-2021-03-27-winter")[::50]
+    c2w_enu = FRAME.cesium_to_c2w(rows)
+    c2w_ecef = c2w_enu_to_ecef(c2w_enu, FRAME.to_dict())
+    np.testing.assert_allclose(c2w_ecef, FRAME.c2w_enu_to_ecef(c2w_enu), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(c2w_ecef[:, :3, 3], rows[:, :3], rtol=0, atol=1e-6)
+    lon, lat, h = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True).transform(*rows[:, :3].T)
+    got = ecef_to_wgs84(*rows[:, :3].T)
+    np.testing.assert_allclose(got[0], lat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got[1], lon, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got[2], h, rtol=0, atol=1e-4)
+
+
+def test_copied_decoder_runs_without_torch(exported, tmp_path):
+    codes = np.random.default_rng(4).normal(size=(3, exported.metadata["code_size"]))
+    np.save(tmp_path / "codes.npy", codes)
+    script = (
+        "import sys, json, importlib.util, numpy as np\n"
+        "sys.modules['torch'] = None  # any `import torch` now fails\n"
+        f"spec = importlib.util.spec_from_file_location('dec', {str(exported.decoder)!r})\n"
+        "dec = importlib.util.module_from_spec(spec); spec.loader.exec_module(dec)\n"
+        f"stats = json.load(open({str(exported.stats)!r}))\n"
+        f"c2w = dec.decode_pose(np.load({str(tmp_path / 'codes.npy')!r}), stats)\n"
+        "print(json.dumps(c2w.tolist()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    np.testing.assert_allclose(np.array(json.loads(done.stdout)), decode_pose(codes, exported.metadata), atol=1e-12)
+
+
+def test_cli_export_and_errors(ckpt, tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "drone.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "opset 17" in out and "uint8 (batch, 3, 32, 48)" in out
+    assert {p.name for p in tmp_path.iterdir()} == {"drone.onnx", "drone.json", "topoloc_pose_decoder.py"}
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not a checkpoint")
+    for args, named in ((["--checkpoint", str(bad), "--out", str(tmp_path / "x.onnx")], "notes.txt"),
+                        (["--checkpoint", str(ckpt), "--out", str(tmp_path / "x.pt")], "x.pt")):
+        with pytest.raises(SystemExit) as exc:
+            main(["export", *args])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_bench_inference_runs(capsys):
+    """The latency benchmark runs end to end at a tiny iteration count (figures are the lead's to take)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_inference.py"
+    spec = importlib.util.spec_from_file_location("bench_inference", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.main(["--iters", "1", "--warmup", "0", "--cases", "0", "--threads", "1", "--no-cuda"])
+    out = capsys.readouterr().out
+    assert "torch / ort" in out and "onnxruntime" in out
+    (line,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96")]
+    assert "cpu 1 thr" in line and float(line.split()[-1]) > 0

@@ -1,0 +1,297 @@
+"""`topoloc.localise` and `topoloc localise`: inputs, EXIF orientation, resizing, unreadable photos,
+frames, and the end-to-end check that positions match `topoloc evaluate`'s predictions to 1 mm."""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+
+import topoloc
+from topoloc.cli import main
+from topoloc.data import PoseNormalizer
+from topoloc.data.preset import load_preset, load_preset_pic_names
+from topoloc.engine import TrainConfig, load_model
+from topoloc.engine.checkpoint import save_checkpoint
+from topoloc.engine.localise import read_photo, resolve_frame
+from topoloc.geodesy import LocalFrame
+from topoloc.models import create_model
+
+KWARGS = {"backbone": "test_resnet", "feat_dim": 32}
+SIZE = (32, 48)  # (H, W) the tiny model takes
+
+
+def write_checkpoint(path: Path, image_size=SIZE, frame=None, seed: int = 0) -> Path:
+    """A topoloc checkpoint of an untrained tiny AtLoc, normaliser fitted on Comballaz LHS poses."""
+    torch.manual_seed(seed)
+    model = create_model("atloc_resnet18", **KWARGS).eval()
+    frame_obj = LocalFrame.named(frame if isinstance(frame, str) else "comballaz")
+    normalizer = PoseNormalizer.fit(frame_obj.cesium_to_c2w(load_preset("comballaz-LHS")[:60] if frame != "epfl"
+                                                           else load_preset("EPFL-LHS")[:60]))
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=image_size, device="cpu")
+    state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict()}
+    if frame is not None:  # as checkpoints record it: {name, lat_deg, lon_deg, h_m}
+        state["frame"] = {"name": frame, **frame_obj.to_dict()}
+    return save_checkpoint(state, path)
+
+
+def write_photos(folder: Path, n: int = 3, size_wh=(72, 48), seed: int = 0, suffix: str = ".png") -> list[Path]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        arr = rng.integers(0, 256, (size_wh[1], size_wh[0], 3), dtype=np.uint8)
+        paths.append(folder / f"photo_{i}{suffix}")
+        Image.fromarray(arr).save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return write_checkpoint(tmp_path_factory.mktemp("ckpt") / "last.pt")
+
+
+def _reference_poses(ckpt_path: Path, paths: list[Path]) -> np.ndarray:
+    """By hand: PIL decode, antialiased bilinear resize rounded to uint8, mean / std, model, decode."""
+    model, normalizer, cfg = load_model(ckpt_path)
+    images = []
+    for p in paths:
+        with Image.open(p) as img:
+            x = torch.from_numpy(np.array(img.convert("RGB"))).permute(2, 0, 1)[None].float()
+        x = F.interpolate(x, size=cfg.image_size, mode="bilinear", align_corners=False, antialias=True)
+        images.append(x.round().clamp(0, 255) / 255.0)
+    x = (torch.cat(images) - model.image_mean) / model.image_std
+    with torch.no_grad():
+        return normalizer.decode(model(x)).numpy()
+
+
+def test_inputs_agree_with_a_pipeline_built_by_hand(ckpt, tmp_path):
+    paths = write_photos(tmp_path / "photos", n=3, size_wh=(96, 64))
+    (tmp_path / "photos" / "notes.txt").write_text("not a photo")  # a folder's other files are left alone
+    expected = _reference_poses(ckpt, paths)
+    with pytest.warns(UserWarning, match="does not record its training frame"):
+        by_folder = topoloc.localise(ckpt, tmp_path / "photos", device="cpu")
+    assert by_folder.names == ["photo_0", "photo_1", "photo_2"] and by_folder.frame == LocalFrame.named("comballaz")
+    np.testing.assert_allclose(by_folder.c2w_enu, expected, rtol=0, atol=1e-4)
+    triple = load_model(ckpt)
+    pil = [Image.open(p) for p in paths]
+    tensor = torch.stack([read_photo(p)[0] for p in paths])
+    # Other batch sizes change float32 rounding inside the network: the same poses to 0.1 mm.
+    for images in ([str(p) for p in paths], pil, tensor):
+        got = topoloc.localise(triple, images, frame="comballaz", batch_size=2)
+        np.testing.assert_allclose(got.c2w_enu, by_folder.c2w_enu, rtol=0, atol=1e-4)
+    for img in pil:
+        img.close()
+    model, normalizer, _ = triple
+    one = topoloc.localise(model, tensor[1], normalizer=normalizer, image_size=SIZE, frame="comballaz")
+    np.testing.assert_allclose(one.c2w_enu, by_folder.c2w_enu[1:2], rtol=0, atol=1e-4)
+
+
+def test_exif_orientation_is_not_applied(ckpt, tmp_path):
+    arr = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 deg clockwise to display"
+    path = tmp_path / "DJI_0001.JPG"
+    Image.fromarray(arr).save(path, quality=95, exif=exif)
+    image, orientation = read_photo(path)
+    stored = np.asarray(Image.open(path).convert("RGB"))
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    assert orientation == 6 and shown.shape == (48, 32, 3)  # a viewer would turn it
+    assert tuple(image.shape) == (3, 32, 48) and np.array_equal(image.permute(1, 2, 0).numpy(), stored)
+    with pytest.warns(UserWarning, match="EXIF Orientation.*DJI_0001.JPG: 6"):
+        topoloc.localise(ckpt, path, frame="comballaz")
+
+
+def test_aspect_warning_only_when_the_aspect_differs(ckpt, tmp_path):
+    same = write_photos(tmp_path / "same", n=1, size_wh=(150, 100))  # 3:2 like the model's 48x32
+    square = write_photos(tmp_path / "square", n=1, size_wh=(40, 40))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        topoloc.localise(ckpt, same, frame="comballaz")
+    assert not [w for w in caught if "stretched" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"40x40 \(aspect 1.000.*stretched to the model's 48x32"):
+        topoloc.localise(ckpt, square, frame="comballaz")
+
+
+def test_unreadable_photos_skip_or_raise(ckpt, tmp_path):
+    good = write_photos(tmp_path, n=1)[0]
+    text = tmp_path / "readme.JPG"
+    text.write_text("hello")
+    corrupt = tmp_path / "corrupt.jpg"
+    Image.fromarray(np.zeros((48, 72, 3), np.uint8)).save(corrupt)
+    corrupt.write_bytes(corrupt.read_bytes()[:200])
+    with pytest.warns(UserWarning, match="skipped 2 unreadable photo"):
+        out = topoloc.localise(ckpt, [text, good, corrupt], frame="comballaz", on_error="skip")
+    assert out.names == ["photo_0"] and [Path(s).name for s, _ in out.skipped] == ["readme.JPG", "corrupt.jpg"]
+    assert all("could not read the image" in why for _, why in out.skipped)
+    with pytest.raises(ValueError, match="readme.JPG: could not read"):
+        topoloc.localise(ckpt, [good, text], frame="comballaz")
+
+
+def test_input_and_argument_errors(ckpt, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        topoloc.localise(ckpt, tmp_path / "missing.jpg")
+    with pytest.raises(ValueError, match="holds no image"):
+        topoloc.localise(ckpt, tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"images: expected a uint8 RGB tensor"):
+        topoloc.localise(ckpt, torch.rand(1, 3, 8, 8))
+    with pytest.raises(TypeError, match=r"images\[0\]"):
+        topoloc.localise(ckpt, [3.0])
+    model, _, _ = load_model(ckpt)
+    with pytest.raises(ValueError, match="normalizer"):
+        topoloc.localise(model, torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="on_error"):
+        topoloc.localise(ckpt, tmp_path, on_error="ignore")
+
+
+def test_frames_recorded_asked_and_contradicting(tmp_path):
+    epfl = write_checkpoint(tmp_path / "epfl.pt", frame="epfl")
+    photos = write_photos(tmp_path / "p", n=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a recorded frame: no warning
+        out = topoloc.localise(epfl, photos)
+    assert out.frame == LocalFrame.named("epfl")
+    assert np.all(np.abs(out.lon_deg - 6.5668) < 0.05) and np.all(np.abs(out.lat_deg - 46.5191) < 0.05)
+    with pytest.raises(ValueError, match="trained in"):
+        topoloc.localise(epfl, photos, frame="comballaz")
+    model, normalizer, cfg = load_model(write_checkpoint(tmp_path / "plain.pt"))
+    model.config["frame"] = {"name": "epfl", "lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the frame a loaded model carries in its config
+        assert topoloc.localise((model, normalizer, cfg), photos).frame == LocalFrame.named("epfl")
+    assert resolve_frame({"lat_deg": 46.0, "lon_deg": 7.0, "h_m": 500.0}) == LocalFrame(46.0, 7.0, 500.0)
+    with pytest.raises(ValueError, match="unknown frame"):
+        resolve_frame("paris")
+
+
+# ------------------------------------------------------------------------------------- the CLI
+def test_cli_writes_every_format(ckpt, tmp_path, capsys):
+    photos = write_photos(tmp_path / "photos", n=2)
+    outs = [tmp_path / "o.csv", tmp_path / "o.geojson", tmp_path / "o.kml"]
+    rc = main(["localise", "--checkpoint", str(ckpt), str(tmp_path / "photos"), "--frame", "comballaz",
+               "--no-progress", "--out", *map(str, outs)])
+    assert rc == 0 and all(p.is_file() for p in outs)
+    assert "o.kml: 2 photo(s)" in capsys.readouterr().out
+    assert len(list(csv.DictReader(outs[0].open()))) == 2
+    assert len(json.loads(outs[1].read_text())["features"]) == 4  # a point and a view line per photo
+
+
+@pytest.mark.parametrize("case", ["text", "corrupt", "other_checkpoint", "missing", "strict", "suffix"])
+def test_cli_bad_input_exits_2_naming_it(ckpt, tmp_path, capsys, case):
+    good = write_photos(tmp_path, n=1, suffix=".JPG")[0]
+    text = tmp_path / "notes.txt"
+    text.write_text("a text file\n")
+    corrupt = tmp_path / "DJI_0002.JPG"
+    corrupt.write_bytes(good.read_bytes()[:300])
+    other = tmp_path / "epoch_300.pth.tar"
+    torch.save({"model_state_dict": {}, "criterion_state_dict": {}}, other)
+    checkpoint, photos, out, named = str(ckpt), [str(good)], "o.csv", None
+    if case == "text":
+        photos, named = [str(text)], "notes.txt"
+    elif case == "corrupt":
+        photos, named = [str(corrupt)], "DJI_0002.JPG"
+    elif case == "other_checkpoint":
+        checkpoint, named = str(other), "epoch_300.pth.tar"
+    elif case == "missing":
+        photos, named = [str(tmp_path / "nope.JPG")], "nope.JPG"
+    elif case == "strict":
+        photos, named = [str(good), str(corrupt), "--strict"], "DJI_0002.JPG"
+    else:
+        out, named = "o.shp", "o.shp"
+    with pytest.raises(SystemExit) as exc:
+        main(["localise", "--checkpoint", checkpoint, *photos, "--no-progress", "--out", str(tmp_path / out)])
+    err = capsys.readouterr().err
+    error_lines = [line for line in err.splitlines() if line.startswith("topoloc localise: error:")]
+    assert exc.value.code == 2 and len(error_lines) == 1 and named in error_lines[0], err
+
+
+def test_cli_skips_unreadable_photos_with_a_count(ckpt, tmp_path, capsys):
+    good = write_photos(tmp_path, n=2)
+    text = tmp_path / "x.jpg"
+    text.write_text("text")
+    rc = main(["localise", "--checkpoint", str(ckpt), str(good[0]), str(text), str(good[1]), "--no-progress",
+               "--frame", "comballaz", "--out", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert rc == 0 and f"skipped {text}: could not read the image" in err and "1 of 3 photo(s) skipped" in err
+    assert [r["name"] for r in csv.DictReader((tmp_path / "o.csv").open())] == ["photo_0", "photo_1"]
+
+
+# ------------------------------------------------------------------------ against `topoloc evaluate`
+FLIGHT = "comballaz-2020-11-06-planned"
+
+
+def _write_real_flight(root: Path, count: int = 5, size_wh=(72, 48)) -> list[Path]:
+    """A TOPO-DataGen flight folder with renders and '-real' photos (random pixels) at the flight's poses."""
+    rng = np.random.default_rng(3)
+    poses, names = load_preset(FLIGHT), load_preset_pic_names(FLIGHT)
+    folder, real = root / FLIGHT, root / f"{FLIGHT}-real"
+    folder.mkdir(parents=True)
+    real.mkdir()
+    np.save(folder / f"{FLIGHT}_poses.npy", poses)
+    (folder / f"{FLIGHT}_pic_names.csv").write_text(",".join(names))
+    photos = []
+    for i in np.linspace(0, len(poses) - 1, count).round().astype(int):
+        rgb = rng.integers(0, 256, (size_wh[1], size_wh[0], 3), dtype=np.uint8)
+        Image.fromarray(rgb).save(folder / f"{FLIGHT}_{i:05d}_{names[i]}_img.png")
+        Image.fromarray(rgb).save(real / f"{names[i]}.JPG", quality=90)
+        photos.append(real / f"{names[i]}.JPG")
+    return photos
+
+
+def _compare_with_evaluate(checkpoint: Path, data: Path, flight: str, photos: list[Path], tmp: Path) -> None:
+    """`topoloc localise` positions vs `topoloc evaluate`'s predictions CSV: within 1 mm; GeoJSON valid."""
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(data), "--flights", f"{flight}:real",
+                 "--out", str(tmp / "eval"), "--no-retrieval", "--device", "cpu"]) == 0
+    (pred_csv,) = (tmp / "eval" / "predictions").glob("*_predictions.csv")
+    evaluated = {r["name"]: r for r in csv.DictReader(pred_csv.open()) if r["domain"] == "real"}
+    outs = [tmp / "loc.csv", tmp / "loc.geojson", tmp / "loc.kml"]
+    assert main(["localise", "--checkpoint", str(checkpoint), *map(str, photos), "--frame", "comballaz",
+                 "--device", "cpu", "--no-progress", "--out", *map(str, outs)]) == 0
+    localised = {r["name"]: r for r in csv.DictReader(outs[0].open())}
+    assert sorted(localised) == sorted(evaluated) and len(localised) == len(photos)
+    for name, row in localised.items():
+        ref = evaluated[name]
+        ecef = np.array([float(row[f"ecef_{a}_m"]) for a in "xyz"])
+        ecef_ref = np.array([float(ref[f"pred_ecef_{a}_m"]) for a in "xyz"])  # written to 10 digits: 0.5 mm
+        enu = np.array([float(row[f"{a}_m"]) for a in ("east", "north", "up")])
+        enu_ref = np.array([float(ref[f"pred_{a}_m"]) for a in ("east", "north", "up")])
+        assert np.linalg.norm(ecef - ecef_ref) < 1e-3 and np.linalg.norm(enu - enu_ref) < 1e-3
+        assert float(row["lat_deg"]) == pytest.approx(float(ref["pred_lat_deg"]), abs=1e-7)
+        assert float(row["lon_deg"]) == pytest.approx(float(ref["pred_lon_deg"]), abs=1e-7)
+        assert float(row["yaw_deg"]) == pytest.approx(float(ref["pred_yaw_deg"]), abs=1e-4)
+    doc = json.loads(outs[1].read_text())
+    assert doc["type"] == "FeatureCollection"
+    for f in doc["features"]:
+        assert f["type"] == "Feature" and f["geometry"]["type"] in ("Point", "LineString")
+        points = [f["geometry"]["coordinates"]] if f["geometry"]["type"] == "Point" else f["geometry"]["coordinates"]
+        for lon, lat, _h in points:  # [lon, lat, h]: longitude first, within the Comballaz area
+            assert 6.9 < lon < 7.2 and 46.25 < lat < 46.5
+        if f["geometry"]["type"] == "Point":
+            row = localised[f["properties"]["name"]]
+            assert f["geometry"]["coordinates"][:2] == pytest.approx([float(row["lon_deg"]), float(row["lat_deg"])])
+    assert outs[2].read_text().count("<Placemark>") == len(photos)
+
+
+def test_localise_matches_evaluate_to_1mm(ckpt, tmp_path):
+    photos = _write_real_flight(tmp_path / "data")
+    _compare_with_evaluate(ckpt, tmp_path / "data", FLIGHT, photos, tmp_path)
+
+
+@pytest.mark.slow
+def test_smoke_demo_photos_match_evaluate_to_1mm(tmp_path):
+    """After `topoloc demo --smoke`, its real test photos localised as in the README's worked example."""
+    demo = tmp_path / "demo"
+    assert main(["demo", "--smoke", "--out", str(demo), "--device", "cpu"]) == 0
+    checkpoint = demo / "runs" / "augmented" / "last.pt"
+    photos = sorted((demo / "data" / f"{FLIGHT}-real").glob("*.JPG"))
+    assert photos
+    _compare_with_evaluate(checkpoint, demo / "data", FLIGHT, photos, tmp_path)

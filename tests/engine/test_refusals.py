@@ -1,0 +1,222 @@
+"""What training and evaluation refuse: changed resumes, overwritten runs, wrong frames, bad checkpoints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+import yaml
+
+from topoloc.engine import TrainConfig, train
+from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+from topoloc.engine.predict import predict
+
+
+def _darken(x):
+    """A callable augmentation (its name is what config.yaml records)."""
+    return x * 0.5
+
+
+# ----------------------------------------------------------------------------------- resume rules
+def test_resume_without_the_callable_augment_is_refused(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1, augment=_darken), ds)
+    assert yaml.safe_load((run / "config.yaml").read_text())["augment"] == "callable:_darken"
+    with pytest.raises(ValueError, match=r"augment: 'callable:_darken' -> None") as info:
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds)
+    assert "resume_changes='allow'" in str(info.value)
+    # The run's record is untouched: config.yaml still says how its first steps were trained.
+    assert yaml.safe_load((run / "config.yaml").read_text())["augment"] == "callable:_darken"
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+    # Resuming with the callable again is the same run.
+    again = train(tiny_config(out_dir=str(run), epochs=2, resume=True, augment=_darken), ds)
+    assert len(again.history) == 2 and not (run / "config_changes.log").exists()
+
+
+CHANGES = {"lr": 1e-3, "augment": "colorjitter", "augment_strength": 0.5, "weight_decay": 0.0,
+           "lr_schedule": "cosine", "grad_clip": 1.0, "batch_size": 4, "seed": 3, "augment_fraction": 0.5,
+           "model_kwargs": {"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.1}}
+
+
+def test_resume_with_changed_training_settings_is_refused_naming_each(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    before = (run / "config.yaml").read_text()
+    base = tiny_config(out_dir=str(run))
+    for field, value in CHANGES.items():
+        with pytest.raises(ValueError, match="other settings") as info:
+            train(tiny_config(out_dir=str(run), epochs=2, resume=True, **{field: value}), ds)
+        old = getattr(base, field) if field != "model_kwargs" else base.model_kwargs
+        assert f"{field}: {old!r} -> {value!r}" in str(info.value), field
+    with pytest.raises(ValueError, match=r"lr: 5e-05 -> 0.001; grad_clip: None -> 2.0"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True, lr=1e-3, grad_clip=2.0), ds)
+    assert (run / "config.yaml").read_text() == before
+
+
+def test_allowed_change_is_logged_in_the_run_folder(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    result = train(tiny_config(out_dir=str(run), epochs=2, resume=True, lr=1e-3, resume_changes="allow"), ds)
+    assert len(result.history) == 2 and result.history[1]["lr"] == pytest.approx(1e-3)
+    log = (run / "config_changes.log").read_text()
+    assert "at global step 1" in log and "lr: 5e-05 -> 0.001" in log
+    assert yaml.safe_load((run / "config.yaml").read_text())["lr"] == pytest.approx(1e-3)
+
+
+def test_longer_cosine_run_changes_the_schedule(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1, lr_schedule="cosine"), ds)
+    with pytest.raises(ValueError, match="epochs: 1 -> 2"):
+        train(tiny_config(out_dir=str(run), epochs=2, lr_schedule="cosine", resume=True), ds)
+
+
+def test_mid_epoch_checkpoint_refuses_another_batch_size_even_when_allowed(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=16)
+    train(tiny_config(out_dir=str(run), epochs=1, batch_size=4), ds)
+    state = load_checkpoint(run / "last.pt")
+    state["epoch"], state["step"], state["global_step"] = 0, 2, 2  # as if killed after step 2
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
+    with pytest.raises(ValueError, match="mid-epoch"):
+        train(tiny_config(out_dir=str(run), epochs=1, batch_size=8, resume=True, resume_changes="allow"), ds)
+
+
+# ----------------------------------------------------------------------------------- run folders
+def test_new_run_into_a_finished_run_folder_is_refused(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    first = train(tiny_config(out_dir=str(run), epochs=1), pose_images(n=8), pose_images(n=4, seed=1))
+    assert (run / "best.pt").is_file()
+    files = {n: (run / n).read_bytes() for n in ("config.yaml", "last.pt", "best.pt", "log.csv")}
+    with pytest.raises(FileExistsError, match="holds another run.*overwrite=True"):
+        train(tiny_config(out_dir=str(run), epochs=1, lr=1e-3), pose_images(n=8))
+    assert {n: (run / n).read_bytes() for n in files} == files  # nothing touched
+    # overwrite=True replaces the run's files together: no stale best.pt of the old run beside the new one.
+    second = train(tiny_config(out_dir=str(run), epochs=1, lr=1e-3, overwrite=True), pose_images(n=8))
+    assert not (run / "best.pt").exists() and second.best_checkpoint == run / "last.pt"
+    assert len((run / "log.csv").read_text().strip().splitlines()) == 2
+    assert first.final_checkpoint == second.final_checkpoint
+
+
+def test_stale_checkpoint_temporaries_of_dead_processes_are_removed(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = run / f".last.pt.{dead.pid}.tmp"
+    alive = run / f".last.pt.{os.getppid()}.tmp"
+    stale.write_bytes(b"x" * 100)
+    alive.write_bytes(b"y")
+    train(tiny_config(out_dir=str(run), epochs=1, resume=True), pose_images(n=8))
+    assert not stale.exists() and alive.exists()
+
+
+# ----------------------------------------------------------------------------------- checkpoints
+def test_last_good_checkpoint_predicts_finite_poses(tiny_config, pose_images, tmp_path, monkeypatch):
+    original = torch.optim.Adam.step
+    calls = {"n": 0}
+
+    def step(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 4:  # finite, but far too large weights after the 4th step
+            with torch.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        p.fill_(1e9)
+        return out
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    run = tmp_path / "run"
+    cfg = tiny_config(out_dir=str(run), epochs=3, batch_size=4, checkpoint_every_steps=2, log_every=1)
+    with pytest.raises(FloatingPointError, match="non-finite predictions on a training batch after step 4") as info:
+        train(cfg, pose_images(n=12))
+    assert str(run / "last.pt") in str(info.value)
+    state = load_checkpoint(run / "last.pt")
+    assert state["global_step"] == 3  # the end of epoch 1 (3 steps of 4 images), before the weights blew up
+    monkeypatch.setattr(torch.optim.Adam, "step", original)
+    model, normalizer, _ = load_model(run / "last.pt")
+    assert torch.isfinite(predict(model, pose_images(n=4), normalizer)).all()
+
+
+def test_checkpoint_records_frame_and_image_size(tiny_config, tmp_path, lhs_flight):
+    from topoloc.data import TopoFlight
+
+    lhs_flight(tmp_path / "data", n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1, image_size=(16, 24)),
+                   TopoFlight(tmp_path / "data", "comballaz-LHS"))
+    state = load_checkpoint(result.final_checkpoint)
+    assert state["frame"] == {"name": "comballaz", "lat_deg": 46.3705, "lon_deg": 7.065, "h_m": 1410.0}
+    model, _, _ = load_model(result.final_checkpoint)
+    assert model.config["image_size"] == [16, 24] and model.config["frame"]["name"] == "comballaz"
+
+
+def test_predict_without_image_size_uses_the_trained_size(tiny_config, pose_images, tmp_path):
+    ds = pose_images(n=4, size_hw=(40, 48))
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1, image_size=(32, 32)), pose_images(n=8))
+    model, normalizer, cfg = load_model(result.final_checkpoint)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        default = predict(model, ds, normalizer)
+    assert seen == [(32, 32)]
+    assert torch.equal(default, predict(model, ds, normalizer, image_size=cfg.image_size))
+    # A model that records no size: the native size, with a warning.
+    del model.config["image_size"]
+    with pytest.warns(UserWarning, match="records no training size"):
+        predict(model, ds, normalizer)
+    assert seen[-1] == (40, 48)
+
+
+def test_override_numbers_parse_as_written(tmp_path):
+    from topoloc.engine.recipe import apply_overrides, load_recipe
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  root: d\n  train: [{flight: comballaz-LHS}]\n  test: [{flight: comballaz-LHS}]\ntrain:\n  model: atloc_resnet18\n"
+                      "  weight_decay: 1e-4\n")
+    loaded = load_recipe(recipe, ["train.lr=5e-5", "train.epochs=5"])
+    assert loaded.train.lr == 5e-5 and loaded.train.weight_decay == 1e-4 and loaded.train.epochs == 5
+    assert apply_overrides({}, ["a.b=1E3", "a.c=5e", "a.d=[1e-3, 2]"]) == {"a": {"b": 1000.0, "c": "5e", "d": [0.001, 2]}}
+    assert TrainConfig.from_yaml(_write(tmp_path / "c.yaml", "lr: 3e-4\n")).lr == 3e-4
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_evaluate_refuses_another_frame_and_warns_without_one(tiny_config, tmp_path, lhs_flight):
+    from topoloc.data import TopoFlight
+    from topoloc.engine.recipe import evaluate_checkpoint
+
+    data = tmp_path / "data"
+    lhs_flight(data, n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(data, "comballaz-LHS"))
+    with pytest.raises(ValueError, match="trained in the comballaz frame, not in epfl"):
+        evaluate_checkpoint(result.final_checkpoint, data, ["comballaz-LHS"], tmp_path / "eval", frame="epfl",
+                            device="cpu", retrieval=False)
+    # A checkpoint written before frames were recorded: evaluated, with a warning.
+    state = load_checkpoint(result.final_checkpoint)
+    del state["frame"]
+    old = save_checkpoint({k: v for k, v in state.items() if k != "format"}, tmp_path / "old" / "last.pt")
+    with pytest.warns(UserWarning, match="does not record the local frame"):
+        report = evaluate_checkpoint(old, data, ["comballaz-LHS"], tmp_path / "eval", device="cpu", retrieval=False)
+    assert report.is_file()
+
+
+def test_checkpoint_predating_a_field_resumes_with_its_default(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    state = load_checkpoint(run / "last.pt")
+    del state["config"]["augment_fraction"]  # written before the field existed
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds).history) == 2

@@ -1,0 +1,139 @@
+"""`Localisation` and the GIS writers: values against pyproj and hand-worked poses, files against
+their specifications (RFC 7946 GeoJSON, KML 2.2, CSV)."""
+
+import csv
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from pyproj import Transformer
+
+from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame, cesium_to_c2w
+from topoloc.gis import gis_format, to_geojson, to_kml
+from topoloc.localisation import LOCALISATION_COLUMNS, Localisation
+
+KML = "{http://www.opengis.net/kml/2.2}"
+FRAME = LocalFrame.named("comballaz")
+TO_ECEF = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+TO_GEO = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+
+
+def _pose(lat, lon, h, yaw, pitch, roll):
+    """Camera-to-ENU pose (comballaz frame) of a Cesium pose given in WGS84; ECEF by pyproj."""
+    x, y, z = TO_ECEF.transform(lon, lat, h)
+    return FRAME.c2w_ecef_to_enu(cesium_to_c2w([[x, y, z, yaw, pitch, roll]]))[0]
+
+
+@pytest.fixture(scope="module")
+def flight():
+    rows = load_preset("comballaz-2020-11-06-planned")[::40]
+    c2w = FRAME.cesium_to_c2w(rows)
+    return rows, Localisation([f"p{i}" for i in range(len(rows))], c2w, FRAME)
+
+
+def test_positions_and_angles_match_the_pose_rows(flight):
+    rows, loc = flight
+    np.testing.assert_allclose(loc.ecef_m, rows[:, :3], rtol=0, atol=1e-6)
+    lon, lat, h = TO_GEO.transform(rows[:, 0], rows[:, 1], rows[:, 2])
+    np.testing.assert_allclose(loc.lat_deg, lat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(loc.lon_deg, lon, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(loc.h_m, h, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(loc.h_amsl_m, h - 49.5, rtol=0, atol=1e-6)  # the stated geoid offset
+    assert DEFAULT_GEOID_OFFSET_M == 49.5
+    yaw_err = (loc.ypr_deg[:, 0] - rows[:, 3] + 180.0) % 360.0 - 180.0
+    np.testing.assert_allclose(yaw_err, 0.0, atol=1e-6)
+    np.testing.assert_allclose(loc.ypr_deg[:, 1:], rows[:, 4:], atol=1e-6)
+    # Distances are the same in ENU and ECEF.
+    d_enu = np.linalg.norm(loc.enu_m[1:] - loc.enu_m[:-1], axis=1)
+    d_ecef = np.linalg.norm(rows[1:, :3] - rows[:-1, :3], axis=1)
+    np.testing.assert_allclose(d_enu, d_ecef, atol=1e-6)
+
+
+def test_viewing_direction_worked_by_hand():
+    # Yaw 90 (east), pitch -30: the camera looks east and 30 deg down.
+    loc = Localisation(["a"], _pose(46.37, 7.06, 1800.0, 90.0, -30.0, 0.0)[None], FRAME)
+    view_local = np.array([np.cos(np.radians(30)), 0.0, -np.sin(np.radians(30))])  # east, north, up at the camera
+    east, north, up = (np.array(v) for v in ([1, 0, 0], [0, 1, 0], [0, 0, 1]))
+    # The frame's axes differ from the camera site's by ~0.005 deg (0.4 km away): compare loosely.
+    np.testing.assert_allclose(loc.view_enu[0], view_local[0] * east + view_local[2] * up, atol=1e-3)
+    lat2, lon2, h2 = loc.view_point_wgs84(50.0)
+    assert h2[0] - loc.h_m[0] == pytest.approx(-25.0, abs=1e-3)
+    assert lon2[0] > loc.lon_deg[0] and lat2[0] == pytest.approx(loc.lat_deg[0], abs=1e-6)
+    p1 = np.array(TO_ECEF.transform(lon2[0], lat2[0], h2[0]))
+    assert np.linalg.norm(p1 - loc.ecef_m[0]) == pytest.approx(50.0, abs=1e-6)
+    assert north @ loc.view_enu[0] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_geojson_follows_rfc7946(flight, tmp_path):
+    rows, loc = flight
+    path = loc.write(tmp_path / "out.geojson")
+    doc = json.loads(path.read_text())
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc
+    cams = [f for f in doc["features"] if f["properties"]["feature"] == "camera"]
+    views = [f for f in doc["features"] if f["properties"]["feature"] == "view"]
+    assert len(cams) == len(views) == len(loc)
+    lon, lat, h = TO_GEO.transform(rows[:, 0], rows[:, 1], rows[:, 2])
+    for i, f in enumerate(cams):
+        assert f["type"] == "Feature" and f["geometry"]["type"] == "Point"
+        x, y, z = f["geometry"]["coordinates"]  # RFC 7946: longitude, latitude, ellipsoidal height
+        assert (x, y, z) == pytest.approx((lon[i], lat[i], h[i]), abs=1e-4)
+        assert 7.0 < x < 7.15 and 46.3 < y < 46.45  # Comballaz: longitude first
+        assert f["properties"]["name"] == f"p{i}" and set(LOCALISATION_COLUMNS) <= set(f["properties"])
+    for f in views:
+        line = f["geometry"]["coordinates"]
+        assert f["geometry"]["type"] == "LineString" and len(line) == 2 and all(len(p) == 3 for p in line)
+        a, b = (np.array(TO_ECEF.transform(*p)) for p in line)
+        assert np.linalg.norm(b - a) == pytest.approx(50.0, abs=1e-2)
+
+
+def test_kml_camera_heading_tilt_and_altitude(tmp_path):
+    poses = np.stack([_pose(46.37, 7.06, 1800.0, 90.0, -30.0, 0.0), _pose(46.38, 7.07, 1700.0, -45.0, -90.0, 0.0),
+                      _pose(46.36, 7.05, 1600.0, 180.0, 0.0, 0.0)])
+    loc = Localisation(["east & down", "nadir", "south, horizon"], poses, FRAME)
+    path = loc.write(tmp_path / "out.kml")
+    root = ET.parse(path).getroot()
+    marks = root.findall(f"{KML}Document/{KML}Placemark")
+    assert [m.find(f"{KML}name").text for m in marks] == loc.names
+    # Google Earth: heading clockwise from north in [0, 360); tilt 0 = straight down, 90 = horizon.
+    expected = [(90.0, 60.0, 1800.0), (315.0, 0.0, 1700.0), (180.0, 90.0, 1600.0)]
+    for mark, (heading, tilt, h) in zip(marks, expected):
+        cam = mark.find(f"{KML}Camera")
+        assert float(cam.find(f"{KML}tilt").text) == pytest.approx(tilt, abs=1e-3)
+        if tilt > 0:  # a nadir view puts its whole heading into yaw
+            assert float(cam.find(f"{KML}heading").text) == pytest.approx(heading, abs=1e-3)
+        assert float(cam.find(f"{KML}altitude").text) == pytest.approx(h - 49.5, abs=1e-3)  # above sea level
+        assert cam.find(f"{KML}altitudeMode").text == "absolute"
+        lon, lat, alt = (float(v) for v in mark.find(f"{KML}Point/{KML}coordinates").text.split(","))
+        assert alt == pytest.approx(h - 49.5, abs=1e-3) and 7.0 < lon < 7.1 and 46.3 < lat < 46.4
+    assert "&amp;" in path.read_text()  # names are escaped
+
+
+def test_csv_columns_and_values(flight, tmp_path):
+    rows, loc = flight
+    path = loc.write(tmp_path / "out.csv")
+    with path.open() as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == list(LOCALISATION_COLUMNS) and len(table) == len(loc)
+    got = np.array([[float(r[c]) for c in ("ecef_x_m", "ecef_y_m", "ecef_z_m")] for r in table])
+    np.testing.assert_allclose(got, rows[:, :3], rtol=0, atol=1e-4)
+    assert {float(r["frame_lat_deg"]) for r in table} == {46.3705}
+
+
+def test_suffix_errors_and_validation(flight, tmp_path):
+    _, loc = flight
+    assert [gis_format(p) for p in ("a.CSV", "b.geojson", "c.json", "d.kml")] == ["csv", "geojson", "geojson", "kml"]
+    with pytest.raises(ValueError, match=r"out\.shp.*\.kml"):
+        loc.write(tmp_path / "out.shp")
+    bad = loc.c2w_enu.copy()
+    bad[0, 0, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN.*p0"):
+        Localisation(loc.names, bad, FRAME)
+    with pytest.raises(ValueError, match="names"):
+        Localisation(["x"], loc.c2w_enu, FRAME)
+    with pytest.raises(ValueError, match="view_length_m"):
+        to_geojson(loc, view_length_m=-1)
+    empty = Localisation([], np.zeros((0, 4, 4)), FRAME)
+    assert to_geojson(empty) == {"type": "FeatureCollection", "features": []} and "Placemark" not in to_kml(empty)

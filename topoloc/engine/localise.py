@@ -1,0 +1,349 @@
+"""`localise`: where was each photo taken? A trained model on new photos, no ground truth needed.
+
+Photos are read the way training read its images (`topoloc.data.TopoFlight`): decoded by PIL to
+RGB at their stored size, then resized to the model's input size with `resize_uint8` (bilinear,
+antialiased, no crop: the aspect ratio is not kept), then ``model.normalize``, the model, and
+``normalizer.decode``. That is `topoloc.engine.predict.predict` batch by batch, so the poses are
+the ones `topoloc.engine.evaluate` gives for the same images.
+
+EXIF orientation: pixels are used as the camera stored them, and an EXIF ``Orientation`` tag is
+ignored (with a warning when it asks for a rotation or a flip). PIL does not apply the tag unless
+asked (``ImageOps.exif_transpose``), the training images were read the same way, and a pose refers
+to the sensor's frame: the roll of a DJI gimbal pose is the roll of the stored image. Rotating
+the pixels to the display orientation would show the model a view rolled by 90 or 180 degrees
+(and a transposed focal geometry) that it never learned. DJI drone cameras store photos upright
+(Orientation 1), so their photos are unaffected.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor, nn
+
+from topoloc.data._images import read_rgb
+from topoloc.data.cache import ImageCache, resize_uint8
+from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.engine.checkpoint import load_checkpoint, load_model
+from topoloc.engine.predict import predict
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+from topoloc.localisation import Localisation
+
+__all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
+
+#: File suffixes taken from a folder (case-insensitive); files named explicitly are read whatever their suffix.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+#: The frame assumed (with a warning) when a checkpoint does not record its training frame.
+DEFAULT_FRAME = "comballaz"
+#: Relative aspect-ratio difference above which resizing warns that photos are stretched.
+ASPECT_TOLERANCE = 0.01
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass
+class _Photo:
+    """One input: a label, where it came from, and how to get its uint8 (3, H, W) pixels."""
+
+    name: str
+    source: str
+    load: Callable[[], tuple[Tensor, int]]
+
+
+def read_photo(path: str | PathLike) -> tuple[Tensor, int]:
+    """A photo's pixels as stored (EXIF orientation not applied) and its EXIF orientation (1 if none).
+
+    Returns:
+        ``(image, orientation)``: uint8 RGB (3, H, W) at the stored size, and the EXIF
+        ``Orientation`` value (1 = upright; 3, 6, 8 = rotated; 2, 4, 5, 7 = mirrored).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a readable image (the message names the file).
+    """
+    image = read_rgb(Path(path))
+    try:
+        with Image.open(path) as img:
+            orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the pixels were read, treat as upright
+        orientation = 1
+    return image, orientation
+
+
+def _path_photo(path: Path) -> _Photo:
+    return _Photo(path.stem, str(path), lambda: read_photo(path))
+
+
+def _tensor_photo(image: Tensor, name: str) -> _Photo:
+    return _Photo(name, "", lambda: (image, 1))
+
+
+def _pil_photo(img: Image.Image, name: str) -> _Photo:
+    def load() -> tuple[Tensor, int]:
+        orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+        return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous(), orientation
+
+    filename = getattr(img, "filename", "") or ""
+    return _Photo(Path(filename).stem if filename else name, str(filename), load)
+
+
+def _check_uint8(t: Tensor, where: str) -> Tensor:
+    if t.dtype != torch.uint8 or t.ndim not in (3, 4) or t.shape[-3] != 3:
+        raise ValueError(f"{where}: expected a uint8 RGB tensor (B, 3, H, W) or (3, H, W), got "
+                         f"{t.dtype} {tuple(t.shape)}")
+    return t
+
+
+def collect_photos(images: Any) -> list[_Photo]:
+    """The photos of a folder, a path, a list of them, PIL images or a uint8 tensor batch, in order.
+
+    A folder gives its files with an `IMAGE_SUFFIXES` suffix, sorted by name (not recursive).
+    Files named explicitly are taken whatever their suffix (an unreadable one fails when read).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a folder holds no image, or nothing was given.
+        TypeError: an input of another type.
+    """
+    items = list(images) if isinstance(images, (list, tuple)) else [images]
+    photos: list[_Photo] = []
+    for k, item in enumerate(items):
+        where = f"images[{k}]" if isinstance(images, (list, tuple)) else "images"
+        if isinstance(item, (str, PathLike)):
+            path = Path(item)
+            if path.is_dir():
+                files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                if not files:
+                    raise ValueError(f"{path}: the folder holds no image file (expected {', '.join(IMAGE_SUFFIXES)})")
+                photos += [_path_photo(p) for p in files]
+            elif path.is_file():
+                photos.append(_path_photo(path))
+            else:
+                raise FileNotFoundError(f"{path}: no such photo or folder")
+        elif isinstance(item, Image.Image):
+            photos.append(_pil_photo(item, str(len(photos))))
+        elif isinstance(item, Tensor):
+            t = _check_uint8(item, where)
+            batch = t if t.ndim == 4 else t[None]
+            photos += [_tensor_photo(batch[i], str(len(photos) + i)) for i in range(len(batch))]
+        else:
+            raise TypeError(f"{where}: expected a folder or file path, a PIL image or a uint8 tensor, "
+                            f"got {type(item).__name__}")
+    if not photos:
+        raise ValueError("images: expected at least one photo, got none")
+    return photos
+
+
+# ---------------------------------------------------------------------------------- frames
+def _as_frame(value: Any, where: str) -> LocalFrame:
+    if isinstance(value, LocalFrame):
+        return value
+    if isinstance(value, str):
+        if value.lower() not in TOPO_ORIGINS:
+            raise ValueError(f"{where}: unknown frame {value!r}; expected one of {sorted(TOPO_ORIGINS)}, a "
+                             "LocalFrame or {lat_deg, lon_deg, h_m}")
+        return LocalFrame.named(value)
+    if isinstance(value, dict) and {"lat_deg", "lon_deg", "h_m"} <= set(value):
+        return LocalFrame(float(value["lat_deg"]), float(value["lon_deg"]), float(value["h_m"]))
+    if isinstance(value, (list, tuple)) and len(value) == 3:
+        return LocalFrame(*(float(v) for v in value))
+    raise ValueError(f"{where}: expected a frame name ({sorted(TOPO_ORIGINS)}), a LocalFrame, "
+                     f"{{lat_deg, lon_deg, h_m}} or (lat, lon, h), got {value!r}")
+
+
+def _same_frame(a: LocalFrame, b: LocalFrame) -> bool:
+    return bool(np.allclose([a.lat_deg, a.lon_deg], [b.lat_deg, b.lon_deg], rtol=0, atol=1e-9)
+                and abs(a.h_m - b.h_m) < 1e-6)
+
+
+def _checkpoint_frame(state: dict[str, Any]) -> Any:
+    """The training frame a checkpoint records (``frame`` at the top or in its config), or None."""
+    if state.get("frame") is not None:
+        return state["frame"]
+    config = state.get("config")
+    return config.get("frame") if isinstance(config, dict) else None
+
+
+def _model_frame(model: nn.Module) -> Any:
+    """The training frame a loaded model carries in its ``config`` dict (`load_model` puts it there), or None."""
+    config = getattr(model, "config", None)
+    return config.get("frame") if isinstance(config, dict) else None
+
+
+def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -> LocalFrame:
+    """The local ENU frame of a model's predictions.
+
+    Args:
+        frame: the frame asked for (name, `LocalFrame`, dict or (lat, lon, h)), or None.
+        recorded: the frame the checkpoint records, or None.
+        source: what ``recorded`` came from, for messages.
+
+    Raises:
+        ValueError: ``frame`` and ``recorded`` differ (positions would land kilometres away).
+    """
+    asked = None if frame is None else _as_frame(frame, "frame")
+    known = None if recorded is None else _as_frame(recorded, f"{source}: recorded frame")
+    if asked is not None and known is not None and not _same_frame(asked, known):
+        raise ValueError(f"frame: {asked.to_dict()} was asked for but {source} was trained in {known.to_dict()}; "
+                         "pass the training frame (or none)")
+    if asked is not None:
+        return asked
+    if known is not None:
+        return known
+    warnings.warn(f"{source} does not record its training frame: assuming {DEFAULT_FRAME!r} "
+                  f"{TOPO_ORIGINS[DEFAULT_FRAME]}; pass frame=... if it was trained elsewhere", stacklevel=3)
+    return LocalFrame.named(DEFAULT_FRAME)
+
+
+def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
+    """(model, normalizer, image_size, recorded frame, description) from a checkpoint, a
+    ``load_model`` triple or a model with its normaliser and input size."""
+    if isinstance(checkpoint_or_model, (str, PathLike)):
+        path = Path(checkpoint_or_model)
+        state = load_checkpoint(path)
+        model, ckpt_normalizer, cfg = load_model(path, device=device)
+        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size),
+                _checkpoint_frame(state), f"checkpoint {str(path)!r}")
+    if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
+        model, ckpt_normalizer, cfg = checkpoint_or_model
+        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size), _model_frame(model),
+                "the model")
+    if isinstance(checkpoint_or_model, nn.Module):
+        if normalizer is None or image_size is None:
+            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and `image_size` (H, W) "
+                             "it was trained at; or pass a checkpoint path")
+        return checkpoint_or_model, normalizer, tuple(image_size), _model_frame(checkpoint_or_model), "the model"
+    raise TypeError("checkpoint_or_model: expected a checkpoint path, a (model, normalizer, config) triple from "
+                    f"load_model, or a model, got {type(checkpoint_or_model).__name__}")
+
+
+# ---------------------------------------------------------------------------------- localise
+def localise(
+    checkpoint_or_model: Any,
+    images: Any,
+    *,
+    normalizer=None,
+    image_size: tuple[int, int] | None = None,
+    frame: Any = None,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    on_error: str = "raise",
+    geoid_offset_m: float = DEFAULT_GEOID_OFFSET_M,
+    progress: bool = False,
+) -> Localisation:
+    """Where each photo was taken: position and orientation predicted by a trained model.
+
+    No pose is needed. Each photo is read as stored (EXIF orientation not applied, see the module
+    doc), resized to the model's input size as training resized its images (a warning when its
+    aspect ratio differs from the model's: the image is stretched, not cropped), normalised,
+    run through the model and decoded with ``normalizer.decode``.
+
+    Args:
+        checkpoint_or_model: a ``last.pt`` / ``best.pt`` written by `topoloc.engine.train`, the
+            ``(model, normalizer, config)`` of `load_model`, or a model (then ``normalizer`` and
+            ``image_size`` are required).
+        images: a folder (its image files, sorted), a file path, a PIL image, a uint8 tensor
+            (B, 3, H, W) or (3, H, W), or a list of these.
+        normalizer: the `PoseNormalizer` of the training poses (default: the checkpoint's).
+        image_size: (H, W) the model takes, pixels (default: the checkpoint's ``image_size``).
+        frame: the training frame (``"comballaz"``, ``"epfl"``, a `LocalFrame`, ``{lat_deg,
+            lon_deg, h_m}``); default: the checkpoint's, else ``"comballaz"`` with a warning. A
+            frame that contradicts the checkpoint's is an error.
+        device: where a checkpoint's model runs: ``"auto"`` (CUDA when available), ``"cpu"`` or
+            ``"cuda"``; a model passed in runs where it is. On CUDA the model runs under bf16
+            autocast, as in `predict` and `evaluate`.
+        batch_size: photos decoded and run together.
+        on_error: ``"raise"`` (an unreadable photo is an error naming it) or ``"skip"`` (it is
+            left out, listed in ``result.skipped`` with the reason, and a warning gives the count).
+        geoid_offset_m: geoid undulation N (m) for the heights above sea level ``h - N``
+            (default: `topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`, western Switzerland).
+        progress: show a tqdm progress bar (on stderr).
+
+    Returns:
+        A `Localisation`: per photo ECEF, WGS84 (lat, lon, ellipsoidal and above-sea-level
+        heights), yaw / pitch / roll (Cesium / DJI, deg) and the position in the training frame's
+        ENU; ``.write("out.csv" | "out.geojson" | "out.kml")``.
+
+    Shape:
+        images as a tensor: (B, 3, H, W) or (3, H, W) uint8 RGB, any H, W.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    if str(device) == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    photos = collect_photos(images)
+    model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
+    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
+        raise ValueError(f"image_size: expected (H, W), two positive ints, got {size!r}")
+    frame = resolve_frame(frame, recorded, source)
+    model_device = next(model.parameters()).device
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
+
+        bar = tqdm(total=len(photos), desc="localise", unit="photo")
+    names, sources, poses, skipped = [], [], [], []
+    sizes: dict[tuple[int, int], str] = {}
+    turned: list[tuple[str, int]] = []
+    try:
+        for start in range(0, len(photos), batch_size):
+            batch = []
+            for photo in photos[start:start + batch_size]:
+                try:
+                    image, orientation = photo.load()
+                except (ValueError, OSError) as err:
+                    if on_error == "raise":
+                        raise ValueError(str(err)) from err
+                    label = photo.source or photo.name
+                    reason = str(err).removeprefix(f"{label}: ")
+                    skipped.append((label, reason))
+                    if bar is not None:
+                        bar.update(1)
+                    continue
+                if orientation != 1:
+                    turned.append((photo.source or photo.name, orientation))
+                sizes.setdefault(tuple(int(s) for s in image.shape[-2:]), photo.source or photo.name)
+                batch.append(resize_uint8(image, size))
+                names.append(photo.name)
+                sources.append(photo.source)
+                if bar is not None:
+                    bar.update(1)
+            if batch:
+                stacked = torch.stack(batch)
+                cache = ImageCache(stacked, torch.eye(4, dtype=torch.float64).repeat(len(batch), 1, 1))
+                poses.append(predict(model, cache, normalizer, batch_size=len(batch), device=model_device).numpy())
+    finally:
+        if bar is not None:
+            bar.close()
+    _warn_aspects(sizes, size)
+    if turned:
+        first, value = turned[0]
+        warnings.warn(f"{len(turned)} photo(s) carry an EXIF Orientation other than 1 (first: {first}: {value}); "
+                      "their pixels are used as stored, not rotated, as in training (see topoloc.engine.localise)",
+                      stacklevel=2)
+    if skipped:
+        warnings.warn(f"localise: skipped {len(skipped)} unreadable photo(s) of {len(photos)}; first: "
+                      f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)
+    c2w = np.concatenate(poses) if poses else np.zeros((0, 4, 4))
+    return Localisation(names, c2w, frame, sources, geoid_offset_m=geoid_offset_m, skipped=skipped)
+
+
+def _warn_aspects(sizes: dict[tuple[int, int], str], size: tuple[int, int]) -> None:
+    """One warning listing the stored sizes whose aspect ratio differs from the model's input."""
+    target = size[1] / size[0]
+    off = [(hw, src) for hw, src in sizes.items() if abs((hw[1] / hw[0]) / target - 1.0) > ASPECT_TOLERANCE]
+    if off:
+        listed = ", ".join(f"{w}x{h} (aspect {w / h:.3f}, e.g. {src})" for (h, w), src in off[:3])
+        warnings.warn(f"photos of {listed} are stretched to the model's {size[1]}x{size[0]} px (aspect {target:.3f}), "
+                      "as training resized its images; predictions on a distorted view are less reliable: crop the "
+                      "photos to the training aspect ratio first", stacklevel=3)

@@ -368,3 +368,13 @@ class TestSanityChecks:
 def test_planted_cue_other_methods(method, kwargs):
     check = planted_cue_check(_tiny, size=(32, 32), method=method, seed=0, **kwargs)
     assert check.passed, check
+
+
+def test_shifts_do_not_pile_gradient_on_the_border():
+    # a model that sums every pixel: the gradient is 1 everywhere, whatever the offset; edge
+    # replication must not give the border pixels the gradient of their copies
+    x = torch.rand(2, 3, 12, 16, dtype=torch.float64)
+    model = _ReluSum()
+    maps = smoothgrad(model, x + 1.0, samples=20, noise=0.0, max_shift=3, times_input=False,
+                      generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(maps, torch.full_like(maps, 3.0))

@@ -85,12 +85,10 @@ class _EvalMode:
         self.module.train(self.was_training)
 
 
-def _input_gradient(model: nn.Module, x: Tensor, target: Target, normalize: bool,
-                    transform: Callable[[Tensor], Tensor] | None = None) -> Tensor:
-    """d objective / d x (B, 3, H, W) of images ``x`` (optionally seen through ``transform``)."""
+def _input_gradient(model: nn.Module, x: Tensor, target: Target, normalize: bool) -> Tensor:
+    """d objective / d x (B, 3, H, W) of images ``x``."""
     x = x.detach().requires_grad_(True)
-    seen = transform(x) if transform is not None else x
-    poses = model(model.normalize(seen) if normalize else seen)
+    poses = model(model.normalize(x) if normalize else x)
     (grad,) = torch.autograd.grad(_objective(poses, target).sum(), x)
     return grad
 
@@ -135,14 +133,31 @@ def gradient_saliency(
     return (grad * images.detach()).abs().amax(dim=1)
 
 
-def _shift(x: Tensor, dy: Tensor, dx: Tensor, pad: int) -> Tensor:
-    """Each image moved by (dy, dx) whole pixels (content moves down / right), edges replicated."""
+def _gather_shifted(x: Tensor, dy: Tensor, dx: Tensor, pad: int, mode: str) -> Tensor:
+    """``out[b, :, i, j] = x[b, :, i - dy[b], j - dx[b]]``, outside pixels from ``F.pad(mode)``."""
     b, _, h, w = x.shape
-    padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
+    padded = F.pad(x, (pad, pad, pad, pad), mode=mode)
     ys = torch.arange(h, device=x.device) + pad - dy.view(b, 1)  # (B, H)
     xs = torch.arange(w, device=x.device) + pad - dx.view(b, 1)  # (B, W)
     bi = torch.arange(b, device=x.device).view(b, 1, 1)
     return padded[bi, :, ys[:, :, None], xs[:, None, :]].permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
+
+
+def _shifted_gradient(model: nn.Module, x: Tensor, dy: Tensor, dx: Tensor, pad: int, target: Target,
+                      normalize: bool) -> tuple[Tensor, Tensor]:
+    """Gradient of the model on each image moved by (dy, dx) px (content down / right, edges
+    replicated), taken back to the image's own pixels; and where the image's pixels were seen.
+
+    Only the gradient at the moved image's own pixels counts: the replicated border copies would
+    pile their gradient onto the edge pixels.
+
+    Shape:
+        - x: (B, 3, H, W) -> gradient (B, 3, H, W), seen (B, 1, H, W) in {0, 1}
+    """
+    seen_grad = _input_gradient(model, _gather_shifted(x, dy, dx, pad, "replicate"), target, normalize)
+    back = _gather_shifted(seen_grad, -dy, -dx, pad, "constant")
+    seen = _gather_shifted(torch.ones_like(x[:, :1]), dy, dx, pad, "constant")  # 1 where a real pixel landed
+    return back, _gather_shifted(seen, -dy, -dx, pad, "constant")
 
 
 def smoothgrad(
@@ -162,9 +177,10 @@ def smoothgrad(
     (max - min)`` of each image (Smilkov et al. recommend 10-20 %); the map is AtLoc's
     ``max_c |g * x|`` with the clean image ``x`` (``times_input=True``) or ``max_c |g|``.
     With ``max_shift > 0`` each noisy copy is also moved by a random whole-pixel offset in
-    ``[-max_shift, max_shift]`` (edges replicated) and the gradient taken back in the image's own
-    pixels: this averages out sensitivity locked to the backbone's stride grid (a pattern fixed
-    in pixel coordinates whatever the content) rather than to the content.
+    ``[-max_shift, max_shift]`` (edges replicated) and the gradient taken back to the image's own
+    pixels, each pixel averaged over the copies in which it was inside the frame: this averages
+    out sensitivity locked to the backbone's stride grid (a pattern fixed in pixel coordinates
+    whatever the content) rather than to the content.
 
     Args:
         model, images, target, normalize: as for `gradient_saliency` (``noise`` is relative to the
@@ -198,16 +214,20 @@ def smoothgrad(
     flat = x.flatten(1)
     sigma = (noise * (flat.amax(1) - flat.amin(1))).view(b, 1, 1, 1)
     total = torch.zeros_like(x)
+    count = torch.zeros_like(x[:, :1])
     with _EvalMode(model), torch.enable_grad():
         for _ in range(samples):
             eps = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
-            transform = None
             if max_shift:
                 dy, dx = torch.randint(-max_shift, max_shift + 1, (2, b), generator=gen,
                                        device=gen.device).to(x.device)
-                transform = lambda t, dy=dy, dx=dx: _shift(t, dy, dx, max_shift)  # noqa: E731
-            total += _input_gradient(model, x + sigma * eps, target, normalize, transform)
-    mean_grad = total / samples
+                grad, seen = _shifted_gradient(model, x + sigma * eps, dy, dx, max_shift, target, normalize)
+                total += grad
+                count += seen
+            else:
+                total += _input_gradient(model, x + sigma * eps, target, normalize)
+                count += 1.0
+    mean_grad = total / count.clamp_min(1.0)  # pixels never seen (shifted out every time) get 0
     return (mean_grad * x if times_input else mean_grad).abs().amax(dim=1)
 
 

@@ -377,4 +377,6 @@ def test_shifts_do_not_pile_gradient_on_the_border():
     model = _ReluSum()
     maps = smoothgrad(model, x + 1.0, samples=20, noise=0.0, max_shift=3, times_input=False,
                       generator=torch.Generator().manual_seed(0))
-    torch.testing.assert_close(maps, torch.full_like(maps, 3.0))
+    # inside: seen in every copy, gradient 3; within 3 px of the border: in the frame less often
+    torch.testing.assert_close(maps[:, 3:-3, 3:-3], torch.full_like(maps[:, 3:-3, 3:-3], 3.0))
+    assert float(maps.max()) <= 3.0 + 1e-12 and float(maps[:, 0, 0].max()) < 3.0

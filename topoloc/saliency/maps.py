@@ -144,20 +144,19 @@ def _gather_shifted(x: Tensor, dy: Tensor, dx: Tensor, pad: int, mode: str) -> T
 
 
 def _shifted_gradient(model: nn.Module, x: Tensor, dy: Tensor, dx: Tensor, pad: int, target: Target,
-                      normalize: bool) -> tuple[Tensor, Tensor]:
+                      normalize: bool) -> Tensor:
     """Gradient of the model on each image moved by (dy, dx) px (content down / right, edges
-    replicated), taken back to the image's own pixels; and where the image's pixels were seen.
+    replicated), taken back to the image's own pixels; 0 for a pixel moved out of the frame.
 
-    Only the gradient at the moved image's own pixels counts: the replicated border copies would
-    pile their gradient onto the edge pixels.
+    The replicated border copies count as constants: their gradient would otherwise pile up on the
+    edge pixels. Averaged over offsets this is the gradient of the shift-averaged objective, so
+    pixels within ``pad`` of the border, in the frame less often, weigh less.
 
     Shape:
-        - x: (B, 3, H, W) -> gradient (B, 3, H, W), seen (B, 1, H, W) in {0, 1}
+        - x: (B, 3, H, W) -> (B, 3, H, W)
     """
     seen_grad = _input_gradient(model, _gather_shifted(x, dy, dx, pad, "replicate"), target, normalize)
-    back = _gather_shifted(seen_grad, -dy, -dx, pad, "constant")
-    seen = _gather_shifted(torch.ones_like(x[:, :1]), dy, dx, pad, "constant")  # 1 where a real pixel landed
-    return back, _gather_shifted(seen, -dy, -dx, pad, "constant")
+    return _gather_shifted(seen_grad, -dy, -dx, pad, "constant")
 
 
 def smoothgrad(
@@ -177,10 +176,10 @@ def smoothgrad(
     (max - min)`` of each image (Smilkov et al. recommend 10-20 %); the map is AtLoc's
     ``max_c |g * x|`` with the clean image ``x`` (``times_input=True``) or ``max_c |g|``.
     With ``max_shift > 0`` each noisy copy is also moved by a random whole-pixel offset in
-    ``[-max_shift, max_shift]`` (edges replicated) and the gradient taken back to the image's own
-    pixels, each pixel averaged over the copies in which it was inside the frame: this averages
-    out sensitivity locked to the backbone's stride grid (a pattern fixed in pixel coordinates
-    whatever the content) rather than to the content.
+    ``[-max_shift, max_shift]`` (edges replicated, the copies held constant) and the gradient
+    taken back to the image's own pixels: this averages out sensitivity locked to the backbone's
+    stride grid (a pattern fixed in pixel coordinates whatever the content) rather than to the
+    content. Pixels within ``max_shift`` of the border are in the frame less often and weigh less.
 
     Args:
         model, images, target, normalize: as for `gradient_saliency` (``noise`` is relative to the
@@ -214,20 +213,16 @@ def smoothgrad(
     flat = x.flatten(1)
     sigma = (noise * (flat.amax(1) - flat.amin(1))).view(b, 1, 1, 1)
     total = torch.zeros_like(x)
-    count = torch.zeros_like(x[:, :1])
     with _EvalMode(model), torch.enable_grad():
         for _ in range(samples):
             eps = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
             if max_shift:
                 dy, dx = torch.randint(-max_shift, max_shift + 1, (2, b), generator=gen,
                                        device=gen.device).to(x.device)
-                grad, seen = _shifted_gradient(model, x + sigma * eps, dy, dx, max_shift, target, normalize)
-                total += grad
-                count += seen
+                total += _shifted_gradient(model, x + sigma * eps, dy, dx, max_shift, target, normalize)
             else:
                 total += _input_gradient(model, x + sigma * eps, target, normalize)
-                count += 1.0
-    mean_grad = total / count.clamp_min(1.0)  # pixels never seen (shifted out every time) get 0
+    mean_grad = total / samples
     return (mean_grad * x if times_input else mean_grad).abs().amax(dim=1)
 
 

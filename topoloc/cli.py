@@ -49,6 +49,9 @@ def _add_render(sub) -> None:
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="render device (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="images rendered together (default: %(default)s)")
     p.add_argument("--depth", action="store_true", help="also write <stem>_depth.npy (float32 m along the optical axis)")
+    p.add_argument("--real-alt", action="store_true",
+                   help="real flights also get the second 'real' appearance (a late-summer evening through another "
+                        "camera) in DIR/<flight>-real-alt/")
     p.add_argument("--coarse-steps", type=int, default=None, help="ray-marching samples per coarse ray (speed/accuracy)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
@@ -75,6 +78,7 @@ def _run_render(args) -> int:
         args.out, flights, size=args.size, seed=args.seed, device=args.device,
         batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config, threads=args.threads,
         min_clearance_m=args.min_clearance,
+        domains=("synthetic", "real", "real_alt") if args.real_alt else ("synthetic", "real"),
     )
     for flight, n in done.items():
         print(f"{flight}: {n} image(s) rendered")

@@ -159,7 +159,7 @@ def test_cuda_render_matches_cpu(world):
     flight = "comballaz-2020-11-06-planned"
     rows = load_preset(flight)[::90]
     c2w = torch.as_tensor(frame.cesium_to_c2w(rows), dtype=torch.float32)
-    keys = {d: torch.arange(len(rows)) for d in ("synthetic", "real")}
+    keys = {d: torch.arange(len(rows)) for d in ("synthetic", "real", "real_alt")}
     bakes = {d: bake(world, appearance_for_flight(flight, d)) for d in keys}
     cpu = render(world, bakes, c2w, keys, W, H)
     gpu_world = world.to("cuda")

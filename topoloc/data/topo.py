@@ -7,6 +7,7 @@ Layout (TOPO-DataGen; Mini-Comballaz writes the same)::
     root/<flight>/<flight>_<idx:05d>[_<picname>]_img.png   RGBA render of pose row idx
     root/<flight>/<stem>_semantics.npy                     optional uint8 (H, W) class ids
     root/<flight>-real/<picname>.JPG                       real photo of the row named picname
+    root/<flight>-real-alt/<picname>.JPG                   Mini-Comballaz's second "real" appearance (optional)
 
 Pairing is by the row index written in each render's name (never by directory order); a real
 photo is paired through the pic-names file, and the picname written in the render's name must
@@ -30,7 +31,9 @@ from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
 
-DOMAINS = ("synthetic", "real", "paired")
+DOMAINS = ("synthetic", "real", "paired", "real_alt")
+#: Folder suffix of each photo domain's images (``root/<flight><suffix>/<picname>.JPG``).
+PHOTO_FOLDERS = {"real": "-real", "paired": "-real", "real_alt": "-real-alt"}
 ON_ERROR = ("raise", "skip")
 REAL_SUFFIXES = (".jpg", ".jpeg", ".png")
 #: Flight-name prefixes (lower case) and the TOPO scene origin their local frame uses.
@@ -106,8 +109,9 @@ class TopoFlight(Dataset):
     Args:
         root: folder holding ``<flight>/`` (and ``<flight>-real/`` for real photos).
         flight: flight name, e.g. ``"comballaz-2020-11-06-planned"`` or ``"comballaz-LHS"``.
-        domain: ``"synthetic"`` (the renders), ``"real"`` (the photos) or ``"paired"`` (the photo
-            as ``image`` and the render at the same pose as ``image_synthetic``).
+        domain: ``"synthetic"`` (the renders), ``"real"`` (the photos), ``"paired"`` (the photo
+            as ``image`` and the render at the same pose as ``image_synthetic``) or ``"real_alt"``
+            (Mini-Comballaz's second "real" appearance, read like the photos from ``<flight>-real-alt/``).
         split: ``"train"``, ``"val"``, ``"test"``, ``"all"``, or a sequence of pose-row indices.
             See :mod:`topoloc.data.splits`: the split of a row depends only on the pose file's
             row count, ``split_fractions``, ``split_seed`` and ``split_block``.
@@ -117,7 +121,8 @@ class TopoFlight(Dataset):
             or None for the flight's area (:func:`area_frame`).
         transform: optional callable applied to each sample dict, returning a sample dict.
         load_semantics: add ``semantics`` (uint8 (H, W), nearest-resized to the image) from
-            ``<stem>_semantics.npy`` of the render; every sample must have one.
+            ``<stem>_semantics.npy`` of the render (for ``"real_alt"``: ``<picname>_semantics.npy``
+            beside the photo, warped by its lens); every sample must have one.
         on_error: ``"raise"`` (default) on any bad file, or ``"skip"`` bad images with one warning
             that gives the count (kept in ``.skipped`` as ``(file, reason)``). A pose file of the
             wrong shape, duplicate row indices or a folder that is not a flight always raise.
@@ -281,7 +286,7 @@ class TopoFlight(Dataset):
         return renders
 
     def _scan_real(self, pic_file, pic_names, renders, problems) -> dict[int, Path]:
-        real_folder = self.root / f"{self.flight}-real"
+        real_folder = self.root / f"{self.flight}{PHOTO_FOLDERS[self.domain]}"
         if not real_folder.is_dir():
             raise FileNotFoundError(f"{real_folder}: folder of real photos not found; expected <picname>.JPG files there")
         if pic_names is None:
@@ -332,6 +337,8 @@ class TopoFlight(Dataset):
         paths, keep = [], []
         for k, render in enumerate(self.render_paths):
             p = render.with_name(render.name[: -len("_img.png")] + "_semantics.npy")
+            if self.domain == "real_alt":  # its lens moves pixels: its own semantics, beside the photo
+                p = self.real_paths[k].with_name(self.real_paths[k].stem + "_semantics.npy")
             if p.is_file():
                 paths.append(p)
                 keep.append(k)

@@ -6,6 +6,14 @@ in November, early autumn colours in October, snow in March), the sun of that da
 shadows, clouds with their shadows, haze, real-only objects (cars, a power line), and a camera
 (exposure, white balance, response curve, vignetting, blur, noise; JPEG when written).
 
+``real_alt`` is a second "real" look that the ``augment`` ops were not designed against, for
+testing sim-to-real claims out of distribution: whatever the flight's date, a clear late-summer
+evening (dry straw meadows, dark forests), a low warm sun from the west (about 12 deg, 17:30 solar
+time on 28 August) with long cast shadows and a cool blue sky fill in them, a warm glowing sky and
+haze, no clouds, and another camera (:func:`topoloc.procedural.alt_camera.alt_camera_effects`:
+barrel distortion, lateral chromatic aberration, a filmic tone curve with crushed blacks, sensor
+row banding; lower JPEG quality with 4:2:2 chroma when written).
+
 Colours are baked once per (world, appearance) on the terrain grid (:func:`bake`); the per-pixel
 work of :func:`shade` is a few texture samples and element-wise arithmetic, batched over images.
 Per-image randomness comes from integer keys (:func:`topoloc.procedural._noise.image_key`).
@@ -26,10 +34,13 @@ from topoloc.procedural.landcover import (
 )
 from topoloc.procedural.terrain import sample_grid
 
-__all__ = ["Appearance", "appearance_for_flight", "Bake", "bake", "shade", "sun_position", "DOMAINS", "SEASONS"]
+__all__ = ["Appearance", "appearance_for_flight", "Bake", "bake", "shade", "sun_position", "DOMAINS", "PHOTO_DOMAINS",
+           "SEASONS", "ALT_DATE_TIME"]
 
-DOMAINS = ("synthetic", "real")
-SEASONS = ("summer", "early_autumn", "autumn", "winter")
+DOMAINS = ("synthetic", "real", "real_alt")
+#: Domains that are photographs (real-only objects, cast shadows, a camera model).
+PHOTO_DOMAINS = ("real", "real_alt")
+SEASONS = ("summer", "early_autumn", "autumn", "winter", "late_summer")
 _LAT_DEG = 46.37
 
 # Albedo per class and season (sRGB, 0-1): two colours per class, mixed by the grid's tone.
@@ -54,6 +65,12 @@ _PALETTE["autumn"] = dict(_PALETTE["summer"]) | {
     FOREST_EVERGREEN: ((0.09, 0.14, 0.09), (0.15, 0.20, 0.13)),
     FOREST_DECIDUOUS: ((0.33, 0.28, 0.23), (0.46, 0.40, 0.33)),  # leafless: bark and litter
 }
+_PALETTE["late_summer"] = dict(_PALETTE["summer"]) | {  # a dry August: straw meadows, dark foliage
+    MEADOW: ((0.58, 0.50, 0.27), (0.74, 0.65, 0.40)),
+    FOREST_EVERGREEN: ((0.07, 0.12, 0.07), (0.14, 0.19, 0.11)),
+    FOREST_DECIDUOUS: ((0.17, 0.24, 0.09), (0.27, 0.33, 0.13)),
+    WATER: ((0.10, 0.20, 0.24), (0.16, 0.26, 0.30)),
+}
 _PALETTE["winter"] = dict(_PALETTE["autumn"]) | {
     MEADOW: ((0.48, 0.44, 0.33), (0.58, 0.53, 0.40)),  # where the snow has melted
     FOREST_EVERGREEN: ((0.20, 0.25, 0.22), (0.55, 0.58, 0.60)),  # snow on the branches
@@ -62,6 +79,11 @@ _PALETTE["winter"] = dict(_PALETTE["autumn"]) | {
 
 # Texture strength per class (detail tile contrast).
 _DETAIL = torch.tensor([0.0, 0.16, 0.45, 0.40, 0.30, 0.06, 0.08, 0.12, 0.05, 0.0, 0.0, 0.2])
+# real_alt light (linear-ish RGB gains): a low warm sun and the blue sky's fill in the shadows
+_ALT_SUN_RGB = (1.05, 0.70, 0.40)
+_ALT_FILL_RGB = (0.26, 0.31, 0.42)
+#: real_alt's date and solar time: the sun of a late-August evening at Comballaz.
+ALT_DATE_TIME = (8, 28, 17.5)
 _CAR_COLOURS = torch.tensor([[0.8, 0.8, 0.82], [0.1, 0.1, 0.12], [0.6, 0.08, 0.06], [0.15, 0.22, 0.5], [0.55, 0.56, 0.58], [0.9, 0.9, 0.9]])
 
 
@@ -70,7 +92,8 @@ class Appearance:
     """How one flight looks.
 
     Args:
-        domain: ``"synthetic"`` (TOPO's Cesium renders) or ``"real"`` (drone photos).
+        domain: ``"synthetic"`` (TOPO's Cesium renders), ``"real"`` (drone photos) or ``"real_alt"``
+            (the second photo look, see the module docstring).
         season: one of SEASONS; the synthetic domain is always rendered in summer colours.
         sun_azimuth_deg: sun azimuth, clockwise from north (deg).
         sun_elevation_deg: sun elevation above the horizon (deg).
@@ -113,11 +136,14 @@ def appearance_for_flight(flight: str, domain: str) -> Appearance:
     """The appearance of a flight's images in a domain, from the date in its name.
 
     The synthetic domain is TOPO's summer orthophoto look whatever the date. The real domain of a
-    flight without a date (``*-LHS``) is a sunny summer day.
+    flight without a date (``*-LHS``) is a sunny summer day. The real_alt domain is the same
+    late-summer evening for every flight (:data:`ALT_DATE_TIME`).
 
     Example:
         >>> appearance_for_flight("comballaz-2021-03-27-winter", "real").season
         'winter'
+        >>> appearance_for_flight("comballaz-2021-03-27-winter", "real_alt").season
+        'late_summer'
     """
     if domain not in DOMAINS:
         raise ValueError(f"domain: expected one of {DOMAINS}, got {domain!r}")
@@ -125,6 +151,9 @@ def appearance_for_flight(flight: str, domain: str) -> Appearance:
     month, day = (int(match.group(2)), int(match.group(3))) if match else (7, 15)
     if domain == "synthetic":
         return Appearance("synthetic", "summer", 150.0, 60.0, 0.0)
+    if domain == "real_alt":
+        az, el = sun_position(*ALT_DATE_TIME)
+        return Appearance("real_alt", "late_summer", az, el, 0.0)
     season = {11: "autumn", 12: "winter", 1: "winter", 2: "winter", 3: "winter", 10: "early_autumn"}.get(month, "summer")
     az, el = sun_position(month, day)
     return Appearance("real", season, az, el, 0.85 if season == "winter" else 0.0)
@@ -189,7 +218,7 @@ def bake(world, app: Appearance) -> Bake:
         col = torch.tensor(c0)[:, None] * (1 - tm) + torch.tensor(c1)[:, None] * tm
         rgb[:, m] = col
     classes = cls.clone()
-    if app.domain == "real" and app.snow > 0:
+    if app.domain in PHOTO_DOMAINS and app.snow > 0:
         # snow on open ground, rock and roofs; melted on steep sunny slopes and in random patches
         from topoloc.procedural._noise import fbm2d
 
@@ -202,7 +231,7 @@ def bake(world, app: Appearance) -> Bake:
         white = torch.tensor(pal[SNOW][1])[:, None]
         rgb[:, snowy] = white * (0.94 + 0.06 * tone[snowy])
         classes = torch.where(snowy & (cls != BUILDING), SNOW, classes)
-    if app.domain == "real":
+    if app.domain in PHOTO_DOMAINS:
         cars = world.cars.long()
         has = cars > 0
         rgb[:, has] = _CAR_COLOURS[cars[has] - 1].T
@@ -211,6 +240,11 @@ def bake(world, app: Appearance) -> Bake:
     lambert = (world.normal * sun[:, None, None]).sum(0).clamp_min(0)
     if app.domain == "synthetic":
         shade_ = 0.80 + 0.25 * lambert  # orthophoto: even, faintly modelled
+    elif app.domain == "real_alt":
+        # coloured light, baked into the colours: warm direct sun (cast shadows) + cool sky fill
+        direct = lambert * _cast_shadows(world, sun) / max(math.sin(math.radians(app.sun_elevation_deg)), 0.3) ** 0.5
+        rgb = rgb * (torch.tensor(_ALT_FILL_RGB)[:, None, None] + torch.tensor(_ALT_SUN_RGB)[:, None, None] * direct)
+        shade_ = torch.ones_like(lambert)
     else:
         shadow = _cast_shadows(world, sun)
         shade_ = 0.42 + 0.85 * lambert * shadow / max(math.sin(math.radians(app.sun_elevation_deg)), 0.3) ** 0.5
@@ -239,13 +273,15 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         keys: per-image integer keys (B,) int64 for per-image randomness.
         width, height: image size (px).
         origins_b3: camera positions (B, 3) ENU.
-        c2w_b44: camera-to-ENU poses (B, 4, 4); needed to draw the power line in "real" images.
+        c2w_b44: camera-to-ENU poses (B, 4, 4); needed to draw the power line in photo images
+            ("real", "real_alt").
 
     Returns:
         ``(rgb, semantics)``: float (B, 3, H, W) in [0, 1] and uint8 (B, H, W).
     """
     app = bake_.appearance
     real = app.domain == "real"
+    alt = app.domain == "real_alt"  # clear evening: no clouds, warm sky and haze
     g = world.grid
     B = keys.shape[0]
     dev = geom.points.device
@@ -293,7 +329,7 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
         flank = torch.tensor([0.27, 0.33, 0.36], device=dev)
         rock = torch.tensor([0.58, 0.59, 0.62], device=dev)
         col = torch.lerp(rock, flank, below ** 0.6) * (1.0 + 0.22 * rt[:, None])
-        snow_line = 0.45 if (real and app.season == "winter") else (0.12 if real else 0.06)
+        snow_line = 0.45 if (real and app.season == "winter") else (0.12 if (real or alt) else 0.06)
         cap = ((snow_line - below) / 0.05 + 0.6 * rt[:, None]).clamp(0, 1)
         col = torch.lerp(col, torch.full_like(col, 0.93), cap)
         is_sky = far[bi, yi, xi] == SKY
@@ -311,18 +347,30 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
             ccol = (0.97 - 0.25 * cd.clamp(0, 1))[:, None]
             sky = torch.lerp(sky, ccol.expand_as(sky), cloud[:, None])
             sem[bi, yi, xi] = torch.where(is_sky & (cloud > 0.5), CLOUD, sem[bi, yi, xi]).to(torch.uint8)
+        elif alt:
+            sun = _sun_vector(app).to(dev)
+            toward = (d * sun).sum(-1)  # cosine of the angle to the sun
+            t = elev.clamp_min(0).sqrt()[:, None]
+            sky = torch.tensor([0.96, 0.70, 0.48], device=dev) * (1 - t) + torch.tensor([0.25, 0.36, 0.66], device=dev) * t
+            glow = ((toward - 0.55) / 0.45).clamp(0, 1) ** 2
+            sky = sky + glow[:, None] * torch.tensor([0.45, 0.30, 0.12], device=dev)
+            # far mountains: backlit towards the sun, warm-lit away from it
+            col = col * torch.tensor([1.0, 0.86, 0.74], device=dev) * (0.85 - 0.3 * toward.clamp(-1, 1))[:, None]
         else:
             sky = torch.tensor([0.86, 0.89, 0.94], device=dev).expand(len(bi), 3)
         rgb_bhw3 = rgb.permute(0, 2, 3, 1)
         rgb_bhw3[bi, yi, xi] = torch.where(is_sky[:, None], sky, col)
 
     # haze with distance (sky untouched; the far mountains as if 15 km away)
-    vis = (6000.0 + 9000.0 * hash_uniform(kf, 4)) if real else torch.full((B,), 20000.0, device=dev)
+    if alt:
+        vis = 5000.0 + 7000.0 * hash_uniform(kf, 4)
+    else:
+        vis = (6000.0 + 9000.0 * hash_uniform(kf, 4)) if real else torch.full((B,), 20000.0, device=dev)
     dist = torch.where(far == SKY, 0.0, torch.where(geom.hit, geom.ray_dist.clamp_max(15000.0), 15000.0))
-    fog = (1.0 - torch.exp(-dist / vis[:, None, None])) * (0.85 if real else 0.6)
-    haze = torch.tensor([0.72, 0.78, 0.86] if real else [0.80, 0.84, 0.90], device=dev)
+    fog = (1.0 - torch.exp(-dist / vis[:, None, None])) * (0.85 if (real or alt) else 0.6)
+    haze = torch.tensor([0.82, 0.66, 0.52] if alt else ([0.72, 0.78, 0.86] if real else [0.80, 0.84, 0.90]), device=dev)
     rgb = torch.lerp(rgb, haze[None, :, None, None].expand_as(rgb), fog[:, None])
-    if real and c2w_b44 is not None and world.wires.numel():
+    if (real or alt) and c2w_b44 is not None and world.wires.numel():
         _draw_wires(world.wires.to(dev), c2w_b44, geom.depth, rgb, sem, width, height)
     return rgb, sem
 

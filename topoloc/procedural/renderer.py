@@ -302,7 +302,8 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
         keys: ``{domain: (B,) int64}`` per-image keys for per-image randomness.
         width, height: image size (px).
         config: ray-casting settings.
-        real_camera: apply the camera model (exposure, noise, ...) to the "real" domain.
+        real_camera: apply the camera models (exposure, noise, ...) to the "real" and "real_alt"
+            domains (real_alt's lens also warps its semantics).
 
     Returns:
         ``{"depth": (B, H, W) float32 (inf where nothing is hit), domain: (rgb uint8 (B, 3, H, W),
@@ -320,5 +321,9 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
         rgb, sem = shade(world, bake_, geom, keys[domain], width, height, c2w[:, :3, 3], c2w)
         if domain == "real" and real_camera:
             rgb = camera_effects(rgb, keys[domain])
+        elif domain == "real_alt" and real_camera:
+            from topoloc.procedural.alt_camera import alt_camera_effects
+
+            rgb, sem = alt_camera_effects(rgb, sem, keys[domain])
         out[domain] = ((rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8), sem)
     return out

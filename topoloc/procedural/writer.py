@@ -11,6 +11,8 @@ For each flight (a vendored preset, or a name with explicit pose rows such as a 
     out/<flight>/semantic_classes.json
     out/<flight>-real/<picname>.JPG                      the "real" appearance (real flights only)
     out/<flight>-real/<picname>_semantics.npy            its semantics (clouds, snow, real-only objects)
+    out/<flight>-real-alt/<picname>.JPG                  the second "real" appearance (only when asked:
+    out/<flight>-real-alt/<picname>_semantics.npy        ``domains`` with "real_alt"), semantics warped by its lens
     out/mini_comballaz.json                              seed, size, version
 
 Every file is written to a temporary name and moved into place, so an interrupted render never
@@ -39,10 +41,15 @@ from topoloc.procedural.landcover import SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 
-__all__ = ["FlightSpec", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION"]
+__all__ = ["FlightSpec", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION",
+           "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
 FORMAT_VERSION = "5"
+#: Domains `render_flights` can write ("synthetic" always; the photo domains for real flights only).
+RENDER_DOMAINS = ("synthetic", "real", "real_alt")
+#: Folder of each photo domain's images: ``out/<flight><suffix>/<picname>.JPG``.
+PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,7 @@ def render_flights(
     config: RenderConfig | None = None,
     threads: int | None = None,
     min_clearance_m: float = MIN_CLEARANCE_M,
+    domains=("synthetic", "real"),
 ) -> dict[str, int]:
     """Renders flights of Mini-Comballaz into ``out_dir`` in TOPO-DataGen's layout (resumable).
 
@@ -248,6 +256,11 @@ def render_flights(
             setting. On a busy machine 1 thread can be several times faster than 2 (OpenMP
             threads spin while waiting for a core).
         min_clearance_m: minimum height (m) of a pose-row camera above ground, trees and buildings.
+        domains: what to write: ``"synthetic"`` (always needed) and, for real flights, the photo
+            domains ``"real"`` (``<flight>-real/``) and ``"real_alt"`` (``<flight>-real-alt/``, the
+            second "real" appearance: see :mod:`topoloc.procedural.appearance`). Asking for
+            ``"real_alt"`` on a folder rendered without it renders the missing rows again (the
+            synthetic and real files get the same bytes).
 
     Returns:
         ``{flight: number of images rendered now}`` (0 for a flight already complete).
@@ -265,6 +278,10 @@ def render_flights(
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
+    domains = (domains,) if isinstance(domains, str) else tuple(domains)
+    if "synthetic" not in domains or any(d not in RENDER_DOMAINS for d in domains):
+        raise ValueError(f"domains: expected 'synthetic' and any of {RENDER_DOMAINS[1:]}, got {domains!r}")
+    photo_domains = tuple(d for d in RENDER_DOMAINS[1:] if d in domains)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -297,12 +314,12 @@ def render_flights(
         names = load_preset_pic_names(spec.name) if spec.rows is None else []
         is_real = bool(names)
         folder = out / spec.name
-        real_folder = out / f"{spec.name}-real"
+        photo_folders = {d: out / f"{spec.name}{PHOTO_FOLDER_SUFFIX[d]}" for d in photo_domains} if is_real else {}
         folder.mkdir(exist_ok=True)
-        if is_real:
-            real_folder.mkdir(exist_ok=True)
         _remove_stale_tmp(folder)
-        _remove_stale_tmp(real_folder)
+        for photo_folder in photo_folders.values():
+            photo_folder.mkdir(exist_ok=True)
+            _remove_stale_tmp(photo_folder)
         poses_path = folder / f"{spec.name}_poses.npy"
         if not poses_path.is_file() or not np.array_equal(np.load(poses_path), rows):
             _atomic(poses_path, lambda p, rows=rows: np.save(p, rows))
@@ -319,11 +336,11 @@ def render_flights(
             files = [folder / f"{stem}_img.png", folder / f"{stem}_semantics.npy"]
             if depth:
                 files.append(folder / f"{stem}_depth.npy")
-            if is_real:
-                files += [real_folder / f"{names[i]}.JPG", real_folder / f"{names[i]}_semantics.npy"]
+            for photo_folder in photo_folders.values():
+                files += [photo_folder / f"{names[i]}.JPG", photo_folder / f"{names[i]}_semantics.npy"]
             if not all(f.is_file() for f in files):
                 todo.append((int(i), stem, names[i] if is_real else None))
-        jobs.append((spec.name, rows, is_real, folder, real_folder, todo))
+        jobs.append((spec.name, rows, is_real, folder, photo_folders, todo))
 
     done = {name: 0 for name, *_ in jobs}
     total = sum(len(j[-1]) for j in jobs)
@@ -350,8 +367,8 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     # already uses every core (and OpenMP threads spin), so writing inline is faster.
     with ThreadPoolExecutor(max_workers=2) if device.type == "cuda" else _Inline() as pool:
         pending = []
-        for name, rows, is_real, folder, real_folder, todo in jobs:
-            domains = ("synthetic", "real") if is_real else ("synthetic",)
+        for name, rows, is_real, folder, photo_folders, todo in jobs:
+            domains = ("synthetic", *photo_folders)
             bakes = {d: _bake(world, appearance_for_flight(name, d), device) for d in domains}
             for b0 in range(0, len(todo), batch_size):
                 batch = todo[b0 : b0 + batch_size]
@@ -362,18 +379,18 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
                 syn_rgb = res["synthetic"][0].permute(0, 2, 3, 1).cpu().numpy()
                 syn_sem = res["synthetic"][1].cpu().numpy()
                 dep = res["depth"].cpu().numpy().astype(np.float32) if depth else None
-                if is_real:
-                    real_rgb = res["real"][0].permute(0, 2, 3, 1).cpu().numpy()
-                    real_sem = res["real"][1].cpu().numpy()
-                    quality = (75 + 20 * hash_uniform(keys["real"].cpu(), 99)).round().int().tolist()
+                photos = {}  # domain: (folder, rgb (B, H, W, 3), semantics (B, H, W), JPEG qualities, save options)
+                for d, photo_folder in photo_folders.items():
+                    quality = _jpeg_quality(keys[d].cpu(), d)
+                    photos[d] = (photo_folder, res[d][0].permute(0, 2, 3, 1).cpu().numpy(), res[d][1].cpu().numpy(),
+                                 quality, _JPEG_OPTIONS[d])
                 for fut in pending:  # the previous batch's files were written while this one rendered
                     fut.result()
                 pending = []
                 for k, (i, stem, pic) in enumerate(batch):
-                    pending.append(pool.submit(_write_one, folder, real_folder, stem, pic, syn_rgb[k], syn_sem[k],
+                    pending.append(pool.submit(_write_one, folder, stem, pic, syn_rgb[k], syn_sem[k],
                                                None if dep is None else dep[k],
-                                               real_rgb[k] if is_real else None, real_sem[k] if is_real else None,
-                                               quality[k] if is_real else None))
+                                               [(f, rgb[k], sem[k], q[k], opts) for f, rgb, sem, q, opts in photos.values()]))
                 done[name] += len(batch)
                 bar.update(len(batch))
         for fut in pending:
@@ -402,13 +419,25 @@ class _Inline:
         return False
 
 
-def _write_one(folder, real_folder, stem, pic, rgb, sem, dep, real_rgb, real_sem, quality) -> None:
+#: Extra PIL JPEG options per photo domain (real_alt: 4:2:2 chroma instead of PIL's default 4:2:0).
+_JPEG_OPTIONS = {"real": {}, "real_alt": {"subsampling": 1}}
+
+
+def _jpeg_quality(keys, domain: str) -> list[int]:
+    """Per-image JPEG quality: 75-95 for "real", 52-64 for "real_alt" (another camera's firmware)."""
+    if domain == "real_alt":
+        return (52 + 12 * hash_uniform(keys, 99)).round().int().tolist()
+    return (75 + 20 * hash_uniform(keys, 99)).round().int().tolist()
+
+
+def _write_one(folder, stem, pic, rgb, sem, dep, photos) -> None:
     if dep is not None:
         _atomic(folder / f"{stem}_depth.npy", lambda p: np.save(p, dep))
     _atomic(folder / f"{stem}_semantics.npy", lambda p: np.save(p, sem))
-    if real_rgb is not None:
-        _atomic(real_folder / f"{pic}_semantics.npy", lambda p: np.save(p, real_sem))
-        _atomic(real_folder / f"{pic}.JPG", lambda p: Image.fromarray(real_rgb).save(p, format="JPEG", quality=quality))
+    for photo_folder, photo_rgb, photo_sem, quality, options in photos:
+        _atomic(photo_folder / f"{pic}_semantics.npy", lambda p: np.save(p, photo_sem))
+        _atomic(photo_folder / f"{pic}.JPG",
+                lambda p: Image.fromarray(photo_rgb).save(p, format="JPEG", quality=quality, **options))
     rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
     # the render last: its presence marks the image as written
     _atomic(folder / f"{stem}_img.png", lambda p: Image.fromarray(rgba, "RGBA").save(p, format="PNG", compress_level=1))

@@ -1,0 +1,184 @@
+"""The sim-to-real study (topoloc.experiments): table arithmetic against hand-worked numbers, the
+brackets on hand-made poses, the configs, and the smoke preset end to end (resumable)."""
+
+import json
+import math
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
+                                 study_runs, write_section)
+from topoloc.experiments.study import StudyConfig, _brackets, _op_alone
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"
+
+
+# ------------------------------------------------------------------------------ table arithmetic
+def test_mean_and_sample_std_by_hand():
+    # mean 7/3; sample std = sqrt(((1 - 7/3)^2 + (2 - 7/3)^2 + (4 - 7/3)^2) / 2) = sqrt(7/3)
+    m, s = mean_std([1.0, 2.0, 4.0])
+    assert m == pytest.approx(7 / 3) and s == pytest.approx(math.sqrt(7 / 3))
+    m, s = mean_std([5.0])
+    assert m == 5.0 and math.isnan(s)
+    assert format_pm(20.0, 10.0) == "20.0 ± 10.0" and format_pm(5.0, math.nan) == "5.0"
+    with pytest.raises(ValueError, match="values"):
+        mean_std([])
+
+
+def _summary(median_m, median_deg, share):
+    labels = ("3m_3deg", "5m_5deg", "10m_7deg", "10m_10deg", "20m_10deg", "30m_10deg")
+    return {"count": 4, "median_m": median_m, "median_deg": median_deg, "mean_m": 0.0, "mean_deg": 0.0,
+            "p90_m": 0.0, "p90_deg": 0.0, "within": {lab: share for lab in labels}}
+
+
+def test_aggregate_and_markdown_by_hand():
+    results = [{"config": "none", "seed": s, "domains": {"real": _summary(m, d, w), "synthetic": _summary(1.0, 1.0, 1.0)}}
+               for s, m, d, w in ((2, 30.0, 3.0, 0.3), (0, 10.0, 1.0, 0.1), (1, 20.0, 2.0, 0.2))]
+    agg = aggregate(results)
+    real = agg["none"]["real"]
+    assert real["seeds"] == [0, 1, 2]
+    assert real["median_m"] == pytest.approx((20.0, 10.0))  # sample std of 10, 20, 30 is 10
+    assert real["median_deg"] == pytest.approx((2.0, 1.0))
+    assert real["within"]["5m_5deg"] == pytest.approx((0.2, 0.1))
+    brackets = {"constant pose": {"real": _summary(225.0, 57.0, 0.0)}, "coverage ceiling": {"real": _summary(23.0, 3.2, 0.5)}}
+    md = results_markdown(agg, brackets, ["none", "simtoreal-0.5"], ["synthetic", "real"],
+                          {"title": "Study, test preset", "lines": ["device: a test"]}, {"none": "no augmentation"})
+    assert "## Study, test preset" in md and "- device: a test" in md
+    assert "| none | 3 | 1.0 ± 0.0 | 1.0 ± 0.0 | 20.0 ± 10.0 | 2.0 ± 1.0 |" in md
+    assert "| simtoreal-0.5 | 0 | not run | not run | not run | not run |" in md
+    assert "| *constant pose* | – | – | – | 225.0 | 57.0 |" in md
+    assert "| *coverage ceiling* | – | – | – | 23.0 | 3.2 |" in md
+    assert "| 3 m, 3° | 5 m, 5° | 10 m, 7° | 10 m, 10° | 20 m, 10° | 30 m, 10° |" in md
+    assert "| none | 20.0 ± 10.0 | 20.0 ± 10.0 | 20.0 ± 10.0 | 20.0 ± 10.0 | 20.0 ± 10.0 | 20.0 ± 10.0 |" in md
+    assert "| *coverage ceiling* | 50.0 | 50.0 | 50.0 | 50.0 | 50.0 | 50.0 |" in md
+    assert "- `none`: no augmentation" in md
+
+
+def test_write_section_replaces_its_own_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "docs" / "RESULTS.md"
+    write_section(path, "study-cpu", "cpu v1")
+    write_section(path, "study-gpu", "gpu v1")
+    (path.parent / "x").write_text("")  # the folder was made
+    text = path.read_text().replace("<!-- study-gpu:end -->", "<!-- study-gpu:end -->\n\nA note by hand.")
+    path.write_text(text)
+    write_section(path, "study-cpu", "cpu v2")
+    text = path.read_text()
+    assert text.startswith("# Results\n")
+    assert "cpu v2" in text and "cpu v1" not in text and "gpu v1" in text and "A note by hand." in text
+    assert text.index("study-cpu:start") < text.index("study-gpu:start")
+    assert text.count("study-cpu:start") == 1
+
+
+# ------------------------------------------------------------------------------ brackets
+def _pose(east, yaw_deg):
+    a = math.radians(yaw_deg)
+    out = np.eye(4)
+    out[:3, :3] = [[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]]
+    out[0, 3] = east
+    return out
+
+
+class _Poses:
+    def __init__(self, c2w):
+        self.c2w = c2w
+
+    def poses(self):
+        return self.c2w
+
+
+def test_brackets_by_hand():
+    """Training poses at 0, 10, 20 m east, yawed +30, -30, 0 deg: the constant pose is the identity at
+    10 m (+-30 average out). A test pose at 10 m, yawed 10 deg: the constant pose is 0 m and 10 deg off;
+    the ceiling weighs both jointly: 10 + 20 = 30, 0 + 40 = 40, 10 + 10 = 20, so it picks the third
+    training pose, 10 m and 10 deg off (nearest by position alone would be the second, 40 deg off)."""
+    train = np.stack([_pose(0.0, 30.0), _pose(10.0, -30.0), _pose(20.0, 0.0)])
+    tests = {"real": [_Poses(np.stack([_pose(10.0, 10.0)]))]}
+    b = _brackets(train, tests)
+    assert b["constant pose"]["real"]["median_m"] == pytest.approx(0.0, abs=1e-9)
+    assert b["constant pose"]["real"]["median_deg"] == pytest.approx(10.0)
+    assert b["coverage ceiling"]["real"]["median_m"] == pytest.approx(10.0)
+    assert b["coverage ceiling"]["real"]["median_deg"] == pytest.approx(10.0)
+
+
+# ------------------------------------------------------------------------------ configs
+def test_configs_and_ops_as_in_simtoreal(tmp_path):
+    import augment
+
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
+    names = [r.name for r in study_runs(cfg)]
+    assert names == ["none", "simtoreal-0.25", "simtoreal-0.5", "simtoreal-1"] + [f"{op}-only" for op in OPS]
+    # SimToReal's documented weights (edges 0.2, snow 0.5, season 0.8, the others 1) times p = 0.5
+    expected_p = {"season": 0.4, "snow": 0.25, "illumination": 0.5, "clouds": 0.5, "haze": 0.5, "edges": 0.1, "camera": 0.5}
+    for op, p in expected_p.items():
+        assert _op_alone(op).p == pytest.approx(p)
+    clouds = _op_alone("clouds")
+    assert isinstance(clouds, augment.RandomClouds)
+    x = __import__("torch").rand(2, 3, 16, 16)
+    assert clouds(x).shape == x.shape
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="preset"):
+        study_config("tiny", tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="ops"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), ops=("rain",))
+    with pytest.raises(ValueError, match="strengths"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), strengths=(0.0,))
+    with pytest.raises(ValueError, match="seeds"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), seeds=(0, 0))
+
+
+# ------------------------------------------------------------------------------ end to end
+def _mtimes(out: Path) -> dict[str, int]:
+    return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in sorted(out.glob("runs/*/*/result.json"))}
+
+
+def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
+    """Two configs x two seeds through the library, trained on a corridor around the planned flight:
+    every run in the table, a re-run trains nothing."""
+    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_images=16, test_images=3,
+                       strengths=(0.5,), ops=(), seeds=(0, 1))
+    results = tmp_path / "RESULTS.md"
+    first = run_study(cfg, results, command="pytest", progress=False)
+    assert sorted(first["ran"]) == [("none", 0), ("none", 1), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]
+    before = _mtimes(tmp_path / "out")
+    assert len(before) == 4 and not list((tmp_path / "out").rglob("last.pt"))
+    for r in first["results"]:
+        assert set(r["domains"]) == {"synthetic", "real", "real_alt", "training fit"}
+        assert r["domains"]["real_alt"]["count"] == 3 and r["domains"]["training fit"]["count"] == 16
+    text = results.read_text()
+    for name in ("none", "simtoreal-0.5"):
+        assert f"| {name} | 2 | " in text
+    assert "*constant pose*" in text and "*coverage ceiling*" in text and "command: `pytest`" in text
+    assert "renders of `comballaz-corridor-planned`" in text
+    assert len(np.load(tmp_path / "data" / "comballaz-corridor-planned" / "comballaz-corridor-planned_poses.npy")) <= 16
+    second = run_study(cfg, results, command="pytest", progress=False)
+    assert second["ran"] == [] and len(second["skipped"]) == 4
+    assert _mtimes(tmp_path / "out") == before
+    assert results.read_text().count("<!-- study-smoke:start -->") == 1
+    with pytest.raises(ValueError, match="epochs"):
+        run_study(cfg.__class__(**{**cfg.__dict__, "epochs": 2}), None, progress=False)
+
+
+@pytest.mark.slow
+def test_recipe_smoke_preset_every_config_and_seed(tmp_path, monkeypatch):
+    """The recipe as a user runs it: every config x 3 seeds in the table; a re-run skips them all."""
+    args = ["--preset", "smoke", "--root", str(tmp_path / "data"), "--out", str(tmp_path / "out"),
+            "--results", str(tmp_path / "RESULTS.md"), "--device", "cpu", "--quiet"]
+    monkeypatch.setattr(sys, "argv", [str(RECIPE)] + args)
+    runpy.run_path(str(RECIPE), run_name="__main__")
+    before = _mtimes(tmp_path / "out")
+    names = [r.name for r in study_runs(study_config("smoke", "d", "o", device="cpu"))]
+    assert len(before) == len(names) * 3 == 33
+    text = (tmp_path / "RESULTS.md").read_text()
+    for name in names:
+        assert f"| {name} | 3 | " in text
+    assert "study_simtoreal.py --preset smoke" in text
+    runpy.run_path(str(RECIPE), run_name="__main__")
+    assert _mtimes(tmp_path / "out") == before
+    res = json.loads((tmp_path / "out" / "runs" / "clouds-only" / "seed2" / "result.json").read_text())
+    assert res["config"] == "clouds-only" and res["seed"] == 2

@@ -1,12 +1,30 @@
-"""Saliency maps against analytic gradients and known attention patterns; overlays."""
+"""Saliency maps against analytic gradients, known expectations (SmoothGrad of a ReLU is the
+Gaussian CDF) and axioms (completeness of integrated gradients), known attention patterns;
+overlays; the sanity checks against scipy and on planted cues."""
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
+from scipy import stats
 from torch import nn
 
 from topoloc import AtLoc
-from topoloc.saliency import attention_saliency, gradient_saliency, overlay, saliency_difference
+from topoloc.saliency import (
+    attention_saliency,
+    gradient_saliency,
+    integrated_gradients,
+    overlay,
+    planted_cue_check,
+    randomisation_check,
+    randomize_weights,
+    rank,
+    region_share,
+    saliency,
+    saliency_difference,
+    smoothgrad,
+    spearman,
+)
 
 
 class _LinearPose(nn.Module):
@@ -151,3 +169,214 @@ class TestSaliencyDifference:
         assert result.difference.shape == (1, 64, 64) and torch.isfinite(result.difference).all()
         with pytest.raises(ValueError, match="method"):
             saliency_difference(a, b, torch.rand(1, 3, 64, 64), method="lime")
+
+
+class _ReluSum(nn.Module):
+    """objective = sum relu(x): d/dx = 1[x > 0], so SmoothGrad's mean gradient is Phi(x / sigma)."""
+
+    def forward(self, x):
+        return torch.relu(x).flatten(1).sum(1, keepdim=True).expand(-1, 3)
+
+
+class _OnePixel(nn.Module):
+    """Reads pixel (5, 5) of channel 0 only."""
+
+    def forward(self, x):
+        return x[:, :1, 5, 5]
+
+
+class _Tanh(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.W = nn.Parameter(torch.randn(6, n, generator=g, dtype=torch.float64) / n ** 0.5)
+
+    def forward(self, x):
+        return torch.tanh(x.flatten(1) @ self.W.T) ** 2
+
+
+class TestSmoothGrad:
+    def test_relu_gives_the_gaussian_cdf(self):
+        x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+        g = torch.Generator().manual_seed(0)
+        maps = smoothgrad(_ReluSum(), x, samples=4000, noise=0.2, times_input=False, generator=g)
+        # objective = 3 * sum relu(x): mean gradient 3 * Phi(x / sigma), sigma = 0.2 * (max - min)
+        sigma = 0.2 * (x.flatten(1).amax(1) - x.flatten(1).amin(1))
+        expected = 3 * stats.norm.cdf((x / sigma.view(2, 1, 1, 1)).numpy()).max(axis=1)
+        np.testing.assert_allclose(maps.numpy(), expected, atol=0.08)
+
+    def test_linear_model_is_the_gradient(self):
+        model = _LinearPose(4, 5)
+        x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+        torch.testing.assert_close(smoothgrad(model, x, samples=3), gradient_saliency(model, x))
+
+    def test_shifts_spread_a_pixel_uniformly(self):
+        # offsets uniform in {-1, 0, 1}^2: the one pixel read is each of the 9 around (5, 5) with p = 1/9
+        x = torch.rand(1, 3, 11, 11, dtype=torch.float64)
+        maps = smoothgrad(_OnePixel(), x, samples=1800, noise=0.0, max_shift=1, times_input=False,
+                          generator=torch.Generator().manual_seed(1))[0]
+        block = maps[4:7, 4:7]
+        np.testing.assert_allclose(block.numpy(), np.full((3, 3), 1 / 9), atol=0.025)
+        assert float(maps.sum()) == pytest.approx(1.0) and float(block.sum()) == pytest.approx(1.0)
+
+    def test_seeded_and_per_image(self):
+        torch.manual_seed(0)
+        model = AtLoc("resnet18", feat_dim=16)
+        images = torch.rand(3, 3, 32, 48)
+
+        def run(seed, imgs):
+            return smoothgrad(model, imgs, normalize=True, samples=2, generator=torch.Generator().manual_seed(seed))
+
+        a, b, c = run(0, images), run(0, images), run(1, images)
+        torch.testing.assert_close(a, b)
+        assert not torch.allclose(a, c)
+        assert a.shape == (3, 32, 48) and (a >= 0).all()
+
+    def test_bad_arguments(self):
+        x = torch.rand(1, 3, 4, 4)
+        with pytest.raises(ValueError, match="samples"):
+            smoothgrad(_ReluSum(), x, samples=0)
+        with pytest.raises(ValueError, match="max_shift"):
+            smoothgrad(_ReluSum(), x, max_shift=-1)
+        with pytest.raises(ValueError, match="noise"):
+            smoothgrad(_ReluSum(), x, noise=-0.1)
+
+
+class TestIntegratedGradients:
+    def test_linear_model_by_hand(self):
+        model = _LinearPose(3, 4)
+        x = torch.randn(2, 3, 3, 4, dtype=torch.float64)
+        expected = model.A.detach().sum(0).view(3, 3, 4) * (x - 0.5)
+        got = integrated_gradients(model, x, steps=3, baseline=0.5, attributions=True)
+        torch.testing.assert_close(got, expected)
+        torch.testing.assert_close(integrated_gradients(model, x, steps=3, baseline=0.5), expected.abs().amax(1))
+
+    def test_completeness(self):
+        # the attributions add up to objective(x) - objective(baseline) (Sundararajan et al., axiom)
+        model = _Tanh(3 * 4 * 4)
+        x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+        attributions = integrated_gradients(model, x, steps=256, attributions=True)
+        expected = model(x).sum(1) - model(torch.zeros_like(x)).sum(1)
+        torch.testing.assert_close(attributions.sum(dim=(1, 2, 3)), expected.detach(), atol=1e-4, rtol=1e-4)
+
+
+class TestSaliencyEntry:
+    def test_dispatch(self):
+        model = _LinearPose(4, 4)
+        x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+        torch.testing.assert_close(saliency(model, x, "gradient"), gradient_saliency(model, x))
+        torch.testing.assert_close(saliency(model, x, "integrated_gradients", steps=2),
+                                   integrated_gradients(model, x, steps=2))
+        torch.testing.assert_close(saliency(model, x, samples=2), smoothgrad(model, x, samples=2))
+        spatial = AtLoc("resnet18", attention="spatial", feat_dim=16)
+        images = torch.rand(1, 3, 64, 64)
+        torch.testing.assert_close(saliency(spatial, images, "attention", normalize=True),
+                                   attention_saliency(spatial, images, normalize=True))
+        with pytest.raises(ValueError, match="method"):
+            saliency(model, x, "lime")
+        with pytest.raises(ValueError, match="spatial"):
+            saliency(AtLoc("resnet18", feat_dim=16), images, "attention")
+
+
+class TestRankCorrelation:
+    def test_ranks_match_scipy(self):
+        g = torch.Generator().manual_seed(0)
+        values = torch.randint(0, 5, (3, 40), generator=g).float()  # many ties
+        np.testing.assert_allclose(rank(values).numpy(), stats.rankdata(values.numpy(), axis=1))
+
+    @pytest.mark.parametrize("ties", [False, True])
+    def test_spearman_matches_scipy(self, ties):
+        g = torch.Generator().manual_seed(1)
+        a = torch.rand(4, 6, 7, generator=g)
+        b = a + 0.5 * torch.rand(4, 6, 7, generator=g)
+        if ties:
+            a, b = (a * 4).round(), (b * 4).round()
+        expected = [stats.spearmanr(a[i].flatten().numpy(), b[i].flatten().numpy())[0] for i in range(4)]
+        np.testing.assert_allclose(spearman(a, b).numpy(), expected, rtol=1e-10)
+
+    def test_bad_shapes(self):
+        with pytest.raises(ValueError, match="same shape"):
+            spearman(torch.rand(2, 3), torch.rand(2, 4))
+
+
+class TestRandomizeWeights:
+    def test_every_weight_redrawn_original_kept(self):
+        torch.manual_seed(0)
+        model = AtLoc("resnet18", feat_dim=16)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        rng = torch.get_rng_state()
+        clone = randomize_weights(model, seed=3)
+        assert torch.equal(torch.get_rng_state(), rng)
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, before[k]), k
+        layers = [(n, m, c) for (n, m), c in zip(model.named_modules(), clone.modules())
+                  if isinstance(m, (nn.Conv2d, nn.Linear))]
+        assert len(layers) > 20
+        for name, m, c in layers:
+            assert not torch.equal(m.weight, c.weight), name
+        assert randomize_weights(_LinearPose(2, 2)).A.std() > 0.5
+
+
+class _Square(nn.Module):
+    """Map proportional to x^2 whatever the weight: the randomisation check must fail on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.s = nn.Parameter(torch.tensor([2.0]))
+
+    def forward(self, x):
+        return (self.s * x ** 2).flatten(1).sum(1, keepdim=True).expand(-1, 3)
+
+
+def _tiny():
+    return nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(),
+                         nn.Linear(8 * 8 * 8, 3))
+
+
+@pytest.fixture(scope="module")
+def planted():
+    return planted_cue_check(_tiny, size=(32, 32), method="gradient", seed=0)
+
+
+class TestSanityChecks:
+    def test_planted_cue(self, planted):
+        # 800 Adam steps on 32 x 32 noise: the cue is the top-left quarter (a quarter of the pixels)
+        assert planted.area_share == 0.25 and planted.cue_loss < 5e-3 and planted.control_loss < 5e-3
+        assert planted.cue_share > 0.5, planted
+        assert planted.control_share < planted.area_share, planted
+        assert planted.passed
+
+    def test_randomisation(self, planted):
+        images = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+        for method, kwargs in (("gradient", {}), ("smoothgrad", {"samples": 4})):
+            check = randomisation_check(planted.cue_model, images, method=method, **kwargs)
+            assert check.rank_correlation.shape == (6,)
+            assert check.mean < 0.5 and check.passed, (method, check.mean)
+        # a map fixed by the input (x^2 whatever the weight) does not pass
+        fixed = randomisation_check(_Square(), images, method="gradient")
+        np.testing.assert_allclose(fixed.rank_correlation.numpy(), 1.0)
+        assert not fixed.passed
+
+    def test_region_share_by_hand(self):
+        maps = torch.zeros(1, 4, 4)
+        maps[0, 0, 0], maps[0, 3, 3] = 3.0, 1.0
+        assert float(region_share(maps, (0, 2, 0, 2))[0]) == 0.75
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method,kwargs", [("smoothgrad", {"samples": 8}), ("integrated_gradients", {"steps": 16})])
+def test_planted_cue_other_methods(method, kwargs):
+    check = planted_cue_check(_tiny, size=(32, 32), method=method, seed=0, **kwargs)
+    assert check.passed, check
+
+
+def test_shifts_do_not_pile_gradient_on_the_border():
+    # a model that sums every pixel: the gradient is 1 everywhere, whatever the offset; edge
+    # replication must not give the border pixels the gradient of their copies
+    x = torch.rand(2, 3, 12, 16, dtype=torch.float64)
+    model = _ReluSum()
+    maps = smoothgrad(model, x + 1.0, samples=20, noise=0.0, max_shift=3, times_input=False,
+                      generator=torch.Generator().manual_seed(0))
+    # inside: seen in every copy, gradient 3; within 3 px of the border: in the frame less often
+    torch.testing.assert_close(maps[:, 3:-3, 3:-3], torch.full_like(maps[:, 3:-3, 3:-3], 3.0))
+    assert float(maps.max()) <= 3.0 + 1e-12 and float(maps[:, 0, 0].max()) < 3.0

@@ -109,9 +109,10 @@ def _run_saliency(args: argparse.Namespace) -> int:
 
 def add_saliency(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("saliency", help="saliency figures of a checkpoint: image | before | after | difference",
-                       description="AtLoc's gradient saliency of the trained model and of the untrained model of "
-                                   "the same seed, their difference, and (where renders have semantics) the "
-                                   "share of saliency on stable vs unstable classes.")
+                       description="SmoothGrad saliency maps of the trained model and of the untrained model of "
+                                   "the same seed, their difference, the randomisation check (rank correlation "
+                                   "with the same network with random weights) and (where the images have "
+                                   "semantics) the share of saliency per class, stable vs unstable.")
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
     p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
     p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",

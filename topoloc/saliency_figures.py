@@ -1,25 +1,35 @@
-"""Saliency figures as in AtLoc (image | before training | after training | difference) and the
-share of saliency on stable vs unstable semantic classes.
+"""Saliency figures and the saliency section of a report: for one or more training runs, maps
+before and after training on test images (image | before | after | difference), the share of the
+saliency on each semantic class against its share of the pixels, the change that training made,
+with bootstrap intervals over the images, and the sentence that states it.
 
-The maps come from `topoloc.saliency` (``gradient_saliency``: AtLoc's max-over-RGB
-|gradient x input|); each map is scaled to mean 1 per image before it is compared, so the
+The maps come from `topoloc.saliency` (default: SmoothGrad of the input gradient's magnitude,
+with random sub-stride shifts); each map is scaled to mean 1 per image before it is compared, so the
 shares and the differences say *where* a model looks, not how strongly.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from os import PathLike
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from topoloc.saliency import SaliencyDifference, overlay, saliency_difference
+from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
+from topoloc.saliency_shares import (
+    DEFAULT_SEMANTIC_CLASSES,
+    STABLE_CLASSES,
+    UNSTABLE_CLASSES,
+    ClassShares,
+    class_saliency_shares,
+    shares_table,
+    stable_change_text,
+)
 
 __all__ = [
     "DEFAULT_SEMANTIC_CLASSES",
@@ -28,28 +38,54 @@ __all__ = [
     "ClassShares",
     "class_saliency_shares",
     "compute_saliency",
+    "feature_grid",
     "plot_saliency_figure",
+    "plot_shares",
     "saliency_report",
     "shares_table",
+    "stable_change_text",
 ]
 
-#: Mini-Comballaz / INTERFACES.md class table (used when topoloc.procedural is not importable).
-DEFAULT_SEMANTIC_CLASSES: dict[int, str] = {
-    0: "sky", 1: "meadow", 2: "forest_evergreen", 3: "forest_deciduous", 4: "rock", 5: "water",
-    6: "road", 7: "building", 8: "snow", 9: "cloud", 10: "real_only", 11: "ridgeline",
-}
-#: Classes that look the same in renders and photos, across seasons and weather.
-STABLE_CLASSES: tuple[str, ...] = ("road", "building", "rock", "ridgeline")
-#: Classes that change between renders and photos, seasons or hours (or exist in photos only).
-UNSTABLE_CLASSES: tuple[str, ...] = ("sky", "cloud", "forest_deciduous", "snow", "real_only")
 
-
-def _semantic_classes() -> dict[int, str]:
+def feature_grid(model: nn.Module, image_size: tuple[int, int]) -> tuple[int, int] | None:
+    """(h, w) cells of the backbone's last feature map for an input of ``image_size`` (H, W) px,
+    or None for a model without ``backbone.forward_map``."""
+    backbone = getattr(model, "backbone", None)
+    if backbone is None or not hasattr(backbone, "forward_map"):
+        return None
+    param = next(model.parameters(), None)
+    x = torch.zeros(1, 3, *image_size, device=param.device if param is not None else "cpu")
+    was_training = model.training
     try:
-        from topoloc.procedural import SEMANTIC_CLASSES  # noqa: PLC0415
-    except ImportError:
-        return dict(DEFAULT_SEMANTIC_CLASSES)
-    return dict(SEMANTIC_CLASSES)
+        with torch.no_grad():
+            fmap = backbone.eval().forward_map(x)
+    finally:
+        model.train(was_training)
+    return int(fmap.shape[-2]), int(fmap.shape[-1])
+
+
+def _method_kwargs(method: str, kwargs: Mapping[str, Any] | None, stride: int | None) -> dict[str, Any]:
+    """The report's defaults for each method, overridden by ``kwargs``."""
+    defaults: dict[str, Any] = {}
+    if method == "smoothgrad":
+        # Sensitivity, not x input: the question is which pixels, if their look changed (season,
+        # weather, domain), would move the pose; x input would also rank classes by brightness.
+        defaults = {"samples": 8, "noise": 0.15, "max_shift": (stride // 2) if stride else 0, "times_input": False}
+    elif method == "integrated_gradients":
+        defaults = {"steps": 16}
+    return {**defaults, **dict(kwargs or {})}
+
+
+def _maps(model: nn.Module, images: Tensor, method: str, device: torch.device, kwargs: Mapping[str, Any]) -> Tensor:
+    """Mean-1 maps (B, H, W) on the CPU of float [0, 1] images; SmoothGrad's noise seeded 0 for every
+    model, so two models are compared on the same noisy copies."""
+    model = model.to(device)
+    extra = dict(kwargs)
+    if method == "smoothgrad" and "generator" not in extra:
+        extra["generator"] = torch.Generator().manual_seed(0)
+    maps = saliency(model, images.to(device), method, normalize=hasattr(model, "normalize"), **extra)
+    maps = maps.detach().float().cpu()
+    return maps / maps.mean(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(maps.dtype).tiny)
 
 
 def compute_saliency(
@@ -57,14 +93,21 @@ def compute_saliency(
     model_after: nn.Module,
     images: Tensor,
     device: str | torch.device | None = None,
+    method: str = "gradient",
+    **kwargs: Any,
 ) -> SaliencyDifference:
-    """Gradient saliency of two models on uint8 images (each map scaled to mean 1), and the difference.
+    """Saliency of two models on uint8 images (each map scaled to mean 1), and the difference.
+
+    Models with a ``normalize`` method get the images in [0, 1] normalised by it; others get them
+    in [0, 1].
 
     Args:
         model_before: e.g. the untrained model (same seed as the trained one).
         model_after: the trained model.
         images: uint8 RGB images.
         device: where to run (default: ``model_after``'s device).
+        method: one of `topoloc.saliency.METHODS` (default AtLoc's ``"gradient"``).
+        **kwargs: the method's arguments (see `topoloc.saliency.saliency`).
 
     Shape:
         images: (B, 3, H, W) uint8 -> three (B, H, W) float maps on the CPU.
@@ -73,113 +116,10 @@ def compute_saliency(
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images: expected a uint8 tensor of shape (B, 3, H, W), got {shape}")
     device = torch.device(device) if device is not None else next(model_after.parameters()).device
-    x = images.to(device).float() / 255.0
-    diff = saliency_difference(model_before.to(device), model_after.to(device), x, method="gradient",
-                               normalize=True)
-    return SaliencyDifference(*(m.detach().float().cpu() for m in diff))
-
-
-@dataclass
-class ClassShares:
-    """Share (0..1) of the saliency mass, and of the pixels, on each semantic class.
-
-    Attributes:
-        saliency: class name -> share of the summed (mean-1 per image) saliency.
-        area: class name -> share of the pixels (what a uniform map would give).
-    """
-
-    saliency: dict[str, float]
-    area: dict[str, float]
-
-    def group(self, classes: Sequence[str], of: str = "saliency") -> float:
-        """Total share of a group of classes (absent classes count 0)."""
-        d = self.saliency if of == "saliency" else self.area
-        return float(sum(d.get(c, 0.0) for c in classes))
-
-    @property
-    def stable(self) -> float:
-        return self.group(STABLE_CLASSES)
-
-    @property
-    def unstable(self) -> float:
-        return self.group(UNSTABLE_CLASSES)
-
-
-def class_saliency_shares(
-    maps: Tensor,
-    semantics: Tensor,
-    classes: Mapping[int, str] | None = None,
-) -> ClassShares:
-    """Share of saliency mass on each semantic class, over a batch of images.
-
-    Each map is first divided by its mean (so every image weighs the same); the class masses are
-    one ``scatter_add`` over all pixels of the batch. Semantics of another size than the maps are
-    resized with nearest-neighbour sampling.
-
-    Args:
-        maps: non-negative saliency maps.
-        semantics: integer class ids per pixel.
-        classes: id -> name (default: `topoloc.procedural.SEMANTIC_CLASSES`); ids not in the table
-            are counted as ``"unknown"``.
-
-    Shape:
-        maps: (B, H, W), semantics: (B, h, w) -> shares per class name
-
-    Example:
-        >>> maps = torch.tensor([[[3.0, 1.0], [0.0, 0.0]]])
-        >>> sem = torch.tensor([[[6, 0], [0, 0]]], dtype=torch.uint8)
-        >>> s = class_saliency_shares(maps, sem, {0: "sky", 6: "road"})
-        >>> s.saliency["road"], s.area["road"]
-        (0.75, 0.25)
-    """
-    if not isinstance(maps, Tensor) or maps.ndim != 3:
-        raise ValueError(f"maps: expected saliency maps of shape (B, H, W), got "
-                         f"{tuple(maps.shape) if isinstance(maps, Tensor) else type(maps).__name__}")
-    if not isinstance(semantics, Tensor) or semantics.ndim != 3 or semantics.shape[0] != maps.shape[0]:
-        raise ValueError(f"semantics: expected class ids of shape ({maps.shape[0]}, h, w), got "
-                         f"{tuple(semantics.shape) if isinstance(semantics, Tensor) else type(semantics).__name__}")
-    if semantics.is_floating_point():
-        raise TypeError(f"semantics: expected integer class ids, got {semantics.dtype}")
-    if (maps < 0).any() or not torch.isfinite(maps).all():
-        raise ValueError("maps: expected finite, non-negative saliency")
-    classes = dict(classes) if classes is not None else _semantic_classes()
-    sem = semantics.long()
-    if sem.shape[-2:] != maps.shape[-2:]:
-        sem = F.interpolate(sem[:, None].float(), size=maps.shape[-2:], mode="nearest")[:, 0].long()
-    if (sem < 0).any():
-        raise ValueError("semantics: expected non-negative class ids")
-    maps = maps.double()
-    maps = maps / maps.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-30)
-    k = int(max(sem.max().item(), max(classes) if classes else 0)) + 1
-    mass = torch.zeros(k, dtype=torch.float64).scatter_add_(0, sem.flatten(), maps.flatten())
-    area = torch.bincount(sem.flatten(), minlength=k).double()
-    total_mass, total_area = mass.sum().clamp_min(1e-30), area.sum()
-    sal_share: dict[str, float] = {}
-    area_share: dict[str, float] = {}
-    for cid in range(k):
-        if area[cid] == 0:
-            continue
-        name = classes.get(cid, "unknown")
-        sal_share[name] = sal_share.get(name, 0.0) + float(mass[cid] / total_mass)
-        area_share[name] = area_share.get(name, 0.0) + float(area[cid] / total_area)
-    return ClassShares(sal_share, area_share)
-
-
-def shares_table(shares: Mapping[str, tuple[ClassShares, ClassShares]]) -> str:
-    """Markdown table: for each image set, the share of pixels and of saliency (before / after
-    training) on the stable and unstable classes.
-
-    Args:
-        shares: image-set label -> (shares before training, shares after training).
-    """
-    lines = ["| images | group | share of pixels | saliency before training | saliency after training |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    for label, (before, after) in shares.items():
-        for group, names in (("stable (" + ", ".join(STABLE_CLASSES) + ")", STABLE_CLASSES),
-                             ("unstable (" + ", ".join(UNSTABLE_CLASSES) + ")", UNSTABLE_CLASSES)):
-            lines.append(f"| {label} | {group} | {100 * before.group(names, 'area'):.1f}% | "
-                         f"{100 * before.group(names):.1f}% | {100 * after.group(names):.1f}% |")
-    return "\n".join(lines)
+    x = images.float() / 255.0
+    before = _maps(model_before, x, method, device, kwargs)
+    after = _maps(model_after, x, method, device, kwargs)
+    return SaliencyDifference(before, after, after - before)
 
 
 def _hwc(t: Tensor) -> np.ndarray:
@@ -188,54 +128,59 @@ def _hwc(t: Tensor) -> np.ndarray:
 
 def plot_saliency_figure(
     images: Tensor,
-    maps: SaliencyDifference,
+    maps: SaliencyDifference | Mapping[str, Tensor],
     path: str | PathLike,
     row_labels: Sequence[str] | None = None,
     title: str | None = None,
+    dpi: int = 100,
 ) -> Path:
-    """One row per image: image | map before training | map after training | difference.
+    """One row per image: the image, then one overlay per map column.
 
     Args:
         images: uint8 or float [0, 1] RGB images.
-        maps: from `compute_saliency` (or `topoloc.saliency.saliency_difference`).
+        maps: a `SaliencyDifference` (columns: before training | after training | difference) or
+            column heading -> maps (non-negative maps in jet, signed ones in red / blue).
         path: the PNG to write.
         row_labels: a label per row (e.g. image names).
         title: figure title.
+        dpi: resolution of the PNG.
 
     Shape:
-        images: (B, 3, H, W); maps: three (B, H, W)
+        images: (B, 3, H, W); every map (B, H, W)
     """
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images: expected (B, 3, H, W), got {tuple(images.shape)}")
     b = images.shape[0]
-    if any(m.shape != (b, *images.shape[-2:]) for m in maps):
-        raise ValueError(f"maps: expected three ({b}, {images.shape[-2]}, {images.shape[-1]}) maps, got "
-                         f"{[tuple(m.shape) for m in maps]}")
+    columns = (dict(zip(("before training", "after training", "difference (red: more)"), maps))
+               if isinstance(maps, SaliencyDifference) else dict(maps))
+    if not columns or any(m.shape != (b, *images.shape[-2:]) for m in columns.values()):
+        raise ValueError(f"maps: expected ({b}, {images.shape[-2]}, {images.shape[-1]}) maps, got "
+                         f"{[tuple(m.shape) for m in columns.values()]}")
     if row_labels is not None and len(row_labels) != b:
         raise ValueError(f"row_labels: expected {b} labels, got {len(row_labels)}")
-    imgs = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
-    imgs = imgs.cpu()
-    panels = [imgs, overlay(imgs, maps.before), overlay(imgs, maps.after), overlay(imgs, maps.difference)]
-    heads = ["image", "before training", "after training", "difference (red: more)"]
+    imgs = (images.float() / 255.0 if images.dtype == torch.uint8 else images.float()).cpu()
+    panels = [imgs] + [overlay(imgs, m.cpu()) for m in columns.values()]
+    heads = ["image", *columns]
     h, w = images.shape[-2:]
-    fig = Figure(figsize=(4 * 2.6, b * 2.6 * h / w + 0.6))
-    axes = fig.subplots(b, 4, squeeze=False)
+    ncol = len(panels)
+    fig = Figure(figsize=(ncol * 2.4, b * 2.4 * h / w + 0.8))
+    axes = fig.subplots(b, ncol, squeeze=False)
     for i in range(b):
-        for j in range(4):
+        for j in range(ncol):
             ax = axes[i, j]
             ax.imshow(_hwc(panels[j][i]))
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(heads[j], fontsize=9)
+                ax.set_title(heads[j], fontsize=7)
         if row_labels is not None:
             axes[i, 0].set_ylabel(row_labels[i], fontsize=6)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=dpi)
     return path
 
 
@@ -266,89 +211,243 @@ def _pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
 
 
+
+
+def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
+    """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
+    and group, one panel per image set, one bar per column (e.g. before training, each run after).
+
+    Args:
+        shares: image-set label -> column heading -> `ClassShares` (same images within a set).
+        path: the PNG to write.
+    """
+    if not shares:
+        raise ValueError("shares: expected at least one image set")
+    fig = Figure(figsize=(10, 3.2 * len(shares)))
+    axes = fig.subplots(len(shares), 1, squeeze=False)[:, 0]
+    for ax, (label, columns) in zip(axes, shares.items()):
+        first = next(iter(columns.values()))
+        area = first.area
+        groups = [([n], n) for n in sorted(first.names, key=lambda n: -area[n])]
+        groups += [(list(STABLE_CLASSES), "STABLE"), (list(UNSTABLE_CLASSES), "UNSTABLE")]
+        groups = [(c, n) for c, n in groups if first.group(c, "area") > 0]
+        width = 0.8 / len(columns)
+        for j, (head, s) in enumerate(columns.items()):
+            values = [s.enrichment(c) for c, _ in groups]
+            ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(np.arange(len(groups)))
+        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=6,
+                           rotation=20)
+        ax.set_ylabel("saliency share / pixel share")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None):
+    """Images (uint8), names and semantics (or None) spread evenly over the datasets of a domain."""
+    from topoloc.data._images import read_semantics  # noqa: PLC0415  (data floor, loaded on use)
+    from topoloc.data.cache import resize_uint8  # noqa: PLC0415
+
+    images, names, sems, all_sem = [], [], [], True
+    for ds in sets:
+        twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)
+        row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
+        for i in _pick(len(ds), max(1, share_images // len(sets))):
+            sample = ds[int(i)]
+            img = sample["image"]
+            images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
+            names.append(sample["name"])
+            row = int(sample.get("index", -1))
+            if not all_sem:
+                continue
+            if "semantics" in sample:
+                sems.append(sample["semantics"])
+            elif twin is None and domain == "real" and _has_real_semantics(ds):
+                sems.append(read_semantics(_real_semantics_path(ds, int(i))))
+            elif row in row_of:
+                sems.append(twin[row_of[row]]["semantics"])
+            else:
+                all_sem = False
+    twin_labels = domain == "real" and not all(_has_real_semantics(ds) for ds in sets)
+    return torch.stack(images), names, (torch.stack(sems) if all_sem and sems else None), twin_labels
+
+
+def _check_runs(runs: object) -> dict[str, tuple[nn.Module, nn.Module]]:
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs: expected a non-empty dict {label: (model_before, model_after)}, "
+                         f"got {type(runs).__name__}")
+    for label, pair in runs.items():
+        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+                or not all(isinstance(m, nn.Module) for m in pair)):
+            raise ValueError(f"runs[{label!r}]: expected (model_before, model_after), two nn.Modules")
+    return {str(k): (v[0], v[1]) for k, v in runs.items()}
+
+
+_METHOD_TEXT = {
+    "gradient": "AtLoc's max-over-RGB |gradient x input|",
+    "smoothgrad": "SmoothGrad (Smilkov et al. 2017): the input gradient averaged over noisy, shifted copies",
+    "integrated_gradients": "integrated gradients (Sundararajan et al. 2017) from a black image, max over RGB",
+    "attention": "the spatial attention each feature cell receives",
+}
+
+
 def saliency_report(
-    model_before: nn.Module,
-    model_after: nn.Module,
+    runs: Mapping[str, tuple[nn.Module, nn.Module]],
     datasets: Sequence,
     out_dir: str | PathLike,
     image_size: tuple[int, int] | None = None,
     figure_images: int = 3,
     share_images: int = 16,
     device: str | torch.device | None = None,
-    run_label: str = "trained",
+    method: str = "smoothgrad",
+    method_kwargs: Mapping[str, Any] | None = None,
+    baseline: str | None = None,
+    randomisation: bool = True,
 ) -> str:
-    """Saliency figures per domain (image | before | after | difference) and, where the renders
-    have semantics, the stable vs unstable saliency shares; returns the markdown section.
+    """The saliency section of a report, for one or more training runs; returns its markdown.
 
-    Images are spread evenly over each dataset. Renders take their labels from
+    Per domain (synthetic, real): a figure (image | before training | each run after training |
+    after - before), the Spearman rank correlation between each trained model's maps and those of
+    the same architecture with freshly drawn weights (Adebayo et al. 2018's randomisation check),
+    and, where the images have semantics, a table and a plot of the share of saliency per class
+    against its share of the pixels, before and after training, and the sentence that states the
+    change of the stable classes' share with bootstrap intervals. Renders take their labels from
     ``<stem>_semantics.npy``; real photos from ``<flight>-real/<picname>_semantics.npy`` where it
-    exists (Mini-Comballaz writes it, with the photo's clouds, snow and real-only objects), else the
-    labels of the render at the same pose (same geometry, without what only the photo shows).
+    exists (Mini-Comballaz writes it, with the photo's clouds, snow and real-only objects), else
+    the labels of the render at the same pose.
 
     Args:
-        model_before: e.g. the untrained model (same architecture and seed).
-        model_after: the trained model.
+        runs: run label -> (model before training, model after); pass the same before-model object
+            for runs that share their initial weights (its maps are computed once).
         datasets: `TopoFlight` test sets (synthetic and / or real).
-        out_dir: figures go to ``out_dir/plots/saliency_<domain>.png``; links are relative to ``out_dir``.
-        image_size: (H, W) the model runs at (None: the datasets' size).
+        out_dir: figures go to ``out_dir/plots/saliency_<domain>.png`` and
+            ``out_dir/plots/saliency_shares.png``; links are relative to ``out_dir``.
+        image_size: (H, W) the models run at (None: the datasets' size).
         figure_images: rows of each figure.
         share_images: images per domain for the shares.
-        device: where the models run.
-        run_label: name of the trained run in the text.
+        device: where the models run (default: the first trained model's device).
+        method: one of `topoloc.saliency.METHODS`.
+        method_kwargs: the method's arguments (defaults: SmoothGrad of the gradient's magnitude,
+            ``times_input=False``, with 8 samples, noise 0.15 and random shifts up to half the
+            backbone's stride; 16 steps for integrated gradients).
+        baseline: the run the others are compared with (default: the last of several runs).
+        randomisation: run the randomisation check.
     """
-    from topoloc.data._images import read_semantics  # noqa: PLC0415
-    from topoloc.data.cache import resize_uint8  # noqa: PLC0415
-
+    runs = _check_runs(runs)
     if not datasets:
         raise ValueError("datasets: expected at least one test dataset, got none")
+    if baseline is None and len(runs) > 1:
+        baseline = list(runs)[-1]
+    if baseline is not None and baseline not in runs:
+        raise ValueError(f"baseline: expected one of {list(runs)}, got {baseline!r}")
     out = Path(out_dir)
-    lines = [f"Gradient saliency (AtLoc's max-over-RGB |gradient x input|) of the `{run_label}` model before "
-             "training (the same architecture and seed, untrained) and after, on test images; each map is "
-             "scaled to mean 1, the difference is after minus before (red: looks more there after training).", ""]
-    shares: dict[str, tuple[ClassShares, ClassShares]] = {}
-    for domain in sorted({ds.domain for ds in datasets}, reverse=True):  # synthetic, then real
+    first_after = next(iter(runs.values()))[1]
+    dev = torch.device(device) if device is not None else next(first_after.parameters()).device
+    shared_before = len({id(b) for b, _ in runs.values()}) == 1
+    domains = [d for d in sorted({ds.domain for ds in datasets}, reverse=True)  # synthetic, then real
+               if any(ds.domain == d and len(ds) for ds in datasets)]
+    lines: list[str] = []
+    shares: dict[str, dict[str, ClassShares]] = {}
+    texts: list[str] = []
+    rand_rows: dict[str, dict[str, float]] = {}
+    for domain in domains:
         sets = [ds for ds in datasets if ds.domain == domain and len(ds)]
-        if not sets:
-            continue
-        images, names, sems, all_sem = [], [], [], True
-        for ds in sets:
-            twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)
-            row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
-            for i in _pick(len(ds), max(1, share_images // len(sets))):
-                sample = ds[int(i)]
-                img = sample["image"]
-                images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
-                names.append(sample["name"])
-                row = int(sample.get("index", -1))
-                if not all_sem:
-                    continue
-                if "semantics" in sample:
-                    sems.append(sample["semantics"])
-                elif twin is None and domain == "real" and _has_real_semantics(ds):
-                    sems.append(read_semantics(_real_semantics_path(ds, int(i))))
-                elif row in row_of:
-                    sems.append(twin[row_of[row]]["semantics"])
-                else:
-                    all_sem = False
-        images_t = torch.stack(images)
-        maps = compute_saliency(model_before, model_after, images_t, device=device)
-        fig = _pick(len(images_t), figure_images)
-        path = plot_saliency_figure(images_t[fig], SaliencyDifference(*(m[fig] for m in maps)),
-                                    out / "plots" / f"saliency_{domain}.png", row_labels=[names[i] for i in fig],
-                                    title=f"{domain} test images: image | before | after | difference")
-        try:
-            link = path.relative_to(out).as_posix()
-        except ValueError:
-            link = path.as_posix()
-        lines += [f"![saliency, {domain}]({link})", ""]
-        if all_sem and sems:
-            sem = torch.stack(sems)
-            twin_labels = domain == "real" and not all(_has_real_semantics(ds) for ds in sets)
-            label = f"{domain} ({len(images_t)} images{', labels of the synthetic twin' if twin_labels else ''})"
-            shares[label] = (class_saliency_shares(maps.before, sem), class_saliency_shares(maps.after, sem))
+        images_t, names, sem, twin_labels = _gather(domain, sets, share_images, image_size)
+        x = images_t.float() / 255.0
+        if not lines:
+            grid = feature_grid(first_after, tuple(images_t.shape[-2:]))
+            # the nominal stride (a power of two): a 48 px input gives a ResNet 2 cells (padding), 24 px apart on
+            # average, but its stride-2 layers still lock to 32 px
+            stride = int(2 ** round(math.log2(images_t.shape[-2] / grid[0]))) if grid else None
+            kwargs = _method_kwargs(method, method_kwargs, stride)
+            lines += _intro_lines(method, kwargs, tuple(images_t.shape[-2:]), grid, stride, runs, shared_before)
+        cache: dict[int, Tensor] = {}
+
+        def maps_of(model: nn.Module) -> Tensor:
+            if id(model) not in cache:
+                cache[id(model)] = _maps(model, x, method, dev, kwargs)
+            return cache[id(model)]
+
+        columns: dict[str, Tensor] = {}
+        for label, (before, after) in runs.items():
+            if not shared_before or not columns:
+                columns["before training" if shared_before else f"{label}: before"] = maps_of(before)
+            columns[f"{label}: after"] = maps_of(after)
+            columns[f"{label}: after - before"] = maps_of(after) - maps_of(before)
+        rows = _pick(len(images_t), figure_images)
+        path = plot_saliency_figure(images_t[rows], {k: v[rows] for k, v in columns.items()},
+                                    out / "plots" / f"saliency_{domain}.png", row_labels=[names[i] for i in rows],
+                                    title=f"{domain} test images")
+        lines += [f"![saliency, {domain}]({_link(path, out)})", ""]
+        if randomisation:
+            for label, (_, after) in runs.items():
+                random_maps = _maps(randomize_weights(after, seed=0), x, method, dev, kwargs)
+                rand_rows.setdefault(label, {})[domain] = float(spearman(maps_of(after), random_maps).mean())
+        if sem is not None:
+            set_label = f"{domain} ({len(images_t)} images{', labels of the synthetic twin' if twin_labels else ''})"
+            by_run = {label: (class_saliency_shares(maps_of(b), sem), class_saliency_shares(maps_of(a), sem))
+                      for label, (b, a) in runs.items()}
+            cols: dict[str, ClassShares] = {}
+            for label, (b_sh, a_sh) in by_run.items():
+                if not shared_before or not cols:
+                    cols["before training" if shared_before else f"{label}: before"] = b_sh
+                cols[f"{label}: after"] = a_sh
+            shares[set_label] = cols
+            texts.append(stable_change_text(f"**{set_label}**", by_run, baseline))
+    if rand_rows:
+        lines += ["Randomisation check (Adebayo et al. 2018): mean Spearman rank correlation between each trained "
+                  "model's maps and those of the same architecture with freshly drawn weights, on the same images "
+                  "(1: the map ignores what the model learned).", "",
+                  "| run | " + " | ".join(domains) + " |", "| --- |" + " ---: |" * len(domains)]
+        lines += [f"| {label} | " + " | ".join(f"{r.get(d, float('nan')):.2f}" for d in domains) + " |"
+                  for label, r in rand_rows.items()]
+        lines.append("")
     if shares:
-        lines += ["Share of the saliency mass on stable classes and on unstable ones, before and after training; "
-                  "the share of pixels is what a uniform map would give.", "", shares_table(shares), ""]
+        path = plot_shares(shares, out / "plots" / "saliency_shares.png")
+        lines += ["Share of the saliency on each semantic class (in brackets: over its share of the pixels; 1x is "
+                  "what a uniform map gives). Stable classes look the same in renders and photos, unstable ones "
+                  "change with the season, the weather or the domain.", ""]
+        for set_label, cols in shares.items():
+            lines += [f"*{set_label}*", "", shares_table(cols), ""]
+        lines += [f"![saliency share per class]({_link(path, out)})", "", *(t + "\n" for t in texts)]
     else:
-        lines += ["_No semantics beside the renders: per-class saliency shares not computed._", ""]
+        lines += ["_No semantics beside the images: per-class saliency shares not computed._", ""]
     return "\n".join(lines)
+
+
+def _intro_lines(method: str, kwargs: Mapping[str, Any], size: tuple[int, int], grid: tuple[int, int] | None,
+                 stride: int | None, runs: Mapping[str, Any], shared_before: bool) -> list[str]:
+    args = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k != "generator")
+    what = _METHOD_TEXT.get(method, method) + (f" ({args})" if args else "")
+    if method == "smoothgrad":
+        what += (", max over RGB of " + ("|gradient x input| as in AtLoc" if kwargs.get("times_input", True) else
+                 "|gradient|: how strongly the pose would move if a pixel's look changed (AtLoc's x input "
+                 "would also rank classes by brightness: snow and clouds up, forest down)"))
+    text = (f"Saliency maps: {what}, of each run's model before training ("
+            f"{'the same initial weights for all runs' if shared_before else 'each run its own initial weights'}) "
+            f"and after, on test images; each map is scaled to mean 1, the difference is after minus before "
+            f"(red: looks more there after training). Runs: {', '.join(f'`{r}`' for r in runs)}.")
+    h, w = size
+    if grid is not None and stride:
+        res = (f"What the maps can resolve: the models run at {w}x{h} px and the backbone's last feature map has "
+               f"{grid[1]}x{grid[0]} cells (stride {stride} px), so the pose is computed from {grid[0] * grid[1]} "
+               f"pooled cells; a spatial attention map has that resolution, gradient maps have one value per "
+               f"pixel.")
+        if method == "smoothgrad" and kwargs.get("max_shift"):
+            res += (f" Random shifts of up to {kwargs['max_shift']} px average out the pattern that the "
+                    f"stride-2 layers lock to a {stride} px grid.")
+        text += "\n\n" + res
+    return [text, ""]
+
+
+def _link(path: Path, out: Path) -> str:
+    try:
+        return path.relative_to(out).as_posix()
+    except ValueError:
+        return path.as_posix()

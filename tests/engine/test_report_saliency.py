@@ -1,16 +1,24 @@
-"""Saliency figures and the per-class saliency shares."""
+"""Saliency figures, the per-class saliency shares, the sentence stating their change, and the
+multi-run report; figures that differ from image to image and before vs after training."""
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from topoloc.models import create_model
+from topoloc.saliency import planted_cue_data, spearman
 from topoloc.saliency_figures import (
     ClassShares,
     class_saliency_shares,
     compute_saliency,
+    feature_grid,
     plot_saliency_figure,
+    plot_shares,
     shares_table,
+    stable_change_text,
 )
+from topoloc.saliency_shares import bootstrap_mean
 
 CLASSES = {0: "sky", 4: "rock", 6: "road", 9: "cloud", 1: "meadow"}
 
@@ -55,8 +63,130 @@ def test_figure_and_table(tmp_path):
     torch.testing.assert_close(maps.difference, maps.after - maps.before)
     path = plot_saliency_figure(images, maps, tmp_path / "s.png", row_labels=["a", "b"], title="t")
     assert path.stat().st_size > 1000
-    s = ClassShares({"road": 0.5, "sky": 0.5}, {"road": 0.1, "sky": 0.9})
-    table = shares_table({"real": (s, s)})
-    assert "| real | stable" in table and "| 10.0% | 50.0% | 50.0% |" in table
+    names = ["road", "sky"]
+    s = ClassShares(names, np.array([[0.5, 0.5]]), np.array([[0.1, 0.9]]))
+    table = shares_table({"before training": s, "run: after": s})
+    assert "| road | 10.0% | 50.0% (5.00x) | 50.0% (5.00x) |" in table
+    assert "| stable (road, building, rock, ridgeline) | 10.0% | 50.0% (5.00x) |" in table
+    assert plot_shares({"real (1 images)": {"before": s, "after": s}}, tmp_path / "p.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="images"):
         compute_saliency(before, after, images.float())
+
+
+def test_bootstrap_interval():
+    values = np.random.default_rng(0).normal(0.3, 1.0, 400)
+    mean, lo, hi = bootstrap_mean(values)
+    assert mean == pytest.approx(values.mean())
+    # the percentile interval of a mean of 400 draws: about +-1.96 sigma / sqrt(n)
+    assert hi - lo == pytest.approx(2 * 1.96 * values.std() / 20, rel=0.15)
+    assert bootstrap_mean(np.array([2.0])) == (2.0, 2.0, 2.0)
+
+
+def _shares(stable_per_image):
+    """ClassShares of images whose saliency share on 'road' (stable) is given; 20 % road pixels
+    (each value stands for two images: 12 in all)."""
+    v = np.repeat(np.asarray(stable_per_image, dtype=float), 2)
+    return ClassShares(["road", "sky"], np.stack([v, 1 - v], 1), np.tile([0.2, 0.8], (len(v), 1)))
+
+
+def test_change_text_states_direction_and_size():
+    before = _shares([0.20, 0.22, 0.18, 0.21, 0.19, 0.20])
+    towards = _shares([0.30, 0.33, 0.29, 0.31, 0.30, 0.32])  # +10.8 pp on average, +8 to +12 pp on each image
+    same = _shares([0.21, 0.21, 0.18, 0.20, 0.20, 0.20])
+    text = stable_change_text("real (12 images)", {"aug": (before, towards), "none": (before, same)}, baseline="none")
+    assert "with `aug` from 20.0% to 30.8% (+10.8 pp" in text
+    assert "these classes cover 20.0% of the pixels" in text
+    assert "Training with `aug` rather than `none` moved attention towards the stable classes by 10.8 pp" in text
+    text = stable_change_text("real", {"aug": (before, same), "none": (before, towards)}, baseline="none")
+    assert "moved attention away from the stable classes by 10.8 pp" in text
+    noisy = _shares([0.10, 0.30, 0.12, 0.28, 0.20, 0.22])
+    text = stable_change_text("real", {"aug": (before, noisy), "none": (before, before)}, baseline="none")
+    assert "contains 0" in text and "towards" in text  # "no shift towards or away from ..."
+    with pytest.raises(ValueError, match="baseline"):
+        stable_change_text("real", {"aug": (before, noisy)}, baseline="other")
+    few = ClassShares(["road"], np.ones((3, 1)), np.ones((3, 1)))
+    text = stable_change_text("real", {"aug": (few, few), "none": (few, few)}, baseline="none")
+    assert "3 images are too few to tell a direction" in text
+
+
+def _tiny():
+    return nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(),
+                         nn.Linear(8 * 8 * 8, 3))
+
+
+def test_figure_maps_differ_between_images_and_before_after():
+    # a tiny model trained for 200 steps to read the colour of a patch in the top-left quarter
+    torch.manual_seed(0)
+    before = _tiny().eval()
+    torch.manual_seed(0)
+    after = _tiny()
+    opt = torch.optim.Adam(after.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        x, y = planted_cue_data(32, (32, 32), (0, 16, 0, 16), g)
+        loss = ((after(x) - y) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x, _ = planted_cue_data(4, (32, 32), (0, 16, 0, 16), torch.Generator().manual_seed(1))
+    images = (x * 255).round().byte()
+    for method, kwargs in (("gradient", {}), ("smoothgrad", {"samples": 4, "max_shift": 2})):
+        maps = compute_saliency(before, after.eval(), images, device="cpu", method=method, **kwargs)
+        assert float(spearman(maps.before, maps.after).mean()) < 0.6, method
+        pairs = [float(spearman(maps.after[i:i + 1], maps.after[j:j + 1])) for i in range(4) for j in range(i + 1, 4)]
+        assert max(pairs) < 0.9, (method, pairs)
+
+
+def test_feature_grid_of_a_resnet():
+    model = create_model("atloc_resnet18", feat_dim=16)
+    assert feature_grid(model, (64, 96)) == (2, 3)
+    assert feature_grid(_tiny(), (32, 32)) is None
+
+
+def _fake_flight(root, flight="comballaz-2020-11-06-planned", count=3, size_wh=(48, 32)):
+    """Random renders with semantics, and real photos with their own semantics, in TOPO's layout."""
+    from PIL import Image
+
+    from topoloc.data.preset import load_preset, load_preset_pic_names
+
+    rng = np.random.default_rng(0)
+    poses, names = load_preset(flight), load_preset_pic_names(flight)
+    folder, real = root / flight, root / f"{flight}-real"
+    folder.mkdir(parents=True)
+    real.mkdir()
+    np.save(folder / f"{flight}_poses.npy", poses)
+    (folder / f"{flight}_pic_names.csv").write_text(",".join(names))
+    w, h = size_wh
+    for i in range(count):
+        rgb = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+        Image.fromarray(np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], 2), "RGBA").save(
+            folder / f"{flight}_{i:05d}_{names[i]}_img.png")
+        np.save(folder / f"{flight}_{i:05d}_{names[i]}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+        Image.fromarray(rgb).save(real / f"{names[i]}.JPG")
+        np.save(real / f"{names[i]}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+    return flight
+
+
+def test_report_of_two_runs(tmp_path):
+    from topoloc.data import TopoFlight
+    from topoloc.saliency_figures import saliency_report
+
+    flight = _fake_flight(tmp_path / "data")
+    sets = [TopoFlight(tmp_path / "data", flight, domain=d, frame="comballaz") for d in ("synthetic", "real")]
+    torch.manual_seed(0)
+    before = create_model("atloc_resnet18", feat_dim=16)
+    runs = {"aug": (before, create_model("atloc_resnet18", feat_dim=16)),
+            "none": (before, create_model("atloc_resnet18", feat_dim=16))}
+    md = saliency_report(runs, sets, tmp_path / "out", image_size=(32, 48), figure_images=2, share_images=3,
+                         device="cpu", method_kwargs={"samples": 2})
+    for link in ("plots/saliency_synthetic.png", "plots/saliency_real.png", "plots/saliency_shares.png"):
+        assert f"({link})" in md and (tmp_path / "out" / link).is_file()
+    assert "48x32 px" in md and "2x1 cells (stride 32 px)" in md
+    assert "| aug |" in md and "| none |" in md  # randomisation check rows
+    assert "| class | pixels | before training | aug: after | none: after |" in md
+    assert "*real (3 images)*" in md and "*synthetic (3 images)*" in md
+    assert md.count("Training with `aug` rather than `none`") == 2 and "too few to tell a direction" in md
+    with pytest.raises(ValueError, match="runs"):
+        saliency_report({}, sets, tmp_path / "out")
+    with pytest.raises(ValueError, match="baseline"):
+        saliency_report(runs, sets, tmp_path / "out", baseline="other")

@@ -187,18 +187,23 @@ def _datasets(cfg: DemoConfig, data_dir: Path):
 
 
 def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, TrainConfig]], test_sets) -> str:
-    """Saliency figures and per-class shares of the headline run (see `saliency_report`)."""
+    """Saliency figures, randomisation check and per-class shares of every run, before and after
+    training, each run compared with the last one (no augmentation); see `saliency_report`."""
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.models import create_model  # noqa: PLC0415
     from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
 
-    headline, (ckpt, tcfg) = next(iter(runs.items()))
-    after, _, _ = load_model(ckpt, device=cfg.device)
-    torch.manual_seed(tcfg.seed)  # the untrained model: the run's initial weights (same seed)
-    before = create_model(tcfg.model, **tcfg.model_kwargs).to(cfg.device).eval()
-    return saliency_report(before, after, test_sets, out, image_size=cfg.image_size,
-                           figure_images=cfg.saliency_images, share_images=cfg.saliency_share_images,
-                           device=cfg.device, run_label=headline)
+    pairs = {}
+    initial: dict[tuple, torch.nn.Module] = {}
+    for label, (ckpt, tcfg) in runs.items():
+        after, _, _ = load_model(ckpt, device=cfg.device)
+        key = (tcfg.seed, tcfg.model, repr(sorted(tcfg.model_kwargs.items())))
+        if key not in initial:  # the untrained model: the run's initial weights (same seed), shared by equal runs
+            torch.manual_seed(tcfg.seed)
+            initial[key] = create_model(tcfg.model, **tcfg.model_kwargs).to(cfg.device).eval()
+        pairs[label] = (initial[key], after)
+    return saliency_report(pairs, test_sets, out, image_size=cfg.image_size, figure_images=cfg.saliency_images,
+                           share_images=cfg.saliency_share_images, device=cfg.device, baseline=list(runs)[-1])
 
 
 def run_demo(

@@ -416,9 +416,9 @@ def explain_checkpoint(
     after, _, cfg = load_model(checkpoint, device=dev)
     torch.manual_seed(cfg.seed)  # the run's initial weights (Trainer seeds the same way)
     before = create_model(cfg.model, **cfg.model_kwargs).to(dev).eval()
-    md = saliency_report(before, after, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
+    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
                          image_size=cfg.image_size, figure_images=figure_images, share_images=share_images,
-                         device=dev, run_label=str(checkpoint))
+                         device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "saliency.md"

@@ -1,0 +1,85 @@
+"""Saliency maps drawn over images: a matplotlib colormap blended with the RGB image."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["overlay"]
+
+
+def _colormap_lut(name: str, device: torch.device) -> Tensor:
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError as err:
+        raise ValueError(f"overlay: `cmap` {name!r} is not a matplotlib colormap") from err
+    lut = cmap(torch.linspace(0, 1, 256).numpy())[:, :3]
+    return torch.as_tensor(lut, dtype=torch.float32, device=device)  # (256, 3)
+
+
+def overlay(
+    image: Tensor,
+    saliency: Tensor,
+    alpha: float = 0.5,
+    cmap: str | None = None,
+    clip_quantile: float = 0.99,
+) -> Tensor:
+    """Blend a saliency map, coloured by a matplotlib colormap, over an RGB image.
+
+    Non-negative maps are scaled per image to [0, 1] by their ``clip_quantile`` quantile (gradient
+    maps are spiky) and coloured with ``"jet"``; signed maps (e.g. a `saliency_difference`) are
+    scaled symmetrically about 0 by the quantile of their absolute value and coloured with the
+    diverging ``"RdBu_r"`` (red: more, blue: less). The result is
+    ``(1 - alpha) * image + alpha * colour``.
+
+    Args:
+        image: RGB image(s), float in [0, 1] or uint8.
+        saliency: map(s) at the image size.
+        alpha: weight of the colour, in [0, 1].
+        cmap: matplotlib colormap name (default as above).
+        clip_quantile: quantile mapped to the top of the colormap, in (0, 1].
+
+    Shape:
+        - image: (3, H, W) or (B, 3, H, W)
+        - saliency: (H, W) or (B, H, W)
+        - output: like ``image``, float in [0, 1] (to save:
+          ``(out.permute(1, 2, 0) * 255).round().byte().cpu().numpy()`` for a PIL image)
+
+    Examples:
+        >>> out = overlay(torch.zeros(3, 4, 4), torch.arange(16.0).view(4, 4), alpha=1.0)
+        >>> out.shape, float(out.min()) >= 0.0, float(out.max()) <= 1.0
+        (torch.Size([3, 4, 4]), True, True)
+    """
+    single = image.ndim == 3
+    if image.ndim not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"overlay: `image` must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
+    if saliency.ndim != image.ndim - 1 or saliency.shape[-2:] != image.shape[-2:] or (
+            not single and saliency.shape[0] != image.shape[0]):
+        raise ValueError(f"overlay: `saliency` must be {'(H, W)' if single else '(B, H, W)'} at the image "
+                         f"size, got {tuple(saliency.shape)} for an image of {tuple(image.shape)}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"overlay: `alpha` must be in [0, 1], got {alpha}")
+    if not 0.0 < clip_quantile <= 1.0:
+        raise ValueError(f"overlay: `clip_quantile` must be in (0, 1], got {clip_quantile}")
+    if image.dtype == torch.uint8:
+        image = image.float() / 255.0
+    images = image.float().unsqueeze(0) if single else image.float()
+    maps = saliency.detach().float().unsqueeze(0) if single else saliency.detach().float()
+    if not torch.isfinite(maps).all():
+        raise ValueError("overlay: `saliency` has non-finite values")
+    flat = maps.flatten(1)
+    signed = bool((flat < 0).any())
+    eps = torch.finfo(torch.float32).tiny
+    if signed:
+        scale = torch.quantile(flat.abs(), clip_quantile, dim=1).clamp_min(eps).view(-1, 1, 1)
+        unit = (maps / scale).clamp(-1.0, 1.0) * 0.5 + 0.5
+    else:
+        low = flat.amin(dim=1).view(-1, 1, 1)
+        high = torch.quantile(flat, clip_quantile, dim=1).view(-1, 1, 1)
+        unit = ((maps - low) / (high - low).clamp_min(eps)).clamp(0.0, 1.0)
+    lut = _colormap_lut(cmap or ("RdBu_r" if signed else "jet"), images.device)
+    colour = lut[(unit * 255).round().long()].permute(0, 3, 1, 2)  # (B, 3, H, W)
+    out = ((1.0 - alpha) * images + alpha * colour).clamp(0.0, 1.0)
+    return out[0] if single else out

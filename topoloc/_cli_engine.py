@@ -138,11 +138,13 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 def add_demo(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the whole system in one command: render, train, evaluate, explain, report",
-                       description="Renders a small Mini-Comballaz, trains AtLoc on synthetic images with and "
-                                   "without the sim-to-real augmentations, evaluates both on synthetic and real "
-                                   "test flights beside the retrieval baseline, draws saliency figures and writes "
-                                   "DIR/report.md. Under 15 minutes on a 2-core CPU; larger with a GPU. A re-run "
-                                   "into the same DIR continues where an interrupted one stopped.")
+                       description="Renders synthetic training views around a planned TOPO flight (a corridor "
+                                   "and a Latin hypercube in its envelope) and the test flights' own poses "
+                                   "(synthetic and \"real\"), trains AtLoc with and without the sim-to-real "
+                                   "augmentations, evaluates both beside the constant pose, retrieval and the "
+                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. Under 15 "
+                                   "minutes on a 2-core CPU; larger with a GPU. A re-run into the same DIR "
+                                   "continues where an interrupted one stopped.")
     p.add_argument("--out", required=True, metavar="DIR", help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of the render and of both trainings (default: 0)")

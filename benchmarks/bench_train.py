@@ -179,7 +179,7 @@ def original_rate(args, files, device) -> float:
         transforms.Resize(args.size), transforms.RandomCrop(args.size),
         transforms.ColorJitter(brightness=0.7, contrast=0.7, saturation=0.7, hue=0.5),
         transforms.ToTensor(), transforms.Normalize(mean, std)])
-    targets = torch.randn(len(files), 6)
+    targets = torch.randn(len(files), model.out_dim)  # the pose code: 3 + the rotation code
     loader = torch.utils.data.DataLoader(
         PngPoses(files, targets, tf), batch_size=args.batch, shuffle=True, num_workers=args.workers,
         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=args.workers > 0)
@@ -233,7 +233,7 @@ def model_only_rate(args, device) -> float:
     x = torch.randn(args.batch, 3, args.size, args.size, device=device)
     if cl:
         x = x.contiguous(memory_format=torch.channels_last)
-    target = torch.randn(args.batch, 6, device=device)
+    target = torch.randn(args.batch, model.out_dim, device=device)
     step = make_step(runner, loss_fn, optimizer, device, amp=cuda and not args.no_amp)
     model.train()
     for _ in range(args.warmup):

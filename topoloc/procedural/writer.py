@@ -265,10 +265,7 @@ def render_flights(
     Returns:
         ``{flight: number of images rendered now}`` (0 for a flight already complete).
     """
-    from tqdm.auto import tqdm
-
     from topoloc.data.preset import load_preset, load_preset_pic_names
-    from topoloc.geodesy import LocalFrame
 
     specs = parse_flights(flights)
     width, height = parse_size(size)

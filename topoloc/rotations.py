@@ -25,6 +25,7 @@ __all__ = [
     "rotation_zyx",
     "matrix_to_rot6d",
     "rot6d_to_matrix",
+    "chordal_mean_rotation",
 ]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -234,3 +235,32 @@ def rot6d_to_matrix(code: Array) -> Array:
     b2 = a2 / a2.norm(dim=-1, keepdim=True).clamp_min(tiny)
     b3 = torch.linalg.cross(b1, b2, dim=-1)
     return _back(torch.stack([b1, b2, b3], dim=-1), was_np)
+
+
+def chordal_mean_rotation(rotations_n33) -> np.ndarray:
+    """The chordal L2 mean of rotations: the rotation minimising the sum of squared Frobenius
+    (chordal) distances to them, i.e. their summed matrix projected onto SO(3) by SVD
+    (Hartley, Trumpf, Dai and Li, "Rotation averaging", IJCV 2013).
+
+    With ``U S V^T = sum_i R_i``, the mean is ``U diag(1, 1, det(U V^T)) V^T``.
+
+    Args:
+        rotations_n33: rotation matrices (numpy or torch).
+
+    Shape:
+        rotations_n33: (N, 3, 3), N >= 1 -> (3, 3) float64
+
+    Example:
+        >>> import numpy as np
+        >>> def yaw(d):
+        ...     a = np.radians(d)
+        ...     return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+        >>> np.allclose(chordal_mean_rotation(np.stack([yaw(30), yaw(-30)])), np.eye(3))
+        True
+    """
+    r = rotations_n33.detach().cpu().double().numpy() if isinstance(rotations_n33, torch.Tensor) \
+        else np.asarray(rotations_n33, dtype=np.float64)
+    if r.ndim != 3 or r.shape[1:] != (3, 3) or len(r) == 0:
+        raise ValueError(f"rotations_n33: expected a non-empty batch of (3, 3) rotations, got {r.shape}")
+    u, _, vt = np.linalg.svd(r.sum(axis=0))
+    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0]) @ vt

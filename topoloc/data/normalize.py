@@ -17,6 +17,7 @@ import torch
 
 from topoloc.rotations import (
     canonical_quaternion,
+    chordal_mean_rotation,
     matrix_to_quaternion,
     matrix_to_rot6d,
     qexp,
@@ -141,9 +142,7 @@ class PoseNormalizer:
             raise ValueError(f"rotation_reference: expected 'mean' or 'identity', got {rotation_reference!r}")
         reference = None
         if rotation_reference == "mean":
-            u, _, vt = np.linalg.svd(c2w[:, :3, :3].sum(axis=0))
-            reference = u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
-            reference = tuple(reference.reshape(-1))
+            reference = tuple(chordal_mean_rotation(c2w[:, :3, :3]).reshape(-1))
         return cls(tuple(t.mean(axis=0)), tuple(std), reference, rotation)
 
     def _reference(self, like: torch.Tensor) -> torch.Tensor | None:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, Coverage, coverage
+from topoloc.rotations import chordal_mean_rotation
 
 __all__ = ["chordal_mean_rotation", "constant_pose", "coverage_ceiling"]
 
@@ -29,35 +30,6 @@ def _c2w(x, name: str) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: expected finite numbers, got NaN or inf")
     return a
-
-
-def chordal_mean_rotation(rotations_n33) -> np.ndarray:
-    """The chordal L2 mean of rotations: the rotation minimising the sum of squared Frobenius
-    (chordal) distances to them, i.e. their summed matrix projected onto SO(3) by SVD
-    (Hartley, Trumpf, Dai and Li, "Rotation averaging", IJCV 2013).
-
-    With ``U S V^T = sum_i R_i``, the mean is ``U diag(1, 1, det(U V^T)) V^T``.
-
-    Args:
-        rotations_n33: rotation matrices (numpy or torch).
-
-    Shape:
-        rotations_n33: (N, 3, 3), N >= 1 -> (3, 3) float64
-
-    Example:
-        >>> import numpy as np
-        >>> def yaw(d):
-        ...     a = np.radians(d)
-        ...     return np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
-        >>> np.allclose(chordal_mean_rotation(np.stack([yaw(30), yaw(-30)])), np.eye(3))
-        True
-    """
-    r = rotations_n33.detach().cpu().double().numpy() if isinstance(rotations_n33, torch.Tensor) \
-        else np.asarray(rotations_n33, dtype=np.float64)
-    if r.ndim != 3 or r.shape[1:] != (3, 3) or len(r) == 0:
-        raise ValueError(f"rotations_n33: expected a non-empty batch of (3, 3) rotations, got {r.shape}")
-    u, _, vt = np.linalg.svd(r.sum(axis=0))
-    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0]) @ vt
 
 
 def constant_pose(train_c2w) -> np.ndarray:

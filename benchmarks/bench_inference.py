@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from topoloc import PoseNormalizer, create_model, export_onnx
-from topoloc.engine.demo import demo_config
+from topoloc.experiments.demo import demo_config
 from topoloc.engine.export import OnnxPoseNet
 
 #: (label, model name, model kwargs, (H, W)).

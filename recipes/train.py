@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from topoloc.engine.recipe import load_recipe, run_recipe  # noqa: E402
+from topoloc.experiments.recipe import load_recipe, run_recipe  # noqa: E402
 
 
 def main() -> None:

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import topoloc.engine.demo as demo
+import topoloc.experiments.demo as demo
 from topoloc.cli import main
 from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
-from topoloc.engine.demo import DemoConfig, run_demo
+from topoloc.experiments.demo import DemoConfig, run_demo
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from topoloc.engine.config import TrainConfig
-from topoloc.engine.recipe import apply_overrides, load_recipe
+from topoloc.experiments.recipe import apply_overrides, load_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 ALL = sorted(RECIPES.glob("*.yaml")) + sorted(RECIPES.glob("topo/*.yaml"))

@@ -33,11 +33,11 @@ from topoloc.models import (
     create_model,
     list_models,
 )
-from topoloc.engine import TrainConfig, TrainResult, load_model, predict, train
-from topoloc.engine import EvaluationResult, evaluate, load_recipe, run_demo, run_recipe
-from topoloc.engine import export_onnx, localise
+from topoloc.evaluation import EvaluationResult
+from topoloc.engine import TrainConfig, TrainResult, evaluate, export_onnx, load_model, localise, predict, train
 from topoloc.localisation import Localisation
-from topoloc.report import write_report
+from topoloc.reporting import write_report
+from topoloc.experiments import load_recipe, run_demo, run_recipe
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
 __version__ = "0.1.0"

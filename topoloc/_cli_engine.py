@@ -17,7 +17,7 @@ def _device_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from topoloc.engine.recipe import load_recipe, run_recipe
+    from topoloc.experiments.recipe import load_recipe, run_recipe
 
     extra = {"resume": True} if args.resume else {}
     if args.allow_config_change:
@@ -55,7 +55,7 @@ def add_train(sub) -> argparse.ArgumentParser:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from topoloc.engine.recipe import evaluate_checkpoint
+    from topoloc.experiments.recipe import evaluate_checkpoint
 
     report = evaluate_checkpoint(args.checkpoint, args.data, args.flights, args.out,
                                  train_flights=args.train_flights or (), frame=args.frame, device=args.device,
@@ -99,7 +99,7 @@ def add_evaluate(sub) -> argparse.ArgumentParser:
 
 
 def _run_saliency(args: argparse.Namespace) -> int:
-    from topoloc.engine.recipe import explain_checkpoint
+    from topoloc.experiments.recipe import explain_checkpoint
 
     path = explain_checkpoint(args.checkpoint, args.data, args.flights, args.out, figure_images=args.num_images,
                               share_images=args.share_images, frame=args.frame, device=args.device)
@@ -129,7 +129,7 @@ def add_saliency(sub) -> argparse.ArgumentParser:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from topoloc.engine.demo import run_demo
+    from topoloc.experiments.demo import run_demo
 
     report = run_demo(args.out, smoke=args.smoke, device=args.device, seed=args.seed)
     print(f"report: {report}")

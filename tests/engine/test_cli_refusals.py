@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import topoloc.engine.recipe as recipe_module
+import topoloc.experiments.recipe as recipe_module
 from topoloc.cli import main
 from topoloc.engine import train
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.engine.evaluate import PREDICTION_COLUMNS, EvaluationResult, PoseEvaluation, evaluate_poses
-from topoloc.engine.retrieval import extract_features, nearest_neighbours, retrieve_poses
+from topoloc.evaluation import PREDICTION_COLUMNS, EvaluationResult, PoseEvaluation, evaluate_poses
+from topoloc.evaluation.retrieval import extract_features, nearest_neighbours, retrieve_poses
 from topoloc.geodesy import LocalFrame, wgs84_to_ecef
 
 FRAME = LocalFrame.named("comballaz")
@@ -216,7 +216,7 @@ class _FixedPose(torch.nn.Module):
 
 
 def test_constant_pose_is_the_mean_translation_and_the_chordal_mean_rotation():
-    from topoloc.engine.baselines import chordal_mean_rotation, constant_pose
+    from topoloc.evaluation.baselines import chordal_mean_rotation, constant_pose
 
     # Worked by hand: the translations average to (15, 15, 100); yaw +30 and -30 about the same
     # (vertical) axis average to yaw 0, for a nadir camera and for the bare rotations alike.
@@ -335,7 +335,7 @@ def test_evaluate_writes_every_bracket_and_says_what_is_missing(tmp_path):
 
 
 def test_thumbnail_features_are_normalised_cross_correlation():
-    from topoloc.engine.retrieval import thumbnail_features
+    from topoloc.evaluation.retrieval import thumbnail_features
 
     g = torch.Generator().manual_seed(1)
     images = torch.randint(30, 200, (5, 3, 32, 48), dtype=torch.uint8, generator=g)

@@ -177,7 +177,7 @@ def test_predict_without_image_size_uses_the_trained_size(tiny_config, pose_imag
 
 
 def test_override_numbers_parse_as_written(tmp_path):
-    from topoloc.engine.recipe import apply_overrides, load_recipe
+    from topoloc.experiments.recipe import apply_overrides, load_recipe
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text("data:\n  root: d\n  train: [{flight: comballaz-LHS}]\n  test: [{flight: comballaz-LHS}]\ntrain:\n  model: atloc_resnet18\n"
@@ -195,7 +195,7 @@ def _write(path, text):
 
 def test_evaluate_refuses_another_frame_and_warns_without_one(tiny_config, tmp_path, lhs_flight):
     from topoloc.data import TopoFlight
-    from topoloc.engine.recipe import evaluate_checkpoint
+    from topoloc.experiments.recipe import evaluate_checkpoint
 
     data = tmp_path / "data"
     lhs_flight(data, n=6)

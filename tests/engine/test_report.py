@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from topoloc.engine.evaluate import EvaluationResult, PoseEvaluation, evaluate_poses
+from topoloc.evaluation import EvaluationResult, PoseEvaluation, evaluate_poses
 from topoloc.geodesy import LocalFrame
-from topoloc.report import brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map, write_report
+from topoloc.reporting.report import brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map, write_report
 
 FRAME = LocalFrame.named("comballaz")
 

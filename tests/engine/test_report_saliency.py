@@ -8,7 +8,7 @@ from torch import nn
 
 from topoloc.models import create_model
 from topoloc.saliency import planted_cue_data, spearman
-from topoloc.saliency_figures import (
+from topoloc.reporting.saliency_figures import (
     ClassShares,
     class_saliency_shares,
     compute_saliency,
@@ -18,7 +18,7 @@ from topoloc.saliency_figures import (
     shares_table,
     stable_change_text,
 )
-from topoloc.saliency_shares import bootstrap_mean
+from topoloc.reporting.saliency_shares import bootstrap_mean
 
 CLASSES = {0: "sky", 4: "rock", 6: "road", 9: "cloud", 1: "meadow"}
 
@@ -169,7 +169,7 @@ def _fake_flight(root, flight="comballaz-2020-11-06-planned", count=3, size_wh=(
 
 def test_report_of_two_runs(tmp_path):
     from topoloc.data import TopoFlight
-    from topoloc.saliency_figures import saliency_report
+    from topoloc.reporting.saliency_figures import saliency_report
 
     flight = _fake_flight(tmp_path / "data")
     sets = [TopoFlight(tmp_path / "data", flight, domain=d, frame="comballaz") for d in ("synthetic", "real")]

@@ -1,7 +1,7 @@
 """TOPO datasets, pose normalisation, coverage, DJI metadata and the vendored flight presets."""
 
 from topoloc.data.pose_coverage import Coverage, coverage
-from topoloc.data.cache import ImageCache
+from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.crossloc import CrossLocScene
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
@@ -43,6 +43,7 @@ __all__ = [
     # poses
     "PoseNormalizer",
     "ImageCache",
+    "as_cache",
     "Coverage",
     "coverage",
     # training poses (pose files)

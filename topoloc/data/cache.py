@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["ImageCache", "resize_uint8"]
+__all__ = ["ImageCache", "as_cache", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
 
@@ -291,6 +291,36 @@ class ImageCache:
         cache = cls(data["images"], data["c2w"], data["names"], data["domains"], data["flights"]).to(device)
         cache.source_key = data.get("source_key")
         return cache
+
+
+def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
+             num_workers: int = 0, progress: bool = False) -> ImageCache:
+    """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
+
+    Args:
+        data: an `ImageCache` or a dataset of sample dicts.
+        image_size: (H, W); ``None`` keeps the cache's size, or the first sample's for a dataset.
+        device: where a newly decoded cache lives (``"cpu"``, ``"cuda"``, ``"auto"``).
+        num_workers: decode workers.
+        progress: show a progress bar while decoding.
+
+    Returns:
+        ``data`` itself when it is an `ImageCache` of that size, otherwise a new one (uint8
+        ``(N, 3, H, W)`` images).
+    """
+    if isinstance(data, ImageCache):
+        if image_size is None or tuple(image_size) == data.image_size:
+            return data
+        images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
+        return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
+    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+        raise TypeError(f"expected an ImageCache or a map-style dataset of sample dicts, got {type(data).__name__}")
+    if image_size is None:
+        if len(data) == 0:
+            raise ValueError(f"the dataset {type(data).__name__} is empty")
+        image_size = tuple(int(s) for s in data[0]["image"].shape[-2:])
+    return ImageCache.from_dataset(data, tuple(image_size), device=device, num_workers=num_workers,
+                                   progress=progress)
 
 
 def _check_size(image_size: Any) -> tuple[int, int]:

@@ -1,10 +1,10 @@
 """`evaluate`: run a trained model on test datasets and measure it beside its brackets.
 
 Beside the model's errors it computes the constant pose and the coverage ceiling
-(`topoloc.engine.baselines`), the retrieval baseline with one or several feature sources
-(`topoloc.engine.retrieval`), the model's fit of (a subset of) its own training images and its
-error on a validation set, gathered in an `EvaluationResult` (`topoloc.engine.results`, whose
-names this module re-exports).
+(`topoloc.evaluation.baselines`), the retrieval baseline with one or several feature sources
+(`topoloc.evaluation.retrieval`), the model's fit of (a subset of) its own training images and its
+error on a validation set, gathered in an `EvaluationResult` (`topoloc.evaluation.results`). This
+module is the loop that runs the model; the result types and their files live on the floor below.
 """
 
 from __future__ import annotations
@@ -15,31 +15,23 @@ import numpy as np
 import torch
 from torch import nn
 
+from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
-from topoloc.engine.baselines import constant_pose, coverage_ceiling
-from topoloc.engine.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, TRAINING_FIT, VALIDATION,
-                                    EvaluationResult, PoseEvaluation, evaluate_poses, nearest_pose, write_rows_csv)
-from topoloc.engine.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
-                                      thumbnail_features)
+from topoloc.engine.predict import predict
+from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
+from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult,
+                                        PoseEvaluation, evaluate_poses)
+from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
+                                          thumbnail_features)
 from topoloc.geodesy import LocalFrame
 
 __all__ = [
-    "PoseEvaluation",
-    "EvaluationResult",
     "evaluate",
-    "evaluate_poses",
-    "nearest_pose",
-    "write_rows_csv",
-    "PREDICTION_COLUMNS",
     "DEFAULT_RETRIEVAL",
     "TRAIN_FIT_IMAGES",
-    "CONSTANT",
-    "CEILING",
-    "TRAINING_FIT",
-    "VALIDATION",
 ]
 
-#: Feature sources of the retrieval baseline computed by default (see `topoloc.engine.retrieval`).
+#: Feature sources of the retrieval baseline computed by default (see `topoloc.evaluation.retrieval`).
 DEFAULT_RETRIEVAL: tuple[str, ...] = ("thumbnail", "model")
 #: Training images the model is also evaluated on by default (evenly spaced over the training set).
 TRAIN_FIT_IMAGES = 512
@@ -47,8 +39,6 @@ TRAIN_FIT_IMAGES = 512
 
 # ---------------------------------------------------------------------- running a model
 def _caches(datasets, image_size, device) -> list:
-    from topoloc.engine.predict import as_cache  # noqa: PLC0415 - keeps evaluate_poses import-light
-
     return [as_cache(ds, image_size, device=device) for ds in datasets]
 
 
@@ -80,8 +70,6 @@ def _dataset_list(datasets, name: str) -> list:
 
 def _subset(cache, count: int | None):
     """``count`` evenly spaced images of a cache (all when None or at least its length)."""
-    from topoloc.data.cache import ImageCache  # noqa: PLC0415
-
     if count is None or count >= len(cache):
         return cache
     idx = np.unique(np.linspace(0, len(cache) - 1, count).round().astype(np.int64))
@@ -123,7 +111,7 @@ def evaluate(
     (``baselines``), the retrieval baseline for each feature source of ``retrieval``, and the
     training fit (the model on ``train_fit`` evenly spaced training images); with ``val_sets``, the
     validation. Each dataset is decoded once into a uint8 `ImageCache`
-    (`topoloc.engine.predict.as_cache`); predictions are batched on ``device``
+    (`topoloc.data.cache.as_cache`); predictions are batched on ``device``
     (`topoloc.engine.predict.predict`) and decoded by ``normalizer.decode``.
 
     Args:
@@ -158,8 +146,6 @@ def evaluate(
     Returns:
         An `EvaluationResult`; its ``notes`` say which brackets could not be computed and why.
     """
-    from topoloc.engine.predict import predict  # noqa: PLC0415
-
     datasets = _dataset_list(datasets, "datasets")
     if not datasets:
         raise ValueError("datasets: expected at least one test dataset, got none")

@@ -8,37 +8,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from topoloc.data.cache import ImageCache
+from topoloc.data.cache import ImageCache, as_cache
 
-__all__ = ["predict", "as_cache"]
-
-
-def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
-             num_workers: int = 0, progress: bool = False) -> ImageCache:
-    """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
-
-    Args:
-        data: an `ImageCache` or a dataset of sample dicts.
-        image_size: (H, W); ``None`` keeps the cache's size, or the first sample's for a dataset.
-        device: where a newly decoded cache lives (``"cpu"``, ``"cuda"``, ``"auto"``).
-        num_workers: decode workers.
-        progress: show a progress bar while decoding.
-    """
-    if isinstance(data, ImageCache):
-        if image_size is None or tuple(image_size) == data.image_size:
-            return data
-        from topoloc.data.cache import resize_uint8
-
-        images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
-        return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
-    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
-        raise TypeError(f"expected an ImageCache or a map-style dataset of sample dicts, got {type(data).__name__}")
-    if image_size is None:
-        if len(data) == 0:
-            raise ValueError(f"the dataset {type(data).__name__} is empty")
-        image_size = tuple(int(s) for s in data[0]["image"].shape[-2:])
-    return ImageCache.from_dataset(data, tuple(image_size), device=device, num_workers=num_workers,
-                                   progress=progress)
+__all__ = ["predict"]
 
 
 @torch.no_grad()
@@ -62,7 +34,7 @@ def predict(
     Args:
         model: an `AtLoc` (anything with ``normalize`` and a pose-code output; a DDP or compiled
             wrapper is unwrapped for ``normalize``).
-        data: an `ImageCache` or a dataset of sample dicts (decoded once, see `as_cache`).
+        data: an `ImageCache` or a dataset of sample dicts (decoded once, see `topoloc.data.cache.as_cache`).
         normalizer: the `PoseNormalizer` the model was trained with.
         batch_size: images per forward pass.
         device: where to run; ``None``: the model's device; ``"auto"``: CUDA when available

@@ -27,13 +27,13 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from topoloc.data.cache import ImageCache
+from topoloc.data.cache import ImageCache, as_cache
 from topoloc.engine.checkpoint import (capture_rng_state, frame_record, load_checkpoint, remove_stale_temporaries,
                                        restore_rng_state, save_checkpoint)
 from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
                                         shard_indices)
-from topoloc.engine.predict import as_cache, predict
+from topoloc.engine.predict import predict
 from topoloc.engine.runlog import RunLogger
 
 __all__ = ["train", "Trainer", "TrainResult", "build_augment", "RESUME_FIELDS", "RUN_FILES"]

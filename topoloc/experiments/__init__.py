@@ -1,13 +1,31 @@
-"""Experiments built on the engine: studies that train and evaluate many runs and write their tables.
+"""Experiments: the applications built on the engine, on the top floor beside the CLI.
 
-They sit on the applications floor (beside the CLI, the demo and the recipes): they call the engine
-(`topoloc.engine.train`, `topoloc.engine.evaluate`) and write markdown, and nothing below imports them.
+- `recipe`: a YAML recipe (data + `TrainConfig`) and the back-ends of ``topoloc train | evaluate |
+  saliency`` (`run_recipe`, `evaluate_checkpoint`, `explain_checkpoint`).
+- `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`).
+- `study`, `study_table`: the sim-to-real study (many runs, their markdown table).
+
+They call the engine (`topoloc.engine`), the evaluation results and the reports (`topoloc.reporting`);
+nothing below imports them.
 """
 
+from topoloc.experiments.demo import DemoConfig, demo_config, run_demo
+from topoloc.experiments.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
 from topoloc.experiments.study import OPS, PRESETS, STUDY_DOMAINS, StudyConfig, prepare_data, run_study, study_config, study_runs
 from topoloc.experiments.study_table import aggregate, format_pm, mean_std, results_markdown, write_section
 
 __all__ = [
+    # recipes and the CLI's back-ends
+    "Recipe",
+    "load_recipe",
+    "run_recipe",
+    "evaluate_checkpoint",
+    "explain_checkpoint",
+    # the demo
+    "DemoConfig",
+    "demo_config",
+    "run_demo",
+    # the sim-to-real study
     "OPS",
     "PRESETS",
     "STUDY_DOMAINS",

@@ -280,9 +280,9 @@ def _datasets(cfg: StudyConfig):
 # ------------------------------------------------------------------------------ brackets
 def _brackets(train_c2w: np.ndarray, tests: dict) -> dict[str, dict[str, dict]]:
     """Per test domain, the summaries of the two brackets that need no training: the constant pose
-    (`topoloc.engine.constant_pose`) and the coverage ceiling (`topoloc.engine.coverage_ceiling`,
+    (`topoloc.evaluation.constant_pose`) and the coverage ceiling (`topoloc.evaluation.coverage_ceiling`,
     ``t_m + 1 m/deg * r_deg``)."""
-    from topoloc.engine.baselines import constant_pose, coverage_ceiling  # noqa: PLC0415
+    from topoloc.evaluation.baselines import constant_pose, coverage_ceiling  # noqa: PLC0415
     from topoloc.metrics import pose_errors, summarize  # noqa: PLC0415
 
     out: dict[str, dict[str, dict]] = {"constant pose": {}, "coverage ceiling": {}}

@@ -17,8 +17,8 @@ from typing import Mapping, Sequence
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
-from topoloc.engine.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
-from topoloc.engine.retrieval import retrieval_label
+from topoloc.evaluation.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
+from topoloc.evaluation.retrieval import retrieval_label
 from topoloc.metrics import CROSSLOC_THRESHOLDS
 
 __all__ = ["plot_error_cdf", "plot_topdown_map", "comparison_table", "brackets_headline", "report_methods",

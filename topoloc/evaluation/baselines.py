@@ -9,7 +9,7 @@ Every accuracy figure of an absolute pose regressor needs brackets (Sattler et a
   ``d = t_m + m_per_deg * r_deg`` (`topoloc.data.coverage`): the best that any method returning
   a training pose could do, even one that knew the answer.
 
-The retrieval baseline, between the two, is in `topoloc.engine.retrieval`.
+The retrieval baseline, between the two, is in `topoloc.evaluation.retrieval`.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
-from topoloc.saliency_shares import (
+from topoloc.reporting.saliency_shares import (
     DEFAULT_SEMANTIC_CLASSES,
     STABLE_CLASSES,
     UNSTABLE_CLASSES,

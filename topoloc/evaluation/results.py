@@ -4,7 +4,7 @@ with its brackets (`EvaluationResult`), their summaries, predictions CSV and sum
 `PoseEvaluation` holds one method's predictions beside the ground truth, in the dataset's local ENU
 frame, and converts them to ECEF, WGS84 and Cesium yaw / pitch / roll for the predictions CSV.
 `EvaluationResult` gathers the model's with its brackets: the constant pose, the retrieval
-baselines, the coverage ceiling (`topoloc.engine.baselines`, `topoloc.engine.retrieval`), the
+baselines, the coverage ceiling (`topoloc.evaluation.baselines`, `topoloc.evaluation.retrieval`), the
 training fit and the validation. `topoloc.engine.evaluate` computes them from a trained model.
 """
 

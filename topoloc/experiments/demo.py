@@ -195,7 +195,7 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
     training, each run compared with the last one (no augmentation); see `saliency_report`."""
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.models import create_model  # noqa: PLC0415
-    from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
+    from topoloc.reporting.saliency_figures import saliency_report  # noqa: PLC0415
 
     pairs = {}
     initial: dict[tuple, torch.nn.Module] = {}
@@ -237,7 +237,7 @@ def run_demo(
     from topoloc.engine.predict import as_cache  # noqa: PLC0415
     from topoloc.engine.train import train  # noqa: PLC0415
     from topoloc.geodesy import LocalFrame  # noqa: PLC0415
-    from topoloc.report import write_report  # noqa: PLC0415
+    from topoloc.reporting.report import write_report  # noqa: PLC0415
 
     cfg = config if config is not None else demo_config(smoke, device, seed)
     out = Path(out)

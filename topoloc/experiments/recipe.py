@@ -226,7 +226,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.engine.train import train  # noqa: PLC0415
-    from topoloc.report import write_report  # noqa: PLC0415
+    from topoloc.reporting.report import write_report  # noqa: PLC0415
 
     cfg = recipe.train
     train_set = FlightCollection(build_flights(recipe.data, "train"))
@@ -336,7 +336,7 @@ def evaluate_checkpoint(
     """
     from topoloc.engine.checkpoint import check_frame, load_model  # noqa: PLC0415
     from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.report import write_report  # noqa: PLC0415
+    from topoloc.reporting.report import write_report  # noqa: PLC0415
 
     if not flights:
         raise ValueError("flights: expected at least one test flight")
@@ -401,7 +401,7 @@ def explain_checkpoint(
 
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
     from topoloc.models import create_model  # noqa: PLC0415
-    from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
+    from topoloc.reporting.saliency_figures import saliency_report  # noqa: PLC0415
 
     if not flights:
         raise ValueError("flights: expected at least one flight")

@@ -1,0 +1,43 @@
+"""Evaluation results and the brackets that need no training loop.
+
+The floor between the components (models, data) and the engine: what an evaluation produced and how
+it is written, apart from the loop that runs a model over datasets (`topoloc.engine.evaluate`).
+
+- `results`: one method's per-image errors (`PoseEvaluation`), a model's evaluation beside its
+  brackets (`EvaluationResult`), the predictions CSV and the summary JSON.
+- `baselines`: the constant pose and the coverage ceiling (poses only, no model).
+- `retrieval`: the nearest-neighbour retrieval baseline: descriptors (a model's pooled backbone
+  features or a model-free thumbnail), nearest neighbours by cosine similarity, their poses.
+"""
+
+from topoloc.evaluation.baselines import chordal_mean_rotation, constant_pose, coverage_ceiling
+from topoloc.evaluation.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, TRAINING_FIT, VALIDATION,
+                                        EvaluationResult, PoseEvaluation, evaluate_poses, nearest_pose,
+                                        write_rows_csv)
+from topoloc.evaluation.retrieval import (FEATURE_SOURCES, THUMBNAIL_SIZE_HW, extract_features, nearest_neighbours,
+                                          retrieval_label, retrieve_poses, thumbnail_features)
+
+__all__ = [
+    # results
+    "EvaluationResult",
+    "PoseEvaluation",
+    "evaluate_poses",
+    "nearest_pose",
+    "write_rows_csv",
+    "PREDICTION_COLUMNS",
+    "CONSTANT",
+    "CEILING",
+    "TRAINING_FIT",
+    "VALIDATION",
+    # brackets
+    "chordal_mean_rotation",
+    "constant_pose",
+    "coverage_ceiling",
+    "FEATURE_SOURCES",
+    "THUMBNAIL_SIZE_HW",
+    "extract_features",
+    "nearest_neighbours",
+    "retrieval_label",
+    "retrieve_poses",
+    "thumbnail_features",
+]

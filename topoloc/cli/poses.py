@@ -1,4 +1,4 @@
-"""Command-line parser of ``topoloc poses corridor | lhs`` (used by `topoloc.cli`): training pose files.
+"""``topoloc poses corridor | lhs``: training pose files that cover a flight.
 
 The sampling is done by :mod:`topoloc.data.pose_sampling`; the terrain (Mini-Comballaz's surface,
 to keep Latin-hypercube cameras above the ground) comes from :mod:`topoloc.procedural`.
@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["add_poses"]
+from topoloc.data.pose_sampling import (corridor, lhs_area, lhs_envelope, load_pose_file, pose_summary,
+                                        save_pose_file)
+from topoloc.data.preset import list_presets, load_preset
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+from topoloc.procedural import area_of_positions, build_world, clearance_m, terrain_function
+
+__all__ = ["add"]
 
 #: Cameras of a flight-envelope LHS are kept this many metres above the Mini-Comballaz surface.
 ENVELOPE_CLEARANCE_M = 10.0
@@ -41,9 +47,6 @@ def _seed(value: int) -> int:
 
 def _flight_rows(name: str) -> np.ndarray:
     """A vendored preset by name, or a .npy pose file by path."""
-    from topoloc.data.pose_sampling import load_pose_file
-    from topoloc.data.preset import list_presets, load_preset
-
     if name in list_presets():
         return load_preset(name)
     if name.endswith(".npy") or Path(name).is_file():
@@ -53,8 +56,6 @@ def _flight_rows(name: str) -> np.ndarray:
 
 def _area_frame(rows: np.ndarray):
     """The TOPO origin frame the rows lie near (within 30 km), or None."""
-    from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
-
     for name in TOPO_ORIGINS:
         frame = LocalFrame.named(name)
         if np.linalg.norm(rows[:, :3].mean(0) - frame.origin_ecef) < 30_000.0:
@@ -64,8 +65,6 @@ def _area_frame(rows: np.ndarray):
 
 def _terrain(rows: np.ndarray | None, seed: int):
     """Mini-Comballaz's surface as ``(east_m, north_m) -> up_m`` in Comballaz ENU, or None outside its area."""
-    from topoloc.procedural import area_of_positions, build_world, terrain_function
-
     if rows is not None:
         try:
             area_of_positions(rows[:, :3])
@@ -75,16 +74,12 @@ def _terrain(rows: np.ndarray | None, seed: int):
 
 
 def _write(rows: np.ndarray, out: str) -> int:
-    from topoloc.data.pose_sampling import pose_summary, save_pose_file
-
     path = save_pose_file(out, rows)
     print(f"{path}: {pose_summary(rows, _area_frame(rows))}")
     return 0
 
 
 def _run_corridor(args: argparse.Namespace) -> int:
-    from topoloc.data.pose_sampling import corridor
-
     sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
     sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
     count, seed = _count(args.count), _seed(args.seed)
@@ -92,8 +87,6 @@ def _run_corridor(args: argparse.Namespace) -> int:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     rows = corridor(_flight_rows(args.flight), count, sigma_m, sigma_deg, seed=seed, pick=args.pick)
     if args.min_clearance is not None:
-        from topoloc.procedural import area_of_positions, build_world, clearance_m
-
         area_of_positions(rows[:, :3], "--min-clearance: the corridor")
         low = clearance_m(rows, build_world(args.world_seed)) < args.min_clearance
         if low.all():
@@ -106,9 +99,6 @@ def _run_corridor(args: argparse.Namespace) -> int:
 
 
 def _run_lhs(args: argparse.Namespace) -> int:
-    from topoloc.data.pose_sampling import lhs_area, lhs_envelope
-    from topoloc.geodesy import LocalFrame
-
     count, seed = _count(args.count), _seed(args.seed)
     if (args.flight is None) == (args.area is None):
         raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
@@ -134,7 +124,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed writes the same file (default: %(default)s)")
 
 
-def add_poses(sub) -> argparse.ArgumentParser:
+def add(sub) -> argparse.ArgumentParser:
     """Adds ``poses corridor`` and ``poses lhs`` to an argparse subparsers object."""
     p = sub.add_parser(
         "poses", help="write training pose files that cover a flight (corridor, Latin hypercube)",

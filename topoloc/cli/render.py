@@ -1,23 +1,19 @@
-"""The ``topoloc`` command line: ``topoloc <subcommand> ...``.
-
-Each subcommand is two small functions: ``_add_<name>(subparsers)`` declares its flags (help on
-every flag) and ``_run_<name>(args)`` makes one call into the library. To add a subcommand, write
-both and list ``_add_<name>`` in :data:`_SUBCOMMANDS`.
-"""
+"""``topoloc render``: Mini-Comballaz flights in the TOPO-DataGen layout (`topoloc.procedural.render_flights`)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+from dataclasses import replace
 
-__all__ = ["main", "build_parser"]
+from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
+
+__all__ = ["add"]
 
 
-# --- render -------------------------------------------------------------------------------------
 _DEFAULT_FLIGHTS = "comballaz-LHS:400,comballaz-2020-11-06-planned:60"
 
 
-def _add_render(sub) -> None:
+def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "render",
         help="render Mini-Comballaz flights in the TOPO-DataGen layout",
@@ -56,14 +52,11 @@ def _add_render(sub) -> None:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run_render)
+    p.set_defaults(func=_run)
+    return p
 
 
-def _run_render(args) -> int:
-    from dataclasses import replace
-
-    from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
-
+def _run(args) -> int:
     if not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     if (args.poses is None) != (args.name is None):
@@ -83,49 +76,3 @@ def _run_render(args) -> int:
     for flight, n in done.items():
         print(f"{flight}: {n} image(s) rendered")
     return 0
-
-
-# --- poses (topoloc._cli_poses); train / evaluate / saliency / demo (topoloc._cli_engine) -------
-from topoloc._cli_engine import add_demo, add_evaluate, add_saliency, add_train  # noqa: E402
-from topoloc._cli_poses import add_poses  # noqa: E402
-
-# --- localise / export (flags and runners in topoloc._cli_localise) -----------------------------
-from topoloc._cli_localise import add_export, add_localise  # noqa: E402
-
-# --- registry -----------------------------------------------------------------------------------
-_SUBCOMMANDS = [add_poses, _add_render, add_train, add_evaluate, add_saliency, add_demo, add_localise, add_export]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="topoloc", description="Drone localisation from a single image (TOPO).")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-    for add in _SUBCOMMANDS:
-        add(sub)
-    return parser
-
-
-#: What the library raises for bad input, files it cannot read or write, and a NaN stop: the CLI
-#: prints these as one line ``topoloc <command>: error: ...`` and exits with status 2.
-_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
-
-
-def main(argv=None) -> int:
-    """Entry point of the ``topoloc`` console script; returns the exit status.
-
-    Bad arguments, unreadable or unwritable files, refused runs and a NaN stop end with one line
-    ``topoloc <command>: error: <message>`` on stderr and exit status 2 (argparse's own status
-    for bad arguments); anything else is a bug and keeps its traceback.
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except _USER_ERRORS as err:  # a clear message, no traceback
-        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
-        parser.exit(2, f"topoloc {args.command}: error: {message}\n")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

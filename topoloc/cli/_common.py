@@ -1,0 +1,29 @@
+"""Shared pieces of the subcommands: the ``--device`` flag and the one-line error and warning output."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["device_arg", "one_line", "print_warnings"]
+
+
+def device_arg(p: argparse.ArgumentParser) -> None:
+    """Adds ``--device auto | cpu | cuda`` (default auto) to a subcommand's parser."""
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="where to run: auto (CUDA when available), cpu or cuda (default: auto)")
+
+
+def one_line(err: Exception) -> Exception:
+    """The same error with its first line only (torch's unpickling errors run over many lines)."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return type(err)(first) if isinstance(err, (ValueError, FileNotFoundError)) else err
+
+
+def print_warnings(caught, skip_prefix: str | None = None) -> None:
+    """Prints caught warnings to stderr as ``warning: <message>``, except those starting with ``skip_prefix``."""
+    for w in caught:
+        text = str(w.message)
+        if skip_prefix and text.startswith(skip_prefix):
+            continue
+        print(f"warning: {text}", file=sys.stderr)

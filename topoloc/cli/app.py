@@ -1,0 +1,50 @@
+"""The ``topoloc`` command line: ``topoloc <subcommand> ...``: the parser and the entry point.
+
+Each subcommand is one module of `topoloc.cli` with two small functions: ``add(subparsers)`` declares
+its flags (help on every flag) and ``_run(args)`` makes one call into the library. To add a
+subcommand, write its module and list its ``add`` in :data:`SUBCOMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from topoloc.cli import demo, evaluate, export, localise, poses, render, saliency, train
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+
+#: The subcommands, in the order ``topoloc --help`` lists them.
+SUBCOMMANDS = [poses.add, render.add, train.add, evaluate.add, saliency.add, demo.add, localise.add, export.add]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(prog="topoloc", description="Drone localisation from a single image (TOPO).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+#: What the library raises for bad input, files it cannot read or write, and a NaN stop: the CLI
+#: prints these as one line ``topoloc <command>: error: ...`` and exits with status 2.
+_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``topoloc`` console script; returns the exit status.
+
+    Bad arguments, unreadable or unwritable files, refused runs and a NaN stop end with one line
+    ``topoloc <command>: error: <message>`` on stderr and exit status 2 (argparse's own status
+    for bad arguments); anything else is a bug and keeps its traceback.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except _USER_ERRORS as err:  # a clear message, no traceback
+        message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        parser.exit(2, f"topoloc {args.command}: error: {message}\n")
+

@@ -1,0 +1,53 @@
+"""``topoloc evaluate``: a checkpoint on TOPO flights beside its brackets, and its report
+(`topoloc.experiments.recipe.evaluate_checkpoint`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from topoloc.cli._common import device_arg
+from topoloc.experiments import recipe
+
+__all__ = ["add"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    report = recipe.evaluate_checkpoint(args.checkpoint, args.data, args.flights, args.out,
+                                        train_flights=args.train_flights or (), frame=args.frame, device=args.device,
+                                 batch_size=args.batch_size,
+                                 retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
+                                 val_flights=args.val_flights or ())
+    print(f"report: {report}")
+    return 0
+
+
+def add(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on TOPO flights and write report.md",
+                       description="Per-image errors, summaries per domain and flight, coverage, the retrieval "
+                                   "baseline, predictions CSV (ECEF, WGS84, yaw/pitch/roll), plots and report.md.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
+    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
+    p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+                   help="test flights, e.g. comballaz-2020-11-06-planned:real comballaz-2020-11-06-planned:synthetic "
+                        "(domain: synthetic or real, default synthetic; split: all, train, val, test, default all)")
+    p.add_argument("--train-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+                   help="the training flights: their poses give the coverage, the constant pose and the coverage "
+                        "ceiling, their images the retrieval baseline and the training fit (e.g. "
+                        "comballaz-LHS:synthetic:train); default: those of the recipe.yaml that topoloc train "
+                        "wrote beside the checkpoint, if any")
+    p.add_argument("--val-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+                   help="validation flights, reported as the 'validation' row (e.g. comballaz-LHS:synthetic:val); "
+                        "default: those of the checkpoint's recipe.yaml, if any")
+    p.add_argument("--retrieval", nargs="+", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
+                   metavar="FEATURES",
+                   help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
+                        "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
+                        "(default: thumbnail model)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder (report.md, plots/, predictions/)")
+    p.add_argument("--frame", default=None, metavar="ORIGIN",
+                   help="local ENU origin: comballaz or epfl (default: from the flight names)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
+    p.add_argument("--no-retrieval", action="store_true", help="skip the nearest-neighbour retrieval baselines")
+    device_arg(p)
+    p.set_defaults(func=_run)
+    return p

@@ -1,0 +1,68 @@
+"""``topoloc localise``: where was each photo taken? A checkpoint on new photos, written as CSV / GeoJSON /
+KML (`topoloc.engine.localise`, `topoloc.gis`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from topoloc.cli._common import device_arg, one_line, print_warnings
+from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.engine.localise import localise
+from topoloc.gis import gis_format
+
+__all__ = ["add"]
+
+
+def _run(args: argparse.Namespace) -> int:
+
+    for out in args.out:
+        gis_format(out)  # an unknown suffix fails before the model runs
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = localise(args.checkpoint, args.photos, frame=args.frame, device=args.device,
+                              batch_size=args.batch_size, on_error="raise" if args.strict else "skip",
+                              geoid_offset_m=args.geoid_offset, progress=not args.no_progress)
+    except (ValueError, FileNotFoundError) as err:
+        raise one_line(err) from err
+    print_warnings(caught, skip_prefix="localise: skipped")
+    for name, why in result.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+    total = len(result) + len(result.skipped)
+    if result.skipped:
+        print(f"{len(result.skipped)} of {total} photo(s) skipped (unreadable)", file=sys.stderr)
+    if len(result) == 0:
+        raise ValueError(f"no photo could be read ({total} given); first: {result.skipped[0][0]}")
+    for out in args.out:
+        print(f"{result.write(out)}: {len(result)} photo(s)")
+    return 0
+
+
+def add(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("localise", help="where was each photo taken? run a checkpoint on new photos, write CSV / "
+                                        "GeoJSON / KML",
+                       description="Predicts the camera pose of each photo (no ground truth needed): ECEF, WGS84 "
+                                   "lat / lon / ellipsoidal height and height above sea level, yaw / pitch / roll "
+                                   "(Cesium / DJI), and the training frame's east / north / up. Photos are read as "
+                                   "stored (EXIF orientation not applied) and resized to the model's input size "
+                                   "as in training. Unreadable photos are reported by name and skipped.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train "
+                                                                       "(or demo: DIR/runs/augmented/last.pt)")
+    p.add_argument("photos", nargs="+", metavar="PHOTO",
+                   help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted)")
+    p.add_argument("--out", required=True, nargs="+", metavar="FILE",
+                   help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth)")
+    p.add_argument("--frame", default=None, metavar="ORIGIN",
+                   help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "
+                        "when it records none)")
+    p.add_argument("--geoid-offset", type=float, default=DEFAULT_GEOID_OFFSET_M, metavar="M",
+                   help="geoid undulation N in metres for heights above sea level h - N (default: %(default)s, "
+                        "western Switzerland)")
+    p.add_argument("--batch-size", type=int, default=32, help="photos per forward pass (default: 32)")
+    p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo (exit status 2)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    device_arg(p)
+    p.set_defaults(func=_run)
+    return p

@@ -1,0 +1,38 @@
+"""``topoloc saliency``: saliency figures of a checkpoint (`topoloc.experiments.recipe.explain_checkpoint`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from topoloc.cli._common import device_arg
+from topoloc.experiments import recipe
+
+__all__ = ["add"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    path = recipe.explain_checkpoint(args.checkpoint, args.data, args.flights, args.out, figure_images=args.num_images,
+                              share_images=args.share_images, frame=args.frame, device=args.device)
+    print(f"saliency: {path}")
+    return 0
+
+
+def add(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("saliency", help="saliency figures of a checkpoint: image | before | after | difference",
+                       description="SmoothGrad saliency maps of the trained model and of the untrained model of "
+                                   "the same seed, their difference, the randomisation check (rank correlation "
+                                   "with the same network with random weights) and (where the images have "
+                                   "semantics) the share of saliency per class, stable vs unstable.")
+    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
+    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
+    p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+                   help="flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder of saliency.md and plots/")
+    p.add_argument("--num-images", type=int, default=3, help="images (rows) per figure and domain (default: 3)")
+    p.add_argument("--share-images", type=int, default=16,
+                   help="images per domain for the per-class saliency shares (default: 16)")
+    p.add_argument("--frame", default=None, metavar="ORIGIN",
+                   help="local ENU origin: comballaz or epfl (default: from the flight names)")
+    device_arg(p)
+    p.set_defaults(func=_run)
+    return p

@@ -1,0 +1,44 @@
+"""``topoloc train``: train, evaluate and report one recipe (`topoloc.experiments.recipe.run_recipe`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from topoloc.experiments import recipe
+
+__all__ = ["add"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    extra = {"resume": True} if args.resume else {}
+    if args.allow_config_change:
+        extra["resume_changes"] = "allow"
+    if args.overwrite:
+        extra["overwrite"] = True
+    if args.device:
+        extra["device"] = args.device
+    out = recipe.run_recipe(recipe.load_recipe(args.config, args.override, **extra))
+    print(f"checkpoint: {out['checkpoint']}\nreport: {out['report']}")
+    return 0
+
+
+def add(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train", help="train a model from a recipe YAML, then evaluate it and write its report",
+                       description="Train, evaluate and report one recipe (see recipes/*.yaml): the data section "
+                                   "names the flights, the train section any TrainConfig field.")
+    p.add_argument("--config", required=True, metavar="YAML",
+                   help="recipe file with data / train / evaluate sections, e.g. recipes/synthetic_augmented.yaml")
+    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="dotted overrides parsed as YAML, e.g. train.epochs=5 data.root=/data/topo")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from <train.out_dir>/last.pt when it exists (a killed run goes on where it stopped)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: go on although lr, augment, batch size or other training settings differ "
+                        "from the checkpoint's (refused otherwise); the change is logged in config_changes.log")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a train.out_dir that holds another run, removing its config.yaml, "
+                        "last.pt, best.pt, log.csv and config_changes.log (refused otherwise)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="override train.device: auto (CUDA when available), cpu or cuda")
+    p.set_defaults(func=_run)
+    return p

@@ -3,8 +3,8 @@
 The writers take a `topoloc.localisation.Localisation` (anything with its attributes) and choose
 the format from the file's suffix (`write_localisation`):
 
-- ``.csv``: one row per photo, the columns of `topoloc.localisation.LOCALISATION_COLUMNS` (ECEF,
-  WGS84 with both heights and the geoid offset used, yaw / pitch / roll, local ENU, viewing
+- ``.csv``: one row per photo, the columns of `LOCALISATION_COLUMNS` (owned here, with the file
+  formats; ECEF, WGS84 with both heights and the geoid offset used, yaw / pitch / roll, local ENU, viewing
   direction, the frame's origin).
 - ``.geojson`` / ``.json``: an RFC 7946 FeatureCollection. Positions are ``[longitude, latitude,
   height]`` in that order, the height ellipsoidal (WGS84) as RFC 7946 section 4 specifies. Per
@@ -34,8 +34,19 @@ import numpy as np
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
     from topoloc.localisation import Localisation
 
-__all__ = ["GIS_FORMATS", "gis_format", "write_localisation", "write_csv", "to_geojson", "write_geojson",
-           "to_kml", "write_kml"]
+__all__ = ["LOCALISATION_COLUMNS", "GIS_FORMATS", "gis_format", "write_localisation", "write_csv", "to_geojson",
+           "write_geojson", "to_kml", "write_kml"]
+
+#: Columns of `topoloc.localisation.Localisation.rows` and of the CSV file, in order.
+LOCALISATION_COLUMNS: tuple[str, ...] = (
+    "name", "source",
+    "ecef_x_m", "ecef_y_m", "ecef_z_m",
+    "lat_deg", "lon_deg", "h_m", "h_amsl_m", "geoid_offset_m",
+    "yaw_deg", "pitch_deg", "roll_deg",
+    "east_m", "north_m", "up_m",
+    "view_east", "view_north", "view_up",
+    "frame_lat_deg", "frame_lon_deg", "frame_h_m",
+)
 
 #: File suffixes and the format each one writes.
 GIS_FORMATS: dict[str, str] = {".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".kml": "kml"}
@@ -77,8 +88,6 @@ def _open(path: str | PathLike) -> Path:
 
 def write_csv(loc: "Localisation", path: str | PathLike) -> Path:
     """One row per photo with the columns of `LOCALISATION_COLUMNS` (metres to 0.1 mm, degrees to 1e-9)."""
-    from topoloc.localisation import LOCALISATION_COLUMNS  # noqa: PLC0415 - that module imports this one
-
     path = _open(path)
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(LOCALISATION_COLUMNS))

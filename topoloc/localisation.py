@@ -23,20 +23,9 @@ import numpy as np
 
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, ecef_to_wgs84
-from topoloc.gis import write_localisation
+from topoloc.gis import LOCALISATION_COLUMNS, write_localisation
 
 __all__ = ["Localisation", "LOCALISATION_COLUMNS"]
-
-#: Columns of `Localisation.rows` and of the CSV file, in order.
-LOCALISATION_COLUMNS: tuple[str, ...] = (
-    "name", "source",
-    "ecef_x_m", "ecef_y_m", "ecef_z_m",
-    "lat_deg", "lon_deg", "h_m", "h_amsl_m", "geoid_offset_m",
-    "yaw_deg", "pitch_deg", "roll_deg",
-    "east_m", "north_m", "up_m",
-    "view_east", "view_north", "view_up",
-    "frame_lat_deg", "frame_lon_deg", "frame_h_m",
-)
 
 
 @dataclass

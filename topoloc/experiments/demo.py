@@ -28,7 +28,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc.data import TopoFlight
+from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.pose_sampling import corridor, lhs_envelope
+from topoloc.data.preset import load_preset
+from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
+from topoloc.engine.evaluate import evaluate
+from topoloc.engine.train import train
+from topoloc.geodesy import LocalFrame
+from topoloc.models import create_model
+from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
+from topoloc.procedural.writer import pose_flight, render_flights
+from topoloc.reporting.report import write_report
+from topoloc.reporting.saliency_figures import saliency_report
 
 __all__ = ["DemoConfig", "demo_config", "run_demo", "check_aims"]
 
@@ -146,11 +159,6 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
     """The training views: a corridor around the planned flight and a Latin hypercube inside its
     envelope, as TOPO-DataGen pose rows (N, 6); views less than 2 m above the Mini-Comballaz surface
     are dropped (the renderer would refuse them)."""
-    from topoloc.data.pose_sampling import corridor, lhs_envelope  # noqa: PLC0415
-    from topoloc.data.preset import load_preset  # noqa: PLC0415
-    from topoloc.geodesy import LocalFrame  # noqa: PLC0415
-    from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function  # noqa: PLC0415
-
     plan = load_preset(PLANNED_FLIGHT)
     world = build_world(cfg.seed)
     rows = [corridor(plan, cfg.corridor_images, sigma_m=cfg.corridor_sigma_m, sigma_deg=cfg.corridor_sigma_deg,
@@ -166,8 +174,6 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
 
 
 def _render(cfg: DemoConfig, data_dir: Path) -> None:
-    from topoloc.procedural.writer import pose_flight, render_flights  # noqa: PLC0415
-
     counts = {f: (cfg.planned_test_images if f == PLANNED_FLIGHT else cfg.test_images) for f in cfg.test_flights}
     flights = [pose_flight(TRAIN_FLIGHT, training_poses(cfg))]
     flights += [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
@@ -176,8 +182,6 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
 
 
 def _datasets(cfg: DemoConfig, data_dir: Path):
-    from topoloc.data import TopoFlight  # noqa: PLC0415
-
     # 90 / 10 by blocks of 10 consecutive rows (the corridor's rows follow the flight, so a block is a
     # stretch of it: validation views are not near-copies of training views).
     split = dict(domain="synthetic", frame="comballaz", split_fractions=(0.9, 0.1, 0.0), split_block=10)
@@ -193,10 +197,6 @@ def _datasets(cfg: DemoConfig, data_dir: Path):
 def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, TrainConfig]], test_sets) -> str:
     """Saliency figures, randomisation check and per-class shares of every run, before and after
     training, each run compared with the last one (no augmentation); see `saliency_report`."""
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.models import create_model  # noqa: PLC0415
-    from topoloc.reporting.saliency_figures import saliency_report  # noqa: PLC0415
-
     pairs = {}
     initial: dict[tuple, torch.nn.Module] = {}
     for label, (ckpt, tcfg) in runs.items():
@@ -231,14 +231,6 @@ def run_demo(
         seed: seeds the poses, the render and the trainings.
         config: explicit sizes instead of the preset of `demo_config`.
     """
-    from topoloc.data.cache import ImageCache  # noqa: PLC0415
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.engine.predict import as_cache  # noqa: PLC0415
-    from topoloc.engine.train import train  # noqa: PLC0415
-    from topoloc.geodesy import LocalFrame  # noqa: PLC0415
-    from topoloc.reporting.report import write_report  # noqa: PLC0415
-
     cfg = config if config is not None else demo_config(smoke, device, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -382,7 +374,7 @@ def _fmt(m: tuple[float, float] | None) -> str:
 
 def _cpu_seconds() -> float:
     """User + system CPU time of this process and its finished children (s)."""
-    import resource  # noqa: PLC0415
+    import resource  # noqa: PLC0415 - deferred: a Unix-only module, needed only for the timings
 
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime

@@ -27,11 +27,19 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
 import yaml
 
+from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
+from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.config import TrainConfig, load_yaml
+from topoloc.engine.evaluate import evaluate
+from topoloc.engine.train import train
 from topoloc.geodesy import LocalFrame
+from topoloc.models import create_model
+from topoloc.reporting.report import write_report
+from topoloc.reporting.saliency_figures import saliency_report
 
 __all__ = [
     "DataSpec",
@@ -202,8 +210,6 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
 
 def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: bool = False) -> list[Any]:
     """The `TopoFlight` datasets of ``data.train`` / ``val`` / ``test``."""
-    from topoloc.data import TopoFlight  # noqa: PLC0415
-
     frame = data.local_frame()
     return [TopoFlight(data.root, f.flight, domain=f.domain, split=f.split, image_size=image_size, frame=frame,
                        load_semantics=load_semantics and f.domain == "synthetic")
@@ -223,11 +229,6 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     Returns:
         ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
     """
-    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.engine.train import train  # noqa: PLC0415
-    from topoloc.reporting.report import write_report  # noqa: PLC0415
-
     cfg = recipe.train
     train_set = FlightCollection(build_flights(recipe.data, "train"))
     val_sets = build_flights(recipe.data, "val")
@@ -269,8 +270,6 @@ def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec
 
 
 def _device(name: str) -> str:
-    import torch  # noqa: PLC0415
-
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
@@ -293,8 +292,6 @@ def _frame_arg(frame: str | LocalFrame | None):
 
 
 def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:
-    from topoloc.data import TopoFlight  # noqa: PLC0415
-
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     return [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame) for s in specs]
 
@@ -334,10 +331,6 @@ def evaluate_checkpoint(
             ``True`` for the default ones, ``False`` for none, or e.g. ``("thumbnail", "model")``).
         val_flights: validation flights (the ``"validation"`` row); none: those of the recipe, if any.
     """
-    from topoloc.engine.checkpoint import check_frame, load_model  # noqa: PLC0415
-    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.reporting.report import write_report  # noqa: PLC0415
-
     if not flights:
         raise ValueError("flights: expected at least one test flight")
     flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
@@ -397,11 +390,6 @@ def explain_checkpoint(
 ) -> Path:
     """Saliency figures (image | before | after | difference) and per-class shares of a checkpoint
     against the untrained model of the same seed; writes ``out_dir/saliency.md`` and returns it."""
-    import torch  # noqa: PLC0415
-
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.models import create_model  # noqa: PLC0415
-    from topoloc.reporting.saliency_figures import saliency_report  # noqa: PLC0415
 
     if not flights:
         raise ValueError("flights: expected at least one flight")

@@ -36,6 +36,19 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+import augment
+from topoloc.data import TopoFlight, corridor, load_preset
+from topoloc.data.cache import as_cache
+from topoloc.data.preset import list_presets
+from topoloc.engine.checkpoint import load_model
+from topoloc.engine.config import TrainConfig
+from topoloc.engine.evaluate import evaluate
+from topoloc.engine.train import train
+from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
+from topoloc.experiments.study_table import aggregate, results_markdown, write_section
+from topoloc.metrics import pose_errors, summarize
+from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, pose_flight, render_flights
+
 __all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
 
@@ -204,8 +217,6 @@ class RunConfig:
 
 def _op_alone(op: str) -> Any:
     """The op of ``augment.SimToReal(strength=1.0)`` named ``op``: its ranges and probability there."""
-    import augment  # noqa: PLC0415
-
     cls = getattr(augment, _OP_CLASSES[op])
     found = [m for m in augment.SimToReal(strength=1.0).children() if isinstance(m, cls)]
     if len(found) != 1:
@@ -229,9 +240,6 @@ def study_runs(cfg: StudyConfig) -> list[RunConfig]:
 def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     """Renders what ``cfg.root`` lacks: the test flights (synthetic, real and real_alt images) and
     the training flight (a preset by name, or a corridor around ``cfg.corridor_of``)."""
-    from topoloc.data.preset import list_presets  # noqa: PLC0415
-    from topoloc.procedural import pose_flight, render_flights  # noqa: PLC0415
-
     root = Path(cfg.root)
     if not cfg.render:
         return
@@ -256,9 +264,6 @@ def corridor_poses(cfg: StudyConfig) -> np.ndarray:
     Shape:
         output: (N, 6) TOPO-DataGen pose rows (ECEF m, Cesium yaw, pitch, roll deg), N <= train_images
     """
-    from topoloc.data import corridor, load_preset  # noqa: PLC0415
-    from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m  # noqa: PLC0415
-
     rows = corridor(load_preset(cfg.corridor_of), cfg.train_images, seed=cfg.render_seed)
     keep = clearance_m(rows, build_world(cfg.render_seed)) >= MIN_CLEARANCE_M
     if not keep.all():
@@ -267,9 +272,6 @@ def corridor_poses(cfg: StudyConfig) -> np.ndarray:
 
 
 def _datasets(cfg: StudyConfig):
-    from topoloc.data import TopoFlight  # noqa: PLC0415
-    from topoloc.engine.predict import as_cache  # noqa: PLC0415
-
     train = TopoFlight(cfg.root, cfg.train_flight, domain="synthetic")
     train_cache = as_cache(train, cfg.image_size, device=cfg.device)  # on a GPU: decoded once into its memory
     tests = {d: [as_cache(TopoFlight(cfg.root, f, domain=d), cfg.image_size) for f in cfg.test_flights]
@@ -282,9 +284,6 @@ def _brackets(train_c2w: np.ndarray, tests: dict) -> dict[str, dict[str, dict]]:
     """Per test domain, the summaries of the two brackets that need no training: the constant pose
     (`topoloc.evaluation.constant_pose`) and the coverage ceiling (`topoloc.evaluation.coverage_ceiling`,
     ``t_m + 1 m/deg * r_deg``)."""
-    from topoloc.evaluation.baselines import constant_pose, coverage_ceiling  # noqa: PLC0415
-    from topoloc.metrics import pose_errors, summarize  # noqa: PLC0415
-
     out: dict[str, dict[str, dict]] = {"constant pose": {}, "coverage ceiling": {}}
     const = constant_pose(train_c2w)
     for domain, caches in tests.items():
@@ -297,8 +296,6 @@ def _brackets(train_c2w: np.ndarray, tests: dict) -> dict[str, dict[str, dict]]:
 
 # ------------------------------------------------------------------------------ runs
 def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
-    from topoloc.engine.config import TrainConfig  # noqa: PLC0415
-
     augment: Any = "simtoreal" if run.simtoreal else (run.augment() if run.augment is not None else None)
     return TrainConfig(
         model=cfg.model, model_kwargs=dict(cfg.model_kwargs), epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -309,10 +306,6 @@ def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
 
 
 def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, tests) -> dict[str, Any]:
-    from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.engine.evaluate import evaluate  # noqa: PLC0415
-    from topoloc.engine.train import train  # noqa: PLC0415
-
     out = Path(cfg.out_dir) / "runs" / run.name / f"seed{seed}"
     tic = time.perf_counter()
     result = train(_train_config(cfg, run, seed, out), train_cache)
@@ -366,8 +359,6 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
         ``{"results": [per-run dicts], "brackets": {...}, "markdown": str, "ran": [(config, seed)
         trained now], "skipped": [(config, seed) already finished]}``.
     """
-    from topoloc.experiments.study_table import aggregate, results_markdown, write_section  # noqa: PLC0415
-
     started = datetime.now(timezone.utc)
     tic = time.perf_counter()
     load_start = os.getloadavg()

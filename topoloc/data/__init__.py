@@ -17,6 +17,7 @@ from topoloc.data.pose_sampling import (
     pose_summary,
     save_pose_file,
 )
+from topoloc.data.semantics import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.data.preset import PRESETS_DIR, list_presets, load_preset, load_preset_pic_names
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_assignment
 from topoloc.data.topo import DOMAINS, TopoFlight, area_frame, read_pic_names, read_pose_file
@@ -56,6 +57,10 @@ __all__ = [
     "save_pose_file",
     "load_pose_file",
     "pose_summary",
+    # semantic classes of the *_semantics.npy files
+    "SEMANTIC_CLASSES",
+    "STABLE_CLASSES",
+    "UNSTABLE_CLASSES",
     # metadata
     "parse_dji_metadata",
     "parse_dms",

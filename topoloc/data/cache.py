@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 __all__ = ["ImageCache", "as_cache", "resize_uint8"]
 
@@ -189,7 +190,6 @@ class ImageCache:
                             num_workers=num_workers, collate_fn=_collate)
         bar = None
         if progress:
-            from tqdm.auto import tqdm
             bar = tqdm(total=n, desc="decode", unit="img", leave=False)
         for items in loader:
             for item in items:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from topoloc.data.topo import read_pose_file
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84, enu_in_ecef
 
 __all__ = [
@@ -418,8 +419,6 @@ def save_pose_file(path, rows) -> Path:
 
 def load_pose_file(path) -> np.ndarray:
     """Reads a TOPO-DataGen pose file (float64 (N, 6)); errors name the file."""
-    from topoloc.data.topo import read_pose_file
-
     rows = read_pose_file(Path(path))
     try:
         return _check_rows(rows, str(path))

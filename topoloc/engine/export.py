@@ -31,7 +31,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from topoloc import pose_decoder
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.engine.localise import resolve_frame, resolve_model
 
 __all__ = ["export_onnx", "ExportedModel", "OnnxPoseNet", "EXPORT_FORMAT", "DEFAULT_OPSET", "INPUT_DTYPES"]
 
@@ -80,7 +82,7 @@ class ExportedModel:
 
 def _require_onnx():
     try:
-        import onnx  # noqa: PLC0415 - optional extra
+        import onnx  # noqa: PLC0415 - deferred: optional extra (pip install "topoloc[export]")
     except ImportError as err:
         raise ImportError("topoloc export needs the optional 'export' extra: pip install \"topoloc[export]\" "
                           "(onnx, onnxruntime)") from err
@@ -112,9 +114,6 @@ def export_onnx(
     Returns:
         An `ExportedModel` with the three paths and the metadata dict.
     """
-    from topoloc.engine.localise import resolve_model, resolve_frame  # noqa: PLC0415 - one resolver for both
-    from topoloc import pose_decoder  # noqa: PLC0415
-
     onnx = _require_onnx()
     path = Path(path)
     if path.suffix.lower() != ".onnx":

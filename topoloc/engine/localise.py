@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
@@ -289,8 +290,6 @@ def localise(
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
-
         bar = tqdm(total=len(photos), desc="localise", unit="photo")
     names, sources, poses, skipped = [], [], [], []
     sizes: dict[tuple[int, int], str] = {}

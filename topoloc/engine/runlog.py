@@ -45,7 +45,7 @@ class RunLogger:
             writer.writerows({k: r.get(k, "") for k in LOG_COLUMNS} for r in rows)
         if tensorboard:
             try:
-                from torch.utils.tensorboard import SummaryWriter
+                from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - deferred: optional, slow to import
             except ImportError:  # tensorboard is optional
                 SummaryWriter = None
             if SummaryWriter is not None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from topoloc.procedural._noise import hash_normal, hash_uniform
+from topoloc.procedural._noise import fbm2d, hash_normal, hash_uniform
 from topoloc.procedural.landcover import (
     BUILDING, CLOUD, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, REAL_ONLY, RIDGELINE, ROAD, ROCK, SKY, SNOW, WATER,
 )
@@ -220,8 +220,6 @@ def bake(world, app: Appearance) -> Bake:
     classes = cls.clone()
     if app.domain in PHOTO_DOMAINS and app.snow > 0:
         # snow on open ground, rock and roofs; melted on steep sunny slopes and in random patches
-        from topoloc.procedural._noise import fbm2d
-
         gen = torch.Generator().manual_seed(world.seed * 31 + 5)
         patches = fbm2d(tuple(cls.shape), 60.0 / world.grid.cell, 4, gen)
         sunny = world.normal[0] * _sun_vector(app)[0] + world.normal[1] * _sun_vector(app)[1]

@@ -15,10 +15,13 @@ import math
 import numpy as np
 import torch
 
+from topoloc.data.semantics import (BUILDING, CLOUD, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, REAL_ONLY, RIDGELINE,
+                                    ROAD, ROCK, SEMANTIC_CLASSES, SKY, SNOW, STABLE_CLASSES, UNSTABLE_CLASSES, WATER)
 from topoloc.procedural._noise import fbm2d
 from topoloc.procedural.terrain import RIVER_ENU, Grid, polyline_distance
 
 __all__ = [
+    # the semantic class table (owned by topoloc.data.semantics)
     "SEMANTIC_CLASSES",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
@@ -34,32 +37,10 @@ __all__ = [
     "CLOUD",
     "REAL_ONLY",
     "RIDGELINE",
+    # land cover
     "LAKE",
     "build_landcover",
 ]
-
-SKY, MEADOW, FOREST_EVERGREEN, FOREST_DECIDUOUS, ROCK, WATER = 0, 1, 2, 3, 4, 5
-ROAD, BUILDING, SNOW, CLOUD, REAL_ONLY, RIDGELINE = 6, 7, 8, 9, 10, 11
-
-#: Per-pixel semantic class ids written next to every render (``<stem>_semantics.npy``).
-SEMANTIC_CLASSES: dict[int, str] = {
-    SKY: "sky",
-    MEADOW: "meadow",
-    FOREST_EVERGREEN: "forest_evergreen",
-    FOREST_DECIDUOUS: "forest_deciduous",
-    ROCK: "rock",
-    WATER: "water",
-    ROAD: "road",
-    BUILDING: "building",
-    SNOW: "snow",
-    CLOUD: "cloud",
-    REAL_ONLY: "real_only",
-    RIDGELINE: "ridgeline",
-}
-#: Classes whose look does not change between domains and seasons (saliency analysis).
-STABLE_CLASSES = (ROAD, BUILDING, ROCK, RIDGELINE)
-#: Classes that change between domains, seasons or images.
-UNSTABLE_CLASSES = (SKY, CLOUD, FOREST_DECIDUOUS, SNOW, REAL_ONLY)
 
 #: The lake: centre (east, north) m, semi-axes (m), rotation (deg).
 LAKE = ((430.0, 140.0), (150.0, 80.0), 30.0)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from topoloc.procedural.appearance import camera_effects, shade
 from topoloc.procedural.landcover import RIDGELINE, SKY
 
 __all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays", "TOPO_SIZE", "TOPO_FOCAL_PX", "RIDGE_DISTANCE_M"]
@@ -312,8 +313,6 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
     Shape:
         c2w_b44: (B, 4, 4)
     """
-    from topoloc.procedural.appearance import camera_effects, shade
-
     c2w = c2w_b44.to(torch.float32)
     geom = cast_rays(world, c2w, width, height, config)
     out = {"depth": geom.depth}
@@ -322,7 +321,8 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
         if domain == "real" and real_camera:
             rgb = camera_effects(rgb, keys[domain])
         elif domain == "real_alt" and real_camera:
-            from topoloc.procedural.alt_camera import alt_camera_effects
+            # deferred: alt_camera imports this module (TOPO_FOCAL_PX, TOPO_SIZE), a loop at import time
+            from topoloc.procedural.alt_camera import alt_camera_effects  # noqa: PLC0415
 
             rgb, sem = alt_camera_effects(rgb, sem, keys[domain])
         out[domain] = ((rgb.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8), sem)

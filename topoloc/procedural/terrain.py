@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from topoloc.data.preset import load_preset
+from topoloc.geodesy import LocalFrame
 from topoloc.procedural._noise import fbm2d
 
 __all__ = [
@@ -160,9 +162,6 @@ def polyline_distance(grid: Grid, points_en: np.ndarray, max_dist: float, out: t
 
 def comballaz_cameras_enu() -> dict[str, np.ndarray]:
     """Camera positions (N, 3) in Comballaz ENU metres of every flight rendered in the Comballaz world."""
-    from topoloc.data.preset import load_preset
-    from topoloc.geodesy import LocalFrame
-
     frame = LocalFrame.named("comballaz")
     return {f: frame.cesium_to_c2w(load_preset(f))[:, :3, 3] for f in COMBALLAZ_FLIGHTS}
 

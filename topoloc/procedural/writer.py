@@ -32,8 +32,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from topoloc._tempfiles import remove_stale
+from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
+from topoloc.data.topo import read_pose_file
+from topoloc.geodesy import LocalFrame
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
@@ -90,9 +94,6 @@ def pose_flight(name: str, poses, count: int | None = None) -> FlightSpec:
     Shape:
         poses: (N, 6)
     """
-    from topoloc.data.preset import list_presets
-    from topoloc.data.topo import read_pose_file
-
     if isinstance(poses, (str, os.PathLike)):
         source = str(poses)
         rows = read_pose_file(Path(poses))
@@ -124,8 +125,6 @@ def pose_flight(name: str, poses, count: int | None = None) -> FlightSpec:
 
 def parse_flights(spec) -> list[FlightSpec]:
     """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to FlightSpecs."""
-    from topoloc.data.preset import list_presets
-
     if isinstance(spec, FlightSpec):
         spec = [spec]
     items = spec.split(",") if isinstance(spec, str) else list(spec)
@@ -265,8 +264,6 @@ def render_flights(
     Returns:
         ``{flight: number of images rendered now}`` (0 for a flight already complete).
     """
-    from topoloc.data.preset import load_preset, load_preset_pic_names
-
     specs = parse_flights(flights)
     width, height = parse_size(size)
     if not isinstance(seed, int) or seed < 0:
@@ -353,10 +350,6 @@ def render_flights(
 
 
 def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, progress, depth, config) -> dict[str, int]:
-    from tqdm.auto import tqdm
-
-    from topoloc.geodesy import LocalFrame
-
     world = build_world(seed).to(device)
     frame = LocalFrame.named("comballaz")
     bar = tqdm(total=total, desc="Mini-Comballaz", unit="img", disable=not progress)

@@ -14,6 +14,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
@@ -105,8 +106,6 @@ def plot_topdown_map(
         tr = np.asarray(train_c2w)[:, :2, 3]
         ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
     segments = np.stack([true_en, pred_en], axis=1)
-    from matplotlib.collections import LineCollection  # noqa: PLC0415
-
     ax.add_collection(LineCollection(segments, colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
     ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="tab:blue", label="true", zorder=3)
     ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="tab:orange", marker="x", label="predicted", zorder=4)

@@ -20,19 +20,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc.data import TopoFlight
+from topoloc.data._images import read_semantics
+from topoloc.data.cache import resize_uint8
+from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
+from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
-from topoloc.reporting.saliency_shares import (
-    DEFAULT_SEMANTIC_CLASSES,
-    STABLE_CLASSES,
-    UNSTABLE_CLASSES,
-    ClassShares,
-    class_saliency_shares,
-    shares_table,
-    stable_change_text,
-)
 
 __all__ = [
-    "DEFAULT_SEMANTIC_CLASSES",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
     "ClassShares",
@@ -186,8 +181,6 @@ def plot_saliency_figure(
 
 def _semantics_twin(ds):
     """The synthetic `TopoFlight` of the same flight with semantics, or None when there are none."""
-    from topoloc.data import TopoFlight  # noqa: PLC0415
-
     if getattr(ds, "domain", None) == "synthetic" and getattr(ds, "load_semantics", False):
         return ds
     try:
@@ -251,9 +244,6 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
 
 def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None):
     """Images (uint8), names and semantics (or None) spread evenly over the datasets of a domain."""
-    from topoloc.data._images import read_semantics  # noqa: PLC0415  (data floor, loaded on use)
-    from topoloc.data.cache import resize_uint8  # noqa: PLC0415
-
     images, names, sems, all_sem = [], [], [], True
     for ds in sets:
         twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)

@@ -17,8 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from topoloc.data.semantics import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES
+
 __all__ = [
-    "DEFAULT_SEMANTIC_CLASSES",
     "MIN_IMAGES_FOR_DIRECTION",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
@@ -29,24 +30,6 @@ __all__ = [
     "shares_table",
     "stable_change_text",
 ]
-
-#: Mini-Comballaz class table (used when topoloc.procedural is not importable).
-DEFAULT_SEMANTIC_CLASSES: dict[int, str] = {
-    0: "sky", 1: "meadow", 2: "forest_evergreen", 3: "forest_deciduous", 4: "rock", 5: "water",
-    6: "road", 7: "building", 8: "snow", 9: "cloud", 10: "real_only", 11: "ridgeline",
-}
-#: Classes that look the same in renders and photos, across seasons and weather.
-STABLE_CLASSES: tuple[str, ...] = ("road", "building", "rock", "ridgeline")
-#: Classes that change between renders and photos, seasons or hours (or exist in photos only).
-UNSTABLE_CLASSES: tuple[str, ...] = ("sky", "cloud", "forest_deciduous", "snow", "real_only")
-
-
-def _semantic_classes() -> dict[int, str]:
-    try:
-        from topoloc.procedural import SEMANTIC_CLASSES  # noqa: PLC0415  (optional: the renderer's table)
-    except ImportError:
-        return dict(DEFAULT_SEMANTIC_CLASSES)
-    return dict(SEMANTIC_CLASSES)
 
 
 @dataclass
@@ -116,7 +99,7 @@ def per_image_shares(
     Args:
         maps: non-negative saliency maps.
         semantics: integer class ids per pixel.
-        classes: id -> name (default: `topoloc.procedural.SEMANTIC_CLASSES`).
+        classes: id -> name (default: `topoloc.data.semantics.SEMANTIC_CLASSES`).
 
     Shape:
         maps: (B, H, W), semantics: (B, h, w) -> (B, K) shares
@@ -138,7 +121,7 @@ def per_image_shares(
         raise TypeError(f"semantics: expected integer class ids, got {semantics.dtype}")
     if (maps < 0).any() or not torch.isfinite(maps).all():
         raise ValueError("maps: expected finite, non-negative saliency")
-    classes = dict(classes) if classes is not None else _semantic_classes()
+    classes = dict(classes if classes is not None else SEMANTIC_CLASSES)
     sem = semantics.long().cpu()
     if sem.shape[-2:] != maps.shape[-2:]:
         sem = F.interpolate(sem[:, None].float(), size=maps.shape[-2:], mode="nearest")[:, 0].long()

@@ -9,7 +9,7 @@ __all__ = ["overlay"]
 
 
 def _colormap_lut(name: str, device: torch.device) -> Tensor:
-    import matplotlib
+    import matplotlib  # noqa: PLC0415 - deferred: the maps themselves need no matplotlib
 
     try:
         cmap = matplotlib.colormaps[name]

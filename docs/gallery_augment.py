@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import augment  # noqa: E402
-from augment.noise import fractal_noise  # noqa: E402
+from augment.functional.noise import fractal_noise  # noqa: E402
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 

@@ -23,7 +23,7 @@ from augment.functional._utils import (
     sobel_xy,
     work_dtype,
 )
-from augment.noise import hash_bits
+from augment.functional.noise import hash_bits
 
 __all__ = ["season_shift", "illumination", "camera_effects", "AUTUMN_YELLOW", "AUTUMN_RED", "WINTER_STRAW"]
 

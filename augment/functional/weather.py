@@ -15,7 +15,7 @@ from torch import Tensor
 
 from augment._checks import check_image
 from augment.functional._utils import excess_green, luminance, per_image, rgb_constant, sobel_xy, work_dtype
-from augment.noise import fractal_noise
+from augment.functional.noise import fractal_noise
 
 __all__ = ["cloud_layer", "snow_cover", "haze"]
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from augment.noise import fractal_noise, hash_uniform, perlin_noise, value_noise
+from augment.functional.noise import fractal_noise, hash_uniform, perlin_noise, value_noise
 
 
 def _ones(value, n=1):
@@ -85,7 +85,7 @@ def test_fractal_rejects_bad_arguments():
 
 
 def test_every_hash_bit_is_fair():
-    from augment.noise import hash_bits
+    from augment.functional.noise import hash_bits
 
     ix = torch.arange(128).view(1, -1)
     iy = torch.arange(128).view(-1, 1)

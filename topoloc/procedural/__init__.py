@@ -16,7 +16,7 @@ from topoloc.procedural.renderer import Geometry, RenderConfig, camera_rays, cas
 from topoloc.procedural.terrain import CLEARANCE_M, COMBALLAZ_FLIGHTS, Grid
 from topoloc.procedural.world import World, area_of_flight, build_world
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance, clearance_m, terrain_function
-from topoloc.procedural.writer import FORMAT_VERSION, FlightSpec, parse_flights, parse_size, pose_flight, render_flights
+from topoloc.procedural.writer import FORMAT_VERSION, RenderJob, parse_flights, parse_size, pose_flight, render_flights
 
 __all__ = [
     "SEMANTIC_CLASSES",
@@ -26,7 +26,7 @@ __all__ = [
     "pose_flight",
     "parse_flights",
     "parse_size",
-    "FlightSpec",
+    "RenderJob",
     "FORMAT_VERSION",
     "World",
     "build_world",

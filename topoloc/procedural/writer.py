@@ -45,7 +45,7 @@ from topoloc.procedural.landcover import SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 
-__all__ = ["FlightSpec", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION",
+__all__ = ["RenderJob", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION",
            "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
@@ -57,8 +57,11 @@ PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
 
 
 @dataclass(frozen=True)
-class FlightSpec:
-    """A flight to render: a preset name, or a name with its own pose rows, and how many of its poses (None = all).
+class RenderJob:
+    """A render job: one flight and how many of its poses to render (None = all).
+
+    The flight is a vendored preset, or a name with its own pose rows. (A flight of a recipe, with its
+    domain and split, is `topoloc.experiments.recipe.FlightSpec`.)
 
     Attributes:
         name: a vendored preset, or (with ``rows``) the name of a synthetic flight.
@@ -77,7 +80,7 @@ class FlightSpec:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def pose_flight(name: str, poses, count: int | None = None) -> FlightSpec:
+def pose_flight(name: str, poses, count: int | None = None) -> RenderJob:
     """A synthetic flight ``name`` of explicit pose rows (a ``.npy`` pose file or an (N, 6) array).
 
     It renders like the ``*-LHS`` presets: synthetic images only, named ``<name>_<idx:05d>_img.png``,
@@ -120,17 +123,17 @@ def pose_flight(name: str, poses, count: int | None = None) -> FlightSpec:
         )
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
-    return FlightSpec(name, count, np.ascontiguousarray(rows, dtype=np.float64), source)
+    return RenderJob(name, count, np.ascontiguousarray(rows, dtype=np.float64), source)
 
 
-def parse_flights(spec) -> list[FlightSpec]:
-    """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to FlightSpecs."""
-    if isinstance(spec, FlightSpec):
+def parse_flights(spec) -> list[RenderJob]:
+    """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to RenderJobs."""
+    if isinstance(spec, RenderJob):
         spec = [spec]
     items = spec.split(",") if isinstance(spec, str) else list(spec)
     out = []
     for item in items:
-        if isinstance(item, FlightSpec):
+        if isinstance(item, RenderJob):
             if item.rows is None:
                 parse_flights([(item.name, item.count)])
             out.append(item)
@@ -148,7 +151,7 @@ def parse_flights(spec) -> list[FlightSpec]:
         area_of_flight(name)
         if count is not None and count < 1:
             raise ValueError(f"flights: expected N >= 1 in {item!r}")
-        out.append(FlightSpec(name, count))
+        out.append(RenderJob(name, count))
     if not out:
         raise ValueError("flights: expected at least one flight")
     names = [f.name for f in out if f.rows is not None]
@@ -238,7 +241,7 @@ def render_flights(
 
     Args:
         out_dir: root folder; one sub-folder per flight (and ``<flight>-real``).
-        flights: ``"NAME[:N],..."`` or a list of names / ``(name, N)`` / FlightSpec; ``N`` poses
+        flights: ``"NAME[:N],..."`` or a list of names / ``(name, N)`` / RenderJob; ``N`` poses
             are taken evenly spread over the flight (all when omitted). A flight of explicit pose
             rows (:func:`pose_flight`, e.g. a pose file) is rendered as a synthetic flight beside
             the presets; its cameras must be at least ``min_clearance_m`` above the surface (checked

@@ -8,8 +8,8 @@ both ends are mapped to a floor, top down:
     5 apps        topoloc.cli, topoloc.experiments (demo, recipes' back-ends, the study)
     4 reporting   topoloc.reporting (report, saliency figures and shares)
     3 engine      topoloc.engine (train, predict, evaluate loops, checkpoints, DDP, localise, export)
-    2 evaluation  topoloc.evaluation (result types, CSV/JSON, baselines, retrieval),
-                  topoloc.localisation and topoloc.gis (a localisation and its GIS files)
+    2 evaluation  topoloc.evaluation (result types and their files, baselines, retrieval, a
+                  localisation of new photos and its GIS files)
     1 components  topoloc.models, topoloc.data, topoloc.procedural, topoloc.saliency, augment
     0 geometry    topoloc.geodesy, topoloc.rotations, topoloc.metrics, topoloc.pose_decoder,
                   topoloc._tempfiles
@@ -37,8 +37,6 @@ FLOORS: dict[str, int] = {
     "topoloc.reporting": 4,
     "topoloc.engine": 3,
     "topoloc.evaluation": 2,
-    "topoloc.localisation": 2,
-    "topoloc.gis": 2,
     "topoloc.models": 1,
     "topoloc.data": 1,
     "topoloc.procedural": 1,

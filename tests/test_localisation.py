@@ -12,8 +12,8 @@ from pyproj import Transformer
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.data.preset import load_preset
 from topoloc.geodesy import LocalFrame, cesium_to_c2w
-from topoloc.gis import gis_format, to_geojson, to_kml
-from topoloc.localisation import LOCALISATION_COLUMNS, Localisation
+from topoloc.evaluation.gis import gis_format, to_geojson, to_kml
+from topoloc.evaluation.localisation import LOCALISATION_COLUMNS, Localisation
 
 KML = "{http://www.opengis.net/kml/2.2}"
 FRAME = LocalFrame.named("comballaz")

@@ -35,7 +35,7 @@ from topoloc.models import (
 )
 from topoloc.evaluation import EvaluationResult
 from topoloc.engine import TrainConfig, TrainResult, evaluate, export_onnx, load_model, localise, predict, train
-from topoloc.localisation import Localisation
+from topoloc.evaluation.localisation import Localisation
 from topoloc.reporting import write_report
 from topoloc.experiments import load_recipe, run_demo, run_recipe
 from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)

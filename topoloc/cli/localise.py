@@ -1,5 +1,5 @@
 """``topoloc localise``: where was each photo taken? A checkpoint on new photos, written as CSV / GeoJSON /
-KML (`topoloc.engine.localise`, `topoloc.gis`)."""
+KML (`topoloc.engine.localise`, `topoloc.evaluation.gis`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import warnings
 from topoloc.cli._common import device_arg, one_line, print_warnings
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.localise import localise
-from topoloc.gis import gis_format
+from topoloc.evaluation.gis import gis_format
 
 __all__ = ["add"]
 

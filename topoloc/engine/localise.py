@@ -35,7 +35,7 @@ from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.checkpoint import load_checkpoint, load_model
 from topoloc.engine.predict import predict
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
-from topoloc.localisation import Localisation
+from topoloc.evaluation.localisation import Localisation
 
 __all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
 

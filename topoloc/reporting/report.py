@@ -1,6 +1,6 @@
 """The evaluation report: the brackets, error CDF plots, a top-down map and a markdown ``report.md``.
 
-Every model figure stands beside its brackets (`topoloc.engine.evaluate.EvaluationResult`): the
+Every model figure stands beside its brackets (`topoloc.evaluation.EvaluationResult`): the
 constant pose, the retrieval baseline (labelled with whose features), the coverage ceiling, the
 training fit and the validation; `brackets_headline` states them in one line per domain. Plots are
 drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left alone)

@@ -3,7 +3,7 @@
 A model predicts camera-to-world poses in the local ENU frame of its training data. This module
 turns them into ECEF, WGS84 (ellipsoidal height and height above sea level), Cesium / DJI yaw,
 pitch and roll, and the camera's viewing direction, and writes them as CSV, GeoJSON or KML
-(`topoloc.gis`). It knows nothing of models: `topoloc.engine.localise` builds it.
+(`topoloc.evaluation.gis`). It knows nothing of models: `topoloc.engine.localise` builds it.
 
 Vertical datums: WGS84 heights ``h_m`` are ellipsoidal (EPSG:4979), as in TOPO's poses and as
 GeoJSON (RFC 7946) expects. ``h_amsl_m = h_m - geoid_offset_m`` is the height above sea level
@@ -23,7 +23,7 @@ import numpy as np
 
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.geodesy import LocalFrame, c2w_to_cesium, ecef_to_wgs84
-from topoloc.gis import LOCALISATION_COLUMNS, write_localisation
+from topoloc.evaluation.gis import LOCALISATION_COLUMNS, write_localisation
 
 __all__ = ["Localisation", "LOCALISATION_COLUMNS"]
 
@@ -140,6 +140,6 @@ class Localisation:
     def write(self, path: str | PathLike, **kwargs: Any) -> Path:
         """Write to ``path`` in the format of its suffix: ``.csv``, ``.geojson`` / ``.json`` or ``.kml``.
 
-        Keyword arguments go to the writer (see `topoloc.gis.write_localisation`).
+        Keyword arguments go to the writer (see `topoloc.evaluation.gis.write_localisation`).
         """
         return write_localisation(self, path, **kwargs)

@@ -1,6 +1,6 @@
 """Predicted camera poses as files that GIS tools open: CSV, GeoJSON (QGIS) and KML (Google Earth).
 
-The writers take a `topoloc.localisation.Localisation` (anything with its attributes) and choose
+The writers take a `topoloc.evaluation.localisation.Localisation` (anything with its attributes) and choose
 the format from the file's suffix (`write_localisation`):
 
 - ``.csv``: one row per photo, the columns of `LOCALISATION_COLUMNS` (owned here, with the file
@@ -32,12 +32,12 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
-    from topoloc.localisation import Localisation
+    from topoloc.evaluation.localisation import Localisation
 
 __all__ = ["LOCALISATION_COLUMNS", "GIS_FORMATS", "gis_format", "write_localisation", "write_csv", "to_geojson",
            "write_geojson", "to_kml", "write_kml"]
 
-#: Columns of `topoloc.localisation.Localisation.rows` and of the CSV file, in order.
+#: Columns of `topoloc.evaluation.localisation.Localisation.rows` and of the CSV file, in order.
 LOCALISATION_COLUMNS: tuple[str, ...] = (
     "name", "source",
     "ecef_x_m", "ecef_y_m", "ecef_z_m",

@@ -2,6 +2,14 @@
 
 Absolute pose regression in the AtLoc family on the EPFL TOPO drone data: position (ECEF,
 WGS84, local ENU) and orientation (Cesium yaw / pitch / roll) from one image.
+
+The package is built in floors, each importing only from its own floor and those below it, top
+down: the apps (`topoloc.cli`, `topoloc.experiments`: recipes, demo, study), the reports
+(`topoloc.reporting`), the loops (`topoloc.engine`: train, predict, evaluate, checkpoints,
+localise, export), the results (`topoloc.evaluation`: result types and their files, baselines,
+retrieval), the components (`topoloc.models`, `topoloc.data`, `topoloc.procedural`,
+`topoloc.saliency`, and the separate `augment` package) and the geometry (`topoloc.geodesy`,
+`topoloc.rotations`, `topoloc.metrics`). This module re-exports the public names of every floor.
 """
 
 from topoloc.data import (
@@ -33,12 +41,11 @@ from topoloc.models import (
     create_model,
     list_models,
 )
-from topoloc.evaluation import EvaluationResult
+from topoloc import saliency  # noqa: F401  (topoloc.saliency.gradient_saliency, ...)
+from topoloc.evaluation import EvaluationResult, Localisation
 from topoloc.engine import TrainConfig, TrainResult, evaluate, export_onnx, load_model, localise, predict, train
-from topoloc.evaluation.localisation import Localisation
 from topoloc.reporting import write_report
 from topoloc.experiments import load_recipe, run_demo, run_recipe
-from topoloc import saliency  # noqa: E402  (topoloc.saliency.gradient_saliency, ...)
 
 __version__ = "0.1.0"
 

@@ -25,11 +25,15 @@ def test_yaml_round_trip(tmp_path):
     assert TrainConfig.from_yaml(path, epochs=7).epochs == 7
 
 
-def test_square_int_image_size_and_callable_augment():
+def test_int_image_size_is_refused_and_callable_augment():
     def my_aug(x):
         return x
 
-    cfg = TrainConfig(image_size=128, augment=my_aug)
+    # An int is the short side everywhere (topoloc.image_size); a training size has no aspect ratio to keep.
+    with pytest.raises(ValueError, match=r"image_size.*\(128, 128\) for a square"):
+        TrainConfig(image_size=128)
+    assert TrainConfig(image_size="96x64").image_size == (64, 96)  # text is width first, as --size
+    cfg = TrainConfig(image_size=(128, 128), augment=my_aug)
     assert cfg.image_size == (128, 128)
     assert cfg.to_dict()["augment"] == "callable:my_aug"
     assert TrainConfig.from_dict(cfg.to_dict()).augment is None

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from topoloc.image_size import parse_image_size
+
 __all__ = ["ImageCache", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
@@ -294,10 +296,7 @@ class ImageCache:
 
 
 def _check_size(image_size: Any) -> tuple[int, int]:
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size)):
-        raise ValueError(f"ImageCache: `image_size` must be (H, W), two positive ints, got {image_size!r}")
-    return int(image_size[0]), int(image_size[1])
+    return parse_image_size(image_size, name="ImageCache: `image_size`", short_side=False)
 
 
 def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:

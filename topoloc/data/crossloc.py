@@ -107,7 +107,7 @@ class CrossLocScene(Dataset):
             raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
         self.root, self.split_folder = Path(root), str(split_folder)
         self.folder = self.root / self.split_folder
-        self.image_size, self.transform = parse_image_size(image_size), transform
+        self.image_size, self.transform = parse_image_size(image_size, allow_none=True), transform
         self.domain = domain or ("real" if "real" in self.split_folder.lower() else "synthetic")
         self.frame = _scene_frame(self.folder, frame)
         sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}

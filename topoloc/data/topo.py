@@ -173,7 +173,7 @@ class TopoFlight(Dataset):
             raise ValueError(f"max_distance_m: expected a positive number of metres or None, got {max_distance_m!r}")
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain
-        self.image_size = parse_image_size(image_size)
+        self.image_size = parse_image_size(image_size, allow_none=True)
         self.transform, self.load_semantics, self.on_error = transform, bool(load_semantics), on_error
         self.frame = area_frame(self.flight, frame)
         self.folder = self.root / self.flight

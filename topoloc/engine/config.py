@@ -14,6 +14,8 @@ import torch
 import yaml
 from torch import Tensor, nn
 
+from topoloc.image_size import parse_image_size
+
 __all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment", "load_yaml"]
 
 
@@ -188,13 +190,8 @@ class TrainConfig:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: `lr_schedule` must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        size = self.image_size
-        if isinstance(size, int) and not isinstance(size, bool):
-            size = (size, size)
-        if (not isinstance(size, (tuple, list)) or len(size) != 2
-                or any(isinstance(s, bool) or not isinstance(s, int) or s < 8 for s in size)):
-            raise ValueError(f"TrainConfig: `image_size` must be (H, W), two ints >= 8, got {self.image_size!r}")
-        self.image_size = (int(size[0]), int(size[1]))
+        self.image_size = parse_image_size(self.image_size, name="TrainConfig: `image_size`", short_side=False,
+                                           minimum=8)
         if isinstance(self.augment, str):
             if self.augment.lower() not in AUGMENT_NAMES:
                 raise ValueError(f"TrainConfig: `augment` must be None, a callable or one of {AUGMENT_NAMES}, "

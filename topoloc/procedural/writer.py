@@ -34,6 +34,7 @@ import torch
 from PIL import Image
 
 from topoloc._tempfiles import remove_stale
+from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
@@ -159,17 +160,19 @@ def parse_flights(spec) -> list[FlightSpec]:
 
 
 def parse_size(size) -> tuple[int, int]:
-    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated."""
-    if isinstance(size, str):
+    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated (16 to 4096 px a side).
+
+    The renderer's sizes are width first (as ``--size 360x240``); the text goes through
+    `topoloc.image_size.parse_image_size`, the one parser of sizes.
+    """
+    if not isinstance(size, str):
         try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError as err:
-            raise ValueError(f"size: expected WxH such as 360x240, got {size!r}") from err
-    else:
-        w, h = size
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise ValueError(f"size: expected width and height in [16, 4096] px, got {w}x{h}")
-    return int(w), int(h)
+            w, h = size
+        except (TypeError, ValueError):
+            raise ValueError(f"size: expected WxH such as 360x240 or (width, height), got {size!r}") from None
+        size = (h, w)
+    h, w = parse_image_size(size, name="size", short_side=False, minimum=16, maximum=4096)
+    return w, h
 
 
 def _atomic(path: Path, write) -> None:

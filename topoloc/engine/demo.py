@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._device import resolve_device
 from topoloc.engine.config import TrainConfig
 
 __all__ = ["DemoConfig", "demo_config", "run_demo", "check_aims"]
@@ -116,11 +117,9 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     """
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but CUDA is not available")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    dev = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+    dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if smoke:
         return DemoConfig("smoke", corridor_images=24, lhs_images=8, test_images=4, planned_test_images=6,
                           render_size=(72, 48), image_size=(48, 72), model="atloc_resnet18",

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from topoloc._device import resolve_device
 from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
@@ -278,8 +279,7 @@ def localise(
         raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
     if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from topoloc._device import resolve_device
 from topoloc.data.flights import FlightCollection
 from topoloc.engine.config import TrainConfig, load_yaml
 from topoloc.geodesy import LocalFrame
@@ -269,11 +270,7 @@ def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec
 
 
 def _device(name: str) -> str:
-    import torch  # noqa: PLC0415
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    return resolve_device(name).type
 
 
 def parse_flight(text: str) -> FlightSpec:

@@ -36,6 +36,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from topoloc._device import resolve_device
+
 __all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
 
@@ -173,9 +175,7 @@ def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: 
         raise ValueError(f"preset: expected one of {PRESETS}, got {preset!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but CUDA is not available")
-    dev = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+    dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if preset == "smoke":
         sizes = dict(train_images=24, test_images=4, render_size=(48, 32), image_size=(32, 48),
                      model_kwargs=dict(feat_dim=16), epochs=1, batch_size=12, lr=1e-3)

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from topoloc._device import resolve_device
 from topoloc._tempfiles import remove_stale
 from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
@@ -282,11 +283,7 @@ def render_flights(
     if "synthetic" not in domains or any(d not in RENDER_DOMAINS for d in domains):
         raise ValueError(f"domains: expected 'synthetic' and any of {RENDER_DOMAINS[1:]}, got {domains!r}")
     photo_domains = tuple(d for d in RENDER_DOMAINS[1:] if d in domains)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' asked for but no CUDA device is available")
+    device = resolve_device(device)
     config = config or RenderConfig()
     out = Path(out_dir)
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc.models.contract import to_unit_float
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 from topoloc.saliency_shares import (
     DEFAULT_SEMANTIC_CLASSES,
@@ -116,7 +117,7 @@ def compute_saliency(
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images: expected a uint8 tensor of shape (B, 3, H, W), got {shape}")
     device = torch.device(device) if device is not None else next(model_after.parameters()).device
-    x = images.float() / 255.0
+    x = to_unit_float(images)
     before = _maps(model_before, x, method, device, kwargs)
     after = _maps(model_after, x, method, device, kwargs)
     return SaliencyDifference(before, after, after - before)
@@ -158,7 +159,7 @@ def plot_saliency_figure(
                          f"{[tuple(m.shape) for m in columns.values()]}")
     if row_labels is not None and len(row_labels) != b:
         raise ValueError(f"row_labels: expected {b} labels, got {len(row_labels)}")
-    imgs = (images.float() / 255.0 if images.dtype == torch.uint8 else images.float()).cpu()
+    imgs = to_unit_float(images).float().cpu()
     panels = [imgs] + [overlay(imgs, m.cpu()) for m in columns.values()]
     heads = ["image", *columns]
     h, w = images.shape[-2:]
@@ -359,7 +360,7 @@ def saliency_report(
     for domain in domains:
         sets = [ds for ds in datasets if ds.domain == domain and len(ds)]
         images_t, names, sem, twin_labels = _gather(domain, sets, share_images, image_size)
-        x = images_t.float() / 255.0
+        x = to_unit_float(images_t)
         if not lines:
             grid = feature_grid(first_after, tuple(images_t.shape[-2:]))
             # the nominal stride (a power of two): a 48 px input gives a ResNet 2 cells (padding), 24 px apart on

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from topoloc.models.contract import to_unit_float
+from topoloc.models.contract import input_size, to_unit_float
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 from topoloc.saliency_shares import (
     DEFAULT_SEMANTIC_CLASSES,
@@ -329,7 +329,8 @@ def saliency_report(
         datasets: `TopoFlight` test sets (synthetic and / or real).
         out_dir: figures go to ``out_dir/plots/saliency_<domain>.png`` and
             ``out_dir/plots/saliency_shares.png``; links are relative to ``out_dir``.
-        image_size: (H, W) the models run at (None: the datasets' size).
+        image_size: (H, W) the models run at (None: the size the first trained model records,
+            `topoloc.models.contract`, or the datasets' size for a model that records none).
         figure_images: rows of each figure.
         share_images: images per domain for the shares.
         device: where the models run (default: the first trained model's device).
@@ -349,6 +350,7 @@ def saliency_report(
         raise ValueError(f"baseline: expected one of {list(runs)}, got {baseline!r}")
     out = Path(out_dir)
     first_after = next(iter(runs.values()))[1]
+    image_size = image_size if image_size is not None else input_size(first_after)
     dev = torch.device(device) if device is not None else next(first_after.parameters()).device
     shared_before = len({id(b) for b, _ in runs.values()}) == 1
     domains = [d for d in sorted({ds.domain for ds in datasets}, reverse=True)  # synthetic, then real

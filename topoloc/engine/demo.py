@@ -193,7 +193,7 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
     """Saliency figures, randomisation check and per-class shares of every run, before and after
     training, each run compared with the last one (no augmentation); see `saliency_report`."""
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.models import create_model  # noqa: PLC0415
+    from topoloc.engine.train import initial_model  # noqa: PLC0415
     from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
 
     pairs = {}
@@ -202,10 +202,9 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
         after, _, _ = load_model(ckpt, device=cfg.device)
         key = (tcfg.seed, tcfg.model, repr(sorted(tcfg.model_kwargs.items())))
         if key not in initial:  # the untrained model: the run's initial weights (same seed), shared by equal runs
-            torch.manual_seed(tcfg.seed)
-            initial[key] = create_model(tcfg.model, **tcfg.model_kwargs).to(cfg.device).eval()
+            initial[key] = initial_model(tcfg, cfg.device).eval()
         pairs[label] = (initial[key], after)
-    return saliency_report(pairs, test_sets, out, image_size=cfg.image_size, figure_images=cfg.saliency_images,
+    return saliency_report(pairs, test_sets, out, figure_images=cfg.saliency_images,
                            share_images=cfg.saliency_share_images, device=cfg.device, baseline=list(runs)[-1])
 
 
@@ -272,7 +271,7 @@ def run_demo(
     for label, (ckpt, tcfg) in runs.items():
         model, normalizer, _ = load_model(ckpt, device=cfg.device)
         evaluations[label] = evaluate(model, normalizer, test_caches, frame=frame, train_set=train_cache,
-                                      val_sets=val_caches, device=cfg.device, image_size=cfg.image_size,
+                                      val_sets=val_caches, device=cfg.device,
                                       method=label, retrieval=("thumbnail", "model"))
     lap("evaluate")
 

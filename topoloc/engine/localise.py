@@ -32,10 +32,11 @@ from topoloc._device import resolve_device
 from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
-from topoloc.engine.checkpoint import load_checkpoint, load_model
+from topoloc.engine.checkpoint import load_model
 from topoloc.engine.predict import predict
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 from topoloc.localisation import Localisation
+from topoloc.models.contract import input_size, resolve_input_size
 
 __all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
 
@@ -164,14 +165,6 @@ def _same_frame(a: LocalFrame, b: LocalFrame) -> bool:
                 and abs(a.h_m - b.h_m) < 1e-6)
 
 
-def _checkpoint_frame(state: dict[str, Any]) -> Any:
-    """The training frame a checkpoint records (``frame`` at the top or in its config), or None."""
-    if state.get("frame") is not None:
-        return state["frame"]
-    config = state.get("config")
-    return config.get("frame") if isinstance(config, dict) else None
-
-
 def _model_frame(model: nn.Module) -> Any:
     """The training frame a loaded model carries in its ``config`` dict (`load_model` puts it there), or None."""
     config = getattr(model, "config", None)
@@ -205,22 +198,24 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
 
 def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
     """(model, normalizer, image_size, recorded frame, description) from a checkpoint, a
-    ``load_model`` triple or a model with its normaliser and input size."""
+    ``load_model`` triple or a model with its normaliser; the size is ``image_size`` if given,
+    else the one the model records (`topoloc.models.contract`)."""
     if isinstance(checkpoint_or_model, (str, PathLike)):
         path = Path(checkpoint_or_model)
-        state = load_checkpoint(path)
-        model, ckpt_normalizer, cfg = load_model(path, device=device)
-        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size),
-                _checkpoint_frame(state), f"checkpoint {str(path)!r}")
+        model, ckpt_normalizer, _ = load_model(path, device=device)
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, image_size, where="localise"),
+                _model_frame(model), f"checkpoint {str(path)!r}")
     if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
         model, ckpt_normalizer, cfg = checkpoint_or_model
-        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size), _model_frame(model),
-                "the model")
+        size = image_size if image_size is not None or input_size(model) is not None else cfg.image_size
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, size, where="localise"),
+                _model_frame(model), "the model")
     if isinstance(checkpoint_or_model, nn.Module):
-        if normalizer is None or image_size is None:
-            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and `image_size` (H, W) "
-                             "it was trained at; or pass a checkpoint path")
-        return checkpoint_or_model, normalizer, tuple(image_size), _model_frame(checkpoint_or_model), "the model"
+        if normalizer is None:
+            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and, unless it records it, "
+                             "the `image_size` (H, W) it was trained at; or pass a checkpoint path")
+        return (checkpoint_or_model, normalizer, resolve_input_size(checkpoint_or_model, image_size, where="localise"),
+                _model_frame(checkpoint_or_model), "the model")
     raise TypeError("checkpoint_or_model: expected a checkpoint path, a (model, normalizer, config) triple from "
                     f"load_model, or a model, got {type(checkpoint_or_model).__name__}")
 
@@ -248,12 +243,13 @@ def localise(
 
     Args:
         checkpoint_or_model: a ``last.pt`` / ``best.pt`` written by `topoloc.engine.train`, the
-            ``(model, normalizer, config)`` of `load_model`, or a model (then ``normalizer`` and
-            ``image_size`` are required).
+            ``(model, normalizer, config)`` of `load_model`, or a model (then ``normalizer`` is
+            required, and ``image_size`` unless the model records it).
         images: a folder (its image files, sorted), a file path, a PIL image, a uint8 tensor
             (B, 3, H, W) or (3, H, W), or a list of these.
         normalizer: the `PoseNormalizer` of the training poses (default: the checkpoint's).
-        image_size: (H, W) the model takes, pixels (default: the checkpoint's ``image_size``).
+        image_size: (H, W) the model takes, pixels (default: the size the model records, see
+            `topoloc.models.contract`).
         frame: the training frame (``"comballaz"``, ``"epfl"``, a `LocalFrame`, ``{lat_deg,
             lon_deg, h_m}``); default: the checkpoint's, else ``"comballaz"`` with a warning. A
             frame that contradicts the checkpoint's is an error.
@@ -282,8 +278,6 @@ def localise(
     device = resolve_device(device)
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
-    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(f"image_size: expected (H, W), two positive ints, got {size!r}")
     frame = resolve_frame(frame, recorded, source)
     model_device = next(model.parameters()).device
 

@@ -240,7 +240,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     name = Path(recipe.source).stem or "model"
     result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
-                      train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size,
+                      train_set=train_set, batch_size=recipe.eval_batch_size,
                       val_sets=val_sets or None, method=name)
     if not val_sets:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
@@ -371,7 +371,7 @@ def evaluate_checkpoint(
         notes.append("No validation flights were given: no validation row.")
     name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
-                      batch_size=batch_size, image_size=cfg.image_size,
+                      batch_size=batch_size,
                       retrieval=retrieval if train_set is not None else False, method=name, val_sets=val_sets)
     result.notes = [n for n in result.notes if not n.startswith("No training set was given")] + notes
     trained_on = (f" Training flights (from {source}): "
@@ -394,10 +394,8 @@ def explain_checkpoint(
 ) -> Path:
     """Saliency figures (image | before | after | difference) and per-class shares of a checkpoint
     against the untrained model of the same seed; writes ``out_dir/saliency.md`` and returns it."""
-    import torch  # noqa: PLC0415
-
     from topoloc.engine.checkpoint import load_model  # noqa: PLC0415
-    from topoloc.models import create_model  # noqa: PLC0415
+    from topoloc.engine.train import initial_model  # noqa: PLC0415
     from topoloc.saliency_figures import saliency_report  # noqa: PLC0415
 
     if not flights:
@@ -411,11 +409,9 @@ def explain_checkpoint(
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
-    torch.manual_seed(cfg.seed)  # the run's initial weights (Trainer seeds the same way)
-    before = create_model(cfg.model, **cfg.model_kwargs).to(dev).eval()
+    before = initial_model(cfg, dev).eval()  # the run's initial weights
     md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
-                         image_size=cfg.image_size, figure_images=figure_images, share_images=share_images,
-                         device=dev)
+                         figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "saliency.md"

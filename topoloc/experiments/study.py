@@ -320,7 +320,7 @@ def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, te
     model, normalizer, _ = load_model(result.final_checkpoint, device=cfg.device)
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
     ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
-                  train_fit=TRAIN_FIT_IMAGES, image_size=cfg.image_size, device=cfg.device)
+                  train_fit=TRAIN_FIT_IMAGES, device=cfg.device)
     domains = {d: ev.model.summary(domain=d).to_dict() for d in STUDY_DOMAINS}
     domains[TRAIN_FIT] = ev.training_fit.summary().to_dict()
     return {

@@ -21,29 +21,22 @@ import torch
 from torch.utils.data import Dataset
 
 from topoloc.data._images import parse_image_size, read_rgb
-from topoloc.geodesy import LocalFrame, c2w_to_cesium, check_ecef_near_surface
+from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
 
 __all__ = ["CrossLocScene"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: CrossLoc scene names (lower case) and TOPO's origin of their area.
-SCENE_ORIGINS = (("naturescape", "comballaz"), ("comballaz", "comballaz"), ("urbanscape", "epfl"), ("epfl", "epfl"))
-
-
 def _scene_frame(folder: Path, frame) -> LocalFrame:
-    if isinstance(frame, LocalFrame):
-        return frame
-    if isinstance(frame, str):
-        return LocalFrame.named(frame)
+    """``frame`` if given, else the area of the innermost folder whose name holds an area word
+    (`topoloc.geodesy.AREA_ORIGINS`: naturescape, urbanscape, comballaz, epfl...)."""
     if frame is not None:
-        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
-    for part in reversed([p.lower() for p in folder.resolve().parts]):
-        for key, origin in SCENE_ORIGINS:
-            if key in part:
-                return LocalFrame.named(origin)
+        return as_frame(frame)
+    for part in reversed(folder.resolve().parts):
+        if any(word in part.lower() for word, _ in AREA_ORIGINS):
+            return area_frame(part, anywhere=True)
     raise ValueError(
-        f"{folder}: cannot tell the scene origin from the path (expected one of {[k for k, _ in SCENE_ORIGINS]} in it); "
-        "pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
+        f"{folder}: cannot tell the scene origin from the path (expected one of {[w for w, _ in AREA_ORIGINS]} in "
+        "it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
     )
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
+from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
@@ -36,38 +36,11 @@ DOMAINS = ("synthetic", "real", "paired", "real_alt")
 PHOTO_FOLDERS = {"real": "-real", "paired": "-real", "real_alt": "-real-alt"}
 ON_ERROR = ("raise", "skip")
 REAL_SUFFIXES = (".jpg", ".jpeg", ".png")
-#: Flight-name prefixes (lower case) and the TOPO scene origin their local frame uses.
-AREA_ORIGINS = (("comballaz", "comballaz"), ("sepey", "comballaz"), ("epfl", "epfl"), ("stsulpice", "epfl"))
 #: Default of ``TopoFlight(max_distance_m=...)``: TOPO's flights lie within 2 km of their scene
 #: origin, and the Comballaz and EPFL origins are 40 km apart.
 MAX_DISTANCE_M = 20_000.0
 #: Consecutive pose rows kept together by the splits of real (sequential) flights.
 REAL_FLIGHT_SPLIT_BLOCK = 25
-
-
-def area_frame(name: str, frame: LocalFrame | str | None = None) -> LocalFrame:
-    """The local frame of a flight or scene: ``frame`` if given (a LocalFrame or an origin name),
-    else TOPO's origin of the area the name starts with (comballaz / sepey -> Comballaz,
-    EPFL / StSulpice -> EPFL).
-
-    Example:
-        >>> area_frame("sepey-2021-10-13-outofplace") == LocalFrame.named("comballaz")
-        True
-    """
-    if isinstance(frame, LocalFrame):
-        return frame
-    if isinstance(frame, str):
-        return LocalFrame.named(frame)
-    if frame is not None:
-        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
-    key = name.lower()
-    for prefix, origin in AREA_ORIGINS:
-        if key.startswith(prefix):
-            return LocalFrame.named(origin)
-    raise ValueError(
-        f"{name!r}: cannot tell the area from the name (expected it to start with one of "
-        f"{[p for p, _ in AREA_ORIGINS]}); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
-    )
 
 
 def read_pose_file(path: Path) -> np.ndarray:

@@ -34,7 +34,7 @@ from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.predict import predict
-from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame
 from topoloc.localisation import Localisation
 from topoloc.models.contract import input_size, resolve_input_size
 
@@ -144,22 +144,6 @@ def collect_photos(images: Any) -> list[_Photo]:
 
 
 # ---------------------------------------------------------------------------------- frames
-def _as_frame(value: Any, where: str) -> LocalFrame:
-    if isinstance(value, LocalFrame):
-        return value
-    if isinstance(value, str):
-        if value.lower() not in TOPO_ORIGINS:
-            raise ValueError(f"{where}: unknown frame {value!r}; expected one of {sorted(TOPO_ORIGINS)}, a "
-                             "LocalFrame or {lat_deg, lon_deg, h_m}")
-        return LocalFrame.named(value)
-    if isinstance(value, dict) and {"lat_deg", "lon_deg", "h_m"} <= set(value):
-        return LocalFrame(float(value["lat_deg"]), float(value["lon_deg"]), float(value["h_m"]))
-    if isinstance(value, (list, tuple)) and len(value) == 3:
-        return LocalFrame(*(float(v) for v in value))
-    raise ValueError(f"{where}: expected a frame name ({sorted(TOPO_ORIGINS)}), a LocalFrame, "
-                     f"{{lat_deg, lon_deg, h_m}} or (lat, lon, h), got {value!r}")
-
-
 def _same_frame(a: LocalFrame, b: LocalFrame) -> bool:
     return bool(np.allclose([a.lat_deg, a.lon_deg], [b.lat_deg, b.lon_deg], rtol=0, atol=1e-9)
                 and abs(a.h_m - b.h_m) < 1e-6)
@@ -182,8 +166,8 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
     Raises:
         ValueError: ``frame`` and ``recorded`` differ (positions would land kilometres away).
     """
-    asked = None if frame is None else _as_frame(frame, "frame")
-    known = None if recorded is None else _as_frame(recorded, f"{source}: recorded frame")
+    asked = None if frame is None else as_frame(frame, "frame")
+    known = None if recorded is None else as_frame(recorded, f"{source}: recorded frame")
     if asked is not None and known is not None and not _same_frame(asked, known):
         raise ValueError(f"frame: {asked.to_dict()} was asked for but {source} was trained in {known.to_dict()}; "
                          "pass the training frame (or none)")

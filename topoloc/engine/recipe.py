@@ -32,7 +32,7 @@ import yaml
 from topoloc._device import resolve_device
 from topoloc.data.flights import FlightCollection
 from topoloc.engine.config import TrainConfig, load_yaml
-from topoloc.geodesy import LocalFrame
+from topoloc.geodesy import LocalFrame, as_frame
 
 __all__ = [
     "DataSpec",
@@ -89,11 +89,7 @@ class DataSpec:
     semantics: bool = False
 
     def local_frame(self) -> LocalFrame:
-        if isinstance(self.frame, str):
-            return LocalFrame.named(self.frame)
-        if isinstance(self.frame, dict):
-            return LocalFrame(**self.frame)
-        raise ValueError(f"data.frame: expected an origin name or {{lat_deg, lon_deg, h_m}}, got {self.frame!r}")
+        return as_frame(self.frame, "data.frame")
 
     @classmethod
     def parse(cls, d: Any) -> "DataSpec":
@@ -284,9 +280,7 @@ def parse_flight(text: str) -> FlightSpec:
 
 
 def _frame_arg(frame: str | LocalFrame | None):
-    if frame is None or isinstance(frame, LocalFrame):
-        return frame
-    return LocalFrame.named(frame)
+    return None if frame is None else as_frame(frame)
 
 
 def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from topoloc.data._images import parse_image_size, read_rgb
+from topoloc.data._images import parse_image_size
+from topoloc.data.posed import PosedImages
 from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
 
 __all__ = ["CrossLocScene"]
@@ -66,7 +66,7 @@ def _read_focal(path: Path) -> float:
     return float(v[0])
 
 
-class CrossLocScene(Dataset):
+class CrossLocScene(PosedImages):
     """One split folder of the CrossLoc benchmark (DSAC* layout), paired by file stem.
 
     Args:
@@ -144,36 +144,11 @@ class CrossLocScene(Dataset):
         self._cesium = c2w_to_cesium(c2w_ecef)
         self._c2w = self.frame.c2w_ecef_to_enu(c2w_ecef)
 
-    def __len__(self) -> int:
-        return len(self.names)
+    def _flight(self, i: int) -> str:
+        return self.split_folder
 
-    def poses(self) -> np.ndarray:
-        """Camera-to-local-ENU poses, no image read. Shape: (N, 4, 4), metres."""
-        return self._c2w.copy()
-
-    def cesium(self) -> np.ndarray:
-        """Pose rows ``(x, y, z, yaw, pitch, roll)`` (ECEF m, deg) of every sample. Shape: (N, 6)."""
-        return self._cesium.copy()
-
-    def load_image(self, i: int) -> torch.Tensor:
-        return read_rgb(self.image_paths[i], self.image_size)
-
-    def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
-        sample = {
-            "image": self.load_image(i),
-            "c2w": torch.from_numpy(self._c2w[i].copy()),
-            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
-            "cesium": torch.from_numpy(self._cesium[i].copy()),
-            "domain": self.domain,
-            "name": self.names[i],
-            "flight": self.split_folder,
-            "index": i,
-            "focal_px": torch.tensor(self.focal_px[i], dtype=torch.float64),
-        }
-        return self.transform(sample) if self.transform is not None else sample
+    def _extend(self, i: int, sample: dict) -> None:
+        sample["focal_px"] = torch.tensor(self.focal_px[i], dtype=torch.float64)
 
     def __repr__(self) -> str:
         return f"CrossLocScene(folder={str(self.folder)!r}, n={len(self)}, domain={self.domain!r})"

@@ -186,7 +186,7 @@ class Trainer:
         self._build_caches()
         state = self._resume_state()
         self._plan_steps()
-        self._build_model_and_optimiser(state)
+        self._build_model_and_optimiser()
         self._restore(state)
         self._wrap()
         return state
@@ -314,7 +314,7 @@ class Trainer:
             raise ValueError(f"TrainConfig: {n} training images give no full batch of {self.local_batch} "
                              "per process with drop_last=True")
 
-    def _build_model_and_optimiser(self, state: TrainingState | None) -> None:
+    def _build_model_and_optimiser(self) -> None:
         """Augmentation, seeds, the run's initial model, normaliser and targets, loss and optimiser."""
         cfg, device = self.config, self.device
         # Built before the RNG is seeded or restored: nothing it draws at construction can shift

@@ -224,3 +224,28 @@ class TestBadPoses:
         wrong = [np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)]
         with pytest.raises(ValueError, match="far|ellipsoid"):
             cesium_to_c2w([[*wrong, 0.0, -90.0, 0.0]])
+
+
+def test_as_frame_reads_every_spelling_of_a_frame():
+    from topoloc.geodesy import as_frame
+
+    epfl = LocalFrame(46.5191, 6.5668, 390.0)  # TOPO's EPFL origin (DESIGN.md)
+    assert as_frame("EPFL") == as_frame(epfl) == epfl
+    assert as_frame({"name": "epfl", "lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}) == epfl
+    assert as_frame((46.5191, 6.5668, 390)) == epfl
+    with pytest.raises(ValueError, match="data.frame: unknown frame 'paris'"):
+        as_frame("paris", "data.frame")
+    with pytest.raises(ValueError, match="my_arg: expected a frame name"):
+        as_frame(3.0, "my_arg")
+
+
+def test_area_frame_from_flight_and_scene_names():
+    from topoloc.geodesy import area_frame
+
+    comballaz, epfl = LocalFrame(46.3705, 7.065, 1410.0), LocalFrame(46.5191, 6.5668, 390.0)
+    assert area_frame("sepey-2021-10-13-outofplace") == area_frame("comballaz-LHS") == comballaz
+    assert area_frame("StSulpice-2021") == area_frame("EPFL-LHS") == epfl
+    assert area_frame("crossloc_naturescape", anywhere=True) == comballaz
+    assert area_frame("matterhorn-LHS", frame="epfl") == epfl  # an explicit frame wins
+    with pytest.raises(ValueError, match="frame="):
+        area_frame("crossloc_naturescape")  # not at the start

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from pyproj import Transformer
@@ -26,7 +27,10 @@ from topoloc.rotations import rotation_zyx
 
 __all__ = [
     "TOPO_ORIGINS",
+    "AREA_ORIGINS",
     "LocalFrame",
+    "as_frame",
+    "area_frame",
     "wgs84_to_ecef",
     "ecef_to_wgs84",
     "ned_in_ecef",
@@ -41,6 +45,13 @@ TOPO_ORIGINS: dict[str, tuple[float, float, float]] = {
     "comballaz": (46.3705, 7.065, 1410.0),
     "epfl": (46.5191, 6.5668, 390.0),
 }
+
+#: Words that name an area (the start of a TOPO flight name, a CrossLoc scene folder) and the
+#: `TOPO_ORIGINS` entry of that area.
+AREA_ORIGINS: tuple[tuple[str, str], ...] = (
+    ("comballaz", "comballaz"), ("sepey", "comballaz"), ("naturescape", "comballaz"),
+    ("epfl", "epfl"), ("stsulpice", "epfl"), ("urbanscape", "epfl"),
+)
 
 #: Ellipsoidal heights outside this range (m) are taken as a broken pose: swapped lat / lon,
 #: radians passed for degrees, or a local frame mistaken for ECEF.
@@ -322,3 +333,61 @@ class LocalFrame:
     def c2w_to_cesium(self, c2w_n44) -> np.ndarray:
         """Camera-to-ENU poses in this frame to Cesium pose rows. Shape: (N, 4, 4) -> (N, 6)."""
         return c2w_to_cesium(self.c2w_enu_to_ecef(c2w_n44))
+
+
+def as_frame(value: Any, where: str = "frame") -> LocalFrame:
+    """The one reading of a frame argument: a `LocalFrame`, an origin name of `TOPO_ORIGINS`
+    (``"comballaz"``, ``"epfl"``, any case), ``{lat_deg, lon_deg, h_m}`` (extra keys such as a
+    checkpoint's ``name`` are ignored) or ``(lat_deg, lon_deg, h_m)``.
+
+    Args:
+        value: the frame as given.
+        where: the argument, named in the error.
+
+    Raises:
+        ValueError: anything else (an unknown name lists the known ones).
+
+    Example:
+        >>> as_frame("EPFL") == as_frame({"lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}) == LocalFrame.named("epfl")
+        True
+    """
+    if isinstance(value, LocalFrame):
+        return value
+    if isinstance(value, str):
+        if value.lower() not in TOPO_ORIGINS:
+            raise ValueError(f"{where}: unknown frame {value!r}; expected one of {sorted(TOPO_ORIGINS)}, a "
+                             "LocalFrame, {lat_deg, lon_deg, h_m} or (lat, lon, h)")
+        return LocalFrame.named(value)
+    if isinstance(value, dict) and {"lat_deg", "lon_deg", "h_m"} <= set(value):
+        return LocalFrame(float(value["lat_deg"]), float(value["lon_deg"]), float(value["h_m"]))
+    if isinstance(value, (list, tuple)) and len(value) == 3 and not any(isinstance(v, str) for v in value):
+        return LocalFrame(*(float(v) for v in value))
+    raise ValueError(f"{where}: expected a frame name ({sorted(TOPO_ORIGINS)}), a LocalFrame, "
+                     f"{{lat_deg, lon_deg, h_m}} or (lat, lon, h), got {value!r}")
+
+
+def area_frame(name: str, frame: Any = None, *, anywhere: bool = False) -> LocalFrame:
+    """The local frame of a flight or scene: ``frame`` if given (see `as_frame`), else TOPO's
+    origin of the area whose word (`AREA_ORIGINS`) the name starts with (comballaz, sepey,
+    naturescape -> Comballaz; EPFL, StSulpice, urbanscape -> EPFL).
+
+    Args:
+        name: a flight name (``"sepey-2021-10-13-outofplace"``) or a scene folder's name.
+        frame: the frame asked for, or None.
+        anywhere: also accept the area word inside the name, not only at its start.
+
+    Raises:
+        ValueError: no frame given and no area word in the name.
+
+    Example:
+        >>> area_frame("sepey-2021-10-13-outofplace") == LocalFrame.named("comballaz")
+        True
+    """
+    if frame is not None:
+        return as_frame(frame)
+    key = str(name).lower()
+    for word, origin in AREA_ORIGINS:
+        if key.startswith(word) or (anywhere and word in key):
+            return LocalFrame.named(origin)
+    raise ValueError(f"{name!r}: cannot tell the area from the name (expected one of {[w for w, _ in AREA_ORIGINS]} "
+                     "in it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name")

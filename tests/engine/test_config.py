@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 import yaml
 
 from topoloc.engine import TrainConfig, build_augment
@@ -25,11 +26,15 @@ def test_yaml_round_trip(tmp_path):
     assert TrainConfig.from_yaml(path, epochs=7).epochs == 7
 
 
-def test_square_int_image_size_and_callable_augment():
+def test_int_image_size_is_refused_and_callable_augment():
     def my_aug(x):
         return x
 
-    cfg = TrainConfig(image_size=128, augment=my_aug)
+    # An int is the short side everywhere (topoloc.image_size); a training size has no aspect ratio to keep.
+    with pytest.raises(ValueError, match=r"image_size.*\(128, 128\) for a square"):
+        TrainConfig(image_size=128)
+    assert TrainConfig(image_size="96x64").image_size == (64, 96)  # text is width first, as --size
+    cfg = TrainConfig(image_size=(128, 128), augment=my_aug)
     assert cfg.image_size == (128, 128)
     assert cfg.to_dict()["augment"] == "callable:my_aug"
     assert TrainConfig.from_dict(cfg.to_dict()).augment is None
@@ -66,3 +71,28 @@ def test_unknown_fields_and_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ValueError, match="mapping"):
         TrainConfig.from_yaml(tmp_path / "list.yaml")
+
+
+def test_augmentations_are_looked_up_by_name():
+    import augment
+    from kornia.augmentation import ColorJitter
+
+    from topoloc.engine.augmentations import AUGMENTATIONS, register_augment
+
+    sim = build_augment("simtoreal", strength=0.3)
+    assert isinstance(sim, augment.SimToReal) and sim.strength == 0.3
+    assert isinstance(build_augment("colorjitter"), ColorJitter) and build_augment("none") is None
+    with pytest.raises(ValueError, match="unknown augment 'snowstorm'"):
+        build_augment("snowstorm")
+    with pytest.raises(ValueError, match="augment"):
+        TrainConfig(augment="snowstorm")
+    try:  # a registered name is accepted by TrainConfig and built with the config's strength
+        register_augment("halve", lambda strength: (lambda x: x * strength))
+        cfg = TrainConfig(augment="HALVE", augment_strength=0.5)
+        assert cfg.augment == "halve"
+        x = torch.ones(1, 3, 4, 4)
+        assert torch.equal(build_augment(cfg.augment, cfg.augment_strength)(x), x * 0.5)
+        with pytest.raises(ValueError, match="already registered"):
+            register_augment("halve", lambda s: None)
+    finally:
+        AUGMENTATIONS.pop("halve", None)

@@ -169,10 +169,12 @@ def test_predict_without_image_size_uses_the_trained_size(tiny_config, pose_imag
         default = predict(model, ds, normalizer)
     assert seen == [(32, 32)]
     assert torch.equal(default, predict(model, ds, normalizer, image_size=cfg.image_size))
-    # A model that records no size: the native size, with a warning.
+    # A model that records no size (a pre-contract model): an explicit size, or an error naming the argument
+    # (it used to run silently at the images' own size).
     del model.config["image_size"]
-    with pytest.warns(UserWarning, match="records no training size"):
+    with pytest.raises(ValueError, match="predict: `image_size` is needed"):
         predict(model, ds, normalizer)
+    predict(model, ds, normalizer, image_size=(40, 48))
     assert seen[-1] == (40, 48)
 
 

@@ -6,6 +6,7 @@ from topoloc.data.crossloc import CrossLocScene
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
 from topoloc.data.normalize import PoseNormalizer
+from topoloc.data.posed import SAMPLE_KEYS, PosedImages
 from topoloc.data.pose_sampling import (
     LHS_AREAS,
     LhsArea,
@@ -29,6 +30,8 @@ __all__ = [
     "load_preset",
     "load_preset_pic_names",
     # datasets
+    "PosedImages",
+    "SAMPLE_KEYS",
     "TopoFlight",
     "FlightCollection",
     "ComballazSynthetic",

@@ -8,45 +8,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from topoloc.image_size import output_size, parse_image_size
+
 __all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
-
-
-def parse_image_size(image_size) -> tuple[int, int] | int | None:
-    """Validates ``image_size``: None (native size), an int (short side) or ``(H, W)`` in pixels."""
-    if image_size is None:
-        return None
-    if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
-        if image_size < 1:
-            raise ValueError(f"image_size: expected a positive short side in pixels, got {image_size}")
-        return int(image_size)
-    try:
-        h, w = image_size
-        ok = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in (h, w))
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"image_size: expected None, a positive int (short side) or a (H, W) pair of positive ints, got {image_size!r}"
-        )
-    return int(h), int(w)
-
-
-def output_size(native_hw: tuple[int, int], image_size) -> tuple[int, int]:
-    """(H, W) an image of native size ``native_hw`` is resized to.
-
-    An int sets the short side and keeps the aspect ratio (rounded to whole pixels).
-
-    Example:
-        >>> output_size((480, 720), 240), output_size((480, 720), (100, 50)), output_size((480, 720), None)
-        ((240, 360), (100, 50), (480, 720))
-    """
-    h, w = native_hw
-    if image_size is None:
-        return h, w
-    if isinstance(image_size, int):
-        s = image_size / min(h, w)
-        return max(1, round(h * s)), max(1, round(w * s))
-    return image_size
 
 
 def read_rgb(path: Path, image_size=None) -> torch.Tensor:

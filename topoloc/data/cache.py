@@ -24,6 +24,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from topoloc.image_size import parse_image_size
+
 __all__ = ["ImageCache", "as_cache", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
@@ -324,10 +326,7 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
 
 
 def _check_size(image_size: Any) -> tuple[int, int]:
-    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in image_size)):
-        raise ValueError(f"ImageCache: `image_size` must be (H, W), two positive ints, got {image_size!r}")
-    return int(image_size[0]), int(image_size[1])
+    return parse_image_size(image_size, name="ImageCache: `image_size`", short_side=False)
 
 
 def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:

@@ -18,32 +18,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from topoloc.data._images import parse_image_size, read_rgb
-from topoloc.geodesy import LocalFrame, c2w_to_cesium, check_ecef_near_surface
+from topoloc.data._images import parse_image_size
+from topoloc.data.posed import PosedImages
+from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
 
 __all__ = ["CrossLocScene"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-#: CrossLoc scene names (lower case) and TOPO's origin of their area.
-SCENE_ORIGINS = (("naturescape", "comballaz"), ("comballaz", "comballaz"), ("urbanscape", "epfl"), ("epfl", "epfl"))
-
-
 def _scene_frame(folder: Path, frame) -> LocalFrame:
-    if isinstance(frame, LocalFrame):
-        return frame
-    if isinstance(frame, str):
-        return LocalFrame.named(frame)
+    """``frame`` if given, else the area of the innermost folder whose name holds an area word
+    (`topoloc.geodesy.AREA_ORIGINS`: naturescape, urbanscape, comballaz, epfl...)."""
     if frame is not None:
-        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
-    for part in reversed([p.lower() for p in folder.resolve().parts]):
-        for key, origin in SCENE_ORIGINS:
-            if key in part:
-                return LocalFrame.named(origin)
+        return as_frame(frame)
+    for part in reversed(folder.resolve().parts):
+        if any(word in part.lower() for word, _ in AREA_ORIGINS):
+            return area_frame(part, anywhere=True)
     raise ValueError(
-        f"{folder}: cannot tell the scene origin from the path (expected one of {[k for k, _ in SCENE_ORIGINS]} in it); "
-        "pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
+        f"{folder}: cannot tell the scene origin from the path (expected one of {[w for w, _ in AREA_ORIGINS]} in "
+        "it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
     )
 
 
@@ -73,7 +66,7 @@ def _read_focal(path: Path) -> float:
     return float(v[0])
 
 
-class CrossLocScene(Dataset):
+class CrossLocScene(PosedImages):
     """One split folder of the CrossLoc benchmark (DSAC* layout), paired by file stem.
 
     Args:
@@ -107,7 +100,7 @@ class CrossLocScene(Dataset):
             raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
         self.root, self.split_folder = Path(root), str(split_folder)
         self.folder = self.root / self.split_folder
-        self.image_size, self.transform = parse_image_size(image_size), transform
+        self.image_size, self.transform = parse_image_size(image_size, allow_none=True), transform
         self.domain = domain or ("real" if "real" in self.split_folder.lower() else "synthetic")
         self.frame = _scene_frame(self.folder, frame)
         sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}
@@ -151,36 +144,11 @@ class CrossLocScene(Dataset):
         self._cesium = c2w_to_cesium(c2w_ecef)
         self._c2w = self.frame.c2w_ecef_to_enu(c2w_ecef)
 
-    def __len__(self) -> int:
-        return len(self.names)
+    def _flight(self, i: int) -> str:
+        return self.split_folder
 
-    def poses(self) -> np.ndarray:
-        """Camera-to-local-ENU poses, no image read. Shape: (N, 4, 4), metres."""
-        return self._c2w.copy()
-
-    def cesium(self) -> np.ndarray:
-        """Pose rows ``(x, y, z, yaw, pitch, roll)`` (ECEF m, deg) of every sample. Shape: (N, 6)."""
-        return self._cesium.copy()
-
-    def load_image(self, i: int) -> torch.Tensor:
-        return read_rgb(self.image_paths[i], self.image_size)
-
-    def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
-        sample = {
-            "image": self.load_image(i),
-            "c2w": torch.from_numpy(self._c2w[i].copy()),
-            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
-            "cesium": torch.from_numpy(self._cesium[i].copy()),
-            "domain": self.domain,
-            "name": self.names[i],
-            "flight": self.split_folder,
-            "index": i,
-            "focal_px": torch.tensor(self.focal_px[i], dtype=torch.float64),
-        }
-        return self.transform(sample) if self.transform is not None else sample
+    def _extend(self, i: int, sample: dict) -> None:
+        sample["focal_px"] = torch.tensor(self.focal_px[i], dtype=torch.float64)
 
     def __repr__(self) -> str:
         return f"CrossLocScene(folder={str(self.folder)!r}, n={len(self)}, domain={self.domain!r})"

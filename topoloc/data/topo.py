@@ -22,11 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, ecef_to_wgs84
+from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
+from topoloc.data.posed import PosedImages
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -36,38 +35,11 @@ DOMAINS = ("synthetic", "real", "paired", "real_alt")
 PHOTO_FOLDERS = {"real": "-real", "paired": "-real", "real_alt": "-real-alt"}
 ON_ERROR = ("raise", "skip")
 REAL_SUFFIXES = (".jpg", ".jpeg", ".png")
-#: Flight-name prefixes (lower case) and the TOPO scene origin their local frame uses.
-AREA_ORIGINS = (("comballaz", "comballaz"), ("sepey", "comballaz"), ("epfl", "epfl"), ("stsulpice", "epfl"))
 #: Default of ``TopoFlight(max_distance_m=...)``: TOPO's flights lie within 2 km of their scene
 #: origin, and the Comballaz and EPFL origins are 40 km apart.
 MAX_DISTANCE_M = 20_000.0
 #: Consecutive pose rows kept together by the splits of real (sequential) flights.
 REAL_FLIGHT_SPLIT_BLOCK = 25
-
-
-def area_frame(name: str, frame: LocalFrame | str | None = None) -> LocalFrame:
-    """The local frame of a flight or scene: ``frame`` if given (a LocalFrame or an origin name),
-    else TOPO's origin of the area the name starts with (comballaz / sepey -> Comballaz,
-    EPFL / StSulpice -> EPFL).
-
-    Example:
-        >>> area_frame("sepey-2021-10-13-outofplace") == LocalFrame.named("comballaz")
-        True
-    """
-    if isinstance(frame, LocalFrame):
-        return frame
-    if isinstance(frame, str):
-        return LocalFrame.named(frame)
-    if frame is not None:
-        raise ValueError(f"frame: expected a LocalFrame, an origin name or None, got {type(frame).__name__}")
-    key = name.lower()
-    for prefix, origin in AREA_ORIGINS:
-        if key.startswith(prefix):
-            return LocalFrame.named(origin)
-    raise ValueError(
-        f"{name!r}: cannot tell the area from the name (expected it to start with one of "
-        f"{[p for p, _ in AREA_ORIGINS]}); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
-    )
 
 
 def read_pose_file(path: Path) -> np.ndarray:
@@ -100,7 +72,7 @@ def _render_pattern(flight: str) -> re.Pattern:
     return re.compile(rf"^{re.escape(flight)}_(\d+)(?:_(.+))?_img\.png$")
 
 
-class TopoFlight(Dataset):
+class TopoFlight(PosedImages):
     """One TOPO-DataGen flight: renders (``domain="synthetic"``), real photos (``"real"``) or both (``"paired"``).
 
     The dataset holds exactly the pose rows that have an image (and, for real / paired, a real
@@ -140,11 +112,8 @@ class TopoFlight(Dataset):
             row, reported with its file like a NaN row (ECEF computed with latitude and longitude
             swapped is a valid point on the Earth, thousands of km away); None: no limit.
 
-    Sample (``ds[i]``), torch values:
-        ``image`` uint8 (3, H, W) RGB; ``c2w`` float64 (4, 4) camera-to-local-ENU, metres, OpenCV
-        camera axes; ``ecef`` float64 (3,); ``cesium`` float64 (6,) the raw pose row; ``domain``,
-        ``name`` (image file stem), ``flight`` str; ``index`` int (pose row); ``image_synthetic``
-        (paired only); ``semantics`` (with ``load_semantics``).
+    Sample (``ds[i]``): the `PosedImages` sample (``index`` is the pose row, ``name`` the image
+        file stem), plus ``image_synthetic`` (paired only) and ``semantics`` (with ``load_semantics``).
     """
 
     def __init__(
@@ -173,7 +142,7 @@ class TopoFlight(Dataset):
             raise ValueError(f"max_distance_m: expected a positive number of metres or None, got {max_distance_m!r}")
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain
-        self.image_size = parse_image_size(image_size)
+        self.image_size = parse_image_size(image_size, allow_none=True)
         self.transform, self.load_semantics, self.on_error = transform, bool(load_semantics), on_error
         self.frame = area_frame(self.flight, frame)
         self.folder = self.root / self.flight
@@ -367,46 +336,22 @@ class TopoFlight(Dataset):
         warnings.warn(f"TopoFlight {self.flight}: skipped {len(lines)} bad file(s), first: {lines[0]}", stacklevel=3)
 
     # ------------------------------------------------------------------------------------ access
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def poses(self) -> np.ndarray:
-        """Camera-to-local-ENU poses of every sample, no image read. Shape: (N, 4, 4), metres."""
-        return self._c2w.copy()
-
-    def cesium(self) -> np.ndarray:
-        """Raw pose rows of every sample (ECEF m, yaw / pitch / roll deg). Shape: (N, 6)."""
-        return self._cesium.copy()
-
     @property
     def image_paths(self) -> list[Path]:
         """The file each sample's ``image`` is read from."""
         return self.real_paths if self.domain != "synthetic" else self.render_paths
 
-    def load_image(self, i: int) -> torch.Tensor:
-        """The ``image`` of sample ``i`` (uint8 (3, H, W)) without building the whole sample."""
-        return read_rgb(self.image_paths[i], self.image_size)
+    def _flight(self, i: int) -> str:
+        return self.flight
 
-    def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
-        image = self.load_image(i)
-        sample = {
-            "image": image,
-            "c2w": torch.from_numpy(self._c2w[i].copy()),
-            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
-            "cesium": torch.from_numpy(self._cesium[i].copy()),
-            "domain": self.domain,
-            "name": self.names[i],
-            "flight": self.flight,
-            "index": int(self.rows[i]),
-        }
+    def _index(self, i: int) -> int:
+        return int(self.rows[i])  # the pose row
+
+    def _extend(self, i: int, sample: dict) -> None:
         if self.domain == "paired":
             sample["image_synthetic"] = read_rgb(self.render_paths[i], self.image_size)
         if self.load_semantics:
-            sample["semantics"] = read_semantics(self.semantics_paths[i], tuple(image.shape[-2:]))
-        return self.transform(sample) if self.transform is not None else sample
+            sample["semantics"] = read_semantics(self.semantics_paths[i], tuple(sample["image"].shape[-2:]))
 
     def __repr__(self) -> str:
         return (

@@ -5,7 +5,10 @@ Python values only):
 
 - ``format``: ``"topoloc.checkpoint/1"``
 - ``model_name``, ``model_kwargs``, ``model_config``: how to rebuild the model
-  (``create_model(model_name, **model_kwargs)``; ``model_config`` is ``AtLoc.config``)
+  (``create_model(model_name, **model_kwargs)``; ``model_config`` is ``AtLoc.config``, with the
+  input contract of `topoloc.models.contract`: ``image_size`` (H, W) trained at, ``mean``,
+  ``std``; checkpoints written before it lack ``mean`` / ``std``, and ``load_model`` then takes the
+  size from ``config["image_size"]`` and the normalisation from the backbone)
 - ``model_state``, ``optimizer_state``, ``loss_state`` (``sax``, ``saq``)
 - ``normalizer``: ``PoseNormalizer.state_dict()``
 - ``config``: ``TrainConfig.to_dict()``
@@ -16,6 +19,9 @@ Python values only):
 - ``frame``: the training poses' local frame, ``{"name", "lat_deg", "lon_deg", "h_m"}`` (name
   ``None`` for an origin that is not one of TOPO's), or ``None`` when the training data did not
   say (an `ImageCache`); absent from checkpoints written before it was recorded
+
+This module owns the schema: `training_checkpoint` writes it, `TrainingState` and `load_model`
+read it; nothing else indexes a checkpoint dict by key.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import os
 import random
 import warnings
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -30,10 +37,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._device import resolve_device
 from topoloc._tempfiles import remove_stale
 
-__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model",
-           "capture_rng_state", "restore_rng_state", "frame_record", "check_frame", "remove_stale_temporaries"]
+__all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
+           "TrainingState", "recorded_frame", "capture_rng_state", "restore_rng_state", "frame_record",
+           "check_frame", "remove_stale_temporaries"]
 
 CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 
@@ -164,6 +173,85 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
 
 
+def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: Any, normalizer: Any,
+                        rng: list[dict[str, Any]], epoch: int, step: int, global_step: int,
+                        epoch_stats: dict[str, float], best: dict[str, Any] | None, history: list[dict[str, Any]],
+                        world_size: int, frame: dict[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint dict of a training run (the schema of this module's docstring).
+
+    Args:
+        config: the run's `TrainConfig`.
+        model: the unwrapped model (its ``config`` dict carries the input contract).
+        criterion, optimizer: the `AtLocLoss` and the optimiser.
+        normalizer: the `PoseNormalizer` of the training poses.
+        rng: one `capture_rng_state` per rank.
+        epoch, step: the next epoch, and the next step within it (0 at an epoch's end).
+        global_step: optimiser steps done.
+        epoch_stats: running sums of the unfinished epoch (empty at an epoch's end).
+        best: the best validation metrics so far, or None.
+        history: one row per finished epoch.
+        world_size: processes of the run.
+        frame: `frame_record` of the training poses' frame, or None.
+    """
+    as_dict = config.to_dict()
+    return {
+        "model_name": config.model, "model_kwargs": as_dict["model_kwargs"],
+        "model_config": dict(getattr(model, "config", {})),
+        "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+        "loss_state": criterion.state_dict(), "normalizer": normalizer.state_dict(),
+        "config": as_dict, "rng": rng, "epoch": epoch, "step": step,
+        "global_step": global_step, "epoch_stats": dict(epoch_stats), "best": best,
+        "history": list(history), "world_size": world_size, "frame": frame,
+    }
+
+
+@dataclass
+class TrainingState:
+    """A training checkpoint read back for resuming (see `training_checkpoint` for the fields).
+
+    Attributes:
+        path: the file it was read from.
+        config: the run's `TrainConfig.to_dict`.
+        normalizer: the `PoseNormalizer` of the training poses.
+        frame: the training poses' frame record, or None when the checkpoint does not say.
+    """
+
+    path: Path
+    config: dict[str, Any]
+    model_state: dict[str, Any]
+    optimizer_state: dict[str, Any]
+    loss_state: dict[str, Any]
+    normalizer: Any
+    rng: list[dict[str, Any]]
+    epoch: int
+    step: int
+    global_step: int
+    epoch_stats: dict[str, float]
+    best: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    world_size: int
+    frame: dict[str, Any] | None
+
+    @classmethod
+    def read(cls, path: str | PathLike) -> "TrainingState":
+        """Read a checkpoint written by `save_checkpoint` (`load_checkpoint`'s errors)."""
+        from topoloc.data.normalize import PoseNormalizer  # noqa: PLC0415 - the data floor, loaded on use
+
+        state = load_checkpoint(path)
+        return cls(Path(path), state["config"], state["model_state"], state["optimizer_state"], state["loss_state"],
+                   PoseNormalizer.from_state_dict(state["normalizer"]), list(state["rng"]), int(state["epoch"]),
+                   int(state["step"]), int(state["global_step"]), dict(state["epoch_stats"]), state["best"],
+                   list(state["history"]), int(state["world_size"]), recorded_frame(state))
+
+
+def recorded_frame(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The training frame a checkpoint dict records (``frame`` at the top, or in its ``config``), or None."""
+    if state.get("frame") is not None:
+        return state["frame"]
+    config = state.get("config")
+    return config.get("frame") if isinstance(config, dict) else None
+
+
 def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
     """Rebuild a trained model from a checkpoint, for inference.
 
@@ -173,18 +261,18 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
 
     Returns:
         ``(model, normalizer, config)``: the model in ``eval()`` mode, the `PoseNormalizer`
-        of its training poses (``normalizer.decode(model(model.normalize(images)))`` gives
-        camera-to-world poses in the training set's frame, metres) and its `TrainConfig`
-        (``config.image_size`` is the input size it was trained at). The model's ``config``
-        dict also holds ``image_size`` (used by `predict`) and ``frame`` (the training poses'
-        local frame, see `check_frame`; None when the checkpoint does not record it).
+        of its training poses (``normalizer.decode(model(model.prepare(images)))`` gives
+        camera-to-world poses in the training set's frame, metres) and its `TrainConfig`.
+        The model carries its input contract (`topoloc.models.contract`): ``config["image_size"]``
+        (H, W) it was trained at (used by `predict` and `evaluate`), the normalisation it was
+        trained with, and ``config["frame"]`` (the training poses' local frame, see
+        `check_frame`; None when the checkpoint does not record it).
     """
-    from topoloc.data.normalize import PoseNormalizer
-    from topoloc.engine.config import TrainConfig
-    from topoloc.models import create_model
+    from topoloc.data.normalize import PoseNormalizer  # noqa: PLC0415 - data and models floors, loaded on use
+    from topoloc.engine.config import TrainConfig  # noqa: PLC0415
+    from topoloc.models import create_model  # noqa: PLC0415
+    from topoloc.models.contract import record_input_size  # noqa: PLC0415
 
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     state = load_checkpoint(path)
     normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
     # Checkpoints written before the 6D default name no rotation: their head is the normaliser's code.
@@ -195,10 +283,12 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
     except RuntimeError as err:
         raise ValueError(f"load_model: the weights in {str(path)!r} do not fit "
                          f"{state['model_name']}({kwargs}): {err}") from err
-    model = model.to(device).eval()
+    model = model.to(resolve_device(device)).eval()
     config = TrainConfig.from_dict(state["config"])
+    recorded = state.get("model_config") or {}
+    record_input_size(model, recorded.get("image_size") or config.image_size)
+    if recorded.get("mean") is not None and hasattr(model, "set_input_contract"):
+        model.set_input_contract(mean=recorded["mean"], std=recorded["std"])
     if isinstance(getattr(model, "config", None), dict):
-        # The input contract travels with the model: `predict` uses this size unless told otherwise.
-        model.config["image_size"] = list(config.image_size)
-        model.config["frame"] = state.get("frame")
+        model.config["frame"] = recorded_frame(state)
     return model, normalizer, config

@@ -10,9 +10,10 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 import yaml
-from torch import Tensor, nn
+
+from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_augment
+from topoloc.image_size import parse_image_size
 
 __all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment", "load_yaml"]
 
@@ -37,8 +38,6 @@ def load_yaml(stream: Any) -> Any:
     """
     return yaml.load(stream, Loader=_NumberLoader)  # noqa: S506 - a SafeLoader subclass
 
-#: Names accepted by ``TrainConfig.augment`` (besides ``None`` and a callable).
-AUGMENT_NAMES = ("none", "simtoreal", "colorjitter")
 LR_SCHEDULES = ("constant", "cosine")
 #: Values of ``TrainConfig.resume_changes``.
 RESUME_CHANGES = ("refuse", "allow")
@@ -188,16 +187,12 @@ class TrainConfig:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: `lr_schedule` must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        size = self.image_size
-        if isinstance(size, int) and not isinstance(size, bool):
-            size = (size, size)
-        if (not isinstance(size, (tuple, list)) or len(size) != 2
-                or any(isinstance(s, bool) or not isinstance(s, int) or s < 8 for s in size)):
-            raise ValueError(f"TrainConfig: `image_size` must be (H, W), two ints >= 8, got {self.image_size!r}")
-        self.image_size = (int(size[0]), int(size[1]))
+        self.image_size = parse_image_size(self.image_size, name="TrainConfig: `image_size`", short_side=False,
+                                           minimum=8)
         if isinstance(self.augment, str):
-            if self.augment.lower() not in AUGMENT_NAMES:
-                raise ValueError(f"TrainConfig: `augment` must be None, a callable or one of {AUGMENT_NAMES}, "
+            names = ("none", *AUGMENTATIONS)
+            if self.augment.lower() not in names:
+                raise ValueError(f"TrainConfig: `augment` must be None, a callable or one of {names}, "
                                  f"got {self.augment!r}")
             self.augment = None if self.augment.lower() == "none" else self.augment.lower()
         elif self.augment is not None and not callable(self.augment):
@@ -291,21 +286,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, PathLike):
         return str(value)
     return value
-
-
-def build_augment(spec: str | Callable | None, strength: float = 0.5,
-                  device: str | torch.device = "cpu") -> Callable[[Tensor], Tensor] | None:
-    """The on-device augmentation of ``TrainConfig.augment`` (float (B, 3, H, W) in [0, 1] -> same)."""
-    if spec is None or spec == "none":
-        return None
-    if callable(spec):
-        return spec.to(device) if isinstance(spec, nn.Module) else spec
-    if spec == "simtoreal":
-        import augment
-
-        return augment.SimToReal(strength=strength).to(device)
-    if spec == "colorjitter":  # AtLoc's torchvision ColorJitter(0.7, 0.7, 0.7, 0.5), on the device
-        from kornia.augmentation import ColorJitter
-
-        return ColorJitter(0.7, 0.7, 0.7, 0.5, p=1.0).to(device)
-    raise ValueError(f"build_augment: unknown augment {spec!r}")

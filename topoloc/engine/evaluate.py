@@ -24,6 +24,7 @@ from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDAT
 from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
                                           thumbnail_features)
 from topoloc.geodesy import LocalFrame
+from topoloc.models.contract import input_size
 
 __all__ = [
     "evaluate",
@@ -126,8 +127,9 @@ def evaluate(
             and the ceiling; its images the retrieval database and the training fit.
         device: where the model runs (default: the model's device).
         batch_size: images per forward pass.
-        image_size: (H, W) the model was trained at (``TrainConfig.image_size``); None keeps the
-            datasets' size.
+        image_size: (H, W) in pixels to run at; None: the size the model records
+            (`topoloc.models.contract`; `load_model` and `train` record it), or for a model that
+            records none the datasets' own size.
         retrieval: feature sources of the retrieval baseline, each giving one baseline labelled
             ``"retrieval (features: ...)"``: ``"thumbnail"`` (model-free 16x24 grey tiny image),
             ``"thumbnail_colour"``, ``"model"`` (the pooled backbone features of ``retrieval_model``,
@@ -166,11 +168,12 @@ def evaluate(
     cache_device = "cpu"
 
     def run(caches) -> np.ndarray:
-        return torch.cat([predict(model, c, normalizer, batch_size=batch_size, device=device, amp=amp)
-                          for c in caches]).numpy()
+        return torch.cat([predict(model, c, normalizer, batch_size=batch_size, device=device, image_size=size,
+                                  amp=amp) for c in caches]).numpy()
 
-    caches = _caches(datasets, image_size, cache_device)
-    size = image_size or caches[0].image_size
+    size = input_size(model) if image_size is None else image_size
+    caches = _caches(datasets, size, cache_device)
+    size = tuple(size or caches[0].image_size)
     gt = np.concatenate([c.poses() for c in caches])
     names, flights, domains = _labels_of(caches)
     notes: list[str] = []

@@ -103,7 +103,8 @@ def export_onnx(
 
     Args:
         checkpoint_or_model: a checkpoint path, a ``(model, normalizer, config)`` triple from
-            `load_model`, or a model (then ``normalizer`` and ``image_size`` are required).
+            `load_model`, or a model (then ``normalizer`` is required, and ``image_size`` unless
+            the model records it).
         path: the ``.onnx`` file; the JSON is ``path`` with the suffix ``.json``.
         normalizer: the training `PoseNormalizer` (default: the checkpoint's).
         image_size: (H, W) of the graph's input, pixels (default: the checkpoint's training size).

@@ -29,13 +29,15 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from topoloc._device import resolve_device
 from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
-from topoloc.engine.checkpoint import load_checkpoint, load_model
+from topoloc.engine.checkpoint import load_model
 from topoloc.engine.predict import predict
-from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 from topoloc.evaluation.localisation import Localisation
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame
+from topoloc.models.contract import input_size, resolve_input_size
 
 __all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
 
@@ -143,33 +145,9 @@ def collect_photos(images: Any) -> list[_Photo]:
 
 
 # ---------------------------------------------------------------------------------- frames
-def _as_frame(value: Any, where: str) -> LocalFrame:
-    if isinstance(value, LocalFrame):
-        return value
-    if isinstance(value, str):
-        if value.lower() not in TOPO_ORIGINS:
-            raise ValueError(f"{where}: unknown frame {value!r}; expected one of {sorted(TOPO_ORIGINS)}, a "
-                             "LocalFrame or {lat_deg, lon_deg, h_m}")
-        return LocalFrame.named(value)
-    if isinstance(value, dict) and {"lat_deg", "lon_deg", "h_m"} <= set(value):
-        return LocalFrame(float(value["lat_deg"]), float(value["lon_deg"]), float(value["h_m"]))
-    if isinstance(value, (list, tuple)) and len(value) == 3:
-        return LocalFrame(*(float(v) for v in value))
-    raise ValueError(f"{where}: expected a frame name ({sorted(TOPO_ORIGINS)}), a LocalFrame, "
-                     f"{{lat_deg, lon_deg, h_m}} or (lat, lon, h), got {value!r}")
-
-
 def _same_frame(a: LocalFrame, b: LocalFrame) -> bool:
     return bool(np.allclose([a.lat_deg, a.lon_deg], [b.lat_deg, b.lon_deg], rtol=0, atol=1e-9)
                 and abs(a.h_m - b.h_m) < 1e-6)
-
-
-def _checkpoint_frame(state: dict[str, Any]) -> Any:
-    """The training frame a checkpoint records (``frame`` at the top or in its config), or None."""
-    if state.get("frame") is not None:
-        return state["frame"]
-    config = state.get("config")
-    return config.get("frame") if isinstance(config, dict) else None
 
 
 def _model_frame(model: nn.Module) -> Any:
@@ -189,8 +167,8 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
     Raises:
         ValueError: ``frame`` and ``recorded`` differ (positions would land kilometres away).
     """
-    asked = None if frame is None else _as_frame(frame, "frame")
-    known = None if recorded is None else _as_frame(recorded, f"{source}: recorded frame")
+    asked = None if frame is None else as_frame(frame, "frame")
+    known = None if recorded is None else as_frame(recorded, f"{source}: recorded frame")
     if asked is not None and known is not None and not _same_frame(asked, known):
         raise ValueError(f"frame: {asked.to_dict()} was asked for but {source} was trained in {known.to_dict()}; "
                          "pass the training frame (or none)")
@@ -205,22 +183,24 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
 
 def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
     """(model, normalizer, image_size, recorded frame, description) from a checkpoint, a
-    ``load_model`` triple or a model with its normaliser and input size."""
+    ``load_model`` triple or a model with its normaliser; the size is ``image_size`` if given,
+    else the one the model records (`topoloc.models.contract`)."""
     if isinstance(checkpoint_or_model, (str, PathLike)):
         path = Path(checkpoint_or_model)
-        state = load_checkpoint(path)
-        model, ckpt_normalizer, cfg = load_model(path, device=device)
-        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size),
-                _checkpoint_frame(state), f"checkpoint {str(path)!r}")
+        model, ckpt_normalizer, _ = load_model(path, device=device)
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, image_size, where="localise"),
+                _model_frame(model), f"checkpoint {str(path)!r}")
     if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
         model, ckpt_normalizer, cfg = checkpoint_or_model
-        return (model, normalizer or ckpt_normalizer, tuple(image_size or cfg.image_size), _model_frame(model),
-                "the model")
+        size = image_size if image_size is not None or input_size(model) is not None else cfg.image_size
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, size, where="localise"),
+                _model_frame(model), "the model")
     if isinstance(checkpoint_or_model, nn.Module):
-        if normalizer is None or image_size is None:
-            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and `image_size` (H, W) "
-                             "it was trained at; or pass a checkpoint path")
-        return checkpoint_or_model, normalizer, tuple(image_size), _model_frame(checkpoint_or_model), "the model"
+        if normalizer is None:
+            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and, unless it records it, "
+                             "the `image_size` (H, W) it was trained at; or pass a checkpoint path")
+        return (checkpoint_or_model, normalizer, resolve_input_size(checkpoint_or_model, image_size, where="localise"),
+                _model_frame(checkpoint_or_model), "the model")
     raise TypeError("checkpoint_or_model: expected a checkpoint path, a (model, normalizer, config) triple from "
                     f"load_model, or a model, got {type(checkpoint_or_model).__name__}")
 
@@ -248,12 +228,13 @@ def localise(
 
     Args:
         checkpoint_or_model: a ``last.pt`` / ``best.pt`` written by `topoloc.engine.train`, the
-            ``(model, normalizer, config)`` of `load_model`, or a model (then ``normalizer`` and
-            ``image_size`` are required).
+            ``(model, normalizer, config)`` of `load_model`, or a model (then ``normalizer`` is
+            required, and ``image_size`` unless the model records it).
         images: a folder (its image files, sorted), a file path, a PIL image, a uint8 tensor
             (B, 3, H, W) or (3, H, W), or a list of these.
         normalizer: the `PoseNormalizer` of the training poses (default: the checkpoint's).
-        image_size: (H, W) the model takes, pixels (default: the checkpoint's ``image_size``).
+        image_size: (H, W) the model takes, pixels (default: the size the model records, see
+            `topoloc.models.contract`).
         frame: the training frame (``"comballaz"``, ``"epfl"``, a `LocalFrame`, ``{lat_deg,
             lon_deg, h_m}``); default: the checkpoint's, else ``"comballaz"`` with a warning. A
             frame that contradicts the checkpoint's is an error.
@@ -279,12 +260,9 @@ def localise(
         raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device(device)
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
-    if len(size) != 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in size):
-        raise ValueError(f"image_size: expected (H, W), two positive ints, got {size!r}")
     frame = resolve_frame(frame, recorded, source)
     model_device = next(model.parameters()).device
 

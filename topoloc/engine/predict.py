@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from topoloc.data.cache import ImageCache, as_cache
+from topoloc._device import resolve_device
+from topoloc.data.cache import as_cache
+from topoloc.models.contract import prepare, resolve_input_size, unwrap_model
 
 __all__ = ["predict"]
 
@@ -27,22 +28,23 @@ def predict(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Camera-to-world poses predicted by ``model`` for every image of ``data``, in order.
 
-    The images go through ``model.normalize`` (the backbone's mean / std) in front of the
-    model; the (B, 3 + k) pose codes are decoded with ``normalizer.decode``. The model is put in
-    ``eval()`` for the call and back to its previous mode after.
+    The images go through ``model.prepare`` (`topoloc.models.contract.prepare`: the backbone's
+    mean / std) in front of the model; the (B, 3 + k) pose codes are decoded with
+    ``normalizer.decode``. The model is put in ``eval()`` for the call and back to its previous
+    mode after.
 
     Args:
-        model: an `AtLoc` (anything with ``normalize`` and a pose-code output; a DDP or compiled
-            wrapper is unwrapped for ``normalize``).
+        model: an `AtLoc` (anything with ``prepare`` or ``normalize`` and a pose-code output; a DDP
+            or compiled wrapper is unwrapped for them).
         data: an `ImageCache` or a dataset of sample dicts (decoded once, see `topoloc.data.cache.as_cache`).
         normalizer: the `PoseNormalizer` the model was trained with.
         batch_size: images per forward pass.
         device: where to run; ``None``: the model's device; ``"auto"``: CUDA when available
             (the model must already be there).
-        image_size: (H, W) the model expects; ``None``: the training size the model records
-            (``model.config["image_size"]``, set by `load_model`), or, for a model that records
-            none, the images as they are (an `ImageCache`) or, for a dataset, the first image's
-            size with a warning.
+        image_size: (H, W) in pixels to run at; ``None``: the training size the model records
+            (``model.config["image_size"]``, see `topoloc.models.contract`); for a model that
+            records none, the size of an `ImageCache`, and for a dataset a ``ValueError``
+            naming ``image_size``.
         amp: bf16 autocast on CUDA.
         channels_last: channels_last inputs on CUDA.
         return_codes: also return the raw (N, 3 + k) outputs (normalised translation, rotation code).
@@ -53,22 +55,9 @@ def predict(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")
-    raw = getattr(model, "module", model)
-    raw = getattr(raw, "_orig_mod", raw)
-    if device is None:
-        device = next(raw.parameters()).device
-    elif str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if image_size is None:
-        config = getattr(raw, "config", None)
-        recorded = config.get("image_size") if isinstance(config, dict) else None
-        if recorded is not None:
-            image_size = tuple(int(v) for v in recorded)
-        elif not isinstance(data, ImageCache):
-            warnings.warn("predict: no image_size given and the model records no training size; running at "
-                          "the first image's size. Pass image_size=config.image_size (from load_model)",
-                          stacklevel=3)
+    raw = unwrap_model(model)
+    device = next(raw.parameters()).device if device is None else resolve_device(device)
+    image_size = resolve_input_size(raw, image_size, data, where="predict")
     cache = as_cache(data, image_size)
     cuda = device.type == "cuda"
     was_training = model.training
@@ -78,9 +67,7 @@ def predict(
         for start in range(0, len(cache), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(cache)))
             images, _ = cache.batch(idx, device)
-            x = raw.normalize(images.float().div_(255.0))
-            if cuda and channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = prepare(raw, images, channels_last=cuda and channels_last)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda and amp):
                 out = model(x)
             codes.append(out.float())

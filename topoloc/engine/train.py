@@ -27,16 +27,21 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
-from topoloc.engine.checkpoint import (capture_rng_state, frame_record, load_checkpoint, remove_stale_temporaries,
-                                       restore_rng_state, save_checkpoint)
+from topoloc.data.normalize import PoseNormalizer
+from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
+                                       restore_rng_state, save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import predict
 from topoloc.engine.runlog import RunLogger
+from topoloc.metrics import pose_errors
+from topoloc.models import AtLocLoss, create_model
+from topoloc.models.contract import record_input_size, to_unit_float
 
-__all__ = ["train", "Trainer", "TrainResult", "build_augment", "RESUME_FIELDS", "RUN_FILES"]
+__all__ = ["train", "Trainer", "TrainResult", "initial_model", "build_augment", "RESUME_FIELDS", "RUN_FILES"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -95,8 +100,63 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
     return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks).fit()
 
 
+def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn.Module:
+    """The run's initial model: ``create_model(config.model, **config.model_kwargs)`` drawn right
+    after ``torch.manual_seed(config.seed)``, with the training input size recorded.
+
+    The trainer starts from it, and the saliency "before training" maps use it: the same seed
+    gives the same weights. It reseeds torch's global RNG.
+
+    Args:
+        config: the run's `TrainConfig`.
+        device: where to put the model.
+    """
+    torch.manual_seed(config.seed)
+    model = create_model(config.model, **config.model_kwargs)
+    record_input_size(model, config.image_size)
+    return model.to(device)
+
+
+class _StepMeter:
+    """The losses of the steps since the last report, kept on the device (no sync per step)."""
+
+    def __init__(self, device: torch.device, world_size: int) -> None:
+        self.pending: list[tuple[int, Tensor]] = []
+        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.world_size = world_size
+        self.images = 0
+        self.tic = time.perf_counter()
+
+    def add(self, global_step: int, terms: dict[str, Tensor], images: int) -> Tensor:
+        """Book one step; returns its (detached) loss."""
+        loss = terms["loss"].detach()
+        self.pending.append((global_step, loss))
+        self.sums += torch.stack([loss, terms["t_l1"], terms["q_l1"]]).double()
+        self.images += images
+        return loss
+
+    def drain_into(self, stats: dict[str, float]) -> None:
+        """Add the summed losses to the epoch's running ``stats`` and start again."""
+        done = self.sums.tolist()
+        self.sums.zero_()
+        for key, value in zip(("loss", "t_loss", "q_loss"), done):
+            stats[key] += value
+
+    def elapsed_s(self) -> float:
+        return time.perf_counter() - self.tic
+
+    def images_per_s(self) -> float:
+        return self.images * self.world_size / max(self.elapsed_s(), 1e-9)
+
+
 class Trainer:
     """One training run: data caches, model, loss, optimiser, checkpoints and logs.
+
+    `fit` calls `_setup`, whose named builders run in this order: `_claim_out_dir`,
+    `_build_device`, `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_plan_steps`,
+    `_build_model_and_optimiser`, `_restore` (or seed a new run), `_wrap` (DDP, ``torch.compile``).
+    Then `_epoch` per epoch, whose parts are `_set_lr`, `_step`, `_report` (NaN check, logging),
+    `_checkpoint_due` / `_save` and `_run_callbacks`.
 
     Args: see `train`. Attributes set by `fit`: ``model`` (unwrapped), ``criterion``,
     ``optimizer``, ``normalizer``, ``train_cache``, ``val_cache``, ``device``, ``history``.
@@ -118,98 +178,58 @@ class Trainer:
         self.frame = frame_record(getattr(train_set, "frame", None))
 
     # ----------------------------------------------------------------- setup
-    def _device(self, info: DistInfo) -> torch.device:
-        want = self.config.device
-        if want == "cuda" and not torch.cuda.is_available():
-            raise ValueError("TrainConfig.device is 'cuda' but CUDA is not available")
-        if want == "cuda" or (want == "auto" and torch.cuda.is_available()):
-            return torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
-        return torch.device("cpu")
-
-    def _resume_state(self) -> dict[str, Any] | None:
-        cfg = self.config
-        if cfg.resume is False:
-            return None
-        path = self.out_dir / "last.pt" if cfg.resume is True else Path(cfg.resume)
-        if not path.is_file():
-            if cfg.resume is True:
-                log.info("resume: no checkpoint at %s, starting a new run", path)
-                return None
-            raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
-        state = load_checkpoint(path)
-        changes = self._config_changes(state)
-        if changes:
-            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
-            moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
-            if state["step"] and moved:
-                raise ValueError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
-                                 f"epoch and cannot change there ({listed})")
-            if cfg.resume_changes != "allow":
-                raise ValueError(f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
-                                 "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
-                                 "(CLI: --allow-config-change) to go on with the new ones (the change is "
-                                 "logged in config_changes.log), or start a new run in another out_dir")
-            if self.info.is_main:
-                when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                with open(self.out_dir / "config_changes.log", "a", encoding="utf-8") as f:
-                    f.write(f"{when} resume from {path} at global step {state['global_step']} "
-                            f"(epoch {state['epoch']}, step {state['step']}): {listed}\n")
-            log.warning("resume: continuing %s with changed settings: %s", path, listed)
-        self.last_good = path
+    def _setup(self, info: DistInfo) -> TrainingState | None:
+        """Build everything a run needs; returns the checkpoint it resumes from, or None."""
+        self.info = info
+        self._claim_out_dir()
+        self._build_device()
+        self._build_caches()
+        state = self._resume_state()
+        self._plan_steps()
+        self._build_model_and_optimiser()
+        self._restore(state)
+        self._wrap()
         return state
 
-    def _config_changes(self, state: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-        """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
-        saved, mine = state["config"], self.config.to_dict()
-        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
-        fields = list(RESUME_FIELDS)
-        if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
-            fields.append("epochs")
-        # A field the checkpoint's config predates had its default then.
-        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-                    for f in dataclasses.fields(TrainConfig)}
-        changes = []
-        for k in fields:
-            old, new = saved.get(k, defaults.get(k)), mine.get(k)
-            if k == "model_kwargs":
-                old, new = kw(old), kw(new)
-            if old != new:
-                changes.append((k, old, new))
-        if state.get("frame") is not None and self.frame is not None and state["frame"] != self.frame:
-            changes.append(("frame", state["frame"], self.frame))
-        return changes
-
     def _claim_out_dir(self) -> None:
-        """Refuse a new run into a folder holding another run's files, unless ``overwrite``."""
+        """Refuse a new run into a folder holding another run's files, unless ``overwrite``; then
+        remove the temporary files of killed checkpoint writes."""
+        self._refuse_another_run()
+        if self.info.is_main:
+            remove_stale_temporaries(self.out_dir)
+
+    def _refuse_another_run(self) -> None:
         cfg = self.config
         resuming = cfg.resume is not False and (cfg.resume is not True or (self.out_dir / "last.pt").is_file())
         present = [n for n in RUN_FILES if (self.out_dir / n).exists()]
         if resuming or not present:
             return
         if not cfg.overwrite and cfg.resume is not True:
-            raise FileExistsError(f"TrainConfig.out_dir: {str(self.out_dir)!r} holds another run ({', '.join(present)}); "
-                                  "pass resume=True to continue it, overwrite=True (CLI: --overwrite) to replace "
-                                  "it, or another out_dir")
+            raise FileExistsError(f"TrainConfig.out_dir: {str(self.out_dir)!r} holds another run "
+                                  f"({', '.join(present)}); pass resume=True to continue it, overwrite=True "
+                                  "(CLI: --overwrite) to replace it, or another out_dir")
         if self.info.is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
             log.warning("out_dir %s: removing the previous run's %s", self.out_dir, ", ".join(present))
             for name in present:
                 (self.out_dir / name).unlink()
 
-    def _setup(self, info: DistInfo) -> dict[str, Any] | None:
-        cfg = self.config
-        self.info = info
-        self._claim_out_dir()
-        if info.is_main:
-            remove_stale_temporaries(self.out_dir)
-        self.device = device = self._device(info)
-        self.cuda = device.type == "cuda"
-        if self.cuda:
+    def _build_device(self) -> None:
+        """The device of this process (its own GPU under DDP) and the per-process batch."""
+        info = self.info
+        device = resolve_device(self.config.device, name="TrainConfig.device")
+        if device.type == "cuda":
+            device = torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
-        if cfg.batch_size % info.world_size:
-            raise ValueError(f"TrainConfig.batch_size={cfg.batch_size} must be divisible by the "
+        self.device, self.cuda = device, device.type == "cuda"
+        if self.config.batch_size % info.world_size:
+            raise ValueError(f"TrainConfig.batch_size={self.config.batch_size} must be divisible by the "
                              f"{info.world_size} processes")
-        self.local_batch = cfg.batch_size // info.world_size
-        cache_device = cfg.cache_device if cfg.cache_device != "cuda" else device
+        self.local_batch = self.config.batch_size // info.world_size
+
+    def _build_caches(self) -> None:
+        """Decode the training (and validation) images once into uint8 caches at the training size."""
+        cfg, info = self.config, self.info
+        cache_device = cfg.cache_device if cfg.cache_device != "cuda" else self.device
         cache_file = None
         if cfg.cache_file is not None:
             cache_file = Path(cfg.cache_file)
@@ -224,36 +244,90 @@ class Trainer:
         if self.val_set is not None:
             self.val_cache = as_cache(self.val_set, cfg.image_size, device=cache_device,
                                       num_workers=cfg.num_workers, progress=cfg.progress and info.is_main)
-        state = self._resume_state()
-        if state is not None:
-            from topoloc.data.normalize import PoseNormalizer
 
-            self.normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+    def _resume_state(self) -> TrainingState | None:
+        """The checkpoint to resume from (None for a new run), its setting changes checked and logged."""
+        cfg = self.config
+        if cfg.resume is False:
+            return None
+        path = self.out_dir / "last.pt" if cfg.resume is True else Path(cfg.resume)
+        if not path.is_file():
+            if cfg.resume is True:
+                log.info("resume: no checkpoint at %s, starting a new run", path)
+                return None
+            raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
+        state = TrainingState.read(path)
+        changes = self._config_changes(state)
+        if changes:
+            self._accept_changes(state, changes)
+        self.last_good = path
+        self.normalizer = state.normalizer
+        return state
+
+    def _config_changes(self, state: TrainingState) -> list[tuple[str, Any, Any]]:
+        """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
+        saved, mine = state.config, self.config.to_dict()
+        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
+        fields = list(RESUME_FIELDS)
+        if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
+            fields.append("epochs")
+        # A field the checkpoint's config predates had its default then.
+        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                    for f in dataclasses.fields(TrainConfig)}
+        changes = []
+        for k in fields:
+            old, new = saved.get(k, defaults.get(k)), mine.get(k)
+            if k == "model_kwargs":
+                old, new = kw(old), kw(new)
+            if old != new:
+                changes.append((k, old, new))
+        if state.frame is not None and self.frame is not None and state.frame != self.frame:
+            changes.append(("frame", state.frame, self.frame))
+        return changes
+
+    def _accept_changes(self, state: TrainingState, changes: list[tuple[str, Any, Any]]) -> None:
+        """Refuse changed settings, or (``resume_changes="allow"``) log them in ``config_changes.log``."""
+        cfg, path = self.config, state.path
+        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
+        moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
+        if state.step and moved:
+            raise ValueError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
+                             f"epoch and cannot change there ({listed})")
+        if cfg.resume_changes != "allow":
+            raise ValueError(f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
+                             "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
+                             "(CLI: --allow-config-change) to go on with the new ones (the change is "
+                             "logged in config_changes.log), or start a new run in another out_dir")
+        if self.info.is_main:
+            when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            with open(self.out_dir / "config_changes.log", "a", encoding="utf-8") as f:
+                f.write(f"{when} resume from {path} at global step {state.global_step} "
+                        f"(epoch {state.epoch}, step {state.step}): {listed}\n")
+        log.warning("resume: continuing %s with changed settings: %s", path, listed)
+
+    def _plan_steps(self) -> None:
+        """Steps per epoch: each process's shard of the training images in batches of ``local_batch``."""
         n = len(self.train_cache)
-        shard = -(-n // info.world_size)
-        self.steps_per_epoch = shard // self.local_batch if cfg.drop_last else -(-shard // self.local_batch)
+        shard = -(-n // self.info.world_size)
+        self.steps_per_epoch = shard // self.local_batch if self.config.drop_last else -(-shard // self.local_batch)
         if self.steps_per_epoch == 0:
             raise ValueError(f"TrainConfig: {n} training images give no full batch of {self.local_batch} "
                              "per process with drop_last=True")
 
-        from topoloc.models import AtLocLoss, create_model
-
+    def _build_model_and_optimiser(self) -> None:
+        """Augmentation, seeds, the run's initial model, normaliser and targets, loss and optimiser."""
+        cfg, device = self.config, self.device
         # Built before the RNG is seeded or restored: nothing it draws at construction can shift
         # the draws of a resumed run.
         self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
-        torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
-        model = create_model(cfg.model, **cfg.model_kwargs).to(device)
-        if isinstance(getattr(model, "config", None), dict):
-            model.config["image_size"] = list(cfg.image_size)  # the input size, recorded in the checkpoint
+        model = initial_model(cfg, device)  # seeds torch with cfg.seed
         if self.cuda and cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         rotation = model.head.rotation
         if self.normalizer is None:
-            from topoloc.data.normalize import PoseNormalizer
-
             self.normalizer = PoseNormalizer.fit(self.train_cache.c2w, rotation=rotation)
         elif self.normalizer.rotation != rotation:
             raise ValueError(f"normalizer: its rotation code {self.normalizer.rotation!r} does not match the model's "
@@ -264,51 +338,54 @@ class Trainer:
         if cfg.learn_loss_weights:
             groups.append({"params": list(self.criterion.parameters())})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if state is not None:
-            try:
-                model.load_state_dict(state["model_state"])
-            except RuntimeError as err:
-                raise ValueError(f"resume: the checkpoint's weights do not fit {cfg.model}({cfg.model_kwargs}); "
-                                 f"a changed model needs a new run: {err}") from err
-            self.criterion.load_state_dict(state["loss_state"])
-            self.optimizer.load_state_dict(state["optimizer_state"])
-            if state["step"] and state["world_size"] != info.world_size:
-                raise ValueError(f"resume: the checkpoint was written mid-epoch by {state['world_size']} "
-                                 f"processes; resume it with the same number (got {info.world_size})")
-            rngs = state["rng"]
-            if len(rngs) == info.world_size:
-                restore_rng_state(rngs[info.rank])
-            else:
-                torch.manual_seed(cfg.seed + 1 + info.rank)
-            self.history = list(state["history"])
-        else:
-            torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout and augmentations: one stream per rank
-        self.train_model: nn.Module = model
-        if info.distributed:
-            from torch.nn.parallel import DistributedDataParallel
 
-            self.train_model = DistributedDataParallel(model, device_ids=[device.index] if self.cuda else None)
-        if cfg.compile:
+    def _restore(self, state: TrainingState | None) -> None:
+        """Load the checkpoint's weights, optimiser, RNG states and history; or seed a new run."""
+        cfg, info = self.config, self.info
+        if state is None:
+            torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout and augmentations: one stream per rank
+            return
+        try:
+            self.model.load_state_dict(state.model_state)
+        except RuntimeError as err:
+            raise ValueError(f"resume: the checkpoint's weights do not fit {cfg.model}({cfg.model_kwargs}); "
+                             f"a changed model needs a new run: {err}") from err
+        self.criterion.load_state_dict(state.loss_state)
+        self.optimizer.load_state_dict(state.optimizer_state)
+        if state.step and state.world_size != info.world_size:
+            raise ValueError(f"resume: the checkpoint was written mid-epoch by {state.world_size} "
+                             f"processes; resume it with the same number (got {info.world_size})")
+        if len(state.rng) == info.world_size:
+            restore_rng_state(state.rng[info.rank])
+        else:
+            torch.manual_seed(cfg.seed + 1 + info.rank)
+        self.history = list(state.history)
+
+    def _wrap(self) -> None:
+        """The module the steps run: DDP and / or ``torch.compile`` around the model; the CUDA side stream."""
+        self.train_model: nn.Module = self.model
+        if self.info.distributed:
+            from torch.nn.parallel import DistributedDataParallel  # noqa: PLC0415 - only under DDP
+
+            self.train_model = DistributedDataParallel(self.model,
+                                                       device_ids=[self.device.index] if self.cuda else None)
+        if self.config.compile:
             self.train_model = torch.compile(self.train_model)
-        self.side_stream = torch.cuda.Stream(device) if self.cuda else None
-        return state
+        self.side_stream = torch.cuda.Stream(self.device) if self.cuda else None
 
     # ----------------------------------------------------------------- the step
     def _inputs(self, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """The batch of ``idx`` on the device: augmented, normalised images and target codes."""
+        """The batch of ``idx`` on the device: augmented, prepared images and target codes."""
         images, _ = self.train_cache.batch(idx, self.device)
         target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
-        x = images.float().div_(255.0)
+        x = to_unit_float(images)
         if self.augment is not None:
             k = round(self.config.augment_fraction * x.shape[0])
             if k == x.shape[0]:
                 x = self.augment(x)
             elif k > 0:  # batches are in random order: the first k images are a random subset
                 x = torch.cat([self.augment(x[:k]), x[k:]])
-        x = self.model.normalize(x)
-        if self.cuda and self.config.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, target
+        return self.model.prepare(x, channels_last=self.cuda and self.config.channels_last), target
 
     def _step(self, idx: Tensor) -> dict[str, Tensor]:
         cfg = self.config
@@ -334,6 +411,12 @@ class Trainer:
         self.optimizer.step()
         return terms
 
+    def _set_lr(self, global_step: int) -> None:
+        """The schedule's learning rate for optimiser step ``global_step`` (0-based)."""
+        lr = scheduled_lr(self.config, global_step, self.config.epochs * self.steps_per_epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def _check_finite(self, pending: list[tuple[int, Tensor]], epoch: int) -> None:
         """Raise `FloatingPointError` if any pending loss (or, on any rank, any loss) is not finite."""
         bad = None
@@ -352,8 +435,27 @@ class Trainer:
                                      f"TrainConfig.lr (now {self.config.lr}) or set grad_clip.")
 
     # ----------------------------------------------------------------- checkpoints
+    def _checkpoint_due(self, global_step: int) -> bool:
+        every = self.config.checkpoint_every_steps
+        return bool(every) and global_step % every == 0
+
     def _save(self, epoch: int, step: int, global_step: int, stats: dict[str, float], best: dict | None,
               also_best: bool = False) -> None:
+        """Write ``last.pt`` (and ``best.pt``) if the model is still finite; every rank's RNG state goes in."""
+        self._refuse_non_finite(epoch, global_step)
+        rngs = self._gather_rng_states()
+        if not self.info.is_main:
+            return
+        state = training_checkpoint(
+            config=self.config, model=self.model, criterion=self.criterion, optimizer=self.optimizer,
+            normalizer=self.normalizer, rng=rngs, epoch=epoch, step=step, global_step=global_step,
+            epoch_stats=stats, best=best, history=self.history, world_size=self.info.world_size, frame=self.frame)
+        self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
+        if also_best:
+            save_checkpoint(state, self.out_dir / "best.pt")
+
+    def _refuse_non_finite(self, epoch: int, global_step: int) -> None:
+        """Raise `FloatingPointError` (on every rank) if any rank's weights or predictions are not finite."""
         finite = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
         what = "non-finite weights" if not finite else "non-finite predictions on a training batch"
         if finite:
@@ -362,25 +464,14 @@ class Trainer:
             where = repr(str(self.last_good)) if self.last_good is not None else "none"
             raise FloatingPointError(f"training stopped: {what} after step {global_step} "
                                      f"(epoch {epoch + 1}); the last good checkpoint is {where} (left untouched)")
+
+    def _gather_rng_states(self) -> list[dict[str, Any]]:
         rng = capture_rng_state()
-        rngs = [rng]
-        if self.info.distributed:
-            rngs = [None] * self.info.world_size
-            dist.all_gather_object(rngs, rng)
-        if not self.info.is_main:
-            return
-        state = {
-            "model_name": self.config.model, "model_kwargs": self.config.to_dict()["model_kwargs"],
-            "model_config": dict(getattr(self.model, "config", {})),
-            "model_state": self.model.state_dict(), "optimizer_state": self.optimizer.state_dict(),
-            "loss_state": self.criterion.state_dict(), "normalizer": self.normalizer.state_dict(),
-            "config": self.config.to_dict(), "rng": rngs, "epoch": epoch, "step": step,
-            "global_step": global_step, "epoch_stats": dict(stats), "best": best,
-            "history": list(self.history), "world_size": self.info.world_size, "frame": self.frame,
-        }
-        self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
-        if also_best:
-            save_checkpoint(state, self.out_dir / "best.pt")
+        if not self.info.distributed:
+            return [rng]
+        rngs: list[Any] = [None] * self.info.world_size
+        dist.all_gather_object(rngs, rng)
+        return rngs
 
     @torch.no_grad()
     def _predicts_finite(self) -> bool:
@@ -391,11 +482,12 @@ class Trainer:
         """
         idx = torch.arange(min(self.local_batch, len(self.train_cache)))
         images, _ = self.train_cache.batch(idx, self.device)
-        x = self.model.normalize(images.float().div_(255.0))
+        x = self.model.prepare(images)
         was_training = self.model.training
         self.model.eval()
         try:
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda and self.config.amp):
+            amp = self.cuda and self.config.amp
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp):
                 out = self.model(x)
         finally:
             self.model.train(was_training)
@@ -404,18 +496,29 @@ class Trainer:
     # ----------------------------------------------------------------- validation
     def validate(self) -> tuple[float, float]:
         """Median translation (m) and rotation (deg) errors on the validation cache (this process)."""
-        from topoloc.metrics import pose_errors
-
         pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch, device=self.device,
-                       image_size=self.config.image_size, amp=self.config.amp, channels_last=self.config.channels_last)
+                       amp=self.config.amp, channels_last=self.config.channels_last)
         t_m, r_deg = pose_errors(pred, self.val_cache.c2w.cpu())
         return float(np.median(t_m)), float(np.median(r_deg))
+
+    def _validate_epoch(self, epoch: int, row: dict[str, Any], best: dict | None) -> tuple[dict | None, bool]:
+        """Validate when due (rank 0, broadcast); fill ``row`` and return (best so far, whether this is it)."""
+        cfg = self.config
+        if self.val_cache is None or not cfg.val_every or not (
+                (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
+            return best, False
+        metrics = [self.validate() if self.info.is_main else None]
+        if self.info.distributed:
+            dist.broadcast_object_list(metrics, src=0)
+        row["val_median_m"], row["val_median_deg"] = metrics[0]
+        if best is not None and metrics[0][0] >= best["val_median_m"]:
+            return best, False
+        return {"epoch": epoch + 1, "val_median_m": metrics[0][0], "val_median_deg": metrics[0][1]}, True
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> TrainResult:
         """Run (or resume) the training; see `train`."""
-        device_type = "cuda" if self._device(DistInfo()).type == "cuda" else "cpu"
-        info = init_distributed(device_type)
+        info = init_distributed(resolve_device(self.config.device, name="TrainConfig.device").type)
         try:
             return self._fit(info)
         finally:
@@ -429,30 +532,20 @@ class Trainer:
         stats: dict[str, float] = {}
         best = None
         if state is not None:
-            start_epoch, start_step, global_step = state["epoch"], state["step"], state["global_step"]
-            stats, best = dict(state["epoch_stats"]), state["best"]
+            start_epoch, start_step, global_step = state.epoch, state.step, state.global_step
+            stats, best = dict(state.epoch_stats), state.best
         if info.is_main:
             cfg.to_yaml(self.out_dir / "config.yaml")
         logger = RunLogger(self.out_dir, cfg.tensorboard, resume_step=global_step if state else None,
                            enabled=info.is_main)
-        n = len(self.train_cache)
         try:
             for epoch in range(start_epoch, cfg.epochs):
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
                     stats = {"loss": 0.0, "t_loss": 0.0, "q_loss": 0.0, "steps": 0}
-                global_step = self._epoch(epoch, first, global_step, stats, best, logger, n)
+                global_step = self._epoch(epoch, first, global_step, stats, best, logger)
                 row = self._epoch_row(epoch, global_step, stats)
-                is_best = False
-                if self.val_cache is not None and cfg.val_every and (
-                        (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs):
-                    metrics = [self.validate() if info.is_main else None]
-                    if info.distributed:
-                        dist.broadcast_object_list(metrics, src=0)
-                    row["val_median_m"], row["val_median_deg"] = metrics[0]
-                    is_best = best is None or metrics[0][0] < best["val_median_m"]
-                    if is_best:
-                        best = {"epoch": epoch + 1, "val_median_m": metrics[0][0], "val_median_deg": metrics[0][1]}
+                best, is_best = self._validate_epoch(epoch, row, best)
                 self.history.append(row)
                 logger.epoch(row)
                 if info.is_main and cfg.progress:
@@ -466,61 +559,66 @@ class Trainer:
                            list(self.history), self.out_dir)
 
     def _epoch(self, epoch: int, first: int, global_step: int, stats: dict[str, float], best: dict | None,
-               logger: RunLogger, n: int) -> int:
-        cfg, info = self.config, self.info
-        shard = shard_indices(epoch_permutation(n, cfg.seed, epoch), info.rank, info.world_size)
-        shard = shard.to(self.train_cache.device)  # one copy per epoch, none per step
-        if self.side_stream is not None:  # the batches' inputs (cache, targets, shard) are ready
-            self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
+               logger: RunLogger) -> int:
+        """Steps ``first`` .. the end of ``epoch``; returns the global step reached."""
+        shard = self._epoch_shard(epoch)
         self.train_model.train()
-        pending: list[tuple[int, Tensor]] = []
-        sums = torch.zeros(3, dtype=torch.float64, device=self.device)
-        bar = None
-        if info.is_main and cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       unit="step", leave=False)
-        images, tic = 0, time.perf_counter()
+        meter = _StepMeter(self.device, self.info.world_size)
+        bar = self._progress_bar(epoch, first)
         for s in range(first, self.steps_per_epoch):
             idx = shard[s * self.local_batch:(s + 1) * self.local_batch]
-            lr = scheduled_lr(cfg, global_step, cfg.epochs * self.steps_per_epoch)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
+            self._set_lr(global_step)
             terms = self._step(idx)
             global_step += 1
-            images += int(idx.numel())
-            loss = terms["loss"].detach()
-            pending.append((global_step, loss))
-            sums += torch.stack([loss, terms["t_l1"], terms["q_l1"]]).double()
-            due = cfg.checkpoint_every_steps and global_step % cfg.checkpoint_every_steps == 0
-            if global_step % cfg.log_every == 0 or due or s + 1 == self.steps_per_epoch:
-                self._check_finite(pending, epoch)
-                done = sums.tolist()
-                sums.zero_()
-                for key, value in zip(("loss", "t_loss", "q_loss"), done):
-                    stats[key] += value
-                elapsed = time.perf_counter() - tic
-                rate = images * info.world_size / max(elapsed, 1e-9)
-                if bar is not None:
-                    bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
-                logger.scalars({"loss": float(loss), "images_per_s": rate}, global_step)
+            loss = meter.add(global_step, terms, int(idx.numel()))
+            last = s + 1 == self.steps_per_epoch
+            due = self._checkpoint_due(global_step)
+            if global_step % self.config.log_every == 0 or due or last:
+                self._report(meter, stats, epoch, global_step, loss, logger, bar)
             stats["steps"] = stats.get("steps", 0) + 1
             if bar is not None:
                 bar.update(1)
-            if due and s + 1 < self.steps_per_epoch:
+            if due and not last:
                 self._save(epoch, s + 1, global_step, stats, best)
-            for callback in self.callbacks:
-                callback({"epoch": epoch, "step": s + 1, "global_step": global_step, "loss": loss,
-                          "trainer": self})
+            self._run_callbacks(epoch, s + 1, global_step, loss)
         if bar is not None:
             bar.close()
         if self.cuda:
             torch.cuda.synchronize(self.device)
-        elapsed = time.perf_counter() - tic
-        stats["images_per_s"] = images * info.world_size / max(elapsed, 1e-9)
-        stats["time_s"] = elapsed
+        stats["images_per_s"] = meter.images_per_s()
+        stats["time_s"] = meter.elapsed_s()
         return global_step
+
+    def _epoch_shard(self, epoch: int) -> Tensor:
+        """This process's share of the epoch's order (a pure function of seed and epoch), on the cache's device."""
+        cfg, info = self.config, self.info
+        shard = shard_indices(epoch_permutation(len(self.train_cache), cfg.seed, epoch), info.rank, info.world_size)
+        shard = shard.to(self.train_cache.device)  # one copy per epoch, none per step
+        if self.side_stream is not None:  # the batches' inputs (cache, targets, shard) are ready
+            self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
+        return shard
+
+    def _progress_bar(self, epoch: int, first: int) -> Any:
+        if not (self.info.is_main and self.config.progress):
+            return None
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
+
+        return tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{self.config.epochs}",
+                    unit="step", leave=False)
+
+    def _report(self, meter: _StepMeter, stats: dict[str, float], epoch: int, global_step: int, loss: Tensor,
+                logger: RunLogger, bar: Any) -> None:
+        """Check the pending losses for NaN, add them to ``stats``, log the loss and the speed."""
+        self._check_finite(meter.pending, epoch)
+        meter.drain_into(stats)
+        rate = meter.images_per_s()
+        if bar is not None:
+            bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
+        logger.scalars({"loss": float(loss), "images_per_s": rate}, global_step)
+
+    def _run_callbacks(self, epoch: int, step: int, global_step: int, loss: Tensor) -> None:
+        for callback in self.callbacks:
+            callback({"epoch": epoch, "step": step, "global_step": global_step, "loss": loss, "trainer": self})
 
     def _epoch_row(self, epoch: int, global_step: int, stats: dict[str, float]) -> dict[str, Any]:
         steps = max(int(stats.get("steps", 0)), 1)

@@ -22,6 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc._device import resolve_device
+from topoloc.models.contract import prepare, to_unit_float
+
 __all__ = [
     "FEATURE_SOURCES",
     "THUMBNAIL_SIZE_HW",
@@ -133,11 +136,9 @@ def extract_features(
     Shape:
         images: (N, 3, H, W) uint8 -> (N, D)
     """
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
+    device = next(model.parameters()).device if device is None else resolve_device(device)
     backbone = getattr(model, "backbone", model)
-    normalize = getattr(model, "normalize", None) or getattr(backbone, "normalize")
+    owner = model if hasattr(model, "prepare") or hasattr(model, "normalize") else backbone
     if isinstance(images, Tensor):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images: expected a (N, 3, H, W) uint8 tensor, got {tuple(images.shape)}")
@@ -151,7 +152,7 @@ def extract_features(
     out = []
     try:
         for batch in batches:
-            x = normalize(batch.to(device, non_blocking=True).float().div_(255.0))
+            x = prepare(owner, batch.to(device, non_blocking=True))
             feats = backbone(x)
             if isinstance(feats, tuple):
                 feats = feats[1]
@@ -205,9 +206,7 @@ def thumbnail_features(
     luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)
     out = []
     for batch in images.split(batch_size):
-        x = batch.float()
-        if not images.is_floating_point():
-            x = x / 255.0
+        x = to_unit_float(batch).float()
         x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False,
                                             antialias=True).cpu()
         if not colour:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
@@ -35,9 +36,8 @@ from topoloc.data.preset import load_preset
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
-from topoloc.engine.train import train
+from topoloc.engine.train import initial_model, train
 from topoloc.geodesy import LocalFrame
-from topoloc.models import create_model
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
 from topoloc.procedural.writer import pose_flight, render_flights
 from topoloc.reporting.report import write_report
@@ -129,11 +129,9 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     """
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but CUDA is not available")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
-    dev = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+    dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if smoke:
         return DemoConfig("smoke", corridor_images=24, lhs_images=8, test_images=4, planned_test_images=6,
                           render_size=(72, 48), image_size=(48, 72), model="atloc_resnet18",
@@ -203,10 +201,9 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
         after, _, _ = load_model(ckpt, device=cfg.device)
         key = (tcfg.seed, tcfg.model, repr(sorted(tcfg.model_kwargs.items())))
         if key not in initial:  # the untrained model: the run's initial weights (same seed), shared by equal runs
-            torch.manual_seed(tcfg.seed)
-            initial[key] = create_model(tcfg.model, **tcfg.model_kwargs).to(cfg.device).eval()
+            initial[key] = initial_model(tcfg, cfg.device).eval()
         pairs[label] = (initial[key], after)
-    return saliency_report(pairs, test_sets, out, image_size=cfg.image_size, figure_images=cfg.saliency_images,
+    return saliency_report(pairs, test_sets, out, figure_images=cfg.saliency_images,
                            share_images=cfg.saliency_share_images, device=cfg.device, baseline=list(runs)[-1])
 
 
@@ -265,7 +262,7 @@ def run_demo(
     for label, (ckpt, tcfg) in runs.items():
         model, normalizer, _ = load_model(ckpt, device=cfg.device)
         evaluations[label] = evaluate(model, normalizer, test_caches, frame=frame, train_set=train_cache,
-                                      val_sets=val_caches, device=cfg.device, image_size=cfg.image_size,
+                                      val_sets=val_caches, device=cfg.device,
                                       method=label, retrieval=("thumbnail", "model"))
     lap("evaluate")
 

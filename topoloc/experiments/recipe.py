@@ -27,17 +27,16 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 import yaml
 
+from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.config import TrainConfig, load_yaml
 from topoloc.engine.evaluate import evaluate
-from topoloc.engine.train import train
-from topoloc.geodesy import LocalFrame
-from topoloc.models import create_model
+from topoloc.engine.train import initial_model, train
+from topoloc.geodesy import LocalFrame, as_frame
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
@@ -96,11 +95,7 @@ class DataSpec:
     semantics: bool = False
 
     def local_frame(self) -> LocalFrame:
-        if isinstance(self.frame, str):
-            return LocalFrame.named(self.frame)
-        if isinstance(self.frame, dict):
-            return LocalFrame(**self.frame)
-        raise ValueError(f"data.frame: expected an origin name or {{lat_deg, lon_deg, h_m}}, got {self.frame!r}")
+        return as_frame(self.frame, "data.frame")
 
     @classmethod
     def parse(cls, d: Any) -> "DataSpec":
@@ -240,7 +235,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     name = Path(recipe.source).stem or "model"
     result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
-                      train_set=train_set, batch_size=recipe.eval_batch_size, image_size=cfg.image_size,
+                      train_set=train_set, batch_size=recipe.eval_batch_size,
                       val_sets=val_sets or None, method=name)
     if not val_sets:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
@@ -270,9 +265,7 @@ def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec
 
 
 def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    return resolve_device(name).type
 
 
 def parse_flight(text: str) -> FlightSpec:
@@ -286,9 +279,7 @@ def parse_flight(text: str) -> FlightSpec:
 
 
 def _frame_arg(frame: str | LocalFrame | None):
-    if frame is None or isinstance(frame, LocalFrame):
-        return frame
-    return LocalFrame.named(frame)
+    return None if frame is None else as_frame(frame)
 
 
 def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:
@@ -367,7 +358,7 @@ def evaluate_checkpoint(
         notes.append("No validation flights were given: no validation row.")
     name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
-                      batch_size=batch_size, image_size=cfg.image_size,
+                      batch_size=batch_size,
                       retrieval=retrieval if train_set is not None else False, method=name, val_sets=val_sets)
     result.notes = [n for n in result.notes if not n.startswith("No training set was given")] + notes
     trained_on = (f" Training flights (from {source}): "
@@ -402,11 +393,9 @@ def explain_checkpoint(
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
-    torch.manual_seed(cfg.seed)  # the run's initial weights (Trainer seeds the same way)
-    before = create_model(cfg.model, **cfg.model_kwargs).to(dev).eval()
+    before = initial_model(cfg, dev).eval()  # the run's initial weights
     md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
-                         image_size=cfg.image_size, figure_images=figure_images, share_images=share_images,
-                         device=dev)
+                         figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "saliency.md"

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 import augment
+from topoloc._device import resolve_device
 from topoloc.data import TopoFlight, corridor, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
@@ -186,9 +187,7 @@ def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: 
         raise ValueError(f"preset: expected one of {PRESETS}, got {preset!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' was asked for but CUDA is not available")
-    dev = "cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu"
+    dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if preset == "smoke":
         sizes = dict(train_images=24, test_images=4, render_size=(48, 32), image_size=(32, 48),
                      model_kwargs=dict(feat_dim=16), epochs=1, batch_size=12, lr=1e-3)
@@ -313,7 +312,7 @@ def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, te
     model, normalizer, _ = load_model(result.final_checkpoint, device=cfg.device)
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
     ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
-                  train_fit=TRAIN_FIT_IMAGES, image_size=cfg.image_size, device=cfg.device)
+                  train_fit=TRAIN_FIT_IMAGES, device=cfg.device)
     domains = {d: ev.model.summary(domain=d).to_dict() for d in STUDY_DOMAINS}
     domains[TRAIN_FIT] = ev.training_fit.summary().to_dict()
     return {

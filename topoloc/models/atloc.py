@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from topoloc.models._checkpoint import atloc_to_topoloc_state_dict, load_atloc_checkpoint
 from topoloc.models.attention import AtLocAttention, SpatialAttention
 from topoloc.models.backbone import Backbone
+from topoloc.models.contract import CONTRACT_KEYS
 from topoloc.models.heads import ROTATION_FORMATS, PoseHead
 from topoloc.models.loss import AtLocLoss
 
@@ -48,7 +49,9 @@ class AtLoc(nn.Module):
     Attributes:
         num_features / feat_dim: size of the embedding given by `forward_features`.
         out_dim: 9 for ``"6d"``, 7 for ``"quat"``, 6 for ``"log_quat"``.
-        config: the constructor arguments, to write next to checkpoints (`from_config`).
+        config: the constructor arguments, to write next to checkpoints (`from_config`), and the
+            input contract (`topoloc.models.contract`): ``image_size`` (H, W) once trained (None
+            before), ``mean`` and ``std`` of the normalisation.
 
     Shape:
         - input: (B, 3, H, W), normalised with `normalize` (the backbone's mean / std)
@@ -89,6 +92,9 @@ class AtLoc(nn.Module):
             "backbone_kwargs": dict(backbone_kwargs or {}),
         }
         self.backbone = Backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {}))
+        # The input contract (see `topoloc.models.contract`): the normalisation, and the size once trained.
+        mean, std = self.backbone.normalization
+        self.config.update(image_size=None, mean=mean, std=std)
         if attention == "spatial":
             if not self.backbone.can_pool_map:
                 raise ValueError(
@@ -129,6 +135,30 @@ class AtLoc(nn.Module):
     def normalize(self, images: Tensor) -> Tensor:
         """uint8 [0, 255] or float [0, 1] images to the model's input (see `Backbone.normalize`)."""
         return self.backbone.normalize(images)
+
+    def prepare(self, images: Tensor, channels_last: bool = False) -> Tensor:
+        """uint8 [0, 255] or float [0, 1] images to the model's input, in the memory format asked
+        for (see `Backbone.prepare`)."""
+        return self.backbone.prepare(images, channels_last=channels_last)
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        """The (H, W) in pixels the model was trained at (``config["image_size"]``), None before training."""
+        size = self.config.get("image_size")
+        return None if size is None else (int(size[0]), int(size[1]))
+
+    def set_input_contract(self, image_size: Any = None, mean: Any = None, std: Any = None) -> None:
+        """Record the training input size (H, W) and / or set the normalisation (mean, std per RGB
+        channel), in ``config`` and, for the normalisation, in the backbone's buffers."""
+        if image_size is not None:
+            from topoloc.image_size import parse_image_size  # noqa: PLC0415 - leaf module, on use only
+
+            h, w = parse_image_size(image_size, name="AtLoc: `image_size`", short_side=False)
+            self.config["image_size"] = [h, w]
+        if mean is not None or std is not None:
+            cur_mean, cur_std = self.backbone.normalization
+            self.backbone.set_normalization(cur_mean if mean is None else mean, cur_std if std is None else std)
+            self.config["mean"], self.config["std"] = self.backbone.normalization
 
     # ----------------------------------------------------------------- forward
     def _embed(self, images: Tensor, return_attention: bool = False
@@ -189,7 +219,13 @@ class AtLoc(nn.Module):
         """Rebuild a model from its `config` (e.g. read back from a checkpoint's YAML)."""
         if not isinstance(config, dict):
             raise TypeError(f"AtLoc.from_config: `config` must be a dict, got {type(config).__name__}")
-        return cls(**{**config, **overrides})
+        merged = {**config, **overrides}
+        contract = {k: merged.pop(k) for k in CONTRACT_KEYS if k in merged}
+        model = cls(**merged)
+        model.set_input_contract(contract.get("image_size"), contract.get("mean"), contract.get("std"))
+        if contract.get("frame") is not None:
+            model.config["frame"] = contract["frame"]
+        return model
 
     @classmethod
     def from_atloc_checkpoint(

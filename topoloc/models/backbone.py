@@ -12,6 +12,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 from torch import Tensor, nn
 
+from topoloc.models.contract import to_unit_float
+
 __all__ = ["Backbone"]
 
 _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".pth.tar", ".ckpt")
@@ -183,13 +185,38 @@ class Backbone(nn.Module):
         """
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
-        if images.dtype == torch.uint8:
-            images = images.float().div_(255.0)
-        elif not images.is_floating_point():
+        if images.dtype != torch.uint8 and not images.is_floating_point():
             raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
+        images = to_unit_float(images)
         mean = self.image_mean.to(images.dtype)
         std = self.image_std.to(images.dtype)
         return (images - mean) / std
+
+    def prepare(self, images: Tensor, channels_last: bool = False) -> Tensor:
+        """A batch as the model's input: `normalize`, then channels_last memory format if asked.
+
+        The one place where images become the network's input (training, prediction, retrieval,
+        saliency go through it, see `topoloc.models.contract.prepare`).
+
+        Shape:
+            - images: (B, 3, H, W), uint8 [0, 255] or float [0, 1]
+            - output: (B, 3, H, W) float
+        """
+        x = self.normalize(images)
+        return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+    @property
+    def normalization(self) -> tuple[list[float], list[float]]:
+        """The (mean, std) per RGB channel that `normalize` uses."""
+        return self.image_mean.flatten().tolist(), self.image_std.flatten().tolist()
+
+    def set_normalization(self, mean: list[float], std: list[float]) -> None:
+        """Use another per-channel (mean, std), e.g. the one a checkpoint was trained with."""
+        if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
+            raise ValueError(f"Backbone({self.name!r}): mean / std must be 3 numbers each (std > 0), got {mean} / {std}")
+        with torch.no_grad():
+            self.image_mean.copy_(torch.tensor([float(v) for v in mean]).view(1, 3, 1, 1))
+            self.image_std.copy_(torch.tensor([float(v) for v in std]).view(1, 3, 1, 1))
 
     def feature_grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
         """Patch grid (h, w) of a token model for an input of ``image_size`` (H, W)."""

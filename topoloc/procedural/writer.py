@@ -34,10 +34,12 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from topoloc._device import resolve_device
 from topoloc._tempfiles import remove_stale
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.data.topo import read_pose_file
 from topoloc.geodesy import LocalFrame
+from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
@@ -161,17 +163,19 @@ def parse_flights(spec) -> list[RenderJob]:
 
 
 def parse_size(size) -> tuple[int, int]:
-    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated."""
-    if isinstance(size, str):
+    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated (16 to 4096 px a side).
+
+    The renderer's sizes are width first (as ``--size 360x240``); the text goes through
+    `topoloc.image_size.parse_image_size`, the one parser of sizes.
+    """
+    if not isinstance(size, str):
         try:
-            w, h = (int(v) for v in size.lower().split("x"))
-        except ValueError as err:
-            raise ValueError(f"size: expected WxH such as 360x240, got {size!r}") from err
-    else:
-        w, h = size
-    if not (16 <= w <= 4096 and 16 <= h <= 4096):
-        raise ValueError(f"size: expected width and height in [16, 4096] px, got {w}x{h}")
-    return int(w), int(h)
+            w, h = size
+        except (TypeError, ValueError):
+            raise ValueError(f"size: expected WxH such as 360x240 or (width, height), got {size!r}") from None
+        size = (h, w)
+    h, w = parse_image_size(size, name="size", short_side=False, minimum=16, maximum=4096)
+    return w, h
 
 
 def _atomic(path: Path, write) -> None:
@@ -279,11 +283,7 @@ def render_flights(
     if "synthetic" not in domains or any(d not in RENDER_DOMAINS for d in domains):
         raise ValueError(f"domains: expected 'synthetic' and any of {RENDER_DOMAINS[1:]}, got {domains!r}")
     photo_domains = tuple(d for d in RENDER_DOMAINS[1:] if d in domains)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: 'cuda' asked for but no CUDA device is available")
+    device = resolve_device(device)
     config = config or RenderConfig()
     out = Path(out_dir)
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))

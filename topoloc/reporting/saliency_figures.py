@@ -24,6 +24,7 @@ from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
 from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
+from topoloc.models.contract import input_size, to_unit_float
 from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 
@@ -111,7 +112,7 @@ def compute_saliency(
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images: expected a uint8 tensor of shape (B, 3, H, W), got {shape}")
     device = torch.device(device) if device is not None else next(model_after.parameters()).device
-    x = images.float() / 255.0
+    x = to_unit_float(images)
     before = _maps(model_before, x, method, device, kwargs)
     after = _maps(model_after, x, method, device, kwargs)
     return SaliencyDifference(before, after, after - before)
@@ -153,7 +154,7 @@ def plot_saliency_figure(
                          f"{[tuple(m.shape) for m in columns.values()]}")
     if row_labels is not None and len(row_labels) != b:
         raise ValueError(f"row_labels: expected {b} labels, got {len(row_labels)}")
-    imgs = (images.float() / 255.0 if images.dtype == torch.uint8 else images.float()).cpu()
+    imgs = to_unit_float(images).float().cpu()
     panels = [imgs] + [overlay(imgs, m.cpu()) for m in columns.values()]
     heads = ["image", *columns]
     h, w = images.shape[-2:]
@@ -318,7 +319,8 @@ def saliency_report(
         datasets: `TopoFlight` test sets (synthetic and / or real).
         out_dir: figures go to ``out_dir/plots/saliency_<domain>.png`` and
             ``out_dir/plots/saliency_shares.png``; links are relative to ``out_dir``.
-        image_size: (H, W) the models run at (None: the datasets' size).
+        image_size: (H, W) the models run at (None: the size the first trained model records,
+            `topoloc.models.contract`, or the datasets' size for a model that records none).
         figure_images: rows of each figure.
         share_images: images per domain for the shares.
         device: where the models run (default: the first trained model's device).
@@ -338,6 +340,7 @@ def saliency_report(
         raise ValueError(f"baseline: expected one of {list(runs)}, got {baseline!r}")
     out = Path(out_dir)
     first_after = next(iter(runs.values()))[1]
+    image_size = image_size if image_size is not None else input_size(first_after)
     dev = torch.device(device) if device is not None else next(first_after.parameters()).device
     shared_before = len({id(b) for b, _ in runs.values()}) == 1
     domains = [d for d in sorted({ds.domain for ds in datasets}, reverse=True)  # synthetic, then real
@@ -349,7 +352,7 @@ def saliency_report(
     for domain in domains:
         sets = [ds for ds in datasets if ds.domain == domain and len(ds)]
         images_t, names, sem, twin_labels = _gather(domain, sets, share_images, image_size)
-        x = images_t.float() / 255.0
+        x = to_unit_float(images_t)
         if not lines:
             grid = feature_grid(first_after, tuple(images_t.shape[-2:]))
             # the nominal stride (a power of two): a 48 px input gives a ResNet 2 cells (padding), 24 px apart on

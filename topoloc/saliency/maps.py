@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from topoloc.models.contract import prepare
+
 __all__ = [
     "METHODS",
     "SaliencyDifference",
@@ -88,7 +90,7 @@ class _EvalMode:
 def _input_gradient(model: nn.Module, x: Tensor, target: Target, normalize: bool) -> Tensor:
     """d objective / d x (B, 3, H, W) of images ``x``."""
     x = x.detach().requires_grad_(True)
-    poses = model(model.normalize(x) if normalize else x)
+    poses = model(prepare(model, x) if normalize else x)
     (grad,) = torch.autograd.grad(_objective(poses, target).sum(), x)
     return grad
 
@@ -298,7 +300,7 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
                          f"(a `forward_with_attention` method), got {type(model).__name__}"
                          f"{' with attention=' + repr(model.attention_type) if hasattr(model, 'attention_type') else ''}")
     with _EvalMode(model):
-        _, weights, (h, w) = model.forward_with_attention(model.normalize(images) if normalize else images)
+        _, weights, (h, w) = model.forward_with_attention(prepare(model, images) if normalize else images)
     received = weights.float().mean(dim=1) * (h * w)  # (B, N), mean 1
     grid = received.reshape(-1, 1, h, w)
     return F.interpolate(grid, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from topoloc.models.contract import to_unit_float
+
 __all__ = ["overlay"]
 
 
@@ -63,8 +65,7 @@ def overlay(
         raise ValueError(f"overlay: `alpha` must be in [0, 1], got {alpha}")
     if not 0.0 < clip_quantile <= 1.0:
         raise ValueError(f"overlay: `clip_quantile` must be in (0, 1], got {clip_quantile}")
-    if image.dtype == torch.uint8:
-        image = image.float() / 255.0
+    image = to_unit_float(image)
     images = image.float().unsqueeze(0) if single else image.float()
     maps = saliency.detach().float().unsqueeze(0) if single else saliency.detach().float()
     if not torch.isfinite(maps).all():

@@ -1,0 +1,62 @@
+"""The model's input contract: prepare() against a hand-worked normalisation, the recorded size."""
+
+import pytest
+import torch
+import timm
+
+from topoloc.models import AtLoc
+from topoloc.models.contract import input_size, prepare, resolve_input_size, to_unit_float
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return AtLoc("test_resnet", feat_dim=16).eval()
+
+
+def test_prepare_is_the_backbone_normalisation_worked_by_hand(model):
+    cfg = timm.create_model("test_resnet").pretrained_cfg  # timm's own record, the independent reference
+    mean, std = cfg["mean"], cfg["std"]
+    images = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 3, 1, 1).expand(2, 3, 4, 4).contiguous()
+    # (v / 255 - mean) / std per channel
+    want = torch.tensor([(v / 255 - m) / s for v, m, s in zip((0, 51, 255), mean, std)], dtype=torch.float32)
+    out = model.prepare(images)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out[:, :, 0, 0], want.expand(2, 3))
+    torch.testing.assert_close(model.prepare(images.float() / 255), out)  # float in [0, 1] gives the same
+    assert model.prepare(images, channels_last=True).is_contiguous(memory_format=torch.channels_last)
+    assert model.config["mean"] == pytest.approx(mean) and model.config["std"] == pytest.approx(std)
+
+
+def test_a_model_with_only_normalize_is_prepared_too():
+    class Plain(torch.nn.Module):
+        def normalize(self, x):
+            return x * 2.0
+
+    x = prepare(Plain(), torch.full((1, 3, 2, 2), 255, dtype=torch.uint8))
+    assert torch.equal(x, torch.full((1, 3, 2, 2), 2.0))
+    with pytest.raises(TypeError, match="uint8"):
+        to_unit_float(torch.zeros(1, dtype=torch.int64))
+
+
+def test_size_and_normalisation_are_recorded_and_travel_with_the_config(model):
+    clone = AtLoc.from_config(model.config)
+    assert input_size(clone) is None  # before training
+    clone.set_input_contract(image_size=(48, 72), mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25])
+    assert clone.input_size == (48, 72) and clone.config["image_size"] == [48, 72]
+    # (1.0 - 0.5) / 0.25 = 2 for a white pixel
+    torch.testing.assert_close(clone.prepare(torch.full((1, 3, 1, 1), 255, dtype=torch.uint8)),
+                               torch.full((1, 3, 1, 1), 2.0))
+    again = AtLoc.from_config(clone.config)
+    assert again.config == clone.config and again.input_size == (48, 72)
+    wrapped = torch.nn.Module()  # a DDP-like wrapper: the model under `.module`
+    wrapped.module = again
+    assert input_size(wrapped) == (48, 72)
+
+
+def test_resolve_input_size(model):
+    assert resolve_input_size(model, (8, 12)) == (8, 12)
+    with pytest.raises(ValueError, match="predict: `image_size` is needed"):
+        resolve_input_size(model, None, data=[{"image": torch.zeros(3, 4, 4)}])
+    with pytest.raises(ValueError, match="localise: `image_size`: expected"):
+        resolve_input_size(model, 32, where="localise")  # an int is the short side: no training size

@@ -1,0 +1,90 @@
+"""`PosedImages`: the base of the datasets of posed images, and the sample dict they share.
+
+`TopoFlight` (TOPO-DataGen flight folders) and `CrossLocScene` (the CrossLoc benchmark) differ in
+how they find their files and poses; what they give is the same, and lives here: the sample dict,
+``len``, `poses`, `cesium` and `load_image`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from topoloc.data._images import read_rgb
+
+__all__ = ["PosedImages", "SAMPLE_KEYS"]
+
+#: The keys of every sample dict (subclasses may add their own, e.g. ``focal_px``, ``semantics``).
+SAMPLE_KEYS = ("image", "c2w", "ecef", "cesium", "domain", "name", "flight", "index")
+
+
+class PosedImages(Dataset):
+    """Images with their camera poses, as sample dicts.
+
+    A subclass sets, in its constructor: ``names`` (one per sample), ``image_paths``, ``domain``,
+    ``frame`` (the `LocalFrame` of ``c2w``), ``image_size`` (None, an int short side or (H, W),
+    see `topoloc.image_size`), ``transform`` (a callable on the sample dict, or None), ``_c2w``
+    (N, 4, 4) camera-to-ENU and ``_cesium`` (N, 6) pose rows; it overrides `_flight` and
+    `_index` where they differ from the defaults, and `_extend` to add keys.
+
+    Sample (``ds[i]``), torch values:
+        ``image`` uint8 (3, H, W) RGB; ``c2w`` float64 (4, 4) camera-to-local-ENU, metres, OpenCV
+        camera axes; ``ecef`` float64 (3,) camera centre, ECEF metres; ``cesium`` float64 (6,) the
+        pose row (ECEF m, yaw / pitch / roll deg); ``domain``, ``name``, ``flight`` str; ``index`` int.
+    """
+
+    names: list[str]
+    image_paths: list[Path]
+    domain: str
+    image_size: Any
+    transform: Callable[[dict], dict] | None
+    _c2w: np.ndarray
+    _cesium: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def poses(self) -> np.ndarray:
+        """Camera-to-local-ENU poses of every sample, no image read. Shape: (N, 4, 4), metres."""
+        return self._c2w.copy()
+
+    def cesium(self) -> np.ndarray:
+        """Pose rows of every sample (ECEF m, yaw / pitch / roll deg), no image read. Shape: (N, 6)."""
+        return self._cesium.copy()
+
+    def load_image(self, i: int) -> torch.Tensor:
+        """The ``image`` of sample ``i`` (uint8 (3, H, W)) without building the whole sample."""
+        return read_rgb(self.image_paths[i], self.image_size)
+
+    def _flight(self, i: int) -> str:
+        """The sample's ``flight`` (the flight or split folder it comes from)."""
+        raise NotImplementedError
+
+    def _index(self, i: int) -> int:
+        """The sample's ``index`` (default: its position)."""
+        return i
+
+    def _extend(self, i: int, sample: dict[str, Any]) -> None:
+        """Add the subclass's own keys to ``sample`` (default: none)."""
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        i = int(i) % len(self)
+        sample = {
+            "image": self.load_image(i),
+            "c2w": torch.from_numpy(self._c2w[i].copy()),
+            "ecef": torch.from_numpy(self._cesium[i, :3].copy()),
+            "cesium": torch.from_numpy(self._cesium[i].copy()),
+            "domain": self.domain,
+            "name": self.names[i],
+            "flight": self._flight(i),
+            "index": self._index(i),
+        }
+        self._extend(i, sample)
+        return self.transform(sample) if self.transform is not None else sample

@@ -1,0 +1,117 @@
+"""The model's input contract: what a batch of images must become before the model sees it.
+
+As a timm model carries its ``pretrained_cfg`` (input size, mean, std), a topoloc model carries
+in its ``config`` dict:
+
+- ``"image_size"``: the (H, W) in pixels it was trained at (``None`` before training); the
+  trainer records it, the checkpoint keeps it (``model_config``) and `load_model` restores it.
+  `topoloc.engine.predict.predict` and `topoloc.engine.evaluate.evaluate` run at this size
+  unless told otherwise.
+- ``"mean"``, ``"std"``: the per-channel normalisation of its backbone (from timm's
+  ``pretrained_cfg``), also restored from the checkpoint.
+
+`prepare` is the one place where an image batch becomes the model's input: uint8 [0, 255] or
+float [0, 1] in, float normalised out, in the memory format asked for. `to_unit_float` is the
+one place where uint8 becomes float [0, 1] (the augmentations and the saliency maps work there).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["CONTRACT_KEYS", "to_unit_float", "unwrap_model", "input_size", "record_input_size",
+           "resolve_input_size", "prepare"]
+
+#: Keys of ``model.config`` that describe the input, not the architecture (not constructor arguments).
+CONTRACT_KEYS = ("image_size", "mean", "std", "frame")
+
+
+def to_unit_float(images: Tensor) -> Tensor:
+    """uint8 images in [0, 255] to float32 in [0, 1]; floating-point images are returned as they are.
+
+    Shape:
+        - images: (..., H, W), uint8 or floating point
+        - output: same shape, float32 for uint8 input, else the input's dtype
+
+    Example:
+        >>> to_unit_float(torch.tensor([0, 51, 255], dtype=torch.uint8))
+        tensor([0.0000, 0.2000, 1.0000])
+    """
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    if not images.is_floating_point():
+        raise TypeError(f"images: expected uint8 in [0, 255] or float in [0, 1], got {images.dtype}")
+    return images
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside a `DistributedDataParallel` (``.module``) and / or `torch.compile` (``._orig_mod``) wrapper."""
+    model = getattr(model, "module", model)
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+def input_size(model: nn.Module) -> tuple[int, int] | None:
+    """The (H, W) in pixels the model records as its training input size, or None."""
+    config = getattr(unwrap_model(model), "config", None)
+    recorded = config.get("image_size") if isinstance(config, dict) else None
+    return None if recorded is None else (int(recorded[0]), int(recorded[1]))
+
+
+def record_input_size(model: nn.Module, image_size: Sequence[int]) -> None:
+    """Record ``image_size`` (H, W) as the model's training input size (a model without a
+    ``config`` dict records nothing)."""
+    config = getattr(unwrap_model(model), "config", None)
+    if isinstance(config, dict):
+        config["image_size"] = [int(image_size[0]), int(image_size[1])]
+
+
+def resolve_input_size(model: nn.Module, image_size: Sequence[int] | None, data: Any = None,
+                       where: str = "predict") -> tuple[int, int]:
+    """The (H, W) a model runs at: ``image_size`` if given, else the size the model records.
+
+    A model that records none runs at the size of an `ImageCache` (whose size was chosen when it
+    was built); for anything else ``image_size`` is required.
+
+    Raises:
+        ValueError: ``image_size`` is not (H, W), two positive ints; or it is needed and missing.
+    """
+    if image_size is not None:
+        from topoloc.image_size import parse_image_size  # noqa: PLC0415 - a leaf module, kept off the models' import
+
+        return parse_image_size(image_size, name=f"{where}: `image_size`", short_side=False)
+    recorded = input_size(model)
+    if recorded is not None:
+        return recorded
+    cached = getattr(data, "image_size", None)
+    if cached is not None and hasattr(data, "images"):  # an ImageCache
+        return tuple(cached)
+    raise ValueError(f"{where}: `image_size` is needed: the model records no training input size (a model not "
+                     "trained by topoloc, or a checkpoint read without load_model); pass image_size=(H, W), the "
+                     "size it was trained at (TrainConfig.image_size)")
+
+
+def prepare(model: nn.Module, images: Tensor, channels_last: bool = False) -> Tensor:
+    """A batch of images as ``model``'s input: float, normalised, in the memory format asked for.
+
+    Uses ``model.prepare`` (`topoloc.models.Backbone.prepare`, which `AtLoc` forwards) when the model has
+    one; a model with only a ``normalize`` method gets ``normalize(to_unit_float(images))``.
+
+    Args:
+        model: an `AtLoc`, a `Backbone`, a wrapper of either, or any module with ``normalize``.
+        images: uint8 [0, 255] or float [0, 1] RGB.
+        channels_last: return a channels_last tensor (what cuDNN prefers under autocast).
+
+    Shape:
+        - images: (B, 3, H, W)
+        - output: (B, 3, H, W) float
+    """
+    raw = unwrap_model(model)
+    fn = getattr(raw, "prepare", None)
+    if fn is not None:
+        return fn(images, channels_last=channels_last)
+    x = raw.normalize(to_unit_float(images))
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -39,6 +39,11 @@ import torch
 
 from topoloc._device import resolve_device
 from topoloc._tempfiles import remove_stale
+from topoloc.data.normalize import PoseNormalizer
+from topoloc.engine.config import TrainConfig
+from topoloc.geodesy import TOPO_ORIGINS
+from topoloc.models import create_model
+from topoloc.models.contract import record_input_size
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
            "TrainingState", "recorded_frame", "capture_rng_state", "restore_rng_state", "frame_record",
@@ -88,8 +93,6 @@ def frame_record(frame: Any) -> dict[str, Any] | None:
     """
     if frame is None:
         return None
-    from topoloc.geodesy import TOPO_ORIGINS
-
     origin = (float(frame.lat_deg), float(frame.lon_deg), float(frame.h_m))
     name = next((n for n, o in TOPO_ORIGINS.items() if tuple(map(float, o)) == origin), None)
     return {"name": name, "lat_deg": origin[0], "lon_deg": origin[1], "h_m": origin[2]}
@@ -235,8 +238,6 @@ class TrainingState:
     @classmethod
     def read(cls, path: str | PathLike) -> "TrainingState":
         """Read a checkpoint written by `save_checkpoint` (`load_checkpoint`'s errors)."""
-        from topoloc.data.normalize import PoseNormalizer  # noqa: PLC0415 - the data floor, loaded on use
-
         state = load_checkpoint(path)
         return cls(Path(path), state["config"], state["model_state"], state["optimizer_state"], state["loss_state"],
                    PoseNormalizer.from_state_dict(state["normalizer"]), list(state["rng"]), int(state["epoch"]),
@@ -268,11 +269,6 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         trained with, and ``config["frame"]`` (the training poses' local frame, see
         `check_frame`; None when the checkpoint does not record it).
     """
-    from topoloc.data.normalize import PoseNormalizer  # noqa: PLC0415 - data and models floors, loaded on use
-    from topoloc.engine.config import TrainConfig  # noqa: PLC0415
-    from topoloc.models import create_model  # noqa: PLC0415
-    from topoloc.models.contract import record_input_size  # noqa: PLC0415
-
     state = load_checkpoint(path)
     normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
     # Checkpoints written before the 6D default name no rotation: their head is the normaliser's code.

@@ -14,6 +14,7 @@ import yaml
 
 from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_augment
 from topoloc.image_size import parse_image_size
+from topoloc.models import list_models
 
 __all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment", "load_yaml"]
 
@@ -165,8 +166,6 @@ class TrainConfig:
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        from topoloc.models import list_models
-
         if not isinstance(self.model, str) or self.model not in list_models():
             raise ValueError(f"TrainConfig: `model` must be one of {list_models()}, got {self.model!r}")
         if not isinstance(self.model_kwargs, dict):

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from topoloc._device import resolve_device
+from topoloc.image_size import parse_image_size
 
 __all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
@@ -149,7 +150,7 @@ class StudyConfig:
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"StudyConfig: `device` must be 'cpu' or 'cuda', got {self.device!r}")
         self.render_size = tuple(int(v) for v in self.render_size)
-        self.image_size = tuple(int(v) for v in self.image_size)
+        self.image_size = parse_image_size(self.image_size, name="StudyConfig: `image_size`", short_side=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -1,8 +1,10 @@
 """Image sizes: the one parser of ``image_size`` arguments, and what an int means.
 
 Everywhere in topoloc a size pair is **(H, W)** in pixels, height first as in a tensor's shape.
-The one exception is text: ``"360x240"`` (on the command line, in ``--size``) is written width
-first, as screen resolutions are, and means H = 240, W = 360.
+Text is the exception: ``"360x240"`` (on the command line, in ``--size``) is written width
+first, as screen resolutions are, and means H = 240, W = 360. The renderer's own ``size`` /
+``render_size`` pairs (`topoloc.procedural.render_flights`, the demo and study configs) are still
+(width, height) like its text; `topoloc.procedural.parse_size` reads them through this parser.
 
 An int is **the short side** in pixels, the aspect ratio kept (``240`` makes a 480 x 720 image
 240 x 360). It is accepted only where the images' own size is known (the datasets); where it is

@@ -45,6 +45,7 @@ from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import train
+from topoloc.image_size import parse_image_size
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.experiments.study_table import aggregate, results_markdown, write_section
 from topoloc.metrics import pose_errors, summarize
@@ -161,7 +162,7 @@ class StudyConfig:
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"StudyConfig: `device` must be 'cpu' or 'cuda', got {self.device!r}")
         self.render_size = tuple(int(v) for v in self.render_size)
-        self.image_size = tuple(int(v) for v in self.image_size)
+        self.image_size = parse_image_size(self.image_size, name="StudyConfig: `image_size`", short_side=False)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

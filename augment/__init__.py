@@ -17,6 +17,7 @@ from augment.compose import SimToReal
 from augment.fda import FourierDomainAdaptation
 from augment.haze import RandomHaze
 from augment.illumination import RandomIllumination
+from augment.relight import RandomSunRelight
 from augment.season import RandomSeasonShift
 from augment.snow import RandomSnowCover
 
@@ -29,6 +30,7 @@ __all__ = [
     "RandomIllumination",
     "RandomSeasonShift",
     "RandomSnowCover",
+    "RandomSunRelight",
     "SimToReal",
     "SimToRealAugmentationBase",
     "functional",

@@ -1,0 +1,82 @@
+"""RandomSunRelight: a sun from a random direction on the images' own surface normals."""
+
+from __future__ import annotations
+
+import math
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+from augment._checks import check_image, check_probability, check_range
+from augment.functional.relight import sun_direction, sun_relight
+
+__all__ = ["RandomSunRelight"]
+
+
+class RandomSunRelight(nn.Module):
+    r"""Relight evenly lit renders with a sun from a random direction, using their geometry.
+
+    Unlike the other ops this one needs more than the image: the surface normal of every pixel in
+    a z-up world frame (east, north, up), e.g. from a render's depth map or TOPO-DataGen's
+    ``_pc.npy`` scene coordinates (:func:`augment.functional.surface_normals`). The sun's azimuth
+    is drawn in that frame, so the light falls on the terrain as one sun would, whatever the
+    camera's heading. See :func:`augment.functional.sun_relight` for the light model. It is a plain
+    ``nn.Module`` (``aug(image, normals)``), not a kornia augmentation: kornia's containers pass
+    only the image.
+
+    Args:
+        sun_azimuth: range of the sun azimuth in degrees, clockwise from north, within ``[-360, 360]``.
+        sun_elevation: range of the sun elevation in degrees, within ``[5, 90]``.
+        sky_share: range of the sky's share of the light on flat ground, within ``[0, 1]``
+            (clear days about 0.15-0.3; 1 is overcast).
+        p: probability of relighting each image.
+
+    Shape:
+        - image: :math:`(B, 3, H, W)`, float in ``[0, 1]``
+        - normals: :math:`(B, 3, H, W)` unit vectors (any float or int8 scaled by 127), ``0`` where unknown
+        - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> img = torch.full((2, 3, 4, 4), 0.5)
+        >>> flat = torch.zeros(2, 3, 4, 4); flat[:, 2] = 1.0
+        >>> torch.allclose(RandomSunRelight(p=1.0)(img, flat), img)  # flat ground keeps its brightness
+        True
+    """
+
+    def __init__(
+        self,
+        sun_azimuth: Tuple[float, float] | float = (0.0, 360.0),
+        sun_elevation: Tuple[float, float] | float = (20.0, 70.0),
+        sky_share: Tuple[float, float] | float = (0.2, 0.6),
+        p: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.sun_azimuth = check_range(sun_azimuth, "sun_azimuth", -360.0, 360.0)
+        self.sun_elevation = check_range(sun_elevation, "sun_elevation", 5.0, 90.0)
+        self.sky_share = check_range(sky_share, "sky_share", 0.0, 1.0)
+        self.p = check_probability(p, "p")
+
+    def _uniform(self, bounds: Tuple[float, float], n: int, device) -> Tensor:
+        lo, hi = bounds
+        return lo + (hi - lo) * torch.rand(n, device=device)
+
+    def forward(self, image: Tensor, normals: Tensor) -> Tensor:
+        check_image(image, "image")
+        if image.dim() != 4 or normals.shape != image.shape:
+            raise ValueError(f"RandomSunRelight: `image` (B, 3, H, W) and `normals` of the same shape expected, got "
+                             f"{tuple(image.shape)} and {tuple(normals.shape)}")
+        if normals.dtype == torch.int8:
+            normals = normals.to(image.dtype) / 127.0
+        b, dev = image.shape[0], image.device
+        az = self._uniform(self.sun_azimuth, b, dev) * (math.pi / 180.0)
+        el = self._uniform(self.sun_elevation, b, dev) * (math.pi / 180.0)
+        share = self._uniform(self.sky_share, b, dev)
+        on = torch.rand(b, device=dev) < self.p
+        out = sun_relight(image, normals.to(image.dtype), sun_direction(az, el), share)
+        return torch.where(on[:, None, None, None], out, image)
+
+    def extra_repr(self) -> str:
+        return (f"sun_azimuth={self.sun_azimuth}, sun_elevation={self.sun_elevation}, sky_share={self.sky_share}, "
+                f"p={self.p}")

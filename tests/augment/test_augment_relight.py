@@ -1,0 +1,112 @@
+"""Relighting: normals of point maps and the sun + sky light model, against hand-worked cases."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from augment import RandomSunRelight
+from augment.functional import downsample_normals, sun_direction, sun_relight, surface_normals
+
+
+def _plane(a: float, b: float, h: int = 6, w: int = 7) -> torch.Tensor:
+    """The plane z = a x + b y as a camera above it sees it: x along the columns, y decreasing down
+    the rows (image up = north for a camera looking down). (1, 3, H, W)."""
+    y, x = torch.meshgrid(-torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    return torch.stack([x, y, a * x + b * y])[None]
+
+
+@pytest.mark.parametrize("a,b", [(0.0, 0.0), (2.0, 0.0), (-0.5, 1.5)])
+def test_normals_of_a_plane_are_its_gradient_normal(a, b):
+    n = surface_normals(_plane(a, b))
+    want = torch.tensor([-a, -b, 1.0], dtype=torch.float64) / math.sqrt(a * a + b * b + 1.0)
+    interior = n[0, :, 1:-1, 1:-1].reshape(3, -1)
+    assert torch.allclose(interior, want[:, None].expand_as(interior), atol=1e-12)
+    # the border has no central difference: 0
+    assert n[0, :, 0].abs().sum() == 0 and n[0, :, :, -1].abs().sum() == 0
+
+
+def test_normals_are_zero_next_to_missing_points():
+    p = _plane(0.3, 0.1)
+    p[0, :, 3, 3] = float("nan")
+    n = surface_normals(p)
+    for r, c in [(3, 3), (2, 3), (4, 3), (3, 2), (3, 4)]:
+        assert n[0, :, r, c].abs().sum() == 0, (r, c)
+    assert torch.allclose(torch.linalg.vector_norm(n[0, :, 1, 1]), torch.tensor(1.0, dtype=torch.float64))
+
+
+def test_normals_reject_bad_shapes():
+    with pytest.raises(ValueError, match="points"):
+        surface_normals(torch.zeros(2, 4, 5))
+    with pytest.raises(ValueError, match="valid"):
+        surface_normals(torch.zeros(1, 3, 4, 5), valid=torch.ones(1, 5, 4, dtype=torch.bool))
+
+
+def test_downsampled_normals_stay_unit_and_keep_a_plane():
+    n = surface_normals(_plane(1.0, 0.0, h=10, w=12))
+    small = downsample_normals(n[:, :, 1:-1, 1:-1], (2, 5))
+    want = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64) / math.sqrt(2)
+    assert torch.allclose(small[0].reshape(3, -1), want[:, None].expand(3, 10), atol=1e-12)
+
+
+def test_sun_direction_east_north_up():
+    s = sun_direction(torch.tensor([0.0, math.pi / 2, math.pi]), torch.tensor([0.0, 0.0, math.pi / 6]))
+    want = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, -math.cos(math.pi / 6), 0.5]])
+    assert torch.allclose(s, want, atol=1e-6)
+
+
+def test_relight_worked_by_hand():
+    # sun from the south-east at elevation 30 deg; sky share 0.25
+    az, el = math.radians(135.0), math.radians(30.0)
+    sun = sun_direction(torch.tensor([az]), torch.tensor([el]))
+    normals = torch.zeros(1, 3, 1, 4)
+    normals[0, :, 0, 0] = torch.tensor([0.0, 0.0, 1.0])  # flat ground: unchanged
+    normals[0, :, 0, 1] = sun[0]  # facing the sun: cos = 1 -> 0.25 + 0.75 / sin(30) = 1.75
+    normals[0, :, 0, 2] = torch.tensor([-math.sin(az), -math.cos(az), 0.0])  # a cliff facing away: sky only, 0.25
+    # pixel 3: no geometry (sky): unchanged
+    image = torch.full((1, 3, 1, 4), 0.4)
+    out = sun_relight(image, normals, sun, torch.tensor([0.25]))
+    assert torch.allclose(out[0, :, 0], torch.tensor([0.4, 0.7, 0.1, 0.4])[None].expand(3, 4), atol=1e-6)
+
+
+def test_relight_clamps_and_overcast_is_identity():
+    sun = sun_direction(torch.tensor([0.0]), torch.tensor([math.radians(10.0)]))
+    normals = sun[:, :, None, None].expand(1, 3, 2, 2).clone()
+    image = torch.full((1, 3, 2, 2), 0.5)
+    assert sun_relight(image, normals, sun, torch.tensor([0.0])).max() == 1.0  # 0.5 / sin(10 deg) > 1
+    assert torch.allclose(sun_relight(image, normals, sun, torch.tensor([1.0])), image)
+
+
+def test_relight_rejects_mismatched_inputs():
+    image = torch.rand(2, 3, 4, 4)
+    with pytest.raises(ValueError, match="normals"):
+        sun_relight(image, torch.zeros(2, 3, 4, 5), torch.zeros(2, 3), torch.zeros(2))
+    with pytest.raises(ValueError, match="sun"):
+        sun_relight(image, torch.zeros(2, 3, 4, 4), torch.zeros(3), torch.zeros(2))
+
+
+def test_random_sun_relight_probability_and_int8_normals():
+    torch.manual_seed(0)
+    image = torch.full((64, 3, 2, 2), 0.3)
+    wall = torch.zeros(64, 3, 2, 2, dtype=torch.int8)
+    wall[:, 0] = 127  # a wall facing east: lit only by suns from the east half
+    assert torch.equal(RandomSunRelight(p=0.0)(image, wall), image)
+    out = RandomSunRelight(p=1.0, sky_share=0.4)(image, wall)
+    changed = (out != image).flatten(1).any(1)
+    assert changed.all()  # every image relit: 0.3 * 0.4 in the shade, brighter in the sun
+    assert torch.allclose(out.min(), torch.tensor(0.12))
+    half = RandomSunRelight(p=0.5)(image, wall)
+    assert 10 < int((half != image).flatten(1).any(1).sum()) < 54
+
+
+def test_random_sun_relight_validates_arguments():
+    with pytest.raises(ValueError, match="sun_elevation"):
+        RandomSunRelight(sun_elevation=(0.0, 30.0))
+    with pytest.raises(ValueError, match="sky_share"):
+        RandomSunRelight(sky_share=(0.2, 1.5))
+    with pytest.raises(ValueError, match="p"):
+        RandomSunRelight(p=2.0)
+    with pytest.raises(ValueError, match="same shape"):
+        RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 3))

@@ -21,14 +21,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from topoloc.data.geometry import TOPO_FOCAL_PX, TOPO_SIZE  # TOPO-DataGen's camera (one owner)
 from topoloc.procedural.appearance import camera_effects, shade
 from topoloc.procedural.landcover import RIDGELINE, SKY
 
 __all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays", "TOPO_SIZE", "TOPO_FOCAL_PX", "RIDGE_DISTANCE_M"]
 
-#: TOPO's native image size (width, height) and focal length (px).
-TOPO_SIZE = (720, 480)
-TOPO_FOCAL_PX = 480.0
 #: Terrain hit further than this (m, horizontal) is labelled "ridgeline": the distant mountains.
 RIDGE_DISTANCE_M = 2500.0
 

@@ -1,0 +1,89 @@
+"""Scene geometry of renders: depth maps and scene coordinates to ENU points and normals.
+
+References: a camera over flat ground, where the depth of every pixel follows from the ray's angle
+(worked by hand below), worked by hand below (the ray caster's depth is checked against the same model in
+tests/procedural/test_procedural_depth_geometry.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.data import TopoFlight
+from topoloc.data.geometry import depth_to_points, flight_normals, geometry_path, scene_points
+from topoloc.geodesy import LocalFrame
+
+FRAME = LocalFrame.named("comballaz")
+
+
+def _c2w(east, north, up, yaw, pitch, roll=0.0) -> np.ndarray:
+    ecef = FRAME.enu_to_ecef(np.array([[east, north, up]]))
+    return FRAME.cesium_to_c2w(np.concatenate([ecef, [[yaw, pitch, roll]]], 1))[0]
+
+
+def _flat_ground_depth(c2w: np.ndarray, h: int, w: int, ground_up: float = 0.0) -> np.ndarray:
+    """Depth along the optical axis of the plane up = ground_up, by intersecting each pixel's ray by hand."""
+    f = 480.0 * w / 720.0
+    u, v = np.meshgrid((np.arange(w) + 0.5 - w / 2) / f, (np.arange(h) + 0.5 - h / 2) / f)
+    rays = np.stack([u, v, np.ones_like(u)])  # camera frame, z = 1: the parameter is the depth
+    down = np.einsum("j,jhw->hw", c2w[2, :3], rays)  # up-component of the world ray
+    depth = (ground_up - c2w[2, 3]) / down
+    return np.where(depth > 0, depth, np.inf)
+
+
+@pytest.mark.parametrize("yaw,pitch,roll", [(0.0, -90.0, 0.0), (37.0, -50.0, 0.0), (250.0, -65.0, 8.0)])
+def test_depth_over_flat_ground_gives_ground_points_and_up_normals(yaw, pitch, roll):
+    c2w = _c2w(120.0, -40.0, 300.0, yaw, pitch, roll)
+    depth = _flat_ground_depth(c2w, 24, 36)
+    pts = depth_to_points(depth, c2w)
+    assert torch.allclose(pts[2], torch.zeros(24, 36), atol=1e-3)  # every point lies on the ground
+    from augment.functional import surface_normals
+
+    n = surface_normals(pts[None].double())[0, :, 1:-1, 1:-1]
+    assert torch.allclose(n[2], torch.ones_like(n[2]), atol=1e-6)
+
+
+def test_scene_coordinates_file_gives_enu_points(tmp_path):
+    c2w = _c2w(0.0, 0.0, 250.0, 10.0, -70.0)
+    depth = _flat_ground_depth(c2w, 8, 12, ground_up=5.0)
+    enu = depth_to_points(depth, c2w).numpy().transpose(1, 2, 0).reshape(-1, 3)
+    pc = FRAME.enu_to_ecef(enu.astype(np.float64)).reshape(8, 12, 3)
+    pc[0, 0] = -1.0  # TOPO's "no hit"
+    path = tmp_path / "x_00000_pc.npy"
+    np.save(path, pc)
+    pts = scene_points(path, c2w, FRAME)
+    assert torch.isnan(pts[:, 0, 0]).all()
+    assert torch.allclose(pts[2, 1:, 1:], torch.full((7, 11), 5.0), atol=1e-2)
+
+
+def test_geometry_path_prefers_scene_coordinates_and_names_what_is_missing(tmp_path):
+    render = tmp_path / "f_00003_img.png"
+    with pytest.raises(FileNotFoundError, match=r"f_00003_pc\.npy.*f_00003_depth\.npy.*--depth"):
+        geometry_path(render)
+    (tmp_path / "f_00003_depth.npy").write_bytes(b"")
+    assert geometry_path(render).name == "f_00003_depth.npy"
+    (tmp_path / "f_00003_pc.npy").write_bytes(b"")
+    assert geometry_path(render).name == "f_00003_pc.npy"
+
+
+def test_flight_normals_of_a_flight_over_flat_ground(tmp_path, make_topo_flight):
+    from topoloc.data.preset import load_preset
+
+    rows = load_preset("comballaz-LHS")[:3].copy()
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3, poses=rows)
+    ds = TopoFlight(tmp_path, "comballaz-LHS", frame="comballaz")
+    h, w = 32, 48
+    for i, render in enumerate(ds.render_paths):
+        c2w = ds.poses()[i]
+        np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")),
+                _flat_ground_depth(c2w, h, w, ground_up=c2w[2, 3] - 150.0).astype(np.float32))
+    n = flight_normals(ds, (8, 12))
+    assert n.dtype == torch.int8 and n.shape == (3, 3, 8, 12)
+    assert (n[:, 2, 1:-1, 1:-1] == 127).all() and (n[:, :2, 1:-1, 1:-1] == 0).all()
+
+
+def test_flight_normals_refuses_a_cache(tmp_path):
+    with pytest.raises(TypeError, match="TopoFlight"):
+        flight_normals(object(), (4, 4))

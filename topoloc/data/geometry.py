@@ -1,0 +1,117 @@
+"""Per-pixel geometry of rendered flights: scene points and surface normals in the local ENU frame.
+
+TOPO-DataGen writes each render's scene coordinates (``<stem>_pc.npy``, (H, W, 3) ECEF metres,
+``-1`` where nothing is hit); Mini-Comballaz writes a depth map on request (``topoloc render
+--depth``: ``<stem>_depth.npy``, (H, W) float32 metres along the optical axis, ``inf`` where nothing
+is hit). Either gives the surface normals that `augment.RandomSunRelight` lights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from augment.functional.relight import downsample_normals, surface_normals
+
+__all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals"]
+
+#: TOPO-DataGen's camera: 720 x 480 px, focal length 480 px, principal point at the centre.
+TOPO_SIZE = (720, 480)
+TOPO_FOCAL_PX = 480.0
+
+_SUFFIX = "_img.png"
+
+
+def geometry_path(render: Path) -> Path:
+    """The geometry file beside a render ``<stem>_img.png``: its ``_pc.npy`` if present, else ``_depth.npy``.
+
+    Raises:
+        FileNotFoundError: neither exists (the message names both and how to get them).
+    """
+    render = Path(render)
+    stem = render.name[: -len(_SUFFIX)] if render.name.endswith(_SUFFIX) else render.stem
+    pc, depth = render.with_name(stem + "_pc.npy"), render.with_name(stem + "_depth.npy")
+    if pc.is_file():
+        return pc
+    if depth.is_file():
+        return depth
+    raise FileNotFoundError(f"{render}: no geometry beside this render: expected {pc.name} (TOPO-DataGen scene "
+                            f"coordinates) or {depth.name} (Mini-Comballaz: render with 'topoloc render --depth')")
+
+
+def depth_to_points(depth: np.ndarray, c2w: np.ndarray) -> torch.Tensor:
+    """World points of a depth map taken with TOPO's pinhole camera (f = 480 px at 720 px wide, centred).
+
+    Args:
+        depth: (H, W) metres along the optical axis; non-finite or <= 0 where nothing is hit.
+        c2w: (4, 4) camera-to-world pose, OpenCV camera axes (x right, y down, z forward).
+
+    Returns:
+        (3, H, W) float32 points in the world frame of ``c2w``; NaN where nothing is hit.
+    """
+    depth = np.asarray(depth, dtype=np.float64)
+    if depth.ndim != 2:
+        raise ValueError(f"depth_to_points: `depth` must be (H, W), got {depth.shape}")
+    h, w = depth.shape
+    f = TOPO_FOCAL_PX * w / TOPO_SIZE[0]
+    u = (np.arange(w) + 0.5 - w / 2.0) / f
+    v = (np.arange(h) + 0.5 - h / 2.0) / f
+    z = np.where(np.isfinite(depth) & (depth > 0), depth, np.nan)
+    cam = np.stack([u[None, :] * z, v[:, None] * z, z])  # (3, H, W)
+    world = np.einsum("ij,jhw->ihw", c2w[:3, :3], cam) + c2w[:3, 3, None, None]
+    return torch.from_numpy(world.astype(np.float32))
+
+
+def scene_points(path: Path, c2w: np.ndarray, frame: Any) -> torch.Tensor:
+    """World (local ENU) points of one render from its geometry file (see `geometry_path`).
+
+    Args:
+        path: a ``_pc.npy`` ((H, W, 3) ECEF m, ``-1`` = none) or ``_depth.npy`` ((H, W) m) file.
+        c2w: (4, 4) the render's camera-to-ENU pose (used for a depth map).
+        frame: the `LocalFrame` of ``c2w`` (used for scene coordinates).
+
+    Returns:
+        (3, H, W) float32 ENU metres, NaN where nothing is hit.
+    """
+    arr = np.load(path)
+    if path.name.endswith("_depth.npy"):
+        return depth_to_points(arr, c2w)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise ValueError(f"{path}: scene coordinates must be (H, W, 3) ECEF metres, got {arr.shape}")
+    flat = arr.reshape(-1, 3).astype(np.float64)
+    none = np.all(flat == -1.0, axis=1) | ~np.isfinite(flat).all(axis=1)
+    enu = np.full_like(flat, np.nan)
+    if (~none).any():
+        enu[~none] = frame.ecef_to_enu(flat[~none])
+    return torch.from_numpy(enu.reshape(arr.shape).transpose(2, 0, 1).astype(np.float32))
+
+
+def flight_normals(dataset: Any, size: tuple[int, int]) -> torch.Tensor:
+    """Surface normals of every render of a `TopoFlight`, at ``size``, in its local ENU frame.
+
+    Args:
+        dataset: a `TopoFlight` of synthetic renders (its ``render_paths``, ``poses()``, ``frame``).
+        size: (H, W) of the training images the normals go with.
+
+    Returns:
+        int8 (N, 3, H, W): unit normals x 127 (east, north, up), ``0`` where unknown (sky, far
+        mountains, image borders); in the dataset's order.
+
+    Raises:
+        TypeError: ``dataset`` has no renders to read geometry beside.
+        FileNotFoundError: a render has no geometry file (the message names it).
+    """
+    paths = getattr(dataset, "render_paths", None)
+    if paths is None or not hasattr(dataset, "poses"):
+        raise TypeError(f"flight_normals: expected a TopoFlight (renders with geometry files beside them), got "
+                        f"{type(dataset).__name__}")
+    c2w = dataset.poses()
+    out = torch.zeros(len(paths), 3, *size, dtype=torch.int8)
+    for i, render in enumerate(paths):
+        points = scene_points(geometry_path(render), c2w[i], dataset.frame)
+        n = downsample_normals(surface_normals(points[None]), tuple(size))[0]
+        out[i] = (n * 127.0).round().to(torch.int8)
+    return out

@@ -246,3 +246,39 @@ def test_checkpoints_from_before_the_6d_default_still_load(tiny_config, pose_ima
     assert model.head.rotation == normalizer.rotation == "log_quat"
     new_model, new_normalizer, _ = load_model(result.final_checkpoint)
     torch.testing.assert_close(predict(model, ds, normalizer), predict(new_model, ds, new_normalizer))
+
+
+def test_relight_lights_the_augmented_share_on_the_given_normals(tiny_config, pose_images):
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    ds = pose_images(n=16)
+    normals = torch.zeros(16, 3, 32, 32, dtype=torch.int8)
+    normals[:, 0] = 127  # every pixel a wall facing east
+    cfg = tiny_config(epochs=1, batch_size=8, augment=None, augment_fraction=0.5, relight=1.0)
+    trainer = Trainer(cfg, ds, normals=normals)
+    trainer._setup(DistInfo())
+    prepare = trainer.model.prepare
+    trainer.model.prepare = lambda x, channels_last=False: x  # look at the [0, 1] images
+    try:
+        x, _ = trainer._inputs(torch.arange(8))
+    finally:
+        trainer.model.prepare = prepare
+    clean = trainer.train_cache.images[:8].float() / 255
+    # the augmented half is relit: a wall facing east is (almost surely) not lit like flat ground
+    assert ((x[:4] - clean[:4]).abs().flatten(1).amax(1) > 0.01).all()
+    assert torch.allclose(x[4:], clean[4:])  # the clean half untouched
+    with pytest.raises(ValueError, match="normals"):
+        Trainer(cfg, ds, normals=normals[:, :, :16])._setup(DistInfo())
+
+
+def test_relight_without_geometry_is_refused_with_the_reason(tiny_config, pose_images):
+    from topoloc.data.cache import as_cache
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    cache = as_cache(pose_images(n=8), (32, 32))
+    with pytest.raises(TypeError, match="normals"):
+        Trainer(tiny_config(relight=0.5), cache)._setup(DistInfo())
+    with pytest.raises(ValueError, match="relight"):
+        tiny_config(relight=1.5)

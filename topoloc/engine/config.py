@@ -97,6 +97,10 @@ class TrainConfig:
             ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
             augmentation, the others stay clean. Below 1 the network keeps seeing the rendered
             appearance it must fit while it learns to ignore the appearance changes.
+        relight: probability that an augmented image is first relit by a sun from a random
+            direction on its own surface normals (`augment.RandomSunRelight`), in [0, 1]; 0 turns
+            it off. Needs a `TopoFlight` training set whose renders have geometry beside them
+            (``_pc.npy`` from TOPO-DataGen, or ``_depth.npy`` from ``topoloc render --depth``).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: bf16 autocast on CUDA (ignored on the CPU).
         channels_last: channels_last memory format on CUDA (ignored on the CPU).
@@ -144,6 +148,7 @@ class TrainConfig:
     augment: str | Callable | None = None
     augment_strength: float = 1.0
     augment_fraction: float = 1.0
+    relight: float = 0.0
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -182,6 +187,9 @@ class TrainConfig:
         self.augment_fraction = _float(self.augment_fraction, "augment_fraction", 0.0)
         if not 0.0 < self.augment_fraction <= 1.0:
             raise ValueError(f"TrainConfig: `augment_fraction` must be in (0, 1], got {self.augment_fraction!r}")
+        self.relight = _float(self.relight, "relight", 0.0)
+        if self.relight > 1.0:
+            raise ValueError(f"TrainConfig: `relight` must be a probability in [0, 1], got {self.relight!r}")
         if self.grad_clip is not None:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
         if self.lr_schedule not in LR_SCHEDULES:

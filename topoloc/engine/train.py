@@ -27,8 +27,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from augment import RandomSunRelight
 from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
                                        restore_rng_state, save_checkpoint, training_checkpoint)
@@ -50,6 +52,7 @@ log = logging.getLogger("topoloc.engine")
 #: depend on the run's length; ``frame`` is the training data's local frame).
 RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last",
                  "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "augment_fraction",
+                 "relight",
                  "sx", "sq")
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
@@ -76,7 +79,7 @@ class TrainResult:
 
 
 def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
-          callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> TrainResult:
+          callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None) -> TrainResult:
     """Train a pose regressor; see `Trainer`.
 
     Args:
@@ -88,6 +91,9 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
         normalizer: a `PoseNormalizer`; default: fitted to the training poses.
         callbacks: called after every optimiser step with ``{"epoch", "step", "global_step",
             "loss", "trainer"}`` (``loss`` is a tensor: reading it synchronises the device).
+        normals: for ``config.relight``: the training images' surface normals, int8 (N, 3, H, W)
+            (unit x 127, local ENU, in ``train_set``'s order, see `topoloc.data.flight_normals`);
+            default: read from the geometry files beside ``train_set``'s renders.
 
     Returns:
         A `TrainResult` (checkpoint paths and the per-epoch history).
@@ -97,7 +103,7 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
             value and the last good checkpoint, which is left untouched.
         RuntimeError: an image could not be decoded (the message names it).
     """
-    return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks).fit()
+    return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
 
 
 def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn.Module:
@@ -163,7 +169,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
-                 callbacks: Sequence[Callable[[dict[str, Any]], None]] = ()) -> None:
+                 callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer: `config` must be a TrainConfig, got {type(config).__name__}")
         if train_set is None:
@@ -171,6 +177,7 @@ class Trainer:
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.normalizer = normalizer
+        self.normals = normals
         self.callbacks = list(callbacks)
         self.out_dir = Path(config.out_dir)
         self.history: list[dict[str, Any]] = []
@@ -244,6 +251,22 @@ class Trainer:
         if self.val_set is not None:
             self.val_cache = as_cache(self.val_set, cfg.image_size, device=cache_device,
                                       num_workers=cfg.num_workers, progress=cfg.progress and info.is_main)
+        if cfg.relight > 0:
+            self.normals = self._relight_normals()
+
+    def _relight_normals(self) -> Tensor:
+        """The training images' normals for `TrainConfig.relight`: given, or from the renders' geometry files."""
+        cfg, n = self.config, self.normals
+        if n is None:
+            if isinstance(self.train_set, ImageCache):
+                raise TypeError("TrainConfig.relight needs the training renders' surface normals: pass `normals` "
+                                "(topoloc.data.flight_normals) with an ImageCache, or the TopoFlight itself")
+            n = flight_normals(self.train_set, cfg.image_size)
+        want = (len(self.train_cache), 3, *cfg.image_size)
+        if tuple(n.shape) != want or n.dtype != torch.int8:
+            raise ValueError(f"train: `normals` must be int8 {want} (unit normals x 127 at the training size), "
+                             f"got {n.dtype} {tuple(n.shape)}")
+        return n.to(self.train_cache.device)
 
     def _resume_state(self) -> TrainingState | None:
         """The checkpoint to resume from (None for a new run), its setting changes checked and logged."""
@@ -320,6 +343,7 @@ class Trainer:
         # Built before the RNG is seeded or restored: nothing it draws at construction can shift
         # the draws of a resumed run.
         self.augment = build_augment(cfg.augment, cfg.augment_strength, device)
+        self.relight = RandomSunRelight(p=cfg.relight) if cfg.relight > 0 else None
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
         model = initial_model(cfg, device)  # seeds torch with cfg.seed
@@ -379,13 +403,18 @@ class Trainer:
         images, _ = self.train_cache.batch(idx, self.device)
         target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
         x = to_unit_float(images)
-        if self.augment is not None:
+        if self.augment is not None or self.relight is not None:
             k = round(self.config.augment_fraction * x.shape[0])
-            if k == x.shape[0]:
-                x = self.augment(x)
-            elif k > 0:  # batches are in random order: the first k images are a random subset
-                x = torch.cat([self.augment(x[:k]), x[k:]])
+            if k > 0:  # batches are in random order: the first k images are a random subset
+                x = torch.cat([self._augment(x[:k], idx[:k]), x[k:]])
         return self.model.prepare(x, channels_last=self.cuda and self.config.channels_last), target
+
+    def _augment(self, x: Tensor, idx: Tensor) -> Tensor:
+        """The augmented images of ``idx``: relit on their normals (when asked), then `augment`."""
+        if self.relight is not None:
+            normals = self.normals.index_select(0, idx.to(self.normals.device)).to(x.device, non_blocking=True)
+            x = self.relight(x, normals)
+        return self.augment(x) if self.augment is not None else x
 
     def _step(self, idx: Tensor) -> dict[str, Tensor]:
         cfg = self.config

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from topoloc.procedural.landcover import MEADOW
+from topoloc.data.semantics import MEADOW
 from topoloc.procedural.terrain import Grid
 from topoloc.procedural.world import World, build_world
 

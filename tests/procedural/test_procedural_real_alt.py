@@ -10,7 +10,7 @@ from topoloc.data.preset import load_preset_pic_names
 from topoloc.procedural import render_flights
 from topoloc.procedural.alt_camera import ALT_CHROMATIC, ALT_K1, distortion_grid
 from topoloc.procedural.appearance import appearance_for_flight
-from topoloc.procedural.landcover import REAL_ONLY
+from topoloc.data.semantics import REAL_ONLY
 
 SIZE = (96, 64)
 FLIGHT = "comballaz-2020-11-06-planned"

@@ -9,7 +9,7 @@ import torch
 from topoloc.data.preset import load_preset
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import RenderConfig, appearance_for_flight, bake, cast_rays, intrinsics, render
-from topoloc.procedural.landcover import CLOUD, REAL_ONLY, RIDGELINE, SKY, SNOW
+from topoloc.data.semantics import CLOUD, REAL_ONLY, RIDGELINE, SKY, SNOW
 
 W, H = 96, 64
 F_PX = 480.0 * W / 720.0
@@ -171,7 +171,7 @@ def test_cuda_render_matches_cpu(world):
 
 
 def test_power_line_is_drawn_only_in_real_images(world, c2w_from):
-    from topoloc.procedural.landcover import REAL_ONLY
+    from topoloc.data.semantics import REAL_ONLY
 
     a, b = world.wires[10].double().numpy()
     mid = (a + b) / 2

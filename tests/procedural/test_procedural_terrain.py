@@ -9,7 +9,7 @@ import torch
 from topoloc.data.preset import load_preset
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import CLEARANCE_M, COMBALLAZ_FLIGHTS, SEMANTIC_CLASSES
-from topoloc.procedural.landcover import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
+from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
 from topoloc.procedural.terrain import Grid, polyline_distance, sample_grid, smooth_min
 from topoloc.procedural.world import area_of_flight
 

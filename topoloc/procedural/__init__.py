@@ -11,7 +11,7 @@ Example:
 """
 
 from topoloc.procedural.appearance import Appearance, appearance_for_flight, bake, sun_position
-from topoloc.procedural.landcover import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES
+from topoloc.data.semantics import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.procedural.renderer import Geometry, RenderConfig, camera_rays, cast_rays, intrinsics, render
 from topoloc.procedural.terrain import CLEARANCE_M, COMBALLAZ_FLIGHTS, Grid
 from topoloc.procedural.world import World, area_of_flight, build_world

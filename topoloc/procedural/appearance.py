@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from topoloc.procedural._noise import fbm2d, hash_normal, hash_uniform
-from topoloc.procedural.landcover import (
+from topoloc.data.semantics import (
     BUILDING, CLOUD, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, REAL_ONLY, RIDGELINE, ROAD, ROCK, SKY, SNOW, WATER,
 )
+from topoloc.procedural._noise import fbm2d, hash_normal, hash_uniform
 from topoloc.procedural.terrain import sample_grid
 
 __all__ = ["Appearance", "appearance_for_flight", "Bake", "bake", "shade", "sun_position", "DOMAINS", "PHOTO_DOMAINS",

@@ -15,32 +15,12 @@ import math
 import numpy as np
 import torch
 
-from topoloc.data.semantics import (BUILDING, CLOUD, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, REAL_ONLY, RIDGELINE,
-                                    ROAD, ROCK, SEMANTIC_CLASSES, SKY, SNOW, STABLE_CLASSES, UNSTABLE_CLASSES, WATER)
+from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
 from topoloc.procedural._noise import fbm2d
 from topoloc.procedural.terrain import RIVER_ENU, Grid, polyline_distance
 
-__all__ = [
-    # the semantic class table (owned by topoloc.data.semantics)
-    "SEMANTIC_CLASSES",
-    "STABLE_CLASSES",
-    "UNSTABLE_CLASSES",
-    "SKY",
-    "MEADOW",
-    "FOREST_EVERGREEN",
-    "FOREST_DECIDUOUS",
-    "ROCK",
-    "WATER",
-    "ROAD",
-    "BUILDING",
-    "SNOW",
-    "CLOUD",
-    "REAL_ONLY",
-    "RIDGELINE",
-    # land cover
-    "LAKE",
-    "build_landcover",
-]
+# The class ids (SKY, MEADOW, ...) and their table are owned by topoloc.data.semantics.
+__all__ = ["LAKE", "build_landcover"]
 
 #: The lake: centre (east, north) m, semi-axes (m), rotation (deg).
 LAKE = ((430.0, 140.0), (150.0, 80.0), 30.0)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from topoloc.procedural._noise import fbm1d_periodic, fbm2d
-from topoloc.procedural.landcover import REAL_ONLY, build_landcover
+from topoloc.procedural.landcover import build_landcover
 from topoloc.procedural.terrain import (
     CLEARANCE_M,
     Grid,

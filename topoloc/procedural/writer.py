@@ -43,7 +43,7 @@ from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
-from topoloc.procedural.landcover import SEMANTIC_CLASSES
+from topoloc.data.semantics import SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 

@@ -18,8 +18,9 @@ from topoloc.experiments.demo import DemoConfig, run_demo
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses=None) -> None:
-    """A stand-in for Mini-Comballaz: random renders, semantics and (real flights) photos in TOPO's layout."""
+def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses=None, depth: bool = False) -> None:
+    """A stand-in for Mini-Comballaz: random renders, semantics and (real flights) photos in TOPO's layout;
+    with ``depth``, random depth maps (40-60 m) beside the renders."""
     rng = np.random.default_rng(seed)
     poses = load_preset(flight) if poses is None else poses
     names = load_preset_pic_names(flight) if flight in list_presets() else []
@@ -35,13 +36,16 @@ def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses
         rgba = np.concatenate([rng.integers(0, 256, (h, w, 3)), np.full((h, w, 1), 255)], axis=2).astype(np.uint8)
         Image.fromarray(rgba, "RGBA").save(folder / f"{stem}_img.png")
         np.save(folder / f"{stem}_semantics.npy", rng.integers(0, 12, (h, w)).astype(np.uint8))
+        if depth:
+            np.save(folder / f"{stem}_depth.npy", rng.uniform(40.0, 60.0, (h, w)).astype(np.float32))
         if names:
             Image.fromarray(rgba[..., :3]).save(root / f"{flight}-real" / f"{names[i]}.JPG")
 
 
 def _fake_render(cfg, data_dir):
     train_rows = corridor(load_preset(demo.PLANNED_FLIGHT), cfg.corridor_images, seed=cfg.seed)
-    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.corridor_images, cfg.render_size, cfg.seed, poses=train_rows)
+    _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.corridor_images, cfg.render_size, cfg.seed, poses=train_rows,
+                  depth=cfg.relight > 0)
     for k, f in enumerate(cfg.test_flights):
         _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
 

@@ -110,7 +110,12 @@ def test_configs_and_ops_as_in_simtoreal(tmp_path):
 
     cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
     names = [r.name for r in study_runs(cfg)]
-    assert names == ["none", "simtoreal-0.25", "simtoreal-0.5", "simtoreal-1"] + [f"{op}-only" for op in OPS]
+    assert names == (["none", "simtoreal-0.25", "simtoreal-0.5", "simtoreal-1", "relight-only", "simtoreal-0.5+relight"]
+                     + [f"{op}-only" for op in OPS])
+    relit = {r.name: (r.relight, r.simtoreal, r.strength) for r in study_runs(cfg) if r.relight > 0}
+    assert relit == {"relight-only": (0.8, False, 1.0), "simtoreal-0.5+relight": (0.8, True, 0.5)}
+    no_relight = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", relight=0.0)
+    assert not any("relight" in r.name for r in study_runs(no_relight))
     # SimToReal's documented weights (edges 0.2, snow 0.5, season 0.8, the others 1) times p = 0.5
     expected_p = {"season": 0.4, "snow": 0.25, "illumination": 0.5, "clouds": 0.5, "haze": 0.5, "edges": 0.1, "camera": 0.5}
     for op, p in expected_p.items():
@@ -141,7 +146,7 @@ def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
     """Two configs x two seeds through the library, trained on a corridor around the planned flight:
     every run in the table, a re-run trains nothing."""
     cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_images=16, test_images=3,
-                       strengths=(0.5,), ops=(), seeds=(0, 1))
+                       strengths=(0.5,), ops=(), seeds=(0, 1), relight=0.0)
     results = tmp_path / "RESULTS.md"
     first = run_study(cfg, results, command="pytest", progress=False)
     assert sorted(first["ran"]) == [("none", 0), ("none", 1), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]
@@ -173,7 +178,7 @@ def test_recipe_smoke_preset_every_config_and_seed(tmp_path, monkeypatch):
     runpy.run_path(str(RECIPE), run_name="__main__")
     before = _mtimes(tmp_path / "out")
     names = [r.name for r in study_runs(study_config("smoke", "d", "o", device="cpu"))]
-    assert len(before) == len(names) * 3 == 33
+    assert len(before) == len(names) * 3 == 39
     text = (tmp_path / "RESULTS.md").read_text()
     for name in names:
         assert f"| {name} | 3 | " in text

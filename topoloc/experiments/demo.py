@@ -76,6 +76,9 @@ class DemoConfig:
         augment_strength: strength of ``augment.SimToReal`` in the augmented run.
         augment_fraction: share of each batch that the augmented run augments (the rest stays clean,
             so the run still fits the rendered appearance).
+        relight: in the augmented run, probability that an augmented image is first relit by a sun
+            from a random direction on its surface normals (`augment.RandomSunRelight`; the
+            training flight is then rendered with depth maps). 0 turns it off.
         sq: initial log-weight of the rotation term of `AtLocLoss` (learned). The paper's -3 weighs
             rotation 20x; from random weights in a few thousand steps that left the translation nearly
             unlearned (measured on the CPU preset), so the demo starts at 0.
@@ -101,6 +104,7 @@ class DemoConfig:
     lr: float = 1e-3
     augment_strength: float = 0.5
     augment_fraction: float = 0.5
+    relight: float = 0.8
     sq: float = 0.0
     saliency_images: int = 3
     saliency_share_images: int = 16
@@ -113,6 +117,7 @@ class DemoConfig:
             model=self.model, model_kwargs=dict(self.model_kwargs), epochs=self.epochs, batch_size=self.batch_size,
             lr=self.lr, lr_schedule="cosine", sq=self.sq, image_size=self.image_size, augment=augment,
             augment_strength=self.augment_strength, augment_fraction=self.augment_fraction,
+            relight=self.relight if augment is not None else 0.0,
             device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file.resolve()),
             resume=True, tensorboard=False, progress=self.preset != "smoke", cache_device="auto",
         )
@@ -173,10 +178,12 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
 
 def _render(cfg: DemoConfig, data_dir: Path) -> None:
     counts = {f: (cfg.planned_test_images if f == PLANNED_FLIGHT else cfg.test_images) for f in cfg.test_flights}
-    flights = [pose_flight(TRAIN_FLIGHT, training_poses(cfg))]
-    flights += [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
-    render_flights(data_dir, flights, size=cfg.render_size, seed=cfg.seed, device=cfg.device,
-                   progress=cfg.preset != "smoke", threads=1 if cfg.device == "cpu" else None)
+    tests = [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
+    common = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device, progress=cfg.preset != "smoke",
+                  threads=1 if cfg.device == "cpu" else None)
+    # the training renders' depth maps give the surface normals that relighting needs
+    render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
+    render_flights(data_dir, tests, **common)
 
 
 def _datasets(cfg: DemoConfig, data_dir: Path):
@@ -394,8 +401,10 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         f"- Model: {model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, 6D rotation "
         f"target, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned "
         f"loss weights starting at sx = 0, sq = {cfg.sq:g}; two runs with identical settings and seed, with "
-        f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch, "
-        "and without augmentation.\n"
+        f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch"
+        + (f" (each of those images first relit by a random sun on its depth map's normals with probability "
+           f"{cfg.relight:g}, `augment.RandomSunRelight`)" if cfg.relight > 0 else "")
+        + ", and without augmentation.\n"
         f"- Test: {tests}: the poses of real TOPO flights; their \"real\" images are Mini-Comballaz's real "
         "appearance (the flight's season and sun, clouds, haze, cars, power lines, camera, JPEG), their synthetic "
         "images the render of the same pose.\n"

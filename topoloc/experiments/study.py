@@ -38,7 +38,7 @@ import torch
 
 import augment
 from topoloc._device import resolve_device
-from topoloc.data import TopoFlight, corridor, load_preset
+from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
 from topoloc.engine.checkpoint import load_model
@@ -98,6 +98,9 @@ class StudyConfig:
         augment_fraction: share of each batch that an augmented run augments (the rest stays
             clean), as in the demo (`TrainConfig.augment_fraction`).
         strengths: SimToReal strengths.
+        relight: probability of `augment.RandomSunRelight` in the two relighting configs (relighting
+            alone, and before SimToReal at strength 0.5); 0 leaves those configs out. The training
+            flight is then rendered with depth maps.
         ops: the single ops to run (names of `OPS`).
         seeds: training seeds of every config.
         device: ``"cpu"`` or ``"cuda"`` (training, evaluation and rendering).
@@ -126,6 +129,7 @@ class StudyConfig:
     sq: float = 0.0
     augment_fraction: float = 0.5
     strengths: tuple[float, ...] = (0.25, 0.5, 1.0)
+    relight: float = 0.8
     ops: tuple[str, ...] = OPS
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
@@ -213,6 +217,7 @@ class RunConfig:
     augment: Callable[[], Any] | None
     strength: float = 1.0
     simtoreal: bool = False
+    relight: float = 0.0
 
 
 def _op_alone(op: str) -> Any:
@@ -230,6 +235,11 @@ def study_runs(cfg: StudyConfig) -> list[RunConfig]:
     for s in cfg.strengths:
         runs.append(RunConfig(f"simtoreal-{s:g}", f"augment.SimToReal(strength={s:g}) (p = 0.5 x each op's weight)",
                               None, s, simtoreal=True))
+    if cfg.relight > 0:
+        runs.append(RunConfig("relight-only", f"augment.RandomSunRelight(p={cfg.relight:g}) on the renders' normals",
+                              None, relight=cfg.relight))
+        runs.append(RunConfig("simtoreal-0.5+relight", f"augment.RandomSunRelight(p={cfg.relight:g}), then "
+                              "augment.SimToReal(strength=0.5)", None, 0.5, simtoreal=True, relight=cfg.relight))
     for op in cfg.ops:
         runs.append(RunConfig(f"{op}-only", f"augment.{_OP_CLASSES[op]} alone, as in SimToReal(1.0): its "
                               "strength-1 ranges and probability", lambda op=op: _op_alone(op)))
@@ -245,15 +255,16 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
         return
     common = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
     render_flights(root, [(f, cfg.test_images) for f in cfg.test_flights], domains=STUDY_DOMAINS, **common)
+    depth = cfg.relight > 0  # relighting needs the training renders' normals
     if cfg.train_flight in list_presets():
-        render_flights(root, [(cfg.train_flight, cfg.train_images)], **common)
+        render_flights(root, [(cfg.train_flight, cfg.train_images)], depth=depth, **common)
         return
     rows = corridor_poses(cfg)
     existing = root / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
     if existing.is_file() and not np.array_equal(np.load(existing), rows):
         log.info("study: %s holds other poses than the corridor; the flight is taken as it is", existing)
         return
-    render_flights(root, [pose_flight(cfg.train_flight, rows)], **common)  # resumes a partial render
+    render_flights(root, [pose_flight(cfg.train_flight, rows)], depth=depth, **common)  # resumes a partial render
 
 
 def corridor_poses(cfg: StudyConfig) -> np.ndarray:
@@ -274,9 +285,10 @@ def corridor_poses(cfg: StudyConfig) -> np.ndarray:
 def _datasets(cfg: StudyConfig):
     train = TopoFlight(cfg.root, cfg.train_flight, domain="synthetic")
     train_cache = as_cache(train, cfg.image_size, device=cfg.device)  # on a GPU: decoded once into its memory
+    normals = flight_normals(train, cfg.image_size) if cfg.relight > 0 else None  # for the relighting configs
     tests = {d: [as_cache(TopoFlight(cfg.root, f, domain=d), cfg.image_size) for f in cfg.test_flights]
              for d in STUDY_DOMAINS}
-    return train.frame, train_cache, tests
+    return train.frame, train_cache, normals, tests
 
 
 # ------------------------------------------------------------------------------ brackets
@@ -300,15 +312,17 @@ def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
     return TrainConfig(
         model=cfg.model, model_kwargs=dict(cfg.model_kwargs), epochs=cfg.epochs, batch_size=cfg.batch_size,
         lr=cfg.lr, lr_schedule="cosine", sq=cfg.sq, image_size=cfg.image_size, augment=augment,
-        augment_strength=run.strength, augment_fraction=cfg.augment_fraction, device=cfg.device, val_every=0,
+        augment_strength=run.strength, augment_fraction=cfg.augment_fraction, relight=run.relight,
+        device=cfg.device, val_every=0,
         seed=seed, out_dir=str(out_dir),
         resume=True, tensorboard=False, progress=False, cache_device="auto")
 
 
-def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, tests) -> dict[str, Any]:
+def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, normals, tests) -> dict[str, Any]:
     out = Path(cfg.out_dir) / "runs" / run.name / f"seed{seed}"
     tic = time.perf_counter()
-    result = train(_train_config(cfg, run, seed, out), train_cache)
+    result = train(_train_config(cfg, run, seed, out), train_cache,
+                   normals=normals if run.relight > 0 else None)
     train_s = time.perf_counter() - tic
     model, normalizer, _ = load_model(result.final_checkpoint, device=cfg.device)
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
@@ -364,7 +378,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     load_start = os.getloadavg()
     _check_folder(cfg)
     prepare_data(cfg, progress=progress)
-    frame, train_cache, tests = _datasets(cfg)
+    frame, train_cache, normals, tests = _datasets(cfg)
     brackets = _brackets(train_cache.poses(), tests)
     runs = study_runs(cfg)
     results, ran, skipped = [], [], []
@@ -375,7 +389,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
                 results.append(json.loads(path.read_text()))
                 skipped.append((run.name, seed))
                 continue
-            res = _one_run(cfg, run, seed, frame, train_cache, tests)
+            res = _one_run(cfg, run, seed, frame, train_cache, normals, tests)
             tmp = path.with_name("result.json.tmp")
             tmp.write_text(json.dumps(res, indent=2))
             tmp.replace(path)

@@ -5,13 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["device_arg", "one_line", "print_warnings"]
+__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "print_warnings"]
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:
     """Adds ``--device auto | cpu | cuda`` (default auto) to a subcommand's parser."""
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="where to run: auto (CUDA when available), cpu or cuda (default: auto)")
+
+
+def checkpoint_arg(p: argparse.ArgumentParser, more: str = "") -> None:
+    """Adds the required ``--checkpoint PATH`` (a checkpoint written by ``topoloc train``)."""
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
+                   help="last.pt or best.pt written by topoloc train" + (f" {more}" if more else ""))
+
+
+def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
+    """Adds the required ``--data ROOT`` and ``--flights FLIGHT[:DOMAIN[:SPLIT]] ...``."""
+    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
+    p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]", help=flights_help)
 
 
 def one_line(err: Exception) -> Exception:

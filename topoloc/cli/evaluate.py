@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import device_arg
+from topoloc.cli._common import checkpoint_arg, device_arg, flights_args
 from topoloc.experiments import recipe
 
 __all__ = ["add"]
@@ -25,11 +25,9 @@ def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate a checkpoint on TOPO flights and write report.md",
                        description="Per-image errors, summaries per domain and flight, coverage, the retrieval "
                                    "baseline, predictions CSV (ECEF, WGS84, yaw/pitch/roll), plots and report.md.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
-    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
-    p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",
-                   help="test flights, e.g. comballaz-2020-11-06-planned:real comballaz-2020-11-06-planned:synthetic "
-                        "(domain: synthetic or real, default synthetic; split: all, train, val, test, default all)")
+    checkpoint_arg(p)
+    flights_args(p, "test flights, e.g. comballaz-2020-11-06-planned:real comballaz-2020-11-06-planned:synthetic "
+                    "(domain: synthetic or real, default synthetic; split: all, train, val, test, default all)")
     p.add_argument("--train-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="the training flights: their poses give the coverage, the constant pose and the coverage "
                         "ceiling, their images the retrieval baseline and the training fit (e.g. "

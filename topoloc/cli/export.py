@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from topoloc.cli._common import one_line, print_warnings
+from topoloc.cli._common import checkpoint_arg, one_line, print_warnings
 from topoloc.engine.export import export_onnx
 
 __all__ = ["add"]
@@ -39,7 +39,7 @@ def add(sub) -> argparse.ArgumentParser:
                                    "the normaliser's statistics as JSON beside it (and in the ONNX metadata) and "
                                    "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
                                    "pip install \"topoloc[export]\".")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
+    checkpoint_arg(p)
     p.add_argument("--out", required=True, metavar="FILE.onnx", help="the ONNX file (FILE.json is written beside it)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17, read by TensorRT 8.5+)")
     p.add_argument("--input-dtype", choices=("uint8", "float"), default="uint8",

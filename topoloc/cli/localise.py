@@ -7,7 +7,7 @@ import argparse
 import sys
 import warnings
 
-from topoloc.cli._common import device_arg, one_line, print_warnings
+from topoloc.cli._common import checkpoint_arg, device_arg, one_line, print_warnings
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.localise import localise
 from topoloc.evaluation.gis import gis_format
@@ -48,8 +48,7 @@ def add(sub) -> argparse.ArgumentParser:
                                    "(Cesium / DJI), and the training frame's east / north / up. Photos are read as "
                                    "stored (EXIF orientation not applied) and resized to the model's input size "
                                    "as in training. Unreadable photos are reported by name and skipped.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train "
-                                                                       "(or demo: DIR/runs/augmented/last.pt)")
+    checkpoint_arg(p, "(or demo: DIR/runs/augmented/last.pt)")
     p.add_argument("photos", nargs="+", metavar="PHOTO",
                    help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted)")
     p.add_argument("--out", required=True, nargs="+", metavar="FILE",

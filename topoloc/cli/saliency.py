@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import device_arg
+from topoloc.cli._common import checkpoint_arg, device_arg, flights_args
 from topoloc.experiments import recipe
 
 __all__ = ["add"]
@@ -23,10 +23,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "the same seed, their difference, the randomisation check (rank correlation "
                                    "with the same network with random weights) and (where the images have "
                                    "semantics) the share of saliency per class, stable vs unstable.")
-    p.add_argument("--checkpoint", required=True, metavar="PATH", help="last.pt or best.pt written by topoloc train")
-    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
-    p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",
-                   help="flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
+    checkpoint_arg(p)
+    flights_args(p, "flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
     p.add_argument("--out", required=True, metavar="DIR", help="folder of saliency.md and plots/")
     p.add_argument("--num-images", type=int, default=3, help="images (rows) per figure and domain (default: 3)")
     p.add_argument("--share-images", type=int, default=16,

@@ -65,6 +65,24 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images,
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
 
 
+def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+    # RandomSunRelight draws its suns from the global RNG too: the checkpoint's RNG state must cover it.
+    ds = pose_images(n=20)
+    normals = torch.zeros(20, 3, 32, 32, dtype=torch.int8)
+    normals[:, 0], normals[:10, 2] = 90, 90  # walls and slopes facing east
+    common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=0.5,
+                  augment_fraction=0.5, relight=1.0, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds, normals=normals)
+    plain = train(tiny_config(out_dir=str(tmp_path / "plain"), **{**common, "relight": 0.0}), ds)
+    assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
+                                                     _weights(plain.final_checkpoint).values()))  # relighting acts
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), ds, normals=normals, callbacks=[_kill_at(5)])
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds, normals=normals)
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+
+
 def test_resume_of_a_finished_run_trains_further(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=8)
     whole = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=3), ds)

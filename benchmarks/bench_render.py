@@ -51,14 +51,15 @@ def main(argv=None) -> None:
     print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}{load}")
 
     t0 = time.perf_counter()
-    world = build_world(0).to(device)
+    cpu_world = build_world(0)  # bakes are made on the CPU
+    world = cpu_world.to(device)
     _sync(device)
     print(f"world build (once per process): {time.perf_counter() - t0:.1f} s")
     frame = LocalFrame.named("comballaz")
     config = RenderConfig()
     for flight, domains in (("comballaz-LHS", ("synthetic",)), ("comballaz-2020-11-06-planned", ("synthetic", "real"))):
         t0 = time.perf_counter()
-        bakes = {d: _bake(world, appearance_for_flight(flight, d), device) for d in domains}
+        bakes = {d: _bake(cpu_world, appearance_for_flight(flight, d), device) for d in domains}
         _sync(device)
         print(f"bake {flight} {'+'.join(domains)} (once per flight): {time.perf_counter() - t0:.1f} s")
         rows = load_preset(flight)

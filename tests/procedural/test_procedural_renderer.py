@@ -189,3 +189,10 @@ def test_power_line_is_drawn_only_in_real_images(world, c2w_from):
     assert not (out["synthetic"][1] == REAL_ONLY).any()
     # cables are dark
     assert out["real"][0][0][:, wire[0]].float().mean() < out["real"][0].float().mean()
+
+
+def test_bake_refuses_a_world_off_the_cpu(world):
+    # the bake is made on the CPU and moved (`Bake.to`); a world already moved to a device is refused
+    # by name instead of failing on mixed devices halfway ("meta" stands in for a GPU here)
+    with pytest.raises(ValueError, match="expected the world on the CPU"):
+        bake(world.to("meta"), appearance_for_flight("comballaz-LHS", "synthetic"))

@@ -205,7 +205,11 @@ def _cast_shadows(world, sun: torch.Tensor, steps: int = 16, chunk_rows: int = 1
 
 
 def bake(world, app: Appearance) -> Bake:
-    """Colours, shading and class ids of ``world`` under ``app``, on the world's grid (CPU)."""
+    """Colours, shading and class ids of ``world`` under ``app``, on the world's grid (CPU: move the
+    `Bake` to the render's device afterwards)."""
+    if world.device.type != "cpu":
+        raise ValueError(f"bake: expected the world on the CPU (build_world(seed)), got it on {world.device}; "
+                         "bake there and move the result with Bake.to(device)")
     season = "summer" if app.domain == "synthetic" else app.season
     pal = _PALETTE[season]
     cls = world.classes.long()

@@ -353,16 +353,19 @@ def render_flights(
 
 
 def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, progress, depth, config) -> dict[str, int]:
-    world = build_world(seed).to(device)
+    cpu_world = build_world(seed)  # the bakes are made on the CPU, then moved
+    world = cpu_world.to(device)
     frame = LocalFrame.named("comballaz")
     bar = tqdm(total=total, desc="Mini-Comballaz", unit="img", disable=not progress)
-    # On a GPU, files are written by threads while the next batch renders; on the CPU the render
-    # already uses every core (and OpenMP threads spin), so writing inline is faster.
-    with ThreadPoolExecutor(max_workers=2) if device.type == "cuda" else _Inline() as pool:
+    # On a GPU, files are written by threads while the next batch renders (PNG encoding, not the GPU,
+    # then sets the pace); on the CPU the render already uses every core (and OpenMP threads spin), so
+    # writing inline is faster.
+    writers = min(8, os.cpu_count() or 2)
+    with ThreadPoolExecutor(max_workers=writers) if device.type == "cuda" else _Inline() as pool:
         pending = []
         for name, rows, is_real, folder, photo_folders, todo in jobs:
             domains = ("synthetic", *photo_folders)
-            bakes = {d: _bake(world, appearance_for_flight(name, d), device) for d in domains}
+            bakes = {d: _bake(cpu_world, appearance_for_flight(name, d), device) for d in domains}
             for b0 in range(0, len(todo), batch_size):
                 batch = todo[b0 : b0 + batch_size]
                 idx = np.array([b[0] for b in batch])

@@ -87,3 +87,14 @@ def test_flight_normals_of_a_flight_over_flat_ground(tmp_path, make_topo_flight)
 def test_flight_normals_refuses_a_cache(tmp_path):
     with pytest.raises(TypeError, match="TopoFlight"):
         flight_normals(object(), (4, 4))
+
+
+@pytest.mark.gpu
+def test_points_on_the_gpu_match_the_cpu_float64_ones():
+    # float32 on the GPU: 0.1 mm at a few hundred metres from the origin is far below a pixel's footprint
+    c2w = _c2w(820.0, -460.0, 900.0, 250.0, -65.0, 8.0)
+    depth = _flat_ground_depth(c2w, 48, 72, ground_up=350.0)
+    cpu = depth_to_points(depth, c2w)
+    gpu = depth_to_points(depth, c2w, device="cuda")
+    assert gpu.is_cuda
+    assert torch.allclose(gpu.cpu(), cpu, atol=2e-3, equal_nan=True)

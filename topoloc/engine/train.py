@@ -261,7 +261,7 @@ class Trainer:
             if isinstance(self.train_set, ImageCache):
                 raise TypeError("TrainConfig.relight needs the training renders' surface normals: pass `normals` "
                                 "(topoloc.data.flight_normals) with an ImageCache, or the TopoFlight itself")
-            n = flight_normals(self.train_set, cfg.image_size)
+            n = flight_normals(self.train_set, cfg.image_size, device=self.device)
         want = (len(self.train_cache), 3, *cfg.image_size)
         if tuple(n.shape) != want or n.dtype != torch.int8:
             raise ValueError(f"train: `normals` must be int8 {want} (unit normals x 127 at the training size), "

@@ -96,6 +96,22 @@ def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
     assert ckpt.stat().st_mtime_ns == before
 
 
+def test_demo_stopped_in_its_saliency_stage_leaves_its_report(tmp_path, monkeypatch):
+    # the GPU preset was once killed (at its time limit) in the saliency stage and lost every figure
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "_render", _fake_render)
+    monkeypatch.setattr(demo, "_saliency_section", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_demo(tmp_path, config=TINY)
+    text = (tmp_path / "report.md").read_text()
+    assert "| constant pose | real | 9 |" in text and "**Aims**" in text
+    assert "stopped before its saliency stage" in text
+    info = json.loads((tmp_path / "demo.json").read_text())
+    assert "evaluate" in info["timings_s"] and "saliency" not in info["timings_s"]
+
+
 def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     ckpt = str(demo_dir / "runs" / "augmented" / "last.pt")
     data = str(demo_dir / "data")

@@ -3,17 +3,21 @@
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]                 on a GPU machine (default OUT_DIR: $OUT or gpu_check)
 #   DEVICE=cpu bash scripts/gpu_check.sh /tmp/dry      a dry run of the same steps on the CPU, tiny sizes
+#                                                      (the demo then runs at toy size twice)
 #
 # Steps (each with its own time limit; a step that fails or runs out of time does not stop the others):
 #   1. install what the machine lacks: from wheels in .whl/ when present (a machine that cannot reach a
 #      package index; prepare them elsewhere with scripts/gpu_wheels.sh), else `pip install -e .`;
 #   2. pytest -m gpu: every GPU test, and none may be skipped;
-#   3. benchmarks/bench_augment.py eager and torch.compile'd (batch 256, 256 px) against albumentations
-#      on one CPU core;
-#   4. benchmarks/bench_render.py;
-#   5. benchmarks/bench_train.py: the three data paths side by side, batch-1 latency and throughput;
-#      benchmarks/bench_inference.py: batch-1 latency, torch eager vs onnxruntime (CPU) and CUDA;
-#   6. the demo end to end (`topoloc demo`, the GPU preset), report and figures kept.
+#   3. the demo at toy size (`topoloc demo --smoke`); if it fails, the check ends here;
+#   4. the demo end to end (`topoloc demo`, the GPU preset), report and figures kept;
+#   5. benchmarks/bench_augment.py (batch 256, 256 px) against albumentations on one CPU core;
+#      benchmarks/bench_train.py: the three data paths side by side, batch-1 latency and throughput;
+#      benchmarks/bench_render.py; benchmarks/bench_inference.py: batch-1 latency, torch eager vs
+#      onnxruntime (CPU) and CUDA; bench_augment.py again, torch.compile'd.
+# SKIP_TESTS=1 leaves out step 2 (a re-run after the tests have passed).
+# The whole check ends within TOTAL_SECONDS (default 540): each step gets at most its own limit and
+# what is left before that deadline, and steps with under 20 s left are skipped.
 # Summary: OUT_DIR/steps.txt (step, exit code, seconds); logs: OUT_DIR/<step>.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,29 +39,44 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 "$py" -c "import torch, topoloc; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$out/env.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$out/env.txt" 2>/dev/null || true
 
-step() {  # step NAME SECONDS COMMAND...
-  local name=$1 limit=$2 start rc
+deadline=$(( $(date +%s) + ${TOTAL_SECONDS:-540} ))  # the whole check ends by then, whatever is left over
+
+step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what is left before the deadline
+  local name=$1 limit=$2 start rc left
   shift 2
+  left=$(( deadline - $(date +%s) - 5 ))
+  if (( left < 20 )); then
+    printf '%-24s skipped (%d s left before the deadline)\n' "$name" "$left" | tee -a "$out/steps.txt"
+    return 124
+  fi
+  (( limit > left )) && limit=$left
   start=$(date +%s)
   echo "== $name (limit ${limit} s): $*"
   timeout --kill-after=10 "$limit" "$@" > "$out/$name.log" 2>&1
   rc=$?
   printf '%-24s rc=%-4s %5d s\n' "$name" "$rc" "$(( $(date +%s) - start ))" | tee -a "$out/steps.txt"
   tail -n 15 "$out/$name.log"
+  return $rc
 }
 
 if [ "$device" = cuda ]; then
-  aug=(--batch 256 --size 256 --iters 10); train=(--steps 30); demo=()
+  aug=(--batch 256 --size 256 --iters 10); train=(--steps 30); demo=(); render=(--images 1024 --batch-size 64)
+  infer=(--iters 100 --threads 1)
+else  # dry run: the same commands at toy sizes
+  aug=(--batch 8 --size 64 --iters 2 --albu-seconds 0.2); train=(--steps 2 --size 64 --batch 8 --infer-iters 2 --skip-original)
+  demo=(--smoke); render=(--images 8 --size 96x64); infer=(--iters 3 --warmup 1 --cases 0)
+fi
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step pytest_gpu 120 "$py" -m pytest -m gpu -q -rs -p no:cacheprovider tests
   if grep -q "skipped" "$out/pytest_gpu.log"; then echo "pytest_gpu: some GPU tests were skipped" | tee -a "$out/steps.txt"; fi
-else  # dry run: the same commands at toy sizes
-  aug=(--batch 8 --size 64 --iters 2 --albu-seconds 0.2); train=(--steps 2 --size 64 --batch 8 --infer-iters 2 --skip-original); demo=(--smoke)
-  step pytest_gpu 120 "$py" -m pytest -m gpu -q -rs -p no:cacheprovider tests
 fi
-step bench_augment 100 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --markdown "$out/augment.md"
-step bench_augment_compiled 100 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"
-step bench_render 45 "$py" benchmarks/bench_render.py --device "$device" $([ "$device" = cuda ] || echo "--images 8 --size 96x64")
-step bench_train 100 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
-step bench_inference 60 "$py" benchmarks/bench_inference.py $([ "$device" = cuda ] && echo "--iters 100 --threads 1" || echo "--iters 3 --warmup 1 --cases 0")
-step demo 300 "$py" -m topoloc.cli demo --out "$out/demo" --device "$device" "${demo[@]}"
+# the whole demo at toy size first: a failure there ends the check before the long run
+if step demo_smoke 120 "$py" -m topoloc.cli demo --smoke --out "$out/demo_smoke" --device "$device"; then
+  step demo 470 "$py" -m topoloc.cli demo --out "$out/demo" --device "$device" "${demo[@]}"
+  step bench_augment 60 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --markdown "$out/augment.md"
+  step bench_train 60 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
+  step bench_render 30 "$py" benchmarks/bench_render.py --device "$device" "${render[@]}"
+  step bench_inference 40 "$py" benchmarks/bench_inference.py "${infer[@]}"
+  step bench_augment_compiled 60 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"
+fi
 echo "== summary"; cat "$out/steps.txt"

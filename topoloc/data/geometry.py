@@ -102,8 +102,8 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
     Args:
         dataset: a `TopoFlight` of synthetic renders (its ``render_paths``, ``poses()``, ``frame``).
         size: (H, W) of the training images the normals go with.
-        device: where the normals are computed (a GPU: about 50x faster than one CPU core at
-            384x256 px, which took 44 ms per render); the result is on the CPU either way.
+        device: where the normals are computed (the trainer passes its own: on one CPU core they
+            cost tens of ms per 384x256 render); the result is on the CPU either way.
 
     Returns:
         int8 (N, 3, H, W): unit normals x 127 (east, north, up), ``0`` where unknown (sky, far

@@ -43,7 +43,8 @@ from topoloc.models import (
 )
 from topoloc import saliency  # noqa: F401  (topoloc.saliency.gradient_saliency, ...)
 from topoloc.evaluation import EvaluationResult, Localisation
-from topoloc.engine import TrainConfig, TrainResult, evaluate, export_onnx, load_model, localise, predict, train
+from topoloc.engine import (TrainConfig, TrainResult, adapt_batchnorm, evaluate, export_onnx, load_model, localise,
+                            predict, train)
 from topoloc.reporting import write_report
 from topoloc.experiments import load_recipe, run_demo, run_recipe
 
@@ -93,6 +94,7 @@ __all__ = [
     "predict",
     # evaluation, report, recipes, demo
     "evaluate",
+    "adapt_batchnorm",
     "EvaluationResult",
     "write_report",
     "load_recipe",

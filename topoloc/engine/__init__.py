@@ -1,13 +1,15 @@
 """The loops: training, prediction, evaluation, checkpoints, DDP, localisation of new photos, export.
 
 The engine runs models over data: `train` (the cached, on-device training loop, `Trainer`), `predict`
-(batched poses), `evaluate` (a model beside its brackets), checkpoints (`save_checkpoint`,
+(batched poses), `evaluate` (a model beside its brackets), `adapt_batchnorm` (AdaBN: batch-norm
+statistics of the test images), checkpoints (`save_checkpoint`,
 `load_checkpoint`, `load_model`), `localise` (photos without ground truth) and `export_onnx`. What an
 evaluation produces (result types, CSV / JSON, the baselines) is one floor below, in
 `topoloc.evaluation`; the report and the figures one floor above, in `topoloc.reporting`; the demo,
 the recipes and the study on the top floor, in `topoloc.experiments`.
 """
 
+from topoloc.engine.adapt import adapt_batchnorm
 from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
@@ -24,6 +26,7 @@ __all__ = [
     "train",
     "predict",
     "evaluate",
+    "adapt_batchnorm",
     "load_checkpoint",
     "load_model",
     "save_checkpoint",

@@ -17,6 +17,7 @@ from torch import nn
 
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
+from topoloc.engine.adapt import ADAPTATIONS, adapt_batchnorm, has_batchnorm
 from topoloc.engine.predict import predict
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult,
@@ -24,7 +25,7 @@ from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDAT
 from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
                                           thumbnail_features)
 from topoloc.geodesy import LocalFrame
-from topoloc.models.contract import input_size
+from topoloc.models.contract import input_size, unwrap_model
 
 __all__ = [
     "evaluate",
@@ -73,12 +74,24 @@ def _subset(cache, count: int | None):
     """``count`` evenly spaced images of a cache (all when None or at least its length)."""
     if count is None or count >= len(cache):
         return cache
-    idx = np.unique(np.linspace(0, len(cache) - 1, count).round().astype(np.int64))
-    t = torch.as_tensor(idx)
+    return _rows(cache, np.unique(np.linspace(0, len(cache) - 1, count).round().astype(np.int64)).tolist())
+
+
+def _rows(cache, idx) -> ImageCache:
+    """The images ``idx`` of a cache, as a cache."""
+    t = torch.as_tensor(np.asarray(idx, dtype=np.int64))
     return ImageCache(cache.images.index_select(0, t.to(cache.images.device)),
                       cache.c2w.index_select(0, t.to(cache.c2w.device)),
                       [cache.names[i] for i in idx], [cache.domains[i] for i in idx],
                       [cache.flights[i] for i in idx])
+
+
+def _groups(cache) -> list[list[int]]:
+    """The rows of each (flight, domain) of a cache, in order of first appearance."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, key in enumerate(zip(cache.flights, cache.domains)):
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
 
 
 def _labels_of(caches) -> tuple[list[str], list[str], list[str]]:
@@ -105,6 +118,7 @@ def evaluate(
     val_sets=None,
     train_fit: int | None = TRAIN_FIT_IMAGES,
     m_per_deg: float = DEFAULT_M_PER_DEG,
+    adapt: str | None = None,
 ) -> EvaluationResult:
     """Runs ``model`` on test datasets and measures it beside its brackets.
 
@@ -144,6 +158,11 @@ def evaluate(
             ``"training fit"``; ``None``: all of them; 0: none.
         m_per_deg: weight of the angle in the coverage measure ``d = t_m + m_per_deg * r_deg``
             (metres per degree; see `topoloc.data.pose_coverage` for the default of 1).
+        adapt: unsupervised test-time adaptation of the model's predictions: ``None`` (none) or
+            ``"adabn"``: the batch-norm statistics re-estimated on the images of each flight and
+            domain of every dataset (test, validation, training fit) before predicting them
+            (`topoloc.engine.adapt.adapt_batchnorm`; no labels used). The ``"model"`` retrieval
+            features stay those of the unadapted model.
 
     Returns:
         An `EvaluationResult`; its ``notes`` say which brackets could not be computed and why.
@@ -156,6 +175,11 @@ def evaluate(
         frame = getattr(datasets[0], "frame", None)
         if frame is None:
             raise ValueError("frame: the datasets have no `frame`; pass the LocalFrame of their poses")
+    if adapt is not None and adapt not in ADAPTATIONS:
+        raise ValueError(f"adapt: expected None or one of {ADAPTATIONS}, got {adapt!r}")
+    if adapt == "adabn" and not has_batchnorm(unwrap_model(model)):
+        raise ValueError(f"adapt='adabn': the model ({type(unwrap_model(model)).__name__}) has no batch-norm layer "
+                         "with running statistics to re-estimate")
     sources = _retrieval_sources(retrieval)
     if sources and train_set is None:
         raise ValueError("train_set: the retrieval baseline needs the training set (or pass retrieval=False)")
@@ -168,8 +192,19 @@ def evaluate(
     cache_device = "cpu"
 
     def run(caches) -> np.ndarray:
-        return torch.cat([predict(model, c, normalizer, batch_size=batch_size, device=device, image_size=size,
-                                  amp=amp) for c in caches]).numpy()
+        if adapt is None:
+            return torch.cat([predict(model, c, normalizer, batch_size=batch_size, device=device, image_size=size,
+                                      amp=amp) for c in caches]).numpy()
+        out = []
+        for c in caches:  # AdaBN: one set of batch-norm statistics per flight and domain, from its own images
+            pred = torch.empty(len(c), 4, 4, dtype=torch.float64)
+            for rows in _groups(c):
+                part = _rows(c, rows)
+                adapted = adapt_batchnorm(model, part, batch_size=batch_size, device=device, image_size=size)
+                pred[torch.as_tensor(rows)] = predict(adapted, part, normalizer, batch_size=batch_size,
+                                                      device=device, image_size=size, amp=amp)
+            out.append(pred)
+        return torch.cat(out).numpy()
 
     size = input_size(model) if image_size is None else image_size
     caches = _caches(datasets, size, cache_device)
@@ -189,6 +224,8 @@ def evaluate(
                      "coverage ceiling and the training fit were not computed.")
     model_eval = evaluate_poses(run(caches), gt, frame, names, flights, domains, method, train_c2w, m_per_deg)
     result = EvaluationResult(model_eval, train_c2w=train_c2w, m_per_deg=m_per_deg, notes=notes)
+    if adapt is not None:
+        result.extra["adapt"] = adapt
     if train_c2w is None:
         return result
     near = (model_eval.nearest_train_m, model_eval.nearest_train_deg)

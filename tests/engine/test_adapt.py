@@ -1,0 +1,114 @@
+"""AdaBN: batch-norm statistics re-estimated on target images, checked against numpy's statistics."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from topoloc.data.cache import ImageCache
+from topoloc.data.normalize import PoseNormalizer
+from topoloc.engine import evaluate
+from topoloc.engine.adapt import adapt_batchnorm
+from topoloc.geodesy import LocalFrame
+
+
+class PooledBN(nn.Module):
+    """Dropout, a batch norm on the image, global average pool: (B, 3) numbers, then a pose code.
+
+    The code's translation part is the pooled batch-norm output, its rotation part a fixed 6D code
+    of the identity, so the decoded position is ``mean_m + std_m * pooled``.
+    """
+
+    def __init__(self, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+        self.bn = nn.BatchNorm2d(3, affine=False)
+        self.scale = nn.Parameter(torch.ones(()))  # the one weight (identity): the model's device
+        self.register_buffer("rot6d", torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+
+    def normalize(self, x):
+        return x
+
+    def forward(self, x):
+        pooled = self.scale * self.bn(self.drop(x)).mean((2, 3))
+        return torch.cat([pooled, self.rot6d.expand(len(x), 6)], 1)
+
+
+def _images(n, seed=0, level=(0, 256)):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(*level, (n, 3, 4, 5), generator=g, dtype=torch.uint8)
+
+
+def _cache(images, flights=None, domains=None):
+    c2w = torch.eye(4, dtype=torch.float64).repeat(len(images), 1, 1)
+    return ImageCache(images, c2w, flights=flights, domains=domains)
+
+
+def test_mean_is_the_images_mean_whatever_the_batches():
+    images = _images(12)
+    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4)  # three batches of 4
+    x = images.numpy().astype(np.float64) / 255.0
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
+
+
+def test_variance_of_one_batch_is_the_unbiased_variance_and_dropout_is_off():
+    images = _images(8, seed=1)
+    adapted = adapt_batchnorm(PooledBN(dropout=0.9), _cache(images), batch_size=8)
+    x = images.numpy().astype(np.float64) / 255.0
+    np.testing.assert_allclose(adapted.bn.running_var.numpy(), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
+    assert not adapted.training
+
+
+def test_every_image_counts_when_the_count_is_not_a_multiple_of_the_batch():
+    # 10 images in batches of 4 -> two batches of 5: the mean of the two batch means is the mean of all 10
+    images = _images(10, seed=2)
+    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4)
+    x = images.numpy().astype(np.float64) / 255.0
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
+
+
+def test_the_model_itself_is_left_alone():
+    model = PooledBN()
+    adapted = adapt_batchnorm(model, _cache(_images(6, level=(200, 256))), batch_size=3)
+    assert torch.equal(model.bn.running_mean, torch.zeros(3)) and torch.equal(model.bn.running_var, torch.ones(3))
+    assert adapted is not model and adapted.bn.running_mean.min() > 0.7
+
+
+def test_refusals_name_the_argument():
+    with pytest.raises(ValueError, match="batch_size"):
+        adapt_batchnorm(PooledBN(), _cache(_images(4)), batch_size=1)
+
+    class NoBN(PooledBN):
+        def __init__(self):
+            super().__init__()
+            self.bn = nn.Identity()
+
+    with pytest.raises(ValueError, match="no batch-norm layer"):
+        adapt_batchnorm(NoBN(), _cache(_images(4)))
+    with pytest.raises(ValueError, match="adapt: expected None or one of"):
+        evaluate(PooledBN(), PoseNormalizer.fit(torch.eye(4).repeat(2, 1, 1)), _cache(_images(4)),
+                 frame=LocalFrame.named("comballaz"), retrieval=False, adapt="tent")
+
+
+def test_evaluate_adapts_each_flight_and_domain_on_its_own_images():
+    # Two flights, one bright and one dark, in one dataset. Adapted on its own images, each group's
+    # batch-norm output averages to 0, so its mean predicted position is the normaliser's mean; adapted
+    # on both groups together, the bright one would land on one side of it and the dark one on the other.
+    images = torch.cat([_images(8, seed=3, level=(150, 256)), _images(8, seed=4, level=(0, 100))])
+    flights = ["bright"] * 8 + ["dark"] * 8
+    data = _cache(images, flights=flights, domains=["real"] * 16)
+    c2w = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    c2w[1, :3, 3] = torch.tensor([20.0, 40.0, 60.0])
+    norm = PoseNormalizer.fit(c2w)  # mean (10, 20, 30) m, std (10, 20, 30) m
+    frame = LocalFrame.named("comballaz")
+    result = evaluate(PooledBN(), norm, data, frame=frame, retrieval=False, adapt="adabn", batch_size=8)
+    pred = result.model.pred_c2w[:, :3, 3]
+    for name in ("bright", "dark"):
+        rows = np.array(flights) == name
+        np.testing.assert_allclose(pred[rows].mean(0), [10.0, 20.0, 30.0], atol=1e-4)
+    plain = evaluate(PooledBN(), norm, data, frame=frame, retrieval=False, batch_size=8)
+    bright = np.array(flights) == "bright"
+    # unadapted (running mean 0, variance 1): the bright images' pooled values are their mean levels, about 0.8
+    assert (plain.model.pred_c2w[bright, 0, 3] > 10.0 + 10.0 * 0.7).all()
+    assert result.extra["adapt"] == "adabn"

@@ -295,3 +295,29 @@ def test_smoke_demo_photos_match_evaluate_to_1mm(tmp_path):
     photos = sorted((demo / "data" / f"{FLIGHT}-real").glob("*.JPG"))
     assert photos
     _compare_with_evaluate(checkpoint, demo / "data", FLIGHT, photos, tmp_path)
+
+
+def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path):
+    """`localise(adabn=True)` re-estimates the batch-norm statistics on the photos as `evaluate(adapt="adabn")`
+    does on the same flight: the same poses; and the adaptation changes them."""
+    from topoloc.data import TopoFlight
+    from topoloc.engine import evaluate
+
+    photos = _write_real_flight(tmp_path / "data", count=8)
+    model, normalizer, _ = load_model(ckpt)
+    flight = TopoFlight(tmp_path / "data", FLIGHT, domain="real", frame="comballaz")
+    evaluated = evaluate(model, normalizer, flight, retrieval=False, adapt="adabn", batch_size=4).model
+    adapted = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4, adabn=True)
+    plain = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4)
+    by_name = dict(zip(evaluated.names, evaluated.pred_c2w))
+    assert sorted(by_name) == sorted(adapted.names)
+    expected = np.stack([by_name[n] for n in adapted.names])
+    np.testing.assert_allclose(adapted.c2w_enu[:, :3, 3], expected[:, :3, 3], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(adapted.c2w_enu[:, :3, :3], expected[:, :3, :3], rtol=0, atol=1e-5)
+    assert np.abs(plain.c2w_enu[:, :3, 3] - adapted.c2w_enu[:, :3, 3]).max() > 1.0
+    out = tmp_path / "adabn.csv"
+    assert main(["localise", "--checkpoint", str(ckpt), *map(str, photos), "--frame", "comballaz", "--device", "cpu",
+                 "--batch-size", "4", "--no-progress", "--adabn", "--out", str(out)]) == 0
+    rows = {r["name"]: r for r in csv.DictReader(out.open())}
+    for name, c2w in zip(adapted.names, adapted.c2w_enu):
+        assert float(rows[name]["east_m"]) == pytest.approx(c2w[0, 3], abs=1e-3)

@@ -16,7 +16,7 @@ def _run(args: argparse.Namespace) -> int:
                                         train_flights=args.train_flights or (), frame=args.frame, device=args.device,
                                  batch_size=args.batch_size,
                                  retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
-                                 val_flights=args.val_flights or ())
+                                 val_flights=args.val_flights or (), adabn=args.adabn)
     print(f"report: {report}")
     return 0
 
@@ -46,6 +46,9 @@ def add(sub) -> argparse.ArgumentParser:
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     p.add_argument("--no-retrieval", action="store_true", help="skip the nearest-neighbour retrieval baselines")
+    p.add_argument("--adabn", action="store_true",
+                   help="also evaluate with the batch-norm statistics re-estimated on each test flight's own images "
+                        "(AdaBN: unsupervised test-time adaptation, no labels), reported beside the plain model")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

@@ -24,7 +24,7 @@ def _run(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             result = localise(args.checkpoint, args.photos, frame=args.frame, device=args.device,
                               batch_size=args.batch_size, on_error="raise" if args.strict else "skip",
-                              geoid_offset_m=args.geoid_offset, progress=not args.no_progress)
+                              geoid_offset_m=args.geoid_offset, progress=not args.no_progress, adabn=args.adabn)
     except (ValueError, FileNotFoundError) as err:
         raise one_line(err) from err
     print_warnings(caught, skip_prefix="localise: skipped")
@@ -62,6 +62,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="photos per forward pass (default: 32)")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--adabn", action="store_true",
+                   help="first re-estimate the model's batch-norm statistics on these photos (AdaBN: unsupervised "
+                        "adaptation to their season, light and camera; pass one flight's photos together)")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

@@ -33,6 +33,7 @@ from topoloc._device import resolve_device
 from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.engine.adapt import adapt_batchnorm
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.predict import predict
 from topoloc.evaluation.localisation import Localisation
@@ -218,6 +219,7 @@ def localise(
     on_error: str = "raise",
     geoid_offset_m: float = DEFAULT_GEOID_OFFSET_M,
     progress: bool = False,
+    adabn: bool = False,
 ) -> Localisation:
     """Where each photo was taken: position and orientation predicted by a trained model.
 
@@ -247,6 +249,10 @@ def localise(
         geoid_offset_m: geoid undulation N (m) for the heights above sea level ``h - N``
             (default: `topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`, western Switzerland).
         progress: show a tqdm progress bar (on stderr).
+        adabn: first re-estimate the model's batch-norm statistics on these photos (AdaBN,
+            `topoloc.engine.adapt.adapt_batchnorm`: unsupervised adaptation to their season, light
+            and camera, no poses needed), then localise them. Pass the photos of one flight together;
+            the decoded photos are held in memory (at the model's input size) until all are read.
 
     Returns:
         A `Localisation`: per photo ECEF, WGS84 (lat, lon, ellipsoidal and above-sea-level
@@ -269,7 +275,7 @@ def localise(
     bar = None
     if progress:
         bar = tqdm(total=len(photos), desc="localise", unit="photo")
-    names, sources, poses, skipped = [], [], [], []
+    names, sources, poses, skipped, held = [], [], [], [], []
     sizes: dict[tuple[int, int], str] = {}
     turned: list[tuple[str, int]] = []
     try:
@@ -295,13 +301,16 @@ def localise(
                 sources.append(photo.source)
                 if bar is not None:
                     bar.update(1)
-            if batch:
-                stacked = torch.stack(batch)
-                cache = ImageCache(stacked, torch.eye(4, dtype=torch.float64).repeat(len(batch), 1, 1))
-                poses.append(predict(model, cache, normalizer, batch_size=len(batch), device=model_device).numpy())
+            if batch and adabn:
+                held.extend(batch)  # the statistics need every photo before the first prediction
+            elif batch:
+                poses.append(_predict(model, torch.stack(batch), normalizer, model_device))
     finally:
         if bar is not None:
             bar.close()
+    if held:
+        adapted = adapt_batchnorm(model, _cache(torch.stack(held)), batch_size=max(2, batch_size), device=model_device)
+        poses.append(_predict(adapted, torch.stack(held), normalizer, model_device, batch_size))
     _warn_aspects(sizes, size)
     if turned:
         first, value = turned[0]
@@ -313,6 +322,15 @@ def localise(
                       f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)
     c2w = np.concatenate(poses) if poses else np.zeros((0, 4, 4))
     return Localisation(names, c2w, frame, sources, geoid_offset_m=geoid_offset_m, skipped=skipped)
+
+
+def _cache(images: Tensor) -> ImageCache:
+    """Photos without poses as an `ImageCache` (identity poses stand in for the unknown ones)."""
+    return ImageCache(images, torch.eye(4, dtype=torch.float64).repeat(len(images), 1, 1))
+
+
+def _predict(model: nn.Module, images: Tensor, normalizer, device, batch_size: int | None = None) -> np.ndarray:
+    return predict(model, _cache(images), normalizer, batch_size=batch_size or len(images), device=device).numpy()
 
 
 def _warn_aspects(sizes: dict[tuple[int, int], str], size: tuple[int, int]) -> None:

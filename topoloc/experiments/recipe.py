@@ -32,6 +32,7 @@ import yaml
 from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
+from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.config import TrainConfig, load_yaml
 from topoloc.engine.evaluate import evaluate
@@ -298,6 +299,7 @@ def evaluate_checkpoint(
     batch_size: int = 64,
     retrieval: bool | str | Sequence[str] = True,
     val_flights: Sequence[FlightSpec | str] = (),
+    adabn: bool = False,
 ) -> Path:
     """Evaluate a checkpoint on TOPO flights and write the report (``out_dir/report.md``).
 
@@ -321,6 +323,9 @@ def evaluate_checkpoint(
         retrieval: feature sources of the retrieval baseline (see `topoloc.engine.evaluate.evaluate`:
             ``True`` for the default ones, ``False`` for none, or e.g. ``("thumbnail", "model")``).
         val_flights: validation flights (the ``"validation"`` row); none: those of the recipe, if any.
+        adabn: also evaluate the checkpoint with its batch-norm statistics re-estimated on each test
+            flight's own images (AdaBN, `topoloc.engine.adapt`; no labels), reported beside it as
+            ``"<run> + AdaBN"``.
     """
     if not flights:
         raise ValueError("flights: expected at least one test flight")
@@ -361,10 +366,15 @@ def evaluate_checkpoint(
                       batch_size=batch_size,
                       retrieval=retrieval if train_set is not None else False, method=name, val_sets=val_sets)
     result.notes = [n for n in result.notes if not n.startswith("No training set was given")] + notes
+    runs = {name: result}
+    if adabn:
+        runs[f"{name} + {ADABN_LABEL}"] = evaluate(
+            model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set, batch_size=batch_size,
+            retrieval=False, baselines=False, method=f"{name} + {ADABN_LABEL}", val_sets=val_sets, adapt="adabn")
     trained_on = (f" Training flights (from {source}): "
                   + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
                   if train_flights else "")
-    return write_report(out_dir, {name: result}, title=f"topoloc: {checkpoint}",
+    return write_report(out_dir, runs, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
                               f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}")
 

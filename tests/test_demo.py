@@ -80,8 +80,13 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())
-    assert set(summary) == {"augmented (SimToReal)", "no augmentation"}
+    assert set(summary) == {"augmented (SimToReal)", "no augmentation", "augmented (SimToReal) + AdaBN",
+                            "no augmentation + AdaBN"}
+    for method in ("augmented (SimToReal) + AdaBN", "no augmentation + AdaBN"):
+        assert f"| {method} | real | 9 |" in text and f"| validation ({method}) | synthetic | 10 |" in text
+    assert "both runs with AdaBN" in text
     info = json.loads((demo_dir / "demo.json").read_text())
+    assert info["aims"]["checked"] and info["aims_adabn"]["checked"]
     assert info["config"]["preset"] == "tiny" and set(info["timings_s"]) >= {"render", "evaluate", "saliency"}
     for run in ("augmented", "no_augmentation"):
         assert (demo_dir / "runs" / run / "last.pt").is_file()
@@ -123,6 +128,11 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
     assert "| training fit | synthetic | 60 |" in text and "- **real** brackets (median): augmented" in text
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                 "--train-flights", "comballaz-demo-train", "--out", str(demo_dir / "cli_eval_adabn"), "--adabn",
+                 "--no-retrieval", "--device", "cpu"]) == 0
+    text = (demo_dir / "cli_eval_adabn" / "report.md").read_text()
+    assert "| augmented + AdaBN | real | 3 |" in text and "| augmented | real | 3 |" in text
     # Without training flights (and no recipe.yaml beside the demo's checkpoint) the report says so.
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  "--out", str(demo_dir / "cli_eval_bare"), "--device", "cpu"]) == 0

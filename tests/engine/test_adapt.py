@@ -112,3 +112,13 @@ def test_evaluate_adapts_each_flight_and_domain_on_its_own_images():
     # unadapted (running mean 0, variance 1): the bright images' pooled values are their mean levels, about 0.8
     assert (plain.model.pred_c2w[bright, 0, 3] > 10.0 + 10.0 * 0.7).all()
     assert result.extra["adapt"] == "adabn"
+
+
+@pytest.mark.gpu
+def test_statistics_on_the_gpu_match_the_cpu():
+    images = _images(16, seed=5)
+    cpu = adapt_batchnorm(PooledBN(), _cache(images), batch_size=8)
+    gpu = adapt_batchnorm(PooledBN(), _cache(images), batch_size=8, device="cuda")
+    assert gpu.bn.running_mean.device.type == "cuda"
+    torch.testing.assert_close(gpu.bn.running_mean.cpu(), cpu.bn.running_mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(gpu.bn.running_var.cpu(), cpu.bn.running_var, atol=1e-5, rtol=1e-5)

@@ -309,8 +309,9 @@ def localise(
         if bar is not None:
             bar.close()
     if held:
-        adapted = adapt_batchnorm(model, _cache(torch.stack(held)), batch_size=max(2, batch_size), device=model_device)
-        poses.append(_predict(adapted, torch.stack(held), normalizer, model_device, batch_size))
+        images = torch.stack(held)
+        adapted = adapt_batchnorm(model, _cache(images), batch_size=max(2, batch_size), device=model_device)
+        poses.append(_predict(adapted, images, normalizer, model_device, batch_size))
     _warn_aspects(sizes, size)
     if turned:
         first, value = turned[0]

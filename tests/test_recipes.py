@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from topoloc.engine.config import TrainConfig
-from topoloc.experiments.recipe import apply_overrides, load_recipe
+from topoloc.experiments.recipe import FlightSpec, apply_overrides, load_recipe, parse_flight
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 ALL = sorted(RECIPES.glob("*.yaml")) + sorted(RECIPES.glob("topo/*.yaml"))
@@ -44,6 +44,9 @@ def test_overrides_and_errors(tmp_path):
         load_recipe(RECIPES / "mixed.yaml", ["train.epochs=0"])
     with pytest.raises(ValueError, match="unknown"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epoch=3"])
+    # the second "real" appearance (`topoloc render --real-alt`) is a domain a flight spec can name
+    assert parse_flight("comballaz-2020-11-06-planned:real_alt:test") == FlightSpec(
+        "comballaz-2020-11-06-planned", "real_alt", "test")
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: {root: x, train: [{flight: a, domain: winter}], test: [b]}\n")
     with pytest.raises(ValueError, match="domain"):

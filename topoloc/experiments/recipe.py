@@ -53,7 +53,8 @@ __all__ = [
     "run_recipe",
 ]
 
-_DOMAINS = ("synthetic", "real")
+#: Domains a recipe or a CLI flight spec can name (real_alt: `topoloc render --real-alt`).
+_DOMAINS = ("synthetic", "real", "real_alt")
 
 
 @dataclass
@@ -368,9 +369,11 @@ def evaluate_checkpoint(
     result.notes = [n for n in result.notes if not n.startswith("No training set was given")] + notes
     runs = {name: result}
     if adabn:
-        runs[f"{name} + {ADABN_LABEL}"] = evaluate(
-            model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set, batch_size=batch_size,
-            retrieval=False, baselines=False, method=f"{name} + {ADABN_LABEL}", val_sets=val_sets, adapt="adabn")
+        adapted = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
+                           batch_size=batch_size, retrieval=False, baselines=False, method=f"{name} + {ADABN_LABEL}",
+                           val_sets=val_sets, adapt="adabn")
+        adapted.notes = [n for n in adapted.notes if not n.startswith("No training set was given")]
+        runs[f"{name} + {ADABN_LABEL}"] = adapted
     trained_on = (f" Training flights (from {source}): "
                   + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
                   if train_flights else "")

@@ -27,7 +27,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "baseline, predictions CSV (ECEF, WGS84, yaw/pitch/roll), plots and report.md.")
     checkpoint_arg(p)
     flights_args(p, "test flights, e.g. comballaz-2020-11-06-planned:real comballaz-2020-11-06-planned:synthetic "
-                    "(domain: synthetic, real or real_alt, default synthetic; split: all, train, val, test, default all)")
+                    "(domain: synthetic, real or real_alt, default synthetic; split: all, train, val, test, "
+                    "default all)")
     p.add_argument("--train-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="the training flights: their poses give the coverage, the constant pose and the coverage "
                         "ceiling, their images the retrieval baseline and the training fit (e.g. "

@@ -199,7 +199,7 @@ def evaluate(
         for c in caches:  # AdaBN: one set of batch-norm statistics per flight and domain, from its own images
             pred = torch.empty(len(c), 4, 4, dtype=torch.float64)
             for rows in _groups(c):
-                part = _rows(c, rows)
+                part = c if len(rows) == len(c) else _rows(c, rows)
                 adapted = adapt_batchnorm(model, part, batch_size=batch_size, device=device, image_size=size)
                 pred[torch.as_tensor(rows)] = predict(adapted, part, normalizer, batch_size=batch_size,
                                                       device=device, image_size=size, amp=amp)

@@ -285,7 +285,8 @@ def corridor_poses(cfg: StudyConfig) -> np.ndarray:
 def _datasets(cfg: StudyConfig):
     train = TopoFlight(cfg.root, cfg.train_flight, domain="synthetic")
     train_cache = as_cache(train, cfg.image_size, device=cfg.device)  # on a GPU: decoded once into its memory
-    normals = flight_normals(train, cfg.image_size, device=cfg.device) if cfg.relight > 0 else None  # for the relighting configs
+    # the relighting configs' surface normals
+    normals = flight_normals(train, cfg.image_size, device=cfg.device) if cfg.relight > 0 else None
     tests = {d: [as_cache(TopoFlight(cfg.root, f, domain=d), cfg.image_size) for f in cfg.test_flights]
              for d in STUDY_DOMAINS}
     return train.frame, train_cache, normals, tests

@@ -6,8 +6,9 @@ Three training rates for the same model (default ``atloc_resnet34`` at 256 x 256
    torchvision Resize(256) + RandomCrop(256) + ColorJitter(0.7, 0.7, 0.7, 0.5) + ToTensor +
    Normalize, fp32 model, batches copied to the device;
 2. topoloc: ``topoloc.train`` on a decoded uint8 `ImageCache` (decoded once, timed apart),
-   batches gathered on the device, SimToReal augmentations on the device, bf16 autocast and
-   channels_last on CUDA (optionally ``torch.compile``);
+   batches gathered on the device, augmentations on the device, bf16 autocast and channels_last
+   on CUDA (optionally ``torch.compile``); once with the original path's ColorJitter (the
+   like-for-like ratio) and once with SimToReal (what topoloc's own recipes train with), by default;
 3. model only: the same model, loss and optimiser step on a random tensor already on the device
    (same precision settings as 2): the ceiling of any data path.
 
@@ -38,6 +39,7 @@ import torch
 from PIL import Image
 
 FLIGHT = "comballaz-LHS"
+AUGMENTS = ("colorjitter", "simtoreal", "none")
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,8 +53,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compile, cudnn autotune)")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
                    help="DataLoader workers (original path, and the one-time decode of the cache)")
-    p.add_argument("--augment", default="simtoreal", choices=["simtoreal", "colorjitter", "none"],
-                   help="on-device augmentation of the topoloc path")
+    p.add_argument("--augment", default="colorjitter,simtoreal", type=augment_list,
+                   help="on-device augmentations of the topoloc path, comma separated, each timed on its own "
+                        "(colorjitter: the original path's, like for like; simtoreal; none)")
     p.add_argument("--strength", type=float, default=0.5, help="SimToReal strength")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (topoloc path and model-only)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
@@ -65,6 +68,14 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip-original", action="store_true", help="skip the original AtLoc data path")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return p.parse_args()
+
+
+def augment_list(text: str) -> list[str]:
+    names = [a.strip() for a in text.split(",") if a.strip()]
+    bad = [a for a in names if a not in AUGMENTS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"expected a comma separated list of {AUGMENTS}, got {text!r}")
+    return names
 
 
 # ----------------------------------------------------------------------------- images
@@ -202,7 +213,7 @@ def original_rate(args, files, device) -> float:
 
 
 # ----------------------------------------------------------------------------- 2. topoloc
-def topoloc_rate(args, root: Path, device) -> tuple[float, float]:
+def topoloc_rate(args, root: Path, device, augment: str) -> tuple[float, float]:
     from topoloc.data import ImageCache, TopoFlight
     from topoloc.engine import TrainConfig, train
 
@@ -216,7 +227,7 @@ def topoloc_rate(args, root: Path, device) -> tuple[float, float]:
     cache = ImageCache(cache.images[: n_steps * args.batch], cache.c2w[: n_steps * args.batch],
                        cache.names[: n_steps * args.batch])
     cfg = TrainConfig(model=args.model, epochs=2, batch_size=args.batch, image_size=(args.size, args.size),
-                      augment=None if args.augment == "none" else args.augment, augment_strength=args.strength,
+                      augment=None if augment == "none" else augment, augment_strength=args.strength,
                       device=device.type, amp=not args.no_amp, channels_last=not args.no_channels_last,
                       compile=args.compile, val_every=0, progress=False, tensorboard=False,
                       log_every=max(args.steps, 1), out_dir=tempfile.mkdtemp(prefix="bench_train_run_"))
@@ -302,7 +313,8 @@ def main() -> None:
     figures: dict[str, float] = {}
     if not args.skip_original:
         figures["original_img_s"] = original_rate(args, files, device)
-    figures["topoloc_img_s"], figures["decode_s"] = topoloc_rate(args, root, device)
+    for augment in args.augment:
+        figures[f"topoloc_{augment}_img_s"], figures["decode_s"] = topoloc_rate(args, root, device, augment)
     figures["model_only_img_s"] = model_only_rate(args, device)
     cuda = device.type == "cuda"
     figures["latency_b1_fp32_ms"], figures["throughput_fp32_img_s"] = inference(args, device, False, False)
@@ -312,18 +324,23 @@ def main() -> None:
 
     print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}")
     print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, {args.workers} workers, augment {args.augment} (strength {args.strength}), "
+          f"{args.warmup} warm-up, {args.workers} workers, augment {','.join(args.augment)} (strength {args.strength}), "
           f"amp {cuda and not args.no_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
           f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
           f"{len(files)} files)")
     if "original_img_s" in figures:
         print(f"  original AtLoc path (PIL + torchvision in workers, fp32): {figures['original_img_s']:9.1f} img/s")
-    print(f"  topoloc (uint8 cache, on-device batches + augment)     : {figures['topoloc_img_s']:9.1f} img/s"
-          f"   (one-time decode of {len(files)} PNGs: {figures['decode_s']:.1f} s)")
+    for augment in args.augment:
+        label = f"topoloc, {augment} (uint8 cache, on-device batches)"
+        print(f"  {label:<55}: {figures[f'topoloc_{augment}_img_s']:9.1f} img/s")
+    print(f"  (one-time decode of {len(files)} PNGs into the cache: {figures['decode_s']:.1f} s)")
     print(f"  model only (tensors already on the device)             : {figures['model_only_img_s']:9.1f} img/s")
-    if "original_img_s" in figures:
-        print(f"  topoloc / original   = {figures['topoloc_img_s'] / figures['original_img_s']:.2f}x")
-    print(f"  topoloc / model only = {100 * figures['topoloc_img_s'] / figures['model_only_img_s']:.0f}%")
+    for augment in args.augment:
+        rate = figures[f"topoloc_{augment}_img_s"]
+        like = " (like for like)" if augment == "colorjitter" else ""
+        if "original_img_s" in figures:
+            print(f"  topoloc {augment} / original{like} = {rate / figures['original_img_s']:.2f}x")
+        print(f"  topoloc {augment} / model only = {100 * rate / figures['model_only_img_s']:.0f}%")
     print(f"  inference fp32: {figures['latency_b1_fp32_ms']:.1f} ms at batch 1, "
           f"{figures['throughput_fp32_img_s']:.1f} img/s at batch {args.batch}")
     if cuda:

@@ -60,7 +60,7 @@ step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what is l
 }
 
 if [ "$device" = cuda ]; then
-  aug=(--batch 256 --size 256 --iters 10); train=(--steps 30); demo=(); render=(--images 1024 --batch-size 64)
+  aug=(--batch 256 --size 256 --iters 10); train=(--steps 15); demo=(); render=(--images 1024 --batch-size 64)
   infer=(--iters 100 --threads 1)
 else  # dry run: the same commands at toy sizes
   aug=(--batch 8 --size 64 --iters 2 --albu-seconds 0.2); train=(--steps 2 --size 64 --batch 8 --infer-iters 2 --skip-original)
@@ -74,7 +74,7 @@ fi
 if step demo_smoke 120 "$py" -m topoloc.cli demo --smoke --out "$out/demo_smoke" --device "$device"; then
   step demo 470 "$py" -m topoloc.cli demo --out "$out/demo" --device "$device" "${demo[@]}"
   step bench_augment 60 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --markdown "$out/augment.md"
-  step bench_train 60 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
+  step bench_train 90 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
   step bench_render 30 "$py" benchmarks/bench_render.py --device "$device" "${render[@]}"
   step bench_inference 40 "$py" benchmarks/bench_inference.py "${infer[@]}"
   step bench_augment_compiled 60 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"

@@ -153,9 +153,9 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
                           model_kwargs=dict(feat_dim=64), epochs=2, batch_size=8, saliency_images=2,
                           saliency_share_images=4, device=dev, seed=seed)
     if dev == "cuda":
-        # Sized for about 5 minutes on one H100 / H200. Measured on an H200 (BENCHMARKS.md): render 21 s,
-        # 30 epochs in 49 s without augmentation (2,742 images/s) and 96 s with it (1,486 images/s),
-        # evaluation 34 s; the whole run, saliency included, not yet (stopped at its time limit).
+        # Sized for about 5 minutes on one H100 / H200. Measured on an H200 (BENCHMARKS.md, 2026-11-30):
+        # 359 s in all (render 21 s, training 174 s with augmentation and 76 s without, evaluation with
+        # AdaBN 44 s, report 7 s, saliency 28 s).
         return DemoConfig("gpu", corridor_images=4500, lhs_images=500, test_images=None, render_size=(384, 256),
                           image_size=(256, 384), model="atloc_resnet34", model_kwargs=dict(feat_dim=512, dropout=0.2),
                           epochs=30, batch_size=64, lr=1e-3, saliency_images=4, saliency_share_images=64,

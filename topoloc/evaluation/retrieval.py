@@ -120,7 +120,8 @@ def extract_features(
 ) -> Tensor:
     """Pooled backbone features (the retrieval descriptor) of uint8 images.
 
-    Uses ``model.backbone`` (a `topoloc.models.Backbone`) when the model has one, otherwise
+    Uses ``model.backbone`` (a `topoloc.models.Backbone`) when the model has one, after the model's
+    ``input_filter`` (`AtLoc(local_contrast=...)`) when it has one, otherwise
     ``model`` itself must map normalised images to (B, D) or to ``(feature_map, pooled)``. The
     model is put in ``eval()`` mode for the extraction and restored afterwards.
 
@@ -139,6 +140,7 @@ def extract_features(
     device = next(model.parameters()).device if device is None else resolve_device(device)
     backbone = getattr(model, "backbone", model)
     owner = model if hasattr(model, "prepare") or hasattr(model, "normalize") else backbone
+    input_filter = getattr(model, "input_filter", None) if backbone is not model else None
     if isinstance(images, Tensor):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images: expected a (N, 3, H, W) uint8 tensor, got {tuple(images.shape)}")
@@ -153,6 +155,8 @@ def extract_features(
     try:
         for batch in batches:
             x = prepare(owner, batch.to(device, non_blocking=True))
+            if input_filter is not None:
+                x = input_filter(x)
             feats = backbone(x)
             if isinstance(feats, tuple):
                 feats = feats[1]

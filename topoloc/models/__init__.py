@@ -5,6 +5,7 @@ from topoloc.models.atloc import ATTENTION_TYPES, AtLoc
 from topoloc.models.attention import AtLocAttention, SpatialAttention
 from topoloc.models.backbone import Backbone
 from topoloc.models.heads import ROTATION_FORMATS, PoseHead
+from topoloc.models.input_filter import LocalContrastNorm
 from topoloc.models.loss import AtLocLoss
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "AtLocAttention",
     "AtLocLoss",
     "Backbone",
+    "LocalContrastNorm",
     "PoseHead",
     "SpatialAttention",
     "create_model",

@@ -14,6 +14,7 @@ from topoloc.models.attention import AtLocAttention, SpatialAttention
 from topoloc.models.backbone import Backbone
 from topoloc.models.contract import CONTRACT_KEYS
 from topoloc.models.heads import ROTATION_FORMATS, PoseHead
+from topoloc.models.input_filter import LocalContrastNorm
 from topoloc.models.loss import AtLocLoss
 
 __all__ = ["AtLoc", "ATTENTION_TYPES"]
@@ -23,7 +24,7 @@ ATTENTION_TYPES = ("atloc", "spatial", None)
 
 
 class AtLoc(nn.Module):
-    """Absolute pose regressor: backbone -> [spatial attention] -> pool -> Linear -> ReLU ->
+    """Absolute pose regressor: [local contrast] -> backbone -> [spatial attention] -> pool -> Linear -> ReLU ->
     [AtLoc attention] -> dropout -> translation (3) + rotation (3 or 4).
 
     With the defaults this is the network of the AtLoc paper: ResNet34, its 512-d pooled vector
@@ -45,6 +46,11 @@ class AtLoc(nn.Module):
             aerial views sit on; see `topoloc.data.PoseNormalizer`.
         attention_reduction: channel reduction inside the attention block (8 in AtLoc).
         backbone_kwargs: extra arguments for ``timm.create_model`` (e.g. ``drop_path_rate``).
+        local_contrast: ``None`` (off; AtLoc's), or the Gaussian's sigma in pixels of a
+            `LocalContrastNorm` applied to the normalised input before the backbone: each pixel
+            relative to its neighbourhood, so that slowly varying light, haze and colour casts are
+            divided out (it lowered the real-photo rotation error of the demo's augmented run by
+            about 40 %; docs/RESULTS.md). In pixels at the model's input size.
 
     Attributes:
         num_features / feat_dim: size of the embedding given by `forward_features`.
@@ -76,6 +82,7 @@ class AtLoc(nn.Module):
         rotation: str = "6d",
         attention_reduction: int = 8,
         backbone_kwargs: dict[str, Any] | None = None,
+        local_contrast: float | None = None,
     ) -> None:
         super().__init__()
         if attention not in ATTENTION_TYPES:
@@ -86,11 +93,18 @@ class AtLoc(nn.Module):
             raise ValueError(f"AtLoc: `rotation` must be one of {sorted(ROTATION_FORMATS)}, got {rotation!r}")
         if backbone_kwargs is not None and not isinstance(backbone_kwargs, dict):
             raise TypeError(f"AtLoc: `backbone_kwargs` must be a dict or None, got {type(backbone_kwargs).__name__}")
+        if local_contrast is not None and (isinstance(local_contrast, bool) or not isinstance(local_contrast, (int, float))
+                                           or not local_contrast > 0):
+            raise ValueError(f"AtLoc: `local_contrast` must be None or a positive sigma in pixels, got {local_contrast!r}")
         self.config: dict[str, Any] = {
             "backbone": backbone, "attention": attention, "feat_dim": feat_dim, "dropout": dropout,
             "rotation": rotation, "attention_reduction": attention_reduction,
             "backbone_kwargs": dict(backbone_kwargs or {}),
         }
+        if local_contrast is not None:  # only when on: configs of earlier models stay as they were
+            self.config["local_contrast"] = float(local_contrast)
+        self.input_filter: nn.Module = (LocalContrastNorm(float(local_contrast)) if local_contrast is not None
+                                        else nn.Identity())
         self.backbone = Backbone(backbone, pretrained=pretrained, **(backbone_kwargs or {}))
         # The input contract (see `topoloc.models.contract`): the normalisation, and the size once trained.
         mean, std = self.backbone.normalization
@@ -164,6 +178,7 @@ class AtLoc(nn.Module):
     def _embed(self, images: Tensor, return_attention: bool = False
                ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
         weights = None
+        images = self.input_filter(images)
         if self.spatial_attention is None:
             feature_map, pooled = self.backbone(images)
         else:

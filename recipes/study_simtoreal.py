@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""The sim-to-real study: no augmentation, SimToReal at several strengths and each op alone, over
-several seeds, tested on synthetic, real and real_alt images; the table goes to docs/RESULTS.md.
+"""The sim-to-real study: no augmentation, SimToReal at several strengths, relighting, local contrast
+and each op alone, over several seeds, tested on synthetic, real and real_alt images; the table goes to docs/RESULTS.md.
 
     python recipes/study_simtoreal.py --preset cpu --root data/study-cpu --out runs/study-cpu
 
@@ -31,7 +31,7 @@ def _ints(text: str) -> tuple[int, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu",
-                        help="sizes: smoke (seconds per run, for tests), cpu (about 30 min on a quiet 2-core CPU), "
+                        help="sizes: smoke (seconds per run, for tests), cpu (about 50 min on a quiet 2-core CPU), "
                              "gpu (thousands of images at 256 px, ResNet34)")
     parser.add_argument("--root", required=True, help="data root: holds or receives the rendered flights")
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")
@@ -49,6 +49,9 @@ def main() -> None:
     parser.add_argument("--no-render", action="store_true", help="take --root as it is: render nothing")
     parser.add_argument("--strengths", type=_floats, default=None, help="SimToReal strengths, e.g. 0.25,0.5,1.0")
     parser.add_argument("--ops", default=None, help=f"comma-separated single ops among {','.join(OPS)} ('' for none)")
+    parser.add_argument("--local-contrast", type=float, default=None, metavar="SIGMA",
+                        help="sigma in px of AtLoc(local_contrast=...) in the two local-contrast configs (default: the "
+                             "preset's, an eighth of the image width; 0 leaves them out)")
     parser.add_argument("--seeds", type=_ints, default=None, help="training seeds, e.g. 0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of every run")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to render, train and evaluate")
@@ -61,7 +64,7 @@ def main() -> None:
         "test_flights": tuple(args.test_flights.split(",")) if args.test_flights else None,
         "train_images": args.train_images, "test_images": args.test_images, "strengths": args.strengths,
         "ops": tuple(o for o in args.ops.split(",") if o) if args.ops is not None else None,
-        "seeds": args.seeds, "epochs": args.epochs, "render": False if args.no_render else None,
+        "seeds": args.seeds, "epochs": args.epochs, "local_contrast": args.local_contrast, "render": False if args.no_render else None,
         "keep_checkpoints": True if args.keep_checkpoints else None,
     }
     cfg = study_config(args.preset, args.root, args.out, device=args.device,

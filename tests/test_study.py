@@ -12,7 +12,7 @@ import pytest
 
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
-from topoloc.experiments.study import StudyConfig, _brackets, _op_alone
+from topoloc.experiments.study import StudyConfig, _brackets, _op_alone, _train_config
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"
 
@@ -110,12 +110,21 @@ def test_configs_and_ops_as_in_simtoreal(tmp_path):
 
     cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
     names = [r.name for r in study_runs(cfg)]
-    assert names == (["none", "simtoreal-0.25", "simtoreal-0.5", "simtoreal-1", "relight-only", "simtoreal-0.5+relight"]
-                     + [f"{op}-only" for op in OPS])
+    assert names == (["none", "simtoreal-0.25", "simtoreal-0.5", "simtoreal-1", "relight-only", "simtoreal-0.5+relight",
+                      "local-contrast-4", "simtoreal-0.5+relight+local-contrast-4"] + [f"{op}-only" for op in OPS])
     relit = {r.name: (r.relight, r.simtoreal, r.strength) for r in study_runs(cfg) if r.relight > 0}
-    assert relit == {"relight-only": (0.8, False, 1.0), "simtoreal-0.5+relight": (0.8, True, 0.5)}
+    assert relit == {"relight-only": (0.8, False, 1.0), "simtoreal-0.5+relight": (0.8, True, 0.5),
+                     "simtoreal-0.5+relight+local-contrast-4": (0.8, True, 0.5)}
     no_relight = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", relight=0.0)
     assert not any("relight" in r.name for r in study_runs(no_relight))
+    assert "simtoreal-0.5+local-contrast-4" in [r.name for r in study_runs(no_relight)]
+    # the local-contrast configs train AtLoc(local_contrast=sigma); the others leave the model as it is
+    by_name = {r.name: r for r in study_runs(cfg)}
+    lc = _train_config(cfg, by_name["simtoreal-0.5+relight+local-contrast-4"], 0, tmp_path / "r")
+    assert lc.model_kwargs == {"feat_dim": 16, "local_contrast": 4.0} and lc.relight == 0.8 and lc.augment == "simtoreal"
+    assert _train_config(cfg, by_name["none"], 0, tmp_path / "r").model_kwargs == {"feat_dim": 16}
+    assert not any("local-contrast" in r.name for r in study_runs(
+        study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", local_contrast=0.0)))
     # SimToReal's documented weights (edges 0.2, snow 0.5, season 0.8, the others 1) times p = 0.5
     expected_p = {"season": 0.4, "snow": 0.25, "illumination": 0.5, "clouds": 0.5, "haze": 0.5, "edges": 0.1, "camera": 0.5}
     for op, p in expected_p.items():
@@ -135,6 +144,8 @@ def test_config_errors(tmp_path):
         StudyConfig("x", str(tmp_path), str(tmp_path), strengths=(0.0,))
     with pytest.raises(ValueError, match="seeds"):
         StudyConfig("x", str(tmp_path), str(tmp_path), seeds=(0, 0))
+    with pytest.raises(ValueError, match="local_contrast"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), local_contrast=-1.0)
 
 
 # ------------------------------------------------------------------------------ end to end
@@ -146,7 +157,7 @@ def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
     """Two configs x two seeds through the library, trained on a corridor around the planned flight:
     every run in the table, a re-run trains nothing."""
     cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_images=16, test_images=3,
-                       strengths=(0.5,), ops=(), seeds=(0, 1), relight=0.0)
+                       strengths=(0.5,), ops=(), seeds=(0, 1), relight=0.0, local_contrast=0.0)
     results = tmp_path / "RESULTS.md"
     first = run_study(cfg, results, command="pytest", progress=False)
     assert sorted(first["ran"]) == [("none", 0), ("none", 1), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]
@@ -178,7 +189,7 @@ def test_recipe_smoke_preset_every_config_and_seed(tmp_path, monkeypatch):
     runpy.run_path(str(RECIPE), run_name="__main__")
     before = _mtimes(tmp_path / "out")
     names = [r.name for r in study_runs(study_config("smoke", "d", "o", device="cpu"))]
-    assert len(before) == len(names) * 3 == 39
+    assert len(before) == len(names) * 3 == 45
     text = (tmp_path / "RESULTS.md").read_text()
     for name in names:
         assert f"| {name} | 3 | " in text

@@ -101,12 +101,16 @@ class StudyConfig:
         relight: probability of `augment.RandomSunRelight` in the two relighting configs (relighting
             alone, and before SimToReal at strength 0.5); 0 leaves those configs out. The training
             flight is then rendered with depth maps.
+        local_contrast: sigma in pixels (at ``image_size``) of `AtLoc(local_contrast=...)` in the two
+            local-contrast configs (without augmentation, and with the demo's augmentation: relighting
+            when ``relight`` > 0, then SimToReal 0.5); 0 leaves those configs out. About an eighth of
+            the image width in the presets.
         ops: the single ops to run (names of `OPS`).
         seeds: training seeds of every config.
         device: ``"cpu"`` or ``"cuda"`` (training, evaluation and rendering).
         render_seed: the Mini-Comballaz world seed (and the corridor's seed).
         keep_checkpoints: keep each finished run's ``last.pt`` (a ResNet18 one weighs about 130 MB
-            with its optimiser state: 4 GB for 33 runs); by default it is deleted once the run's
+            with its optimiser state: 6 GB for 45 runs); by default it is deleted once the run's
             ``result.json`` is written (``config.yaml`` and ``log.csv`` stay).
     """
 
@@ -130,6 +134,7 @@ class StudyConfig:
     augment_fraction: float = 0.5
     strengths: tuple[float, ...] = (0.25, 0.5, 1.0)
     relight: float = 0.8
+    local_contrast: float = 0.0
     ops: tuple[str, ...] = OPS
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
@@ -165,6 +170,10 @@ class StudyConfig:
             raise ValueError(f"StudyConfig: `seeds` must be distinct, got {self.seeds}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"StudyConfig: `device` must be 'cpu' or 'cuda', got {self.device!r}")
+        if isinstance(self.local_contrast, bool) or not isinstance(self.local_contrast, (int, float)) \
+                or not self.local_contrast >= 0:
+            raise ValueError(f"StudyConfig: `local_contrast` must be a sigma in pixels >= 0 (0: off), "
+                             f"got {self.local_contrast!r}")
         self.render_size = tuple(int(v) for v in self.render_size)
         self.image_size = parse_image_size(self.image_size, name="StudyConfig: `image_size`", short_side=False)
 
@@ -180,7 +189,7 @@ class StudyConfig:
 
 def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: Any) -> StudyConfig:
     """The study's sizes: ``smoke`` (seconds per run; for tests), ``cpu`` (the whole study in about
-    30 minutes on a quiet 2-core CPU) or ``gpu`` (thousands of images at 256 px, ResNet34).
+    50 minutes on a quiet 2-core CPU, 45 runs) or ``gpu`` (thousands of images at 256 px, ResNet34).
 
     Args:
         preset: one of `PRESETS`.
@@ -195,15 +204,16 @@ def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: 
     dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if preset == "smoke":
         sizes = dict(train_images=24, test_images=4, render_size=(48, 32), image_size=(32, 48),
-                     model_kwargs=dict(feat_dim=16), epochs=1, batch_size=12, lr=1e-3)
+                     model_kwargs=dict(feat_dim=16), epochs=1, batch_size=12, lr=1e-3, local_contrast=4.0)
     elif preset == "cpu":
-        # 33 runs of ResNet18 at 48x72 px, 800 images x 8 epochs each (about 50 s per run on a quiet
+        # 45 runs of ResNet18 at 48x72 px, 800 images x 8 epochs each (about 60 s per run on a quiet
         # 2-core CPU, evaluation included; the renders add a few minutes the first time)
         sizes = dict(train_images=800, test_images=120, render_size=(72, 48), image_size=(48, 72),
-                     model_kwargs=dict(feat_dim=128, dropout=0.2), epochs=8, batch_size=16, lr=1e-3)
+                     model_kwargs=dict(feat_dim=128, dropout=0.2), epochs=8, batch_size=16, lr=1e-3,
+                     local_contrast=9.0)
     else:
         sizes = dict(train_images=3000, test_images=200, render_size=(384, 256), image_size=(256, 384),
-                     model="atloc_resnet34", epochs=30, batch_size=64, lr=2e-4)
+                     model="atloc_resnet34", epochs=30, batch_size=64, lr=2e-4, local_contrast=48.0)
     return StudyConfig(preset=preset, root=str(root), out_dir=str(out_dir), device=dev, **{**sizes, **overrides})
 
 
@@ -218,6 +228,7 @@ class RunConfig:
     strength: float = 1.0
     simtoreal: bool = False
     relight: float = 0.0
+    local_contrast: float = 0.0
 
 
 def _op_alone(op: str) -> Any:
@@ -230,7 +241,8 @@ def _op_alone(op: str) -> Any:
 
 
 def study_runs(cfg: StudyConfig) -> list[RunConfig]:
-    """The configs of the study, in table order: none, SimToReal per strength, each op alone."""
+    """The configs of the study, in table order: none, SimToReal per strength, relighting, local
+    contrast, each op alone."""
     runs = [RunConfig("none", "no augmentation", None)]
     for s in cfg.strengths:
         runs.append(RunConfig(f"simtoreal-{s:g}", f"augment.SimToReal(strength={s:g}) (p = 0.5 x each op's weight)",
@@ -240,6 +252,17 @@ def study_runs(cfg: StudyConfig) -> list[RunConfig]:
                               None, relight=cfg.relight))
         runs.append(RunConfig("simtoreal-0.5+relight", f"augment.RandomSunRelight(p={cfg.relight:g}), then "
                               "augment.SimToReal(strength=0.5)", None, 0.5, simtoreal=True, relight=cfg.relight))
+    if cfg.local_contrast > 0:
+        lc = f"local-contrast-{cfg.local_contrast:g}"
+        model = f"`AtLoc(local_contrast={cfg.local_contrast:g})` (sigma in px at the training size)"
+        runs.append(RunConfig(lc, f"no augmentation; {model}", None, local_contrast=cfg.local_contrast))
+        if cfg.relight > 0:
+            runs.append(RunConfig(f"simtoreal-0.5+relight+{lc}", f"augment.RandomSunRelight(p={cfg.relight:g}), then "
+                                  f"augment.SimToReal(strength=0.5); {model}", None, 0.5, simtoreal=True,
+                                  relight=cfg.relight, local_contrast=cfg.local_contrast))
+        else:
+            runs.append(RunConfig(f"simtoreal-0.5+{lc}", f"augment.SimToReal(strength=0.5); {model}", None, 0.5,
+                                  simtoreal=True, local_contrast=cfg.local_contrast))
     for op in cfg.ops:
         runs.append(RunConfig(f"{op}-only", f"augment.{_OP_CLASSES[op]} alone, as in SimToReal(1.0): its "
                               "strength-1 ranges and probability", lambda op=op: _op_alone(op)))
@@ -310,8 +333,11 @@ def _brackets(train_c2w: np.ndarray, tests: dict) -> dict[str, dict[str, dict]]:
 # ------------------------------------------------------------------------------ runs
 def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
     augment: Any = "simtoreal" if run.simtoreal else (run.augment() if run.augment is not None else None)
+    model_kwargs = dict(cfg.model_kwargs)
+    if run.local_contrast > 0:
+        model_kwargs["local_contrast"] = run.local_contrast
     return TrainConfig(
-        model=cfg.model, model_kwargs=dict(cfg.model_kwargs), epochs=cfg.epochs, batch_size=cfg.batch_size,
+        model=cfg.model, model_kwargs=model_kwargs, epochs=cfg.epochs, batch_size=cfg.batch_size,
         lr=cfg.lr, lr_schedule="cosine", sq=cfg.sq, image_size=cfg.image_size, augment=augment,
         augment_strength=run.strength, augment_fraction=cfg.augment_fraction, relight=run.relight,
         device=cfg.device, val_every=0,

@@ -201,3 +201,24 @@ def test_bench_inference_runs(capsys):
     assert "torch / ort" in out and "onnxruntime" in out
     (line,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96")]
     assert "cpu 1 thr" in line and float(line.split()[-1]) > 0
+
+
+def test_local_contrast_exports(tmp_path):
+    """A model with AtLoc(local_contrast=...) (reflect padding, grouped convolutions) gives the same poses under ONNX."""
+    torch.manual_seed(1)
+    kwargs = {**KWARGS, "local_contrast": 3.0}
+    model = create_model("atloc_resnet18", **kwargs).eval()
+    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=kwargs, image_size=SIZE, device="cpu")
+    state = {"model_name": "atloc_resnet18", "model_kwargs": kwargs, "model_state": model.state_dict(),
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
+             "frame": {"name": "comballaz", **FRAME.to_dict()}}
+    ckpt = save_checkpoint(state, tmp_path / "last.pt")
+    loaded, _, _ = load_model(ckpt)
+    assert loaded.config["local_contrast"] == 3.0
+    out = export_onnx(ckpt, tmp_path / "lc.onnx")
+    images = torch.randint(0, 256, (2, 3, *SIZE), dtype=torch.uint8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = loaded(loaded.normalize(images)).numpy()
+    got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)

@@ -71,9 +71,10 @@ class LocalContrastNorm(nn.Module):
             raise ValueError(f"LocalContrastNorm(sigma={self.sigma:g}): images must be larger than {r} px on each "
                              f"side (the blur's radius), got {h}x{w} (HxW)")
         k = self.kernel.to(dtype=x.dtype)
-        x = F.pad(x, (r, r, r, r), mode="reflect")
-        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-        return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+        # channels folded into the batch: one single-channel kernel of fixed shape (ONNX needs that)
+        y = F.pad(x.reshape(b * c, 1, h, w), (r, r, r, r), mode="reflect")
+        y = F.conv2d(F.conv2d(y, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+        return y.reshape(b, c, h, w)
 
     def forward(self, x: Tensor) -> Tensor:
         d = x - self.blur(x)

@@ -34,16 +34,21 @@ SIZE = (32, 48)
 FRAME = LocalFrame.named("comballaz")
 
 
+def _checkpoint(path: Path, kwargs: dict) -> Path:
+    """A checkpoint of a freshly drawn atloc_resnet18 with ``kwargs``, as the trainer writes one."""
+    model = create_model("atloc_resnet18", **kwargs).eval()
+    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=kwargs, image_size=SIZE, device="cpu")
+    state = {"model_name": "atloc_resnet18", "model_kwargs": kwargs, "model_state": model.state_dict(),
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
+             "frame": {"name": "comballaz", **FRAME.to_dict()}}
+    return save_checkpoint(state, path)
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     torch.manual_seed(0)
-    model = create_model("atloc_resnet18", **KWARGS).eval()
-    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
-    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=SIZE, device="cpu")
-    state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
-             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
-             "frame": {"name": "comballaz", **FRAME.to_dict()}}
-    return save_checkpoint(state, tmp_path_factory.mktemp("ckpt") / "last.pt")
+    return _checkpoint(tmp_path_factory.mktemp("ckpt") / "last.pt", KWARGS)
 
 
 @pytest.fixture(scope="module")
@@ -206,14 +211,7 @@ def test_bench_inference_runs(capsys):
 def test_local_contrast_exports(tmp_path):
     """A model with AtLoc(local_contrast=...) (reflect padding, grouped convolutions) gives the same poses under ONNX."""
     torch.manual_seed(1)
-    kwargs = {**KWARGS, "local_contrast": 3.0}
-    model = create_model("atloc_resnet18", **kwargs).eval()
-    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
-    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=kwargs, image_size=SIZE, device="cpu")
-    state = {"model_name": "atloc_resnet18", "model_kwargs": kwargs, "model_state": model.state_dict(),
-             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
-             "frame": {"name": "comballaz", **FRAME.to_dict()}}
-    ckpt = save_checkpoint(state, tmp_path / "last.pt")
+    ckpt = _checkpoint(tmp_path / "last.pt", {**KWARGS, "local_contrast": 3.0})
     loaded, _, _ = load_model(ckpt)
     assert loaded.config["local_contrast"] == 3.0
     out = export_onnx(ckpt, tmp_path / "lc.onnx")

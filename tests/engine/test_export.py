@@ -209,7 +209,7 @@ def test_bench_inference_runs(capsys):
 
 
 def test_local_contrast_exports(tmp_path):
-    """A model with AtLoc(local_contrast=...) (reflect padding, grouped convolutions) gives the same poses under ONNX."""
+    """A model with AtLoc(local_contrast=...) (reflect padding, a fixed blur kernel) gives the same poses under ONNX."""
     torch.manual_seed(1)
     ckpt = _checkpoint(tmp_path / "last.pt", {**KWARGS, "local_contrast": 3.0})
     loaded, _, _ = load_model(ckpt)

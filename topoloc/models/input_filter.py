@@ -70,6 +70,9 @@ class LocalContrastNorm(nn.Module):
         if h <= r or w <= r:
             raise ValueError(f"LocalContrastNorm(sigma={self.sigma:g}): images must be larger than {r} px on each "
                              f"side (the blur's radius), got {h}x{w} (HxW)")
+        # Not augment's private per-image `gaussian_blur`: a model must not depend on the augmentation
+        # package's internals, and ONNX export needs this one fixed kernel (that one builds a kernel
+        # per image and channel at run time, with replicate borders).
         k = self.kernel.to(dtype=x.dtype)
         # channels folded into the batch: one single-channel kernel of fixed shape (ONNX needs that)
         y = F.pad(x.reshape(b * c, 1, h, w), (r, r, r, r), mode="reflect")

@@ -46,9 +46,15 @@ _SCRIPT = textwrap.dedent("""
     from conftest import PoseImages
     from topoloc.engine import TrainConfig, Trainer
     cfg = TrainConfig(**json.loads({config!r}))
+    def os_threads():  # the process's OS threads (C++ ones too) on Linux; 0 elsewhere
+        return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
+    threads_before = os_threads()
     trainer = Trainer(cfg, PoseImages(n=16), PoseImages(n=6, seed=1))
     result = trainer.fit()
+    threads_after = os_threads()
     rank = int(os.environ.get("RANK", 0))
+    with open(os.path.join(cfg.out_dir, f"threads{{rank}}.json"), "w") as f:
+        json.dump([threads_before, threads_after], f)
     torch.save(trainer.model.state_dict(), os.path.join(cfg.out_dir, f"rank{{rank}}.pt"))
     with open(os.path.join(cfg.out_dir, f"history{{rank}}.json"), "w") as f:
         json.dump(result.history, f)
@@ -86,6 +92,11 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
             third = a.numel() // 3
             a, b = torch.cat([a[:third], a[2 * third:]]), torch.cat([b[:third], b[2 * third:]])
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), key
+    for rank in (0, 1):
+        # fit() leaves no process-group threads behind: torn down at interpreter exit, gloo's
+        # threads could abort the process (a flaky "terminate called without an active exception").
+        before, after = json.loads((runs["ddp"] / f"threads{rank}.json").read_text())
+        assert after <= before, (rank, before, after)
     state = load_checkpoint(runs["ddp"] / "last.pt")
     assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["global_step"] == 4
     h0 = json.load(open(runs["ddp"] / "history0.json"))

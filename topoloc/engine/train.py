@@ -13,6 +13,7 @@ epoch and every RNG state (dropout and the augmentations draw from the global to
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import math
 import random
@@ -35,7 +36,7 @@ from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
                                        restore_rng_state, save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
-from topoloc.engine.distributed import (DistInfo, all_reduce_any, epoch_permutation, init_distributed,
+from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import predict
 from topoloc.engine.runlog import RunLogger
@@ -548,11 +549,31 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Run (or resume) the training; see `train`."""
         info = init_distributed(resolve_device(self.config.device, name="TrainConfig.device").type)
+        finished = False
         try:
-            return self._fit(info)
+            result = self._fit(info)
+            finished = True
+            return result
         finally:
-            if info.initialized_here:
-                dist.destroy_process_group()
+            if info.distributed:
+                self._leave_process_group(info, finished)
+
+    def _leave_process_group(self, info: DistInfo, finished: bool) -> None:
+        """Drop the DDP wrapper and, if `fit` created the process group, destroy it.
+
+        The DDP reducer holds a reference to the group: left alive, the group is torn down at
+        interpreter exit, where gloo's worker threads can abort the process ("terminate called
+        without an active exception", seen about once in 20 two-rank runs on a loaded 2-core CPU).
+        Ranks that finished meet at a barrier first so that no rank closes its connections while
+        another is still in a collective; after an error there is no barrier (the other ranks may
+        never reach it).
+        """
+        if finished:
+            barrier(info)
+        self.train_model = self.model
+        gc.collect()
+        if info.initialized_here:
+            dist.destroy_process_group()
 
     def _fit(self, info: DistInfo) -> TrainResult:
         cfg = self.config

@@ -169,3 +169,54 @@ def test_cli_corridor_min_clearance_drops_the_low_views(tmp_path, world, capsys)
     assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path), "--min-clearance", "2"]) == 0
     assert f"dropped {int(low.sum())} of 2000 views" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(path), every[~low])
+
+
+def test_pose_file_with_photos_like_a_flight_gets_that_flights_photos(tmp_path, world, capsys):
+    from PIL import Image
+
+    from topoloc.data.semantics import SNOW
+
+    rows = _planned_rows(3)
+    path = tmp_path / "plan.npy"
+    np.save(path, rows)
+    out, plain = tmp_path / "out", tmp_path / "plain"
+    for name, like in (("comballaz-march", "comballaz-2021-03-27-winter"), ("comballaz-november", "comballaz-2020-11-06-planned")):
+        assert main(["render", "--poses", str(path), "--name", name, "--photos-like", like, "--out", str(out),
+                     "--size", "48x32", "--no-progress", "--device", "cpu"]) == 0
+        assert (out / name / "photos_like.txt").read_text().strip() == like
+    assert "comballaz-november: 3 image(s) rendered" in capsys.readouterr().out
+    render_flights(plain, [pose_flight("comballaz-march", rows)], size=(48, 32), progress=False)
+    names = [f"PHOTO_{i:05d}" for i in range(3)]
+    for i, pic in enumerate(names):  # the renders are those of the rows without photos
+        with_photos = np.asarray(Image.open(out / "comballaz-march" / f"comballaz-march_{i:05d}_{pic}_img.png"))
+        without = np.asarray(Image.open(plain / "comballaz-march" / f"comballaz-march_{i:05d}_img.png"))
+        np.testing.assert_array_equal(with_photos, without)
+    photos = TopoFlight(out, "comballaz-march", domain="real")
+    assert len(photos) == 3 and tuple(photos[0]["image"].shape) == (3, 32, 48)
+    assert [p.name for p in photos.image_paths] == [f"{pic}.JPG" for pic in names]
+    np.testing.assert_allclose(photos.poses(), TopoFlight(plain, "comballaz-march").poses(), atol=1e-9)
+    # the winter flight's photos (27 March) have snow on open ground; November's have none
+    snow = {name: sum(int((np.load(out / f"{name}-real" / f"{pic}_semantics.npy") == SNOW).sum()) for pic in names)
+            for name in ("comballaz-march", "comballaz-november")}
+    assert snow["comballaz-march"] > 0 and snow["comballaz-november"] == 0, snow
+    # resumable; the same name asked without photos (other file names) is refused
+    assert render_flights(out, [pose_flight("comballaz-march", rows, photos_like="comballaz-2021-03-27-winter")],
+                          size=(48, 32), progress=False) == {"comballaz-march": 0}
+    with pytest.raises(ValueError, match="holds a render of 'comballaz-march' with photos like 'comballaz-2021-03-27-winter', "
+                                         "asked without photos"):
+        render_flights(out, [pose_flight("comballaz-march", rows)], size=(48, 32), progress=False)
+    with pytest.raises(ValueError, match="without photos, asked with photos like"):
+        render_flights(plain, [pose_flight("comballaz-march", rows, photos_like="comballaz-2020-11-06-planned")],
+                       size=(48, 32), progress=False)
+
+
+def test_photos_like_must_be_a_real_flight_and_needs_a_pose_file(tmp_path, capsys):
+    rows = _planned_rows(2)
+    for bad in ("comballaz-LHS", "comballaz-nowhere", "epfl-2020-06-09-planned"):
+        with pytest.raises(ValueError, match=r"photos_like: expected a real flight of the comballaz area, one of \[.*"
+                                             r"'comballaz-2020-11-06-planned'"):
+            pose_flight("comballaz-x", rows, photos_like=bad)
+    with pytest.raises(SystemExit) as exit_:
+        main(["render", "--out", str(tmp_path), "--photos-like", "comballaz-2020-11-06-planned"])
+    assert exit_.value.code == 2
+    assert "--photos-like: expected with --poses FILE.npy --name NAME" in capsys.readouterr().err

@@ -37,6 +37,10 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, metavar="NAME",
                    help="flight name of --poses; it must start with the area's prefix (comballaz- or sepey-), "
                         "e.g. comballaz-corridor")
+    p.add_argument("--photos-like", default=None, metavar="FLIGHT",
+                   help="also render --poses in the photo appearance of this real flight (its season and sun, clouds, "
+                        "haze, cars, camera, JPEG), written as DIR/<name>-real/PHOTO_<row>.JPG: labelled 'photos' at "
+                        "chosen poses, e.g. to train on the photos' own look (an in-domain bracket)")
     p.add_argument("--min-clearance", type=float, default=2.0, metavar="M",
                    help="refuse --poses rows whose camera is less than M metres above the ground, trees or buildings "
                         "(default: %(default)s)")
@@ -61,11 +65,13 @@ def _run(args) -> int:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     if (args.poses is None) != (args.name is None):
         raise ValueError("--poses and --name: expected both (a pose file and the flight name to render it as) or neither")
+    if args.photos_like is not None and args.poses is None:
+        raise ValueError("--photos-like: expected with --poses FILE.npy --name NAME (it gives a pose file photos)")
     flights = []
     if args.flights is not None or args.poses is None:
         flights += parse_flights(args.flights or _DEFAULT_FLIGHTS)
     if args.poses is not None:
-        flights.append(pose_flight(args.name, args.poses))
+        flights.append(pose_flight(args.name, args.poses, photos_like=args.photos_like))
     config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)
     done = render_flights(
         args.out, flights, size=args.size, seed=args.seed, device=args.device,

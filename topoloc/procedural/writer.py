@@ -15,6 +15,10 @@ For each flight (a vendored preset, or a name with explicit pose rows such as a 
     out/<flight>-real-alt/<picname>_semantics.npy        ``domains`` with "real_alt"), semantics warped by its lens
     out/mini_comballaz.json                              seed, size, version
 
+A flight of explicit pose rows rendered with ``photos_like`` (:func:`pose_flight`) is written like a
+real flight, its photo names ``PHOTO_<idx:05d>``, with ``out/<flight>/photos_like.txt`` naming the
+flight whose photo appearance it has.
+
 Every file is written to a temporary name and moved into place, so an interrupted render never
 leaves a truncated file, and a new run skips the images already complete.
 """
@@ -56,6 +60,8 @@ FORMAT_VERSION = "5"
 RENDER_DOMAINS = ("synthetic", "real", "real_alt")
 #: Folder of each photo domain's images: ``out/<flight><suffix>/<picname>.JPG``.
 PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
+#: In ``out/<flight>/`` of a pose flight rendered with ``photos_like``: the flight whose look its photos have.
+_PHOTOS_LIKE_FILE = "photos_like.txt"
 
 
 @dataclass(frozen=True)
@@ -71,18 +77,22 @@ class RenderJob:
         rows: explicit pose rows (N, 6), ECEF m + Cesium deg; None for a preset. Build it with
             :func:`pose_flight`, which validates the name, the rows and their area.
         source: where the rows came from (a file), named in errors.
+        photos_like: with ``rows``: a vendored real flight whose photo appearance (its date's season
+            and sun, clouds, haze, cars, camera, JPEG) the rows also get, written like a real flight's
+            photos; None renders the rows synthetic only.
     """
 
     name: str
     count: int | None = None
     rows: np.ndarray | None = field(default=None, compare=False, repr=False)
     source: str | None = None
+    photos_like: str | None = None
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def pose_flight(name: str, poses, count: int | None = None) -> RenderJob:
+def pose_flight(name: str, poses, count: int | None = None, photos_like: str | None = None) -> RenderJob:
     """A synthetic flight ``name`` of explicit pose rows (a ``.npy`` pose file or an (N, 6) array).
 
     It renders like the ``*-LHS`` presets: synthetic images only, named ``<name>_<idx:05d>_img.png``,
@@ -91,10 +101,20 @@ def pose_flight(name: str, poses, count: int | None = None) -> RenderJob:
     area its positions fall in (``comballaz-`` or ``sepey-`` for Comballaz), and it must not be a
     vendored preset.
 
+    With ``photos_like``, the rows are also rendered in the photo appearance of that real flight and
+    written as a real flight's photos: ``out/<name>/<name>_pic_names.csv`` names row ``i``
+    ``PHOTO_<i:05d>``, the renders become ``<name>_<idx:05d>_PHOTO_<idx:05d>_img.png`` and the photos
+    ``out/<name>-real/PHOTO_<idx:05d>.JPG``, so that ``TopoFlight(out, name, domain="real")`` reads
+    them. This is what no user of real data has: labelled photos at chosen poses. Mini-Comballaz
+    can render them, e.g. to train a model on the photos' own appearance and measure how much of
+    a render-trained model's real error is domain shift (the "in-domain ceiling").
+
     Args:
         name: flight name, e.g. ``"comballaz-corridor"``.
         poses: path of a TOPO-DataGen pose file, or pose rows, ECEF m + Cesium yaw, pitch, roll deg.
         count: render only this many rows spread evenly over the file (None = all).
+        photos_like: a vendored real flight of the same area (e.g. ``"comballaz-2020-11-06-planned"``)
+            whose photo appearance the rows also get; None: synthetic only.
 
     Shape:
         poses: (N, 6)
@@ -125,7 +145,21 @@ def pose_flight(name: str, poses, count: int | None = None) -> RenderJob:
         )
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
-    return RenderJob(name, count, np.ascontiguousarray(rows, dtype=np.float64), source)
+    if photos_like is not None:
+        real_flights = [f for f in list_presets() if not f.endswith("-LHS") and f.startswith(prefixes)]
+        if photos_like not in real_flights:
+            raise ValueError(f"photos_like: expected a real flight of the {area} area, one of {real_flights}, "
+                             f"got {photos_like!r}")
+    return RenderJob(name, count, np.ascontiguousarray(rows, dtype=np.float64), source, photos_like)
+
+
+def _photos_phrase(photos_like: str | None) -> str:
+    return f"with photos like {photos_like!r}" if photos_like else "without photos"
+
+
+def _photo_names(n: int) -> list[str]:
+    """Photo names of a pose flight rendered with ``photos_like``: ``PHOTO_<row:05d>``."""
+    return [f"PHOTO_{i:05d}" for i in range(n)]
 
 
 def parse_flights(spec) -> list[RenderJob]:
@@ -299,6 +333,13 @@ def render_flights(
                 f"{old_poses}: the folder holds a render of other poses under the name {spec.name!r}; "
                 "use another name or another output folder"
             )
+        marker = out / spec.name / _PHOTOS_LIKE_FILE
+        old_like = marker.read_text().strip() if marker.is_file() else None
+        if old_poses.is_file() and old_like != spec.photos_like:  # other file names: the folder would hold both
+            raise ValueError(
+                f"{out / spec.name}: the folder holds a render of {spec.name!r} {_photos_phrase(old_like)}, asked "
+                f"{_photos_phrase(spec.photos_like)}; use another name or another output folder"
+            )
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)
     _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
@@ -308,8 +349,12 @@ def render_flights(
     jobs = []
     for spec in specs:
         rows = load_preset(spec.name) if spec.rows is None else spec.rows
-        names = load_preset_pic_names(spec.name) if spec.rows is None else []
+        if spec.rows is None:
+            names = load_preset_pic_names(spec.name)
+        else:
+            names = _photo_names(len(rows)) if spec.photos_like is not None else []
         is_real = bool(names)
+        look = spec.photos_like or spec.name  # whose photo appearance (season, sun) the photos get
         folder = out / spec.name
         photo_folders = {d: out / f"{spec.name}{PHOTO_FOLDER_SUFFIX[d]}" for d in photo_domains} if is_real else {}
         folder.mkdir(exist_ok=True)
@@ -317,6 +362,8 @@ def render_flights(
         for photo_folder in photo_folders.values():
             photo_folder.mkdir(exist_ok=True)
             _remove_stale_tmp(photo_folder)
+        if spec.photos_like is not None and not (folder / _PHOTOS_LIKE_FILE).is_file():  # before the poses (resume)
+            _atomic(folder / _PHOTOS_LIKE_FILE, lambda p, like=spec.photos_like: Path(p).write_text(like + "\n"))
         poses_path = folder / f"{spec.name}_poses.npy"
         if not poses_path.is_file() or not np.array_equal(np.load(poses_path), rows):
             _atomic(poses_path, lambda p, rows=rows: np.save(p, rows))
@@ -337,9 +384,9 @@ def render_flights(
                 files += [photo_folder / f"{names[i]}.JPG", photo_folder / f"{names[i]}_semantics.npy"]
             if not all(f.is_file() for f in files):
                 todo.append((int(i), stem, names[i] if is_real else None))
-        jobs.append((spec.name, rows, is_real, folder, photo_folders, todo))
+        jobs.append((spec.name, look, rows, is_real, folder, photo_folders, todo))
 
-    done = {name: 0 for name, *_ in jobs}
+    done = {job[0]: 0 for job in jobs}
     total = sum(len(j[-1]) for j in jobs)
     if total == 0:
         return done
@@ -363,9 +410,9 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     writers = min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=writers) if device.type == "cuda" else _Inline() as pool:
         pending = []
-        for name, rows, is_real, folder, photo_folders, todo in jobs:
+        for name, look, rows, is_real, folder, photo_folders, todo in jobs:
             domains = ("synthetic", *photo_folders)
-            bakes = {d: _bake(cpu_world, appearance_for_flight(name, d), device) for d in domains}
+            bakes = {d: _bake(cpu_world, appearance_for_flight(look, d), device) for d in domains}
             for b0 in range(0, len(todo), batch_size):
                 batch = todo[b0 : b0 + batch_size]
                 idx = np.array([b[0] for b in batch])

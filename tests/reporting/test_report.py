@@ -124,6 +124,16 @@ def test_a_single_run_and_missing_brackets_are_said(tmp_path):
     assert "- No validation flights in this checkpoint's recipe." in text
 
 
+def test_a_missing_validation_is_said_once(tmp_path):
+    result = _result(4.0)
+    result.validation = None
+    text = write_report(tmp_path / "generic", {"run": result}).read_text()
+    assert text.count("no validation row") == 1 and "- no validation set was given: no validation row." in text
+    result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
+    text = write_report(tmp_path / "said", {"run": result}).read_text()
+    assert text.count("no validation row") == 1 and "(`data.val`): no validation row." in text
+
+
 def test_plots_reject_empty_inputs(tmp_path):
     with pytest.raises(ValueError, match="evaluations"):
         plot_error_cdf([], tmp_path / "x.png")

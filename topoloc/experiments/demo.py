@@ -338,8 +338,9 @@ def _aims(evaluations: dict[str, Any], flight: str = PLANNED_FLIGHT, suffix: str
 
     (a) the unaugmented run's synthetic median is at least 6x better than the constant pose and better
     than every retrieval baseline, and its rotation median at most 3x the coverage ceiling's; (b) the
-    augmented run's real median is at least 3x better than the unaugmented run's, and at most 1.5x its
-    own synthetic median, in metres and in degrees. ``suffix`` picks the runs' other evaluations
+    augmented run's real median is at least 3x better than the unaugmented run's (b1), and at most 1.5x
+    its own synthetic median (b2 in metres, b3 in degrees); "in metres and in degrees" holds for both, so
+    b1 is checked in both units. ``suffix`` picks the runs' other evaluations
     (``" + AdaBN"``); the brackets are always those of the runs themselves.
     """
     if any(k + suffix not in evaluations for k in RUNS):
@@ -361,6 +362,7 @@ def _aims(evaluations: dict[str, Any], flight: str = PLANNED_FLIGHT, suffix: str
         "a2 unaugmented synthetic < best retrieval (m)": (p_syn[0], best_retrieval, p_syn[0] < best_retrieval),
         "a3 unaugmented synthetic rotation <= 3x coverage ceiling (deg)": (p_syn[1], 3 * ceil_syn[1], p_syn[1] <= 3 * ceil_syn[1]),
         "b1 augmented real <= unaugmented real / 3 (m)": (a_real[0], p_real[0] / 3, a_real[0] <= p_real[0] / 3),
+        "b1 augmented real <= unaugmented real / 3 (deg)": (a_real[1], p_real[1] / 3, a_real[1] <= p_real[1] / 3),
         "b2 augmented real <= 1.5x augmented synthetic (m)": (a_real[0], 1.5 * a_syn[0], a_real[0] <= 1.5 * a_syn[0]),
         "b3 augmented real <= 1.5x augmented synthetic (deg)": (a_real[1], 1.5 * a_syn[1], a_real[1] <= 1.5 * a_syn[1]),
     }
@@ -386,6 +388,11 @@ def check_aims(evaluations: dict[str, Any], preset: str) -> str:
         for name, c in aims["checks"].items():
             lines.append(f"- {'met' if c['met'] else 'NOT met'}: {name}: {c['value']:.1f} vs limit {c['limit']:.1f}")
         blocks.append("\n".join(lines))
+    as_trained = _aims(evaluations).get("checks", {})
+    if any(not c["met"] for name, c in as_trained.items() if name.startswith(("b2", "b3"))):
+        blocks.append("b2 and b3 ask the render-trained run to localise the photos almost as well as the renders: "
+                      "about what a model trained on the photos' own appearance does, which "
+                      "`recipes/in_domain_ceiling.yaml` measures (Mini-Comballaz only; docs/RESULTS.md).")
     return "\n\n".join(blocks)
 
 

@@ -100,7 +100,8 @@ def shard_indices(perm: Tensor, rank: int, world_size: int) -> Tensor:
 def barrier(info: DistInfo) -> None:
     """Wait for every rank (no-op for a single process)."""
     if info.distributed:
-        dist.barrier()
+        # NCCL wants this rank's GPU named (else it guesses one and warns that it may hang)
+        dist.barrier(device_ids=[info.local_rank] if dist.get_backend() == "nccl" else None)
 
 
 def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:

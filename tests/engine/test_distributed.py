@@ -61,23 +61,29 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_two_process_gloo_run_matches_one_process(tmp_path):
-    # A LayerNorm backbone (no batch statistics) without dropout: two ranks with half batches and
-    # averaged gradients take the same steps as one process with the whole batches.
+def _launch(tmp_path, name: str, procs: int, **overrides) -> subprocess.CompletedProcess:
+    """`_SCRIPT` on a tiny config with out_dir ``tmp_path / name``, under torchrun when ``procs`` > 1."""
     tests = os.path.dirname(__file__)
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests)), "OMP_NUM_THREADS": "1"}
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
+    config = dict(model="atloc_resnet18", model_kwargs={"backbone": "test_vit", "feat_dim": 32, "dropout": 0.0},
+                  epochs=2, batch_size=8, lr=1e-3, image_size=[32, 32], device="cpu", cache_device="cpu",
+                  progress=False, tensorboard=False, out_dir=str(tmp_path / name), checkpoint_every_steps=1,
+                  **overrides)
+    script = tmp_path / f"{name}.py"
+    script.write_text(_SCRIPT.format(tests=tests, config=json.dumps(config)))
+    cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
+            str(script)] if procs > 1 else [sys.executable, str(script)])
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def test_two_process_gloo_run_matches_one_process(tmp_path):
+    # A LayerNorm backbone (no batch statistics) without dropout: two ranks with half batches and
+    # averaged gradients take the same steps as one process with the whole batches.
     runs = {}
     for name, procs in (("ddp", 2), ("single", 1)):
-        config = dict(model="atloc_resnet18", model_kwargs={"backbone": "test_vit", "feat_dim": 32, "dropout": 0.0},
-                      epochs=2, batch_size=8, lr=1e-3, image_size=[32, 32], device="cpu", cache_device="cpu",
-                      progress=False, tensorboard=False, out_dir=str(tmp_path / name), checkpoint_every_steps=1)
-        script = tmp_path / f"{name}.py"
-        script.write_text(_SCRIPT.format(tests=tests, config=json.dumps(config)))
-        cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
-                str(script)] if procs > 1 else [sys.executable, str(script)])
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+        proc = _launch(tmp_path, name, procs)
         assert proc.returncode == 0, proc.stderr[-3000:]
         runs[name] = tmp_path / name
     rank0 = torch.load(runs["ddp"] / "rank0.pt")
@@ -113,3 +119,16 @@ def test_batch_size_must_divide_among_processes(tmp_path, monkeypatch, pose_imag
                       image_size=(32, 32), device="cpu", progress=False, out_dir=str(tmp_path))
     with pytest.raises(ValueError, match="divisible"):
         Trainer(cfg, pose_images(n=4))._setup(DistInfo(rank=0, world_size=2))
+
+
+def test_a_refused_two_process_run_reports_its_own_error(tmp_path):
+    # Both ranks refuse an out_dir holding another run before building their model; leaving the
+    # process group must not replace that error with another.
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "last.pt").write_bytes(b"x")
+    proc = _launch(tmp_path, "taken", 2)
+    assert proc.returncode != 0
+    for rank in (0, 1):
+        assert f"[rank{rank}]: FileExistsError: TrainConfig.out_dir: {str(tmp_path / 'taken')!r} holds another run" \
+            in proc.stderr, proc.stderr[-3000:]
+    assert "AttributeError" not in proc.stderr

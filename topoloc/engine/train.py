@@ -570,8 +570,9 @@ class Trainer:
         """
         if finished:
             barrier(info)
-        self.train_model = self.model
-        gc.collect()
+        if hasattr(self, "model"):  # absent when the set-up failed before building it
+            self.train_model = self.model
+            gc.collect()
         if info.initialized_here:
             dist.destroy_process_group()
 

@@ -374,10 +374,13 @@ def check_aims(evaluations: dict[str, Any], preset: str) -> str:
     """Markdown: the aims of the CPU preset on the planned flight, met or not, with the figures; again
     with AdaBN when the runs were also evaluated with it."""
     blocks = []
+    as_trained: dict[str, Any] = {}
     for suffix, what in (("", "the runs as trained"),
                          (f" + {ADABN_LABEL}", "both runs with AdaBN (batch-norm statistics of each test flight's own "
                                                "images, no labels; same brackets)")):
         aims = _aims(evaluations, suffix=suffix)
+        if not suffix:
+            as_trained = aims.get("checks", {})
         if not aims["checked"]:
             if not suffix:
                 blocks.append(f"**Aims**: not checked ({aims['why']}).")
@@ -388,7 +391,6 @@ def check_aims(evaluations: dict[str, Any], preset: str) -> str:
         for name, c in aims["checks"].items():
             lines.append(f"- {'met' if c['met'] else 'NOT met'}: {name}: {c['value']:.1f} vs limit {c['limit']:.1f}")
         blocks.append("\n".join(lines))
-    as_trained = _aims(evaluations).get("checks", {})
     if any(not c["met"] for name, c in as_trained.items() if name.startswith(("b2", "b3"))):
         blocks.append("b2 and b3 ask the render-trained run to localise the photos almost as well as the renders: "
                       "about what a model trained on the photos' own appearance does, which "

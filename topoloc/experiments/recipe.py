@@ -8,6 +8,7 @@ A recipe file::
       frame: comballaz                # local ENU origin (name or {lat_deg, lon_deg, h_m})
       train: [{flight: comballaz-LHS, domain: synthetic}]
       val:   [{flight: comballaz-2020-11-06-planned, domain: synthetic, split: val}]
+                                      # a flight may also set split_fractions, split_seed, split_block
       test:  [{flight: comballaz-2020-11-06-planned, domain: real}]
     train:                            # any TrainConfig field
       model: atloc_resnet34
@@ -32,6 +33,7 @@ import yaml
 from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
+from topoloc.data.splits import check_fractions
 from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.config import TrainConfig, load_yaml
@@ -59,11 +61,19 @@ _DOMAINS = ("synthetic", "real", "real_alt")
 
 @dataclass
 class FlightSpec:
-    """One flight of a recipe: its name, the domain of its images and the split of its rows."""
+    """One flight of a recipe: its name, the domain of its images and the split of its rows.
+
+    ``split_fractions``, ``split_seed`` and ``split_block`` set how the rows are split (see
+    `topoloc.data.TopoFlight`); left out, the flight's defaults. A flight named twice (``train`` and
+    ``val``) must be given the same ones in both places for the splits to be disjoint.
+    """
 
     flight: str
     domain: str = "synthetic"
     split: str = "all"
+    split_fractions: tuple[float, float, float] | None = None
+    split_seed: int | None = None
+    split_block: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.flight, str) or not self.flight:
@@ -72,17 +82,43 @@ class FlightSpec:
             raise ValueError(f"flight {self.flight!r}: `domain` must be one of {_DOMAINS}, got {self.domain!r}")
         if self.split not in ("all", "train", "val", "test"):
             raise ValueError(f"flight {self.flight!r}: `split` must be all / train / val / test, got {self.split!r}")
+        if self.split_fractions is not None:
+            try:
+                self.split_fractions = check_fractions(self.split_fractions)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"flight {self.flight!r}: `split_fractions` must be three non-negative (train, "
+                                 f"val, test) shares summing to 1, got {self.split_fractions!r}") from err
+        for key, low in (("split_seed", 0), ("split_block", 1)):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+                raise ValueError(f"flight {self.flight!r}: `{key}` must be an integer >= {low}, got {value!r}")
 
     @classmethod
     def parse(cls, value: Any, where: str) -> "FlightSpec":
         if isinstance(value, str):
             return cls(value)
         if isinstance(value, dict):
-            unknown = set(value) - {"flight", "domain", "split"}
+            unknown = set(value) - set(_FLIGHT_KEYS)
             if unknown:
-                raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected flight, domain, split")
+                raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {', '.join(_FLIGHT_KEYS)}")
             return cls(**value)
         raise ValueError(f"{where}: expected a flight name or a mapping {{flight, domain, split}}, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe mapping of this flight (the split options only where set)."""
+        d: dict[str, Any] = {"flight": self.flight, "domain": self.domain, "split": self.split}
+        if self.split_fractions is not None:
+            d["split_fractions"] = list(self.split_fractions)
+        d.update({k: getattr(self, k) for k in ("split_seed", "split_block") if getattr(self, k) is not None})
+        return d
+
+    def split_options(self) -> dict[str, Any]:
+        """The `TopoFlight` keyword arguments of the split options that are set."""
+        return {k: getattr(self, k) for k in ("split_fractions", "split_seed", "split_block")
+                if getattr(self, k) is not None}
+
+
+_FLIGHT_KEYS = ("flight", "domain", "split", "split_fractions", "split_seed", "split_block")
 
 
 @dataclass
@@ -135,7 +171,7 @@ class Recipe:
 
     def to_dict(self) -> dict[str, Any]:
         def flights(fs):
-            return [{"flight": f.flight, "domain": f.domain, "split": f.split} for f in fs]
+            return [f.to_dict() for f in fs]
 
         return {"data": {"root": self.data.root, "frame": self.data.frame, "semantics": self.data.semantics,
                          "train": flights(self.data.train), "val": flights(self.data.val),
@@ -209,7 +245,7 @@ def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: b
     """The `TopoFlight` datasets of ``data.train`` / ``val`` / ``test``."""
     frame = data.local_frame()
     return [TopoFlight(data.root, f.flight, domain=f.domain, split=f.split, image_size=image_size, frame=frame,
-                       load_semantics=load_semantics and f.domain == "synthetic")
+                       load_semantics=load_semantics and f.domain == "synthetic", **f.split_options())
             for f in getattr(data, which)]
 
 
@@ -286,7 +322,7 @@ def _frame_arg(frame: str | LocalFrame | None):
 
 def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
-    return [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame) for s in specs]
+    return [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options()) for s in specs]
 
 
 def evaluate_checkpoint(

@@ -1,0 +1,62 @@
+"""A recipe's flights can set how their rows are split (fractions, seed, block), as the demo does."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from topoloc.experiments.recipe import RECIPE_FILE, FlightSpec, _recipe_flights, _write_recipe, build_flights, load_recipe
+
+FLIGHT = "comballaz-2020-11-06-planned"
+SPLIT = {"split_fractions": [0.9, 0.1, 0.0], "split_block": 10}
+
+
+def _recipe(tmp_path: Path, root: Path, train: dict, val: dict) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"data": {"root": str(root), "train": [train], "val": [val],
+                                             "test": [{"flight": FLIGHT, "domain": "real"}]},
+                                    "train": {"out_dir": str(tmp_path / "run")}}))
+    return path
+
+
+def test_split_options_reach_the_flights(tmp_path, make_topo_flight):
+    make_topo_flight(tmp_path / "data", FLIGHT, n_rows=100)
+    recipe = load_recipe(_recipe(tmp_path, tmp_path / "data", {"flight": FLIGHT, "split": "train", **SPLIT},
+                                 {"flight": FLIGHT, "split": "val", **SPLIT}))
+    (train,), (val,) = build_flights(recipe.data, "train"), build_flights(recipe.data, "val")
+    # 100 rows in blocks of 10: 9 blocks train, 1 block validation, nothing for test
+    assert len(train.rows) == 90 and len(val.rows) == 10
+    assert sorted(np.concatenate([train.rows, val.rows]).tolist()) == list(range(100))
+    assert val.rows.min() % 10 == 0 and val.rows.tolist() == list(range(val.rows.min(), val.rows.min() + 10))
+    # without the options the flight's own defaults apply (0.8 / 0.1 / 0.1): not 90 training rows
+    plain = load_recipe(_recipe(tmp_path, tmp_path / "data", {"flight": FLIGHT, "split": "train"},
+                                {"flight": FLIGHT, "split": "val"}))
+    assert len(build_flights(plain.data, "train")[0].rows) != 90
+
+
+def test_split_options_survive_the_written_recipe(tmp_path):
+    spec = FlightSpec(FLIGHT, "synthetic", "train", split_fractions=[0.9, 0.1, 0.0], split_seed=3, split_block=10)
+    recipe = load_recipe(_recipe(tmp_path, tmp_path, spec.to_dict(), {"flight": FLIGHT}))
+    _write_recipe(recipe, tmp_path / "run" / RECIPE_FILE)
+    train, val = _recipe_flights(tmp_path / "run" / "last.pt")
+    assert train == [spec] and val == [FlightSpec(FLIGHT)]
+    assert train[0].split_options() == {"split_fractions": (0.9, 0.1, 0.0), "split_seed": 3, "split_block": 10}
+    assert "split_seed" not in FlightSpec(FLIGHT).to_dict()
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("split_fractions", [0.8, 0.1], "split_fractions"),
+    ("split_fractions", [0.9, 0.2, 0.0], "split_fractions"),
+    ("split_block", 0, "split_block"),
+    ("split_seed", -1, "split_seed"),
+    ("split_block", 2.5, "split_block"),
+    ("split_blocks", 10, "unknown key"),
+])
+def test_bad_split_options_are_refused_by_flight(tmp_path, key, value, match):
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT})
+    with pytest.raises(ValueError, match=match) as err:
+        load_recipe(path)
+    assert "r.yaml" in str(err.value)
+    if key != "split_blocks":
+        assert FLIGHT in str(err.value)

@@ -133,8 +133,23 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                  "--no-retrieval", "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_adabn" / "report.md").read_text()
     assert "| augmented + AdaBN | real | 3 |" in text and "| augmented | real | 3 |" in text
-    # Without training flights (and no recipe.yaml beside the demo's checkpoint) the report says so.
+    # Without --train-flights the demo's recipe.yaml beside the checkpoint names the training and
+    # validation rows: 60 views in 6 blocks of 10, 5 blocks train, 1 validation (as in the demo's report)
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                 "--out", str(demo_dir / "cli_eval_recipe"), "--device", "cpu"]) == 0
+    text = (demo_dir / "cli_eval_recipe" / "report.md").read_text()
+    assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
+    demo_report = (demo_dir / "report.md").read_text()
+    ceiling = re.search(r"\| coverage ceiling \| real \| 9 \| ([\d.]+) \| ([\d.]+) \|", demo_report)
+    flight_rows = re.findall(r"\| coverage ceiling \| comballaz-2020-11-06-planned \(real\) \| 3 \| ([\d.]+) \| ([\d.]+) \|",
+                             demo_report)
+    assert ceiling and flight_rows  # the same training rows: the same coverage ceiling on the planned flight
+    assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
+    # A checkpoint with neither (copied away from its recipe.yaml): the report says so.
+    bare = demo_dir / "bare_ckpt" / "last.pt"
+    bare.parent.mkdir()
+    bare.write_bytes(Path(ckpt).read_bytes())
+    assert main(["evaluate", "--checkpoint", str(bare), "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  "--out", str(demo_dir / "cli_eval_bare"), "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_bare" / "report.md").read_text()
     assert "The checkpoint's training data is unknown" in text and "(no brackets computed)" in text

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from topoloc.experiments.recipe import RECIPE_FILE, FlightSpec, _recipe_flights, _write_recipe, build_flights, load_recipe
+from topoloc.experiments.recipe import RECIPE_FILE, FlightSpec, _recipe_flights, write_recipe, build_flights, load_recipe
 
 FLIGHT = "comballaz-2020-11-06-planned"
 SPLIT = {"split_fractions": [0.9, 0.1, 0.0], "split_block": 10}
@@ -38,7 +38,7 @@ def test_split_options_reach_the_flights(tmp_path, make_topo_flight):
 def test_split_options_survive_the_written_recipe(tmp_path):
     spec = FlightSpec(FLIGHT, "synthetic", "train", split_fractions=[0.9, 0.1, 0.0], split_seed=3, split_block=10)
     recipe = load_recipe(_recipe(tmp_path, tmp_path, spec.to_dict(), {"flight": FLIGHT}))
-    _write_recipe(recipe, tmp_path / "run" / RECIPE_FILE)
+    write_recipe(recipe, tmp_path / "run" / RECIPE_FILE)
     train, val = _recipe_flights(tmp_path / "run" / "last.pt")
     assert train == [spec] and val == [FlightSpec(FLIGHT)]
     assert train[0].split_options() == {"split_fractions": (0.9, 0.1, 0.0), "split_seed": 3, "split_block": 10}

@@ -30,7 +30,6 @@ import numpy as np
 import torch
 
 from topoloc._device import resolve_device
-from topoloc.data import TopoFlight
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -39,6 +38,7 @@ from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import initial_model, train
+from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
 from topoloc.procedural.writer import pose_flight, render_flights
@@ -202,17 +202,23 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     render_flights(data_dir, tests, **common)
 
 
+#: The training flight's split: 90 / 10 by blocks of 10 consecutive rows (the corridor's rows follow
+#: the flight, so a block is a stretch of it: validation views are not near-copies of training views).
+TRAIN_SPLIT = {"split_fractions": (0.9, 0.1, 0.0), "split_block": 10}
+
+
+def _data_spec(cfg: DemoConfig, data_dir: Path) -> DataSpec:
+    """The demo's data as a recipe's: training and validation rows of the training flight, the test flights."""
+    return DataSpec(root=str(data_dir), frame="comballaz",
+                    train=[FlightSpec(TRAIN_FLIGHT, "synthetic", "train", **TRAIN_SPLIT)],
+                    val=[FlightSpec(TRAIN_FLIGHT, "synthetic", "val", **TRAIN_SPLIT)],
+                    test=[FlightSpec(f, domain) for f in cfg.test_flights for domain in ("synthetic", "real")])
+
+
 def _datasets(cfg: DemoConfig, data_dir: Path):
-    # 90 / 10 by blocks of 10 consecutive rows (the corridor's rows follow the flight, so a block is a
-    # stretch of it: validation views are not near-copies of training views).
-    split = dict(domain="synthetic", frame="comballaz", split_fractions=(0.9, 0.1, 0.0), split_block=10)
-    train = TopoFlight(data_dir, TRAIN_FLIGHT, split="train", **split)
-    val = TopoFlight(data_dir, TRAIN_FLIGHT, split="val", **split)
-    tests = []
-    for f in cfg.test_flights:
-        for domain in ("synthetic", "real"):
-            tests.append(TopoFlight(data_dir, f, domain=domain, frame="comballaz"))
-    return train, val, tests
+    spec = _data_spec(cfg, data_dir)
+    (train,), (val,) = build_flights(spec, "train"), build_flights(spec, "val")
+    return train, val, build_flights(spec, "test")
 
 
 def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, TrainConfig]], test_sets) -> str:
@@ -240,7 +246,8 @@ def run_demo(
     """Runs the whole demo into ``out`` and returns the path of ``out/report.md``.
 
     Layout: ``out/data`` (the Mini-Comballaz render: the training flight and the test flights),
-    ``out/runs/augmented`` and ``out/runs/no_augmentation`` (checkpoints, config.yaml, log.csv),
+    ``out/runs/augmented`` and ``out/runs/no_augmentation`` (checkpoints, config.yaml, log.csv, and
+    recipe.yaml: the run's data, where `topoloc evaluate` finds its training and validation rows),
     ``out/cache`` (decoded training images), ``out/plots``, ``out/predictions``,
     ``out/summary.json``, ``out/demo.json``, ``out/report.md``.
 
@@ -276,6 +283,9 @@ def run_demo(
         tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
         result = train(tcfg, train_set)
         runs[label] = (Path(result.final_checkpoint), tcfg)
+        # what `topoloc evaluate` reads to find the run's training and validation rows (its brackets)
+        write_recipe(Recipe(_data_spec(cfg, data_dir), tcfg, str(out), source="topoloc demo"),
+                     Path(tcfg.out_dir) / RECIPE_FILE)
         lap(f"train {folder}")
 
     train_cache = ImageCache.from_dataset(train_set, cfg.image_size, path=cache_file)  # the file training wrote

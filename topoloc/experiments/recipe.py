@@ -53,6 +53,7 @@ __all__ = [
     "load_recipe",
     "parse_flight",
     "run_recipe",
+    "write_recipe",
 ]
 
 #: Domains a recipe or a CLI flight spec can name (real_alt: `topoloc render --real-alt`).
@@ -269,7 +270,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
         checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
-        _write_recipe(recipe, checkpoint.parent / RECIPE_FILE)
+        write_recipe(recipe, checkpoint.parent / RECIPE_FILE)
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     name = Path(recipe.source).stem or "model"
     result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
@@ -282,7 +283,10 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     return {"checkpoint": checkpoint, "report": report, "result": result}
 
 
-def _write_recipe(recipe: Recipe, path: Path) -> None:
+def write_recipe(recipe: Recipe, path: str | PathLike) -> None:
+    """Write ``recipe`` as YAML to ``path`` (beside a checkpoint: `RECIPE_FILE`, where `topoloc evaluate`
+    finds the checkpoint's training and validation flights, split options included)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(recipe.to_dict(), f, sort_keys=False)

@@ -16,7 +16,7 @@ from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_aug
 from topoloc.image_size import parse_image_size
 from topoloc.models import list_models
 
-__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "build_augment", "load_yaml"]
+__all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "augment_strength_at", "build_augment", "load_yaml"]
 
 
 class _NumberLoader(yaml.SafeLoader):
@@ -51,6 +51,21 @@ def scheduled_lr(config: "TrainConfig", step: int, total_steps: int) -> float:
     progress = min(step, total_steps - 1) / (total_steps - 1)
     floor = 0.01
     return config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def augment_strength_at(config: "TrainConfig", epoch: int) -> float:
+    """The augmentation strength of ``epoch`` (0-based) under ``config.augment_ramp_epochs``.
+
+    Example:
+        >>> cfg = TrainConfig(augment="simtoreal", augment_strength=0.5, augment_ramp_epochs=10)
+        >>> [augment_strength_at(cfg, e) for e in (0, 4, 9, 30)]
+        [0.05, 0.25, 0.5, 0.5]
+    """
+    if not config.augment_ramp_epochs:
+        return config.augment_strength
+    return config.augment_strength * min(1.0, (epoch + 1) / config.augment_ramp_epochs)
+
+
 #: Values of ``TrainConfig.device`` and ``TrainConfig.cache_device``.
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -93,6 +108,10 @@ class TrainConfig:
             ``"colorjitter"`` (AtLoc's ColorJitter 0.7 on the device), or a callable on float
             (B, 3, H, W) images in [0, 1] (written to YAML by its name only).
         augment_strength: the ``strength`` of ``"simtoreal"``.
+        augment_ramp_epochs: ramp the strength of a named ``augment`` up over this many epochs:
+            epoch ``e`` (counted from 1) trains at ``augment_strength * min(1, e / augment_ramp_epochs)``
+            (`augment_strength_at`), so that the network learns the renders' geometry before the
+            full appearance changes; 0: full strength from the first epoch.
         augment_fraction: share of each batch that is augmented, in (0, 1]: the first
             ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
             augmentation, the others stay clean. Below 1 the network keeps seeing the rendered
@@ -147,6 +166,7 @@ class TrainConfig:
     image_size: tuple[int, int] = (256, 256)
     augment: str | Callable | None = None
     augment_strength: float = 1.0
+    augment_ramp_epochs: int = 0
     augment_fraction: float = 1.0
     relight: float = 0.0
     device: str = "auto"
@@ -177,7 +197,7 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `model_kwargs` must be a dict, got {type(self.model_kwargs).__name__}")
         for name in ("epochs", "batch_size", "log_every"):
             _positive_int(getattr(self, name), name)
-        for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed"):
+        for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed", "augment_ramp_epochs"):
             _positive_int(getattr(self, name), name, allow_zero=True)
         self.lr = _float(self.lr, "lr", 0.0)
         self.weight_decay = _float(self.weight_decay, "weight_decay", 0.0)
@@ -204,6 +224,9 @@ class TrainConfig:
             self.augment = None if self.augment.lower() == "none" else self.augment.lower()
         elif self.augment is not None and not callable(self.augment):
             raise TypeError(f"TrainConfig: `augment` must be None, a name or a callable, got {self.augment!r}")
+        if self.augment_ramp_epochs and callable(self.augment):
+            raise ValueError("TrainConfig: `augment_ramp_epochs` ramps the strength of a named `augment` "
+                             f"({tuple(AUGMENTATIONS)}); a callable has no strength to ramp: set it to 0")
         for name in ("device", "cache_device"):
             if getattr(self, name) not in DEVICES:
                 raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")

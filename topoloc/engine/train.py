@@ -35,7 +35,7 @@ from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
                                        restore_rng_state, save_checkpoint, training_checkpoint)
-from topoloc.engine.config import TrainConfig, build_augment, scheduled_lr
+from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
                                         shard_indices)
 from topoloc.engine.predict import predict
@@ -53,7 +53,7 @@ log = logging.getLogger("topoloc.engine")
 #: depend on the run's length; ``frame`` is the training data's local frame).
 RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last",
                  "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "augment_fraction",
-                 "relight",
+                 "augment_ramp_epochs", "relight",
                  "sx", "sq")
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
@@ -417,6 +417,12 @@ class Trainer:
             x = self.relight(x, normals)
         return self.augment(x) if self.augment is not None else x
 
+    def _ramp_augment(self, epoch: int) -> None:
+        """The augmentation at ``epoch``'s strength (`augment_strength_at`), built without drawing from
+        the RNG streams the steps use, so a resumed run draws as an uninterrupted one."""
+        with torch.random.fork_rng(devices=[self.device] if self.cuda else []):
+            self.augment = build_augment(self.config.augment, augment_strength_at(self.config, epoch), self.device)
+
     def _step(self, idx: Tensor) -> dict[str, Tensor]:
         cfg = self.config
         if self.side_stream is not None:
@@ -613,6 +619,8 @@ class Trainer:
                logger: RunLogger) -> int:
         """Steps ``first`` .. the end of ``epoch``; returns the global step reached."""
         shard = self._epoch_shard(epoch)
+        if self.config.augment_ramp_epochs:
+            self._ramp_augment(epoch)
         self.train_model.train()
         meter = _StepMeter(self.device, self.info.world_size)
         bar = self._progress_bar(epoch, first)

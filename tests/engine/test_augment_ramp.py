@@ -1,0 +1,80 @@
+"""`TrainConfig.augment_ramp_epochs`: the augmentation's strength ramps up by epoch, resumably."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from topoloc.engine import load_checkpoint, train
+from topoloc.engine.augmentations import AUGMENTATIONS, register_augment
+from topoloc.engine.config import TrainConfig, augment_strength_at
+
+
+class Killed(Exception):
+    pass
+
+
+def test_strength_by_epoch_worked_by_hand():
+    cfg = TrainConfig(augment="simtoreal", augment_strength=0.75, augment_ramp_epochs=4)
+    # epoch e (0-based) trains at 0.75 * min(1, (e + 1) / 4): 0.1875, 0.375, 0.5625, 0.75, 0.75
+    assert [augment_strength_at(cfg, e) for e in range(5)] == pytest.approx([0.1875, 0.375, 0.5625, 0.75, 0.75])
+    flat = TrainConfig(augment="simtoreal", augment_strength=0.75)
+    assert [augment_strength_at(flat, e) for e in range(3)] == [0.75, 0.75, 0.75]
+
+
+def test_refusals():
+    with pytest.raises(ValueError, match="augment_ramp_epochs"):
+        TrainConfig(augment="simtoreal", augment_ramp_epochs=-1)
+    with pytest.raises(ValueError, match="augment_ramp_epochs"):
+        TrainConfig(augment="simtoreal", augment_ramp_epochs=2.5)
+    with pytest.raises(ValueError, match="augment_ramp_epochs.*callable"):
+        TrainConfig(augment=lambda x: x, augment_ramp_epochs=3)
+
+
+@pytest.fixture
+def recording_augment():
+    """A registered augmentation that records the strength of each copy built and of each batch it sees."""
+    seen: list[float] = []
+
+    class Scale(torch.nn.Module):
+        def __init__(self, strength):
+            super().__init__()
+            self.strength = strength
+
+        def forward(self, x):
+            seen.append(self.strength)
+            return x * (1 - 0.5 * self.strength)
+
+    register_augment("test-ramp-recorder", Scale)
+    yield seen
+    del AUGMENTATIONS["test-ramp-recorder"]
+
+
+def test_each_epoch_trains_at_its_strength(tiny_config, pose_images, tmp_path, recording_augment):
+    ds = pose_images(n=16)  # 2 steps per epoch at batch 8
+    train(tiny_config(out_dir=str(tmp_path / "r"), epochs=4, augment="test-ramp-recorder", augment_strength=0.8,
+                      augment_ramp_epochs=2, val_every=0), ds)
+    assert recording_augment == pytest.approx([0.4, 0.4, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8])
+
+
+def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+    ds = pose_images(n=20)
+    common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,
+                  augment_ramp_epochs=3, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+    flat = train(tiny_config(out_dir=str(tmp_path / "flat"), **{**common, "augment_ramp_epochs": 0}), ds)
+    a, b = load_checkpoint(whole.final_checkpoint)["model_state"], load_checkpoint(flat.final_checkpoint)["model_state"]
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the ramp changes the training
+
+    def kill(event):
+        if event["global_step"] == 8:  # epoch 2 of 3, mid-epoch; the last checkpoint is at step 6
+            raise Killed
+
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill])
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
+    c = load_checkpoint(resumed.final_checkpoint)["model_state"]
+    assert all(torch.equal(a[k], c[k]) for k in a)
+    with pytest.raises(ValueError, match="augment_ramp_epochs"):  # a resume with another ramp is refused
+        train(tiny_config(out_dir=run, resume=True, **{**common, "epochs": 4, "augment_ramp_epochs": 2}), ds)

@@ -166,7 +166,7 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
                           epochs=30, batch_size=64, lr=1e-3, saliency_images=4, saliency_share_images=64,
                           decode_workers=min(8, os.cpu_count() or 1), device=dev, seed=seed)
     # 2-core CPU: ResNet18 at 64x96 px (sizes chosen by measurement: see the README's demo section).
-    # SimToReal 0.5 on half of each batch (the default): measured on this preset (planned flight, synthetic / real medians),
+    # SimToReal 0.5 on half of each batch (the default until the ramp below): measured on this preset (planned flight, synthetic / real medians),
     # strength 0.5 gave 43 m / 8.0 deg and 140 m / 54 deg; strength 1.0 gave 61 m / 13 deg and 153 m / 58 deg;
     # strength 1.0 with every op on (p = 1) 70 m / 19 deg and 195 m / 88 deg. On the whole batch, strength
     # 0.5 barely trained in 8 epochs at 48x72 px (training loss 0.74 vs 0.43 unaugmented).

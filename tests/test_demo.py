@@ -1,6 +1,7 @@
 """The demo pipeline end to end (tiny data, stand-in renders), the CLI on its output, a recipe run,
 and (slow) `topoloc demo --smoke` with the real Mini-Comballaz renderer."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -99,6 +100,14 @@ def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
     monkeypatch.setattr(demo, "_render", _fake_render)
     run_demo(demo_dir, config=TINY)
     assert ckpt.stat().st_mtime_ns == before
+
+
+def test_demo_rerun_with_other_settings_says_what_to_do(demo_dir, monkeypatch):
+    # e.g. a demo folder of an earlier version: its runs are not resumed with the new settings
+    monkeypatch.setattr(demo, "_render", _fake_render)
+    with pytest.raises(ValueError, match=r"augment_strength: 0\.75 -> 0\.5.*new --out") as err:
+        run_demo(demo_dir, config=dataclasses.replace(TINY, augment_strength=0.5))
+    assert "'augmented (SimToReal)' run" in str(err.value) and str(demo_dir / "runs") in str(err.value)
 
 
 def test_demo_stopped_in_its_saliency_stage_leaves_its_report(tmp_path, monkeypatch):

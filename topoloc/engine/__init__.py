@@ -16,12 +16,13 @@ from topoloc.engine.evaluate import evaluate
 from topoloc.engine.export import export_onnx
 from topoloc.engine.localise import localise
 from topoloc.engine.predict import predict
-from topoloc.engine.train import Trainer, TrainResult, build_augment, train
+from topoloc.engine.train import ResumeSettingsError, Trainer, TrainResult, build_augment, train
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "ResumeSettingsError",
     "build_augment",
     "train",
     "predict",

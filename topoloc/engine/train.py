@@ -44,7 +44,8 @@ from topoloc.metrics import pose_errors
 from topoloc.models import AtLocLoss, create_model
 from topoloc.models.contract import record_input_size, to_unit_float
 
-__all__ = ["train", "Trainer", "TrainResult", "initial_model", "build_augment", "RESUME_FIELDS", "RUN_FILES"]
+__all__ = ["train", "Trainer", "TrainResult", "ResumeSettingsError", "initial_model", "build_augment", "RESUME_FIELDS",
+           "RUN_FILES"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -59,6 +60,18 @@ RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "l
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
 RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
+
+
+class ResumeSettingsError(ValueError):
+    """A resume refused because the checkpoint was trained with other settings (`RESUME_FIELDS`).
+
+    Attributes:
+        changes: ``(field, checkpoint value, new value)`` of each setting that differs.
+    """
+
+    def __init__(self, message: str, changes: list[tuple[str, Any, Any]]) -> None:
+        super().__init__(message)
+        self.changes = changes
 
 
 @dataclass
@@ -315,13 +328,14 @@ class Trainer:
         listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
         moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
         if state.step and moved:
-            raise ValueError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
-                             f"epoch and cannot change there ({listed})")
+            raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
+                                      f"epoch and cannot change there ({listed})", changes)
         if cfg.resume_changes != "allow":
-            raise ValueError(f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
-                             "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
-                             "(CLI: --allow-config-change) to go on with the new ones (the change is "
-                             "logged in config_changes.log), or start a new run in another out_dir")
+            raise ResumeSettingsError(
+                f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
+                "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
+                "(CLI: --allow-config-change) to go on with the new ones (the change is "
+                "logged in config_changes.log), or start a new run in another out_dir", changes)
         if self.info.is_main:
             when = datetime.now(timezone.utc).isoformat(timespec="seconds")
             with open(self.out_dir / "config_changes.log", "a", encoding="utf-8") as f:

@@ -37,7 +37,7 @@ from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
-from topoloc.engine.train import initial_model, train
+from topoloc.engine.train import ResumeSettingsError, initial_model, train
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
@@ -289,7 +289,13 @@ def run_demo(
     for label, (folder, augment) in RUNS.items():
         print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
         tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
-        result = train(tcfg, train_set)
+        try:
+            result = train(tcfg, train_set)
+        except ResumeSettingsError as err:
+            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in err.changes)
+            raise ValueError(f"topoloc demo: {str(out)!r} holds a {label!r} run trained with other settings "
+                             f"({listed}: another --seed, or an earlier version of the demo). Run the demo into "
+                             f"a new --out, or delete {str(out / 'runs')!r} to train again there.") from err
         runs[label] = (Path(result.final_checkpoint), tcfg)
         # what `topoloc evaluate` reads to find the run's training and validation rows (its brackets)
         write_recipe(Recipe(_data_spec(cfg, data_dir), tcfg, str(out), source="topoloc demo"),

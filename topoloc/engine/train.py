@@ -73,6 +73,11 @@ class ResumeSettingsError(ValueError):
         super().__init__(message)
         self.changes = changes
 
+    @staticmethod
+    def describe(changes: list[tuple[str, Any, Any]]) -> str:
+        """``"field: old -> new; ..."`` of ``changes``."""
+        return "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
+
 
 @dataclass
 class TrainResult:
@@ -325,7 +330,7 @@ class Trainer:
     def _accept_changes(self, state: TrainingState, changes: list[tuple[str, Any, Any]]) -> None:
         """Refuse changed settings, or (``resume_changes="allow"``) log them in ``config_changes.log``."""
         cfg, path = self.config, state.path
-        listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
+        listed = ResumeSettingsError.describe(changes)
         moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
         if state.step and moved:
             raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "

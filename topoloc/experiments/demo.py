@@ -292,9 +292,8 @@ def run_demo(
         try:
             result = train(tcfg, train_set)
         except ResumeSettingsError as err:
-            listed = "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in err.changes)
             raise ValueError(f"topoloc demo: {str(out)!r} holds a {label!r} run trained with other settings "
-                             f"({listed}: another --seed, or an earlier version of the demo). Run the demo into "
+                             f"({ResumeSettingsError.describe(err.changes)}: another --seed, or an earlier version of the demo). Run the demo into "
                              f"a new --out, or delete {str(out / 'runs')!r} to train again there.") from err
         runs[label] = (Path(result.final_checkpoint), tcfg)
         # what `topoloc evaluate` reads to find the run's training and validation rows (its brackets)

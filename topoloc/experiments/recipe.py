@@ -107,10 +107,9 @@ class FlightSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The recipe mapping of this flight (the split options only where set)."""
-        d: dict[str, Any] = {"flight": self.flight, "domain": self.domain, "split": self.split}
-        if self.split_fractions is not None:
-            d["split_fractions"] = list(self.split_fractions)
-        d.update({k: getattr(self, k) for k in ("split_seed", "split_block") if getattr(self, k) is not None})
+        d: dict[str, Any] = {"flight": self.flight, "domain": self.domain, "split": self.split, **self.split_options()}
+        if "split_fractions" in d:
+            d["split_fractions"] = list(d["split_fractions"])  # a YAML list, not a tagged tuple
         return d
 
     def split_options(self) -> dict[str, Any]:

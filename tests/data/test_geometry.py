@@ -1,7 +1,7 @@
 """Scene geometry of renders: depth maps and scene coordinates to ENU points and normals.
 
 References: a camera over flat ground, where the depth of every pixel follows from the ray's angle
-(worked by hand below), worked by hand below (the ray caster's depth is checked against the same model in
+(worked by hand below; the ray caster's depth is checked against the same model in
 tests/procedural/test_procedural_depth_geometry.py).
 """
 
@@ -82,6 +82,30 @@ def test_flight_normals_of_a_flight_over_flat_ground(tmp_path, make_topo_flight)
     n = flight_normals(ds, (8, 12))
     assert n.dtype == torch.int8 and n.shape == (3, 3, 8, 12)
     assert (n[:, 2, 1:-1, 1:-1] == 127).all() and (n[:, :2, 1:-1, 1:-1] == 0).all()
+
+
+def test_flight_normals_of_a_flight_collection_follow_its_order(tmp_path, make_topo_flight):
+    # `topoloc train` hands the trainer a FlightCollection: the normals of each flight, in order.
+    # The first flight looks at flat ground (normals straight up); the second sees nothing (infinite
+    # depth everywhere: no normal, zeros), so a swapped or dropped flight shows.
+    from topoloc.data import FlightCollection
+    from topoloc.data.preset import load_preset
+
+    rows = load_preset("comballaz-LHS")[:5].copy()
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3, poses=rows[:3])
+    make_topo_flight(tmp_path, "comballaz-sky-LHS", n_rows=2, poses=rows[3:])
+    ground, sky = (TopoFlight(tmp_path, name, frame="comballaz") for name in ("comballaz-LHS", "comballaz-sky-LHS"))
+    h, w = 32, 48
+    for i, render in enumerate(ground.render_paths):
+        c2w = ground.poses()[i]
+        np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")),
+                _flat_ground_depth(c2w, h, w, ground_up=c2w[2, 3] - 150.0).astype(np.float32))
+    for render in sky.render_paths:
+        np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")), np.full((h, w), np.inf, np.float32))
+    n = flight_normals(FlightCollection([ground, sky]), (8, 12))
+    assert n.dtype == torch.int8 and n.shape == (5, 3, 8, 12)
+    assert (n[:3, 2, 1:-1, 1:-1] == 127).all() and (n[:3, :2, 1:-1, 1:-1] == 0).all()
+    assert (n[3:] == 0).all()
 
 
 def test_flight_normals_refuses_a_cache(tmp_path):

@@ -97,10 +97,12 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
 
 
 def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.device = "cpu") -> torch.Tensor:
-    """Surface normals of every render of a `TopoFlight`, at ``size``, in its local ENU frame.
+    """Surface normals of every render of a `TopoFlight` (or of each flight of a `FlightCollection`,
+    in its order), at ``size``, in its local ENU frame.
 
     Args:
-        dataset: a `TopoFlight` of synthetic renders (its ``render_paths``, ``poses()``, ``frame``).
+        dataset: a `TopoFlight` of synthetic renders (its ``render_paths``, ``poses()``, ``frame``), or
+            a `FlightCollection` of them (what `topoloc train` builds from a recipe's ``train`` flights).
         size: (H, W) of the training images the normals go with.
         device: where the normals are computed (the trainer passes its own: on one CPU core they
             cost tens of ms per 384x256 render); the result is on the CPU either way.
@@ -113,6 +115,10 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
         TypeError: ``dataset`` has no renders to read geometry beside.
         FileNotFoundError: a render has no geometry file (the message names it).
     """
+    flights = getattr(dataset, "datasets", None)
+    if flights is not None and getattr(dataset, "render_paths", None) is None:  # a FlightCollection
+        parts = [flight_normals(f, size, device) for f in flights]
+        return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=torch.int8)
     paths = getattr(dataset, "render_paths", None)
     if paths is None or not hasattr(dataset, "poses"):
         raise TypeError(f"flight_normals: expected a TopoFlight (renders with geometry files beside them), got "

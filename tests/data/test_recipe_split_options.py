@@ -37,10 +37,11 @@ def test_split_options_reach_the_flights(tmp_path, make_topo_flight):
 
 def test_split_options_survive_the_written_recipe(tmp_path):
     spec = FlightSpec(FLIGHT, "synthetic", "train", split_fractions=[0.9, 0.1, 0.0], split_seed=3, split_block=10)
-    recipe = load_recipe(_recipe(tmp_path, tmp_path, spec.to_dict(), {"flight": FLIGHT}))
+    val_spec = FlightSpec(FLIGHT, "synthetic", "val", split_fractions=[0.9, 0.1, 0.0], split_seed=3, split_block=10)
+    recipe = load_recipe(_recipe(tmp_path, tmp_path, spec.to_dict(), val_spec.to_dict()))
     write_recipe(recipe, tmp_path / "run" / RECIPE_FILE)
     train, val = _recipe_flights(tmp_path / "run" / "last.pt")
-    assert train == [spec] and val == [FlightSpec(FLIGHT)]
+    assert train == [spec] and val == [val_spec]
     assert train[0].split_options() == {"split_fractions": (0.9, 0.1, 0.0), "split_seed": 3, "split_block": 10}
     assert "split_seed" not in FlightSpec(FLIGHT).to_dict()
 
@@ -54,9 +55,36 @@ def test_split_options_survive_the_written_recipe(tmp_path):
     ("split_blocks", 10, "unknown key"),
 ])
 def test_bad_split_options_are_refused_by_flight(tmp_path, key, value, match):
-    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT})
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT, "split": "val"})
     with pytest.raises(ValueError, match=match) as err:
         load_recipe(path)
     assert "r.yaml" in str(err.value)
     if key != "split_blocks":
         assert FLIGHT in str(err.value)
+
+
+@pytest.mark.parametrize("val, match", [
+    # the same flight split two ways: its rows would overlap
+    ({"flight": FLIGHT, "split": "val", "split_block": 5, "split_fractions": [0.9, 0.1, 0.0]},
+     r"data\.val\[0\].*\(0\.9, 0\.1, 0\.0\), 0, 5\).*data\.train\[0\].*\(0\.9, 0\.1, 0\.0\), 0, 10\)"),
+    # the options left out are the flight's defaults (0.8 / 0.1 / 0.1, seed 0, block 25), not the training entry's
+    ({"flight": FLIGHT, "split": "val"}, r"data\.val\[0\].*\(0\.8, 0\.1, 0\.1\), 0, 25\)"),
+    # every row, or the training split itself, of the flight the model trains on
+    ({"flight": FLIGHT}, r"data\.val\[0\]: the val rows of 'comballaz-2020-11-06-planned' \(synthetic, split 'all'\) are "
+                         r"training rows of data\.train\[0\]"),
+    ({"flight": FLIGHT, "split": "train", **SPLIT}, r"data\.val\[0\].*training rows"),
+])
+def test_overlapping_train_and_validation_rows_are_refused(tmp_path, val, match):
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", **SPLIT}, val)
+    with pytest.raises(ValueError, match=match) as err:
+        load_recipe(path)
+    assert "r.yaml" in str(err.value)
+
+
+def test_the_same_poses_in_another_domain_and_disjoint_splits_are_allowed(tmp_path):
+    # renders for training, the photos of the same flight for testing: a protocol of its own
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "all"}, {"flight": FLIGHT, "domain": "real", "split": "all"})
+    assert load_recipe(path).data.val[0].domain == "real"
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", "split_block": 25},
+                   {"flight": FLIGHT, "split": "val"})  # block 25 is the default: the same split
+    assert load_recipe(path).data.val[0].split == "val"

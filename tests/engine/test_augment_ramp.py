@@ -57,6 +57,21 @@ def test_each_epoch_trains_at_its_strength(tiny_config, pose_images, tmp_path, r
     assert recording_augment == pytest.approx([0.4, 0.4, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8])
 
 
+def test_a_ramp_longer_than_the_run_is_warned_about(tiny_config, pose_images, tmp_path, recording_augment, caplog):
+    # a recipe's ramp of 30 epochs under `--override train.epochs=2` would stop at 2 / 30 of the strength
+    ds = pose_images(n=16)
+    with caplog.at_level("WARNING", logger="topoloc.engine"):
+        train(tiny_config(out_dir=str(tmp_path / "r"), epochs=2, augment="test-ramp-recorder", augment_strength=0.6,
+                          augment_ramp_epochs=30, val_every=0), ds)
+    assert recording_augment[-1] == pytest.approx(0.04)  # 0.6 * 2 / 30
+    assert "augment_ramp_epochs (30) is more than epochs (2): the last epoch augments at strength 0.04" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="topoloc.engine"):
+        train(tiny_config(out_dir=str(tmp_path / "s"), epochs=2, augment="test-ramp-recorder", augment_strength=0.6,
+                          augment_ramp_epochs=2, val_every=0), ds)
+    assert "augment_ramp_epochs" not in caplog.text
+
+
 def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=20)
     common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,

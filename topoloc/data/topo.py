@@ -42,6 +42,12 @@ MAX_DISTANCE_M = 20_000.0
 REAL_FLIGHT_SPLIT_BLOCK = 25
 
 
+def default_split_block(flight: str) -> int:
+    """`TopoFlight`'s ``split_block`` when none is given: 1 for ``*-LHS`` flights (independent poses),
+    `REAL_FLIGHT_SPLIT_BLOCK` for the others (sequences of neighbouring frames)."""
+    return 1 if flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
+
+
 def read_pose_file(path: Path) -> np.ndarray:
     """A ``<flight>_poses.npy`` file as float64 (N, 6); raises naming the file on a wrong shape."""
     path = Path(path)
@@ -184,9 +190,7 @@ class TopoFlight(PosedImages):
         self._report(problems)
         if check_images:
             self._warn_mixed_sizes([(real or renders)[r] for r in rows.tolist()])
-        block = split_block
-        if block is None:
-            block = 1 if self.flight.endswith("-LHS") else REAL_FLIGHT_SPLIT_BLOCK
+        block = default_split_block(self.flight) if split_block is None else split_block
         keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         if not isinstance(split, str):
             missing = sorted(set(int(r) for r in split) - set(rows.tolist()))

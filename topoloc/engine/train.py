@@ -207,6 +207,12 @@ class Trainer:
     def _setup(self, info: DistInfo) -> TrainingState | None:
         """Build everything a run needs; returns the checkpoint it resumes from, or None."""
         self.info = info
+        cfg = self.config
+        if cfg.augment_ramp_epochs > cfg.epochs and info.is_main:
+            log.warning("augment_ramp_epochs (%d) is more than epochs (%d): the last epoch augments at strength %.3g, "
+                        "not augment_strength (%g); set both together (e.g. a recipe's "
+                        "--override train.epochs=N train.augment_ramp_epochs=N)", cfg.augment_ramp_epochs, cfg.epochs,
+                        augment_strength_at(cfg, cfg.epochs - 1), cfg.augment_strength)
         self._claim_out_dir()
         self._build_device()
         self._build_caches()

@@ -33,7 +33,8 @@ import yaml
 from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
-from topoloc.data.splits import check_fractions
+from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
+from topoloc.data.topo import default_split_block
 from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.config import TrainConfig, load_yaml
@@ -112,6 +113,11 @@ class FlightSpec:
             d["split_fractions"] = list(d["split_fractions"])  # a YAML list, not a tagged tuple
         return d
 
+    def effective_split(self) -> tuple[tuple[float, float, float], int, int]:
+        """(fractions, seed, block) that `TopoFlight` splits this flight's rows with, defaults filled in."""
+        return (tuple(self.split_fractions or DEFAULT_FRACTIONS), 0 if self.split_seed is None else self.split_seed,
+                default_split_block(self.flight) if self.split_block is None else self.split_block)
+
     def split_options(self) -> dict[str, Any]:
         """The `TopoFlight` keyword arguments of the split options that are set."""
         return {k: getattr(self, k) for k in ("split_fractions", "split_seed", "split_block")
@@ -131,6 +137,38 @@ class DataSpec:
     val: list[FlightSpec] = field(default_factory=list)
     frame: str | dict[str, float] = "comballaz"
     semantics: bool = False
+
+    def __post_init__(self) -> None:
+        self._check_rows_apart()
+
+    def _check_rows_apart(self) -> None:
+        """Refuse a flight split two ways, and validation or test rows that are training rows.
+
+        A flight's rows are split by (fractions, seed, block): named in several places with different
+        ones, its train / val / test rows overlap. In one domain, a training entry and a validation or
+        test entry of the same flight share rows when either takes ``all`` of them or both take the
+        same split. (The same poses in *another* domain, e.g. renders for training and the photos of
+        the same flight for testing, is a protocol of its own and allowed.)
+        """
+        entries = [(f"data.{key}[{i}]", key, f) for key in ("train", "val", "test")
+                   for i, f in enumerate(getattr(self, key))]
+        split_by: dict[str, tuple[str, tuple]] = {}
+        for where, _, f in entries:
+            if f.split == "all":
+                continue
+            split = f.effective_split()
+            first = split_by.setdefault(f.flight, (where, split))
+            if first[1] != split:
+                raise ValueError(f"{where}: flight {f.flight!r} is split with (fractions, seed, block) = {split}, but "
+                                 f"{first[0]} splits it with {first[1]}: give it the same split_fractions, split_seed "
+                                 "and split_block everywhere, or its train / val / test rows overlap")
+        for where, _, f in entries[: len(self.train)]:
+            for other, key, g in entries[len(self.train):]:
+                shared = "all" in (f.split, g.split) or f.split == g.split
+                if (g.flight, g.domain) == (f.flight, f.domain) and shared:
+                    raise ValueError(f"{other}: the {key} rows of {g.flight!r} ({g.domain}, split {g.split!r}) are "
+                                     f"training rows of {where} (split {f.split!r}); use split: train for training "
+                                     f"and split: val / test here")
 
     def local_frame(self) -> LocalFrame:
         return as_frame(self.frame, "data.frame")

@@ -174,7 +174,8 @@ def test_cli_train_runs_a_recipe(demo_dir):
     out = demo_dir / "recipe_run"
     data = demo_dir / "data"
     assert main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
-                 f"data.root={data}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
+                 f"data.root={data}", "train.epochs=1", "train.augment_ramp_epochs=1", "train.batch_size=4",
+                 "train.image_size=[32, 48]",
                  "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
                  "data.val=[{flight: comballaz-2020-11-06-planned, domain: synthetic}]",
                  "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",

@@ -93,6 +93,9 @@ class TrainConfig:
     The defaults are the AtLoc paper's (Adam, lr 5e-5, weight decay 5e-4, batch 64, learnable
     loss weights ``sx = 0``, ``sq = -3``, 256 x 256 images) with the fast data path on
     (decoded uint8 cache, batches and augmentations on the device, bf16 and channels_last on CUDA).
+    They suit ImageNet weights (``model_kwargs={"pretrained": True}``). From random weights, train as
+    the demo and the recipes do: ``lr=1e-3, lr_schedule="cosine", sq=0.0`` (measured: 300 steps with
+    5e-5 and -3 left a ResNet34 at the constant pose; docs/RESULTS.md, "The recipes' training settings").
 
     Args:
         model: a name of `topoloc.models.list_models` (e.g. ``"atloc_resnet34"``).
@@ -119,7 +122,8 @@ class TrainConfig:
         relight: probability that an augmented image is first relit by a sun from a random
             direction on its own surface normals (`augment.RandomSunRelight`), in [0, 1]; 0 turns
             it off. Needs a `TopoFlight` training set whose renders have geometry beside them
-            (``_pc.npy`` from TOPO-DataGen, or ``_depth.npy`` from ``topoloc render --depth``).
+            (``_pc.npy`` from TOPO-DataGen, or ``_depth.npy`` from ``topoloc render --depth``), or a
+            `FlightCollection` of them.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: bf16 autocast on CUDA (ignored on the CPU).
         channels_last: channels_last memory format on CUDA (ignored on the CPU).

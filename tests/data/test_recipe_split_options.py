@@ -69,18 +69,27 @@ def test_bad_split_options_are_refused_by_flight(tmp_path, key, value, match):
      r"data\.val\[0\].*\(0\.9, 0\.1, 0\.0\), 0, 5\).*data\.train\[0\].*\(0\.9, 0\.1, 0\.0\), 0, 10\)"),
     # the options left out are the flight's defaults (0.8 / 0.1 / 0.1, seed 0, block 25), not the training entry's
     ({"flight": FLIGHT, "split": "val"}, r"data\.val\[0\].*\(0\.8, 0\.1, 0\.1\), 0, 25\)"),
-    # every row, or the training split itself, of the flight the model trains on
-    ({"flight": FLIGHT}, r"data\.val\[0\]: the val rows of 'comballaz-2020-11-06-planned' \(synthetic, split 'all'\) are "
-                         r"training rows of data\.train\[0\]"),
-    ({"flight": FLIGHT, "split": "train", **SPLIT}, r"data\.val\[0\].*training rows"),
 ])
-def test_overlapping_train_and_validation_rows_are_refused(tmp_path, val, match):
+def test_a_flight_split_two_ways_is_refused(tmp_path, val, match):
     path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", **SPLIT}, val)
     with pytest.raises(ValueError, match=match) as err:
         load_recipe(path)
     assert "r.yaml" in str(err.value)
 
 
+@pytest.mark.parametrize("val, match", [
+    # every row, or the training split itself, of the flight the model trains on
+    ({"flight": FLIGHT}, r"data\.val\[0\]: the val rows of 'comballaz-2020-11-06-planned' \(synthetic, split 'all'\) are "
+                         r"training rows of data\.train\[0\] \(split 'train'\): its figures measure the training fit"),
+    ({"flight": FLIGHT, "split": "train", **SPLIT}, r"data\.val\[0\].*training rows"),
+])
+def test_validation_rows_that_are_training_rows_are_warned_about(tmp_path, val, match):
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", **SPLIT}, val)
+    with pytest.warns(UserWarning, match=match):
+        load_recipe(path)
+
+
+@pytest.mark.filterwarnings("error")
 def test_the_same_poses_in_another_domain_and_disjoint_splits_are_allowed(tmp_path):
     # renders for training, the photos of the same flight for testing: a protocol of its own
     path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "all"}, {"flight": FLIGHT, "domain": "real", "split": "all"})

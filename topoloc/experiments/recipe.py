@@ -23,6 +23,7 @@ are parsed as YAML (``5`` is an int, ``[1, 2]`` a list).
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -142,13 +143,14 @@ class DataSpec:
         self._check_rows_apart()
 
     def _check_rows_apart(self) -> None:
-        """Refuse a flight split two ways, and validation or test rows that are training rows.
+        """Refuse a flight split two ways; warn about validation or test rows that are training rows.
 
         A flight's rows are split by (fractions, seed, block): named in several places with different
-        ones, its train / val / test rows overlap. In one domain, a training entry and a validation or
-        test entry of the same flight share rows when either takes ``all`` of them or both take the
-        same split. (The same poses in *another* domain, e.g. renders for training and the photos of
-        the same flight for testing, is a protocol of its own and allowed.)
+        ones, its train / val / test rows overlap, which is never meant. In one domain, a training entry
+        and a validation or test entry of the same flight share rows when either takes ``all`` of them
+        or both take the same split: a warning (a check of the training fit may be meant; the report
+        has its own "training fit" row). The same poses in *another* domain (renders for training, the
+        photos of the same flight for testing) is a protocol of its own: nothing said.
         """
         entries = [(f"data.{key}[{i}]", key, f) for key in ("train", "val", "test")
                    for i, f in enumerate(getattr(self, key))]
@@ -166,9 +168,10 @@ class DataSpec:
             for other, key, g in entries[len(self.train):]:
                 shared = "all" in (f.split, g.split) or f.split == g.split
                 if (g.flight, g.domain) == (f.flight, f.domain) and shared:
-                    raise ValueError(f"{other}: the {key} rows of {g.flight!r} ({g.domain}, split {g.split!r}) are "
-                                     f"training rows of {where} (split {f.split!r}); use split: train for training "
-                                     f"and split: val / test here")
+                    warnings.warn(f"{other}: the {key} rows of {g.flight!r} ({g.domain}, split {g.split!r}) are "
+                                  f"training rows of {where} (split {f.split!r}): its figures measure the training "
+                                  f"fit; for held-out rows use split: train for training and split: val / test here",
+                                  UserWarning, stacklevel=4)
 
     def local_frame(self) -> LocalFrame:
         return as_frame(self.frame, "data.frame")

@@ -92,7 +92,7 @@ def adapt_batchnorm(
             dropout.eval()
         for chunk in torch.tensor_split(order, max(1, len(cache) // batch_size)):
             images, _ = cache.batch(chunk, device)
-            yield prepare(adapted, images)
+            yield prepare(adapted, images, channels_last=True)  # faster on both CPU and GPU
 
     with torch.no_grad():
         update_bn(batches(), adapted)

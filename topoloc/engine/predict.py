@@ -46,7 +46,9 @@ def predict(
             records none, the size of an `ImageCache`, and for a dataset a ``ValueError``
             naming ``image_size``.
         amp: bf16 autocast on CUDA.
-        channels_last: channels_last inputs on CUDA.
+        channels_last: channels_last inputs (cuDNN's preferred layout; on the CPU oneDNN runs the
+            demo's ResNet18 1.26x faster on them: benchmarks/bench_predict.py; the poses agree to float
+            rounding).
         return_codes: also return the raw (N, 3 + k) outputs (normalised translation, rotation code).
 
     Returns:
@@ -67,7 +69,7 @@ def predict(
         for start in range(0, len(cache), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(cache)))
             images, _ = cache.batch(idx, device)
-            x = prepare(raw, images, channels_last=cuda and channels_last)
+            x = prepare(raw, images, channels_last=channels_last)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda and amp):
                 out = model(x)
             codes.append(out.float())

@@ -154,7 +154,7 @@ def extract_features(
     out = []
     try:
         for batch in batches:
-            x = prepare(owner, batch.to(device, non_blocking=True))
+            x = prepare(owner, batch.to(device, non_blocking=True), channels_last=True)  # faster on both CPU and GPU
             if input_filter is not None:
                 x = input_filter(x)
             feats = backbone(x)

@@ -208,6 +208,21 @@ def test_bench_inference_runs(capsys):
     assert "cpu 1 thr" in line and float(line.split()[-1]) > 0
 
 
+def test_bench_predict_runs(capsys, monkeypatch):
+    """The channels_last benchmark runs end to end at a tiny size (figures are the lead's to take)."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_predict.py"
+    spec = importlib.util.spec_from_file_location("bench_predict", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "CASES", bench.CASES[:1])
+    monkeypatch.setattr(bench.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("sys.argv", ["bench_predict.py", "--images", "8", "--repeats", "1", "--batch-size", "4"])
+    bench.main()
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if row.startswith("| demo cpu model 64x96")]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1] == "cpu" and float(cells[2]) > 0 and float(cells[3]) > 0 and float(cells[5]) < 1.0
+
+
 def test_local_contrast_exports(tmp_path):
     """A model with AtLoc(local_contrast=...) (reflect padding, a fixed blur kernel) gives the same poses under ONNX."""
     torch.manual_seed(1)

@@ -178,6 +178,20 @@ def test_predict_without_image_size_uses_the_trained_size(tiny_config, pose_imag
     assert seen[-1] == (40, 48)
 
 
+def test_predict_feeds_channels_last_on_the_cpu_and_agrees_with_nchw(tiny_config, pose_images, tmp_path):
+    # channels_last is a memory layout, not a change of the computation: the poses agree to float rounding
+    ds = pose_images(n=6)
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1, device="cpu"), pose_images(n=8))
+    model, normalizer, _ = load_model(result.final_checkpoint)
+    layouts = []
+    model.register_forward_pre_hook(
+        lambda module, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)
+                                            and not args[0].is_contiguous()))
+    default, nchw = predict(model, ds, normalizer), predict(model, ds, normalizer, channels_last=False)
+    assert layouts == [True, False]
+    torch.testing.assert_close(default, nchw, rtol=0, atol=1e-4)
+
+
 def test_override_numbers_parse_as_written(tmp_path):
     from topoloc.experiments.recipe import apply_overrides, load_recipe
 

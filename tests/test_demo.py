@@ -154,6 +154,23 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                              demo_report)
     assert ceiling and flight_rows  # the same training rows: the same coverage ceiling on the planned flight
     assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
+    # The same rows from the command line: the training flight's split given with --split-* (the default
+    # split, 0.8 / 0.1 / 0.1 in blocks of 25, would give other rows)
+    split = ["--train-flights", "comballaz-demo-train:synthetic:train", "--val-flights", "comballaz-demo-train:synthetic:val"]
+    assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                 *split, "--split-fractions", "0.9,0.1,0", "--split-block", "10", "--no-retrieval",
+                 "--out", str(demo_dir / "cli_eval_split"), "--device", "cpu"]) == 0
+    text = (demo_dir / "cli_eval_split" / "report.md").read_text()
+    assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
+    assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
+    for bad, named in ((["--split-fractions", "0.9,0.1"], "split_fractions"), (["--split-fractions", "a,b,c"],
+                                                                             "--split-fractions"),
+                       (["--split-block", "0"], "split_block")):
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                  *split, *bad, "--out", str(demo_dir / "cli_eval_bad"), "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1, err
     # A checkpoint with neither (copied away from its recipe.yaml): the report says so.
     bare = demo_dir / "bare_ckpt" / "last.pt"
     bare.parent.mkdir()

@@ -11,12 +11,33 @@ from topoloc.experiments import recipe
 __all__ = ["add"]
 
 
+def _split_options(args: argparse.Namespace) -> dict:
+    """``--split-fractions / --split-seed / --split-block`` as `FlightSpec` keyword arguments (those given)."""
+    opts = {}
+    if args.split_fractions is not None:
+        try:
+            opts["split_fractions"] = tuple(float(v) for v in args.split_fractions.split(","))
+        except ValueError:
+            raise ValueError(f"--split-fractions: expected three numbers TRAIN,VAL,TEST (e.g. 0.9,0.1,0), "
+                             f"got {args.split_fractions!r}") from None
+    for key in ("split_seed", "split_block"):
+        if getattr(args, key) is not None:
+            opts[key] = getattr(args, key)
+    return opts
+
+
+def _flights(items, opts: dict) -> list[recipe.FlightSpec]:
+    """``FLIGHT[:DOMAIN[:SPLIT]]`` strings with the split options of the command line."""
+    return [recipe.FlightSpec(**{**vars(recipe.parse_flight(item)), **opts}) for item in items]
+
+
 def _run(args: argparse.Namespace) -> int:
-    report = recipe.evaluate_checkpoint(args.checkpoint, args.data, args.flights, args.out,
-                                        train_flights=args.train_flights or (), frame=args.frame, device=args.device,
-                                 batch_size=args.batch_size,
-                                 retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
-                                 val_flights=args.val_flights or (), adabn=args.adabn)
+    opts = _split_options(args)
+    report = recipe.evaluate_checkpoint(args.checkpoint, args.data, _flights(args.flights, opts), args.out,
+                                        train_flights=_flights(args.train_flights or (), opts), frame=args.frame,
+                                        device=args.device, batch_size=args.batch_size,
+                                        retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
+                                        val_flights=_flights(args.val_flights or (), opts), adabn=args.adabn)
     print(f"report: {report}")
     return 0
 
@@ -37,6 +58,13 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--val-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="validation flights, reported as the 'validation' row (e.g. comballaz-LHS:synthetic:val); "
                         "default: those of the checkpoint's recipe.yaml, if any")
+    p.add_argument("--split-fractions", default=None, metavar="TRAIN,VAL,TEST",
+                   help="how the flights given here split their rows into train / val / test (default: each "
+                        "flight's own, 0.8,0.1,0.1); give the training run's, e.g. 0.9,0.1,0 for the demo's")
+    p.add_argument("--split-seed", type=int, default=None, metavar="N", help="seed of that split (default 0)")
+    p.add_argument("--split-block", type=int, default=None, metavar="ROWS",
+                   help="consecutive rows kept in one split (default: 1 for *-LHS flights, 25 for the others; "
+                        "the demo's: 10)")
     p.add_argument("--retrieval", nargs="+", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
                    metavar="FEATURES",
                    help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "

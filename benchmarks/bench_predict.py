@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,16 +32,6 @@ CASES = [
     ("demo cpu model 64x96", "atloc_resnet18", {"feat_dim": 256, "dropout": 0.2}, (64, 96)),
     ("gpu preset model 256x384", "atloc_resnet34", {"feat_dim": 512, "dropout": 0.2}, (256, 384)),
 ]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _normalizer(n: int) -> PoseNormalizer:
@@ -79,7 +68,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
-          f"CPU {_cpu_name()} ({torch.get_num_threads()} threads)"
+          f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"# {args.images} images per call, batch {args.batch_size}, median of {args.repeats} calls")
     print("| model, input | device | NCHW img/s | channels_last img/s | channels_last / NCHW | max position diff m |")

@@ -19,6 +19,8 @@ costs what a real TOPO render costs), or, with ``--random-pngs``, smooth random 
 Usage:
     PYTHONPATH=. python benchmarks/bench_train.py --device cuda --batch 64 --steps 30
     PYTHONPATH=. python benchmarks/bench_train.py --device cpu --batch 8 --steps 3   # small, on a CPU
+    PYTHONPATH=. python benchmarks/bench_train.py --device cpu --model atloc_resnet18 --size 96 --batch 32 \
+        --cpu-amp   # also bf16 autocast on a CPU with native bf16
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ def parse_args() -> argparse.Namespace:
                         "(colorjitter: the original path's, like for like; simtoreal; none)")
     p.add_argument("--strength", type=float, default=0.5, help="SimToReal strength")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (topoloc path and model-only)")
+    p.add_argument("--cpu-amp", action="store_true",
+                   help="on the CPU, also time the topoloc path under bf16 autocast (TrainConfig.cpu_amp)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="no channels_last on CUDA")
     p.add_argument("--distinct", type=int, default=8, help="distinct renders (copied to fill the image set)")
@@ -213,7 +217,7 @@ def original_rate(args, files, device) -> float:
 
 
 # ----------------------------------------------------------------------------- 2. topoloc
-def topoloc_rate(args, root: Path, device, augment: str) -> tuple[float, float]:
+def topoloc_rate(args, root: Path, device, augment: str, cpu_amp: bool = False) -> tuple[float, float]:
     from topoloc.data import ImageCache, TopoFlight
     from topoloc.engine import TrainConfig, train
 
@@ -228,8 +232,9 @@ def topoloc_rate(args, root: Path, device, augment: str) -> tuple[float, float]:
                        cache.names[: n_steps * args.batch])
     cfg = TrainConfig(model=args.model, epochs=2, batch_size=args.batch, image_size=(args.size, args.size),
                       augment=None if augment == "none" else augment, augment_strength=args.strength,
-                      device=device.type, amp=not args.no_amp, channels_last=not args.no_channels_last,
-                      compile=args.compile, val_every=0, progress=False, tensorboard=False,
+                      device=device.type, amp=not args.no_amp, cpu_amp=cpu_amp,
+                      channels_last=not args.no_channels_last, compile=args.compile, val_every=0, progress=False,
+                      tensorboard=False,
                       log_every=max(args.steps, 1), out_dir=tempfile.mkdtemp(prefix="bench_train_run_"))
     result = train(cfg, cache)
     shutil.rmtree(cfg.out_dir, ignore_errors=True)
@@ -315,6 +320,14 @@ def main() -> None:
         figures["original_img_s"] = original_rate(args, files, device)
     for augment in args.augment:
         figures[f"topoloc_{augment}_img_s"], figures["decode_s"] = topoloc_rate(args, root, device, augment)
+    cpu_amp = args.cpu_amp and device.type == "cpu"
+    if cpu_amp:
+        from topoloc import cpu_has_bf16
+
+        if not cpu_has_bf16():
+            raise SystemExit("--cpu-amp: this CPU has no native bf16 (AVX512-BF16 or AMX); nothing to time")
+        for augment in args.augment:
+            figures[f"topoloc_{augment}_cpu_bf16_img_s"], _ = topoloc_rate(args, root, device, augment, cpu_amp=True)
     figures["model_only_img_s"] = model_only_rate(args, device)
     cuda = device.type == "cuda"
     figures["latency_b1_fp32_ms"], figures["throughput_fp32_img_s"] = inference(args, device, False, False)
@@ -325,7 +338,7 @@ def main() -> None:
     print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}")
     print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
           f"{args.warmup} warm-up, {args.workers} workers, augment {','.join(args.augment)} (strength {args.strength}), "
-          f"amp {cuda and not args.no_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
+          f"amp {cuda and not args.no_amp}, cpu_amp {cpu_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
           f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
           f"{len(files)} files)")
     if "original_img_s" in figures:
@@ -333,6 +346,9 @@ def main() -> None:
     for augment in args.augment:
         label = f"topoloc, {augment} (uint8 cache, on-device batches)"
         print(f"  {label:<55}: {figures[f'topoloc_{augment}_img_s']:9.1f} img/s")
+        if cpu_amp:
+            label = f"topoloc, {augment}, bf16 autocast (cpu_amp)"
+            print(f"  {label:<55}: {figures[f'topoloc_{augment}_cpu_bf16_img_s']:9.1f} img/s")
     print(f"  (one-time decode of {len(files)} PNGs into the cache: {figures['decode_s']:.1f} s)")
     print(f"  model only (tensors already on the device)             : {figures['model_only_img_s']:9.1f} img/s")
     for augment in args.augment:
@@ -341,6 +357,11 @@ def main() -> None:
         if "original_img_s" in figures:
             print(f"  topoloc {augment} / original{like} = {rate / figures['original_img_s']:.2f}x")
         print(f"  topoloc {augment} / model only = {100 * rate / figures['model_only_img_s']:.0f}%")
+        if cpu_amp:
+            bf16 = figures[f"topoloc_{augment}_cpu_bf16_img_s"]
+            print(f"  topoloc {augment}: bf16 autocast / float32 = {bf16 / rate:.2f}x")
+            if "original_img_s" in figures:
+                print(f"  topoloc {augment}, bf16 autocast / original = {bf16 / figures['original_img_s']:.2f}x")
     print(f"  inference fp32: {figures['latency_b1_fp32_ms']:.1f} ms at batch 1, "
           f"{figures['throughput_fp32_img_s']:.1f} img/s at batch {args.batch}")
     if cuda:

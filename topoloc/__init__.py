@@ -46,6 +46,7 @@ from topoloc.evaluation import EvaluationResult, Localisation
 from topoloc.engine import (TrainConfig, TrainResult, adapt_batchnorm, evaluate, export_onnx, load_model, localise,
                             predict, train)
 from topoloc.reporting import write_report
+from topoloc._device import cpu_has_bf16
 from topoloc.experiments import load_recipe, run_demo, run_recipe
 
 __version__ = "0.1.0"
@@ -92,6 +93,7 @@ __all__ = [
     "train",
     "load_model",
     "predict",
+    "cpu_has_bf16",
     # evaluation, report, recipes, demo
     "evaluate",
     "adapt_batchnorm",

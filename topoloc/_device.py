@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["cpu_has_bf16", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto", name: str = "device") -> torch.device:
@@ -30,3 +30,15 @@ def resolve_device(device: str | torch.device = "auto", name: str = "device") ->
     if out.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}: {str(device)!r} asked for but no CUDA device is available")
     return out
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), as oneDNN reports it.
+
+    Only there is bf16 autocast on the CPU faster than float32 (`TrainConfig.cpu_amp`); elsewhere
+    oneDNN emulates it, more slowly than float32.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False

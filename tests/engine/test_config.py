@@ -54,6 +54,7 @@ def test_int_image_size_is_refused_and_callable_augment():
     ("device", "tpu", ValueError),
     ("cache_device", "gpu", ValueError),
     ("amp", "yes", TypeError),
+    ("cpu_amp", "yes", TypeError),
     ("checkpoint_every_steps", -1, ValueError),
     ("model_kwargs", ["feat_dim"], TypeError),
     ("resume", 1.0, TypeError),

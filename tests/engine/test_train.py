@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import csv
+import importlib
+import platform
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from topoloc import cpu_has_bf16
 from topoloc.data import PoseNormalizer
 from topoloc.engine import TrainConfig, load_checkpoint, load_model, predict, train
 from topoloc.engine.distributed import epoch_permutation
 from topoloc.models import AtLocLoss, create_model
 
 
-def _reference_run(cfg: TrainConfig, ds, steps: int) -> dict[str, torch.Tensor]:
-    """AtLoc's training step written out by hand: float / 255, mean / std, targets, Adam."""
+def _reference_run(cfg: TrainConfig, ds, steps: int, bf16: bool = False) -> dict[str, torch.Tensor]:
+    """AtLoc's training step written out by hand: float / 255, mean / std, targets, Adam (the model
+    under CPU bf16 autocast with ``bf16``)."""
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs)
     loss_fn = AtLocLoss(cfg.sx, cfg.sq)
@@ -29,7 +34,9 @@ def _reference_run(cfg: TrainConfig, ds, steps: int) -> dict[str, torch.Tensor]:
         idx = order[s * cfg.batch_size:(s + 1) * cfg.batch_size]
         x = (ds.images[idx].float() / 255.0 - mean) / std
         target = norm.encode(ds.c2w[idx])
-        loss = loss_fn(model(x), target)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            pred = model(x)
+        loss = loss_fn(pred.float(), target)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -47,6 +54,44 @@ def test_steps_match_a_hand_written_reference(tiny_config, pose_images):
         assert torch.allclose(value.float(), ref[key].float(), rtol=1e-4, atol=1e-6), key
     assert torch.allclose(state["loss_state"]["sax"], ref["loss.sax"], atol=1e-7)
     assert torch.allclose(state["loss_state"]["saq"], ref["loss.saq"], atol=1e-7)
+
+
+def _max_difference(state: dict, ref: dict) -> float:
+    return max(float((v.float() - ref[k].float()).abs().max()) for k, v in state["model_state"].items()
+               if v.is_floating_point())
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 / AMX)")
+def test_cpu_amp_steps_are_the_reference_steps_under_bf16_autocast(tiny_config, pose_images):
+    ds = pose_images(n=16, size_hw=(32, 32))
+    cfg = tiny_config(epochs=1, batch_size=8, lr=1e-3, cpu_amp=True,
+                      model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    state = load_checkpoint(train(cfg, ds).final_checkpoint)
+    bf16, fp32 = _reference_run(cfg, ds, steps=2, bf16=True), _reference_run(cfg, ds, steps=2)
+    assert _max_difference(state, bf16) < 1e-5
+    assert _max_difference(state, fp32) > 1e-4  # the steps did run in bf16
+    assert all(v.dtype == torch.float32 for v in state["model_state"].values() if v.is_floating_point())
+
+
+def test_cpu_amp_without_native_bf16_trains_in_float32(tiny_config, pose_images, monkeypatch, caplog):
+    monkeypatch.setattr(importlib.import_module("topoloc.engine.train"), "cpu_has_bf16", lambda: False)
+    ds = pose_images(n=16, size_hw=(32, 32))
+    cfg = tiny_config(epochs=1, batch_size=8, lr=1e-3, cpu_amp=True,
+                      model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    with caplog.at_level("WARNING", logger="topoloc.engine"):
+        state = load_checkpoint(train(cfg, ds).final_checkpoint)
+    assert "no native bf16" in caplog.text and "float32" in caplog.text
+    assert _max_difference(state, _reference_run(cfg, ds, steps=2)) < 1e-5
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file() or platform.machine() not in ("x86_64", "AMD64"),
+                    reason="reads the x86 CPU flags of Linux's /proc/cpuinfo")
+def test_cpu_has_bf16_matches_the_cpu_flags():
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    assert cpu_has_bf16() == bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def test_training_learns_and_validates(tiny_config, pose_images):

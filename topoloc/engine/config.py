@@ -125,7 +125,11 @@ class TrainConfig:
             (``_pc.npy`` from TOPO-DataGen, or ``_depth.npy`` from ``topoloc render --depth``), or a
             `FlightCollection` of them.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        amp: bf16 autocast on CUDA (ignored on the CPU).
+        amp: bf16 autocast on CUDA (the CPU: see ``cpu_amp``).
+        cpu_amp: bf16 autocast on the CPU too, where the CPU computes bf16 natively (AVX512-BF16 or
+            AMX; `topoloc.cpu_has_bf16`): the training steps ran 1.3x faster on a 2-core Zen 4
+            (BENCHMARKS.md). Elsewhere a warning, and the run trains in float32. Off by default:
+            it changes the figures (as another seed would; docs/RESULTS.md).
         channels_last: channels_last memory format on CUDA (ignored on the CPU).
         compile: ``torch.compile`` the model.
         val_every: validate every this many epochs (and after the last one); 0 turns it off.
@@ -175,6 +179,7 @@ class TrainConfig:
     relight: float = 0.0
     device: str = "auto"
     amp: bool = True
+    cpu_amp: bool = False
     channels_last: bool = True
     compile: bool = False
     val_every: int = 1
@@ -236,7 +241,7 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")
         if self.resume_changes not in RESUME_CHANGES:
             raise ValueError(f"TrainConfig: `resume_changes` must be one of {RESUME_CHANGES}, got {self.resume_changes!r}")
-        for name in ("learn_loss_weights", "amp", "channels_last", "compile", "drop_last", "tensorboard",
+        for name in ("learn_loss_weights", "amp", "cpu_amp", "channels_last", "compile", "drop_last", "tensorboard",
                      "progress", "overwrite"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"TrainConfig: `{name}` must be a bool, got {getattr(self, name)!r}")

@@ -3,7 +3,8 @@
 The data path is the point. The training images are decoded once into a uint8 `ImageCache`
 (GPU memory when it fits); every step gathers a batch by index on the device, converts it to
 float, applies the augmentations there, normalises it with the backbone's mean / std and runs
-the model under bf16 autocast in channels_last (CUDA). No Python loop touches single images.
+the model under bf16 autocast in channels_last (CUDA; bf16 on the CPU too with `TrainConfig.cpu_amp`).
+No Python loop touches single images.
 
 A run is resumable to the bit on the CPU: the epoch order is a pure function of (seed, epoch),
 and checkpoints hold the model, optimiser, loss weights, normaliser, the position within the
@@ -29,7 +30,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from augment import RandomSunRelight
-from topoloc._device import resolve_device
+from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
@@ -253,6 +254,12 @@ class Trainer:
             device = torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
         self.device, self.cuda = device, device.type == "cuda"
+        self.autocast = self.config.amp if self.cuda else self.config.cpu_amp
+        if self.autocast and not self.cuda and not cpu_has_bf16():
+            self.autocast = False
+            if info.is_main:
+                log.warning("TrainConfig.cpu_amp: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 "
+                            "is slower than float32: training in float32")
         if self.config.batch_size % info.world_size:
             raise ValueError(f"TrainConfig.batch_size={self.config.batch_size} must be divisible by the "
                              f"{info.world_size} processes")
@@ -462,7 +469,7 @@ class Trainer:
             target.record_stream(main)
         else:
             x, target = self._inputs(idx)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.cuda and cfg.amp):
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             pred = self.train_model(x)
         terms = self.criterion.terms(pred, target)
         self.optimizer.zero_grad(set_to_none=True)
@@ -547,8 +554,7 @@ class Trainer:
         was_training = self.model.training
         self.model.eval()
         try:
-            amp = self.cuda and self.config.amp
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
                 out = self.model(x)
         finally:
             self.model.train(was_training)

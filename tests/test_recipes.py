@@ -61,6 +61,20 @@ _LEARNING = ("model", "model_kwargs", "epochs", "batch_size", "lr", "lr_schedule
              "augment_fraction", "relight", "seed", "drop_last", "grad_clip")
 
 
+def test_the_in_domain_recipe_trains_as_the_demos_cpu_preset(tmp_path):
+    # recipes/in_domain_ceiling.yaml is the demo's unaugmented cpu run on other images: the bracket
+    # is only the demo's if the settings are.
+    import topoloc.experiments.demo as demo
+
+    want = demo.demo_config(device="cpu").train_config(tmp_path, None, tmp_path / "cache.pt").to_dict()
+    recipe = load_recipe(RECIPES / "in_domain_ceiling.yaml")
+    got = recipe.train.to_dict()
+    fields = [k for k in (*_LEARNING, "cpu_amp") if k not in ("augment_strength", "augment_fraction")]
+    assert {k: got[k] for k in fields} == {k: want[k] for k in fields}
+    for spec in (*recipe.data.train, *recipe.data.val):
+        assert spec.split_options() == {k: tuple(v) if isinstance(v, list) else v for k, v in demo.TRAIN_SPLIT.items()}
+
+
 @pytest.mark.parametrize("stem, augment", [("synthetic_augmented", "simtoreal"), ("synthetic_only", None)])
 def test_the_headline_recipes_train_as_the_demos_gpu_preset(monkeypatch, tmp_path, stem, augment):
     # The recipes' settings are the ones measured on an H200 (the demo's GPU preset, docs/RESULTS.md);

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topoloc._device import resolve_device
+from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -92,6 +92,8 @@ class DemoConfig:
             labels), reported beside the runs as ``"<run> + AdaBN"`` with the aims checked again.
         saliency_images: images per domain in the saliency figure.
         saliency_share_images: images per domain for the per-class saliency shares.
+        cpu_amp: train under bf16 autocast on a CPU with native bf16 (`TrainConfig.cpu_amp`; float32,
+            more slowly, on other CPUs).
         decode_workers: processes decoding the training renders into the cache (0: in the main
             process; the 2-core CPU preset gains nothing from more).
         device: ``"cpu"`` or ``"cuda"``.
@@ -120,6 +122,7 @@ class DemoConfig:
     adabn: bool = True
     saliency_images: int = 3
     saliency_share_images: int = 16
+    cpu_amp: bool = False
     decode_workers: int = 0
     device: str = "cpu"
     seed: int = 0
@@ -132,9 +135,9 @@ class DemoConfig:
             augment_strength=self.augment_strength, augment_fraction=self.augment_fraction,
             augment_ramp_epochs=self.epochs if self.augment_ramp and augment is not None else 0,
             relight=self.relight if augment is not None else 0.0,
-            device=self.device, val_every=0, seed=self.seed, out_dir=str(out_dir), cache_file=str(cache_file.resolve()),
-            resume=True, tensorboard=False, progress=self.preset != "smoke", cache_device="auto",
-            num_workers=self.decode_workers,
+            device=self.device, cpu_amp=self.cpu_amp, val_every=0, seed=self.seed, out_dir=str(out_dir),
+            cache_file=str(cache_file.resolve()), resume=True, tensorboard=False, progress=self.preset != "smoke",
+            cache_device="auto", num_workers=self.decode_workers,
         )
 
 
@@ -176,9 +179,14 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # SimToReal ramped from 0.0375 to 0.75 over the 20 epochs (the default since 2026-12-01), against 0.5 flat,
     # seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 26.4 m / 4.5 deg against 34.3 m / 6.4 deg,
     # real 85.4 m / 18.9 deg against 94.5 m / 26.6 deg (AdaBN 73.0 m / 13.8 deg against 87.0 m / 20.4 deg).
+    # 26 epochs under bf16 autocast (since 2026-12-01; `TrainConfig.cpu_amp`) in the time 20 took in float32
+    # on the 2-core Zen 4; seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 25.0 m / 3.8 deg against
+    # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
+    # 26 epochs run in float32, about 1.3x slower.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
-                      epochs=20, batch_size=32, saliency_images=3, saliency_share_images=16, device=dev, seed=seed)
+                      epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,
+                      device=dev, seed=seed)
 
 
 # ---------------------------------------------------------------------------------- stages
@@ -474,7 +482,11 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         f"{len(train_set)} train, {len(val_set)} validation views (deterministic split by pose row).\n"
         f"- Model: {model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, 6D rotation "
         f"target, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned "
-        f"loss weights starting at sx = 0, sq = {cfg.sq:g}; two runs with identical settings and seed, with "
+        f"loss weights starting at sx = 0, sq = {cfg.sq:g}"
+        + ("; the training steps under bf16 autocast (`TrainConfig.cpu_amp`; evaluation in float32)"
+           if cfg.device == "cpu" and cfg.cpu_amp and cpu_has_bf16() else
+           "; float32 steps (this CPU has no native bf16)" if cfg.device == "cpu" and cfg.cpu_amp else "")
+        + "; two runs with identical settings and seed, with "
         + (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped from "
            f"{cfg.augment_strength / cfg.epochs:g} in the first epoch to {cfg.augment_strength:g} in the last"
            if cfg.augment_ramp else

@@ -61,13 +61,17 @@ _LEARNING = ("model", "model_kwargs", "epochs", "batch_size", "lr", "lr_schedule
              "augment_fraction", "relight", "seed", "drop_last", "grad_clip")
 
 
-def test_the_in_domain_recipe_trains_as_the_demos_cpu_preset(tmp_path):
-    # recipes/in_domain_ceiling.yaml is the demo's unaugmented cpu run on other images: the bracket
-    # is only the demo's if the settings are.
+@pytest.mark.parametrize("stem, epochs_share", [("in_domain_ceiling", 1), ("both_appearances", 2)])
+def test_the_bracket_recipes_train_as_the_demos_cpu_preset(tmp_path, stem, epochs_share):
+    # recipes/in_domain_ceiling.yaml and both_appearances.yaml are the demo's unaugmented cpu run on
+    # other images (both_appearances on twice the images for half the epochs: the same steps): the
+    # brackets are only the demo's if the settings are.
     import topoloc.experiments.demo as demo
 
-    want = demo.demo_config(device="cpu").train_config(tmp_path, None, tmp_path / "cache.pt").to_dict()
-    recipe = load_recipe(RECIPES / "in_domain_ceiling.yaml")
+    preset = demo.demo_config(device="cpu")
+    want = preset.train_config(tmp_path, None, tmp_path / "cache.pt").to_dict()
+    want["epochs"] = preset.epochs // epochs_share
+    recipe = load_recipe(RECIPES / f"{stem}.yaml")
     got = recipe.train.to_dict()
     fields = [k for k in (*_LEARNING, "cpu_amp") if k not in ("augment_strength", "augment_fraction")]
     assert {k: got[k] for k in fields} == {k: want[k] for k in fields}

@@ -13,6 +13,7 @@ import textwrap
 import pytest
 import torch
 
+from topoloc import cpu_has_bf16
 from topoloc.engine import load_checkpoint, save_checkpoint, train
 from topoloc.engine.checkpoint import capture_rng_state, restore_rng_state
 
@@ -80,6 +81,23 @@ def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images,
     with pytest.raises(Killed):
         train(tiny_config(out_dir=run, **common), ds, normals=normals, callbacks=[_kill_at(5)])
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds, normals=normals)
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 / AMX)")
+def test_killed_cpu_amp_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+    # The demo's CPU runs train under bf16 autocast: a killed one must resume to the same weights too.
+    ds = pose_images(n=20)
+    common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_fraction=0.5,
+                  cpu_amp=True, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+    fp32 = train(tiny_config(out_dir=str(tmp_path / "fp32"), **{**common, "cpu_amp": False}), ds)
+    assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
+                                                     _weights(fp32.final_checkpoint).values()))  # bf16 acts
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)])
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
     _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
 
 

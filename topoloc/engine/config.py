@@ -127,7 +127,7 @@ class TrainConfig:
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: bf16 autocast on CUDA (the CPU: see ``cpu_amp``).
         cpu_amp: bf16 autocast on the CPU too, where the CPU computes bf16 natively (AVX512-BF16 or
-            AMX; `topoloc.cpu_has_bf16`): the training steps ran 1.3x faster on a 2-core Zen 4
+            AMX; `topoloc.cpu_has_bf16`): the training steps ran 1.4x faster on a 2-core Zen 4
             (BENCHMARKS.md). Elsewhere a warning, and the run trains in float32. Off by default:
             it changes the figures (as another seed would; docs/RESULTS.md).
         channels_last: channels_last memory format on CUDA (ignored on the CPU).

@@ -308,6 +308,12 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    cpu_amp = args.cpu_amp and device.type == "cpu"
+    if cpu_amp:  # before any timing
+        from topoloc import cpu_has_bf16
+
+        if not cpu_has_bf16():
+            raise SystemExit("--cpu-amp: this CPU has no native bf16 (AVX512-BF16 or AMX); nothing to time")
     png_dir = Path(args.png_dir)
     sources, kind = distinct_renders(png_dir / "distinct", args.distinct, args.random_pngs)
     n_files = args.batch * (args.steps + args.warmup)
@@ -320,12 +326,7 @@ def main() -> None:
         figures["original_img_s"] = original_rate(args, files, device)
     for augment in args.augment:
         figures[f"topoloc_{augment}_img_s"], figures["decode_s"] = topoloc_rate(args, root, device, augment)
-    cpu_amp = args.cpu_amp and device.type == "cpu"
     if cpu_amp:
-        from topoloc import cpu_has_bf16
-
-        if not cpu_has_bf16():
-            raise SystemExit("--cpu-amp: this CPU has no native bf16 (AVX512-BF16 or AMX); nothing to time")
         for augment in args.augment:
             figures[f"topoloc_{augment}_cpu_bf16_img_s"], _ = topoloc_rate(args, root, device, augment, cpu_amp=True)
     figures["model_only_img_s"] = model_only_rate(args, device)

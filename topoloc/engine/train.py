@@ -46,7 +46,7 @@ from topoloc.models import AtLocLoss, create_model
 from topoloc.models.contract import record_input_size, to_unit_float
 
 __all__ = ["train", "Trainer", "TrainResult", "ResumeSettingsError", "initial_model", "build_augment", "RESUME_FIELDS",
-           "RUN_FILES"]
+           "RUN_FILES", "training_autocast"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -61,6 +61,12 @@ RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "l
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
 RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
+
+
+def training_autocast(device_type: str, amp: bool, cpu_amp: bool) -> bool:
+    """Whether the training steps run under bf16 autocast: ``amp`` on CUDA; ``cpu_amp`` on a CPU
+    that computes bf16 natively (`cpu_has_bf16`), never on another (float32 is faster there)."""
+    return amp if device_type == "cuda" else cpu_amp and cpu_has_bf16()
 
 
 class ResumeSettingsError(ValueError):
@@ -254,12 +260,10 @@ class Trainer:
             device = torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
         self.device, self.cuda = device, device.type == "cuda"
-        self.autocast = self.config.amp if self.cuda else self.config.cpu_amp
-        if self.autocast and not self.cuda and not cpu_has_bf16():
-            self.autocast = False
-            if info.is_main:
-                log.warning("TrainConfig.cpu_amp: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 "
-                            "is slower than float32: training in float32")
+        self.autocast = training_autocast(device.type, self.config.amp, self.config.cpu_amp)
+        if self.config.cpu_amp and not self.cuda and not self.autocast and info.is_main:
+            log.warning("TrainConfig.cpu_amp: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 "
+                        "is slower than float32: training in float32")
         if self.config.batch_size % info.world_size:
             raise ValueError(f"TrainConfig.batch_size={self.config.batch_size} must be divisible by the "
                              f"{info.world_size} processes")

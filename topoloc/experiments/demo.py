@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topoloc._device import cpu_has_bf16, resolve_device
+from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -37,7 +37,7 @@ from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
-from topoloc.engine.train import ResumeSettingsError, initial_model, train
+from topoloc.engine.train import ResumeSettingsError, initial_model, train, training_autocast
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
@@ -483,9 +483,9 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         f"- Model: {model_desc} from random weights at {cfg.image_size[1]}x{cfg.image_size[0]} px, 6D rotation "
         f"target, {cfg.epochs} epochs, batch {cfg.batch_size}, Adam lr {cfg.lr:g} with cosine decay to 1 %, learned "
         f"loss weights starting at sx = 0, sq = {cfg.sq:g}"
-        + ("; the training steps under bf16 autocast (`TrainConfig.cpu_amp`; evaluation in float32)"
-           if cfg.device == "cpu" and cfg.cpu_amp and cpu_has_bf16() else
-           "; float32 steps (this CPU has no native bf16)" if cfg.device == "cpu" and cfg.cpu_amp else "")
+        + (("; the training steps under bf16 autocast (`TrainConfig.cpu_amp`; evaluation in float32)"
+            if training_autocast("cpu", True, cfg.cpu_amp) else "; float32 steps (this CPU has no native bf16)")
+           if cfg.device == "cpu" and cfg.cpu_amp else "")
         + "; two runs with identical settings and seed, with "
         + (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped from "
            f"{cfg.augment_strength / cfg.epochs:g} in the first epoch to {cfg.augment_strength:g} in the last"

@@ -219,3 +219,22 @@ def test_demo_smoke_with_the_real_renderer(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| retrieval (features: 16x24 grey thumbnail) | real |" in text and "| constant pose | real |" in text
     assert (tmp_path / "data" / "comballaz-demo-train").is_dir()
+
+
+def test_training_estimate_by_hand():
+    # 26 epochs of 57 steps (the CPU preset): 1,482 steps. Timed over steps 5..25 (20 steps) on a clock
+    # that reads 10.0 s then 24.5 s: 0.725 s a step, 1.38 steps/s; after step 25, 1,457 steps left:
+    # 1,056 s = 18 min; one more run of 1,482 steps: 1,074 s = 18 min.
+    from types import SimpleNamespace
+
+    readings = iter([10.0, 24.5])
+    estimate = demo.TrainingEstimate("augmented", later_runs=1, clock=lambda: next(readings))
+    trainer = SimpleNamespace(config=SimpleNamespace(epochs=26), steps_per_epoch=57)
+    for step in range(1, 40):
+        estimate({"global_step": step, "trainer": trainer})
+    assert estimate.message == ("[demo] training augmented: 1.38 steps/s on this machine, about 18 min left for "
+                                "this run and 18 min for the next run")
+    short = demo.TrainingEstimate("short", clock=lambda: 0.0)  # fewer steps than warm-up + measure: silent
+    for step in range(1, 20):
+        short({"global_step": step, "trainer": trainer})
+    assert short.message is None

@@ -327,3 +327,17 @@ def test_relight_without_geometry_is_refused_with_the_reason(tiny_config, pose_i
         Trainer(tiny_config(relight=0.5), cache)._setup(DistInfo())
     with pytest.raises(ValueError, match="relight"):
         tiny_config(relight=1.5)
+
+
+def test_the_demo_training_estimate_reads_the_trainer(tiny_config, pose_images, capsys):
+    # 24 images, batch 8: 3 steps an epoch, 2 epochs, 6 steps. Timed from step 1 (warm-up) to step 3
+    # (2 steps measured) on a clock that reads 0 s then 1 s: 0.5 s a step, 2.00 steps/s; (6 - 3) * 0.5
+    # = 1.5 s left ("2 s"), and 6 * 0.5 = 3 s for one more run of the same length.
+    from topoloc.experiments.demo import TrainingEstimate
+
+    readings = iter([0.0, 1.0])
+    estimate = TrainingEstimate("tiny", later_runs=1, warmup=1, measure=2, clock=lambda: next(readings))
+    train(tiny_config(), pose_images(24), callbacks=[estimate])
+    assert estimate.message == "[demo] training tiny: 2.00 steps/s on this machine, about 2 s left for this run " \
+                               "and 3 s for the next run"
+    assert estimate.message in capsys.readouterr().out

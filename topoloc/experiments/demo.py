@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
@@ -143,7 +144,7 @@ class DemoConfig:
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
     """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (under 15 minutes on
-    a 2-core CPU) or ``gpu`` (a larger configuration, chosen when CUDA is available).
+    a 2-core CPU with native bf16, about 36 on a 2-core AVX2-only one) or ``gpu`` (a larger configuration, chosen when CUDA is available).
 
     Args:
         smoke: the toy-size run (for tests).
@@ -182,11 +183,48 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # 26 epochs under bf16 autocast (since 2026-12-01; `TrainConfig.cpu_amp`) in the time 20 took in float32
     # on the 2-core Zen 4; seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 25.0 m / 3.8 deg against
     # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
-    # 26 epochs run in float32, about 1.3x slower.
+    # 26 epochs run in float32: 1.3x slower on that Zen 4, 3.1x on a 2-core Zen 3 (AVX2 only; BENCHMARKS.md).
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
                       epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,
                       device=dev, seed=seed)
+
+
+class TrainingEstimate:
+    """A training callback that says, once, how long the demo's training will take on this machine.
+
+    It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
+    time left for this run and, for ``later_runs`` more runs of the same length, for those. The
+    demo's CPU preset was sized on a 2-core CPU with native bf16; a 2-core CPU without it took about
+    three times as long (README), and the user should know before the half hour, not after.
+    """
+
+    def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,
+                 clock: Any = time.perf_counter) -> None:
+        self.label, self.later_runs, self.warmup, self.measure, self.clock = label, later_runs, warmup, measure, clock
+        self.seen = 0
+        self.start: float | None = None
+        self.message: str | None = None
+
+    def __call__(self, state: dict[str, Any]) -> None:
+        self.seen += 1
+        if self.seen == self.warmup:
+            self.start = self.clock()
+        elif self.seen == self.warmup + self.measure and self.start is not None:
+            per_step = (self.clock() - self.start) / self.measure
+            trainer = state["trainer"]
+            total = trainer.config.epochs * trainer.steps_per_epoch
+            left = (total - state["global_step"]) * per_step
+            self.message = (f"[demo] training {self.label}: {1 / per_step:.2f} steps/s on this machine, about "
+                            f"{_minutes(left)} left for this run")
+            if self.later_runs:
+                self.message += (f" and {_minutes(self.later_runs * total * per_step)} for the "
+                                 f"{'next run' if self.later_runs == 1 else f'{self.later_runs} next runs'}")
+            tqdm.write(self.message)  # above the training's progress bar, not through it
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 # ---------------------------------------------------------------------------------- stages
@@ -294,11 +332,11 @@ def run_demo(
     frame = LocalFrame.named("comballaz")
     cache_file = out / "cache" / f"train_{cfg.image_size[0]}x{cfg.image_size[1]}.pt"
     runs: dict[str, tuple[Path, TrainConfig]] = {}
-    for label, (folder, augment) in RUNS.items():
+    for i, (label, (folder, augment)) in enumerate(RUNS.items()):
         print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
         tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
         try:
-            result = train(tcfg, train_set)
+            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(RUNS) - 1 - i)])
         except ResumeSettingsError as err:
             raise ValueError(f"topoloc demo: {str(out)!r} holds a {label!r} run trained with other settings "
                              f"({ResumeSettingsError.describe(err.changes)}: another --seed, or an earlier version of the demo). Run the demo into "

@@ -187,6 +187,26 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert "Randomisation check" in text and "stable classes' share of the saliency" in text
 
 
+def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
+    # `topoloc demo --smoke` renders 32 views: 4 blocks of 10 rows, none of them validation at 90 / 10, and
+    # its recipe.yaml still names the (empty) validation split. The same here: the whole flight to training.
+    import yaml
+
+    run = demo_dir / "empty_val_run"
+    run.mkdir()
+    (run / "last.pt").write_bytes((demo_dir / "runs" / "augmented" / "last.pt").read_bytes())
+    recipe = yaml.safe_load((demo_dir / "runs" / "augmented" / "recipe.yaml").read_text())
+    for spec in recipe["data"]["train"] + recipe["data"]["val"]:
+        spec["split_fractions"] = [1.0, 0.0, 0.0]
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    out = demo_dir / "cli_eval_empty_val"
+    assert main(["evaluate", "--checkpoint", str(run / "last.pt"), "--data", str(demo_dir / "data"),
+                 "--flights", "comballaz-2020-11-06-planned:real", "--no-retrieval", "--out", str(out),
+                 "--device", "cpu"]) == 0
+    text = (out / "report.md").read_text()
+    assert "| training fit | synthetic | 60 |" in text and "| validation |" not in text
+    assert "comballaz-demo-train synthetic val, has no images (its split leaves none)" in text
+
 def test_cli_train_runs_a_recipe(demo_dir):
     out = demo_dir / "recipe_run"
     data = demo_dir / "data"

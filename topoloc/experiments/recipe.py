@@ -427,6 +427,7 @@ def evaluate_checkpoint(
         check_frame(model, tests[0].frame, checkpoint)
     notes = []
     source = "--train-flights"
+    val_from_recipe = False
     if not train_flights:
         from_recipe = _recipe_flights(checkpoint)
         if from_recipe is None:
@@ -436,11 +437,18 @@ def evaluate_checkpoint(
                          "(`topoloc evaluate --train-flights ...`).")
         else:
             train_flights, recipe_val = from_recipe
+            val_from_recipe = not val_flights
             val_flights = val_flights or recipe_val
             source = f"`{checkpoint.parent / RECIPE_FILE}`"
     train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
     val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
-    if train_set is not None and val_sets is None:
+    if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)
+        for spec, ds in zip(val_flights, val_sets):
+            if len(ds) == 0:
+                notes.append(f"The validation flight of {source}, {spec.flight} {spec.domain} {spec.split}, has no "
+                             "images (its split leaves none): no validation row for it.")
+        val_sets = [ds for ds in val_sets if len(ds)] or None
+    elif train_set is not None and val_sets is None:
         notes.append("No validation flights were given: no validation row.")
     name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,

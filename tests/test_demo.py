@@ -102,12 +102,26 @@ def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
     assert ckpt.stat().st_mtime_ns == before
 
 
-def test_demo_rerun_with_other_settings_says_what_to_do(demo_dir, monkeypatch):
+@pytest.mark.parametrize("side_by_side", [False, True])
+def test_demo_rerun_with_other_settings_says_what_to_do(demo_dir, monkeypatch, side_by_side):
     # e.g. a demo folder of an earlier version: its runs are not resumed with the new settings
     monkeypatch.setattr(demo, "_render", _fake_render)
     with pytest.raises(ValueError, match=r"augment_strength: 0\.75 -> 0\.5.*new --out") as err:
-        run_demo(demo_dir, config=dataclasses.replace(TINY, augment_strength=0.5))
+        run_demo(demo_dir, config=dataclasses.replace(TINY, augment_strength=0.5, side_by_side=side_by_side))
     assert "'augmented (SimToReal)' run" in str(err.value) and str(demo_dir / "runs") in str(err.value)
+
+
+def test_demo_side_by_side(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "_render", _fake_render)
+    run_demo(tmp_path, config=dataclasses.replace(TINY, side_by_side=True))
+    out = capsys.readouterr().out
+    assert re.search(r"\[demo\] training augmented \(SimToReal\) and no augmentation side by side \(\d+ torch "
+                     r"threads? each\)", out)
+    info = json.loads((tmp_path / "demo.json").read_text())
+    assert "train augmented + no_augmentation (side by side)" in info["timings_s"]
+    text = (tmp_path / "report.md").read_text()
+    assert "| augmented (SimToReal) | real | 9 |" in text and "| no augmentation | real | 9 |" in text
+    assert "the two trainings side by side" in text
 
 
 def test_demo_stopped_in_its_saliency_stage_leaves_its_report(tmp_path, monkeypatch):

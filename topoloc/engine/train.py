@@ -80,6 +80,9 @@ class ResumeSettingsError(ValueError):
         super().__init__(message)
         self.changes = changes
 
+    def __reduce__(self) -> tuple:  # picklable (a side-by-side run's error comes back from its process)
+        return type(self), (str(self), self.changes), self.__dict__
+
     @staticmethod
     def describe(changes: list[tuple[str, Any, Any]]) -> str:
         """``"field: old -> new; ..."`` of ``changes``."""

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from topoloc._device import resolve_device
+from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -38,6 +38,7 @@ from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
+from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import ResumeSettingsError, initial_model, train, training_autocast
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
@@ -97,6 +98,10 @@ class DemoConfig:
             more slowly, on other CPUs).
         decode_workers: processes decoding the training renders into the cache (0: in the main
             process; the 2-core CPU preset gains nothing from more).
+        side_by_side: train the two runs at the same time, each in its own process with half the
+            torch threads (`topoloc.engine.train_side_by_side`), instead of one after the other with
+            all of them. The CPU preset does so on a CPU without native bf16, where it measured 1.4x
+            faster (float32 steps on a 2-core Zen 3, BENCHMARKS.md); not measured under bf16.
         device: ``"cpu"`` or ``"cuda"``.
         seed: seeds the poses, the render and both trainings.
     """
@@ -125,6 +130,7 @@ class DemoConfig:
     saliency_share_images: int = 16
     cpu_amp: bool = False
     decode_workers: int = 0
+    side_by_side: bool = False
     device: str = "cpu"
     seed: int = 0
     test_flights: tuple[str, ...] = TEST_FLIGHTS
@@ -185,10 +191,13 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # on the 2-core Zen 4; seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 25.0 m / 3.8 deg against
     # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
     # 26 epochs run in float32: 1.3x slower on that Zen 4, 3.1x on a 2-core Zen 3 (AVX2 only; BENCHMARKS.md).
+    # Without native bf16 the steps run in float32, whose convolutions scale poorly from one thread to two at
+    # these sizes: the two runs side by side, one thread each, took 1.4x less time than one after the
+    # other on two threads (2-core Zen 3, BENCHMARKS.md). With bf16 they stay one after the other, as measured.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
                       epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,
-                      device=dev, seed=seed)
+                      side_by_side=not cpu_has_bf16() and torch.get_num_threads() >= 2, device=dev, seed=seed)
 
 
 class TrainingEstimate:
@@ -201,8 +210,9 @@ class TrainingEstimate:
     """
 
     def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,
-                 clock: Any = time.perf_counter) -> None:
+                 clock: Any = time.perf_counter, write: Any = tqdm.write) -> None:
         self.label, self.later_runs, self.warmup, self.measure, self.clock = label, later_runs, warmup, measure, clock
+        self.write = write  # above the training's progress bar, not through it
         self.seen = 0
         self.start: float | None = None
         self.message: str | None = None
@@ -221,7 +231,7 @@ class TrainingEstimate:
             if self.later_runs:
                 self.message += (f" and {_minutes(self.later_runs * total * per_step)} for the "
                                  f"{'next run' if self.later_runs == 1 else f'{self.later_runs} next runs'}")
-            tqdm.write(self.message)  # above the training's progress bar, not through it
+            self.write(self.message)
 
 
 def _minutes(seconds: float) -> str:
@@ -332,21 +342,18 @@ def run_demo(
     train_set, val_set, test_sets = _datasets(cfg, data_dir)
     frame = LocalFrame.named("comballaz")
     cache_file = out / "cache" / f"train_{cfg.image_size[0]}x{cfg.image_size[1]}.pt"
+    configs = {label: cfg.train_config(out / "runs" / folder, augment, cache_file)
+               for label, (folder, augment) in RUNS.items()}
+    checkpoints = (_train_side_by_side(cfg, configs, train_set, out, cache_file) if cfg.side_by_side else
+                   _train_one_after_another(cfg, configs, train_set, out, lap))
     runs: dict[str, tuple[Path, TrainConfig]] = {}
-    for i, (label, (folder, augment)) in enumerate(RUNS.items()):
-        print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
-        tcfg = cfg.train_config(out / "runs" / folder, augment, cache_file)
-        try:
-            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(RUNS) - 1 - i)])
-        except ResumeSettingsError as err:
-            raise ValueError(f"topoloc demo: {str(out)!r} holds a {label!r} run trained with other settings "
-                             f"({ResumeSettingsError.describe(err.changes)}: another --seed, or an earlier version of the demo). Run the demo into "
-                             f"a new --out, or delete {str(out / 'runs')!r} to train again there.") from err
-        runs[label] = (Path(result.final_checkpoint), tcfg)
+    for label, tcfg in configs.items():
+        runs[label] = (checkpoints[label], tcfg)
         # what `topoloc evaluate` reads to find the run's training and validation rows (its brackets)
         write_recipe(Recipe(_data_spec(cfg, data_dir), tcfg, str(out), source="topoloc demo"),
                      Path(tcfg.out_dir) / RECIPE_FILE)
-        lap(f"train {folder}")
+    if cfg.side_by_side:
+        lap("train " + " + ".join(folder for folder, _ in RUNS.values()) + " (side by side)")
 
     train_cache = ImageCache.from_dataset(train_set, cfg.image_size, path=cache_file)  # the file training wrote
     val_caches = [as_cache(val_set, cfg.image_size)] if len(val_set) else []
@@ -393,6 +400,46 @@ def run_demo(
     report = write(saliency_md)
     print(f"[demo] report: {report} ({time.perf_counter() - t0:.1f} s in all)", flush=True)
     return report
+
+
+def _resume_refused(out: Path, label: str, err: ResumeSettingsError) -> ValueError:
+    return ValueError(f"topoloc demo: {str(out)!r} holds a {label!r} run trained with other settings "
+                      f"({ResumeSettingsError.describe(err.changes)}: another --seed, or an earlier version of the "
+                      f"demo). Run the demo into a new --out, or delete {str(out / 'runs')!r} to train again there.")
+
+
+def _train_one_after_another(cfg: DemoConfig, configs: dict[str, TrainConfig], train_set, out: Path,
+                             lap: Any) -> dict[str, Path]:
+    checkpoints = {}
+    for i, (label, tcfg) in enumerate(configs.items()):
+        print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
+        try:
+            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(configs) - 1 - i)])
+        except ResumeSettingsError as err:
+            raise _resume_refused(out, label, err) from err
+        checkpoints[label] = Path(result.final_checkpoint)
+        lap(f"train {Path(tcfg.out_dir).name}")
+    return checkpoints
+
+
+def _estimate(label: str, write: Any) -> list[TrainingEstimate]:
+    """Each side-by-side run's estimate, made in its process (`train_side_by_side`'s callback factory)."""
+    return [TrainingEstimate(label, write=write)]
+
+
+def _train_side_by_side(cfg: DemoConfig, configs: dict[str, TrainConfig], train_set, out: Path,
+                        cache_file: Path) -> dict[str, Path]:
+    threads = max(1, torch.get_num_threads() // len(configs))
+    print(f"[demo] training {' and '.join(configs)} side by side ({threads} torch thread"
+          f"{'s' if threads > 1 else ''} each): {cfg.epochs} epochs of {len(train_set)} images", flush=True)
+    # decoded once, here: the runs load the file instead of each writing it
+    ImageCache.from_dataset(train_set, cfg.image_size, path=cache_file, num_workers=cfg.decode_workers,
+                            progress=cfg.preset != "smoke")
+    try:
+        return train_side_by_side(configs, train_set, threads=threads, progress=cfg.preset != "smoke",
+                                  callback_factory=_estimate)
+    except ResumeSettingsError as err:
+        raise _resume_refused(out, err.run, err) from err
 
 
 def _medians(ev, domain: str, flight: str | None = None) -> tuple[float, float] | None:
@@ -537,5 +584,7 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         "appearance (the flight's season and sun, clouds, haze, cars, power lines, camera, JPEG), their synthetic "
         "images the render of the same pose.\n"
         f"- Time: {times} ({total:.0f} s wall before the report, {cpu:.0f} s of CPU time, "
-        f"{torch.get_num_threads()} torch threads)."
+        f"{torch.get_num_threads()} torch threads"
+        + (f"; the two trainings side by side, {max(1, torch.get_num_threads() // len(RUNS))} each" if cfg.side_by_side
+           else "") + ")."
     )

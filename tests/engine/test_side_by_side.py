@@ -1,0 +1,86 @@
+"""train_side_by_side: the same weights as `train` in this process, errors and crashes brought back."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+
+import pytest
+import torch
+
+from topoloc.data.cache import as_cache
+from topoloc.engine import ResumeSettingsError, load_checkpoint, train, train_side_by_side
+
+
+@pytest.fixture
+def cache(pose_images):
+    # an ImageCache, not the conftest's dataset: the spawned processes must be able to import what they unpickle
+    return as_cache(pose_images(n=16, size_hw=(32, 32)), (32, 32))
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model_state"]
+
+
+def test_side_by_side_runs_train_the_weights_of_runs_in_this_process(tiny_config, cache, tmp_path):
+    configs = {"a": tiny_config(out_dir=str(tmp_path / "a"), seed=0),
+               "b": tiny_config(out_dir=str(tmp_path / "b"), seed=1, lr=3e-3)}
+    side = train_side_by_side(configs, cache, threads=1, progress=False)
+    assert set(side) == {"a", "b"}
+    for label, cfg in configs.items():
+        here = train(cfg.replace(out_dir=str(tmp_path / f"here_{label}")), cache)  # one thread (conftest)
+        ours, ref = _weights(side[label]), _weights(here.final_checkpoint)
+        assert ours.keys() == ref.keys()
+        for key in ref:
+            assert torch.equal(ours[key], ref[key]), (label, key)
+    # and the two runs did differ (different seed and rate), so the comparison is not between copies
+    a, b = _weights(side["a"]), _weights(side["b"])
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def test_a_refused_resume_comes_back_with_its_run_and_stops_the_others(tiny_config, cache, tmp_path):
+    train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1, lr=1e-3), cache)
+    configs = {"a": tiny_config(out_dir=str(tmp_path / "a"), epochs=1, lr=2e-3, resume=True),  # another rate
+               "b": tiny_config(out_dir=str(tmp_path / "b"), epochs=400)}           # minutes, were it not stopped
+    t0 = time.perf_counter()
+    with pytest.raises(ResumeSettingsError) as info:
+        train_side_by_side(configs, cache, threads=1, progress=False)
+    assert info.value.run == "a"
+    assert ("lr", 1e-3, 2e-3) in info.value.changes
+    assert any("in the process of run 'a'" in note for note in info.value.__notes__)
+    assert time.perf_counter() - t0 < 120
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("topoloc-train-")]
+
+
+def test_a_killed_run_is_named_and_the_others_stopped(tiny_config, cache, tmp_path):
+    configs = {"a": tiny_config(out_dir=str(tmp_path / "a"), epochs=400),
+               "b": tiny_config(out_dir=str(tmp_path / "b"), epochs=400)}
+
+    def kill_a():  # as the kernel's OOM killer would: no word from the process
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for p in multiprocessing.active_children():
+                if p.name == "topoloc-train-a" and (tmp_path / "b" / "config.yaml").is_file():
+                    p.kill()
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_a)
+    killer.start()
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match=r"process of run 'a' ended without a result \(exit code -9"):
+        train_side_by_side(configs, cache, threads=1, progress=False)
+    killer.join()
+    assert time.perf_counter() - t0 < 60  # found out at once, although b's steps kept the queue busy
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("topoloc-train-")]  # b stopped
+
+
+def test_refusals(tiny_config, cache, tmp_path):
+    with pytest.raises(ValueError, match="configs: expected at least one"):
+        train_side_by_side({}, cache)
+    same = tiny_config(out_dir=str(tmp_path / "x"))
+    with pytest.raises(ValueError, match="each run needs its own out_dir"):
+        train_side_by_side({"a": same, "b": same}, cache)
+    with pytest.raises(ValueError, match=r"threads: expected a positive int, got 0"):
+        train_side_by_side({"a": same}, cache, threads=0)

@@ -1,0 +1,190 @@
+"""Several training runs side by side on one CPU, each in its own process with its share of the cores.
+
+On a small CPU the convolutions of a small-image model scale poorly from one thread to two: the
+weight gradients of ResNet18's last stage (2 x 3 feature maps at 64 x 96 px) run *slower* on two
+threads than on one in oneDNN's float32 path. Two runs on one thread each then finish about 1.4x
+sooner than the same runs one after the other on both threads (a 2-core Zen 3, BENCHMARKS.md).
+
+Each run is `train` in a spawned process (no inherited OpenMP state) with the given torch threads.
+Its steps, the messages of its callbacks and its warnings come back through a queue: one progress
+bar counts the steps of all the runs, and a warning that every run gives is shown once. The first
+run that fails stops the others (each one resumes from its last checkpoint, as after any
+interruption) and its error is raised here, with the failed process's traceback as a note.
+
+Processes are spawned: a script that calls this at import time must do so under
+``if __name__ == "__main__":`` (Python's multiprocessing rule).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import queue as queue_module
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from topoloc._device import resolve_device
+from topoloc.engine.config import TrainConfig
+
+__all__ = ["train_side_by_side"]
+
+log = logging.getLogger("topoloc.engine")
+
+#: A callback factory: ``factory(label, write)`` -> the run's callbacks (`train`'s ``callbacks``), made in
+#: the run's process; ``write(text)`` shows a line above the progress bar. Picklable (a module-level function).
+CallbackFactory = Callable[[str, Callable[[str], None]], list]
+
+
+class _Relay:
+    """What a run's process sends back: steps, callback messages, warnings, its result or its error."""
+
+    def __init__(self, queue: Any, label: str, parent: int) -> None:
+        self.queue, self.label, self.parent = queue, label, parent
+
+    def step(self, state: dict[str, Any]) -> None:
+        if os.getppid() != self.parent:  # the parent is gone (killed): stop rather than train unwatched
+            raise SystemExit(f"run {self.label!r}: the process that started it has ended")
+        trainer = state["trainer"]
+        self.queue.put(("step", self.label, state["global_step"], trainer.config.epochs * trainer.steps_per_epoch))
+
+    def write(self, text: str) -> None:
+        self.queue.put(("write", self.label, text))
+
+
+class _RelayHandler(logging.Handler):
+    def __init__(self, relay: _Relay) -> None:
+        super().__init__(logging.WARNING)
+        self.relay = relay
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.relay.queue.put(("log", self.relay.label, record.name, record.levelno, record.getMessage()))
+
+
+def _run(label: str, config: TrainConfig, train_set: Any, threads: int, queue: Any, parent: int,
+         callback_factory: CallbackFactory | None) -> None:
+    """A run's process: `train` with ``threads`` torch threads, its news relayed through ``queue``."""
+    from topoloc.engine.train import train  # noqa: PLC0415 - the spawned process imports what it runs
+
+    relay = _Relay(queue, label, parent)
+    root = logging.getLogger()
+    root.addHandler(_RelayHandler(relay))
+    root.setLevel(logging.WARNING)
+    try:
+        torch.set_num_threads(threads)
+        callbacks = [relay.step] + (list(callback_factory(label, relay.write)) if callback_factory else [])
+        result = train(config, train_set, callbacks=callbacks)
+        queue.put(("done", label, str(result.final_checkpoint)))
+    except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent, KeyboardInterrupt too
+        note = f"in the process of run {label!r}:\n{''.join(traceback.format_exception(err))}"
+        try:
+            payload = pickle.dumps(err)
+        except Exception:  # noqa: BLE001 - an unpicklable error comes back as its text
+            payload = pickle.dumps(RuntimeError(f"{type(err).__name__}: {err}"))
+        queue.put(("error", label, payload, note))
+
+
+def _check_alive(procs: dict[str, Any], done: dict[str, Path], drained: bool) -> None:
+    """Raise for a run whose process has ended without a word: killed (a non-zero exit code) or, once the
+    queue is drained, ended cleanly without sending its result (a run's own errors exit with 0, sent)."""
+    for label, p in procs.items():
+        if label in done or p.is_alive() or (p.exitcode == 0 and not drained):
+            continue
+        raise RuntimeError(f"train_side_by_side: the process of run {label!r} ended without a result (exit code "
+                           f"{p.exitcode}: killed, or out of memory?); run again to resume from its last checkpoint")
+
+
+def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, threads: int | None = None,
+                       progress: bool = True, callback_factory: CallbackFactory | None = None,
+                       poll_s: float = 0.5) -> dict[str, Path]:
+    """Train ``configs`` at the same time, each in its own process; returns each run's final checkpoint.
+
+    Args:
+        configs: label -> the run's `TrainConfig` (CPU runs; each with its own ``out_dir``). Runs that
+            share a ``cache_file`` should find it built (`ImageCache.from_dataset` with its ``path``):
+            otherwise each decodes the images and writes it.
+        train_set: the training data of every run (as `train` takes it; pickled to each process).
+        threads: torch threads per run; default: this process's torch threads shared out (at least 1).
+        progress: one progress bar over the steps of all the runs (the runs' own bars are off).
+        callback_factory: makes each run's extra callbacks in its process (`CallbackFactory`).
+        poll_s: how often the processes are checked for an exit without a word (a crash).
+
+    Raises:
+        The first error of a run (e.g. `ResumeSettingsError`), after the other runs are stopped, with
+        the run's label as its ``run`` attribute and the process's traceback as a note;
+        RuntimeError when a run's process ends without a result (killed, out of memory).
+    """
+    from tqdm.auto import tqdm  # noqa: PLC0415 - only here
+
+    if not configs:
+        raise ValueError("configs: expected at least one training run, got none")
+    for label, cfg in configs.items():
+        if resolve_device(cfg.device).type != "cpu":
+            raise ValueError(f"configs[{label!r}].device: side-by-side runs share the CPU, got {cfg.device!r}")
+    dirs = [str(Path(cfg.out_dir).resolve()) for cfg in configs.values()]
+    if len(set(dirs)) < len(dirs):
+        raise ValueError(f"configs: each run needs its own out_dir, got {dirs}")
+    threads = threads if threads is not None else max(1, torch.get_num_threads() // len(configs))
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads: expected a positive int, got {threads!r}")
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    # not daemonic: a run may start processes of its own (decoding workers)
+    procs = {label: ctx.Process(target=_run, name=f"topoloc-train-{label}",
+                                args=(label, cfg.replace(progress=False), train_set, threads, queue, os.getpid(),
+                                      callback_factory))
+             for label, cfg in configs.items()}
+    done: dict[str, Path] = {}
+    steps: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    warned: set[tuple[str, str]] = set()
+    bar = tqdm(desc=f"training {len(configs)} runs side by side", unit="step", disable=not progress)
+    try:
+        for p in procs.values():
+            p.start()
+        checked = time.monotonic()
+        while len(done) < len(procs):
+            try:
+                news = queue.get(timeout=poll_s)
+            except queue_module.Empty:
+                news = None
+            if news is None or time.monotonic() - checked > poll_s:  # the other runs' steps keep the queue busy
+                checked = time.monotonic()
+                _check_alive(procs, done, drained=news is None)
+            if news is None:
+                continue
+            kind, label = news[0], news[1]
+            if kind == "step":
+                steps[label], totals[label] = news[2], news[3]
+                bar.total = sum(totals.values())
+                bar.n = sum(steps.values())
+                bar.refresh()
+            elif kind == "write":
+                bar.write(news[2])
+            elif kind == "log":
+                name, level, message = news[2:]
+                if (name, message) not in warned:  # the same warning from every run: once
+                    warned.add((name, message))
+                    logging.getLogger(name).log(level, "%s", message)
+            elif kind == "done":
+                done[label] = Path(news[2])
+            elif kind == "error":
+                err = pickle.loads(news[2])
+                err.run = label
+                err.add_note(news[3])
+                raise err
+    finally:
+        bar.close()
+        for p in procs.values():
+            if p.is_alive():
+                p.terminate()
+        for p in procs.values():
+            p.join()
+        queue.close()
+    return {label: done[label] for label in configs}

@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to render, train and evaluate")
     parser.add_argument("--keep-checkpoints", action="store_true",
                         help="keep every finished run's last.pt (deleted by default: about 130 MB each on the cpu preset)")
+    parser.add_argument("--side-by-side", type=int, default=None, metavar="N",
+                        help="CPU runs trained at a time, each in its own process (default: 2 with the cpu preset "
+                             "on a CPU with two or more threads, else 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or per-run log lines")
     args = parser.parse_args()
     overrides = {
@@ -65,7 +68,7 @@ def main() -> None:
         "train_images": args.train_images, "test_images": args.test_images, "strengths": args.strengths,
         "ops": tuple(o for o in args.ops.split(",") if o) if args.ops is not None else None,
         "seeds": args.seeds, "epochs": args.epochs, "local_contrast": args.local_contrast, "render": False if args.no_render else None,
-        "keep_checkpoints": True if args.keep_checkpoints else None,
+        "keep_checkpoints": True if args.keep_checkpoints else None, "side_by_side": args.side_by_side,
     }
     cfg = study_config(args.preset, args.root, args.out, device=args.device,
                        **{k: v for k, v in overrides.items() if v is not None})

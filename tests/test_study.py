@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
@@ -146,6 +147,10 @@ def test_config_errors(tmp_path):
         StudyConfig("x", str(tmp_path), str(tmp_path), seeds=(0, 0))
     with pytest.raises(ValueError, match="local_contrast"):
         StudyConfig("x", str(tmp_path), str(tmp_path), local_contrast=-1.0)
+    with pytest.raises(ValueError, match="side_by_side` must be a positive int, got 0"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), side_by_side=0)
+    with pytest.raises(ValueError, match="on 'cuda' train one run at a time"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), device="cuda", side_by_side=2)
 
 
 # ------------------------------------------------------------------------------ end to end
@@ -178,6 +183,25 @@ def test_smoke_study_writes_every_run_and_a_rerun_skips_them(tmp_path):
     assert results.read_text().count("<!-- study-smoke:start -->") == 1
     with pytest.raises(ValueError, match="epochs"):
         run_study(cfg.__class__(**{**cfg.__dict__, "epochs": 2}), None, progress=False)
+
+
+def test_side_by_side_study_gives_the_results_of_one_run_at_a_time(tmp_path):
+    """Runs trained two at a time (one thread each) are the runs trained one by one on one thread:
+    the same medians to the last bit, relighting (the renders' normals) included."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        results = {}
+        for k in (1, 2):
+            cfg = study_config("smoke", tmp_path / "data", tmp_path / f"out{k}", device="cpu", train_images=16,
+                               test_images=3, strengths=(0.5,), ops=(), seeds=(0,), local_contrast=0.0, side_by_side=k)
+            results[k] = run_study(cfg, None, progress=False)["results"]
+    finally:
+        torch.set_num_threads(threads)
+    assert [r["config"] for r in results[2]] == [r["config"] for r in results[1]] == \
+        ["none", "simtoreal-0.5", "relight-only", "simtoreal-0.5+relight"]
+    for one, two in zip(results[1], results[2]):
+        assert one["domains"] == two["domains"], one["config"]
 
 
 @pytest.mark.slow

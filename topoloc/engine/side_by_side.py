@@ -2,8 +2,9 @@
 
 On a small CPU the convolutions of a small-image model scale poorly from one thread to two: the
 weight gradients of ResNet18's last stage (2 x 3 feature maps at 64 x 96 px) run *slower* on two
-threads than on one in oneDNN's float32 path. Two runs on one thread each then finish about 1.4x
-sooner than the same runs one after the other on both threads (a 2-core Zen 3, BENCHMARKS.md).
+threads than on one in oneDNN's float32 path. Two runs on one thread each then make 1.3x the steps
+per second of the same runs one after the other on both threads (the demo's two trainings on a 2-core
+Zen 3, measured in the same half hour; BENCHMARKS.md).
 
 Each run is `train` in a spawned process (no inherited OpenMP state) with the given torch threads.
 Its steps, the messages of its callbacks and its warnings come back through a queue: one progress
@@ -67,7 +68,7 @@ class _RelayHandler(logging.Handler):
         self.relay.queue.put(("log", self.relay.label, record.name, record.levelno, record.getMessage()))
 
 
-def _run(label: str, config: TrainConfig, train_set: Any, threads: int, queue: Any, parent: int,
+def _run(label: str, config: TrainConfig, train_set: Any, normals: Any, threads: int, queue: Any, parent: int,
          callback_factory: CallbackFactory | None) -> None:
     """A run's process: `train` with ``threads`` torch threads, its news relayed through ``queue``."""
     from topoloc.engine.train import train  # noqa: PLC0415 - the spawned process imports what it runs
@@ -79,7 +80,7 @@ def _run(label: str, config: TrainConfig, train_set: Any, threads: int, queue: A
     try:
         torch.set_num_threads(threads)
         callbacks = [relay.step] + (list(callback_factory(label, relay.write)) if callback_factory else [])
-        result = train(config, train_set, callbacks=callbacks)
+        result = train(config, train_set, callbacks=callbacks, normals=normals if config.relight > 0 else None)
         queue.put(("done", label, str(result.final_checkpoint)))
     except BaseException as err:  # noqa: BLE001 - every failure goes back to the parent, KeyboardInterrupt too
         note = f"in the process of run {label!r}:\n{''.join(traceback.format_exception(err))}"
@@ -100,9 +101,9 @@ def _check_alive(procs: dict[str, Any], done: dict[str, Path], drained: bool) ->
                            f"{p.exitcode}: killed, or out of memory?); run again to resume from its last checkpoint")
 
 
-def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, threads: int | None = None,
-                       progress: bool = True, callback_factory: CallbackFactory | None = None,
-                       poll_s: float = 0.5) -> dict[str, Path]:
+def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, normals: Any = None,
+                       threads: int | None = None, progress: bool = True,
+                       callback_factory: CallbackFactory | None = None, poll_s: float = 0.5) -> dict[str, Path]:
     """Train ``configs`` at the same time, each in its own process; returns each run's final checkpoint.
 
     Args:
@@ -110,6 +111,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, th
             share a ``cache_file`` should find it built (`ImageCache.from_dataset` with its ``path``):
             otherwise each decodes the images and writes it.
         train_set: the training data of every run (as `train` takes it; pickled to each process).
+        normals: `train`'s ``normals``, for the runs with ``relight`` (with an `ImageCache` as ``train_set``).
         threads: torch threads per run; default: this process's torch threads shared out (at least 1).
         progress: one progress bar over the steps of all the runs (the runs' own bars are off).
         callback_factory: makes each run's extra callbacks in its process (`CallbackFactory`).
@@ -137,8 +139,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, th
     queue = ctx.Queue()
     # not daemonic: a run may start processes of its own (decoding workers)
     procs = {label: ctx.Process(target=_run, name=f"topoloc-train-{label}",
-                                args=(label, cfg.replace(progress=False), train_set, threads, queue, os.getpid(),
-                                      callback_factory))
+                                args=(label, cfg.replace(progress=False), train_set, normals, threads, queue,
+                                      os.getpid(), callback_factory))
              for label, cfg in configs.items()}
     done: dict[str, Path] = {}
     steps: dict[str, int] = {}

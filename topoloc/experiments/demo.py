@@ -100,8 +100,8 @@ class DemoConfig:
             process; the 2-core CPU preset gains nothing from more).
         side_by_side: train the two runs at the same time, each in its own process with half the
             torch threads (`topoloc.engine.train_side_by_side`), instead of one after the other with
-            all of them. The CPU preset does so on a CPU without native bf16, where it measured 1.4x
-            faster (float32 steps on a 2-core Zen 3, BENCHMARKS.md); not measured under bf16.
+            all of them. The CPU preset does so on a CPU without native bf16: 1.3x the steps per
+            second there (float32 steps on a 2-core Zen 3, BENCHMARKS.md); not measured under bf16.
         device: ``"cpu"`` or ``"cuda"``.
         seed: seeds the poses, the render and both trainings.
     """
@@ -192,8 +192,8 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
     # 26 epochs run in float32: 1.3x slower on that Zen 4, 3.1x on a 2-core Zen 3 (AVX2 only; BENCHMARKS.md).
     # Without native bf16 the steps run in float32, whose convolutions scale poorly from one thread to two at
-    # these sizes: the two runs side by side, one thread each, took 1.4x less time than one after the
-    # other on two threads (2-core Zen 3, BENCHMARKS.md). With bf16 they stay one after the other, as measured.
+    # these sizes: the two runs side by side, one thread each, made 1.3x the steps per second of one after
+    # the other on two threads (2-core Zen 3, BENCHMARKS.md). With bf16 they stay one after the other, as measured.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
                       epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,

@@ -41,9 +41,10 @@ from topoloc._device import resolve_device
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
-from topoloc.engine.checkpoint import load_model
+from topoloc.engine.checkpoint import load_checkpoint, load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
+from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import train
 from topoloc.image_size import parse_image_size
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
@@ -109,6 +110,11 @@ class StudyConfig:
         seeds: training seeds of every config.
         device: ``"cpu"`` or ``"cuda"`` (training, evaluation and rendering).
         render_seed: the Mini-Comballaz world seed (and the corridor's seed).
+        side_by_side: CPU runs trained at a time, each in its own process with its share of the torch
+            threads (`topoloc.engine.train_side_by_side`; evaluated one by one after). Two at a time
+            made 1.3x the steps per second of one at a time on both threads for the demo's float32
+            trainings on a 2-core Zen 3 (BENCHMARKS.md; not measured at the study's sizes); the cpu
+            preset trains two at a time where it has two threads.
         keep_checkpoints: keep each finished run's ``last.pt`` (a ResNet18 one weighs about 130 MB
             with its optimiser state: 6 GB for 45 runs); by default it is deleted once the run's
             ``result.json`` is written (``config.yaml`` and ``log.csv`` stay).
@@ -139,6 +145,7 @@ class StudyConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     device: str = "cpu"
     render_seed: int = 0
+    side_by_side: int = 1
     keep_checkpoints: bool = False
 
     def __post_init__(self) -> None:
@@ -170,6 +177,11 @@ class StudyConfig:
             raise ValueError(f"StudyConfig: `seeds` must be distinct, got {self.seeds}")
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"StudyConfig: `device` must be 'cpu' or 'cuda', got {self.device!r}")
+        if isinstance(self.side_by_side, bool) or not isinstance(self.side_by_side, int) or self.side_by_side < 1:
+            raise ValueError(f"StudyConfig: `side_by_side` must be a positive int, got {self.side_by_side!r}")
+        if self.side_by_side > 1 and self.device != "cpu":
+            raise ValueError(f"StudyConfig: `side_by_side` > 1 shares a CPU between runs; on {self.device!r} "
+                             "train one run at a time (side_by_side=1)")
         if isinstance(self.local_contrast, bool) or not isinstance(self.local_contrast, (int, float)) \
                 or not self.local_contrast >= 0:
             raise ValueError(f"StudyConfig: `local_contrast` must be a sigma in pixels >= 0 (0: off), "
@@ -210,7 +222,7 @@ def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: 
         # 2-core CPU, evaluation included; the renders add a few minutes the first time)
         sizes = dict(train_images=800, test_images=120, render_size=(72, 48), image_size=(48, 72),
                      model_kwargs=dict(feat_dim=128, dropout=0.2), epochs=8, batch_size=16, lr=1e-3,
-                     local_contrast=9.0)
+                     local_contrast=9.0, side_by_side=2 if dev == "cpu" and torch.get_num_threads() >= 2 else 1)
     else:
         sizes = dict(train_images=3000, test_images=200, render_size=(384, 256), image_size=(256, 384),
                      model="atloc_resnet34", epochs=30, batch_size=64, lr=2e-4, local_contrast=48.0)
@@ -345,13 +357,28 @@ def _train_config(cfg: StudyConfig, run: RunConfig, seed: int, out_dir: Path):
         resume=True, tensorboard=False, progress=False, cache_device="auto")
 
 
-def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, normals, tests) -> dict[str, Any]:
-    out = Path(cfg.out_dir) / "runs" / run.name / f"seed{seed}"
+def _run_dir(cfg: StudyConfig, run: RunConfig, seed: int) -> Path:
+    return Path(cfg.out_dir) / "runs" / run.name / f"seed{seed}"
+
+
+def _train_group(cfg: StudyConfig, group: list[tuple[RunConfig, int]], train_cache, normals) -> dict[tuple, Path]:
+    """Train ``group``'s runs (one in this process; more side by side); their final checkpoints."""
+    if len(group) == 1:
+        run, seed = group[0]
+        result = train(_train_config(cfg, run, seed, _run_dir(cfg, run, seed)), train_cache,
+                       normals=normals if run.relight > 0 else None)
+        return {(run.name, seed): Path(result.final_checkpoint)}
+    configs = {f"{run.name} seed {seed}": _train_config(cfg, run, seed, _run_dir(cfg, run, seed))
+               for run, seed in group}
+    done = train_side_by_side(configs, train_cache, normals=normals, progress=False)
+    return {(run.name, seed): done[f"{run.name} seed {seed}"] for run, seed in group}
+
+
+def _evaluate_run(cfg: StudyConfig, run: RunConfig, seed: int, checkpoint: Path, train_s: float, frame, train_cache,
+                  tests) -> dict[str, Any]:
     tic = time.perf_counter()
-    result = train(_train_config(cfg, run, seed, out), train_cache,
-                   normals=normals if run.relight > 0 else None)
-    train_s = time.perf_counter() - tic
-    model, normalizer, _ = load_model(result.final_checkpoint, device=cfg.device)
+    model, normalizer, _ = load_model(checkpoint, device=cfg.device)
+    history = load_checkpoint(checkpoint)["history"]
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
     ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
                   train_fit=TRAIN_FIT_IMAGES, device=cfg.device)
@@ -359,8 +386,8 @@ def _one_run(cfg: StudyConfig, run: RunConfig, seed: int, frame, train_cache, no
     domains[TRAIN_FIT] = ev.training_fit.summary().to_dict()
     return {
         "config": run.name, "seed": seed, "description": run.description, "domains": domains,
-        "train_loss": result.history[-1]["loss"] if result.history else None,
-        "train_s": train_s, "total_s": time.perf_counter() - tic,
+        "train_loss": history[-1]["loss"] if history else None,
+        "train_s": train_s, "total_s": train_s + time.perf_counter() - tic,
     }
 
 
@@ -408,32 +435,43 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     frame, train_cache, normals, tests = _datasets(cfg)
     brackets = _brackets(train_cache.poses(), tests)
     runs = study_runs(cfg)
-    results, ran, skipped = [], [], []
+    results, ran, skipped, pending = {}, [], [], []
     for run in runs:
         for seed in cfg.seeds:
-            path = Path(cfg.out_dir) / "runs" / run.name / f"seed{seed}" / "result.json"
+            path = _run_dir(cfg, run, seed) / "result.json"
             if path.is_file():
-                results.append(json.loads(path.read_text()))
+                results[run.name, seed] = json.loads(path.read_text())
                 skipped.append((run.name, seed))
-                continue
-            res = _one_run(cfg, run, seed, frame, train_cache, normals, tests)
+            else:
+                pending.append((run, seed))
+    for start in range(0, len(pending), cfg.side_by_side):
+        group = pending[start:start + cfg.side_by_side]
+        t_group = time.perf_counter()
+        checkpoints = _train_group(cfg, group, train_cache, normals)
+        train_s = time.perf_counter() - t_group  # side by side: the group's wall time, each run's own
+        for run, seed in group:
+            res = _evaluate_run(cfg, run, seed, checkpoints[run.name, seed], train_s, frame, train_cache, tests)
+            path = _run_dir(cfg, run, seed) / "result.json"
             tmp = path.with_name("result.json.tmp")
             tmp.write_text(json.dumps(res, indent=2))
             tmp.replace(path)
             if not cfg.keep_checkpoints:
                 (path.parent / "last.pt").unlink(missing_ok=True)
-            results.append(res)
+            results[run.name, seed] = res
             ran.append((run.name, seed))
             if progress:
                 log.info("study %s seed %d: %s (%.0f s)", run.name, seed,
                          {d: round(s["median_m"], 1) for d, s in res["domains"].items()}, res["total_s"])
+    results = [results[run.name, seed] for run in runs for seed in cfg.seeds]  # the table's order
     wall = time.perf_counter() - tic
     load_end = os.getloadavg()
     n_test = {d: sum(len(c) for c in tests[d]) for d in STUDY_DOMAINS}
     meta = {
         "title": f"Sim-to-real study, {cfg.preset} preset",
         "lines": [
-            f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}; device: {_device_name(cfg.device)}",
+            f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}; device: {_device_name(cfg.device)}"
+            + (f"; {cfg.side_by_side} runs trained side by side, each with its share of the threads"
+               if cfg.side_by_side > 1 else ""),
             f"command: `{command}`" if command else "command: (called from Python)",
             f"wall time of this invocation: {wall / 60:.1f} min ({len(ran)} runs trained, {len(skipped)} finished "
             f"before); sum over all runs of train + evaluate: {sum(r['total_s'] for r in results) / 60:.1f} min",

@@ -150,7 +150,7 @@ class DemoConfig:
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
     """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (under 15 minutes on
-    a 2-core CPU with native bf16, about 36 on a 2-core AVX2-only one) or ``gpu`` (a larger
+    a 2-core CPU with native bf16, about 31 on a 2-core AVX2-only one) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
     Args:

@@ -36,8 +36,6 @@ from topoloc.engine.config import TrainConfig
 
 __all__ = ["train_side_by_side"]
 
-log = logging.getLogger("topoloc.engine")
-
 #: A callback factory: ``factory(label, write)`` -> the run's callbacks (`train`'s ``callbacks``), made in
 #: the run's process; ``write(text)`` shows a line above the progress bar. Picklable (a module-level function).
 CallbackFactory = Callable[[str, Callable[[str], None]], list]

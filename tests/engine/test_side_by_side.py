@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -84,3 +87,55 @@ def test_refusals(tiny_config, cache, tmp_path):
         train_side_by_side({"a": same, "b": same}, cache)
     with pytest.raises(ValueError, match=r"threads: expected a positive int, got 0"):
         train_side_by_side({"a": same}, cache, threads=0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the runs' processes in /proc (Linux)")
+def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, torch\n"
+        "from topoloc.data.cache import ImageCache\n"
+        "from topoloc.engine import TrainConfig, train_side_by_side\n"
+        "if __name__ == '__main__':\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    c2w = torch.eye(4, dtype=torch.float64).repeat(16, 1, 1)\n"
+        "    c2w[:, :3, 3] = torch.rand(16, 3, generator=g, dtype=torch.float64) * 40\n"
+        "    cache = ImageCache(torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8, generator=g), c2w)\n"
+        "    cfg = dict(model='atloc_resnet18', model_kwargs={'backbone': 'test_resnet', 'feat_dim': 32}, epochs=400,\n"
+        "               batch_size=8, image_size=(32, 32), device='cpu', progress=False, tensorboard=False)\n"
+        "    train_side_by_side({k: TrainConfig(out_dir=sys.argv[1] + '/' + k, **cfg) for k in 'ab'}, cache, threads=1,\n"
+        "                       progress=False)\n")
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / k / "config.yaml").is_file() for k in "ab"):  # both runs are training
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        runs = _children(parent.pid)
+        assert len(runs) >= 2
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in runs):
+        assert time.monotonic() < deadline, "the runs went on training after their parent was killed"
+        time.sleep(0.2)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent's pid, after the state
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

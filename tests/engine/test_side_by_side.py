@@ -103,8 +103,8 @@ def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
         "    cache = ImageCache(torch.randint(0, 255, (16, 3, 32, 32), dtype=torch.uint8, generator=g), c2w)\n"
         "    cfg = dict(model='atloc_resnet18', model_kwargs={'backbone': 'test_resnet', 'feat_dim': 32}, epochs=400,\n"
         "               batch_size=8, image_size=(32, 32), device='cpu', progress=False, tensorboard=False)\n"
-        "    train_side_by_side({k: TrainConfig(out_dir=sys.argv[1] + '/' + k, **cfg) for k in 'ab'}, cache, threads=1,\n"
-        "                       progress=False)\n")
+        "    configs = {k: TrainConfig(out_dir=sys.argv[1] + '/' + k, **cfg) for k in 'ab'}\n"
+        "    train_side_by_side(configs, cache, threads=1, progress=False)\n")
     parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
     try:
         deadline = time.monotonic() + 120

@@ -427,9 +427,14 @@ def _estimate(label: str, write: Any) -> list[TrainingEstimate]:
     return [TrainingEstimate(label, write=write)]
 
 
+def _side_by_side_threads() -> int:
+    """Torch threads of each run side by side: this process's, shared out."""
+    return max(1, torch.get_num_threads() // len(RUNS))
+
+
 def _train_side_by_side(cfg: DemoConfig, configs: dict[str, TrainConfig], train_set, out: Path,
                         cache_file: Path) -> dict[str, Path]:
-    threads = max(1, torch.get_num_threads() // len(configs))
+    threads = _side_by_side_threads()
     print(f"[demo] training {' and '.join(configs)} side by side ({threads} torch thread"
           f"{'s' if threads > 1 else ''} each): {cfg.epochs} epochs of {len(train_set)} images", flush=True)
     # decoded once, here: the runs load the file instead of each writing it
@@ -585,6 +590,5 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         "images the render of the same pose.\n"
         f"- Time: {times} ({total:.0f} s wall before the report, {cpu:.0f} s of CPU time, "
         f"{torch.get_num_threads()} torch threads"
-        + (f"; the two trainings side by side, {max(1, torch.get_num_threads() // len(RUNS))} each" if cfg.side_by_side
-           else "") + ")."
+        + (f"; the two trainings side by side, {_side_by_side_threads()} each" if cfg.side_by_side else "") + ")."
     )

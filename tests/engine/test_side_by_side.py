@@ -122,6 +122,34 @@ def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
         time.sleep(0.2)
 
 
+def test_a_script_without_the_main_guard_gets_an_error_not_a_hang(tmp_path):
+    # Each run's process imports the calling script again; at its top level the call starts processes
+    # from inside that import, which Python refuses. The data (here 3 MiB of numpy normals: more than a
+    # pipe holds) once went with the process and left the parent blocked for ever in `Process.start`.
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "import sys, numpy, torch\n"
+        "from topoloc.data.cache import ImageCache\n"
+        "from topoloc.engine import TrainConfig, train_side_by_side\n"
+        "g = torch.Generator().manual_seed(0)\n"
+        "c2w = torch.eye(4, dtype=torch.float64).repeat(256, 1, 1)\n"
+        "c2w[:, :3, 3] = torch.rand(256, 3, generator=g, dtype=torch.float64) * 40\n"
+        "cache = ImageCache(torch.randint(0, 255, (256, 3, 32, 32), dtype=torch.uint8, generator=g), c2w)\n"
+        "cfg = dict(model='atloc_resnet18', model_kwargs={'backbone': 'test_resnet', 'feat_dim': 32}, epochs=1,\n"
+        "           batch_size=8, image_size=(32, 32), device='cpu', progress=False, tensorboard=False)\n"
+        "configs = {k: TrainConfig(out_dir=sys.argv[1] + '/' + k, **cfg) for k in 'ab'}\n"
+        "train_side_by_side(configs, cache, normals=numpy.zeros((256, 3, 32, 32), numpy.float32), threads=1,\n"
+        "                   progress=False)\n")
+    try:
+        done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("train_side_by_side hung in a script without the `if __name__ == '__main__':` guard")
+    assert done.returncode != 0
+    assert "ended without a result (exit code 1" in done.stderr
+    assert "put the call under `if __name__ == \"__main__\":`" in done.stderr
+    assert "can only join a started process" not in done.stderr  # the child's own error is not hidden
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import pickle
 import queue as queue_module
+import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -66,9 +67,10 @@ class _RelayHandler(logging.Handler):
         self.relay.queue.put(("log", self.relay.label, record.name, record.levelno, record.getMessage()))
 
 
-def _run(label: str, config: TrainConfig, train_set: Any, normals: Any, threads: int, queue: Any, parent: int,
+def _run(label: str, config: TrainConfig, data_file: str, threads: int, queue: Any, parent: int,
          callback_factory: CallbackFactory | None) -> None:
-    """A run's process: `train` with ``threads`` torch threads, its news relayed through ``queue``."""
+    """A run's process: `train` with ``threads`` torch threads on the data pickled in ``data_file``, its
+    news relayed through ``queue``."""
     from topoloc.engine.train import train  # noqa: PLC0415 - the spawned process imports what it runs
 
     relay = _Relay(queue, label, parent)
@@ -76,6 +78,8 @@ def _run(label: str, config: TrainConfig, train_set: Any, normals: Any, threads:
     root.addHandler(_RelayHandler(relay))
     root.setLevel(logging.WARNING)
     try:
+        with open(data_file, "rb") as f:
+            train_set, normals = pickle.load(f)
         torch.set_num_threads(threads)
         callbacks = [relay.step] + (list(callback_factory(label, relay.write)) if callback_factory else [])
         result = train(config, train_set, callbacks=callbacks, normals=normals if config.relight > 0 else None)
@@ -95,8 +99,11 @@ def _check_alive(procs: dict[str, Any], done: dict[str, Path], drained: bool) ->
     for label, p in procs.items():
         if label in done or p.is_alive() or (p.exitcode == 0 and not drained):
             continue
+        cause = ("killed, or out of memory?" if p.exitcode != 1 else "its error is above; from a script that calls "
+                 "train_side_by_side at its top level, put the call under `if __name__ == \"__main__\":`: "
+                 "each run's process imports the script again")
         raise RuntimeError(f"train_side_by_side: the process of run {label!r} ended without a result (exit code "
-                           f"{p.exitcode}: killed, or out of memory?); run again to resume from its last checkpoint")
+                           f"{p.exitcode}: {cause}); run again to resume from its last checkpoint")
 
 
 def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, normals: Any = None,
@@ -108,7 +115,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
         configs: label -> the run's `TrainConfig` (CPU runs; each with its own ``out_dir``). Runs that
             share a ``cache_file`` should find it built (`ImageCache.from_dataset` with its ``path``):
             otherwise each decodes the images and writes it.
-        train_set: the training data of every run (as `train` takes it; pickled to each process).
+        train_set: the training data of every run (as `train` takes it; pickled once to a temporary file
+            that each process reads).
         normals: `train`'s ``normals``, for the runs with ``relight`` (with an `ImageCache` as ``train_set``).
         threads: torch threads per run; default: this process's torch threads shared out (at least 1).
         progress: one progress bar over the steps of all the runs (the runs' own bars are off).
@@ -135,9 +143,15 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
         raise ValueError(f"threads: expected a positive int, got {threads!r}")
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
+    # The data goes to the processes through a file, not with the process: a process that dies while it
+    # starts (a script without the `__main__` guard) would leave `Process.start` blocked for ever on a
+    # start-up message larger than a pipe holds.
+    with tempfile.NamedTemporaryFile("wb", prefix="topoloc-side-by-side-", suffix=".pkl", delete=False) as f:
+        pickle.dump((train_set, normals), f, protocol=pickle.HIGHEST_PROTOCOL)
+    data_file = f.name
     # not daemonic: a run may start processes of its own (decoding workers)
     procs = {label: ctx.Process(target=_run, name=f"topoloc-train-{label}",
-                                args=(label, cfg.replace(progress=False), train_set, normals, threads, queue,
+                                args=(label, cfg.replace(progress=False), data_file, threads, queue,
                                       os.getpid(), callback_factory))
              for label, cfg in configs.items()}
     done: dict[str, Path] = {}
@@ -185,6 +199,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
             if p.is_alive():
                 p.terminate()
         for p in procs.values():
-            p.join()
+            if p.pid is not None:  # started
+                p.join()
         queue.close()
+        Path(data_file).unlink(missing_ok=True)
     return {label: done[label] for label in configs}

@@ -14,6 +14,7 @@ import topoloc.experiments.demo as demo
 from topoloc.cli import main
 from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
+from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -255,6 +256,30 @@ def test_demo_smoke_with_the_real_renderer(tmp_path):
     text = (tmp_path / "report.md").read_text()
     assert "| retrieval (features: 16x24 grey thumbnail) | real |" in text and "| constant pose | real |" in text
     assert (tmp_path / "data" / "comballaz-demo-train").is_dir()
+
+
+def _resnet18_backbone_parameters(channels, stem=64):
+    """ResNet18's convolution and batch-norm parameters counted by hand: a 7x7 stem, then per stage two
+    basic blocks (two 3x3 convolutions, each with a batch norm), the first with a 1x1 projection
+    shortcut where the stride or the width changes."""
+    count, c_in = 3 * stem * 7 * 7 + 2 * stem, stem
+    for stage, c in enumerate(channels):
+        count += c_in * c * 9 + 2 * c + c * c * 9 + 2 * c
+        if stage > 0 or c_in != c:
+            count += c_in * c + 2 * c
+        count += 2 * (c * c * 9 + 2 * c)
+        c_in = c
+    return count
+
+
+def test_the_cpu_presets_resnet18_is_half_width(tmp_path):
+    # torchvision's resnet18 has 11,689,512 parameters, 513,000 of them its 512 -> 1000 classifier: the count
+    # above is right for the full width
+    assert _resnet18_backbone_parameters([64, 128, 256, 512]) == 11_689_512 - 513_000
+    preset = demo.demo_config(device="cpu")
+    model = initial_model(preset.train_config(tmp_path, None, tmp_path / "cache.pt"))
+    assert model.backbone.num_features == 256
+    assert sum(p.numel() for p in model.backbone.parameters()) == _resnet18_backbone_parameters([32, 64, 128, 256])
 
 
 def test_training_estimate_by_hand():

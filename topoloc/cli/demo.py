@@ -23,9 +23,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "and a Latin hypercube in its envelope) and the test flights' own poses "
                                    "(synthetic and \"real\"), trains AtLoc with and without the sim-to-real "
                                    "augmentations, evaluates both beside the constant pose, retrieval and the "
-                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. Under 15 "
-                                   "minutes on a 2-core CPU with native bf16 (about 31 on a 2-core AVX2-only "
-                                   "one; it prints its estimate); larger with a GPU. A re-run into the same DIR "
+                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. About 15 "
+                                   "minutes on a 2-core CPU (it prints its estimate); larger with a GPU. A re-run into the same DIR "
                                    "continues where an interrupted one stopped.")
     p.add_argument("--out", required=True, metavar="DIR", help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from topoloc._device import cpu_has_bf16, resolve_device
+from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -57,6 +57,8 @@ PLANNED_FLIGHT = "comballaz-2020-11-06-planned"
 TEST_FLIGHTS = (PLANNED_FLIGHT, "comballaz-2020-11-06-piloted", "comballaz-2021-03-27-winter")
 #: The rendered training flight (corridor + envelope LHS around the planned flight).
 TRAIN_FLIGHT = "comballaz-demo-train"
+#: The CPU preset's ResNet18 stage widths (timm's ``channels``): half of ResNet18's 64, 128, 256, 512.
+HALF_WIDTH = [32, 64, 128, 256]
 #: The two runs: label -> (folder, augment).
 RUNS = {"augmented (SimToReal)": ("augmented", "simtoreal"), "no augmentation": ("no_augmentation", None)}
 
@@ -100,8 +102,9 @@ class DemoConfig:
             process; the 2-core CPU preset gains nothing from more).
         side_by_side: train the two runs at the same time, each in its own process with half the
             torch threads (`topoloc.engine.train_side_by_side`), instead of one after the other with
-            all of them. The CPU preset does so on a CPU without native bf16: 1.3x the steps per
-            second there (float32 steps on a 2-core Zen 3, BENCHMARKS.md); not measured under bf16.
+            all of them. 1.3x the steps per second for the full-width ResNet18's float32 steps on a
+            2-core Zen 3; no gain at the CPU preset's half width, which trains one after the other
+            (BENCHMARKS.md).
         device: ``"cpu"`` or ``"cuda"``.
         seed: seeds the poses, the render and both trainings.
     """
@@ -149,8 +152,8 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (under 15 minutes on
-    a 2-core CPU with native bf16, about 31 on a 2-core AVX2-only one) or ``gpu`` (a larger
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (about 15 minutes on
+    a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
     Args:
@@ -176,7 +179,11 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
                           image_size=(256, 384), model="atloc_resnet34", model_kwargs=dict(feat_dim=512, dropout=0.2),
                           epochs=30, batch_size=64, lr=1e-3, saliency_images=4, saliency_share_images=64,
                           decode_workers=min(8, os.cpu_count() or 1), device=dev, seed=seed)
-    # 2-core CPU: ResNet18 at 64x96 px (sizes chosen by measurement: see the README's demo section).
+    # 2-core CPU: ResNet18 at half width (timm's `channels` 32-256 instead of 64-512) at 64x96 px (sizes
+    # chosen by measurement: see the README's demo section). Half width since 2026-12-01: a float32 step of
+    # batch 32 takes 241 ms against 795 ms on two threads of a 2-core Zen 3 (the full width's 512-channel
+    # weight gradients scale badly to two threads), and the three seeds of the augmented run localise as the
+    # full width's do (docs/RESULTS.md).
     # SimToReal 0.5 on half of each batch (the default until the ramp below): measured on this preset (planned flight, synthetic / real medians),
     # strength 0.5 gave 43 m / 8.0 deg and 140 m / 54 deg; strength 1.0 gave 61 m / 13 deg and 153 m / 58 deg;
     # strength 1.0 with every op on (p = 1) 70 m / 19 deg and 195 m / 88 deg. On the whole batch, strength
@@ -191,13 +198,15 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # on the 2-core Zen 4; seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 25.0 m / 3.8 deg against
     # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
     # 26 epochs run in float32: 1.3x slower on that Zen 4, 3.1x on a 2-core Zen 3 (AVX2 only; BENCHMARKS.md).
-    # Without native bf16 the steps run in float32, whose convolutions scale poorly from one thread to two at
-    # these sizes: the two runs side by side, one thread each, made 1.3x the steps per second of one after
-    # the other on two threads (2-core Zen 3, BENCHMARKS.md). With bf16 they stay one after the other, as measured.
+    # The two runs one after the other on all threads: at half width the float32 step scales well from one
+    # thread to two, and the two runs side by side (`DemoConfig.side_by_side`), one thread each, took as long
+    # (5 epochs each on a 2-core Zen 3: 188 s side by side, 187-191 s one after the other; BENCHMARKS.md).
+    # At the full width they made 1.3x the steps per second, and the preset used them on CPUs without bf16.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
-                      image_size=(64, 96), model="atloc_resnet18", model_kwargs=dict(feat_dim=256, dropout=0.2),
+                      image_size=(64, 96), model="atloc_resnet18",
+                      model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
                       epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,
-                      side_by_side=not cpu_has_bf16() and torch.get_num_threads() >= 2, device=dev, seed=seed)
+                      device=dev, seed=seed)
 
 
 class TrainingEstimate:
@@ -205,8 +214,9 @@ class TrainingEstimate:
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs of the same length, for those. The
-    demo's CPU preset was sized on a 2-core CPU with native bf16; a 2-core CPU without it took about
-    three times as long (README), and the user should know before the half hour, not after.
+    demo's CPU preset takes about 15 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
+    model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
+    at the start, not at the end.
     """
 
     def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,

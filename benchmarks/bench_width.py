@@ -1,0 +1,74 @@
+"""Training step of the demo's CPU model at ResNet18's full width and narrower, on 1 and 2 threads.
+
+The demo's CPU preset trains `atloc_resnet18` (feat_dim 256, dropout 0.2) on batches of 32 images at
+64x96 px. This times one training step (forward, `AtLocLoss`, backward, Adam) at ResNet18's stage
+widths (64, 128, 256, 512: the baseline, what the preset used until 2026-12-01) and at narrower ones
+(timm's ``channels``), in the same run, and prints each width's ratio to the full width. Figures are
+wall-clock milliseconds per step, the median of the timed steps after the warm-up ones: run it alone on
+the machine (wall time is what the thread count changes, and what a user waits for). Float32 unless
+``--amp`` (bf16 autocast, as the demo uses on CPUs with native bf16). Example:
+
+    python benchmarks/bench_width.py --threads 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import statistics
+import time
+
+import torch
+
+from topoloc import AtLocLoss, create_model
+
+WIDTHS = {"full (64-512)": [64, 128, 256, 512], "3/4 (48-384)": [48, 96, 192, 384], "half (32-256)": [32, 64, 128, 256]}
+
+
+def step_ms(channels: list[int], args: argparse.Namespace) -> float:
+    """Median wall-clock milliseconds of one training step at these stage widths."""
+    torch.manual_seed(0)
+    model = create_model("atloc_resnet18", feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=channels))
+    loss_fn = AtLocLoss()
+    optimiser = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=1e-3)
+    images = model.normalize(torch.rand(args.batch, 3, args.height, args.width))
+    target = torch.randn(args.batch, 9)
+    times = []
+    for i in range(args.warmup + args.iters):
+        start = time.perf_counter()
+        optimiser.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.amp):
+            pred = model(images)
+        loss_fn(pred.float(), target).backward()
+        optimiser.step()
+        if i >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=96)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with native bf16)")
+    args = parser.parse_args()
+    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+          f"torch {torch.__version__}, batch {args.batch} at {args.height}x{args.width}, "
+          f"{'bf16 autocast' if args.amp else 'float32'}, median of {args.iters} steps after {args.warmup}")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        base = None
+        for name, channels in WIDTHS.items():
+            ms = step_ms(channels, args)
+            base = base or ms
+            print(f"{threads} thread{'s' if threads > 1 else ' '}  {name:14s} {ms:7.0f} ms/step  "
+                  f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x the full width", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -152,7 +152,7 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (about 15 minutes on
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (15-18 minutes on
     a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
@@ -181,9 +181,8 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
                           decode_workers=min(8, os.cpu_count() or 1), device=dev, seed=seed)
     # 2-core CPU: ResNet18 at half width (timm's `channels` 32-256 instead of 64-512) at 64x96 px (sizes
     # chosen by measurement: see the README's demo section). Half width since 2026-12-01: a float32 step of
-    # batch 32 takes 241 ms against 795 ms on two threads of a 2-core Zen 3 (the full width's 512-channel
-    # weight gradients scale badly to two threads), and the three seeds of the augmented run localise as the
-    # full width's do (docs/RESULTS.md).
+    # batch 32 takes 278 ms against 776 ms on two threads of a 2-core Zen 3 (`benchmarks/bench_width.py`),
+    # and the three seeds of the augmented run localise as the full width's do (docs/RESULTS.md).
     # SimToReal 0.5 on half of each batch (the default until the ramp below): measured on this preset (planned flight, synthetic / real medians),
     # strength 0.5 gave 43 m / 8.0 deg and 140 m / 54 deg; strength 1.0 gave 61 m / 13 deg and 153 m / 58 deg;
     # strength 1.0 with every op on (p = 1) 70 m / 19 deg and 195 m / 88 deg. On the whole batch, strength
@@ -198,9 +197,9 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # on the 2-core Zen 4; seeds 0, 1, 2 (scratch runs, docs/RESULTS.md): synthetic 25.0 m / 3.8 deg against
     # 26.4 m / 4.5 deg, real 73.9 m / 15.7 deg against 85.4 m / 18.9 deg. On CPUs without native bf16 the same
     # 26 epochs run in float32: 1.3x slower on that Zen 4, 3.1x on a 2-core Zen 3 (AVX2 only; BENCHMARKS.md).
-    # The two runs one after the other on all threads: at half width the float32 step scales well from one
-    # thread to two, and the two runs side by side (`DemoConfig.side_by_side`), one thread each, took as long
-    # (5 epochs each on a 2-core Zen 3: 188 s side by side, 187-191 s one after the other; BENCHMARKS.md).
+    # The two runs one after the other on all threads: at half width the two runs side by side
+    # (`DemoConfig.side_by_side`), one thread each, took as long (5 epochs each on a 2-core Zen 3: 188 s
+    # side by side, 187-191 s one after the other; BENCHMARKS.md).
     # At the full width they made 1.3x the steps per second, and the preset used them on CPUs without bf16.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
@@ -214,7 +213,7 @@ class TrainingEstimate:
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs of the same length, for those. The
-    demo's CPU preset takes about 15 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
+    demo's CPU preset takes 15-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """

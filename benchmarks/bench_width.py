@@ -57,7 +57,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with native bf16)")
     args = parser.parse_args()
-    print(f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+    now = datetime.datetime.now(datetime.timezone.utc)
+    print(f"{now:%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, batch {args.batch} at {args.height}x{args.width}, "
           f"{'bf16 autocast' if args.amp else 'float32'}, median of {args.iters} steps after {args.warmup}")
     for threads in args.threads:

@@ -24,8 +24,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "(synthetic and \"real\"), trains AtLoc with and without the sim-to-real "
                                    "augmentations, evaluates both beside the constant pose, retrieval and the "
                                    "coverage ceiling, draws saliency figures and writes DIR/report.md. 15-18 "
-                                   "minutes on a 2-core CPU (it prints its estimate); larger with a GPU. A re-run into the same DIR "
-                                   "continues where an interrupted one stopped.")
+                                   "minutes on a 2-core CPU (it prints its estimate); larger with a GPU. A re-run "
+                                   "into the same DIR continues where an interrupted one stopped.")
     p.add_argument("--out", required=True, metavar="DIR", help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of the render and of both trainings (default: 0)")

@@ -3,7 +3,9 @@
 The demo's CPU preset trains `atloc_resnet18` (feat_dim 256, dropout 0.2) on batches of 32 images at
 64x96 px. This times one training step (forward, `AtLocLoss`, backward, Adam) at ResNet18's stage
 widths (64, 128, 256, 512: the baseline, what the preset used until 2026-12-01) and at narrower ones
-(timm's ``channels``), in the same run, and prints each width's ratio to the full width. Figures are
+(timm's ``channels``), in the same run, and prints each width's ratio to the full width; each width
+in NCHW (PyTorch's default layout, the baseline) and in channels_last (`TrainConfig.cpu_channels_last`),
+with the ratio of the two. Figures are
 wall-clock milliseconds per step, the median of the timed steps after the warm-up ones: run it alone on
 the machine (wall time is what the thread count changes, and what a user waits for). Float32 unless
 ``--amp`` (bf16 autocast, as the demo uses on CPUs with native bf16). Example:
@@ -26,13 +28,15 @@ from topoloc import AtLocLoss, create_model
 WIDTHS = {"full (64-512)": [64, 128, 256, 512], "3/4 (48-384)": [48, 96, 192, 384], "half (32-256)": [32, 64, 128, 256]}
 
 
-def step_ms(channels: list[int], args: argparse.Namespace) -> float:
+def step_ms(channels: list[int], args: argparse.Namespace, channels_last: bool = False) -> float:
     """Median wall-clock milliseconds of one training step at these stage widths."""
     torch.manual_seed(0)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     model = create_model("atloc_resnet18", feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=channels))
+    model = model.to(memory_format=layout)
     loss_fn = AtLocLoss()
     optimiser = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=1e-3)
-    images = model.normalize(torch.rand(args.batch, 3, args.height, args.width))
+    images = model.normalize(torch.rand(args.batch, 3, args.height, args.width)).contiguous(memory_format=layout)
     target = torch.randn(args.batch, 9)
     times = []
     for i in range(args.warmup + args.iters):
@@ -65,10 +69,11 @@ def main() -> None:
         torch.set_num_threads(threads)
         base = None
         for name, channels in WIDTHS.items():
-            ms = step_ms(channels, args)
+            ms, cl_ms = step_ms(channels, args), step_ms(channels, args, channels_last=True)
             base = base or ms
-            print(f"{threads} thread{'s' if threads > 1 else ' '}  {name:14s} {ms:7.0f} ms/step  "
-                  f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x the full width", flush=True)
+            print(f"{threads} thread{'s' if threads > 1 else ' '}  {name:14s} NCHW {ms:6.0f} ms/step "
+                  f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x the full width | channels_last "
+                  f"{cl_ms:6.0f} ms/step {1000 * args.batch / cl_ms:6.1f} img/s  {ms / cl_ms:4.2f}x NCHW", flush=True)
 
 
 if __name__ == "__main__":

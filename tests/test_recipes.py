@@ -73,7 +73,7 @@ def test_the_bracket_recipes_train_as_the_demos_cpu_preset(tmp_path, stem, epoch
     want["epochs"] = preset.epochs // epochs_share
     recipe = load_recipe(RECIPES / f"{stem}.yaml")
     got = recipe.train.to_dict()
-    fields = [k for k in (*_LEARNING, "cpu_amp") if k not in ("augment_strength", "augment_fraction")]
+    fields = [k for k in (*_LEARNING, "cpu_amp", "cpu_channels_last") if k not in ("augment_strength", "augment_fraction")]
     assert {k: got[k] for k in fields} == {k: want[k] for k in fields}
     for spec in (*recipe.data.train, *recipe.data.val):
         assert spec.split_options() == {k: tuple(v) if isinstance(v, list) else v for k, v in demo.TRAIN_SPLIT.items()}

@@ -55,6 +55,7 @@ def test_int_image_size_is_refused_and_callable_augment():
     ("cache_device", "gpu", ValueError),
     ("amp", "yes", TypeError),
     ("cpu_amp", "yes", TypeError),
+    ("cpu_channels_last", 1, TypeError),
     ("checkpoint_every_steps", -1, ValueError),
     ("model_kwargs", ["feat_dim"], TypeError),
     ("resume", 1.0, TypeError),

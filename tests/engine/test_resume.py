@@ -101,6 +101,19 @@ def test_killed_cpu_amp_run_resumes_to_identical_weights(tiny_config, pose_image
     _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
 
 
+def test_killed_cpu_channels_last_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
+    # The demo's CPU runs train in channels_last: the resumed model and optimiser state must take it up.
+    ds = pose_images(n=20)
+    common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_fraction=0.5,
+                  cpu_channels_last=True, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)])
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+
+
 def test_resume_of_a_finished_run_trains_further(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=8)
     whole = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=3), ds)

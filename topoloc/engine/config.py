@@ -130,7 +130,12 @@ class TrainConfig:
             AMX; `topoloc.cpu_has_bf16`): the training steps ran 1.4x faster on a 2-core Zen 4
             (BENCHMARKS.md). Elsewhere a warning, and the run trains in float32. Off by default:
             it changes the figures (as another seed would; docs/RESULTS.md).
-        channels_last: channels_last memory format on CUDA (ignored on the CPU).
+        channels_last: channels_last memory format on CUDA (the CPU: see ``cpu_channels_last``).
+        cpu_channels_last: channels_last on the CPU too. It runs oneDNN's faster max pooling and
+            convolutions for narrow networks: the demo's half-width ResNet18 trained 1.2x as many
+            images per second on a 2-core Zen 3, the full width as many (BENCHMARKS.md). Off by
+            default: the same steps up to float rounding, which changes the figures as another
+            seed would.
         compile: ``torch.compile`` the model.
         val_every: validate every this many epochs (and after the last one); 0 turns it off.
         checkpoint_every_steps: also write the rolling checkpoint every this many optimiser
@@ -181,6 +186,7 @@ class TrainConfig:
     amp: bool = True
     cpu_amp: bool = False
     channels_last: bool = True
+    cpu_channels_last: bool = False
     compile: bool = False
     val_every: int = 1
     checkpoint_every_steps: int = 0
@@ -241,7 +247,8 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")
         if self.resume_changes not in RESUME_CHANGES:
             raise ValueError(f"TrainConfig: `resume_changes` must be one of {RESUME_CHANGES}, got {self.resume_changes!r}")
-        for name in ("learn_loss_weights", "amp", "cpu_amp", "channels_last", "compile", "drop_last", "tensorboard",
+        for name in ("learn_loss_weights", "amp", "cpu_amp", "channels_last", "cpu_channels_last",
+                     "compile", "drop_last", "tensorboard",
                      "progress", "overwrite"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"TrainConfig: `{name}` must be a bool, got {getattr(self, name)!r}")

@@ -3,7 +3,8 @@
 The data path is the point. The training images are decoded once into a uint8 `ImageCache`
 (GPU memory when it fits); every step gathers a batch by index on the device, converts it to
 float, applies the augmentations there, normalises it with the backbone's mean / std and runs
-the model under bf16 autocast in channels_last (CUDA; bf16 on the CPU too with `TrainConfig.cpu_amp`).
+the model under bf16 autocast in channels_last (CUDA; on the CPU too with `TrainConfig.cpu_amp` and
+`TrainConfig.cpu_channels_last`).
 No Python loop touches single images.
 
 A run is resumable to the bit on the CPU: the epoch order is a pure function of (seed, epoch),
@@ -263,6 +264,7 @@ class Trainer:
             device = torch.device("cuda", info.local_rank if info.distributed else torch.cuda.current_device())
             torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its kernels
         self.device, self.cuda = device, device.type == "cuda"
+        self.channels_last = self.config.channels_last if self.cuda else self.config.cpu_channels_last
         self.autocast = training_autocast(device.type, self.config.amp, self.config.cpu_amp)
         if self.config.cpu_amp and not self.cuda and not self.autocast and info.is_main:
             log.warning("TrainConfig.cpu_amp: this CPU has no native bf16 (AVX512-BF16 or AMX), where bf16 "
@@ -387,7 +389,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
         model = initial_model(cfg, device)  # seeds torch with cfg.seed
-        if self.cuda and cfg.channels_last:
+        if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         rotation = model.head.rotation
@@ -447,7 +449,7 @@ class Trainer:
             k = round(self.config.augment_fraction * x.shape[0])
             if k > 0:  # batches are in random order: the first k images are a random subset
                 x = torch.cat([self._augment(x[:k], idx[:k]), x[k:]])
-        return self.model.prepare(x, channels_last=self.cuda and self.config.channels_last), target
+        return self.model.prepare(x, channels_last=self.channels_last), target
 
     def _augment(self, x: Tensor, idx: Tensor) -> Tensor:
         """The augmented images of ``idx``: relit on their normals (when asked), then `augment`."""

@@ -98,6 +98,8 @@ class DemoConfig:
         saliency_share_images: images per domain for the per-class saliency shares.
         cpu_amp: train under bf16 autocast on a CPU with native bf16 (`TrainConfig.cpu_amp`; float32,
             more slowly, on other CPUs).
+        cpu_channels_last: train in channels_last memory format on the CPU
+            (`TrainConfig.cpu_channels_last`).
         decode_workers: processes decoding the training renders into the cache (0: in the main
             process; the 2-core CPU preset gains nothing from more).
         side_by_side: train the two runs at the same time, each in its own process with half the
@@ -132,6 +134,7 @@ class DemoConfig:
     saliency_images: int = 3
     saliency_share_images: int = 16
     cpu_amp: bool = False
+    cpu_channels_last: bool = False
     decode_workers: int = 0
     side_by_side: bool = False
     device: str = "cpu"
@@ -145,7 +148,8 @@ class DemoConfig:
             augment_strength=self.augment_strength, augment_fraction=self.augment_fraction,
             augment_ramp_epochs=self.epochs if self.augment_ramp and augment is not None else 0,
             relight=self.relight if augment is not None else 0.0,
-            device=self.device, cpu_amp=self.cpu_amp, val_every=0, seed=self.seed, out_dir=str(out_dir),
+            device=self.device, cpu_amp=self.cpu_amp, cpu_channels_last=self.cpu_channels_last,
+            val_every=0, seed=self.seed, out_dir=str(out_dir),
             cache_file=str(cache_file.resolve()), resume=True, tensorboard=False, progress=self.preset != "smoke",
             cache_device="auto", num_workers=self.decode_workers,
         )
@@ -204,7 +208,7 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
                       model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
-                      epochs=26, batch_size=32, cpu_amp=True, saliency_images=3, saliency_share_images=16,
+                      epochs=26, batch_size=32, cpu_amp=True, cpu_channels_last=True, saliency_images=3, saliency_share_images=16,
                       device=dev, seed=seed)
 
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
+import os
+import pickle
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -14,6 +18,8 @@ import torch
 
 from topoloc.data.cache import as_cache
 from topoloc.engine import ResumeSettingsError, load_checkpoint, train, train_side_by_side
+
+side_by_side = importlib.import_module("topoloc.engine.side_by_side")
 
 
 @pytest.fixture
@@ -90,7 +96,7 @@ def test_refusals(tiny_config, cache, tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the runs' processes in /proc (Linux)")
-def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
+def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path, monkeypatch):
     script = tmp_path / "parent.py"
     script.write_text(
         "import sys, torch\n"
@@ -105,7 +111,9 @@ def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
         "               batch_size=8, image_size=(32, 32), device='cpu', progress=False, tensorboard=False)\n"
         "    configs = {k: TrainConfig(out_dir=sys.argv[1] + '/' + k, **cfg) for k in 'ab'}\n"
         "    train_side_by_side(configs, cache, threads=1, progress=False)\n")
-    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)])
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    parent = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env={**os.environ, "TMPDIR": str(tmp)})
     try:
         deadline = time.monotonic() + 120
         while not all((tmp_path / k / "config.yaml").is_file() for k in "ab"):  # both runs are training
@@ -120,6 +128,14 @@ def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path):
     while any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in runs):
         assert time.monotonic() < deadline, "the runs went on training after their parent was killed"
         time.sleep(0.2)
+    # The killed parent could not remove its data file; the next call removes it, not a live process's.
+    (left,) = tmp.glob("topoloc-side-by-side-*.pkl")
+    live = tmp / f"topoloc-side-by-side-{os.getpid()}-x.pkl"
+    live.write_bytes(b"")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    mine = Path(side_by_side._write_data_file([1, 2], None))
+    assert not left.exists() and live.exists()
+    assert mine.parent == tmp and pickle.loads(mine.read_bytes()) == ([1, 2], None)
 
 
 def test_a_script_without_the_main_guard_gets_an_error_not_a_hang(tmp_path):

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from topoloc._device import resolve_device
+from topoloc._tempfiles import remove_stale
 from topoloc.engine.config import TrainConfig
 
 __all__ = ["train_side_by_side"]
@@ -93,6 +94,20 @@ def _run(label: str, config: TrainConfig, data_file: str, threads: int, queue: A
         queue.put(("error", label, payload, note))
 
 
+#: The data files of `train_side_by_side` in the temporary folder; ``pid``: the process that wrote it.
+_DATA_FILE = r"topoloc-side-by-side-(?P<pid>\d+)-.+\.pkl"
+
+
+def _write_data_file(train_set: Any, normals: Any) -> str:
+    """Pickle the runs' data to a new temporary file and return its path, after removing the files of
+    earlier calls whose process is dead (a parent killed outright cannot remove its own)."""
+    remove_stale(tempfile.gettempdir(), _DATA_FILE, glob="topoloc-side-by-side-*.pkl")
+    with tempfile.NamedTemporaryFile("wb", prefix=f"topoloc-side-by-side-{os.getpid()}-", suffix=".pkl",
+                                     delete=False) as f:
+        pickle.dump((train_set, normals), f, protocol=pickle.HIGHEST_PROTOCOL)
+    return f.name
+
+
 def _check_alive(procs: dict[str, Any], done: dict[str, Path], drained: bool) -> None:
     """Raise for a run whose process has ended without a word: killed (a non-zero exit code) or, once the
     queue is drained, ended cleanly without sending its result (a run's own errors exit with 0, sent)."""
@@ -146,9 +161,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     # The data goes to the processes through a file, not with the process: a process that dies while it
     # starts (a script without the `__main__` guard) would leave `Process.start` blocked for ever on a
     # start-up message larger than a pipe holds.
-    with tempfile.NamedTemporaryFile("wb", prefix="topoloc-side-by-side-", suffix=".pkl", delete=False) as f:
-        pickle.dump((train_set, normals), f, protocol=pickle.HIGHEST_PROTOCOL)
-    data_file = f.name
+    data_file = _write_data_file(train_set, normals)
     # not daemonic: a run may start processes of its own (decoding workers)
     procs = {label: ctx.Process(target=_run, name=f"topoloc-train-{label}",
                                 args=(label, cfg.replace(progress=False), data_file, threads, queue,

@@ -205,11 +205,14 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # (`DemoConfig.side_by_side`), one thread each, took as long (5 epochs each on a 2-core Zen 3: 188 s
     # side by side, 187-191 s one after the other; BENCHMARKS.md).
     # At the full width they made 1.3x the steps per second, and the preset used them on CPUs without bf16.
+    # channels_last on the CPU (`cpu_channels_last`, since 2026-12-01): the half width's float32 step 1.16x
+    # faster on 2 threads of the Zen 3 (`benchmarks/bench_width.py`; the stem's max pooling is 9x faster in
+    # channels_last), and the demo's trainings for 3 epochs 1.14-1.16x (BENCHMARKS.md).
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
                       model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
-                      epochs=26, batch_size=32, cpu_amp=True, cpu_channels_last=True, saliency_images=3, saliency_share_images=16,
-                      device=dev, seed=seed)
+                      epochs=26, batch_size=32, cpu_amp=True, cpu_channels_last=True, saliency_images=3,
+                      saliency_share_images=16, device=dev, seed=seed)
 
 
 class TrainingEstimate:
@@ -273,8 +276,10 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
 def _render(cfg: DemoConfig, data_dir: Path) -> None:
     counts = {f: (cfg.planned_test_images if f == PLANNED_FLIGHT else cfg.test_images) for f in cfg.test_flights}
     tests = [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
+    # All of torch's threads, as the trainings use: the cpu preset's render took 35-40 s on both cores of a
+    # quiet 2-core Zen 3 against 49 s on one (BENCHMARKS.md); one thread is faster only on a busy machine.
     common = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device, progress=cfg.preset != "smoke",
-                  threads=1 if cfg.device == "cpu" else None, batch_size=16 if cfg.device == "cpu" else 64)
+                  batch_size=16 if cfg.device == "cpu" else 64)
     # the training renders' depth maps give the surface normals that relighting needs
     render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
     render_flights(data_dir, tests, **common)

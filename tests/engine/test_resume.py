@@ -66,6 +66,15 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images,
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
 
 
+def _assert_killed_run_resumes(tiny_config, ds, tmp_path, common: dict, whole, **train_kw) -> None:
+    """Kill a run of ``common`` after step 5 and resume it: it must reach ``whole``'s weights."""
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)], **train_kw)
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds, **train_kw)
+    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+
+
 def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
     # RandomSunRelight draws its suns from the global RNG too: the checkpoint's RNG state must cover it.
     ds = pose_images(n=20)
@@ -77,11 +86,7 @@ def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images,
     plain = train(tiny_config(out_dir=str(tmp_path / "plain"), **{**common, "relight": 0.0}), ds)
     assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
                                                      _weights(plain.final_checkpoint).values()))  # relighting acts
-    run = str(tmp_path / "killed")
-    with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, normals=normals, callbacks=[_kill_at(5)])
-    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds, normals=normals)
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole, normals=normals)
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (AVX512-BF16 / AMX)")
@@ -94,11 +99,7 @@ def test_killed_cpu_amp_run_resumes_to_identical_weights(tiny_config, pose_image
     fp32 = train(tiny_config(out_dir=str(tmp_path / "fp32"), **{**common, "cpu_amp": False}), ds)
     assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
                                                      _weights(fp32.final_checkpoint).values()))  # bf16 acts
-    run = str(tmp_path / "killed")
-    with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)])
-    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole)
 
 
 def test_killed_cpu_channels_last_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
@@ -107,11 +108,7 @@ def test_killed_cpu_channels_last_run_resumes_to_identical_weights(tiny_config, 
     common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_fraction=0.5,
                   cpu_channels_last=True, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
-    run = str(tmp_path / "killed")
-    with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)])
-    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole)
 
 
 def test_resume_of_a_finished_run_trains_further(tiny_config, pose_images, tmp_path):

@@ -131,11 +131,11 @@ class TrainConfig:
             (BENCHMARKS.md). Elsewhere a warning, and the run trains in float32. Off by default:
             it changes the figures (as another seed would; docs/RESULTS.md).
         channels_last: channels_last memory format on CUDA (the CPU: see ``cpu_channels_last``).
-        cpu_channels_last: channels_last on the CPU too. It runs oneDNN's faster max pooling and
-            convolutions for narrow networks: the demo's half-width ResNet18 trained 1.2x as many
-            images per second on a 2-core Zen 3, the full width as many (BENCHMARKS.md). Off by
-            default: the same steps up to float rounding, which changes the figures as another
-            seed would.
+        cpu_channels_last: channels_last on the CPU too, where max pooling (and some convolutions)
+            run faster: the demo's half-width ResNet18 trained 1.14-1.16x as many images per second
+            on two threads of a 2-core Zen 3; the full width's step was no faster (BENCHMARKS.md).
+            Off by default: the same steps up to float rounding, which changes the figures as
+            another seed would.
         compile: ``torch.compile`` the model.
         val_every: validate every this many epochs (and after the last one); 0 turns it off.
         checkpoint_every_steps: also write the rolling checkpoint every this many optimiser

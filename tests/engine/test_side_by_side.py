@@ -131,10 +131,12 @@ def test_runs_stop_when_the_process_that_started_them_is_killed(tmp_path, monkey
     # The killed parent could not remove its data file; the next call removes it, not a live process's.
     (left,) = tmp.glob("topoloc-side-by-side-*.pkl")
     live = tmp / f"topoloc-side-by-side-{os.getpid()}-x.pkl"
+    older = tmp / "topoloc-side-by-side-k2_9xq1a.pkl"  # a name without the process id, from before
     live.write_bytes(b"")
+    older.write_bytes(b"")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     mine = Path(side_by_side._write_data_file([1, 2], None))
-    assert not left.exists() and live.exists()
+    assert not left.exists() and not older.exists() and live.exists()
     assert mine.parent == tmp and pickle.loads(mine.read_bytes()) == ([1, 2], None)
 
 

@@ -94,8 +94,9 @@ def _run(label: str, config: TrainConfig, data_file: str, threads: int, queue: A
         queue.put(("error", label, payload, note))
 
 
-#: The data files of `train_side_by_side` in the temporary folder; ``pid``: the process that wrote it.
-_DATA_FILE = r"topoloc-side-by-side-(?P<pid>\d+)-.+\.pkl"
+#: The data files of `train_side_by_side` in the temporary folder; ``pid``: the process that wrote it
+#: (absent from the names of versions before 2026-12-01, whose files are all removed).
+_DATA_FILE = r"topoloc-side-by-side-(?:(?P<pid>\d+)-)?[^-]+\.pkl"
 
 
 def _write_data_file(train_set: Any, normals: Any) -> str:

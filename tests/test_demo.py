@@ -114,6 +114,7 @@ def test_demo_rerun_with_other_settings_says_what_to_do(demo_dir, monkeypatch, s
     assert any(n in str(err.value) for n in named) and str(demo_dir / "runs") in str(err.value)
 
 
+@pytest.mark.slow  # 40 s; no preset trains side by side since 2026-12-01 (train_side_by_side: tests/engine)
 def test_demo_side_by_side(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "_render", _fake_render)
     run_demo(tmp_path, config=dataclasses.replace(TINY, side_by_side=True))

@@ -5,10 +5,10 @@ The demo's CPU preset trains `atloc_resnet18` (feat_dim 256, dropout 0.2) on bat
 widths (64, 128, 256, 512: the baseline, what the preset used until 2026-12-01) and at narrower ones
 (timm's ``channels``), in the same run, and prints each width's ratio to the full width; each width
 in NCHW (PyTorch's default layout, the baseline) and in channels_last (`TrainConfig.cpu_channels_last`),
-with the ratio of the two. Figures are
-wall-clock milliseconds per step, the median of the timed steps after the warm-up ones: run it alone on
-the machine (wall time is what the thread count changes, and what a user waits for). Float32 unless
-``--amp`` (bf16 autocast, as the demo uses on CPUs with native bf16). Example:
+with the ratio of the two. Figures are wall-clock milliseconds per step, the median of the timed
+steps after the warm-up ones: run it alone on the machine (wall time is what the thread count
+changes, and what a user waits for). Float32 unless ``--amp`` (bf16 autocast, as the demo uses on
+CPUs with native bf16). Example:
 
     python benchmarks/bench_width.py --threads 1 2
 """
@@ -24,8 +24,9 @@ import time
 import torch
 
 from topoloc import AtLocLoss, create_model
+from topoloc.experiments.demo import HALF_WIDTH
 
-WIDTHS = {"full (64-512)": [64, 128, 256, 512], "3/4 (48-384)": [48, 96, 192, 384], "half (32-256)": [32, 64, 128, 256]}
+WIDTHS = {"full (64-512)": [64, 128, 256, 512], "3/4 (48-384)": [48, 96, 192, 384], "half (32-256)": HALF_WIDTH}
 
 
 def step_ms(channels: list[int], args: argparse.Namespace, channels_last: bool = False) -> float:

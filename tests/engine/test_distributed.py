@@ -64,7 +64,9 @@ _SCRIPT = textwrap.dedent("""
 def _launch(tmp_path, name: str, procs: int, **overrides) -> subprocess.CompletedProcess:
     """`_SCRIPT` on a tiny config with out_dir ``tmp_path / name``, under torchrun when ``procs`` > 1."""
     tests = os.path.dirname(__file__)
-    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests)), "OMP_NUM_THREADS": "1"}
+    # TMPDIR: torchrun's agent leaves a torchelastic_* log folder in the temp dir after each run.
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests)), "OMP_NUM_THREADS": "1",
+           "TMPDIR": str(tmp_path)}
     for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(key, None)
     config = dict(model="atloc_resnet18", model_kwargs={"backbone": "test_vit", "feat_dim": 32, "dropout": 0.0},

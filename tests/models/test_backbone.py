@@ -139,3 +139,36 @@ def test_random_resnet_sees_every_pixel():
     assert float((_input_grad(ours) > 0).float().mean()) > 0.99
     # models without the argument are built as before
     assert Backbone("vit_tiny_patch16_224", img_size=32).num_features == 192
+
+
+def test_stem_width_of_the_7x7_stem(tmp_path):
+    # timm documents `stem_width` as the width of the single 7x7 stem too, but builds 64 channels.
+    half = [32, 64, 128, 256]
+    torch.manual_seed(0)
+    narrow = Backbone("resnet18", channels=half, stem_width=32)
+    default = Backbone("resnet18", channels=half)
+    seen = {}
+    narrow.model.act1.register_forward_hook(lambda m, i, out: seen.update(stem=out.shape))
+    fmap, _ = narrow.eval()(torch.randn(2, 3, 64, 96))
+    assert seen["stem"] == (2, 32, 32, 48) and fmap.shape == (2, 256, 2, 3)
+    # Parameters saved, worked by hand: the stem conv 3 x 49 x (64 - 32), its norm 2 x (64 - 32),
+    # layer1's first conv 9 x 32 x (64 - 32), and its 64 -> 32 shortcut (1x1 conv + norm) gone.
+    saved = 3 * 49 * 32 + 2 * 32 + 9 * 32 * 32 + (64 * 32 + 2 * 32)
+    assert sum(p.numel() for p in default.parameters()) - sum(p.numel() for p in narrow.parameters()) == saved == 16096
+    assert narrow.model.layer1[0].downsample is None
+    assert narrow.model.feature_info[0] == {"num_chs": 32, "reduction": 2, "module": "act1"}
+    # initialised as timm initialises its convolutions: Kaiming normal over the fan-out (32 x 7 x 7)
+    assert float(narrow.model.conv1.weight.detach().std()) == pytest.approx((2 / (32 * 49)) ** 0.5, rel=0.05)
+    # a width that keeps a shortcut projection: 48 -> 32 channels
+    mid = Backbone("resnet18", channels=half, stem_width=48)
+    assert mid.model.layer1[0].downsample[0].weight.shape == (32, 48, 1, 1)
+    # 64 builds timm's model; deep stems are timm's own (c, d: three 3x3 convolutions)
+    assert {k: v.shape for k, v in Backbone("resnet18", stem_width=64).state_dict().items()} == \
+        {k: v.shape for k, v in Backbone("resnet18").state_dict().items()}
+    assert Backbone("resnet18d", stem_width=16).model.conv1[0].out_channels == 16
+    with pytest.raises(ValueError, match="stem_width"):
+        Backbone("resnet18", stem_width=0)
+    weights = tmp_path / "resnet18.pth"
+    torch.save(timm.create_model("resnet18").state_dict(), weights)
+    with pytest.raises(ValueError, match="stem_width.*64-channel"):
+        Backbone("resnet18", pretrained=weights, stem_width=32)

@@ -42,6 +42,44 @@ def _resolve_pretrained(name: str, pretrained: bool | str | PathLike) -> tuple[b
     )
 
 
+def _set_stem_width(model: nn.Module, width: int, name: str) -> None:
+    """Give a timm ResNet's single 7x7 stem ``width`` output channels, as timm documents ``stem_width``.
+
+    timm documents ``stem_width`` as the width of its default 7x7 stem too, but builds that stem
+    with 64 channels whatever is asked (``stem_width`` reaches its deep stems only). The stem
+    convolution and its norm are rebuilt at ``width``, initialised as timm initialises them, and the
+    first block of ``layer1`` takes ``width`` input channels, its shortcut projection dropped where
+    the widths then match (as timm builds it). Nothing changes where the stem is already ``width``.
+    """
+    stem, norm, block = model.conv1, model.bn1, model.layer1[0]
+    if stem.out_channels == width:
+        return
+    if type(norm) is not nn.BatchNorm2d:
+        raise ValueError(f"Backbone({name!r}): `stem_width` of the 7x7 stem is supported with BatchNorm2d "
+                         f"stems only, this one has {type(norm).__name__}")
+
+    def conv_like(old: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
+        new = nn.Conv2d(in_channels, out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
+                        dilation=old.dilation, groups=old.groups, bias=old.bias is not None,
+                        device=old.weight.device, dtype=old.weight.dtype)
+        nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")  # timm's ResNet init
+        return new
+
+    model.conv1 = conv_like(stem, stem.in_channels, width)
+    model.bn1 = nn.BatchNorm2d(width, eps=norm.eps, momentum=norm.momentum,
+                               device=norm.weight.device, dtype=norm.weight.dtype)
+    block.conv1 = conv_like(block.conv1, width, block.conv1.out_channels)
+    if block.downsample is not None:
+        i, proj = next((i, m) for i, m in enumerate(block.downsample) if isinstance(m, nn.Conv2d))
+        if proj.out_channels == width and proj.stride == (1, 1) and len(block.downsample) == 2:
+            block.downsample = None
+        else:
+            block.downsample[i] = conv_like(proj, width, proj.out_channels)
+    for info in getattr(model, "feature_info", []):
+        if info.get("module") == "act1":
+            info["num_chs"] = width
+
+
 def _accepts(cls: type, name: str) -> bool:
     """Whether ``cls(...)`` takes a keyword argument ``name``."""
     try:
@@ -74,6 +112,8 @@ class Backbone(nn.Module):
             access or timm's / Hugging Face's cache) or the path of a local weights file
             (``.pth`` / ``.safetensors`` state dict of the same timm model, classifier optional).
         **timm_kwargs: passed to ``timm.create_model`` (e.g. ``drop_path_rate``, ``global_pool``).
+            For timm's ResNets with the single 7x7 stem, ``stem_width`` sets that stem's channels
+            (timm documents it but builds 64 whatever is asked; random weights only).
 
     Attributes:
         model: the timm model.
@@ -142,6 +182,15 @@ class Backbone(nn.Module):
                 "Hugging Face hub) and pass the file: pretrained='/path/to/weights.pth' or "
                 "pretrained='/path/to/model.safetensors'."
             ) from err
+        stem_width = kwargs.get("stem_width")
+        if stem_width is not None and isinstance(getattr(self.model, "conv1", None), nn.Conv2d) \
+                and hasattr(self.model, "layer1"):
+            if not isinstance(stem_width, int) or isinstance(stem_width, bool) or stem_width < 1:
+                raise ValueError(f"Backbone({name!r}): `stem_width` must be a positive int, got {stem_width!r}")
+            if use_pretrained and self.model.conv1.out_channels != stem_width:
+                raise ValueError(f"Backbone({name!r}): `stem_width`={stem_width} does not fit the pretrained "
+                                 f"weights' {self.model.conv1.out_channels}-channel stem")
+            _set_stem_width(self.model, stem_width, name)
         self.name = name
         self.is_token_model = _is_token_model(self.model)
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))

@@ -3,9 +3,10 @@
 The demo's CPU preset trains `atloc_resnet18` (feat_dim 256, dropout 0.2) on batches of 32 images at
 64x96 px. This times one training step (forward, `AtLocLoss`, backward, Adam) at ResNet18's stage
 widths (64, 128, 256, 512: the baseline, what the preset used until 2026-12-01) and at narrower ones
-(timm's ``channels``), in the same run, and prints each width's ratio to the full width; each width
-in NCHW (PyTorch's default layout, the baseline) and in channels_last (`TrainConfig.cpu_channels_last`),
-with the ratio of the two. Figures are wall-clock milliseconds per step, the median of the timed
+(timm's ``channels``; the preset's half width also with a 32-channel stem, ``stem_width``, instead of
+timm's 64), in the same run, and prints each width's ratio to the full width; each width in NCHW
+(PyTorch's default layout, the baseline) and in channels_last (`TrainConfig.cpu_channels_last`), with
+the ratio of the two. Figures are wall-clock milliseconds per step, the median of the timed
 steps after the warm-up ones: run it alone on the machine (wall time is what the thread count
 changes, and what a user waits for). Float32 unless ``--amp`` (bf16 autocast, as the demo uses on
 CPUs with native bf16). Example:
@@ -26,14 +27,17 @@ import torch
 from topoloc import AtLocLoss, create_model
 from topoloc.experiments.demo import HALF_WIDTH
 
-WIDTHS = {"full (64-512)": [64, 128, 256, 512], "3/4 (48-384)": [48, 96, 192, 384], "half (32-256)": HALF_WIDTH}
+#: name -> (stage widths, stem width); timm's 7x7 stem has 64 channels unless told otherwise.
+WIDTHS = {"full (64-512)": ([64, 128, 256, 512], 64), "3/4 (48-384)": ([48, 96, 192, 384], 64),
+          "half (32-256)": (HALF_WIDTH, 64), "half, 32 stem": (HALF_WIDTH, 32)}
 
 
-def step_ms(channels: list[int], args: argparse.Namespace, channels_last: bool = False) -> float:
-    """Median wall-clock milliseconds of one training step at these stage widths."""
+def step_ms(channels: list[int], stem: int, args: argparse.Namespace, channels_last: bool = False) -> float:
+    """Median wall-clock milliseconds of one training step at these stage and stem widths."""
     torch.manual_seed(0)
     layout = torch.channels_last if channels_last else torch.contiguous_format
-    model = create_model("atloc_resnet18", feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=channels))
+    model = create_model("atloc_resnet18", feat_dim=256, dropout=0.2,
+                         backbone_kwargs=dict(channels=channels, stem_width=stem))
     model = model.to(memory_format=layout)
     loss_fn = AtLocLoss()
     optimiser = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=1e-3)
@@ -69,8 +73,8 @@ def main() -> None:
     for threads in args.threads:
         torch.set_num_threads(threads)
         base = None
-        for name, channels in WIDTHS.items():
-            ms, cl_ms = step_ms(channels, args), step_ms(channels, args, channels_last=True)
+        for name, (channels, stem) in WIDTHS.items():
+            ms, cl_ms = step_ms(channels, stem, args), step_ms(channels, stem, args, channels_last=True)
             base = base or ms
             print(f"{threads} thread{'s' if threads > 1 else ' '}  {name:14s} NCHW {ms:6.0f} ms/step "
                   f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x the full width | channels_last "

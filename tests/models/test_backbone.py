@@ -162,12 +162,21 @@ def test_stem_width_of_the_7x7_stem(tmp_path):
     # a width that keeps a shortcut projection: 48 -> 32 channels
     mid = Backbone("resnet18", channels=half, stem_width=48)
     assert mid.model.layer1[0].downsample[0].weight.shape == (32, 48, 1, 1)
+    # ResNet18's own widths: layer1's identity shortcut (64 -> 64) becomes a 32 -> 64 projection, as timm
+    # builds a block whose input and output widths differ. By hand: the stem conv 3 x 49 x 32 and its
+    # norm 2 x 32 fewer, layer1's first conv 9 x 64 x 32 fewer, the projection 32 x 64 + 2 x 64 more.
+    full, narrow_stem = Backbone("resnet18"), Backbone("resnet18", stem_width=32)
+    assert narrow_stem.eval()(torch.randn(1, 3, 64, 96))[0].shape == (1, 512, 2, 3)
+    assert sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in narrow_stem.parameters()) == \
+        3 * 49 * 32 + 2 * 32 + 9 * 64 * 32 - (32 * 64 + 2 * 64)
     # 64 builds timm's model; deep stems are timm's own (c, d: three 3x3 convolutions)
     assert {k: v.shape for k, v in Backbone("resnet18", stem_width=64).state_dict().items()} == \
         {k: v.shape for k, v in Backbone("resnet18").state_dict().items()}
     assert Backbone("resnet18d", stem_width=16).model.conv1[0].out_channels == 16
     with pytest.raises(ValueError, match="stem_width"):
         Backbone("resnet18", stem_width=0)
+    with pytest.raises(ValueError, match="stem_width.*SelectiveKernel"):  # blocks timm builds otherwise
+        Backbone("skresnet18", stem_width=32)
     weights = tmp_path / "resnet18.pth"
     torch.save(timm.create_model("resnet18").state_dict(), weights)
     with pytest.raises(ValueError, match="stem_width.*64-channel"):

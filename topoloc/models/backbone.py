@@ -48,28 +48,36 @@ def _set_stem_width(model: nn.Module, width: int, name: str) -> None:
     timm documents ``stem_width`` as the width of its default 7x7 stem too, but builds that stem
     with 64 channels whatever is asked (``stem_width`` reaches its deep stems only). The stem
     convolution and its norm are rebuilt at ``width``, initialised as timm initialises them, and the
-    first block of ``layer1`` takes ``width`` input channels, its shortcut projection dropped where
-    the widths then match (as timm builds it). Nothing changes where the stem is already ``width``.
+    first block of ``layer1`` takes ``width`` input channels: its shortcut gets a 1x1 projection
+    (convolution + norm) where the widths no longer match, and loses it where they then do, as timm
+    builds a block. Nothing changes where the stem is already ``width``.
     """
     stem, norm, block = model.conv1, model.bn1, model.layer1[0]
     if stem.out_channels == width:
         return
-    if type(norm) is not nn.BatchNorm2d:
-        raise ValueError(f"Backbone({name!r}): `stem_width` of the 7x7 stem is supported with BatchNorm2d "
-                         f"stems only, this one has {type(norm).__name__}")
+    if type(norm) is not nn.BatchNorm2d or not isinstance(getattr(block, "conv1", None), nn.Conv2d):
+        raise ValueError(f"Backbone({name!r}): `stem_width` of the 7x7 stem is supported for ResNets with a "
+                         f"BatchNorm2d stem and plain convolutions in their blocks, not this one "
+                         f"({type(norm).__name__}, {type(getattr(block, 'conv1', None)).__name__})")
+
+    like = dict(device=norm.weight.device, dtype=norm.weight.dtype)
+
+    def timm_init(conv: nn.Conv2d) -> nn.Conv2d:
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")  # timm's ResNet init
+        return conv
 
     def conv_like(old: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
-        new = nn.Conv2d(in_channels, out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
-                        dilation=old.dilation, groups=old.groups, bias=old.bias is not None,
-                        device=old.weight.device, dtype=old.weight.dtype)
-        nn.init.kaiming_normal_(new.weight, mode="fan_out", nonlinearity="relu")  # timm's ResNet init
-        return new
+        return timm_init(nn.Conv2d(in_channels, out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
+                                   dilation=old.dilation, groups=old.groups, bias=old.bias is not None, **like))
 
     model.conv1 = conv_like(stem, stem.in_channels, width)
-    model.bn1 = nn.BatchNorm2d(width, eps=norm.eps, momentum=norm.momentum,
-                               device=norm.weight.device, dtype=norm.weight.dtype)
+    model.bn1 = nn.BatchNorm2d(width, eps=norm.eps, momentum=norm.momentum, **like)
     block.conv1 = conv_like(block.conv1, width, block.conv1.out_channels)
-    if block.downsample is not None:
+    if block.downsample is None:  # an identity shortcut: the block's output has the old stem's width
+        out = stem.out_channels
+        block.downsample = nn.Sequential(timm_init(nn.Conv2d(width, out, 1, bias=False, **like)),
+                                         nn.BatchNorm2d(out, eps=norm.eps, momentum=norm.momentum, **like))
+    else:
         i, proj = next((i, m) for i, m in enumerate(block.downsample) if isinstance(m, nn.Conv2d))
         if proj.out_channels == width and proj.stride == (1, 1) and len(block.downsample) == 2:
             block.downsample = None

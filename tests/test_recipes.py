@@ -33,6 +33,13 @@ def test_recipe_loads(path):
         assert {f.domain for f in recipe.data.train} == {"real"}
 
 
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_the_report_follows_the_run_folder(path, tmp_path):
+    # Two runs of one recipe in two folders (train.out_dir=...) must not write one report folder.
+    assert load_recipe(path).eval_out_dir == str(Path(load_recipe(path).train.out_dir) / "eval")
+    assert load_recipe(path, [f"train.out_dir={tmp_path / 'b'}"]).eval_out_dir == str(tmp_path / "b" / "eval")
+
+
 def test_overrides_and_errors(tmp_path):
     recipe = load_recipe(RECIPES / "synthetic_augmented.yaml", ["train.epochs=2", "data.root=/x", "train.image_size=[32, 48]"],
                          resume=True)

@@ -300,3 +300,15 @@ def test_training_estimate_by_hand():
     for step in range(1, 20):
         short({"global_step": step, "trainer": trainer})
     assert short.message is None
+
+
+def test_demo_into_the_folder_of_another_seed_says_to_use_another_out(tmp_path):
+    cfg = demo.demo_config(smoke=True, device="cpu")
+    data = tmp_path / "demo" / "data"
+    flight = data / demo.TRAIN_FLIGHT
+    flight.mkdir(parents=True)
+    poses = flight / f"{demo.TRAIN_FLIGHT}_poses.npy"
+    np.save(poses, demo.training_poses(dataclasses.replace(cfg, seed=1)))  # `topoloc demo --seed 1` was here
+    with pytest.raises(ValueError, match=r"demo: holds a demo of another seed or preset.*use another --out"):
+        demo._render(cfg, data)
+    assert [p.name for p in flight.iterdir()] == [poses.name]  # refused before rendering anything

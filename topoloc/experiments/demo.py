@@ -280,8 +280,13 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     # quiet 2-core Zen 3 against 49 s on one (BENCHMARKS.md); one thread is faster only on a busy machine.
     common = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device, progress=cfg.preset != "smoke",
                   batch_size=16 if cfg.device == "cpu" else 64)
+    rows = training_poses(cfg)
+    old = data_dir / TRAIN_FLIGHT / f"{TRAIN_FLIGHT}_poses.npy"
+    if old.is_file() and not np.array_equal(np.load(old), rows):
+        raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset (its training poses {str(old)!r} "
+                         "are not this run's); use another --out folder, or remove that one")
     # the training renders' depth maps give the surface normals that relighting needs
-    render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
+    render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, rows)], depth=cfg.relight > 0, **common)
     render_flights(data_dir, tests, **common)
 
 

@@ -43,7 +43,7 @@ from topoloc.engine.train import ResumeSettingsError, initial_model, train, trai
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
-from topoloc.procedural.writer import pose_flight, render_flights
+from topoloc.procedural.writer import OtherPosesError, pose_flight, render_flights
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
@@ -280,13 +280,13 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     # quiet 2-core Zen 3 against 49 s on one (BENCHMARKS.md); one thread is faster only on a busy machine.
     common = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device, progress=cfg.preset != "smoke",
                   batch_size=16 if cfg.device == "cpu" else 64)
-    rows = training_poses(cfg)
-    old = data_dir / TRAIN_FLIGHT / f"{TRAIN_FLIGHT}_poses.npy"
-    if old.is_file() and not np.array_equal(np.load(old), rows):
-        raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset (its training poses {str(old)!r} "
-                         "are not this run's); use another --out folder, or remove that one")
     # the training renders' depth maps give the surface normals that relighting needs
-    render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, rows)], depth=cfg.relight > 0, **common)
+    try:
+        render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
+    except OtherPosesError as err:  # the renderer's "use another name" is not the demo user's choice
+        raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset (its training poses "
+                         f"{str(err.path)!r} are not this run's); use another --out folder, or remove "
+                         "that one") from err
     render_flights(data_dir, tests, **common)
 
 

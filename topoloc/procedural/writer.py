@@ -51,8 +51,16 @@ from topoloc.data.semantics import SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 
-__all__ = ["RenderJob", "pose_flight", "parse_flights", "parse_size", "render_flights", "FORMAT_VERSION",
-           "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
+__all__ = ["RenderJob", "OtherPosesError", "pose_flight", "parse_flights", "parse_size", "render_flights",
+           "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
+
+class OtherPosesError(ValueError):
+    """A flight folder holds a render of other poses under the name asked for; ``path``: its pose file."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
 FORMAT_VERSION = "5"
@@ -329,9 +337,9 @@ def render_flights(
         check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m, source=spec.source or spec.name)
         old_poses = out / spec.name / f"{spec.name}_poses.npy"
         if old_poses.is_file() and not np.array_equal(np.load(old_poses), spec.rows):
-            raise ValueError(
+            raise OtherPosesError(
                 f"{old_poses}: the folder holds a render of other poses under the name {spec.name!r}; "
-                "use another name or another output folder"
+                "use another name or another output folder", old_poses
             )
         marker = out / spec.name / _PHOTOS_LIKE_FILE
         old_like = marker.read_text().strip() if marker.is_file() else None

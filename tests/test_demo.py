@@ -87,6 +87,9 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     for method in ("augmented (SimToReal) + AdaBN", "no augmentation + AdaBN"):
         assert f"| {method} | real | 9 |" in text and f"| validation ({method}) | synthetic | 10 |" in text
     assert "both runs with AdaBN" in text
+    # the AdaBN evaluations lend the runs' own brackets: only their training fit is missing
+    assert ("- augmented (SimToReal) + AdaBN: not computed in this evaluation: training fit (its other brackets "
+            "are those of augmented (SimToReal): the same training set and test images).") in text
     info = json.loads((demo_dir / "demo.json").read_text())
     assert info["aims"]["checked"] and info["aims_adabn"]["checked"]
     assert info["config"]["preset"] == "tiny" and set(info["timings_s"]) >= {"render", "evaluate", "saliency"}
@@ -160,6 +163,7 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                  "--no-retrieval", "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_adabn" / "report.md").read_text()
     assert "| augmented + AdaBN | real | 3 |" in text and "| augmented | real | 3 |" in text
+    assert "augmented + AdaBN: not computed" not in text  # its brackets are the run's; it has its training fit
     # Without --train-flights the demo's recipe.yaml beside the checkpoint names the training and
     # validation rows: 60 views in 6 blocks of 10, 5 blocks train, 1 validation (as in the demo's report)
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",

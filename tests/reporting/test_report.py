@@ -124,6 +124,21 @@ def test_a_single_run_and_missing_brackets_are_said(tmp_path):
     assert "- No validation flights in this checkpoint's recipe." in text
 
 
+def test_a_second_evaluation_of_a_run_shares_its_brackets(tmp_path):
+    """The same model evaluated again (e.g. with AdaBN) on the same images: its model-free brackets and
+    retrieval are the first run's, so only what it lacks of its own (its training fit) is listed."""
+    bare = _result(3.0, brackets=False)
+    bare.brackets_of = "augmented"
+    text = write_report(tmp_path / "shared", {"augmented": _result(4.0), "augmented + AdaBN": bare}).read_text()
+    assert ("- augmented + AdaBN: not computed in this evaluation: training fit (its other brackets are those of "
+            "augmented: the same training set and test images).") in text
+    assert "constant pose, coverage ceiling" not in text.split("Not available:")[1].split("##")[0]
+    # a run that is not in the report cannot lend its brackets
+    bare.brackets_of = "another run"
+    text = write_report(tmp_path / "absent", {"augmented + AdaBN": bare}).read_text()
+    assert "not computed in this evaluation: constant pose, coverage ceiling, retrieval, training fit." in text
+
+
 def test_a_missing_validation_is_said_once(tmp_path):
     result = _result(4.0)
     result.validation = None

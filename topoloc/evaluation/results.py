@@ -279,6 +279,9 @@ class EvaluationResult:
         m_per_deg: weight of the angle in the coverage measure ``d = t_m + m_per_deg * r_deg``.
         coverage: the test poses' `Coverage` (with the distance to the nearest training position), or None.
         notes: sentences for the report on what could not be computed and why.
+        brackets_of: for a second evaluation of a run on the same training set and test images (e.g. the
+            same model with AdaBN), that run's name: its constant pose, coverage ceiling and retrieval
+            baselines are those of that run, and the report does not list them as missing here.
     """
 
     model: PoseEvaluation
@@ -293,6 +296,7 @@ class EvaluationResult:
     m_per_deg: float = DEFAULT_M_PER_DEG
     coverage: Coverage | None = None
     notes: list[str] = field(default_factory=list)
+    brackets_of: str | None = None
 
     def __post_init__(self) -> None:
         self.retrievals = dict(self.retrievals)

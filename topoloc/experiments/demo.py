@@ -392,6 +392,7 @@ def run_demo(
                 model, normalizer, test_caches, frame=frame, train_set=train_cache, val_sets=val_caches,
                 device=cfg.device, method=f"{label} + {ADABN_LABEL}", retrieval=False, baselines=False, train_fit=0,
                 adapt="adabn")
+            adapted[f"{label} + {ADABN_LABEL}"].brackets_of = label
     evaluations.update(adapted)  # after the runs: the report's columns and headline keep their order
     lap("evaluate")
 

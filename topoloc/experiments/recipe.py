@@ -461,6 +461,7 @@ def evaluate_checkpoint(
                            batch_size=batch_size, retrieval=False, baselines=False, method=f"{name} + {ADABN_LABEL}",
                            val_sets=val_sets, adapt="adabn")
         adapted.notes = [n for n in adapted.notes if not n.startswith("No training set was given")]
+        adapted.brackets_of = name
         runs[f"{name} + {ADABN_LABEL}"] = adapted
     trained_on = (f" Training flights (from {source}): "
                   + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."

@@ -272,10 +272,14 @@ def _missing(runs: Mapping[str, EvaluationResult]) -> list[str]:
         lines += [f"- {who}{note}" for note in r.notes]
         if r.train_c2w is None:
             continue
-        missing = [label for label, ev in ((CONSTANT, r.constant), (CEILING, r.ceiling),
-                                           ("retrieval", r.retrieval), (TRAINING_FIT, r.training_fit)) if ev is None]
+        shared = r.brackets_of is not None and r.brackets_of in runs
+        missing = [label for label, ev in ((CONSTANT, r.constant), (CEILING, r.ceiling), ("retrieval", r.retrieval),
+                                           (TRAINING_FIT, r.training_fit))
+                   if ev is None and not (shared and label != TRAINING_FIT)]
         if missing:
-            lines.append(f"- {who}not computed in this evaluation: {', '.join(missing)}.")
+            lines.append(f"- {who}not computed in this evaluation: {', '.join(missing)}"
+                         + (f" (its other brackets are those of {r.brackets_of}: the same training set and test "
+                            "images)." if shared else "."))
         if r.validation is None and not any("no validation row" in note for note in r.notes):  # said once
             lines.append(f"- {who}no validation set was given: no validation row.")
     return list(dict.fromkeys(lines))

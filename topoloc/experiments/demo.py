@@ -83,8 +83,9 @@ class DemoConfig:
             with ``augment_ramp``).
         augment_ramp: ramp the strength up linearly over the run (`TrainConfig.augment_ramp_epochs` =
             ``epochs``): ``augment_strength / epochs`` in the first epoch, ``augment_strength`` in the last.
-        augment_fraction: share of each batch that the augmented run augments (the rest stays clean,
-            so the run still fits the rendered appearance).
+        augment_fraction: share of each batch that the augmented run augments (the rest stays clean).
+            The CPU preset augments every image (1.0): with the strength ramp the first epochs are
+            nearly clean anyway; the GPU preset keeps half (measured there only with half).
         relight: in the augmented run, probability that an augmented image is first relit by a sun
             from a random direction on its surface normals (`augment.RandomSunRelight`; the
             training flight is then rendered with depth maps). 0 turns it off.
@@ -156,7 +157,7 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (14-17 minutes on
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (16-18 minutes on
     a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
@@ -208,10 +209,15 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # channels_last on the CPU (`cpu_channels_last`, since 2026-12-01): the half width's float32 step 1.16x
     # faster on 2 threads of the Zen 3 (`benchmarks/bench_width.py`; the stem's max pooling is 9x faster in
     # channels_last), and the demo's trainings for 3 epochs 1.14-1.16x (BENCHMARKS.md).
+    # Every image of the batch augmented (`augment_fraction` 1.0, since 2026-12-02), against half of it, seeds
+    # 0, 1, 2 (scratch runs, docs/RESULTS.md): real 64.8 m / 12.0 deg against 77.1 m / 16.0 deg (AdaBN 63.6 m /
+    # 10.4 deg against 67.0 m / 12.4 deg), synthetic 32.8 m / 4.6 deg against 23.2 m / 3.4 deg; the augmented
+    # run's training takes about 1.12x as long (the augmentation of 32 images a step instead of 16).
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
                       model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
-                      epochs=26, batch_size=32, cpu_amp=True, cpu_channels_last=True, saliency_images=3,
+                      epochs=26, batch_size=32, augment_fraction=1.0, cpu_amp=True, cpu_channels_last=True,
+                      saliency_images=3,
                       saliency_share_images=16, device=dev, seed=seed)
 
 
@@ -220,7 +226,7 @@ class TrainingEstimate:
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs of the same length, for those. The
-    demo's CPU preset takes 14-17 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
+    demo's CPU preset takes 16-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """

@@ -212,13 +212,12 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # Every image of the batch augmented (`augment_fraction` 1.0, since 2026-12-02), against half of it, seeds
     # 0, 1, 2 (scratch runs, docs/RESULTS.md): real 64.8 m / 12.0 deg against 77.1 m / 16.0 deg (AdaBN 63.6 m /
     # 10.4 deg against 67.0 m / 12.4 deg), synthetic 32.8 m / 4.6 deg against 23.2 m / 3.4 deg; the augmented
-    # run's training takes about 1.12x as long (the augmentation of 32 images a step instead of 16).
+    # run's training takes 1.07-1.12x as long (the augmentation of 32 images a step instead of 16).
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
                       model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
                       epochs=26, batch_size=32, augment_fraction=1.0, cpu_amp=True, cpu_channels_last=True,
-                      saliency_images=3,
-                      saliency_share_images=16, device=dev, seed=seed)
+                      saliency_images=3, saliency_share_images=16, device=dev, seed=seed)
 
 
 class TrainingEstimate:

@@ -97,7 +97,8 @@ class StudyConfig:
         model, model_kwargs, epochs, batch_size, lr, sq: the training settings of every run
             (Adam, cosine learning-rate schedule, learned loss weights starting at sx = 0, sq).
         augment_fraction: share of each batch that an augmented run augments (the rest stays
-            clean), as in the demo (`TrainConfig.augment_fraction`).
+            clean; `TrainConfig.augment_fraction`): half, as in the demo's GPU preset (its CPU
+            preset augments every image since 2026-12-02; the study's table was made with half).
         strengths: SimToReal strengths.
         relight: probability of `augment.RandomSunRelight` in the two relighting configs (relighting
             alone, and before SimToReal at strength 0.5); 0 leaves those configs out. The training

@@ -54,6 +54,7 @@ from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_worl
 __all__ = ["RenderJob", "OtherPosesError", "pose_flight", "parse_flights", "parse_size", "render_flights",
            "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
 
+
 class OtherPosesError(ValueError):
     """A flight folder holds a render of other poses under the name asked for; ``path``: its pose file."""
 

@@ -157,7 +157,7 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (16-18 minutes on
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (15-18 minutes on
     a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
@@ -225,7 +225,7 @@ class TrainingEstimate:
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs of the same length, for those. The
-    demo's CPU preset takes 16-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
+    demo's CPU preset takes 15-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """

@@ -17,6 +17,8 @@ def _run(args: argparse.Namespace) -> int:
         extra["overwrite"] = True
     if args.device:
         extra["device"] = args.device
+    if args.init_from:
+        extra["init_from"] = args.init_from
     out = recipe.run_recipe(recipe.load_recipe(args.config, args.override, **extra))
     print(f"checkpoint: {out['checkpoint']}\nreport: {out['report']}")
     return 0
@@ -38,6 +40,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="start a new run in a train.out_dir that holds another run, removing its config.yaml, "
                         "last.pt, best.pt, log.csv and config_changes.log (refused otherwise)")
+    p.add_argument("--init-from", metavar="CHECKPOINT", default=None,
+                   help="start from another run's weights (its last.pt or best.pt; the same model): a fine-tune "
+                        "(train.init_from)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
                    help="override train.device: auto (CUDA when available), cpu or cuda")
     p.set_defaults(func=_run)

@@ -155,6 +155,13 @@ class TrainConfig:
             the global step alone, so a resumed run follows the same schedule.
         tensorboard: also log to TensorBoard when it is installed.
         progress: show a tqdm progress bar.
+        init_from: a checkpoint of another run (its ``last.pt`` or ``best.pt``) whose model weights
+            start this run instead of new ones: a fine-tune. Its learned loss weights come with them,
+            and its pose normaliser unless `train` is given one, so the weights' outputs keep their
+            meaning. The checkpoint must hold this config's ``model`` and ``model_kwargs`` (apart
+            from ``pretrained``) and be trained in the training set's local frame. Only a new run
+            reads it: a resumed run continues from its own checkpoint. The demo's CPU preset trains
+            its augmented run so, from its unaugmented run (`topoloc.experiments.demo.DemoConfig`).
         resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists; or the
             path of a checkpoint to continue from.
         resume_changes: what a resume does when a field that changes how steps are trained
@@ -201,6 +208,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     tensorboard: bool = True
     progress: bool = True
+    init_from: str | None = None
     resume: bool | str = False
     resume_changes: str = "refuse"
     overwrite: bool = False
@@ -256,6 +264,10 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `resume` must be a bool or a checkpoint path, got {self.resume!r}")
         if isinstance(self.resume, PathLike):
             self.resume = str(self.resume)
+        if isinstance(self.init_from, PathLike):
+            self.init_from = str(self.init_from)
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):
+            raise TypeError(f"TrainConfig: `init_from` must be None or a checkpoint path, got {self.init_from!r}")
         if isinstance(self.out_dir, PathLike):
             self.out_dir = str(self.out_dir)
         if not isinstance(self.out_dir, str) or not self.out_dir:

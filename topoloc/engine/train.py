@@ -35,8 +35,9 @@ from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
-from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
-                                       restore_rng_state, save_checkpoint, training_checkpoint)
+from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, load_checkpoint,
+                                       recorded_frame, remove_stale_temporaries, restore_rng_state, save_checkpoint,
+                                       training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
                                         shard_indices)
@@ -54,10 +55,9 @@ log = logging.getLogger("topoloc.engine")
 #: Fields that change how the steps are trained: a resume with other values is refused unless
 #: ``TrainConfig.resume_changes="allow"`` (``epochs`` counts under a cosine schedule, whose rates
 #: depend on the run's length; ``frame`` is the training data's local frame).
-RESUME_FIELDS = ("model", "model_kwargs", "batch_size", "image_size", "seed", "learn_loss_weights", "drop_last",
-                 "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength", "augment_fraction",
-                 "augment_ramp_epochs", "relight",
-                 "sx", "sq")
+RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size", "seed", "learn_loss_weights",
+                 "drop_last", "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength",
+                 "augment_fraction", "augment_ramp_epochs", "relight", "sx", "sq")
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
@@ -189,7 +189,8 @@ class Trainer:
     """One training run: data caches, model, loss, optimiser, checkpoints and logs.
 
     `fit` calls `_setup`, whose named builders run in this order: `_claim_out_dir`,
-    `_build_device`, `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_plan_steps`,
+    `_build_device`, `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_init_state` (a
+    new run's first weights, `TrainConfig.init_from`), `_plan_steps`,
     `_build_model_and_optimiser`, `_restore` (or seed a new run), `_wrap` (DDP, ``torch.compile``).
     Then `_epoch` per epoch, whose parts are `_set_lr`, `_step`, `_report` (NaN check, logging),
     `_checkpoint_due` / `_save` and `_run_callbacks`.
@@ -228,6 +229,7 @@ class Trainer:
         self._build_device()
         self._build_caches()
         state = self._resume_state()
+        self.init_state = self._init_state() if state is None else None
         self._plan_steps()
         self._build_model_and_optimiser()
         self._restore(state)
@@ -328,6 +330,33 @@ class Trainer:
         self.normalizer = state.normalizer
         return state
 
+    def _init_state(self) -> dict[str, Any] | None:
+        """The checkpoint of `TrainConfig.init_from` (a new run's first weights), checked against the
+        config and the training frame; its normaliser is the run's unless one was given."""
+        cfg = self.config
+        if cfg.init_from is None:
+            return None
+        path = Path(cfg.init_from)
+        if not path.is_file():
+            raise FileNotFoundError(f"TrainConfig.init_from: no such checkpoint {str(path)!r}")
+        try:
+            state = load_checkpoint(path)
+        except ValueError as err:
+            raise ValueError(f"TrainConfig.init_from: {err}") from err
+        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
+        theirs, mine = (state["model_name"], kw(state["model_kwargs"])), (cfg.model, kw(cfg.to_dict()["model_kwargs"]))
+        if theirs != mine:
+            raise ValueError(f"TrainConfig.init_from: {str(path)!r} holds {theirs[0]} with model_kwargs {theirs[1]}, "
+                             f"not this run's {mine[0]} with {mine[1]}")
+        frame = recorded_frame(state)
+        if frame is not None and self.frame is not None and any(
+                abs(frame[k] - self.frame[k]) > 1e-9 for k in ("lat_deg", "lon_deg", "h_m")):
+            raise ValueError(f"TrainConfig.init_from: {str(path)!r} was trained in the frame {frame}, the training "
+                             f"set is in {self.frame}: its weights place positions about another origin")
+        if self.normalizer is None:
+            self.normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
+        return state
+
     def _config_changes(self, state: TrainingState) -> list[tuple[str, Any, Any]]:
         """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
         saved, mine = state.config, self.config.to_dict()
@@ -400,6 +429,14 @@ class Trainer:
                              f"output {rotation!r} (TrainConfig.model_kwargs['rotation'])")
         self.targets = self.normalizer.encode(self.train_cache.c2w.to(self.train_cache.device))
         self.criterion = AtLocLoss(cfg.sx, cfg.sq, learnable=cfg.learn_loss_weights).to(device)
+        if self.init_state is not None:  # a fine-tune: the weights and loss weights of `init_from`
+            try:
+                model.load_state_dict(self.init_state["model_state"])
+            except RuntimeError as err:
+                raise ValueError(f"TrainConfig.init_from: the weights in {cfg.init_from!r} do not fit "
+                                 f"{cfg.model}({cfg.model_kwargs}): {err}") from err
+            self.criterion.load_state_dict(self.init_state["loss_state"])
+            self.init_state = None  # the checkpoint's other contents are not needed: not kept for the run
         groups = [{"params": list(model.parameters())}]
         if cfg.learn_loss_weights:
             groups.append({"params": list(self.criterion.parameters())})

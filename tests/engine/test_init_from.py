@@ -1,0 +1,83 @@
+"""`TrainConfig.init_from`: a new run that starts from another run's weights (a fine-tune)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from topoloc.engine import load_checkpoint, train
+from topoloc.geodesy import LocalFrame
+
+
+def _params(path) -> dict[str, torch.Tensor]:
+    """The trainable tensors of a checkpoint: the model's parameters (not the batch-norm statistics,
+    which a training forward pass updates at any learning rate) and the loss weights."""
+    state = load_checkpoint(path)
+    stats = ("running_mean", "running_var", "num_batches_tracked")
+    out = {k: v for k, v in state["model_state"].items() if not k.endswith(stats)}
+    out.update({f"loss.{k}": v for k, v in state["loss_state"].items()})
+    return out
+
+
+def test_a_fine_tune_starts_from_the_checkpoints_weights_and_normaliser(tiny_config, pose_images, tmp_path):
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=2, lr=1e-3), pose_images(n=16))
+    # Another training set, whose own normaliser would differ: the fine-tune keeps the checkpoint's.
+    other = pose_images(n=12, seed=1)
+    still = train(tiny_config(out_dir=str(tmp_path / "b"), epochs=1, lr=0.0, weight_decay=0.0,
+                              init_from=str(first.final_checkpoint)), other)
+    a, b = _params(first.final_checkpoint), _params(still.final_checkpoint)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # at learning rate 0 nothing moved from the checkpoint
+    assert load_checkpoint(still.final_checkpoint)["normalizer"] == load_checkpoint(first.final_checkpoint)["normalizer"]
+    fresh = train(tiny_config(out_dir=str(tmp_path / "c"), epochs=1, lr=0.0, weight_decay=0.0), other)
+    assert not all(torch.equal(a[k], v) for k, v in _params(fresh.final_checkpoint).items())  # new weights differ
+    assert load_checkpoint(fresh.final_checkpoint)["normalizer"] != load_checkpoint(first.final_checkpoint)["normalizer"]
+
+
+def test_a_killed_fine_tune_resumes_to_the_same_weights(tiny_config, pose_images, tmp_path):
+    ds = pose_images(n=20)
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1, lr=1e-3), ds)
+    common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, lr=1e-3, augment="simtoreal",
+                  init_from=str(first.final_checkpoint))
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+
+    class Killed(Exception):
+        pass
+
+    def kill(event):
+        if event["global_step"] == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=str(tmp_path / "killed"), **common), ds, callbacks=[kill])
+    resumed = train(tiny_config(out_dir=str(tmp_path / "killed"), resume=True, **common), ds)
+    a, b = load_checkpoint(whole.final_checkpoint), load_checkpoint(resumed.final_checkpoint)
+    assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
+
+
+def test_a_missing_checkpoint_is_named(tiny_config, pose_images, tmp_path):
+    with pytest.raises(FileNotFoundError, match="TrainConfig.init_from: no such checkpoint .*nowhere.pt"):
+        train(tiny_config(init_from=str(tmp_path / "nowhere.pt")), pose_images(n=8))
+
+
+def test_another_model_is_refused(tiny_config, pose_images, tmp_path):
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), pose_images(n=8))
+    wider = {"backbone": "test_resnet", "feat_dim": 48}
+    with pytest.raises(ValueError, match="TrainConfig.init_from: .*feat_dim.*32.*not this run's.*48"):
+        train(tiny_config(out_dir=str(tmp_path / "b"), model_kwargs=wider, init_from=str(first.final_checkpoint)),
+              pose_images(n=8))
+
+
+def test_a_checkpoint_of_another_frame_is_refused(tiny_config, pose_images, tmp_path):
+    epfl, comballaz = pose_images(n=8), pose_images(n=8)
+    epfl.frame, comballaz.frame = LocalFrame.named("epfl"), LocalFrame.named("comballaz")
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), epfl)
+    with pytest.raises(ValueError, match="TrainConfig.init_from: .*another origin"):
+        train(tiny_config(out_dir=str(tmp_path / "b"), init_from=str(first.final_checkpoint)), comballaz)
+
+
+def test_a_file_that_is_no_checkpoint_is_named(tiny_config, pose_images, tmp_path):
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="TrainConfig.init_from: .*notes.pt"):
+        train(tiny_config(init_from=str(bad)), pose_images(n=8))

@@ -14,6 +14,7 @@ import topoloc.experiments.demo as demo
 from topoloc.cli import main
 from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
+from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
 
@@ -54,7 +55,8 @@ def _fake_render(cfg, data_dir):
 
 TINY = DemoConfig("tiny", corridor_images=60, lhs_images=0, test_images=3, planned_test_images=3,
                   render_size=(48, 32), image_size=(32, 48), model="atloc_resnet18", model_kwargs={"feat_dim": 16},
-                  epochs=1, batch_size=6, lr=1e-3, saliency_images=2, saliency_share_images=4, device="cpu")
+                  epochs=1, finetune_epochs=1, batch_size=6, lr=1e-3, saliency_images=2, saliency_share_images=4,
+                  device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +98,11 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     for run in ("augmented", "no_augmentation"):
         assert (demo_dir / "runs" / run / "last.pt").is_file()
         assert (demo_dir / "runs" / run / "config.yaml").is_file()
+    # the augmented run is a fine-tune of the unaugmented one (finetune_epochs), and the report says so
+    augmented = TrainConfig.from_yaml(demo_dir / "runs" / "augmented" / "config.yaml")
+    assert augmented.init_from == str((demo_dir / "runs" / "no_augmentation" / "last.pt").resolve())
+    assert TrainConfig.from_yaml(demo_dir / "runs" / "no_augmentation" / "config.yaml").init_from is None
+    assert "the augmented one, which starts from that run's final weights (`TrainConfig.init_from`)" in text
 
 
 def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
@@ -111,16 +118,18 @@ def test_demo_rerun_with_other_settings_says_what_to_do(demo_dir, monkeypatch, s
     # e.g. a demo folder of an earlier version: its runs are not resumed with the new settings
     monkeypatch.setattr(demo, "_render", _fake_render)
     with pytest.raises(ValueError, match=r"augment_strength: 0\.75 -> 0\.5.*new --out") as err:
-        run_demo(demo_dir, config=dataclasses.replace(TINY, augment_strength=0.5, side_by_side=side_by_side))
-    # both runs hold the strength; side by side, the first refusal to arrive is the one reported
-    named = ["'augmented (SimToReal)' run"] + (["'no augmentation' run"] if side_by_side else [])
+        run_demo(demo_dir, config=dataclasses.replace(TINY, augment_strength=0.5, side_by_side=side_by_side,
+                                                      finetune_epochs=0 if side_by_side else TINY.finetune_epochs))
+    # both runs hold the strength: one after the other, the unaugmented run trains first (the augmented run
+    # fine-tunes its weights); side by side, the first refusal to arrive is the one reported
+    named = ["'no augmentation' run"] + (["'augmented (SimToReal)' run"] if side_by_side else [])
     assert any(n in str(err.value) for n in named) and str(demo_dir / "runs") in str(err.value)
 
 
 @pytest.mark.slow  # 40 s; no preset trains side by side since 2026-12-01 (train_side_by_side: tests/engine)
 def test_demo_side_by_side(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(demo, "_render", _fake_render)
-    run_demo(tmp_path, config=dataclasses.replace(TINY, side_by_side=True))
+    run_demo(tmp_path, config=dataclasses.replace(TINY, side_by_side=True, finetune_epochs=0))
     out = capsys.readouterr().out
     assert re.search(r"\[demo\] training augmented \(SimToReal\) and no augmentation side by side \(\d+ torch "
                      r"threads? each\)", out)
@@ -238,8 +247,11 @@ def test_cli_train_runs_a_recipe(demo_dir):
                  "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
                  "data.val=[{flight: comballaz-2020-11-06-planned, domain: synthetic}]",
                  "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",
-                 f"train.out_dir={out}", f"evaluate.out_dir={out / 'eval'}"]) == 0
+                 f"train.out_dir={out}", f"evaluate.out_dir={out / 'eval'}",
+                 "--init-from", str(demo_dir / "runs" / "no_augmentation" / "last.pt")]) == 0  # a fine-tune
     assert (out / "last.pt").is_file() and (out / "recipe.yaml").is_file()
+    start = demo_dir / "runs" / "no_augmentation" / "last.pt"
+    assert TrainConfig.from_yaml(out / "config.yaml").init_from == str(start)
     text = (out / "eval" / "report.md").read_text()
     for method in ("synthetic_augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
                    "retrieval (features: trained model)", "coverage ceiling"):
@@ -304,6 +316,27 @@ def test_training_estimate_by_hand():
     for step in range(1, 20):
         short({"global_step": step, "trainer": trainer})
     assert short.message is None
+
+
+def test_training_estimate_of_shorter_later_runs_by_hand():
+    # The CPU preset's unaugmented run (26 epochs of 57 steps) trains first, then the 13 epochs of the
+    # fine-tune: at 0.725 s a step (as above), 13 x 57 = 741 steps take 537 s = 9 min.
+    from types import SimpleNamespace
+
+    readings = iter([10.0, 24.5])
+    estimate = demo.TrainingEstimate("no augmentation", later_runs=1, later_epochs=13, clock=lambda: next(readings))
+    trainer = SimpleNamespace(config=SimpleNamespace(epochs=26), steps_per_epoch=57)
+    for step in range(1, 40):
+        estimate({"global_step": step, "trainer": trainer})
+    assert estimate.message.endswith("about 18 min left for this run and 9 min for the next run")
+
+
+@pytest.mark.parametrize("changes, match", [({"finetune_epochs": -1}, "finetune_epochs"),
+                                            ({"finetune_epochs": 2.0}, "finetune_epochs"),
+                                            ({"finetune_epochs": 2, "side_by_side": True}, "side_by_side=False")])
+def test_demo_config_refusals(changes, match):
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(TINY, **changes)
 
 
 def test_demo_into_the_folder_of_another_seed_says_to_use_another_out(tmp_path):

@@ -61,6 +61,7 @@ TRAIN_FLIGHT = "comballaz-demo-train"
 HALF_WIDTH = [32, 64, 128, 256]
 #: The two runs: label -> (folder, augment).
 RUNS = {"augmented (SimToReal)": ("augmented", "simtoreal"), "no augmentation": ("no_augmentation", None)}
+PLAIN_RUN = "no augmentation"
 
 
 @dataclass
@@ -79,6 +80,13 @@ class DemoConfig:
         image_size: (H, W) the model trains at.
         model: `topoloc.models` name; model_kwargs: its arguments.
         epochs, batch_size, lr: training (Adam, cosine decay to 1 %).
+        finetune_epochs: 0: the augmented run trains from new weights for ``epochs``, as the
+            unaugmented run does. N > 0: the unaugmented run trains first, and the augmented run
+            starts from its final weights (`TrainConfig.init_from`) and trains N epochs with
+            augmentation (the strength ramped over those N, the learning rate from ``lr`` again):
+            the network has learnt the renders' geometry before it learns to ignore their
+            appearance. The CPU preset fine-tunes 13 epochs (half the training of the augmented run)
+            and localises the real photos as well as 26 epochs from new weights (docs/RESULTS.md).
         augment_strength: strength of ``augment.SimToReal`` in the augmented run (its last epochs'
             with ``augment_ramp``).
         augment_ramp: ramp the strength up linearly over the run (`TrainConfig.augment_ramp_epochs` =
@@ -126,6 +134,7 @@ class DemoConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
+    finetune_epochs: int = 0
     augment_strength: float = 0.75
     augment_ramp: bool = True
     augment_fraction: float = 0.5
@@ -142,12 +151,25 @@ class DemoConfig:
     seed: int = 0
     test_flights: tuple[str, ...] = TEST_FLIGHTS
 
-    def train_config(self, out_dir: Path, augment: str | None, cache_file: Path) -> TrainConfig:
+    def __post_init__(self) -> None:
+        n = self.finetune_epochs
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"DemoConfig: `finetune_epochs` must be a non-negative int, got {self.finetune_epochs!r}")
+        if self.finetune_epochs and self.side_by_side:
+            raise ValueError("DemoConfig: `finetune_epochs` starts the augmented run from the unaugmented run's "
+                             "weights, so the two cannot train side by side: set `side_by_side=False` or "
+                             "`finetune_epochs=0`")
+
+    def train_config(self, out_dir: Path, augment: str | None, cache_file: Path,
+                     init_from: Path | None = None) -> TrainConfig:
+        """The `TrainConfig` of one run; ``init_from``: the augmented run's first weights (``finetune_epochs``)."""
+        epochs = self.finetune_epochs if augment is not None and self.finetune_epochs else self.epochs
         return TrainConfig(
-            model=self.model, model_kwargs=dict(self.model_kwargs), epochs=self.epochs, batch_size=self.batch_size,
+            model=self.model, model_kwargs=dict(self.model_kwargs), epochs=epochs, batch_size=self.batch_size,
             lr=self.lr, lr_schedule="cosine", sq=self.sq, image_size=self.image_size, augment=augment,
             augment_strength=self.augment_strength, augment_fraction=self.augment_fraction,
-            augment_ramp_epochs=self.epochs if self.augment_ramp and augment is not None else 0,
+            init_from=str(Path(init_from).resolve()) if init_from is not None else None,
+            augment_ramp_epochs=epochs if self.augment_ramp and augment is not None else 0,
             relight=self.relight if augment is not None else 0.0,
             device=self.device, cpu_amp=self.cpu_amp, cpu_channels_last=self.cpu_channels_last,
             val_every=0, seed=self.seed, out_dir=str(out_dir),
@@ -174,7 +196,7 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     if smoke:
         return DemoConfig("smoke", corridor_images=24, lhs_images=8, test_images=4, planned_test_images=6,
                           render_size=(72, 48), image_size=(48, 72), model="atloc_resnet18",
-                          model_kwargs=dict(feat_dim=64), epochs=2, batch_size=8, saliency_images=2,
+                          model_kwargs=dict(feat_dim=64), epochs=2, finetune_epochs=2, batch_size=8, saliency_images=2,
                           saliency_share_images=4, device=dev, seed=seed)
     if dev == "cuda":
         # Sized for about 5 minutes on one H100 / H200. Measured on an H200 (BENCHMARKS.md, 2026-11-30):
@@ -213,10 +235,16 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
     # 0, 1, 2 (scratch runs, docs/RESULTS.md): real 64.8 m / 12.0 deg against 77.1 m / 16.0 deg (AdaBN 63.6 m /
     # 10.4 deg against 67.0 m / 12.4 deg), synthetic 32.8 m / 4.6 deg against 23.2 m / 3.4 deg; the augmented
     # run's training takes 1.07-1.12x as long (the augmentation of 32 images a step instead of 16).
+    # The augmented run fine-tunes the unaugmented run's weights for 13 epochs (`finetune_epochs`, since
+    # 2026-12-02) instead of training 26 from random weights: half its training, about 4 minutes of the demo
+    # on the 2-core Zen 3, which brings the demo under 15 minutes there. Seeds 0, 1, 2 (scratch runs,
+    # docs/RESULTS.md): real 70.1 m / 13.5 deg against 64.8 m / 12.0 deg (AdaBN 64.8 m / 11.5 deg against
+    # 63.6 m / 10.4 deg), synthetic 35.9 m / 4.3 deg against 32.8 m / 4.6 deg.
     return DemoConfig("cpu", corridor_images=1800, lhs_images=200, test_images=150, render_size=(96, 64),
                       image_size=(64, 96), model="atloc_resnet18",
                       model_kwargs=dict(feat_dim=256, dropout=0.2, backbone_kwargs=dict(channels=HALF_WIDTH)),
-                      epochs=26, batch_size=32, augment_fraction=1.0, cpu_amp=True, cpu_channels_last=True,
+                      epochs=26, finetune_epochs=13, batch_size=32, augment_fraction=1.0, cpu_amp=True,
+                      cpu_channels_last=True,
                       saliency_images=3, saliency_share_images=16, device=dev, seed=seed)
 
 
@@ -224,15 +252,17 @@ class TrainingEstimate:
     """A training callback that says, once, how long the demo's training will take on this machine.
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
-    time left for this run and, for ``later_runs`` more runs of the same length, for those. The
+    time left for this run and, for ``later_runs`` more runs (of ``later_epochs`` together, or each as long
+    as this one), for those, at this run's speed. The
     demo's CPU preset takes 15-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """
 
     def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,
-                 clock: Any = time.perf_counter, write: Any = tqdm.write) -> None:
+                 clock: Any = time.perf_counter, write: Any = tqdm.write, later_epochs: int | None = None) -> None:
         self.label, self.later_runs, self.warmup, self.measure, self.clock = label, later_runs, warmup, measure, clock
+        self.later_epochs = later_epochs  # of the later runs together (None: each as long as this one)
         self.write = write  # above the training's progress bar, not through it
         self.seen = 0
         self.start: float | None = None
@@ -250,7 +280,8 @@ class TrainingEstimate:
             self.message = (f"[demo] training {self.label}: {1 / per_step:.2f} steps/s on this machine, about "
                             f"{_minutes(left)} left for this run")
             if self.later_runs:
-                self.message += (f" and {_minutes(self.later_runs * total * per_step)} for the "
+                later = (self.later_runs * trainer.config.epochs if self.later_epochs is None else self.later_epochs)
+                self.message += (f" and {_minutes(later * trainer.steps_per_epoch * per_step)} for the "
                                  f"{'next run' if self.later_runs == 1 else f'{self.later_runs} next runs'}")
             self.write(self.message)
 
@@ -370,7 +401,9 @@ def run_demo(
     train_set, val_set, test_sets = _datasets(cfg, data_dir)
     frame = LocalFrame.named("comballaz")
     cache_file = out / "cache" / f"train_{cfg.image_size[0]}x{cfg.image_size[1]}.pt"
-    configs = {label: cfg.train_config(out / "runs" / folder, augment, cache_file)
+    plain_checkpoint = out / "runs" / RUNS[PLAIN_RUN][0] / "last.pt"  # the fine-tune's start (finetune_epochs)
+    configs = {label: cfg.train_config(out / "runs" / folder, augment, cache_file,
+                                       init_from=plain_checkpoint if augment and cfg.finetune_epochs else None)
                for label, (folder, augment) in RUNS.items()}
     checkpoints = (_train_side_by_side(cfg, configs, train_set, out, cache_file) if cfg.side_by_side else
                    _train_one_after_another(cfg, configs, train_set, out, lap))
@@ -440,10 +473,15 @@ def _resume_refused(out: Path, label: str, err: ResumeSettingsError) -> ValueErr
 def _train_one_after_another(cfg: DemoConfig, configs: dict[str, TrainConfig], train_set, out: Path,
                              lap: Any) -> dict[str, Path]:
     checkpoints = {}
-    for i, (label, tcfg) in enumerate(configs.items()):
-        print(f"[demo] training {label}: {cfg.epochs} epochs of {len(train_set)} images", flush=True)
+    # A run that starts from another's weights (`TrainConfig.init_from`) trains after the others.
+    order = sorted(configs, key=lambda label: configs[label].init_from is not None)
+    for i, label in enumerate(order):
+        tcfg = configs[label]
+        start = f" from {Path(tcfg.init_from).parent.name}'s weights" if tcfg.init_from else ""
+        print(f"[demo] training {label}{start}: {tcfg.epochs} epochs of {len(train_set)} images", flush=True)
+        later = sum(configs[k].epochs for k in order[i + 1:])
         try:
-            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(configs) - 1 - i)])
+            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(order) - 1 - i, later_epochs=later)])
         except ResumeSettingsError as err:
             raise _resume_refused(out, label, err) from err
         checkpoints[label] = Path(result.final_checkpoint)
@@ -586,6 +624,23 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _runs_line(cfg: DemoConfig) -> str:
+    """How the two runs differ, for the report's introduction."""
+    epochs = cfg.finetune_epochs or cfg.epochs
+    augmentation = (
+        (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped from "
+         f"{cfg.augment_strength / epochs:g} in the first epoch to {cfg.augment_strength:g} in the last"
+         if cfg.augment_ramp else
+         f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch")
+        + (f" (each of those images first relit by a random sun on its depth map's normals with probability "
+           f"{cfg.relight:g}, `augment.RandomSunRelight`)" if cfg.relight > 0 else ""))
+    if cfg.finetune_epochs:
+        return (f"; two runs with the same settings and seed: one without augmentation, and the augmented one, "
+                f"which starts from that run's final weights (`TrainConfig.init_from`) and trains "
+                f"{cfg.finetune_epochs} more epochs (the learning rate from {cfg.lr:g} again) with {augmentation}")
+    return f"; two runs with identical settings and seed, with {augmentation}, and without augmentation"
+
+
 def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, float], total: float, cpu: float) -> str:
     tests = ", ".join(f"{ds.flight} {ds.domain} ({len(ds)})" for ds in test_sets)
     model_desc = f"`{cfg.model}`" + (f" ({', '.join(f'{k}={v}' for k, v in cfg.model_kwargs.items())})"
@@ -606,14 +661,7 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
         + (("; the training steps under bf16 autocast (`TrainConfig.cpu_amp`; evaluation in float32)"
             if training_autocast("cpu", True, cfg.cpu_amp) else "; float32 steps (this CPU has no native bf16)")
            if cfg.device == "cpu" and cfg.cpu_amp else "")
-        + "; two runs with identical settings and seed, with "
-        + (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped from "
-           f"{cfg.augment_strength / cfg.epochs:g} in the first epoch to {cfg.augment_strength:g} in the last"
-           if cfg.augment_ramp else
-           f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch")
-        + (f" (each of those images first relit by a random sun on its depth map's normals with probability "
-           f"{cfg.relight:g}, `augment.RandomSunRelight`)" if cfg.relight > 0 else "")
-        + ", and without augmentation.\n"
+        + _runs_line(cfg) + ".\n"
         f"- Test: {tests}: the poses of real TOPO flights; their \"real\" images are Mini-Comballaz's real "
         "appearance (the flight's season and sun, clouds, haze, cars, power lines, camera, JPEG), their synthetic "
         "images the render of the same pose.\n"

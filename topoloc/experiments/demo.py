@@ -85,8 +85,9 @@ class DemoConfig:
             starts from its final weights (`TrainConfig.init_from`) and trains N epochs with
             augmentation (the strength ramped over those N, the learning rate from ``lr`` again):
             the network has learnt the renders' geometry before it learns to ignore their
-            appearance. The CPU preset fine-tunes 13 epochs (half the training of the augmented run)
-            and localises the real photos as well as 26 epochs from new weights (docs/RESULTS.md).
+            appearance. The CPU preset fine-tunes 13 epochs, half the training of the augmented run;
+            over three seeds that localises the real photos about 5 m and 1.5 deg worse as trained
+            than 26 epochs from new weights, level in metres with AdaBN (docs/RESULTS.md).
         augment_strength: strength of ``augment.SimToReal`` in the augmented run (its last epochs'
             with ``augment_ramp``).
         augment_ramp: ramp the strength up linearly over the run (`TrainConfig.augment_ramp_epochs` =
@@ -179,7 +180,7 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (15-18 minutes on
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (11-13 minutes on
     a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
     configuration, chosen when CUDA is available).
 
@@ -254,7 +255,7 @@ class TrainingEstimate:
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs (of ``later_epochs`` together, or each as long
     as this one), for those, at this run's speed. The
-    demo's CPU preset takes 15-18 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
+    demo's CPU preset takes 11-13 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """

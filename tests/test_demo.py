@@ -331,6 +331,16 @@ def test_training_estimate_of_shorter_later_runs_by_hand():
     assert estimate.message.endswith("about 18 min left for this run and 9 min for the next run")
 
 
+def test_the_report_says_how_the_augmented_run_was_trained():
+    # the ramp starts at strength / (the augmented run's epochs): 0.75 / 26 from random weights, 0.75 / 13 as
+    # the CPU preset's fine-tune
+    scratch = demo._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=0))
+    assert "two runs with identical settings and seed" in scratch and "ramped from 0.0288462 in the first" in scratch
+    finetune = demo._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=13))
+    assert "starts from that run's final weights (`TrainConfig.init_from`) and trains 13 more epochs" in finetune
+    assert "ramped from 0.0576923 in the first" in finetune
+
+
 @pytest.mark.parametrize("changes, match", [({"finetune_epochs": -1}, "finetune_epochs"),
                                             ({"finetune_epochs": 2.0}, "finetune_epochs"),
                                             ({"finetune_epochs": 2, "side_by_side": True}, "side_by_side=False")])

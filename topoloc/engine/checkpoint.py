@@ -47,7 +47,7 @@ from topoloc.models.contract import record_input_size
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
            "TrainingState", "recorded_frame", "capture_rng_state", "restore_rng_state", "frame_record",
-           "check_frame", "remove_stale_temporaries"]
+           "check_frame", "frames_differ", "remove_stale_temporaries"]
 
 CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 
@@ -98,6 +98,11 @@ def frame_record(frame: Any) -> dict[str, Any] | None:
     return {"name": name, "lat_deg": origin[0], "lon_deg": origin[1], "h_m": origin[2]}
 
 
+def frames_differ(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two `frame_record` dicts have different origins (beyond 1e-9 deg / m)."""
+    return any(abs(a[k] - b[k]) > 1e-9 for k in ("lat_deg", "lon_deg", "h_m"))
+
+
 def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkpoint") -> None:
     """Refuse to evaluate ``model`` in another local frame than the one it was trained in.
 
@@ -123,7 +128,7 @@ def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkp
     if frame is None:
         return
     mine = frame_record(frame)
-    if any(abs(trained[k] - mine[k]) > 1e-9 for k in ("lat_deg", "lon_deg", "h_m")):
+    if frames_differ(trained, mine):
         label = lambda r: r["name"] or f"lat {r['lat_deg']}, lon {r['lon_deg']}, h {r['h_m']} m"  # noqa: E731
         raise ValueError(f"frame: {checkpoint} was trained in the {label(trained)} frame, not in "
                          f"{label(mine)}; its predictions are positions about the {label(trained)} origin. "

@@ -35,9 +35,9 @@ from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
-from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, load_checkpoint,
-                                       recorded_frame, remove_stale_temporaries, restore_rng_state, save_checkpoint,
-                                       training_checkpoint)
+from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, frames_differ,
+                                       load_checkpoint, recorded_frame, remove_stale_temporaries, restore_rng_state,
+                                       save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
                                         shard_indices)
@@ -62,6 +62,11 @@ RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
 RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
+
+
+def _without_pretrained(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """``model_kwargs`` less ``pretrained``: where the first weights came from does not change the model."""
+    return {k: v for k, v in (model_kwargs or {}).items() if k != "pretrained"}
 
 
 def training_autocast(device_type: str, amp: bool, cpu_amp: bool) -> bool:
@@ -343,14 +348,13 @@ class Trainer:
             state = load_checkpoint(path)
         except ValueError as err:
             raise ValueError(f"TrainConfig.init_from: {err}") from err
-        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
-        theirs, mine = (state["model_name"], kw(state["model_kwargs"])), (cfg.model, kw(cfg.to_dict()["model_kwargs"]))
+        theirs = (state["model_name"], _without_pretrained(state["model_kwargs"]))
+        mine = (cfg.model, _without_pretrained(cfg.to_dict()["model_kwargs"]))
         if theirs != mine:
             raise ValueError(f"TrainConfig.init_from: {str(path)!r} holds {theirs[0]} with model_kwargs {theirs[1]}, "
                              f"not this run's {mine[0]} with {mine[1]}")
         frame = recorded_frame(state)
-        if frame is not None and self.frame is not None and any(
-                abs(frame[k] - self.frame[k]) > 1e-9 for k in ("lat_deg", "lon_deg", "h_m")):
+        if frame is not None and self.frame is not None and frames_differ(frame, self.frame):
             raise ValueError(f"TrainConfig.init_from: {str(path)!r} was trained in the frame {frame}, the training "
                              f"set is in {self.frame}: its weights place positions about another origin")
         if self.normalizer is None:
@@ -360,7 +364,6 @@ class Trainer:
     def _config_changes(self, state: TrainingState) -> list[tuple[str, Any, Any]]:
         """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
         saved, mine = state.config, self.config.to_dict()
-        kw = lambda d: {k: v for k, v in (d or {}).items() if k != "pretrained"}  # noqa: E731
         fields = list(RESUME_FIELDS)
         if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
             fields.append("epochs")
@@ -371,7 +374,7 @@ class Trainer:
         for k in fields:
             old, new = saved.get(k, defaults.get(k)), mine.get(k)
             if k == "model_kwargs":
-                old, new = kw(old), kw(new)
+                old, new = _without_pretrained(old), _without_pretrained(new)
             if old != new:
                 changes.append((k, old, new))
         if state.frame is not None and self.frame is not None and state.frame != self.frame:

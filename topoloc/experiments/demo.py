@@ -61,6 +61,7 @@ TRAIN_FLIGHT = "comballaz-demo-train"
 HALF_WIDTH = [32, 64, 128, 256]
 #: The two runs: label -> (folder, augment).
 RUNS = {"augmented (SimToReal)": ("augmented", "simtoreal"), "no augmentation": ("no_augmentation", None)}
+#: The run without augmentation: its brackets are the report's, and the fine-tune starts from it.
 PLAIN_RUN = "no augmentation"
 
 
@@ -536,7 +537,7 @@ def _aims(evaluations: dict[str, Any], flight: str = PLANNED_FLIGHT, suffix: str
     if any(k + suffix not in evaluations for k in RUNS):
         return {"checked": False, "why": f"the runs{suffix} were not evaluated"}
     aug, plain = (evaluations[k + suffix] for k in RUNS)
-    brackets = evaluations[list(RUNS)[-1]]
+    brackets = evaluations[PLAIN_RUN]
     med = {"aug": {d: _medians(aug.model, d, flight) for d in ("synthetic", "real")},
            "plain": {d: _medians(plain.model, d, flight) for d in ("synthetic", "real")}}
     const, ceiling = brackets.constant, brackets.ceiling

@@ -12,42 +12,11 @@ retrieval), the components (`topoloc.models`, `topoloc.data`, `topoloc.procedura
 `topoloc.rotations`, `topoloc.metrics`). This module re-exports the public names of every floor.
 """
 
-from topoloc.data import (
-    ComballazAir,
-    ComballazSynthetic,
-    CrossLocScene,
-    EPFLPhantom,
-    PoseNormalizer,
-    TopoFlight,
-    corridor,
-    coverage,
-    lhs_area,
-    lhs_envelope,
-    list_presets,
-    load_pose_file,
-    load_preset,
-    parse_dji_metadata,
-    save_pose_file,
-)
-from topoloc.geodesy import LocalFrame, c2w_to_cesium, cesium_to_c2w, ecef_to_wgs84, wgs84_to_ecef
-from topoloc.metrics import PoseErrorSummary, pose_errors, summarize
-from topoloc.models import (
-    AtLoc,
-    AtLocAttention,
-    AtLocLoss,
-    Backbone,
-    PoseHead,
-    SpatialAttention,
-    create_model,
-    list_models,
-)
-from topoloc import saliency  # noqa: F401  (topoloc.saliency.gradient_saliency, ...)
-from topoloc.evaluation import EvaluationResult, Localisation
-from topoloc.engine import (TrainConfig, TrainResult, adapt_batchnorm, evaluate, export_onnx, load_model, localise,
-                            predict, train)
-from topoloc.reporting import write_report
-from topoloc._device import cpu_has_bf16
-from topoloc.experiments import load_recipe, run_demo, run_recipe
+import lazy_loader
+
+# The public names are imported from their modules when first used (the list is __init__.pyi), so that
+# `topoloc --help` and `import topoloc` do not pay for torch, timm and matplotlib (about 10 s on a 2-core CPU).
+__getattr__, __dir__, _ = lazy_loader.attach_stub(__name__, __file__)
 
 __version__ = "0.1.0"
 

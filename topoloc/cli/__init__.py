@@ -2,8 +2,10 @@
 
 One module per subcommand (``poses``, ``render``, ``train``, ``evaluate``, ``saliency``, ``demo``,
 ``localise``, ``export``), each parsing its flags and making one call into the library; `app` builds
-the parser and runs it. The subcommands import the library at the top of their modules: importing
-`topoloc.cli` imports the `topoloc` package (torch, the engine) in any case.
+the parser and runs it. The subcommands import the library inside the functions that run them, and
+`import topoloc` loads its names when first used, so that ``topoloc --help``, each subcommand's
+``--help`` and a refused argument answer without loading torch, timm or matplotlib (about 10 s on a
+2-core CPU).
 """
 
 from topoloc.cli.app import SUBCOMMANDS, build_parser, main

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 
 from topoloc.cli._common import device_arg
-from topoloc.experiments.demo import run_demo
 
 __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.experiments.demo import run_demo
+
     report = run_demo(args.out, smoke=args.smoke, device=args.device, seed=args.seed)
     print(f"report: {report}")
     return 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from topoloc.cli._common import checkpoint_arg, device_arg, flights_args
-from topoloc.experiments import recipe
 
 __all__ = ["add"]
 
@@ -28,10 +27,14 @@ def _split_options(args: argparse.Namespace) -> dict:
 
 def _flights(items, opts: dict) -> list[recipe.FlightSpec]:
     """``FLIGHT[:DOMAIN[:SPLIT]]`` strings with the split options of the command line."""
+    from topoloc.experiments import recipe
+
     return [recipe.FlightSpec(**{**vars(recipe.parse_flight(item)), **opts}) for item in items]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.experiments import recipe
+
     opts = _split_options(args)
     report = recipe.evaluate_checkpoint(args.checkpoint, args.data, _flights(args.flights, opts), args.out,
                                         train_flights=_flights(args.train_flights or (), opts), frame=args.frame,

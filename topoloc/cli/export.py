@@ -7,12 +7,13 @@ import argparse
 import warnings
 
 from topoloc.cli._common import checkpoint_arg, one_line, print_warnings
-from topoloc.engine.export import export_onnx
 
 __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.engine.export import export_onnx
+
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -8,14 +8,18 @@ import sys
 import warnings
 
 from topoloc.cli._common import checkpoint_arg, device_arg, one_line, print_warnings
-from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
-from topoloc.engine.localise import localise
-from topoloc.evaluation.gis import gis_format
 
 __all__ = ["add"]
 
+#: The default of --geoid-offset as its help gives it (`topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`, which a
+#: test keeps equal; not imported here, so that `--help` does not load the library).
+GEOID_OFFSET_HELP_M = 49.5
+
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+    from topoloc.engine.localise import localise
+    from topoloc.evaluation.gis import gis_format
 
     for out in args.out:
         gis_format(out)  # an unknown suffix fails before the model runs
@@ -24,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             result = localise(args.checkpoint, args.photos, frame=args.frame, device=args.device,
                               batch_size=args.batch_size, on_error="raise" if args.strict else "skip",
-                              geoid_offset_m=args.geoid_offset, progress=not args.no_progress, adabn=args.adabn)
+                              geoid_offset_m=DEFAULT_GEOID_OFFSET_M if args.geoid_offset is None else args.geoid_offset, progress=not args.no_progress, adabn=args.adabn)
     except (ValueError, FileNotFoundError) as err:
         raise one_line(err) from err
     print_warnings(caught, skip_prefix="localise: skipped")
@@ -56,9 +60,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "
                         "when it records none)")
-    p.add_argument("--geoid-offset", type=float, default=DEFAULT_GEOID_OFFSET_M, metavar="M",
-                   help="geoid undulation N in metres for heights above sea level h - N (default: %(default)s, "
-                        "western Switzerland)")
+    p.add_argument("--geoid-offset", type=float, default=None, metavar="M",
+                   help=f"geoid undulation N in metres for heights above sea level h - N (default: "
+                        f"{GEOID_OFFSET_HELP_M}, western Switzerland)")
     p.add_argument("--batch-size", type=int, default=32, help="photos per forward pass (default: 32)")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

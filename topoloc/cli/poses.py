@@ -1,7 +1,8 @@
 """``topoloc poses corridor | lhs``: training pose files that cover a flight.
 
 The sampling is done by :mod:`topoloc.data.pose_sampling`; the terrain (Mini-Comballaz's surface,
-to keep Latin-hypercube cameras above the ground) comes from :mod:`topoloc.procedural`.
+to keep Latin-hypercube cameras above the ground) comes from :mod:`topoloc.procedural`. Both are
+imported when a command runs, not for ``--help`` (see `topoloc.cli`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-from topoloc.data.pose_sampling import (corridor, lhs_area, lhs_envelope, load_pose_file, pose_summary,
-                                        save_pose_file)
-from topoloc.data.preset import list_presets, load_preset
-from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
-from topoloc.procedural import area_of_positions, build_world, clearance_m, terrain_function
 
 __all__ = ["add"]
 
@@ -47,6 +42,9 @@ def _seed(value: int) -> int:
 
 def _flight_rows(name: str) -> np.ndarray:
     """A vendored preset by name, or a .npy pose file by path."""
+    from topoloc.data.pose_sampling import load_pose_file
+    from topoloc.data.preset import list_presets, load_preset
+
     if name in list_presets():
         return load_preset(name)
     if name.endswith(".npy") or Path(name).is_file():
@@ -56,6 +54,8 @@ def _flight_rows(name: str) -> np.ndarray:
 
 def _area_frame(rows: np.ndarray):
     """The TOPO origin frame the rows lie near (within 30 km), or None."""
+    from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+
     for name in TOPO_ORIGINS:
         frame = LocalFrame.named(name)
         if np.linalg.norm(rows[:, :3].mean(0) - frame.origin_ecef) < 30_000.0:
@@ -65,6 +65,8 @@ def _area_frame(rows: np.ndarray):
 
 def _terrain(rows: np.ndarray | None, seed: int):
     """Mini-Comballaz's surface as ``(east_m, north_m) -> up_m`` in Comballaz ENU, or None outside its area."""
+    from topoloc.procedural import area_of_positions, build_world, terrain_function
+
     if rows is not None:
         try:
             area_of_positions(rows[:, :3])
@@ -74,6 +76,8 @@ def _terrain(rows: np.ndarray | None, seed: int):
 
 
 def _write(rows: np.ndarray, out: str) -> int:
+    from topoloc.data.pose_sampling import pose_summary, save_pose_file
+
     path = save_pose_file(out, rows)
     print(f"{path}: {pose_summary(rows, _area_frame(rows))}")
     return 0
@@ -85,6 +89,9 @@ def _run_corridor(args: argparse.Namespace) -> int:
     count, seed = _count(args.count), _seed(args.seed)
     if args.min_clearance is not None and not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
+    from topoloc.data.pose_sampling import corridor
+    from topoloc.procedural import area_of_positions, build_world, clearance_m
+
     rows = corridor(_flight_rows(args.flight), count, sigma_m, sigma_deg, seed=seed, pick=args.pick)
     if args.min_clearance is not None:
         area_of_positions(rows[:, :3], "--min-clearance: the corridor")
@@ -104,6 +111,9 @@ def _run_lhs(args: argparse.Namespace) -> int:
         raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
     if args.margin < 0:
         raise ValueError(f"--margin: expected a non-negative number of metres, got {args.margin}")
+    from topoloc.data.pose_sampling import lhs_area, lhs_envelope
+    from topoloc.geodesy import LocalFrame
+
     if args.area is not None:
         ground = None if args.no_terrain else _terrain(None, args.world_seed)
         rows = lhs_area(args.area, count, seed=seed, ground_m=ground)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
-
 __all__ = ["add"]
 
 
@@ -61,6 +59,8 @@ def add(sub) -> argparse.ArgumentParser:
 
 
 def _run(args) -> int:
+    from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
+
     if not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     if (args.poses is None) != (args.name is None):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 
 from topoloc.cli._common import checkpoint_arg, device_arg, flights_args
-from topoloc.experiments import recipe
 
 __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.experiments import recipe
+
     path = recipe.explain_checkpoint(args.checkpoint, args.data, args.flights, args.out, figure_images=args.num_images,
                               share_images=args.share_images, frame=args.frame, device=args.device)
     print(f"saliency: {path}")

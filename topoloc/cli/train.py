@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.experiments import recipe
-
 __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.experiments import recipe
+
     extra = {"resume": True} if args.resume else {}
     if args.allow_config_change:
         extra["resume_changes"] = "allow"

@@ -329,6 +329,21 @@ def test_training_estimate_of_shorter_later_runs_by_hand():
     for step in range(1, 40):
         estimate({"global_step": step, "trainer": trainer})
     assert estimate.message.endswith("about 18 min left for this run and 9 min for the next run")
+    # when the next run augments and this one does not, its steps are slower: the figure is a lower bound
+    readings = iter([10.0, 24.5])
+    estimate = demo.TrainingEstimate("no augmentation", later_runs=1, later_epochs=13, later_augmented=True,
+                                     clock=lambda: next(readings))
+    for step in range(1, 40):
+        estimate({"global_step": step, "trainer": trainer})
+    assert estimate.message.endswith("about 18 min left for this run and at least 9 min for the next run")
+
+
+def test_an_augmented_or_relit_run_counts_as_slower(tmp_path):
+    cfg = demo.demo_config(device="cpu")
+    plain = cfg.train_config(tmp_path / "a", None, tmp_path / "cache.pt")
+    augmented = cfg.train_config(tmp_path / "b", "simtoreal", tmp_path / "cache.pt")
+    assert not demo._augments(plain) and demo._augments(augmented)
+    assert demo._augments(dataclasses.replace(plain, relight=0.8))  # relighting alone changes the images too
 
 
 def test_the_report_says_how_the_augmented_run_was_trained():

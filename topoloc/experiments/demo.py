@@ -255,16 +255,20 @@ class TrainingEstimate:
 
     It times ``measure`` steps after ``warmup`` (the first steps allocate and tune), then prints the
     time left for this run and, for ``later_runs`` more runs (of ``later_epochs`` together, or each as long
-    as this one), for those, at this run's speed. The
+    as this one), for those, at this run's speed: "at least" that when ``later_augmented`` (they augment
+    their images and this run does not, so their steps are slower; the demo's fine-tune took 4 minutes
+    where this said 3). The
     demo's CPU preset takes 11-13 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
     model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
     at the start, not at the end.
     """
 
     def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,
-                 clock: Any = time.perf_counter, write: Any = tqdm.write, later_epochs: int | None = None) -> None:
+                 clock: Any = time.perf_counter, write: Any = tqdm.write, later_epochs: int | None = None,
+                 later_augmented: bool = False) -> None:
         self.label, self.later_runs, self.warmup, self.measure, self.clock = label, later_runs, warmup, measure, clock
         self.later_epochs = later_epochs  # of the later runs together (None: each as long as this one)
+        self.later_augmented = later_augmented
         self.write = write  # above the training's progress bar, not through it
         self.seen = 0
         self.start: float | None = None
@@ -283,7 +287,8 @@ class TrainingEstimate:
                             f"{_minutes(left)} left for this run")
             if self.later_runs:
                 later = (self.later_runs * trainer.config.epochs if self.later_epochs is None else self.later_epochs)
-                self.message += (f" and {_minutes(later * trainer.steps_per_epoch * per_step)} for the "
+                self.message += (f" and {'at least ' if self.later_augmented else ''}"
+                                 f"{_minutes(later * trainer.steps_per_epoch * per_step)} for the "
                                  f"{'next run' if self.later_runs == 1 else f'{self.later_runs} next runs'}")
             self.write(self.message)
 
@@ -482,13 +487,20 @@ def _train_one_after_another(cfg: DemoConfig, configs: dict[str, TrainConfig], t
         start = f" from {Path(tcfg.init_from).parent.name}'s weights" if tcfg.init_from else ""
         print(f"[demo] training {label}{start}: {tcfg.epochs} epochs of {len(train_set)} images", flush=True)
         later = sum(configs[k].epochs for k in order[i + 1:])
+        slower = not _augments(tcfg) and any(_augments(configs[k]) for k in order[i + 1:])
+        estimate = TrainingEstimate(label, len(order) - 1 - i, later_epochs=later, later_augmented=slower)
         try:
-            result = train(tcfg, train_set, callbacks=[TrainingEstimate(label, len(order) - 1 - i, later_epochs=later)])
+            result = train(tcfg, train_set, callbacks=[estimate])
         except ResumeSettingsError as err:
             raise _resume_refused(out, label, err) from err
         checkpoints[label] = Path(result.final_checkpoint)
         lap(f"train {Path(tcfg.out_dir).name}")
     return checkpoints
+
+
+def _augments(cfg: TrainConfig) -> bool:
+    """Whether a run changes its images on the way in (its steps are then slower than a plain run's)."""
+    return cfg.augment is not None or cfg.relight > 0
 
 
 def _estimate(label: str, write: Any) -> list[TrainingEstimate]:

@@ -1,6 +1,7 @@
 """`topoloc train | evaluate | saliency | demo`: --help on every flag, argument errors, and a run."""
 
 import argparse
+import importlib.metadata
 
 import pytest
 
@@ -23,6 +24,13 @@ def test_help_for_every_subcommand_and_flag(name, capsys):
     assert f"usage: topoloc {name}" in capsys.readouterr().out
     for action in _subparser(name)._actions:
         assert action.help, f"topoloc {name}: {action.option_strings} has no help text"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"topoloc {importlib.metadata.version('topoloc')}"
 
 
 def test_parsed_arguments():

@@ -18,7 +18,7 @@ import lazy_loader
 # `topoloc --help` and `import topoloc` do not pay for torch, timm and matplotlib (about 10 s on a 2-core CPU).
 __getattr__, __dir__, _ = lazy_loader.attach_stub(__name__, __file__)
 
-__version__ = "0.1.0"
+from topoloc._version import __version__
 
 __all__ = [
     "__version__",

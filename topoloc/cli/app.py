@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from topoloc._version import __version__
 from topoloc.cli import demo, evaluate, export, localise, poses, render, saliency, train
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -21,6 +22,7 @@ SUBCOMMANDS = [poses.add, render.add, train.add, evaluate.add, saliency.add, dem
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every registered subcommand."""
     parser = argparse.ArgumentParser(prog="topoloc", description="Drone localisation from a single image (TOPO).")
+    parser.add_argument("--version", action="version", version=f"topoloc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in SUBCOMMANDS:

@@ -27,7 +27,7 @@ py=${PYTHON:-python3}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
-if ! "$py" -c "import kornia, pyproj, timm, torch" 2>/dev/null; then
+if ! "$py" -c "import kornia, lazy_loader, pyproj, timm, torch" 2>/dev/null; then
   if compgen -G ".whl/*.whl" >/dev/null; then
     "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/topoloc-site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/topoloc-site${PYTHONPATH:+:$PYTHONPATH}

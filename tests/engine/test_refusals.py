@@ -14,6 +14,7 @@ import yaml
 from topoloc.engine import TrainConfig, train
 from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
 from topoloc.engine.predict import predict
+from topoloc.geodesy import LocalFrame
 
 
 def _darken(x):
@@ -236,3 +237,19 @@ def test_checkpoint_predating_a_field_resumes_with_its_default(tiny_config, pose
     del state["config"]["augment_fraction"]  # written before the field existed
     save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
     assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds).history) == 2
+
+
+def test_resume_refuses_another_frame_and_not_a_rounding_of_the_same(tiny_config, pose_images, tmp_path):
+    run = tmp_path / "run"
+    data = pose_images(n=8)
+    data.frame = LocalFrame.named("comballaz")
+    train(tiny_config(out_dir=str(run), epochs=1), data)
+    data.frame = LocalFrame.named("epfl")
+    with pytest.raises(ValueError, match="frame"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True), data)
+    # The same origin up to a few ulps (as a frame recomputed with other float rounding): the same frame,
+    # as `evaluate` and `init_from` judge it (1e-9 deg / m).
+    same = LocalFrame.named("comballaz")
+    data.frame = LocalFrame(same.lat_deg, same.lon_deg, same.h_m + 1e-12)
+    assert data.frame.h_m != same.h_m
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), data).history) == 2

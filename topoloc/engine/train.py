@@ -377,7 +377,7 @@ class Trainer:
                 old, new = _without_pretrained(old), _without_pretrained(new)
             if old != new:
                 changes.append((k, old, new))
-        if state.frame is not None and self.frame is not None and state.frame != self.frame:
+        if state.frame is not None and self.frame is not None and frames_differ(state.frame, self.frame):
             changes.append(("frame", state.frame, self.frame))
         return changes
 

@@ -81,6 +81,7 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "| training fit (no augmentation) | synthetic | 50 |" in text  # 60 views, 6 blocks of 10: 5 train, 1 val
     assert "| validation (no augmentation) | synthetic | 10 |" in text
     assert "**Aims**" in text and "| comballaz-2021-03-27-winter | real |" in text
+    assert "**Where the error is**: not computed, `comballaz-2020-11-06-planned` has 3 real test image(s)" in text
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())
@@ -374,3 +375,45 @@ def test_demo_into_the_folder_of_another_seed_says_to_use_another_out(tmp_path):
     with pytest.raises(ValueError, match=r"demo: holds a demo of another seed or preset.*use another --out"):
         demo._render(cfg, data)
     assert [p.name for p in flight.iterdir()] == [poses.name]  # refused before rendering anything
+
+
+def test_the_report_splits_the_planned_flights_errors_by_land_cover(tmp_path):
+    from types import SimpleNamespace
+
+    from topoloc.data.topo import TopoFlight
+    from topoloc.evaluation import PoseEvaluation
+    from topoloc.geodesy import LocalFrame
+
+    _write_flight(tmp_path, demo.PLANNED_FLIGHT, 8, (10, 10), seed=0)
+    frame = LocalFrame.named("comballaz")
+    twin = TopoFlight(tmp_path, demo.PLANNED_FLIGHT, domain="synthetic", frame=frame, load_semantics=True)
+    deciduous = [50, 0, 25, 100, 75, 10, 40, 60]  # pixels of 100 per view; the rest meadow
+    for path, n in zip(twin.semantics_paths, deciduous):
+        sem = np.full(100, 1, dtype=np.uint8)  # meadow
+        sem[:n] = 3  # forest_deciduous
+        np.save(path, sem.reshape(10, 10))
+    gt = twin.poses()
+    yaw = np.deg2rad(np.arange(1.0, 9.0))  # image k: k + 1 deg about the camera's axis, 10 (k + 1) m east
+    turn = np.tile(np.eye(4), (8, 1, 1))
+    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = np.cos(yaw), -np.sin(yaw), np.sin(yaw), np.cos(yaw)
+    real = gt @ turn
+    real[:, 0, 3] += 10.0 * np.arange(1, 9)
+    synthetic = gt.copy()
+    synthetic[:, 1, 3] += 5.0
+    order = [3, 0, 6, 1, 7, 2, 5, 4]  # the evaluation's rows need not be in the pose file's order
+    ev = PoseEvaluation("augmented (SimToReal)", names=[f"img{i}" for i in order * 2], flights=demo.PLANNED_FLIGHT,
+                        domains=["real"] * 8 + ["synthetic"] * 8, pred_c2w=np.concatenate([real[order], synthetic[order]]),
+                        gt_c2w=np.concatenate([gt[order], gt[order]]), frame=frame)
+    text = demo._landcover_section(tmp_path, frame, {"augmented (SimToReal)": SimpleNamespace(model=ev)})
+    # sorted by deciduous share: images 1, 5 | 2, 6 | 0, 7 | 4, 3 (errors 10 (k + 1) m, k + 1 deg)
+    assert "| forest_deciduous | share in view | 0-10 % | 25-40 % | 50-60 % | 75-100 % |" in text
+    assert "| | real | 40 m / 4.0 deg | 50 m / 5.0 deg | 45 m / 4.5 deg | 45 m / 4.5 deg |" in text
+    assert "| | synthetic | 5 m / 0.0 deg | 5 m / 0.0 deg | 5 m / 0.0 deg | 5 m / 0.0 deg |" in text
+    # meadow is the rest of each view: the same quarters, the other way round
+    assert "| meadow | share in view | 0-25 % | 40-50 % | 60-75 % | 90-100 % |" in text
+    assert "| | real | 45 m / 4.5 deg | 45 m / 4.5 deg | 50 m / 5.0 deg | 40 m / 4.0 deg |" in text
+    assert "forest_evergreen" not in text and "building" not in text  # under 5 % of the views
+    # fewer than four test images: said, not computed
+    few = PoseEvaluation("augmented (SimToReal)", names=["a", "b", "c"], flights=demo.PLANNED_FLIGHT, domains="real",
+                         pred_c2w=real[:3], gt_c2w=gt[:3], frame=frame)
+    assert "not computed" in demo._landcover_section(tmp_path, frame, {"x": SimpleNamespace(model=few)})

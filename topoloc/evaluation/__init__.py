@@ -8,12 +8,14 @@ it is written, apart from the loop that runs a model over datasets (`topoloc.eng
 - `baselines`: the constant pose and the coverage ceiling (poses only, no model).
 - `retrieval`: the nearest-neighbour retrieval baseline: descriptors (a model's pooled backbone
   features or a model-free thumbnail), nearest neighbours by cosine similarity, their poses.
+- `landcover`: errors split by the share of a land-cover class in view (which views carry the error).
 - `localisation`, `gis`: predicted poses of new photos (no ground truth) in every frame a user
   needs, and their CSV / GeoJSON / KML files (`topoloc.engine.localise` builds them).
 """
 
 from topoloc.evaluation.baselines import chordal_mean_rotation, constant_pose, coverage_ceiling
 from topoloc.evaluation.gis import GIS_FORMATS, LOCALISATION_COLUMNS, gis_format, write_localisation
+from topoloc.evaluation.landcover import SharePart, class_shares, errors_by_share
 from topoloc.evaluation.localisation import Localisation
 from topoloc.evaluation.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, TRAINING_FIT, VALIDATION,
                                         EvaluationResult, PoseEvaluation, evaluate_poses, nearest_pose,
@@ -33,6 +35,10 @@ __all__ = [
     "CEILING",
     "TRAINING_FIT",
     "VALIDATION",
+    # land cover in view
+    "SharePart",
+    "class_shares",
+    "errors_by_share",
     # brackets
     "chordal_mean_rotation",
     "constant_pose",

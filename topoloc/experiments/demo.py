@@ -31,15 +31,19 @@ import torch
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
+from topoloc.data._images import read_semantics
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
+from topoloc.data.semantics import SEMANTIC_CLASSES, SKY
+from topoloc.data.topo import TopoFlight
 from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import ResumeSettingsError, initial_model, train, training_autocast
+from topoloc.evaluation.landcover import class_shares, errors_by_share
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
@@ -439,6 +443,7 @@ def run_demo(
                 adapt="adabn")
             adapted[f"{label} + {ADABN_LABEL}"].brackets_of = label
     evaluations.update(adapted)  # after the runs: the report's columns and headline keep their order
+    landcover_md = _landcover_section(data_dir, frame, evaluations)
     lap("evaluate")
 
     def write(saliency_md: str) -> Path:
@@ -447,6 +452,7 @@ def run_demo(
             _intro(cfg, train_set, val_set, test_sets, timings, time.perf_counter() - t0, _cpu_seconds() - cpu0),
             _per_flight(evaluations),
             check_aims(evaluations, cfg.preset),
+            landcover_md,
         ])
         report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training around the "
                               "planned flight, real test", intro=intro, retrieval_run=headline,
@@ -624,6 +630,55 @@ def _per_flight(evaluations: dict[str, Any]) -> str:
             lines.append(f"| {flight} | {domain} | " + " | ".join(cells)
                          + f" | {_fmt(_medians(const, domain, flight) if const else None)} | {_fmt(best)} | {_fmt(ceil)} | {cov} |")
     return "\n".join(lines)
+
+
+#: Classes shown in the land-cover breakdown when they fill at least this share of the views on average.
+LANDCOVER_MIN_SHARE = 0.05
+
+
+def _landcover_section(data_dir: Path, frame: LocalFrame, evaluations: dict[str, Any]) -> str:
+    """The headline run's errors on the planned flight, its images cut into quarters by the share of each
+    common land-cover class in view (from the synthetic render's semantic map at each pose)."""
+    twin = TopoFlight(data_dir, PLANNED_FLIGHT, domain="synthetic", frame=frame, load_semantics=True)
+    semantics = np.stack([read_semantics(p).numpy() for p in twin.semantics_paths])
+    shares = class_shares(semantics, {c: n for c, n in SEMANTIC_CLASSES.items() if c != SKY})
+    shown = {n: s for n, s in shares.items() if s.mean() >= LANDCOVER_MIN_SHARE}
+    positions = twin.poses()[:, :3, 3]
+    headline = next(iter(evaluations))
+    methods = [(label, domain) for domain in ("real", "synthetic")
+               for label in (headline, f"{headline} + {ADABN_LABEL}") if label in evaluations]
+    rows = []
+    for name, share in shown.items():
+        cells: list[list[str]] = []
+        for label, domain in methods:
+            ev = evaluations[label].model
+            mask = ev.mask(domain=domain, flight=PLANNED_FLIGHT)
+            if mask.sum() < 4:
+                return (f"**Where the error is**: not computed, `{PLANNED_FLIGHT}` has {int(mask.sum())} {domain} test "
+                        "image(s), fewer than the four quarters need.")
+            # each test image's render row: the twin's pose at the same place (the same pose file)
+            where = ev.gt_c2w[mask][:, :3, 3]
+            dist = np.linalg.norm(where[:, None] - positions[None], axis=-1)
+            row = dist.argmin(axis=1)
+            if (dist[np.arange(len(row)), row] > 1e-3).any():
+                raise ValueError(f"{PLANNED_FLIGHT}: a test image's pose is not in {twin.flight}'s pose file")
+            parts = errors_by_share(ev.translation_m[mask], ev.rotation_deg[mask], share[row])
+            if not cells:
+                cells.append([f"{100 * p.low:.0f}-{100 * p.high:.0f} %" for p in parts])
+            label_cell = f"{domain}{', AdaBN' if label != headline else ''}"
+            cells.append([label_cell] + [f"{p.median_m:.0f} m / {p.median_deg:.1f} deg" for p in parts])
+        rows.append(f"| {name} | share in view | " + " | ".join(cells[0]) + " |")
+        rows += [f"| | {c[0]} | " + " | ".join(c[1:]) + " |" for c in cells[1:]]
+    if not rows:
+        return ""
+    return "\n".join([
+        f"**Where the error is** ({headline}, `{PLANNED_FLIGHT}`): the test images cut into four equal quarters by "
+        "the share of each common land-cover class in view (from the synthetic render's semantic map at each "
+        "pose), median m / deg per quarter, least of the class first. A class whose real error rises across "
+        "its quarters while the synthetic one does not is one the augmentations do not cover (docs/RESULTS.md: "
+        "the leafless deciduous forest).", "",
+        "| class | images | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |", "|---|---|---|---|---|---|",
+        *rows])
 
 
 def _fmt(m: tuple[float, float] | None) -> str:

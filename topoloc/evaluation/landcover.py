@@ -1,0 +1,92 @@
+"""Errors by land cover in view: which views carry a domain's error.
+
+A model trained on renders can localise photos of open meadows about as well as renders and fail on
+views of leafless forest (docs/RESULTS.md). Splitting the test images by the share of one land-cover
+class in view, taken from the synthetic render's semantic map at the same pose, shows that. The
+images are sorted by that share and cut into parts of (nearly) equal size, so that ties (many views
+with none of a class) cannot leave a part empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+__all__ = ["SharePart", "class_shares", "errors_by_share"]
+
+
+@dataclass(frozen=True)
+class SharePart:
+    """One part of the images split by a class's share in view.
+
+    Attributes:
+        low, high: the smallest and largest share (0-1) of the class among the part's images.
+        count: the number of images.
+        median_m, median_deg: the part's median translation (m) and rotation (deg) error.
+    """
+
+    low: float
+    high: float
+    count: int
+    median_m: float
+    median_deg: float
+
+
+def class_shares(semantics: np.ndarray, classes: Mapping[int, str]) -> dict[str, np.ndarray]:
+    """The share of each class's pixels in each view.
+
+    Args:
+        semantics: (N, H, W) integer class ids, one map per image.
+        classes: class id -> name, the classes to count.
+
+    Returns:
+        name -> (N,) float shares in [0, 1].
+
+    Example:
+        >>> sem = np.array([[[1, 1], [2, 3]], [[3, 3], [3, 3]]])
+        >>> {k: v.tolist() for k, v in class_shares(sem, {1: "meadow", 3: "forest"}).items()}
+        {'meadow': [0.5, 0.0], 'forest': [0.25, 1.0]}
+    """
+    sem = np.asarray(semantics)
+    if sem.ndim != 3 or not np.issubdtype(sem.dtype, np.integer):
+        raise ValueError(f"class_shares: `semantics` must be (N, H, W) integer class ids, got {sem.dtype} "
+                         f"{sem.shape}")
+    pixels = sem.shape[1] * sem.shape[2]
+    return {name: (sem == cid).reshape(len(sem), -1).sum(axis=1) / pixels for cid, name in classes.items()}
+
+
+def errors_by_share(translation_m: np.ndarray, rotation_deg: np.ndarray, share: np.ndarray,
+                    parts: int = 4) -> list[SharePart]:
+    """Median errors of the images cut into ``parts`` groups of nearly equal size by ``share``.
+
+    The images are sorted by share (ties keep their order) and split as `numpy.array_split` does:
+    the first ``N % parts`` groups hold one image more.
+
+    Args:
+        translation_m, rotation_deg: (N,) errors of each image.
+        share: (N,) a class's share in each image's view.
+        parts: the number of groups (4: quarters), at most N.
+
+    Returns:
+        One `SharePart` per group, from the least to the most of the class in view.
+
+    Example:
+        >>> t = np.array([10.0, 20.0, 30.0, 40.0]); r = np.array([1.0, 2.0, 3.0, 4.0])
+        >>> [(p.count, p.median_m) for p in errors_by_share(t, r, np.array([0.9, 0.1, 0.5, 0.2]), parts=2)]
+        [(2, 30.0), (2, 20.0)]
+    """
+    t = np.asarray(translation_m, dtype=np.float64).ravel()
+    r = np.asarray(rotation_deg, dtype=np.float64).ravel()
+    s = np.asarray(share, dtype=np.float64).ravel()
+    if not len(t) == len(r) == len(s):
+        raise ValueError(f"errors_by_share: `translation_m`, `rotation_deg` and `share` must have one value per image, "
+                         f"got {len(t)}, {len(r)} and {len(s)}")
+    if isinstance(parts, bool) or not isinstance(parts, (int, np.integer)) or not 1 <= parts <= len(s):
+        raise ValueError(f"errors_by_share: `parts` must be an integer from 1 to the number of images ({len(s)}), "
+                         f"got {parts!r}")
+    order = np.argsort(s, kind="stable")
+    return [SharePart(float(s[idx].min()), float(s[idx].max()), len(idx), float(np.median(t[idx])),
+                      float(np.median(r[idx])))
+            for idx in np.array_split(order, parts)]

@@ -28,7 +28,8 @@ def _run(args: argparse.Namespace) -> int:
             warnings.simplefilter("always")
             result = localise(args.checkpoint, args.photos, frame=args.frame, device=args.device,
                               batch_size=args.batch_size, on_error="raise" if args.strict else "skip",
-                              geoid_offset_m=DEFAULT_GEOID_OFFSET_M if args.geoid_offset is None else args.geoid_offset, progress=not args.no_progress, adabn=args.adabn)
+                              geoid_offset_m=DEFAULT_GEOID_OFFSET_M if args.geoid_offset is None else args.geoid_offset,
+                              progress=not args.no_progress, adabn=args.adabn)
     except (ValueError, FileNotFoundError) as err:
         raise one_line(err) from err
     print_warnings(caught, skip_prefix="localise: skipped")

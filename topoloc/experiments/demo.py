@@ -645,30 +645,32 @@ def _landcover_section(data_dir: Path, frame: LocalFrame, evaluations: dict[str,
     shown = {n: s for n, s in shares.items() if s.mean() >= LANDCOVER_MIN_SHARE}
     positions = twin.poses()[:, :3, 3]
     headline = next(iter(evaluations))
-    methods = [(label, domain) for domain in ("real", "synthetic")
-               for label in (headline, f"{headline} + {ADABN_LABEL}") if label in evaluations]
-    rows = []
-    for name, share in shown.items():
-        cells: list[list[str]] = []
-        for label, domain in methods:
+    # per reading: its test images of the planned flight, their errors and their rows in the twin's pose file
+    readings = []
+    for domain in ("real", "synthetic"):
+        for label in (headline, f"{headline} + {ADABN_LABEL}"):
+            if label not in evaluations:
+                continue
             ev = evaluations[label].model
             mask = ev.mask(domain=domain, flight=PLANNED_FLIGHT)
             if mask.sum() < 4:
                 return (f"**Where the error is**: not computed, `{PLANNED_FLIGHT}` has {int(mask.sum())} {domain} test "
                         "image(s), fewer than the four quarters need.")
-            # each test image's render row: the twin's pose at the same place (the same pose file)
-            where = ev.gt_c2w[mask][:, :3, 3]
-            dist = np.linalg.norm(where[:, None] - positions[None], axis=-1)
+            dist = np.linalg.norm(ev.gt_c2w[mask][:, None, :3, 3] - positions[None], axis=-1)
             row = dist.argmin(axis=1)
             if (dist[np.arange(len(row)), row] > 1e-3).any():
                 raise ValueError(f"{PLANNED_FLIGHT}: a test image's pose is not in {twin.flight}'s pose file")
-            parts = errors_by_share(ev.translation_m[mask], ev.rotation_deg[mask], share[row])
-            if not cells:
-                cells.append([f"{100 * p.low:.0f}-{100 * p.high:.0f} %" for p in parts])
-            label_cell = f"{domain}{', AdaBN' if label != headline else ''}"
-            cells.append([label_cell] + [f"{p.median_m:.0f} m / {p.median_deg:.1f} deg" for p in parts])
-        rows.append(f"| {name} | share in view | " + " | ".join(cells[0]) + " |")
-        rows += [f"| | {c[0]} | " + " | ".join(c[1:]) + " |" for c in cells[1:]]
+            cell = f"{domain}{', AdaBN' if label != headline else ''}"
+            readings.append((cell, ev.translation_m[mask], ev.rotation_deg[mask], row))
+    rows = []
+    for name, share in shown.items():
+        for k, (cell, t, r, row) in enumerate(readings):
+            parts = errors_by_share(t, r, share[row])
+            if k == 0:  # the readings share their poses, hence their quarters
+                rows.append(f"| {name} | share in view | "
+                            + " | ".join(f"{100 * p.low:.0f}-{100 * p.high:.0f} %" for p in parts) + " |")
+            rows.append(f"| | {cell} | " + " | ".join(f"{p.median_m:.0f} m / {p.median_deg:.1f} deg" for p in parts)
+                        + " |")
     if not rows:
         return ""
     return "\n".join([

@@ -219,6 +219,36 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert "Randomisation check" in text and "stable classes' share of the saliency" in text
 
 
+def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
+    from topoloc.data.topo import TopoFlight
+
+    ckpt = str(demo_dir / "runs" / "augmented" / "last.pt")
+    data = demo_dir / "data"
+    args = ["evaluate", "--checkpoint", ckpt, "--data", str(data), "--flights", f"{demo.TRAIN_FLIGHT}:synthetic:val",
+            f"{demo.PLANNED_FLIGHT}:real", "--split-fractions", "0.9,0.1,0", "--split-block", "10", "--no-retrieval",
+            "--device", "cpu"]
+    # the stand-in renders write no class table: refused before the model runs, the expected file named
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--landcover", "--out", str(demo_dir / "cli_eval_lc_refused")])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and f"{data / demo.TRAIN_FLIGHT / 'semantic_classes.json'}: no class table" in err
+    assert not (demo_dir / "cli_eval_lc_refused" / "report.md").exists()
+    table = demo_dir / "lc_classes.json"
+    table.write_text('{"1": "meadow", "3": "forest_deciduous"}')
+    out = demo_dir / "cli_eval_lc"
+    assert main([*args, "--classes", str(table), "--out", str(out)]) == 0  # --classes implies --landcover
+    text = (out / "report.md").read_text()
+    assert "## Where the error is" in text
+    # the bounds of the four quarters of the 10 validation views, from their semantic maps by hand
+    val = TopoFlight(data, demo.TRAIN_FLIGHT, domain="synthetic", split="val", split_fractions=(0.9, 0.1, 0),
+                     split_block=10, load_semantics=True)
+    assert len(val) == 10
+    meadow = np.sort([(np.load(p) == 1).mean() for p in val.semantics_paths])
+    bounds = " | ".join(f"{100 * q[0]:.0f}-{100 * q[-1]:.0f} %" for q in np.array_split(meadow, 4))
+    assert f"| meadow | share in view | {bounds} |\n| | synthetic |" in text
+    assert "Split not computed for real (augmented): 3 image(s), fewer than the 4 parts need." in text
+
+
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
     # `topoloc demo --smoke` renders 32 views: 4 blocks of 10 rows, none of them validation at 90 / 10, and
     # its recipe.yaml still names the (empty) validation split. The same here: the whole flight to training.

@@ -53,3 +53,32 @@ def test_errors_by_share_refusals(kwargs, match):
 def test_class_shares_refuses_a_stack_that_is_no_class_map():
     with pytest.raises(ValueError, match=r"\(N, H, W\) integer class ids, got float64 \(2, 3\)"):
         class_shares(np.zeros((2, 3)), {1: "meadow"})
+
+
+def _yawed(yaw_deg, x_m):
+    """Poses at (x, 0, 0) m turned by yaw about z."""
+    c, s = np.cos(np.deg2rad(yaw_deg)), np.sin(np.deg2rad(yaw_deg))
+    poses = np.tile(np.eye(4), (len(x_m), 1, 1))
+    poses[:, 0, 0], poses[:, 0, 1], poses[:, 1, 0], poses[:, 1, 1] = c, -s, s, c
+    poses[:, 0, 3] = x_m
+    return poses
+
+
+def test_rows_of_poses_finds_each_pose_in_any_order():
+    from topoloc.evaluation.landcover import rows_of_poses
+
+    pose_file = _yawed(np.array([0.0, 0.0, 90.0, 0.0]), np.array([0.0, 0.0, 0.0, 50.0]))
+    # rows 0, 1 and 2 share a camera centre (a hover): row 1 repeats row 0, row 2 is turned by 90 deg
+    assert rows_of_poses(pose_file[[3, 2, 0]], pose_file).tolist() == [3, 2, 0]
+    # 0.1 mm off is the same pose; 1 m, or 1 deg of yaw (0.025 in the rotation's Frobenius norm), is not
+    near = pose_file[[3]].copy()
+    near[0, 0, 3] += 1e-4
+    assert rows_of_poses(near, pose_file).tolist() == [3]
+    far = pose_file[[3]].copy()
+    far[0, 0, 3] += 1.0
+    with pytest.raises(ValueError, match="in no row of the pose file.*pose 0, nearest row 3"):
+        rows_of_poses(far, pose_file)
+    with pytest.raises(ValueError, match="in no row"):
+        rows_of_poses(_yawed(np.array([1.0]), np.array([50.0])), pose_file)
+    with pytest.raises(ValueError, match=r"\(N, 4, 4\)"):
+        rows_of_poses(pose_file[:, :3], pose_file)

@@ -10,6 +10,7 @@ from PIL import Image
 from topoloc.cli import main
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
+from topoloc.data.semantics import CLASS_TABLE_FILE, read_class_table
 from topoloc.procedural import SEMANTIC_CLASSES, parse_flights, parse_size, render_flights
 
 SIZE = (72, 48)
@@ -49,6 +50,7 @@ def test_layout_is_topo_datagen(rendered):
         assert real.format == "JPEG" and real.size == SIZE
     classes = json.loads((lhs / "semantic_classes.json").read_text())
     assert {int(k): v for k, v in classes.items()} == SEMANTIC_CLASSES
+    assert read_class_table(lhs / CLASS_TABLE_FILE) == SEMANTIC_CLASSES  # where `evaluate --landcover` looks
     meta = json.loads((root / "mini_comballaz.json").read_text())
     assert (meta["seed"], meta["width"], meta["height"]) == (0, 72, 48)
     assert not list(root.rglob(".tmp-*"))

@@ -40,7 +40,9 @@ def _run(args: argparse.Namespace) -> int:
                                         train_flights=_flights(args.train_flights or (), opts), frame=args.frame,
                                         device=args.device, batch_size=args.batch_size,
                                         retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
-                                        val_flights=_flights(args.val_flights or (), opts), adabn=args.adabn)
+                                        val_flights=_flights(args.val_flights or (), opts), adabn=args.adabn,
+                                        landcover=args.landcover or args.classes is not None,
+                                        classes=args.classes)
     print(f"report: {report}")
     return 0
 
@@ -81,6 +83,13 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--adabn", action="store_true",
                    help="also evaluate with the batch-norm statistics re-estimated on each test flight's own images "
                         "(AdaBN: unsupervised test-time adaptation, no labels), reported beside the plain model")
+    p.add_argument("--landcover", action="store_true",
+                   help="also split each test flight's errors by the share of each land-cover class in view, from "
+                        "the semantic maps of its synthetic renders (<stem>_semantics.npy): which views carry the "
+                        "error (report section 'Where the error is')")
+    p.add_argument("--classes", default=None, metavar="FILE.json",
+                   help="the class table of those maps, a JSON object of class id -> name (implies --landcover; "
+                        "default: each flight's semantic_classes.json, which Mini-Comballaz writes)")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

@@ -15,7 +15,7 @@ it is written, apart from the loop that runs a model over datasets (`topoloc.eng
 
 from topoloc.evaluation.baselines import chordal_mean_rotation, constant_pose, coverage_ceiling
 from topoloc.evaluation.gis import GIS_FORMATS, LOCALISATION_COLUMNS, gis_format, write_localisation
-from topoloc.evaluation.landcover import SharePart, class_shares, errors_by_share
+from topoloc.evaluation.landcover import SharePart, class_shares, errors_by_share, rows_of_poses
 from topoloc.evaluation.localisation import Localisation
 from topoloc.evaluation.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, TRAINING_FIT, VALIDATION,
                                         EvaluationResult, PoseEvaluation, evaluate_poses, nearest_pose,
@@ -39,6 +39,7 @@ __all__ = [
     "SharePart",
     "class_shares",
     "errors_by_share",
+    "rows_of_poses",
     # brackets
     "chordal_mean_rotation",
     "constant_pose",

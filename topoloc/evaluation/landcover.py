@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["SharePart", "class_shares", "errors_by_share"]
+__all__ = ["SharePart", "class_shares", "errors_by_share", "rows_of_poses"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,46 @@ def errors_by_share(translation_m: np.ndarray, rotation_deg: np.ndarray, share: 
     return [SharePart(float(s[idx].min()), float(s[idx].max()), len(idx), float(np.median(t[idx])),
                       float(np.median(r[idx])))
             for idx in np.array_split(order, parts)]
+
+
+def rows_of_poses(c2w: np.ndarray, pose_file_c2w: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    """The row of a pose file that holds each pose (the same camera centre and rotation).
+
+    Test images of one pose file come in any order and any domain; their ground-truth poses say
+    which row (and so which render's semantic map) each one is.
+
+    Args:
+        c2w: (N, 4, 4) camera-to-world poses to look up.
+        pose_file_c2w: (M, 4, 4) the pose file's rows, in the same frame.
+        tol: the largest mismatch accepted: metres between the camera centres plus the Frobenius
+            norm of the rotations' difference (about radians).
+
+    Returns:
+        (N,) row indices into ``pose_file_c2w``.
+
+    Raises:
+        ValueError: a pose is in no row (the message gives its index and its nearest mismatch).
+
+    Example:
+        >>> rows = np.tile(np.eye(4), (3, 1, 1)); rows[:, 0, 3] = [0.0, 5.0, 9.0]
+        >>> rows_of_poses(rows[[2, 0]], rows).tolist()
+        [2, 0]
+    """
+    a = np.asarray(c2w, dtype=np.float64)
+    b = np.asarray(pose_file_c2w, dtype=np.float64)
+    if a.ndim != 3 or a.shape[1:] != (4, 4) or b.ndim != 3 or b.shape[1:] != (4, 4) or not len(b):
+        raise ValueError(f"rows_of_poses: expected (N, 4, 4) poses and a non-empty (M, 4, 4) pose file, got "
+                         f"{a.shape} and {b.shape}")
+    # one row at a time keeps the memory at M, not N x M, for long flights
+    mismatch = np.empty(len(a))
+    rows = np.empty(len(a), dtype=np.int64)
+    for i, pose in enumerate(a):
+        d = (np.linalg.norm(b[:, :3, 3] - pose[:3, 3], axis=1)
+             + np.linalg.norm((b[:, :3, :3] - pose[:3, :3]).reshape(len(b), 9), axis=1))
+        rows[i] = d.argmin()
+        mismatch[i] = d[rows[i]]
+    bad = np.flatnonzero(mismatch > tol)
+    if len(bad):
+        raise ValueError(f"rows_of_poses: {len(bad)} pose(s) are in no row of the pose file (first: pose {bad[0]}, "
+                         f"nearest row {rows[bad[0]]} differs by {mismatch[bad[0]]:.3g}, more than {tol})")
+    return rows

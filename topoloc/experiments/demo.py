@@ -31,7 +31,6 @@ import torch
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
-from topoloc.data._images import read_semantics
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -43,11 +42,11 @@ from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import ResumeSettingsError, initial_model, train, training_autocast
-from topoloc.evaluation.landcover import class_shares, errors_by_share
 from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
 from topoloc.procedural.writer import OtherPosesError, pose_flight, render_flights
+from topoloc.reporting.landcover import landcover_section
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
@@ -632,55 +631,14 @@ def _per_flight(evaluations: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: Classes shown in the land-cover breakdown when they fill at least this share of the views on average.
-LANDCOVER_MIN_SHARE = 0.05
-
-
 def _landcover_section(data_dir: Path, frame: LocalFrame, evaluations: dict[str, Any]) -> str:
-    """The headline run's errors on the planned flight, its images cut into quarters by the share of each
-    common land-cover class in view (from the synthetic render's semantic map at each pose)."""
+    """The headline run's errors on the planned flight (as trained and with AdaBN), its images cut into
+    quarters by the share of each common land-cover class in view (`topoloc.reporting.landcover`)."""
     twin = TopoFlight(data_dir, PLANNED_FLIGHT, domain="synthetic", frame=frame, load_semantics=True)
-    semantics = np.stack([read_semantics(p).numpy() for p in twin.semantics_paths])
-    shares = class_shares(semantics, {c: n for c, n in SEMANTIC_CLASSES.items() if c != SKY})
-    shown = {n: s for n, s in shares.items() if s.mean() >= LANDCOVER_MIN_SHARE}
-    positions = twin.poses()[:, :3, 3]
     headline = next(iter(evaluations))
-    # per reading: its test images of the planned flight, their errors and their rows in the twin's pose file
-    readings = []
-    for domain in ("real", "synthetic"):
-        for label in (headline, f"{headline} + {ADABN_LABEL}"):
-            if label not in evaluations:
-                continue
-            ev = evaluations[label].model
-            mask = ev.mask(domain=domain, flight=PLANNED_FLIGHT)
-            if mask.sum() < 4:
-                return (f"**Where the error is**: not computed, `{PLANNED_FLIGHT}` has {int(mask.sum())} {domain} test "
-                        "image(s), fewer than the four quarters need.")
-            dist = np.linalg.norm(ev.gt_c2w[mask][:, None, :3, 3] - positions[None], axis=-1)
-            row = dist.argmin(axis=1)
-            if (dist[np.arange(len(row)), row] > 1e-3).any():
-                raise ValueError(f"{PLANNED_FLIGHT}: a test image's pose is not in {twin.flight}'s pose file")
-            cell = f"{domain}{', AdaBN' if label != headline else ''}"
-            readings.append((cell, ev.translation_m[mask], ev.rotation_deg[mask], row))
-    rows = []
-    for name, share in shown.items():
-        for k, (cell, t, r, row) in enumerate(readings):
-            parts = errors_by_share(t, r, share[row])
-            if k == 0:  # the readings share their poses, hence their quarters
-                rows.append(f"| {name} | share in view | "
-                            + " | ".join(f"{100 * p.low:.0f}-{100 * p.high:.0f} %" for p in parts) + " |")
-            rows.append(f"| | {cell} | " + " | ".join(f"{p.median_m:.0f} m / {p.median_deg:.1f} deg" for p in parts)
-                        + " |")
-    if not rows:
-        return ""
-    return "\n".join([
-        f"**Where the error is** ({headline}, `{PLANNED_FLIGHT}`): the test images cut into four equal quarters by "
-        "the share of each common land-cover class in view (from the synthetic render's semantic map at each "
-        "pose), median m / deg per quarter, least of the class first. A class whose real error rises across "
-        "its quarters while the synthetic one does not is one the augmentations do not cover (docs/RESULTS.md: "
-        "the leafless deciduous forest).", "",
-        "| class | images | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |", "|---|---|---|---|---|---|",
-        *rows])
+    runs = {k: evaluations[k] for k in (headline, f"{headline} + {ADABN_LABEL}") if k in evaluations}
+    return landcover_section(runs, [twin], {c: n for c, n in SEMANTIC_CLASSES.items() if c != SKY},
+                             domains=("real", "synthetic"))
 
 
 def _fmt(m: tuple[float, float] | None) -> str:

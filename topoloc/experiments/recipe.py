@@ -27,13 +27,14 @@ import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import yaml
 
 from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
 from topoloc.data.flights import FlightCollection
+from topoloc.data.semantics import CLASS_TABLE_FILE, read_class_table
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
 from topoloc.data.topo import default_split_block
 from topoloc.engine.adapt import ADABN_LABEL
@@ -42,6 +43,7 @@ from topoloc.engine.config import TrainConfig, load_yaml
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import initial_model, train
 from topoloc.geodesy import LocalFrame, as_frame
+from topoloc.reporting.landcover import landcover_section
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
@@ -381,6 +383,8 @@ def evaluate_checkpoint(
     retrieval: bool | str | Sequence[str] = True,
     val_flights: Sequence[FlightSpec | str] = (),
     adabn: bool = False,
+    landcover: bool = False,
+    classes: str | PathLike | Mapping[int, str] | None = None,
 ) -> Path:
     """Evaluate a checkpoint on TOPO flights and write the report (``out_dir/report.md``).
 
@@ -407,6 +411,12 @@ def evaluate_checkpoint(
         adabn: also evaluate the checkpoint with its batch-norm statistics re-estimated on each test
             flight's own images (AdaBN, `topoloc.engine.adapt`; no labels), reported beside it as
             ``"<run> + AdaBN"``.
+        landcover: also split the errors of each test flight by the share of each land-cover class in
+            view (the report's "Where the error is" section), from the semantic maps of the flight's
+            synthetic renders (``<flight>/<stem>_semantics.npy``, one per pose).
+        classes: the class table of those maps: class id -> name, or a JSON file of it; none: each
+            flight's ``<flight>/semantic_classes.json`` (Mini-Comballaz writes it; TOPO-DataGen's maps
+            have other ids, so give theirs).
     """
     if not flights:
         raise ValueError("flights: expected at least one test flight")
@@ -425,6 +435,8 @@ def evaluate_checkpoint(
     tests = _flight_sets(root, flights, frame)
     if frame is None:
         check_frame(model, tests[0].frame, checkpoint)
+    # before the evaluation: a missing semantic map or class table is found before the model runs
+    twins = _landcover_twins(root, flights, frame or tests[0].frame, classes) if landcover else []
     notes = []
     source = "--train-flights"
     val_from_recipe = False
@@ -466,9 +478,34 @@ def evaluate_checkpoint(
     trained_on = (f" Training flights (from {source}): "
                   + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
                   if train_flights else "")
+    sections = {}
+    if twins:
+        sections["Where the error is"] = "\n\n".join(landcover_section(runs, [twin], table) for twin, table in twins)
     return write_report(out_dir, runs, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
-                              f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}")
+                              f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}",
+                        extra_sections=sections)
+
+
+def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame: LocalFrame,
+                     classes: str | PathLike | Mapping[int, str] | None) -> list[tuple[TopoFlight, dict[int, str]]]:
+    """Each test flight's synthetic renders with their semantic maps, and the class table of those maps."""
+    given = None
+    if classes is not None:
+        given = dict(classes) if isinstance(classes, Mapping) else read_class_table(classes)
+    twins = []
+    for name in dict.fromkeys(f.flight for f in flights):
+        try:
+            twin = TopoFlight(root, name, domain="synthetic", frame=frame, load_semantics=True)
+        except (FileNotFoundError, ValueError) as err:
+            raise type(err)(f"landcover: flight {name!r} needs its synthetic renders' semantic maps "
+                            f"(<flight>/<stem>_semantics.npy, one per pose): {err}") from err
+        table_file = Path(root) / name / CLASS_TABLE_FILE
+        if given is None and not table_file.is_file():
+            raise FileNotFoundError(f"landcover: {table_file}: no class table for the semantic maps of {name!r}; "
+                                    "give one (`--classes FILE.json`, a JSON object of class id -> name)")
+        twins.append((twin, given if given is not None else read_class_table(table_file)))
+    return twins
 
 
 def explain_checkpoint(

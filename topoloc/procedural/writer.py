@@ -47,7 +47,7 @@ from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
-from topoloc.data.semantics import SEMANTIC_CLASSES
+from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
 
@@ -380,7 +380,7 @@ def render_flights(
             csv = folder / f"{spec.name}_pic_names.csv"
             if not csv.is_file():
                 _atomic(csv, lambda p, names=names: Path(p).write_text(",".join(names) + "\n"))
-        classes_json = folder / "semantic_classes.json"
+        classes_json = folder / CLASS_TABLE_FILE
         if not classes_json.is_file():
             _atomic(classes_json, lambda p: Path(p).write_text(json.dumps({str(k): v for k, v in SEMANTIC_CLASSES.items()}, indent=2)))
         todo = []

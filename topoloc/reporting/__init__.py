@@ -7,8 +7,10 @@ without pyplot.
 - `report`: the brackets headline, comparison table, error CDFs, top-down map and ``report.md``.
 - `saliency_figures`: saliency maps of a model on flights, their figures and ``saliency.md``.
 - `saliency_shares`: where the saliency falls per semantic class, with bootstrap intervals.
+- `landcover`: the "Where the error is" section: errors by the share of each land-cover class in view.
 """
 
+from topoloc.reporting.landcover import LANDCOVER_MIN_SHARE, landcover_section, view_shares
 from topoloc.reporting.report import (brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map,
                                       report_methods, write_report)
 from topoloc.reporting.saliency_figures import (compute_saliency, feature_grid, plot_saliency_figure, plot_shares,
@@ -34,4 +36,7 @@ __all__ = [
     "per_image_shares",
     "shares_table",
     "stable_change_text",
+    "LANDCOVER_MIN_SHARE",
+    "landcover_section",
+    "view_shares",
 ]

@@ -1,0 +1,88 @@
+"""The report's "Where the error is" section on a fabricated flight whose maps and errors are designed."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from topoloc.data.preset import load_preset
+from topoloc.data.topo import TopoFlight
+from topoloc.evaluation import PoseEvaluation
+from topoloc.geodesy import LocalFrame
+from topoloc.reporting.landcover import landcover_section
+
+FLIGHT = "comballaz-LHS"
+MEADOW = [50, 0, 25, 100, 75, 10, 40, 60]  # pixels of 100 in each view; then 3 of building, the rest rock
+
+
+@pytest.fixture()
+def twin(tmp_path):
+    folder = tmp_path / FLIGHT
+    folder.mkdir()
+    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:8])
+    for i, n in enumerate(MEADOW):
+        Image.new("RGBA", (10, 10), (90, 120, 60, 255)).save(folder / f"{FLIGHT}_{i:05d}_img.png")
+        sem = np.full(100, 4, dtype=np.uint8)  # rock
+        sem[:n] = 1  # meadow
+        sem[n:n + 3] = 7 if n <= 97 else 1  # building: 3 % or less of each view
+        np.save(folder / f"{FLIGHT}_{i:05d}_semantics.npy", sem.reshape(10, 10))
+    return TopoFlight(tmp_path, FLIGHT, domain="synthetic", frame=LocalFrame.named("comballaz"), load_semantics=True)
+
+
+def _evaluation(twin, rows, domain, metres, method="aug"):
+    """Predictions of ``rows``' poses moved ``metres`` east and turned by metres / 10 deg about their axis."""
+    gt = twin.poses()[rows]
+    yaw = np.deg2rad(np.asarray(metres) / 10.0)
+    turn = np.tile(np.eye(4), (len(rows), 1, 1))
+    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = np.cos(yaw), -np.sin(yaw), np.sin(yaw), np.cos(yaw)
+    pred = gt @ turn
+    pred[:, 0, 3] += metres
+    return PoseEvaluation(method, names=[f"i{r}" for r in rows], flights=FLIGHT, domains=domain, pred_c2w=pred,
+                          gt_c2w=gt, frame=twin.frame)
+
+
+def _concat(*evs):
+    return PoseEvaluation("aug", names=sum((list(e.names) for e in evs), []), flights=FLIGHT,
+                          domains=[str(d) for e in evs for d in np.broadcast_to(np.asarray(e.domains), (len(e.names),))],
+                          pred_c2w=np.concatenate([e.pred_c2w for e in evs]),
+                          gt_c2w=np.concatenate([e.gt_c2w for e in evs]), frame=evs[0].frame)
+
+
+def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
+    order = [3, 0, 6, 1, 7, 2, 5, 4]  # any order of the pose file's rows
+    real = _evaluation(twin, order, "real", 10.0 * (np.array(order) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+    alt = _evaluation(twin, [0, 1, 2], "real_alt", [1.0, 2.0, 3.0])
+    synthetic = _evaluation(twin, order, "synthetic", np.full(8, 5.0))
+    adabn = _evaluation(twin, order, "real", 20.0 * (np.array(order) + 1))
+    runs = {"aug": SimpleNamespace(model=_concat(synthetic, alt, real)),  # photos are listed first all the same
+            "aug + AdaBN": SimpleNamespace(model=adabn)}
+    text = landcover_section(runs, [twin], {1: "meadow", 4: "rock", 7: "building"})
+    # meadow share, sorted: rows 1, 5 | 2, 6 | 0, 7 | 4, 3; rock is the rest less 3 % of building
+    expected = [
+        "| class | images | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |",
+        "|---|---|---|---|---|---|",
+        "| meadow | share in view | 0-10 % | 25-40 % | 50-60 % | 75-100 % |",
+        "| | real | 40 m / 4.0 deg | 50 m / 5.0 deg | 45 m / 4.5 deg | 45 m / 4.5 deg |",
+        "| | real, AdaBN | 80 m / 8.0 deg | 100 m / 10.0 deg | 90 m / 9.0 deg | 90 m / 9.0 deg |",
+        "| | synthetic | 5 m / 0.5 deg | 5 m / 0.5 deg | 5 m / 0.5 deg | 5 m / 0.5 deg |",
+        "| rock | share in view | 0-22 % | 37-47 % | 57-72 % | 87-97 % |",
+        "| | real | 45 m / 4.5 deg | 45 m / 4.5 deg | 50 m / 5.0 deg | 40 m / 4.0 deg |",
+    ]
+    assert "\n".join(expected) in text
+    assert "| building |" not in text  # under 5 % of the views
+    assert "Split not computed for real_alt (aug): 3 image(s), fewer than the 4 parts need." in text
+    assert text.index("| | real |") < text.index("| | real, AdaBN |") < text.index("| | synthetic |")
+
+
+def test_a_test_pose_outside_the_renders_pose_file_is_refused(twin):
+    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    ev.gt_c2w[2, 2, 3] += 30.0
+    with pytest.raises(ValueError, match=f"{FLIGHT} real: a test image's pose is not in the pose file"):
+        landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"})
+
+
+def test_with_no_common_class_it_says_so(twin):
+    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    text = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {7: "building"})
+    assert "No class fills 5 % of the views on average." in text and "| class |" not in text

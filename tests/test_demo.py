@@ -272,7 +272,10 @@ def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
 def test_cli_train_runs_a_recipe(demo_dir):
     out = demo_dir / "recipe_run"
     data = demo_dir / "data"
+    table = demo_dir / "recipe_classes.json"
+    table.write_text('{"1": "meadow"}')
     assert main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
+                 "evaluate.landcover=true", f"evaluate.classes={table}",
                  f"data.root={data}", "train.epochs=1", "train.augment_ramp_epochs=1", "train.batch_size=4",
                  "train.image_size=[32, 48]",
                  "train.model=atloc_resnet18", "train.model_kwargs={feat_dim: 16}", "train.progress=false",
@@ -288,6 +291,8 @@ def test_cli_train_runs_a_recipe(demo_dir):
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
     assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text  # the training flight's val split
+    assert "## Where the error is" in text  # evaluate.landcover: the split is asked for; 3 images are too few
+    assert "Split not computed for real (synthetic_augmented): 3 image(s), fewer than the 4 parts need." in text
     # `topoloc evaluate` finds the training and validation flights in the recipe.yaml beside the checkpoint.
     assert main(["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(data), "--flights",
                  "comballaz-2021-03-27-winter:real", "--out", str(out / "eval2"), "--device", "cpu",
@@ -296,6 +301,20 @@ def test_cli_train_runs_a_recipe(demo_dir):
     assert f"(from `{out / 'recipe.yaml'}`): comballaz-demo-train synthetic train" in text
     assert "| coverage ceiling | real | 3 |" in text and "| validation | synthetic | 3 |" in text
     assert "retrieval (features: trained model)" not in text
+
+
+def test_a_recipe_asking_for_land_cover_without_a_class_table_stops_before_training(demo_dir, capsys):
+    out = demo_dir / "recipe_no_table"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--device", "cpu", "--override",
+              f"data.root={demo_dir / 'data'}", "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]",
+              "evaluate.landcover=true", f"train.out_dir={out}"])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "comballaz-2020-11-06-planned/semantic_classes.json: no class table" in err
+    assert not (out / "last.pt").exists()
+    with pytest.raises(SystemExit):
+        main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--override", "evaluate.landcover=yes please"])
+    assert "evaluate.landcover: expected true or false" in capsys.readouterr().err
 
 
 @pytest.mark.slow

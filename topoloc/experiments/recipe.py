@@ -15,6 +15,9 @@ A recipe file::
       augment: simtoreal
     evaluate:
       out_dir: runs/x/eval            # report folder (default: <train.out_dir>/eval)
+      landcover: true                 # errors by land cover in view (default false), from the test
+                                      # flights' synthetic semantic maps; classes: FILE.json for a
+                                      # class table other than each flight's semantic_classes.json
 
 Overrides are dotted ``key=value`` strings (``train.epochs=5``, ``data.root=/data/topo``); values
 are parsed as YAML (``5`` is an int, ``[1, 2]`` a list).
@@ -211,6 +214,8 @@ class Recipe:
     eval_out_dir: str
     eval_batch_size: int = 64
     source: str = ""
+    eval_landcover: bool = False
+    eval_classes: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def flights(fs):
@@ -220,7 +225,8 @@ class Recipe:
                          "train": flights(self.data.train), "val": flights(self.data.val),
                          "test": flights(self.data.test)},
                 "train": self.train.to_dict(),
-                "evaluate": {"out_dir": self.eval_out_dir, "batch_size": self.eval_batch_size}}
+                "evaluate": {"out_dir": self.eval_out_dir, "batch_size": self.eval_batch_size,
+                             "landcover": self.eval_landcover, "classes": self.eval_classes}}
 
 
 def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
@@ -278,10 +284,18 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     except (ValueError, TypeError) as err:
         raise type(err)(f"recipe {str(path)!r}: {err}") from err
     ev = values.get("evaluate") or {}
-    if not isinstance(ev, dict) or set(ev) - {"out_dir", "batch_size"}:
-        raise ValueError(f"recipe {str(path)!r}: `evaluate` takes out_dir and batch_size, got {ev!r}")
+    if not isinstance(ev, dict) or set(ev) - {"out_dir", "batch_size", "landcover", "classes"}:
+        raise ValueError(f"recipe {str(path)!r}: `evaluate` takes out_dir, batch_size, landcover and classes, "
+                         f"got {ev!r}")
+    if not isinstance(ev.get("landcover", False), bool):
+        raise ValueError(f"recipe {str(path)!r}: evaluate.landcover: expected true or false, got {ev['landcover']!r}")
+    classes = ev.get("classes")
+    if classes is not None and (not isinstance(classes, str) or not classes.strip()):
+        raise ValueError(f"recipe {str(path)!r}: evaluate.classes: expected the path of a JSON class table, "
+                         f"got {classes!r}")
     out_dir = str(ev.get("out_dir") or Path(train.out_dir) / "eval")
-    return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path))
+    return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path),
+                  eval_landcover=bool(ev.get("landcover", False)) or classes is not None, eval_classes=classes)
 
 
 def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: bool = False) -> list[Any]:
@@ -306,6 +320,9 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
         ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
     """
     cfg = recipe.train
+    twins = []
+    if recipe.eval_landcover:  # before training: a missing semantic map or class table is found at once
+        twins = _landcover_twins(recipe.data.root, recipe.data.test, recipe.data.local_frame(), recipe.eval_classes)
     train_set = FlightCollection(build_flights(recipe.data, "train"))
     val_sets = build_flights(recipe.data, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
@@ -320,8 +337,12 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
                       val_sets=val_sets or None, method=name)
     if not val_sets:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
+    sections = {}
+    if twins:
+        sections["Where the error is"] = "\n\n".join(landcover_section({name: result}, [twin], table)
+                                                      for twin, table in twins)
     report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
-                          intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.")
+                          intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.", extra_sections=sections)
     return {"checkpoint": checkpoint, "report": report, "result": result}
 
 

@@ -81,7 +81,7 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "| training fit (no augmentation) | synthetic | 50 |" in text  # 60 views, 6 blocks of 10: 5 train, 1 val
     assert "| validation (no augmentation) | synthetic | 10 |" in text
     assert "**Aims**" in text and "| comballaz-2021-03-27-winter | real |" in text
-    assert "**Where the error is**: not computed, `comballaz-2020-11-06-planned` has 3 real test image(s)" in text
+    assert "Split not computed for real (augmented (SimToReal)): 3 image(s), fewer than the 4 parts need" in text
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())

@@ -17,6 +17,7 @@ from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
+from topoloc.reporting.landcover import LANDCOVER_COLUMNS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -82,6 +83,7 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "| validation (no augmentation) | synthetic | 10 |" in text
     assert "**Aims**" in text and "| comballaz-2021-03-27-winter | real |" in text
     assert "Split not computed for real (augmented (SimToReal)): 3 image(s), fewer than the 4 parts need" in text
+    assert (demo_dir / "landcover.csv").read_text().strip() == ",".join(LANDCOVER_COLUMNS)  # a header, no part
     assert "## Saliency" in text and "stable (road, building, rock, ridgeline)" in text
     assert (demo_dir / "plots" / "saliency_real.png").is_file()
     summary = json.loads((demo_dir / "summary.json").read_text())
@@ -247,6 +249,9 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     bounds = " | ".join(f"{100 * q[0]:.0f}-{100 * q[-1]:.0f} %" for q in np.array_split(meadow, 4))
     assert f"| meadow | share in view | {bounds} |\n| | synthetic |" in text
     assert "Split not computed for real (augmented): 3 image(s), fewer than the 4 parts need." in text
+    rows = (out / "landcover.csv").read_text().splitlines()  # 2 classes x 4 quarters of the one split reading
+    assert rows[0] == "flight,domain,run,class,part,share_low,share_high,images,median_m,median_deg"
+    assert len(rows) == 9 and all(r.startswith(f"{demo.TRAIN_FLIGHT},synthetic,augmented,") for r in rows[1:])
 
 
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):

@@ -1,5 +1,6 @@
 """The report's "Where the error is" section on a fabricated flight whose maps and errors are designed."""
 
+import csv
 from types import SimpleNamespace
 
 import numpy as np
@@ -57,7 +58,7 @@ def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
     adabn = _evaluation(twin, order, "real", 20.0 * (np.array(order) + 1))
     runs = {"aug": SimpleNamespace(model=_concat(synthetic, alt, real)),  # photos are listed first all the same
             "aug + AdaBN": SimpleNamespace(model=adabn)}
-    text = landcover_section(runs, [twin], {1: "meadow", 4: "rock", 7: "building"})
+    text = landcover_section(runs, [twin], {1: "meadow", 4: "rock", 7: "building"}, csv_path=twin.root / "lc.csv")
     # meadow share, sorted: rows 1, 5 | 2, 6 | 0, 7 | 4, 3; rock is the rest less 3 % of building
     expected = [
         "| class | images | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |",
@@ -73,6 +74,14 @@ def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
     assert "| building |" not in text  # under 5 % of the views
     assert "Split not computed for real_alt (aug): 3 image(s), fewer than the 4 parts need." in text
     assert text.index("| | real |") < text.index("| | real, AdaBN |") < text.index("| | synthetic |")
+    # the CSV: one row per part shown (2 classes x 3 readings x 4 parts), shares as fractions
+    with open(twin.root / "lc.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 24 and "The same figures, one row per part: `lc.csv`." in text
+    adabn_meadow = [r for r in rows if r["class"] == "meadow" and r["run"] == "aug + AdaBN"]
+    assert [(r["domain"], r["part"], float(r["share_low"]), float(r["share_high"]), r["images"], float(r["median_m"]))
+            for r in adabn_meadow] == [("real", "1", 0.0, 0.1, "2", 80.0), ("real", "2", 0.25, 0.4, "2", 100.0),
+                                       ("real", "3", 0.5, 0.6, "2", 90.0), ("real", "4", 0.75, 1.0, "2", 90.0)]
 
 
 def test_a_test_pose_outside_the_renders_pose_file_is_refused(twin):

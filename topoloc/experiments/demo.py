@@ -42,7 +42,8 @@ from topoloc.engine.config import TrainConfig
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import ResumeSettingsError, initial_model, train, training_autocast
-from topoloc.experiments.recipe import RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights, write_recipe
+from topoloc.experiments.recipe import (LANDCOVER_CSV, RECIPE_FILE, DataSpec, FlightSpec, Recipe, build_flights,
+                                        write_recipe)
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
 from topoloc.procedural.writer import OtherPosesError, pose_flight, render_flights
@@ -442,7 +443,7 @@ def run_demo(
                 adapt="adabn")
             adapted[f"{label} + {ADABN_LABEL}"].brackets_of = label
     evaluations.update(adapted)  # after the runs: the report's columns and headline keep their order
-    landcover_md = _landcover_section(data_dir, frame, evaluations)
+    landcover_md = _landcover_section(data_dir, frame, evaluations, csv_path=out / LANDCOVER_CSV)
     lap("evaluate")
 
     def write(saliency_md: str) -> Path:
@@ -631,14 +632,15 @@ def _per_flight(evaluations: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _landcover_section(data_dir: Path, frame: LocalFrame, evaluations: dict[str, Any]) -> str:
+def _landcover_section(data_dir: Path, frame: LocalFrame, evaluations: dict[str, Any],
+                       csv_path: Path | None = None) -> str:
     """The headline run's errors on the planned flight (as trained and with AdaBN), its images cut into
     quarters by the share of each common land-cover class in view (`topoloc.reporting.landcover`)."""
     twin = TopoFlight(data_dir, PLANNED_FLIGHT, domain="synthetic", frame=frame, load_semantics=True)
     headline = next(iter(evaluations))
     runs = {k: evaluations[k] for k in (headline, f"{headline} + {ADABN_LABEL}") if k in evaluations}
     return landcover_section(runs, [twin], {c: n for c, n in SEMANTIC_CLASSES.items() if c != SKY},
-                             domains=("real", "synthetic"))
+                             domains=("real", "synthetic"), csv_path=csv_path)
 
 
 def _fmt(m: tuple[float, float] | None) -> str:

@@ -306,6 +306,9 @@ def build_flights(data: DataSpec, which: str, image_size=None, load_semantics: b
             for f in getattr(data, which)]
 
 
+#: The land-cover split's CSV in a report folder (``evaluate.landcover``, ``topoloc evaluate --landcover``).
+LANDCOVER_CSV = "landcover.csv"
+
 #: The recipe's data section, written beside the checkpoints so that `evaluate_checkpoint` finds the training data.
 RECIPE_FILE = "recipe.yaml"
 
@@ -339,8 +342,9 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
     sections = {}
     if twins:
-        sections["Where the error is"] = "\n\n".join(landcover_section({name: result}, [twin], table)
-                                                      for twin, table in twins)
+        sections["Where the error is"] = landcover_section({name: result}, [t for t, _ in twins],
+                                                           [c for _, c in twins],
+                                                           csv_path=Path(recipe.eval_out_dir) / LANDCOVER_CSV)
     report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
                           intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.", extra_sections=sections)
     return {"checkpoint": checkpoint, "report": report, "result": result}
@@ -501,7 +505,8 @@ def evaluate_checkpoint(
                   if train_flights else "")
     sections = {}
     if twins:
-        sections["Where the error is"] = "\n\n".join(landcover_section(runs, [twin], table) for twin, table in twins)
+        sections["Where the error is"] = landcover_section(runs, [t for t, _ in twins], [c for _, c in twins],
+                                                           csv_path=Path(out_dir) / LANDCOVER_CSV)
     return write_report(out_dir, runs, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
                               f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}",

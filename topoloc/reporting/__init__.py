@@ -10,7 +10,7 @@ without pyplot.
 - `landcover`: the "Where the error is" section: errors by the share of each land-cover class in view.
 """
 
-from topoloc.reporting.landcover import LANDCOVER_MIN_SHARE, landcover_section, view_shares
+from topoloc.reporting.landcover import LANDCOVER_COLUMNS, LANDCOVER_MIN_SHARE, landcover_section, view_shares
 from topoloc.reporting.report import (brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map,
                                       report_methods, write_report)
 from topoloc.reporting.saliency_figures import (compute_saliency, feature_grid, plot_saliency_figure, plot_shares,
@@ -36,6 +36,7 @@ __all__ = [
     "per_image_shares",
     "shares_table",
     "stable_change_text",
+    "LANDCOVER_COLUMNS",
     "LANDCOVER_MIN_SHARE",
     "landcover_section",
     "view_shares",

@@ -9,6 +9,9 @@ across its quarters while the render error does not is one that the augmentation
 
 from __future__ import annotations
 
+import csv
+from os import PathLike
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -16,10 +19,14 @@ import numpy as np
 from topoloc.data._images import read_semantics
 from topoloc.evaluation.landcover import class_shares, errors_by_share, rows_of_poses
 
-__all__ = ["LANDCOVER_MIN_SHARE", "landcover_section", "view_shares"]
+__all__ = ["LANDCOVER_COLUMNS", "LANDCOVER_MIN_SHARE", "landcover_section", "view_shares"]
 
 #: Classes are shown when they fill at least this share of a flight's views on average.
 LANDCOVER_MIN_SHARE = 0.05
+
+#: Columns of the section's CSV: one row per flight, domain, run, class and part.
+LANDCOVER_COLUMNS = ("flight", "domain", "run", "class", "part", "share_low", "share_high", "images", "median_m",
+                     "median_deg")
 
 #: Domains in the order the section lists them (others follow in the order of the evaluation).
 _DOMAIN_ORDER = ("real", "real_alt", "synthetic")
@@ -53,10 +60,11 @@ def _reading_label(run: str, headline: str, domain: str) -> str:
 def landcover_section(
     runs: Mapping[str, Any],
     twins: Sequence[Any],
-    classes: Mapping[int, str],
+    classes: Mapping[int, str] | Sequence[Mapping[int, str]],
     domains: Sequence[str] | None = None,
     min_share: float = LANDCOVER_MIN_SHARE,
     parts: int = 4,
+    csv_path: str | PathLike | None = None,
 ) -> str:
     """Markdown: per test flight, each run's median errors per quarter of each common class's share.
 
@@ -65,10 +73,11 @@ def landcover_section(
             is the headline, and ``"<headline> + <x>"`` rows are labelled ``<domain>, <x>``.
         twins: one synthetic `topoloc.data.TopoFlight` per test flight, with ``load_semantics=True``,
             in the frame of the evaluation.
-        classes: class id -> name, the classes that may be shown.
+        classes: class id -> name, the classes that may be shown; or one such table per twin.
         domains: the domains to show, in this order (default: those evaluated, photos first).
         min_share: a class is shown when its mean share over the flight's views is at least this.
         parts: the number of groups (4: quarters).
+        csv_path: also write every part shown as a row of a CSV (`LANDCOVER_COLUMNS`; shares 0-1).
 
     Returns:
         The section's markdown; a flight / domain with fewer images than ``parts`` says so instead.
@@ -76,9 +85,14 @@ def landcover_section(
     if not runs:
         raise ValueError("landcover_section: expected at least one run")
     headline = next(iter(runs))
+    tables = [classes] * len(twins) if isinstance(classes, Mapping) else list(classes)
+    if len(tables) != len(twins):
+        raise ValueError(f"landcover_section: expected one class table or one per flight ({len(twins)}), "
+                         f"got {len(tables)}")
     out: list[str] = []
-    for twin in twins:
-        shares = view_shares(twin, classes)
+    records: list[dict[str, Any]] = []
+    for twin, table in zip(twins, tables):
+        shares = view_shares(twin, table)
         shown = {n: s for n, s in shares.items() if s.mean() >= min_share}
         pose_file = twin.poses()
         readings, skipped = [], []
@@ -97,7 +111,7 @@ def landcover_section(
                     raise ValueError(f"{twin.flight} {domain}: a test image's pose is not in the pose file of the "
                                      f"flight's renders ({err})") from None
                 readings.append((_reading_label(run, headline, domain), ev.translation_m[mask],
-                                 ev.rotation_deg[mask], row))
+                                 ev.rotation_deg[mask], row, domain, run))
         group = "quarter" if parts == 4 else "group"
         out.append(f"**Where the error is** ({headline}, `{twin.flight}`): the test images cut into {parts} {group}s "
                    "of nearly equal size by the share of each common land-cover class in view (from the synthetic "
@@ -113,15 +127,30 @@ def landcover_section(
         header = " | ".join(f"{_ordinal(k + 1)} {group}" for k in range(parts))
         rows = [f"| class | images | {header} |", "|---|---|" + "---|" * parts]
         for name, share in shown.items():
-            for k, (label, t, r, row) in enumerate(readings):
+            for k, (label, t, r, row, domain, run) in enumerate(readings):
                 groups = errors_by_share(t, r, share[row])
+                records += [{"flight": twin.flight, "domain": domain, "run": run, "class": name, "part": j + 1,
+                             "share_low": g.low, "share_high": g.high, "images": g.count, "median_m": g.median_m,
+                             "median_deg": g.median_deg} for j, g in enumerate(groups)]
                 if k == 0 or not np.array_equal(row, readings[k - 1][3]):  # the bounds of these images
                     rows.append(f"| {name} | share in view | "
                                 + " | ".join(f"{100 * g.low:.0f}-{100 * g.high:.0f} %" for g in groups) + " |")
                 rows.append(f"| | {label} | "
                             + " | ".join(f"{g.median_m:.0f} m / {g.median_deg:.1f} deg" for g in groups) + " |")
         out.append("\n".join(rows))
+    if csv_path is not None:
+        _write_csv(records, Path(csv_path))
+        out.append(f"The same figures, one row per part: `{Path(csv_path).name}`.")
     return "\n\n".join(out)
+
+
+def _write_csv(records: list[dict[str, Any]], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(LANDCOVER_COLUMNS))
+        writer.writeheader()
+        for rec in records:
+            writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in rec.items()})
 
 
 def _domains(runs: Mapping[str, Any], flight: str, domains: Sequence[str] | None) -> list[str]:

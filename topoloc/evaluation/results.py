@@ -195,12 +195,14 @@ class PoseEvaluation:
         return write_rows_csv(self.rows(), path)
 
 
-def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike) -> Path:
-    """Writes prediction rows (dicts with `PREDICTION_COLUMNS`) to ``path``."""
+def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike,
+                   columns: Sequence[str] = PREDICTION_COLUMNS) -> Path:
+    """Writes rows (dicts with ``columns``, by default the prediction rows' `PREDICTION_COLUMNS`) to
+    ``path``; floats with 10 significant digits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(PREDICTION_COLUMNS))
+        writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         for row in rows:
             writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})

@@ -9,7 +9,6 @@ across its quarters while the render error does not is one that the augmentation
 
 from __future__ import annotations
 
-import csv
 from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,6 +17,7 @@ import numpy as np
 
 from topoloc.data._images import read_semantics
 from topoloc.evaluation.landcover import class_shares, errors_by_share, rows_of_poses
+from topoloc.evaluation.results import write_rows_csv
 
 __all__ = ["LANDCOVER_COLUMNS", "LANDCOVER_MIN_SHARE", "landcover_section", "view_shares"]
 
@@ -139,18 +139,9 @@ def landcover_section(
                             + " | ".join(f"{g.median_m:.0f} m / {g.median_deg:.1f} deg" for g in groups) + " |")
         out.append("\n".join(rows))
     if csv_path is not None:
-        _write_csv(records, Path(csv_path))
+        write_rows_csv(records, csv_path, LANDCOVER_COLUMNS)
         out.append(f"The same figures, one row per part: `{Path(csv_path).name}`.")
     return "\n\n".join(out)
-
-
-def _write_csv(records: list[dict[str, Any]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(LANDCOVER_COLUMNS))
-        writer.writeheader()
-        for rec in records:
-            writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in rec.items()})
 
 
 def _domains(runs: Mapping[str, Any], flight: str, domains: Sequence[str] | None) -> list[str]:

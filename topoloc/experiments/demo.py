@@ -185,9 +185,9 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (11-13 minutes on
-    a 2-core AVX2-only CPU without native bf16) or ``gpu`` (a larger
-    configuration, chosen when CUDA is available).
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (8-12 minutes on
+    a 2-core AVX2-only CPU without native bf16, about 4 on a 2-core CPU with AMX-BF16) or ``gpu``
+    (a larger configuration, chosen when CUDA is available).
 
     Args:
         smoke: the toy-size run (for tests).

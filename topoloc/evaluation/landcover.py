@@ -14,6 +14,8 @@ from typing import Mapping
 
 import numpy as np
 
+from topoloc.data.pose_coverage import coverage
+
 __all__ = ["SharePart", "class_shares", "errors_by_share", "rows_of_poses"]
 
 
@@ -96,13 +98,15 @@ def rows_of_poses(c2w: np.ndarray, pose_file_c2w: np.ndarray, tol: float = 1e-3)
     """The row of a pose file that holds each pose (the same camera centre and rotation).
 
     Test images of one pose file come in any order and any domain; their ground-truth poses say
-    which row (and so which render's semantic map) each one is.
+    which row (and so which render's semantic map) each one is. The nearest row is the coverage's
+    (`topoloc.data.pose_coverage.coverage`: position and angle weighted jointly), so a hover that
+    turns on the spot finds the row of its own heading.
 
     Args:
         c2w: (N, 4, 4) camera-to-world poses to look up.
         pose_file_c2w: (M, 4, 4) the pose file's rows, in the same frame.
-        tol: the largest mismatch accepted: metres between the camera centres plus the Frobenius
-            norm of the rotations' difference (about radians).
+        tol: the largest mismatch accepted: metres between the camera centres plus the angle
+            between the rotations in radians.
 
     Returns:
         (N,) row indices into ``pose_file_c2w``.
@@ -120,16 +124,10 @@ def rows_of_poses(c2w: np.ndarray, pose_file_c2w: np.ndarray, tol: float = 1e-3)
     if a.ndim != 3 or a.shape[1:] != (4, 4) or b.ndim != 3 or b.shape[1:] != (4, 4) or not len(b):
         raise ValueError(f"rows_of_poses: expected (N, 4, 4) poses and a non-empty (M, 4, 4) pose file, got "
                          f"{a.shape} and {b.shape}")
-    # one row at a time keeps the memory at M, not N x M, for long flights
-    mismatch = np.empty(len(a))
-    rows = np.empty(len(a), dtype=np.int64)
-    for i, pose in enumerate(a):
-        d = (np.linalg.norm(b[:, :3, 3] - pose[:3, 3], axis=1)
-             + np.linalg.norm((b[:, :3, :3] - pose[:3, :3]).reshape(len(b), 9), axis=1))
-        rows[i] = d.argmin()
-        mismatch[i] = d[rows[i]]
+    nearest = coverage(b, a)
+    mismatch = nearest.distance_m + np.radians(nearest.angle_deg)
     bad = np.flatnonzero(mismatch > tol)
     if len(bad):
         raise ValueError(f"rows_of_poses: {len(bad)} pose(s) are in no row of the pose file (first: pose {bad[0]}, "
-                         f"nearest row {rows[bad[0]]} differs by {mismatch[bad[0]]:.3g}, more than {tol})")
-    return rows
+                         f"nearest row {nearest.nearest[bad[0]]} differs by {mismatch[bad[0]]:.3g}, more than {tol})")
+    return np.asarray(nearest.nearest, dtype=np.int64)

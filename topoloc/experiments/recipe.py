@@ -340,13 +340,9 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
                       val_sets=val_sets or None, method=name)
     if not val_sets:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
-    sections = {}
-    if twins:
-        sections["Where the error is"] = landcover_section({name: result}, [t for t, _ in twins],
-                                                           [c for _, c in twins],
-                                                           csv_path=Path(recipe.eval_out_dir) / LANDCOVER_CSV)
     report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
-                          intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.", extra_sections=sections)
+                          intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.",
+                          extra_sections=_landcover_sections({name: result}, twins, recipe.eval_out_dir))
     return {"checkpoint": checkpoint, "report": report, "result": result}
 
 
@@ -503,14 +499,19 @@ def evaluate_checkpoint(
     trained_on = (f" Training flights (from {source}): "
                   + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
                   if train_flights else "")
-    sections = {}
-    if twins:
-        sections["Where the error is"] = landcover_section(runs, [t for t, _ in twins], [c for _, c in twins],
-                                                           csv_path=Path(out_dir) / LANDCOVER_CSV)
     return write_report(out_dir, runs, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
                               f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}",
-                        extra_sections=sections)
+                        extra_sections=_landcover_sections(runs, twins, out_dir))
+
+
+def _landcover_sections(runs: Mapping[str, Any], twins: list[tuple[TopoFlight, dict[int, str]]],
+                        out_dir: str | PathLike) -> dict[str, str]:
+    """The report's "Where the error is" section (none without twins), its figures in ``out_dir/landcover.csv``."""
+    if not twins:
+        return {}
+    return {"Where the error is": landcover_section(runs, [t for t, _ in twins], [c for _, c in twins],
+                                                    csv_path=Path(out_dir) / LANDCOVER_CSV)}
 
 
 def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame: LocalFrame,

@@ -262,9 +262,8 @@ class TrainingEstimate:
     as this one), for those, at this run's speed: "at least" that when ``later_augmented`` (they augment
     their images and this run does not, so their steps are slower; the demo's fine-tune took 4 minutes
     where this said 3). The
-    demo's CPU preset takes 11-13 minutes on a 2-core CPU, but CPUs differ by several times (its full-width
-    model took 12 minutes on one with native bf16, 31 on one without; README), and the user should know
-    at the start, not at the end.
+    demo's CPU preset takes about 12 minutes on a 2-core AVX2-only CPU and 4 on a 2-core one with AMX
+    (README): CPUs differ by several times, and the user should know at the start, not at the end.
     """
 
     def __init__(self, label: str, later_runs: int = 0, warmup: int = 5, measure: int = 20,

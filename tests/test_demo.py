@@ -241,6 +241,7 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     assert main([*args, "--classes", str(table), "--out", str(out)]) == 0  # --classes implies --landcover
     text = (out / "report.md").read_text()
     assert "## Where the error is" in text
+    assert f"**`{demo.TRAIN_FLIGHT}`** (" in text and "**Where the error is**" not in text  # not said twice
     # the bounds of the four quarters of the 10 validation views, from their semantic maps by hand
     val = TopoFlight(data, demo.TRAIN_FLIGHT, domain="synthetic", split="val", split_fractions=(0.9, 0.1, 0),
                      split_block=10, load_semantics=True)

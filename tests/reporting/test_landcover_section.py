@@ -95,3 +95,12 @@ def test_with_no_common_class_it_says_so(twin):
     ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
     text = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {7: "building"})
     assert "No class fills 5 % of the views on average." in text and "| class |" not in text
+
+
+def test_under_a_heading_each_flight_leads_with_its_name(twin):
+    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    alone = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"})
+    headed = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"}, under_heading=True)
+    assert alone.startswith(f"**Where the error is** (aug, `{FLIGHT}`): the test images cut into 4 quarters")
+    assert headed.startswith(f"**`{FLIGHT}`** (aug): the test images cut into 4 quarters")
+    assert "Where the error is" not in headed

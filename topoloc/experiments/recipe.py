@@ -511,7 +511,7 @@ def _landcover_sections(runs: Mapping[str, Any], twins: list[tuple[TopoFlight, d
     if not twins:
         return {}
     return {"Where the error is": landcover_section(runs, [t for t, _ in twins], [c for _, c in twins],
-                                                    csv_path=Path(out_dir) / LANDCOVER_CSV)}
+                                                    csv_path=Path(out_dir) / LANDCOVER_CSV, under_heading=True)}
 
 
 def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame: LocalFrame,

@@ -65,6 +65,7 @@ def landcover_section(
     min_share: float = LANDCOVER_MIN_SHARE,
     parts: int = 4,
     csv_path: str | PathLike | None = None,
+    under_heading: bool = False,
 ) -> str:
     """Markdown: per test flight, each run's median errors per quarter of each common class's share.
 
@@ -78,6 +79,8 @@ def landcover_section(
         min_share: a class is shown when its mean share over the flight's views is at least this.
         parts: the number of groups (4: quarters).
         csv_path: also write every part shown as a row of a CSV (`LANDCOVER_COLUMNS`; shares 0-1).
+        under_heading: the section goes under a "Where the error is" heading, so each flight's paragraph
+            leads with the flight's name instead of repeating it.
 
     Returns:
         The section's markdown; a flight / domain with fewer images than ``parts`` says so instead.
@@ -113,7 +116,9 @@ def landcover_section(
                 readings.append((_reading_label(run, headline, domain), ev.translation_m[mask],
                                  ev.rotation_deg[mask], row, domain, run))
         group = "quarter" if parts == 4 else "group"
-        out.append(f"**Where the error is** ({headline}, `{twin.flight}`): the test images cut into {parts} {group}s "
+        lead = (f"**`{twin.flight}`** ({headline})" if under_heading
+                else f"**Where the error is** ({headline}, `{twin.flight}`)")
+        out.append(f"{lead}: the test images cut into {parts} {group}s "
                    "of nearly equal size by the share of each common land-cover class in view (from the synthetic "
                    f"render's semantic map at each pose), median m / deg per {group}, least of the class first. A "
                    f"class whose real error rises across its {group}s while the synthetic one does not is one the "

@@ -97,7 +97,7 @@ def test_unreadable_image_is_named(tmp_path, lhs_flight, num_workers):
     bad = folder / "comballaz-LHS_00003_img.png"
     bad.write_bytes(b"this is not a png")
     ds = TopoFlight(tmp_path, "comballaz-LHS")
-    with pytest.raises(RuntimeError, match="comballaz-LHS_00003_img.png") as info:
+    with pytest.raises(ValueError, match="comballaz-LHS_00003_img.png") as info:  # the CLI: one line, exit 2
         ImageCache.from_dataset(ds, (16, 16), num_workers=num_workers)
     assert "sample 3" in str(info.value)
 

@@ -173,7 +173,7 @@ def test_unreadable_image_mid_dataset_is_reported_by_name(tiny_config, tmp_path,
 
     folder = lhs_flight(tmp_path / "data", n=6)
     (folder / "comballaz-LHS_00004_img.png").write_bytes(b"\x89PNG truncated")
-    with pytest.raises(RuntimeError, match="comballaz-LHS_00004_img.png"):
+    with pytest.raises(ValueError, match="comballaz-LHS_00004_img.png"):
         train(tiny_config(epochs=1, num_workers=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
 
 

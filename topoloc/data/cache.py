@@ -55,6 +55,7 @@ class _Failure:
 
     index: int
     message: str
+    bad_input: bool  # the dataset refused the file (OSError, ValueError), not a bug in the code
 
 
 class _Decode(Dataset):
@@ -80,7 +81,7 @@ class _Decode(Dataset):
             return (i, resize_uint8(image, self.size), c2w, str(sample.get("name", i)),
                     str(sample.get("domain", "")), str(sample.get("flight", "")), tuple(image.shape[-2:]))
         except Exception as err:  # noqa: BLE001 - re-raised, with the message, in the main process
-            return _Failure(i, f"{type(err).__name__}: {err}")
+            return _Failure(i, f"{type(err).__name__}: {err}", isinstance(err, (OSError, ValueError)))
 
 
 def _collate(items: list) -> list:
@@ -166,8 +167,9 @@ class ImageCache:
                 count of each size and a file of each.
 
         Raises:
-            RuntimeError: a sample could not be read; the message holds the dataset's own
-                error (which names the file) and the sample index.
+            ValueError: a sample could not be read (an unreadable or missing file, a bad sample);
+                the message holds the dataset's own error (which names the file) and the sample index.
+            RuntimeError: the same for any other error the dataset raised (a bug, not the data).
         """
         size = _check_size(image_size)
         key = _source_key(dataset, size)
@@ -196,8 +198,9 @@ class ImageCache:
         for items in loader:
             for item in items:
                 if isinstance(item, _Failure):
-                    raise RuntimeError(f"ImageCache: could not read sample {item.index} of "
-                                       f"{type(dataset).__name__}: {item.message}")
+                    error = ValueError if item.bad_input else RuntimeError
+                    raise error(f"ImageCache: could not read sample {item.index} of "
+                                f"{type(dataset).__name__}: {item.message}")
                 i, image, pose, name, domain, flight, native[i] = item
                 images[i] = image
                 c2w[i] = pose

@@ -136,7 +136,7 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
     Raises:
         FloatingPointError: the loss became NaN or infinite; the message gives the step, the
             value and the last good checkpoint, which is left untouched.
-        RuntimeError: an image could not be decoded (the message names it).
+        ValueError: an image could not be decoded (the message names it).
     """
     return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
 

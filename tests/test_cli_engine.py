@@ -62,3 +62,24 @@ def test_required_flags_and_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "a:winter", "--out", "o"])
     assert "domain" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command, args, want", [
+    ("demo", ["--out", "{file}"], "expected a folder, '{file}' is a file"),
+    ("evaluate", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "{file}"],
+     "expected a folder, '{file}' is a file"),
+    ("saliency", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "{file}/sub"],
+     "'{file}/sub': '{file}' is a file, not a folder"),
+    ("export", ["--checkpoint", "c.pt", "--out", "{file}/m.onnx"], "'{file}/m.onnx': '{file}' is a file, not a folder"),
+    ("export", ["--checkpoint", "c.pt", "--out", "{folder}"], "expected a file name, '{folder}' is a folder"),
+    ("localise", ["--checkpoint", "c.pt", "x.jpg", "--out", "a.csv", "{folder}"],
+     "expected a file name, '{folder}' is a folder"),
+])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, command, args, want):
+    (tmp_path / "taken.npy").write_bytes(b"")
+    names = {"file": str(tmp_path / "taken.npy"), "folder": str(tmp_path)}
+    with pytest.raises(SystemExit) as exc:
+        main([command, *(a.format(**names) for a in args)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --out: {want.format(**names)}" in err and "Traceback" not in err

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "print_warnings"]
+__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "print_warnings"]
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,31 @@ def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
     """Adds the required ``--data ROOT`` and ``--flights FLIGHT[:DOMAIN[:SPLIT]] ...``."""
     p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
     p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]", help=flights_help)
+
+
+def _no_file_above(value: str) -> None:
+    """Refuses a path whose nearest existing folder above it is a file (nothing could be written there)."""
+    for parent in Path(value).parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{value!r}: {str(parent)!r} is a file, not a folder")
+            return
+
+
+def out_dir(value: str) -> str:
+    """argparse ``type`` of an output folder: refused at once when it is an existing file (or lies under one)."""
+    if Path(value).exists() and not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"expected a folder, {value!r} is a file")
+    _no_file_above(value)
+    return value
+
+
+def out_file(value: str) -> str:
+    """argparse ``type`` of an output file: refused at once when it is an existing folder (or lies under a file)."""
+    if Path(value).is_dir() or value.endswith(("/", "\\")):
+        raise argparse.ArgumentTypeError(f"expected a file name, {value!r} is a folder")
+    _no_file_above(value)
+    return value
 
 
 def one_line(err: Exception) -> Exception:

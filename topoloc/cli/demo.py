@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import device_arg
+from topoloc.cli._common import device_arg, out_dir
 
 __all__ = ["add"]
 
@@ -27,7 +27,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "coverage ceiling, draws saliency figures and writes DIR/report.md. 11-13 "
                                    "minutes on a 2-core CPU (it prints its estimate); larger with a GPU. A re-run "
                                    "into the same DIR continues where an interrupted one stopped.")
-    p.add_argument("--out", required=True, metavar="DIR", help="demo folder (data/, runs/, plots/, report.md)")
+    p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
+                   help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")
     p.add_argument("--seed", type=int, default=0, help="seed of the render and of both trainings (default: 0)")
     device_arg(p)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import checkpoint_arg, device_arg, flights_args
+from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, out_dir
 
 __all__ = ["add"]
 
@@ -75,7 +75,8 @@ def add(sub) -> argparse.ArgumentParser:
                    help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
                         "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
                         "(default: thumbnail model)")
-    p.add_argument("--out", required=True, metavar="DIR", help="report folder (report.md, plots/, predictions/)")
+    p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
+                   help="report folder (report.md, plots/, predictions/)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")

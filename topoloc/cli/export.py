@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from topoloc.cli._common import checkpoint_arg, one_line, print_warnings
+from topoloc.cli._common import checkpoint_arg, one_line, out_file, print_warnings
 
 __all__ = ["add"]
 
@@ -41,7 +41,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
                                    "pip install \"topoloc[export]\".")
     checkpoint_arg(p)
-    p.add_argument("--out", required=True, metavar="FILE.onnx", help="the ONNX file (FILE.json is written beside it)")
+    p.add_argument("--out", required=True, type=out_file, metavar="FILE.onnx",
+                   help="the ONNX file (FILE.json is written beside it)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17, read by TensorRT 8.5+)")
     p.add_argument("--input-dtype", choices=("uint8", "float"), default="uint8",
                    help="graph input: uint8 RGB in [0, 255] or float32 in [0, 1] (default: uint8)")

@@ -7,7 +7,7 @@ import argparse
 import sys
 import warnings
 
-from topoloc.cli._common import checkpoint_arg, device_arg, one_line, print_warnings
+from topoloc.cli._common import checkpoint_arg, device_arg, one_line, out_file, print_warnings
 
 __all__ = ["add"]
 
@@ -56,7 +56,7 @@ def add(sub) -> argparse.ArgumentParser:
     checkpoint_arg(p, "(or demo: DIR/runs/augmented/last.pt)")
     p.add_argument("photos", nargs="+", metavar="PHOTO",
                    help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted)")
-    p.add_argument("--out", required=True, nargs="+", metavar="FILE",
+    p.add_argument("--out", required=True, nargs="+", type=out_file, metavar="FILE",
                    help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "

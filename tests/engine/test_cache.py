@@ -89,6 +89,23 @@ def test_bad_arguments_are_named(pose_images, tmp_path):
         ImageCache.load(tmp_path / "other.pt")
 
 
+
+def test_a_truncated_cache_file_is_decoded_again_and_another_file_is_left_alone(tmp_path, pose_images, caplog):
+    ds = pose_images(n=6, size_hw=(16, 16))
+    path = tmp_path / "cache.pt"
+    cache = ImageCache.from_dataset(ds, (8, 8), path=path)
+    path.write_bytes(path.read_bytes()[:100])  # a run killed while the file was copied
+    with pytest.raises(ValueError, match=f"ImageCache.load: '{path}' could not be read"):
+        ImageCache.load(path)
+    with caplog.at_level("WARNING"):
+        again = ImageCache.from_dataset(ds, (8, 8), path=path)
+    assert torch.equal(again.images, cache.images) and "decoding again" in caplog.text
+    assert torch.equal(ImageCache.load(path).images, cache.images)  # rewritten
+    torch.save({"model_state": {}}, tmp_path / "last.pt")  # a checkpoint named as the cache by mistake
+    with pytest.raises(ValueError, match="not an ImageCache"):
+        ImageCache.from_dataset(ds, (8, 8), path=tmp_path / "last.pt")
+    assert torch.load(tmp_path / "last.pt") == {"model_state": {}}
+
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_unreadable_image_is_named(tmp_path, lhs_flight, num_workers):
     from topoloc.data import TopoFlight

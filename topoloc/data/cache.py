@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from topoloc.image_size import parse_image_size
 
-__all__ = ["ImageCache", "as_cache", "resize_uint8"]
+__all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
 
@@ -47,6 +47,10 @@ def resize_uint8(image: Tensor, size: tuple[int, int]) -> Tensor:
     x = F.interpolate(x.float(), size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
     x = x.round_().clamp_(0, 255).to(torch.uint8)
     return x if batched else x[0]
+
+
+class UnreadableCacheError(ValueError):
+    """A cache file that torch cannot read (truncated, corrupt); `ImageCache.from_dataset` decodes again."""
 
 
 @dataclass
@@ -159,7 +163,9 @@ class ImageCache:
                 files (``image_paths``, as `TopoFlight` and `FlightCollection` do), each file's
                 path, size and modification time, the dataset's domain, read size and transform.
                 A dataset without ``image_paths`` cannot be checked for edited images: the log says
-                so when its cache is reused.
+                so when its cache is reused. A cache file torch cannot read (truncated by a killed
+                run, corrupt) is decoded again with a log line; a readable file that is not an
+                `ImageCache` is refused (ValueError), not overwritten.
 
         Warns:
             UserWarning: images of one flight and domain have different sizes (all are resized
@@ -173,8 +179,13 @@ class ImageCache:
         """
         size = _check_size(image_size)
         key = _source_key(dataset, size)
+        cached = None
         if path is not None and Path(path).is_file():
-            cached = cls.load(path)
+            try:
+                cached = cls.load(path)
+            except UnreadableCacheError as err:  # truncated or corrupt: decode again, and overwrite it below
+                log.warning("%s; decoding again", err)
+        if cached is not None:
             why = _why_stale(cached, dataset, size, key)
             if why is None:
                 if key is None:
@@ -290,7 +301,12 @@ class ImageCache:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"ImageCache.load: no such file {str(path)!r}")
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - truncated, corrupt or not a torch file: torch raises many types
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise UnreadableCacheError(f"ImageCache.load: {str(path)!r} could not be read "
+                                       f"({type(err).__name__}: {first})") from err
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT})")
         cache = cls(data["images"], data["c2w"], data["names"], data["domains"], data["flights"]).to(device)

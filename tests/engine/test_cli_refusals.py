@@ -148,3 +148,18 @@ def test_swapped_lat_lon_poses_are_refused_by_evaluate(tiny_config, tmp_path, lh
                  "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-retrieval"],
                 capsys)
     assert "comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err and "km from the origin" in err
+
+
+@pytest.mark.parametrize("which, split", [("train", "test"), ("val", "val")])
+def test_a_recipe_section_that_selects_no_image_is_named(tmp_path, capsys, lhs_flight, which, split):
+    lhs_flight(tmp_path / "data", n=6)  # one block of 10 rows: all in the train split of 0.9 / 0.1 / 0
+    spec = f"{{flight: comballaz-LHS, split: {split}, split_fractions: [0.9, 0.1, 0.0], split_block: 10}}"
+    text = RECIPE.format(root=tmp_path / "data", out=tmp_path / "run")
+    if which == "train":
+        text = text.replace("  train: [{flight: comballaz-LHS}]", f"  train: [{spec}]")
+    else:
+        text = text.replace("  test:", f"  val: [{spec}]\n  test:")
+    err = _exit(["train", "--config", _recipe(tmp_path, text)], capsys)
+    assert f"data.{which} selects no image: comballaz-LHS (synthetic, split '{split}') is empty in " in err
+    assert ("leave data.val out" in err) == (which == "val")
+    assert not (tmp_path / "run" / "last.pt").exists()

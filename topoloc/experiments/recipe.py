@@ -313,6 +313,17 @@ LANDCOVER_CSV = "landcover.csv"
 RECIPE_FILE = "recipe.yaml"
 
 
+def _selected(recipe: Recipe, which: str) -> list[Any]:
+    """The flights of ``data.<which>``; refused, naming each flight and split, when they hold no image."""
+    sets = build_flights(recipe.data, which)
+    if sets and not sum(len(ds) for ds in sets):
+        specs = ", ".join(f"{f.flight} ({f.domain}, split {f.split!r})" for f in getattr(recipe.data, which))
+        raise ValueError(f"recipe {recipe.source!r}: data.{which} selects no image: {specs} "
+                         f"{'is' if len(sets) == 1 else 'are'} empty in {str(recipe.data.root)!r}"
+                         + (" (leave data.val out to train without validation)" if which == "val" else ""))
+    return sets
+
+
 def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     """Train the recipe's model (resuming when ``train.resume`` says so), evaluate it on the test
     flights with every bracket (constant pose, retrieval, coverage ceiling, training fit and the
@@ -326,8 +337,8 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     twins = []
     if recipe.eval_landcover:  # before training: a missing semantic map or class table is found at once
         twins = _landcover_twins(recipe.data.root, recipe.data.test, recipe.data.local_frame(), recipe.eval_classes)
-    train_set = FlightCollection(build_flights(recipe.data, "train"))
-    val_sets = build_flights(recipe.data, "val")
+    train_set = FlightCollection(_selected(recipe, "train"))
+    val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:

@@ -19,12 +19,13 @@ train:
 
 
 def _exit(argv, capsys) -> str:
-    """Run the CLI expecting exit status 2; returns stderr, checked to be one error line."""
+    """Run the CLI expecting exit status 2; returns stderr, checked to be one error line after any warnings."""
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"topoloc {argv[0]}: error: ") and err.count("\n") == 1, err
+    lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith(f"topoloc {argv[0]}: error: "), err
     return err
 
 
@@ -162,4 +163,6 @@ def test_a_recipe_section_that_selects_no_image_is_named(tmp_path, capsys, lhs_f
     err = _exit(["train", "--config", _recipe(tmp_path, text)], capsys)
     assert f"data.{which} selects no image: comballaz-LHS (synthetic, split '{split}') is empty in " in err
     assert ("leave data.val out" in err) == (which == "val")
+    assert f"warning: TopoFlight comballaz-LHS (synthetic, split '{split}') is empty\n" in err  # one line each
+    assert "UserWarning" not in err
     assert not (tmp_path / "run" / "last.pt").exists()

@@ -8,6 +8,8 @@ subcommand, write its module and list its ``add`` in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 
 from topoloc._version import __version__
 from topoloc.cli import demo, evaluate, export, localise, poses, render, saliency, train
@@ -40,13 +42,20 @@ def main(argv=None) -> int:
 
     Bad arguments, unreadable or unwritable files, refused runs and a NaN stop end with one line
     ``topoloc <command>: error: <message>`` on stderr and exit status 2 (argparse's own status
-    for bad arguments); anything else is a bug and keeps its traceback.
+    for bad arguments); anything else is a bug and keeps its traceback. Warnings during a command
+    are printed as one line each, ``warning: <message>``.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return int(args.func(args) or 0)
     except _USER_ERRORS as err:  # a clear message, no traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         parser.exit(2, f"topoloc {args.command}: error: {message}\n")
 
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning during a command, as ``warning: <message>`` on stderr (not the source line it came from)."""
+    print(f"warning: {message}", file=sys.stderr if file is None else file)

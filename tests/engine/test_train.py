@@ -328,7 +328,7 @@ def test_relight_lights_the_augmented_share_on_the_given_normals(tiny_config, po
     trainer = Trainer(cfg, ds, normals=normals)
     trainer._setup(DistInfo())
     prepare = trainer.model.prepare
-    trainer.model.prepare = lambda x, channels_last=False: x  # look at the [0, 1] images
+    trainer.model.prepare = lambda x, channels_last=False, check_range=True: x  # look at the [0, 1] images
     try:
         x, _ = trainer._inputs(torch.arange(8))
     finally:

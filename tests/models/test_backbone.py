@@ -70,6 +70,21 @@ def test_normalisation_from_pretrained_cfg():
         resnet.normalize(torch.zeros(3, 4, 4))
 
 
+def test_float_images_in_0_255_are_refused_not_normalised_wrongly():
+    from topoloc import AtLoc
+
+    model = AtLoc("resnet18", feat_dim=8)
+    grey = torch.full((1, 3, 8, 8), 128, dtype=torch.uint8)
+    # (128 / 255 - 0.485) / 0.229 by hand, the red channel with ImageNet's mean and std
+    assert float(model.prepare(grey)[0, 0, 0, 0]) == pytest.approx((128 / 255 - 0.485) / 0.229, abs=1e-6)
+    assert torch.equal(model.prepare(grey.float() / 255), model.prepare(grey))
+    with pytest.raises(ValueError, match=r"float `images` must be in \[0, 1\], got a maximum of 128: divide"):
+        model.prepare(grey.float())
+    # the library's own floats (augmented batches, SmoothGrad's noisy copies) may stray above 1
+    assert float(model.prepare(grey.float(), check_range=False)[0, 0, 0, 0]) == pytest.approx((128 - 0.485) / 0.229)
+    assert float(model.prepare(torch.full((1, 3, 8, 8), 1.9))[0, 0, 0, 0]) == pytest.approx((1.9 - 0.485) / 0.229)
+
+
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
 def test_pretrained_from_local_file(tmp_path, suffix):
     source = timm.create_model("resnet18", pretrained=False)  # with its 1000-class fc

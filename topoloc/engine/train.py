@@ -489,7 +489,7 @@ class Trainer:
             k = round(self.config.augment_fraction * x.shape[0])
             if k > 0:  # batches are in random order: the first k images are a random subset
                 x = torch.cat([self._augment(x[:k], idx[:k]), x[k:]])
-        return self.model.prepare(x, channels_last=self.channels_last), target
+        return self.model.prepare(x, channels_last=self.channels_last, check_range=False), target  # augmented
 
     def _augment(self, x: Tensor, idx: Tensor) -> Tensor:
         """The augmented images of ``idx``: relit on their normals (when asked), then `augment`."""

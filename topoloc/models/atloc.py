@@ -146,14 +146,14 @@ class AtLoc(nn.Module):
         """(1, 3, 1, 1) channel std of the backbone's normalisation (on the model's device)."""
         return self.backbone.image_std
 
-    def normalize(self, images: Tensor) -> Tensor:
+    def normalize(self, images: Tensor, check_range: bool = True) -> Tensor:
         """uint8 [0, 255] or float [0, 1] images to the model's input (see `Backbone.normalize`)."""
-        return self.backbone.normalize(images)
+        return self.backbone.normalize(images, check_range=check_range)
 
-    def prepare(self, images: Tensor, channels_last: bool = False) -> Tensor:
+    def prepare(self, images: Tensor, channels_last: bool = False, check_range: bool = True) -> Tensor:
         """uint8 [0, 255] or float [0, 1] images to the model's input, in the memory format asked
         for (see `Backbone.prepare`)."""
-        return self.backbone.prepare(images, channels_last=channels_last)
+        return self.backbone.prepare(images, channels_last=channels_last, check_range=check_range)
 
     @property
     def input_size(self) -> tuple[int, int] | None:

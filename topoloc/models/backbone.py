@@ -233,8 +233,14 @@ class Backbone(nn.Module):
                 and getattr(self.model, "global_pool", "") in ("avg", "max", "avgmax")
                 and not getattr(self.model, "pool_include_prefix", False))
 
-    def normalize(self, images: Tensor) -> Tensor:
+    def normalize(self, images: Tensor, check_range: bool = True) -> Tensor:
         """Images in [0, 1] (float) or [0, 255] (uint8) to the backbone's normalised input.
+
+        Args:
+            images: the batch.
+            check_range: refuse float images brighter than 2 (images in [0, 255] passed as float would
+                otherwise give a silently wrong pose); off where the library feeds its own floats
+                (augmented training batches, SmoothGrad's noisy copies).
 
         Shape:
             - images: (B, 3, H, W), uint8 or floating point
@@ -244,12 +250,17 @@ class Backbone(nn.Module):
             raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
             raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
+        if check_range and images.is_floating_point() and not torch.jit.is_tracing() and images.numel():
+            peak = float(images.detach().amax())
+            if peak > 2.0:
+                raise ValueError(f"normalize: float `images` must be in [0, 1], got a maximum of {peak:g}: "
+                                 "divide images in [0, 255] by 255, or pass them as uint8")
         images = to_unit_float(images)
         mean = self.image_mean.to(images.dtype)
         std = self.image_std.to(images.dtype)
         return (images - mean) / std
 
-    def prepare(self, images: Tensor, channels_last: bool = False) -> Tensor:
+    def prepare(self, images: Tensor, channels_last: bool = False, check_range: bool = True) -> Tensor:
         """A batch as the model's input: `normalize`, then channels_last memory format if asked.
 
         The one place where images become the network's input (training, prediction, retrieval,
@@ -259,7 +270,7 @@ class Backbone(nn.Module):
             - images: (B, 3, H, W), uint8 [0, 255] or float [0, 1]
             - output: (B, 3, H, W) float
         """
-        x = self.normalize(images)
+        x = self.normalize(images, check_range=check_range)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     @property

@@ -94,7 +94,7 @@ def resolve_input_size(model: nn.Module, image_size: Sequence[int] | None, data:
                      "size it was trained at (TrainConfig.image_size)")
 
 
-def prepare(model: nn.Module, images: Tensor, channels_last: bool = False) -> Tensor:
+def prepare(model: nn.Module, images: Tensor, channels_last: bool = False, check_range: bool = True) -> Tensor:
     """A batch of images as ``model``'s input: float, normalised, in the memory format asked for.
 
     Uses ``model.prepare`` (`topoloc.models.Backbone.prepare`, which `AtLoc` forwards) when the model has
@@ -104,6 +104,8 @@ def prepare(model: nn.Module, images: Tensor, channels_last: bool = False) -> Te
         model: an `AtLoc`, a `Backbone`, a wrapper of either, or any module with ``normalize``.
         images: uint8 [0, 255] or float [0, 1] RGB.
         channels_last: return a channels_last tensor (what cuDNN prefers under autocast).
+        check_range: refuse float images brighter than 2 (see `topoloc.models.Backbone.normalize`);
+            passed to ``model.prepare`` only when off, so a model's own ``prepare`` need not take it.
 
     Shape:
         - images: (B, 3, H, W)
@@ -112,6 +114,6 @@ def prepare(model: nn.Module, images: Tensor, channels_last: bool = False) -> Te
     raw = unwrap_model(model)
     fn = getattr(raw, "prepare", None)
     if fn is not None:
-        return fn(images, channels_last=channels_last)
+        return fn(images, channels_last=channels_last, **({} if check_range else {"check_range": False}))
     x = raw.normalize(to_unit_float(images))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -90,7 +90,7 @@ class _EvalMode:
 def _input_gradient(model: nn.Module, x: Tensor, target: Target, normalize: bool) -> Tensor:
     """d objective / d x (B, 3, H, W) of images ``x``."""
     x = x.detach().requires_grad_(True)
-    poses = model(prepare(model, x) if normalize else x)
+    poses = model(prepare(model, x, check_range=False) if normalize else x)  # x may be a noisy copy
     (grad,) = torch.autograd.grad(_objective(poses, target).sum(), x)
     return grad
 

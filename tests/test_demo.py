@@ -275,7 +275,7 @@ def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
     assert "| training fit | synthetic | 60 |" in text and "| validation |" not in text
     assert "comballaz-demo-train synthetic val, has no images (its split leaves none)" in text
 
-def test_cli_train_runs_a_recipe(demo_dir):
+def test_cli_train_runs_a_recipe(demo_dir, capsys):
     out = demo_dir / "recipe_run"
     data = demo_dir / "data"
     table = demo_dir / "recipe_classes.json"
@@ -307,6 +307,23 @@ def test_cli_train_runs_a_recipe(demo_dir):
     assert f"(from `{out / 'recipe.yaml'}`): comballaz-demo-train synthetic train" in text
     assert "| coverage ceiling | real | 3 |" in text and "| validation | synthetic | 3 |" in text
     assert "retrieval (features: trained model)" not in text
+    # Other data, without the recipe's training flight: named with where it came from, or not read.
+    other = demo_dir / "data_without_training_flight"
+    other.mkdir(exist_ok=True)
+    for name in ("comballaz-2021-03-27-winter", "comballaz-2021-03-27-winter-real"):
+        if not (other / name).exists():
+            (other / name).symlink_to(data / name)
+    args = ["evaluate", "--checkpoint", str(out / "last.pt"), "--data", str(other), "--flights",
+            "comballaz-2021-03-27-winter:real", "--device", "cpu", "--no-retrieval"]
+    with pytest.raises(SystemExit) as exc:
+        main([*args, "--out", str(out / "eval3")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "comballaz-demo-train" in err
+    assert f"a training or validation flight of `{out / 'recipe.yaml'}`" in err and "--ignore-recipe" in err
+    assert main([*args, "--out", str(out / "eval4"), "--ignore-recipe"]) == 0
+    text = (out / "eval4" / "report.md").read_text()
+    assert "its recipe was not read (use_recipe=False, `--ignore-recipe`)" in text
+    assert "| constant pose |" not in text
 
 
 def test_a_recipe_asking_for_land_cover_without_a_class_table_stops_before_training(demo_dir, capsys):

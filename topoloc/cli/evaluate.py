@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> int:
                                         retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
                                         val_flights=_flights(args.val_flights or (), opts), adabn=args.adabn,
                                         landcover=args.landcover or args.classes is not None,
-                                        classes=args.classes)
+                                        classes=args.classes, use_recipe=not args.ignore_recipe)
     print(f"report: {report}")
     return 0
 
@@ -63,6 +63,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--val-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="validation flights, reported as the 'validation' row (e.g. comballaz-LHS:synthetic:val); "
                         "default: those of the checkpoint's recipe.yaml, if any")
+    p.add_argument("--ignore-recipe", action="store_true",
+                   help="do not read the training and validation flights from the recipe.yaml beside the "
+                        "checkpoint (without --train-flights the brackets are then not computed)")
     p.add_argument("--split-fractions", default=None, metavar="TRAIN,VAL,TEST",
                    help="how the flights given here split their rows into train / val / test (default: each "
                         "flight's own, 0.8,0.1,0.1); give the training run's, e.g. 0.9,0.1,0 for the demo's")

@@ -417,6 +417,7 @@ def evaluate_checkpoint(
     adabn: bool = False,
     landcover: bool = False,
     classes: str | PathLike | Mapping[int, str] | None = None,
+    use_recipe: bool = True,
 ) -> Path:
     """Evaluate a checkpoint on TOPO flights and write the report (``out_dir/report.md``).
 
@@ -449,6 +450,8 @@ def evaluate_checkpoint(
         classes: the class table of those maps: class id -> name, or a JSON file of it; none: each
             flight's ``<flight>/semantic_classes.json`` (Mini-Comballaz writes it; TOPO-DataGen's maps
             have other ids, so give theirs).
+        use_recipe: read the training and validation flights from the checkpoint's ``recipe.yaml``
+            when none are given (False: not, e.g. to evaluate it on data without its training flight).
     """
     if not flights:
         raise ValueError("flights: expected at least one test flight")
@@ -473,19 +476,26 @@ def evaluate_checkpoint(
     source = "--train-flights"
     val_from_recipe = False
     if not train_flights:
-        from_recipe = _recipe_flights(checkpoint)
+        from_recipe = _recipe_flights(checkpoint) if use_recipe else None
         if from_recipe is None:
-            notes.append(f"The checkpoint's training data is unknown (no training flights were given and there is "
-                         f"no {RECIPE_FILE} beside `{checkpoint}`): the constant pose, retrieval, coverage ceiling "
-                         "and training fit could not be computed. Pass the training flights "
-                         "(`topoloc evaluate --train-flights ...`).")
+            why = ("its recipe was not read (use_recipe=False, `--ignore-recipe`)" if not use_recipe
+                   else f"there is no {RECIPE_FILE} beside `{checkpoint}`")
+            notes.append(f"The checkpoint's training data is unknown (no training flights were given and {why}): "
+                         "the constant pose, retrieval, coverage ceiling and training fit could not be computed. "
+                         "Pass the training flights (`topoloc evaluate --train-flights ...`).")
         else:
             train_flights, recipe_val = from_recipe
             val_from_recipe = not val_flights
             val_flights = val_flights or recipe_val
             source = f"`{checkpoint.parent / RECIPE_FILE}`"
-    train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
-    val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
+    try:
+        train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
+        val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
+    except (OSError, ValueError) as err:
+        if source == "--train-flights":
+            raise
+        raise type(err)(f"{err} (a training or validation flight of {source}, read for the brackets; name "
+                        "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
     if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)
         for spec, ds in zip(val_flights, val_sets):
             if len(ds) == 0:

@@ -240,6 +240,14 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     out = demo_dir / "cli_eval_lc"
     assert main([*args, "--classes", str(table), "--out", str(out)]) == 0  # --classes implies --landcover
     text = (out / "report.md").read_text()
+    # the maps' other classes are named in a warning (a table of another tool's ids would mislabel them)
+    maps = sorted((data / demo.TRAIN_FLIGHT).glob("*_semantics.npy"))
+    ids = np.concatenate([np.load(p).ravel() for p in maps])
+    others = sorted(set(np.unique(ids).tolist()) - {1, 3})
+    share = 100 * np.isin(ids, others).mean()
+    assert (f"warning: landcover: the semantic maps of '{demo.TRAIN_FLIGHT}' hold class id(s) "
+            f"{', '.join(map(str, others))} ({share:.0f} % of their pixels) that '{table}' does not name"
+            in capsys.readouterr().err)
     assert "## Where the error is" in text
     assert f"**`{demo.TRAIN_FLIGHT}`** (" in text and "**Where the error is**" not in text  # not said twice
     # the bounds of the four quarters of the 10 validation views, from their semantic maps by hand

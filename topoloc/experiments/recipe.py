@@ -32,10 +32,12 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import yaml
 
 from topoloc._device import resolve_device
 from topoloc.data import TopoFlight
+from topoloc.data._images import read_semantics
 from topoloc.data.flights import FlightCollection
 from topoloc.data.semantics import CLASS_TABLE_FILE, read_class_table
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
@@ -552,8 +554,28 @@ def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame:
         if given is None and not table_file.is_file():
             raise FileNotFoundError(f"landcover: {table_file}: no class table for the semantic maps of {name!r}; "
                                     "give one (`--classes FILE.json`, a JSON object of class id -> name)")
+        if given is not None:
+            _warn_unnamed_ids(twin, given, classes)
         twins.append((twin, given if given is not None else read_class_table(table_file)))
     return twins
+
+
+def _warn_unnamed_ids(twin: TopoFlight, table: Mapping[int, str], source: Any) -> None:
+    """Warns when a flight's semantic maps hold class ids that a given class table does not name."""
+    counts: dict[int, int] = {}
+    total = 0
+    for path in twin.semantics_paths:
+        ids, n = np.unique(read_semantics(path).numpy(), return_counts=True)
+        for i, k in zip(ids.tolist(), n.tolist()):
+            counts[i] = counts.get(i, 0) + k
+        total += int(n.sum())
+    unnamed = {i: k for i, k in sorted(counts.items()) if i not in table}
+    if unnamed and total:
+        where = source if isinstance(source, (str, PathLike)) else "the class table"
+        warnings.warn(f"landcover: the semantic maps of {twin.flight!r} hold class id(s) "
+                      f"{', '.join(map(str, unnamed))} ({100 * sum(unnamed.values()) / total:.0f} % of their pixels) "
+                      f"that {str(where)!r} does not name: they are left out of the split. Is it the table of "
+                      "these maps?", stacklevel=3)
 
 
 def explain_checkpoint(

@@ -166,3 +166,13 @@ def test_a_recipe_section_that_selects_no_image_is_named(tmp_path, capsys, lhs_f
     assert f"warning: TopoFlight comballaz-LHS (synthetic, split '{split}') is empty\n" in err  # one line each
     assert "UserWarning" not in err
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, capsys):
+    err = _exit(["train", "--config", str(tmp_path)], capsys)
+    assert f"recipe '{tmp_path}': a folder, expected a file" in err
+    err = _exit(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--flights", "comballaz-LHS",
+                 "--out", str(tmp_path / "o")], capsys)
+    assert f"checkpoint '{tmp_path}': a folder, expected a file" in err
+    err = _exit(["train", "--config", str(tmp_path / "nope.yaml")], capsys)
+    assert "nope.yaml': no such file" in err

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import yaml
 
+from topoloc._paths import not_a_file
 from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_augment
 from topoloc.image_size import parse_image_size
 from topoloc.models import list_models
@@ -312,7 +313,7 @@ class TrainConfig:
         """Read a YAML mapping of fields (a ``config.yaml`` written by `train` or a recipe)."""
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"TrainConfig.from_yaml: no such file {str(path)!r}")
+            raise FileNotFoundError(f"TrainConfig.from_yaml: {str(path)!r}: {not_a_file(path)}")
         with open(path, encoding="utf-8") as f:
             values = load_yaml(f) or {}
         if not isinstance(values, dict):

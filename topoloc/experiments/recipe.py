@@ -36,6 +36,7 @@ import numpy as np
 import yaml
 
 from topoloc._device import resolve_device
+from topoloc._paths import not_a_file
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.flights import FlightCollection
@@ -268,7 +269,7 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"recipe {str(path)!r}: no such file")
+        raise FileNotFoundError(f"recipe {str(path)!r}: {not_a_file(path)}")
     try:
         with open(path, encoding="utf-8") as f:
             values = load_yaml(f) or {}
@@ -462,7 +463,7 @@ def evaluate_checkpoint(
     val_flights = [parse_flight(f) if isinstance(f, str) else f for f in val_flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_file(checkpoint)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     frame = _frame_arg(frame)
@@ -599,7 +600,7 @@ def explain_checkpoint(
     flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: no such file")
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_file(checkpoint)}")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
     before = initial_model(cfg, dev).eval()  # the run's initial weights

@@ -151,6 +151,18 @@ def test_input_and_argument_errors(ckpt, tmp_path):
         topoloc.localise(model, torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match="on_error"):
         topoloc.localise(ckpt, tmp_path, on_error="ignore")
+    for bad in (float("nan"), 1e9, -130.0, "49.5"):  # before the checkpoint is read: it is missing here
+        with pytest.raises(ValueError, match=r"geoid_offset_m \(--geoid-offset\): expected the geoid undulation"):
+            topoloc.localise(tmp_path / "missing.pt", tmp_path, geoid_offset_m=bad)
+
+
+def test_cli_refuses_an_output_file_named_twice(ckpt, tmp_path, capsys):
+    photos = write_photos(tmp_path / "photos", n=1)
+    with pytest.raises(SystemExit) as exc:
+        main(["localise", "--checkpoint", str(ckpt), str(photos[0]), "--no-progress", "--out",
+              str(tmp_path / "a.csv"), f"{tmp_path}/./a.csv"])
+    assert exc.value.code == 2 and f"--out: '{tmp_path}/./a.csv' is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "a.csv").exists()
 
 
 def test_frames_recorded_asked_and_contradicting(tmp_path):
@@ -161,8 +173,11 @@ def test_frames_recorded_asked_and_contradicting(tmp_path):
         out = topoloc.localise(epfl, photos)
     assert out.frame == LocalFrame.named("epfl")
     assert np.all(np.abs(out.lon_deg - 6.5668) < 0.05) and np.all(np.abs(out.lat_deg - 46.5191) < 0.05)
-    with pytest.raises(ValueError, match="trained in"):
+    with pytest.raises(ValueError, match=f"frame: 'comballaz' was asked for but checkpoint '{epfl}' was trained in "
+                                         "'epfl'; pass the training frame"):
         topoloc.localise(epfl, photos, frame="comballaz")
+    with pytest.raises(ValueError, match=r"asked for but .* trained in lat 46.0, lon 7.0, h 500.0 m"):
+        resolve_frame("epfl", {"lat_deg": 46.0, "lon_deg": 7.0, "h_m": 500.0})
     model, normalizer, cfg = load_model(write_checkpoint(tmp_path / "plain.pt"))
     model.config["frame"] = {"name": "epfl", "lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}
     with warnings.catch_warnings():

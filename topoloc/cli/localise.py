@@ -4,6 +4,7 @@ KML (`topoloc.engine.localise`, `topoloc.evaluation.gis`)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -23,6 +24,10 @@ def _run(args: argparse.Namespace) -> int:
 
     for out in args.out:
         gis_format(out)  # an unknown suffix fails before the model runs
+    named = [os.path.realpath(out) for out in args.out]
+    for i, out in enumerate(args.out):
+        if named[i] in named[:i]:
+            raise ValueError(f"--out: {out!r} is given twice")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

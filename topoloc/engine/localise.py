@@ -34,7 +34,7 @@ from topoloc.data._images import read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.adapt import adapt_batchnorm
-from topoloc.engine.checkpoint import load_model
+from topoloc.engine.checkpoint import frame_record, load_model
 from topoloc.engine.predict import predict
 from topoloc.evaluation.localisation import Localisation
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame
@@ -46,6 +46,8 @@ __all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 #: The frame assumed (with a warning) when a checkpoint does not record its training frame.
 DEFAULT_FRAME = "comballaz"
+#: |N| above which a geoid undulation is refused: Earth's lies between about -106 m and +86 m (EGM2008).
+GEOID_LIMIT_M = 120.0
 #: Relative aspect-ratio difference above which resizing warns that photos are stretched.
 ASPECT_TOLERANCE = 0.01
 _EXIF_ORIENTATION = 0x0112
@@ -157,6 +159,14 @@ def _model_frame(model: nn.Module) -> Any:
     return config.get("frame") if isinstance(config, dict) else None
 
 
+def _frame_label(frame: LocalFrame) -> str:
+    """``'comballaz'`` for a named origin, else ``lat 46.3, lon 7.0, h 1000 m``."""
+    record = frame_record(frame)
+    if record["name"]:
+        return repr(record["name"])
+    return f"lat {record['lat_deg']}, lon {record['lon_deg']}, h {record['h_m']} m"
+
+
 def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -> LocalFrame:
     """The local ENU frame of a model's predictions.
 
@@ -171,8 +181,8 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
     asked = None if frame is None else as_frame(frame, "frame")
     known = None if recorded is None else as_frame(recorded, f"{source}: recorded frame")
     if asked is not None and known is not None and not _same_frame(asked, known):
-        raise ValueError(f"frame: {asked.to_dict()} was asked for but {source} was trained in {known.to_dict()}; "
-                         "pass the training frame (or none)")
+        raise ValueError(f"frame: {_frame_label(asked)} was asked for but {source} was trained in "
+                         f"{_frame_label(known)}; pass the training frame (or none)")
     if asked is not None:
         return asked
     if known is not None:
@@ -266,6 +276,10 @@ def localise(
         raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    if isinstance(geoid_offset_m, bool) or not isinstance(geoid_offset_m, (int, float)) \
+            or not abs(geoid_offset_m) <= GEOID_LIMIT_M:
+        raise ValueError(f"geoid_offset_m (--geoid-offset): expected the geoid undulation N in metres, within "
+                         f"+-{GEOID_LIMIT_M:g} (on Earth it lies between about -106 and +85), got {geoid_offset_m!r}")
     device = resolve_device(device)
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)

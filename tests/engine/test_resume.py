@@ -66,6 +66,17 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images,
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
 
 
+def test_a_resumed_run_says_where_it_goes_on(tiny_config, pose_images, tmp_path, capsys):
+    ds = pose_images(n=20)
+    common = dict(out_dir=str(tmp_path / "run"), epochs=3, batch_size=6, checkpoint_every_steps=3)
+    with pytest.raises(Killed):  # after step 8; the last checkpoint is at step 6: epoch 2, its 2nd step
+        train(tiny_config(**common), ds, callbacks=[_kill_at(8)])
+    capsys.readouterr()
+    train(tiny_config(resume=True, progress=True, **common), ds)
+    out = capsys.readouterr().out
+    assert f"resume: {tmp_path / 'run' / 'last.pt'}: 1 of 3 epoch(s) done, 2 step(s) into epoch 2\n" in out
+
+
 def _assert_killed_run_resumes(tiny_config, ds, tmp_path, common: dict, whole, **train_kw) -> None:
     """Kill a run of ``common`` after step 5 and resume it: it must reach ``whole``'s weights."""
     run = str(tmp_path / "killed")

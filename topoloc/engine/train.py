@@ -331,6 +331,14 @@ class Trainer:
         changes = self._config_changes(state)
         if changes:
             self._accept_changes(state, changes)
+        where = f"resume: {path}: {state.epoch} of {cfg.epochs} epoch(s) done" + (
+            f", {state.step} step(s) into epoch {state.epoch + 1}" if state.step else "")
+        if cfg.progress and self.info.is_main:
+            from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
+
+            tqdm.write(where)  # above the bar, where the user looks
+        else:
+            log.info(where)
         self.last_good = path
         self.normalizer = state.normalizer
         return state

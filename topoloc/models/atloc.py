@@ -29,7 +29,8 @@ class AtLoc(nn.Module):
 
     With the defaults this is the network of the AtLoc paper: ResNet34, its 512-d pooled vector
     projected to 2048 (the original's replaced ``fc``), ReLU, the non-local block on the vector
-    (`AtLocAttention`), dropout 0.5 and ``fc_xyz`` / ``fc_wpqr`` (log-quaternion). Unlike the
+    (`AtLocAttention`), dropout 0.5 and the ``fc_xyz`` / ``fc_wpqr`` heads, except for the rotation
+    code: the 6D code by default, AtLoc's log-quaternion with ``rotation="log_quat"``. Unlike the
     original, dropout is off in ``eval()``.
 
     Args:

@@ -290,6 +290,7 @@ class LocalFrame:
         return cls(*TOPO_ORIGINS[key])
 
     def to_dict(self) -> dict[str, float]:
+        """The origin as ``{"lat_deg", "lon_deg", "h_m"}`` (WGS84 degrees, ellipsoidal metres)."""
         return {"lat_deg": self.lat_deg, "lon_deg": self.lon_deg, "h_m": self.h_m}
 
     def ecef_to_enu(self, points_n3) -> np.ndarray:

@@ -77,9 +77,11 @@ class PoseErrorSummary:
     within: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """Every field as a plain dict (``within``: threshold label -> share of images)."""
         return asdict(self)
 
     def to_json(self, **kwargs) -> str:
+        """`to_dict` as JSON; ``kwargs`` go to `json.dumps` (e.g. ``indent=2``)."""
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod

@@ -83,6 +83,7 @@ class FlightCollection(Dataset):
 
     @property
     def image_paths(self) -> list[Path]:
+        """Every flight's image files, in sample order."""
         return [p for f in self.datasets for p in f.image_paths]
 
     def load_image(self, i: int):

@@ -310,6 +310,7 @@ class EvaluationResult:
 
     @property
     def frame(self) -> LocalFrame:
+        """The local ENU frame the poses were evaluated in (the model's)."""
         return self.model.frame
 
     def baselines(self) -> list[PoseEvaluation]:
@@ -347,6 +348,8 @@ class EvaluationResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """The frame, each method's summaries, the metres-per-degree weight, the coverage and the notes, as
+        plain data (a report's ``summary.json``)."""
         return {
             "frame": self.frame.to_dict(),
             "methods": {m.method: m.summaries() for m in self.all_methods()},

@@ -83,3 +83,17 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_pa
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert f"argument --out: {want.format(**names)}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["saliency", "--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "o", "--num-images", "0"],
+     "--num-images"),
+    (["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "o", "--batch-size", "-4"],
+     "--batch-size"),
+    (["localise", "--checkpoint", "c.pt", "x.jpg", "--out", "a.csv", "--batch-size", "two"], "--batch-size"),
+])
+def test_a_count_below_one_is_refused_by_its_flag(capsys, argv, flag):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert f"argument {flag}: expected a whole number >= 1, got '{argv[-1]}'" in capsys.readouterr().err

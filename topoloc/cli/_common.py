@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "print_warnings"]
+__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
+           "print_warnings"]
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:
@@ -50,6 +51,17 @@ def out_file(value: str) -> str:
         raise argparse.ArgumentTypeError(f"expected a file name, {value!r} is a folder")
     _no_file_above(value)
     return value
+
+
+def positive_int(value: str) -> int:
+    """argparse ``type`` of a count or size: an int >= 1, refused as the flag's own error otherwise."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
 
 
 def one_line(err: Exception) -> Exception:

@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from topoloc.cli._common import checkpoint_arg, device_arg, one_line, out_file, print_warnings
+from topoloc.cli._common import checkpoint_arg, device_arg, one_line, out_file, positive_int, print_warnings
 
 __all__ = ["add"]
 
@@ -69,7 +69,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--geoid-offset", type=float, default=None, metavar="M",
                    help=f"geoid undulation N in metres for heights above sea level h - N (default: "
                         f"{GEOID_OFFSET_HELP_M}, western Switzerland)")
-    p.add_argument("--batch-size", type=int, default=32, help="photos per forward pass (default: 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="photos per forward pass (default: 32)")
     p.add_argument("--strict", action="store_true", help="stop at the first unreadable photo (exit status 2)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--adabn", action="store_true",

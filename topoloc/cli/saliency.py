@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, out_dir
+from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, out_dir, positive_int
 
 __all__ = ["add"]
 
@@ -27,8 +27,9 @@ def add(sub) -> argparse.ArgumentParser:
     checkpoint_arg(p)
     flights_args(p, "flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR", help="folder of saliency.md and plots/")
-    p.add_argument("--num-images", type=int, default=3, help="images (rows) per figure and domain (default: 3)")
-    p.add_argument("--share-images", type=int, default=16,
+    p.add_argument("--num-images", type=positive_int, default=3,
+                   help="images (rows) per figure and domain (default: 3)")
+    p.add_argument("--share-images", type=positive_int, default=16,
                    help="images per domain for the per-class saliency shares (default: 16)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")

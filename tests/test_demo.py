@@ -199,12 +199,12 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
     for bad, named in ((["--split-fractions", "0.9,0.1"], "split_fractions"), (["--split-fractions", "a,b,c"],
                                                                              "--split-fractions"),
-                       (["--split-block", "0"], "split_block")):
+                       (["--split-block", "0"], "argument --split-block: expected a whole number >= 1")):
         with pytest.raises(SystemExit) as exc:
             main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                   *split, *bad, "--out", str(demo_dir / "cli_eval_bad"), "--device", "cpu"])
-        err = capsys.readouterr().err
-        assert exc.value.code == 2 and named in err and len(err.strip().splitlines()) == 1, err
+        lines = capsys.readouterr().err.strip().splitlines()  # one line; argparse's own refusals after the usage
+        assert exc.value.code == 2 and named in lines[-1] and (len(lines) == 1 or lines[0].startswith("usage:"))
     # A checkpoint with neither (copied away from its recipe.yaml): the report says so.
     bare = demo_dir / "bare_ckpt" / "last.pt"
     bare.parent.mkdir()
@@ -219,6 +219,11 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert (out / "plots" / "saliency_real.png").is_file()
     text = (out / "saliency.md").read_text()
     assert "Randomisation check" in text and "stable classes' share of the saliency" in text
+    with pytest.raises(SystemExit) as exc:  # another frame: said as evaluate says it, before the flights are read
+        main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
+              "--out", str(demo_dir / "cli_saliency_epfl"), "--frame", "epfl", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"frame: {ckpt} was trained in the comballaz frame, not in epfl" in err, err
 
 
 def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):

@@ -603,8 +603,11 @@ def explain_checkpoint(
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_file(checkpoint)}")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
+    frame = _frame_arg(frame)
+    if frame is not None:  # before reading the flights, as `evaluate_checkpoint`: their poses are checked against it
+        check_frame(after, frame, checkpoint)
     before = initial_model(cfg, dev).eval()  # the run's initial weights
-    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, _frame_arg(frame)), out_dir,
+    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, frame), out_dir,
                          figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,7 @@
 """TopoFlight: pairing by the row index in file names, real photos through pic names, every bad input."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +9,7 @@ from pyproj import Transformer
 from torch.utils.data import DataLoader
 
 from topoloc.data.preset import load_preset
-from topoloc.data.topo import TopoFlight
+from topoloc.data.topo import TopoFlight, read_pose_file
 from topoloc.geodesy import LocalFrame
 
 LHS_ROWS = [0, 1, 2, 3, 5, 8, 13, 21, 22, 23, 24, 25, 26, 27, 28, 29, 34, 39]
@@ -137,6 +139,22 @@ class TestBadInput:
         folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
         np.save(folder / "comballaz-LHS_poses.npy", np.zeros((4, 7)))
         with pytest.raises(ValueError, match=r"comballaz-LHS_poses.npy: expected .*\(N, 6\).*\(4, 7\)"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+
+    def test_pose_file_of_less_than_float64_is_warned_about(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+        rows = load_preset("comballaz-LHS")[:4]
+        np.save(folder / "comballaz-LHS_poses.npy", rows.astype(np.float32))
+        with pytest.warns(UserWarning, match=r"comballaz-LHS_poses.npy: the pose rows are stored as float32, not "
+                                             r"float64: they hold the positions to about 0.5 m"):
+            ds = TopoFlight(tmp_path, "comballaz-LHS")
+        # what the warning says: ECEF x, z of about 4.4e6 and 4.6e6 m lie where float32's step is 0.5 m
+        with pytest.warns(UserWarning):
+            kept = read_pose_file(folder / "comballaz-LHS_poses.npy")
+        assert 0 < np.abs(kept[:, :3] - rows[:, :3]).max() <= 0.25 and len(ds) == 4
+        np.save(folder / "comballaz-LHS_poses.npy", rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # float64: no warning
             TopoFlight(tmp_path, "comballaz-LHS")
 
     def test_pose_file_too_short(self, tmp_path, make_topo_flight):

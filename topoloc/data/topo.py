@@ -62,6 +62,12 @@ def read_pose_file(path: Path) -> np.ndarray:
             f"{path}: expected a numeric array of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
             f"shape {poses.shape} dtype {poses.dtype}"
         )
+    if poses.dtype.kind in "iu" or (poses.dtype.kind == "f" and poses.itemsize < 8):
+        # ECEF coordinates are about 6.4e6 m: float32 keeps them to 0.5 m, float16 not at all
+        how = {"i": "whole metres and degrees", "u": "whole metres and degrees",
+               "f": "about 0.5 m" if poses.itemsize == 4 else "nothing useful (float16 overflows)"}[poses.dtype.kind]
+        warnings.warn(f"{path}: the pose rows are stored as {poses.dtype}, not float64: they hold the positions "
+                      f"to {how} (TOPO-DataGen writes float64)", stacklevel=2)
     return poses.astype(np.float64)
 
 

@@ -18,7 +18,7 @@ from topoloc.data import (
     load_preset,
     save_pose_file,
 )
-from topoloc.data.pose_sampling import fold_pitch_deg, wrap_deg
+from topoloc.data.pose_sampling import fold_pitch_deg, pose_file_path, wrap_deg
 from topoloc.geodesy import LocalFrame
 
 ORIGIN = (46.3705, 7.065, 1410.0)
@@ -243,3 +243,25 @@ def test_pose_file_round_trip(tmp_path):
         load_pose_file(tmp_path / "bad.npy")
     with pytest.raises(ValueError, match="rows: expected pose rows of shape"):
         save_pose_file(tmp_path / "x.npy", np.zeros((3, 3)))
+
+
+def test_a_pose_file_path_that_is_a_folder_is_refused_naming_it(tmp_path):
+    rows = corridor(load_preset(PLANNED), 3, seed=0)
+    (tmp_path / "poses").mkdir()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    for bad, want in [(tmp_path / "poses", f"got '{tmp_path / 'poses'}', a folder"),
+                      (f"{tmp_path / 'new'}/", f"got '{tmp_path / 'new'}/', a folder"),
+                      (".", "got '.', a folder"), ("", "got an empty path"),
+                      (blocker / "x.npy", f"'{blocker}' above '{blocker / 'x.npy'}' is a file")]:
+        with pytest.raises(ValueError, match="^path: expected a .npy file path") as info:
+            save_pose_file(bad, rows)
+        assert want in str(info.value)
+    (tmp_path / "taken.npy").mkdir()  # the name numpy would write is a folder
+    with pytest.raises(ValueError, match="taken.npy' .from '.*taken'. is a folder"):
+        save_pose_file(tmp_path / "taken", rows)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "poses", "taken.npy"]  # nothing written beside
+    # '.npy' is appended to any other name, as numpy's np.save does
+    assert pose_file_path(tmp_path / "a.txt") == tmp_path / "a.txt.npy"
+    np.save(tmp_path / "b.txt", rows)
+    assert save_pose_file(tmp_path / "a.txt", rows) == tmp_path / "a.txt.npy" and (tmp_path / "b.txt.npy").is_file()

@@ -220,3 +220,23 @@ def test_photos_like_must_be_a_real_flight_and_needs_a_pose_file(tmp_path, capsy
         main(["render", "--out", str(tmp_path), "--photos-like", "comballaz-2020-11-06-planned"])
     assert exit_.value.code == 2
     assert "--photos-like: expected with --poses FILE.npy --name NAME" in capsys.readouterr().err
+
+
+PLANNED = "comballaz-2020-11-06-planned"
+
+
+def test_cli_poses_out_that_is_a_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    (tmp_path / "poses").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for kind in (["corridor", "--flight", PLANNED], ["lhs", "--area", "comballaz"]):
+        for out in ("poses/", "poses", ".", "new/"):
+            with pytest.raises(SystemExit) as info:
+                main(["poses", *kind, "--count", "3", "--out", out])
+            assert info.value.code == 2
+            err = capsys.readouterr().err
+            assert err == f"topoloc poses: error: --out: expected a .npy file path, got {out!r}, a folder\n", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poses"] and not any((tmp_path / "poses").iterdir())
+    assert main(["poses", "corridor", "--flight", PLANNED, "--count", "3", "--out", "a.txt"]) == 0
+    assert capsys.readouterr().out.startswith("a.txt.npy: 3 poses")  # numpy's convention, named in --help
+    assert np.load(tmp_path / "a.txt.npy").shape == (3, 6)
+

@@ -75,6 +75,14 @@ def _terrain(rows: np.ndarray | None, seed: int):
     return terrain_function(build_world(seed))
 
 
+def _out(value: str) -> str:
+    """``--out``, refused before any work when no pose file can be written there (a folder, under a file)."""
+    from topoloc.data.pose_sampling import pose_file_path
+
+    pose_file_path(value, name="--out")
+    return value
+
+
 def _write(rows: np.ndarray, out: str) -> int:
     from topoloc.data.pose_sampling import pose_summary, save_pose_file
 
@@ -86,7 +94,7 @@ def _write(rows: np.ndarray, out: str) -> int:
 def _run_corridor(args: argparse.Namespace) -> int:
     sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
     sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
-    count, seed = _count(args.count), _seed(args.seed)
+    count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
     if args.min_clearance is not None and not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     from topoloc.data.pose_sampling import corridor
@@ -102,11 +110,11 @@ def _run_corridor(args: argparse.Namespace) -> int:
         rows = rows[~low]
         print(f"dropped {int(low.sum())} of {len(low)} views less than {args.min_clearance:g} m above the "
               "Mini-Comballaz surface")
-    return _write(rows, args.out)
+    return _write(rows, out)
 
 
 def _run_lhs(args: argparse.Namespace) -> int:
-    count, seed = _count(args.count), _seed(args.seed)
+    count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
     if (args.flight is None) == (args.area is None):
         raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
     if args.margin < 0:
@@ -123,14 +131,15 @@ def _run_lhs(args: argparse.Namespace) -> int:
         frame = LocalFrame.named("comballaz") if ground is not None else None
         rows = lhs_envelope(flight, count, seed=seed, margin_m=args.margin, frame=frame, ground_m=ground,
                             clearance_m=ENVELOPE_CLEARANCE_M)
-    return _write(rows, args.out)
+    return _write(rows, out)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
     p.add_argument("--out", required=True, metavar="FILE.npy",
-                   help="pose file to write: float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg "
-                        "(TOPO-DataGen's format; render it with 'topoloc render --poses FILE.npy --name NAME')")
+                   help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
+                        "is refused. Float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg (TOPO-DataGen's "
+                        "format; render it with 'topoloc render --poses FILE.npy --name NAME')")
     p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed writes the same file (default: %(default)s)")
 
 

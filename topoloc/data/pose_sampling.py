@@ -16,6 +16,7 @@ terrain is checked where a terrain exists (:func:`topoloc.procedural.check_clear
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -33,6 +34,7 @@ __all__ = [
     "LhsArea",
     "LHS_AREAS",
     "save_pose_file",
+    "pose_file_path",
     "load_pose_file",
     "wrap_deg",
     "fold_pitch_deg",
@@ -399,6 +401,31 @@ def lhs_area(area="comballaz", n: int = 1000, seed: int = 0, ground_m: Callable 
 
 
 # ---------------------------------------------------------------------------------- pose files
+def pose_file_path(path, name: str = "path") -> Path:
+    """The file :func:`save_pose_file` writes for ``path``: ``.npy`` appended when missing, as numpy does.
+
+    Refuses, naming the argument ``name``, a path that is a folder (an existing one, one ending in a
+    separator, ``.`` or an empty name), or that lies under a file.
+
+    Examples:
+        >>> pose_file_path("poses/corridor").as_posix(), pose_file_path("a.txt").as_posix()
+        ('poses/corridor.npy', 'a.txt.npy')
+    """
+    raw = os.fspath(path)
+    given = Path(raw)
+    if not raw:
+        raise ValueError(f"{name}: expected a .npy file path, got an empty path")
+    if raw.endswith(("/", os.sep)) or given.name in ("", ".", "..") or given.is_dir():
+        raise ValueError(f"{name}: expected a .npy file path, got {raw!r}, a folder")
+    out = given if given.suffix == ".npy" else given.with_name(given.name + ".npy")
+    if out.is_dir():
+        raise ValueError(f"{name}: expected a .npy file path, {str(out)!r} (from {raw!r}) is a folder")
+    above = next((parent for parent in out.parents if parent.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ValueError(f"{name}: expected a .npy file path in a folder, {str(above)!r} above {raw!r} is a file")
+    return out
+
+
 def save_pose_file(path, rows) -> Path:
     """Writes pose rows as a TOPO-DataGen pose file: a float64 (N, 6) ``.npy`` array.
 
@@ -406,12 +433,10 @@ def save_pose_file(path, rows) -> Path:
     deg); ``topoloc render --poses`` renders it.
 
     Returns:
-        The path written (``.npy`` appended when missing, as numpy does).
+        The path written (``.npy`` appended when missing, as numpy does: :func:`pose_file_path`).
     """
     a = _check_rows(rows, "rows")
-    path = Path(path)
-    if path.suffix != ".npy":
-        path = path.with_name(path.name + ".npy")
+    path = pose_file_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.ascontiguousarray(a, dtype=np.float64), allow_pickle=False)
     return path

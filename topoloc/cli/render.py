@@ -19,15 +19,17 @@ def add(sub) -> argparse.ArgumentParser:
         "TOPO flight poses, writing DIR/<flight>/ (synthetic renders, poses, semantics) and, for real "
         "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). With --poses FILE.npy --name NAME, "
         "a pose file (e.g. from 'topoloc poses corridor') is rendered as the synthetic flight DIR/NAME/. "
-        "Interrupted renders resume.",
+        "Interrupted renders resume, and the same command with --real-alt or --depth added completes a render. A "
+        "flight's folder holds one set of views: a run that does not ask for every view it holds (another ':N' "
+        "spread, other poses under --name) is refused before anything is written.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output root folder")
     p.add_argument(
         "--flights",
         default=None,
         metavar="NAME[:N],...",
-        help="comma separated flight presets; ':N' renders N poses spread evenly over the flight "
-        f"(default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
+        help="comma separated flight presets; ':N' renders N poses spread evenly over the flight (another N "
+        f"than a folder's render holds is refused) (default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
     )
     p.add_argument("--poses", default=None, metavar="FILE.npy",
                    help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. written by "

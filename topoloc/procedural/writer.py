@@ -20,7 +20,10 @@ real flight, its photo names ``PHOTO_<idx:05d>``, with ``out/<flight>/photos_lik
 flight whose photo appearance it has.
 
 Every file is written to a temporary name and moved into place, so an interrupted render never
-leaves a truncated file, and a new run skips the images already complete.
+leaves a truncated file, and a new run skips the images already complete. A flight folder holds one
+set of views: a run that asks for other pose rows than those it holds (another ``N``, other poses
+under the name) is refused before anything is written; asking for more of the same (another photo
+domain, depth maps, all rows after ``N`` of them) completes it.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ __all__ = ["RenderJob", "OtherPosesError", "pose_flight", "parse_flights", "pars
 
 
 class OtherPosesError(ValueError):
-    """A flight folder holds a render of other poses under the name asked for; ``path``: its pose file."""
+    """A flight folder holds a render of other poses than those asked for; ``path``: its pose file or folder."""
 
     def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
@@ -162,6 +165,12 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
     return RenderJob(name, count, np.ascontiguousarray(rows, dtype=np.float64), source, photos_like)
 
 
+def _first(rows: np.ndarray, k: int = 10) -> str:
+    """Row numbers for a message: all of them, or the first ``k`` and how many more."""
+    more = f" and {len(rows) - k} more" if len(rows) > k else ""
+    return f"{np.asarray(rows)[:k].tolist()}{more}"
+
+
 def _photos_phrase(photos_like: str | None) -> str:
     return f"with photos like {photos_like!r}" if photos_like else "without photos"
 
@@ -258,6 +267,68 @@ def _check_manifest(out: Path, meta: dict) -> None:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
 
+def _rows_and_names(spec: RenderJob) -> tuple[np.ndarray, list[str]]:
+    """A job's pose rows (N, 6) and its photo names (row ``i``: ``names[i]``; none for a synthetic-only flight)."""
+    if spec.rows is None:
+        return load_preset(spec.name), load_preset_pic_names(spec.name)
+    return spec.rows, _photo_names(len(spec.rows)) if spec.photos_like is not None else []
+
+
+#: A flight folder's files of one view: ``<flight>_<idx:05d>[_<picname>]_{img.png,semantics.npy,depth.npy}``.
+_VIEW_FILE = r"_(\d{5,})(?:_.+)?_(?:img\.png|semantics\.npy|depth\.npy)"
+
+
+def _rows_on_disk(folder: Path, photo_folders: list[Path], names: list[str]) -> np.ndarray:
+    """Pose rows with a file of theirs on disk: a render, semantics or depth map in ``folder`` (the flight's),
+    a photo or its semantics in any of ``photo_folders`` (their names are ``names``, row ``i``: ``names[i]``)."""
+    view = re.compile(re.escape(folder.name) + _VIEW_FILE)
+    found = {int(m.group(1)) for m in map(view.fullmatch, os.listdir(folder)) if m} if folder.is_dir() else set()
+    row_of = {pic: i for i, pic in enumerate(names)}
+    for photo_folder in filter(Path.is_dir, photo_folders):
+        for file in os.listdir(photo_folder):
+            pic = file.removesuffix(".JPG").removesuffix("_semantics.npy")
+            if pic != file and pic in row_of:
+                found.add(row_of[pic])
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def _check_flight_folder(out: Path, spec: RenderJob, rows: np.ndarray, names: list[str]) -> None:
+    """Refuses a flight folder that holds views other than those ``spec`` asks for (after the run it would hold both).
+
+    Resuming the same job, or completing it (another photo domain, depth maps), passes; so does asking for
+    more rows of the same poses (all after ``N``), since the folder then holds exactly what was asked.
+    """
+    folder = out / spec.name
+    old_poses = folder / f"{spec.name}_poses.npy"
+    # every photo domain's folder, asked for or not: TopoFlight reads what they hold
+    photo_folders = [out / f"{spec.name}{suffix}" for suffix in PHOTO_FOLDER_SUFFIX.values()] if names else []
+    on_disk = [f for f in (folder, *photo_folders) if f.is_dir()]
+    delete = "delete " + " and ".join(map(str, on_disk))
+    if old_poses.is_file() and not np.array_equal(np.load(old_poses), rows):
+        advice = "use another name or another output folder" if spec.rows is not None else \
+            f"use another output folder, or {delete} first"
+        raise OtherPosesError(f"{old_poses}: the folder holds a render of other poses under the name {spec.name!r}; "
+                              f"{advice}", old_poses)
+    if spec.rows is not None:
+        marker = folder / _PHOTOS_LIKE_FILE
+        old_like = marker.read_text().strip() if marker.is_file() else None
+        if old_poses.is_file() and old_like != spec.photos_like:  # other file names: the folder would hold both
+            raise ValueError(
+                f"{folder}: the folder holds a render of {spec.name!r} {_photos_phrase(old_like)}, asked "
+                f"{_photos_phrase(spec.photos_like)}; use another name or another output folder"
+            )
+    held = _rows_on_disk(folder, photo_folders, names)
+    asked = _select(len(rows), spec.count)
+    other = np.setdiff1d(held, asked)
+    if other.size:
+        what = f"{spec.name}:{spec.count}" if spec.count is not None and spec.count < len(rows) else spec.name
+        raise OtherPosesError(
+            f"{on_disk[0]}: holds {held.size} view(s), {other.size} of them at other poses (rows {_first(other)}) than "
+            f"the {asked.size} of {what!r} asked for; a flight folder holds one set of views: render into another "
+            f"output folder, or {delete} first", on_disk[0]
+        )
+
+
 _BAKES: dict = {}
 
 
@@ -332,23 +403,11 @@ def render_flights(
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
             or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
         raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")
-    for spec in specs:  # pose files: refuse bad rows and clashing folders before writing anything
-        if spec.rows is None:
-            continue
-        check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m, source=spec.source or spec.name)
-        old_poses = out / spec.name / f"{spec.name}_poses.npy"
-        if old_poses.is_file() and not np.array_equal(np.load(old_poses), spec.rows):
-            raise OtherPosesError(
-                f"{old_poses}: the folder holds a render of other poses under the name {spec.name!r}; "
-                "use another name or another output folder", old_poses
-            )
-        marker = out / spec.name / _PHOTOS_LIKE_FILE
-        old_like = marker.read_text().strip() if marker.is_file() else None
-        if old_poses.is_file() and old_like != spec.photos_like:  # other file names: the folder would hold both
-            raise ValueError(
-                f"{out / spec.name}: the folder holds a render of {spec.name!r} {_photos_phrase(old_like)}, asked "
-                f"{_photos_phrase(spec.photos_like)}; use another name or another output folder"
-            )
+    for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
+        if spec.rows is not None:
+            check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m,
+                            source=spec.source or spec.name)
+        _check_flight_folder(out, spec, *_rows_and_names(spec))
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)
     _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
@@ -357,11 +416,7 @@ def render_flights(
     # work out what is missing before building anything
     jobs = []
     for spec in specs:
-        rows = load_preset(spec.name) if spec.rows is None else spec.rows
-        if spec.rows is None:
-            names = load_preset_pic_names(spec.name)
-        else:
-            names = _photo_names(len(rows)) if spec.photos_like is not None else []
+        rows, names = _rows_and_names(spec)
         is_real = bool(names)
         look = spec.photos_like or spec.name  # whose photo appearance (season, sun) the photos get
         folder = out / spec.name
@@ -374,7 +429,7 @@ def render_flights(
         if spec.photos_like is not None and not (folder / _PHOTOS_LIKE_FILE).is_file():  # before the poses (resume)
             _atomic(folder / _PHOTOS_LIKE_FILE, lambda p, like=spec.photos_like: Path(p).write_text(like + "\n"))
         poses_path = folder / f"{spec.name}_poses.npy"
-        if not poses_path.is_file() or not np.array_equal(np.load(poses_path), rows):
+        if not poses_path.is_file():  # one of other poses was refused above
             _atomic(poses_path, lambda p, rows=rows: np.save(p, rows))
         if is_real:
             csv = folder / f"{spec.name}_pic_names.csv"

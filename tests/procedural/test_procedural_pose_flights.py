@@ -1,5 +1,7 @@
 """Rendering pose files (`render_flights` with `pose_flight`, `topoloc render --poses`): layout, read-back, refusals."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -240,3 +242,26 @@ def test_cli_poses_out_that_is_a_folder_is_refused_before_any_work(tmp_path, cap
     assert capsys.readouterr().out.startswith("a.txt.npy: 3 poses")  # numpy's convention, named in --help
     assert np.load(tmp_path / "a.txt.npy").shape == (3, 6)
 
+
+def test_rows_looking_above_the_horizon_get_a_one_line_warning_naming_them(tmp_path, world, capsys):
+    rows = _planned_rows(4)
+    rows[:, 4] = [-90.0, 45.0, 0.0, 5.0]  # straight down, 45 deg up, the horizon, 5 deg up
+    with pytest.warns(UserWarning, match=r"^poses: 2 row\(s\) look above the horizon \(pitch > 0 deg, up to 45 deg\): "
+                                         r"rows \[1, 3\]; rendered as given$"):
+        pose_flight("comballaz-up", rows)
+    path = tmp_path / "up.npy"
+    np.save(path, rows)
+    assert main(["render", "--poses", str(path), "--name", "comballaz-up", "--out", str(tmp_path / "o"), "--size",
+                 "32x16", "--no-progress", "--device", "cpu"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (f"warning: {path}: 2 row(s) look above the horizon (pitch > 0 deg, up to 45 deg): "
+                            "rows [1, 3]; rendered as given\n"), captured.err
+    assert "comballaz-up: 4 image(s) rendered" in captured.out
+    many = np.repeat(_planned_rows(1), 12, axis=0)
+    many[:, 4] = 10.0
+    with pytest.warns(UserWarning, match=r"rows \[0, 1, 2, 3, 4, 5, 6, 7, 8, 9\] and 2 more"):
+        pose_flight("comballaz-up", many)
+    rows[:, 4] = [-90.0, -45.0, 0.0, -0.5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pose_flight("comballaz-down", rows)  # pitch in [-90, 0]: no warning

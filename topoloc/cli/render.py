@@ -33,7 +33,8 @@ def add(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("--poses", default=None, metavar="FILE.npy",
                    help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. written by "
-                        "'topoloc poses') as the synthetic flight --name, into DIR/<name>/")
+                        "'topoloc poses') as the synthetic flight --name, into DIR/<name>/; rows looking above the "
+                        "horizon (pitch > 0) get a warning")
     p.add_argument("--name", default=None, metavar="NAME",
                    help="flight name of --poses; it must start with the area's prefix (comballaz- or sepey-), "
                         "e.g. comballaz-corridor")

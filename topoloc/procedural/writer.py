@@ -32,6 +32,7 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,10 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
         )
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
+    up = np.flatnonzero(rows[:, 4] > 0.0)
+    if up.size:  # allowed (TOPO-DataGen's Cesium pitch is), but the samplers keep pitch in [-90, 0]
+        warnings.warn(f"{source}: {up.size} row(s) look above the horizon (pitch > 0 deg, up to "
+                      f"{rows[up, 4].max():g} deg): rows {_first(up)}; rendered as given", stacklevel=2)
     if photos_like is not None:
         real_flights = [f for f in list_presets() if not f.endswith("-LHS") and f.startswith(prefixes)]
         if photos_like not in real_flights:

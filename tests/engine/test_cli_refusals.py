@@ -86,18 +86,28 @@ def test_nan_stop_is_one_line(tmp_path, capsys, monkeypatch):
     assert "loss nan at step 5" in err
 
 
+def _argparse_exit(argv, capsys) -> str:
+    """Run the CLI expecting argparse's own refusal: exit status 2, the usage, then one error line."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0].startswith(f"usage: topoloc {argv[0]}") and lines[-1].startswith(f"topoloc {argv[0]}: error:")
+    return lines[-1]
+
+
 @pytest.mark.parametrize("flag,value", [("--num-images", "0"), ("--num-images", "-3"), ("--share-images", "0")])
 def test_bad_saliency_counts_are_refused(tmp_path, capsys, flag, value):
-    err = _exit(["saliency", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
-                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), flag, value], capsys)
-    assert "expected an int >= 1" in err
+    err = _argparse_exit(["saliency", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                          "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), flag, value], capsys)
+    assert f"argument {flag}: expected a whole number >= 1, got '{value}'" in err
 
 
 def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     (tmp_path / "c.pt").write_bytes(b"")
-    err = _exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
-                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), "--batch-size", "0"], capsys)
-    assert "batch_size: expected a positive int, got 0" in err
+    err = _argparse_exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                          "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), "--batch-size", "0"], capsys)
+    assert "argument --batch-size: expected a whole number >= 1, got '0'" in err
 
 
 def test_evaluate_in_another_frame_is_refused(tiny_config, tmp_path, lhs_flight, capsys):

@@ -66,6 +66,7 @@ def test_required_flags_and_bad_input(tmp_path, capsys):
 
 @pytest.mark.parametrize("command, args, want", [
     ("demo", ["--out", "{file}"], "expected a folder, '{file}' is a file"),
+    ("render", ["--flights", "comballaz-LHS:2", "--out", "{file}"], "expected a folder, '{file}' is a file"),
     ("evaluate", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "{file}"],
      "expected a folder, '{file}' is a file"),
     ("saliency", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "{file}/sub"],

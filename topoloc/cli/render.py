@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from topoloc.cli._common import out_dir
+
 __all__ = ["add"]
 
 
@@ -23,7 +25,7 @@ def add(sub) -> argparse.ArgumentParser:
         "flight's folder holds one set of views: a run that does not ask for every view it holds (another ':N' "
         "spread, other poses under --name) is refused before anything is written.",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output root folder")
+    p.add_argument("--out", required=True, type=out_dir, metavar="DIR", help="output root folder")
     p.add_argument(
         "--flights",
         default=None,

@@ -98,7 +98,7 @@ def distinct_renders(folder: Path, k: int, random_pngs: bool) -> tuple[list[Path
         try:
             from topoloc.procedural import render_flights
 
-            render_dir = folder / "render"  # k rows spread over the flight
+            render_dir = folder / f"render_{k}"  # k rows spread over the flight (another k: other rows)
             render_flights(render_dir, f"{FLIGHT}:{k}", size=(720, 480), progress=False)
             pngs = sorted((render_dir / FLIGHT).glob("*_img.png"))
             if len(pngs) >= k:

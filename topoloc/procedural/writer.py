@@ -32,9 +32,7 @@ import json
 import os
 import re
 import tempfile
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +42,15 @@ from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
 from topoloc._tempfiles import remove_stale
-from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
-from topoloc.data.topo import read_pose_file
+from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
-from topoloc.image_size import parse_image_size
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
-from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance
+from topoloc.procedural.clearance import MIN_CLEARANCE_M, check_clearance
+from topoloc.procedural.jobs import RenderJob, _first, _photo_names, _select, parse_flights, parse_size, pose_flight
 from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
-from topoloc.procedural.world import SUPPORTED_AREAS, area_of_flight, build_world
+from topoloc.procedural.world import build_world
 
 __all__ = ["RenderJob", "OtherPosesError", "pose_flight", "parse_flights", "parse_size", "render_flights",
            "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
@@ -77,162 +74,8 @@ PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
 _PHOTOS_LIKE_FILE = "photos_like.txt"
 
 
-@dataclass(frozen=True)
-class RenderJob:
-    """A render job: one flight and how many of its poses to render (None = all).
-
-    The flight is a vendored preset, or a name with its own pose rows. (A flight of a recipe, with its
-    domain and split, is `topoloc.experiments.recipe.FlightSpec`.)
-
-    Attributes:
-        name: a vendored preset, or (with ``rows``) the name of a synthetic flight.
-        count: poses to render, spread evenly over the rows (None = all).
-        rows: explicit pose rows (N, 6), ECEF m + Cesium deg; None for a preset. Build it with
-            :func:`pose_flight`, which validates the name, the rows and their area.
-        source: where the rows came from (a file), named in errors.
-        photos_like: with ``rows``: a vendored real flight whose photo appearance (its date's season
-            and sun, clouds, haze, cars, camera, JPEG) the rows also get, written like a real flight's
-            photos; None renders the rows synthetic only.
-    """
-
-    name: str
-    count: int | None = None
-    rows: np.ndarray | None = field(default=None, compare=False, repr=False)
-    source: str | None = None
-    photos_like: str | None = None
-
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-
-def pose_flight(name: str, poses, count: int | None = None, photos_like: str | None = None) -> RenderJob:
-    """A synthetic flight ``name`` of explicit pose rows (a ``.npy`` pose file or an (N, 6) array).
-
-    It renders like the ``*-LHS`` presets: synthetic images only, named ``<name>_<idx:05d>_img.png``,
-    into ``out/<name>/`` with ``<name>_poses.npy``, so that ``TopoFlight(out, name)`` reads it.
-    TopoFlight tells a flight's area from its name, so the name must start with the prefix of the
-    area its positions fall in (``comballaz-`` or ``sepey-`` for Comballaz), and it must not be a
-    vendored preset.
-
-    With ``photos_like``, the rows are also rendered in the photo appearance of that real flight and
-    written as a real flight's photos: ``out/<name>/<name>_pic_names.csv`` names row ``i``
-    ``PHOTO_<i:05d>``, the renders become ``<name>_<idx:05d>_PHOTO_<idx:05d>_img.png`` and the photos
-    ``out/<name>-real/PHOTO_<idx:05d>.JPG``, so that ``TopoFlight(out, name, domain="real")`` reads
-    them. This is what no user of real data has: labelled photos at chosen poses. Mini-Comballaz
-    can render them, e.g. to train a model on the photos' own appearance and measure how much of
-    a render-trained model's real error is domain shift (the "in-domain ceiling").
-
-    Args:
-        name: flight name, e.g. ``"comballaz-corridor"``.
-        poses: path of a TOPO-DataGen pose file, or pose rows, ECEF m + Cesium yaw, pitch, roll deg.
-        count: render only this many rows spread evenly over the file (None = all).
-        photos_like: a vendored real flight of the same area (e.g. ``"comballaz-2020-11-06-planned"``)
-            whose photo appearance the rows also get; None: synthetic only.
-
-    Shape:
-        poses: (N, 6)
-    """
-    if isinstance(poses, (str, os.PathLike)):
-        source = str(poses)
-        rows = read_pose_file(Path(poses))
-    else:
-        source = "poses"
-        rows = np.asarray(poses, dtype=np.float64)
-        if rows.ndim != 2 or rows.shape[1] != 6:
-            raise ValueError(f"poses: expected pose rows of shape (N, 6), got {rows.shape}")
-    if len(rows) == 0:
-        raise ValueError(f"{source}: expected at least one pose row, got none")
-    bad = np.flatnonzero(~np.all(np.isfinite(rows), axis=1))
-    if bad.size:
-        raise ValueError(f"{source}: rows {bad[:5].tolist()} hold NaN or inf; expected finite pose rows")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(f"name: expected a flight name of letters, digits, '.', '_' and '-', got {name!r}")
-    if name in list_presets():
-        raise ValueError(f"name: {name!r} is a vendored preset; choose another name for a pose file (e.g. {name}-corridor)")
-    area = area_of_positions(rows[:, :3], source)
-    prefixes = SUPPORTED_AREAS[area]
-    if not name.startswith(prefixes):
-        raise ValueError(
-            f"name: expected a name starting with one of {list(prefixes)} for poses in the {area} area (TopoFlight "
-            f"tells a flight's area from its name), got {name!r}; e.g. {prefixes[0]}{name}"
-        )
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
-        raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
-    up = np.flatnonzero(rows[:, 4] > 0.0)
-    if up.size:  # allowed (TOPO-DataGen's Cesium pitch is), but the samplers keep pitch in [-90, 0]
-        warnings.warn(f"{source}: {up.size} row(s) look above the horizon (pitch > 0 deg, up to "
-                      f"{rows[up, 4].max():g} deg): rows {_first(up)}; rendered as given", stacklevel=2)
-    if photos_like is not None:
-        real_flights = [f for f in list_presets() if not f.endswith("-LHS") and f.startswith(prefixes)]
-        if photos_like not in real_flights:
-            raise ValueError(f"photos_like: expected a real flight of the {area} area, one of {real_flights}, "
-                             f"got {photos_like!r}")
-    return RenderJob(name, count, np.ascontiguousarray(rows, dtype=np.float64), source, photos_like)
-
-
-def _first(rows: np.ndarray, k: int = 10) -> str:
-    """Row numbers for a message: all of them, or the first ``k`` and how many more."""
-    more = f" and {len(rows) - k} more" if len(rows) > k else ""
-    return f"{np.asarray(rows)[:k].tolist()}{more}"
-
-
 def _photos_phrase(photos_like: str | None) -> str:
     return f"with photos like {photos_like!r}" if photos_like else "without photos"
-
-
-def _photo_names(n: int) -> list[str]:
-    """Photo names of a pose flight rendered with ``photos_like``: ``PHOTO_<row:05d>``."""
-    return [f"PHOTO_{i:05d}" for i in range(n)]
-
-
-def parse_flights(spec) -> list[RenderJob]:
-    """``"comballaz-LHS:400,comballaz-2020-11-06-planned"`` (or a list of such items) to RenderJobs."""
-    if isinstance(spec, RenderJob):
-        spec = [spec]
-    items = spec.split(",") if isinstance(spec, str) else list(spec)
-    out = []
-    for item in items:
-        if isinstance(item, RenderJob):
-            if item.rows is None:
-                parse_flights([(item.name, item.count)])
-            out.append(item)
-            continue
-        if isinstance(item, (tuple, list)):
-            name, count = item
-        else:
-            name, _, n = str(item).strip().partition(":")
-            try:
-                count = int(n) if n else None
-            except ValueError as err:
-                raise ValueError(f"flights: expected NAME[:N] with an integer N, got {item!r}") from err
-        if name not in list_presets():
-            raise ValueError(f"flights: unknown flight {name!r}; expected one of {list_presets()}")
-        area_of_flight(name)
-        if count is not None and count < 1:
-            raise ValueError(f"flights: expected N >= 1 in {item!r}")
-        out.append(RenderJob(name, count))
-    if not out:
-        raise ValueError("flights: expected at least one flight")
-    names = [f.name for f in out if f.rows is not None]
-    if len(set(names)) < len(names):
-        raise ValueError(f"flights: expected each pose-file flight name once, got {names}")
-    return out
-
-
-def parse_size(size) -> tuple[int, int]:
-    """``"360x240"`` or ``(360, 240)`` to ``(width, height)``, validated (16 to 4096 px a side).
-
-    The renderer's sizes are width first (as ``--size 360x240``); the text goes through
-    `topoloc.image_size.parse_image_size`, the one parser of sizes.
-    """
-    if not isinstance(size, str):
-        try:
-            w, h = size
-        except (TypeError, ValueError):
-            raise ValueError(f"size: expected WxH such as 360x240 or (width, height), got {size!r}") from None
-        size = (h, w)
-    h, w = parse_image_size(size, name="size", short_side=False, minimum=16, maximum=4096)
-    return w, h
 
 
 def _atomic(path: Path, write) -> None:
@@ -250,12 +93,6 @@ def _atomic(path: Path, write) -> None:
 def _remove_stale_tmp(folder: Path) -> None:
     """Remove the ``.tmp-<pid>-*`` files of `_atomic` left by a killed render (and older ``.tmp-*`` ones)."""
     remove_stale(folder, r"\.tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]+(?:\.[A-Za-z0-9]+)?", glob=".tmp-*")
-
-
-def _select(n_rows: int, count: int | None) -> np.ndarray:
-    if count is None or count >= n_rows:
-        return np.arange(n_rows)
-    return np.unique(np.round(np.linspace(0, n_rows - 1, count)).astype(np.int64))
 
 
 def _check_manifest(out: Path, meta: dict) -> None:

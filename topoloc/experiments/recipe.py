@@ -497,8 +497,10 @@ def evaluate_checkpoint(
     except (OSError, ValueError) as err:
         if source == "--train-flights":
             raise
-        raise type(err)(f"{err} (a training or validation flight of {source}, read for the brackets; name "
-                        "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
+        kind = FileNotFoundError if isinstance(err, FileNotFoundError) else OSError if isinstance(err, OSError) \
+            else ValueError  # not type(err): some subclasses (UnicodeDecodeError) take other arguments
+        raise kind(f"{err} (a training or validation flight of {source}, read for the brackets; name "
+                   "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
     if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)
         for spec, ds in zip(val_flights, val_sets):
             if len(ds) == 0:

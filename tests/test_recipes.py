@@ -1,5 +1,7 @@
 """Every recipe YAML loads into a validated Recipe (DataSpec + TrainConfig); overrides apply."""
 
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -108,3 +110,23 @@ def test_the_headline_recipes_train_as_the_demos_gpu_preset(monkeypatch, tmp_pat
     assert (train.flight, train.split, val.flight, val.split) == (demo.TRAIN_FLIGHT, "train", demo.TRAIN_FLIGHT, "val")
     for spec in (train, val):
         assert spec.split_options() == {k: tuple(v) if isinstance(v, list) else v for k, v in demo.TRAIN_SPLIT.items()}
+
+
+def _header_commands(path: Path) -> list[str]:
+    """The command lines of a recipe's comment header: those starting with ``topoloc`` or ``Run:  topoloc``
+    (continuations joined, optional ``[...]`` parts left out)."""
+    lines = [line.lstrip("#").strip() for line in path.read_text().splitlines() if line.startswith("#")]
+    text = "\n".join(lines).replace("\\\n", " ")
+    return [re.sub(r"\[[^\]]*\]", "", line.removeprefix("Run:").strip()).strip()
+            for line in text.splitlines() if line.removeprefix("Run:").strip().startswith("topoloc ")]
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(RECIPES)))
+def test_the_commands_in_a_recipes_header_parse(path):
+    from topoloc.cli import build_parser
+
+    for command in _header_commands(path):
+        try:
+            build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit:
+            pytest.fail(f"{path.name}: `{command}` is refused by the CLI's parser")

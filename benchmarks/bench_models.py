@@ -48,7 +48,7 @@ def bench(name: str, args: argparse.Namespace, device: torch.device) -> tuple[fl
     model = model.to(memory_format=memory_format)
     images = torch.rand(args.batch, 3, args.size, args.size, device=device).contiguous(memory_format=memory_format)
     images = model.normalize(images)
-    target = torch.randn(args.batch, 6, device=device)
+    target = torch.randn(args.batch, model.out_dim, device=device)  # the model's rotation code: 9 for 6D
     optimiser = torch.optim.Adam(list(model.parameters()) + list(loss_fn.parameters()), lr=5e-5)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp)
 

@@ -57,8 +57,10 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         if bank.dim() != 4 or bank.shape[0] < 1:
             raise ValueError(f"bank must have shape (N, 3, H, W) with N >= 1, got {tuple(bank.shape)}.")
         low, high = float(bank.min()), float(bank.max())
-        if low < 0.0 or high > 1.0:
-            raise ValueError(f"bank must hold images in [0, 1], got values in [{low:.4g}, {high:.4g}].")
+        if not (0.0 <= low and high <= 1.0):  # a NaN makes both NaN, which compares False: refused too
+            nan = int(bank.isnan().sum())
+            raise ValueError(f"bank must hold images in [0, 1], got "
+                             + (f"{nan} NaN value(s)." if nan else f"values in [{low:.4g}, {high:.4g}]."))
         self.register_buffer("bank", bank.detach().clone(), persistent=False)
         self._add_range("beta", beta, 0.0, 0.5)
         self._add_range("index", (0.0, float(bank.shape[0])), internal=True)

@@ -54,6 +54,10 @@ def test_bad_bank():
         augment.FourierDomainAdaptation(torch.rand(2, 1, 8, 8))
     with pytest.raises(ValueError, match="bank"):
         augment.FourierDomainAdaptation(torch.rand(2, 3, 8, 8) * 3)
+    bank = torch.rand(2, 3, 8, 8)
+    bank[0, 0, 0, 0] = float("nan")  # it would turn the clean images that draw it into NaN
+    with pytest.raises(ValueError, match=r"bank must hold images in \[0, 1\], got 1 NaN value\(s\)"):
+        augment.FourierDomainAdaptation(bank)
 
 
 def test_fda_resizes_the_bank(make_image):

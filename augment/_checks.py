@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_image", "check_range", "check_probability", "check_per_image"]
+__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -93,3 +93,30 @@ def check_per_image(value: Tensor, name: str, batch: int, trailing: tuple[int, .
         raise TypeError(f"{name} must be a tensor with one value per image, got {type(value).__name__}.")
     if tuple(value.shape) != (batch, *trailing):
         raise ValueError(f"{name} must have shape {(batch, *trailing)}, got {tuple(value.shape)}.")
+
+
+def check_batch(image: Tensor, name: str = "image", **params: Tensor | None) -> int:
+    """Check a functional call: ``image`` a float ``(B, 3, H, W)`` batch, each parameter a tensor with one
+    value (or one row, one map) per image, i.e. ``B`` along its first dimension; ``None`` is skipped.
+
+    Returns:
+        ``B``.
+
+    Raises:
+        TypeError: ``image`` is not a float tensor, or a parameter is not a tensor.
+        ValueError: ``image`` is not a batch of RGB images, or a parameter has another first dimension.
+    """
+    check_image(image, name)
+    if image.dim() != 4:
+        raise ValueError(f"{name} must be a batch (B, 3, H, W), got {tuple(image.shape)}; add the batch dimension "
+                         f"with {name}[None].")
+    batch = image.shape[0]
+    for key, value in params.items():
+        if value is None:
+            continue
+        if not isinstance(value, Tensor):
+            raise TypeError(f"{key} must be a tensor with one value per image, shape ({batch}, ...), got "
+                            f"{type(value).__name__} {value!r}.")
+        if value.dim() == 0 or value.shape[0] != batch:
+            raise ValueError(f"{key} must have one value per image, shape ({batch}, ...), got {tuple(value.shape)}.")
+    return batch

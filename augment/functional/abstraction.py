@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from augment._checks import check_image
+from augment._checks import check_batch, check_image
 from augment.functional._utils import blur_radius, gaussian_blur, luminance, per_image, sobel_xy, work_dtype
 
 __all__ = ["edge_abstraction", "fourier_domain_adaptation"]
@@ -50,7 +50,8 @@ def edge_abstraction(
         - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, levels=levels, smoothing=smoothing, edge_strength=edge_strength,
+                edge_threshold=edge_threshold)
     work = work_dtype(image.dtype)
     x = image.to(work)
     if max_smoothing is None:
@@ -86,7 +87,7 @@ def fourier_domain_adaptation(image: Tensor, target: Tensor, beta: Tensor) -> Te
         - image, target: :math:`(B, 3, H, W)`; beta: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, beta=beta, target=target)
     check_image(target, "target")
     if target.shape != image.shape:
         raise ValueError(f"target must have the image's shape {tuple(image.shape)}, got {tuple(target.shape)}.")

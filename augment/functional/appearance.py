@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from augment._checks import check_image
+from augment._checks import check_batch
 from augment.functional._utils import (
     blur_radius,
     excess_green,
@@ -60,7 +60,7 @@ def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) ->
         - image: :math:`(B, 3, H, W)`; autumn, winter, tint: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, autumn=autumn, winter=winter, tint=tint)
     work = work_dtype(image.dtype)
     x = image.to(work)
     vegetation = ((excess_green(x) - 0.02) / 0.18).clamp(0.0, 1.0)
@@ -105,7 +105,8 @@ def illumination(
         - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
+                exposure=exposure)
     work = work_dtype(image.dtype)
     x = image.to(work)
     dx, dy = sobel_xy(luminance(x))
@@ -158,7 +159,8 @@ def camera_effects(
         - seed, vignetting, noise_std, blur_sigma: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, seed=seed, white_balance=white_balance, vignetting=vignetting, noise_std=noise_std,
+                blur_sigma=blur_sigma)
     batch, channels, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

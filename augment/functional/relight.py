@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augment._checks import check_image
+from augment._checks import check_batch
 from augment.functional._utils import per_image
 
 __all__ = ["surface_normals", "sun_direction", "sun_relight", "downsample_normals"]
@@ -115,7 +115,7 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
         >>> sun_relight(img, n, sun, torch.tensor([0.5]))[0, 0, 0]  # flat: 0.4; slope: 0.4 * (0.5 + 0.5 * 0.96 / 0.6)
         tensor([0.4000, 0.5200])
     """
-    check_image(image, "image")
+    check_batch(image, normals=normals, sun=sun, sky_share=sky_share)
     if normals.shape != image.shape:
         raise ValueError(f"sun_relight: `normals` must have the image's shape {tuple(image.shape)}, "
                          f"got {tuple(normals.shape)}")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augment._checks import check_image
+from augment._checks import check_batch
 from augment.functional._utils import excess_green, luminance, per_image, rgb_constant, sobel_xy, work_dtype
 from augment.functional.noise import fractal_noise
 
@@ -65,7 +65,8 @@ def cloud_layer(
         - seed, opacity, coverage, softness, scale, shadow_strength: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, seed=seed, opacity=opacity, coverage=coverage, softness=softness, color=color, scale=scale,
+                shadow_strength=shadow_strength, shadow_shift=shadow_shift)
     batch, _, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)
@@ -130,7 +131,7 @@ def snow_cover(
         - amount, softness, brightness: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, amount=amount, softness=softness, brightness=brightness, mask=mask)
     work = work_dtype(image.dtype)
     x = image.to(work)
     luma = luminance(x)
@@ -185,7 +186,7 @@ def haze(
         - density, horizon: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_image(image)
+    check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth)
     _, _, height, _ = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

@@ -262,6 +262,21 @@ def test_functional_input_checks(call):
         call(torch.zeros(1, 3, 4, 4, dtype=torch.uint8))
     with pytest.raises(ValueError, match="image.*3"):
         call(torch.zeros(1, 4, 4, 4))
+    with pytest.raises(ValueError, match=r"image must be a batch \(B, 3, H, W\), got \(3, 4, 4\); add the batch"):
+        call(torch.zeros(3, 4, 4))  # one image without its batch dimension
+
+
+def test_functional_parameters_are_checked_by_name():
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(TypeError, match=r"density must be a tensor with one value per image, shape \(2, \.\.\.\), "
+                                        r"got float 0.5"):
+        AF.haze(x, 0.5, torch.zeros(2), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"amount must have one value per image, shape \(2, \.\.\.\), got \(5,\)"):
+        AF.snow_cover(x, torch.ones(5), torch.ones(2), torch.ones(2))
+    with pytest.raises(TypeError, match="edge_strength must be a tensor"):
+        AF.edge_abstraction(x, torch.full((2,), 4.0), torch.ones(2), 0.5, torch.full((2,), 0.05))
+    with pytest.raises(ValueError, match=r"sky_share must have one value per image"):
+        AF.sun_relight(x, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3), torch.tensor(0.5))
 
 
 def test_sobel_matches_kornia():

@@ -112,6 +112,12 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             params["seed"] = torch.floor(self._uniform(batch, 0.0, SEED_RANGE, seed_dtype))
         return params
 
+    def forward(self, input: Tensor, params: Optional[Dict[str, Tensor]] = None, **kwargs: Any) -> Tensor:
+        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
+            check_image(input, "input")
+            return input.clone()
+        return super().forward(input, params=params, **kwargs)
+
     def transform_tensor(
         self, input: Tensor, *, shape: Optional[Tensor] = None, match_channel: bool = True
     ) -> Tensor:

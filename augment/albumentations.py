@@ -101,6 +101,10 @@ class _KorniaAdapter(ImageOnlyTransform):
     def apply_to_images(self, images: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
         if not isinstance(images, np.ndarray) or images.ndim != 4:
             raise ValueError("images must be a numpy array (N, H, W, 3).")
+        if len(images) == 0:  # nothing to augment
+            if images.shape[-1] != 3:
+                raise ValueError(f"images must be a numpy array (N, H, W, 3), got shape {images.shape}.")
+            return images.copy()
         _check_numpy_image(images[0], "images[0]")
         return self._run(images, torch_seed)
 

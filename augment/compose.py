@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch  # noqa: F401  (used by the doctests)
 from kornia.augmentation import ImageSequential
 from torch import Tensor
 
-from augment._checks import check_probability
+from augment._checks import check_image, check_probability
 from augment.abstraction import RandomEdgeAbstraction
 from augment.camera import RandomCameraEffects
 from augment.clouds import RandomClouds
@@ -17,6 +17,9 @@ from augment.haze import RandomHaze
 from augment.illumination import RandomIllumination
 from augment.season import RandomSeasonShift
 from augment.snow import RandomSnowCover
+
+if TYPE_CHECKING:
+    from kornia.augmentation.container.params import ParamItem
 
 __all__ = ["SimToReal"]
 
@@ -109,6 +112,13 @@ class SimToReal(ImageSequential):
         super().__init__(*ops, same_on_batch=same_on_batch, keepdim=keepdim)
         self.strength = s
         self.p = p
+
+    def forward(self, input: Tensor, params: Optional[List[ParamItem]] = None,
+                extra_args: Optional[Dict[str, Any]] = None) -> Tensor:
+        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
+            check_image(input, "input")
+            return input.clone()
+        return super().forward(input, params=params, extra_args=extra_args)
 
     def extra_repr(self) -> str:
         return f"strength={self.strength}, p={self.p}"

@@ -58,3 +58,19 @@ def test_keepdim_unbatched_nan_image():
     x[2, 0, 0] = float("nan")
     out = augment.RandomIllumination(p=1.0, keepdim=True)(x)
     assert out.shape == (3, 6, 6) and out.isnan().all()
+
+
+def test_an_empty_batch_comes_back_empty(make):
+    x = torch.rand(0, 3, 12, 16)
+    out = make()(x)
+    assert out.shape == (0, 3, 12, 16) and out.dtype == x.dtype
+    with pytest.raises(ValueError, match="3 \\(RGB\\) channels"):  # and is still checked
+        make()(torch.rand(0, 1, 12, 16))
+
+
+def test_an_empty_batch_through_the_albumentations_adapters():
+    np = pytest.importorskip("numpy")
+    adapters = pytest.importorskip("augment.albumentations")
+    images = np.zeros((0, 12, 16, 3), np.uint8)
+    out = adapters.RandomClouds(p=1.0).apply_to_images(images)
+    assert out.shape == (0, 12, 16, 3) and out.dtype == np.uint8

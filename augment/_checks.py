@@ -6,6 +6,7 @@ Every check raises an error that names the argument and says what was expected.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Sequence
 
 import torch
@@ -57,7 +58,7 @@ def check_range(
         ValueError: if the pair is reversed, not finite, or outside ``[low, high]``.
         TypeError: if ``value`` is neither a number nor a pair of numbers.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars too
         pair = (float(value), float(value))
     elif isinstance(value, (tuple, list)) and len(value) == 2:
         try:
@@ -77,7 +78,7 @@ def check_range(
 
 def check_probability(value: float, name: str = "p") -> float:
     """Check that ``value`` is a probability in ``[0, 1]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}.")
     return float(value)
 

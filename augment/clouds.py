@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Dict, Optional, Tuple
 
 import torch
@@ -71,9 +72,9 @@ class RandomClouds(SimToRealAugmentationBase):
         self._add_range("shadow_strength", shadow_strength, 0.0, 1.0)
         self._add_range("shadow_shift", shadow_shift, 0.0, 1.0)
         self._add_range("shadow_angle", (0.0, 2.0 * math.pi), internal=True)
-        if isinstance(octaves, bool) or not isinstance(octaves, int) or not 1 <= octaves <= 8:
+        if isinstance(octaves, bool) or not isinstance(octaves, numbers.Integral) or not 1 <= octaves <= 8:
             raise ValueError(f"octaves must be an integer in [1, 8], got {octaves!r}.")
-        self.octaves = octaves
+        self.octaves = int(octaves)
 
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch  # noqa: F401  (used by the doctests)
@@ -71,7 +72,7 @@ class SimToReal(ImageSequential):
         same_on_batch: bool = False,
         keepdim: bool = False,
     ) -> None:
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0.0 <= strength <= 1.0:
+        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0.0 <= strength <= 1.0:
             raise ValueError(f"strength must be a number in [0, 1], got {strength!r}.")
         p = check_probability(p, "p")
         s = float(strength)

@@ -73,3 +73,17 @@ def test_top_level_exports_and_no_topoloc():
 
     code = "import sys, augment, augment.functional; assert 'topoloc' not in sys.modules; assert 'albumentations' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_numpy_scalars_are_numbers_too():
+    np = pytest.importorskip("numpy")
+    x = torch.rand(2, 3, 16, 16)
+    torch.manual_seed(0)
+    a = augment.SimToReal(strength=np.float32(0.5), p=np.float32(0.5))(x)
+    torch.manual_seed(0)
+    b = augment.SimToReal(strength=0.5, p=0.5)(x)
+    assert torch.equal(a, b)
+    assert augment.RandomClouds(octaves=np.int64(3)).octaves == 3
+    assert augment.RandomHaze(density=np.float64(0.3)) is not None
+    with pytest.raises(ValueError, match="octaves must be an integer"):
+        augment.RandomClouds(octaves=np.float32(3.0))

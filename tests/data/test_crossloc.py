@@ -71,5 +71,15 @@ class TestCrossLocScene:
         np.savetxt(folder / "poses" / f"{stems[1]}.txt", m)
         with pytest.raises(ValueError, match="rigid"):
             CrossLocScene(root, "test_real")
+        with pytest.raises(FileNotFoundError, match="train_sim: folder not found; expected a DSAC"):
+            CrossLocScene(root, "train_sim")
+        (folder.parent / "train_sim").mkdir()
         with pytest.raises(FileNotFoundError, match="not a DSAC"):
             CrossLocScene(root, "train_sim")
+
+    def test_a_missing_root_or_another_domain_is_named(self, tmp_path):
+        # the frame is told from the path: a missing folder is said before that (here it could not be told)
+        with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nope' / 'test_real'}: folder not found"):
+            CrossLocScene(tmp_path / "nope", "test_real")
+        with pytest.raises(ValueError, match=r"domain: expected one of \['synthetic', 'real'\]"):
+            CrossLocScene(tmp_path / "nope", "test_real", domain="photo")

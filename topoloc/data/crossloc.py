@@ -26,6 +26,8 @@ from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_
 __all__ = ["CrossLocScene"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: What a scene's images are (a CrossLoc split folder holds one kind).
+CROSSLOC_DOMAINS = ("synthetic", "real")
 def _scene_frame(folder: Path, frame) -> LocalFrame:
     """``frame`` if given, else the area of the innermost folder whose name holds an area word
     (`topoloc.geodesy.AREA_ORIGINS`: naturescape, urbanscape, comballaz, epfl...)."""
@@ -101,7 +103,13 @@ class CrossLocScene(PosedImages):
         self.root, self.split_folder = Path(root), str(split_folder)
         self.folder = self.root / self.split_folder
         self.image_size, self.transform = parse_image_size(image_size, allow_none=True), transform
+        if domain is not None and domain not in CROSSLOC_DOMAINS:
+            raise ValueError(f"domain: expected one of {list(CROSSLOC_DOMAINS)} or None (from the folder name), "
+                             f"got {domain!r}")
         self.domain = domain or ("real" if "real" in self.split_folder.lower() else "synthetic")
+        if not self.folder.is_dir():  # before the frame, which is told from the path
+            raise FileNotFoundError(f"{self.folder}: folder not found; expected a DSAC*-layout split folder with "
+                                    "rgb/, poses/, calibration/")
         self.frame = _scene_frame(self.folder, frame)
         sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}
         missing = [str(p) for p in sub.values() if not p.is_dir()]

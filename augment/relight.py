@@ -8,6 +8,7 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
+from augment._base import poison_non_finite
 from augment._checks import check_image, check_probability, check_range
 from augment.functional.relight import sun_direction, sun_relight
 
@@ -75,7 +76,7 @@ class RandomSunRelight(nn.Module):
         share = self._uniform(self.sky_share, b, dev)
         on = torch.rand(b, device=dev) < self.p
         out = sun_relight(image, normals.to(image.dtype), sun_direction(az, el), share)
-        return torch.where(on[:, None, None, None], out, image)
+        return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
 
     def extra_repr(self) -> str:
         return (f"sun_azimuth={self.sun_azimuth}, sun_elevation={self.sun_elevation}, sky_share={self.sky_share}, "

@@ -110,3 +110,13 @@ def test_random_sun_relight_validates_arguments():
         RandomSunRelight(p=2.0)
     with pytest.raises(ValueError, match="same shape"):
         RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 3))
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0])
+def test_random_sun_relight_makes_a_corrupt_image_all_nan_as_every_op_does(p):
+    x = torch.rand(2, 3, 6, 8)
+    x[1, 0, 2, 2] = float("nan")
+    normals = torch.zeros(2, 3, 6, 8)
+    normals[:, 2] = 1.0  # flat ground
+    out = RandomSunRelight(p=p)(x, normals)
+    assert out[1].isnan().all() and torch.isfinite(out[0]).all()

@@ -122,7 +122,7 @@ def time_albumentations(transform: object, extra: dict, images: list[np.ndarray]
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() != 1 else ''}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,11 +166,15 @@ def main(argv: list[str] | None = None) -> None:
         }
         torch.set_num_threads(threads)
 
-    import albumentations
+    if args.skip_albumentations:
+        theirs_line = "albumentations not timed (--skip-albumentations)"
+    else:
+        import albumentations
 
+        theirs_line = f"albumentations {albumentations.__version__} on 1 CPU core, uint8 HWC, one image at a time, p=1"
     lines = [
         f"augment {args.size}x{args.size}, batch {args.batch}, float32, p=1, on {ours_device} ({device.type}); "
-        f"albumentations {albumentations.__version__} on 1 CPU core, uint8 HWC, one image at a time, p=1; "
+        f"{theirs_line}; "
         f"torch {torch.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"host cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}" + (", torch.compile" if args.compile else ""),
         "",

@@ -116,6 +116,8 @@ class TestSplits:
             TopoFlight(topo_root, "comballaz-LHS", split="training")
         with pytest.raises(ValueError, match="split_fractions"):
             TopoFlight(topo_root, "comballaz-LHS", split="train", split_fractions=(0.8, 0.3, 0.1))
+        with pytest.raises(ValueError, match="split_fractions"):  # unused by split="all", a typo all the same
+            TopoFlight(topo_root, "comballaz-LHS", split="all", split_fractions=(2, 2, 2))
 
 
 class TestBadInput:

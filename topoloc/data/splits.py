@@ -111,6 +111,7 @@ def split_rows(
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {SPLITS} or a sequence of row indices, got {split!r}")
         if split == "all":
+            check_fractions(fractions)  # unused here, but a typo should not wait for another split to be found
             return np.ones(len(rows), dtype=bool)
         return split_assignment(n_rows, fractions, seed, block)[rows] == SPLITS.index(split)
     wanted = np.asarray(list(split))

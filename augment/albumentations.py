@@ -73,6 +73,15 @@ def _to_numpy(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return out.numpy().astype(np.float32, copy=False)
 
 
+def _short(value: Any) -> str:
+    """``repr(value)``, or ``<ndarray (N, H, W, 3) uint8>`` for an array, tensor or list of arrays."""
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return f"<{type(value).__name__} {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}>"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], np.ndarray):
+        return f"<{len(value)} arrays {tuple(value[0].shape)} {value[0].dtype}>"
+    return repr(value)
+
+
 class _KorniaAdapter(ImageOnlyTransform):
     """Run a kornia augmentation (built with ``p=1``) as an albumentations image-only transform."""
 
@@ -87,6 +96,11 @@ class _KorniaAdapter(ImageOnlyTransform):
 
     def get_params(self) -> dict[str, Any]:
         return {"torch_seed": int(self.random_generator.integers(0, 2**31 - 1))}
+
+    def __repr__(self) -> str:
+        """albumentations' repr, with an image bank summarised by its shape instead of printed whole."""
+        args = {**self.get_base_init_args(), **self.get_transform_init_args()}
+        return f"{type(self).__name__}({', '.join(f'{k}={_short(v)}' for k, v in args.items())})"
 
     def _run(self, images: np.ndarray, torch_seed: int) -> np.ndarray:
         with torch.random.fork_rng(devices=[]), torch.no_grad():

@@ -132,3 +132,10 @@ def test_serialisation_round_trip():
     restored = A.from_dict(A.to_dict(pipeline))
     assert isinstance(restored.transforms[0], AA.RandomClouds)
     assert tuple(restored.transforms[0].opacity) == (0.3, 0.6) and restored.transforms[0].p == 0.3
+
+
+def test_repr_summarises_the_bank_and_keeps_the_arguments():
+    text = repr(AA.FourierDomainAdaptation(BANK, beta=(0.02, 0.04), p=0.7))
+    assert text == "FourierDomainAdaptation(p=0.7, bank=<ndarray (2, 24, 24, 3) uint8>, beta=(0.02, 0.04))"
+    assert repr(AA.RandomClouds(opacity=(0.3, 0.6), p=0.3)).startswith("RandomClouds(p=0.3, ")
+    assert "opacity=(0.3, 0.6)" in repr(AA.RandomClouds(opacity=(0.3, 0.6), p=0.3))

@@ -17,6 +17,7 @@ from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
+from topoloc.procedural import render_flights
 from topoloc.reporting.landcover import LANDCOVER_COLUMNS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -460,6 +461,18 @@ def test_demo_into_the_folder_of_another_seed_says_to_use_another_out(tmp_path):
     with pytest.raises(ValueError, match=r"demo: holds a demo of another seed or preset.*use another --out"):
         demo._render(cfg, data)
     assert [p.name for p in flight.iterdir()] == [poses.name]  # refused before rendering anything
+
+
+def test_demo_into_the_folder_of_other_test_counts_says_to_use_another_out(tmp_path):
+    cfg = demo.demo_config(smoke=True, device="cpu")
+    data = tmp_path / "demo" / "data"
+    flight = data / demo.PLANNED_FLIGHT  # 3 of its 447 rows: 0, 223, 446; the smoke demo asks for 6, not 223
+    render_flights(data, f"{demo.PLANNED_FLIGHT}:3", size=cfg.render_size, seed=cfg.seed, progress=False)
+    before = sorted(p.name for p in flight.iterdir())
+    with pytest.raises(ValueError, match=rf"demo: holds a demo of another seed or preset \('{flight}' holds other "
+                                         r"views than this run's\); use another --out"):
+        demo._render(cfg, data)
+    assert sorted(p.name for p in flight.iterdir()) == before
 
 
 def test_the_report_splits_the_planned_flights_errors_by_land_cover(tmp_path):

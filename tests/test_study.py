@@ -13,7 +13,8 @@ import torch
 
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
-from topoloc.experiments.study import StudyConfig, _brackets, _op_alone, _train_config
+from topoloc.experiments.study import StudyConfig, _brackets, _op_alone, _train_config, prepare_data
+from topoloc.procedural import render_flights
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"
 
@@ -222,3 +223,13 @@ def test_recipe_smoke_preset_every_config_and_seed(tmp_path, monkeypatch):
     assert _mtimes(tmp_path / "out") == before
     res = json.loads((tmp_path / "out" / "runs" / "clouds-only" / "seed2" / "result.json").read_text())
     assert res["config"] == "clouds-only" and res["seed"] == 2
+
+
+def test_a_root_holding_the_test_flights_of_other_counts_is_named(tmp_path):
+    first = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", test_images=3)
+    other = study_config("smoke", tmp_path / "data", tmp_path / "out2", device="cpu", test_images=4)
+    render_flights(first.root, [(f, first.test_images) for f in first.test_flights], size=first.render_size,
+                   seed=first.render_seed, progress=False)  # rows 0, 223, 446 of the planned flight
+    with pytest.raises(ValueError, match=rf"{tmp_path / 'data'}: holds the test flights of a study with other "
+                                         r"image counts .* give this study another --root"):
+        prepare_data(other)  # asks for rows 0, 149, 297, 446

@@ -329,11 +329,10 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     # the training renders' depth maps give the surface normals that relighting needs
     try:
         render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
+        render_flights(data_dir, tests, **common)
     except OtherPosesError as err:  # the renderer's "use another name" is not the demo user's choice
-        raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset (its training poses "
-                         f"{str(err.path)!r} are not this run's); use another --out folder, or remove "
-                         "that one") from err
-    render_flights(data_dir, tests, **common)
+        raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset ({str(err.path)!r} holds "
+                         "other views than this run's); use another --out folder, or remove that one") from err
 
 
 #: The training flight's split: 90 / 10 by blocks of 10 consecutive rows (the corridor's rows follow

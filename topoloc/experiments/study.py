@@ -51,6 +51,7 @@ from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.experiments.study_table import aggregate, results_markdown, write_section
 from topoloc.metrics import pose_errors, summarize
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, pose_flight, render_flights
+from topoloc.procedural.writer import OtherPosesError
 
 __all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
@@ -290,7 +291,11 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     if not cfg.render:
         return
     common = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
-    render_flights(root, [(f, cfg.test_images) for f in cfg.test_flights], domains=STUDY_DOMAINS, **common)
+    try:
+        render_flights(root, [(f, cfg.test_images) for f in cfg.test_flights], domains=STUDY_DOMAINS, **common)
+    except OtherPosesError as err:  # the renderer's advice is about folders; the study user chose counts
+        raise ValueError(f"{root}: holds the test flights of a study with other image counts ({err}); give this "
+                         "study another --root, or the same counts as that one") from err
     depth = cfg.relight > 0  # relighting needs the training renders' normals
     if cfg.train_flight in list_presets():
         render_flights(root, [(cfg.train_flight, cfg.train_images)], depth=depth, **common)

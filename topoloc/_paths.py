@@ -1,11 +1,12 @@
-"""Why a path that should be a file is not one: the words of every "no such file" refusal."""
+"""Paths that cannot be what they should be: the words of every "no such file" refusal, and the file that
+blocks an output path."""
 
 from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["not_a_file"]
+__all__ = ["file_above", "not_a_file"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -16,3 +17,14 @@ def not_a_file(path: str | PathLike) -> str:
         'a folder, expected a file'
     """
     return "a folder, expected a file" if Path(path).is_dir() else "no such file"
+
+
+def file_above(path: str | PathLike) -> Path | None:
+    """The nearest existing path above ``path`` when it is a file (nothing can be written under it), else None.
+
+    Example:
+        >>> file_above(__file__ + "/sub/out.npy") == Path(__file__), file_above("/no/such/folder/out.npy")
+        (True, None)
+    """
+    above = next((parent for parent in Path(path).parents if parent.exists()), None)
+    return above if above is not None and not above.is_dir() else None

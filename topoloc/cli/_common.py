@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from topoloc._paths import file_above
+
 __all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
            "print_warnings"]
 
@@ -29,12 +31,10 @@ def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
 
 
 def _no_file_above(value: str) -> None:
-    """Refuses a path whose nearest existing folder above it is a file (nothing could be written there)."""
-    for parent in Path(value).parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise argparse.ArgumentTypeError(f"{value!r}: {str(parent)!r} is a file, not a folder")
-            return
+    """Refuses a path that lies under a file (nothing could be written there)."""
+    blocker = file_above(value)
+    if blocker is not None:
+        raise argparse.ArgumentTypeError(f"{value!r}: {str(blocker)!r} is a file, not a folder")
 
 
 def out_dir(value: str) -> str:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from topoloc._paths import file_above
 from topoloc.data.topo import read_pose_file
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84, enu_in_ecef
 
@@ -420,8 +421,8 @@ def pose_file_path(path, name: str = "path") -> Path:
     out = given if given.suffix == ".npy" else given.with_name(given.name + ".npy")
     if out.is_dir():
         raise ValueError(f"{name}: expected a .npy file path, {str(out)!r} (from {raw!r}) is a folder")
-    above = next((parent for parent in out.parents if parent.exists()), None)
-    if above is not None and not above.is_dir():
+    above = file_above(out)
+    if above is not None:
         raise ValueError(f"{name}: expected a .npy file path in a folder, {str(above)!r} above {raw!r} is a file")
     return out
 

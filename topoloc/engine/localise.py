@@ -17,6 +17,7 @@ the pixels to the display orientation would show the model a view rolled by 90 o
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -276,7 +277,7 @@ def localise(
         raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    if isinstance(geoid_offset_m, bool) or not isinstance(geoid_offset_m, (int, float)) \
+    if isinstance(geoid_offset_m, bool) or not isinstance(geoid_offset_m, numbers.Real) \
             or not abs(geoid_offset_m) <= GEOID_LIMIT_M:
         raise ValueError(f"geoid_offset_m (--geoid-offset): expected the geoid undulation N in metres, within "
                          f"+-{GEOID_LIMIT_M:g} (on Earth it lies between about -106 and +85), got {geoid_offset_m!r}")

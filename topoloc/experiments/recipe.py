@@ -565,18 +565,13 @@ def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame:
 
 def _warn_unnamed_ids(twin: TopoFlight, table: Mapping[int, str], source: Any) -> None:
     """Warns when a flight's semantic maps hold class ids that a given class table does not name."""
-    counts: dict[int, int] = {}
-    total = 0
-    for path in twin.semantics_paths:
-        ids, n = np.unique(read_semantics(path).numpy(), return_counts=True)
-        for i, k in zip(ids.tolist(), n.tolist()):
-            counts[i] = counts.get(i, 0) + k
-        total += int(n.sum())
-    unnamed = {i: k for i, k in sorted(counts.items()) if i not in table}
-    if unnamed and total:
+    counts = sum(np.bincount(read_semantics(path).numpy().ravel(), minlength=256) for path in twin.semantics_paths)
+    unnamed = [i for i in np.flatnonzero(counts).tolist() if i not in table]  # uint8 ids: 0-255
+    if unnamed:
         where = source if isinstance(source, (str, PathLike)) else "the class table"
+        share = 100 * counts[unnamed].sum() / counts.sum()
         warnings.warn(f"landcover: the semantic maps of {twin.flight!r} hold class id(s) "
-                      f"{', '.join(map(str, unnamed))} ({100 * sum(unnamed.values()) / total:.0f} % of their pixels) "
+                      f"{', '.join(map(str, unnamed))} ({share:.0f} % of their pixels) "
                       f"that {str(where)!r} does not name: they are left out of the split. Is it the table of "
                       "these maps?", stacklevel=3)
 

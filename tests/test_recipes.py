@@ -96,8 +96,10 @@ def test_the_headline_recipes_train_as_the_demos_gpu_preset(monkeypatch, tmp_pat
     import torch
 
     import topoloc.experiments.demo as demo
+    import topoloc.experiments.demo_settings as demo_settings
 
-    monkeypatch.setattr(demo, "resolve_device", lambda device: torch.device("cuda"))
+    # where `demo_config` looks the device up
+    monkeypatch.setattr(demo_settings, "resolve_device", lambda device: torch.device("cuda"))
     preset = demo.demo_config(device="cuda")
     assert preset.preset == "gpu"
     want = preset.train_config(tmp_path, augment, tmp_path / "cache.pt").to_dict()

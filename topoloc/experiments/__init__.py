@@ -2,11 +2,16 @@
 
 - `recipe`: a YAML recipe (data + `TrainConfig`) and the back-ends of ``topoloc train | evaluate |
   saliency`` (`run_recipe`, `evaluate_checkpoint`, `explain_checkpoint`).
-- `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`).
+- `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`);
+  `demo_settings`: its flights, runs and presets (`DemoConfig`, `demo_config`); `demo_report`: the
+  report's own text (introduction, per-flight table, aims).
 - `study`, `study_table`: the sim-to-real study (many runs, their markdown table).
 
 They call the engine (`topoloc.engine`), the evaluation results and the reports (`topoloc.reporting`);
 nothing below imports them.
+
+The names of `demo_settings` and `demo_report` are also importable from `demo`, where they lived
+before it was split.
 """
 
 from topoloc.experiments.demo import DemoConfig, demo_config, run_demo

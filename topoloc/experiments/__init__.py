@@ -1,7 +1,8 @@
 """Experiments: the applications built on the engine, on the top floor beside the CLI.
 
-- `recipe`: a YAML recipe (data + `TrainConfig`) and the back-ends of ``topoloc train | evaluate |
-  saliency`` (`run_recipe`, `evaluate_checkpoint`, `explain_checkpoint`).
+- `recipe`: the back-ends of ``topoloc train | evaluate | saliency`` (`run_recipe`,
+  `evaluate_checkpoint`, `explain_checkpoint`); `recipe_spec`: the YAML recipe itself (data +
+  `TrainConfig`: `Recipe`, `load_recipe`).
 - `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`);
   `demo_settings`: its flights, runs and presets (`DemoConfig`, `demo_config`); `demo_report`: the
   report's own text (introduction, per-flight table, aims).
@@ -10,8 +11,8 @@
 They call the engine (`topoloc.engine`), the evaluation results and the reports (`topoloc.reporting`);
 nothing below imports them.
 
-The names of `demo_settings` and `demo_report` are also importable from `demo`, where they lived
-before it was split.
+The names of `recipe_spec`, `demo_settings` and `demo_report` are also importable from `recipe` and
+`demo`, where they lived before those modules were split.
 """
 
 from topoloc.experiments.demo import DemoConfig, demo_config, run_demo

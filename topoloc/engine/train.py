@@ -10,17 +10,17 @@ No Python loop touches single images.
 A run is resumable to the bit on the CPU: the epoch order is a pure function of (seed, epoch),
 and checkpoints hold the model, optimiser, loss weights, normaliser, the position within the
 epoch and every RNG state (dropout and the augmentations draw from the global torch RNG).
+
+The trainer's parts beside it: `topoloc.engine.resume` (a run's folder, the checkpoint it resumes
+and its settings, a fine-tune's first weights), `topoloc.engine.inputs` (the caches, relight normals,
+steps per epoch) and `topoloc.engine.meter` (step losses, non-finite checks, progress, log rows).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
-import math
 import random
-import time
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -32,16 +32,19 @@ from torch import Tensor, nn
 
 from augment import RandomSunRelight
 from topoloc._device import cpu_has_bf16, resolve_device
-from topoloc.data.cache import ImageCache, as_cache
-from topoloc.data.geometry import flight_normals
 from topoloc.data.normalize import PoseNormalizer
-from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, frames_differ,
-                                       load_checkpoint, recorded_frame, remove_stale_temporaries, restore_rng_state,
+from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
                                        save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
                                         shard_indices)
+from topoloc.engine.inputs import relight_normals, steps_per_epoch, training_caches
+from topoloc.engine.meter import (StepMeter, epoch_row, first_non_finite, non_finite_loss_error,
+                                  non_finite_model_error, predicts_finite, progress_bar, weights_finite)
 from topoloc.engine.predict import predict
+from topoloc.engine.resume import (RESUME_FIELDS, RUN_FILES, ResumeSettingsError, accept_changes, announce_resume,
+                                   config_changes, load_init_weights, read_init_from, refuse_another_run,
+                                   restore_training_state, resume_path)
 from topoloc.engine.runlog import RunLogger
 from topoloc.metrics import pose_errors
 from topoloc.models import AtLocLoss, create_model
@@ -52,47 +55,11 @@ __all__ = ["train", "Trainer", "TrainResult", "ResumeSettingsError", "initial_mo
 
 log = logging.getLogger("topoloc.engine")
 
-#: Fields that change how the steps are trained: a resume with other values is refused unless
-#: ``TrainConfig.resume_changes="allow"`` (``epochs`` counts under a cosine schedule, whose rates
-#: depend on the run's length; ``frame`` is the training data's local frame).
-RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size", "seed", "learn_loss_weights",
-                 "drop_last", "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength",
-                 "augment_fraction", "augment_ramp_epochs", "relight", "sx", "sq")
-#: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
-_POSITION_FIELDS = ("batch_size", "seed", "drop_last")
-#: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
-RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
-
-
-def _without_pretrained(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """``model_kwargs`` less ``pretrained``: where the first weights came from does not change the model."""
-    return {k: v for k, v in (model_kwargs or {}).items() if k != "pretrained"}
-
 
 def training_autocast(device_type: str, amp: bool, cpu_amp: bool) -> bool:
     """Whether the training steps run under bf16 autocast: ``amp`` on CUDA; ``cpu_amp`` on a CPU
     that computes bf16 natively (`cpu_has_bf16`), never on another (float32 is faster there)."""
     return amp if device_type == "cuda" else cpu_amp and cpu_has_bf16()
-
-
-class ResumeSettingsError(ValueError):
-    """A resume refused because the checkpoint was trained with other settings (`RESUME_FIELDS`).
-
-    Attributes:
-        changes: ``(field, checkpoint value, new value)`` of each setting that differs.
-    """
-
-    def __init__(self, message: str, changes: list[tuple[str, Any, Any]]) -> None:
-        super().__init__(message)
-        self.changes = changes
-
-    def __reduce__(self) -> tuple:  # picklable (a side-by-side run's error comes back from its process)
-        return type(self), (str(self), self.changes), self.__dict__
-
-    @staticmethod
-    def describe(changes: list[tuple[str, Any, Any]]) -> str:
-        """``"field: old -> new; ..."`` of ``changes``."""
-        return "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
 
 
 @dataclass
@@ -158,38 +125,6 @@ def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn
     return model.to(device)
 
 
-class _StepMeter:
-    """The losses of the steps since the last report, kept on the device (no sync per step)."""
-
-    def __init__(self, device: torch.device, world_size: int) -> None:
-        self.pending: list[tuple[int, Tensor]] = []
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
-        self.world_size = world_size
-        self.images = 0
-        self.tic = time.perf_counter()
-
-    def add(self, global_step: int, terms: dict[str, Tensor], images: int) -> Tensor:
-        """Book one step; returns its (detached) loss."""
-        loss = terms["loss"].detach()
-        self.pending.append((global_step, loss))
-        self.sums += torch.stack([loss, terms["t_l1"], terms["q_l1"]]).double()
-        self.images += images
-        return loss
-
-    def drain_into(self, stats: dict[str, float]) -> None:
-        """Add the summed losses to the epoch's running ``stats`` and start again."""
-        done = self.sums.tolist()
-        self.sums.zero_()
-        for key, value in zip(("loss", "t_loss", "q_loss"), done):
-            stats[key] += value
-
-    def elapsed_s(self) -> float:
-        return time.perf_counter() - self.tic
-
-    def images_per_s(self) -> float:
-        return self.images * self.world_size / max(self.elapsed_s(), 1e-9)
-
-
 class Trainer:
     """One training run: data caches, model, loss, optimiser, checkpoints and logs.
 
@@ -249,19 +184,7 @@ class Trainer:
             remove_stale_temporaries(self.out_dir)
 
     def _refuse_another_run(self) -> None:
-        cfg = self.config
-        resuming = cfg.resume is not False and (cfg.resume is not True or (self.out_dir / "last.pt").is_file())
-        present = [n for n in RUN_FILES if (self.out_dir / n).exists()]
-        if resuming or not present:
-            return
-        if not cfg.overwrite and cfg.resume is not True:
-            raise FileExistsError(f"TrainConfig.out_dir: {str(self.out_dir)!r} holds another run "
-                                  f"({', '.join(present)}); pass resume=True to continue it, overwrite=True "
-                                  "(CLI: --overwrite) to replace it, or another out_dir")
-        if self.info.is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
-            log.warning("out_dir %s: removing the previous run's %s", self.out_dir, ", ".join(present))
-            for name in present:
-                (self.out_dir / name).unlink()
+        refuse_another_run(self.config, self.out_dir, self.info.is_main)
 
     def _build_device(self) -> None:
         """The device of this process (its own GPU under DDP) and the per-process batch."""
@@ -283,141 +206,49 @@ class Trainer:
 
     def _build_caches(self) -> None:
         """Decode the training (and validation) images once into uint8 caches at the training size."""
-        cfg, info = self.config, self.info
-        cache_device = cfg.cache_device if cfg.cache_device != "cuda" else self.device
-        cache_file = None
-        if cfg.cache_file is not None:
-            cache_file = Path(cfg.cache_file)
-            cache_file = cache_file if cache_file.is_absolute() else self.out_dir / cache_file
-        if isinstance(self.train_set, ImageCache):
-            self.train_cache = as_cache(self.train_set, cfg.image_size)
-        else:
-            self.train_cache = ImageCache.from_dataset(
-                self.train_set, cfg.image_size, device=cache_device, num_workers=cfg.num_workers,
-                progress=cfg.progress and info.is_main, path=cache_file if info.is_main else None)
-        self.val_cache = None
-        if self.val_set is not None:
-            self.val_cache = as_cache(self.val_set, cfg.image_size, device=cache_device,
-                                      num_workers=cfg.num_workers, progress=cfg.progress and info.is_main)
-        if cfg.relight > 0:
+        self.train_cache, self.val_cache = training_caches(self.config, self.train_set, self.val_set, self.device,
+                                                           self.out_dir, self.info.is_main)
+        if self.config.relight > 0:
             self.normals = self._relight_normals()
 
     def _relight_normals(self) -> Tensor:
         """The training images' normals for `TrainConfig.relight`: given, or from the renders' geometry files."""
-        cfg, n = self.config, self.normals
-        if n is None:
-            if isinstance(self.train_set, ImageCache):
-                raise TypeError("TrainConfig.relight needs the training renders' surface normals: pass `normals` "
-                                "(topoloc.data.flight_normals) with an ImageCache, or the TopoFlight itself")
-            n = flight_normals(self.train_set, cfg.image_size, device=self.device)
-        want = (len(self.train_cache), 3, *cfg.image_size)
-        if tuple(n.shape) != want or n.dtype != torch.int8:
-            raise ValueError(f"train: `normals` must be int8 {want} (unit normals x 127 at the training size), "
-                             f"got {n.dtype} {tuple(n.shape)}")
-        return n.to(self.train_cache.device)
+        return relight_normals(self.config, self.train_set, self.normals, self.train_cache, self.device)
 
     def _resume_state(self) -> TrainingState | None:
         """The checkpoint to resume from (None for a new run), its setting changes checked and logged."""
-        cfg = self.config
-        if cfg.resume is False:
+        path = resume_path(self.config, self.out_dir)
+        if path is None:
             return None
-        path = self.out_dir / "last.pt" if cfg.resume is True else Path(cfg.resume)
-        if not path.is_file():
-            if cfg.resume is True:
-                log.info("resume: no checkpoint at %s, starting a new run", path)
-                return None
-            raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
         state = TrainingState.read(path)
         changes = self._config_changes(state)
         if changes:
             self._accept_changes(state, changes)
-        where = f"resume: {path}: {state.epoch} of {cfg.epochs} epoch(s) done" + (
-            f", {state.step} step(s) into epoch {state.epoch + 1}" if state.step else "")
-        if cfg.progress and self.info.is_main:
-            from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
-
-            tqdm.write(where)  # above the bar, where the user looks
-        else:
-            log.info(where)
+        announce_resume(self.config, state, path, self.info.is_main)
         self.last_good = path
         self.normalizer = state.normalizer
         return state
 
     def _init_state(self) -> dict[str, Any] | None:
         """The checkpoint of `TrainConfig.init_from` (a new run's first weights), checked against the
-        config and the training frame; its normaliser is the run's unless one was given."""
-        cfg = self.config
-        if cfg.init_from is None:
-            return None
-        path = Path(cfg.init_from)
-        if not path.is_file():
-            raise FileNotFoundError(f"TrainConfig.init_from: no such checkpoint {str(path)!r}")
-        try:
-            state = load_checkpoint(path)
-        except ValueError as err:
-            raise ValueError(f"TrainConfig.init_from: {err}") from err
-        theirs = (state["model_name"], _without_pretrained(state["model_kwargs"]))
-        mine = (cfg.model, _without_pretrained(cfg.to_dict()["model_kwargs"]))
-        if theirs != mine:
-            raise ValueError(f"TrainConfig.init_from: {str(path)!r} holds {theirs[0]} with model_kwargs {theirs[1]}, "
-                             f"not this run's {mine[0]} with {mine[1]}")
-        frame = recorded_frame(state)
-        if frame is not None and self.frame is not None and frames_differ(frame, self.frame):
-            raise ValueError(f"TrainConfig.init_from: {str(path)!r} was trained in the frame {frame}, the training "
-                             f"set is in {self.frame}: its weights place positions about another origin")
-        if self.normalizer is None:
+        config and the training frame (`read_init_from`); its normaliser is the run's unless one was given."""
+        state = read_init_from(self.config, self.frame)
+        if state is not None and self.normalizer is None:
             self.normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
         return state
 
     def _config_changes(self, state: TrainingState) -> list[tuple[str, Any, Any]]:
-        """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs."""
-        saved, mine = state.config, self.config.to_dict()
-        fields = list(RESUME_FIELDS)
-        if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
-            fields.append("epochs")
-        # A field the checkpoint's config predates had its default then.
-        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-                    for f in dataclasses.fields(TrainConfig)}
-        changes = []
-        for k in fields:
-            old, new = saved.get(k, defaults.get(k)), mine.get(k)
-            if k == "model_kwargs":
-                old, new = _without_pretrained(old), _without_pretrained(new)
-            if old != new:
-                changes.append((k, old, new))
-        if state.frame is not None and self.frame is not None and frames_differ(state.frame, self.frame):
-            changes.append(("frame", state.frame, self.frame))
-        return changes
+        """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs (`config_changes`)."""
+        return config_changes(self.config, state, self.frame)
 
     def _accept_changes(self, state: TrainingState, changes: list[tuple[str, Any, Any]]) -> None:
         """Refuse changed settings, or (``resume_changes="allow"``) log them in ``config_changes.log``."""
-        cfg, path = self.config, state.path
-        listed = ResumeSettingsError.describe(changes)
-        moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
-        if state.step and moved:
-            raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
-                                      f"epoch and cannot change there ({listed})", changes)
-        if cfg.resume_changes != "allow":
-            raise ResumeSettingsError(
-                f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
-                "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
-                "(CLI: --allow-config-change) to go on with the new ones (the change is "
-                "logged in config_changes.log), or start a new run in another out_dir", changes)
-        if self.info.is_main:
-            when = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            with open(self.out_dir / "config_changes.log", "a", encoding="utf-8") as f:
-                f.write(f"{when} resume from {path} at global step {state.global_step} "
-                        f"(epoch {state.epoch}, step {state.step}): {listed}\n")
-        log.warning("resume: continuing %s with changed settings: %s", path, listed)
+        accept_changes(self.config, state, changes, self.out_dir, self.info.is_main)
 
     def _plan_steps(self) -> None:
         """Steps per epoch: each process's shard of the training images in batches of ``local_batch``."""
-        n = len(self.train_cache)
-        shard = -(-n // self.info.world_size)
-        self.steps_per_epoch = shard // self.local_batch if self.config.drop_last else -(-shard // self.local_batch)
-        if self.steps_per_epoch == 0:
-            raise ValueError(f"TrainConfig: {n} training images give no full batch of {self.local_batch} "
-                             "per process with drop_last=True")
+        self.steps_per_epoch = steps_per_epoch(len(self.train_cache), self.info.world_size, self.local_batch,
+                                               self.config.drop_last)
 
     def _build_model_and_optimiser(self) -> None:
         """Augmentation, seeds, the run's initial model, normaliser and targets, loss and optimiser."""
@@ -441,12 +272,7 @@ class Trainer:
         self.targets = self.normalizer.encode(self.train_cache.c2w.to(self.train_cache.device))
         self.criterion = AtLocLoss(cfg.sx, cfg.sq, learnable=cfg.learn_loss_weights).to(device)
         if self.init_state is not None:  # a fine-tune: the weights and loss weights of `init_from`
-            try:
-                model.load_state_dict(self.init_state["model_state"])
-            except RuntimeError as err:
-                raise ValueError(f"TrainConfig.init_from: the weights in {cfg.init_from!r} do not fit "
-                                 f"{cfg.model}({cfg.model_kwargs}): {err}") from err
-            self.criterion.load_state_dict(self.init_state["loss_state"])
+            load_init_weights(self.init_state, model, self.criterion, cfg)
             self.init_state = None  # the checkpoint's other contents are not needed: not kept for the run
         groups = [{"params": list(model.parameters())}]
         if cfg.learn_loss_weights:
@@ -459,20 +285,7 @@ class Trainer:
         if state is None:
             torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout and augmentations: one stream per rank
             return
-        try:
-            self.model.load_state_dict(state.model_state)
-        except RuntimeError as err:
-            raise ValueError(f"resume: the checkpoint's weights do not fit {cfg.model}({cfg.model_kwargs}); "
-                             f"a changed model needs a new run: {err}") from err
-        self.criterion.load_state_dict(state.loss_state)
-        self.optimizer.load_state_dict(state.optimizer_state)
-        if state.step and state.world_size != info.world_size:
-            raise ValueError(f"resume: the checkpoint was written mid-epoch by {state.world_size} "
-                             f"processes; resume it with the same number (got {info.world_size})")
-        if len(state.rng) == info.world_size:
-            restore_rng_state(state.rng[info.rank])
-        else:
-            torch.manual_seed(cfg.seed + 1 + info.rank)
+        restore_training_state(state, self.model, self.criterion, self.optimizer, cfg, info)
         self.history = list(state.history)
 
     def _wrap(self) -> None:
@@ -544,20 +357,10 @@ class Trainer:
 
     def _check_finite(self, pending: list[tuple[int, Tensor]], epoch: int) -> None:
         """Raise `FloatingPointError` if any pending loss (or, on any rank, any loss) is not finite."""
-        bad = None
-        if pending:
-            values = torch.stack([v for _, v in pending]).cpu().tolist()
-            for (step, _), value in zip(pending, values):
-                if not math.isfinite(value):
-                    bad = (step, value)
-                    break
+        bad = first_non_finite(pending)
         pending.clear()
         if all_reduce_any(bad is not None, self.info, self.device) or bad is not None:
-            where = (f"the last good checkpoint is {str(self.last_good)!r} (left untouched)"
-                     if self.last_good is not None else "no checkpoint was written before it")
-            what = f"loss {bad[1]} at step {bad[0]}" if bad else "a non-finite loss on another process"
-            raise FloatingPointError(f"training stopped: {what} (epoch {epoch + 1}); {where}. Lower "
-                                     f"TrainConfig.lr (now {self.config.lr}) or set grad_clip.")
+            raise non_finite_loss_error(bad, epoch, self.last_good, self.config.lr)
 
     # ----------------------------------------------------------------- checkpoints
     def _checkpoint_due(self, global_step: int) -> bool:
@@ -581,14 +384,12 @@ class Trainer:
 
     def _refuse_non_finite(self, epoch: int, global_step: int) -> None:
         """Raise `FloatingPointError` (on every rank) if any rank's weights or predictions are not finite."""
-        finite = bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+        finite = weights_finite(self.model)
         what = "non-finite weights" if not finite else "non-finite predictions on a training batch"
         if finite:
             finite = self._predicts_finite()
         if all_reduce_any(not finite, self.info, self.device):
-            where = repr(str(self.last_good)) if self.last_good is not None else "none"
-            raise FloatingPointError(f"training stopped: {what} after step {global_step} "
-                                     f"(epoch {epoch + 1}); the last good checkpoint is {where} (left untouched)")
+            raise non_finite_model_error(what, epoch, global_step, self.last_good)
 
     def _gather_rng_states(self) -> list[dict[str, Any]]:
         rng = capture_rng_state()
@@ -600,22 +401,10 @@ class Trainer:
 
     @torch.no_grad()
     def _predicts_finite(self) -> bool:
-        """Whether the model's outputs on the first training images are finite (eval mode, no RNG draw).
-
-        Finite weights are not enough (weights of 1e9 overflow the activations): a checkpoint is
-        called good only if it predicts finite codes.
-        """
+        """Whether the model's outputs on the first training images are finite (`predicts_finite`)."""
         idx = torch.arange(min(self.local_batch, len(self.train_cache)))
         images, _ = self.train_cache.batch(idx, self.device)
-        x = self.model.prepare(images)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out = self.model(x)
-        finally:
-            self.model.train(was_training)
-        return bool(torch.isfinite(out).all())
+        return predicts_finite(self.model, images, self.autocast)
 
     # ----------------------------------------------------------------- validation
     def validate(self) -> tuple[float, float]:
@@ -710,7 +499,7 @@ class Trainer:
         if self.config.augment_ramp_epochs:
             self._ramp_augment(epoch)
         self.train_model.train()
-        meter = _StepMeter(self.device, self.info.world_size)
+        meter = StepMeter(self.device, self.info.world_size)
         bar = self._progress_bar(epoch, first)
         for s in range(first, self.steps_per_epoch):
             idx = shard[s * self.local_batch:(s + 1) * self.local_batch]
@@ -748,12 +537,9 @@ class Trainer:
     def _progress_bar(self, epoch: int, first: int) -> Any:
         if not (self.info.is_main and self.config.progress):
             return None
-        from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
+        return progress_bar(epoch, self.config.epochs, first, self.steps_per_epoch)
 
-        return tqdm(total=self.steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{self.config.epochs}",
-                    unit="step", leave=False)
-
-    def _report(self, meter: _StepMeter, stats: dict[str, float], epoch: int, global_step: int, loss: Tensor,
+    def _report(self, meter: StepMeter, stats: dict[str, float], epoch: int, global_step: int, loss: Tensor,
                 logger: RunLogger, bar: Any) -> None:
         """Check the pending losses for NaN, add them to ``stats``, log the loss and the speed."""
         self._check_finite(meter.pending, epoch)
@@ -768,12 +554,5 @@ class Trainer:
             callback({"epoch": epoch, "step": step, "global_step": global_step, "loss": loss, "trainer": self})
 
     def _epoch_row(self, epoch: int, global_step: int, stats: dict[str, float]) -> dict[str, Any]:
-        steps = max(int(stats.get("steps", 0)), 1)
-        return {
-            "epoch": epoch + 1, "step": global_step,
-            "loss": stats["loss"] / steps, "t_loss": stats["t_loss"] / steps, "q_loss": stats["q_loss"] / steps,
-            "sx": float(self.criterion.sax.detach()), "sq": float(self.criterion.saq.detach()),
-            "lr": float(self.optimizer.param_groups[0]["lr"]),
-            "images_per_s": float(stats.get("images_per_s", float("nan"))), "time_s": float(stats.get("time_s", 0.0)),
-            "val_median_m": None, "val_median_deg": None,
-        }
+        """The epoch's ``log.csv`` row (`epoch_row`)."""
+        return epoch_row(epoch, global_step, stats, self.criterion, self.optimizer)

@@ -1,0 +1,94 @@
+"""The training data a run holds: uint8 image caches at the training size, relight normals, steps per epoch.
+
+`topoloc.engine.train.Trainer` decodes the training (and validation) images once with `training_caches`,
+reads the surface normals `TrainConfig.relight` needs with `relight_normals`, and splits each epoch into
+`steps_per_epoch` batches per process. The per-step gather, augmentation and normalisation stay with the
+trainer (`Trainer._inputs`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.geometry import flight_normals
+from topoloc.engine.config import TrainConfig
+
+__all__ = ["training_caches", "relight_normals", "steps_per_epoch"]
+
+
+def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: torch.device, out_dir: Path,
+                    is_main: bool) -> tuple[ImageCache, ImageCache | None]:
+    """Decode the training (and validation) images once into uint8 caches at ``config.image_size``.
+
+    Args:
+        config: the run's `TrainConfig` (``cache_device``, ``cache_file``, ``num_workers``, ``progress``).
+        train_set: a dataset of sample dicts, or an `ImageCache` (then used as it is, resized if need be).
+        val_set: the same kind, or None.
+        device: the training device (the caches' device when ``cache_device="cuda"``).
+        out_dir: the run folder (a relative ``cache_file`` is under it).
+        is_main: this is the main process: only it shows progress and writes the cache file.
+
+    Returns:
+        ``(train_cache, val_cache)``; ``val_cache`` is None without ``val_set``.
+    """
+    cache_device = config.cache_device if config.cache_device != "cuda" else device
+    cache_file = None
+    if config.cache_file is not None:
+        cache_file = Path(config.cache_file)
+        cache_file = cache_file if cache_file.is_absolute() else out_dir / cache_file
+    if isinstance(train_set, ImageCache):
+        train_cache = as_cache(train_set, config.image_size)
+    else:
+        train_cache = ImageCache.from_dataset(
+            train_set, config.image_size, device=cache_device, num_workers=config.num_workers,
+            progress=config.progress and is_main, path=cache_file if is_main else None)
+    val_cache = None
+    if val_set is not None:
+        val_cache = as_cache(val_set, config.image_size, device=cache_device,
+                             num_workers=config.num_workers, progress=config.progress and is_main)
+    return train_cache, val_cache
+
+
+def relight_normals(config: TrainConfig, train_set: Any, normals: Tensor | None, train_cache: ImageCache,
+                    device: torch.device) -> Tensor:
+    """The training images' normals for `TrainConfig.relight`: ``normals`` as given, or read from the
+    renders' geometry files (`topoloc.data.flight_normals`), on ``train_cache``'s device.
+
+    Shape:
+        The result: int8 (N, 3, H, W), unit normals x 127 (local ENU) at ``config.image_size``,
+        N = ``len(train_cache)``.
+
+    Raises:
+        TypeError: no ``normals`` with an `ImageCache` (it has no geometry files to read).
+        ValueError: ``normals`` of another dtype or shape.
+    """
+    n = normals
+    if n is None:
+        if isinstance(train_set, ImageCache):
+            raise TypeError("TrainConfig.relight needs the training renders' surface normals: pass `normals` "
+                            "(topoloc.data.flight_normals) with an ImageCache, or the TopoFlight itself")
+        n = flight_normals(train_set, config.image_size, device=device)
+    want = (len(train_cache), 3, *config.image_size)
+    if tuple(n.shape) != want or n.dtype != torch.int8:
+        raise ValueError(f"train: `normals` must be int8 {want} (unit normals x 127 at the training size), "
+                         f"got {n.dtype} {tuple(n.shape)}")
+    return n.to(train_cache.device)
+
+
+def steps_per_epoch(n_images: int, world_size: int, local_batch: int, drop_last: bool) -> int:
+    """Steps per epoch: each of ``world_size`` processes' shard of ``n_images`` in batches of ``local_batch``.
+
+    Raises:
+        ValueError: ``drop_last`` leaves no full batch.
+    """
+    shard = -(-n_images // world_size)
+    steps = shard // local_batch if drop_last else -(-shard // local_batch)
+    if steps == 0:
+        raise ValueError(f"TrainConfig: {n_images} training images give no full batch of {local_batch} "
+                         "per process with drop_last=True")
+    return steps

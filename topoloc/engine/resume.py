@@ -1,0 +1,243 @@
+"""Where a training run starts: its folder, the checkpoint it resumes, or the weights it fine-tunes.
+
+`topoloc.engine.train.Trainer` calls these while it sets a run up: `refuse_another_run` (a new
+run into a folder holding another run's `RUN_FILES`), `resume_path` and `announce_resume`
+(``TrainConfig.resume``), `config_changes` and `accept_changes` (the `RESUME_FIELDS` a resume
+changes: refused with a `ResumeSettingsError`, or logged in ``config_changes.log``),
+`restore_training_state` (the checkpoint's weights, optimiser and RNG states), and `read_init_from`
+/ `load_init_weights` (``TrainConfig.init_from``: a new run's first weights, checked against the
+config and the training frame).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from topoloc.engine.checkpoint import (TrainingState, frames_differ, load_checkpoint, recorded_frame,
+                                       restore_rng_state)
+from topoloc.engine.config import TrainConfig
+from topoloc.engine.distributed import DistInfo
+
+__all__ = ["RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "resume_path", "announce_resume",
+           "config_changes", "accept_changes", "restore_training_state", "read_init_from", "load_init_weights"]
+
+log = logging.getLogger("topoloc.engine")
+
+#: Fields that change how the steps are trained: a resume with other values is refused unless
+#: ``TrainConfig.resume_changes="allow"`` (``epochs`` counts under a cosine schedule, whose rates
+#: depend on the run's length; ``frame`` is the training data's local frame).
+RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size", "seed", "learn_loss_weights",
+                 "drop_last", "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength",
+                 "augment_fraction", "augment_ramp_epochs", "relight", "sx", "sq")
+#: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
+_POSITION_FIELDS = ("batch_size", "seed", "drop_last")
+#: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
+RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
+
+
+def _without_pretrained(model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """``model_kwargs`` less ``pretrained``: where the first weights came from does not change the model."""
+    return {k: v for k, v in (model_kwargs or {}).items() if k != "pretrained"}
+
+
+class ResumeSettingsError(ValueError):
+    """A resume refused because the checkpoint was trained with other settings (`RESUME_FIELDS`).
+
+    Attributes:
+        changes: ``(field, checkpoint value, new value)`` of each setting that differs.
+    """
+
+    def __init__(self, message: str, changes: list[tuple[str, Any, Any]]) -> None:
+        super().__init__(message)
+        self.changes = changes
+
+    def __reduce__(self) -> tuple:  # picklable (a side-by-side run's error comes back from its process)
+        return type(self), (str(self), self.changes), self.__dict__
+
+    @staticmethod
+    def describe(changes: list[tuple[str, Any, Any]]) -> str:
+        """``"field: old -> new; ..."`` of ``changes``."""
+        return "; ".join(f"{k}: {old!r} -> {new!r}" for k, old, new in changes)
+
+
+# ----------------------------------------------------------------- the run's folder
+def refuse_another_run(config: TrainConfig, out_dir: Path, is_main: bool) -> None:
+    """Refuse a new run into ``out_dir`` when it holds another run's `RUN_FILES`, unless ``overwrite``
+    (or ``resume=True`` finds no ``last.pt``): then the main process removes them.
+
+    Raises:
+        FileExistsError: another run's files are there and neither ``overwrite`` nor ``resume=True`` is set.
+    """
+    resuming = config.resume is not False and (config.resume is not True or (out_dir / "last.pt").is_file())
+    present = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if resuming or not present:
+        return
+    if not config.overwrite and config.resume is not True:
+        raise FileExistsError(f"TrainConfig.out_dir: {str(out_dir)!r} holds another run "
+                              f"({', '.join(present)}); pass resume=True to continue it, overwrite=True "
+                              "(CLI: --overwrite) to replace it, or another out_dir")
+    if is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
+        log.warning("out_dir %s: removing the previous run's %s", out_dir, ", ".join(present))
+        for name in present:
+            (out_dir / name).unlink()
+
+
+# ----------------------------------------------------------------- resuming
+def resume_path(config: TrainConfig, out_dir: Path) -> Path | None:
+    """The checkpoint ``config.resume`` names (``out_dir/last.pt`` for ``True``), or None for a new run.
+
+    Raises:
+        FileNotFoundError: ``resume`` is a path and no file is there.
+    """
+    if config.resume is False:
+        return None
+    path = out_dir / "last.pt" if config.resume is True else Path(config.resume)
+    if not path.is_file():
+        if config.resume is True:
+            log.info("resume: no checkpoint at %s, starting a new run", path)
+            return None
+        raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
+    return path
+
+
+def announce_resume(config: TrainConfig, state: TrainingState, path: Path, is_main: bool) -> None:
+    """Say where the run resumes: above the progress bar (main process, ``progress``), else in the log."""
+    where = f"resume: {path}: {state.epoch} of {config.epochs} epoch(s) done" + (
+        f", {state.step} step(s) into epoch {state.epoch + 1}" if state.step else "")
+    if config.progress and is_main:
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
+
+        tqdm.write(where)  # above the bar, where the user looks
+    else:
+        log.info(where)
+
+
+def config_changes(config: TrainConfig, state: TrainingState,
+                   frame: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+    """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs between
+    ``state``'s config and ``config``, and ``("frame", ...)`` when the training ``frame`` moved."""
+    saved, mine = state.config, config.to_dict()
+    fields = list(RESUME_FIELDS)
+    if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
+        fields.append("epochs")
+    # A field the checkpoint's config predates had its default then.
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                for f in dataclasses.fields(TrainConfig)}
+    changes = []
+    for k in fields:
+        old, new = saved.get(k, defaults.get(k)), mine.get(k)
+        if k == "model_kwargs":
+            old, new = _without_pretrained(old), _without_pretrained(new)
+        if old != new:
+            changes.append((k, old, new))
+    if state.frame is not None and frame is not None and frames_differ(state.frame, frame):
+        changes.append(("frame", state.frame, frame))
+    return changes
+
+
+def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tuple[str, Any, Any]], out_dir: Path,
+                   is_main: bool) -> None:
+    """Refuse changed settings, or (``resume_changes="allow"``) log them in ``out_dir/config_changes.log``.
+
+    Raises:
+        ResumeSettingsError: ``resume_changes`` is not ``"allow"``, or a mid-epoch checkpoint's
+            position in its epoch (batch size, seed, ``drop_last``) changed.
+    """
+    path = state.path
+    listed = ResumeSettingsError.describe(changes)
+    moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
+    if state.step and moved:
+        raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
+                                  f"epoch and cannot change there ({listed})", changes)
+    if config.resume_changes != "allow":
+        raise ResumeSettingsError(
+            f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "
+            "Resume with the same values, or pass TrainConfig(resume_changes='allow') "
+            "(CLI: --allow-config-change) to go on with the new ones (the change is "
+            "logged in config_changes.log), or start a new run in another out_dir", changes)
+    if is_main:
+        when = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with open(out_dir / "config_changes.log", "a", encoding="utf-8") as f:
+            f.write(f"{when} resume from {path} at global step {state.global_step} "
+                    f"(epoch {state.epoch}, step {state.step}): {listed}\n")
+    log.warning("resume: continuing %s with changed settings: %s", path, listed)
+
+
+def restore_training_state(state: TrainingState, model: nn.Module, criterion: nn.Module,
+                           optimizer: torch.optim.Optimizer, config: TrainConfig, info: DistInfo) -> None:
+    """Load ``state``'s weights, loss weights and optimiser, and this rank's RNG state (or reseed it
+    when the checkpoint was written by another number of processes at an epoch's end).
+
+    Raises:
+        ValueError: the weights do not fit the model, or a mid-epoch checkpoint was written by
+            another number of processes.
+    """
+    try:
+        model.load_state_dict(state.model_state)
+    except RuntimeError as err:
+        raise ValueError(f"resume: the checkpoint's weights do not fit {config.model}({config.model_kwargs}); "
+                         f"a changed model needs a new run: {err}") from err
+    criterion.load_state_dict(state.loss_state)
+    optimizer.load_state_dict(state.optimizer_state)
+    if state.step and state.world_size != info.world_size:
+        raise ValueError(f"resume: the checkpoint was written mid-epoch by {state.world_size} "
+                         f"processes; resume it with the same number (got {info.world_size})")
+    if len(state.rng) == info.world_size:
+        restore_rng_state(state.rng[info.rank])
+    else:
+        torch.manual_seed(config.seed + 1 + info.rank)
+
+
+# ----------------------------------------------------------------- fine-tuning
+def read_init_from(config: TrainConfig, frame: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The checkpoint of ``config.init_from`` (a new run's first weights), or None when unset.
+
+    Args:
+        config: the run's `TrainConfig`.
+        frame: the training set's frame record (`topoloc.engine.checkpoint.frame_record`), or None.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``init_from``.
+        ValueError: it is not a checkpoint, holds another model or ``model_kwargs`` (``pretrained``
+            aside), or was trained in another frame than ``frame``.
+    """
+    if config.init_from is None:
+        return None
+    path = Path(config.init_from)
+    if not path.is_file():
+        raise FileNotFoundError(f"TrainConfig.init_from: no such checkpoint {str(path)!r}")
+    try:
+        state = load_checkpoint(path)
+    except ValueError as err:
+        raise ValueError(f"TrainConfig.init_from: {err}") from err
+    theirs = (state["model_name"], _without_pretrained(state["model_kwargs"]))
+    mine = (config.model, _without_pretrained(config.to_dict()["model_kwargs"]))
+    if theirs != mine:
+        raise ValueError(f"TrainConfig.init_from: {str(path)!r} holds {theirs[0]} with model_kwargs {theirs[1]}, "
+                         f"not this run's {mine[0]} with {mine[1]}")
+    recorded = recorded_frame(state)
+    if recorded is not None and frame is not None and frames_differ(recorded, frame):
+        raise ValueError(f"TrainConfig.init_from: {str(path)!r} was trained in the frame {recorded}, the training "
+                         f"set is in {frame}: its weights place positions about another origin")
+    return state
+
+
+def load_init_weights(state: dict[str, Any], model: nn.Module, criterion: nn.Module, config: TrainConfig) -> None:
+    """Load the weights and loss weights of ``config.init_from`` (``state``, from `read_init_from`).
+
+    Raises:
+        ValueError: the weights do not fit the model.
+    """
+    try:
+        model.load_state_dict(state["model_state"])
+    except RuntimeError as err:
+        raise ValueError(f"TrainConfig.init_from: the weights in {config.init_from!r} do not fit "
+                         f"{config.model}({config.model_kwargs}): {err}") from err
+    criterion.load_state_dict(state["loss_state"])

@@ -6,13 +6,14 @@
 - `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`);
   `demo_settings`: its flights, runs and presets (`DemoConfig`, `demo_config`); `demo_report`: the
   report's own text (introduction, per-flight table, aims).
-- `study`, `study_table`: the sim-to-real study (many runs, their markdown table).
+- `study`, `study_settings`, `study_table`: the sim-to-real study (many runs: their settings and
+  configs, their markdown table).
 
 They call the engine (`topoloc.engine`), the evaluation results and the reports (`topoloc.reporting`);
 nothing below imports them.
 
-The names of `recipe_spec`, `demo_settings` and `demo_report` are also importable from `recipe` and
-`demo`, where they lived before those modules were split.
+The names of `recipe_spec`, `demo_settings`, `demo_report` and `study_settings` are also importable
+from `recipe`, `demo` and `study`, where they lived before those modules were split.
 """
 
 from topoloc.experiments.demo import DemoConfig, demo_config, run_demo

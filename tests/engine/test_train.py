@@ -365,3 +365,19 @@ def test_the_demo_training_estimate_reads_the_trainer(tiny_config, pose_images, 
     assert estimate.message == "[demo] training tiny: 2.00 steps/s on this machine, about 2 s left for this run " \
                                "and 3 s for the next run"
     assert estimate.message in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags_line", "onednn", "native"), [
+    ("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512vl avx512dq", True, False),  # oneDNN emulates bf16 here
+    ("flags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_bf16", True, True),
+    ("flags\t\t: fpu sse2 avx512f amx_tile amx_bf16", True, True),
+    ("Features\t: fp asimd bf16 i8mm", True, True),  # Arm (Graviton 3, Neoverse V1)
+    ("flags\t\t: fpu sse2 avx512f avx512_bf16", False, False),  # a torch whose oneDNN cannot use it
+])
+def test_cpu_has_bf16_needs_a_native_flag_and_onednn(tmp_path, monkeypatch, flags_line, onednn, native):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: a CPU\n{flags_line}\n\nprocessor\t: 1\n{flags_line}\n")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    assert cpu_has_bf16(cpuinfo) is native
+    # Where no flags can be read (another OS), oneDNN's answer stands.
+    assert cpu_has_bf16(tmp_path / "absent") is onednn

@@ -72,6 +72,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         self._ranges: Dict[str, Tuple[float, float]] = {}
         self._shown: Dict[str, Tuple[float, float]] = {}
         self._needs_seed = needs_seed
+        self._user_call = False  # set by forward: the keywords of a user's call are checked
 
     def _add_range(
         self,
@@ -116,7 +117,26 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         if isinstance(input, Tensor) and input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             check_image(input, "input")
             return input.clone()
-        return super().forward(input, params=params, **kwargs)
+        self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
+        try:
+            return super().forward(input, params=params, **kwargs)
+        finally:
+            self._user_call = False
+
+    def _process_kwargs_to_params_and_flags(
+        self, params: Optional[Dict[str, Tensor]] = None, flags: Optional[Dict[str, Any]] = None, **kwargs: Any
+    ) -> Tuple[Dict[str, Tensor], Dict[str, Any]]:
+        # kornia takes any keyword of forward() as an override of a parameter or flag of that name and
+        # drops the others without a word: `aug(x, generator=g)` or a misspelt parameter did nothing. Checked
+        # on a user's call only: kornia's containers pass keywords of their own (data_keys, resample, ...).
+        known = set(self._params if params is None else params) | set(self.flags if flags is None else flags)
+        unknown = sorted(set(kwargs) - known - {"save_kwargs"}) if self._user_call else []
+        if unknown:
+            shown = sorted(known - {"batch_prob", "forward_input_shape"})  # kornia's own entries
+            raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {unknown}; a keyword of the call "
+                            f"overrides a drawn parameter or a flag of that name ({shown}). Seed the draws "
+                            "with torch.manual_seed")
+        return super()._process_kwargs_to_params_and_flags(params, flags, **kwargs)
 
     def transform_tensor(
         self, input: Tensor, *, shape: Optional[Tensor] = None, match_channel: bool = True

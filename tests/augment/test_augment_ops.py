@@ -72,6 +72,24 @@ def test_replay_with_params(op_name, ops, make_image):
     assert torch.equal(op(x, params=op._params), first)
 
 
+def test_unknown_keyword_raises_naming_it(op_name, ops, make_image):
+    # kornia drops a keyword that names no parameter: a generator= would seed nothing.
+    x = make_image(2, 3, 16, 16)
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) \['generator'\].*torch.manual_seed"):
+        ops[op_name](p=1.0)(x, generator=torch.Generator().manual_seed(0))
+
+
+def test_keyword_overrides_the_drawn_parameter(op_name, ops, make_image):
+    # A keyword naming a drawn parameter replaces it: the replay of one image's draws on the whole batch.
+    x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
+    op = ops[op_name](p=1.0)
+    op(x)
+    drawn = {k: v for k, v in op._params.items() if k not in ("batch_prob", "forward_input_shape")}
+    first = {k: v[:1].expand(len(x), *v.shape[1:]).clone() for k, v in drawn.items()}
+    out = op(x, **first)
+    torch.testing.assert_close(out[1:], out[:1].expand(2, -1, -1, -1))
+
+
 def test_same_on_batch(op_name, ops, make_image):
     x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
     kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}

@@ -28,11 +28,10 @@ def test_readme_has_examples():
     assert len(python_blocks()) >= 4
 
 
-@pytest.mark.parametrize("index", range(len(python_blocks())))
-def test_readme_example_runs(index, tmp_path, capsys, request):
-    code, slow = python_blocks()[index]
-    if slow and not request.config.getoption("--runslow"):
-        pytest.skip("slow README example: pass --runslow to run it")
+@pytest.mark.parametrize("index", [pytest.param(i, marks=[pytest.mark.slow] if slow else [])
+                                   for i, (_, slow) in enumerate(python_blocks())])
+def test_readme_example_runs(index, tmp_path, capsys):
+    code, _ = python_blocks()[index]
     run_block(code, tmp_path)
     assert capsys.readouterr().out.strip(), "every README example prints something a reader can check"
 

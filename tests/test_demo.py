@@ -267,6 +267,11 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     rows = (out / "landcover.csv").read_text().splitlines()  # 2 classes x 4 quarters of the one split reading
     assert rows[0] == "flight,domain,run,class,part,share_low,share_high,images,median_m,median_deg"
     assert len(rows) == 9 and all(r.startswith(f"{demo.TRAIN_FLIGHT},synthetic,augmented,") for r in rows[1:])
+    # a built-in table by name: Mini-Comballaz's own names every id of its maps, so no warning
+    out = demo_dir / "cli_eval_lc_builtin"
+    assert main([*args, "--classes", "mini-comballaz", "--out", str(out)]) == 0
+    assert "warning: landcover" not in capsys.readouterr().err
+    assert "| meadow | share in view |" in (out / "report.md").read_text()
 
 
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):

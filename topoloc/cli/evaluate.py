@@ -91,9 +91,11 @@ def add(sub) -> argparse.ArgumentParser:
                    help="also split each test flight's errors by the share of each land-cover class in view, from "
                         "the semantic maps of its synthetic renders (<stem>_semantics.npy): which views carry the "
                         "error (report section 'Where the error is')")
-    p.add_argument("--classes", default=None, metavar="FILE.json",
-                   help="the class table of those maps, a JSON object of class id -> name (implies --landcover; "
-                        "default: each flight's semantic_classes.json, which Mini-Comballaz writes)")
+    p.add_argument("--classes", default=None, metavar="FILE.json|NAME",
+                   help="the class table of those maps: a JSON object of class id -> name, or a built-in table: "
+                        "topo-datagen (TOPO-DataGen's maps: the swissSURFACE3D LiDAR classes), mini-comballaz "
+                        "(implies --landcover; default: each flight's semantic_classes.json, which Mini-Comballaz "
+                        "writes)")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

@@ -19,8 +19,8 @@ from topoloc.data.pose_sampling import (
     pose_summary,
     save_pose_file,
 )
-from topoloc.data.semantics import (CLASS_TABLE_FILE, SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CLASSES,
-                                   read_class_table)
+from topoloc.data.semantics import (CLASS_TABLE_FILE, CLASS_TABLES, SEMANTIC_CLASSES, STABLE_CLASSES,
+                                   TOPO_DATAGEN_CLASSES, UNSTABLE_CLASSES, class_table, read_class_table)
 from topoloc.data.preset import PRESETS_DIR, list_presets, load_preset, load_preset_pic_names
 from topoloc.data.splits import DEFAULT_FRACTIONS, split_assignment
 from topoloc.data.topo import DOMAINS, TopoFlight, area_frame, read_pic_names, read_pose_file
@@ -66,6 +66,9 @@ __all__ = [
     # semantic classes of the *_semantics.npy files
     "SEMANTIC_CLASSES",
     "CLASS_TABLE_FILE",
+    "TOPO_DATAGEN_CLASSES",
+    "CLASS_TABLES",
+    "class_table",
     "read_class_table",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",

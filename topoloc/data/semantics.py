@@ -4,8 +4,9 @@ and which classes look the same in renders and photos.
 One owner for the table that Mini-Comballaz writes (`topoloc.procedural`) and the saliency analysis
 reads (`topoloc.reporting.saliency_shares`). The ids are those of Mini-Comballaz's land cover; the
 ``semantic_classes.json`` that it writes in each flight folder lists the same table. Semantic maps of
-other renderers (TOPO-DataGen's come from LiDAR classes) have other ids: `read_class_table` reads
-any such table.
+other renderers have other ids: TOPO-DataGen's are the classes of the swissSURFACE3D LiDAR point cloud
+it renders (`TOPO_DATAGEN_CLASSES`). `class_table` gives a built-in table by name or reads any other from
+a JSON file (`read_class_table`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ __all__ = [
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
     "CLASS_TABLE_FILE",
+    "TOPO_DATAGEN_CLASSES",
+    "CLASS_TABLES",
+    "class_table",
     "read_class_table",
     "SKY",
     "MEADOW",
@@ -57,8 +61,31 @@ STABLE_CLASSES: tuple[str, ...] = tuple(SEMANTIC_CLASSES[c] for c in (ROAD, BUIL
 #: Names of the classes that change between renders and photos, seasons or hours (or exist in photos only).
 UNSTABLE_CLASSES: tuple[str, ...] = tuple(SEMANTIC_CLASSES[c] for c in (SKY, CLOUD, FOREST_DECIDUOUS, SNOW, REAL_ONLY))
 
+#: TOPO-DataGen's semantic ids: the ASPRS LAS classes of swissSURFACE3D, which the renderer paints per
+#: pixel (swisstopo classifies its points as unclassified, ground, vegetation, building, water and bridge;
+#: the sky has no point, 0). CrossLoc (Yan et al. 2022), trained on these maps, lists the same raw ids in
+#: its label trimming (``loss/semantics.py``): 0 sky, 1 unclassified and temporary objects, 2 ground,
+#: 3 low vegetation, 6 buildings, 9 water, 17 bridge deck.
+TOPO_DATAGEN_CLASSES: dict[int, str] = {0: "sky", 1: "unclassified", 2: "ground", 3: "vegetation", 6: "building",
+                                        9: "water", 17: "bridge"}
+#: Built-in class tables by name (`class_table`; the CLI's ``--classes NAME``, a recipe's ``evaluate.classes``).
+CLASS_TABLES: dict[str, dict[int, str]] = {"topo-datagen": TOPO_DATAGEN_CLASSES, "mini-comballaz": SEMANTIC_CLASSES}
+
 #: The class table in a flight folder: JSON ``{"<id>": "<name>", ...}`` (Mini-Comballaz writes it).
 CLASS_TABLE_FILE = "semantic_classes.json"
+
+
+def class_table(spec: str | PathLike) -> dict[int, str]:
+    """A class table: a built-in one by name (`CLASS_TABLES`: ``"topo-datagen"``, ``"mini-comballaz"``), or
+    read from a JSON file (`read_class_table`).
+
+    Example:
+        >>> class_table("topo-datagen")[6]
+        'building'
+    """
+    if isinstance(spec, str) and spec.strip().lower() in CLASS_TABLES:
+        return dict(CLASS_TABLES[spec.strip().lower()])
+    return read_class_table(spec)
 
 
 def read_class_table(path: str | PathLike) -> dict[int, str]:
@@ -75,7 +102,8 @@ def read_class_table(path: str | PathLike) -> dict[int, str]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: class table not found; expected a JSON object of class id -> name, "
-                                f'e.g. {{"1": "meadow", "3": "forest_deciduous"}}')
+                                f'e.g. {{"1": "meadow", "3": "forest_deciduous"}}, or a built-in table\'s name '
+                                f"({', '.join(CLASS_TABLES)})")
     try:
         raw = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -23,7 +23,7 @@ from topoloc._paths import not_a_file
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.flights import FlightCollection
-from topoloc.data.semantics import CLASS_TABLE_FILE, read_class_table
+from topoloc.data.semantics import CLASS_TABLE_FILE, class_table, read_class_table
 from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.evaluate import evaluate
@@ -251,7 +251,7 @@ def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame:
     """Each test flight's synthetic renders with their semantic maps, and the class table of those maps."""
     given = None
     if classes is not None:
-        given = dict(classes) if isinstance(classes, Mapping) else read_class_table(classes)
+        given = dict(classes) if isinstance(classes, Mapping) else class_table(classes)
     twins = []
     for name in dict.fromkeys(f.flight for f in flights):
         try:
@@ -262,7 +262,8 @@ def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame:
         table_file = Path(root) / name / CLASS_TABLE_FILE
         if given is None and not table_file.is_file():
             raise FileNotFoundError(f"landcover: {table_file}: no class table for the semantic maps of {name!r}; "
-                                    "give one (`--classes FILE.json`, a JSON object of class id -> name)")
+                                    "give one (`--classes FILE.json`, a JSON object of class id -> name, or "
+                                    "`--classes topo-datagen` for TOPO-DataGen's maps)")
         if given is not None:
             _warn_unnamed_ids(twin, given, classes)
         twins.append((twin, given if given is not None else read_class_table(table_file)))

@@ -288,8 +288,8 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
         raise ValueError(f"recipe {str(path)!r}: evaluate.landcover: expected true or false, got {ev['landcover']!r}")
     classes = ev.get("classes")
     if classes is not None and (not isinstance(classes, str) or not classes.strip()):
-        raise ValueError(f"recipe {str(path)!r}: evaluate.classes: expected the path of a JSON class table, "
-                         f"got {classes!r}")
+        raise ValueError(f"recipe {str(path)!r}: evaluate.classes: expected the path of a JSON class table or a "
+                         f"built-in table's name (topo-datagen, mini-comballaz), got {classes!r}")
     out_dir = str(ev.get("out_dir") or Path(train.out_dir) / "eval")
     return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path),
                   eval_landcover=bool(ev.get("landcover", False)) or classes is not None, eval_classes=classes)

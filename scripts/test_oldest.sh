@@ -27,6 +27,7 @@ echo "test_oldest.sh: installing $(echo $floors) $companions into $target"
 PYTHONPATH="$target" .venv/bin/python -c "
 import kornia, matplotlib, numpy, PIL, pyproj, scipy, timm
 print(', '.join(f'{m.__name__} {m.__version__}' for m in (kornia, timm, numpy, pyproj, PIL, matplotlib, scipy)))"
-PYTHONPATH="$target" exec .venv/bin/python -m pytest -p no:cacheprovider tests/augment augment tests/models topoloc/models \
+PYTHONPATH="$target" exec .venv/bin/python -m pytest -p no:cacheprovider \
+    tests/augment augment tests/models topoloc/models \
     tests/test_geodesy.py tests/test_metrics.py tests/test_rotations.py tests/test_saliency.py tests/data topoloc/data \
     tests/evaluation tests/reporting tests/procedural tests/engine/test_augment_ramp.py "$@"

@@ -18,7 +18,8 @@ from `recipe`, `demo` and `study`, where they lived before those modules were sp
 
 from topoloc.experiments.demo import DemoConfig, demo_config, run_demo
 from topoloc.experiments.recipe import Recipe, evaluate_checkpoint, explain_checkpoint, load_recipe, run_recipe
-from topoloc.experiments.study import OPS, PRESETS, STUDY_DOMAINS, StudyConfig, prepare_data, run_study, study_config, study_runs
+from topoloc.experiments.study import (OPS, PRESETS, STUDY_DOMAINS, StudyConfig, prepare_data, run_study, study_config,
+                                       study_runs)
 from topoloc.experiments.study_table import aggregate, format_pm, mean_std, results_markdown, write_section
 
 __all__ = [

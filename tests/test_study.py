@@ -13,7 +13,8 @@ import torch
 
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
-from topoloc.experiments.study import StudyConfig, _brackets, _op_alone, _train_config, prepare_data
+from topoloc.experiments.study import StudyConfig, _brackets, _train_config, prepare_data
+from topoloc.experiments.study_settings import _op_alone
 from topoloc.procedural import render_flights
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"

@@ -54,8 +54,7 @@ from topoloc.procedural.writer import OtherPosesError, pose_flight, render_fligh
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
-# Kept importable from this module, where they lived before the split (tests, benchmarks, docs name them here).
-from topoloc.experiments.demo_report import _fmt, _medians, _runs_line  # noqa: F401
+# Public constants kept importable from this module, where they lived before the split (benchmarks name them here).
 from topoloc.experiments.demo_settings import HALF_WIDTH, TEST_FLIGHTS  # noqa: F401
 
 __all__ = ["DemoConfig", "demo_config", "run_demo", "check_aims"]

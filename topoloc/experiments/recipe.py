@@ -35,9 +35,6 @@ from topoloc.reporting.landcover import landcover_section
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
-# Kept importable from this module, where they lived before the split.
-from topoloc.experiments.recipe_spec import _DOMAINS, _FLIGHT_KEYS  # noqa: F401
-
 __all__ = [
     "DataSpec",
     "FlightSpec",

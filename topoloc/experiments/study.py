@@ -53,9 +53,6 @@ from topoloc.metrics import pose_errors, summarize
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, pose_flight, render_flights
 from topoloc.procedural.writer import OtherPosesError
 
-# Kept importable from this module, where they lived before the split (tests import _op_alone from here).
-from topoloc.experiments.study_settings import PLANNED, _OP_CLASSES, _RUN_FIELDS, _op_alone  # noqa: F401
-
 __all__ = ["StudyConfig", "study_config", "study_runs", "prepare_data", "corridor_poses", "run_study", "PRESETS", "OPS",
            "STUDY_DOMAINS"]
 

@@ -129,8 +129,10 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         # kornia takes any keyword of forward() as an override of a parameter or flag of that name and
         # drops the others without a word: `aug(x, generator=g)` or a misspelt parameter did nothing. Checked
         # on a user's call only: kornia's containers pass keywords of their own (data_keys, resample, ...).
+        if not (kwargs and self._user_call):  # the common call: nothing to check
+            return super()._process_kwargs_to_params_and_flags(params, flags, **kwargs)
         known = set(self._params if params is None else params) | set(self.flags if flags is None else flags)
-        unknown = sorted(set(kwargs) - known - {"save_kwargs"}) if self._user_call else []
+        unknown = sorted(set(kwargs) - known - {"save_kwargs"})
         if unknown:
             shown = sorted(known - {"batch_prob", "forward_input_shape"})  # kornia's own entries
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {unknown}; a keyword of the call "

@@ -55,7 +55,8 @@ _SCRIPT = textwrap.dedent("""
     rank = int(os.environ.get("RANK", 0))
     with open(os.path.join(cfg.out_dir, f"threads{{rank}}.json"), "w") as f:
         json.dump([threads_before, threads_after], f)
-    torch.save(trainer.model.state_dict(), os.path.join(cfg.out_dir, f"rank{{rank}}.pt"))
+    state = {{**trainer.model.state_dict(), **{{"loss." + k: v for k, v in trainer.criterion.state_dict().items()}}}}
+    torch.save(state, os.path.join(cfg.out_dir, f"rank{{rank}}.pt"))
     with open(os.path.join(cfg.out_dir, f"history{{rank}}.json"), "w") as f:
         json.dump(result.history, f)
 """)
@@ -91,6 +92,7 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
     rank0 = torch.load(runs["ddp"] / "rank0.pt")
     rank1 = torch.load(runs["ddp"] / "rank1.pt")
     single = torch.load(runs["single"] / "rank0.pt")
+    assert {"loss.sax", "loss.saq"} <= set(rank0)  # the learnt loss weights, outside the DDP module
     for key in rank0:
         assert torch.equal(rank0[key], rank1[key]), key  # replicas stay identical
         a, b = rank0[key], single[key]
@@ -99,7 +101,9 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
             # rounding noise left in it into +-lr steps. Compare the query and value biases.
             third = a.numel() // 3
             a, b = torch.cat([a[:third], a[2 * third:]]), torch.cat([b[:third], b[2 * third:]])
-        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6), key
+        # atol: a twentieth of one Adam step (lr 1e-3). Under torch 2.3 the translation bias ends 1.2e-5 apart
+        # (Adam scales the rounding in a near-zero gradient up); a step that differs moves it by about lr.
+        assert torch.allclose(a, b, rtol=1e-4, atol=5e-5), (key, (a - b).abs().max().item())
     for rank in (0, 1):
         # fit() leaves no process-group threads behind: torn down at interpreter exit, gloo's
         # threads could abort the process (a flaky "terminate called without an active exception").
@@ -130,7 +134,9 @@ def test_a_refused_two_process_run_reports_its_own_error(tmp_path):
     (tmp_path / "taken" / "last.pt").write_bytes(b"x")
     proc = _launch(tmp_path, "taken", 2)
     assert proc.returncode != 0
-    for rank in (0, 1):
-        assert f"[rank{rank}]: FileExistsError: TrainConfig.out_dir: {str(tmp_path / 'taken')!r} holds another run" \
-            in proc.stderr, proc.stderr[-3000:]
+    message = f"FileExistsError: TrainConfig.out_dir: {str(tmp_path / 'taken')!r} holds another run"
+    assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # once per rank
+    if "[rank0]:" in proc.stderr:  # newer torchruns prefix each rank's lines (torch 2.3's does not)
+        for rank in (0, 1):
+            assert f"[rank{rank}]: {message}" in proc.stderr, proc.stderr[-3000:]
     assert "AttributeError" not in proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -120,3 +121,22 @@ def all_reduce_any(flag: bool, info: DistInfo, device: torch.device) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def average_gradients(params: Iterable[Tensor], info: DistInfo) -> None:
+    """Average the gradients of ``params`` over the ranks, in one all-reduce (no-op for a single process).
+
+    For parameters that DDP does not hold, which it therefore leaves alone: the loss's learnt weights ``sx`` and
+    ``sq``. Without it each rank steps them on its own share of the batch, so the ranks' loss weights drift
+    apart and the model's averaged gradient is a mix of differently weighted losses.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not info.distributed or not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= info.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()

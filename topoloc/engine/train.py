@@ -36,8 +36,8 @@ from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
                                        save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
-from topoloc.engine.distributed import (DistInfo, all_reduce_any, barrier, epoch_permutation, init_distributed,
-                                        shard_indices)
+from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
+                                        init_distributed, shard_indices)
 from topoloc.engine.inputs import relight_normals, steps_per_epoch, training_caches
 from topoloc.engine.meter import (StepMeter, epoch_row, first_non_finite, non_finite_loss_error,
                                   non_finite_model_error, predicts_finite, progress_bar, weights_finite)
@@ -344,6 +344,7 @@ class Trainer:
         terms = self.criterion.terms(pred, target)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
+        average_gradients(self.criterion.parameters(), self.info)  # sx, sq: outside the DDP module
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.optimizer.step()

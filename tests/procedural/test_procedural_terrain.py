@@ -81,3 +81,32 @@ def test_unsupported_area_has_a_clear_error():
     with pytest.raises(ValueError, match="EPFL"):
         area_of_flight("EPFL-LHS")
     assert area_of_flight("sepey-2021-10-13-outofplace") == "comballaz"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 20251203])
+def test_world_seed_draw_is_the_mersenne_twisters_64_bits_on_every_torch_release(seed):
+    """Reference: numpy's MT19937 seeded as torch seeds its CPU generator (init_genrand). The draw is the first
+    two 32-bit outputs as one 64-bit number, modulo 2**31 - 1, and the generator goes on at the third output
+    (torch.rand takes its low 24 bits). torch 2.3's randint(0, 2**31 - 1) gives the first output modulo the range
+    and leaves the generator one output behind: under it (scripts/test_oldest.sh) this fails without draw_seed."""
+    from topoloc.procedural._noise import draw_seed
+
+    bits = np.random.MT19937()
+    bits._legacy_seeding(seed)
+    first, second, third = (int(v) for v in bits.random_raw(3))
+    generator = torch.Generator().manual_seed(seed)
+    assert draw_seed(generator) == ((first << 32) | second) % (2**31 - 1)
+    assert float(torch.rand(1, generator=generator)) == (third & 0xFFFFFF) / 2**24
+
+
+def test_world_cache_is_kept_per_torch_release(tmp_path, monkeypatch):
+    from topoloc.procedural import world as world_module
+
+    monkeypatch.setenv("TOPOLOC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TOPOLOC_NO_CACHE", raising=False)
+    monkeypatch.setattr(torch, "__version__", "2.3.0+cu121")
+    old = world_module._cache_path(0, "comballaz")
+    monkeypatch.setattr(torch, "__version__", "2.14.1+cu130")
+    new = world_module._cache_path(0, "comballaz")
+    assert old.parent == new.parent == tmp_path / "mini_comballaz"
+    assert old.name.endswith("-seed0-torch2.3.0.pt") and new.name.endswith("-seed0-torch2.14.1.pt")

@@ -15,9 +15,22 @@ import zlib
 import torch
 import torch.nn.functional as F
 
-__all__ = ["fbm2d", "fbm1d_periodic", "hash_u32", "hash_uniform", "hash_normal", "image_key"]
+__all__ = ["draw_seed", "fbm2d", "fbm1d_periodic", "hash_u32", "hash_uniform", "hash_normal", "image_key"]
 
 _MASK32 = 0xFFFFFFFF
+
+
+def draw_seed(generator: torch.Generator) -> int:
+    """A seed in ``[0, 2**31 - 1)`` (for a numpy generator) drawn from ``generator``, alike on every torch release.
+
+    ``torch.randint(0, 2**31 - 1)`` is not: torch 2.3 reduces one 32-bit draw of the Mersenne Twister modulo the
+    range, torch 2.14 a 64-bit one (two draws), so the value and every later draw of the generator differ between
+    them (a whole other Mini-Comballaz world for the same seed). Over the full int64 range every release draws
+    64 bits and keeps them (up to one value in 2**64); their remainder is what torch 2.14's
+    ``torch.randint(0, 2**31 - 1)`` gives, and the generator is left where that leaves it.
+    """
+    bits = int(torch.randint(-(2**63), 2**63 - 1, (1,), generator=generator)) + 2**63
+    return bits % (2**31 - 1)
 
 
 def fbm2d(

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
-from topoloc.procedural._noise import fbm2d
+from topoloc.procedural._noise import draw_seed, fbm2d
 from topoloc.procedural.terrain import RIVER_ENU, Grid, polyline_distance
 
 # The class ids (SKY, MEADOW, ...) and their table are owned by topoloc.data.semantics.
@@ -124,7 +124,7 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
         per-parcel / per-patch colour variation, ``roof_tone`` [0, 1], ``cars`` list of car
         rectangles, ``roads`` list of (polyline, width), all (rows, cols) on ``grid``.
     """
-    rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+    rng = np.random.default_rng(draw_seed(generator))
     shape = (grid.rows, grid.cols)
     ee, nn = grid.coords()
 

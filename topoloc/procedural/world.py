@@ -148,7 +148,10 @@ def _cache_path(seed: int, area: str) -> Path | None:
     if os.environ.get("TOPOLOC_NO_CACHE"):
         return None
     root = Path(os.environ.get("TOPOLOC_CACHE_DIR", Path.home() / ".cache" / "topoloc"))
-    return root / "mini_comballaz" / f"world-{area}-v{WORLD_VERSION}-seed{seed}.pt"
+    # keyed by the torch release too: another release's interpolation and least squares round differently (terrain
+    # heights a few mm apart, a few land-cover cells moved), and a world it built must not stand in for this one's
+    release = torch.__version__.split("+")[0]
+    return root / "mini_comballaz" / f"world-{area}-v{WORLD_VERSION}-seed{seed}-torch{release}.pt"
 
 
 @lru_cache(maxsize=2)
@@ -162,7 +165,8 @@ def build_world(seed: int = 0, area: str = "comballaz") -> World:
     (ground, trees and buildings) below it.
 
     Args:
-        seed: world seed; the same seed gives the same world, bit for bit.
+        seed: world seed; the same seed gives the same world, bit for bit under one torch release (other
+            releases round a few millimetres of terrain differently; the random draws are alike on all).
         area: ``"comballaz"`` (the only area modelled).
     """
     if area not in SUPPORTED_AREAS:

@@ -221,7 +221,9 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     s_hit_c, found_c, *_ = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
     found_c &= ~never
     # brackets of the full-resolution rays: the 3x3 coarse neighbourhood's nearest and farthest hits
-    step = (far / near).clamp_min(1.0) ** (1.0 / config.coarse_steps)  # one coarse step, as a ratio
+    # one coarse step, as a ratio; exp(log(.)) rather than pow, whose last (B * N) % vector-width elements take
+    # a scalar path that rounds otherwise, so a ray's bracket (and depth) would depend on its place in the batch
+    step = torch.exp(torch.log((far / near).clamp_min(1.0)) / config.coarse_steps)
     lo_c = torch.where(found_c, s_hit_c / step, far).reshape(B, 1, Hc, Wc)
     hi_c = torch.where(found_c, s_hit_c * step, 1e9).reshape(B, 1, Hc, Wc)
     far_c = far.reshape(B, 1, Hc, Wc)

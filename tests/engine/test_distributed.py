@@ -51,7 +51,10 @@ _SCRIPT = textwrap.dedent("""
     threads_before = os_threads()
     trainer = Trainer(cfg, PoseImages(n=16), PoseImages(n=6, seed=1))
     result = trainer.fit()
-    threads_after = os_threads()
+    import time
+    deadline = time.monotonic() + 10.0  # a worker thread may still be on its way out (torch 2.3: rarely)
+    while (threads_after := os_threads()) > threads_before and time.monotonic() < deadline:
+        time.sleep(0.05)
     rank = int(os.environ.get("RANK", 0))
     with open(os.path.join(cfg.out_dir, f"threads{{rank}}.json"), "w") as f:
         json.dump([threads_before, threads_after], f)

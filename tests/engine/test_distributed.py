@@ -40,7 +40,7 @@ def test_shards_cover_the_epoch_with_equal_sizes(n, world):
 
 
 _SCRIPT = textwrap.dedent("""
-    import json, os, sys, torch
+    import json, os, sys, time, torch
     sys.path.insert(0, {tests!r})
     torch.set_num_threads(1)
     from conftest import PoseImages
@@ -51,7 +51,6 @@ _SCRIPT = textwrap.dedent("""
     threads_before = os_threads()
     trainer = Trainer(cfg, PoseImages(n=16), PoseImages(n=6, seed=1))
     result = trainer.fit()
-    import time
     deadline = time.monotonic() + 10.0  # a worker thread may still be on its way out (torch 2.3: rarely)
     while (threads_after := os_threads()) > threads_before and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -77,7 +77,7 @@ if step demo_smoke 120 "$py" -m topoloc.cli demo --smoke --out "$out/demo_smoke"
   step bench_train 90 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
   step bench_render 30 "$py" benchmarks/bench_render.py --device "$device" "${render[@]}"
   step bench_inference 40 "$py" benchmarks/bench_inference.py "${infer[@]}"
-  # last, so it only takes what is left: compiling the nine ops took 117 s on the 2-core CPU (dry-run sizes)
+  # last, so it only takes what is left: at dry-run sizes it took 117 s on the 2-core CPU, compiles included
   step bench_augment_compiled 180 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"
 fi
 echo "== summary"; cat "$out/steps.txt"

@@ -65,7 +65,8 @@ class TestPairing:
         assert image_domain(s["image"]) == "real" and image_domain(s["image_synthetic"]) == "synthetic"
 
     def test_image_size_and_frame_override(self, topo_root):
-        ds = TopoFlight(topo_root, "comballaz-LHS", image_size=8, frame="epfl", max_distance_m=None)  # 41 km away: limit lifted
+        # 41 km away: limit lifted
+        ds = TopoFlight(topo_root, "comballaz-LHS", image_size=8, frame="epfl", max_distance_m=None)
         assert ds[0]["image"].shape == (3, 8, 12)
         assert ds.frame == LocalFrame.named("epfl")
 
@@ -215,9 +216,11 @@ class TestBadInput:
 
     def test_real_photo_without_render(self, tmp_path, make_topo_flight, row_of_image):
         make_topo_flight(tmp_path, PLANNED, n_rows=6, rows=[0, 1, 2, 3], real_rows=[0, 2, 4, 5])
-        with pytest.raises(ValueError, match="real photo with no render"):
+        rows_left_out = "2 of 4 rendered pose rows have no real photo .* left out .*row 1"
+        no_render = "real photo with no render"
+        with pytest.warns(UserWarning, match=rows_left_out), pytest.raises(ValueError, match=no_render):
             TopoFlight(tmp_path, PLANNED, domain="real")
-        with pytest.warns(UserWarning, match="skipped 2"):
+        with pytest.warns(UserWarning, match=rows_left_out), pytest.warns(UserWarning, match="skipped 2"):
             ds = TopoFlight(tmp_path, PLANNED, domain="real", on_error="skip")
         assert ds.rows.tolist() == [0, 2] and [row_of_image(ds[i]["image"]) for i in range(2)] == [0, 2]
 

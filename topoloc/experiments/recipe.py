@@ -79,13 +79,19 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     train_set = FlightCollection(_selected(recipe, "train"))
     val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
+    test_sets = build_flights(recipe.data, "test")  # before training too: a missing test flight is found at once
+    try:
+        Path(recipe.eval_out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"recipe {recipe.source!r}: evaluate.out_dir {recipe.eval_out_dir!r} cannot be made "
+                         f"({err.strerror or err})") from err
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
         checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
         write_recipe(recipe, checkpoint.parent / RECIPE_FILE)
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     name = Path(recipe.source).stem or "model"
-    result = evaluate(model, normalizer, build_flights(recipe.data, "test"), frame=recipe.data.local_frame(),
+    result = evaluate(model, normalizer, test_sets, frame=recipe.data.local_frame(),
                       train_set=train_set, batch_size=recipe.eval_batch_size,
                       val_sets=val_sets or None, method=name)
     if not val_sets:

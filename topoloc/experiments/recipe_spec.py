@@ -38,7 +38,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from topoloc._paths import not_a_file
+from topoloc._paths import file_above, not_a_file
 from topoloc.data import TopoFlight
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
 from topoloc.data.topo import default_split_block
@@ -269,6 +269,8 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
             values = load_yaml(f) or {}
     except yaml.YAMLError as err:
         raise ValueError(f"recipe {str(path)!r}: not valid YAML ({err})") from err
+    except UnicodeDecodeError as err:
+        raise ValueError(f"recipe {str(path)!r}: not a UTF-8 text file ({err.reason} at byte {err.start})") from err
     if not isinstance(values, dict):
         raise ValueError(f"recipe {str(path)!r}: expected a mapping with data / train / evaluate sections")
     values = apply_overrides(values, overrides)
@@ -290,8 +292,14 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     if classes is not None and (not isinstance(classes, str) or not classes.strip()):
         raise ValueError(f"recipe {str(path)!r}: evaluate.classes: expected the path of a JSON class table or a "
                          f"built-in table's name (topo-datagen, mini-comballaz), got {classes!r}")
+    batch_size = ev.get("batch_size", 64)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"recipe {str(path)!r}: evaluate.batch_size: expected a whole number >= 1, got {batch_size!r}")
     out_dir = str(ev.get("out_dir") or Path(train.out_dir) / "eval")
-    return Recipe(data, train, out_dir, int(ev.get("batch_size", 64)), str(path),
+    blocker = file_above(out_dir) if not Path(out_dir).is_file() else Path(out_dir)
+    if blocker is not None:
+        raise ValueError(f"recipe {str(path)!r}: evaluate.out_dir {out_dir!r}: {str(blocker)!r} is a file, not a folder")
+    return Recipe(data, train, out_dir, batch_size, str(path),
                   eval_landcover=bool(ev.get("landcover", False)) or classes is not None, eval_classes=classes)
 
 

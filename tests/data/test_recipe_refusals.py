@@ -1,0 +1,61 @@
+"""A recipe's test flights and `evaluate` settings are refused before training, not after it."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from topoloc.experiments import recipe as recipe_module
+from topoloc.experiments.recipe import load_recipe, run_recipe
+
+FLIGHT = "comballaz-2020-11-06-planned"
+
+
+def _recipe(tmp_path: Path, test_flight: str = FLIGHT, **evaluate) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"data": {"root": str(tmp_path / "data"), "train": [{"flight": FLIGHT}],
+                                             "test": [{"flight": test_flight, "domain": "real"}]},
+                                    "train": {"out_dir": str(tmp_path / "run")}, "evaluate": evaluate}))
+    return path
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Training replaced by a failure: a test that reaches it has let the recipe through."""
+    def train(*args, **kwargs):
+        raise AssertionError("training started")
+    monkeypatch.setattr(recipe_module, "train", train)
+
+
+def test_a_missing_test_flight_is_refused_before_training(tmp_path, make_topo_flight, no_training):
+    make_topo_flight(tmp_path / "data", FLIGHT, n_rows=20)
+    recipe = load_recipe(_recipe(tmp_path, test_flight="comballaz-2021-10-13-piloted"))
+    with pytest.raises(FileNotFoundError, match="comballaz-2021-10-13-piloted"):
+        run_recipe(recipe)
+
+
+def test_an_evaluate_folder_that_cannot_be_made_is_refused_before_training(tmp_path, make_topo_flight, no_training):
+    make_topo_flight(tmp_path / "data", FLIGHT, n_rows=20)
+    recipe = load_recipe(_recipe(tmp_path, out_dir="/proc/topoloc-eval"))  # /proc takes no folders, root or not
+    with pytest.raises(ValueError, match=r"evaluate.out_dir '/proc/topoloc-eval' cannot be made"):
+        run_recipe(recipe)
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "64", True])
+def test_a_bad_evaluate_batch_size_is_refused_by_name(tmp_path, value):
+    with pytest.raises(ValueError, match=rf"r.yaml.*evaluate.batch_size: expected a whole number >= 1, got {value!r}"):
+        load_recipe(_recipe(tmp_path, batch_size=value))
+
+
+def test_an_evaluate_folder_under_a_file_is_refused_by_name(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    for out_dir in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "eval"):
+        with pytest.raises(ValueError, match=r"evaluate.out_dir .*notes.txt' is a file, not a folder"):
+            load_recipe(_recipe(tmp_path, out_dir=str(out_dir)))
+
+
+def test_a_recipe_that_is_not_utf8_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("train:\n  out_dir: r\xe9sultats\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.yaml'?: not a UTF-8 text file"):
+        load_recipe(path)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import yaml
 
 from topoloc.engine import TrainConfig, build_augment
+from topoloc.engine.config import load_yaml
+from topoloc.experiments.recipe import load_recipe
 
 
 def test_defaults_are_the_atloc_paper():
@@ -59,10 +62,39 @@ def test_int_image_size_is_refused_and_callable_augment():
     ("checkpoint_every_steps", -1, ValueError),
     ("model_kwargs", ["feat_dim"], TypeError),
     ("resume", 1.0, TypeError),
+    ("lr", float("inf"), ValueError),  # trained to a nan loss at step 2
+    ("lr", float("nan"), ValueError),  # failed in torch's Adam, not naming `lr`
+    ("sx", float("inf"), ValueError),
+    ("grad_clip", 0.0, ValueError),  # clips every gradient to zero: nothing learnt
+    ("augment_strength", 5.0, ValueError),  # SimToReal's strength lies in [0, 1]
 ])
 def test_bad_fields_are_named(field, value, error):
     with pytest.raises(error, match=field):
         TrainConfig(**{field: value})
+
+
+def test_numpy_numbers_are_taken_as_the_numbers_they_are(tmp_path):
+    cfg = TrainConfig(epochs=np.int64(3), batch_size=np.int32(8), lr=np.float32(0.5))
+    assert (cfg.epochs, cfg.batch_size, cfg.lr) == (3, 8, 0.5) and type(cfg.epochs) is int
+    assert TrainConfig.from_yaml(cfg.to_yaml(tmp_path / "config.yaml")) == cfg
+
+
+def test_yaml_keys_given_twice_are_refused_naming_both_lines(tmp_path):
+    # YAML keeps the last of two equal keys: this recipe's first `train` section (model, size...) was dropped
+    text = "train:\n  model: atloc_resnet18\n  epochs: 2\nevaluate: {}\ntrain:\n  epochs: 3\n"
+    (tmp_path / "twice.yaml").write_text(text)
+    with pytest.raises(ValueError, match=r"twice.yaml.*key 'train' is there twice \(lines 1 and 5\)"):
+        load_recipe(tmp_path / "twice.yaml")
+    with pytest.raises(yaml.YAMLError, match=r"key 'lr' is there twice \(lines 1 and 2\)"):
+        load_yaml("lr: 1e-3\nlr: 1e-4\n")
+
+
+def test_base_60_numbers_are_not_read_as_numbers():
+    # YAML 1.1 reads 1:2 as 62 (1 * 60 + 2): `--override train.epochs=1:2` trained 62 epochs
+    assert load_yaml("epochs: 1:2\nlr: 1:30.5\nclock: 12:00") == {"epochs": "1:2", "lr": "1:30.5", "clock": "12:00"}
+    assert yaml.safe_load("epochs: 1:2") == {"epochs": 62}  # what plain PyYAML does
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig.from_dict(load_yaml("epochs: 1:2"))
 
 
 def test_unknown_fields_and_files(tmp_path):

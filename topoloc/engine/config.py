@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 from os import PathLike
@@ -31,12 +32,39 @@ _NumberLoader.add_implicit_resolver(
 )
 
 
+def _number_or_text(construct: Callable[[yaml.SafeLoader, yaml.ScalarNode], Any]):
+    """YAML 1.1 reads ``1:30`` as 90 (base 60): kept as the text it is, so that a number field refuses it."""
+    def read(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        return node.value if ":" in node.value else construct(loader, node)
+    return read
+
+
+def _mapping_without_repeats(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    """A mapping whose keys are all different: YAML keeps the last of two equal keys, dropping the first."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key {key!r} is there twice (lines {seen[key]} and {line}): the first would be "
+                f"dropped without a word", key_node.start_mark)
+        seen[key] = line
+    return loader.construct_mapping(node, deep=True)
+
+
+_NumberLoader.add_constructor("tag:yaml.org,2002:int", _number_or_text(yaml.SafeLoader.construct_yaml_int))
+_NumberLoader.add_constructor("tag:yaml.org,2002:float", _number_or_text(yaml.SafeLoader.construct_yaml_float))
+_NumberLoader.add_constructor("tag:yaml.org,2002:map", _mapping_without_repeats)
+
+
 def load_yaml(stream: Any) -> Any:
-    r"""``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string.
+    r"""``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string; a
+    base-60 number of YAML 1.1 (``1:30``) stays text, and a key given twice in one mapping is an error.
 
     Example:
-        >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e")
-        {'lr': 5e-05, 'steps': 1000.0, 'name': '5e'}
+        >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e\nepochs: 1:30")
+        {'lr': 5e-05, 'steps': 1000.0, 'name': '5e', 'epochs': '1:30'}
     """
     return yaml.load(stream, Loader=_NumberLoader)  # noqa: S506 - a SafeLoader subclass
 
@@ -72,15 +100,17 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def _positive_int(value: Any, name: str, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (0 if allow_zero else 1):
         kind = "a non-negative" if allow_zero else "a positive"
         raise ValueError(f"TrainConfig: `{name}` must be {kind} int, got {value!r}")
-    return value
+    return int(value)
 
 
 def _float(value: Any, name: str, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"TrainConfig: `{name}` must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"TrainConfig: `{name}` must be a finite number, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"TrainConfig: `{name}` must be >= {minimum}, got {value!r}")
     return float(value)
@@ -220,14 +250,16 @@ class TrainConfig:
         if not isinstance(self.model_kwargs, dict):
             raise TypeError(f"TrainConfig: `model_kwargs` must be a dict, got {type(self.model_kwargs).__name__}")
         for name in ("epochs", "batch_size", "log_every"):
-            _positive_int(getattr(self, name), name)
+            setattr(self, name, _positive_int(getattr(self, name), name))
         for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed", "augment_ramp_epochs"):
-            _positive_int(getattr(self, name), name, allow_zero=True)
+            setattr(self, name, _positive_int(getattr(self, name), name, allow_zero=True))
         self.lr = _float(self.lr, "lr", 0.0)
         self.weight_decay = _float(self.weight_decay, "weight_decay", 0.0)
         self.sx = _float(self.sx, "sx")
         self.sq = _float(self.sq, "sq")
         self.augment_strength = _float(self.augment_strength, "augment_strength", 0.0)
+        if self.augment_strength > 1.0:
+            raise ValueError(f"TrainConfig: `augment_strength` must be in [0, 1], got {self.augment_strength!r}")
         self.augment_fraction = _float(self.augment_fraction, "augment_fraction", 0.0)
         if not 0.0 < self.augment_fraction <= 1.0:
             raise ValueError(f"TrainConfig: `augment_fraction` must be in (0, 1], got {self.augment_fraction!r}")
@@ -236,6 +268,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: `relight` must be a probability in [0, 1], got {self.relight!r}")
         if self.grad_clip is not None:
             self.grad_clip = _float(self.grad_clip, "grad_clip", 0.0)
+            if self.grad_clip == 0.0:  # clip_grad_norm_ to 0 zeroes every gradient: nothing would be learnt
+                raise ValueError("TrainConfig: `grad_clip` must be > 0 (or None for no clipping), got 0.0")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"TrainConfig: `lr_schedule` must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         self.image_size = parse_image_size(self.image_size, name="TrainConfig: `image_size`", short_side=False,

@@ -68,6 +68,22 @@ def test_geometry_path_prefers_scene_coordinates_and_names_what_is_missing(tmp_p
     assert geometry_path(render).name == "f_00003_pc.npy"
 
 
+@pytest.mark.parametrize("name, content, match", [
+    ("x_00000_depth.npy", b"", "could not read the geometry array"),  # was numpy's bare EOFError
+    ("x_00000_pc.npy", b"", "could not read the geometry array"),
+    ("x_00000_depth.npy", np.array([{"a": 1}], dtype=object), "could not read the geometry array"),  # a pickle
+    ("x_00000_depth.npy", np.zeros((5, 7, 2)), r"a depth map must be a numeric \(H, W\) array .*\(5, 7, 2\)"),
+])
+def test_a_bad_geometry_file_is_named(tmp_path, name, content, match):
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        np.save(path, content, allow_pickle=True)
+    with pytest.raises(ValueError, match=rf"{name}: {match}"):
+        scene_points(path, _c2w(0.0, 0.0, 250.0, 10.0, -70.0), FRAME)
+
+
 def test_flight_normals_of_a_flight_over_flat_ground(tmp_path, make_topo_flight):
     from topoloc.data.preset import load_preset
 

@@ -144,6 +144,17 @@ class TestBadInput:
         with pytest.raises(ValueError, match=r"comballaz-LHS_poses.npy: expected .*\(N, 6\).*\(4, 7\)"):
             TopoFlight(tmp_path, "comballaz-LHS")
 
+    def test_empty_pose_and_semantics_files_are_named(self, tmp_path, make_topo_flight):
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+        (folder / "comballaz-LHS_poses.npy").write_bytes(b"")  # numpy raised a bare EOFError
+        with pytest.raises(ValueError, match=r"comballaz-LHS_poses.npy: could not read the pose file"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+        from topoloc.data._images import read_semantics
+
+        (tmp_path / "x_semantics.npy").write_bytes(b"")
+        with pytest.raises(ValueError, match=r"x_semantics.npy: could not read the semantics array"):
+            read_semantics(tmp_path / "x_semantics.npy")
+
     def test_pose_file_of_less_than_float64_is_warned_about(self, tmp_path, make_topo_flight):
         folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
         rows = load_preset("comballaz-LHS")[:4]

@@ -96,8 +96,8 @@ def read_semantics(path: Path, out_hw: tuple[int, int] | None = None) -> torch.T
     """
     path = Path(path)
     try:
-        sem = np.load(path)
-    except (OSError, ValueError) as err:
+        sem = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
         raise ValueError(f"{path}: could not read the semantics array ({err}); expected a .npy file") from err
     if sem.ndim != 2:
         raise ValueError(f"{path}: expected a (H, W) array of class ids, got shape {sem.shape}")

@@ -83,8 +83,14 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
     Returns:
         (3, H, W) float32 ENU metres, NaN where nothing is hit.
     """
-    arr = np.load(path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
+        raise ValueError(f"{path}: could not read the geometry array ({err}); expected a .npy file") from err
     if path.name.endswith("_depth.npy"):
+        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+            raise ValueError(f"{path}: a depth map must be a numeric (H, W) array of metres, got shape {arr.shape} "
+                             f"dtype {arr.dtype}")
         return depth_to_points(arr, c2w, device)
     if arr.ndim != 3 or arr.shape[-1] != 3:
         raise ValueError(f"{path}: scene coordinates must be (H, W, 3) ECEF metres, got {arr.shape}")

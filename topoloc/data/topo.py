@@ -55,7 +55,7 @@ def read_pose_file(path: Path) -> np.ndarray:
         raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
     try:
         poses = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
         raise ValueError(f"{path}: could not read the pose file ({err}); expected a (N, 6) .npy array") from err
     if poses.ndim != 2 or poses.shape[1] != 6 or not np.issubdtype(poses.dtype, np.number):
         raise ValueError(

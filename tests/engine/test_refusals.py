@@ -60,6 +60,21 @@ def test_resume_with_changed_training_settings_is_refused_naming_each(tiny_confi
     assert (run / "config.yaml").read_text() == before
 
 
+def test_resume_on_other_training_images_is_refused(tiny_config, pose_images, tmp_path):
+    # `topoloc train --resume` with another data.train trained epoch 2 on other images without a word
+    run = tmp_path / "run"
+    ds = pose_images(n=8, seed=0)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    for other in (pose_images(n=8, seed=1), pose_images(n=16, seed=0)):  # same count, other images; more images
+        with pytest.raises(ValueError, match=r"other settings; training data: '8 images, poses and pixels sha256 "):
+            train(tiny_config(out_dir=str(run), epochs=2, resume=True), other)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), pose_images(n=8, seed=0)).history) == 2
+    # allowed at an epoch's end, and logged
+    train(tiny_config(out_dir=str(run), epochs=3, resume=True, resume_changes="allow"), pose_images(n=16, seed=0))
+    assert "training data: '8 images" in (run / "config_changes.log").read_text()
+
+
 def test_allowed_change_is_logged_in_the_run_folder(tiny_config, pose_images, tmp_path):
     run = tmp_path / "run"
     ds = pose_images(n=8)

@@ -19,6 +19,8 @@ Python values only):
 - ``frame``: the training poses' local frame, ``{"name", "lat_deg", "lon_deg", "h_m"}`` (name
   ``None`` for an origin that is not one of TOPO's), or ``None`` when the training data did not
   say (an `ImageCache`); absent from checkpoints written before it was recorded
+- ``training_data``: which images the run trains on, ``{"images": N, "sha256": ...}`` (`data_record`:
+  the training poses and each image's pixel sum); absent from checkpoints written before 2026-12-03
 
 This module owns the schema: `training_checkpoint` writes it, `TrainingState` and `load_model`
 read it; nothing else indexes a checkpoint dict by key.
@@ -26,6 +28,7 @@ read it; nothing else indexes a checkpoint dict by key.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import warnings
@@ -48,7 +51,7 @@ from topoloc.models.contract import record_input_size
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
            "TrainingState", "recorded_frame", "capture_rng_state", "restore_rng_state", "frame_record",
-           "check_frame", "frames_differ", "remove_stale_temporaries"]
+           "check_frame", "frames_differ", "remove_stale_temporaries", "data_record"]
 
 CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 
@@ -182,10 +185,27 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
 
 
+def data_record(cache: Any) -> dict[str, Any]:
+    """Which images a run trains on, for its checkpoint (``training_data``): their number and a SHA-256 of
+    their poses (float64) and of each image's pixel sum, in order. Cheap on any device: one sum per image.
+
+    Example:
+        >>> from topoloc.data.cache import ImageCache
+        >>> cache = ImageCache(torch.zeros(2, 3, 4, 6, dtype=torch.uint8), torch.eye(4).repeat(2, 1, 1).double())
+        >>> record = data_record(cache); record["images"], len(record["sha256"])
+        (2, 64)
+    """
+    sums = cache.images.sum(dim=(1, 2, 3), dtype=torch.int64).cpu().numpy()
+    digest = hashlib.sha256(cache.c2w.cpu().to(torch.float64).contiguous().numpy().tobytes())
+    digest.update(sums.astype("<i8").tobytes())
+    return {"images": len(cache.images), "sha256": digest.hexdigest()}
+
+
 def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: Any, normalizer: Any,
                         rng: list[dict[str, Any]], epoch: int, step: int, global_step: int,
                         epoch_stats: dict[str, float], best: dict[str, Any] | None, history: list[dict[str, Any]],
-                        world_size: int, frame: dict[str, Any] | None) -> dict[str, Any]:
+                        world_size: int, frame: dict[str, Any] | None,
+                        training_data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint dict of a training run (the schema of this module's docstring).
 
     Args:
@@ -201,6 +221,7 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
         history: one row per finished epoch.
         world_size: processes of the run.
         frame: `frame_record` of the training poses' frame, or None.
+        training_data: `data_record` of the training images, or None.
     """
     as_dict = config.to_dict()
     return {
@@ -211,6 +232,7 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
         "config": as_dict, "rng": rng, "epoch": epoch, "step": step,
         "global_step": global_step, "epoch_stats": dict(epoch_stats), "best": best,
         "history": list(history), "world_size": world_size, "frame": frame,
+        "training_data": training_data,
     }
 
 
@@ -223,6 +245,7 @@ class TrainingState:
         config: the run's `TrainConfig.to_dict`.
         normalizer: the `PoseNormalizer` of the training poses.
         frame: the training poses' frame record, or None when the checkpoint does not say.
+        training_data: `data_record` of its training images, or None when the checkpoint predates it.
     """
 
     path: Path
@@ -240,6 +263,7 @@ class TrainingState:
     history: list[dict[str, Any]]
     world_size: int
     frame: dict[str, Any] | None
+    training_data: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: str | PathLike) -> "TrainingState":
@@ -248,7 +272,8 @@ class TrainingState:
         return cls(Path(path), state["config"], state["model_state"], state["optimizer_state"], state["loss_state"],
                    PoseNormalizer.from_state_dict(state["normalizer"]), list(state["rng"]), int(state["epoch"]),
                    int(state["step"]), int(state["global_step"]), dict(state["epoch_stats"]), state["best"],
-                   list(state["history"]), int(state["world_size"]), recorded_frame(state))
+                   list(state["history"]), int(state["world_size"]), recorded_frame(state),
+                   state.get("training_data"))
 
 
 def recorded_frame(state: dict[str, Any]) -> dict[str, Any] | None:

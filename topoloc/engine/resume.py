@@ -36,8 +36,9 @@ log = logging.getLogger("topoloc.engine")
 RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size", "seed", "learn_loss_weights",
                  "drop_last", "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength",
                  "augment_fraction", "augment_ramp_epochs", "relight", "sx", "sq")
-#: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch.
-_POSITION_FIELDS = ("batch_size", "seed", "drop_last")
+#: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch (the training data:
+#: the epoch's order is a permutation of its images).
+_POSITION_FIELDS = ("batch_size", "seed", "drop_last", "training data")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
 RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
 
@@ -119,10 +120,11 @@ def announce_resume(config: TrainConfig, state: TrainingState, path: Path, is_ma
         log.info(where)
 
 
-def config_changes(config: TrainConfig, state: TrainingState,
-                   frame: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
+def config_changes(config: TrainConfig, state: TrainingState, frame: dict[str, Any] | None,
+                   data: dict[str, Any] | None = None) -> list[tuple[str, Any, Any]]:
     """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs between
-    ``state``'s config and ``config``, and ``("frame", ...)`` when the training ``frame`` moved."""
+    ``state``'s config and ``config``, ``("frame", ...)`` when the training ``frame`` moved and
+    ``("training data", ...)`` when the training images or poses differ (``data``: their `data_record`)."""
     saved, mine = state.config, config.to_dict()
     fields = list(RESUME_FIELDS)
     if "cosine" in (saved.get("lr_schedule"), mine["lr_schedule"]):
@@ -139,7 +141,13 @@ def config_changes(config: TrainConfig, state: TrainingState,
             changes.append((k, old, new))
     if state.frame is not None and frame is not None and frames_differ(state.frame, frame):
         changes.append(("frame", state.frame, frame))
+    if state.training_data is not None and data is not None and state.training_data != data:
+        changes.append(("training data", _data_text(state.training_data), _data_text(data)))
     return changes
+
+
+def _data_text(record: dict[str, Any]) -> str:
+    return f"{record['images']} images, poses and pixels sha256 {record['sha256'][:12]}"
 
 
 def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tuple[str, Any, Any]], out_dir: Path,

@@ -33,8 +33,8 @@ from torch import Tensor, nn
 from augment import RandomSunRelight
 from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.normalize import PoseNormalizer
-from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, frame_record, remove_stale_temporaries,
-                                       save_checkpoint, training_checkpoint)
+from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, data_record, frame_record,
+                                       remove_stale_temporaries, save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
                                         init_distributed, shard_indices)
@@ -210,6 +210,7 @@ class Trainer:
                                                            self.out_dir, self.info.is_main)
         if self.config.relight > 0:
             self.normals = self._relight_normals()
+        self.data = data_record(self.train_cache)
 
     def _relight_normals(self) -> Tensor:
         """The training images' normals for `TrainConfig.relight`: given, or from the renders' geometry files."""
@@ -239,7 +240,7 @@ class Trainer:
 
     def _config_changes(self, state: TrainingState) -> list[tuple[str, Any, Any]]:
         """(field, checkpoint value, new value) of each `RESUME_FIELDS` entry that differs (`config_changes`)."""
-        return config_changes(self.config, state, self.frame)
+        return config_changes(self.config, state, self.frame, self.data)
 
     def _accept_changes(self, state: TrainingState, changes: list[tuple[str, Any, Any]]) -> None:
         """Refuse changed settings, or (``resume_changes="allow"``) log them in ``config_changes.log``."""
@@ -378,7 +379,8 @@ class Trainer:
         state = training_checkpoint(
             config=self.config, model=self.model, criterion=self.criterion, optimizer=self.optimizer,
             normalizer=self.normalizer, rng=rngs, epoch=epoch, step=step, global_step=global_step,
-            epoch_stats=stats, best=best, history=self.history, world_size=self.info.world_size, frame=self.frame)
+            epoch_stats=stats, best=best, history=self.history, world_size=self.info.world_size, frame=self.frame,
+            training_data=self.data)
         self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
         if also_best:
             save_checkpoint(state, self.out_dir / "best.pt")

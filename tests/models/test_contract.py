@@ -28,6 +28,23 @@ def test_prepare_is_the_backbone_normalisation_worked_by_hand(model):
     assert model.config["mean"] == pytest.approx(mean) and model.config["std"] == pytest.approx(std)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_images_of_any_float_precision_are_prepared_in_the_model_dtype(model, dtype):
+    # float64 is what numpy gives: it failed in the first convolution ("expected scalar type Double but found Float")
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    out = model.prepare(images.to(dtype))
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, model.prepare(images), atol=0.05 if dtype != torch.float64 else 1e-6, rtol=0)
+    assert torch.isfinite(model(out)).all()  # the network runs on it
+    assert model.double().prepare(images).dtype == torch.float64  # a double model keeps its precision
+    model.float()
+
+
+def test_a_numpy_array_is_refused_saying_how_to_convert(model):
+    with pytest.raises(TypeError, match=r"must be a torch tensor .*got ndarray .*torch.from_numpy"):
+        model.prepare(torch.zeros(1, 3, 8, 8).numpy())  # was AttributeError: no attribute 'is_floating_point'
+
+
 def test_a_model_with_only_normalize_is_prepared_too():
     class Plain(torch.nn.Module):
         def normalize(self, x):

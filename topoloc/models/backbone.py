@@ -246,6 +246,9 @@ class Backbone(nn.Module):
             - images: (B, 3, H, W), uint8 or floating point
             - output: (B, 3, H, W), float (float32 for uint8 input, else the input's dtype)
         """
+        if not isinstance(images, Tensor):
+            raise TypeError(f"normalize: `images` must be a torch tensor (B, 3, H, W), got {type(images).__name__} "
+                            "(a numpy array: torch.from_numpy(a).permute(0, 3, 1, 2) for (B, H, W, 3))")
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
@@ -267,10 +270,13 @@ class Backbone(nn.Module):
         saliency go through it, see `topoloc.models.contract.prepare`).
 
         Shape:
-            - images: (B, 3, H, W), uint8 [0, 255] or float [0, 1]
-            - output: (B, 3, H, W) float
+            - images: (B, 3, H, W), uint8 [0, 255] or float [0, 1] of any precision
+            - output: (B, 3, H, W) in the model's float dtype (float64 from numpy would fail in the first
+              convolution; under autocast the convolutions cast it as they would have anyway)
         """
         x = self.normalize(images, check_range=check_range)
+        if x.dtype != self.image_mean.dtype:  # the buffer follows the model's .double() / .half()
+            x = x.to(self.image_mean.dtype)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
     @property

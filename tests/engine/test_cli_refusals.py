@@ -187,3 +187,23 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
     assert f"checkpoint '{tmp_path}': a folder, expected a file" in err
     err = _exit(["train", "--config", str(tmp_path / "nope.yaml")], capsys)
     assert "nope.yaml': no such file" in err
+
+
+def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monkeypatch):
+    # `--out=~/runs` is not expanded by the shell: it made a folder named '~' in the working folder
+    from topoloc.cli.app import _home_expanded
+    from topoloc.engine import TrainConfig
+    from topoloc.experiments.recipe import load_recipe
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = str(tmp_path / "home")
+    assert _home_expanded(["render", "--out=~/rt", "~/x", "--flights", "a~b", "--override", "data.root=~/d"]) == [
+        "render", f"--out={home}/rt", f"{home}/x", "--flights", "a~b", "--override", "data.root=~/d"]
+    cfg = TrainConfig(out_dir="~/runs/a", cache_file="~/c.pt", init_from="~/b/last.pt")
+    assert (cfg.out_dir, cfg.cache_file, cfg.init_from) == (f"{home}/runs/a", f"{home}/c.pt", f"{home}/b/last.pt")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data: {root: ~/data, train: ['x:synthetic:train'], test: ['x:synthetic:test']}\n"
+                      "train: {out_dir: ~/runs}\nevaluate: {out_dir: ~/ev}\n")
+    loaded = load_recipe(recipe, ["data.root=~/other"])
+    assert (loaded.data.root, loaded.train.out_dir) == (f"{home}/other", f"{home}/runs")
+    assert loaded.eval_out_dir == f"{home}/ev"

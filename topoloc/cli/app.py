@@ -8,8 +8,10 @@ subcommand, write its module and list its ``add`` in :data:`SUBCOMMANDS`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
+from collections.abc import Sequence
 
 from topoloc._version import __version__
 from topoloc.cli import demo, evaluate, export, localise, poses, render, saliency, train
@@ -46,7 +48,7 @@ def main(argv=None) -> int:
     are printed as one line each, ``warning: <message>``.
     """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_home_expanded(sys.argv[1:] if argv is None else argv))
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
@@ -54,6 +56,20 @@ def main(argv=None) -> int:
     except _USER_ERRORS as err:  # a clear message, no traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         parser.exit(2, f"topoloc {args.command}: error: {message}\n")
+
+
+def _home_expanded(argv: Sequence[str]) -> list[str]:
+    """The arguments with a leading ``~`` expanded as a shell would, also where the shell does not: in
+    ``--out=~/runs`` (which used to make a folder named ``~`` here)."""
+    out = []
+    for arg in argv:
+        flag, eq, value = arg.partition("=")
+        if arg.startswith("~"):
+            arg = os.path.expanduser(arg)
+        elif arg.startswith("--") and eq and value.startswith("~"):
+            arg = f"{flag}={os.path.expanduser(value)}"
+        out.append(arg)
+    return out
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:

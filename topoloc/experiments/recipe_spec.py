@@ -30,6 +30,7 @@ here is also importable from there.
 from __future__ import annotations
 
 import copy
+import os
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
@@ -196,7 +197,8 @@ class DataSpec:
             lists[key] = [FlightSpec.parse(v, f"data.{key}[{i}]") for i, v in enumerate(items)]
         if not lists["train"] or not lists["test"]:
             raise ValueError("data: `train` and `test` must each name at least one flight")
-        spec = cls(root=str(d["root"]), frame=d.get("frame", "comballaz"), semantics=bool(d.get("semantics", False)),
+        spec = cls(root=os.path.expanduser(str(d["root"])), frame=d.get("frame", "comballaz"),
+                   semantics=bool(d.get("semantics", False)),
                    **lists)
         spec.local_frame()
         return spec
@@ -295,10 +297,11 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     batch_size = ev.get("batch_size", 64)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"recipe {str(path)!r}: evaluate.batch_size: expected a whole number >= 1, got {batch_size!r}")
-    out_dir = str(ev.get("out_dir") or Path(train.out_dir) / "eval")
+    out_dir = os.path.expanduser(str(ev.get("out_dir") or Path(train.out_dir) / "eval"))
     blocker = file_above(out_dir) if not Path(out_dir).is_file() else Path(out_dir)
     if blocker is not None:
-        raise ValueError(f"recipe {str(path)!r}: evaluate.out_dir {out_dir!r}: {str(blocker)!r} is a file, not a folder")
+        raise ValueError(f"recipe {str(path)!r}: evaluate.out_dir {out_dir!r}: {str(blocker)!r} is a file, "
+                         "not a folder")
     return Recipe(data, train, out_dir, batch_size, str(path),
                   eval_landcover=bool(ev.get("landcover", False)) or classes is not None, eval_classes=classes)
 

@@ -55,6 +55,16 @@ def test_decode_with_workers_matches_in_process(pose_images):
     assert torch.equal(a.images, b.images) and a.names == b.names
 
 
+def test_an_unwritable_cache_file_is_named(tmp_path, pose_images):
+    cache = ImageCache.from_dataset(pose_images(n=2, size_hw=(16, 16)), (8, 8))
+    # was torch's "[enforce fail at inline_container.cc:...] . open file failed", not naming the file
+    with pytest.raises(OSError, match=r"/proc/topoloc-cache.pt: could not write the image cache"):
+        cache.save("/proc/topoloc-cache.pt")  # /proc takes no new files, root or not
+    with pytest.raises(IsADirectoryError, match=r"the image cache file is a folder"):
+        cache.save(tmp_path)
+    assert not list(tmp_path.iterdir())  # no temporary left behind
+
+
 def test_save_load_and_reuse(tmp_path, pose_images):
     ds = pose_images(n=6, size_hw=(16, 16))
     path = tmp_path / "cache.pt"

@@ -127,3 +127,8 @@ def test_cli_render_writes_and_reports(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["render", "--out", str(tmp_path), "--flights", "EPFL-LHS:2"])
     assert err.value.code == 2
+    for empty in ("", " ", ","):  # an unset shell variable: it rendered the whole default set (minutes)
+        with pytest.raises(SystemExit) as err:
+            main(["render", "--out", str(tmp_path / "empty"), "--flights", empty])
+        assert err.value.code == 2 and "--flights: expected NAME[:N],..., got" in capsys.readouterr().err
+    assert not (tmp_path / "empty").exists()

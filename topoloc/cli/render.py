@@ -74,7 +74,10 @@ def _run(args) -> int:
         raise ValueError("--photos-like: expected with --poses FILE.npy --name NAME (it gives a pose file photos)")
     flights = []
     if args.flights is not None or args.poses is None:
-        flights += parse_flights(args.flights or _DEFAULT_FLIGHTS)
+        if args.flights is not None and not args.flights.strip(" ,"):  # e.g. an unset shell variable
+            raise ValueError(f"--flights: expected NAME[:N],..., got {args.flights!r}; leave the flag out for "
+                             f"the default ({_DEFAULT_FLIGHTS})")
+        flights += parse_flights(args.flights if args.flights is not None else _DEFAULT_FLIGHTS)
     if args.poses is not None:
         flights.append(pose_flight(args.name, args.poses, photos_like=args.photos_like))
     config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)

@@ -8,6 +8,7 @@ is then a single ``index_select`` on the training device.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -287,12 +288,19 @@ class ImageCache:
     def save(self, path: str | PathLike) -> Path:
         """Write the cache (atomically) to a ``torch.save`` file."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: the image cache file is a folder; expected a file name (e.g. cache.pt)")
         tmp = path.with_name(path.name + ".tmp")
-        torch.save({"format": _FORMAT, "images": self.images.cpu(), "c2w": self.c2w.cpu(),
-                    "names": self.names, "domains": self.domains, "flights": self.flights,
-                    "source_key": getattr(self, "source_key", None)}, tmp)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save({"format": _FORMAT, "images": self.images.cpu(), "c2w": self.c2w.cpu(),
+                        "names": self.names, "domains": self.domains, "flights": self.flights,
+                        "source_key": getattr(self, "source_key", None)}, tmp)
+            tmp.replace(path)
+        except (OSError, RuntimeError) as err:  # torch reports an unwritable file as a RuntimeError
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise OSError(f"{path}: could not write the image cache ({str(err).splitlines()[0]})") from err
         return path
 
     @classmethod

@@ -35,6 +35,8 @@ def check_image(image: Tensor, name: str = "image") -> None:
         raise ValueError(f"{name} must have shape (B, 3, H, W) or (3, H, W), got {tuple(image.shape)}.")
     if image.shape[-3] != 3:
         raise ValueError(f"{name} must have 3 (RGB) channels in dimension -3, got shape {tuple(image.shape)}.")
+    if image.shape[-2] == 0 or image.shape[-1] == 0:
+        raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {tuple(image.shape)}.")
 
 
 def check_range(

@@ -58,6 +58,17 @@ def _check_numpy_image(img: Any, name: str = "image") -> None:
         raise ValueError(f"{name} must have shape (H, W, 3) (RGB, channels last), got {img.shape}.")
     if img.dtype not in (np.uint8, np.float32):
         raise TypeError(f"{name} must be uint8 (0..255) or float32 (0..1), got {img.dtype}.")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {img.shape}.")
+
+
+def _check_unit_range(images: np.ndarray, name: str) -> None:
+    """float32 images must lie in [0, 1] (albumentations' convention): refused otherwise, not clamped to white."""
+    if images.dtype == np.float32 and images.size:
+        low, high = float(images.min()), float(images.max())
+        if not (0.0 <= low and high <= 1.0):  # also refuses NaN
+            raise ValueError(f"{name}: float32 images must be in [0, 1], got values in [{low:g}, {high:g}]; "
+                             "divide images in [0, 255] by 255 (or pass uint8), and augment before A.Normalize.")
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -110,6 +121,7 @@ class _KorniaAdapter(ImageOnlyTransform):
 
     def apply(self, img: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
         _check_numpy_image(img)
+        _check_unit_range(img, "image")
         return self._run(img[None], torch_seed)[0]
 
     def apply_to_images(self, images: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
@@ -120,6 +132,7 @@ class _KorniaAdapter(ImageOnlyTransform):
                 raise ValueError(f"images must be a numpy array (N, H, W, 3), got shape {images.shape}.")
             return images.copy()
         _check_numpy_image(images[0], "images[0]")
+        _check_unit_range(images, "images")
         return self._run(images, torch_seed)
 
 
@@ -247,13 +260,19 @@ class FourierDomainAdaptation(_KorniaAdapter):
     def __init__(self, bank: Any, beta: Range = (0.01, 0.05), p: float = 0.5) -> None:
         super().__init__(p=p)
         if isinstance(bank, (list, tuple)):
+            if not bank:
+                raise ValueError("bank must hold at least one image, got an empty list.")
             for i, item in enumerate(bank):
                 _check_numpy_image(item, f"bank[{i}]")
+                if (item.shape, item.dtype) != (bank[0].shape, bank[0].dtype):
+                    raise ValueError(f"bank images must share one shape and dtype: bank[0] is {bank[0].shape} "
+                                     f"{bank[0].dtype}, bank[{i}] is {item.shape} {item.dtype}.")
             bank = np.stack(bank)
         if isinstance(bank, np.ndarray):
-            if bank.ndim != 4:
-                raise ValueError(f"bank must have shape (N, H, W, 3), got {bank.shape}.")
+            if bank.ndim != 4 or not len(bank):
+                raise ValueError(f"bank must have shape (N, H, W, 3) with N >= 1, got {bank.shape}.")
             _check_numpy_image(bank[0], "bank[0]")
+            _check_unit_range(bank, "bank")
             bank_t = _to_tensor(bank)
         elif isinstance(bank, torch.Tensor):
             bank_t = bank

@@ -116,6 +116,37 @@ def test_bad_images():
         AA.FourierDomainAdaptation("photos/")
 
 
+def test_float_images_outside_the_unit_range_are_refused_not_clamped():
+    # images in [0, 255] as float32, or after A.Normalize, were clamped: a white image, no error
+    t = AA.RandomClouds(p=1.0)
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"image: float32 images must be in \[0, 1\], got values in \[0.0\d*, 25\d"):
+        t(image=rng.random((16, 24, 3), dtype=np.float32) * 255)
+    with pytest.raises(ValueError, match=r"\[0, 1\], got values in \[-"):
+        A.Compose([A.Normalize(), AA.RandomHaze(p=1.0)], seed=0)(image=rng.integers(0, 256, (16, 24, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"images: float32 images must be in \[0, 1\]"):
+        t.apply_to_images(rng.random((2, 16, 24, 3), dtype=np.float32) * 2)
+    with pytest.raises(ValueError, match=r"got values in \[nan"):
+        t(image=np.full((16, 24, 3), np.nan, np.float32))
+    with pytest.raises(ValueError, match=r"bank: float32 images must be in \[0, 1\]"):
+        AA.FourierDomainAdaptation(rng.random((2, 16, 24, 3), dtype=np.float32) * 255)
+    edge = np.zeros((16, 24, 3), np.float32)
+    edge[0, 0] = 1.0
+    assert t(image=edge)["image"].shape == (16, 24, 3)  # 0 and 1 themselves are fine
+
+
+def test_a_bank_of_mixed_or_no_images_is_refused_by_name():
+    u8 = BANK[0]
+    with pytest.raises(ValueError, match=r"bank images must share one shape and dtype: .*bank\[1\] is \(16, 24, 3\)"):
+        AA.FourierDomainAdaptation([u8, u8[:16]])
+    with pytest.raises(ValueError, match=r"bank\[1\] is \(24, 24, 3\) float32"):  # the uint8 image became white
+        AA.FourierDomainAdaptation([u8, u8.astype(np.float32) / 255])
+    with pytest.raises(ValueError, match="at least one image"):
+        AA.FourierDomainAdaptation([])
+    with pytest.raises(ValueError, match=r"image must be at least 1 x 1 pixels"):
+        AA.RandomCameraEffects(p=1.0)(image=np.zeros((0, 0, 3), np.uint8))
+
+
 def test_augment_imports_without_albumentations():
     code = (
         "import sys; sys.modules['albumentations'] = None\n"

@@ -79,3 +79,10 @@ def test_an_empty_batch_through_the_albumentations_adapters():
     images = np.zeros((0, 12, 16, 3), np.uint8)
     out = adapters.RandomClouds(p=1.0).apply_to_images(images)
     assert out.shape == (0, 12, 16, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("hw", [(0, 0), (0, 8), (8, 0)])
+def test_an_image_of_no_pixels_is_refused(make, hw):
+    # a 0 x 0 image ended in a ZeroDivisionError inside the camera noise
+    with pytest.raises(ValueError, match=r"at least 1 x 1 pixels"):
+        make()(torch.rand(2, 3, *hw))

@@ -67,10 +67,18 @@ def test_int_image_size_is_refused_and_callable_augment():
     ("sx", float("inf"), ValueError),
     ("grad_clip", 0.0, ValueError),  # clips every gradient to zero: nothing learnt
     ("augment_strength", 5.0, ValueError),  # SimToReal's strength lies in [0, 1]
+    ("model_kwargs", {"feat_dmi": 64}, ValueError),  # was AtLoc's TypeError after the images were decoded
 ])
 def test_bad_fields_are_named(field, value, error):
     with pytest.raises(error, match=field):
         TrainConfig(**{field: value})
+
+
+def test_resume_and_overwrite_together_are_refused():
+    # `topoloc train --resume --overwrite` resumed and rewrote config.yaml beside the old run's log
+    with pytest.raises(ValueError, match=r"`resume=True` .* and `overwrite=True` .* exclude each other"):
+        TrainConfig(resume=True, overwrite=True)
+    assert TrainConfig(resume="runs/a/last.pt", overwrite=True).overwrite  # another run's checkpoint: no conflict
 
 
 def test_numpy_numbers_are_taken_as_the_numbers_they_are(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import numbers
 import os
@@ -17,7 +18,7 @@ import yaml
 from topoloc._paths import not_a_file
 from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_augment
 from topoloc.image_size import parse_image_size
-from topoloc.models import list_models
+from topoloc.models import AtLoc, list_models
 
 __all__ = ["TrainConfig", "AUGMENT_NAMES", "DEVICES", "augment_strength_at", "build_augment", "load_yaml"]
 
@@ -250,6 +251,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: `model` must be one of {list_models()}, got {self.model!r}")
         if not isinstance(self.model_kwargs, dict):
             raise TypeError(f"TrainConfig: `model_kwargs` must be a dict, got {type(self.model_kwargs).__name__}")
+        known = [k for k in inspect.signature(AtLoc.__init__).parameters if k != "self"]
+        unknown = sorted(set(self.model_kwargs) - set(known))
+        if unknown:  # found here, not when the model is built after the images are decoded
+            raise ValueError(f"TrainConfig: `model_kwargs` has unknown key(s) {unknown}; AtLoc takes {known}")
         for name in ("epochs", "batch_size", "log_every"):
             setattr(self, name, _positive_int(getattr(self, name), name))
         for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed", "augment_ramp_epochs"):
@@ -300,6 +305,9 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `resume` must be a bool or a checkpoint path, got {self.resume!r}")
         if isinstance(self.resume, PathLike):
             self.resume = str(self.resume)
+        if self.resume is True and self.overwrite:
+            raise ValueError("TrainConfig: `resume=True` (go on with out_dir's run) and `overwrite=True` (replace it "
+                             "by a new run) exclude each other: pick one (CLI: --resume or --overwrite)")
         if isinstance(self.init_from, PathLike):
             self.init_from = str(self.init_from)
         if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from):

@@ -53,9 +53,13 @@ def test_override_numbers_and_run_flags_reach_the_config(tmp_path, captured, cap
     cfg = captured[-1].train
     assert cfg.lr == 5e-5 and cfg.weight_decay == 1e-4
     assert (cfg.overwrite, cfg.resume_changes) == (False, "refuse")
-    main(["train", "--config", _recipe(tmp_path), "--resume", "--allow-config-change", "--overwrite"])
+    main(["train", "--config", _recipe(tmp_path), "--resume", "--allow-config-change"])
     cfg = captured[-1].train
-    assert (cfg.resume, cfg.resume_changes, cfg.overwrite) == (True, "allow", True)
+    assert (cfg.resume, cfg.resume_changes, cfg.overwrite) == (True, "allow", False)
+    main(["train", "--config", _recipe(tmp_path), "--overwrite"])
+    assert captured[-1].train.overwrite
+    err = _exit(["train", "--config", _recipe(tmp_path), "--resume", "--overwrite"], capsys)  # they exclude each other
+    assert "`resume=True`" in err and "`overwrite=True`" in err and "recipe.yaml" in err
 
 
 def test_invalid_yaml_is_one_line(tmp_path, capsys):

@@ -268,3 +268,9 @@ def test_resume_refuses_another_frame_and_not_a_rounding_of_the_same(tiny_config
     data.frame = LocalFrame(same.lat_deg, same.lon_deg, same.h_m + 1e-12)
     assert data.frame.h_m != same.h_m
     assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), data).history) == 2
+
+
+def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):
+    # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
+    with pytest.raises(ValueError, match=r"^validation set: .*is empty"):
+        train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), pose_images(n=8), pose_images(n=0))

@@ -146,6 +146,8 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
         (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-deg", "a,b,c"], "--sigma-deg"),
         (["corridor", "--flight", "nowhere", "--count", "3", "--out", out], "--flight"),
         (["corridor", "--flight", planned, "--count", "3", "--out", out, "--seed", "-1"], "--seed"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "-1"], "--world-seed"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "-1"], "--world-seed"),
         (["lhs", "--count", "3", "--out", out], "--flight / --area"),
         (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "-5"], "--margin"),
     ]:

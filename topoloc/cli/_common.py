@@ -9,7 +9,7 @@ from pathlib import Path
 from topoloc._paths import file_above
 
 __all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
-           "print_warnings"]
+           "non_negative_int", "print_warnings"]
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:
@@ -61,6 +61,17 @@ def positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
+
+
+def non_negative_int(value: str) -> int:
+    """argparse ``type`` of a seed: an int >= 0, refused as the flag's own error otherwise."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
     return number
 
 

@@ -34,9 +34,9 @@ def _count(value: int) -> int:
     return value
 
 
-def _seed(value: int) -> int:
+def _seed(value: int, flag: str = "--seed") -> int:
     if value < 0:
-        raise ValueError(f"--seed: expected a non-negative integer, got {value}")
+        raise ValueError(f"{flag}: expected a non-negative integer, got {value}")
     return value
 
 
@@ -95,6 +95,7 @@ def _run_corridor(args: argparse.Namespace) -> int:
     sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
     sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
     count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
+    world_seed = _seed(args.world_seed, "--world-seed")
     if args.min_clearance is not None and not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     from topoloc.data.pose_sampling import corridor
@@ -103,7 +104,7 @@ def _run_corridor(args: argparse.Namespace) -> int:
     rows = corridor(_flight_rows(args.flight), count, sigma_m, sigma_deg, seed=seed, pick=args.pick)
     if args.min_clearance is not None:
         area_of_positions(rows[:, :3], "--min-clearance: the corridor")
-        low = clearance_m(rows, build_world(args.world_seed)) < args.min_clearance
+        low = clearance_m(rows, build_world(world_seed)) < args.min_clearance
         if low.all():
             raise ValueError(f"--min-clearance: every one of the {len(rows)} views is less than {args.min_clearance:g} m "
                              "above the Mini-Comballaz surface")
@@ -115,6 +116,7 @@ def _run_corridor(args: argparse.Namespace) -> int:
 
 def _run_lhs(args: argparse.Namespace) -> int:
     count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
+    world_seed = _seed(args.world_seed, "--world-seed")
     if (args.flight is None) == (args.area is None):
         raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
     if args.margin < 0:
@@ -123,11 +125,11 @@ def _run_lhs(args: argparse.Namespace) -> int:
     from topoloc.geodesy import LocalFrame
 
     if args.area is not None:
-        ground = None if args.no_terrain else _terrain(None, args.world_seed)
+        ground = None if args.no_terrain else _terrain(None, world_seed)
         rows = lhs_area(args.area, count, seed=seed, ground_m=ground)
     else:
         flight = _flight_rows(args.flight)
-        ground = None if args.no_terrain else _terrain(flight, args.world_seed)
+        ground = None if args.no_terrain else _terrain(flight, world_seed)
         frame = LocalFrame.named("comballaz") if ground is not None else None
         rows = lhs_envelope(flight, count, seed=seed, margin_m=args.margin, frame=frame, ground_m=ground,
                             clearance_m=ENVELOPE_CLEARANCE_M)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from topoloc.cli._common import out_dir
+from topoloc.cli._common import non_negative_int, out_dir
 
 __all__ = ["add"]
 
@@ -48,7 +48,7 @@ def add(sub) -> argparse.ArgumentParser:
                    help="refuse --poses rows whose camera is less than M metres above the ground, trees or buildings "
                         "(default: %(default)s)")
     p.add_argument("--size", default="360x240", metavar="WxH", help="image size in px; TOPO's native is 720x480 (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="world and image seed (default: %(default)s)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="world and image seed (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="render device (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="images rendered together (default: %(default)s)")
     p.add_argument("--depth", action="store_true", help="also write <stem>_depth.npy (float32 m along the optical axis)")

@@ -49,8 +49,11 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
             progress=config.progress and is_main, path=cache_file if is_main else None)
     val_cache = None
     if val_set is not None:
-        val_cache = as_cache(val_set, config.image_size, device=cache_device,
-                             num_workers=config.num_workers, progress=config.progress and is_main)
+        try:
+            val_cache = as_cache(val_set, config.image_size, device=cache_device,
+                                 num_workers=config.num_workers, progress=config.progress and is_main)
+        except ValueError as err:  # e.g. "the dataset ... is empty": say which one
+            raise ValueError(f"validation set: {err}") from err
     return train_cache, val_cache
 
 

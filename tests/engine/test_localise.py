@@ -314,7 +314,7 @@ def test_smoke_demo_photos_match_evaluate_to_1mm(tmp_path):
     _compare_with_evaluate(checkpoint, demo / "data", FLIGHT, photos, tmp_path)
 
 
-def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path):
+def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path, capsys):
     """`localise(adabn=True)` re-estimates the batch-norm statistics on the photos as `evaluate(adapt="adabn")`
     does on the same flight: the same poses; and the adaptation changes them."""
     from topoloc.data import TopoFlight
@@ -324,8 +324,11 @@ def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path):
     model, normalizer, _ = load_model(ckpt)
     flight = TopoFlight(tmp_path / "data", FLIGHT, domain="real", frame="comballaz")
     evaluated = evaluate(model, normalizer, flight, retrieval=False, adapt="adabn", batch_size=4).model
-    adapted = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4, adabn=True)
-    plain = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4)
+    with pytest.warns(UserWarning, match=r"adabn: batch-norm statistics of 8 photo\(s\) only are noisy"):
+        adapted = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4, adabn=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # without AdaBN nothing to warn about
+        plain = topoloc.localise(ckpt, photos, frame="comballaz", batch_size=4)
     by_name = dict(zip(evaluated.names, evaluated.pred_c2w))
     assert sorted(by_name) == sorted(adapted.names)
     expected = np.stack([by_name[n] for n in adapted.names])
@@ -335,6 +338,7 @@ def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path):
     out = tmp_path / "adabn.csv"
     assert main(["localise", "--checkpoint", str(ckpt), *map(str, photos), "--frame", "comballaz", "--device", "cpu",
                  "--batch-size", "4", "--no-progress", "--adabn", "--out", str(out)]) == 0
+    assert "warning: adabn: batch-norm statistics of 8 photo(s) only are noisy" in capsys.readouterr().err
     rows = {r["name"]: r for r in csv.DictReader(out.open())}
     for name, c2w in zip(adapted.names, adapted.c2w_enu):
         assert float(rows[name]["east_m"]) == pytest.approx(c2w[0, 3], abs=1e-3)

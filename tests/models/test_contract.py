@@ -40,6 +40,14 @@ def test_images_of_any_float_precision_are_prepared_in_the_model_dtype(model, dt
     model.float()
 
 
+def test_nan_pixels_are_refused(model):
+    images = torch.rand(2, 3, 8, 8)
+    images[1, 2, 3, 4] = float("nan")
+    with pytest.raises(ValueError, match="NaN pixels"):
+        model.prepare(images)
+    assert model.prepare(images, check_range=False).isnan().any()  # the library's own floats are not checked
+
+
 def test_a_numpy_array_is_refused_saying_how_to_convert(model):
     with pytest.raises(TypeError, match=r"must be a torch tensor .*got ndarray .*torch.from_numpy"):
         model.prepare(torch.zeros(1, 3, 8, 8).numpy())  # was AttributeError: no attribute 'is_floating_point'

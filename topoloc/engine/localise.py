@@ -218,6 +218,10 @@ def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[
 
 
 # ---------------------------------------------------------------------------------- localise
+#: `localise(adabn=True)` on fewer photos than this warns: their batch-norm statistics are noisy.
+ADABN_FEW_PHOTOS = 16
+
+
 def localise(
     checkpoint_or_model: Any,
     images: Any,
@@ -324,6 +328,10 @@ def localise(
         if bar is not None:
             bar.close()
     if held:
+        if len(held) < ADABN_FEW_PHOTOS:
+            warnings.warn(f"adabn: batch-norm statistics of {len(held)} photo(s) only are noisy; pass the photos of "
+                          f"a whole flight together (topoloc measured AdaBN on 150-447 photos per flight, "
+                          "docs/RESULTS.md)", stacklevel=2)
         images = torch.stack(held)
         adapted = adapt_batchnorm(model, _cache(images), batch_size=max(2, batch_size), device=model_device)
         poses.append(_predict(adapted, images, normalizer, model_device, batch_size))

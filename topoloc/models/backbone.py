@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -254,7 +255,9 @@ class Backbone(nn.Module):
         if images.dtype != torch.uint8 and not images.is_floating_point():
             raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
         if check_range and images.is_floating_point() and not torch.jit.is_tracing() and images.numel():
-            peak = float(images.detach().amax())
+            peak = float(images.detach().amax())  # NaN when any pixel is
+            if math.isnan(peak):
+                raise ValueError("normalize: float `images` hold NaN pixels: a corrupt image would give a NaN pose")
             if peak > 2.0:
                 raise ValueError(f"normalize: float `images` must be in [0, 1], got a maximum of {peak:g}: "
                                  "divide images in [0, 255] by 255, or pass them as uint8")

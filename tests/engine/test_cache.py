@@ -65,6 +65,14 @@ def test_an_unwritable_cache_file_is_named(tmp_path, pose_images):
     assert not list(tmp_path.iterdir())  # no temporary left behind
 
 
+def test_a_bare_tensor_of_images_is_refused_saying_what_to_pass():
+    from topoloc.data.cache import as_cache
+
+    # was "ImageCache: could not read sample 0 of Tensor: IndexError"
+    with pytest.raises(TypeError, match=r"got a tensor: images without poses go in ImageCache\(images, c2w\)"):
+        as_cache(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), (8, 8))
+
+
 def test_save_load_and_reuse(tmp_path, pose_images):
     ds = pose_images(n=6, size_hw=(16, 16))
     path = tmp_path / "cache.pt"

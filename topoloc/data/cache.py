@@ -342,6 +342,10 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
             return data
         images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
         return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
+    if isinstance(data, Tensor):
+        raise TypeError("expected an ImageCache or a map-style dataset of sample dicts, got a tensor: images without "
+                        "poses go in ImageCache(images, c2w) with any c2w (e.g. torch.eye(4).repeat(n, 1, 1)), or "
+                        "through topoloc.localise for photos")
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
         raise TypeError(f"expected an ImageCache or a map-style dataset of sample dicts, got {type(data).__name__}")
     if image_size is None:

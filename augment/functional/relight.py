@@ -55,6 +55,8 @@ def surface_normals(points: Tensor, valid: Tensor | None = None, eps: float = 1e
     """
     if points.dim() != 4 or points.shape[1] != 3:
         raise ValueError(f"surface_normals: `points` must be (B, 3, H, W), got {tuple(points.shape)}")
+    if not points.is_floating_point():
+        raise TypeError(f"surface_normals: `points` must be floating point (metres), got {points.dtype}")
     if valid is None:
         valid = torch.isfinite(points).all(dim=1)
     elif valid.shape != (points.shape[0], *points.shape[2:]):

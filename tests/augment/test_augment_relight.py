@@ -42,6 +42,8 @@ def test_normals_reject_bad_shapes():
         surface_normals(torch.zeros(2, 4, 5))
     with pytest.raises(ValueError, match="valid"):
         surface_normals(torch.zeros(1, 3, 4, 5), valid=torch.ones(1, 5, 4, dtype=torch.bool))
+    with pytest.raises(TypeError, match="`points` must be floating point"):  # was linalg.vector_norm's error
+        surface_normals(torch.zeros(1, 3, 4, 5, dtype=torch.int64))
 
 
 def test_downsampled_normals_stay_unit_and_keep_a_plane():

@@ -138,6 +138,20 @@ class TestBadInput:
             TopoFlight(tmp_path, "matterhorn-LHS")
         assert len(TopoFlight(tmp_path, "matterhorn-LHS", frame="comballaz")) == 3
 
+    def test_an_index_that_is_not_a_whole_number_is_refused(self, tmp_path, make_topo_flight):
+        from topoloc.data import FlightCollection
+
+        make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+        ds = TopoFlight(tmp_path, "comballaz-LHS")
+        both = FlightCollection([ds, ds])
+        for data in (ds, both):  # ds["a"] was a TypeError from a comparison of str and int
+            for bad in ("a", 1.0, None):
+                with pytest.raises(TypeError, match="a sample index must be a whole number"):
+                    data[bad]
+            with pytest.raises(IndexError, match=f"index 7 out of range for {len(data)} samples"):
+                data[7]
+        assert ds[np.int64(2)]["index"] == ds[-1]["index"] == 2 and both[torch.tensor(4)]["index"] == 1
+
     def test_pose_file_wrong_shape(self, tmp_path, make_topo_flight):
         folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
         np.save(folder / "comballaz-LHS_poses.npy", np.zeros((4, 7)))

@@ -166,6 +166,8 @@ def test_checkpoint_contents_config_and_load_model(tiny_config, pose_images):
     with torch.no_grad():
         assert torch.equal(model(model.normalize(images)), fresh(fresh.normalize(images)))
     c2w = predict(model, ds, normalizer, image_size=(32, 32), batch_size=5)
+    with pytest.raises(TypeError, match=r"`normalizer` must be the PoseNormalizer .* got dict"):  # was AttributeError
+        predict(model, ds, {}, image_size=(32, 32))
     assert c2w.shape == (12, 4, 4) and c2w.dtype == torch.float64
     assert torch.allclose(c2w[:, :3, :3].transpose(1, 2) @ c2w[:, :3, :3], torch.eye(4, dtype=torch.float64)[:3, :3]
                           .expand(12, 3, 3), atol=1e-9)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
+from topoloc.data.posed import sample_index
 from topoloc.data.topo import TopoFlight
 from topoloc.geodesy import LocalFrame
 
@@ -57,9 +58,7 @@ class FlightCollection(Dataset):
         return self._ends[-1]
 
     def __getitem__(self, i: int) -> dict:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
+        i = sample_index(i, len(self))
         k = bisect.bisect_right(self._ends, i)
         return self.datasets[k][i - (self._ends[k - 1] if k else 0)]
 

@@ -7,6 +7,7 @@ how they find their files and poses; what they give is the same, and lives here:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,26 @@ from torch.utils.data import Dataset
 
 from topoloc.data._images import read_rgb
 
-__all__ = ["PosedImages", "SAMPLE_KEYS"]
+__all__ = ["PosedImages", "SAMPLE_KEYS", "sample_index"]
 
 #: The keys of every sample dict (subclasses may add their own, e.g. ``focal_px``, ``semantics``).
 SAMPLE_KEYS = ("image", "c2w", "ecef", "cesium", "domain", "name", "flight", "index")
+
+
+def sample_index(i: Any, n: int) -> int:
+    """``i`` as a sample index in ``range(n)`` (negative counts from the end), refused unless a whole number.
+
+    Example:
+        >>> sample_index(-1, 5), sample_index(np.int64(2), 5)
+        (4, 2)
+    """
+    try:
+        k = operator.index(i)
+    except TypeError:
+        raise TypeError(f"a sample index must be a whole number, got {i!r}") from None
+    if not -n <= k < n:
+        raise IndexError(f"index {k} out of range for {n} samples")
+    return k % n
 
 
 class PosedImages(Dataset):
@@ -73,9 +90,7 @@ class PosedImages(Dataset):
         """Add the subclass's own keys to ``sample`` (default: none)."""
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
+        i = sample_index(i, len(self))
         sample = {
             "image": self.load_image(i),
             "c2w": torch.from_numpy(self._c2w[i].copy()),

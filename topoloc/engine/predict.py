@@ -57,6 +57,9 @@ def predict(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")
+    if not callable(getattr(normalizer, "decode", None)):
+        raise TypeError(f"predict: `normalizer` must be the PoseNormalizer the model was trained with (load_model "
+                        f"returns it beside the model), got {type(normalizer).__name__}")
     raw = unwrap_model(model)
     device = next(raw.parameters()).device if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="predict")

@@ -53,26 +53,24 @@ def out_file(value: str) -> str:
     return value
 
 
-def positive_int(value: str) -> int:
-    """argparse ``type`` of a count or size: an int >= 1, refused as the flag's own error otherwise."""
+def _whole_number(value: str, minimum: int) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+        number = None
+    if number is None or number < minimum:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value!r}")
     return number
+
+
+def positive_int(value: str) -> int:
+    """argparse ``type`` of a count or size: an int >= 1, refused as the flag's own error otherwise."""
+    return _whole_number(value, 1)
 
 
 def non_negative_int(value: str) -> int:
     """argparse ``type`` of a seed: an int >= 0, refused as the flag's own error otherwise."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value!r}")
-    return number
+    return _whole_number(value, 0)
 
 
 def one_line(err: Exception) -> Exception:

@@ -21,11 +21,17 @@ from topoloc.experiments.study import OPS, PRESETS, run_study, study_config  # n
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v)
+    try:
+        return tuple(float(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0.25,0.5,1.0; got {text!r}") from None
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v)
+    try:
+        return tuple(int(v) for v in text.split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, e.g. 0,1,2; got {text!r}") from None
 
 
 def main() -> None:
@@ -70,12 +76,19 @@ def main() -> None:
         "seeds": args.seeds, "epochs": args.epochs, "local_contrast": args.local_contrast, "render": False if args.no_render else None,
         "keep_checkpoints": True if args.keep_checkpoints else None, "side_by_side": args.side_by_side,
     }
-    cfg = study_config(args.preset, args.root, args.out, device=args.device,
-                       **{k: v for k, v in overrides.items() if v is not None})
+    try:
+        cfg = study_config(args.preset, args.root, args.out, device=args.device,
+                           **{k: v for k, v in overrides.items() if v is not None})
+    except (ValueError, TypeError) as err:  # a setting out of range: one line naming it, status 2
+        parser.error(str(err))
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
-    out = run_study(cfg, None if args.results == "none" else args.results, command=command, progress=not args.quiet)
+    try:
+        out = run_study(cfg, None if args.results == "none" else args.results, command=command,
+                        progress=not args.quiet)
+    except (ValueError, OSError) as err:  # a folder of other runs, a missing flight, an unwritable path
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
     print(f"{len(out['ran'])} runs trained now, {len(out['skipped'])} finished before; table: {args.results}")
 
 

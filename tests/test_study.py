@@ -3,6 +3,7 @@ brackets on hand-made poses, the configs, and the smoke preset end to end (resum
 
 import json
 import math
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from topoloc.experiments import (OPS, aggregate, format_pm, mean_std, results_markdown, run_study, study_config,
                                  study_runs, write_section)
 from topoloc.experiments.study import StudyConfig, _brackets, _train_config, prepare_data
-from topoloc.experiments.study_settings import _op_alone
+from topoloc.experiments.study_settings import PLANNED, _op_alone
 from topoloc.procedural import render_flights
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "study_simtoreal.py"
@@ -234,3 +235,52 @@ def test_a_root_holding_the_test_flights_of_other_counts_is_named(tmp_path):
     with pytest.raises(ValueError, match=rf"{tmp_path / 'data'}: holds the test flights of a study with other "
                                          r"image counts .* give this study another --root"):
         prepare_data(other)  # asks for rows 0, 149, 297, 446
+
+
+# ------------------------------------------------------------------------------ the recipe's refusals
+def _recipe(monkeypatch, capsys, *args: str) -> str:
+    """Runs the recipe with ``args``; its exit status must be 2 and its stderr one line, returned."""
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), *args])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(str(RECIPE), run_name="__main__")
+    err = capsys.readouterr().err
+    assert stop.value.code == 2, err
+    assert "Traceback" not in err
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--seeds", "-1"), "`seeds` must be non-negative ints"),
+    (("--seeds", "a,b"), "--seeds: expected comma-separated whole numbers"),
+    (("--strengths", "-1"), r"`strengths` must lie in \(0, 1\]"),
+    (("--strengths", "a,b"), "--strengths: expected comma-separated numbers"),
+    (("--epochs", "0"), "`epochs` must be a positive int, got 0"),
+    (("--ops", "foo"), r"unknown op\(s\) \['foo'\]"),
+])
+def test_recipe_refuses_bad_settings_in_one_line(tmp_path, monkeypatch, capsys, args, expected):
+    line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
+                   "--out", str(tmp_path / "out"), "--results", "none", "--device", "cpu", "--quiet", *args)
+    assert re.search(expected, line), line
+    assert not (tmp_path / "out").exists() and not (tmp_path / "data").exists()
+
+
+def test_recipe_refuses_a_file_as_out(tmp_path, monkeypatch, capsys):
+    (tmp_path / "out").write_text("not a folder")
+    line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
+                   "--out", str(tmp_path / "out"), "--results", "none", "--device", "cpu", "--quiet")
+    assert f"out_dir {tmp_path / 'out'}: is a file; expected a folder" in line
+    assert not (tmp_path / "data").exists()  # refused before rendering anything
+
+
+def test_a_failed_start_leaves_out_free_for_the_corrected_command(tmp_path):
+    """A misspelt test flight is refused without tying out_dir to it: the corrected study may use it."""
+    kw = dict(device="cpu", train_images=8, test_images=2, strengths=(), ops=(), seeds=(0,), relight=0.0,
+              local_contrast=0.0)
+    wrong = study_config("smoke", tmp_path / "data", tmp_path / "out", test_flights=("comballaz-2020-11-06-plannd",),
+                         **kw)
+    with pytest.raises(ValueError, match="comballaz-2020-11-06-plannd"):
+        run_study(wrong, None, progress=False)
+    assert not (tmp_path / "out" / "study.json").exists()
+    right = study_config("smoke", tmp_path / "data", tmp_path / "out", **kw)
+    assert run_study(right, None, progress=False)["ran"] == [("none", 0)]
+    assert json.loads((tmp_path / "out" / "study.json").read_text())["test_flights"] == [PLANNED]

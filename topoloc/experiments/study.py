@@ -184,8 +184,13 @@ def _device_name(device: str) -> str:
             f"{torch.get_num_threads()} torch threads")
 
 
-def _check_folder(cfg: StudyConfig) -> None:
-    path = Path(cfg.out_dir) / "study.json"
+def _check_folder(cfg: StudyConfig, claim: bool = False) -> None:
+    """Refuses an ``out_dir`` that is a file or holds runs of other settings; with ``claim``, ties a
+    new ``out_dir`` to these settings (study.json), which is done only once the data is known good."""
+    out = Path(cfg.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out_dir {cfg.out_dir}: is a file; expected a folder (or a path to create)")
+    path = out / "study.json"
     key = cfg.run_key()
     if path.is_file():
         old = json.loads(path.read_text())
@@ -194,7 +199,7 @@ def _check_folder(cfg: StudyConfig) -> None:
             raise ValueError(f"out_dir {cfg.out_dir}: holds study runs with other {diff} "
                              f"({[old.get(k) for k in diff]} there, {[key[k] for k in diff]} asked); "
                              "use another out_dir")
-    else:
+    elif claim:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(key, indent=2))
 
@@ -220,6 +225,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     _check_folder(cfg)
     prepare_data(cfg, progress=progress)
     frame, train_cache, normals, tests = _datasets(cfg)
+    _check_folder(cfg, claim=True)  # only now: a failed start (a wrong test flight, say) leaves out_dir free
     brackets = _brackets(train_cache.poses(), tests)
     runs = study_runs(cfg)
     results, ran, skipped, pending = {}, [], [], []

@@ -165,6 +165,23 @@ def test_cli_refuses_an_output_file_named_twice(ckpt, tmp_path, capsys):
     assert not (tmp_path / "a.csv").exists()
 
 
+
+@pytest.mark.parametrize("order", ["all after", "some after"])
+def test_cli_says_that_photos_go_before_out(ckpt, tmp_path, capsys, order):
+    """--out takes every name after it: photos given there are refused with that said, not as unknown suffixes."""
+    photos = [str(p) for p in write_photos(tmp_path / "photos", n=2)]
+    before, after = ([], photos) if order == "all after" else (photos[:1], photos[1:])
+    with pytest.raises(SystemExit) as exc:
+        main(["localise", "--checkpoint", str(ckpt), *before, "--no-progress", "--out", str(tmp_path / "a.csv"), *after])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert f"--out: {after[0]!r} is not an output file (.csv, .geojson, .json, .kml); --out takes every name after " \
+           "it, so give the photos before --out" in err
+    with pytest.raises(SystemExit):
+        main(["localise", "--checkpoint", str(ckpt), "--out", str(tmp_path / "a.csv"), str(tmp_path / "b.kml")])
+    assert "no PHOTO given: name photo files or folders before --out" in capsys.readouterr().err
+    assert not (tmp_path / "a.csv").exists()
+
 def test_frames_recorded_asked_and_contradicting(tmp_path):
     epfl = write_checkpoint(tmp_path / "epfl.pt", frame="epfl")
     photos = write_photos(tmp_path / "p", n=2)

@@ -17,11 +17,24 @@ __all__ = ["add"]
 GEOID_OFFSET_HELP_M = 49.5
 
 
+def _check_order(args: argparse.Namespace) -> None:
+    """Photos named after ``--out`` (which takes every name after it) are refused with that said."""
+    from topoloc.evaluation.gis import GIS_FORMATS
+
+    strays = [out for out in args.out if os.path.splitext(out)[1].lower() not in GIS_FORMATS]
+    if strays and (not args.photos or os.path.exists(strays[0])):
+        raise ValueError(f"--out: {strays[0]!r} is not an output file ({', '.join(sorted(GIS_FORMATS))}); --out takes "
+                         "every name after it, so give the photos before --out")
+    if not args.photos:
+        raise ValueError("no PHOTO given: name photo files or folders before --out")
+
+
 def _run(args: argparse.Namespace) -> int:
     from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
     from topoloc.engine.localise import localise
     from topoloc.evaluation.gis import gis_format
 
+    _check_order(args)
     for out in args.out:
         gis_format(out)  # an unknown suffix fails before the model runs
     named = [os.path.realpath(out) for out in args.out]
@@ -59,10 +72,12 @@ def add(sub) -> argparse.ArgumentParser:
                                    "stored (EXIF orientation not applied) and resized to the model's input size "
                                    "as in training. Unreadable photos are reported by name and skipped.")
     checkpoint_arg(p, "(or demo: DIR/runs/augmented/last.pt)")
-    p.add_argument("photos", nargs="+", metavar="PHOTO",
-                   help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted)")
+    p.add_argument("photos", nargs="*", metavar="PHOTO",  # "*": a missing one is refused in _run, with a hint
+                   help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted); "
+                        "at least one, before --out")
     p.add_argument("--out", required=True, nargs="+", type=out_file, metavar="FILE",
-                   help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth)")
+                   help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth); "
+                        "takes every name after it")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "
                         "when it records none)")

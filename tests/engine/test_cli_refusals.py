@@ -115,6 +115,16 @@ def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     assert "argument --batch-size: expected a whole number >= 1, got '0'" in err
 
 
+@pytest.mark.parametrize("flags, expected", [
+    (["--retrieval", "model", "--no-retrieval"], "argument --no-retrieval: not allowed with argument --retrieval"),
+    (["--split-seed", "-1"], "argument --split-seed: expected a whole number >= 0, got '-1'"),
+])
+def test_contradicting_or_negative_evaluate_flags_are_refused(tmp_path, capsys, flags, expected):
+    err = _argparse_exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                          "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), *flags], capsys)
+    assert expected in err
+
+
 def test_evaluate_in_another_frame_is_refused(tiny_config, tmp_path, lhs_flight, capsys):
     from topoloc.data import TopoFlight
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, out_dir, positive_int
+from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir, positive_int
 
 __all__ = ["add"]
 
@@ -69,11 +69,12 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--split-fractions", default=None, metavar="TRAIN,VAL,TEST",
                    help="how the flights given here split their rows into train / val / test (default: each "
                         "flight's own, 0.8,0.1,0.1); give the training run's, e.g. 0.9,0.1,0 for the demo's")
-    p.add_argument("--split-seed", type=int, default=None, metavar="N", help="seed of that split (default 0)")
+    p.add_argument("--split-seed", type=non_negative_int, default=None, metavar="N", help="seed of that split (default 0)")
     p.add_argument("--split-block", type=positive_int, default=None, metavar="ROWS",
                    help="consecutive rows kept in one split (default: 1 for *-LHS flights, 25 for the others; "
                         "the demo's: 10)")
-    p.add_argument("--retrieval", nargs="+", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--retrieval", nargs="+", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
                    metavar="FEATURES",
                    help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
                         "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
@@ -83,7 +84,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")
-    p.add_argument("--no-retrieval", action="store_true", help="skip the nearest-neighbour retrieval baselines")
+    which.add_argument("--no-retrieval", action="store_true", help="skip the nearest-neighbour retrieval baselines")
     p.add_argument("--adabn", action="store_true",
                    help="also evaluate with the batch-norm statistics re-estimated on each test flight's own images "
                         "(AdaBN: unsupervised test-time adaptation, no labels), reported beside the plain model")

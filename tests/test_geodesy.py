@@ -247,5 +247,9 @@ def test_area_frame_from_flight_and_scene_names():
     assert area_frame("StSulpice-2021") == area_frame("EPFL-LHS") == epfl
     assert area_frame("crossloc_naturescape", anywhere=True) == comballaz
     assert area_frame("matterhorn-LHS", frame="epfl") == epfl  # an explicit frame wins
-    with pytest.raises(ValueError, match="frame="):
+    with pytest.raises(ValueError, match=r"'crossloc_naturescape': cannot tell the area from the name \(expected it "
+                                         r"to start with one of \['comballaz', .*'epfl'.*\]\); pass the frame: an origin "
+                                         r"name \('comballaz' or 'epfl'; --frame on the command line\)"):
         area_frame("crossloc_naturescape")  # not at the start
+    with pytest.raises(ValueError, match=r"expected it to contain one of"):
+        area_frame("matterhorn-LHS", anywhere=True)

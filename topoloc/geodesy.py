@@ -390,5 +390,7 @@ def area_frame(name: str, frame: Any = None, *, anywhere: bool = False) -> Local
     for word, origin in AREA_ORIGINS:
         if key.startswith(word) or (anywhere and word in key):
             return LocalFrame.named(origin)
-    raise ValueError(f"{name!r}: cannot tell the area from the name (expected one of {[w for w, _ in AREA_ORIGINS]} "
-                     "in it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name")
+    where = "to contain" if anywhere else "to start with"
+    raise ValueError(f"{name!r}: cannot tell the area from the name (expected it {where} one of "
+                     f"{[w for w, _ in AREA_ORIGINS]}); pass the frame: an origin name ('comballaz' or 'epfl'; "
+                     "--frame on the command line) or frame=LocalFrame(lat_deg, lon_deg, h_m)")

@@ -11,7 +11,7 @@ from topoloc.cli import main
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
 from topoloc.data.semantics import CLASS_TABLE_FILE, read_class_table
-from topoloc.procedural import SEMANTIC_CLASSES, parse_flights, parse_size, render_flights
+from topoloc.procedural import SEMANTIC_CLASSES, parse_flights, parse_size, pose_flight, render_flights
 
 SIZE = (72, 48)
 FLIGHTS = "comballaz-LHS:3,comballaz-2020-11-06-planned:3"
@@ -105,6 +105,23 @@ def test_a_different_seed_in_the_same_folder_is_refused(rendered):
     root, _ = rendered
     with pytest.raises(ValueError, match="seed"):
         render_flights(root, "comballaz-LHS:3", size=SIZE, seed=1, progress=False)
+
+
+def test_a_folder_of_another_seed_is_refused_before_that_seed_s_world_is_built(rendered, monkeypatch):
+    """Pose rows are checked against the terrain of the asked seed; a folder of another seed is refused first
+    (building a world takes seconds to minutes)."""
+    import topoloc.procedural.writer as writer
+
+    root, _ = rendered
+
+    def no_world(seed):
+        raise AssertionError(f"build_world({seed}) called before the folder's seed was checked")
+
+    monkeypatch.setattr(writer, "build_world", no_world)
+    rows = load_preset("comballaz-2020-11-06-planned")[:2]
+    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render with seed=0, asked for 1"):
+        render_flights(root, [pose_flight("comballaz-mine", rows)], size=SIZE, seed=1, progress=False)
+    assert not (root / "comballaz-mine").exists()
 
 
 def test_flight_and_size_parsing_errors():

@@ -95,7 +95,9 @@ def _remove_stale_tmp(folder: Path) -> None:
     remove_stale(folder, r"\.tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]+(?:\.[A-Za-z0-9]+)?", glob=".tmp-*")
 
 
-def _check_manifest(out: Path, meta: dict) -> None:
+def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
+    """Refuses a folder rendered with another seed, size or format version; ``write`` records ``meta``
+    in a folder without a manifest."""
     path = out / "mini_comballaz.json"
     if path.is_file():
         old = json.loads(path.read_text())
@@ -105,7 +107,7 @@ def _check_manifest(out: Path, meta: dict) -> None:
                     f"out_dir {out}: holds a Mini-Comballaz render with {k}={old.get(k)!r}, asked for {meta[k]!r}; "
                     "use another folder (a folder holds one seed, size and version)"
                 )
-    else:
+    elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
 
@@ -245,6 +247,9 @@ def render_flights(
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
             or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
         raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")
+    manifest = {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
+                "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0}
+    _check_manifest(out, manifest, write=False)  # a folder of another seed: refused before its world is built
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
         if spec.rows is not None:
             check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m,
@@ -252,8 +257,7 @@ def render_flights(
         _check_flight_folder(out, spec, *_rows_and_names(spec))
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)
-    _check_manifest(out, {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
-                          "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0})
+    _check_manifest(out, manifest)
 
     # work out what is missing before building anything
     jobs = []

@@ -3,10 +3,12 @@ blocks an output path."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file"]
+__all__ = ["file_above", "not_a_file", "cannot_write"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -28,3 +30,28 @@ def file_above(path: str | PathLike) -> Path | None:
     """
     above = next((parent for parent in Path(path).parents if parent.exists()), None)
     return above if above is not None and not above.is_dir() else None
+
+
+def cannot_write(path: str | PathLike) -> str | None:
+    """Why nothing can be written at ``path`` (a file to write, or a folder to fill), or None when it can.
+
+    The nearest existing folder at or above ``path`` is tried by creating and removing an empty
+    file there: file modes, read-only mounts and pseudo file systems (``/proc``) all answer, for
+    root too.
+
+    Example:
+        >>> cannot_write("/proc/out.csv")[:23], cannot_write(tempfile.gettempdir() + "/new/out.csv")
+        ("cannot write in '/proc'", None)
+    """
+    folder = Path(path)
+    while not folder.is_dir():
+        if folder.exists() or folder.parent == folder:
+            return None  # a file in the way: file_above and the callers' own checks say so
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".topoloc-write-check-", dir=folder)
+    except OSError as err:
+        return f"cannot write in {str(folder)!r} ({err.strerror or type(err).__name__})"
+    os.close(fd)
+    os.unlink(probe)
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import topoloc.experiments.recipe as recipe_module
@@ -114,6 +116,29 @@ def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
                           "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), "--batch-size", "0"], capsys)
     assert "argument --batch-size: expected a whole number >= 1, got '0'" in err
 
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
+@pytest.mark.parametrize("argv", [
+    ["evaluate", "--checkpoint", "c.pt", "--data", ".", "--flights", "comballaz-LHS", "--out", "/proc/topoloc/eval"],
+    ["saliency", "--checkpoint", "c.pt", "--data", ".", "--flights", "comballaz-LHS", "--out", "/proc/topoloc"],
+    ["localise", "--checkpoint", "c.pt", "p.jpg", "--out", "/proc/topoloc.csv"],
+    ["export", "--checkpoint", "c.pt", "--out", "/proc/topoloc.onnx"],
+    ["render", "--flights", "comballaz-LHS:2", "--out", "/proc/topoloc"],
+    ["demo", "--out", "/proc/topoloc"],
+])
+def test_an_unwritable_out_is_refused_before_the_work(capsys, argv):
+    """/proc takes no new file, for root too: the refusal comes from argparse, before any checkpoint is read."""
+    err = _argparse_exit(argv, capsys)
+    assert f"argument --out: '{argv[-1]}': cannot write in '/proc'" in err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
+def test_an_unwritable_pose_file_is_refused_before_sampling(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "5", "--out", "/proc/p.npy"])
+    assert exc.value.code == 2
+    assert "topoloc poses: error: --out: '/proc/p.npy': cannot write in '/proc'" in capsys.readouterr().err
 
 @pytest.mark.parametrize("flags, expected", [
     (["--retrieval", "model", "--no-retrieval"], "argument --no-retrieval: not allowed with argument --retrieval"),

@@ -77,9 +77,12 @@ def _terrain(rows: np.ndarray | None, seed: int):
 
 def _out(value: str) -> str:
     """``--out``, refused before any work when no pose file can be written there (a folder, under a file)."""
+    from topoloc._paths import cannot_write
     from topoloc.data.pose_sampling import pose_file_path
 
-    pose_file_path(value, name="--out")
+    why = cannot_write(pose_file_path(value, name="--out"))
+    if why is not None:
+        raise ValueError(f"--out: {value!r}: {why}")
     return value
 
 

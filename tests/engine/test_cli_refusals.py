@@ -201,6 +201,22 @@ def test_swapped_lat_lon_poses_are_refused_by_evaluate(tiny_config, tmp_path, lh
     assert "comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err and "km from the origin" in err
 
 
+def test_a_test_flight_that_selects_no_image_is_named_by_evaluate_and_saliency(tiny_config, tmp_path, lhs_flight,
+                                                                                capsys):
+    from topoloc.data import TopoFlight
+
+    lhs_flight(tmp_path / "data", n=6)  # one block of 10 rows: all in the train split of 0.9 / 0.1 / 0
+    result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
+    common = ["--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"), "--flights",
+              "comballaz-LHS:synthetic:test", "--split-fractions", "0.9,0.1,0", "--split-block", "10"]
+    expected = (f"flights (--flights): comballaz-LHS (synthetic, split 'test') selects no image in "
+                f"'{tmp_path / 'data'}': its rows all fall in other splits")
+    assert expected in _exit(["evaluate", *common, "--out", str(tmp_path / "eval"), "--device", "cpu",
+                              "--no-retrieval"], capsys)
+    # saliency takes no split options: 6 LHS rows split 0.8 / 0.1 / 0.1 in blocks of 1 leave the test split empty too
+    assert expected in _exit(["saliency", *common[:6], "--out", str(tmp_path / "sal"), "--device", "cpu"], capsys)
+    assert not (tmp_path / "eval" / "report.md").exists() and not (tmp_path / "sal" / "saliency.md").exists()
+
 @pytest.mark.parametrize("which, split", [("train", "test"), ("val", "val")])
 def test_a_recipe_section_that_selects_no_image_is_named(tmp_path, capsys, lhs_flight, which, split):
     lhs_flight(tmp_path / "data", n=6)  # one block of 10 rows: all in the train split of 0.9 / 0.1 / 0

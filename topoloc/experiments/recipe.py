@@ -110,9 +110,16 @@ def _frame_arg(frame: str | LocalFrame | None):
     return None if frame is None else as_frame(frame)
 
 
-def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame) -> list[Any]:
+def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame, each: str | None = None) -> list[Any]:
+    """The flights' datasets; with ``each`` (the argument's name, e.g. ``"flights (--flights)"``), a flight
+    that selects no image is refused by name."""
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
-    return [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options()) for s in specs]
+    sets = [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options()) for s in specs]
+    for spec, ds in zip(specs, sets):
+        if each is not None and len(ds) == 0:
+            raise ValueError(f"{each}: {spec.flight} ({spec.domain}, split {spec.split!r}) selects no image in "
+                             f"{str(root)!r}" + (": its rows all fall in other splits" if spec.split != "all" else ""))
+    return sets
 
 
 def evaluate_checkpoint(
@@ -179,7 +186,7 @@ def evaluate_checkpoint(
     model, normalizer, cfg = load_model(checkpoint, device=_device(device))
     if frame is not None:  # before reading the flights: their poses are checked against this frame
         check_frame(model, frame, checkpoint)
-    tests = _flight_sets(root, flights, frame)
+    tests = _flight_sets(root, flights, frame, each="flights (--flights)")
     if frame is None:
         check_frame(model, tests[0].frame, checkpoint)
     # before the evaluation: a missing semantic map or class table is found before the model runs
@@ -314,7 +321,7 @@ def explain_checkpoint(
     if frame is not None:  # before reading the flights, as `evaluate_checkpoint`: their poses are checked against it
         check_frame(after, frame, checkpoint)
     before = initial_model(cfg, dev).eval()  # the run's initial weights
-    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, frame), out_dir,
+    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, frame, each="flights (--flights)"), out_dir,
                          figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

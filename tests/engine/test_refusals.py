@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -274,3 +275,23 @@ def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):
         train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), pose_images(n=8), pose_images(n=0))
+
+
+def test_files_that_are_not_topoloc_checkpoints_are_named_in_one_plain_line(tmp_path):
+    """A text file, and a torch file holding pickled Python objects (which weights-only loading refuses with many
+    lines of advice to load it unsafely, in terminal colours): each one line saying what the file is."""
+    text = tmp_path / "notes.pt"
+    text.write_text("hello\n")
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(text)
+    assert str(err.value).startswith(f"load_checkpoint: could not read '{text}' as a torch checkpoint: not a file "
+                                     "written by torch.save (")
+    pickled = tmp_path / "pickled.pt"
+    torch.save({"model": argparse.Namespace(a=1)}, pickled)  # a class that weights-only loading refuses
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(pickled)
+    message = str(err.value)
+    assert message == (f"load_checkpoint: could not read '{pickled}' as a torch checkpoint: it holds Python objects "
+                       "beyond tensors and plain data, which topoloc's checkpoints never do; it is not loaded "
+                       "(unpickling such objects can run code)")
+    assert "\x1b" not in message and "\n" not in message

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -139,6 +140,18 @@ def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkp
                          f"Evaluate with frame={trained['name'] or 'LocalFrame(...)'!r} (CLI: --frame)")
 
 
+def _load_error(err: Exception) -> str:
+    """What `torch.load` said, as one plain line: torch's weights-only refusal (many lines of advice to load
+    the file unsafely, with terminal colour codes) becomes what it means here."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    if "Weights only load failed" in text:
+        return ("it holds Python objects beyond tensors and plain data, which topoloc's checkpoints never do; it "
+                "is not loaded (unpickling such objects can run code)")
+    first = text.splitlines()[0] if text else ""
+    return f"not a file written by torch.save ({type(err).__name__}: {first})" if first else \
+        f"not a file written by torch.save ({type(err).__name__})"
+
+
 def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a checkpoint written by `save_checkpoint` (``weights_only``: no code is unpickled)."""
     path = Path(path)
@@ -147,7 +160,8 @@ def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cp
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - name the file
-        raise ValueError(f"load_checkpoint: could not read {str(path)!r} as a torch checkpoint: {err}") from err
+        raise ValueError(f"load_checkpoint: could not read {str(path)!r} as a torch checkpoint: {_load_error(err)}") \
+            from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"load_checkpoint: {str(path)!r} is not a topoloc checkpoint (expected format "
                          f"{CHECKPOINT_FORMAT!r}; original AtLoc checkpoints load with "

@@ -1,5 +1,6 @@
 """Rendering pose files (`render_flights` with `pose_flight`, `topoloc render --poses`): layout, read-back, refusals."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -146,10 +147,20 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
         (["corridor", "--flight", planned, "--count", "3", "--out", out, "--sigma-deg", "a,b,c"], "--sigma-deg"),
         (["corridor", "--flight", "nowhere", "--count", "3", "--out", out], "--flight"),
         (["corridor", "--flight", planned, "--count", "3", "--out", out, "--seed", "-1"], "--seed"),
-        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "-1"], "--world-seed"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "-1", "--min-clearance", "2"],
+         "--world-seed: expected a non-negative integer"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "2"],
+         "--world-seed: chooses the Mini-Comballaz world of --min-clearance; without --min-clearance"),
+        (["corridor", "--flight", planned, "--count", "3", "--out", out, "--min-clearance", "inf"], "--min-clearance"),
         (["lhs", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "-1"], "--world-seed"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--world-seed", "1", "--no-terrain"],
+         "--world-seed: chooses the Mini-Comballaz world whose terrain is used; --no-terrain uses none"),
         (["lhs", "--count", "3", "--out", out], "--flight / --area"),
         (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "-5"], "--margin"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "nan"],
+         "--margin: expected a non-negative number of metres, got nan"),
+        (["lhs", "--area", "comballaz", "--count", "3", "--out", out, "--margin", "20"],
+         "--margin: widens a flight's envelope (--flight); --area samples the whole area"),
     ]:
         with pytest.raises(SystemExit) as info:
             main(["poses", *argv])
@@ -157,6 +168,10 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and err.startswith(f"topoloc poses: error: {flag}"), err
     assert not (tmp_path / "x.npy").exists()
+    from topoloc.cli.poses import DEFAULT_MARGIN_M
+    from topoloc.data.pose_sampling import lhs_envelope
+
+    assert inspect.signature(lhs_envelope).parameters["margin_m"].default == DEFAULT_MARGIN_M  # the help's default
     with pytest.raises(SystemExit) as info:
         main(["render", "--poses", out, "--out", str(tmp_path / "o")])
     assert info.value.code == 2 and "--poses and --name" in capsys.readouterr().err

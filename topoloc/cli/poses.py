@@ -16,6 +16,9 @@ __all__ = ["add"]
 
 #: Cameras of a flight-envelope LHS are kept this many metres above the Mini-Comballaz surface.
 ENVELOPE_CLEARANCE_M = 10.0
+#: ``--margin`` of ``poses lhs --flight`` when not given: `lhs_envelope`'s default (a test keeps them equal; not
+#: imported, so that ``--help`` does not load the library).
+DEFAULT_MARGIN_M = 50.0
 
 
 def _triple(text: str, flag: str, what: str) -> tuple[float, float, float]:
@@ -98,8 +101,11 @@ def _run_corridor(args: argparse.Namespace) -> int:
     sigma_m = _triple(args.sigma_m, "--sigma-m", "A,L,U (across, along, up in m)")
     sigma_deg = _triple(args.sigma_deg, "--sigma-deg", "Y,P,R (yaw, pitch, roll in deg)")
     count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
-    world_seed = _seed(args.world_seed, "--world-seed")
-    if args.min_clearance is not None and not args.min_clearance >= 0:
+    if args.world_seed is not None and args.min_clearance is None:
+        raise ValueError("--world-seed: chooses the Mini-Comballaz world of --min-clearance; without --min-clearance "
+                         "no world is used")
+    world_seed = _seed(0 if args.world_seed is None else args.world_seed, "--world-seed")
+    if args.min_clearance is not None and not 0 <= args.min_clearance < float("inf"):
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     from topoloc.data.pose_sampling import corridor
     from topoloc.procedural import area_of_positions, build_world, clearance_m
@@ -119,10 +125,15 @@ def _run_corridor(args: argparse.Namespace) -> int:
 
 def _run_lhs(args: argparse.Namespace) -> int:
     count, seed, out = _count(args.count), _seed(args.seed), _out(args.out)
-    world_seed = _seed(args.world_seed, "--world-seed")
     if (args.flight is None) == (args.area is None):
         raise ValueError("--flight / --area: expected exactly one of them (a flight's envelope, or a whole area)")
-    if args.margin < 0:
+    if args.world_seed is not None and args.no_terrain:
+        raise ValueError("--world-seed: chooses the Mini-Comballaz world whose terrain is used; --no-terrain uses none")
+    world_seed = _seed(0 if args.world_seed is None else args.world_seed, "--world-seed")
+    if args.margin is not None and args.area is not None:
+        raise ValueError("--margin: widens a flight's envelope (--flight); --area samples the whole area")
+    margin = DEFAULT_MARGIN_M if args.margin is None else args.margin
+    if not 0 <= margin < float("inf"):
         raise ValueError(f"--margin: expected a non-negative number of metres, got {args.margin}")
     from topoloc.data.pose_sampling import lhs_area, lhs_envelope
     from topoloc.geodesy import LocalFrame
@@ -134,7 +145,7 @@ def _run_lhs(args: argparse.Namespace) -> int:
         flight = _flight_rows(args.flight)
         ground = None if args.no_terrain else _terrain(flight, world_seed)
         frame = LocalFrame.named("comballaz") if ground is not None else None
-        rows = lhs_envelope(flight, count, seed=seed, margin_m=args.margin, frame=frame, ground_m=ground,
+        rows = lhs_envelope(flight, count, seed=seed, margin_m=margin, frame=frame, ground_m=ground,
                             clearance_m=ENVELOPE_CLEARANCE_M)
     return _write(rows, out)
 
@@ -173,8 +184,8 @@ def add(sub) -> argparse.ArgumentParser:
     c.add_argument("--min-clearance", type=float, default=None, metavar="M",
                    help="drop the views whose camera is less than M metres above the Mini-Comballaz surface (ground, "
                         "trees, buildings), which 'topoloc render --poses' would refuse (default: keep every view)")
-    c.add_argument("--world-seed", type=int, default=0,
-                   help="seed of the Mini-Comballaz world of --min-clearance (default: %(default)s)")
+    c.add_argument("--world-seed", type=int, default=None,
+                   help="seed of the Mini-Comballaz world of --min-clearance (default: 0)")
     c.set_defaults(func=_run_corridor)
 
     h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",
@@ -187,13 +198,14 @@ def add(sub) -> argparse.ArgumentParser:
                    help="a vendored flight preset or a .npy pose file whose envelope is sampled")
     h.add_argument("--area", default=None, choices=("comballaz",), help="sample a whole area instead of a flight's envelope")
     _common(h)
-    h.add_argument("--margin", type=float, default=50.0, metavar="M",
-                   help="with --flight: horizontal margin around the flight's positions, in m (default: %(default)s)")
+    h.add_argument("--margin", type=float, default=None, metavar="M",
+                   help=f"with --flight: horizontal margin around the flight's positions, in m (default: "
+                        f"{DEFAULT_MARGIN_M:g})")
     h.add_argument("--no-terrain", action="store_true",
                    help="ignore the Mini-Comballaz terrain: --area takes the absolute height band of TOPO's LHS "
                         "(ENU up 105.9-627.7 m, some cameras under high ground) and --flight may go below "
                         f"the terrain (by default its cameras stay {ENVELOPE_CLEARANCE_M:g} m above it)")
-    h.add_argument("--world-seed", type=int, default=0,
-                   help="seed of the Mini-Comballaz world whose terrain is used (default: %(default)s)")
+    h.add_argument("--world-seed", type=int, default=None,
+                   help="seed of the Mini-Comballaz world whose terrain is used (default: 0)")
     h.set_defaults(func=_run_lhs)
     return p

@@ -143,6 +143,22 @@ def _enu_basis(lat_deg: float, lon_deg: float) -> np.ndarray:
                      [0.0, cl, sl]])
 
 
+def _frame_origin(frame: Any) -> tuple[float, float, float]:
+    """``frame``'s (lat_deg, lon_deg, h_m), refused in one line when it is not such a record."""
+    keys = ("lat_deg", "lon_deg", "h_m")
+    if not isinstance(frame, dict) or any(k not in frame for k in keys):
+        raise ValueError(f"frame: expected the origin {{'lat_deg', 'lon_deg', 'h_m'}} (stats['frame'] of the export "
+                         f"JSON), got {frame!r}")
+    try:
+        lat, lon, h = (float(frame[k]) for k in keys)
+    except (TypeError, ValueError):
+        raise ValueError(f"frame: expected numbers for {keys}, got {frame!r}") from None
+    if not (abs(lat) <= 90 and abs(lon) <= 180 and math.isfinite(h)):
+        raise ValueError(f"frame: expected latitude in [-90, 90], longitude in [-180, 180] and a finite height, "
+                         f"got {frame!r}")
+    return lat, lon, h
+
+
 def c2w_enu_to_ecef(c2w_enu, frame: dict[str, float]) -> np.ndarray:
     """Camera-to-ENU poses to camera-to-ECEF poses (metres, EPSG:4978).
 
@@ -153,13 +169,15 @@ def c2w_enu_to_ecef(c2w_enu, frame: dict[str, float]) -> np.ndarray:
     Shape:
         c2w_enu: (..., 4, 4) -> (..., 4, 4)
     """
-    lat, lon, h = float(frame["lat_deg"]), float(frame["lon_deg"]), float(frame["h_m"])
+    lat, lon, h = _frame_origin(frame)
+    c2w = np.asarray(c2w_enu, dtype=np.float64)
+    if c2w.ndim < 2 or c2w.shape[-2:] != (4, 4):
+        raise ValueError(f"c2w_enu: expected poses of shape (..., 4, 4), got {c2w.shape}")
     basis = _enu_basis(lat, lon)
     sl, cl = math.sin(math.radians(lat)), math.cos(math.radians(lat))
     n = _WGS84_A / math.sqrt(1.0 - _WGS84_E2 * sl * sl)
     origin = np.array([(n + h) * cl * math.cos(math.radians(lon)), (n + h) * cl * math.sin(math.radians(lon)),
                        (n * (1.0 - _WGS84_E2) + h) * sl])
-    c2w = np.asarray(c2w_enu, dtype=np.float64)
     out = np.zeros_like(c2w)
     out[..., :3, :3] = basis @ c2w[..., :3, :3]
     out[..., :3, 3] = c2w[..., :3, 3] @ basis.T + origin

@@ -235,3 +235,20 @@ def test_local_contrast_exports(tmp_path):
         expected = loaded(loaded.normalize(images)).numpy()
     got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("frame, expected", [
+    ("comballaz", r"frame: expected the origin \{'lat_deg', 'lon_deg', 'h_m'\} \(stats\['frame'\] of the export JSON\), "
+                  r"got 'comballaz'"),
+    ({}, r"frame: expected the origin .* got \{\}"),
+    ({"lat_deg": "north", "lon_deg": 7.0, "h_m": 1410.0}, r"frame: expected numbers for \('lat_deg', 'lon_deg', 'h_m'\)"),
+    ({"lat_deg": 7.065, "lon_deg": 246.37, "h_m": 1410.0}, r"longitude in \[-180, 180\]"),
+    ({"lat_deg": float("nan"), "lon_deg": 7.0, "h_m": 1410.0}, r"latitude in \[-90, 90\]"),
+])
+def test_the_standalone_decoder_refuses_a_frame_that_is_not_an_origin_record(frame, expected):
+    """The exported decoder runs without topoloc: a frame name (which topoloc itself accepts) or a broken record is
+    refused in one line, not a TypeError from indexing a string."""
+    with pytest.raises(ValueError, match=expected):
+        c2w_enu_to_ecef(np.eye(4), frame)
+    with pytest.raises(ValueError, match=r"c2w_enu: expected poses of shape \(\.\.\., 4, 4\), got \(3, 3\)"):
+        c2w_enu_to_ecef(np.eye(3), FRAME.to_dict())

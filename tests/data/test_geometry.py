@@ -124,6 +124,27 @@ def test_flight_normals_of_a_flight_collection_follow_its_order(tmp_path, make_t
     assert (n[3:] == 0).all()
 
 
+def test_flight_normals_refuse_a_depth_map_of_another_aspect_and_take_a_scaled_one(tmp_path, make_topo_flight):
+    """A depth map must be its render's shape or a scaling of it (TOPO stores scene coordinates at a fraction of the
+    image's resolution); one of another aspect would give normals that do not line up with the image."""
+    from PIL import Image
+
+    from topoloc.data.preset import load_preset
+
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=1, poses=load_preset("comballaz-LHS")[:1].copy())
+    ds = TopoFlight(tmp_path, "comballaz-LHS", frame="comballaz")
+    render = ds.render_paths[0]
+    width, height = Image.open(render).size
+    assert width * 2 == height * 3  # the fixture's renders are 3:2, as TOPO's 720 x 480
+    depth = render.with_name(render.name.replace("_img.png", "_depth.npy"))
+    c2w = ds.poses()[0]
+    np.save(depth, _flat_ground_depth(c2w, height // 2, width // 2, ground_up=c2w[2, 3] - 150.0).astype(np.float32))
+    assert (flight_normals(ds, (8, 12))[0, 2, 1:-1, 1:-1] == 127).all()  # half the resolution: taken
+    np.save(depth, _flat_ground_depth(c2w, height, height, ground_up=c2w[2, 3] - 150.0).astype(np.float32))
+    with pytest.raises(ValueError, match=rf"{depth}: is {height}x{height} \(W x H\), not {width}x{height} or a "
+                                         rf"scaling of it like its render {render.name}"):
+        flight_normals(ds, (8, 12))
+
 def test_flight_normals_refuses_a_cache(tmp_path):
     with pytest.raises(TypeError, match="TopoFlight"):
         flight_normals(object(), (4, 4))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from augment.functional.relight import downsample_normals, surface_normals
 
@@ -102,6 +103,20 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
     return torch.from_numpy(enu.reshape(arr.shape).transpose(2, 0, 1).astype(np.float32)).to(device)
 
 
+def _check_aspect(geometry: Path, hw: tuple[int, int], render: Path) -> None:
+    """Refuses a geometry file whose (H, W) is not its render's shape, or a scaling of it (TOPO's scene
+    coordinates may be stored at a fraction of the image's resolution): its normals would not line up."""
+    try:
+        with Image.open(render) as im:
+            width, height = im.size  # the header only
+    except OSError:
+        return  # an unreadable render is named where it is decoded
+    h, w = hw
+    if abs(w / h - width / height) > 0.01 * width / height:  # aspect ratios 1 % apart
+        raise ValueError(f"{geometry}: is {w}x{h} (W x H), not {width}x{height} or a scaling of it like its render "
+                         f"{render.name}; its normals would not line up with the image")
+
+
 def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.device = "cpu") -> torch.Tensor:
     """Surface normals of every render of a `TopoFlight` (or of each flight of a `FlightCollection`,
     in its order), at ``size``, in its local ENU frame.
@@ -132,7 +147,9 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
     c2w = dataset.poses()
     out = torch.zeros(len(paths), 3, *size, dtype=torch.int8)
     for i, render in enumerate(paths):
-        points = scene_points(geometry_path(render), c2w[i], dataset.frame, device)
+        geometry = geometry_path(render)
+        points = scene_points(geometry, c2w[i], dataset.frame, device)
+        _check_aspect(geometry, tuple(points.shape[-2:]), render)
         n = downsample_normals(surface_normals(points[None]), tuple(size))[0]
         out[i] = (n * 127.0).round().to(torch.int8).cpu()
     return out

@@ -11,7 +11,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,6 @@ import torch
 
 from topoloc.data.cache import as_cache
 from topoloc.engine import ResumeSettingsError, load_checkpoint, train, train_side_by_side
-from topoloc.engine.side_by_side import _add_note
 
 side_by_side = importlib.import_module("topoloc.engine.side_by_side")
 
@@ -187,15 +185,3 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
-
-
-def test_the_process_traceback_reaches_the_error_under_python_3_10_too():
-    # Python 3.10 has no BaseException.add_note (the call used to raise AttributeError there, hiding the run's error)
-    err = ValueError("bad rate")
-    _add_note(err, "in the process of run 'a':\nTraceback ...", has_notes=False)
-    assert err.__notes__ == ["in the process of run 'a':\nTraceback ..."]
-    shown = "".join(traceback.format_exception(err))
-    assert shown.startswith("topoloc.engine.side_by_side._ChildTraceback: in the process of run 'a'")  # as the cause
-    err = ValueError("bad rate")
-    _add_note(err, "note", has_notes=True)
-    assert err.__notes__ == ["note"] and err.__cause__ is None

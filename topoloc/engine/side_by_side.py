@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import pickle
 import queue as queue_module
-import sys
 import tempfile
 import time
 import traceback
@@ -93,21 +92,6 @@ def _run(label: str, config: TrainConfig, data_file: str, threads: int, queue: A
         except Exception:  # noqa: BLE001 - an unpicklable error comes back as its text
             payload = pickle.dumps(RuntimeError(f"{type(err).__name__}: {err}"))
         queue.put(("error", label, payload, note))
-
-
-class _ChildTraceback(Exception):
-    """A failed run's process traceback, as the cause of its error where Python (3.10) shows no notes."""
-
-
-def _add_note(err: BaseException, note: str, *, has_notes: bool = sys.version_info >= (3, 11)) -> None:
-    """Attach ``note`` to ``err``: as a note from Python 3.11 on. Python 3.10 has no ``add_note`` and does
-    not print ``__notes__``: there the note goes into ``__notes__`` and becomes the error's cause, which
-    its traceback shows."""
-    if has_notes:
-        err.add_note(note)
-        return
-    err.__notes__ = [*getattr(err, "__notes__", []), note]
-    err.__cause__ = _ChildTraceback(note)
 
 
 #: The data files of `train_side_by_side` in the temporary folder; ``pid``: the process that wrote it
@@ -221,7 +205,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
             elif kind == "error":
                 err = pickle.loads(news[2])
                 err.run = label
-                _add_note(err, news[3])
+                err.add_note(news[3])
                 raise err
     finally:
         bar.close()

@@ -1,0 +1,68 @@
+"""The lowest Python that pyproject.toml claims can install the floors of its dependencies.
+
+``requires-python`` said ">=3.10" while the kornia floor (0.8.3) needs Python 3.11: on 3.10 pip finds
+no kornia it may install and topoloc does not install at all (found by trying, under 3.10.13). The
+facts below come from the packages' PyPI metadata; the second test reads the metadata of whatever is
+installed at its floor (``scripts/test_oldest.sh`` installs the floors).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+#: Requires-Python of a floor release, from its PyPI metadata (pip under Python 3.10.13, 2026-12-03: "Ignored the
+#: following versions that require a different python version: 0.8.3 Requires-Python >=3.11").
+KNOWN = {("kornia", "0.8.3"): ">=3.11"}
+
+
+def _project() -> dict:
+    return tomllib.loads(PYPROJECT.read_text())["project"]
+
+
+def _lowest_python() -> Version:
+    claim = _project()["requires-python"]
+    found = re.fullmatch(r"\s*>=\s*(\d+\.\d+)\s*", claim)
+    assert found, f"requires-python: expected '>=X.Y', got {claim!r}"
+    return Version(found.group(1))
+
+
+def _floors() -> dict[str, str]:
+    out = {}
+    for dep in _project()["dependencies"]:
+        req = Requirement(dep)
+        low = [s.version for s in req.specifier if s.operator == ">="]
+        if low:
+            out[req.name.lower()] = low[0]
+    return out
+
+
+def test_the_claimed_python_installs_the_kornia_floor():
+    lowest, floors = _lowest_python(), _floors()
+    needs = KNOWN[("kornia", floors["kornia"])]
+    assert lowest in SpecifierSet(needs), f"requires-python allows {lowest}, kornia {floors['kornia']} needs {needs}"
+    assert Version("3.10") not in SpecifierSet(KNOWN[("kornia", "0.8.3")])  # the fact this test rests on
+
+
+def test_every_dependency_installed_at_its_floor_admits_the_claimed_python():
+    lowest, checked = _lowest_python(), []
+    for name, floor in _floors().items():
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if Version(dist.version) != Version(floor):
+            continue
+        needs = dist.metadata.get("Requires-Python") or ""
+        assert lowest in SpecifierSet(needs), f"{name} {floor} needs Python {needs}; requires-python allows {lowest}"
+        checked.append(name)
+    if not checked:
+        pytest.skip("no dependency is installed at its floor here (scripts/test_oldest.sh installs them)")

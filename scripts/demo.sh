@@ -8,7 +8,7 @@
 # is <out>/report.md (default: demo/report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
+source scripts/_venv.sh  # .venv/ with Python >= 3.11 (PYTHON=... picks the interpreter)
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e .
 out="demo"

@@ -2,7 +2,7 @@
 # Set up a virtual environment (if needed) and run the test suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m venv .venv
+source scripts/_venv.sh  # .venv/ with Python >= 3.11 (PYTHON=... picks the interpreter)
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev,albumentations,export]"
 exec .venv/bin/python -m pytest "$@"

@@ -51,4 +51,4 @@ PYTHONPATH="$target" exec .venv/bin/python -m pytest -p no:cacheprovider \
     tests/augment augment tests/models topoloc/models \
     tests/test_geodesy.py tests/test_metrics.py tests/test_rotations.py tests/test_saliency.py tests/data topoloc/data \
     tests/evaluation tests/reporting tests/procedural tests/engine/test_augment_ramp.py tests/engine/test_config.py \
-    tests/engine/test_cli_refusals.py tests/test_recipes.py tests/test_lazy_import.py "$@"
+    tests/engine/test_cli_refusals.py tests/test_recipes.py tests/test_lazy_import.py tests/test_python_floor.py "$@"

@@ -248,7 +248,8 @@ def test_area_frame_from_flight_and_scene_names():
     assert area_frame("crossloc_naturescape", anywhere=True) == comballaz
     assert area_frame("matterhorn-LHS", frame="epfl") == epfl  # an explicit frame wins
     with pytest.raises(ValueError, match=r"'crossloc_naturescape': cannot tell the area from the name \(expected it "
-                                         r"to start with one of \['comballaz', .*'epfl'.*\]\); pass the frame: an origin "
+                                         r"to start with one of \['comballaz', .*'epfl'.*\]\); pass the frame: an "
+                                         r"origin "
                                          r"name \('comballaz' or 'epfl'; --frame on the command line\)"):
         area_frame("crossloc_naturescape")  # not at the start
     with pytest.raises(ValueError, match=r"expected it to contain one of"):

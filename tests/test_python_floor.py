@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.metadata as metadata
 import re
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -72,9 +74,6 @@ def test_every_dependency_installed_at_its_floor_admits_the_claimed_python():
 def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
     """The two README commands make .venv/ with `python3` (or $PYTHON): one older than 3.11 is named, before pip
     fails on kornia with a resolver error. A stand-in interpreter answers as Python 3.10.13 would."""
-    import shutil
-    import subprocess
-
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "scripts", tmp_path / "scripts")  # a checkout without .venv/
     fake = tmp_path / "python3.10"
@@ -82,8 +81,8 @@ def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
                     "if [ \"$1\" = --version ]; then echo 'Python 3.10.13'; exit 0; fi\n"
                     "exit 1  # sys.exit(sys.version_info < (3, 11)) under 3.10\n")
     fake.chmod(0o755)
-    run = subprocess.run(["bash", str(tmp_path / "scripts" / script)], env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)},
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)}, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stderr.strip() == (f"{script}: topoloc needs Python >= 3.11 (its kornia floor does); '{fake}' is Python "
                                   "3.10.13: set PYTHON=/path/to/python3.11 or newer (and remove .venv/ if it holds the "
@@ -92,4 +91,5 @@ def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
     missing = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
                              env={"PATH": "/usr/bin:/bin", "PYTHON": str(tmp_path / "nowhere")},
                              capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2 and f"no '{tmp_path / 'nowhere'}' here; topoloc needs Python >= 3.11" in missing.stderr
+    assert missing.returncode == 2
+    assert f"no '{tmp_path / 'nowhere'}' here; topoloc needs Python >= 3.11" in missing.stderr

@@ -238,10 +238,12 @@ def test_local_contrast_exports(tmp_path):
 
 
 @pytest.mark.parametrize("frame, expected", [
-    ("comballaz", r"frame: expected the origin \{'lat_deg', 'lon_deg', 'h_m'\} \(stats\['frame'\] of the export JSON\), "
+    ("comballaz", r"frame: expected the origin \{'lat_deg', 'lon_deg', 'h_m'\} \(stats\['frame'\] of the export "
+                  r"JSON\), "
                   r"got 'comballaz'"),
     ({}, r"frame: expected the origin .* got \{\}"),
-    ({"lat_deg": "north", "lon_deg": 7.0, "h_m": 1410.0}, r"frame: expected numbers for \('lat_deg', 'lon_deg', 'h_m'\)"),
+    ({"lat_deg": "north", "lon_deg": 7.0, "h_m": 1410.0},
+     r"frame: expected numbers for \('lat_deg', 'lon_deg', 'h_m'\)"),
     ({"lat_deg": 7.065, "lon_deg": 246.37, "h_m": 1410.0}, r"longitude in \[-180, 180\]"),
     ({"lat_deg": float("nan"), "lon_deg": 7.0, "h_m": 1410.0}, r"latitude in \[-90, 90\]"),
 ])

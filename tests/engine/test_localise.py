@@ -172,7 +172,8 @@ def test_cli_says_that_photos_go_before_out(ckpt, tmp_path, capsys, order):
     photos = [str(p) for p in write_photos(tmp_path / "photos", n=2)]
     before, after = ([], photos) if order == "all after" else (photos[:1], photos[1:])
     with pytest.raises(SystemExit) as exc:
-        main(["localise", "--checkpoint", str(ckpt), *before, "--no-progress", "--out", str(tmp_path / "a.csv"), *after])
+        main(["localise", "--checkpoint", str(ckpt), *before, "--no-progress", "--out", str(tmp_path / "a.csv"),
+              *after])
     err = capsys.readouterr().err
     assert exc.value.code == 2
     assert f"--out: {after[0]!r} is not an output file (.csv, .geojson, .json, .kml); --out takes every name after " \

@@ -30,7 +30,7 @@ def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
     p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]", help=flights_help)
 
 
-def _no_file_above(value: str) -> None:
+def _check_writable(value: str) -> None:
     """Refuses a path that lies under a file or in a folder that cannot be written (nothing could be written
     there: refused before the work, not after it)."""
     blocker = file_above(value)
@@ -45,7 +45,7 @@ def out_dir(value: str) -> str:
     """argparse ``type`` of an output folder: refused at once when it is an existing file (or lies under one)."""
     if Path(value).exists() and not Path(value).is_dir():
         raise argparse.ArgumentTypeError(f"expected a folder, {value!r} is a file")
-    _no_file_above(value)
+    _check_writable(value)
     return value
 
 
@@ -53,7 +53,7 @@ def out_file(value: str) -> str:
     """argparse ``type`` of an output file: refused at once when it is an existing folder (or lies under a file)."""
     if Path(value).is_dir() or value.endswith(("/", "\\")):
         raise argparse.ArgumentTypeError(f"expected a file name, {value!r} is a folder")
-    _no_file_above(value)
+    _check_writable(value)
     return value
 
 

@@ -69,7 +69,8 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--split-fractions", default=None, metavar="TRAIN,VAL,TEST",
                    help="how the flights given here split their rows into train / val / test (default: each "
                         "flight's own, 0.8,0.1,0.1); give the training run's, e.g. 0.9,0.1,0 for the demo's")
-    p.add_argument("--split-seed", type=non_negative_int, default=None, metavar="N", help="seed of that split (default 0)")
+    p.add_argument("--split-seed", type=non_negative_int, default=None, metavar="N",
+                   help="seed of that split (default 0)")
     p.add_argument("--split-block", type=positive_int, default=None, metavar="ROWS",
                    help="consecutive rows kept in one split (default: 1 for *-LHS flights, 25 for the others; "
                         "the demo's: 10)")

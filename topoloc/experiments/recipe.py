@@ -110,15 +110,16 @@ def _frame_arg(frame: str | LocalFrame | None):
     return None if frame is None else as_frame(frame)
 
 
-def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame, each: str | None = None) -> list[Any]:
+def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame,
+                 each: str | None = None) -> list[Any]:
     """The flights' datasets; with ``each`` (the argument's name, e.g. ``"flights (--flights)"``), a flight
     that selects no image is refused by name."""
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     sets = [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options()) for s in specs]
-    for spec, ds in zip(specs, sets):
-        if each is not None and len(ds) == 0:
-            raise ValueError(f"{each}: {spec.flight} ({spec.domain}, split {spec.split!r}) selects no image in "
-                             f"{str(root)!r}" + (": its rows all fall in other splits" if spec.split != "all" else ""))
+    empty = next((s for s, ds in zip(specs, sets) if len(ds) == 0), None) if each is not None else None
+    if empty is not None:
+        raise ValueError(f"{each}: {empty.flight} ({empty.domain}, split {empty.split!r}) selects no image in "
+                         f"{str(root)!r}" + (": its rows all fall in other splits" if empty.split != "all" else ""))
     return sets
 
 
@@ -321,7 +322,8 @@ def explain_checkpoint(
     if frame is not None:  # before reading the flights, as `evaluate_checkpoint`: their poses are checked against it
         check_frame(after, frame, checkpoint)
     before = initial_model(cfg, dev).eval()  # the run's initial weights
-    md = saliency_report({str(checkpoint): (before, after)}, _flight_sets(root, flights, frame, each="flights (--flights)"), out_dir,
+    tests = _flight_sets(root, flights, frame, each="flights (--flights)")
+    md = saliency_report({str(checkpoint): (before, after)}, tests, out_dir,
                          figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -352,3 +352,45 @@ def test_thumbnail_features_are_normalised_cross_correlation():
     torch.testing.assert_close(thumbnail_features(grey)[0], ref / ref.norm(), atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="images"):
         thumbnail_features(torch.zeros(2, 1, 8, 8))
+
+
+def test_evaluate_refuses_a_frame_other_than_the_models_or_the_datasets():
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.checkpoint import frame_record
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    epfl = LocalFrame.named("epfl")  # 40 km from Comballaz
+    model.config = {"frame": frame_record(epfl)}  # as `load_model` records the training frame
+    with pytest.raises(ValueError, match="trained in the epfl frame, not in comballaz"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False)
+    # The model's own frame, by object or by name, is accepted and gives the same positions.
+    by_name = evaluate(model, norm, test, frame="epfl", retrieval=False)
+    by_object = evaluate(model, norm, test, frame=epfl, retrieval=False)
+    np.testing.assert_array_equal(by_name.model.pred_c2w, by_object.model.pred_c2w)
+    # A dataset that says which frame its poses are in must agree with `frame`.
+    test.frame = FRAME
+    with pytest.raises(ValueError, match=r"frame: datasets\[0\] .* holds poses in"):
+        evaluate(model, norm, test, frame=epfl, retrieval=False)
+    train.frame = FRAME
+    del model.config
+    test.frame = epfl
+    with pytest.raises(ValueError, match="frame: train_set"):
+        evaluate(model, norm, test, frame=epfl, train_set=train, retrieval=False)
+    with pytest.raises(TypeError, match="frame: expected a LocalFrame"):
+        evaluate(model, norm, test, frame=46.37, retrieval=False)
+
+
+def test_evaluate_takes_device_auto_and_names_a_bad_device():
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    result = evaluate(model, norm, test, frame=FRAME, retrieval=False, device="auto")
+    np.testing.assert_allclose(result.model.translation_m[0], 0.0, atol=1e-4)
+    with pytest.raises(ValueError, match="device: expected 'auto'"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, device="gpu0")

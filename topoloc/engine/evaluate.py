@@ -17,7 +17,9 @@ from torch import nn
 
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
+from topoloc._device import resolve_device
 from topoloc.engine.adapt import ADAPTATIONS, adapt_batchnorm, has_batchnorm
+from topoloc.engine.checkpoint import check_frame, frame_record, frames_differ
 from topoloc.engine.predict import predict
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult,
@@ -68,6 +70,25 @@ def _dataset_list(datasets, name: str) -> list:
         if len(ds) == 0:
             raise ValueError(f"{name}[{i}]: the dataset {ds!r} is empty")
     return list(datasets)
+
+
+def _check_frames(model, frame, sets: dict[str, list]) -> None:
+    """Refuse a ``frame`` other than the one the datasets' poses are in, or the one the model was trained in.
+
+    Datasets without a ``frame`` (an `ImageCache`) are taken on trust, as is a model that records none
+    (one built in Python rather than loaded from a checkpoint)."""
+    mine = frame_record(frame)
+    for name, datasets in sets.items():
+        for i, ds in enumerate(datasets):
+            theirs = getattr(ds, "frame", None)
+            if theirs is not None and frames_differ(frame_record(theirs), mine):
+                where = name if name == "train_set" else f"{name}[{i}]"
+                raise ValueError(f"frame: {where} ({ds!r}) holds poses in {theirs}, not in {frame}; evaluating "
+                                 f"there would place its poses about another origin. Pass frame={theirs!r} or "
+                                 "datasets of one frame")
+    config = getattr(unwrap_model(model), "config", None)
+    if isinstance(config, dict) and config.get("frame") is not None:
+        check_frame(unwrap_model(model), frame, "the model")
 
 
 def _subset(cache, count: int | None):
@@ -136,7 +157,9 @@ def evaluate(
         datasets: one dataset or a sequence of them (e.g. `TopoFlight` synthetic and real test
             flights, or `ImageCache` objects); samples carry ``image``, ``c2w``, ``name``,
             ``flight``, ``domain``.
-        frame: the local ENU frame of the poses; defaults to the first dataset's ``frame``.
+        frame: the local ENU frame of the poses (a `LocalFrame` or a TOPO area name such as ``"comballaz"``);
+            defaults to the first dataset's ``frame``. Refused when a dataset holds its poses in another
+            frame, or the model (from `load_model`) was trained in another.
         train_set: the training dataset (or cache): its poses give the coverage, the constant pose
             and the ceiling; its images the retrieval database and the training fit.
         device: where the model runs (default: the model's device).
@@ -175,6 +198,12 @@ def evaluate(
         frame = getattr(datasets[0], "frame", None)
         if frame is None:
             raise ValueError("frame: the datasets have no `frame`; pass the LocalFrame of their poses")
+    elif isinstance(frame, str):
+        frame = LocalFrame.named(frame)
+    elif not isinstance(frame, LocalFrame):
+        raise TypeError(f"frame: expected a LocalFrame, a TOPO area name or None, got {type(frame).__name__}")
+    _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets,
+                                 "train_set": [] if train_set is None else [train_set]})
     if adapt is not None and adapt not in ADAPTATIONS:
         raise ValueError(f"adapt: expected None or one of {ADAPTATIONS}, got {adapt!r}")
     if adapt == "adabn" and not has_batchnorm(unwrap_model(model)):
@@ -185,9 +214,7 @@ def evaluate(
         raise ValueError("train_set: the retrieval baseline needs the training set (or pass retrieval=False)")
     if train_fit is not None and (isinstance(train_fit, bool) or not isinstance(train_fit, int) or train_fit < 0):
         raise ValueError(f"train_fit: expected a number of training images (>= 0) or None (all), got {train_fit!r}")
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
+    device = next(model.parameters()).device if device is None else resolve_device(device)
     model = model.to(device)
     cache_device = "cpu"
 

@@ -360,3 +360,21 @@ def test_adabn_localises_as_evaluate_adapts(ckpt, tmp_path, capsys):
     rows = {r["name"]: r for r in csv.DictReader(out.open())}
     for name, c2w in zip(adapted.names, adapted.c2w_enu):
         assert float(rows[name]["east_m"]) == pytest.approx(c2w[0, 3], abs=1e-3)
+
+
+def test_a_16_bit_pil_image_is_scaled_as_its_file_is_read(tmp_path):
+    from topoloc.engine.localise import collect_photos
+
+    # 16-bit greyscale (PIL mode I;16): 8-bit value v / 257, worked by hand; convert("RGB") would clip to 255.
+    grey = np.array([[0, 257, 32896], [65535, 514, 1000]], dtype=np.uint16)
+    img = Image.fromarray(grey)
+    assert img.mode == "I;16"
+    expected = np.rint(grey / 257.0).astype(np.uint8)  # 0, 1, 128 / 255, 2, 4
+    got = collect_photos([img])[0].load()[0]
+    assert got.dtype == torch.uint8 and got.shape == (3, 2, 3)
+    np.testing.assert_array_equal(got.numpy(), np.broadcast_to(expected, (3, 2, 3)))
+    img.save(tmp_path / "g16.png")
+    np.testing.assert_array_equal(collect_photos([tmp_path / "g16.png"])[0].load()[0].numpy(), got.numpy())
+    # A float image has no known range: refused, naming the argument.
+    with pytest.raises(ValueError, match=r"images\[1\]: a F \(float32\) image; expected an 8- or 16-bit image"):
+        collect_photos([img, Image.fromarray(grey.astype(np.float32))])[1].load()

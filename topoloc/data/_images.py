@@ -51,7 +51,23 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
 _WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
 
 
-def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
+def pil_rgb(img: Image.Image, where: str) -> torch.Tensor:
+    """A PIL image as an RGB uint8 tensor, read as `read_rgb` reads a file: 16-bit greyscale scaled to 8 bits,
+    an alpha channel dropped.
+
+    Shape:
+        -> (3, H, W)
+
+    Raises:
+        ValueError: a 32-bit integer or float image (the message starts with ``where``).
+    """
+    img = _to_8bit(img, where, "expected an 8- or 16-bit image")
+    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+
+
+def _to_8bit(img: Image.Image, path: Path | str, expected: str = "expected an 8- or 16-bit PNG or JPEG file"
+             ) -> Image.Image:
     """A 16-bit greyscale image scaled to 8 bits (``v / 257``); PIL's ``convert("RGB")`` clips it to 255.
 
     Raises:
@@ -61,7 +77,7 @@ def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
         return img
     arr = np.asarray(img)
     if img.mode == "F" or (img.mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535)):
-        raise ValueError(f"{path}: a {img.mode} ({arr.dtype}) image; expected an 8- or 16-bit PNG or JPEG file")
+        raise ValueError(f"{path}: a {img.mode} ({arr.dtype}) image; {expected}")
     grey = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
     return Image.fromarray(grey, "L")
 

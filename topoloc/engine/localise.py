@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
-from topoloc.data._images import read_rgb
+from topoloc.data._images import pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.adapt import adapt_batchnorm
@@ -91,11 +91,10 @@ def _tensor_photo(image: Tensor, name: str) -> _Photo:
     return _Photo(name, "", lambda: (image, 1))
 
 
-def _pil_photo(img: Image.Image, name: str) -> _Photo:
+def _pil_photo(img: Image.Image, name: str, where: str) -> _Photo:
     def load() -> tuple[Tensor, int]:
         orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
-        arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-        return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous(), orientation
+        return pil_rgb(img, where), orientation
 
     filename = getattr(img, "filename", "") or ""
     return _Photo(Path(filename).stem if filename else name, str(filename), load)
@@ -135,7 +134,7 @@ def collect_photos(images: Any) -> list[_Photo]:
             else:
                 raise FileNotFoundError(f"{path}: no such photo or folder")
         elif isinstance(item, Image.Image):
-            photos.append(_pil_photo(item, str(len(photos))))
+            photos.append(_pil_photo(item, str(len(photos)), where))
         elif isinstance(item, Tensor):
             t = _check_uint8(item, where)
             batch = t if t.ndim == 4 else t[None]

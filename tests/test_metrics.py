@@ -67,3 +67,22 @@ def test_bad_input():
         summarize([], [])
     with pytest.raises(ValueError, match="same number"):
         summarize([1.0], [1.0, 2.0])
+
+
+def test_a_matrix_that_is_not_a_rotation_is_refused():
+    # A rotation scaled by 2 has a geodesic "angle" of 0 to itself by trace, and a reflection has
+    # determinant -1: neither is a camera orientation.
+    scaled = pose()
+    scaled[:3, :3] *= 2.0
+    with pytest.raises(ValueError, match=r"pred_c2w\[1\]: expected a rotation .* \|R\^T R - I\| = 3"):
+        pose_errors(np.stack([pose(), scaled]), np.stack([pose(), pose()]))
+    mirrored = pose()
+    mirrored[:3, 0] *= -1.0
+    with pytest.raises(ValueError, match=r"gt_c2w\[0\]: .*determinant -1"):
+        pose_errors(pose()[None], mirrored[None])
+    # float32 round-off of a true rotation (as a model decodes it) is still a rotation.
+    c, s = np.cos(0.3), np.sin(0.3)
+    turned = pose()
+    turned[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
+    _, r = pose_errors(turned[None], pose()[None])
+    np.testing.assert_allclose(r, np.degrees(0.3), atol=1e-4)

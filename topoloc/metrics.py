@@ -23,12 +23,24 @@ CROSSLOC_THRESHOLDS: tuple[tuple[float, float], ...] = (
 )
 
 
+#: Largest entry of ``|R^T R - I|`` `pose_errors` accepts: float32 rotations decoded by a model are orthonormal
+#: to about 1e-6; a scaled or sheared matrix, whose geodesic angle means nothing, is refused.
+ROTATION_TOL = 1e-4
+
+
 def _poses(x, name: str) -> np.ndarray:
     a = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
     if a.ndim != 3 or a.shape[1:] not in ((4, 4), (3, 4)):
         raise ValueError(f"{name}: expected camera-to-world poses of shape (N, 4, 4) or (N, 3, 4), got {a.shape}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: expected finite numbers, got NaN or inf")
+    r = a[:, :3, :3]
+    gram = np.abs(r.transpose(0, 2, 1) @ r - np.eye(3)).max(axis=(1, 2))
+    bad = np.flatnonzero((gram > ROTATION_TOL) | (np.linalg.det(r) < 0))
+    if len(bad):
+        raise ValueError(f"{name}[{bad[0]}]: expected a rotation in the upper-left 3 x 3 (orthonormal, determinant "
+                         f"+1, to {ROTATION_TOL:g}), got one with |R^T R - I| = {gram[bad[0]]:.3g} and determinant "
+                         f"{np.linalg.det(r[bad[0]]):.3g} ({len(bad)} of {len(a)} poses)")
     return a
 
 
@@ -43,6 +55,10 @@ def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
 
     Returns:
         ``(translation_m, rotation_deg)``, each float64 (N,).
+
+    Raises:
+        ValueError: not (N, 4, 4) or (N, 3, 4), not finite, different counts, or a rotation part that is not a
+            rotation (orthonormal to `ROTATION_TOL`, determinant +1); the message names the argument and row.
 
     Shape:
         pred_c2w, gt_c2w: (N, 4, 4) or (N, 3, 4) -> (N,), (N,)

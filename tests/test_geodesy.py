@@ -45,6 +45,15 @@ class TestWgs84Ecef:
         got = np.stack(wgs84_to_ecef(lat, lon, h), axis=-1)
         np.testing.assert_allclose(got, closed_form_ecef(lat, lon, h), atol=1e-6, rtol=0)
 
+    def test_any_longitude_is_its_meridian(self):
+        # 360 degrees apart is the same meridian: the closed form (cos, sin) of the raw angle is the reference.
+        # PROJ alone gives inf from about 540 degrees on.
+        lon = np.array([-36000.25, -720.0, -541.0, 359.0, 540.0, 720.0, 726.5668, 36001.5])
+        got = np.stack(wgs84_to_ecef(46.37, lon, 1000.0), axis=-1)
+        np.testing.assert_allclose(got, closed_form_ecef(np.full(8, 46.37), lon, np.full(8, 1000.0)), atol=1e-6, rtol=0)
+        frame = LocalFrame(46.5191, 6.5668 + 720.0, 390.0)
+        np.testing.assert_allclose(frame.origin_ecef, LocalFrame.named("epfl").origin_ecef, atol=1e-6, rtol=0)
+
     def test_known_points(self):
         # Equator / prime meridian lies on the semi-major axis; the pole on the semi-minor axis b = a (1 - f).
         np.testing.assert_allclose(np.stack(wgs84_to_ecef(0.0, 0.0, 0.0)), [A, 0, 0], atol=1e-6)
@@ -123,6 +132,10 @@ class TestLocalFrame:
             LocalFrame(120.0, 7.0, 0.0)
         with pytest.raises(ValueError, match="unknown origin"):
             LocalFrame.named("zermatt")
+        with pytest.raises(TypeError, match="LocalFrame lat_deg: expected a number, got str '46'"):
+            LocalFrame("46", 7.0, 0.0)
+        with pytest.raises(TypeError, match="LocalFrame h_m: expected a number, got bool"):
+            LocalFrame(46.0, 7.0, True)
 
     def test_bad_points(self):
         frame = LocalFrame.named("epfl")

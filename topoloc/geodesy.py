@@ -85,7 +85,7 @@ def wgs84_to_ecef(lat_deg, lon_deg, h_m) -> tuple[np.ndarray, np.ndarray, np.nda
 
     Args:
         lat_deg: latitude in degrees, in [-90, 90].
-        lon_deg: longitude in degrees.
+        lon_deg: longitude in degrees (any value: 360 degrees apart is the same meridian).
         h_m: ellipsoidal height in metres.
 
     Returns:
@@ -103,6 +103,9 @@ def wgs84_to_ecef(lat_deg, lon_deg, h_m) -> tuple[np.ndarray, np.ndarray, np.nda
             f"lat_deg: expected latitudes in [-90, 90] degrees, got {bad} "
             "(are latitude and longitude swapped, or radians given?)"
         )
+    # Longitude is periodic; PROJ gives inf beyond about 540 degrees, so wrap what lies outside [-180, 180]
+    # (values inside are passed untouched, bit for bit).
+    lon = np.where(np.abs(lon) > 180.0, np.remainder(lon + 180.0, 360.0) - 180.0, lon)
     x, y, z = _transformers()[0].transform(lon, lat, h)
     return np.asarray(x), np.asarray(y), np.asarray(z)
 
@@ -270,6 +273,8 @@ class LocalFrame:
     def __post_init__(self) -> None:
         for name in ("lat_deg", "lon_deg", "h_m"):
             v = getattr(self, name)
+            if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise TypeError(f"LocalFrame {name}: expected a number, got {type(v).__name__} {v!r}")
             if not np.isfinite(v):
                 raise ValueError(f"LocalFrame {name}: expected a finite number, got {v}")
         if abs(self.lat_deg) > 90:

@@ -98,28 +98,34 @@ def check_per_image(value: Tensor, name: str, batch: int, trailing: tuple[int, .
         raise ValueError(f"{name} must have shape {(batch, *trailing)}, got {tuple(value.shape)}.")
 
 
-def check_batch(image: Tensor, name: str = "image", **params: Tensor | None) -> int:
+def check_batch(image: Tensor, name: str = "image", shapes: dict[str, tuple] | None = None,
+                **params: Tensor | None) -> int:
     """Check a functional call: ``image`` a float ``(B, 3, H, W)`` batch, each parameter a tensor with one
-    value (or one row, one map) per image, i.e. ``B`` along its first dimension; ``None`` is skipped.
+    value (or one row, one map) per image: shape ``(B,)``, or ``(B, *shapes[key])`` where ``shapes`` gives
+    its trailing dimensions (``"H"`` and ``"W"`` stand for the image's); ``None`` is skipped.
 
     Returns:
         ``B``.
 
     Raises:
         TypeError: ``image`` is not a float tensor, or a parameter is not a tensor.
-        ValueError: ``image`` is not a batch of RGB images, or a parameter has another first dimension.
+        ValueError: ``image`` is not a batch of RGB images, or a parameter has another shape (a wrong
+            one would broadcast against the batch and change its size).
     """
     check_image(image, name)
     if image.dim() != 4:
         raise ValueError(f"{name} must be a batch (B, 3, H, W), got {tuple(image.shape)}; add the batch dimension "
                          f"with {name}[None].")
-    batch = image.shape[0]
+    batch, _, height, width = image.shape
+    sizes = {"H": height, "W": width}
     for key, value in params.items():
         if value is None:
             continue
+        trailing = tuple(sizes.get(d, d) for d in (shapes or {}).get(key, ()))
+        expected = (batch, *trailing)
         if not isinstance(value, Tensor):
-            raise TypeError(f"{key} must be a tensor with one value per image, shape ({batch}, ...), got "
+            raise TypeError(f"{key} must be a tensor with one value per image, shape {expected}, got "
                             f"{type(value).__name__} {value!r}.")
-        if value.dim() == 0 or value.shape[0] != batch:
-            raise ValueError(f"{key} must have one value per image, shape ({batch}, ...), got {tuple(value.shape)}.")
+        if tuple(value.shape) != expected:
+            raise ValueError(f"{key} must have one value per image, shape {expected}, got {tuple(value.shape)}.")
     return batch

@@ -87,10 +87,8 @@ def fourier_domain_adaptation(image: Tensor, target: Tensor, beta: Tensor) -> Te
         - image, target: :math:`(B, 3, H, W)`; beta: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_batch(image, beta=beta, target=target)
+    check_batch(image, beta=beta, target=target, shapes={"target": (3, "H", "W")})
     check_image(target, "target")
-    if target.shape != image.shape:
-        raise ValueError(f"target must have the image's shape {tuple(image.shape)}, got {tuple(target.shape)}.")
     _, _, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

@@ -160,7 +160,7 @@ def camera_effects(
         - output: :math:`(B, 3, H, W)`
     """
     check_batch(image, seed=seed, white_balance=white_balance, vignetting=vignetting, noise_std=noise_std,
-                blur_sigma=blur_sigma)
+                blur_sigma=blur_sigma, shapes={"white_balance": (3,)})
     batch, channels, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

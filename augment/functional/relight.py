@@ -117,12 +117,7 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
         >>> sun_relight(img, n, sun, torch.tensor([0.5]))[0, 0, 0]  # flat: 0.4; slope: 0.4 * (0.5 + 0.5 * 0.96 / 0.6)
         tensor([0.4000, 0.5200])
     """
-    check_batch(image, normals=normals, sun=sun, sky_share=sky_share)
-    if normals.shape != image.shape:
-        raise ValueError(f"sun_relight: `normals` must have the image's shape {tuple(image.shape)}, "
-                         f"got {tuple(normals.shape)}")
-    if sun.shape != (image.shape[0], 3):
-        raise ValueError(f"sun_relight: `sun` must be (B, 3) = {(image.shape[0], 3)}, got {tuple(sun.shape)}")
+    check_batch(image, normals=normals, sun=sun, sky_share=sky_share, shapes={"normals": (3, "H", "W"), "sun": (3,)})
     n = normals.to(image.dtype)
     s = sun.to(image.dtype)
     sin_el = s[:, 2].clamp_min(1e-3)

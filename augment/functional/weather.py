@@ -66,7 +66,8 @@ def cloud_layer(
         - output: :math:`(B, 3, H, W)`
     """
     check_batch(image, seed=seed, opacity=opacity, coverage=coverage, softness=softness, color=color, scale=scale,
-                shadow_strength=shadow_strength, shadow_shift=shadow_shift)
+                shadow_strength=shadow_strength, shadow_shift=shadow_shift,
+                shapes={"color": (3,), "shadow_shift": (2,)})
     batch, _, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)
@@ -131,7 +132,8 @@ def snow_cover(
         - amount, softness, brightness: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_batch(image, amount=amount, softness=softness, brightness=brightness, mask=mask)
+    check_batch(image, amount=amount, softness=softness, brightness=brightness, mask=mask,
+                shapes={"mask": (1, "H", "W")})
     work = work_dtype(image.dtype)
     x = image.to(work)
     luma = luminance(x)
@@ -186,7 +188,8 @@ def haze(
         - density, horizon: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
-    check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth)
+    check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth,
+                shapes={"airlight": (3,), "depth": (1, "H", "W")})
     _, _, height, _ = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)
@@ -195,8 +198,6 @@ def haze(
         h = per_image(horizon, x)
         distance = (1.0 - h) / (rows.view(1, 1, -1, 1) - h).clamp_min((1.0 - h) / max_distance)
     else:
-        if depth.shape != (x.shape[0], 1, *x.shape[2:]):
-            raise ValueError(f"depth must have shape {(x.shape[0], 1, *x.shape[2:])}, got {tuple(depth.shape)}.")
         distance = depth.to(work)
     transmission = torch.exp(-per_image(density, x) * distance)
     out = x * transmission + per_image(airlight, x, 3) * (1.0 - transmission)

@@ -268,15 +268,38 @@ def test_functional_input_checks(call):
 
 def test_functional_parameters_are_checked_by_name():
     x = torch.rand(2, 3, 8, 8)
-    with pytest.raises(TypeError, match=r"density must be a tensor with one value per image, shape \(2, \.\.\.\), "
+    with pytest.raises(TypeError, match=r"density must be a tensor with one value per image, shape \(2,\), "
                                         r"got float 0.5"):
         AF.haze(x, 0.5, torch.zeros(2), torch.ones(2, 3))
-    with pytest.raises(ValueError, match=r"amount must have one value per image, shape \(2, \.\.\.\), got \(5,\)"):
+    with pytest.raises(ValueError, match=r"amount must have one value per image, shape \(2,\), got \(5,\)"):
         AF.snow_cover(x, torch.ones(5), torch.ones(2), torch.ones(2))
     with pytest.raises(TypeError, match="edge_strength must be a tensor"):
         AF.edge_abstraction(x, torch.full((2,), 4.0), torch.ones(2), 0.5, torch.full((2,), 0.05))
     with pytest.raises(ValueError, match=r"sky_share must have one value per image"):
         AF.sun_relight(x, torch.zeros(2, 3, 8, 8), torch.zeros(2, 3), torch.tensor(0.5))
+
+
+def test_functional_parameters_of_another_shape_are_refused_not_broadcast():
+    # Each would broadcast: one image with two densities came out as two images, a (B, 1) colour was
+    # one grey level for all three channels, a (B, 2, 1) density turned the batch into a 5-D tensor.
+    one = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"density must have one value per image, shape \(1,\), got \(1, 2\)"):
+        AF.haze(one, torch.ones(1, 2), torch.zeros(1), torch.ones(1, 3))
+    x = torch.rand(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"airlight must have one value per image, shape \(2, 3\), got \(2, 1\)"):
+        AF.haze(x, torch.ones(2), torch.zeros(2), torch.ones(2, 1))
+    with pytest.raises(ValueError, match=r"depth must have one value per image, shape \(2, 1, 8, 8\), got \(2, 8, 8\)"):
+        AF.haze(x, torch.ones(2), torch.zeros(2), torch.ones(2, 3), depth=torch.ones(2, 8, 8))
+    with pytest.raises(ValueError, match=r"white_balance must have one value per image, shape \(2, 3\)"):
+        AF.camera_effects(x, torch.zeros(2, dtype=torch.int64), torch.ones(2), torch.zeros(2), torch.zeros(2),
+                          torch.zeros(2))
+    with pytest.raises(ValueError, match=r"shadow_shift must have one value per image, shape \(2, 2\)"):
+        AF.cloud_layer(x, torch.zeros(2, dtype=torch.int64), torch.ones(2), torch.ones(2), torch.ones(2),
+                        torch.ones(2, 3), torch.ones(2), torch.ones(2), torch.ones(2, 3))
+    with pytest.raises(ValueError, match=r"mask must have one value per image, shape \(2, 1, 8, 8\)"):
+        AF.snow_cover(x, torch.ones(2), torch.ones(2), torch.ones(2), mask=torch.ones(2, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"autumn must have one value per image, shape \(2,\), got \(2, 2\)"):
+        AF.season_shift(x, torch.ones(2, 2), torch.zeros(2), torch.zeros(2))
 
 
 def test_sobel_matches_kornia():

@@ -65,6 +65,11 @@ class RandomSunRelight(nn.Module):
 
     def forward(self, image: Tensor, normals: Tensor) -> Tensor:
         check_image(image, "image")
+        if not isinstance(normals, Tensor):
+            raise TypeError(f"RandomSunRelight: `normals` must be a tensor (B, 3, H, W), got {type(normals).__name__}")
+        if normals.dtype != torch.int8 and not normals.dtype.is_floating_point:
+            raise TypeError(f"RandomSunRelight: `normals` must be float unit normals or int8 ones scaled by 127 (as "
+                            f"`downsample_normals` and `flight_normals` give them), got {normals.dtype}")
         if image.dim() != 4 or normals.shape != image.shape:
             raise ValueError(f"RandomSunRelight: `image` (B, 3, H, W) and `normals` of the same shape expected, got "
                              f"{tuple(image.shape)} and {tuple(normals.shape)}")

@@ -118,6 +118,9 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
         tensor([0.4000, 0.5200])
     """
     check_batch(image, normals=normals, sun=sun, sky_share=sky_share, shapes={"normals": (3, "H", "W"), "sun": (3,)})
+    if not normals.dtype.is_floating_point:
+        raise TypeError(f"normals must be float unit normals, got {normals.dtype} (int8 normals scaled by 127: "
+                        "divide them by 127, or use RandomSunRelight, which does)")
     n = normals.to(image.dtype)
     s = sun.to(image.dtype)
     sin_el = s[:, 2].clamp_min(1e-3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,6 +113,17 @@ def test_random_sun_relight_validates_arguments():
         RandomSunRelight(p=2.0)
     with pytest.raises(ValueError, match="same shape"):
         RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 3))
+    # Only int8 normals have a known scale (127); other integers or bools were used as unit vectors of
+    # length 127 or 32767, and a missing or numpy array gave an AttributeError.
+    for dtype in (torch.int16, torch.uint8, torch.bool):
+        with pytest.raises(TypeError, match=f"`normals` must be float unit normals or int8.*got {dtype}"):
+            RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 4, dtype=dtype))
+    for bad, kind in ((None, "NoneType"), (np.zeros((1, 3, 4, 4), np.float32), "ndarray")):
+        with pytest.raises(TypeError, match=f"`normals` must be a tensor .*got {kind}"):
+            RandomSunRelight()(torch.rand(1, 3, 4, 4), bad)
+    with pytest.raises(TypeError, match="normals must be float unit normals, got torch.int8"):
+        sun_relight(torch.rand(1, 3, 4, 4), torch.zeros(1, 3, 4, 4, dtype=torch.int8), torch.zeros(1, 3),
+                    torch.zeros(1))
 
 
 @pytest.mark.parametrize("p", [0.0, 1.0])

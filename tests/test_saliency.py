@@ -76,6 +76,22 @@ class TestGradientSaliency:
         with pytest.raises(ValueError, match="target"):
             gradient_saliency(model, torch.zeros(1, 3, 2, 2, dtype=torch.float64), target="yaw")
 
+    def test_normalize_checks_the_range_of_the_callers_images(self):
+        # normalize=True turns the model's own range check off (SmoothGrad's noisy copies leave [0, 1]), so
+        # images in [0, 255] or with NaN pixels gave maps of a view the model never sees.
+        model = AtLoc("resnet18", feat_dim=8)
+        grey = torch.full((1, 3, 16, 16), 128.0)
+        for fn in (gradient_saliency, smoothgrad, integrated_gradients):
+            with pytest.raises(ValueError, match=rf"{fn.__name__}: float `images` must be in \[0, 1\], got a maximum "
+                                                 "of 128"):
+                fn(model, grey, normalize=True)
+        holed = torch.full((1, 3, 16, 16), 0.5)
+        holed[0, 0, 3, 3] = float("nan")
+        with pytest.raises(ValueError, match="smoothgrad: float `images` hold NaN pixels"):
+            smoothgrad(model, holed, normalize=True)
+        # Without normalize, the images are the network's input as given: any value is the caller's choice.
+        assert torch.isfinite(gradient_saliency(_LinearPose(16, 16), grey.double())).all()
+
 
 class TestAttentionSaliency:
     def test_uniform_attention_gives_ones(self):

@@ -83,6 +83,15 @@ def test_float_images_in_0_255_are_refused_not_normalised_wrongly():
     # the library's own floats (augmented batches, SmoothGrad's noisy copies) may stray above 1
     assert float(model.prepare(grey.float(), check_range=False)[0, 0, 0, 0]) == pytest.approx((128 - 0.485) / 0.229)
     assert float(model.prepare(torch.full((1, 3, 8, 8), 1.9))[0, 0, 0, 0]) == pytest.approx((1.9 - 0.485) / 0.229)
+    # -inf left the maximum finite and passed; an image normalised twice reaches about -2.1 (ImageNet's
+    # (0 - 0.485) / 0.229 normalised again).
+    holed = torch.full((1, 3, 8, 8), 0.5)
+    holed[0, 1, 2, 3] = -float("inf")
+    with pytest.raises(ValueError, match="normalize: float `images` hold infinite pixels"):
+        model.prepare(holed)
+    once = model.prepare(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"got a minimum of -2\.1.*normalised again"):
+        model.prepare(once)
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])

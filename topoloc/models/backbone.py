@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 import torch
 from torch import Tensor, nn
 
-from topoloc.models.contract import to_unit_float
+from topoloc.models.contract import check_unit_range, to_unit_float
 
 __all__ = ["Backbone"]
 
@@ -254,13 +253,8 @@ class Backbone(nn.Module):
             raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
             raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
-        if check_range and images.is_floating_point() and not torch.jit.is_tracing() and images.numel():
-            peak = float(images.detach().amax())  # NaN when any pixel is
-            if math.isnan(peak):
-                raise ValueError("normalize: float `images` hold NaN pixels: a corrupt image would give a NaN pose")
-            if peak > 2.0:
-                raise ValueError(f"normalize: float `images` must be in [0, 1], got a maximum of {peak:g}: "
-                                 "divide images in [0, 255] by 255, or pass them as uint8")
+        if check_range:
+            check_unit_range(images, "normalize")
         images = to_unit_float(images)
         mean = self.image_mean.to(images.dtype)
         std = self.image_std.to(images.dtype)

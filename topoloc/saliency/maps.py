@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from topoloc.models.contract import prepare
+from topoloc.models.contract import check_unit_range, prepare
 
 __all__ = [
     "METHODS",
@@ -49,6 +49,8 @@ def _check_common(fn: str, model: nn.Module, images: Tensor, target: Target, nor
         raise ValueError(f"{fn}: `target` must be one of {_TARGETS} or a callable, got {target!r}")
     if normalize and not hasattr(model, "normalize"):
         raise ValueError(f"{fn}: normalize=True needs a model with a `normalize` method")
+    if normalize:  # the model's own check is off below: SmoothGrad's noisy copies leave [0, 1]
+        check_unit_range(images, fn)
 
 
 def _positive_int(fn: str, name: str, value: object) -> int:

@@ -12,7 +12,7 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image"]
+__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image", "check_values"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -129,3 +129,23 @@ def check_batch(image: Tensor, name: str = "image", shapes: dict[str, tuple] | N
         if tuple(value.shape) != expected:
             raise ValueError(f"{key} must have one value per image, shape {expected}, got {tuple(value.shape)}.")
     return batch
+
+
+def check_values(value: Tensor, name: str, above: float | None = None, below: float | None = None) -> None:
+    """Check that every value of a functional parameter lies strictly between ``above`` and ``below`` (``None``:
+    unbounded) and is not NaN. One reduction and one device synchronisation: the functional API's public
+    entry points check with it, the kornia classes (whose ranges are checked when built) skip it.
+
+    Raises:
+        ValueError: naming the parameter, the bound and the first value outside it.
+    """
+    bad = torch.isnan(value)
+    if above is not None:
+        bad |= value <= above
+    if below is not None:
+        bad |= value >= below
+    if bool(bad.any()):
+        first = float(value[bad][0])
+        bounds = " and ".join(b for b in ((f"> {above:g}" if above is not None else ""),
+                                          (f"< {below:g}" if below is not None else "")) if b)
+        raise ValueError(f"{name} must be {bounds}, got {first:g}.")

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import haze
+from augment.functional.weather import _haze
 
 __all__ = ["RandomHaze"]
 
@@ -62,7 +62,7 @@ class RandomHaze(SimToRealAugmentationBase):
         grey = self._param(params, "airlight", input)
         blue = self._param(params, "blue", input)
         airlight = torch.stack((grey * (1.0 - blue), grey * (1.0 - 0.5 * blue), grey), dim=-1)
-        return haze(
+        return _haze(
             input,
             density=self._param(params, "density", input),
             horizon=self._param(params, "horizon", input),

@@ -9,7 +9,7 @@ import torch  # noqa: F401  (used by the doctests)
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import illumination
+from augment.functional.appearance import _illumination
 
 __all__ = ["RandomIllumination"]
 
@@ -62,7 +62,7 @@ class RandomIllumination(SimToRealAugmentationBase):
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:
-        return illumination(
+        return _illumination(
             input,
             sun_azimuth=self._param(params, "sun_azimuth", input) * (math.pi / 180.0),
             sun_elevation=self._param(params, "sun_elevation", input) * (math.pi / 180.0),

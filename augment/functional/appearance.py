@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from augment._checks import check_batch
+from augment._checks import check_batch, check_values
 from augment.functional._utils import (
     blur_radius,
     excess_green,
@@ -105,6 +105,15 @@ def illumination(
         - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
+    check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
+                exposure=exposure)
+    check_values(gamma, "gamma", above=0.0)  # gamma <= 0 turns dark pixels white or brighter than 1
+    return _illumination(image, sun_azimuth, sun_elevation, relief, gamma, exposure)
+
+
+def _illumination(image: Tensor, sun_azimuth: Tensor, sun_elevation: Tensor, relief: Tensor, gamma: Tensor,
+                  exposure: Tensor) -> Tensor:
+    """`illumination` on parameters known to be valid (`RandomIllumination`'s): no device synchronisation."""
     check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
                 exposure=exposure)
     work = work_dtype(image.dtype)

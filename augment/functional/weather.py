@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augment._checks import check_batch
+from augment._checks import check_batch, check_values
 from augment.functional._utils import excess_green, luminance, per_image, rgb_constant, sobel_xy, work_dtype
 from augment.functional.noise import fractal_noise
 
@@ -188,6 +188,16 @@ def haze(
         - density, horizon: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
     """
+    check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth,
+                shapes={"airlight": (3,), "depth": (1, "H", "W")})
+    if depth is None:
+        check_values(horizon, "horizon", below=1.0)  # at or below the bottom edge: every distance 0 / 0
+    return _haze(image, density, horizon, airlight, depth, max_distance)
+
+
+def _haze(image: Tensor, density: Tensor, horizon: Tensor, airlight: Tensor, depth: Tensor | None = None,
+          max_distance: float = 20.0) -> Tensor:
+    """`haze` on parameters known to be valid (`RandomHaze`'s): no device synchronisation."""
     check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth,
                 shapes={"airlight": (3,), "depth": (1, "H", "W")})
     _, _, height, _ = image.shape

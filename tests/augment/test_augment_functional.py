@@ -310,3 +310,21 @@ def test_sobel_matches_kornia():
     ref = kornia.filters.spatial_gradient(gray, mode="sobel", normalized=True)  # (B, 1, 2, H, W), replicate
     torch.testing.assert_close(dx, ref[:, :, 0])
     torch.testing.assert_close(dy, ref[:, :, 1])
+
+
+def test_functional_parameters_outside_their_domain_are_refused():
+    x = torch.rand(2, 3, 8, 8)
+    ones, zeros = torch.ones(2), torch.zeros(2)
+    # gamma <= 0: x ** 0 turned every lit pixel white and x ** -1 brighter than 1.
+    for gamma in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match=r"gamma must be > 0, got "):
+            AF.illumination(x, zeros, ones, zeros, torch.tensor([1.0, gamma]), zeros)
+    out = AF.illumination(x, zeros, ones, zeros, torch.full((2,), 0.5), zeros)  # relief 0: a pure gamma
+    torch.testing.assert_close(out, x.clamp_min(1e-12) ** 0.5)
+    # horizon >= 1: the rows' distance (1 - h) / (v - h) is 0 / 0 at h = 1.
+    with pytest.raises(ValueError, match=r"horizon must be < 1, got 1"):
+        AF.haze(x, ones, torch.tensor([0.5, 1.0]), torch.ones(2, 3))
+    # With a depth map the horizon is not used.
+    depth = torch.ones(2, 1, 8, 8)
+    hazy = AF.haze(x, ones, torch.ones(2), torch.ones(2, 3), depth=depth)
+    torch.testing.assert_close(hazy, x * math.exp(-1.0) + (1.0 - math.exp(-1.0)))

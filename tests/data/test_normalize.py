@@ -87,6 +87,13 @@ class TestPoseNormalizer:
             n.encode(torch.zeros(2, 3, 3))
         with pytest.raises(ValueError, match="pred_b6"):
             n.decode(torch.zeros(2, 7))
+        # An integer or bool dtype truncated the codes (a 0.7 m normalised offset became 0) without a word.
+        pose = torch.eye(4, dtype=torch.float64)[None]
+        pose[0, :3, 3] = torch.tensor([0.7, -0.3, 1.6], dtype=torch.float64)
+        assert n.encode(pose, dtype=torch.float16)[0, :3].tolist() == pytest.approx([0.7, -0.3, 1.6], abs=1e-3)
+        for dtype in (torch.int64, torch.bool, "float32"):
+            with pytest.raises(ValueError, match="dtype: expected a floating-point torch dtype"):
+                n.encode(pose, dtype=dtype)
         with pytest.raises(ValueError, match="missing keys"):
             PoseNormalizer.from_state_dict({"mean_m": [0, 0, 0]})
         with pytest.raises(ValueError, match="non-empty"):

@@ -159,7 +159,7 @@ class PoseNormalizer:
 
         Args:
             c2w_b44: poses (torch tensor on any device, or numpy), metres.
-            dtype: dtype of a torch result (computed in float64, then cast).
+            dtype: floating-point dtype of a torch result (computed in float64, then cast).
 
         Returns:
             ``(t_normalised (3), rotation code (6, 4 or 3))`` per pose; a torch tensor on the
@@ -168,6 +168,8 @@ class PoseNormalizer:
         Shape:
             c2w_b44: (..., 4, 4) or (..., 3, 4) -> (..., code_dim)
         """
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype: expected a floating-point torch dtype (the codes are fractions), got {dtype!r}")
         was_numpy = not isinstance(c2w_b44, torch.Tensor)
         c2w = _as_c2w(c2w_b44, "c2w_b44").to(torch.float64)
         mean, std = self._stats(c2w)

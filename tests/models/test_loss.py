@@ -69,6 +69,17 @@ def test_bad_shapes(pred_shape, target_shape):
 def test_bad_arguments():
     with pytest.raises(TypeError, match="sx"):
         AtLocLoss(sx="0")
+    # A NaN weight made every loss NaN, and "no" (truthy) made the weights learnable.
+    for name, value in (("sx", float("nan")), ("sq", float("inf"))):
+        with pytest.raises(ValueError, match=f"`{name}` must be a finite log variance"):
+            AtLocLoss(**{name: value})
+    with pytest.raises(TypeError, match="`learnable` must be True or False, got 'no'"):
+        AtLocLoss(learnable="no")
+
+
+def test_an_empty_batch_is_refused_not_nan():
+    with pytest.raises(ValueError, match=r"hold no pose \(B = 0\)"):
+        AtLocLoss()(torch.zeros(0, 9), torch.zeros(0, 9))
 
 
 def test_quaternion_term_is_sign_invariant():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from os import PathLike
 
 import torch
@@ -46,7 +47,11 @@ class AtLocLoss(nn.Module):
         for name, value in (("sx", sx), ("sq", sq)):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"AtLocLoss: `{name}` must be a float, got {type(value).__name__}")
-        self.learnable = bool(learnable)
+            if not math.isfinite(value):
+                raise ValueError(f"AtLocLoss: `{name}` must be a finite log variance, got {value}")
+        if not isinstance(learnable, bool):
+            raise TypeError(f"AtLocLoss: `learnable` must be True or False, got {learnable!r}")
+        self.learnable = learnable
         self.sax = nn.Parameter(torch.tensor([float(sx)]), requires_grad=self.learnable)
         self.saq = nn.Parameter(torch.tensor([float(sq)]), requires_grad=self.learnable)
 
@@ -65,6 +70,8 @@ class AtLocLoss(nn.Module):
                 "AtLocLoss: `pred` and `target` must both be (B, 9), (B, 7) or (B, 6) with the same shape, "
                 f"got {tuple(pred.shape)} and {tuple(target.shape)}"
             )
+        if pred.shape[0] == 0:
+            raise ValueError("AtLocLoss: `pred` and `target` hold no pose (B = 0); the mean error of none is NaN")
         # The loss is computed in float32 even under autocast: exp() of the weights and the means
         # are better kept out of bf16.
         pred = pred.float()

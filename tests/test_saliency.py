@@ -89,6 +89,10 @@ class TestGradientSaliency:
         holed[0, 0, 3, 3] = float("nan")
         with pytest.raises(ValueError, match="smoothgrad: float `images` hold NaN pixels"):
             smoothgrad(model, holed, normalize=True)
+        with pytest.raises(TypeError, match="gradient_saliency: normalize: expected True or False, got str 'no'"):
+            gradient_saliency(model, holed, normalize="no")
+        with pytest.raises(TypeError, match="smoothgrad: times_input: expected True or False"):
+            smoothgrad(model, grey / 255, normalize=True, times_input="yes")
         # Without normalize, the images are the network's input as given: any value is the caller's choice.
         assert torch.isfinite(gradient_saliency(_LinearPose(16, 16), grey.double())).all()
 

@@ -90,3 +90,18 @@ def test_mixed_image_sizes_are_reported_by_check_images(tmp_path, make_topo_flig
     with pytest.warns(UserWarning, match=r"images of 2 sizes: 4 of 24x16 \(e\.g\. .*comballaz-LHS_00000_img\.png\), "
                                          r"1 of 20x30 \(e\.g\. .*comballaz-LHS_00003_img\.png\)"):
         TopoFlight(tmp_path, "comballaz-LHS", check_images=True)
+
+
+def test_flags_and_seeds_of_another_type_are_refused(tmp_path, make_topo_flight):
+    make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
+    # "no" is a truthy string: it asked for the semantic maps; True passed as seed 1.
+    with pytest.raises(TypeError, match="load_semantics: expected True or False, got str 'no'"):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", load_semantics="no")
+    with pytest.raises(TypeError, match="check_images: expected True or False, got int 1"):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", check_images=1)
+    with pytest.raises(ValueError, match="split_seed: expected a non-negative integer, got True"):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split="train", split_seed=True)
+    with pytest.raises(ValueError, match="split_block: expected a positive integer, got 2.5"):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split="train", split_block=2.5)
+    assert len(TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split="train", split_seed=np.int64(3),
+                          load_semantics=np.bool_(False))) > 0

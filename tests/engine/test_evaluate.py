@@ -394,3 +394,20 @@ def test_evaluate_takes_device_auto_and_names_a_bad_device():
     np.testing.assert_allclose(result.model.translation_m[0], 0.0, atol=1e-4)
     with pytest.raises(ValueError, match="device: expected 'auto'"):
         evaluate(model, norm, test, frame=FRAME, retrieval=False, device="gpu0")
+
+
+def test_flags_of_another_type_are_refused_by_name():
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+    from topoloc.engine.predict import predict
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    # Any string is truthy: amp="no" asked for autocast, baselines="false" computed them.
+    with pytest.raises(TypeError, match="amp: expected True or False, got str 'no'"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, amp="no")
+    with pytest.raises(TypeError, match="baselines: expected True or False"):
+        evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=False, baselines="false")
+    with pytest.raises(TypeError, match="predict: return_codes: expected True or False, got int 1"):
+        predict(model, test, norm, return_codes=1)

@@ -154,6 +154,8 @@ def test_input_and_argument_errors(ckpt, tmp_path):
     for bad in (float("nan"), 1e9, -130.0, "49.5"):  # before the checkpoint is read: it is missing here
         with pytest.raises(ValueError, match=r"geoid_offset_m \(--geoid-offset\): expected the geoid undulation"):
             topoloc.localise(tmp_path / "missing.pt", tmp_path, geoid_offset_m=bad)
+    with pytest.raises(TypeError, match="adabn: expected True or False, got str 'no'"):  # "no" adapted
+        topoloc.localise(tmp_path / "missing.pt", tmp_path, adabn="no")
 
 
 def test_cli_refuses_an_output_file_named_twice(ckpt, tmp_path, capsys):

@@ -17,6 +17,7 @@ to val, the rest to test. Hence:
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,9 +70,9 @@ def split_assignment(n_rows: int, fractions=DEFAULT_FRACTIONS, seed: int = 0, bl
         True
     """
     f = check_fractions(fractions)
-    if int(block) != block or block < 1:
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
         raise ValueError(f"split_block: expected a positive integer, got {block!r}")
-    if int(seed) != seed or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"split_seed: expected a non-negative integer, got {seed!r}")
     block, seed = int(block), int(seed)
     n_blocks = -(-int(n_rows) // block)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from topoloc._flags import check_flag
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.posed import PosedImages
@@ -155,7 +156,9 @@ class TopoFlight(PosedImages):
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain
         self.image_size = parse_image_size(image_size, allow_none=True)
-        self.transform, self.load_semantics, self.on_error = transform, bool(load_semantics), on_error
+        self.transform, self.on_error = transform, on_error
+        self.load_semantics = check_flag(load_semantics, "load_semantics")
+        check_flag(check_images, "check_images")
         self.frame = area_frame(self.flight, frame)
         self.folder = self.root / self.flight
         self.skipped: list[tuple[str, str]] = []

@@ -18,6 +18,7 @@ from torch import nn
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
 from topoloc._device import resolve_device
+from topoloc._flags import check_flag
 from topoloc.engine.adapt import ADAPTATIONS, adapt_batchnorm, has_batchnorm
 from topoloc.engine.checkpoint import check_frame, frame_record, frames_differ
 from topoloc.engine.predict import predict
@@ -204,6 +205,8 @@ def evaluate(
         raise TypeError(f"frame: expected a LocalFrame, a TOPO area name or None, got {type(frame).__name__}")
     _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets,
                                  "train_set": [] if train_set is None else [train_set]})
+    check_flag(amp, "amp")
+    check_flag(baselines, "baselines")
     if adapt is not None and adapt not in ADAPTATIONS:
         raise ValueError(f"adapt: expected None or one of {ADAPTATIONS}, got {adapt!r}")
     if adapt == "adabn" and not has_batchnorm(unwrap_model(model)):

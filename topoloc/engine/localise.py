@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
+from topoloc._flags import check_flag
 from topoloc.data._images import pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
@@ -284,6 +285,8 @@ def localise(
             or not abs(geoid_offset_m) <= GEOID_LIMIT_M:
         raise ValueError(f"geoid_offset_m (--geoid-offset): expected the geoid undulation N in metres, within "
                          f"+-{GEOID_LIMIT_M:g} (on Earth it lies between about -106 and +85), got {geoid_offset_m!r}")
+    check_flag(progress, "progress")
+    check_flag(adabn, "adabn")
     device = resolve_device(device)
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)

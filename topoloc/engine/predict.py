@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from topoloc._device import resolve_device
+from topoloc._flags import check_flag
 from topoloc.data.cache import as_cache
 from topoloc.models.contract import prepare, resolve_input_size, unwrap_model
 
@@ -57,6 +58,8 @@ def predict(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")
+    for name, flag in (("amp", amp), ("channels_last", channels_last), ("return_codes", return_codes)):
+        check_flag(flag, f"predict: {name}")
     if not callable(getattr(normalizer, "decode", None)):
         raise TypeError(f"predict: `normalizer` must be the PoseNormalizer the model was trained with (load_model "
                         f"returns it beside the model), got {type(normalizer).__name__}")

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from topoloc._flags import check_flag
 from topoloc.models.contract import check_unit_range, prepare
 
 __all__ = [
@@ -45,6 +46,7 @@ def _check_images(fn: str, images: Tensor) -> None:
 
 def _check_common(fn: str, model: nn.Module, images: Tensor, target: Target, normalize: bool) -> None:
     _check_images(fn, images)
+    check_flag(normalize, f"{fn}: normalize")
     if not callable(target) and target not in _TARGETS:
         raise ValueError(f"{fn}: `target` must be one of {_TARGETS} or a callable, got {target!r}")
     if normalize and not hasattr(model, "normalize"):
@@ -206,6 +208,7 @@ def smoothgrad(
         torch.Size([2, 64, 96])
     """
     _check_common("smoothgrad", model, images, target, normalize)
+    check_flag(times_input, "smoothgrad: times_input")
     _positive_int("smoothgrad", "samples", samples)
     if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
         raise ValueError(f"smoothgrad: `max_shift` must be a non-negative int (pixels), got {max_shift!r}")
@@ -258,6 +261,7 @@ def integrated_gradients(
         - output: (B, H, W) non-negative; (B, 3, H, W) signed with ``attributions=True``
     """
     _check_common("integrated_gradients", model, images, target, normalize)
+    check_flag(attributions, "integrated_gradients: attributions")
     _positive_int("integrated_gradients", "steps", steps)
     x = images.detach()
     x0 = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
@@ -297,6 +301,7 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
         torch.Size([1, 64, 96])
     """
     _check_images("attention_saliency", images)
+    check_flag(normalize, "attention_saliency: normalize")
     if not hasattr(model, "forward_with_attention") or getattr(model, "spatial_attention", True) is None:
         raise ValueError("attention_saliency: `model` must be an AtLoc with attention='spatial' "
                          f"(a `forward_with_attention` method), got {type(model).__name__}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -75,6 +76,28 @@ def gaussian_blur(image: Tensor, sigma: Tensor, radius: int) -> Tensor:
 def blur_radius(max_sigma: float) -> int:
     """Radius that holds a Gaussian of standard deviation ``max_sigma`` to three sigmas."""
     return int(math.ceil(3.0 * max_sigma))
+
+
+def image_blur_radius(sigma: Tensor, max_sigma: float | None, name: str, size: tuple[int, int]) -> int:
+    """The static radius of `gaussian_blur` for per-image ``sigma`` on images of ``size`` (H, W).
+
+    Three sigmas of ``max_sigma`` (when None, the largest ``sigma``: one device synchronisation, and
+    ``sigma`` is checked), but at most the image's larger side: the padded copy stays within three
+    times the image (a sigma of 1e9 px asked for terabytes). The taps left out all read the replicated
+    border, for every pixel, so the cut only lowers the border's weight.
+
+    Raises:
+        ValueError: ``sigma`` NaN, infinite or negative, or ``max_sigma`` not a finite number >= 0, naming
+            ``name`` (``max_<name>``).
+    """
+    if max_sigma is None:
+        low, high = (float(v) for v in torch.aminmax(sigma.detach()))
+        if not (low >= 0.0 and math.isfinite(high)):
+            raise ValueError(f"{name} must be finite and >= 0 (pixels), got values from {low:g} to {high:g}.")
+        max_sigma = high
+    elif isinstance(max_sigma, bool) or not isinstance(max_sigma, numbers.Real) or not 0.0 <= max_sigma < math.inf:
+        raise ValueError(f"max_{name} must be a finite number >= 0 (pixels), got {max_sigma!r}.")
+    return min(blur_radius(float(max_sigma)), max(size))
 
 
 def sobel_xy(gray: Tensor) -> tuple[Tensor, Tensor]:

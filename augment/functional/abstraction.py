@@ -11,7 +11,7 @@ import torch
 from torch import Tensor
 
 from augment._checks import check_batch, check_image
-from augment.functional._utils import blur_radius, gaussian_blur, luminance, per_image, sobel_xy, work_dtype
+from augment.functional._utils import gaussian_blur, image_blur_radius, luminance, per_image, sobel_xy, work_dtype
 
 __all__ = ["edge_abstraction", "fourier_domain_adaptation"]
 
@@ -38,7 +38,8 @@ def edge_abstraction(
     Args:
         image: RGB images in ``[0, 1]``.
         levels: number of levels per channel, >= 2 (rounded down to an integer).
-        smoothing: Gaussian standard deviation in pixels, >= 0.
+        smoothing: Gaussian standard deviation in pixels, >= 0 (the kernel is cut at three sigmas or at the
+            image's larger side, whichever is shorter).
         edge_strength: darkening of the strongest edges, in ``[0, 1]``.
         edge_threshold: gradient magnitude (luma per pixel) where edges start, > 0.
         max_smoothing: an upper bound on ``smoothing`` known in advance (avoids a device sync).
@@ -54,9 +55,8 @@ def edge_abstraction(
                 edge_threshold=edge_threshold)
     work = work_dtype(image.dtype)
     x = image.to(work)
-    if max_smoothing is None:
-        max_smoothing = float(smoothing.detach().max())
-    smooth = gaussian_blur(x, smoothing.to(x.device), blur_radius(max_smoothing))
+    radius = image_blur_radius(smoothing, max_smoothing, "smoothing", image.shape[-2:])
+    smooth = gaussian_blur(x, smoothing.to(x.device), radius)
     n = torch.floor(per_image(levels, x)).clamp_min(2.0)
     flat = (torch.floor(smooth.clamp(0.0, 1.0) * n).clamp(max=n - 1.0) + 0.5) / n
     gx, gy = sobel_xy(luminance(smooth))

@@ -14,9 +14,9 @@ from torch import Tensor
 
 from augment._checks import check_batch, check_values
 from augment.functional._utils import (
-    blur_radius,
     excess_green,
     gaussian_blur,
+    image_blur_radius,
     luminance,
     per_image,
     rgb_constant,
@@ -157,7 +157,8 @@ def camera_effects(
         white_balance: per-channel gains (R, G, B), > 0.
         vignetting: ``k >= 0`` (0: none).
         noise_std: standard deviation of the additive noise, >= 0.
-        blur_sigma: Gaussian blur standard deviation in pixels, >= 0.
+        blur_sigma: Gaussian blur standard deviation in pixels, >= 0 (the kernel is cut at three sigmas or at
+            the image's larger side, whichever is shorter).
         max_blur_sigma: an upper bound on ``blur_sigma`` known in advance (avoids a device sync).
 
     Returns:
@@ -173,9 +174,8 @@ def camera_effects(
     batch, channels, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)
-    if max_blur_sigma is None:
-        max_blur_sigma = float(blur_sigma.detach().max())
-    x = gaussian_blur(x, blur_sigma.to(x.device), blur_radius(max_blur_sigma))
+    radius = image_blur_radius(blur_sigma, max_blur_sigma, "blur_sigma", image.shape[-2:])
+    x = gaussian_blur(x, blur_sigma.to(x.device), radius)
     ys = torch.linspace(-1.0, 1.0, height, device=x.device, dtype=work).view(1, 1, -1, 1)
     xs = torch.linspace(-1.0, 1.0, width, device=x.device, dtype=work).view(1, 1, 1, -1)
     r2 = (xs * xs * width * width + ys * ys * height * height) / (width * width + height * height)

@@ -328,3 +328,26 @@ def test_functional_parameters_outside_their_domain_are_refused():
     depth = torch.ones(2, 1, 8, 8)
     hazy = AF.haze(x, ones, torch.ones(2), torch.ones(2, 3), depth=depth)
     torch.testing.assert_close(hazy, x * math.exp(-1.0) + (1.0 - math.exp(-1.0)))
+
+
+def test_blur_sigma_is_checked_and_its_kernel_stays_within_the_image():
+    x = torch.rand(2, 3, 8, 8)
+    zeros, ones = torch.zeros(2), torch.ones(2)
+    seed = torch.zeros(2, dtype=torch.int64)
+    # NaN gave math.ceil's "cannot convert float NaN to integer"; a negative sigma a kernel of radius < 0.
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="blur_sigma must be finite and >= 0"):
+            AF.camera_effects(x, seed, torch.ones(2, 3), zeros, zeros, torch.tensor([1.0, bad]))
+        with pytest.raises(ValueError, match="smoothing must be finite and >= 0"):
+            AF.edge_abstraction(x, torch.full((2,), 4.0), torch.tensor([bad, 1.0]), zeros, torch.full((2,), 0.05))
+    with pytest.raises(ValueError, match="max_blur_sigma must be a finite number >= 0"):
+        AF.camera_effects(x, seed, torch.ones(2, 3), zeros, zeros, ones, max_blur_sigma=float("inf"))
+    # A sigma of 1e9 px asked for a kernel and a padded copy of 6e9 pixels per row and ran out of memory.
+    # Cut at the image's side, an image of one colour per row stays one colour per row (to float32 round-off:
+    # every tap reads a pixel of the image or its replicated border).
+    rows = torch.linspace(0, 1, 8).view(1, 1, 8, 1).expand(2, 3, 8, 8).contiguous()
+    out = AF.camera_effects(rows, seed, torch.ones(2, 3), zeros, zeros, torch.full((2,), 1e9))
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, out[..., :1].expand_as(out))
+    # A wide blur of a vertical ramp tends to its mean (0.5) with the borders replicated symmetrically.
+    torch.testing.assert_close(out.mean(), torch.tensor(0.5), atol=1e-5, rtol=0)

@@ -114,8 +114,8 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         return params
 
     def forward(self, input: Tensor, params: Optional[Dict[str, Tensor]] = None, **kwargs: Any) -> Tensor:
-        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
-            check_image(input, "input")
+        check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C) or a list not at all
+        if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
         try:
@@ -162,6 +162,9 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
     def _param(params: Dict[str, Tensor], name: str, like: Tensor) -> Tensor:
         """``params[name]`` on the image's device (float32, or float64 for float64 images)."""
         dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        if name not in params:
+            raise ValueError(f"params: expected the parameters of a call of this op (its `_params` after the call), "
+                             f"got none named {name!r} among {sorted(params)}")
         return params[name].to(device=like.device, dtype=dtype)
 
     def apply_transform(

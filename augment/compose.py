@@ -114,10 +114,17 @@ class SimToReal(ImageSequential):
         self.strength = s
         self.p = p
 
+    def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
+        # kornia's containers turn a numpy array (read as (H, W, C)), a PIL image or a path into a tensor first;
+        # SimToReal's contract is a float tensor, as for every op of this package.
+        if inputs and not isinstance(inputs[0], Tensor):
+            check_image(inputs[0], "input")
+        return super().__call__(*inputs, **kwargs)
+
     def forward(self, input: Tensor, params: Optional[List[ParamItem]] = None,
                 extra_args: Optional[Dict[str, Any]] = None) -> Tensor:
-        if isinstance(input, Tensor) and input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
-            check_image(input, "input")
+        check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C)
+        if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         return super().forward(input, params=params, extra_args=extra_args)
 

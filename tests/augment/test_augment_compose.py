@@ -87,3 +87,24 @@ def test_numpy_scalars_are_numbers_too():
     assert augment.RandomHaze(density=np.float64(0.3)) is not None
     with pytest.raises(ValueError, match="octaves must be an integer"):
         augment.RandomClouds(octaves=np.float32(3.0))
+
+
+def test_inputs_of_another_type_or_shape_are_refused_by_name():
+    from augment import RandomHaze, SimToReal
+
+    x = torch.rand(1, 3, 8, 8)
+    # kornia read a numpy batch (1, 3, 8, 8) as an (H, W, C) image and complained about 8 channels; a list
+    # gave an AttributeError; a 5-D batch kornia's "input shape expected to be in (2, 4)".
+    for op in (RandomHaze(p=1.0), SimToReal()):
+        with pytest.raises(TypeError, match="input must be a torch.Tensor, got ndarray"):
+            op(x.numpy())
+        with pytest.raises(TypeError, match="input must be a torch.Tensor, got list"):
+            op(x.tolist())
+        with pytest.raises(ValueError, match=r"input must have shape \(B, 3, H, W\) or \(3, H, W\), got \(1, 1, 3,"):
+            op(x[None])
+    # Parameters replayed from another op name what is missing (was a KeyError).
+    with pytest.raises(ValueError, match=r"params: expected the parameters of a call of this op .* 'airlight'"):
+        RandomHaze(p=1.0)(x, params={"batch_prob": torch.ones(1), "density": torch.ones(1)})
+    haze = RandomHaze(p=1.0)
+    first = haze(x)
+    torch.testing.assert_close(haze(x, params=haze._params), first)  # a real replay still works

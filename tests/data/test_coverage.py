@@ -91,3 +91,14 @@ class TestCoverage:
         bad[0, 0, 3] = np.nan
         with pytest.raises(ValueError, match="finite"):
             coverage(bad, np.tile(np.eye(4), (1, 1, 1)))
+
+
+def test_a_numpy_weight_is_a_number():
+    # np.float32(1.0) was refused as "expected a finite non-negative weight".
+    rng = np.random.default_rng(3)
+    train, test = _poses(20, rng), _poses(5, rng)
+    a = coverage(train, test, m_per_deg=np.float32(2.0))
+    b = coverage(train, test, m_per_deg=2.0)
+    np.testing.assert_array_equal(a.nearest, b.nearest)
+    with pytest.raises(ValueError, match="m_per_deg: expected a finite non-negative weight"):
+        coverage(train, test, m_per_deg="2")

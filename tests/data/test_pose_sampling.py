@@ -265,3 +265,27 @@ def test_a_pose_file_path_that_is_a_folder_is_refused_naming_it(tmp_path):
     assert pose_file_path(tmp_path / "a.txt") == tmp_path / "a.txt.npy"
     np.save(tmp_path / "b.txt", rows)
     assert save_pose_file(tmp_path / "a.txt", rows) == tmp_path / "a.txt.npy" and (tmp_path / "b.txt.npy").is_file()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"flight_rows": "rows.npy"}, "flight_rows: expected pose rows of shape .* got str"),
+        ({"margin_m": "5"}, "margin_m: expected a margin in metres .* got '5'"),  # numpy's isfinite error
+        ({"yaw_gap_deg": None}, "yaw_gap_deg: expected degrees in"),  # "'<=' not supported"
+        ({"yaw_gap_deg": 400.0}, r"yaw_gap_deg: expected degrees in \[0, 360\]"),
+        ({"clearance_m": "x", "ground_m": lambda e, n: 0 * e}, "clearance_m: expected a height"),
+        ({"ground_m": 3}, "ground_m: expected None or a function"),  # "'int' object is not callable"
+        ({"frame": "zermatt"}, "frame: unknown frame 'zermatt'"),  # a name was "'str' object has no attribute"
+    ],
+)
+def test_lhs_envelope_arguments_name_themselves(kwargs, match):
+    args = {"flight_rows": load_preset(PLANNED)[:5], "n": 4, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        lhs_envelope(**args)
+
+
+def test_lhs_envelope_takes_a_frame_by_name():
+    rows = load_preset(PLANNED)
+    by_name = lhs_envelope(rows, 6, frame="comballaz", seed=3)
+    np.testing.assert_array_equal(by_name, lhs_envelope(rows, 6, frame=LocalFrame.named("comballaz"), seed=3))

@@ -105,3 +105,20 @@ def test_flags_and_seeds_of_another_type_are_refused(tmp_path, make_topo_flight)
         TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split="train", split_block=2.5)
     assert len(TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split="train", split_seed=np.int64(3),
                           load_semantics=np.bool_(False))) > 0
+
+
+def test_an_npz_archive_is_refused_naming_the_file(tmp_path):
+    from topoloc.data import load_pose_file
+
+    path = tmp_path / "poses.npz"
+    np.savez(path, rows=np.zeros((2, 6)))
+    # NumPy returns an archive for it, which failed later as "'NpzFile' object has no attribute 'ndim'".
+    with pytest.raises(ValueError, match=r"poses.npz: the pose file is an .npz archive of arrays \['rows'\]"):
+        load_pose_file(path)
+
+
+def test_a_split_of_another_type_is_refused_before_the_folder_is_read(tmp_path):
+    # split=3 first said the folder was missing, then (with the folder there) "'int' object is not iterable".
+    for bad in (3, None, [[1, 2]], [0.5]):
+        with pytest.raises(ValueError, match=r"split: expected one of \('train', 'val', 'test', 'all'\)"):
+            TopoFlight(tmp_path, "comballaz-LHS", split=bad)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from topoloc.data._arrays import load_npy
 from topoloc.image_size import output_size, parse_image_size
 
 __all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
@@ -111,10 +112,7 @@ def read_semantics(path: Path, out_hw: tuple[int, int] | None = None) -> torch.T
         -> (H, W)
     """
     path = Path(path)
-    try:
-        sem = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
-        raise ValueError(f"{path}: could not read the semantics array ({err}); expected a .npy file") from err
+    sem = load_npy(path, "semantics array", "a (H, W) .npy array of class ids")
     if sem.ndim != 2:
         raise ValueError(f"{path}: expected a (H, W) array of class ids, got shape {sem.shape}")
     if np.issubdtype(sem.dtype, np.floating) or sem.min(initial=0) < 0 or sem.max(initial=0) > 255:

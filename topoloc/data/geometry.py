@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from augment.functional.relight import downsample_normals, surface_normals
+from topoloc.data._arrays import load_npy
 
 __all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals"]
 
@@ -84,10 +85,7 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
     Returns:
         (3, H, W) float32 ENU metres, NaN where nothing is hit.
     """
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
-        raise ValueError(f"{path}: could not read the geometry array ({err}); expected a .npy file") from err
+    arr = load_npy(path, "geometry array", "a .npy depth map or scene-coordinate array")
     if path.name.endswith("_depth.npy"):
         if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
             raise ValueError(f"{path}: a depth map must be a numeric (H, W) array of metres, got shape {arr.shape} "

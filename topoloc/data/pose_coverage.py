@@ -16,6 +16,7 @@ the Comballaz LHS poses).
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ def _c2w(x, name: str) -> np.ndarray:
 
 
 def _check_weight(m_per_deg) -> float:
-    if isinstance(m_per_deg, bool) or not isinstance(m_per_deg, (int, float)) or not np.isfinite(m_per_deg) \
+    if isinstance(m_per_deg, bool) or not isinstance(m_per_deg, numbers.Real) or not np.isfinite(m_per_deg) \
             or m_per_deg < 0:
         raise ValueError(f"m_per_deg: expected a finite non-negative weight (metres per degree), got {m_per_deg!r}")
     return float(m_per_deg)

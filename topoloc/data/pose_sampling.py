@@ -16,6 +16,7 @@ terrain is checked where a terrain exists (:func:`topoloc.procedural.check_clear
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from topoloc._paths import file_above
 from topoloc.data.topo import read_pose_file
-from topoloc.geodesy import LocalFrame, ecef_to_wgs84, enu_in_ecef
+from topoloc.geodesy import LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
 
 __all__ = [
     "corridor",
@@ -48,7 +49,11 @@ HOVER_M = 0.5
 
 # ----------------------------------------------------------------------------------- validation
 def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
-    a = np.asarray(rows, dtype=np.float64)
+    try:
+        a = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
+                         f"{type(rows).__name__} {str(rows)[:60]!r}") from err
     if a.ndim != 2 or a.shape[1] != 6:
         raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got {a.shape}")
     if len(a) == 0:
@@ -64,6 +69,19 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
             "near the Earth's surface (lat/lon swapped, or local coordinates?)"
         )
     return a
+
+
+def _check_number(v, name: str, what: str) -> float:
+    """A finite real number >= 0 (not a bool, not a string)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name}: expected {what} (a finite number >= 0), got {v!r}")
+    return float(v)
+
+
+def _check_ground(ground_m) -> None:
+    if ground_m is not None and not callable(ground_m):
+        raise ValueError(f"ground_m: expected None or a function of (east_m, north_m) returning heights, got "
+                         f"{type(ground_m).__name__} {ground_m!r}")
 
 
 def _check_count(n, name: str = "n") -> int:
@@ -351,13 +369,16 @@ def lhs_envelope(
     """
     rows = _check_rows(flight_rows)
     n = _check_count(n)
-    if not np.isfinite(margin_m) or margin_m < 0:
-        raise ValueError(f"margin_m: expected a non-negative number of metres, got {margin_m!r}")
-    if not 0.0 <= yaw_gap_deg <= 360.0:
+    margin_m = _check_number(margin_m, "margin_m", "a margin in metres")
+    if _check_number(yaw_gap_deg, "yaw_gap_deg", "degrees in [0, 360]") > 360.0:
         raise ValueError(f"yaw_gap_deg: expected degrees in [0, 360], got {yaw_gap_deg!r}")
+    clearance_m = _check_number(clearance_m, "clearance_m", "a height above the terrain in metres")
+    _check_ground(ground_m)
     if frame is None:
         lat, lon, h = ecef_to_wgs84(*rows[:, :3].mean(0))
         frame = LocalFrame(float(lat), float(lon), float(h))
+    else:
+        frame = as_frame(frame)
     enu = frame.ecef_to_enu(rows[:, :3])
     east = (enu[:, 0].min() - margin_m, enu[:, 0].max() + margin_m)
     north = (enu[:, 1].min() - margin_m, enu[:, 1].max() + margin_m)
@@ -394,6 +415,7 @@ def lhs_area(area="comballaz", n: int = 1000, seed: int = 0, ground_m: Callable 
     elif not isinstance(area, LhsArea):
         raise ValueError(f"area: expected an area name or an LhsArea, got {type(area).__name__}")
     n = _check_count(n)
+    _check_ground(ground_m)
     frame = LocalFrame.named(area.origin)
     yaw = (area.yaw_deg[0], area.yaw_deg[1] - area.yaw_deg[0])
     band = area.up_m if ground_m is None else area.above_ground_m

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["SPLITS", "DEFAULT_FRACTIONS", "split_assignment", "split_rows", "check_fractions"]
+__all__ = ["SPLITS", "DEFAULT_FRACTIONS", "split_assignment", "split_rows", "check_fractions", "check_split"]
 
 SPLITS = ("train", "val", "test", "all")
 #: Default (train, val, test) fractions.
@@ -108,14 +108,28 @@ def split_rows(
         rows: (M,) -> (M,) bool
     """
     rows = np.asarray(rows, dtype=np.int64)
+    check_split(split)
     if isinstance(split, str):
-        if split not in SPLITS:
-            raise ValueError(f"split: expected one of {SPLITS} or a sequence of row indices, got {split!r}")
         if split == "all":
             check_fractions(fractions)  # unused here, but a typo should not wait for another split to be found
             return np.ones(len(rows), dtype=bool)
         return split_assignment(n_rows, fractions, seed, block)[rows] == SPLITS.index(split)
-    wanted = np.asarray(list(split))
-    if wanted.ndim != 1 or (wanted.size and not np.issubdtype(wanted.dtype, np.integer)):
-        raise ValueError(f"split: expected a split name or a 1-d sequence of integer row indices, got {split!r}")
-    return np.isin(rows, wanted)
+    return np.isin(rows, np.asarray(list(split)))
+
+
+def check_split(split) -> None:
+    """Refuse a ``split`` that is neither one of `SPLITS` nor a 1-d sequence of integer row indices.
+
+    Raises:
+        ValueError: naming ``split`` and what it is.
+    """
+    if isinstance(split, str):
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {SPLITS} or a sequence of row indices, got {split!r}")
+        return
+    try:
+        wanted = np.asarray(list(split))
+    except TypeError:
+        wanted = None
+    if wanted is None or wanted.ndim != 1 or (wanted.size and not np.issubdtype(wanted.dtype, np.integer)):
+        raise ValueError(f"split: expected one of {SPLITS} or a 1-d sequence of integer row indices, got {split!r}")

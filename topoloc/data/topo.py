@@ -25,9 +25,10 @@ import numpy as np
 
 from topoloc._flags import check_flag
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
+from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.posed import PosedImages
-from topoloc.data.splits import DEFAULT_FRACTIONS, split_rows
+from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
 
@@ -54,10 +55,7 @@ def read_pose_file(path: Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
-    try:
-        poses = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:  # EOFError: an empty file
-        raise ValueError(f"{path}: could not read the pose file ({err}); expected a (N, 6) .npy array") from err
+    poses = load_npy(path, "pose file", "a (N, 6) .npy array of Cesium pose rows")
     if poses.ndim != 2 or poses.shape[1] != 6 or not np.issubdtype(poses.dtype, np.number):
         raise ValueError(
             f"{path}: expected a numeric array of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
@@ -159,6 +157,7 @@ class TopoFlight(PosedImages):
         self.transform, self.on_error = transform, on_error
         self.load_semantics = check_flag(load_semantics, "load_semantics")
         check_flag(check_images, "check_images")
+        check_split(split)  # before the folder: a wrong type is the first thing to say
         self.frame = area_frame(self.flight, frame)
         self.folder = self.root / self.flight
         self.skipped: list[tuple[str, str]] = []

@@ -56,6 +56,14 @@ def test_summary_serialises_and_prints():
     assert "| median | 1.50 | 3.50 |" in text and "5m_5deg" in text and "val" in text
 
 
+def test_thresholds_that_are_not_pairs_are_refused_by_name():
+    # 5 gave "'int' object is not iterable", ((1,),) "not enough values to unpack".
+    for bad in (5, [(1,)], [(5.0, -1.0)], [("a", "b")], [(float("nan"), 3.0)]):
+        with pytest.raises(ValueError, match=r"thresholds: expected \(metres, degrees\) pairs"):
+            summarize([1.0], [1.0], thresholds=bad)
+    assert summarize([1.0, 4.0], [1.0, 1.0], thresholds=[[2, 2]]).within == {"2m_2deg": 0.5}
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="pred_c2w"):
         pose_errors(np.zeros((2, 4)), np.zeros((2, 4, 4)))

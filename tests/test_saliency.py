@@ -158,6 +158,13 @@ class TestOverlay:
             overlay(torch.rand(3, 8, 8), torch.rand(8, 8), alpha=2.0)
         with pytest.raises(ValueError, match="cmap"):
             overlay(torch.rand(3, 8, 8), torch.rand(8, 8), cmap="nope")
+        # numpy gave "'numpy.ndarray' object has no attribute ...", an empty batch torch's quantile error.
+        with pytest.raises(TypeError, match="overlay: `image` must be a torch tensor, got ndarray"):
+            overlay(np.zeros((3, 8, 8)), torch.rand(8, 8))
+        with pytest.raises(TypeError, match="overlay: `saliency` must be a torch tensor, got ndarray"):
+            overlay(torch.rand(3, 8, 8), np.zeros((8, 8)))
+        with pytest.raises(ValueError, match=r"overlay: `image` holds no pixel or no image, got \(0, 3, 8, 8\)"):
+            overlay(torch.rand(0, 3, 8, 8), torch.rand(0, 8, 8))
 
 
 class TestSaliencyDifference:

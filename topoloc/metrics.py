@@ -71,6 +71,17 @@ def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
     return translation_m, np.asarray(rotation_deg, dtype=np.float64)
 
 
+def _thresholds(thresholds) -> list[tuple[float, float]]:
+    try:
+        pairs = np.asarray(thresholds, dtype=np.float64)
+    except (TypeError, ValueError):
+        pairs = None
+    if pairs is None or pairs.ndim != 2 or pairs.shape[1] != 2 or not np.all(np.isfinite(pairs)) or np.any(pairs <= 0):
+        raise ValueError(f"thresholds: expected (metres, degrees) pairs of positive numbers, e.g. ((5, 5), (10, 7)), "
+                         f"got {thresholds!r}")
+    return [(float(m), float(d)) for m, d in pairs]
+
+
 def _label(metres: float, degrees: float) -> str:
     return f"{metres:g}m_{degrees:g}deg"
 
@@ -152,7 +163,7 @@ def summarize(
         raise ValueError("translation_m: expected at least one error to summarise, got none")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
         raise ValueError("translation_m / rotation_deg: expected finite errors, got NaN or inf")
-    within = {_label(m, d): float(np.mean((t < m) & (r < d))) for m, d in thresholds}
+    within = {_label(m, d): float(np.mean((t < m) & (r < d))) for m, d in _thresholds(thresholds)}
     return PoseErrorSummary(
         count=int(t.size),
         median_m=float(np.median(t)),

@@ -138,3 +138,13 @@ def test_augmentations_are_looked_up_by_name():
             register_augment("halve", lambda s: None)
     finally:
         AUGMENTATIONS.pop("halve", None)
+
+
+def test_from_yaml_names_a_file_that_is_not_yaml(tmp_path):
+    # yaml's ParserError, several lines without the file's name, was raised as it was.
+    (tmp_path / "config.yaml").write_text("epochs: [1,\n")
+    with pytest.raises(ValueError, match=r"TrainConfig.from_yaml: '.*config.yaml' is not valid YAML \(while parsing"):
+        TrainConfig.from_yaml(tmp_path / "config.yaml")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00epochs")
+    with pytest.raises(ValueError, match=r"binary.yaml' is not valid YAML"):
+        TrainConfig.from_yaml(tmp_path / "binary.yaml")

@@ -360,8 +360,12 @@ class TrainConfig:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"TrainConfig.from_yaml: {str(path)!r}: {not_a_file(path)}")
-        with open(path, encoding="utf-8") as f:
-            values = load_yaml(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = load_yaml(f) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"TrainConfig.from_yaml: {str(path)!r} is not valid YAML ({first} ...)") from err
         if not isinstance(values, dict):
             raise ValueError(f"TrainConfig.from_yaml: {str(path)!r} must hold a mapping of fields, "
                              f"got {type(values).__name__}")

@@ -54,6 +54,10 @@ def overlay(
         >>> out.shape, float(out.min()) >= 0.0, float(out.max()) <= 1.0
         (torch.Size([3, 4, 4]), True, True)
     """
+    for name, value in (("image", image), ("saliency", saliency)):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"overlay: `{name}` must be a torch tensor, got {type(value).__name__} "
+                            "(torch.from_numpy(a) for a numpy array)")
     single = image.ndim == 3
     if image.ndim not in (3, 4) or image.shape[-3] != 3:
         raise ValueError(f"overlay: `image` must be (3, H, W) or (B, 3, H, W), got {tuple(image.shape)}")
@@ -61,6 +65,8 @@ def overlay(
             not single and saliency.shape[0] != image.shape[0]):
         raise ValueError(f"overlay: `saliency` must be {'(H, W)' if single else '(B, H, W)'} at the image "
                          f"size, got {tuple(saliency.shape)} for an image of {tuple(image.shape)}")
+    if image.shape[-2] == 0 or image.shape[-1] == 0 or (not single and image.shape[0] == 0):
+        raise ValueError(f"overlay: `image` holds no pixel or no image, got {tuple(image.shape)}")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"overlay: `alpha` must be in [0, 1], got {alpha}")
     if not 0.0 < clip_quantile <= 1.0:

@@ -93,6 +93,16 @@ class TestGradientSaliency:
             gradient_saliency(model, holed, normalize="no")
         with pytest.raises(TypeError, match="smoothgrad: times_input: expected True or False"):
             smoothgrad(model, grey / 255, normalize=True, times_input="yes")
+        # Python's or torch's own errors before: "'>=' not supported", "'int' object has no attribute 'device'",
+        # "new(): invalid data type 'str'", "'NoneType' object has no attribute 'training'".
+        with pytest.raises(ValueError, match="smoothgrad: `noise` must be a finite number >= 0"):
+            smoothgrad(model, grey / 255, normalize=True, noise="0.1")
+        with pytest.raises(TypeError, match="smoothgrad: `generator` must be a torch.Generator or None, got int"):
+            smoothgrad(model, grey / 255, normalize=True, generator=3)
+        with pytest.raises(ValueError, match="integrated_gradients: `baseline` must be a number or a tensor"):
+            integrated_gradients(model, grey / 255, normalize=True, baseline="black")
+        with pytest.raises(TypeError, match="gradient_saliency: `model` must be a torch module"):
+            gradient_saliency(None, grey / 255)
         # Without normalize, the images are the network's input as given: any value is the caller's choice.
         assert torch.isfinite(gradient_saliency(_LinearPose(16, 16), grey.double())).all()
 

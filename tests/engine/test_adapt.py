@@ -89,6 +89,11 @@ def test_refusals_name_the_argument():
     with pytest.raises(ValueError, match="adapt: expected None or one of"):
         evaluate(PooledBN(), PoseNormalizer.fit(torch.eye(4).repeat(2, 1, 1)), _cache(_images(4)),
                  frame=LocalFrame.named("comballaz"), retrieval=False, adapt="tent")
+    # torch's "manual_seed expected a long, but got str" and an unnamed "got NoneType" before.
+    with pytest.raises(ValueError, match="adapt_batchnorm: `seed` must be a non-negative int, got '1'"):
+        adapt_batchnorm(PooledBN(), _cache(_images(4)), seed="1")
+    with pytest.raises(TypeError, match="adapt_batchnorm: data: expected an ImageCache .* got NoneType"):
+        adapt_batchnorm(PooledBN(), None, image_size=(8, 8))
 
 
 def test_evaluate_adapts_each_flight_and_domain_on_its_own_images():

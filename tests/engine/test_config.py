@@ -148,3 +148,12 @@ def test_from_yaml_names_a_file_that_is_not_yaml(tmp_path):
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00epochs")
     with pytest.raises(ValueError, match=r"binary.yaml' is not valid YAML"):
         TrainConfig.from_yaml(tmp_path / "binary.yaml")
+
+
+def test_model_kwargs_must_be_plain_data():
+    # An object passed, then failed as yaml's RepresenterError when config.yaml was written.
+    with pytest.raises(TypeError, match=r"`model_kwargs\['feat_dim'\]` must be plain data .* got object"):
+        TrainConfig(model_kwargs={"feat_dim": object()})
+    with pytest.raises(TypeError, match=r"`model_kwargs\['backbone_kwargs'\]\[1\]` must be plain data"):
+        TrainConfig(model_kwargs={"backbone_kwargs": [1, {2}]})
+    assert TrainConfig(model_kwargs={"feat_dim": 64, "pretrained": False}).model_kwargs["feat_dim"] == 64

@@ -411,3 +411,25 @@ def test_flags_of_another_type_are_refused_by_name():
         evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=False, baselines="false")
     with pytest.raises(TypeError, match="predict: return_codes: expected True or False, got int 1"):
         predict(model, test, norm, return_codes=1)
+
+
+def test_arguments_of_another_type_are_refused_by_name():
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    # Each gave a bare "object of type 'int' has no len()" or "'int' object is not iterable".
+    with pytest.raises(TypeError, match=r"datasets\[0\]: expected a dataset .* got int"):
+        evaluate(model, norm, 3, frame=FRAME, retrieval=False)
+    with pytest.raises(TypeError, match=r"val_sets\[1\]: expected a dataset .* got str"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, val_sets=[test, "val"])
+    with pytest.raises(TypeError, match=r"train_set: expected a dataset .* got int"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, train_set=3)
+    with pytest.raises(TypeError, match=r"train_set: expected one dataset .* got a list"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, train_set=[train, train])
+    with pytest.raises(ValueError, match=r"retrieval: expected True, False, a feature source or a list"):
+        evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=3)
+    with pytest.raises(TypeError, match="method: expected the label"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, method=3)

@@ -323,7 +323,7 @@ class ImageCache:
 
 
 def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
-             num_workers: int = 0, progress: bool = False) -> ImageCache:
+             num_workers: int = 0, progress: bool = False, name: str = "data") -> ImageCache:
     """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
 
     Args:
@@ -332,6 +332,7 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
         device: where a newly decoded cache lives (``"cpu"``, ``"cuda"``, ``"auto"``).
         num_workers: decode workers.
         progress: show a progress bar while decoding.
+        name: the argument ``data`` was given as, named in the errors.
 
     Returns:
         ``data`` itself when it is an `ImageCache` of that size, otherwise a new one (uint8
@@ -343,11 +344,13 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
         images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
         return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
     if isinstance(data, Tensor):
-        raise TypeError("expected an ImageCache or a map-style dataset of sample dicts, got a tensor: images without "
+        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got a tensor: images "
+                        "without "
                         "poses go in ImageCache(images, c2w) with any c2w (e.g. torch.eye(4).repeat(n, 1, 1)), or "
                         "through topoloc.localise for photos")
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
-        raise TypeError(f"expected an ImageCache or a map-style dataset of sample dicts, got {type(data).__name__}")
+        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
+                        f"{type(data).__name__}")
     if image_size is None:
         if len(data) == 0:
             raise ValueError(f"the dataset {type(data).__name__} is empty")

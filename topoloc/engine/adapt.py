@@ -14,6 +14,7 @@ The statistics are the average over batches of the per-batch statistics, as
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Any, Iterator
 
 import torch
@@ -80,7 +81,9 @@ def adapt_batchnorm(
                          "AdaBN has nothing to re-estimate")
     device = next(raw.parameters()).device if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="adapt_batchnorm")
-    cache = as_cache(data, image_size)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"adapt_batchnorm: `seed` must be a non-negative int, got {seed!r}")
+    cache = as_cache(data, image_size, name="adapt_batchnorm: data")
     if len(cache) == 0:
         raise ValueError("adapt_batchnorm: `data` has no image to take the statistics of")
     adapted = copy.deepcopy(raw).to(device)

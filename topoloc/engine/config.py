@@ -255,6 +255,8 @@ class TrainConfig:
         unknown = sorted(set(self.model_kwargs) - set(known))
         if unknown:  # found here, not when the model is built after the images are decoded
             raise ValueError(f"TrainConfig: `model_kwargs` has unknown key(s) {unknown}; AtLoc takes {known}")
+        for key, value in self.model_kwargs.items():  # written to config.yaml and the checkpoint as plain data
+            _check_plain(value, f"model_kwargs[{key!r}]")
         for name in ("epochs", "batch_size", "log_every"):
             setattr(self, name, _positive_int(getattr(self, name), name))
         for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed", "augment_ramp_epochs"):
@@ -384,6 +386,25 @@ class TrainConfig:
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_plain(value: Any, where: str) -> None:
+    """Refuse a value that YAML and a weights-only checkpoint cannot hold: anything but None, bool, int,
+    float, str, a path, or lists, tuples and str-keyed dicts of them."""
+    if value is None or isinstance(value, (bool, int, float, str, PathLike)):
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"TrainConfig: `{where}` has the key {k!r}; expected str keys")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(f"TrainConfig: `{where}` must be plain data (None, a bool, number, string, path, or lists and "
+                    f"dicts of them: it is written to config.yaml and the checkpoint), got {type(value).__name__}")
 
 
 def _plain(value: Any) -> Any:

@@ -43,8 +43,8 @@ TRAIN_FIT_IMAGES = 512
 
 
 # ---------------------------------------------------------------------- running a model
-def _caches(datasets, image_size, device) -> list:
-    return [as_cache(ds, image_size, device=device) for ds in datasets]
+def _caches(datasets, image_size, device, name: str = "datasets") -> list:
+    return [as_cache(ds, image_size, device=device, name=f"{name}[{i}]") for i, ds in enumerate(datasets)]
 
 
 def _retrieval_sources(retrieval) -> tuple[str, ...]:
@@ -52,6 +52,9 @@ def _retrieval_sources(retrieval) -> tuple[str, ...]:
         return DEFAULT_RETRIEVAL
     if retrieval is False or retrieval is None:
         return ()
+    if not isinstance(retrieval, (str, list, tuple)):
+        raise ValueError(f"retrieval: expected True, False, a feature source or a list of them (some of "
+                         f"{sorted(FEATURE_SOURCES)}), got {retrieval!r}")
     sources = (retrieval,) if isinstance(retrieval, str) else tuple(retrieval)
     for s in sources:
         if s not in FEATURE_SOURCES:
@@ -62,14 +65,22 @@ def _retrieval_sources(retrieval) -> tuple[str, ...]:
     return sources
 
 
-def _dataset_list(datasets, name: str) -> list:
+def _dataset_list(datasets, name: str, single: bool = False) -> list:
+    """``datasets`` (one or a list; ``single``: exactly one) as a list of non-empty datasets."""
     if datasets is None:
         return []
+    if single and isinstance(datasets, (list, tuple)):
+        raise TypeError(f"{name}: expected one dataset (a TopoFlights gathers several flights), got a "
+                        f"{type(datasets).__name__}")
     if not isinstance(datasets, (list, tuple)):
         datasets = [datasets]
     for i, ds in enumerate(datasets):
+        where = name if single else f"{name}[{i}]"
+        if not (hasattr(ds, "__len__") and hasattr(ds, "__getitem__")) or isinstance(ds, (str, torch.Tensor)):
+            raise TypeError(f"{where}: expected a dataset (a TopoFlight, an ImageCache or any map-style dataset of "
+                            f"sample dicts){'' if single else ' or a list of them'}, got {type(ds).__name__}")
         if len(ds) == 0:
-            raise ValueError(f"{name}[{i}]: the dataset {ds!r} is empty")
+            raise ValueError(f"{where}: the dataset {ds!r} is empty")
     return list(datasets)
 
 
@@ -195,6 +206,9 @@ def evaluate(
     if not datasets:
         raise ValueError("datasets: expected at least one test dataset, got none")
     val_sets = _dataset_list(val_sets, "val_sets")
+    train_list = _dataset_list(train_set, "train_set", single=True)
+    if not isinstance(method, str):
+        raise TypeError(f"method: expected the label of the model's predictions (a str), got {method!r}")
     if frame is None:
         frame = getattr(datasets[0], "frame", None)
         if frame is None:
@@ -203,8 +217,7 @@ def evaluate(
         frame = LocalFrame.named(frame)
     elif not isinstance(frame, LocalFrame):
         raise TypeError(f"frame: expected a LocalFrame, a TOPO area name or None, got {type(frame).__name__}")
-    _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets,
-                                 "train_set": [] if train_set is None else [train_set]})
+    _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets, "train_set": train_list})
     check_flag(amp, "amp")
     check_flag(baselines, "baselines")
     if adapt is not None and adapt not in ADAPTATIONS:
@@ -245,7 +258,7 @@ def evaluate(
     train_cache = train_c2w = None
     if train_set is not None:
         if sources or train_fit != 0:
-            train_cache = _caches([train_set], size, cache_device)[0]
+            train_cache = _caches([train_set], size, cache_device, "train_set")[0]
             train_c2w = train_cache.poses()
         else:
             train_c2w = np.asarray(train_set.poses(), dtype=np.float64)
@@ -289,7 +302,7 @@ def evaluate(
         result.training_fit = evaluate_poses(run([fit]), fit.poses(), frame, f_names, f_flights, f_domains,
                                              TRAINING_FIT, train_c2w, m_per_deg)
     if val_sets:
-        vcaches = _caches(val_sets, size, cache_device)
+        vcaches = _caches(val_sets, size, cache_device, "val_sets")
         v_names, v_flights, v_domains = _labels_of(vcaches)
         result.validation = evaluate_poses(run(vcaches), np.concatenate([c.poses() for c in vcaches]), frame,
                                            v_names, v_flights, v_domains, VALIDATION, train_c2w, m_per_deg)

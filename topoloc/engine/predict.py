@@ -66,7 +66,7 @@ def predict(
     raw = unwrap_model(model)
     device = next(raw.parameters()).device if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="predict")
-    cache = as_cache(data, image_size)
+    cache = as_cache(data, image_size, name="predict: data")
     cuda = device.type == "cuda"
     was_training = model.training
     model.eval()

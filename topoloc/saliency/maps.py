@@ -9,6 +9,8 @@ is given), so maps are reproducible.
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Callable, NamedTuple
 
 import torch
@@ -45,6 +47,8 @@ def _check_images(fn: str, images: Tensor) -> None:
 
 
 def _check_common(fn: str, model: nn.Module, images: Tensor, target: Target, normalize: bool) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{fn}: `model` must be a torch module (an AtLoc), got {type(model).__name__}")
     _check_images(fn, images)
     check_flag(normalize, f"{fn}: normalize")
     if not callable(target) and target not in _TARGETS:
@@ -212,8 +216,12 @@ def smoothgrad(
     _positive_int("smoothgrad", "samples", samples)
     if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
         raise ValueError(f"smoothgrad: `max_shift` must be a non-negative int (pixels), got {max_shift!r}")
-    if not noise >= 0.0:
-        raise ValueError(f"smoothgrad: `noise` must be >= 0, got {noise!r}")
+    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0.0 <= noise < math.inf:
+        raise ValueError(f"smoothgrad: `noise` must be a finite number >= 0 (a share of each image's range), got "
+                         f"{noise!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"smoothgrad: `generator` must be a torch.Generator or None, got {type(generator).__name__} "
+                        "(torch.Generator().manual_seed(seed) for a seed)")
     gen = _generator(generator)
     x = images.detach()
     b = x.shape[0]
@@ -264,7 +272,11 @@ def integrated_gradients(
     check_flag(attributions, "integrated_gradients: attributions")
     _positive_int("integrated_gradients", "steps", steps)
     x = images.detach()
-    x0 = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    try:
+        x0 = torch.as_tensor(baseline, dtype=x.dtype, device=x.device).expand_as(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"integrated_gradients: `baseline` must be a number or a tensor that broadcasts to the "
+                         f"images {tuple(x.shape)}, got {type(baseline).__name__} {str(baseline)[:60]!r}") from err
     total = torch.zeros_like(x)
     with _EvalMode(model), torch.enable_grad():
         for k in range(steps):

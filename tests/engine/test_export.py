@@ -89,6 +89,20 @@ def test_model_and_normaliser_must_match(ckpt, tmp_path):
         export_onnx((model, other, cfg), tmp_path / "m.onnx", frame="comballaz")
 
 
+def test_the_callers_model_is_left_as_it_was(ckpt, tmp_path):
+    model, normalizer, cfg = load_model(ckpt)
+    model.train()  # as in a training callback: exporting set it to eval mode, and left it there
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model, tmp_path / "m.onnx", normalizer=normalizer, image_size=cfg.image_size, frame="comballaz")
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(TypeError, match="normalizer: expected the PoseNormalizer .* got dict"):
+        export_onnx(model, tmp_path / "n.onnx", normalizer={"mean_m": [0, 0, 0]}, image_size=cfg.image_size,
+                    frame="comballaz")
+    with pytest.raises(ValueError, match="^export_onnx: a model needs `normalizer`"):
+        export_onnx(model, tmp_path / "n.onnx", frame="comballaz")
+
+
 def test_graph_contract_and_metadata(ckpt, exported):
     proto = onnx.load(str(exported.onnx))
     onnx.checker.check_model(proto)

@@ -20,6 +20,7 @@ Needs the ``export`` extra (``pip install "topoloc[export]"``: onnx, onnxruntime
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import warnings
@@ -123,9 +124,14 @@ def export_onnx(
         raise ValueError(f"opset: expected an ONNX opset between 11 and 21, got {opset!r}")
     if input_dtype not in INPUT_DTYPES:
         raise ValueError(f"input_dtype: expected one of {INPUT_DTYPES}, got {input_dtype!r}")
-    model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, "cpu")
+    model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, "cpu",
+                                                              where="export_onnx")
+    if not callable(getattr(normalizer, "state_dict", None)):
+        raise TypeError(f"normalizer: expected the PoseNormalizer the model was trained with, got "
+                        f"{type(normalizer).__name__} (PoseNormalizer.from_state_dict(d) reads a dict)")
     frame = resolve_frame(frame, recorded, source)
-    net = OnnxPoseNet(model.to("cpu"), input_dtype).eval()
+    # A copy: the caller's model keeps its device and its training mode (an export from a training callback).
+    net = OnnxPoseNet(copy.deepcopy(model).to("cpu"), input_dtype).eval()
     h, w = (int(s) for s in size)
     dtype = torch.uint8 if input_dtype == "uint8" else torch.float32
     example = torch.zeros(2, 3, h, w, dtype=dtype)

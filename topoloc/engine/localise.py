@@ -193,25 +193,26 @@ def resolve_frame(frame: Any, recorded: Any = None, source: str = "the model") -
     return LocalFrame.named(DEFAULT_FRAME)
 
 
-def resolve_model(checkpoint_or_model, normalizer, image_size, device) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
+def resolve_model(checkpoint_or_model, normalizer, image_size, device, where: str = "localise"
+                  ) -> tuple[nn.Module, Any, tuple[int, int], Any, str]:
     """(model, normalizer, image_size, recorded frame, description) from a checkpoint, a
     ``load_model`` triple or a model with its normaliser; the size is ``image_size`` if given,
-    else the one the model records (`topoloc.models.contract`)."""
+    else the one the model records (`topoloc.models.contract`). ``where`` starts the errors."""
     if isinstance(checkpoint_or_model, (str, PathLike)):
         path = Path(checkpoint_or_model)
         model, ckpt_normalizer, _ = load_model(path, device=device)
-        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, image_size, where="localise"),
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, image_size, where=where),
                 _model_frame(model), f"checkpoint {str(path)!r}")
     if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
         model, ckpt_normalizer, cfg = checkpoint_or_model
         size = image_size if image_size is not None or input_size(model) is not None else cfg.image_size
-        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, size, where="localise"),
+        return (model, normalizer or ckpt_normalizer, resolve_input_size(model, size, where=where),
                 _model_frame(model), "the model")
     if isinstance(checkpoint_or_model, nn.Module):
         if normalizer is None:
-            raise ValueError("localise: a model needs `normalizer` (its PoseNormalizer) and, unless it records it, "
+            raise ValueError(f"{where}: a model needs `normalizer` (its PoseNormalizer) and, unless it records it, "
                              "the `image_size` (H, W) it was trained at; or pass a checkpoint path")
-        return (checkpoint_or_model, normalizer, resolve_input_size(checkpoint_or_model, image_size, where="localise"),
+        return (checkpoint_or_model, normalizer, resolve_input_size(checkpoint_or_model, image_size, where=where),
                 _model_frame(checkpoint_or_model), "the model")
     raise TypeError("checkpoint_or_model: expected a checkpoint path, a (model, normalizer, config) triple from "
                     f"load_model, or a model, got {type(checkpoint_or_model).__name__}")

@@ -296,6 +296,7 @@ class SimToReal(_KorniaAdapter):
 
     def __init__(self, strength: float = 0.5, op_p: float = 0.5, bank: Any = None, p: float = 1.0) -> None:
         super().__init__(p=p)
+        check_probability(op_p, "op_p")  # augment.SimToReal calls it `p`
         bank_t = None
         if bank is not None:
             bank_t = FourierDomainAdaptation(bank, p=1.0)._op.bank

@@ -26,10 +26,11 @@ import torch
 
 from topoloc import PoseNormalizer, create_model, predict
 from topoloc.data.cache import ImageCache
+from topoloc.experiments.demo import demo_config
 
 #: (label, model name, model kwargs, (H, W)).
 CASES = [
-    ("demo cpu model 64x96", "atloc_resnet18", {"feat_dim": 256, "dropout": 0.2}, (64, 96)),
+    ("demo cpu model 64x96", "atloc_resnet18", demo_config(smoke=False, device="cpu").model_kwargs, (64, 96)),
     ("gpu preset model 256x384", "atloc_resnet34", {"feat_dim": 512, "dropout": 0.2}, (256, 384)),
 ]
 

@@ -200,7 +200,8 @@ def original_rate(args, files, device) -> float:
         pin_memory=device.type == "cuda", drop_last=True, persistent_workers=args.workers > 0)
     step = make_step(runner, loss_fn, optimizer, device, amp=False)
     model.train()
-    done, timed, tic = 0, 0, None
+    done, timed = 0, 0
+    tic = time.perf_counter()  # with --warmup 0 the first step is timed; otherwise reset after the warm-up
     while timed < args.steps:
         for x, target in loader:
             step(x.to(device, non_blocking=True), target.to(device, non_blocking=True))
@@ -208,7 +209,7 @@ def original_rate(args, files, device) -> float:
             if done == args.warmup:
                 sync(device)
                 tic = time.perf_counter()
-            elif done > args.warmup:
+            if done > args.warmup:
                 timed += 1
                 if timed == args.steps:
                     break
@@ -338,7 +339,8 @@ def main() -> None:
 
     print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}")
     print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up, {args.workers} workers, augment {','.join(args.augment)} (strength {args.strength}), "
+          f"{args.warmup} warm-up (topoloc: one untimed epoch of {args.steps}), {args.workers} workers, "
+          f"augment {','.join(args.augment)} (strength {args.strength}), "
           f"amp {cuda and not args.no_amp}, cpu_amp {cpu_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
           f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
           f"{len(files)} files)")

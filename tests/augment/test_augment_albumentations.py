@@ -96,6 +96,7 @@ def test_float_output_equals_the_kornia_op():
         (lambda: AA.RandomEdgeAbstraction(levels=(1.0, 3.0)), "levels"),
         (lambda: AA.FourierDomainAdaptation(BANK, beta=(0.3, 0.1)), "beta"),
         (lambda: AA.SimToReal(strength=2.0), "strength"),
+        (lambda: AA.SimToReal(op_p=1.5), "^op_p must be a number in"),  # was named `p`, the composition's
         (lambda: AA.RandomHaze(p=1.5), "p"),
     ],
 )

@@ -78,7 +78,11 @@ def _quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
 
 
 def _normalise(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+    """``v / |v|`` along the last axis; NaN where ``|v| = 0``: a degenerate code has no rotation (as
+    `topoloc.data.PoseNormalizer.decode`)."""
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, v / np.where(n > 0, n, 1.0), np.nan)
 
 
 def _rotation(code: np.ndarray, rotation: str) -> np.ndarray:
@@ -93,7 +97,8 @@ def _rotation(code: np.ndarray, rotation: str) -> np.ndarray:
     a2 = code[..., 3:6]
     b2 = _normalise(a2 - np.sum(b1 * a2, axis=-1, keepdims=True) * b1)
     b3 = np.cross(b1, b2)
-    return np.stack([b1, b2, b3], axis=-1)
+    r = np.stack([b1, b2, b3], axis=-1)
+    return np.where(np.isnan(r).any(axis=(-2, -1))[..., None, None], np.nan, r)
 
 
 def decode_pose(code, stats: dict[str, Any]) -> np.ndarray:

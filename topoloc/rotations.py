@@ -210,12 +210,19 @@ def matrix_to_rot6d(r: Array) -> Array:
     return _back(torch.cat([t[..., :, 0], t[..., :, 1]], dim=-1), was_np)
 
 
+def _unit_or_nan(v: torch.Tensor) -> torch.Tensor:
+    """``v / |v|`` along the last axis; NaN where ``|v| = 0`` (no direction: no rotation to give)."""
+    n = v.norm(dim=-1, keepdim=True)
+    return torch.where(n > 0, v / torch.where(n > 0, n, torch.ones_like(n)), torch.full_like(v, float("nan")))
+
+
 def rot6d_to_matrix(code: Array) -> Array:
     """Rotation matrices from 6D codes by Gram-Schmidt (the inverse of :func:`matrix_to_rot6d`).
 
     ``b1 = a1 / |a1|``, ``b2 = (a2 - (b1 . a2) b1) / |...|``, ``b3 = b1 x b2``; any code whose two
     halves are non-zero and not parallel gives a proper rotation, so a network's raw output can
-    be decoded as it is.
+    be decoded as it is. A degenerate code (a zero half, or exactly parallel halves) has no rotation:
+    NaN, as `topoloc.pose_decoder` gives it.
 
     Shape:
         code: (..., 6) -> (..., 3, 3)
@@ -228,13 +235,14 @@ def rot6d_to_matrix(code: Array) -> Array:
     """
     t, was_np = _to_torch(code)
     _check_last_dims(t, (6,), "code")
-    tiny = torch.finfo(t.dtype).tiny
     a1, a2 = t[..., :3], t[..., 3:]
-    b1 = a1 / a1.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    b1 = _unit_or_nan(a1)
     a2 = a2 - (b1 * a2).sum(-1, keepdim=True) * b1
-    b2 = a2 / a2.norm(dim=-1, keepdim=True).clamp_min(tiny)
+    b2 = _unit_or_nan(a2)
     b3 = torch.linalg.cross(b1, b2, dim=-1)
-    return _back(torch.stack([b1, b2, b3], dim=-1), was_np)
+    r = torch.stack([b1, b2, b3], dim=-1)
+    r = torch.where(torch.isnan(r).flatten(-2).any(-1)[..., None, None], torch.full_like(r, float("nan")), r)
+    return _back(r, was_np)
 
 
 def chordal_mean_rotation(rotations_n33) -> np.ndarray:

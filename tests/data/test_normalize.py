@@ -205,3 +205,19 @@ class TestContinuousCodes:
             gaps[rotation] = np.linalg.norm(code[i] - code[j], axis=1)
         assert gaps["log_quat"].max() > 1.5                       # jumps inside the data
         assert gaps["6d"].max() <= 2 * math.sqrt(2) * math.sin(math.radians(15.0) / 2) + 1e-9
+
+
+@pytest.mark.parametrize("rotation, code", [("quat", [0.0, 0.0, 0.0, 0.0]), ("6d", [0.0] * 6),
+                                            ("6d", [1.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
+                                            ("6d", [1.0, 2.0, 3.0, 2.0, 4.0, 6.0])])
+def test_a_degenerate_code_has_no_rotation_in_either_decoder(rotation, code):
+    from topoloc.pose_decoder import decode_pose
+
+    # A zero quaternion was NaN here but the identity in the exported decoder; a zero or parallel 6D
+    # code a zero matrix in both. Neither is a rotation: NaN in both, which pose_errors then refuses.
+    n = PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), rotation=rotation)
+    full = np.array([[5.0, 6.0, 7.0, *code]])
+    ours, exported = n.decode(full), decode_pose(full, n.state_dict())
+    assert np.isnan(ours[0, :3, :3]).all() and np.isnan(exported[0, :3, :3]).all()
+    np.testing.assert_array_equal(ours[0, :3, 3], [5.0, 6.0, 7.0])  # the position is still decoded
+    np.testing.assert_array_equal(exported[0, :3, 3], [5.0, 6.0, 7.0])

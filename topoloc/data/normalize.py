@@ -191,7 +191,9 @@ class PoseNormalizer:
         """The model's code back to camera-to-world poses (float64).
 
         Any vector gives a proper rotation: a 6D code is orthonormalised by Gram-Schmidt, a
-        quaternion normalised, a log-quaternion exponentiated and normalised.
+        quaternion normalised, a log-quaternion exponentiated and normalised; except a degenerate
+        one, which has no rotation and gives NaN (a zero quaternion; a 6D code with a zero half or
+        exactly parallel halves), as the exported `topoloc.pose_decoder` does.
 
         Shape:
             pred_b6: (..., code_dim) -> (..., 4, 4)

@@ -255,6 +255,10 @@ class FourierDomainAdaptation(_KorniaAdapter):
             arrays of one size, or a torch tensor ``(N, 3, H, W)`` in ``[0, 1]``.
         beta: range of the low-frequency window as a fraction of the shorter side.
         p: probability of applying the transform.
+
+    The bank is part of the transform: ``to_dict`` / ``from_dict``, pickling and ``ReplayCompose`` carry it,
+    but ``A.save`` cannot write it to JSON or YAML (albumentations raises while writing and leaves a
+    partial file); pickle a pipeline that holds a bank instead.
     """
 
     def __init__(self, bank: Any, beta: Range = (0.01, 0.05), p: float = 0.5) -> None:
@@ -290,7 +294,8 @@ class SimToReal(_KorniaAdapter):
     Args:
         strength: magnitude of every op, in ``[0, 1]``.
         op_p: base probability of each op inside the composition.
-        bank: optional real images for Fourier domain adaptation (as for :class:`FourierDomainAdaptation`).
+        bank: optional real images for Fourier domain adaptation (as for :class:`FourierDomainAdaptation`;
+            with a bank, pickle the pipeline: ``A.save`` cannot write the images to JSON or YAML).
         p: probability of applying the composition at all.
     """
 

@@ -27,7 +27,7 @@ from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDAT
                                         PoseEvaluation, evaluate_poses)
 from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
                                           thumbnail_features)
-from topoloc.geodesy import LocalFrame
+from topoloc.geodesy import LocalFrame, as_frame
 from topoloc.models.contract import input_size, unwrap_model
 
 __all__ = [
@@ -214,7 +214,7 @@ def evaluate(
         if frame is None:
             raise ValueError("frame: the datasets have no `frame`; pass the LocalFrame of their poses")
     elif isinstance(frame, str):
-        frame = LocalFrame.named(frame)
+        frame = as_frame(frame)
     elif not isinstance(frame, LocalFrame):
         raise TypeError(f"frame: expected a LocalFrame, a TOPO area name or None, got {type(frame).__name__}")
     _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets, "train_set": train_list})

@@ -70,6 +70,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             raise TypeError(f"keepdim must be a bool, got {keepdim!r}.")
         super().__init__(p=p, same_on_batch=same_on_batch, p_batch=1.0, keepdim=keepdim)
         self._ranges: Dict[str, Tuple[float, float]] = {}
+        self._domains: Dict[str, Tuple[float, float]] = {}  # the values each parameter may take at all
         self._shown: Dict[str, Tuple[float, float]] = {}
         self._needs_seed = needs_seed
         self._user_call = False  # set by forward: the keywords of a user's call are checked
@@ -88,6 +89,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         """
         bounds = check_range(value, name, low, high)
         self._ranges[name] = bounds
+        self._domains[name] = (low, high)
         if not internal:
             self._shown[name] = bounds
         return bounds
@@ -118,10 +120,31 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
+        if params is not None and self._user_call:
+            self.check_params(params)
         try:
             return super().forward(input, params=params, **kwargs)
         finally:
             self._user_call = False
+
+    def check_params(self, params: Dict[str, Tensor]) -> None:
+        """Check replayed ``params`` (``aug(x, params=...)``) against the values this op accepts.
+
+        Drawn parameters lie in the ranges checked when the op was built; parameters written or edited by
+        hand are checked here against the same bounds (one reduction and one device synchronisation per
+        parameter, on replayed calls only).
+
+        Raises:
+            ValueError: naming the op, the parameter, its bounds and the first value outside them.
+        """
+        for name, (low, high) in self._domains.items():
+            value = params.get(name)
+            if not isinstance(value, Tensor) or not value.is_floating_point():
+                continue  # a missing entry is named where it is read (`_param`)
+            bad = torch.isnan(value) | (value < low) | (value > high)
+            if bool(bad.any()):
+                raise ValueError(f"{type(self).__name__}: params[{name!r}] must lie in [{low:g}, {high:g}], the "
+                                 f"values the op accepts for {name}, got {float(value[bad][0]):g}.")
 
     def _process_kwargs_to_params_and_flags(
         self, params: Optional[Dict[str, Tensor]] = None, flags: Optional[Dict[str, Any]] = None, **kwargs: Any

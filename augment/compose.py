@@ -9,6 +9,7 @@ import torch  # noqa: F401  (used by the doctests)
 from kornia.augmentation import ImageSequential
 from torch import Tensor
 
+from augment._base import SimToRealAugmentationBase
 from augment._checks import check_image, check_probability
 from augment.abstraction import RandomEdgeAbstraction
 from augment.camera import RandomCameraEffects
@@ -126,6 +127,11 @@ class SimToReal(ImageSequential):
         check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C)
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
+        if params is not None:  # replayed: the ops' parameters are checked as an op's own replay is
+            for item in params:
+                op = self._modules.get(item.name)
+                if isinstance(op, SimToRealAugmentationBase) and isinstance(item.data, dict):
+                    op.check_params(item.data)
         return super().forward(input, params=params, extra_args=extra_args)
 
     def extra_repr(self) -> str:

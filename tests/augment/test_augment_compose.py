@@ -108,3 +108,32 @@ def test_inputs_of_another_type_or_shape_are_refused_by_name():
     haze = RandomHaze(p=1.0)
     first = haze(x)
     torch.testing.assert_close(haze(x, params=haze._params), first)  # a real replay still works
+
+
+def test_replayed_params_are_held_to_the_ops_bounds():
+    from augment import RandomHaze, RandomIllumination, SimToReal
+
+    x = torch.rand(1, 3, 8, 8)
+    haze = RandomHaze(p=1.0)
+    haze(x)
+    # Replayed parameters edited by hand are held to the bounds the op's ranges are: the functional domain
+    # (haze horizon < 1, illumination gamma > 0) used to be bypassed by a class op's replay, silently.
+    params = {k: v.clone() for k, v in haze._params.items()}
+    params["horizon"] = torch.tensor([1.5])
+    with pytest.raises(ValueError, match=r"RandomHaze: params\['horizon'\] must lie in \[-5, 0.9\].* got 1.5"):
+        haze(x, params=params)
+    light = RandomIllumination(p=1.0)
+    light(x)
+    params = {k: v.clone() for k, v in light._params.items()}
+    params["gamma"] = torch.tensor([float("nan")])
+    with pytest.raises(ValueError, match=r"params\['gamma'\] must lie in \[0.1, 10\].* got nan"):
+        light(x, params=params)
+    # ... and so are those replayed through SimToReal, whose container calls its ops without their forward.
+    seq = SimToReal(strength=1.0, p=1.0)
+    first = seq(x)
+    torch.testing.assert_close(seq(x, params=seq._params), first)
+    for item in seq._params:
+        if item.name.startswith("RandomIllumination"):
+            item.data["gamma"] = torch.tensor([-1.0])
+    with pytest.raises(ValueError, match=r"RandomIllumination: params\['gamma'\] must lie in \[0.1, 10\]"):
+        seq(x, params=seq._params)

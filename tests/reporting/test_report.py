@@ -147,6 +147,12 @@ def test_a_missing_validation_is_said_once(tmp_path):
     result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
     text = write_report(tmp_path / "said", {"run": result}).read_text()
     assert text.count("no validation row") == 1 and "(`data.val`): no validation row." in text
+    # A second evaluation of that run (AdaBN) points to the reason; it used to say no validation set was given.
+    again = _result(3.0, brackets=False)
+    again.validation, again.brackets_of = None, "run"
+    text = write_report(tmp_path / "again", {"run": result, "run + AdaBN": again}).read_text()
+    assert "- run + AdaBN: no validation row either, for the reason given for run." in text
+    assert "no validation set was given" not in text
 
 
 def test_plots_reject_empty_inputs(tmp_path):

@@ -281,7 +281,11 @@ def _missing(runs: Mapping[str, EvaluationResult]) -> list[str]:
                          + (f" (its other brackets are those of {r.brackets_of}: the same training set and test "
                             "images)." if shared else "."))
         if r.validation is None and not any("no validation row" in note for note in r.notes):  # said once
-            lines.append(f"- {who}no validation set was given: no validation row.")
+            base = runs[r.brackets_of] if shared else None  # e.g. AdaBN: the same validation set as its run
+            if base is not None and base.validation is None and any("no validation row" in n for n in base.notes):
+                lines.append(f"- {who}no validation row either, for the reason given for {r.brackets_of}.")
+            else:
+                lines.append(f"- {who}no validation set was given: no validation row.")
     return list(dict.fromkeys(lines))
 
 

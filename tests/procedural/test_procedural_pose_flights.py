@@ -239,6 +239,18 @@ def test_photos_like_must_be_a_real_flight_and_needs_a_pose_file(tmp_path, capsy
         main(["render", "--out", str(tmp_path), "--photos-like", "comballaz-2020-11-06-planned"])
     assert exit_.value.code == 2
     assert "--photos-like: expected with --poses FILE.npy --name NAME" in capsys.readouterr().err
+    # The library's errors name its arguments; from the command line they name the flags that set them.
+    for argv, expected in ((["--poses", "p.npy", "--name", "comballaz-x", "--photos-like", "comballaz-LHS"],
+                            "--photos-like: expected a real flight of the comballaz area"),
+                           (["--flights", "comballaz-LHS:2", "--size", "96"], "--size: expected (H, W)"),
+                           (["--flights", "nope"], "--flights: unknown flight 'nope'")):
+        if argv[0] == "--poses":
+            np.save(tmp_path / "p.npy", rows)
+            argv[1] = str(tmp_path / "p.npy")
+        with pytest.raises(SystemExit) as exit_:
+            main(["render", "--out", str(tmp_path / "out"), *argv])
+        assert exit_.value.code == 2
+        assert f"topoloc render: error: {expected}" in capsys.readouterr().err
 
 
 PLANNED = "comballaz-2020-11-06-planned"

@@ -41,7 +41,7 @@ def test_negative_threads_fail_before_writing_anything(tmp_path, capsys):
         main(["render", "--out", str(out), "--flights", FLIGHTS, "--size", "32x16", "--threads", "-2"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("topoloc render: error: threads") and err.count("\n") == 1
+    assert err.startswith("topoloc render: error: --threads: ") and err.count("\n") == 1
     assert not out.exists()
     # The folder's size is not locked by a failed call: another size renders there.
     assert render_flights(out, FLIGHTS, size=(48, 32), progress=False) == {"comballaz-LHS": 1}

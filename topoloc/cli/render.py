@@ -63,7 +63,22 @@ def add(sub) -> argparse.ArgumentParser:
     return p
 
 
+#: The library's argument names as they lead its error messages, and the flags that set them here.
+_FLAGS = {"flights": "--flights", "size": "--size", "name": "--name", "photos_like": "--photos-like",
+          "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads", "coarse_steps": "--coarse-steps"}
+
+
 def _run(args) -> int:
+    try:
+        return _render(args)
+    except (ValueError, TypeError) as err:  # "size: expected ..." from the library reads "--size: expected ..." here
+        head, sep, rest = str(err).partition(": ")
+        if type(err) in (ValueError, TypeError) and sep and head in _FLAGS:
+            raise type(err)(f"{_FLAGS[head]}: {rest}") from err
+        raise
+
+
+def _render(args) -> int:
     from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
 
     if not args.min_clearance >= 0:

@@ -88,7 +88,10 @@ def main() -> None:
         out = run_study(cfg, None if args.results == "none" else args.results, command=command,
                         progress=not args.quiet)
     except (ValueError, OSError) as err:  # a folder of other runs, a missing flight, an unwritable path
-        parser.exit(2, f"{parser.prog}: error: {err}\n")
+        message = str(err)
+        if message.startswith("results_path "):  # the library's name of --results
+            message = "--results " + message[len("results_path "):]
+        parser.exit(2, f"{parser.prog}: error: {message}\n")
     print(f"{len(out['ran'])} runs trained now, {len(out['skipped'])} finished before; table: {args.results}")
 
 

@@ -273,14 +273,44 @@ def test_recipe_refuses_a_file_as_out(tmp_path, monkeypatch, capsys):
 
 
 def test_a_failed_start_leaves_out_free_for_the_corrected_command(tmp_path):
-    """A misspelt test flight is refused without tying out_dir to it: the corrected study may use it."""
+    """A test flight that is missing under a root taken as it is, is refused without tying out_dir to it: the
+    corrected study may use it. (A misspelt name is refused earlier, when the settings are built.)"""
     kw = dict(device="cpu", train_images=8, test_images=2, strengths=(), ops=(), seeds=(0,), relight=0.0,
               local_contrast=0.0)
-    wrong = study_config("smoke", tmp_path / "data", tmp_path / "out", test_flights=("comballaz-2020-11-06-plannd",),
-                         **kw)
-    with pytest.raises(ValueError, match="comballaz-2020-11-06-plannd"):
+    with pytest.raises(ValueError, match=r"unknown flight\(s\) \['comballaz-2020-11-06-plannd'\] in `test_flights`"):
+        study_config("smoke", tmp_path / "data", tmp_path / "out", test_flights=("comballaz-2020-11-06-plannd",), **kw)
+    right = study_config("smoke", tmp_path / "data", tmp_path / "out", **kw)
+    prepare_data(right)
+    wrong = study_config("smoke", tmp_path / "data", tmp_path / "out", test_flights=("comballaz-2020-11-06-piloted",),
+                         render=False, **kw)
+    with pytest.raises(FileNotFoundError, match="comballaz-2020-11-06-piloted"):
         run_study(wrong, None, progress=False)
     assert not (tmp_path / "out" / "study.json").exists()
-    right = study_config("smoke", tmp_path / "data", tmp_path / "out", **kw)
     assert run_study(right, None, progress=False)["ran"] == [("none", 0)]
     assert json.loads((tmp_path / "out" / "study.json").read_text())["test_flights"] == [PLANNED]
+
+
+def test_study_names_bad_flights_and_an_unwritable_table_before_any_work(tmp_path, monkeypatch, capsys):
+    """Each used to surface late: after the test renders (a training flight named outside the area), in the
+    renderer's words (corridor_of, test flights), or after every run, as an OSError (the table's path)."""
+    with pytest.raises(ValueError, match=r"`corridor_of` must be a vendored flight preset, .* got 'nope'"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), corridor_of="nope")
+    with pytest.raises(ValueError, match=r"`test_flights` must be real flights, .*\['comballaz-LHS'\]"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), test_flights=("comballaz-LHS",))
+    StudyConfig("x", str(tmp_path), str(tmp_path), test_flights=("my-own-flight",), render=False)  # a folder of root
+    kw = dict(device="cpu", train_images=8, test_images=2, strengths=(), ops=(), seeds=(0,), relight=0.0,
+              local_contrast=0.0)
+    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", train_flight="corridor", **kw)
+    with pytest.raises(ValueError, match=r"StudyConfig: `train_flight`: expected a name starting with one of "
+                                         r"\['comballaz-', 'sepey-'\]"):
+        run_study(cfg, None, progress=False)
+    (tmp_path / "afile").write_text("x")
+    for results, why in ((tmp_path, "a folder, expected a markdown file"),
+                         (tmp_path / "afile" / "r.md", f"{str(tmp_path / 'afile')!r} is a file, not a folder"),
+                         ("/proc/r.md", "cannot write in '/proc'")):
+        with pytest.raises(ValueError, match=re.escape(f"results_path {str(results)!r}: {why}")):
+            run_study(study_config("smoke", tmp_path / "data", tmp_path / "out", **kw), results, progress=False)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "out").exists()  # nothing rendered, nothing run
+    line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
+                   "--out", str(tmp_path / "out"), "--results", "/proc/r.md", "--device", "cpu", "--quiet")
+    assert line.endswith("error: --results '/proc/r.md': cannot write in '/proc' (No such file or directory)"), line

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._paths import cannot_write, file_above
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
@@ -71,21 +72,33 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     if not cfg.render:
         return
     common = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
+    # the training flight is built first: a wrong name is said before the test flights are rendered
+    train: Any = (cfg.train_flight, cfg.train_images) if cfg.train_flight in list_presets() else _corridor_flight(cfg)
     try:
         render_flights(root, [(f, cfg.test_images) for f in cfg.test_flights], domains=STUDY_DOMAINS, **common)
     except OtherPosesError as err:  # the renderer's advice is about folders; the study user chose counts
         raise ValueError(f"{root}: holds the test flights of a study with other image counts ({err}); give this "
                          "study another --root, or the same counts as that one") from err
-    depth = cfg.relight > 0  # relighting needs the training renders' normals
-    if cfg.train_flight in list_presets():
-        render_flights(root, [(cfg.train_flight, cfg.train_images)], depth=depth, **common)
-        return
+    if train is not None:
+        depth = cfg.relight > 0  # relighting needs the training renders' normals
+        render_flights(root, [train], depth=depth, **common)  # resumes a partial render
+
+
+def _corridor_flight(cfg: StudyConfig):
+    """The corridor flight to render as ``cfg.train_flight``, or None when its folder holds other poses (taken
+    as it is)."""
     rows = corridor_poses(cfg)
-    existing = root / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
+    existing = Path(cfg.root) / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
     if existing.is_file() and not np.array_equal(np.load(existing), rows):
         log.info("study: %s holds other poses than the corridor; the flight is taken as it is", existing)
-        return
-    render_flights(root, [pose_flight(cfg.train_flight, rows)], depth=depth, **common)  # resumes a partial render
+        return None
+    try:
+        return pose_flight(cfg.train_flight, rows)
+    except ValueError as err:  # "name: expected a name starting with 'comballaz-' ...": the name is train_flight
+        head, sep, rest = str(err).partition(": ")
+        if head == "name" and sep:
+            raise ValueError(f"StudyConfig: `train_flight`: {rest}") from err
+        raise
 
 
 def corridor_poses(cfg: StudyConfig) -> np.ndarray:
@@ -219,6 +232,12 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
         ``{"results": [per-run dicts], "brackets": {...}, "markdown": str, "ran": [(config, seed)
         trained now], "skipped": [(config, seed) already finished]}``.
     """
+    if results_path is not None:  # checked before the hours of training that lead to it
+        above = file_above(results_path)
+        why = ("a folder, expected a markdown file" if Path(results_path).is_dir()
+               else f"{str(above)!r} is a file, not a folder" if above is not None else cannot_write(results_path))
+        if why:
+            raise ValueError(f"results_path {str(results_path)!r}: {why}")
     started = datetime.now(timezone.utc)
     tic = time.perf_counter()
     load_start = os.getloadavg()

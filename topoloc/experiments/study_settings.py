@@ -19,6 +19,7 @@ import torch
 
 import augment
 from topoloc._device import resolve_device
+from topoloc.data.preset import list_presets
 from topoloc.image_size import parse_image_size
 
 __all__ = ["StudyConfig", "study_config", "RunConfig", "study_runs", "PRESETS", "OPS", "STUDY_DOMAINS", "PLANNED"]
@@ -123,6 +124,19 @@ class StudyConfig:
         self.test_flights = tuple(self.test_flights)
         if not self.test_flights:
             raise ValueError("StudyConfig: `test_flights` must name at least one flight")
+        presets = list_presets()
+        if self.corridor_of not in presets:
+            raise ValueError(f"StudyConfig: `corridor_of` must be a vendored flight preset, one of {presets}, "
+                             f"got {self.corridor_of!r}")
+        renders_only = [f for f in self.test_flights if f.endswith("-LHS")]
+        if renders_only:
+            raise ValueError(f"StudyConfig: `test_flights` must be real flights, tested on their photos; "
+                             f"{renders_only} hold(s) Latin-hypercube renders and no photo")
+        unknown = [f for f in self.test_flights if f not in presets]
+        if unknown and self.render is not False:  # rendered at their own poses: vendored flights only
+            raise ValueError(f"StudyConfig: unknown flight(s) {unknown} in `test_flights`; expected vendored real "
+                             f"flights, one of {[f for f in presets if not f.endswith('-LHS')]} (or render=False "
+                             "for flights already under `root`)")
         for name in ("train_images", "test_images", "epochs", "batch_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

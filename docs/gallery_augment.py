@@ -38,7 +38,7 @@ def load_folder(folder: Path, count: int, size: int) -> torch.Tensor:
 
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise FileNotFoundError(f"--images {folder}: no .png/.jpg images found.")
+        raise FileNotFoundError(f"{folder}: no .png/.jpg images found.")
     step = max(1, len(paths) // count)
     images = []
     for path in paths[::step][:count]:
@@ -107,6 +107,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the drawn parameters")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("augment_gallery.png"), help="output PNG")
     args = parser.parse_args(argv)
+    if args.rows < 1:
+        parser.error(f"--rows: expected a whole number >= 1, got {args.rows}")
+    if args.size < 16:
+        parser.error(f"--size: expected a tile size of 16 px or more, got {args.size}")
+    for flag, folder in (("--images", args.images), ("--bank", args.bank)):
+        if folder is not None and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*")):
+            parser.error(f"{flag} {str(folder)!r}: no .png/.jpg images found (is it a folder of images?)")
+    if args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r}: a folder, expected a .png file")
 
     import matplotlib
 
@@ -138,8 +147,11 @@ def main(argv: list[str] | None = None) -> None:
                 ax.set_title(name, fontsize=7)
     fig.suptitle(f"augment: every op on {source} (seed {args.seed})", fontsize=9)
     fig.tight_layout()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.out, dpi=110)
+    except OSError as err:
+        parser.error(f"--out {str(args.out)!r}: cannot write it ({err.strerror or err})")
     print(f"wrote {args.out} ({len(images)} rows x {len(cols) + 1} columns, {source})")
 
 

@@ -44,12 +44,19 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0, help="world seed (default: %(default)s)")
     args = p.parse_args(argv)
 
+    from topoloc._paths import cannot_write
     from topoloc.data.preset import load_preset
     from topoloc.geodesy import LocalFrame
     from topoloc.procedural import appearance_for_flight, bake, build_world, parse_size, render
     from topoloc.procedural._noise import image_key
 
-    w, h = parse_size(args.size)
+    try:
+        w, h = parse_size(args.size)
+    except ValueError as err:
+        p.error(f"--size: {str(err).partition(': ')[2]}")
+    why = cannot_write(args.out)
+    if why or Path(args.out).is_dir():
+        p.error(f"--out {args.out!r}: {why or 'a folder, expected a .png file'}")
     world = build_world(args.seed)
     frame = LocalFrame.named("comballaz")
     label_h = 16

@@ -1,0 +1,53 @@
+"""The scripts under docs/ that draw the README's figures: they run, and refuse bad arguments in one line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def _run(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(DOCS / script), *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600)
+
+
+def test_gallery_draws_every_op_on_a_folder_of_images(tmp_path):
+    images = tmp_path / "renders"
+    images.mkdir()
+    for i in range(2):
+        Image.new("RGB", (40, 30), (40 * i, 120, 60)).save(images / f"{i}.png")
+    run = _run("gallery_augment.py", "--images", str(images), "--rows", "2", "--size", "32", "--out",
+               str(tmp_path / "g.png"), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "wrote" in run.stdout and Image.open(tmp_path / "g.png").size[0] > 0
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--rows", "0"), "--rows: expected a whole number >= 1, got 0"),  # was a RuntimeError from torch.stack
+    (("--size", "4"), "--size: expected a tile size of 16 px or more, got 4"),
+    (("--images", "empty"), "--images 'empty': no .png/.jpg images found"),  # was a FileNotFoundError traceback
+    (("--bank", "empty"), "--bank 'empty': no .png/.jpg images found"),
+    (("--out", "."), "--out '.': a folder, expected a .png file"),
+])
+def test_gallery_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
+    (tmp_path / "empty").mkdir()
+    out = () if "--out" in args else ("--out", str(tmp_path / "g.png"))  # never the repository's figure
+    run = _run("gallery_augment.py", *args, *out, cwd=tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(f"gallery_augment.py: error: {expected}")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (("--size", "abc"), "--size: expected (H, W) (two ints, 16..4096 px) or 'WxH' text such as '360x240', got 'abc'"),
+    (("--out", "/proc/x.png"), "--out '/proc/x.png': cannot write in '/proc'"),
+    (("--out", "."), "--out '.': a folder, expected a .png file"),
+])
+def test_contact_sheet_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
+    out = () if "--out" in args else ("--out", str(tmp_path / "c.png"))  # never the repository's figure
+    run = _run("make_contact_sheet.py", *args, *out, cwd=tmp_path)  # each was a traceback, /proc after the renders
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(f"make_contact_sheet.py: error: {expected}")

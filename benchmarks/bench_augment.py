@@ -25,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import augment  # noqa: E402
+from topoloc.cli._common import non_negative_int, positive_int  # noqa: E402
 
 # Our op -> the albumentations transform closest in purpose (the reference for its ratio).
 CLOSEST = {
@@ -128,12 +129,12 @@ def device_name(device: torch.device) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="device for the augment ops (cpu, cuda, cuda:1)")
-    parser.add_argument("--batch", type=int, default=256, help="images per batch for the augment ops")
-    parser.add_argument("--size", type=int, default=256, help="image height and width in pixels")
-    parser.add_argument("--iters", type=int, default=10, help="timed batches per augment op (the median is reported)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed batches per augment op first")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for the augment ops (0: torch's default)")
-    parser.add_argument("--albu-images", type=int, default=16, help="distinct images cycled through for albumentations")
+    parser.add_argument("--batch", type=positive_int, default=256, help="images per batch for the augment ops")
+    parser.add_argument("--size", type=positive_int, default=256, help="image height and width in pixels")
+    parser.add_argument("--iters", type=positive_int, default=10, help="timed batches per augment op (the median is reported)")
+    parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed batches per augment op first")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads for the augment ops (0: torch's default)")
+    parser.add_argument("--albu-images", type=positive_int, default=16, help="distinct images cycled through for albumentations")
     parser.add_argument("--albu-seconds", type=float, default=2.0, help="minimum timing per albumentations transform")
     parser.add_argument("--compile", action="store_true", help="time torch.compile(op) (inductor) instead of eager")
     parser.add_argument("--skip-albumentations", action="store_true", help="time only the augment ops")

@@ -20,6 +20,7 @@ import time
 import torch
 
 from topoloc import AtLocLoss, create_model, list_models
+from topoloc.cli._common import non_negative_int, positive_int
 
 #: The AtLoc paper's network: every ratio is relative to it, so it is always timed.
 BASELINE = "atloc_resnet34"
@@ -82,13 +83,16 @@ def main() -> None:
                         "atloc_spatial_resnet34", "atloc_resnet18", "atloc_efficientnet_b0",
                         "atloc_convnext_tiny", "atloc_vit_small"],
                         help=f"registered models to time (available: {', '.join(list_models())})")
-    parser.add_argument("--batch", type=int, default=8, help="images per batch")
-    parser.add_argument("--size", type=int, default=224, help="square input size in pixels (multiple of 16)")
-    parser.add_argument("--iters", type=int, default=5, help="timed iterations after one warm-up")
+    parser.add_argument("--batch", type=positive_int, default=8, help="images per batch")
+    parser.add_argument("--size", type=positive_int, default=224, help="square input size in pixels (multiple of 16)")
+    parser.add_argument("--iters", type=positive_int, default=5, help="timed iterations after one warm-up")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     parser.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args()
+    unknown = [m for m in args.models if m not in list_models()]
+    if unknown:
+        parser.error(f"--models: unknown {unknown}; available: {', '.join(list_models())}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from topoloc import PoseNormalizer, create_model, predict
+from topoloc.cli._common import positive_int
 from topoloc.data.cache import ImageCache
 from topoloc.experiments.demo import demo_config
 
@@ -60,10 +61,10 @@ def _images_per_s(model, cache, normalizer, device, channels_last: bool, repeats
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=1024, help="images per predict call (default 1024)")
-    p.add_argument("--repeats", type=int, default=5, help="timed predict calls per figure (default 5)")
-    p.add_argument("--batch-size", type=int, default=64, help="predict's batch size (default 64, as evaluate)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--images", type=positive_int, default=1024, help="images per predict call (default 1024)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed predict calls per figure (default 5)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="predict's batch size (default 64, as evaluate)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -18,6 +18,8 @@ import time
 
 import torch
 
+from topoloc.cli._common import positive_int
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -28,9 +30,9 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--size", default="360x240", help="WxH (default: %(default)s)")
-    p.add_argument("--images", type=int, default=64, help="images per measurement (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=16, help="images per batch (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--images", type=positive_int, default=64, help="images per measurement (default: %(default)s)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (default: %(default)s)")
+    p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--skip-write", action="store_true", help="only measure render-only throughput")
     args = p.parse_args(argv)
     if args.threads:

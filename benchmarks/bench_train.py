@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from topoloc.cli._common import non_negative_int, positive_int
+
 FLIGHT = "comballaz-LHS"
 AUGMENTS = ("colorjitter", "simtoreal", "none")
 
@@ -49,11 +51,11 @@ def parse_args() -> argparse.Namespace:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="where to train")
     p.add_argument("--model", default="atloc_resnet34", help="topoloc model name")
-    p.add_argument("--size", type=int, default=256, help="training image side in pixels (square)")
-    p.add_argument("--batch", type=int, default=64, help="batch size")
-    p.add_argument("--steps", type=int, default=30, help="timed optimiser steps per method")
-    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing (compile, cudnn autotune)")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1),
+    p.add_argument("--size", type=positive_int, default=256, help="training image side in pixels (square)")
+    p.add_argument("--batch", type=positive_int, default=64, help="batch size")
+    p.add_argument("--steps", type=positive_int, default=30, help="timed optimiser steps per method")
+    p.add_argument("--warmup", type=non_negative_int, default=3, help="untimed steps before timing (compile, cudnn autotune)")
+    p.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
                    help="DataLoader workers (original path, and the one-time decode of the cache)")
     p.add_argument("--augment", default="colorjitter,simtoreal", type=augment_list,
                    help="on-device augmentations of the topoloc path, comma separated, each timed on its own "
@@ -64,11 +66,11 @@ def parse_args() -> argparse.Namespace:
                    help="on the CPU, also time the topoloc path under bf16 autocast (TrainConfig.cpu_amp)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on CUDA")
     p.add_argument("--no-channels-last", action="store_true", help="no channels_last on CUDA")
-    p.add_argument("--distinct", type=int, default=8, help="distinct renders (copied to fill the image set)")
+    p.add_argument("--distinct", type=positive_int, default=8, help="distinct renders (copied to fill the image set)")
     p.add_argument("--random-pngs", action="store_true", help="smooth random PNGs instead of Mini-Comballaz renders")
     p.add_argument("--png-dir", default=os.path.join(tempfile.gettempdir(), "topoloc_bench_train"),
                    help="where the PNGs are written (renders are reused across runs)")
-    p.add_argument("--infer-iters", type=int, default=20, help="timed inference calls per setting")
+    p.add_argument("--infer-iters", type=positive_int, default=20, help="timed inference calls per setting")
     p.add_argument("--skip-original", action="store_true", help="skip the original AtLoc data path")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     return p.parse_args()

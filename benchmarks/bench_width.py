@@ -25,6 +25,7 @@ import time
 import torch
 
 from topoloc import AtLocLoss, create_model
+from topoloc.cli._common import non_negative_int, positive_int
 from topoloc.experiments.demo import HALF_WIDTH
 
 #: name -> (stage widths, stem width); timm's 7x7 stem has 64 channels unless told otherwise.
@@ -58,12 +59,12 @@ def step_ms(channels: list[int], stem: int, args: argparse.Namespace, channels_l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts to time")
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--height", type=int, default=64)
-    parser.add_argument("--width", type=int, default=96)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="torch thread counts to time")
+    parser.add_argument("--batch", type=positive_int, default=32)
+    parser.add_argument("--height", type=positive_int, default=64)
+    parser.add_argument("--width", type=positive_int, default=96)
+    parser.add_argument("--warmup", type=non_negative_int, default=3)
+    parser.add_argument("--iters", type=positive_int, default=10)
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with native bf16)")
     args = parser.parse_args()
     now = datetime.datetime.now(datetime.timezone.utc)

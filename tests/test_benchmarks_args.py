@@ -1,0 +1,32 @@
+"""Every benchmark refuses a count it cannot time in one line naming the flag, before any work.
+
+Before, `bench_augment --batch 0` printed figures for empty batches, and the others ended in a traceback
+(`min() arg is an empty sequence`, `set_num_threads expects a positive integer`, `UnboundLocalError`, ...).
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.mark.parametrize("script, args, expected", [
+    ("bench_augment.py", ("--batch", "0"), "argument --batch: expected a whole number >= 1, got '0'"),
+    ("bench_data.py", ("--repeat", "0"), "argument --repeat: expected a whole number >= 1, got '0'"),
+    ("bench_inference.py", ("--iters", "0"), "argument --iters: expected a whole number >= 1, got '0'"),
+    ("bench_inference.py", ("--cases", "9"), "argument --cases: invalid choice: 9"),
+    ("bench_models.py", ("--batch", "0"), "argument --batch: expected a whole number >= 1, got '0'"),
+    ("bench_models.py", ("--models", "nope"), "--models: unknown ['nope']; available: "),
+    ("bench_predict.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
+    ("bench_render.py", ("--images", "0"), "argument --images: expected a whole number >= 1, got '0'"),
+    ("bench_train.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
+    ("bench_width.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
+])
+def test_a_count_of_zero_is_refused_by_its_flag(script, args, expected, tmp_path):
+    run = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert run.stderr.strip().splitlines()[-1].startswith(f"{script}: error: {expected}"), run.stderr[-500:]

@@ -24,9 +24,10 @@ def add(sub) -> argparse.ArgumentParser:
                                    "and a Latin hypercube in its envelope) and the test flights' own poses "
                                    "(synthetic and \"real\"), trains AtLoc with and without the sim-to-real "
                                    "augmentations, evaluates both beside the constant pose, retrieval and the "
-                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. 11-13 "
-                                   "minutes on a 2-core CPU (it prints its estimate); larger with a GPU. A re-run "
-                                   "into the same DIR continues where an interrupted one stopped.")
+                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. 3-13 "
+                                   "minutes on a 2-core CPU, depending on its kind (it prints its estimate); a "
+                                   "larger preset on a GPU. A re-run into the same DIR continues where an "
+                                   "interrupted one stopped.")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
                    help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")

@@ -176,6 +176,7 @@ def test_new_run_over_a_finished_one_is_refused_from_the_cli(tiny_config, pose_i
                        "  tensorboard: false\n")
     err = _exit(["train", "--config", recipe], capsys)
     assert "holds another run" in err and "--overwrite" in err
+    assert "resume=True (CLI: --resume)" in err and "(CLI: --override train.out_dir=DIR)" in err  # each way on, by its flag
     err = _exit(["train", "--config", recipe, "--resume", "--override", "train.epochs=2", "train.lr=1e-3"], capsys)
     assert "lr: 5e-05 -> 0.001" in err and "--allow-config-change" in err
     assert main(["train", "--config", recipe, "--resume", "--allow-config-change", "--override", "train.epochs=2",

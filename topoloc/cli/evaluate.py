@@ -95,9 +95,9 @@ def add(sub) -> argparse.ArgumentParser:
                         "error (report section 'Where the error is')")
     p.add_argument("--classes", default=None, metavar="FILE.json|NAME",
                    help="the class table of those maps: a JSON object of class id -> name, or a built-in table: "
-                        "topo-datagen (TOPO-DataGen's maps: the swissSURFACE3D LiDAR classes), mini-comballaz "
-                        "(implies --landcover; default: each flight's semantic_classes.json, which Mini-Comballaz "
-                        "writes)")
+                        "topo-datagen (TOPO-DataGen's maps: the swissSURFACE3D LiDAR classes) or mini-comballaz. "
+                        "Any --classes implies --landcover; default: each flight's semantic_classes.json, which "
+                        "Mini-Comballaz writes")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

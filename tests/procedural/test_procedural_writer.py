@@ -119,8 +119,19 @@ def test_a_folder_of_another_seed_is_refused_before_that_seed_s_world_is_built(r
 
     monkeypatch.setattr(writer, "build_world", no_world)
     rows = load_preset("comballaz-2020-11-06-planned")[:2]
-    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render with seed=0, asked for 1"):
+    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render of seed 0, asked for 1"):
         render_flights(root, [pose_flight("comballaz-mine", rows)], size=SIZE, seed=1, progress=False)
+    assert not (root / "comballaz-mine").exists()
+
+
+def test_a_folder_of_another_size_is_refused_in_the_size_s_own_form(rendered):
+    """The size is given as WxH (``--size``), so the refusal names both held and asked sizes that way, not
+    one of their fields ("width=96")."""
+    root, _ = rendered
+    width, height = SIZE
+    with pytest.raises(ValueError, match=rf"of size {width}x{height}, asked for {width}x{height + 8};"):
+        render_flights(root, [pose_flight("comballaz-mine", load_preset("comballaz-2020-11-06-planned")[:2])],
+                       size=(width, height + 8), seed=0, progress=False)
     assert not (root / "comballaz-mine").exists()
 
 

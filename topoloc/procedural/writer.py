@@ -101,12 +101,12 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
     path = out / "mini_comballaz.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        for k in ("seed", "width", "height", "version"):
-            if old.get(k) != meta[k]:
-                raise ValueError(
-                    f"out_dir {out}: holds a Mini-Comballaz render with {k}={old.get(k)!r}, asked for {meta[k]!r}; "
-                    "use another folder (a folder holds one seed, size and version)"
-                )
+        for what, keys in (("seed", ("seed",)), ("size", ("width", "height")), ("format version", ("version",))):
+            held, asked = (tuple(d.get(k) for k in keys) for d in (old, meta))
+            if held != asked:
+                held, asked = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
+                raise ValueError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {held}, asked for {asked}; "
+                                 "use another folder (a folder holds one seed, size and version)")
     elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 

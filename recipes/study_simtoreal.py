@@ -17,6 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from topoloc._messages import renamed  # noqa: E402
 from topoloc.experiments.study import OPS, PRESETS, run_study, study_config  # noqa: E402
 
 
@@ -88,9 +89,7 @@ def main() -> None:
         out = run_study(cfg, None if args.results == "none" else args.results, command=command,
                         progress=not args.quiet)
     except (ValueError, OSError) as err:  # a folder of other runs, a missing flight, an unwritable path
-        message = str(err)
-        if message.startswith("results_path "):  # the library's name of --results
-            message = "--results " + message[len("results_path "):]
+        message = renamed(str(err), {"results_path": "--results"})  # the library's name of --results
         parser.exit(2, f"{parser.prog}: error: {message}\n")
     print(f"{len(out['ran'])} runs trained now, {len(out['skipped'])} finished before; table: {args.results}")
 

@@ -207,6 +207,20 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                   *split, *bad, "--out", str(demo_dir / "cli_eval_bad"), "--device", "cpu"])
         lines = capsys.readouterr().err.strip().splitlines()  # one line; argparse's own refusals after the usage
         assert exc.value.code == 2 and named in lines[-1] and (len(lines) == 1 or lines[0].startswith("usage:"))
+    # A flight given here that selects no image (no row falls in the test split of 0.9 / 0.1 / 0) is refused,
+    # named by its flag, before any evaluation
+    for flag in ("--train-flights", "--val-flights"):
+        given = [flag, "comballaz-demo-train:synthetic:test"]
+        other = split[:2] if flag == "--val-flights" else split[2:]
+        with pytest.raises(SystemExit) as exc:
+            main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+                  *other, *given, "--split-fractions", "0.9,0.1,0", "--out", str(demo_dir / "cli_eval_empty"),
+                  "--device", "cpu"])
+        assert exc.value.code == 2
+        assert capsys.readouterr().err.endswith(f"\ntopoloc evaluate: error: {flag}: comballaz-demo-train (synthetic, "
+                                                f"split 'test') selects no image in {data!r}: its rows all fall in "
+                                                "other splits\n")
+    assert not (demo_dir / "cli_eval_empty" / "report.md").exists()
     # A checkpoint with neither (copied away from its recipe.yaml): the report says so.
     bare = demo_dir / "bare_ckpt" / "last.pt"
     bare.parent.mkdir()

@@ -210,7 +210,7 @@ def test_a_test_flight_that_selects_no_image_is_named_by_evaluate_and_saliency(t
     result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
     common = ["--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"), "--flights",
               "comballaz-LHS:synthetic:test", "--split-fractions", "0.9,0.1,0", "--split-block", "10"]
-    expected = (f"flights (--flights): comballaz-LHS (synthetic, split 'test') selects no image in "
+    expected = (f"error: --flights: comballaz-LHS (synthetic, split 'test') selects no image in "
                 f"'{tmp_path / 'data'}': its rows all fall in other splits")
     assert expected in _exit(["evaluate", *common, "--out", str(tmp_path / "eval"), "--device", "cpu",
                               "--no-retrieval"], capsys)

@@ -1,6 +1,7 @@
 """Rendering pose files (`render_flights` with `pose_flight`, `topoloc render --poses`): layout, read-back, refusals."""
 
 import inspect
+import json
 import warnings
 
 import numpy as np
@@ -10,7 +11,8 @@ from topoloc.cli import main
 from topoloc.data import TopoFlight, save_pose_file
 from topoloc.data.preset import load_preset
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84, wgs84_to_ecef
-from topoloc.procedural import area_of_positions, check_clearance, clearance_m, pose_flight, render_flights
+from topoloc.procedural import (FORMAT_VERSION, area_of_positions, check_clearance, clearance_m, pose_flight,
+                                render_flights)
 
 FRAME = LocalFrame.named("comballaz")
 
@@ -251,6 +253,16 @@ def test_photos_like_must_be_a_real_flight_and_needs_a_pose_file(tmp_path, capsy
             main(["render", "--out", str(tmp_path / "out"), *argv])
         assert exit_.value.code == 2
         assert f"topoloc render: error: {expected}" in capsys.readouterr().err
+    # A folder rendered at another size: the library's out_dir is --out here, the size in --size's form.
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "mini_comballaz.json").write_text(json.dumps({"seed": 0, "width": 96, "height": 64,
+                                                          "version": FORMAT_VERSION}))
+    with pytest.raises(SystemExit) as exit_:
+        main(["render", "--out", str(held), "--flights", "comballaz-LHS:2", "--size", "48x32"])
+    assert exit_.value.code == 2
+    assert (f"topoloc render: error: --out {held}: holds a Mini-Comballaz render of size 96x64, asked for 48x32; "
+            in capsys.readouterr().err)
 
 
 PLANNED = "comballaz-2020-11-06-planned"

@@ -8,8 +8,14 @@ from pathlib import Path
 
 from topoloc._paths import cannot_write, file_above
 
-__all__ = ["device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
+__all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
            "non_negative_int", "print_warnings"]
+
+
+#: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)
+#: set with these flags; an error leading with the name is printed with the flag (`topoloc.cli.app.main`).
+CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "out_dir": "--out", "flights": "--flights", "frame": "--frame",
+                    "batch_size": "--batch-size"}
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,9 @@
 
 Each subcommand is one module of `topoloc.cli` with two small functions: ``add(subparsers)`` declares
 its flags (help on every flag) and ``_run(args)`` makes one call into the library. To add a
-subcommand, write its module and list its ``add`` in :data:`SUBCOMMANDS`.
+subcommand, write its module and list its ``add`` in :data:`SUBCOMMANDS`. Where a library argument
+has another name than its flag, ``add`` sets ``flag_names`` (library name -> flag) as a parser
+default, and an error that leads with the library's name is printed with the flag's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
+from topoloc._messages import renamed
 from topoloc._version import __version__
 from topoloc.cli import demo, evaluate, export, localise, poses, render, saliency, train
 
@@ -55,6 +58,7 @@ def main(argv=None) -> int:
             return int(args.func(args) or 0)
     except _USER_ERRORS as err:  # a clear message, no traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        message = renamed(message, getattr(args, "flag_names", {}))  # "size: ..." from the library is --size here
         parser.exit(2, f"topoloc {args.command}: error: {message}\n")
 
 

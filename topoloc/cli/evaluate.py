@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir, positive_int
+from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir, positive_int
 
 __all__ = ["add"]
 
@@ -99,5 +99,6 @@ def add(sub) -> argparse.ArgumentParser:
                         "Any --classes implies --landcover; default: each flight's semantic_classes.json, which "
                         "Mini-Comballaz writes")
     device_arg(p)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "train_flights": "--train-flights",
+                                          "val_flights": "--val-flights", "classes": "--classes"})
     return p

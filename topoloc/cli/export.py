@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from topoloc.cli._common import checkpoint_arg, one_line, out_file, print_warnings
+from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, one_line, out_file, print_warnings
 
 __all__ = ["add"]
 
@@ -37,9 +37,9 @@ def _run(args: argparse.Namespace) -> int:
 def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint to ONNX for the drone, with a numpy pose decoder",
                        description="Writes the network with its input normalisation as ONNX (dynamic batch), "
-                                   "the normaliser's statistics as JSON beside it (and in the ONNX metadata) and "
-                                   "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
-                                   "pip install \"topoloc[export]\".")
+                                          "the normaliser's statistics as JSON beside it (and in the ONNX metadata) and "
+                                          "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
+                                          "pip install \"topoloc[export]\".")
     checkpoint_arg(p)
     p.add_argument("--out", required=True, type=out_file, metavar="FILE.onnx",
                    help="the ONNX file (FILE.json is written beside it)")
@@ -48,5 +48,6 @@ def add(sub) -> argparse.ArgumentParser:
                    help="graph input: uint8 RGB in [0, 255] or float32 in [0, 1] (default: uint8)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning)")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "output": "--out",
+                                          "opset": "--opset", "input_dtype": "--input-dtype"})
     return p

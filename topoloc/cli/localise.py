@@ -8,7 +8,7 @@ import os
 import sys
 import warnings
 
-from topoloc.cli._common import checkpoint_arg, device_arg, one_line, out_file, positive_int, print_warnings
+from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, one_line, out_file, positive_int, print_warnings
 
 __all__ = ["add"]
 
@@ -91,5 +91,5 @@ def add(sub) -> argparse.ArgumentParser:
                    help="first re-estimate the model's batch-norm statistics on these photos (AdaBN: unsupervised "
                         "adaptation to their season, light and camera; pass one flight's photos together)")
     device_arg(p)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "geoid_offset_m": "--geoid-offset"})
     return p

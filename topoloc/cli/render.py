@@ -59,26 +59,17 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, flag_names=_FLAGS)
     return p
 
 
 #: The library's argument names as they lead its error messages, and the flags that set them here.
-_FLAGS = {"flights": "--flights", "size": "--size", "name": "--name", "photos_like": "--photos-like",
-          "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads", "coarse_steps": "--coarse-steps"}
+_FLAGS = {"out_dir": "--out", "flights": "--flights", "size": "--size", "name": "--name", "photos_like": "--photos-like",
+          "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads", "coarse_steps": "--coarse-steps",
+          "min_clearance_m": "--min-clearance", "poses": "--poses"}
 
 
 def _run(args) -> int:
-    try:
-        return _render(args)
-    except (ValueError, TypeError) as err:  # "size: expected ..." from the library reads "--size: expected ..." here
-        head, sep, rest = str(err).partition(": ")
-        if type(err) in (ValueError, TypeError) and sep and head in _FLAGS:
-            raise type(err)(f"{_FLAGS[head]}: {rest}") from err
-        raise
-
-
-def _render(args) -> int:
     from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
 
     if not args.min_clearance >= 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import checkpoint_arg, device_arg, flights_args, out_dir, positive_int
+from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, out_dir, positive_int
 
 __all__ = ["add"]
 
@@ -21,9 +21,9 @@ def _run(args: argparse.Namespace) -> int:
 def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("saliency", help="saliency figures of a checkpoint: image | before | after | difference",
                        description="SmoothGrad saliency maps of the trained model and of the untrained model of "
-                                   "the same seed, their difference, the randomisation check (rank correlation "
-                                   "with the same network with random weights) and (where the images have "
-                                   "semantics) the share of saliency per class, stable vs unstable.")
+                                          "the same seed, their difference, the randomisation check (rank correlation "
+                                          "with the same network with random weights) and (where the images have "
+                                          "semantics) the share of saliency per class, stable vs unstable.")
     checkpoint_arg(p)
     flights_args(p, "flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR", help="folder of saliency.md and plots/")
@@ -34,5 +34,6 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     device_arg(p)
-    p.set_defaults(func=_run)
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "figure_images": "--num-images",
+                                          "share_images": "--share-images"})
     return p

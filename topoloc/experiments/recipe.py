@@ -208,16 +208,20 @@ def evaluate_checkpoint(
             val_from_recipe = not val_flights
             val_flights = val_flights or recipe_val
             source = f"`{checkpoint.parent / RECIPE_FILE}`"
+    given = source == "--train-flights"  # named by the caller: a flight that selects no image is refused by name
     try:
-        train_set = FlightCollection(_flight_sets(root, train_flights, frame)) if train_flights else None
-        val_sets = _flight_sets(root, val_flights, frame) if val_flights else None
+        train_set = FlightCollection(_flight_sets(root, train_flights, frame, each="train_flights (--train-flights)"
+                                                  if given else None)) if train_flights else None
+        val_sets = _flight_sets(root, val_flights, frame) if val_from_recipe and val_flights else None
     except (OSError, ValueError) as err:
-        if source == "--train-flights":
+        if given:
             raise
         kind = FileNotFoundError if isinstance(err, FileNotFoundError) else OSError if isinstance(err, OSError) \
             else ValueError  # not type(err): some subclasses (UnicodeDecodeError) take other arguments
         raise kind(f"{err} (a training or validation flight of {source}, read for the brackets; name "
                    "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
+    if val_flights and not val_from_recipe:
+        val_sets = _flight_sets(root, val_flights, frame, each="val_flights (--val-flights)")
     if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)
         for spec, ds in zip(val_flights, val_sets):
             if len(ds) == 0:

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from topoloc._messages import renamed
 from topoloc._paths import cannot_write, file_above
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
@@ -95,10 +96,10 @@ def _corridor_flight(cfg: StudyConfig):
     try:
         return pose_flight(cfg.train_flight, rows)
     except ValueError as err:  # "name: expected a name starting with 'comballaz-' ...": the name is train_flight
-        head, sep, rest = str(err).partition(": ")
-        if head == "name" and sep:
-            raise ValueError(f"StudyConfig: `train_flight`: {rest}") from err
-        raise
+        message = renamed(str(err), {"name": "StudyConfig: `train_flight`"})
+        if message == str(err):
+            raise
+        raise ValueError(message) from err
 
 
 def corridor_poses(cfg: StudyConfig) -> np.ndarray:

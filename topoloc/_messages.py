@@ -1,0 +1,38 @@
+"""`renamed`: an error message that leads with one argument's name, reworded for where the caller set it.
+
+The library's errors lead with the name of the argument they refuse (``"size: expected WxH ..."``,
+``"out_dir runs/x: holds ..."``, ``"val_flights[0]: ..."``). A command line sets that argument with a
+flag, and a study with a field of its config: `renamed` rewrites the leading name for them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["renamed"]
+
+#: A leading argument name, an optional index (``[2]``), then ``:`` or a space.
+_HEAD = re.compile(r"(?P<name>[A-Za-z_]\w*)(?P<index>\[\d+\])?(?=[: ])")
+
+
+def renamed(message: str, names: Mapping[str, str]) -> str:
+    """``message`` with its leading argument name replaced by ``names[name]``, its index kept.
+
+    A message that already names the flag after the argument (``"flights (--flights): ..."``) keeps it
+    once. A message that leads with no name in ``names`` is returned as it is.
+
+    Example:
+        >>> renamed("size: expected WxH, got '0x0'", {"size": "--size"})
+        "--size: expected WxH, got '0x0'"
+        >>> renamed("val_flights[1] (--val-flights): no image", {"val_flights": "--val-flights"})
+        '--val-flights[1]: no image'
+    """
+    head = _HEAD.match(message)
+    if head is None or head["name"] not in names:
+        return message
+    new = names[head["name"]]
+    rest = message[head.end():]
+    if rest.startswith(f" ({new})"):
+        rest = rest[len(f" ({new})"):]
+    return new + (head["index"] or "") + rest

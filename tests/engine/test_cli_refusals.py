@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import topoloc.experiments.recipe as recipe_module
 from topoloc.cli import main
@@ -240,7 +241,15 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
     assert f"recipe '{tmp_path}': a folder, expected a file" in err
     err = _exit(["evaluate", "--checkpoint", str(tmp_path), "--data", str(tmp_path), "--flights", "comballaz-LHS",
                  "--out", str(tmp_path / "o")], capsys)
-    assert f"checkpoint '{tmp_path}': a folder, expected a file" in err
+    assert f"error: --checkpoint '{tmp_path}': a folder, expected a file" in err
+    # the checkpoint subcommands name --checkpoint, not the library's argument or function
+    nope = tmp_path / "nope.pt"
+    Image.new("RGB", (24, 16)).save(tmp_path / "photo.png")
+    for argv in (["saliency", "--data", str(tmp_path), "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")],
+                 ["localise", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o.csv")],
+                 ["export", "--out", str(tmp_path / "o.onnx")]):
+        err = _exit([*argv, "--checkpoint", str(nope)], capsys)
+        assert err.startswith(f"topoloc {argv[0]}: error: --checkpoint") and f"'{nope}': no such file" in err, err
     err = _exit(["train", "--config", str(tmp_path / "nope.yaml")], capsys)
     assert "nope.yaml': no such file" in err
 

@@ -14,8 +14,8 @@ __all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "
 
 #: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)
 #: set with these flags; an error leading with the name is printed with the flag (`topoloc.cli.app.main`).
-CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "out_dir": "--out", "flights": "--flights", "frame": "--frame",
-                    "batch_size": "--batch-size"}
+CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "load_checkpoint": "--checkpoint", "out_dir": "--out",
+                    "flights": "--flights", "frame": "--frame", "batch_size": "--batch-size"}
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:

@@ -132,3 +132,20 @@ def test_the_commands_in_a_recipes_header_parse(path):
             build_parser().parse_args(shlex.split(command)[1:])
         except SystemExit:
             pytest.fail(f"{path.name}: `{command}` is refused by the CLI's parser")
+
+
+@pytest.mark.parametrize("path", sorted(RECIPES.glob("topo/*.yaml")), ids=lambda p: p.stem)
+def test_a_topo_recipe_run_without_its_data_root_set_names_data_root(path, tmp_path, capsys, monkeypatch):
+    """recipes/topo/* hold a placeholder root (their header says to override it). Run as they are, the
+    refusal names `data.root` and the override, not the first flight folder under the placeholder."""
+    from topoloc.cli import main
+
+    monkeypatch.chdir(tmp_path)  # the recipe's runs/ folder is not made
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(path)])
+    root = load_recipe(path).data.root
+    assert exc.value.code == 2 and not Path(root).exists()
+    assert capsys.readouterr().err == (f"topoloc train: error: recipe {str(path)!r}: data.root {root!r}: folder not "
+                                       "found; expected the folder that holds the flight folders (set it with "
+                                       "--override data.root=DIR)\n")
+    assert not (tmp_path / "runs").exists()

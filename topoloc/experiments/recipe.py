@@ -73,6 +73,11 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
         ``{"checkpoint": path, "report": path, "result": EvaluationResult}``.
     """
     cfg = recipe.train
+    if not Path(recipe.data.root).is_dir():  # e.g. recipes/topo/*'s placeholder, left as it is
+        raise FileNotFoundError(f"recipe {recipe.source!r}: data.root {recipe.data.root!r}: "
+                                f"{'not a folder' if Path(recipe.data.root).exists() else 'folder not found'}; "
+                                "expected the folder that holds the flight folders (set it with "
+                                "--override data.root=DIR)")
     twins = []
     if recipe.eval_landcover:  # before training: a missing semantic map or class table is found at once
         twins = _landcover_twins(recipe.data.root, recipe.data.test, recipe.data.local_frame(), recipe.eval_classes)

@@ -287,6 +287,11 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     assert main([*args, "--classes", "mini-comballaz", "--out", str(out)]) == 0
     assert "warning: landcover" not in capsys.readouterr().err
     assert "| meadow | share in view |" in (out / "report.md").read_text()
+    # evaluated again into the same folder without the split: the report has no section, and the folder no
+    # landcover.csv of the earlier evaluation beside it
+    assert (out / "landcover.csv").is_file()
+    assert main([*args, "--out", str(out)]) == 0
+    assert "## Where the error is" not in (out / "report.md").read_text() and not (out / "landcover.csv").exists()
 
 
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):

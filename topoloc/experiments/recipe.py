@@ -259,8 +259,11 @@ def evaluate_checkpoint(
 
 def _landcover_sections(runs: Mapping[str, Any], twins: list[tuple[TopoFlight, dict[int, str]]],
                         out_dir: str | PathLike) -> dict[str, str]:
-    """The report's "Where the error is" section (none without twins), its figures in ``out_dir/landcover.csv``."""
+    """The report's "Where the error is" section (none without twins), its figures in ``out_dir/landcover.csv``.
+    Without twins, a ``landcover.csv`` of an earlier evaluation into the folder is removed: it would not be
+    the figures of the report beside it."""
     if not twins:
+        (Path(out_dir) / LANDCOVER_CSV).unlink(missing_ok=True)
         return {}
     return {"Where the error is": landcover_section(runs, [t for t, _ in twins], [c for _, c in twins],
                                                     csv_path=Path(out_dir) / LANDCOVER_CSV, under_heading=True)}

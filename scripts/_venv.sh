@@ -7,7 +7,17 @@ if ! command -v "$python" >/dev/null 2>&1; then
     echo "$(basename "$0"): no '$python' here; topoloc needs Python >= 3.11: set PYTHON=/path/to/python3.11 or newer" >&2
     exit 2
 fi
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+# an interpreter that does not run (e.g. a .venv/ whose base Python is gone) is named as broken, not as old
+status=0
+version=$("$python" -c 'import sys; print("%d %d" % sys.version_info[:2])' 2>&1) || status=$?  # under set -e
+read -r major minor <<< "$(echo "$version" | tail -n 1)"  # the last line: after any warning on stderr
+if [ "$status" -ne 0 ] || ! [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]]; then
+    why=$(echo "$version" | head -n 1)
+    echo "$(basename "$0"): '$python' does not run as Python (${why:-no answer, exit status $status}): set" \
+         "PYTHON=/path/to/python3.11 or newer (and remove .venv/ if it holds a broken one)" >&2
+    exit 2
+fi
+if [ "$major" -lt 3 ] || { [ "$major" -eq 3 ] && [ "$minor" -lt 11 ]; }; then
     echo "$(basename "$0"): topoloc needs Python >= 3.11 (its kornia floor does); '$python' is" \
          "$("$python" --version 2>&1): set PYTHON=/path/to/python3.11 or newer (and remove .venv/ if it holds" \
          "the older one)" >&2

@@ -79,7 +79,7 @@ def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
     fake = tmp_path / "python3.10"
     fake.write_text("#!/bin/sh\n"
                     "if [ \"$1\" = --version ]; then echo 'Python 3.10.13'; exit 0; fi\n"
-                    "exit 1  # sys.exit(sys.version_info < (3, 11)) under 3.10\n")
+                    "echo '3 10'  # the version check's answer under 3.10\n")
     fake.chmod(0o755)
     run = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
                          env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)}, capture_output=True, text=True, timeout=60)
@@ -93,3 +93,14 @@ def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2
     assert f"no '{tmp_path / 'nowhere'}' here; topoloc needs Python >= 3.11" in missing.stderr
+    # An interpreter that does not run (a .venv/ whose base Python was removed) is said to be broken, not old
+    broken = tmp_path / "python3.12"
+    broken.write_text("#!/bin/sh\necho 'error while loading shared libraries: libpython3.12.so.1.0' >&2\nexit 127\n")
+    broken.chmod(0o755)
+    run = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": str(broken)}, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip() == (f"{script}: '{broken}' does not run as Python (error while loading shared "
+                                  "libraries: libpython3.12.so.1.0): set PYTHON=/path/to/python3.11 or newer (and "
+                                  "remove .venv/ if it holds a broken one)")
+    assert not (tmp_path / ".venv").exists()

@@ -70,37 +70,36 @@ def test_every_dependency_installed_at_its_floor_admits_the_claimed_python():
         pytest.skip("no dependency is installed at its floor here (scripts/test_oldest.sh installs them)")
 
 
+def _interpreter(path: Path, body: str) -> Path:
+    """A stand-in interpreter: a shell script answering as ``body`` says."""
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
 @pytest.mark.parametrize("script", ["test.sh", "demo.sh"])
 def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
     """The two README commands make .venv/ with `python3` (or $PYTHON): one older than 3.11 is named, before pip
     fails on kornia with a resolver error. A stand-in interpreter answers as Python 3.10.13 would."""
     repo = Path(__file__).resolve().parents[1]
     shutil.copytree(repo / "scripts", tmp_path / "scripts")  # a checkout without .venv/
-    fake = tmp_path / "python3.10"
-    fake.write_text("#!/bin/sh\n"
-                    "if [ \"$1\" = --version ]; then echo 'Python 3.10.13'; exit 0; fi\n"
-                    "echo '3 10'  # the version check's answer under 3.10\n")
-    fake.chmod(0o755)
-    run = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
-                         env={"PATH": "/usr/bin:/bin", "PYTHON": str(fake)}, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2
-    assert run.stderr.strip() == (f"{script}: topoloc needs Python >= 3.11 (its kornia floor does); '{fake}' is Python "
-                                  "3.10.13: set PYTHON=/path/to/python3.11 or newer (and remove .venv/ if it holds the "
-                                  "older one)")
-    assert not (tmp_path / ".venv").exists()
-    missing = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
-                             env={"PATH": "/usr/bin:/bin", "PYTHON": str(tmp_path / "nowhere")},
-                             capture_output=True, text=True, timeout=60)
-    assert missing.returncode == 2
+
+    def run(python: Path) -> subprocess.CompletedProcess:
+        done = subprocess.run(["bash", str(tmp_path / "scripts" / script)], env={"PATH": "/usr/bin:/bin",
+                              "PYTHON": str(python)}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and not (tmp_path / ".venv").exists()
+        return done
+
+    fake = _interpreter(tmp_path / "python3.10", "if [ \"$1\" = --version ]; then echo 'Python 3.10.13'; exit 0; fi\n"
+                                                 "echo '3 10'  # the version check's answer under 3.10\n")
+    assert run(fake).stderr.strip() == (f"{script}: topoloc needs Python >= 3.11 (its kornia floor does); '{fake}' is "
+                                        "Python 3.10.13: set PYTHON=/path/to/python3.11 or newer (and remove .venv/ "
+                                        "if it holds the older one)")
+    missing = run(tmp_path / "nowhere")
     assert f"no '{tmp_path / 'nowhere'}' here; topoloc needs Python >= 3.11" in missing.stderr
     # An interpreter that does not run (a .venv/ whose base Python was removed) is said to be broken, not old
-    broken = tmp_path / "python3.12"
-    broken.write_text("#!/bin/sh\necho 'error while loading shared libraries: libpython3.12.so.1.0' >&2\nexit 127\n")
-    broken.chmod(0o755)
-    run = subprocess.run(["bash", str(tmp_path / "scripts" / script)],
-                         env={"PATH": "/usr/bin:/bin", "PYTHON": str(broken)}, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 2
-    assert run.stderr.strip() == (f"{script}: '{broken}' does not run as Python (error while loading shared "
-                                  "libraries: libpython3.12.so.1.0): set PYTHON=/path/to/python3.11 or newer (and "
-                                  "remove .venv/ if it holds a broken one)")
-    assert not (tmp_path / ".venv").exists()
+    broken = _interpreter(tmp_path / "python3.12", "echo 'error while loading shared libraries: libpython3.12.so.1.0' "
+                                                   ">&2\nexit 127\n")
+    assert run(broken).stderr.strip() == (f"{script}: '{broken}' does not run as Python (error while loading shared "
+                                          "libraries: libpython3.12.so.1.0): set PYTHON=/path/to/python3.11 or newer "
+                                          "(and remove .venv/ if it holds a broken one)")

@@ -108,6 +108,23 @@ def test_write_report_has_every_bracket_row_and_the_headline(tmp_path):
     assert summary["augmented"]["methods"]["constant pose"]["all"]["median_m"] == pytest.approx(100.0)
 
 
+def test_a_report_written_again_leaves_no_file_of_the_earlier_runs(tmp_path):
+    """Evaluated again into the same folder (e.g. `topoloc evaluate --adabn`, then without): the predictions
+    and plots of a run that the new report does not have are gone; other files stay."""
+    write_report(tmp_path, {"augmented": _result(4.0), "no augmentation": _result(40.0, seed=1)})
+    (tmp_path / "plots" / "saliency_real.png").write_bytes(b"not the report's")
+    (tmp_path / "predictions" / "notes.txt").write_text("mine")
+    assert (tmp_path / "predictions" / "no_augmentation_predictions.csv").is_file()
+    text = write_report(tmp_path, {"augmented": _result(4.0)}).read_text()
+    assert sorted(p.name for p in (tmp_path / "predictions").iterdir()) == [
+        "augmented_predictions.csv", "augmented_summary.json", "notes.txt"]
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "cdf_real.png", "cdf_synthetic.png", "map_augmented_real.png", "map_augmented_synthetic.png",
+        "saliency_real.png"]
+    for link in re.findall(r"\]\(([^)]+)\)", text):  # every figure it links is there
+        assert (tmp_path / link).is_file(), link
+
+
 def test_a_single_run_and_missing_brackets_are_said(tmp_path):
     result = _result(4.0)
     line = brackets_headline(result).splitlines()[0]

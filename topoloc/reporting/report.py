@@ -323,7 +323,9 @@ def write_report(
 
     Args:
         out_dir: the report folder; files go to ``out_dir`` (report.md, summary.json),
-            ``out_dir/plots`` and ``out_dir/predictions``.
+            ``out_dir/plots`` and ``out_dir/predictions``. The predictions, summaries, CDFs and maps that an
+            earlier report left there for runs or domains not in this one are removed: the folder holds
+            this report's figures (other files are left alone).
         runs: run name -> its `EvaluationResult` (e.g. ``{"augmented": ..., "no augmentation": ...}``);
             the first run is the headline.
         title: the report's title.
@@ -359,6 +361,7 @@ def write_report(
                     title=f"{name}: {d} test images")))
     summary = {name: r.to_dict() for name, r in runs.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    _remove_stale(out, kept=set(files) | set(cdfs) | {p for _, _, p in maps})
 
     md = [f"# {title}", ""]
     if intro:
@@ -390,3 +393,17 @@ def write_report(
     report = out / "report.md"
     report.write_text("\n".join(md))
     return report
+
+
+#: The files `write_report` writes into its subfolders, by their names' patterns.
+_REPORT_FILES = {"predictions": ("*_predictions.csv", "*_summary.json"), "plots": ("cdf_*.png", "map_*.png")}
+
+
+def _remove_stale(out: Path, kept: set[Path]) -> None:
+    """Removes the report files under ``out`` (by `_REPORT_FILES`' patterns) that are not in ``kept``."""
+    kept = {Path(p).resolve() for p in kept}
+    for folder, patterns in _REPORT_FILES.items():
+        for pattern in patterns:
+            for path in (out / folder).glob(pattern):
+                if path.resolve() not in kept:
+                    path.unlink(missing_ok=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from topoloc._paths import cannot_write, file_above
 
-__all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file", "positive_int",
-           "non_negative_int", "print_warnings"]
+__all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file",
+           "positive_int", "non_negative_int", "print_warnings"]
 
 
 #: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)

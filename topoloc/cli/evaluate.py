@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir, positive_int
+from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir,
+                                 positive_int)
 
 __all__ = ["add"]
 

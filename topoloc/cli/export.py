@@ -37,9 +37,9 @@ def _run(args: argparse.Namespace) -> int:
 def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export a checkpoint to ONNX for the drone, with a numpy pose decoder",
                        description="Writes the network with its input normalisation as ONNX (dynamic batch), "
-                                          "the normaliser's statistics as JSON beside it (and in the ONNX metadata) and "
-                                          "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
-                                          "pip install \"topoloc[export]\".")
+                                   "the normaliser's statistics as JSON beside it (and in the ONNX metadata) and "
+                                   "topoloc_pose_decoder.py, which decodes the output with numpy alone. Needs "
+                                   "pip install \"topoloc[export]\".")
     checkpoint_arg(p)
     p.add_argument("--out", required=True, type=out_file, metavar="FILE.onnx",
                    help="the ONNX file (FILE.json is written beside it)")

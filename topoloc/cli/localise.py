@@ -8,7 +8,8 @@ import os
 import sys
 import warnings
 
-from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, one_line, out_file, positive_int, print_warnings
+from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, one_line, out_file, positive_int,
+                                 print_warnings)
 
 __all__ = ["add"]
 

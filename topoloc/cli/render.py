@@ -64,9 +64,9 @@ def add(sub) -> argparse.ArgumentParser:
 
 
 #: The library's argument names as they lead its error messages, and the flags that set them here.
-_FLAGS = {"out_dir": "--out", "flights": "--flights", "size": "--size", "name": "--name", "photos_like": "--photos-like",
-          "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads", "coarse_steps": "--coarse-steps",
-          "min_clearance_m": "--min-clearance", "poses": "--poses"}
+_FLAGS = {"out_dir": "--out", "flights": "--flights", "size": "--size", "name": "--name",
+          "photos_like": "--photos-like", "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads",
+          "coarse_steps": "--coarse-steps", "min_clearance_m": "--min-clearance", "poses": "--poses"}
 
 
 def _run(args) -> int:

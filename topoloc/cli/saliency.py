@@ -21,9 +21,9 @@ def _run(args: argparse.Namespace) -> int:
 def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("saliency", help="saliency figures of a checkpoint: image | before | after | difference",
                        description="SmoothGrad saliency maps of the trained model and of the untrained model of "
-                                          "the same seed, their difference, the randomisation check (rank correlation "
-                                          "with the same network with random weights) and (where the images have "
-                                          "semantics) the share of saliency per class, stable vs unstable.")
+                                   "the same seed, their difference, the randomisation check (rank correlation "
+                                   "with the same network with random weights) and (where the images have "
+                                   "semantics) the share of saliency per class, stable vs unstable.")
     checkpoint_arg(p)
     flights_args(p, "flights whose images are explained, e.g. comballaz-2020-11-06-planned:real")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR", help="folder of saliency.md and plots/")

@@ -118,9 +118,13 @@ def _frame_arg(frame: str | LocalFrame | None):
 def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], frame,
                  each: str | None = None) -> list[Any]:
     """The flights' datasets; with ``each`` (the argument's name, e.g. ``"flights (--flights)"``), a flight
-    that selects no image is refused by name."""
+    that selects no image is refused by name (and TopoFlight's warning that it is empty not given too)."""
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
-    sets = [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options()) for s in specs]
+    with warnings.catch_warnings():
+        if each is not None:  # the refusal below says it
+            warnings.filterwarnings("ignore", message=r"TopoFlight .* is empty$")
+        sets = [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options())
+                for s in specs]
     empty = next((s for s, ds in zip(specs, sets) if len(ds) == 0), None) if each is not None else None
     if empty is not None:
         raise ValueError(f"{each}: {empty.flight} ({empty.domain}, split {empty.split!r}) selects no image in "

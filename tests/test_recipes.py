@@ -49,9 +49,10 @@ def test_overrides_and_errors(tmp_path):
     assert recipe.train.resume is True
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides({}, ["train.epochs"])
-    with pytest.raises(ValueError, match="epochs"):
+    # a bad value is named as the recipe and --override name it (train.epochs), not as TrainConfig's field
+    with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epochs=0"])
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\]; known: \["):
         load_recipe(RECIPES / "mixed.yaml", ["train.epoch=3"])
     # the second "real" appearance (`topoloc render --real-alt`) is a domain a flight spec can name
     assert parse_flight("comballaz-2020-11-06-planned:real_alt:test") == FlightSpec(
@@ -149,3 +150,18 @@ def test_a_topo_recipe_run_without_its_data_root_set_names_data_root(path, tmp_p
                                        "found; expected the folder that holds the flight folders (set it with "
                                        "--override data.root=DIR)\n")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_missing_flight_of_a_recipe_names_its_section(tmp_path, capsys):
+    """data.root is a folder, but the recipe's training flight is not in it: the refusal says it is data.train's."""
+    from topoloc.cli import main
+
+    path = RECIPES / "synthetic_augmented.yaml"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(path), "--override", f"data.root={tmp_path}",
+              f"train.out_dir={tmp_path / 'run'}"])
+    flight = load_recipe(path).data.train[0].flight
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.startswith(f"topoloc train: error: recipe {str(path)!r}: data.train: "
+                                              f"{tmp_path / flight}: folder not found; expected a TOPO flight folder")
+    assert not (tmp_path / "run").exists()

@@ -74,7 +74,7 @@ def test_invalid_yaml_is_one_line(tmp_path, capsys):
 
 def test_type_error_in_a_recipe_is_one_line(tmp_path, capsys):
     err = _exit(["train", "--config", _recipe(tmp_path), "--override", "train.lr=fast"], capsys)
-    assert "`lr` must be a number" in err
+    assert "recipe.yaml': train.lr must be a number, got 'fast'" in err  # named as --override names it
 
 
 def test_unwritable_output_is_one_line(tmp_path, capsys):

@@ -52,9 +52,19 @@ __all__ = [
 LANDCOVER_CSV = "landcover.csv"
 
 
+def _flights_of(recipe: Recipe, which: str) -> list[Any]:
+    """The flights of ``data.<which>``; a flight that cannot be read is refused naming the recipe's section."""
+    try:
+        return build_flights(recipe.data, which)
+    except (FileNotFoundError, ValueError) as err:  # "<root>/<flight>: folder not found; ...": from which section
+        # not type(err): some subclasses (UnicodeDecodeError) take other arguments
+        kind = FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError
+        raise kind(f"recipe {recipe.source!r}: data.{which}: {err}") from err
+
+
 def _selected(recipe: Recipe, which: str) -> list[Any]:
     """The flights of ``data.<which>``; refused, naming each flight and split, when they hold no image."""
-    sets = build_flights(recipe.data, which)
+    sets = _flights_of(recipe, which)
     if sets and not sum(len(ds) for ds in sets):
         specs = ", ".join(f"{f.flight} ({f.domain}, split {f.split!r})" for f in getattr(recipe.data, which))
         raise ValueError(f"recipe {recipe.source!r}: data.{which} selects no image: {specs} "
@@ -84,7 +94,7 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     train_set = FlightCollection(_selected(recipe, "train"))
     val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
-    test_sets = build_flights(recipe.data, "test")  # before training too: a missing test flight is found at once
+    test_sets = _flights_of(recipe, "test")  # before training too: a missing test flight is found at once
     try:
         Path(recipe.eval_out_dir).mkdir(parents=True, exist_ok=True)
     except OSError as err:

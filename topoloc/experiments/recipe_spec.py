@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from os import PathLike
@@ -282,8 +283,10 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     try:
         data = DataSpec.parse(values.get("data"))
         train = TrainConfig.from_dict(values.get("train") or {}, **train_overrides)
-    except (ValueError, TypeError) as err:
-        raise type(err)(f"recipe {str(path)!r}: {err}") from err
+    except (ValueError, TypeError) as err:  # TrainConfig's `epochs` is the recipe's (and --override's) train.epochs
+        message = re.sub(r"^TrainConfig: `(\w+)`", r"train.\1", str(err))
+        message = re.sub(r"^TrainConfig: unknown field\(s\)", "train: unknown key(s)", message)
+        raise type(err)(f"recipe {str(path)!r}: {message}") from err
     ev = values.get("evaluate") or {}
     if not isinstance(ev, dict) or set(ev) - {"out_dir", "batch_size", "landcover", "classes"}:
         raise ValueError(f"recipe {str(path)!r}: `evaluate` takes out_dir, batch_size, landcover and classes, "

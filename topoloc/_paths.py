@@ -8,7 +8,7 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "cannot_write"]
+__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -55,3 +55,15 @@ def cannot_write(path: str | PathLike) -> str | None:
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def unwritable(path: str | PathLike) -> str | None:
+    """Why nothing can be written at ``path``: a file above it (`file_above`) or a folder that cannot be
+    written (`cannot_write`); None when it can.
+
+    Example:
+        >>> unwritable(__file__ + "/out.csv") == f"{__file__!r} is a file, not a folder"
+        True
+    """
+    above = file_above(path)
+    return f"{str(above)!r} is a file, not a folder" if above is not None else cannot_write(path)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from topoloc._paths import cannot_write, file_above
+from topoloc._paths import unwritable
 
 __all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file",
            "positive_int", "non_negative_int", "print_warnings"]
@@ -39,10 +39,7 @@ def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
 def _check_writable(value: str) -> None:
     """Refuses a path that lies under a file or in a folder that cannot be written (nothing could be written
     there: refused before the work, not after it)."""
-    blocker = file_above(value)
-    if blocker is not None:
-        raise argparse.ArgumentTypeError(f"{value!r}: {str(blocker)!r} is a file, not a folder")
-    why = cannot_write(value)
+    why = unwritable(value)
     if why is not None:
         raise argparse.ArgumentTypeError(f"{value!r}: {why}")
 

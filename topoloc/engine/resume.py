@@ -82,8 +82,8 @@ def refuse_another_run(config: TrainConfig, out_dir: Path, is_main: bool) -> Non
         return
     if not config.overwrite and config.resume is not True:
         raise FileExistsError(f"TrainConfig.out_dir: {str(out_dir)!r} holds another run "
-                              f"({', '.join(present)}); pass resume=True (CLI: --resume) to continue it, overwrite=True "
-                              "(CLI: --overwrite) to replace it, or another out_dir (CLI: --override "
+                              f"({', '.join(present)}); pass resume=True (CLI: --resume) to continue it, "
+                              "overwrite=True (CLI: --overwrite) to replace it, or another out_dir (CLI: --override "
                               "train.out_dir=DIR)")
     if is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
         log.warning("out_dir %s: removing the previous run's %s", out_dir, ", ".join(present))

@@ -57,9 +57,15 @@ def _flights_of(recipe: Recipe, which: str) -> list[Any]:
     try:
         return build_flights(recipe.data, which)
     except (FileNotFoundError, ValueError) as err:  # "<root>/<flight>: folder not found; ...": from which section
-        # not type(err): some subclasses (UnicodeDecodeError) take other arguments
-        kind = FileNotFoundError if isinstance(err, FileNotFoundError) else ValueError
-        raise kind(f"recipe {recipe.source!r}: data.{which}: {err}") from err
+        raise _said_again(err, f"recipe {recipe.source!r}: data.{which}: {err}") from err
+
+
+def _said_again(err: Exception, message: str) -> Exception:
+    """``message`` as an error of ``err``'s kind: FileNotFoundError, another OSError or ValueError (not
+    ``type(err)``: some subclasses, UnicodeDecodeError, take other arguments)."""
+    kind = FileNotFoundError if isinstance(err, FileNotFoundError) else OSError if isinstance(err, OSError) \
+        else ValueError
+    return kind(message)
 
 
 def _selected(recipe: Recipe, which: str) -> list[Any]:
@@ -235,10 +241,8 @@ def evaluate_checkpoint(
     except (OSError, ValueError) as err:
         if given:
             raise
-        kind = FileNotFoundError if isinstance(err, FileNotFoundError) else OSError if isinstance(err, OSError) \
-            else ValueError  # not type(err): some subclasses (UnicodeDecodeError) take other arguments
-        raise kind(f"{err} (a training or validation flight of {source}, read for the brackets; name "
-                   "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
+        raise _said_again(err, f"{err} (a training or validation flight of {source}, read for the brackets; name "
+                               "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
     if val_flights and not val_from_recipe:
         val_sets = _flight_sets(root, val_flights, frame, each="val_flights (--val-flights)")
     if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from topoloc._messages import renamed
-from topoloc._paths import cannot_write, file_above
+from topoloc._paths import unwritable
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
@@ -234,9 +234,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
         trained now], "skipped": [(config, seed) already finished]}``.
     """
     if results_path is not None:  # checked before the hours of training that lead to it
-        above = file_above(results_path)
-        why = ("a folder, expected a markdown file" if Path(results_path).is_dir()
-               else f"{str(above)!r} is a file, not a folder" if above is not None else cannot_write(results_path))
+        why = "a folder, expected a markdown file" if Path(results_path).is_dir() else unwritable(results_path)
         if why:
             raise ValueError(f"results_path {str(results_path)!r}: {why}")
     started = datetime.now(timezone.utc)

@@ -114,8 +114,11 @@ def main(argv: list[str] | None = None) -> None:
     for flag, folder in (("--images", args.images), ("--bank", args.bank)):
         if folder is not None and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.rglob("*")):
             parser.error(f"{flag} {str(folder)!r}: no .png/.jpg images found (is it a folder of images?)")
-    if args.out.is_dir():
-        parser.error(f"--out {str(args.out)!r}: a folder, expected a .png file")
+    from topoloc._paths import unwritable
+
+    why = unwritable(args.out)
+    if why or args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r}: {why or 'a folder, expected a .png file'}")
 
     import matplotlib
 

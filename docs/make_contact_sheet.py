@@ -44,7 +44,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0, help="world seed (default: %(default)s)")
     args = p.parse_args(argv)
 
-    from topoloc._paths import cannot_write
+    from topoloc._paths import unwritable
     from topoloc.data.preset import load_preset
     from topoloc.geodesy import LocalFrame
     from topoloc.procedural import appearance_for_flight, bake, build_world, parse_size, render
@@ -54,7 +54,7 @@ def main(argv=None) -> None:
         w, h = parse_size(args.size)
     except ValueError as err:
         p.error(f"--size: {str(err).partition(': ')[2]}")
-    why = cannot_write(args.out)
+    why = unwritable(args.out)
     if why or Path(args.out).is_dir():
         p.error(f"--out {args.out!r}: {why or 'a folder, expected a .png file'}")
     world = build_world(args.seed)

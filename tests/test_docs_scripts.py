@@ -32,9 +32,12 @@ def test_gallery_draws_every_op_on_a_folder_of_images(tmp_path):
     (("--images", "empty"), "--images 'empty': no .png/.jpg images found"),  # was a FileNotFoundError traceback
     (("--bank", "empty"), "--bank 'empty': no .png/.jpg images found"),
     (("--out", "."), "--out '.': a folder, expected a .png file"),
+    (("--out", "a-file/g.png"), "--out 'a-file/g.png': 'a-file' is a file, not a folder"),  # was said after the drawing
+    (("--out", "/proc/g.png"), "--out '/proc/g.png': cannot write in '/proc'"),
 ])
 def test_gallery_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("")
     out = () if "--out" in args else ("--out", str(tmp_path / "g.png"))  # never the repository's figure
     run = _run("gallery_augment.py", *args, *out, cwd=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
@@ -45,8 +48,10 @@ def test_gallery_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
     (("--size", "abc"), "--size: expected (H, W) (two ints, 16..4096 px) or 'WxH' text such as '360x240', got 'abc'"),
     (("--out", "/proc/x.png"), "--out '/proc/x.png': cannot write in '/proc'"),
     (("--out", "."), "--out '.': a folder, expected a .png file"),
+    (("--out", "a-file/c.png"), "--out 'a-file/c.png': 'a-file' is a file, not a folder"),  # was a traceback after the renders
 ])
 def test_contact_sheet_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
+    (tmp_path / "a-file").write_text("")
     out = () if "--out" in args else ("--out", str(tmp_path / "c.png"))  # never the repository's figure
     run = _run("make_contact_sheet.py", *args, *out, cwd=tmp_path)  # each was a traceback, /proc after the renders
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]

@@ -459,12 +459,12 @@ def test_an_augmented_or_relit_run_counts_as_slower(tmp_path):
 
 def test_the_report_says_how_the_augmented_run_was_trained():
     # the ramp starts at strength / (the augmented run's epochs): 0.75 / 26 from random weights, 0.75 / 13 as
-    # the CPU preset's fine-tune
+    # the CPU preset's fine-tune; said to two figures (it said 0.0576923)
     scratch = demo_report._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=0))
-    assert "two runs with identical settings and seed" in scratch and "ramped from 0.0288462 in the first" in scratch
+    assert "two runs with identical settings and seed" in scratch and "ramped linearly from 0.029 in the first" in scratch
     finetune = demo_report._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=13))
     assert "starts from that run's final weights (`TrainConfig.init_from`) and trains 13 more epochs" in finetune
-    assert "ramped from 0.0576923 in the first" in finetune
+    assert "ramped linearly from 0.058 in the first" in finetune
 
 
 @pytest.mark.parametrize("changes, match", [({"finetune_epochs": -1}, "finetune_epochs"),

@@ -146,8 +146,8 @@ def _runs_line(cfg: DemoConfig) -> str:
     """How the two runs differ, for the report's introduction."""
     epochs = cfg.finetune_epochs or cfg.epochs
     augmentation = (
-        (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped from "
-         f"{cfg.augment_strength / epochs:g} in the first epoch to {cfg.augment_strength:g} in the last"
+        (f"`augment.SimToReal` on {cfg.augment_fraction:.0%} of each batch, its strength ramped linearly from "
+         f"{cfg.augment_strength / epochs:.2g} in the first epoch to {cfg.augment_strength:g} in the last"
          if cfg.augment_ramp else
          f"`augment.SimToReal(strength={cfg.augment_strength:g})` on {cfg.augment_fraction:.0%} of each batch")
         + (f" (each of those images first relit by a random sun on its depth map's normals with probability "

@@ -1,10 +1,11 @@
 """albumentations adapters: every augment op as an ``ImageOnlyTransform`` (albumentations 2.0.x).
 
 Each adapter builds the matching kornia augmentation (which validates the arguments, naming
-the one at fault) and runs it on the CPU on one image, or on a stack of images at once for
-``images=``. Randomness comes from the transform's own generator, which ``Compose(seed=...)``
-seeds: a torch seed is drawn from it per call and used inside ``torch.random.fork_rng``, so the
-global torch RNG is left alone and a seeded pipeline gives the same output on every run.
+the one at fault) and runs it on the CPU. Randomness comes from the transform's own generator,
+which ``Compose(seed=...)`` seeds: a torch seed is drawn from it per call and used inside
+``torch.random.fork_rng``, so the global torch RNG is left alone and a seeded pipeline gives the
+same output on every run, from any thread. As with albumentations' own transforms, one call draws
+once: ``image``, every image of ``images`` and every slice of ``volume`` get the same parameters.
 
 Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1); the output has the
 input's dtype. This module needs albumentations; ``import augment`` does not.
@@ -20,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Sequence
 
 import numpy as np
@@ -49,6 +51,10 @@ __all__ = [
 ]
 
 Range = Sequence[float] | float
+
+# torch's CPU generator is one per process: seeding it inside fork_rng from two threads at once mixes
+# their draws (and restores the wrong state), so the seeded runs take turns.
+_TORCH_RNG = threading.Lock()
 
 
 def _check_numpy_image(img: Any, name: str = "image") -> None:
@@ -114,7 +120,7 @@ class _KorniaAdapter(ImageOnlyTransform):
         return f"{type(self).__name__}({', '.join(f'{k}={_short(v)}' for k, v in args.items())})"
 
     def _run(self, images: np.ndarray, torch_seed: int) -> np.ndarray:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        with _TORCH_RNG, torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(torch_seed)
             out = self._op(_to_tensor(images))
         return _to_numpy(out, images.dtype)
@@ -133,7 +139,8 @@ class _KorniaAdapter(ImageOnlyTransform):
             return images.copy()
         _check_numpy_image(images[0], "images[0]")
         _check_unit_range(images, "images")
-        return self._run(images, torch_seed)
+        # one draw for the call: each image from the same torch seed, so each gets the parameters `image` gets
+        return np.concatenate([self._run(images[i : i + 1], torch_seed) for i in range(len(images))])
 
 
 class RandomClouds(_KorniaAdapter):

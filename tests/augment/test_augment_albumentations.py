@@ -171,3 +171,31 @@ def test_repr_summarises_the_bank_and_keeps_the_arguments():
     assert text == "FourierDomainAdaptation(p=0.7, bank=<ndarray (2, 24, 24, 3) uint8>, beta=(0.02, 0.04))"
     assert repr(AA.RandomClouds(opacity=(0.3, 0.6), p=0.3)).startswith("RandomClouds(p=0.3, ")
     assert "opacity=(0.3, 0.6)" in repr(AA.RandomClouds(opacity=(0.3, 0.6), p=0.3))
+
+
+def test_one_call_draws_once_for_image_images_and_volume(name):
+    # albumentations' convention: every item of a call gets the same parameters (its own transforms do)
+    img = _image(np.uint8)
+    stack = np.stack([img, img, img])
+    native = A.Compose([A.RandomFog(p=1.0)], seed=0)(image=img, images=stack)
+    assert all(np.array_equal(native["images"][i], native["image"]) for i in range(3))
+    out = A.Compose([ADAPTERS[name](p=1.0)], seed=0)(image=img, images=stack, volume=stack)
+    assert not np.array_equal(out["image"], img)
+    for key in ("images", "volume"):
+        assert all(np.array_equal(out[key][i], out["image"]) for i in range(3)), key
+
+
+def test_the_same_seed_gives_the_same_image_from_several_threads():
+    # the torch RNG that the adapters seed is one per process: two threads must not mix their seeds
+    from concurrent.futures import ThreadPoolExecutor
+
+    adapter = AA.RandomClouds(p=1.0)
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    expected = [adapter.apply(img, torch_seed=s) for s in range(40)]
+    torch.manual_seed(0)
+    untouched = torch.rand(3)
+    torch.manual_seed(0)
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(lambda s: adapter.apply(img, torch_seed=s), range(40)))
+    assert sum(not np.array_equal(a, b) for a, b in zip(expected, got)) == 0
+    assert torch.equal(torch.rand(3), untouched)

@@ -99,7 +99,8 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         return f"{type(self).__name__}({ranges}, p={self.p}, same_on_batch={self.same_on_batch})"
 
     def _uniform(self, batch: int, low: float, high: float, dtype: Optional[torch.dtype] = None) -> Tensor:
-        dtype = self.dtype if dtype is None else dtype
+        # float32 (float64 for a float64 op) whatever the op was cast to: in bf16 a bound such as 8.999 rounds up
+        dtype = (torch.float64 if self.dtype == torch.float64 else torch.float32) if dtype is None else dtype
         # torch.full, not torch.tensor: no host-to-device copy (which would synchronise a CUDA stream).
         low_t = torch.full((), low, device=self.device, dtype=dtype)
         high_t = torch.full((), high, device=self.device, dtype=dtype)

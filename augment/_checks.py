@@ -48,7 +48,8 @@ def check_range(
     """Validate a ``(min, max)`` sampling range, or a single number meaning ``(value, value)``.
 
     Args:
-        value: a number or a pair ``(min, max)``.
+        value: a number or a pair ``(min, max)``: a tuple, list or other sequence, or a 1-d tensor or
+            array of two numbers (a 0-d one is a number).
         name: the argument name used in error messages.
         low: the smallest allowed value.
         high: the largest allowed value.
@@ -60,15 +61,20 @@ def check_range(
         ValueError: if the pair is reversed, not finite, or outside ``[low, high]``.
         TypeError: if ``value`` is neither a number nor a pair of numbers.
     """
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # numpy scalars too
-        pair = (float(value), float(value))
-    elif isinstance(value, (tuple, list)) and len(value) == 2:
+    expected = f"{name} must be a number or a pair of numbers (min, max), got {value!r}."
+    given = value
+    if isinstance(value, Tensor) or (hasattr(value, "tolist") and hasattr(value, "ndim")):  # numpy arrays too
+        given = value.tolist() if value.ndim <= 1 else value  # a 0-d one is a number, a 1-d one a sequence
+    if isinstance(given, numbers.Real) and not isinstance(given, bool):  # numpy scalars too
+        pair = (float(given), float(given))
+    elif (isinstance(given, Sequence) and not isinstance(given, (str, bytes)) and len(given) == 2
+          and not any(isinstance(v, bool) for v in given)):  # tuples, lists, a config's list
         try:
-            pair = (float(value[0]), float(value[1]))
+            pair = (float(given[0]), float(given[1]))
         except (TypeError, ValueError) as err:
-            raise TypeError(f"{name} must be a number or a pair of numbers (min, max), got {value!r}.") from err
+            raise TypeError(expected) from err
     else:
-        raise TypeError(f"{name} must be a number or a pair of numbers (min, max), got {value!r}.")
+        raise TypeError(expected)
     if not all(math.isfinite(v) for v in pair):
         raise ValueError(f"{name} must be finite, got {value!r}.")
     if pair[0] > pair[1]:

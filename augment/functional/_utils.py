@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 
@@ -66,11 +67,19 @@ def gaussian_blur(image: Tensor, sigma: Tensor, radius: int) -> Tensor:
     kernel = kernel / kernel.sum(dim=1, keepdim=True)
     kernel = kernel.repeat_interleave(channels, dim=0)  # (B*C, K)
     x = image.reshape(1, batch * channels, height, width)
-    x = F.pad(x, (radius, radius, 0, 0), mode="replicate")
-    x = F.conv2d(x, kernel.view(-1, 1, 1, 2 * radius + 1), groups=batch * channels)
-    x = F.pad(x, (0, 0, radius, radius), mode="replicate")
-    x = F.conv2d(x, kernel.view(-1, 1, 2 * radius + 1, 1), groups=batch * channels)
+    with no_autocast(image):  # in the image's dtype inside a training step's autocast region too
+        x = F.pad(x, (radius, radius, 0, 0), mode="replicate")
+        x = F.conv2d(x, kernel.view(-1, 1, 1, 2 * radius + 1), groups=batch * channels)
+        x = F.pad(x, (0, 0, radius, radius), mode="replicate")
+        x = F.conv2d(x, kernel.view(-1, 1, 2 * radius + 1, 1), groups=batch * channels)
     return x.view(batch, channels, height, width)
+
+
+def no_autocast(like: Tensor) -> contextlib.AbstractContextManager:
+    """Autocast off on ``like``'s device (CPU or CUDA), where torch would run a convolution in bf16 / fp16."""
+    if like.device.type in ("cpu", "cuda"):
+        return torch.autocast(like.device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def blur_radius(max_sigma: float) -> int:

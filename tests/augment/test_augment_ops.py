@@ -1,5 +1,6 @@
 """kornia-style tests shared by every op class: smoke, cardinality, p=0, range, seeds, gradcheck, compile, errors."""
 
+import numpy as np
 import pytest
 import torch
 from kornia.augmentation import AugmentationSequential
@@ -189,3 +190,44 @@ def test_bad_range_raises_naming_argument(op_and_arg, ops, make_image):
 def test_non_numeric_range_raises(ops, make_image):
     with pytest.raises(TypeError, match="opacity"):
         ops["clouds"](opacity="dense")
+
+
+@pytest.mark.parametrize("value", [
+    torch.tensor([0.5, 0.9]), np.array([0.5, 0.9]), np.array([0.5, 0.9], np.float32)])
+def test_a_range_given_as_a_tensor_or_an_array_is_read_as_a_pair(value, ops):
+    # as kornia reads its own ranges: K.ColorJitter(brightness=torch.tensor([0.8, 1.2])) works
+    op = ops["clouds"](opacity=value)
+    assert op._ranges["opacity"] == pytest.approx((0.5, 0.9))
+
+
+@pytest.mark.parametrize("value", [torch.tensor(0.7), np.float32(0.7), np.array(0.7)])
+def test_a_zero_dimensional_tensor_or_array_is_a_number(value, ops):
+    assert ops["clouds"](opacity=value)._ranges["opacity"] == pytest.approx((0.7, 0.7))
+
+
+@pytest.mark.parametrize("value", [torch.tensor([0.5, 0.7, 0.9]), np.array([[0.5, 0.9]]), torch.tensor([True, False])])
+def test_a_tensor_or_array_that_is_not_a_pair_is_refused_by_name(value, ops):
+    with pytest.raises(TypeError, match="opacity must be a number or a pair of numbers"):
+        ops["clouds"](opacity=value)
+
+
+@pytest.mark.parametrize("name", ["camera", "abstraction"])
+def test_inside_autocast_the_ops_still_compute_in_float32(name, ops, make_image):
+    # a training step's `with torch.autocast(...)` around the augmentation: the same drawn parameters must give
+    # the same image (the blur's convolutions ran in bf16: a whole posterisation level off)
+    op = ops[name](p=1.0)
+    x = make_image(2, 3, 32, 32)
+    torch.manual_seed(0)
+    expected = op(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = op(x, params=op._params)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+
+def test_an_op_cast_to_bfloat16_draws_within_its_ranges(ops):
+    # levels are drawn in [low, high + 0.999) and floored; in bf16 high + 0.999 = 8.999 rounds to 9.0
+    op = ops["abstraction"](levels=(3, 8), p=1.0).to(torch.bfloat16)
+    torch.manual_seed(0)
+    levels = op.forward_parameters(torch.Size((4000, 3, 4, 4)))["levels"]
+    assert torch.floor(levels.float()).max() == 8 and torch.floor(levels.float()).min() == 3

@@ -19,3 +19,16 @@ def test_the_licence_and_the_presets_notice_travel_with_the_package():
             "substantial portions of the Software.") in text
     notice = (ROOT / "topoloc" / "data" / "presets" / "NOTICE.md").read_text()
     assert "MIT License, Copyright (c) 2021 TOPO-EPFL" in notice
+
+
+def test_both_packages_say_they_are_typed():
+    # PEP 561: a type checker reads an installed package's annotations only when it ships a py.typed marker;
+    # `augment` is used without topoloc, so it needs its own
+    import tomllib
+
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = [name for name in setuptools["packages"]["find"]["include"] if "." not in name and "*" not in name]
+    assert packages == ["topoloc", "augment"]
+    for package in packages:
+        assert (ROOT / package / "py.typed").is_file(), package
+        assert "py.typed" in setuptools["package-data"][package], package

@@ -121,23 +121,32 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
-        if params is not None and self._user_call:
-            self.check_params(params)
+        overrides = {name: value for name, value in kwargs.items() if isinstance(value, Tensor)}
+        if (params is not None or overrides) and self._user_call:  # op(x, params=...), op(x, opacity=...)
+            self.check_params({**(params or {}), **overrides}, batch=input.shape[0] if input.dim() == 4 else 1)
         try:
             return super().forward(input, params=params, **kwargs)
         finally:
             self._user_call = False
 
-    def check_params(self, params: Dict[str, Tensor]) -> None:
-        """Check replayed ``params`` (``aug(x, params=...)``) against the values this op accepts.
+    def check_params(self, params: Dict[str, Tensor], batch: Optional[int] = None) -> None:
+        """Check replayed ``params`` (``aug(x, params=...)`` or a keyword ``aug(x, opacity=...)``) against the
+        values this op accepts, and, given ``batch``, their length against the batch's.
 
         Drawn parameters lie in the ranges checked when the op was built; parameters written or edited by
         hand are checked here against the same bounds (one reduction and one device synchronisation per
         parameter, on replayed calls only).
 
         Raises:
-            ValueError: naming the op, the parameter, its bounds and the first value outside them.
+            ValueError: naming the op, the parameter, its bounds and the first value outside them, or the
+                parameter's length and the batch's.
         """
+        for name in [*self._domains, "seed"] if batch is not None else ():
+            value = params.get(name)
+            if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] != batch:
+                raise ValueError(f"{type(self).__name__}: params[{name!r}] holds {value.shape[0]} values (one per "
+                                 f"image of the call they come from), for a batch of {batch} images; replay the "
+                                 "parameters of a call on as many images.")
         for name, (low, high) in self._domains.items():
             value = params.get(name)
             if not isinstance(value, Tensor) or not value.is_floating_point():

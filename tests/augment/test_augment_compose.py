@@ -137,3 +137,25 @@ def test_replayed_params_are_held_to_the_ops_bounds():
             item.data["gamma"] = torch.tensor([-1.0])
     with pytest.raises(ValueError, match=r"RandomIllumination: params\['gamma'\] must lie in \[0.1, 10\]"):
         seq(x, params=seq._params)
+
+
+def test_a_keyword_override_is_held_to_the_ops_bounds():
+    from augment import RandomClouds
+
+    x = torch.rand(2, 3, 8, 8)
+    clouds = RandomClouds(p=1.0)
+    clouds(x)
+    # op(x, opacity=...) replaces the drawn opacity as params= does: it was taken unchecked and clamped
+    with pytest.raises(ValueError, match=r"RandomClouds: params\['opacity'\] must lie in \[0, 1\].* got 7"):
+        clouds(x, opacity=torch.full((2,), 7.0))
+
+
+def test_parameters_of_another_batch_size_are_refused_naming_both_sizes():
+    from augment import RandomClouds
+
+    clouds = RandomClouds(p=1.0)
+    clouds(torch.rand(2, 3, 8, 8))
+    # it said "seed must have one value per image, shape (3,), got (2,)": a parameter the user never passed
+    with pytest.raises(ValueError, match=r"RandomClouds: params\['\w+'\] holds 2 values .* a batch of 3 images"):
+        clouds(torch.rand(3, 3, 8, 8), params=clouds._params)
+    clouds(torch.rand(2, 3, 8, 8), params=clouds._params)  # as many images: replayed

@@ -85,3 +85,27 @@ def test_resolve_input_size(model):
         resolve_input_size(model, None, data=[{"image": torch.zeros(3, 4, 4)}])
     with pytest.raises(ValueError, match="localise: `image_size`: expected"):
         resolve_input_size(model, 32, where="localise")  # an int is the short side: no training size
+
+
+@pytest.mark.parametrize("images, expected", [
+    ((torch.rand(2, 3, 32, 32) * 255).byte(), r"AtLoc: `images` are uint8.*model.prepare\(images\)"),
+    (torch.rand(2, 3, 32, 32).double(), r"AtLoc: `images` are float64 and the model float32.*model.prepare"),
+    (torch.rand(3, 32, 32), r"AtLoc: `images` must be \(B, 3, H, W\).*got \(3, 32, 32\).*model.prepare"),
+    (torch.rand(2, 1, 32, 32), r"AtLoc: `images` must be \(B, 3, H, W\).*got \(2, 1, 32, 32\)"),
+])
+def test_the_model_called_on_images_it_cannot_take_says_to_prepare_them(model, images, expected):
+    # each failed inside torch: "expected scalar type Byte but found Float", "expected 4D input (got 3D input)"
+    with pytest.raises((TypeError, ValueError), match=expected):
+        model(images)
+    assert model(model.prepare(images.expand(-1, 3, -1, -1) if images.dim() == 4 else images[None])).shape == (
+        images.shape[0] if images.dim() == 4 else 1, model.out_dim)
+
+
+def test_a_normalisation_on_the_0_255_scale_is_refused(model):
+    # mmcv / Detectron's ImageNet constants are on [0, 255]; prepare() works on [0, 1]: every pixel became -2.1
+    with pytest.raises(ValueError, match=r"mean / std are for images in \[0, 1\].*got \[123.675.*divide both by 255"):
+        model.set_input_contract(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
+    with pytest.raises(ValueError, match=r"mean / std are for images in \[0, 1\]"):
+        model.set_input_contract(mean=[0.5, 0.5, 0.5], std=[2.0, 2.0, 2.0])
+    model.set_input_contract(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])  # CLIP-like constants are fine
+    assert float(model.prepare(torch.ones(1, 3, 2, 2))[0, 0, 0, 0]) == pytest.approx((1 - 0.5) / 0.5)

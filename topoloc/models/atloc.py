@@ -176,8 +176,23 @@ class AtLoc(nn.Module):
             self.config["mean"], self.config["std"] = self.backbone.normalization
 
     # ----------------------------------------------------------------- forward
+    def _check_input(self, images: Tensor) -> None:
+        """Refuse what the first convolution would refuse in its own words (shape and dtype only: no sync)."""
+        how = "model.prepare(images) makes the input from uint8 [0, 255] or float [0, 1] images"
+        if not isinstance(images, Tensor):
+            raise TypeError(f"AtLoc: `images` must be a (B, 3, H, W) tensor, got {type(images).__name__}; {how}")
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"AtLoc: `images` must be (B, 3, H, W), normalised, got {tuple(images.shape)}; {how}")
+        dtype = self.backbone.image_mean.dtype  # follows .double() / .half()
+        if not images.is_floating_point():
+            raise TypeError(f"AtLoc: `images` are {str(images.dtype).removeprefix('torch.')}, not normalised; {how}")
+        if images.dtype != dtype:
+            raise TypeError(f"AtLoc: `images` are {str(images.dtype).removeprefix('torch.')} and the model "
+                            f"{str(dtype).removeprefix('torch.')}; {how} in the model's dtype")
+
     def _embed(self, images: Tensor, return_attention: bool = False
                ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
+        self._check_input(images)
         weights = None
         images = self.input_filter(images)
         if self.spatial_attention is None:

@@ -285,6 +285,9 @@ class Backbone(nn.Module):
         """Use another per-channel (mean, std), e.g. the one a checkpoint was trained with."""
         if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
             raise ValueError(f"Backbone({self.name!r}): mean / std must be 3 numbers each (std > 0), got {mean} / {std}")
+        if any(not 0.0 <= float(v) <= 1.0 for v in mean) or any(float(s) > 1.0 for s in std):
+            raise ValueError(f"Backbone({self.name!r}): mean / std are for images in [0, 1] (what `prepare` works on), "
+                             f"got {list(mean)} / {list(std)}; constants for [0, 255] images: divide both by 255")
         with torch.no_grad():
             self.image_mean.copy_(torch.tensor([float(v) for v in mean]).view(1, 3, 1, 1))
             self.image_std.copy_(torch.tensor([float(v) for v in std]).view(1, 3, 1, 1))

@@ -143,6 +143,13 @@ class TestOverlay:
         image = torch.rand(3, 8, 8)
         torch.testing.assert_close(overlay(image, torch.rand(8, 8), alpha=0.0), image)
 
+    def test_a_float_image_in_0_255_is_refused_not_clamped_to_white(self):
+        # its mean came out 0.997 at alpha 0.5: the image part clamped to white
+        with pytest.raises(ValueError, match=r"overlay: float `image` must be in \[0, 1\], got a maximum of 2\d\d"):
+            overlay(torch.rand(1, 3, 16, 16) * 255, torch.rand(1, 16, 16))
+        with pytest.raises(ValueError, match=r"overlay: float `image` holds NaN pixels"):
+            overlay(torch.full((3, 4, 4), float("nan")), torch.rand(4, 4))
+
     def test_colours_follow_matplotlib(self):
         image = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
         saliency = torch.tensor([[0.0, 1.0], [2.0, 3.0]]).expand(2, 2, 2)

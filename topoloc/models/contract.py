@@ -30,25 +30,26 @@ __all__ = ["CONTRACT_KEYS", "check_unit_range", "to_unit_float", "unwrap_model",
 CONTRACT_KEYS = ("image_size", "mean", "std", "frame")
 
 
-def check_unit_range(images: Tensor, where: str = "normalize") -> None:
+def check_unit_range(images: Tensor, where: str = "normalize", name: str = "images") -> None:
     """Refuse float images that cannot be in [0, 1]: NaN or infinite pixels, a maximum above 2 (images in
     [0, 255] passed as float) or a minimum below -1 (already normalised ones). uint8 images pass.
 
     Raises:
-        ValueError: the message starts with ``where`` and names `images`.
+        ValueError: the message starts with ``where`` and names the argument (``name``).
     """
     if not images.is_floating_point() or not images.numel() or torch.jit.is_tracing():
         return
     low, high = (float(v) for v in torch.aminmax(images.detach()))  # NaN when any pixel is
+    hold = "hold" if name.endswith("s") else "holds"
     if math.isnan(low) or math.isnan(high):
-        raise ValueError(f"{where}: float `images` hold NaN pixels: a corrupt image would give a NaN pose")
+        raise ValueError(f"{where}: float `{name}` {hold} NaN pixels: a corrupt image would give a NaN pose")
     if math.isinf(low) or math.isinf(high):
-        raise ValueError(f"{where}: float `images` hold infinite pixels; expected values in [0, 1]")
+        raise ValueError(f"{where}: float `{name}` {hold} infinite pixels; expected values in [0, 1]")
     if high > 2.0:
-        raise ValueError(f"{where}: float `images` must be in [0, 1], got a maximum of {high:g}: "
+        raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a maximum of {high:g}: "
                          "divide images in [0, 255] by 255, or pass them as uint8")
     if low < -1.0:
-        raise ValueError(f"{where}: float `images` must be in [0, 1], got a minimum of {low:g}: images already "
+        raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a minimum of {low:g}: images already "
                          "normalised by the backbone's mean and std are normalised again; pass them in [0, 1]")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from topoloc.models.contract import to_unit_float
+from topoloc.models.contract import check_unit_range, to_unit_float
 
 __all__ = ["overlay"]
 
@@ -71,6 +71,7 @@ def overlay(
         raise ValueError(f"overlay: `alpha` must be in [0, 1], got {alpha}")
     if not 0.0 < clip_quantile <= 1.0:
         raise ValueError(f"overlay: `clip_quantile` must be in (0, 1], got {clip_quantile}")
+    check_unit_range(image, "overlay", name="image")  # a float image in [0, 255] was clamped to white
     image = to_unit_float(image)
     images = image.float().unsqueeze(0) if single else image.float()
     maps = saliency.detach().float().unsqueeze(0) if single else saliency.detach().float()

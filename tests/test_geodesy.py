@@ -267,3 +267,25 @@ def test_area_frame_from_flight_and_scene_names():
         area_frame("crossloc_naturescape")  # not at the start
     with pytest.raises(ValueError, match=r"expected it to contain one of"):
         area_frame("matterhorn-LHS", anywhere=True)
+
+
+def test_local_coordinates_given_as_ecef_are_refused():
+    from topoloc.data.preset import load_preset
+    from topoloc.geodesy import cesium_to_c2w
+
+    frame = LocalFrame.named("comballaz")
+    enu = frame.cesium_to_c2w(load_preset("comballaz-2021-03-27-winter")[:2])
+    # converted twice, the camera came out 6,368 km under the ground, without a word
+    with pytest.raises(ValueError, match=r"c2w_n44: row 0 .* from the Earth's centre; expected ECEF .* already local"):
+        frame.c2w_ecef_to_enu(enu)
+    with pytest.raises(ValueError, match=r"points_n3: row 0 .* from the Earth's centre; expected ECEF"):
+        frame.ecef_to_enu(enu[:, :3, 3])
+    back = frame.c2w_ecef_to_enu(frame.c2w_enu_to_ecef(enu))  # the round trip is untouched
+    assert np.allclose(back, enu, atol=1e-6)
+    assert np.allclose(frame.c2w_ecef_to_enu(cesium_to_c2w(load_preset("comballaz-2021-03-27-winter")[:2])), enu,
+                       atol=1e-6)
+
+
+def test_a_frame_named_by_something_else_than_text_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"LocalFrame.named: `name` must be an origin's name, one of .*'comballaz'.*got None"):
+        LocalFrame.named(None)

@@ -94,3 +94,33 @@ def test_a_matrix_that_is_not_a_rotation_is_refused():
     turned[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float32)
     _, r = pose_errors(turned[None], pose()[None])
     np.testing.assert_allclose(r, np.degrees(0.3), atol=1e-4)
+
+
+def _ecef_and_enu(n=3):
+    from topoloc.data.preset import load_preset
+    from topoloc.geodesy import LocalFrame, cesium_to_c2w
+
+    rows = load_preset("comballaz-2021-03-27-winter")[:n]
+    return cesium_to_c2w(rows), LocalFrame.named("comballaz").cesium_to_c2w(rows)
+
+
+def test_poses_of_two_frames_are_refused_not_6368_km_apart():
+    ecef, enu = _ecef_and_enu()
+    # the Comballaz origin is 6,368 km from the Earth's centre: that was the "error" of each image
+    with pytest.raises(ValueError, match=r"pred_c2w is in ECEF .* gt_c2w in a local frame.*same frame"):
+        pose_errors(ecef, enu)
+    with pytest.raises(ValueError, match=r"pred_c2w is in a local frame .* gt_c2w in ECEF"):
+        pose_errors(enu, ecef)
+    t, r = pose_errors(ecef, ecef)  # either frame alone is fine
+    assert np.allclose(t, 0) and np.allclose(r, 0, atol=1e-6)
+    far = enu.copy()
+    far[:, :3, 3] += 5.0e5  # a diverged model 870 km off in ENU is an error, not a frame mix
+    assert np.allclose(pose_errors(far, enu)[0], np.sqrt(3) * 5.0e5)
+
+
+def test_negative_errors_are_refused():
+    # signed differences, not distances: 100 % were "within 3 m / 3 deg"
+    with pytest.raises(ValueError, match=r"translation_m: errors are distances, expected values >= 0, got -4 at index 0"):
+        summarize([-4.0, -20.0], [1.0, 8.0])
+    with pytest.raises(ValueError, match=r"rotation_deg: errors are angles, expected values >= 0, got -8 at index 1"):
+        summarize([4.0, 20.0], [1.0, -8.0])

@@ -142,6 +142,17 @@ def check_ecef_near_surface(points_n3: np.ndarray, name: str = "points") -> None
         )
 
 
+def _check_ecef_sized(points_n3: np.ndarray, name: str) -> None:
+    """Refuse points nearer the Earth's centre than 5,000 km: local coordinates passed as ECEF (a check of
+    norms only; `check_ecef_near_surface` is the full one)."""
+    radius = np.linalg.norm(points_n3, axis=-1)
+    bad = np.flatnonzero(radius < 5.0e6)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name}: row {i} is {radius[i]:,.0f} m from the Earth's centre; expected ECEF metres "
+                         "(about 6,371 km from it): coordinates of a local frame are already local")
+
+
 def _check_shape(a: np.ndarray, tail: tuple[int, ...], name: str) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != len(tail) + 1 or a.shape[1:] != tail:
@@ -289,6 +300,9 @@ class LocalFrame:
     @classmethod
     def named(cls, name: str) -> "LocalFrame":
         """One of TOPO's scene origins: ``"comballaz"`` or ``"epfl"``."""
+        if not isinstance(name, str):
+            raise TypeError(f"LocalFrame.named: `name` must be an origin's name, one of {sorted(TOPO_ORIGINS)}, "
+                            f"got {name!r}")
         key = name.lower()
         if key not in TOPO_ORIGINS:
             raise ValueError(f"LocalFrame.named: unknown origin {name!r}; expected one of {sorted(TOPO_ORIGINS)}")
@@ -301,6 +315,7 @@ class LocalFrame:
     def ecef_to_enu(self, points_n3) -> np.ndarray:
         """ECEF points to local ENU metres. Shape: (N, 3) -> (N, 3)."""
         p = _check_shape(points_n3, (3,), "points_n3")
+        _check_ecef_sized(p, "points_n3")
         return (p - self.origin_ecef) @ self.rotation_enu_to_ecef
 
     def enu_to_ecef(self, points_n3) -> np.ndarray:
@@ -316,6 +331,7 @@ class LocalFrame:
     def c2w_ecef_to_enu(self, c2w_n44) -> np.ndarray:
         """Camera-to-ECEF poses to camera-to-ENU poses. Shape: (N, 4, 4) -> (N, 4, 4)."""
         c2w = _check_shape(c2w_n44, (4, 4), "c2w_n44")
+        _check_ecef_sized(c2w[:, :3, 3], "c2w_n44")
         out = np.zeros_like(c2w)
         rt = self.rotation_enu_to_ecef.T
         out[:, :3, :3] = rt @ c2w[:, :3, :3]

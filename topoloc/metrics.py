@@ -44,6 +44,35 @@ def _poses(x, name: str) -> np.ndarray:
     return a
 
 
+#: Distances from the Earth's centre (m) of ECEF points at a drone's heights (PLAUSIBLE_HEIGHT_M of
+#: `topoloc.geodesy` on the ellipsoid's 6,357-6,378 km), and the largest a local frame's points reach.
+ECEF_RADIUS_M = (6.35e6, 6.48e6)
+LOCAL_RADIUS_M = 1.0e6
+
+
+def check_same_frame(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> None:
+    """Refuse two sets of positions (N, 3) of which one is in ECEF and the other in a local frame.
+
+    Classified by the median distance from the origin: ECEF points lie about 6,371 km from the Earth's
+    centre (`ECEF_RADIUS_M`), a local frame's within `LOCAL_RADIUS_M` of its origin; anything else (a
+    diverged model's predictions) is left to the caller's errors.
+    """
+    def frame(points: np.ndarray) -> str | None:
+        radius = float(np.median(np.linalg.norm(points, axis=-1))) if len(points) else None
+        if radius is None:
+            return None
+        if ECEF_RADIUS_M[0] <= radius <= ECEF_RADIUS_M[1]:
+            return "ECEF"
+        return "a local frame" if radius <= LOCAL_RADIUS_M else None
+
+    fa, fb = frame(a), frame(b)
+    if fa and fb and fa != fb:
+        raise ValueError(f"{a_name} is in {fa} and {b_name} in {fb} (their positions lie at a median "
+                         f"{np.median(np.linalg.norm(a, axis=-1)):,.0f} m and {np.median(np.linalg.norm(b, axis=-1)):,.0f} m "
+                         "from the origin); expected both in the same frame: LocalFrame.c2w_ecef_to_enu or "
+                         "c2w_enu_to_ecef converts one")
+
+
 def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
     """Translation error (Euclidean, metres) and rotation error (geodesic angle, degrees) per image.
 
@@ -66,6 +95,7 @@ def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
     pred, gt = _poses(pred_c2w, "pred_c2w"), _poses(gt_c2w, "gt_c2w")
     if len(pred) != len(gt):
         raise ValueError(f"pred_c2w has {len(pred)} poses but gt_c2w has {len(gt)}; expected the same number")
+    check_same_frame(pred[:, :3, 3], "pred_c2w", gt[:, :3, 3], "gt_c2w")
     translation_m = np.linalg.norm(pred[:, :3, 3] - gt[:, :3, 3], axis=-1)
     rotation_deg = geodesic_angle_deg(pred[:, :3, :3], gt[:, :3, :3])
     return translation_m, np.asarray(rotation_deg, dtype=np.float64)
@@ -163,6 +193,11 @@ def summarize(
         raise ValueError("translation_m: expected at least one error to summarise, got none")
     if not (np.all(np.isfinite(t)) and np.all(np.isfinite(r))):
         raise ValueError("translation_m / rotation_deg: expected finite errors, got NaN or inf")
+    for name, values, what in (("translation_m", t, "distances"), ("rotation_deg", r, "angles")):
+        if np.any(values < 0):
+            i = int(np.flatnonzero(values < 0)[0])
+            raise ValueError(f"{name}: errors are {what}, expected values >= 0, got {values[i]:g} at index {i} "
+                             "(signed differences? pose_errors gives the errors of two sets of poses)")
     within = {_label(m, d): float(np.mean((t < m) & (r < d))) for m, d in _thresholds(thresholds)}
     return PoseErrorSummary(
         count=int(t.size),

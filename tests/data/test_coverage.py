@@ -102,3 +102,13 @@ def test_a_numpy_weight_is_a_number():
     np.testing.assert_array_equal(a.nearest, b.nearest)
     with pytest.raises(ValueError, match="m_per_deg: expected a finite non-negative weight"):
         coverage(train, test, m_per_deg="2")
+
+
+def test_training_and_test_poses_of_two_frames_are_refused():
+    from topoloc.data.preset import load_preset
+    from topoloc.geodesy import LocalFrame, cesium_to_c2w
+
+    rows = load_preset("comballaz-2021-03-27-winter")[:4]
+    ecef, enu = cesium_to_c2w(rows), LocalFrame.named("comballaz").cesium_to_c2w(rows)
+    with pytest.raises(ValueError, match=r"train_c2w is in ECEF .* test_c2w in a local frame"):
+        coverage(ecef, enu)

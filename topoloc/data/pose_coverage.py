@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from topoloc.metrics import check_same_frame
 from topoloc.rotations import geodesic_angle_deg
 
 __all__ = ["Coverage", "coverage", "DEFAULT_M_PER_DEG"]
@@ -145,6 +146,7 @@ def coverage(train_c2w, test_c2w, m_per_deg: float = DEFAULT_M_PER_DEG) -> Cover
     """
     w = _check_weight(m_per_deg)
     train, test = _c2w(train_c2w, "train_c2w"), _c2w(test_c2w, "test_c2w")
+    check_same_frame(train[:, :3, 3], "train_c2w", test[:, :3, 3], "test_c2w")
     # Centre on the training mean: keeps |a|^2 + |b|^2 - 2ab accurate for ECEF-sized coordinates.
     centre = train[:, :3, 3].mean(axis=0)
     tr, te = train[:, :3, 3] - centre, test[:, :3, 3] - centre

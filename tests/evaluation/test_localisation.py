@@ -137,3 +137,14 @@ def test_suffix_errors_and_validation(flight, tmp_path):
         to_geojson(loc, view_length_m=-1)
     empty = Localisation([], np.zeros((0, 4, 4)), FRAME)
     assert to_geojson(empty) == {"type": "FeatureCollection", "features": []} and "Placemark" not in to_kml(empty)
+
+
+def test_a_pose_far_off_the_earth_names_the_photo_and_the_likely_causes(flight):
+    _, loc = flight
+    far = loc.c2w_enu.copy()
+    far[1, 2, 3] = -111_000.0  # 111 km under the frame's origin: what a one-step model predicted for a photo
+    # it said "c2w_n44 translation: row 1 ... is -110... m from the WGS84 ellipsoid ... Swapped lat/lon,
+    # radians for degrees, or local coordinates?", an argument the user never passed and causes they did not have
+    with pytest.raises(ValueError, match=r"Localisation: the model placed 1 of \d+ photos at heights outside "
+                                         r"\[-1000, 100000\] m.*'p1': -1\d\d,\d\d\d m.*not trained.*normaliser"):
+        Localisation(loc.names, far, FRAME)

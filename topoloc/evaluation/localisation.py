@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
-from topoloc.geodesy import LocalFrame, c2w_to_cesium, ecef_to_wgs84
+from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, c2w_to_cesium, ecef_to_wgs84
 from topoloc.evaluation.gis import LOCALISATION_COLUMNS, write_localisation
 
 __all__ = ["Localisation", "LOCALISATION_COLUMNS"]
@@ -99,12 +99,24 @@ class Localisation:
             self.lat_deg = self.lon_deg = self.h_m = self.h_amsl_m = np.zeros(0)
             return
         c2w_ecef = self.frame.c2w_enu_to_ecef(c2w)
+        self._check_heights(c2w_ecef)
         cesium = c2w_to_cesium(c2w_ecef)
         self.ecef_m = cesium[:, :3]
         self.ypr_deg = cesium[:, 3:]
         self.view_ecef = c2w_ecef[:, :3, 2].copy()
         self.lat_deg, self.lon_deg, self.h_m = ecef_to_wgs84(self.ecef_m[:, 0], self.ecef_m[:, 1], self.ecef_m[:, 2])
         self.h_amsl_m = self.h_m - self.geoid_offset_m
+
+    def _check_heights(self, c2w_ecef: np.ndarray) -> None:
+        """Refuse poses no drone can have (the model's, not the user's: they say what is wrong with it)."""
+        _, _, h = ecef_to_wgs84(c2w_ecef[:, 0, 3], c2w_ecef[:, 1, 3], c2w_ecef[:, 2, 3])
+        lo, hi = PLAUSIBLE_HEIGHT_M
+        bad = np.flatnonzero((h < lo) | (h > hi))
+        if bad.size:
+            shown = ", ".join(f"{self.names[i]!r}: {h[i]:,.0f} m" for i in bad[:3]) + (", ..." if bad.size > 3 else "")
+            raise ValueError(f"Localisation: the model placed {bad.size} of {len(h)} photos at heights outside "
+                             f"[{lo:.0f}, {hi:.0f}] m over the WGS84 ellipsoid ({shown}): a model that has not "
+                             "trained or has diverged, or a normaliser or frame other than the model's")
 
     def __len__(self) -> int:
         return len(self.c2w_enu)

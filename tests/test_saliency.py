@@ -360,6 +360,16 @@ class TestRandomizeWeights:
             assert not torch.equal(m.weight, c.weight), name
         assert randomize_weights(_LinearPose(2, 2)).A.std() > 0.5
 
+    @pytest.mark.parametrize("seed", [None, "0", True, -1, 1.5])
+    def test_a_seed_that_is_not_a_whole_number_is_refused_by_name(self, seed):
+        # None and "0" failed inside torch.manual_seed, True was taken as 1
+        with pytest.raises(ValueError, match=r"randomize_weights: `seed` must be a non-negative int, got "):
+            randomize_weights(_LinearPose(2, 2), seed=seed)
+        with pytest.raises(ValueError, match=r"randomisation_check: `seed` must be a non-negative int"):
+            randomisation_check(_LinearPose(2, 2), torch.rand(1, 3, 4, 4), normalize=False, seed=seed)
+        with pytest.raises(ValueError, match=r"planted_cue_check: `seed` must be a non-negative int"):
+            planted_cue_check(_tiny, size=(32, 32), method="gradient", seed=seed)
+
 
 class _Square(nn.Module):
     """Map proportional to x^2 whatever the weight: the randomisation check must fail on it."""

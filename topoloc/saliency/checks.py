@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import copy
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,6 +81,11 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
     return (ra * rb).sum(1) / (ra.norm(dim=1) * rb.norm(dim=1))
 
 
+def _check_seed(fn: str, seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{fn}: `seed` must be a non-negative int, got {seed!r}")
+
+
 def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every weight drawn afresh (Adebayo et al.'s full randomisation).
 
@@ -91,6 +97,7 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
         model: any module; it is not modified.
         seed: seeds the new weights.
     """
+    _check_seed("randomize_weights", seed)
     clone = copy.deepcopy(model)
     covered: set[int] = set()
     with torch.random.fork_rng(devices=[]):
@@ -154,6 +161,7 @@ def randomisation_check(
     """
     if method not in METHODS:
         raise ValueError(f"randomisation_check: `method` must be one of {METHODS}, got {method!r}")
+    _check_seed("randomisation_check", seed)
     random_model = randomize_weights(model, seed)
     if method != "smoothgrad":
         trained = saliency(model, images, method, **kwargs)
@@ -275,6 +283,7 @@ def planted_cue_check(
     """
     if method not in METHODS:
         raise ValueError(f"planted_cue_check: `method` must be one of {METHODS}, got {method!r}")
+    _check_seed("planted_cue_check", seed)
     h, w = size
     region = region or (0, h // 2, 0, w // 2)
     control_region = control_region or (h - h // 2, h, w - w // 2, w)

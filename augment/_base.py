@@ -95,8 +95,13 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         return bounds
 
     def __repr__(self) -> str:
-        ranges = ", ".join(f"{name}=({low:.4g}, {high:.4g})" for name, (low, high) in self._shown.items())
-        return f"{type(self).__name__}({ranges}, p={self.p}, same_on_batch={self.same_on_batch})"
+        shown = [f"{name}=({low:.6g}, {high:.6g})" for name, (low, high) in self._shown.items()]
+        shown += [f"{name}={value}" for name, value in self._repr_extras().items()]
+        return f"{type(self).__name__}({', '.join(shown)}, p={self.p}, same_on_batch={self.same_on_batch})"
+
+    def _repr_extras(self) -> Dict[str, Any]:
+        """Arguments other than ranges, for the repr (a subclass adds its own)."""
+        return {}
 
     def _uniform(self, batch: int, low: float, high: float, dtype: Optional[torch.dtype] = None) -> Tensor:
         # float32 (float64 for a float64 op) whatever the op was cast to: in bf16 a bound such as 8.999 rounds up

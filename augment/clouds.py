@@ -76,6 +76,9 @@ class RandomClouds(SimToRealAugmentationBase):
             raise ValueError(f"octaves must be an integer in [1, 8], got {octaves!r}.")
         self.octaves = int(octaves)
 
+    def _repr_extras(self) -> Dict[str, Any]:
+        return {"octaves": self.octaves}
+
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:

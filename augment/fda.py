@@ -65,6 +65,9 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         self._add_range("beta", beta, 0.0, 0.5)
         self._add_range("index", (0.0, float(bank.shape[0])), internal=True)
 
+    def _repr_extras(self) -> Dict[str, Any]:
+        return {"bank": f"<Tensor {tuple(self.bank.shape)}>"}
+
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:

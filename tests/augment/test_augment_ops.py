@@ -231,3 +231,10 @@ def test_an_op_cast_to_bfloat16_draws_within_its_ranges(ops):
     torch.manual_seed(0)
     levels = op.forward_parameters(torch.Size((4000, 3, 4, 4)))["levels"]
     assert torch.floor(levels.float()).max() == 8 and torch.floor(levels.float()).min() == 3
+
+
+def test_the_repr_shows_every_argument_as_given(ops):
+    # ranges were rounded to 4 figures (0.1235) and octaves and the bank left out
+    text = repr(ops["clouds"](opacity=(0.12345, 0.5), octaves=2, p=0.3))
+    assert text.startswith("RandomClouds(opacity=(0.12345, 0.5), ") and "octaves=2" in text and "p=0.3" in text
+    assert "bank=<Tensor (3, 3, 24, 24)>" in repr(ops["fda"](beta=(0.01, 0.05)))

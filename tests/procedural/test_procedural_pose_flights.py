@@ -244,7 +244,7 @@ def test_photos_like_must_be_a_real_flight_and_needs_a_pose_file(tmp_path, capsy
     # The library's errors name its arguments; from the command line they name the flags that set them.
     for argv, expected in ((["--poses", "p.npy", "--name", "comballaz-x", "--photos-like", "comballaz-LHS"],
                             "--photos-like: expected a real flight of the comballaz area"),
-                           (["--flights", "comballaz-LHS:2", "--size", "96"], "--size: expected (H, W)"),
+                           (["--flights", "comballaz-LHS:2", "--size", "96"], "--size: expected 'WxH' text"),
                            (["--flights", "nope"], "--flights: unknown flight 'nope'")):
         if argv[0] == "--poses":
             np.save(tmp_path / "p.npy", rows)

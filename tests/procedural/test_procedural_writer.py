@@ -1,6 +1,7 @@
 """Mini-Comballaz writer and `topoloc render`: exact layout, determinism, resume, read-back."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -146,6 +147,14 @@ def test_flight_and_size_parsing_errors():
         parse_flights("comballaz-LHS:x")
     with pytest.raises(ValueError, match="size"):
         parse_size("360-240")
+    # the renderer's size is width first, as its text: the error says so and quotes what was given (it said
+    # "expected (H, W) ... got (0, 240)" for (240, 0))
+    expected = r"size: expected 'WxH' text such as '360x240' or \(width, height\), two ints of 16\.\.4096 px, got "
+    with pytest.raises(ValueError, match=expected + r"\(240, 0\)"):
+        parse_size((240, 0))
+    with pytest.raises(ValueError, match=expected + "'96'"):
+        parse_size("96")
+    assert parse_size((240, 360)) == (240, 360)  # portrait: 240 wide
 
 
 def test_cli_render_writes_and_reports(tmp_path, capsys):
@@ -160,3 +169,11 @@ def test_cli_render_writes_and_reports(tmp_path, capsys):
             main(["render", "--out", str(tmp_path / "empty"), "--flights", empty])
         assert err.value.code == 2 and "--flights: expected NAME[:N],..., got" in capsys.readouterr().err
     assert not (tmp_path / "empty").exists()
+
+
+def test_a_seed_of_another_type_is_refused_by_name_before_anything_is_written(tmp_path):
+    # True was torch's "manual_seed expected a long, but got bool" once the world was built
+    for bad in (True, 1.5, "0", -1):
+        with pytest.raises(ValueError, match=rf"^seed: expected a non-negative int, got {re.escape(repr(bad))}$"):
+            render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), seed=bad)
+    assert not (tmp_path / "out").exists()

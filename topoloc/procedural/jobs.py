@@ -166,13 +166,14 @@ def parse_size(size) -> tuple[int, int]:
     The renderer's sizes are width first (as ``--size 360x240``); the text goes through
     `topoloc.image_size.parse_image_size`, the one parser of sizes.
     """
-    if not isinstance(size, str):
-        try:
+    expected = f"size: expected 'WxH' text such as '360x240' or (width, height), two ints of 16..4096 px, got {size!r}"
+    try:
+        if not isinstance(size, str):
             w, h = size
-        except (TypeError, ValueError):
-            raise ValueError(f"size: expected WxH such as 360x240 or (width, height), got {size!r}") from None
-        size = (h, w)
-    h, w = parse_image_size(size, name="size", short_side=False, minimum=16, maximum=4096)
+            size = (h, w)
+        h, w = parse_image_size(size, name="size", short_side=False, minimum=16, maximum=4096)
+    except (TypeError, ValueError):  # parse_image_size speaks of (H, W): not the renderer's order
+        raise ValueError(expected) from None
     return w, h
 
 

@@ -49,6 +49,12 @@ class TestCrossLocScene:
         ds = CrossLocScene(tmp_path / "scene", "test_real", frame="comballaz", image_size=(6, 9), domain="synthetic")
         assert ds[0]["image"].shape == (3, 6, 9) and ds[0]["domain"] == "synthetic"
 
+    def test_a_transform_that_is_not_callable_is_refused(self, tmp_path, row_image):
+        root = tmp_path / "naturescape"
+        write_scene(root, row_image)
+        with pytest.raises(TypeError, match=r"^transform: expected a callable \(sample dict -> sample dict\), got str$"):
+            CrossLocScene(root, "test_real", transform="flip")
+
     def test_wrong_origin_is_caught(self, tmp_path, row_image):
         # full ECEF translations (origin not subtracted): adding the origin lands far from the Earth
         write_scene(tmp_path / "naturescape", row_image, subtract_origin=False)

@@ -122,3 +122,23 @@ def test_a_split_of_another_type_is_refused_before_the_folder_is_read(tmp_path):
     for bad in (3, None, [[1, 2]], [0.5]):
         with pytest.raises(ValueError, match=r"split: expected one of \('train', 'val', 'test', 'all'\)"):
             TopoFlight(tmp_path, "comballaz-LHS", split=bad)
+
+
+def test_a_transform_that_is_not_a_sample_function_is_refused(tmp_path, make_topo_flight, row_of_image):
+    from topoloc.data import ComballazSynthetic
+    from topoloc.data.cache import as_cache
+
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+    # "flip" was accepted, and failed at the first sample as "'str' object is not callable"
+    with pytest.raises(TypeError, match=r"^transform: expected a callable \(sample dict -> sample dict\), got str$"):
+        ComballazSynthetic(tmp_path, transform="flip")
+    # a transform returning None failed in the cache as "'NoneType' object is not subscriptable"
+    ds = ComballazSynthetic(tmp_path, transform=lambda s: None)
+    with pytest.raises(TypeError, match="^transform must return the sample dict, got NoneType$"):
+        ds[0]
+    with pytest.raises(RuntimeError, match="could not read sample 0 of ComballazSynthetic: TypeError: transform must "
+                                           "return the sample dict, got NoneType$"):
+        as_cache(ds, (8, 8))
+    marked = ComballazSynthetic(tmp_path, transform=lambda s: {**s, "mark": s["index"] + 10})
+    sample = marked[1]
+    assert sample["mark"] == sample["index"] + 10 and row_of_image(sample["image"]) == sample["index"]

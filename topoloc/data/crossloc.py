@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from topoloc.data._images import parse_image_size
-from topoloc.data.posed import PosedImages
+from topoloc.data.posed import PosedImages, check_transform
 from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
 
 __all__ = ["CrossLocScene"]
@@ -102,7 +102,7 @@ class CrossLocScene(PosedImages):
             raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
         self.root, self.split_folder = Path(root), str(split_folder)
         self.folder = self.root / self.split_folder
-        self.image_size, self.transform = parse_image_size(image_size, allow_none=True), transform
+        self.image_size, self.transform = parse_image_size(image_size, allow_none=True), check_transform(transform)
         if domain is not None and domain not in CROSSLOC_DOMAINS:
             raise ValueError(f"domain: expected one of {list(CROSSLOC_DOMAINS)} or None (from the folder name), "
                              f"got {domain!r}")

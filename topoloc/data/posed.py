@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from topoloc.data._images import read_rgb
 
-__all__ = ["PosedImages", "SAMPLE_KEYS", "sample_index"]
+__all__ = ["PosedImages", "SAMPLE_KEYS", "check_transform", "sample_index"]
 
 #: The keys of every sample dict (subclasses may add their own, e.g. ``focal_px``, ``semantics``).
 SAMPLE_KEYS = ("image", "c2w", "ecef", "cesium", "domain", "name", "flight", "index")
@@ -38,6 +38,17 @@ def sample_index(i: Any, n: int) -> int:
     if not -n <= k < n:
         raise IndexError(f"index {k} out of range for {n} samples")
     return k % n
+
+
+def check_transform(transform: Any) -> Callable[[dict], dict] | None:
+    """``transform`` if it is None or callable; anything else (a name such as ``"flip"``) is refused.
+
+    Raises:
+        TypeError: naming ``transform`` and saying what it should be.
+    """
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform: expected a callable (sample dict -> sample dict), got {type(transform).__name__}")
+    return transform
 
 
 class PosedImages(Dataset):
@@ -102,4 +113,9 @@ class PosedImages(Dataset):
             "index": self._index(i),
         }
         self._extend(i, sample)
-        return self.transform(sample) if self.transform is not None else sample
+        if self.transform is None:
+            return sample
+        out = self.transform(sample)
+        if not isinstance(out, dict):
+            raise TypeError(f"transform must return the sample dict, got {type(out).__name__}")
+        return out

@@ -27,7 +27,7 @@ from topoloc._flags import check_flag
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
-from topoloc.data.posed import PosedImages
+from topoloc.data.posed import PosedImages, check_transform
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -154,7 +154,7 @@ class TopoFlight(PosedImages):
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain
         self.image_size = parse_image_size(image_size, allow_none=True)
-        self.transform, self.on_error = transform, on_error
+        self.transform, self.on_error = check_transform(transform), on_error
         self.load_semantics = check_flag(load_semantics, "load_semantics")
         check_flag(check_images, "check_images")
         check_split(split)  # before the folder: a wrong type is the first thing to say

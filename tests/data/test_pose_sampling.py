@@ -18,7 +18,7 @@ from topoloc.data import (
     load_preset,
     save_pose_file,
 )
-from topoloc.data.pose_sampling import fold_pitch_deg, pose_file_path, wrap_deg
+from topoloc.data.pose_sampling import LhsArea, fold_pitch_deg, pose_file_path, pose_summary, wrap_deg
 from topoloc.geodesy import LocalFrame
 
 ORIGIN = (46.3705, 7.065, 1410.0)
@@ -289,3 +289,50 @@ def test_lhs_envelope_takes_a_frame_by_name():
     rows = load_preset(PLANNED)
     by_name = lhs_envelope(rows, 6, frame="comballaz", seed=3)
     np.testing.assert_array_equal(by_name, lhs_envelope(rows, 6, frame=LocalFrame.named("comballaz"), seed=3))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        # pitch 0..90 looked up, although every sampler promises pitch in [-90, 0]
+        ({"pitch_deg": (0.0, 90.0)}, r"^LhsArea pitch_deg: expected finite \(min, max\) with min <= max within "
+                                     r"\[-90, 0\], got \(0.0, 90.0\)$"),
+        ({"east_m": (1.0, 0.0)}, r"^LhsArea east_m: expected finite \(min, max\) with min <= max, got \(1.0, 0.0\)$"),
+        ({"north_m": "0,1"}, r"^LhsArea north_m: expected \(min, max\), got '0,1'$"),  # "unsupported operand"
+        ({"up_m": (0.0, float("nan"))}, "^LhsArea up_m: expected finite"),
+        ({"above_ground_m": (-10.0, 50.0)}, r"^LhsArea above_ground_m: .* within \[0, inf\]"),
+        ({"roll_deg": (-200.0, 0.0)}, r"^LhsArea roll_deg: .* within \[-180, 180\]"),
+        ({"yaw_deg": (-180.0, 270.0)}, r"^LhsArea yaw_deg: expected an arc \(start, end\) at most 360 deg wide"),
+        ({"origin": "mars"}, r"^LhsArea origin: expected one of \['comballaz', 'epfl'\], got 'mars'$"),
+    ],
+)
+def test_an_lhs_area_refuses_bad_bands_naming_the_field(kwargs, match):
+    args = {"origin": "comballaz", "east_m": (0, 1), "north_m": (0, 1), "up_m": (100, 200),
+            "above_ground_m": (100, 200), **kwargs}
+    with pytest.raises(ValueError, match=match):
+        LhsArea(**args)
+
+
+def test_an_lhs_area_keeps_its_bands_as_floats_and_samples_within_them():
+    area = LhsArea("EPFL", (0, 10), (5, 6), [100, 200], (0, 50), yaw_deg=(170, 190), pitch_deg=(-80, -70))
+    assert area.east_m == (0.0, 10.0) and area.up_m == (100.0, 200.0) and isinstance(area.east_m[0], float)
+    rows = lhs_area(area, 50, seed=0)
+    assert np.all((rows[:, 4] >= -80.0) & (rows[:, 4] <= -70.0))
+    assert np.all(np.mod(rows[:, 3] - 170.0, 360.0) <= 20.0 + 1e-9)  # an arc across the wrap stays an arc
+
+
+def test_corridor_return_base_must_be_a_bool():
+    rows = load_preset(PLANNED)[:5]
+    # "no" is a truthy string: it returned the (rows, base) pair
+    with pytest.raises(TypeError, match="^return_base: expected True or False, got str 'no'$"):
+        corridor(rows, 5, return_base="no")
+    assert isinstance(corridor(rows, 5, return_base=np.bool_(False)), np.ndarray)
+
+
+def test_pose_summary_takes_a_frame_by_name():
+    rows = load_preset(PLANNED)
+    # a name was "'str' object has no attribute 'ecef_to_enu'"
+    assert pose_summary(rows, frame="comballaz") == pose_summary(rows, frame=LocalFrame(*ORIGIN))
+    assert "frame lat 46.3705 lon 7.0650 h 1410 m" in pose_summary(rows, frame="comballaz")
+    with pytest.raises(ValueError, match="^frame: unknown frame 'zermatt'"):
+        pose_summary(rows, frame="zermatt")

@@ -26,7 +26,8 @@ import numpy as np
 
 from topoloc._paths import file_above
 from topoloc.data.topo import read_pose_file
-from topoloc.geodesy import LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
+from topoloc._flags import check_flag
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
 
 __all__ = [
     "corridor",
@@ -102,11 +103,14 @@ def _check_triple(v, name: str, what: str) -> np.ndarray:
 
 def _check_band(v, name: str, lo: float = -np.inf, hi: float = np.inf) -> tuple[float, float]:
     try:
+        if isinstance(v, str):  # "01" would read as (0, 1)
+            raise TypeError
         a, b = (float(x) for x in v)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{name}: expected (min, max), got {v!r}") from err
     if not (np.isfinite(a) and np.isfinite(b)) or a > b or a < lo or b > hi:
-        raise ValueError(f"{name}: expected finite (min, max) with min <= max within [{lo}, {hi}], got {v!r}")
+        within = f" within [{lo:g}, {hi:g}]" if np.isfinite(lo) or np.isfinite(hi) else ""
+        raise ValueError(f"{name}: expected finite (min, max) with min <= max{within}, got {v!r}")
     return a, b
 
 
@@ -220,6 +224,7 @@ def corridor(
     s_deg = _check_triple(sigma_deg, "sigma_deg", "yaw, pitch, roll in deg")
     if pick not in ("even", "random"):
         raise ValueError(f"pick: expected 'even' or 'random', got {pick!r}")
+    return_base = check_flag(return_base, "return_base")
     rng = _rng(seed)
     count = len(rows)
     base = (np.arange(n) * count) // n if pick == "even" else rng.integers(0, count, n)
@@ -277,8 +282,12 @@ class LhsArea:
         east_m, north_m: horizontal box (m, ENU of the origin).
         up_m: camera height band (m): ENU up of the origin, or above the terrain when a ground
             function is given to :func:`lhs_area`.
-        above_ground_m: the height band above the terrain used when a ground function is given.
-        yaw_deg, pitch_deg, roll_deg: angle bands (deg).
+        above_ground_m: the height band above the terrain used when a ground function is given (>= 0).
+        yaw_deg: the heading arc (start, end) in deg, at most 360 wide; it may cross +-180, e.g. (170, 190).
+        pitch_deg, roll_deg: angle bands (deg) within [-90, 0] and [-180, 180].
+
+    Every band is (min, max) of finite numbers, min <= max; a bad field is refused at construction
+    (ValueError naming it).
     """
 
     origin: str
@@ -289,6 +298,17 @@ class LhsArea:
     yaw_deg: tuple[float, float] = (-180.0, 180.0)
     pitch_deg: tuple[float, float] = (-90.0, -45.0)
     roll_deg: tuple[float, float] = (-15.0, 15.0)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.origin, str) or self.origin.lower() not in TOPO_ORIGINS:
+            raise ValueError(f"LhsArea origin: expected one of {sorted(TOPO_ORIGINS)}, got {self.origin!r}")
+        bounds = {"east_m": (-np.inf, np.inf), "north_m": (-np.inf, np.inf), "up_m": (-np.inf, np.inf),
+                  "above_ground_m": (0.0, np.inf), "yaw_deg": (-np.inf, np.inf), "pitch_deg": (-90.0, 0.0),
+                  "roll_deg": (-180.0, 180.0)}
+        for name, (lo, hi) in bounds.items():
+            object.__setattr__(self, name, _check_band(getattr(self, name), f"LhsArea {name}", lo, hi))
+        if self.yaw_deg[1] - self.yaw_deg[0] > 360.0:  # an arc: (170, 190) crosses the wrap
+            raise ValueError(f"LhsArea yaw_deg: expected an arc (start, end) at most 360 deg wide, got {self.yaw_deg}")
 
 
 #: TOPO-DataGen's LHS areas, read off the vendored ``comballaz-LHS`` preset (30,000 rows): latitude
@@ -474,12 +494,18 @@ def load_pose_file(path) -> np.ndarray:
         raise ValueError(str(err)) from None
 
 
-def pose_summary(rows, frame: LocalFrame | None = None) -> str:
-    """One line: count, ENU extent (m) and height band, pitch band (deg) of pose rows."""
+def pose_summary(rows, frame: LocalFrame | str | None = None) -> str:
+    """One line: count, ENU extent (m) and height band, pitch band (deg) of pose rows.
+
+    ``frame``: the ENU frame of the extent (any form :func:`topoloc.geodesy.as_frame` reads, e.g.
+    ``"comballaz"``); None: a frame at the rows' mean geodetic position.
+    """
     a = _check_rows(rows, "rows")
     if frame is None:
         lat, lon, h = ecef_to_wgs84(*a[:, :3].mean(0))
         frame = LocalFrame(float(lat), float(lon), float(h))
+    else:
+        frame = as_frame(frame)
     enu = frame.ecef_to_enu(a[:, :3])
     ext = np.ptp(enu, axis=0)
     return (f"{len(a)} poses; ENU extent {ext[0]:.0f} m east x {ext[1]:.0f} m north, up {enu[:, 2].min():.0f}.."

@@ -92,3 +92,22 @@ class TestParseDjiMetadata:
         bad.write_text(HEADER + ROWS.replace("7 deg 4' 1.20\"\" E", "xx"))
         with pytest.raises(ValueError, match="bad.csv, line 2: expected a position"):
             parse_dji_metadata(bad, vertical_datum="amsl")
+
+
+def test_metres_given_as_text_and_files_that_are_not_text_are_named(meta_csv, tmp_path):
+    # each was numpy's "ufunc 'isfinite' not supported for the input types"
+    with pytest.raises(ValueError, match=r"^geoid_offset_m: expected a number of metres, got '49.5'$"):
+        parse_dji_metadata(meta_csv, vertical_datum="amsl", geoid_offset_m="49.5")
+    with pytest.raises(ValueError, match=r"^take_off_height_m: expected a number of metres, got '1400'$"):
+        parse_dji_metadata(meta_csv, vertical_datum="amsl", take_off_height_m="1400")
+    with pytest.raises(ValueError, match=r"^geoid_offset_m: expected a number of metres, got True$"):
+        parse_dji_metadata(meta_csv, vertical_datum="amsl", geoid_offset_m=True)
+    # numpy numbers are numbers: the same rows as the Python float
+    np.testing.assert_array_equal(
+        parse_dji_metadata(meta_csv, vertical_datum="amsl", geoid_offset_m=np.float32(49.5),
+                           take_off_height_m=np.int64(1400)).poses,
+        parse_dji_metadata(meta_csv, vertical_datum="amsl", geoid_offset_m=49.5, take_off_height_m=1400.0).poses)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")  # was a UnicodeDecodeError
+    with pytest.raises(ValueError, match=r"photo.png: not a UTF-8 text file \(a DJI metadata CSV\)"):
+        parse_dji_metadata(photo, vertical_datum="amsl")

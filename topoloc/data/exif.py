@@ -19,6 +19,7 @@ metres matter.
 from __future__ import annotations
 
 import csv
+import numbers
 import re
 from pathlib import Path
 from typing import NamedTuple
@@ -87,6 +88,13 @@ def _parse_altitude(text: str) -> float:
     return -abs(v) if "below" in text.lower() else v
 
 
+def _check_metres(value, name: str) -> float:
+    """``value`` as a float if it is a real number (not a bool, not a string)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name}: expected a number of metres, got {value!r}")
+    return float(value)
+
+
 def parse_dji_metadata(
     csv_path: str | Path,
     *,
@@ -125,12 +133,19 @@ def parse_dji_metadata(
         raise ValueError(f"vertical_datum: expected one of {VERTICAL_DATUMS}, got {vertical_datum!r}")
     if angles not in ("auto", *ANGLE_COLUMNS):
         raise ValueError(f"angles: expected 'auto', 'gimbal' or 'camera', got {angles!r}")
+    geoid_offset_m = _check_metres(geoid_offset_m, "geoid_offset_m")
+    if take_off_height_m is not None:
+        take_off_height_m = _check_metres(take_off_height_m, "take_off_height_m")
     if not np.isfinite(geoid_offset_m) or abs(geoid_offset_m) > 120:
         raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, got {geoid_offset_m}")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: DJI metadata csv not found")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except UnicodeDecodeError as err:  # a photo or another binary file given for the csv
+        raise ValueError(f"{path}: not a UTF-8 text file (a DJI metadata CSV); "
+                         f"{err.reason} at byte {err.start}") from err
     if not rows:
         raise ValueError(f"{path}: no data rows; expected an exiftool csv with a header line and one row per photo")
     columns = set(rows[0])

@@ -146,3 +146,26 @@ def test_topo_flight_decodes_rgb(tmp_path, lhs_flight):
     png = np.asarray(Image.open(folder / "comballaz-LHS_00002_img.png"))[..., :3]
     assert np.array_equal(cache.images[2].permute(1, 2, 0).numpy(), png)
     assert np.allclose(cache.poses(), ds.poses())
+
+
+def test_a_list_of_image_tensors_is_refused_saying_what_to_pass(pose_images):
+    from topoloc.data.cache import as_cache
+
+    # was "ImageCache: could not read sample 0 of list: IndexError: too many indices for tensor of dimension 3"
+    for data in ([torch.zeros(3, 32, 48, dtype=torch.uint8)], (torch.zeros(3, 8, 8, dtype=torch.uint8),) * 2):
+        with pytest.raises(TypeError, match=r"^predict: data: a list of image tensors is not a dataset; use "
+                                            r"ImageCache\(images, c2w\), or topoloc.localise for photos without poses$"):
+            as_cache(data, (32, 48), name="predict: data")
+    ds = pose_images(n=3, size_hw=(8, 8))
+    samples = [ds[i] for i in range(3)]  # a list of sample dicts is a dataset
+    assert torch.equal(as_cache(samples).images, ds.images)
+
+
+def test_numpy_arrays_for_a_cache_are_named_as_such():
+    # was "`c2w` must be a tensor (4, 4, 4), got (4, 4, 4)": right shape, wrong type, not said
+    with pytest.raises(ValueError, match=r"^ImageCache: `c2w` must be a tensor \(4, 4, 4\), got a numpy.ndarray; "
+                                         r"pass torch.as_tensor\(c2w\)$"):
+        ImageCache(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), np.tile(np.eye(4), (4, 1, 1)))
+    with pytest.raises(ValueError, match=r"^ImageCache: `images` must be a uint8 tensor \(N, 3, H, W\), got a "
+                                         r"numpy.ndarray; pass torch.as_tensor\(images\)$"):
+        ImageCache(np.zeros((4, 3, 8, 8), np.uint8), torch.eye(4).repeat(4, 1, 1))

@@ -433,3 +433,20 @@ def test_arguments_of_another_type_are_refused_by_name():
         evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=3)
     with pytest.raises(TypeError, match="method: expected the label"):
         evaluate(model, norm, test, frame=FRAME, retrieval=False, method=3)
+
+
+def test_a_dict_of_datasets_is_refused_by_name():
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine.evaluate import evaluate
+
+    train, train_c2w, test, _ = _bracket_data()
+    norm = PoseNormalizer.fit(train_c2w)
+    model = _FixedPose(norm, _nadir(0, [100, 100, 300]))
+    # was "frame: the datasets have no frame", or with a frame a KeyError: 0 deep in the decoding
+    for kwargs in ({}, {"frame": FRAME}):
+        with pytest.raises(TypeError, match="^datasets: expected a dataset or a list of them, got dict$"):
+            evaluate(model, norm, {"syn": test}, retrieval=False, **kwargs)
+    with pytest.raises(TypeError, match="^val_sets: expected a dataset or a list of them, got dict$"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, val_sets={"val": test})
+    with pytest.raises(TypeError, match="^train_set: expected one dataset, got dict$"):
+        evaluate(model, norm, test, frame=FRAME, retrieval=False, train_set={"train": train})

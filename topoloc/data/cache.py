@@ -114,10 +114,16 @@ class ImageCache:
 
     def __init__(self, images: Tensor, c2w: Tensor, names: Sequence[str] | None = None,
                  domains: Sequence[str] | None = None, flights: Sequence[str] | None = None) -> None:
+        if isinstance(images, np.ndarray):
+            raise ValueError("ImageCache: `images` must be a uint8 tensor (N, 3, H, W), got a numpy.ndarray; "
+                             "pass torch.as_tensor(images)")
         if not isinstance(images, Tensor) or images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"ImageCache: `images` must be a uint8 tensor (N, 3, H, W), got "
                              f"{getattr(images, 'dtype', type(images).__name__)} {tuple(getattr(images, 'shape', ()))}")
         n = images.shape[0]
+        if isinstance(c2w, np.ndarray):
+            raise ValueError(f"ImageCache: `c2w` must be a tensor ({n}, 4, 4), got a numpy.ndarray; "
+                             "pass torch.as_tensor(c2w)")
         if not isinstance(c2w, Tensor) or c2w.shape != (n, 4, 4):
             raise ValueError(f"ImageCache: `c2w` must be a tensor ({n}, 4, 4), got {tuple(getattr(c2w, 'shape', ()))}")
         self.images = images
@@ -348,6 +354,9 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
                         "without "
                         "poses go in ImageCache(images, c2w) with any c2w (e.g. torch.eye(4).repeat(n, 1, 1)), or "
                         "through topoloc.localise for photos")
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        raise TypeError(f"{name}: a list of image tensors is not a dataset; use ImageCache(images, c2w), or "
+                        "topoloc.localise for photos without poses")
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
         raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
                         f"{type(data).__name__}")

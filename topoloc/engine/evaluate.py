@@ -9,6 +9,7 @@ module is the loop that runs the model; the result types and their files live on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
@@ -69,6 +70,9 @@ def _dataset_list(datasets, name: str, single: bool = False) -> list:
     """``datasets`` (one or a list; ``single``: exactly one) as a list of non-empty datasets."""
     if datasets is None:
         return []
+    if isinstance(datasets, Mapping):  # a dict of named datasets: its keys would be read as sample indices
+        raise TypeError(f"{name}: expected {'one dataset' if single else 'a dataset or a list of them'}, got "
+                        f"{type(datasets).__name__}")
     if single and isinstance(datasets, (list, tuple)):
         raise TypeError(f"{name}: expected one dataset (a TopoFlights gathers several flights), got a "
                         f"{type(datasets).__name__}")

@@ -221,3 +221,16 @@ def test_a_degenerate_code_has_no_rotation_in_either_decoder(rotation, code):
     assert np.isnan(ours[0, :3, :3]).all() and np.isnan(exported[0, :3, :3]).all()
     np.testing.assert_array_equal(ours[0, :3, 3], [5.0, 6.0, 7.0])  # the position is still decoded
     np.testing.assert_array_equal(exported[0, :3, 3], [5.0, 6.0, 7.0])
+
+
+def test_fit_refuses_non_finite_poses_naming_the_first_bad_one():
+    c2w = np.stack([_pose([1.0, 2.0, 3.0], a) for a in (0.0, 30.0, 60.0, 90.0)])
+    bad = c2w.copy()
+    bad[2, 0, 1], bad[3, 1, 1] = np.nan, np.inf  # was numpy's "LinAlgError: SVD did not converge"
+    for rotation_reference in ("mean", "identity"):
+        with pytest.raises(ValueError, match=r"^c2w_n44: expected finite rotations, pose 2 holds NaN or inf$"):
+            PoseNormalizer.fit(bad, rotation_reference=rotation_reference)
+    bad = c2w.copy()
+    bad[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^c2w_n44: expected finite translations, pose 1 holds NaN or inf$"):
+        PoseNormalizer.fit(torch.as_tensor(bad))

@@ -134,8 +134,10 @@ class PoseNormalizer:
         if c2w.ndim != 3 or len(c2w) == 0:
             raise ValueError(f"c2w_n44: expected a non-empty batch of shape (N, 4, 4), got {c2w.shape}")
         t = c2w[:, :3, 3]
-        if not np.all(np.isfinite(t)):
-            raise ValueError("c2w_n44: expected finite translations, got NaN or inf")
+        for what, part in (("translations", t), ("rotations", c2w[:, :3, :3])):
+            bad = np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))
+            if bad.size:  # a NaN rotation was "SVD did not converge" in the chordal mean
+                raise ValueError(f"c2w_n44: expected finite {what}, pose {bad[0]} holds NaN or inf")
         std = t.std(axis=0)
         std = np.where(std < MIN_STD_M, 1.0, std)
         if rotation_reference not in ("mean", "identity"):

@@ -45,7 +45,8 @@ def test_gallery_refuses_bad_arguments_in_one_line(tmp_path, args, expected):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (("--size", "abc"), "--size: expected (H, W) (two ints, 16..4096 px) or 'WxH' text such as '360x240', got 'abc'"),
+    (("--size", "abc"), "--size: expected 'WxH' text such as '360x240' or (width, height), two ints of 16..4096 px, "
+                        "got 'abc'"),
     (("--out", "/proc/x.png"), "--out '/proc/x.png': cannot write in '/proc'"),
     (("--out", "."), "--out '.': a folder, expected a .png file"),
     (("--out", "a-file/c.png"), "--out 'a-file/c.png': 'a-file' is a file, not a folder"),  # was a traceback after the renders

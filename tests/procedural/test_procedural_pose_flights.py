@@ -107,6 +107,9 @@ def test_pose_flight_names_are_checked(tmp_path):
         pose_flight("comballaz/../x", rows)
     with pytest.raises(FileNotFoundError, match=r"missing\.npy: pose file not found"):
         pose_flight("comballaz-x", tmp_path / "missing.npy")
+    (tmp_path / "poses").mkdir()  # a folder was "pose file not found" too
+    with pytest.raises(FileNotFoundError, match=r"poses: a folder, expected a pose file \(a \(N, 6\) \.npy"):
+        pose_flight("comballaz-x", tmp_path / "poses")
 
 
 def test_another_pose_file_under_a_rendered_name_is_refused(tmp_path, world):

@@ -177,3 +177,14 @@ def test_a_seed_of_another_type_is_refused_by_name_before_anything_is_written(tm
         with pytest.raises(ValueError, match=rf"^seed: expected a non-negative int, got {re.escape(repr(bad))}$"):
             render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), seed=bad)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_path_that_is_a_file_or_under_one_is_refused_by_name(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    # FileExistsError / NotADirectoryError from mkdir, without the argument's name
+    with pytest.raises(ValueError, match=r"^out_dir '.*a-file': a file, expected a folder$"):
+        render_flights(tmp_path / "a-file", "comballaz-LHS:1", size=(48, 32), progress=False)
+    with pytest.raises(ValueError, match=r"^out_dir '.*sub': '.*a-file' is a file, not a folder$"):
+        render_flights(tmp_path / "a-file" / "sub", "comballaz-LHS:1", size=(48, 32), progress=False)
+    with pytest.raises(ValueError, match=r"^batch_size: expected a positive int, got True$"):  # was taken as 1
+        render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), batch_size=True, progress=False)

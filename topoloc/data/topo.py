@@ -53,6 +53,8 @@ def default_split_block(flight: str) -> int:
 def read_pose_file(path: Path) -> np.ndarray:
     """A ``<flight>_poses.npy`` file as float64 (N, 6); raises naming the file on a wrong shape."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: a folder, expected a pose file (a (N, 6) .npy array of Cesium pose rows)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
     poses = load_npy(path, "pose file", "a (N, 6) .npy array of Cesium pose rows")

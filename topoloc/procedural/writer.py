@@ -41,6 +41,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
+from topoloc._paths import unwritable
 from topoloc._tempfiles import remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
@@ -234,7 +235,7 @@ def render_flights(
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     seed = int(seed)  # a numpy int goes into the JSON manifest
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise ValueError(f"threads: expected a positive int or None, got {threads!r}")
@@ -245,6 +246,9 @@ def render_flights(
     device = resolve_device(device)
     config = config or RenderConfig()
     out = Path(out_dir)
+    why = "a file, expected a folder" if out.is_file() else unwritable(out)
+    if why:
+        raise ValueError(f"out_dir {str(out)!r}: {why}")
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
             or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
         raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -31,12 +31,17 @@ class RandomSunRelight(nn.Module):
         sun_elevation: range of the sun elevation in degrees, within ``[5, 90]``.
         sky_share: range of the sky's share of the light on flat ground, within ``[0, 1]``
             (clear days about 0.15-0.3; 1 is overcast).
+        same_on_batch: one sun (and one coin) for the whole batch.
         p: probability of relighting each image.
 
+    As the kornia ops do, a call keeps its draws in ``_params`` (``sun_azimuth`` and ``sun_elevation``
+    in degrees, ``sky_share``, ``batch_prob``), and ``aug(image, normals, params=...)`` replays them:
+    the same sun on a paired image.
+
     Shape:
-        - image: :math:`(B, 3, H, W)`, float in ``[0, 1]``
-        - normals: :math:`(B, 3, H, W)` unit vectors (any float or int8 scaled by 127), ``0`` where unknown
-        - output: :math:`(B, 3, H, W)`
+        - image: :math:`(B, 3, H, W)` or :math:`(3, H, W)`, float in ``[0, 1]``
+        - normals: the image's shape, unit vectors (any float or int8 scaled by 127), ``0`` where unknown
+        - output: the image's shape
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -52,19 +57,44 @@ class RandomSunRelight(nn.Module):
         sun_elevation: Tuple[float, float] | float = (20.0, 70.0),
         sky_share: Tuple[float, float] | float = (0.2, 0.6),
         p: float = 0.5,
+        same_on_batch: bool = False,
     ) -> None:
         super().__init__()
         self.sun_azimuth = check_range(sun_azimuth, "sun_azimuth", -360.0, 360.0)
         self.sun_elevation = check_range(sun_elevation, "sun_elevation", 5.0, 90.0)
         self.sky_share = check_range(sky_share, "sky_share", 0.0, 1.0)
         self.p = check_probability(p, "p")
+        if not isinstance(same_on_batch, bool):
+            raise ValueError(f"same_on_batch must be True or False, got {same_on_batch!r}.")
+        self.same_on_batch = same_on_batch
+        self._params: Dict[str, Tensor] = {}
 
     def _uniform(self, bounds: Tuple[float, float], n: int, device) -> Tensor:
         lo, hi = bounds
-        return lo + (hi - lo) * torch.rand(n, device=device)
+        return lo + (hi - lo) * torch.rand(1 if self.same_on_batch else n, device=device).expand(n)
 
-    def forward(self, image: Tensor, normals: Tensor) -> Tensor:
+    def forward_parameters(self, batch: int, device: torch.device | str = "cpu") -> Dict[str, Tensor]:
+        """Draw the parameters of a batch: the sun in degrees, the sky's share, and who is relit."""
+        return {"sun_azimuth": self._uniform(self.sun_azimuth, batch, device),  # the draws' order is the one
+                "sun_elevation": self._uniform(self.sun_elevation, batch, device),  # of every release: seeded
+                "sky_share": self._uniform(self.sky_share, batch, device),  # runs relight as before
+                "batch_prob": self._uniform((0.0, 1.0), batch, device) < self.p}
+
+    def _check_params(self, params: Dict[str, Tensor], batch: int) -> None:
+        for name in ("sun_azimuth", "sun_elevation", "sky_share", "batch_prob"):
+            value = params.get(name)
+            if not isinstance(value, Tensor):
+                raise ValueError(f"RandomSunRelight: params: expected the parameters of a call of this op (its "
+                                 f"`_params` after the call), got none named {name!r} among {sorted(params)}")
+            if value.shape != (batch,):
+                raise ValueError(f"RandomSunRelight: params[{name!r}] holds {value.numel()} values (one per image of "
+                                 f"the call they come from), for a batch of {batch} images; replay the parameters "
+                                 "of a call on as many images.")
+
+    def forward(self, image: Tensor, normals: Tensor, params: Optional[Dict[str, Tensor]] = None) -> Tensor:
         check_image(image, "image")
+        if image.dim() == 3 and isinstance(normals, Tensor) and normals.dim() == 3:  # one image, as kornia's ops take
+            return self.forward(image[None], normals[None], params)[0]
         if not isinstance(normals, Tensor):
             raise TypeError(f"RandomSunRelight: `normals` must be a tensor (B, 3, H, W), got {type(normals).__name__}")
         if normals.dtype != torch.int8 and not normals.dtype.is_floating_point:
@@ -76,13 +106,17 @@ class RandomSunRelight(nn.Module):
         if normals.dtype == torch.int8:
             normals = normals.to(image.dtype) / 127.0
         b, dev = image.shape[0], image.device
-        az = self._uniform(self.sun_azimuth, b, dev) * (math.pi / 180.0)
-        el = self._uniform(self.sun_elevation, b, dev) * (math.pi / 180.0)
-        share = self._uniform(self.sky_share, b, dev)
-        on = torch.rand(b, device=dev) < self.p
-        out = sun_relight(image, normals.to(image.dtype), sun_direction(az, el), share)
+        if params is None:
+            params = self.forward_parameters(b, dev)
+        else:
+            self._check_params(params, b)
+        self._params = params
+        az = params["sun_azimuth"].to(dev) * (math.pi / 180.0)
+        el = params["sun_elevation"].to(dev) * (math.pi / 180.0)
+        on = params["batch_prob"].to(dev).bool()
+        out = sun_relight(image, normals.to(image.dtype), sun_direction(az, el), params["sky_share"].to(dev))
         return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
 
     def extra_repr(self) -> str:
         return (f"sun_azimuth={self.sun_azimuth}, sun_elevation={self.sun_elevation}, sky_share={self.sky_share}, "
-                f"p={self.p}")
+                f"p={self.p}, same_on_batch={self.same_on_batch}")

@@ -134,3 +134,54 @@ def test_random_sun_relight_makes_a_corrupt_image_all_nan_as_every_op_does(p):
     normals[:, 2] = 1.0  # flat ground
     out = RandomSunRelight(p=p)(x, normals)
     assert out[1].isnan().all() and torch.isfinite(out[0]).all()
+
+
+def _flat_and_wall(b: int = 4, h: int = 6, w: int = 8) -> torch.Tensor:
+    normals = torch.zeros(b, 3, h, w)
+    normals[:, 2, :, : w // 2] = 1.0  # flat ground on the left
+    normals[:, 0, :, w // 2 :] = 1.0  # a wall facing east on the right
+    return normals
+
+
+def test_random_sun_relight_draws_in_the_order_it_always_did():
+    # azimuth, elevation, sky share, then the coin of each image: a seeded training run relights as before
+    image, normals = torch.rand(4, 3, 6, 8, generator=torch.Generator().manual_seed(1)), _flat_and_wall()
+    torch.manual_seed(3)
+    got = RandomSunRelight(p=0.6)(image, normals)
+    torch.manual_seed(3)
+    az, el, share, coin = (torch.rand(4) for _ in range(4))
+    az, el, share = az * 360.0, 20.0 + 50.0 * el, 0.2 + 0.4 * share
+    want = sun_relight(image, normals, sun_direction(torch.deg2rad(az), torch.deg2rad(el)), share)
+    torch.testing.assert_close(got, torch.where((coin < 0.6)[:, None, None, None], want, image))
+
+
+def test_random_sun_relight_replays_its_sun_on_another_image():
+    # as a kornia op does with params=: the same sun on a paired image (another render of the same view)
+    op = RandomSunRelight(p=1.0)
+    image, other, normals = torch.rand(4, 3, 6, 8), torch.rand(4, 3, 6, 8), _flat_and_wall()
+    first = op(image, normals)
+    params = op._params
+    torch.manual_seed(1234)  # the replay does not draw
+    torch.testing.assert_close(op(image, normals, params=params), first)
+    az, el = torch.deg2rad(params["sun_azimuth"]), torch.deg2rad(params["sun_elevation"])
+    torch.testing.assert_close(op(other, normals, params=params),
+                               sun_relight(other, normals, sun_direction(az, el), params["sky_share"]))
+    with pytest.raises(ValueError, match=r"RandomSunRelight: params\['sun_azimuth'\] holds 4 values .* a batch of 2"):
+        op(image[:2], normals[:2], params=params)
+    with pytest.raises(ValueError, match=r"RandomSunRelight: params: expected the parameters of a call .* 'sky_share'"):
+        op(image, normals, params={k: v for k, v in params.items() if k != "sky_share"})
+
+
+def test_random_sun_relight_same_on_batch_and_unbatched_images():
+    op = RandomSunRelight(p=1.0, same_on_batch=True)
+    image = torch.rand(1, 3, 6, 8).expand(5, -1, -1, -1).contiguous()
+    out = op(image, _flat_and_wall(5))
+    assert all(torch.equal(out[i], out[0]) for i in range(5))  # one sun for the batch
+    assert op._params["sun_azimuth"].unique().numel() == 1
+    single = RandomSunRelight(p=1.0)
+    torch.manual_seed(0)
+    unbatched = single(image[0], _flat_and_wall(1)[0])
+    torch.manual_seed(0)
+    assert unbatched.shape == (3, 6, 8) and torch.equal(unbatched, single(image[:1], _flat_and_wall(1))[0])
+    with pytest.raises(ValueError, match="same_on_batch"):
+        RandomSunRelight(same_on_batch="yes")

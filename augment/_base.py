@@ -74,6 +74,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         self._shown: Dict[str, Tuple[float, float]] = {}
         self._needs_seed = needs_seed
         self._user_call = False  # set by forward: the keywords of a user's call are checked
+        self._drawn: Optional[Dict[str, Tensor]] = None  # the parameters just drawn, until the call that uses them
 
     def _add_range(
         self,
@@ -127,12 +128,20 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             return input.clone()
         self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
         overrides = {name: value for name, value in kwargs.items() if isinstance(value, Tensor)}
-        if (params is not None or overrides) and self._user_call:  # op(x, params=...), op(x, opacity=...)
+        # A container draws through forward_parameters and then calls forward with those parameters; any
+        # other parameters a container passes are replayed (seq(x, params=seq._params)) and checked.
+        replayed = params is not None and (self._user_call or params is not self._drawn)
+        if replayed or (overrides and self._user_call):  # op(x, params=...), op(x, opacity=...)
             self.check_params({**(params or {}), **overrides}, batch=input.shape[0] if input.dim() == 4 else 1)
         try:
             return super().forward(input, params=params, **kwargs)
         finally:
             self._user_call = False
+            self._drawn = None
+
+    def forward_parameters(self, batch_shape: torch.Size) -> Dict[str, Tensor]:
+        self._drawn = super().forward_parameters(batch_shape)
+        return self._drawn
 
     def check_params(self, params: Dict[str, Tensor], batch: Optional[int] = None) -> None:
         """Check replayed ``params`` (``aug(x, params=...)`` or a keyword ``aug(x, opacity=...)``) against the

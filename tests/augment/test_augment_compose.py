@@ -159,3 +159,18 @@ def test_parameters_of_another_batch_size_are_refused_naming_both_sizes():
     with pytest.raises(ValueError, match=r"RandomClouds: params\['\w+'\] holds 2 values .* a batch of 3 images"):
         clouds(torch.rand(3, 3, 8, 8), params=clouds._params)
     clouds(torch.rand(2, 3, 8, 8), params=clouds._params)  # as many images: replayed
+
+
+def test_params_replayed_through_a_kornia_container_are_held_to_the_ops_bounds():
+    from kornia.augmentation import AugmentationSequential
+
+    from augment import RandomClouds
+
+    x = torch.rand(2, 3, 8, 8)
+    seq = AugmentationSequential(RandomClouds(p=1.0))
+    first = seq(x)
+    torch.testing.assert_close(seq(x, params=seq._params), first)  # a faithful replay
+    seq._params[0].data["opacity"] = torch.full((2,), 7.0)  # edited by hand: it was taken and clamped
+    with pytest.raises(ValueError, match=r"RandomClouds: params\['opacity'\] must lie in \[0, 1\].* got 7"):
+        seq(x, params=seq._params)
+    seq(x)  # a fresh draw through the container is not checked again, and works

@@ -1,4 +1,5 @@
-"""`renamed`: an error message that leads with one argument's name, reworded for where the caller set it.
+"""`renamed`: an error message that leads with one argument's name, reworded for where the caller set it;
+`shape_of`: what an error message says a wrong argument was.
 
 The library's errors lead with the name of the argument they refuse (``"size: expected WxH ..."``,
 ``"out_dir runs/x: holds ..."``, ``"val_flights[0]: ..."``). A command line sets that argument with a
@@ -10,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["renamed"]
+__all__ = ["renamed", "shape_of"]
 
 #: A leading argument name, an optional index (``[2]``), then ``:`` or a space.
 _HEAD = re.compile(r"(?P<name>[A-Za-z_]\w*)(?P<index>\[\d+\])?(?=[: ])")
@@ -36,3 +37,16 @@ def renamed(message: str, names: Mapping[str, str]) -> str:
     if rest.startswith(f" ({new})"):
         rest = rest[len(f" ({new})"):]
     return new + (head["index"] or "") + rest
+
+
+def shape_of(x: object) -> object:
+    """``x``'s shape as a tuple when it has one (a tensor, an array), else its type's name: what an error
+    message says a wrong argument was.
+
+    Example:
+        >>> import numpy as np
+        >>> shape_of(np.zeros((2, 3))), shape_of([1, 2])
+        ((2, 3), 'list')
+    """
+    shape = getattr(x, "shape", None)
+    return tuple(shape) if shape is not None else type(x).__name__

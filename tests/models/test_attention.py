@@ -94,3 +94,16 @@ class TestSpatialAttention:
         torch.nn.init.normal_(att.W.weight, std=0.1)
         x = torch.randn(1, 8, 2, 2, dtype=torch.float64, requires_grad=True)
         assert torch.autograd.gradcheck(lambda t: att(t, return_attention=True)[0], (x,))
+
+
+@pytest.mark.parametrize("make, x, expected", [
+    (lambda: AtLocAttention(64), torch.randn(2, 32), r"AtLocAttention: `x` must be \(B, 64\) features, got \(2, 32\)"),
+    (lambda: AtLocAttention(64), torch.randn(2, 64, 3, 3), r"AtLocAttention: `x` must be \(B, 64\)"),
+    (lambda: SpatialAttention(64), torch.randn(2, 32, 4, 4),
+     r"SpatialAttention: `x` must be a \(B, 64, h, w\) feature map, got \(2, 32, 4, 4\)"),
+    (lambda: SpatialAttention(64), torch.randn(2, 64), r"SpatialAttention: `x` must be a \(B, 64, h, w\)"),
+])
+def test_a_part_given_features_of_another_shape_names_the_shape_it_takes(make, x, expected):
+    # each was torch's "mat1 and mat2 shapes cannot be multiplied" or "not enough values to unpack"
+    with pytest.raises(ValueError, match=expected):
+        make()(x)

@@ -47,3 +47,9 @@ def test_quaternion_is_unit():
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         PoseHead(**kwargs)
+
+
+def test_features_of_another_width_name_the_width_the_head_takes():
+    # was torch's "mat1 and mat2 shapes cannot be multiplied (2x32 and 64x3)"
+    with pytest.raises(ValueError, match=r"PoseHead: `x` must be \(B, 64\) features, got \(2, 32\)"):
+        PoseHead(64)(torch.randn(2, 32))

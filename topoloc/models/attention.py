@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from topoloc._messages import shape_of
+
 __all__ = ["AtLocAttention", "SpatialAttention"]
 
 
@@ -76,6 +78,8 @@ class AtLocAttention(nn.Module):
         return torch.softmax(phi_x @ theta_x, dim=-1)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.dim:
+            raise ValueError(f"AtLocAttention: `x` must be (B, {self.dim}) features, got {shape_of(x)}")
         f = self.attention_weights(x)
         g_x = self.g(x).unsqueeze(2)  # (B, D, 1)
         y = (f @ g_x).squeeze(2)  # (B, D)
@@ -125,6 +129,8 @@ class SpatialAttention(nn.Module):
         return f"dim={self.dim}, inner_dim={self.inner_dim}"
 
     def forward(self, x: Tensor, return_attention: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != self.dim:
+            raise ValueError(f"SpatialAttention: `x` must be a (B, {self.dim}, h, w) feature map, got {shape_of(x)}")
         b, _, h, w = x.shape
         q = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, D)
         k = self.phi(x).flatten(2).transpose(1, 2)  # (B, N, D)

@@ -6,6 +6,8 @@ import torch.nn.functional as F
 import torch
 from torch import Tensor, nn
 
+from topoloc._messages import shape_of
+
 __all__ = ["PoseHead", "ROTATION_FORMATS"]
 
 #: Rotation outputs of `PoseHead` and their sizes: the continuous 6D code (two matrix columns,
@@ -62,6 +64,8 @@ class PoseHead(nn.Module):
         return f"in_dim={self.in_dim}, rotation={self.rotation!r}"
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_dim:
+            raise ValueError(f"PoseHead: `x` must be (B, {self.in_dim}) features, got {shape_of(x)}")
         x = self.dropout(x)
         xyz = self.fc_xyz(x)
         wpqr = self.fc_wpqr(x)

@@ -117,6 +117,16 @@ def test_an_npz_archive_is_refused_naming_the_file(tmp_path):
         load_pose_file(path)
 
 
+@pytest.mark.parametrize("split", ["all", [0, 1]])
+@pytest.mark.parametrize("kwargs, expected", [({"split_seed": -1}, "split_seed: expected a non-negative integer"),
+                                              ({"split_block": 0}, "split_block: expected a positive integer")])
+def test_bad_split_settings_are_refused_whatever_the_split(make_topo_flight, tmp_path, split, kwargs, expected):
+    # they were checked only where a split drawn from them was asked for: split="all" took them silently
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=3)
+    with pytest.raises(ValueError, match=expected):
+        TopoFlight(tmp_path, "comballaz-LHS", split=split, **kwargs)
+
+
 def test_a_split_of_another_type_is_refused_before_the_folder_is_read(tmp_path):
     # split=3 first said the folder was missing, then (with the folder there) "'int' object is not iterable".
     for bad in (3, None, [[1, 2]], [0.5]):

@@ -69,11 +69,7 @@ def split_assignment(n_rows: int, fractions=DEFAULT_FRACTIONS, seed: int = 0, bl
         >>> bool(all(len(set(b[i:i + 10])) == 1 for i in range(0, 100, 10)))
         True
     """
-    f = check_fractions(fractions)
-    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
-        raise ValueError(f"split_block: expected a positive integer, got {block!r}")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"split_seed: expected a non-negative integer, got {seed!r}")
+    f = _check_settings(fractions, seed, block)
     block, seed = int(block), int(seed)
     n_blocks = -(-int(n_rows) // block)
     ids = np.arange(n_blocks, dtype=np.uint64)
@@ -86,6 +82,16 @@ def split_assignment(n_rows: int, fractions=DEFAULT_FRACTIONS, seed: int = 0, bl
     block_split[order[:n_train]] = 0
     block_split[order[n_train:n_train + n_val]] = 1
     return block_split[np.arange(int(n_rows)) // block]
+
+
+def _check_settings(fractions, seed, block) -> tuple[float, float, float]:
+    """The split's fractions (checked), after ``seed`` and ``block`` are checked; errors name each."""
+    f = check_fractions(fractions)
+    if isinstance(block, bool) or not isinstance(block, numbers.Integral) or block < 1:
+        raise ValueError(f"split_block: expected a positive integer, got {block!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"split_seed: expected a non-negative integer, got {seed!r}")
+    return f
 
 
 def split_rows(
@@ -109,9 +115,9 @@ def split_rows(
     """
     rows = np.asarray(rows, dtype=np.int64)
     check_split(split)
+    _check_settings(fractions, seed, block)  # unused by "all" and row lists, but a typo should not wait
     if isinstance(split, str):
         if split == "all":
-            check_fractions(fractions)  # unused here, but a typo should not wait for another split to be found
             return np.ones(len(rows), dtype=bool)
         return split_assignment(n_rows, fractions, seed, block)[rows] == SPLITS.index(split)
     return np.isin(rows, np.asarray(list(split)))

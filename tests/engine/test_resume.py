@@ -249,3 +249,31 @@ def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
         outs[name] = _weights(tmp_path / name / "last.pt")
     _assert_same_weights(outs["whole"], outs["killed"])
     assert math.isfinite(float(outs["whole"]["loss.sax"]))
+
+
+def test_a_run_killed_between_its_two_checkpoint_files_keeps_its_best_checkpoint(tiny_config, pose_images, tmp_path,
+                                                                                  monkeypatch):
+    # last.pt was written before best.pt: killed between the two, the resumed run found its epochs done and never
+    # wrote best.pt (or left an older epoch's there), without a word
+    train_module = sys.modules["topoloc.engine.train"]  # the module: `topoloc.engine.train` names the function
+
+    train_set, val_set = pose_images(n=16), pose_images(n=8, seed=1)
+    common = dict(epochs=1, batch_size=8, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), train_set, val_set)
+    real_save, written = train_module.save_checkpoint, []
+
+    def killed_after_the_first_file(state, path):
+        written.append(os.path.basename(path))
+        if len(written) == 2:  # the epoch's second file: the process dies before it is written
+            raise Killed(f"killed before {written[-1]}")
+        return real_save(state, path)
+
+    run = str(tmp_path / "killed")
+    monkeypatch.setattr(train_module, "save_checkpoint", killed_after_the_first_file)
+    with pytest.raises(Killed):
+        train(tiny_config(out_dir=run, **common), train_set, val_set)
+    monkeypatch.undo()
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), train_set, val_set)
+    assert resumed.best_checkpoint.name == "best.pt"
+    _assert_same_weights(_weights(whole.best_checkpoint), _weights(resumed.best_checkpoint))
+    assert load_checkpoint(resumed.best_checkpoint)["best"] == load_checkpoint(resumed.final_checkpoint)["best"]

@@ -381,9 +381,9 @@ class Trainer:
             normalizer=self.normalizer, rng=rngs, epoch=epoch, step=step, global_step=global_step,
             epoch_stats=stats, best=best, history=self.history, world_size=self.info.world_size, frame=self.frame,
             training_data=self.data)
-        self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
-        if also_best:
+        if also_best:  # best.pt first: a run killed between the two files redoes this epoch and writes both
             save_checkpoint(state, self.out_dir / "best.pt")
+        self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
 
     def _refuse_non_finite(self, epoch: int, global_step: int) -> None:
         """Raise `FloatingPointError` (on every rank) if any rank's weights or predictions are not finite."""

@@ -272,3 +272,38 @@ def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monke
     loaded = load_recipe(recipe, ["data.root=~/other"])
     assert (loaded.data.root, loaded.train.out_dir) == (f"{home}/other", f"{home}/runs")
     assert loaded.eval_out_dir == f"{home}/ev"
+
+
+def _interrupted_by_ctrl_c_while_saving():
+    """What a Ctrl-C inside torch.save gives: the zip writer's own error, raised while handling the interrupt."""
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 6475072 vs 6474968")
+
+
+@pytest.mark.parametrize("flags, hint", [((), "; the same command with --resume goes on from the last checkpoint"),
+                                         (("--resume",), "; the same command goes on from the last checkpoint")])
+@pytest.mark.parametrize("where", ["in a step", "while saving"])
+def test_ctrl_c_is_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch, flags, hint, where):
+    # a Ctrl-C printed about 90 lines of traceback, or, inside a checkpoint write, torch's misleading
+    # "RuntimeError: [enforce fail at inline_container.cc:672]"
+    def interrupted(recipe, evaluate_only=False):
+        if where == "in a step":
+            raise KeyboardInterrupt
+        _interrupted_by_ctrl_c_while_saving()
+
+    monkeypatch.setattr(recipe_module, "run_recipe", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", _recipe(tmp_path), *flags])
+    assert exc.value.code == 130  # 128 + SIGINT, as a shell reports it
+    assert capsys.readouterr().err.splitlines()[-1] == f"topoloc train: interrupted{hint}"  # after any warning
+
+
+def test_a_runtime_error_of_its_own_keeps_its_traceback(tmp_path, monkeypatch):
+    def bug(recipe, evaluate_only=False):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(recipe_module, "run_recipe", bug)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["train", "--config", _recipe(tmp_path)])

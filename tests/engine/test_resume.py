@@ -138,6 +138,19 @@ def test_resume_refuses_another_configuration(tiny_config, pose_images, tmp_path
         train(tiny_config(out_dir=str(tmp_path / "a"), epochs=2, batch_size=4, resume=True), ds)
 
 
+def test_resume_of_a_run_killed_before_its_first_checkpoint_says_it_starts_anew(tiny_config, pose_images, tmp_path,
+                                                                                  caplog):
+    # it said only "removing the previous run's config.yaml, log.csv", the new start being at INFO, unseen
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: atloc_resnet18\n")
+    (run / "log.csv").write_text("epoch\n")
+    with caplog.at_level("WARNING"):
+        train(tiny_config(out_dir=str(run), epochs=1, resume=True), pose_images(n=8))
+    assert (f"out_dir {run}: no last.pt to resume (the previous run stopped before its first checkpoint): a new run, "
+            "removing the previous run's config.yaml, log.csv") in caplog.text
+
+
 def test_resume_true_without_checkpoint_starts_fresh(tiny_config, pose_images, tmp_path):
     result = train(tiny_config(out_dir=str(tmp_path / "new"), epochs=1, resume=True), pose_images(n=8))
     assert result.final_checkpoint.is_file()

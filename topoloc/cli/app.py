@@ -47,7 +47,8 @@ def main(argv=None) -> int:
 
     Bad arguments, unreadable or unwritable files, refused runs and a NaN stop end with one line
     ``topoloc <command>: error: <message>`` on stderr and exit status 2 (argparse's own status
-    for bad arguments); anything else is a bug and keeps its traceback. Warnings during a command
+    for bad arguments); a Ctrl-C with ``topoloc <command>: interrupted`` (and how to go on) and
+    status 130; anything else is a bug and keeps its traceback. Warnings during a command
     are printed as one line each, ``warning: <message>``.
     """
     parser = build_parser()
@@ -56,10 +57,36 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
             return int(args.func(args) or 0)
-    except _USER_ERRORS as err:  # a clear message, no traceback
+    except BaseException as err:  # noqa: BLE001 - a Ctrl-C may hide behind another error: see _interrupted
+        if _interrupted(err):  # one line saying how to go on, status 130 (128 + SIGINT) as a shell's
+            go_on = _GO_ON[args.command](args) if args.command in _GO_ON else ""
+            parser.exit(130, f"topoloc {args.command}: interrupted{go_on}\n")
+        if not isinstance(err, _USER_ERRORS):
+            raise  # a bug: its traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         message = renamed(message, getattr(args, "flag_names", {}))  # "size: ..." from the library is --size here
-        parser.exit(2, f"topoloc {args.command}: error: {message}\n")
+        parser.exit(2, f"topoloc {args.command}: error: {message}\n")  # a clear message, no traceback
+
+
+#: What the subcommands that resume do when run again after a Ctrl-C.
+_GO_ON = {
+    "train": lambda args: "; the same command " + ("" if args.resume else "with --resume ")
+                          + "goes on from the last checkpoint",
+    "demo": lambda args: "; the same command goes on where it stopped",
+    "render": lambda args: "; the same command renders the images still missing",
+}
+
+
+def _interrupted(err: BaseException | None) -> bool:
+    """Whether ``err`` is a Ctrl-C, or an error raised while one was handled: torch.save's zip writer says
+    ``RuntimeError: [enforce fail at inline_container.cc...]`` when interrupted mid-write."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _home_expanded(argv: Sequence[str]) -> list[str]:

@@ -86,7 +86,9 @@ def refuse_another_run(config: TrainConfig, out_dir: Path, is_main: bool) -> Non
                               "overwrite=True (CLI: --overwrite) to replace it, or another out_dir (CLI: --override "
                               "train.out_dir=DIR)")
     if is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
-        log.warning("out_dir %s: removing the previous run's %s", out_dir, ", ".join(present))
+        why = "" if config.overwrite else ("no last.pt to resume (the previous run stopped before its first "
+                                           "checkpoint): a new run, ")
+        log.warning("out_dir %s: %sremoving the previous run's %s", out_dir, why, ", ".join(present))
         for name in present:
             (out_dir / name).unlink()
 

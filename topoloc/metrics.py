@@ -58,19 +58,19 @@ def check_same_frame(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> 
     diverged model's predictions) is left to the caller's errors.
     """
     def frame(points: np.ndarray) -> str | None:
-        radius = float(np.median(np.linalg.norm(points, axis=-1))) if len(points) else None
-        if radius is None:
+        if not len(points):
             return None
+        radius = float(np.median(np.linalg.norm(points, axis=-1)))
         if ECEF_RADIUS_M[0] <= radius <= ECEF_RADIUS_M[1]:
             return "ECEF"
         return "a local frame" if radius <= LOCAL_RADIUS_M else None
 
     fa, fb = frame(a), frame(b)
     if fa and fb and fa != fb:
-        raise ValueError(f"{a_name} is in {fa} and {b_name} in {fb} (their positions lie at a median "
-                         f"{np.median(np.linalg.norm(a, axis=-1)):,.0f} m and {np.median(np.linalg.norm(b, axis=-1)):,.0f} m "
-                         "from the origin); expected both in the same frame: LocalFrame.c2w_ecef_to_enu or "
-                         "c2w_enu_to_ecef converts one")
+        ra, rb = (float(np.median(np.linalg.norm(p, axis=-1))) for p in (a, b))
+        raise ValueError(f"{a_name} is in {fa} and {b_name} in {fb} (their positions lie at a median {ra:,.0f} m "
+                         f"and {rb:,.0f} m from the origin); expected both in the same frame: "
+                         "LocalFrame.c2w_ecef_to_enu or c2w_enu_to_ecef converts one")
 
 
 def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:

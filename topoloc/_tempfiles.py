@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["pid_alive", "remove_stale"]
+__all__ = ["pid_alive", "remove_stale", "write_atomically", "OPEN_MODE", "remove_stale_writes"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -57,3 +58,41 @@ def remove_stale(folder: str | PathLike, pattern: str, glob: str = ".*tmp*") -> 
         except OSError:
             pass
     return removed
+
+
+def _open_mode() -> int:
+    mask = os.umask(0o022)  # read it the only way there is: set it, then put it back
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+#: The mode `open` gives a new file in this process (0o666 less the umask, 0o644 usually), which
+#: `tempfile.mkstemp`'s files (0o600) get before they replace their target.
+OPEN_MODE = _open_mode()
+
+
+def write_atomically(path: str | PathLike, write: Callable[[Path], object]) -> Path:
+    """Write ``path`` whole or not at all: ``write(tmp)`` fills ``.<name>.<pid>.tmp`` beside it, which then
+    replaces ``path``. A process killed meanwhile leaves the previous file (or none), never half of one;
+    `remove_stale_writes` removes its temporary file.
+
+    Example:
+        >>> import tempfile
+        >>> out = write_atomically(Path(tempfile.mkdtemp()) / "a.txt", lambda tmp: tmp.write_text("done"))
+        >>> out.read_text(), sorted(p.name for p in out.parent.iterdir())
+        ('done', ['a.txt'])
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def remove_stale_writes(folder: str | PathLike) -> list[Path]:
+    """Delete the ``.<name>.<pid>.tmp`` files of `write_atomically` whose process is dead."""
+    return remove_stale(folder, r"\..+\.(?P<pid>\d+)\.tmp", glob=".*.tmp")

@@ -181,3 +181,35 @@ def test_plots_reject_empty_inputs(tmp_path):
         write_report(tmp_path, {"a": "not a result"})
     with pytest.raises(ValueError, match="retrieval_run"):
         write_report(tmp_path, {"a": _result(1.0)}, retrieval_run="b")
+
+
+def test_a_report_killed_while_writing_leaves_the_previous_files_whole(tmp_path, monkeypatch):
+    # figures, summary.json and report.md were written in place: a run killed in a write left a 0-byte
+    # plots/cdf_real.png that the previous report.md still linked to
+    import os
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    write_report(tmp_path, {"augmented": _result(4.0)})
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    real_savefig = Figure.savefig
+
+    def killed_mid_write(self, fname, **kwargs):
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG")  # a first few bytes, then the process dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(tmp_path, {"augmented": _result(4.0)})
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before  # no file cut short, none left beside them
+    Image.open(tmp_path / "plots" / "cdf_real.png").verify()
+    # what a SIGKILLed writer leaves (its temporary file) is removed by the next report
+    monkeypatch.setattr(Figure, "savefig", real_savefig)
+    stale = tmp_path / "plots" / ".cdf_real.png.999999999.tmp"
+    stale.write_bytes(b"\x89PNG")
+    write_report(tmp_path, {"augmented": _result(4.0)})
+    assert not stale.exists() and not [p for p in tmp_path.rglob(".*.tmp")]
+    assert oct(os.stat(tmp_path / "report.md").st_mode & 0o777) == oct(os.stat(tmp_path / "summary.json").st_mode & 0o777)

@@ -43,7 +43,7 @@ import torch
 
 from topoloc._device import resolve_device
 from topoloc._paths import not_a_file
-from topoloc._tempfiles import remove_stale
+from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.config import TrainConfig
 from topoloc.geodesy import TOPO_ORIGINS
@@ -64,17 +64,14 @@ def save_checkpoint(state: dict[str, Any], path: str | PathLike) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+
+    return write_atomically(path, write)
 
 
 def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
@@ -85,7 +82,7 @@ def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
     Returns:
         The files removed.
     """
-    return remove_stale(folder, r"\..+\.(?P<pid>\d+)\.tmp", glob=".*.tmp")
+    return remove_stale_writes(folder)
 
 
 def frame_record(frame: Any) -> dict[str, Any] | None:

@@ -31,6 +31,8 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from topoloc._tempfiles import write_atomically
+
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
     from topoloc.evaluation.localisation import Localisation
 
@@ -88,13 +90,15 @@ def _open(path: str | PathLike) -> Path:
 
 def write_csv(loc: "Localisation", path: str | PathLike) -> Path:
     """One row per photo with the columns of `LOCALISATION_COLUMNS` (metres to 0.1 mm, degrees to 1e-9)."""
-    path = _open(path)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(LOCALISATION_COLUMNS))
-        writer.writeheader()
-        for row in loc.rows():
-            writer.writerow({k: (_fmt(k, v) if isinstance(v, float) else v) for k, v in row.items()})
-    return path
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(LOCALISATION_COLUMNS))
+            writer.writeheader()
+            for row in loc.rows():
+                writer.writerow({k: (_fmt(k, v) if isinstance(v, float) else v) for k, v in row.items()})
+
+    return write_atomically(_open(path), write)
 
 
 def _fmt(key: str, v: float) -> str:
@@ -140,9 +144,8 @@ def to_geojson(loc: "Localisation", view_length_m: float = 50.0) -> dict[str, An
 
 def write_geojson(loc: "Localisation", path: str | PathLike, view_length_m: float = 50.0) -> Path:
     """`to_geojson` written to ``path`` (UTF-8 JSON)."""
-    path = _open(path)
-    path.write_text(json.dumps(to_geojson(loc, view_length_m), indent=1, allow_nan=False), encoding="utf-8")
-    return path
+    text = json.dumps(to_geojson(loc, view_length_m), indent=1, allow_nan=False)
+    return write_atomically(_open(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
@@ -181,5 +184,5 @@ def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
 def write_kml(loc: "Localisation", path: str | PathLike) -> Path:
     """`to_kml` written to ``path`` (UTF-8)."""
     path = _open(path)
-    path.write_text(to_kml(loc, name=f"topoloc: {path.stem}"), encoding="utf-8")
-    return path
+    text = to_kml(loc, name=f"topoloc: {path.stem}")
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
+from topoloc._tempfiles import write_atomically
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, Coverage, coverage
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84
 from topoloc.geodesy import c2w_to_cesium as _c2w_to_cesium
@@ -201,12 +202,15 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike,
     ``path``; floats with 10 significant digits."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(columns))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return path
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(columns))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+    return write_atomically(path, write)
 
 
 def evaluate_poses(
@@ -367,5 +371,5 @@ class EvaluationResult:
         rows = [r for m in self.all_methods() for r in m.rows()]
         csv_path = write_rows_csv(rows, out / f"{prefix}predictions.csv")
         json_path = out / f"{prefix}summary.json"
-        json_path.write_text(json.dumps(self.to_dict(), indent=2, default=str))
+        write_atomically(json_path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str)))
         return {"predictions": csv_path, "summary": json_path}

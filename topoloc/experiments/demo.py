@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from topoloc._tempfiles import write_atomically
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -258,14 +259,12 @@ def run_demo(
         report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training around the "
                               "planned flight, real test", intro=intro, retrieval_run=headline,
                               extra_sections={"Saliency": saliency_md})
-        (out / "demo.json").write_text(json.dumps({"config": asdict(cfg), "timings_s": timings,
-                                                   "total_s": time.perf_counter() - t0,
-                                                   "cpu_s": _cpu_seconds() - cpu0,
-                                                   "torch_threads": torch.get_num_threads(),
-                                                   "aims": _aims(evaluations),
-                                                   **({"aims_adabn": _aims(evaluations, suffix=f" + {ADABN_LABEL}")}
-                                                      if cfg.adabn else {})},
-                                                  indent=2, default=str))
+        record = json.dumps({"config": asdict(cfg), "timings_s": timings, "total_s": time.perf_counter() - t0,
+                             "cpu_s": _cpu_seconds() - cpu0, "torch_threads": torch.get_num_threads(),
+                             "aims": _aims(evaluations),
+                             **({"aims_adabn": _aims(evaluations, suffix=f" + {ADABN_LABEL}")} if cfg.adabn else {})},
+                            indent=2, default=str)
+        write_atomically(out / "demo.json", lambda tmp: tmp.write_text(record))
         return report
 
     # the figures are kept before the saliency stage: a demo stopped there still leaves its report

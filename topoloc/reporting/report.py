@@ -18,6 +18,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
+from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.evaluation.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
 from topoloc.evaluation.retrieval import retrieval_label
 from topoloc.metrics import CROSSLOC_THRESHOLDS
@@ -75,7 +76,7 @@ def plot_error_cdf(
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png"))
     return path
 
 
@@ -117,7 +118,7 @@ def plot_topdown_map(
     ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images "
                           f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png"))
     return path
 
 
@@ -343,6 +344,8 @@ def write_report(
     ref = _reference(runs, retrieval_run)
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    for folder in (out, *(out / name for name in _REPORT_FILES)):  # what a report killed mid-write left
+        remove_stale_writes(folder)
     tests, others = report_methods(runs, retrieval_run)
 
     files = []
@@ -360,7 +363,7 @@ def write_report(
                     r.model, out / "plots" / f"map_{_safe(name)}_{_safe(d)}.png", r.train_c2w, domain=d,
                     title=f"{name}: {d} test images")))
     summary = {name: r.to_dict() for name, r in runs.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2, default=str)))
     _remove_stale(out, kept=set(files) | set(cdfs) | {p for _, _, p in maps})
 
     md = [f"# {title}", ""]
@@ -391,7 +394,7 @@ def write_report(
         md += [f"## {heading}", "", body.strip(), ""]
     md += ["## Files", ""] + [f"- `{_rel(p, out)}`" for p in [out / "summary.json", *files]] + [""]
     report = out / "report.md"
-    report.write_text("\n".join(md))
+    write_atomically(report, lambda tmp: tmp.write_text("\n".join(md)))
     return report
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc._tempfiles import write_atomically
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
@@ -176,7 +177,7 @@ def plot_saliency_figure(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:] or "png"))
     return path
 
 
@@ -239,7 +240,7 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format=Path(path).suffix[1:] or "png"))
     return path
 
 

@@ -188,3 +188,15 @@ def test_an_output_path_that_is_a_file_or_under_one_is_refused_by_name(tmp_path)
         render_flights(tmp_path / "a-file" / "sub", "comballaz-LHS:1", size=(48, 32), progress=False)
     with pytest.raises(ValueError, match=r"^batch_size: expected a positive int, got True$"):  # was taken as 1
         render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), batch_size=True, progress=False)
+
+
+def test_rendered_files_get_the_mode_open_gives(tmp_path):
+    # every render was 0600 (tempfile.mkstemp's mode): the other users of a shared dataset folder could not read it
+    import os
+    import stat
+
+    render_flights(tmp_path, "comballaz-LHS:1", size=(48, 32), progress=False)
+    (tmp_path / "by-open.txt").write_text("")
+    expected = stat.S_IMODE(os.stat(tmp_path / "by-open.txt").st_mode)  # open() under this process's umask
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "by-open.txt"]
+    assert files and {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: expected for p in files}

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from topoloc._tempfiles import OPEN_MODE
 from topoloc.procedural._noise import fbm1d_periodic, fbm2d
 from topoloc.procedural.landcover import build_landcover
 from topoloc.procedural.terrain import (
@@ -188,6 +189,7 @@ def build_world(seed: int = 0, area: str = "comballaz") -> World:
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             os.close(fd)
             torch.save({k: getattr(world, k) for k in _SAVED}, tmp)
+            os.chmod(tmp, OPEN_MODE)  # as open() would have made it, not mkstemp's 0o600
             os.replace(tmp, path)
         except OSError:
             pass

@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
 from topoloc._paths import unwritable
-from topoloc._tempfiles import remove_stale
+from topoloc._tempfiles import OPEN_MODE, remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural._noise import hash_uniform, image_key
@@ -84,6 +84,7 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, OPEN_MODE)  # mkstemp's 0o600 would keep a shared dataset's files from its other users
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

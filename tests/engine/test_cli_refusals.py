@@ -307,3 +307,25 @@ def test_a_runtime_error_of_its_own_keeps_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(recipe_module, "run_recipe", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["train", "--config", _recipe(tmp_path)])
+
+
+def test_ctrl_c_under_a_progress_bar_is_said_on_a_line_of_its_own(tmp_path, capsys, monkeypatch):
+    # the message was glued to the bar ("| 16/40 [00:00<00:01, 20.55img/s]topoloc render: interrupted"), and the
+    # bar drawn again below it when it was collected
+    import sys
+
+    from tqdm import tqdm
+
+    def interrupted(recipe, evaluate_only=False):
+        bar = tqdm(total=40, file=sys.stderr, mininterval=0)
+        bar.update(16)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipe_module, "run_recipe", interrupted)
+    with pytest.raises(SystemExit):
+        main(["train", "--config", _recipe(tmp_path), "--resume"])
+    import gc
+
+    gc.collect()  # the bar's own goodbye, had it been left open
+    err = capsys.readouterr().err
+    assert err.endswith("\ntopoloc train: interrupted; the same command goes on from the last checkpoint\n"), err[-300:]

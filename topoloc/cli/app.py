@@ -59,6 +59,7 @@ def main(argv=None) -> int:
             return int(args.func(args) or 0)
     except BaseException as err:  # noqa: BLE001 - a Ctrl-C may hide behind another error: see _interrupted
         if _interrupted(err):  # one line saying how to go on, status 130 (128 + SIGINT) as a shell's
+            _close_progress_bars()
             go_on = _GO_ON[args.command](args) if args.command in _GO_ON else ""
             parser.exit(130, f"topoloc {args.command}: interrupted{go_on}\n")
         if not isinstance(err, _USER_ERRORS):
@@ -75,6 +76,15 @@ _GO_ON = {
     "demo": lambda args: "; the same command goes on where it stopped",
     "render": lambda args: "; the same command renders the images still missing",
 }
+
+
+def _close_progress_bars() -> None:
+    """Close the progress bars an interrupt left open, so that the message has a line of its own (an open bar
+    draws itself again when it is collected, below the message)."""
+    from tqdm import tqdm
+
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.close()
 
 
 def _interrupted(err: BaseException | None) -> bool:

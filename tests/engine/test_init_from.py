@@ -55,6 +55,28 @@ def test_a_killed_fine_tune_resumes_to_the_same_weights(tiny_config, pose_images
     assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])
 
 
+def test_a_fine_tune_moved_with_the_run_it_starts_from_resumes(tiny_config, pose_images, tmp_path):
+    # the demo's augmented run starts from its unaugmented run's last.pt: a demo folder moved or copied was
+    # refused ("trained with other settings (init_from: '/old/runs/...' -> '/new/runs/...')")
+    import shutil
+
+    from topoloc.engine.resume import ResumeSettingsError
+
+    ds = pose_images(n=12)
+    old = tmp_path / "old"
+    first = train(tiny_config(out_dir=str(old / "a"), epochs=1), ds)
+    train(tiny_config(out_dir=str(old / "b"), epochs=1, init_from=str(first.final_checkpoint)), ds)
+    new = tmp_path / "new"
+    shutil.move(old, new)
+    resumed = train(tiny_config(out_dir=str(new / "b"), epochs=2, resume=True, resume_changes="refuse",
+                                init_from=str(new / "a" / "last.pt")), ds)
+    assert load_checkpoint(resumed.final_checkpoint)["epoch"] == 2
+    # another run to start from is still another setting
+    other = train(tiny_config(out_dir=str(new / "c"), epochs=1, seed=1), ds)
+    with pytest.raises(ResumeSettingsError, match="init_from"):
+        train(tiny_config(out_dir=str(new / "b"), epochs=3, resume=True, init_from=str(other.final_checkpoint)), ds)
+
+
 def test_a_missing_checkpoint_is_named(tiny_config, pose_images, tmp_path):
     with pytest.raises(FileNotFoundError, match="TrainConfig.init_from: no such checkpoint .*nowhere.pt"):
         train(tiny_config(init_from=str(tmp_path / "nowhere.pt")), pose_images(n=8))

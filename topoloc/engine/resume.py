@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,8 @@ def config_changes(config: TrainConfig, state: TrainingState, frame: dict[str, A
         old, new = saved.get(k, defaults.get(k)), mine.get(k)
         if k == "model_kwargs":
             old, new = _without_pretrained(old), _without_pretrained(new)
+        if k == "init_from" and old and new:  # the same run beside this one in a folder moved or copied
+            old, new = _beside(old, saved.get("out_dir")), _beside(new, mine.get("out_dir"))
         if old != new:
             changes.append((k, old, new))
     if state.frame is not None and frame is not None and frames_differ(state.frame, frame):
@@ -147,6 +150,11 @@ def config_changes(config: TrainConfig, state: TrainingState, frame: dict[str, A
     if state.training_data is not None and data is not None and state.training_data != data:
         changes.append(("training data", _data_text(state.training_data), _data_text(data)))
     return changes
+
+
+def _beside(path: str, out_dir: str | None) -> str:
+    """``path`` relative to ``out_dir`` (``../unaugmented/last.pt``), as a resume compares ``init_from``."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir)) if out_dir else path
 
 
 def _data_text(record: dict[str, Any]) -> str:

@@ -110,12 +110,17 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "the augmented one, which starts from that run's final weights (`TrainConfig.init_from`)" in text
 
 
-def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch):
+def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch, capsys):
     ckpt = demo_dir / "runs" / "augmented" / "last.pt"
     before = ckpt.stat().st_mtime_ns
     monkeypatch.setattr(demo, "_render", _fake_render)
+    capsys.readouterr()
     run_demo(demo_dir, config=TINY)
     assert ckpt.stat().st_mtime_ns == before
+    # it says so (it printed "train no_augmentation: 0.2 s" as if it had trained)
+    out = capsys.readouterr().out
+    for run in ("no_augmentation", "augmented"):
+        assert f"[demo] train {run}: trained in an earlier run, reused" in out, out
 
 
 @pytest.mark.parametrize("side_by_side", [False, True])

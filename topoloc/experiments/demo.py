@@ -202,10 +202,10 @@ def run_demo(
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds()
 
-    def lap(stage: str) -> None:
+    def lap(stage: str, note: str = "") -> None:
         timings[stage] = time.perf_counter() - sum(timings.values()) - t0
         log.info("demo: %s done in %.1f s", stage, timings[stage])
-        print(f"[demo] {stage}: {timings[stage]:.1f} s", flush=True)
+        print(f"[demo] {stage}: {note}{timings[stage]:.1f} s", flush=True)
 
     data_dir = out / "data"
     _render(cfg, data_dir)
@@ -295,12 +295,13 @@ def _train_one_after_another(cfg: DemoConfig, configs: dict[str, TrainConfig], t
         later = sum(configs[k].epochs for k in order[i + 1:])
         slower = not _augments(tcfg) and any(_augments(configs[k]) for k in order[i + 1:])
         estimate = TrainingEstimate(label, len(order) - 1 - i, later_epochs=later, later_augmented=slower)
+        steps: list[dict] = []
         try:
-            result = train(tcfg, train_set, callbacks=[estimate])
+            result = train(tcfg, train_set, callbacks=[estimate, steps.append])
         except ResumeSettingsError as err:
             raise _resume_refused(out, label, err) from err
         checkpoints[label] = Path(result.final_checkpoint)
-        lap(f"train {Path(tcfg.out_dir).name}")
+        lap(f"train {Path(tcfg.out_dir).name}", "" if steps else "trained in an earlier run, reused, ")
     return checkpoints
 
 

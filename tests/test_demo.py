@@ -121,6 +121,10 @@ def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch, capsys):
     out = capsys.readouterr().out
     for run in ("no_augmentation", "augmented"):
         assert f"[demo] train {run}: trained in an earlier run, reused" in out, out
+    # and the report's times do not claim 0 s of training
+    time_line = next(line for line in (demo_dir / "report.md").read_text().splitlines() if line.startswith("- Time:"))
+    assert "train no_augmentation reused from an earlier run, train augmented reused from an earlier run" in time_line
+    assert json.loads((demo_dir / "demo.json").read_text())["reused"] == ["train augmented", "train no_augmentation"]
 
 
 @pytest.mark.parametrize("side_by_side", [False, True])

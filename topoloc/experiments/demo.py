@@ -199,11 +199,14 @@ def run_demo(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    reused: set[str] = set()  # stages whose work an earlier run did
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds()
 
     def lap(stage: str, note: str = "") -> None:
         timings[stage] = time.perf_counter() - sum(timings.values()) - t0
+        if note:
+            reused.add(stage)
         log.info("demo: %s done in %.1f s", stage, timings[stage])
         print(f"[demo] {stage}: {note}{timings[stage]:.1f} s", flush=True)
 
@@ -251,7 +254,8 @@ def run_demo(
     def write(saliency_md: str) -> Path:
         headline = next(iter(evaluations))
         intro = "\n\n".join([
-            _intro(cfg, train_set, val_set, test_sets, timings, time.perf_counter() - t0, _cpu_seconds() - cpu0),
+            _intro(cfg, train_set, val_set, test_sets, timings, time.perf_counter() - t0, _cpu_seconds() - cpu0,
+                   reused),
             _per_flight(evaluations),
             check_aims(evaluations, cfg.preset),
             landcover_md,
@@ -259,7 +263,8 @@ def run_demo(
         report = write_report(out, evaluations, title="topoloc demo: Mini-Comballaz, synthetic training around the "
                               "planned flight, real test", intro=intro, retrieval_run=headline,
                               extra_sections={"Saliency": saliency_md})
-        record = json.dumps({"config": asdict(cfg), "timings_s": timings, "total_s": time.perf_counter() - t0,
+        record = json.dumps({"config": asdict(cfg), "timings_s": timings, "reused": sorted(reused),
+                             "total_s": time.perf_counter() - t0,
                              "cpu_s": _cpu_seconds() - cpu0, "torch_threads": torch.get_num_threads(),
                              "aims": _aims(evaluations),
                              **({"aims_adabn": _aims(evaluations, suffix=f" + {ADABN_LABEL}")} if cfg.adabn else {})},

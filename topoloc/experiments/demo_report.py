@@ -8,6 +8,7 @@ from `topoloc.experiments.demo`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -159,11 +160,12 @@ def _runs_line(cfg: DemoConfig) -> str:
     return f"; two runs with identical settings and seed, with {augmentation}, and without augmentation"
 
 
-def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, float], total: float, cpu: float) -> str:
+def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, float], total: float, cpu: float,
+           reused: Collection[str] = ()) -> str:
     tests = ", ".join(f"{ds.flight} {ds.domain} ({len(ds)})" for ds in test_sets)
     model_desc = f"`{cfg.model}`" + (f" ({', '.join(f'{k}={v}' for k, v in cfg.model_kwargs.items())})"
                                      if cfg.model_kwargs else "")
-    times = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    times = ", ".join(f"{k} reused from an earlier run" if k in reused else f"{k} {v:.0f} s" for k, v in timings.items())
     sm, sd = cfg.corridor_sigma_m, cfg.corridor_sigma_deg
     return (
         f"Preset `{cfg.preset}` on `{cfg.device}`, seed {cfg.seed}. Mini-Comballaz (a procedural stand-in for "

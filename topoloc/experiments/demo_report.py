@@ -165,7 +165,8 @@ def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, fl
     tests = ", ".join(f"{ds.flight} {ds.domain} ({len(ds)})" for ds in test_sets)
     model_desc = f"`{cfg.model}`" + (f" ({', '.join(f'{k}={v}' for k, v in cfg.model_kwargs.items())})"
                                      if cfg.model_kwargs else "")
-    times = ", ".join(f"{k} reused from an earlier run" if k in reused else f"{k} {v:.0f} s" for k, v in timings.items())
+    times = ", ".join(f"{k} reused from an earlier run" if k in reused else f"{k} {v:.0f} s"
+                      for k, v in timings.items())
     sm, sd = cfg.corridor_sigma_m, cfg.corridor_sigma_deg
     return (
         f"Preset `{cfg.preset}` on `{cfg.device}`, seed {cfg.seed}. Mini-Comballaz (a procedural stand-in for "

@@ -7,8 +7,8 @@ which ``Compose(seed=...)`` seeds: a torch seed is drawn from it per call and us
 same output on every run, from any thread. As with albumentations' own transforms, one call draws
 once: ``image``, every image of ``images`` and every slice of ``volume`` get the same parameters.
 
-Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1); the output has the
-input's dtype. This module needs albumentations; ``import augment`` does not.
+Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1), or RGBA ones whose alpha
+is passed through; the output has the input's dtype. This module needs albumentations; ``import augment`` does not.
 
 Example:
     >>> import albumentations as A
@@ -60,8 +60,9 @@ _TORCH_RNG = threading.Lock()
 def _check_numpy_image(img: Any, name: str = "image") -> None:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (H, W, 3), got {type(img).__name__}.")
-    if img.ndim != 3 or img.shape[-1] != 3:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB, channels last), got {img.shape}.")
+    if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W, 4) (RGBA, its alpha kept), channels "
+                         f"last, got {img.shape}.")
     if img.dtype not in (np.uint8, np.float32):
         raise TypeError(f"{name} must be uint8 (0..255) or float32 (0..1), got {img.dtype}.")
     if img.shape[0] == 0 or img.shape[1] == 0:
@@ -120,10 +121,12 @@ class _KorniaAdapter(ImageOnlyTransform):
         return f"{type(self).__name__}({', '.join(f'{k}={_short(v)}' for k, v in args.items())})"
 
     def _run(self, images: np.ndarray, torch_seed: int) -> np.ndarray:
+        """(N, H, W, 3 or 4) images augmented from ``torch_seed``; an alpha channel is passed through."""
+        colours = images[..., :3]
         with _TORCH_RNG, torch.random.fork_rng(devices=[]), torch.no_grad():
             torch.manual_seed(torch_seed)
-            out = self._op(_to_tensor(images))
-        return _to_numpy(out, images.dtype)
+            out = _to_numpy(self._op(_to_tensor(colours)), images.dtype)
+        return np.concatenate([out, images[..., 3:]], axis=-1) if images.shape[-1] == 4 else out
 
     def apply(self, img: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
         _check_numpy_image(img)
@@ -134,8 +137,8 @@ class _KorniaAdapter(ImageOnlyTransform):
         if not isinstance(images, np.ndarray) or images.ndim != 4:
             raise ValueError("images must be a numpy array (N, H, W, 3).")
         if len(images) == 0:  # nothing to augment
-            if images.shape[-1] != 3:
-                raise ValueError(f"images must be a numpy array (N, H, W, 3), got shape {images.shape}.")
+            if images.shape[-1] not in (3, 4):
+                raise ValueError(f"images must be a numpy array (N, H, W, 3) or (N, H, W, 4), got shape {images.shape}.")
             return images.copy()
         _check_numpy_image(images[0], "images[0]")
         _check_unit_range(images, "images")

@@ -109,8 +109,8 @@ def test_bad_images():
     t = AA.RandomHaze(p=1.0)
     with pytest.raises(TypeError, match="image"):
         t(image=np.zeros((8, 8, 3), np.float64))
-    with pytest.raises(ValueError, match="image"):
-        t(image=np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\) \(RGB\) or \(H, W, 4\) \(RGBA"):
+        t(image=np.zeros((8, 8, 2), np.uint8))
     with pytest.raises(ValueError, match="bank"):
         AA.FourierDomainAdaptation(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(TypeError, match="bank"):
@@ -199,3 +199,17 @@ def test_the_same_seed_gives_the_same_image_from_several_threads():
         got = list(pool.map(lambda s: adapter.apply(img, torch_seed=s), range(40)))
     assert sum(not np.array_equal(a, b) for a, b in zip(expected, got)) == 0
     assert torch.equal(torch.rand(3), untouched)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_an_rgba_image_is_augmented_in_its_colours_and_keeps_its_alpha(name, dtype):
+    # renders saved with an alpha channel (a Cesium screenshot, say) were refused: "must have shape (H, W, 3)"
+    rgb = _image(dtype)
+    alpha = np.linspace(0, 255, rgb.shape[0] * rgb.shape[1]).reshape(*rgb.shape[:2], 1).astype(np.uint8)
+    rgba = np.concatenate([rgb, alpha if dtype == np.uint8 else alpha.astype(np.float32) / 255], axis=-1)
+    out = A.Compose([ADAPTERS[name](p=1.0)], seed=3)(image=rgba, images=np.stack([rgba, rgba]))
+    expected = A.Compose([ADAPTERS[name](p=1.0)], seed=3)(image=rgb)["image"]
+    assert out["image"].shape == rgba.shape and out["image"].dtype == rgba.dtype
+    np.testing.assert_array_equal(out["image"][..., :3], expected)
+    np.testing.assert_array_equal(out["image"][..., 3], rgba[..., 3])
+    np.testing.assert_array_equal(out["images"][1], out["image"])

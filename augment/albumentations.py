@@ -135,10 +135,11 @@ class _KorniaAdapter(ImageOnlyTransform):
 
     def apply_to_images(self, images: np.ndarray, torch_seed: int = 0, **params: Any) -> np.ndarray:
         if not isinstance(images, np.ndarray) or images.ndim != 4:
-            raise ValueError("images must be a numpy array (N, H, W, 3).")
+            raise ValueError("images must be a numpy array (N, H, W, 3) or (N, H, W, 4).")
         if len(images) == 0:  # nothing to augment
             if images.shape[-1] not in (3, 4):
-                raise ValueError(f"images must be a numpy array (N, H, W, 3) or (N, H, W, 4), got shape {images.shape}.")
+                raise ValueError(f"images must be a numpy array (N, H, W, 3) or (N, H, W, 4), got shape "
+                                 f"{images.shape}.")
             return images.copy()
         _check_numpy_image(images[0], "images[0]")
         _check_unit_range(images, "images")

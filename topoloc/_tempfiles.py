@@ -9,7 +9,7 @@ from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["pid_alive", "remove_stale", "write_atomically", "OPEN_MODE", "remove_stale_writes"]
+__all__ = ["pid_alive", "remove_stale", "write_atomically", "write_text_atomically", "OPEN_MODE", "remove_stale_writes"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -91,6 +91,11 @@ def write_atomically(path: str | PathLike, write: Callable[[Path], object]) -> P
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def write_text_atomically(path: str | PathLike, text: str, encoding: str | None = None) -> Path:
+    """``Path(path).write_text(text, encoding)``, whole or not at all (`write_atomically`)."""
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding=encoding))
 
 
 def remove_stale_writes(folder: str | PathLike) -> list[Path]:

@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from topoloc._tempfiles import write_atomically
+from topoloc._tempfiles import write_atomically, write_text_atomically
 
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
     from topoloc.evaluation.localisation import Localisation
@@ -145,7 +145,7 @@ def to_geojson(loc: "Localisation", view_length_m: float = 50.0) -> dict[str, An
 def write_geojson(loc: "Localisation", path: str | PathLike, view_length_m: float = 50.0) -> Path:
     """`to_geojson` written to ``path`` (UTF-8 JSON)."""
     text = json.dumps(to_geojson(loc, view_length_m), indent=1, allow_nan=False)
-    return write_atomically(_open(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text_atomically(_open(path), text, encoding="utf-8")
 
 
 def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
@@ -185,4 +185,4 @@ def write_kml(loc: "Localisation", path: str | PathLike) -> Path:
     """`to_kml` written to ``path`` (UTF-8)."""
     path = _open(path)
     text = to_kml(loc, name=f"topoloc: {path.stem}")
-    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_text_atomically(path, text, encoding="utf-8")

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
-from topoloc._tempfiles import write_atomically
+from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, Coverage, coverage
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84
 from topoloc.geodesy import c2w_to_cesium as _c2w_to_cesium
@@ -371,5 +371,5 @@ class EvaluationResult:
         rows = [r for m in self.all_methods() for r in m.rows()]
         csv_path = write_rows_csv(rows, out / f"{prefix}predictions.csv")
         json_path = out / f"{prefix}summary.json"
-        write_atomically(json_path, lambda tmp: tmp.write_text(json.dumps(self.to_dict(), indent=2, default=str)))
+        write_text_atomically(json_path, json.dumps(self.to_dict(), indent=2, default=str))
         return {"predictions": csv_path, "summary": json_path}

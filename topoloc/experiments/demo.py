@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from topoloc._tempfiles import write_atomically
+from topoloc._tempfiles import write_text_atomically
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_sampling import corridor, lhs_envelope
 from topoloc.data.preset import load_preset
@@ -269,7 +269,7 @@ def run_demo(
                              "aims": _aims(evaluations),
                              **({"aims_adabn": _aims(evaluations, suffix=f" + {ADABN_LABEL}")} if cfg.adabn else {})},
                             indent=2, default=str)
-        write_atomically(out / "demo.json", lambda tmp: tmp.write_text(record))
+        write_text_atomically(out / "demo.json", record)
         return report
 
     # the figures are kept before the saliency stage: a demo stopped there still leaves its report

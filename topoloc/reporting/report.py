@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
-from topoloc._tempfiles import remove_stale_writes, write_atomically
+from topoloc._tempfiles import remove_stale_writes, write_atomically, write_text_atomically
 from topoloc.evaluation.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
 from topoloc.evaluation.retrieval import retrieval_label
 from topoloc.metrics import CROSSLOC_THRESHOLDS
@@ -76,7 +76,7 @@ def plot_error_cdf(
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png"))
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -118,7 +118,7 @@ def plot_topdown_map(
     ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images "
                           f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
     fig.tight_layout()
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix[1:] or "png"))
+    save_figure(fig, path, dpi=110)
     return path
 
 
@@ -363,7 +363,7 @@ def write_report(
                     r.model, out / "plots" / f"map_{_safe(name)}_{_safe(d)}.png", r.train_c2w, domain=d,
                     title=f"{name}: {d} test images")))
     summary = {name: r.to_dict() for name, r in runs.items()}
-    write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2, default=str)))
+    write_text_atomically(out / "summary.json", json.dumps(summary, indent=2, default=str))
     _remove_stale(out, kept=set(files) | set(cdfs) | {p for _, _, p in maps})
 
     md = [f"# {title}", ""]
@@ -394,8 +394,15 @@ def write_report(
         md += [f"## {heading}", "", body.strip(), ""]
     md += ["## Files", ""] + [f"- `{_rel(p, out)}`" for p in [out / "summary.json", *files]] + [""]
     report = out / "report.md"
-    write_atomically(report, lambda tmp: tmp.write_text("\n".join(md)))
+    write_text_atomically(report, "\n".join(md))
     return report
+
+
+def save_figure(fig: Figure, path: str | PathLike, dpi: int) -> Path:
+    """``fig.savefig(path, dpi=dpi)``, whole or not at all (`topoloc._tempfiles.write_atomically`), in the
+    format of ``path``'s suffix."""
+    path = Path(path)
+    return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix[1:] or "png"))
 
 
 #: The files `write_report` writes into its subfolders, by their names' patterns.

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from topoloc._tempfiles import write_atomically
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
 from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.models.contract import input_size, to_unit_float
+from topoloc.reporting.report import save_figure
 from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 
@@ -177,7 +177,7 @@ def plot_saliency_figure(
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=Path(path).suffix[1:] or "png"))
+    save_figure(fig, path, dpi=dpi)
     return path
 
 
@@ -240,7 +240,7 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format=Path(path).suffix[1:] or "png"))
+    save_figure(fig, path, dpi=100)
     return path
 
 

@@ -200,10 +200,13 @@ def ecef_to_wgs84(x, y, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = np.hypot(x, y)
     lon = np.arctan2(y, x)
     lat = np.arctan2(z, p * (1.0 - _WGS84_E2))
+
+    def height(lat):  # p cos(lat) + z sin(lat) - a^2 / n: no division by cos(lat), so also on the polar axis
+        sin = np.sin(lat)
+        n = _WGS84_A / np.sqrt(1.0 - _WGS84_E2 * sin**2)
+        return n, p * np.cos(lat) + (z + _WGS84_E2 * n * sin) * sin - n
+
     for _ in range(6):
-        n = _WGS84_A / np.sqrt(1.0 - _WGS84_E2 * np.sin(lat) ** 2)
-        h = p / np.cos(lat) - n
+        n, h = height(lat)
         lat = np.arctan2(z, p * (1.0 - _WGS84_E2 * n / (n + h)))
-    n = _WGS84_A / np.sqrt(1.0 - _WGS84_E2 * np.sin(lat) ** 2)
-    h = p / np.cos(lat) - n
-    return np.degrees(lat), np.degrees(lon), h
+    return np.degrees(lat), np.degrees(lon), height(lat)[1]

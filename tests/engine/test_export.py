@@ -268,3 +268,14 @@ def test_the_standalone_decoder_refuses_a_frame_that_is_not_an_origin_record(fra
         c2w_enu_to_ecef(np.eye(4), frame)
     with pytest.raises(ValueError, match=r"c2w_enu: expected poses of shape \(\.\.\., 4, 4\), got \(3, 3\)"):
         c2w_enu_to_ecef(np.eye(3), FRAME.to_dict())
+
+
+def test_decoder_geodesy_on_the_polar_axis_and_far_from_the_surface():
+    # On the polar axis x = y = 0, so the latitude's cosine is 0: the height must not be divided by it.
+    points = np.array([[0.0, 0.0, 6356752.314245 + 500.0], [0.0, 0.0, -6356752.314245 - 20.0],
+                       [1e-3, 0.0, 6356752.314245], [6378137.0 + 99_000.0, 0.0, 0.0]])
+    lon, lat, h = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True).transform(*points.T)
+    got = ecef_to_wgs84(*points.T)
+    np.testing.assert_allclose(got[0], lat, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got[2], h, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(got[2][:2], [500.0, 20.0], rtol=0, atol=1e-4)

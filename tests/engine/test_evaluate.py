@@ -354,6 +354,22 @@ def test_thumbnail_features_are_normalised_cross_correlation():
         thumbnail_features(torch.zeros(2, 1, 8, 8))
 
 
+def test_a_uniform_image_has_the_zero_thumbnail_descriptor():
+    # A flat frame (over-exposed, all sky) carries no layout: its descriptor must not be float noise scaled to
+    # unit norm, which would match an arbitrary training image.
+    from topoloc.evaluation.retrieval import thumbnail_features
+
+    flat = torch.arange(256, dtype=torch.uint8).view(256, 1, 1, 1).expand(256, 3, 48, 72).contiguous()
+    assert thumbnail_features(flat).abs().max() == 0
+    assert thumbnail_features(torch.linspace(0, 1, 18).view(18, 1, 1, 1).expand(18, 3, 256, 384)).abs().max() == 0
+    assert thumbnail_features(torch.full((2, 3, 20, 20), 0.3)).abs().max() == 0
+    assert thumbnail_features(flat, colour=True).abs().max() == 0
+    # One grey level of difference in a quarter of the image is a layout, and kept.
+    step = flat[128:129].clone()
+    step[..., :24, :36] += 1
+    torch.testing.assert_close(thumbnail_features(step).norm(dim=1), torch.ones(1))
+
+
 def test_evaluate_refuses_a_frame_other_than_the_models_or_the_datasets():
     from topoloc.data.normalize import PoseNormalizer
     from topoloc.engine.checkpoint import frame_record

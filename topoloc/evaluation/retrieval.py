@@ -168,6 +168,11 @@ def extract_features(
     return torch.cat(out)
 
 
+#: Centred thumbnails with a smaller root-mean-square value (on the [0, 1] scale) count as uniform: zero
+#: descriptors. Float rounding of a uniform image leaves under 1e-6; one 8-bit grey level is 3.9e-3.
+_FLAT_RMS = 1e-5
+
+
 @torch.no_grad()
 def thumbnail_features(
     images: Tensor,
@@ -217,7 +222,9 @@ def thumbnail_features(
             x = (x * luma.view(1, 3, 1, 1)).sum(dim=1)
         x = x.flatten(1)
         x = x - x.mean(dim=1, keepdim=True)
-        out.append(torch.nn.functional.normalize(x, dim=1))
+        # A uniform image leaves only float rounding after centring; normalised it would be noise of unit norm.
+        flat = x.norm(dim=1, keepdim=True) < _FLAT_RMS * x.shape[1] ** 0.5
+        out.append(torch.nn.functional.normalize(x, dim=1).masked_fill(flat, 0.0))
     return torch.cat(out)
 
 

@@ -186,8 +186,8 @@ def test_evaluate_runs_a_model_on_caches_with_retrieval():
     np.testing.assert_allclose(result.retrieval.translation_m, 0.0, atol=1e-9)
     np.testing.assert_allclose(result.model.nearest_train_m, 0.0, atol=1e-9)
     assert result.model.names == ["a", "b"] and result.model.domains == ["real", "real"]
-    with pytest.raises(ValueError, match="train_set"):
-        evaluate(_ConstantPose(), norm, [test], frame=FRAME)
+    with pytest.raises(ValueError, match="train_set"):  # named retrieval sources without a database
+        evaluate(_ConstantPose(), norm, [test], frame=FRAME, retrieval=("thumbnail", "model"))
 
 
 # ---------------------------------------------------------------------- the brackets
@@ -328,6 +328,10 @@ def test_evaluate_writes_every_bracket_and_says_what_is_missing(tmp_path):
     # Without the training set: only the model, and a note saying so.
     alone = evaluate(model, norm, test, frame=FRAME, retrieval=False)
     assert alone.methods() == [alone.model] and "No training set" in alone.notes[0]
+    default = evaluate(model, norm, test, frame=FRAME)  # the default retrieval needs no training set: noted
+    assert default.methods() == [default.model] and "No training set" in default.notes[0]
+    with pytest.raises(ValueError, match="train_set: the retrieval baseline needs the training set"):
+        evaluate(model, norm, test, frame=FRAME, retrieval="thumbnail")
     with pytest.raises(ValueError, match="retrieval: unknown feature source"):
         evaluate(model, norm, test, frame=FRAME, train_set=train, retrieval=("thumbnail", "sift"))
     with pytest.raises(ValueError, match="train_fit"):

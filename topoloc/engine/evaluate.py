@@ -187,7 +187,8 @@ def evaluate(
             ``"retrieval (features: ...)"``: ``"thumbnail"`` (model-free 16x24 grey tiny image),
             ``"thumbnail_colour"``, ``"model"`` (the pooled backbone features of ``retrieval_model``,
             by default of ``model`` itself), e.g. ``("thumbnail", "model")``; ``True``:
-            `DEFAULT_RETRIEVAL`; ``False``: none. Needs ``train_set``.
+            `DEFAULT_RETRIEVAL` when ``train_set`` is given (none without, as the notes say); ``False``:
+            none. Named sources need ``train_set``.
         retrieval_model: the model whose backbone gives the ``"model"`` features (default: ``model``).
         method: label of the model's predictions.
         amp: bf16 autocast on CUDA.
@@ -231,7 +232,9 @@ def evaluate(
                          "with running statistics to re-estimate")
     sources = _retrieval_sources(retrieval)
     if sources and train_set is None:
-        raise ValueError("train_set: the retrieval baseline needs the training set (or pass retrieval=False)")
+        if retrieval is not True:  # named feature sources: asked for explicitly
+            raise ValueError("train_set: the retrieval baseline needs the training set (or pass retrieval=False)")
+        sources = ()  # the default: the notes say that no training set was given
     if train_fit is not None and (isinstance(train_fit, bool) or not isinstance(train_fit, int) or train_fit < 0):
         raise ValueError(f"train_fit: expected a number of training images (>= 0) or None (all), got {train_fit!r}")
     device = next(model.parameters()).device if device is None else resolve_device(device)

@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--ops", default=None, help=f"comma-separated single ops among {','.join(OPS)} ('' for none)")
     parser.add_argument("--local-contrast", type=float, default=None, metavar="SIGMA",
                         help="sigma in px of AtLoc(local_contrast=...) in the two local-contrast configs (default: the "
-                             "preset's, an eighth of the image width; 0 leaves them out)")
+                             "preset's: an eighth of the image width in cpu and gpu; 0 leaves them out)")
     parser.add_argument("--seeds", type=_ints, default=None, help="training seeds, e.g. 0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of every run")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to render, train and evaluate")

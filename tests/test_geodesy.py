@@ -205,6 +205,22 @@ class TestCesiumAttitude:
             diff = (back[0, 3:] - rows[0, 3:] + 180.0) % 360.0 - 180.0
             assert np.max(np.abs(diff)) < 1e-6
 
+    def test_a_level_camera_facing_south_has_yaw_plus_180_not_minus_180(self):
+        # Worked by hand in ENU, OpenCV axes (columns right, down, forward): looking due south
+        # (forward (0, -1, 0)) and level, right is west (-1, 0, 0) and down is (0, 0, -1). Heading
+        # south is yaw 180, and the documented yaw range is (-180, 180]: -180 must not come out.
+        # Upside down and facing north (right west, down up, forward north) is roll 180 likewise.
+        frame = LocalFrame.named("comballaz")
+        south = np.eye(4)
+        south[:3, :3] = [[-1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, -1.0, 0.0]]
+        south[:3, 3] = [0.0, 0.0, 200.0]
+        upside_down = south.copy()
+        upside_down[:3, :3] = [[-1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
+        rows = frame.c2w_to_cesium(np.stack([south, upside_down]))
+        assert rows[0, 3] == 180.0
+        assert rows[1, 5] == 180.0
+        np.testing.assert_allclose(rows[:, 3:], [[180.0, 0.0, 0.0], [0.0, 0.0, 180.0]], atol=1e-9)
+
     def test_nadir_gives_roll_zero(self):
         back = c2w_to_cesium(cesium_to_c2w(comballaz_row(20.0, -90.0, 10.0)))
         np.testing.assert_allclose(back[0, 3:], [30.0, -90.0, 0.0], atol=1e-9)

@@ -9,6 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from topoloc.rotations import (
     canonical_quaternion,
+    chordal_mean_rotation,
     geodesic_angle_deg,
     matrix_to_quaternion,
     qexp,
@@ -118,3 +119,34 @@ def test_rotation_zyx_against_scipy():
     ypr = rng.uniform([-180, -90, -180], [180, 90, 180], (100, 3))
     expected = Rotation.from_euler("ZYX", ypr, degrees=True).as_matrix()  # intrinsic z-y'-x''
     np.testing.assert_allclose(rotation_zyx(ypr[:, 0], ypr[:, 1], ypr[:, 2]), expected, atol=1e-12)
+
+
+class TestChordalMeanRotation:
+    # 180-degree turns about x, y and z: diagonal matrices, so every sum below is diagonal too.
+    RX180, RY180, RZ180 = np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0]), np.diag([-1.0, -1.0, 1.0])
+
+    def test_a_sum_with_negative_determinant_gives_a_rotation_not_a_reflection(self):
+        # Worked by hand: 2 Rx + 3 Ry + 4 Rz = diag(-5, -3, -1), determinant -15. The chordal mean
+        # maximises trace(R^T M); over the diagonal rotations trace is -9 (I), -1 (Rx), 3 (Ry), 7 (Rz),
+        # so the mean is Rz(180) (the nearest orthogonal matrix, -I, is a reflection).
+        rots = np.stack([self.RX180] * 2 + [self.RY180] * 3 + [self.RZ180] * 4)
+        mean = chordal_mean_rotation(rots)
+        np.testing.assert_allclose(mean, self.RZ180, atol=1e-12)
+        assert np.linalg.det(mean) == pytest.approx(1.0)
+
+    def test_three_half_turns_average_to_a_half_turn(self):
+        # Rx + Ry + Rz = -I: every half turn is equally near (trace(R^T (-I)) = -trace R, least at
+        # trace -1), so the mean is some rotation by 180 degrees, and a proper rotation.
+        mean = chordal_mean_rotation(np.stack([self.RX180, self.RY180, self.RZ180]))
+        np.testing.assert_allclose(mean @ mean.T, np.eye(3), atol=1e-12)
+        assert np.linalg.det(mean) == pytest.approx(1.0)
+        assert np.trace(mean) == pytest.approx(-1.0)
+
+    def test_widely_spread_rotations_match_scipy_mean(self):
+        # scipy's Rotation.mean is documented to be the chordal L2 mean. These random triples were
+        # chosen because their summed matrices have a negative determinant: the sign fix matters.
+        for seed in (8, 10, 25, 29, 32, 38):
+            rot = Rotation.random(3, random_state=seed)
+            assert np.linalg.det(rot.as_matrix().sum(axis=0)) < 0
+            mean = chordal_mean_rotation(torch.tensor(rot.as_matrix()) if seed % 2 else rot.as_matrix())
+            np.testing.assert_allclose(mean, rot.mean().as_matrix(), atol=1e-9)

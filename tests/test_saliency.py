@@ -416,6 +416,18 @@ class TestSanityChecks:
         maps[0, 0, 0], maps[0, 3, 3] = 3.0, 1.0
         assert float(region_share(maps, (0, 2, 0, 2))[0]) == 0.75
 
+    def test_region_share_reads_top_bottom_left_right(self):
+        # A 4x6 map worked by hand, total mass 16. The region (top 0, bottom 2, left 0, right 5) is
+        # rows 0-1 and columns 0-4: it holds 1 + 2 + 4 = 7 (not the 8 at row 3, nor the 1 at column 5
+        # of row 0, which lies right of the end-exclusive right edge). Swapping rows and columns
+        # would read rows 0-4, columns 0-1 instead: 1 + 2 + 8 = 11.
+        maps = torch.zeros(2, 4, 6)
+        maps[0, 0, 0], maps[0, 1, 4], maps[0, 0, 1], maps[0, 3, 0], maps[0, 0, 5] = 1.0, 4.0, 2.0, 8.0, 1.0
+        maps[1, 2, 2] = 5.0  # nothing inside
+        share = region_share(maps, (0, 2, 0, 5))
+        torch.testing.assert_close(share, torch.tensor([7.0 / 16.0, 0.0]))
+        torch.testing.assert_close(region_share(maps, (3, 4, 0, 1)), torch.tensor([0.5, 0.0]))
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method,kwargs", [("smoothgrad", {"samples": 8}), ("integrated_gradients", {"steps": 16})])

@@ -129,6 +129,22 @@ class TestCorridor:
         assert off[:, 1].std() > 4.0  # across a heading east is north-south
         np.testing.assert_allclose(off[:, [0, 2]], 0.0, atol=2e-3)
 
+    @pytest.mark.parametrize("track_enu, right_enu", [
+        ([[0.0, 0.0, 200.0], [30.0, 0.0, 200.0], [60.0, 0.0, 200.0]], [0.0, -1.0, 0.0]),  # east: right is south
+        ([[0.0, 0.0, 200.0], [0.0, 30.0, 200.0], [0.0, 60.0, 200.0]], [1.0, 0.0, 0.0]),  # north: right is east
+        ([[0.0, 0.0, 200.0], [-30.0, -30.0, 200.0], [-60.0, -60.0, 200.0]], [-0.5**0.5, 0.5**0.5, 0.0]),  # SW: NW
+    ])
+    def test_positive_across_offsets_lie_to_the_right_of_travel(self, track_enu, right_enu):
+        # A symmetric Gaussian hides the sign of the across axis: only the draws show it. The seed
+        # is documented as that of a numpy Generator; with pick="even" the views' first draws are
+        # the (n, 3) standard normals (across, along, up), so view k moves 5 * z[k, 0] metres to
+        # the right of travel (docstring: across is 90 deg to the right of the direction of travel).
+        flight = rows_at(track_enu, (0.0, -60.0, 0.0))
+        rows, base = corridor(flight, 30, sigma_m=(5.0, 0.0, 0.0), sigma_deg=(0, 0, 0), seed=4, return_base=True)
+        z = np.random.default_rng(4).standard_normal((30, 3))
+        off = enu(rows) - enu(flight)[base]
+        np.testing.assert_allclose(off, 5.0 * z[:, :1] * np.asarray(right_enu), atol=2e-3)
+
     def test_deterministic_for_a_seed(self):
         flight = load_preset(PLANNED)
         a, b = corridor(flight, 50, seed=7), corridor(flight, 50, seed=7)

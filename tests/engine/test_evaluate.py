@@ -233,6 +233,65 @@ def test_constant_pose_is_the_mean_translation_and_the_chordal_mean_rotation():
         chordal_mean_rotation(np.zeros((0, 3, 3)))
 
 
+def test_constant_pose_of_identical_oblique_poses_is_that_pose():
+    from topoloc.evaluation.baselines import constant_pose
+
+    # An oblique camera (yaw 30, pitch -40, roll 5) has a non-symmetric rotation, unlike the nadir
+    # cameras above: a transposed mean would show. The mean of copies of one pose is that pose; the
+    # chordal mean is invariant under a common rotation, so A Rz(+20) and A Rz(-20) average to A too.
+    row = np.concatenate([FRAME.enu_to_ecef(np.array([[10.0, -20.0, 300.0]]))[0], [30.0, -40.0, 5.0]])
+    oblique = FRAME.cesium_to_c2w(row[None])[0]
+    rot = oblique[:3, :3]
+    assert not np.allclose(rot, rot.T)
+    np.testing.assert_allclose(constant_pose(np.stack([oblique] * 5)), oblique, atol=1e-9)
+    pair = np.stack([oblique, oblique])
+    pair[0, :3, :3] = rot @ _rot_z(20)
+    pair[1, :3, :3] = rot @ _rot_z(-20)
+    pair[0, :3, 3] += [4.0, 0.0, 0.0]
+    pair[1, :3, 3] -= [4.0, 0.0, 0.0]
+    np.testing.assert_allclose(constant_pose(torch.as_tensor(pair)), oblique, atol=1e-9)
+
+
+def test_coverage_ceiling_weighs_the_angle_at_one_metre_per_degree_by_default():
+    from topoloc.evaluation.baselines import coverage_ceiling
+
+    # Worked by hand: the test pose is nadir, yaw 0, at (100, 100, 300). Training pose 0 sits 2 m
+    # away turned 90 deg (d = 2 + 90 = 92), pose 1 sits 10 m away turned 3 deg (d = 13), pose 2
+    # sits 40 m away, not turned (d = 40). By position alone pose 0 is nearest; at the documented
+    # default of 1 m per degree, pose 1 is.
+    train = np.stack([_nadir(90, [102, 100, 300]), _nadir(3, [100, 110, 300]), _nadir(0, [140, 100, 300])])
+    test = _nadir(0, [100, 100, 300])[None]
+    pred, cov = coverage_ceiling(train, test)
+    np.testing.assert_array_equal(cov.nearest, [1])
+    np.testing.assert_allclose(pred, train[[1]], atol=0)
+    np.testing.assert_allclose(cov.distance_m, [10.0], atol=1e-9)
+    np.testing.assert_allclose(cov.angle_deg, [3.0], atol=1e-6)
+    # The weight is the one asked for: position alone picks pose 0, 100 m per degree pose 2.
+    np.testing.assert_array_equal(coverage_ceiling(train, test, m_per_deg=0.0)[1].nearest, [0])
+    np.testing.assert_array_equal(coverage_ceiling(train, test, m_per_deg=100.0)[1].nearest, [2])
+
+
+def test_thumbnail_descriptor_uses_bt601_luma_red_left_blue_right():
+    from topoloc.evaluation.retrieval import thumbnail_features
+
+    # A 16x24 image (the thumbnail size, so the resize is the identity): left half pure red,
+    # right half pure blue. Grey by BT.601: 0.299 on the left, 0.114 on the right; centred on the
+    # mean 0.2065, that is +-0.0925, and at unit norm +-1/sqrt(384): + on the left, - on the right.
+    img = torch.zeros(1, 3, 16, 24, dtype=torch.uint8)
+    img[0, 0, :, :12] = 255
+    img[0, 2, :, 12:] = 255
+    expected = torch.full((16, 24), 1.0 / 384**0.5)
+    expected[:, 12:] *= -1
+    torch.testing.assert_close(thumbnail_features(img)[0], expected.flatten(), atol=1e-6, rtol=0)
+    # Red, green, blue in thirds: 0.299, 0.587, 0.114 around their mean 1/3, at unit norm.
+    thirds = torch.zeros(1, 3, 16, 24)
+    for c in range(3):
+        thirds[0, c, :, 8 * c:8 * (c + 1)] = 1.0
+    grey = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).repeat_interleave(8).expand(16, 24)
+    ref = (grey - grey.mean()).flatten()
+    torch.testing.assert_close(thumbnail_features(thirds)[0].double(), ref / ref.norm(), atol=1e-6, rtol=0)
+
+
 def _bracket_data():
     """Training set: 4 images; pose 0 sits 2 m from the test pose but turned 90 deg, pose 1 sits
     10 m away turned 3 deg. Test set: 2 images (test image 1 is an exact copy of training image 2)."""

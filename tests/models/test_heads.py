@@ -26,6 +26,22 @@ def test_dropout_on_in_train_off_in_eval():
     torch.testing.assert_close(head(x), head(x))
 
 
+def test_default_dropout_is_atlocs_one_half():
+    # The signature's default and the docstring's AtLoc value: p = 0.5. nn.Dropout zeroes each
+    # feature with probability p and scales the rest by 1 / (1 - p) = 2. With fc_xyz the identity,
+    # the translation output shows the dropped input itself.
+    torch.manual_seed(0)
+    head = PoseHead(3)
+    assert head.dropout.p == 0.5
+    with torch.no_grad():
+        head.fc_xyz.weight.copy_(torch.eye(3))
+        head.fc_xyz.bias.zero_()
+    out = head.train()(torch.ones(20_000, 3))[:, :3]
+    assert set(out.unique().tolist()) == {0.0, 2.0}
+    assert abs(float((out == 0).float().mean()) - 0.5) < 0.02  # 60 000 Bernoulli(0.5): sd 0.002
+    torch.testing.assert_close(head.eval()(torch.ones(2, 3))[:, :3], torch.ones(2, 3))
+
+
 @pytest.mark.parametrize("rotation, size", [("6d", 9), ("quat", 7), ("log_quat", 6)])
 def test_output_sizes(rotation, size):
     assert PoseHead(8, rotation=rotation).eval()(torch.randn(3, 8)).shape == (3, size)

@@ -40,7 +40,8 @@ def cloud_layer(
     step at the Gaussian quantile of ``coverage``, so ``coverage`` is about the share of the
     image under cloud. The shadow is the same density field translated by ``shadow_shift``
     (pixels; the sun's direction), darkening the ground before the clouds are composited:
-    ``out = ground * (1 - opacity * d) + cloud_colour * opacity * d``.
+    ``out = ground * (1 - opacity * d) + color * (0.8 + 0.2 * d) * opacity * d``: thin cloud is up to 20 %
+    darker than its dense core (it is lit through less of itself).
 
     Args:
         image: RGB images in ``[0, 1]``.

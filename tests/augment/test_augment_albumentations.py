@@ -213,3 +213,46 @@ def test_an_rgba_image_is_augmented_in_its_colours_and_keeps_its_alpha(name, dty
     np.testing.assert_array_equal(out["image"][..., :3], expected)
     np.testing.assert_array_equal(out["image"][..., 3], rgba[..., 3])
     np.testing.assert_array_equal(out["images"][1], out["image"])
+
+
+def test_uint8_output_is_the_kornia_op_rounded_to_the_nearest_level():
+    # uint8 in: the op runs on img / 255 and its float output v comes back as round(255 * v), not floor.
+    import augment
+
+    img = _image(np.uint8)
+    out = AA.RandomHaze(p=1.0).apply(img, torch_seed=5)
+    torch.manual_seed(5)
+    ref = augment.RandomHaze(p=1.0)(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0)
+    scaled = ref[0].permute(1, 2, 0).numpy() * np.float32(255.0)  # the float32 product, as the adapter forms it
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out.astype(np.int64), np.rint(scaled).astype(np.int64))
+    assert (np.abs(scaled - np.floor(scaled)) > 0.5).mean() > 0.2  # many pixels where floor would differ
+
+
+KORNIA_OPS = {
+    "clouds": "RandomClouds",
+    "snow": "RandomSnowCover",
+    "season": "RandomSeasonShift",
+    "haze": "RandomHaze",
+    "illumination": "RandomIllumination",
+    "camera": "RandomCameraEffects",
+    "abstraction": "RandomEdgeAbstraction",
+    "fda": "FourierDomainAdaptation",
+    "simtoreal": "SimToReal",
+}
+
+
+def test_adapter_defaults_are_the_kornia_ops_defaults(name):
+    # "see augment.X for the arguments": every argument the adapter shares with the kornia op defaults alike.
+    # SimToReal's op_p is the kornia composition's p (the adapter's own p is albumentations' probability).
+    import inspect
+
+    import augment
+
+    adapter = inspect.signature(getattr(AA, KORNIA_OPS[name]).__init__).parameters
+    op = inspect.signature(getattr(augment, KORNIA_OPS[name]).__init__).parameters
+    pairs = [(n, n) for n in adapter if n in op and n not in ("self", "p")]
+    pairs.append(("op_p", "p") if name == "simtoreal" else ("p", "p"))
+    assert len(pairs) >= 2
+    for a, k in pairs:
+        assert adapter[a].default == op[k].default, (a, adapter[a].default, op[k].default)

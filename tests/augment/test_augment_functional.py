@@ -71,6 +71,23 @@ class TestIllumination:
         np.testing.assert_allclose(out[0, :, 2:4, 2:-2].numpy(), image[0, :, 2:4, 2:-2].numpy() * shade, atol=1e-12)
         assert shade < 1  # the slope faces away from the sun
 
+    @pytest.mark.parametrize("azimuth_deg, brighter", [(0.0, True), (180.0, False)])
+    def test_lambertian_shading_of_a_ramp_down_the_rows(self, azimuth_deg, brighter):
+        # Luma rises by a per row downwards (y down): the normal is (0, -relief * a, 1) / norm, the slope faces
+        # the image's top. Azimuth 0 (clockwise from image up) puts the sun at the top: s = (0, -cos e, sin e);
+        # azimuth 180 at the bottom: s = (0, +cos e, sin e). The shade is n . s / s_z.
+        height, a, relief = 12, 0.02, 10.0
+        ramp = 0.3 + a * torch.arange(height, dtype=torch.float64)
+        image = ramp.view(1, 1, -1, 1).expand(1, 3, height, 6).contiguous()
+        elevation = math.radians(40.0)
+        out = AF.illumination(image, full(math.radians(azimuth_deg)), full(elevation), full(relief), full(1.0),
+                              full(0.0))
+        up = 1.0 if azimuth_deg == 0.0 else -1.0
+        shade = (relief * a * math.cos(elevation) * up + math.sin(elevation)) / (
+            math.hypot(relief * a, 1.0) * math.sin(elevation))
+        np.testing.assert_allclose(out[0, :, 2:-2, 2:4].numpy(), image[0, :, 2:-2, 2:4].numpy() * shade, atol=1e-12)
+        assert (shade > 1) == brighter
+
     def test_identity_parameters(self):
         image = torch.rand(1, 3, 6, 6, dtype=torch.float64)
         out = AF.illumination(image, full(1.0), full(0.5), full(0.0), full(1.0), full(0.0))
@@ -85,6 +102,23 @@ class TestCameraEffects:
         theta = math.atan(math.sqrt(k))  # the corner: r = 1, tan(theta)^2 = k
         assert float(out[0, 0, 0, 0]) == pytest.approx(0.8 * math.cos(theta) ** 4, abs=1e-12)
         assert float(out[0, 0, 2, 3]) == pytest.approx(0.8, abs=1e-12)  # the centre
+
+    def test_vignetting_radius_is_isotropic_on_a_wide_image(self):
+        # r is the distance from the centre over the half-diagonal (1 at the corners): on an H x W image the
+        # middle of the left / right edge is at r^2 = W^2 / (W^2 + H^2), of the top / bottom edge at
+        # H^2 / (W^2 + H^2). 17 x 49: the rows and columns have exact middles.
+        height, width, k = 17, 49, 1.0
+        image = torch.full((1, 3, height, width), 0.8, dtype=torch.float64)
+        out = AF.camera_effects(image, full(0), torch.ones(1, 3, dtype=torch.float64), full(k), full(0.0), full(0.0))
+        diag2 = width**2 + height**2
+        side = 0.8 / (1 + k * width**2 / diag2) ** 2  # r^2 = 0.893: nearly the corners' darkening
+        top = 0.8 / (1 + k * height**2 / diag2) ** 2  # r^2 = 0.107: nearly the centre's brightness
+        # (atol: whether the corner pixels' centres or outer corners are r = 1 moves these by < 2e-3)
+        assert float(out[0, 0, height // 2, 0]) == pytest.approx(side, abs=5e-3)
+        assert float(out[0, 0, height // 2, -1]) == pytest.approx(side, abs=5e-3)
+        assert float(out[0, 0, 0, width // 2]) == pytest.approx(top, abs=5e-3)
+        assert float(out[0, 0, -1, width // 2]) == pytest.approx(top, abs=5e-3)
+        assert float(out[0, 0, 0, 0]) == pytest.approx(0.8 / (1 + k) ** 2, abs=1e-12)
 
     def test_white_balance_gains(self):
         image = torch.rand(1, 3, 4, 4, dtype=torch.float64) * 0.5
@@ -126,6 +160,38 @@ class TestSeasonShift:
         expected = red * luma_in / float(LUMA @ red)
         torch.testing.assert_close(out[0, :, 0, 0], expected, atol=2e-3, rtol=0)
 
+    @pytest.mark.parametrize("winter", [0.5, 1.0])
+    def test_winter_moves_the_autumn_colour_towards_straw(self, winter):
+        # Full vegetation (excess green ~1): autumn = 1 gives the luma-matched yellow Y' (tint 0), then winter w
+        # moves that colour towards the luma-matched straw S': (1 - w) * Y' + w * S'.
+        rgb = [0.15, 0.5, 0.1]
+        green = solid(rgb)
+        out = AF.season_shift(green, full(1.0), full(winter), full(0.0))
+        luma = float(LUMA @ torch.tensor(rgb, dtype=torch.float64))
+        yellow = torch.tensor([0.80, 0.62, 0.12], dtype=torch.float64)
+        straw = torch.tensor([0.52, 0.47, 0.38], dtype=torch.float64)
+        expected = (1 - winter) * yellow * luma / float(LUMA @ yellow) + winter * straw * luma / float(LUMA @ straw)
+        torch.testing.assert_close(out[0, :, 0, 0], expected, atol=1e-12, rtol=0)
+
+    def test_vegetation_weight_ramps_from_0_02_to_0_2_of_excess_green(self):
+        # The weight is a smoothstep of the excess green e = (2g - r - b) / (r + g + b) from 0.02 to 0.2: a pixel
+        # with e >= 0.2 is fully recoloured, one at e = 0.11 (the middle) half-way (smoothstep(0.5) = 0.5).
+        red = torch.tensor([0.72, 0.28, 0.08], dtype=torch.float64)
+        for rgb, weight in (([0.3, 0.403, 0.3], 1.0), ([0.3, 0.3 + 0.11 * 0.9 / 1.89, 0.3], None)):
+            pixel = torch.tensor(rgb, dtype=torch.float64)
+            r, g, b = rgb
+            e = (2 * g - r - b) / (r + g + b + 1e-3)  # the index's guard eps: 1e-3
+            if weight is None:
+                t = (e - 0.02) / 0.18
+                assert t == pytest.approx(0.5, abs=2e-3)
+                weight = t * t * (3 - 2 * t)
+            else:
+                assert e >= 0.2
+            luma = float(LUMA @ pixel)
+            expected = pixel + weight * (red * luma / float(LUMA @ red) - pixel)
+            out = AF.season_shift(solid(rgb), full(1.0), full(0.0), full(1.0))
+            torch.testing.assert_close(out[0, :, 0, 0], expected, atol=1e-12, rtol=0)
+
     def test_grey_rock_is_untouched(self):
         grey = solid([0.5, 0.5, 0.5])
         out = AF.season_shift(grey, full(1.0), full(1.0), full(0.5))
@@ -160,6 +226,53 @@ class TestSnowCover:
         meadow = solid([0.38, 0.55, 0.22])
         assert float(AF.snow_cover(meadow, full(0.4), full(0.1), full(1.0)).min()) > 0.8
 
+    @staticmethod
+    def _affinity_without_water(rgb, flatness):
+        """The documented affinity 0.5 * grass + 0.3 * flatness + 0.2 * luma of one colour, worked in floats."""
+        r, g, b = rgb
+        luma = 0.299 * r + 0.587 * g + 0.114 * b
+        e = (2 * g - r - b) / (r + g + b + 1e-3)
+        t = min(max((luma - 0.15) / 0.25, 0.0), 1.0)
+        grass = 1 / (1 + math.exp(-(e - 0.05) / 0.05)) * t * t * (3 - 2 * t)
+        return 0.5 * grass + 0.3 * flatness + 0.2 * luma, luma
+
+    def test_water_starts_at_blue_0_02_above_the_mean_of_red_and_green(self):
+        # b - (r + g) / 2 = 0.02: water 0, the full affinity (flat: flatness 1): ~0.51, and with amount 0.7 and
+        # softness 0.1 the pixel is covered: (0.51 + 0.7 - 1) / 0.1 > 1. At 0.1 above it is all water: no snow.
+        rgb = [0.5, 0.5, 0.52]
+        affinity, luma = self._affinity_without_water(rgb, 1.0)
+        assert (affinity + 0.7 - 1) / 0.1 > 1.5
+        out = AF.snow_cover(solid(rgb), full(0.7), full(0.1), full(1.0))
+        snow = torch.tensor([0.94, 0.96, 1.0], dtype=torch.float64) * (0.85 + 0.15 * luma)
+        torch.testing.assert_close(out[0, :, 3, 3], snow, atol=1e-6, rtol=0)
+        # Half-way up the water ramp (0.06 above): the affinity halves and the snow line is smoothstepped.
+        rgb = [0.5, 0.5, 0.56]
+        affinity, luma = self._affinity_without_water(rgb, 1.0)
+        c = min(max((affinity * 0.5 + 1.0 - 1) / 1.0, 0.0), 1.0)  # amount 1, softness 1
+        cover = c * c * (3 - 2 * c)
+        pixel = torch.tensor(rgb, dtype=torch.float64)
+        snow = torch.tensor([0.94, 0.96, 1.0], dtype=torch.float64) * (0.85 + 0.15 * luma)
+        out = AF.snow_cover(solid(rgb), full(1.0), full(1.0), full(1.0))
+        # (atol: flat ground's flatness is 1 to 2e-5, the guard inside the gradient's square root)
+        torch.testing.assert_close(out[0, :, 3, 3], pixel + cover * (snow - pixel), atol=1e-4, rtol=0)
+        lake = solid([0.5, 0.5, 0.6])
+        torch.testing.assert_close(AF.snow_cover(lake, full(1.0), full(0.1), full(1.0)), lake)
+
+    def test_flatness_of_a_ramp_is_exp_of_minus_slope_over_0_05(self):
+        # A grey ramp rising 0.05 per column: |grad luma| = 0.05 (Sobel / 8) away from the borders, flatness
+        # exp(-1); grey has no water. amount 1, softness 1: cover = smoothstep(affinity).
+        width = 10
+        ramp = 0.3 + 0.05 * torch.arange(width, dtype=torch.float64)
+        image = ramp.view(1, 1, 1, -1).expand(1, 3, 6, width).contiguous()
+        out = AF.snow_cover(image, full(1.0), full(1.0), full(1.0))
+        for col in range(1, width - 1):
+            v = float(ramp[col])
+            affinity, luma = self._affinity_without_water([v, v, v], math.exp(-1.0))
+            cover = affinity * affinity * (3 - 2 * affinity)
+            snow = torch.tensor([0.94, 0.96, 1.0], dtype=torch.float64) * (0.85 + 0.15 * luma)
+            expected = v + cover * (snow - v)
+            torch.testing.assert_close(out[0, :, 2, col], expected, atol=1e-9, rtol=0)
+
     def test_mask_and_zero_amount(self):
         meadow = solid([0.2, 0.55, 0.15])
         assert torch.equal(AF.snow_cover(meadow, full(0.0), full(0.1), full(1.0)), meadow)
@@ -192,10 +305,36 @@ class TestClouds:
         share = float((out[:, 0] > 0.5).double().mean())
         assert share == pytest.approx(coverage, abs=0.05)
 
+    def test_thin_cloud_is_shaded_by_its_density(self):
+        # Without shadows, out = ground (1 - d) + color (0.8 + 0.2 d) d at opacity 1. On black ground that is
+        # b = d (0.8 + 0.2 d), so d = (-0.8 + sqrt(0.64 + 0.8 b)) / 0.4; on white ground the same draws give 1 - d + b.
+        black = self._clouds(torch.zeros(8, 3, 32, 32, dtype=torch.float64), 0.5, shadow=0.0)
+        white = self._clouds(torch.ones(8, 3, 32, 32, dtype=torch.float64), 0.5, shadow=0.0)
+        d = (-0.8 + torch.sqrt(0.64 + 0.8 * black)) / 0.4
+        torch.testing.assert_close(white, 1.0 - d + black, rtol=0, atol=1e-9)
+        thin = (d > 0.2) & (d < 0.8)
+        assert thin.float().mean() > 0.01 and (white[thin] < 1 - 1e-3).all()  # thin cloud on white ground: greyer
+
     def test_shadows_darken_the_same_share_elsewhere(self):
         white = torch.ones(8, 3, 64, 64, dtype=torch.float64)
         out = self._clouds(white, 0.4, opacity=0.0, shadow=1.0)
         assert float((out[:, 0] < 0.5).double().mean()) == pytest.approx(0.4, abs=0.08)
+
+    def test_the_shadow_is_the_cloud_field_shifted_by_plus_shadow_shift(self):
+        # Opacity 0 and full shadow strength on white ground: out = 1 - shadow. With no shift the shadow is the
+        # cloud density d itself; shifted by (dx, dy) px it is d translated by +(dx, dy): out(y, x) = 1 - d(y - dy,
+        # x - dx), so the shadow falls where the sun's direction carries it (full resolution: no resampling).
+        def shadowed(dx, dy):
+            return AF.cloud_layer(
+                torch.ones(1, 3, 32, 32, dtype=torch.float64), seed=full(3), opacity=full(0.0), coverage=full(0.5),
+                softness=full(0.5), color=torch.ones(1, 3, dtype=torch.float64), scale=full(3.0),
+                shadow_strength=full(1.0), shadow_shift=torch.tensor([[float(dx), float(dy)]], dtype=torch.float64),
+                noise_resolution=None)[0, 0]
+
+        unshifted = shadowed(0, 0)
+        assert float(unshifted.std()) > 0.1  # a field with structure, so that a wrong shift shows
+        dx, dy = 5, 3
+        torch.testing.assert_close(shadowed(dx, dy)[dy:, dx:], unshifted[:-dy, :-dx], atol=1e-9, rtol=0)
 
     def test_no_opacity_no_shadow_is_identity(self):
         image = torch.rand(8, 3, 16, 16, dtype=torch.float64)
@@ -217,6 +356,16 @@ class TestEdgeAbstraction:
         image = torch.rand(1, 3, 16, 16, dtype=torch.float64)
         out = AF.edge_abstraction(image, full(3), full(1.0), full(0.0), full(0.05))
         assert set(torch.unique(out * 6).round().tolist()) <= {1.0, 3.0, 5.0}
+
+    def test_edges_are_read_from_the_smoothed_luma(self):
+        # Stripes of 0.5 and 0.7, two columns each: the raw Sobel magnitude is 0.1 = 2 thresholds at every column
+        # (fully dark edges if read from the raw image), but a Gaussian of sigma 3 px flattens a 4-px period to
+        # exp(-2 pi^2 sigma^2 / 16) ~ 1e-5 of its amplitude: no edge. Every smoothed value lies in [0.5, 0.7], in
+        # the level [0.5, 0.75) of 4 levels: the output is its centre 0.625 everywhere.
+        stripes = torch.tensor([0.5, 0.5, 0.7, 0.7], dtype=torch.float64).repeat(4)
+        image = stripes.view(1, 1, 1, -1).expand(1, 3, 16, 16).contiguous()
+        out = AF.edge_abstraction(image, full(4), full(3.0), full(1.0), full(0.05))
+        torch.testing.assert_close(out, torch.full_like(out, 0.625), atol=1e-12, rtol=0)
 
 
 class TestFourierDomainAdaptation:
@@ -243,6 +392,17 @@ class TestFourierDomainAdaptation:
         np.testing.assert_allclose(fo[..., ~window], fs[..., ~window], atol=1e-9)
         phase_diff = np.angle(fo[..., window] * np.conj(fs[..., window]))
         np.testing.assert_allclose(phase_diff, 0.0, atol=1e-9)
+
+    def test_window_is_sized_by_the_shorter_side(self):
+        # 16 x 32: b = floor(beta * min(H, W)) = floor(3 / 16 * 16) = 3, the window |k_y| < 3, |k_x| < 3.
+        image = torch.rand(1, 3, 16, 32, dtype=torch.float64) * 0.2 + 0.4
+        target = torch.rand(1, 3, 16, 32, dtype=torch.float64) * 0.2 + 0.4
+        out = AF.fourier_domain_adaptation(image, target, full(3 / 16))
+        fs, ft, fo = (np.fft.fft2(t.numpy()) for t in (image, target, out))
+        ky, kx = np.abs(np.fft.fftfreq(16, 1 / 16)), np.abs(np.fft.fftfreq(32, 1 / 32))
+        window = (ky[:, None] < 3) & (kx[None, :] < 3)
+        np.testing.assert_allclose(np.abs(fo)[..., window], np.abs(ft)[..., window], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(fo[..., ~window], fs[..., ~window], atol=1e-9)
 
     def test_target_shape_must_match(self):
         with pytest.raises(ValueError, match="target"):
@@ -310,6 +470,19 @@ def test_sobel_matches_kornia():
     ref = kornia.filters.spatial_gradient(gray, mode="sobel", normalized=True)  # (B, 1, 2, H, W), replicate
     torch.testing.assert_close(dx, ref[:, :, 0])
     torch.testing.assert_close(dy, ref[:, :, 1])
+
+
+def test_excess_green_is_woebbeckes_normalised_index():
+    # Woebbecke et al. (1995): ExG = 2g - r - b on the chromatic coordinates r = R / (R + G + B), ..., i.e.
+    # (2G - R - B) / (R + G + B): 2 for pure green, -1 for pure red or blue, 0 for grey (guard eps 1e-3).
+    from augment.functional._utils import excess_green
+
+    rgb = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.4, 0.4, 0.4], [0.2, 0.5, 0.1]],
+                       dtype=torch.float64)
+    out = excess_green(rgb.view(5, 3, 1, 1))
+    assert out.shape == (5, 1, 1, 1)
+    expected = torch.tensor([2.0 / 1.001, -1.0 / 1.001, -1.0 / 1.001, 0.0, 0.7 / 0.801], dtype=torch.float64)
+    torch.testing.assert_close(out.flatten(), expected, atol=1e-12, rtol=0)
 
 
 def test_functional_parameters_outside_their_domain_are_refused():

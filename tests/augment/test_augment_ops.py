@@ -1,5 +1,7 @@
 """kornia-style tests shared by every op class: smoke, cardinality, p=0, range, seeds, gradcheck, compile, errors."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -238,3 +240,45 @@ def test_the_repr_shows_every_argument_as_given(ops):
     text = repr(ops["clouds"](opacity=(0.12345, 0.5), octaves=2, p=0.3))
     assert text.startswith("RandomClouds(opacity=(0.12345, 0.5), ") and "octaves=2" in text and "p=0.3" in text
     assert "bank=<Tensor (3, 3, 24, 24)>" in repr(ops["fda"](beta=(0.01, 0.05)))
+
+
+def test_haze_airlight_is_grey_with_a_blue_cast():
+    # RandomHaze's airlight for grey g and blue cast c: (g (1 - c), g (1 - c / 2), g) (red reduced by c, green by
+    # half). On black ground out = airlight * (1 - t), t = exp(-density * (1 - h) / (v - h)) for the row centre v.
+    import augment
+
+    g, c, density, horizon = 0.8, 0.4, 0.5, -1.0
+    out = augment.RandomHaze(density=density, horizon=horizon, airlight=g, blue=c, p=1.0)(
+        torch.zeros(1, 3, 8, 4, dtype=torch.float64))
+    airlight = torch.tensor([g * (1 - c), g * (1 - c / 2), g], dtype=torch.float64)
+    for row in (0, 3, 7):
+        v = (row + 0.5) / 8
+        t = math.exp(-density * (1 - horizon) / (v - horizon))
+        torch.testing.assert_close(out[0, :, row, 1], airlight * (1 - t), atol=1e-6, rtol=0)  # float32 draws
+
+
+def test_illumination_angles_are_degrees():
+    # Azimuth 90 deg (the sun at the image's right) and elevation 40 deg on a ramp rising a per column: the
+    # Lambertian shade n . s / s_z with n = (-relief * a, 0, 1) / norm and s = (cos e, 0, sin e), e in radians.
+    import augment
+
+    width, a, relief, elevation = 12, 0.02, 10.0, math.radians(40.0)
+    ramp = 0.3 + a * torch.arange(width, dtype=torch.float64)
+    image = ramp.view(1, 1, 1, -1).expand(1, 3, 6, width).contiguous()
+    op = augment.RandomIllumination(sun_azimuth=90.0, sun_elevation=40.0, relief=relief, gamma=1.0, exposure=0.0,
+                                    p=1.0)
+    out = op(image)
+    shade = (-relief * a * math.cos(elevation) + math.sin(elevation)) / (math.hypot(relief * a, 1.0)
+                                                                         * math.sin(elevation))
+    torch.testing.assert_close(out[0, :, 2:4, 2:-2], image[0, :, 2:4, 2:-2] * shade, atol=1e-6, rtol=0)  # float32 draws
+
+
+def test_camera_temperature_and_tint_gains():
+    # Documented white balance: red gain 1 + t, green 1 + tint, blue 1 - t (warm: t > 0 reddens). Nothing else
+    # on: a grey 0.5 image comes out 0.5 * gains.
+    import augment
+
+    op = augment.RandomCameraEffects(temperature=0.2, tint=0.1, vignetting=0.0, noise_std=0.0, blur_sigma=0.0, p=1.0)
+    out = op(torch.full((1, 3, 4, 4), 0.5, dtype=torch.float64))
+    expected = torch.tensor([0.5 * 1.2, 0.5 * 1.1, 0.5 * 0.8], dtype=torch.float64).view(1, 3, 1, 1)
+    torch.testing.assert_close(out, expected.expand(1, 3, 4, 4), atol=1e-6, rtol=0)  # float32 draws

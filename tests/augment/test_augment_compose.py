@@ -30,6 +30,17 @@ def test_strength_scales_the_change(make_image):
     assert changes[0] < changes[1]
 
 
+def test_the_edge_abstraction_is_whole_at_any_strength_and_only_its_share_of_images_is_set():
+    # Documented exception to "strength scales every magnitude": posterising has no neutral level, so the edge
+    # abstraction keeps its full ranges at any strength > 0 and is applied to p * 0.2 of the images.
+    default = augment.RandomEdgeAbstraction()
+    for strength in (0.01, 0.5, 1.0):
+        edges = dict(augment.SimToReal(strength=strength, p=0.5).named_children())["RandomEdgeAbstraction_5"]
+        assert edges._ranges == default._ranges and edges.p == pytest.approx(0.1)
+    haze = dict(augment.SimToReal(strength=0.01, p=0.5).named_children())["RandomHaze_4"]
+    assert haze._ranges["density"] == pytest.approx((0.01 * 0.05, 0.01 * 0.6))  # the others are scaled
+
+
 def test_reproducible_and_masks_pass(make_image):
     x = make_image(3, 3, 16, 16)
     mask = torch.randint(0, 2, (3, 1, 16, 16)).float()

@@ -147,7 +147,9 @@ class TrainConfig:
         augment_ramp_epochs: ramp the strength of a named ``augment`` up over this many epochs:
             epoch ``e`` (counted from 1) trains at ``augment_strength * min(1, e / augment_ramp_epochs)``
             (`augment_strength_at`), so that the network learns the renders' geometry before the
-            full appearance changes; 0: full strength from the first epoch.
+            full appearance changes (the strength scales SimToReal's magnitudes, not the relighting's
+            probability nor the edge abstraction, which is whole at any strength); 0: full strength
+            from the first epoch.
         augment_fraction: share of each batch that is augmented, in (0, 1]: the first
             ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
             augmentation, the others stay clean. Below 1 the network keeps seeing the rendered

@@ -68,8 +68,10 @@ class DemoConfig:
         augment_ramp: ramp the strength up linearly over the run (`TrainConfig.augment_ramp_epochs` =
             ``epochs``): ``augment_strength / epochs`` in the first epoch, ``augment_strength`` in the last.
         augment_fraction: share of each batch that the augmented run augments (the rest stays clean).
-            The CPU preset augments every image (1.0): with the strength ramp the first epochs are
-            nearly clean anyway; the GPU preset keeps half (measured there only with half).
+            The CPU preset augments every image (1.0): with the strength ramp the first epochs change
+            the images' appearance little, apart from the relighting (``relight``) and the edge
+            abstraction (a tenth of the images, whole at any strength); the GPU preset keeps half
+            (measured there only with half).
         relight: in the augmented run, probability that an augmented image is first relit by a sun
             from a random direction on its surface normals (`augment.RandomSunRelight`; the
             training flight is then rendered with depth maps). 0 turns it off.

@@ -127,3 +127,22 @@ def test_statistics_on_the_gpu_match_the_cpu():
     assert gpu.bn.running_mean.device.type == "cuda"
     torch.testing.assert_close(gpu.bn.running_mean.cpu(), cpu.bn.running_mean, atol=1e-5, rtol=0)
     torch.testing.assert_close(gpu.bn.running_var.cpu(), cpu.bn.running_var, atol=1e-5, rtol=1e-5)
+
+
+def test_evaluate_adapts_the_renders_and_photos_of_one_flight_apart():
+    # One flight, its renders bright and its photos dark: AdaBN must group by (flight, domain), so each
+    # domain's batch-norm output averages to 0 on its own images and its mean position is the
+    # normaliser's mean (10, 20, 30) m. Grouped by flight alone, the bright renders would land above
+    # it in every axis and the dark photos below.
+    images = torch.cat([_images(8, seed=3, level=(150, 256)), _images(8, seed=4, level=(0, 100))])
+    domains = ["synthetic"] * 8 + ["real"] * 8
+    data = _cache(images, flights=["one"] * 16, domains=domains)
+    c2w = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    c2w[1, :3, 3] = torch.tensor([20.0, 40.0, 60.0])
+    norm = PoseNormalizer.fit(c2w)  # mean (10, 20, 30) m, std (10, 20, 30) m
+    result = evaluate(PooledBN(), norm, data, frame=LocalFrame.named("comballaz"), retrieval=False,
+                      adapt="adabn", batch_size=8)
+    pred = result.model.pred_c2w[:, :3, 3]
+    for name in ("synthetic", "real"):
+        rows = np.array(domains) == name
+        np.testing.assert_allclose(pred[rows].mean(0), [10.0, 20.0, 30.0], atol=1e-4)

@@ -279,3 +279,55 @@ def test_decoder_geodesy_on_the_polar_axis_and_far_from_the_surface():
     np.testing.assert_allclose(got[0], lat, rtol=0, atol=1e-10)
     np.testing.assert_allclose(got[2], h, rtol=0, atol=1e-4)
     np.testing.assert_allclose(got[2][:2], [500.0, 20.0], rtol=0, atol=1e-4)
+
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def _by_hand(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to the network's input with the ImageNet constants written out: (x / 255 - mean) / std."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+def test_onnx_normalises_with_the_models_own_per_channel_mean_and_std(tmp_path):
+    # The test backbone's mean = std = 0.5 in every channel hides a swapped mean / std or reversed
+    # channels: with ImageNet's constants each channel differs and mean != std.
+    torch.manual_seed(1)
+    model = create_model("atloc_resnet18", **KWARGS).eval()
+    model.set_input_contract(image_size=SIZE, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    out = export_onnx(model, tmp_path / "imagenet.onnx", normalizer=normalizer, image_size=SIZE, frame="comballaz")
+    g = torch.Generator().manual_seed(7)
+    images = torch.randint(0, 256, (2, 3, *SIZE), dtype=torch.uint8, generator=g)
+    images[:, 0] //= 4  # channels of clearly different levels: not a grey image
+    images[:, 2] = 255 - images[:, 2] // 4
+    with torch.no_grad():
+        expected = model(_by_hand(images)).numpy()
+        # the test can tell: mean and std swapped, or the mean's channels reversed, move the output
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        swapped = model((images.float() / 255.0 - std) / mean).numpy()
+        flipped = model((images.float() / 255.0 - mean.flip(1)) / std).numpy()
+    assert np.abs(swapped - expected).max() > 1e-2 and np.abs(flipped - expected).max() > 1e-2
+    got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_load_model_applies_the_normalisation_the_checkpoint_records(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("atloc_resnet18", **KWARGS).eval()
+    assert model.backbone.normalization[0] != pytest.approx(list(IMAGENET_MEAN))  # the default differs
+    normalizer = PoseNormalizer.fit(FRAME.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=SIZE, device="cpu")
+    state = {"model_name": "atloc_resnet18", "model_kwargs": KWARGS, "model_state": model.state_dict(),
+             "normalizer": normalizer.state_dict(), "config": cfg.to_dict(),
+             "model_config": {"image_size": list(SIZE), "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}}
+    # the weights' buffers still hold the backbone's default: only model_config records ImageNet's
+    path = save_checkpoint(state, tmp_path / "imagenet.pt")
+    loaded, _, _ = load_model(path)
+    pixel = torch.tensor([255, 0, 128], dtype=torch.uint8).view(1, 3, 1, 1)
+    hand = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (128 / 255 - 0.406) / 0.225]
+    np.testing.assert_allclose(loaded.normalize(pixel).flatten().numpy(), hand, rtol=1e-6)
+    np.testing.assert_allclose(loaded.prepare(pixel).flatten().numpy(), hand, rtol=1e-6)

@@ -380,3 +380,34 @@ def test_a_16_bit_pil_image_is_scaled_as_its_file_is_read(tmp_path):
     # A float image has no known range: refused, naming the argument.
     with pytest.raises(ValueError, match=r"images\[1\]: a F \(float32\) image; expected an 8- or 16-bit image"):
         collect_photos([img, Image.fromarray(grey.astype(np.float32))])[1].load()
+
+
+def _ellipsoidal_heights(frame: LocalFrame, enu: np.ndarray) -> np.ndarray:
+    """WGS84 ellipsoidal heights (m) of local ENU points, by hand: the frame's origin and axes, then pyproj."""
+    from pyproj import Transformer
+
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    to_geo = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True)
+    lat, lon = np.radians(frame.lat_deg), np.radians(frame.lon_deg)
+    origin = np.array(to_ecef.transform(frame.lon_deg, frame.lat_deg, frame.h_m))
+    east = np.array([-np.sin(lon), np.cos(lon), 0.0])
+    north = np.array([-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)])
+    up = np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    ecef = origin + enu[:, :1] * east + enu[:, 1:2] * north + enu[:, 2:3] * up
+    return np.asarray(to_geo.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])[2])
+
+
+def test_geoid_offset_gives_heights_above_sea_level_of_h_minus_n(ckpt, tmp_path):
+    photos = write_photos(tmp_path / "photos", n=2)
+    frame = LocalFrame.named("comballaz")
+    loc = topoloc.localise(ckpt, photos, frame="comballaz", geoid_offset_m=47.0)
+    h = _ellipsoidal_heights(frame, loc.c2w_enu[:, :3, 3])
+    np.testing.assert_allclose(loc.h_m, h, rtol=0, atol=1e-3)
+    np.testing.assert_allclose(loc.h_amsl_m, h - 47.0, rtol=0, atol=1e-3)
+    assert loc.geoid_offset_m == 47.0
+    # the CLI's --geoid-offset: the CSV's heights above sea level are h - 47 as well
+    out = tmp_path / "o.csv"
+    assert main(["localise", "--checkpoint", str(ckpt), *map(str, photos), "--frame", "comballaz",
+                 "--geoid-offset", "47", "--no-progress", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    np.testing.assert_allclose([float(r["h_amsl_m"]) for r in rows], h - 47.0, rtol=0, atol=1e-2)

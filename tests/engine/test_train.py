@@ -383,3 +383,138 @@ def test_cpu_has_bf16_needs_a_native_flag_and_onednn(tmp_path, monkeypatch, flag
     assert cpu_has_bf16(cpuinfo) is native
     # Where no flags can be read (another OS), oneDNN's answer stands.
     assert cpu_has_bf16(tmp_path / "absent") is onednn
+
+
+def test_augment_fraction_rounds_to_the_nearest_count_not_down(tiny_config, pose_images):
+    # TrainConfig documents round(augment_fraction * B): 0.35 * 8 = 2.8 augments 3 images (int() would give 2).
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    seen = []
+
+    def mark(x):
+        seen.append(x.shape[0])
+        return torch.ones_like(x)
+
+    trainer = Trainer(tiny_config(epochs=1, batch_size=8, augment=mark, augment_fraction=0.35), pose_images(n=16))
+    trainer._setup(DistInfo())
+    x, _ = trainer._inputs(torch.arange(8))
+    assert seen == [3]
+    flat = x.flatten(2).std(dim=2).amax(dim=1) < 1e-6
+    assert flat.tolist() == [True] * 3 + [False] * 5
+
+
+def _tilted_normals(n: int, size: int = 32) -> torch.Tensor:
+    """int8 normals (x 127), one direction per image: tilted 60 degrees from up towards azimuth 40 i degrees."""
+    az = torch.arange(n, dtype=torch.float64) * (40.0 * np.pi / 180.0)
+    tilt = np.pi / 3
+    vec = torch.stack([np.sin(tilt) * torch.sin(az), np.sin(tilt) * torch.cos(az),
+                       torch.full_like(az, np.cos(tilt))], 1)
+    return (vec * 127).round().to(torch.int8)[:, :, None, None].expand(n, 3, size, size).contiguous()
+
+
+def test_relight_lights_each_image_on_its_own_normals(tiny_config, pose_images):
+    from augment import RandomSunRelight
+
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    ds = pose_images(n=16)
+    normals = _tilted_normals(16)
+    cfg = tiny_config(epochs=1, batch_size=8, augment=None, augment_fraction=0.5, relight=1.0)
+    trainer = Trainer(cfg, ds, normals=normals)
+    trainer._setup(DistInfo())
+    prepare = trainer.model.prepare
+    trainer.model.prepare = lambda x, channels_last=False, check_range=True: x  # look at the [0, 1] images
+    idx = torch.tensor([9, 2, 14, 5, 0, 11, 7, 3])  # a shuffled batch: the first half is relit
+    try:
+        x, _ = trainer._inputs(idx)
+    finally:
+        trainer.model.prepare = prepare
+    draws = trainer.relight._params  # the trainer's sun, sky and coins, replayed on each image's own normals
+    clean = trainer.train_cache.images.index_select(0, idx).float() / 255
+    expected = RandomSunRelight(p=1.0)(clean[:4], normals.index_select(0, idx[:4]), params=draws)
+    torch.testing.assert_close(x[:4], expected, rtol=0, atol=1e-6)
+    # the other images' normals would light them otherwise (the test can tell)
+    other = RandomSunRelight(p=1.0)(clean[:4], normals.index_select(0, idx[4:]), params=draws)
+    assert (other - expected).abs().amax() > 1e-2
+
+
+def test_relight_probability_is_the_configured_one(tiny_config, pose_images):
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    cfg = tiny_config(epochs=1, batch_size=8, augment=None, relight=0.3)
+    trainer = Trainer(cfg, pose_images(n=16), normals=_tilted_normals(16))
+    trainer._setup(DistInfo())
+    assert trainer.relight.p == pytest.approx(0.3)
+    # and it acts so: over 2000 coins about 30 % of images are relit (binomial sd about 1 %)
+    torch.manual_seed(0)
+    params = trainer.relight.forward_parameters(2000)
+    assert abs(float(params["batch_prob"].float().mean()) - 0.3) < 0.05
+
+
+def test_validation_is_due_every_val_every_epochs_and_after_the_last(tiny_config, pose_images):
+    # epochs=7, val_every=3: validated after epochs 3, 6 and 7 (the last, though 7 % 3 != 0).
+    result = train(tiny_config(epochs=7, batch_size=8, val_every=3), pose_images(n=8), pose_images(n=4, seed=1))
+    assert [row["val_median_m"] is not None for row in result.history] == [False, False, True, False, False,
+                                                                             True, True]
+    assert result.history[-1]["val_median_deg"] is not None
+
+
+def test_best_epoch_is_the_smallest_median_in_metres_not_degrees(tiny_config, pose_images):
+    # Scripted validations: by metres the best is epoch 6 (3 m), by degrees it would be epoch 7 (0.5 deg).
+    from topoloc.engine.distributed import DistInfo
+    from topoloc.engine.train import Trainer
+
+    trainer = Trainer(tiny_config(epochs=7, batch_size=8, val_every=3), pose_images(n=8), pose_images(n=4, seed=1))
+    trainer._setup(DistInfo())
+    scripted = iter([(5.0, 1.0), (3.0, 9.0), (4.0, 0.5)])
+    trainer.validate = lambda: next(scripted)
+    best, chosen = None, []
+    for epoch in range(7):
+        row = {}
+        best, is_best = trainer._validate_epoch(epoch, row, best)
+        if is_best:
+            chosen.append(epoch + 1)
+    assert chosen == [3, 6]
+    assert best == {"epoch": 6, "val_median_m": 3.0, "val_median_deg": 9.0}
+
+
+def test_log_row_columns_hold_their_own_losses_and_weights():
+    # Hand-made epoch statistics over 2 steps and loss weights sx = -0.5, sq = -2.5: each column its own.
+    from topoloc.engine.meter import epoch_row
+
+    criterion = AtLocLoss(-0.5, -2.5, learnable=True)
+    optimizer = torch.optim.Adam(criterion.parameters(), lr=3e-4)
+    stats = {"loss": 9.0, "t_loss": 2.0, "q_loss": 5.0, "steps": 2, "images_per_s": 10.0, "time_s": 1.5}
+    row = epoch_row(0, 2, stats, criterion, optimizer)
+    assert (row["loss"], row["t_loss"], row["q_loss"]) == (4.5, 1.0, 2.5)
+    assert (row["sx"], row["sq"]) == (-0.5, -2.5)
+    assert row["lr"] == 3e-4 and row["epoch"] == 1 and row["step"] == 2
+
+
+def test_log_csv_losses_are_the_translation_and_rotation_l1_of_the_step(tiny_config, pose_images):
+    # One step on one batch with lr = 0: the weights stay the first ones, so the step's losses can be
+    # recomputed by hand from the saved model in training mode (batch-norm on the batch's statistics).
+    import math
+
+    ds = pose_images(n=8, size_hw=(32, 32))  # the training size: no resize
+    cfg = tiny_config(epochs=1, batch_size=8, lr=0.0, weight_decay=0.0, augment=None, sx=-0.7, sq=-2.2,
+                      model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    result = train(cfg, ds)
+    model, normalizer, _ = load_model(result.final_checkpoint)
+    model.train()
+    x = (ds.images.float() / 255.0 - 0.5) / 0.5  # the test backbone's mean = std = 0.5
+    with torch.no_grad():
+        code = model(x).double()
+    target = normalizer.encode(ds.c2w).double()
+    t_l1 = float((code[:, :3] - target[:, :3]).abs().mean())
+    q_l1 = float((code[:, 3:] - target[:, 3:]).abs().mean())
+    assert abs(t_l1 - q_l1) > 1e-3  # the test can tell the columns apart
+    row = next(csv.DictReader(open(result.out_dir / "log.csv")))
+    assert float(row["t_loss"]) == pytest.approx(t_l1, rel=1e-4)
+    assert float(row["q_loss"]) == pytest.approx(q_l1, rel=1e-4)
+    assert (float(row["sx"]), float(row["sq"])) == pytest.approx((-0.7, -2.2))
+    loss = math.exp(0.7) * t_l1 - 0.7 + math.exp(2.2) * q_l1 - 2.2
+    assert float(row["loss"]) == pytest.approx(loss, rel=1e-4)

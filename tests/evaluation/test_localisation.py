@@ -148,3 +148,14 @@ def test_a_pose_far_off_the_earth_names_the_photo_and_the_likely_causes(flight):
     with pytest.raises(ValueError, match=r"Localisation: the model placed 1 of \d+ photos at heights outside "
                                          r"\[-1000, 100000\] m.*'p1': -1\d\d,\d\d\d m.*not trained.*normaliser"):
         Localisation(loc.names, far, FRAME)
+
+
+def test_a_given_geoid_offset_sets_heights_above_sea_level_and_the_csv(flight, tmp_path):
+    rows, _ = flight
+    loc = Localisation([f"p{i}" for i in range(len(rows))], FRAME.cesium_to_c2w(rows), FRAME, geoid_offset_m=47.0)
+    h = np.asarray(TO_GEO.transform(rows[:, 0], rows[:, 1], rows[:, 2])[2])
+    np.testing.assert_allclose(loc.h_amsl_m, h - 47.0, rtol=0, atol=1e-6)  # N = 47 m, not the default 49.5
+    with loc.write(tmp_path / "out.csv").open() as f:
+        table = list(csv.DictReader(f))
+    np.testing.assert_allclose([float(r["h_amsl_m"]) for r in table], h - 47.0, rtol=0, atol=1e-3)
+    assert {float(r["geoid_offset_m"]) for r in table} == {47.0}

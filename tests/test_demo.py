@@ -548,3 +548,28 @@ def test_the_report_splits_the_planned_flights_errors_by_land_cover(tmp_path):
     few = PoseEvaluation("augmented (SimToReal)", names=["a", "b", "c"], flights=demo.PLANNED_FLIGHT, domains="real",
                          pred_c2w=real[:3], gt_c2w=gt[:3], frame=frame)
     assert "not computed" in demo._landcover_section(tmp_path, frame, {"x": SimpleNamespace(model=few)})
+
+
+def test_the_cpu_presets_two_runs_train_as_documented(tmp_path):
+    """The README and `DemoConfig`'s docstring: on a CPU the unaugmented run trains 26 epochs from random
+    weights; the augmented run starts from its final weights and trains 13 (half), augmenting every image of
+    each batch, relit with probability 0.8, SimToReal ramped linearly over those 13 epochs to 0.75."""
+    cfg = demo.demo_config(device="cpu")
+    assert (cfg.preset, cfg.epochs, cfg.finetune_epochs, cfg.augment_fraction) == ("cpu", 26, 13, 1.0)
+    assert (cfg.augment_strength, cfg.augment_ramp, cfg.relight, cfg.batch_size) == (0.75, True, 0.8, 32)
+    plain = cfg.train_config(tmp_path / "plain", None, tmp_path / "cache.pt")
+    assert (plain.epochs, plain.augment, plain.augment_ramp_epochs, plain.relight) == (26, None, 0, 0.0)
+    assert plain.init_from is None
+    augmented = cfg.train_config(tmp_path / "aug", "simtoreal", tmp_path / "cache.pt",
+                                 init_from=tmp_path / "plain" / "last.pt")
+    assert (augmented.epochs, augmented.augment_ramp_epochs) == (13, 13)
+    assert (augmented.augment, augmented.augment_strength, augmented.augment_fraction, augmented.relight) == (
+        "simtoreal", 0.75, 1.0, 0.8)
+    assert augmented.init_from == str((tmp_path / "plain" / "last.pt").resolve())
+    # without the fine-tune both runs train the preset's 26 epochs, the ramp over all of them
+    scratch = dataclasses.replace(cfg, finetune_epochs=0).train_config(tmp_path / "s", "simtoreal",
+                                                                        tmp_path / "cache.pt")
+    assert (scratch.epochs, scratch.augment_ramp_epochs) == (26, 26)
+    # without the ramp, no ramp epochs
+    flat = dataclasses.replace(cfg, augment_ramp=False).train_config(tmp_path / "f", "simtoreal", tmp_path / "c.pt")
+    assert flat.augment_ramp_epochs == 0

@@ -3,7 +3,7 @@
 import numpy as np
 
 from topoloc.evaluation import EvaluationResult, PoseEvaluation
-from topoloc.experiments.demo import ADABN_LABEL, PLANNED_FLIGHT, check_aims
+from topoloc.experiments.demo import ADABN_LABEL, PLANNED_FLIGHT, _per_flight, check_aims
 from topoloc.geodesy import LocalFrame
 
 FRAME = LocalFrame.named("comballaz")
@@ -72,3 +72,88 @@ def test_aims_all_met_and_again_with_adabn():
 def test_aims_not_checked_without_the_runs():
     assert check_aims({"no augmentation": _runs((40.0, 7.0))["no augmentation"]}, "cpu") == (
         "**Aims**: not checked (the runs were not evaluated).")
+
+
+def _brackets(retrievals=None, ceiling=(12.0, 2.0)):
+    return dict(constant=_ev("constant pose", (240.0, 50.0), (240.0, 50.0)),
+                ceiling=_ev("coverage ceiling", ceiling, ceiling),
+                retrievals=retrievals if retrievals is not None else {"thumbnail": _ev("retrieval", (25.0, 6.0),
+                                                                                       (90.0, 16.0))},
+                train_c2w=_truth())
+
+
+def _custom_runs(plain_syn=(20.0, 3.0), aug_real=(40.0, 7.0), ceiling=(12.0, 2.0), aug_retrievals=None):
+    """Like `_runs`, with the unaugmented run's synthetic errors, the ceiling and the augmented run's own
+    retrieval baselines chosen by the test."""
+    return {"augmented (SimToReal)": EvaluationResult(_ev("augmented", (30.0, 5.0), aug_real),
+                                                      **_brackets(aug_retrievals, ceiling)),
+            "no augmentation": EvaluationResult(_ev("plain", plain_syn, (400.0, 60.0)), **_brackets(None, ceiling))}
+
+
+def test_aim_a1_is_missed_when_the_unaugmented_run_is_not_six_times_better_than_the_constant_pose():
+    # 45 m against a constant pose at 240 m: 240 / 6 = 40 < 45, so NOT met (240 / 5 = 48 would have passed)
+    text = check_aims(_custom_runs(plain_syn=(45.0, 3.0)), "cpu")
+    assert "- NOT met: a1 unaugmented synthetic <= constant / 6 (m): 45.0 vs limit 40.0" in text.splitlines()
+
+
+def test_aim_a3_is_met_exactly_at_three_times_the_ceiling():
+    # 12 deg against a ceiling of 4 deg: 3 x 4 = 12, and "at most" includes 12 itself. (4 and 12 deg, unlike
+    # 2 and 6, come out of the geodesic angle exactly, so the two sides are equal to the last bit.)
+    runs = _custom_runs(plain_syn=(20.0, 12.0), ceiling=(12.0, 4.0))
+    plain = runs["no augmentation"]
+    assert (plain.model.rotation_deg[:2] == 12.0).all() and (plain.ceiling.rotation_deg[:2] == 4.0).all()
+    text = check_aims(runs, "cpu")
+    assert "- met: a3 unaugmented synthetic rotation <= 3x coverage ceiling (deg): 12.0 vs limit 12.0" in (
+        text.splitlines())
+
+
+def test_aim_a2_compares_with_the_retrievals_of_every_run():
+    # the augmented run's own model-feature retrieval reaches 15 m on the renders: the best retrieval is 15 m,
+    # so the unaugmented run's 20 m does not beat every retrieval baseline
+    runs = _custom_runs(plain_syn=(20.0, 3.0),
+                        aug_retrievals={"model": _ev("retrieval (model features)", (15.0, 4.0), (80.0, 14.0))})
+    text = check_aims(runs, "cpu")
+    assert "- NOT met: a2 unaugmented synthetic < best retrieval (m): 20.0 vs limit 15.0" in text.splitlines()
+
+
+def test_a_b3_only_miss_names_the_in_domain_ceiling_recipe():
+    # augmented real 40 m / 8 deg, synthetic 30 m / 5 deg: b2 40 <= 45 met, b3 8 > 7.5 NOT met;
+    # b1 40 <= 400 / 3 and 8 <= 60 / 3 met
+    text = check_aims(_custom_runs(aug_real=(40.0, 8.0)), "cpu")
+    assert "- met: b2 augmented real <= 1.5x augmented synthetic (m): 40.0 vs limit 45.0" in text.splitlines()
+    assert "- NOT met: b3 augmented real <= 1.5x augmented synthetic (deg): 8.0 vs limit 7.5" in text.splitlines()
+    assert "recipes/in_domain_ceiling.yaml" in text
+
+
+def _flight_row(text, domain):
+    rows = [r for r in text.splitlines() if r.startswith(f"| {PLANNED_FLIGHT} | {domain} |")]
+    assert len(rows) == 1, text
+    return [c.strip() for c in rows[0].strip("|").split("|")]
+
+
+def test_per_flight_a_ceiling_far_in_metres_only_is_out_of_distribution():
+    # ceiling 25 m / 2 deg: 25 > 20 m, so out of distribution although 2 deg <= 10 deg
+    text = _per_flight(_custom_runs(ceiling=(25.0, 2.0)))
+    for domain in ("synthetic", "real"):
+        cells = _flight_row(text, domain)
+        assert cells[-2] == "25.0 m / 2.0 deg" and cells[-1] == "out of distribution"
+
+
+def test_per_flight_a_ceiling_far_in_degrees_only_is_out_of_distribution():
+    text = _per_flight(_custom_runs(ceiling=(5.0, 12.0)))  # 12 deg > 10 deg although 5 m <= 20 m
+    assert _flight_row(text, "synthetic")[-1] == "out of distribution"
+    text = _per_flight(_custom_runs(ceiling=(5.0, 2.0)))
+    assert _flight_row(text, "synthetic")[-1] == "covered"
+
+
+def test_per_flight_best_retrieval_is_the_smallest_median():
+    # retrievals at 60 m and 70 m (the first one listed is the worse one): the best is 60 m
+    runs = {"augmented (SimToReal)": EvaluationResult(
+                _ev("augmented", (30.0, 5.0), (40.0, 7.0)),
+                **_brackets({"thumbnail": _ev("retrieval", (70.0, 9.0), (70.0, 9.0))})),
+            "no augmentation": EvaluationResult(
+                _ev("plain", (20.0, 3.0), (400.0, 60.0)),
+                **_brackets({"model": _ev("retrieval (model features)", (60.0, 11.0), (60.0, 11.0))}))}
+    text = _per_flight(runs)
+    for domain in ("synthetic", "real"):
+        assert _flight_row(text, domain)[-3] == "60.0 m / 11.0 deg"

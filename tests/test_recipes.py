@@ -165,3 +165,23 @@ def test_a_missing_flight_of_a_recipe_names_its_section(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(f"topoloc train: error: recipe {str(path)!r}: data.train: "
                                               f"{tmp_path / flight}: folder not found; expected a TOPO flight folder")
     assert not (tmp_path / "run").exists()
+
+
+def test_an_override_value_may_hold_an_equals_sign():
+    # only the first "=" separates the key from the value
+    assert apply_overrides({}, ["x.y=a=b"]) == {"x": {"y": "a=b"}}
+    assert apply_overrides({"x": {"y": 1}}, ["x.y==b"]) == {"x": {"y": "=b"}}
+
+
+def test_evaluate_classes_alone_asks_for_land_cover(tmp_path):
+    """A recipe naming a class table (``evaluate.classes``) without ``evaluate.landcover`` splits the errors
+    by land cover: the table is only read for that."""
+    path = tmp_path / "r.yaml"
+    path.write_text("data: {root: x, train: [a], test: [b]}\n"
+                    f"train: {{out_dir: {tmp_path / 'run'}}}\n"
+                    "evaluate: {classes: mini-comballaz}\n")
+    recipe = load_recipe(path)
+    assert recipe.eval_landcover is True and recipe.eval_classes == "mini-comballaz"
+    path.write_text("data: {root: x, train: [a], test: [b]}\n"
+                    f"train: {{out_dir: {tmp_path / 'run'}}}\n")
+    assert load_recipe(path).eval_landcover is False

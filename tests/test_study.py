@@ -314,3 +314,41 @@ def test_study_names_bad_flights_and_an_unwritable_table_before_any_work(tmp_pat
     line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
                    "--out", str(tmp_path / "out"), "--results", "/proc/r.md", "--device", "cpu", "--quiet")
     assert line.endswith("error: --results '/proc/r.md': cannot write in '/proc' (No such file or directory)"), line
+
+
+def test_the_ceiling_weighs_one_metre_per_degree():
+    """Training poses 10 m east and yawed 10 deg, and 30 m east unturned, from a test pose at 0 m: under
+    d = m + 1 m/deg x deg the first is 10 + 10 = 20 away and the second 30 + 0 = 30, so the ceiling picks the
+    first (10 m, 10 deg off); at 10 m/deg it would pick the second (10 + 100 = 110 > 30)."""
+    train = np.stack([_pose(10.0, 10.0), _pose(30.0, 0.0)])
+    b = _brackets(train, {"real": [_Poses(np.stack([_pose(0.0, 0.0)]))]})
+    assert b["coverage ceiling"]["real"]["median_m"] == pytest.approx(10.0)
+    assert b["coverage ceiling"]["real"]["median_deg"] == pytest.approx(10.0)
+
+
+def test_a_runs_train_loss_is_its_last_epochs(tmp_path, monkeypatch):
+    """``train_loss`` in a run's result is the loss of the last epoch of its history (the last row of its
+    log.csv), not the first."""
+    import topoloc.experiments.study as study
+    from topoloc.experiments.study_settings import RunConfig
+
+    class _Summary:
+        def to_dict(self):
+            return {"count": 1}
+
+    class _Ev:
+        def summary(self, domain=None):
+            return _Summary()
+
+    class _Result:
+        model = training_fit = _Ev()
+
+    history = [{"epoch": 1, "loss": 3.5}, {"epoch": 2, "loss": 2.25}, {"epoch": 3, "loss": 1.125}]
+    monkeypatch.setattr(study, "load_model", lambda checkpoint, device=None: (None, None, None))
+    monkeypatch.setattr(study, "load_checkpoint", lambda checkpoint: {"history": history})
+    monkeypatch.setattr(study, "evaluate", lambda *a, **k: _Result())
+    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu")
+    run = RunConfig("none", "no augmentation", None)
+    out = study._evaluate_run(cfg, run, 0, tmp_path / "final.pt", 5.0, None, None,
+                              {d: [] for d in study.STUDY_DOMAINS})
+    assert out["train_loss"] == 1.125

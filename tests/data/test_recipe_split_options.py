@@ -97,3 +97,17 @@ def test_the_same_poses_in_another_domain_and_disjoint_splits_are_allowed(tmp_pa
     path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", "split_block": 25},
                    {"flight": FLIGHT, "split": "val"})  # block 25 is the default: the same split
     assert load_recipe(path).data.val[0].split == "val"
+
+
+@pytest.mark.parametrize("key, value, low", [("split_block", 0, 1), ("split_block", -3, 1), ("split_seed", -1, 0)])
+def test_split_block_and_seed_lower_bounds_are_named(tmp_path, key, value, low):
+    """A block of 0 rows is refused by the rule it breaks (a whole number >= 1), not by a later error."""
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT, "split": "val"})
+    with pytest.raises(ValueError, match=rf"flight '{FLIGHT}': `{key}` must be an integer >= {low}, got {value}"):
+        load_recipe(path)
+
+
+def test_split_block_one_and_seed_zero_are_allowed(tmp_path):
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", "split_block": 1, "split_seed": 0},
+                   {"flight": FLIGHT, "split": "val", "split_block": 1, "split_seed": 0})
+    assert load_recipe(path).data.train[0].split_options()["split_block"] == 1

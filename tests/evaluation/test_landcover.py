@@ -82,3 +82,18 @@ def test_rows_of_poses_finds_each_pose_in_any_order():
         rows_of_poses(_yawed(np.array([1.0]), np.array([50.0])), pose_file)
     with pytest.raises(ValueError, match=r"\(N, 4, 4\)"):
         rows_of_poses(pose_file[:, :3], pose_file)
+
+
+def test_each_part_gives_the_median_not_the_mean_of_skewed_errors():
+    # twelve views, three per quarter; in each quarter one error far from the other two:
+    # quarter errors (m) 1, 2, 30 | 10, 11, 60 | 5, 5, 100 | 0, 3, 4 -> medians 2, 11, 5, 3 (means 11, 27, 36.7, 2.3)
+    # and (deg) 1, 2, 90 | 4, 6, 8 | 30, 1, 2 | 7, 7, 70 -> medians 2, 6, 2, 7 (means 31, 6, 11, 28)
+    share = np.array([0.05, 0.0, 0.1, 0.3, 0.35, 0.4, 0.5, 0.55, 0.6, 0.9, 0.95, 1.0])
+    t = np.array([1.0, 2.0, 30.0, 10.0, 11.0, 60.0, 5.0, 5.0, 100.0, 0.0, 3.0, 4.0])
+    r = np.array([1.0, 2.0, 90.0, 4.0, 6.0, 8.0, 30.0, 1.0, 2.0, 7.0, 7.0, 70.0])
+    perm = np.array([7, 2, 11, 0, 5, 9, 3, 10, 1, 8, 4, 6])  # the images in any order
+    parts = errors_by_share(t[perm], r[perm], share[perm])
+    assert [p.count for p in parts] == [3, 3, 3, 3]
+    assert [(p.low, p.high) for p in parts] == [(0.0, 0.1), (0.3, 0.4), (0.5, 0.6), (0.9, 1.0)]
+    assert [p.median_m for p in parts] == [2.0, 11.0, 5.0, 3.0]
+    assert [p.median_deg for p in parts] == [2.0, 6.0, 2.0, 7.0]

@@ -213,3 +213,83 @@ def test_a_report_killed_while_writing_leaves_the_previous_files_whole(tmp_path,
     write_report(tmp_path, {"augmented": _result(4.0)})
     assert not stale.exists() and not [p for p in tmp_path.rglob(".*.tmp")]
     assert oct(os.stat(tmp_path / "report.md").st_mode & 0o777) == oct(os.stat(tmp_path / "summary.json").st_mode & 0o777)
+
+
+def _turned(c2w, degrees):
+    """Each pose turned about its own optical axis (z) by its angle in ``degrees``: rotation errors of
+    exactly those angles."""
+    out = c2w.copy()
+    for i, deg in enumerate(degrees):
+        a = np.radians(deg)
+        out[i, :3, :3] = c2w[i, :3, :3] @ np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0],
+                                                     [0, 0, 1]])
+    return out
+
+
+def _skewed(train_m=(1.0, 2.0, 3.0, 4.0, 5.0, 20.0), train_deg=(1.0, 2.0, 3.0, 4.0, 5.0, 30.0)):
+    """Six test images like `_result`'s, far apart, whose model errors are 1, 2, 10 m and 1, 2, 30 deg in
+    each domain (synthetic: images 0, 2, 4; real: 1, 3, 5), and whose training poses lie ``train_m``
+    north and ``train_deg`` turned from each test pose (each one its test pose's nearest)."""
+    gt = np.tile(np.eye(4), (6, 1, 1))
+    gt[:, :3, 3] = [[-300, 0, 0], [-200, 150, 0], [-100, -150, 0], [0, 150, 0], [100, -150, 0], [200, 0, 0]]
+    train = _turned(gt, train_deg)
+    train[:, 1, 3] += np.array(train_m)
+    pred = _turned(gt, [1.0, 1.0, 2.0, 2.0, 30.0, 30.0])
+    pred[:, 0, 3] += [1.0, 1.0, 2.0, 2.0, 10.0, 10.0]
+    labels = dict(names=[f"im{i}" for i in range(6)], flights=["f1"] * 3 + ["f2"] * 3,
+                  domains=["synthetic", "real"] * 3)
+    model = evaluate_poses(pred, gt, FRAME, train_c2w=train, **labels)
+    return EvaluationResult(model, train_c2w=train,
+                            constant=PoseEvaluation("constant pose", labels["names"], labels["flights"],
+                                                    labels["domains"], _shifted(gt, 100.0), gt, FRAME),
+                            ceiling=PoseEvaluation("coverage ceiling", labels["names"], labels["flights"],
+                                                   labels["domains"], train, gt, FRAME))
+
+
+def test_the_tables_median_mean_and_p90_columns_on_skewed_errors(tmp_path):
+    # per domain errors 1, 2, 10 m and 1, 2, 30 deg: median 2 m / 2 deg; mean 13 / 3 = 4.33 m and
+    # 33 / 3 = 11 deg; p90 (linear, numpy's default): rank 0.9 x (3 - 1) = 1.8, so 2 + 0.8 x (10 - 2) = 8.4 m
+    # and 2 + 0.8 x (30 - 2) = 24.4 deg
+    text = write_report(tmp_path, {"run": _skewed()}).read_text()
+    for domain in ("synthetic", "real"):
+        assert _row(text, "run", domain)[2:9] == ["3", "2.0", "2.0", "4.3", "11.0", "8.4", "24.4"], domain
+    # per flight: f1 has synthetic images 0, 2 (1 and 2 m / deg): median = mean = 1.5, p90 1 + 0.9 = 1.9
+    assert _row(text, "run", "f1 (synthetic)")[2:9] == ["2", "1.5", "1.5", "1.5", "1.5", "1.9", "1.9"]
+    # f2 synthetic: image 4 alone (10 m / 30 deg)
+    assert _row(text, "run", "f2 (synthetic)")[2:9] == ["1", "10.0", "30.0", "10.0", "30.0", "10.0", "30.0"]
+    summary = json.loads((tmp_path / "summary.json").read_text())["run"]["methods"]["model"]["by_domain"]["real"]
+    assert summary["median_m"] == pytest.approx(2.0) and summary["mean_m"] == pytest.approx(13 / 3)
+    assert summary["p90_m"] == pytest.approx(8.4) and summary["p90_deg"] == pytest.approx(24.4)
+    assert summary["median_deg"] == pytest.approx(2.0) and summary["mean_deg"] == pytest.approx(11.0)
+
+
+def test_the_headline_gives_medians_in_both_units_on_skewed_errors():
+    # the model's medians are 2 m / 2 deg (means 4.3 m / 11 deg)
+    for line in brackets_headline({"run": _skewed()}).splitlines():
+        assert line.split(": ", 1)[1].startswith("run 2.0 m / 2.0 deg vs constant pose 100.0 m / 0.0 deg"), line
+
+
+def test_the_coverage_table_p90_and_max_columns_on_skewed_distances(tmp_path):
+    # nearest training poses 1, 2, 3, 4, 5, 20 m and 1, 2, 3, 4, 5, 30 deg away: median 3.5 / 3.5;
+    # p90 (linear): rank 0.9 x 5 = 4.5, so 5 + 0.5 x (20 - 5) = 12.5 m and 5 + 0.5 x (30 - 5) = 17.5 deg;
+    # max 20 m / 30 deg
+    text = write_report(tmp_path, {"run": _skewed()}).read_text()
+    cells = _row(text, "all", "6")
+    assert cells[2:8] == ["3.5", "3.5", "12.5", "17.5", "20.0", "30.0"], cells
+    # synthetic (images 0, 2, 4: 1, 3, 5 m and deg) in flight f1 holds images 0 and 2: 1 and 3
+    assert _row(text, "synthetic/f1", "2")[2:8] == ["2.0", "2.0", "2.8", "2.8", "3.0", "3.0"]
+
+
+def test_the_brackets_default_to_the_first_run_that_has_them(tmp_path):
+    """{run, run + AdaBN}, the second evaluated without brackets or training poses: the report shows the first
+    run's constant pose, coverage ceiling and coverage table without being told which run to take them from."""
+    run = _skewed()
+    again = EvaluationResult(evaluate_poses(run.model.pred_c2w, run.model.gt_c2w, FRAME, names=run.model.names,
+                                            flights=run.model.flights, domains=run.model.domains))
+    again.brackets_of = "run"
+    text = write_report(tmp_path, {"run": run, "run + AdaBN": again}).read_text()
+    assert _row(text, "constant pose", "real")[2:4] == ["3", "100.0"]
+    assert _row(text, "coverage ceiling", "real")[2:4] == ["3", "4.0"]  # real images 1, 3, 5: 2, 4, 20 m
+    assert _row(text, "all", "6")[2:8] == ["3.5", "3.5", "12.5", "17.5", "20.0", "30.0"]
+    assert "coverage not computed" not in text
+    assert "constant pose 100.0 m / 0.0 deg" in brackets_headline({"run": run, "run + AdaBN": again})

@@ -43,9 +43,9 @@ class SimToReal(ImageSequential):
     direction) are drawn from their full ranges at any strength. The edge abstraction is the
     exception: posterising has no neutral level, so at any ``strength > 0`` it is applied whole,
     to its share of the images. (Blending it with the image by ``strength`` instead was measured
-    in the demo over three seeds and localised the real photos no better: docs/RESULTS.md.) Each op is applied to an image
-    with probability ``p`` times its weight (edge abstraction 0.2, snow 0.5, season 0.8, the
-    others 1). Being a kornia ``ImageSequential``, it nests inside ``AugmentationSequential``,
+    in the demo over three seeds and localised the real photos no better: docs/RESULTS.md.) Each
+    op is applied to an image with probability ``p`` times its weight (edge abstraction 0.2, snow
+    0.5, season 0.8, the others 1). Being a kornia ``ImageSequential``, it nests inside ``AugmentationSequential``,
     where masks, boxes and keypoints pass through unchanged.
 
     Args:

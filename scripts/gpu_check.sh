@@ -8,13 +8,14 @@
 # Steps (each with its own time limit; a step that fails or runs out of time does not stop the others):
 #   1. install what the machine lacks: from wheels in .whl/ when present (a machine that cannot reach a
 #      package index; prepare them elsewhere with scripts/gpu_wheels.sh), else `pip install -e .`;
-#   2. pytest -m gpu: every GPU test, and none may be skipped;
+#   2. pytest -m "gpu and not slow": every quick GPU test, and none may be skipped;
 #   3. the demo at toy size (`topoloc demo --smoke`); if it fails, the check ends here;
 #   4. the demo end to end (`topoloc demo`, the GPU preset), report and figures kept;
 #   5. benchmarks/bench_augment.py (batch 256, 256 px) against albumentations on one CPU core;
 #      benchmarks/bench_train.py: the three data paths side by side, batch-1 latency and throughput;
 #      benchmarks/bench_render.py; benchmarks/bench_inference.py: batch-1 latency, torch eager vs
-#      onnxruntime (CPU) and CUDA; bench_augment.py again, torch.compile'd.
+#      onnxruntime (CPU) and CUDA; 6. the slow GPU tests (each augment op torch.compile'd against eager);
+#      bench_augment.py again, torch.compile'd.
 # SKIP_TESTS=1 leaves out step 2 (a re-run after the tests have passed); SKIP_SMOKE=1 leaves out step 3
 # (when the device time allows one try only, the long demo gets its 45 s).
 # The whole check ends within TOTAL_SECONDS (default 540): each step gets at most its own limit and
@@ -68,7 +69,7 @@ else  # dry run: the same commands at toy sizes
   demo=(--smoke); render=(--images 8 --size 96x64); infer=(--iters 3 --warmup 1 --cases 0)
 fi
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  step pytest_gpu 120 "$py" -m pytest -m gpu -q -rs -p no:cacheprovider tests
+  step pytest_gpu 120 "$py" -m pytest -m "gpu and not slow" -q -rs -p no:cacheprovider tests
   if grep -q "skipped" "$out/pytest_gpu.log"; then echo "pytest_gpu: some GPU tests were skipped" | tee -a "$out/steps.txt"; fi
 fi
 # the whole demo at toy size first: a failure there ends the check before the long run
@@ -78,6 +79,7 @@ if [ "${SKIP_SMOKE:-0}" = 1 ] || step demo_smoke 120 "$py" -m topoloc.cli demo -
   step bench_train 90 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
   step bench_render 30 "$py" benchmarks/bench_render.py --device "$device" "${render[@]}"
   step bench_inference 40 "$py" benchmarks/bench_inference.py "${infer[@]}"
+  step pytest_gpu_slow 150 "$py" -m pytest -m "gpu and slow" --runslow -q -rs -p no:cacheprovider tests
   # last, so it only takes what is left: at dry-run sizes it took 117 s on the 2-core CPU, compiles included
   step bench_augment_compiled 180 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"
 fi

@@ -28,6 +28,10 @@ _M1, _M2 = 739982445, 695872825
 _OCTAVE_SEED_STEP = 1013904223
 
 
+# Kept out of torch.compile graphs: inductor folds the wrapping int32 products into its index arithmetic,
+# which Triton refuses ("Scalar 95938916608 is out of range for type int32": RandomClouds failed to compile on
+# an H200, torch 2.11, 2026-12-04). Eager, the hash is a few element-wise kernels.
+@torch.compiler.disable
 def hash_bits(ix: Tensor, iy: Tensor, seed: Tensor) -> Tensor:
     """Hash integer lattice coordinates and a seed to 32 well-mixed bits (as int32).
 

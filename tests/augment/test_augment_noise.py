@@ -93,3 +93,38 @@ def test_every_hash_bit_is_fair():
     for k in range(32):
         share = float(((bits >> k) & 1).double().mean())
         assert abs(share - 0.5) < 0.02, f"bit {k} is set in {share:.3f} of the hashes"
+
+
+def _hash_by_hand(ix, iy, seed):
+    """The murmur-style hash in Python integers, modulo 2**32, returned as a signed 32-bit value."""
+    m = 0xFFFFFFFF
+    h = (ix * 668265261) & m
+    h ^= (iy * 374761393) & m
+    h ^= (seed * 1540483477) & m
+    h = ((h ^ (h >> 15)) * 739982445) & m
+    h = ((h ^ (h >> 12)) * 695872825) & m
+    h ^= h >> 15
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def test_hash_runs_eagerly_inside_compiled_code():
+    """torch.compile must not trace the hash: Triton refused inductor's folding of its wrapping int32 products
+    ("Scalar 95938916608 is out of range for type int32", RandomClouds on an H200, torch 2.11)."""
+    from augment.functional.noise import hash_bits
+
+    traced = []
+
+    def recording_backend(gm, example_inputs):
+        traced.extend(arg for node in gm.graph.nodes if node.op == "call_function" for arg in node.args)
+        return gm.forward
+
+    def lattice(n):
+        ix = torch.arange(n) * 3 - 5
+        return hash_bits(ix, ix * 7 + 1000, torch.tensor([11])) + 0
+
+    torch._dynamo.reset()
+    compiled = torch.compile(lattice, backend=recording_backend)(64)
+    torch._dynamo.reset()
+    assert not {668265261, 374761393, 1540483477, 739982445, 695872825} & {a for a in traced if isinstance(a, int)}
+    expected = [_hash_by_hand(3 * i - 5, 7 * (3 * i - 5) + 1000, 11) for i in range(64)]
+    assert compiled.tolist() == expected

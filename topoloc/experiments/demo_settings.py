@@ -177,9 +177,11 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
                           model_kwargs=dict(feat_dim=64), epochs=2, finetune_epochs=2, batch_size=8, saliency_images=2,
                           saliency_share_images=4, device=dev, seed=seed)
     if dev == "cuda":
-        # Sized for about 5 minutes on one H100 / H200. Measured on an H200 (BENCHMARKS.md, 2026-11-30):
-        # 359 s in all (render 21 s, training 174 s with augmentation and 76 s without, evaluation with
-        # AdaBN 44 s, report 7 s, saliency 28 s).
+        # Sized for about 5 minutes on one H100 / H200. Measured on an H200 (BENCHMARKS.md, 2026-12-04):
+        # 347 s in all (render 23 s, training 173 s with augmentation and 68 s without, evaluation with
+        # AdaBN 44 s, report 6 s, saliency 26 s). With the strength ramp, the planned flight's real photos
+        # at 57.2 m / 7.3 deg against 88.3 m / 12.2 deg with SimToReal 0.5 throughout (one seed each;
+        # docs/RESULTS.md).
         return DemoConfig("gpu", corridor_images=4500, lhs_images=500, test_images=None, render_size=(384, 256),
                           image_size=(256, 384), model="atloc_resnet34", model_kwargs=dict(feat_dim=512, dropout=0.2),
                           epochs=30, batch_size=64, lr=1e-3, saliency_images=4, saliency_share_images=64,

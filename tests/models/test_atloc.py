@@ -3,10 +3,12 @@
 import shutil
 
 import pytest
+import timm
 import torch
 
 import topoloc
 from topoloc import AtLoc, AtLocLoss, create_model, list_models
+from topoloc.models import _registry, register_model
 
 
 @pytest.mark.parametrize("backbone", ["resnet18", "efficientnet_b0", "convnext_atto", "vit_tiny_patch16_224"])
@@ -23,17 +25,32 @@ def test_shapes(backbone, attention):
     assert model.num_features == model.feat_dim == 64
 
 
-@pytest.mark.parametrize("backbone, backbone_kwargs", [
-    ("resnet18", None), ("vit_tiny_patch16_224", {"global_pool": "avg", "fc_norm": False})])
-def test_spatial_attention(backbone, backbone_kwargs):
+@pytest.mark.parametrize("backbone, backbone_kwargs, stride", [
+    ("resnet18", None, 32), ("vit_tiny_patch16_224", {"global_pool": "avg", "fc_norm": False}, 16)])
+def test_spatial_attention(backbone, backbone_kwargs, stride):
     model = AtLoc(backbone, attention="spatial", feat_dim=32, backbone_kwargs=backbone_kwargs).eval()
     images = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
         poses, weights, grid = model.forward_with_attention(images)
         torch.testing.assert_close(poses, model(images))
+    assert grid == (64 // stride, 96 // stride)  # (h, w): rows first, as the weights' positions are laid out
     n = grid[0] * grid[1]
     assert weights.shape == (2, n, n)
     torch.testing.assert_close(weights.sum(-1), torch.ones(2, n))
+
+
+def test_spatial_attention_output_is_what_is_pooled():
+    # W = 0 and a bias c: the block adds c to every position, so the average pool moves by c. The
+    # reference is timm's ResNet18 itself: relu(P (mean over positions of its map + c) + b).
+    torch.manual_seed(0)
+    model = AtLoc("resnet18", attention="spatial", feat_dim=16).eval()
+    c = torch.linspace(-1.0, 1.0, 512)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        model.spatial_attention.W.bias.copy_(c)
+        pooled = model.backbone.model.forward_features(x).mean(dim=(2, 3)) + c
+        want = torch.relu(pooled @ model.projection.weight.T + model.projection.bias)
+        torch.testing.assert_close(model.forward_features(x), want, atol=1e-5, rtol=1e-5)
 
 
 def test_spatial_needs_patch_pooling():
@@ -86,6 +103,44 @@ def test_config_round_trip():
     clone = AtLoc.from_config(model.config)
     clone.load_state_dict(model.state_dict())
     assert clone.config == model.config and clone.attention_type == "spatial"
+
+
+def test_from_config_overrides_win_and_the_frame_travels():
+    config = {**AtLoc("resnet18", feat_dim=16, dropout=0.5).config,
+              "frame": {"lat_deg": 46.5, "lon_deg": 6.6, "h_m": 400.0}}
+    clone = AtLoc.from_config(config, dropout=0.1, feat_dim=24, image_size=(32, 48))
+    assert clone.head.dropout.p == 0.1 and clone.projection.out_features == 24
+    assert clone.input_size == (32, 48)
+    assert clone.config["frame"] == {"lat_deg": 46.5, "lon_deg": 6.6, "h_m": 400.0}
+
+
+def test_register_model_refuses_a_taken_name(monkeypatch):
+    monkeypatch.setattr(_registry, "_MODELS", dict(_registry._MODELS))  # a stray registration stays here
+
+    def atloc_resnet34(**kwargs):
+        return None
+
+    with pytest.raises(ValueError, match="'atloc_resnet34' is already registered"):
+        register_model(atloc_resnet34)
+
+
+def test_list_models_is_sorted():
+    names = list_models()
+    assert names == sorted(names) and len(names) >= 9
+    assert list_models("atloc_resnet*") == ["atloc_resnet18", "atloc_resnet34", "atloc_resnet50"]
+
+
+def test_resnet_entries_name_torchvision_weights(monkeypatch):
+    # The module's promise: ResNet entries name timm's tv_in1k weights (torchvision's ImageNet
+    # weights, AtLoc's initialisation), with the depth of their name.
+    seen = []
+    monkeypatch.setattr(_registry, "AtLoc", lambda **kwargs: seen.append(kwargs))
+    for name in list_models("*resnet*"):
+        create_model(name)
+        depth = name.rsplit("resnet", 1)[1]
+        assert seen[-1]["backbone"] == f"resnet{depth}.tv_in1k", name
+        assert timm.is_model(seen[-1]["backbone"])
+    assert len(seen) == 5
 
 
 def test_registry():

@@ -107,3 +107,9 @@ def test_a_part_given_features_of_another_shape_names_the_shape_it_takes(make, x
     # each was torch's "mat1 and mat2 shapes cannot be multiplied" or "not enough values to unpack"
     with pytest.raises(ValueError, match=expected):
         make()(x)
+
+
+@pytest.mark.parametrize("make", [AtLocAttention, SpatialAttention])
+def test_a_zero_reduction_is_named(make):
+    with pytest.raises(ValueError, match="`reduction` must be a positive int, got 0"):
+        make(16, reduction=0)

@@ -205,3 +205,64 @@ def test_stem_width_of_the_7x7_stem(tmp_path):
     torch.save(timm.create_model("resnet18").state_dict(), weights)
     with pytest.raises(ValueError, match="stem_width.*64-channel"):
         Backbone("resnet18", pretrained=weights, stem_width=32)
+
+
+def test_register_tokens_are_not_patches():
+    # 1 class token + 4 register tokens: the patch grid starts at token 5 (timm's num_prefix_tokens)
+    bb = Backbone("vit_tiny_patch16_224", reg_tokens=4).eval()
+    x = torch.randn(1, 3, 32, 48)
+    fmap, _ = bb(x)
+    tokens = bb.model.forward_features(x)
+    assert tokens.shape == (1, 5 + 2 * 3, 192) and fmap.shape == (1, 192, 2, 3)
+    torch.testing.assert_close(fmap[0, :, 0, 0], tokens[0, 5])
+    torch.testing.assert_close(fmap[0, :, 1, 2], tokens[0, 5 + 1 * 3 + 2])
+
+
+def test_channels_last_model_with_a_wider_head():
+    # timm's MambaOut gives (B, h, w, C) features and a pre-logits vector wider than C (head_hidden_size)
+    bb = Backbone("test_mambaout").eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        fmap, pooled = bb(x)
+        nhwc = bb.model.forward_features(x)
+        reference = timm.create_model("test_mambaout", num_classes=0)
+        reference.load_state_dict(bb.model.state_dict())
+        want_pooled = reference.eval()(x)  # timm's own classifier-free forward
+    assert nhwc.shape == (2, 2, 3, 64) and fmap.shape == (2, 64, 2, 3)
+    torch.testing.assert_close(fmap[1, :, 1, 2], nhwc[1, 1, 2])
+    assert want_pooled.shape == (2, 256) and bb.pooled_dim == 256 and bb.num_features == 64
+    torch.testing.assert_close(pooled, want_pooled)
+    torch.testing.assert_close(bb.pool(fmap), want_pooled)
+    from topoloc import AtLoc
+
+    assert AtLoc("test_mambaout", feat_dim=8).eval()(x).shape == (2, 9)
+
+
+def test_swin_is_a_map_model_not_a_token_model():
+    # Swin has a patch_embed but no prefix tokens: its (B, h, w, C) output is a map, not tokens
+    bb = Backbone("swin_tiny_patch4_window7_224", embed_dim=16, depths=(1, 1, 1, 1), num_heads=(1, 1, 1, 1),
+                  img_size=64, window_size=2).eval()
+    x = torch.randn(1, 3, 64, 64)
+    fmap, pooled = bb(x)
+    assert not bb.is_token_model
+    torch.testing.assert_close(fmap, bb.model.forward_features(x).permute(0, 3, 1, 2))
+    torch.testing.assert_close(pooled, bb.model.forward_head(bb.model.forward_features(x), pre_logits=True))
+
+
+def test_vit_max_pool_map():
+    # can_pool_map: "avg", "max" or "avgmax" pools of patch tokens
+    bb = Backbone("vit_tiny_patch16_224", global_pool="max", fc_norm=False).eval()
+    fmap, pooled = bb(torch.randn(1, 3, 32, 32))
+    assert bb.can_pool_map
+    torch.testing.assert_close(pooled, fmap.amax(dim=(2, 3)))
+    torch.testing.assert_close(bb.pool(fmap), fmap.amax(dim=(2, 3)))
+
+
+@pytest.mark.parametrize("mean, std", [([0.5, 0.5, 0.5], [0.2, 0.0, 0.2]), ([0.5, 0.5, 0.5], [0.2, -0.1, 0.2]),
+                                       ([123.675, 116.28, 103.53], [0.229, 0.224, 0.225]),
+                                       ([-0.1, 0.5, 0.5], [0.2, 0.2, 0.2])])
+def test_set_normalization_refuses_a_zero_std_or_a_mean_outside_0_1(mean, std):
+    bb = Backbone("test_resnet")
+    with pytest.raises(ValueError, match="mean / std"):
+        bb.set_normalization(mean, std)
+    assert bb.image_std.flatten().tolist() == pytest.approx(timm.create_model("test_resnet").pretrained_cfg["std"])

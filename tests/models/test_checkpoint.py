@@ -1,5 +1,7 @@
 """Loading checkpoints written in the layout of the original AtLoc code."""
 
+import datetime
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,12 +14,12 @@ from topoloc import AtLoc, AtLocLoss
 class _OriginalAttention(nn.Module):
     """AtLoc's vector non-local block, written from the paper's description."""
 
-    def __init__(self, c):
+    def __init__(self, c, reduction=8):
         super().__init__()
-        self.g = nn.Linear(c, c // 8)
-        self.theta = nn.Linear(c, c // 8)
-        self.phi = nn.Linear(c, c // 8)
-        self.W = nn.Linear(c // 8, c)
+        self.g = nn.Linear(c, c // reduction)
+        self.theta = nn.Linear(c, c // reduction)
+        self.phi = nn.Linear(c, c // reduction)
+        self.W = nn.Linear(c // reduction, c)
 
     def forward(self, x):
         b = x.size(0)
@@ -32,13 +34,14 @@ class _OriginalAttention(nn.Module):
 class _OriginalAtLoc(nn.Module):
     """The original AtLoc layout on a torchvision ResNet (module names as in its checkpoints)."""
 
-    def __init__(self, feat_dim=2048, droprate=0.5, resnet=torchvision.models.resnet34):
+    def __init__(self, feat_dim=2048, droprate=0.5, resnet=torchvision.models.resnet34, reduction=8):
         super().__init__()
         self.droprate = droprate
         self.feature_extractor = resnet(weights=None)
         self.feature_extractor.avgpool = nn.AdaptiveAvgPool2d(1)
         self.feature_extractor.fc = nn.Linear(self.feature_extractor.fc.in_features, feat_dim)
-        self.att = _OriginalAttention(feat_dim)
+        # reduction None: no attention block (a PoseNet-style run), so no `att.*` keys
+        self.att = _OriginalAttention(feat_dim, reduction) if reduction else nn.Identity()
         self.fc_xyz = nn.Linear(feat_dim, 3)
         self.fc_wpqr = nn.Linear(feat_dim, 3)
 
@@ -50,9 +53,9 @@ class _OriginalAtLoc(nn.Module):
         return torch.cat([self.fc_xyz(x), self.fc_wpqr(x)], 1)
 
 
-def _perturbed_reference(feat_dim, resnet=torchvision.models.resnet34, seed=0):
+def _perturbed_reference(feat_dim, resnet=torchvision.models.resnet34, seed=0, reduction=8):
     torch.manual_seed(seed)
-    ref = _OriginalAtLoc(feat_dim=feat_dim, resnet=resnet)
+    ref = _OriginalAtLoc(feat_dim=feat_dim, resnet=resnet, reduction=reduction)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for module in ref.modules():
@@ -66,7 +69,7 @@ def _perturbed_reference(feat_dim, resnet=torchvision.models.resnet34, seed=0):
     return ref.eval()
 
 
-def _save(ref, path, sax=0.25, saq=-2.5, data_parallel=False):
+def _save(ref, path, sax=0.25, saq=-2.5, data_parallel=False, **extra):
     state = ref.state_dict()
     if data_parallel:
         state = {"module." + k: v for k, v in state.items()}
@@ -75,6 +78,7 @@ def _save(ref, path, sax=0.25, saq=-2.5, data_parallel=False):
         "model_state_dict": state,
         "optim_state_dict": {},
         "criterion_state_dict": {"sax": torch.tensor([sax]), "saq": torch.tensor([saq])},
+        **extra,
     }, path)
 
 
@@ -132,3 +136,77 @@ def test_bad_files(tmp_path):
     garbage.write_bytes(b"not a torch file")
     with pytest.raises(ValueError, match="garbage.pth"):
         AtLoc.from_atloc_checkpoint(garbage)
+
+
+@pytest.mark.parametrize("reduction, attention", [(4, "atloc"), (None, None)])
+def test_attention_size_and_absence_are_read_from_the_weights(tmp_path, reduction, attention):
+    # "feat_dim, the attention and the rotation size are read from the weights": a block of
+    # 64 // 4 = 16 channels, and a run without the block (no att.* keys), reproduce the original.
+    ref = _perturbed_reference(feat_dim=64, resnet=torchvision.models.resnet18, reduction=reduction)
+    path = tmp_path / "ckpt.pth"
+    _save(ref, path)
+    model = AtLoc.from_atloc_checkpoint(path, backbone="resnet18").eval()
+    assert model.attention_type == attention
+    images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(model(images), ref(images), atol=1e-5, rtol=1e-5)
+
+
+def test_a_deeper_resnet_read_as_a_shallower_one_is_refused(tmp_path):
+    # ResNet34's keys hold all of ResNet18's with the same shapes, plus layer1.2 etc.: a non-strict
+    # load would succeed and silently drop the extra blocks.
+    path = tmp_path / "resnet34.pth"
+    _save(_perturbed_reference(feat_dim=32), path)
+    with pytest.raises(ValueError, match=r"does not match AtLoc\(backbone='resnet18'\).*"
+                                         r"unexpected \['backbone.model.layer1.2"):
+        AtLoc.from_atloc_checkpoint(path, backbone="resnet18")
+
+
+def test_a_checkpoint_without_fc_wpqr_is_named(tmp_path):
+    state = {k: v for k, v in _perturbed_reference(feat_dim=32, resnet=torchvision.models.resnet18).state_dict().items()
+             if not k.startswith("fc_wpqr.")}
+    path = tmp_path / "no_rotation.pth"
+    torch.save({"model_state_dict": state}, path)
+    with pytest.raises(ValueError, match=r"no_rotation.pth'\: missing fc_wpqr.weight"):
+        AtLoc.from_atloc_checkpoint(path)
+
+
+def test_nested_module_prefixes_are_stripped_from_both_dicts(tmp_path):
+    # nn.DataParallel around nn.DataParallel gives "module.module."; the criterion may carry it too
+    ref = _perturbed_reference(feat_dim=32, resnet=torchvision.models.resnet18)
+    path = tmp_path / "wrapped.pth"
+    torch.save({"model_state_dict": {"module.module." + k: v for k, v in ref.state_dict().items()},
+                "criterion_state_dict": {"module.module.sax": torch.tensor([0.5]),
+                                         "module.module.saq": torch.tensor([-1.5])}}, path)
+    model, loss = AtLoc.from_atloc_checkpoint(path, backbone="resnet18", return_loss=True)
+    images = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(images), ref(images), atol=1e-5, rtol=1e-5)
+    assert (loss.sax.item(), loss.saq.item()) == (0.5, -1.5)
+
+
+def test_loss_weights_loaded_frozen_when_asked(tmp_path):
+    path = tmp_path / "ckpt.pth"
+    torch.save({"model_state_dict": {}, "criterion_state_dict": {"sax": torch.tensor([0.25]),
+                                                                  "saq": torch.tensor([-2.5])}}, path)
+    frozen = AtLocLoss.from_atloc_checkpoint(path, learnable=False)
+    assert (frozen.sax.item(), frozen.saq.item()) == (0.25, -2.5)
+    assert not frozen.sax.requires_grad and not frozen.saq.requires_grad
+    assert AtLocLoss.from_atloc_checkpoint(path).saq.requires_grad
+
+
+def test_criterion_without_saq_is_named(tmp_path):
+    path = tmp_path / "half.pth"
+    torch.save({"model_state_dict": {}, "criterion_state_dict": {"sax": torch.tensor([0.0])}}, path)
+    with pytest.raises(ValueError, match=r"'criterion_state_dict' must hold 'sax' and 'saq', got \['sax'\]"):
+        AtLocLoss.from_atloc_checkpoint(path)
+
+
+def test_a_checkpoint_holding_python_objects_is_not_unpickled(tmp_path):
+    # Original checkpoints hold tensors only; anything else is refused (weights_only loading), not
+    # run by the unpickler.
+    ref = _perturbed_reference(feat_dim=32, resnet=torchvision.models.resnet18)
+    path = tmp_path / "objects.pth"
+    _save(ref, path, written=datetime.date(2020, 1, 1))
+    with pytest.raises(ValueError, match=r"objects.pth' could not be read as a torch.save file of tensors"):
+        AtLoc.from_atloc_checkpoint(path, backbone="resnet18")

@@ -1,11 +1,14 @@
 """The model's input contract: prepare() against a hand-worked normalisation, the recorded size."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 import timm
 
 from topoloc.models import AtLoc
-from topoloc.models.contract import input_size, prepare, resolve_input_size, to_unit_float
+from topoloc.models.contract import (input_size, prepare, record_input_size, resolve_input_size, to_unit_float,
+                                     unwrap_model)
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +112,32 @@ def test_a_normalisation_on_the_0_255_scale_is_refused(model):
         model.set_input_contract(mean=[0.5, 0.5, 0.5], std=[2.0, 2.0, 2.0])
     model.set_input_contract(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])  # CLIP-like constants are fine
     assert float(model.prepare(torch.ones(1, 3, 2, 2))[0, 0, 0, 0]) == pytest.approx((1 - 0.5) / 0.5)
+
+
+def test_the_recorded_size_reaches_a_torch_compile_wrapper():
+    torch.manual_seed(0)
+    fresh = AtLoc("test_resnet", feat_dim=8)
+    record_input_size(fresh, (48, 72))
+    assert fresh.input_size == (48, 72)  # (H, W)
+    compiled = torch.compile(fresh)  # not compiled until called
+    assert unwrap_model(compiled) is fresh and input_size(compiled) == (48, 72)
+    wrapped = torch.nn.Module()  # DDP-like: the compiled model under `.module`
+    wrapped.module = compiled
+    assert unwrap_model(wrapped) is fresh
+
+
+def test_a_recorded_size_wins_over_an_image_cache():
+    torch.manual_seed(0)
+    fresh = AtLoc("test_resnet", feat_dim=8)
+    cache = SimpleNamespace(images=torch.zeros(1, 3, 16, 24, dtype=torch.uint8), image_size=(16, 24))
+    assert resolve_input_size(fresh, None, data=cache) == (16, 24)
+    fresh.set_input_contract(image_size=(32, 40))
+    assert resolve_input_size(fresh, None, data=cache) == (32, 40)
+
+
+def test_prepare_passes_check_range_off_to_the_model(model):
+    grey = torch.full((1, 3, 2, 2), 128.0)  # a [0, 255] float image, which only check_range=False lets through
+    mean, std = model.config["mean"][0], model.config["std"][0]
+    assert float(prepare(model, grey, check_range=False)[0, 0, 0, 0]) == pytest.approx((128 - mean) / std)
+    with pytest.raises(ValueError, match="maximum of 128"):
+        prepare(model, grey)

@@ -69,3 +69,18 @@ def test_features_of_another_width_name_the_width_the_head_takes():
     # was torch's "mat1 and mat2 shapes cannot be multiplied (2x32 and 64x3)"
     with pytest.raises(ValueError, match=r"PoseHead: `x` must be \(B, 64\) features, got \(2, 32\)"):
         PoseHead(64)(torch.randn(2, 32))
+
+
+def test_dropout_probability_is_the_one_asked_for():
+    # p = 0.25: a quarter of the features zeroed, the rest scaled by 1 / (1 - 0.25) = 4 / 3
+    torch.manual_seed(0)
+    head = PoseHead(3, dropout=0.25)
+    with torch.no_grad():
+        head.fc_xyz.weight.copy_(torch.eye(3))
+        head.fc_xyz.bias.zero_()
+    out = head.train()(torch.ones(20_000, 3))[:, :3]
+    assert abs(float((out == 0).float().mean()) - 0.25) < 0.02  # sd 0.0018
+    torch.testing.assert_close(out[out != 0], torch.full_like(out[out != 0], 4 / 3))
+    no_dropout = PoseHead(8, dropout=0.0).train()
+    x = torch.randn(4, 8)
+    torch.testing.assert_close(no_dropout(x)[:, :3], x @ no_dropout.fc_xyz.weight.T + no_dropout.fc_xyz.bias)

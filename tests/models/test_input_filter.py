@@ -86,3 +86,17 @@ def test_atloc_local_contrast():
     torch.testing.assert_close(extract_features(model, images), pooled.flatten(1))
     with pytest.raises(ValueError, match="local_contrast"):
         AtLoc("resnet18", feat_dim=16, local_contrast=0)
+
+
+def test_images_as_small_as_the_radius_refused():
+    # reflect padding of r needs more than r pixels: sigma 2 -> radius ceil(6) = 6
+    with pytest.raises(ValueError, match=r"larger than 6 px.*6x40"):
+        LocalContrastNorm(2.0)(torch.rand(1, 3, 6, 40))
+    assert LocalContrastNorm(2.0)(torch.rand(1, 3, 7, 40)).shape == (1, 3, 7, 40)
+
+
+def test_gradient_is_finite_on_an_exactly_flat_image():
+    # zeros: d = 0 and the local variance is exactly 0, where sqrt has an infinite derivative
+    x = torch.zeros(1, 3, 16, 16, requires_grad=True)
+    LocalContrastNorm(2.0)(x).sum().backward()
+    assert torch.isfinite(x.grad).all()

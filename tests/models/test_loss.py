@@ -98,3 +98,21 @@ def test_6d_code_layout():
     pred, target = torch.zeros(2, 9), torch.zeros(2, 9)
     target[:, 3:] = 0.6  # mean |diff| over the 6 rotation numbers = 0.6
     assert loss_fn.terms(pred, target)["q_l1"].item() == pytest.approx(0.6)
+
+
+def test_quaternion_term_per_pose_is_a_mean_on_either_sign():
+    loss_fn = AtLocLoss(sx=0.0, sq=0.0)
+    q = torch.tensor([[0.5, 0.5, 0.5, 0.5]])
+    pred = torch.cat([torch.zeros(1, 3), -q + 0.1], dim=1)  # 0.1 from -q on each number, 0.9 or 1.1 from q
+    target = torch.cat([torch.zeros(1, 3), q], dim=1)
+    assert loss_fn.terms(pred, target)["q_l1"].item() == pytest.approx(0.1)
+
+
+def test_low_precision_poses_are_compared_in_float32():
+    # bf16 holds 1/3 as 0.333984...; the class promises the means in float32
+    pred = torch.zeros(2, 6, dtype=torch.bfloat16)
+    target = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0, 0.0]] * 2, dtype=torch.bfloat16)
+    terms = AtLocLoss(sx=0.0, sq=0.0).terms(pred, target)
+    assert terms["loss"].dtype == torch.float32
+    assert terms["t_l1"].item() == pytest.approx(1 / 3, rel=1e-6)
+    assert terms["loss"].item() == pytest.approx(1 / 3, rel=1e-6)

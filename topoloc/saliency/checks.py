@@ -279,11 +279,15 @@ def planted_cue_check(
         train_steps, batch_size, lr: training of each copy (Adam, the rate decayed linearly to 0).
         eval_images: held-out images on which the shares are measured.
         seed: seeds the weights, the images and the noise of the maps.
-        **kwargs: passed to `topoloc.saliency.saliency`.
+        **kwargs: passed to `topoloc.saliency.saliency` (not ``target`` or ``generator``: the check sets them).
     """
     if method not in METHODS:
         raise ValueError(f"planted_cue_check: `method` must be one of {METHODS}, got {method!r}")
     _check_seed("planted_cue_check", seed)
+    for name in ("target", "generator"):  # set below: saliency() got them twice, a bare TypeError
+        if name in kwargs:
+            raise ValueError(f"planted_cue_check: `{name}` is set by the check (the saliency follows the sum of "
+                             f"the first 3 outputs, its noise is seeded by `seed`); leave it out")
     h, w = size
     region = region or (0, h // 2, 0, w // 2)
     control_region = control_region or (h - h // 2, h, w - w // 2, w)

@@ -190,3 +190,13 @@ def test_report_of_two_runs(tmp_path):
         saliency_report({}, sets, tmp_path / "out")
     with pytest.raises(ValueError, match="baseline"):
         saliency_report(runs, sets, tmp_path / "out", baseline="other")
+
+
+def test_ids_outside_the_class_table_count_as_one_unknown_class():
+    # mass 1 + 2 + 3 + 4 = 10: sky 1, the ids 2 and 3 (not in the table) 2 + 3, road 4
+    maps = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    sem = torch.tensor([[[0, 2], [3, 6]]], dtype=torch.uint8)
+    s = class_saliency_shares(maps, sem, {0: "sky", 6: "road"})
+    assert sorted(s.names) == ["road", "sky", "unknown"]
+    assert s.saliency == pytest.approx({"sky": 0.1, "unknown": 0.5, "road": 0.4})
+    assert s.area == pytest.approx({"sky": 0.25, "unknown": 0.5, "road": 0.25})

@@ -57,7 +57,7 @@ def parse_image_size(value: Any, *, name: str = "image_size", short_side: bool =
         raise ValueError(f"{name}: expected {expected}, got None")
     if isinstance(value, str):
         parts = value.lower().replace(" ", "").split("x")
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        if len(parts) != 2 or not all(p.isdecimal() for p in parts):
             raise ValueError(f"{name}: expected {expected}, got {value!r}")
         value = (int(parts[1]), int(parts[0]))  # text is width first
     if _is_int(value):

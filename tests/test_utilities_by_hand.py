@@ -1,0 +1,215 @@
+"""The leaf helpers against their documented behaviour, worked by hand: output sizes, paths that cannot be
+written, atomic writes and their stale temporary files, device strings, CPU flags, error-message names, flags."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc import _device, _tempfiles
+from topoloc._device import cpu_flags, cpu_has_bf16, resolve_device
+from topoloc._flags import check_flag
+from topoloc._messages import renamed, shape_of
+from topoloc._paths import cannot_write, not_a_file, unwritable
+from topoloc._tempfiles import OPEN_MODE, pid_alive, remove_stale, remove_stale_writes, write_atomically
+from topoloc._tempfiles import write_text_atomically
+from topoloc.image_size import output_size, parse_image_size
+
+#: A process id above Linux's largest pid_max (2**22): no process has it.
+DEAD_PID = 99_999_999
+
+
+# --- image_size -----------------------------------------------------------------------------------------
+
+def test_short_side_rounds_the_long_side_to_the_nearest_pixel():
+    # 3 x 4 to a short side of 2: the long side is 4 * 2 / 3 = 2.67, rounded to 3 (truncating would give 2).
+    assert output_size((3, 4), 2) == (2, 3)
+    assert output_size((4, 3), 2) == (3, 2)
+
+
+@pytest.mark.parametrize("bad", [(3, 2.0), (3, True), (3, "4"), "360*240", "360x240x1"])
+def test_each_side_and_only_an_x_separator(bad):
+    with pytest.raises(ValueError, match="the_arg: expected"):
+        parse_image_size(bad, name="the_arg")
+
+
+def test_text_that_only_looks_like_digits_is_refused_by_name():
+    # "²" is a digit to str.isdigit but not to int(): the refusal must still name the argument.
+    with pytest.raises(ValueError, match="--size: expected"):
+        parse_image_size("²x3", name="--size")
+
+
+def test_the_error_says_the_bounds():
+    with pytest.raises(ValueError, match=r"two ints, 1 or more px"):
+        parse_image_size((0, 3))
+
+
+# --- _paths ---------------------------------------------------------------------------------------------
+
+def test_only_a_folder_is_called_a_folder(tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    assert not_a_file(tmp_path) == "a folder, expected a file"
+    assert not_a_file(tmp_path / "missing.txt") == "no such file"
+    assert not_a_file(tmp_path / "a.txt") == "no such file"  # called where no file was found: only folders differ
+
+
+def test_the_write_check_leaves_nothing_behind(tmp_path):
+    assert cannot_write(tmp_path / "new" / "out.csv") is None
+    assert cannot_write(tmp_path) is None
+    assert list(tmp_path.iterdir()) == []  # neither the probe file nor the folder "new"
+
+
+def test_a_file_in_the_way_is_left_to_file_above():
+    # /proc/self/status is a file in /proc, where nothing can be created: the file is the reason, not /proc.
+    assert cannot_write("/proc/self/status/out.csv") is None
+    assert unwritable("/proc/self/status/out.csv") == "'/proc/self/status' is a file, not a folder"
+
+
+def test_unwritable_names_a_folder_that_refuses_writes():
+    assert unwritable("/proc/out.csv").startswith("cannot write in '/proc'")
+
+
+# --- _tempfiles -----------------------------------------------------------------------------------------
+
+def test_pid_alive(monkeypatch):
+    assert pid_alive(os.getpid())
+    assert not pid_alive(DEAD_PID)
+
+    def not_permitted(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(_tempfiles.os, "kill", not_permitted)
+    assert pid_alive(DEAD_PID + 1)  # another user's process: alive, though it cannot be signalled
+
+
+def test_remove_stale_keeps_the_living_and_removes_names_without_a_pid(tmp_path):
+    for name in [f".a.{DEAD_PID}.tmp", f".a.{os.getpid()}.tmp", ".a.tmp", ".b.tmp"]:
+        (tmp_path / name).write_text("x")
+    removed = remove_stale(tmp_path, r"\.a(\.(?P<pid>\d+))?\.tmp")
+    assert sorted(p.name for p in removed) == sorted([f".a.{DEAD_PID}.tmp", ".a.tmp"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".a.{os.getpid()}.tmp", ".b.tmp"])
+    assert remove_stale(tmp_path / "missing", r".*") == []
+
+
+def test_remove_stale_writes_matches_whole_names_only(tmp_path):
+    # Not a temporary file of write_atomically (".<name>.<pid>.tmp"): its pid would have to end the name.
+    keep = tmp_path / f".notes.{DEAD_PID}.tmpx.tmp"
+    keep.write_text("mine")
+    stale = tmp_path / f".notes.{DEAD_PID}.tmp"
+    stale.write_text("half")
+    assert remove_stale_writes(tmp_path) == [stale]
+    assert keep.read_text() == "mine"
+
+
+def test_write_atomically_writes_beside_then_replaces(tmp_path):
+    out = tmp_path / "a.txt"
+    out.write_text("previous")
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp.name)
+        assert out.read_text() == "previous"
+        tmp.write_text("new")
+
+    write_atomically(out, write)
+    assert seen == [f".a.txt.{os.getpid()}.tmp"]
+    assert out.read_text() == "new"
+
+
+def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
+    out = tmp_path / "a.txt"
+    out.write_text("previous")
+
+    def killed_mid_write(tmp):
+        Path(tmp).write_text("ha")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(out, killed_mid_write)
+    assert out.read_text() == "previous"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_write_text_atomically_uses_the_encoding(tmp_path):
+    out = write_text_atomically(tmp_path / "a.txt", "é", encoding="latin-1")
+    assert out.read_bytes() == b"\xe9"  # U+00E9 is one byte in Latin-1 (two in UTF-8)
+
+
+def test_open_mode_is_what_open_gives(tmp_path):
+    path = tmp_path / "plain.txt"
+    with open(path, "w"):
+        pass
+    assert OPEN_MODE == path.stat().st_mode & 0o777
+
+
+# --- _device --------------------------------------------------------------------------------------------
+
+def test_auto_is_cuda_where_available(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+
+
+def test_device_refusals_name_the_argument(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="--device: 'cuda:1' asked for but no CUDA device"):
+        resolve_device("cuda:1", name="--device")
+    with pytest.raises(ValueError, match="--device: expected 'auto'"):
+        resolve_device("gpu please", name="--device")
+
+
+def test_cpu_flags_read_x86_and_arm(tmp_path):
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16\nbugs\t\t: spectre\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\nCPU part\t: 0xd40\n")
+    assert cpu_flags(x86) == {"fpu", "avx512f", "avx512_bf16"}
+    assert cpu_flags(arm) == {"fp", "asimd", "bf16"}
+    assert cpu_flags(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("onednn, flags, expected", [
+    (True, "avx512f avx512bw", False),  # AVX-512 without BF16: oneDNN emulates it
+    (True, "avx512f avx512_bf16", True),
+    (True, "amx_bf16", True),
+    (False, "avx512_bf16", False),  # the CPU could, this torch cannot
+])
+def test_cpu_has_bf16_needs_both_onednn_and_the_flag(tmp_path, monkeypatch, onednn, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"flags\t\t: {flags}\n")
+    monkeypatch.setattr(_device.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: onednn)
+    assert cpu_has_bf16(cpuinfo) is expected
+
+
+def test_arm_bf16_counts(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("Features\t: fp asimd bf16\n")
+    monkeypatch.setattr(_device.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert cpu_has_bf16(cpuinfo) is True
+
+
+# --- _messages and _flags -------------------------------------------------------------------------------
+
+def test_renamed_keeps_a_long_index():
+    assert renamed("val_flights[12]: no image", {"val_flights": "--val-flights"}) == "--val-flights[12]: no image"
+    assert renamed("size: bad", {"other": "--other"}) == "size: bad"
+
+
+def test_shape_of_a_tensor_is_a_plain_tuple():
+    shape = shape_of(torch.zeros(2, 3))
+    assert shape == (2, 3) and type(shape) is tuple
+    assert shape_of(None) == "NoneType"
+
+
+def test_check_flag_takes_bools_only():
+    assert check_flag(np.bool_(True), "amp") is True
+    assert check_flag(False, "amp") is False
+    for bad in [1, 0, "no", None]:
+        with pytest.raises(TypeError, match="amp: expected True or False"):
+            check_flag(bad, "amp")

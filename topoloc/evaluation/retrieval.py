@@ -111,6 +111,11 @@ def nearest_neighbours(query_qd, database_nd, chunk_size: int = 4096) -> tuple[T
     return torch.cat(indices), torch.cat(sims)
 
 
+def _check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+
+
 @torch.no_grad()
 def extract_features(
     model: nn.Module,
@@ -137,6 +142,7 @@ def extract_features(
     Shape:
         images: (N, 3, H, W) uint8 -> (N, D)
     """
+    _check_batch_size(batch_size)
     device = next(model.parameters()).device if device is None else resolve_device(device)
     backbone = getattr(model, "backbone", model)
     owner = model if hasattr(model, "prepare") or hasattr(model, "normalize") else backbone
@@ -209,6 +215,7 @@ def thumbnail_features(
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
         raise ValueError(f"images: expected a non-empty (N, 3, H, W) image tensor, got "
                          f"{tuple(getattr(images, 'shape', ()))}")
+    _check_batch_size(batch_size)
     size = tuple(int(s) for s in size_hw)
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"size_hw: expected (H, W) of positive integers, got {size_hw!r}")

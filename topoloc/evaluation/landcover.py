@@ -56,6 +56,8 @@ def class_shares(semantics: np.ndarray, classes: Mapping[int, str]) -> dict[str,
         raise ValueError(f"class_shares: `semantics` must be (N, H, W) integer class ids, got {sem.dtype} "
                          f"{sem.shape}")
     pixels = sem.shape[1] * sem.shape[2]
+    if pixels == 0:
+        raise ValueError(f"class_shares: `semantics` has maps of no pixels {sem.shape}; expected H, W >= 1")
     return {name: (sem == cid).reshape(len(sem), -1).sum(axis=1) / pixels for cid, name in classes.items()}
 
 

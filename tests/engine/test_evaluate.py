@@ -529,3 +529,179 @@ def test_a_dict_of_datasets_is_refused_by_name():
         evaluate(model, norm, test, frame=FRAME, retrieval=False, val_sets={"val": test})
     with pytest.raises(TypeError, match="^train_set: expected one dataset, got dict$"):
         evaluate(model, norm, test, frame=FRAME, retrieval=False, train_set={"train": train})
+
+
+def test_pose_evaluation_refuses_bad_inputs_by_name():
+    gt = _poses(2)
+    nan = gt.copy()
+    nan[1, 0, 3] = np.nan
+    cases = [
+        (dict(pred_c2w=nan), ValueError, r"^pred_c2w: expected finite poses, got NaN or inf$"),
+        (dict(pred_c2w=gt[:1]), ValueError, r"^pred_c2w has 1 poses but gt_c2w has 2; expected the same$"),
+        (dict(pred_c2w=gt[:0], gt_c2w=gt[:0], names=[]), ValueError, r"^gt_c2w: expected at least one test image"),
+        (dict(frame="comballaz"), TypeError, r"^frame: expected a topoloc.geodesy.LocalFrame, got str$"),
+        (dict(nearest_train_m=[1.0]), ValueError, r"^nearest_train_m: expected 2 values \(one per image\), got 1$"),
+    ]
+    for kwargs, error, match in cases:
+        args = dict(method="m", names=["a", "b"], flights="f", domains="d", pred_c2w=gt, gt_c2w=gt, frame=FRAME)
+        with pytest.raises(error, match=match):
+            PoseEvaluation(**(args | kwargs))
+
+
+def test_default_names_groups_and_missing_coverage_in_the_rows():
+    gt = _poses(3)
+    ev = evaluate_poses(gt, gt, FRAME, flights=["b", "a", "a"], domains=["real", "synthetic", "real"])
+    assert ev.names == ["0", "1", "2"]  # the documented default: the image's index
+    assert ev.groups() == [("real", "a"), ("real", "b"), ("synthetic", "a")]  # sorted, not in order of appearance
+    row = ev.rows()[0]  # no training poses given: the coverage columns are NaN, not 0
+    assert np.isnan(row["nearest_train_m"]) and np.isnan(row["nearest_train_deg"])
+    result = EvaluationResult(ev)
+    assert result.coverage_summary() == {} and result.to_dict()["coverage"] == {}
+
+
+def test_the_coverage_weight_is_passed_on():
+    # The test pose at the origin; training pose 0 at 5 m with the same rotation, pose 1 at the same place turned
+    # by 10 deg. At 1 m/deg (the default) pose 0 is nearer (5 + 0 < 0 + 10); at 0.1 m/deg pose 1 (0 + 1 < 5 + 0).
+    test = np.eye(4)[None]
+    train = np.tile(np.eye(4), (2, 1, 1))
+    train[0, 0, 3] = 5.0
+    train[1, :3, :3] = _rot_z(10.0)
+    by_default = evaluate_poses(test, test, FRAME, train_c2w=train)
+    assert (by_default.nearest_train_m[0], by_default.nearest_train_deg[0]) == pytest.approx((5.0, 0.0), abs=1e-6)
+    weighted = evaluate_poses(test, test, FRAME, train_c2w=train, m_per_deg=0.1)
+    assert (weighted.nearest_train_m[0], weighted.nearest_train_deg[0]) == pytest.approx((0.0, 10.0), abs=1e-6)
+
+
+def test_coverage_summary_medians_per_group_and_the_nearest_position():
+    from topoloc.data.pose_coverage import Coverage
+
+    gt = _poses(4)
+    near_m, near_deg = np.array([1.0, 2.0, 10.0, 30.0]), np.array([4.0, 0.0, 1.0, 2.0])
+    model = PoseEvaluation("model", list("abcd"), ["f", "f", "g", "g"], "real", gt, gt, FRAME, near_m, near_deg)
+    position = np.array([0.5, 1.0, 4.0, 8.0])
+    cov = Coverage(near_m, near_deg, np.zeros(4, dtype=np.int64), position_m=position)
+    summary = EvaluationResult(model, coverage=cov, notes=["no validation set"]).coverage_summary()
+    # all four: median of 1, 2, 10, 30 m is (2 + 10) / 2 = 6 (the mean would be 10.75); of 0, 1, 2, 4 deg 1.5
+    assert (summary["all"]["median_m"], summary["all"]["median_deg"]) == (6.0, 1.5)
+    assert summary["all"]["median_position_m"] == 2.5  # (1 + 4) / 2
+    assert (summary["real/f"]["median_m"], summary["real/f"]["median_position_m"]) == (1.5, 0.75)  # images a, b
+    assert (summary["real/g"]["median_m"], summary["real/g"]["median_position_m"]) == (20.0, 6.0)  # images c, d
+    # a coverage of other images (another length) gives no nearest-position figure rather than a wrong one
+    other = Coverage(near_m[:3], near_deg[:3], np.zeros(3, dtype=np.int64), position_m=position[:3])
+    assert "median_position_m" not in EvaluationResult(model, coverage=other).coverage_summary()["all"]
+    assert EvaluationResult(model, notes=["no validation set"]).to_dict()["notes"] == ["no validation set"]
+
+
+def test_every_retrieval_is_kept_the_single_one_first():
+    gt = _poses(2)
+    model, first, second = (PoseEvaluation(m, ["a", "b"], "f", "d", gt, gt, FRAME) for m in ("model", "r1", "r2"))
+    # a retrieval passed alone beside a dict that already has a "model" entry keeps both, itself first
+    both = EvaluationResult(model, retrieval=first, retrievals={"model": second})
+    assert list(both.retrievals) == ["retrieval 1", "model"] and [m.method for m in both.baselines()] == ["r1", "r2"]
+    # only a dict: `retrieval` is its first entry
+    assert EvaluationResult(model, retrievals={"thumbnail": second, "model": first}).retrieval is second
+
+
+def test_the_csv_keeps_ten_significant_digits(tmp_path):
+    from topoloc.evaluation import write_rows_csv
+
+    path = write_rows_csv([{"x": 1234.56789012345, "y": "label"}], tmp_path / "t.csv", columns=("x", "y"))
+    assert path.read_text().splitlines() == ["x,y", "1234.56789,label"]  # 10 digits: 1234.567890 -> 1234.56789
+
+
+def test_nearest_neighbours_refuses_features_it_cannot_compare():
+    db = torch.eye(3)
+    cases = [
+        (dict(chunk_size=0), r"^chunk_size: expected a positive integer, got 0$"),
+        (dict(query_qd=torch.zeros(0, 3)),
+         r"^query_qd: expected a non-empty feature matrix of shape \(N, D\), got \(0, 3\)$"),
+        (dict(database_nd=torch.zeros(3, 0)), r"^database_nd: expected a non-empty feature matrix .* got \(3, 0\)$"),
+        (dict(query_qd=torch.tensor([[1.0, float("nan"), 0.0]])),
+         r"^query_qd: expected finite features, got NaN or inf$"),
+    ]
+    for kwargs, match in cases:
+        with pytest.raises(ValueError, match=match):
+            nearest_neighbours(**(dict(query_qd=db, database_nd=db) | kwargs))
+
+
+def test_retrieved_similarities_are_float64_cosines():
+    # query (3, 4) against rows (1, 0) and (0, 1): cosines 3/5 and 4/5, row 1 the nearer
+    _, idx, sim = retrieve_poses(np.array([[3.0, 4.0]], dtype=np.float32), np.eye(2, dtype=np.float32), _poses(2))
+    assert idx.tolist() == [1] and sim.dtype == np.float64 and sim[0] == pytest.approx(0.8, abs=1e-7)
+
+
+def test_retrieval_labels_name_the_features_or_the_given_detail():
+    from topoloc.evaluation import retrieval_label
+
+    assert retrieval_label("thumbnail") == "retrieval (features: 16x24 grey thumbnail)"
+    assert retrieval_label("model", "augmented model") == "retrieval (features: augmented model)"
+    with pytest.raises(ValueError, match=r"unknown feature source 'sift'; expected one of \['model', 'thumbnail'"):
+        retrieval_label("sift")
+
+
+def test_thumbnail_shrinks_as_pil_bilinear_does_with_antialiasing():
+    from PIL import Image
+
+    from topoloc.evaluation.retrieval import thumbnail_features
+
+    # 48 x 72 noise shrunk three times: an antialiased resize averages each output pixel over its neighbours (as
+    # PIL's BILINEAR resize, the reference torch's antialias=True follows), where plain bilinear sampling would
+    # keep one input pixel in nine (a descriptor with cosine ~0.5 to this one).
+    img = torch.randint(0, 256, (1, 3, 48, 72), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    luma = (img[0].double() / 255 * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64).view(3, 1, 1)).sum(0)
+    ref = np.asarray(Image.fromarray(luma.numpy().astype(np.float32)).resize((24, 16), Image.BILINEAR), np.float64)
+    ref = ref.ravel() - ref.mean()
+    np.testing.assert_allclose(thumbnail_features(img)[0].numpy(), ref / np.linalg.norm(ref), rtol=0, atol=1e-5)
+
+
+def test_thumbnail_features_refuse_bad_sizes_by_name():
+    from topoloc.evaluation.retrieval import thumbnail_features
+
+    img = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"^size_hw: expected \(H, W\) of positive integers, got \(0, 4\)$"):
+        thumbnail_features(img, size_hw=(0, 4))
+
+
+class _Recorder(torch.nn.Module):
+    """A backbone that records the batch sizes it sees and returns each image's mean as its feature."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        self.batches.append(x.shape[0])
+        return x.float().mean(dim=(1, 2, 3))[:, None] * self.scale
+
+
+class _Recording(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = _Recorder()
+
+    def normalize(self, x):
+        return x
+
+
+def test_extract_features_batches_restores_eval_mode_and_refuses_bad_images():
+    model = _Recording().eval()
+    feats = extract_features(model, torch.zeros(5, 3, 4, 4, dtype=torch.uint8), batch_size=2)
+    assert feats.shape == (5, 1) and model.backbone.batches == [2, 2, 1]  # 5 images, 2 per forward pass
+    assert not model.training  # a model in eval mode stays in eval mode
+    with pytest.raises(ValueError, match=r"^images: expected a \(N, 3, H, W\) uint8 tensor, got \(2, 4, 4, 4\)$"):
+        extract_features(model, torch.zeros(2, 4, 4, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match=r"^images: expected at least one image, got none$"):
+        extract_features(model, torch.zeros(0, 3, 4, 4, dtype=torch.uint8))
+
+
+def test_a_batch_size_below_one_is_refused_by_name():
+    # was torch's "split_size can only be 0 if dimension size is 0, but got dimension size of 2", naming no argument
+    from topoloc.evaluation.retrieval import thumbnail_features
+
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match=rf"^batch_size: expected a positive integer, got {bad}$"):
+            thumbnail_features(images, batch_size=bad)
+        with pytest.raises(ValueError, match=rf"^batch_size: expected a positive integer, got {bad}$"):
+            extract_features(_Recording(), images, batch_size=bad)

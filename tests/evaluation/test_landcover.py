@@ -97,3 +97,60 @@ def test_each_part_gives_the_median_not_the_mean_of_skewed_errors():
     assert [(p.low, p.high) for p in parts] == [(0.0, 0.1), (0.3, 0.4), (0.5, 0.6), (0.9, 1.0)]
     assert [p.median_m for p in parts] == [2.0, 11.0, 5.0, 3.0]
     assert [p.median_deg for p in parts] == [2.0, 6.0, 2.0, 7.0]
+
+
+def test_many_ties_keep_their_order_across_a_cut():
+    # Twenty views, twelve with none of the class (share 0): cut in two halves of ten, the first half holds the
+    # first ten of those twelve in their own order (images 0, 2, 3, 5, 6, 8, 9, 11, 12, 14), the second the other
+    # two (15, 17) and the eight with some of the class. Errors: image k has k + 1 m.
+    share = np.array([0.0, 0.3, 0.0, 0.0, 0.6, 0.0, 0.0, 0.1, 0.0, 0.0,
+                      0.8, 0.0, 0.0, 0.2, 0.0, 0.0, 0.5, 0.0, 0.4, 0.7])
+    t = np.arange(1.0, 21.0)
+    low, high = errors_by_share(t, t, share, parts=2)
+    assert (low.count, low.low, low.high, high.low, high.high) == (10, 0.0, 0.0, 0.0, 0.8)
+    assert low.median_m == 8.0  # 1, 3, 4, 6, 7 | 9, 10, 12, 13, 15: (7 + 9) / 2
+    assert high.median_m == 15.0  # 2, 5, 8, 11, 14 | 16, 17, 18, 19, 20: (14 + 16) / 2
+
+
+def test_as_many_parts_as_images_gives_each_image_its_own_part():
+    t, r, share = np.array([10.0, 20.0, 30.0]), np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.9, 0.1])
+    parts = errors_by_share(t, r, share, parts=3)
+    assert [(p.low, p.high, p.count, p.median_m, p.median_deg) for p in parts] == [
+        (0.1, 0.1, 1, 30.0, 3.0), (0.5, 0.5, 1, 10.0, 1.0), (0.9, 0.9, 1, 20.0, 2.0)]
+
+
+def test_rotation_errors_of_another_length_are_refused():
+    with pytest.raises(ValueError, match=r"one value per image, got 4, 3 and 4"):
+        errors_by_share(np.ones(4), np.ones(3), np.zeros(4))
+
+
+@pytest.mark.parametrize("semantics, got", [
+    (np.zeros((2, 3, 4)), r"got float64 \(2, 3, 4\)"),  # (N, H, W) but not class ids
+    (np.zeros((2, 3), dtype=np.int64), r"got int64 \(2, 3\)"),  # class ids but no stack of maps
+])
+def test_class_shares_refuses_float_maps_and_flat_stacks(semantics, got):
+    with pytest.raises(ValueError, match=r"`semantics` must be \(N, H, W\) integer class ids, " + got):
+        class_shares(semantics, {1: "meadow"})
+
+
+def test_rows_of_poses_tolerance_is_metres_plus_radians_1e_3_by_default():
+    from topoloc.evaluation.landcover import rows_of_poses
+
+    pose_file = _yawed(np.array([0.0, 90.0]), np.array([0.0, 50.0]))
+    # 0.03 deg of yaw is 0.03 * pi / 180 = 5.2e-4 (radians) < 1e-3: the same row; 0.1 deg is 1.7e-3: none
+    assert rows_of_poses(_yawed(np.array([0.03]), np.array([0.0])), pose_file).tolist() == [0]
+    with pytest.raises(ValueError, match="in no row"):
+        rows_of_poses(_yawed(np.array([0.1]), np.array([0.0])), pose_file)
+    # 0.5 mm off is the same row, 2 mm (2e-3 > 1e-3) is not
+    assert rows_of_poses(_yawed(np.array([90.0]), np.array([50.0005])), pose_file).tolist() == [1]
+    with pytest.raises(ValueError, match=r"nearest row 1 differs by 0\.002, more than 0\.001"):
+        rows_of_poses(_yawed(np.array([90.0]), np.array([50.002])), pose_file)
+    with pytest.raises(ValueError, match=r"a non-empty \(M, 4, 4\) pose file, got \(1, 4, 4\) and \(0, 4, 4\)"):
+        rows_of_poses(pose_file[:1], pose_file[:0])
+
+
+def test_class_shares_refuses_maps_without_pixels():
+    # a (2, 0, 5) stack has no pixels to share: it gave NaN shares (0 / 0) and a RuntimeWarning
+    with pytest.raises(ValueError,
+                       match=r"^class_shares: `semantics` has maps of no pixels \(2, 0, 5\); expected H, W >= 1$"):
+        class_shares(np.zeros((2, 0, 5), dtype=np.int64), {1: "meadow"})

@@ -159,3 +159,78 @@ def test_a_given_geoid_offset_sets_heights_above_sea_level_and_the_csv(flight, t
         table = list(csv.DictReader(f))
     np.testing.assert_allclose([float(r["h_amsl_m"]) for r in table], h - 47.0, rtol=0, atol=1e-3)
     assert {float(r["geoid_offset_m"]) for r in table} == {47.0}
+
+
+def test_geojson_view_lines_take_the_asked_length_and_zero_draws_none(tmp_path):
+    loc = Localisation(["a", "b"], np.stack([_pose(46.37, 7.06, 1800.0, 90.0, -30.0, 0.0),
+                                             _pose(46.38, 7.07, 1700.0, 0.0, -60.0, 0.0)]), FRAME)
+    doc = json.loads(loc.write(tmp_path / "out.geojson", view_length_m=10.0).read_text())
+    views = [f for f in doc["features"] if f["properties"]["feature"] == "view"]
+    assert [f["properties"]["length_m"] for f in views] == [10.0, 10.0]
+    for f in views:
+        a, b = (np.array(TO_ECEF.transform(*p)) for p in f["geometry"]["coordinates"])
+        assert np.linalg.norm(b - a) == pytest.approx(10.0, abs=1e-3)  # 10 m, not the default 50
+    ids = [f["id"] for f in doc["features"]]
+    assert len(set(ids)) == len(ids) == 4  # a camera and its line are two features: two ids
+    # 0 m: "no lines", the cameras only
+    assert [f["properties"]["feature"] for f in to_geojson(loc, view_length_m=0)["features"]] == ["camera", "camera"]
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="view_length_m: expected a non-negative length in metres"):
+            to_geojson(loc, view_length_m=bad)
+
+
+def test_kml_heading_of_a_westward_yaw_roll_left_at_zero_and_points_above_sea_level(tmp_path):
+    # Yaw -45 deg is north-west: KML's heading, clockwise from north in [0, 360), is 360 - 45 = 315.
+    # A roll of 5 deg stays out of the Camera (KML's roll sign is not pinned against DJI's): <roll>0</roll>.
+    poses = np.stack([_pose(46.37, 7.06, 1800.0, -45.0, -30.0, 5.0), _pose(46.38, 7.07, 1700.0, 120.0, -60.0, 0.0)])
+    loc = Localisation(["nw", "se"], poses, FRAME, sources=["/photos/DJI_0001.JPG", ""])
+    root = ET.parse(loc.write(tmp_path / "a & b.kml")).getroot()
+    assert root.find(f"{KML}Document/{KML}name").text == "topoloc: a & b"  # escaped in the file, read back whole
+    marks = root.findall(f"{KML}Document/{KML}Placemark")
+    cams = [m.find(f"{KML}Camera") for m in marks]
+    assert [float(c.find(f"{KML}heading").text) for c in cams] == pytest.approx([315.0, 120.0], abs=1e-3)
+    assert [float(c.find(f"{KML}tilt").text) for c in cams] == pytest.approx([60.0, 30.0], abs=1e-3)  # 90 + pitch
+    assert [c.find(f"{KML}roll").text for c in cams] == ["0", "0"]
+    assert [m.find(f"{KML}Point/{KML}altitudeMode").text for m in marks] == ["absolute", "absolute"]
+    desc = [m.find(f"{KML}description").text for m in marks]
+    assert "roll 5.00 deg" in desc[0] and desc[0].endswith("; photo /photos/DJI_0001.JPG")
+    assert "photo" not in desc[1]  # no source, no "photo" clause
+
+
+def test_csv_angles_to_1e_9_deg_and_the_viewing_direction_a_unit_vector(tmp_path):
+    # Yaw 90, pitch -30, roll 5 (deg): each in its own column, not swapped.
+    lat, lon = 46.37, 7.06
+    loc = Localisation(["a"], _pose(lat, lon, 1800.0, 90.0, -30.0, 5.0)[None], FRAME)
+    with loc.write(tmp_path / "out.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert [float(row[c]) for c in ("yaw_deg", "pitch_deg", "roll_deg")] == pytest.approx([90.0, -30.0, 5.0], abs=1e-6)
+    # degrees to 1e-9 (the docstring): 46.37 and 7.06 come back to 1e-9 deg, about 0.1 mm
+    assert float(row["lat_deg"]) == pytest.approx(lat, abs=2e-9)
+    assert float(row["lon_deg"]) == pytest.approx(lon, abs=2e-9)
+    # the viewing direction is the camera's z axis: a unit vector (east ~cos 30, up ~-sin 30), to ~1e-9
+    view = np.array([float(row[c]) for c in ("view_east", "view_north", "view_up")])
+    assert np.linalg.norm(view) == pytest.approx(1.0, abs=1e-8)
+    np.testing.assert_allclose(view, [np.cos(np.radians(30)), 0.0, -0.5], atol=1e-3)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(geoid_offset_m=121.0), ValueError, r"geoid_offset_m: expected a geoid undulation in metres within \+-120"),
+    (dict(geoid_offset_m=float("nan")), ValueError, "geoid_offset_m: expected a geoid undulation"),
+    (dict(sources=["a.jpg"]), ValueError, "Localisation sources: expected 2 entries"),
+    (dict(frame="comballaz"), TypeError, "Localisation frame: expected a topoloc.geodesy.LocalFrame, got str"),
+])
+def test_localisation_refuses_bad_arguments_by_name(kwargs, error, match):
+    poses = np.stack([_pose(46.37, 7.06, 1800.0, 0.0, -30.0, 0.0)] * 2)
+    with pytest.raises(error, match=match):
+        Localisation(**(dict(names=["a", "b"], c2w_enu=poses, frame=FRAME) | kwargs))
+    # the bounds themselves are accepted: the geoid's undulation is within about -106 to +85 m on Earth
+    assert Localisation(["a", "b"], poses, FRAME, geoid_offset_m=-120.0).h_amsl_m[0] == pytest.approx(1920.0, abs=1e-6)
+
+
+def test_a_pose_far_above_the_earth_is_refused_too(flight):
+    _, loc = flight
+    high = loc.c2w_enu.copy()
+    high[0, 2, 3] += 200_000.0  # 200 km up: above the 100 km the check allows
+    with pytest.raises(ValueError,
+                       match=r"placed 1 of \d+ photos at heights outside \[-1000, 100000\] m.*'p0': 2\d\d,\d\d\d m"):
+        Localisation(loc.names, high, FRAME)

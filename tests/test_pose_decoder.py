@@ -56,3 +56,25 @@ def test_ecef_to_wgs84_at_the_plausible_ceiling_matches_pyproj():
     np.testing.assert_allclose(got[0], lat, rtol=0, atol=1e-10)
     np.testing.assert_allclose(got[1], lon, rtol=0, atol=1e-10)
     np.testing.assert_allclose(got[2], h, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("key, value, size", [
+    ("std_m", [1.0, 1.0], 3),  # two numbers: was numpy's broadcasting error
+    ("mean_m", [0.0, 0.0, float("nan")], 3),
+    ("mean_m", "origin", 3),
+    ("reference_rotation", [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], 9),
+])
+def test_statistics_of_the_wrong_size_or_not_finite_are_refused_by_key(key, value, size):
+    with pytest.raises(ValueError, match=rf"^stats: '{key}': expected {size} finite numbers, got "):
+        decode_pose([0.0] * 9, STATS | {key: value})
+    # the same key inside an export JSON's "normalizer" entry
+    with pytest.raises(ValueError, match=rf"^stats: '{key}': expected {size} finite numbers"):
+        decode_pose([0.0] * 9, {"normalizer": STATS | {key: value}})
+
+
+def test_a_reference_rotation_as_nine_numbers_or_a_matrix_is_accepted():
+    # R0 = a quarter turn about up (z): east -> north. The identity 6D code decodes to R0 itself.
+    r0 = [[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+    code = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+    for ref in (r0, sum(r0, [])):
+        np.testing.assert_allclose(decode_pose(code, STATS | {"reference_rotation": ref})[:3, :3], r0, atol=1e-12)

@@ -52,7 +52,8 @@ def normalizer_stats(stats: dict[str, Any]) -> dict[str, Any]:
     ``PoseNormalizer.state_dict()`` itself, with ``rotation`` filled in (``"log_quat"`` if absent).
 
     Raises:
-        ValueError: ``mean_m`` / ``std_m`` missing, or an unknown rotation code type.
+        ValueError: ``mean_m`` / ``std_m`` missing or not 3 finite numbers each, ``reference_rotation`` not 9
+            finite numbers, or an unknown rotation code type.
     """
     if not isinstance(stats, dict):
         raise ValueError(f"stats: expected a dict (the export JSON or a normaliser state), got {type(stats).__name__}")
@@ -63,6 +64,16 @@ def normalizer_stats(stats: dict[str, Any]) -> dict[str, Any]:
     rotation = norm.get("rotation") or stats.get("rotation") or "log_quat"
     if rotation not in ROTATION_SIZES:
         raise ValueError(f"stats: unknown rotation code {rotation!r}; expected one of {sorted(ROTATION_SIZES)}")
+    for key, size in (("mean_m", 3), ("std_m", 3), ("reference_rotation", 9)):
+        value = norm.get(key)
+        if value is None and key == "reference_rotation":
+            continue
+        try:
+            array = np.asarray(value, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            array = None
+        if array is None or array.size != size or not np.isfinite(array).all():
+            raise ValueError(f"stats: {key!r}: expected {size} finite numbers, got {value!r}")
     return {**norm, "rotation": rotation}
 
 

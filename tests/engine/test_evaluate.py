@@ -660,6 +660,9 @@ def test_thumbnail_features_refuse_bad_sizes_by_name():
     img = torch.zeros(1, 3, 8, 8, dtype=torch.uint8)
     with pytest.raises(ValueError, match=r"^size_hw: expected \(H, W\) of positive integers, got \(0, 4\)$"):
         thumbnail_features(img, size_hw=(0, 4))
+    for bad in (16, "16x24", None, (16, "a")):  # one number is no (H, W): named, not a bare TypeError
+        with pytest.raises(ValueError, match=r"^size_hw: expected \(H, W\) of positive integers"):
+            thumbnail_features(img, size_hw=bad)
 
 
 class _Recorder(torch.nn.Module):

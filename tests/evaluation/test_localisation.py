@@ -174,7 +174,7 @@ def test_geojson_view_lines_take_the_asked_length_and_zero_draws_none(tmp_path):
     assert len(set(ids)) == len(ids) == 4  # a camera and its line are two features: two ids
     # 0 m: "no lines", the cameras only
     assert [f["properties"]["feature"] for f in to_geojson(loc, view_length_m=0)["features"]] == ["camera", "camera"]
-    for bad in (float("nan"), float("inf")):
+    for bad in (float("nan"), float("inf"), "50", True, None):
         with pytest.raises(ValueError, match="view_length_m: expected a non-negative length in metres"):
             to_geojson(loc, view_length_m=bad)
 
@@ -216,6 +216,8 @@ def test_csv_angles_to_1e_9_deg_and_the_viewing_direction_a_unit_vector(tmp_path
 @pytest.mark.parametrize("kwargs, error, match", [
     (dict(geoid_offset_m=121.0), ValueError, r"geoid_offset_m: expected a geoid undulation in metres within \+-120"),
     (dict(geoid_offset_m=float("nan")), ValueError, "geoid_offset_m: expected a geoid undulation"),
+    (dict(geoid_offset_m="47.5"), ValueError, "geoid_offset_m: expected a geoid undulation in metres"),
+    (dict(geoid_offset_m=None), ValueError, "geoid_offset_m: expected a geoid undulation in metres"),
     (dict(sources=["a.jpg"]), ValueError, "Localisation sources: expected 2 entries"),
     (dict(frame="comballaz"), TypeError, "Localisation frame: expected a topoloc.geodesy.LocalFrame, got str"),
 ])

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import numbers
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,7 +124,8 @@ def to_geojson(loc: "Localisation", view_length_m: float = 50.0) -> dict[str, An
         loc: the predicted poses.
         view_length_m: length of the viewing-direction lines, metres (0: no lines).
     """
-    if not np.isfinite(view_length_m) or view_length_m < 0:
+    is_number = isinstance(view_length_m, numbers.Real) and not isinstance(view_length_m, bool)
+    if not is_number or not np.isfinite(view_length_m) or view_length_m < 0:
         raise ValueError(f"view_length_m: expected a non-negative length in metres, got {view_length_m}")
     features: list[dict[str, Any]] = []
     rows = loc.rows()

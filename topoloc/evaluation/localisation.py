@@ -14,6 +14,7 @@ Switzerland, good to about +-1.5 m there); KML's ``absolute`` altitudes and DJI'
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -88,7 +89,8 @@ class Localisation:
         self.sources = [""] * n if self.sources is None else [str(s) for s in self.sources]
         if len(self.sources) != n:
             raise ValueError(f"Localisation sources: expected {n} entries (one per pose), got {len(self.sources)}")
-        if not np.isfinite(self.geoid_offset_m) or abs(self.geoid_offset_m) > 120:
+        is_number = isinstance(self.geoid_offset_m, numbers.Real) and not isinstance(self.geoid_offset_m, bool)
+        if not is_number or not np.isfinite(self.geoid_offset_m) or abs(self.geoid_offset_m) > 120:
             raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, got {self.geoid_offset_m}")
         self.geoid_offset_m = float(self.geoid_offset_m)
         self.enu_m = c2w[:, :3, 3].copy()

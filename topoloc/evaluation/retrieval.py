@@ -216,7 +216,10 @@ def thumbnail_features(
         raise ValueError(f"images: expected a non-empty (N, 3, H, W) image tensor, got "
                          f"{tuple(getattr(images, 'shape', ()))}")
     _check_batch_size(batch_size)
-    size = tuple(int(s) for s in size_hw)
+    try:
+        size = tuple(int(s) for s in size_hw)
+    except (TypeError, ValueError):
+        size = ()
     if len(size) != 2 or min(size) < 1:
         raise ValueError(f"size_hw: expected (H, W) of positive integers, got {size_hw!r}")
     luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32)

@@ -163,8 +163,9 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
                                  "parameters of a call on as many images.")
         for name, (low, high) in self._domains.items():
             value = params.get(name)
-            if not isinstance(value, Tensor) or not value.is_floating_point():
+            if not isinstance(value, Tensor):
                 continue  # a missing entry is named where it is read (`_param`)
+            value = value if value.is_floating_point() else value.float()  # integers and bools are read as numbers
             bad = torch.isnan(value) | (value < low) | (value > high)
             if bool(bad.any()):
                 raise ValueError(f"{type(self).__name__}: params[{name!r}] must lie in [{low:g}, {high:g}], the "

@@ -63,7 +63,8 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
                              + (f"{nan} NaN value(s)." if nan else f"values in [{low:.4g}, {high:.4g}]."))
         self.register_buffer("bank", bank.detach().clone(), persistent=False)
         self._add_range("beta", beta, 0.0, 0.5)
-        self._add_range("index", (0.0, float(bank.shape[0])), internal=True)
+        # a replayed index is held to the bank: index 7 of a bank of 3 was taken as its last image, silently
+        self._add_range("index", (0.0, float(bank.shape[0])), 0.0, float(bank.shape[0]), internal=True)
 
     def _repr_extras(self) -> Dict[str, Any]:
         return {"bank": f"<Tensor {tuple(self.bank.shape)}>"}

@@ -86,6 +86,9 @@ class RandomSunRelight(nn.Module):
             if not isinstance(value, Tensor):
                 raise ValueError(f"RandomSunRelight: params: expected the parameters of a call of this op (its "
                                  f"`_params` after the call), got none named {name!r} among {sorted(params)}")
+            if value.dim() != 1:  # a (B, 1) column: "holds 4 values ... for a batch of 4" would not say what is wrong
+                raise ValueError(f"RandomSunRelight: params[{name!r}] must have one value per image, shape ({batch},), "
+                                 f"got {tuple(value.shape)}.")
             if value.shape != (batch,):
                 raise ValueError(f"RandomSunRelight: params[{name!r}] holds {value.numel()} values (one per image of "
                                  f"the call they come from), for a batch of {batch} images; replay the parameters "

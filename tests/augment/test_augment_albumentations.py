@@ -256,3 +256,86 @@ def test_adapter_defaults_are_the_kornia_ops_defaults(name):
     assert len(pairs) >= 2
     for a, k in pairs:
         assert adapter[a].default == op[k].default, (a, adapter[a].default, op[k].default)
+
+
+def test_images_of_another_shape_or_dtype_are_refused_by_name():
+    t = AA.RandomHaze(p=1.0)
+    with pytest.raises(ValueError, match=r"image must be at least 1 x 1 pixels, got shape \(0, 8, 3\)"):
+        t.apply(np.zeros((0, 8, 3), np.uint8))  # one side empty (was the kornia op's "input must be ...")
+    with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\) \(RGB\)"):
+        t.apply(np.zeros((1, 8, 8, 3), np.uint8))  # a batch passed as `image`
+    with pytest.raises(ValueError, match=r"images must be a numpy array \(N, H, W, 3\)"):
+        t.apply_to_images(np.zeros((8, 8, 3), np.uint8))  # one image passed as `images`
+    with pytest.raises(ValueError, match=r"images must be a numpy array .*got shape \(0, 12, 16, 2\)"):
+        t.apply_to_images(np.zeros((0, 12, 16, 2), np.uint8))  # empty, but not of RGB images either
+    with pytest.raises(TypeError, match="images\\[0\\] must be uint8 \\(0..255\\) or float32 \\(0..1\\), got float64"):
+        t.apply_to_images(np.full((2, 8, 8, 3), 0.5))
+    images = np.full((2, 8, 8, 3), 0.5, np.float32)
+    images[1] = 2.0  # the first image in range, the second not
+    with pytest.raises(ValueError, match=r"images: float32 images must be in \[0, 1\], got values in \[0.5, 2\]"):
+        t.apply_to_images(images)
+
+
+def test_p_must_be_a_number_not_a_bool():
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got True"):
+        AA.RandomHaze(p=True)
+
+
+def test_a_bank_empty_or_out_of_range_or_in_a_list_is_handled_by_name():
+    with pytest.raises(ValueError, match=r"bank must have shape \(N, H, W, 3\) with N >= 1, got \(0, 24, 24, 3\)"):
+        AA.FourierDomainAdaptation(BANK[:0])
+    with pytest.raises(ValueError, match=r"bank must hold images in \[0, 1\]"):  # a torch bank is checked too
+        AA.FourierDomainAdaptation(torch.full((2, 3, 8, 8), 3.0))
+    assert "bank=<2 arrays (24, 24, 3) uint8>" in repr(AA.SimToReal(bank=[BANK[0], BANK[1]]))  # kept as given
+
+
+def test_simtoreal_takes_the_bank_as_fourier_domain_adaptation_does():
+    ops = [type(op).__name__ for op in AA.SimToReal(bank=BANK)._op.children()]
+    assert "FourierDomainAdaptation" in ops and "FourierDomainAdaptation" not in [
+        type(op).__name__ for op in AA.SimToReal()._op.children()]
+    fda = dict(AA.SimToReal(bank=BANK)._op.named_children())["FourierDomainAdaptation_5"]
+    torch.testing.assert_close(fda.bank, torch.from_numpy(BANK).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_compose_seeds_draw_torch_seeds_from_a_wide_range():
+    # each Compose seed gives the adapter a torch seed of its own: 8 seeds, 8 different cloud fields
+    img = _image(np.uint8)
+    outs = [A.Compose([AA.RandomClouds(p=1.0)], seed=s)(image=img)["image"] for s in range(8)]
+    assert len({o.tobytes() for o in outs}) == 8
+
+
+ARGUMENTS = {  # arguments other than the defaults, passed on to the kornia op
+    "clouds": dict(opacity=(0.2, 0.3), octaves=2, shadow_shift=(0.3, 0.4)),
+    "snow": dict(amount=(0.95, 1.0), softness=(0.5, 0.6), brightness=(0.5, 0.6)),
+    "season": dict(autumn=(0.9, 1.0), winter=(0.1, 0.2), tint=(0.0, 0.1)),
+    "haze": dict(density=(0.5, 0.6), horizon=(-0.2, 0.1), airlight=(0.5, 0.6), blue=(0.4, 0.5)),
+    "illumination": dict(sun_azimuth=(10.0, 20.0), sun_elevation=(60.0, 80.0), relief=(20.0, 30.0),
+                         gamma=(1.5, 2.0), exposure=(0.5, 0.6)),
+    "camera": dict(temperature=(0.3, 0.4), tint=(0.2, 0.3), vignetting=(1.0, 2.0), noise_std=(0.1, 0.2),
+                   blur_sigma=(2.0, 3.0)),
+    "abstraction": dict(levels=(2.0, 3.0), smoothing=(0.0, 0.1), edge_strength=(0.0, 0.1),
+                        edge_threshold=(0.5, 0.6)),
+    "fda": dict(beta=(0.2, 0.3)),
+    "simtoreal": dict(strength=0.3, op_p=0.9),
+}
+
+
+def test_the_arguments_reach_the_kornia_op(name):
+    # the adapter runs the kornia op built with its arguments: on img / 255 from the same torch seed
+    import augment
+
+    args = ARGUMENTS[name]
+    adapter = ADAPTERS[name](**args, p=1.0) if name != "simtoreal" else AA.SimToReal(**args)
+    if name == "simtoreal":
+        op = augment.SimToReal(strength=args["strength"], p=args["op_p"])
+    elif name == "fda":
+        op = augment.FourierDomainAdaptation(torch.from_numpy(BANK).permute(0, 3, 1, 2).float() / 255, **args, p=1.0)
+    else:
+        op = getattr(augment, KORNIA_OPS[name])(**args, p=1.0)
+    img = _image(np.float32)
+    out = adapter.apply(img, torch_seed=11)
+    torch.manual_seed(11)
+    want = op(torch.from_numpy(img).permute(2, 0, 1)[None])[0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(out, want, atol=1e-6)
+    default = ADAPTERS[name](p=1.0).apply(img, torch_seed=11)
+    assert not np.allclose(out, default, atol=1e-3)  # the arguments changed something

@@ -282,3 +282,105 @@ def test_camera_temperature_and_tint_gains():
     out = op(torch.full((1, 3, 4, 4), 0.5, dtype=torch.float64))
     expected = torch.tensor([0.5 * 1.2, 0.5 * 1.1, 0.5 * 0.8], dtype=torch.float64).view(1, 3, 1, 1)
     torch.testing.assert_close(out, expected.expand(1, 3, 4, 4), atol=1e-6, rtol=0)  # float32 draws
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (True, TypeError, "opacity must be a number or a pair of numbers"),  # a bool is not a number of a range
+    (("low", "high"), TypeError, "opacity must be a number or a pair of numbers"),  # was float()'s ValueError
+    ((float("nan"), 0.5), ValueError, "opacity must be finite"),  # nan compares False with both bounds
+])
+def test_a_bool_words_or_nan_as_a_range_are_refused_by_name(value, error, message, ops):
+    with pytest.raises(error, match=message):
+        ops["clouds"](opacity=value)
+
+
+def test_p_and_the_flags_take_a_number_and_bools_only(ops):
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got True"):
+        ops["clouds"](p=True)
+    with pytest.raises(TypeError, match="same_on_batch must be a bool, got 'yes'"):
+        ops["clouds"](same_on_batch="yes")
+    with pytest.raises(TypeError, match="keepdim must be a bool, got 1"):
+        ops["clouds"](keepdim=1)
+
+
+def test_check_per_image_wants_the_whole_shape():
+    from augment._checks import check_per_image
+
+    check_per_image(torch.zeros(2, 3), "shift", 2, trailing=(3,))
+    with pytest.raises(ValueError, match=r"shift must have shape \(2, 3\), got \(2, 1\)"):
+        check_per_image(torch.zeros(2, 1), "shift", 2, trailing=(3,))  # right batch, wrong row
+    with pytest.raises(TypeError, match="shift must be a tensor with one value per image, got list"):
+        check_per_image([0.0, 0.0], "shift", 2)
+
+
+def test_poison_non_finite_keeps_an_unbatched_output_unbatched():
+    from augment._base import poison_non_finite
+
+    x = torch.rand(3, 4, 4)
+    x[1, 2, 2] = float("inf")
+    out = poison_non_finite(x, x.clamp(0, 1))
+    assert out.shape == (3, 4, 4) and out.isnan().all()
+    assert torch.equal(poison_non_finite(x.nan_to_num(), x.nan_to_num().clamp(0, 1)), x.nan_to_num().clamp(0, 1))
+
+
+def test_a_float64_op_draws_float64_parameters_and_integer_seeds_below_2_to_the_24(ops):
+    # _base: "Seeds are drawn as integers in [0, 2**24): exact in float32"; a float64 op draws in float64
+    params = ops["clouds"](p=1.0).to(torch.float64).forward_parameters(torch.Size((2000, 3, 4, 4)))
+    assert params["opacity"].dtype == torch.float64
+    seed = params["seed"]
+    assert torch.equal(seed, seed.floor()) and seed.min() >= 0 and seed.max() < 2**24
+    assert seed.max() > 2**23  # 2000 draws spread over the range: about 1000 of them above half of it
+
+
+def test_an_op_without_noise_draws_no_seed(ops, make_image):
+    op = ops["haze"](p=1.0)
+    op(make_image(2, 3, 8, 8))
+    assert set(op._params) == {"density", "horizon", "airlight", "blue", "batch_prob", "forward_input_shape"}
+
+
+def test_an_unbatched_image_replays_its_parameters(op_name, ops, make_image):
+    # one (3, H, W) image has a batch of 1: its own parameters (one value each) replay on it
+    op = ops[op_name](p=1.0, keepdim=True)
+    x = make_image(3, 12, 12)
+    first = op(x)
+    assert torch.equal(op(x, params=op._params), first)
+
+
+def test_a_replayed_seed_of_another_batch_size_is_named(ops, make_image):
+    op = ops["clouds"](p=1.0)
+    x = make_image(2, 3, 8, 8)
+    op(x)
+    params = {**op._params, "seed": op._params["seed"][:1]}  # only the seed was cut
+    with pytest.raises(ValueError, match=r"RandomClouds: params\['seed'\] holds 1 values .* a batch of 2 images"):
+        op(x, params=params)
+
+
+def test_replayed_values_on_the_bounds_are_accepted(ops, make_image):
+    # the bounds are closed: "must lie in [0, 1]"; opacity 0 (no cloud) and 1 (opaque) replay
+    op = ops["clouds"](p=1.0)
+    x = make_image(2, 3, 8, 8)
+    op(x)
+    out = op(x, params={**op._params, "opacity": torch.tensor([0.0, 1.0])})
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_save_kwargs_keeps_the_override_in_params(ops, make_image):
+    # kornia: "overwriting parameters in kwargs will not be recorded ... pass save_kwargs=True additionally"
+    op = ops["haze"](p=1.0)
+    x = make_image(2, 3, 8, 8)
+    op(x)
+    density = torch.tensor([0.25, 0.5])
+    op(x, density=density, save_kwargs=True)
+    assert torch.equal(op._params["density"], density)
+
+
+def test_an_integer_or_bool_parameter_is_held_to_the_ops_bounds(ops, make_image):
+    # an integer tensor skipped the check: opacity 7 was taken (and clamped); it is read as the number 7
+    op = ops["clouds"](p=1.0)
+    x = make_image(2, 3, 8, 8)
+    op(x)
+    with pytest.raises(ValueError, match=r"RandomClouds: params\['opacity'\] must lie in \[0, 1\].* got 7"):
+        op(x, opacity=torch.full((2,), 7))
+    with pytest.raises(ValueError, match=r"params\['blue'\] must lie in \[0, 0.5\].* got 1"):
+        ops["haze"](p=1.0)(x, blue=torch.tensor([True, False]))  # True is 1
+    op(x, opacity=torch.tensor([0, 1]))  # in bounds: taken as 0.0 and 1.0

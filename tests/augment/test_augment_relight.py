@@ -185,3 +185,37 @@ def test_random_sun_relight_same_on_batch_and_unbatched_images():
     assert unbatched.shape == (3, 6, 8) and torch.equal(unbatched, single(image[:1], _flat_and_wall(1))[0])
     with pytest.raises(ValueError, match="same_on_batch"):
         RandomSunRelight(same_on_batch="yes")
+
+
+def test_random_sun_relight_takes_its_documented_angle_bounds():
+    # azimuth "within [-360, 360]", elevation "within [5, 90]" (90: the sun overhead)
+    assert RandomSunRelight(sun_azimuth=(-90.0, 90.0), sun_elevation=(30.0, 90.0)).sun_elevation == (30.0, 90.0)
+    with pytest.raises(ValueError, match=r"sun_azimuth must lie within \[-360.0, 360.0\]"):
+        RandomSunRelight(sun_azimuth=(-400.0, 0.0))
+
+
+def test_random_sun_relight_int8_normals_are_unit_normals_times_127():
+    # 127 is the int8 scale: (127, 0, 0) is the unit normal (1, 0, 0) (a wall facing east), lit as the float one
+    image = torch.rand(4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    wall = torch.zeros(4, 3, 2, 2)
+    wall[:, 0] = 1.0
+    op = RandomSunRelight(p=1.0, sky_share=0.4)
+    as_float = op(image, wall)
+    torch.testing.assert_close(op(image, (127 * wall).to(torch.int8), params=op._params), as_float)
+
+
+def test_random_sun_relight_refuses_normals_of_another_batch_and_shows_its_arguments():
+    with pytest.raises(ValueError, match=r"same shape expected, got \(1, 3, 4, 4\) and \(2, 3, 4, 4\)"):
+        RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(2, 3, 4, 4))
+    assert repr(RandomSunRelight(p=0.3, same_on_batch=True)).endswith("p=0.3, same_on_batch=True)")
+
+
+def test_random_sun_relight_refuses_a_replayed_column_naming_the_shapes():
+    # a (B, 1) column was "4 values ... for a batch of 4 images": true of its size, silent on its shape
+    op = RandomSunRelight(p=1.0)
+    image, normals = torch.rand(4, 3, 6, 8), _flat_and_wall()
+    op(image, normals)
+    params = {**op._params, "sky_share": op._params["sky_share"][:, None]}
+    with pytest.raises(ValueError, match=r"params\['sky_share'\] must have one value per image, shape \(4,\), got "
+                                         r"\(4, 1\)"):
+        op(image, normals, params=params)

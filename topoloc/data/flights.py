@@ -87,9 +87,7 @@ class FlightCollection(Dataset):
 
     def load_image(self, i: int):
         """The ``image`` of sample ``i`` without building the whole sample."""
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = int(i) % len(self)
+        i = sample_index(i, len(self))  # int(1.5) read image 1
         k = bisect.bisect_right(self._ends, i)
         return self.datasets[k].load_image(i - (self._ends[k - 1] if k else 0))
 

@@ -87,7 +87,7 @@ class PosedImages(Dataset):
 
     def load_image(self, i: int) -> torch.Tensor:
         """The ``image`` of sample ``i`` (uint8 (3, H, W)) without building the whole sample."""
-        return read_rgb(self.image_paths[i], self.image_size)
+        return read_rgb(self.image_paths[sample_index(i, len(self))], self.image_size)
 
     def _flight(self, i: int) -> str:
         """The sample's ``flight`` (the flight or split folder it comes from)."""

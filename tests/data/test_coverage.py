@@ -112,3 +112,46 @@ def test_training_and_test_poses_of_two_frames_are_refused():
     ecef, enu = cesium_to_c2w(rows), LocalFrame.named("comballaz").cesium_to_c2w(rows)
     with pytest.raises(ValueError, match=r"train_c2w is in ECEF .* test_c2w in a local frame"):
         coverage(ecef, enu)
+
+
+def test_summary_and_table_values_by_hand():
+    # One training pose (identity at the origin), so every test pose's nearest is it. Test poses at
+    # x = 1, 2, 3, 4, 10 m, turned 1, 2, 3, 4, 20 deg about z. Distances: median 3, mean 20 / 5 = 4,
+    # p90 (numpy's linear rule: position 0.9 * 4 = 3.6 between 4 and 10) = 4 + 0.6 * 6 = 7.6, max 10.
+    # Angles: median 3, mean 30 / 5 = 6, p90 = 4 + 0.6 * 16 = 13.6, max 20.
+    train = np.eye(4)[None]
+    test = np.tile(np.eye(4), (5, 1, 1))
+    test[:, 0, 3] = [1.0, 2.0, 3.0, 4.0, 10.0]
+    test[:, :3, :3] = Rotation.from_euler("z", [[1.0], [2.0], [3.0], [4.0], [20.0]], degrees=True).as_matrix()
+    c = coverage(train, test, m_per_deg=0.5)
+    assert c.summary() == pytest.approx({
+        "count": 5, "m_per_deg": 0.5, "median_m": 3.0, "mean_m": 4.0, "p90_m": 7.6, "max_m": 10.0,
+        "median_deg": 3.0, "mean_deg": 6.0, "p90_deg": 13.6, "max_deg": 20.0,
+        "median_position_m": 3.0, "p90_position_m": 7.6})
+    np.testing.assert_allclose(c.joint, [1.5, 3.0, 4.5, 6.0, 20.0])  # distance + 0.5 m/deg x angle
+    table = c.table("t")
+    for row in ("| median | 3.00 | 3.00 | 3.00 |", "| mean | 4.00 | 6.00 | 4.00 |",
+                "| p90 | 7.60 | 13.60 | 7.60 |", "| max | 10.00 | 20.00 | 10.00 |"):
+        assert row in table
+
+
+def test_a_bool_weight_is_refused():
+    with pytest.raises(ValueError, match="m_per_deg: expected a finite non-negative weight .* got True"):
+        coverage(np.eye(4)[None], np.eye(4)[None], m_per_deg=True)
+
+
+def test_nearest_of_two_close_candidates_at_ecef_scale():
+    # 20 test cameras at ECEF-sized coordinates (|x| ~ 4.4e6 m: |x|^2 ~ 6e13 m^2, whose float64 step is
+    # 2^-7 = 0.008 m^2); each has two training cameras 10.0 mm and 10.5 mm away (squared distances
+    # 1.0e-4 and 1.1e-4 m^2 apart by 1e-5 m^2, far under that step): the nearest is the 10.0 mm one.
+    rng = np.random.default_rng(0)
+    test = np.tile(np.eye(4), (20, 1, 1))
+    test[:, :3, 3] = np.array([4.35e6, 5.5e5, 4.6e6]) + rng.uniform(-300.0, 300.0, (20, 3))
+    train = np.tile(np.eye(4), (40, 1, 1))
+    d = rng.normal(size=(20, 2, 3))
+    d /= np.linalg.norm(d, axis=2, keepdims=True)
+    train[0::2, :3, 3] = test[:, :3, 3] + 0.0105 * d[:, 0]
+    train[1::2, :3, 3] = test[:, :3, 3] + 0.0100 * d[:, 1]
+    c = coverage(train, test, m_per_deg=0.0)
+    np.testing.assert_array_equal(c.nearest, np.arange(1, 40, 2))
+    np.testing.assert_allclose(c.distance_m, 0.0100, atol=1e-8)

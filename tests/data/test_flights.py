@@ -94,3 +94,41 @@ class TestEPFLPhantom:
             EPFLPhantom(tmp_path, flights=["EPFL-2020-09-24-planned"], frame="comballaz")
         st = EPFLPhantom(tmp_path, flights=["EPFL-2020-09-24-planned"], frame="comballaz", max_distance_m=None)
         assert st.frame == LocalFrame.named("comballaz")
+
+
+class TestFlightCollectionIndexing:
+    """Samples, images, pose rows and paths of a two-flight collection line up at every index."""
+
+    def test_load_image_at_every_index_and_from_the_end(self, air_root, row_of_image):
+        ds = ComballazAir(air_root)  # piloted rows 0, 2, 4, 6, 7 then winter rows 1, 3, 5
+        want = [0, 2, 4, 6, 7, 1, 3, 5]
+        assert [row_of_image(ds.load_image(i)) for i in range(8)] == want
+        assert [row_of_image(ds.load_image(i)) for i in range(-8, 0)] == want
+        with pytest.raises(IndexError, match="index 8 out of range for 8 samples"):
+            ds.load_image(8)
+        with pytest.raises(IndexError, match="index -9 out of range for 8 samples"):
+            ds.load_image(-9)
+
+    def test_load_image_refuses_a_fractional_index(self, air_root):
+        ds = ComballazAir(air_root)
+        with pytest.raises(TypeError, match="a sample index must be a whole number, got 1.5"):
+            ds.load_image(1.5)  # read image 1
+        with pytest.raises(TypeError, match="a sample index must be a whole number, got 1.5"):
+            ds.datasets[0].load_image(1.5)
+
+    def test_cesium_and_image_paths_follow_the_sample_order(self, air_root):
+        ds = ComballazAir(air_root)
+        # the pose files the fixture wrote, at the rows the collection holds
+        files = {f: np.load(air_root / f / f"{f}_poses.npy") for f in (PILOTED, WINTER)}
+        want = np.stack([files[f][r] for f, r in zip(ds.flight_of, ds.rows)])
+        np.testing.assert_array_equal(ds.cesium(), want)
+        paths = ds.image_paths
+        assert len(paths) == 8 and [p.parent.name for p in paths] == [f"{PILOTED}-real"] * 5 + [f"{WINTER}-real"] * 3
+
+    def test_flights_of_two_frames_are_refused(self, air_root):
+        a = TopoFlight(air_root, PILOTED, frame="comballaz")
+        b = TopoFlight(air_root, WINTER, frame="epfl", max_distance_m=None)
+        from topoloc.data import FlightCollection
+
+        with pytest.raises(ValueError, match="flights: expected one shared local frame"):
+            FlightCollection([a, b])

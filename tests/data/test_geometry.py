@@ -159,3 +159,60 @@ def test_points_on_the_gpu_match_the_cpu_float64_ones():
     gpu = depth_to_points(depth, c2w, device="cuda")
     assert gpu.is_cuda
     assert torch.allclose(gpu.cpu(), cpu, atol=2e-3, equal_nan=True)
+
+
+def test_depth_to_points_by_hand_on_a_square_map():
+    # A 2 x 2 map: f = 480 px x 2 / 720 = 4/3 px (the focal length follows the WIDTH, whatever the
+    # aspect); pixel centres at (0.5 - 1) / (4/3) = -0.375 and +0.375. Pixel (0, 0) at depth 2 m is
+    # (-0.75, -0.75, 2) in the camera, + (10, 20, 30) in the world; depth 0, -1 and inf are no hit.
+    c2w = np.eye(4)
+    c2w[:3, 3] = [10.0, 20.0, 30.0]
+    pts = depth_to_points(np.array([[2.0, 0.0], [np.inf, -1.0]]), c2w)
+    torch.testing.assert_close(pts[:, 0, 0], torch.tensor([9.25, 19.25, 32.0]))
+    assert torch.isnan(pts.reshape(3, 4)[:, 1:]).all()
+
+
+def test_scene_coordinates_none_only_where_all_three_are_minus_one_or_not_finite(tmp_path):
+    # TOPO writes (-1, -1, -1) for "no hit"; a real ECEF point may hold one -1 coordinate. A
+    # non-finite coordinate is no point either.
+    real = FRAME.enu_to_ecef(np.array([[10.0, 20.0, 30.0]]))[0]
+    pc = np.array([[[-1.0, -1.0, -1.0], [real[0], real[1], real[2]], [np.inf, real[1], real[2]], [-1.0, 6.0e6, 1.0e3]]])
+    path = tmp_path / "x_00000_pc.npy"
+    np.save(path, pc)
+    pts = scene_points(path, np.eye(4), FRAME)
+    assert torch.isnan(pts[:, 0, 0]).all() and torch.isnan(pts[:, 0, 2]).all()
+    torch.testing.assert_close(pts[:, 0, 1], torch.tensor([10.0, 20.0, 30.0]), atol=1e-3, rtol=0)
+    assert torch.isfinite(pts[:, 0, 3]).all()
+
+
+@pytest.mark.parametrize("name, content, match", [
+    ("x_00000_pc.npy", np.zeros((5, 7, 2)), r"scene coordinates must be \(H, W, 3\) ECEF metres, got \(5, 7, 2\)"),
+    ("x_00000_depth.npy", np.full((5, 7), "a"), r"a depth map must be a numeric \(H, W\) array .*dtype <U1"),
+])
+def test_a_geometry_array_of_the_wrong_shape_or_kind_is_named(tmp_path, name, content, match):
+    path = tmp_path / name
+    np.save(path, content)
+    with pytest.raises(ValueError, match=rf"{name}: {match}"):
+        scene_points(path, _c2w(0.0, 0.0, 250.0, 10.0, -70.0), FRAME)
+
+
+def test_flight_normals_of_a_slope_are_rounded_not_truncated(tmp_path, make_topo_flight):
+    # Ground rising 0.5 m per metre east: normal (-0.5, 0, 1) / sqrt(1.25) = (-0.4472, 0, 0.8944),
+    # x 127 = (-56.80, 0, 113.59), rounded (-57, 0, 114) (truncation would give -56 and 113).
+    from topoloc.data.preset import load_preset
+
+    rows = load_preset("comballaz-LHS")[:1].copy()
+    rows[0, 3:] = [0.0, -90.0, 0.0]  # straight down
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=1, poses=rows)
+    ds = TopoFlight(tmp_path, "comballaz-LHS", frame="comballaz")
+    render, c2w = ds.render_paths[0], ds.poses()[0]
+    h, w = 32, 48
+    normal = np.array([-0.5, 0.0, 1.0])  # plane: normal . (X - X0) = 0 through X0 150 m under the camera
+    x0 = c2w[:3, 3] - [0.0, 0.0, 150.0]
+    f = 480.0 * w / 720.0
+    u, v = np.meshgrid((np.arange(w) + 0.5 - w / 2) / f, (np.arange(h) + 0.5 - h / 2) / f)
+    rays = np.einsum("ij,jhw->ihw", c2w[:3, :3], np.stack([u, v, np.ones_like(u)]))
+    depth = normal @ (x0 - c2w[:3, 3]) / np.einsum("i,ihw->hw", normal, rays)
+    np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")), depth.astype(np.float32))
+    n = flight_normals(ds, (8, 12))[0, :, 1:-1, 1:-1]
+    assert (n[0] == -57).all() and (n[1] == 0).all() and (n[2] == 114).all()

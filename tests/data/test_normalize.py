@@ -234,3 +234,16 @@ def test_fit_refuses_non_finite_poses_naming_the_first_bad_one():
     bad[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match=r"^c2w_n44: expected finite translations, pose 1 holds NaN or inf$"):
         PoseNormalizer.fit(torch.as_tensor(bad))
+
+
+def test_a_reference_that_is_not_a_rotation_or_not_finite_is_refused_saying_which():
+    # diag(2, 0.5, 1) has determinant 1 but is no rotation (R R^T = diag(4, 0.25, 1), not I)
+    with pytest.raises(ValueError, match="reference_rotation: expected a rotation matrix"):
+        PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), tuple(np.diag([2.0, 0.5, 1.0]).ravel()))
+    with pytest.raises(ValueError, match="reference_rotation: expected 9 finite numbers"):
+        PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), (float("nan"),) + (0.0,) * 8)
+
+
+def test_fit_refuses_a_single_pose_without_its_batch_axis():
+    with pytest.raises(ValueError, match=r"c2w_n44: expected a non-empty batch of shape \(N, 4, 4\), got \(4, 4\)"):
+        PoseNormalizer.fit(np.eye(4))

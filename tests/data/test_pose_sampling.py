@@ -352,3 +352,149 @@ def test_pose_summary_takes_a_frame_by_name():
     assert "frame lat 46.3705 lon 7.0650 h 1410 m" in pose_summary(rows, frame="comballaz")
     with pytest.raises(ValueError, match="^frame: unknown frame 'zermatt'"):
         pose_summary(rows, frame="zermatt")
+
+
+# --------------------------------------------------------- what mutation testing showed unpinned
+@pytest.mark.parametrize("h_m, refused", [(-5_000.0, True), (-500.0, False), (150_000.0, True), (90_000.0, False)])
+def test_rows_far_from_the_ellipsoid_are_refused(h_m, refused):
+    # The documented band of believable camera heights is -1 km .. 100 km above the WGS84 ellipsoid;
+    # the rows are placed with pyproj (geodetic -> ECEF), independently of topoloc.geodesy.
+    x, y, z = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True).transform(7.065, 46.3705, h_m)
+    rows = np.array([[x, y, z, 0.0, -60.0, 0.0]])
+    if refused:
+        with pytest.raises(ValueError, match=r"flight_rows: rows \[0\] lie .* from the WGS84 ellipsoid"):
+            corridor(rows, 2)
+    else:
+        assert corridor(rows, 2, sigma_m=(0, 0, 0)).shape == (2, 6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"margin_m": -0.5}, "margin_m: expected a margin in metres"),  # a margin of -0.5 m shrinks the box
+    ({"margin_m": True}, "margin_m: expected a margin in metres"),  # a bool is not a number of metres
+    ({"clearance_m": -0.5, "ground_m": lambda e, n: 0 * e}, "clearance_m: expected a height"),
+])
+def test_lhs_envelope_refuses_negative_and_bool_numbers(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        lhs_envelope(load_preset(PLANNED)[:5], 4, **kwargs)
+
+
+def test_a_one_value_band_is_an_lhs_area_band_and_a_string_is_not():
+    # min <= max is the documented rule: (-60, -60) is a band of one value, every pitch -60
+    area = LhsArea("comballaz", (0, 10), (0, 10), (100, 200), (0, 50), pitch_deg=(-60, -60))
+    np.testing.assert_array_equal(lhs_area(area, 5, seed=0)[:, 4], -60.0)
+    with pytest.raises(ValueError, match=r"^LhsArea east_m: expected \(min, max\), got '01'$"):  # not (0, 1)
+        LhsArea("comballaz", "01", (0, 10), (100, 200), (0, 50))
+
+
+def test_random_pick_reaches_the_last_row():
+    # rows drawn uniformly from all N rows: with N = 2 and 200 draws each row is the base of about
+    # 100 views (binomial, sd 7); never picking the last row has probability 2^-200
+    flight = rows_at([[0.0, 0.0, 200.0], [0.0, 30.0, 200.0]], (0.0, -60.0, 0.0))
+    _, base = corridor(flight, 200, seed=0, pick="random", return_base=True)
+    assert 60 < np.sum(base == 1) < 140 and 60 < np.sum(base == 0) < 140
+
+
+def test_roll_is_wrapped_to_the_documented_range():
+    # roll 178 deg + N(0, 5): about 34 % of the draws pass 180 and must come back as -180 + (r - 180)
+    flight = rows_at([[0.0, 0.0, 200.0]] * 2, (0.0, -60.0, 178.0))
+    rows = corridor(flight, 2000, sigma_m=(0, 0, 0), sigma_deg=(0.0, 0.0, 5.0), seed=0)
+    assert np.all((rows[:, 5] >= -180.0) & (rows[:, 5] < 180.0))
+    assert 0.25 < np.mean(rows[:, 5] < 0) < 0.45  # P(Z > 2 / 5) = 0.345
+    unwrapped = np.mod(rows[:, 5] - 178.0 + 180.0, 360.0) - 180.0
+    assert abs(unwrapped.std() - 5.0) < 0.3
+
+
+def test_headings_exactly_yaw_gap_apart_count_as_every_heading():
+    # docstring: "all headings when no gap between the flight's headings is wider than yaw_gap_deg":
+    # headings 0, 90, 180, 270 have four gaps of exactly 90 deg, none wider than 90
+    track = [[0.0, 0.0, 200.0], [50.0, 0.0, 210.0], [0.0, 50.0, 220.0], [50.0, 50.0, 230.0]]
+    flight = rows_at(track, (0.0, -60.0, 0.0))
+    flight[:, 3] = [0.0, 90.0, 180.0, -90.0]
+    rows = lhs_envelope(flight, 80, seed=0, yaw_gap_deg=90.0)
+    assert one_per_stratum(rows[:, 3], -180.0, 180.0, 80)
+    # with an 89 deg limit the widest gap (90) is an open side: an arc 360 - 90 = 270 deg wide
+    # (one of the four 90 deg gaps stays empty)
+    y = np.sort(np.mod(lhs_envelope(flight, 80, seed=0, yaw_gap_deg=89.0)[:, 3], 360.0))
+    assert np.diff(np.r_[y, y[0] + 360.0]).max() >= 90.0 - 1e-9
+
+
+class TestLhsEnvelopeOverTerrain:
+    """Heights over a terrain: drawn in [max(band_min, ground + clearance), band_max], or at ground + clearance."""
+
+    # a flight between ENU up 200 and 220 m (pyproj places it), the box computed in the Comballaz frame
+    FLIGHT_ENU = [[0.0, 0.0, 200.0], [60.0, 0.0, 210.0], [0.0, 80.0, 220.0]]
+
+    def _rows(self, ground_up_m, clearance_m=10.0, n=100):
+        flight = rows_at(self.FLIGHT_ENU, (0.0, -60.0, 0.0))
+        return enu(lhs_envelope(flight, n, seed=1, frame="comballaz", clearance_m=clearance_m,
+                                ground_m=lambda e, nn: np.full(np.shape(e), ground_up_m)))
+
+    def test_terrain_far_below_keeps_the_flight_band(self):
+        # ground at 0 m + 10 m clearance = 10 m, below the band's 200 m: the band is 200..220 m
+        up = self._rows(0.0)[:, 2]
+        assert one_per_stratum(up, 200.0, 220.0, 100)
+
+    def test_terrain_inside_the_band_raises_its_floor(self):
+        # ground 195 m + 10 m clearance = 205 m: heights in 205..220 m, one per stratum
+        up = self._rows(195.0)[:, 2]
+        assert one_per_stratum(up, 205.0, 220.0, 100)
+
+    def test_terrain_above_the_band_puts_every_camera_at_the_clearance(self):
+        # ground 215 m + 10 m clearance = 225 m > 220 m: no room left, every camera at 225 m
+        np.testing.assert_allclose(self._rows(215.0)[:, 2], 225.0, atol=1e-3)
+
+    def test_a_terrain_returning_nan_is_refused(self):
+        flight = rows_at(self.FLIGHT_ENU, (0.0, -60.0, 0.0))
+        with pytest.raises(ValueError, match="ground_m: expected a function .* finite heights"):
+            lhs_envelope(flight, 5, ground_m=lambda e, nn: np.full(np.shape(e), np.nan))
+
+
+def test_lhs_envelope_pitch_band_is_clipped_to_minus_90_0():
+    # a flight holding a pitch of +5 deg (looking up): the sampled band is -10 .. 0, not -10 .. 5
+    flight = rows_at([[0.0, 0.0, 200.0], [50.0, 0.0, 210.0]], (0.0, -60.0, 0.0))
+    flight[:, 4] = [-10.0, 5.0]
+    rows = lhs_envelope(flight, 50, seed=0)
+    assert one_per_stratum(rows[:, 4], -10.0, 0.0, 50)
+
+
+def test_lhs_dimensions_are_independent():
+    # McKay et al.: an independent permutation per dimension. Pitch and roll of 400 draws are then
+    # uncorrelated (|r| ~ 1 / sqrt(400) = 0.05); one shared column would make them r = 1.
+    rows = lhs_area("comballaz", 400, seed=0)
+    assert abs(np.corrcoef(rows[:, 4], rows[:, 5])[0, 1]) < 0.2
+    q = enu(rows)
+    assert abs(np.corrcoef(q[:, 0], q[:, 1])[0, 1]) < 0.2  # east and north too
+
+
+def test_latin_hypercube_draws_uniformly_within_each_stratum():
+    # (permutation + uniform) / n: the position inside its stratum is U(0, 1), not the centre 0.5
+    kstest = pytest.importorskip("scipy.stats").kstest
+    u = latin_hypercube(500, 2, seed=0)
+    within = u * 500 - np.floor(u * 500)
+    assert kstest(within.ravel(), "uniform").pvalue > 1e-3
+
+
+def test_lhs_envelope_default_frame_is_at_the_mean_geodetic_position():
+    # the mean ECEF position to latitude, longitude, height with pyproj: the default frame
+    flight = load_preset(PLANNED)
+    lon, lat, h = Transformer.from_crs("EPSG:4978", "EPSG:4979", always_xy=True).transform(*flight[:, :3].mean(0))
+    np.testing.assert_allclose(lhs_envelope(flight, 20, seed=0),
+                               lhs_envelope(flight, 20, seed=0, frame=LocalFrame(lat, lon, h)), rtol=0, atol=1e-4)
+
+
+def test_pose_summary_values_by_hand():
+    # ENU (0, 0, 200), (100, 50, 210), (300, -40, 250): extent 300 m east x 90 m north, up 200..250 m
+    rows = rows_at([[0.0, 0.0, 200.0], [100.0, 50.0, 210.0], [300.0, -40.0, 250.0]], (0.0, -60.0, 0.0))
+    rows[:, 4] = [-60.0, -30.0, -45.0]
+    assert pose_summary(rows, frame="comballaz") == (
+        "3 poses; ENU extent 300 m east x 90 m north, up 200..250 m (frame lat 46.3705 lon 7.0650 h 1410 m); "
+        "pitch -60.0..-30.0 deg")
+
+
+def test_non_finite_rows_and_an_area_of_another_type_are_refused_by_name():
+    rows = load_preset(PLANNED)[:3].copy()
+    rows[1, 0] = np.nan  # ecef_to_wgs84 gives NaN heights, which no height test refuses
+    with pytest.raises(ValueError, match=r"^flight_rows: expected finite numbers, rows \[1\] hold NaN or inf$"):
+        corridor(rows, 2)
+    with pytest.raises(ValueError, match="^area: expected an area name or an LhsArea, got int$"):
+        lhs_area(5, 10)

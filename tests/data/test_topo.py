@@ -291,3 +291,50 @@ def test_real_photo_of_a_bad_row_is_reported_once(tmp_path, make_topo_flight):
     with pytest.warns(UserWarning, match="skipped 1 bad"):
         ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="real", on_error="skip")
     assert ds.rows.tolist() == [0, 1, 3] and "NaN" in ds.skipped[0][1]
+
+
+# --------------------------------------------------------- what mutation testing showed unpinned
+def test_sample_index_bounds_and_iteration_stops(topo_root, row_of_image):
+    from topoloc.data.posed import sample_index
+
+    assert [sample_index(i, 5) for i in (-5, -1, 0, 4)] == [0, 4, 0, 4]
+    for bad in (5, -6):
+        with pytest.raises(IndexError, match=f"index {bad} out of range for 5 samples"):
+            sample_index(bad, 5)
+    # Python's iteration protocol stops a Dataset at its first IndexError: exactly len(ds) samples
+    ds = TopoFlight(topo_root, PLANNED, image_size=(8, 12))
+    assert [row_of_image(s["image"]) for s in ds] == [0, 1, 2, 4, 5, 7, 8, 9, 10, 11]
+
+
+def test_poses_and_cesium_are_copies(topo_root):
+    ds = TopoFlight(topo_root, PLANNED)
+    want_c2w, want_rows = ds.poses().copy(), ds.cesium().copy()
+    ds.poses()[:] = 0.0  # a caller scribbling on the result must not move the dataset's poses
+    ds.cesium()[:] = 0.0
+    np.testing.assert_array_equal(ds.poses(), want_c2w)
+    np.testing.assert_array_equal(ds.cesium(), want_rows)
+    np.testing.assert_array_equal(ds[0]["c2w"].numpy(), want_c2w[0])
+
+
+class TestPresets:
+    def test_vendored_names_sorted_and_pic_names(self):
+        from topoloc.data.preset import list_presets, load_preset_pic_names
+
+        names = list_presets()
+        assert names == sorted(names) and {"comballaz-LHS", PLANNED} <= set(names)
+        assert load_preset_pic_names("comballaz-LHS") == []  # synthetic: no photos
+        with pytest.raises(ValueError, match="unknown TOPO flight preset 'zermatt-LHS'"):
+            load_preset_pic_names("zermatt-LHS")  # an unknown -LHS name is not an empty list
+
+    def test_pic_names_are_stripped_and_a_folder_is_not_a_preset(self, tmp_path, monkeypatch):
+        import topoloc.data.preset as preset
+
+        monkeypatch.setattr(preset, "PRESETS_DIR", tmp_path)
+        for name in ("b-flight", "a-flight"):
+            np.save(tmp_path / f"{name}_poses.npy", np.zeros((2, 6)))
+        (tmp_path / "a-flight_pic_names.csv").write_text(" DJI_0001, DJI_0002,\n")
+        assert preset.list_presets() == ["a-flight", "b-flight"]
+        assert preset.load_preset_pic_names("a-flight") == ["DJI_0001", "DJI_0002"]
+        (tmp_path / "c-flight_poses.npy").mkdir()
+        with pytest.raises(ValueError, match="unknown TOPO flight preset 'c-flight'"):
+            preset.load_preset("c-flight")

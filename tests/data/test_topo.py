@@ -326,6 +326,14 @@ class TestPresets:
         with pytest.raises(ValueError, match="unknown TOPO flight preset 'zermatt-LHS'"):
             load_preset_pic_names("zermatt-LHS")  # an unknown -LHS name is not an empty list
 
+    @pytest.mark.parametrize("flight", [None, 3, ["comballaz-LHS"]])
+    def test_a_flight_that_is_no_name_is_refused_as_an_unknown_preset(self, flight):
+        from topoloc.data.preset import load_preset, load_preset_pic_names
+
+        for load in (load_preset, load_preset_pic_names):  # pic names: was "'NoneType' has no attribute 'endswith'"
+            with pytest.raises(ValueError, match=r"unknown TOPO flight preset .*; expected one of \[.*'comballaz-2020-11-06-planned'"):
+                load(flight)
+
     def test_pic_names_are_stripped_and_a_folder_is_not_a_preset(self, tmp_path, monkeypatch):
         import topoloc.data.preset as preset
 

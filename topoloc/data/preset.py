@@ -19,7 +19,7 @@ def list_presets() -> list[str]:
 
 def _path(flight: str, suffix: str) -> Path:
     path = PRESETS_DIR / f"{flight}{suffix}"
-    if not path.is_file():
+    if not isinstance(flight, str) or not path.is_file():
         raise ValueError(f"unknown TOPO flight preset {flight!r}; expected one of {list_presets()}")
     return path
 
@@ -41,8 +41,8 @@ def load_preset_pic_names(flight: str) -> list[str]:
         >>> load_preset_pic_names("comballaz-2020-11-06-planned")[0]
         '100_0416_0001'
     """
+    _path(flight, "_poses.npy")  # an unknown name (or not a name) refused first
     if flight.endswith("-LHS"):
-        _path(flight, "_poses.npy")
         return []
     text = _path(flight, "_pic_names.csv").read_text().strip()
     return [name.strip() for name in text.split(",") if name.strip()]

@@ -254,6 +254,16 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
     assert "nope.yaml': no such file" in err
 
 
+def test_an_init_from_that_is_no_checkpoint_file_is_refused_before_the_work(tmp_path, captured, capsys):
+    # a run's folder given for its checkpoint was "no such checkpoint", and only after the images were decoded
+    (tmp_path / "run").mkdir()
+    err = _exit(["train", "--config", _recipe(tmp_path), "--init-from", str(tmp_path / "run")], capsys)
+    assert f"error: --init-from '{tmp_path / 'run'}': a folder, expected a file" in err and "last.pt" in err
+    err = _exit(["train", "--config", _recipe(tmp_path), "--init-from", str(tmp_path / "nope.pt")], capsys)
+    assert f"error: --init-from '{tmp_path / 'nope.pt'}': no such file" in err
+    assert captured == []  # refused before run_recipe: nothing decoded, nothing trained
+
+
 def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monkeypatch):
     # `--out=~/runs` is not expanded by the shell: it made a folder named '~' in the working folder
     from topoloc.cli.app import _home_expanded

@@ -82,6 +82,16 @@ def test_a_missing_checkpoint_is_named(tiny_config, pose_images, tmp_path):
         train(tiny_config(init_from=str(tmp_path / "nowhere.pt")), pose_images(n=8))
 
 
+def test_a_folder_is_named_as_a_folder(tiny_config, pose_images, tmp_path):
+    # a run's folder given for its checkpoint was called "no such checkpoint", though it is there
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), pose_images(n=8))
+    with pytest.raises(FileNotFoundError, match="TrainConfig.init_from: .*/a' is a folder, expected a checkpoint file"
+                                                ".*last.pt"):
+        train(tiny_config(out_dir=str(tmp_path / "b"), init_from=str(first.final_checkpoint.parent)), pose_images(n=8))
+    with pytest.raises(FileNotFoundError, match="TrainConfig.resume: .*/a' is a folder, expected a checkpoint file"):
+        train(tiny_config(out_dir=str(tmp_path / "c"), resume=str(first.final_checkpoint.parent)), pose_images(n=8))
+
+
 def test_another_model_is_refused(tiny_config, pose_images, tmp_path):
     first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), pose_images(n=8))
     wider = {"backbone": "test_resnet", "feat_dim": 48}

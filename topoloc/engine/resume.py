@@ -108,8 +108,16 @@ def resume_path(config: TrainConfig, out_dir: Path) -> Path | None:
         if config.resume is True:
             log.info("resume: no checkpoint at %s, starting a new run", path)
             return None
-        raise FileNotFoundError(f"TrainConfig.resume: no such checkpoint {str(path)!r}")
+        raise FileNotFoundError(f"TrainConfig.resume: {_no_checkpoint(path)}")
     return path
+
+
+def _no_checkpoint(path: Path) -> str:
+    """Why ``path`` (not a file) is no checkpoint: missing, or a run's folder given for its checkpoint."""
+    if path.is_dir():
+        return (f"{str(path)!r} is a folder, expected a checkpoint file (a run's last.pt or best.pt, e.g. "
+                f"{str(path / 'last.pt')!r})")
+    return f"no such checkpoint {str(path)!r}"
 
 
 def announce_resume(config: TrainConfig, state: TrainingState, path: Path, is_main: bool) -> None:
@@ -231,7 +239,7 @@ def read_init_from(config: TrainConfig, frame: dict[str, Any] | None) -> dict[st
         return None
     path = Path(config.init_from)
     if not path.is_file():
-        raise FileNotFoundError(f"TrainConfig.init_from: no such checkpoint {str(path)!r}")
+        raise FileNotFoundError(f"TrainConfig.init_from: {_no_checkpoint(path)}")
     try:
         state = load_checkpoint(path)
     except ValueError as err:

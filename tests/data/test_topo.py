@@ -169,6 +169,21 @@ class TestBadInput:
         with pytest.raises(ValueError, match=r"x_semantics.npy: could not read the semantics array"):
             read_semantics(tmp_path / "x_semantics.npy")
 
+    def test_a_pose_file_that_is_no_npy_array_is_named_without_advice_to_unpickle(self, tmp_path, make_topo_flight):
+        # numpy called a text file "pickled (object) data" and advised loading it with allow_pickle
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+        (folder / "comballaz-LHS_poses.npy").write_text("hello\n")
+        with pytest.raises(ValueError) as err:
+            TopoFlight(tmp_path, "comballaz-LHS")
+        assert "comballaz-LHS_poses.npy: could not read the pose file (not a .npy file" in str(err.value)
+        assert "pickle" not in str(err.value)
+        np.save(folder / "comballaz-LHS_poses.npy", np.array([{"x": 1}] * 4, dtype=object))
+        with pytest.raises(ValueError) as err:
+            TopoFlight(tmp_path, "comballaz-LHS")
+        assert "could not read the pose file (it holds Python objects (an object array), which are not loaded" in (
+            str(err.value))
+        assert "allow_pickle" not in str(err.value)
+
     def test_pose_file_of_less_than_float64_is_warned_about(self, tmp_path, make_topo_flight):
         folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
         rows = load_preset("comballaz-LHS")[:4]

@@ -249,6 +249,18 @@ def test_cli_bad_input_exits_2_naming_it(ckpt, tmp_path, capsys, case):
     assert exc.value.code == 2 and len(error_lines) == 1 and named in error_lines[0], err
 
 
+def test_cli_a_text_file_as_the_only_photo_is_one_error_line(ckpt, tmp_path, capsys):
+    # it was three lines: the skip, "1 of 1 photo(s) skipped (unreadable)", then the error
+    text = tmp_path / "notes.txt"
+    text.write_text("text")
+    with pytest.raises(SystemExit) as exc:
+        main(["localise", "--checkpoint", str(ckpt), str(text), "--no-progress", "--out", str(tmp_path / "o.csv")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("warning: ")]
+    assert exc.value.code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"topoloc localise: error: no photo could be read: {text}: could not read the image")
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_cli_skips_unreadable_photos_with_a_count(ckpt, tmp_path, capsys):
     good = write_photos(tmp_path, n=2)
     text = tmp_path / "x.jpg"

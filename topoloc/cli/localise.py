@@ -52,6 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as err:
         raise one_line(err) from err
     print_warnings(caught, skip_prefix="localise: skipped")
+    if len(result) == 0 and len(result.skipped) == 1:  # the only photo: one error line, naming it and why
+        name, why = result.skipped[0]
+        raise ValueError(f"no photo could be read: {name}: {why}")
     for name, why in result.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
     total = len(result) + len(result.skipped)

@@ -264,6 +264,15 @@ def test_an_init_from_that_is_no_checkpoint_file_is_refused_before_the_work(tmp_
     assert captured == []  # refused before run_recipe: nothing decoded, nothing trained
 
 
+def test_allow_config_change_without_a_resume_is_refused(tmp_path, captured, capsys):
+    # it was ignored without a word: a new run has no checkpoint whose settings could differ
+    err = _exit(["train", "--config", _recipe(tmp_path), "--allow-config-change"], capsys)
+    assert "error: --allow-config-change: expected with --resume" in err and captured == []
+    assert main(["train", "--config", _recipe(tmp_path), "--allow-config-change",
+                 "--override", "train.resume=true"]) == 0
+    assert captured[-1].train.resume_changes == "allow"
+
+
 def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monkeypatch):
     # `--out=~/runs` is not expanded by the shell: it made a folder named '~' in the working folder
     from topoloc.cli.app import _home_expanded

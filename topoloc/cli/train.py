@@ -25,7 +25,11 @@ def _run(args: argparse.Namespace) -> int:
         extra["device"] = args.device
     if args.init_from:
         extra["init_from"] = args.init_from
-    out = recipe.run_recipe(recipe.load_recipe(args.config, args.override, **extra))
+    loaded = recipe.load_recipe(args.config, args.override, **extra)
+    if args.allow_config_change and loaded.train.resume is False:  # a flag that would be ignored is refused
+        raise ValueError("--allow-config-change: expected with --resume (or train.resume in the recipe); a new run "
+                         "has no checkpoint whose settings could differ")
+    out = recipe.run_recipe(loaded)
     print(f"checkpoint: {out['checkpoint']}\nreport: {out['report']}")
     return 0
 

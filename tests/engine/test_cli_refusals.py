@@ -111,6 +111,14 @@ def test_bad_saliency_counts_are_refused(tmp_path, capsys, flag, value):
     assert f"argument {flag}: expected a whole number >= 1, got '{value}'" in err
 
 
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_bad_render_coarse_steps_are_refused_by_the_flag(tmp_path, capsys, value):
+    # it was "RenderConfig coarse_steps: expected a positive int", the library's name for it
+    err = _argparse_exit(["render", "--flights", "comballaz-LHS:2", "--out", str(tmp_path / "r"), "--coarse-steps",
+                          value], capsys)
+    assert f"argument --coarse-steps: expected a whole number >= 1, got '{value}'" in err
+
+
 def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     (tmp_path / "c.pt").write_bytes(b"")
     err = _argparse_exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),

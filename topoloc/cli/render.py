@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from topoloc.cli._common import non_negative_int, out_dir
+from topoloc.cli._common import non_negative_int, out_dir, positive_int
 
 __all__ = ["add"]
 
@@ -55,7 +55,8 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--real-alt", action="store_true",
                    help="real flights also get the second 'real' appearance (a late-summer evening through another "
                         "camera) in DIR/<flight>-real-alt/")
-    p.add_argument("--coarse-steps", type=int, default=None, help="ray-marching samples per coarse ray (speed/accuracy)")
+    p.add_argument("--coarse-steps", type=positive_int, default=None,
+                   help="ray-marching samples per coarse ray (speed/accuracy)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -93,6 +93,11 @@ def test_refusals(tiny_config, cache, tmp_path):
         train_side_by_side({"a": same, "b": same}, cache)
     with pytest.raises(ValueError, match=r"threads: expected a positive int, got 0"):
         train_side_by_side({"a": same}, cache, threads=0)
+    # a list of configs (the README's "train_side_by_side(configs, train_set)") failed deep inside, on .items()
+    with pytest.raises(TypeError, match=r"configs: expected a mapping of run label -> TrainConfig.*got list"):
+        train_side_by_side([same], cache)
+    with pytest.raises(TypeError, match=r"configs: expected a mapping .*got a mapping holding \['dict'\]"):
+        train_side_by_side({"a": {"epochs": 1}}, cache)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="finds the runs' processes in /proc (Linux)")

@@ -146,6 +146,11 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     """
     from tqdm.auto import tqdm  # noqa: PLC0415 - only here
 
+    if not isinstance(configs, Mapping) or not all(isinstance(c, TrainConfig) for c in configs.values()):
+        got = type(configs).__name__ if not isinstance(configs, Mapping) else (
+            f"a mapping holding {sorted({type(c).__name__ for c in configs.values()})}")
+        raise TypeError(f"configs: expected a mapping of run label -> TrainConfig, e.g. {{'a': cfg_a, 'b': cfg_b}} "
+                        f"(the labels name the runs in errors and the progress bar), got {got}")
     if not configs:
         raise ValueError("configs: expected at least one training run, got none")
     for label, cfg in configs.items():

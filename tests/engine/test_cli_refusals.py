@@ -119,6 +119,17 @@ def test_bad_render_coarse_steps_are_refused_by_the_flag(tmp_path, capsys, value
     assert f"argument --coarse-steps: expected a whole number >= 1, got '{value}'" in err
 
 
+@pytest.mark.parametrize("command", ["evaluate", "saliency"])
+def test_a_data_root_that_is_a_file_is_refused_by_the_flag(tmp_path, capsys, command):
+    # it was "FILE/comballaz-LHS: folder not found", naming neither --data nor what it should be
+    (tmp_path / "c.pt").write_bytes(b"")
+    (tmp_path / "notes.csv").write_text("x\n")
+    data = tmp_path / "notes.csv"
+    err = _argparse_exit([command, "--checkpoint", str(tmp_path / "c.pt"), "--data", str(data), "--flights",
+                          "comballaz-LHS", "--out", str(tmp_path / "o")], capsys)
+    assert f"argument --data: expected the folder that holds the flight folders, '{data}' is a file" in err
+
+
 def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     (tmp_path / "c.pt").write_bytes(b"")
     err = _argparse_exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from topoloc._paths import unwritable
 
-__all__ = ["CHECKPOINT_FLAGS", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir", "out_file",
-           "positive_int", "non_negative_int", "print_warnings"]
+__all__ = ["CHECKPOINT_FLAGS", "data_root", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir",
+           "out_file", "positive_int", "non_negative_int", "print_warnings"]
 
 
 #: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)
@@ -32,8 +32,16 @@ def checkpoint_arg(p: argparse.ArgumentParser, more: str = "") -> None:
 
 def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
     """Adds the required ``--data ROOT`` and ``--flights FLIGHT[:DOMAIN[:SPLIT]] ...``."""
-    p.add_argument("--data", required=True, metavar="ROOT", help="folder holding the flight folders")
+    p.add_argument("--data", required=True, metavar="ROOT", type=data_root, help="folder holding the flight folders")
     p.add_argument("--flights", nargs="+", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]", help=flights_help)
+
+
+def data_root(value: str) -> str:
+    """argparse ``type`` of ``--data``: refused at once when it is a file (it was refused only as the first
+    flight's folder, ``FILE/<flight>: folder not found``); a missing root is named with its flight's folder."""
+    if Path(value).exists() and not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"expected the folder that holds the flight folders, {value!r} is a file")
+    return value
 
 
 def _check_writable(value: str) -> None:

@@ -2,6 +2,8 @@
 
 import argparse
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -31,6 +33,15 @@ def test_version(capsys):
         main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out.strip() == f"topoloc {importlib.metadata.version('topoloc')}"
+
+
+@pytest.mark.parametrize("module", ["topoloc", "topoloc.cli"])
+def test_python_dash_m_runs_the_console_script(module):
+    # `python -m topoloc` is what a user tries first; it failed with "No module named topoloc.__main__"
+    out = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"topoloc {importlib.metadata.version('topoloc')}"
+    usage = subprocess.run([sys.executable, "-m", module, "poses", "--help"], capture_output=True, text=True)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: topoloc poses")
 
 
 def test_parsed_arguments():

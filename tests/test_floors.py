@@ -5,7 +5,7 @@ Every module under ``topoloc/`` and ``augment/`` is parsed with `ast` (nothing i
 import statement, at module level or inside a function, is resolved to the module it names, and
 both ends are mapped to a floor, top down:
 
-    5 apps        topoloc.cli, topoloc.experiments (demo, recipes' back-ends, the study)
+    5 apps        topoloc.cli, topoloc.experiments (demo, recipes' back-ends, the study), topoloc.__main__
     4 reporting   topoloc.reporting (report, saliency figures and shares)
     3 engine      topoloc.engine (train, predict, evaluate loops, checkpoints, DDP, localise, export)
     2 evaluation  topoloc.evaluation (result types and their files, baselines, retrieval, a
@@ -34,6 +34,7 @@ PACKAGES = ("topoloc", "augment")
 #: Module prefix -> floor (higher imports lower); the longest matching prefix wins.
 FLOORS: dict[str, int] = {
     "topoloc.cli": 5,
+    "topoloc.__main__": 5,
     "topoloc.experiments": 5,
     "topoloc.reporting": 4,
     "topoloc.engine": 3,

@@ -50,9 +50,12 @@ def test_overrides_and_errors(tmp_path):
     with pytest.raises(ValueError, match="key=value"):
         apply_overrides({}, ["train.epochs"])
     # a bad value is named as the recipe and --override name it (train.epochs), not as TrainConfig's field
-    with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0$"):
+    # ... and said to come from the override, not from the file
+    with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0 "
+                                         r"\(set by the override 'train.epochs=0', not in the file\)$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epochs=0"])
-    with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\]; known: \["):
+    with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\]; known: \[.*\] "
+                                         r"\(set by the override 'train.epoch=3', not in the file\)$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epoch=3"])
     # the second "real" appearance (`topoloc render --real-alt`) is a domain a flight spec can name
     assert parse_flight("comballaz-2020-11-06-planned:real_alt:test") == FlightSpec(
@@ -185,3 +188,23 @@ def test_evaluate_classes_alone_asks_for_land_cover(tmp_path):
     path.write_text("data: {root: x, train: [a], test: [b]}\n"
                     f"train: {{out_dir: {tmp_path / 'run'}}}\n")
     assert load_recipe(path).eval_landcover is False
+
+
+@pytest.mark.parametrize("overrides, culprit", [
+    (["data.rooot=/x"], "data.rooot=/x"),  # an unknown key of a section
+    (["trainn.epochs=2"], "trainn.epochs=2"),  # an unknown section
+    (["evaluate.batch_size=0"], "evaluate.batch_size=0"),
+    (["train.epochs=3", "train.epochs=five"], "train.epochs=five"),  # the last of two overrides of one key counts
+    (["train.lr=1e-3", "data.train=3"], "data.train=3"),  # a good override is not blamed
+])
+def test_an_error_the_overrides_caused_names_the_override(overrides, culprit):
+    with pytest.raises(ValueError, match=rf"^recipe '.*mixed.yaml': .* \(set by the override "
+                                         rf"{re.escape(repr(culprit))}, not in the file\)$"):
+        load_recipe(RECIPES / "mixed.yaml", overrides)
+
+
+def test_an_error_in_the_file_is_not_blamed_on_an_unrelated_override(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {root: x, train: [a], test: [b]}\ntrain: {epochs: five}\n")
+    with pytest.raises(ValueError, match=r"bad.yaml': train.epochs must be a positive int, got 'five'$"):
+        load_recipe(bad, ["train.lr=1e-3", "train.batch_size=4"])  # nothing says "override"

@@ -277,6 +277,31 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
     if not isinstance(values, dict):
         raise ValueError(f"recipe {str(path)!r}: expected a mapping with data / train / evaluate sections")
     values = apply_overrides(values, overrides)
+    try:
+        return _parse_recipe(path, values, train_overrides)
+    except (ValueError, TypeError) as err:
+        culprit = _override_named(overrides, str(err))
+        if culprit is None:
+            raise
+        raise type(err)(f"{err} (set by the override {culprit!r}, not in the file)") from err
+
+
+def _override_named(overrides: Sequence[str], message: str) -> str | None:
+    """The override whose key a recipe error names (``train.epochs`` or an unknown ``'lr_schedul'``), if any:
+    the error then says the value came from the command line, not from the recipe file."""
+    for item in reversed(list(overrides)):  # the last override of a key is the one that counts
+        key = item.split("=", 1)[0].strip()
+        section, _, leaf = key.rpartition(".")
+        top = key.split(".")[0]
+        if (re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", message)
+                or (section and f"{top}: unknown" in message and repr(leaf) in message)
+                or ("unknown section" in message and repr(top) in message)):
+            return item
+    return None
+
+
+def _parse_recipe(path: Path, values: dict[str, Any], train_overrides: dict[str, Any]) -> Recipe:
+    """Validate a recipe's values (read from ``path``, overrides applied) into a `Recipe`."""
     unknown = set(values) - {"data", "train", "evaluate"}
     if unknown:
         raise ValueError(f"recipe {str(path)!r}: unknown section(s) {sorted(unknown)}; expected data, train, evaluate")

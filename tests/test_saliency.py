@@ -379,7 +379,9 @@ class TestRandomizeWeights:
 
 
 class _Square(nn.Module):
-    """Map proportional to x^2 whatever the weight: the randomisation check must fail on it."""
+    """Map proportional to x^2 whatever the weight: the randomisation check must fail on it.
+
+    objective = 3 s sum x^2: every gradient is 6 s x, the weight only scales it."""
 
     def __init__(self):
         super().__init__()
@@ -489,17 +491,6 @@ class _ThreeReluSum(nn.Module):
 
     def forward(self, x):
         return torch.relu(x).flatten(1).sum(1, keepdim=True).expand(-1, 3)
-
-
-class _ScaledSquare(nn.Module):
-    """objective = 3 s sum x^2: every gradient is 6 s x, the weight only scales it."""
-
-    def __init__(self):
-        super().__init__()
-        self.s = nn.Parameter(torch.tensor([2.0]))
-
-    def forward(self, x):
-        return (self.s * x ** 2).flatten(1).sum(1, keepdim=True).expand(-1, 3)
 
 
 def _norm_gradient(model, x, rows):
@@ -640,7 +631,7 @@ class TestRandomisationCheckByHand:
     def test_smoothgrad_of_a_map_the_weights_only_scale_does_not_pass(self):
         # with the same noise for both models the maps are |6 s mean_n(x + e_n) x| and |6 s' ...|: the same ranks
         images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(5))
-        check = randomisation_check(_ScaledSquare(), images, method="smoothgrad", samples=2)
+        check = randomisation_check(_Square(), images, method="smoothgrad", samples=2)
         np.testing.assert_allclose(check.rank_correlation.numpy(), 1.0, rtol=1e-12)
         assert not check.passed
 

@@ -97,8 +97,7 @@ def nearest_neighbours(query_qd, database_nd, chunk_size: int = 4096) -> tuple[T
     if q.shape[1] != d.shape[1]:
         raise ValueError(f"query_qd has {q.shape[1]} features per row but database_nd has {d.shape[1]}; "
                          "expected the same width")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size: expected a positive integer, got {chunk_size}")
+    _check_positive_int(chunk_size, "chunk_size")
     dtype = torch.promote_types(q.dtype, d.dtype)
     q = torch.nn.functional.normalize(q.to(dtype), dim=1)
     d = torch.nn.functional.normalize(d.to(dtype), dim=1)
@@ -111,9 +110,9 @@ def nearest_neighbours(query_qd, database_nd, chunk_size: int = 4096) -> tuple[T
     return torch.cat(indices), torch.cat(sims)
 
 
-def _check_batch_size(batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
+def _check_positive_int(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
 @torch.no_grad()
@@ -142,7 +141,7 @@ def extract_features(
     Shape:
         images: (N, 3, H, W) uint8 -> (N, D)
     """
-    _check_batch_size(batch_size)
+    _check_positive_int(batch_size, "batch_size")
     device = next(model.parameters()).device if device is None else resolve_device(device)
     backbone = getattr(model, "backbone", model)
     owner = model if hasattr(model, "prepare") or hasattr(model, "normalize") else backbone
@@ -215,7 +214,7 @@ def thumbnail_features(
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.shape[0] == 0:
         raise ValueError(f"images: expected a non-empty (N, 3, H, W) image tensor, got "
                          f"{tuple(getattr(images, 'shape', ()))}")
-    _check_batch_size(batch_size)
+    _check_positive_int(batch_size, "batch_size")
     try:
         size = tuple(int(s) for s in size_hw)
     except (TypeError, ValueError):

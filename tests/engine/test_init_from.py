@@ -96,8 +96,9 @@ def test_another_model_is_refused(tiny_config, pose_images, tmp_path):
     first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), pose_images(n=8))
     wider = {"backbone": "test_resnet", "feat_dim": 48}
     with pytest.raises(ValueError, match="TrainConfig.init_from: .*feat_dim.*32.*not this run's.*48"):
-        train(tiny_config(out_dir=str(tmp_path / "b"), model_kwargs=wider, init_from=str(first.final_checkpoint)),
-              pose_images(n=8))
+        train(tiny_config(out_dir=str(tmp_path / "b"), model_kwargs=wider, init_from=str(first.final_checkpoint),
+                          cache_file="train_cache.pt"), pose_images(n=8))
+    assert not (tmp_path / "b" / "train_cache.pt").exists()  # refused before the images were decoded
 
 
 def test_a_checkpoint_of_another_frame_is_refused(tiny_config, pose_images, tmp_path):

@@ -129,8 +129,8 @@ class Trainer:
     """One training run: data caches, model, loss, optimiser, checkpoints and logs.
 
     `fit` calls `_setup`, whose named builders run in this order: `_claim_out_dir`,
-    `_build_device`, `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_init_state` (a
-    new run's first weights, `TrainConfig.init_from`), `_plan_steps`,
+    `_build_device`, `_init_state` (a new run's first weights, `TrainConfig.init_from`, checked before
+    any image is decoded), `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_plan_steps`,
     `_build_model_and_optimiser`, `_restore` (or seed a new run), `_wrap` (DDP, ``torch.compile``).
     Then `_epoch` per epoch, whose parts are `_set_lr`, `_step`, `_report` (NaN check, logging),
     `_checkpoint_due` / `_save` and `_run_callbacks`.
@@ -167,9 +167,11 @@ class Trainer:
                         augment_strength_at(cfg, cfg.epochs - 1), cfg.augment_strength)
         self._claim_out_dir()
         self._build_device()
+        resume_from = resume_path(cfg, self.out_dir)
+        # Before the images are decoded: a wrong init_from is refused at once, and leaves no cache file.
+        self.init_state = self._init_state() if resume_from is None else None
         self._build_caches()
-        state = self._resume_state()
-        self.init_state = self._init_state() if state is None else None
+        state = self._resume_state(resume_from)
         self._plan_steps()
         self._build_model_and_optimiser()
         self._restore(state)
@@ -216,9 +218,8 @@ class Trainer:
         """The training images' normals for `TrainConfig.relight`: given, or from the renders' geometry files."""
         return relight_normals(self.config, self.train_set, self.normals, self.train_cache, self.device)
 
-    def _resume_state(self) -> TrainingState | None:
-        """The checkpoint to resume from (None for a new run), its setting changes checked and logged."""
-        path = resume_path(self.config, self.out_dir)
+    def _resume_state(self, path: Path | None) -> TrainingState | None:
+        """The checkpoint at ``path`` (`resume_path`; None for a new run), its setting changes checked and logged."""
         if path is None:
             return None
         state = TrainingState.read(path)

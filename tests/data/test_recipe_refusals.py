@@ -41,6 +41,16 @@ def test_an_evaluate_folder_that_cannot_be_made_is_refused_before_training(tmp_p
         run_recipe(recipe)
 
 
+def test_a_refused_training_leaves_no_empty_evaluate_folder(tmp_path, make_topo_flight, no_training):
+    # the folder made before training (to find an unwritable one at once) stayed behind, empty
+    make_topo_flight(tmp_path / "data", FLIGHT, n_rows=20)
+    (tmp_path / "kept").mkdir()
+    for out_dir, stays in ((tmp_path / "run" / "eval", False), (tmp_path / "kept", True)):
+        with pytest.raises(AssertionError, match="training started"):
+            run_recipe(load_recipe(_recipe(tmp_path, out_dir=str(out_dir))))
+        assert out_dir.is_dir() == stays  # a folder that was there before is not the recipe's to remove
+
+
 @pytest.mark.parametrize("value", [0, -3, 2.5, "64", True])
 def test_a_bad_evaluate_batch_size_is_refused_by_name(tmp_path, value):
     with pytest.raises(ValueError, match=rf"r.yaml.*evaluate.batch_size: expected a whole number >= 1, got {value!r}"):

@@ -11,6 +11,7 @@ split a report's errors by the land cover in view (``evaluate.landcover``, ``top
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from os import PathLike
 from pathlib import Path
@@ -101,14 +102,22 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
     test_sets = _flights_of(recipe, "test")  # before training too: a missing test flight is found at once
-    try:
-        Path(recipe.eval_out_dir).mkdir(parents=True, exist_ok=True)
+    eval_dir = Path(recipe.eval_out_dir)
+    made = not eval_dir.exists()
+    try:  # before training too: an evaluate.out_dir that cannot be made is found at once
+        eval_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"recipe {recipe.source!r}: evaluate.out_dir {recipe.eval_out_dir!r} cannot be made "
                          f"({err.strerror or err})") from err
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
-        checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
+        try:
+            checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
+        except BaseException:  # refused or stopped: leave no empty evaluation folder behind
+            if made:
+                with contextlib.suppress(OSError):  # not empty (or gone): left as it is
+                    eval_dir.rmdir()
+            raise
         write_recipe(recipe, checkpoint.parent / RECIPE_FILE)
     model, normalizer, _ = load_model(checkpoint, device=_device(cfg.device))
     name = Path(recipe.source).stem or "model"

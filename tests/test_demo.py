@@ -15,6 +15,7 @@ import topoloc.experiments.demo_report as demo_report
 from topoloc.cli import main
 from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
+from topoloc.data.splits import split_assignment
 from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
@@ -392,7 +393,18 @@ def test_demo_smoke_with_the_real_renderer(tmp_path):
     assert main(["demo", "--out", str(tmp_path), "--smoke", "--device", "cpu"]) == 0
     text = (tmp_path / "report.md").read_text()
     assert "| retrieval (features: 16x24 grey thumbnail) | real |" in text and "| constant pose | real |" in text
+    assert "| validation (no augmentation) | synthetic | 10 |" in text
     assert (tmp_path / "data" / "comballaz-demo-train").is_dir()
+
+
+def test_the_smoke_demo_keeps_a_validation_split():
+    # 24 + 8 views were 4 blocks of 10 rows, of which round(0.4) = 0 validation blocks: the smoke report had
+    # no validation row, and the run warned that the split was empty. 60 views: 6 blocks, round(5.4) = 5
+    # train and round(0.6) = 1 validation.
+    cfg = demo.demo_config(smoke=True, device="cpu")
+    rows = split_assignment(cfg.corridor_images + cfg.lhs_images, demo.TRAIN_SPLIT["split_fractions"],
+                            block=demo.TRAIN_SPLIT["split_block"])
+    assert np.bincount(rows, minlength=3).tolist() == [50, 10, 0]
 
 
 def _resnet18_backbone_parameters(channels, stem=64):

@@ -172,7 +172,8 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     dev = resolve_device(device).type  # also refuses 'cuda' without CUDA
     if smoke:
-        return DemoConfig("smoke", corridor_images=24, lhs_images=8, test_images=4, planned_test_images=6,
+        # 60 training views: 6 blocks of 10 rows (TRAIN_SPLIT), 5 train and 1 validation (none with fewer than 6)
+        return DemoConfig("smoke", corridor_images=52, lhs_images=8, test_images=4, planned_test_images=6,
                           render_size=(72, 48), image_size=(48, 72), model="atloc_resnet18",
                           model_kwargs=dict(feat_dim=64), epochs=2, finetune_epochs=2, batch_size=8, saliency_images=2,
                           saliency_share_images=4, device=dev, seed=seed)

@@ -267,8 +267,11 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
     for argv in (["saliency", "--data", str(tmp_path), "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")],
                  ["localise", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o.csv")],
                  ["export", "--out", str(tmp_path / "o.onnx")]):
+        # one wording in every subcommand: localise and export said "--checkpoint: '...': ..."
         err = _exit([*argv, "--checkpoint", str(nope)], capsys)
-        assert err.startswith(f"topoloc {argv[0]}: error: --checkpoint") and f"'{nope}': no such file" in err, err
+        assert err.startswith(f"topoloc {argv[0]}: error: --checkpoint '{nope}': no such file"), err
+        err = _exit([*argv, "--checkpoint", str(tmp_path)], capsys)
+        assert err.startswith(f"topoloc {argv[0]}: error: --checkpoint '{tmp_path}': a folder, expected a file"), err
     err = _exit(["train", "--config", str(tmp_path / "nope.yaml")], capsys)
     assert "nope.yaml': no such file" in err
 

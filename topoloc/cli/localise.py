@@ -56,10 +56,10 @@ def _run(args: argparse.Namespace) -> int:
         name, why = result.skipped[0]
         raise ValueError(f"no photo could be read: {name}: {why}")
     for name, why in result.skipped:
-        print(f"skipped {name}: {why}", file=sys.stderr)
+        print(f"warning: skipped {name}: {why}", file=sys.stderr)  # "warning: " as every other warning line
     total = len(result) + len(result.skipped)
     if result.skipped:
-        print(f"{len(result.skipped)} of {total} photo(s) skipped (unreadable)", file=sys.stderr)
+        print(f"warning: {len(result.skipped)} of {total} photo(s) skipped (unreadable)", file=sys.stderr)
     if len(result) == 0:
         raise ValueError(f"no photo could be read ({total} given); first: {result.skipped[0][0]}")
     for out in args.out:

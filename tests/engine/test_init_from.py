@@ -101,6 +101,24 @@ def test_another_model_is_refused(tiny_config, pose_images, tmp_path):
     assert not (tmp_path / "b" / "train_cache.pt").exists()  # refused before the images were decoded
 
 
+def test_a_refused_init_from_keeps_the_run_that_overwrite_would_replace(tiny_config, pose_images, tmp_path):
+    # overwrite=True removed the folder's previous run before the init_from was found to be of another model
+    first = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1), pose_images(n=8))
+    before = sorted(p.name for p in (tmp_path / "a").iterdir())
+    wider = {"backbone": "test_resnet", "feat_dim": 48}
+    with pytest.raises(ValueError, match="TrainConfig.init_from: .*not this run's"):
+        train(tiny_config(out_dir=str(tmp_path / "a"), model_kwargs=wider, overwrite=True,
+                          init_from=str(first.final_checkpoint)), pose_images(n=8))
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == before
+    assert "last.pt" in before and "config.yaml" in before
+    # a fine-tune that replaces the run it starts from: its last.pt is read before overwrite removes it (it
+    # was "no such checkpoint")
+    start = _params(first.final_checkpoint)
+    again = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=1, lr=0.0, overwrite=True,
+                              init_from=str(first.final_checkpoint)), pose_images(n=8))
+    assert all(torch.equal(start[k], v) for k, v in _params(again.final_checkpoint).items())
+
+
 def test_a_checkpoint_of_another_frame_is_refused(tiny_config, pose_images, tmp_path):
     epfl, comballaz = pose_images(n=8), pose_images(n=8)
     epfl.frame, comballaz.frame = LocalFrame.named("epfl"), LocalFrame.named("comballaz")

@@ -128,9 +128,9 @@ def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn
 class Trainer:
     """One training run: data caches, model, loss, optimiser, checkpoints and logs.
 
-    `fit` calls `_setup`, whose named builders run in this order: `_claim_out_dir`,
-    `_build_device`, `_init_state` (a new run's first weights, `TrainConfig.init_from`, checked before
-    any image is decoded), `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_plan_steps`,
+    `fit` calls `_setup`, whose named builders run in this order: `_init_state` (a new run's first
+    weights, `TrainConfig.init_from`, checked before anything is removed or decoded), `_claim_out_dir`,
+    `_build_device`, `_build_caches`, `_resume_state` (reads a checkpoint to resume), `_plan_steps`,
     `_build_model_and_optimiser`, `_restore` (or seed a new run), `_wrap` (DDP, ``torch.compile``).
     Then `_epoch` per epoch, whose parts are `_set_lr`, `_step`, `_report` (NaN check, logging),
     `_checkpoint_due` / `_save` and `_run_callbacks`.
@@ -165,11 +165,12 @@ class Trainer:
                         "not augment_strength (%g); set both together (e.g. a recipe's "
                         "--override train.epochs=N train.augment_ramp_epochs=N)", cfg.augment_ramp_epochs, cfg.epochs,
                         augment_strength_at(cfg, cfg.epochs - 1), cfg.augment_strength)
+        resume_from = resume_path(cfg, self.out_dir)
+        # First: a wrong init_from is refused before an overwritten run's files are removed and before the
+        # images are decoded (at once, and with no cache file left behind).
+        self.init_state = self._init_state() if resume_from is None else None
         self._claim_out_dir()
         self._build_device()
-        resume_from = resume_path(cfg, self.out_dir)
-        # Before the images are decoded: a wrong init_from is refused at once, and leaves no cache file.
-        self.init_state = self._init_state() if resume_from is None else None
         self._build_caches()
         state = self._resume_state(resume_from)
         self._plan_steps()

@@ -122,6 +122,18 @@ def test_new_run_into_a_finished_run_folder_is_refused(tiny_config, pose_images,
     assert first.final_checkpoint == second.final_checkpoint
 
 
+def test_overwrite_keeps_the_previous_run_when_the_new_one_is_refused_while_set_up(tiny_config, pose_images, tmp_path):
+    # overwrite=True removed the previous run's files first: a new run then refused (here its model cannot be
+    # built, after its images were decoded) had replaced the old run by nothing
+    run = tmp_path / "run"
+    train(tiny_config(out_dir=str(run), epochs=1), pose_images(n=8), pose_images(n=4, seed=1))
+    files = {n: (run / n).read_bytes() for n in ("config.yaml", "last.pt", "best.pt", "log.csv")}
+    with pytest.raises(Exception, match="no_such_backbone"):
+        train(tiny_config(out_dir=str(run), epochs=1, overwrite=True, model_kwargs={"backbone": "no_such_backbone"}),
+              pose_images(n=8))
+    assert {n: (run / n).read_bytes() for n in files} == files
+
+
 def test_stale_checkpoint_temporaries_of_dead_processes_are_removed(tiny_config, pose_images, tmp_path):
     run = tmp_path / "run"
     run.mkdir()

@@ -1,7 +1,8 @@
 """Where a training run starts: its folder, the checkpoint it resumes, or the weights it fine-tunes.
 
 `topoloc.engine.train.Trainer` calls these while it sets a run up: `refuse_another_run` (a new
-run into a folder holding another run's `RUN_FILES`), `resume_path` and `announce_resume`
+run into a folder holding another run's `RUN_FILES`) and `remove_previous_run` (those files, once
+the new run is set up, when ``overwrite`` replaces them), `resume_path` and `announce_resume`
 (``TrainConfig.resume``), `config_changes` and `accept_changes` (the `RESUME_FIELDS` a resume
 changes: refused with a `ResumeSettingsError`, or logged in ``config_changes.log``),
 `restore_training_state` (the checkpoint's weights, optimiser and RNG states), and `read_init_from`
@@ -26,7 +27,7 @@ from topoloc.engine.checkpoint import (TrainingState, frames_differ, load_checkp
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.distributed import DistInfo
 
-__all__ = ["RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "resume_path", "announce_resume",
+__all__ = ["RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "remove_previous_run", "resume_path", "announce_resume",
            "config_changes", "accept_changes", "restore_training_state", "read_init_from", "load_init_weights"]
 
 log = logging.getLogger("topoloc.engine")
@@ -70,9 +71,13 @@ class ResumeSettingsError(ValueError):
 
 
 # ----------------------------------------------------------------- the run's folder
-def refuse_another_run(config: TrainConfig, out_dir: Path, is_main: bool) -> None:
+def refuse_another_run(config: TrainConfig, out_dir: Path) -> list[str]:
     """Refuse a new run into ``out_dir`` when it holds another run's `RUN_FILES`, unless ``overwrite``
-    (or ``resume=True`` finds no ``last.pt``): then the main process removes them.
+    (or ``resume=True`` finds no ``last.pt``).
+
+    Returns:
+        The names of the previous run's files that the new run replaces (``[]`` when none), for
+        `remove_previous_run` once the new run is set up: a run refused while it is set up leaves them.
 
     Raises:
         FileExistsError: another run's files are there and neither ``overwrite`` nor ``resume=True`` is set.
@@ -80,18 +85,25 @@ def refuse_another_run(config: TrainConfig, out_dir: Path, is_main: bool) -> Non
     resuming = config.resume is not False and (config.resume is not True or (out_dir / "last.pt").is_file())
     present = [n for n in RUN_FILES if (out_dir / n).exists()]
     if resuming or not present:
-        return
+        return []
     if not config.overwrite and config.resume is not True:
         raise FileExistsError(f"TrainConfig.out_dir: {str(out_dir)!r} holds another run "
                               f"({', '.join(present)}); pass resume=True (CLI: --resume) to continue it, "
                               "overwrite=True (CLI: --overwrite) to replace it, or another out_dir (CLI: --override "
                               "train.out_dir=DIR)")
-    if is_main:  # overwrite, or resume=True with no last.pt: the leftovers of a run that never saved
-        why = "" if config.overwrite else ("no last.pt to resume (the previous run stopped before its first "
-                                           "checkpoint): a new run, ")
-        log.warning("out_dir %s: %sremoving the previous run's %s", out_dir, why, ", ".join(present))
-        for name in present:
-            (out_dir / name).unlink()
+    return present
+
+
+def remove_previous_run(config: TrainConfig, out_dir: Path, present: list[str]) -> None:
+    """Remove the files ``present`` of the run that ``overwrite`` (or a ``resume=True`` that found no
+    ``last.pt``) replaces (`refuse_another_run`), saying so."""
+    if not present:
+        return
+    why = "" if config.overwrite else ("no last.pt to resume (the previous run stopped before its first "
+                                       "checkpoint): a new run, ")
+    log.warning("out_dir %s: %sremoving the previous run's %s", out_dir, why, ", ".join(present))
+    for name in present:
+        (out_dir / name).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------- resuming

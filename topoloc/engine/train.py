@@ -44,7 +44,7 @@ from topoloc.engine.meter import (StepMeter, epoch_row, first_non_finite, non_fi
 from topoloc.engine.predict import predict
 from topoloc.engine.resume import (RESUME_FIELDS, RUN_FILES, ResumeSettingsError, accept_changes, announce_resume,
                                    config_changes, load_init_weights, read_init_from, refuse_another_run,
-                                   restore_training_state, resume_path)
+                                   remove_previous_run, restore_training_state, resume_path)
 from topoloc.engine.runlog import RunLogger
 from topoloc.metrics import pose_errors
 from topoloc.models import AtLocLoss, create_model
@@ -177,17 +177,19 @@ class Trainer:
         self._build_model_and_optimiser()
         self._restore(state)
         self._wrap()
+        if self.info.is_main:  # last: a run refused while it is set up leaves the run it would replace
+            remove_previous_run(self.config, self.out_dir, self.replaced)
         return state
 
     def _claim_out_dir(self) -> None:
-        """Refuse a new run into a folder holding another run's files, unless ``overwrite``; then
-        remove the temporary files of killed checkpoint writes."""
-        self._refuse_another_run()
+        """Refuse a new run into a folder holding another run's files, unless ``overwrite`` (those
+        files are removed at the end of `_setup`); remove the temporary files of killed checkpoint writes."""
+        self.replaced = self._refuse_another_run()
         if self.info.is_main:
             remove_stale_temporaries(self.out_dir)
 
-    def _refuse_another_run(self) -> None:
-        refuse_another_run(self.config, self.out_dir, self.info.is_main)
+    def _refuse_another_run(self) -> list[str]:
+        return refuse_another_run(self.config, self.out_dir)
 
     def _build_device(self) -> None:
         """The device of this process (its own GPU under DDP) and the per-process batch."""

@@ -261,6 +261,23 @@ def test_pose_file_round_trip(tmp_path):
         save_pose_file(tmp_path / "x.npy", np.zeros((3, 3)))
 
 
+def test_a_pose_file_write_that_fails_leaves_the_previous_file(tmp_path, monkeypatch):
+    # np.save wrote into the pose file itself: a write killed or failed half-way destroyed the previous one
+    rows = corridor(load_preset(PLANNED), 5, seed=0)
+    path = save_pose_file(tmp_path / "poses.npy", rows)
+
+    def broken_save(f, *args, **kwargs):
+        f.write(b"\x93NUMPY partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        save_pose_file(path, rows[:2])
+    monkeypatch.undo()
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False), rows)
+    assert [p.name for p in tmp_path.iterdir()] == ["poses.npy"]
+
+
 def test_a_pose_file_path_that_is_a_folder_is_refused_naming_it(tmp_path):
     rows = corridor(load_preset(PLANNED), 3, seed=0)
     (tmp_path / "poses").mkdir()

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from topoloc._paths import file_above
+from topoloc._tempfiles import write_atomically
 from topoloc.data.topo import read_pose_file
 from topoloc._flags import check_flag
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
@@ -481,8 +482,12 @@ def save_pose_file(path, rows) -> Path:
     a = _check_rows(rows, "rows")
     path = pose_file_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, np.ascontiguousarray(a, dtype=np.float64), allow_pickle=False)
-    return path
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: numpy would append .npy to the temporary's name
+            np.save(f, np.ascontiguousarray(a, dtype=np.float64), allow_pickle=False)
+
+    return write_atomically(path, write)  # a killed write leaves the previous file, never half of one
 
 
 def load_pose_file(path) -> np.ndarray:

@@ -46,6 +46,26 @@ def test_split_options_survive_the_written_recipe(tmp_path):
     assert "split_seed" not in FlightSpec(FLIGHT).to_dict()
 
 
+def test_a_failed_recipe_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    # recipe.yaml was written in place: a write killed or failed half-way left `topoloc evaluate` a broken file
+    spec, val_spec = FlightSpec(FLIGHT, "synthetic", "train"), FlightSpec(FLIGHT, "synthetic", "val")
+    recipe = load_recipe(_recipe(tmp_path, tmp_path, spec.to_dict(), val_spec.to_dict()))
+    path = tmp_path / "run" / RECIPE_FILE
+    write_recipe(recipe, path)
+    before = path.read_bytes()
+
+    def broken_dump(data, stream=None, **kwargs):  # fails half-way, as a full disk or a kill would
+        if stream is not None:
+            stream.write("data:\n  root: ")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(yaml, "safe_dump", broken_dump)
+    with pytest.raises(OSError, match="disk full"):
+        write_recipe(recipe, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and [p.name for p in path.parent.iterdir()] == [RECIPE_FILE]
+
+
 @pytest.mark.parametrize("key, value, match", [
     ("split_fractions", [0.8, 0.1], "split_fractions"),
     ("split_fractions", [0.9, 0.2, 0.0], "split_fractions"),

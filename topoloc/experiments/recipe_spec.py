@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import yaml
 
 from topoloc._paths import file_above, not_a_file
+from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
 from topoloc.data.topo import default_split_block
@@ -347,8 +348,8 @@ def write_recipe(recipe: Recipe, path: str | PathLike) -> None:
     finds the checkpoint's training and validation flights, split options included)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(recipe.to_dict(), f, sort_keys=False)
+    text = yaml.safe_dump(recipe.to_dict(), sort_keys=False)
+    write_text_atomically(path, text, encoding="utf-8")  # a killed write leaves the previous file, never half
 
 
 def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec]] | None:

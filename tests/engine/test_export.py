@@ -103,6 +103,23 @@ def test_the_callers_model_is_left_as_it_was(ckpt, tmp_path):
         export_onnx(model, tmp_path / "n.onnx", frame="comballaz")
 
 
+def test_a_failed_export_leaves_the_previous_files(ckpt, tmp_path, monkeypatch):
+    # the graph was written to the output path before its metadata was added and checked: a failure in
+    # between (or a kill) left an ONNX file without topoloc's metadata where the previous export was
+    first = export_onnx(ckpt, tmp_path / "model.onnx")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken_check(proto):
+        raise onnx.checker.ValidationError("broken graph")
+
+    monkeypatch.setattr(onnx.checker, "check_model", broken_check)
+    with pytest.raises(onnx.checker.ValidationError, match="broken graph"):
+        export_onnx(ckpt, tmp_path / "model.onnx")
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert {first.onnx.name, first.stats.name} <= set(before)
+
+
 def test_graph_contract_and_metadata(ckpt, exported):
     proto = onnx.load(str(exported.onnx))
     onnx.checker.check_model(proto)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from topoloc import pose_decoder
+from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.localise import resolve_frame, resolve_model
 
@@ -160,12 +162,16 @@ def export_onnx(
         "model": getattr(model, "config", None),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", category=DeprecationWarning)
-        torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=opset, input_names=["images"],
-                          output_names=["code"], dynamic_axes={"images": {0: "batch"}, "code": {0: "batch"}})
-    proto = onnx.load(str(path))
+    raw = path.with_name(f".{path.name}.graph.{os.getpid()}.tmp")  # the graph before its metadata: never at `path`
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)
+            torch.onnx.export(net, (example,), str(raw), dynamo=False, opset_version=opset, input_names=["images"],
+                              output_names=["code"], dynamic_axes={"images": {0: "batch"}, "code": {0: "batch"}})
+        proto = onnx.load(str(raw))
+    finally:
+        raw.unlink(missing_ok=True)
     meta = json.dumps(stats, default=str)
     del proto.metadata_props[:]
     for key, value in (("topoloc", meta), ("topoloc.format", EXPORT_FORMAT)):
@@ -174,9 +180,9 @@ def export_onnx(
     proto.doc_string = (f"topoloc pose regressor: images {stats['input']['dtype']} (batch, 3, {h}, {w}) RGB -> "
                         f"code float32 (batch, {code_size}); decode with topoloc_pose_decoder.decode_pose")
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    stats_path = path.with_suffix(".json")
-    stats_path.write_text(json.dumps(stats, indent=2, default=str))
+    # Whole files or none: a failed or killed export leaves the previous ones (or none), never half of one.
+    write_atomically(path, lambda tmp: onnx.save(proto, str(tmp)))
+    stats_path = write_text_atomically(path.with_suffix(".json"), json.dumps(stats, indent=2, default=str))
     decoder_path = path.parent / "topoloc_pose_decoder.py"
     shutil.copyfile(pose_decoder.__file__, decoder_path)
     return ExportedModel(path, stats_path, decoder_path, stats)

@@ -142,3 +142,25 @@ def test_a_refused_two_process_run_reports_its_own_error(tmp_path):
         for rank in (0, 1):
             assert f"[rank{rank}]: {message}" in proc.stderr, proc.stderr[-3000:]
     assert "AttributeError" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------ shards as DistributedSampler's
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3), (5, 1), (2, 3), (1, 4), (2, 5), (3, 8)])
+def test_shards_are_distributed_samplers_on_the_permutation(n, world):
+    # torch's DistributedSampler (shuffle=False) over positions 0..n-1, read through the epoch's permutation:
+    # the same padding (wrapped from the start, repeated when the ranks outnumber the images) and the same strides.
+    from torch.utils.data import DistributedSampler
+
+    perm = epoch_permutation(n, seed=5, epoch=1)
+    for rank in range(world):
+        positions = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+        assert shard_indices(perm, rank, world).tolist() == perm[positions].tolist(), rank
+
+
+def test_fewer_images_than_processes_still_give_every_rank_a_share():
+    # One image, four ranks: each rank steps on that image (an empty shard would be a step on no image).
+    perm = torch.tensor([0])
+    assert [shard_indices(perm, r, 4).tolist() for r in range(4)] == [[0], [0], [0], [0]]
+    # Two images, five ranks: 0, 1, 0, 1, 0 by rank (padded by wrapping around the permutation, twice).
+    perm = torch.tensor([1, 0])
+    assert [shard_indices(perm, r, 5).tolist() for r in range(5)] == [[1], [0], [1], [0], [1]]

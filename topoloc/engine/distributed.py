@@ -81,9 +81,10 @@ def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
 def shard_indices(perm: Tensor, rank: int, world_size: int) -> Tensor:
     """This rank's share of an epoch permutation, as ``DistributedSampler`` does it.
 
-    The permutation is padded by wrapping around to a multiple of ``world_size`` so that every
-    rank gets the same number of samples (and takes the same number of steps); rank ``r`` takes
-    positions ``r, r + world_size, ...``.
+    The permutation is padded by wrapping around to a multiple of ``world_size`` (around it again
+    as often as needed when there are fewer samples than ranks) so that every rank gets the same
+    number of samples (and takes the same number of steps); rank ``r`` takes positions
+    ``r, r + world_size, ...``.
 
     Shape:
         - perm: (n,)
@@ -93,8 +94,8 @@ def shard_indices(perm: Tensor, rank: int, world_size: int) -> Tensor:
         return perm
     n = perm.numel()
     total = -(-n // world_size) * world_size
-    if total > n:
-        perm = torch.cat([perm, perm[: total - n]])
+    if total > n:  # wrapped as often as it takes: n may be under half the ranks
+        perm = perm.repeat(-(-total // n))[:total]
     return perm[rank:total:world_size]
 
 

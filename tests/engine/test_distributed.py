@@ -1,4 +1,5 @@
-"""DDP: sharding, and a real 2-process gloo run under torchrun equal to one process on the same batches."""
+"""DDP: sharding (as DistributedSampler), torchrun's environment, the collectives of two processes by hand, and a
+real 2-process gloo run under torchrun equal to one process on the same batches."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import textwrap
 
 import pytest
 import torch
+import torch.distributed as dist
 
 from topoloc.engine import TrainConfig, Trainer, load_checkpoint
-from topoloc.engine.distributed import epoch_permutation, shard_indices
+from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, broadcast_flag,
+                                        epoch_permutation, init_distributed, shard_indices)
 
 
 def test_epoch_permutation_is_a_seeded_permutation():
@@ -164,3 +167,123 @@ def test_fewer_images_than_processes_still_give_every_rank_a_share():
     # Two images, five ranks: 0, 1, 0, 1, 0 by rank (padded by wrapping around the permutation, twice).
     perm = torch.tensor([1, 0])
     assert [shard_indices(perm, r, 5).tolist() for r in range(5)] == [[1], [0], [1], [0], [1]]
+
+
+def test_epoch_orders_of_other_seeds_are_not_shifted_epochs():
+    # seed + epoch as the generator's seed would make seed 1's epoch 0 seed 0's epoch 1: 25 (seed, epoch)
+    # pairs give 25 different orders.
+    orders = {tuple(epoch_permutation(40, seed=s, epoch=e).tolist()) for s in range(5) for e in range(5)}
+    assert len(orders) == 25
+
+
+# ------------------------------------------------------------------------------ the process's place
+def test_rank_zero_of_the_whole_run_is_main_not_rank_zero_of_each_machine():
+    assert DistInfo().is_main and not DistInfo().distributed
+    second_machine_first_gpu = DistInfo(rank=4, world_size=8, local_rank=0)
+    assert not second_machine_first_gpu.is_main and second_machine_first_gpu.distributed
+    assert DistInfo(rank=0, world_size=8, local_rank=0).is_main
+
+
+def _clear_torchrun_env(monkeypatch):
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        monkeypatch.delenv(key, raising=False)
+
+
+def test_without_torchrun_or_with_one_process_the_run_is_single(monkeypatch):
+    _clear_torchrun_env(monkeypatch)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: pytest.fail(f"joined a group {kw}"))
+    assert init_distributed("cpu") == DistInfo()
+    monkeypatch.setenv("WORLD_SIZE", "1")  # `torchrun --nproc_per_node=1` (RANK set or not)
+    assert init_distributed("cpu") == DistInfo()
+
+
+@pytest.mark.parametrize("device_type, backend", [("cpu", "gloo"), ("cuda", "nccl")])
+def test_torchruns_environment_is_read_rank_by_rank(monkeypatch, device_type, backend):
+    # The third process of the second machine of two, four processes each: global rank 6, local rank 2.
+    _clear_torchrun_env(monkeypatch)
+    joined, devices = [], []
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: joined.append(kw))
+    monkeypatch.setattr(torch.cuda, "set_device", devices.append)
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("RANK", "6")
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert init_distributed(device_type) == DistInfo(rank=6, world_size=8, local_rank=2, initialized_here=True)
+    assert joined == [{"backend": backend, "rank": 6, "world_size": 8}]
+    assert devices == ([2] if device_type == "cuda" else [])
+    # without LOCAL_RANK (one machine), the local rank is the rank
+    monkeypatch.delenv("LOCAL_RANK")
+    assert init_distributed("cpu") == DistInfo(rank=6, world_size=8, local_rank=6, initialized_here=True)
+
+
+def test_a_group_made_by_the_caller_is_used_and_left_to_it(monkeypatch):
+    _clear_torchrun_env(monkeypatch)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_rank", lambda: 3)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 4)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kw: pytest.fail(f"joined a group {kw}"))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert init_distributed("cpu") == DistInfo(rank=3, world_size=4, local_rank=1, initialized_here=False)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert init_distributed("cpu") == DistInfo(rank=3, world_size=4, local_rank=0, initialized_here=False)
+
+
+def test_the_collectives_of_a_single_process_need_no_group():
+    cpu = torch.device("cpu")
+    assert not dist.is_initialized()
+    barrier(DistInfo())
+    assert all_reduce_any(True, DistInfo(), cpu) is True and all_reduce_any(False, DistInfo(), cpu) is False
+    assert broadcast_flag(True, DistInfo(), cpu) is True and broadcast_flag(False, DistInfo(), cpu) is False
+    p = torch.zeros(2, requires_grad=True)
+    p.grad = torch.tensor([1.0, -3.0])
+    average_gradients([p], DistInfo())
+    assert p.grad.tolist() == [1.0, -3.0]
+
+
+_COLLECTIVES = textwrap.dedent("""
+    import json, os, sys, time, torch
+    import torch.distributed as dist
+    from topoloc.engine.distributed import all_reduce_any, average_gradients, barrier, broadcast_flag, init_distributed
+    info = init_distributed("cpu")
+    r, cpu = info.rank, torch.device("cpu")
+    out = {{"info": [info.rank, info.world_size, info.local_rank, info.initialized_here]}}
+    out["any"] = [all_reduce_any(r == 1, info, cpu), all_reduce_any(r == 0, info, cpu),
+                  all_reduce_any(False, info, cpu), all_reduce_any(True, info, cpu)]
+    out["broadcast"] = [broadcast_flag(r == 1, info, cpu), broadcast_flag(r == 0, info, cpu)]
+    a, b, c = (torch.zeros(2, 2, requires_grad=True), torch.zeros(1, requires_grad=True),
+               torch.zeros(3, requires_grad=True))
+    a.grad = torch.tensor([[1.0, 2.0], [3.0, 4.0]]) * (r + 1)
+    c.grad = torch.tensor([10.0, -2.0, 0.5]) if r == 0 else torch.tensor([0.0, 4.0, 1.5])
+    average_gradients([b], info)  # nothing to average (e.g. loss weights that are not learnt)
+    average_gradients([a, b, c], info)  # b has no gradient
+    out["grads"] = [a.grad.tolist(), b.grad is None, c.grad.tolist()]
+    flag = os.path.join({folder!r}, "rank1_was_here")
+    if r == 1:
+        time.sleep(1.0)
+        open(flag, "w").close()
+    barrier(info)
+    out["after_barrier"] = os.path.exists(flag)
+    dist.destroy_process_group()
+    with open(os.path.join({folder!r}, f"rank{{r}}.json"), "w") as f:
+        json.dump(out, f)
+""")
+
+
+def test_the_collectives_of_two_processes_by_hand(tmp_path):
+    tests = os.path.dirname(__file__)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(tests)), "OMP_NUM_THREADS": "1",
+           "TMPDIR": str(tmp_path)}
+    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(key, None)
+    script = tmp_path / "collectives.py"
+    script.write_text(_COLLECTIVES.format(folder=str(tmp_path)))
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for rank in (0, 1):
+        out = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert out["info"] == [rank, 2, rank, True]
+        assert out["any"] == [True, True, False, True]  # true on either rank is true on both
+        assert out["broadcast"] == [False, True]  # rank 0's flag on both
+        # the mean of the ranks' gradients: 1.5 x a's; (10 + 0) / 2, (-2 + 4) / 2, (0.5 + 1.5) / 2
+        assert out["grads"] == [[[1.5, 3.0], [4.5, 6.0]], True, [5.0, 1.0, 1.0]]
+        assert out["after_barrier"]  # rank 1 had written its file before either passed the barrier

@@ -252,6 +252,7 @@ def _recipe(monkeypatch, capsys, *args: str) -> str:
 @pytest.mark.parametrize("args, expected", [
     (("--seeds", "-1"), "`seeds` must be non-negative ints"),
     (("--seeds", "a,b"), "--seeds: expected comma-separated whole numbers"),
+    (("--seeds", "0,1.5"), "--seeds: expected comma-separated whole numbers"),
     (("--strengths", "-1"), r"`strengths` must lie in \(0, 1\]"),
     (("--strengths", "a,b"), "--strengths: expected comma-separated numbers"),
     (("--epochs", "0"), "`epochs` must be a positive int, got 0"),
@@ -352,3 +353,232 @@ def test_a_runs_train_loss_is_its_last_epochs(tmp_path, monkeypatch):
     out = study._evaluate_run(cfg, run, 0, tmp_path / "final.pt", 5.0, None, None,
                               {d: [] for d in study.STUDY_DOMAINS})
     assert out["train_loss"] == 1.125
+
+
+# ------------------------------------------------------------------------------ pinned by mutation testing
+def test_two_values_have_a_sample_std_and_digits_are_kept():
+    # mean 2, sample std sqrt(((1 - 2)^2 + (3 - 2)^2) / 1) = sqrt(2)
+    assert mean_std([1.0, 3.0]) == pytest.approx((2.0, math.sqrt(2.0)))
+    assert format_pm(1.23456, 0.5, digits=2) == "1.23 ± 0.50" and format_pm(1.25, math.nan, digits=0) == "1"
+
+
+def test_each_share_table_is_its_own_domains_and_absent_configs_are_dashed():
+    results = [{"config": "none", "seed": s, "domains": {"synthetic": _summary(1.0, 1.0, 1.0),
+                                                         "real": _summary(m, 1.0, w)}}
+               for s, m, w in ((0, 10.0, 0.1), (1, 20.0, 0.3))]
+    brackets = {"constant pose": {"real": _summary(225.0, 57.0, 0.25)}}
+    md = results_markdown(aggregate(results), brackets, ["none", "b"], ["synthetic", "real"],
+                          {"title": "T", "lines": []})
+    head = "| config | 3 m, 3° | 5 m, 5° | 10 m, 7° | 10 m, 10° | 20 m, 10° | 30 m, 10° |\n| --- |" + " ---: |" * 6
+    # 100 x shares of 0.1 and 0.3: 20 +- 100 x sqrt(0.02) = 14.1; the bracket's 0.25 as 25.0
+    assert ("Share of synthetic test images within CrossLoc's thresholds (%, mean ± std over seeds):\n\n" + head
+            + "\n| none |" + " 100.0 ± 0.0 |" * 6 + "\n| b |" + " – |" * 6
+            + "\n| *constant pose* |" + " – |" * 6 + "\n") in md
+    assert ("Share of real test images within CrossLoc's thresholds (%, mean ± std over seeds):\n\n" + head
+            + "\n| none |" + " 20.0 ± 14.1 |" * 6 + "\n| b |" + " – |" * 6
+            + "\n| *constant pose* |" + " 25.0 |" * 6 + "\n") in md
+
+
+def test_write_section_text_by_hand(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    write_section(path, "k", "a\n")
+    write_section(path, "j", "b")
+    assert path.read_text() == "# Results\n\n<!-- k:start -->\na\n<!-- k:end -->\n\n<!-- j:start -->\nb\n<!-- j:end -->\n"
+    write_section(path, "k", "c\n\n")
+    assert path.read_text() == "# Results\n\n<!-- k:start -->\nc\n<!-- k:end -->\n\n<!-- j:start -->\nb\n<!-- j:end -->\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # no temporary file left
+
+
+def test_the_presets_train_at_their_render_size_with_an_eighth_of_the_width_as_sigma(tmp_path):
+    # render_size is (W, H), image_size (H, W): each preset trains at the size it renders
+    for preset, width, sigma in (("smoke", 48, 4.0), ("cpu", 72, 9.0), ("gpu", 384, 48.0)):
+        cfg = study_config(preset, tmp_path / "d", tmp_path / "o", device="cpu")
+        assert cfg.image_size == cfg.render_size[::-1] and cfg.render_size[0] == width, preset
+        assert cfg.local_contrast == sigma and cfg.seeds == (0, 1, 2) and cfg.ops == OPS, preset
+    gpu = study_config("gpu", tmp_path / "d", tmp_path / "o", device="cpu")
+    assert (gpu.model, gpu.epochs, gpu.batch_size, gpu.train_images) == ("atloc_resnet34", 30, 64, 3000)
+    # the overrides win over the preset's sizes
+    assert study_config("cpu", tmp_path / "d", tmp_path / "o", device="cpu", epochs=3, side_by_side=1).epochs == 3
+    with pytest.raises(ValueError, match="device: expected 'auto', 'cpu' or 'cuda', got 'tpu'"):
+        study_config("smoke", tmp_path / "d", tmp_path / "o", device="tpu")
+
+
+@pytest.mark.parametrize("threads, side_by_side", [(1, 1), (2, 2), (4, 2)])
+def test_the_cpu_preset_trains_two_at_a_time_where_it_has_two_threads(tmp_path, threads, side_by_side):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert study_config("cpu", tmp_path / "d", tmp_path / "o", device="cpu").side_by_side == side_by_side
+        assert study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu").side_by_side == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_each_op_alone_config_builds_its_own_op(tmp_path):
+    # each "<op>-only" config's augmentation is that op (a closure over the loop variable would build the last one)
+    import augment
+
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
+    built = {r.name: type(r.augment()).__name__ for r in study_runs(cfg) if r.augment is not None}
+    assert built == {"season-only": "RandomSeasonShift", "snow-only": "RandomSnowCover",
+                     "illumination-only": "RandomIllumination", "clouds-only": "RandomClouds",
+                     "haze-only": "RandomHaze", "edges-only": "RandomEdgeAbstraction",
+                     "camera-only": "RandomCameraEffects"}
+    assert all(hasattr(augment, name) for name in built.values())
+
+
+def test_more_settings_refused_by_name(tmp_path):
+    root, out = str(tmp_path / "d"), str(tmp_path / "o")
+    cfg = StudyConfig("x", tmp_path / "d", tmp_path / "o")  # paths are taken as the strings they name
+    assert (cfg.root, cfg.out_dir) == (root, out)
+    for kwargs, expected in (
+            ({"root": ""}, "`root` must be a non-empty string, got ''"),
+            ({"test_flights": ()}, "`test_flights` must name at least one flight"),
+            ({"epochs": True}, "`epochs` must be a positive int, got True"),
+            ({"train_images": 0}, "`train_images` must be a positive int, got 0"),
+            ({"seeds": ()}, "`seeds` must be non-negative ints, at least one, got ()"),
+            ({"seeds": (True,)}, r"`seeds` must be non-negative ints, at least one, got \(True,\)"),
+            ({"device": "tpu"}, "`device` must be 'cpu' or 'cuda', got 'tpu'"),
+            ({"local_contrast": math.nan}, "`local_contrast` must be a sigma in pixels >= 0"),
+            ({"strengths": (1.5,)}, r"`strengths` must lie in \(0, 1\], got \(1.5,\)")):
+        args = {"root": root, "out_dir": out, **kwargs}
+        with pytest.raises(ValueError, match=expected):
+            StudyConfig("x", **args)
+
+
+@pytest.mark.parametrize("field, value", [("train_images", 20), ("test_images", 5), ("render_size", (64, 48)),
+                                          ("image_size", (24, 36)), ("model_kwargs", {"feat_dim": 8}), ("lr", 2e-3),
+                                          ("sq", -3.0), ("augment_fraction", 1.0), ("render_seed", 1),
+                                          ("batch_size", 6), ("train_flight", "comballaz-other")])
+def test_a_folder_of_runs_refuses_a_study_that_computes_them_otherwise(tmp_path, field, value):
+    from topoloc.experiments.study import _check_folder
+
+    base = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
+    _check_folder(base, claim=True)
+    other = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", **{field: value})
+    old, new = base.to_dict()[field], other.to_dict()[field]
+    with pytest.raises(ValueError, match=re.escape(f"holds study runs with other ['{field}'] ([{old!r}] there, "
+                                                   f"[{new!r}] asked); use another out_dir")):
+        _check_folder(other)
+    # a field the folder's study.json does not record (written before the field was tied) is not taken as equal
+    recorded = json.loads((tmp_path / "o" / "study.json").read_text())
+    del recorded[field]
+    (tmp_path / "o" / "study.json").write_text(json.dumps(recorded))
+    with pytest.raises(ValueError, match=re.escape(f"holds study runs with other ['{field}'] ([None] there, ")):
+        _check_folder(base)
+    (tmp_path / "o" / "study.json").unlink()
+    _check_folder(base, claim=True)
+    # more seeds, configs or threads add runs to the same folder
+    _check_folder(study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", seeds=(0, 1, 2, 3),
+                               strengths=(0.75,), ops=("snow",), relight=0.0, local_contrast=0.0, side_by_side=2,
+                               keep_checkpoints=True))
+
+
+class _Cache(_Poses):
+    def __len__(self):
+        return len(self.c2w)
+
+
+def test_run_study_trains_each_pending_run_once_in_groups_and_keeps_the_table_order(tmp_path, monkeypatch):
+    """The study's loop on stand-ins for the data, the training and the evaluation: runs pending in table order
+    (config by config, seed by seed) trained side_by_side at a time, finished ones skipped, each result.json
+    written and its last.pt removed, the results returned and tabled in table order."""
+    import topoloc.experiments.study as study
+
+    poses = np.stack([_pose(0.0, 0.0), _pose(10.0, 0.0)])
+    monkeypatch.setattr(study, "prepare_data", lambda cfg, progress=False: None)
+    monkeypatch.setattr(study, "_datasets", lambda cfg: (None, _Cache(poses), None,
+                                                         {d: [_Cache(poses[:1])] for d in study.STUDY_DOMAINS}))
+    groups = []
+
+    def train_group(cfg, group, train_cache, normals):
+        groups.append([(run.name, seed) for run, seed in group])
+        out = {}
+        for run, seed in group:
+            folder = study._run_dir(cfg, run, seed)
+            folder.mkdir(parents=True)
+            (folder / "last.pt").write_bytes(b"weights")
+            out[run.name, seed] = folder / "last.pt"
+        return out
+
+    def evaluate_run(cfg, run, seed, checkpoint, train_s, frame, train_cache, tests):
+        assert checkpoint == study._run_dir(cfg, run, seed) / "last.pt"
+        summary = _summary(10.0 * (seed + 1), 1.0, 0.5)
+        return {"config": run.name, "seed": seed, "description": run.description, "total_s": 1.0,
+                "domains": {d: summary for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}
+
+    monkeypatch.setattr(study, "_train_group", train_group)
+    monkeypatch.setattr(study, "_evaluate_run", evaluate_run)
+    kw = dict(device="cpu", strengths=(0.5,), ops=(), seeds=(0, 1), relight=0.0, local_contrast=0.0, side_by_side=3)
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", **kw)
+    done = tmp_path / "o" / "runs" / "none" / "seed1"
+    done.mkdir(parents=True)
+    (done / "result.json").write_text(json.dumps(evaluate_run(cfg, study_runs(cfg)[0], 1, done / "last.pt", 0, *[None] * 3)))
+    out = run_study(cfg, tmp_path / "RESULTS.md", progress=False)
+    assert groups == [[("none", 0), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]]
+    assert out["ran"] == [("none", 0), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)] and out["skipped"] == [("none", 1)]
+    assert [(r["config"], r["seed"]) for r in out["results"]] == [("none", 0), ("none", 1), ("simtoreal-0.5", 0),
+                                                                  ("simtoreal-0.5", 1)]
+    assert not list((tmp_path / "o").rglob("last.pt")) and not list((tmp_path / "o").rglob("*.tmp"))
+    assert json.loads((tmp_path / "o" / "runs" / "simtoreal-0.5" / "seed1" / "result.json").read_text())["seed"] == 1
+    # medians 10 and 20 m over the two seeds: 15 +- 7.1 (sample std sqrt(50))
+    assert "| none | 2 | 15.0 ± 7.1 | 1.0 ± 0.0 |" in out["markdown"]
+    assert (tmp_path / "o" / "results.md").read_text() == out["markdown"]
+    assert out["markdown"].rstrip() in (tmp_path / "RESULTS.md").read_text()
+    assert "<!-- study-smoke:start -->" in (tmp_path / "RESULTS.md").read_text()
+    # two at a time, the checkpoints kept
+    groups.clear()
+    cfg2 = study_config("smoke", tmp_path / "d", tmp_path / "o2", **{**kw, "side_by_side": 2, "keep_checkpoints": True})
+    run_study(cfg2, None, progress=False)
+    assert groups == [[("none", 0), ("none", 1)], [("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]]
+    assert len(list((tmp_path / "o2").rglob("last.pt"))) == 4
+
+
+def _recipe_config(monkeypatch, tmp_path, *args: str):
+    """The StudyConfig, results path, command and progress that the recipe passes to run_study for ``args``."""
+    import logging
+
+    import topoloc.experiments.study as study
+
+    seen = {}
+
+    def fake_run_study(cfg, results_path, command="", progress=True):
+        seen.update(cfg=cfg, results=results_path, command=command, progress=progress)
+        return {"ran": [("none", 0)], "skipped": []}
+
+    monkeypatch.setattr(study, "run_study", fake_run_study)
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: seen.setdefault("logging", kw))
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--preset", "smoke", "--root", str(tmp_path / "data"),
+                                      "--out", str(tmp_path / "out"), "--device", "cpu", *args])
+    runpy.run_path(str(RECIPE), run_name="__main__")
+    return seen
+
+
+def test_the_recipe_passes_each_flag_to_the_study(tmp_path, monkeypatch, capsys):
+    seen = _recipe_config(monkeypatch, tmp_path, "--results", str(tmp_path / "R.md"), "--quiet",
+                          "--train-flight", "comballaz-x", "--corridor-of", "comballaz-2020-11-06-piloted",
+                          "--test-flights", f"{PLANNED},comballaz-2020-11-06-piloted", "--train-images", "7",
+                          "--test-images", "3", "--strengths", "0.5,1,", "--ops", "snow,,haze",
+                          "--local-contrast", "2.5", "--seeds", "3,1", "--epochs", "4", "--keep-checkpoints",
+                          "--side-by-side", "2", "--no-render")
+    cfg = seen["cfg"]
+    assert (cfg.preset, cfg.root, cfg.out_dir, cfg.device) == ("smoke", str(tmp_path / "data"), str(tmp_path / "out"),
+                                                               "cpu")
+    assert (cfg.train_flight, cfg.corridor_of, cfg.test_flights) == (
+        "comballaz-x", "comballaz-2020-11-06-piloted", (PLANNED, "comballaz-2020-11-06-piloted"))
+    assert (cfg.train_images, cfg.test_images, cfg.strengths, cfg.ops, cfg.local_contrast, cfg.seeds, cfg.epochs) == (
+        7, 3, (0.5, 1.0), ("snow", "haze"), 2.5, (3, 1), 4)
+    assert (cfg.keep_checkpoints, cfg.side_by_side, cfg.render) == (True, 2, False)
+    assert seen["results"] == str(tmp_path / "R.md") and seen["progress"] is False and "logging" not in seen
+    assert seen["command"].startswith("python ") and "--ops snow,,haze" in seen["command"]
+    assert "1 runs trained now, 0 finished before" in capsys.readouterr().out
+
+
+def test_the_recipe_without_flags_keeps_the_presets_settings(tmp_path, monkeypatch):
+    seen = _recipe_config(monkeypatch, tmp_path, "--results", "none", "--ops", "")
+    cfg = seen["cfg"]
+    assert cfg.ops == () and cfg.seeds == (0, 1, 2) and cfg.strengths == (0.25, 0.5, 1.0) and cfg.epochs == 1
+    assert (cfg.render, cfg.keep_checkpoints, cfg.side_by_side, cfg.local_contrast) == (True, False, 1, 4.0)
+    assert cfg.test_flights == (PLANNED,) and cfg.train_flight == "comballaz-corridor-planned"
+    assert seen["results"] is None and seen["progress"] is True and seen["logging"]["level"] == 20  # INFO
+    assert _recipe_config(monkeypatch, tmp_path)["cfg"].ops == OPS  # no --ops: every op

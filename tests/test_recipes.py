@@ -208,3 +208,43 @@ def test_an_error_in_the_file_is_not_blamed_on_an_unrelated_override(tmp_path):
     bad.write_text("data: {root: x, train: [a], test: [b]}\ntrain: {epochs: five}\n")
     with pytest.raises(ValueError, match=r"bad.yaml': train.epochs must be a positive int, got 'five'$"):
         load_recipe(bad, ["train.lr=1e-3", "train.batch_size=4"])  # nothing says "override"
+
+
+def test_recipes_train_py_is_topoloc_train(tmp_path, monkeypatch, capsys):
+    """recipes/train.py passes its flags to `topoloc train` as they are: the recipe's config with each flag
+    applied reaches `run_recipe`, its exit status is 0, and a refusal is `topoloc train`'s (status 2)."""
+    import runpy
+    import sys
+
+    import topoloc.experiments.recipe as recipe_module
+
+    seen = []
+    monkeypatch.setattr(recipe_module, "run_recipe",
+                        lambda recipe, evaluate_only=False: seen.append(recipe) or {"checkpoint": "c.pt",
+                                                                                     "report": "r.md"})
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"x")  # a file: the flag's own check; run_recipe (stubbed) would read it
+    script = str(RECIPES / "train.py")
+    monkeypatch.setattr(sys, "argv", [script, "--config", str(RECIPES / "mixed.yaml"), "--device", "cpu",
+                                      "--override", "train.epochs=3", f"train.out_dir={tmp_path / 'run'}",
+                                      "--init-from", str(weights)])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(script, run_name="__main__")
+    assert stop.value.code == 0
+    cfg = seen[-1].train
+    assert (cfg.device, cfg.epochs, cfg.out_dir, cfg.init_from) == ("cpu", 3, str(tmp_path / "run"), str(weights))
+    assert capsys.readouterr().out == "checkpoint: c.pt\nreport: r.md\n"
+    monkeypatch.setattr(sys, "argv", [script, "--config", str(RECIPES / "mixed.yaml"), "--override",
+                                      f"train.out_dir={tmp_path / 'run'}", "--resume", "--allow-config-change"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(script, run_name="__main__")
+    assert stop.value.code == 0 and (seen[-1].train.resume, seen[-1].train.resume_changes) == (True, "allow")
+    monkeypatch.setattr(sys, "argv", [script, "--config", str(tmp_path / "nope.yaml")])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(script, run_name="__main__")
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.startswith(f"topoloc train: error: recipe {str(tmp_path / 'nope.yaml')!r}")
+    monkeypatch.setattr(sys, "argv", [script, "--config", str(RECIPES / "mixed.yaml"), "--device", "gpu"])
+    with pytest.raises(SystemExit) as stop:
+        runpy.run_path(script, run_name="__main__")
+    assert stop.value.code == 2 and "argument --device: invalid choice: 'gpu'" in capsys.readouterr().err

@@ -474,6 +474,31 @@ def test_a_folder_of_runs_refuses_a_study_that_computes_them_otherwise(tmp_path,
                                keep_checkpoints=True))
 
 
+def test_a_study_json_written_half_way_is_not_left_behind(tmp_path, monkeypatch):
+    # study.json was written in place: a write that failed (or was killed) half-way left a truncated file,
+    # and every later run of the study stopped on a bare JSONDecodeError
+    from topoloc.experiments.study import _check_folder
+
+    base = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu")
+    real_write_text = Path.write_text
+
+    def broken_write_text(self, data, *args, **kwargs):
+        real_write_text(self, data[:10], *args, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_text", broken_write_text)
+    with pytest.raises(OSError, match="disk full"):
+        _check_folder(base, claim=True)
+    monkeypatch.undo()
+    assert not (tmp_path / "o" / "study.json").exists()
+    _check_folder(base, claim=True)
+    assert json.loads((tmp_path / "o" / "study.json").read_text()) == base.run_key()
+    for text in ('{"train_images": 8', "[1, 2]"):  # one truncated, or written by something else: named
+        (tmp_path / "o" / "study.json").write_text(text)
+        with pytest.raises(ValueError, match=r"study.json' is not the JSON a study writes .*remove it"):
+            _check_folder(base)
+
+
 class _Cache(_Poses):
     def __len__(self):
         return len(self.c2w)

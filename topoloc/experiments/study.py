@@ -39,6 +39,7 @@ import torch
 
 from topoloc._messages import renamed
 from topoloc._paths import unwritable
+from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
 from topoloc.data.preset import list_presets
@@ -207,7 +208,14 @@ def _check_folder(cfg: StudyConfig, claim: bool = False) -> None:
     path = out / "study.json"
     key = cfg.run_key()
     if path.is_file():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} is not the JSON a study writes ({err}); "
+                             "remove it to tie the folder to this study again, or use another out_dir") from err
+        if not isinstance(old, dict):
+            raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} is not the JSON a study writes (a "
+                             f"{type(old).__name__}, expected an object); remove it, or use another out_dir")
         diff = sorted(k for k in key if old.get(k) != key[k])
         if diff:
             raise ValueError(f"out_dir {cfg.out_dir}: holds study runs with other {diff} "
@@ -215,7 +223,7 @@ def _check_folder(cfg: StudyConfig, claim: bool = False) -> None:
                              "use another out_dir")
     elif claim:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(key, indent=2))
+        write_text_atomically(path, json.dumps(key, indent=2))  # a half-written study.json would refuse the re-run
 
 
 def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESULTS.md", command: str = "",

@@ -140,10 +140,12 @@ def test_a_refused_two_process_run_reports_its_own_error(tmp_path):
     proc = _launch(tmp_path, "taken", 2)
     assert proc.returncode != 0
     message = f"FileExistsError: TrainConfig.out_dir: {str(tmp_path / 'taken')!r} holds another run"
-    assert proc.stderr.count(message) == 2, proc.stderr[-3000:]  # once per rank
+    # Once per rank that got there: torchrun stops the other rank when one fails, and on a loaded machine
+    # rank 1 may be stopped before it reaches the refusal (it then reports nothing of its own).
+    assert proc.stderr.count(message) in (1, 2), proc.stderr[-3000:]
     if "[rank0]:" in proc.stderr:  # newer torchruns prefix each rank's lines (torch 2.3's does not)
-        for rank in (0, 1):
-            assert f"[rank{rank}]: {message}" in proc.stderr, proc.stderr[-3000:]
+        reported = [rank for rank in (0, 1) if f"[rank{rank}]: {message}" in proc.stderr]
+        assert len(reported) == proc.stderr.count(message), proc.stderr[-3000:]
     assert "AttributeError" not in proc.stderr
 
 

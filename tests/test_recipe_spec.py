@@ -183,3 +183,18 @@ def test_a_recipe_yaml_beside_a_checkpoint_that_is_not_one_is_refused_naming_it(
 def test_a_bad_flight_spec_is_refused_naming_the_form(text, match):
     with pytest.raises(ValueError, match=rf"^{match}$"):
         parse_flight(text)
+
+
+@pytest.mark.parametrize("section, override, read", [
+    ("train", "train.epochs=5", lambda r: r.train.epochs == 5),
+    ("evaluate", "evaluate.batch_size=8", lambda r: r.eval_batch_size == 8),
+])
+def test_an_override_sets_a_key_of_a_section_the_file_leaves_empty(tmp_path, section, override, read):
+    # `train:` with every key commented out is an empty section (YAML null), which the file may have;
+    # an override of one of its keys was refused: "'train' is not a mapping"
+    path = tmp_path / "r.yaml"
+    path.write_text(f"data: {{root: x, train: [{FLIGHT}], test: [{{flight: {FLIGHT}, domain: real}}]}}\n"
+                    f"{section}:\n  # batch_size: 4\n")
+    assert read(load_recipe(path, [override, f"train.out_dir={tmp_path / 'run'}"]))
+    assert apply_overrides({"train": None}, ["train.epochs=5"]) == {"train": {"epochs": 5}}
+

@@ -247,7 +247,9 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
             raise ValueError(f"override {item!r}: empty key part in {key!r}")
         node = out
         for p in parts[:-1]:
-            if not isinstance(node.setdefault(p, {}), dict):
+            if node.get(p) is None:  # absent, or a section the file leaves empty (`train:` with no key under it)
+                node[p] = {}
+            if not isinstance(node[p], dict):
                 raise ValueError(f"override {item!r}: {p!r} is not a mapping")
             node = node[p]
         try:

@@ -198,3 +198,10 @@ def test_an_override_sets_a_key_of_a_section_the_file_leaves_empty(tmp_path, sec
     assert read(load_recipe(path, [override, f"train.out_dir={tmp_path / 'run'}"]))
     assert apply_overrides({"train": None}, ["train.epochs=5"]) == {"train": {"epochs": 5}}
 
+
+def test_a_flight_mapping_without_its_flight_is_refused_by_name(tmp_path):
+    # it was a TypeError naming FlightSpec.__init__'s positional argument, not the recipe's entry
+    path = _recipe(tmp_path, {"root": "x", "train": [FLIGHT], "test": [{"domain": "real", "split": "test"}]})
+    with pytest.raises(ValueError, match=r"^recipe '.*r\.yaml': data\.test\[0\]: missing `flight` \(the flight "
+                                         r"folder's name\) in \{'domain': 'real', 'split': 'test'\}$"):
+        load_recipe(path)

@@ -108,6 +108,8 @@ class FlightSpec:
             unknown = set(value) - set(_FLIGHT_KEYS)
             if unknown:
                 raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {', '.join(_FLIGHT_KEYS)}")
+            if "flight" not in value:
+                raise ValueError(f"{where}: missing `flight` (the flight folder's name) in {value!r}")
             return cls(**value)
         raise ValueError(f"{where}: expected a flight name or a mapping {{flight, domain, split}}, got {value!r}")
 

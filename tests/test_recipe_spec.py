@@ -174,6 +174,12 @@ def test_a_recipe_yaml_beside_a_checkpoint_that_is_not_one_is_refused_naming_it(
     with pytest.raises(ValueError, match=r"^'.*recipe\.yaml': not a recipe written by `topoloc train`: "
                                          r"data: missing `test`$"):
         _recipe_flights(tmp_path / "last.pt")
+    # not YAML, not a mapping, not UTF-8: a bare YAMLError, AttributeError or UnicodeDecodeError before
+    for content, why in ((b"data: [unclosed\n", "not readable YAML"), (b"- a\n- b\n", "expected a mapping .*got list"),
+                         (b"data: r\xe9sultats\n", "not readable YAML")):
+        (tmp_path / "recipe.yaml").write_bytes(content)
+        with pytest.raises(ValueError, match=rf"^'.*recipe\.yaml': not a recipe written by `topoloc train`: {why}"):
+            _recipe_flights(tmp_path / "last.pt")
 
 
 @pytest.mark.parametrize("text, match", [

@@ -361,12 +361,19 @@ def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec
     path = checkpoint.parent / RECIPE_FILE
     if not path.is_file():
         return None
-    with open(path, encoding="utf-8") as f:
-        data = (yaml.safe_load(f) or {}).get("data") or {}
+    written_by = "not a recipe written by `topoloc train`"
     try:
-        spec = DataSpec.parse(data)
+        with open(path, encoding="utf-8") as f:
+            whole = yaml.safe_load(f) or {}
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ValueError(f"{str(path)!r}: {written_by}: not readable YAML ({str(err).splitlines()[0]})") from err
+    if not isinstance(whole, dict):
+        raise ValueError(f"{str(path)!r}: {written_by}: expected a mapping with a `data` section, got "
+                         f"{type(whole).__name__}")
+    try:
+        spec = DataSpec.parse(whole.get("data") or {})
     except (ValueError, TypeError) as err:
-        raise ValueError(f"{str(path)!r}: not a recipe written by `topoloc train`: {err}") from err
+        raise ValueError(f"{str(path)!r}: {written_by}: {err}") from err
     return spec.train, spec.val
 
 

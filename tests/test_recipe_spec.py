@@ -103,8 +103,8 @@ def test_an_empty_recipe_file_takes_its_sections_from_the_overrides(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("")
     with pytest.raises(ValueError, match=r"^recipe '.*r\.yaml': data: expected a mapping with root, train, test, "
-                                         r"got NoneType$"):
-        load_recipe(path)
+                                         r"got nothing \(no `data` section, or an empty one\)$"):
+        load_recipe(path)  # it said "got NoneType"
     recipe = load_recipe(path, ["data.root=x", f"data.train=[{FLIGHT}]",
                                 f"data.test=[{{flight: {FLIGHT}, domain: real}}]", f"train.out_dir={tmp_path / 'run'}"])
     assert (recipe.data.root, recipe.data.train, recipe.data.test) == ("x", [FlightSpec(FLIGHT)],

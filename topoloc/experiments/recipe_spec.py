@@ -185,7 +185,8 @@ class DataSpec:
     @classmethod
     def parse(cls, d: Any) -> "DataSpec":
         if not isinstance(d, dict):
-            raise ValueError(f"data: expected a mapping with root, train, test, got {type(d).__name__}")
+            got = "nothing (no `data` section, or an empty one)" if d is None else type(d).__name__
+            raise ValueError(f"data: expected a mapping with root, train, test, got {got}")
         unknown = set(d) - {"root", "train", "val", "test", "frame", "semantics"}
         if unknown:
             raise ValueError(f"data: unknown key(s) {sorted(unknown)}; expected root, train, val, test, frame, "

@@ -157,6 +157,20 @@ def test_the_evaluate_section_reaches_the_recipe(tmp_path, monkeypatch):
         str(tmp_path / "home" / "ev"), 8, True, "topo-datagen")
 
 
+def test_a_flight_written_as_the_cli_writes_it_is_read_as_its_parts(tmp_path):
+    # 'flight:domain:split' in a recipe's list was taken as a folder of that name (found missing only later)
+    path = _recipe(tmp_path, {"root": "x", "train": [f"{FLIGHT}:synthetic:train"],
+                              "val": [f"{FLIGHT}:synthetic:val"], "test": [f"{FLIGHT}:real"]})
+    recipe = load_recipe(path)
+    assert recipe.data.train == [FlightSpec(FLIGHT, "synthetic", "train")]
+    assert FlightSpec.parse(FLIGHT, "data.train[0]") == FlightSpec(FLIGHT, "synthetic", "all")  # a plain name
+    assert recipe.data.val == [FlightSpec(FLIGHT, "synthetic", "val")]
+    assert recipe.data.test == [FlightSpec(FLIGHT, "real")]
+    bad = _recipe(tmp_path, {"root": "x", "train": [FLIGHT], "test": [f"{FLIGHT}:photos"]})
+    with pytest.raises(ValueError, match=r"data.test\[0\]: flight .*`domain` must be one of .*got 'photos'"):
+        load_recipe(bad)
+
+
 def test_a_written_recipe_reads_back_as_the_same_recipe(tmp_path):
     path = _recipe(tmp_path, {"root": "x", "frame": "epfl", "train": [{"flight": FLIGHT, "split": "train"}],
                               "val": [{"flight": FLIGHT, "split": "val"}], "test": TEST},

@@ -102,6 +102,11 @@ class FlightSpec:
 
     @classmethod
     def parse(cls, value: Any, where: str) -> "FlightSpec":
+        if isinstance(value, str) and ":" in value:  # the CLI's "flight:domain[:split]" (as --flights takes it)
+            try:
+                return parse_flight(value)
+            except ValueError as err:
+                raise ValueError(f"{where}: {err}") from err
         if isinstance(value, str):
             return cls(value)
         if isinstance(value, dict):

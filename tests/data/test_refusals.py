@@ -67,6 +67,27 @@ def test_positions_with_lat_lon_swapped_are_an_error_naming_file_and_row(tmp_pat
         TopoFlight(tmp_path, "comballaz-LHS", max_distance_m=-1)
 
 
+def test_max_distance_m_takes_numpy_numbers(tmp_path, make_topo_flight):
+    # np.float32(45_000) and np.int64(30_000) were refused as "expected a positive number of metres"
+    make_topo_flight(tmp_path, "EPFL-2020-09-24-planned", n_rows=4)
+    # independent reference: the EPFL origin lies 41.5 km from the Comballaz origin (pyproj), and TOPO's flights
+    # lie within 2 km of their own origin, so every row is 39.5 to 43.5 km from the Comballaz origin
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978")
+    epfl, comballaz = (np.array(to_ecef.transform(*lat_lon_h)) for lat_lon_h in ((46.5191, 6.5668, 390.0),
+                                                                                  (46.3705, 7.065, 1410.0)))
+    assert 41_000 < np.linalg.norm(epfl - comballaz) < 42_000
+    flight = dict(root=tmp_path, flight="EPFL-2020-09-24-planned", frame="comballaz")
+    for far_enough in (np.float32(45_000), np.float64(45_000), np.int64(45_000)):
+        ds = TopoFlight(**flight, max_distance_m=far_enough)
+        assert len(ds) == 4 and ds.max_distance_m == 45_000.0 and type(ds.max_distance_m) is float
+    with pytest.raises(ValueError, match=r"row 0 of EPFL-2020-09-24-planned_poses.npy: position 4\d\.\d km from the "
+                                         r"origin .*more than max_distance_m=30000 m"):
+        TopoFlight(**flight, max_distance_m=np.int64(30_000))
+    for bad in (0, 0.0, -1, np.float32(-5.0), float("nan"), True, np.bool_(True), "45000", [45_000]):
+        with pytest.raises(ValueError, match="max_distance_m: expected a positive number of metres or None"):
+            TopoFlight(**flight, max_distance_m=bad)
+
+
 def test_pic_names_with_a_utf8_bom_are_read(tmp_path, make_topo_flight, row_of_image):
     folder = make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
     pic_file = folder / "comballaz-2020-11-06-planned_pic_names.csv"

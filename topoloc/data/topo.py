@@ -16,6 +16,7 @@ agree with it. Every mismatch is an error that names the file.
 
 from __future__ import annotations
 
+import numbers
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -150,8 +151,8 @@ class TopoFlight(PosedImages):
             raise ValueError(f"domain: expected one of {DOMAINS}, got {domain!r}")
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error: expected one of {ON_ERROR}, got {on_error!r}")
-        if max_distance_m is not None and (isinstance(max_distance_m, bool) or not isinstance(max_distance_m, (int, float))
-                                           or not max_distance_m > 0):
+        if max_distance_m is not None and (isinstance(max_distance_m, bool)
+                                           or not isinstance(max_distance_m, numbers.Real) or not max_distance_m > 0):
             raise ValueError(f"max_distance_m: expected a positive number of metres or None, got {max_distance_m!r}")
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
         self.root, self.flight, self.domain = Path(root), str(flight), domain

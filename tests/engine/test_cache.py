@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from topoloc.data import ImageCache
-from topoloc.data.cache import resize_uint8
+from topoloc.data.cache import UnreadableCacheError, resize_uint8
 
 
 def test_resize_matches_pil_antialiased_bilinear():
@@ -123,6 +125,22 @@ def test_a_truncated_cache_file_is_decoded_again_and_another_file_is_left_alone(
     with pytest.raises(ValueError, match="not an ImageCache"):
         ImageCache.from_dataset(ds, (8, 8), path=tmp_path / "last.pt")
     assert torch.load(tmp_path / "last.pt") == {"model_state": {}}
+
+
+@pytest.mark.parametrize("content", [{"args": argparse.Namespace(lr=1e-4)}, {"best_loss": np.float64(0.5)},
+                                     torch.nn.Linear(2, 2)])
+def test_a_torch_file_of_python_objects_is_refused_not_overwritten(tmp_path, pose_images, content):
+    # torch's weights-only loading refuses such a file; it was taken for a corrupt cache, decoded again and
+    # overwritten: a checkpoint passed as the cache path was lost
+    path = tmp_path / "checkpoint.pt"
+    torch.save(content, path)
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=rf"^ImageCache.load: '{path}' is not an ImageCache file "
+                                         r"\(topoloc.ImageCache/1\): it holds Python objects beyond tensors") as err:
+        ImageCache.from_dataset(pose_images(n=2, size_hw=(8, 8)), (8, 8), path=path)
+    assert not isinstance(err.value, UnreadableCacheError) and "\x1b" not in str(err.value)
+    assert path.read_bytes() == before
+
 
 @pytest.mark.parametrize("num_workers", [0, 1])
 def test_unreadable_image_is_named(tmp_path, lhs_flight, num_workers):

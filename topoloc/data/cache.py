@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -172,7 +173,8 @@ class ImageCache:
                 A dataset without ``image_paths`` cannot be checked for edited images: the log says
                 so when its cache is reused. A cache file torch cannot read (truncated by a killed
                 run, corrupt) is decoded again with a log line; a readable file that is not an
-                `ImageCache` is refused (ValueError), not overwritten.
+                `ImageCache` (a torch file of Python objects, such as a pickled model, included) is refused
+                (ValueError), not overwritten.
 
         Warns:
             UserWarning: images of one flight and domain have different sizes (all are resized
@@ -318,7 +320,12 @@ class ImageCache:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - truncated, corrupt or not a torch file: torch raises many types
-            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # torch's weights-only advice is in colour
+            if "Unsupported global" in text:  # a readable torch file of Python objects (a model, numpy scalars)
+                raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): it holds "
+                                 "Python objects beyond tensors and plain data, which are not loaded (unpickling "
+                                 "them can run code)") from err
+            first = text.splitlines()[0] if text else ""
             raise UnreadableCacheError(f"ImageCache.load: {str(path)!r} could not be read "
                                        f"({type(err).__name__}: {first})") from err
         if not isinstance(data, dict) or data.get("format") != _FORMAT:

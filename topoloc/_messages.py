@@ -1,5 +1,6 @@
 """`renamed`: an error message that leads with one argument's name, reworded for where the caller set it;
-`shape_of`: what an error message says a wrong argument was.
+`shape_of`: what an error message says a wrong argument was; `plain_text`: an error's message without
+terminal colour codes.
 
 The library's errors lead with the name of the argument they refuse (``"size: expected WxH ..."``,
 ``"out_dir runs/x: holds ..."``, ``"val_flights[0]: ..."``). A command line sets that argument with a
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["renamed", "shape_of"]
+__all__ = ["renamed", "shape_of", "plain_text"]
 
 #: A leading argument name, an optional index (``[2]``), then ``:`` or a space.
 _HEAD = re.compile(r"(?P<name>[A-Za-z_]\w*)(?P<index>\[\d+\])?(?=[: ])")
@@ -50,3 +51,13 @@ def shape_of(x: object) -> object:
     """
     shape = getattr(x, "shape", None)
     return tuple(shape) if shape is not None else type(x).__name__
+
+
+def plain_text(err: BaseException) -> str:
+    """``str(err)`` without terminal colour codes, stripped (torch's weights-only refusal is in colour).
+
+    Example:
+        >>> plain_text(ValueError("\\x1b[1mWeights only load failed\\x1b[0m "))
+        'Weights only load failed'
+    """
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()

@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -26,6 +25,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from topoloc._messages import plain_text
 from topoloc.image_size import parse_image_size
 
 __all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "resize_uint8"]
@@ -320,7 +320,7 @@ class ImageCache:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - truncated, corrupt or not a torch file: torch raises many types
-            text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # torch's weights-only advice is in colour
+            text = plain_text(err)  # torch's weights-only advice is in colour
             if "Unsupported global" in text:  # a readable torch file of Python objects (a model, numpy scalars)
                 raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): it holds "
                                  "Python objects beyond tensors and plain data, which are not loaded (unpickling "

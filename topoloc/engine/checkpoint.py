@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -42,6 +41,7 @@ import numpy as np
 import torch
 
 from topoloc._device import resolve_device
+from topoloc._messages import plain_text
 from topoloc._paths import not_a_file
 from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
@@ -140,7 +140,7 @@ def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkp
 def _load_error(err: Exception) -> str:
     """What `torch.load` said, as one plain line: torch's weights-only refusal (many lines of advice to load
     the file unsafely, with terminal colour codes) becomes what it means here."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    text = plain_text(err)
     if "Weights only load failed" in text:
         return ("it holds Python objects beyond tensors and plain data, which topoloc's checkpoints never do; it "
                 "is not loaded (unpickling such objects can run code)")

@@ -8,6 +8,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from topoloc._tempfiles import write_atomically
+
 __all__ = ["RunLogger", "LOG_COLUMNS"]
 
 #: Columns of ``log.csv`` (one row per finished epoch).
@@ -35,14 +37,15 @@ class RunLogger:
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        rows: list[dict[str, str]] = []
-        if resume_step is not None and self.path.is_file():
-            with open(self.path, newline="", encoding="utf-8") as f:
-                rows = [r for r in csv.DictReader(f) if r.get("step") and int(r["step"]) <= resume_step]
-        with open(self.path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
-            writer.writeheader()
-            writer.writerows({k: r.get(k, "") for k in LOG_COLUMNS} for r in rows)
+        rows = _rows_up_to(self.path, resume_step) if resume_step is not None and self.path.is_file() else []
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=LOG_COLUMNS)
+                writer.writeheader()
+                writer.writerows({k: r.get(k) or "" for k in LOG_COLUMNS} for r in rows)
+
+        write_atomically(self.path, write)  # a run killed meanwhile keeps the log it had, not half of it
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - deferred: optional, slow to import
@@ -71,3 +74,13 @@ class RunLogger:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def _rows_up_to(path: Path, step: int) -> list[dict[str, str]]:
+    """The rows of ``path`` logged at global steps up to ``step``. A last line without its line end
+    (the run was killed while appending it) is not a row: its step may be cut short (``1`` of ``150``)."""
+    text = path.read_text(encoding="utf-8")
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return [r for r in csv.DictReader(text.splitlines(keepends=True))
+            if (r.get("step") or "").isdigit() and int(r["step"]) <= step]

@@ -607,3 +607,44 @@ def test_the_recipe_without_flags_keeps_the_presets_settings(tmp_path, monkeypat
     assert cfg.test_flights == (PLANNED,) and cfg.train_flight == "comballaz-corridor-planned"
     assert seen["results"] is None and seen["progress"] is True and seen["logging"]["level"] == 20  # INFO
     assert _recipe_config(monkeypatch, tmp_path)["cfg"].ops == OPS  # no --ops: every op
+
+
+def test_a_study_table_written_half_way_keeps_the_previous_one(tmp_path, monkeypatch):
+    # results.md was written in place, and RESULTS.md through a fixed `.tmp` name left behind on failure:
+    # a write that failed (or was killed) half-way left a truncated table
+    import topoloc.experiments.study as study
+
+    poses = np.stack([_pose(0.0, 0.0), _pose(10.0, 0.0)])
+    monkeypatch.setattr(study, "prepare_data", lambda cfg, progress=False: None)
+    monkeypatch.setattr(study, "_datasets", lambda cfg: (None, _Cache(poses), None,
+                                                         {d: [_Cache(poses[:1])] for d in study.STUDY_DOMAINS}))
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", strengths=(), ops=(), seeds=(0,),
+                       relight=0.0, local_contrast=0.0)
+    for run in study_runs(cfg):  # every run finished before: nothing trains
+        folder = study._run_dir(cfg, run, 0)
+        folder.mkdir(parents=True)
+        summary = _summary(10.0, 1.0, 0.5)
+        (folder / "result.json").write_text(json.dumps(
+            {"config": run.name, "seed": 0, "description": run.description, "total_s": 1.0,
+             "domains": {d: summary for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}))
+    (tmp_path / "o" / "results.md").write_text("the previous table\n")
+    (tmp_path / "RESULTS.md").write_text("# Results\n\nthe previous sections\n")
+    real_write_text = Path.write_text
+
+    def broken_for(name):
+        def write_text(self, data, *args, **kwargs):
+            if name not in self.name:
+                return real_write_text(self, data, *args, **kwargs)
+            real_write_text(self, data[:10], *args, **kwargs)
+            raise OSError("disk full")
+        return write_text
+
+    for name in ("results.md", "RESULTS.md"):  # the run's table, then the section of the study's file
+        monkeypatch.setattr(Path, "write_text", broken_for(name))
+        with pytest.raises(OSError, match="disk full"):
+            run_study(cfg, tmp_path / "RESULTS.md", progress=False)
+        if name == "results.md":
+            assert (tmp_path / "o" / "results.md").read_text() == "the previous table\n"
+        assert (tmp_path / "RESULTS.md").read_text() == "# Results\n\nthe previous sections\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "o"]
+        assert not list((tmp_path / "o").rglob("*tmp*"))

@@ -21,6 +21,7 @@ import numpy as np
 
 from topoloc._device import resolve_device
 from topoloc._paths import not_a_file
+from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.flights import FlightCollection
@@ -367,5 +368,5 @@ def explain_checkpoint(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "saliency.md"
-    path.write_text(f"# Saliency: {checkpoint}\n\n{md}\n")
+    write_text_atomically(path, f"# Saliency: {checkpoint}\n\n{md}\n")
     return path

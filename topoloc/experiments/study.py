@@ -271,9 +271,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
         for run, seed in group:
             res = _evaluate_run(cfg, run, seed, checkpoints[run.name, seed], train_s, frame, train_cache, tests)
             path = _run_dir(cfg, run, seed) / "result.json"
-            tmp = path.with_name("result.json.tmp")
-            tmp.write_text(json.dumps(res, indent=2))
-            tmp.replace(path)
+            write_text_atomically(path, json.dumps(res, indent=2))
             if not cfg.keep_checkpoints:
                 (path.parent / "last.pt").unlink(missing_ok=True)
             results[run.name, seed] = res
@@ -314,7 +312,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     descriptions = {r.name: r.description for r in runs}
     markdown = results_markdown(aggregate(results), brackets, [r.name for r in runs], STUDY_DOMAINS + (TRAIN_FIT,),
                                 meta, descriptions)
-    (Path(cfg.out_dir) / "results.md").write_text(markdown)
+    write_text_atomically(Path(cfg.out_dir) / "results.md", markdown)
     if results_path is not None:
         write_section(results_path, f"study-{cfg.preset}", markdown)
     return {"results": results, "brackets": brackets, "markdown": markdown, "ran": ran, "skipped": skipped}

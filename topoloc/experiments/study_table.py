@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from topoloc._tempfiles import write_text_atomically
+
 __all__ = ["mean_std", "format_pm", "aggregate", "results_markdown", "write_section"]
 
 
@@ -150,7 +152,4 @@ def write_section(path: str | PathLike, key: str, text: str, title: str = "# Res
     else:
         new = old.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomically(path, new, encoding="utf-8")

@@ -157,3 +157,15 @@ def test_model_kwargs_must_be_plain_data():
     with pytest.raises(TypeError, match=r"`model_kwargs\['backbone_kwargs'\]\[1\]` must be plain data"):
         TrainConfig(model_kwargs={"backbone_kwargs": [1, {2}]})
     assert TrainConfig(model_kwargs={"feat_dim": 64, "pretrained": False}).model_kwargs["feat_dim"] == 64
+
+
+def test_a_config_that_cannot_be_written_leaves_the_previous_file_and_nothing_else(tmp_path):
+    # the YAML was dumped into a fixed `config.yaml.tmp`, left behind when the dump failed
+    path = TrainConfig(out_dir=str(tmp_path / "run")).to_yaml(tmp_path / "config.yaml")
+    before = path.read_text()
+    broken = TrainConfig(out_dir=str(tmp_path / "other"))
+    object.__setattr__(broken, "model_kwargs", {"stem": object()})  # past the checks: YAML cannot represent it
+    with pytest.raises(yaml.YAMLError):
+        broken.to_yaml(path)
+    assert path.read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]

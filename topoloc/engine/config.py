@@ -16,6 +16,7 @@ from typing import Any, Callable
 import yaml
 
 from topoloc._paths import not_a_file
+from topoloc._tempfiles import write_text_atomically
 from topoloc.engine.augmentations import AUGMENT_NAMES, AUGMENTATIONS, build_augment
 from topoloc.image_size import parse_image_size
 from topoloc.models import AtLoc, list_models
@@ -379,11 +380,7 @@ class TrainConfig:
         """Write `to_dict` as YAML (atomically) and return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.to_dict(), f, sort_keys=False)
-        tmp.replace(path)
-        return path
+        return write_text_atomically(path, yaml.safe_dump(self.to_dict(), sort_keys=False), encoding="utf-8")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (validated again)."""

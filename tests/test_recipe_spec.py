@@ -225,3 +225,14 @@ def test_a_flight_mapping_without_its_flight_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=r"^recipe '.*r\.yaml': data\.test\[0\]: missing `flight` \(the flight "
                                          r"folder's name\) in \{'domain': 'real', 'split': 'test'\}$"):
         load_recipe(path)
+
+
+def test_data_semantics_is_deprecated_refused_unless_a_bool_and_no_longer_written(tmp_path):
+    # it was read with bool() (the string "false" gave True) and never used by anything
+    data = {"root": "x", "train": [FLIGHT], "test": TEST}
+    with pytest.raises(ValueError, match=r"^recipe '.*r\.yaml': data\.semantics: expected true or false, got 'false'"):
+        load_recipe(_recipe(tmp_path, {**data, "semantics": "false"}))
+    with pytest.warns(FutureWarning, match=r"data\.semantics has no effect .* remove it from the recipe"):
+        recipe = load_recipe(_recipe(tmp_path, {**data, "semantics": True}))
+    write_recipe(recipe, tmp_path / "out.yaml")
+    assert set(yaml.safe_load((tmp_path / "out.yaml").read_text())["data"]) == {"root", "frame", "train", "val", "test"}

@@ -148,7 +148,7 @@ class DataSpec:
     test: list[FlightSpec]
     val: list[FlightSpec] = field(default_factory=list)
     frame: str | dict[str, float] = "comballaz"
-    semantics: bool = False
+    semantics: bool = False  # no effect (deprecated): the reports find the semantic maps themselves
 
     def __post_init__(self) -> None:
         self._check_rows_apart()
@@ -207,8 +207,14 @@ class DataSpec:
             lists[key] = [FlightSpec.parse(v, f"data.{key}[{i}]") for i, v in enumerate(items)]
         if not lists["train"] or not lists["test"]:
             raise ValueError("data: `train` and `test` must each name at least one flight")
-        spec = cls(root=os.path.expanduser(str(d["root"])), frame=d.get("frame", "comballaz"),
-                   semantics=bool(d.get("semantics", False)),
+        semantics = d.get("semantics", False)
+        if not isinstance(semantics, bool):
+            raise ValueError(f"data.semantics: expected true or false, got {semantics!r}")
+        if "semantics" in d:
+            warnings.warn("data.semantics has no effect and will be refused in a later release: the reports read "
+                          "the synthetic flights' semantic maps wherever they need them; remove it from the recipe",
+                          FutureWarning, stacklevel=4)
+        spec = cls(root=os.path.expanduser(str(d["root"])), frame=d.get("frame", "comballaz"), semantics=semantics,
                    **lists)
         spec.local_frame()
         return spec
@@ -230,7 +236,7 @@ class Recipe:
         def flights(fs):
             return [f.to_dict() for f in fs]
 
-        return {"data": {"root": self.data.root, "frame": self.data.frame, "semantics": self.data.semantics,
+        return {"data": {"root": self.data.root, "frame": self.data.frame,
                          "train": flights(self.data.train), "val": flights(self.data.val),
                          "test": flights(self.data.test)},
                 "train": self.train.to_dict(),

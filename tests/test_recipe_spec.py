@@ -78,8 +78,8 @@ def test_validation_rows_that_are_a_second_training_flights_rows_are_warned_abou
 
 def test_overrides_key_by_key():
     values = {"train": {"epochs": 3, "image_size": [16, 24]}}
-    out = apply_overrides(values, [" train.epochs = 5", "train.image_size=[32, 48]", "evaluate.classes=",
-                                   "train.model_kwargs.dropout=0.1"])
+    out = apply_overrides(values, [" train.epochs = 5", "train . image_size=[32, 48]", "evaluate.classes=",
+                                   "train.model_kwargs. dropout=0.1"])
     assert out == {"train": {"epochs": 5, "image_size": [32, 48], "model_kwargs": {"dropout": 0.1}},
                    "evaluate": {"classes": ""}}
     assert values == {"train": {"epochs": 3, "image_size": [16, 24]}}  # the caller's values are not changed
@@ -90,6 +90,7 @@ def test_overrides_key_by_key():
 @pytest.mark.parametrize("override, match", [
     ("train..epochs=5", r"override 'train\.\.epochs=5': empty key part in 'train\.\.epochs'"),
     ("=5", r"override '=5': empty key part in ''"),
+    ("train. .epochs=5", r"override 'train\. \.epochs=5': empty key part in 'train\. \.epochs'"),
     ("train.epochs.x=1", r"override 'train\.epochs\.x=1': 'epochs' is not a mapping"),
     ("train.lr=[5", r"override 'train\.lr=\[5': the value is not valid YAML"),
     ("train.epochs", r"override 'train\.epochs': expected key=value, e\.g\. train\.epochs=5"),

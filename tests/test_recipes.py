@@ -57,6 +57,9 @@ def test_overrides_and_errors(tmp_path):
     with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\]; known: \[.*\] "
                                          r"\(set by the override 'train.epoch=3', not in the file\)$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epoch=3"])
+    with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0 "
+                                         r"\(set by the override 'train. epochs=0', not in the file\)$"):
+        load_recipe(RECIPES / "mixed.yaml", ["train. epochs=0"])  # spaces around a key part are not part of it
     # the second "real" appearance (`topoloc render --real-alt`) is a domain a flight spec can name
     assert parse_flight("comballaz-2020-11-06-planned:real_alt:test") == FlightSpec(
         "comballaz-2020-11-06-planned", "real_alt", "test")

@@ -61,8 +61,10 @@ def _check_numpy_image(img: Any, name: str = "image") -> None:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"{name} must be a numpy array (H, W, 3), got {type(img).__name__}.")
     if img.ndim != 3 or img.shape[-1] not in (3, 4):
+        grey = img.ndim == 2 or (img.ndim == 3 and img.shape[-1] == 1)
         raise ValueError(f"{name} must have shape (H, W, 3) (RGB) or (H, W, 4) (RGBA, its alpha kept), channels "
-                         f"last, got {img.shape}.")
+                         f"last, got {img.shape}." + (" For a greyscale image put A.ToRGB() before it: the ops read "
+                                                      "colour (vegetation, sky, snow)." if grey else ""))
     if img.dtype not in (np.uint8, np.float32):
         raise TypeError(f"{name} must be uint8 (0..255) or float32 (0..1), got {img.dtype}.")
     if img.shape[0] == 0 or img.shape[1] == 0:

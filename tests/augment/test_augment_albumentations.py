@@ -264,6 +264,10 @@ def test_images_of_another_shape_or_dtype_are_refused_by_name():
         t.apply(np.zeros((0, 8, 3), np.uint8))  # one side empty (was the kornia op's "input must be ...")
     with pytest.raises(ValueError, match=r"image must have shape \(H, W, 3\) \(RGB\)"):
         t.apply(np.zeros((1, 8, 8, 3), np.uint8))  # a batch passed as `image`
+    for grey in (np.zeros((8, 8), np.uint8), np.zeros((8, 8, 1), np.uint8)):
+        with pytest.raises(ValueError, match=r"got \(8, 8(, 1)?\)\. For a greyscale image put A\.ToRGB\(\) before it"):
+            t.apply(grey)
+        assert A.Compose([A.ToRGB(p=1.0), t])(image=grey)["image"].shape == (8, 8, 3)  # what the message says works
     with pytest.raises(ValueError, match=r"images must be a numpy array \(N, H, W, 3\)"):
         t.apply_to_images(np.zeros((8, 8, 3), np.uint8))  # one image passed as `images`
     with pytest.raises(ValueError, match=r"images must be a numpy array .*got shape \(0, 12, 16, 2\)"):

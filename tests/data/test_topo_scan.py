@@ -25,7 +25,8 @@ def test_read_pose_file_refuses_a_folder_and_arrays_that_are_no_rows(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"f_poses.npy: a folder, expected a pose file"):
         read_pose_file(tmp_path / "f_poses.npy")
     rows = load_preset("comballaz-LHS")[:2]
-    for name, arr in [("one_row.npy", rows[0]), ("three_d.npy", rows[:, :, None]), ("text.npy", rows.astype("U12"))]:
+    for name, arr in [("one_row.npy", rows[0]), ("three_d.npy", rows[:, :, None]), ("text.npy", rows.astype("U12")),
+                      ("complex.npy", rows.astype(np.complex128))]:  # was taken, the imaginary part dropped
         np.save(tmp_path / name, arr)
         with pytest.raises(ValueError, match=rf"{name}: expected a numeric array of shape \(N, 6\) .*got shape "
                                              rf"{re.escape(str(arr.shape))} dtype {arr.dtype}"):

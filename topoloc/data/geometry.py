@@ -87,12 +87,12 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
     """
     arr = load_npy(path, "geometry array", "a .npy depth map or scene-coordinate array")
     if path.name.endswith("_depth.npy"):
-        if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.number):
+        if arr.ndim != 2 or arr.dtype.kind not in "iuf":
             raise ValueError(f"{path}: a depth map must be a numeric (H, W) array of metres, got shape {arr.shape} "
                              f"dtype {arr.dtype}")
         return depth_to_points(arr, c2w, device)
-    if arr.ndim != 3 or arr.shape[-1] != 3:
-        raise ValueError(f"{path}: scene coordinates must be (H, W, 3) ECEF metres, got {arr.shape}")
+    if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: scene coordinates must be (H, W, 3) ECEF metres, got {arr.shape} dtype {arr.dtype}")
     flat = arr.reshape(-1, 3).astype(np.float64)
     none = np.all(flat == -1.0, axis=1) | ~np.isfinite(flat).all(axis=1)
     enu = np.full_like(flat, np.nan)

@@ -59,7 +59,7 @@ def read_pose_file(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
     poses = load_npy(path, "pose file", "a (N, 6) .npy array of Cesium pose rows")
-    if poses.ndim != 2 or poses.shape[1] != 6 or not np.issubdtype(poses.dtype, np.number):
+    if poses.ndim != 2 or poses.shape[1] != 6 or poses.dtype.kind not in "iuf":  # complex: not a pose
         raise ValueError(
             f"{path}: expected a numeric array of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
             f"shape {poses.shape} dtype {poses.dtype}"

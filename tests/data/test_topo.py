@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from pyproj import Transformer
 from torch.utils.data import DataLoader
 
@@ -296,6 +297,23 @@ def test_check_images_skips_unreadable(tmp_path, make_topo_flight, row_of_image)
     with pytest.warns(UserWarning, match="skipped 2 bad"):
         ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain="paired", check_images=True, on_error="skip")
     assert ds.rows.tolist() == [0, 3] and [row_of_image(ds[i]["image_synthetic"]) for i in range(2)] == [0, 3]
+
+
+def test_check_images_checks_the_files_a_sample_reads(tmp_path, make_topo_flight, row_of_image):
+    # a "real" sample reads only its photo: a broken render dropped its row all the same, and only with
+    # check_images (without it the row was read, and is, without error)
+    folder = make_topo_flight(tmp_path, PLANNED, n_rows=4, pic_names=["a", "b", "c", "d"])
+    (folder / f"{PLANNED}_00001_b_img.png").write_bytes(b"\x89PNG broken")
+    (tmp_path / f"{PLANNED}-real" / "c.JPG").write_bytes(b"\xff\xd8 broken")
+    with pytest.warns(UserWarning, match=r"skipped 1 bad file\(s\), first: .*c\.JPG: could not read"):
+        ds = TopoFlight(tmp_path, PLANNED, domain="real", check_images=True, on_error="skip")
+    assert ds.rows.tolist() == [0, 1, 3] and [row_of_image(ds[i]["image"]) for i in range(3)] == [0, 1, 3]
+    # "paired" reads the render too: the sizes of its renders are compared as well
+    Image.new("RGB", (30, 20)).save(folder / f"{PLANNED}_00001_b_img.png")
+    with pytest.warns(UserWarning, match=r"skipped 1 bad file\(s\), first: .*c\.JPG"), \
+            pytest.warns(UserWarning, match=rf"\(paired\): images of 2 sizes: 2 of 24x16 \(e\.g\. .*_img\.png\), 1 of "
+                                         rf"30x20 \(e\.g\. .*{PLANNED}_00001_b_img\.png\)"):
+        TopoFlight(tmp_path, PLANNED, domain="paired", check_images=True, on_error="skip")
 
 
 def test_real_photo_of_a_bad_row_is_reported_once(tmp_path, make_topo_flight):

@@ -191,8 +191,10 @@ class TopoFlight(PosedImages):
             real = self._scan_real(pic_file, pic_names, renders, problems)
             rows = np.array(sorted(real), dtype=np.int64)
 
+        # the files a sample reads: a photo's render only in "paired" (elsewhere it only pairs it with its row)
+        read = {"synthetic": (renders,), "paired": (renders, real)}.get(domain, (real,))
         if check_images:
-            for store in (renders, real):
+            for store in read:
                 for row in [r for r in rows.tolist() if r in store]:
                     why = check_image(store[row])
                     if why:
@@ -200,7 +202,8 @@ class TopoFlight(PosedImages):
                         rows = rows[rows != row]
         self._report(problems)
         if check_images:
-            self._warn_mixed_sizes([(real or renders)[r] for r in rows.tolist()])
+            for store in read:
+                self._warn_mixed_sizes([store[r] for r in rows.tolist()])
         block = default_split_block(self.flight) if split_block is None else split_block
         keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         if not isinstance(split, str):

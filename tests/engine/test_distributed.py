@@ -14,8 +14,8 @@ import torch
 import torch.distributed as dist
 
 from topoloc.engine import TrainConfig, Trainer, load_checkpoint
-from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, broadcast_flag,
-                                        epoch_permutation, init_distributed, shard_indices)
+from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
+                                        init_distributed, shard_indices)
 
 
 def test_epoch_permutation_is_a_seeded_permutation():
@@ -234,7 +234,6 @@ def test_the_collectives_of_a_single_process_need_no_group():
     assert not dist.is_initialized()
     barrier(DistInfo())
     assert all_reduce_any(True, DistInfo(), cpu) is True and all_reduce_any(False, DistInfo(), cpu) is False
-    assert broadcast_flag(True, DistInfo(), cpu) is True and broadcast_flag(False, DistInfo(), cpu) is False
     p = torch.zeros(2, requires_grad=True)
     p.grad = torch.tensor([1.0, -3.0])
     average_gradients([p], DistInfo())
@@ -244,13 +243,12 @@ def test_the_collectives_of_a_single_process_need_no_group():
 _COLLECTIVES = textwrap.dedent("""
     import json, os, sys, time, torch
     import torch.distributed as dist
-    from topoloc.engine.distributed import all_reduce_any, average_gradients, barrier, broadcast_flag, init_distributed
+    from topoloc.engine.distributed import all_reduce_any, average_gradients, barrier, init_distributed
     info = init_distributed("cpu")
     r, cpu = info.rank, torch.device("cpu")
     out = {{"info": [info.rank, info.world_size, info.local_rank, info.initialized_here]}}
     out["any"] = [all_reduce_any(r == 1, info, cpu), all_reduce_any(r == 0, info, cpu),
                   all_reduce_any(False, info, cpu), all_reduce_any(True, info, cpu)]
-    out["broadcast"] = [broadcast_flag(r == 1, info, cpu), broadcast_flag(r == 0, info, cpu)]
     a, b, c = (torch.zeros(2, 2, requires_grad=True), torch.zeros(1, requires_grad=True),
                torch.zeros(3, requires_grad=True))
     a.grad = torch.tensor([[1.0, 2.0], [3.0, 4.0]]) * (r + 1)
@@ -285,7 +283,6 @@ def test_the_collectives_of_two_processes_by_hand(tmp_path):
         out = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert out["info"] == [rank, 2, rank, True]
         assert out["any"] == [True, True, False, True]  # true on either rank is true on both
-        assert out["broadcast"] == [False, True]  # rank 0's flag on both
         # the mean of the ranks' gradients: 1.5 x a's; (10 + 0) / 2, (-2 + 4) / 2, (0.5 + 1.5) / 2
         assert out["grads"] == [[[1.5, 3.0], [4.5, 6.0]], True, [5.0, 1.0, 1.0]]
         assert out["after_barrier"]  # rank 1 had written its file before either passed the barrier

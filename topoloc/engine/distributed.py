@@ -106,15 +106,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier(device_ids=[info.local_rank] if dist.get_backend() == "nccl" else None)
 
 
-def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
-    """Rank 0's boolean on every rank."""
-    if not info.distributed:
-        return flag
-    t = torch.tensor([1 if flag else 0], device=device)
-    dist.broadcast(t, src=0)
-    return bool(t.item())
-
-
 def all_reduce_any(flag: bool, info: DistInfo, device: torch.device) -> bool:
     """True on every rank when it is true on any rank."""
     if not info.distributed:

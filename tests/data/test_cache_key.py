@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from topoloc.data import TopoFlight
+from topoloc.data import FlightCollection, TopoFlight
 from topoloc.data.cache import ImageCache
 
 
@@ -59,3 +60,112 @@ def test_mixed_sizes_in_one_flight_warn_with_counts_and_files(tmp_path, make_top
     with pytest.warns(UserWarning, match=r"3 of 24x16 \(e\.g\. .*comballaz-LHS_00000_img\.png\), "
                                          r"1 of 20x30 \(e\.g\. .*comballaz-LHS_00001_img\.png\)"):
         ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12))
+
+
+# ----------------------------------------------------------------- pinned by mutation testing
+def _reuse_forbidden(monkeypatch):
+    monkeypatch.setattr(TopoFlight, "__getitem__", lambda self, i: pytest.fail("decoded again"))
+
+
+def test_a_cache_file_without_the_record_of_its_files_is_decoded_again(tmp_path, make_topo_flight, caplog):
+    # a cache written without source_key (an older file) would otherwise be trusted for any images of these poses
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    ds = TopoFlight(tmp_path, "comballaz-LHS")
+    path = tmp_path / "cache.pt"
+    ImageCache(torch.zeros(4, 3, 8, 12, dtype=torch.uint8), torch.from_numpy(ds.poses())).save(path)
+    with caplog.at_level(logging.WARNING, logger="topoloc.data"):
+        cache = ImageCache.from_dataset(ds, (8, 12), path=path)
+    assert f"{path} was built from other images (a cache file without the record of its image files)" in caplog.text
+    assert all(int(im.max()) > 0 for im in cache.images)
+
+
+def test_the_record_survives_the_move_to_the_cache_device(tmp_path, make_topo_flight, monkeypatch):
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    cache = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), device="cpu")
+    assert re.fullmatch(r"[0-9a-f]{64}", cache.source_key or "")  # a sha256
+    assert cache.to("cpu").source_key == cache.source_key
+    cache.save(tmp_path / "cache.pt")
+    ds = TopoFlight(tmp_path, "comballaz-LHS")
+    _reuse_forbidden(monkeypatch)
+    assert len(ImageCache.from_dataset(ds, (8, 12), path=tmp_path / "cache.pt")) == 4
+
+
+def test_another_read_size_is_decoded_again(tmp_path, make_topo_flight, caplog):
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    with caplog.at_level(logging.WARNING, logger="topoloc.data"):
+        ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", image_size=(4, 6)), (8, 12), path=path)
+    assert "(other image files, domain, or edited images); decoding again" in caplog.text
+
+
+def test_another_transform_is_decoded_again(tmp_path, make_topo_flight):
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    path = tmp_path / "cache.pt"
+    before = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+
+    def negative(sample):
+        return {**sample, "image": 255 - sample["image"]}
+
+    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=negative), (8, 12), path=path)
+    assert torch.equal(after.images, 255 - before.images)
+
+
+@pytest.mark.parametrize("collection", [False, True])
+def test_the_same_photos_in_another_domain_are_decoded_again(tmp_path, make_topo_flight, collection):
+    # "real" and "paired" read the same photo files at the same poses; each sample's domain differs
+    make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
+    path = tmp_path / "cache.pt"
+
+    def data(domain):
+        ds = TopoFlight(tmp_path, "comballaz-2020-11-06-planned", domain=domain)
+        return FlightCollection([ds]) if collection else ds
+
+    real, paired = data("real"), data("paired")
+    assert real.image_paths == paired.image_paths and np.array_equal(real.poses(), paired.poses())
+    ImageCache.from_dataset(real, (8, 12), path=path)
+    assert ImageCache.from_dataset(paired, (8, 12), path=path).domains == ["paired"] * 4
+
+
+def _rewrite(render, colour: int, mtime_ns: int) -> None:
+    pixels = np.full((16, 24, 4), colour, dtype=np.uint8)
+    pixels[..., 3] = 255
+    Image.fromarray(pixels, "RGBA").save(render, compress_level=0)  # stored: the byte size depends on H x W only
+    os.utime(render, ns=(mtime_ns, mtime_ns))
+
+
+def test_an_edit_of_the_same_byte_size_is_decoded_again(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    render = folder / "comballaz-LHS_00002_img.png"
+    _rewrite(render, 100, mtime_ns=10**18)
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    size = render.stat().st_size
+    _rewrite(render, 200, mtime_ns=10**18 + 10**9)
+    assert render.stat().st_size == size
+    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    assert torch.equal(after.images[2], torch.full((3, 8, 12), 200, dtype=torch.uint8))
+
+
+def test_an_edit_that_kept_its_modification_time_is_decoded_again(tmp_path, make_topo_flight):
+    # a copy that keeps times (cp -p, rsync -t, an unzipped archive) of other content
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    render = folder / "comballaz-LHS_00002_img.png"
+    _rewrite(render, 100, mtime_ns=10**18)
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    size = render.stat().st_size
+    Image.fromarray(np.full((16, 24, 3), 200, dtype=np.uint8), "RGB").save(render, compress_level=0)
+    os.utime(render, ns=(10**18, 10**18))
+    assert render.stat().st_size != size and render.stat().st_mtime_ns == 10**18
+    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    assert torch.equal(after.images[2], torch.full((3, 8, 12), 200, dtype=torch.uint8))
+
+
+def test_an_image_file_removed_after_the_dataset_was_made_is_named(tmp_path, make_topo_flight):
+    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=5)
+    ds = TopoFlight(tmp_path, "comballaz-LHS")
+    (folder / "comballaz-LHS_00003_img.png").unlink()
+    with pytest.raises(ValueError, match=r"^ImageCache: could not read sample 3 of TopoFlight: FileNotFoundError: "
+                                         r".*comballaz-LHS_00003_img\.png: image file not found$"):
+        ImageCache.from_dataset(ds, (8, 12), path=tmp_path / "cache.pt")

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,3 +191,190 @@ def test_numpy_arrays_for_a_cache_are_named_as_such():
     with pytest.raises(ValueError, match=r"^ImageCache: `images` must be a uint8 tensor \(N, 3, H, W\), got a "
                                          r"numpy.ndarray; pass torch.as_tensor\(images\)$"):
         ImageCache(np.zeros((4, 3, 8, 8), np.uint8), torch.eye(4).repeat(4, 1, 1))
+
+
+# ----------------------------------------------------------------- pinned by mutation testing
+def _samples(n: int = 3, size_hw: tuple[int, int] = (8, 8), **keys) -> list[dict]:
+    """A list of sample dicts (a dataset without poses() or image files): image i is filled with 10 * i."""
+    return [{"image": torch.full((3, *size_hw), 10 * i, dtype=torch.uint8), "c2w": torch.eye(4, dtype=torch.float64),
+             **keys} for i in range(n)]
+
+
+@pytest.mark.parametrize("image, got", [(torch.rand(3, 8, 8), "torch.float32 (3, 8, 8)"),
+                                        (torch.zeros(4, 8, 8, dtype=torch.uint8), "torch.uint8 (4, 8, 8)"),
+                                        (torch.zeros(1, 8, 8, dtype=torch.uint8), "torch.uint8 (1, 8, 8)")])
+def test_a_sample_image_not_uint8_rgb_is_refused_naming_the_sample(image, got):
+    # a float image in [0, 1] was cast to 0s and 1s, a grey (1, H, W) one broadcast to three channels
+    data = _samples(3) + [{"image": image, "c2w": torch.eye(4)}]
+    with pytest.raises(ValueError, match=r"^ImageCache: could not read sample 3 of list: ValueError: sample\['image'\] "
+                                         rf"must be a uint8 tensor \(3, H, W\), got {re.escape(got)}$"):
+        ImageCache.from_dataset(data, (8, 8))
+
+
+def test_a_sample_pose_not_4x4_is_refused_naming_the_sample():
+    data = _samples(2) + [{"image": torch.zeros(3, 8, 8, dtype=torch.uint8), "c2w": torch.eye(4)[:3]}]
+    with pytest.raises(ValueError, match=r"^ImageCache: could not read sample 2 of list: ValueError: "
+                                         r"sample\['c2w'\] must be \(4, 4\), got \(3, 4\)$"):
+        ImageCache.from_dataset(data, (8, 8))
+
+
+def test_samples_without_name_domain_flight_are_named_by_index_with_empty_domains():
+    cache = ImageCache.from_dataset(_samples(3), (8, 8))
+    assert cache.names == ["0", "1", "2"] and cache.domains == ["", "", ""] and cache.flights == ["", "", ""]
+    assert [int(im.max()) for im in cache.images] == [0, 10, 20]
+
+
+def test_the_dataset_is_read_in_index_order():
+    # files read one after the other on disk, and of two bad samples the first is the one named
+    read = []
+
+    class Recording(list):
+        def __getitem__(self, i):
+            read.append(i)
+            if i in (3, 7):
+                raise OSError(f"bad file {i}")
+            return super().__getitem__(i)
+
+    ImageCache.from_dataset(Recording(_samples(3)), (8, 8))
+    assert read == [0, 1, 2]
+    read.clear()
+    with pytest.raises(ValueError, match=r"could not read sample 3 of Recording: OSError: bad file 3$"):
+        ImageCache.from_dataset(Recording(_samples(12)), (8, 8), batch_size=16)
+    assert read == list(range(12))
+
+
+def test_the_constructor_names_each_refused_argument():
+    images, c2w = torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.eye(4).repeat(2, 1, 1)
+    with pytest.raises(ValueError, match=r"^ImageCache: `images` must be a uint8 tensor \(N, 3, H, W\), got "
+                                         r"torch.uint8 \(2, 1, 4, 4\)$"):
+        ImageCache(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), c2w)
+    for name in ("names", "domains", "flights"):
+        with pytest.raises(ValueError, match=rf"^ImageCache: `{name}` must have 2 entries, got 3$"):
+            ImageCache(images, c2w, **{name: ["a", "b", "c"]})
+
+
+def test_the_constructor_defaults_and_float64_poses():
+    c2w = torch.eye(4, dtype=torch.float32).repeat(3, 1, 1)
+    c2w[:, 0, 3] = torch.tensor([0.1, 0.2, 0.3])
+    cache = ImageCache(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), c2w)
+    assert cache.names == ["0", "1", "2"] and cache.domains == ["", "", ""] and cache.flights == ["", "", ""]
+    assert cache.c2w.dtype == torch.float64 and cache.poses().dtype == np.float64
+    assert np.array_equal(cache.poses()[:, 0, 3], np.float32([0.1, 0.2, 0.3]).astype(np.float64))
+    assert cache.source_key is None
+
+
+def test_a_sample_of_the_cache_keeps_its_domain_flight_and_index():
+    c2w = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    c2w[1, :3, 3] = torch.tensor([1.0, 2.0, 3.0])
+    cache = ImageCache(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), c2w, ["a", "b"], ["real", "synthetic"],
+                       ["f1", "f2"])
+    sample = cache[1]
+    assert (sample["name"], sample["domain"], sample["flight"], sample["index"]) == ("b", "synthetic", "f2", 1)
+    assert sample["c2w"][:3, 3].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_a_dataset_without_poses_or_files_is_reused_saying_edits_are_not_detected(tmp_path, caplog):
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(_samples(3), (8, 8), path=path)
+    with caplog.at_level(logging.INFO, logger="topoloc.data"):
+        again = ImageCache.from_dataset(_samples(3), (8, 8), path=path)
+    assert f"ImageCache: reusing {path}; list lists no image files, so edited images are not detected" in caplog.text
+    assert "decoding again" not in caplog.text and len(again) == 3
+
+
+def test_a_dataset_without_poses_of_another_length_is_decoded_again(tmp_path, caplog):
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(_samples(3), (8, 8), path=path)
+    with caplog.at_level(logging.WARNING, logger="topoloc.data"):
+        again = ImageCache.from_dataset(_samples(4), (8, 8), path=path)
+    assert f"ImageCache: {path} was built from other images (3 images, now 4); decoding again" in caplog.text
+    assert len(again) == 4 and [int(im.max()) for im in again.images] == [0, 10, 20, 30]
+
+
+def test_poses_in_ecef_metres_a_centimetre_apart_are_other_poses(tmp_path, pose_images):
+    # with numpy's default rtol=1e-5 two ECEF positions (~4.3e6 m) 43 m apart would compare equal
+    ds = pose_images(n=4, size_hw=(8, 8))
+    ds.c2w[:, :3, 3] += torch.tensor([4_346_000.0, 494_000.0, 4_630_000.0], dtype=torch.float64)
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(ds, (8, 8), path=path)
+    ds.c2w[2, 0, 3] += 0.01
+    again = ImageCache.from_dataset(ds, (8, 8), path=path)
+    assert torch.equal(again.c2w, ds.c2w)
+
+
+def test_poses_of_another_shape_are_other_poses_not_an_error(tmp_path, pose_images, caplog):
+    ds = pose_images(n=4, size_hw=(8, 8))
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(ds, (8, 8), path=path)
+
+    class ThreeByFour(type(ds)):
+        def poses(self):
+            return self.c2w[:, :3].numpy()  # [R | t] rows, as some datasets keep them
+
+    with caplog.at_level(logging.WARNING, logger="topoloc.data"):
+        again = ImageCache.from_dataset(ThreeByFour(n=4, size_hw=(8, 8)), (8, 8), path=path)
+    assert "(other poses); decoding again" in caplog.text and torch.equal(again.c2w, ds.c2w)
+
+
+def test_mixed_sizes_warn_in_width_x_height_with_the_dataset_as_flight():
+    data = _samples(2, (8, 12)) + _samples(1, (12, 8))
+    with pytest.warns(UserWarning, match=r"^ImageCache: images of different sizes in one flight, all resized to "
+                                         r"12x8 \(other aspect ratios are stretched\): list: 2 of 12x8 \(e\.g\. 0\), "
+                                         r"1 of 8x12 \(e\.g\. 2\)$"):
+        ImageCache.from_dataset(data, (8, 12))
+
+
+def test_cuda_without_cuda_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"^ImageCache: `device` is 'cuda' but CUDA is not available$"):
+        ImageCache.from_dataset(_samples(2), (8, 8), device="cuda")
+
+
+def test_a_failed_write_leaves_the_previous_cache_and_no_temporary(tmp_path, monkeypatch):
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(_samples(2), (8, 8), path=path)
+    before = path.read_bytes()
+
+    def disk_full(obj, f):
+        Path(f).write_bytes(before[:100])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match=rf"^{re.escape(str(path))}: could not write the image cache \(\[Errno 28\] "
+                                      r"No space left on device\)$"):
+        ImageCache(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.eye(4)[None]).save(path)
+    assert list(tmp_path.iterdir()) == [path] and path.read_bytes() == before
+
+
+def test_as_cache_resizes_a_cache_of_another_size_like_pil_keeping_its_strings():
+    from topoloc.data.cache import as_cache
+
+    rng = np.random.default_rng(2)
+    pixels = rng.integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    c2w = torch.eye(4, dtype=torch.float64).repeat(2, 1, 1)
+    cache = ImageCache(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous(), c2w, ["a", "b"],
+                       ["real", "synthetic"], ["f1", "f2"])
+    small = as_cache(cache, (8, 12))
+    assert small.image_size == (8, 12)
+    for i in range(2):
+        pil = np.asarray(Image.fromarray(pixels[i]).resize((12, 8), Image.BILINEAR)).astype(int)
+        assert np.abs(small.images[i].permute(1, 2, 0).numpy().astype(int) - pil).max() <= 1
+    assert (small.names, small.domains, small.flights) == (["a", "b"], ["real", "synthetic"], ["f1", "f2"])
+    assert torch.equal(small.c2w, c2w) and as_cache(cache, (16, 24)) is cache
+
+
+def test_as_cache_refuses_what_is_not_a_dataset_naming_the_argument():
+    from topoloc.data.cache import as_cache
+
+    with pytest.raises(TypeError, match=r"^predict: data: expected an ImageCache or a map-style dataset of sample "
+                                        r"dicts, got object$"):
+        as_cache(object(), (8, 8), name="predict: data")
+
+
+def test_as_cache_shows_progress_when_asked(capsys):
+    from topoloc.data.cache import as_cache
+
+    as_cache(_samples(3), (8, 8))
+    assert "decode" not in capsys.readouterr().err
+    as_cache(_samples(3), (8, 8), progress=True)
+    assert "decode" in capsys.readouterr().err

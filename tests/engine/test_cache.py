@@ -378,3 +378,12 @@ def test_as_cache_shows_progress_when_asked(capsys):
     assert "decode" not in capsys.readouterr().err
     as_cache(_samples(3), (8, 8), progress=True)
     assert "decode" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("image_size", [None, (8, 8)])
+def test_as_cache_names_an_empty_dataset_by_its_argument(image_size):
+    from topoloc.data.cache import as_cache
+
+    # was "the dataset list is empty" or "ImageCache.from_dataset: the dataset list is empty", for predict's data too
+    with pytest.raises(ValueError, match=r"^predict: data: the dataset list is empty$"):
+        as_cache([], image_size, name="predict: data")

@@ -367,9 +367,9 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
         raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
                         f"{type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{name}: the dataset {type(data).__name__} is empty")
     if image_size is None:
-        if len(data) == 0:
-            raise ValueError(f"the dataset {type(data).__name__} is empty")
         image_size = tuple(int(s) for s in data[0]["image"].shape[-2:])
     return ImageCache.from_dataset(data, tuple(image_size), device=device, num_workers=num_workers,
                                    progress=progress)

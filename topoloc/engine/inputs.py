@@ -50,8 +50,8 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
     val_cache = None
     if val_set is not None:
         try:
-            val_cache = as_cache(val_set, config.image_size, device=cache_device,
-                                 num_workers=config.num_workers, progress=config.progress and is_main)
+            val_cache = as_cache(val_set, config.image_size, device=cache_device, num_workers=config.num_workers,
+                                 progress=config.progress and is_main, name="val_set")
         except ValueError as err:  # e.g. "the dataset ... is empty": say which one
             raise ValueError(f"validation set: {err}") from err
     return train_cache, val_cache

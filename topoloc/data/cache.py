@@ -104,7 +104,8 @@ class ImageCache:
     Attributes:
         images: uint8 (N, 3, H, W), RGB.
         c2w: float64 (N, 4, 4) camera-to-world poses (the dataset's frame, metres).
-        names, domains, flights: per-image strings (empty strings where the dataset has none).
+        names, domains, flights: per-image strings (where the dataset has none: the index as the name, and
+            empty strings).
         source_key: a hash of the image files it was decoded from (None when unknown).
 
     Examples:

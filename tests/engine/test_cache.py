@@ -387,3 +387,17 @@ def test_as_cache_names_an_empty_dataset_by_its_argument(image_size):
     # was "the dataset list is empty" or "ImageCache.from_dataset: the dataset list is empty", for predict's data too
     with pytest.raises(ValueError, match=r"^predict: data: the dataset list is empty$"):
         as_cache([], image_size, name="predict: data")
+
+
+def test_a_corrupt_pickle_is_named_by_torch_s_reason_in_one_line_without_its_advice(tmp_path, pose_images, caplog):
+    # was "(UnpicklingError: Weights only load failed. ... Re-running `torch.load` with `weights_only` set to `False`
+    # will likely succeed, but it can result in arbitrary code execution. ...)": advice to unpickle a broken file
+    path = tmp_path / "cache.pt"
+    path.write_bytes(b"\x80\x02garbage")  # pickle protocol 2, then opcode ord("g") == 103 (GET), refused
+    with pytest.raises(UnreadableCacheError, match=rf"^ImageCache.load: '{re.escape(str(path))}' could not be read "
+                                                   r"\(UnpicklingError: Unsupported operand 103\)$"):
+        ImageCache.load(path)
+    with caplog.at_level(logging.WARNING, logger="topoloc.data"):
+        ImageCache.from_dataset(pose_images(n=2, size_hw=(8, 8)), (8, 8), path=path)
+    assert "Unsupported operand 103); decoding again" in caplog.text and "weights_only" not in caplog.text
+    assert len(ImageCache.load(path)) == 2  # rewritten

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -326,7 +327,8 @@ class ImageCache:
                 raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): it holds "
                                  "Python objects beyond tensors and plain data, which are not loaded (unpickling "
                                  "them can run code)") from err
-            first = text.splitlines()[0] if text else ""
+            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # below torch's advice to load unsafely
+            first = reason[1].strip() if reason else text.splitlines()[0] if text else ""
             raise UnreadableCacheError(f"ImageCache.load: {str(path)!r} could not be read "
                                        f"({type(err).__name__}: {first})") from err
         if not isinstance(data, dict) or data.get("format") != _FORMAT:

@@ -401,3 +401,9 @@ def test_a_corrupt_pickle_is_named_by_torch_s_reason_in_one_line_without_its_adv
         ImageCache.from_dataset(pose_images(n=2, size_hw=(8, 8)), (8, 8), path=path)
     assert "Unsupported operand 103); decoding again" in caplog.text and "weights_only" not in caplog.text
     assert len(ImageCache.load(path)) == 2  # rewritten
+
+
+def test_from_dataset_refuses_an_empty_dataset_by_its_class():
+    # train's training set comes here directly, not through as_cache
+    with pytest.raises(ValueError, match=r"^ImageCache.from_dataset: the dataset list is empty$"):
+        ImageCache.from_dataset([], (8, 8))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -109,6 +110,43 @@ def test_another_transform_is_decoded_again(tmp_path, make_topo_flight):
 
     after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=negative), (8, 12), path=path)
     assert torch.equal(after.images, 255 - before.images)
+
+
+def _halve(sample, by):
+    return {**sample, "image": sample["image"] // by}
+
+
+def _scaled(factor):
+    return lambda sample: {**sample, "image": sample["image"] // factor}
+
+
+@pytest.mark.parametrize("first, second", [
+    (lambda s: {**s, "image": 255 - s["image"]}, lambda s: {**s, "image": s["image"] // 2}),  # both `<lambda>`
+    (_scaled(2), _scaled(4)),  # one function, other values in its closure
+    (functools.partial(_halve, by=2), functools.partial(_halve, by=4)),  # one function, other arguments
+])
+def test_another_transform_of_the_same_name_is_decoded_again(tmp_path, make_topo_flight, first, second):
+    # the cache key held a transform's __qualname__ only: any two lambdas were the same transform
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    path = tmp_path / "cache.pt"
+    plain = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (16, 24))
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=first), (16, 24), path=path)
+    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=second), (16, 24), path=path)
+    assert torch.equal(after.images, second({"image": plain.images})["image"])
+
+
+def test_the_same_transform_made_again_reuses_the_cache(tmp_path, make_topo_flight, monkeypatch):
+    # a key that held an address (a closure's repr) would decode again in every new run
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_scaled(2)), (16, 24), path=path)
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=functools.partial(_halve, by=2)), (16, 24),
+                            path=tmp_path / "partial.pt")
+    _reuse_forbidden(monkeypatch)
+    assert len(ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_scaled(2)), (16, 24),
+                                       path=path)) == 4
+    assert len(ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=functools.partial(_halve, by=2)),
+                                       (16, 24), path=tmp_path / "partial.pt")) == 4
 
 
 @pytest.mark.parametrize("collection", [False, True])

@@ -9,8 +9,10 @@ is then a single ``index_select`` on the training device.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
+import marshal
 import os
 import re
 import warnings
@@ -394,8 +396,7 @@ def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:
     h = hashlib.sha256(f"{_FORMAT}|{size}|{type(dataset).__name__}|{len(dataset)}".encode())
     parts = list(getattr(dataset, "datasets", None) or [dataset])
     for part in parts:
-        transform = getattr(part, "transform", None)
-        transform = None if transform is None else getattr(transform, "__qualname__", type(transform).__qualname__)
+        transform = _transform_key(getattr(part, "transform", None))
         h.update(f"|{getattr(part, 'domain', '')}|{getattr(part, 'image_size', '')}|{transform}".encode())
     for p in paths:
         try:
@@ -404,6 +405,38 @@ def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:
         except OSError:
             h.update(f"\n{p}|missing".encode())
     return h.hexdigest()
+
+
+def _transform_key(transform: Any) -> str:
+    """What a sample transform does, as far as can be told from outside: a function by its name and code
+    (two lambdas share the name ``<lambda>``), a `functools.partial` by its function and arguments, any
+    other object by its repr when the repr shows its settings (an albumentations ``Compose`` does), else by
+    its class. A repr with an address (``<... at 0x7f...>``) differs from run to run: the class stands for it."""
+    if transform is None:
+        return "None"
+    if isinstance(transform, functools.partial):
+        return f"partial({_transform_key(transform.func)}, {_settings(transform.args)}, {_settings(transform.keywords)})"
+    code = getattr(transform, "__code__", None)
+    if code is not None:
+        cells = tuple(c.cell_contents for c in transform.__closure__ or () if _has_contents(c))
+        digest = hashlib.sha256(marshal.dumps(code)).hexdigest()[:16]
+        return (f"{transform.__module__}.{transform.__qualname__}|{digest}|{_settings(transform.__defaults__)}|"
+                f"{_settings(cells)}")
+    return _settings(transform)
+
+
+def _has_contents(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:  # a cell not yet filled
+        return False
+    return True
+
+
+def _settings(value: Any) -> str:
+    """``repr(value)``, or its class's name when the repr holds a memory address (it differs between runs)."""
+    text = repr(value)
+    return type(value).__qualname__ if re.search(r" at 0x[0-9a-fA-F]+", text) else text
 
 
 def _why_stale(cached: ImageCache, dataset: Any, size: tuple[int, int], key: str | None) -> str | None:

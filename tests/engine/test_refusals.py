@@ -14,6 +14,7 @@ import yaml
 
 from topoloc.engine import TrainConfig, train
 from topoloc.engine.checkpoint import load_checkpoint, load_model, save_checkpoint
+from topoloc.data.cache import ImageCache
 from topoloc.engine.predict import predict
 from topoloc.geodesy import LocalFrame
 
@@ -287,6 +288,18 @@ def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):
         train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), pose_images(n=8), pose_images(n=0))
+
+
+
+def test_an_empty_training_set_is_named_as_such_and_leaves_no_run_folder_behind(tiny_config, pose_images, tmp_path):
+    # was "ImageCache.from_dataset: the dataset PoseImages is empty", and for an empty ImageCache "0 training
+    # images give no full batch of 4 per process"
+    empty_cache = ImageCache(torch.zeros(0, 3, 16, 24, dtype=torch.uint8), torch.zeros(0, 4, 4))
+    for data in (pose_images(n=0), empty_cache):
+        with pytest.raises(ValueError, match=rf"^train_set: the dataset {type(data).__name__} is empty: nothing to "
+                                             r"train on"):
+            train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), data, pose_images(n=8))
+        assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
 
 
 def test_files_that_are_not_topoloc_checkpoints_are_named_in_one_plain_line(tmp_path):

@@ -6,6 +6,7 @@ import argparse
 import errno
 import logging
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -389,11 +390,29 @@ def test_as_cache_names_an_empty_dataset_by_its_argument(image_size):
         as_cache([], image_size, name="predict: data")
 
 
-def test_a_corrupt_pickle_is_named_by_torch_s_reason_in_one_line_without_its_advice(tmp_path, pose_images, caplog):
+def test_a_file_that_is_no_torch_file_is_refused_not_overwritten(tmp_path, pose_images):
+    # a plain pickle (or any file torch.save does not write: its files are zip archives) was taken for a
+    # corrupt cache, decoded again and overwritten
+    path = tmp_path / "cache.pt"
+    path.write_bytes(b"\x80\x02garbage")  # pickle protocol 2, then opcode ord("g") == 103 (GET)
+    with pytest.raises(ValueError, match=rf"^ImageCache.load: '{re.escape(str(path))}' is not an ImageCache file "
+                                         r"\(topoloc.ImageCache/1\): not a torch file at all \(it starts with "
+                                         r"b'\\x80\\x02ga'; torch.save writes a zip archive") as err:
+        ImageCache.from_dataset(pose_images(n=2, size_hw=(8, 8)), (8, 8), path=path)
+    assert not isinstance(err.value, UnreadableCacheError)
+    assert path.read_bytes() == b"\x80\x02garbage"
+
+
+def test_a_corrupt_torch_file_is_named_by_torch_s_reason_in_one_line_without_its_advice(tmp_path, pose_images, caplog):
     # was "(UnpicklingError: Weights only load failed. ... Re-running `torch.load` with `weights_only` set to `False`
     # will likely succeed, but it can result in arbitrary code execution. ...)": advice to unpickle a broken file
     path = tmp_path / "cache.pt"
-    path.write_bytes(b"\x80\x02garbage")  # pickle protocol 2, then opcode ord("g") == 103 (GET), refused
+    torch.save({"a": 1}, path)
+    with zipfile.ZipFile(path) as z:
+        records = {n: z.read(n) for n in z.namelist()}
+    with zipfile.ZipFile(path, "w") as z:  # torch's archive, its pickle broken
+        for name, data in records.items():  # pickle protocol 2, then opcode ord("g") == 103 (GET), refused
+            z.writestr(name, b"\x80\x02garbage" if name.endswith("/data.pkl") else data)
     with pytest.raises(UnreadableCacheError, match=rf"^ImageCache.load: '{re.escape(str(path))}' could not be read "
                                                    r"\(UnpicklingError: Unsupported operand 103\)$"):
         ImageCache.load(path)

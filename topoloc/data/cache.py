@@ -175,10 +175,10 @@ class ImageCache:
                 files (``image_paths``, as `TopoFlight` and `FlightCollection` do), each file's
                 path, size and modification time, the dataset's domain, read size and transform.
                 A dataset without ``image_paths`` cannot be checked for edited images: the log says
-                so when its cache is reused. A cache file torch cannot read (truncated by a killed
-                run, corrupt) is decoded again with a log line; a readable file that is not an
-                `ImageCache` (a torch file of Python objects, such as a pickled model, included) is refused
-                (ValueError), not overwritten.
+                so when its cache is reused. A torch file that cannot be read (truncated, corrupt)
+                or an empty file is decoded again with a log line; any other file that is not an
+                `ImageCache` (not a torch file at all, or a torch file of Python objects such as a
+                pickled model) is refused (ValueError), not overwritten.
 
         Warns:
             UserWarning: images of one flight and domain have different sizes (all are resized
@@ -324,6 +324,12 @@ class ImageCache:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001 - truncated, corrupt or not a torch file: torch raises many types
+            with open(path, "rb") as f:
+                head = f.read(4)
+            if head and head != b"PK\x03\x04":  # `save` writes a zip archive: this file was never one of its files
+                raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): not a torch "
+                                 f"file at all (it starts with {head!r}; torch.save writes a zip archive, b'PK\\x03"
+                                 "\\x04')") from err
             text = plain_text(err)  # torch's weights-only advice is in colour
             if "Unsupported global" in text:  # a readable torch file of Python objects (a model, numpy scalars)
                 raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): it holds "

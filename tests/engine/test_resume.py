@@ -290,3 +290,24 @@ def test_a_run_killed_between_its_two_checkpoint_files_keeps_its_best_checkpoint
     assert resumed.best_checkpoint.name == "best.pt"
     _assert_same_weights(_weights(whole.best_checkpoint), _weights(resumed.best_checkpoint))
     assert load_checkpoint(resumed.best_checkpoint)["best"] == load_checkpoint(resumed.final_checkpoint)["best"]
+
+
+def test_a_resumed_run_keeps_the_best_epoch_of_before_the_kill(tiny_config, pose_images, tmp_path, monkeypatch):
+    # The best validation so far goes into every checkpoint: a resumed run whose next epoch validates worse must
+    # keep best.pt (a run that forgot it took any later epoch as the best and overwrote best.pt with it).
+    from topoloc.engine.train import Trainer
+
+    train_set, val_set = pose_images(n=16), pose_images(n=8, seed=1)
+    common = dict(out_dir=str(tmp_path / "run"), batch_size=8,
+                  model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    first = train(tiny_config(epochs=1, **common), train_set, val_set)
+    before = _weights(first.best_checkpoint)
+    best = {"epoch": 1, "val_median_m": first.history[0]["val_median_m"],
+            "val_median_deg": first.history[0]["val_median_deg"]}
+    monkeypatch.setattr(Trainer, "validate", lambda self: (1e6, 180.0))  # epoch 2: far worse
+    resumed = train(tiny_config(epochs=2, resume=True, **common), train_set, val_set)
+    assert resumed.history[1]["val_median_m"] == 1e6
+    assert resumed.best_checkpoint == tmp_path / "run" / "best.pt"
+    assert load_checkpoint(resumed.best_checkpoint)["best"] == best
+    assert load_checkpoint(resumed.final_checkpoint)["best"] == best
+    _assert_same_weights(before, _weights(resumed.best_checkpoint))

@@ -93,3 +93,44 @@ def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images
     assert all(torch.equal(a[k], c[k]) for k in a)
     with pytest.raises(ValueError, match="augment_ramp_epochs"):  # a resume with another ramp is refused
         train(tiny_config(out_dir=run, resume=True, **{**common, "epochs": 4, "augment_ramp_epochs": 2}), ds)
+
+
+@pytest.fixture
+def drawing_augment():
+    """A registered augmentation that draws from torch's RNG when built and when applied."""
+
+    class Noise(torch.nn.Module):
+        def __init__(self, strength):
+            super().__init__()
+            self.strength = strength
+            self.offset = float(torch.rand(()))  # a draw at construction
+
+        def forward(self, x):
+            return (x + self.strength * 0.1 * (torch.rand_like(x) - 0.5 + self.offset)).clamp(0, 1)
+
+    register_augment("test-drawing-ramp", Noise)
+    yield "test-drawing-ramp"
+    del AUGMENTATIONS["test-drawing-ramp"]
+
+
+def test_killed_ramped_run_of_an_augment_that_draws_when_built_resumes_to_identical_weights(
+        tiny_config, pose_images, tmp_path, drawing_augment):
+    # The ramp rebuilds the augmentation at each epoch's start. What it draws when built came from the RNG state
+    # there, which a run resumed mid-epoch does not have (it rebuilds it from the checkpoint's state): epoch 2
+    # trained on another offset, and the resumed run ended elsewhere. Nor may the build shift the steps' draws.
+    ds = pose_images(n=20)
+    common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment=drawing_augment, augment_strength=1.0,
+                  augment_ramp_epochs=3, lr=1e-3,
+                  model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
+
+    def kill(event):
+        if event["global_step"] == 8:
+            raise Killed
+
+    run = str(tmp_path / "killed")
+    with pytest.raises(Killed):  # after step 8: epoch 2, mid-epoch; the last checkpoint is at step 6
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill])
+    resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
+    a, b = (load_checkpoint(p)["model_state"] for p in (whole.final_checkpoint, resumed.final_checkpoint))
+    assert all(torch.equal(a[k], b[k]) for k in a)

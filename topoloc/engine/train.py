@@ -326,8 +326,10 @@ class Trainer:
 
     def _ramp_augment(self, epoch: int) -> None:
         """The augmentation at ``epoch``'s strength (`augment_strength_at`), built without drawing from
-        the RNG streams the steps use, so a resumed run draws as an uninterrupted one."""
+        the RNG streams the steps use, and from a stream of (seed, epoch) only, so a resumed run draws as an
+        uninterrupted one."""
         with torch.random.fork_rng(devices=[self.device] if self.cuda else []):
+            torch.manual_seed(self.config.seed + epoch)  # what it draws when built: a function of (seed, epoch)
             self.augment = build_augment(self.config.augment, augment_strength_at(self.config, epoch), self.device)
 
     def _step(self, idx: Tensor) -> dict[str, Tensor]:

@@ -92,7 +92,8 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
             metres and degrees); ``None`` for no validation.
         normalizer: a `PoseNormalizer`; default: fitted to the training poses.
         callbacks: called after every optimiser step with ``{"epoch", "step", "global_step",
-            "loss", "trainer"}`` (``loss`` is a tensor: reading it synchronises the device).
+            "loss", "trainer"}``: the epoch from 0, the steps done in it and in the run (a resumed run
+            goes on with the same numbers); ``loss`` is a tensor: reading it synchronises the device.
         normals: for ``config.relight``: the training images' surface normals, int8 (N, 3, H, W)
             (unit x 127, local ENU, in ``train_set``'s order, see `topoloc.data.flight_normals`);
             default: read from the geometry files beside ``train_set``'s renders.

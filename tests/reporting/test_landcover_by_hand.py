@@ -1,0 +1,117 @@
+"""The "Where the error is" section against tables typed out by hand: other numbers of parts, other
+flights' images, the domains and class tables asked for, and its refusals (what mutation testing showed
+unpinned)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from topoloc.data.preset import load_preset
+from topoloc.data.topo import TopoFlight
+from topoloc.evaluation import PoseEvaluation
+from topoloc.geodesy import LocalFrame
+from topoloc.reporting.landcover import _ordinal, landcover_section
+
+FLIGHT = "comballaz-LHS"
+MEADOW = [50, 0, 25, 100, 75, 10, 40, 60]  # pixels of 100 in each view (id 1); the rest rock (id 4)
+
+
+@pytest.fixture()
+def twin(tmp_path):
+    folder = tmp_path / FLIGHT
+    folder.mkdir()
+    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:8])
+    for i, n in enumerate(MEADOW):
+        Image.new("RGBA", (10, 10), (90, 120, 60, 255)).save(folder / f"{FLIGHT}_{i:05d}_img.png")
+        sem = np.full(100, 4, dtype=np.uint8)
+        sem[:n] = 1
+        np.save(folder / f"{FLIGHT}_{i:05d}_semantics.npy", sem.reshape(10, 10))
+    return TopoFlight(tmp_path, FLIGHT, domain="synthetic", frame=LocalFrame.named("comballaz"), load_semantics=True)
+
+
+def _evaluation(twin, rows, domain, metres, flights=FLIGHT):
+    """Predictions of ``rows``' poses moved ``metres`` east and turned by metres / 10 deg about their axis."""
+    gt = twin.poses()[rows]
+    yaw = np.deg2rad(np.asarray(metres, dtype=float) / 10.0)
+    turn = np.tile(np.eye(4), (len(rows), 1, 1))
+    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = np.cos(yaw), -np.sin(yaw), np.sin(yaw), np.cos(yaw)
+    pred = gt @ turn
+    pred[:, 0, 3] += metres
+    return PoseEvaluation("aug", names=[f"i{r}" for r in rows], flights=flights, domains=domain, pred_c2w=pred,
+                          gt_c2w=gt, frame=twin.frame)
+
+
+ORDER = [3, 0, 6, 1, 7, 2, 5, 4]  # any order of the pose file's rows
+
+
+def _real(twin):
+    return _evaluation(twin, ORDER, "real", 10.0 * (np.array(ORDER) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+
+
+def test_only_the_flights_own_images_are_split(twin):
+    # four more photos of the same poses, from another flight, 1000 m off: not this flight's readings
+    other = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 1000.0), flights="comballaz-other")
+    real = _real(twin)
+    both = PoseEvaluation("aug", names=list(real.names) + list(other.names),
+                          flights=[FLIGHT] * 8 + ["comballaz-other"] * 4, domains="real",
+                          pred_c2w=np.concatenate([real.pred_c2w, other.pred_c2w]),
+                          gt_c2w=np.concatenate([real.gt_c2w, other.gt_c2w]), frame=real.frame)
+    text = landcover_section({"aug": SimpleNamespace(model=both)}, [twin], {1: "meadow"})
+    assert "| | real | 40 m / 4.0 deg | 50 m / 5.0 deg | 45 m / 4.5 deg | 45 m / 4.5 deg |" in text
+    # a run with no image of this flight has no reading
+    text = landcover_section({"aug": SimpleNamespace(model=other)}, [twin], {1: "meadow"})
+    assert "No reading to split." in text and "| class |" not in text
+
+
+def test_the_domains_and_labels_asked_for(twin):
+    synthetic = _evaluation(twin, ORDER, "synthetic", np.full(8, 5.0))
+    both = PoseEvaluation("aug", names=list(_real(twin).names) * 2, flights=FLIGHT,
+                          domains=["real"] * 8 + ["synthetic"] * 8,
+                          pred_c2w=np.concatenate([_real(twin).pred_c2w, synthetic.pred_c2w]),
+                          gt_c2w=np.concatenate([_real(twin).gt_c2w, synthetic.gt_c2w]), frame=twin.frame)
+    runs = {"aug": SimpleNamespace(model=both), "aug extra": SimpleNamespace(model=_real(twin))}
+    text = landcover_section(runs, [twin], {1: "meadow"}, domains=["synthetic"])
+    assert "| | synthetic | 5 m / 0.5 deg |" in text and "| | real" not in text
+    # a run whose name starts with the headline's but not with "<headline> + " keeps its whole name
+    assert "| | real, aug extra | 40 m / 4.0 deg |" in landcover_section(runs, [twin], {1: "meadow"})
+    # with a higher limit, the message gives it
+    assert "No class fills 60 % of the views on average." in landcover_section(runs, [twin], {1: "meadow"},
+                                                                                min_share=0.6)
+
+
+def test_one_class_table_per_flight(twin):
+    runs = {"aug": SimpleNamespace(model=_real(twin))}
+    text = landcover_section(runs, [twin, twin], [{1: "meadow"}, {4: "rock"}])
+    first, second = text.split(f"**Where the error is** (aug, `{FLIGHT}`)")[1:]
+    assert "| meadow |" in first and "| rock |" not in first
+    assert "| rock |" in second and "| meadow |" not in second
+
+
+def test_refusals_name_what_was_expected(twin):
+    runs = {"aug": SimpleNamespace(model=_real(twin))}
+    with pytest.raises(ValueError, match="landcover_section: expected at least one run"):
+        landcover_section({}, [twin], {1: "meadow"})
+    with pytest.raises(ValueError, match=r"expected one class table or one per flight \(1\), got 2"):
+        landcover_section(runs, [twin], [{1: "meadow"}, {4: "rock"}])
+    without = TopoFlight(twin.root, FLIGHT, domain="synthetic", frame=twin.frame)
+    for bad in (without, _Short(twin)):
+        with pytest.raises(ValueError, match=f"{FLIGHT}: expected the synthetic flight read with load_semantics=True"):
+            landcover_section(runs, [bad], {1: "meadow"})
+
+
+class _Short:
+    """A flight whose semantic maps are one fewer than its pose file's rows."""
+
+    def __init__(self, twin):
+        self.flight, self.semantics_paths, self._n = twin.flight, twin.semantics_paths[:-1], len(twin)
+
+    def __len__(self):
+        return self._n
+
+
+def test_ordinals():
+    assert [_ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 20, 21, 22, 23, 101, 111, 112, 113)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "20th", "21st", "22nd", "23rd", "101st", "111th", "112th",
+        "113th"]

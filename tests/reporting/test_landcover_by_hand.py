@@ -2,6 +2,7 @@
 flights' images, the domains and class tables asked for, and its refusals (what mutation testing showed
 unpinned)."""
 
+import csv
 from types import SimpleNamespace
 
 import numpy as np
@@ -48,6 +49,23 @@ ORDER = [3, 0, 6, 1, 7, 2, 5, 4]  # any order of the pose file's rows
 
 def _real(twin):
     return _evaluation(twin, ORDER, "real", 10.0 * (np.array(ORDER) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+
+
+def test_three_groups_of_eight_images(twin):
+    # meadow share, sorted: rows 1 (0 %), 5 (10), 2 (25) | 6 (40), 0 (50), 7 (60) | 4 (75), 3 (100);
+    # errors 20, 60, 30 -> 30 m / 3 deg | 70, 10, 80 -> 70 m / 7 deg | 50, 40 -> 45 m / 4.5 deg
+    text = landcover_section({"aug": SimpleNamespace(model=_real(twin))}, [twin], {1: "meadow"}, parts=3,
+                             csv_path=twin.root / "lc.csv")
+    assert ("the test images cut into 3 groups of nearly equal size by the share of each common land-cover class "
+            "in view (from the synthetic render's semantic map at each pose), median m / deg per group") in text
+    assert ("\n\n| class | images | 1st group | 2nd group | 3rd group |\n"
+            "|---|---|---|---|---|\n"
+            "| meadow | share in view | 0-25 % | 40-60 % | 75-100 % |\n"
+            "| | real | 30 m / 3.0 deg | 70 m / 7.0 deg | 45 m / 4.5 deg |") in text
+    with open(twin.root / "lc.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["part"], r["images"], float(r["median_m"])) for r in rows] == [("1", "3", 30.0), ("2", "3", 70.0),
+                                                                               ("3", "2", 45.0)]
 
 
 def test_only_the_flights_own_images_are_split(twin):

@@ -133,7 +133,7 @@ def landcover_section(
         rows = [f"| class | images | {header} |", "|---|---|" + "---|" * parts]
         for name, share in shown.items():
             for k, (label, t, r, row, domain, run) in enumerate(readings):
-                groups = errors_by_share(t, r, share[row])
+                groups = errors_by_share(t, r, share[row], parts=parts)
                 records += [{"flight": twin.flight, "domain": domain, "run": run, "class": name, "part": j + 1,
                              "share_low": g.low, "share_high": g.high, "images": g.count, "median_m": g.median_m,
                              "median_deg": g.median_deg} for j, g in enumerate(groups)]

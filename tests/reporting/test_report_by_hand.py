@@ -197,3 +197,17 @@ def test_a_report_with_every_bracket_has_no_not_available_section(tmp_path):
     text = write_report(tmp_path, {"run": _full(training_fit=fit, validation=fit, retrievals={"thumbnail": retrieval})}
                         ).read_text()
     assert "Not available" not in text and "not computed" not in text
+
+
+def test_two_runs_that_would_write_the_same_files_are_refused(tmp_path):
+    # "a b" and "a_b" both become a_b_predictions.csv, a_b_summary.json and map_a_b_*.png: the second run
+    # silently overwrote the first's files and report.md listed them twice
+    write_report(tmp_path, {"a b": _full()})
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(ValueError, match=r"runs: 'a b' and 'a_b' would write the same files \(prefix 'a_b': "
+                                         r"predictions/a_b_predictions.csv"):
+        write_report(tmp_path, {"a b": _full(), "x": _full(), "a_b": _full()})
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before  # nothing written or removed
+    # names that stay apart in their files are taken
+    text = write_report(tmp_path, {"a b": _full(), "a-b": _full()}).read_text()
+    assert "- `predictions/a_b_predictions.csv`" in text and "- `predictions/a-b_predictions.csv`" in text

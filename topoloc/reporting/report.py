@@ -34,6 +34,19 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _check_file_names(runs: Mapping[str, EvaluationResult]) -> None:
+    """Refuses two runs whose files would have the same names (`_safe` makes them the same)."""
+    seen: dict[str, str] = {}
+    for name in runs:
+        prefix = _safe(name)
+        if prefix in seen:
+            raise ValueError(f"runs: {seen[prefix]!r} and {name!r} would write the same files (prefix {prefix!r}: "
+                             f"predictions/{prefix}_predictions.csv, predictions/{prefix}_summary.json, "
+                             f"plots/map_{prefix}_*.png); file names replace every character but letters, digits, "
+                             "'-', '_' and '.' with '_': rename one of the runs")
+        seen[prefix] = name
+
+
 def plot_error_cdf(
     evaluations: Sequence[PoseEvaluation],
     path: str | PathLike,
@@ -328,7 +341,9 @@ def write_report(
             earlier report left there for runs or domains not in this one are removed: the folder holds
             this report's figures (other files are left alone).
         runs: run name -> its `EvaluationResult` (e.g. ``{"augmented": ..., "no augmentation": ...}``);
-            the first run is the headline.
+            the first run is the headline. A run's files are named after it, with every character but
+            letters, digits, ``-``, ``_`` and ``.`` replaced by ``_`` (``no_augmentation_predictions.csv``);
+            two runs whose names would give the same files are refused, before anything is written.
         title: the report's title.
         intro: markdown paragraph(s) under the title (what was trained, on what, how long).
         retrieval_run: the run whose model-free brackets (constant pose, thumbnail retrieval,
@@ -341,6 +356,7 @@ def write_report(
     if not runs:
         raise ValueError("runs: expected at least one EvaluationResult, got none")
     runs = _as_runs(runs)
+    _check_file_names(runs)
     ref = _reference(runs, retrieval_run)
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)

@@ -256,7 +256,7 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
         if not isinstance(item, str) or "=" not in item:
             raise ValueError(f"override {item!r}: expected key=value, e.g. train.epochs=5")
         key, raw = item.split("=", 1)
-        parts = [part.strip() for part in key.split(".")]  # `train. epochs` as `train.epochs`
+        parts = _key_parts(item)
         if not all(parts):
             raise ValueError(f"override {item!r}: empty key part in {key!r}")
         node = out
@@ -303,11 +303,16 @@ def load_recipe(path: str | PathLike, overrides: Sequence[str] = (), **train_ove
         raise type(err)(f"{err} (set by the override {culprit!r}, not in the file)") from err
 
 
+def _key_parts(override: str) -> list[str]:
+    """The dotted key of a ``key=value`` override, part by part, each stripped (`train. epochs` is `train.epochs`)."""
+    return [part.strip() for part in override.split("=", 1)[0].split(".")]
+
+
 def _override_named(overrides: Sequence[str], message: str) -> str | None:
     """The override whose key a recipe error names (``train.epochs`` or an unknown ``'lr_schedul'``), if any:
     the error then says the value came from the command line, not from the recipe file."""
     for item in reversed(list(overrides)):  # the last override of a key is the one that counts
-        key = ".".join(part.strip() for part in item.split("=", 1)[0].split("."))
+        key = ".".join(_key_parts(item))
         section, _, leaf = key.rpartition(".")
         top = key.split(".")[0]
         if (re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", message)

@@ -9,9 +9,7 @@ from topoloc.engine import load_checkpoint, train
 from topoloc.engine.augmentations import AUGMENTATIONS, register_augment
 from topoloc.engine.config import TrainConfig, augment_strength_at
 
-
-class Killed(Exception):
-    pass
+from support.killed_runs import Killed, kill_at
 
 
 def test_strength_by_epoch_worked_by_hand():
@@ -80,14 +78,9 @@ def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images
     flat = train(tiny_config(out_dir=str(tmp_path / "flat"), **{**common, "augment_ramp_epochs": 0}), ds)
     a, b = load_checkpoint(whole.final_checkpoint)["model_state"], load_checkpoint(flat.final_checkpoint)["model_state"]
     assert any(not torch.equal(a[k], b[k]) for k in a)  # the ramp changes the training
-
-    def kill(event):
-        if event["global_step"] == 8:  # epoch 2 of 3, mid-epoch; the last checkpoint is at step 6
-            raise Killed
-
     run = str(tmp_path / "killed")
-    with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill])
+    with pytest.raises(Killed):  # after step 8: epoch 2 of 3, mid-epoch; the last checkpoint is at step 6
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(8)])
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
     c = load_checkpoint(resumed.final_checkpoint)["model_state"]
     assert all(torch.equal(a[k], c[k]) for k in a)
@@ -123,14 +116,9 @@ def test_killed_ramped_run_of_an_augment_that_draws_when_built_resumes_to_identi
                   augment_ramp_epochs=3, lr=1e-3,
                   model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
-
-    def kill(event):
-        if event["global_step"] == 8:
-            raise Killed
-
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):  # after step 8: epoch 2, mid-epoch; the last checkpoint is at step 6
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill])
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(8)])
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
     a, b = (load_checkpoint(p)["model_state"] for p in (whole.final_checkpoint, resumed.final_checkpoint))
     assert all(torch.equal(a[k], b[k]) for k in a)

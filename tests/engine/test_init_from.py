@@ -8,6 +8,8 @@ import torch
 from topoloc.engine import load_checkpoint, train
 from topoloc.geodesy import LocalFrame
 
+from support.killed_runs import Killed, kill_at
+
 
 def _params(path) -> dict[str, torch.Tensor]:
     """The trainable tensors of a checkpoint: the model's parameters (not the batch-norm statistics,
@@ -40,16 +42,8 @@ def test_a_killed_fine_tune_resumes_to_the_same_weights(tiny_config, pose_images
     common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, lr=1e-3, augment="simtoreal",
                   init_from=str(first.final_checkpoint))
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
-
-    class Killed(Exception):
-        pass
-
-    def kill(event):
-        if event["global_step"] == 5:
-            raise Killed
-
     with pytest.raises(Killed):
-        train(tiny_config(out_dir=str(tmp_path / "killed"), **common), ds, callbacks=[kill])
+        train(tiny_config(out_dir=str(tmp_path / "killed"), **common), ds, callbacks=[kill_at(5)])
     resumed = train(tiny_config(out_dir=str(tmp_path / "killed"), resume=True, **common), ds)
     a, b = load_checkpoint(whole.final_checkpoint), load_checkpoint(resumed.final_checkpoint)
     assert all(torch.equal(a["model_state"][k], b["model_state"][k]) for k in a["model_state"])

@@ -17,27 +17,7 @@ from topoloc import cpu_has_bf16
 from topoloc.engine import load_checkpoint, save_checkpoint, train
 from topoloc.engine.checkpoint import capture_rng_state, restore_rng_state
 
-
-class Killed(Exception):
-    """Stands for the process being killed after a given optimiser step."""
-
-
-def _kill_at(global_step: int):
-    def callback(event):
-        if event["global_step"] == global_step:
-            raise Killed(f"killed after step {global_step}")
-    return callback
-
-
-def _weights(path):
-    state = load_checkpoint(path)
-    return {**state["model_state"], **{f"loss.{k}": v for k, v in state["loss_state"].items()}}
-
-
-def _assert_same_weights(a, b):
-    assert a.keys() == b.keys()
-    different = [k for k in a if not torch.equal(a[k], b[k])]
-    assert not different, different[:5]
+from support.killed_runs import Killed, assert_same_weights, checkpoint_weights, kill_at
 
 
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
@@ -52,7 +32,7 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images,
 
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):  # killed after step 8: epoch 2, mid-epoch; last checkpoint at step 6
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(8)])
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(8)])
     state = load_checkpoint(tmp_path / "killed" / "last.pt")
     assert (state["epoch"], state["step"], state["global_step"]) == (1, 2, 6)
     done = []
@@ -60,7 +40,7 @@ def test_killed_mid_epoch_resumes_to_identical_weights(tiny_config, pose_images,
                     callbacks=[lambda event: done.append(event["global_step"])])
     assert done == list(range(7, 13))  # it continued from the checkpoint, not from scratch
 
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    assert_same_weights(checkpoint_weights(whole.final_checkpoint), checkpoint_weights(resumed.final_checkpoint))
     assert [r["loss"] for r in resumed.history] == pytest.approx([r["loss"] for r in whole.history], rel=1e-12)
     rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
@@ -70,7 +50,7 @@ def test_a_resumed_run_says_where_it_goes_on(tiny_config, pose_images, tmp_path,
     ds = pose_images(n=20)
     common = dict(out_dir=str(tmp_path / "run"), epochs=3, batch_size=6, checkpoint_every_steps=3)
     with pytest.raises(Killed):  # after step 8; the last checkpoint is at step 6: epoch 2, its 2nd step
-        train(tiny_config(**common), ds, callbacks=[_kill_at(8)])
+        train(tiny_config(**common), ds, callbacks=[kill_at(8)])
     capsys.readouterr()
     train(tiny_config(resume=True, progress=True, **common), ds)
     out = capsys.readouterr().out
@@ -81,9 +61,9 @@ def _assert_killed_run_resumes(tiny_config, ds, tmp_path, common: dict, whole, *
     """Kill a run of ``common`` after step 5 and resume it: it must reach ``whole``'s weights."""
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)], **train_kw)
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(5)], **train_kw)
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds, **train_kw)
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(resumed.final_checkpoint))
+    assert_same_weights(checkpoint_weights(whole.final_checkpoint), checkpoint_weights(resumed.final_checkpoint))
 
 
 def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
@@ -95,8 +75,8 @@ def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images,
                   augment_fraction=0.5, relight=1.0, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds, normals=normals)
     plain = train(tiny_config(out_dir=str(tmp_path / "plain"), **{**common, "relight": 0.0}), ds)
-    assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
-                                                     _weights(plain.final_checkpoint).values()))  # relighting acts
+    assert any(not torch.equal(a, b) for a, b in zip(checkpoint_weights(whole.final_checkpoint).values(),
+                                                     checkpoint_weights(plain.final_checkpoint).values()))  # relighting acts
     _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole, normals=normals)
 
 
@@ -108,8 +88,8 @@ def test_killed_cpu_amp_run_resumes_to_identical_weights(tiny_config, pose_image
                   cpu_amp=True, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
     fp32 = train(tiny_config(out_dir=str(tmp_path / "fp32"), **{**common, "cpu_amp": False}), ds)
-    assert any(not torch.equal(a, b) for a, b in zip(_weights(whole.final_checkpoint).values(),
-                                                     _weights(fp32.final_checkpoint).values()))  # bf16 acts
+    assert any(not torch.equal(a, b) for a, b in zip(checkpoint_weights(whole.final_checkpoint).values(),
+                                                     checkpoint_weights(fp32.final_checkpoint).values()))  # bf16 acts
     _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole)
 
 
@@ -127,7 +107,7 @@ def test_resume_of_a_finished_run_trains_further(tiny_config, pose_images, tmp_p
     whole = train(tiny_config(out_dir=str(tmp_path / "a"), epochs=3), ds)
     train(tiny_config(out_dir=str(tmp_path / "b"), epochs=2), ds)
     longer = train(tiny_config(out_dir=str(tmp_path / "b"), epochs=3, resume=True), ds)
-    _assert_same_weights(_weights(whole.final_checkpoint), _weights(longer.final_checkpoint))
+    assert_same_weights(checkpoint_weights(whole.final_checkpoint), checkpoint_weights(longer.final_checkpoint))
     assert len(longer.history) == 3
 
 
@@ -259,8 +239,8 @@ def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
             proc = subprocess.run([sys.executable, str(script), str(kill)], env=env, capture_output=True, text=True)
             expected = -signal.SIGKILL if kill else 0
             assert proc.returncode == expected, proc.stderr[-2000:]
-        outs[name] = _weights(tmp_path / name / "last.pt")
-    _assert_same_weights(outs["whole"], outs["killed"])
+        outs[name] = checkpoint_weights(tmp_path / name / "last.pt")
+    assert_same_weights(outs["whole"], outs["killed"])
     assert math.isfinite(float(outs["whole"]["loss.sax"]))
 
 
@@ -288,7 +268,7 @@ def test_a_run_killed_between_its_two_checkpoint_files_keeps_its_best_checkpoint
     monkeypatch.undo()
     resumed = train(tiny_config(out_dir=run, resume=True, **common), train_set, val_set)
     assert resumed.best_checkpoint.name == "best.pt"
-    _assert_same_weights(_weights(whole.best_checkpoint), _weights(resumed.best_checkpoint))
+    assert_same_weights(checkpoint_weights(whole.best_checkpoint), checkpoint_weights(resumed.best_checkpoint))
     assert load_checkpoint(resumed.best_checkpoint)["best"] == load_checkpoint(resumed.final_checkpoint)["best"]
 
 
@@ -301,7 +281,7 @@ def test_a_resumed_run_keeps_the_best_epoch_of_before_the_kill(tiny_config, pose
     common = dict(out_dir=str(tmp_path / "run"), batch_size=8,
                   model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
     first = train(tiny_config(epochs=1, **common), train_set, val_set)
-    before = _weights(first.best_checkpoint)
+    before = checkpoint_weights(first.best_checkpoint)
     best = {"epoch": 1, "val_median_m": first.history[0]["val_median_m"],
             "val_median_deg": first.history[0]["val_median_deg"]}
     monkeypatch.setattr(Trainer, "validate", lambda self: (1e6, 180.0))  # epoch 2: far worse
@@ -310,4 +290,4 @@ def test_a_resumed_run_keeps_the_best_epoch_of_before_the_kill(tiny_config, pose
     assert resumed.best_checkpoint == tmp_path / "run" / "best.pt"
     assert load_checkpoint(resumed.best_checkpoint)["best"] == best
     assert load_checkpoint(resumed.final_checkpoint)["best"] == best
-    _assert_same_weights(before, _weights(resumed.best_checkpoint))
+    assert_same_weights(before, checkpoint_weights(resumed.best_checkpoint))

@@ -12,23 +12,9 @@ from topoloc.engine import load_checkpoint, train
 from topoloc.engine.distributed import epoch_permutation
 from topoloc.models import AtLocLoss, create_model
 
+from support.killed_runs import Killed, assert_same_weights, checkpoint_weights, kill_at
+
 _PLAIN = {"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0}
-
-
-class Killed(Exception):
-    """Stands for the process being killed after a given optimiser step."""
-
-
-def _kill_at(global_step: int):
-    def callback(event):
-        if event["global_step"] == global_step:
-            raise Killed(f"killed after step {global_step}")
-    return callback
-
-
-def _weights(path):
-    state = load_checkpoint(path)
-    return {**state["model_state"], **{f"loss.{k}": v for k, v in state["loss_state"].items()}}
 
 
 def _reference_epochs(cfg, ds, orders) -> dict[str, torch.Tensor]:
@@ -72,7 +58,7 @@ def test_callbacks_get_the_epoch_from_0_and_the_steps_done(tiny_config, pose_ima
     assert events == [(0, 1, 1), (0, 2, 2), (0, 3, 3), (1, 1, 4), (1, 2, 5), (1, 3, 6)]
     events.clear()
     with pytest.raises(Killed):  # the last checkpoint is at step 4: epoch 2, its first step
-        train(tiny_config(**common), pose_images(n=12), callbacks=[record, _kill_at(5)])
+        train(tiny_config(**common), pose_images(n=12), callbacks=[record, kill_at(5)])
     events.clear()
     train(tiny_config(resume=True, **common), pose_images(n=12), callbacks=[record])
     assert events == [(1, 2, 5), (1, 3, 6)]
@@ -105,13 +91,13 @@ def test_a_run_resumed_from_a_mid_epoch_checkpoint_keeps_its_best_epoch(tiny_con
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), train_set, val_set)
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):  # after step 3: epoch 2, its first step, checkpointed
-        train(tiny_config(out_dir=run, **common), train_set, val_set, callbacks=[_kill_at(3)])
+        train(tiny_config(out_dir=run, **common), train_set, val_set, callbacks=[kill_at(3)])
     assert load_checkpoint(tmp_path / "killed" / "last.pt")["step"] == 1
     resumed = train(tiny_config(out_dir=run, resume=True, **common), train_set, val_set)
     assert load_checkpoint(resumed.best_checkpoint)["best"] == {"epoch": 1, "val_median_m": 2.0, "val_median_deg": 1.0}
     assert load_checkpoint(resumed.final_checkpoint)["best"]["epoch"] == 1
-    a, b = _weights(whole.best_checkpoint), _weights(resumed.best_checkpoint)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = checkpoint_weights(whole.best_checkpoint), checkpoint_weights(resumed.best_checkpoint)
+    assert_same_weights(a, b)
 
 
 def test_an_epoch_that_only_ties_the_best_does_not_replace_it(tiny_config, pose_images, tmp_path, monkeypatch):
@@ -122,8 +108,8 @@ def test_an_epoch_that_only_ties_the_best_does_not_replace_it(tiny_config, pose_
     first = train(tiny_config(out_dir=str(tmp_path / "one"), epochs=1, batch_size=8, model_kwargs=_PLAIN),
                   pose_images(n=8), pose_images(n=4, seed=1))
     assert load_checkpoint(result.best_checkpoint)["best"]["epoch"] == 1
-    a, b = _weights(first.final_checkpoint), _weights(result.best_checkpoint)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = checkpoint_weights(first.final_checkpoint), checkpoint_weights(result.best_checkpoint)
+    assert_same_weights(a, b)
 
 
 def test_a_checkpoint_between_two_log_steps_keeps_the_losses_of_its_steps(tiny_config, pose_images, tmp_path):
@@ -134,7 +120,7 @@ def test_a_checkpoint_between_two_log_steps_keeps_the_losses_of_its_steps(tiny_c
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(8)])
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(8)])
     assert load_checkpoint(tmp_path / "killed" / "last.pt")["global_step"] == 6
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
     for key in ("loss", "t_loss", "q_loss"):
@@ -191,7 +177,7 @@ def test_a_killed_fine_tune_on_other_images_resumes_with_the_normaliser_it_start
     assert load_checkpoint(whole.final_checkpoint)["normalizer"] == load_checkpoint(first.final_checkpoint)["normalizer"]
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):
-        train(tiny_config(out_dir=run, **common), ds, callbacks=[_kill_at(5)])
+        train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(5)])
     resumed = train(tiny_config(out_dir=run, resume=True, **common), ds)
-    a, b = _weights(whole.final_checkpoint), _weights(resumed.final_checkpoint)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    a, b = checkpoint_weights(whole.final_checkpoint), checkpoint_weights(resumed.final_checkpoint)
+    assert_same_weights(a, b)

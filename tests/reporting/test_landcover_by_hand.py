@@ -7,48 +7,26 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from topoloc.data.preset import load_preset
 from topoloc.data.topo import TopoFlight
 from topoloc.evaluation import PoseEvaluation
-from topoloc.geodesy import LocalFrame
 from topoloc.reporting.landcover import _ordinal, landcover_section
 
-FLIGHT = "comballaz-LHS"
+from support.landcover_twin import FLIGHT, landcover_twin, shifted_evaluation
+
 MEADOW = [50, 0, 25, 100, 75, 10, 40, 60]  # pixels of 100 in each view (id 1); the rest rock (id 4)
 
 
 @pytest.fixture()
 def twin(tmp_path):
-    folder = tmp_path / FLIGHT
-    folder.mkdir()
-    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:8])
-    for i, n in enumerate(MEADOW):
-        Image.new("RGBA", (10, 10), (90, 120, 60, 255)).save(folder / f"{FLIGHT}_{i:05d}_img.png")
-        sem = np.full(100, 4, dtype=np.uint8)
-        sem[:n] = 1
-        np.save(folder / f"{FLIGHT}_{i:05d}_semantics.npy", sem.reshape(10, 10))
-    return TopoFlight(tmp_path, FLIGHT, domain="synthetic", frame=LocalFrame.named("comballaz"), load_semantics=True)
-
-
-def _evaluation(twin, rows, domain, metres, flights=FLIGHT):
-    """Predictions of ``rows``' poses moved ``metres`` east and turned by metres / 10 deg about their axis."""
-    gt = twin.poses()[rows]
-    yaw = np.deg2rad(np.asarray(metres, dtype=float) / 10.0)
-    turn = np.tile(np.eye(4), (len(rows), 1, 1))
-    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = np.cos(yaw), -np.sin(yaw), np.sin(yaw), np.cos(yaw)
-    pred = gt @ turn
-    pred[:, 0, 3] += metres
-    return PoseEvaluation("aug", names=[f"i{r}" for r in rows], flights=flights, domains=domain, pred_c2w=pred,
-                          gt_c2w=gt, frame=twin.frame)
+    return landcover_twin(tmp_path, {1: MEADOW})
 
 
 ORDER = [3, 0, 6, 1, 7, 2, 5, 4]  # any order of the pose file's rows
 
 
 def _real(twin):
-    return _evaluation(twin, ORDER, "real", 10.0 * (np.array(ORDER) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+    return shifted_evaluation(twin, ORDER, "real", 10.0 * (np.array(ORDER) + 1))  # row k: 10 (k + 1) m, k + 1 deg
 
 
 def test_three_groups_of_eight_images(twin):
@@ -70,7 +48,7 @@ def test_three_groups_of_eight_images(twin):
 
 def test_only_the_flights_own_images_are_split(twin):
     # four more photos of the same poses, from another flight, 1000 m off: not this flight's readings
-    other = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 1000.0), flights="comballaz-other")
+    other = shifted_evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 1000.0), flights="comballaz-other")
     real = _real(twin)
     both = PoseEvaluation("aug", names=list(real.names) + list(other.names),
                           flights=[FLIGHT] * 8 + ["comballaz-other"] * 4, domains="real",
@@ -84,7 +62,7 @@ def test_only_the_flights_own_images_are_split(twin):
 
 
 def test_the_domains_and_labels_asked_for(twin):
-    synthetic = _evaluation(twin, ORDER, "synthetic", np.full(8, 5.0))
+    synthetic = shifted_evaluation(twin, ORDER, "synthetic", np.full(8, 5.0))
     both = PoseEvaluation("aug", names=list(_real(twin).names) * 2, flights=FLIGHT,
                           domains=["real"] * 8 + ["synthetic"] * 8,
                           pred_c2w=np.concatenate([_real(twin).pred_c2w, synthetic.pred_c2w]),

@@ -5,42 +5,19 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from topoloc.data.preset import load_preset
-from topoloc.data.topo import TopoFlight
 from topoloc.evaluation import PoseEvaluation
-from topoloc.geodesy import LocalFrame
 from topoloc.reporting.landcover import landcover_section
 
-FLIGHT = "comballaz-LHS"
+from support.landcover_twin import FLIGHT, landcover_twin, shifted_evaluation
+
 MEADOW = [50, 0, 25, 100, 75, 10, 40, 60]  # pixels of 100 in each view; then 3 of building, the rest rock
 
 
 @pytest.fixture()
 def twin(tmp_path):
-    folder = tmp_path / FLIGHT
-    folder.mkdir()
-    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:8])
-    for i, n in enumerate(MEADOW):
-        Image.new("RGBA", (10, 10), (90, 120, 60, 255)).save(folder / f"{FLIGHT}_{i:05d}_img.png")
-        sem = np.full(100, 4, dtype=np.uint8)  # rock
-        sem[:n] = 1  # meadow
-        sem[n:n + 3] = 7 if n <= 97 else 1  # building: 3 % or less of each view
-        np.save(folder / f"{FLIGHT}_{i:05d}_semantics.npy", sem.reshape(10, 10))
-    return TopoFlight(tmp_path, FLIGHT, domain="synthetic", frame=LocalFrame.named("comballaz"), load_semantics=True)
-
-
-def _evaluation(twin, rows, domain, metres, method="aug"):
-    """Predictions of ``rows``' poses moved ``metres`` east and turned by metres / 10 deg about their axis."""
-    gt = twin.poses()[rows]
-    yaw = np.deg2rad(np.asarray(metres) / 10.0)
-    turn = np.tile(np.eye(4), (len(rows), 1, 1))
-    turn[:, 0, 0], turn[:, 0, 1], turn[:, 1, 0], turn[:, 1, 1] = np.cos(yaw), -np.sin(yaw), np.sin(yaw), np.cos(yaw)
-    pred = gt @ turn
-    pred[:, 0, 3] += metres
-    return PoseEvaluation(method, names=[f"i{r}" for r in rows], flights=FLIGHT, domains=domain, pred_c2w=pred,
-                          gt_c2w=gt, frame=twin.frame)
+    buildings = [3 if n <= 97 else 0 for n in MEADOW]  # 3 % of each view, after its meadow
+    return landcover_twin(tmp_path, {1: MEADOW, 7: buildings})
 
 
 def _concat(*evs):
@@ -52,10 +29,10 @@ def _concat(*evs):
 
 def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
     order = [3, 0, 6, 1, 7, 2, 5, 4]  # any order of the pose file's rows
-    real = _evaluation(twin, order, "real", 10.0 * (np.array(order) + 1))  # row k: 10 (k + 1) m, k + 1 deg
-    alt = _evaluation(twin, [0, 1, 2], "real_alt", [1.0, 2.0, 3.0])
-    synthetic = _evaluation(twin, order, "synthetic", np.full(8, 5.0))
-    adabn = _evaluation(twin, order, "real", 20.0 * (np.array(order) + 1))
+    real = shifted_evaluation(twin, order, "real", 10.0 * (np.array(order) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+    alt = shifted_evaluation(twin, [0, 1, 2], "real_alt", [1.0, 2.0, 3.0])
+    synthetic = shifted_evaluation(twin, order, "synthetic", np.full(8, 5.0))
+    adabn = shifted_evaluation(twin, order, "real", 20.0 * (np.array(order) + 1))
     runs = {"aug": SimpleNamespace(model=_concat(synthetic, alt, real)),  # photos are listed first all the same
             "aug + AdaBN": SimpleNamespace(model=adabn)}
     text = landcover_section(runs, [twin], {1: "meadow", 4: "rock", 7: "building"}, csv_path=twin.root / "lc.csv")
@@ -85,20 +62,20 @@ def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
 
 
 def test_a_test_pose_outside_the_renders_pose_file_is_refused(twin):
-    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    ev = shifted_evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
     ev.gt_c2w[2, 2, 3] += 30.0
     with pytest.raises(ValueError, match=f"{FLIGHT} real: a test image's pose is not in the pose file"):
         landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"})
 
 
 def test_with_no_common_class_it_says_so(twin):
-    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    ev = shifted_evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
     text = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {7: "building"})
     assert "No class fills 5 % of the views on average." in text and "| class |" not in text
 
 
 def test_under_a_heading_each_flight_leads_with_its_name(twin):
-    ev = _evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
+    ev = shifted_evaluation(twin, [0, 1, 2, 3], "real", np.full(4, 5.0))
     alone = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"})
     headed = landcover_section({"aug": SimpleNamespace(model=ev)}, [twin], {1: "meadow"}, under_heading=True)
     assert alone.startswith(f"**Where the error is** (aug, `{FLIGHT}`): the test images cut into 4 quarters")
@@ -115,24 +92,12 @@ RARE_CLASSES = {1: "meadow", 4: "rock", 5: "forest", 9: "snow"}
 
 @pytest.fixture()
 def twin_rare(tmp_path):
-    folder = tmp_path / FLIGHT
-    folder.mkdir()
-    np.save(folder / f"{FLIGHT}_poses.npy", load_preset(FLIGHT)[:8])
-    for i in range(8):
-        Image.new("RGBA", (10, 10), (90, 120, 60, 255)).save(folder / f"{FLIGHT}_{i:05d}_img.png")
-        sem = np.full(100, 4, dtype=np.uint8)
-        start = 0
-        for cid, counts in ((1, MEADOW), (9, SNOW), (5, FOREST)):
-            sem[start:start + counts[i]] = cid
-            start += counts[i]
-        assert start <= 100
-        np.save(folder / f"{FLIGHT}_{i:05d}_semantics.npy", sem.reshape(10, 10))
-    return TopoFlight(tmp_path, FLIGHT, domain="synthetic", frame=LocalFrame.named("comballaz"), load_semantics=True)
+    return landcover_twin(tmp_path, {1: MEADOW, 9: SNOW, 5: FOREST})
 
 
 def test_a_class_is_shown_by_its_mean_share_not_its_largest(twin_rare):
     rows = list(range(8))
-    runs = {"aug": SimpleNamespace(model=_evaluation(twin_rare, rows, "real", 10.0 * (np.arange(8) + 1)))}
+    runs = {"aug": SimpleNamespace(model=shifted_evaluation(twin_rare, rows, "real", 10.0 * (np.arange(8) + 1)))}
     text = landcover_section(runs, [twin_rare], RARE_CLASSES)
     assert "| meadow | share in view |" in text  # 45 % on average
     assert "| forest | share in view |" in text  # 40 / 8 = 5 % on average: at the limit, shown
@@ -145,8 +110,8 @@ def test_each_set_of_images_gets_its_own_share_row(twin_rare):
     # real photos of all 8 rows, renders of rows 0-3 only: the renders' quarters hold one image each, cut at
     # other meadow shares (row 1: 0 %, row 2: 25 %, row 0: 50 %, row 3: 100 %) than the photos'
     order = [3, 0, 6, 1, 7, 2, 5, 4]
-    real = _evaluation(twin_rare, order, "real", 10.0 * (np.array(order) + 1))  # row k: 10 (k + 1) m, k + 1 deg
-    synthetic = _evaluation(twin_rare, [0, 1, 2, 3], "synthetic", np.array([1.0, 2.0, 3.0, 4.0]))
+    real = shifted_evaluation(twin_rare, order, "real", 10.0 * (np.array(order) + 1))  # row k: 10 (k + 1) m, k + 1 deg
+    synthetic = shifted_evaluation(twin_rare, [0, 1, 2, 3], "synthetic", np.array([1.0, 2.0, 3.0, 4.0]))
     runs = {"aug": SimpleNamespace(model=_concat(synthetic, real))}
     text = landcover_section(runs, [twin_rare], {1: "meadow"})
     expected = [

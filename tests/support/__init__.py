@@ -1,0 +1,1 @@
+"""Helpers shared by several test files (importable as ``support``: pyproject puts ``tests`` on the path)."""

@@ -189,9 +189,11 @@ def test_a_recipe_yaml_beside_a_checkpoint_that_is_not_one_is_refused_naming_it(
     with pytest.raises(ValueError, match=r"^'.*recipe\.yaml': not a recipe written by `topoloc train`: "
                                          r"data: missing `test`$"):
         _recipe_flights(tmp_path / "last.pt")
-    # not YAML, not a mapping, not UTF-8: a bare YAMLError, AttributeError or UnicodeDecodeError before
+    # not YAML, not a mapping, not UTF-8: a bare YAMLError, AttributeError or UnicodeDecodeError before; a key
+    # given twice: the last one silently kept before
     for content, why in ((b"data: [unclosed\n", "not readable YAML"), (b"- a\n- b\n", "expected a mapping .*got list"),
-                         (b"data: r\xe9sultats\n", "not readable YAML")):
+                         (b"data: r\xe9sultats\n", "not readable YAML"),
+                         (b"data:\n  root: x\n  root: y\n", r"not readable YAML \(the key 'root' is there twice")):
         (tmp_path / "recipe.yaml").write_bytes(content)
         with pytest.raises(ValueError, match=rf"^'.*recipe\.yaml': not a recipe written by `topoloc train`: {why}"):
             _recipe_flights(tmp_path / "last.pt")

@@ -381,7 +381,7 @@ def _recipe_flights(checkpoint: Path) -> tuple[list[FlightSpec], list[FlightSpec
     written_by = "not a recipe written by `topoloc train`"
     try:
         with open(path, encoding="utf-8") as f:
-            whole = yaml.safe_load(f) or {}
+            whole = load_yaml(f) or {}  # as the recipe it was written from is read
     except (UnicodeDecodeError, yaml.YAMLError) as err:
         raise ValueError(f"{str(path)!r}: {written_by}: not readable YAML ({str(err).splitlines()[0]})") from err
     if not isinstance(whole, dict):

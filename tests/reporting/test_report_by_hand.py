@@ -211,3 +211,30 @@ def test_two_runs_that_would_write_the_same_files_are_refused(tmp_path):
     # names that stay apart in their files are taken
     text = write_report(tmp_path, {"a b": _full(), "a-b": _full()}).read_text()
     assert "- `predictions/a_b_predictions.csv`" in text and "- `predictions/a-b_predictions.csv`" in text
+
+
+def _on_domains(domains):
+    """`_full`'s model alone, its six images labelled with ``domains``."""
+    model = evaluate_poses(_model_pred(), GT, FRAME, names=NAMES, flights="f1", domains=domains, train_c2w=TRAIN)
+    return EvaluationResult(model, train_c2w=TRAIN)
+
+
+def test_a_run_and_domain_pair_that_would_write_anothers_map_is_refused(tmp_path):
+    # map_<run>_<domain>.png: run "x" on "real_alt" and run "x_real" on "alt" both make map_x_real_alt.png, and the
+    # second run's map replaced the first's under both links of report.md
+    two = ["real_alt"] * 3 + ["alt"] * 3
+    with pytest.raises(ValueError, match=r"^runs: 'x' on domain 'real_alt' and 'x_real' on domain 'alt' would write "
+                                         r"the same map plots/map_x_real_alt.png: rename one of the runs$"):
+        write_report(tmp_path, {"x": _on_domains(two), "x_real": _on_domains(two)})
+    assert not (tmp_path / "report.md").exists() and not list(tmp_path.rglob("*.png"))
+    # the same two runs on one of the domains: their maps stay apart
+    text = write_report(tmp_path, {"x": _on_domains(["real_alt"] * 6), "x_real": _on_domains(["real_alt"] * 6)}
+                        ).read_text()
+    assert "![x, real_alt](plots/map_x_real_alt.png)" in text
+    assert "![x_real, real_alt](plots/map_x_real_real_alt.png)" in text
+
+
+def test_two_domains_that_would_write_the_same_plot_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"^domains: 'real alt' and 'real_alt' would write the same plot "
+                                         r"plots/cdf_real_alt.png; file names replace every character"):
+        write_report(tmp_path, {"x": _on_domains(["real alt"] * 3 + ["real_alt"] * 3)})

@@ -34,17 +34,36 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
-def _check_file_names(runs: Mapping[str, EvaluationResult]) -> None:
-    """Refuses two runs whose files would have the same names (`_safe` makes them the same)."""
+_SAFE_NAMES = "file names replace every character but letters, digits, '-', '_' and '.' with '_'"
+
+
+def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[str]) -> None:
+    """Refuses runs or domains whose files would have the same names (`_safe` makes them the same)."""
     seen: dict[str, str] = {}
     for name in runs:
         prefix = _safe(name)
         if prefix in seen:
             raise ValueError(f"runs: {seen[prefix]!r} and {name!r} would write the same files (prefix {prefix!r}: "
                              f"predictions/{prefix}_predictions.csv, predictions/{prefix}_summary.json, "
-                             f"plots/map_{prefix}_*.png); file names replace every character but letters, digits, "
-                             "'-', '_' and '.' with '_': rename one of the runs")
+                             f"plots/map_{prefix}_*.png); {_SAFE_NAMES}: rename one of the runs")
         seen[prefix] = name
+    cdfs: dict[str, str] = {}
+    for d in domains:
+        plot = f"plots/cdf_{_safe(d)}.png"
+        if plot in cdfs:
+            raise ValueError(f"domains: {cdfs[plot]!r} and {d!r} would write the same plot {plot}; {_SAFE_NAMES}: "
+                             "rename one of the domains")
+        cdfs[plot] = d
+    maps: dict[str, tuple[str, str]] = {}
+    for name, r in runs.items():
+        for d in domains:
+            plot = f"plots/map_{_safe(name)}_{_safe(d)}.png"
+            if not r.model.mask(domain=d).any():
+                continue
+            if plot in maps:  # run "x" on "real_alt" and run "x_real" on "alt"
+                raise ValueError(f"runs: {maps[plot][0]!r} on domain {maps[plot][1]!r} and {name!r} on domain {d!r} "
+                                 f"would write the same map {plot}: rename one of the runs")
+            maps[plot] = (name, d)
 
 
 def plot_error_cdf(
@@ -356,7 +375,9 @@ def write_report(
     if not runs:
         raise ValueError("runs: expected at least one EvaluationResult, got none")
     runs = _as_runs(runs)
-    _check_file_names(runs)
+    headline = next(iter(runs.values()))
+    domains = sorted(set(headline.model.domains))
+    _check_file_names(runs, domains)
     ref = _reference(runs, retrieval_run)
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -368,8 +389,6 @@ def write_report(
     for name, r in runs.items():
         written = r.write(out / "predictions", prefix=f"{_safe(name)}_")
         files += list(written.values())
-    headline = next(iter(runs.values()))
-    domains = sorted(set(headline.model.domains))
     cdfs = [plot_error_cdf(tests, out / "plots" / f"cdf_{_safe(d)}.png", domain=d) for d in domains]
     maps = []
     for name, r in runs.items():

@@ -238,3 +238,13 @@ def test_two_domains_that_would_write_the_same_plot_are_refused(tmp_path):
     with pytest.raises(ValueError, match=r"^domains: 'real alt' and 'real_alt' would write the same plot "
                                          r"plots/cdf_real_alt.png; file names replace every character"):
         write_report(tmp_path, {"x": _on_domains(["real alt"] * 3 + ["real_alt"] * 3)})
+
+
+def test_a_domain_only_a_later_run_has_gets_its_plots(tmp_path):
+    # the domains were the first run's: the second run's real_alt images were in the tables but had no map and no
+    # error CDF, and nothing said so
+    text = write_report(tmp_path, {"a": _on_domains(["real"] * 6), "b": _on_domains(["real"] * 3 + ["real_alt"] * 3)}
+                        ).read_text()
+    assert "![error CDF, real_alt](plots/cdf_real_alt.png)" in text
+    assert "![b, real_alt](plots/map_b_real_alt.png)" in text and "map_a_real_alt" not in text
+    assert (tmp_path / "plots" / "cdf_real_alt.png").is_file() and (tmp_path / "plots" / "map_b_real_alt.png").is_file()

@@ -375,8 +375,7 @@ def write_report(
     if not runs:
         raise ValueError("runs: expected at least one EvaluationResult, got none")
     runs = _as_runs(runs)
-    headline = next(iter(runs.values()))
-    domains = sorted(set(headline.model.domains))
+    domains = sorted({str(d) for r in runs.values() for d in r.model.domains})  # a later run's own domains too
     _check_file_names(runs, domains)
     ref = _reference(runs, retrieval_run)
     out = Path(out_dir)

@@ -120,10 +120,53 @@ def _scaled(factor):
     return lambda sample: {**sample, "image": sample["image"] // factor}
 
 
+class _Divide:
+    """A callable transform without a repr of its own: ``<_Divide object at 0x7f...>``."""
+
+    def __init__(self, by):
+        self.by = by
+
+    def __call__(self, sample):
+        return {**sample, "image": sample["image"] // self.by}
+
+    def apply(self, sample):
+        return self(sample)
+
+
+class _Gain(torch.nn.Module):
+    """A transform with a weight: its repr, ``_Gain()``, is the same whatever the weight."""
+
+    def __init__(self, gain):
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor(gain), requires_grad=False)
+
+    def forward(self, sample):
+        return {**sample, "image": (sample["image"] * self.gain).to(torch.uint8)}
+
+
+def _looked_up(table):
+    return lambda sample: {**sample, "image": torch.as_tensor(table)[sample["image"].long()]}
+
+
+def _then(step):
+    return lambda sample: step(sample)
+
+
+_BIG = np.zeros(2048, dtype=np.uint8)  # over 1,000 values: numpy's repr shows the first and last three only
+_BIG[:256] = np.arange(256)
+_BIG_OTHER = _BIG.copy()
+_BIG_OTHER[3:256] //= 2
+
+
 @pytest.mark.parametrize("first, second", [
     (lambda s: {**s, "image": 255 - s["image"]}, lambda s: {**s, "image": s["image"] // 2}),  # both `<lambda>`
     (_scaled(2), _scaled(4)),  # one function, other values in its closure
     (functools.partial(_halve, by=2), functools.partial(_halve, by=4)),  # one function, other arguments
+    (_Divide(2), _Divide(4)),  # one class, other attributes: the key was the class name
+    (_Divide(2).apply, _Divide(4).apply),  # one method, other objects: the key was the function's
+    (_looked_up(_BIG), _looked_up(_BIG_OTHER)),  # tables alike at both ends: the key was numpy's elided repr
+    (_then(_scaled(2)), _then(_scaled(4))),  # closures over other functions: the key was "tuple"
+    (_Gain(1.0), _Gain(0.5)),  # one module, other weights: the key was its repr
 ])
 def test_another_transform_of_the_same_name_is_decoded_again(tmp_path, make_topo_flight, first, second):
     # the cache key held a transform's __qualname__ only: any two lambdas were the same transform
@@ -142,9 +185,13 @@ def test_the_same_transform_made_again_reuses_the_cache(tmp_path, make_topo_flig
     ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_scaled(2)), (16, 24), path=path)
     ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=functools.partial(_halve, by=2)), (16, 24),
                             path=tmp_path / "partial.pt")
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_Divide(2).apply), (16, 24),
+                            path=tmp_path / "method.pt")
     _reuse_forbidden(monkeypatch)
     assert len(ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_scaled(2)), (16, 24),
                                        path=path)) == 4
+    assert len(ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_Divide(2).apply), (16, 24),
+                                       path=tmp_path / "method.pt")) == 4  # another object, the same attributes
     assert len(ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=functools.partial(_halve, by=2)),
                                        (16, 24), path=tmp_path / "partial.pt")) == 4
 

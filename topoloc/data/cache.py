@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import inspect
 import logging
 import marshal
 import os
@@ -413,22 +414,24 @@ def _source_key(dataset: Any, size: tuple[int, int]) -> str | None:
     return h.hexdigest()
 
 
-def _transform_key(transform: Any) -> str:
+def _transform_key(transform: Any, depth: int = 0) -> str:
     """What a sample transform does, as far as can be told from outside: a function by its name and code
-    (two lambdas share the name ``<lambda>``), a `functools.partial` by its function and arguments, any
-    other object by its repr when the repr shows its settings (an albumentations ``Compose`` does), else by
-    its class. A repr with an address (``<... at 0x7f...>``) differs from run to run: the class stands for it."""
+    (two lambdas share the name ``<lambda>``), a `functools.partial` by its function and arguments, a bound
+    method by its function and its object, any other object by `_settings`."""
     if transform is None:
         return "None"
     if isinstance(transform, functools.partial):
-        return f"partial({_transform_key(transform.func)}, {_settings(transform.args)}, {_settings(transform.keywords)})"
+        return (f"partial({_transform_key(transform.func, depth + 1)}, {_settings(transform.args, depth + 1)}, "
+                f"{_settings(transform.keywords, depth + 1)})")
+    if inspect.ismethod(transform):  # its code is its function's; what it does also depends on its object
+        return f"method({_transform_key(transform.__func__, depth + 1)}, {_settings(transform.__self__, depth + 1)})"
     code = getattr(transform, "__code__", None)
     if code is not None:
         cells = tuple(c.cell_contents for c in transform.__closure__ or () if _has_contents(c))
         digest = hashlib.sha256(marshal.dumps(code)).hexdigest()[:16]
-        return (f"{transform.__module__}.{transform.__qualname__}|{digest}|{_settings(transform.__defaults__)}|"
-                f"{_settings(cells)}")
-    return _settings(transform)
+        return (f"{transform.__module__}.{transform.__qualname__}|{digest}|"
+                f"{_settings(transform.__defaults__, depth + 1)}|{_settings(cells, depth + 1)}")
+    return _settings(transform, depth)
 
 
 def _has_contents(cell: Any) -> bool:
@@ -439,10 +442,33 @@ def _has_contents(cell: Any) -> bool:
     return True
 
 
-def _settings(value: Any) -> str:
-    """``repr(value)``, or its class's name when the repr holds a memory address (it differs between runs)."""
+def _settings(value: Any, depth: int = 0) -> str:
+    """``value``'s settings as text that is the same in every run: an array or tensor by its shape, dtype and a
+    digest of its values (a long one's repr elides most of them), a container item by item, an object whose
+    repr shows an address (``<... at 0x7f...>``, which differs from run to run) by its class and attributes, any
+    other value by its repr (an albumentations ``Compose`` or a torchvision transform shows its settings)."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return f"ndarray{value.shape}({_settings(value.tolist(), depth + 1)})"
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        data = value.detach().cpu().contiguous().flatten().view(torch.uint8) if isinstance(value, torch.Tensor) \
+            else np.ascontiguousarray(value).view(np.uint8)
+        digest = hashlib.sha256(np.asarray(data).tobytes()).hexdigest()[:16]
+        return f"{type(value).__name__}{tuple(value.shape)}{value.dtype}:{digest}"
+    if depth > 12:  # a structure nested this deep (or a cycle): its class stands for it
+        return type(value).__qualname__
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}({', '.join(_settings(v, depth + 1) for v in value)})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_settings(v, depth + 1)}" for k, v in value.items()) + "}"
     text = repr(value)
-    return type(value).__qualname__ if re.search(r" at 0x[0-9a-fA-F]+", text) else text
+    if isinstance(value, torch.nn.Module):  # its repr shows its layers, not their weights
+        return f"{text}|{_settings(dict(value.state_dict()), depth + 1)}"
+    if not re.search(r" at 0x[0-9a-fA-F]+", text):
+        return text
+    if getattr(value, "__code__", None) is not None or inspect.ismethod(value):
+        return _transform_key(value, depth + 1)  # a function among the settings: by its code, as a transform is
+    state = getattr(value, "__dict__", None)
+    return type(value).__qualname__ + (f"({_settings(state, depth + 1)})" if isinstance(state, dict) else "")
 
 
 def _why_stale(cached: ImageCache, dataset: Any, size: tuple[int, int], key: str | None) -> str | None:

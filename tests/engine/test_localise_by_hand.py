@@ -1,4 +1,4 @@
-"""`topoloc.localise` against a pipeline built by hand: the normaliser asked for,
+"""`topoloc.localise` against a pipeline built by hand: the normaliser and the input size asked for,
 the frame asked for beside the recorded one, folder suffixes, names and warnings."""
 
 from __future__ import annotations
@@ -69,6 +69,37 @@ def test_the_normalizer_given_decodes_instead_of_the_checkpoints(ckpt):
     for source in (ckpt, (model, own, cfg)):
         got = topoloc.localise(source, photos, normalizer=other, frame="comballaz")
         np.testing.assert_allclose(got.c2w_enu, expected, rtol=0, atol=1e-4)
+
+
+def test_an_image_size_asked_for_is_the_size_the_model_runs_at(ckpt):
+    # The model records 32x48; asked for 16x24, the photos are resized once, to 16x24 (as
+    # `predict(image_size=...)` and `evaluate(image_size=...)` run it), not resized again to 32x48.
+    model, normalizer, cfg = load_model(ckpt)
+    photos = _photos()
+    expected = _by_hand(model, normalizer, photos, (16, 24))
+    assert np.abs(expected - _by_hand(model, normalizer, photos, SIZE)).max() > 1e-2
+    for source in (ckpt, (model, normalizer, cfg)):
+        got = topoloc.localise(source, photos, image_size=(16, 24), frame="comballaz")
+        np.testing.assert_allclose(got.c2w_enu, expected, rtol=0, atol=1e-4)
+
+
+def test_adabn_runs_at_the_image_size_asked_for(ckpt):
+    # AdaBN's statistics and predictions at 16x24 are those of `evaluate(adapt="adabn")` at 16x24 on the
+    # same photos (cached at 16x24, so both see the same pixels).
+    from topoloc.data.cache import ImageCache, resize_uint8
+    from topoloc.engine import evaluate
+
+    model, normalizer, cfg = load_model(ckpt)
+    photos = _photos(n=4)
+    small = resize_uint8(photos, (16, 24))
+    cache = ImageCache(small, torch.eye(4, dtype=torch.float64).repeat(4, 1, 1), flights=["f"] * 4,
+                       domains=["real"] * 4)
+    expected = evaluate(model, normalizer, cache, frame="comballaz", retrieval=False, adapt="adabn", batch_size=4,
+                        image_size=(16, 24)).model.pred_c2w
+    with pytest.warns(UserWarning, match="adabn"):
+        got = topoloc.localise((model, normalizer, cfg), photos, image_size=(16, 24), frame="comballaz", adabn=True,
+                               batch_size=4)
+    np.testing.assert_allclose(got.c2w_enu[:, :3, 3], expected[:, :3, 3], rtol=0, atol=1e-3)
 
 
 def test_a_frame_asked_for_a_metre_from_the_recorded_one_is_refused(tmp_path):

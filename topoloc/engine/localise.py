@@ -326,7 +326,7 @@ def localise(
             if batch and adabn:
                 held.extend(batch)  # the statistics need every photo before the first prediction
             elif batch:
-                poses.append(_predict(model, torch.stack(batch), normalizer, model_device))
+                poses.append(_predict(model, torch.stack(batch), normalizer, model_device, size))
     finally:
         if bar is not None:
             bar.close()
@@ -336,8 +336,9 @@ def localise(
                           f"a whole flight together (topoloc measured AdaBN on 150-447 photos per flight, "
                           "docs/RESULTS.md)", stacklevel=2)
         images = torch.stack(held)
-        adapted = adapt_batchnorm(model, _cache(images), batch_size=max(2, batch_size), device=model_device)
-        poses.append(_predict(adapted, images, normalizer, model_device, batch_size))
+        adapted = adapt_batchnorm(model, _cache(images), batch_size=max(2, batch_size), device=model_device,
+                                  image_size=size)
+        poses.append(_predict(adapted, images, normalizer, model_device, size, batch_size))
     _warn_aspects(sizes, size)
     if turned:
         first, value = turned[0]
@@ -356,8 +357,11 @@ def _cache(images: Tensor) -> ImageCache:
     return ImageCache(images, torch.eye(4, dtype=torch.float64).repeat(len(images), 1, 1))
 
 
-def _predict(model: nn.Module, images: Tensor, normalizer, device, batch_size: int | None = None) -> np.ndarray:
-    return predict(model, _cache(images), normalizer, batch_size=batch_size or len(images), device=device).numpy()
+def _predict(model: nn.Module, images: Tensor, normalizer, device, size: tuple[int, int],
+             batch_size: int | None = None) -> np.ndarray:
+    """Poses of photos already resized to ``size`` (H, W), run at that size (not at the size the model records)."""
+    return predict(model, _cache(images), normalizer, batch_size=batch_size or len(images), device=device,
+                   image_size=size).numpy()
 
 
 def _warn_aspects(sizes: dict[tuple[int, int], str], size: tuple[int, int]) -> None:

@@ -48,7 +48,8 @@ __all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 #: The frame assumed (with a warning) when a checkpoint does not record its training frame.
 DEFAULT_FRAME = "comballaz"
-#: |N| above which a geoid undulation is refused: Earth's lies between about -106 m and +86 m (EGM2008).
+#: |N| above which a geoid undulation is refused: Earth's lies between about -106 m and +86 m (EGM2008:
+#: -106.2 to +85.8 m).
 GEOID_LIMIT_M = 120.0
 #: Relative aspect-ratio difference above which resizing warns that photos are stretched.
 ASPECT_TOLERANCE = 0.01
@@ -285,7 +286,7 @@ def localise(
     if isinstance(geoid_offset_m, bool) or not isinstance(geoid_offset_m, numbers.Real) \
             or not abs(geoid_offset_m) <= GEOID_LIMIT_M:
         raise ValueError(f"geoid_offset_m (--geoid-offset): expected the geoid undulation N in metres, within "
-                         f"+-{GEOID_LIMIT_M:g} (on Earth it lies between about -106 and +85), got {geoid_offset_m!r}")
+                         f"+-{GEOID_LIMIT_M:g} (on Earth it lies between about -106 and +86), got {geoid_offset_m!r}")
     check_flag(progress, "progress")
     check_flag(adabn, "adabn")
     device = resolve_device(device)

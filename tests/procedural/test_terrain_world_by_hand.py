@@ -1,0 +1,187 @@
+"""Mini-Comballaz terrain, land cover and world against independent references (hand-worked values on tiny
+grids, numpy, documented facts of the world): gaps found by mutation testing."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.data.semantics import FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD
+from topoloc.procedural.terrain import Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
+
+# --- Grid ----------------------------------------------------------------------------------------------------------
+
+def test_grid_extent_and_coords_on_a_non_square_grid():
+    grid = Grid(e_min=10.0, n_min=-5.0, cell=2.0, rows=3, cols=4)
+    assert (grid.e_max, grid.n_max) == (16.0, -1.0)  # 10 + 3 * 2, -5 + 2 * 2
+    ee, nn = grid.coords()
+    assert ee.shape == nn.shape == (3, 4)  # (rows = north, cols = east)
+    assert ee[0].tolist() == [10.0, 12.0, 14.0, 16.0] and (ee == ee[0]).all()
+    assert nn[:, 0].tolist() == [-5.0, -3.0, -1.0] and (nn == nn[:, :1]).all()
+
+
+def test_coarsen_keeps_the_extent():
+    grid = Grid(e_min=-100.0, n_min=50.0, cell=2.0, rows=51, cols=101)  # 100 m north by 200 m east
+    coarse = grid.coarsen(25)  # 50 m cells
+    assert (coarse.cell, coarse.rows, coarse.cols) == (50.0, 3, 5)
+    assert (coarse.e_min, coarse.e_max, coarse.n_min, coarse.n_max) == (-100.0, 100.0, 50.0, 150.0)
+
+
+def test_sample_grid_clamps_to_the_border_outside_the_grid():
+    grid = Grid(e_min=10.0, n_min=-5.0, cell=2.0, rows=3, cols=4)
+    field = torch.arange(12, dtype=torch.float32).reshape(3, 4)  # value = 4 * row + col
+    # 100 m east of the grid at row 1 -> the last column's value 4 + 3; far south-west -> the corner's 0
+    out = sample_grid(field, grid, torch.tensor([116.0, -90.0]), torch.tensor([-3.0, -90.0]))
+    assert out.tolist() == [7.0, 0.0]
+
+
+# --- polyline_distance -----------------------------------------------------------------------------------------------
+
+def test_polyline_distance_on_a_grid_not_at_the_origin():
+    # nodes east = 100 + j, north = -20 + i: a segment along north = -15 from east 102 to 106
+    grid = Grid(e_min=100.0, n_min=-20.0, cell=1.0, rows=12, cols=12)
+    d = polyline_distance(grid, np.array([[102.0, -15.0], [106.0, -15.0]]), max_dist=4.0)
+    assert d[5, 4].item() == 0.0  # (104, -15) on the segment
+    assert d[8, 3].item() == pytest.approx(3.0)  # (103, -12): 3 m north of it
+    assert d[3, 8].item() == pytest.approx(math.hypot(2.0, 2.0))  # (108, -17): 2.83 m from the end (106, -15)
+    assert math.isinf(d[2, 9].item())  # (109, -18): 4.24 m from the end, beyond max_dist
+    assert d[9, 4].item() == pytest.approx(4.0)  # (104, -11): exactly max_dist away, kept
+    assert math.isinf(d[11, 4].item())  # (104, -9): 6 m away
+
+
+def test_polyline_distance_reaches_max_dist_past_the_last_node_of_a_segment():
+    grid = Grid(0.0, 0.0, 1.0, 11, 11)
+    d = polyline_distance(grid, np.array([[0.5, 5.0], [4.5, 5.0]]), max_dist=4.0)
+    assert d[5, 8].item() == pytest.approx(3.5)  # (8, 5): 3.5 m east of the end (4.5, 5)
+    assert math.isinf(d[5, 9].item())  # (9, 5): 4.5 m
+
+
+def test_polyline_distance_of_a_bent_line_is_the_nearest_segment_s():
+    # an L: (0, 0) -> (10, 0) -> (10, 10); node (9, 1) is 1 m from both legs, node (8, 5) is 2 m from the second
+    grid = Grid(0.0, 0.0, 1.0, 11, 11)
+    d = polyline_distance(grid, np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]), max_dist=6.0)
+    assert d[1, 9].item() == pytest.approx(1.0)
+    assert d[5, 8].item() == pytest.approx(2.0)
+    assert d[2, 3].item() == pytest.approx(2.0)  # (3, 2): 2 m from the first leg, 7 m from the second
+    assert d[1, 5].item() == pytest.approx(1.0)  # (5, 1): 1 m from the first leg, 5 m from the second
+    assert d[10, 10].item() == 0.0  # the last point
+
+
+def test_polyline_distance_offset_is_subtracted_and_out_is_min_ed():
+    # a road 6 m wide along north = 5: distance to its edge is the distance to its axis minus 3 m
+    grid = Grid(0.0, 0.0, 1.0, 11, 11)
+    out = torch.full((11, 11), math.inf)
+    polyline_distance(grid, np.array([[0.0, 5.0], [10.0, 5.0]]), max_dist=7.0, out=out, offset=3.0)
+    assert out[5, 2].item() == -3.0 and out[9, 2].item() == pytest.approx(1.0)
+    # a second road along east = 1, 2 m wide, only lowers the map where it is nearer
+    polyline_distance(grid, np.array([[1.0, 0.0], [1.0, 10.0]]), max_dist=5.0, out=out, offset=1.0)
+    assert out[9, 1].item() == -1.0  # on the second road's axis (4 m from the first road's axis: 1 m)
+    assert out[5, 2].item() == -3.0  # still the first road's axis
+
+
+# --- control points and the camera ceiling ------------------------------------------------------------------------------
+
+def test_control_points_by_hand():
+    cameras = {
+        # LHS poses fly 100..200 m above ground: a 100 m bin with cameras at 300 and 400 m puts its ground at
+        # ((300 - 100) + (400 - 200)) / 2 = 200 m, minus the world's 35 m offset = 165 m, at the bin's centre
+        "comballaz-LHS": np.array([[10.0, 10.0, 300.0], [20.0, 30.0, 400.0], [150.0, -10.0, 500.0]]),
+        # a real flight's lowest pass sits 30 m above ground: a 150 m bin whose lowest camera is at 80 m -> 50 m
+        "sepey-2021-10-13-outofplace": np.array([[10.0, 10.0, 100.0], [100.0, 100.0, 80.0]]),
+    }
+    pts, vals = _control_points(cameras)
+    got = sorted(zip(map(tuple, pts.tolist()), vals.tolist()))
+    expected = sorted([((50.0, 50.0), 165.0), ((150.0, -50.0), 0.5 * (400.0 + 300.0) - 35.0), ((75.0, 75.0), 50.0)])
+    assert [p for p, _ in got] == [p for p, _ in expected]
+    np.testing.assert_allclose([v for _, v in got], [v for _, v in expected])
+
+
+def _ceiling(cameras, bump_m=50.0):
+    """camera_ceiling on a flat 0 m ground 200 m square (2 m cells) with one ``bump_m`` node in a far corner."""
+    grid = Grid(-200.0, -200.0, 2.0, 201, 201)
+    ground = torch.zeros(201, 201)
+    ground[-1, -1] = bump_m
+    return grid, camera_ceiling(grid, np.array(cameras, dtype=np.float64), clearance=10.0, ground=ground)
+
+
+def test_camera_ceiling_is_a_cone_under_a_low_camera():
+    # a camera 15 m up: its cone starts 10 + 1 m under it (4 m) and rises 0.35 m per metre; it reaches as far
+    # as the highest ground (50 m) needs, (50 - 4) / 0.35 = 131 m
+    grid, ceil = _ceiling([[0.0, 0.0, 15.0]])
+    node = lambda e, n: ceil[int((n - grid.n_min) / grid.cell), int((e - grid.e_min) / grid.cell)].item()
+    assert node(0.0, 0.0) == pytest.approx(4.0)
+    assert node(20.0, 0.0) == pytest.approx(4.0 + 0.35 * 20.0)
+    assert node(0.0, -60.0) == pytest.approx(4.0 + 0.35 * 60.0)
+    assert node(30.0, 40.0) == pytest.approx(4.0 + 0.35 * 50.0, rel=1e-6)
+    assert node(120.0, 0.0) == pytest.approx(4.0 + 0.35 * 120.0)
+    assert math.isinf(node(-150.0, -150.0))  # 212 m away: beyond the cone's reach
+
+
+def test_camera_ceiling_ignores_high_cameras_and_keeps_the_lowest_of_a_hover():
+    # 200 m up is more than clearance + headroom (10 + 40 m) above the ground: it never binds
+    _, ceil = _ceiling([[0.0, 0.0, 200.0]])
+    assert torch.isinf(ceil).all()
+    # a take-off: two cameras on the same spot, 15 m and 40 m up; the lower one sets the cone
+    grid, ceil = _ceiling([[0.0, 0.0, 40.0], [0.5, 0.5, 15.0]])
+    i, j = int(-grid.n_min / grid.cell), int(-grid.e_min / grid.cell)
+    assert ceil.min().item() == pytest.approx(4.0 + 0.35 * math.hypot(0.5, 0.5), rel=1e-5)
+    assert ceil[i, j].item() == pytest.approx(4.0 + 0.35 * math.hypot(0.5, 0.5), rel=1e-5)
+
+
+# --- the world (seed 0) --------------------------------------------------------------------------------------------------
+
+def test_world_normals_are_the_numpy_gradient_of_the_surface(world):
+    """n = (-dh/de, -dh/dn, 1) / |.|, with h(row = north, col = east) on 2 m cells (numpy's central differences)."""
+    sub = slice(1500, 1700)
+    surf = world.surface[sub, sub].double().numpy()
+    dh_dn, dh_de = np.gradient(surf, world.grid.cell)
+    n = np.stack([-dh_de, -dh_dn, np.ones_like(surf)])
+    n /= np.linalg.norm(n, axis=0)
+    got = world.normal[:, sub, sub].double().numpy()
+    np.testing.assert_allclose(got[:, 1:-1, 1:-1], n[:, 1:-1, 1:-1], atol=1e-4)
+
+
+def test_world_surface_extremes_are_the_surface_s(world):
+    assert world.surface_max == float(world.surface.max())
+    assert world.surface_min == float(world.surface.min())
+
+
+def test_world_ridge_sine_is_the_sine_of_the_elevation_in_degrees(world):
+    np.testing.assert_allclose(world.ridge_sin.double().numpy(), np.sin(np.radians(world.ridge_deg.double().numpy())),
+                               atol=1e-6)
+    assert 0.0 < float(world.ridge_deg.median()) < 30.0  # distant mountains a few degrees above the horizon
+
+
+def test_world_cars_stand_on_roads(world):
+    cars = world.cars > 0
+    assert cars.sum() > 100
+    assert (world.classes[cars] == ROAD).float().mean() > 0.9  # (a few on bridges or under a verge's edge)
+
+
+def test_world_power_line_has_two_cables_on_30_m_pylons_sagging_14_m(world):
+    """Each cable is 4 chords per span; a span's ends are the pylon tops, its middle sags 14 m (4 * 14 * t (1 - t))."""
+    segs = world.wires.double().numpy()
+    per_cable = len(segs) // 2
+    spans = per_cable // 4
+    assert per_cable == 4 * spans and spans >= 3
+    left, right = segs[:per_cable], segs[per_cable:]
+    for k in range(spans + 1):  # pylon k: the two cables' attachment points
+        a = left[4 * k, 0] if k < spans else left[-1, 1]
+        b = right[4 * k, 0] if k < spans else right[-1, 1]
+        assert np.linalg.norm(a - b) == pytest.approx(7.0, abs=1e-3)  # 3.5 m either side of the pylon
+        mid = torch.tensor([(a[0] + b[0]) / 2]), torch.tensor([(a[1] + b[1]) / 2])
+        assert a[2] == b[2] == pytest.approx(float(world.height(*mid)) + 30.0, abs=1e-3)
+    line = left[-1, 1, :2] - left[0, 0, :2]
+    across = left[0, 0, :2] - right[0, 0, :2]
+    assert abs(np.dot(line, across)) < 1e-3 * np.linalg.norm(line) * 7.0  # the cables run side by side
+    for k in range(spans):
+        top_a, top_b, middle = left[4 * k, 0, 2], left[4 * k + 3, 1, 2], left[4 * k + 2, 0, 2]
+        assert middle == pytest.approx((top_a + top_b) / 2 - 14.0, abs=1e-3)
+
+
+def test_world_evergreen_forest_grows_higher_than_deciduous(world):
+    ground = world.ground
+    evergreen = ground[world.classes == FOREST_EVERGREEN].median()
+    deciduous = ground[world.classes == FOREST_DECIDUOUS].median()
+    assert evergreen > deciduous + 100.0  # spruce higher up, beech and maple lower down

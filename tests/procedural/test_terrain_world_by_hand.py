@@ -185,3 +185,14 @@ def test_world_evergreen_forest_grows_higher_than_deciduous(world):
     evergreen = ground[world.classes == FOREST_EVERGREEN].median()
     deciduous = ground[world.classes == FOREST_DECIDUOUS].median()
     assert evergreen > deciduous + 100.0  # spruce higher up, beech and maple lower down
+
+
+def test_world_texture_tiles_wrap_without_a_seam(world):
+    """The texture sampler wraps with a period of T - 1 texels (texel u and u + T - 1 are one), so a tile's last
+    row and column must repeat its first; across the wrap the noise steps no more than between neighbours."""
+    for tile in (*world.detail, world.clouds):
+        np.testing.assert_allclose(tile[-1].numpy(), tile[0].numpy(), atol=1e-6)
+        np.testing.assert_allclose(tile[:, -1].numpy(), tile[:, 0].numpy(), atol=1e-6)
+        step = (tile[1:] - tile[:-1]).abs().mean()
+        assert (tile[-2] - tile[0]).abs().mean() < 2 * step
+        assert tile.std() > 0.3  # still a textured noise

@@ -105,12 +105,21 @@ class World:
 
 
 def _tile(generator: torch.Generator, size: int, cells: float, octaves: int) -> torch.Tensor:
-    """A tileable noise tile: fBm on a larger canvas, cross-faded at the wrap."""
+    """A tileable noise tile: fBm on a larger canvas, cross-faded at the wrap.
+
+    The texture sampler wraps with a period of ``size - 1`` texels (its last row and column are its first), so
+    each texel blends the canvas at (x, y) and its copies one period on in x, in y and in both, with weights that
+    ramp from 0 to 1 across the tile: the first and last rows (and columns) get the same values.
+    """
     big = fbm2d((size * 2, size * 2), cells, octaves, generator)
-    a, b = big[:size, :size], big[size:, size:]
-    ramp = torch.sin(torch.linspace(0, math.pi, size)) ** 2
-    w = ramp[:, None] * ramp[None, :]
-    return (w * a + (1 - w) * b).clamp(-1, 1)
+    p = size - 1
+    at = lambda y, x: big[y : y + size, x : x + size]
+    w = torch.linspace(0, 1, size)
+    wy, wx = w[:, None], w[None, :]
+    tile = wy * wx * at(0, 0) + wy * (1 - wx) * at(0, p) + (1 - wy) * wx * at(p, 0) + (1 - wy) * (1 - wx) * at(p, p)
+    # blending independent noise lowers its contrast towards the middle: keep it as the canvas's
+    tile = tile / torch.sqrt((wx**2 + (1 - wx) ** 2) * (wy**2 + (1 - wy) ** 2))
+    return tile.clamp(-1, 1)
 
 
 def _power_line(rng: np.random.Generator, grid: Grid, surface: torch.Tensor) -> torch.Tensor:
@@ -140,7 +149,7 @@ def _power_line(rng: np.random.Generator, grid: Grid, surface: torch.Tensor) -> 
 
 
 #: Bumped whenever the world built for a seed changes (invalidates the disk cache).
-WORLD_VERSION = "5"
+WORLD_VERSION = "6"
 
 _SAVED = ("ground", "surface", "classes", "tone", "roof_tone", "normal", "cars", "wires", "ridge_deg", "ridge_sin", "detail", "clouds")
 

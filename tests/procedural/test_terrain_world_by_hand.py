@@ -196,3 +196,47 @@ def test_world_texture_tiles_wrap_without_a_seam(world):
         step = (tile[1:] - tile[:-1]).abs().mean()
         assert (tile[-2] - tile[0]).abs().mean() < 2 * step
         assert tile.std() > 0.3  # still a textured noise
+
+
+# --- the world's disk cache and arguments ---------------------------------------------------------------------------
+
+def test_world_cache_path_is_per_seed_and_none_under_topoloc_no_cache(tmp_path, monkeypatch):
+    from topoloc.procedural.world import _cache_path
+
+    monkeypatch.setenv("TOPOLOC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TOPOLOC_NO_CACHE", raising=False)
+    assert _cache_path(0, "comballaz") != _cache_path(1, "comballaz")
+    assert _cache_path(0, "comballaz").parent == tmp_path / "mini_comballaz"
+    monkeypatch.setenv("TOPOLOC_NO_CACHE", "1")
+    assert _cache_path(0, "comballaz") is None
+
+
+def test_build_world_refuses_an_unknown_area_and_a_seed_that_is_not_a_non_negative_int():
+    from topoloc.procedural.world import build_world
+
+    with pytest.raises(ValueError, match="area"):
+        build_world(0, "epfl")
+    for seed in (1.5, -1, "0"):
+        with pytest.raises(ValueError, match="seed"):
+            build_world(seed)
+
+
+def test_world_cache_file_is_written_as_open_would_and_read_back(tmp_path, monkeypatch, flat_world):
+    from topoloc.procedural import world as world_module
+
+    monkeypatch.setenv("TOPOLOC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TOPOLOC_NO_CACHE", raising=False)
+    plane = flat_world(12.5, half_extent_m=40.0, cell_m=20.0)  # a 5 x 5 stand-in, not the 20 s build
+    monkeypatch.setattr(world_module, "_build", lambda seed: plane)
+    build = world_module.build_world.__wrapped__  # past the per-process cache
+    assert build(5) is plane
+    written = world_module._cache_path(5, "comballaz")
+    (tmp_path / "by_open").write_text("")  # the mode open() gives a new file here (0o666 less the umask)
+    assert written.stat().st_mode & 0o777 == (tmp_path / "by_open").stat().st_mode & 0o777
+
+    def no_build(seed):
+        raise AssertionError("the cached world should have been loaded")
+
+    monkeypatch.setattr(world_module, "_build", no_build)
+    loaded = build(5)
+    assert torch.equal(loaded.surface, plane.surface) and loaded.surface_max == loaded.surface_min == 12.5

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.data.semantics import FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD
+from topoloc.data.semantics import FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD, WATER
+from topoloc.procedural.landcover import LAKE, _offset_polyline
 from topoloc.procedural.terrain import Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
 
 # --- Grid ----------------------------------------------------------------------------------------------------------
@@ -196,6 +197,51 @@ def test_world_texture_tiles_wrap_without_a_seam(world):
         step = (tile[1:] - tile[:-1]).abs().mean()
         assert (tile[-2] - tile[0]).abs().mean() < 2 * step
         assert tile.std() > 0.3  # still a textured noise
+
+
+# --- land cover ---------------------------------------------------------------------------------------------------------
+
+def test_offset_polyline_shifts_to_the_left_of_travel():
+    # travelling north on points 10 m apart, left is west: +5 m moves every point to east = -5
+    north = np.array([[0.0, 0.0], [0.0, 10.0], [0.0, 20.0]])
+    np.testing.assert_allclose(_offset_polyline(north, 5.0), [[-5.0, 0.0], [-5.0, 10.0], [-5.0, 20.0]], atol=1e-12)
+    # travelling east, left is north
+    east = np.array([[0.0, 0.0], [30.0, 0.0]])
+    np.testing.assert_allclose(_offset_polyline(east, 2.0), [[0.0, 2.0], [30.0, 2.0]], atol=1e-12)
+
+
+def _cell(world, east, north):
+    g = world.grid
+    return int(round((north - g.n_min) / g.cell)), int(round((east - g.e_min) / g.cell))
+
+
+def test_world_lake_is_a_flat_ellipse_30_degrees_off_east(world):
+    """LAKE: centre (430, 140) m, semi-axes 150 m and 80 m, its long axis turned 30 deg from east."""
+    (ce, cn), (ra, rb), rot = LAKE
+    assert (ra, rb, rot) == (150.0, 80.0, 30.0)
+    c, s = math.cos(math.radians(30.0)), math.sin(math.radians(30.0))
+    along = [world.classes[_cell(world, ce + 130.0 * c, cn + sign * 130.0 * s)].item() for sign in (-1, 1)]
+    assert along.count(WATER) == 1  # 130 m out along the long axis (one of the two 30 deg turns) is water
+    assert world.classes[_cell(world, ce, cn + 100.0)].item() != WATER  # 100 m north: past the 80 m semi-axis
+    assert world.classes[_cell(world, ce, cn - 100.0)].item() != WATER
+    # the water lies flat: every cell within 60 m of the centre at one height (to the centimetre)
+    ee, nn = world.grid.coords()
+    near = (ee - ce) ** 2 + (nn - cn) ** 2 < 60.0**2
+    assert near.sum() > 2000
+    assert float(world.ground[near].max() - world.ground[near].min()) < 0.05
+
+
+def test_world_water_and_roads_carry_no_objects(world):
+    objects = world.surface - world.ground
+    for cls in (WATER, ROAD):  # no trees or roofs stand on water or on a road (bridges are flat)
+        on = world.classes == cls
+        assert on.sum() > 1000
+        assert float(objects[on].abs().max()) == 0.0
+
+
+def test_world_tones_are_within_zero_and_one(world):
+    for tone in (world.tone, world.roof_tone):
+        assert float(tone.min()) >= 0.0 and float(tone.max()) <= 1.0
 
 
 # --- the world's disk cache and arguments ---------------------------------------------------------------------------

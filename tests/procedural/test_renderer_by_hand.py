@@ -48,15 +48,16 @@ def test_camera_rays_with_a_stride_pass_through_block_centres():
     np.testing.assert_allclose(d[0, 0, 0].numpy(), [(1.0 - W / 2) / f, (1.0 - H / 2) / f, 1.0], rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("yaw, pitch", [(30.0, -60.0), (200.0, -35.0), (290.0, -80.0)])
-def test_depth_on_a_tilted_plane_over_an_off_centre_oblong_grid(c2w_from, yaw, pitch):
+@pytest.mark.parametrize("up, yaw, pitch", [(420.0, 30.0, -60.0), (420.0, 200.0, -35.0), (420.0, 290.0, -80.0),
+                                             (220.0, 180.0, 2.0)])  # the last looks up a rising slope
+def test_depth_on_a_tilted_plane_over_an_off_centre_oblong_grid(c2w_from, up, yaw, pitch):
     """East and north span different ranges (2000 m by 1200 m, neither centred on 0): a ray must find the
     plane where it is, h0 + a e + b n = oz + s dz, so s = (h0 + a ox + b oy - oz) / (dz - a dx - b dy)."""
     grid = Grid(e_min=500.0, n_min=-1500.0, cell=10.0, rows=121, cols=201)
     h0, a, b = 20.0, 0.06, -0.1
     world = _plane_world(grid, h0, a, b)
     W, H = 48, 32
-    c2w = c2w_from(1500.0, -900.0, 420.0, yaw, pitch)
+    c2w = c2w_from(1500.0, -900.0, up, yaw, pitch)  # the plane is 200 m high below the camera, 80..320 m in all
     geom = cast_rays(world, c2w, W, H)
     o = c2w[0, :3, 3].double().numpy()
     d = _rays(c2w[0].double().numpy(), W, H)

@@ -49,6 +49,11 @@ def test_polyline_distance_on_a_grid_not_at_the_origin():
     assert math.isinf(d[2, 9].item())  # (109, -18): 4.24 m from the end, beyond max_dist
     assert d[9, 4].item() == pytest.approx(4.0)  # (104, -11): exactly max_dist away, kept
     assert math.isinf(d[11, 4].item())  # (104, -9): 6 m away
+    # and the other way round, north of the grid's origin larger than east's: nodes east = -20 + j, north = 100 + i
+    grid = Grid(e_min=-20.0, n_min=100.0, cell=1.0, rows=12, cols=12)
+    d = polyline_distance(grid, np.array([[-18.0, 105.0], [-14.0, 105.0]]), max_dist=4.0)
+    assert d[5, 4].item() == 0.0  # (-16, 105)
+    assert d[8, 3].item() == pytest.approx(3.0)  # (-17, 108)
 
 
 def test_polyline_distance_reaches_max_dist_past_the_last_node_of_a_segment():

@@ -9,7 +9,7 @@ import torch
 
 from topoloc.data.semantics import FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD, WATER
 from topoloc.procedural.landcover import LAKE, _offset_polyline
-from topoloc.procedural.terrain import Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
+from topoloc.procedural.terrain import RIVER_ENU, Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
 
 # --- Grid ----------------------------------------------------------------------------------------------------------
 
@@ -184,6 +184,24 @@ def test_world_power_line_has_two_cables_on_30_m_pylons_sagging_14_m(world):
     for k in range(spans):
         top_a, top_b, middle = left[4 * k, 0, 2], left[4 * k + 3, 1, 2], left[4 * k + 2, 0, 2]
         assert middle == pytest.approx((top_a + top_b) / 2 - 14.0, abs=1e-3)
+
+
+def test_world_river_carves_the_valley_floor(world):
+    """The carve is c(r) = 14 exp(-(r / 110)^2) + 4 exp(-(r / 18)^2) m at r m from the axis, so the ground r m to
+    either side stands c(0) - c(r) = 18 - c(r) m above the axis, in the median over the river (the rest of the
+    terrain is as high, to first order, on both sides)."""
+    axis, across = [], []
+    for a, b in zip(RIVER_ENU[:-1], RIVER_ENU[1:]):
+        t = np.linspace(0.0, 1.0, 40, endpoint=False)[:, None]
+        axis.append(a + t * (b - a))
+        u = (b - a) / np.linalg.norm(b - a)
+        across.append(np.repeat([[-u[1], u[0]]], 40, 0))
+    axis, across = np.concatenate(axis), np.concatenate(across)
+    ground = lambda p: sample_grid(world.ground, world.grid, torch.tensor(p[:, 0]).float(), torch.tensor(p[:, 1]).float())
+    for r in (30.0, 60.0, 100.0):
+        rise = (ground(axis + r * across) + ground(axis - r * across)) / 2 - ground(axis)
+        expected = 18.0 - 14.0 * math.exp(-((r / 110.0) ** 2)) - 4.0 * math.exp(-((r / 18.0) ** 2))  # 4.8, 7.6, 11.9
+        assert float(rise.median()) == pytest.approx(expected, abs=1.5), r
 
 
 def test_world_evergreen_forest_grows_higher_than_deciduous(world):

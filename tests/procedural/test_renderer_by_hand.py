@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.data.semantics import MEADOW
-from topoloc.procedural.renderer import camera_rays, cast_rays
+import topoloc.procedural.renderer as renderer_module
+from topoloc.data.semantics import MEADOW, RIDGELINE, SKY
+from topoloc.procedural.renderer import RIDGE_DISTANCE_M, RenderConfig, camera_rays, cast_rays, render
 from topoloc.procedural.terrain import Grid
 from topoloc.procedural.world import World
 
@@ -136,3 +137,69 @@ def test_rays_grazing_a_ridge_stop_at_its_first_crossing(c2w_from):
     assert (np.isinf(got) == np.isinf(expected))[clear].all()
     finite = np.isfinite(expected) & clear
     np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-3, atol=0.05)
+
+
+def test_terrain_hit_beyond_the_ridge_distance_is_labelled_ridgeline(flat_world, c2w_from):
+    """A camera 300 m over a plane 4 km in radius, looking 5 deg down: a ray d meets the plane at a horizontal distance
+    300 / (-d_z) * |d_xy|; under 2500 m it is near terrain (far_class 255), beyond it the distant mountains."""
+    assert RIDGE_DISTANCE_M == 2500.0
+    world = flat_world(0.0, half_extent_m=4000.0, cell_m=40.0)
+    W, H = 144, 48
+    c2w = c2w_from(0.0, 0.0, 300.0, 0.0, -5.0)
+    geom = cast_rays(world, c2w, W, H)
+    d = _rays(c2w[0].double().numpy(), W, H)
+    down = d[..., 2] < 0
+    horizontal = np.where(down, 300.0 / np.where(down, -d[..., 2], 1.0) * np.hypot(d[..., 0], d[..., 1]), np.inf)
+    seen = geom.hit[0].numpy()
+    near, far = seen & (horizontal < 2400.0), seen & (horizontal > 2600.0) & (horizontal < 3800.0)
+    assert near.sum() > 50 and far.sum() > 50
+    far_class = geom.far_class[0].numpy()
+    assert (far_class[near] == 255).all()
+    assert (far_class[far] == RIDGELINE).all()
+
+
+def test_far_ridge_elevation_is_interpolated_between_its_samples(flat_world, c2w_from):
+    """Ridge samples k at azimuth k * 360 / 64 deg: 0 deg at k = 16 (east), 20 deg at k = 17 (95.625 deg). Between
+    them the ridge's sine goes linearly, so a ray at azimuth 90 + 5.625 t deg is ridgeline below
+    (1 - t) sin 0 + t sin 20 deg, sky above."""
+    world = flat_world(-5000.0, half_extent_m=200.0, cell_m=20.0)  # ground far below and small: every ray misses it
+    ridge = torch.full((64,), -90.0)
+    ridge[16], ridge[17] = 0.0, 20.0
+    world.ridge_deg, world.ridge_sin = ridge, torch.sin(torch.deg2rad(ridge))
+    W, H = 96, 64
+    c2w = c2w_from(0.0, 0.0, 100.0, 93.0, 8.0)
+    geom = cast_rays(world, c2w, W, H)
+    assert not geom.hit.any()
+    d = _rays(c2w[0].double().numpy(), W, H)
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    az = np.degrees(np.arctan2(d[..., 0], d[..., 1]))  # clockwise from north
+    t = (az - 90.0) / 5.625
+    between = (t > 0.05) & (t < 0.95)
+    ridge_sine = t * math.sin(math.radians(20.0))
+    clear = between & (np.abs(d[..., 2] - ridge_sine) > 0.01)
+    assert clear.sum() > 300
+    expected = np.where(d[..., 2] < ridge_sine, RIDGELINE, SKY)
+    np.testing.assert_array_equal(geom.far_class[0].numpy()[clear], expected[clear])
+    assert (expected[clear] == RIDGELINE).sum() > 50 and (expected[clear] == SKY).sum() > 50
+
+
+@pytest.mark.parametrize("name", ["coarse_factor", "coarse_steps", "fine_steps", "bisect_steps"])
+def test_render_config_refuses_zero_steps_naming_the_setting(name):
+    with pytest.raises(ValueError, match=name):
+        RenderConfig(**{name: 0})
+
+
+def test_real_camera_off_leaves_the_real_alt_shade_as_it_is(flat_world, c2w_from, monkeypatch):
+    W, H = 48, 32
+
+    def flat_grey(world, bake_, geom, keys, width, height, origins, c2w=None):
+        B = keys.shape[0]
+        return torch.full((B, 3, height, width), 0.5), torch.full((B, height, width), MEADOW, dtype=torch.uint8)
+
+    monkeypatch.setattr(renderer_module, "shade", flat_grey)
+    args = (flat_world(0.0), {"real_alt": None}, c2w_from(0.0, 0.0, 100.0, 0.0, -90.0), {"real_alt": torch.tensor([7])}, W, H)
+    rgb, sem = render(*args, real_camera=False)["real_alt"]
+    assert (rgb == 128).all()  # 0.5 * 255 + 0.5 = 128: the shade itself, no lens, noise or tone curve
+    assert (sem == MEADOW).all()
+    rgb_cam, _ = render(*args, real_camera=True)["real_alt"]
+    assert not torch.equal(rgb_cam, rgb)  # the camera model does change it

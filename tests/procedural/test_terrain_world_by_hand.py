@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.data.semantics import FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD, WATER
+from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD, ROCK, WATER
 from topoloc.procedural.landcover import LAKE, _offset_polyline
 from topoloc.procedural.terrain import RIVER_ENU, Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
 
@@ -262,6 +262,67 @@ def test_world_water_and_roads_carry_no_objects(world):
         assert float(objects[on].abs().max()) == 0.0
 
 
+def test_world_rock_is_on_steep_slopes_and_not_on_gentle_low_ground(world):
+    """Rock where the slope exceeds 0.85 + 0.25 n (n: a noise of about [-1, 1]) or high on the mountains (above
+    620 - 120 m): under 450 m, ground steeper than 1.2 is rock and ground gentler than 0.5 is not."""
+    ground = world.ground.double().numpy()
+    dh_dn, dh_de = np.gradient(ground, world.grid.cell)
+    slope = np.hypot(dh_de, dh_dn)
+    classes = world.classes.numpy()
+    low = ground < 450.0
+    steep, gentle = low & (slope > 1.2), low & (slope < 0.5)
+    assert steep.sum() > 10_000 and gentle.sum() > 10_000
+    assert (classes[steep] == ROCK).mean() > 0.98  # (roads and chalets cut a few)
+    assert (classes[gentle] == ROCK).mean() < 0.001
+
+
+def test_world_forest_stays_under_the_tree_line(world):
+    """Trees grow below 560 + 60 n m (n: a noise of about [-1, 1]); the mountains rise far above it."""
+    ground = world.ground
+    trees = (world.classes == FOREST_EVERGREEN) | (world.classes == FOREST_DECIDUOUS)
+    assert float(ground[trees].max()) < 700.0
+    assert float(ground.max()) > 900.0
+
+
+def test_world_valley_road_is_7_m_wide(world):
+    """The valley road runs 95 m left of the river, 7 m wide: ROAD across it, sampled every 25 cm on transects."""
+    road = _offset_polyline(RIVER_ENU, 95.0)
+    g = world.grid
+    widths = []
+    for a, b in zip(road[:-1], road[1:]):
+        u = (b - a) / np.linalg.norm(b - a)
+        normal = np.array([-u[1], u[0]])
+        for t in np.linspace(0.1, 0.9, 15):
+            q = a + t * (b - a) + np.arange(-12.0, 12.01, 0.25)[:, None] * normal
+            j, i = np.round((q[:, 0] - g.e_min) / g.cell).astype(int), np.round((q[:, 1] - g.n_min) / g.cell).astype(int)
+            if (j >= 0).all() and (i >= 0).all() and (j < g.cols).all() and (i < g.rows).all():
+                widths.append((world.classes.numpy()[i, j] == ROAD).sum() * 0.25)
+    assert len(widths) > 100
+    assert 5.5 <= np.median(widths) <= 8.5  # 2 m cells: a 7 m road is 3 or 4 cells across
+
+
+def test_world_river_axis_is_water_and_the_lake_has_no_chalets(world):
+    g = world.grid
+    window = Grid(g.e_min + 2000.0, g.n_min + 2000.0, g.cell, 1401, 1401)  # rows and columns 1000..2400
+    axis = polyline_distance(window, RIVER_ENU, 10.0) < 1.0
+    assert axis.sum() > 1000
+    assert (world.classes[1000:2401, 1000:2401][axis] == WATER).all()  # roads and their verges cross, not cut it
+    (ce, cn), (ra, rb), rot = LAKE
+    c, s = math.cos(math.radians(rot)), math.sin(math.radians(rot))
+    ee, nn = g.coords()
+    u, v = (ee - ce) * c - (nn - cn) * s, (ee - ce) * s + (nn - cn) * c
+    lake = (u / ra) ** 2 + (v / rb) ** 2 < 1.0
+    assert not (world.classes[lake] == BUILDING).any()
+
+
+def test_world_chalet_eaves_stand_4_m_over_their_highest_ground(world):
+    """A chalet's eave is 4..9 m above the highest ground under it, so (but for a few clipped under a camera's
+    clearance) every building cell stands at least 4 m over its own ground."""
+    objects = (world.surface - world.ground)[world.classes == BUILDING]
+    assert objects.numel() > 1000
+    assert (objects < 3.9).float().mean() < 0.05
+
+
 def test_world_tones_are_within_zero_and_one(world):
     for tone in (world.tone, world.roof_tone):
         assert float(tone.min()) >= 0.0 and float(tone.max()) <= 1.0
@@ -296,6 +357,9 @@ def test_world_cache_file_is_written_as_open_would_and_read_back(tmp_path, monke
     monkeypatch.setenv("TOPOLOC_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("TOPOLOC_NO_CACHE", raising=False)
     plane = flat_world(12.5, half_extent_m=40.0, cell_m=20.0)  # a 5 x 5 stand-in, not the 20 s build
+    plane.surface[1, 1] += 5.0  # a tree: the surface's highest point is not the ground's
+    plane.ground[3, 3] -= 4.0  # a chalet in a hollow: ground at 8.5 m, its roof 3 m up at 11.5 m
+    plane.surface[3, 3] -= 1.0
     monkeypatch.setattr(world_module, "_build", lambda seed: plane)
     build = world_module.build_world.__wrapped__  # past the per-process cache
     assert build(5) is plane
@@ -308,4 +372,5 @@ def test_world_cache_file_is_written_as_open_would_and_read_back(tmp_path, monke
 
     monkeypatch.setattr(world_module, "_build", no_build)
     loaded = build(5)
-    assert torch.equal(loaded.surface, plane.surface) and loaded.surface_max == loaded.surface_min == 12.5
+    assert torch.equal(loaded.surface, plane.surface) and torch.equal(loaded.ground, plane.ground)
+    assert (loaded.surface_max, loaded.surface_min) == (17.5, 11.5)  # the surface's extremes, not the ground's

@@ -1,5 +1,5 @@
-"""Mini-Comballaz ray caster against independent references (pinhole rays and ray-plane intersections worked
-out here): gaps found by mutation testing."""
+"""Mini-Comballaz ray caster against independent references (pinhole rays, ray-plane intersections and a
+brute-force march written here): gaps found by mutation testing."""
 
 import math
 
@@ -113,12 +113,12 @@ def _first_crossing(surface: np.ndarray, grid: Grid, o: np.ndarray, d: np.ndarra
 
 def test_rays_grazing_a_ridge_stop_at_its_first_crossing(c2w_from):
     """A 30 m tent-shaped ridge (north-south, 20 m wide at its foot) on a plane, seen from 100 m before it: rays
-    just over and just under its crest, whose coarse neighbours see the plane behind or the ridge, must stop where
-    a brute-force march (every 20 cm) first meets the surface."""
+    over and under its crest, whose coarse neighbours may see the plane behind it or the ridge, must stop where a
+    brute-force march (every 20 cm) first meets the surface."""
     grid = Grid(e_min=-200.0, n_min=-200.0, cell=2.0, rows=201, cols=201)
-    ee, nn = grid.coords()
+    ee, _ = grid.coords()
     world = _plane_world(grid, 0.0, 0.0, 0.0)
-    world.surface = (30.0 - 3.0 * (ee - 0.0).abs()).clamp_min(0.0)
+    world.surface = (30.0 - 3.0 * ee.abs()).clamp_min(0.0)  # crest along east = 0
     world.surface_max, world.surface_min = 30.0, 0.0
     W, H = 32, 24
     c2w = c2w_from(-100.0, 0.0, 45.0, 90.0, -12.0)

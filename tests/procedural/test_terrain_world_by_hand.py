@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, ROAD, ROCK, WATER
-from topoloc.procedural.landcover import LAKE, _offset_polyline
+from topoloc.data.semantics import BUILDING, FOREST_DECIDUOUS, FOREST_EVERGREEN, MEADOW, ROAD, ROCK, WATER
+from topoloc.procedural.landcover import LAKE, _offset_polyline, _rasterize_buildings
 from topoloc.procedural.terrain import RIVER_ENU, Grid, _control_points, camera_ceiling, polyline_distance, sample_grid
 
 # --- Grid ----------------------------------------------------------------------------------------------------------
@@ -231,6 +231,24 @@ def test_offset_polyline_shifts_to_the_left_of_travel():
     # travelling east, left is north
     east = np.array([[0.0, 0.0], [30.0, 0.0]])
     np.testing.assert_allclose(_offset_polyline(east, 2.0), [[0.0, 2.0], [30.0, 2.0]], atol=1e-12)
+
+
+@pytest.mark.parametrize("heading_deg", [0.0, 90.0])
+def test_a_chalet_is_a_gabled_block_along_its_heading(heading_deg):
+    """A chalet 20 m long and 10 m wide, eave 5 m, roof rising 3 m to a ridge along its length, on flat ground at
+    0 m; heading 0 is north (its length runs north-south), 90 deg is east. Its roof stands 5 + 3 (1 - c / 5) m up at
+    c m from the ridge."""
+    grid = Grid(-20.0, -20.0, 1.0, 41, 41)  # nodes east = -20 + j, north = -20 + i
+    classes = torch.full((41, 41), MEADOW, dtype=torch.uint8)
+    objects, roof_tone = torch.zeros(41, 41), torch.zeros(41, 41)
+    chalet = (0.0, 0.0, math.radians(heading_deg), 20.0, 10.0, 5.0, 3.0)
+    _rasterize_buildings(grid, torch.zeros(41, 41), [chalet], classes, objects, roof_tone, np.random.default_rng(0))
+    ee, nn = grid.coords()
+    along, across = (nn, ee) if heading_deg == 0.0 else (ee, nn)
+    inside = (along.abs() <= 10.0) & (across.abs() <= 5.0)
+    assert torch.equal(classes == BUILDING, inside)
+    np.testing.assert_allclose(objects[inside].numpy(), (5.0 + 3.0 * (1 - across.abs() / 5.0))[inside].numpy(), rtol=1e-6)
+    assert (objects[~inside] == 0).all()
 
 
 def _cell(world, east, north):

@@ -394,7 +394,8 @@ def _draw_wires(wires_s23: torch.Tensor, c2w_b44: torch.Tensor, depth: torch.Ten
     pts = torch.lerp(wires_s23[:, None, 0], wires_s23[:, None, 1], t[None, :, None]).reshape(-1, 3)  # (P, 3)
     R = c2w_b44[:, :3, :3]
     rel = pts[None] - c2w_b44[:, None, :3, 3]  # (B, P, 3)
-    cam = rel[..., 0:1] * R[:, None, :, 0] + rel[..., 1:2] * R[:, None, :, 1] + rel[..., 2:3] * R[:, None, :, 2]
+    # world to camera: R^T rel (camera axis i is R's column i: cam_i = sum_k R[k, i] rel_k)
+    cam = rel[..., 0:1] * R[:, None, 0, :] + rel[..., 1:2] * R[:, None, 1, :] + rel[..., 2:3] * R[:, None, 2, :]
     z = cam[..., 2]
     u = torch.floor(f * cam[..., 0] / z.clamp_min(1e-3) + width / 2).long()
     v = torch.floor(f * cam[..., 1] / z.clamp_min(1e-3) + height / 2).long()

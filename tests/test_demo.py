@@ -508,6 +508,21 @@ def test_demo_into_the_folder_of_another_seed_says_to_use_another_out(tmp_path):
     assert [p.name for p in flight.iterdir()] == [poses.name]  # refused before rendering anything
 
 
+def test_demo_into_a_folder_rendered_by_another_version_says_to_use_another_out(tmp_path):
+    # an update that changes the renders bumps the format version: the writer's "use another folder" named
+    # demo/data, which the demo's user does not choose
+    cfg = demo.demo_config(smoke=True, device="cpu")
+    data = tmp_path / "demo" / "data"
+    data.mkdir(parents=True)
+    old = {"seed": cfg.seed, "width": cfg.render_size[0], "height": cfg.render_size[1], "version": "5"}
+    (data / "mini_comballaz.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"demo: holds a demo rendered with other settings or by another version of "
+                                         r"topoloc \(out_dir .*data: holds a Mini-Comballaz render of format version "
+                                         r"'5', asked for '6'.*\); use another --out folder, or remove that one$"):
+        demo._render(cfg, data)
+    assert [p.name for p in data.iterdir()] == ["mini_comballaz.json"]
+
+
 def test_demo_into_the_folder_of_other_test_counts_says_to_use_another_out(tmp_path):
     cfg = demo.demo_config(smoke=True, device="cpu")
     data = tmp_path / "demo" / "data"

@@ -51,7 +51,7 @@ from topoloc.experiments.recipe import (LANDCOVER_CSV, RECIPE_FILE, DataSpec, Fl
                                         write_recipe)
 from topoloc.geodesy import LocalFrame
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, terrain_function
-from topoloc.procedural.writer import OtherPosesError, pose_flight, render_flights
+from topoloc.procedural.writer import OtherPosesError, RenderFolderError, pose_flight, render_flights
 from topoloc.reporting.report import write_report
 from topoloc.reporting.saliency_figures import saliency_report
 
@@ -142,6 +142,9 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     except OtherPosesError as err:  # the renderer's "use another name" is not the demo user's choice
         raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset ({str(err.path)!r} holds "
                          "other views than this run's); use another --out folder, or remove that one") from err
+    except RenderFolderError as err:  # e.g. a demo folder rendered before an update that changed the renders
+        raise ValueError(f"{data_dir.parent}: holds a demo rendered with other settings or by another version of "
+                         f"topoloc ({err}); use another --out folder, or remove that one") from err
 
 
 def _data_spec(cfg: DemoConfig, data_dir: Path) -> DataSpec:

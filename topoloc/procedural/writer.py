@@ -53,8 +53,16 @@ from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import build_world
 
-__all__ = ["RenderJob", "OtherPosesError", "pose_flight", "parse_flights", "parse_size", "render_flights",
+__all__ = ["RenderJob", "OtherPosesError", "RenderFolderError", "pose_flight", "parse_flights", "parse_size", "render_flights",
            "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
+
+
+class RenderFolderError(ValueError):
+    """A render folder holds a render of another seed, size or format version; ``path``: its manifest."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class OtherPosesError(ValueError):
@@ -107,8 +115,8 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
             held, asked = (tuple(d.get(k) for k in keys) for d in (old, meta))
             if held != asked:
                 held, asked = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
-                raise ValueError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {held}, asked for {asked}; "
-                                 "use another folder (a folder holds one seed, size and version)")
+                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {held}, asked for "
+                                        f"{asked}; use another folder (a folder holds one seed, size and version)", path)
     elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 

@@ -53,24 +53,21 @@ from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import build_world
 
-__all__ = ["RenderJob", "OtherPosesError", "RenderFolderError", "pose_flight", "parse_flights", "parse_size", "render_flights",
-           "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
+__all__ = ["RenderJob", "OtherPosesError", "RenderFolderError", "pose_flight", "parse_flights", "parse_size",
+           "render_flights", "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
 
 
 class RenderFolderError(ValueError):
-    """A render folder holds a render of another seed, size or format version; ``path``: its manifest."""
+    """A render folder holds another render than the one asked for: of another seed, size or format version
+    (``path``: its manifest), or at other poses (`OtherPosesError`)."""
 
     def __init__(self, message: str, path: Path) -> None:
         super().__init__(message)
         self.path = path
 
 
-class OtherPosesError(ValueError):
+class OtherPosesError(RenderFolderError):
     """A flight folder holds a render of other poses than those asked for; ``path``: its pose file or folder."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.

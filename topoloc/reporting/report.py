@@ -37,6 +37,16 @@ def _safe(name: str) -> str:
 _SAFE_NAMES = "file names replace every character but letters, digits, '-', '_' and '.' with '_'"
 
 
+def _cdf_plot(domain: str) -> str:
+    """The error CDF plot of ``domain``, under the report's folder."""
+    return f"plots/cdf_{_safe(domain)}.png"
+
+
+def _map_plot(run: str, domain: str) -> str:
+    """The top-down map of ``run`` on ``domain``, under the report's folder."""
+    return f"plots/map_{_safe(run)}_{_safe(domain)}.png"
+
+
 def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[str]) -> None:
     """Refuses runs or domains whose files would have the same names (`_safe` makes them the same)."""
     seen: dict[str, str] = {}
@@ -49,7 +59,7 @@ def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[st
         seen[prefix] = name
     cdfs: dict[str, str] = {}
     for d in domains:
-        plot = f"plots/cdf_{_safe(d)}.png"
+        plot = _cdf_plot(d)
         if plot in cdfs:
             raise ValueError(f"domains: {cdfs[plot]!r} and {d!r} would write the same plot {plot}; {_SAFE_NAMES}: "
                              "rename one of the domains")
@@ -57,7 +67,7 @@ def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[st
     maps: dict[str, tuple[str, str]] = {}
     for name, r in runs.items():
         for d in domains:
-            plot = f"plots/map_{_safe(name)}_{_safe(d)}.png"
+            plot = _map_plot(name, d)
             if not r.model.mask(domain=d).any():
                 continue
             if plot in maps:  # run "x" on "real_alt" and run "x_real" on "alt"
@@ -388,13 +398,13 @@ def write_report(
     for name, r in runs.items():
         written = r.write(out / "predictions", prefix=f"{_safe(name)}_")
         files += list(written.values())
-    cdfs = [plot_error_cdf(tests, out / "plots" / f"cdf_{_safe(d)}.png", domain=d) for d in domains]
+    cdfs = [plot_error_cdf(tests, out / _cdf_plot(d), domain=d) for d in domains]
     maps = []
     for name, r in runs.items():
         for d in domains:
             if r.model.mask(domain=d).any():
                 maps.append((name, d, plot_topdown_map(
-                    r.model, out / "plots" / f"map_{_safe(name)}_{_safe(d)}.png", r.train_c2w, domain=d,
+                    r.model, out / _map_plot(name, d), r.train_c2w, domain=d,
                     title=f"{name}: {d} test images")))
     summary = {name: r.to_dict() for name, r in runs.items()}
     write_text_atomically(out / "summary.json", json.dumps(summary, indent=2, default=str))

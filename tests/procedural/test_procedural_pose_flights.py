@@ -166,6 +166,10 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
          "--margin: expected a non-negative number of metres, got nan"),
         (["lhs", "--area", "comballaz", "--count", "3", "--out", out, "--margin", "20"],
          "--margin: widens a flight's envelope (--flight); --area samples the whole area"),
+        (["lhs", "--flight", planned, "--area", "comballaz", "--count", "3", "--out", out], "--flight / --area"),
+        (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "inf"], "--margin"),
+        (["corridor", "--flight", str(tmp_path / "missing.npy"), "--count", "3", "--out", out],
+         f"{tmp_path / 'missing.npy'}: pose file not found"),
     ]:
         with pytest.raises(SystemExit) as info:
             main(["poses", *argv])
@@ -193,6 +197,58 @@ def test_cli_corridor_min_clearance_drops_the_low_views(tmp_path, world, capsys)
     assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path), "--min-clearance", "2"]) == 0
     assert f"dropped {int(low.sum())} of 2000 views" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(path), every[~low])
+
+
+def test_cli_corridor_min_clearance_bounds(tmp_path, world, capsys):
+    planned = "comballaz-2020-11-06-planned"
+    path = tmp_path / "c.npy"
+    # 0 m is a clearance like any other: only views under the surface go (the planned flight has none)
+    assert main(["poses", "corridor", "--flight", planned, "--count", "50", "--out", str(path), "--min-clearance", "0"]) == 0
+    assert len(np.load(path)) == 50 and "dropped 0 of 50 views" in capsys.readouterr().out
+    # a clearance no view has leaves nothing to write: refused, not an empty pose file
+    with pytest.raises(SystemExit) as info:
+        main(["poses", "corridor", "--flight", planned, "--count", "5", "--out", str(tmp_path / "none.npy"),
+              "--min-clearance", "5000"])
+    assert info.value.code == 2
+    assert "--min-clearance: every one of the 5 views is less than 5000 m above" in capsys.readouterr().err
+    assert not (tmp_path / "none.npy").exists()
+
+
+def test_cli_corridor_pick_random_draws_the_base_rows(tmp_path, capsys):
+    from topoloc.data import corridor
+
+    planned = "comballaz-2020-11-06-planned"
+    path = tmp_path / "r.npy"
+    assert main(["poses", "corridor", "--flight", planned, "--count", "20", "--out", str(path), "--pick", "random",
+                 "--seed", "3"]) == 0
+    np.testing.assert_array_equal(np.load(path), corridor(load_preset(planned), 20, seed=3, pick="random"))
+    assert not np.array_equal(np.load(path), corridor(load_preset(planned), 20, seed=3, pick="even"))
+
+
+def test_cli_lhs_heights_follow_the_comballaz_terrain_or_its_absolute_band(tmp_path, world, capsys):
+    from topoloc.data.pose_sampling import lhs_envelope
+    from topoloc.procedural import terrain_function
+
+    # --flight: the terrain is read in the Comballaz frame, where terrain_function gives it
+    planned = "comballaz-2020-11-06-planned"
+    path = tmp_path / "env.npy"
+    assert main(["poses", "lhs", "--flight", planned, "--count", "64", "--out", str(path)]) == 0
+    expected = lhs_envelope(load_preset(planned), 64, seed=0, frame=FRAME, ground_m=terrain_function(world),
+                            clearance_m=10.0)
+    np.testing.assert_array_equal(np.load(path), expected)
+    # --area --no-terrain: TOPO's absolute band, ENU up 105.9-627.7 m, some cameras less than 100 m above the
+    # terrain (or under high ground), which the terrain-following band (100-200 m above it) never gives
+    assert main(["poses", "lhs", "--area", "comballaz", "--count", "64", "--out", str(path), "--no-terrain"]) == 0
+    enu = FRAME.ecef_to_enu(np.load(path)[:, :3])
+    assert np.all((enu[:, 2] >= 105.9 - 0.01) & (enu[:, 2] <= 627.7 + 0.01))
+    above = enu[:, 2] - terrain_function(world)(enu[:, 0], enu[:, 1])
+    assert (above < 100.0).any()
+
+
+def test_cli_poses_summary_names_the_topo_origin_of_the_area(tmp_path, capsys):
+    path = tmp_path / "p.npy"
+    assert main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "4", "--out", str(path)]) == 0
+    assert "(frame lat 46.3705 lon 7.0650 h 1410 m)" in capsys.readouterr().out  # TOPO's Comballaz origin
 
 
 def test_pose_file_with_photos_like_a_flight_gets_that_flights_photos(tmp_path, world, capsys):

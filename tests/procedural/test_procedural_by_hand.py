@@ -12,7 +12,7 @@ import topoloc.procedural.renderer as renderer_module
 from topoloc.cli import main
 from topoloc.data.semantics import CLOUD, REAL_ONLY, RIDGELINE, SKY
 from topoloc.geodesy import LocalFrame
-from topoloc.procedural import appearance_for_flight, bake, cast_rays, render, render_flights
+from topoloc.procedural import RenderConfig, appearance_for_flight, bake, cast_rays, render, render_flights
 from topoloc.procedural.renderer import camera_rays
 
 SIZE = (72, 48)
@@ -217,7 +217,7 @@ def render_call(monkeypatch):
     calls = []
 
     def fake(out_dir, flights, **kw):
-        calls.append(kw)
+        calls.append({**kw, "flights": flights})
         return {}
 
     monkeypatch.setattr(procedural, "render_flights", fake)
@@ -233,6 +233,29 @@ def test_cli_render_defaults_are_the_documented_ones(tmp_path, render_call):
     assert kw["min_clearance_m"] == MIN_CLEARANCE_M
     assert kw["size"] in ("360x240", (360, 240))  # the documented default (half TOPO's 720x480)
     assert kw["seed"] == 0
+
+
+def test_cli_render_flags_reach_the_library(tmp_path, render_call):
+    # no --flights and no --poses: the flights the help names (comballaz-LHS:400,comballaz-2020-11-06-planned:60)
+    assert main(["render", "--out", str(tmp_path / "o")]) == 0
+    assert [(f.name, f.count) for f in render_call[-1]["flights"]] == [("comballaz-LHS", 400),
+                                                                        ("comballaz-2020-11-06-planned", 60)]
+    assert render_call[-1]["depth"] is False and render_call[-1]["config"].coarse_steps == RenderConfig().coarse_steps
+    assert main(["render", "--out", str(tmp_path / "o"), "--flights", "comballaz-LHS:1", "--depth",
+                 "--coarse-steps", "5"]) == 0
+    assert render_call[-1]["depth"] is True and render_call[-1]["config"].coarse_steps == 5
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--name", "comballaz-x"], "--poses and --name: expected both"),
+    (["--min-clearance", "nan"], "--min-clearance: expected a non-negative number of metres, got nan"),
+    (["--min-clearance", "-1"], "--min-clearance: expected a non-negative number of metres, got -1"),
+])
+def test_cli_render_refuses_by_flag(tmp_path, render_call, capsys, argv, says):
+    with pytest.raises(SystemExit) as info:
+        main(["render", "--out", str(tmp_path / "o"), *argv])
+    assert info.value.code == 2 and says in capsys.readouterr().err
+    assert render_call == []
 
 
 def test_cli_render_seed_reaches_the_manifest(tmp_path):

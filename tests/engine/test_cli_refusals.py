@@ -370,3 +370,25 @@ def test_ctrl_c_under_a_progress_bar_is_said_on_a_line_of_its_own(tmp_path, caps
     gc.collect()  # the bar's own goodbye, had it been left open
     err = capsys.readouterr().err
     assert err.endswith("\ntopoloc train: interrupted; the same command goes on from the last checkpoint\n"), err[-300:]
+
+
+def test_evaluate_flags_reach_every_flight_and_the_library(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake(checkpoint, data, flights, out, **kw):
+        calls.append({"flights": flights, **kw})
+        return Path(out) / "report.md"
+
+    monkeypatch.setattr(recipe_module, "evaluate_checkpoint", fake)
+    assert main(["evaluate", "--checkpoint", "last.pt", "--data", str(tmp_path), "--flights", "comballaz-LHS:real:val",
+                 "--train-flights", "comballaz-LHS:synthetic:train", "--val-flights", "comballaz-LHS",
+                 "--split-fractions", "0.7,0.2,0.1", "--split-seed", "5", "--split-block", "10", "--out",
+                 str(tmp_path / "eval"), "--batch-size", "7", "--retrieval", "thumbnail_colour", "--adabn",
+                 "--classes", "mini-comballaz", "--ignore-recipe", "--frame", "epfl"]) == 0
+    (kw,) = calls
+    for flight in (*kw["flights"], *kw["train_flights"], *kw["val_flights"]):
+        assert (flight.split_fractions, flight.split_seed, flight.split_block) == ((0.7, 0.2, 0.1), 5, 10)
+    assert [(f.domain, f.split) for f in (*kw["flights"], *kw["train_flights"], *kw["val_flights"])] == [
+        ("real", "val"), ("synthetic", "train"), ("synthetic", "all")]
+    assert (kw["batch_size"], kw["retrieval"], kw["adabn"], kw["landcover"], kw["classes"], kw["use_recipe"],
+            kw["frame"]) == (7, ("thumbnail_colour",), True, True, "mini-comballaz", False, "epfl")

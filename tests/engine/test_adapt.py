@@ -146,3 +146,75 @@ def test_evaluate_adapts_the_renders_and_photos_of_one_flight_apart():
     for name in ("synthetic", "real"):
         rows = np.array(domains) == name
         np.testing.assert_allclose(pred[rows].mean(0), [10.0, 20.0, 30.0], atol=1e-4)
+
+
+class PooledBN1d(nn.Module):
+    """Global average pool, then a 1-d batch norm over the (B, 3) pooled values: a head-style layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(3)  # affine: its weights are the model's parameters (its device)
+
+    def normalize(self, x):
+        return x
+
+    def forward(self, x):
+        return self.bn(x.mean((2, 3)))
+
+
+def test_a_batch_norm_1d_is_adapted_to_the_pooled_values():
+    images = _images(8, seed=6)
+    adapted = adapt_batchnorm(PooledBN1d(), _cache(images), batch_size=8)
+    pooled = (images.numpy().astype(np.float64) / 255.0).mean(axis=(2, 3))  # (8, 3)
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), pooled.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(adapted.bn.running_var.numpy(), pooled.var(axis=0, ddof=1), rtol=1e-5)
+
+
+def test_a_batch_norm_without_running_statistics_is_nothing_to_adapt():
+    model = PooledBN()
+    model.bn = nn.BatchNorm2d(3, affine=False, track_running_stats=False)
+    with pytest.raises(ValueError, match="no batch-norm layer with running statistics"):
+        adapt_batchnorm(model, _cache(_images(4)))
+
+
+def test_the_statistics_are_of_the_models_normalised_input():
+    class Normalised(PooledBN):
+        def normalize(self, x):  # x in [0, 1] -> (x - 0.5) / 0.25
+            return (x - 0.5) / 0.25
+
+    images = _images(8, seed=7)
+    adapted = adapt_batchnorm(Normalised(), _cache(images), batch_size=8)
+    x = (images.numpy().astype(np.float64) / 255.0 - 0.5) / 0.25
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-5)
+    np.testing.assert_allclose(adapted.bn.running_var.numpy(), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
+
+
+def test_fewer_images_than_a_batch_make_one_batch():
+    images = _images(3, seed=8)
+    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=64)
+    x = images.numpy().astype(np.float64) / 255.0
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
+
+
+def test_the_batches_are_drawn_in_the_order_the_seed_shuffles():
+    # A flight dark then bright: in its own order each batch of 4 would be one level, and the average of
+    # the two batch variances small. AdaBN averages the per-batch unbiased variances of the batches of
+    # torch.randperm(8) seeded with `seed`, written out here from that definition.
+    images = torch.cat([_images(4, seed=9, level=(0, 64)), _images(4, seed=10, level=(192, 256))])
+    x = images.numpy().astype(np.float64) / 255.0
+    order = torch.randperm(8, generator=torch.Generator().manual_seed(3)).numpy()
+
+    def mean_batch_var(idx):
+        return np.mean([x[b].var(axis=(0, 2, 3), ddof=1) for b in np.split(idx, 2)], axis=0)
+
+    shuffled, in_order = mean_batch_var(order), mean_batch_var(np.arange(8))
+    assert np.abs(shuffled - in_order).min() > 1e-3  # the test can tell the two apart
+    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4, seed=3)
+    np.testing.assert_allclose(adapted.bn.running_var.numpy(), shuffled, rtol=1e-5)
+
+
+def test_a_negative_seed_and_no_image_are_refused_by_name():
+    with pytest.raises(ValueError, match="`seed` must be a non-negative int, got -1"):
+        adapt_batchnorm(PooledBN(), _cache(_images(4)), seed=-1)
+    with pytest.raises(ValueError, match="`data` has no image"):
+        adapt_batchnorm(PooledBN(), _cache(_images(0)), image_size=(4, 5))

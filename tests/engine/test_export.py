@@ -348,3 +348,34 @@ def test_load_model_applies_the_normalisation_the_checkpoint_records(tmp_path):
     hand = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (128 / 255 - 0.406) / 0.225]
     np.testing.assert_allclose(loaded.normalize(pixel).flatten().numpy(), hand, rtol=1e-6)
     np.testing.assert_allclose(loaded.prepare(pixel).flatten().numpy(), hand, rtol=1e-6)
+
+
+def test_the_asked_opset_is_the_graphs_and_an_upper_case_suffix_is_an_onnx_file(ckpt, tmp_path):
+    out = export_onnx(ckpt, tmp_path / "model.ONNX", opset=18)  # 18: above the default 17, within 11..21
+    proto = onnx.load(str(out.onnx))
+    assert {op.domain or "ai.onnx": op.version for op in proto.opset_import}["ai.onnx"] == 18
+    assert out.metadata["opset"] == 18 and out.stats == tmp_path / "model.json"
+
+
+def test_float_input_metadata_says_float32_in_zero_to_one(ckpt, tmp_path):
+    out = export_onnx(ckpt, tmp_path / "f.onnx", input_dtype="float")
+    (inp,) = onnx.load(str(out.onnx)).graph.input
+    assert inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert out.metadata["input"]["dtype"] == "float32" and out.metadata["input"]["range"] == "0..1"
+    # the geoid undulation of western Switzerland (EGM96/EGM2008 near Comballaz: about 49-50 m), for
+    # photos whose EXIF altitude is above sea level
+    assert out.metadata["geoid_offset_m"] == pytest.approx(49.5, abs=1.0)
+
+
+def test_a_model_in_training_mode_exports_the_poses_of_its_eval_mode(ckpt, tmp_path):
+    # A training callback exports a model in train(): the graph must be the eval network, its
+    # batch-norm running statistics as trained (not moved by a forward pass in training mode).
+    model, normalizer, cfg = load_model(ckpt)
+    model.train()
+    out = export_onnx(model, tmp_path / "m.onnx", normalizer=normalizer, image_size=cfg.image_size, frame="comballaz")
+    images = torch.randint(0, 256, (2, 3, *SIZE), dtype=torch.uint8, generator=torch.Generator().manual_seed(11))
+    reference, _, _ = load_model(ckpt)  # in eval mode, untouched
+    with torch.no_grad():
+        expected = reference(reference.normalize(images)).numpy()
+    got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing
 import os
 import pickle
+import queue as queue_module
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -190,3 +193,144 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "gone"
+
+
+def test_a_runs_steps_count_towards_all_of_its_epochs():
+    news = queue_module.Queue()
+    relay = side_by_side._Relay(news, "a", os.getppid())
+    trainer = SimpleNamespace(config=SimpleNamespace(epochs=3), steps_per_epoch=5)
+    relay.step({"trainer": trainer, "global_step": 7})
+    assert news.get_nowait() == ("step", "a", 7, 15)  # 3 epochs x 5 steps
+
+
+def test_a_runs_process_trains_on_its_threads_with_the_normals_relight_needs(tiny_config, tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_train(config, train_set, callbacks, normals):
+        seen.update(threads=torch.get_num_threads(), train_set=train_set, normals=normals)
+        return SimpleNamespace(final_checkpoint=tmp_path / "last.pt")
+
+    monkeypatch.setattr(importlib.import_module("topoloc.engine.train"), "train", fake_train)
+    data_file = tmp_path / "data.pkl"
+    data_file.write_bytes(pickle.dumps(("images", "normals")))
+    news = queue_module.Queue()
+    threads, root = torch.get_num_threads(), logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        side_by_side._run("a", tiny_config(relight=0.5), str(data_file), threads + 2, news, os.getppid(), None)
+    finally:
+        torch.set_num_threads(threads)
+        root.handlers[:], root.level = handlers, level
+    assert news.get_nowait() == ("done", "a", str(tmp_path / "last.pt"))
+    assert seen == {"threads": threads + 2, "train_set": "images", "normals": "normals"}
+
+
+def test_a_process_that_ended_cleanly_without_a_result_is_an_error_once_the_queue_is_drained():
+    procs = {"a": SimpleNamespace(is_alive=lambda: False, exitcode=0)}
+    side_by_side._check_alive(procs, {}, drained=False)  # its result may still be in the queue
+    with pytest.raises(RuntimeError, match="run 'a' ended without a result"):
+        side_by_side._check_alive(procs, {}, drained=True)
+
+
+class _Started(Exception):
+    """Raised where a run's process would be made; its argument: the run's torch threads."""
+
+
+class _NoProcesses:
+    """A multiprocessing context that makes no process: `_Started` with the first run's threads."""
+
+    def Queue(self):
+        return queue_module.Queue()
+
+    def Process(self, target, name, args):
+        raise _Started(args[3])
+
+
+@pytest.fixture
+def no_processes(tmp_path, monkeypatch):
+    monkeypatch.setattr(side_by_side.multiprocessing, "get_context", lambda method: _NoProcesses())
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the data file is written here
+
+
+def test_more_runs_than_threads_get_one_thread_each(tiny_config, tmp_path, monkeypatch, no_processes):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    configs = {k: tiny_config(out_dir=str(tmp_path / k)) for k in "abc"}
+    with pytest.raises(_Started) as started:
+        train_side_by_side(configs, [], progress=False)
+    assert started.value.args == (1,)  # 2 threads // 3 runs, at least 1
+
+
+def test_a_cuda_run_is_refused_where_cuda_is_available(tiny_config, monkeypatch, no_processes):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(ValueError, match=r"configs\['a'\].device: side-by-side runs share the CPU, got 'cuda'"):
+        train_side_by_side({"a": tiny_config(device="cuda")}, [], progress=False)
+
+
+class _Scripted:
+    """A multiprocessing context whose runs 'send' ``news`` at once and end: no process is made."""
+
+    def __init__(self, news):
+        self.news, self.configs = news, {}
+
+    def Queue(self):
+        q = queue_module.Queue()
+        for item in self.news:
+            q.put(item)
+        q.close = lambda: None
+        return q
+
+    def Process(self, target, name, args):
+        self.configs[args[0]] = args[1]
+        return SimpleNamespace(start=lambda: None, is_alive=lambda: False, exitcode=0, pid=None)
+
+
+class _Bar:
+    """A tqdm stand-in that keeps its last count and total."""
+
+    def __init__(self, **kwargs):
+        self.n, self.total = 0, None
+
+    def refresh(self):
+        pass
+
+    def write(self, text):
+        pass
+
+    def close(self):
+        pass
+
+
+@pytest.fixture
+def scripted(tmp_path, monkeypatch):
+    """``scripted(news)`` -> the context the next `train_side_by_side` uses, its bars recorded in ``bars``."""
+    bars = []
+    monkeypatch.setattr("tqdm.auto.tqdm", lambda **kwargs: bars.append(_Bar(**kwargs)) or bars[-1])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def make(news):
+        context = _Scripted(news)
+        context.bars = bars
+        monkeypatch.setattr(side_by_side.multiprocessing, "get_context", lambda method: context)
+        return context
+
+    return make
+
+
+def test_the_bar_counts_the_steps_of_all_runs_and_the_results_come_in_the_configs_order(tiny_config, tmp_path,
+                                                                                       scripted):
+    context = scripted([("step", "a", 3, 10), ("step", "b", 4, 12), ("done", "b", "b.pt"), ("done", "a", "a.pt")])
+    configs = {k: tiny_config(out_dir=str(tmp_path / k), progress=True) for k in "ab"}
+    result = train_side_by_side(configs, [], progress=False)
+    assert (context.bars[0].n, context.bars[0].total) == (7, 22)  # 3 + 4 of 10 + 12 steps
+    assert list(result.items()) == [("a", Path("a.pt")), ("b", Path("b.pt"))]
+    assert [c.progress for c in context.configs.values()] == [False, False]  # the runs' own bars are off
+    assert list(tmp_path.glob("*.pkl")) == []  # the data file is removed
+
+
+def test_a_warning_every_run_gives_is_shown_once(tiny_config, tmp_path, scripted, caplog):
+    scripted([("log", "a", "topoloc.x", logging.WARNING, "slow"), ("log", "b", "topoloc.x", logging.WARNING, "slow"),
+              ("done", "a", "a.pt"), ("done", "b", "b.pt")])
+    configs = {k: tiny_config(out_dir=str(tmp_path / k)) for k in "ab"}
+    with caplog.at_level(logging.WARNING, logger="topoloc.x"):
+        train_side_by_side(configs, [], progress=False)
+    assert [r.getMessage() for r in caplog.records if r.name == "topoloc.x"] == ["slow"]

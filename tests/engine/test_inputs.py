@@ -1,0 +1,86 @@
+"""The training data a run holds: caches at the training size, relight normals checked, steps per epoch."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.data.cache import as_cache
+from topoloc.engine.inputs import relight_normals, steps_per_epoch, training_caches
+
+
+def _config(**changes):
+    """The `TrainConfig` fields `training_caches` and `relight_normals` read."""
+    values = dict(cache_device="cpu", cache_file=None, image_size=(8, 12), num_workers=0, progress=False)
+    values.update(changes)
+    return SimpleNamespace(**values)
+
+
+@pytest.mark.parametrize(("n_images", "world_size", "local_batch", "drop_last", "expected"), [
+    (10, 1, 4, True, 2),   # 4 + 4, the last 2 dropped
+    (10, 1, 4, False, 3),  # 4 + 4 + 2
+    (10, 3, 3, True, 1),   # shards of ceil(10 / 3) = 4 images: one full batch of 3
+    (10, 3, 3, False, 2),  # 3 + 1
+    (8, 2, 4, True, 1),    # shards of 4: exactly one batch
+])
+def test_steps_per_epoch_by_hand(n_images, world_size, local_batch, drop_last, expected):
+    assert steps_per_epoch(n_images, world_size, local_batch, drop_last) == expected
+
+
+def test_no_full_batch_with_drop_last_is_refused():
+    with pytest.raises(ValueError, match="10 training images give no full batch of 8 per process"):
+        steps_per_epoch(10, 2, 8, drop_last=True)  # shards of 5 images
+    assert steps_per_epoch(10, 2, 8, drop_last=False) == 1
+
+
+def test_the_caches_are_at_the_training_size(pose_images, tmp_path):
+    cache = as_cache(pose_images(n=4, size_hw=(16, 16)), (16, 16))
+    train_cache, val_cache = training_caches(_config(), cache, pose_images(n=3, size_hw=(16, 16)),
+                                             torch.device("cpu"), tmp_path, is_main=True)
+    assert train_cache.images.shape == (4, 3, 8, 12) and val_cache.images.shape == (3, 3, 8, 12)
+
+
+def test_cache_device_cuda_means_the_training_device(pose_images, tmp_path):
+    train_cache, _ = training_caches(_config(cache_device="cuda"), pose_images(n=2, size_hw=(8, 12)), None,
+                                     torch.device("cpu"), tmp_path, is_main=True)
+    assert train_cache.images.device.type == "cpu"
+
+
+def test_only_the_main_process_writes_the_cache_file_under_the_run_folder(pose_images, tmp_path):
+    config = _config(cache_file="train.cache")
+    training_caches(config, pose_images(n=2, size_hw=(8, 12)), None, torch.device("cpu"), tmp_path, is_main=False)
+    assert list(tmp_path.iterdir()) == []
+    training_caches(config, pose_images(n=2, size_hw=(8, 12)), None, torch.device("cpu"), tmp_path, is_main=True)
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == ["train.cache"]
+
+
+def test_empty_training_and_validation_sets_are_refused_by_name(pose_images, tmp_path):
+    with pytest.raises(ValueError, match="^train_set: the dataset list is empty"):
+        training_caches(_config(), [], None, torch.device("cpu"), tmp_path, is_main=True)
+    with pytest.raises(ValueError, match="^validation set: "):
+        training_caches(_config(), pose_images(n=2, size_hw=(8, 12)), [], torch.device("cpu"), tmp_path, is_main=True)
+
+
+def test_relight_normals_must_be_int8_at_the_training_height_and_width(pose_images):
+    cache = as_cache(pose_images(n=2, size_hw=(8, 12)), (8, 12))
+    normals = torch.zeros(2, 3, 8, 12, dtype=torch.int8)
+    assert relight_normals(_config(), cache, normals, cache, torch.device("cpu")) is not None
+    with pytest.raises(ValueError, match=r"`normals` must be int8 \(2, 3, 8, 12\)"):
+        relight_normals(_config(), cache, normals.float(), cache, torch.device("cpu"))
+    with pytest.raises(ValueError, match=r"got torch.int8 \(2, 3, 12, 8\)"):
+        relight_normals(_config(), cache, normals.transpose(2, 3), cache, torch.device("cpu"))
+    with pytest.raises(TypeError, match="pass `normals`"):
+        relight_normals(_config(), cache, None, cache, torch.device("cpu"))
+
+
+def test_relight_normals_are_read_from_the_renders_at_the_training_height_and_width(tmp_path, lhs_flight):
+    from topoloc.data import TopoFlight
+
+    lhs_flight(tmp_path, n=2, size_hw=(32, 48))
+    flight = TopoFlight(tmp_path, "comballaz-LHS", frame="comballaz")
+    for render in flight.render_paths:  # a depth map per render: every pixel 100 m along the optical axis
+        np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")), np.full((32, 48), 100.0, np.float32))
+    cache = as_cache(flight, (8, 12))
+    normals = relight_normals(_config(), flight, None, cache, torch.device("cpu"))
+    assert normals.dtype == torch.int8 and normals.shape == (2, 3, 8, 12)

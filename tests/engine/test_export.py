@@ -379,3 +379,23 @@ def test_a_model_in_training_mode_exports_the_poses_of_its_eval_mode(ckpt, tmp_p
         expected = reference(reference.normalize(images)).numpy()
     got = _session(out.onnx).run(None, {"images": images.numpy()})[0]
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+
+
+def test_cli_export_flags_reach_the_graph(ckpt, tmp_path, capsys):
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "f.onnx"), "--opset", "18",
+                 "--input-dtype", "float"]) == 0
+    proto = onnx.load(str(tmp_path / "f.onnx"))
+    assert {op.domain or "ai.onnx": op.version for op in proto.opset_import}["ai.onnx"] == 18
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert "opset 18, input images float32" in capsys.readouterr().out
+    # --frame is checked against the checkpoint's (comballaz): another is refused by its flag
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "e.onnx"), "--frame", "epfl"])
+    assert exc.value.code == 2 and "--frame: " in capsys.readouterr().err
+    # a checkpoint that records no frame: exported in comballaz's, with the one-line warning saying so
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    del state["frame"]
+    bare = save_checkpoint(state, tmp_path / "bare" / "last.pt")
+    assert main(["export", "--checkpoint", str(bare), "--out", str(tmp_path / "b.onnx")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: ") and "does not record its training frame: assuming 'comballaz'" in err

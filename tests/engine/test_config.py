@@ -68,6 +68,13 @@ def test_int_image_size_is_refused_and_callable_augment():
     ("grad_clip", 0.0, ValueError),  # clips every gradient to zero: nothing learnt
     ("augment_strength", 5.0, ValueError),  # SimToReal's strength lies in [0, 1]
     ("model_kwargs", {"feat_dmi": 64}, ValueError),  # was AtLoc's TypeError after the images were decoded
+    ("epochs", True, ValueError),  # a bool is an int to Python: True would train 1 epoch
+    ("log_every", 0, ValueError),  # steps between updates: 0 has no meaning
+    ("val_every", -1, ValueError),
+    ("weight_decay", -5e-4, ValueError),  # a negative decay grows the weights
+    ("sq", float("nan"), ValueError),  # named `sq`, not `sx`
+    ("resume_changes", "ask", ValueError),  # "refuse" or "allow"
+    ("overwrite", "yes", TypeError),
 ])
 def test_bad_fields_are_named(field, value, error):
     with pytest.raises(error, match=field):
@@ -169,3 +176,25 @@ def test_a_config_that_cannot_be_written_leaves_the_previous_file_and_nothing_el
         broken.to_yaml(path)
     assert path.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
+def test_an_empty_yaml_file_is_the_default_config(tmp_path):
+    # YAML reads an empty file (or one of comments) as None, not as a mapping without fields
+    (tmp_path / "config.yaml").write_text("# every field at its default\n")
+    assert TrainConfig.from_yaml(tmp_path / "config.yaml") == TrainConfig()
+
+
+def test_paths_are_taken_and_written_as_strings(tmp_path):
+    from pathlib import Path
+
+    cfg = TrainConfig(init_from=Path("runs/a/last.pt"), resume=Path("runs/b/last.pt"),
+                      model_kwargs={"backbone_kwargs": {"weights": Path("w/resnet.pt"), "sizes": (1, 2)}})
+    assert (cfg.init_from, cfg.resume) == ("runs/a/last.pt", "runs/b/last.pt")
+    written = yaml.safe_load(cfg.to_yaml(tmp_path / "config.yaml").read_text())
+    assert written["model_kwargs"] == {"backbone_kwargs": {"weights": "w/resnet.pt", "sizes": [1, 2]}}
+
+
+def test_model_kwargs_keys_must_be_strings_at_any_depth():
+    # config.yaml would write the key 1 as "1": the model read back would be given another argument
+    with pytest.raises(TypeError, match=r"`model_kwargs\['backbone_kwargs'\]` has the key 1; expected str keys"):
+        TrainConfig(model_kwargs={"backbone_kwargs": {1: "a"}})

@@ -307,6 +307,8 @@ def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monke
         "render", f"--out={home}/rt", f"{home}/x", "--flights", "a~b", "--override", "data.root=~/d"]
     cfg = TrainConfig(out_dir="~/runs/a", cache_file="~/c.pt", init_from="~/b/last.pt")
     assert (cfg.out_dir, cfg.cache_file, cfg.init_from) == (f"{home}/runs/a", f"{home}/c.pt", f"{home}/b/last.pt")
+    # a recipe's `train.resume: ~/runs/a/last.pt` was looked for in a folder named '~': "no such checkpoint"
+    assert TrainConfig(resume="~/runs/a/last.pt").resume == f"{home}/runs/a/last.pt"
     recipe = tmp_path / "r.yaml"
     recipe.write_text("data: {root: ~/data, train: ['x:synthetic:train'], test: ['x:synthetic:test']}\n"
                       "train: {out_dir: ~/runs}\nevaluate: {out_dir: ~/ev}\n")

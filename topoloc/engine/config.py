@@ -325,7 +325,7 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `cache_file` must be a path or None, got {self.cache_file!r}")
         if isinstance(self.cache_file, PathLike):
             self.cache_file = str(self.cache_file)
-        for name in ("out_dir", "cache_file", "init_from"):  # "~/runs" is the home folder's, as in a shell
+        for name in ("out_dir", "cache_file", "init_from", "resume"):  # "~/runs" is the home folder's, as in a shell
             if isinstance(getattr(self, name), str) and getattr(self, name).startswith("~"):
                 setattr(self, name, os.path.expanduser(getattr(self, name)))
 

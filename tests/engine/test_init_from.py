@@ -126,3 +126,20 @@ def test_a_file_that_is_no_checkpoint_is_named(tiny_config, pose_images, tmp_pat
     bad.write_text("not a checkpoint")
     with pytest.raises(ValueError, match="TrainConfig.init_from: .*notes.pt"):
         train(tiny_config(init_from=str(bad)), pose_images(n=8))
+
+
+def test_a_run_started_from_pretrained_weights_can_be_fine_tuned_without_them(tiny_config, tmp_path):
+    # `pretrained` says where a run's first weights came from, not what the model is: a fine-tune that does
+    # not load them again (or loads them from another path) starts from that run as from any other.
+    from topoloc.engine.checkpoint import save_checkpoint
+    from topoloc.engine.resume import read_init_from
+
+    base = tiny_config()
+    path = save_checkpoint({"model_name": base.model, "model_state": {}, "loss_state": {},
+                            "model_kwargs": {**base.model_kwargs, "pretrained": "/weights/resnet18.safetensors"}},
+                           tmp_path / "pre" / "last.pt")
+    assert read_init_from(tiny_config(init_from=str(path)), None)["model_kwargs"]["pretrained"].endswith(".safetensors")
+    other = tiny_config(init_from=str(path), model_kwargs={**base.model_kwargs, "pretrained": True})
+    assert read_init_from(other, None) is not None
+    with pytest.raises(ValueError, match="not this run's atloc_resnet18 with"):  # another model is still refused
+        read_init_from(tiny_config(init_from=str(path), model_kwargs={**base.model_kwargs, "feat_dim": 16}), None)

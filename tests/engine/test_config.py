@@ -88,6 +88,12 @@ def test_resume_and_overwrite_together_are_refused():
     assert TrainConfig(resume="runs/a/last.pt", overwrite=True).overwrite  # another run's checkpoint: no conflict
 
 
+def test_an_empty_resume_path_is_refused_when_the_config_is_made():
+    # `train.resume: ""` (an unset variable) passed the config and failed at the start, naming '.' as a folder
+    with pytest.raises(ValueError, match=r"`resume` must be a bool or a checkpoint path, got '' \(an empty path\)"):
+        TrainConfig(resume="")
+
+
 def test_numpy_numbers_are_taken_as_the_numbers_they_are(tmp_path):
     cfg = TrainConfig(epochs=np.int64(3), batch_size=np.int32(8), lr=np.float32(0.5))
     assert (cfg.epochs, cfg.batch_size, cfg.lr) == (3, 8, 0.5) and type(cfg.epochs) is int

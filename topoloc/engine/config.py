@@ -310,6 +310,8 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `resume` must be a bool or a checkpoint path, got {self.resume!r}")
         if isinstance(self.resume, PathLike):
             self.resume = str(self.resume)
+        if self.resume == "":  # an unset variable in a recipe: it was refused only at the start, as "'.' is a folder"
+            raise ValueError("TrainConfig: `resume` must be a bool or a checkpoint path, got '' (an empty path)")
         if self.resume is True and self.overwrite:
             raise ValueError("TrainConfig: `resume=True` (go on with out_dir's run) and `overwrite=True` (replace it "
                              "by a new run) exclude each other: pick one (CLI: --resume or --overwrite)")

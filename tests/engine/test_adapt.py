@@ -44,13 +44,6 @@ def _cache(images, flights=None, domains=None):
     return ImageCache(images, c2w, flights=flights, domains=domains)
 
 
-def test_mean_is_the_images_mean_whatever_the_batches():
-    images = _images(12)
-    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4)  # three batches of 4
-    x = images.numpy().astype(np.float64) / 255.0
-    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
-
-
 def test_variance_of_one_batch_is_the_unbiased_variance_and_dropout_is_off():
     images = _images(8, seed=1)
     adapted = adapt_batchnorm(PooledBN(dropout=0.9), _cache(images), batch_size=8)
@@ -60,10 +53,14 @@ def test_variance_of_one_batch_is_the_unbiased_variance_and_dropout_is_off():
     assert not adapted.training
 
 
-def test_every_image_counts_when_the_count_is_not_a_multiple_of_the_batch():
-    # 10 images in batches of 4 -> two batches of 5: the mean of the two batch means is the mean of all 10
-    images = _images(10, seed=2)
-    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4)
+@pytest.mark.parametrize("count, batch_size, seed", [
+    (12, 4, 0),  # three batches of 4
+    (10, 4, 2),  # two batches of 5: the mean of the two batch means is the mean of all 10
+    (3, 64, 8),  # fewer images than a batch: one batch of 3
+])
+def test_mean_is_the_images_mean_whatever_the_batches(count, batch_size, seed):
+    images = _images(count, seed=seed)
+    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=batch_size)
     x = images.numpy().astype(np.float64) / 255.0
     np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
 
@@ -187,13 +184,6 @@ def test_the_statistics_are_of_the_models_normalised_input():
     x = (images.numpy().astype(np.float64) / 255.0 - 0.5) / 0.25
     np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-5)
     np.testing.assert_allclose(adapted.bn.running_var.numpy(), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
-
-
-def test_fewer_images_than_a_batch_make_one_batch():
-    images = _images(3, seed=8)
-    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=64)
-    x = images.numpy().astype(np.float64) / 255.0
-    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
 
 
 def test_the_batches_are_drawn_in_the_order_the_seed_shuffles():

@@ -120,6 +120,30 @@ def test_write_atomically_writes_beside_then_replaces(tmp_path):
     assert out.read_text() == "new"
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads file descriptors' targets in /proc (Linux)")
+def test_write_atomically_syncs_the_data_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    # A power cut after an unsynced rename can leave the name pointing at an empty file (the data was
+    # still in the page cache): fsync the temporary file's data first, the folder's entry after.
+    import topoloc._tempfiles as tf
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        target = Path(os.readlink(f"/proc/self/fd/{fd}"))  # what the descriptor is open on
+        events.append(("fsync", target.name, target.read_bytes() if target.is_file() else None))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", Path(src).name, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(tf.os, "fsync", fsync)
+    monkeypatch.setattr(tf.os, "replace", replace)
+    write_atomically(tmp_path / "a.txt", lambda tmp: tmp.write_text("new"))
+    tmp_name = f".a.txt.{os.getpid()}.tmp"
+    assert events == [("fsync", tmp_name, b"new"), ("replace", tmp_name, "a.txt"), ("fsync", tmp_path.name, None)]
+
+
 def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
     out = tmp_path / "a.txt"
     out.write_text("previous")

@@ -74,7 +74,8 @@ OPEN_MODE = _open_mode()
 def write_atomically(path: str | PathLike, write: Callable[[Path], object]) -> Path:
     """Write ``path`` whole or not at all: ``write(tmp)`` fills ``.<name>.<pid>.tmp`` beside it, which then
     replaces ``path``. A process killed meanwhile leaves the previous file (or none), never half of one;
-    `remove_stale_writes` removes its temporary file.
+    `remove_stale_writes` removes its temporary file. The new data is synced to disk before the rename
+    (and the rename after it), so a power cut does not leave an empty file under the name either.
 
     Example:
         >>> import tempfile
@@ -86,11 +87,30 @@ def write_atomically(path: str | PathLike, write: Callable[[Path], object]) -> P
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
+        _sync(tmp)  # the data on disk before the name points at it: a power cut leaves the old file or the new
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+    _sync(path.parent, folder=True)  # the rename itself on disk
     return path
+
+
+def _sync(path: Path, folder: bool = False) -> None:
+    """``fsync`` a file's data, or a folder's entries (best effort: some file systems cannot sync a folder)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        if folder:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_text_atomically(path: str | PathLike, text: str, encoding: str | None = None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import stat
 import warnings
 
 import numpy as np
@@ -33,13 +34,15 @@ def test_the_checkpoint_is_on_disk_whole_before_it_replaces_the_previous_one(tmp
     synced, real_fsync = [], os.fsync
 
     def fsync(fd):
-        synced.append((os.fstat(fd).st_size, path.read_bytes() == before))
+        st = os.fstat(fd)
+        synced.append(("folder" if stat.S_ISDIR(st.st_mode) else st.st_size, path.read_bytes() == before))
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
     save_checkpoint({"value": torch.arange(5000.0)}, path)  # ~20 kB, beyond Python's 8 kB write buffer
     monkeypatch.undo()
-    assert synced == [(path.stat().st_size, True)]
+    # the new file whole while the previous one is in place, then the folder (the rename) once it is replaced
+    assert synced == [(path.stat().st_size, True), ("folder", False)]
     assert torch.equal(load_checkpoint(path)["value"], torch.arange(5000.0))
 
 

@@ -29,7 +29,6 @@ read it; nothing else indexes a checkpoint dict by key.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import warnings
 from dataclasses import dataclass
@@ -60,7 +59,8 @@ CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 def save_checkpoint(state: dict[str, Any], path: str | PathLike) -> Path:
     """Write ``state`` atomically: to a temporary file in the same folder, then ``os.replace``.
 
-    A run killed while writing leaves the previous checkpoint intact.
+    A run killed while writing, or a power cut, leaves the previous checkpoint intact: the new file is
+    synced to disk before it replaces it (`topoloc._tempfiles.write_atomically`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,10 +68,8 @@ def save_checkpoint(state: dict[str, Any], path: str | PathLike) -> Path:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             torch.save({"format": CHECKPOINT_FORMAT, **state}, f)
-            f.flush()
-            os.fsync(f.fileno())
 
-    return write_atomically(path, write)
+    return write_atomically(path, write)  # synced to disk before it replaces the previous checkpoint
 
 
 def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:

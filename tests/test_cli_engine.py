@@ -4,6 +4,7 @@ import argparse
 import importlib.metadata
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +85,7 @@ def test_required_flags_and_bad_input(tmp_path, capsys):
      "'{file}/sub': '{file}' is a file, not a folder"),
     ("export", ["--checkpoint", "c.pt", "--out", "{file}/m.onnx"], "'{file}/m.onnx': '{file}' is a file, not a folder"),
     ("export", ["--checkpoint", "c.pt", "--out", "{folder}"], "expected a file name, '{folder}' is a folder"),
+    ("export", ["--checkpoint", "c.pt", "--out", "{folder}/new/"], "expected a file name, '{folder}/new/' is a folder"),
     ("localise", ["--checkpoint", "c.pt", "x.jpg", "--out", "a.csv", "{folder}"],
      "expected a file name, '{folder}' is a folder"),
 ])
@@ -109,3 +111,129 @@ def test_a_count_below_one_is_refused_by_its_flag(capsys, argv, flag):
         main(argv)
     assert exc.value.code == 2
     assert f"argument {flag}: expected a whole number >= 1, got '{argv[-1]}'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """The library calls of demo, render and saliency fail the test: a flag that should be refused is not (a
+    real demo or render would run for minutes)."""
+    import topoloc.experiments.demo as demo_module
+    import topoloc.experiments.recipe as recipe_module
+    import topoloc.procedural as procedural
+
+    def started(*args, **kwargs):
+        raise AssertionError("the work started: the arguments were not refused")
+
+    monkeypatch.setattr(demo_module, "run_demo", started)
+    monkeypatch.setattr(procedural, "render_flights", started)
+    monkeypatch.setattr(recipe_module, "explain_checkpoint", started)
+
+
+@pytest.mark.parametrize("argv", [["demo", "--out", "{tmp}", "--seed", "-1"], ["demo", "--out", "{tmp}", "--seed", "x"],
+                                  ["render", "--out", "{tmp}", "--seed", "1.5"]])
+def test_a_seed_below_0_or_not_whole_is_refused_by_its_flag(tmp_path, capsys, no_work, argv):
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(tmp=tmp_path) for a in argv])
+    assert exc.value.code == 2
+    assert f"argument --seed: expected a whole number >= 0, got '{argv[-1]}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, said", [
+    ([], "the following arguments are required: COMMAND"),
+    (["demo"], "the following arguments are required: --out"),
+    (["saliency", "--data", "{tmp}", "--flights", "f", "--out", "{tmp}/o"],
+     "the following arguments are required: --checkpoint"),
+    (["saliency", "--checkpoint", "c.pt", "--data", "{tmp}", "--flights", "--out", "{tmp}/o"],
+     "argument --flights: expected at least one argument"),
+])
+def test_a_missing_subcommand_flag_or_flight_is_refused_before_any_work(tmp_path, capsys, no_work, argv, said):
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(tmp=tmp_path) for a in argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("evaluate", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "o"]),
+    ("saliency", ["--checkpoint", "c.pt", "--data", "d", "--flights", "f", "--out", "o"]),
+    ("demo", ["--out", "o"]),
+    ("localise", ["--checkpoint", "c.pt", "p.jpg", "--out", "a.csv"]),
+])
+def test_device_is_auto_cpu_or_cuda_as_its_help_says(tmp_path, monkeypatch, capsys, name, argv):
+    monkeypatch.chdir(tmp_path)
+    assert [build_parser().parse_args([name, *argv, *device]).device for device in ([], ["--device", "cpu"],
+            ["--device", "cuda"])] == ["auto", "cpu", "cuda"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([name, *argv, "--device", "gpu"])
+    assert "argument --device: invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_demo_flags_reach_run_demo_with_the_defaults_of_its_help(tmp_path, monkeypatch, capsys):
+    import topoloc.experiments.demo as demo_module
+
+    calls = []
+
+    def fake(out, **kw):
+        calls.append((out, kw))
+        return Path(out) / "report.md"
+
+    monkeypatch.setattr(demo_module, "run_demo", fake)
+    assert main(["demo", "--out", str(tmp_path / "a")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "b"), "--smoke", "--device", "cpu", "--seed", "3"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "c"), "--seed", "0"]) == 0  # 0 is a seed, the default one
+    assert calls == [(str(tmp_path / "a"), {"smoke": False, "device": "auto", "seed": 0}),
+                     (str(tmp_path / "b"), {"smoke": True, "device": "cpu", "seed": 3}),
+                     (str(tmp_path / "c"), {"smoke": False, "device": "auto", "seed": 0})]
+    assert capsys.readouterr().out.splitlines() == [f"report: {tmp_path / d / 'report.md'}" for d in "abc"]
+
+
+def test_saliency_flags_reach_explain_checkpoint_with_the_defaults_of_its_help(tmp_path, monkeypatch, capsys):
+    import topoloc.experiments.recipe as recipe_module
+
+    calls = []
+
+    def fake(checkpoint, data, flights, out, **kw):
+        calls.append((checkpoint, data, flights, out, kw))
+        return Path(out) / "saliency.md"
+
+    monkeypatch.setattr(recipe_module, "explain_checkpoint", fake)
+    common = ["saliency", "--checkpoint", "last.pt", "--data", str(tmp_path)]
+    assert main([*common, "--flights", "a:real", "--out", str(tmp_path / "s")]) == 0
+    assert main([*common, "--flights", "a:real", "b", "--out", str(tmp_path / "t"), "--num-images", "1",
+                 "--share-images", "5", "--frame", "epfl", "--device", "cpu"]) == 0
+    assert calls == [
+        ("last.pt", str(tmp_path), ["a:real"], str(tmp_path / "s"),
+         {"figure_images": 3, "share_images": 16, "frame": None, "device": "auto"}),
+        ("last.pt", str(tmp_path), ["a:real", "b"], str(tmp_path / "t"),
+         {"figure_images": 1, "share_images": 5, "frame": "epfl", "device": "cpu"}),
+    ]
+    assert capsys.readouterr().out.splitlines() == [f"saliency: {tmp_path / d / 'saliency.md'}" for d in "st"]
+
+
+def test_one_line_keeps_the_first_line_and_the_kind_of_a_value_or_file_error():
+    from topoloc.cli._common import one_line
+
+    long = one_line(ValueError("could not read 'c.pt' as a torch checkpoint\n  File ...\n  UnpicklingError"))
+    assert (type(long), str(long)) == (ValueError, "could not read 'c.pt' as a torch checkpoint")
+    missing = one_line(FileNotFoundError("checkpoint 'c.pt': no such file\n(see --checkpoint)"))
+    assert (type(missing), str(missing)) == (FileNotFoundError, "checkpoint 'c.pt': no such file")
+    other = TypeError("a\nb")
+    assert one_line(other) is other  # not the CLI's to shorten
+    assert str(one_line(ValueError("  \n"))) == "ValueError"
+
+
+def test_print_warnings_prints_each_on_stderr_but_the_skipped(capsys):
+    import warnings
+
+    from topoloc.cli._common import print_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("localise: skipped 'a.jpg': no such file")
+        warnings.warn("frame: the checkpoint has none")
+    print_warnings(caught, skip_prefix="localise: skipped")
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", "warning: frame: the checkpoint has none\n")
+    print_warnings(caught)
+    assert capsys.readouterr().err.count("warning: ") == 2

@@ -170,16 +170,17 @@ def test_contradicting_or_negative_evaluate_flags_are_refused(tmp_path, capsys, 
     assert expected in err
 
 
-def test_evaluate_in_another_frame_is_refused(tiny_config, tmp_path, lhs_flight, capsys):
+def test_evaluate_and_saliency_in_another_frame_are_refused_by_the_flag(tiny_config, tmp_path, lhs_flight, capsys):
     from topoloc.data import TopoFlight
 
     lhs_flight(tmp_path / "data", n=6)
     result = train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), TopoFlight(tmp_path / "data", "comballaz-LHS"))
-    err = _exit(["evaluate", "--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"),
-                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--frame", "epfl",
-                 "--device", "cpu", "--no-retrieval"], capsys)
-    assert "trained in the comballaz frame, not in epfl" in err
-    assert not (tmp_path / "eval").exists()
+    common = ["--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"), "--flights",
+              "comballaz-LHS", "--frame", "epfl", "--device", "cpu"]
+    expected = f"error: --frame: {result.final_checkpoint} was trained in the comballaz frame, not in epfl"
+    assert expected in _exit(["evaluate", *common, "--out", str(tmp_path / "eval"), "--no-retrieval"], capsys)
+    assert expected in _exit(["saliency", *common, "--out", str(tmp_path / "sal")], capsys)
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "sal").exists()
 
 
 def test_new_run_over_a_finished_one_is_refused_from_the_cli(tiny_config, pose_images, tmp_path, capsys, monkeypatch):
@@ -317,6 +318,13 @@ def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monke
     assert loaded.eval_out_dir == f"{home}/ev"
 
 
+def test_a_lone_tilde_is_the_home_folder_too(tmp_path, monkeypatch):
+    from topoloc.cli.app import _home_expanded
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _home_expanded(["~", "--out=~"]) == [str(tmp_path / "home"), f"--out={tmp_path / 'home'}"]
+
+
 def _interrupted_by_ctrl_c_while_saving():
     """What a Ctrl-C inside torch.save gives: the zip writer's own error, raised while handling the interrupt."""
     try:
@@ -341,6 +349,40 @@ def test_ctrl_c_is_one_line_saying_how_to_go_on(tmp_path, capsys, monkeypatch, f
         main(["train", "--config", _recipe(tmp_path), *flags])
     assert exc.value.code == 130  # 128 + SIGINT, as a shell reports it
     assert capsys.readouterr().err.splitlines()[-1] == f"topoloc train: interrupted{hint}"  # after any warning
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["demo", "--out", "{tmp}/demo"], "; the same command goes on where it stopped"),
+    (["render", "--out", "{tmp}/data", "--flights", "comballaz-LHS:2"],
+     "; the same command renders the images still missing"),
+])
+def test_ctrl_c_in_demo_or_render_says_that_the_same_command_goes_on(tmp_path, capsys, monkeypatch, argv, hint):
+    import topoloc.experiments.demo as demo_module
+    import topoloc.procedural as procedural
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_module, "run_demo", interrupted)
+    monkeypatch.setattr(procedural, "render_flights", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(tmp=tmp_path) for a in argv])
+    assert exc.value.code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == f"topoloc {argv[0]}: interrupted{hint}"
+
+
+@pytest.mark.parametrize("raised, said", [
+    (ValueError("recipe 'r.yaml' is not valid YAML\n    line 2, column 9\n\n"),
+     "recipe 'r.yaml' is not valid YAML; line 2, column 9"),  # its lines joined, the blank ones left out
+    (OSError(), "OSError"),  # no message at all: its kind
+])
+def test_an_error_of_several_lines_or_none_is_still_one_line(tmp_path, capsys, monkeypatch, raised, said):
+    def failing(recipe, evaluate_only=False):
+        raise raised
+
+    monkeypatch.setattr(recipe_module, "run_recipe", failing)
+    err = _exit(["train", "--config", _recipe(tmp_path)], capsys)
+    assert err.splitlines()[-1] == f"topoloc train: error: {said}"
 
 
 def test_a_runtime_error_of_its_own_keeps_its_traceback(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc import _device, _tempfiles
+from topoloc import _device, _paths, _tempfiles
 from topoloc._device import cpu_flags, cpu_has_bf16, resolve_device
 from topoloc._flags import check_flag
 from topoloc._messages import renamed, shape_of
@@ -63,6 +63,33 @@ def test_the_write_check_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []  # neither the probe file nor the folder "new"
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open file descriptors in /proc (Linux)")
+def test_the_write_check_closes_its_probe_file(tmp_path):
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        assert cannot_write(tmp_path) is None
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_folder_that_refuses_the_probe_is_named_with_the_reason(tmp_path, monkeypatch):
+    def refused(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_paths.tempfile, "mkstemp", refused)
+    assert cannot_write(tmp_path / "new" / "out.csv") == f"cannot write in {str(tmp_path)!r} (Permission denied)"
+
+    def refused_without_a_reason(**kwargs):
+        raise OSError
+
+    monkeypatch.setattr(_paths.tempfile, "mkstemp", refused_without_a_reason)
+    assert cannot_write(tmp_path) == f"cannot write in {str(tmp_path)!r} (OSError)"
+
+
+def test_an_existing_file_can_be_written_over(tmp_path):
+    (tmp_path / "out.csv").write_text("previous")
+    assert unwritable(tmp_path / "out.csv") is None
+
+
 def test_a_file_in_the_way_is_left_to_file_above():
     # /proc/self/status is a file in /proc, where nothing can be created: the file is the reason, not /proc.
     assert cannot_write("/proc/self/status/out.csv") is None
@@ -93,6 +120,21 @@ def test_remove_stale_keeps_the_living_and_removes_names_without_a_pid(tmp_path)
     assert sorted(p.name for p in removed) == sorted([f".a.{DEAD_PID}.tmp", ".a.tmp"])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f".a.{os.getpid()}.tmp", ".b.tmp"])
     assert remove_stale(tmp_path / "missing", r".*") == []
+
+
+def test_remove_stale_leaves_a_file_it_cannot_remove_and_goes_on(tmp_path, monkeypatch):
+    for name in (".a.txt", ".b.txt"):
+        (tmp_path / f"{name}.{DEAD_PID}.tmp").write_text("x")
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self.name.startswith(".a."):
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert remove_stale_writes(tmp_path) == [tmp_path / f".b.txt.{DEAD_PID}.tmp"]
+    assert (tmp_path / f".a.txt.{DEAD_PID}.tmp").exists()
 
 
 def test_remove_stale_writes_matches_whole_names_only(tmp_path):
@@ -161,6 +203,37 @@ def test_a_failed_write_leaves_the_previous_file_and_no_temporary(tmp_path):
 def test_write_text_atomically_uses_the_encoding(tmp_path):
     out = write_text_atomically(tmp_path / "a.txt", "é", encoding="latin-1")
     assert out.read_bytes() == b"\xe9"  # U+00E9 is one byte in Latin-1 (two in UTF-8)
+
+
+def test_open_mode_follows_the_umask_and_leaves_it_as_it_was():
+    old = os.umask(0o077)
+    try:
+        assert _tempfiles._open_mode() == 0o600  # 0o666 less the group's and others' bits
+        assert os.umask(0o077) == 0o077  # still the process's umask
+    finally:
+        os.umask(old)
+
+
+def test_a_folder_that_cannot_be_synced_is_no_error_but_data_that_cannot_be_is(tmp_path, monkeypatch):
+    # some file systems cannot open or fsync a folder: the rename is then not synced, the write still done
+    real_open = os.open
+
+    def open_files_only(path, flags, *args, **kwargs):
+        if Path(path).is_dir():
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(_tempfiles.os, "open", open_files_only)
+    assert write_text_atomically(tmp_path / "a.txt", "new").read_text() == "new"
+    monkeypatch.setattr(_tempfiles.os, "open", real_open)
+
+    def fsync_fails(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(_tempfiles.os, "fsync", fsync_fails)
+    with pytest.raises(OSError, match="Input/output error"):  # the data may not be on disk: not renamed
+        write_text_atomically(tmp_path / "a.txt", "newer")
+    assert [(p.name, p.read_text()) for p in tmp_path.iterdir()] == [("a.txt", "new")]
 
 
 def test_open_mode_is_what_open_gives(tmp_path):

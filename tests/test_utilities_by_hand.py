@@ -122,6 +122,15 @@ def test_remove_stale_keeps_the_living_and_removes_names_without_a_pid(tmp_path)
     assert remove_stale(tmp_path / "missing", r".*") == []
 
 
+def test_a_pid_no_process_can_have_is_dead(tmp_path):
+    # beyond the C type of a process id: os.kill raised OverflowError, and a stray ".<name>.<20 digits>.tmp" in a
+    # run folder stopped the run with a traceback
+    assert not pid_alive(2**64)
+    stale = tmp_path / f".log.csv.{2**64}.tmp"
+    stale.write_text("x")
+    assert remove_stale_writes(tmp_path) == [stale]
+
+
 def test_remove_stale_leaves_a_file_it_cannot_remove_and_goes_on(tmp_path, monkeypatch):
     for name in (".a.txt", ".b.txt"):
         (tmp_path / f"{name}.{DEAD_PID}.tmp").write_text("x")

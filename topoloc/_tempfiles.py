@@ -22,7 +22,7 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # another user's process
         return True
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: a number beyond a pid's C type, which no process has
         return False
     return True
 

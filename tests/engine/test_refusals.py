@@ -320,3 +320,20 @@ def test_files_that_are_not_topoloc_checkpoints_are_named_in_one_plain_line(tmp_
                        "beyond tensors and plain data, which topoloc's checkpoints never do; it is not loaded "
                        "(unpickling such objects can run code)")
     assert "\x1b" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("name, head", [("config.yaml", b"model: atloc_resnet18\n"),
+                                        ("photo.JPG", b"\xff\xd8\xff\xe0\x00\x10JFIF"),
+                                        ("poses.npy", b"\x93NUMPY\x01\x00v\x00")])
+def test_a_run_s_other_files_given_as_the_checkpoint_are_named_as_no_torch_file_not_as_pickled_objects(
+        tmp_path, name, head):
+    # was "it holds Python objects beyond tensors and plain data, ... (unpickling such objects can run code)" for
+    # the config.yaml beside last.pt, a photo or a pose file: weights-only loading refuses any byte it cannot
+    # read as a pickle with the same advice as a pickle of Python objects
+    path = tmp_path / name
+    path.write_bytes(head + b"\x00" * 64)
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == (f"load_checkpoint: could not read '{path}' as a torch checkpoint: not a file written "
+                              f"by torch.save (it starts with {head[:4]!r}; torch.save writes a zip archive, "
+                              "b'PK\\x03\\x04')")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -135,14 +136,25 @@ def check_frame(model: Any, frame: Any, checkpoint: str | PathLike = "the checkp
                          f"Evaluate with frame={trained['name'] or 'LocalFrame(...)'!r} (CLI: --frame)")
 
 
-def _load_error(err: Exception) -> str:
-    """What `torch.load` said, as one plain line: torch's weights-only refusal (many lines of advice to load
-    the file unsafely, with terminal colour codes) becomes what it means here."""
+def _load_error(err: Exception, path: Path) -> str:
+    """What `torch.load` said about ``path``, as one plain line: torch's weights-only refusal (many lines of
+    advice to load the file unsafely, with terminal colour codes) becomes what it means here. Weights-only
+    loading refuses a file that is no pickle at all (a YAML, an image, a .npy) with the same advice as a pickle
+    of Python objects; the refusal's reason and the file's first bytes tell them apart."""
     text = plain_text(err)
-    if "Weights only load failed" in text:
+    if "Unsupported global" in text or "Unsupported class" in text:  # a readable pickle of Python objects
         return ("it holds Python objects beyond tensors and plain data, which topoloc's checkpoints never do; it "
                 "is not loaded (unpickling such objects can run code)")
-    first = text.splitlines()[0] if text else ""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        head = b""
+    if head and head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # neither a zip archive nor a pickle
+        return (f"not a file written by torch.save (it starts with {head!r}; torch.save writes a zip archive, "
+                "b'PK\\x03\\x04')")
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # below torch's advice to load unsafely
+    first = reason[1].strip() if reason else text.splitlines()[0] if text else ""
     return f"not a file written by torch.save ({type(err).__name__}: {first})" if first else \
         f"not a file written by torch.save ({type(err).__name__})"
 
@@ -155,8 +167,8 @@ def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cp
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - name the file
-        raise ValueError(f"load_checkpoint: could not read {str(path)!r} as a torch checkpoint: {_load_error(err)}") \
-            from err
+        raise ValueError(f"load_checkpoint: could not read {str(path)!r} as a torch checkpoint: "
+                         f"{_load_error(err, path)}") from err
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"load_checkpoint: {str(path)!r} is not a topoloc checkpoint (expected format "
                          f"{CHECKPOINT_FORMAT!r}; original AtLoc checkpoints load with "

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["renamed", "shape_of", "plain_text"]
+__all__ = ["renamed", "shape_of", "plain_text", "load_reason"]
 
 #: A leading argument name, an optional index (``[2]``), then ``:`` or a space.
 _HEAD = re.compile(r"(?P<name>[A-Za-z_]\w*)(?P<index>\[\d+\])?(?=[: ])")
@@ -61,3 +61,15 @@ def plain_text(err: BaseException) -> str:
         'Weights only load failed'
     """
     return re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+
+
+def load_reason(text: str) -> str:
+    """The one line of a `torch.load` failure's `plain_text` that says why: for a weights-only refusal the
+    line below torch's advice to load the file unsafely, otherwise the first line ("" for no text).
+
+    Example:
+        >>> load_reason("Weights only load failed. ... unsafe ...\\nWeightsUnpickler error: Unsupported operand 103")
+        'Unsupported operand 103'
+    """
+    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+    return reason[1].strip() if reason else text.splitlines()[0] if text else ""

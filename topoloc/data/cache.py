@@ -29,7 +29,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from topoloc._messages import plain_text
+from topoloc._messages import load_reason, plain_text
 from topoloc.image_size import parse_image_size
 
 __all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "resize_uint8"]
@@ -336,8 +336,7 @@ class ImageCache:
                 raise ValueError(f"ImageCache.load: {str(path)!r} is not an ImageCache file ({_FORMAT}): it holds "
                                  "Python objects beyond tensors and plain data, which are not loaded (unpickling "
                                  "them can run code)") from err
-            reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # below torch's advice to load unsafely
-            first = reason[1].strip() if reason else text.splitlines()[0] if text else ""
+            first = load_reason(text)
             raise UnreadableCacheError(f"ImageCache.load: {str(path)!r} could not be read "
                                        f"({type(err).__name__}: {first})") from err
         if not isinstance(data, dict) or data.get("format") != _FORMAT:

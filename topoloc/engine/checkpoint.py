@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -41,7 +40,7 @@ import numpy as np
 import torch
 
 from topoloc._device import resolve_device
-from topoloc._messages import plain_text
+from topoloc._messages import load_reason, plain_text
 from topoloc._paths import not_a_file
 from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
@@ -153,8 +152,7 @@ def _load_error(err: Exception, path: Path) -> str:
     if head and head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # neither a zip archive nor a pickle
         return (f"not a file written by torch.save (it starts with {head!r}; torch.save writes a zip archive, "
                 "b'PK\\x03\\x04')")
-    reason = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # below torch's advice to load unsafely
-    first = reason[1].strip() if reason else text.splitlines()[0] if text else ""
+    first = load_reason(text)
     return f"not a file written by torch.save ({type(err).__name__}: {first})" if first else \
         f"not a file written by torch.save ({type(err).__name__})"
 

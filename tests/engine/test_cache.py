@@ -6,6 +6,7 @@ import argparse
 import errno
 import logging
 import re
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -323,6 +324,22 @@ def test_mixed_sizes_warn_in_width_x_height_with_the_dataset_as_flight():
                                          r"12x8 \(other aspect ratios are stretched\): list: 2 of 12x8 \(e\.g\. 0\), "
                                          r"1 of 8x12 \(e\.g\. 2\)$"):
         ImageCache.from_dataset(data, (8, 12))
+
+
+def test_an_image_size_given_as_width_height_warns_with_the_size_meant_and_other_sizes_do_not():
+    # was silent: the renderer's size=(96, 64) is width first, and image_size=(96, 64) (or (360, 240) for renders
+    # of 240x360) trained on portrait images stretched from the landscape renders
+    data = _samples(3, (64, 96))
+    for size, meant in (((96, 64), (64, 96)), ((144, 96), (96, 144))):
+        with pytest.warns(UserWarning, match=rf"^ImageCache: image_size \({size[0]}, {size[1]}\) is \(H, W\): the 3 "
+                                             r"image\(s\) of 96x64 px \(W x H, e\.g\. 0\) are stretched to "
+                                             rf"{size[1]}x{size[0]}, their aspect ratio turned on its side; for their "
+                                             rf"aspect ratio give image_size=\({meant[0]}, {meant[1]}\)$"):
+            ImageCache.from_dataset(data, size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for size in ((64, 96), (32, 48), (64, 64), (64, 80)):  # their aspect, square, or not their aspect turned
+            assert ImageCache.from_dataset(data, size).images.shape[-2:] == size
 
 
 def test_cuda_without_cuda_is_refused_by_name(monkeypatch):

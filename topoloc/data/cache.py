@@ -185,6 +185,9 @@ class ImageCache:
             UserWarning: images of one flight and domain have different sizes (all are resized
                 to ``image_size``, which stretches other aspect ratios); the warning gives the
                 count of each size and a file of each.
+            UserWarning: ``image_size`` has the images' aspect ratio turned on its side (``(W, H)``
+                given for ``(H, W)``: the renderer's order), which stretches them to the other
+                orientation; the warning gives their count, a file and the size meant.
 
         Raises:
             ValueError: a sample could not be read (an unreadable or missing file, a bad sample);
@@ -235,6 +238,7 @@ class ImageCache:
         if bar is not None:
             bar.close()
         _warn_mixed_sizes(dataset, native, names, domains, flights, size)
+        _warn_transposed(dataset, native, names, size)
         cache = cls(images, c2w, names, domains, flights)
         cache.source_key = key
         if path is not None:
@@ -501,6 +505,20 @@ def _warn_mixed_sizes(dataset: Any, native: list[tuple[int, int]], names: list[s
     if lines:
         warnings.warn(f"ImageCache: images of different sizes in one flight, all resized to {size[1]}x{size[0]} "
                       f"(other aspect ratios are stretched): " + "; ".join(lines), stacklevel=3)
+
+
+def _warn_transposed(dataset: Any, native: list[tuple[int, int]], names: list[str], size: tuple[int, int]) -> None:
+    """One warning when ``size`` (H, W) has the images' aspect ratio turned on its side: (W, H) given for (H, W),
+    as the renderer's sizes are written."""
+    height, width = size
+    if height == width or not all(abs(w / h * width / height - 1.0) <= 0.01 for h, w in native):
+        return
+    paths = getattr(dataset, "image_paths", None)
+    example = paths[0] if paths is not None else names[0]
+    (h, w) = native[0]
+    warnings.warn(f"ImageCache: image_size {size} is (H, W): the {len(native)} image(s) of {w}x{h} px (W x H, e.g. "
+                  f"{example}) are stretched to {width}x{height}, their aspect ratio turned on its side; for their "
+                  f"aspect ratio give image_size=({width}, {height})", stacklevel=3)
 
 
 def _same_poses(cache: ImageCache, dataset: Any) -> bool:

@@ -209,8 +209,8 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     text = (demo_dir / "cli_eval_split" / "report.md").read_text()
     assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
     assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
-    for bad, named in ((["--split-fractions", "0.9,0.1"], "split_fractions"), (["--split-fractions", "a,b,c"],
-                                                                             "--split-fractions"),
+    for bad, named in ((["--split-fractions", "0.9,0.1"], "argument --split-fractions: expected three shares"),
+                       (["--split-fractions", "a,b,c"], "argument --split-fractions: expected three shares"),
                        (["--split-block", "0"], "argument --split-block: expected a whole number >= 1")):
         with pytest.raises(SystemExit) as exc:
             main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",

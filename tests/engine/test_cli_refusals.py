@@ -163,6 +163,12 @@ def test_an_unwritable_pose_file_is_refused_before_sampling(capsys):
 @pytest.mark.parametrize("flags, expected", [
     (["--retrieval", "model", "--no-retrieval"], "argument --no-retrieval: not allowed with argument --retrieval"),
     (["--split-seed", "-1"], "argument --split-seed: expected a whole number >= 0, got '-1'"),
+    # named by the flag, as typed: these were refused as the recipe key, "`split_fractions` must be ...(0.5, 0.5)"
+    (["--split-fractions", "0.5,0.5"], "argument --split-fractions: expected three shares >= 0 summing to 1, "
+                                       "TRAIN,VAL,TEST (e.g. 0.9,0.1,0), got '0.5,0.5'"),
+    (["--split-fractions", "0.5,0.6,0.1"], "got '0.5,0.6,0.1'"),  # 1.2 in all
+    (["--split-fractions", "1.2,-0.2,0"], "got '1.2,-0.2,0'"),  # sums to 1, one share negative
+    (["--split-fractions", "0.9;0.1;0"], "got '0.9;0.1;0'"),
 ])
 def test_contradicting_or_negative_evaluate_flags_are_refused(tmp_path, capsys, flags, expected):
     err = _argparse_exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),

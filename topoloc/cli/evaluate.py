@@ -11,19 +11,21 @@ from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, f
 __all__ = ["add"]
 
 
+def split_fractions(value: str) -> tuple[float, float, float]:
+    """argparse ``type`` of ``--split-fractions``: ``TRAIN,VAL,TEST``, three shares >= 0 summing to 1."""
+    from topoloc.data.splits import check_fractions
+
+    try:
+        return check_fractions([float(v) for v in value.split(",")])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three shares >= 0 summing to 1, TRAIN,VAL,TEST (e.g. 0.9,0.1,0), "
+                                         f"got {value!r}") from None
+
+
 def _split_options(args: argparse.Namespace) -> dict:
     """``--split-fractions / --split-seed / --split-block`` as `FlightSpec` keyword arguments (those given)."""
-    opts = {}
-    if args.split_fractions is not None:
-        try:
-            opts["split_fractions"] = tuple(float(v) for v in args.split_fractions.split(","))
-        except ValueError:
-            raise ValueError(f"--split-fractions: expected three numbers TRAIN,VAL,TEST (e.g. 0.9,0.1,0), "
-                             f"got {args.split_fractions!r}") from None
-    for key in ("split_seed", "split_block"):
-        if getattr(args, key) is not None:
-            opts[key] = getattr(args, key)
-    return opts
+    return {key: getattr(args, key) for key in ("split_fractions", "split_seed", "split_block")
+            if getattr(args, key) is not None}
 
 
 def _flights(items, opts: dict) -> list[recipe.FlightSpec]:
@@ -67,7 +69,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--ignore-recipe", action="store_true",
                    help="do not read the training and validation flights from the recipe.yaml beside the "
                         "checkpoint (without --train-flights the brackets are then not computed)")
-    p.add_argument("--split-fractions", default=None, metavar="TRAIN,VAL,TEST",
+    p.add_argument("--split-fractions", type=split_fractions, default=None, metavar="TRAIN,VAL,TEST",
                    help="how the flights given here split their rows into train / val / test (default: each "
                         "flight's own, 0.8,0.1,0.1); give the training run's, e.g. 0.9,0.1,0 for the demo's")
     p.add_argument("--split-seed", type=non_negative_int, default=None, metavar="N",

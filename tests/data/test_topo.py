@@ -1,5 +1,6 @@
 """TopoFlight: pairing by the row index in file names, real photos through pic names, every bad input."""
 
+import re
 import warnings
 
 import numpy as np
@@ -132,6 +133,21 @@ class TestBadInput:
         np.save(tmp_path / "comballaz-x" / "comballaz-x_poses.npy", load_preset("comballaz-LHS")[:3])
         with pytest.raises(FileNotFoundError, match="no render images"):
             TopoFlight(tmp_path, "comballaz-x")
+
+    def test_the_flight_folder_given_as_the_root_names_the_root_meant(self, topo_root, monkeypatch):
+        # was only "<flight>/<flight>: folder not found", the name doubled and no word on which folder to give
+        folder = topo_root / "comballaz-LHS"
+        with pytest.raises(FileNotFoundError, match=rf"; {re.escape(str(folder))} is that flight folder itself: give "
+                                                    rf"the folder that holds it, {re.escape(str(topo_root))}, as the "
+                                                    r"root \(CLI: --data; a recipe's data.root\)$"):
+            TopoFlight(folder, "comballaz-LHS")
+        monkeypatch.chdir(folder)
+        with pytest.raises(FileNotFoundError, match=rf"; \. is that flight folder itself: give the folder that holds "
+                                                    rf"it, {re.escape(str(topo_root.resolve()))}, as the root"):
+            TopoFlight(".", "comballaz-LHS")
+        with pytest.raises(FileNotFoundError) as other:  # a root that holds no such flight file: no such hint
+            TopoFlight(topo_root, "comballaz-nope")
+        assert "itself" not in str(other.value)
 
     def test_unknown_area_needs_frame(self, tmp_path, make_topo_flight):
         make_topo_flight(tmp_path, "matterhorn-LHS", n_rows=3)

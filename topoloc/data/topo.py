@@ -168,6 +168,10 @@ class TopoFlight(PosedImages):
 
         layout = f"expected a TOPO flight folder holding {self.flight}_poses.npy and {self.flight}_<idx:05d>[_<picname>]_img.png"
         if not self.folder.is_dir():
+            if (self.root / f"{self.flight}_poses.npy").is_file():  # the flight's own folder given as the root
+                parent = self.root.parent if self.root.name not in ("", "..") else self.root.resolve().parent
+                layout += (f"; {self.root} is that flight folder itself: give the folder that holds it, {parent}, "
+                           f"as the root (CLI: --data; a recipe's data.root)")
             raise FileNotFoundError(f"{self.folder}: folder not found; {layout}")
         self.pose_file = self.folder / f"{self.flight}_poses.npy"
         if not self.pose_file.is_file():

@@ -3,6 +3,7 @@ written, atomic writes and their stale temporary files, device strings, CPU flag
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -111,6 +112,75 @@ def test_pid_alive(monkeypatch):
 
     monkeypatch.setattr(_tempfiles.os, "kill", not_permitted)
     assert pid_alive(DEAD_PID + 1)  # another user's process: alive, though it cannot be signalled
+
+
+class _Kernel32:
+    """Stands in for Win32's kernel32 as documented: OpenProcess gives a handle (0 on failure, the reason in
+    GetLastError), GetExitCodeProcess writes the exit code (259, STILL_ACTIVE, while the process runs)."""
+
+    def __init__(self, processes: dict, denied=(), exit_code_fails=False):
+        self.processes, self.denied, self.exit_code_fails = processes, set(denied), exit_code_fails
+        self.error, self.opened, self.closed = 0, [], []
+
+    def OpenProcess(self, access, inherit, pid):  # noqa: N802 - the Win32 name
+        assert (access, inherit) == (0x1000, False)  # PROCESS_QUERY_LIMITED_INFORMATION, not inherited
+        if pid in self.denied:
+            self.error = 5  # ERROR_ACCESS_DENIED
+            return 0
+        if pid not in self.processes:
+            self.error = 87  # ERROR_INVALID_PARAMETER: what OpenProcess says of a pid that no process has
+            return 0
+        self.opened.append(pid)
+        return 1000 + pid
+
+    def GetExitCodeProcess(self, handle, code_ref):  # noqa: N802
+        if self.exit_code_fails:
+            return 0
+        code_ref._obj.value = self.processes[handle - 1000]
+        return 1
+
+    def CloseHandle(self, handle):  # noqa: N802
+        self.closed.append(handle)
+        return 1
+
+
+def test_on_windows_a_pid_is_asked_of_the_process_and_never_signalled(monkeypatch):
+    # os.kill(pid, 0) on Windows is no probe: 0 is CTRL_C_EVENT, sent to the console process group `pid`
+    def no_kill(pid, sig):
+        raise AssertionError(f"os.kill({pid}, {sig}) on Windows")
+
+    monkeypatch.setattr(_tempfiles.os, "kill", no_kill)
+    monkeypatch.setattr(_tempfiles.sys, "platform", "win32")
+    k = _Kernel32({100: 259, 101: 0, 102: 3}, denied={103})
+    monkeypatch.setattr(_tempfiles, "_windows_pid_alive", functools.partial(
+        _tempfiles._windows_pid_alive, kernel32=k, last_error=lambda: k.error))
+    assert [pid_alive(p) for p in (100, 101, 102, 103, 104)] == [True, False, False, True, False]
+    assert pid_alive(os.getpid())  # this process, without asking
+    assert k.opened == [100, 101, 102] and k.closed == [1100, 1101, 1102]  # each handle opened is closed
+    assert not pid_alive(2**32) and not pid_alive(0) and k.opened == [100, 101, 102]  # no DWORD: not asked
+    k.exit_code_fails = True
+    assert pid_alive(101)  # it opened, so it exists, and its state is unknown: its files are kept
+
+
+def test_windows_kernel32_is_declared_with_pointer_sized_handles(monkeypatch):
+    # without restype a HANDLE comes back as a C int, cut to 32 bits on 64-bit Windows
+    import ctypes
+    from ctypes import wintypes
+    from types import SimpleNamespace
+
+    made = []
+
+    def win_dll(name, use_last_error=False):
+        made.append((name, use_last_error))
+        return SimpleNamespace(OpenProcess=SimpleNamespace(), GetExitCodeProcess=SimpleNamespace(),
+                               CloseHandle=SimpleNamespace())
+
+    monkeypatch.setattr(ctypes, "WinDLL", win_dll, raising=False)
+    k = _tempfiles._kernel32()
+    assert made == [("kernel32", True)]  # GetLastError kept for ctypes.get_last_error
+    assert (k.OpenProcess.restype, k.OpenProcess.argtypes[2]) == (wintypes.HANDLE, wintypes.DWORD)
+    assert k.GetExitCodeProcess.argtypes[0] == k.CloseHandle.argtypes[0] == wintypes.HANDLE
+    assert ctypes.sizeof(wintypes.HANDLE) == ctypes.sizeof(ctypes.c_void_p)
 
 
 def test_remove_stale_keeps_the_living_and_removes_names_without_a_pid(tmp_path):

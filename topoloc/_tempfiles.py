@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from os import PathLike
 from pathlib import Path
@@ -16,6 +17,8 @@ def pid_alive(pid: int) -> bool:
     """Whether a process ``pid`` exists on this machine (this process counts as alive)."""
     if pid == os.getpid():
         return True
+    if sys.platform == "win32":  # no signal 0 there: os.kill(pid, 0) sends CTRL_C_EVENT to the process group pid
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -25,6 +28,46 @@ def pid_alive(pid: int) -> bool:
     except (OSError, OverflowError):  # OverflowError: a number beyond a pid's C type, which no process has
         return False
     return True
+
+
+# Win32 constants (winnt.h, winerror.h, minwinbase.h)
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+_ERROR_ACCESS_DENIED = 5
+_STILL_ACTIVE = 259  # GetExitCodeProcess's code while the process runs
+
+
+def _windows_pid_alive(pid: int, kernel32=None, last_error: Callable[[], int] | None = None) -> bool:
+    """`pid_alive` by the Win32 API: a process that opens and has no exit code yet. One that exists but refuses
+    to be opened (another user's) is alive; ``kernel32`` and ``last_error`` stand in for ctypes' in tests."""
+    import ctypes
+
+    if not 0 < pid < 2**32:  # a DWORD
+        return False
+    if kernel32 is None:
+        kernel32, last_error = _kernel32(), ctypes.get_last_error
+    handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:
+        return last_error() == _ERROR_ACCESS_DENIED
+    try:
+        code = ctypes.c_ulong()  # a DWORD
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True  # opened, so it exists; its state unknown: keep its files
+        return code.value == _STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+def _kernel32():
+    """Windows' kernel32 with the signatures `_windows_pid_alive` calls (a HANDLE is pointer-sized)."""
+    import ctypes
+    from ctypes import wintypes
+
+    k = ctypes.WinDLL("kernel32", use_last_error=True)
+    k.OpenProcess.argtypes, k.OpenProcess.restype = (wintypes.DWORD, wintypes.BOOL, wintypes.DWORD), wintypes.HANDLE
+    k.GetExitCodeProcess.argtypes = (wintypes.HANDLE, ctypes.POINTER(wintypes.DWORD))
+    k.GetExitCodeProcess.restype = wintypes.BOOL
+    k.CloseHandle.argtypes, k.CloseHandle.restype = (wintypes.HANDLE,), wintypes.BOOL
+    return k
 
 
 def remove_stale(folder: str | PathLike, pattern: str, glob: str = ".*tmp*") -> list[Path]:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import warnings
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -282,6 +283,31 @@ def test_resume_refuses_another_frame_and_not_a_rounding_of_the_same(tiny_config
     data.frame = LocalFrame(same.lat_deg, same.lon_deg, same.h_m + 1e-12)
     assert data.frame.h_m != same.h_m
     assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), data).history) == 2
+
+
+def test_a_validation_set_in_another_local_frame_is_refused_before_anything_is_written(tiny_config, pose_images,
+                                                                                        tmp_path):
+    # was accepted: validation compared positions about the training origin with poses about another one, so its
+    # medians were off by up to the distance between the origins, and best.pt was chosen on them
+    from pyproj import Transformer
+
+    train_set, val_set = pose_images(n=8), pose_images(n=8, seed=1)
+    train_set.frame = LocalFrame.named("comballaz")  # lat 46.3705, lon 7.065, h 1410 m
+    val_set.frame = LocalFrame(46.3705, 7.070, 1410.0)  # 0.005 deg of longitude east: about 384 m
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    a = np.array(to_ecef.transform(7.065, 46.3705, 1410.0))
+    b = np.array(to_ecef.transform(7.070, 46.3705, 1410.0))
+    apart_m = np.linalg.norm(a - b)
+    assert 380 < apart_m < 390  # 0.005 deg x 111.32 km x cos(46.37 deg) = 384 m, the chord a hair shorter
+    run = tmp_path / "run"
+    expected = (rf"^val_set: its poses are in the local frame lat 46.3705, lon 7.07, h 1410.0 m, the training set's "
+                rf"in 'comballaz' \(origins {apart_m:,.0f} m apart\)")
+    with pytest.raises(ValueError, match=expected):
+        train(tiny_config(out_dir=str(run), epochs=1), train_set, val_set)
+    assert not run.exists()
+    # the same origin given by value is the same frame
+    val_set.frame = LocalFrame(46.3705, 7.065, 1410.0)
+    assert len(train(tiny_config(out_dir=str(run), epochs=1), train_set, val_set).history) == 1
 
 
 def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):

@@ -34,7 +34,7 @@ from augment import RandomSunRelight
 from topoloc._device import cpu_has_bf16, resolve_device
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, data_record, frame_record,
-                                       remove_stale_temporaries, save_checkpoint, training_checkpoint)
+                                       frames_differ, remove_stale_temporaries, save_checkpoint, training_checkpoint)
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
                                         init_distributed, shard_indices)
@@ -46,6 +46,7 @@ from topoloc.engine.resume import (RESUME_FIELDS, RUN_FILES, ResumeSettingsError
                                    config_changes, load_init_weights, read_init_from, refuse_another_run,
                                    remove_previous_run, restore_training_state, resume_path)
 from topoloc.engine.runlog import RunLogger
+from topoloc.geodesy import LocalFrame
 from topoloc.metrics import pose_errors
 from topoloc.models import AtLocLoss, create_model
 from topoloc.models.contract import record_input_size, to_unit_float
@@ -109,6 +110,38 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
     return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
 
 
+def check_val_frame(train_frame: dict[str, Any] | None, val_set: Any) -> None:
+    """Refuse a validation set whose poses lie in another local frame than the training set's.
+
+    The model predicts positions about the training frame's origin, and validation compares them with the
+    validation poses as given: poses about another origin would give validation errors off by the distance
+    between the origins, and pick ``best.pt`` on them. Sets without a ``frame`` (an `ImageCache`) are taken
+    on trust.
+
+    Args:
+        train_frame: the training set's frame as `frame_record` gives it, or None.
+        val_set: the validation set, or None.
+
+    Raises:
+        ValueError: naming ``val_set``, both frames and the distance between their origins (m).
+    """
+    theirs = frame_record(getattr(val_set, "frame", None)) if val_set is not None else None
+    if train_frame is None or theirs is None or not frames_differ(train_frame, theirs):
+        return
+
+    def origin_ecef(r: dict[str, Any]) -> np.ndarray:
+        return LocalFrame(r["lat_deg"], r["lon_deg"], r["h_m"]).origin_ecef
+
+    def label(r: dict[str, Any]) -> str:
+        return repr(r["name"]) if r["name"] else f"lat {r['lat_deg']}, lon {r['lon_deg']}, h {r['h_m']} m"
+
+    apart_m = float(np.linalg.norm(origin_ecef(train_frame) - origin_ecef(theirs)))
+    raise ValueError(f"val_set: its poses are in the local frame {label(theirs)}, the training set's in "
+                     f"{label(train_frame)} (origins {apart_m:,.0f} m apart); validation would measure the model's "
+                     "positions, which are about the training origin, against poses about another one. Build both "
+                     "sets with the same frame= (e.g. TopoFlight(..., frame=...))")
+
+
 def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn.Module:
     """The run's initial model: ``create_model(config.model, **config.model_kwargs)`` drawn right
     after ``torch.manual_seed(config.seed)``, with the training input size recorded.
@@ -155,6 +188,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None
         self.frame = frame_record(getattr(train_set, "frame", None))
+        check_val_frame(self.frame, val_set)
 
     # ----------------------------------------------------------------- setup
     def _setup(self, info: DistInfo) -> TrainingState | None:

@@ -310,6 +310,22 @@ def test_a_validation_set_in_another_local_frame_is_refused_before_anything_is_w
     assert len(train(tiny_config(out_dir=str(run), epochs=1), train_set, val_set).history) == 1
 
 
+def test_a_normalizer_of_another_type_is_named_before_anything_is_written(tiny_config, pose_images, tmp_path):
+    # was AttributeError: 'str' object has no attribute 'rotation', after the images were decoded
+    from topoloc.data.normalize import PoseNormalizer
+
+    run, data = tmp_path / "run", pose_images(n=8)
+    for wrong in ("comballaz", PoseNormalizer.fit(data.poses()).state_dict()):
+        expected = rf"^train: `normalizer` must be a PoseNormalizer .* got {type(wrong).__name__}$"
+        with pytest.raises(TypeError, match=expected):
+            train(tiny_config(out_dir=str(run), epochs=1), data, normalizer=wrong)
+        assert not run.exists()
+    # a PoseNormalizer is taken as given: mean 20 m, std 10 m on every axis, by hand
+    given = PoseNormalizer((20.0, 20.0, 20.0), (10.0, 10.0, 10.0), rotation="6d")
+    result = train(tiny_config(out_dir=str(run), epochs=1), data, normalizer=given)
+    assert load_checkpoint(result.final_checkpoint)["normalizer"]["mean_m"] == [20.0, 20.0, 20.0]
+
+
 def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):

@@ -179,6 +179,10 @@ class Trainer:
             raise TypeError(f"Trainer: `config` must be a TrainConfig, got {type(config).__name__}")
         if train_set is None:
             raise ValueError("Trainer: `train_set` is required")
+        if normalizer is not None and not isinstance(normalizer, PoseNormalizer):
+            raise TypeError("train: `normalizer` must be a PoseNormalizer (PoseNormalizer.fit(train_set.poses()), or "
+                            "the one load_model returns) or None to fit one to the training poses, got "
+                            f"{type(normalizer).__name__}")
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.normalizer = normalizer

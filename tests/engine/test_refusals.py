@@ -326,6 +326,24 @@ def test_a_normalizer_of_another_type_is_named_before_anything_is_written(tiny_c
     assert load_checkpoint(result.final_checkpoint)["normalizer"]["mean_m"] == [20.0, 20.0, 20.0]
 
 
+def test_callbacks_that_are_not_a_list_of_callables_are_named_before_anything_is_written(tiny_config, pose_images,
+                                                                                         tmp_path):
+    # were Python's own TypeErrors: "'builtin_function_or_method' object is not iterable" for a single function,
+    # and "'int' object is not callable" after the first step, leaving config.yaml and log.csv in the run folder
+    run, data = tmp_path / "run", pose_images(n=8)
+    for wrong, expected in ((print, r"^train: `callbacks` must be a list of callables, got the single callable "
+                                    r"<built-in function print>: pass \[it\]$"),
+                            ([print, 1], r"^train: `callbacks\[1\]` must be callable .* got int 1$"),
+                            ("print", r"^train: `callbacks` must be a list of callables, got str$")):
+        with pytest.raises(TypeError, match=expected):
+            train(tiny_config(out_dir=str(run), epochs=1), data, callbacks=wrong)
+        assert not run.exists()
+    # a tuple and a generator are lists enough: each callback sees every step, 8 images in batches of 4
+    seen = []
+    train(tiny_config(out_dir=str(run), epochs=1, batch_size=4), data, callbacks=(seen.append for _ in range(1)))
+    assert [info["global_step"] for info in seen] == [1, 2]
+
+
 def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):

@@ -110,6 +110,22 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
     return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
 
 
+def _check_callbacks(callbacks: Any) -> list[Callable[[dict[str, Any]], None]]:
+    """``callbacks`` as a list, refused by name unless a list (or other iterable) of callables: they are first
+    called after the first step, when the run's folder already holds its ``config.yaml`` and ``log.csv``."""
+    if callable(callbacks):
+        raise TypeError(f"train: `callbacks` must be a list of callables, got the single callable {callbacks!r}: "
+                        "pass [it]")
+    if isinstance(callbacks, (str, bytes, dict)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"train: `callbacks` must be a list of callables, got {type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"train: `callbacks[{i}]` must be callable (called with a dict after every step), got "
+                            f"{type(callback).__name__} {callback!r}")
+    return callbacks
+
+
 def check_val_frame(train_frame: dict[str, Any] | None, val_set: Any) -> None:
     """Refuse a validation set whose poses lie in another local frame than the training set's.
 
@@ -187,7 +203,7 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         self.normalizer = normalizer
         self.normals = normals
-        self.callbacks = list(callbacks)
+        self.callbacks = _check_callbacks(callbacks)
         self.out_dir = Path(config.out_dir)
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None

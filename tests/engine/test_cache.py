@@ -81,6 +81,39 @@ def test_a_bare_tensor_of_images_is_refused_saying_what_to_pass():
         as_cache(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), (8, 8))
 
 
+def test_numpy_images_and_text_for_a_dataset_are_named_before_anything_is_written(tiny_config, pose_images,
+                                                                                  tmp_path):
+    from topoloc.data.cache import as_cache
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.engine import evaluate, predict, train
+    from topoloc.models import create_model
+
+    # numpy images and a folder path have len and indexing: they were read as datasets until their first sample
+    # failed, "ImageCache: could not read sample 0 of ndarray: IndexError: only integers, slices ..."
+    ds = pose_images(n=4, size_hw=(8, 8))
+    images = ds.images.numpy()  # uint8 (4, 3, 8, 8)
+    array = r"got a numpy array \(as a tensor: torch.from_numpy\(images\)\): images without poses go in ImageCache"
+    with pytest.raises(TypeError, match=rf"^predict: data: expected an ImageCache .*, {array}"):
+        as_cache(images, (8, 8), name="predict: data")
+    with pytest.raises(TypeError, match=r"^predict: data: a list of image arrays is not a dataset"):
+        as_cache(list(images), (8, 8), name="predict: data")
+    with pytest.raises(TypeError, match=r"^predict: data: expected an ImageCache .*, got str 'data/comballaz-LHS': "
+                                        r"open a folder as a dataset first"):
+        as_cache("data/comballaz-LHS", (8, 8), name="predict: data")
+    run = tmp_path / "run"
+    with pytest.raises(TypeError, match=rf"^train_set: expected an ImageCache .*, {array}"):
+        train(tiny_config(out_dir=str(run), epochs=1), images)
+    assert not run.exists()
+    model = create_model("atloc_resnet18", backbone="test_resnet", feat_dim=16)
+    normalizer = PoseNormalizer.fit(ds.poses())
+    with pytest.raises(TypeError, match=r"^datasets\[0\]: expected a dataset .* got ndarray$"):
+        evaluate(model, normalizer, images, frame="comballaz", retrieval=False)
+    # the advice given works: the same images and poses as a cache give the dataset's predictions
+    cache = ImageCache(torch.from_numpy(images), ds.c2w)
+    assert torch.equal(predict(model, cache, normalizer, image_size=(8, 8)), predict(model, ds, normalizer,
+                                                                                     image_size=(8, 8)))
+
+
 def test_save_load_and_reuse(tmp_path, pose_images):
     ds = pose_images(n=6, size_hw=(16, 16))
     path = tmp_path / "cache.pt"

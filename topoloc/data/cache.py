@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from topoloc._messages import load_reason, plain_text
 from topoloc.image_size import parse_image_size
 
-__all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "resize_uint8"]
+__all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "check_dataset", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
 
@@ -350,6 +350,35 @@ class ImageCache:
         return cache
 
 
+def check_dataset(data: Any, name: str = "data") -> None:
+    """Refuse, naming ``name``, what is not an `ImageCache` or a map-style dataset of sample dicts.
+
+    Images without poses (a tensor or numpy array, a list of them) and text are refused with what to use
+    instead: they have ``len`` and indexing, and were otherwise read as datasets until their first sample failed.
+
+    Raises:
+        TypeError: the message starts with ``name``.
+    """
+    if isinstance(data, ImageCache):
+        return
+    if isinstance(data, (Tensor, np.ndarray)):
+        kind = "a tensor" if isinstance(data, Tensor) else "a numpy array (as a tensor: torch.from_numpy(images))"
+        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got {kind}: images "
+                        "without poses go in ImageCache(images, c2w) with any c2w (e.g. torch.eye(4).repeat(n, 1, 1)), "
+                        "or through topoloc.localise for photos")
+    if isinstance(data, (list, tuple)) and any(isinstance(x, (Tensor, np.ndarray)) for x in data):
+        kind = "tensors" if any(isinstance(x, Tensor) for x in data) else "arrays"
+        raise TypeError(f"{name}: a list of image {kind} is not a dataset; use ImageCache(images, c2w), or "
+                        "topoloc.localise for photos without poses")
+    if isinstance(data, (str, bytes, PathLike)):
+        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
+                        f"{type(data).__name__} {data!r}: open a folder as a dataset first (e.g. "
+                        "topoloc.TopoFlight(root, flight))")
+    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
+        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
+                        f"{type(data).__name__}")
+
+
 def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
              num_workers: int = 0, progress: bool = False, name: str = "data") -> ImageCache:
     """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
@@ -371,17 +400,7 @@ def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str |
             return data
         images = torch.cat([resize_uint8(chunk, tuple(image_size)) for chunk in data.images.split(256)])
         return ImageCache(images, data.c2w, data.names, data.domains, data.flights)
-    if isinstance(data, Tensor):
-        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got a tensor: images "
-                        "without "
-                        "poses go in ImageCache(images, c2w) with any c2w (e.g. torch.eye(4).repeat(n, 1, 1)), or "
-                        "through topoloc.localise for photos")
-    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
-        raise TypeError(f"{name}: a list of image tensors is not a dataset; use ImageCache(images, c2w), or "
-                        "topoloc.localise for photos without poses")
-    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
-        raise TypeError(f"{name}: expected an ImageCache or a map-style dataset of sample dicts, got "
-                        f"{type(data).__name__}")
+    check_dataset(data, name)
     if len(data) == 0:
         raise ValueError(f"{name}: the dataset {type(data).__name__} is empty")
     if image_size is None:

@@ -80,7 +80,8 @@ def _dataset_list(datasets, name: str, single: bool = False) -> list:
         datasets = [datasets]
     for i, ds in enumerate(datasets):
         where = name if single else f"{name}[{i}]"
-        if not (hasattr(ds, "__len__") and hasattr(ds, "__getitem__")) or isinstance(ds, (str, torch.Tensor)):
+        if not (hasattr(ds, "__len__") and hasattr(ds, "__getitem__")) \
+                or isinstance(ds, (str, bytes, torch.Tensor, np.ndarray)):
             raise TypeError(f"{where}: expected a dataset (a TopoFlight, an ImageCache or any map-style dataset of "
                             f"sample dicts){'' if single else ' or a list of them'}, got {type(ds).__name__}")
         if len(ds) == 0:

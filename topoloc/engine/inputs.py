@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
 
@@ -41,7 +41,8 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
     if config.cache_file is not None:
         cache_file = Path(config.cache_file)
         cache_file = cache_file if cache_file.is_absolute() else out_dir / cache_file
-    if hasattr(train_set, "__len__") and len(train_set) == 0:
+    check_dataset(train_set, "train_set")
+    if len(train_set) == 0:
         raise ValueError(f"train_set: the dataset {type(train_set).__name__} is empty: nothing to train on (did its flights "
                          "or its split select no image?)")
     if isinstance(train_set, ImageCache):

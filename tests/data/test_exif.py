@@ -41,6 +41,17 @@ class TestParseDms:
         assert parse_dms("7 deg 30' 0.00\" W, 40 deg 0' 0.00\" N") == pytest.approx((40.0, -7.5))
         assert parse_dms("46.3705 7.065") == (46.3705, 7.065)
 
+    def test_decimal_degrees_with_hemispheres_as_exiftool_c_writes_them(self):
+        # exiftool -c "%.6f" writes "46.370389 N, 7.067000 E" (and "%.6f degrees" "... degrees N"): it was refused
+        assert parse_dms("46.370389 N, 7.067000 E") == (46.370389, 7.067)
+        assert parse_dms("54.989667 degrees N, 1.910167 degrees W") == (54.989667, -1.910167)  # exiftool's example
+        dms = parse_dms("33 deg 51' 54.00\" S, 151 deg 12' 36.00\" E")
+        assert parse_dms("33.865 S, 151.21 E") == pytest.approx(dms)
+        # no other reading of numbers: degrees minutes seconds without their marks, a sign and a hemisphere
+        for text in ("54 59 22.80000000 N, 1 54 36.60000000 W", "-46.37 S, 7.06 E", "46.37 N, 7.06 E, 1.0 E"):
+            with pytest.raises(ValueError, match="expected a position"):
+                parse_dms(text)
+
     def test_bad(self):
         for text in ["46 deg 22' 13.40\" N", "hello", "1 2 3"]:
             with pytest.raises(ValueError, match="expected a position"):
@@ -65,6 +76,18 @@ class TestParseDjiMetadata:
         rel = parse_dji_metadata(meta_csv, vertical_datum="ellipsoidal", take_off_height_m=1410.0).poses
         lat, lon = 46 + 22 / 60, 7 + 3.5 / 60
         np.testing.assert_allclose(rel[1, :3], ecef_by_hand(lat, lon, 1410.0 + 90.0), atol=1e-4)
+
+    def test_decimal_positions_with_hemispheres(self, tmp_path):
+        p = tmp_path / "meta.csv"
+        p.write_text("SourceFile,GPSPosition,GPSLatitude,GPSLongitude,AbsoluteAltitude,GimbalYawDegree,"
+                     "GimbalPitchDegree,GimbalRollDegree\n"
+                     "DJI_1.JPG,\"46.370389 N, 7.067000 W\",,,1500,10,-45,1\n")
+        meta = parse_dji_metadata(p, vertical_datum="ellipsoidal")
+        np.testing.assert_allclose(meta.poses[0], [*ecef_by_hand(46.370389, -7.067, 1500.0), 10, -45, 1], atol=1e-4)
+        p.write_text("SourceFile,GPSLatitude,GPSLongitude,AbsoluteAltitude,GimbalYawDegree,GimbalPitchDegree,"
+                     "GimbalRollDegree\nDJI_1.JPG,46.370389 S,7.067000 E,1500,10,-45,1\n")
+        meta = parse_dji_metadata(p, vertical_datum="ellipsoidal")
+        np.testing.assert_allclose(meta.poses[0, :3], ecef_by_hand(-46.370389, 7.067, 1500.0), atol=1e-4)
 
     def test_camera_angles_and_separate_lat_lon(self, tmp_path):
         p = tmp_path / "meta.csv"

@@ -40,6 +40,9 @@ ANGLE_COLUMNS = {
 
 _NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
 _DMS = re.compile(rf"({_NUMBER})\s*(?:deg|°)\s*(?:({_NUMBER})\s*')?\s*(?:({_NUMBER})\s*\")?\s*([NSEW])", re.IGNORECASE)
+#: One coordinate in decimal degrees with its hemisphere, as exiftool writes it with ``-c "%.6f"``
+#: (``46.370389 N``) or ``-c "%.6f degrees"`` (``46.370389 degrees N``).
+_DECIMAL_HEMISPHERE = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(?:degrees|deg|°)?\s*([NSEW])\s*", re.IGNORECASE)
 
 
 class DjiMetadata(NamedTuple):
@@ -55,7 +58,9 @@ class DjiMetadata(NamedTuple):
 
 
 def parse_dms(text: str) -> tuple[float, float]:
-    """A position ``46 deg 22' 13.40" N, 7 deg 4' 1.20" E`` (or decimal ``46.3704 7.067``) to (lat, lon) degrees.
+    """A position ``46 deg 22' 13.40" N, 7 deg 4' 1.20" E`` (exiftool's default), decimal degrees with their
+    hemispheres ``46.370389 N, 7.067 E`` (exiftool ``-c "%.6f"``), or signed decimal ``46.3704 7.067``
+    (exiftool ``-n``) to (lat, lon) degrees.
 
     Hemisphere letters S and W give negative values; the N/S part is the latitude whatever the order.
 
@@ -65,6 +70,10 @@ def parse_dms(text: str) -> tuple[float, float]:
         (46.370388889, -7.067)
     """
     parts = _DMS.findall(text)
+    if not parts:  # decimal degrees with hemispheres: each comma-separated part whole, or no reading at all
+        pieces = [_DECIMAL_HEMISPHERE.fullmatch(piece) for piece in text.split(",")]
+        if all(pieces):
+            parts = [(m.group(1), "", "", m.group(2)) for m in pieces]
     if parts:
         values = {}
         for deg, minutes, seconds, hemi in parts:
@@ -77,7 +86,8 @@ def parse_dms(text: str) -> tuple[float, float]:
         numbers = re.findall(_NUMBER, text)
         if len(numbers) == 2 and not re.search(r"[A-DF-Za-df-z]", text):
             return float(numbers[0]), float(numbers[1])
-    raise ValueError(f"expected a position like 46 deg 22' 13.40\" N, 7 deg 4' 1.20\" E (or 'lat lon' in degrees), got {text!r}")
+    raise ValueError(f"expected a position like 46 deg 22' 13.40\" N, 7 deg 4' 1.20\" E (or 46.370389 N, 7.067 E; "
+                     f"or 'lat lon' in signed degrees), got {text!r}")
 
 
 def _parse_altitude(text: str) -> float:

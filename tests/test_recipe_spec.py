@@ -100,6 +100,16 @@ def test_a_bad_override_is_refused_naming_it(override, match):
         apply_overrides({"train": {"epochs": 3}}, [override])
 
 
+def test_one_override_given_as_a_string_is_refused_saying_to_pass_a_list(tmp_path):
+    # was "override 't': expected key=value": the string was read one character at a time
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump({"train": {"epochs": 3}}))
+    with pytest.raises(TypeError, match=r"^overrides: expected a list of 'key=value' strings, got the string "
+                                        r"'train\.epochs=5': pass \['train\.epochs=5'\]$"):
+        load_recipe(path, "train.epochs=5")
+    assert apply_overrides({"train": {"epochs": 3}}, ("train.epochs=5",)) == {"train": {"epochs": 5}}
+
+
 def test_an_empty_recipe_file_takes_its_sections_from_the_overrides(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("")

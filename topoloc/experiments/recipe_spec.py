@@ -251,6 +251,9 @@ def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[st
         >>> apply_overrides({"train": {"epochs": 3}}, ["train.epochs=5", "data.root=/x"])
         {'train': {'epochs': 5}, 'data': {'root': '/x'}}
     """
+    if isinstance(overrides, (str, bytes)):  # iterated, it gave one override per character: "override 't': ..."
+        raise TypeError(f"overrides: expected a list of 'key=value' strings, got the string {overrides!r}: pass "
+                        f"[{overrides!r}]")
     out = copy.deepcopy(values)
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:

@@ -173,3 +173,32 @@ def test_a_transform_that_is_not_a_sample_function_is_refused(tmp_path, make_top
     marked = ComballazSynthetic(tmp_path, transform=lambda s: {**s, "mark": s["index"] + 10})
     sample = marked[1]
     assert sample["mark"] == sample["index"] + 10 and row_of_image(sample["image"]) == sample["index"]
+
+
+def test_a_root_or_flight_name_of_another_type_is_refused_by_name(tmp_path, make_topo_flight, row_of_image):
+    from topoloc.data import ComballazAir, ComballazSynthetic, CrossLocScene
+
+    make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4)
+    # a root from an unset setting (os.environ.get) was "expected str, bytes or os.PathLike object, not NoneType",
+    # naming no argument; a list of flights given to TopoFlight was read as the flight "['comballaz-...']"
+    root = r"^root: expected the folder holding the flight folders \(a str or pathlib.Path\), got "
+    for make in (lambda: TopoFlight(None, "comballaz-2020-11-06-planned"), lambda: ComballazAir(None),
+                 lambda: ComballazSynthetic(None)):
+        with pytest.raises(TypeError, match=root + "NoneType None$"):
+            make()
+    with pytest.raises(TypeError, match=root + "bytes b'data'$"):
+        TopoFlight(b"data", "comballaz-2020-11-06-planned")
+    with pytest.raises(TypeError, match=r"^root: expected the folder holding the split folders"):
+        CrossLocScene(None, "test_real")
+    with pytest.raises(TypeError, match=r"^split_folder: expected a split folder's name such as 'test_real'"):
+        CrossLocScene(tmp_path, None)
+    with pytest.raises(TypeError, match=r"^flight: expected a flight name such as 'comballaz-2020-11-06-planned' \(a "
+                                        r"non-empty str\), got list \['comballaz-2020-11-06-planned'\] \(several "
+                                        r"flights: ComballazAir / EPFLPhantom\(root, flights=\[\.\.\.\]\)"):
+        TopoFlight(tmp_path, ["comballaz-2020-11-06-planned"], frame="comballaz")
+    with pytest.raises(TypeError, match=r"^flights\[1\]: expected a flight name .* got NoneType None$"):
+        ComballazAir(tmp_path, domain="synthetic", flights=["comballaz-2020-11-06-planned", None])
+    # a str and a pathlib.Path name the same folder: the same images, in pose-row order
+    by_str = TopoFlight(str(tmp_path), "comballaz-2020-11-06-planned")
+    by_path = TopoFlight(tmp_path, "comballaz-2020-11-06-planned")
+    assert [row_of_image(by_str[i]["image"]) for i in range(len(by_str))] == by_path.rows.tolist() == [0, 1, 2, 3]

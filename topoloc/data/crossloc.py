@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from topoloc.data._images import parse_image_size
-from topoloc.data.posed import PosedImages, check_transform
+from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform
 from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
 
 __all__ = ["CrossLocScene"]
@@ -100,7 +100,9 @@ class CrossLocScene(PosedImages):
     ) -> None:
         if on_error not in ("raise", "skip"):
             raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
-        self.root, self.split_folder = Path(root), str(split_folder)
+        self.root = check_root(root, "the split folders")
+        self.split_folder = check_flight_name(split_folder, "split_folder",
+                                              "a split folder's name such as 'test_real'")
         self.folder = self.root / self.split_folder
         self.image_size, self.transform = parse_image_size(image_size, allow_none=True), check_transform(transform)
         if domain is not None and domain not in CROSSLOC_DOMAINS:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from topoloc.data.posed import sample_index
+from topoloc.data.posed import check_flight_name, check_root, sample_index
 from topoloc.data.topo import TopoFlight
 from topoloc.geodesy import LocalFrame
 
@@ -112,7 +112,7 @@ class _AreaFlights(FlightCollection):
         flights: Sequence[str] | None = None,
         **kwargs,
     ) -> None:
-        root = Path(root)
+        root = check_root(root)
         if flights is None:
             flights = [f for f in self.IN_PLACE if (root / f).is_dir()]
             if not flights:
@@ -121,6 +121,8 @@ class _AreaFlights(FlightCollection):
                 )
         elif isinstance(flights, str) or not flights:
             raise ValueError(f"flights: expected a non-empty list of flight names, got {flights!r}")
+        else:
+            flights = [check_flight_name(f, f"flights[{i}]") for i, f in enumerate(flights)]
         if isinstance(split, Mapping):
             unknown = set(split) - set(flights)
             if unknown:

@@ -8,7 +8,9 @@ how they find their files and poses; what they give is the same, and lives here:
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from torch.utils.data import Dataset
 
 from topoloc.data._images import read_rgb
 
-__all__ = ["PosedImages", "SAMPLE_KEYS", "check_transform", "sample_index"]
+__all__ = ["PosedImages", "SAMPLE_KEYS", "check_flight_name", "check_root", "check_transform", "sample_index"]
 
 #: The keys of every sample dict (subclasses may add their own, e.g. ``focal_px``, ``semantics``).
 SAMPLE_KEYS = ("image", "c2w", "ecef", "cesium", "domain", "name", "flight", "index")
@@ -38,6 +40,33 @@ def sample_index(i: Any, n: int) -> int:
     if not -n <= k < n:
         raise IndexError(f"index {k} out of range for {n} samples")
     return k % n
+
+
+def check_root(root: Any, what: str = "the flight folders") -> Path:
+    """``root`` as a `Path`, refused naming ``root`` unless a str or `os.PathLike` (None from an unset setting,
+    bytes, a list of folders).
+
+    Raises:
+        TypeError: naming ``root`` and saying what it should hold.
+    """
+    if isinstance(root, str) or (isinstance(root, PathLike) and isinstance(os.fspath(root), str)):
+        return Path(root)
+    raise TypeError(f"root: expected the folder holding {what} (a str or pathlib.Path), got "
+                    f"{type(root).__name__} {root!r}")
+
+
+def check_flight_name(flight: Any, where: str = "flight",
+                      what: str = "a flight name such as 'comballaz-2020-11-06-planned'") -> str:
+    """``flight`` as given, refused naming ``where`` unless a non-empty str (None, a list of flights).
+
+    Raises:
+        TypeError: naming ``where`` and ``what`` it should be; a list is pointed to the datasets of several flights.
+    """
+    if isinstance(flight, str) and flight:
+        return flight
+    several = (" (several flights: ComballazAir / EPFLPhantom(root, flights=[...]) or "
+               "topoloc.data.FlightCollection)") if isinstance(flight, (list, tuple)) else ""
+    raise TypeError(f"{where}: expected {what} (a non-empty str), got {type(flight).__name__} {flight!r}{several}")
 
 
 def check_transform(transform: Any) -> Callable[[dict], dict] | None:

@@ -28,7 +28,7 @@ from topoloc._flags import check_flag
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
-from topoloc.data.posed import PosedImages, check_transform
+from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -155,7 +155,7 @@ class TopoFlight(PosedImages):
                                            or not isinstance(max_distance_m, numbers.Real) or not max_distance_m > 0):
             raise ValueError(f"max_distance_m: expected a positive number of metres or None, got {max_distance_m!r}")
         self.max_distance_m = None if max_distance_m is None else float(max_distance_m)
-        self.root, self.flight, self.domain = Path(root), str(flight), domain
+        self.root, self.flight, self.domain = check_root(root), check_flight_name(flight), domain
         self.image_size = parse_image_size(image_size, allow_none=True)
         self.transform, self.on_error = check_transform(transform), on_error
         self.load_semantics = check_flag(load_semantics, "load_semantics")

@@ -8,7 +8,7 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable"]
+__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -67,3 +67,17 @@ def unwritable(path: str | PathLike) -> str | None:
     """
     above = file_above(path)
     return f"{str(above)!r} is a file, not a folder" if above is not None else cannot_write(path)
+
+
+def unwritable_file(path: str | PathLike) -> str | None:
+    """Why no file can be written at ``path``: a folder there (or a path ending in a separator), a file above it or
+    a folder that cannot be written (`unwritable`); None when it can.
+
+    Example:
+        >>> unwritable_file(tempfile.gettempdir()), unwritable_file(tempfile.gettempdir() + "/new/out.csv")
+        ('a folder, expected a file name', None)
+    """
+    raw = os.fspath(path)
+    if raw.endswith(("/", os.sep)) or Path(raw).is_dir():
+        return "a folder, expected a file name"
+    return unwritable(raw)

@@ -71,6 +71,26 @@ def test_onnx_matches_torch(ckpt, exported, batch):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
 
 
+def test_an_output_that_cannot_be_a_file_is_named_before_the_model_is_traced(ckpt, tmp_path, monkeypatch):
+    # were OSErrors after the export's work, naming a temporary file: "[Errno 21] Is a directory:
+    # '.model.onnx.<pid>.tmp' -> 'model.onnx'", "[Errno 17] File exists: 'notes.txt'"
+    import topoloc.engine.export as export
+
+    (tmp_path / "model.onnx").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+
+    def not_traced(*args, **kwargs):
+        raise AssertionError("the model was traced before the output was checked")
+
+    monkeypatch.setattr(export, "OnnxPoseNet", not_traced)
+    for path, why in ((tmp_path / "model.onnx", "a folder, expected a file name"),
+                      (tmp_path / "notes.txt" / "m.onnx", rf"'{tmp_path / 'notes.txt'}' is a file, not a folder")):
+        with pytest.raises(ValueError, match=rf"^output '{path}': {why}$"):
+            export_onnx(ckpt, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx", "notes.txt"]
+    assert not any((tmp_path / "model.onnx").iterdir())
+
+
 def test_float_input_variant(ckpt, tmp_path):
     out = export_onnx(ckpt, tmp_path / "f.onnx", input_dtype="float")
     model, _, _ = load_model(ckpt)

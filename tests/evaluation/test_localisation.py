@@ -139,6 +139,25 @@ def test_suffix_errors_and_validation(flight, tmp_path):
     assert to_geojson(empty) == {"type": "FeatureCollection", "features": []} and "Placemark" not in to_kml(empty)
 
 
+def test_an_output_that_cannot_be_a_file_is_named_before_anything_is_written(flight, tmp_path):
+    # were OSErrors naming a temporary file: "[Errno 21] Is a directory: '.out.csv.<pid>.tmp' -> 'out.csv'",
+    # "[Errno 17] File exists: 'notes.txt'"
+    rows, loc = flight
+    (tmp_path / "out.csv").mkdir()
+    (tmp_path / "notes.txt").write_text("a file")
+    for path, why in ((tmp_path / "out.csv", "a folder, expected a file name"),
+                      (tmp_path / "notes.txt" / "out.kml", rf"'{tmp_path / 'notes.txt'}' is a file, not a folder")):
+        with pytest.raises(ValueError, match=rf"^output '{path}': {why}$"):
+            loc.write(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "out.csv"]
+    assert not any((tmp_path / "out.csv").iterdir())
+    # a new folder is made: the GeoJSON's camera points are the pose rows' positions, by pyproj
+    written = json.loads(loc.write(tmp_path / "new" / "out.geojson").read_text())
+    cameras = [f["geometry"]["coordinates"] for f in written["features"] if f["properties"]["feature"] == "camera"]
+    lon, lat, h = TO_GEO.transform(rows[:, 0], rows[:, 1], rows[:, 2])
+    np.testing.assert_allclose(cameras, np.stack([lon, lat, h], 1), rtol=0, atol=1e-6)
+
+
 def test_a_pose_far_off_the_earth_names_the_photo_and_the_likely_causes(flight):
     _, loc = flight
     far = loc.c2w_enu.copy()

@@ -32,6 +32,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
+from topoloc._paths import unwritable_file
 from topoloc._tempfiles import write_atomically, write_text_atomically
 
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
@@ -76,6 +77,9 @@ def write_localisation(loc: "Localisation", path: str | PathLike, view_length_m:
         view_length_m: length of the GeoJSON viewing-direction lines, metres.
     """
     kind = gis_format(path)
+    why = unwritable_file(path)  # before any file is opened: an OSError on a temporary file's name said less
+    if why is not None:
+        raise ValueError(f"output {str(path)!r}: {why}")
     if kind == "csv":
         return write_csv(loc, path)
     if kind == "geojson":

@@ -8,7 +8,7 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file"]
+__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file", "unwritable_folder"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -81,3 +81,16 @@ def unwritable_file(path: str | PathLike) -> str | None:
     if raw.endswith(("/", os.sep)) or Path(raw).is_dir():
         return "a folder, expected a file name"
     return unwritable(raw)
+
+
+def unwritable_folder(path: str | PathLike) -> str | None:
+    """Why ``path`` cannot be a folder to write in: a file there, a file above it or a folder that cannot be
+    written (`unwritable`); None when it can.
+
+    Example:
+        >>> unwritable_folder(__file__), unwritable_folder(tempfile.gettempdir() + "/new/report")
+        ('a file, expected a folder', None)
+    """
+    if Path(path).exists() and not Path(path).is_dir():
+        return "a file, expected a folder"
+    return unwritable(path)

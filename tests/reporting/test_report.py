@@ -293,3 +293,25 @@ def test_the_brackets_default_to_the_first_run_that_has_them(tmp_path):
     assert _row(text, "all", "6")[2:8] == ["3.5", "3.5", "12.5", "17.5", "20.0", "30.0"]
     assert "coverage not computed" not in text
     assert "constant pose 100.0 m / 0.0 deg" in brackets_headline({"run": run, "run + AdaBN": again})
+
+
+def test_an_output_folder_that_cannot_be_written_is_named_before_anything_is_written(tmp_path):
+    # were OSErrors: "[Errno 20] Not a directory: 'notes.txt/plots'", and for a folder given as the CSV
+    # "[Errno 21] Is a directory: '.out.<pid>.tmp' -> 'out'", naming a temporary file
+    run = _result(4.0)
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / "out").mkdir()
+    notes = tmp_path / "notes.txt"
+    for out, why in ((notes, "a file, expected a folder"), (notes / "report", rf"'{notes}' is a file, not a folder")):
+        with pytest.raises(ValueError, match=rf"^out_dir '{out}': {why}$"):
+            write_report(out, {"run": run})
+        with pytest.raises(ValueError, match=rf"^out_dir '{out}': {why}$"):
+            run.write(out)
+    with pytest.raises(ValueError, match=rf"^output '{tmp_path / 'out'}': a folder, expected a file name$"):
+        run.model.to_csv(tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "out"]
+    assert not any((tmp_path / "out").iterdir())
+    # a new folder is made: the model's rows hold its 4 m error east, by hand
+    with (run.write(tmp_path / "new")["predictions"]).open() as f:
+        errors = [float(r["translation_error_m"]) for r in csv.DictReader(f) if r["method"] == run.model.method]
+    assert errors == pytest.approx([4.0] * 6, abs=1e-9)

@@ -190,3 +190,25 @@ def test_an_empty_training_set_or_a_source_named_twice_is_refused_by_name():
         _run(train_set=_Empty(), retrieval=False, train_fit=0)
     with pytest.raises(ValueError, match="retrieval: feature source named twice"):
         _run(retrieval=("thumbnail", "thumbnail"))
+
+
+def test_image_size_is_read_as_everywhere_width_first_in_text_and_an_int_is_refused_by_name():
+    # "12x6" went to the caches as tuple("12x6"): torch's "output size of ('1', '2', 'x', '6')", or the cache's
+    # refusal of that tuple; an int failed with "'int' object is not iterable"
+    class _Sizes(_FixedPose):
+        def forward(self, x):
+            self.seen.append(tuple(x.shape[-2:]))
+            return super().forward(x)
+
+    norm = PoseNormalizer.fit(TRAIN_C2W)
+    test = _cache(_random_images(2, seed=1), TEST_C2W)
+    for size in ("12x6", (6, 12), [6, 12]):
+        model = _Sizes(norm, TEST_C2W[0])
+        model.seen = []
+        result = evaluate(model, norm, test, frame=FRAME, retrieval=False, image_size=size)
+        assert model.seen == [(6, 12)]  # H 6, W 12: "WxH" text is width first
+        # test pose 0 is the predicted pose; test pose 1 lies (300, 100, 50) m from it: sqrt(102500) m (float32 codes)
+        np.testing.assert_allclose(result.model.translation_m, [0.0, np.sqrt(102_500.0)], rtol=0, atol=1e-4)
+    for size, got in ((8, "the int 8"), ("8", "'8'"), ((6, 0), r"\(6, 0\)")):
+        with pytest.raises(ValueError, match=rf"^evaluate: `image_size`: expected None, \(H, W\) .* got {got}"):
+            evaluate(_FixedPose(norm, TEST_C2W[0]), norm, test, frame=FRAME, retrieval=False, image_size=size)

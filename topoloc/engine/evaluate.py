@@ -29,6 +29,7 @@ from topoloc.evaluation.results import (CEILING, CONSTANT, TRAINING_FIT, VALIDAT
 from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, retrieval_label, retrieve_poses,
                                           thumbnail_features)
 from topoloc.geodesy import LocalFrame, as_frame
+from topoloc.image_size import parse_image_size
 from topoloc.models.contract import input_size, unwrap_model
 
 __all__ = [
@@ -208,6 +209,9 @@ def evaluate(
     Returns:
         An `EvaluationResult`; its ``notes`` say which brackets could not be computed and why.
     """
+    # (H, W) or "WxH" text, as everywhere: it went to the caches as tuple(image_size), so "96x64" became
+    # ('9', '6', 'x', '6', '4') and an int "'int' object is not iterable"
+    image_size = parse_image_size(image_size, name="evaluate: `image_size`", short_side=False, allow_none=True)
     datasets = _dataset_list(datasets, "datasets")
     if not datasets:
         raise ValueError("datasets: expected at least one test dataset, got none")

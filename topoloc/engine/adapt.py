@@ -23,7 +23,7 @@ from torch.optim.swa_utils import update_bn
 
 from topoloc._device import resolve_device
 from topoloc.data.cache import as_cache
-from topoloc.models.contract import prepare, resolve_input_size, unwrap_model
+from topoloc.models.contract import check_model, prepare, resolve_input_size, unwrap_model
 
 __all__ = ["ADAPTATIONS", "ADABN_LABEL", "adapt_batchnorm", "has_batchnorm"]
 
@@ -75,7 +75,7 @@ def adapt_batchnorm(
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ValueError(f"adapt_batchnorm: `batch_size` must be an int >= 2, got {batch_size!r}")
-    raw = unwrap_model(model)
+    raw = unwrap_model(check_model(model, "adapt_batchnorm"))
     if not has_batchnorm(raw):
         raise ValueError(f"adapt_batchnorm: {type(raw).__name__} has no batch-norm layer with running statistics; "
                          "AdaBN has nothing to re-estimate")

@@ -30,7 +30,7 @@ from topoloc.evaluation.retrieval import (FEATURE_SOURCES, extract_features, ret
                                           thumbnail_features)
 from topoloc.geodesy import LocalFrame, as_frame
 from topoloc.image_size import parse_image_size
-from topoloc.models.contract import input_size, unwrap_model
+from topoloc.models.contract import check_model, input_size, unwrap_model
 
 __all__ = [
     "evaluate",
@@ -212,6 +212,9 @@ def evaluate(
     # (H, W) or "WxH" text, as everywhere: it went to the caches as tuple(image_size), so "96x64" became
     # ('9', '6', 'x', '6', '4') and an int "'int' object is not iterable"
     image_size = parse_image_size(image_size, name="evaluate: `image_size`", short_side=False, allow_none=True)
+    check_model(model, "evaluate")
+    if retrieval_model is not None:
+        check_model(retrieval_model, "evaluate", "retrieval_model")
     datasets = _dataset_list(datasets, "datasets")
     if not datasets:
         raise ValueError("datasets: expected at least one test dataset, got none")

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from topoloc._device import resolve_device
 from topoloc._flags import check_flag
 from topoloc.data.cache import as_cache
-from topoloc.models.contract import prepare, resolve_input_size, unwrap_model
+from topoloc.models.contract import check_model, prepare, resolve_input_size, unwrap_model
 
 __all__ = ["predict"]
 
@@ -63,7 +63,7 @@ def predict(
     if not callable(getattr(normalizer, "decode", None)):
         raise TypeError(f"predict: `normalizer` must be the PoseNormalizer the model was trained with (load_model "
                         f"returns it beside the model), got {type(normalizer).__name__}")
-    raw = unwrap_model(model)
+    raw = unwrap_model(check_model(model, "predict"))
     device = next(raw.parameters()).device if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="predict")
     cache = as_cache(data, image_size, name="predict: data")

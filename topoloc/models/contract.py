@@ -18,13 +18,14 @@ one place where uint8 becomes float [0, 1] (the augmentations and the saliency m
 from __future__ import annotations
 
 import math
+from os import PathLike
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CONTRACT_KEYS", "check_unit_range", "to_unit_float", "unwrap_model", "input_size", "record_input_size",
-           "resolve_input_size", "prepare"]
+__all__ = ["CONTRACT_KEYS", "check_model", "check_unit_range", "to_unit_float", "unwrap_model", "input_size",
+           "record_input_size", "resolve_input_size", "prepare"]
 
 #: Keys of ``model.config`` that describe the input, not the architecture (not constructor arguments).
 CONTRACT_KEYS = ("image_size", "mean", "std", "frame")
@@ -69,6 +70,24 @@ def to_unit_float(images: Tensor) -> Tensor:
     if not images.is_floating_point():
         raise TypeError(f"images: expected uint8 in [0, 255] or float in [0, 1], got {images.dtype}")
     return images
+
+
+def check_model(model: Any, where: str, name: str = "model") -> nn.Module:
+    """``model`` if it is a torch module; refused naming ``where`` and the argument ``name`` otherwise, saying how
+    to get one from what a user most often passes instead (a checkpoint path, the triple of `load_model`).
+
+    Raises:
+        TypeError: the message starts with ``where``.
+    """
+    if isinstance(model, nn.Module):
+        return model
+    if isinstance(model, (str, PathLike)):
+        hint = ": a checkpoint path is read by model, normalizer, config = topoloc.load_model(path)"
+    elif isinstance(model, tuple) and len(model) == 3 and isinstance(model[0], nn.Module):
+        hint = ": load_model returns (model, normalizer, config); pass its model and its normalizer"
+    else:
+        hint = ""
+    raise TypeError(f"{where}: `{name}` must be a torch module (a trained AtLoc), got {type(model).__name__}{hint}")
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:

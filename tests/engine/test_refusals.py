@@ -344,6 +344,23 @@ def test_callbacks_that_are_not_a_list_of_callables_are_named_before_anything_is
     assert [info["global_step"] for info in seen] == [1, 2]
 
 
+def test_a_last_batch_of_one_image_that_batch_norm_cannot_train_on_is_refused_before_training(tiny_config,
+                                                                                              pose_images, tmp_path):
+    # failed at the epoch's last step with torch's "Expected more than 1 value per channel when training", leaving
+    # config.yaml and log.csv behind
+    run, data = tmp_path / "run", pose_images(n=9, size_hw=(32, 32))  # 9 images in batches of 8: a last batch of 1
+    with pytest.raises(ValueError, match=r"^TrainConfig: 9 training images in batches of 8 end each epoch in a batch "
+                                         r"of one image, and at image_size \(32, 32\) the batch norm '[\w.]+' sees "
+                                         r"\(\d+, 1, 1\) \(one value per channel\).* Set drop_last=True"):
+        train(tiny_config(out_dir=str(run), epochs=1, batch_size=8), data)
+    assert not run.exists() or not any(run.iterdir())
+    # drop_last: 9 // 8 = 1 step an epoch; at 64 x 64 px the last feature map is 2 x 2, so the single image trains
+    # on its 4 pixels: ceil(9 / 8) = 2 steps
+    assert train(tiny_config(out_dir=str(run), epochs=1, batch_size=8, drop_last=True), data).history[-1]["step"] == 1
+    big = tiny_config(out_dir=str(tmp_path / "big"), epochs=1, batch_size=8, image_size=(64, 64))
+    assert train(big, data).history[-1]["step"] == 2
+
+
 def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
 
-__all__ = ["training_caches", "relight_normals", "steps_per_epoch"]
+__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_last_batch"]
 
 
 def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: torch.device, out_dir: Path,
@@ -99,3 +99,42 @@ def steps_per_epoch(n_images: int, world_size: int, local_batch: int, drop_last:
         raise ValueError(f"TrainConfig: {n_images} training images give no full batch of {local_batch} "
                          "per process with drop_last=True")
     return steps
+
+
+def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_batch: int, drop_last: bool,
+                     image_size: tuple[int, int], device: torch.device) -> None:
+    """Refuse a run whose epochs end in a batch of one image when a batch-norm layer of ``model`` then sees one
+    value per channel: torch stops that step with "Expected more than 1 value per channel when training", after
+    the epoch's other steps. That happens at small sizes, where the backbone's last feature map is 1 x 1 (at
+    most 32 px a side for a ResNet); a larger map trains on its pixels, and ``drop_last`` has no such batch.
+
+    The layers' inputs are read from one forward pass of a blank image in eval mode (no statistics updated, no
+    random number drawn), the model's mode restored after.
+
+    Raises:
+        ValueError: naming ``batch_size``, ``drop_last`` and ``image_size``, with the layer and its input.
+    """
+    shard = -(-n_images // world_size)
+    if drop_last or shard % local_batch != 1:
+        return
+    seen: list[tuple[str, tuple[int, ...]]] = []
+    hooks = [module.register_forward_hook(lambda mod, args, out, name=name: seen.append((name, tuple(args[0].shape))))
+             for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, *image_size, device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    flat = next(((name, shape) for name, shape in seen if int(torch.tensor(shape[2:]).prod()) == 1), None)
+    if flat is None:
+        return
+    name, shape = flat
+    h, w = image_size
+    per = f"{n_images} training images" + (f" over {world_size} processes" if world_size > 1 else "")
+    raise ValueError(f"TrainConfig: {per} in batches of {local_batch} end each epoch in a batch of one image, and "
+                     f"at image_size ({h}, {w}) the batch norm {name!r} sees {tuple(shape[1:])} (one value per "
+                     "channel): it cannot train on one image (torch: 'Expected more than 1 value per channel when "
+                     "training'). Set drop_last=True, another batch_size, or a larger image_size")

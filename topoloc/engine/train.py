@@ -38,7 +38,7 @@ from topoloc.engine.checkpoint import (TrainingState, capture_rng_state, data_re
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
                                         init_distributed, shard_indices)
-from topoloc.engine.inputs import relight_normals, steps_per_epoch, training_caches
+from topoloc.engine.inputs import check_last_batch, relight_normals, steps_per_epoch, training_caches
 from topoloc.engine.meter import (StepMeter, epoch_row, first_non_finite, non_finite_loss_error,
                                   non_finite_model_error, predicts_finite, progress_bar, weights_finite)
 from topoloc.engine.predict import predict
@@ -230,6 +230,8 @@ class Trainer:
         state = self._resume_state(resume_from)
         self._plan_steps()
         self._build_model_and_optimiser()
+        check_last_batch(self.model, len(self.train_cache), self.info.world_size, self.local_batch,
+                         self.config.drop_last, self.config.image_size, self.device)
         self._restore(state)
         self._wrap()
         if self.info.is_main:  # last: a run refused while it is set up leaves the run it would replace

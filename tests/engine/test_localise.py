@@ -121,6 +121,26 @@ def test_aspect_warning_only_when_the_aspect_differs(ckpt, tmp_path):
         topoloc.localise(ckpt, square, frame="comballaz")
 
 
+def test_greyscale_photos_are_localised_as_three_equal_channels_with_a_warning(ckpt, tmp_path):
+    # were localised without a word: a colour model placed the demo's first photo, turned grey, 132 m from where
+    # it placed the colour photo
+    rgb = np.random.default_rng(2).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    Image.fromarray(rgb).save(tmp_path / "colour.png")
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    by_hand = torch.from_numpy(np.repeat(grey[None], 3, axis=0).copy())  # (3, H, W), three equal channels
+    with pytest.warns(UserWarning, match=r"^1 of 2 photo\(s\) are greyscale \(first: .*grey\.png\): they are read as "
+                                         r"colour images with three equal channels"):
+        got = topoloc.localise(ckpt, tmp_path, frame="comballaz")
+    assert got.names == ["colour", "grey"]
+    expected = topoloc.localise(ckpt, by_hand, frame="comballaz")
+    np.testing.assert_allclose(got.c2w_enu[1], expected.c2w_enu[0], rtol=0, atol=1e-4)  # batch of 2, of 1: 0.1 mm
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        topoloc.localise(ckpt, tmp_path / "colour.png", frame="comballaz")
+    assert not [w for w in caught if "greyscale" in str(w.message)]
+
+
 def test_unreadable_photos_skip_or_raise(ckpt, tmp_path):
     good = write_photos(tmp_path, n=1)[0]
     text = tmp_path / "readme.JPG"

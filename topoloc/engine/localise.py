@@ -301,6 +301,7 @@ def localise(
     names, sources, poses, skipped, held = [], [], [], [], []
     sizes: dict[tuple[int, int], str] = {}
     turned: list[tuple[str, int]] = []
+    grey: list[str] = []
     try:
         for start in range(0, len(photos), batch_size):
             batch = []
@@ -318,6 +319,8 @@ def localise(
                     continue
                 if orientation != 1:
                     turned.append((photo.source or photo.name, orientation))
+                if torch.equal(image[0], image[1]) and torch.equal(image[1], image[2]):
+                    grey.append(photo.source or photo.name)
                 sizes.setdefault(tuple(int(s) for s in image.shape[-2:]), photo.source or photo.name)
                 batch.append(resize_uint8(image, size))
                 names.append(photo.name)
@@ -346,6 +349,10 @@ def localise(
         warnings.warn(f"{len(turned)} photo(s) carry an EXIF Orientation other than 1 (first: {first}: {value}); "
                       "their pixels are used as stored, not rotated, as in training (see topoloc.engine.localise)",
                       stacklevel=2)
+    if grey:
+        warnings.warn(f"{len(grey)} of {len(photos)} photo(s) are greyscale (first: {grey[0]}): they are read as "
+                      "colour images with three equal channels, but the model learnt colours (renders and colour "
+                      "photos), so their positions may be far off", stacklevel=2)
     if skipped:
         warnings.warn(f"localise: skipped {len(skipped)} unreadable photo(s) of {len(photos)}; first: "
                       f"{skipped[0][0]}: {skipped[0][1]}", stacklevel=2)

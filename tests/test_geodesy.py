@@ -305,3 +305,20 @@ def test_local_coordinates_given_as_ecef_are_refused():
 def test_a_frame_named_by_something_else_than_text_is_refused_by_name():
     with pytest.raises(TypeError, match=r"LocalFrame.named: `name` must be an origin's name, one of .*'comballaz'.*got None"):
         LocalFrame.named(None)
+
+
+def test_ecef_points_given_as_local_ones_are_refused():
+    # converted twice, ECEF points came out 12,700 km from the Earth's centre (enu_to_wgs84: 6,350 km up), silently
+    frame = LocalFrame.named("comballaz")
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
+    ecef = np.array([to_ecef.transform(7.07, 46.38, 1600.0)])  # a drone's position, ECEF by pyproj
+    with pytest.raises(ValueError, match=rf"^points_n3: row 0 is {np.linalg.norm(ecef[0]):,.0f} m from the frame's "
+                                         r"origin; expected local ENU metres about it: ECEF coordinates .* are already "
+                                         r"ECEF"):
+        frame.enu_to_wgs84(ecef)
+    with pytest.raises(ValueError, match=r"^points_n3: row 0 is "):
+        frame.enu_to_ecef(ecef)
+    # its local coordinates go back to it, and to (46.38, 7.07, 1600 m)
+    np.testing.assert_allclose(frame.enu_to_ecef(frame.ecef_to_enu(ecef)), ecef, rtol=0, atol=1e-6)
+    lat, lon, h = frame.enu_to_wgs84(frame.ecef_to_enu(ecef))
+    np.testing.assert_allclose([lat[0], lon[0], h[0]], [46.38, 7.07, 1600.0], rtol=0, atol=1e-6)

@@ -153,6 +153,18 @@ def _check_ecef_sized(points_n3: np.ndarray, name: str) -> None:
                          "(about 6,371 km from it): coordinates of a local frame are already local")
 
 
+def _check_local_sized(points_n3: np.ndarray, name: str) -> None:
+    """Refuse local points farther than 5,000 km from the frame's origin: ECEF coordinates passed as local ones
+    (the reverse of `_check_ecef_sized`; a drone's local frame spans kilometres)."""
+    distance = np.linalg.norm(points_n3, axis=-1)
+    bad = np.flatnonzero(distance > 5.0e6)
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"{name}: row {i} is {distance[i]:,.0f} m from the frame's origin; expected local ENU metres "
+                         "about it: ECEF coordinates (about 6,371 km from the Earth's centre) are already ECEF "
+                         "(ecef_to_wgs84 reads them)")
+
+
 def _check_shape(a: np.ndarray, tail: tuple[int, ...], name: str) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != len(tail) + 1 or a.shape[1:] != tail:
@@ -321,6 +333,7 @@ class LocalFrame:
     def enu_to_ecef(self, points_n3) -> np.ndarray:
         """Local ENU points to ECEF metres. Shape: (N, 3) -> (N, 3)."""
         p = _check_shape(points_n3, (3,), "points_n3")
+        _check_local_sized(p, "points_n3")
         return p @ self.rotation_enu_to_ecef.T + self.origin_ecef
 
     def enu_to_wgs84(self, points_n3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -361,6 +361,27 @@ def test_a_last_batch_of_one_image_that_batch_norm_cannot_train_on_is_refused_be
     assert train(big, data).history[-1]["step"] == 2
 
 
+def test_a_resume_refuses_a_normalizer_other_than_its_checkpoints(tiny_config, pose_images, tmp_path):
+    # was ignored without a word: the run went on with the checkpoint's normaliser
+    from topoloc.data.normalize import PoseNormalizer
+
+    run, data = tmp_path / "run", pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), data)
+    _, saved, _ = load_model(run / "last.pt")
+    # the checkpoint's is fitted to the poses: their mean and population std, by numpy
+    xyz = data.poses()[:, :3, 3]
+    np.testing.assert_allclose(saved.mean_m, xyz.mean(0), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(saved.std_m, xyz.std(0), rtol=0, atol=1e-9)
+    other = PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0), saved.reference_rotation, saved.rotation)
+    with pytest.raises(ValueError, match=r"^normalizer: the run resumes from '.*last\.pt', whose weights were trained "
+                                         r"with its own normaliser \(mean \(\d.*\) m, std .*\), not the one given "
+                                         r"\(mean \(0\.0, 0\.0, 0\.0\) m, std \(1\.0, 1\.0, 1\.0\) m, '6d'\)"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True), data, normalizer=other)
+    assert load_checkpoint(run / "last.pt")["epoch"] == 1  # the run as it was
+    # its own normaliser, given again, resumes
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), data, normalizer=saved).history) == 2
+
+
 def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_path):
     # was "ImageCache.from_dataset: the dataset PoseImages is empty": which of the two sets?
     with pytest.raises(ValueError, match=r"^validation set: .*is empty"):

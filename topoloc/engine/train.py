@@ -91,7 +91,8 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
             or an `ImageCache`.
         val_set: the same kind, validated every ``config.val_every`` epochs (median errors in
             metres and degrees); ``None`` for no validation.
-        normalizer: a `PoseNormalizer`; default: fitted to the training poses.
+        normalizer: a `PoseNormalizer`; default: fitted to the training poses (a resumed run takes its
+            checkpoint's, and refuses another).
         callbacks: called after every optimiser step with ``{"epoch", "step", "global_step",
             "loss", "trainer"}``: the epoch from 0, the steps done in it and in the run (a resumed run
             goes on with the same numbers); ``loss`` is a tensor: reading it synchronises the device.
@@ -108,6 +109,13 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
         ValueError: an image could not be decoded (the message names it).
     """
     return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
+
+
+def _normalizer_label(normalizer: PoseNormalizer) -> str:
+    """``mean (x, y, z) m, std (x, y, z) m, '6d'``: what tells two normalisers apart, for messages."""
+    mean = ", ".join(f"{v:.1f}" for v in normalizer.mean_m)
+    std = ", ".join(f"{v:.1f}" for v in normalizer.std_m)
+    return f"mean ({mean}) m, std ({std}) m, {normalizer.rotation!r}"
 
 
 def _check_callbacks(callbacks: Any) -> list[Callable[[dict[str, Any]], None]]:
@@ -286,6 +294,11 @@ class Trainer:
         changes = self._config_changes(state)
         if changes:
             self._accept_changes(state, changes)
+        given = self.normalizer
+        if given is not None and given != state.normalizer:  # the weights' outputs are codes of the checkpoint's
+            raise ValueError(f"normalizer: the run resumes from {str(path)!r}, whose weights were trained with its own "
+                             f"normaliser ({_normalizer_label(state.normalizer)}), not the one given "
+                             f"({_normalizer_label(given)}); pass none (or that one) to resume, or start a new run")
         announce_resume(self.config, state, path, self.info.is_main)
         self.last_good = path
         self.normalizer = state.normalizer

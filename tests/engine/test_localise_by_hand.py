@@ -143,7 +143,7 @@ def test_a_folder_gives_its_images_of_any_suffix_case_sorted_by_name(ckpt, tmp_p
 def test_names_count_on_across_a_list_of_tensors_and_take_a_pil_files_stem(ckpt, tmp_path):
     path = tmp_path / "DJI_0042.JPG"
     Image.fromarray(np.zeros((32, 48, 3), np.uint8)).save(path)
-    with Image.open(path) as from_file:
+    with Image.open(path) as from_file, pytest.warns(UserWarning, match=r"^2 of 5 photo\(s\) are greyscale"):  # black
         loc = topoloc.localise(ckpt, [_photos(n=2, size_hw=(32, 48)), _photos(n=1, size_hw=(32, 48))[0], from_file,
                                       Image.new("RGB", (48, 32))], frame="comballaz")
     # Each tensor image and each PIL image without a file is named by its place among the photos.

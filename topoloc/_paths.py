@@ -8,7 +8,8 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file", "unwritable_folder"]
+__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file", "unwritable_folder",
+           "check_output"]
 
 
 def not_a_file(path: str | PathLike) -> str:
@@ -94,3 +95,12 @@ def unwritable_folder(path: str | PathLike) -> str | None:
     if Path(path).exists() and not Path(path).is_dir():
         return "a file, expected a folder"
     return unwritable(path)
+
+
+def check_output(path: str | PathLike, name: str, folder: bool = False) -> None:
+    """Refuse an output ``path`` that cannot be written as a file (`unwritable_file`), or as a folder to fill
+    (`unwritable_folder`), before any work: ``ValueError("<name> '<path>': <why>")``. Later, an OSError would
+    name a temporary file, or come after the work."""
+    why = unwritable_folder(path) if folder else unwritable_file(path)
+    if why is not None:
+        raise ValueError(f"{name} {str(path)!r}: {why}")

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from topoloc import pose_decoder
-from topoloc._paths import unwritable_file
+from topoloc._paths import check_output
 from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.localise import resolve_frame, resolve_model
@@ -123,9 +123,7 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"output {str(path)!r}: expected a file name ending in .onnx")
-    why = unwritable_file(path)  # before the model is traced: an OSError on a temporary file's name said less
-    if why is not None:
-        raise ValueError(f"output {str(path)!r}: {why}")
+    check_output(path, "output")  # before the model is traced
     if isinstance(opset, bool) or not isinstance(opset, int) or not 11 <= opset <= 21:
         raise ValueError(f"opset: expected an ONNX opset between 11 and 21, got {opset!r}")
     if input_dtype not in INPUT_DTYPES:

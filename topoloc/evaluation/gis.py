@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 
-from topoloc._paths import unwritable_file
+from topoloc._paths import check_output
 from topoloc._tempfiles import write_atomically, write_text_atomically
 
 if TYPE_CHECKING:  # the writers only read attributes of a Localisation
@@ -77,9 +77,7 @@ def write_localisation(loc: "Localisation", path: str | PathLike, view_length_m:
         view_length_m: length of the GeoJSON viewing-direction lines, metres.
     """
     kind = gis_format(path)
-    why = unwritable_file(path)  # before any file is opened: an OSError on a temporary file's name said less
-    if why is not None:
-        raise ValueError(f"output {str(path)!r}: {why}")
+    check_output(path, "output")
     if kind == "csv":
         return write_csv(loc, path)
     if kind == "geojson":

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 from torch import Tensor
 
-from topoloc._paths import unwritable_file, unwritable_folder
+from topoloc._paths import check_output
 from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, Coverage, coverage
 from topoloc.geodesy import LocalFrame, ecef_to_wgs84
@@ -202,9 +202,7 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike,
     """Writes rows (dicts with ``columns``, by default the prediction rows' `PREDICTION_COLUMNS`) to
     ``path``; floats with 10 significant digits."""
     path = Path(path)
-    why = unwritable_file(path)  # before any file: an OSError on a temporary file's name said less
-    if why is not None:
-        raise ValueError(f"output {str(path)!r}: {why}")
+    check_output(path, "output")
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: Path) -> None:
@@ -371,9 +369,7 @@ class EvaluationResult:
         """Writes ``<prefix>predictions.csv`` (every method and bracket, one row per image and method,
         labelled in the ``method`` column) and ``<prefix>summary.json``; returns their paths."""
         out = Path(out_dir)
-        why = unwritable_folder(out)
-        if why is not None:
-            raise ValueError(f"out_dir {str(out)!r}: {why}")
+        check_output(out, "out_dir", folder=True)
         out.mkdir(parents=True, exist_ok=True)
         rows = [r for m in self.all_methods() for r in m.rows()]
         csv_path = write_rows_csv(rows, out / f"{prefix}predictions.csv")

@@ -41,7 +41,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device
-from topoloc._paths import unwritable
+from topoloc._paths import check_output
 from topoloc._tempfiles import OPEN_MODE, remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
@@ -252,9 +252,7 @@ def render_flights(
     device = resolve_device(device)
     config = config or RenderConfig()
     out = Path(out_dir)
-    why = "a file, expected a folder" if out.is_file() else unwritable(out)
-    if why:
-        raise ValueError(f"out_dir {str(out)!r}: {why}")
+    check_output(out, "out_dir", folder=True)
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
             or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
         raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")

@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
-from topoloc._paths import unwritable_folder
+from topoloc._paths import check_output
 from topoloc._tempfiles import remove_stale_writes, write_atomically, write_text_atomically
 from topoloc.evaluation.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
 from topoloc.evaluation.retrieval import retrieval_label
@@ -390,9 +390,7 @@ def write_report(
     _check_file_names(runs, domains)
     ref = _reference(runs, retrieval_run)
     out = Path(out_dir)
-    why = unwritable_folder(out)  # before any file: an OSError on plots/ or a temporary file's name said less
-    if why is not None:
-        raise ValueError(f"out_dir {str(out)!r}: {why}")
+    check_output(out, "out_dir", folder=True)  # before plots/ and any file
     (out / "plots").mkdir(parents=True, exist_ok=True)
     for folder in (out, *(out / name for name in _REPORT_FILES)):  # what a report killed mid-write left
         remove_stale_writes(folder)

@@ -319,10 +319,10 @@ def localise(
                     continue
                 if orientation != 1:
                     turned.append((photo.source or photo.name, orientation))
-                if torch.equal(image[0], image[1]) and torch.equal(image[1], image[2]):
-                    grey.append(photo.source or photo.name)
                 sizes.setdefault(tuple(int(s) for s in image.shape[-2:]), photo.source or photo.name)
                 batch.append(resize_uint8(image, size))
+                if torch.equal(batch[-1][0], batch[-1][1]) and torch.equal(batch[-1][1], batch[-1][2]):  # at model size
+                    grey.append(photo.source or photo.name)
                 names.append(photo.name)
                 sources.append(photo.source)
                 if bar is not None:

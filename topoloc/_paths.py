@@ -22,6 +22,19 @@ def not_a_file(path: str | PathLike) -> str:
     return "a folder, expected a file" if Path(path).is_dir() else "no such file"
 
 
+def not_a_checkpoint_file(path: str | PathLike) -> str:
+    """`not_a_file`, naming the checkpoints inside when ``path`` is a training run's folder.
+
+    Example:
+        >>> not_a_checkpoint_file("/no/such/last.pt")
+        'no such file'
+    """
+    found = [Path(path) / name for name in ("best.pt", "last.pt") if (Path(path) / name).is_file()]
+    if not found:
+        return not_a_file(path)
+    return f"a training run's folder, expected its checkpoint: {' or '.join(repr(str(f)) for f in found)}"
+
+
 def file_above(path: str | PathLike) -> Path | None:
     """The nearest existing path above ``path`` when it is a file (nothing can be written under it), else None.
 

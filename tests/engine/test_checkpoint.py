@@ -56,6 +56,16 @@ def test_a_missing_checkpoint_or_a_folder_is_named_with_what_it_is(tmp_path):
     assert str(err.value) == f"load_checkpoint '{tmp_path}': a folder, expected a file"
 
 
+def test_a_training_run_folder_given_as_the_checkpoint_names_the_checkpoints_in_it(tmp_path):
+    # load_model("demo/runs/augmented") said only "a folder, expected a file"
+    for name in ("last.pt", "best.pt", "log.csv"):
+        (tmp_path / name).write_bytes(b"")
+    with pytest.raises(FileNotFoundError) as err:
+        load_checkpoint(tmp_path)
+    assert str(err.value) == (f"load_checkpoint '{tmp_path}': a training run's folder, expected its checkpoint: "
+                              f"'{tmp_path / 'best.pt'}' or '{tmp_path / 'last.pt'}'")
+
+
 def test_a_checkpoint_written_on_a_gpu_loads_onto_the_cpu_by_default(tmp_path, monkeypatch):
     # torch.save records each storage's device ("cuda:0" for a GPU run's tensors) and torch.load puts it back there
     # unless map_location says otherwise: without map_location="cpu" this machine would refuse the file (no CUDA)

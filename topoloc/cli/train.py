@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from topoloc._paths import not_a_file
+from topoloc._paths import not_a_checkpoint_file
 
 __all__ = ["add"]
 
@@ -14,7 +14,7 @@ def _run(args: argparse.Namespace) -> int:
     from topoloc.experiments import recipe
 
     if args.init_from and not Path(args.init_from).is_file():  # at the edge: training decodes its images first
-        raise FileNotFoundError(f"--init-from {args.init_from!r}: {not_a_file(args.init_from)} (another "
+        raise FileNotFoundError(f"--init-from {args.init_from!r}: {not_a_checkpoint_file(args.init_from)} (another "
                                 "run's checkpoint: its last.pt or best.pt)")
     extra = {"resume": True} if args.resume else {}
     if args.allow_config_change:

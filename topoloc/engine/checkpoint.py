@@ -41,7 +41,7 @@ import torch
 
 from topoloc._device import resolve_device
 from topoloc._messages import load_reason, plain_text
-from topoloc._paths import not_a_file
+from topoloc._paths import not_a_checkpoint_file
 from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.config import TrainConfig
@@ -161,7 +161,7 @@ def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cp
     """Read a checkpoint written by `save_checkpoint` (``weights_only``: no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"load_checkpoint {str(path)!r}: {not_a_file(path)}")  # as "--checkpoint '...'" in the CLI
+        raise FileNotFoundError(f"load_checkpoint {str(path)!r}: {not_a_checkpoint_file(path)}")  # as "--checkpoint '...'" in the CLI
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - name the file

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_has_bf16", "resolve_device"]
+__all__ = ["cpu_has_bf16", "module_device", "resolve_device"]
 
 
 def resolve_device(device: str | torch.device = "auto", name: str = "device") -> torch.device:
@@ -33,6 +33,21 @@ def resolve_device(device: str | torch.device = "auto", name: str = "device") ->
     if out.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name}: {str(device)!r} asked for but no CUDA device is available")
     return out
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter, else of its first buffer, else the CPU.
+
+    A module without parameters (a batch norm with ``affine=False``, a fixed filter) is not an error.
+
+    Example:
+        >>> module_device(torch.nn.BatchNorm2d(3, affine=False)), module_device(torch.nn.ReLU())
+        (device(type='cpu'), device(type='cpu'))
+    """
+    tensor = next(module.parameters(), None)
+    if tensor is None:
+        tensor = next(module.buffers(), None)
+    return tensor.device if tensor is not None else torch.device("cpu")
 
 
 #: CPU feature flags of native bf16 arithmetic: x86 AVX512-BF16 and AMX (``/proc/cpuinfo`` "flags"), Arm's

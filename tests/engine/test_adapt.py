@@ -65,6 +65,22 @@ def test_mean_is_the_images_mean_whatever_the_batches(count, batch_size, seed):
     np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
 
 
+def test_a_model_without_parameters_is_adapted_on_the_device_of_its_buffers():
+    # a batch norm with affine=False and nothing else has no parameter: adapt_batchnorm raised StopIteration
+    class Frozen(PooledBN):
+        def __init__(self):
+            super().__init__()
+            del self.scale
+
+        def forward(self, x):
+            return torch.cat([self.bn(x).mean((2, 3)), self.rot6d.expand(len(x), 6)], 1)
+
+    images = _images(6, seed=3)
+    adapted = adapt_batchnorm(Frozen(), _cache(images), batch_size=6)
+    x = images.numpy().astype(np.float64) / 255.0
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), atol=1e-6)
+
+
 def test_the_model_itself_is_left_alone():
     model = PooledBN()
     adapted = adapt_batchnorm(model, _cache(_images(6, level=(200, 256))), batch_size=3)

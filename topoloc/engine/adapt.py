@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.swa_utils import update_bn
 
-from topoloc._device import resolve_device
+from topoloc._device import module_device, resolve_device
 from topoloc.data.cache import as_cache
 from topoloc.models.contract import check_model, prepare, resolve_input_size, unwrap_model
 
@@ -79,7 +79,7 @@ def adapt_batchnorm(
     if not has_batchnorm(raw):
         raise ValueError(f"adapt_batchnorm: {type(raw).__name__} has no batch-norm layer with running statistics; "
                          "AdaBN has nothing to re-estimate")
-    device = next(raw.parameters()).device if device is None else resolve_device(device)
+    device = module_device(raw) if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="adapt_batchnorm")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"adapt_batchnorm: `seed` must be a non-negative int, got {seed!r}")

@@ -18,7 +18,7 @@ from torch import nn
 
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
-from topoloc._device import resolve_device
+from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc.engine.adapt import ADAPTATIONS, adapt_batchnorm, has_batchnorm
 from topoloc.engine.checkpoint import check_frame, frame_record, frames_differ
@@ -245,7 +245,7 @@ def evaluate(
         sources = ()  # the default: the notes say that no training set was given
     if train_fit is not None and (isinstance(train_fit, bool) or not isinstance(train_fit, int) or train_fit < 0):
         raise ValueError(f"train_fit: expected a number of training images (>= 0) or None (all), got {train_fit!r}")
-    device = next(model.parameters()).device if device is None else resolve_device(device)
+    device = module_device(model) if device is None else resolve_device(device)
     model = model.to(device)
     cache_device = "cpu"
 

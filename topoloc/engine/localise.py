@@ -30,7 +30,7 @@ from PIL import Image
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from topoloc._device import resolve_device
+from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc.data._images import pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
@@ -293,7 +293,7 @@ def localise(
     photos = collect_photos(images)
     model, normalizer, size, recorded, source = resolve_model(checkpoint_or_model, normalizer, image_size, device)
     frame = resolve_frame(frame, recorded, source)
-    model_device = next(model.parameters()).device
+    model_device = module_device(model)
 
     bar = None
     if progress:

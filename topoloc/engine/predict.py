@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from topoloc._device import resolve_device
+from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc.data.cache import as_cache
 from topoloc.models.contract import check_model, prepare, resolve_input_size, unwrap_model
@@ -64,7 +64,7 @@ def predict(
         raise TypeError(f"predict: `normalizer` must be the PoseNormalizer the model was trained with (load_model "
                         f"returns it beside the model), got {type(normalizer).__name__}")
     raw = unwrap_model(check_model(model, "predict"))
-    device = next(raw.parameters()).device if device is None else resolve_device(device)
+    device = module_device(raw) if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="predict")
     cache = as_cache(data, image_size, name="predict: data")
     cuda = device.type == "cuda"

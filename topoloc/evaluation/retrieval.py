@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from topoloc._device import resolve_device
+from topoloc._device import module_device, resolve_device
 from topoloc.models.contract import prepare, to_unit_float
 
 __all__ = [
@@ -142,7 +142,7 @@ def extract_features(
         images: (N, 3, H, W) uint8 -> (N, D)
     """
     _check_positive_int(batch_size, "batch_size")
-    device = next(model.parameters()).device if device is None else resolve_device(device)
+    device = module_device(model) if device is None else resolve_device(device)
     backbone = getattr(model, "backbone", model)
     owner = model if hasattr(model, "prepare") or hasattr(model, "normalize") else backbone
     input_filter = getattr(model, "input_filter", None) if backbone is not model else None

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc._device import module_device
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
@@ -50,8 +51,7 @@ def feature_grid(model: nn.Module, image_size: tuple[int, int]) -> tuple[int, in
     backbone = getattr(model, "backbone", None)
     if backbone is None or not hasattr(backbone, "forward_map"):
         return None
-    param = next(model.parameters(), None)
-    x = torch.zeros(1, 3, *image_size, device=param.device if param is not None else "cpu")
+    x = torch.zeros(1, 3, *image_size, device=module_device(model))
     was_training = model.training
     try:
         with torch.no_grad():
@@ -112,7 +112,7 @@ def compute_saliency(
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"images: expected a uint8 tensor of shape (B, 3, H, W), got {shape}")
-    device = torch.device(device) if device is not None else next(model_after.parameters()).device
+    device = torch.device(device) if device is not None else module_device(model_after)
     x = to_unit_float(images)
     before = _maps(model_before, x, method, device, kwargs)
     after = _maps(model_after, x, method, device, kwargs)
@@ -342,7 +342,7 @@ def saliency_report(
     out = Path(out_dir)
     first_after = next(iter(runs.values()))[1]
     image_size = image_size if image_size is not None else input_size(first_after)
-    dev = torch.device(device) if device is not None else next(first_after.parameters()).device
+    dev = torch.device(device) if device is not None else module_device(first_after)
     shared_before = len({id(b) for b, _ in runs.values()}) == 1
     domains = [d for d in sorted({ds.domain for ds in datasets}, reverse=True)  # synthetic, then real
                if any(ds.domain == d and len(ds) for ds in datasets)]

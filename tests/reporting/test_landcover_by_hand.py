@@ -36,7 +36,7 @@ def test_three_groups_of_eight_images(twin):
                              csv_path=twin.root / "lc.csv")
     assert ("the test images cut into 3 groups of nearly equal size by the share of each common land-cover class "
             "in view (from the synthetic render's semantic map at each pose), median m / deg per group") in text
-    assert ("\n\n| class | images | 1st group | 2nd group | 3rd group |\n"
+    assert ("\n\n| class | reading | 1st group | 2nd group | 3rd group |\n"
             "|---|---|---|---|---|\n"
             "| meadow | share in view | 0-25 % | 40-60 % | 75-100 % |\n"
             "| | real | 30 m / 3.0 deg | 70 m / 7.0 deg | 45 m / 4.5 deg |") in text

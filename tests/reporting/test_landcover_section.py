@@ -38,7 +38,7 @@ def test_each_domain_and_run_is_split_by_the_classes_in_view(twin):
     text = landcover_section(runs, [twin], {1: "meadow", 4: "rock", 7: "building"}, csv_path=twin.root / "lc.csv")
     # meadow share, sorted: rows 1, 5 | 2, 6 | 0, 7 | 4, 3; rock is the rest less 3 % of building
     expected = [
-        "| class | images | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |",
+        "| class | reading | 1st quarter | 2nd quarter | 3rd quarter | 4th quarter |",
         "|---|---|---|---|---|---|",
         "| meadow | share in view | 0-10 % | 25-40 % | 50-60 % | 75-100 % |",
         "| | real | 40 m / 4.0 deg | 50 m / 5.0 deg | 45 m / 4.5 deg | 45 m / 4.5 deg |",

@@ -130,7 +130,7 @@ def landcover_section(
                        f"No class fills {100 * min_share:.0f} % of the views on average.")
             continue
         header = " | ".join(f"{_ordinal(k + 1)} {group}" for k in range(parts))
-        rows = [f"| class | images | {header} |", "|---|---|" + "---|" * parts]
+        rows = [f"| class | reading | {header} |", "|---|---|" + "---|" * parts]
         for name, share in shown.items():
             for k, (label, t, r, row, domain, run) in enumerate(readings):
                 groups = errors_by_share(t, r, share[row], parts=parts)

@@ -609,6 +609,15 @@ def test_the_csv_keeps_ten_significant_digits(tmp_path):
     assert path.read_text().splitlines() == ["x,y", "1234.56789,label"]  # 10 digits: 1234.567890 -> 1234.56789
 
 
+def test_the_csv_writes_rounding_noise_as_zero(tmp_path):
+    # a true roll of 0 came back from ECEF as -8.871220706e-15 deg in every predictions.csv
+    from topoloc.evaluation import write_rows_csv
+
+    rows = [{"x": -8.871220706e-15, "y": 2.0e-9}, {"x": 0.0, "y": -1234.5}]
+    path = write_rows_csv(rows, tmp_path / "t.csv", columns=("x", "y"))
+    assert path.read_text().splitlines() == ["x,y", "0,2e-09", "0,-1234.5"]
+
+
 def test_nearest_neighbours_refuses_features_it_cannot_compare():
     db = torch.eye(3)
     cases = [

@@ -197,10 +197,19 @@ class PoseEvaluation:
         return write_rows_csv(self.rows(), path)
 
 
+#: Floats smaller than this in magnitude are written as 0 (1e-9 deg is 0.02 mm at 1 km; 1e-9 m is a nanometre).
+CSV_ZERO = 1e-9
+
+
+def _csv_float(value: float) -> str:
+    return "0" if abs(value) < CSV_ZERO else f"{value:.10g}"
+
+
 def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike,
                    columns: Sequence[str] = PREDICTION_COLUMNS) -> Path:
     """Writes rows (dicts with ``columns``, by default the prediction rows' `PREDICTION_COLUMNS`) to
-    ``path``; floats with 10 significant digits."""
+    ``path``; floats with 10 significant digits, and as 0 under `CSV_ZERO` in magnitude (the frame
+    conversions' rounding noise: a true roll of 0 read back from ECEF is about 1e-14 deg)."""
     path = Path(path)
     check_output(path, "output")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,7 +219,7 @@ def write_rows_csv(rows: list[dict[str, Any]], path: str | PathLike,
             writer = csv.DictWriter(f, fieldnames=list(columns))
             writer.writeheader()
             for row in rows:
-                writer.writerow({k: (f"{v:.10g}" if isinstance(v, float) else v) for k, v in row.items()})
+                writer.writerow({k: (_csv_float(v) if isinstance(v, float) else v) for k, v in row.items()})
 
     return write_atomically(path, write)
 

@@ -318,6 +318,13 @@ def test_ecef_points_given_as_local_ones_are_refused():
         frame.enu_to_wgs84(ecef)
     with pytest.raises(ValueError, match=r"^points_n3: row 0 is "):
         frame.enu_to_ecef(ecef)
+    # camera-to-ECEF poses given as camera-to-ENU ones: c2w_enu_to_ecef (and c2w_to_cesium) converted them twice
+    c2w = np.eye(4)[None].copy()
+    c2w[0, :3, 3] = ecef[0]
+    for convert in (frame.c2w_enu_to_ecef, frame.c2w_to_cesium):
+        with pytest.raises(ValueError, match=rf"^c2w_n44: row 0 is {np.linalg.norm(ecef[0]):,.0f} m from the frame's "
+                                             r"origin; expected local ENU metres"):
+            convert(c2w)
     # its local coordinates go back to it, and to (46.38, 7.07, 1600 m)
     np.testing.assert_allclose(frame.enu_to_ecef(frame.ecef_to_enu(ecef)), ecef, rtol=0, atol=1e-6)
     lat, lon, h = frame.enu_to_wgs84(frame.ecef_to_enu(ecef))

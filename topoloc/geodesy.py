@@ -355,6 +355,7 @@ class LocalFrame:
     def c2w_enu_to_ecef(self, c2w_n44) -> np.ndarray:
         """Camera-to-ENU poses to camera-to-ECEF poses. Shape: (N, 4, 4) -> (N, 4, 4)."""
         c2w = _check_shape(c2w_n44, (4, 4), "c2w_n44")
+        _check_local_sized(c2w[:, :3, 3], "c2w_n44")
         out = np.zeros_like(c2w)
         out[:, :3, :3] = self.rotation_enu_to_ecef @ c2w[:, :3, :3]
         out[:, :3, 3] = c2w[:, :3, 3] @ self.rotation_enu_to_ecef.T + self.origin_ecef

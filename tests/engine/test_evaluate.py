@@ -449,6 +449,10 @@ def test_evaluate_refuses_a_frame_other_than_the_models_or_the_datasets():
     by_name = evaluate(model, norm, test, frame="epfl", retrieval=False)
     by_object = evaluate(model, norm, test, frame=epfl, retrieval=False)
     np.testing.assert_array_equal(by_name.model.pred_c2w, by_object.model.pred_c2w)
+    # ... and as (lat, lon, h) or a dict, as everywhere else a frame is taken (a TypeError before)
+    for given in ((46.5191, 6.5668, 390.0), {"lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}):
+        by_numbers = evaluate(model, norm, test, frame=given, retrieval=False)
+        np.testing.assert_array_equal(by_numbers.model.pred_c2w, by_object.model.pred_c2w)
     # A dataset that says which frame its poses are in must agree with `frame`.
     test.frame = FRAME
     with pytest.raises(ValueError, match=r"frame: datasets\[0\] .* holds poses in"):
@@ -458,7 +462,7 @@ def test_evaluate_refuses_a_frame_other_than_the_models_or_the_datasets():
     test.frame = epfl
     with pytest.raises(ValueError, match="frame: train_set"):
         evaluate(model, norm, test, frame=epfl, train_set=train, retrieval=False)
-    with pytest.raises(TypeError, match="frame: expected a LocalFrame"):
+    with pytest.raises(ValueError, match=r"^frame: expected a frame name .* got 46.37$"):
         evaluate(model, norm, test, frame=46.37, retrieval=False)
 
 

@@ -175,7 +175,8 @@ def evaluate(
         datasets: one dataset or a sequence of them (e.g. `TopoFlight` synthetic and real test
             flights, or `ImageCache` objects); samples carry ``image``, ``c2w``, ``name``,
             ``flight``, ``domain``.
-        frame: the local ENU frame of the poses (a `LocalFrame` or a TOPO area name such as ``"comballaz"``);
+        frame: the local ENU frame of the poses (a `LocalFrame`, a TOPO area name such as ``"comballaz"``,
+            ``(lat_deg, lon_deg, h_m)`` or a dict of them: `topoloc.geodesy.as_frame`);
             defaults to the first dataset's ``frame``. Refused when a dataset holds its poses in another
             frame, or the model (from `load_model`) was trained in another.
         train_set: the training dataset (or cache): its poses give the coverage, the constant pose
@@ -226,10 +227,8 @@ def evaluate(
         frame = getattr(datasets[0], "frame", None)
         if frame is None:
             raise ValueError("frame: the datasets have no `frame`; pass the LocalFrame of their poses")
-    elif isinstance(frame, str):
+    else:
         frame = as_frame(frame)
-    elif not isinstance(frame, LocalFrame):
-        raise TypeError(f"frame: expected a LocalFrame, a TOPO area name or None, got {type(frame).__name__}")
     _check_frames(model, frame, {"datasets": datasets, "val_sets": val_sets, "train_set": train_list})
     check_flag(amp, "amp")
     check_flag(baselines, "baselines")

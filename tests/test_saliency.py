@@ -15,6 +15,7 @@ from torch import nn
 
 from topoloc import AtLoc
 from topoloc.saliency import (
+    METHODS,
     PlantedCueCheck,
     RandomisationCheck,
     attention_saliency,
@@ -78,10 +79,20 @@ class TestGradientSaliency:
         model = _LinearPose(2, 2)
         with pytest.raises(ValueError, match="images"):
             gradient_saliency(model, torch.zeros(3, 2, 2))
-        with pytest.raises(TypeError, match="images"):
+        with pytest.raises(TypeError, match="images"):  # uint8 is not normalised: only with normalize=True
             gradient_saliency(model, torch.zeros(1, 3, 2, 2, dtype=torch.uint8))
         with pytest.raises(ValueError, match="target"):
             gradient_saliency(model, torch.zeros(1, 3, 2, 2, dtype=torch.float64), target="yaw")
+
+    def test_uint8_images_with_normalize_are_read_as_model_prepare_reads_them(self):
+        # the README passes the images it gives model.prepare, "uint8 works too": the maps refused them
+        model = AtLoc("resnet18", feat_dim=8, attention="spatial")
+        images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        as_float = images.double().div(255).float()  # [0, 255] -> [0, 1] by hand
+        for method in METHODS:
+            kwargs = {"samples": 2} if method == "smoothgrad" else {"steps": 2} if method == "integrated_gradients" else {}
+            torch.testing.assert_close(saliency(model, images, method, normalize=True, **kwargs),
+                                       saliency(model, as_float, method, normalize=True, **kwargs))
 
     def test_normalize_checks_the_range_of_the_callers_images(self):
         # normalize=True turns the model's own range check off (SmoothGrad's noisy copies leave [0, 1]), so

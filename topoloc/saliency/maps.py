@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from topoloc._flags import check_flag
-from topoloc.models.contract import check_unit_range, prepare
+from topoloc.models.contract import check_unit_range, prepare, to_unit_float
 
 __all__ = [
     "METHODS",
@@ -37,26 +37,32 @@ _TARGETS = ("pose", "translation", "rotation")
 Target = str | Callable[[Tensor], Tensor]
 
 
-def _check_images(fn: str, images: Tensor) -> None:
+def _check_images(fn: str, images: Tensor, normalize: bool) -> Tensor:
+    """``images`` checked, and uint8 ones as float in [0, 1] with ``normalize=True`` (as ``model.prepare`` takes)."""
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
         raise ValueError(f"{fn}: `images` must be a (B, 3, H, W) tensor, got {shape}")
+    if normalize and images.dtype == torch.uint8:
+        return to_unit_float(images)
     if not images.is_floating_point():
-        raise TypeError(f"{fn}: `images` must be floating point (normalised, or in [0, 1] with "
-                        f"normalize=True), got {images.dtype}")
+        raise TypeError(f"{fn}: `images` must be floating point (normalised), or uint8 or in [0, 1] with "
+                        f"normalize=True, got {images.dtype}")
+    return images
 
 
-def _check_common(fn: str, model: nn.Module, images: Tensor, target: Target, normalize: bool) -> None:
+def _check_common(fn: str, model: nn.Module, images: Tensor, target: Target, normalize: bool) -> Tensor:
+    """The checks every gradient method makes; returns the images as `_check_images` does."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"{fn}: `model` must be a torch module (an AtLoc), got {type(model).__name__}")
-    _check_images(fn, images)
     check_flag(normalize, f"{fn}: normalize")
+    images = _check_images(fn, images, normalize)
     if not callable(target) and target not in _TARGETS:
         raise ValueError(f"{fn}: `target` must be one of {_TARGETS} or a callable, got {target!r}")
     if normalize and not hasattr(model, "normalize"):
         raise ValueError(f"{fn}: normalize=True needs a model with a `normalize` method")
     if normalize:  # the model's own check is off below: SmoothGrad's noisy copies leave [0, 1]
         check_unit_range(images, fn)
+    return images
 
 
 def _positive_int(fn: str, name: str, value: object) -> int:
@@ -137,7 +143,7 @@ def gradient_saliency(
         >>> gradient_saliency(model, torch.rand(2, 3, 64, 64), normalize=True).shape
         torch.Size([2, 64, 64])
     """
-    _check_common("gradient_saliency", model, images, target, normalize)
+    images = _check_common("gradient_saliency", model, images, target, normalize)
     with _EvalMode(model), torch.enable_grad():
         grad = _input_gradient(model, images, target, normalize)
     return (grad * images.detach()).abs().amax(dim=1)
@@ -211,7 +217,7 @@ def smoothgrad(
         >>> smoothgrad(model, torch.rand(2, 3, 64, 96), normalize=True, samples=4, generator=g).shape
         torch.Size([2, 64, 96])
     """
-    _check_common("smoothgrad", model, images, target, normalize)
+    images = _check_common("smoothgrad", model, images, target, normalize)
     check_flag(times_input, "smoothgrad: times_input")
     _positive_int("smoothgrad", "samples", samples)
     if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
@@ -268,7 +274,7 @@ def integrated_gradients(
         - images: (B, 3, H, W)
         - output: (B, H, W) non-negative; (B, 3, H, W) signed with ``attributions=True``
     """
-    _check_common("integrated_gradients", model, images, target, normalize)
+    images = _check_common("integrated_gradients", model, images, target, normalize)
     check_flag(attributions, "integrated_gradients: attributions")
     _positive_int("integrated_gradients", "steps", steps)
     x = images.detach()
@@ -299,7 +305,7 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
     Args:
         model: an `AtLoc` built with ``attention="spatial"`` (anything with
             ``forward_with_attention(images) -> (poses, weights, (h, w))``).
-        images: normalised images, or in [0, 1] with ``normalize=True``.
+        images: normalised images, or in [0, 1] (or uint8) with ``normalize=True``.
         normalize: apply ``model.normalize`` first.
 
     Shape:
@@ -312,8 +318,8 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
         >>> attention_saliency(model, torch.rand(1, 3, 64, 96), normalize=True).shape
         torch.Size([1, 64, 96])
     """
-    _check_images("attention_saliency", images)
     check_flag(normalize, "attention_saliency: normalize")
+    images = _check_images("attention_saliency", images, normalize)
     if not hasattr(model, "forward_with_attention") or getattr(model, "spatial_attention", True) is None:
         raise ValueError("attention_saliency: `model` must be an AtLoc with attention='spatial' "
                          f"(a `forward_with_attention` method), got {type(model).__name__}"
@@ -338,7 +344,7 @@ def saliency(
 
     Args:
         model: a pose regressor (``"attention"``: an `AtLoc` with ``attention="spatial"``).
-        images: normalised images, or in [0, 1] with ``normalize=True``.
+        images: normalised images, or in [0, 1] (or uint8) with ``normalize=True``.
         method: ``"gradient"`` (AtLoc's |gradient x input|, `gradient_saliency`),
             ``"smoothgrad"`` (`smoothgrad`), ``"integrated_gradients"`` (`integrated_gradients`)
             or ``"attention"`` (`attention_saliency`).

@@ -109,6 +109,9 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert augmented.init_from == str((demo_dir / "runs" / "no_augmentation" / "last.pt").resolve())
     assert TrainConfig.from_yaml(demo_dir / "runs" / "no_augmentation" / "config.yaml").init_from is None
     assert "the augmented one, which starts from that run's final weights (`TrainConfig.init_from`)" in text
+    # its saliency "before training" is the initial weights of both runs, not the weights its fine-tune started from
+    assert ("`augmented (SimToReal)` is a fine-tune of `no augmentation`: its \"before training\" maps are those of "
+            "the initial weights both began from") in text
 
 
 def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch, capsys):

@@ -172,8 +172,15 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
         if key not in initial:  # the untrained model: the run's initial weights (same seed), shared by equal runs
             initial[key] = initial_model(tcfg, cfg.device).eval()
         pairs[label] = (initial[key], after)
-    return saliency_report(pairs, test_sets, out, figure_images=cfg.saliency_images,
-                           share_images=cfg.saliency_share_images, device=cfg.device, baseline=list(runs)[-1])
+    section = saliency_report(pairs, test_sets, out, figure_images=cfg.saliency_images,
+                              share_images=cfg.saliency_share_images, device=cfg.device, baseline=list(runs)[-1])
+    by_checkpoint = {Path(ckpt).resolve(): label for label, (ckpt, _) in runs.items()}
+    for label, (_, tcfg) in runs.items():  # its "before" is where its training began, not its fine-tune's start
+        if tcfg.init_from:
+            source = by_checkpoint.get(Path(tcfg.init_from).resolve(), Path(tcfg.init_from).parent.name)
+            section = (f"`{label}` is a fine-tune of `{source}`: its \"before training\" maps are those of the "
+                       "initial weights both began from, not of the weights the fine-tune started from.\n\n" + section)
+    return section
 
 
 def run_demo(

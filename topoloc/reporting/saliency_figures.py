@@ -423,8 +423,8 @@ def _intro_lines(method: str, kwargs: Mapping[str, Any], size: tuple[int, int], 
         what += (", max over RGB of " + ("|gradient x input| as in AtLoc" if kwargs.get("times_input", True) else
                  "|gradient|: how strongly the pose would move if a pixel's look changed (AtLoc's x input "
                  "would also rank classes by brightness: snow and clouds up, forest down)"))
-    text = (f"Saliency maps: {what}, of each run's model before training ("
-            f"{'the same initial weights for all runs' if shared_before else 'each run its own initial weights'}) "
+    before = "the same initial weights for all runs" if shared_before else "each run its own initial weights"
+    text = (f"Saliency maps: {what}, of each run's model before any training ({before}) "
             f"and after, on test images; each map is scaled to mean 1, the difference is after minus before "
             f"(red: looks more there after training). Runs: {', '.join(f'`{r}`' for r in runs)}.")
     h, w = size

@@ -281,6 +281,15 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
         assert err.startswith(f"topoloc {argv[0]}: error: --checkpoint '{tmp_path}': a folder, expected a file"), err
     err = _exit(["train", "--config", str(tmp_path / "nope.yaml")], capsys)
     assert "nope.yaml': no such file" in err
+    # a training run's folder names the checkpoints in it
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"")
+    for argv in (["evaluate", "--data", str(tmp_path), "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")],
+                 ["saliency", "--data", str(tmp_path), "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")],
+                 ["localise", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o.csv")]):
+        err = _exit([*argv, "--checkpoint", str(run)], capsys)
+        assert f"--checkpoint '{run}': a training run's folder, expected its checkpoint: '{run / 'last.pt'}'" in err, err
 
 
 def test_an_init_from_that_is_no_checkpoint_file_is_refused_before_the_work(tmp_path, captured, capsys):

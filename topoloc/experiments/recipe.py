@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from topoloc._device import resolve_device
-from topoloc._paths import not_a_file
+from topoloc._paths import not_a_checkpoint_file
 from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
@@ -215,7 +215,7 @@ def evaluate_checkpoint(
     val_flights = [parse_flight(f) if isinstance(f, str) else f for f in val_flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_file(checkpoint)}")
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_checkpoint_file(checkpoint)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
     frame = _frame_arg(frame)
@@ -355,7 +355,7 @@ def explain_checkpoint(
     flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
-        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_file(checkpoint)}")
+        raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_checkpoint_file(checkpoint)}")
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
     frame = _frame_arg(frame)

@@ -178,8 +178,9 @@ def _saliency_section(cfg: DemoConfig, out: Path, runs: dict[str, tuple[Path, Tr
     for label, (_, tcfg) in runs.items():  # its "before" is where its training began, not its fine-tune's start
         if tcfg.init_from:
             source = by_checkpoint.get(Path(tcfg.init_from).resolve(), Path(tcfg.init_from).parent.name)
-            section = (f"`{label}` is a fine-tune of `{source}`: its \"before training\" maps are those of the "
-                       "initial weights both began from, not of the weights the fine-tune started from.\n\n" + section)
+            intro, _, rest = section.partition("\n\n")  # after the paragraph that says what the maps are
+            section = (f"{intro}\n\n`{label}` is a fine-tune of `{source}`: its \"before training\" maps are those of "
+                       f"the initial weights both began from, not of the weights the fine-tune started from.\n\n{rest}")
     return section
 
 

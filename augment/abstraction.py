@@ -54,6 +54,7 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
         low, high = self._add_range("levels", levels, 2.0, 256.0)
         # Drawn uniformly in [low, high + 1) and floored: every integer from low to high is equally likely.
         self._ranges["levels"] = (low, high + 0.999)
+        self._domains["levels"] = (2.0, 256.999)  # a replayed draw of 256 levels is up to 256.999, floored to 256
         self.max_smoothing = self._add_range("smoothing", smoothing, 0.0, 10.0)[1]
         self._add_range("edge_strength", edge_strength, 0.0, 1.0)
         self._add_range("edge_threshold", edge_threshold, 0.001, 1.0)

@@ -384,3 +384,13 @@ def test_an_integer_or_bool_parameter_is_held_to_the_ops_bounds(ops, make_image)
     with pytest.raises(ValueError, match=r"params\['blue'\] must lie in \[0, 0.5\].* got 1"):
         ops["haze"](p=1.0)(x, blue=torch.tensor([True, False]))  # True is 1
     op(x, opacity=torch.tensor([0, 1]))  # in bounds: taken as 0.0 and 1.0
+
+
+def test_edge_abstraction_replays_its_own_draws_at_256_levels(ops):
+    # levels are drawn in [256, 256.999) and floored: each image has 256 levels, and its draws replay. A grey
+    # 0.5 at 256 levels, without smoothing or edges, is the centre of its level: (floor(0.5 * 256) + 0.5) / 256
+    op = ops["abstraction"](levels=256, smoothing=0.0, edge_strength=0.0, p=1.0)
+    x = torch.full((2, 3, 6, 6), 0.5)
+    first = op(x)
+    assert torch.allclose(first, torch.full_like(x, 128.5 / 256))
+    assert torch.equal(op(x, params=op._params), first)

@@ -20,8 +20,8 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
     quantisation (its gradient is zero there).
 
     Args:
-        levels: range of the number of levels per channel, within ``[2, 256]``; every integer in the
-            range is equally likely.
+        levels: range of the number of levels per channel, whole numbers within ``[2, 256]``; every
+            integer in the range is equally likely.
         smoothing: range of the Gaussian smoothing in pixels, within ``[0, 10]``.
         edge_strength: range of the edge darkening, within ``[0, 1]``.
         edge_threshold: range of the gradient magnitude where edges start, within ``[0.001, 1]``.
@@ -52,6 +52,9 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
     ) -> None:
         super().__init__(p=p, same_on_batch=same_on_batch, keepdim=keepdim)
         low, high = self._add_range("levels", levels, 2.0, 256.0)
+        if not (low.is_integer() and high.is_integer()):
+            raise ValueError(f"levels must be whole numbers (a number of levels per channel, or a range (min, max) "
+                             f"of them), got {levels!r}.")
         # Drawn uniformly in [low, high + 1) and floored: every integer from low to high is equally likely.
         self._ranges["levels"] = (low, high + 0.999)
         self._domains["levels"] = (2.0, 256.999)  # a replayed draw of 256 levels is up to 256.999, floored to 256

@@ -394,3 +394,14 @@ def test_edge_abstraction_replays_its_own_draws_at_256_levels(ops):
     first = op(x)
     assert torch.allclose(first, torch.full_like(x, 128.5 / 256))
     assert torch.equal(op(x, params=op._params), first)
+
+
+def test_edge_abstraction_levels_are_whole_numbers(ops, make_image):
+    # "every integer in the range is equally likely": (2.5, 3.5) holds one, 3, but 2 and 4 levels were drawn too
+    with pytest.raises(ValueError, match=r"levels must be whole numbers .* got \(2.5, 3.5\)"):
+        ops["abstraction"](levels=(2.5, 3.5))
+    with pytest.raises(ValueError, match=r"levels must be whole numbers"):
+        ops["abstraction"](levels=4.5)
+    op = ops["abstraction"](levels=(3.0, 4.0), p=1.0)  # whole numbers given as floats, as a config gives them
+    levels = op.forward_parameters(torch.Size((500, 3, 4, 4)))["levels"].floor()
+    assert set(levels.tolist()) == {3.0, 4.0}

@@ -68,7 +68,7 @@ def check_range(
     if isinstance(given, numbers.Real) and not isinstance(given, bool):  # numpy scalars too
         pair = (float(given), float(given))
     elif (isinstance(given, Sequence) and not isinstance(given, (str, bytes)) and len(given) == 2
-          and not any(isinstance(v, bool) for v in given)):  # tuples, lists, a config's list
+          and not any(isinstance(v, (bool, str, bytes)) for v in given)):  # tuples, lists, a config's list
         try:
             pair = (float(given[0]), float(given[1]))
         except (TypeError, ValueError) as err:

@@ -287,6 +287,7 @@ def test_camera_temperature_and_tint_gains():
 @pytest.mark.parametrize("value, error, message", [
     (True, TypeError, "opacity must be a number or a pair of numbers"),  # a bool is not a number of a range
     (("low", "high"), TypeError, "opacity must be a number or a pair of numbers"),  # was float()'s ValueError
+    (("0.1", "0.5"), TypeError, "opacity must be a number or a pair of numbers"),  # text, as "0.5" alone: was read
     ((float("nan"), 0.5), ValueError, "opacity must be finite"),  # nan compares False with both bounds
 ])
 def test_a_bool_words_or_nan_as_a_range_are_refused_by_name(value, error, message, ops):

@@ -289,6 +289,9 @@ class FourierDomainAdaptation(_KorniaAdapter):
             if bank.ndim != 4 or not len(bank):
                 raise ValueError(f"bank must have shape (N, H, W, 3) with N >= 1, got {bank.shape}.")
             _check_numpy_image(bank[0], "bank[0]")
+            if bank.shape[-1] != 3:  # an RGBA bank: the kornia op would name its (N, 4, H, W) copy
+                raise ValueError(f"bank must hold RGB images (N, H, W, 3), got {bank.shape}; drop the alpha channel "
+                                 "with bank[..., :3].")
             _check_unit_range(bank, "bank")
             bank_t = _to_tensor(bank)
         elif isinstance(bank, torch.Tensor):

@@ -293,6 +293,16 @@ def test_a_bank_empty_or_out_of_range_or_in_a_list_is_handled_by_name():
     assert "bank=<2 arrays (24, 24, 3) uint8>" in repr(AA.SimToReal(bank=[BANK[0], BANK[1]]))  # kept as given
 
 
+def test_an_rgba_bank_is_refused_in_the_shape_it_was_given():
+    # the bank is channels last, (N, H, W, 4): the refusal said "3 (RGB) channels in dimension -3, got (2, 4, 24, 24)"
+    rgba = np.concatenate([BANK, np.full((2, 24, 24, 1), 255, np.uint8)], axis=-1)
+    for bank in (rgba, list(rgba)):
+        with pytest.raises(ValueError, match=r"bank must hold RGB images \(N, H, W, 3\), got \(2, 24, 24, 4\)"):
+            AA.FourierDomainAdaptation(bank)
+        with pytest.raises(ValueError, match=r"bank must hold RGB images \(N, H, W, 3\), got \(2, 24, 24, 4\)"):
+            AA.SimToReal(bank=bank)
+
+
 def test_simtoreal_takes_the_bank_as_fourier_domain_adaptation_does():
     ops = [type(op).__name__ for op in AA.SimToReal(bank=BANK)._op.children()]
     assert "FourierDomainAdaptation" in ops and "FourierDomainAdaptation" not in [

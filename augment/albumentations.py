@@ -82,8 +82,9 @@ def _check_unit_range(images: np.ndarray, name: str) -> None:
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
     """(N, H, W, 3) uint8 or float32 -> (N, 3, H, W) float32 in [0, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
-    return x.float() / 255.0 if images.dtype == np.uint8 else x.float().clamp(0.0, 1.0)
+    # a float32 copy made by numpy: writable (torch warns on a read-only array, such as np.asarray(PIL image))
+    x = torch.from_numpy(np.array(images, dtype=np.float32, order="C")).permute(0, 3, 1, 2)
+    return x / 255.0 if images.dtype == np.uint8 else x.clamp(0.0, 1.0)
 
 
 def _to_numpy(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:

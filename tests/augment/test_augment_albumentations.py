@@ -159,6 +159,21 @@ def test_augment_imports_without_albumentations():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_read_only_image_is_augmented_without_a_warning():
+    # np.asarray(PIL.Image.open(path)) is read-only: torch.from_numpy warned "The given NumPy array is not writable"
+    # from augment/albumentations.py, an error under -W error. torch warns once per process: a fresh one is asked.
+    code = (
+        "import warnings, numpy as np, albumentations as A, augment.albumentations as AA\n"
+        "warnings.simplefilter('error')\n"
+        "img = np.random.default_rng(0).integers(0, 256, (8, 8, 3), dtype=np.uint8)\n"
+        "for im in (img, img.astype(np.float32) / 255):\n"
+        "    frozen = im.copy(); frozen.flags.writeable = False\n"
+        "    run = lambda x: A.Compose([AA.RandomClouds(p=1.0)], seed=0)(image=x)['image']\n"
+        "    assert np.array_equal(run(frozen), run(im))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_serialisation_round_trip():
     pipeline = A.Compose([AA.RandomClouds(opacity=(0.3, 0.6), p=0.3), AA.RandomHaze(p=1.0)], seed=3)
     restored = A.from_dict(A.to_dict(pipeline))

@@ -108,6 +108,8 @@ def illumination(
     check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
                 exposure=exposure)
     check_values(gamma, "gamma", above=0.0)  # gamma <= 0 turns dark pixels white or brighter than 1
+    # degrees given by mistake (60) put the sun under the ground; pi / 2 in float32 lies just above pi / 2
+    check_values(sun_elevation, "sun_elevation (radians)", above=0.0, below=math.pi / 2 + 1e-6)
     return _illumination(image, sun_azimuth, sun_elevation, relief, gamma, exposure)
 
 

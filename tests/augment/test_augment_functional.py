@@ -503,6 +503,18 @@ def test_functional_parameters_outside_their_domain_are_refused():
     torch.testing.assert_close(hazy, x * math.exp(-1.0) + (1.0 - math.exp(-1.0)))
 
 
+def test_a_sun_elevation_outside_0_to_90_degrees_in_radians_is_refused():
+    # "in radians, in (0, pi/2]": 60 (degrees, as RandomIllumination takes them) put the sun at sin(60) < 0, under
+    # the ground, and turned half of a relief-shaded image white and the other half black without a word
+    x = torch.rand(2, 3, 8, 8)
+    zeros, ones = torch.zeros(2), torch.ones(2)
+    for bad in (60.0, 0.0, -0.3, float("nan")):
+        with pytest.raises(ValueError, match=r"sun_elevation \(radians\) must be > 0 and < 1.5708"):
+            AF.illumination(x, zeros, torch.tensor([0.5, bad]), ones, ones, zeros)
+    overhead = AF.illumination(x, zeros, torch.full((2,), math.pi / 2), zeros, ones, zeros)  # pi / 2 itself is taken
+    torch.testing.assert_close(overhead, x)
+
+
 def test_blur_sigma_is_checked_and_its_kernel_stays_within_the_image():
     x = torch.rand(2, 3, 8, 8)
     zeros, ones = torch.zeros(2), torch.ones(2)

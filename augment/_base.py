@@ -126,13 +126,19 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C) or a list not at all
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
+        batch = input.shape[0] if input.dim() == 4 else 1
+        for name in [*self._domains, "seed"] if "data_keys" not in kwargs else ():
+            if name in kwargs and not isinstance(kwargs[name], Tensor):  # kornia called .to() on it
+                raise TypeError(f"{type(self).__name__}: {name}= overrides the drawn parameter of that name and takes "
+                                f"a tensor with one value per image, shape ({batch},), got "
+                                f"{type(kwargs[name]).__name__} {kwargs[name]!r}.")
         self._user_call = "data_keys" not in kwargs  # kornia's containers always pass data_keys
         overrides = {name: value for name, value in kwargs.items() if isinstance(value, Tensor)}
         # A container draws through forward_parameters and then calls forward with those parameters; any
         # other parameters a container passes are replayed (seq(x, params=seq._params)) and checked.
         replayed = params is not None and (self._user_call or params is not self._drawn)
         if replayed or (overrides and self._user_call):  # op(x, params=...), op(x, opacity=...)
-            self.check_params({**(params or {}), **overrides}, batch=input.shape[0] if input.dim() == 4 else 1)
+            self.check_params({**(params or {}), **overrides}, batch=batch)
         try:
             return super().forward(input, params=params, **kwargs)
         finally:

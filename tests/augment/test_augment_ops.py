@@ -93,6 +93,17 @@ def test_keyword_overrides_the_drawn_parameter(op_name, ops, make_image):
     torch.testing.assert_close(out[1:], out[:1].expand(2, -1, -1, -1))
 
 
+def test_a_keyword_override_that_is_not_a_tensor_is_refused_by_name(ops, make_image):
+    # op(x, opacity=0.5) failed deep inside with "'float' object has no attribute 'to'"
+    x = make_image(2, 3, 8, 8)
+    for value in (0.5, [0.5, 0.6]):
+        with pytest.raises(TypeError, match=r"RandomClouds: opacity= .* a tensor with one value per image, shape "
+                                            r"\(2,\), got (float|list)"):
+            ops["clouds"](p=1.0)(x, opacity=value)
+    with pytest.raises(TypeError, match=r"RandomClouds: seed= .* got int"):
+        ops["clouds"](p=1.0)(x, seed=3)
+
+
 def test_same_on_batch(op_name, ops, make_image):
     x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
     kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}

@@ -158,9 +158,15 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         parameter, on replayed calls only).
 
         Raises:
+            TypeError: naming the op and a parameter that is not a tensor (a number written in by hand).
             ValueError: naming the op, the parameter, its bounds and the first value outside them, or the
                 parameter's length and the batch's.
         """
+        for name in [*self._domains, "seed"]:
+            value = params.get(name)
+            if value is not None and not isinstance(value, Tensor):  # kornia would call .to() on it
+                raise TypeError(f"{type(self).__name__}: params[{name!r}] must be a tensor with one value per image, "
+                                f"got {type(value).__name__} {value!r}.")
         for name in [*self._domains, "seed"] if batch is not None else ():
             value = params.get(name)
             if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] != batch:

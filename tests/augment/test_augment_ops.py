@@ -104,6 +104,18 @@ def test_a_keyword_override_that_is_not_a_tensor_is_refused_by_name(ops, make_im
         ops["clouds"](p=1.0)(x, seed=3)
 
 
+def test_a_replayed_parameter_edited_to_a_number_is_refused_by_name(ops, make_image):
+    # op(x, params={**op._params, "opacity": 0.5}) failed deep inside with "'float' object has no attribute 'to'"
+    x = make_image(2, 3, 8, 8)
+    op = ops["clouds"](p=1.0)
+    op(x)
+    with pytest.raises(TypeError, match=r"RandomClouds: params\['opacity'\] must be a tensor with one value per "
+                                        r"image, got float 0.5"):
+        op(x, params={**op._params, "opacity": 0.5})
+    with pytest.raises(TypeError, match=r"RandomClouds: params\['seed'\] must be a tensor .* got int 3"):
+        op(x, params={**op._params, "seed": 3})
+
+
 def test_same_on_batch(op_name, ops, make_image):
     x = make_image(1, 3, 16, 16).expand(3, -1, -1, -1).contiguous()
     kwargs = {"beta": (0.1, 0.3)} if op_name == "fda" else {}

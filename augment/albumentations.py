@@ -94,6 +94,13 @@ def _to_numpy(x: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return out.numpy().astype(np.float32, copy=False)
 
 
+def _plain(value: Any) -> Any:
+    """A numpy or torch number or array (or a pair of them) as Python numbers, which ``A.save`` writes."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic, torch.Tensor)) else value
+
+
 def _short(value: Any) -> str:
     """``repr(value)``, or ``<ndarray (N, H, W, 3) uint8>`` for an array, tensor or list of arrays."""
     if isinstance(value, (np.ndarray, torch.Tensor)):
@@ -112,7 +119,7 @@ class _KorniaAdapter(ImageOnlyTransform):
 
     def _build(self, op: torch.nn.Module, **args: Any) -> None:
         for name, value in args.items():
-            setattr(self, name, value)
+            setattr(self, name, _plain(value))  # the arguments to_dict and A.save write
         self._op = op.eval()
 
     def get_params(self) -> dict[str, Any]:

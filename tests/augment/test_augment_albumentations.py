@@ -181,6 +181,22 @@ def test_serialisation_round_trip():
     assert tuple(restored.transforms[0].opacity) == (0.3, 0.6) and restored.transforms[0].p == 0.3
 
 
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_ranges_given_as_numpy_or_torch_values_are_saved_as_numbers(fmt, tmp_path):
+    # check_range takes arrays, tensors and numpy scalars; A.save then raised "Object of type ndarray is not JSON
+    # serializable" (YAML: "cannot represent an object") and left a partial file, as albumentations' own do not
+    clouds = AA.RandomClouds(opacity=np.array([0.5, 0.9]), coverage=(np.float32(0.25), 0.5),
+                             softness=torch.tensor([0.25, 0.5]), octaves=np.int64(3), p=np.float64(1.0))
+    path = tmp_path / f"pipeline.{fmt}"
+    A.save(A.Compose([clouds, AA.SimToReal(strength=np.float32(0.5))]), str(path), data_format=fmt)
+    restored = A.load(str(path), data_format=fmt).transforms[0]
+    assert (list(restored.opacity), list(restored.coverage), list(restored.softness), restored.octaves) == (
+        [0.5, 0.9], [0.25, 0.5], [0.25, 0.5], 3)
+    image = _image(np.uint8)
+    assert np.array_equal(A.Compose([restored], seed=2)(image=image)["image"],
+                          A.Compose([clouds], seed=2)(image=image)["image"])
+
+
 def test_repr_summarises_the_bank_and_keeps_the_arguments():
     text = repr(AA.FourierDomainAdaptation(BANK, beta=(0.02, 0.04), p=0.7))
     assert text == "FourierDomainAdaptation(p=0.7, bank=<ndarray (2, 24, 24, 3) uint8>, beta=(0.02, 0.04))"

@@ -90,7 +90,7 @@ class TestGradientSaliency:
         images = torch.randint(0, 256, (2, 3, 32, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
         as_float = images.double().div(255).float()  # [0, 255] -> [0, 1] by hand
         for method in METHODS:
-            kwargs = {"samples": 2} if method == "smoothgrad" else {"steps": 2} if method == "integrated_gradients" else {}
+            kwargs = {"smoothgrad": {"samples": 2}, "integrated_gradients": {"steps": 2}}.get(method, {})
             torch.testing.assert_close(saliency(model, images, method, normalize=True, **kwargs),
                                        saliency(model, as_float, method, normalize=True, **kwargs))
 

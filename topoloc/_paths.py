@@ -8,8 +8,8 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "cannot_write", "unwritable", "unwritable_file", "unwritable_folder",
-           "check_output"]
+__all__ = ["file_above", "not_a_file", "not_a_checkpoint_file", "cannot_write", "unwritable", "unwritable_file",
+           "unwritable_folder", "check_output"]
 
 
 def not_a_file(path: str | PathLike) -> str:

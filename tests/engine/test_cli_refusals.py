@@ -289,7 +289,8 @@ def test_a_folder_given_where_a_file_is_expected_is_called_a_folder(tmp_path, ca
                  ["saliency", "--data", str(tmp_path), "--flights", "comballaz-LHS", "--out", str(tmp_path / "o")],
                  ["localise", str(tmp_path / "photo.png"), "--out", str(tmp_path / "o.csv")]):
         err = _exit([*argv, "--checkpoint", str(run)], capsys)
-        assert f"--checkpoint '{run}': a training run's folder, expected its checkpoint: '{run / 'last.pt'}'" in err, err
+        expected = f"--checkpoint '{run}': a training run's folder, expected its checkpoint: '{run / 'last.pt'}'"
+        assert expected in err, err
 
 
 def test_an_init_from_that_is_no_checkpoint_file_is_refused_before_the_work(tmp_path, captured, capsys):

@@ -161,7 +161,8 @@ def load_checkpoint(path: str | PathLike, map_location: str | torch.device = "cp
     """Read a checkpoint written by `save_checkpoint` (``weights_only``: no code is unpickled)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"load_checkpoint {str(path)!r}: {not_a_checkpoint_file(path)}")  # as "--checkpoint '...'" in the CLI
+        # as "--checkpoint '...'" in the CLI
+        raise FileNotFoundError(f"load_checkpoint {str(path)!r}: {not_a_checkpoint_file(path)}")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - name the file

@@ -49,6 +49,21 @@ class TestCrossLocScene:
         ds = CrossLocScene(tmp_path / "scene", "test_real", frame="comballaz", image_size=(6, 9), domain="synthetic")
         assert ds[0]["image"].shape == (3, 6, 9) and ds[0]["domain"] == "synthetic"
 
+    def test_the_origin_is_told_from_the_scene_folder_not_from_folders_above_it(self, tmp_path, row_image):
+        # a scene kept under a lab's "epfl" folder is not an EPFL scene: 20 km off, the poses would still pass
+        # the near-the-surface check, so the frame is asked for instead of guessed from an ancestor
+        write_scene(tmp_path / "epfl-lab" / "scene", row_image)
+        with pytest.raises(ValueError, match=r"scene.*cannot tell the scene origin.*frame="):
+            CrossLocScene(tmp_path / "epfl-lab" / "scene", "test_real")
+        # the other way round: a scene folder named by its area wins over an ancestor that names the other area
+        write_scene(tmp_path / "epfl-lab" / "naturescape", row_image)
+        assert CrossLocScene(tmp_path / "epfl-lab" / "naturescape", "test_real").frame == LocalFrame.named("comballaz")
+
+    def test_the_origin_is_told_from_a_linked_scene_folders_own_name(self, tmp_path, row_image):
+        write_scene(tmp_path / "store" / "x1", row_image)
+        (tmp_path / "naturescape").symlink_to(tmp_path / "store" / "x1", target_is_directory=True)
+        assert CrossLocScene(tmp_path / "naturescape", "test_real").frame == LocalFrame.named("comballaz")
+
     def test_a_transform_that_is_not_callable_is_refused(self, tmp_path, row_image):
         root = tmp_path / "naturescape"
         write_scene(root, row_image)

@@ -28,17 +28,20 @@ __all__ = ["CrossLocScene"]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 #: What a scene's images are (a CrossLoc split folder holds one kind).
 CROSSLOC_DOMAINS = ("synthetic", "real")
-def _scene_frame(folder: Path, frame) -> LocalFrame:
-    """``frame`` if given, else the area of the innermost folder whose name holds an area word
-    (`topoloc.geodesy.AREA_ORIGINS`: naturescape, urbanscape, comballaz, epfl...)."""
+def _scene_frame(root: Path, split_folder: str, frame) -> LocalFrame:
+    """``frame`` if given, else the area whose word (`topoloc.geodesy.AREA_ORIGINS`: naturescape,
+    urbanscape, comballaz, epfl...) the scene folder's name holds, as given or behind a link, or
+    else the split folder's. Folders above the scene are not read: a scene kept under a lab's
+    ``epfl/`` folder is not told to be at EPFL."""
     if frame is not None:
         return as_frame(frame)
-    for part in reversed(folder.resolve().parts):
-        if any(word in part.lower() for word, _ in AREA_ORIGINS):
-            return area_frame(part, anywhere=True)
+    for name in (root.name, root.resolve().name, split_folder):
+        if any(word in name.lower() for word, _ in AREA_ORIGINS):
+            return area_frame(name, anywhere=True)
     raise ValueError(
-        f"{folder}: cannot tell the scene origin from the path (expected one of {[w for w, _ in AREA_ORIGINS]} in "
-        "it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or an origin name"
+        f"{root / split_folder}: cannot tell the scene origin from the scene folder's name {root.resolve().name!r} "
+        f"(expected one of {[w for w, _ in AREA_ORIGINS]} in it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or "
+        "an origin name"
     )
 
 
@@ -75,7 +78,8 @@ class CrossLocScene(PosedImages):
         root: the scene folder (e.g. ``.../naturescape``) holding the split folders.
         split_folder: e.g. ``"train_sim"``, ``"val_sim"``, ``"test_real"``.
         frame: local frame of the scene origin: a LocalFrame, ``"comballaz"`` / ``"epfl"``, or None
-            to take it from the path (naturescape / comballaz -> Comballaz, urbanscape / EPFL -> EPFL).
+            to take it from the scene folder's name (naturescape / comballaz -> Comballaz, urbanscape /
+            EPFL -> EPFL); folders above it are not read.
         image_size: None (native), ``(H, W)`` or the short side in pixels.
         transform: optional callable on the sample dict.
         domain: sample ``domain``; None: ``"real"`` if the split folder's name contains "real",
@@ -112,7 +116,7 @@ class CrossLocScene(PosedImages):
         if not self.folder.is_dir():  # before the frame, which is told from the path
             raise FileNotFoundError(f"{self.folder}: folder not found; expected a DSAC*-layout split folder with "
                                     "rgb/, poses/, calibration/")
-        self.frame = _scene_frame(self.folder, frame)
+        self.frame = _scene_frame(self.root, self.split_folder, frame)
         sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}
         missing = [str(p) for p in sub.values() if not p.is_dir()]
         if missing:

@@ -274,6 +274,7 @@ def test_bench_predict_runs(capsys, monkeypatch):
     assert cells[1] == "cpu" and float(cells[2]) > 0 and float(cells[3]) > 0 and float(cells[5]) < 1.0
 
 
+@pytest.mark.filterwarnings("ignore:Constant folding - Only steps=1:UserWarning")  # torch's exporter on the reflect pad
 def test_local_contrast_exports(tmp_path):
     """A model with AtLoc(local_contrast=...) (reflect padding, a fixed blur kernel) gives the same poses under ONNX."""
     torch.manual_seed(1)

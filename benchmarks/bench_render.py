@@ -4,6 +4,9 @@ Renders poses of the Comballaz flights (LHS for synthetic-only batches, the Nove
 flight for synthetic + real) at a given size on a device, after a warm-up batch, and prints
 images/s. World building and baking (once per process) are reported apart.
 
+Baseline, in the same run: the same renderer called one pose at a time (``--baseline-images``
+of the poses), as a per-image renderer is driven; the batched / one-at-a-time ratio is printed.
+
     python benchmarks/bench_render.py --device cpu --size 360x240 --images 64
 """
 
@@ -18,7 +21,7 @@ import time
 
 import torch
 
-from topoloc.cli._common import positive_int
+from topoloc.cli._common import non_negative_int, positive_int
 
 
 def _sync(device: torch.device) -> None:
@@ -33,6 +36,8 @@ def main(argv=None) -> None:
     p.add_argument("--images", type=positive_int, default=64, help="images per measurement (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (default: %(default)s)")
     p.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--baseline-images", type=non_negative_int, default=16,
+                   help="poses rendered one at a time for the baseline, 0 to skip it (default: %(default)s)")
     p.add_argument("--skip-write", action="store_true", help="only measure render-only throughput")
     args = p.parse_args(argv)
     if args.threads:
@@ -46,11 +51,14 @@ def main(argv=None) -> None:
     from topoloc.procedural.writer import _bake
     from topoloc.procedural.appearance import appearance_for_flight
 
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
     width, height = parse_size(args.size)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     load = f" | load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
-    print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}{load}")
+    print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | "
+          f"torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}{load}")
 
     t0 = time.perf_counter()
     cpu_world = build_world(0)  # bakes are made on the CPU
@@ -76,18 +84,37 @@ def main(argv=None) -> None:
             _sync(device)
             return out
 
-        run() if args.images <= args.batch_size else render(world, bakes, c2w_all[: args.batch_size], {d: k[: args.batch_size] for d, k in keys_all.items()}, width, height, config)
+        if args.images <= args.batch_size:  # warm-up
+            run()
+        else:
+            first = slice(0, args.batch_size)
+            render(world, bakes, c2w_all[first], {d: k[first] for d, k in keys_all.items()}, width, height, config)
         _sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         run()
         dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         n = args.images * len(domains)
-        print(f"render only   {flight:30s} {'+'.join(domains):16s} wall {n / dt:7.1f} images/s ({args.images / dt:.1f} poses/s)"
+        print(f"render only   {flight:30s} {'+'.join(domains):16s} wall {n / dt:7.1f} images/s "
+              f"({args.images / dt:.1f} poses/s)"
               + (f" | {n / cpu:.1f} images per CPU-second" if device.type == "cpu" else ""))
+        m = min(args.baseline_images, args.images)
+        if m:
+            render(world, bakes, c2w_all[:1], {d: k[:1] for d, k in keys_all.items()}, width, height, config)  # warm-up
+            _sync(device)
+            t0 = time.perf_counter()
+            for i in range(m):
+                one_pose = slice(i, i + 1)
+                render(world, bakes, c2w_all[one_pose], {d: k[one_pose] for d, k in keys_all.items()}, width, height,
+                       config)
+            _sync(device)
+            one = m * len(domains) / (time.perf_counter() - t0)
+            print(f"  baseline, one pose at a time ({m} poses): wall {one:7.1f} images/s | batched / baseline "
+                  f"{n / dt / one:.2f}x")
     if not args.skip_write:
         with tempfile.TemporaryDirectory() as tmp:
             spec = f"comballaz-LHS:{args.images}"
-            render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)  # warm-up incl. bake
+            # warm-up, the bake included
+            render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)
         with tempfile.TemporaryDirectory() as tmp:
             t0, c0 = time.perf_counter(), time.process_time()
             render_flights(tmp, spec, size=(width, height), device=device, batch_size=args.batch_size, progress=False)

@@ -25,6 +25,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_models.py", ("--models", "nope"), "--models: unknown ['nope']; available: "),
     ("bench_predict.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
     ("bench_render.py", ("--images", "0"), "argument --images: expected a whole number >= 1, got '0'"),
+    ("bench_render.py", ("--baseline-images", "-1"), "argument --baseline-images: expected a whole number >= 0, "
+                                                    "got '-1'"),
     ("bench_train.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
     ("bench_width.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
 ])

@@ -8,7 +8,9 @@ same output on every run, from any thread. As with albumentations' own transform
 once: ``image``, every image of ``images`` and every slice of ``volume`` get the same parameters.
 
 Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1), or RGBA ones whose alpha
-is passed through; the output has the input's dtype. This module needs albumentations; ``import augment`` does not.
+is passed through; the output has the input's dtype. float32 values within [-1, 2] (the overshoot of a cubic or
+Lanczos ``A.Resize`` beside sharp edges) are clamped to [0, 1]; beyond it (images in [0, 255], after ``A.Normalize``)
+they are refused. This module needs albumentations; ``import augment`` does not.
 
 Example:
     >>> import albumentations as A
@@ -71,13 +73,22 @@ def _check_numpy_image(img: Any, name: str = "image") -> None:
         raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {img.shape}.")
 
 
+#: How far outside [0, 1] a float32 image may reach and still be taken (then clamped to [0, 1]): albumentations'
+#: cubic and Lanczos resizes do not clip float32, and their kernels' negative lobes take an image in [0, 1] to
+#: at most about [-0.45, 1.45] (cubic) and [-0.97, 1.97] (Lanczos4) beside sharp edges. Images in [0, 255] or
+#: after A.Normalize go beyond [-1, 2]; topoloc's model.prepare draws the same line.
+_RESAMPLING_MARGIN = 1.0
+
+
 def _check_unit_range(images: np.ndarray, name: str) -> None:
-    """float32 images must lie in [0, 1] (albumentations' convention): refused otherwise, not clamped to white."""
+    """float32 images must lie in [0, 1] (albumentations' convention), give or take a resize's overshoot: values
+    within [-1, 2] are clamped to [0, 1] (by `_to_tensor`), others (NaN too) refused, not clamped to white."""
     if images.dtype == np.float32 and images.size:
         low, high = float(images.min()), float(images.max())
-        if not (0.0 <= low and high <= 1.0):  # also refuses NaN
-            raise ValueError(f"{name}: float32 images must be in [0, 1], got values in [{low:g}, {high:g}]; "
-                             "divide images in [0, 255] by 255 (or pass uint8), and augment before A.Normalize.")
+        if not (-_RESAMPLING_MARGIN <= low and high <= 1.0 + _RESAMPLING_MARGIN):  # also refuses NaN
+            raise ValueError(f"{name}: float32 images must be in [0, 1] (values within [-1, 2], a cubic or Lanczos "
+                             f"resize's overshoot, are clamped to it), got values in [{low:g}, {high:g}]; divide "
+                             "images in [0, 255] by 255 (or pass uint8), and augment before A.Normalize.")
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:

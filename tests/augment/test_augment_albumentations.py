@@ -121,12 +121,12 @@ def test_float_images_outside_the_unit_range_are_refused_not_clamped():
     # images in [0, 255] as float32, or after A.Normalize, were clamped: a white image, no error
     t = AA.RandomClouds(p=1.0)
     rng = np.random.default_rng(0)
-    with pytest.raises(ValueError, match=r"image: float32 images must be in \[0, 1\], got values in \[0.0\d*, 25\d"):
+    with pytest.raises(ValueError, match=r"image: float32 images must be in \[0, 1\] .*got values in \[0.0\d*, 25\d"):
         t(image=rng.random((16, 24, 3), dtype=np.float32) * 255)
-    with pytest.raises(ValueError, match=r"\[0, 1\], got values in \[-"):
+    with pytest.raises(ValueError, match=r"\[0, 1\] .*got values in \[-2.1"):
         A.Compose([A.Normalize(), AA.RandomHaze(p=1.0)], seed=0)(image=rng.integers(0, 256, (16, 24, 3), np.uint8))
     with pytest.raises(ValueError, match=r"images: float32 images must be in \[0, 1\]"):
-        t.apply_to_images(rng.random((2, 16, 24, 3), dtype=np.float32) * 2)
+        t.apply_to_images(rng.random((2, 16, 24, 3), dtype=np.float32) * 3)  # [0, 2] is a resize's margin
     with pytest.raises(ValueError, match=r"got values in \[nan"):
         t(image=np.full((16, 24, 3), np.nan, np.float32))
     with pytest.raises(ValueError, match=r"bank: float32 images must be in \[0, 1\]"):
@@ -306,8 +306,8 @@ def test_images_of_another_shape_or_dtype_are_refused_by_name():
     with pytest.raises(TypeError, match="images\\[0\\] must be uint8 \\(0..255\\) or float32 \\(0..1\\), got float64"):
         t.apply_to_images(np.full((2, 8, 8, 3), 0.5))
     images = np.full((2, 8, 8, 3), 0.5, np.float32)
-    images[1] = 2.0  # the first image in range, the second not
-    with pytest.raises(ValueError, match=r"images: float32 images must be in \[0, 1\], got values in \[0.5, 2\]"):
+    images[1] = 3.0  # the first image in range, the second not
+    with pytest.raises(ValueError, match=r"images: float32 images must be in \[0, 1\] .*got values in \[0.5, 3\]"):
         t.apply_to_images(images)
 
 
@@ -384,3 +384,40 @@ def test_the_arguments_reach_the_kornia_op(name):
     np.testing.assert_allclose(out, want, atol=1e-6)
     default = ADAPTERS[name](p=1.0).apply(img, torch_seed=11)
     assert not np.allclose(out, default, atol=1e-3)  # the arguments changed something
+
+
+@pytest.mark.parametrize("interpolation, source", [("INTER_CUBIC", "square"), ("INTER_LANCZOS4", "noise")])
+def test_a_cubic_or_lanczos_resize_before_an_adapter_is_taken_and_clamped(interpolation, source):
+    # albumentations' own cubic and Lanczos resizes overshoot [0, 1] beside sharp edges (float32 is not clipped):
+    # the adapters refused their output. Values within [-1, 2] are clamped to [0, 1], as uint8 output would be.
+    cv2 = pytest.importorskip("cv2")
+    if source == "square":
+        img = np.zeros((16, 16, 3), np.float32)
+        img[4:12, 4:12] = 1.0  # a bright square on black
+    else:
+        img = (np.random.default_rng(0).random((16, 16, 3)) > 0.5).astype(np.float32)  # black and white pixels
+    resize = A.Resize(64, 64, interpolation=getattr(cv2, interpolation))
+    resized = resize(image=img)["image"]
+    assert resized.min() < -0.1 and resized.max() > 1.1  # the premise: the resize itself leaves [0, 1]
+    neutral = AA.RandomIllumination(relief=0.0, gamma=1.0, exposure=0.0, p=1.0)  # no relief, gamma or exposure
+    out = A.Compose([resize, neutral], seed=0)(image=img)["image"]
+    np.testing.assert_array_equal(out, np.clip(resized, 0.0, 1.0))
+    assert AA.RandomClouds(p=1.0)(image=resized)["image"].shape == (64, 64, 3)
+
+
+def test_float_images_just_outside_the_resampling_margin_are_still_refused():
+    # [-1, 2] holds any cubic or Lanczos resize of an image in [0, 1] (their kernels' negative lobes add up to
+    # less than 1 in two dimensions); images in [0, 255] or after A.Normalize go beyond it
+    t = AA.RandomHaze(p=1.0)
+    img = np.full((8, 8, 3), 0.5, np.float32)
+    for value, shown in ((2.05, r"\[0.5, 2.05\]"), (-1.05, r"\[-1.05, 0.5\]"), (np.inf, r"\[0.5, inf\]")):
+        bad = img.copy()
+        bad[0, 0, 0] = value
+        with pytest.raises(ValueError, match=r"image: float32 images must be in \[0, 1\] \(values within \[-1, 2\], "
+                                             rf"a cubic or Lanczos resize's overshoot, are clamped to it\), got values "
+                                             rf"in {shown}"):
+            t(image=bad)
+    for value in (2.0, -1.0):  # the margin's ends are taken
+        edge = img.copy()
+        edge[0, 0, 0] = value
+        assert t(image=edge)["image"].shape == (8, 8, 3)

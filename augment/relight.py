@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from augment._base import poison_non_finite
 from augment._checks import check_image, check_probability, check_range
-from augment.functional.relight import sun_direction, sun_relight
+from augment.functional.relight import _sun_relight, sun_direction
 
 __all__ = ["RandomSunRelight"]
 
@@ -117,7 +117,8 @@ class RandomSunRelight(nn.Module):
         az = params["sun_azimuth"].to(dev) * (math.pi / 180.0)
         el = params["sun_elevation"].to(dev) * (math.pi / 180.0)
         on = params["batch_prob"].to(dev).bool()
-        out = sun_relight(image, normals.to(image.dtype), sun_direction(az, el), params["sky_share"].to(dev))
+        # elevations drawn in [5, 90] deg: unit suns above the horizon, no check (no device sync) per batch
+        out = _sun_relight(image, normals.to(image.dtype), sun_direction(az, el), params["sky_share"].to(dev))
         return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
 
     def extra_repr(self) -> str:

@@ -102,12 +102,16 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
         image: (B, 3, H, W) float in ``[0, 1]``.
         normals: (B, 3, H, W) unit normals in the frame of ``sun``, ``0`` where unknown; the
             frame's third axis must point up (the sun's elevation is measured from it).
-        sun: (B, 3) unit vectors towards the sun, with a positive up component.
+        sun: (B, 3) unit vectors towards the sun (lengths within 1 % of 1), with a positive up component.
         sky_share: (B,) the sky's share ``a`` of the light on flat ground, in ``[0, 1]``
             (``1``: overcast, no relief shading).
 
     Returns:
         (B, 3, H, W) the relit image, clamped to ``[0, 1]``.
+
+    Raises:
+        ValueError: naming the first row of ``sun`` that is not a unit vector above the horizon (one device
+            synchronisation per call; :class:`augment.RandomSunRelight` skips it for the suns it draws).
 
     Example:
         >>> img = torch.full((1, 3, 1, 2), 0.4)
@@ -121,6 +125,27 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
     if not normals.dtype.is_floating_point:
         raise TypeError(f"normals must be float unit normals, got {normals.dtype} (int8 normals scaled by 127: "
                         "divide them by 127, or use RandomSunRelight, which does)")
+    _check_sun(sun)
+    return _sun_relight(image, normals, sun, sky_share)
+
+
+def _check_sun(sun: Tensor) -> None:
+    """Refuse a row of ``sun`` on or below the horizon (its up component clamped to 1e-3 turned slopes facing it
+    white), not of unit length (within 1 %: a unit vector rounded to bfloat16 is one), or NaN."""
+    up = sun[:, 2].float()
+    length = torch.linalg.vector_norm(sun.float(), dim=1)
+    bad = ~(up > 0.0) | ~((length - 1.0).abs() <= 1e-2)  # NaN is bad
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0, 0])
+        values = ", ".join(f"{float(v):g}" for v in sun[row])
+        size = float(length[row])
+        shown = f"({values})" if abs(size - 1.0) <= 1e-2 else f"({values}), of length {size:g}"
+        raise ValueError(f"sun must hold unit vectors towards the sun with a positive up component (a sun above the "
+                         f"horizon), got sun[{row}] = {shown}")
+
+
+def _sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) -> Tensor:
+    """:func:`sun_relight` without its checks (the caller's suns are unit vectors above the horizon)."""
     n = normals.to(image.dtype)
     s = sun.to(image.dtype)
     sin_el = s[:, 2].clamp_min(1e-3)

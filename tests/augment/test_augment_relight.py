@@ -90,6 +90,27 @@ def test_relight_rejects_mismatched_inputs():
         sun_relight(image, torch.zeros(2, 3, 4, 4), torch.zeros(3), torch.zeros(2))
 
 
+def test_relight_refuses_a_sun_below_the_horizon_or_not_a_unit_vector():
+    # "unit vectors towards the sun, with a positive up component": a sun on or below the horizon had its up component
+    # clamped to 1e-3, so a wall facing it came out 0.5 + 0.5 * 0.8 / 0.001 = 400 times brighter (white) and flat
+    # ground half as bright, without a word
+    image = torch.full((2, 3, 1, 2), 0.4)
+    flat = torch.zeros(2, 3, 1, 2)
+    flat[:, 2] = 1.0
+    share = torch.full((2,), 0.5)
+    up = torch.tensor([0.0, -0.8, 0.6])  # from the south, elevation asin(0.6)
+    for bad, shown in (((0.0, -0.8, -0.6), r"\(0, -0.8, -0.6\)"), ((0.0, -1.0, 0.0), r"\(0, -1, 0\)"),
+                       ((0.0, float("nan"), 0.6), r"\(0, nan, 0.6\)")):
+        with pytest.raises(ValueError, match=r"sun must hold unit vectors towards the sun with a positive up "
+                                             rf"component \(a sun above the horizon\), got sun\[1\] = {shown}"):
+            sun_relight(image, flat, torch.stack([up, torch.tensor(bad)]), share)
+    with pytest.raises(ValueError, match=r"sun must hold unit vectors .*got sun\[0\] = \(0, -1.6, 1.2\), of length 2"):
+        sun_relight(image, flat, torch.stack([2.0 * up, up]), share)  # (az, el, ...) mistaken for a vector, say
+    # a unit vector rounded to bfloat16 (lengths within 0.2 %) is a unit vector
+    sun = sun_direction(torch.tensor([0.3, 2.0]), torch.tensor([0.2, 1.1])).bfloat16()
+    assert sun_relight(image, flat, sun, share).shape == (2, 3, 1, 2)
+
+
 def test_random_sun_relight_probability_and_int8_normals():
     torch.manual_seed(0)
     image = torch.full((64, 3, 2, 2), 0.3)

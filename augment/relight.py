@@ -15,6 +15,10 @@ from augment.functional.relight import _sun_relight, sun_direction
 __all__ = ["RandomSunRelight"]
 
 
+#: The values each parameter may take at all (the bounds of its range argument): azimuth and elevation in degrees.
+_DOMAINS = {"sun_azimuth": (-360.0, 360.0), "sun_elevation": (5.0, 90.0), "sky_share": (0.0, 1.0)}
+
+
 class RandomSunRelight(nn.Module):
     r"""Relight evenly lit renders with a sun from a random direction, using their geometry.
 
@@ -36,7 +40,8 @@ class RandomSunRelight(nn.Module):
 
     As the kornia ops do, a call keeps its draws in ``_params`` (``sun_azimuth`` and ``sun_elevation``
     in degrees, ``sky_share``, ``batch_prob``), and ``aug(image, normals, params=...)`` replays them:
-    the same sun on a paired image.
+    the same sun on a paired image. Replayed parameters are held to the bounds of the arguments, as the kornia
+    ops hold theirs.
 
     Shape:
         - image: :math:`(B, 3, H, W)` or :math:`(3, H, W)`, float in ``[0, 1]``
@@ -60,12 +65,12 @@ class RandomSunRelight(nn.Module):
         same_on_batch: bool = False,
     ) -> None:
         super().__init__()
-        self.sun_azimuth = check_range(sun_azimuth, "sun_azimuth", -360.0, 360.0)
-        self.sun_elevation = check_range(sun_elevation, "sun_elevation", 5.0, 90.0)
-        self.sky_share = check_range(sky_share, "sky_share", 0.0, 1.0)
+        self.sun_azimuth = check_range(sun_azimuth, "sun_azimuth", *_DOMAINS["sun_azimuth"])
+        self.sun_elevation = check_range(sun_elevation, "sun_elevation", *_DOMAINS["sun_elevation"])
+        self.sky_share = check_range(sky_share, "sky_share", *_DOMAINS["sky_share"])
         self.p = check_probability(p, "p")
-        if not isinstance(same_on_batch, bool):
-            raise ValueError(f"same_on_batch must be True or False, got {same_on_batch!r}.")
+        if not isinstance(same_on_batch, bool):  # a TypeError, as the kornia ops raise
+            raise TypeError(f"same_on_batch must be a bool, got {same_on_batch!r}.")
         self.same_on_batch = same_on_batch
         self._params: Dict[str, Tensor] = {}
 
@@ -81,6 +86,8 @@ class RandomSunRelight(nn.Module):
                 "batch_prob": self._uniform((0.0, 1.0), batch, device) < self.p}
 
     def _check_params(self, params: Dict[str, Tensor], batch: int) -> None:
+        """Check replayed ``params``: the four entries, one value per image, each a value the op could draw (as
+        the kornia ops check theirs: one reduction and one device synchronisation per entry, on replays only)."""
         for name in ("sun_azimuth", "sun_elevation", "sky_share", "batch_prob"):
             value = params.get(name)
             if not isinstance(value, Tensor):
@@ -93,6 +100,21 @@ class RandomSunRelight(nn.Module):
                 raise ValueError(f"RandomSunRelight: params[{name!r}] holds {value.numel()} values (one per image of "
                                  f"the call they come from), for a batch of {batch} images; replay the parameters "
                                  "of a call on as many images.")
+        for name, (low, high) in _DOMAINS.items():
+            value = params[name]
+            if value.dtype == torch.bool or value.is_complex():  # integers are read as numbers, as the kornia ops do
+                raise TypeError(f"RandomSunRelight: params[{name!r}] must hold a number per image, got a {value.dtype} "
+                                "tensor.")
+            bad = torch.isnan(value) | (value < low) | (value > high)
+            if bool(bad.any()):  # elevation 0 or below: a sun on or under the horizon, slopes facing it white
+                unit = " (degrees)" if name != "sky_share" else ""
+                raise ValueError(f"RandomSunRelight: params[{name!r}] must lie in [{low:g}, {high:g}], the values the "
+                                 f"op accepts for {name}{unit}, got {float(value[bad][0]):g}.")
+        coin = params["batch_prob"]
+        odd = (coin != 0) & (coin != 1)  # 0.3: the kornia ops read False (> 0.5), .bool() read True
+        if coin.dtype != torch.bool and bool(odd.any()):
+            raise ValueError(f"RandomSunRelight: params['batch_prob'] must say whether each image is relit: True or "
+                             f"False (1 or 0, as the kornia ops draw it), got {float(coin[odd][0]):g}.")
 
     def forward(self, image: Tensor, normals: Tensor, params: Optional[Dict[str, Tensor]] = None) -> Tensor:
         check_image(image, "image")
@@ -117,7 +139,7 @@ class RandomSunRelight(nn.Module):
         az = params["sun_azimuth"].to(dev) * (math.pi / 180.0)
         el = params["sun_elevation"].to(dev) * (math.pi / 180.0)
         on = params["batch_prob"].to(dev).bool()
-        # elevations drawn in [5, 90] deg: unit suns above the horizon, no check (no device sync) per batch
+        # elevations drawn (or replayed and checked) in [5, 90] deg: unit suns above the horizon, no check per batch
         out = _sun_relight(image, normals.to(image.dtype), sun_direction(az, el), params["sky_share"].to(dev))
         return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
 

@@ -204,8 +204,9 @@ def test_random_sun_relight_same_on_batch_and_unbatched_images():
     unbatched = single(image[0], _flat_and_wall(1)[0])
     torch.manual_seed(0)
     assert unbatched.shape == (3, 6, 8) and torch.equal(unbatched, single(image[:1], _flat_and_wall(1))[0])
-    with pytest.raises(ValueError, match="same_on_batch"):
-        RandomSunRelight(same_on_batch="yes")
+    for flag in ("yes", 1):  # a TypeError naming the flag, as every other op raises
+        with pytest.raises(TypeError, match=f"same_on_batch must be a bool, got {flag!r}"):
+            RandomSunRelight(same_on_batch=flag)
 
 
 def test_random_sun_relight_takes_its_documented_angle_bounds():
@@ -240,3 +241,34 @@ def test_random_sun_relight_refuses_a_replayed_column_naming_the_shapes():
     with pytest.raises(ValueError, match=r"params\['sky_share'\] must have one value per image, shape \(4,\), got "
                                          r"\(4, 1\)"):
         op(image, normals, params=params)
+
+
+def test_random_sun_relight_refuses_replayed_values_it_would_not_draw_by_name():
+    # replayed params were checked for their shape only: a sun at elevation 0 or below the horizon had its up
+    # component clamped to 1e-3 (slopes facing it white); a sky share of 1.5 lit slopes facing away more than flat
+    # ground and turned those facing a low sun black
+    op = RandomSunRelight(p=1.0)
+    image, normals = torch.rand(4, 3, 6, 8), _flat_and_wall()
+    op(image, normals)
+    params = op._params
+    for name, value, bounds in (("sun_elevation", 0.0, r"\[5, 90\]"), ("sun_elevation", -30.0, r"\[5, 90\]"),
+                                ("sky_share", 1.5, r"\[0, 1\]"), ("sun_azimuth", float("nan"), r"\[-360, 360\]")):
+        edited = {**params, name: torch.tensor([params[name][0].item(), value, 0.5, 0.5])}
+        with pytest.raises(ValueError, match=rf"RandomSunRelight: params\['{name}'\] must lie in {bounds}, the "
+                                             rf"values the op accepts for {name}.*, got {value:g}"):
+            op(image, normals, params=edited)
+    for name in ("sun_elevation", "sky_share"):  # True / False where numbers are expected: entries swapped, say
+        with pytest.raises(TypeError, match=rf"RandomSunRelight: params\['{name}'\] must hold a number per image, "
+                                            r"got a torch.bool tensor"):
+            op(image, normals, params={**params, name: torch.ones(4, dtype=torch.bool)})
+    with pytest.raises(ValueError, match=r"RandomSunRelight: params\['batch_prob'\] must say whether each image is "
+                                         r"relit: True or False \(1 or 0, as the kornia ops draw it\), got 0.3"):
+        op(image, normals, params={**params, "batch_prob": torch.tensor([1.0, 0.3, 1.0, 0.0])})
+    # what the op would draw is taken: whole-degree elevations as integers, a kornia op's coins (float 1 and 0)
+    coins = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    whole = {**params, "sun_elevation": torch.tensor([30, 45, 60, 90]), "batch_prob": coins}
+    out = op(image, normals, params=whole)
+    sun = sun_direction(torch.deg2rad(params["sun_azimuth"]), torch.deg2rad(torch.tensor([30.0, 45.0, 60.0, 90.0])))
+    want = sun_relight(image, normals, sun, params["sky_share"])
+    torch.testing.assert_close(out[0::2], want[0::2])
+    torch.testing.assert_close(out[1::2], image[1::2])  # not relit

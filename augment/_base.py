@@ -218,13 +218,13 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         output = super().transform_inputs(input, params, flags, transform=transform, **kwargs)
         return poison_non_finite(input, output)
 
-    @staticmethod
-    def _param(params: Dict[str, Tensor], name: str, like: Tensor) -> Tensor:
-        """``params[name]`` on the image's device (float32, or float64 for float64 images)."""
+    def _param(self, params: Dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+        """``params[name]`` on the image's device (float32, or float64 for float64 images); a missing entry (the
+        parameters of another op) is refused naming this op."""
         dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
         if name not in params:
-            raise ValueError(f"params: expected the parameters of a call of this op (its `_params` after the call), "
-                             f"got none named {name!r} among {sorted(params)}")
+            raise ValueError(f"{type(self).__name__}: params: expected the parameters of a call of this op (its "
+                             f"`_params` after the call), got none named {name!r} among {sorted(params)}")
         return params[name].to(device=like.device, dtype=dtype)
 
     def apply_transform(

@@ -73,7 +73,7 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:
         count = self.bank.shape[0]
-        index = params["index"].to(self.bank.device).floor().long().clamp(0, count - 1)
+        index = self._param(params, "index", self.bank).floor().long().clamp(0, count - 1)  # float32: exact to 2**24
         work = torch.float64 if input.dtype == torch.float64 else torch.float32
         target = self.bank[index].to(device=input.device, dtype=work)
         if target.shape[-2:] != input.shape[-2:]:

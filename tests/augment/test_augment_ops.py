@@ -429,3 +429,14 @@ def test_edge_abstraction_levels_are_whole_numbers(ops, make_image):
     op = ops["abstraction"](levels=(3.0, 4.0), p=1.0)  # whole numbers given as floats, as a config gives them
     levels = op.forward_parameters(torch.Size((500, 3, 4, 4)))["levels"].floor()
     assert set(levels.tolist()) == {3.0, 4.0}
+
+
+def test_another_ops_parameters_are_refused_naming_the_op_they_were_given_to(op_name, ops, make_image):
+    # "params: expected the parameters of a call of this op" did not say which op, inside a pipeline of several
+    op = ops[op_name](p=1.0)
+    other = ops["clouds" if op_name == "haze" else "haze"](p=1.0)
+    x = make_image(2, 3, 16, 16)
+    other(x)
+    with pytest.raises(ValueError, match=rf"^{type(op).__name__}: params: expected the parameters of a call of this "
+                                         r"op \(its `_params` after the call\), got none named '\w+' among \["):
+        op(x, params=other._params)

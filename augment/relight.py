@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from augment._base import poison_non_finite
 from augment._checks import check_image, check_probability, check_range
+from augment.functional._utils import work_dtype
 from augment.functional.relight import _sun_relight, sun_direction
 
 __all__ = ["RandomSunRelight"]
@@ -129,7 +130,7 @@ class RandomSunRelight(nn.Module):
             raise ValueError(f"RandomSunRelight: `image` (B, 3, H, W) and `normals` of the same shape expected, got "
                              f"{tuple(image.shape)} and {tuple(normals.shape)}")
         if normals.dtype == torch.int8:
-            normals = normals.to(image.dtype) / 127.0
+            normals = normals.to(work_dtype(image.dtype)) / 127.0  # float32 for half-precision images, as the light
         b, dev = image.shape[0], image.device
         if params is None:
             params = self.forward_parameters(b, dev)
@@ -140,7 +141,7 @@ class RandomSunRelight(nn.Module):
         el = params["sun_elevation"].to(dev) * (math.pi / 180.0)
         on = params["batch_prob"].to(dev).bool()
         # elevations drawn (or replayed and checked) in [5, 90] deg: unit suns above the horizon, no check per batch
-        out = _sun_relight(image, normals.to(image.dtype), sun_direction(az, el), params["sky_share"].to(dev))
+        out = _sun_relight(image, normals, sun_direction(az, el), params["sky_share"].to(dev))  # in float32 or 64
         return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
 
     def extra_repr(self) -> str:

@@ -272,3 +272,54 @@ def test_random_sun_relight_refuses_replayed_values_it_would_not_draw_by_name():
     want = sun_relight(image, normals, sun, params["sky_share"])
     torch.testing.assert_close(out[0::2], want[0::2])
     torch.testing.assert_close(out[1::2], image[1::2])  # not relit
+
+
+def _exact_relight(image, normals, sun, share):
+    """The module's formula, by hand in float64 on the image's own values."""
+    n, s, a = normals.double(), sun.double(), share.double()[:, None, None, None]
+    cos_i = (n * s[:, :, None, None]).sum(dim=1, keepdim=True).clamp_min(0.0)
+    return (image.double() * (a + (1.0 - a) * cos_i / s[:, 2, None, None, None])).clamp(0.0, 1.0)
+
+
+def _ulps_off(got, exact, bits):
+    """The largest error of ``got`` in units in the last place of a float with ``bits`` significant bits."""
+    ulp = 2.0 ** (torch.floor(torch.log2(exact.clamp_min(2.0 ** -14))) - (bits - 1))
+    return float(((got.double() - exact).abs() / ulp).max())
+
+
+def _slopes(g):
+    normals = torch.randn(4, 3, 16, 16, generator=g)
+    normals[:, 2] = normals[:, 2].abs() + 1.0  # slopes of every aspect, none overhanging
+    return normals / torch.linalg.vector_norm(normals, dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("dtype, bits", [(torch.bfloat16, 8), (torch.float16, 11)])
+def test_relight_of_a_half_precision_image_is_the_exact_light_rounded_once(dtype, bits):
+    # the light was computed in the image's dtype: with n . s and its ratio to sin(e) in bfloat16 (8 significant
+    # bits) pixels came out up to 3.5 units in the last place (ulp) off, 0.009 (2 levels of 255); 6 ulp in float16
+    g = torch.Generator().manual_seed(0)
+    image = (0.05 + 0.8 * torch.rand(4, 3, 16, 16, generator=g)).to(dtype)
+    normals = _slopes(g)
+    sun = sun_direction(torch.tensor([0.3, 1.9, 3.5, 5.2]), torch.deg2rad(torch.tensor([20.0, 35.0, 50.0, 70.0])))
+    share = torch.tensor([0.2, 0.3, 0.4, 0.6])
+    got = sun_relight(image, normals, sun, share)
+    assert got.dtype == dtype
+    worst = _ulps_off(got, _exact_relight(image, normals, sun, share), bits)
+    assert worst <= 0.5 + 1e-3, f"{worst:.2f} ulp off"  # rounded once, to the nearest
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_random_sun_relight_of_a_bfloat16_image_keeps_its_normals_precision(int8):
+    # float32 normals were rounded to bfloat16, int8 ones divided by 127 in bfloat16, before the light was computed
+    g = torch.Generator().manual_seed(1)
+    image = (0.05 + 0.8 * torch.rand(4, 3, 16, 16, generator=g)).bfloat16()
+    normals = _slopes(g)
+    if int8:
+        normals = (127.0 * normals).round().to(torch.int8)
+    op = RandomSunRelight(p=1.0)
+    got = op(image, normals)
+    params = op._params
+    sun = sun_direction(torch.deg2rad(params["sun_azimuth"].double()), torch.deg2rad(params["sun_elevation"].double()))
+    exact = _exact_relight(image, normals.double() / (127.0 if int8 else 1.0), sun, params["sky_share"])
+    worst = _ulps_off(got, exact, 8)
+    assert worst <= 0.5 + 1e-3, f"{worst:.2f} ulp off"

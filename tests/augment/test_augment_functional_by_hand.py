@@ -7,9 +7,13 @@ cloud references build on single noise octaves, which the tests above them check
 """
 
 import math
+import statistics
 
+import pytest
 import torch
+import torch.nn.functional as F
 
+import augment.functional as AF
 from augment.functional.noise import fractal_noise, hash_bits, hash_uniform, perlin_noise, value_noise
 
 D = torch.float64
@@ -17,6 +21,10 @@ D = torch.float64
 
 def full(value, n=1):
     return torch.full((n,), float(value), dtype=D)
+
+
+def solid(rgb, h=8, w=8, n=1):
+    return torch.tensor(rgb, dtype=D).view(1, 3, 1, 1).expand(n, 3, h, w).contiguous()
 
 
 # --- the hash, written out on Python integers -------------------------------------------------------------------
@@ -159,3 +167,174 @@ def test_a_seed_is_read_modulo_2_to_the_31():
     assert torch.equal(field(-1), field(2**31 - 1))
     assert torch.equal(field(5 + 2**31), field(5))
     assert not torch.equal(field(5), field(6))
+
+
+# --- weather ----------------------------------------------------------------------------------------------------
+
+
+def test_cloud_layer_is_its_documented_composite_on_the_coarse_noise_grid():
+    # The docstring's recipe, written out: both fields are fBm (5 octaves, persistence 0.5, lacunarity 2) on the
+    # coarse grid, the shadow's with the offset -shift * scale / max(H, W) (pixels to base cells), upsampled
+    # bilinearly; the cloud field is standardised per image (sample std), the threshold is the normal quantile of
+    # 1 - coverage (from statistics, not erfinv), d = sigmoid((z - threshold) / softness), the shadow the same with
+    # the cloud field's mean and std; out = ground (1 - opacity d) + color (0.8 + 0.2 d) opacity d with
+    # ground = image (1 - strength * shadow). A 6 x 10 image at noise_resolution 4: the grid is
+    # (ceil(6 * 4 / 10), ceil(10 * 4 / 10)) = (3, 4), whose centres map onto the image's with align_corners=False
+    # (the grid samples the noise at its own pixel centres, noise._pixel_coords). Opacities below 1.
+    # Kills: int() for ceil() in the grid, the grid's sides swapped, align_corners=True, the population std, the
+    # cloud shading by alpha = opacity * d instead of d, a persistence of 0.6.
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 6, 10, generator=g, dtype=D)
+    seed, scale = torch.tensor([3.0, 8.0], dtype=D), torch.tensor([2.0, 3.5], dtype=D)
+    shift = torch.tensor([[2.0, -1.0], [0.0, 3.0]], dtype=D)
+    opacity, coverage = torch.tensor([0.6, 0.9], dtype=D), torch.tensor([0.3, 0.7], dtype=D)
+    softness, strength = torch.tensor([0.4, 0.8], dtype=D), torch.tensor([0.5, 0.8], dtype=D)
+    color = torch.tensor([[0.9, 0.95, 1.0], [0.7, 0.7, 0.75]], dtype=D)
+    out = AF.cloud_layer(image, seed, opacity, coverage, softness, color, scale, strength, shift, noise_resolution=4)
+
+    def field(offset):
+        coarse = fractal_noise(seed, offset, scale, (3, 4), 5, 0.5, 2.0, "value", dtype=D)
+        return F.interpolate(coarse, size=(6, 10), mode="bilinear", align_corners=False)
+
+    cloud, shadow = field(torch.zeros(2, 2, dtype=D)), field(-shift * scale.view(-1, 1) / 10.0)
+    mean = cloud.mean(dim=(1, 2, 3), keepdim=True)
+    std = cloud.std(dim=(1, 2, 3), keepdim=True)  # sample std: n - 1 = 59
+    threshold = torch.tensor([statistics.NormalDist().inv_cdf(1.0 - float(c)) for c in coverage], dtype=D)
+    threshold, soft = threshold.view(-1, 1, 1, 1), softness.view(-1, 1, 1, 1)
+    d = torch.sigmoid(((cloud - mean) / std - threshold) / soft)
+    s = torch.sigmoid(((shadow - mean) / std - threshold) / soft)
+    op = opacity.view(-1, 1, 1, 1)
+    ground = image * (1.0 - strength.view(-1, 1, 1, 1) * s)
+    expected = ground * (1.0 - op * d) + color.view(2, 3, 1, 1) * (0.8 + 0.2 * d) * op * d
+    torch.testing.assert_close(out, expected, atol=1e-9, rtol=0)
+
+
+def _meadow_luma():
+    # Rec. 601 luma of the meadow (0.2, 0.55, 0.15): 0.0598 + 0.32285 + 0.0171 = 0.39975.
+    return 0.299 * 0.2 + 0.587 * 0.55 + 0.114 * 0.15
+
+
+def test_snow_on_a_flat_meadow_by_hand_with_half_a_mask_and_half_the_brightness():
+    # A flat meadow at amount 1 is fully covered: grass = sigmoid((0.8333 - 0.05) / 0.05) ~ 1 (excess green
+    # (1.1 - 0.35) / 0.9 = 0.8333), flatness 1, no water, affinity ~ 0.5 + 0.3 + 0.2 * 0.39975 = 0.88, cover
+    # clamp(0.88 / 0.1) = 1. Snow is (0.94, 0.96, 1.0) * brightness * (0.85 + 0.15 * 0.39975) = rgb * 0.5 * 0.9099625;
+    # half a mask moves the pixel half-way: out = x + 0.5 (snow - x).
+    # Kills: the mask squared (a binary mask hides it), the brightness's square root (brightness 1 hides it).
+    meadow = solid([0.2, 0.55, 0.15])
+    out = AF.snow_cover(meadow, full(1.0), full(0.1), full(0.5), mask=torch.full((1, 1, 8, 8), 0.5, dtype=D))
+    shade = 0.5 * (0.85 + 0.15 * _meadow_luma())
+    assert shade == pytest.approx(0.45498125)
+    for c, (x, white) in enumerate(zip((0.2, 0.55, 0.15), (0.94, 0.96, 1.0))):
+        torch.testing.assert_close(out[0, c], torch.full((8, 8), x + 0.5 * (white * shade - x), dtype=D),
+                                   atol=1e-6, rtol=0)
+
+
+def test_a_depth_map_is_not_capped_at_max_distance():
+    # max_distance caps the horizon model's d (at the horizon it grows without bound); a depth map replaces that
+    # model and is used as given. Black ground at depth 50, density 0.05, airlight 0.8: t = exp(-2.5) = 0.082085,
+    # out = 0.8 (1 - t) = 0.734332 (capped at 20 it would be 0.8 (1 - exp(-1)) = 0.505696).
+    # Kills: the depth clamped to max_distance.
+    depth = torch.full((1, 1, 4, 4), 50.0, dtype=D)
+    out = AF.haze(solid([0.0, 0.0, 0.0], 4, 4), full(0.05), full(0.0), torch.full((1, 3), 0.8, dtype=D), depth=depth)
+    torch.testing.assert_close(out, torch.full_like(out, 0.8 * (1.0 - math.exp(-2.5))), atol=1e-12, rtol=0)
+    assert float(out[0, 0, 0, 0]) == pytest.approx(0.734332, abs=1e-6)
+
+
+# --- appearance -------------------------------------------------------------------------------------------------
+
+
+def test_gamma_leaves_black_exactly_black():
+    # 0 ** gamma = 0 for every gamma > 0; 0.25 ** 0.5 = 0.5 and 1 ** 0.5 = 1 (flat image: no shading).
+    # Kills: the power taken of the 1e-12 floor at black too (1e-12 ** 0.5 = 1e-6, not 0).
+    image = torch.tensor([0.0, 0.25, 1.0], dtype=D).view(1, 1, 1, 3).expand(1, 3, 4, 3).contiguous()
+    # relief 0: flat shading whatever the gradient
+    out = AF.illumination(image, full(0.3), full(0.8), full(0.0), full(0.5), full(0.0))
+    assert torch.equal(out[..., 0], torch.zeros(1, 3, 4, dtype=D))
+    torch.testing.assert_close(out[..., 1:], torch.tensor([0.5, 1.0], dtype=D).expand(1, 3, 4, 2), atol=1e-12, rtol=0)
+
+
+def test_camera_noise_is_box_muller_of_the_hash_written_out():
+    # Pixel (c, y, x) of image b takes the 32 hashed bits of (x, c * H + y, seed_b): the high 16 give
+    # u1 = (hi + 1) / 65536 in (0, 1], the low 16 give the angle 2 pi lo / 65536, and the noise is
+    # sqrt(-2 ln u1) cos(angle) (Box-Muller), scaled by noise_std. No blur, vignetting or white balance here.
+    # Kills: one noise for all three channels, the angle over [0, pi), sin for cos, u1 without the + 1.
+    h, w, seeds, std = 3, 5, (4, 1234567), 0.05
+    image = torch.full((2, 3, h, w), 0.5, dtype=D)
+    out = AF.camera_effects(image, torch.tensor(seeds, dtype=D), torch.ones(2, 3, dtype=D), full(0.0, 2),
+                            full(std, 2), full(0.0, 2))
+    expected = torch.zeros(2, 3, h, w, dtype=D)
+    for b, seed in enumerate(seeds):
+        for c in range(3):
+            for y in range(h):
+                for x in range(w):
+                    bits = _hash_py(x, c * h + y, seed)
+                    u1 = ((bits >> 16) + 1) / 65536.0
+                    angle = 2.0 * math.pi * (bits & 0xFFFF) / 65536.0
+                    expected[b, c, y, x] = 0.5 + std * math.sqrt(-2.0 * math.log(u1)) * math.cos(angle)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
+    # The tails end at sqrt(-2 ln(1 / 65536)) = sqrt(32 ln 2) = 4.7096 standard deviations.
+    assert float((out - 0.5).abs().max()) <= std * math.sqrt(32.0 * math.log(2.0))
+
+
+# --- abstraction ------------------------------------------------------------------------------------------------
+
+
+def test_white_is_quantised_to_the_centre_of_the_top_level():
+    # floor(1 * 4) = 4 is level 4 of 0..3: held to 3, whose centre is 3.5 / 4 = 0.875; black is 0.5 / 4 = 0.125.
+    # Kills: the top level left unheld ((4 + 0.5) / 4 = 1.125, clamped to 1).
+    image = torch.cat((torch.zeros(1, 3, 4, 2, dtype=D), torch.ones(1, 3, 4, 2, dtype=D)), dim=-1)
+    out = AF.edge_abstraction(image, full(4), full(0.0), full(0.0), full(0.1))
+    torch.testing.assert_close(out[..., :2], torch.full((1, 3, 4, 2), 0.125, dtype=D), atol=0, rtol=0)
+    torch.testing.assert_close(out[..., 2:], torch.full((1, 3, 4, 2), 0.875, dtype=D), atol=0, rtol=0)
+
+
+def test_fewer_than_two_levels_are_two():
+    # levels 1.5 rounds down to 1, held to the documented minimum of 2: centres 0.25 and 0.75.
+    # Kills: a minimum of 1 level (everything 0.5).
+    image = torch.cat((torch.full((1, 3, 4, 2), 0.2, dtype=D), torch.full((1, 3, 4, 2), 0.9, dtype=D)), dim=-1)
+    out = AF.edge_abstraction(image, full(1.5), full(0.0), full(0.0), full(0.1))
+    assert sorted(set(out.flatten().tolist())) == [0.25, 0.75]
+
+
+@pytest.mark.parametrize("threshold, factor", [(0.1, 0.5), (0.4, 0.875)])
+def test_edge_darkening_saturates_at_one_by_hand(threshold, factor):
+    # A black-to-white step across columns, no smoothing: luma 0 | 1, so the Sobel x-derivative (kernel / 8) is
+    # (1 + 2 + 1) / 8 = 0.5 on the two columns beside the step, 0 elsewhere. With strength 0.5 those columns are
+    # scaled by 1 - 0.5 min((0.5 - t) / t, 1): t = 0.1 gives min(4, 1) = 1, factor 0.5; t = 0.4 gives 0.25, factor
+    # 0.875. Levels 4: black 0.125, white 0.875.
+    # Kills: min(., 2) for min(., 1) (t = 0.1 would give factor 0).
+    image = torch.cat((torch.zeros(1, 3, 4, 3, dtype=D), torch.ones(1, 3, 4, 3, dtype=D)), dim=-1)
+    out = AF.edge_abstraction(image, full(4), full(0.0), full(0.5), full(threshold))[0, 0]
+    expected = torch.tensor([0.125, 0.125, 0.125 * factor, 0.875 * factor, 0.875, 0.875], dtype=D).expand(4, 6)
+    torch.testing.assert_close(out, expected, atol=1e-9, rtol=0)
+
+
+def test_the_gradient_on_a_flat_image_is_zero_not_nan():
+    # On a flat image the Sobel gradient is exactly 0 and below any threshold: the edge term is clamped to 0 and the
+    # levels are piecewise constant, so the output does not move with the image: its gradient is 0. The square root
+    # of the gradient magnitude has an infinite slope at 0, so the magnitude needs its floor (1e-12) to keep that 0
+    # from becoming 0 * inf = NaN.
+    # Kills: sqrt(gx^2 + gy^2) without the floor.
+    image = torch.full((1, 3, 5, 5), 0.4, dtype=D, requires_grad=True)
+    AF.edge_abstraction(image, full(4), full(0.0), full(0.5), full(0.1)).sum().backward()
+    assert torch.equal(image.grad, torch.zeros_like(image))
+
+
+def test_fda_gives_a_coefficient_the_source_lacks_the_targets_amplitude_at_phase_zero():
+    # A constant source has no energy off k = 0, so it has no phase to keep there: the window takes the target's
+    # amplitude with phase 0. 4 x 4 images, beta 0.5: b = 2, the window holds k_x in {0, 1}, k_y in {0, +-1}. The
+    # target 0.5 + 0.25 sin(pi x / 2) has amplitude 16 * 0.5 = 8 at k = 0 and 16 * 0.25 / 2 = 2 at k_x = 1; at phase
+    # 0 that is 0.5 + 0.25 cos(pi x / 2) = 0.75, 0.5, 0.25, 0.5 along every row.
+    # Kills: the zero-amplitude branch dropped (0 * ratio: the output would stay flat at 0.5).
+    x = torch.arange(4, dtype=D)
+    target = (0.5 + 0.25 * torch.sin(math.pi * x / 2)).expand(1, 3, 4, 4).contiguous()
+    out = AF.fourier_domain_adaptation(torch.full((1, 3, 4, 4), 0.3, dtype=D), target, full(0.5))
+    expected = torch.tensor([0.75, 0.5, 0.25, 0.5], dtype=D).expand(1, 3, 4, 4)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
+
+
+def test_fda_refuses_an_integer_target_by_name():
+    # Kills: the target's dtype unchecked (a uint8 target's amplitude is 255 times too large).
+    image = torch.rand(1, 3, 4, 4, dtype=D)
+    with pytest.raises(TypeError, match="target"):
+        AF.fourier_domain_adaptation(image, (image * 255).to(torch.uint8), full(0.5))

@@ -1,0 +1,102 @@
+"""The brackets of every accuracy figure (constant pose, coverage ceiling, retrieval) on inputs worked by hand.
+
+Each test kills mutants that survived the rest of the suite: (N, 3, 4) poses refused, bad training poses
+refused without the argument's name, the database normalised along the wrong axis, the uniform-image
+threshold scaled, thumbnails of later batches dropped.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
+from topoloc.evaluation.retrieval import nearest_neighbours, thumbnail_features
+
+NADIR = np.diag([1.0, -1.0, -1.0])  # camera x east, y south, z down: looking straight down
+
+
+def _nadir_34(*positions):
+    """(N, 3, 4) nadir poses at the given ENU positions (m)."""
+    out = np.zeros((len(positions), 3, 4))
+    out[:, :, :3] = NADIR
+    out[:, :, 3] = positions
+    return out
+
+
+def test_constant_pose_and_coverage_ceiling_take_3x4_poses_and_return_4x4_ones():
+    train = _nadir_34([0.0, 0.0, 100.0], [10.0, 20.0, 100.0])
+    # Mean translation (0 + 10) / 2, (0 + 20) / 2, 100; both rotations nadir, so is their chordal mean.
+    expected = np.eye(4)
+    expected[:3, :3] = NADIR
+    expected[:3, 3] = [5.0, 10.0, 100.0]
+    np.testing.assert_allclose(constant_pose(train), expected, atol=1e-12)
+    # The test pose (9, 20, 100) lies 1 m from training pose 1 and sqrt(81 + 400) m from pose 0, same rotation.
+    pred, cov = coverage_ceiling(train, _nadir_34([9.0, 20.0, 100.0]))
+    np.testing.assert_array_equal(cov.nearest, [1])
+    assert pred.shape == (1, 4, 4)
+    np.testing.assert_array_equal(pred[0, 3], [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(pred[0, :3], train[1])
+    np.testing.assert_allclose(cov.distance_m, [1.0], atol=1e-9)
+
+
+def test_bad_training_poses_are_refused_naming_train_c2w():
+    # Without the check, an empty set failed in the chordal mean naming "rotations_n33", and a NaN pose with
+    # numpy's "SVD did not converge".
+    nan = np.tile(np.eye(4), (2, 1, 1))
+    nan[1, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^train_c2w: expected a non-empty batch of camera-to-world poses"):
+        constant_pose(np.zeros((0, 4, 4)))
+    with pytest.raises(ValueError, match=r"^train_c2w: expected finite numbers, got NaN or inf$"):
+        constant_pose(nan)
+    with pytest.raises(ValueError, match=r"^train_c2w: expected a non-empty batch of camera-to-world poses"):
+        coverage_ceiling(np.zeros((0, 4, 4)), np.eye(4)[None])
+    with pytest.raises(ValueError, match=r"^train_c2w: expected finite numbers"):
+        coverage_ceiling(nan, np.eye(4)[None])
+
+
+def test_cosines_against_database_rows_of_different_lengths():
+    # Row-normalised, the database (2, 0), (1, 1) is (1, 0), (1, 1) / sqrt(2). Query (1, 0): cosines 1 and
+    # 1 / sqrt(2). Query (0.6, 0.8) (unit length): cosines 0.6 and 1.4 / sqrt(2) = 0.98995.
+    db = np.array([[2.0, 0.0], [1.0, 1.0]])
+    q = np.array([[1.0, 0.0], [0.6, 0.8]])
+    for chunk_size in (1, 2, 4096):
+        idx, sim = nearest_neighbours(q, db, chunk_size=chunk_size)
+        assert idx.tolist() == [0, 1]
+        np.testing.assert_allclose(sim.numpy(), [1.0, 1.4 / np.sqrt(2.0)], rtol=0, atol=1e-12)
+
+
+def _grey(values_hw):
+    """A float32 RGB image (1, 3, H, W) whose three channels are the given grey values (BT.601 grey = value)."""
+    return torch.as_tensor(values_hw, dtype=torch.float32).expand(1, 3, *values_hw.shape).contiguous()
+
+
+def test_the_uniform_image_threshold_is_an_rms_of_1e_5_on_the_grey_scale():
+    # A 16 x 24 image (the thumbnail size: no resampling), left half 0.5, right half 0.5 + 2c. Centred, each
+    # pixel is -c or +c: root-mean-square c. Above 1e-5 it is a layout, kept at unit norm (+-1 / sqrt(384));
+    # below 1e-5 it counts as uniform, the zero descriptor.
+    expected = np.full((16, 24), 1.0 / np.sqrt(384.0))
+    expected[:, :12] *= -1
+    for c, kept in ((2e-5, True), (1e-4, True), (8e-6, False)):
+        img = np.full((16, 24), 0.5)
+        img[:, 12:] += 2 * c
+        f = thumbnail_features(_grey(img))[0].numpy()
+        if kept:
+            np.testing.assert_allclose(f, expected.ravel(), rtol=0, atol=1e-4, err_msg=f"rms {c}")
+        else:
+            assert np.abs(f).max() == 0, f"rms {c}"
+
+
+def test_thumbnails_of_more_images_than_one_batch():
+    # Five 16 x 24 grey images, image k dark (0.2) left of column 4 (k + 1) and bright (0.7) right of it; the
+    # descriptor of each, written out with numpy, is its pixels centred and scaled to unit norm.
+    images, expected = [], []
+    for k in range(5):
+        img = np.full((16, 24), 0.7)
+        img[:, :4 * (k + 1)] = 0.2
+        images.append(_grey(img))
+        centred = img.ravel() - img.mean()
+        expected.append(centred / np.linalg.norm(centred))
+    batch = torch.cat(images)
+    for batch_size in (2, 5, 1024):
+        f = thumbnail_features(batch, batch_size=batch_size)
+        np.testing.assert_allclose(f.numpy(), np.stack(expected), rtol=0, atol=1e-6, err_msg=f"batch {batch_size}")

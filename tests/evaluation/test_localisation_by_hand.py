@@ -1,0 +1,56 @@
+"""`Localisation` on poses worked by hand: the frame's columns, no photos, a NaN pose, a bool geoid offset."""
+
+import numpy as np
+import pytest
+
+from topoloc.evaluation.localisation import Localisation
+from topoloc.geodesy import LocalFrame
+
+# An origin of round numbers, not one of TOPO's scenes: each column must carry its own value.
+FRAME = LocalFrame(lat_deg=46.5, lon_deg=6.625, h_m=400.0)
+
+
+def _above_origin(up_m):
+    """A nadir camera ``up_m`` metres straight above the frame's origin (ENU)."""
+    c2w = np.eye(4)
+    c2w[:3, :3] = np.diag([1.0, -1.0, -1.0])
+    c2w[2, 3] = up_m
+    return c2w
+
+
+def test_a_camera_above_the_origin_and_the_frame_columns():
+    # Up in ENU is the ellipsoid's normal at the origin: 100 m up keeps latitude and longitude and adds 100 m of
+    # ellipsoidal height (400 + 100); above sea level, 500 - 49.5 (the default geoid offset).
+    loc = Localisation(["a"], _above_origin(100.0)[None], FRAME)
+    row = loc.rows()[0]
+    assert row["lat_deg"] == pytest.approx(46.5, abs=1e-10)
+    assert row["lon_deg"] == pytest.approx(6.625, abs=1e-10)
+    assert row["h_m"] == pytest.approx(500.0, abs=1e-6)
+    assert row["h_amsl_m"] == pytest.approx(450.5, abs=1e-6)
+    assert (row["frame_lat_deg"], row["frame_lon_deg"], row["frame_h_m"]) == (46.5, 6.625, 400.0)
+    assert (row["east_m"], row["north_m"], row["up_m"]) == (0.0, 0.0, 100.0)
+    assert (row["view_east"], row["view_north"], row["view_up"]) == (0.0, 0.0, -1.0)
+    assert row["pitch_deg"] == pytest.approx(-90.0, abs=1e-6)
+
+
+def test_no_photos_give_empty_columns():
+    loc = Localisation([], np.zeros((0, 4, 4)), FRAME)
+    assert len(loc) == 0 and loc.rows() == []
+    for name in ("lat_deg", "lon_deg", "h_m", "h_amsl_m"):
+        assert getattr(loc, name).shape == (0,), name
+    for name in ("ecef_m", "ypr_deg", "enu_m", "view_enu", "view_ecef"):
+        assert getattr(loc, name).shape == (0, 3), name
+
+
+def test_a_nan_pose_names_its_photo_not_the_first():
+    c2w = np.stack([_above_origin(100.0)] * 3)
+    c2w[1, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"the model predicted NaN or inf poses \(photos \['b'\]\)$"):
+        Localisation(["a", "b", "c"], c2w, FRAME)
+
+
+@pytest.mark.parametrize("offset", [True, False])
+def test_a_bool_geoid_offset_is_refused(offset):
+    # True is a numbers.Real (== 1): without its own check it was read as a geoid offset of 1 m.
+    with pytest.raises(ValueError, match=r"^geoid_offset_m: expected a geoid undulation in metres"):
+        Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=offset)

@@ -54,3 +54,15 @@ def test_a_bool_geoid_offset_is_refused(offset):
     # True is a numbers.Real (== 1): without its own check it was read as a geoid offset of 1 m.
     with pytest.raises(ValueError, match=r"^geoid_offset_m: expected a geoid undulation in metres"):
         Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=offset)
+
+
+def test_a_nan_pose_and_too_few_names_are_refused_by_the_names_count():
+    # The NaN message names photos, so the names are checked first: with two names for three poses and the
+    # third one NaN, this was an IndexError; with the names as a generator, "'generator' object is not
+    # subscriptable".
+    c2w = np.stack([_above_origin(100.0)] * 3)
+    c2w[2, 0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"^Localisation names: expected 3 names \(one per pose\), got 2$"):
+        Localisation(["a", "b"], c2w, FRAME)
+    with pytest.raises(ValueError, match=r"the model predicted NaN or inf poses \(photos \['c'\]\)$"):
+        Localisation((name for name in "abc"), c2w, FRAME)

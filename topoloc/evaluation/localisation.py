@@ -76,16 +76,17 @@ class Localisation:
         c2w = np.asarray(self.c2w_enu, dtype=np.float64)
         if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
             raise ValueError(f"Localisation c2w_enu: expected poses of shape (N, 4, 4), got {c2w.shape}")
+        n = len(c2w)
+        # The names first: the NaN message below names photos by them.
+        self.names = [str(s) for s in self.names]
+        if len(self.names) != n:
+            raise ValueError(f"Localisation names: expected {n} names (one per pose), got {len(self.names)}")
         if not np.all(np.isfinite(c2w)):
             bad = [str(self.names[i]) for i in np.flatnonzero(~np.isfinite(c2w).all(axis=(1, 2)))[:3]]
             raise ValueError(f"Localisation c2w_enu: the model predicted NaN or inf poses (photos {bad})")
         if not isinstance(self.frame, LocalFrame):
             raise TypeError(f"Localisation frame: expected a topoloc.geodesy.LocalFrame, got {type(self.frame).__name__}")
-        n = len(c2w)
         self.c2w_enu = c2w
-        self.names = [str(s) for s in self.names]
-        if len(self.names) != n:
-            raise ValueError(f"Localisation names: expected {n} names (one per pose), got {len(self.names)}")
         self.sources = [""] * n if self.sources is None else [str(s) for s in self.sources]
         if len(self.sources) != n:
             raise ValueError(f"Localisation sources: expected {n} entries (one per pose), got {len(self.sources)}")

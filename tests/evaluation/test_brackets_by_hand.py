@@ -100,3 +100,44 @@ def test_thumbnails_of_more_images_than_one_batch():
     for batch_size in (2, 5, 1024):
         f = thumbnail_features(batch, batch_size=batch_size)
         np.testing.assert_allclose(f.numpy(), np.stack(expected), rtol=0, atol=1e-6, err_msg=f"batch {batch_size}")
+
+
+def test_torch_poses_at_ecef_scale_keep_float64():
+    # ECEF coordinates are ~6.4e6 m: float32 keeps them to 0.5 m. Two poses 2 m apart in x average to the
+    # midpoint, 4,373,001.3 m, to the micrometre; the ceiling returns the training pose as it was given.
+    train = np.tile(np.eye(4), (2, 1, 1))
+    train[:, :3, 3] = [[4_373_000.3, 540_000.7, 4_600_000.1], [4_373_002.3, 540_000.7, 4_600_000.1]]
+    pose = constant_pose(torch.as_tensor(train))
+    np.testing.assert_allclose(pose[:3, 3], [4_373_001.3, 540_000.7, 4_600_000.1], rtol=0, atol=1e-6)
+    pred, cov = coverage_ceiling(torch.as_tensor(train), torch.as_tensor(train[[1]]))
+    np.testing.assert_array_equal(cov.nearest, [1])
+    np.testing.assert_array_equal(pred[0], train[1])
+
+
+def test_the_ceiling_finds_a_pose_of_the_very_rotation_the_test_pose_has():
+    # Ten scenes 10 km apart, each a random rotation R_k (scipy's), a training pose with R_k 100 m from the test
+    # pose and one with R_k 1 m from it: the nearest is the one 1 m away, at 0 deg. For about a third of random
+    # rotations sum(R * R) rounds above 3, so the cosine (sum - 1) / 2 must be clipped to 1 before its arccos.
+    from scipy.spatial.transform import Rotation
+
+    rots = Rotation.random(10, random_state=1).as_matrix()
+    train, test = np.tile(np.eye(4), (20, 1, 1)), np.tile(np.eye(4), (10, 1, 1))
+    for k, rot in enumerate(rots):
+        centre = np.array([10_000.0 * k, 0.0, 300.0])
+        test[k, :3, :3] = train[2 * k, :3, :3] = train[2 * k + 1, :3, :3] = rot
+        test[k, :3, 3] = centre
+        train[2 * k, :3, 3] = centre + [100.0, 0.0, 0.0]
+        train[2 * k + 1, :3, 3] = centre + [0.0, 1.0, 0.0]
+    pred, cov = coverage_ceiling(train, test)
+    np.testing.assert_array_equal(cov.nearest, np.arange(1, 20, 2))
+    np.testing.assert_array_equal(pred, train[1::2])
+    np.testing.assert_allclose(cov.distance_m, 1.0, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(cov.angle_deg, 0.0, rtol=0, atol=1e-5)
+
+
+def test_integer_features_are_compared_as_numbers():
+    # Query (1, 1) against (0, 3) and (2, 0): cosines 3 / (sqrt(2) 3) = 2 / (sqrt(2) 2) = 1 / sqrt(2), a tie
+    # to the lower index; query (0, 5) matches (0, 3) exactly.
+    idx, sim = nearest_neighbours([[1, 1], [0, 5]], [[0, 3], [2, 0]])
+    assert idx.tolist() == [0, 0]
+    np.testing.assert_allclose(sim.numpy(), [1 / np.sqrt(2.0), 1.0], rtol=0, atol=1e-6)

@@ -66,3 +66,22 @@ def test_a_nan_pose_and_too_few_names_are_refused_by_the_names_count():
         Localisation(["a", "b"], c2w, FRAME)
     with pytest.raises(ValueError, match=r"the model predicted NaN or inf poses \(photos \['c'\]\)$"):
         Localisation((name for name in "abc"), c2w, FRAME)
+
+
+def test_a_height_refusal_names_three_photos_then_an_ellipsis():
+    # 200 km straight up from the origin (400 m): 200,400 m, above PLAUSIBLE_HEIGHT_M's 100 km.
+    ok, high = _above_origin(100.0), _above_origin(200_000.0)
+    with pytest.raises(ValueError, match=r"placed 4 of 5 photos .*\('p0': 200,400 m, 'p1': 200,400 m, "
+                                         r"'p2': 200,400 m, \.\.\.\)"):
+        Localisation([f"p{i}" for i in range(5)], np.stack([high, high, high, ok, high]), FRAME)
+    with pytest.raises(ValueError, match=r"placed 3 of 4 photos .*\('p1': 200,400 m, 'p2': 200,400 m, "
+                                         r"'p3': 200,400 m\): "):
+        Localisation([f"p{i}" for i in range(4)], np.stack([ok, high, high, high]), FRAME)
+
+
+def test_a_geoid_offset_beyond_minus_120_m_is_refused():
+    # The geoid lies within about -106 and +85 m of the ellipsoid everywhere; the bound is +-120 m.
+    with pytest.raises(ValueError, match=r"^geoid_offset_m: expected a geoid undulation in metres within \+-120"):
+        Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=-121.0)
+    loc = Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=-120.0)
+    assert loc.h_amsl_m[0] == pytest.approx(620.0, abs=1e-6)  # 500 - (-120)

@@ -61,7 +61,10 @@ def test_the_frame_is_told_by_the_median_radius():
     # truth it is a frame mix (the mean radius, 3.4e8 m, is neither frame's and was let through).
     pred = np.stack([_pose((ECEF_X, 0.0, 0.0)), _pose((ECEF_X, 10.0, 0.0)), _pose((1e9, 0.0, 0.0))])
     gt = np.stack([_pose((0.0, 0.0, 100.0))] * 3)
-    with pytest.raises(ValueError, match=r"^pred_c2w is in ECEF and gt_c2w in a local frame"):
+    # The message gives each set's median radius: the middle of 6,371,000, sqrt(6,371,000^2 + 10^2) =
+    # 6,371,000.000008 and 1e9 m, printed 6,371,000 m; and 100 m.
+    with pytest.raises(ValueError, match=r"^pred_c2w is in ECEF and gt_c2w in a local frame \(their positions lie "
+                                         r"at a median 6,371,000 m and 100 m from the origin\)"):
         pose_errors(pred, gt)
 
 
@@ -73,3 +76,18 @@ def test_the_frame_is_told_by_the_median_radius():
 def test_a_prediction_of_neither_frame_is_an_error_not_a_frame_mix(pred_x, gt_x):
     t, r = pose_errors(_pose((pred_x, 0.0, 0.0))[None], _pose((gt_x, 0.0, 0.0))[None])
     assert t.tolist() == [abs(pred_x - gt_x)] and r.tolist() == [0.0]
+
+
+def test_labels_keep_fractional_thresholds():
+    s = summarize([1.0, 3.0], [1.0, 1.0], thresholds=((2.5, 1.5), (2.0, 2.0)))
+    assert s.within == {"2.5m_1.5deg": 0.5, "2m_2deg": 0.5}
+
+
+def test_the_message_gives_the_largest_entry_of_rt_r_minus_i():
+    # A 45 deg turn about z with its first column stretched by 1.01: A = R D, D = diag(1.01, 1, 1), so
+    # A^T A - I = D^2 - I, largest entry 1.01^2 - 1 = 0.0201. (A A^T - I = R (D^2 - I) R^T has 0.0201 / 2.)
+    c = np.sqrt(0.5)
+    stretched = _pose(r=np.array([[c, -c, 0.0], [c, c, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([1.01, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^gt_c2w\[0\]: expected a rotation .* \|R\^T R - I\| = 0.0201 and "
+                                         r"determinant 1.01 \(1 of 1 poses\)$"):
+        pose_errors(_pose()[None], stretched[None])

@@ -1,8 +1,8 @@
 """The brackets of every accuracy figure (constant pose, coverage ceiling, retrieval) on inputs worked by hand.
 
-Each test kills mutants that survived the rest of the suite: (N, 3, 4) poses refused, bad training poses
-refused without the argument's name, the database normalised along the wrong axis, the uniform-image
-threshold scaled, thumbnails of later batches dropped.
+Each test kills small changes of the code (mutants) that the rest of the suite let pass: (N, 3, 4) or
+ECEF-sized torch poses, bad training poses, database rows of other lengths, the uniform-thumbnail threshold,
+batches.
 """
 
 import numpy as np
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
-from topoloc.evaluation.retrieval import nearest_neighbours, thumbnail_features
+from topoloc.evaluation.retrieval import extract_features, nearest_neighbours, thumbnail_features
 
 NADIR = np.diag([1.0, -1.0, -1.0])  # camera x east, y south, z down: looking straight down
 
@@ -141,3 +141,28 @@ def test_integer_features_are_compared_as_numbers():
     idx, sim = nearest_neighbours([[1, 1], [0, 5]], [[0, 3], [2, 0]])
     assert idx.tolist() == [0, 0]
     np.testing.assert_allclose(sim.numpy(), [1 / np.sqrt(2.0), 1.0], rtol=0, atol=1e-6)
+
+
+class _MeanBackbone(torch.nn.Module):
+    """A backbone whose one feature is each image's mean on the [0, 1] scale (``normalize`` is the identity)."""
+
+    def forward(self, x):
+        return x.mean(dim=(1, 2, 3))[:, None]
+
+
+class _MeanModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = _MeanBackbone()
+
+    def normalize(self, x):
+        return x
+
+
+def test_extract_features_of_an_iterable_of_batches():
+    # Grey levels 51 and 102 are 0.2 and 0.4 of 255: two images of 51, then one of 102, in two batches.
+    batches = [torch.full((2, 3, 4, 4), 51, dtype=torch.uint8), torch.full((1, 3, 4, 4), 102, dtype=torch.uint8)]
+    feats = extract_features(_MeanModel(), batches)
+    torch.testing.assert_close(feats, torch.tensor([[0.2], [0.2], [0.4]]), rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match=r"^images: expected at least one batch, got none$"):
+        extract_features(_MeanModel(), [])

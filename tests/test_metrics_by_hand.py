@@ -91,3 +91,10 @@ def test_the_message_gives_the_largest_entry_of_rt_r_minus_i():
     with pytest.raises(ValueError, match=r"^gt_c2w\[0\]: expected a rotation .* \|R\^T R - I\| = 0.0201 and "
                                          r"determinant 1.01 \(1 of 1 poses\)$"):
         pose_errors(_pose()[None], stretched[None])
+
+
+def test_a_titled_table_counts_the_images_and_to_json_takes_dumps_arguments():
+    s = summarize([1.0, 3.0], [2.0, 4.0], thresholds=((2.0, 3.0),))
+    assert s.table("val").splitlines()[0] == "**val** (2 images)"
+    lines = s.to_json(indent=2).splitlines()
+    assert lines[:3] == ["{", '  "count": 2,', '  "median_m": 2.0,']

@@ -85,3 +85,14 @@ def test_a_geoid_offset_beyond_minus_120_m_is_refused():
         Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=-121.0)
     loc = Localisation(["a"], _above_origin(100.0)[None], FRAME, geoid_offset_m=-120.0)
     assert loc.h_amsl_m[0] == pytest.approx(620.0, abs=1e-6)  # 500 - (-120)
+
+
+@pytest.mark.parametrize("field", ["names", "sources"])
+def test_one_string_for_the_names_or_sources_is_refused(field):
+    # "ab" is a sequence of two names, 'a' and 'b': a single photo's name given without its list would be split
+    # into one name per character and matched to as many poses
+    c2w = np.stack([_above_origin(100.0)] * 2)
+    kwargs = {"names": ["a", "b"], "sources": None, field: "ab"}
+    with pytest.raises(TypeError, match=rf"^Localisation {field}: expected one entry per pose \(a list\), got the "
+                                        r"string 'ab'$"):
+        Localisation(kwargs["names"], c2w, FRAME, sources=kwargs["sources"])

@@ -77,6 +77,10 @@ class Localisation:
         if c2w.ndim != 3 or c2w.shape[1:] != (4, 4):
             raise ValueError(f"Localisation c2w_enu: expected poses of shape (N, 4, 4), got {c2w.shape}")
         n = len(c2w)
+        for what in ("names", "sources"):
+            value = getattr(self, what)
+            if isinstance(value, (str, bytes)):  # "ab" would be split into the names 'a' and 'b'
+                raise TypeError(f"Localisation {what}: expected one entry per pose (a list), got the string {value!r}")
         # The names first: the NaN message below names photos by them.
         self.names = [str(s) for s in self.names]
         if len(self.names) != n:

@@ -178,8 +178,9 @@ def haze(
         density: extinction per unit distance, >= 0 (0 is the identity).
         horizon: horizon row as a fraction of the height, < 1 (negative: above the image).
         airlight: colour of the scattered light, RGB in ``[0, 1]``.
-        depth: optional relative distance per pixel (replaces the horizon model).
-        max_distance: the cap on ``d``.
+        depth: optional relative distance per pixel (replaces the horizon model; used as given, not
+            capped by ``max_distance``).
+        max_distance: the cap on the horizon model's ``d``.
 
     Returns:
         The hazy images, same dtype as ``image``.

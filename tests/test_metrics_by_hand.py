@@ -98,3 +98,16 @@ def test_a_titled_table_counts_the_images_and_to_json_takes_dumps_arguments():
     assert s.table("val").splitlines()[0] == "**val** (2 images)"
     lines = s.to_json(indent=2).splitlines()
     assert lines[:3] == ["{", '  "count": 2,', '  "median_m": 2.0,']
+
+
+def test_errors_of_more_than_one_column_are_refused_and_a_column_is_read_as_a_list():
+    # (2, 3) per-axis offsets are not 2 errors: flattened they were summarised as 6 "images"
+    with pytest.raises(ValueError, match=r"^translation_m: expected one error per image, shape \(N,\), got shape "
+                                         r"\(2, 3\)"):
+        summarize([[3.0, 4.0, 0.0], [0.0, 0.0, 1.0]], [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    with pytest.raises(ValueError, match=r"^rotation_deg: expected one error per image, shape \(N,\), got shape "
+                                         r"\(1, 2, 2\)"):
+        summarize([1.0, 2.0, 3.0, 4.0], [[[1.0, 2.0], [3.0, 4.0]]])
+    # a column (N, 1) holds one error per image: median of 1, 2, 40 is 2, their mean 43 / 3
+    s = summarize(np.array([[1.0], [2.0], [40.0]]), np.array([[1.0], [2.0], [1.0]]))
+    assert (s.count, s.median_m, s.mean_m) == (3, 2.0, pytest.approx(43.0 / 3.0))

@@ -165,6 +165,15 @@ class PoseErrorSummary:
         return self.table()
 
 
+def _one_per_image(values, name: str) -> np.ndarray:
+    """``values`` as a flat float64 array: (N,), a column (N, 1) or a number; more than one column is refused."""
+    a = np.asarray(values, dtype=np.float64)
+    if sum(size != 1 for size in a.shape) > 1:  # (N, 3) per-axis offsets would count as 3N images
+        raise ValueError(f"{name}: expected one error per image, shape (N,), got shape {a.shape} (per-axis "
+                         "differences? pose_errors gives the errors of two sets of poses)")
+    return a.ravel()
+
+
 def summarize(
     translation_m,
     rotation_deg,
@@ -185,8 +194,8 @@ def summarize(
         >>> s.median_m, s.within["3m_3deg"]
         (2.0, 0.6666666666666666)
     """
-    t = np.asarray(translation_m, dtype=np.float64).ravel()
-    r = np.asarray(rotation_deg, dtype=np.float64).ravel()
+    t = _one_per_image(translation_m, "translation_m")
+    r = _one_per_image(rotation_deg, "rotation_deg")
     if t.shape != r.shape:
         raise ValueError(f"translation_m has {t.size} values but rotation_deg has {r.size}; expected the same number")
     if t.size == 0:

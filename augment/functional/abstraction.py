@@ -50,6 +50,13 @@ def edge_abstraction(
     Shape:
         - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> half = torch.full((1, 3, 4, 4), 0.5)
+        >>> edge_abstraction(half, torch.tensor([4.0]), torch.zeros(1), torch.ones(1), torch.tensor([0.1])).unique()
+        tensor([0.6250])
+
+        (4 levels: 0.5 falls in the third, centred at (2 + 0.5) / 4; a flat image has no edges.)
     """
     check_batch(image, levels=levels, smoothing=smoothing, edge_strength=edge_strength,
                 edge_threshold=edge_threshold)
@@ -86,6 +93,11 @@ def fourier_domain_adaptation(image: Tensor, target: Tensor, beta: Tensor) -> Te
     Shape:
         - image, target: :math:`(B, 3, H, W)`; beta: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> render, photo = torch.full((1, 3, 4, 4), 0.2), torch.full((1, 3, 4, 4), 0.6)
+        >>> fourier_domain_adaptation(render, photo, torch.tensor([0.25])).unique()  # b = 1: the mean colour
+        tensor([0.6000])
     """
     check_batch(image, beta=beta, target=target, shapes={"target": (3, "H", "W")})
     check_image(target, "target")

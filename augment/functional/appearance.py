@@ -59,6 +59,11 @@ def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) ->
     Shape:
         - image: :math:`(B, 3, H, W)`; autumn, winter, tint: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> grey = torch.full((1, 3, 2, 2), 0.4)  # excess green 0: not vegetation
+        >>> torch.equal(season_shift(grey, torch.ones(1), torch.ones(1), torch.zeros(1)), grey)
+        True
     """
     check_batch(image, autumn=autumn, winter=winter, tint=tint)
     work = work_dtype(image.dtype)
@@ -104,6 +109,12 @@ def illumination(
     Shape:
         - image: :math:`(B, 3, H, W)`; the other arguments: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> flat = torch.full((1, 3, 4, 4), 0.2)
+        >>> out = illumination(flat, torch.zeros(1), torch.tensor([0.5]), torch.ones(1), torch.ones(1), torch.ones(1))
+        >>> out.unique()  # flat ground keeps its brightness (n = up); one stop of exposure doubles it
+        tensor([0.4000])
     """
     check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
                 exposure=exposure)
@@ -170,6 +181,13 @@ def camera_effects(
         - image: :math:`(B, 3, H, W)`; white_balance: :math:`(B, 3)`
         - seed, vignetting, noise_std, blur_sigma: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> grey = torch.full((1, 3, 2, 2), 0.25)
+        >>> out = camera_effects(grey, torch.zeros(1), torch.tensor([[1.0, 0.5, 2.0]]), torch.zeros(1), torch.zeros(1),
+        ...                      torch.zeros(1))
+        >>> out[0, :, 0, 0]  # white balance alone: each channel times its gain
+        tensor([0.2500, 0.1250, 0.5000])
     """
     check_batch(image, seed=seed, white_balance=white_balance, vignetting=vignetting, noise_std=noise_std,
                 blur_sigma=blur_sigma, shapes={"white_balance": (3,)})

@@ -65,6 +65,13 @@ def cloud_layer(
         - image: :math:`(B, 3, H, W)`; color: :math:`(B, 3)`; shadow_shift: :math:`(B, 2)`
         - seed, opacity, coverage, softness, scale, shadow_strength: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> ground = torch.full((1, 3, 8, 8), 0.3)
+        >>> overcast = cloud_layer(ground, torch.tensor([3.0]), torch.ones(1), torch.ones(1), torch.tensor([0.01]),
+        ...                        torch.ones(1, 3), torch.tensor([2.0]), torch.zeros(1), torch.zeros(1, 2))
+        >>> overcast.unique()  # full cover, opaque white: d = 1, so 0.3 * 0 + 1 * (0.8 + 0.2) * 1
+        tensor([1.])
     """
     check_batch(image, seed=seed, opacity=opacity, coverage=coverage, softness=softness, color=color, scale=scale,
                 shadow_strength=shadow_strength, shadow_shift=shadow_shift,
@@ -132,6 +139,11 @@ def snow_cover(
         - image: :math:`(B, 3, H, W)`; mask: :math:`(B, 1, H, W)`
         - amount, softness, brightness: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+        >>> torch.equal(snow_cover(image, torch.zeros(1), torch.tensor([0.1]), torch.ones(1)), image)  # no snow
+        True
     """
     check_batch(image, amount=amount, softness=softness, brightness=brightness, mask=mask,
                 shapes={"mask": (1, "H", "W")})
@@ -189,6 +201,13 @@ def haze(
         - image: :math:`(B, 3, H, W)`; airlight: :math:`(B, 3)`; depth: :math:`(B, 1, H, W)`
         - density, horizon: :math:`(B,)`
         - output: :math:`(B, 3, H, W)`
+
+    Example:
+        >>> grey = torch.full((1, 3, 1, 1), 0.2)
+        >>> out = haze(grey, torch.tensor([math.log(2.0)]), torch.tensor([-1.0]), torch.ones(1, 3),
+        ...            depth=torch.ones(1, 1, 1, 1))
+        >>> out.flatten()  # t = exp(-ln 2 * 1) = 0.5: 0.2 * 0.5 + 1 * 0.5
+        tensor([0.6000, 0.6000, 0.6000])
     """
     check_batch(image, density=density, horizon=horizon, airlight=airlight, depth=depth,
                 shapes={"airlight": (3,), "depth": (1, "H", "W")})

@@ -10,7 +10,7 @@ from kornia.augmentation._2d.intensity.base import IntensityAugmentationBase2D
 from kornia.augmentation.utils import _adapted_uniform
 from torch import Tensor
 
-from augment._checks import check_image, check_probability, check_range
+from augment._checks import check_image, check_param_bounds, check_probability, check_range
 
 __all__ = ["SimToRealAugmentationBase", "poison_non_finite"]
 
@@ -177,11 +177,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             value = params.get(name)
             if not isinstance(value, Tensor):
                 continue  # a missing entry is named where it is read (`_param`)
-            value = value if value.is_floating_point() else value.float()  # integers and bools are read as numbers
-            bad = torch.isnan(value) | (value < low) | (value > high)
-            if bool(bad.any()):
-                raise ValueError(f"{type(self).__name__}: params[{name!r}] must lie in [{low:g}, {high:g}], the "
-                                 f"values the op accepts for {name}, got {float(value[bad][0]):g}.")
+            check_param_bounds(type(self).__name__, name, value, low, high)  # integers and bools read as numbers
 
     def _process_kwargs_to_params_and_flags(
         self, params: Optional[Dict[str, Tensor]] = None, flags: Optional[Dict[str, Any]] = None, **kwargs: Any

@@ -12,7 +12,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image", "check_values"]
+__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image", "check_values",
+           "check_param_bounds"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -155,3 +156,13 @@ def check_values(value: Tensor, name: str, above: float | None = None, below: fl
         bounds = " and ".join(b for b in ((f"> {above:g}" if above is not None else ""),
                                           (f"< {below:g}" if below is not None else "")) if b)
         raise ValueError(f"{name} must be {bounds}, got {first:g}.")
+
+
+def check_param_bounds(op: str, name: str, value: Tensor, low: float, high: float, unit: str = "") -> None:
+    """Refuse a replayed parameter holding NaN or a value outside ``[low, high]`` (integers read as numbers),
+    naming the op, the parameter, its bounds and the first value outside them (one device synchronisation)."""
+    value = value if value.is_floating_point() else value.float()
+    bad = torch.isnan(value) | (value < low) | (value > high)
+    if bool(bad.any()):
+        raise ValueError(f"{op}: params[{name!r}] must lie in [{low:g}, {high:g}], the values the op accepts for "
+                         f"{name}{unit}, got {float(value[bad][0]):g}.")

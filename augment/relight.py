@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from augment._base import poison_non_finite
-from augment._checks import check_image, check_probability, check_range
+from augment._checks import check_image, check_param_bounds, check_probability, check_range
 from augment.functional._utils import work_dtype
 from augment.functional.relight import _sun_relight, sun_direction
 
@@ -106,11 +106,8 @@ class RandomSunRelight(nn.Module):
             if value.dtype == torch.bool or value.is_complex():  # integers are read as numbers, as the kornia ops do
                 raise TypeError(f"RandomSunRelight: params[{name!r}] must hold a number per image, got a {value.dtype} "
                                 "tensor.")
-            bad = torch.isnan(value) | (value < low) | (value > high)
-            if bool(bad.any()):  # elevation 0 or below: a sun on or under the horizon, slopes facing it white
-                unit = " (degrees)" if name != "sky_share" else ""
-                raise ValueError(f"RandomSunRelight: params[{name!r}] must lie in [{low:g}, {high:g}], the values the "
-                                 f"op accepts for {name}{unit}, got {float(value[bad][0]):g}.")
+            # elevation 0 or below: a sun on or under the horizon, slopes facing it white
+            check_param_bounds("RandomSunRelight", name, value, low, high, "" if name == "sky_share" else " (degrees)")
         coin = params["batch_prob"]
         odd = (coin != 0) & (coin != 1)  # 0.3: the kornia ops read False (> 0.5), .bool() read True
         if coin.dtype != torch.bool and bool(odd.any()):

@@ -48,7 +48,8 @@ def cloud_layer(
         seed: integer-valued noise seed per image.
         opacity: cloud opacity in ``[0, 1]`` (0 leaves the image unchanged apart from shadows).
         coverage: share of the sky covered, in ``[0, 1]``.
-        softness: width of the cloud edge in standard deviations of the field, > 0.
+        softness: width of the cloud edge in standard deviations of the field, > 0 (below 1e-3 it acts as
+            1e-3, a hard edge).
         color: cloud colour, RGB in ``[0, 1]``.
         scale: base-octave noise cells across the longest side (larger = smaller clouds), > 0.
         shadow_strength: how much a fully shadowed pixel darkens, in ``[0, 1]``.
@@ -128,7 +129,7 @@ def snow_cover(
     Args:
         image: RGB images in ``[0, 1]``.
         amount: snow amount in ``[0, 1]`` (0: none, 1: nearly everything).
-        softness: width of the snow line in affinity units, > 0.
+        softness: width of the snow line in affinity units, > 0 (below 1e-3 it acts as 1e-3, a hard line).
         brightness: brightness of the snow in ``[0, 1]``.
         mask: optional ``[0, 1]`` map of where snow may lie (e.g. from semantics).
 

@@ -231,7 +231,7 @@ def test_frames_recorded_asked_and_contradicting(tmp_path):
 
 # ------------------------------------------------------------------------------------- the CLI
 def test_cli_writes_every_format(ckpt, tmp_path, capsys):
-    photos = write_photos(tmp_path / "photos", n=2)
+    write_photos(tmp_path / "photos", n=2)
     outs = [tmp_path / "o.csv", tmp_path / "o.geojson", tmp_path / "o.kml"]
     rc = main(["localise", "--checkpoint", str(ckpt), str(tmp_path / "photos"), "--frame", "comballaz",
                "--no-progress", "--out", *map(str, outs)])

@@ -96,6 +96,7 @@ def test_pitch_minus_90_sees_no_sky_and_a_level_view_does(world, c2w_from):
     top, bottom = g2.far_class[:, 0], g2.far_class[:, -1]
     assert ((top == SKY) | (top == RIDGELINE)).float().mean() > 0.9  # open sky or distant mountains above
     assert (g2.hit[:, -1]).all()  # ground below
+    assert (bottom == 255).all()  # and near ground, within RIDGE_DISTANCE_M: neither sky nor the far mountains
     assert (g2.far_class[:, : H // 2 - 8] == SKY).any()
 
 

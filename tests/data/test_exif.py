@@ -13,9 +13,10 @@ E2 = F * (2 - F)
 
 def ecef_by_hand(lat, lon, h):
     """X = (N + h) cos(lat) cos(lon), ..., Z = (N (1 - e^2) + h) sin(lat), N = a / sqrt(1 - e^2 sin^2 lat)."""
-    p, l = math.radians(lat), math.radians(lon)
+    p, lam = math.radians(lat), math.radians(lon)
     n = A / math.sqrt(1 - E2 * math.sin(p) ** 2)
-    return [(n + h) * math.cos(p) * math.cos(l), (n + h) * math.cos(p) * math.sin(l), (n * (1 - E2) + h) * math.sin(p)]
+    return [(n + h) * math.cos(p) * math.cos(lam), (n + h) * math.cos(p) * math.sin(lam),
+            (n * (1 - E2) + h) * math.sin(p)]
 
 
 HEADER = "SourceFile,GPSPosition,AbsoluteAltitude,RelativeAltitude,GimbalYawDegree,GimbalPitchDegree,GimbalRollDegree\n"

@@ -115,7 +115,10 @@ def test_camera_ceiling_is_a_cone_under_a_low_camera():
     # a camera 15 m up: its cone starts 10 + 1 m under it (4 m) and rises 0.35 m per metre; it reaches as far
     # as the highest ground (50 m) needs, (50 - 4) / 0.35 = 131 m
     grid, ceil = _ceiling([[0.0, 0.0, 15.0]])
-    node = lambda e, n: ceil[int((n - grid.n_min) / grid.cell), int((e - grid.e_min) / grid.cell)].item()
+
+    def node(e, n):
+        return ceil[int((n - grid.n_min) / grid.cell), int((e - grid.e_min) / grid.cell)].item()
+
     assert node(0.0, 0.0) == pytest.approx(4.0)
     assert node(20.0, 0.0) == pytest.approx(4.0 + 0.35 * 20.0)
     assert node(0.0, -60.0) == pytest.approx(4.0 + 0.35 * 60.0)
@@ -197,7 +200,10 @@ def test_world_river_carves_the_valley_floor(world):
         u = (b - a) / np.linalg.norm(b - a)
         across.append(np.repeat([[-u[1], u[0]]], 40, 0))
     axis, across = np.concatenate(axis), np.concatenate(across)
-    ground = lambda p: sample_grid(world.ground, world.grid, torch.tensor(p[:, 0]).float(), torch.tensor(p[:, 1]).float())
+
+    def ground(p):
+        return sample_grid(world.ground, world.grid, torch.tensor(p[:, 0]).float(), torch.tensor(p[:, 1]).float())
+
     for r in (30.0, 60.0, 100.0):
         rise = (ground(axis + r * across) + ground(axis - r * across)) / 2 - ground(axis)
         expected = 18.0 - 14.0 * math.exp(-((r / 110.0) ** 2)) - 4.0 * math.exp(-((r / 18.0) ** 2))  # 4.8, 7.6, 11.9

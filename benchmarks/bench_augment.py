@@ -123,18 +123,23 @@ def time_albumentations(transform: object, extra: dict, images: list[np.ndarray]
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() != 1 else ''}"
+    return (f"CPU {platform.processor() or platform.machine()}, "
+            f"{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() != 1 else ''}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="device for the augment ops (cpu, cuda, cuda:1)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                        help="device for the augment ops (cpu, cuda, cuda:1)")
     parser.add_argument("--batch", type=positive_int, default=256, help="images per batch for the augment ops")
     parser.add_argument("--size", type=positive_int, default=256, help="image height and width in pixels")
-    parser.add_argument("--iters", type=positive_int, default=10, help="timed batches per augment op (the median is reported)")
+    parser.add_argument("--iters", type=positive_int, default=10,
+                        help="timed batches per augment op (the median is reported)")
     parser.add_argument("--warmup", type=non_negative_int, default=2, help="untimed batches per augment op first")
-    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch CPU threads for the augment ops (0: torch's default)")
-    parser.add_argument("--albu-images", type=positive_int, default=16, help="distinct images cycled through for albumentations")
+    parser.add_argument("--threads", type=non_negative_int, default=0,
+                        help="torch CPU threads for the augment ops (0: torch's default)")
+    parser.add_argument("--albu-images", type=positive_int, default=16,
+                        help="distinct images cycled through for albumentations")
     parser.add_argument("--albu-seconds", type=float, default=2.0, help="minimum timing per albumentations transform")
     parser.add_argument("--compile", action="store_true", help="time torch.compile(op) (inductor) instead of eager")
     parser.add_argument("--skip-albumentations", action="store_true", help="time only the augment ops")
@@ -177,7 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         f"augment {args.size}x{args.size}, batch {args.batch}, float32, p=1, on {ours_device} ({device.type}); "
         f"{theirs_line}; "
         f"torch {torch.__version__}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-        f"host cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}" + (", torch.compile" if args.compile else ""),
+        f"host cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}"
+        + (", torch.compile" if args.compile else ""),
         "",
         "| augment op | images/s | closest albumentations | images/s (1 core) | ratio |",
         "|---|---:|---|---:|---:|",
@@ -190,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {rate:,.0f} | {ref} | {ref_text} | {ratio} |")
     others = [n for n in theirs if n not in CLOSEST.values()]
     if others:
-        lines += ["", "Other albumentations references (1 core): " + ", ".join(f"{n} {theirs[n]:,.0f} images/s" for n in others)]
+        lines += ["", "Other albumentations references (1 core): "
+                  + ", ".join(f"{n} {theirs[n]:,.0f} images/s" for n in others)]
     text = "\n".join(lines)
     print(text)
     if args.markdown:

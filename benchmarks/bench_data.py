@@ -106,7 +106,8 @@ def bench_coverage(n_train: int, n_test: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=positive_int, default=30000, help="pose rows of the LHS index benchmark")
-    parser.add_argument("--repeat", type=positive_int, default=5, help="repetitions per decode timing (best is kept; the index and coverage timings keep "
+    parser.add_argument("--repeat", type=positive_int, default=5,
+                        help="repetitions per decode timing (best is kept; the index and coverage timings keep "
                         "the best of 3, the per-pose loop of 2: they are the slow ones)")
     parser.add_argument("--train", type=positive_int, default=30000, help="training poses for coverage")
     parser.add_argument("--test", type=positive_int, default=5000, help="test poses for coverage")

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--iters", type=positive_int, default=200, help="timed calls per line (default: 200)")
     parser.add_argument("--warmup", type=non_negative_int, default=20, help="untimed calls first (default: 20)")
-    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2], help="CPU thread counts (default: 1 2)")
+    parser.add_argument("--threads", type=positive_int, nargs="+", default=[1, 2],
+                        help="CPU thread counts (default: 1 2)")
     parser.add_argument("--no-cuda", action="store_true", help="skip CUDA even when available")
     parser.add_argument("--cases", nargs="+", type=int, choices=range(len(CASES)), default=list(range(len(CASES))),
                         help="indices of the cases to run: " + "; ".join(f"{i}: {c[0]}" for i, c in enumerate(CASES)))

@@ -82,7 +82,8 @@ def main() -> None:
         cache = ImageCache(images, torch.eye(4).repeat(args.images, 1, 1))
         for device in devices:
             n = min(args.images, 64) if device.type == "cpu" and name == "atloc_resnet34" else args.images
-            cache_here = cache if n == args.images else ImageCache(images[:n], torch.eye(4).repeat(n, 1, 1))  # CPU: ~9 img/s
+            cache_here = (cache if n == args.images
+                          else ImageCache(images[:n], torch.eye(4).repeat(n, 1, 1)))  # CPU: ~9 img/s
             model = create_model(name, **kwargs).to(device).eval()
             nchw, a = _images_per_s(model, cache_here, normalizer, device, False, args.repeats, args.batch_size)
             last, b = _images_per_s(model, cache_here, normalizer, device, True, args.repeats, args.batch_size)

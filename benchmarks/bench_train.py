@@ -54,7 +54,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--size", type=positive_int, default=256, help="training image side in pixels (square)")
     p.add_argument("--batch", type=positive_int, default=64, help="batch size")
     p.add_argument("--steps", type=positive_int, default=30, help="timed optimiser steps per method")
-    p.add_argument("--warmup", type=non_negative_int, default=3, help="untimed steps before timing (compile, cudnn autotune)")
+    p.add_argument("--warmup", type=non_negative_int, default=3,
+                   help="untimed steps before timing (compile, cudnn autotune)")
     p.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
                    help="DataLoader workers (original path, and the one-time decode of the cache)")
     p.add_argument("--augment", default="colorjitter,simtoreal", type=augment_list,
@@ -310,7 +311,9 @@ def main() -> None:
                           else "cpu")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                 f"{torch.get_num_threads()} threads)")
     cpu_amp = args.cpu_amp and device.type == "cpu"
     if cpu_amp:  # before any timing
         from topoloc import cpu_has_bf16
@@ -343,7 +346,8 @@ def main() -> None:
     print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
           f"{args.warmup} warm-up (topoloc: one untimed epoch of {args.steps}), {args.workers} workers, "
           f"augment {','.join(args.augment)} (strength {args.strength}), "
-          f"amp {cuda and not args.no_amp}, cpu_amp {cpu_amp}, channels_last {cuda and not args.no_channels_last}, compile {args.compile}, "
+          f"amp {cuda and not args.no_amp}, cpu_amp {cpu_amp}, channels_last {cuda and not args.no_channels_last}, "
+          f"compile {args.compile}, "
           f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
           f"{len(files)} files)")
     if "original_img_s" in figures:

@@ -73,7 +73,8 @@ def synthetic_aerial(count: int, size: int, seed: int = 0) -> torch.Tensor:
     # Hillshade from the terrain gradient, sun from the north-west.
     gy, gx = torch.gradient(height[:, 0] * 40.0, dim=(1, 2))
     az, el = math.radians(315), math.radians(45)
-    shade = (math.sin(el) - gx * math.cos(el) * math.sin(az) + gy * math.cos(el) * math.cos(az)) / torch.sqrt(1 + gx**2 + gy**2)
+    shade = ((math.sin(el) - gx * math.cos(el) * math.sin(az) + gy * math.cos(el) * math.cos(az))
+             / torch.sqrt(1 + gx**2 + gy**2))
     img = img * (0.55 + 0.6 * shade.clamp(0, 1).unsqueeze(1))
     # A winding road.
     ys, xs = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
@@ -100,8 +101,10 @@ def columns(bank: torch.Tensor) -> list[tuple[str, torch.nn.Module]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=Path, default=None, help="folder of input images (default: synthetic aerial tiles)")
-    parser.add_argument("--bank", type=Path, default=None, help="folder of real images for FDA (default: a warm, hazy recolouring of the inputs)")
+    parser.add_argument("--images", type=Path, default=None,
+                        help="folder of input images (default: synthetic aerial tiles)")
+    parser.add_argument("--bank", type=Path, default=None,
+                        help="folder of real images for FDA (default: a warm, hazy recolouring of the inputs)")
     parser.add_argument("--rows", type=int, default=3, help="number of input images (rows)")
     parser.add_argument("--size", type=int, default=256, help="tile size in pixels")
     parser.add_argument("--seed", type=int, default=0, help="torch seed for the drawn parameters")

@@ -84,7 +84,8 @@ def main(argv=None) -> None:
         sheet.paste(real, (w + 6, y + label_h))
         y += h + label_h
     # a 256-colour palette (dithered) keeps the PNG under 1 MB for the repository
-    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(args.out, optimize=True)
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT,
+                   dither=Image.Dither.FLOYDSTEINBERG).save(args.out, optimize=True)
     print(f"wrote {args.out} ({sheet.size[0]}x{sheet.size[1]})")
 
 

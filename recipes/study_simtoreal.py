@@ -61,9 +61,11 @@ def main() -> None:
                              "preset's: an eighth of the image width in cpu and gpu; 0 leaves them out)")
     parser.add_argument("--seeds", type=_ints, default=None, help="training seeds, e.g. 0,1,2")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of every run")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where to render, train and evaluate")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to render, train and evaluate")
     parser.add_argument("--keep-checkpoints", action="store_true",
-                        help="keep every finished run's last.pt (deleted by default: about 130 MB each on the cpu preset)")
+                        help="keep every finished run's last.pt (deleted by default: about 130 MB each on the cpu "
+                             "preset)")
     parser.add_argument("--side-by-side", type=int, default=None, metavar="N",
                         help="CPU runs trained at a time, each in its own process (default: 2 with the cpu preset "
                              "on a CPU with two or more threads, else 1)")
@@ -74,7 +76,8 @@ def main() -> None:
         "test_flights": tuple(args.test_flights.split(",")) if args.test_flights else None,
         "train_images": args.train_images, "test_images": args.test_images, "strengths": args.strengths,
         "ops": tuple(o for o in args.ops.split(",") if o) if args.ops is not None else None,
-        "seeds": args.seeds, "epochs": args.epochs, "local_contrast": args.local_contrast, "render": False if args.no_render else None,
+        "seeds": args.seeds, "epochs": args.epochs, "local_contrast": args.local_contrast,
+        "render": False if args.no_render else None,
         "keep_checkpoints": True if args.keep_checkpoints else None, "side_by_side": args.side_by_side,
     }
     try:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """``topoloc train`` runnable without installing: the same flags, the same code (`topoloc.cli.train`).
 
-    python recipes/train.py --config recipes/synthetic_augmented.yaml --override train.epochs=5 train.augment_ramp_epochs=5
+    python recipes/train.py --config recipes/synthetic_augmented.yaml \
+        --override train.epochs=5 train.augment_ramp_epochs=5
 """
 
 import sys

@@ -199,13 +199,14 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
     demo_report = (demo_dir / "report.md").read_text()
     ceiling = re.search(r"\| coverage ceiling \| real \| 9 \| ([\d.]+) \| ([\d.]+) \|", demo_report)
-    flight_rows = re.findall(r"\| coverage ceiling \| comballaz-2020-11-06-planned \(real\) \| 3 \| ([\d.]+) \| ([\d.]+) \|",
-                             demo_report)
+    flight_rows = re.findall(r"\| coverage ceiling \| comballaz-2020-11-06-planned \(real\) \| 3 \| "
+                             r"([\d.]+) \| ([\d.]+) \|", demo_report)
     assert ceiling and flight_rows  # the same training rows: the same coverage ceiling on the planned flight
     assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
     # The same rows from the command line: the training flight's split given with --split-* (the default
     # split, 0.8 / 0.1 / 0.1 in blocks of 25, would give other rows)
-    split = ["--train-flights", "comballaz-demo-train:synthetic:train", "--val-flights", "comballaz-demo-train:synthetic:val"]
+    split = ["--train-flights", "comballaz-demo-train:synthetic:train",
+             "--val-flights", "comballaz-demo-train:synthetic:val"]
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  *split, "--split-fractions", "0.9,0.1,0", "--split-block", "10", "--no-retrieval",
                  "--out", str(demo_dir / "cli_eval_split"), "--device", "cpu"]) == 0
@@ -237,7 +238,8 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     bare = demo_dir / "bare_ckpt" / "last.pt"
     bare.parent.mkdir()
     bare.write_bytes(Path(ckpt).read_bytes())
-    assert main(["evaluate", "--checkpoint", str(bare), "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
+    assert main(["evaluate", "--checkpoint", str(bare), "--data", data,
+                 "--flights", "comballaz-2020-11-06-planned:real",
                  "--out", str(demo_dir / "cli_eval_bare"), "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_bare" / "report.md").read_text()
     assert "The checkpoint's training data is unknown" in text and "(no brackets computed)" in text
@@ -347,7 +349,8 @@ def test_cli_train_runs_a_recipe(demo_dir, capsys):
     for method in ("synthetic_augmented", "constant pose", "retrieval (features: 16x24 grey thumbnail)",
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
-    assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text  # the training flight's val split
+    # the training flight's val split
+    assert "| training fit | synthetic |" in text and "| validation | synthetic | 3 |" in text
     assert "## Where the error is" in text  # evaluate.landcover: the split is asked for; 3 images are too few
     assert "Split not computed for real (synthetic_augmented): 3 image(s), fewer than the 4 parts need." in text
     # `topoloc evaluate` finds the training and validation flights in the recipe.yaml beside the checkpoint.
@@ -387,7 +390,8 @@ def test_a_recipe_asking_for_land_cover_without_a_class_table_stops_before_train
     assert exc.value.code != 0 and "comballaz-2020-11-06-planned/semantic_classes.json: no class table" in err
     assert not (out / "last.pt").exists()
     with pytest.raises(SystemExit):
-        main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"), "--override", "evaluate.landcover=yes please"])
+        main(["train", "--config", str(RECIPES / "synthetic_augmented.yaml"),
+              "--override", "evaluate.landcover=yes please"])
     assert "evaluate.landcover: expected true or false" in capsys.readouterr().err
 
 
@@ -485,7 +489,8 @@ def test_the_report_says_how_the_augmented_run_was_trained():
     # the ramp starts at strength / (the augmented run's epochs): 0.75 / 26 from random weights, 0.75 / 13 as
     # the CPU preset's fine-tune; said to two figures (it said 0.0576923)
     scratch = demo_report._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=0))
-    assert "two runs with identical settings and seed" in scratch and "ramped linearly from 0.029 in the first" in scratch
+    assert ("two runs with identical settings and seed" in scratch
+            and "ramped linearly from 0.029 in the first" in scratch)
     finetune = demo_report._runs_line(dataclasses.replace(TINY, epochs=26, finetune_epochs=13))
     assert "starts from that run's final weights (`TrainConfig.init_from`) and trains 13 more epochs" in finetune
     assert "ramped linearly from 0.058 in the first" in finetune
@@ -563,7 +568,8 @@ def test_the_report_splits_the_planned_flights_errors_by_land_cover(tmp_path):
     synthetic[:, 1, 3] += 5.0
     order = [3, 0, 6, 1, 7, 2, 5, 4]  # the evaluation's rows need not be in the pose file's order
     ev = PoseEvaluation("augmented (SimToReal)", names=[f"img{i}" for i in order * 2], flights=demo.PLANNED_FLIGHT,
-                        domains=["real"] * 8 + ["synthetic"] * 8, pred_c2w=np.concatenate([real[order], synthetic[order]]),
+                        domains=["real"] * 8 + ["synthetic"] * 8,
+                        pred_c2w=np.concatenate([real[order], synthetic[order]]),
                         gt_c2w=np.concatenate([gt[order], gt[order]]), frame=frame)
     text = demo._landcover_section(tmp_path, frame, {"augmented (SimToReal)": SimpleNamespace(model=ev)})
     # sorted by deciduous share: images 1, 5 | 2, 6 | 0, 7 | 4, 3 (errors 10 (k + 1) m, k + 1 deg)

@@ -65,7 +65,8 @@ def test_gallery_refuses_bad_arguments_in_one_line(tmp_path, args, expected, mon
                         "got 'abc'"),
     (("--out", "/proc/x.png"), "--out '/proc/x.png': cannot write in '/proc'"),
     (("--out", "."), "--out '.': a folder, expected a .png file"),
-    (("--out", "a-file/c.png"), "--out 'a-file/c.png': 'a-file' is a file, not a folder"),  # was a traceback after the renders
+    # was a traceback after the renders
+    (("--out", "a-file/c.png"), "--out 'a-file/c.png': 'a-file' is a file, not a folder"),
 ])
 def test_contact_sheet_refuses_bad_arguments_in_one_line(tmp_path, args, expected, monkeypatch, capsys):
     (tmp_path / "a-file").write_text("")

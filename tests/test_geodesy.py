@@ -303,7 +303,8 @@ def test_local_coordinates_given_as_ecef_are_refused():
 
 
 def test_a_frame_named_by_something_else_than_text_is_refused_by_name():
-    with pytest.raises(TypeError, match=r"LocalFrame.named: `name` must be an origin's name, one of .*'comballaz'.*got None"):
+    with pytest.raises(TypeError,
+                       match=r"LocalFrame.named: `name` must be an origin's name, one of .*'comballaz'.*got None"):
         LocalFrame.named(None)
 
 

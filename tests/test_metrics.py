@@ -120,7 +120,8 @@ def test_poses_of_two_frames_are_refused_not_6368_km_apart():
 
 def test_negative_errors_are_refused():
     # signed differences, not distances: 100 % were "within 3 m / 3 deg"
-    with pytest.raises(ValueError, match=r"translation_m: errors are distances, expected values >= 0, got -4 at index 0"):
+    with pytest.raises(ValueError,
+                       match=r"translation_m: errors are distances, expected values >= 0, got -4 at index 0"):
         summarize([-4.0, -20.0], [1.0, 8.0])
     with pytest.raises(ValueError, match=r"rotation_deg: errors are angles, expected values >= 0, got -8 at index 1"):
         summarize([4.0, 20.0], [1.0, -8.0])

@@ -43,8 +43,8 @@ def test_the_report_follows_the_run_folder(path, tmp_path):
 
 
 def test_overrides_and_errors(tmp_path):
-    recipe = load_recipe(RECIPES / "synthetic_augmented.yaml", ["train.epochs=2", "data.root=/x", "train.image_size=[32, 48]"],
-                         resume=True)
+    recipe = load_recipe(RECIPES / "synthetic_augmented.yaml",
+                         ["train.epochs=2", "data.root=/x", "train.image_size=[32, 48]"], resume=True)
     assert recipe.train.epochs == 2 and recipe.data.root == "/x" and recipe.train.image_size == (32, 48)
     assert recipe.train.resume is True
     with pytest.raises(ValueError, match="key=value"):
@@ -89,7 +89,8 @@ def test_the_bracket_recipes_train_as_the_demos_cpu_preset(tmp_path, stem, epoch
     want["epochs"] = preset.epochs // epochs_share
     recipe = load_recipe(RECIPES / f"{stem}.yaml")
     got = recipe.train.to_dict()
-    fields = [k for k in (*_LEARNING, "cpu_amp", "cpu_channels_last") if k not in ("augment_strength", "augment_fraction")]
+    fields = [k for k in (*_LEARNING, "cpu_amp", "cpu_channels_last")
+              if k not in ("augment_strength", "augment_fraction")]
     assert {k: got[k] for k in fields} == {k: want[k] for k in fields}
     for spec in (*recipe.data.train, *recipe.data.val):
         assert spec.split_options() == {k: tuple(v) if isinstance(v, list) else v for k, v in demo.TRAIN_SPLIT.items()}

@@ -40,7 +40,8 @@ def _summary(median_m, median_deg, share):
 
 
 def test_aggregate_and_markdown_by_hand():
-    results = [{"config": "none", "seed": s, "domains": {"real": _summary(m, d, w), "synthetic": _summary(1.0, 1.0, 1.0)}}
+    results = [{"config": "none", "seed": s,
+                "domains": {"real": _summary(m, d, w), "synthetic": _summary(1.0, 1.0, 1.0)}}
                for s, m, d, w in ((2, 30.0, 3.0, 0.3), (0, 10.0, 1.0, 0.1), (1, 20.0, 2.0, 0.2))]
     agg = aggregate(results)
     real = agg["none"]["real"]
@@ -48,7 +49,8 @@ def test_aggregate_and_markdown_by_hand():
     assert real["median_m"] == pytest.approx((20.0, 10.0))  # sample std of 10, 20, 30 is 10
     assert real["median_deg"] == pytest.approx((2.0, 1.0))
     assert real["within"]["5m_5deg"] == pytest.approx((0.2, 0.1))
-    brackets = {"constant pose": {"real": _summary(225.0, 57.0, 0.0)}, "coverage ceiling": {"real": _summary(23.0, 3.2, 0.5)}}
+    brackets = {"constant pose": {"real": _summary(225.0, 57.0, 0.0)},
+                "coverage ceiling": {"real": _summary(23.0, 3.2, 0.5)}}
     md = results_markdown(agg, brackets, ["none", "simtoreal-0.5"], ["synthetic", "real"],
                           {"title": "Study, test preset", "lines": ["device: a test"]}, {"none": "no augmentation"})
     assert "## Study, test preset" in md and "- device: a test" in md
@@ -125,12 +127,14 @@ def test_configs_and_ops_as_in_simtoreal(tmp_path):
     # the local-contrast configs train AtLoc(local_contrast=sigma); the others leave the model as it is
     by_name = {r.name: r for r in study_runs(cfg)}
     lc = _train_config(cfg, by_name["simtoreal-0.5+relight+local-contrast-4"], 0, tmp_path / "r")
-    assert lc.model_kwargs == {"feat_dim": 16, "local_contrast": 4.0} and lc.relight == 0.8 and lc.augment == "simtoreal"
+    assert (lc.model_kwargs == {"feat_dim": 16, "local_contrast": 4.0} and lc.relight == 0.8
+            and lc.augment == "simtoreal")
     assert _train_config(cfg, by_name["none"], 0, tmp_path / "r").model_kwargs == {"feat_dim": 16}
     assert not any("local-contrast" in r.name for r in study_runs(
         study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", local_contrast=0.0)))
     # SimToReal's documented weights (edges 0.2, snow 0.5, season 0.8, the others 1) times p = 0.5
-    expected_p = {"season": 0.4, "snow": 0.25, "illumination": 0.5, "clouds": 0.5, "haze": 0.5, "edges": 0.1, "camera": 0.5}
+    expected_p = {"season": 0.4, "snow": 0.25, "illumination": 0.5, "clouds": 0.5, "haze": 0.5, "edges": 0.1,
+                  "camera": 0.5}
     for op, p in expected_p.items():
         assert _op_alone(op).p == pytest.approx(p)
     clouds = _op_alone("clouds")
@@ -383,9 +387,11 @@ def test_write_section_text_by_hand(tmp_path):
     path = tmp_path / "RESULTS.md"
     write_section(path, "k", "a\n")
     write_section(path, "j", "b")
-    assert path.read_text() == "# Results\n\n<!-- k:start -->\na\n<!-- k:end -->\n\n<!-- j:start -->\nb\n<!-- j:end -->\n"
+    assert path.read_text() == ("# Results\n\n<!-- k:start -->\na\n<!-- k:end -->\n\n"
+                                "<!-- j:start -->\nb\n<!-- j:end -->\n")
     write_section(path, "k", "c\n\n")
-    assert path.read_text() == "# Results\n\n<!-- k:start -->\nc\n<!-- k:end -->\n\n<!-- j:start -->\nb\n<!-- j:end -->\n"
+    assert path.read_text() == ("# Results\n\n<!-- k:start -->\nc\n<!-- k:end -->\n\n"
+                                "<!-- j:start -->\nb\n<!-- j:end -->\n")
     assert [p.name for p in tmp_path.iterdir()] == ["RESULTS.md"]  # no temporary file left
 
 
@@ -538,7 +544,8 @@ def test_run_study_trains_each_pending_run_once_in_groups_and_keeps_the_table_or
     cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", **kw)
     done = tmp_path / "o" / "runs" / "none" / "seed1"
     done.mkdir(parents=True)
-    (done / "result.json").write_text(json.dumps(evaluate_run(cfg, study_runs(cfg)[0], 1, done / "last.pt", 0, *[None] * 3)))
+    (done / "result.json").write_text(json.dumps(evaluate_run(cfg, study_runs(cfg)[0], 1, done / "last.pt", 0,
+                                                              *[None] * 3)))
     out = run_study(cfg, tmp_path / "RESULTS.md", progress=False)
     assert groups == [[("none", 0), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)]]
     assert out["ran"] == [("none", 0), ("simtoreal-0.5", 0), ("simtoreal-0.5", 1)] and out["skipped"] == [("none", 1)]

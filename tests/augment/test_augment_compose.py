@@ -82,7 +82,8 @@ def test_top_level_exports_and_no_topoloc():
     import subprocess
     import sys
 
-    code = "import sys, augment, augment.functional; assert 'topoloc' not in sys.modules; assert 'albumentations' not in sys.modules"
+    code = ("import sys, augment, augment.functional; assert 'topoloc' not in sys.modules; "
+            "assert 'albumentations' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -129,17 +129,20 @@ class TestCameraEffects:
     def test_blur_matches_kornia(self):
         image = torch.rand(2, 3, 20, 20, dtype=torch.float64)
         sigma = torch.tensor([0.8, 1.5], dtype=torch.float64)
-        out = AF.camera_effects(image, full(0, 2), torch.ones(2, 3, dtype=torch.float64), full(0.0, 2), full(0.0, 2), sigma)
+        out = AF.camera_effects(image, full(0, 2), torch.ones(2, 3, dtype=torch.float64), full(0.0, 2), full(0.0, 2),
+                                sigma)
         for i in range(2):
             radius = math.ceil(3 * 1.5)
             ref = kornia.filters.gaussian_blur2d(
-                image[i : i + 1], (2 * radius + 1, 2 * radius + 1), (float(sigma[i]), float(sigma[i])), border_type="replicate"
+                image[i : i + 1], (2 * radius + 1, 2 * radius + 1), (float(sigma[i]), float(sigma[i])),
+                border_type="replicate"
             )
             torch.testing.assert_close(out[i : i + 1], ref.clamp(0, 1), atol=1e-10, rtol=0)
 
     def test_noise_is_gaussian_with_the_given_std(self):
         image = torch.full((2, 3, 128, 128), 0.5, dtype=torch.float64)
-        out = AF.camera_effects(image, torch.tensor([1.0, 2.0]), torch.ones(2, 3, dtype=torch.float64), full(0.0, 2), full(0.05, 2), full(0.0, 2))
+        out = AF.camera_effects(image, torch.tensor([1.0, 2.0]), torch.ones(2, 3, dtype=torch.float64), full(0.0, 2),
+                                full(0.05, 2), full(0.0, 2))
         noise = (out - 0.5).flatten()
         assert abs(float(noise.mean())) < 1e-3
         assert float(noise.std()) == pytest.approx(0.05, rel=0.02)

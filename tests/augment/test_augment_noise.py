@@ -47,7 +47,8 @@ def test_perlin_gradient_at_a_node_is_its_hashed_unit_vector():
     # One pixel, scale tiny: the pixel centre sits at the offset.
     out = perlin_noise(_ones(seed, 2), offsets, torch.full((2,), 1e-9, dtype=torch.float64), (1, 1), torch.float64)
     angle = 2.0 * math.pi * float(hash_uniform(torch.tensor(2), torch.tensor(3), torch.tensor(seed)))
-    torch.testing.assert_close(out.flatten() / step, torch.tensor([math.cos(angle), math.sin(angle)], dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.flatten() / step,
+                               torch.tensor([math.cos(angle), math.sin(angle)], dtype=torch.float64), atol=1e-5, rtol=0)
 
 
 def test_perlin_bound():
@@ -61,7 +62,8 @@ def test_fractal_offset_translates_the_field_rigidly(basis):
     size, scale, shift_px = 32, 4.0, 4
     seed = torch.tensor([7.0, 7.0])
     offsets = torch.tensor([[0.0, 0.0], [shift_px * scale / size, 0.0]], dtype=torch.float64)
-    out = fractal_noise(seed, offsets, torch.full((2,), scale), (size, size), octaves=4, basis=basis, dtype=torch.float64)
+    out = fractal_noise(seed, offsets, torch.full((2,), scale), (size, size), octaves=4, basis=basis,
+                        dtype=torch.float64)
     torch.testing.assert_close(out[1, 0, :, :-shift_px], out[0, 0, :, shift_px:], atol=1e-6, rtol=0)
 
 

@@ -40,7 +40,8 @@ class TestCrossLocScene:
             np.testing.assert_allclose(s["ecef"].numpy(), rows[r, :3], atol=1e-6)
             np.testing.assert_allclose(s["cesium"].numpy()[3:], rows[r, 3:], atol=1e-6)
             np.testing.assert_allclose(s["c2w"][:3, 3].numpy(), topo.transform(*rows[r, :3]), atol=1e-5)
-            np.testing.assert_allclose(s["c2w"].numpy(), LocalFrame.named("comballaz").cesium_to_c2w(rows[r:r + 1])[0], atol=1e-6)
+            np.testing.assert_allclose(s["c2w"].numpy(), LocalFrame.named("comballaz").cesium_to_c2w(rows[r:r + 1])[0],
+                                       atol=1e-6)
 
     def test_frame_needed_for_unknown_scene(self, tmp_path, row_image):
         write_scene(tmp_path / "scene", row_image)
@@ -67,7 +68,8 @@ class TestCrossLocScene:
     def test_a_transform_that_is_not_callable_is_refused(self, tmp_path, row_image):
         root = tmp_path / "naturescape"
         write_scene(root, row_image)
-        with pytest.raises(TypeError, match=r"^transform: expected a callable \(sample dict -> sample dict\), got str$"):
+        with pytest.raises(TypeError,
+                           match=r"^transform: expected a callable \(sample dict -> sample dict\), got str$"):
             CrossLocScene(root, "test_real", transform="flip")
 
     def test_wrong_origin_is_caught(self, tmp_path, row_image):

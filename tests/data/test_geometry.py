@@ -190,9 +190,10 @@ def test_scene_coordinates_none_only_where_all_three_are_minus_one_or_not_finite
     ("x_00000_depth.npy", np.full((5, 7), "a"), r"a depth map must be a numeric \(H, W\) array .*dtype <U1"),
     # complex numbers were taken, their imaginary part dropped with numpy's ComplexWarning
     ("x_00000_depth.npy", np.full((5, 7), 1 + 2j), r"a depth map must be a numeric \(H, W\) array .*dtype complex128"),
-    ("x_00000_pc.npy", np.full((5, 7, 3), 1 + 2j), r"scene coordinates must be \(H, W, 3\) ECEF metres, got \(5, 7, 3\) "
-                                                   r"dtype complex128"),
-    ("x_00000_pc.npy", np.full((5, 7, 3), "a"), r"scene coordinates must be .*dtype <U1"),  # was numpy's bare ValueError
+    ("x_00000_pc.npy", np.full((5, 7, 3), 1 + 2j),
+     r"scene coordinates must be \(H, W, 3\) ECEF metres, got \(5, 7, 3\) dtype complex128"),
+    ("x_00000_pc.npy", np.full((5, 7, 3), "a"),
+     r"scene coordinates must be .*dtype <U1"),  # was numpy's bare ValueError
 ])
 def test_a_geometry_array_of_the_wrong_shape_or_kind_is_named(tmp_path, name, content, match):
     path = tmp_path / name

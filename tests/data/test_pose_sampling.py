@@ -22,7 +22,8 @@ from topoloc.data.pose_sampling import LhsArea, fold_pitch_deg, pose_file_path, 
 from topoloc.geodesy import LocalFrame
 
 ORIGIN = (46.3705, 7.065, 1410.0)
-TOPOCENTRIC = Transformer.from_pipeline(f"+proj=topocentric +ellps=WGS84 +lat_0={ORIGIN[0]} +lon_0={ORIGIN[1]} +h_0={ORIGIN[2]}")
+TOPOCENTRIC = Transformer.from_pipeline(f"+proj=topocentric +ellps=WGS84 +lat_0={ORIGIN[0]} +lon_0={ORIGIN[1]} "
+                                        f"+h_0={ORIGIN[2]}")
 PLANNED = "comballaz-2020-11-06-planned"
 
 
@@ -108,7 +109,8 @@ class TestCorridor:
     def test_fold_and_wrap_by_hand(self):
         np.testing.assert_allclose(fold_pitch_deg([-95.0, 4.0, -30.0, 0.0, -90.0, -185.0, 100.0]),
                                    [-85.0, -4.0, -30.0, 0.0, -90.0, -5.0, -80.0])
-        np.testing.assert_allclose(wrap_deg([180.0, -180.0, 190.0, -181.0, 720.0]), [-180.0, -180.0, -170.0, 179.0, 0.0])
+        np.testing.assert_allclose(wrap_deg([180.0, -180.0, 190.0, -181.0, 720.0]),
+                                   [-180.0, -180.0, -170.0, 179.0, 0.0])
 
     def test_travel_direction_not_heading(self):
         # flying north at the origin while facing east (crabbing): along-track is north

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from topoloc.experiments.recipe import RECIPE_FILE, FlightSpec, _recipe_flights, write_recipe, build_flights, load_recipe
+from topoloc.experiments.recipe import (RECIPE_FILE, FlightSpec, _recipe_flights, write_recipe, build_flights,
+                                        load_recipe)
 
 FLIGHT = "comballaz-2020-11-06-planned"
 SPLIT = {"split_fractions": [0.9, 0.1, 0.0], "split_block": 10}
@@ -75,7 +76,8 @@ def test_a_failed_recipe_write_leaves_the_previous_file(tmp_path, monkeypatch):
     ("split_blocks", 10, "unknown key"),
 ])
 def test_bad_split_options_are_refused_by_flight(tmp_path, key, value, match):
-    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT, "split": "val"})
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value},
+                   {"flight": FLIGHT, "split": "val"})
     with pytest.raises(ValueError, match=match) as err:
         load_recipe(path)
     assert "r.yaml" in str(err.value)
@@ -99,8 +101,9 @@ def test_a_flight_split_two_ways_is_refused(tmp_path, val, match):
 
 @pytest.mark.parametrize("val, match", [
     # every row, or the training split itself, of the flight the model trains on
-    ({"flight": FLIGHT}, r"data\.val\[0\]: the val rows of 'comballaz-2020-11-06-planned' \(synthetic, split 'all'\) are "
-                         r"training rows of data\.train\[0\] \(split 'train'\): its figures measure the training fit"),
+    ({"flight": FLIGHT}, r"data\.val\[0\]: the val rows of 'comballaz-2020-11-06-planned' \(synthetic, split 'all'\) "
+                         r"are training rows of data\.train\[0\] \(split 'train'\): its figures measure the training "
+                         r"fit"),
     ({"flight": FLIGHT, "split": "train", **SPLIT}, r"data\.val\[0\].*training rows"),
 ])
 def test_validation_rows_that_are_training_rows_are_warned_about(tmp_path, val, match):
@@ -112,7 +115,8 @@ def test_validation_rows_that_are_training_rows_are_warned_about(tmp_path, val, 
 @pytest.mark.filterwarnings("error")
 def test_the_same_poses_in_another_domain_and_disjoint_splits_are_allowed(tmp_path):
     # renders for training, the photos of the same flight for testing: a protocol of its own
-    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "all"}, {"flight": FLIGHT, "domain": "real", "split": "all"})
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "all"},
+                   {"flight": FLIGHT, "domain": "real", "split": "all"})
     assert load_recipe(path).data.val[0].domain == "real"
     path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", "split_block": 25},
                    {"flight": FLIGHT, "split": "val"})  # block 25 is the default: the same split
@@ -122,7 +126,8 @@ def test_the_same_poses_in_another_domain_and_disjoint_splits_are_allowed(tmp_pa
 @pytest.mark.parametrize("key, value, low", [("split_block", 0, 1), ("split_block", -3, 1), ("split_seed", -1, 0)])
 def test_split_block_and_seed_lower_bounds_are_named(tmp_path, key, value, low):
     """A block of 0 rows is refused by the rule it breaks (a whole number >= 1), not by a later error."""
-    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value}, {"flight": FLIGHT, "split": "val"})
+    path = _recipe(tmp_path, tmp_path, {"flight": FLIGHT, "split": "train", key: value},
+                   {"flight": FLIGHT, "split": "val"})
     with pytest.raises(ValueError, match=rf"flight '{FLIGHT}': `{key}` must be an integer >= {low}, got {value}"):
         load_recipe(path)
 

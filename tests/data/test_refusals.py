@@ -54,7 +54,8 @@ def test_positions_with_lat_lon_swapped_are_an_error_naming_file_and_row(tmp_pat
     poses = np.load(make_topo_flight(tmp_path / "ok", "comballaz-LHS", n_rows=4) / "comballaz-LHS_poses.npy")
     poses[2] = _swapped_lat_lon_rows(1)[0]
     make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4, poses=poses)
-    with pytest.raises(ValueError, match=r"row 2 of comballaz-LHS_poses.npy: position \d+\.\d km from the origin") as info:
+    with pytest.raises(ValueError,
+                       match=r"row 2 of comballaz-LHS_poses.npy: position \d+\.\d km from the origin") as info:
         TopoFlight(tmp_path, "comballaz-LHS")
     km = float(str(info.value).split("position ")[1].split(" km")[0])
     assert 5_000 < km < 6_000  # thousands of km, on the Earth's surface

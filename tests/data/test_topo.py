@@ -380,7 +380,8 @@ class TestPresets:
         from topoloc.data.preset import load_preset, load_preset_pic_names
 
         for load in (load_preset, load_preset_pic_names):  # pic names: was "'NoneType' has no attribute 'endswith'"
-            with pytest.raises(ValueError, match=r"unknown TOPO flight preset .*; expected one of \[.*'comballaz-2020-11-06-planned'"):
+            with pytest.raises(ValueError, match=r"unknown TOPO flight preset .*; expected one of "
+                                                 r"\[.*'comballaz-2020-11-06-planned'"):
                 load(flight)
 
     def test_pic_names_are_stripped_and_a_folder_is_not_a_preset(self, tmp_path, monkeypatch):

@@ -73,7 +73,8 @@ def test_a_ramp_longer_than_the_run_is_warned_about(tiny_config, pose_images, tm
 def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=20)
     common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,
-                  augment_ramp_epochs=3, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
+                  augment_ramp_epochs=3, lr=1e-3,
+                  model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.5})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
     flat = train(tiny_config(out_dir=str(tmp_path / "flat"), **{**common, "augment_ramp_epochs": 0}), ds)
     a, b = load_checkpoint(whole.final_checkpoint)["model_state"], load_checkpoint(flat.final_checkpoint)["model_state"]

@@ -211,7 +211,8 @@ def test_a_list_of_image_tensors_is_refused_saying_what_to_pass(pose_images):
     # was "ImageCache: could not read sample 0 of list: IndexError: too many indices for tensor of dimension 3"
     for data in ([torch.zeros(3, 32, 48, dtype=torch.uint8)], (torch.zeros(3, 8, 8, dtype=torch.uint8),) * 2):
         with pytest.raises(TypeError, match=r"^predict: data: a list of image tensors is not a dataset; use "
-                                            r"ImageCache\(images, c2w\), or topoloc.localise for photos without poses$"):
+                                            r"ImageCache\(images, c2w\), or topoloc.localise for photos without "
+                                            r"poses$"):
             as_cache(data, (32, 48), name="predict: data")
     ds = pose_images(n=3, size_hw=(8, 8))
     samples = [ds[i] for i in range(3)]  # a list of sample dicts is a dataset

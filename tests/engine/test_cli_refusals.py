@@ -203,7 +203,8 @@ def test_new_run_over_a_finished_one_is_refused_from_the_cli(tiny_config, pose_i
                        "  tensorboard: false\n")
     err = _exit(["train", "--config", recipe], capsys)
     assert "holds another run" in err and "--overwrite" in err
-    assert "resume=True (CLI: --resume)" in err and "(CLI: --override train.out_dir=DIR)" in err  # each way on, by its flag
+    # each way on, by its flag
+    assert "resume=True (CLI: --resume)" in err and "(CLI: --override train.out_dir=DIR)" in err
     err = _exit(["train", "--config", recipe, "--resume", "--override", "train.epochs=2", "train.lr=1e-3"], capsys)
     assert "lr: 5e-05 -> 0.001" in err and "--allow-config-change" in err
     assert main(["train", "--config", recipe, "--resume", "--allow-config-change", "--override", "train.epochs=2",
@@ -226,7 +227,8 @@ def test_swapped_lat_lon_poses_are_refused_by_evaluate(tiny_config, tmp_path, lh
     err = _exit(["evaluate", "--checkpoint", str(result.final_checkpoint), "--data", str(tmp_path / "data"),
                  "--flights", "comballaz-LHS", "--out", str(tmp_path / "eval"), "--device", "cpu", "--no-retrieval"],
                 capsys)
-    assert "comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err and "km from the origin" in err
+    assert ("comballaz-LHS_00004_img.png: row 4 of comballaz-LHS_poses.npy: position" in err
+            and "km from the origin" in err)
 
 
 def test_a_test_flight_that_selects_no_image_is_named_by_evaluate_and_saliency(tiny_config, tmp_path, lhs_flight,

@@ -70,7 +70,8 @@ def test_rows_convert_to_ecef_wgs84_and_cesium_angles():
     assert row["true_lat_deg"] == pytest.approx(lat, abs=1e-9)
     assert row["true_lon_deg"] == pytest.approx(lon, abs=1e-9)
     assert row["true_h_m"] == pytest.approx(h, abs=1e-6)
-    assert (row["pred_yaw_deg"], row["pred_pitch_deg"], row["pred_roll_deg"]) == pytest.approx((30.0, -60.0, 0.0), abs=1e-6)
+    assert ((row["pred_yaw_deg"], row["pred_pitch_deg"], row["pred_roll_deg"])
+            == pytest.approx((30.0, -60.0, 0.0), abs=1e-6))
     assert row["true_ecef_x_m"] == pytest.approx(float(x), abs=1e-6)
     # The origin's height is 1410 m, so the camera is 200 m up in ENU, straight above the origin.
     assert (row["true_east_m"], row["true_north_m"], row["true_up_m"]) == pytest.approx((0.0, 0.0, 200.0), abs=1e-6)

@@ -17,7 +17,8 @@ def _nadir(yaw_deg, xyz):
     """A camera looking straight down (OpenCV axes in ENU), turned by ``yaw_deg`` about up, at ``xyz``."""
     a = np.radians(yaw_deg)
     c2w = np.eye(4)
-    c2w[:3, :3] = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]]) @ np.diag([1.0, -1, -1])
+    c2w[:3, :3] = (np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+                   @ np.diag([1.0, -1, -1]))
     c2w[:3, 3] = xyz
     return c2w
 

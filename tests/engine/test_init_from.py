@@ -30,10 +30,12 @@ def test_a_fine_tune_starts_from_the_checkpoints_weights_and_normaliser(tiny_con
     a, b = _params(first.final_checkpoint), _params(still.final_checkpoint)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)  # at learning rate 0 nothing moved from the checkpoint
-    assert load_checkpoint(still.final_checkpoint)["normalizer"] == load_checkpoint(first.final_checkpoint)["normalizer"]
+    assert (load_checkpoint(still.final_checkpoint)["normalizer"]
+            == load_checkpoint(first.final_checkpoint)["normalizer"])
     fresh = train(tiny_config(out_dir=str(tmp_path / "c"), epochs=1, lr=0.0, weight_decay=0.0), other)
     assert not all(torch.equal(a[k], v) for k, v in _params(fresh.final_checkpoint).items())  # new weights differ
-    assert load_checkpoint(fresh.final_checkpoint)["normalizer"] != load_checkpoint(first.final_checkpoint)["normalizer"]
+    assert (load_checkpoint(fresh.final_checkpoint)["normalizer"]
+            != load_checkpoint(first.final_checkpoint)["normalizer"])
 
 
 def test_a_killed_fine_tune_resumes_to_the_same_weights(tiny_config, pose_images, tmp_path):

@@ -227,12 +227,13 @@ def test_override_numbers_parse_as_written(tmp_path):
     from topoloc.experiments.recipe import apply_overrides, load_recipe
 
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("data:\n  root: d\n  train: [{flight: comballaz-LHS}]\n  test: [{flight: comballaz-LHS}]\ntrain:\n  model: atloc_resnet18\n"
-                      "  weight_decay: 1e-4\n")
+    recipe.write_text("data:\n  root: d\n  train: [{flight: comballaz-LHS}]\n  test: [{flight: comballaz-LHS}]\n"
+                      "train:\n  model: atloc_resnet18\n  weight_decay: 1e-4\n")
     with pytest.warns(UserWarning, match="are training rows of data.train"):  # the recipe tests on its training rows
         loaded = load_recipe(recipe, ["train.lr=5e-5", "train.epochs=5"])
     assert loaded.train.lr == 5e-5 and loaded.train.weight_decay == 1e-4 and loaded.train.epochs == 5
-    assert apply_overrides({}, ["a.b=1E3", "a.c=5e", "a.d=[1e-3, 2]"]) == {"a": {"b": 1000.0, "c": "5e", "d": [0.001, 2]}}
+    assert (apply_overrides({}, ["a.b=1E3", "a.c=5e", "a.d=[1e-3, 2]"])
+            == {"a": {"b": 1000.0, "c": "5e", "d": [0.001, 2]}})
     assert TrainConfig.from_yaml(_write(tmp_path / "c.yaml", "lr: 3e-4\n")).lr == 3e-4
 
 

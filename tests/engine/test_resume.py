@@ -75,8 +75,9 @@ def test_killed_relit_run_resumes_to_identical_weights(tiny_config, pose_images,
                   augment_fraction=0.5, relight=1.0, lr=1e-3, model_kwargs={"backbone": "test_resnet", "feat_dim": 32})
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds, normals=normals)
     plain = train(tiny_config(out_dir=str(tmp_path / "plain"), **{**common, "relight": 0.0}), ds)
+    # relighting acts
     assert any(not torch.equal(a, b) for a, b in zip(checkpoint_weights(whole.final_checkpoint).values(),
-                                                     checkpoint_weights(plain.final_checkpoint).values()))  # relighting acts
+                                                     checkpoint_weights(plain.final_checkpoint).values()))
     _assert_killed_run_resumes(tiny_config, ds, tmp_path, common, whole, normals=normals)
 
 
@@ -167,7 +168,8 @@ def test_huge_learning_rate_is_caught(tiny_config, pose_images, tmp_path):
                       checkpoint_every_steps=1)
     # Adam's first step moves every weight by ~1e12: finite weights, but predictions that overflow,
     # so no checkpoint of this run is good and none is written.
-    with pytest.raises(FloatingPointError, match="non-finite predictions on a training batch after step 1 .*checkpoint is none"):
+    with pytest.raises(FloatingPointError,
+                       match="non-finite predictions on a training batch after step 1 .*checkpoint is none"):
         train(cfg, pose_images(n=8))
     assert not (tmp_path / "lr" / "last.pt").exists()
 

@@ -174,7 +174,8 @@ def test_a_killed_fine_tune_on_other_images_resumes_with_the_normaliser_it_start
     common = dict(epochs=2, batch_size=6, checkpoint_every_steps=3, lr=1e-3, model_kwargs=_PLAIN,
                   init_from=str(first.final_checkpoint))
     whole = train(tiny_config(out_dir=str(tmp_path / "whole"), **common), ds)
-    assert load_checkpoint(whole.final_checkpoint)["normalizer"] == load_checkpoint(first.final_checkpoint)["normalizer"]
+    assert (load_checkpoint(whole.final_checkpoint)["normalizer"]
+            == load_checkpoint(first.final_checkpoint)["normalizer"])
     run = str(tmp_path / "killed")
     with pytest.raises(Killed):
         train(tiny_config(out_dir=run, **common), ds, callbacks=[kill_at(5)])

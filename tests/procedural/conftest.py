@@ -24,10 +24,12 @@ def make_flat_world(height_m: float = 0.0, half_extent_m: float = 3000.0, cell_m
     normal[2] = 1.0
     ridge = torch.full((64,), -90.0)
     return World(
-        seed=0, grid=grid, ground=surface.clone(), surface=surface, classes=torch.full((n, n), MEADOW, dtype=torch.uint8),
-        tone=torch.full((n, n), 0.5), roof_tone=torch.zeros(n, n), normal=normal, cars=torch.zeros(n, n, dtype=torch.uint8),
+        seed=0, grid=grid, ground=surface.clone(), surface=surface,
+        classes=torch.full((n, n), MEADOW, dtype=torch.uint8), tone=torch.full((n, n), 0.5),
+        roof_tone=torch.zeros(n, n), normal=normal, cars=torch.zeros(n, n, dtype=torch.uint8),
         wires=torch.zeros(0, 2, 3), ridge_deg=ridge, ridge_sin=torch.sin(torch.deg2rad(ridge)),
-        detail=torch.zeros(2, 16, 16), clouds=torch.zeros(16, 16), surface_max=float(height_m), surface_min=float(height_m),
+        detail=torch.zeros(2, 16, 16), clouds=torch.zeros(16, 16), surface_max=float(height_m),
+        surface_min=float(height_m),
     )
 
 

@@ -29,7 +29,8 @@ def _sun_by_vectors(month: int, day: int, solar_hour: float, lat_deg: float = 46
 
 # --- the sun ---------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("month, day, hour", [(8, 28, 17.5), (3, 27, 11.0), (11, 6, 11.0), (12, 21, 9.0), (1, 10, 14.0)])
+@pytest.mark.parametrize("month, day, hour",
+                         [(8, 28, 17.5), (3, 27, 11.0), (11, 6, 11.0), (12, 21, 9.0), (1, 10, 14.0)])
 def test_sun_position_matches_the_sun_vector_in_east_north_up(month, day, hour):
     az, el = sun_position(month, day, hour)
     ref_az, ref_el = _sun_by_vectors(month, day, hour)
@@ -39,7 +40,8 @@ def test_sun_position_matches_the_sun_vector_in_east_north_up(month, day, hour):
 def test_real_alt_sun_is_low_in_the_west():
     # 17:30 solar time on 28 August: azimuth about 263 deg (west), elevation about 12 deg (module docstring)
     app = appearance_for_flight("comballaz-2021-03-27-winter", "real_alt")
-    assert (app.sun_azimuth_deg, app.sun_elevation_deg) == tuple(pytest.approx(v, abs=1e-6) for v in _sun_by_vectors(*ALT_DATE_TIME))
+    assert ((app.sun_azimuth_deg, app.sun_elevation_deg)
+            == tuple(pytest.approx(v, abs=1e-6) for v in _sun_by_vectors(*ALT_DATE_TIME)))
     assert 240.0 < app.sun_azimuth_deg < 290.0 and 8.0 < app.sun_elevation_deg < 16.0
 
 
@@ -47,7 +49,8 @@ def test_a_flight_without_a_date_gets_a_sunny_mid_july_day():
     app = appearance_for_flight("comballaz-LHS", "real")
     assert (app.season, app.snow) == ("summer", 0.0)
     ref_az, ref_el = _sun_by_vectors(7, 15, 11.0)
-    assert (app.sun_azimuth_deg, app.sun_elevation_deg) == (pytest.approx(ref_az, abs=1e-6), pytest.approx(ref_el, abs=1e-6))
+    assert ((app.sun_azimuth_deg, app.sun_elevation_deg)
+            == (pytest.approx(ref_az, abs=1e-6), pytest.approx(ref_el, abs=1e-6)))
 
 
 def test_a_sun_on_the_horizon_is_refused():
@@ -101,12 +104,14 @@ def test_snowy_roofs_stay_buildings_and_snowy_meadows_become_snow(flat_world):
 
 
 def test_snow_melts_on_slopes_facing_the_sun(flat_world):
-    """Sun due south: a slope facing south (normal tilted 45 deg towards the sun) keeps less snow than one facing north."""
+    """Sun due south: a slope facing south (normal tilted 45 deg towards the sun) keeps less snow than one facing
+    north."""
     winter = Appearance("real", "winter", 180.0, 30.0, 0.85)
     share = {}
     for facing, north in (("south", -1.0), ("north", 1.0)):
         world = _world_of(flat_world, MEADOW)
-        world.normal = torch.tensor([0.0, north * math.sqrt(0.5), math.sqrt(0.5)])[:, None, None].expand(3, *world.tone.shape).clone()
+        world.normal = (torch.tensor([0.0, north * math.sqrt(0.5), math.sqrt(0.5)])[:, None, None]
+                        .expand(3, *world.tone.shape).clone())
         share[facing] = (bake(world, winter).classes[0] == SNOW).float().mean().item()
     assert share["south"] < share["north"] - 0.1, share
 
@@ -128,7 +133,8 @@ def test_synthetic_shading_follows_the_sun_s_compass_azimuth(flat_world):
 
 
 def test_real_shading_of_a_flat_world_is_fully_sunlit(flat_world):
-    """No relief, no cast shadow: shade 0.42 + 0.85 * sin 30 deg / sqrt(sin 30 deg) = 0.42 + 0.85 * sqrt(0.5) = 1.0210."""
+    """No relief, no cast shadow: shade 0.42 + 0.85 * sin 30 deg / sqrt(sin 30 deg) = 0.42 + 0.85 * sqrt(0.5)
+    = 1.0210."""
     shade = bake(_world_of(flat_world, MEADOW), Appearance("real", "summer", 180.0, 30.0)).rgbs[3]
     assert torch.allclose(shade, torch.tensor(0.42 + 0.85 * math.sqrt(0.5)), atol=1e-5)
 
@@ -234,5 +240,6 @@ def test_semantics_of_a_boundary_are_one_class_or_the_other(flat_world, c2w_from
     half = world.classes.shape[1] // 2
     world.classes[:, half:] = ROAD
     bakes = {"synthetic": bake(world, Appearance("synthetic"))}
-    sem = render(world, bakes, c2w_from(0.0, 0.0, 100.0, 0.0, -90.0), {"synthetic": torch.tensor([0])}, 48, 32)["synthetic"][1]
+    sem = render(world, bakes, c2w_from(0.0, 0.0, 100.0, 0.0, -90.0), {"synthetic": torch.tensor([0])},
+                 48, 32)["synthetic"][1]
     assert set(sem.unique().tolist()) == {MEADOW, ROAD}

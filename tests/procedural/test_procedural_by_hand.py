@@ -93,7 +93,7 @@ def test_jpeg_quality_is_within_the_documented_range(written, suffix, lo, hi):
         assert luma in allowed, (p.name, luma[:4])
 
 
-# --- renderer ----------------------------------------------------------------------------------------------------------
+# --- renderer --------------------------------------------------------------------------------------------------------
 
 def test_camera_rays_pass_through_pixel_centres():
     W, H = 8, 6
@@ -151,7 +151,8 @@ def test_real_camera_vignettes_the_real_domain(flat_world, c2w_from, monkeypatch
 
 
 def test_far_ridge_is_found_by_compass_azimuth(flat_world, c2w_from):
-    """A ridge 10 deg high only towards the east (azimuth 45-135 deg clockwise from north, index k at k * 360 / 64 deg)."""
+    """A ridge 10 deg high only towards the east (azimuth 45-135 deg clockwise from north, index k at
+    k * 360 / 64 deg)."""
     world = flat_world(0.0)
     ridge = torch.full((64,), -90.0)
     ridge[8:25] = 10.0
@@ -172,7 +173,7 @@ def test_far_ridge_is_found_by_compass_azimuth(flat_world, c2w_from):
     assert (cls_north == SKY).all()
 
 
-# --- appearance --------------------------------------------------------------------------------------------------------
+# --- appearance ------------------------------------------------------------------------------------------------------
 
 def test_real_alt_has_no_clouds_where_real_is_overcast(flat_world, c2w_from):
     world = flat_world(0.0)
@@ -197,14 +198,15 @@ def test_real_alt_bakes_cars_like_real(world):
     assert not (syn.classes[0].numpy()[has] == REAL_ONLY).any()
 
 
-# --- CLI wiring --------------------------------------------------------------------------------------------------------
+# --- CLI wiring ------------------------------------------------------------------------------------------------------
 
 def test_cli_poses_corridor_seed_is_the_library_s(tmp_path, capsys):
     from topoloc.data.pose_sampling import corridor
     from topoloc.data.preset import load_preset
 
     out = tmp_path / "c.npy"
-    assert main(["poses", "corridor", "--flight", "comballaz-LHS", "--count", "5", "--seed", "1", "--out", str(out)]) == 0
+    assert main(["poses", "corridor", "--flight", "comballaz-LHS", "--count", "5", "--seed", "1",
+                 "--out", str(out)]) == 0
     got = np.load(out)
     np.testing.assert_array_equal(got, corridor(load_preset("comballaz-LHS"), 5, seed=1))
     assert not np.array_equal(got, corridor(load_preset("comballaz-LHS"), 5, seed=0))
@@ -285,11 +287,13 @@ def test_cli_render_without_size_writes_360x240(tmp_path, monkeypatch):
     assert meta["focal_px"] == 240.0
 
 
-@pytest.mark.parametrize("flag, expected", [(["--geoid-offset", "0"], 0.0), (["--geoid-offset", "-3.5"], -3.5), ([], 49.5)])
+@pytest.mark.parametrize("flag, expected",
+                         [(["--geoid-offset", "0"], 0.0), (["--geoid-offset", "-3.5"], -3.5), ([], 49.5)])
 def test_cli_localise_geoid_offset_reaches_the_library(tmp_path, monkeypatch, flag, expected):
     import importlib
 
-    localise_module = importlib.import_module("topoloc.engine.localise")  # the module (the package re-exports the function)
+    # the module (the package re-exports the function)
+    localise_module = importlib.import_module("topoloc.engine.localise")
     seen = {}
 
     class Stop(Exception):

@@ -55,7 +55,8 @@ def test_cli_corridor_then_render_poses_then_topoflight_reads_them(tmp_path, wor
     enu = np.stack(topocentric.transform(rows[:, 0], rows[:, 1], rows[:, 2]), axis=1)
     np.testing.assert_allclose(ds.poses()[:, :3, 3], enu, atol=1e-6)
     # resumable: nothing left to do
-    assert render_flights(out, [pose_flight("comballaz-plan", path)], size=(48, 32), progress=False) == {"comballaz-plan": 0}
+    assert render_flights(out, [pose_flight("comballaz-plan", path)], size=(48, 32),
+                          progress=False) == {"comballaz-plan": 0}
 
 
 def test_rows_under_the_terrain_are_refused_by_row_number(tmp_path, world):
@@ -72,7 +73,8 @@ def test_rows_under_the_terrain_are_refused_by_row_number(tmp_path, world):
         check_clearance(east_north, world, source=str(path))
     out = tmp_path / "out"
     with pytest.raises(SystemExit) as exit_info:
-        main(["render", "--poses", str(path), "--name", "comballaz-low", "--out", str(out), "--size", "48x32", "--no-progress"])
+        main(["render", "--poses", str(path), "--name", "comballaz-low", "--out", str(out), "--size", "48x32",
+              "--no-progress"])
     assert exit_info.value.code == 2
     assert not out.exists()  # refused before anything was written
 
@@ -81,7 +83,8 @@ def test_clearance_matches_the_world_surface(world):
     import torch
 
     rows = _rows_at([[100.0, 200.0, 900.0], [-500.0, 1000.0, 1200.0]])
-    expect = np.array([900.0, 1200.0]) - world.height(torch.tensor([100.0, -500.0]), torch.tensor([200.0, 1000.0])).double().numpy()
+    expect = (np.array([900.0, 1200.0])
+              - world.height(torch.tensor([100.0, -500.0]), torch.tensor([200.0, 1000.0])).double().numpy())
     np.testing.assert_allclose(clearance_m(rows, world), expect, atol=0.02)
 
 
@@ -194,7 +197,8 @@ def test_cli_corridor_min_clearance_drops_the_low_views(tmp_path, world, capsys)
     low = clearance_m(every, world) < 2.0
     assert low.any()
     path = tmp_path / "c.npy"
-    assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path), "--min-clearance", "2"]) == 0
+    assert main(["poses", "corridor", "--flight", flight, "--count", "2000", "--out", str(path),
+                 "--min-clearance", "2"]) == 0
     assert f"dropped {int(low.sum())} of 2000 views" in capsys.readouterr().out
     np.testing.assert_array_equal(np.load(path), every[~low])
 
@@ -203,7 +207,8 @@ def test_cli_corridor_min_clearance_bounds(tmp_path, world, capsys):
     planned = "comballaz-2020-11-06-planned"
     path = tmp_path / "c.npy"
     # 0 m is a clearance like any other: only views under the surface go (the planned flight has none)
-    assert main(["poses", "corridor", "--flight", planned, "--count", "50", "--out", str(path), "--min-clearance", "0"]) == 0
+    assert main(["poses", "corridor", "--flight", planned, "--count", "50", "--out", str(path),
+                 "--min-clearance", "0"]) == 0
     assert len(np.load(path)) == 50 and "dropped 0 of 50 views" in capsys.readouterr().out
     # a clearance no view has leaves nothing to write: refused, not an empty pose file
     with pytest.raises(SystemExit) as info:
@@ -247,7 +252,8 @@ def test_cli_lhs_heights_follow_the_comballaz_terrain_or_its_absolute_band(tmp_p
 
 def test_cli_poses_summary_names_the_topo_origin_of_the_area(tmp_path, capsys):
     path = tmp_path / "p.npy"
-    assert main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "4", "--out", str(path)]) == 0
+    assert main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "4",
+                 "--out", str(path)]) == 0
     assert "(frame lat 46.3705 lon 7.0650 h 1410 m)" in capsys.readouterr().out  # TOPO's Comballaz origin
 
 
@@ -260,7 +266,8 @@ def test_pose_file_with_photos_like_a_flight_gets_that_flights_photos(tmp_path, 
     path = tmp_path / "plan.npy"
     np.save(path, rows)
     out, plain = tmp_path / "out", tmp_path / "plain"
-    for name, like in (("comballaz-march", "comballaz-2021-03-27-winter"), ("comballaz-november", "comballaz-2020-11-06-planned")):
+    for name, like in (("comballaz-march", "comballaz-2021-03-27-winter"),
+                       ("comballaz-november", "comballaz-2020-11-06-planned")):
         assert main(["render", "--poses", str(path), "--name", name, "--photos-like", like, "--out", str(out),
                      "--size", "48x32", "--no-progress", "--device", "cpu"]) == 0
         assert (out / name / "photos_like.txt").read_text().strip() == like
@@ -282,8 +289,8 @@ def test_pose_file_with_photos_like_a_flight_gets_that_flights_photos(tmp_path, 
     # resumable; the same name asked without photos (other file names) is refused
     assert render_flights(out, [pose_flight("comballaz-march", rows, photos_like="comballaz-2021-03-27-winter")],
                           size=(48, 32), progress=False) == {"comballaz-march": 0}
-    with pytest.raises(ValueError, match="holds a render of 'comballaz-march' with photos like 'comballaz-2021-03-27-winter', "
-                                         "asked without photos"):
+    with pytest.raises(ValueError, match="holds a render of 'comballaz-march' with photos like "
+                                         "'comballaz-2021-03-27-winter', asked without photos"):
         render_flights(out, [pose_flight("comballaz-march", rows)], size=(48, 32), progress=False)
     with pytest.raises(ValueError, match="without photos, asked with photos like"):
         render_flights(plain, [pose_flight("comballaz-march", rows, photos_like="comballaz-2020-11-06-planned")],

@@ -141,7 +141,8 @@ def test_distortion_grid_by_hand():
     assert abs(float(u) - 10.5 / (1 + ALT_K1 * 0.8125)) < 0.01
     red, blue = to_px(grid[0, -1, -1, 0], 720) - 360, to_px(grid[2, -1, -1, 0], 720) - 360
     green = corner_u - 360
-    assert float(red / green) == pytest.approx(1 + ALT_CHROMATIC) and float(blue / green) == pytest.approx(1 - ALT_CHROMATIC)
+    assert (float(red / green) == pytest.approx(1 + ALT_CHROMATIC)
+            and float(blue / green) == pytest.approx(1 - ALT_CHROMATIC))
 
 
 def test_appearance_and_argument_errors(rendered, tmp_path):
@@ -162,7 +163,8 @@ def test_appearance_and_argument_errors(rendered, tmp_path):
 def test_cli_render_real_alt(rendered, tmp_path, capsys):
     from topoloc.cli import main
 
-    args = ["render", "--out", str(tmp_path), "--flights", f"{FLIGHT}:1", "--size", "48x32", "--device", "cpu", "--no-progress"]
+    args = ["render", "--out", str(tmp_path), "--flights", f"{FLIGHT}:1", "--size", "48x32", "--device", "cpu",
+            "--no-progress"]
     assert main(args) == 0 and not (tmp_path / f"{FLIGHT}-real-alt").exists()
     assert main(args + ["--real-alt"]) == 0
     assert len(list((tmp_path / f"{FLIGHT}-real-alt").glob("*.JPG"))) == 1

@@ -164,7 +164,8 @@ def test_cuda_render_matches_cpu(world):
     bakes = {d: bake(world, appearance_for_flight(flight, d)) for d in keys}
     cpu = render(world, bakes, c2w, keys, W, H)
     gpu_world = world.to("cuda")
-    gpu = render(gpu_world, {d: b.to("cuda") for d, b in bakes.items()}, c2w.cuda(), {d: k.cuda() for d, k in keys.items()}, W, H)
+    gpu = render(gpu_world, {d: b.to("cuda") for d, b in bakes.items()}, c2w.cuda(),
+                 {d: k.cuda() for d, k in keys.items()}, W, H)
     for d in keys:
         same = (gpu[d][1].cpu() == cpu[d][1]).float().mean()
         assert same > 0.99, (d, same)

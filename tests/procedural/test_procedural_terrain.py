@@ -18,7 +18,8 @@ def test_every_comballaz_preset_camera_has_clearance(world):
     frame = LocalFrame.named("comballaz")
     for flight in COMBALLAZ_FLIGHTS:
         enu = frame.cesium_to_c2w(load_preset(flight))[:, :3, 3]
-        below = world.height(torch.as_tensor(enu[:, 0], dtype=torch.float32), torch.as_tensor(enu[:, 1], dtype=torch.float32))
+        below = world.height(torch.as_tensor(enu[:, 0], dtype=torch.float32),
+                             torch.as_tensor(enu[:, 1], dtype=torch.float32))
         clearance = enu[:, 2] - below.double().numpy()
         assert clearance.min() >= CLEARANCE_M, (flight, clearance.min())
 

@@ -158,7 +158,8 @@ def test_flight_and_size_parsing_errors():
 
 
 def test_cli_render_writes_and_reports(tmp_path, capsys):
-    assert main(["render", "--out", str(tmp_path), "--flights", "comballaz-LHS:2", "--size", "48x32", "--device", "cpu", "--no-progress"]) == 0
+    assert main(["render", "--out", str(tmp_path), "--flights", "comballaz-LHS:2", "--size", "48x32", "--device", "cpu",
+                 "--no-progress"]) == 0
     assert "comballaz-LHS: 2 image(s) rendered" in capsys.readouterr().out
     assert len(list((tmp_path / "comballaz-LHS").glob("*_img.png"))) == 2
     with pytest.raises(SystemExit) as err:

@@ -23,8 +23,9 @@ def _plane_world(grid: Grid, h0: float, slope_e: float, slope_n: float) -> World
     shape = (grid.rows, grid.cols)
     ridge = torch.full((64,), -90.0)
     return World(
-        seed=0, grid=grid, ground=surface.clone(), surface=surface, classes=torch.full(shape, MEADOW, dtype=torch.uint8),
-        tone=torch.full(shape, 0.5), roof_tone=torch.zeros(shape), normal=normal, cars=torch.zeros(shape, dtype=torch.uint8),
+        seed=0, grid=grid, ground=surface.clone(), surface=surface,
+        classes=torch.full(shape, MEADOW, dtype=torch.uint8), tone=torch.full(shape, 0.5), roof_tone=torch.zeros(shape),
+        normal=normal, cars=torch.zeros(shape, dtype=torch.uint8),
         wires=torch.zeros(0, 2, 3), ridge_deg=ridge, ridge_sin=torch.sin(torch.deg2rad(ridge)),
         detail=torch.zeros(2, 16, 16), clouds=torch.zeros(16, 16),
         surface_max=float(surface.max()), surface_min=float(surface.min()),
@@ -83,7 +84,8 @@ def test_every_pixel_sees_the_plane_below_when_the_coarse_stride_does_not_divide
     np.testing.assert_allclose(geom.depth[0].numpy(), 150.0, rtol=1e-3)
 
 
-def _first_crossing(surface: np.ndarray, grid: Grid, o: np.ndarray, d: np.ndarray, s_max: float, ds: float = 0.2) -> np.ndarray:
+def _first_crossing(surface: np.ndarray, grid: Grid, o: np.ndarray, d: np.ndarray, s_max: float,
+                    ds: float = 0.2) -> np.ndarray:
     """Brute force: each ray sampled every ``ds`` m of depth against the bilinear surface, then bisected.
 
     Shape: d (N, 3) -> (N,) depth of the first crossing, inf where none before ``s_max``.
@@ -96,7 +98,8 @@ def _first_crossing(surface: np.ndarray, grid: Grid, o: np.ndarray, d: np.ndarra
         fx, fy = x - j, y - i
         h = (surface[i, j] * (1 - fx) * (1 - fy) + surface[i, j + 1] * fx * (1 - fy)
              + surface[i + 1, j] * (1 - fx) * fy + surface[i + 1, j + 1] * fx * fy)
-        outside = (p[..., 0] < grid.e_min) | (p[..., 0] > grid.e_max) | (p[..., 1] < grid.n_min) | (p[..., 1] > grid.n_max)
+        outside = ((p[..., 0] < grid.e_min) | (p[..., 0] > grid.e_max)
+                   | (p[..., 1] < grid.n_min) | (p[..., 1] > grid.n_max))
         return np.where(outside, np.inf, p[..., 2] - h)  # off the grid nothing is hit
 
     s = np.arange(0.5, s_max, ds)[None, :].repeat(len(d), 0)
@@ -197,7 +200,8 @@ def test_real_camera_off_leaves_the_real_alt_shade_as_it_is(flat_world, c2w_from
         return torch.full((B, 3, height, width), 0.5), torch.full((B, height, width), MEADOW, dtype=torch.uint8)
 
     monkeypatch.setattr(renderer_module, "shade", flat_grey)
-    args = (flat_world(0.0), {"real_alt": None}, c2w_from(0.0, 0.0, 100.0, 0.0, -90.0), {"real_alt": torch.tensor([7])}, W, H)
+    args = (flat_world(0.0), {"real_alt": None}, c2w_from(0.0, 0.0, 100.0, 0.0, -90.0),
+            {"real_alt": torch.tensor([7])}, W, H)
     rgb, sem = render(*args, real_camera=False)["real_alt"]
     assert (rgb == 128).all()  # 0.5 * 255 + 0.5 = 128: the shade itself, no lens, noise or tone curve
     assert (sem == MEADOW).all()

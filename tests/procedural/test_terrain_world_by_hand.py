@@ -86,7 +86,7 @@ def test_polyline_distance_offset_is_subtracted_and_out_is_min_ed():
     assert out[5, 2].item() == -3.0  # still the first road's axis
 
 
-# --- control points and the camera ceiling ------------------------------------------------------------------------------
+# --- control points and the camera ceiling ---------------------------------------------------------------------------
 
 def test_control_points_by_hand():
     cameras = {
@@ -138,7 +138,7 @@ def test_camera_ceiling_ignores_high_cameras_and_keeps_the_lowest_of_a_hover():
     assert ceil[i, j].item() == pytest.approx(4.0 + 0.35 * math.hypot(0.5, 0.5), rel=1e-5)
 
 
-# --- the world (seed 0) --------------------------------------------------------------------------------------------------
+# --- the world (seed 0) ----------------------------------------------------------------------------------------------
 
 def test_world_normals_are_the_numpy_gradient_of_the_surface(world):
     """n = (-dh/de, -dh/dn, 1) / |.|, with h(row = north, col = east) on 2 m cells (numpy's central differences)."""
@@ -228,7 +228,7 @@ def test_world_texture_tiles_wrap_without_a_seam(world):
         assert tile.std() > 0.3  # still a textured noise
 
 
-# --- land cover ---------------------------------------------------------------------------------------------------------
+# --- land cover ------------------------------------------------------------------------------------------------------
 
 def test_offset_polyline_shifts_to_the_left_of_travel():
     # travelling north on points 10 m apart, left is west: +5 m moves every point to east = -5
@@ -253,7 +253,8 @@ def test_a_chalet_is_a_gabled_block_along_its_heading(heading_deg):
     along, across = (nn, ee) if heading_deg == 0.0 else (ee, nn)
     inside = (along.abs() <= 10.0) & (across.abs() <= 5.0)
     assert torch.equal(classes == BUILDING, inside)
-    np.testing.assert_allclose(objects[inside].numpy(), (5.0 + 3.0 * (1 - across.abs() / 5.0))[inside].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(objects[inside].numpy(), (5.0 + 3.0 * (1 - across.abs() / 5.0))[inside].numpy(),
+                               rtol=1e-6)
     assert (objects[~inside] == 0).all()
 
 
@@ -318,7 +319,8 @@ def test_world_valley_road_is_7_m_wide(world):
         normal = np.array([-u[1], u[0]])
         for t in np.linspace(0.1, 0.9, 15):
             q = a + t * (b - a) + np.arange(-12.0, 12.01, 0.25)[:, None] * normal
-            j, i = np.round((q[:, 0] - g.e_min) / g.cell).astype(int), np.round((q[:, 1] - g.n_min) / g.cell).astype(int)
+            j, i = (np.round((q[:, 0] - g.e_min) / g.cell).astype(int),
+                    np.round((q[:, 1] - g.n_min) / g.cell).astype(int))
             if (j >= 0).all() and (i >= 0).all() and (j < g.cols).all() and (i < g.rows).all():
                 widths.append((world.classes.numpy()[i, j] == ROAD).sum() * 0.25)
     assert len(widths) > 100

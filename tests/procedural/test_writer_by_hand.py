@@ -11,8 +11,8 @@ from PIL import Image, JpegImagePlugin
 
 import topoloc.procedural.writer as writer
 from topoloc.data.preset import load_preset, load_preset_pic_names
-from topoloc.procedural import (FORMAT_VERSION, RenderJob, appearance_for_flight, parse_flights, parse_size, pose_flight,
-                                render_flights)
+from topoloc.procedural import (FORMAT_VERSION, RenderJob, appearance_for_flight, parse_flights, parse_size,
+                                pose_flight, render_flights)
 from topoloc.procedural.jobs import _first
 from topoloc.procedural.writer import OtherPosesError
 
@@ -145,7 +145,8 @@ def _keep_only(root, keep: str) -> None:
 
 @pytest.mark.parametrize("suffix, kept", [("-real", ".JPG"), ("-real-alt", "_semantics.npy")])
 def test_a_photo_folder_alone_still_holds_its_views(photos, tmp_path, suffix, kept):
-    """Row 223 left only as a photo (its JPEG, or only its semantics) in one photo folder: :2 (rows 0, 446) is refused."""
+    """Row 223 left only as a photo (its JPEG, or only its semantics) in one photo folder: :2 (rows 0, 446) is
+    refused."""
     root = tmp_path / "r"
     shutil.copytree(photos, root)
     _keep_only(root, f"{FLIGHT}{suffix}")

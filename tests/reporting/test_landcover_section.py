@@ -22,7 +22,8 @@ def twin(tmp_path):
 
 def _concat(*evs):
     return PoseEvaluation("aug", names=sum((list(e.names) for e in evs), []), flights=FLIGHT,
-                          domains=[str(d) for e in evs for d in np.broadcast_to(np.asarray(e.domains), (len(e.names),))],
+                          domains=[str(d) for e in evs
+                                   for d in np.broadcast_to(np.asarray(e.domains), (len(e.names),))],
                           pred_c2w=np.concatenate([e.pred_c2w for e in evs]),
                           gt_c2w=np.concatenate([e.gt_c2w for e in evs]), frame=evs[0].frame)
 

@@ -212,7 +212,8 @@ def test_a_report_killed_while_writing_leaves_the_previous_files_whole(tmp_path,
     stale.write_bytes(b"\x89PNG")
     write_report(tmp_path, {"augmented": _result(4.0)})
     assert not stale.exists() and not [p for p in tmp_path.rglob(".*.tmp")]
-    assert oct(os.stat(tmp_path / "report.md").st_mode & 0o777) == oct(os.stat(tmp_path / "summary.json").st_mode & 0o777)
+    assert (oct(os.stat(tmp_path / "report.md").st_mode & 0o777)
+            == oct(os.stat(tmp_path / "summary.json").st_mode & 0o777))
 
 
 def _turned(c2w, degrees):

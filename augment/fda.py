@@ -59,7 +59,7 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         low, high = float(bank.min()), float(bank.max())
         if not (0.0 <= low and high <= 1.0):  # a NaN makes both NaN, which compares False: refused too
             nan = int(bank.isnan().sum())
-            raise ValueError(f"bank must hold images in [0, 1], got "
+            raise ValueError("bank must hold images in [0, 1], got "
                              + (f"{nan} NaN value(s)." if nan else f"values in [{low:.4g}, {high:.4g}]."))
         self.register_buffer("bank", bank.detach().clone(), persistent=False)
         self._add_range("beta", beta, 0.0, 0.5)

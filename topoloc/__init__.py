@@ -14,11 +14,11 @@ retrieval), the components (`topoloc.models`, `topoloc.data`, `topoloc.procedura
 
 import lazy_loader
 
+from topoloc._version import __version__
+
 # The public names are imported from their modules when first used (the list is __init__.pyi), so that
 # `topoloc --help` and `import topoloc` do not pay for torch, timm and matplotlib (about 10 s on a 2-core CPU).
 __getattr__, __dir__, _ = lazy_loader.attach_stub(__name__, __file__)
-
-from topoloc._version import __version__
 
 __all__ = [
     "__version__",

@@ -4,9 +4,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir,
                                  positive_int)
+
+if TYPE_CHECKING:  # for an annotation; the functions import it when they run (`topoloc --help` does not pay for it)
+    from topoloc.experiments import recipe
 
 __all__ = ["add"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from os import PathLike
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -66,6 +65,7 @@ class AtLoc(nn.Module):
           (B, 6) with ``"log_quat"``.
 
     Examples:
+        >>> import torch
         >>> _ = torch.manual_seed(0)
         >>> model = AtLoc("resnet18", feat_dim=64).eval()
         >>> images = model.normalize(torch.rand(2, 3, 64, 64))

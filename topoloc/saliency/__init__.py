@@ -61,4 +61,5 @@ __all__ = [
     "saliency",
     "saliency_difference",
     "smoothgrad",
+    "spearman",
 ]

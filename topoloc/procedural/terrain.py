@@ -251,7 +251,11 @@ def comballaz_ground(grid: Grid, generator: torch.Generator, cameras: dict[str, 
     mountain = ((r - 500.0) / 2200.0).clamp(0, 1)
     mountain = mountain * mountain * (3 - 2 * mountain)
     base = base + 900.0 * mountain
-    up = lambda t: F.interpolate(t.reshape(1, 1, coarse.rows, coarse.cols), size=(grid.rows, grid.cols), mode="bicubic", align_corners=True)[0, 0]
+
+    def up(t: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(t.reshape(1, 1, coarse.rows, coarse.cols), size=(grid.rows, grid.cols), mode="bicubic",
+                             align_corners=True)[0, 0]
+
     ground = up(base)
     mountain = up(mountain).clamp(0, 1)
 

@@ -113,7 +113,10 @@ def _tile(generator: torch.Generator, size: int, cells: float, octaves: int) -> 
     """
     big = fbm2d((size * 2, size * 2), cells, octaves, generator)
     p = size - 1
-    at = lambda y, x: big[y : y + size, x : x + size]
+
+    def at(y: int, x: int) -> torch.Tensor:
+        return big[y : y + size, x : x + size]
+
     w = torch.linspace(0, 1, size)
     wy, wx = w[:, None], w[None, :]
     tile = wy * wx * at(0, 0) + wy * (1 - wx) * at(0, p) + (1 - wy) * wx * at(p, 0) + (1 - wy) * (1 - wx) * at(p, p)

@@ -5,7 +5,8 @@ time it is used (``from topoloc import AtLoc``, ``topoloc.train``), not when ``t
 """
 
 # The floors, loaded when first used as attributes (topoloc.saliency.gradient_saliency, topoloc.engine, ...).
-from . import cli, data, engine, evaluation, experiments, geodesy, metrics, models, procedural, reporting, rotations, saliency
+from . import (cli, data, engine, evaluation, experiments, geodesy, metrics, models, procedural, reporting, rotations,
+               saliency)
 from .data import (
     ComballazAir,
     ComballazSynthetic,

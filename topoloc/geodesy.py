@@ -384,7 +384,8 @@ def as_frame(value: Any, where: str = "frame") -> LocalFrame:
         ValueError: anything else (an unknown name lists the known ones).
 
     Example:
-        >>> as_frame("EPFL") == as_frame({"lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0}) == LocalFrame.named("epfl")
+        >>> (as_frame("EPFL") == as_frame({"lat_deg": 46.5191, "lon_deg": 6.5668, "h_m": 390.0})
+        ...  == LocalFrame.named("epfl"))
         True
     """
     if isinstance(value, LocalFrame):

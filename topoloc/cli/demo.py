@@ -31,7 +31,8 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
                    help="demo folder (data/, runs/, plots/, report.md)")
     p.add_argument("--smoke", action="store_true", help="toy size, about a minute on a CPU (for tests)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the render and of both trainings (default: 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the render and of both trainings (default: 0)")
     device_arg(p)
     p.set_defaults(func=_run)
     return p

@@ -52,7 +52,8 @@ def _flight_rows(name: str) -> np.ndarray:
         return load_preset(name)
     if name.endswith(".npy") or Path(name).is_file():
         return load_pose_file(name)
-    raise ValueError(f"--flight: expected a vendored preset (one of {list_presets()}) or a .npy pose file, got {name!r}")
+    raise ValueError(f"--flight: expected a vendored preset (one of {list_presets()}) or a .npy pose file, "
+                     f"got {name!r}")
 
 
 def _area_frame(rows: np.ndarray):
@@ -115,8 +116,8 @@ def _run_corridor(args: argparse.Namespace) -> int:
         area_of_positions(rows[:, :3], "--min-clearance: the corridor")
         low = clearance_m(rows, build_world(world_seed)) < args.min_clearance
         if low.all():
-            raise ValueError(f"--min-clearance: every one of the {len(rows)} views is less than {args.min_clearance:g} m "
-                             "above the Mini-Comballaz surface")
+            raise ValueError(f"--min-clearance: every one of the {len(rows)} views is less than "
+                             f"{args.min_clearance:g} m above the Mini-Comballaz surface")
         rows = rows[~low]
         print(f"dropped {int(low.sum())} of {len(low)} views less than {args.min_clearance:g} m above the "
               "Mini-Comballaz surface")
@@ -156,7 +157,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
                         "is refused. Float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg (TOPO-DataGen's "
                         "format; render it with 'topoloc render --poses FILE.npy --name NAME')")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed; the same seed writes the same file (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="sampling seed; the same seed writes the same file (default: %(default)s)")
 
 
 def add(sub) -> argparse.ArgumentParser:
@@ -180,7 +182,8 @@ def add(sub) -> argparse.ArgumentParser:
     c.add_argument("--sigma-deg", default="15,5,3", metavar="Y,P,R",
                    help="standard deviations of yaw, pitch and roll, in deg (default: %(default)s)")
     c.add_argument("--pick", choices=("even", "random"), default="even",
-                   help="base rows: spread evenly over the flight, or drawn at random with the seed (default: %(default)s)")
+                   help="base rows: spread evenly over the flight, or drawn at random with the seed "
+                        "(default: %(default)s)")
     c.add_argument("--min-clearance", type=float, default=None, metavar="M",
                    help="drop the views whose camera is less than M metres above the Mini-Comballaz surface (ground, "
                         "trees, buildings), which 'topoloc render --poses' would refuse (default: keep every view)")
@@ -196,7 +199,8 @@ def add(sub) -> argparse.ArgumentParser:
                                      "terrain, pitch -90..-45 deg, roll -15..15 deg, every heading).")
     h.add_argument("--flight", default=None, metavar="NAME",
                    help="a vendored flight preset or a .npy pose file whose envelope is sampled")
-    h.add_argument("--area", default=None, choices=("comballaz",), help="sample a whole area instead of a flight's envelope")
+    h.add_argument("--area", default=None, choices=("comballaz",),
+                   help="sample a whole area instead of a flight's envelope")
     _common(h)
     h.add_argument("--margin", type=float, default=None, metavar="M",
                    help=f"with --flight: horizontal margin around the flight's positions, in m (default: "

@@ -34,9 +34,9 @@ def add(sub) -> argparse.ArgumentParser:
         f"than a folder's render holds is refused) (default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
     )
     p.add_argument("--poses", default=None, metavar="FILE.npy",
-                   help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. written by "
-                        "'topoloc poses') as the synthetic flight --name, into DIR/<name>/; rows looking above the "
-                        "horizon (pitch > 0) get a warning")
+                   help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. "
+                        "written by 'topoloc poses') as the synthetic flight --name, into DIR/<name>/; rows looking "
+                        "above the horizon (pitch > 0) get a warning")
     p.add_argument("--name", default=None, metavar="NAME",
                    help="flight name of --poses; it must start with the area's prefix (comballaz- or sepey-), "
                         "e.g. comballaz-corridor")
@@ -47,18 +47,22 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--min-clearance", type=float, default=2.0, metavar="M",
                    help="refuse --poses rows whose camera is less than M metres above the ground, trees or buildings "
                         "(default: %(default)s)")
-    p.add_argument("--size", default="360x240", metavar="WxH", help="image size in px; TOPO's native is 720x480 (default: %(default)s)")
+    p.add_argument("--size", default="360x240", metavar="WxH",
+                   help="image size in px; TOPO's native is 720x480 (default: %(default)s)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="world and image seed (default: %(default)s)")
-    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"), help="render device (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
+                   help="render device (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=16, help="images rendered together (default: %(default)s)")
-    p.add_argument("--depth", action="store_true", help="also write <stem>_depth.npy (float32 m along the optical axis)")
+    p.add_argument("--depth", action="store_true",
+                   help="also write <stem>_depth.npy (float32 m along the optical axis)")
     p.add_argument("--real-alt", action="store_true",
                    help="real flights also get the second 'real' appearance (a late-summer evening through another "
                         "camera) in DIR/<flight>-real-alt/")
     p.add_argument("--coarse-steps", type=positive_int, default=None,
                    help="ray-marching samples per coarse ray (speed/accuracy)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy machine)")
+                   help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy "
+                        "machine)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_run, flag_names=_FLAGS)
     return p
@@ -76,7 +80,8 @@ def _run(args) -> int:
     if not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
     if (args.poses is None) != (args.name is None):
-        raise ValueError("--poses and --name: expected both (a pose file and the flight name to render it as) or neither")
+        raise ValueError("--poses and --name: expected both (a pose file and the flight name to render it as) "
+                         "or neither")
     if args.photos_like is not None and args.poses is None:
         raise ValueError("--photos-like: expected with --poses FILE.npy --name NAME (it gives a pose file photos)")
     flights = []
@@ -90,8 +95,8 @@ def _run(args) -> int:
     config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)
     done = render_flights(
         args.out, flights, size=args.size, seed=args.seed, device=args.device,
-        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config, threads=args.threads,
-        min_clearance_m=args.min_clearance,
+        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config,
+        threads=args.threads, min_clearance_m=args.min_clearance,
         domains=("synthetic", "real", "real_alt") if args.real_alt else ("synthetic", "real"),
     )
     for flight, n in done.items():

@@ -84,7 +84,8 @@ class _Decode(Dataset):
             image = sample["image"]
             if not isinstance(image, Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
                 raise ValueError(f"sample['image'] must be a uint8 tensor (3, H, W), got "
-                                 f"{getattr(image, 'dtype', type(image).__name__)} {tuple(getattr(image, 'shape', ()))}")
+                                 f"{getattr(image, 'dtype', type(image).__name__)} "
+                                 f"{tuple(getattr(image, 'shape', ()))}")
             c2w = torch.as_tensor(sample["c2w"], dtype=torch.float64)
             if c2w.shape != (4, 4):
                 raise ValueError(f"sample['c2w'] must be (4, 4), got {tuple(c2w.shape)}")

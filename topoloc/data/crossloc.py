@@ -120,7 +120,8 @@ class CrossLocScene(PosedImages):
         sub = {k: self.folder / k for k in ("rgb", "poses", "calibration")}
         missing = [str(p) for p in sub.values() if not p.is_dir()]
         if missing:
-            raise FileNotFoundError(f"{self.folder}: not a DSAC*-layout split folder, missing {missing}; expected rgb/, poses/, calibration/")
+            raise FileNotFoundError(f"{self.folder}: not a DSAC*-layout split folder, missing {missing}; "
+                                    "expected rgb/, poses/, calibration/")
         images = {p.stem: p for p in sub["rgb"].iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
         poses = {p.stem: p for p in sub["poses"].glob("*.txt")}
         calib = {p.stem: p for p in sub["calibration"].glob("*.txt")}
@@ -142,11 +143,14 @@ class CrossLocScene(PosedImages):
             stems.append(stem), c2w_ecef.append(m), focal.append(f)
         if problems:
             if on_error == "raise":
-                raise ValueError(f"CrossLocScene {self.folder}: {len(problems)} problem(s):\n" + "\n".join(problems[:5]))
-            warnings.warn(f"CrossLocScene {self.folder}: skipped {len(problems)} image(s), first: {problems[0]}", stacklevel=2)
+                raise ValueError(f"CrossLocScene {self.folder}: {len(problems)} problem(s):\n"
+                                 + "\n".join(problems[:5]))
+            warnings.warn(f"CrossLocScene {self.folder}: skipped {len(problems)} image(s), first: {problems[0]}",
+                          stacklevel=2)
         self.skipped = problems
         if not stems:
-            raise FileNotFoundError(f"{self.folder}: no complete samples (rgb/<stem>.png + poses/<stem>.txt + calibration/<stem>.txt)")
+            raise FileNotFoundError(f"{self.folder}: no complete samples (rgb/<stem>.png + poses/<stem>.txt + "
+                                    "calibration/<stem>.txt)")
         c2w_ecef = np.stack(c2w_ecef)
         try:
             check_ecef_near_surface(c2w_ecef[:, :3, 3], "pose translation + scene origin")

@@ -117,7 +117,8 @@ class _AreaFlights(FlightCollection):
             flights = [f for f in self.IN_PLACE if (root / f).is_dir()]
             if not flights:
                 raise FileNotFoundError(
-                    f"{root}: none of the {type(self).__name__} flight folders found; expected one or more of {list(self.IN_PLACE)}"
+                    f"{root}: none of the {type(self).__name__} flight folders found; expected one or more of "
+                    f"{list(self.IN_PLACE)}"
                 )
         elif isinstance(flights, str) or not flights:
             raise ValueError(f"flights: expected a non-empty list of flight names, got {flights!r}")
@@ -126,15 +127,18 @@ class _AreaFlights(FlightCollection):
         if isinstance(split, Mapping):
             unknown = set(split) - set(flights)
             if unknown:
-                raise ValueError(f"split: rows given for flights {sorted(unknown)} that are not in flights={list(flights)}")
+                raise ValueError(f"split: rows given for flights {sorted(unknown)} that are not in "
+                                 f"flights={list(flights)}")
             splits = {f: split.get(f, []) for f in flights}
         elif isinstance(split, str):
             splits = {f: split for f in flights}
         else:
-            raise ValueError(f"split: expected a split name or a dict {{flight: rows}} for several flights, got {split!r}")
+            raise ValueError(f"split: expected a split name or a dict {{flight: rows}} for several flights, "
+                             f"got {split!r}")
         super().__init__(
             [
-                TopoFlight(root, f, domain=domain, split=splits[f], image_size=image_size, transform=transform, **kwargs)
+                TopoFlight(root, f, domain=domain, split=splits[f], image_size=image_size, transform=transform,
+                           **kwargs)
                 for f in flights
             ]
         )
@@ -164,7 +168,8 @@ class ComballazSynthetic(TopoFlight):
         flight: str = "comballaz-LHS",
         **kwargs,
     ) -> None:
-        super().__init__(root, flight, domain="synthetic", split=split, image_size=image_size, transform=transform, **kwargs)
+        super().__init__(root, flight, domain="synthetic", split=split, image_size=image_size, transform=transform,
+                         **kwargs)
 
 
 class ComballazAir(_AreaFlights):

@@ -38,7 +38,8 @@ MIN_STD_M = 1e-6
 def _as_c2w(x, name: str) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float64))
     if t.ndim < 2 or tuple(t.shape[-2:]) not in ((4, 4), (3, 4)):
-        raise ValueError(f"{name}: expected camera-to-world poses of shape (..., 4, 4) or (..., 3, 4), got {tuple(t.shape)}")
+        raise ValueError(f"{name}: expected camera-to-world poses of shape (..., 4, 4) or (..., 3, 4), "
+                         f"got {tuple(t.shape)}")
     return t
 
 
@@ -91,7 +92,8 @@ class PoseNormalizer:
 
     def __post_init__(self) -> None:
         if self.rotation not in ROTATION_CODES:
-            raise ValueError(f"PoseNormalizer rotation: expected one of {sorted(ROTATION_CODES)}, got {self.rotation!r}")
+            raise ValueError(f"PoseNormalizer rotation: expected one of {sorted(ROTATION_CODES)}, "
+                             f"got {self.rotation!r}")
         if self.reference_rotation is not None:
             r = np.asarray(self.reference_rotation, dtype=np.float64).reshape(-1)
             if r.shape != (9,) or not np.all(np.isfinite(r)):
@@ -104,7 +106,8 @@ class PoseNormalizer:
         for name in ("mean_m", "std_m"):
             v = np.asarray(getattr(self, name), dtype=np.float64)
             if v.shape != (3,) or not np.all(np.isfinite(v)):
-                raise ValueError(f"PoseNormalizer {name}: expected 3 finite numbers (metres), got {getattr(self, name)!r}")
+                raise ValueError(f"PoseNormalizer {name}: expected 3 finite numbers (metres), "
+                                 f"got {getattr(self, name)!r}")
             object.__setattr__(self, name, tuple(float(a) for a in v))
         if min(self.std_m) <= 0:
             raise ValueError(f"PoseNormalizer std_m: expected positive standard deviations, got {self.std_m}")

@@ -57,7 +57,8 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
         raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
                          f"{type(rows).__name__} {str(rows)[:60]!r}") from err
     if a.ndim != 2 or a.shape[1] != 6:
-        raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got {a.shape}")
+        raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), "
+                         f"got {a.shape}")
     if len(a) == 0:
         raise ValueError(f"{name}: expected at least one pose row, got none")
     if not np.all(np.isfinite(a)):
@@ -334,7 +335,8 @@ def _heights(u: np.ndarray, band: tuple[float, float], floor_m: np.ndarray | Non
     return low + u * np.maximum(hi - low, 0.0)
 
 
-def _sample_lhs(n, seed, frame, east, north, up, yaw, pitch, roll, ground_m=None, clearance_m=0.0, up_above_ground=False):
+def _sample_lhs(n, seed, frame, east, north, up, yaw, pitch, roll, ground_m=None, clearance_m=0.0,
+                up_above_ground=False):
     """LHS rows: east, north, up, pitch, roll bands are (min, max); yaw is (start, width) of an arc (deg)."""
     u = latin_hypercube(n, 6, seed)
     e = east[0] + u[:, 0] * (east[1] - east[0])

@@ -166,7 +166,8 @@ class TopoFlight(PosedImages):
         self.skipped: list[tuple[str, str]] = []
         problems: list[tuple[Path, str]] = []
 
-        layout = f"expected a TOPO flight folder holding {self.flight}_poses.npy and {self.flight}_<idx:05d>[_<picname>]_img.png"
+        layout = (f"expected a TOPO flight folder holding {self.flight}_poses.npy and "
+                  f"{self.flight}_<idx:05d>[_<picname>]_img.png")
         if not self.folder.is_dir():
             if (self.root / f"{self.flight}_poses.npy").is_file():  # the flight's own folder given as the root
                 parent = self.root.parent if self.root.name not in ("", "..") else self.root.resolve().parent
@@ -184,7 +185,8 @@ class TopoFlight(PosedImages):
         pic_names = read_pic_names(pic_file) if pic_file.is_file() else None
         if pic_names is not None and len(pic_names) != n_rows:
             raise ValueError(
-                f"{pic_file}: {len(pic_names)} photo names but {self.pose_file.name} has {n_rows} rows; expected one name per row"
+                f"{pic_file}: {len(pic_names)} photo names but {self.pose_file.name} has {n_rows} rows; "
+                "expected one name per row"
             )
 
         renders = self._scan_renders(n_rows, pic_names, bad_rows, problems)
@@ -256,12 +258,14 @@ class TopoFlight(PosedImages):
                 continue
             row, picname = int(m.group(1)), m.group(2)
             if row in renders:
-                raise ValueError(f"{path}: pose row {row} already has the image {renders[row].name}; expected one image per row")
+                raise ValueError(f"{path}: pose row {row} already has the image {renders[row].name}; "
+                                 "expected one image per row")
             if row >= n_rows or row in bad_rows or (picname is not None and pic_names is not None
                                                     and pic_names[row] != picname):
                 self._rejected_rows.add(row)
             if row >= n_rows:
-                problems.append((path, f"row {row} but {self.pose_file.name} has only {n_rows} rows (pose file too short)"))
+                problems.append((path, f"row {row} but {self.pose_file.name} has only {n_rows} rows "
+                                       "(pose file too short)"))
             elif row in bad_rows:
                 problems.append((path, f"row {row} of {self.pose_file.name}: {bad_rows[row]}"))
             elif picname is not None and pic_names is not None and pic_names[row] != picname:
@@ -272,16 +276,19 @@ class TopoFlight(PosedImages):
                 renders[row] = path
         if not renders and not problems:
             raise FileNotFoundError(
-                f"{self.folder}: no render images found; expected files named {self.flight}_<idx:05d>[_<picname>]_img.png"
+                f"{self.folder}: no render images found; expected files named "
+                f"{self.flight}_<idx:05d>[_<picname>]_img.png"
             )
         return renders
 
     def _scan_real(self, pic_file, pic_names, renders, problems) -> dict[int, Path]:
         real_folder = self.root / f"{self.flight}{PHOTO_FOLDERS[self.domain]}"
         if not real_folder.is_dir():
-            raise FileNotFoundError(f"{real_folder}: folder of real photos not found; expected <picname>.JPG files there")
+            raise FileNotFoundError(f"{real_folder}: folder of real photos not found; "
+                                    "expected <picname>.JPG files there")
         if pic_names is None:
-            raise FileNotFoundError(f"{pic_file}: pic-names file not found; it is needed to pair real photos with pose rows")
+            raise FileNotFoundError(f"{pic_file}: pic-names file not found; "
+                                    "it is needed to pair real photos with pose rows")
         row_of: dict[str, int] = {}
         duplicated = set()
         for i, n in enumerate(pic_names):
@@ -294,13 +301,15 @@ class TopoFlight(PosedImages):
                 continue
             name = path.stem
             if name in duplicated:
-                problems.append((path, f"the name appears more than once in {pic_file.name}; the pose row is ambiguous"))
+                problems.append((path, f"the name appears more than once in {pic_file.name}; "
+                                       "the pose row is ambiguous"))
             elif name not in row_of:
                 problems.append((path, f"no photo of that name in {pic_file.name}"))
             elif row_of[name] in self._rejected_rows:
                 continue  # its render is already reported
             elif row_of[name] not in renders:
-                problems.append((path, f"real photo with no render: no {self.flight}_{row_of[name]:05d}_*_img.png for row {row_of[name]}"))
+                problems.append((path, f"real photo with no render: no {self.flight}_{row_of[name]:05d}_*_img.png "
+                                       f"for row {row_of[name]}"))
             elif row_of[name] in real:
                 raise ValueError(f"{path}: row {row_of[name]} already has the photo {real[row_of[name]].name}")
             else:
@@ -338,7 +347,8 @@ class TopoFlight(PosedImages):
             else:
                 self.skipped.append((str(p), "semantics file not found"))
         if len(keep) < len(self.render_paths):
-            warnings.warn(f"TopoFlight {self.flight}: skipped {len(self.render_paths) - len(keep)} images without semantics", stacklevel=3)
+            warnings.warn(f"TopoFlight {self.flight}: skipped {len(self.render_paths) - len(keep)} images "
+                          "without semantics", stacklevel=3)
             self.rows = self.rows[keep]
             self.render_paths = [self.render_paths[k] for k in keep]
             self.real_paths = [self.real_paths[k] for k in keep] if self.real_paths else []

@@ -300,7 +300,8 @@ class TrainConfig:
             if getattr(self, name) not in DEVICES:
                 raise ValueError(f"TrainConfig: `{name}` must be one of {DEVICES}, got {getattr(self, name)!r}")
         if self.resume_changes not in RESUME_CHANGES:
-            raise ValueError(f"TrainConfig: `resume_changes` must be one of {RESUME_CHANGES}, got {self.resume_changes!r}")
+            raise ValueError(f"TrainConfig: `resume_changes` must be one of {RESUME_CHANGES}, "
+                             f"got {self.resume_changes!r}")
         for name in ("learn_loss_weights", "amp", "cpu_amp", "channels_last", "cpu_channels_last",
                      "compile", "drop_last", "tensorboard",
                      "progress", "overwrite"):

@@ -43,8 +43,8 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
         cache_file = cache_file if cache_file.is_absolute() else out_dir / cache_file
     check_dataset(train_set, "train_set")
     if len(train_set) == 0:
-        raise ValueError(f"train_set: the dataset {type(train_set).__name__} is empty: nothing to train on (did its flights "
-                         "or its split select no image?)")
+        raise ValueError(f"train_set: the dataset {type(train_set).__name__} is empty: nothing to train on "
+                         "(did its flights or its split select no image?)")
     if isinstance(train_set, ImageCache):
         train_cache = as_cache(train_set, config.image_size)
     else:

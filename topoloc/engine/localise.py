@@ -42,7 +42,8 @@ from topoloc.evaluation.localisation import Localisation
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame
 from topoloc.models.contract import input_size, resolve_input_size
 
-__all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES", "DEFAULT_FRAME"]
+__all__ = ["localise", "collect_photos", "read_photo", "resolve_frame", "resolve_model", "IMAGE_SUFFIXES",
+           "DEFAULT_FRAME"]
 
 #: File suffixes taken from a folder (case-insensitive); files named explicitly are read whatever their suffix.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")

@@ -89,14 +89,16 @@ class Localisation:
             bad = [str(self.names[i]) for i in np.flatnonzero(~np.isfinite(c2w).all(axis=(1, 2)))[:3]]
             raise ValueError(f"Localisation c2w_enu: the model predicted NaN or inf poses (photos {bad})")
         if not isinstance(self.frame, LocalFrame):
-            raise TypeError(f"Localisation frame: expected a topoloc.geodesy.LocalFrame, got {type(self.frame).__name__}")
+            raise TypeError(f"Localisation frame: expected a topoloc.geodesy.LocalFrame, "
+                            f"got {type(self.frame).__name__}")
         self.c2w_enu = c2w
         self.sources = [""] * n if self.sources is None else [str(s) for s in self.sources]
         if len(self.sources) != n:
             raise ValueError(f"Localisation sources: expected {n} entries (one per pose), got {len(self.sources)}")
         is_number = isinstance(self.geoid_offset_m, numbers.Real) and not isinstance(self.geoid_offset_m, bool)
         if not is_number or not np.isfinite(self.geoid_offset_m) or abs(self.geoid_offset_m) > 120:
-            raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, got {self.geoid_offset_m}")
+            raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, "
+                             f"got {self.geoid_offset_m}")
         self.geoid_offset_m = float(self.geoid_offset_m)
         self.enu_m = c2w[:, :3, 3].copy()
         self.view_enu = c2w[:, :3, 2].copy()

@@ -25,7 +25,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (``ddof=1``; NaN for a single value) of ``values``.
 
     Example:
-        >>> [round(v, 6) for v in mean_std([1.0, 2.0, 4.0])]  # std = sqrt(((1 - 7/3)^2 + (2 - 7/3)^2 + (4 - 7/3)^2) / 2)
+        >>> # std = sqrt(((1 - 7/3)^2 + (2 - 7/3)^2 + (4 - 7/3)^2) / 2)
+        >>> [round(v, 6) for v in mean_std([1.0, 2.0, 4.0])]
         [2.333333, 1.527525]
     """
     a = np.asarray(list(values), dtype=np.float64)

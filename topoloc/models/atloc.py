@@ -94,9 +94,10 @@ class AtLoc(nn.Module):
             raise ValueError(f"AtLoc: `rotation` must be one of {sorted(ROTATION_FORMATS)}, got {rotation!r}")
         if backbone_kwargs is not None and not isinstance(backbone_kwargs, dict):
             raise TypeError(f"AtLoc: `backbone_kwargs` must be a dict or None, got {type(backbone_kwargs).__name__}")
-        if local_contrast is not None and (isinstance(local_contrast, bool) or not isinstance(local_contrast, (int, float))
-                                           or not local_contrast > 0):
-            raise ValueError(f"AtLoc: `local_contrast` must be None or a positive sigma in pixels, got {local_contrast!r}")
+        if local_contrast is not None and (isinstance(local_contrast, bool)
+                                           or not isinstance(local_contrast, (int, float)) or not local_contrast > 0):
+            raise ValueError(f"AtLoc: `local_contrast` must be None or a positive sigma in pixels, "
+                             f"got {local_contrast!r}")
         self.config: dict[str, Any] = {
             "backbone": backbone, "attention": attention, "feat_dim": feat_dim, "dropout": dropout,
             "rotation": rotation, "attention_reduction": attention_reduction,

@@ -284,7 +284,8 @@ class Backbone(nn.Module):
     def set_normalization(self, mean: list[float], std: list[float]) -> None:
         """Use another per-channel (mean, std), e.g. the one a checkpoint was trained with."""
         if len(mean) != 3 or len(std) != 3 or any(float(s) <= 0 for s in std):
-            raise ValueError(f"Backbone({self.name!r}): mean / std must be 3 numbers each (std > 0), got {mean} / {std}")
+            raise ValueError(f"Backbone({self.name!r}): mean / std must be 3 numbers each (std > 0), "
+                             f"got {mean} / {std}")
         if any(not 0.0 <= float(v) <= 1.0 for v in mean) or any(float(s) > 1.0 for s in std):
             raise ValueError(f"Backbone({self.name!r}): mean / std are for images in [0, 1] (what `prepare` works on), "
                              f"got {list(mean)} / {list(std)}; constants for [0, 255] images: divide both by 255")

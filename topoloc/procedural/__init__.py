@@ -15,7 +15,8 @@ from topoloc.data.semantics import SEMANTIC_CLASSES, STABLE_CLASSES, UNSTABLE_CL
 from topoloc.procedural.renderer import Geometry, RenderConfig, camera_rays, cast_rays, intrinsics, render
 from topoloc.procedural.terrain import CLEARANCE_M, COMBALLAZ_FLIGHTS, Grid
 from topoloc.procedural.world import World, area_of_flight, build_world
-from topoloc.procedural.clearance import MIN_CLEARANCE_M, area_of_positions, check_clearance, clearance_m, terrain_function
+from topoloc.procedural.clearance import (MIN_CLEARANCE_M, area_of_positions, check_clearance, clearance_m,
+                                          terrain_function)
 from topoloc.procedural.jobs import RenderJob, parse_flights, parse_size, pose_flight
 from topoloc.procedural.writer import FORMAT_VERSION, render_flights
 

@@ -70,7 +70,8 @@ def distortion_grid(width: int, height: int, k1: float = ALT_K1, chromatic: floa
     return torch.stack(grids)
 
 
-def alt_camera_effects(rgb: torch.Tensor, semantics: torch.Tensor, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def alt_camera_effects(rgb: torch.Tensor, semantics: torch.Tensor,
+                       keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The real_alt camera: exposure, lens (barrel distortion, lateral CA), tone curve, banding, noise.
 
     Args:

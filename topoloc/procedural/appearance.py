@@ -84,7 +84,8 @@ _ALT_SUN_RGB = (1.05, 0.70, 0.40)
 _ALT_FILL_RGB = (0.26, 0.31, 0.42)
 #: real_alt's date and solar time: the sun of a late-August evening at Comballaz.
 ALT_DATE_TIME = (8, 28, 17.5)
-_CAR_COLOURS = torch.tensor([[0.8, 0.8, 0.82], [0.1, 0.1, 0.12], [0.6, 0.08, 0.06], [0.15, 0.22, 0.5], [0.55, 0.56, 0.58], [0.9, 0.9, 0.9]])
+_CAR_COLOURS = torch.tensor([[0.8, 0.8, 0.82], [0.1, 0.1, 0.12], [0.6, 0.08, 0.06], [0.15, 0.22, 0.5],
+                             [0.55, 0.56, 0.58], [0.9, 0.9, 0.9]])
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ def appearance_for_flight(flight: str, domain: str) -> Appearance:
     if domain == "real_alt":
         az, el = sun_position(*ALT_DATE_TIME)
         return Appearance("real_alt", "late_summer", az, el, 0.0)
-    season = {11: "autumn", 12: "winter", 1: "winter", 2: "winter", 3: "winter", 10: "early_autumn"}.get(month, "summer")
+    season = {11: "autumn", 12: "winter", 1: "winter", 2: "winter", 3: "winter",
+              10: "early_autumn"}.get(month, "summer")
     az, el = sun_position(month, day)
     return Appearance("real", season, az, el, 0.85 if season == "winter" else 0.0)
 
@@ -261,7 +263,8 @@ def _tile_sample(tile: torch.Tensor, u: torch.Tensor, v: torch.Tensor) -> torch.
     gy = torch.remainder(v, T - 1) * (2.0 / (T - 1)) - 1.0
     B = u.shape[0]
     grid = torch.stack([gx, gy], -1)
-    return F.grid_sample(tile[None].expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(tile[None].expand(B, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)
 
 
 def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int, origins_b3: torch.Tensor,
@@ -289,8 +292,10 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
     dev = geom.points.device
     pts = geom.points
     xy = g.to_normalized(pts[..., 0], pts[..., 1])
-    samp = F.grid_sample(bake_.rgbs[None].expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border", align_corners=True)
-    cls = F.grid_sample(bake_.classes[None].expand(B, -1, -1, -1), xy, mode="nearest", padding_mode="border", align_corners=True)[:, 0]
+    samp = F.grid_sample(bake_.rgbs[None].expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border",
+                         align_corners=True)
+    cls = F.grid_sample(bake_.classes[None].expand(B, -1, -1, -1), xy, mode="nearest", padding_mode="border",
+                        align_corners=True)[:, 0]
     cls = cls.to(torch.uint8)
     det = _tile_sample(world.detail, pts[..., 0] / 0.25, pts[..., 1] / 0.25)
     strength = _DETAIL.to(dev)[cls.long()]
@@ -353,7 +358,8 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
             sun = _sun_vector(app).to(dev)
             toward = (d * sun).sum(-1)  # cosine of the angle to the sun
             t = elev.clamp_min(0).sqrt()[:, None]
-            sky = torch.tensor([0.96, 0.70, 0.48], device=dev) * (1 - t) + torch.tensor([0.25, 0.36, 0.66], device=dev) * t
+            sky = (torch.tensor([0.96, 0.70, 0.48], device=dev) * (1 - t)
+                   + torch.tensor([0.25, 0.36, 0.66], device=dev) * t)
             glow = ((toward - 0.55) / 0.45).clamp(0, 1) ** 2
             sky = sky + glow[:, None] * torch.tensor([0.45, 0.30, 0.12], device=dev)
             # far mountains: backlit towards the sun, warm-lit away from it
@@ -377,8 +383,8 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
     return rgb, sem
 
 
-def _draw_wires(wires_s23: torch.Tensor, c2w_b44: torch.Tensor, depth: torch.Tensor, rgb: torch.Tensor, sem: torch.Tensor,
-                width: int, height: int, samples: int = 768) -> None:
+def _draw_wires(wires_s23: torch.Tensor, c2w_b44: torch.Tensor, depth: torch.Tensor, rgb: torch.Tensor,
+                sem: torch.Tensor, width: int, height: int, samples: int = 768) -> None:
     """Draws power-line cables (real only) into ``rgb`` / ``sem`` in place, occluded by the terrain.
 
     Points sampled densely along each 3D cable segment are projected with TOPO's camera and

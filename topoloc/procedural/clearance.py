@@ -48,26 +48,31 @@ def area_of_positions(ecef_n3, source: str = "poses") -> str:
     p = np.asarray(ecef_n3, dtype=np.float64).reshape(-1, 3)
     for area, grid in _AREA_GRIDS.items():
         enu = LocalFrame.named(area).ecef_to_enu(p)
-        inside = (enu[:, 0] >= grid.e_min) & (enu[:, 0] <= grid.e_max) & (enu[:, 1] >= grid.n_min) & (enu[:, 1] <= grid.n_max)
+        inside = ((enu[:, 0] >= grid.e_min) & (enu[:, 0] <= grid.e_max)
+                  & (enu[:, 1] >= grid.n_min) & (enu[:, 1] <= grid.n_max))
         if inside.all():
             return area
         if inside.any():
             raise ValueError(
                 f"{source}: {int((~inside).sum())} position(s) outside the {area} area that the other rows are in "
-                f"({_rows_list(np.flatnonzero(~inside))}; Mini-Comballaz models east {grid.e_min:.0f}..{grid.e_max:.0f} m, north {grid.n_min:.0f}..{grid.n_max:.0f} m "
+                f"({_rows_list(np.flatnonzero(~inside))}; Mini-Comballaz models "
+                f"east {grid.e_min:.0f}..{grid.e_max:.0f} m, north {grid.n_min:.0f}..{grid.n_max:.0f} m "
                 f"of the {area} origin {TOPO_ORIGINS[area]}); expected every row in one area"
             )
-    near = {name: float(np.linalg.norm(p.mean(0) - LocalFrame.named(name).origin_ecef)) / 1000.0 for name in TOPO_ORIGINS}
+    near = {name: float(np.linalg.norm(p.mean(0) - LocalFrame.named(name).origin_ecef)) / 1000.0
+            for name in TOPO_ORIGINS}
     for name, km in near.items():
         if name not in SUPPORTED_AREAS and km < _REGION_KM:
             raise ValueError(
                 f"{source}: the positions are {km:.1f} km from the {name} origin; Mini-Comballaz renders only the "
-                "area around the Comballaz origin; the EPFL and St-Sulpice flights are in another area that is not modelled"
+                "area around the Comballaz origin; the EPFL and St-Sulpice flights are in another area that is not "
+                "modelled"
             )
     closest = min(near, key=near.get)
     raise ValueError(
         f"{source}: the positions lie in no area Mini-Comballaz renders (their mean is {near[closest]:.1f} km from "
-        f"the {closest} origin {TOPO_ORIGINS[closest]}); expected ECEF positions within the modelled areas {sorted(_AREA_GRIDS)}"
+        f"the {closest} origin {TOPO_ORIGINS[closest]}); expected ECEF positions within the modelled areas "
+        f"{sorted(_AREA_GRIDS)}"
     )
 
 
@@ -122,7 +127,7 @@ def check_clearance(rows_n6, world: World | None = None, seed: int = 0, min_clea
     bad = np.flatnonzero(h < min_clearance_m)
     if bad.size:
         raise ValueError(
-            f"{source}: {bad.size} camera(s) under the Mini-Comballaz surface or less than {min_clearance_m:g} m above it "
-            f"(ground, trees, buildings): {_rows_list(bad)} (lowest {h[bad].min():.1f} m); expected every camera above "
-            "the terrain. Drop those rows, or raise them."
+            f"{source}: {bad.size} camera(s) under the Mini-Comballaz surface or less than {min_clearance_m:g} m "
+            f"above it (ground, trees, buildings): {_rows_list(bad)} (lowest {h[bad].min():.1f} m); expected every "
+            "camera above the terrain. Drop those rows, or raise them."
         )

@@ -93,7 +93,8 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name: expected a flight name of letters, digits, '.', '_' and '-', got {name!r}")
     if name in list_presets():
-        raise ValueError(f"name: {name!r} is a vendored preset; choose another name for a pose file (e.g. {name}-corridor)")
+        raise ValueError(f"name: {name!r} is a vendored preset; choose another name for a pose file "
+                         f"(e.g. {name}-corridor)")
     area = area_of_positions(rows[:, :3], source)
     prefixes = SUPPORTED_AREAS[area]
     if not name.startswith(prefixes):

@@ -109,7 +109,8 @@ def _rasterize_buildings(grid: Grid, ground: torch.Tensor, buildings, classes, o
         tone[inside] = (rng.uniform(0, 1) + 0.15 * torch.sign(across))[inside].clamp(0, 1)
 
 
-def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mountain: torch.Tensor, generator: torch.Generator) -> dict:
+def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mountain: torch.Tensor,
+                    generator: torch.Generator) -> dict:
     """Classes, object heights and texture layers on the terrain grid.
 
     Args:
@@ -205,4 +206,5 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
                 normal = np.array([-seg[1], seg[0]]) / max(length, 1e-6)
                 p = a + t * seg + normal * rng.choice([-1, 1]) * width / 4
                 cars.append((p[0], p[1], math.atan2(seg[0], seg[1]), int(rng.integers(0, 6))))
-    return {"classes": classes, "objects": objects, "tone": tone, "roof_tone": roof_tone, "cars": cars, "roads": roads, "slope": slope}
+    return {"classes": classes, "objects": objects, "tone": tone, "roof_tone": roof_tone, "cars": cars, "roads": roads,
+            "slope": slope}

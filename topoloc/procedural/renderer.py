@@ -25,7 +25,8 @@ from topoloc.data.geometry import TOPO_FOCAL_PX, TOPO_SIZE  # TOPO-DataGen's cam
 from topoloc.data.semantics import RIDGELINE, SKY
 from topoloc.procedural.appearance import camera_effects, shade
 
-__all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays", "TOPO_SIZE", "TOPO_FOCAL_PX", "RIDGE_DISTANCE_M"]
+__all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays", "TOPO_SIZE", "TOPO_FOCAL_PX",
+           "RIDGE_DISTANCE_M"]
 
 #: Terrain hit further than this (m, horizontal) is labelled "ridgeline": the distant mountains.
 RIDGE_DISTANCE_M = 2500.0
@@ -123,12 +124,16 @@ class _Field:
         self.grid = g
 
     def ray_terms(self, o_b3: torch.Tensor, d_bn3: torch.Tensor):
-        """Per ray: normalised xy = a + s * b and height z = oz + s * dz. Shapes (B, N, 1, 2), (B, N, 1, 2), (B, N, 1) x 2."""
+        """Per ray: normalised xy = a + s * b and height z = oz + s * dz.
+
+        Shapes (B, N, 1, 2), (B, N, 1, 2), (B, N, 1) x 2.
+        """
         g = self.grid
         a = torch.stack([(o_b3[:, 0] - g.e_min) * self.scale_e - 1.0, (o_b3[:, 1] - g.n_min) * self.scale_n - 1.0], -1)
         b = torch.stack([d_bn3[..., 0] * self.scale_e, d_bn3[..., 1] * self.scale_n], -1)
         n = d_bn3.shape[1]
-        return a[:, None, None, :].expand(-1, n, 1, 2), b[:, :, None, :], o_b3[:, None, 2:3].expand(-1, n, 1), d_bn3[..., 2:3]
+        return (a[:, None, None, :].expand(-1, n, 1, 2), b[:, :, None, :], o_b3[:, None, 2:3].expand(-1, n, 1),
+                d_bn3[..., 2:3])
 
     def gap(self, terms, s):
         """Height (m) of the rays above the surface at depths s. Shapes: s (B, N, K) -> (B, N, K).
@@ -138,7 +143,8 @@ class _Field:
         a, b, oz, dz = terms
         xy = torch.addcmul(a, s[..., None], b)  # (B, N, K, 2)
         B = s.shape[0]
-        h = F.grid_sample(self.h.expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border", align_corners=True)[:, 0]
+        h = F.grid_sample(self.h.expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border",
+                          align_corners=True)[:, 0]
         return torch.addcmul(oz, s, dz).sub_(h)
 
 
@@ -292,8 +298,8 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     return Geometry(depth=depth, points=points, dirs=dirs, hit=found, far_class=far_class, ray_dist=ray_dist)
 
 
-def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: int, config: RenderConfig = RenderConfig(),
-           real_camera: bool = True) -> dict:
+def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: int,
+           config: RenderConfig = RenderConfig(), real_camera: bool = True) -> dict:
     """Renders a batch of cameras under one or more appearances (shared geometry).
 
     Args:

@@ -104,7 +104,8 @@ class Grid:
 
     def coarsen(self, factor: int) -> "Grid":
         """A grid over the same extent with ``factor`` times the spacing (extent must divide)."""
-        return Grid(self.e_min, self.n_min, self.cell * factor, (self.rows - 1) // factor + 1, (self.cols - 1) // factor + 1)
+        return Grid(self.e_min, self.n_min, self.cell * factor, (self.rows - 1) // factor + 1,
+                    (self.cols - 1) // factor + 1)
 
     def to_normalized(self, east: torch.Tensor, north: torch.Tensor) -> torch.Tensor:
         """ENU (east, north) to grid_sample coordinates in [-1, 1] (align_corners=True), shape (..., 2)."""
@@ -113,7 +114,8 @@ class Grid:
         return torch.stack([x, y], dim=-1)
 
 
-def sample_grid(field: torch.Tensor, grid: Grid, east: torch.Tensor, north: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+def sample_grid(field: torch.Tensor, grid: Grid, east: torch.Tensor, north: torch.Tensor,
+                mode: str = "bilinear") -> torch.Tensor:
     """Samples a (C, rows, cols) or (rows, cols) field at ENU points (bilinear, border clamp).
 
     Shape:
@@ -131,7 +133,8 @@ def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:
     return m - k * torch.log1p(torch.exp(-(a - b).abs() / k))
 
 
-def polyline_distance(grid: Grid, points_en: np.ndarray, max_dist: float, out: torch.Tensor | None = None, offset: float = 0.0) -> torch.Tensor:
+def polyline_distance(grid: Grid, points_en: np.ndarray, max_dist: float, out: torch.Tensor | None = None,
+                      offset: float = 0.0) -> torch.Tensor:
     """Distance (m) from every grid node to a polyline, minus ``offset``; ``inf`` beyond ``max_dist``.
 
     Each segment only touches the nodes of its bounding box grown by ``max_dist``. With ``out``,
@@ -224,7 +227,8 @@ def camera_ceiling(grid: Grid, cameras_n3: np.ndarray, clearance: float, ground:
     return ceil
 
 
-def comballaz_ground(grid: Grid, generator: torch.Generator, cameras: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def comballaz_ground(grid: Grid, generator: torch.Generator,
+                     cameras: dict[str, np.ndarray]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Comballaz ground heightfield (m, ENU up), its river distance field and its mountain mask.
 
     Returns:

@@ -113,7 +113,8 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
             if held != asked:
                 held, asked = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
                 raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {held}, asked for "
-                                        f"{asked}; use another folder (a folder holds one seed, size and version)", path)
+                                        f"{asked}; use another folder (a folder holds one seed, size and version)",
+                                        path)
     elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
@@ -292,7 +293,8 @@ def render_flights(
                 _atomic(csv, lambda p, names=names: Path(p).write_text(",".join(names) + "\n"))
         classes_json = folder / CLASS_TABLE_FILE
         if not classes_json.is_file():
-            _atomic(classes_json, lambda p: Path(p).write_text(json.dumps({str(k): v for k, v in SEMANTIC_CLASSES.items()}, indent=2)))
+            _atomic(classes_json, lambda p: Path(p).write_text(
+                json.dumps({str(k): v for k, v in SEMANTIC_CLASSES.items()}, indent=2)))
         todo = []
         for i in _select(len(rows), spec.count):
             stem = f"{spec.name}_{i:05d}_{names[i]}" if is_real else f"{spec.name}_{i:05d}"
@@ -336,7 +338,9 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
                 batch = todo[b0 : b0 + batch_size]
                 idx = np.array([b[0] for b in batch])
                 c2w = torch.as_tensor(frame.cesium_to_c2w(rows[idx]), dtype=torch.float32, device=device)
-                keys = {d: torch.tensor([image_key(seed, name, int(i), d) for i in idx], dtype=torch.int64, device=device) for d in domains}
+                keys = {d: torch.tensor([image_key(seed, name, int(i), d) for i in idx], dtype=torch.int64,
+                                        device=device)
+                        for d in domains}
                 res = render(world, bakes, c2w, keys, width, height, config)
                 syn_rgb = res["synthetic"][0].permute(0, 2, 3, 1).cpu().numpy()
                 syn_sem = res["synthetic"][1].cpu().numpy()
@@ -352,7 +356,8 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
                 for k, (i, stem, pic) in enumerate(batch):
                     pending.append(pool.submit(_write_one, folder, stem, pic, syn_rgb[k], syn_sem[k],
                                                None if dep is None else dep[k],
-                                               [(f, rgb[k], sem[k], q[k], opts) for f, rgb, sem, q, opts in photos.values()]))
+                                               [(f, rgb[k], sem[k], q[k], opts)
+                                                for f, rgb, sem, q, opts in photos.values()]))
                 done[name] += len(batch)
                 bar.update(len(batch))
         for fut in pending:

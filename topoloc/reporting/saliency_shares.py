@@ -200,7 +200,8 @@ def shares_table(shares: Mapping[str, ClassShares]) -> str:
 
     area = first.area
     for name in sorted(first.names, key=lambda n: -area[n]):
-        lines.append(f"| {name} | {100 * area[name]:.1f}% | " + " | ".join(cell(s, [name]) for s in shares.values()) + " |")
+        lines.append(f"| {name} | {100 * area[name]:.1f}% | " + " | ".join(cell(s, [name]) for s in shares.values())
+                     + " |")
     for group, classes in (("stable", STABLE_CLASSES), ("unstable", UNSTABLE_CLASSES)):
         lines.append(f"| {group} ({', '.join(classes)}) | {100 * first.group(classes, 'area'):.1f}% | "
                      + " | ".join(cell(s, classes) for s in shares.values()) + " |")

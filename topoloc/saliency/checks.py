@@ -53,7 +53,8 @@ def rank(values: Tensor) -> Tensor:
     new_group[:, 1:] = sorted_x[:, 1:] != sorted_x[:, :-1]
     group = new_group.long().cumsum(1) - 1 + torch.arange(rows, device=x.device).view(-1, 1) * n  # (rows, N)
     position = torch.arange(1, n + 1, device=x.device, dtype=torch.float64).expand(rows, n)
-    sums = torch.zeros(rows * n, dtype=torch.float64, device=x.device).index_add_(0, group.flatten(), position.flatten())
+    sums = torch.zeros(rows * n, dtype=torch.float64, device=x.device).index_add_(
+        0, group.flatten(), position.flatten())
     counts = torch.zeros(rows * n, dtype=torch.float64, device=x.device).index_add_(
         0, group.flatten(), torch.ones(rows * n, dtype=torch.float64, device=x.device))
     mean_rank = (sums / counts.clamp_min(1))[group]  # (rows, N) in sorted order

@@ -321,9 +321,9 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
     check_flag(normalize, "attention_saliency: normalize")
     images = _check_images("attention_saliency", images, normalize)
     if not hasattr(model, "forward_with_attention") or getattr(model, "spatial_attention", True) is None:
+        attention = f" with attention={model.attention_type!r}" if hasattr(model, "attention_type") else ""
         raise ValueError("attention_saliency: `model` must be an AtLoc with attention='spatial' "
-                         f"(a `forward_with_attention` method), got {type(model).__name__}"
-                         f"{' with attention=' + repr(model.attention_type) if hasattr(model, 'attention_type') else ''}")
+                         f"(a `forward_with_attention` method), got {type(model).__name__}{attention}")
     with _EvalMode(model):
         _, weights, (h, w) = model.forward_with_attention(prepare(model, images) if normalize else images)
     received = weights.float().mean(dim=1) * (h * w)  # (B, N), mean 1

@@ -140,7 +140,9 @@ class CrossLocScene(PosedImages):
                 continue
             m = m.copy()
             m[:3, 3] += self.frame.origin_ecef
-            stems.append(stem), c2w_ecef.append(m), focal.append(f)
+            stems.append(stem)
+            c2w_ecef.append(m)
+            focal.append(f)
         if problems:
             if on_error == "raise":
                 raise ValueError(f"CrossLocScene {self.folder}: {len(problems)} problem(s):\n"

@@ -196,7 +196,8 @@ def parse_dji_metadata(
             att.append([float(cell(c)) for c in ANGLE_COLUMNS[angles]])
         except ValueError as err:
             raise ValueError(f"{path}, line {line}: {err}") from err
-        lat.append(la), lon.append(lo)
+        lat.append(la)
+        lon.append(lo)
         names.append(Path(cell("SourceFile").replace("\\", "/")).stem)
 
     h = np.asarray(alt, dtype=np.float64)

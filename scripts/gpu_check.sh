@@ -3,7 +3,8 @@
 #
 #   bash scripts/gpu_check.sh [OUT_DIR]                 on a GPU machine (default OUT_DIR: $OUT or gpu_check)
 #   DEVICE=cpu bash scripts/gpu_check.sh /tmp/dry      a dry run of the same steps on the CPU, tiny sizes
-#                                                      (the demo then runs at toy size twice)
+#                                                      (the demo then runs at toy size twice), in .venv
+#                                                      when there is one (PYTHON=... picks another)
 #
 # Steps (each with its own time limit; a step that fails or runs out of time does not stop the others):
 #   1. install what the machine lacks: from wheels in .whl/ when present (a machine that cannot reach a
@@ -25,7 +26,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-${OUT:-gpu_check}}
 device=${DEVICE:-cuda}
-py=${PYTHON:-python3}
+# the interpreter: PYTHON, else the .venv that scripts/test.sh made (a dry run here), else python3 (a GPU machine)
+if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
 
@@ -34,7 +36,7 @@ if ! "$py" -c "import kornia, lazy_loader, pyproj, timm, torch" 2>/dev/null; the
     "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/topoloc-site .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/topoloc-site${PYTHONPATH:+:$PYTHONPATH}
   else
-    "$py" -m pip install -q -e ".[dev,albumentations]" || exit 1
+    "$py" -m pip install -q -e ".[dev,albumentations,export]" || exit 1  # export: onnxruntime
   fi
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}

@@ -77,18 +77,18 @@ def main(argv=None) -> None:
         c2w_all = torch.as_tensor(frame.cesium_to_c2w(rows[idx]), dtype=torch.float32, device=device)
         keys_all = {d: torch.tensor([image_key(0, flight, int(i), d) for i in idx], device=device) for d in domains}
 
+        def render_rows(rows: slice):
+            """The poses ``rows`` of this flight, in one call of the renderer."""
+            return render(world, bakes, c2w_all[rows], {d: k[rows] for d, k in keys_all.items()}, width, height,
+                          config)
+
         def run():
             for b0 in range(0, args.images, args.batch_size):
-                sl = slice(b0, b0 + args.batch_size)
-                out = render(world, bakes, c2w_all[sl], {d: k[sl] for d, k in keys_all.items()}, width, height, config)
+                out = render_rows(slice(b0, b0 + args.batch_size))
             _sync(device)
             return out
 
-        if args.images <= args.batch_size:  # warm-up
-            run()
-        else:
-            first = slice(0, args.batch_size)
-            render(world, bakes, c2w_all[first], {d: k[first] for d, k in keys_all.items()}, width, height, config)
+        render_rows(slice(0, args.batch_size))  # warm-up: one batch (all the images when they fit in one)
         _sync(device)
         t0, c0 = time.perf_counter(), time.process_time()
         run()
@@ -99,13 +99,11 @@ def main(argv=None) -> None:
               + (f" | {n / cpu:.1f} images per CPU-second" if device.type == "cpu" else ""))
         m = min(args.baseline_images, args.images)
         if m:
-            render(world, bakes, c2w_all[:1], {d: k[:1] for d, k in keys_all.items()}, width, height, config)  # warm-up
+            render_rows(slice(0, 1))  # warm-up
             _sync(device)
             t0 = time.perf_counter()
             for i in range(m):
-                one_pose = slice(i, i + 1)
-                render(world, bakes, c2w_all[one_pose], {d: k[one_pose] for d, k in keys_all.items()}, width, height,
-                       config)
+                render_rows(slice(i, i + 1))
             _sync(device)
             one = m * len(domains) / (time.perf_counter() - t0)
             print(f"  baseline, one pose at a time ({m} poses): wall {one:7.1f} images/s | batched / baseline "

@@ -19,12 +19,14 @@ from topoloc.procedural.clearance import (MIN_CLEARANCE_M, area_of_positions, ch
                                           terrain_function)
 from topoloc.procedural.jobs import RenderJob, parse_flights, parse_size, pose_flight
 from topoloc.procedural.writer import FORMAT_VERSION, render_flights
+from topoloc.procedural.views import ViewRenderer
 
 __all__ = [
     "SEMANTIC_CLASSES",
     "STABLE_CLASSES",
     "UNSTABLE_CLASSES",
     "render_flights",
+    "ViewRenderer",
     "pose_flight",
     "parse_flights",
     "parse_size",

@@ -1,0 +1,110 @@
+"""Render-and-compare verification (`topoloc.evaluation.verify`) on hand-made images and renderers,
+checked against numpy's correlation coefficient and against the pose each view was made at."""
+
+import numpy as np
+import pytest
+import torch
+
+from topoloc.evaluation import candidate_poses, dense_features, grey_features, verify_poses, view_similarity
+
+
+def _pose(x: float) -> np.ndarray:
+    c2w = np.eye(4)
+    c2w[0, 3] = x
+    return c2w
+
+
+_RNG = np.random.default_rng(0)
+_PATTERN = _RNG.integers(0, 256, size=(3, 16, 80)).astype(np.uint8)
+
+
+def _shift_renderer(c2w) -> torch.Tensor:
+    """A 'world' seen through a 16 x 24 window whose left edge is at the camera's x (pixels)."""
+    c2w = np.asarray(c2w)
+    out = [torch.from_numpy(_PATTERN[:, :, int(round(p[0, 3])):int(round(p[0, 3])) + 24].copy()) for p in c2w]
+    return torch.stack(out)
+
+
+def test_grey_similarity_is_numpys_correlation_coefficient():
+    a = torch.randint(0, 256, (1, 3, 8, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    b = torch.randint(0, 256, (1, 3, 8, 12), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    s = view_similarity(grey_features(a), grey_features(b)[:, None])
+    want = np.corrcoef(a.double().mean(1).flatten().numpy(), b.double().mean(1).flatten().numpy())[0, 1]
+    assert float(s) == pytest.approx(want, abs=1e-5)
+
+
+def test_grey_similarity_ignores_brightness_and_contrast_and_a_flat_view_scores_zero():
+    a = (torch.randint(0, 100, (1, 3, 8, 12), generator=torch.Generator().manual_seed(3)) * 2).to(torch.uint8)
+    brighter = (a.int() // 2 + 40).to(torch.uint8)  # exact in uint8: a is even
+    flat = torch.full_like(a, 77)
+    s = view_similarity(grey_features(a), torch.stack([grey_features(brighter), grey_features(flat)], 1))
+    assert s[0, 0].item() == pytest.approx(1.0, abs=1e-6)
+    assert s[0, 1].item() == 0.0
+
+
+def test_candidate_poses_put_the_prediction_first_then_the_most_similar_descriptors():
+    db_c2w = np.stack([_pose(x) for x in (10.0, 20.0, 30.0)])
+    db = torch.tensor([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    query = torch.tensor([[0.1, 1.0], [2.0, 0.1]])  # cosine order: 30, 20, 10 / 10, 20, 30
+    hyp = candidate_poses(np.stack([_pose(-1.0), _pose(-2.0)]), query, db, db_c2w, k=2)
+    assert hyp.shape == (2, 3, 4, 4)
+    assert hyp[:, :, 0, 3].tolist() == [[-1.0, 30.0, 20.0], [-2.0, 10.0, 20.0]]
+    assert candidate_poses(np.stack([_pose(5.0)])[:, :3], query[:1], db, db_c2w, k=0).shape == (1, 1, 4, 4)
+
+
+@pytest.mark.parametrize("k, match", [(4, "k: expected an integer from 0 to the database size 3"),
+                                      (-1, "k: expected"), (True, "k: expected")])
+def test_candidate_poses_refuse_a_bad_k(k, match):
+    db_c2w = np.stack([_pose(x) for x in (1.0, 2.0, 3.0)])
+    with pytest.raises(ValueError, match=match):
+        candidate_poses(_pose(0.0)[None], torch.ones(1, 2), torch.ones(3, 2), db_c2w, k=k)
+
+
+def test_candidate_poses_refuse_descriptors_of_other_widths_and_poses_of_another_count():
+    db_c2w = np.stack([_pose(1.0), _pose(2.0)])
+    with pytest.raises(ValueError, match="the same width D"):
+        candidate_poses(_pose(0.0)[None], torch.ones(1, 3), torch.ones(2, 2), db_c2w, k=1)
+    with pytest.raises(ValueError, match="database_c2w: expected one pose per database descriptor"):
+        candidate_poses(_pose(0.0)[None], torch.ones(1, 2), torch.ones(3, 2), db_c2w, k=1)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 100])
+def test_verify_picks_the_hypothesis_the_photo_was_taken_from(chunk):
+    truths = [3, 17, 30, 5, 40]
+    photos = _shift_renderer(np.stack([_pose(x) for x in truths]))
+    offsets = [[0, 9, 21], [-5, 0, 6], [11, 0, -20], [7, 14, 0], [0, 1, 2]]
+    hyp = np.stack([np.stack([_pose(t + o) for o in offs]) for t, offs in zip(truths, offsets)])
+    out = verify_poses(photos, hyp, _shift_renderer, chunk=chunk)
+    assert out.index.tolist() == [offs.index(0) for offs in offsets] == [0, 1, 1, 2, 0]
+    assert out.c2w[:, 0, 3].tolist() == [float(t) for t in truths]
+    assert out.scores.shape == (5, 3)
+    assert out.scores.max(1) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_verify_refuses_a_renderer_of_the_wrong_size_and_hypotheses_of_another_count():
+    photos = _shift_renderer(np.stack([_pose(3.0)]))
+    hyp = np.stack([_pose(3.0), _pose(4.0)])[None]
+
+    def small(c2w):
+        return _shift_renderer(c2w)[..., :8, :]
+
+    with pytest.raises(ValueError, match=r"render: expected uint8 views of shape \(2, 3, 16, 24\)"):
+        verify_poses(photos, hyp, small)
+    with pytest.raises(ValueError, match="hypotheses: expected .* N = 1 photos"):
+        verify_poses(photos, np.concatenate([hyp, hyp]), _shift_renderer)
+    with pytest.raises(ValueError, match="query_images: expected uint8 RGB images"):
+        verify_poses(photos.float(), hyp, _shift_renderer)
+
+
+def test_dense_features_are_unit_vectors_at_an_eighth_of_the_resolution():
+    from topoloc.models import Backbone
+
+    torch.manual_seed(0)
+    backbone = Backbone("resnet18", pretrained=False)
+    images = torch.randint(0, 256, (3, 3, 32, 48), dtype=torch.uint8)
+    f = dense_features(backbone, images)
+    assert f.shape == (3, 128, 4, 6)
+    assert torch.allclose(f.norm(dim=1), torch.ones(3, 4, 6), atol=1e-5)
+    assert backbone.training  # restored
+    with pytest.raises(ValueError, match=r"reduction: 3 is not a feature map .* reductions \[2, 4, 8, 16, 32\]"):
+        dense_features(backbone, images, reduction=3)

@@ -609,3 +609,28 @@ def test_the_cpu_presets_two_runs_train_as_documented(tmp_path):
     # without the ramp, no ramp epochs
     flat = dataclasses.replace(cfg, augment_ramp=False).train_config(tmp_path / "f", "simtoreal", tmp_path / "c.pt")
     assert flat.augment_ramp_epochs == 0
+
+
+def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(demo_dir):
+    """recipes/verify_demo.py's logic on the tiny demo: its model, constant-pose and retrieval rows are the
+    figures the demo's own evaluation wrote to summary.json."""
+    from topoloc.experiments.verification import verification_table, verify_demo
+
+    rows = verify_demo(demo_dir, config=TINY, k=2, log=lambda line: None)
+    summary = json.loads((demo_dir / "summary.json").read_text())["augmented (SimToReal)"]["methods"]
+    got = {(r["domain"], r["method"]): (r["t_m"], r["r_deg"]) for r in rows}
+    for domain in ("synthetic", "real"):
+        for ours, theirs in (("model", "augmented (SimToReal)"), ("constant pose", "constant pose"),
+                             ("retrieval (trained model)", "retrieval (features: trained model)"),
+                             ("coverage ceiling", "coverage ceiling")):
+            want = summary[theirs]["by_flight"][f"{domain}/{demo.PLANNED_FLIGHT}"]
+            want = (want["median_m"], want["median_deg"])
+            assert got[(domain, ours)] == pytest.approx(want, rel=1e-6), (domain, ours)
+        for label in ("model", "model + AdaBN"):
+            assert (domain, f"{label} + verification") in got and (domain, f"{label}: best of 3 hypotheses") in got
+    table = verification_table(rows)
+    assert table.splitlines()[0] == (f"| method | {demo.PLANNED_FLIGHT} synthetic | {demo.PLANNED_FLIGHT} real |")
+    with pytest.raises(ValueError, match="run: expected one of"):
+        verify_demo(demo_dir, config=TINY, run="other")
+    with pytest.raises(ValueError, match="flights: .* are not test flights of the demo"):
+        verify_demo(demo_dir, config=TINY, flights=("comballaz-LHS",))

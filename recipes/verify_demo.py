@@ -1,0 +1,49 @@
+#!/usr/bin/env python
+"""Render-and-compare verification on a finished demo: the regressor's pose and the k retrieved
+training poses of each photo are rendered, compared with the photo (the network's layer-2 feature
+maps), and the most similar kept; medians beside the constant pose, retrieval, the coverage
+ceiling and the best hypothesis.
+
+    bash scripts/demo.sh                                      # writes demo/
+    python recipes/verify_demo.py --demo demo                 # planned flight, augmented run, k = 32
+
+The logic lives in topoloc.experiments.verification (the verifier itself in topoloc.evaluation.verify).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from topoloc.experiments.demo_settings import TEST_FLIGHTS  # noqa: E402
+from topoloc.experiments.verification import RUN_FOLDERS, verification_table, verify_demo  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demo", required=True, help="a finished demo's folder (holds data/ and runs/)")
+    parser.add_argument("--run", choices=sorted(RUN_FOLDERS), default="augmented", help="which of the demo's runs")
+    parser.add_argument("--k", type=int, default=32, help="retrieved hypotheses per photo, beside the prediction")
+    parser.add_argument("--flights", default=TEST_FLIGHTS[0],
+                        help=f"comma-separated test flights, or 'all' ({', '.join(TEST_FLIGHTS)})")
+    parser.add_argument("--smoke", action="store_true", help="the demo was run with --smoke")
+    parser.add_argument("--seed", type=int, default=0, help="the demo's seed")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (cuda: the demo's gpu preset)")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    flights = TEST_FLIGHTS if args.flights == "all" else tuple(f for f in args.flights.split(",") if f)
+    try:
+        rows = verify_demo(args.demo, smoke=args.smoke, seed=args.seed, run=args.run, k=args.k, flights=flights,
+                           device=args.device)
+    except (ValueError, FileNotFoundError) as err:
+        parser.exit(2, f"verify_demo.py: error: {err}\n")
+    print(verification_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

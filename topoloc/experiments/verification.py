@@ -1,0 +1,150 @@
+"""Render-and-compare verification on a finished demo: does choosing among the regressor's pose and
+the retrieved training poses, by rendering each and comparing it with the photo, localise better?
+
+`verify_demo` loads a demo folder (`topoloc demo` / `scripts/demo.sh`), takes one of its runs, and
+for each test flight and domain reports the run's median errors as trained and with AdaBN, the
+same after verification (`topoloc.evaluation.verify_poses` over the prediction and the ``k``
+training images nearest in the model's pooled features, rendered by
+`topoloc.procedural.ViewRenderer`), and the brackets: the constant pose, the retrieval baseline,
+the coverage ceiling and the best hypothesis (the verification's own ceiling, chosen knowing the
+truth). `recipes/verify_demo.py` is the command.
+"""
+
+from __future__ import annotations
+
+import time
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from topoloc.data.cache import ImageCache, as_cache
+from topoloc.engine.adapt import adapt_batchnorm
+from topoloc.engine.checkpoint import load_model
+from topoloc.engine.predict import predict
+from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
+from topoloc.evaluation.retrieval import extract_features
+from topoloc.evaluation.verify import candidate_poses, verify_poses
+from topoloc.experiments.demo import _datasets
+from topoloc.experiments.demo_settings import PLANNED_FLIGHT, DemoConfig, demo_config
+from topoloc.metrics import pose_errors
+from topoloc.procedural.views import ViewRenderer
+
+__all__ = ["verify_demo", "verification_table"]
+
+#: The demo's run folders by the name given on the command line.
+RUN_FOLDERS = {"augmented": "augmented", "no_augmentation": "no_augmentation"}
+
+
+def _subset(cache: ImageCache, flight: str, domain: str) -> ImageCache | None:
+    rows = [i for i, (f, d) in enumerate(zip(cache.flights, cache.domains)) if f == flight and d == domain]
+    if not rows:
+        return None
+    idx = torch.tensor(rows)
+    return ImageCache(cache.images[idx], cache.c2w[idx], [cache.names[i] for i in rows],
+                      [cache.domains[i] for i in rows], [cache.flights[i] for i in rows])
+
+
+def _medians(pred, gt) -> tuple[float, float]:
+    t, r = pose_errors(np.asarray(pred)[:, :3], np.asarray(gt)[:, :3])
+    return float(np.median(t)), float(np.median(r))
+
+
+def _best_hypothesis(hyp: np.ndarray, gt: np.ndarray, m_per_deg: float = 1.0) -> np.ndarray:
+    """The hypothesis nearest the truth (position and angle weighted jointly, as the coverage ceiling)."""
+    n, k = hyp.shape[:2]
+    t, r = pose_errors(hyp[:, :, :3].reshape(-1, 3, 4), np.repeat(np.asarray(gt)[:, None, :3], k, 1).reshape(-1, 3, 4))
+    joint = (np.asarray(t) + m_per_deg * np.asarray(r)).reshape(n, k)
+    return hyp[np.arange(n), joint.argmin(1)]
+
+
+def verify_demo(demo_dir: str | PathLike, smoke: bool = False, seed: int = 0, config: DemoConfig | None = None,
+                run: str = "augmented", k: int = 32, flights: tuple[str, ...] = (PLANNED_FLIGHT,), device: str = "cpu",
+                log=print) -> list[dict[str, Any]]:
+    """Median errors of a demo run with and without render-and-compare verification, with brackets.
+
+    Args:
+        demo_dir: a finished demo's folder (holds ``data/`` and ``runs/<run>/last.pt``).
+        smoke, seed: the demo's ``--smoke`` and seed (they give its test images and their size); the
+            preset (cpu or gpu) follows ``device``, as in the demo.
+        config: the demo's `DemoConfig` itself, in place of ``smoke`` and ``seed`` (a demo run with
+            settings of one's own).
+        run: ``"augmented"`` or ``"no_augmentation"``.
+        k: retrieved hypotheses per photo, beside the prediction.
+        flights: test flights to report (the demo's own).
+        device: where to run the model and the renderer.
+        log: where progress lines go.
+
+    Returns:
+        rows ``{"flight", "domain", "method", "t_m", "r_deg"}`` (medians), plus ``"seconds"`` for the
+        verified rows.
+    """
+    demo = Path(demo_dir)
+    if run not in RUN_FOLDERS:
+        raise ValueError(f"run: expected one of {sorted(RUN_FOLDERS)}, got {run!r}")
+    checkpoint = demo / "runs" / RUN_FOLDERS[run] / "last.pt"
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"{checkpoint}: no checkpoint of the {run!r} run; run the demo first "
+                                f"(bash scripts/demo.sh) or pass the demo's folder as --demo")
+    cfg = demo_config(smoke, device=device, seed=seed) if config is None else config
+    missing = [f for f in flights if f not in cfg.test_flights]
+    if missing:
+        raise ValueError(f"flights: {missing} are not test flights of the demo; expected some of {cfg.test_flights}")
+    train_set, _, test_sets = _datasets(cfg, demo / "data")
+    model, normalizer, _ = load_model(checkpoint, device=device)
+    train = as_cache(train_set, cfg.image_size)
+    train_c2w = np.asarray(train.c2w, dtype=np.float64)
+    train_features = extract_features(model, train.images, device=device)
+    height, width = cfg.image_size
+    views = ViewRenderer(width, height, seed=cfg.seed, device=device)
+    constant = constant_pose(train_c2w)
+    rows: list[dict[str, Any]] = []
+    test_caches = [as_cache(ds, cfg.image_size) for ds in test_sets]
+    for flight in flights:
+        for domain in ("synthetic", "real"):
+            cache = next((c for c in (_subset(tc, flight, domain) for tc in test_caches) if c is not None), None)
+            if cache is None:
+                continue
+            gt = np.asarray(cache.c2w, dtype=np.float64)
+
+            def add(method: str, pred, seconds: float | None = None) -> None:
+                t, r = _medians(pred, gt)
+                rows.append({"flight": flight, "domain": domain, "method": method, "t_m": t, "r_deg": r,
+                             **({} if seconds is None else {"seconds": seconds})})
+                log(f"{flight} {domain:9s} {method:40s} {t:7.1f} m {r:6.1f} deg")
+
+            add("constant pose", np.repeat(constant[None], len(gt), 0))
+            add("coverage ceiling", coverage_ceiling(train_c2w, gt)[0])
+            for label, net in (("model", model), ("model + AdaBN", adapt_batchnorm(model, cache, device=device))):
+                pred = np.asarray(predict(net, cache, normalizer, device=device), dtype=np.float64)
+                add(label, pred)
+                query_features = extract_features(net, cache.images, device=device)
+                if label == "model":
+                    nearest = (torch.nn.functional.normalize(query_features, dim=1)
+                               @ torch.nn.functional.normalize(train_features, dim=1).T).argmax(1).numpy()
+                    add("retrieval (trained model)", train_c2w[nearest])
+                hyp = candidate_poses(pred, query_features, train_features, train_c2w, k)
+                add(f"{label}: best of {k + 1} hypotheses", _best_hypothesis(hyp, gt))
+                start = time.perf_counter()
+                chosen = verify_poses(cache.images, hyp, views, model=net, view_model=model)
+                add(f"{label} + verification", chosen.c2w, time.perf_counter() - start)
+    return rows
+
+
+def verification_table(rows: list[dict[str, Any]]) -> str:
+    """The rows of `verify_demo` as a markdown table, one line per method, one column pair per
+    flight and domain."""
+    keys = list(dict.fromkeys((r["flight"], r["domain"]) for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    cell = {(r["method"], r["flight"], r["domain"]): r for r in rows}
+    head = "| method | " + " | ".join(f"{f} {d}" for f, d in keys) + " |"
+    lines = [head, "|" + " --- |" * (len(keys) + 1)]
+    for m in methods:
+        vals = []
+        for f, d in keys:
+            r = cell.get((m, f, d))
+            vals.append("" if r is None else f"{r['t_m']:.1f} m / {r['r_deg']:.1f} deg")
+        lines.append(f"| {m} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)

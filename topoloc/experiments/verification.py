@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG
 from topoloc.engine.adapt import adapt_batchnorm
 from topoloc.engine.checkpoint import load_model
 from topoloc.engine.predict import predict
@@ -52,7 +53,7 @@ def _medians(pred, gt) -> tuple[float, float]:
     return float(np.median(t)), float(np.median(r))
 
 
-def _best_hypothesis(hyp: np.ndarray, gt: np.ndarray, m_per_deg: float = 1.0) -> np.ndarray:
+def _best_hypothesis(hyp: np.ndarray, gt: np.ndarray, m_per_deg: float = DEFAULT_M_PER_DEG) -> np.ndarray:
     """The hypothesis nearest the truth (position and angle weighted jointly, as the coverage ceiling)."""
     n, k = hyp.shape[:2]
     t, r = pose_errors(hyp[:, :, :3].reshape(-1, 3, 4), np.repeat(np.asarray(gt)[:, None, :3], k, 1).reshape(-1, 3, 4))

@@ -21,7 +21,7 @@ def written(tmp_path_factory):
     folder = root / FLIGHT
     rows = np.load(folder / f"{FLIGHT}_poses.npy")
     names = sorted(p for p in folder.iterdir() if p.suffix == ".png" and p.stem.endswith("_img"))
-    images = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in names])
+    images = torch.stack([torch.from_numpy(np.array(Image.open(p).convert("RGB"))).permute(2, 0, 1) for p in names])
     index = [int(p.name[len(FLIGHT) + 1:].split("_")[0]) for p in names]  # <flight>_<row:05d>_<photo>_img.png
     assert index == [0, 223, 446]
     return LocalFrame.named("comballaz").cesium_to_c2w(rows[index]), images

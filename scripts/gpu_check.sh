@@ -15,7 +15,8 @@
 #   5. benchmarks/bench_augment.py (batch 256, 256 px) against albumentations on one CPU core;
 #      benchmarks/bench_train.py: the three data paths side by side, batch-1 latency and throughput;
 #      benchmarks/bench_render.py; benchmarks/bench_inference.py: batch-1 latency, torch eager vs
-#      onnxruntime (CPU) and CUDA; 6. the slow GPU tests (each augment op torch.compile'd against eager);
+#      onnxruntime (CPU) and CUDA; recipes/verify_demo.py on the demo's folder (render-and-compare
+#      verification, planned flight); 6. the slow GPU tests (each augment op torch.compile'd against eager);
 #      bench_augment.py again, torch.compile'd.
 # SKIP_TESTS=1 leaves out step 2 (a re-run after the tests have passed); SKIP_SMOKE=1 leaves out step 3
 # (when the device time allows one try only, the long demo gets its 45 s).
@@ -65,10 +66,10 @@ step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what is l
 
 if [ "$device" = cuda ]; then
   aug=(--batch 256 --size 256 --iters 10); train=(--steps 15); demo=(); render=(--images 1024 --batch-size 64)
-  infer=(--iters 100 --threads 1)
+  infer=(--iters 100 --threads 1); verify=()
 else  # dry run: the same commands at toy sizes
   aug=(--batch 8 --size 64 --iters 2 --albu-seconds 0.2); train=(--steps 2 --size 64 --batch 8 --infer-iters 2 --skip-original)
-  demo=(--smoke); render=(--images 8 --size 96x64); infer=(--iters 3 --warmup 1 --cases 0)
+  demo=(--smoke); render=(--images 8 --size 96x64); infer=(--iters 3 --warmup 1 --cases 0); verify=(--smoke)
 fi
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step pytest_gpu 120 "$py" -m pytest -m "gpu and not slow" -q -rs -p no:cacheprovider tests
@@ -81,6 +82,7 @@ if [ "${SKIP_SMOKE:-0}" = 1 ] || step demo_smoke 120 "$py" -m topoloc.cli demo -
   step bench_train 90 "$py" benchmarks/bench_train.py --device "$device" "${train[@]}" --json "$out/train.json"
   step bench_render 30 "$py" benchmarks/bench_render.py --device "$device" "${render[@]}"
   step bench_inference 40 "$py" benchmarks/bench_inference.py "${infer[@]}"
+  step verify_demo 90 "$py" recipes/verify_demo.py --demo "$out/demo" --device "$device" --json "$out/verify.json" "${verify[@]}"
   step pytest_gpu_slow 150 "$py" -m pytest -m "gpu and slow" --runslow -q -rs -p no:cacheprovider tests
   # last, so it only takes what is left: at dry-run sizes it took 117 s on the 2-core CPU, compiles included
   step bench_augment_compiled 180 "$py" benchmarks/bench_augment.py --device "$device" "${aug[@]}" --compile --skip-albumentations --markdown "$out/augment_compiled.md"

@@ -57,3 +57,18 @@ def test_views_refuse_bad_arguments():
     with pytest.raises(ValueError, match=r"c2w: expected finite camera-to-world poses \(M, 3 or 4, 4\)"):
         views(np.eye(4))
     assert views(np.zeros((0, 4, 4))).shape == (0, 3, 32, 48)
+
+
+@pytest.mark.gpu
+def test_cuda_views_match_the_cpus_and_verify_as_they_do(written):
+    """On a GPU the views differ from the CPU's by float rounding only (as `render` itself), and the
+    verification picks the same hypotheses."""
+    c2w, images = written
+    cpu = ViewRenderer(*SIZE)(c2w)
+    gpu = ViewRenderer(*SIZE, device="cuda")(c2w)
+    assert gpu.device.type == "cpu" and gpu.dtype == torch.uint8
+    assert (gpu.float() - cpu.float()).abs().mean() < 2.0
+    east = np.eye(4)
+    east[0, 3] = 40.0
+    hyp = np.stack([np.stack([east @ p, p]) for p in c2w])
+    assert verify_poses(images, hyp, ViewRenderer(*SIZE, device="cuda")).index.tolist() == [1, 1, 1]

@@ -134,6 +134,10 @@ def test_retrieve_poses_takes_the_neighbours_pose():
     np.testing.assert_array_equal(pred, db_c2w[[2, 0]])
     with pytest.raises(ValueError, match="database_c2w"):
         retrieve_poses(feats, feats, db_c2w[:3])
+    pred34, _, _ = retrieve_poses(feats[[2, 0]] + 0.01, feats, db_c2w[:, :3])  # (N, 3, 4): the bottom row added
+    np.testing.assert_array_equal(pred34, db_c2w[[2, 0]])
+    with pytest.raises(ValueError, match=r"database_c2w: expected .* \(N, 4, 4\) or \(N, 3, 4\), got \(4, 2, 4\)"):
+        retrieve_poses(feats, feats, db_c2w[:, :2])
 
 
 def test_extract_features_uses_the_pooled_backbone_output():

@@ -243,7 +243,8 @@ def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.
     Args:
         query_qd: test-image features.
         database_nd: training-image features.
-        database_c2w: the training images' camera-to-world poses (any metric frame).
+        database_c2w: the training images' camera-to-world poses (any metric frame), (N, 4, 4) or
+            (N, 3, 4) (the bottom row then [0, 0, 0, 1]).
 
     Returns:
         ``(pred_c2w (Q, 4, 4) float64, index (Q,) int64, similarity (Q,) float64)``.
@@ -253,8 +254,11 @@ def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.
     """
     poses = np.asarray(database_c2w.detach().cpu() if isinstance(database_c2w, Tensor) else database_c2w,
                        dtype=np.float64)
-    if poses.ndim != 3 or poses.shape[1:] != (4, 4):
-        raise ValueError(f"database_c2w: expected camera-to-world poses of shape (N, 4, 4), got {poses.shape}")
+    if poses.ndim != 3 or poses.shape[1:] not in ((3, 4), (4, 4)):
+        raise ValueError(f"database_c2w: expected camera-to-world poses of shape (N, 4, 4) or (N, 3, 4), "
+                         f"got {poses.shape}")
+    if poses.shape[1] == 3:
+        poses = np.concatenate([poses, np.broadcast_to([[[0.0, 0.0, 0.0, 1.0]]], (len(poses), 1, 4))], axis=1)
     n = database_nd.shape[0] if hasattr(database_nd, "shape") else len(database_nd)
     if len(poses) != n:
         raise ValueError(f"database_c2w has {len(poses)} poses but database_nd has {n} feature rows; "

@@ -237,6 +237,13 @@ def thumbnail_features(
     return torch.cat(out)
 
 
+def _homogeneous(c2w: np.ndarray) -> np.ndarray:
+    """Camera-to-world poses (..., 3, 4) with their bottom row [0, 0, 0, 1] added; (..., 4, 4) as they are."""
+    if c2w.shape[-2] == 4:
+        return c2w
+    return np.concatenate([c2w, np.broadcast_to([0.0, 0.0, 0.0, 1.0], c2w.shape[:-2] + (1, 4))], axis=-2)
+
+
 def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The retrieval baseline: each query takes the pose of its most similar database image.
 
@@ -257,8 +264,7 @@ def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.
     if poses.ndim != 3 or poses.shape[1:] not in ((3, 4), (4, 4)):
         raise ValueError(f"database_c2w: expected camera-to-world poses of shape (N, 4, 4) or (N, 3, 4), "
                          f"got {poses.shape}")
-    if poses.shape[1] == 3:
-        poses = np.concatenate([poses, np.broadcast_to([[[0.0, 0.0, 0.0, 1.0]]], (len(poses), 1, 4))], axis=1)
+    poses = _homogeneous(poses)
     n = database_nd.shape[0] if hasattr(database_nd, "shape") else len(database_nd)
     if len(poses) != n:
         raise ValueError(f"database_c2w has {len(poses)} poses but database_nd has {n} feature rows; "

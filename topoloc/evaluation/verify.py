@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from topoloc._device import module_device
+from topoloc.evaluation.retrieval import _homogeneous
 from topoloc.models.contract import prepare, unwrap_model
 
 __all__ = [
@@ -175,10 +176,7 @@ def _as_c2w44(c2w, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected camera-to-world poses (..., 3, 4) or (..., 4, 4), got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: poses must be finite")
-    if a.shape[-2] == 3:
-        bottom = np.broadcast_to(np.array([0.0, 0.0, 0.0, 1.0]), a.shape[:-2] + (1, 4))
-        a = np.concatenate([a, bottom], axis=-2)
-    return a
+    return _homogeneous(a)
 
 
 def candidate_poses(predicted_c2w, query_descriptors, database_descriptors, database_c2w, k: int) -> np.ndarray:

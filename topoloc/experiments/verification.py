@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG
 from topoloc.engine.adapt import adapt_batchnorm
 from topoloc.engine.checkpoint import load_model
+from topoloc.engine.evaluate import _rows
 from topoloc.engine.predict import predict
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
-from topoloc.evaluation.retrieval import extract_features
+from topoloc.evaluation.retrieval import extract_features, retrieve_poses
 from topoloc.evaluation.verify import candidate_poses, verify_poses
 from topoloc.experiments.demo import _datasets
 from topoloc.experiments.demo_settings import PLANNED_FLIGHT, DemoConfig, demo_config
@@ -41,11 +41,7 @@ RUN_FOLDERS = {"augmented": "augmented", "no_augmentation": "no_augmentation"}
 
 def _subset(cache: ImageCache, flight: str, domain: str) -> ImageCache | None:
     rows = [i for i, (f, d) in enumerate(zip(cache.flights, cache.domains)) if f == flight and d == domain]
-    if not rows:
-        return None
-    idx = torch.tensor(rows)
-    return ImageCache(cache.images[idx], cache.c2w[idx], [cache.names[i] for i in rows],
-                      [cache.domains[i] for i in rows], [cache.flights[i] for i in rows])
+    return _rows(cache, rows) if rows else None
 
 
 def _medians(pred, gt) -> tuple[float, float]:
@@ -123,9 +119,7 @@ def verify_demo(demo_dir: str | PathLike, smoke: bool = False, seed: int = 0, co
                 add(label, pred)
                 query_features = extract_features(net, cache.images, device=device)
                 if label == "model":
-                    nearest = (torch.nn.functional.normalize(query_features, dim=1)
-                               @ torch.nn.functional.normalize(train_features, dim=1).T).argmax(1).numpy()
-                    add("retrieval (trained model)", train_c2w[nearest])
+                    add("retrieval (trained model)", retrieve_poses(query_features, train_features, train_c2w)[0])
                 hyp = candidate_poses(pred, query_features, train_features, train_c2w, k)
                 add(f"{label}: best of {k + 1} hypotheses", _best_hypothesis(hyp, gt))
                 start = time.perf_counter()

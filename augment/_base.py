@@ -145,7 +145,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             self._user_call = False
             self._drawn = None
 
-    def forward_parameters(self, batch_shape: torch.Size) -> Dict[str, Tensor]:
+    def forward_parameters(self, batch_shape: Tuple[int, ...]) -> Dict[str, Tensor]:
         self._drawn = super().forward_parameters(batch_shape)
         return self._drawn
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 try:
-    from albumentations.core.transforms_interface import ImageOnlyTransform
+    from albumentations.core.transforms_interface import ImageOnlyTransform  # type: ignore[import-untyped, import-not-found]
 except ImportError as err:  # pragma: no cover - exercised only without albumentations
     raise ImportError(
         "augment.albumentations needs albumentations (pip install 'albumentations>=2.0.8,<2.1'); "
@@ -121,12 +121,38 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
+def _bank_tensor(bank: Any) -> torch.Tensor:
+    """An adapter's ``bank`` argument (numpy images, a list of them, or a tensor) as ``(N, 3, H, W)`` floats."""
+    if isinstance(bank, (list, tuple)):
+        if not bank:
+            raise ValueError("bank must hold at least one image, got an empty list.")
+        for i, item in enumerate(bank):
+            _check_numpy_image(item, f"bank[{i}]")
+            if (item.shape, item.dtype) != (bank[0].shape, bank[0].dtype):
+                raise ValueError(f"bank images must share one shape and dtype: bank[0] is {bank[0].shape} "
+                                 f"{bank[0].dtype}, bank[{i}] is {item.shape} {item.dtype}.")
+        bank = np.stack(bank)
+    if isinstance(bank, np.ndarray):
+        if bank.ndim != 4 or not len(bank):
+            raise ValueError(f"bank must have shape (N, H, W, 3) with N >= 1, got {bank.shape}.")
+        _check_numpy_image(bank[0], "bank[0]")
+        if bank.shape[-1] != 3:  # an RGBA bank: the kornia op would name its (N, 4, H, W) copy
+            raise ValueError(f"bank must hold RGB images (N, H, W, 3), got {bank.shape}; drop the alpha channel "
+                             "with bank[..., :3].")
+        _check_unit_range(bank, "bank")
+        return _to_tensor(bank)
+    if isinstance(bank, torch.Tensor):
+        return bank  # checked by the kornia op
+    raise TypeError(f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}.")
+
+
 class _KorniaAdapter(ImageOnlyTransform):
     """Run a kornia augmentation (built with ``p=1``) as an albumentations image-only transform."""
 
+    _op: torch.nn.Module  # set by each subclass's `_build`
+
     def __init__(self, p: float = 0.5) -> None:
         super().__init__(p=check_probability(p, "p"))
-        self._op: torch.nn.Module | None = None
 
     def _build(self, op: torch.nn.Module, **args: Any) -> None:
         for name, value in args.items():
@@ -184,8 +210,10 @@ class RandomClouds(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(opacity=opacity, coverage=coverage, softness=softness, brightness=brightness, scale=scale,
-                    shadow_strength=shadow_strength, shadow_shift=shadow_shift, octaves=octaves)
+        args: dict[str, Any] = dict(
+            opacity=opacity, coverage=coverage, softness=softness, brightness=brightness, scale=scale,
+            shadow_strength=shadow_strength, shadow_shift=shadow_shift, octaves=octaves
+        )
         self._build(augment.RandomClouds(**args, p=1.0), **args)
 
 
@@ -196,7 +224,7 @@ class RandomSnowCover(_KorniaAdapter):
         self, amount: Range = (0.3, 0.9), softness: Range = (0.05, 0.3), brightness: Range = (0.85, 1.0), p: float = 0.5
     ) -> None:
         super().__init__(p=p)
-        args = dict(amount=amount, softness=softness, brightness=brightness)
+        args: dict[str, Any] = dict(amount=amount, softness=softness, brightness=brightness)
         self._build(augment.RandomSnowCover(**args, p=1.0), **args)
 
 
@@ -207,7 +235,7 @@ class RandomSeasonShift(_KorniaAdapter):
         self, autumn: Range = (0.0, 1.0), winter: Range = (0.0, 0.6), tint: Range = (0.0, 1.0), p: float = 0.5
     ) -> None:
         super().__init__(p=p)
-        args = dict(autumn=autumn, winter=winter, tint=tint)
+        args: dict[str, Any] = dict(autumn=autumn, winter=winter, tint=tint)
         self._build(augment.RandomSeasonShift(**args, p=1.0), **args)
 
 
@@ -223,7 +251,7 @@ class RandomHaze(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(density=density, horizon=horizon, airlight=airlight, blue=blue)
+        args: dict[str, Any] = dict(density=density, horizon=horizon, airlight=airlight, blue=blue)
         self._build(augment.RandomHaze(**args, p=1.0), **args)
 
 
@@ -240,7 +268,9 @@ class RandomIllumination(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma, exposure=exposure)
+        args: dict[str, Any] = dict(
+            sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma, exposure=exposure
+        )
         self._build(augment.RandomIllumination(**args, p=1.0), **args)
 
 
@@ -257,7 +287,7 @@ class RandomCameraEffects(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(
+        args: dict[str, Any] = dict(
             temperature=temperature, tint=tint, vignetting=vignetting, noise_std=noise_std, blur_sigma=blur_sigma
         )
         self._build(augment.RandomCameraEffects(**args, p=1.0), **args)
@@ -275,7 +305,9 @@ class RandomEdgeAbstraction(_KorniaAdapter):
         p: float = 0.5,
     ) -> None:
         super().__init__(p=p)
-        args = dict(levels=levels, smoothing=smoothing, edge_strength=edge_strength, edge_threshold=edge_threshold)
+        args: dict[str, Any] = dict(
+            levels=levels, smoothing=smoothing, edge_strength=edge_strength, edge_threshold=edge_threshold
+        )
         self._build(augment.RandomEdgeAbstraction(**args, p=1.0), **args)
 
 
@@ -295,31 +327,8 @@ class FourierDomainAdaptation(_KorniaAdapter):
 
     def __init__(self, bank: Any, beta: Range = (0.01, 0.05), p: float = 0.5) -> None:
         super().__init__(p=p)
-        if isinstance(bank, (list, tuple)):
-            if not bank:
-                raise ValueError("bank must hold at least one image, got an empty list.")
-            for i, item in enumerate(bank):
-                _check_numpy_image(item, f"bank[{i}]")
-                if (item.shape, item.dtype) != (bank[0].shape, bank[0].dtype):
-                    raise ValueError(f"bank images must share one shape and dtype: bank[0] is {bank[0].shape} "
-                                     f"{bank[0].dtype}, bank[{i}] is {item.shape} {item.dtype}.")
-            bank = np.stack(bank)
-        if isinstance(bank, np.ndarray):
-            if bank.ndim != 4 or not len(bank):
-                raise ValueError(f"bank must have shape (N, H, W, 3) with N >= 1, got {bank.shape}.")
-            _check_numpy_image(bank[0], "bank[0]")
-            if bank.shape[-1] != 3:  # an RGBA bank: the kornia op would name its (N, 4, H, W) copy
-                raise ValueError(f"bank must hold RGB images (N, H, W, 3), got {bank.shape}; drop the alpha channel "
-                                 "with bank[..., :3].")
-            _check_unit_range(bank, "bank")
-            bank_t = _to_tensor(bank)
-        elif isinstance(bank, torch.Tensor):
-            bank_t = bank
-        else:
-            raise TypeError(
-                f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}."
-            )
-        self._build(augment.FourierDomainAdaptation(bank_t, beta=beta, p=1.0), beta=beta)
+        args: dict[str, Any] = dict(beta=beta)
+        self._build(augment.FourierDomainAdaptation(_bank_tensor(bank), **args, p=1.0), **args)
         self.bank = bank
 
 
@@ -337,8 +346,6 @@ class SimToReal(_KorniaAdapter):
     def __init__(self, strength: float = 0.5, op_p: float = 0.5, bank: Any = None, p: float = 1.0) -> None:
         super().__init__(p=p)
         check_probability(op_p, "op_p")  # augment.SimToReal calls it `p`
-        bank_t = None
-        if bank is not None:
-            bank_t = FourierDomainAdaptation(bank, p=1.0)._op.bank
+        bank_t = _bank_tensor(bank) if bank is not None else None
         self._build(augment.SimToReal(strength=strength, p=op_p, bank=bank_t), strength=strength, op_p=op_p)
         self.bank = bank

@@ -49,6 +49,8 @@ class RandomClouds(SimToRealAugmentationBase):
         True
     """
 
+    octaves: int
+
     def __init__(
         self,
         opacity: Tuple[float, float] = (0.5, 0.9),

@@ -68,6 +68,9 @@ class SimToReal(ImageSequential):
         torch.Size([2, 3, 32, 32])
     """
 
+    strength: float
+    p: float
+
     def __init__(
         self,
         strength: float = 0.5,

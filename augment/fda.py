@@ -44,6 +44,8 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         torch.Size([2, 3, 32, 32])
     """
 
+    bank: Tensor  # a buffer (moves with .to(device)), not a parameter
+
     def __init__(
         self,
         bank: Tensor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import numbers
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,7 +88,7 @@ def blur_radius(max_sigma: float) -> int:
     return int(math.ceil(3.0 * max_sigma))
 
 
-def image_blur_radius(sigma: Tensor, max_sigma: float | None, name: str, size: tuple[int, int]) -> int:
+def image_blur_radius(sigma: Tensor, max_sigma: float | None, name: str, size: Sequence[int]) -> int:
     """The static radius of `gaussian_blur` for per-image ``sigma`` on images of ``size`` (H, W).
 
     Three sigmas of ``max_sigma`` (when None, the largest ``sigma``: one device synchronisation, and

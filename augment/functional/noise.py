@@ -244,8 +244,9 @@ def fractal_noise(
         persistence_b = persistence.to(device=offset.device, dtype=work).expand(batch).reshape(-1, 1, 1, 1)
     else:  # a number: filled on the device, no host-to-device copy
         persistence_b = torch.full((batch, 1, 1, 1), float(persistence), device=offset.device, dtype=work)
-    if basis == "value" and max_scale is None:
-        max_scale = float(scale.detach().max())
+    value_max = 0.0  # the value basis's bound on scale
+    if basis == "value":
+        value_max = float(scale.detach().max()) if max_scale is None else max_scale
     seed_i = seed.to(torch.int64)
     total = torch.zeros((), device=offset.device, dtype=work)
     norm = torch.zeros((), device=offset.device, dtype=work)
@@ -254,7 +255,7 @@ def fractal_noise(
         factor = lacunarity**k
         seed_k = seed_i + k * _OCTAVE_SEED_STEP
         if basis == "value":
-            octave = value_noise(seed_k, offset * factor, scale * factor, size, max_scale * factor, work) - 0.5
+            octave = value_noise(seed_k, offset * factor, scale * factor, size, value_max * factor, work) - 0.5
         else:
             octave = perlin_noise(seed_k, offset * factor, scale * factor, size, work)
         total = total + amplitude * octave

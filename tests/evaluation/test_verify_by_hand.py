@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from topoloc.evaluation import candidate_poses, dense_features, grey_features, verify_poses, view_similarity
+from topoloc.evaluation import (average_hypotheses, candidate_poses, dense_features, grey_features, verify_poses,
+                                view_similarity)
 
 
 def _pose(x: float) -> np.ndarray:
@@ -108,3 +109,61 @@ def test_dense_features_are_unit_vectors_at_an_eighth_of_the_resolution():
     assert backbone.training  # restored
     with pytest.raises(ValueError, match=r"reduction: 3 is not a feature map .* reductions \[2, 4, 8, 16, 32\]"):
         dense_features(backbone, images, reduction=3)
+
+
+def _yaw_pose(deg: float, x: float = 0.0) -> np.ndarray:
+    c2w = _pose(x)
+    c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))
+    c2w[:2, :2] = [[c, -s], [s, c]]
+    return c2w
+
+
+def _yaw_of(c2w) -> float:
+    return float(np.degrees(np.arctan2(c2w[1, 0], c2w[0, 0])))
+
+
+def test_averaging_weighs_the_best_hypotheses_by_a_softmax_of_their_scores():
+    # scores 0.1 and 0.0 at temperature 0.1: weights 1 / (1 + e^-1) = 0.7310586 and e^-1 / (1 + e^-1) = 0.2689414.
+    # Positions 0 and 10 m: 2.689414 m. Yaws 0 and 40 deg about one axis: the chordal mean of two rotations
+    # about one axis is the rotation by atan2(w1 sin 0 + w2 sin 40, w1 cos 0 + w2 cos 40)
+    # = atan2(0.2689414 x 0.6427876, 0.7310586 + 0.2689414 x 0.7660444) = atan2(0.1728729, 0.9371000) = 10.4524 deg.
+    hyp = np.stack([_yaw_pose(0.0, 0.0), _yaw_pose(40.0, 10.0), _yaw_pose(90.0, 50.0)])[None]
+    scores = np.array([[0.1, 0.0, -5.0]])  # the third weighs e^-51 of the first: nothing
+    out = average_hypotheses(hyp, scores, top=3, temperature=0.1)
+    w2 = np.exp(-1.0) / (1.0 + np.exp(-1.0))
+    assert out[0, 0, 3] == pytest.approx(10.0 * w2, abs=1e-9)
+    want = np.degrees(np.arctan2(w2 * np.sin(np.radians(40.0)), (1 - w2) + w2 * np.cos(np.radians(40.0))))
+    assert want == pytest.approx(10.4524, abs=1e-4)
+    assert _yaw_of(out[0]) == pytest.approx(want, abs=1e-9)
+    np.testing.assert_allclose(out[0, :3, :3] @ out[0, :3, :3].T, np.eye(3), atol=1e-12)  # a rotation
+    assert np.linalg.det(out[0, :3, :3]) == pytest.approx(1.0)
+    np.testing.assert_array_equal(out[0, 3], [0, 0, 0, 1])
+
+
+def test_averaging_the_top_one_is_the_verified_choice():
+    hyp = np.stack([np.stack([_yaw_pose(10.0 * i, float(i)) for i in range(4)])] * 2)
+    scores = np.array([[0.1, 0.7, 0.3, 0.7], [0.9, 0.2, 0.2, 0.1]])  # photo 0: a tie, the earlier one wins
+    out = average_hypotheses(hyp[:, :, :3], scores, top=1)  # (N, K, 3, 4) taken too
+    np.testing.assert_allclose(out, hyp[[0, 1], [1, 0]], atol=1e-12)
+    # only the `top` best are averaged: photo 1's second and third (0.2 each) are left out at top=1 and 2 alike
+    np.testing.assert_allclose(average_hypotheses(hyp, scores, top=2)[1, 0, 3],
+                               1.0 / (1.0 + np.exp(0.7 / 0.05)), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(top=0), "top: expected an integer from 1 to the 2"), (dict(top=3), "top: expected"),
+    (dict(top=1.0), "top: expected"), (dict(top=2, temperature=0.0), "temperature: expected a positive finite"),
+    (dict(top=2, temperature=float("inf")), "temperature"), (dict(top=2, temperature="0.1"), "temperature"),
+])
+def test_averaging_refuses_bad_arguments(kwargs, match):
+    hyp = np.stack([_pose(0.0), _pose(1.0)])[None]
+    with pytest.raises(ValueError, match=match):
+        average_hypotheses(hyp, np.array([[0.5, 0.4]]), **kwargs)
+
+
+def test_averaging_refuses_scores_of_another_shape_or_not_finite():
+    hyp = np.stack([_pose(0.0), _pose(1.0)])[None]
+    with pytest.raises(ValueError, match=r"scores: expected one per hypothesis, shape \(1, 2\)"):
+        average_hypotheses(hyp, np.array([0.5, 0.4]))
+    with pytest.raises(ValueError, match="scores: expected finite values"):
+        average_hypotheses(hyp, np.array([[0.5, np.nan]]))

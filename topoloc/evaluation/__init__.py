@@ -9,7 +9,7 @@ it is written, apart from the loop that runs a model over datasets (`topoloc.eng
 - `retrieval`: the nearest-neighbour retrieval baseline: descriptors (a model's pooled backbone
   features or a model-free thumbnail), nearest neighbours by cosine similarity, their poses.
 - `verify`: render-and-compare verification: of several candidate poses per photo (the regressor's,
-  the retrieved ones), the one whose rendered view looks most like the photo.
+  the retrieved ones), the one whose rendered view looks most like the photo, or a weighted mean of the best few.
 - `landcover`: errors split by the share of a land-cover class in view (which views carry the error).
 - `localisation`, `gis`: predicted poses of new photos (no ground truth) in every frame a user
   needs, and their CSV / GeoJSON / KML files (`topoloc.engine.localise` builds them).
@@ -24,8 +24,8 @@ from topoloc.evaluation.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, T
                                         write_rows_csv)
 from topoloc.evaluation.retrieval import (FEATURE_SOURCES, THUMBNAIL_SIZE_HW, extract_features, nearest_neighbours,
                                           retrieval_label, retrieve_poses, thumbnail_features)
-from topoloc.evaluation.verify import (Verification, candidate_poses, dense_features, grey_features, verify_poses,
-                                       view_similarity)
+from topoloc.evaluation.verify import (Verification, average_hypotheses, candidate_poses, dense_features, grey_features,
+                                       verify_poses, view_similarity)
 
 __all__ = [
     # results
@@ -61,6 +61,7 @@ __all__ = [
     "dense_features",
     "grey_features",
     "verify_poses",
+    "average_hypotheses",
     "view_similarity",
     # new photos
     "Localisation",

@@ -14,10 +14,12 @@ itself (`grey_features`: the score is then the normalised cross-correlation of t
   images most similar to the photo in a descriptor space (`topoloc.evaluation.extract_features`).
 - `verify_poses`: renders every hypothesis, scores it against the photo (`view_similarity`) and
   keeps the best; the photos are processed a chunk at a time, so memory does not grow with them.
+- `average_hypotheses`: instead of the best alone, a weighted mean of the few best-scoring
+  hypotheses (position and chordal-mean rotation): a pose between the hypotheses.
 
 The renders must be of the appearance the network was trained on (the synthetic one), and the
-hypotheses and the renderer must share one world frame. Verification cannot do better than the
-best hypothesis; it is a choice, not a refinement.
+hypotheses and the renderer must share one world frame. `verify_poses` cannot do better than the
+best hypothesis; it is a choice, not a refinement (`average_hypotheses` can land between them).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from topoloc.models.contract import prepare, unwrap_model
 
 __all__ = [
     "Verification",
+    "average_hypotheses",
     "candidate_poses",
     "dense_features",
     "grey_features",
@@ -264,3 +267,56 @@ def verify_poses(query_images: Tensor, hypotheses, render: Renderer, model: nn.M
     score = torch.cat(scores).float().numpy()
     index = score.argmax(1)
     return Verification(c2w=hyp[np.arange(n), index], index=index.astype(np.int64), scores=score)
+
+
+def average_hypotheses(hypotheses, scores, top: int = 5, temperature: float = 0.05) -> np.ndarray:
+    """Per photo, the weighted mean of its ``top`` best-scoring hypotheses.
+
+    The weights are a softmax of the scores over ``temperature`` (a hypothesis scoring ``temperature``
+    less than the best weighs 1 / e as much); the position is the weighted mean, the rotation the
+    weighted chordal mean (the rotation nearest, in the Frobenius norm, to the weighted mean of the
+    matrices). ``top=1`` is the best hypothesis itself, as `verify_poses` chooses it.
+
+    Args:
+        hypotheses: (N, K, 3 or 4, 4) the camera-to-world poses `verify_poses` scored.
+        scores: (N, K) their scores (`Verification.scores`).
+        top: how many of the best-scoring hypotheses to average, 1 to K.
+        temperature: the softmax's temperature, in units of the score (> 0).
+
+    Returns:
+        (N, 4, 4) float64 poses.
+
+    Example:
+        >>> import math
+        >>> def yaw(deg):
+        ...     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+        ...     pose = np.eye(4); pose[:2, :2] = [[c, -s], [s, c]]; return pose
+        >>> a, b = yaw(0.0), yaw(20.0)
+        >>> b[0, 3] = 10.0  # 10 m east of the first, turned 20 deg
+        >>> mean = average_hypotheses(np.stack([a, b])[None], np.array([[0.5, 0.5]]), top=2)
+        >>> float(mean[0, 0, 3]), round(math.degrees(math.atan2(mean[0, 1, 0], mean[0, 0, 0])), 9)
+        (5.0, 10.0)
+    """
+    hyp = _as_c2w44(hypotheses, "hypotheses")
+    if hyp.ndim != 4 or hyp.shape[1] == 0:
+        raise ValueError(f"hypotheses: expected (N, K, 4, 4) with K >= 1, got {hyp.shape}")
+    score = np.asarray(scores, dtype=np.float64)
+    if score.shape != hyp.shape[:2]:
+        raise ValueError(f"scores: expected one per hypothesis, shape {hyp.shape[:2]}, got {score.shape}")
+    if not np.isfinite(score).all():
+        raise ValueError("scores: expected finite values, got NaN or infinity")
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= hyp.shape[1]:
+        raise ValueError(f"top: expected an integer from 1 to the {hyp.shape[1]} hypotheses per photo, got {top!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < np.inf:
+        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    order = np.argsort(-score, axis=1, kind="stable")[:, :top]  # ties: the earlier hypothesis first
+    best = np.take_along_axis(hyp, order[:, :, None, None], axis=1)
+    weight = np.exp((np.take_along_axis(score, order, axis=1) - score.max(1, keepdims=True)) / temperature)
+    weight /= weight.sum(1, keepdims=True)
+    out = np.tile(np.eye(4), (len(hyp), 1, 1))
+    out[:, :3, 3] = np.einsum("nk,nki->ni", weight, best[:, :, :3, 3])
+    u, _, vt = np.linalg.svd(np.einsum("nk,nkij->nij", weight, best[:, :, :3, :3]))
+    flip = np.ones((len(hyp), 3))
+    flip[:, 2] = np.where(np.linalg.det(u @ vt) < 0, -1.0, 1.0)  # a rotation, not a reflection
+    out[:, :3, :3] = (u * flip[:, None, :]) @ vt
+    return out

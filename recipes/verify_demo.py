@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Render-and-compare verification on a finished demo: the regressor's pose and the k retrieved
 training poses of each photo are rendered, compared with the photo (the network's layer-2 feature
-maps), and the most similar kept; medians beside the constant pose, retrieval, the coverage
-ceiling and the best hypothesis.
+maps), and the most similar kept (and, as a second reading, the weighted mean of the few best);
+medians beside the constant pose, retrieval, the coverage ceiling and the best hypothesis.
 
     bash scripts/demo.sh                                      # writes demo/
     python recipes/verify_demo.py --demo demo                 # planned flight, augmented run, k = 32
@@ -27,6 +27,9 @@ def main() -> None:
     parser.add_argument("--demo", required=True, help="a finished demo's folder (holds data/ and runs/)")
     parser.add_argument("--run", choices=sorted(RUN_FOLDERS), default="augmented", help="which of the demo's runs")
     parser.add_argument("--k", type=int, default=32, help="retrieved hypotheses per photo, beside the prediction")
+    parser.add_argument("--top", type=int, default=5,
+                        help="also report the weighted mean of the best-scoring hypotheses, this many (1: not)")
+    parser.add_argument("--temperature", type=float, default=0.05, help="the mean's softmax temperature (score units)")
     parser.add_argument("--flights", default=TEST_FLIGHTS[0],
                         help=f"comma-separated test flights, or 'all' ({', '.join(TEST_FLIGHTS)})")
     parser.add_argument("--smoke", action="store_true", help="the demo was run with --smoke")
@@ -37,7 +40,7 @@ def main() -> None:
     flights = TEST_FLIGHTS if args.flights == "all" else tuple(f for f in args.flights.split(",") if f)
     try:
         rows = verify_demo(args.demo, smoke=args.smoke, seed=args.seed, run=args.run, k=args.k, flights=flights,
-                           device=args.device)
+                           device=args.device, top=args.top, temperature=args.temperature)
     except (ValueError, FileNotFoundError) as err:
         parser.exit(2, f"verify_demo.py: error: {err}\n")
     print(verification_table(rows))

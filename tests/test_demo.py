@@ -616,7 +616,7 @@ def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(dem
     figures the demo's own evaluation wrote to summary.json."""
     from topoloc.experiments.verification import verification_table, verify_demo
 
-    rows = verify_demo(demo_dir, config=TINY, k=2, log=lambda line: None)
+    rows = verify_demo(demo_dir, config=TINY, k=2, top=3, log=lambda line: None)
     summary = json.loads((demo_dir / "summary.json").read_text())["augmented (SimToReal)"]["methods"]
     got = {(r["domain"], r["method"]): (r["t_m"], r["r_deg"]) for r in rows}
     for domain in ("synthetic", "real"):
@@ -628,9 +628,14 @@ def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(dem
             assert got[(domain, ours)] == pytest.approx(want, rel=1e-6), (domain, ours)
         for label in ("model", "model + AdaBN"):
             assert (domain, f"{label} + verification") in got and (domain, f"{label}: best of 3 hypotheses") in got
+            assert (domain, f"{label} + verification, mean of the best 3") in got
     table = verification_table(rows)
     assert table.splitlines()[0] == (f"| method | {demo.PLANNED_FLIGHT} synthetic | {demo.PLANNED_FLIGHT} real |")
     with pytest.raises(ValueError, match="run: expected one of"):
         verify_demo(demo_dir, config=TINY, run="other")
     with pytest.raises(ValueError, match="flights: .* are not test flights of the demo"):
         verify_demo(demo_dir, config=TINY, flights=("comballaz-LHS",))
+    with pytest.raises(ValueError, match=r"top: expected an integer from 1 to the k \+ 1 = 3 hypotheses"):
+        verify_demo(demo_dir, config=TINY, k=2)  # the default top, 5, of 3 hypotheses
+    with pytest.raises(ValueError, match="temperature: expected a positive finite number"):
+        verify_demo(demo_dir, config=TINY, temperature=0)

@@ -44,7 +44,7 @@ def module_device(module: torch.nn.Module) -> torch.device:
         >>> module_device(torch.nn.BatchNorm2d(3, affine=False)), module_device(torch.nn.ReLU())
         (device(type='cpu'), device(type='cpu'))
     """
-    tensor = next(module.parameters(), None)
+    tensor: torch.Tensor | None = next(module.parameters(), None)
     if tensor is None:
         tensor = next(module.buffers(), None)
     return tensor.device if tensor is not None else torch.device("cpu")

@@ -44,7 +44,9 @@ def _windows_pid_alive(pid: int, kernel32=None, last_error: Callable[[], int] | 
     if not 0 < pid < 2**32:  # a DWORD
         return False
     if kernel32 is None:
-        kernel32, last_error = _kernel32(), ctypes.get_last_error
+        kernel32 = _kernel32()
+    if last_error is None:
+        last_error = ctypes.get_last_error  # type: ignore[attr-defined]  # Windows only; typeshed gates it so
     handle = kernel32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
     if not handle:
         return last_error() == _ERROR_ACCESS_DENIED

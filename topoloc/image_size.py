@@ -14,7 +14,7 @@ for a square.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -25,6 +25,19 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+# short_side=False never gives an int, allow_none=False never None: the overloads say so to the type checker
+@overload
+def parse_image_size(value: Any, *, name: str = ..., short_side: Literal[False], minimum: int = ...,
+                     maximum: int | None = ..., allow_none: Literal[False] = ...) -> tuple[int, int]: ...
+@overload
+def parse_image_size(value: Any, *, name: str = ..., short_side: Literal[False], minimum: int = ...,
+                     maximum: int | None = ..., allow_none: bool) -> tuple[int, int] | None: ...
+@overload
+def parse_image_size(value: Any, *, name: str = ..., short_side: bool = ..., minimum: int = ...,
+                     maximum: int | None = ..., allow_none: Literal[False] = ...) -> tuple[int, int] | int: ...
+@overload
+def parse_image_size(value: Any, *, name: str = ..., short_side: bool = ..., minimum: int = ...,
+                     maximum: int | None = ..., allow_none: bool = ...) -> tuple[int, int] | int | None: ...
 def parse_image_size(value: Any, *, name: str = "image_size", short_side: bool = True, minimum: int = 1,
                      maximum: int | None = None, allow_none: bool = False) -> tuple[int, int] | int | None:
     """Validate a size argument: ``(H, W)``, an int (the short side) or ``"WxH"`` text.

@@ -46,7 +46,7 @@ def check_fractions(fractions) -> tuple[float, float, float]:
         raise ValueError(
             f"split_fractions: expected three non-negative (train, val, test) fractions summing to 1, got {fractions!r}"
         )
-    return tuple(float(a) for a in f)
+    return float(f[0]), float(f[1]), float(f[2])
 
 
 def split_assignment(n_rows: int, fractions=DEFAULT_FRACTIONS, seed: int = 0, block: int = 1) -> np.ndarray:

@@ -34,7 +34,7 @@ import warnings
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ from topoloc._paths import not_a_checkpoint_file
 from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.config import TrainConfig
-from topoloc.geodesy import TOPO_ORIGINS
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 from topoloc.models import create_model
 from topoloc.models.contract import record_input_size
 
@@ -83,7 +83,11 @@ def remove_stale_temporaries(folder: str | PathLike) -> list[Path]:
     return remove_stale_writes(folder)
 
 
-def frame_record(frame: Any) -> dict[str, Any] | None:
+@overload
+def frame_record(frame: None) -> None: ...
+@overload
+def frame_record(frame: LocalFrame) -> dict[str, Any]: ...
+def frame_record(frame: LocalFrame | None) -> dict[str, Any] | None:
     """A `LocalFrame` as the checkpoint's plain ``frame`` dict (None for None).
 
     Example:

@@ -10,7 +10,7 @@ module is the loop that runs the model; the result types and their files live on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -297,14 +297,15 @@ def evaluate(
     else:
         result.coverage = coverage(train_c2w, gt, m_per_deg=m_per_deg)
     for source in sources:
+        train_images = cast(ImageCache, train_cache).images  # sources need a train_set, cached above
         if source == "model":
             feat_model = (retrieval_model if retrieval_model is not None else model).to(device)
-            db = extract_features(feat_model, train_cache.images, device, batch_size)
+            db = extract_features(feat_model, train_images, device, batch_size)
             query = torch.cat([extract_features(feat_model, c.images, device, batch_size) for c in caches])
             label = retrieval_label(source, None if retrieval_model is None else "the given retrieval_model")
         else:
             colour = source == "thumbnail_colour"
-            db = thumbnail_features(train_cache.images, colour=colour)
+            db = thumbnail_features(train_images, colour=colour)
             query = torch.cat([thumbnail_features(c.images, colour=colour) for c in caches])
             label = retrieval_label(source)
         pred, _, _ = retrieve_poses(query, db, train_c2w)

@@ -28,7 +28,7 @@ import warnings
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -58,14 +58,18 @@ class OnnxPoseNet(nn.Module):
         - output: (B, 3 + k) float32 pose code (`topoloc.pose_decoder.decode_pose`)
     """
 
+    mean: Tensor  # (1, 3, 1, 1) buffers: the model's normalisation
+    std: Tensor
+
     def __init__(self, model: nn.Module, input_dtype: str = "uint8") -> None:
         super().__init__()
         if input_dtype not in INPUT_DTYPES:
             raise ValueError(f"input_dtype: expected one of {INPUT_DTYPES}, got {input_dtype!r}")
         self.model = model
         self.input_dtype = input_dtype
-        self.register_buffer("mean", model.image_mean.detach().float().clone().reshape(1, 3, 1, 1))
-        self.register_buffer("std", model.image_std.detach().float().clone().reshape(1, 3, 1, 1))
+        mean, std = cast(Tensor, model.image_mean), cast(Tensor, model.image_std)  # an AtLoc's properties
+        self.register_buffer("mean", mean.detach().float().clone().reshape(1, 3, 1, 1))
+        self.register_buffer("std", std.detach().float().clone().reshape(1, 3, 1, 1))
 
     def forward(self, images: Tensor) -> Tensor:
         x = images.float()

@@ -13,10 +13,13 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from topoloc.models import AtLoc, AtLocLoss
 
 __all__ = ["StepMeter", "first_non_finite", "non_finite_loss_error", "weights_finite", "predicts_finite",
            "non_finite_model_error", "progress_bar", "epoch_row"]
@@ -98,7 +101,7 @@ def weights_finite(model: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def predicts_finite(model: nn.Module, images: Tensor, autocast: bool) -> bool:
+def predicts_finite(model: AtLoc, images: Tensor, autocast: bool) -> bool:
     """Whether ``model``'s outputs on ``images`` are finite (eval mode, no RNG draw).
 
     Finite weights are not enough (weights of 1e9 overflow the activations): a checkpoint is
@@ -135,7 +138,7 @@ def progress_bar(epoch: int, epochs: int, first: int, steps_per_epoch: int) -> A
     return tqdm(total=steps_per_epoch, initial=first, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False)
 
 
-def epoch_row(epoch: int, global_step: int, stats: dict[str, float], criterion: nn.Module,
+def epoch_row(epoch: int, global_step: int, stats: dict[str, float], criterion: AtLocLoss,
               optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The ``log.csv`` row of ``epoch`` (0-based): mean losses per step, loss weights, learning rate and
     speed; the validation columns ``None`` (filled when validated)."""

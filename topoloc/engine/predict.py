@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import torch
 from torch import Tensor, nn
@@ -15,6 +15,19 @@ from topoloc.models.contract import check_model, prepare, resolve_input_size, un
 __all__ = ["predict"]
 
 
+# without return_codes the poses alone: the overloads tell the type checker which of the two comes back
+@overload
+def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+            device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
+            channels_last: bool = ..., return_codes: Literal[False] = ...) -> Tensor: ...
+@overload
+def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+            device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
+            channels_last: bool = ..., *, return_codes: Literal[True]) -> tuple[Tensor, Tensor]: ...
+@overload
+def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+            device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
+            channels_last: bool = ..., return_codes: bool = ...) -> Tensor | tuple[Tensor, Tensor]: ...
 @torch.no_grad()
 def predict(
     model: nn.Module,

@@ -50,8 +50,8 @@ class RunLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter  # noqa: PLC0415 - deferred: optional, slow to import
             except ImportError:  # tensorboard is optional
-                SummaryWriter = None
-            if SummaryWriter is not None:
+                pass
+            else:
                 self.writer = SummaryWriter(log_dir=str(Path(out_dir) / "tb"), purge_step=resume_step)
 
     def scalars(self, values: dict[str, float], step: int, prefix: str = "train") -> None:

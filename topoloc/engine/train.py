@@ -23,7 +23,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import numpy as np
 import torch
@@ -48,7 +48,7 @@ from topoloc.engine.resume import (RESUME_FIELDS, RUN_FILES, ResumeSettingsError
 from topoloc.engine.runlog import RunLogger
 from topoloc.geodesy import LocalFrame
 from topoloc.metrics import pose_errors
-from topoloc.models import AtLocLoss, create_model
+from topoloc.models import AtLoc, AtLocLoss, create_model
 from topoloc.models.contract import record_input_size, to_unit_float
 
 __all__ = ["train", "Trainer", "TrainResult", "ResumeSettingsError", "initial_model", "build_augment", "RESUME_FIELDS",
@@ -166,7 +166,7 @@ def check_val_frame(train_frame: dict[str, Any] | None, val_set: Any) -> None:
                      "sets with the same frame= (e.g. TopoFlight(..., frame=...))")
 
 
-def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> nn.Module:
+def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> AtLoc:
     """The run's initial model: ``create_model(config.model, **config.model_kwargs)`` drawn right
     after ``torch.manual_seed(config.seed)``, with the training input size recorded.
 
@@ -372,7 +372,8 @@ class Trainer:
             self.train_model = DistributedDataParallel(self.model,
                                                        device_ids=[self.device.index] if self.cuda else None)
         if self.config.compile:
-            self.train_model = torch.compile(self.train_model)
+            # compiling a module gives a module (an OptimizedModule); the stub says any callable
+            self.train_model = cast(nn.Module, torch.compile(self.train_model))
         self.side_stream = torch.cuda.Stream(self.device) if self.cuda else None
 
     # ----------------------------------------------------------------- the step
@@ -390,7 +391,8 @@ class Trainer:
     def _augment(self, x: Tensor, idx: Tensor) -> Tensor:
         """The augmented images of ``idx``: relit on their normals (when asked), then `augment`."""
         if self.relight is not None:
-            normals = self.normals.index_select(0, idx.to(self.normals.device)).to(x.device, non_blocking=True)
+            normals = cast(Tensor, self.normals)  # `_build_caches` set them with `relight`
+            normals = normals.index_select(0, idx.to(normals.device)).to(x.device, non_blocking=True)
             x = self.relight(x, normals)
         return self.augment(x) if self.augment is not None else x
 
@@ -488,6 +490,8 @@ class Trainer:
     # ----------------------------------------------------------------- validation
     def validate(self) -> tuple[float, float]:
         """Median translation (m) and rotation (deg) errors on the validation cache (this process)."""
+        if self.val_cache is None:
+            raise ValueError("Trainer.validate: the run has no validation set (`val_set`)")
         pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch, device=self.device,
                        amp=self.config.amp, channels_last=self.config.channels_last)
         t_m, r_deg = pose_errors(pred, self.val_cache.c2w.cpu())
@@ -502,10 +506,11 @@ class Trainer:
         metrics = [self.validate() if self.info.is_main else None]
         if self.info.distributed:
             dist.broadcast_object_list(metrics, src=0)
-        row["val_median_m"], row["val_median_deg"] = metrics[0]
-        if best is not None and metrics[0][0] >= best["val_median_m"]:
+        val_m, val_deg = cast(tuple[float, float], metrics[0])  # rank 0's, broadcast
+        row["val_median_m"], row["val_median_deg"] = val_m, val_deg
+        if best is not None and val_m >= best["val_median_m"]:
             return best, False
-        return {"epoch": epoch + 1, "val_median_m": metrics[0][0], "val_median_deg": metrics[0][1]}, True
+        return {"epoch": epoch + 1, "val_median_m": val_m, "val_median_deg": val_deg}, True
 
     # ----------------------------------------------------------------- the loop
     def fit(self) -> TrainResult:

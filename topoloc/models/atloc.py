@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from os import PathLike
-from typing import Any
+from typing import Any, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -243,7 +243,7 @@ class AtLoc(nn.Module):
                 "attention='spatial' has weights over image positions"
             )
         x, weights, grid = self._embed(images, return_attention=True)
-        return self.forward_head(x), weights, grid
+        return self.forward_head(x), cast(Tensor, weights), grid  # a spatial attention asked for: its weights
 
     # ----------------------------------------------------------------- construction
     @classmethod

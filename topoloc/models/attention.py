@@ -123,7 +123,8 @@ class SpatialAttention(nn.Module):
         self.g = nn.Conv2d(dim, inner, 1)
         self.W = nn.Conv2d(inner, dim, 1)
         nn.init.zeros_(self.W.weight)
-        nn.init.zeros_(self.W.bias)
+        if self.W.bias is not None:  # always: the convolution has a bias
+            nn.init.zeros_(self.W.bias)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, inner_dim={self.inner_dim}"

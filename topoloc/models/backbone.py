@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -52,43 +53,48 @@ def _set_stem_width(model: nn.Module, width: int, name: str) -> None:
     (convolution + norm) where the widths no longer match, and loses it where they then do, as timm
     builds a block. Nothing changes where the stem is already ``width``.
     """
-    stem, norm, block = model.conv1, model.bn1, model.layer1[0]
+    # the caller checked that model.conv1 is a Conv2d and that model has a layer1 (a Sequential of blocks)
+    stem, norm, block = cast(nn.Conv2d, model.conv1), model.bn1, cast(nn.Sequential, model.layer1)[0]
     if stem.out_channels == width:
         return
-    if type(norm) is not nn.BatchNorm2d or not isinstance(getattr(block, "conv1", None), nn.Conv2d):
+    block_conv = getattr(block, "conv1", None)
+    if type(norm) is not nn.BatchNorm2d or not isinstance(block_conv, nn.Conv2d):
         raise ValueError(f"Backbone({name!r}): `stem_width` of the 7x7 stem is supported for ResNets with a "
                          f"BatchNorm2d stem and plain convolutions in their blocks, not this one "
-                         f"({type(norm).__name__}, {type(getattr(block, 'conv1', None)).__name__})")
+                         f"({type(norm).__name__}, {type(block_conv).__name__})")
 
-    like = dict(device=norm.weight.device, dtype=norm.weight.dtype)
+    like: dict[str, Any] = dict(device=norm.weight.device, dtype=norm.weight.dtype)
 
     def timm_init(conv: nn.Conv2d) -> nn.Conv2d:
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")  # timm's ResNet init
         return conv
 
     def conv_like(old: nn.Conv2d, in_channels: int, out_channels: int) -> nn.Conv2d:
-        return timm_init(nn.Conv2d(in_channels, out_channels, old.kernel_size, stride=old.stride, padding=old.padding,
-                                   dilation=old.dilation, groups=old.groups, bias=old.bias is not None, **like))
+        k, s, d = ((t[0], t[1]) for t in (old.kernel_size, old.stride, old.dilation))  # a Conv2d's are pairs
+        padding = old.padding if isinstance(old.padding, str) else (old.padding[0], old.padding[1])
+        return timm_init(nn.Conv2d(in_channels, out_channels, k, stride=s, padding=padding,
+                                   dilation=d, groups=old.groups, bias=old.bias is not None, **like))
 
     model.conv1 = conv_like(stem, stem.in_channels, width)
     model.bn1 = nn.BatchNorm2d(width, eps=norm.eps, momentum=norm.momentum, **like)
-    block.conv1 = conv_like(block.conv1, width, block.conv1.out_channels)
-    if block.downsample is None:  # an identity shortcut: the block's output has the old stem's width
+    block.conv1 = conv_like(block_conv, width, block_conv.out_channels)
+    downsample = cast("nn.Sequential | None", block.downsample)  # timm's shortcut projection, if any
+    if downsample is None:  # an identity shortcut: the block's output has the old stem's width
         out = stem.out_channels
         block.downsample = nn.Sequential(timm_init(nn.Conv2d(width, out, 1, bias=False, **like)),
                                          nn.BatchNorm2d(out, eps=norm.eps, momentum=norm.momentum, **like))
     else:
-        i, proj = next((i, m) for i, m in enumerate(block.downsample) if isinstance(m, nn.Conv2d))
-        if proj.out_channels == width and proj.stride == (1, 1) and len(block.downsample) == 2:
-            block.downsample = None
+        i, proj = next((i, m) for i, m in enumerate(downsample) if isinstance(m, nn.Conv2d))
+        if proj.out_channels == width and proj.stride == (1, 1) and len(downsample) == 2:
+            block.register_module("downsample", None)  # what `block.downsample = None` does, typed
         else:
-            block.downsample[i] = conv_like(proj, width, proj.out_channels)
+            downsample[i] = conv_like(proj, width, proj.out_channels)
     for info in getattr(model, "feature_info", []):
         if info.get("module") == "act1":
             info["num_chs"] = width
 
 
-def _accepts(cls: type, name: str) -> bool:
+def _accepts(cls: type[nn.Module], name: str) -> bool:
     """Whether ``cls(...)`` takes a keyword argument ``name``."""
     try:
         return name in inspect.signature(cls.__init__).parameters
@@ -140,6 +146,12 @@ class Backbone(nn.Module):
         >>> fmap.shape, pooled.shape
         (torch.Size([1, 512, 2, 2]), torch.Size([1, 512]))
     """
+
+    # the timm model: its class depends on `name` (forward_features, forward_head, num_features are timm's
+    # contract, not nn.Module's), so it is not narrowed further
+    model: Any
+    image_mean: Tensor
+    image_std: Tensor
 
     def __init__(self, name: str = "resnet34", pretrained: bool | str | PathLike = False,
                  **timm_kwargs: Any) -> None:
@@ -293,14 +305,14 @@ class Backbone(nn.Module):
             self.image_mean.copy_(torch.tensor([float(v) for v in mean]).view(1, 3, 1, 1))
             self.image_std.copy_(torch.tensor([float(v) for v in std]).view(1, 3, 1, 1))
 
-    def feature_grid(self, image_size: tuple[int, int]) -> tuple[int, int]:
+    def feature_grid(self, image_size: Sequence[int]) -> tuple[int, int]:
         """Patch grid (h, w) of a token model for an input of ``image_size`` (H, W)."""
         patch_embed = self.model.patch_embed
         if hasattr(patch_embed, "dynamic_feat_size"):
             return tuple(patch_embed.dynamic_feat_size(tuple(image_size)))
         return tuple(patch_embed.grid_size)
 
-    def _to_map(self, features: Tensor, image_size: tuple[int, int]) -> Tensor:
+    def _to_map(self, features: Tensor, image_size: Sequence[int]) -> Tensor:
         if self.is_token_model:
             tokens = features[:, self.num_prefix_tokens:]
             h, w = self.feature_grid(image_size)

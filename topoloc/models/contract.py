@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from os import PathLike
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -158,5 +158,6 @@ def prepare(model: nn.Module, images: Tensor, channels_last: bool = False, check
     fn = getattr(raw, "prepare", None)
     if fn is not None:
         return fn(images, channels_last=channels_last, **({} if check_range else {"check_range": False}))
-    x = raw.normalize(to_unit_float(images))
+    normalize = cast(Callable[[Tensor], Tensor], raw.normalize)  # a module's method, not a submodule
+    x = normalize(to_unit_float(images))
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x

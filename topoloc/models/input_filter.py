@@ -46,6 +46,8 @@ class LocalContrastNorm(nn.Module):
         torch.Size([1, 3, 16, 16])
     """
 
+    kernel: Tensor  # the normalised 1-D Gaussian, a buffer
+
     def __init__(self, sigma: float, floor: float = 0.1) -> None:
         super().__init__()
         if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:

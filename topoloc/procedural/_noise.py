@@ -73,6 +73,8 @@ def fbm2d(
         wavelength = wavelength / lacunarity
         if wavelength < 1.0:
             break
+    if acc is None:
+        raise ValueError(f"fbm2d: `octaves` must be at least 1, got {octaves}")
     # lattice spacing of the finest level in output cells; crop the extra margin
     lr, lc = acc.shape[-2:]
     step = (wavelength * lacunarity)

@@ -31,17 +31,17 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image file not found")
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as src:
             if image_size is not None:
-                h, w = output_size((img.height, img.width), image_size)
-                if img.format == "JPEG":
-                    img.draft("RGB", (w, h))
+                h, w = output_size((src.height, src.width), image_size)
+                if src.format == "JPEG":
+                    src.draft("RGB", (w, h))
             else:
-                h, w = img.height, img.width
-            img = _to_8bit(img, path)
+                h, w = src.height, src.width
+            img = _to_8bit(src, path)
             img = img.convert("RGB")
             if (img.height, img.width) != (h, w):
-                img = img.resize((w, h), Image.BILINEAR)
+                img = img.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path}: could not read the image ({err}); expected a readable PNG or JPEG file") from err

@@ -39,7 +39,7 @@ _FORMAT = "topoloc.ImageCache/1"
 log = logging.getLogger("topoloc.data")
 
 
-def resize_uint8(image: Tensor, size: tuple[int, int]) -> Tensor:
+def resize_uint8(image: Tensor, size: Sequence[int]) -> Tensor:
     """Resize a uint8 image with antialiasing (bilinear), rounding back to uint8.
 
     Shape:
@@ -154,7 +154,7 @@ class ImageCache:
     def from_dataset(
         cls,
         dataset: Any,
-        image_size: tuple[int, int],
+        image_size: Sequence[int],
         device: str | torch.device = "cpu",
         num_workers: int = 0,
         batch_size: int = 16,
@@ -380,7 +380,7 @@ def check_dataset(data: Any, name: str = "data") -> None:
                         f"{type(data).__name__}")
 
 
-def as_cache(data: Any, image_size: tuple[int, int] | None = None, device: str | torch.device = "cpu",
+def as_cache(data: Any, image_size: Sequence[int] | None = None, device: str | torch.device = "cpu",
              num_workers: int = 0, progress: bool = False, name: str = "data") -> ImageCache:
     """``data`` as an `ImageCache` of ``image_size`` (decoding a dataset once, resizing a cache).
 

@@ -153,16 +153,16 @@ class CrossLocScene(PosedImages):
         if not stems:
             raise FileNotFoundError(f"{self.folder}: no complete samples (rgb/<stem>.png + poses/<stem>.txt + "
                                     "calibration/<stem>.txt)")
-        c2w_ecef = np.stack(c2w_ecef)
+        c2w_ecef_n44 = np.stack(c2w_ecef)
         try:
-            check_ecef_near_surface(c2w_ecef[:, :3, 3], "pose translation + scene origin")
+            check_ecef_near_surface(c2w_ecef_n44[:, :3, 3], "pose translation + scene origin")
         except ValueError as err:
             raise ValueError(f"{sub['poses']}: {err}; is frame= the scene's origin?") from err
         self.names = stems
-        self.image_paths = [images[s] for s in stems]
+        self._image_paths = [images[s] for s in stems]
         self.focal_px = np.asarray(focal)
-        self._cesium = c2w_to_cesium(c2w_ecef)
-        self._c2w = self.frame.c2w_ecef_to_enu(c2w_ecef)
+        self._cesium = c2w_to_cesium(c2w_ecef_n44)
+        self._c2w = self.frame.c2w_ecef_to_enu(c2w_ecef_n44)
 
     def _flight(self, i: int) -> str:
         return self.split_folder

@@ -72,8 +72,9 @@ def parse_dms(text: str) -> tuple[float, float]:
     parts = _DMS.findall(text)
     if not parts:  # decimal degrees with hemispheres: each comma-separated part whole, or no reading at all
         pieces = [_DECIMAL_HEMISPHERE.fullmatch(piece) for piece in text.split(",")]
-        if all(pieces):
-            parts = [(m.group(1), "", "", m.group(2)) for m in pieces]
+        matches = [m for m in pieces if m is not None]
+        if len(matches) == len(pieces):
+            parts = [(m.group(1), "", "", m.group(2)) for m in matches]
     if parts:
         values = {}
         for deg, minutes, seconds, hemi in parts:
@@ -209,8 +210,8 @@ def parse_dji_metadata(
         x, y, z = wgs84_to_ecef(np.asarray(lat), np.asarray(lon), h)
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
-    att = np.asarray(att, dtype=np.float64)
-    if not np.all(np.isfinite(att)):
+    att_deg = np.asarray(att, dtype=np.float64)
+    if not np.all(np.isfinite(att_deg)):
         raise ValueError(f"{path}: expected finite {angles} angles, got NaN or inf")
-    poses = np.column_stack([x, y, z, att])
+    poses = np.column_stack([x, y, z, att_deg])
     return DjiMetadata(poses=poses, names=names)

@@ -124,6 +124,7 @@ class _AreaFlights(FlightCollection):
             raise ValueError(f"flights: expected a non-empty list of flight names, got {flights!r}")
         else:
             flights = [check_flight_name(f, f"flights[{i}]") for i, f in enumerate(flights)]
+        splits: dict[str, str | Sequence[int]]  # per flight: a split name or its rows
         if isinstance(split, Mapping):
             unknown = set(split) - set(flights)
             if unknown:

@@ -147,7 +147,7 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
     for i, render in enumerate(paths):
         geometry = geometry_path(render)
         points = scene_points(geometry, c2w[i], dataset.frame, device)
-        _check_aspect(geometry, tuple(points.shape[-2:]), render)
-        n = downsample_normals(surface_normals(points[None]), tuple(size))[0]
+        _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
+        n = downsample_normals(surface_normals(points[None]), (size[0], size[1]))[0]
         out[i] = (n * 127.0).round().to(torch.int8).cpu()
     return out

@@ -11,6 +11,7 @@ model's target vector and back, and is stored in every checkpoint through
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,7 +157,7 @@ class PoseNormalizer:
         return torch.tensor(self.reference_rotation, dtype=torch.float64, device=like.device).view(3, 3)
 
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        kw = dict(dtype=torch.float64, device=like.device)
+        kw: dict[str, Any] = dict(dtype=torch.float64, device=like.device)
         return torch.tensor(self.mean_m, **kw), torch.tensor(self.std_m, **kw)
 
     def encode(self, c2w_b44, dtype: torch.dtype = torch.float32):

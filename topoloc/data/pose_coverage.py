@@ -45,7 +45,7 @@ def _c2w(x, name: str) -> np.ndarray:
 
 
 def _check_weight(m_per_deg) -> float:
-    if isinstance(m_per_deg, bool) or not isinstance(m_per_deg, numbers.Real) or not np.isfinite(m_per_deg) \
+    if isinstance(m_per_deg, bool) or not isinstance(m_per_deg, numbers.Real) or not np.isfinite(float(m_per_deg)) \
             or m_per_deg < 0:
         raise ValueError(f"m_per_deg: expected a finite non-negative weight (metres per degree), got {m_per_deg!r}")
     return float(m_per_deg)
@@ -100,7 +100,7 @@ class Coverage:
         s = self.summary()
         head = f"**{title}** " if title else ""
         pos = self.position_m is not None
-        p = self.position_m if pos else np.zeros(1)
+        p = self.position_m if self.position_m is not None else np.zeros(1)
         pos_stats = {"median": np.median(p), "mean": np.mean(p), "p90": np.percentile(p, 90), "max": np.max(p)}
         return "\n".join(
             [

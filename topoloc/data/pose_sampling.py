@@ -76,7 +76,7 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
 
 def _check_number(v, name: str, what: str) -> float:
     """A finite real number >= 0 (not a bool, not a string)."""
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(float(v)) or v < 0:
         raise ValueError(f"{name}: expected {what} (a finite number >= 0), got {v!r}")
     return float(v)
 

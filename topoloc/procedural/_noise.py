@@ -124,7 +124,7 @@ def hash_uniform(key: torch.Tensor, counter: torch.Tensor | int) -> torch.Tensor
     return (h >> 8).to(torch.float32) / float(1 << 24)
 
 
-def hash_normal(key: torch.Tensor, counter: torch.Tensor) -> torch.Tensor:
+def hash_normal(key: torch.Tensor, counter: torch.Tensor | int) -> torch.Tensor:
     """Standard normal floats (Box-Muller) from integer keys and counters (broadcast)."""
     u1 = hash_uniform(key, counter * 2).clamp_min(1e-7)
     u2 = hash_uniform(key, counter * 2 + 1)

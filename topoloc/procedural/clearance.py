@@ -68,7 +68,7 @@ def area_of_positions(ecef_n3, source: str = "poses") -> str:
                 "area around the Comballaz origin; the EPFL and St-Sulpice flights are in another area that is not "
                 "modelled"
             )
-    closest = min(near, key=near.get)
+    closest = min(near, key=near.__getitem__)
     raise ValueError(
         f"{source}: the positions lie in no area Mini-Comballaz renders (their mean is {near[closest]:.1f} km from "
         f"the {closest} origin {TOPO_ORIGINS[closest]}); expected ECEF positions within the modelled areas "

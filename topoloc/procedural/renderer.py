@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -321,7 +322,7 @@ def render(world, bakes, c2w_b44: torch.Tensor, keys: dict, width: int, height: 
     """
     c2w = c2w_b44.to(torch.float32)
     geom = cast_rays(world, c2w, width, height, config)
-    out = {"depth": geom.depth}
+    out: dict[str, Any] = {"depth": geom.depth}  # the depth, and per domain (rgb, semantics)
     for domain, bake_ in bakes.items():
         rgb, sem = shade(world, bake_, geom, keys[domain], width, height, c2w[:, :3, 3], c2w)
         if domain == "real" and real_camera:

@@ -55,11 +55,11 @@ class ViewRenderer:
             raise ValueError(f"c2w: expected finite camera-to-world poses (M, 3 or 4, 4), got {poses.shape}")
         if len(poses) == 0:
             return torch.empty((0, 3, self.height, self.width), dtype=torch.uint8)
-        poses = torch.as_tensor(poses[:, :3], dtype=torch.float32)
-        bottom = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]]).expand(len(poses), 1, 4)
-        poses = torch.cat([poses, bottom], 1).to(self.device)
+        rows = torch.as_tensor(poses[:, :3], dtype=torch.float32)
+        bottom = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]]).expand(len(rows), 1, 4)
+        c2w_b44 = torch.cat([rows, bottom], 1).to(self.device)
         out = []
-        for batch in poses.split(self.batch_size):
+        for batch in c2w_b44.split(self.batch_size):
             keys = {"synthetic": torch.zeros(len(batch), dtype=torch.int64, device=self.device)}
             res = render(self._world, self._bakes, batch, keys, self.width, self.height, self.config)
             out.append(res["synthetic"][0].cpu())

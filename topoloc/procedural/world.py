@@ -8,6 +8,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ class World:
     ridge_deg: torch.Tensor
     detail: torch.Tensor
     clouds: torch.Tensor
-    ridge_sin: torch.Tensor = None
+    ridge_sin: torch.Tensor
     surface_max: float = 0.0
     surface_min: float = 0.0
     _on: dict = field(default_factory=dict, repr=False)
@@ -95,7 +96,7 @@ class World:
             return self
         key = str(device)
         if key not in self._on:
-            moved = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
+            moved: dict[str, Any] = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
             self._on[key] = replace(self, **moved, _on={})
         return self._on[key]
 

@@ -34,6 +34,7 @@ import re
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -111,9 +112,9 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
         for what, keys in (("seed", ("seed",)), ("size", ("width", "height")), ("format version", ("version",))):
             held, asked = (tuple(d.get(k) for k in keys) for d in (old, meta))
             if held != asked:
-                held, asked = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
-                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {held}, asked for "
-                                        f"{asked}; use another folder (a folder holds one seed, size and version)",
+                was, wants = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
+                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {was}, asked for "
+                                        f"{wants}; use another folder (a folder holds one seed, size and version)",
                                         path)
     elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
@@ -330,7 +331,7 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     # writing inline is faster.
     writers = min(8, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=writers) if device.type == "cuda" else _Inline() as pool:
-        pending = []
+        pending: list[Any] = []  # futures, or _Inline's results: each has result()
         for name, look, rows, is_real, folder, photo_folders, todo in jobs:
             domains = ("synthetic", *photo_folders)
             bakes = {d: _bake(cpu_world, appearance_for_flight(look, d), device) for d in domains}

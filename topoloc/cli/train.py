@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from topoloc._paths import not_a_checkpoint_file
 
@@ -16,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.init_from and not Path(args.init_from).is_file():  # at the edge: training decodes its images first
         raise FileNotFoundError(f"--init-from {args.init_from!r}: {not_a_checkpoint_file(args.init_from)} (another "
                                 "run's checkpoint: its last.pt or best.pt)")
-    extra = {"resume": True} if args.resume else {}
+    extra: dict[str, Any] = {"resume": True} if args.resume else {}
     if args.allow_config_change:
         extra["resume_changes"] = "allow"
     if args.overwrite:

@@ -155,7 +155,8 @@ class Localisation:
         origin = self.frame.to_dict()
         for key in ("lat_deg", "lon_deg", "h_m"):
             cols[f"frame_{key}"] = np.full(len(self), origin[key])
-        return [{"name": self.names[i], "source": self.sources[i],
+        sources = self.sources if self.sources is not None else [""] * len(self)  # a list after __post_init__
+        return [{"name": self.names[i], "source": sources[i],
                  **{c: float(cols[c][i]) for c in LOCALISATION_COLUMNS[2:]}} for i in range(len(self))]
 
     def write(self, path: str | PathLike, **kwargs: Any) -> Path:

@@ -150,7 +150,7 @@ def plot_topdown_map(
         tr = np.asarray(train_c2w)[:, :2, 3]
         ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
     segments = np.stack([true_en, pred_en], axis=1)
-    ax.add_collection(LineCollection(segments, colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
+    ax.add_collection(LineCollection(list(segments), colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
     ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="tab:blue", label="true", zorder=3)
     ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="tab:orange", marker="x", label="predicted", zorder=4)
     ax.set_xlabel("east (m)")
@@ -183,7 +183,7 @@ def comparison_table(evaluations: Sequence[PoseEvaluation], by: str = "domain") 
             if by == "domain":
                 if key not in ev.domains:
                     continue
-                s, label = ev.summary(domain=key), key
+                s, label = ev.summary(domain=str(key)), str(key)  # a domain name
             else:
                 if key not in ev.groups():
                     continue
@@ -243,9 +243,9 @@ def report_methods(results, reference_run: str | None = None) -> tuple[list[Pose
         if "model" in r.retrievals:
             ev = r.retrievals["model"]
             tests.append(_renamed(ev, retrieval_label("model", f"{name} model")) if several else ev)
-        for ev, label in ((r.training_fit, TRAINING_FIT), (r.validation, VALIDATION)):
-            if ev is not None:
-                others.append(_renamed(ev, f"{label} ({name})" if several else label))
+        for extra, label in ((r.training_fit, TRAINING_FIT), (r.validation, VALIDATION)):
+            if extra is not None:
+                others.append(_renamed(extra, f"{label} ({name})" if several else label))
     if ref.ceiling is not None:
         tests.append(ref.ceiling)
     return tests, others
@@ -325,7 +325,8 @@ def _missing(runs: Mapping[str, EvaluationResult]) -> list[str]:
                          + (f" (its other brackets are those of {r.brackets_of}: the same training set and test "
                             "images)." if shared else "."))
         if r.validation is None and not any("no validation row" in note for note in r.notes):  # said once
-            base = runs[r.brackets_of] if shared else None  # e.g. AdaBN: the same validation set as its run
+            # e.g. AdaBN: the same validation set as its run
+            base = runs[r.brackets_of] if shared and r.brackets_of is not None else None
             if base is not None and base.validation is None and any("no validation row" in n for n in base.notes):
                 lines.append(f"- {who}no validation row either, for the reason given for {r.brackets_of}.")
             else:

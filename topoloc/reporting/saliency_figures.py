@@ -199,7 +199,9 @@ def _real_semantics_path(ds, i: int) -> Path:
 
 def _has_real_semantics(ds) -> bool:
     paths = getattr(ds, "real_paths", None)
-    return bool(paths) and all(_real_semantics_path(ds, i).is_file() for i in range(len(paths)))
+    if not paths:
+        return False
+    return all(_real_semantics_path(ds, i).is_file() for i in range(len(paths)))
 
 
 def _pick(n: int, k: int) -> np.ndarray:
@@ -262,7 +264,7 @@ def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[in
                 sems.append(sample["semantics"])
             elif twin is None and domain == "real" and _has_real_semantics(ds):
                 sems.append(read_semantics(_real_semantics_path(ds, int(i))))
-            elif row in row_of:
+            elif twin is not None and row in row_of:  # row_of is empty without a twin
                 sems.append(twin[row_of[row]]["semantics"])
             else:
                 all_sem = False

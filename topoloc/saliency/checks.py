@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import numbers
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -104,8 +104,9 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         for module in clone.modules():
-            if callable(getattr(module, "reset_parameters", None)):
-                module.reset_parameters()
+            reset = getattr(module, "reset_parameters", None)
+            if callable(reset):
+                reset()
                 covered.update(id(p) for p in module.parameters(recurse=False))
         gen = torch.Generator().manual_seed(seed + 1)
         with torch.no_grad():
@@ -144,7 +145,7 @@ def randomisation_check(
     method: str = "smoothgrad",
     seed: int = 0,
     threshold: float = 0.5,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> RandomisationCheck:
     """Model randomisation test: the maps must change when the weights are drawn afresh.
 
@@ -260,7 +261,7 @@ def planted_cue_check(
     lr: float = 1e-2,
     eval_images: int = 32,
     seed: int = 0,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> PlantedCueCheck:
     """Train two copies of a model on planted cues and measure where their saliency goes.
 
@@ -312,7 +313,7 @@ def planted_cue_check(
             opt.step()
             schedule.step()
         x, _ = planted_cue_data(eval_images, size, target_region, torch.Generator().manual_seed(seed + 1))
-        extra: dict[str, object] = {} if method == "attention" else {"target": _first_three}
+        extra: dict[str, Any] = {} if method == "attention" else {"target": _first_three}
         if method == "smoothgrad":
             extra["generator"] = torch.Generator().manual_seed(seed)
         maps = saliency(model, x, method, **extra, **kwargs)

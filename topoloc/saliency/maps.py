@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -324,8 +324,10 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
         attention = f" with attention={model.attention_type!r}" if hasattr(model, "attention_type") else ""
         raise ValueError("attention_saliency: `model` must be an AtLoc with attention='spatial' "
                          f"(a `forward_with_attention` method), got {type(model).__name__}{attention}")
+    # an AtLoc's method (checked above): poses, attention weights and the feature grid (h, w)
+    forward = cast(Callable[[Tensor], tuple[Tensor, Tensor, tuple[int, int]]], model.forward_with_attention)
     with _EvalMode(model):
-        _, weights, (h, w) = model.forward_with_attention(prepare(model, images) if normalize else images)
+        _, weights, (h, w) = forward(prepare(model, images) if normalize else images)
     received = weights.float().mean(dim=1) * (h * w)  # (B, N), mean 1
     grid = received.reshape(-1, 1, h, w)
     return F.interpolate(grid, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
@@ -338,7 +340,7 @@ def saliency(
     *,
     target: Target = "pose",
     normalize: bool = False,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> Tensor:
     """One saliency map per image by name of the method.
 
@@ -389,7 +391,7 @@ def saliency_difference(
     model_after: nn.Module,
     images: Tensor,
     method: str = "gradient",
-    **kwargs: object,
+    **kwargs: Any,
 ) -> SaliencyDifference:
     """What training changed in where the network looks.
 
@@ -413,10 +415,10 @@ def saliency_difference(
     if method not in METHODS:
         raise ValueError(f"saliency_difference: `method` must be one of {METHODS}, got {method!r}")
     gen = kwargs.pop("generator", None)
-    extra: dict[str, object] = {}
+    extra: dict[str, Any] = {}
     state = None
     if method == "smoothgrad":
-        gen = _generator(gen)  # type: ignore[arg-type]
+        gen = _generator(gen)
         state = gen.get_state()
         extra["generator"] = gen
     before = _unit_mean(saliency(model_before, images, method, **kwargs, **extra))

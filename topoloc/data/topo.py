@@ -20,6 +20,7 @@ import numbers
 import re
 import warnings
 from collections.abc import Callable, Sequence
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -132,7 +133,7 @@ class TopoFlight(PosedImages):
 
     def __init__(
         self,
-        root: str | Path,
+        root: str | PathLike,
         flight: str,
         domain: str = "synthetic",
         split: str | Sequence[int] = "all",

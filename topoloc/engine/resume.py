@@ -56,7 +56,10 @@ class ResumeSettingsError(ValueError):
 
     Attributes:
         changes: ``(field, checkpoint value, new value)`` of each setting that differs.
+        run: the label of the run that raised it, set by `train_side_by_side` (absent elsewhere).
     """
+
+    run: str
 
     def __init__(self, message: str, changes: list[tuple[str, Any, Any]]) -> None:
         super().__init__(message)

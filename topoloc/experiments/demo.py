@@ -121,11 +121,11 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
     if cfg.lhs_images:
         rows.append(lhs_envelope(plan, cfg.lhs_images, seed=cfg.seed, frame=LocalFrame.named("comballaz"),
                                  ground_m=terrain_function(world), clearance_m=10.0))
-    rows = np.concatenate(rows)
-    keep = clearance_m(rows, world) >= MIN_CLEARANCE_M
+    views = np.concatenate(rows)
+    keep = clearance_m(views, world) >= MIN_CLEARANCE_M
     if not keep.all():
-        log.info("demo: dropped %d of %d training views under the surface", int((~keep).sum()), len(rows))
-    return rows[keep]
+        log.info("demo: dropped %d of %d training views under the surface", int((~keep).sum()), len(views))
+    return views[keep]
 
 
 def _render(cfg: DemoConfig, data_dir: Path) -> None:
@@ -133,8 +133,9 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
     tests = [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
     # All of torch's threads, as the trainings use: the cpu preset's render took 35-40 s on both cores of a
     # quiet 2-core Zen 3 against 49 s on one (BENCHMARKS.md); one thread is faster only on a busy machine.
-    common = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device, progress=cfg.preset != "smoke",
-                  batch_size=16 if cfg.device == "cpu" else 64)
+    common: dict[str, Any] = dict(size=cfg.render_size, seed=cfg.seed, device=cfg.device,
+                                  progress=cfg.preset != "smoke",
+                                  batch_size=16 if cfg.device == "cpu" else 64)
     # the training renders' depth maps give the surface normals that relighting needs
     try:
         render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -54,11 +54,14 @@ def _aims(evaluations: dict[str, Any], flight: str = PLANNED_FLIGHT, suffix: str
     retrievals = [r for k in RUNS for r in evaluations[k].retrievals.values()]
     if const is None or ceiling is None or None in (*med["aug"].values(), *med["plain"].values()):
         return {"checked": False, "why": "a bracket or a domain of the planned flight is missing"}
-    c_syn = _medians(const, "synthetic", flight)
-    ceil_syn = _medians(ceiling, "synthetic", flight)
-    best_retrieval = min(_medians(r, "synthetic", flight)[0] for r in retrievals) if retrievals else float("inf")
-    p_syn, p_real, a_syn, a_real = (med["plain"]["synthetic"], med["plain"]["real"], med["aug"]["synthetic"],
-                                    med["aug"]["real"])
+    # the brackets and retrievals evaluate the model's test images: they have medians wherever the model has
+    Pair = tuple[float, float]
+    c_syn = cast(Pair, _medians(const, "synthetic", flight))
+    ceil_syn = cast(Pair, _medians(ceiling, "synthetic", flight))
+    best_retrieval = min(cast(Pair, _medians(r, "synthetic", flight))[0] for r in retrievals) if retrievals \
+        else float("inf")
+    p_syn, p_real, a_syn, a_real = (cast(Pair, m) for m in (med["plain"]["synthetic"], med["plain"]["real"],
+                                                           med["aug"]["synthetic"], med["aug"]["real"]))  # not None
     checks = {
         "a1 unaugmented synthetic <= constant / 6 (m)": (p_syn[0], c_syn[0] / 6, p_syn[0] <= c_syn[0] / 6),
         "a2 unaugmented synthetic < best retrieval (m)": (p_syn[0], best_retrieval, p_syn[0] < best_retrieval),
@@ -118,7 +121,8 @@ def _per_flight(evaluations: dict[str, Any]) -> str:
                 continue
             cells = [_fmt(_medians(ev.model, domain, flight)) for ev in evaluations.values()]
             retr = [b for ev in evaluations.values() for b in ev.retrievals.values()]
-            best = min((_medians(b, domain, flight) for b in retr), default=None, key=lambda m: m[0])
+            best = min((m for b in retr if (m := _medians(b, domain, flight)) is not None), default=None,
+                       key=lambda m: m[0])
             ceil = _medians(ceiling, domain, flight) if ceiling is not None else None
             ood = ceil is not None and (ceil[0] > 20.0 or ceil[1] > 10.0)
             cov = "out of distribution" if ood else "covered"

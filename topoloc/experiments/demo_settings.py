@@ -36,7 +36,7 @@ RUNS = {"augmented (SimToReal)": ("augmented", "simtoreal"), "no augmentation": 
 PLAIN_RUN = "no augmentation"
 #: The training flight's split: 90 / 10 by blocks of 10 consecutive rows (the corridor's rows follow
 #: the flight, so a block is a stretch of it: validation views are not near-copies of training views).
-TRAIN_SPLIT = {"split_fractions": (0.9, 0.1, 0.0), "split_block": 10}
+TRAIN_SPLIT: dict[str, Any] = {"split_fractions": (0.9, 0.1, 0.0), "split_block": 10}
 
 
 @dataclass

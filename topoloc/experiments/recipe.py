@@ -137,7 +137,12 @@ def _device(name: str) -> str:
     return resolve_device(name).type
 
 
-def _frame_arg(frame: str | LocalFrame | None):
+def _specs(flights: Sequence[FlightSpec | str]) -> list[FlightSpec]:
+    """Flights given as `FlightSpec` or ``"flight[:domain[:split]]"`` text, as `FlightSpec`."""
+    return [parse_flight(f) if isinstance(f, str) else f for f in flights]
+
+
+def _frame_arg(frame: str | LocalFrame | None) -> LocalFrame | None:
     return None if frame is None else as_frame(frame)
 
 
@@ -210,9 +215,9 @@ def evaluate_checkpoint(
     """
     if not flights:
         raise ValueError("flights: expected at least one test flight")
-    flights = [parse_flight(f) if isinstance(f, str) else f for f in flights]
-    train_flights = [parse_flight(f) if isinstance(f, str) else f for f in train_flights]
-    val_flights = [parse_flight(f) if isinstance(f, str) else f for f in val_flights]
+    test_specs = _specs(flights)
+    train_specs = _specs(train_flights)
+    val_specs = _specs(val_flights)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_checkpoint_file(checkpoint)}")
@@ -222,15 +227,15 @@ def evaluate_checkpoint(
     model, normalizer, cfg = load_model(checkpoint, device=_device(device))
     if frame is not None:  # before reading the flights: their poses are checked against this frame
         check_frame(model, frame, checkpoint)
-    tests = _flight_sets(root, flights, frame, each="flights (--flights)")
+    tests = _flight_sets(root, test_specs, frame, each="flights (--flights)")
     if frame is None:
         check_frame(model, tests[0].frame, checkpoint)
     # before the evaluation: a missing semantic map or class table is found before the model runs
-    twins = _landcover_twins(root, flights, frame or tests[0].frame, classes) if landcover else []
+    twins = _landcover_twins(root, test_specs, frame or tests[0].frame, classes) if landcover else []
     notes = []
     source = "--train-flights"
     val_from_recipe = False
-    if not train_flights:
+    if not train_specs:
         from_recipe = _recipe_flights(checkpoint) if use_recipe else None
         if from_recipe is None:
             why = ("its recipe was not read (use_recipe=False, `--ignore-recipe`)" if not use_recipe
@@ -239,24 +244,24 @@ def evaluate_checkpoint(
                          "the constant pose, retrieval, coverage ceiling and training fit could not be computed. "
                          "Pass the training flights (`topoloc evaluate --train-flights ...`).")
         else:
-            train_flights, recipe_val = from_recipe
-            val_from_recipe = not val_flights
-            val_flights = val_flights or recipe_val
+            train_specs, recipe_val = from_recipe
+            val_from_recipe = not val_specs
+            val_specs = val_specs or recipe_val
             source = f"`{checkpoint.parent / RECIPE_FILE}`"
     given = source == "--train-flights"  # named by the caller: a flight that selects no image is refused by name
     try:
-        train_set = FlightCollection(_flight_sets(root, train_flights, frame, each="train_flights (--train-flights)"
-                                                  if given else None)) if train_flights else None
-        val_sets = _flight_sets(root, val_flights, frame) if val_from_recipe and val_flights else None
+        train_set = FlightCollection(_flight_sets(root, train_specs, frame, each="train_flights (--train-flights)"
+                                                  if given else None)) if train_specs else None
+        val_sets = _flight_sets(root, val_specs, frame) if val_from_recipe and val_specs else None
     except (OSError, ValueError) as err:
         if given:
             raise
         raise _said_again(err, f"{err} (a training or validation flight of {source}, read for the brackets; name "
                                "others with --train-flights / --val-flights, or pass --ignore-recipe)") from err
-    if val_flights and not val_from_recipe:
-        val_sets = _flight_sets(root, val_flights, frame, each="val_flights (--val-flights)")
+    if val_specs and not val_from_recipe:
+        val_sets = _flight_sets(root, val_specs, frame, each="val_flights (--val-flights)")
     if val_sets and val_from_recipe:  # a recipe's split may leave its validation empty (a small flight)
-        for spec, ds in zip(val_flights, val_sets):
+        for spec, ds in zip(val_specs, val_sets):
             if len(ds) == 0:
                 notes.append(f"The validation flight of {source}, {spec.flight} {spec.domain} {spec.split}, has no "
                              "images (its split leaves none): no validation row for it.")
@@ -277,8 +282,8 @@ def evaluate_checkpoint(
         adapted.brackets_of = name
         runs[f"{name} + {ADABN_LABEL}"] = adapted
     trained_on = (f" Training flights (from {source}): "
-                  + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_flights) + "."
-                  if train_flights else "")
+                  + ", ".join(f"{f.flight} {f.domain} {f.split}" for f in train_specs) + "."
+                  if train_specs else "")
     return write_report(out_dir, runs, title=f"topoloc: {checkpoint}",
                         intro=f"Checkpoint `{checkpoint}` (`{cfg.model}`, {cfg.image_size[1]}x{cfg.image_size[0]} px) "
                               f"on {', '.join(f'{t.flight} {t.domain} ({len(t)})' for t in tests)}.{trained_on}",
@@ -323,7 +328,9 @@ def _landcover_twins(root: str | PathLike, flights: Sequence[FlightSpec], frame:
 
 def _warn_unnamed_ids(twin: TopoFlight, table: Mapping[int, str], source: Any) -> None:
     """Warns when a flight's semantic maps hold class ids that a given class table does not name."""
-    counts = sum(np.bincount(read_semantics(path).numpy().ravel(), minlength=256) for path in twin.semantics_paths)
+    counts = np.zeros(256, dtype=np.int64)  # pixels per uint8 class id
+    for path in twin.semantics_paths:
+        counts += np.bincount(read_semantics(path).numpy().ravel(), minlength=256)
     unnamed = [i for i in np.flatnonzero(counts).tolist() if i not in table]  # uint8 ids: 0-255
     if unnamed:
         where = source if isinstance(source, (str, PathLike)) else "the class table"

@@ -127,7 +127,8 @@ class FlightSpec:
 
     def effective_split(self) -> tuple[tuple[float, float, float], int, int]:
         """(fractions, seed, block) that `TopoFlight` splits this flight's rows with, defaults filled in."""
-        return (tuple(self.split_fractions or DEFAULT_FRACTIONS), 0 if self.split_seed is None else self.split_seed,
+        f = self.split_fractions or DEFAULT_FRACTIONS
+        return ((f[0], f[1], f[2]), 0 if self.split_seed is None else self.split_seed,
                 default_split_block(self.flight) if self.split_block is None else self.split_block)
 
     def split_options(self) -> dict[str, Any]:
@@ -404,4 +405,5 @@ def parse_flight(text: str) -> FlightSpec:
     parts = text.split(":")
     if len(parts) > 3:
         raise ValueError(f"flight {text!r}: expected 'flight[:domain[:split]]'")
-    return FlightSpec(*parts)
+    fields: dict[str, Any] = dict(zip(("flight", "domain", "split"), parts))
+    return FlightSpec(**fields)

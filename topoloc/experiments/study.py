@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timezone
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ from topoloc.engine.evaluate import evaluate
 from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import train
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
+from topoloc.evaluation.results import PoseEvaluation
 from topoloc.experiments.study_settings import (OPS, PRESETS, STUDY_DOMAINS, RunConfig, StudyConfig, study_config,
                                                 study_runs)
 from topoloc.experiments.study_table import aggregate, results_markdown, write_section
@@ -73,7 +74,7 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     root = Path(cfg.root)
     if not cfg.render:
         return
-    common = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
+    common: dict[str, Any] = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
     # the training flight is built first: a wrong name is said before the test flights are rendered
     train: Any = (cfg.train_flight, cfg.train_images) if cfg.train_flight in list_presets() else _corridor_flight(cfg)
     try:
@@ -184,7 +185,7 @@ def _evaluate_run(cfg: StudyConfig, run: RunConfig, seed: int, checkpoint: Path,
     ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
                   train_fit=TRAIN_FIT_IMAGES, device=cfg.device)
     domains = {d: ev.model.summary(domain=d).to_dict() for d in STUDY_DOMAINS}
-    domains[TRAIN_FIT] = ev.training_fit.summary().to_dict()
+    domains[TRAIN_FIT] = cast(PoseEvaluation, ev.training_fit).summary().to_dict()  # train_fit was asked for
     return {
         "config": run.name, "seed": seed, "description": run.description, "domains": domains,
         "train_loss": history[-1]["loss"] if history else None,
@@ -254,12 +255,13 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     _check_folder(cfg, claim=True)  # only now: a failed start (a wrong test flight, say) leaves out_dir free
     brackets = _brackets(train_cache.poses(), tests)
     runs = study_runs(cfg)
-    results, ran, skipped, pending = {}, [], [], []
+    by_run: dict[tuple[str, int], dict[str, Any]] = {}  # (config, seed) -> its result.json
+    ran, skipped, pending = [], [], []
     for run in runs:
         for seed in cfg.seeds:
             path = _run_dir(cfg, run, seed) / "result.json"
             if path.is_file():
-                results[run.name, seed] = json.loads(path.read_text())
+                by_run[run.name, seed] = json.loads(path.read_text())
                 skipped.append((run.name, seed))
             else:
                 pending.append((run, seed))
@@ -274,12 +276,12 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
             write_text_atomically(path, json.dumps(res, indent=2))
             if not cfg.keep_checkpoints:
                 (path.parent / "last.pt").unlink(missing_ok=True)
-            results[run.name, seed] = res
+            by_run[run.name, seed] = res
             ran.append((run.name, seed))
             if progress:
                 log.info("study %s seed %d: %s (%.0f s)", run.name, seed,
                          {d: round(s["median_m"], 1) for d, s in res["domains"].items()}, res["total_s"])
-    results = [results[run.name, seed] for run in runs for seed in cfg.seeds]  # the table's order
+    results = [by_run[run.name, seed] for run in runs for seed in cfg.seeds]  # the table's order
     wall = time.perf_counter() - tic
     load_end = os.getloadavg()
     n_test = {d: sum(len(c) for c in tests[d]) for d in STUDY_DOMAINS}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from os import PathLike
 from typing import Any, Callable
@@ -164,7 +165,10 @@ class StudyConfig:
                 or not self.local_contrast >= 0:
             raise ValueError(f"StudyConfig: `local_contrast` must be a sigma in pixels >= 0 (0: off), "
                              f"got {self.local_contrast!r}")
-        self.render_size = tuple(int(v) for v in self.render_size)
+        size = tuple(int(v) for v in self.render_size)
+        if len(size) != 2:
+            raise ValueError(f"StudyConfig: `render_size` must be (W, H) in pixels, got {self.render_size!r}")
+        self.render_size = (size[0], size[1])
         self.image_size = parse_image_size(self.image_size, name="StudyConfig: `image_size`", short_side=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -255,5 +259,5 @@ def study_runs(cfg: StudyConfig) -> list[RunConfig]:
                                   simtoreal=True, local_contrast=cfg.local_contrast))
     for op in cfg.ops:
         runs.append(RunConfig(f"{op}-only", f"augment.{_OP_CLASSES[op]} alone, as in SimToReal(1.0): its "
-                              "strength-1 ranges and probability", lambda op=op: _op_alone(op)))
+                              "strength-1 ranges and probability", functools.partial(_op_alone, op)))
     return runs

@@ -160,6 +160,13 @@ def test_config_errors(tmp_path):
         StudyConfig("x", str(tmp_path), str(tmp_path), device="cuda", side_by_side=2)
 
 
+def test_render_size_is_a_pair(tmp_path):
+    # (W, H): three numbers were kept as they came and reached the renderer; a list becomes the pair (48, 32)
+    with pytest.raises(ValueError, match=r"`render_size` must be \(W, H\) in pixels, got \(72, 48, 3\)"):
+        StudyConfig("x", str(tmp_path), str(tmp_path), render_size=(72, 48, 3))
+    assert StudyConfig("x", str(tmp_path), str(tmp_path), render_size=[48.0, 32]).render_size == (48, 32)
+
+
 # ------------------------------------------------------------------------------ end to end
 def _mtimes(out: Path) -> dict[str, int]:
     return {str(p.relative_to(out)): p.stat().st_mtime_ns for p in sorted(out.glob("runs/*/*/result.json"))}

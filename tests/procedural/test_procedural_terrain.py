@@ -111,3 +111,12 @@ def test_world_cache_is_kept_per_torch_release(tmp_path, monkeypatch):
     new = world_module._cache_path(0, "comballaz")
     assert old.parent == new.parent == tmp_path / "mini_comballaz"
     assert old.name.endswith("-seed0-torch2.3.0.pt") and new.name.endswith("-seed0-torch2.14.1.pt")
+
+
+def test_fbm2d_refuses_no_octave():
+    # no octave leaves no lattice to upsample: a clear refusal, not "'NoneType' object has no attribute 'shape'"
+    from topoloc.procedural._noise import fbm2d
+
+    with pytest.raises(ValueError, match="`octaves` must be at least 1, got 0"):
+        fbm2d((8, 8), 4.0, 0, torch.Generator().manual_seed(0))
+    assert fbm2d((8, 8), 4.0, 1, torch.Generator().manual_seed(0)).shape == (8, 8)

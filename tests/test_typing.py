@@ -1,5 +1,5 @@
-"""The `augment` package, which ships ``py.typed``, type-checks: mypy with the settings in pyproject.toml
-([tool.mypy])."""
+"""The `augment` and `topoloc` packages, which ship ``py.typed``, type-check: mypy with the settings in
+pyproject.toml ([tool.mypy])."""
 import re
 import subprocess
 import sys
@@ -23,13 +23,29 @@ def _mypy(*args: str, cache: Path) -> subprocess.CompletedProcess:
                            "--cache-dir", str(cache), *args], capture_output=True, text=True, cwd=ROOT)
 
 
-def test_augment_type_checks(cache):
-    run = _mypy("augment", cache=cache)
-    assert run.returncode == 0, ("mypy found problems in augment (see pyproject.toml [tool.mypy]):\n"
+PACKAGES = ("augment", "topoloc")
+
+
+def _source_files(package: str) -> int:
+    """The modules mypy reads of ``package``: its .py files, where a .pyi stub beside one stands in for it (mypy
+    reads ``topoloc/__init__.pyi``, the lazy loader's list of public names, instead of ``topoloc/__init__.py``)."""
+    files = {p.with_suffix("") for p in (ROOT / package).rglob("*.py")}
+    return len(files | {p.with_suffix("") for p in (ROOT / package).rglob("*.pyi")})
+
+
+def test_packages_type_check(cache):
+    run = _mypy(*PACKAGES, cache=cache)
+    assert run.returncode == 0, (f"mypy found problems in {' / '.join(PACKAGES)} (see pyproject.toml [tool.mypy]):\n"
                                  f"{run.stdout}{run.stderr}")
-    # every module of the package was read: the count is the files on disk, not mypy's own
-    files = len(list((ROOT / "augment").rglob("*.py")))
+    # every module of both packages was read: the count is the files on disk, not mypy's own
+    files = sum(_source_files(p) for p in PACKAGES)
     assert re.search(rf"no issues found in {files} source files", run.stdout), run.stdout
+
+
+def test_the_file_count_sees_the_stub():
+    # topoloc/__init__.py and its stub topoloc/__init__.pyi are one module to mypy, counted once
+    assert (ROOT / "topoloc" / "__init__.pyi").is_file()
+    assert _source_files("topoloc") == len(list((ROOT / "topoloc").rglob("*.py")))
 
 
 def test_a_type_error_is_reported(tmp_path, cache):

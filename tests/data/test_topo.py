@@ -396,3 +396,21 @@ class TestPresets:
         (tmp_path / "c-flight_poses.npy").mkdir()
         with pytest.raises(ValueError, match="unknown TOPO flight preset 'c-flight'"):
             preset.load_preset("c-flight")
+
+
+def test_a_subclass_sets_its_image_paths_and_a_topo_flight_refuses_them(tmp_path, topo_root):
+    # PosedImages' contract: a subclass's constructor sets `image_paths` (the files its images are read from)
+    from topoloc.data.posed import PosedImages
+
+    class Folder(PosedImages):
+        def __init__(self, paths):
+            self.names = [p.stem for p in paths]
+            self.image_paths = paths
+
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    folder = Folder(paths)
+    assert folder.image_paths == paths and len(folder) == 2
+    flight = TopoFlight(topo_root, "comballaz-2020-11-06-planned", domain="real")
+    assert flight.image_paths == flight.real_paths  # it follows the domain ...
+    with pytest.raises(AttributeError, match="TopoFlight.image_paths follows the domain"):
+        flight.image_paths = paths  # ... and is not set by hand

@@ -83,8 +83,8 @@ def check_transform(transform: Any) -> Callable[[dict], dict] | None:
 class PosedImages(Dataset):
     """Images with their camera poses, as sample dicts.
 
-    A subclass sets, in its constructor: ``names`` (one per sample), ``_image_paths`` (or overrides the
-    `image_paths` property), ``domain``,
+    A subclass sets, in its constructor: ``names`` (one per sample), ``image_paths`` (or overrides the
+    property), ``domain``,
     ``frame`` (the `LocalFrame` of ``c2w``), ``image_size`` (None, an int short side or (H, W),
     see `topoloc.image_size`), ``transform`` (a callable on the sample dict, or None), ``_c2w``
     (N, 4, 4) camera-to-ENU and ``_cesium`` (N, 6) pose rows; it overrides `_flight` and
@@ -111,6 +111,10 @@ class PosedImages(Dataset):
     def image_paths(self) -> list[Path]:
         """The file each sample's ``image`` is read from."""
         return self._image_paths
+
+    @image_paths.setter
+    def image_paths(self, paths: list[Path]) -> None:  # a subclass's constructor sets them, as it always did
+        self._image_paths = paths
 
     def poses(self) -> np.ndarray:
         """Camera-to-local-ENU poses of every sample, no image read. Shape: (N, 4, 4), metres."""

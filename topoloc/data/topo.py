@@ -374,6 +374,11 @@ class TopoFlight(PosedImages):
         """The file each sample's ``image`` is read from."""
         return self.real_paths if self.domain != "synthetic" else self.render_paths
 
+    @image_paths.setter
+    def image_paths(self, paths: list[Path]) -> None:
+        raise AttributeError("TopoFlight.image_paths follows the domain (real_paths or render_paths); "
+                             "pass domain= to choose them")
+
     def _flight(self, i: int) -> str:
         return self.flight
 

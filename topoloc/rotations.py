@@ -26,6 +26,7 @@ __all__ = [
     "matrix_to_rot6d",
     "rot6d_to_matrix",
     "chordal_mean_rotation",
+    "nearest_rotation",
 ]
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
@@ -270,5 +271,23 @@ def chordal_mean_rotation(rotations_n33) -> np.ndarray:
         else np.asarray(rotations_n33, dtype=np.float64)
     if r.ndim != 3 or r.shape[1:] != (3, 3) or len(r) == 0:
         raise ValueError(f"rotations_n33: expected a non-empty batch of (3, 3) rotations, got {r.shape}")
-    u, _, vt = np.linalg.svd(r.sum(axis=0))
-    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt)) or 1.0]) @ vt
+    return nearest_rotation(r.sum(axis=0))
+
+
+def nearest_rotation(matrices_33) -> np.ndarray:
+    """The rotation nearest each 3x3 matrix in the Frobenius norm: with ``U S V^T = M``,
+    ``U diag(1, 1, det(U V^T)) V^T`` (a rotation, not a reflection). The chordal mean of rotations
+    is the nearest rotation to their (weighted) sum.
+
+    Shape:
+        matrices_33: (..., 3, 3) -> (..., 3, 3) float64
+
+    Example:
+        >>> import numpy as np
+        >>> nearest_rotation(2.0 * np.eye(3)).tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    u, _, vt = np.linalg.svd(np.asarray(matrices_33, dtype=np.float64))
+    u = u.copy()
+    u[..., :, 2] *= np.where(np.linalg.det(u @ vt) < 0, -1.0, 1.0)[..., None]
+    return u @ vt

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 from topoloc._device import module_device
 from topoloc.evaluation.retrieval import _homogeneous
 from topoloc.models.contract import prepare, unwrap_model
+from topoloc.rotations import nearest_rotation
 
 __all__ = [
     "Verification",
@@ -315,8 +316,5 @@ def average_hypotheses(hypotheses, scores, top: int = 5, temperature: float = 0.
     weight /= weight.sum(1, keepdims=True)
     out = np.tile(np.eye(4), (len(hyp), 1, 1))
     out[:, :3, 3] = np.einsum("nk,nki->ni", weight, best[:, :, :3, 3])
-    u, _, vt = np.linalg.svd(np.einsum("nk,nkij->nij", weight, best[:, :, :3, :3]))
-    flip = np.ones((len(hyp), 3))
-    flip[:, 2] = np.where(np.linalg.det(u @ vt) < 0, -1.0, 1.0)  # a rotation, not a reflection
-    out[:, :3, :3] = (u * flip[:, None, :]) @ vt
+    out[:, :3, :3] = nearest_rotation(np.einsum("nk,nkij->nij", weight, best[:, :, :3, :3]))  # chordal mean
     return out

@@ -270,6 +270,15 @@ def verify_poses(query_images: Tensor, hypotheses, render: Renderer, model: nn.M
     return Verification(c2w=hyp[np.arange(n), index], index=index.astype(np.int64), scores=score)
 
 
+def check_averaging(top, temperature, most: int, most_label: str) -> None:
+    """Refuse an `average_hypotheses` ``top`` outside 1 to ``most`` (named ``most_label`` in the message) or a
+    ``temperature`` that is not a positive finite number; a caller checks before its minutes of rendering."""
+    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= most:
+        raise ValueError(f"top: expected an integer from 1 to {most_label}, got {top!r}")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < np.inf:
+        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+
+
 def average_hypotheses(hypotheses, scores, top: int = 5, temperature: float = 0.05) -> np.ndarray:
     """Per photo, the weighted mean of its ``top`` best-scoring hypotheses.
 
@@ -306,10 +315,7 @@ def average_hypotheses(hypotheses, scores, top: int = 5, temperature: float = 0.
         raise ValueError(f"scores: expected one per hypothesis, shape {hyp.shape[:2]}, got {score.shape}")
     if not np.isfinite(score).all():
         raise ValueError("scores: expected finite values, got NaN or infinity")
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= hyp.shape[1]:
-        raise ValueError(f"top: expected an integer from 1 to the {hyp.shape[1]} hypotheses per photo, got {top!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < np.inf:
-        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    check_averaging(top, temperature, hyp.shape[1], f"the {hyp.shape[1]} hypotheses per photo")
     order = np.argsort(-score, axis=1, kind="stable")[:, :top]  # ties: the earlier hypothesis first
     best = np.take_along_axis(hyp, order[:, :, None, None], axis=1)
     weight = np.exp((np.take_along_axis(score, order, axis=1) - score.max(1, keepdims=True)) / temperature)

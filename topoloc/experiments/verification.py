@@ -27,7 +27,7 @@ from topoloc.engine.evaluate import _rows
 from topoloc.engine.predict import predict
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.evaluation.retrieval import extract_features, retrieve_poses
-from topoloc.evaluation.verify import average_hypotheses, candidate_poses, verify_poses
+from topoloc.evaluation.verify import average_hypotheses, candidate_poses, check_averaging, verify_poses
 from topoloc.experiments.demo import _datasets
 from topoloc.experiments.demo_settings import PLANNED_FLIGHT, DemoConfig, demo_config
 from topoloc.metrics import pose_errors
@@ -88,10 +88,7 @@ def verify_demo(demo_dir: str | PathLike, smoke: bool = False, seed: int = 0, co
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint of the {run!r} run; run the demo first "
                                 f"(bash scripts/demo.sh) or pass the demo's folder as --demo")
-    if isinstance(top, bool) or not isinstance(top, int) or not 1 <= top <= k + 1:
-        raise ValueError(f"top: expected an integer from 1 to the k + 1 = {k + 1} hypotheses per photo, got {top!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < float("inf"):
-        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    check_averaging(top, temperature, k + 1, f"the k + 1 = {k + 1} hypotheses per photo")
     cfg = demo_config(smoke, device=device, seed=seed) if config is None else config
     missing = [f for f in flights if f not in cfg.test_flights]
     if missing:

@@ -49,7 +49,7 @@ def source_key(dataset: Any, size: tuple[int, int], version: str) -> str | None:
 def transform_key(transform: Any, depth: int = 0) -> str:
     """What a sample transform does, as far as can be told from outside: a function by its name and code
     (two lambdas share the name ``<lambda>``), a `functools.partial` by its function and arguments, a bound
-    method by its function and its object, any other object by `_settings`."""
+    method by its function and its object, any other object by `settings_text`."""
     if transform is None:
         return "None"
     if isinstance(transform, functools.partial):

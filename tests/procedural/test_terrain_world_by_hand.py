@@ -327,7 +327,7 @@ def test_world_valley_road_is_7_m_wide(world):
     assert 5.5 <= np.median(widths) <= 8.5  # 2 m cells: a 7 m road is 3 or 4 cells across
 
 
-def test_world_river_axis_is_water_and_the_lake_has_no_chalets(world):
+def test_world_river_axis_is_water_and_the_lake_has_no_chalets_or_roads(world):
     g = world.grid
     window = Grid(g.e_min + 2000.0, g.n_min + 2000.0, g.cell, 1401, 1401)  # rows and columns 1000..2400
     axis = polyline_distance(window, RIVER_ENU, 10.0) < 1.0
@@ -339,6 +339,10 @@ def test_world_river_axis_is_water_and_the_lake_has_no_chalets(world):
     u, v = (ee - ce) * c - (nn - cn) * s, (ee - ce) * s + (nn - cn) * c
     lake = (u / ra) ** 2 + (v / rb) ** 2 < 1.0
     assert not (world.classes[lake] == BUILDING).any()
+    # a farm track of seed 0 runs into the lake: it ends at the shore (it ran on over 36 cells of water)
+    near_shore = ((u / (ra + 10.0)) ** 2 + (v / (rb + 10.0)) ** 2 < 1.0) & ~lake
+    assert (world.classes[near_shore] == ROAD).any()
+    assert not (world.classes[lake] == ROAD).any()
 
 
 def test_world_chalet_eaves_stand_4_m_over_their_highest_ground(world):

@@ -180,14 +180,14 @@ def build_landcover(grid: Grid, ground: torch.Tensor, river: torch.Tensor, mount
     classes[water] = WATER
     objects[water] = 0.0
 
-    # roads over everything but water (bridges are flat), cleared of trees
+    # roads over everything but the lake (bridges over the river are flat, its axis stays water), cleared of trees
     area = (-200.0, 1100.0, -100.0, 1400.0)
     roads = _roads(rng, area)
     road_sd = torch.full(shape, math.inf)  # distance to the nearest road's edge (m)
     for pts, width in roads:
         polyline_distance(grid, pts, width / 2 + 4.0, out=road_sd, offset=width / 2)
     verge = road_sd <= 4.0
-    road_mask = (road_sd <= 0.0) & (~water | (river > 1.0))
+    road_mask = (road_sd <= 0.0) & ~lake & (~water | (river > 1.0))
     objects.masked_fill_(verge, 0.0)
     classes.copy_(torch.where(verge & (classes != WATER) & (classes != ROCK), MEADOW, classes))
     classes.copy_(torch.where(road_mask, ROAD, classes))

@@ -153,7 +153,7 @@ def _power_line(rng: np.random.Generator, grid: Grid, surface: torch.Tensor) -> 
 
 
 #: Bumped whenever the world built for a seed changes (invalidates the disk cache).
-WORLD_VERSION = "6"
+WORLD_VERSION = "7"
 
 _SAVED = ("ground", "surface", "classes", "tone", "roof_tone", "normal", "cars", "wires", "ridge_deg", "ridge_sin",
           "detail", "clouds")

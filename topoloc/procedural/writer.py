@@ -72,7 +72,7 @@ class OtherPosesError(RenderFolderError):
 
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
-FORMAT_VERSION = "6"
+FORMAT_VERSION = "7"
 #: Domains `render_flights` can write ("synthetic" always; the photo domains for real flights only).
 RENDER_DOMAINS = ("synthetic", "real", "real_alt")
 #: Folder of each photo domain's images: ``out/<flight><suffix>/<picname>.JPG``.

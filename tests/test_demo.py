@@ -19,7 +19,7 @@ from topoloc.data.splits import split_assignment
 from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
-from topoloc.procedural import render_flights
+from topoloc.procedural import FORMAT_VERSION, render_flights
 from topoloc.reporting.landcover import LANDCOVER_COLUMNS
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -522,11 +522,13 @@ def test_demo_into_a_folder_rendered_by_another_version_says_to_use_another_out(
     cfg = demo.demo_config(smoke=True, device="cpu")
     data = tmp_path / "demo" / "data"
     data.mkdir(parents=True)
-    old = {"seed": cfg.seed, "width": cfg.render_size[0], "height": cfg.render_size[1], "version": "5"}
+    older = str(int(FORMAT_VERSION) - 1)
+    old = {"seed": cfg.seed, "width": cfg.render_size[0], "height": cfg.render_size[1], "version": older}
     (data / "mini_comballaz.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match=r"demo: holds a demo rendered with other settings or by another version of "
                                          r"topoloc \(out_dir .*data: holds a Mini-Comballaz render of format version "
-                                         r"'5', asked for '6'.*\); use another --out folder, or remove that one$"):
+                                         rf"'{older}', asked for '{FORMAT_VERSION}'.*\); use another --out folder, or "
+                                         r"remove that one$"):
         demo._render(cfg, data)
     assert [p.name for p in data.iterdir()] == ["mini_comballaz.json"]
 

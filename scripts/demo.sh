@@ -3,7 +3,7 @@
 # `topoloc demo` (render Mini-Comballaz, train with and without the sim-to-real augmentations,
 # evaluate on synthetic and real test flights, saliency figures, report). Extra arguments go to
 # `topoloc demo`, e.g. `scripts/demo.sh --smoke` or `scripts/demo.sh --out /tmp/demo --device cpu`.
-# About 12 minutes on a 2-core AVX2-only CPU, 5 on a 2-core one with AMX (README); a larger
+# About 8 to 12 minutes on a 2-core AVX2-only CPU, 5 on a 2-core one with AMX (README); a larger
 # configuration when a GPU is present. Re-running it continues an interrupted demo. The report
 # is <out>/report.md (default: demo/report.md).
 set -euo pipefail

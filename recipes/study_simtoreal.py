@@ -38,7 +38,7 @@ def _ints(text: str) -> tuple[int, ...]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu",
-                        help="sizes: smoke (seconds per run, for tests), cpu (about 50 min on a quiet 2-core CPU), "
+                        help="sizes: smoke (seconds per run, for tests), cpu (about 70 min on a quiet 2-core CPU), "
                              "gpu (thousands of images at 256 px, ResNet34)")
     parser.add_argument("--root", required=True, help="data root: holds or receives the rendered flights")
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")

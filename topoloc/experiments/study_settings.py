@@ -183,7 +183,7 @@ class StudyConfig:
 
 def study_config(preset: str, root, out_dir, device: str = "auto", **overrides: Any) -> StudyConfig:
     """The study's sizes: ``smoke`` (seconds per run; for tests), ``cpu`` (the whole study in about
-    50 minutes on a quiet 2-core CPU, 45 runs) or ``gpu`` (thousands of images at 256 px, ResNet34).
+    70 minutes on a quiet 2-core CPU, 45 runs) or ``gpu`` (thousands of images at 256 px, ResNet34).
 
     Args:
         preset: one of `PRESETS`.

@@ -1,7 +1,21 @@
-"""Shared pytest configuration: the `slow` and `gpu` markers."""
+"""Shared pytest configuration: the `slow` and `gpu` markers, and the threads of a parallel run's workers."""
+
+import os
 
 import pytest
 import torch
+
+
+def pytest_configure(config):
+    # A worker of pytest-xdist (`scripts/test.sh` runs one per core, up to 4) takes its share of the cores: every
+    # worker at torch's default (all cores) would oversubscribe them. Set before any test runs, and in the
+    # environment too, so that the processes a test starts take the same share.
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        share = max(1, cores // int(workers))
+        os.environ.setdefault("OMP_NUM_THREADS", str(share))
+        torch.set_num_threads(share)
 
 
 def pytest_addoption(parser):

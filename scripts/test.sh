@@ -4,6 +4,10 @@
 # TEST_WORKERS=0 runs them in this one process, as `-n 0` among the arguments does too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -n "${TEST_WORKERS:-}" ] && ! [[ "$TEST_WORKERS" =~ ^[0-9]+$ ]]; then
+    echo "test.sh: TEST_WORKERS must be a whole number of pytest-xdist workers (0: none), got '$TEST_WORKERS'" >&2
+    exit 2
+fi
 source scripts/_venv.sh  # .venv/ with Python >= 3.11 (PYTHON=... picks the interpreter)
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev,albumentations,export]"

@@ -222,3 +222,45 @@ def test_flight_normals_of_a_slope_are_rounded_not_truncated(tmp_path, make_topo
     np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")), depth.astype(np.float32))
     n = flight_normals(ds, (8, 12))[0, :, 1:-1, 1:-1]
     assert (n[0] == -57).all() and (n[1] == 0).all() and (n[2] == 114).all()
+
+
+def test_flight_scene_points_of_flat_ground_seen_straight_down(tmp_path, make_topo_flight):
+    # A nadir camera 150 m above flat ground: every cell's mean point is on the ground, the cells are
+    # symmetric about the camera, and neighbouring cells' means lie 4 px / f x 150 m apart (the ground
+    # point is linear in the pixel coordinate there): f = 480 x 48 / 720 = 32 px, so 18.75 m.
+    from topoloc.data import flight_scene_points
+    from topoloc.data.preset import load_preset
+
+    rows = load_preset("comballaz-LHS")[:2].copy()
+    rows[:, 3:6] = [0.0, -90.0, 0.0]  # yaw, pitch, roll: straight down
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=2, poses=rows)
+    ds = TopoFlight(tmp_path, "comballaz-LHS", frame="comballaz")
+    for i, render in enumerate(ds.render_paths):
+        c2w = ds.poses()[i]
+        np.save(render.with_name(render.name.replace("_img.png", "_depth.npy")),
+                _flat_ground_depth(c2w, 32, 48, ground_up=c2w[2, 3] - 150.0).astype(np.float32))
+    cells = flight_scene_points(ds, (8, 12)).double()
+    assert cells.shape == (2, 3, 8, 12) and torch.isfinite(cells).all()
+    for i in range(2):
+        c2w = ds.poses()[i]
+        torch.testing.assert_close(cells[i, 2], torch.full((8, 12), c2w[2, 3] - 150.0, dtype=torch.float64),
+                                   atol=0.01, rtol=0)
+        centre = cells[i, :2].mean((1, 2))
+        torch.testing.assert_close(centre, torch.as_tensor(c2w[:2, 3]), atol=0.05, rtol=0)  # float32 points
+        across = (cells[i, :2, :, 1:] - cells[i, :2, :, :-1]).norm(dim=0)
+        down = (cells[i, :2, 1:, :] - cells[i, :2, :-1, :]).norm(dim=0)
+        torch.testing.assert_close(across, torch.full_like(across, 18.75), atol=0.01, rtol=0)
+        torch.testing.assert_close(down, torch.full_like(down, 18.75), atol=0.01, rtol=0)
+
+
+def test_pool_scene_points_leaves_out_misses_and_drops_mostly_empty_cells():
+    from topoloc.data.geometry import pool_scene_points
+
+    pts = torch.zeros(1, 3, 2, 4)
+    pts[0, 0] = torch.tensor([[1.0, 3.0, 5.0, float("nan")], [float("nan"), 7.0, float("nan"), float("inf")]])
+    cells = pool_scene_points(pts, (1, 2))
+    # left cell: 3 of 4 pixels hit, mean east (1 + 3 + 7) / 3; right cell: 1 of 4 hit: below half, none
+    torch.testing.assert_close(cells[0, :, 0, 0], torch.tensor([11.0 / 3.0, 0.0, 0.0]))
+    assert torch.isnan(cells[0, :, 0, 1]).all()
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        pool_scene_points(torch.zeros(3, 4, 4), (2, 2))

@@ -4,7 +4,7 @@ from topoloc.data.pose_coverage import Coverage, coverage
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.crossloc import CrossLocScene
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M, DjiMetadata, parse_dji_metadata, parse_dms
-from topoloc.data.geometry import flight_normals
+from topoloc.data.geometry import flight_normals, flight_scene_points
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.data.posed import SAMPLE_KEYS, PosedImages
@@ -27,6 +27,7 @@ from topoloc.data.topo import DOMAINS, TopoFlight, area_frame, read_pic_names, r
 
 __all__ = [
     "flight_normals",
+    "flight_scene_points",
     # presets
     "PRESETS_DIR",
     "list_presets",

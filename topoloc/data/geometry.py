@@ -3,7 +3,8 @@
 TOPO-DataGen writes each render's scene coordinates (``<stem>_pc.npy``, (H, W, 3) ECEF metres,
 ``-1`` where nothing is hit); Mini-Comballaz writes a depth map on request (``topoloc render
 --depth``: ``<stem>_depth.npy``, (H, W) float32 metres along the optical axis, ``inf`` where nothing
-is hit). Either gives the surface normals that `augment.RandomSunRelight` lights.
+is hit). Either gives the surface normals that `augment.RandomSunRelight` lights, and the world
+point under each cell of a feature map that `TrainConfig.scene_coords` trains an auxiliary head on.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from augment.functional.relight import downsample_normals, surface_normals
 from topoloc.data._arrays import load_npy
 
-__all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals"]
+__all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals",
+           "pool_scene_points", "flight_scene_points"]
 
 #: TOPO-DataGen's camera: 720 x 480 px, focal length 480 px, principal point at the centre.
 TOPO_SIZE = (720, 480)
@@ -150,4 +153,71 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
         _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
         n = downsample_normals(surface_normals(points[None]), (size[0], size[1]))[0]
         out[i] = (n * 127.0).round().to(torch.int8).cpu()
+    return out
+
+
+def pool_scene_points(points: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The mean world point of each cell of a ``size`` grid laid over each image's points.
+
+    The cells are those of `torch.nn.functional.adaptive_avg_pool2d` (equal blocks when ``size``
+    divides the points' (H, W)); NaN pixels (nothing hit) are left out of the mean, and a cell where
+    fewer than half the pixels hit something is NaN: its mean would be a point of a sliver.
+
+    Args:
+        points: (N, 3, H, W) float world points (NaN where nothing is hit).
+        size: (h, w) of the grid.
+
+    Returns:
+        (N, 3, h, w) float32 on ``points``' device.
+
+    Example:
+        >>> pts = torch.arange(16.0).reshape(1, 1, 4, 4).expand(1, 3, 4, 4).clone()
+        >>> pts[0, :, 0, 0] = float("nan")
+        >>> pool_scene_points(pts, (2, 2))[0, 0]
+        tensor([[ 3.3333,  4.5000],
+                [10.5000, 12.5000]])
+    """
+    if points.ndim != 4 or points.shape[1] != 3:
+        raise ValueError(f"pool_scene_points: `points` must be (N, 3, H, W), got {tuple(points.shape)}")
+    points = points.float()
+    hit = torch.isfinite(points).all(1, keepdim=True).float()
+    total = F.adaptive_avg_pool2d(torch.nan_to_num(points, nan=0.0, posinf=0.0, neginf=0.0) * hit, size)
+    share = F.adaptive_avg_pool2d(hit, size)
+    cells = total / share.clamp_min(1e-6)
+    return cells.masked_fill(share < 0.5, float("nan"))
+
+
+def flight_scene_points(dataset: Any, size: tuple[int, int], device: str | torch.device = "cpu") -> torch.Tensor:
+    """The mean world point (local ENU m) of each cell of a ``size`` grid, for every render of a
+    `TopoFlight` (or of each flight of a `FlightCollection`, in its order): `pool_scene_points` of
+    `scene_points`, the targets of `TrainConfig.scene_coords`.
+
+    Args:
+        dataset: a `TopoFlight` of synthetic renders with geometry files beside them (``_pc.npy``
+            or ``_depth.npy``), or a `FlightCollection` of them.
+        size: (h, w) of the grid (the auxiliary head's feature map).
+        device: where the points are computed; the result is on the CPU.
+
+    Returns:
+        (N, 3, h, w) float32, NaN in cells where less than half the pixels hit something.
+
+    Raises:
+        TypeError: ``dataset`` has no renders to read geometry beside.
+        FileNotFoundError: a render has no geometry file (the message names it).
+    """
+    flights = getattr(dataset, "datasets", None)
+    if flights is not None and getattr(dataset, "render_paths", None) is None:  # a FlightCollection
+        parts = [flight_scene_points(f, size, device) for f in flights]
+        return torch.cat(parts) if parts else torch.zeros(0, 3, *size)
+    paths = getattr(dataset, "render_paths", None)
+    if paths is None or not hasattr(dataset, "poses"):
+        raise TypeError(f"flight_scene_points: expected a TopoFlight (renders with geometry files beside them), got "
+                        f"{type(dataset).__name__}")
+    c2w = dataset.poses()
+    out = torch.zeros(len(paths), 3, *size)
+    for i, render in enumerate(paths):
+        geometry = geometry_path(render)
+        points = scene_points(geometry, c2w[i], dataset.frame, device)
+        _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
+        out[i] = pool_scene_points(points[None], size)[0].cpu()
     return out

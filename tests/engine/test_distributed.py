@@ -52,7 +52,11 @@ _SCRIPT = textwrap.dedent("""
     def os_threads():  # the process's OS threads (C++ ones too) on Linux; 0 elsewhere
         return len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
     threads_before = os_threads()
-    trainer = Trainer(cfg, PoseImages(n=16), PoseImages(n=6, seed=1))
+    train_set = PoseImages(n=16)
+    points = None  # scene_coords: each image's camera position under every pixel
+    if cfg.scene_coords > 0:
+        points = train_set.xyz.float()[:, :, None, None].expand(16, 3, 32, 32).clone()
+    trainer = Trainer(cfg, train_set, PoseImages(n=6, seed=1), scene_points=points)
     result = trainer.fit()
     deadline = time.monotonic() + 10.0  # a worker thread may still be on its way out (torch 2.3: rarely)
     while (threads_after := os_threads()) > threads_before and time.monotonic() < deadline:
@@ -61,6 +65,8 @@ _SCRIPT = textwrap.dedent("""
     with open(os.path.join(cfg.out_dir, f"threads{{rank}}.json"), "w") as f:
         json.dump([threads_before, threads_after], f)
     state = {{**trainer.model.state_dict(), **{{"loss." + k: v for k, v in trainer.criterion.state_dict().items()}}}}
+    if trainer.scene is not None:
+        state.update({{"scene." + k: v for k, v in trainer.scene.head.state_dict().items()}})
     torch.save(state, os.path.join(cfg.out_dir, f"rank{{rank}}.pt"))
     with open(os.path.join(cfg.out_dir, f"history{{rank}}.json"), "w") as f:
         json.dump(result.history, f)
@@ -77,8 +83,8 @@ def _launch(tmp_path, name: str, procs: int, **overrides) -> subprocess.Complete
         env.pop(key, None)
     config = dict(model="atloc_resnet18", model_kwargs={"backbone": "test_vit", "feat_dim": 32, "dropout": 0.0},
                   epochs=2, batch_size=8, lr=1e-3, image_size=[32, 32], device="cpu", cache_device="cpu",
-                  progress=False, tensorboard=False, out_dir=str(tmp_path / name), checkpoint_every_steps=1,
-                  **overrides)
+                  progress=False, tensorboard=False, out_dir=str(tmp_path / name), checkpoint_every_steps=1)
+    config.update(overrides)
     script = tmp_path / f"{name}.py"
     script.write_text(_SCRIPT.format(tests=tests, config=json.dumps(config)))
     cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}",
@@ -121,6 +127,23 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
     hs = json.load(open(runs["single"] / "history0.json"))
     assert h0[-1]["val_median_m"] == h1[-1]["val_median_m"]  # rank 0's validation, broadcast
     assert h0[-1]["val_median_m"] == pytest.approx(hs[-1]["val_median_m"], rel=1e-3)
+
+
+def test_the_scene_coordinate_head_stays_the_same_on_both_ranks(tmp_path):
+    # The head is outside the DDP module: its gradients are averaged as the loss weights' are, or each rank would
+    # step it on its own half batch and the replicas' heads (and through them the backbones) would drift apart.
+    proc = _launch(tmp_path, "ddp", 2, scene_coords=1.0, epochs=1,
+                   model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = torch.load(tmp_path / "ddp" / "rank0.pt")
+    rank1 = torch.load(tmp_path / "ddp" / "rank1.pt")
+    head = [k for k in rank0 if k.startswith("scene.")]
+    assert len(head) == 6  # three convolutions' weights and biases
+    weights = head + [k for k in rank0 if not k.startswith("scene.") and "running_" not in k and
+                      "num_batches" not in k]  # batch-norm statistics are each rank's own (no SyncBatchNorm)
+    for key in weights:
+        assert torch.equal(rank0[key], rank1[key]), key
+    assert load_checkpoint(tmp_path / "ddp" / "last.pt")["scene_head"]["stages"] == ["layer2", "layer3", "layer4"]
 
 
 def test_batch_size_must_divide_among_processes(tmp_path, monkeypatch, pose_images):

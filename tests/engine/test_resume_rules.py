@@ -23,7 +23,8 @@ def _checkpoint(config: TrainConfig, epoch: int = 1, step: int = 0, global_step:
 DOCUMENTED = {"model": "atloc_resnet18", "model_kwargs": {"feat_dim": 64}, "batch_size": 32, "image_size": (128, 128),
               "seed": 1, "learn_loss_weights": False, "drop_last": True, "lr": 1e-3, "weight_decay": 0.0,
               "lr_schedule": "cosine", "grad_clip": 1.0, "augment": "colorjitter", "augment_strength": 0.5,
-              "augment_fraction": 0.5, "augment_ramp_epochs": 2, "relight": 0.5, "sx": -1.0, "sq": 0.0}
+              "augment_fraction": 0.5, "augment_ramp_epochs": 2, "relight": 0.5, "scene_coords": 1.0, "sx": -1.0,
+              "sq": 0.0}
 
 
 @pytest.mark.parametrize("field", DOCUMENTED)

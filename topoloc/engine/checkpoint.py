@@ -21,6 +21,9 @@ Python values only):
   say (an `ImageCache`); absent from checkpoints written before it was recorded
 - ``training_data``: which images the run trains on, ``{"images": N, "sha256": ...}`` (`data_record`:
   the training poses and each image's pixel sum); absent from checkpoints written before 2026-12-03
+- ``scene_head``: the auxiliary scene-coordinate head of ``TrainConfig.scene_coords``, ``{"state":
+  its state dict, "stages": the backbone modules it reads, "centre_m": [e, n, u], "scale_m"}``, or
+  ``None`` (off); absent from checkpoints written before 2026-12-06. Only resuming reads it.
 
 This module owns the schema: `training_checkpoint` writes it, `TrainingState` and `load_model`
 read it; nothing else indexes a checkpoint dict by key.
@@ -229,7 +232,8 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
                         rng: list[dict[str, Any]], epoch: int, step: int, global_step: int,
                         epoch_stats: dict[str, float], best: dict[str, Any] | None, history: list[dict[str, Any]],
                         world_size: int, frame: dict[str, Any] | None,
-                        training_data: dict[str, Any] | None = None) -> dict[str, Any]:
+                        training_data: dict[str, Any] | None = None,
+                        scene_head: dict[str, Any] | None = None) -> dict[str, Any]:
     """The checkpoint dict of a training run (the schema of this module's docstring).
 
     Args:
@@ -246,6 +250,8 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
         world_size: processes of the run.
         frame: `frame_record` of the training poses' frame, or None.
         training_data: `data_record` of the training images, or None.
+        scene_head: the auxiliary scene-coordinate head of ``TrainConfig.scene_coords`` (``state``: its
+            weights, ``stages``, ``centre_m``, ``scale_m``), or None; not part of the model.
     """
     as_dict = config.to_dict()
     return {
@@ -256,7 +262,7 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
         "config": as_dict, "rng": rng, "epoch": epoch, "step": step,
         "global_step": global_step, "epoch_stats": dict(epoch_stats), "best": best,
         "history": list(history), "world_size": world_size, "frame": frame,
-        "training_data": training_data,
+        "training_data": training_data, "scene_head": scene_head,
     }
 
 
@@ -270,6 +276,7 @@ class TrainingState:
         normalizer: the `PoseNormalizer` of the training poses.
         frame: the training poses' frame record, or None when the checkpoint does not say.
         training_data: `data_record` of its training images, or None when the checkpoint predates it.
+        scene_head: the auxiliary scene-coordinate head (`training_checkpoint`), or None.
     """
 
     path: Path
@@ -288,6 +295,7 @@ class TrainingState:
     world_size: int
     frame: dict[str, Any] | None
     training_data: dict[str, Any] | None = None
+    scene_head: dict[str, Any] | None = None
 
     @classmethod
     def read(cls, path: str | PathLike) -> "TrainingState":
@@ -297,7 +305,7 @@ class TrainingState:
                    PoseNormalizer.from_state_dict(state["normalizer"]), list(state["rng"]), int(state["epoch"]),
                    int(state["step"]), int(state["global_step"]), dict(state["epoch_stats"]), state["best"],
                    list(state["history"]), int(state["world_size"]), recorded_frame(state),
-                   state.get("training_data"))
+                   state.get("training_data"), state.get("scene_head"))
 
 
 def recorded_frame(state: dict[str, Any]) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ log = logging.getLogger("topoloc.engine")
 #: depend on the run's length; ``frame`` is the training data's local frame).
 RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size", "seed", "learn_loss_weights",
                  "drop_last", "lr", "weight_decay", "lr_schedule", "grad_clip", "augment", "augment_strength",
-                 "augment_fraction", "augment_ramp_epochs", "relight", "sx", "sq")
+                 "augment_fraction", "augment_ramp_epochs", "relight", "scene_coords", "sx", "sq")
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch (the training data:
 #: the epoch's order is a permutation of its images).
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last", "training data")

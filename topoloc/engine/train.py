@@ -46,6 +46,7 @@ from topoloc.engine.resume import (RESUME_FIELDS, RUN_FILES, ResumeSettingsError
                                    config_changes, load_init_weights, read_init_from, refuse_another_run,
                                    remove_previous_run, restore_training_state, resume_path)
 from topoloc.engine.runlog import RunLogger
+from topoloc.engine.scene_head import SceneHeadTraining, check_scene_source
 from topoloc.geodesy import LocalFrame
 from topoloc.metrics import pose_errors
 from topoloc.models import AtLoc, AtLocLoss, create_model
@@ -82,7 +83,8 @@ class TrainResult:
 
 
 def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
-          callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None) -> TrainResult:
+          callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None,
+          scene_points: Tensor | None = None) -> TrainResult:
     """Train a pose regressor; see `Trainer`.
 
     Args:
@@ -99,6 +101,10 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
         normals: for ``config.relight``: the training images' surface normals, int8 (N, 3, H, W)
             (unit x 127, local ENU, in ``train_set``'s order, see `topoloc.data.flight_normals`);
             default: read from the geometry files beside ``train_set``'s renders.
+        scene_points: for ``config.scene_coords``: the training images' world points, float
+            (N, 3, H, W) local ENU metres (NaN where nothing is hit, any resolution, in ``train_set``'s
+            order, see `topoloc.data.flight_scene_points`); default: read from the geometry files
+            beside ``train_set``'s renders.
 
     Returns:
         A `TrainResult` (checkpoint paths and the per-epoch history).
@@ -108,7 +114,8 @@ def train(config: TrainConfig, train_set: Any, val_set: Any = None, *, normalize
             value and the last good checkpoint, which is left untouched.
         ValueError: an image could not be decoded (the message names it).
     """
-    return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals).fit()
+    return Trainer(config, train_set, val_set, normalizer=normalizer, callbacks=callbacks, normals=normals,
+                   scene_points=scene_points).fit()
 
 
 def _normalizer_label(normalizer: PoseNormalizer) -> str:
@@ -193,12 +200,14 @@ class Trainer:
     Then `_epoch` per epoch, whose parts are `_set_lr`, `_step`, `_report` (NaN check, logging),
     `_checkpoint_due` / `_save` and `_run_callbacks`.
 
-    Args: see `train`. Attributes set by `fit`: ``model`` (unwrapped), ``criterion``,
-    ``optimizer``, ``normalizer``, ``train_cache``, ``val_cache``, ``device``, ``history``.
+    Args: see `train`. Attributes set by `fit`: ``model`` (unwrapped), ``criterion``, ``optimizer``,
+    ``normalizer``, ``train_cache``, ``val_cache``, ``device``, ``history``, ``scene`` (the auxiliary
+    head of ``scene_coords``, a `SceneHeadTraining`, or None).
     """
 
     def __init__(self, config: TrainConfig, train_set: Any, val_set: Any = None, *, normalizer: Any = None,
-                 callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None) -> None:
+                 callbacks: Sequence[Callable[[dict[str, Any]], None]] = (), normals: Tensor | None = None,
+                 scene_points: Tensor | None = None) -> None:
         if not isinstance(config, TrainConfig):
             raise TypeError(f"Trainer: `config` must be a TrainConfig, got {type(config).__name__}")
         if train_set is None:
@@ -211,12 +220,16 @@ class Trainer:
         self.train_set, self.val_set = train_set, val_set
         self.normalizer = normalizer
         self.normals = normals
+        self.scene_points = scene_points
+        self.scene: SceneHeadTraining | None = None
         self.callbacks = _check_callbacks(callbacks)
         self.out_dir = Path(config.out_dir)
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None
         self.frame = frame_record(getattr(train_set, "frame", None))
         check_val_frame(self.frame, val_set)
+        if config.scene_coords > 0:
+            check_scene_source(train_set, scene_points)
 
     # ----------------------------------------------------------------- setup
     def _setup(self, info: DistInfo) -> TrainingState | None:
@@ -352,6 +365,11 @@ class Trainer:
         groups = [{"params": list(model.parameters())}]
         if cfg.learn_loss_weights:
             groups.append({"params": list(self.criterion.parameters())})
+        if cfg.scene_coords > 0:  # the auxiliary head (a fresh one in a fine-tune too), last in the optimiser
+            self.scene = SceneHeadTraining(model, cfg.image_size, self.train_set, self.scene_points,
+                                           len(self.train_cache), device, self.train_cache.device)
+            self.scene_points = None  # pooled into the head's targets: not kept for the run
+            groups.append({"params": list(self.scene.head.parameters())})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def _restore(self, state: TrainingState | None) -> None:
@@ -360,7 +378,13 @@ class Trainer:
         if state is None:
             torch.manual_seed(cfg.seed + 1 + info.rank)  # dropout and augmentations: one stream per rank
             return
+        if (self.scene is None) != (state.scene_head is None):  # the optimiser's groups would not match
+            raise ValueError(f"resume: {str(state.path)!r} was trained with TrainConfig.scene_coords="
+                             f"{state.config.get('scene_coords', 0.0)!r}; the head cannot be added to or dropped "
+                             "from a run: resume with that value, or start a new run (init_from= the checkpoint)")
         restore_training_state(state, self.model, self.criterion, self.optimizer, cfg, info)
+        if self.scene is not None and state.scene_head is not None:
+            self.scene.load(state.scene_head, state.path)
         self.history = list(state.history)
 
     def _wrap(self) -> None:
@@ -418,16 +442,28 @@ class Trainer:
             target.record_stream(main)
         else:
             x, target = self._inputs(idx)
+        if self.scene is not None:
+            self.scene.start()
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             pred = self.train_model(x)
         terms = self.criterion.terms(pred, target)
+        if self.scene is not None:
+            terms["scene_loss"] = self.scene.loss(idx)
+            terms["loss"] = terms["loss"] + cfg.scene_coords * terms["scene_loss"]
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         average_gradients(self.criterion.parameters(), self.info)  # sx, sq: outside the DDP module
+        if self.scene is not None:
+            average_gradients(self.scene.head.parameters(), self.info)  # outside the DDP module too
         if cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            nn.utils.clip_grad_norm_(self._clipped_parameters(), cfg.grad_clip)
         self.optimizer.step()
         return terms
+
+    def _clipped_parameters(self) -> list[nn.Parameter]:
+        """What ``grad_clip`` clips: the model's parameters, and the auxiliary head's."""
+        params = list(self.model.parameters())
+        return params + list(self.scene.head.parameters()) if self.scene is not None else params
 
     def _set_lr(self, global_step: int) -> None:
         """The schedule's learning rate for optimiser step ``global_step`` (0-based)."""
@@ -458,7 +494,7 @@ class Trainer:
             config=self.config, model=self.model, criterion=self.criterion, optimizer=self.optimizer,
             normalizer=self.normalizer, rng=rngs, epoch=epoch, step=step, global_step=global_step,
             epoch_stats=stats, best=best, history=self.history, world_size=self.info.world_size, frame=self.frame,
-            training_data=self.data)
+            training_data=self.data, scene_head=self.scene.state() if self.scene is not None else None)
         if also_best:  # best.pt first: a run killed between the two files redoes this epoch and writes both
             save_checkpoint(state, self.out_dir / "best.pt")
         self.last_good = save_checkpoint(state, self.out_dir / "last.pt")
@@ -571,6 +607,8 @@ class Trainer:
                 self._save(epoch + 1, 0, global_step, {}, best, also_best=is_best)
         finally:
             logger.close()
+            if self.scene is not None:
+                self.scene.close()
         final = self.out_dir / "last.pt"
         best_path = self.out_dir / "best.pt"
         return TrainResult(final, best_path if best is not None and best_path.is_file() else final,

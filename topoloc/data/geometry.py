@@ -10,7 +10,7 @@ point under each cell of a feature map that `TrainConfig.scene_coords` trains an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -137,22 +137,32 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
         TypeError: ``dataset`` has no renders to read geometry beside.
         FileNotFoundError: a render has no geometry file (the message names it).
     """
+    def normals(points: torch.Tensor) -> torch.Tensor:
+        n = downsample_normals(surface_normals(points[None]), (size[0], size[1]))[0]
+        return (n * 127.0).round().to(torch.int8)
+
+    return _each_render(dataset, "flight_normals", size, torch.int8, normals, device)
+
+
+def _each_render(dataset: Any, caller: str, size: tuple[int, int], dtype: torch.dtype,
+                 per_render: Callable[[torch.Tensor], torch.Tensor], device: str | torch.device) -> torch.Tensor:
+    """``per_render`` of each render's (3, H, W) `scene_points`, stacked on the CPU as (N, 3, *size) ``dtype``,
+    for a `TopoFlight` or each flight of a `FlightCollection` in its order; ``caller`` names the refusals."""
     flights = getattr(dataset, "datasets", None)
     if flights is not None and getattr(dataset, "render_paths", None) is None:  # a FlightCollection
-        parts = [flight_normals(f, size, device) for f in flights]
-        return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=torch.int8)
+        parts = [_each_render(f, caller, size, dtype, per_render, device) for f in flights]
+        return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=dtype)
     paths = getattr(dataset, "render_paths", None)
     if paths is None or not hasattr(dataset, "poses"):
-        raise TypeError(f"flight_normals: expected a TopoFlight (renders with geometry files beside them), got "
+        raise TypeError(f"{caller}: expected a TopoFlight (renders with geometry files beside them), got "
                         f"{type(dataset).__name__}")
     c2w = dataset.poses()
-    out = torch.zeros(len(paths), 3, *size, dtype=torch.int8)
+    out = torch.zeros(len(paths), 3, *size, dtype=dtype)
     for i, render in enumerate(paths):
         geometry = geometry_path(render)
         points = scene_points(geometry, c2w[i], dataset.frame, device)
         _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
-        n = downsample_normals(surface_normals(points[None]), (size[0], size[1]))[0]
-        out[i] = (n * 127.0).round().to(torch.int8).cpu()
+        out[i] = per_render(points).cpu()
     return out
 
 
@@ -205,19 +215,5 @@ def flight_scene_points(dataset: Any, size: tuple[int, int], device: str | torch
         TypeError: ``dataset`` has no renders to read geometry beside.
         FileNotFoundError: a render has no geometry file (the message names it).
     """
-    flights = getattr(dataset, "datasets", None)
-    if flights is not None and getattr(dataset, "render_paths", None) is None:  # a FlightCollection
-        parts = [flight_scene_points(f, size, device) for f in flights]
-        return torch.cat(parts) if parts else torch.zeros(0, 3, *size)
-    paths = getattr(dataset, "render_paths", None)
-    if paths is None or not hasattr(dataset, "poses"):
-        raise TypeError(f"flight_scene_points: expected a TopoFlight (renders with geometry files beside them), got "
-                        f"{type(dataset).__name__}")
-    c2w = dataset.poses()
-    out = torch.zeros(len(paths), 3, *size)
-    for i, render in enumerate(paths):
-        geometry = geometry_path(render)
-        points = scene_points(geometry, c2w[i], dataset.frame, device)
-        _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
-        out[i] = pool_scene_points(points[None], size)[0].cpu()
-    return out
+    return _each_render(dataset, "flight_scene_points", size, torch.float32,
+                        lambda points: pool_scene_points(points[None], size)[0], device)

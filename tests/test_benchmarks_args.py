@@ -29,6 +29,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
                                                     "got '-1'"),
     ("bench_train.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
     ("bench_width.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
+    ("bench_scene_head.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
+    ("bench_scene_head.py", ("--weight", "0"), "argument --weight: expected a number > 0, got '0'"),
 ])
 def test_a_count_of_zero_is_refused_by_its_flag(script, args, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

@@ -170,7 +170,8 @@ class TrainConfig:
             convolutional backbone; not with ``compile``. A fine-tune
             (``init_from``) starts a new head. Measured on Mini-Comballaz: 3 took the demo's unaugmented
             run from 19.5 m / 3.7 deg to 14.0 m / 3.3 deg on the renders (three seeds; the coverage
-            ceiling is 12.7 m), at about 1.3 times the training time (docs/RESULTS.md).
+            ceiling is 12.7 m), each training step taking about 1.1 times as long (docs/RESULTS.md,
+            BENCHMARKS.md).
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         amp: bf16 autocast on CUDA (the CPU: see ``cpu_amp``).
         cpu_amp: bf16 autocast on the CPU too, where the CPU computes bf16 natively (AVX512-BF16 or

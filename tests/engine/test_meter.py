@@ -22,7 +22,16 @@ def test_each_report_adds_its_steps_to_the_epochs_sums():
     meter.drain_into(stats)
     meter.add(1, _terms(4.0, 5.0, 6.0), images=8)
     meter.drain_into(stats)
-    assert stats == {"loss": 5.0, "t_loss": 7.0, "q_loss": 9.0}  # 1 + 4, 2 + 5, 3 + 6
+    assert stats == {"loss": 5.0, "t_loss": 7.0, "q_loss": 9.0, "scene_loss": 0.0}  # 1 + 4, 2 + 5, 3 + 6; no head
+
+
+def test_the_scene_coordinate_heads_loss_is_summed_too():
+    meter = StepMeter(torch.device("cpu"), world_size=1)
+    stats = {"loss": 0.0, "t_loss": 0.0, "q_loss": 0.0}  # a mid-epoch checkpoint's sums from before the column
+    meter.add(0, {**_terms(1.0, 2.0, 3.0), "scene_loss": torch.tensor(0.25, requires_grad=True)}, images=8)
+    meter.add(1, {**_terms(1.0, 2.0, 3.0), "scene_loss": torch.tensor(0.5)}, images=8)
+    meter.drain_into(stats)
+    assert stats["scene_loss"] == 0.75
 
 
 def test_images_per_second_counts_every_process_images():

@@ -56,6 +56,8 @@ def test_the_head_learns_the_cells_points(tiny_config, pose_images):
     first, last = sum(seen[:6]) / 6, sum(seen[-6:]) / 6
     # measured 0.24 -> 0.07 (hundreds of metres); a head that learnt nothing stays near its first losses
     assert last < 0.5 * first, (first, last)
+    logged = [row["scene_loss"] for row in result.history]  # log.csv's column: each epoch's mean of the steps'
+    assert logged[-1] == pytest.approx(sum(seen[-3:]) / 3, rel=1e-6) and logged[-1] < 0.5 * logged[0]
     assert load_model(result.final_checkpoint)[0].__class__.__name__ == "AtLoc"  # the head is not in the model
 
 
@@ -70,6 +72,8 @@ def test_the_head_acts_is_checkpointed_and_a_killed_run_resumes_to_identical_wei
     head = load_checkpoint(whole.final_checkpoint)["scene_head"]
     assert head["stages"] == ["layer2", "layer3", "layer4"] and head["scale_m"] == 100.0
     assert load_checkpoint(plain.final_checkpoint)["scene_head"] is None
+    assert [r["scene_loss"] for r in plain.history] == [None, None]  # log.csv's column stays empty
+    assert all(r["scene_loss"] > 0 for r in whole.history)
     assert set(checkpoint_weights(whole.final_checkpoint)) == set(checkpoint_weights(plain.final_checkpoint))
 
     run = str(tmp_path / "killed")

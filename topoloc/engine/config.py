@@ -163,8 +163,8 @@ class TrainConfig:
         scene_coords: weight of an auxiliary loss that trains a small head on the backbone's stages
             (`topoloc.models.scene_coords.SceneCoordHead`) to give the world point under each cell of
             its stride-8 feature map: the mean Euclidean error in hundreds of metres, added to the
-            pose loss (``log.csv``'s ``loss`` includes it; ``t_loss`` and ``q_loss`` do not); 0 turns it
-            off. The head is dropped after training (the saved model is the plain `AtLoc`); its
+            pose loss (``log.csv``'s ``loss`` includes it, ``scene_loss`` is the head's own, unweighted);
+            0 turns it off. The head is dropped after training (the saved model is the plain `AtLoc`); its
             weights and optimiser state are in ``last.pt`` for resuming. Needs geometry files beside
             the training renders, as ``relight`` does (or `train`'s ``scene_points``), and a
             convolutional backbone; not with ``compile``. A fine-tune

@@ -38,7 +38,8 @@ class StepMeter:
 
     def __init__(self, device: torch.device, world_size: int) -> None:
         self.pending: list[tuple[int, Tensor]] = []
-        self.sums = torch.zeros(3, dtype=torch.float64, device=device)
+        self.sums = torch.zeros(4, dtype=torch.float64, device=device)
+        self._none = torch.zeros((), device=device)
         self.world_size = world_size
         self.images = 0
         self.tic = time.perf_counter()
@@ -47,7 +48,8 @@ class StepMeter:
         """Book one step; returns its (detached) loss."""
         loss = terms["loss"].detach()
         self.pending.append((global_step, loss))
-        self.sums += torch.stack([loss, terms["t_l1"], terms["q_l1"]]).double()
+        scene = terms["scene_loss"].detach() if "scene_loss" in terms else self._none  # TrainConfig.scene_coords
+        self.sums += torch.stack([loss, terms["t_l1"], terms["q_l1"], scene]).double()
         self.images += images
         return loss
 
@@ -55,8 +57,8 @@ class StepMeter:
         """Add the summed losses to the epoch's running ``stats`` and start again."""
         done = self.sums.tolist()
         self.sums.zero_()
-        for key, value in zip(("loss", "t_loss", "q_loss"), done):
-            stats[key] += value
+        for key, value in zip(("loss", "t_loss", "q_loss", "scene_loss"), done):
+            stats[key] = stats.get(key, 0.0) + value  # a mid-epoch checkpoint before 2026-12-06 has no scene_loss
 
     def elapsed_s(self) -> float:
         """Seconds since the meter was made (the epoch's start)."""
@@ -140,12 +142,14 @@ def progress_bar(epoch: int, epochs: int, first: int, steps_per_epoch: int) -> A
 
 def epoch_row(epoch: int, global_step: int, stats: dict[str, float], criterion: AtLocLoss,
               optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """The ``log.csv`` row of ``epoch`` (0-based): mean losses per step, loss weights, learning rate and
-    speed; the validation columns ``None`` (filled when validated)."""
+    """The ``log.csv`` row of ``epoch`` (0-based): mean losses per step (``scene_loss``: the head of
+    ``TrainConfig.scene_coords``, unweighted), loss weights, learning rate and speed; the validation
+    columns ``None`` (filled when validated)."""
     steps = max(int(stats.get("steps", 0)), 1)
     return {
         "epoch": epoch + 1, "step": global_step,
         "loss": stats["loss"] / steps, "t_loss": stats["t_loss"] / steps, "q_loss": stats["q_loss"] / steps,
+        "scene_loss": stats.get("scene_loss", 0.0) / steps,
         "sx": float(criterion.sax.detach()), "sq": float(criterion.saq.detach()),
         "lr": float(optimizer.param_groups[0]["lr"]),
         "images_per_s": float(stats.get("images_per_s", float("nan"))), "time_s": float(stats.get("time_s", 0.0)),

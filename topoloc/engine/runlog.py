@@ -14,7 +14,7 @@ __all__ = ["RunLogger", "LOG_COLUMNS"]
 
 #: Columns of ``log.csv`` (one row per finished epoch).
 LOG_COLUMNS = ("epoch", "step", "loss", "t_loss", "q_loss", "sx", "sq", "lr", "images_per_s", "time_s",
-               "val_median_m", "val_median_deg")
+               "val_median_m", "val_median_deg", "scene_loss")
 
 
 class RunLogger:

@@ -596,7 +596,7 @@ class Trainer:
             for epoch in range(start_epoch, cfg.epochs):
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
-                    stats = {"loss": 0.0, "t_loss": 0.0, "q_loss": 0.0, "steps": 0}
+                    stats = {"loss": 0.0, "t_loss": 0.0, "q_loss": 0.0, "scene_loss": 0.0, "steps": 0}
                 global_step = self._epoch(epoch, first, global_step, stats, best, logger)
                 row = self._epoch_row(epoch, global_step, stats)
                 best, is_best = self._validate_epoch(epoch, row, best)
@@ -676,5 +676,8 @@ class Trainer:
             callback({"epoch": epoch, "step": step, "global_step": global_step, "loss": loss, "trainer": self})
 
     def _epoch_row(self, epoch: int, global_step: int, stats: dict[str, float]) -> dict[str, Any]:
-        """The epoch's ``log.csv`` row (`epoch_row`)."""
-        return epoch_row(epoch, global_step, stats, self.criterion, self.optimizer)
+        """The epoch's ``log.csv`` row (`epoch_row`); ``scene_loss`` empty without the head."""
+        row = epoch_row(epoch, global_step, stats, self.criterion, self.optimizer)
+        if self.scene is None:
+            row["scene_loss"] = None
+        return row

@@ -110,6 +110,8 @@ def test_missing_or_wrong_points_are_refused_by_name(tiny_config, pose_images, t
         train(tiny_config(scene_coords=1.0), ds, scene_points=_points(ds)[:5])
     with pytest.raises(ValueError, match=r"`scene_points` must be a float \(N, 3, H, W\)"):
         train(tiny_config(scene_coords=1.0, overwrite=True), ds, scene_points=torch.zeros(12, 32, 32))
+    with pytest.raises(ValueError, match="no cell of any training image has a scene point"):  # all sky
+        train(tiny_config(scene_coords=1.0, overwrite=True), ds, scene_points=torch.full((12, 3, 32, 32), float("nan")))
 
 
 @pytest.mark.parametrize("changes,match", [

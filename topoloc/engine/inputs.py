@@ -18,7 +18,7 @@ from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
 
-__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_last_batch"]
+__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_last_batch", "blank_forward"]
 
 
 def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: torch.device, out_dir: Path,
@@ -101,6 +101,17 @@ def steps_per_epoch(n_images: int, world_size: int, local_batch: int, drop_last:
     return steps
 
 
+def blank_forward(model: nn.Module, image_size: tuple[int, int], device: torch.device) -> None:
+    """One forward pass of a blank image of ``image_size`` in eval mode, for what hooks see of the model's layers:
+    no batch-norm statistics move and no random number is drawn; the model's mode is restored after."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, *image_size, device=device))
+    finally:
+        model.train(was_training)
+
+
 def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_batch: int, drop_last: bool,
                      image_size: tuple[int, int], device: torch.device) -> None:
     """Refuse a run whose epochs end in a batch of one image when a batch-norm layer of ``model`` then sees one
@@ -108,8 +119,7 @@ def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_bat
     the epoch's other steps. That happens at small sizes, where the backbone's last feature map is 1 x 1 (at
     most 32 px a side for a ResNet); a larger map trains on its pixels, and ``drop_last`` has no such batch.
 
-    The layers' inputs are read from one forward pass of a blank image in eval mode (no statistics updated, no
-    random number drawn), the model's mode restored after.
+    The layers' inputs are read from one `blank_forward` pass.
 
     Raises:
         ValueError: naming ``batch_size``, ``drop_last`` and ``image_size``, with the layer and its input.
@@ -120,12 +130,9 @@ def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_bat
     seen: list[tuple[str, tuple[int, ...]]] = []
     hooks = [module.register_forward_hook(lambda mod, args, out, name=name: seen.append((name, tuple(args[0].shape))))
              for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)]
-    was_training = model.training
     try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, *image_size, device=device))
+        blank_forward(model, image_size, device)
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     flat = next(((name, shape) for name, shape in seen if int(torch.tensor(shape[2:]).prod()) == 1), None)

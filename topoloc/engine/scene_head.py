@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from topoloc.data.geometry import flight_scene_points, pool_scene_points
+from topoloc.engine.inputs import blank_forward
 from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
 
@@ -77,16 +78,12 @@ class SceneHeadTraining:
                       ) -> list[tuple[int, int, int]]:
         """(channels, h, w) of each tapped stage, from one blank image in eval mode (no batch-norm
         statistics move, no RNG is drawn)."""
-        was_training = model.training
-        model.eval()
         self.tap.active = True
         try:
-            with torch.no_grad():
-                model(torch.zeros(1, 3, *image_size, device=device))
+            blank_forward(model, image_size, device)
             return [(int(f.shape[1]), int(f.shape[2]), int(f.shape[3])) for f in self.tap.features()]
         finally:
             self.tap.active = False
-            model.train(was_training)
 
     def _cells(self, train_set: Any, points: Tensor | None, n_images: int) -> Tensor:
         if points is None:

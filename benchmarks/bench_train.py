@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from topoloc._device import usable_cpus
 from topoloc.cli._common import non_negative_int, positive_int
 
 FLIGHT = "comballaz-LHS"
@@ -56,7 +57,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--steps", type=positive_int, default=30, help="timed optimiser steps per method")
     p.add_argument("--warmup", type=non_negative_int, default=3,
                    help="untimed steps before timing (compile, cudnn autotune)")
-    p.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
+    p.add_argument("--workers", type=non_negative_int, default=min(8, usable_cpus()),
                    help="DataLoader workers (original path, and the one-time decode of the cache)")
     p.add_argument("--augment", default="colorjitter,simtoreal", type=augment_list,
                    help="on-device augmentations of the topoloc path, comma separated, each timed on its own "

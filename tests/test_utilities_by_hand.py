@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from topoloc import _device, _paths, _tempfiles
-from topoloc._device import cpu_flags, cpu_has_bf16, resolve_device
+from topoloc._device import cpu_flags, cpu_has_bf16, resolve_device, usable_cpus
 from topoloc._flags import check_flag
 from topoloc._messages import renamed, shape_of
 from topoloc._paths import cannot_write, not_a_file, unwritable
@@ -368,6 +368,24 @@ def test_arm_bf16_counts(tmp_path, monkeypatch):
     cpuinfo.write_text("Features\t: fp asimd bf16\n")
     monkeypatch.setattr(_device.torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
     assert cpu_has_bf16(cpuinfo) is True
+
+
+def test_usable_cpus_counts_the_affinity_mask_not_the_host(monkeypatch):
+    # a container pinned to 2 of a host's 64 cores
+    monkeypatch.delattr(os, "process_cpu_count", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {4, 5}, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert usable_cpus() == 2
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows before 3.13
+    assert usable_cpus() == 64
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # undeterminable
+    assert usable_cpus() == 1
+
+
+def test_usable_cpus_prefers_python_3_13s_process_count(monkeypatch):
+    monkeypatch.setattr(os, "process_cpu_count", lambda: 3, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4, 5}, raising=False)
+    assert usable_cpus() == 3
 
 
 # --- _messages and _flags -------------------------------------------------------------------------------

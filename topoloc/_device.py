@@ -1,13 +1,27 @@
-"""Device resolution (the one meaning of ``"auto"``: CUDA when available, else the CPU) and whether the CPU
-computes bf16 natively."""
+"""Device resolution (the one meaning of ``"auto"``: CUDA when available, else the CPU), whether the CPU
+computes bf16 natively, and how many CPUs this process may use."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_has_bf16", "module_device", "resolve_device"]
+__all__ = ["cpu_has_bf16", "module_device", "resolve_device", "usable_cpus"]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask where the OS has one, else the machine's count.
+
+    A container or a ``taskset`` limited to 2 of a host's 64 cores gets 2, where ``os.cpu_count()`` says 64.
+    CPU quotas (cgroup ``cpu.max``) are not counted.
+    """
+    if hasattr(os, "process_cpu_count"):  # Python 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def resolve_device(device: str | torch.device = "auto", name: str = "device") -> torch.device:

@@ -9,14 +9,13 @@ every name here is also importable from `topoloc.experiments.demo`.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from topoloc._device import resolve_device
+from topoloc._device import resolve_device, usable_cpus
 from topoloc.engine.config import TrainConfig
 
 __all__ = ["DemoConfig", "demo_config", "PLANNED_FLIGHT", "TEST_FLIGHTS", "TRAIN_FLIGHT", "TRAIN_SPLIT", "HALF_WIDTH",
@@ -186,7 +185,7 @@ def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> Dem
         return DemoConfig("gpu", corridor_images=4500, lhs_images=500, test_images=None, render_size=(384, 256),
                           image_size=(256, 384), model="atloc_resnet34", model_kwargs=dict(feat_dim=512, dropout=0.2),
                           epochs=30, batch_size=64, lr=1e-3, saliency_images=4, saliency_share_images=64,
-                          decode_workers=min(8, os.cpu_count() or 1), device=dev, seed=seed)
+                          decode_workers=min(8, usable_cpus()), device=dev, seed=seed)
     # 2-core CPU: ResNet18 at half width (timm's `channels` 32-256 instead of 64-512) at 64x96 px (sizes
     # chosen by measurement: see the README's demo section). Half width since 2026-12-01: a float32 step of
     # batch 32 takes 278 ms against 776 ms on two threads of a 2-core Zen 3 (`benchmarks/bench_width.py`),

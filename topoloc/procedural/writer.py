@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from topoloc._device import resolve_device
+from topoloc._device import resolve_device, usable_cpus
 from topoloc._paths import check_output
 from topoloc._tempfiles import OPEN_MODE, remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
@@ -329,7 +329,7 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     # On a GPU, files are written by threads while the next batch renders (PNG encoding, not the GPU,
     # then sets the pace); on the CPU the render already uses every core (and OpenMP threads spin), so
     # writing inline is faster.
-    writers = min(8, os.cpu_count() or 2)
+    writers = min(8, usable_cpus())
     with ThreadPoolExecutor(max_workers=writers) if device.type == "cuda" else _Inline() as pool:
         pending: list[Any] = []  # futures, or _Inline's results: each has result()
         for name, look, rows, is_real, folder, photo_folders, todo in jobs:

@@ -77,7 +77,7 @@ def test_cpu_amp_steps_are_the_reference_steps_under_bf16_autocast(tiny_config, 
 
 
 def test_cpu_amp_without_native_bf16_trains_in_float32(tiny_config, pose_images, monkeypatch, caplog):
-    monkeypatch.setattr(importlib.import_module("topoloc.engine.train"), "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(importlib.import_module("topoloc.engine.run_setup"), "cpu_has_bf16", lambda: False)
     ds = pose_images(n=16, size_hw=(32, 32))
     cfg = tiny_config(epochs=1, batch_size=8, lr=1e-3, cpu_amp=True,
                       model_kwargs={"backbone": "test_resnet", "feat_dim": 32, "dropout": 0.0})

@@ -18,7 +18,9 @@ from topoloc.data import (
     load_preset,
     save_pose_file,
 )
-from topoloc.data.pose_sampling import LhsArea, fold_pitch_deg, pose_file_path, pose_summary, wrap_deg
+from topoloc.data.pose_files import pose_file_path, pose_summary
+from topoloc.data.pose_lhs import LhsArea
+from topoloc.data.pose_sampling import fold_pitch_deg, wrap_deg
 from topoloc.geodesy import LocalFrame
 
 ORIGIN = (46.3705, 7.065, 1410.0)

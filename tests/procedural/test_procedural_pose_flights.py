@@ -181,7 +181,7 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
         assert err.count("\n") == 0 and err.startswith(f"topoloc poses: error: {flag}"), err
     assert not (tmp_path / "x.npy").exists()
     from topoloc.cli.poses import DEFAULT_MARGIN_M
-    from topoloc.data.pose_sampling import lhs_envelope
+    from topoloc.data.pose_lhs import lhs_envelope
 
     assert inspect.signature(lhs_envelope).parameters["margin_m"].default == DEFAULT_MARGIN_M  # the help's default
     with pytest.raises(SystemExit) as info:
@@ -231,7 +231,7 @@ def test_cli_corridor_pick_random_draws_the_base_rows(tmp_path, capsys):
 
 
 def test_cli_lhs_heights_follow_the_comballaz_terrain_or_its_absolute_band(tmp_path, world, capsys):
-    from topoloc.data.pose_sampling import lhs_envelope
+    from topoloc.data.pose_lhs import lhs_envelope
     from topoloc.procedural import terrain_function
 
     # --flight: the terrain is read in the Comballaz frame, where terrain_function gives it

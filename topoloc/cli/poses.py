@@ -1,8 +1,9 @@
 """``topoloc poses corridor | lhs``: training pose files that cover a flight.
 
-The sampling is done by :mod:`topoloc.data.pose_sampling`; the terrain (Mini-Comballaz's surface,
-to keep Latin-hypercube cameras above the ground) comes from :mod:`topoloc.procedural`. Both are
-imported when a command runs, not for ``--help`` (see `topoloc.cli`).
+The sampling is done by :mod:`topoloc.data.pose_sampling` and :mod:`topoloc.data.pose_lhs`; the
+terrain (Mini-Comballaz's surface, to keep Latin-hypercube cameras above the ground) comes from
+:mod:`topoloc.procedural`. Both are imported when a command runs, not for ``--help`` (see
+`topoloc.cli`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _seed(value: int, flag: str = "--seed") -> int:
 
 def _flight_rows(name: str) -> np.ndarray:
     """A vendored preset by name, or a .npy pose file by path."""
-    from topoloc.data.pose_sampling import load_pose_file
+    from topoloc.data.pose_files import load_pose_file
     from topoloc.data.preset import list_presets, load_preset
 
     if name in list_presets():
@@ -82,7 +83,7 @@ def _terrain(rows: np.ndarray | None, seed: int):
 def _out(value: str) -> str:
     """``--out``, refused before any work when no pose file can be written there (a folder, under a file)."""
     from topoloc._paths import cannot_write
-    from topoloc.data.pose_sampling import pose_file_path
+    from topoloc.data.pose_files import pose_file_path
 
     why = cannot_write(pose_file_path(value, name="--out"))
     if why is not None:
@@ -91,7 +92,7 @@ def _out(value: str) -> str:
 
 
 def _write(rows: np.ndarray, out: str) -> int:
-    from topoloc.data.pose_sampling import pose_summary, save_pose_file
+    from topoloc.data.pose_files import pose_summary, save_pose_file
 
     path = save_pose_file(out, rows)
     print(f"{path}: {pose_summary(rows, _area_frame(rows))}")
@@ -136,7 +137,7 @@ def _run_lhs(args: argparse.Namespace) -> int:
     margin = DEFAULT_MARGIN_M if args.margin is None else args.margin
     if not 0 <= margin < float("inf"):
         raise ValueError(f"--margin: expected a non-negative number of metres, got {args.margin}")
-    from topoloc.data.pose_sampling import lhs_area, lhs_envelope
+    from topoloc.data.pose_lhs import lhs_area, lhs_envelope
     from topoloc.geodesy import LocalFrame
 
     if args.area is not None:

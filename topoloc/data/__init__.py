@@ -8,17 +8,9 @@ from topoloc.data.geometry import flight_normals, flight_scene_points
 from topoloc.data.flights import ComballazAir, ComballazSynthetic, EPFLPhantom, FlightCollection
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.data.posed import SAMPLE_KEYS, PosedImages
-from topoloc.data.pose_sampling import (
-    LHS_AREAS,
-    LhsArea,
-    corridor,
-    latin_hypercube,
-    lhs_area,
-    lhs_envelope,
-    load_pose_file,
-    pose_summary,
-    save_pose_file,
-)
+from topoloc.data.pose_files import load_pose_file, pose_summary, save_pose_file
+from topoloc.data.pose_lhs import LHS_AREAS, LhsArea, latin_hypercube, lhs_area, lhs_envelope
+from topoloc.data.pose_sampling import corridor
 from topoloc.data.semantics import (CLASS_TABLE_FILE, CLASS_TABLES, SEMANTIC_CLASSES, STABLE_CLASSES,
                                    TOPO_DATAGEN_CLASSES, UNSTABLE_CLASSES, class_table, read_class_table)
 from topoloc.data.preset import PRESETS_DIR, list_presets, load_preset, load_preset_pic_names

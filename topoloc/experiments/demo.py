@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 
 from topoloc._tempfiles import write_text_atomically
 from topoloc.data.cache import ImageCache, as_cache
-from topoloc.data.pose_sampling import corridor, lhs_envelope
+from topoloc.data.pose_lhs import lhs_envelope
+from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import load_preset
 from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import load_model

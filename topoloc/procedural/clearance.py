@@ -78,7 +78,7 @@ def area_of_positions(ecef_n3, source: str = "poses") -> str:
 
 def terrain_function(world: World):
     """The world's surface height as a numpy function ``(east_m, north_m) -> up_m`` (ENU of its area),
-    e.g. for the ``ground_m`` argument of :func:`topoloc.data.pose_sampling.lhs_area`."""
+    e.g. for the ``ground_m`` argument of :func:`topoloc.data.pose_lhs.lhs_area`."""
     cpu = world.to("cpu")
 
     def ground_m(east_m, north_m):

@@ -2,29 +2,25 @@
 
 Decoding PNGs / JPEGs is the slow part of training an absolute pose regressor: the original
 AtLoc decodes every image with PIL in every epoch. Here the images are decoded (and resized,
-antialiased) once, by a DataLoader with workers, into one ``(N, 3, H, W)`` uint8 tensor; a batch
-is then a single ``index_select`` on the training device.
+antialiased) once, by a DataLoader with workers (`topoloc.data.decode`), into one ``(N, 3, H, W)``
+uint8 tensor; a batch is then a single ``index_select`` on the training device.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import warnings
-from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from topoloc._messages import load_reason, plain_text
 from topoloc.data._fingerprint import source_key
+from topoloc.data.decode import decode_samples, resize_uint8, warn_mixed_sizes, warn_transposed
 from topoloc.image_size import parse_image_size
 
 __all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "check_dataset", "resize_uint8"]
@@ -34,64 +30,8 @@ _FORMAT = "topoloc.ImageCache/1"
 log = logging.getLogger("topoloc.data")
 
 
-def resize_uint8(image: Tensor, size: Sequence[int]) -> Tensor:
-    """Resize a uint8 image with antialiasing (bilinear), rounding back to uint8.
-
-    Shape:
-        - image: (3, h, w) or (B, 3, h, w) uint8
-        - output: (3, H, W) or (B, 3, H, W) uint8 with ``(H, W) = size``
-    """
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    batched = image.ndim == 4
-    x = image if batched else image[None]
-    x = F.interpolate(x.float(), size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
-    x = x.round_().clamp_(0, 255).to(torch.uint8)
-    return x if batched else x[0]
-
-
 class UnreadableCacheError(ValueError):
     """A cache file that torch cannot read (truncated, corrupt); `ImageCache.from_dataset` decodes again."""
-
-
-@dataclass
-class _Failure:
-    """A sample that could not be read, carried out of a worker without losing its message."""
-
-    index: int
-    message: str
-    bad_input: bool  # the dataset refused the file (OSError, ValueError), not a bug in the code
-
-
-class _Decode(Dataset):
-    """Wraps a dataset: each sample becomes (index, image resized to ``size``, c2w, name, domain, flight)."""
-
-    def __init__(self, dataset: Any, size: tuple[int, int]) -> None:
-        self.dataset = dataset
-        self.size = size
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int):
-        try:
-            sample = self.dataset[i]
-            image = sample["image"]
-            if not isinstance(image, Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-                raise ValueError(f"sample['image'] must be a uint8 tensor (3, H, W), got "
-                                 f"{getattr(image, 'dtype', type(image).__name__)} "
-                                 f"{tuple(getattr(image, 'shape', ()))}")
-            c2w = torch.as_tensor(sample["c2w"], dtype=torch.float64)
-            if c2w.shape != (4, 4):
-                raise ValueError(f"sample['c2w'] must be (4, 4), got {tuple(c2w.shape)}")
-            return (i, resize_uint8(image, self.size), c2w, str(sample.get("name", i)),
-                    str(sample.get("domain", "")), str(sample.get("flight", "")), tuple(image.shape[-2:]))
-        except Exception as err:  # noqa: BLE001 - re-raised, with the message, in the main process
-            return _Failure(i, f"{type(err).__name__}: {err}", isinstance(err, (OSError, ValueError)))
-
-
-def _collate(items: list) -> list:
-    return items
 
 
 class ImageCache:
@@ -206,35 +146,12 @@ class ImageCache:
                              "detected", path, type(dataset).__name__)
                 return cached.to(_resolve_cache_device(device, cached.nbytes))
             log.warning("ImageCache: %s was built from other images (%s); decoding again", path, why)
-        n = len(dataset)
-        if n == 0:
+        if len(dataset) == 0:
             raise ValueError(f"ImageCache.from_dataset: the dataset {type(dataset).__name__} is empty")
-        pin = torch.cuda.is_available()
-        images = torch.empty((n, 3, *size), dtype=torch.uint8, pin_memory=pin)
-        c2w = torch.empty((n, 4, 4), dtype=torch.float64)
-        names, domains, flights = [""] * n, [""] * n, [""] * n
-        native: list[tuple[int, int]] = [(0, 0)] * n
-        loader = DataLoader(_Decode(dataset, size), batch_size=batch_size, shuffle=False,
-                            num_workers=num_workers, collate_fn=_collate)
-        bar = None
-        if progress:
-            bar = tqdm(total=n, desc="decode", unit="img", leave=False)
-        for items in loader:
-            for item in items:
-                if isinstance(item, _Failure):
-                    error = ValueError if item.bad_input else RuntimeError
-                    raise error(f"ImageCache: could not read sample {item.index} of "
-                                f"{type(dataset).__name__}: {item.message}")
-                i, image, pose, name, domain, flight, native[i] = item
-                images[i] = image
-                c2w[i] = pose
-                names[i], domains[i], flights[i] = name, domain, flight
-            if bar is not None:
-                bar.update(len(items))
-        if bar is not None:
-            bar.close()
-        _warn_mixed_sizes(dataset, native, names, domains, flights, size)
-        _warn_transposed(dataset, native, names, size)
+        images, c2w, names, domains, flights, native = decode_samples(dataset, size, num_workers, batch_size,
+                                                                      progress)
+        warn_mixed_sizes(dataset, native, names, domains, flights, size)
+        warn_transposed(dataset, native, names, size)
         cache = cls(images, c2w, names, domains, flights)
         cache.source_key = key
         if path is not None:
@@ -422,38 +339,6 @@ def _why_stale(cached: ImageCache, dataset: Any, size: tuple[int, int], key: str
         return ("other image files, domain, or edited images" if saved is not None
                 else "a cache file without the record of its image files")
     return None
-
-
-def _warn_mixed_sizes(dataset: Any, native: list[tuple[int, int]], names: list[str], domains: list[str],
-                      flights: list[str], size: tuple[int, int]) -> None:
-    """One warning when the images of one (flight, domain) have several native sizes."""
-    paths = getattr(dataset, "image_paths", None)
-    groups: dict[tuple[str, str], dict[tuple[int, int], list[int]]] = {}
-    for i, hw in enumerate(native):
-        groups.setdefault((flights[i], domains[i]), {}).setdefault(hw, []).append(i)
-    lines = []
-    for (flight, domain), by_size in groups.items():
-        if len(by_size) > 1:
-            each = ", ".join(f"{len(idx)} of {w}x{h} (e.g. {paths[idx[0]] if paths is not None else names[idx[0]]})"
-                             for (h, w), idx in sorted(by_size.items(), key=lambda kv: -len(kv[1])))
-            lines.append(f"{flight or type(dataset).__name__} {domain}".rstrip() + f": {each}")
-    if lines:
-        warnings.warn(f"ImageCache: images of different sizes in one flight, all resized to {size[1]}x{size[0]} "
-                      f"(other aspect ratios are stretched): " + "; ".join(lines), stacklevel=3)
-
-
-def _warn_transposed(dataset: Any, native: list[tuple[int, int]], names: list[str], size: tuple[int, int]) -> None:
-    """One warning when ``size`` (H, W) has the images' aspect ratio turned on its side: (W, H) given for (H, W),
-    as the renderer's sizes are written."""
-    height, width = size
-    if height == width or not all(abs(w / h * width / height - 1.0) <= 0.01 for h, w in native):
-        return
-    paths = getattr(dataset, "image_paths", None)
-    example = paths[0] if paths is not None else names[0]
-    (h, w) = native[0]
-    warnings.warn(f"ImageCache: image_size {size} is (H, W): the {len(native)} image(s) of {w}x{h} px (W x H, e.g. "
-                  f"{example}) are stretched to {width}x{height}, their aspect ratio turned on its side; for their "
-                  f"aspect ratio give image_size=({width}, {height})", stacklevel=3)
 
 
 def _same_poses(cache: ImageCache, dataset: Any) -> bool:

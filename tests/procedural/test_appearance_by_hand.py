@@ -12,7 +12,9 @@ import topoloc.procedural.appearance as appearance
 from topoloc.data.semantics import BUILDING, CLOUD, MEADOW, REAL_ONLY, ROAD, SKY, SNOW, WATER
 from topoloc.procedural import Appearance, appearance_for_flight, bake, render, sun_position
 from topoloc.procedural._noise import hash_uniform
-from topoloc.procedural.appearance import ALT_DATE_TIME, camera_effects
+from topoloc.procedural import real_camera
+from topoloc.procedural.appearance import ALT_DATE_TIME
+from topoloc.procedural.real_camera import camera_effects
 
 
 def _sun_by_vectors(month: int, day: int, solar_hour: float, lat_deg: float = 46.37) -> tuple[float, float]:
@@ -205,7 +207,7 @@ def test_a_power_line_is_drawn_where_the_pinhole_camera_sees_it(flat_world, c2w_
 def test_vignetting_is_round_in_a_wide_image(monkeypatch):
     """With the sensor noise off, a flat grey image's pixels at equal distance from the centre stay equal: in 32x16,
     (row 0, column 15) and (row 7, column 8) are both (7.5, 0.5) px from the centre, in some order."""
-    monkeypatch.setattr(appearance, "_noise_tile", lambda device: torch.zeros(3, 1024, 1024))
+    monkeypatch.setattr(real_camera, "_noise_tile", lambda device: torch.zeros(3, 1024, 1024))
     out = camera_effects(torch.full((2, 3, 16, 32), 0.5), torch.tensor([3, 11]))
     assert torch.allclose(out[..., 0, 15], out[..., 7, 8], atol=1e-6)
     assert (out[..., 0, 15] < out[..., 7, 15] - 0.01).all()  # and darker than nearer the centre

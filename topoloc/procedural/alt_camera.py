@@ -1,6 +1,6 @@
 """The camera of the ``real_alt`` appearance: another lens, sensor and tone curve than ``real``'s.
 
-It is meant to differ from both the "real" camera (:func:`topoloc.procedural.appearance.camera_effects`)
+It is meant to differ from both the "real" camera (:func:`topoloc.procedural.real_camera.camera_effects`)
 and from what the ``augment`` ops imitate (white balance, vignetting, Gaussian noise, Gaussian
 blur, exposure and gamma), so that a sim-to-real result measured on it is out of distribution:
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from topoloc.procedural._noise import hash_normal, hash_uniform
-from topoloc.procedural.appearance import _NOISE_TILE_SIZE, _noise_tile  # the shared Gaussian tile
+from topoloc.procedural.real_camera import _NOISE_TILE_SIZE, _noise_tile  # the shared Gaussian tile
 from topoloc.procedural.renderer import TOPO_FOCAL_PX, TOPO_SIZE
 
 __all__ = ["alt_camera_effects", "distortion_grid", "ALT_K1", "ALT_CHROMATIC", "ALT_BLACK_POINT"]

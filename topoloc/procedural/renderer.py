@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from topoloc.data.geometry import TOPO_FOCAL_PX, TOPO_SIZE  # TOPO-DataGen's camera (one owner)
 from topoloc.data.semantics import RIDGELINE, SKY
-from topoloc.procedural.appearance import camera_effects, shade
+from topoloc.procedural.appearance import shade
+from topoloc.procedural.real_camera import camera_effects
 
 __all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays", "TOPO_SIZE", "TOPO_FOCAL_PX",
            "RIDGE_DISTANCE_M"]

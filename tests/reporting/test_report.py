@@ -9,7 +9,8 @@ import pytest
 
 from topoloc.evaluation import EvaluationResult, PoseEvaluation, evaluate_poses
 from topoloc.geodesy import LocalFrame
-from topoloc.reporting.report import brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map, write_report
+from topoloc.reporting.plots import plot_error_cdf, plot_topdown_map
+from topoloc.reporting.report import brackets_headline, comparison_table, write_report
 
 FRAME = LocalFrame.named("comballaz")
 

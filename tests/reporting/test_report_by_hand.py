@@ -10,8 +10,9 @@ import pytest
 from topoloc.data.pose_coverage import coverage
 from topoloc.evaluation import EvaluationResult, PoseEvaluation, evaluate_poses
 from topoloc.geodesy import LocalFrame
-from topoloc.reporting import report as report_module
-from topoloc.reporting.report import brackets_headline, comparison_table, plot_error_cdf, plot_topdown_map, write_report
+from topoloc.reporting import plots as plots_module
+from topoloc.reporting.plots import plot_error_cdf, plot_topdown_map
+from topoloc.reporting.report import brackets_headline, comparison_table, write_report
 
 FRAME = LocalFrame.named("comballaz")
 NAMES = [f"im{i}" for i in range(6)]
@@ -53,14 +54,14 @@ def _full(**kw):
 
 
 def _captured(monkeypatch):
-    """The figures the report module saves, by file name."""
+    """The figures the report's plots save, by file name."""
     figures = {}
 
     def save(fig, path, dpi):
         figures[path.name] = fig
         return path
 
-    monkeypatch.setattr(report_module, "save_figure", save)
+    monkeypatch.setattr(plots_module, "save_figure", save)
     return figures
 
 

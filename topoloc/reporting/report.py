@@ -2,9 +2,9 @@
 
 Every model figure stands beside its brackets (`topoloc.evaluation.EvaluationResult`): the
 constant pose, the retrieval baseline (labelled with whose features), the coverage ceiling, the
-training fit and the validation; `brackets_headline` states them in one line per domain. Plots are
-drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left alone)
-and saved as PNG. Everything is written from `EvaluationResult` objects, one per trained run.
+training fit and the validation; `brackets_headline` states them in one line per domain. The plots
+are drawn by `topoloc.reporting.plots`. Everything is written from `EvaluationResult` objects, one
+per trained run.
 """
 
 from __future__ import annotations
@@ -14,18 +14,15 @@ from os import PathLike
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from matplotlib.collections import LineCollection
-from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
-import numpy as np
 
 from topoloc._paths import check_output
-from topoloc._tempfiles import remove_stale_writes, write_atomically, write_text_atomically
+from topoloc._tempfiles import remove_stale_writes, write_text_atomically
 from topoloc.evaluation.results import CEILING, CONSTANT, TRAINING_FIT, VALIDATION, EvaluationResult, PoseEvaluation
 from topoloc.evaluation.retrieval import retrieval_label
 from topoloc.metrics import CROSSLOC_THRESHOLDS
+from topoloc.reporting.plots import plot_error_cdf, plot_topdown_map
 
-__all__ = ["plot_error_cdf", "plot_topdown_map", "comparison_table", "brackets_headline", "report_methods",
-           "write_report"]
+__all__ = ["comparison_table", "brackets_headline", "report_methods", "write_report"]
 
 #: Threshold columns shown in the report's tables (labels of `topoloc.metrics.summarize`): CrossLoc's.
 REPORT_THRESHOLDS = tuple(f"{m:g}m_{d:g}deg" for m, d in CROSSLOC_THRESHOLDS)
@@ -75,94 +72,6 @@ def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[st
                 raise ValueError(f"runs: {maps[plot][0]!r} on domain {maps[plot][1]!r} and {name!r} on domain {d!r} "
                                  f"would write the same map {plot}: rename one of the runs")
             maps[plot] = (name, d)
-
-
-def plot_error_cdf(
-    evaluations: Sequence[PoseEvaluation],
-    path: str | PathLike,
-    domain: str | None = None,
-    title: str | None = None,
-) -> Path:
-    """Cumulative distribution of translation (m, log axis) and rotation (deg) errors, one line per
-    method.
-
-    Args:
-        evaluations: the methods to compare (their ``method`` labels the lines).
-        path: the PNG to write.
-        domain: only the images of this domain (``"synthetic"``, ``"real"``); all when None.
-        title: figure title.
-
-    Returns:
-        The path written.
-    """
-    if not evaluations:
-        raise ValueError("evaluations: expected at least one PoseEvaluation to plot, got none")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(10, 4))
-    ax_t, ax_r = fig.subplots(1, 2)
-    for ev in evaluations:
-        m = ev.mask(domain=domain)
-        if not m.any():
-            continue
-        for ax, err in ((ax_t, ev.translation_m[m]), (ax_r, ev.rotation_deg[m])):
-            x = np.sort(err)
-            y = np.arange(1, len(x) + 1) / len(x)
-            ax.step(np.maximum(x, 1e-3), y, where="post", label=f"{ev.method} (median {np.median(err):.1f})")
-    ax_t.set_xscale("log")
-    ax_t.set_xlabel("translation error (m)")
-    ax_r.set_xlabel("rotation error (deg)")
-    for ax in (ax_t, ax_r):
-        ax.set_ylabel("share of images")
-        ax.set_ylim(0, 1)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    return path
-
-
-def plot_topdown_map(
-    evaluation: PoseEvaluation,
-    path: str | PathLike,
-    train_c2w: np.ndarray | None = None,
-    domain: str | None = None,
-    title: str | None = None,
-) -> Path:
-    """Top-down map (east / north, metres in the local ENU frame) of true vs predicted positions,
-    a line from each true position to its prediction, training positions in light grey.
-
-    Returns:
-        The path written.
-    """
-    m = evaluation.mask(domain=domain)
-    if not m.any():
-        raise ValueError(f"domain: no image of domain {domain!r} in the evaluation "
-                         f"(domains: {sorted(set(evaluation.domains))})")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    true_en = evaluation.gt_c2w[m, :2, 3]
-    pred_en = evaluation.pred_c2w[m, :2, 3]
-    fig = Figure(figsize=(7, 6.5))
-    ax = fig.subplots()
-    if train_c2w is not None and len(train_c2w):
-        tr = np.asarray(train_c2w)[:, :2, 3]
-        ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
-    segments = np.stack([true_en, pred_en], axis=1)
-    ax.add_collection(LineCollection(list(segments), colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
-    ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="tab:blue", label="true", zorder=3)
-    ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="tab:orange", marker="x", label="predicted", zorder=4)
-    ax.set_xlabel("east (m)")
-    ax.set_ylabel("north (m)")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images "
-                          f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    return path
 
 
 def comparison_table(evaluations: Sequence[PoseEvaluation], by: str = "domain") -> str:
@@ -443,13 +352,6 @@ def write_report(
     report = out / "report.md"
     write_text_atomically(report, "\n".join(md))
     return report
-
-
-def save_figure(fig: Figure, path: str | PathLike, dpi: int) -> Path:
-    """``fig.savefig(path, dpi=dpi)``, whole or not at all (`topoloc._tempfiles.write_atomically`), in the
-    format of ``path``'s suffix."""
-    path = Path(path)
-    return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix[1:] or "png"))
 
 
 #: The files `write_report` writes into its subfolders, by their names' patterns.

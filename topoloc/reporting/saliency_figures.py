@@ -26,7 +26,7 @@ from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
 from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.models.contract import input_size, to_unit_float
-from topoloc.reporting.report import save_figure
+from topoloc.reporting.plots import save_figure
 from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 

@@ -101,7 +101,9 @@ def decode_samples(dataset: Any, size: tuple[int, int], num_workers: int = 0, ba
     native: list[tuple[int, int]] = [(0, 0)] * n
     loader = DataLoader(_Decode(dataset, size), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, collate_fn=_collate)
-    with tqdm(total=n, desc="decode", unit="img", leave=False, disable=not progress) as bar:
+    # No tqdm at all without a bar: even a disabled one starts tqdm's monitor thread, which outlives it.
+    bar = tqdm(total=n, desc="decode", unit="img", leave=False) if progress else None
+    try:
         for items in loader:
             for item in items:
                 if isinstance(item, _Failure):
@@ -112,7 +114,11 @@ def decode_samples(dataset: Any, size: tuple[int, int], num_workers: int = 0, ba
                 images[i] = image
                 c2w[i] = pose
                 names[i], domains[i], flights[i] = name, domain, flight
-            bar.update(len(items))
+            if bar is not None:
+                bar.update(len(items))
+    finally:
+        if bar is not None:
+            bar.close()
     return images, c2w, names, domains, flights, native
 
 

@@ -14,9 +14,9 @@ import numpy as np
 
 from topoloc._paths import file_above
 from topoloc._tempfiles import write_atomically
-from topoloc.data.pose_sampling import _check_rows
+from topoloc.data.pose_sampling import _check_rows, _rows_frame
 from topoloc.data.topo import read_pose_file
-from topoloc.geodesy import LocalFrame, as_frame, ecef_to_wgs84
+from topoloc.geodesy import LocalFrame
 
 __all__ = ["pose_file_path", "save_pose_file", "load_pose_file", "pose_summary"]
 
@@ -82,11 +82,7 @@ def pose_summary(rows, frame: LocalFrame | str | None = None) -> str:
     ``"comballaz"``); None: a frame at the rows' mean geodetic position.
     """
     a = _check_rows(rows, "rows")
-    if frame is None:
-        lat, lon, h = ecef_to_wgs84(*a[:, :3].mean(0))
-        frame = LocalFrame(float(lat), float(lon), float(h))
-    else:
-        frame = as_frame(frame)
+    frame = _rows_frame(a, frame)
     enu = frame.ecef_to_enu(a[:, :3])
     ext = np.ptp(enu, axis=0)
     return (f"{len(a)} poses; ENU extent {ext[0]:.0f} m east x {ext[1]:.0f} m north, up {enu[:, 2].min():.0f}.."

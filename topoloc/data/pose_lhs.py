@@ -12,8 +12,8 @@ from typing import Callable
 import numpy as np
 
 from topoloc.data.pose_sampling import (_check_band, _check_count, _check_ground, _check_number, _check_rows, _rng,
-                                        wrap_deg)
-from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, as_frame, ecef_to_wgs84
+                                        _rows_frame, wrap_deg)
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 
 __all__ = ["latin_hypercube", "LhsArea", "LHS_AREAS", "lhs_envelope", "lhs_area"]
 
@@ -173,11 +173,7 @@ def lhs_envelope(
         raise ValueError(f"yaw_gap_deg: expected degrees in [0, 360], got {yaw_gap_deg!r}")
     clearance_m = _check_number(clearance_m, "clearance_m", "a height above the terrain in metres")
     _check_ground(ground_m)
-    if frame is None:
-        lat, lon, h = ecef_to_wgs84(*rows[:, :3].mean(0))
-        frame = LocalFrame(float(lat), float(lon), float(h))
-    else:
-        frame = as_frame(frame)
+    frame = _rows_frame(rows, frame)
     enu = frame.ecef_to_enu(rows[:, :3])
     east = (enu[:, 0].min() - margin_m, enu[:, 0].max() + margin_m)
     north = (enu[:, 1].min() - margin_m, enu[:, 1].max() + margin_m)

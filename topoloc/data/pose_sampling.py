@@ -24,7 +24,7 @@ import numbers
 import numpy as np
 
 from topoloc._flags import check_flag
-from topoloc.geodesy import ecef_to_wgs84, enu_in_ecef
+from topoloc.geodesy import LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
 
 __all__ = ["corridor", "wrap_deg", "fold_pitch_deg"]
 
@@ -103,6 +103,15 @@ def _rng(seed) -> np.random.Generator:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     return np.random.default_rng(int(seed))
+
+
+def _rows_frame(rows: np.ndarray, frame) -> LocalFrame:
+    """``frame`` (any form :func:`topoloc.geodesy.as_frame` reads), or for None a local ENU frame at the
+    rows' mean geodetic position."""
+    if frame is not None:
+        return as_frame(frame)
+    lat, lon, h = ecef_to_wgs84(*rows[:, :3].mean(0))
+    return LocalFrame(float(lat), float(lon), float(h))
 
 
 # ------------------------------------------------------------------------------------- angles

@@ -320,11 +320,18 @@ def test_the_bar_counts_the_steps_of_all_runs_and_the_results_come_in_the_config
                                                                                        scripted):
     context = scripted([("step", "a", 3, 10), ("step", "b", 4, 12), ("done", "b", "b.pt"), ("done", "a", "a.pt")])
     configs = {k: tiny_config(out_dir=str(tmp_path / k), progress=True) for k in "ab"}
-    result = train_side_by_side(configs, [], progress=False)
+    result = train_side_by_side(configs, [], progress=True)
     assert (context.bars[0].n, context.bars[0].total) == (7, 22)  # 3 + 4 of 10 + 12 steps
     assert list(result.items()) == [("a", Path("a.pt")), ("b", Path("b.pt"))]
     assert [c.progress for c in context.configs.values()] == [False, False]  # the runs' own bars are off
     assert list(tmp_path.glob("*.pkl")) == []  # the data file is removed
+
+
+def test_no_bar_at_all_without_progress(tiny_config, tmp_path, scripted):
+    # Not even a disabled one: a disabled tqdm starts tqdm's monitor thread, which outlives it.
+    context = scripted([("step", "a", 3, 10), ("done", "a", "a.pt")])
+    train_side_by_side({"a": tiny_config(out_dir=str(tmp_path / "a"))}, [], progress=False)
+    assert context.bars == []
 
 
 def test_a_warning_every_run_gives_is_shown_once(tiny_config, tmp_path, scripted, caplog):

@@ -2,6 +2,9 @@
 
 import json
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -201,3 +204,16 @@ def test_rendered_files_get_the_mode_open_gives(tmp_path):
     expected = stat.S_IMODE(os.stat(tmp_path / "by-open.txt").st_mode)  # open() under this process's umask
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != "by-open.txt"]
     assert files and {p.name: stat.S_IMODE(p.stat().st_mode) for p in files} == {p.name: expected for p in files}
+
+
+def test_a_render_without_a_progress_bar_leaves_no_thread_behind(tmp_path):
+    # A disabled tqdm starts tqdm's monitor thread, which outlives the bar: the renderer makes no bar at all
+    # without `progress`. In a fresh interpreter, so that no other test's bar has started the monitor already.
+    code = textwrap.dedent(f"""
+        import threading
+        from topoloc.procedural import render_flights
+        render_flights({str(tmp_path)!r}, "comballaz-2020-11-06-planned:1", size=(24, 16), seed=0, progress=False)
+        print(sorted(t.name for t in threading.enumerate() if t.name != "MainThread"))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "tqdm_monitor" not in out, out

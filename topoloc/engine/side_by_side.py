@@ -177,7 +177,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     steps: dict[str, int] = {}
     totals: dict[str, int] = {}
     warned: set[tuple[str, str]] = set()
-    bar = tqdm(desc=f"training {len(configs)} runs side by side", unit="step", disable=not progress)
+    # None without a bar: even a disabled tqdm starts tqdm's monitor thread, which outlives it.
+    bar = tqdm(desc=f"training {len(configs)} runs side by side", unit="step") if progress else None
     try:
         for p in procs.values():
             p.start()
@@ -195,11 +196,12 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
             kind, label = news[0], news[1]
             if kind == "step":
                 steps[label], totals[label] = news[2], news[3]
-                bar.total = sum(totals.values())
-                bar.n = sum(steps.values())
-                bar.refresh()
+                if bar is not None:
+                    bar.total = sum(totals.values())
+                    bar.n = sum(steps.values())
+                    bar.refresh()
             elif kind == "write":
-                bar.write(news[2])
+                tqdm.write(news[2])  # above the bar, when there is one
             elif kind == "log":
                 name, level, message = news[2:]
                 if (name, message) not in warned:  # the same warning from every run: once
@@ -213,7 +215,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
                 err.add_note(news[3])
                 raise err
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         for p in procs.values():
             if p.is_alive():
                 p.terminate()

@@ -325,7 +325,8 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     cpu_world = build_world(seed)  # the bakes are made on the CPU, then moved
     world = cpu_world.to(device)
     frame = LocalFrame.named("comballaz")
-    bar = tqdm(total=total, desc="Mini-Comballaz", unit="img", disable=not progress)
+    # None without a bar: even a disabled tqdm starts tqdm's monitor thread, which outlives it.
+    bar = tqdm(total=total, desc="Mini-Comballaz", unit="img") if progress else None
     # On a GPU, files are written by threads while the next batch renders (PNG encoding, not the GPU,
     # then sets the pace); on the CPU the render already uses every core (and OpenMP threads spin), so
     # writing inline is faster.
@@ -360,10 +361,12 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
                                                [(f, rgb[k], sem[k], q[k], opts)
                                                 for f, rgb, sem, q, opts in photos.values()]))
                 done[name] += len(batch)
-                bar.update(len(batch))
+                if bar is not None:
+                    bar.update(len(batch))
         for fut in pending:
             fut.result()
-    bar.close()
+    if bar is not None:
+        bar.close()
     return done
 
 

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from topoloc.engine import TrainConfig, build_augment
-from topoloc.engine.config import load_yaml
+from topoloc._yaml import load_yaml
 from topoloc.experiments.recipe import load_recipe
 
 

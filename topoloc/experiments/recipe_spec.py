@@ -45,7 +45,8 @@ from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_fractions
 from topoloc.data.topo import default_split_block
-from topoloc.engine.config import TrainConfig, load_yaml
+from topoloc._yaml import load_yaml
+from topoloc.engine.config import TrainConfig
 from topoloc.geodesy import LocalFrame, as_frame
 
 __all__ = [

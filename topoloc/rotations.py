@@ -195,7 +195,6 @@ def rotation_zyx(yaw_deg, pitch_deg, roll_deg) -> np.ndarray:
     return out
 
 
-
 def matrix_to_rot6d(r: Array) -> Array:
     """The continuous 6D code of rotation matrices (Zhou et al., CVPR 2019): their first two columns.
 

@@ -148,7 +148,6 @@ def test_bad_arguments_are_named(pose_images, tmp_path):
         ImageCache.load(tmp_path / "other.pt")
 
 
-
 def test_a_truncated_cache_file_is_decoded_again_and_another_file_is_left_alone(tmp_path, pose_images, caplog):
     ds = pose_images(n=6, size_hw=(16, 16))
     path = tmp_path / "cache.pt"

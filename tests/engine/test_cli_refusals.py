@@ -137,7 +137,6 @@ def test_bad_evaluate_batch_size_is_refused(tmp_path, capsys):
     assert "argument --batch-size: expected a whole number >= 1, got '0'" in err
 
 
-
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
 @pytest.mark.parametrize("argv", [
     ["evaluate", "--checkpoint", "c.pt", "--data", ".", "--flights", "comballaz-LHS", "--out", "/proc/topoloc/eval"],

@@ -188,7 +188,6 @@ def test_cli_refuses_an_output_file_named_twice(ckpt, tmp_path, capsys):
     assert not (tmp_path / "a.csv").exists()
 
 
-
 @pytest.mark.parametrize("order", ["all after", "some after"])
 def test_cli_says_that_photos_go_before_out(ckpt, tmp_path, capsys, order):
     """--out takes every name after it: photos given there are refused with that said, not as unknown suffixes."""

@@ -390,7 +390,6 @@ def test_an_empty_validation_set_is_named_as_such(tiny_config, pose_images, tmp_
         train(tiny_config(out_dir=str(tmp_path / "run"), epochs=1), pose_images(n=8), pose_images(n=0))
 
 
-
 def test_an_empty_training_set_is_named_as_such_and_leaves_no_run_folder_behind(tiny_config, pose_images, tmp_path):
     # was "ImageCache.from_dataset: the dataset PoseImages is empty", and for an empty ImageCache "0 training
     # images give no full batch of 4 per process"

@@ -208,8 +208,6 @@ def _pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
 
 
-
-
 def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
     """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
     and group, one panel per image set, one bar per column (e.g. before training, each run after).

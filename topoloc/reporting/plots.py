@@ -1,4 +1,5 @@
-"""The evaluation report's plots: error CDFs per method and a top-down map of true and predicted positions.
+"""The reports' plots: error CDFs per method, a top-down map of true and predicted positions, and the
+saliency shares per semantic class.
 
 Drawn on `matplotlib.figure.Figure` objects (no pyplot, no display, the global backend left alone) and
 saved whole or not at all (`save_figure`), as PNG.
@@ -8,16 +9,18 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 
 from topoloc._tempfiles import write_atomically
+from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.evaluation.results import PoseEvaluation
+from topoloc.reporting.saliency_shares import ClassShares
 
-__all__ = ["plot_error_cdf", "plot_topdown_map", "save_figure"]
+__all__ = ["plot_error_cdf", "plot_shares", "plot_topdown_map", "save_figure"]
 
 
 def plot_error_cdf(
@@ -113,3 +116,39 @@ def save_figure(fig: Figure, path: str | PathLike, dpi: int) -> Path:
     format of ``path``'s suffix."""
     path = Path(path)
     return write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=path.suffix[1:] or "png"))
+
+
+def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
+    """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
+    and group, one panel per image set, one bar per column (e.g. before training, each run after).
+
+    Args:
+        shares: image-set label -> column heading -> `ClassShares` (same images within a set).
+        path: the PNG to write.
+    """
+    if not shares:
+        raise ValueError("shares: expected at least one image set")
+    fig = Figure(figsize=(10, 3.2 * len(shares)))
+    axes = fig.subplots(len(shares), 1, squeeze=False)[:, 0]
+    for ax, (label, columns) in zip(axes, shares.items()):
+        first = next(iter(columns.values()))
+        area = first.area
+        groups = [([n], n) for n in sorted(first.names, key=lambda n: -area[n])]
+        groups += [(list(STABLE_CLASSES), "STABLE"), (list(UNSTABLE_CLASSES), "UNSTABLE")]
+        groups = [(c, n) for c, n in groups if first.group(c, "area") > 0]
+        width = 0.8 / len(columns)
+        for j, (head, s) in enumerate(columns.items()):
+            values = [s.enrichment(c) for c, _ in groups]
+            ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head)
+        ax.axhline(1.0, color="k", lw=0.8)
+        ax.set_xticks(np.arange(len(groups)))
+        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=6,
+                           rotation=20)
+        ax.set_ylabel("saliency share / pixel share")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, path, dpi=100)
+    return path

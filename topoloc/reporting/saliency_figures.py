@@ -26,7 +26,7 @@ from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
 from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
 from topoloc.models.contract import input_size, to_unit_float
-from topoloc.reporting.plots import save_figure
+from topoloc.reporting.plots import plot_shares, save_figure
 from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
 from topoloc.saliency import SaliencyDifference, overlay, randomize_weights, saliency, spearman
 
@@ -206,42 +206,6 @@ def _has_real_semantics(ds) -> bool:
 
 def _pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
-
-
-def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
-    """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
-    and group, one panel per image set, one bar per column (e.g. before training, each run after).
-
-    Args:
-        shares: image-set label -> column heading -> `ClassShares` (same images within a set).
-        path: the PNG to write.
-    """
-    if not shares:
-        raise ValueError("shares: expected at least one image set")
-    fig = Figure(figsize=(10, 3.2 * len(shares)))
-    axes = fig.subplots(len(shares), 1, squeeze=False)[:, 0]
-    for ax, (label, columns) in zip(axes, shares.items()):
-        first = next(iter(columns.values()))
-        area = first.area
-        groups = [([n], n) for n in sorted(first.names, key=lambda n: -area[n])]
-        groups += [(list(STABLE_CLASSES), "STABLE"), (list(UNSTABLE_CLASSES), "UNSTABLE")]
-        groups = [(c, n) for c, n in groups if first.group(c, "area") > 0]
-        width = 0.8 / len(columns)
-        for j, (head, s) in enumerate(columns.items()):
-            values = [s.enrichment(c) for c, _ in groups]
-            ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head)
-        ax.axhline(1.0, color="k", lw=0.8)
-        ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=6,
-                           rotation=20)
-        ax.set_ylabel("saliency share / pixel share")
-        ax.set_title(label, fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=100)
-    return path
 
 
 def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None):

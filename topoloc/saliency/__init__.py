@@ -17,7 +17,8 @@ only through its stride-2 1x1 shortcuts and max-pool, an 11 x 11 px window every
 no longer builds random ResNets that way; a weaker pattern locked to the stride remains in the
 gradient of any ResNet, and `smoothgrad(max_shift=...)` averages it out.
 
-Modules: ``maps`` (the methods), ``overlay`` (colouring), ``checks`` (sanity checks).
+Modules: ``maps`` (the methods), ``difference`` (two models compared), ``overlay`` (colouring),
+``checks`` (sanity checks).
 """
 
 from topoloc.saliency.checks import (
@@ -31,14 +32,13 @@ from topoloc.saliency.checks import (
     region_share,
     spearman,
 )
+from topoloc.saliency.difference import SaliencyDifference, saliency_difference
 from topoloc.saliency.maps import (
     METHODS,
-    SaliencyDifference,
     attention_saliency,
     gradient_saliency,
     integrated_gradients,
     saliency,
-    saliency_difference,
     smoothgrad,
 )
 from topoloc.saliency.overlay import overlay

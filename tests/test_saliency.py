@@ -202,6 +202,19 @@ class TestOverlay:
             overlay(torch.rand(0, 3, 8, 8), torch.rand(0, 8, 8))
 
 
+def test_saliency_difference_still_importable_from_maps():
+    """It moved to `topoloc.saliency.difference`; the old module path gives the same objects."""
+    import topoloc.saliency.difference as difference
+    from topoloc.saliency.maps import SaliencyDifference as OldClass
+    from topoloc.saliency.maps import saliency_difference as old_function
+
+    assert old_function is difference.saliency_difference and OldClass is difference.SaliencyDifference
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        import topoloc.saliency.maps as maps
+
+        maps.nothing_here  # noqa: B018 - the attribute access is the test
+
+
 class TestSaliencyDifference:
     def test_same_model_no_difference(self):
         model = _LinearPose(4, 4)

@@ -374,3 +374,13 @@ def saliency(
             raise ValueError("saliency: method='attention' follows no output; leave `target` at 'pose'")
         return attention_saliency(model, images, normalize=normalize, **kwargs)
     raise ValueError(f"saliency: `method` must be one of {METHODS}, got {method!r}")
+
+
+def __getattr__(name: str) -> Any:
+    """`saliency_difference` and `SaliencyDifference`, which moved to `topoloc.saliency.difference`, are still
+    importable from here (imported on first use: that module imports this one)."""
+    if name in ("saliency_difference", "SaliencyDifference"):
+        from topoloc.saliency import difference
+
+        return getattr(difference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

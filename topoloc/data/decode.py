@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
+
+from topoloc._progress import maybe_bar
 
 __all__ = ["resize_uint8", "decode_samples", "warn_mixed_sizes", "warn_transposed"]
 
@@ -101,8 +102,7 @@ def decode_samples(dataset: Any, size: tuple[int, int], num_workers: int = 0, ba
     native: list[tuple[int, int]] = [(0, 0)] * n
     loader = DataLoader(_Decode(dataset, size), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers, collate_fn=_collate)
-    # No tqdm at all without a bar: even a disabled one starts tqdm's monitor thread, which outlives it.
-    bar = tqdm(total=n, desc="decode", unit="img", leave=False) if progress else None
+    bar = maybe_bar(progress, total=n, desc="decode", unit="img", leave=False)
     try:
         for items in loader:
             for item in items:
@@ -114,11 +114,9 @@ def decode_samples(dataset: Any, size: tuple[int, int], num_workers: int = 0, ba
                 images[i] = image
                 c2w[i] = pose
                 names[i], domains[i], flights[i] = name, domain, flight
-            if bar is not None:
-                bar.update(len(items))
+            bar.update(len(items))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return images, c2w, names, domains, flights, native
 
 

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
+from topoloc._progress import maybe_bar
 from topoloc.data._images import pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
@@ -296,9 +296,7 @@ def localise(
     frame = resolve_frame(frame, recorded, source)
     model_device = module_device(model)
 
-    bar = None
-    if progress:
-        bar = tqdm(total=len(photos), desc="localise", unit="photo")
+    bar = maybe_bar(progress, total=len(photos), desc="localise", unit="photo")
     names, sources, poses, skipped, held = [], [], [], [], []
     sizes: dict[tuple[int, int], str] = {}
     turned: list[tuple[str, int]] = []
@@ -315,8 +313,7 @@ def localise(
                     label = photo.source or photo.name
                     reason = str(err).removeprefix(f"{label}: ")
                     skipped.append((label, reason))
-                    if bar is not None:
-                        bar.update(1)
+                    bar.update(1)
                     continue
                 if orientation != 1:
                     turned.append((photo.source or photo.name, orientation))
@@ -326,15 +323,13 @@ def localise(
                     grey.append(photo.source or photo.name)
                 names.append(photo.name)
                 sources.append(photo.source)
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             if batch and adabn:
                 held.extend(batch)  # the statistics need every photo before the first prediction
             elif batch:
                 poses.append(_predict(model, torch.stack(batch), normalizer, model_device, size))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if held:
         if len(held) < ADABN_FEW_PHOTOS:
             warnings.warn(f"adabn: batch-norm statistics of {len(held)} photo(s) only are noisy; pass the photos of "

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from topoloc._device import resolve_device
+from topoloc._progress import maybe_bar
 from topoloc._tempfiles import remove_stale
 from topoloc.engine.config import TrainConfig
 
@@ -177,8 +178,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     steps: dict[str, int] = {}
     totals: dict[str, int] = {}
     warned: set[tuple[str, str]] = set()
-    # None without a bar: even a disabled tqdm starts tqdm's monitor thread, which outlives it.
-    bar = tqdm(desc=f"training {len(configs)} runs side by side", unit="step") if progress else None
+    bar = maybe_bar(progress, desc=f"training {len(configs)} runs side by side", unit="step")
     try:
         for p in procs.values():
             p.start()
@@ -196,10 +196,9 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
             kind, label = news[0], news[1]
             if kind == "step":
                 steps[label], totals[label] = news[2], news[3]
-                if bar is not None:
-                    bar.total = sum(totals.values())
-                    bar.n = sum(steps.values())
-                    bar.refresh()
+                bar.total = sum(totals.values())
+                bar.n = sum(steps.values())
+                bar.refresh()
             elif kind == "write":
                 tqdm.write(news[2])  # above the bar, when there is one
             elif kind == "log":
@@ -215,8 +214,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
                 err.add_note(news[3])
                 raise err
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
         for p in procs.values():
             if p.is_alive():
                 p.terminate()

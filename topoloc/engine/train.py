@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from topoloc._device import resolve_device
+from topoloc._progress import NoBar
 from topoloc.engine.checkpoint import capture_rng_state, save_checkpoint, training_checkpoint
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
@@ -353,13 +354,11 @@ class Trainer(RunSetup):
             if global_step % self.config.log_every == 0 or due or last:
                 self._report(meter, stats, epoch, global_step, loss, logger, bar)
             stats["steps"] = stats.get("steps", 0) + 1
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             if due and not last:
                 self._save(epoch, s + 1, global_step, stats, best)
             self._run_callbacks(epoch, s + 1, global_step, loss)
-        if bar is not None:
-            bar.close()
+        bar.close()
         if self.cuda:
             torch.cuda.synchronize(self.device)
         stats["images_per_s"] = meter.images_per_s()
@@ -377,7 +376,7 @@ class Trainer(RunSetup):
 
     def _progress_bar(self, epoch: int, first: int) -> Any:
         if not (self.info.is_main and self.config.progress):
-            return None
+            return NoBar()
         return progress_bar(epoch, self.config.epochs, first, self.steps_per_epoch)
 
     def _report(self, meter: StepMeter, stats: dict[str, float], epoch: int, global_step: int, loss: Tensor,
@@ -386,8 +385,7 @@ class Trainer(RunSetup):
         self._check_finite(meter.pending, epoch)
         meter.drain_into(stats)
         rate = meter.images_per_s()
-        if bar is not None:
-            bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
+        bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
         logger.scalars({"loss": float(loss), "images_per_s": rate}, global_step)
 
     def _run_callbacks(self, epoch: int, step: int, global_step: int, loss: Tensor) -> None:

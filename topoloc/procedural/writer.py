@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from topoloc._device import resolve_device, usable_cpus
 from topoloc._paths import check_output
+from topoloc._progress import maybe_bar
 from topoloc._tempfiles import OPEN_MODE, remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
 from topoloc.geodesy import LocalFrame
@@ -325,8 +325,7 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
     cpu_world = build_world(seed)  # the bakes are made on the CPU, then moved
     world = cpu_world.to(device)
     frame = LocalFrame.named("comballaz")
-    # None without a bar: even a disabled tqdm starts tqdm's monitor thread, which outlives it.
-    bar = tqdm(total=total, desc="Mini-Comballaz", unit="img") if progress else None
+    bar = maybe_bar(progress, total=total, desc="Mini-Comballaz", unit="img")
     # On a GPU, files are written by threads while the next batch renders (PNG encoding, not the GPU,
     # then sets the pace); on the CPU the render already uses every core (and OpenMP threads spin), so
     # writing inline is faster.
@@ -361,12 +360,10 @@ def _render_jobs(jobs, done, total, seed, device, width, height, batch_size, pro
                                                [(f, rgb[k], sem[k], q[k], opts)
                                                 for f, rgb, sem, q, opts in photos.values()]))
                 done[name] += len(batch)
-                if bar is not None:
-                    bar.update(len(batch))
+                bar.update(len(batch))
         for fut in pending:
             fut.result()
-    if bar is not None:
-        bar.close()
+    bar.close()
     return done
 
 

@@ -293,3 +293,21 @@ def test_a_resumed_run_keeps_the_best_epoch_of_before_the_kill(tiny_config, pose
     assert load_checkpoint(resumed.best_checkpoint)["best"] == best
     assert load_checkpoint(resumed.final_checkpoint)["best"] == best
     assert_same_weights(before, checkpoint_weights(resumed.best_checkpoint))
+
+
+
+def test_resume_true_continues_from_best_pt_when_last_pt_is_gone(tiny_config, pose_images, tmp_path, caplog):
+    # It used to start anew, deleting best.pt, and said the run "stopped before its first checkpoint".
+    ds, val = pose_images(n=8), pose_images(n=8, seed=1)
+    whole = train(tiny_config(out_dir=str(tmp_path / "whole"), epochs=3), ds, val)
+    run = tmp_path / "run"
+    first = train(tiny_config(out_dir=str(run), epochs=2), ds, val)
+    best_epoch = load_checkpoint(run / "best.pt")["epoch"]
+    first.final_checkpoint.unlink()  # last.pt, by hand
+    with caplog.at_level("WARNING"):
+        longer = train(tiny_config(out_dir=str(run), epochs=3, resume=True), ds, val)
+    assert "resuming from best.pt" in caplog.text and "removing" not in caplog.text
+    assert best_epoch in (1, 2)
+    with open(run / "log.csv", newline="") as f:
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2, 3]  # each epoch once
+    assert_same_weights(checkpoint_weights(whole.final_checkpoint), checkpoint_weights(longer.final_checkpoint))

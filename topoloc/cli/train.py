@@ -44,7 +44,8 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                    help="dotted overrides parsed as YAML, e.g. train.epochs=5 data.root=/data/topo")
     p.add_argument("--resume", action="store_true",
-                   help="continue from <train.out_dir>/last.pt when it exists (a killed run goes on where it stopped)")
+                   help="continue from <train.out_dir>/last.pt when it exists, else from its best.pt (a killed run "
+                        "goes on where it stopped)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="with --resume: go on although lr, augment, batch size or other training settings differ "
                         "from the checkpoint's (refused otherwise); the change is logged in config_changes.log")

@@ -162,8 +162,8 @@ class TrainConfig:
             from ``pretrained``) and be trained in the training set's local frame. Only a new run
             reads it: a resumed run continues from its own checkpoint. The demo's CPU preset trains
             its augmented run so, from its unaugmented run (`topoloc.experiments.demo.DemoConfig`).
-        resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists; or the
-            path of a checkpoint to continue from.
+        resume: ``False``; ``True`` to continue from ``out_dir/last.pt`` when it exists (else from
+            ``out_dir/best.pt`` when that exists); or the path of a checkpoint to continue from.
         resume_changes: what a resume does when a field that changes how steps are trained
             (``lr``, ``augment``, ``batch_size``, ``model_kwargs``, ... see
             `topoloc.engine.train.RESUME_FIELDS`) differs from the checkpoint's: ``"refuse"``

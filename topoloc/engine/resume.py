@@ -77,7 +77,7 @@ class ResumeSettingsError(ValueError):
 # ----------------------------------------------------------------- the run's folder
 def refuse_another_run(config: TrainConfig, out_dir: Path) -> list[str]:
     """Refuse a new run into ``out_dir`` when it holds another run's `RUN_FILES`, unless ``overwrite``
-    (or ``resume=True`` finds no ``last.pt``).
+    (or ``resume=True`` finds no checkpoint to resume).
 
     Returns:
         The names of the previous run's files that the new run replaces (``[]`` when none), for
@@ -86,7 +86,7 @@ def refuse_another_run(config: TrainConfig, out_dir: Path) -> list[str]:
     Raises:
         FileExistsError: another run's files are there and neither ``overwrite`` nor ``resume=True`` is set.
     """
-    resuming = config.resume is not False and (config.resume is not True or (out_dir / "last.pt").is_file())
+    resuming = config.resume is not False and (config.resume is not True or _run_checkpoint(out_dir) is not None)
     present = [n for n in RUN_FILES if (out_dir / n).exists()]
     if resuming or not present:
         return []
@@ -100,7 +100,7 @@ def refuse_another_run(config: TrainConfig, out_dir: Path) -> list[str]:
 
 def remove_previous_run(config: TrainConfig, out_dir: Path, present: list[str]) -> None:
     """Remove the files ``present`` of the run that ``overwrite`` (or a ``resume=True`` that found no
-    ``last.pt``) replaces (`refuse_another_run`), saying so."""
+    checkpoint) replaces (`refuse_another_run`), saying so."""
     if not present:
         return
     why = "" if config.overwrite else ("no last.pt to resume (the previous run stopped before its first "
@@ -112,20 +112,36 @@ def remove_previous_run(config: TrainConfig, out_dir: Path, present: list[str]) 
 
 # ----------------------------------------------------------------- resuming
 def resume_path(config: TrainConfig, out_dir: Path) -> Path | None:
-    """The checkpoint ``config.resume`` names (``out_dir/last.pt`` for ``True``), or None for a new run.
+    """The checkpoint ``config.resume`` names, or None for a new run. For ``True``: ``out_dir/last.pt``,
+    else ``out_dir/best.pt`` (a run killed between writing its first best.pt and its first last.pt, or a
+    last.pt deleted: the epochs after best.pt's are trained again, and nothing is deleted), else None.
 
     Raises:
         FileNotFoundError: ``resume`` is a path and no file is there.
     """
     if config.resume is False:
         return None
-    path = out_dir / "last.pt" if config.resume is True else Path(config.resume)
+    if config.resume is True:
+        path = _run_checkpoint(out_dir)
+        if path is None:
+            log.info("resume: no checkpoint in %s, starting a new run", out_dir)
+        elif path.name == "best.pt":
+            log.warning("resume: no last.pt in %s; resuming from best.pt, the run's only checkpoint left (the "
+                        "epochs after it are trained again)", out_dir)
+        return path
+    path = Path(config.resume)
     if not path.is_file():
-        if config.resume is True:
-            log.info("resume: no checkpoint at %s, starting a new run", path)
-            return None
         raise FileNotFoundError(f"TrainConfig.resume: {_no_checkpoint(path)}")
     return path
+
+
+def _run_checkpoint(out_dir: Path) -> Path | None:
+    """The checkpoint ``resume=True`` continues in ``out_dir``: ``last.pt``, else ``best.pt`` (both hold the
+    whole training state), else None."""
+    for name in ("last.pt", "best.pt"):
+        if (out_dir / name).is_file():
+            return out_dir / name
+    return None
 
 
 def _no_checkpoint(path: Path) -> str:

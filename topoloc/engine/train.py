@@ -325,6 +325,8 @@ class Trainer(RunSetup):
                 if info.is_main and cfg.progress:
                     log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, row)
                 self._save(epoch + 1, 0, global_step, {}, best, also_best=is_best)
+            if start_epoch >= cfg.epochs and not (self.out_dir / "last.pt").is_file():
+                self._save(start_epoch, start_step, global_step, stats, best)  # resumed from best.pt, every epoch done
         finally:
             logger.close()
             if self.scene is not None:

@@ -194,6 +194,19 @@ def test_an_output_path_that_is_a_file_or_under_one_is_refused_by_name(tmp_path)
         render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), batch_size=True, progress=False)
 
 
+def test_more_views_than_the_flight_has_poses_are_refused_before_anything_is_written(tmp_path):
+    # `winter:5000` rendered the flight's 665 views without a word; `LHS:99999` started on all 30,000
+    n_winter = len(load_preset("comballaz-2021-03-27-winter"))  # the vendored TOPO preset's own row count
+    assert n_winter == 665
+    with pytest.raises(ValueError, match=r"^flights: comballaz-2021-03-27-winter:5000 asks for 5000 views, but the "
+                                         r"flight has 665 poses; ask for at most 665"):
+        render_flights(tmp_path / "out", "comballaz-2021-03-27-winter:5000", size=(24, 16), progress=False)
+    rows = load_preset("comballaz-2020-11-06-planned")[:3]
+    with pytest.raises(ValueError, match=r"^count: 4 views of 'comballaz-mine' asked for, but 'poses' holds 3 pose rows"):
+        render_flights(tmp_path / "out", [pose_flight("comballaz-mine", rows, count=4)], size=(24, 16), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def test_rendered_files_get_the_mode_open_gives(tmp_path):
     # every render was 0600 (tempfile.mkstemp's mode): the other users of a shared dataset folder could not read it
     import os

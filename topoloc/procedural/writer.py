@@ -145,6 +145,16 @@ def _rows_on_disk(folder: Path, photo_folders: list[Path], names: list[str]) -> 
     return np.array(sorted(found), dtype=np.int64)
 
 
+def _check_count(spec: RenderJob, n_rows: int) -> None:
+    """Refuse a count of views above the flight's number of poses (it was silently cut to all of them)."""
+    if spec.count is not None and spec.count > n_rows:
+        if spec.rows is not None:  # pose_flight(name, poses, count)
+            raise ValueError(f"count: {spec.count} views of {spec.name!r} asked for, but {spec.source!r} holds "
+                             f"{n_rows} pose rows; ask for at most {n_rows}, or count=None for all of them")
+        raise ValueError(f"flights: {spec.name}:{spec.count} asks for {spec.count} views, but the flight has "
+                         f"{n_rows} poses; ask for at most {n_rows}, or for {spec.name!r} alone (all of them)")
+
+
 def _check_flight_folder(out: Path, spec: RenderJob, rows: np.ndarray, names: list[str]) -> None:
     """Refuses a flight folder that holds views other than those ``spec`` asks for (after the run it would hold both).
 
@@ -262,6 +272,7 @@ def render_flights(
                 "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0}
     _check_manifest(out, manifest, write=False)  # a folder of another seed: refused before its world is built
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
+        _check_count(spec, len(_rows_and_names(spec)[0]))
         if spec.rows is not None:
             check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m,
                             source=spec.source or spec.name)

@@ -316,13 +316,14 @@ def _key_parts(override: str) -> list[str]:
 def _override_named(overrides: Sequence[str], message: str) -> str | None:
     """The override whose key a recipe error names (``train.epochs`` or an unknown ``'lr_schedul'``), if any:
     the error then says the value came from the command line, not from the recipe file."""
+    named = re.split(r"; (?:known|expected)\b", message, maxsplit=1)[0]  # not the list of the keys it knows
     for item in reversed(list(overrides)):  # the last override of a key is the one that counts
         key = ".".join(_key_parts(item))
         section, _, leaf = key.rpartition(".")
         top = key.split(".")[0]
-        if (re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", message)
-                or (section and f"{top}: unknown" in message and repr(leaf) in message)
-                or ("unknown section" in message and repr(top) in message)):
+        if (re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", named)
+                or (section and f"{top}: unknown" in named and repr(leaf) in named)
+                or ("unknown section" in named and repr(top) in named)):
             return item
     return None
 

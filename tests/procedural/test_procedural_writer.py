@@ -202,7 +202,8 @@ def test_more_views_than_the_flight_has_poses_are_refused_before_anything_is_wri
                                          r"flight has 665 poses; ask for at most 665"):
         render_flights(tmp_path / "out", "comballaz-2021-03-27-winter:5000", size=(24, 16), progress=False)
     rows = load_preset("comballaz-2020-11-06-planned")[:3]
-    with pytest.raises(ValueError, match=r"^count: 4 views of 'comballaz-mine' asked for, but 'poses' holds 3 pose rows"):
+    with pytest.raises(ValueError, match=r"^count: 4 views of 'comballaz-mine' asked for, but 'poses' holds 3 pose "
+                                         r"rows"):
         render_flights(tmp_path / "out", [pose_flight("comballaz-mine", rows, count=4)], size=(24, 16), progress=False)
     assert not (tmp_path / "out").exists()
 

@@ -311,3 +311,20 @@ def test_resume_true_continues_from_best_pt_when_last_pt_is_gone(tiny_config, po
     with open(run / "log.csv", newline="") as f:
         assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2, 3]  # each epoch once
     assert_same_weights(checkpoint_weights(whole.final_checkpoint), checkpoint_weights(longer.final_checkpoint))
+
+
+def test_an_out_dir_that_cannot_be_a_folder_is_refused_by_name_before_the_images_are_decoded(tiny_config, tmp_path):
+    # It came after decoding, as "[Errno 17] File exists: '...'" without the setting's name
+    (tmp_path / "a-file").write_text("")
+
+    class Untouchable:
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            raise AssertionError("decoded before the out_dir was checked")
+
+    for out, why in ((tmp_path / "a-file", "a file, expected a folder"),
+                     (tmp_path / "a-file" / "run", "is a file, not a folder")):
+        with pytest.raises(ValueError, match=rf"^TrainConfig.out_dir '.*': .*{why}"):
+            train(tiny_config(out_dir=str(out), epochs=1), Untouchable())

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from augment import RandomSunRelight
 from topoloc._device import cpu_has_bf16, resolve_device
+from topoloc._paths import check_output
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import TrainingState, data_record, frame_record, frames_differ, remove_stale_temporaries
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment
@@ -134,6 +135,7 @@ class RunSetup:
         self.scene: SceneHeadTraining | None = None
         self.callbacks = _check_callbacks(callbacks)
         self.out_dir = Path(config.out_dir)
+        check_output(self.out_dir, "TrainConfig.out_dir", folder=True)  # before the images are decoded
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None
         self.frame = frame_record(getattr(train_set, "frame", None))

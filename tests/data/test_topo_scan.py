@@ -70,6 +70,10 @@ def test_pic_names_are_split_on_commas_and_newlines_without_empty_names(tmp_path
     path = tmp_path / "f_pic_names.csv"
     path.write_bytes(b"DJI_0001,DJI_0002\nDJI_0003\r\n\nDJI_0004,\n")
     assert read_pic_names(path) == ["DJI_0001", "DJI_0002", "DJI_0003", "DJI_0004"]
+    latin1 = tmp_path / "latin1_pic_names.csv"
+    latin1.write_bytes("DJI_0001,\xe9t\xe9.JPG\n".encode("latin-1"))  # a lone 0xe9 byte is no UTF-8
+    with pytest.raises(ValueError, match=r"latin1_pic_names.csv: not UTF-8 text .*expected comma-separated photo "):
+        read_pic_names(latin1)  # was a bare "'utf-8' codec can't decode byte" without the file
 
 
 def test_pic_names_of_another_count_than_the_pose_rows_are_refused(tmp_path, make_topo_flight):

@@ -194,6 +194,17 @@ def test_an_output_path_that_is_a_file_or_under_one_is_refused_by_name(tmp_path)
         render_flights(tmp_path / "out", "comballaz-LHS:1", size=(48, 32), batch_size=True, progress=False)
 
 
+def test_a_corrupt_manifest_is_refused_by_name(tmp_path):
+    # was json's bare "Expecting value: line 1 column 10 (char 9)"
+    out = tmp_path / "out"
+    out.mkdir()
+    for text in ('{"seed": }', "[1, 2]"):
+        (out / "mini_comballaz.json").write_text(text)
+        with pytest.raises(ValueError, match=r"mini_comballaz.json: not a Mini-Comballaz manifest .*render into "
+                                             r"another folder$"):
+            render_flights(out, "comballaz-LHS:1", size=(24, 16), progress=False)
+
+
 def test_more_views_than_the_flight_has_poses_are_refused_before_anything_is_written(tmp_path):
     # `winter:5000` rendered the flight's 665 views without a word; `LHS:99999` started on all 30,000
     n_winter = len(load_preset("comballaz-2021-03-27-winter"))  # the vendored TOPO preset's own row count

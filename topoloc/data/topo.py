@@ -78,8 +78,15 @@ def read_pic_names(path: Path) -> list[str]:
     """A ``<flight>_pic_names.csv`` file: comma-separated photo names (one line; newlines tolerated).
 
     UTF-8, with or without a byte-order mark (as Windows tools write it).
+
+    Raises:
+        ValueError: the file is not UTF-8 text, naming it.
     """
-    text = Path(path).read_text(encoding="utf-8-sig")
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err}); expected comma-separated photo names, e.g. "
+                         "DJI_0001.JPG,DJI_0002.JPG") from err
     return [n.strip() for n in re.split(r"[,\n]", text) if n.strip()]
 
 

@@ -108,7 +108,14 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
     in a folder without a manifest."""
     path = out / "mini_comballaz.json"
     if path.is_file():
-        old = json.loads(path.read_text())
+        try:
+            old = json.loads(path.read_text())
+            if not isinstance(old, dict):
+                raise ValueError(f"a JSON {type(old).__name__}, expected an object")
+        except (UnicodeDecodeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+            raise RenderFolderError(f"{path}: not a Mini-Comballaz manifest ({err}); expected the JSON object a "
+                                    "render writes (seed, width, height, version), which tells what the folder's "
+                                    "views are; render into another folder", path) from err
         for what, keys in (("seed", ("seed",)), ("size", ("width", "height")), ("format version", ("version",))):
             held, asked = (tuple(d.get(k) for k in keys) for d in (old, meta))
             if held != asked:

@@ -257,3 +257,21 @@ def test_recipes_train_py_is_topoloc_train(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(script, run_name="__main__")
     assert stop.value.code == 2 and "argument --device: invalid choice: 'gpu'" in capsys.readouterr().err
+
+
+def test_a_test_flight_given_twice_with_shared_rows_is_refused(tmp_path):
+    # `--flights planned planned:synthetic:all` reported one row of 60 images for the flight's 30
+    from topoloc.experiments.recipe import DataSpec, evaluate_checkpoint
+
+    data = {"root": "x", "train": ["comballaz-LHS:synthetic:train"], "test": [
+        "comballaz-2020-11-06-planned:real:val", "comballaz-2020-11-06-planned:real:test",  # disjoint rows: fine
+        "comballaz-2020-11-06-planned:synthetic:test"]}  # another domain: fine
+    assert len(DataSpec.parse(data).test) == 3
+    data["test"].append("comballaz-2020-11-06-planned:real")  # all of it: rows of [0] and [1] again
+    with pytest.raises(ValueError, match=r"^data.test\[3\]: comballaz-2020-11-06-planned real \(split 'all'\) shares "
+                                         r"rows with entry \[0\] \(split 'val'\);.*count those images twice"):
+        DataSpec.parse(data)
+    with pytest.raises(ValueError, match=r"^flights\[1\]: comballaz-2020-11-06-planned synthetic \(split 'test'\) "
+                                         r"shares rows with entry \[0\] \(split 'test'\)"):  # before the checkpoint
+        evaluate_checkpoint(tmp_path / "no.pt", tmp_path, ["comballaz-2020-11-06-planned:synthetic:test"] * 2,
+                            tmp_path / "out")

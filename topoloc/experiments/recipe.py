@@ -31,7 +31,8 @@ from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import initial_model, train
 from topoloc.experiments.recipe_spec import (RECIPE_FILE, DataSpec, FlightSpec, Recipe, _recipe_flights,
-                                             apply_overrides, build_flights, load_recipe, parse_flight, write_recipe)
+                                             apply_overrides, build_flights, load_recipe, parse_flight,
+                                             refuse_repeated_tests, write_recipe)
 from topoloc.geodesy import LocalFrame, as_frame
 from topoloc.reporting.landcover import landcover_section
 from topoloc.reporting.report import write_report
@@ -216,6 +217,7 @@ def evaluate_checkpoint(
     if not flights:
         raise ValueError("flights: expected at least one test flight")
     test_specs = _specs(flights)
+    refuse_repeated_tests(test_specs, "flights")
     train_specs = _specs(train_flights)
     val_specs = _specs(val_flights)
     checkpoint = Path(checkpoint)

@@ -58,6 +58,7 @@ __all__ = [
     "build_flights",
     "load_recipe",
     "parse_flight",
+    "refuse_repeated_tests",
     "write_recipe",
 ]
 
@@ -141,6 +142,21 @@ class FlightSpec:
 _FLIGHT_KEYS = ("flight", "domain", "split", "split_fractions", "split_seed", "split_block")
 
 
+def refuse_repeated_tests(tests: Sequence[FlightSpec], where: str) -> None:
+    """Refuse two test entries ``where[i]`` of one flight and domain whose rows overlap (either takes ``all``,
+    or both the same split): the report has one row per flight and domain, which would count those images twice.
+
+    Example:
+        >>> refuse_repeated_tests([FlightSpec("f", "real", "val"), FlightSpec("f", "real", "test")], "flights")
+    """
+    for j, g in enumerate(tests):
+        for i, f in enumerate(tests[:j]):
+            if (f.flight, f.domain) == (g.flight, g.domain) and ("all" in (f.split, g.split) or f.split == g.split):
+                raise ValueError(f"{where}[{j}]: {g.flight} {g.domain} (split {g.split!r}) shares rows with entry "
+                                 f"[{i}] (split {f.split!r}); the report has one row per flight and domain, which "
+                                 "would count those images twice: give each flight and domain once")
+
+
 @dataclass
 class DataSpec:
     """Where the flights are and which of them train, validate and test."""
@@ -165,6 +181,7 @@ class DataSpec:
         has its own "training fit" row). The same poses in *another* domain (renders for training, the
         photos of the same flight for testing) is a protocol of its own: nothing said.
         """
+        refuse_repeated_tests(self.test, "data.test")
         entries = [(f"data.{key}[{i}]", key, f) for key in ("train", "val", "test")
                    for i, f in enumerate(getattr(self, key))]
         split_by: dict[str, tuple[str, tuple]] = {}

@@ -175,6 +175,21 @@ def test_contradicting_or_negative_evaluate_flags_are_refused(tmp_path, capsys, 
     assert expected in err
 
 
+@pytest.mark.parametrize("flags, expected", [
+    # each exited 0 without a word: the split options only split flights of split train / val / test, and
+    # retrieval needs the training flights, which --ignore-recipe without --train-flights leaves unknown
+    (["--split-fractions", "0.9,0.1,0", "--split-seed", "4"],
+     "error: --split-fractions: expected with a flight that takes a split, e.g. comballaz-2020-11-06-planned:real"),
+    (["--split-block", "7"], "error: --split-block: expected with a flight that takes a split"),
+    (["--retrieval", "model", "thumbnail", "--ignore-recipe"], "error: --retrieval: the retrieval baseline retrieves "
+                                                               "from the checkpoint's training flights"),
+])
+def test_evaluate_flags_that_would_be_ignored_are_refused(tmp_path, capsys, flags, expected):
+    err = _exit(["evaluate", "--checkpoint", str(tmp_path / "c.pt"), "--data", str(tmp_path),
+                 "--flights", "comballaz-LHS", "--out", str(tmp_path / "o"), *flags], capsys)
+    assert expected in err
+
+
 def test_evaluate_and_saliency_in_another_frame_are_refused_by_the_flag(tiny_config, tmp_path, lhs_flight, capsys):
     from topoloc.data import TopoFlight
 

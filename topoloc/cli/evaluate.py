@@ -39,9 +39,27 @@ def _flights(items, opts: dict) -> list[recipe.FlightSpec]:
     return [recipe.FlightSpec(**{**vars(recipe.parse_flight(item)), **opts}) for item in items]
 
 
+def _refuse_ignored_flags(args: argparse.Namespace) -> None:
+    """Refuse the flags that these arguments would ignore (the split options with no flight that takes a split,
+    ``--retrieval`` with no training flights to retrieve from)."""
+    from topoloc.experiments import recipe
+
+    split_flags = [flag for flag, key in (("--split-fractions", "split_fractions"), ("--split-seed", "split_seed"),
+                                          ("--split-block", "split_block")) if getattr(args, key) is not None]
+    given = [*args.flights, *(args.train_flights or ()), *(args.val_flights or ())]
+    if split_flags and all(recipe.parse_flight(item).split == "all" for item in given):
+        raise ValueError(f"{split_flags[0]}: expected with a flight that takes a split, e.g. "
+                         "comballaz-2020-11-06-planned:real:test; every flight given here takes all its rows, so it "
+                         "would be ignored")
+    if args.retrieval and args.ignore_recipe and not args.train_flights:
+        raise ValueError("--retrieval: the retrieval baseline retrieves from the checkpoint's training flights: give "
+                         "them with --train-flights (with --ignore-recipe its recipe.yaml is not read)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from topoloc.experiments import recipe
 
+    _refuse_ignored_flags(args)
     opts = _split_options(args)
     report = recipe.evaluate_checkpoint(args.checkpoint, args.data, _flights(args.flights, opts), args.out,
                                         train_flights=_flights(args.train_flights or (), opts), frame=args.frame,

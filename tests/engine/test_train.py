@@ -518,3 +518,14 @@ def test_log_csv_losses_are_the_translation_and_rotation_l1_of_the_step(tiny_con
     assert (float(row["sx"]), float(row["sq"])) == pytest.approx((-0.7, -2.2))
     loss = math.exp(0.7) * t_l1 - 0.7 + math.exp(2.2) * q_l1 - 2.2
     assert float(row["loss"]) == pytest.approx(loss, rel=1e-4)
+
+
+def test_a_model_that_cannot_run_an_image_is_refused_before_the_run_writes_anything(tiny_config, pose_images, tmp_path):
+    # timm builds a ResNet of two stages from two `channels`, and its forward asks for layer3: the first step failed
+    # with torch's traceback, and the run's config.yaml and log.csv blocked the next attempt
+    kwargs = {"backbone": "resnet18", "feat_dim": 32, "backbone_kwargs": {"channels": [8, 16]}}
+    with pytest.raises(ValueError, match=r"^TrainConfig.model_kwargs: the model 'atloc_resnet18' built with "
+                                         r".*'channels': \[8, 16\].* cannot run on a \(32, 32\) image "
+                                         r"\(AttributeError: .*layer3"):
+        train(tiny_config(out_dir=str(tmp_path / "run"), model_kwargs=kwargs), pose_images(n=8))
+    assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "log.csv").exists()

@@ -266,3 +266,10 @@ def test_set_normalization_refuses_a_zero_std_or_a_mean_outside_0_1(mean, std):
     with pytest.raises(ValueError, match="mean / std"):
         bb.set_normalization(mean, std)
     assert bb.image_std.flatten().tolist() == pytest.approx(timm.create_model("test_resnet").pretrained_cfg["std"])
+
+
+def test_an_argument_the_timm_model_lacks_is_refused_naming_the_backbone():
+    # was timm's bare "ResNet.__init__() got an unexpected keyword argument 'nope'"
+    with pytest.raises(TypeError, match=r"^Backbone\('resnet18'\): timm could not build 'resnet18' with \{'nope': 1\} "
+                                        r"\(.*unexpected keyword argument 'nope'\)"):
+        Backbone("resnet18", nope=1)

@@ -18,7 +18,8 @@ from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
 
-__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_last_batch", "blank_forward"]
+__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_model_runs", "check_last_batch",
+           "blank_forward"]
 
 
 def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: torch.device, out_dir: Path,
@@ -110,6 +111,26 @@ def blank_forward(model: nn.Module, image_size: tuple[int, int], device: torch.d
             model.eval()(torch.zeros(1, 3, *image_size, device=device))
     finally:
         model.train(was_training)
+
+
+def check_model_runs(model: nn.Module, config_name: str, model_kwargs: dict, image_size: tuple[int, int],
+                     device: torch.device) -> None:
+    """Refuse a model that cannot run one (blank) image of ``image_size``, before the run writes anything: a
+    backbone built with arguments its forward pass does not fit (a timm ResNet with two ``channels`` for its four
+    stages) failed at the first step, with torch's traceback, and left the run's files behind.
+
+    Raises:
+        ValueError: naming ``model_kwargs`` and the error of the forward pass.
+    """
+    try:
+        blank_forward(model, image_size, device)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as err:
+        h, w = image_size
+        raise ValueError(f"TrainConfig.model_kwargs: the model {config_name!r} built with {model_kwargs} cannot run "
+                         f"on a ({h}, {w}) image ({type(err).__name__}: {err}); check its arguments (e.g. "
+                         "backbone_kwargs against the timm model's)") from err
 
 
 def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_batch: int, drop_last: bool,

@@ -23,7 +23,8 @@ from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import TrainingState, data_record, frame_record, frames_differ, remove_stale_temporaries
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment
 from topoloc.engine.distributed import DistInfo
-from topoloc.engine.inputs import check_last_batch, relight_normals, steps_per_epoch, training_caches
+from topoloc.engine.inputs import (check_last_batch, check_model_runs, relight_normals, steps_per_epoch,
+                                   training_caches)
 from topoloc.engine.resume import (accept_changes, announce_resume, config_changes, load_init_weights, read_init_from,
                                    refuse_another_run, remove_previous_run, restore_training_state, resume_path)
 from topoloc.engine.scene_head import SceneHeadTraining, check_scene_source
@@ -163,6 +164,7 @@ class RunSetup:
         state = self._resume_state(resume_from)
         self._plan_steps()
         self._build_model_and_optimiser()
+        check_model_runs(self.model, self.config.model, self.config.model_kwargs, self.config.image_size, self.device)
         check_last_batch(self.model, len(self.train_cache), self.info.world_size, self.local_batch,
                          self.config.drop_last, self.config.image_size, self.device)
         self._restore(state)

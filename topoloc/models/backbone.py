@@ -187,6 +187,9 @@ class Backbone(nn.Module):
         try:
             self.model = timm.create_model(name, pretrained=use_pretrained, num_classes=0, **kwargs)
         except Exception as err:  # noqa: BLE001 - timm raises many kinds when offline
+            if not use_pretrained and isinstance(err, TypeError) and timm_kwargs:  # an argument the model lacks
+                raise TypeError(f"Backbone({name!r}): timm could not build {name!r} with {timm_kwargs} "
+                                f"({err}); pass only arguments of the timm model") from err
             if not use_pretrained:
                 raise
             if overlay is not None:

@@ -120,7 +120,8 @@ def test_bad_files_are_listed_in_name_order_five_and_a_count(tmp_path, make_topo
     with pytest.raises(ValueError) as err:
         TopoFlight(tmp_path, "comballaz-LHS")
     lines = str(err.value).splitlines()
-    assert lines[0] == "TopoFlight comballaz-LHS: 7 bad file(s) (pass on_error='skip' to skip them):"
+    assert lines[0] == ("TopoFlight comballaz-LHS: 7 bad file(s) (repair or remove them; from Python, "
+                        "TopoFlight(..., on_error='skip') skips them):")  # the CLI has no on_error to pass
     assert [line.split("comballaz-LHS_x")[1][0] for line in lines[1:6]] == list("abcde")
     assert lines[6:] == ["... and 2 more"]
     with pytest.warns(UserWarning, match=r"skipped 7 bad file\(s\), first: .*comballaz-LHS_xa_img.png: name does not"):

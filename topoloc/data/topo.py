@@ -369,7 +369,8 @@ class TopoFlight(PosedImages):
         if self.on_error == "raise":
             more = f"\n... and {len(lines) - 5} more" if len(lines) > 5 else ""
             raise ValueError(
-                f"TopoFlight {self.flight}: {len(lines)} bad file(s) (pass on_error='skip' to skip them):\n"
+                f"TopoFlight {self.flight}: {len(lines)} bad file(s) (repair or remove them; from Python, "
+                "TopoFlight(..., on_error='skip') skips them):\n"
                 + "\n".join(lines[:5]) + more
             )
         self.skipped += [(str(p), why) for p, why in problems]

@@ -134,6 +134,17 @@ class TestBadInput:
         with pytest.raises(FileNotFoundError, match="no render images"):
             TopoFlight(tmp_path, "comballaz-x")
 
+    def test_a_misspelt_flight_is_said_as_a_missing_folder_with_the_flights_there(self, topo_root):
+        # "plannd" (no area prefix) was refused as an area the name does not tell, with advice to pass a frame
+        held = sorted(d.name for d in topo_root.iterdir() if (d / f"{d.name}_poses.npy").is_file())
+        assert "comballaz-LHS" in held
+        with pytest.raises(FileNotFoundError, match=rf"plannd: folder not found; .*; flights in "
+                                                    rf"{re.escape(str(topo_root))}: {re.escape(', '.join(held))}$"):
+            TopoFlight(topo_root, "plannd")
+        with pytest.raises(FileNotFoundError, match=r"comballaz-LSH: folder not found; .* nearest to that name: "
+                                                    r"comballaz-LHS"):
+            TopoFlight(topo_root, "comballaz-LSH")
+
     def test_the_flight_folder_given_as_the_root_names_the_root_meant(self, topo_root, monkeypatch):
         # was only "<flight>/<flight>: folder not found", the name doubled and no word on which folder to give
         folder = topo_root / "comballaz-LHS"

@@ -7,6 +7,7 @@ how they find their files and poses; what they give is the same, and lives here:
 
 from __future__ import annotations
 
+import difflib
 import operator
 import os
 from collections.abc import Callable
@@ -53,6 +54,20 @@ def check_root(root: Any, what: str = "the flight folders") -> Path:
         return Path(root)
     raise TypeError(f"root: expected the folder holding {what} (a str or pathlib.Path), got "
                     f"{type(root).__name__} {root!r}")
+
+
+def flights_like(root: Path, flight: str) -> str:
+    """What to say of a flight folder missing under ``root``: the flights there nearest in spelling, else the
+    flights there (a few), else nothing. ``"; flights in <root> nearest to that name: ..."`` or ``""``."""
+    if not root.is_dir():
+        return ""
+    held = sorted(d.name for d in root.iterdir() if d.is_dir() and (d / f"{d.name}_poses.npy").is_file())
+    near = difflib.get_close_matches(flight, held, n=3, cutoff=0.8)
+    if near:
+        return f"; flights in {root} nearest to that name: {', '.join(near)}"
+    if held:
+        return f"; flights in {root}: {', '.join(held[:8])}" + (f" and {len(held) - 8} more" if len(held) > 8 else "")
+    return ""
 
 
 def check_flight_name(flight: Any, where: str = "flight",

@@ -29,7 +29,7 @@ from topoloc._flags import check_flag
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
-from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform
+from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform, flights_like
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
 __all__ = ["TopoFlight", "DOMAINS", "area_frame", "read_pose_file", "read_pic_names"]
@@ -169,19 +169,21 @@ class TopoFlight(PosedImages):
         self.load_semantics = check_flag(load_semantics, "load_semantics")
         check_flag(check_images, "check_images")
         check_split(split)  # before the folder: a wrong type is the first thing to say
-        self.frame = area_frame(self.flight, frame)
         self.folder = self.root / self.flight
         self.skipped: list[tuple[str, str]] = []
         problems: list[tuple[Path, str]] = []
 
         layout = (f"expected a TOPO flight folder holding {self.flight}_poses.npy and "
                   f"{self.flight}_<idx:05d>[_<picname>]_img.png")
-        if not self.folder.is_dir():
+        if not self.folder.is_dir():  # before the frame: a misspelt name is said as one, not as an unknown area
             if (self.root / f"{self.flight}_poses.npy").is_file():  # the flight's own folder given as the root
                 parent = self.root.parent if self.root.name not in ("", "..") else self.root.resolve().parent
                 layout += (f"; {self.root} is that flight folder itself: give the folder that holds it, {parent}, "
                            f"as the root (CLI: --data; a recipe's data.root)")
+            else:
+                layout += flights_like(self.root, self.flight)
             raise FileNotFoundError(f"{self.folder}: folder not found; {layout}")
+        self.frame = area_frame(self.flight, frame)
         self.pose_file = self.folder / f"{self.flight}_poses.npy"
         if not self.pose_file.is_file():
             raise FileNotFoundError(f"{self.folder}: not a TOPO flight, {self.pose_file.name} is missing; {layout}")

@@ -10,7 +10,7 @@ from kornia.augmentation._2d.intensity.base import IntensityAugmentationBase2D
 from kornia.augmentation.utils import _adapted_uniform
 from torch import Tensor
 
-from augment._checks import check_image, check_param_bounds, check_probability, check_range
+from augment._checks import check_image, check_param_bounds, check_pixel_range, check_probability, check_range
 
 __all__ = ["SimToRealAugmentationBase", "poison_non_finite"]
 
@@ -50,7 +50,8 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
     Corrupt input is never made to look valid: an image holding any NaN or infinite value comes
     out as all NaN (whether or not the op was applied to it), so that a loss downstream turns
     NaN and stops the training instead of learning from a plausible-looking image. No host
-    synchronisation is involved.
+    synchronisation is involved, but for one: the first batch an op is given is checked to hold
+    values in [0, 1] (`augment._checks.check_pixel_range`: 0-255 floats are refused).
 
     Move the augmentation to the images' device (``aug.to("cuda")``, as for any module): kornia
     then draws the parameters there, where a CPU draw would be copied to the GPU every batch.
@@ -75,6 +76,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         self._needs_seed = needs_seed
         self._user_call = False  # set by forward: the keywords of a user's call are checked
         self._drawn: Optional[Dict[str, Tensor]] = None  # the parameters just drawn, until the call that uses them
+        self._range_checked = False  # the first batch's values are checked to lie in [0, 1]
 
     def _add_range(
         self,
@@ -124,6 +126,9 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
 
     def forward(self, input: Tensor, params: Optional[Dict[str, Tensor]] = None, **kwargs: Any) -> Tensor:
         check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C) or a list not at all
+        if not self._range_checked:  # once: 0-255 floats come out clamped white, without an error
+            check_pixel_range(input, f"{type(self).__name__}: input")
+            self._range_checked = True
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         batch = input.shape[0] if input.dim() == 4 else 1

@@ -12,8 +12,8 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["check_image", "check_batch", "check_range", "check_probability", "check_per_image", "check_values",
-           "check_param_bounds"]
+__all__ = ["check_image", "check_pixel_range", "check_batch", "check_range", "check_probability", "check_per_image",
+           "check_values", "check_param_bounds"]
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
@@ -38,6 +38,36 @@ def check_image(image: Tensor, name: str = "image") -> None:
         raise ValueError(f"{name} must have 3 (RGB) channels in dimension -3, got shape {tuple(image.shape)}.")
     if image.shape[-2] == 0 or image.shape[-1] == 0:
         raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {tuple(image.shape)}.")
+
+
+#: How far outside [0, 1] an image's values may lie and still pass `check_pixel_range` (a bicubic resize overshoots).
+PIXEL_SLACK = 0.5
+
+
+def check_pixel_range(image: Tensor, name: str = "image") -> None:
+    """Check that the finite values of ``image`` lie in [0, 1], give or take `PIXEL_SLACK`: 0-255 pixels as floats,
+    or images normalised by a mean and std, would otherwise come out clamped white or black, without an error.
+    NaN and infinities pass (the ops return such images as all NaN). One reduction and one device
+    synchronisation: the kornia ops check the first batch each is given.
+
+    Raises:
+        ValueError: naming ``image``, the values found and what to do.
+
+    Example:
+        >>> check_pixel_range(torch.full((1, 3, 2, 2), 200.0), "input")
+        Traceback (most recent call last):
+        ...
+        ValueError: input must hold values in [0, 1], got 200 to 200; 8-bit pixels as floats: divide them by 255.
+    """
+    if image.numel() == 0:
+        return
+    finite = torch.nan_to_num(image, nan=0.5, posinf=0.5, neginf=0.5)
+    low, high = (float(v) for v in torch.aminmax(finite))
+    if low >= -PIXEL_SLACK and high <= 1 + PIXEL_SLACK:
+        return
+    hint = ("8-bit pixels as floats: divide them by 255" if low >= -PIXEL_SLACK and high <= 255 + PIXEL_SLACK
+            else "undo any mean / std normalisation first (the ops work on [0, 1] colours)")
+    raise ValueError(f"{name} must hold values in [0, 1], got {low:.4g} to {high:.4g}; {hint}.")
 
 
 def check_range(

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from augment._base import poison_non_finite
-from augment._checks import check_image, check_param_bounds, check_probability, check_range
+from augment._checks import check_image, check_param_bounds, check_pixel_range, check_probability, check_range
 from augment.functional._utils import work_dtype
 from augment.functional.relight import _sun_relight, sun_direction
 
@@ -74,6 +74,7 @@ class RandomSunRelight(nn.Module):
             raise TypeError(f"same_on_batch must be a bool, got {same_on_batch!r}.")
         self.same_on_batch = same_on_batch
         self._params: Dict[str, Tensor] = {}
+        self._range_checked = False  # the first batch's values are checked to lie in [0, 1], as the kornia ops do
 
     def _uniform(self, bounds: Tuple[float, float], n: int, device) -> Tensor:
         lo, hi = bounds
@@ -116,6 +117,9 @@ class RandomSunRelight(nn.Module):
 
     def forward(self, image: Tensor, normals: Tensor, params: Optional[Dict[str, Tensor]] = None) -> Tensor:
         check_image(image, "image")
+        if not self._range_checked:
+            check_pixel_range(image, "RandomSunRelight: image")
+            self._range_checked = True
         if image.dim() == 3 and isinstance(normals, Tensor) and normals.dim() == 3:  # one image, as kornia's ops take
             return self.forward(image[None], normals[None], params)[0]
         if not isinstance(normals, Tensor):

@@ -86,3 +86,23 @@ def test_an_image_of_no_pixels_is_refused(make, hw):
     # a 0 x 0 image ended in a ZeroDivisionError inside the camera noise
     with pytest.raises(ValueError, match=r"at least 1 x 1 pixels"):
         make()(torch.rand(2, 3, *hw))
+
+
+def test_pixels_of_0_to_255_are_refused_on_the_first_call(make):
+    # 0-255 floats came out clamped white where augmented and untouched elsewhere, one batch mixing both
+    op = make()
+    x = torch.rand(2, 3, 12, 12, generator=torch.Generator().manual_seed(1))
+    with pytest.raises(ValueError, match=r"input must hold values in \[0, 1\], got .* to .*; 8-bit pixels as "
+                                         r"floats: divide them by 255\.$"):
+        op(x * 255)
+    with pytest.raises(ValueError, match=r"undo any mean / std normalisation first"):
+        op((x - 0.45) / 0.1)  # ImageNet-style normalised: -4.5 to 5.5
+    y = op(x * 1.4 - 0.2)  # a resize's overshoot (here -0.2 to 1.2) passes, and comes out in [0, 1]
+    assert torch.isfinite(y).all() and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_the_sun_relight_refuses_0_to_255_pixels_too():
+    normals = torch.zeros(1, 3, 8, 8)
+    normals[:, 2] = 1.0
+    with pytest.raises(ValueError, match=r"^RandomSunRelight: image must hold values in \[0, 1\]"):
+        augment.RandomSunRelight(p=1.0)(torch.full((1, 3, 8, 8), 128.0), normals)

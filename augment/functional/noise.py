@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from augment._checks import check_per_image, check_values
+
 __all__ = ["hash_bits", "hash_uniform", "value_noise", "perlin_noise", "fractal_noise"]
 
 # Odd 31-bit multipliers of a murmur-style finaliser; int32 products wrap (two's complement).
@@ -70,6 +72,26 @@ def hash_uniform(ix: Tensor, iy: Tensor, seed: Tensor) -> Tensor:
     return (hash_bits(ix, iy, seed) & 0xFFFFFF).to(torch.float32) * (1.0 / 16777216.0)
 
 
+def _check_field(seed: Tensor, offset: Tensor, scale: Tensor, size: tuple[int, int],
+                 max_scale: float | None = None, values: bool = False) -> None:
+    """Check a noise field's arguments: ``offset`` (B, 2), ``seed`` and ``scale`` (B,), ``size`` two ints >= 1, a
+    given ``max_scale`` a number > 0; with ``values`` (where the call synchronises anyway, ``max_scale`` not
+    given), every ``scale`` > 0 and finite. Each error names the argument."""
+    if not isinstance(offset, Tensor) or offset.dim() != 2 or offset.shape[1] != 2:
+        got = tuple(offset.shape) if isinstance(offset, Tensor) else type(offset).__name__
+        raise ValueError(f"offset must be a tensor of shape (B, 2), one (x, y) per image, got {got}.")
+    batch = offset.shape[0]
+    check_per_image(seed, "seed", batch)
+    check_per_image(scale, "scale", batch)
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size)):
+        raise ValueError(f"size must be (H, W), two ints >= 1, got {size!r}.")
+    if max_scale is not None and not (isinstance(max_scale, (int, float)) and 0 < max_scale < math.inf):
+        raise ValueError(f"max_scale must be a number > 0 (an upper bound on scale), got {max_scale!r}.")
+    if values and batch:
+        check_values(scale, "scale", above=0.0, below=math.inf)
+
+
 def _pixel_coords(size: tuple[int, int], device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Pixel-centre coordinates divided by the longest side: ``((W,), (H,))``."""
     height, width = size
@@ -111,6 +133,7 @@ def value_noise(
         - seed: :math:`(B,)`, offset: :math:`(B, 2)`, scale: :math:`(B,)`
         - output: :math:`(B, 1, H, W)`
     """
+    _check_field(seed, offset, scale, size, max_scale, values=max_scale is None)
     device = offset.device
     batch = offset.shape[0]
     height, width = size
@@ -166,6 +189,7 @@ def perlin_noise(
         - seed: :math:`(B,)`, offset: :math:`(B, 2)`, scale: :math:`(B,)`
         - output: :math:`(B, 1, H, W)`
     """
+    _check_field(seed, offset, scale, size)  # shapes only: its scale sizes nothing, and a check would synchronise
     device = offset.device
     work = torch.float64 if dtype == torch.float64 else torch.float32
     xs, ys = _pixel_coords(size, device, work)
@@ -238,6 +262,7 @@ def fractal_noise(
         raise ValueError(f"lacunarity must be > 1, got {lacunarity}.")
     if basis not in ("value", "perlin"):
         raise ValueError(f"basis must be 'value' or 'perlin', got {basis!r}.")
+    _check_field(seed, offset, scale, size, max_scale, values=basis == "value" and max_scale is None)
     work = torch.float64 if dtype == torch.float64 else torch.float32
     batch = offset.shape[0]
     if isinstance(persistence, Tensor):

@@ -77,6 +77,8 @@ def cloud_layer(
     check_batch(image, seed=seed, opacity=opacity, coverage=coverage, softness=softness, color=color, scale=scale,
                 shadow_strength=shadow_strength, shadow_shift=shadow_shift,
                 shapes={"color": (3,), "shadow_shift": (2,)})
+    if max_scale is None:  # the noise synchronises for the bound anyway (the kornia op passes its own)
+        check_values(scale, "scale", above=0.0, below=math.inf)  # 0 divided by zero in the noise lattice
     batch, _, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

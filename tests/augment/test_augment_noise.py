@@ -130,3 +130,36 @@ def test_hash_runs_eagerly_inside_compiled_code():
     assert not {668265261, 374761393, 1540483477, 739982445, 695872825} & {a for a in traced if isinstance(a, int)}
     expected = [_hash_by_hand(3 * i - 5, 7 * (3 * i - 5) + 1000, 11) for i in range(64)]
     assert compiled.tolist() == expected
+
+
+@pytest.mark.parametrize("call, expected", [
+    # each was a raw error from deep inside: IndexError, a size mismatch, AttributeError, ZeroDivisionError
+    (lambda: value_noise(torch.zeros(2), torch.zeros(2), torch.full((2,), 3.0), (8, 8)),
+     r"^offset must be a tensor of shape \(B, 2\), one \(x, y\) per image, got \(2,\)\.$"),
+    (lambda: value_noise(torch.zeros(3), torch.zeros(2, 2), torch.full((2,), 3.0), (8, 8)),
+     r"^seed must have shape \(2,\), got \(3,\)\.$"),
+    (lambda: value_noise(torch.zeros(2), torch.zeros(2, 2), torch.zeros(2), (8, 8)),
+     r"^scale must be > 0 and < inf, got 0\.$"),
+    (lambda: perlin_noise(torch.zeros(2), torch.zeros(2, 2), torch.full((2,), 3.0), (0, 5)),
+     r"^size must be \(H, W\), two ints >= 1, got \(0, 5\)\.$"),
+    (lambda: fractal_noise(torch.zeros(1), torch.zeros(1, 2), torch.tensor([-1.0]), (8, 8)),
+     r"^scale must be > 0 and < inf, got -1\.$"),
+    (lambda: fractal_noise(torch.zeros(1), torch.zeros(1, 2), torch.tensor([4.0]), (8, 8), max_scale=0.0),
+     r"^max_scale must be a number > 0"),
+])
+def test_bad_noise_arguments_are_refused_by_name(call, expected):
+    with pytest.raises(ValueError, match=expected):
+        call()
+    with pytest.raises(TypeError, match=r"^scale must be a tensor with one value per image, got float\.$"):
+        value_noise(torch.zeros(2), torch.zeros(2, 2), 3.0, (8, 8))
+
+
+@pytest.mark.parametrize("scale", [0.0, float("nan")])
+def test_a_cloud_layer_of_no_scale_is_refused_by_name(scale):
+    # scale 0 was "ZeroDivisionError: float division by zero", NaN "cannot convert float NaN to integer"
+    from augment.functional import cloud_layer
+
+    o = torch.ones(2)
+    with pytest.raises(ValueError, match=r"^scale must be > 0 and < inf, got (0|nan)\.$"):
+        cloud_layer(torch.rand(2, 3, 8, 8), torch.zeros(2), o * 0.7, o * 0.4, o * 0.4, torch.ones(2, 3),
+                    torch.full((2,), scale), o * 0.4, torch.zeros(2, 2))

@@ -168,22 +168,30 @@ def check_batch(image: Tensor, name: str = "image", shapes: dict[str, tuple] | N
     return batch
 
 
-def check_values(value: Tensor, name: str, above: float | None = None, below: float | None = None) -> None:
-    """Check that every value of a functional parameter lies strictly between ``above`` and ``below`` (``None``:
-    unbounded) and is not NaN. One reduction and one device synchronisation: the functional API's public
-    entry points check with it, the kornia classes (whose ranges are checked when built) skip it.
+def check_values(value: Tensor, name: str, above: float | None = None, below: float | None = None,
+                 at_least: float | None = None, at_most: float | None = None) -> None:
+    """Check that every value of a functional parameter lies strictly between ``above`` and ``below``, and at
+    least ``at_least`` and at most ``at_most`` (``None``: unbounded), and is not NaN. One reduction and one
+    device synchronisation: the functional API's public entry points check with it, the kornia classes (whose
+    ranges are checked when built) skip it.
 
     Raises:
-        ValueError: naming the parameter, the bound and the first value outside it.
+        ValueError: naming the parameter, the bounds and the first value outside them.
     """
     bad = torch.isnan(value)
     if above is not None:
         bad |= value <= above
     if below is not None:
         bad |= value >= below
+    if at_least is not None:
+        bad |= value < at_least
+    if at_most is not None:
+        bad |= value > at_most
     if bool(bad.any()):
         first = float(value[bad][0])
         bounds = " and ".join(b for b in ((f"> {above:g}" if above is not None else ""),
+                                          (f">= {at_least:g}" if at_least is not None else ""),
+                                          (f"<= {at_most:g}" if at_most is not None else ""),
                                           (f"< {below:g}" if below is not None else "")) if b)
         raise ValueError(f"{name} must be {bounds}, got {first:g}.")
 

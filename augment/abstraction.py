@@ -8,7 +8,7 @@ import torch  # noqa: F401  (used by the doctests)
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import edge_abstraction
+from augment.functional.abstraction import _edge_abstraction
 
 __all__ = ["RandomEdgeAbstraction"]
 
@@ -65,7 +65,7 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:
-        return edge_abstraction(
+        return _edge_abstraction(
             input,
             levels=self._param(params, "levels", input),
             smoothing=self._param(params, "smoothing", input),

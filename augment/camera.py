@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import camera_effects
+from augment.functional.appearance import _camera_effects
 
 __all__ = ["RandomCameraEffects"]
 
@@ -64,7 +64,7 @@ class RandomCameraEffects(SimToRealAugmentationBase):
         temperature = self._param(params, "temperature", input)
         tint = self._param(params, "tint", input)
         gains = torch.stack((1.0 + temperature, 1.0 + tint, 1.0 - temperature), dim=-1)
-        return camera_effects(
+        return _camera_effects(
             input,
             seed=self._param(params, "seed", input),
             white_balance=gains,

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
 from augment._checks import check_image
-from augment.functional import fourier_domain_adaptation
+from augment.functional.abstraction import _fourier_domain_adaptation
 
 __all__ = ["FourierDomainAdaptation"]
 
@@ -81,4 +81,4 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
         if target.shape[-2:] != input.shape[-2:]:
             target = F.interpolate(target, size=input.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
             target = target.clamp(0.0, 1.0)
-        return fourier_domain_adaptation(input, target, self._param(params, "beta", input))
+        return _fourier_domain_adaptation(input, target, self._param(params, "beta", input))

@@ -7,10 +7,12 @@ image's device. Inputs are float ``(B, 3, H, W)`` images in ``[0, 1]``; outputs 
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from augment._checks import check_batch, check_image
+from augment._checks import check_batch, check_image, check_pixel_range, check_values
 from augment.functional._utils import gaussian_blur, image_blur_radius, luminance, per_image, sobel_xy, work_dtype
 
 __all__ = ["edge_abstraction", "fourier_domain_adaptation"]
@@ -60,6 +62,17 @@ def edge_abstraction(
     """
     check_batch(image, levels=levels, smoothing=smoothing, edge_strength=edge_strength,
                 edge_threshold=edge_threshold)
+    check_values(levels, "levels", above=-math.inf, below=math.inf)  # below 2 is held to 2 (tested by hand)
+    check_values(edge_strength, "edge_strength", at_least=0.0, at_most=1.0)
+    check_values(edge_threshold, "edge_threshold", above=0.0, below=math.inf)  # 0 gave all-black images
+    return _edge_abstraction(image, levels, smoothing, edge_strength, edge_threshold, max_smoothing)
+
+
+def _edge_abstraction(image: Tensor, levels: Tensor, smoothing: Tensor, edge_strength: Tensor,
+                      edge_threshold: Tensor, max_smoothing: float | None = None) -> Tensor:
+    """`edge_abstraction` without its checks of the values (the kornia op draws them within checked ranges)."""
+    check_batch(image, levels=levels, smoothing=smoothing, edge_strength=edge_strength,
+                edge_threshold=edge_threshold)
     work = work_dtype(image.dtype)
     x = image.to(work)
     radius = image_blur_radius(smoothing, max_smoothing, "smoothing", image.shape[-2:])
@@ -101,6 +114,14 @@ def fourier_domain_adaptation(image: Tensor, target: Tensor, beta: Tensor) -> Te
     """
     check_batch(image, beta=beta, target=target, shapes={"target": (3, "H", "W")})
     check_image(target, "target")
+    check_values(beta, "beta", at_least=0.0, at_most=1.0)
+    check_pixel_range(target, "target")  # 0-255 photos gave all-white images
+    return _fourier_domain_adaptation(image, target, beta)
+
+
+def _fourier_domain_adaptation(image: Tensor, target: Tensor, beta: Tensor) -> Tensor:
+    """`fourier_domain_adaptation` without its checks of the values (the kornia op checks its bank once)."""
+    check_batch(image, beta=beta, target=target, shapes={"target": (3, "H", "W")})
     _, _, height, width = image.shape
     work = work_dtype(image.dtype)
     x = image.to(work)

@@ -119,6 +119,9 @@ def illumination(
     check_batch(image, sun_azimuth=sun_azimuth, sun_elevation=sun_elevation, relief=relief, gamma=gamma,
                 exposure=exposure)
     check_values(gamma, "gamma", above=0.0)  # gamma <= 0 turns dark pixels white or brighter than 1
+    check_values(relief, "relief", at_least=0.0, below=math.inf)  # NaN gave a finite, all-black image
+    check_values(exposure, "exposure (stops)", above=-math.inf, below=math.inf)
+    check_values(sun_azimuth, "sun_azimuth (radians)", above=-math.inf, below=math.inf)
     # degrees given by mistake (60) put the sun under the ground; pi / 2 in float32 lies just above pi / 2
     check_values(sun_elevation, "sun_elevation (radians)", above=0.0, below=math.pi / 2 + 1e-6)
     return _illumination(image, sun_azimuth, sun_elevation, relief, gamma, exposure)
@@ -189,6 +192,18 @@ def camera_effects(
         >>> out[0, :, 0, 0]  # white balance alone: each channel times its gain
         tensor([0.2500, 0.1250, 0.5000])
     """
+    check_batch(image, seed=seed, white_balance=white_balance, vignetting=vignetting, noise_std=noise_std,
+                blur_sigma=blur_sigma, shapes={"white_balance": (3,)})
+    check_values(white_balance, "white_balance", above=0.0, below=math.inf)  # <= 0: a black or inverted channel
+    check_values(vignetting, "vignetting", at_least=0.0, below=math.inf)
+    check_values(noise_std, "noise_std", at_least=0.0, below=math.inf)
+    check_values(seed, "seed", above=-math.inf, below=math.inf)
+    return _camera_effects(image, seed, white_balance, vignetting, noise_std, blur_sigma, max_blur_sigma)
+
+
+def _camera_effects(image: Tensor, seed: Tensor, white_balance: Tensor, vignetting: Tensor, noise_std: Tensor,
+                    blur_sigma: Tensor, max_blur_sigma: float | None = None) -> Tensor:
+    """`camera_effects` without its checks of the values (the kornia op draws them within checked ranges)."""
     check_batch(image, seed=seed, white_balance=white_balance, vignetting=vignetting, noise_std=noise_std,
                 blur_sigma=blur_sigma, shapes={"white_balance": (3,)})
     batch, channels, height, width = image.shape

@@ -539,3 +539,29 @@ def test_blur_sigma_is_checked_and_its_kernel_stays_within_the_image():
     torch.testing.assert_close(out, out[..., :1].expand_as(out))
     # A wide blur of a vertical ramp tends to its mean (0.5) with the borders replicated symmetrically.
     torch.testing.assert_close(out.mean(), torch.tensor(0.5), atol=1e-5, rtol=0)
+
+
+_X = torch.full((1, 3, 8, 8), 0.5)
+
+
+@pytest.mark.parametrize("call, expected", [
+    # each gave a finite but black, white or otherwise wrong image without a word
+    (lambda: AF.illumination(_X, full(0.0), full(0.5), full(float("nan")), full(1.0), full(0.0)),
+     r"^relief must be >= 0 and < inf, got nan\.$"),
+    (lambda: AF.edge_abstraction(_X, full(4.0), full(1.0), full(1.0), full(0.0)),
+     r"^edge_threshold must be > 0 and < inf, got 0\.$"),
+    (lambda: AF.edge_abstraction(_X, full(4.0), full(1.0), full(1.5), full(0.1)),
+     r"^edge_strength must be >= 0 and <= 1, got 1\.5\.$"),
+    (lambda: AF.camera_effects(_X, full(0.0), torch.tensor([[1.0, -0.5, 1.0]]), full(0.0), full(0.0), full(0.0)),
+     r"^white_balance must be > 0 and < inf, got -0\.5\.$"),
+    (lambda: AF.camera_effects(_X, full(float("nan")), torch.ones(1, 3), full(0.0), full(0.0), full(0.0)),
+     r"^seed must be > -inf and < inf, got nan\.$"),
+    (lambda: AF.camera_effects(_X, full(0.0), torch.ones(1, 3), full(-1.0), full(0.0), full(0.0)),
+     r"^vignetting must be >= 0 and < inf, got -1\.$"),
+    (lambda: AF.fourier_domain_adaptation(_X, _X * 255, full(0.05)),
+     r"^target must hold values in \[0, 1\], got 127\.5 to 127\.5; 8-bit pixels as floats: divide them by 255\.$"),
+    (lambda: AF.fourier_domain_adaptation(_X, _X, full(2.0)), r"^beta must be >= 0 and <= 1, got 2\.$"),
+])
+def test_functional_values_outside_their_documented_domain_are_refused_by_name(call, expected):
+    with pytest.raises(ValueError, match=expected):
+        call()

@@ -40,8 +40,9 @@ def check_image(image: Tensor, name: str = "image") -> None:
         raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {tuple(image.shape)}.")
 
 
-#: How far outside [0, 1] an image's values may lie and still pass `check_pixel_range` (a bicubic resize overshoots).
-PIXEL_SLACK = 0.5
+#: How far outside [0, 1] an image's values may lie and still pass `check_pixel_range`: [-1, 2], the line
+#: `model.prepare` and the albumentations adapters draw (a cubic or Lanczos resize overshoots [0, 1]).
+PIXEL_SLACK = 1.0
 
 
 def check_pixel_range(image: Tensor, name: str = "image") -> None:

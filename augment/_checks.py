@@ -62,7 +62,7 @@ def check_pixel_range(image: Tensor, name: str = "image") -> None:
     """
     if image.numel() == 0:
         return
-    finite = torch.nan_to_num(image, nan=0.5, posinf=0.5, neginf=0.5)
+    finite = torch.nan_to_num(image.detach(), nan=0.5, posinf=0.5, neginf=0.5)
     low, high = (float(v) for v in torch.aminmax(finite))
     if low >= -PIXEL_SLACK and high <= 1 + PIXEL_SLACK:
         return

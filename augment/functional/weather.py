@@ -216,6 +216,8 @@ def haze(
                 shapes={"airlight": (3,), "depth": (1, "H", "W")})
     if depth is None:
         check_values(horizon, "horizon", below=1.0)  # at or below the bottom edge: every distance 0 / 0
+    check_values(density, "density", at_least=0.0, below=math.inf)  # below 0 brightened past the image, clamped
+    check_values(airlight, "airlight", at_least=0.0, at_most=1.0)
     return _haze(image, density, horizon, airlight, depth, max_distance)
 
 

@@ -561,6 +561,9 @@ _X = torch.full((1, 3, 8, 8), 0.5)
     (lambda: AF.fourier_domain_adaptation(_X, _X * 255, full(0.05)),
      r"^target must hold values in \[0, 1\], got 127\.5 to 127\.5; 8-bit pixels as floats: divide them by 255\.$"),
     (lambda: AF.fourier_domain_adaptation(_X, _X, full(2.0)), r"^beta must be >= 0 and <= 1, got 2\.$"),
+    (lambda: AF.haze(_X, full(-1.0), full(-1.0), torch.ones(1, 3)), r"^density must be >= 0 and < inf, got -1\.$"),
+    (lambda: AF.haze(_X, full(1.0), full(-1.0), torch.full((1, 3), 255.0)),
+     r"^airlight must be >= 0 and <= 1, got 255\.$"),
 ])
 def test_functional_values_outside_their_documented_domain_are_refused_by_name(call, expected):
     with pytest.raises(ValueError, match=expected):

@@ -40,8 +40,11 @@ def check_image(image: Tensor, name: str = "image") -> None:
         raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {tuple(image.shape)}.")
 
 
-#: How far outside [0, 1] an image's values may lie and still pass `check_pixel_range`: [-1, 2], the line
-#: `model.prepare` and the albumentations adapters draw (a cubic or Lanczos resize overshoots [0, 1]).
+#: How far outside [0, 1] an image's values may lie and still be taken, by `check_pixel_range` and by the
+#: albumentations adapters (which then clamp float32 images to [0, 1]): cubic and Lanczos resizes do not clip float
+#: images, and their kernels' negative lobes take an image in [0, 1] to at most about [-0.45, 1.45] (cubic) and
+#: [-0.97, 1.97] (Lanczos4) beside sharp edges. Images in [0, 255] or after a mean / std normalisation go beyond
+#: [-1, 2]; topoloc's model.prepare draws the same line.
 PIXEL_SLACK = 1.0
 
 

@@ -38,7 +38,7 @@ except ImportError as err:  # pragma: no cover - exercised only without albument
     ) from err
 
 import augment
-from augment._checks import check_probability
+from augment._checks import PIXEL_SLACK, check_probability
 
 __all__ = [
     "FourierDomainAdaptation",
@@ -73,19 +73,12 @@ def _check_numpy_image(img: Any, name: str = "image") -> None:
         raise ValueError(f"{name} must be at least 1 x 1 pixels, got shape {img.shape}.")
 
 
-#: How far outside [0, 1] a float32 image may reach and still be taken (then clamped to [0, 1]): albumentations'
-#: cubic and Lanczos resizes do not clip float32, and their kernels' negative lobes take an image in [0, 1] to
-#: at most about [-0.45, 1.45] (cubic) and [-0.97, 1.97] (Lanczos4) beside sharp edges. Images in [0, 255] or
-#: after A.Normalize go beyond [-1, 2]; topoloc's model.prepare draws the same line.
-_RESAMPLING_MARGIN = 1.0
-
-
 def _check_unit_range(images: np.ndarray, name: str) -> None:
     """float32 images must lie in [0, 1] (albumentations' convention), give or take a resize's overshoot: values
     within [-1, 2] are clamped to [0, 1] (by `_to_tensor`), others (NaN too) refused, not clamped to white."""
     if images.dtype == np.float32 and images.size:
         low, high = float(images.min()), float(images.max())
-        if not (-_RESAMPLING_MARGIN <= low and high <= 1.0 + _RESAMPLING_MARGIN):  # also refuses NaN
+        if not (-PIXEL_SLACK <= low and high <= 1.0 + PIXEL_SLACK):  # also refuses NaN
             raise ValueError(f"{name}: float32 images must be in [0, 1] (values within [-1, 2], a cubic or Lanczos "
                              f"resize's overshoot, are clamped to it), got values in [{low:g}, {high:g}]; divide "
                              "images in [0, 255] by 255 (or pass uint8), and augment before A.Normalize.")

@@ -39,15 +39,12 @@ def _flights(items, opts: dict) -> list[recipe.FlightSpec]:
     return [recipe.FlightSpec(**{**vars(recipe.parse_flight(item)), **opts}) for item in items]
 
 
-def _refuse_ignored_flags(args: argparse.Namespace) -> None:
-    """Refuse the flags that these arguments would ignore (the split options with no flight that takes a split,
-    ``--retrieval`` with no training flights to retrieve from)."""
-    from topoloc.experiments import recipe
-
+def _refuse_ignored_flags(args: argparse.Namespace, flights: list[recipe.FlightSpec]) -> None:
+    """Refuse the flags that these arguments would ignore (the split options when none of ``flights``, every flight
+    given, takes a split; ``--retrieval`` with no training flights to retrieve from)."""
     split_flags = [flag for flag, key in (("--split-fractions", "split_fractions"), ("--split-seed", "split_seed"),
                                           ("--split-block", "split_block")) if getattr(args, key) is not None]
-    given = [*args.flights, *(args.train_flights or ()), *(args.val_flights or ())]
-    if split_flags and all(recipe.parse_flight(item).split == "all" for item in given):
+    if split_flags and all(spec.split == "all" for spec in flights):
         raise ValueError(f"{split_flags[0]}: expected with a flight that takes a split, e.g. "
                          "comballaz-2020-11-06-planned:real:test; every flight given here takes all its rows, so it "
                          "would be ignored")
@@ -59,13 +56,14 @@ def _refuse_ignored_flags(args: argparse.Namespace) -> None:
 def _run(args: argparse.Namespace) -> int:
     from topoloc.experiments import recipe
 
-    _refuse_ignored_flags(args)
     opts = _split_options(args)
-    report = recipe.evaluate_checkpoint(args.checkpoint, args.data, _flights(args.flights, opts), args.out,
-                                        train_flights=_flights(args.train_flights or (), opts), frame=args.frame,
-                                        device=args.device, batch_size=args.batch_size,
+    given = (args.flights, args.train_flights, args.val_flights)
+    tests, trains, vals = (_flights(items or (), opts) for items in given)
+    _refuse_ignored_flags(args, [*tests, *trains, *vals])
+    report = recipe.evaluate_checkpoint(args.checkpoint, args.data, tests, args.out, train_flights=trains,
+                                        frame=args.frame, device=args.device, batch_size=args.batch_size,
                                         retrieval=False if args.no_retrieval else (tuple(args.retrieval) or True),
-                                        val_flights=_flights(args.val_flights or (), opts), adabn=args.adabn,
+                                        val_flights=vals, adabn=args.adabn,
                                         landcover=args.landcover or args.classes is not None,
                                         classes=args.classes, use_recipe=not args.ignore_recipe)
     print(f"report: {report}")

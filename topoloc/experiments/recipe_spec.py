@@ -142,6 +142,11 @@ class FlightSpec:
 _FLIGHT_KEYS = ("flight", "domain", "split", "split_fractions", "split_seed", "split_block")
 
 
+def _splits_share_rows(f: FlightSpec, g: FlightSpec) -> bool:
+    """Whether two entries of one flight share rows: either takes ``all`` of them, or both the same split."""
+    return "all" in (f.split, g.split) or f.split == g.split
+
+
 def refuse_repeated_tests(tests: Sequence[FlightSpec], where: str) -> None:
     """Refuse two test entries ``where[i]`` of one flight and domain whose rows overlap (either takes ``all``,
     or both the same split): the report has one row per flight and domain, which would count those images twice.
@@ -151,7 +156,7 @@ def refuse_repeated_tests(tests: Sequence[FlightSpec], where: str) -> None:
     """
     for j, g in enumerate(tests):
         for i, f in enumerate(tests[:j]):
-            if (f.flight, f.domain) == (g.flight, g.domain) and ("all" in (f.split, g.split) or f.split == g.split):
+            if (f.flight, f.domain) == (g.flight, g.domain) and _splits_share_rows(f, g):
                 raise ValueError(f"{where}[{j}]: {g.flight} {g.domain} (split {g.split!r}) shares rows with entry "
                                  f"[{i}] (split {f.split!r}); the report has one row per flight and domain, which "
                                  "would count those images twice: give each flight and domain once")
@@ -196,7 +201,7 @@ class DataSpec:
                                  "and split_block everywhere, or its train / val / test rows overlap")
         for where, _, f in entries[: len(self.train)]:
             for other, key, g in entries[len(self.train):]:
-                shared = "all" in (f.split, g.split) or f.split == g.split
+                shared = _splits_share_rows(f, g)
                 if (g.flight, g.domain) == (f.flight, f.domain) and shared:
                     warnings.warn(f"{other}: the {key} rows of {g.flight!r} ({g.domain}, split {g.split!r}) are "
                                   f"training rows of {where} (split {f.split!r}): its figures measure the training "

@@ -279,11 +279,12 @@ def render_flights(
                 "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0}
     _check_manifest(out, manifest, write=False)  # a folder of another seed: refused before its world is built
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
-        _check_count(spec, len(_rows_and_names(spec)[0]))
+        rows, names = _rows_and_names(spec)
+        _check_count(spec, len(rows))
         if spec.rows is not None:
             check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m,
                             source=spec.source or spec.name)
-        _check_flight_folder(out, spec, *_rows_and_names(spec))
+        _check_flight_folder(out, spec, rows, names)
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)
     _check_manifest(out, manifest)

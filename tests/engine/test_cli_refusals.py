@@ -468,3 +468,19 @@ def test_evaluate_flags_reach_every_flight_and_the_library(tmp_path, monkeypatch
         ("real", "val"), ("synthetic", "train"), ("synthetic", "all")]
     assert (kw["batch_size"], kw["retrieval"], kw["adabn"], kw["landcover"], kw["classes"], kw["use_recipe"],
             kw["frame"]) == (7, ("thumbnail_colour",), True, True, "mini-comballaz", False, "epfl")
+
+
+def test_a_list_that_starts_with_a_minus_gets_the_flags_own_message(tmp_path, capsys):
+    # argparse took '-1,2,3' for a flag and said "--sigma-m: expected one argument"
+    from topoloc.cli.app import _negative_lists_joined
+
+    assert _negative_lists_joined(["poses", "--sigma-m", "-1,2,3", "--seed", "-1", "-h"]) == [
+        "poses", "--sigma-m=-1,2,3", "--seed", "-1", "-h"]
+    assert _negative_lists_joined(["--sigma-deg", "-0.5,1e-3,2"]) == ["--sigma-deg=-0.5,1e-3,2"]
+    assert _negative_lists_joined(["--out=x", "-1,2"]) == ["--out=x", "-1,2"]  # the flag has its value already
+    with pytest.raises(SystemExit) as stop:
+        main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "3",
+              "--out", str(tmp_path / "p.npy"), "--sigma-m", "-1,2,3"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "expected three non-negative comma-separated numbers" in err
+    assert "expected one argument" not in err and not (tmp_path / "p.npy").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
     are printed as one line each, ``warning: <message>``.
     """
     parser = build_parser()
-    args = parser.parse_args(_home_expanded(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(_negative_lists_joined(_home_expanded(sys.argv[1:] if argv is None else argv)))
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
@@ -110,6 +111,23 @@ def _home_expanded(argv: Sequence[str]) -> list[str]:
         elif arg.startswith("--") and eq and value.startswith("~"):
             arg = f"{flag}={os.path.expanduser(value)}"
         out.append(arg)
+    return out
+
+
+#: A comma-separated list that starts with a minus sign, e.g. ``-1,2,3`` or ``-0.5,1e-3``.
+_NEGATIVE_LIST = re.compile(r"-[0-9.][0-9.eE+-]*(,[0-9.eE+-]*)+")
+
+
+def _negative_lists_joined(argv: Sequence[str]) -> list[str]:
+    """The arguments with ``--flag -1,2,3`` written as ``--flag=-1,2,3``: argparse takes a value that starts
+    with a minus sign for a flag unless it is one plain number, and would say "expected one argument"
+    instead of the flag's own message about the list."""
+    out: list[str] = []
+    for arg in argv:
+        if out and _NEGATIVE_LIST.fullmatch(arg) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
     return out
 
 

@@ -108,6 +108,20 @@ def test_an_empty_file_is_named_with_torchs_error(tmp_path):
     assert isinstance(err.value.__cause__, EOFError)
 
 
+def test_a_checkpoint_cut_short_is_called_cut_short(tmp_path):
+    # a copy that stopped part way: torch says "failed finding central directory", and the file was
+    # called "not a file written by torch.save", which it is
+    whole = save_checkpoint({"value": torch.arange(1000.0)}, tmp_path / "whole.pt").read_bytes()
+    assert whole[:4] == b"PK\x03\x04"  # torch.save writes a zip archive
+    cut = tmp_path / "last.pt"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError) as err:
+        load_checkpoint(cut)
+    assert str(err.value) == (f"load_checkpoint: could not read '{cut}' as a torch checkpoint: a zip archive that "
+                              "is cut short or damaged, as a torch.save that did not finish or a copy that stopped "
+                              "part way leaves it; it cannot be read")
+
+
 def test_torchs_error_is_given_as_its_type_and_first_line_without_colours(tmp_path, monkeypatch):
     path = save_checkpoint({}, tmp_path / "last.pt")
     cause = OSError("\x1b[1mread failed\x1b[0m at byte 12\nsecond line of advice")

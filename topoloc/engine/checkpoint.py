@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import random
 import warnings
+import zipfile
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -159,6 +160,9 @@ def _load_error(err: Exception, path: Path) -> str:
     if head and head != b"PK\x03\x04" and not head.startswith(b"\x80"):  # neither a zip archive nor a pickle
         return (f"not a file written by torch.save (it starts with {head!r}; torch.save writes a zip archive, "
                 "b'PK\\x03\\x04')")
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):  # a zip archive without its end: cut short
+        return ("a zip archive that is cut short or damaged, as a torch.save that did not finish or a copy that "
+                "stopped part way leaves it; it cannot be read")
     first = load_reason(text)
     return f"not a file written by torch.save ({type(err).__name__}: {first})" if first else \
         f"not a file written by torch.save ({type(err).__name__})"

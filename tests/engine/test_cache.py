@@ -253,6 +253,16 @@ def test_a_sample_pose_not_4x4_is_refused_naming_the_sample():
         ImageCache.from_dataset(data, (8, 8))
 
 
+@pytest.mark.parametrize("sample, got", [(7, "int"), ({"img": 1, "pose": 2}, "keys ['img', 'pose']")])
+def test_a_sample_that_is_not_a_dict_of_image_and_pose_is_refused_saying_what_a_sample_is(sample, got):
+    # `train(cfg, [1, 2, 3])` was a RuntimeError "TypeError: 'int' object is not subscriptable", as if a bug
+    data = _samples(2) + [sample]
+    with pytest.raises(ValueError, match=r"^ImageCache: could not read sample 2 of list: ValueError: a sample must "
+                                         r"be a dict with 'image' \(uint8 \(3, H, W\)\) and 'c2w' \(4, 4\), as "
+                                         rf"topoloc's datasets give, got {re.escape(got)}$"):
+        ImageCache.from_dataset(data, (8, 8))
+
+
 def test_samples_without_name_domain_flight_are_named_by_index_with_empty_domains():
     cache = ImageCache.from_dataset(_samples(3), (8, 8))
     assert cache.names == ["0", "1", "2"] and cache.domains == ["", "", ""] and cache.flights == ["", "", ""]

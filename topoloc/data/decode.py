@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import torch
@@ -59,6 +60,10 @@ class _Decode(Dataset):
     def __getitem__(self, i: int):
         try:
             sample = self.dataset[i]
+            if not isinstance(sample, Mapping) or "image" not in sample or "c2w" not in sample:
+                got = f"keys {sorted(map(str, sample))}" if isinstance(sample, Mapping) else type(sample).__name__
+                raise ValueError(f"a sample must be a dict with 'image' (uint8 (3, H, W)) and 'c2w' (4, 4), as "
+                                 f"topoloc's datasets give, got {got}")
             image = sample["image"]
             if not isinstance(image, Tensor) or image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
                 raise ValueError(f"sample['image'] must be a uint8 tensor (3, H, W), got "

@@ -120,8 +120,15 @@ def check_range(
 
 
 def check_probability(value: float, name: str = "p") -> float:
-    """Check that ``value`` is a probability in ``[0, 1]``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= float(value) <= 1.0:
+    """Check that ``value`` is a probability in ``[0, 1]``.
+
+    Raises:
+        TypeError: ``value`` is not a real number (a string, None, a bool).
+        ValueError: it lies outside ``[0, 1]`` or is NaN.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(value).__name__} {value!r}.")
+    if not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}.")
     return float(value)
 
@@ -162,13 +169,15 @@ def check_batch(image: Tensor, name: str = "image", shapes: dict[str, tuple] | N
     for key, value in params.items():
         if value is None:
             continue
-        trailing = tuple(sizes.get(d, d) for d in (shapes or {}).get(key, ()))
+        dims = (shapes or {}).get(key, ())
+        trailing = tuple(sizes.get(d, d) for d in dims)
         expected = (batch, *trailing)
+        each = "map" if "H" in dims or "W" in dims else "row" if dims else "value"
         if not isinstance(value, Tensor):
-            raise TypeError(f"{key} must be a tensor with one value per image, shape {expected}, got "
+            raise TypeError(f"{key} must be a tensor with one {each} per image, shape {expected}, got "
                             f"{type(value).__name__} {value!r}.")
         if tuple(value.shape) != expected:
-            raise ValueError(f"{key} must have one value per image, shape {expected}, got {tuple(value.shape)}.")
+            raise ValueError(f"{key} must have one {each} per image, shape {expected}, got {tuple(value.shape)}.")
     return batch
 
 

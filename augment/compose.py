@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch  # noqa: F401  (used by the doctests)
@@ -79,10 +78,8 @@ class SimToReal(ImageSequential):
         same_on_batch: bool = False,
         keepdim: bool = False,
     ) -> None:
-        if isinstance(strength, bool) or not isinstance(strength, numbers.Real) or not 0.0 <= strength <= 1.0:
-            raise ValueError(f"strength must be a number in [0, 1], got {strength!r}.")
+        s = check_probability(strength, "strength")
         p = check_probability(p, "p")
-        s = float(strength)
 
         def prob(weight: float) -> float:
             return p * weight if s > 0.0 else 0.0

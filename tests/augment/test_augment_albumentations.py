@@ -312,7 +312,7 @@ def test_images_of_another_shape_or_dtype_are_refused_by_name():
 
 
 def test_p_must_be_a_number_not_a_bool():
-    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got True"):
+    with pytest.raises(TypeError, match=r"p must be a number in \[0, 1\], got bool True"):
         AA.RandomHaze(p=True)
 
 

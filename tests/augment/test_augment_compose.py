@@ -52,9 +52,9 @@ def test_reproducible_and_masks_pass(make_image):
     assert torch.equal(a, b) and torch.equal(mask_a, mask)
 
 
-@pytest.mark.parametrize("strength", [-0.1, 1.5, "strong"])
-def test_bad_strength(strength):
-    with pytest.raises(ValueError, match="strength"):
+@pytest.mark.parametrize("strength, error", [(-0.1, ValueError), (1.5, ValueError), ("strong", TypeError)])
+def test_bad_strength(strength, error):
+    with pytest.raises(error, match="strength"):
         augment.SimToReal(strength=strength)
 
 
@@ -242,8 +242,10 @@ def test_same_on_batch_and_keepdim_reach_every_op(make_image):
 
 def test_the_repr_shows_strength_and_p():
     assert "strength=0.3, p=0.4" in repr(augment.SimToReal(strength=0.3, p=0.4))
-    with pytest.raises(ValueError, match="strength must be a number in"):
+    with pytest.raises(TypeError, match="strength must be a number in"):
         augment.SimToReal(strength=True)  # a bool is not a strength
+    with pytest.raises(ValueError, match=r"strength must be a number in \[0, 1\], got 1.5"):
+        augment.SimToReal(strength=1.5)
 
 
 def test_the_fda_bank_must_be_a_batch_of_at_least_one_image():

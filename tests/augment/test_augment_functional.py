@@ -449,17 +449,17 @@ def test_functional_parameters_of_another_shape_are_refused_not_broadcast():
     with pytest.raises(ValueError, match=r"density must have one value per image, shape \(1,\), got \(1, 2\)"):
         AF.haze(one, torch.ones(1, 2), torch.zeros(1), torch.ones(1, 3))
     x = torch.rand(2, 3, 8, 8)
-    with pytest.raises(ValueError, match=r"airlight must have one value per image, shape \(2, 3\), got \(2, 1\)"):
+    with pytest.raises(ValueError, match=r"airlight must have one row per image, shape \(2, 3\), got \(2, 1\)"):
         AF.haze(x, torch.ones(2), torch.zeros(2), torch.ones(2, 1))
-    with pytest.raises(ValueError, match=r"depth must have one value per image, shape \(2, 1, 8, 8\), got \(2, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"depth must have one map per image, shape \(2, 1, 8, 8\), got \(2, 8, 8\)"):
         AF.haze(x, torch.ones(2), torch.zeros(2), torch.ones(2, 3), depth=torch.ones(2, 8, 8))
-    with pytest.raises(ValueError, match=r"white_balance must have one value per image, shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"white_balance must have one row per image, shape \(2, 3\)"):
         AF.camera_effects(x, torch.zeros(2, dtype=torch.int64), torch.ones(2), torch.zeros(2), torch.zeros(2),
                           torch.zeros(2))
-    with pytest.raises(ValueError, match=r"shadow_shift must have one value per image, shape \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"shadow_shift must have one row per image, shape \(2, 2\)"):
         AF.cloud_layer(x, torch.zeros(2, dtype=torch.int64), torch.ones(2), torch.ones(2), torch.ones(2),
                         torch.ones(2, 3), torch.ones(2), torch.ones(2), torch.ones(2, 3))
-    with pytest.raises(ValueError, match=r"mask must have one value per image, shape \(2, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"mask must have one map per image, shape \(2, 1, 8, 8\)"):
         AF.snow_cover(x, torch.ones(2), torch.ones(2), torch.ones(2), mask=torch.ones(2, 3, 8, 8))
     with pytest.raises(ValueError, match=r"autumn must have one value per image, shape \(2,\), got \(2, 2\)"):
         AF.season_shift(x, torch.ones(2, 2), torch.zeros(2), torch.zeros(2))

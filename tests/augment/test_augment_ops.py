@@ -319,8 +319,13 @@ def test_a_bool_words_or_nan_as_a_range_are_refused_by_name(value, error, messag
 
 
 def test_p_and_the_flags_take_a_number_and_bools_only(ops):
-    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got True"):
+    with pytest.raises(TypeError, match=r"p must be a number in \[0, 1\], got bool True"):
         ops["clouds"](p=True)
+    with pytest.raises(TypeError, match=r"p must be a number in \[0, 1\], got str '0.5'"):  # a type, not a value
+        ops["clouds"](p="0.5")
+    for value in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got"):
+            ops["clouds"](p=value)
     with pytest.raises(TypeError, match="same_on_batch must be a bool, got 'yes'"):
         ops["clouds"](same_on_batch="yes")
     with pytest.raises(TypeError, match="keepdim must be a bool, got 1"):

@@ -225,9 +225,41 @@ class TestCesiumAttitude:
         back = c2w_to_cesium(cesium_to_c2w(comballaz_row(20.0, -90.0, 10.0)))
         np.testing.assert_allclose(back[0, 3:], [30.0, -90.0, 0.0], atol=1e-9)
 
+    @pytest.mark.parametrize("pitch", [-90.0, -89.9999, -89.99, 90.0])
+    @pytest.mark.parametrize("written", ["6 decimals", "float32"])
+    def test_near_nadir_poses_read_from_files_keep_their_rotation(self, pitch, written):
+        # A pose file holds its rotation to its decimals (CrossLoc's text poses) or to float32: orthonormal
+        # to about 1e-6. Near nadir the entries that give yaw and roll are about cos(pitch) in size, and yaw
+        # and roll came out independently noisy: the angles described a rotation up to 180 deg away from
+        # the one written. The reference is the written rows themselves.
+        rng = np.random.default_rng(3)
+        rows = np.concatenate([comballaz_row(yaw, pitch, roll) for yaw, roll in
+                               zip(rng.uniform(-180, 180, 50), rng.uniform(-5, 5, 50))])
+        c2w = cesium_to_c2w(rows)
+        c2w[:, :3, :3] = np.round(c2w[:, :3, :3], 6) if written == "6 decimals" else \
+            c2w[:, :3, :3].astype(np.float32).astype(np.float64)
+        back = c2w_to_cesium(c2w)
+        assert geodesic_angle_deg(cesium_to_c2w(back)[:, :3, :3], cesium_to_c2w(rows)[:, :3, :3]).max() < 1e-3
+        np.testing.assert_allclose(back[:, 4], pitch, atol=1e-3)
+
     def test_real_presets_round_trip(self, presets_dir):
         rows = np.load(presets_dir / "comballaz-2021-03-27-winter_poses.npy")
         np.testing.assert_allclose(c2w_to_cesium(cesium_to_c2w(rows)), rows, atol=1e-6)
+
+
+def test_local_bases_take_one_longitude_for_many_latitudes():
+    # ned_in_ecef(array, scalar) raised "all input arrays must have the same shape"; rotation_zyx broadcasts.
+    # The columns by hand: north (-sin lat cos lon, -sin lat sin lon, cos lat), east (-sin lon, cos lon, 0).
+    from topoloc.geodesy import enu_in_ecef, ned_in_ecef
+
+    lat = np.array([0.0, 30.0, 46.0])
+    ned = ned_in_ecef(lat, 90.0)
+    assert ned.shape == (3, 3, 3)
+    s, c = np.sin(np.deg2rad(lat)), np.cos(np.deg2rad(lat))
+    np.testing.assert_allclose(ned[:, :, 0], np.stack([np.zeros(3), -s, c], axis=-1), atol=1e-15)  # north
+    np.testing.assert_allclose(ned[:, :, 1], np.tile([-1.0, 0.0, 0.0], (3, 1)), atol=1e-15)  # east at lon 90
+    np.testing.assert_allclose(enu_in_ecef(46.0, [0.0, 90.0])[:, :, 2], [[c[2], 0.0, s[2]], [0.0, c[2], s[2]]],
+                               atol=1e-15)  # up
 
 
 class TestBadPoses:

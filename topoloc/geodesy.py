@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from pyproj import Transformer
 
-from topoloc.rotations import rotation_zyx
+from topoloc.rotations import nearest_rotation, rotation_zyx
 
 __all__ = [
     "TOPO_ORIGINS",
@@ -179,9 +179,9 @@ def ned_in_ecef(lat_deg, lon_deg) -> np.ndarray:
     """Columns north, east, down of the local NED frame, in ECEF.
 
     Shape:
-        lat_deg, lon_deg: (N,) -> (N, 3, 3)
+        lat_deg, lon_deg: (N,) or scalars, broadcast together -> (N, 3, 3)
     """
-    lat, lon = np.deg2rad(np.atleast_1d(lat_deg)), np.deg2rad(np.atleast_1d(lon_deg))
+    lat, lon = np.broadcast_arrays(np.deg2rad(np.atleast_1d(lat_deg)), np.deg2rad(np.atleast_1d(lon_deg)))
     sl, cl, so, co = np.sin(lat), np.cos(lat), np.sin(lon), np.cos(lon)
     north = np.stack([-sl * co, -sl * so, cl], axis=-1)
     east = np.stack([-so, co, np.zeros_like(so)], axis=-1)
@@ -193,7 +193,7 @@ def enu_in_ecef(lat_deg, lon_deg) -> np.ndarray:
     """Columns east, north, up of the local ENU frame, in ECEF.
 
     Shape:
-        lat_deg, lon_deg: (N,) -> (N, 3, 3)
+        lat_deg, lon_deg: (N,) or scalars, broadcast together -> (N, 3, 3)
     """
     ned = ned_in_ecef(lat_deg, lon_deg)
     return np.stack([ned[..., 1], ned[..., 0], -ned[..., 2]], axis=-1)
@@ -258,13 +258,20 @@ def c2w_to_cesium(c2w_n44, gimbal_lock_tol: float = 1e-9) -> np.ndarray:
     xyz = c2w[:, :3, 3]
     check_ecef_near_surface(xyz, "c2w_n44 translation")
     lat, lon, _ = ecef_to_wgs84(xyz[:, 0], xyz[:, 1], xyz[:, 2])
-    body_ecef = c2w[:, :3, :3][:, :, _BODY_FROM_CAM_COLUMNS]
+    # Poses read from files are orthonormal only to their decimals (or to float32). Near nadir the entries
+    # that give yaw and roll are about cos(pitch) in size, so rounding noise there made yaw and roll disagree
+    # with each other: up to 180 deg off at pitch -90 for a matrix rounded to 6 decimals. Hence the nearest
+    # rotation first, and roll from what yaw and pitch leave (entries of full size), so that the angles
+    # always describe the rotation given.
+    body_ecef = nearest_rotation(c2w[:, :3, :3][:, :, _BODY_FROM_CAM_COLUMNS])
     m = np.swapaxes(ned_in_ecef(lat, lon), -1, -2) @ body_ecef  # body attitude in NED
     cos_pitch = np.hypot(m[:, 0, 0], m[:, 1, 0])
     pitch = np.arctan2(-m[:, 2, 0], cos_pitch)
     locked = cos_pitch < gimbal_lock_tol
     yaw = np.where(locked, np.arctan2(-m[:, 0, 1], m[:, 1, 1]), np.arctan2(m[:, 1, 0], m[:, 0, 0]))
-    roll = np.where(locked, 0.0, np.arctan2(m[:, 2, 1], m[:, 2, 2]))
+    # m = Rz(yaw) Ry(pitch) Rx(roll): Rx(roll) = Ry(pitch)^T Rz(yaw)^T m, roll from its entries (2, 1), (1, 1)
+    rest = np.swapaxes(rotation_zyx(np.rad2deg(yaw), np.rad2deg(pitch), 0.0), -1, -2) @ m
+    roll = np.where(locked, 0.0, np.arctan2(rest[:, 2, 1], rest[:, 1, 1]))
     angles = np.rad2deg(np.stack([yaw, pitch, roll], axis=-1))
     for col in (0, 2):  # map -180 to +180 so that the range is (-180, 180]
         angles[:, col] = np.where(angles[:, col] <= -180.0, angles[:, col] + 360.0, angles[:, col])

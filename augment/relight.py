@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from augment._base import poison_non_finite
 from augment._checks import check_image, check_param_bounds, check_pixel_range, check_probability, check_range
 from augment.functional._utils import work_dtype
-from augment.functional.relight import _sun_relight, sun_direction
+from augment.functional.relight import _check_normals, _sun_relight, sun_direction
 
 __all__ = ["RandomSunRelight"]
 
@@ -75,6 +75,7 @@ class RandomSunRelight(nn.Module):
         self.same_on_batch = same_on_batch
         self._params: Dict[str, Tensor] = {}
         self._range_checked = False  # the first batch's values are checked to lie in [0, 1], as the kornia ops do
+        self._normals_checked = False  # and its float normals to be no longer than unit
 
     def _uniform(self, bounds: Tuple[float, float], n: int, device) -> Tensor:
         lo, hi = bounds
@@ -132,6 +133,9 @@ class RandomSunRelight(nn.Module):
                              f"{tuple(image.shape)} and {tuple(normals.shape)}")
         if normals.dtype == torch.int8:
             normals = normals.to(work_dtype(image.dtype)) / 127.0  # float32 for half-precision images, as the light
+        elif not self._normals_checked:  # float normals: the first batch's lengths, as the images' range
+            _check_normals(normals, "RandomSunRelight: normals")
+            self._normals_checked = True
         b, dev = image.shape[0], image.device
         if params is None:
             params = self.forward_parameters(b, dev)

@@ -125,8 +125,21 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
     if not normals.dtype.is_floating_point:
         raise TypeError(f"normals must be float unit normals, got {normals.dtype} (int8 normals scaled by 127: "
                         "divide them by 127, or use RandomSunRelight, which does)")
+    _check_normals(normals)
     _check_sun(sun)
     return _sun_relight(image, normals, sun, sky_share)
+
+
+def _check_normals(normals: Tensor, name: str = "normals") -> None:
+    """Refuse normals longer than unit (beyond 10 %; NaN and infinities pass, as in the images): int8 normals
+    scaled by 127 and then cast to float lit every slope white. Shorter ones pass: resized normals are shorter
+    where they mix directions, and ``0`` marks the unknown."""
+    finite = torch.nan_to_num(normals.detach().float(), nan=0.0, posinf=0.0, neginf=0.0)
+    longest = float(torch.linalg.vector_norm(finite, dim=1).max()) if finite.numel() else 0.0
+    if longest > 1.1:
+        hint = ("; int8 normals scaled by 127 cast to float: divide them by 127, or pass the int8 tensor to "
+                "RandomSunRelight" if longest > 10.0 else "")
+        raise ValueError(f"{name} must be unit vectors (0 where unknown), got one of length {longest:.4g}{hint}")
 
 
 def _check_sun(sun: Tensor) -> None:

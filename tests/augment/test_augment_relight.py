@@ -226,6 +226,27 @@ def test_random_sun_relight_int8_normals_are_unit_normals_times_127():
     torch.testing.assert_close(op(image, (127 * wall).to(torch.int8), params=op._params), as_float)
 
 
+def test_normals_longer_than_unit_are_refused_and_float_normals_times_127_are_named():
+    # int8 normals scaled by 127 cast to float (not divided) lit every slope 127 times brighter: white, no error.
+    # By hand: a wall facing east at length 127 is 127 long; a normal mixed by resizing, (0.6, 0, 0.6), is shorter
+    # than unit (0.85) and passes, as 0 (unknown) does.
+    image = torch.full((1, 3, 1, 3), 0.4)
+    sun = sun_direction(torch.tensor([1.0]), torch.tensor([0.5]))
+    normals = torch.zeros(1, 3, 1, 3)
+    normals[0, :, 0, 0] = torch.tensor([0.6, 0.0, 0.6])
+    normals[0, 2, 0, 1] = 1.0
+    assert sun_relight(image, normals, sun, torch.tensor([0.5])).shape == (1, 3, 1, 3)
+    normals[0, :, 0, 1] = torch.tensor([127.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match=r"^normals must be unit vectors \(0 where unknown\), got one of length 127; "
+                                         r"int8 normals scaled by 127 cast to float: divide them by 127"):
+        sun_relight(image, normals, sun, torch.tensor([0.5]))
+    with pytest.raises(ValueError, match=r"^normals must be unit vectors \(0 where unknown\), got one of length 1.5$"):
+        sun_relight(image, normals / 127.0 * 1.5, sun, torch.tensor([0.5]))
+    with pytest.raises(ValueError, match=r"^RandomSunRelight: normals must be unit vectors .* length 127; int8"):
+        RandomSunRelight(p=1.0)(image, normals)
+    assert RandomSunRelight(p=1.0)(image, normals.to(torch.int8)).shape == (1, 3, 1, 3)  # int8: scaled by 127
+
+
 def test_random_sun_relight_refuses_normals_of_another_batch_and_shows_its_arguments():
     with pytest.raises(ValueError, match=r"same shape expected, got \(1, 3, 4, 4\) and \(2, 3, 4, 4\)"):
         RandomSunRelight()(torch.rand(1, 3, 4, 4), torch.zeros(2, 3, 4, 4))

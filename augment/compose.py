@@ -84,7 +84,7 @@ class SimToReal(ImageSequential):
         def prob(weight: float) -> float:
             return p * weight if s > 0.0 else 0.0
 
-        common = {"same_on_batch": same_on_batch, "keepdim": keepdim}
+        common: dict[str, Any] = {"same_on_batch": same_on_batch, "keepdim": keepdim}
         ops = [
             RandomSeasonShift(autumn=_scaled((0.0, 1.0), s), winter=_scaled((0.0, 0.7), s), p=prob(0.8), **common),
             RandomSnowCover(amount=_scaled((0.3, 0.95), s), p=prob(0.5), **common),

@@ -613,6 +613,27 @@ def test_the_cpu_presets_two_runs_train_as_documented(tmp_path):
     assert flat.augment_ramp_epochs == 0
 
 
+def test_verify_demo_takes_the_demos_settings_from_its_record_and_refuses_others(demo_dir):
+    # verify_demo built its settings from --smoke, --seed and --device alone: after a GPU demo, the README's
+    # `verify_demo.py --demo demo` scored the ResNet34 at the CPU preset's 64x96 px, and a wrong --seed rendered
+    # another world; both gave figures without a word
+    from topoloc.experiments.verification import demo_settings, verify_demo
+
+    assert demo_settings(demo_dir) == TINY  # what the fixture ran
+    assert demo_settings(demo_dir, smoke=False, seed=0, device="cpu") == TINY  # the record's own values pass
+    with pytest.raises(ValueError, match=r"^seed: the demo in .* ran with seed 0 \(.*demo.json\), not 1; leave out"):
+        demo_settings(demo_dir, seed=1)
+    with pytest.raises(ValueError, match=r"^smoke: the demo in .* ran the 'tiny' preset"):
+        demo_settings(demo_dir, smoke=True)
+    with pytest.raises(ValueError, match=r"trained at 32x48 px \(H x W\), but the demo settings used here give "
+                                         r"64x96 px \(the 'tiny' preset\): not this demo's settings"):
+        verify_demo(demo_dir, config=dataclasses.replace(TINY, image_size=(64, 96)), k=2, top=3)
+    with pytest.raises(ValueError, match=r"^flights: expected at least one test flight of the demo"):
+        verify_demo(demo_dir, flights=(), k=2, top=3)
+    with pytest.raises(ValueError, match=r"^k: expected a positive number of retrieved hypotheses per photo, got 0"):
+        verify_demo(demo_dir, k=0, top=1)
+
+
 def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(demo_dir):
     """recipes/verify_demo.py's logic on the tiny demo: its model, constant-pose and retrieval rows are the
     figures the demo's own evaluation wrote to summary.json."""

@@ -12,13 +12,16 @@ truth). `recipes/verify_demo.py` is the command.
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from topoloc._device import resolve_device
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG
 from topoloc.engine.adapt import adapt_batchnorm
@@ -31,9 +34,10 @@ from topoloc.evaluation.verify import average_hypotheses, candidate_poses, check
 from topoloc.experiments.demo import _datasets
 from topoloc.experiments.demo_settings import PLANNED_FLIGHT, DemoConfig, demo_config
 from topoloc.metrics import pose_errors
+from topoloc.models.contract import input_size
 from topoloc.procedural.views import ViewRenderer
 
-__all__ = ["verify_demo", "verification_table"]
+__all__ = ["demo_settings", "verify_demo", "verification_table"]
 
 #: The demo's run folders by the name given on the command line.
 RUN_FOLDERS = {"augmented": "augmented", "no_augmentation": "no_augmentation"}
@@ -57,21 +61,53 @@ def _best_hypothesis(hyp: np.ndarray, gt: np.ndarray, m_per_deg: float = DEFAULT
     return hyp[np.arange(n), joint.argmin(1)]
 
 
-def verify_demo(demo_dir: str | PathLike, smoke: bool = False, seed: int = 0, config: DemoConfig | None = None,
-                run: str = "augmented", k: int = 32, flights: tuple[str, ...] = (PLANNED_FLIGHT,), device: str = "cpu",
-                top: int = 5, temperature: float = 0.05, log=print) -> list[dict[str, Any]]:
+def demo_settings(demo_dir: str | PathLike, smoke: bool | None = None, seed: int | None = None,
+                  device: str | None = None) -> DemoConfig:
+    """The `DemoConfig` a demo folder was made with: the one its ``demo.json`` records, run on ``device``
+    (``None``: the demo's own). Without a ``demo.json`` (a demo stopped before its report), the preset of
+    ``smoke``, ``seed`` and ``device`` as `demo_config` gives it (``None``: no smoke, seed 0, the CPU).
+
+    Raises:
+        ValueError: ``smoke`` or ``seed`` given and not the demo's (its world, test images and their size
+            would not be the ones the run was trained and tested on), or a ``demo.json`` that cannot be read.
+    """
+    record = Path(demo_dir) / "demo.json"
+    if not record.is_file():
+        return demo_config(bool(smoke), device=device or "cpu", seed=0 if seed is None else seed)
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))["config"]
+        cfg = DemoConfig(**{**saved, **{key: tuple(saved[key]) for key in _TUPLES if key in saved}})
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{record}: not a demo record that can be read ({type(err).__name__}: {err})") from err
+    if smoke is not None and smoke != (cfg.preset == "smoke"):
+        raise ValueError(f"smoke: the demo in {demo_dir} ran the {cfg.preset!r} preset ({record}); leave out "
+                         f"--smoke, which the record gives")
+    if seed is not None and seed != cfg.seed:
+        raise ValueError(f"seed: the demo in {demo_dir} ran with seed {cfg.seed} ({record}), not {seed}; leave out "
+                         f"--seed, which the record gives")
+    return replace(cfg, device=resolve_device(device or cfg.device).type)  # a cuda demo read without CUDA: said
+
+
+#: DemoConfig fields that JSON gives back as lists.
+_TUPLES = ("render_size", "image_size", "corridor_sigma_m", "corridor_sigma_deg", "test_flights")
+
+
+def verify_demo(demo_dir: str | PathLike, smoke: bool | None = None, seed: int | None = None,
+                config: DemoConfig | None = None, run: str = "augmented", k: int = 32,
+                flights: tuple[str, ...] = (PLANNED_FLIGHT,), device: str | None = None, top: int = 5,
+                temperature: float = 0.05, log=print) -> list[dict[str, Any]]:
     """Median errors of a demo run with and without render-and-compare verification, with brackets.
 
     Args:
-        demo_dir: a finished demo's folder (holds ``data/`` and ``runs/<run>/last.pt``).
-        smoke, seed: the demo's ``--smoke`` and seed (they give its test images and their size); the
-            preset (cpu or gpu) follows ``device``, as in the demo.
-        config: the demo's `DemoConfig` itself, in place of ``smoke`` and ``seed`` (a demo run with
-            settings of one's own).
+        demo_dir: a finished demo's folder (holds ``data/``, ``runs/<run>/last.pt`` and ``demo.json``).
+        smoke, seed: the demo's ``--smoke`` and seed, only for a demo without ``demo.json``; with one they
+            are read from it, and refused where they differ (see `demo_settings`).
+        config: the demo's `DemoConfig` itself, in place of its record (a demo run with settings of one's
+            own).
         run: ``"augmented"`` or ``"no_augmentation"``.
         k: retrieved hypotheses per photo, beside the prediction.
         flights: test flights to report (the demo's own).
-        device: where to run the model and the renderer.
+        device: where to run the model and the renderer (``None``: the demo's own device).
         top, temperature: the verified rows' second reading, the weighted mean of the ``top`` best-scoring
             hypotheses (`average_hypotheses`); ``top=1`` leaves it out. The defaults were chosen on the cpu
             demo's validation split (renders), not on its test flights.
@@ -88,13 +124,23 @@ def verify_demo(demo_dir: str | PathLike, smoke: bool = False, seed: int = 0, co
     if not checkpoint.is_file():
         raise FileNotFoundError(f"{checkpoint}: no checkpoint of the {run!r} run; run the demo first "
                                 f"(bash scripts/demo.sh) or pass the demo's folder as --demo")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k: expected a positive number of retrieved hypotheses per photo, got {k!r}")
     check_averaging(top, temperature, k + 1, f"the k + 1 = {k + 1} hypotheses per photo")
-    cfg = demo_config(smoke, device=device, seed=seed) if config is None else config
+    cfg = demo_settings(demo, smoke, seed, device) if config is None else config
+    device = cfg.device
+    if not flights:
+        raise ValueError(f"flights: expected at least one test flight of the demo ({', '.join(cfg.test_flights)})")
     missing = [f for f in flights if f not in cfg.test_flights]
     if missing:
         raise ValueError(f"flights: {missing} are not test flights of the demo; expected some of {cfg.test_flights}")
-    train_set, _, test_sets = _datasets(cfg, demo / "data")
     model, normalizer, _ = load_model(checkpoint, device=device)
+    trained_at = input_size(model)
+    if trained_at is not None and trained_at != tuple(cfg.image_size):
+        raise ValueError(f"{checkpoint} was trained at {trained_at[0]}x{trained_at[1]} px (H x W), but the demo "
+                         f"settings used here give {cfg.image_size[0]}x{cfg.image_size[1]} px (the "
+                         f"{cfg.preset!r} preset): not this demo's settings")
+    train_set, _, test_sets = _datasets(cfg, demo / "data")
     train = as_cache(train_set, cfg.image_size)
     train_c2w = np.asarray(train.c2w, dtype=np.float64)
     train_features = extract_features(model, train.images, device=device)

@@ -92,8 +92,12 @@ def main() -> None:
         out = run_study(cfg, None if args.results == "none" else args.results, command=command,
                         progress=not args.quiet)
     except (ValueError, OSError) as err:  # a folder of other runs, a missing flight, an unwritable path
-        message = renamed(str(err), {"results_path": "--results"})  # the library's name of --results
+        # the library's names of --results, --root and --out
+        message = renamed(str(err), {"results_path": "--results", "root": "--root", "out_dir": "--out"})
         parser.exit(2, f"{parser.prog}: error: {message}\n")
+    except KeyboardInterrupt:  # one line, as `topoloc train` and `topoloc demo` say it
+        parser.exit(130, f"{parser.prog}: interrupted; the same command goes on where it stopped (finished runs "
+                         "are kept)\n")
     print(f"{len(out['ran'])} runs trained now, {len(out['skipped'])} finished before; table: {args.results}")
 
 

@@ -30,7 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", required=True, help="a finished demo's folder (holds data/ and runs/)")
     parser.add_argument("--run", choices=sorted(RUN_FOLDERS), default="augmented", help="which of the demo's runs")
-    parser.add_argument("--k", type=positive_int, default=32, help="retrieved hypotheses per photo, beside the prediction")
+    parser.add_argument("--k", type=positive_int, default=32,
+                        help="retrieved hypotheses per photo, beside the prediction")
     parser.add_argument("--top", type=int, default=5,
                         help="also report the weighted mean of the best-scoring hypotheses, this many (1: not)")
     parser.add_argument("--temperature", type=float, default=0.05, help="the mean's softmax temperature (score units)")

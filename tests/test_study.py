@@ -280,8 +280,17 @@ def test_recipe_refuses_a_file_as_out(tmp_path, monkeypatch, capsys):
     (tmp_path / "out").write_text("not a folder")
     line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
                    "--out", str(tmp_path / "out"), "--results", "none", "--device", "cpu", "--quiet")
-    assert f"out_dir {tmp_path / 'out'}: is a file; expected a folder" in line
+    assert f"error: --out {tmp_path / 'out'}: is a file; expected a folder" in line  # the flag, not `out_dir`
     assert not (tmp_path / "data").exists()  # refused before rendering anything
+
+
+def test_recipe_refuses_a_file_as_root_naming_root(tmp_path, monkeypatch, capsys):
+    # it said "out_dir '<root>': a file, expected a folder", the renderer's name for it: a flag never given
+    (tmp_path / "data").write_text("not a folder")
+    line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
+                   "--out", str(tmp_path / "out"), "--results", "none", "--device", "cpu", "--quiet")
+    assert line.endswith(f"error: --root '{tmp_path / 'data'}': a file, expected a folder"), line
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_failed_start_leaves_out_free_for_the_corrected_command(tmp_path):
@@ -662,3 +671,28 @@ def test_a_study_table_written_half_way_keeps_the_previous_one(tmp_path, monkeyp
         assert (tmp_path / "RESULTS.md").read_text() == "# Results\n\nthe previous sections\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["RESULTS.md", "o"]
         assert not list((tmp_path / "o").rglob("*tmp*"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="flock: POSIX only")
+def test_a_second_study_in_a_folder_where_one_still_works_is_refused(tmp_path):
+    # Started twice 4 s apart, two studies resumed each other's half-written runs: log.csv's epochs interleaved
+    # and a result.json held 260.4 m where the uninterrupted run gives 258.2 m. The first study is stood in for
+    # by another process holding flock on the folder.
+    import subprocess
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, os, sys, time; fd = os.open(sys.argv[1], "
+                               "os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); "
+                               "time.sleep(120)",
+                               str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        cfg = study_config("smoke", tmp_path / "data", out, device="cpu", train_images=8, test_images=2, strengths=(),
+                           ops=(), seeds=(0,), relight=0.0, local_contrast=0.0)
+        with pytest.raises(BlockingIOError, match=rf"^out_dir '{out}': another process is working"):
+            run_study(cfg, None, progress=False)
+        assert list(out.iterdir()) == []  # no study.json, no run
+    finally:
+        holder.kill()
+        holder.wait()

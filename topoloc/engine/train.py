@@ -31,6 +31,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from topoloc._device import resolve_device
+from topoloc._lock import FolderLock
 from topoloc._progress import NoBar
 from topoloc.engine.checkpoint import capture_rng_state, save_checkpoint, training_checkpoint
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
@@ -273,11 +274,15 @@ class Trainer(RunSetup):
         """Run (or resume) the training; see `train`."""
         info = init_distributed(resolve_device(self.config.device, name="TrainConfig.device").type)
         finished = False
+        lock = FolderLock(self.out_dir, "TrainConfig.out_dir")  # one run at a time in the folder (rank 0 writes)
         try:
+            if info.is_main:
+                lock.acquire()
             result = self._fit(info)
             finished = True
             return result
         finally:
+            lock.release()
             if info.distributed:
                 self._leave_process_group(info, finished)
 

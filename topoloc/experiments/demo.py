@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from topoloc._lock import FolderLock
 from topoloc._tempfiles import write_text_atomically
 from topoloc.data.cache import ImageCache, as_cache
 from topoloc.data.pose_lhs import lhs_envelope
@@ -211,6 +212,12 @@ def run_demo(
     cfg = config if config is not None else demo_config(smoke, device, seed)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "the demo folder"):  # one demo at a time in the folder: a second would mix their files
+        return _run_demo(cfg, out)
+
+
+def _run_demo(cfg: DemoConfig, out: Path) -> Path:
+    """`run_demo` in its created, locked folder."""
     timings: dict[str, float] = {}
     reused: set[str] = set()  # stages whose work an earlier run did
     t0 = time.perf_counter()

@@ -37,8 +37,9 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from topoloc._lock import FolderLock
 from topoloc._messages import renamed
-from topoloc._paths import unwritable
+from topoloc._paths import check_output, unwritable
 from topoloc._tempfiles import write_text_atomically
 from topoloc.data import TopoFlight, corridor, flight_normals, load_preset
 from topoloc.data.cache import as_cache
@@ -72,6 +73,7 @@ def prepare_data(cfg: StudyConfig, progress: bool = False) -> None:
     """Renders what ``cfg.root`` lacks: the test flights (synthetic, real and real_alt images) and
     the training flight (a preset by name, or a corridor around ``cfg.corridor_of``)."""
     root = Path(cfg.root)
+    check_output(root, "root", folder=True)  # as the study's root, not as the renderer's out_dir
     if not cfg.render:
         return
     common: dict[str, Any] = dict(size=cfg.render_size, seed=cfg.render_seed, device=cfg.device, progress=progress)
@@ -242,6 +244,17 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
         ``{"results": [per-run dicts], "brackets": {...}, "markdown": str, "ran": [(config, seed)
         trained now], "skipped": [(config, seed) already finished]}``.
     """
+    lock = FolderLock(cfg.out_dir, "out_dir")  # taken where the folder is claimed, held to the end
+    try:
+        return _run_study(cfg, results_path, command, progress, lock)
+    finally:
+        lock.release()
+
+
+def _run_study(cfg: StudyConfig, results_path: str | PathLike | None, command: str, progress: bool,
+               lock: FolderLock) -> dict[str, Any]:
+    """`run_study`, which takes ``lock`` once the data is known good: two studies in one folder would resume
+    each other's half-written runs and interleave their epochs."""
     if results_path is not None:  # checked before the hours of training that lead to it
         why = "a folder, expected a markdown file" if Path(results_path).is_dir() else unwritable(results_path)
         if why:
@@ -252,6 +265,7 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
     _check_folder(cfg)
     prepare_data(cfg, progress=progress)
     frame, train_cache, normals, tests = _datasets(cfg)
+    lock.acquire()  # makes out_dir: only now, as the claim
     _check_folder(cfg, claim=True)  # only now: a failed start (a wrong test flight, say) leaves out_dir free
     brackets = _brackets(train_cache.poses(), tests)
     runs = study_runs(cfg)

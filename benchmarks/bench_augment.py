@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import augment  # noqa: E402
-from topoloc.cli._common import non_negative_int, positive_int  # noqa: E402
+from topoloc.cli._common import non_negative_int, out_file, positive_int, torch_device  # noqa: E402
 
 # Our op -> the albumentations transform closest in purpose (the reference for its ratio).
 CLOSEST = {
@@ -129,7 +129,7 @@ def device_name(device: torch.device) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+    parser.add_argument("--device", type=torch_device, default="cuda" if torch.cuda.is_available() else "cpu",
                         help="device for the augment ops (cpu, cuda, cuda:1)")
     parser.add_argument("--batch", type=positive_int, default=256, help="images per batch for the augment ops")
     parser.add_argument("--size", type=positive_int, default=256, help="image height and width in pixels")
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--albu-seconds", type=float, default=2.0, help="minimum timing per albumentations transform")
     parser.add_argument("--compile", action="store_true", help="time torch.compile(op) (inductor) instead of eager")
     parser.add_argument("--skip-albumentations", action="store_true", help="time only the augment ops")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the table as markdown to this file")
+    parser.add_argument("--markdown", type=out_file, default=None, help="also write the table as markdown to this file")
     args = parser.parse_args(argv)
 
     device = torch.device(args.device)
@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n".join(lines)
     print(text)
     if args.markdown:
-        args.markdown.write_text(text + "\n")
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text + "\n")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import time
 import torch
 
 from topoloc import AtLocLoss, create_model, list_models
-from topoloc.cli._common import non_negative_int, positive_int
+from topoloc.cli._common import non_negative_int, positive_int, torch_device
 
 #: The AtLoc paper's network: every ratio is relative to it, so it is always timed.
 BASELINE = "atloc_resnet34"
@@ -77,7 +77,7 @@ def bench(name: str, args: argparse.Namespace, device: torch.device) -> tuple[fl
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+    parser.add_argument("--device", type=torch_device, default="cuda" if torch.cuda.is_available() else "cpu",
                         help="torch device (default: cuda if available, else cpu)")
     parser.add_argument("--models", nargs="+", default=["atloc_resnet34", "posenet_resnet34",
                         "atloc_spatial_resnet34", "atloc_resnet18", "atloc_efficientnet_b0",

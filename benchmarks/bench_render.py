@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from topoloc.cli._common import non_negative_int, positive_int
+from topoloc.cli._common import non_negative_int, positive_int, torch_device
 
 
 def _sync(device: torch.device) -> None:
@@ -31,7 +31,7 @@ def _sync(device: torch.device) -> None:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default: %(default)s)")
+    p.add_argument("--device", type=torch_device, default="auto", help="cpu, cuda or auto (default: %(default)s)")
     p.add_argument("--size", default="360x240", help="WxH (default: %(default)s)")
     p.add_argument("--images", type=positive_int, default=64, help="images per measurement (default: %(default)s)")
     p.add_argument("--batch-size", type=positive_int, default=16, help="images per batch (default: %(default)s)")
@@ -53,7 +53,10 @@ def main(argv=None) -> None:
 
     auto = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(auto if args.device == "auto" else args.device)
-    width, height = parse_size(args.size)
+    try:
+        width, height = parse_size(args.size)
+    except ValueError as err:
+        p.error(f"argument --size: {err}")
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
     load = f" | load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""

@@ -41,7 +41,7 @@ import torch
 from PIL import Image
 
 from topoloc._device import usable_cpus
-from topoloc.cli._common import non_negative_int, positive_int
+from topoloc.cli._common import non_negative_int, out_file, positive_int
 
 FLIGHT = "comballaz-LHS"
 AUGMENTS = ("colorjitter", "simtoreal", "none")
@@ -74,7 +74,7 @@ def parse_args() -> argparse.Namespace:
                    help="where the PNGs are written (renders are reused across runs)")
     p.add_argument("--infer-iters", type=positive_int, default=20, help="timed inference calls per setting")
     p.add_argument("--skip-original", action="store_true", help="skip the original AtLoc data path")
-    p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--json", type=out_file, default=None, help="also write the figures to this JSON file")
     return p.parse_args()
 
 
@@ -378,6 +378,7 @@ def main() -> None:
         print(f"  inference bf16: {figures['latency_b1_bf16_ms']:.1f} ms at batch 1, "
               f"{figures['throughput_bf16_img_s']:.1f} img/s at batch {args.batch}")
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"device": name, "date": str(datetime.date.today()),
                                                "args": vars(args), **figures}, indent=2))
 

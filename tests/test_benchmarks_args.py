@@ -31,6 +31,15 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_width.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
     ("bench_scene_head.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
     ("bench_scene_head.py", ("--weight", "0"), "argument --weight: expected a number > 0, got '0'"),
+    # a bad device was torch's traceback ("Found no NVIDIA driver", "Invalid device string"), a bad size the
+    # parser's ValueError traceback, and an output that is a folder an IsADirectoryError after the whole run
+    ("bench_augment.py", ("--device", "gpu"), "argument --device: expected 'auto', 'cpu', 'cuda' or a torch.device, "
+                                              "got 'gpu'"),
+    ("bench_render.py", ("--device", "gpu"), "argument --device: expected 'auto', 'cpu', 'cuda'"),
+    ("bench_models.py", ("--device", "gpu"), "argument --device: expected 'auto', 'cpu', 'cuda'"),
+    ("bench_render.py", ("--size", "96"), "argument --size: size: expected 'WxH' text such as '360x240'"),
+    ("bench_augment.py", ("--markdown", "."), "argument --markdown: expected a file name, '.' is a folder"),
+    ("bench_train.py", ("--json", "."), "argument --json: expected a file name, '.' is a folder"),
 ])
 def test_a_count_of_zero_is_refused_by_its_flag(script, args, expected, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -41,3 +50,17 @@ def test_a_count_of_zero_is_refused_by_its_flag(script, args, expected, tmp_path
     err = capsys.readouterr().err
     assert exc.value.code == 2, err[-2000:]
     assert err.strip().splitlines()[-1].startswith(f"{script}: error: {expected}"), err[-500:]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA is here: --device cuda is valid")
+@pytest.mark.parametrize("script", ["bench_augment.py", "bench_render.py", "bench_models.py"])
+def test_cuda_where_there_is_none_is_refused_by_the_flag(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / script), "--device", "cuda"])
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(SystemExit) as exc:
+        runpy.run_path(str(BENCHMARKS / script), run_name="__main__")
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.strip().splitlines()[-1] == (f"{script}: error: argument --device: 'cuda' asked for but no CUDA "
+                                            "device is available"), err[-500:]

@@ -68,6 +68,18 @@ def out_file(value: str) -> str:
     return value
 
 
+def torch_device(value: str) -> str:
+    """argparse ``type`` of a device: ``auto``, ``cpu``, ``cuda`` (or ``cuda:N``), refused at once where it is no
+    device or where CUDA is asked for and missing (torch said "Found no NVIDIA driver" at the first tensor)."""
+    from topoloc._device import resolve_device  # torch: only once a device is parsed
+
+    try:
+        resolve_device(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("device: ")) from None
+    return value
+
+
 def _whole_number(value: str, minimum: int) -> int:
     try:
         number = int(value)

@@ -54,8 +54,12 @@ class FolderLock:
         self.folder, self.what = Path(folder), what
         self._fd: int | None = None
 
-    def acquire(self) -> "FolderLock":
+    def acquire(self, create: bool = True) -> "FolderLock":
+        """Take the lock (again: nothing). ``create=False``: only if the folder exists (a folder that does not
+        exist yet holds no work to guard; call again once it is made)."""
         if fcntl is None or self._fd is not None:
+            return self
+        if not create and not self.folder.is_dir():
             return self
         self.folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.folder, os.O_RDONLY)

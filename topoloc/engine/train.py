@@ -274,10 +274,12 @@ class Trainer(RunSetup):
         """Run (or resume) the training; see `train`."""
         info = init_distributed(resolve_device(self.config.device, name="TrainConfig.device").type)
         finished = False
-        lock = FolderLock(self.out_dir, "TrainConfig.out_dir")  # one run at a time in the folder (rank 0 writes)
+        # one run at a time in the folder (rank 0 writes): taken now where the folder exists (a run to resume),
+        # else once the run is set up, before its first file (a refused run leaves no folder)
+        lock = self._lock = FolderLock(self.out_dir, "TrainConfig.out_dir")
         try:
             if info.is_main:
-                lock.acquire()
+                lock.acquire(create=False)
             result = self._fit(info)
             finished = True
             return result
@@ -314,6 +316,7 @@ class Trainer(RunSetup):
             start_epoch, start_step, global_step = state.epoch, state.step, state.global_step
             stats, best = dict(state.epoch_stats), state.best
         if info.is_main:
+            self._lock.acquire()  # makes the folder
             cfg.to_yaml(self.out_dir / "config.yaml")
         logger = RunLogger(self.out_dir, cfg.tensorboard, resume_step=global_step if state else None,
                            enabled=info.is_main)

@@ -385,6 +385,20 @@ def test_an_image_size_given_as_width_height_warns_with_the_size_meant_and_other
             assert ImageCache.from_dataset(data, size).images.shape[-2:] == size
 
 
+def test_images_upscaled_more_than_twice_warn_with_their_own_size_and_others_do_not():
+    # recipes/real_only.yaml's image_size [256, 384] on the CPU demo's 96x64 renders: 4x upscaled, 68 s a step
+    data = _samples(3, (16, 24))
+    with pytest.warns(UserWarning, match=r"^ImageCache: the 3 images \(the largest 24x16 px, W x H, e\.g\. 0\) are "
+                                         r"upscaled 4x to image_size \(64, 96\) \(H, W\): training takes about 16x as "
+                                         r"long per image .* give image_size=\(16, 24\) \(a recipe: --override "
+                                         r"train\.image_size=\[16,24\]\)$"):
+        ImageCache.from_dataset(data, (64, 96))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for size in ((32, 48), (40, 40), (16, 24), (8, 12)):  # 2x, not more than 2x in one direction, same, smaller
+            assert ImageCache.from_dataset(data, size).images.shape[-2:] == size
+
+
 def test_cuda_without_cuda_is_refused_by_name(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match=r"^ImageCache: `device` is 'cuda' but CUDA is not available$"):

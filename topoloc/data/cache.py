@@ -20,7 +20,7 @@ from torch import Tensor
 
 from topoloc._messages import load_reason, plain_text
 from topoloc.data._fingerprint import source_key
-from topoloc.data.decode import decode_samples, resize_uint8, warn_mixed_sizes, warn_transposed
+from topoloc.data.decode import decode_samples, resize_uint8, warn_mixed_sizes, warn_transposed, warn_upscaled
 from topoloc.image_size import parse_image_size
 
 __all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "check_dataset", "resize_uint8"]
@@ -152,6 +152,7 @@ class ImageCache:
                                                                       progress)
         warn_mixed_sizes(dataset, native, names, domains, flights, size)
         warn_transposed(dataset, native, names, size)
+        warn_upscaled(dataset, native, names, size)
         cache = cls(images, c2w, names, domains, flights)
         cache.source_key = key
         if path is not None:

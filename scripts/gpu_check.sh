@@ -29,7 +29,7 @@ out=${1:-${OUT:-gpu_check}}
 device=${DEVICE:-cuda}
 # the interpreter: PYTHON, else the .venv that scripts/test.sh made (a dry run here), else python3 (a GPU machine)
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
-mkdir -p "$out"
+mkdir -p "$out" 2>/dev/null || { echo "gpu_check.sh: OUT_DIR '$out' cannot be made as a folder (a file there?)" >&2; exit 2; }
 export PYTHONUNBUFFERED=1
 
 if ! "$py" -c "import kornia, lazy_loader, pyproj, timm, torch" 2>/dev/null; then

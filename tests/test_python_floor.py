@@ -103,3 +103,21 @@ def test_the_readme_scripts_stop_on_an_older_python_naming_it(tmp_path, script):
     assert run(broken).stderr.strip() == (f"{script}: '{broken}' does not run as Python (error while loading shared "
                                           "libraries: libpython3.12.so.1.0): set PYTHON=/path/to/python3.11 or newer "
                                           "(and remove .venv/ if it holds a broken one)")
+
+
+def test_demo_sh_says_its_help_and_a_missing_out_folder_before_any_install(tmp_path):
+    # `demo.sh --out` (no folder) said "$2: unbound variable" after the installs; `--help` ran both pip installs
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "scripts", tmp_path / "scripts")  # a checkout without .venv/
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(tmp_path / "scripts" / "demo.sh"), *args], env={"PATH": "/usr/bin:/bin"},
+                              capture_output=True, text=True, timeout=60)
+
+    missing = run("--smoke", "--out")
+    assert (missing.returncode, missing.stderr.strip()) == (2, "scripts/demo.sh: --out needs a folder, e.g. --out "
+                                                               "/tmp/demo")
+    shown = run("--help")
+    assert shown.returncode == 0 and shown.stdout.startswith("The main job in one command")
+    assert "--out DIR" in shown.stdout
+    assert not (tmp_path / ".venv").exists()

@@ -42,9 +42,10 @@ def main() -> None:
                              "gpu (thousands of images at 256 px, ResNet34)")
     parser.add_argument("--root", required=True, help="data root: holds or receives the rendered flights")
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")
-    parser.add_argument("--results", default=str(REPO / "docs" / "RESULTS.md"),
+    parser.add_argument("--results", default=None,
                         help="markdown file receiving the table (section study-<preset>; default: this repository's "
-                             "docs/RESULTS.md); 'none' to skip")
+                             "docs/RESULTS.md, and none for the smoke preset, a try that would fill it with toy "
+                             "figures); 'none' to skip")
     parser.add_argument("--train-flight", default=None,
                         help="training flight under --root (default: comballaz-corridor-planned, rendered as a "
                              "corridor around --corridor-of when absent; a preset name is rendered as such)")
@@ -87,6 +88,8 @@ def main() -> None:
         parser.error(str(err))
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.results is None:
+        args.results = "none" if args.preset == "smoke" else str(REPO / "docs" / "RESULTS.md")
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     try:
         out = run_study(cfg, None if args.results == "none" else args.results, command=command,

@@ -632,6 +632,15 @@ def test_the_recipe_without_flags_keeps_the_presets_settings(tmp_path, monkeypat
     assert _recipe_config(monkeypatch, tmp_path)["cfg"].ops == OPS  # no --ops: every op
 
 
+def test_the_smoke_preset_writes_no_table_unless_asked_and_the_others_write_the_repositorys(tmp_path, monkeypatch):
+    # `--preset smoke`, a quick try, wrote its toy table into the tracked docs/RESULTS.md
+    assert _recipe_config(monkeypatch, tmp_path)["results"] is None
+    given = str(tmp_path / "R.md")
+    assert _recipe_config(monkeypatch, tmp_path, "--results", given)["results"] == given
+    repository = RECIPE.resolve().parents[1] / "docs" / "RESULTS.md"
+    assert _recipe_config(monkeypatch, tmp_path, "--preset", "cpu")["results"] == str(repository)
+
+
 def test_a_study_table_written_half_way_keeps_the_previous_one(tmp_path, monkeypatch):
     # results.md was written in place, and RESULTS.md through a fixed `.tmp` name left behind on failure:
     # a write that failed (or was killed) half-way left a truncated table

@@ -35,7 +35,7 @@ class FolderLock:
 
     Args:
         folder: the output folder.
-        what: the work, named in the error (``"TrainConfig.out_dir"``, ``"the study's --out"``).
+        what: the folder's name in the error (``"TrainConfig.out_dir"``, ``"the demo folder"``).
 
     Raises:
         BlockingIOError: (from `acquire`) another process, or another run in this process, holds it.

@@ -8,8 +8,8 @@ cannot be read is carried out of its worker with its message and refused by inde
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch

@@ -43,7 +43,7 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
             if (img.height, img.width) != (h, w):
                 img = img.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"{path}: could not read the image ({err}); expected a readable PNG or JPEG file") from err
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
@@ -60,8 +60,12 @@ def pil_rgb(img: Image.Image, where: str) -> torch.Tensor:
         -> (3, H, W)
 
     Raises:
-        ValueError: a 32-bit integer or float image (the message starts with ``where``).
+        ValueError: a 32-bit integer or float image (the message starts with ``where``). A mode ``I`` image
+            opened from a file is a 16-bit one (older Pillows open 16-bit PNGs so); made in memory, it is refused.
     """
+    if img.mode == "I" and img.format is None:
+        raise ValueError(f"{where}: a 32-bit integer (mode I) image made in memory; expected an 8- or 16-bit image "
+                         f"(Image.fromarray of a uint8 or uint16 array)")
     img = _to_8bit(img, where, "expected an 8- or 16-bit image")
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
@@ -98,7 +102,7 @@ def check_image(path: Path) -> str | None:
             img.load()
             if img.mode in _WIDE_MODES:
                 _to_8bit(img, path)
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         return f"could not read the image ({err}); expected a readable PNG or JPEG file"
     except ValueError as err:
         return str(err).removeprefix(f"{path}: ")

@@ -127,7 +127,9 @@ def export_onnx(
     path = Path(path)
     if path.suffix.lower() != ".onnx":
         raise ValueError(f"output {str(path)!r}: expected a file name ending in .onnx")
-    check_output(path, "output")  # before the model is traced
+    check_output(path, "output")  # before the model is traced, with the two files written beside it
+    check_output(path.with_suffix(".json"), "output's metadata file")
+    check_output(path.parent / "topoloc_pose_decoder.py", "output's decoder file")
     if isinstance(opset, bool) or not isinstance(opset, int) or not 11 <= opset <= 21:
         raise ValueError(f"opset: expected an ONNX opset between 11 and 21, got {opset!r}")
     if input_dtype not in INPUT_DTYPES:
@@ -190,5 +192,5 @@ def export_onnx(
     write_atomically(path, lambda tmp: onnx.save(proto, str(tmp)))
     stats_path = write_text_atomically(path.with_suffix(".json"), json.dumps(stats, indent=2, default=str))
     decoder_path = path.parent / "topoloc_pose_decoder.py"
-    shutil.copyfile(pose_decoder.__file__, decoder_path)
+    write_atomically(decoder_path, lambda tmp: shutil.copyfile(pose_decoder.__file__, tmp))
     return ExportedModel(path, stats_path, decoder_path, stats)

@@ -18,6 +18,7 @@ the pixels to the display orientation would show the model a view rolled by 90 o
 from __future__ import annotations
 
 import numbers
+from collections import Counter
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -86,8 +87,14 @@ def read_photo(path: str | PathLike) -> tuple[Tensor, int]:
     return image, orientation
 
 
+def _printable(text: str) -> str:
+    """A file name as text that encodes to UTF-8: bytes that were not UTF-8 (held by Python as lone surrogates)
+    written as ``\\xe9``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _path_photo(path: Path) -> _Photo:
-    return _Photo(path.stem, str(path), lambda: read_photo(path))
+    return _Photo(_printable(path.stem), _printable(str(path)), lambda: read_photo(path))
 
 
 def _tensor_photo(image: Tensor, name: str) -> _Photo:
@@ -100,7 +107,7 @@ def _pil_photo(img: Image.Image, name: str, where: str) -> _Photo:
         return pil_rgb(img, where), orientation
 
     filename = getattr(img, "filename", "") or ""
-    return _Photo(Path(filename).stem if filename else name, str(filename), load)
+    return _Photo(_printable(Path(filename).stem) if filename else name, _printable(str(filename)), load)
 
 
 def _check_uint8(t: Tensor, where: str) -> Tensor:
@@ -113,8 +120,10 @@ def _check_uint8(t: Tensor, where: str) -> Tensor:
 def collect_photos(images: Any) -> list[_Photo]:
     """The photos of a folder, a path, a list of them, PIL images or a uint8 tensor batch, in order.
 
-    A folder gives its files with an `IMAGE_SUFFIXES` suffix, sorted by name (not recursive).
-    Files named explicitly are taken whatever their suffix (an unreadable one fails when read).
+    A folder gives its files with an `IMAGE_SUFFIXES` suffix, sorted by name (not recursive); a broken link
+    among them is kept, to be reported when read. Files named explicitly are taken whatever their suffix
+    (an unreadable one fails when read). A photo is named by its file's stem, or by its whole file name
+    where two files share a stem (``a.jpg`` and ``a.png``).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -128,9 +137,12 @@ def collect_photos(images: Any) -> list[_Photo]:
         if isinstance(item, (str, PathLike)):
             path = Path(item)
             if path.is_dir():
-                files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+                files = sorted(p for p in path.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES)
                 if not files:
-                    raise ValueError(f"{path}: the folder holds no image file (expected {', '.join(IMAGE_SUFFIXES)})")
+                    nested = " (its subfolders are not searched: name them)" if any(
+                        p.is_dir() for p in path.iterdir()) else ""
+                    raise ValueError(f"{path}: the folder holds no image file (expected "
+                                     f"{', '.join(IMAGE_SUFFIXES)}){nested}")
                 photos += [_path_photo(p) for p in files]
             elif path.is_file():
                 photos.append(_path_photo(path))
@@ -147,6 +159,10 @@ def collect_photos(images: Any) -> list[_Photo]:
                             f"got {type(item).__name__}")
     if not photos:
         raise ValueError("images: expected at least one photo, got none")
+    stems = Counter(photo.name for photo in photos if photo.source)
+    for photo in photos:
+        if photo.source and stems[photo.name] > 1:
+            photo.name = Path(photo.source).name
     return photos
 
 

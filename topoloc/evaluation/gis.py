@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import numbers
+import re
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +96,7 @@ def write_csv(loc: "Localisation", path: str | PathLike) -> Path:
     """One row per photo with the columns of `LOCALISATION_COLUMNS` (metres to 0.1 mm, degrees to 1e-9)."""
 
     def write(tmp: Path) -> None:
-        with tmp.open("w", newline="") as f:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(LOCALISATION_COLUMNS))
             writer.writeheader()
             for row in loc.rows():
@@ -152,6 +153,15 @@ def write_geojson(loc: "Localisation", path: str | PathLike, view_length_m: floa
     return write_text_atomically(_open(path), text, encoding="utf-8")
 
 
+#: What XML 1.0 cannot hold: control characters other than tab, newline and carriage return, lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    """``text`` escaped for an XML element, characters XML 1.0 forbids replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", text))
+
+
 def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
     """A KML 2.2 document: one Placemark per photo with a ``Point`` and a ``Camera`` at the predicted pose.
 
@@ -171,8 +181,8 @@ def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
             desc += f"; photo {row['source']}"
         marks.append(
             "  <Placemark>\n"
-            f"    <name>{escape(row['name'])}</name>\n"
-            f"    <description>{escape(desc)}</description>\n"
+            f"    <name>{_xml_text(row['name'])}</name>\n"
+            f"    <description>{_xml_text(desc)}</description>\n"
             "    <Camera>\n"
             f"      <longitude>{lon:.9f}</longitude><latitude>{lat:.9f}</latitude><altitude>{alt:.3f}</altitude>\n"
             f"      <heading>{heading:.4f}</heading><tilt>{tilt:.4f}</tilt><roll>0</roll>\n"
@@ -182,7 +192,7 @@ def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
             f"<coordinates>{lon:.9f},{lat:.9f},{alt:.3f}</coordinates></Point>\n"
             "  </Placemark>")
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2">\n<Document>\n'
-            f"  <name>{escape(name)}</name>\n" + "\n".join(marks) + "\n</Document>\n</kml>\n")
+            f"  <name>{_xml_text(name)}</name>\n" + "\n".join(marks) + "\n</Document>\n</kml>\n")
 
 
 def write_kml(loc: "Localisation", path: str | PathLike) -> Path:

@@ -249,6 +249,8 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
     assert (out / "plots" / "saliency_real.png").is_file()
     text = (out / "saliency.md").read_text()
     assert "Randomisation check" in text and "stable classes' share of the saliency" in text
+    # the columns were titled by the checkpoint's whole path ("/tmp/.../last.pt: after - before"), cut off in the figure
+    assert text.startswith(f"# Saliency: {ckpt}\n") and "| model |" in text and f"{ckpt}: after" not in text
     with pytest.raises(SystemExit) as exc:  # another frame: said as evaluate says it, before the flights are read
         main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
               "--out", str(demo_dir / "cli_saliency_epfl"), "--frame", "epfl", "--device", "cpu"])

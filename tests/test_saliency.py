@@ -313,6 +313,10 @@ class TestSmoothGrad:
             smoothgrad(_ReluSum(), x, samples=0)
         with pytest.raises(ValueError, match="max_shift"):
             smoothgrad(_ReluSum(), x, max_shift=-1)
+        # an offset of the smaller side or more moves whole copies out of the frame (was accepted)
+        with pytest.raises(ValueError, match=r"`max_shift` must be under the image's smaller side \(4 px\), got 4"):
+            smoothgrad(_ReluSum(), torch.rand(1, 3, 4, 6), max_shift=4)
+        assert smoothgrad(_ReluSum(), torch.rand(1, 3, 4, 6), max_shift=3, samples=2).shape == (1, 4, 6)
         with pytest.raises(ValueError, match="noise"):
             smoothgrad(_ReluSum(), x, noise=-0.1)
 

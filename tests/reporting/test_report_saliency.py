@@ -200,3 +200,30 @@ def test_ids_outside_the_class_table_count_as_one_unknown_class():
     assert sorted(s.names) == ["road", "sky", "unknown"]
     assert s.saliency == pytest.approx({"sky": 0.1, "unknown": 0.5, "road": 0.4})
     assert s.area == pytest.approx({"sky": 0.25, "unknown": 0.5, "road": 0.25})
+
+
+def test_a_figure_gets_its_rows_when_the_shares_ask_for_fewer_images(tmp_path, monkeypatch):
+    # `topoloc saliency --num-images 5 --share-images 2` drew a figure of 2 rows without a word
+    import topoloc.reporting.saliency_figures as figures
+    from topoloc.data import TopoFlight
+
+    flight = _fake_flight(tmp_path / "data", count=6)
+    sets = [TopoFlight(tmp_path / "data", flight, domain="synthetic", frame="comballaz")]
+    rows = []
+
+    def plot(images, columns, path, **kwargs):
+        rows.append(len(images))
+        return path
+
+    monkeypatch.setattr(figures, "plot_saliency_figure", plot)
+    torch.manual_seed(0)
+    model = create_model("atloc_resnet18", feat_dim=16)
+    md = figures.saliency_report({"model": (model, model)}, sets, tmp_path / "out", image_size=(32, 48),
+                                 figure_images=5, share_images=2, device="cpu", method_kwargs={"samples": 1},
+                                 randomisation=False)
+    assert rows == [5] and "*synthetic (5 images)*" in md
+    rows.clear()
+    figures.saliency_report({"model": (model, model)}, sets, tmp_path / "out2", image_size=(32, 48),
+                            figure_images=2, share_images=4, device="cpu", method_kwargs={"samples": 1},
+                            randomisation=False)
+    assert rows == [2]

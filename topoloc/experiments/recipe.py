@@ -372,7 +372,7 @@ def explain_checkpoint(
         check_frame(after, frame, checkpoint)
     before = initial_model(cfg, dev).eval()  # the run's initial weights
     tests = _flight_sets(root, flights, frame, each="flights (--flights)")
-    md = saliency_report({str(checkpoint): (before, after)}, tests, out_dir,
+    md = saliency_report({"model": (before, after)}, tests, out_dir,  # the heading names the checkpoint
                          figure_images=figure_images, share_images=share_images, device=dev)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

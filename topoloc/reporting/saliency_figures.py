@@ -208,13 +208,16 @@ def _pick(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, max(1, min(k, n))).round().astype(int))
 
 
-def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None):
-    """Images (uint8), names and semantics (or None) spread evenly over the datasets of a domain."""
+def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[int, int] | None,
+            figure_images: int = 1):
+    """Images (uint8), names and semantics (or None) spread evenly over the datasets of a domain: about
+    ``share_images`` of them, and at least ``figure_images`` where the datasets hold that many."""
     images, names, sems, all_sem = [], [], [], True
+    per_set = max(1, share_images // len(sets), -(-figure_images // len(sets)))
     for ds in sets:
         twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)
         row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
-        for i in _pick(len(ds), max(1, share_images // len(sets))):
+        for i in _pick(len(ds), per_set):
             sample = ds[int(i)]
             img = sample["image"]
             images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
@@ -287,7 +290,7 @@ def saliency_report(
         image_size: (H, W) the models run at (None: the size the first trained model records,
             `topoloc.models.contract`, or the datasets' size for a model that records none).
         figure_images: rows of each figure.
-        share_images: images per domain for the shares.
+        share_images: images per domain for the shares (more where ``figure_images`` asks for more).
         device: where the models run (default: the first trained model's device).
         method: one of `topoloc.saliency.METHODS`.
         method_kwargs: the method's arguments (defaults: SmoothGrad of the gradient's magnitude,
@@ -316,7 +319,7 @@ def saliency_report(
     rand_rows: dict[str, dict[str, float]] = {}
     for domain in domains:
         sets = [ds for ds in datasets if ds.domain == domain and len(ds)]
-        images_t, names, sem, twin_labels = _gather(domain, sets, share_images, image_size)
+        images_t, names, sem, twin_labels = _gather(domain, sets, share_images, image_size, figure_images)
         x = to_unit_float(images_t)
         if not lines:
             grid = feature_grid(first_after, tuple(images_t.shape[-2:]))
@@ -370,7 +373,11 @@ def saliency_report(
         path = plot_shares(shares, out / "plots" / "saliency_shares.png")
         lines += ["Share of the saliency on each semantic class (in brackets: over its share of the pixels; 1x is "
                   "what a uniform map gives). Stable classes look the same in renders and photos, unstable ones "
-                  "change with the season, the weather or the domain.", ""]
+                  "change with the season, the weather or the domain. Gradient maps weigh the outer pixels of the "
+                  "frame less, with random weights too (convolutions see a border pixel from fewer positions), so "
+                  "a class along the border (the sky and the ridgeline at the top of oblique views) reads low by "
+                  "its position alone: the before-training column carries the same bias, and the change from it "
+                  "is what training did.", ""]
         for set_label, cols in shares.items():
             lines += [f"*{set_label}*", "", shares_table(cols), ""]
         lines += [f"![saliency share per class]({_link(path, out)})", "", *(t + "\n" for t in texts)]

@@ -200,7 +200,7 @@ def smoothgrad(
             range of ``images`` as given).
         samples: noisy copies per image (one batched forward / backward pass each).
         noise: noise standard deviation as a share of each image's value range, >= 0.
-        max_shift: largest random offset, pixels (0: none).
+        max_shift: largest random offset, pixels (0: none; under the image's smaller side).
         times_input: multiply by the input as AtLoc does (its maps then also follow brightness).
         generator: source of the noise and offsets (default: a CPU generator seeded 0).
 
@@ -226,6 +226,10 @@ def smoothgrad(
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"smoothgrad: `generator` must be a torch.Generator or None, got {type(generator).__name__} "
                         "(torch.Generator().manual_seed(seed) for a seed)")
+    if max_shift >= min(images.shape[-2:]):
+        raise ValueError(f"smoothgrad: `max_shift` must be under the image's smaller side "
+                         f"({min(images.shape[-2:])} px), got {max_shift}: such offsets move whole copies "
+                         f"out of the frame")
     gen = _generator(generator)
     x = images.detach()
     b = x.shape[0]

@@ -16,6 +16,7 @@ from topoloc.cli import main
 from topoloc.data.pose_sampling import corridor
 from topoloc.data.preset import list_presets, load_preset, load_preset_pic_names
 from topoloc.data.splits import split_assignment
+from topoloc.data.topo import TopoFlight
 from topoloc.engine import TrainConfig
 from topoloc.engine.train import initial_model
 from topoloc.experiments.demo import DemoConfig, run_demo
@@ -256,6 +257,40 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
               "--out", str(demo_dir / "cli_saliency_epfl"), "--frame", "epfl", "--device", "cpu"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"frame: {ckpt} was trained in the comballaz frame, not in epfl" in err, err
+
+
+def test_evaluate_splits_a_training_flight_as_training_did_and_says_what_it_saw(demo_dir, capsys):
+    # The demo trains on comballaz-demo-train split 0.9 / 0.1 / 0.0 in blocks of 10 (its recipe.yaml says so). Its
+    # "test" split was taken with the default 0.8 / 0.1 / 0.1, so all of it was training images, scored silently.
+    ckpt = str(demo_dir / "runs" / "augmented" / "last.pt")
+    data = str(demo_dir / "data")
+    common = ["evaluate", "--checkpoint", ckpt, "--data", data, "--no-retrieval", "--device", "cpu"]
+    with pytest.raises(SystemExit) as exc:
+        main([*common, "--flights", "comballaz-demo-train:synthetic:test", "--out", str(demo_dir / "ev_leak")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "selects no image" in err, err
+    assert "split_fractions (0.9, 0.1, 0.0), split_block 10" in err, err
+    # the whole flight: 60 renders, of which those of its training split (independent of evaluate: TopoFlight)
+    train_rows = TopoFlight(data, "comballaz-demo-train", split="train", split_fractions=(0.9, 0.1, 0.0),
+                            split_block=10, frame="comballaz").rows
+    assert main([*common, "--flights", "comballaz-demo-train:synthetic", "--out", str(demo_dir / "ev_leak")]) == 0
+    note = f"{len(train_rows)} of the 60 test images of comballaz-demo-train synthetic all are at poses of the training"
+    assert note in capsys.readouterr().err and note in (demo_dir / "ev_leak" / "report.md").read_text()
+    # its validation split is held out of training: no note
+    assert main([*common, "--flights", "comballaz-demo-train:synthetic:val", "--out", str(demo_dir / "ev_val")]) == 0
+    assert "at poses of the training" not in capsys.readouterr().err
+
+
+def test_evaluate_refuses_to_write_over_a_demo(demo_dir, capsys):
+    # `--out demo` replaced the demo's report and deleted its predictions and plots without a word
+    before = sorted(p.relative_to(demo_dir) for p in demo_dir.rglob("*") if p.is_file())
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--checkpoint", str(demo_dir / "runs" / "augmented" / "last.pt"), "--data",
+              str(demo_dir / "data"), "--flights", "comballaz-2020-11-06-planned:synthetic", "--out", str(demo_dir),
+              "--no-retrieval", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"--out {str(demo_dir)!r}: holds a demo's output (demo.json)" in err, err
+    assert sorted(p.relative_to(demo_dir) for p in demo_dir.rglob("*") if p.is_file()) == before
 
 
 def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):

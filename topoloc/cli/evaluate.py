@@ -104,7 +104,8 @@ def add(sub) -> argparse.ArgumentParser:
                         "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
                         "(default: thumbnail model)")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
-                   help="report folder (report.md, plots/, predictions/)")
+                   help="report folder (report.md, plots/, predictions/); a report already there is replaced, a "
+                        "demo's folder is refused")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")

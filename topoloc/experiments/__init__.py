@@ -6,6 +6,8 @@
 - `demo`: render Mini-Comballaz, train with and without augmentation, evaluate, report (`run_demo`);
   `demo_settings`: its flights, runs and presets (`DemoConfig`, `demo_config`); `demo_report`: the
   report's own text (introduction, per-flight table, aims).
+- `leakage`: what `evaluate_checkpoint` guards against: test images at training poses, a training flight's
+  test split taken with other split options than training took, a report written over a demo's.
 - `study`, `study_settings`, `study_table`: the sim-to-real study (many runs: their settings and
   configs, their markdown table).
 

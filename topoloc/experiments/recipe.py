@@ -30,6 +30,7 @@ from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import initial_model, train
+from topoloc.experiments.leakage import adopt_training_splits, refuse_foreign_folder, training_rows_in_tests
 from topoloc.experiments.recipe_spec import (RECIPE_FILE, DataSpec, FlightSpec, Recipe, _recipe_flights,
                                              apply_overrides, build_flights, load_recipe, parse_flight,
                                              refuse_repeated_tests, write_recipe)
@@ -190,8 +191,11 @@ def evaluate_checkpoint(
     Args:
         checkpoint: a ``last.pt`` / ``best.pt`` written by `train`.
         root: the folder of the flights.
-        flights: test flights, `FlightSpec` or ``"flight[:domain[:split]]"`` strings.
-        out_dir: the report folder.
+        flights: test flights, `FlightSpec` or ``"flight[:domain[:split]]"`` strings. A test flight that is
+            also a training or validation flight, with a split and no split options of its own, is split as
+            training split it; test images at training poses are said in a warning and the report's notes.
+        out_dir: the report folder; a report already there is replaced (its predictions and plots
+            removed), a demo's folder (holding ``demo.json``) is refused.
         train_flights: the training flights (coverage, constant pose, retrieval, coverage ceiling,
             training fit); none: those of the checkpoint's ``recipe.yaml``, if any.
         frame: local frame (origin name or LocalFrame); None: the flights' area. It must be the
@@ -225,20 +229,27 @@ def evaluate_checkpoint(
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_checkpoint_file(checkpoint)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    refuse_foreign_folder(out_dir, "out_dir (--out)")
+    from_recipe = _recipe_flights(checkpoint) if use_recipe and not train_specs else None
+    source = f"`{checkpoint.parent / RECIPE_FILE}`" if from_recipe is not None else "--train-flights"
+    trained = [*train_specs, *val_specs] if from_recipe is None else [*from_recipe[0], *from_recipe[1]]
+    test_specs, notes = adopt_training_splits(test_specs, trained, source)
     frame = _frame_arg(frame)
     model, normalizer, cfg = load_model(checkpoint, device=_device(device))
     if frame is not None:  # before reading the flights: their poses are checked against this frame
         check_frame(model, frame, checkpoint)
-    tests = _flight_sets(root, test_specs, frame, each="flights (--flights)")
+    try:
+        tests = _flight_sets(root, test_specs, frame, each="flights (--flights)")
+    except ValueError as err:
+        if not notes:
+            raise
+        raise _said_again(err, f"{err}. {' '.join(notes)}") from err
     if frame is None:
         check_frame(model, tests[0].frame, checkpoint)
     # before the evaluation: a missing semantic map or class table is found before the model runs
     twins = _landcover_twins(root, test_specs, frame or tests[0].frame, classes) if landcover else []
-    notes = []
-    source = "--train-flights"
     val_from_recipe = False
     if not train_specs:
-        from_recipe = _recipe_flights(checkpoint) if use_recipe else None
         if from_recipe is None:
             why = ("its recipe was not read (use_recipe=False, `--ignore-recipe`)" if not use_recipe
                    else f"there is no {RECIPE_FILE} beside `{checkpoint}`")
@@ -249,7 +260,6 @@ def evaluate_checkpoint(
             train_specs, recipe_val = from_recipe
             val_from_recipe = not val_specs
             val_specs = val_specs or recipe_val
-            source = f"`{checkpoint.parent / RECIPE_FILE}`"
     given = source == "--train-flights"  # named by the caller: a flight that selects no image is refused by name
     try:
         train_set = FlightCollection(_flight_sets(root, train_specs, frame, each="train_flights (--train-flights)"
@@ -270,6 +280,10 @@ def evaluate_checkpoint(
         val_sets = [ds for ds in val_sets if len(ds)] or None
     elif train_set is not None and val_sets is None:
         notes.append("No validation flights were given: no validation row.")
+    leaks = training_rows_in_tests(tests, train_set.datasets if train_set is not None else [])
+    for note in leaks:
+        warnings.warn(note, stacklevel=2)
+    notes += leaks
     name = checkpoint.parent.name or "model"
     result = evaluate(model, normalizer, tests, frame=frame or tests[0].frame, train_set=train_set,
                       batch_size=batch_size,

@@ -98,6 +98,11 @@ def test_areas_of_positions():
         area_of_positions(np.array([[x, y, z]]), "paris.npy")
     with pytest.raises(ValueError, match=r"mixed\.npy: 1 position\(s\) outside the comballaz area .*row 1;"):
         area_of_positions(_rows_at([[0.0, 0.0, 500.0], [9000.0, 0.0, 500.0]])[:, :3], "mixed.npy")
+    # a row at the Earth's centre was "points_n3: row 1 is 0 m from the Earth's centre", naming no file
+    zero = _rows_at([[0.0, 0.0, 500.0], [0.0, 0.0, 500.0]])[:, :3]
+    zero[1] = 0.0
+    with pytest.raises(ValueError, match=r"^zero\.npy: row 1 \[0\.0, 0\.0, 0\.0\] is -6\d{6} m from the WGS84 "):
+        area_of_positions(zero, "zero.npy")
 
 
 def test_pose_flight_names_are_checked(tmp_path):
@@ -108,6 +113,13 @@ def test_pose_flight_names_are_checked(tmp_path):
         pose_flight("corridor", rows)
     with pytest.raises(ValueError, match="name: expected a flight name"):
         pose_flight("comballaz/../x", rows)
+    # <flight>-real/ holds a flight's photos: a pose flight of that name put its renders among a preset's photos
+    for name, suffix in (("comballaz-2020-11-06-planned-real", "-real"), ("comballaz-x-real-alt", "-real-alt")):
+        flight = name.removesuffix(suffix)
+        with pytest.raises(ValueError, match=rf"^name: '{name}' ends in '{suffix}', the folder name of the photos of "
+                                             rf"flight '{flight}'; choose another name \(e.g. {flight}-poses\)$"):
+            pose_flight(name, rows)
+    pose_flight("comballaz-x-realistic", rows)  # a name that only contains "-real"
     with pytest.raises(FileNotFoundError, match=r"missing\.npy: pose file not found"):
         pose_flight("comballaz-x", tmp_path / "missing.npy")
     (tmp_path / "poses").mkdir()  # a folder was "pose file not found" too
@@ -353,16 +365,16 @@ def test_cli_poses_out_that_is_a_folder_is_refused_before_any_work(tmp_path, cap
 def test_rows_looking_above_the_horizon_get_a_one_line_warning_naming_them(tmp_path, world, capsys):
     rows = _planned_rows(4)
     rows[:, 4] = [-90.0, 45.0, 0.0, 5.0]  # straight down, 45 deg up, the horizon, 5 deg up
-    with pytest.warns(UserWarning, match=r"^poses: 2 row\(s\) look above the horizon \(pitch > 0 deg, up to 45 deg\): "
-                                         r"rows \[1, 3\]; rendered as given$"):
+    with pytest.warns(UserWarning, match=r"^poses: 2 row\(s\) look above the horizon \(pitch between 0 and 180 deg, "
+                                         r"mod 360\): rows \[1, 3\]; rendered as given$"):
         pose_flight("comballaz-up", rows)
     path = tmp_path / "up.npy"
     np.save(path, rows)
     assert main(["render", "--poses", str(path), "--name", "comballaz-up", "--out", str(tmp_path / "o"), "--size",
                  "32x16", "--no-progress", "--device", "cpu"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == (f"warning: {path}: 2 row(s) look above the horizon (pitch > 0 deg, up to 45 deg): "
-                            "rows [1, 3]; rendered as given\n"), captured.err
+    assert captured.err == (f"warning: {path}: 2 row(s) look above the horizon (pitch between 0 and 180 deg, "
+                            "mod 360): rows [1, 3]; rendered as given\n"), captured.err
     assert "comballaz-up: 4 image(s) rendered" in captured.out
     many = np.repeat(_planned_rows(1), 12, axis=0)
     many[:, 4] = 10.0
@@ -372,3 +384,38 @@ def test_rows_looking_above_the_horizon_get_a_one_line_warning_naming_them(tmp_p
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pose_flight("comballaz-down", rows)  # pitch in [-90, 0]: no warning
+    # a pitch of -200 deg looks 20 deg up and back (sin(-200 deg) = +0.34): it was rendered without a word
+    rows[:, 4] = [-90.0, -200.0, -91.0, -350.0]  # -91: down, a gimbal's overshoot; -350: 10 deg up
+    with pytest.warns(UserWarning) as record:
+        pose_flight("comballaz-over", rows)
+    said = [str(w.message) for w in record]
+    assert said == ["poses: 3 row(s) with a pitch outside Cesium's [-90, 90] deg (from -350 to -91 deg): rows "
+                    "[1, 2, 3]; rendered as given (the camera turned over, looking back)",
+                    "poses: 2 row(s) look above the horizon (pitch between 0 and 180 deg, mod 360): rows [1, 3]; "
+                    "rendered as given"], said
+
+
+def test_a_flight_named_twice_in_flights_is_refused_before_anything_is_written(tmp_path, capsys):
+    # "comballaz-LHS:3,comballaz-LHS:4" rendered 5 files of two spreads into one folder, then refused its own rerun
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "--out", str(out), "--size", "32x16", "--flights", "comballaz-LHS:3,comballaz-LHS:4",
+              "--no-progress", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "flights: expected each flight once, got 'comballaz-LHS' 2 times in" in err, err
+    assert not out.exists()
+    # an EPFL flight's error said "flight 'EPFL-LHS': ..." where the others say "--flights: ..."
+    with pytest.raises(SystemExit) as exc:
+        main(["render", "--out", str(out), "--size", "32x16", "--flights", "EPFL-LHS:3", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "error: --flights: flight 'EPFL-LHS': Mini-Comballaz renders only" in err, err
+
+
+def test_cli_poses_says_when_it_replaces_a_file_of_other_poses(tmp_path, capsys):
+    path = tmp_path / "c.npy"
+    argv = ["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "3", "--out", str(path)]
+    assert main(argv) == 0 and main(argv) == 0  # the same command twice: the same file, no word
+    assert "warning" not in capsys.readouterr().err
+    assert main([*argv, "--seed", "1"]) == 0
+    assert capsys.readouterr().err == (f"warning: {path} held other poses and was replaced; a render of the old file "
+                                       "into a folder refuses this one (render it into another folder)\n")

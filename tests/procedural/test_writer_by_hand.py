@@ -51,6 +51,29 @@ def test_manifest_focal_scales_with_the_width_not_the_height(tmp_path, no_render
     assert (meta["width"], meta["height"], meta["focal_px"]) == (48, 48, 32.0)
 
 
+def test_a_folder_of_other_ray_casting_settings_is_refused(tmp_path, no_render):
+    # `--coarse-steps` was not recorded: a resumed render mixed settings in one folder (0.2-0.8 grey levels apart)
+    from topoloc.procedural import RenderConfig
+
+    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
+    meta = json.loads((tmp_path / "mini_comballaz.json").read_text())
+    assert meta["render_config"] == {"coarse_factor": 8, "coarse_steps": 48, "fine_steps": 4, "bisect_steps": 3,
+                                     "far_m": 8000.0}
+    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render with coarse_steps 48, asked for 96 "):
+        render_flights(tmp_path, "comballaz-LHS:2", size=SIZE, progress=False)
+    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
+    # a manifest written before the settings were recorded holds the defaults (96 coarse steps)
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "mini_comballaz.json").write_text(json.dumps({"seed": 0, "width": SIZE[0], "height": SIZE[1],
+                                                           "version": FORMAT_VERSION}))
+    render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False)
+    with pytest.raises(ValueError, match=r"with coarse_steps 96, asked for 48 "):
+        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
+    with pytest.raises(TypeError, match=r"^config: expected a RenderConfig or None, got dict$"):
+        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config={"coarse_steps": 48})
+
+
 def test_a_folder_of_another_format_version_is_refused(tmp_path, no_render):
     older = str(int(FORMAT_VERSION) - 1)
     (tmp_path / "mini_comballaz.json").write_text(json.dumps({"seed": 0, "width": 32, "height": 16, "version": older}))
@@ -194,7 +217,7 @@ def test_a_render_job_of_an_unknown_preset_is_refused():
 
 def test_two_pose_flights_of_one_name_are_refused():
     rows = load_preset(FLIGHT)[:3]
-    with pytest.raises(ValueError, match="each pose-file flight name once"):
+    with pytest.raises(ValueError, match="expected each flight once, got .comballaz-mine. 2 times"):
         parse_flights([pose_flight("comballaz-mine", rows), pose_flight("comballaz-mine", rows[:2])])
 
 

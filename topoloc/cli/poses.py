@@ -9,6 +9,7 @@ terrain (Mini-Comballaz's surface, to keep Latin-hypercube cameras above the gro
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +93,23 @@ def _out(value: str) -> str:
 
 
 def _write(rows: np.ndarray, out: str) -> int:
-    from topoloc.data.pose_files import pose_summary, save_pose_file
+    from topoloc.data.pose_files import pose_file_path, pose_summary, save_pose_file
 
+    held = _held_rows(pose_file_path(out, name="--out"))
     path = save_pose_file(out, rows)
+    if held is not None and not np.array_equal(held, rows):  # the same command again writes the same file: no word
+        print(f"warning: {path} held other poses and was replaced; a render of the old file into a folder refuses "
+              "this one (render it into another folder)", file=sys.stderr)
     print(f"{path}: {pose_summary(rows, _area_frame(rows))}")
     return 0
+
+
+def _held_rows(path) -> np.ndarray | None:
+    """The pose rows a file already holds, or None (no file, or not one numpy reads)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
 
 
 def _run_corridor(args: argparse.Namespace) -> int:
@@ -156,8 +169,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
     p.add_argument("--out", required=True, metavar="FILE.npy",
                    help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
-                        "is refused. Float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg (TOPO-DataGen's "
-                        "format; render it with 'topoloc render --poses FILE.npy --name NAME')")
+                        "is refused, a file holding other poses is replaced with a warning. Float64 (N, 6), ECEF "
+                        "x, y, z m + Cesium yaw, pitch, roll deg (TOPO-DataGen's format; render it with "
+                        "'topoloc render --poses FILE.npy --name NAME')")
     p.add_argument("--seed", type=int, default=0,
                    help="sampling seed; the same seed writes the same file (default: %(default)s)")
 

@@ -21,7 +21,8 @@ def add(sub) -> argparse.ArgumentParser:
         "TOPO flight poses, writing DIR/<flight>/ (synthetic renders, poses, semantics) and, for real "
         "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). With --poses FILE.npy --name NAME, "
         "a pose file (e.g. from 'topoloc poses corridor') is rendered as the synthetic flight DIR/NAME/. "
-        "Interrupted renders resume, and the same command with --real-alt or --depth added completes a render. A "
+        "Interrupted renders resume, and the same command with --real-alt or --depth added completes a render "
+        "(--photos-like goes on a pose file's first render; a folder holds one seed, size and --coarse-steps). A "
         "flight's folder holds one set of views: a run that does not ask for every view it holds (another ':N' "
         "spread, other poses under --name) is refused before anything is written.",
     )

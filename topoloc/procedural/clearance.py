@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
+from topoloc.geodesy import TOPO_ORIGINS, LocalFrame, check_ecef_near_surface
 from topoloc.procedural.world import SUPPORTED_AREAS, WORLD_GRID, World, build_world
 
 __all__ = ["area_of_positions", "clearance_m", "check_clearance", "MIN_CLEARANCE_M", "terrain_function"]
@@ -46,6 +46,7 @@ def area_of_positions(ecef_n3, source: str = "poses") -> str:
         ecef_n3: (N, 3)
     """
     p = np.asarray(ecef_n3, dtype=np.float64).reshape(-1, 3)
+    check_ecef_near_surface(p, source)
     for area, grid in _AREA_GRIDS.items():
         enu = LocalFrame.named(area).ecef_to_enu(p)
         inside = ((enu[:, 0] >= grid.e_min) & (enu[:, 0] <= grid.e_max)

@@ -48,6 +48,8 @@ class RenderJob:
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Folder of each photo domain's images: ``out/<flight><suffix>/<picname>.JPG`` (a pose flight's name may not end so).
+PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
 
 
 def pose_flight(name: str, poses, count: int | None = None, photos_like: str | None = None) -> RenderJob:
@@ -95,6 +97,10 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
     if name in list_presets():
         raise ValueError(f"name: {name!r} is a vendored preset; choose another name for a pose file "
                          f"(e.g. {name}-corridor)")
+    taken = next((suffix for suffix in PHOTO_FOLDER_SUFFIX.values() if name.endswith(suffix)), None)
+    if taken is not None:  # <flight>-real/ and <flight>-real-alt/ hold a flight's photos
+        raise ValueError(f"name: {name!r} ends in {taken!r}, the folder name of the photos of flight "
+                         f"{name.removesuffix(taken)!r}; choose another name (e.g. {name.removesuffix(taken)}-poses)")
     area = area_of_positions(rows[:, :3], source)
     prefixes = SUPPORTED_AREAS[area]
     if not name.startswith(prefixes):
@@ -104,10 +110,15 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
         )
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
-    up = np.flatnonzero(rows[:, 4] > 0.0)
+    beyond = np.flatnonzero(np.abs(rows[:, 4]) > 90.0)
+    if beyond.size:  # a real gimbal overshoots -90 by a degree (sepey's flight: -91.1), a typo by far more
+        warnings.warn(f"{source}: {beyond.size} row(s) with a pitch outside Cesium's [-90, 90] deg (from "
+                      f"{rows[beyond, 4].min():g} to {rows[beyond, 4].max():g} deg): rows {_first(beyond)}; "
+                      f"rendered as given (the camera turned over, looking back)", stacklevel=2)
+    up = np.flatnonzero(np.sin(np.radians(rows[:, 4])) > 1e-9)  # the optical axis's upward component
     if up.size:  # allowed (TOPO-DataGen's Cesium pitch is), but the samplers keep pitch in [-90, 0]
-        warnings.warn(f"{source}: {up.size} row(s) look above the horizon (pitch > 0 deg, up to "
-                      f"{rows[up, 4].max():g} deg): rows {_first(up)}; rendered as given", stacklevel=2)
+        warnings.warn(f"{source}: {up.size} row(s) look above the horizon (pitch between 0 and 180 deg, mod 360): "
+                      f"rows {_first(up)}; rendered as given", stacklevel=2)
     if photos_like is not None:
         real_flights = [f for f in list_presets() if not f.endswith("-LHS") and f.startswith(prefixes)]
         if photos_like not in real_flights:
@@ -149,15 +160,20 @@ def parse_flights(spec) -> list[RenderJob]:
                 raise ValueError(f"flights: expected NAME[:N] with an integer N, got {item!r}") from err
         if name not in list_presets():
             raise ValueError(f"flights: unknown flight {name!r}; expected one of {list_presets()}")
-        area_of_flight(name)
+        try:
+            area_of_flight(name)
+        except ValueError as err:
+            raise ValueError(f"flights: {err}") from err
         if count is not None and count < 1:
             raise ValueError(f"flights: expected N >= 1 in {item!r}")
         out.append(RenderJob(name, count))
     if not out:
         raise ValueError("flights: expected at least one flight")
-    names = [f.name for f in out if f.rows is not None]
-    if len(set(names)) < len(names):
-        raise ValueError(f"flights: expected each pose-file flight name once, got {names}")
+    names = [f.name for f in out]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # two spreads of one flight would share its folder, and the folder would block the same command
+        raise ValueError(f"flights: expected each flight once, got {twice[0]!r} {names.count(twice[0])} times in "
+                         f"{names}")
     return out
 
 

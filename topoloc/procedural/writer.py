@@ -13,7 +13,7 @@ For each flight (a vendored preset, or a name with explicit pose rows such as a 
     out/<flight>-real/<picname>_semantics.npy            its semantics (clouds, snow, real-only objects)
     out/<flight>-real-alt/<picname>.JPG                  the second "real" appearance (only when asked:
     out/<flight>-real-alt/<picname>_semantics.npy        ``domains`` with "real_alt"), semantics warped by its lens
-    out/mini_comballaz.json                              seed, size, version
+    out/mini_comballaz.json                              seed, size, version, ray-casting settings
 
 A flight of explicit pose rows rendered with ``photos_like`` (:func:`pose_flight`) is written like a
 real flight, its photo names ``PHOTO_<idx:05d>``, with ``out/<flight>/photos_like.txt`` naming the
@@ -23,11 +23,13 @@ Every file is written to a temporary name and moved into place, so an interrupte
 leaves a truncated file, and a new run skips the images already complete. A flight folder holds one
 set of views: a run that asks for other pose rows than those it holds (another ``N``, other poses
 under the name) is refused before anything is written; asking for more of the same (another photo
-domain, depth maps, all rows after ``N`` of them) completes it.
+domain of a real flight, depth maps, all rows after ``N`` of them) completes it; a pose flight's photos
+(``photos_like``) are asked for on its first render.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -49,7 +51,8 @@ from topoloc.geodesy import LocalFrame
 from topoloc.procedural._noise import hash_uniform, image_key
 from topoloc.procedural.appearance import appearance_for_flight, bake
 from topoloc.procedural.clearance import MIN_CLEARANCE_M, check_clearance
-from topoloc.procedural.jobs import RenderJob, _first, _photo_names, _select, parse_flights, parse_size, pose_flight
+from topoloc.procedural.jobs import (PHOTO_FOLDER_SUFFIX, RenderJob, _first, _photo_names, _select, parse_flights,
+                                     parse_size, pose_flight)
 from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import build_world
@@ -75,8 +78,6 @@ class OtherPosesError(RenderFolderError):
 FORMAT_VERSION = "7"
 #: Domains `render_flights` can write ("synthetic" always; the photo domains for real flights only).
 RENDER_DOMAINS = ("synthetic", "real", "real_alt")
-#: Folder of each photo domain's images: ``out/<flight><suffix>/<picname>.JPG``.
-PHOTO_FOLDER_SUFFIX = {"real": "-real", "real_alt": "-real-alt"}
 #: In ``out/<flight>/`` of a pose flight rendered with ``photos_like``: the flight whose look its photos have.
 _PHOTOS_LIKE_FILE = "photos_like.txt"
 
@@ -104,8 +105,8 @@ def _remove_stale_tmp(folder: Path) -> None:
 
 
 def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
-    """Refuses a folder rendered with another seed, size or format version; ``write`` records ``meta``
-    in a folder without a manifest."""
+    """Refuses a folder rendered with another seed, size, format version or ray-casting settings (`RenderConfig`);
+    ``write`` records ``meta`` in a folder without a manifest."""
     path = out / "mini_comballaz.json"
     if path.is_file():
         try:
@@ -122,6 +123,15 @@ def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
                 was, wants = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
                 raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {was}, asked for "
                                         f"{wants}; use another folder (a folder holds one seed, size and version)",
+                                        path)
+        # ray-casting settings: recorded since 2026-12-07; a manifest without them was written with the defaults
+        # (nothing else could resume it without mixing settings unseen)
+        held_config = {**dataclasses.asdict(RenderConfig()), **(old.get("render_config") or {})}
+        for key, asked in meta.get("render_config", {}).items():
+            if held_config.get(key) != asked:
+                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render with {key} "
+                                        f"{held_config.get(key)!r}, asked for {asked!r} (RenderConfig; "
+                                        f"`topoloc render --coarse-steps`); use another folder or the same setting",
                                         path)
     elif write:
         _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
@@ -270,13 +280,16 @@ def render_flights(
     photo_domains = tuple(d for d in RENDER_DOMAINS[1:] if d in domains)
     device = resolve_device(device)
     config = config or RenderConfig()
+    if not isinstance(config, RenderConfig):
+        raise TypeError(f"config: expected a RenderConfig or None, got {type(config).__name__}")
     out = Path(out_dir)
     check_output(out, "out_dir", folder=True)
     if (isinstance(min_clearance_m, bool) or not isinstance(min_clearance_m, (int, float))
             or not np.isfinite(min_clearance_m) or min_clearance_m < 0):
         raise ValueError(f"min_clearance_m: expected a non-negative number of metres, got {min_clearance_m!r}")
     manifest = {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
-                "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0}
+                "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0,
+                "render_config": dataclasses.asdict(config)}
     _check_manifest(out, manifest, write=False)  # a folder of another seed: refused before its world is built
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
         rows, names = _rows_and_names(spec)

@@ -54,24 +54,12 @@ from topoloc.procedural.clearance import MIN_CLEARANCE_M, check_clearance
 from topoloc.procedural.jobs import (PHOTO_FOLDER_SUFFIX, RenderJob, _first, _photo_names, _select, parse_flights,
                                      parse_size, pose_flight)
 from topoloc.data.semantics import CLASS_TABLE_FILE, SEMANTIC_CLASSES
+from topoloc.procedural.manifest import MANIFEST_FILE, OtherPosesError, RenderFolderError, check_manifest
 from topoloc.procedural.renderer import RenderConfig, render
 from topoloc.procedural.world import build_world
 
 __all__ = ["RenderJob", "OtherPosesError", "RenderFolderError", "pose_flight", "parse_flights", "parse_size",
            "render_flights", "FORMAT_VERSION", "RENDER_DOMAINS", "PHOTO_FOLDER_SUFFIX"]
-
-
-class RenderFolderError(ValueError):
-    """A render folder holds another render than the one asked for: of another seed, size or format version
-    (``path``: its manifest), or at other poses (`OtherPosesError`)."""
-
-    def __init__(self, message: str, path: Path) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class OtherPosesError(RenderFolderError):
-    """A flight folder holds a render of other poses than those asked for; ``path``: its pose file or folder."""
 
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
@@ -105,36 +93,9 @@ def _remove_stale_tmp(folder: Path) -> None:
 
 
 def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
-    """Refuses a folder rendered with another seed, size, format version or ray-casting settings (`RenderConfig`);
-    ``write`` records ``meta`` in a folder without a manifest."""
-    path = out / "mini_comballaz.json"
-    if path.is_file():
-        try:
-            old = json.loads(path.read_text())
-            if not isinstance(old, dict):
-                raise ValueError(f"a JSON {type(old).__name__}, expected an object")
-        except (UnicodeDecodeError, ValueError) as err:  # json.JSONDecodeError is a ValueError
-            raise RenderFolderError(f"{path}: not a Mini-Comballaz manifest ({err}); expected the JSON object a "
-                                    "render writes (seed, width, height, version), which tells what the folder's "
-                                    "views are; render into another folder", path) from err
-        for what, keys in (("seed", ("seed",)), ("size", ("width", "height")), ("format version", ("version",))):
-            held, asked = (tuple(d.get(k) for k in keys) for d in (old, meta))
-            if held != asked:
-                was, wants = ("x".join(map(str, v)) if what == "size" else repr(v[0]) for v in (held, asked))
-                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render of {what} {was}, asked for "
-                                        f"{wants}; use another folder (a folder holds one seed, size and version)",
-                                        path)
-        # ray-casting settings: recorded since 2026-12-07; a manifest without them was written with the defaults
-        # (nothing else could resume it without mixing settings unseen)
-        held_config = {**dataclasses.asdict(RenderConfig()), **(old.get("render_config") or {})}
-        for key, asked in meta.get("render_config", {}).items():
-            if held_config.get(key) != asked:
-                raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render with {key} "
-                                        f"{held_config.get(key)!r}, asked for {asked!r} (RenderConfig; "
-                                        f"`topoloc render --coarse-steps`); use another folder or the same setting",
-                                        path)
-    elif write:
-        _atomic(path, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+    """`check_manifest`; ``write`` records ``meta`` in a folder without a manifest."""
+    if not check_manifest(out, meta) and write:
+        _atomic(out / MANIFEST_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
 
 
 def _rows_and_names(spec: RenderJob) -> tuple[np.ndarray, list[str]]:

@@ -92,6 +92,10 @@ def test_float_images_in_0_255_are_refused_not_normalised_wrongly():
     once = model.prepare(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"got a minimum of -2\.1.*normalised again"):
         model.prepare(once)
+    # white pixels normalised reach (1 - 0.406) / 0.225 = 2.64 > 2: that was blamed on [0, 255] images
+    full_range = model.prepare(torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)]))
+    with pytest.raises(ValueError, match=r"got a minimum of -2\.1\d* \(maximum 2\.64\d*\): images already normalised"):
+        model.prepare(full_range)
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -132,8 +136,20 @@ def test_bad_arguments(tmp_path):
         Backbone("resnet18", num_classes=10)
     bad = tmp_path / "bad.pth"
     torch.save({"conv1.weight": torch.zeros(1)}, bad)
-    with pytest.raises(RuntimeError, match="bad.pth"):
+    with pytest.raises(ValueError, match=r"bad.pth' is not a state dict of the timm model 'resnet18': keys missing"):
         Backbone("resnet18", pretrained=bad)
+    # timm loads a file non-strictly (its 1000-class fc does not fit num_classes=0): ResNet18 weights gave a
+    # ResNet34 its first layers and left the rest random, and the other way round dropped 96 tensors, each
+    # without an error
+    for source, target, why in (("resnet18", "resnet34", "keys missing 96"), ("resnet34", "resnet18",
+                                                                              "keys not in the model 96")):
+        path = tmp_path / f"{source}.pth"
+        torch.save(timm.create_model(source, pretrained=False).state_dict(), path)
+        with pytest.raises(ValueError, match=rf"{source}.pth' is not a state dict of the timm model '{target}': "
+                                             rf"{why} \(layer1\.2\."):
+            Backbone(target, pretrained=path)
+    with pytest.raises(ValueError, match=r"got 'efficientnet-b0'; did you mean 'efficientnet_b0'"):
+        Backbone("efficientnet-b0")
 
 
 def _input_grad(backbone, size=(64, 64)):
@@ -273,3 +289,14 @@ def test_an_argument_the_timm_model_lacks_is_refused_naming_the_backbone():
     with pytest.raises(TypeError, match=r"^Backbone\('resnet18'\): timm could not build 'resnet18' with \{'nope': 1\} "
                                         r"\(.*unexpected keyword argument 'nope'\)"):
         Backbone("resnet18", nope=1)
+
+
+def test_swin_takes_other_sizes_than_224():
+    # was timm's "AssertionError: Input height (64) doesn't match model (224)": Swin fixes its size unless built
+    # with strict_img_size=False, as ViTs need dynamic_img_size
+    torch.manual_seed(0)
+    bb = Backbone("swin_tiny_patch4_window7_224").eval()
+    with torch.no_grad():
+        fmap = bb.forward_map(torch.rand(1, 3, 64, 96))
+    assert bb.model.patch_embed.strict_img_size is False
+    assert bb.pool(fmap).shape == (1, bb.pooled_dim)

@@ -75,6 +75,14 @@ def test_bad_arguments():
             AtLocLoss(**{name: value})
     with pytest.raises(TypeError, match="`learnable` must be True or False, got 'no'"):
         AtLocLoss(learnable="no")
+    # numpy's float32 was "must be a float, got float32" where its float64 passed; a numpy pred was an AttributeError
+    loss = AtLocLoss(sx=np.float32(0.5), sq=np.float64(-3.0))
+    assert (loss.sax.item(), loss.saq.item()) == (0.5, -3.0)
+    with pytest.raises(TypeError, match=r"^AtLocLoss: `pred` must be a torch tensor, got ndarray"):
+        loss(np.zeros((2, 6), np.float32), torch.zeros(2, 6))
+    # the loss is float32 whatever the prediction's dtype, as its docstring says: exp(-0.5) * 1 + 0.5 + 0 - 3
+    out = loss(torch.ones(2, 6, dtype=torch.float64), torch.cat([torch.zeros(2, 3), torch.ones(2, 3)], 1).double())
+    assert out.dtype == torch.float32 and out.item() == pytest.approx(math.exp(-0.5) + 0.5 - 3.0, abs=1e-6)
 
 
 def test_an_empty_batch_is_refused_not_nan():

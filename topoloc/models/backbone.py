@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Sequence
 from os import PathLike
@@ -23,6 +24,26 @@ _WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".pth.tar", ".ckpt")
 def _is_token_model(model: nn.Module) -> bool:
     """Whether timm's ``forward_features`` returns (B, N, C) tokens (ViT family)."""
     return hasattr(model, "patch_embed") and hasattr(model, "num_prefix_tokens")
+
+
+def _check_weights_file(model: nn.Module, path: str, name: str) -> None:
+    """Refuse a weights file whose keys are not ``model``'s (classifier keys aside): timm loads it with
+    ``strict=False`` (the file's classifier does not fit ``num_classes=0``), so a file of another architecture
+    (ResNet18 weights into a ResNet34) left the layers it lacks at random weights without a word."""
+    from timm.models import load_state_dict
+
+    held = set(load_state_dict(path))
+    wanted = set(model.state_dict())
+    cfg = getattr(model, "pretrained_cfg", None)
+    classifier = (cfg.get("classifier") if isinstance(cfg, dict) else None) or ()
+    prefixes = tuple(f"{c}." for c in ((classifier,) if isinstance(classifier, str) else classifier))
+    missing = sorted(wanted - held)
+    extra = sorted(k for k in held - wanted if not k.startswith(prefixes))
+    if missing or extra:
+        said = "; ".join(f"{what} {len(keys)} ({', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''})"
+                         for what, keys in (("missing", missing), ("not in the model", extra)) if keys)
+        raise ValueError(f"Backbone({name!r}): the weights file {path!r} is not a state dict of the timm model "
+                         f"{name!r}: keys {said}; expected the weights of the same architecture")
 
 
 def _resolve_pretrained(name: str, pretrained: bool | str | PathLike) -> tuple[bool, dict | None]:
@@ -108,7 +129,9 @@ class Backbone(nn.Module):
     CNNs (ResNet, EfficientNet, ConvNeXt, ...) give their last feature map directly. Token models
     (the ViT family) give their patch tokens reshaped to the patch grid; they are built with
     ``dynamic_img_size=True`` unless told otherwise, so any input size divisible by the patch
-    size works. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
+    size works; models that take ``strict_img_size`` (Swin) get ``strict_img_size=False`` likewise.
+    A few architectures fix their input size whatever the arguments (CoaT, LeViT, EfficientFormer
+    at 224 px): timm's own error says so. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
     model's pooling and, where it has them, its final norm layers, so pretrained weights are used
     as they were trained. The classifier is removed (``num_classes=0``).
 
@@ -156,9 +179,12 @@ class Backbone(nn.Module):
     def __init__(self, name: str = "resnet34", pretrained: bool | str | PathLike = False,
                  **timm_kwargs: Any) -> None:
         super().__init__()
-        if not isinstance(name, str) or not timm.is_model(name):
+        hub = isinstance(name, str) and name.startswith(("hf-hub:", "hf_hub:"))  # timm fetches its config
+        if not isinstance(name, str) or not (hub or timm.is_model(name)):
+            close = difflib.get_close_matches(name, timm.list_models(), n=3) if isinstance(name, str) else []
             raise ValueError(
                 f"Backbone: `name` must be a timm model name (see timm.list_models()), got {name!r}"
+                + (f"; did you mean {' or '.join(map(repr, close))}?" if close else "")
             )
         if "num_classes" in timm_kwargs:
             raise ValueError("Backbone: `num_classes` is fixed to 0 (no classifier); do not pass it")
@@ -173,6 +199,8 @@ class Backbone(nn.Module):
             probe = None
         if probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs:
             kwargs["dynamic_img_size"] = True
+        if probe is not None and "strict_img_size" not in kwargs and _accepts(type(probe), "strict_img_size"):
+            kwargs["strict_img_size"] = False  # Swin: any size divisible by its patch and window grid
         if (probe is not None and not use_pretrained and "zero_init_last" not in kwargs
                 and _accepts(type(probe), "zero_init_last")):
             # timm zero-initialises the last BatchNorm of every residual branch (Goyal et al. 2017),
@@ -181,6 +209,10 @@ class Backbone(nn.Module):
             # depends on the input only through an 11 px window every 32 px. A few hundred steps
             # leave it so (residual BN weights ~0.02) and every saliency map is that grid.
             kwargs["zero_init_last"] = False
+        checked = False
+        if overlay is not None and probe is not None:  # before timm loads it non-strictly (num_classes=0)
+            _check_weights_file(probe, overlay["file"], name)
+            checked = True
         del probe
         if overlay is not None:
             kwargs["pretrained_cfg_overlay"] = overlay
@@ -203,8 +235,11 @@ class Backbone(nn.Module):
                 f"(e.g. timm.create_model({name!r}, pretrained=True) then "
                 "torch.save(model.state_dict(), 'weights.pth'), or the model's .safetensors from the "
                 "Hugging Face hub) and pass the file: pretrained='/path/to/weights.pth' or "
-                "pretrained='/path/to/model.safetensors'."
+                "pretrained='/path/to/model.safetensors'. (HF_HUB_OFFLINE=1 makes timm fail at once instead of "
+                "retrying without network.)"
             ) from err
+        if overlay is not None and not checked:  # a model that could not be built on the meta device
+            _check_weights_file(self.model, overlay["file"], name)
         stem_width = kwargs.get("stem_width")
         if stem_width is not None and isinstance(getattr(self.model, "conv1", None), nn.Conv2d) \
                 and hasattr(self.model, "layer1"):

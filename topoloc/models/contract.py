@@ -46,12 +46,14 @@ def check_unit_range(images: Tensor, where: str = "normalize", name: str = "imag
         raise ValueError(f"{where}: float `{name}` {hold} NaN pixels: a corrupt image would give a NaN pose")
     if math.isinf(low) or math.isinf(high):
         raise ValueError(f"{where}: float `{name}` {hold} infinite pixels; expected values in [0, 1]")
-    if high > 2.0:
+    normalised = low < -1.0 and high <= 3.0  # ImageNet's mean and std give about [-2.1, 2.6]; [0, 255] goes higher
+    if high > 2.0 and not normalised:
         raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a maximum of {high:g}: "
                          "divide images in [0, 255] by 255, or pass them as uint8")
     if low < -1.0:
-        raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a minimum of {low:g}: images already "
-                         "normalised by the backbone's mean and std are normalised again; pass them in [0, 1]")
+        raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a minimum of {low:g} (maximum {high:g}): "
+                         "images already normalised by the backbone's mean and std are normalised again; pass them "
+                         "in [0, 1]")
 
 
 def to_unit_float(images: Tensor) -> Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from os import PathLike
 
 import torch
@@ -45,8 +46,9 @@ class AtLocLoss(nn.Module):
     def __init__(self, sx: float = 0.0, sq: float = -3.0, learnable: bool = True) -> None:
         super().__init__()
         for name, value in (("sx", sx), ("sq", sq)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
                 raise TypeError(f"AtLocLoss: `{name}` must be a float, got {type(value).__name__}")
+            value = float(value)  # numpy's float32 is a Real but not a float
             if not math.isfinite(value):
                 raise ValueError(f"AtLocLoss: `{name}` must be a finite log variance, got {value}")
         if not isinstance(learnable, bool):
@@ -62,9 +64,13 @@ class AtLocLoss(nn.Module):
         """The loss and its parts, for logging.
 
         Returns:
-            ``{"loss", "t_l1", "q_l1", "sax", "saq"}``, each a scalar tensor (the L1 terms are the
-            unweighted mean absolute errors).
+            ``{"loss", "t_l1", "q_l1", "sax", "saq"}``, each a float32 scalar tensor whatever the dtype of
+            ``pred`` (the loss is computed in float32; the L1 terms are the unweighted mean absolute errors).
         """
+        for name, value in (("pred", pred), ("target", target)):
+            if not isinstance(value, Tensor):
+                raise TypeError(f"AtLocLoss: `{name}` must be a torch tensor, got {type(value).__name__} "
+                                "(torch.as_tensor(...) for an array)")
         if pred.shape != target.shape or pred.ndim != 2 or pred.shape[1] not in (6, 7, 9):
             raise ValueError(
                 "AtLocLoss: `pred` and `target` must both be (B, 9), (B, 7) or (B, 6) with the same shape, "

@@ -61,7 +61,13 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         same_on_batch: apply the same parameters to every image of the batch.
         keepdim: keep the input's shape (``(3, H, W)`` stays unbatched) instead of ``(B, 3, H, W)``.
         needs_seed: draw an integer ``seed`` per image for the op's noise fields.
+
+    Attributes:
+        sized_by_range: parameters whose range maximum sizes a buffer of the op (a noise lattice, a blur
+            kernel); a replayed value above it is refused by `check_params` (it would be computed wrongly).
     """
+
+    sized_by_range: Tuple[str, ...] = ()
 
     def __init__(self, p: float, same_on_batch: bool, keepdim: bool, needs_seed: bool = False) -> None:
         p = check_probability(p, "p")
@@ -183,6 +189,13 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
             if not isinstance(value, Tensor):
                 continue  # a missing entry is named where it is read (`_param`)
             check_param_bounds(type(self).__name__, name, value, low, high)  # integers and bools read as numbers
+        for name in self.sized_by_range:
+            value, top = params.get(name), self._ranges[name][1]
+            largest = float(value.detach().max()) if isinstance(value, Tensor) and value.numel() else -math.inf
+            if largest > top:
+                raise ValueError(f"{type(self).__name__}: params[{name!r}] holds {largest:g}, above this op's {name} "
+                                 f"range, up to {top:g}, which sizes its buffers; build the op with a range that "
+                                 f"holds the values to replay (e.g. {name}=(..., {largest:g})).")
 
     def _process_kwargs_to_params_and_flags(
         self, params: Optional[Dict[str, Tensor]] = None, flags: Optional[Dict[str, Any]] = None, **kwargs: Any

@@ -40,6 +40,8 @@ class RandomEdgeAbstraction(SimToRealAugmentationBase):
         True
     """
 
+    sized_by_range = ("smoothing",)  # the op's own maximum sizes its buffers
+
     def __init__(
         self,
         levels: Tuple[float, float] | float = (3.0, 8.0),

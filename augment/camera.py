@@ -40,6 +40,8 @@ class RandomCameraEffects(SimToRealAugmentationBase):
         torch.Size([2, 3, 16, 16])
     """
 
+    sized_by_range = ("blur_sigma",)  # the op's own maximum sizes its buffers
+
     def __init__(
         self,
         temperature: Tuple[float, float] | float = (-0.12, 0.12),

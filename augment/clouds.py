@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import cloud_layer
+from augment.functional.weather import _cloud_layer
 
 __all__ = ["RandomClouds"]
 
@@ -48,6 +48,8 @@ class RandomClouds(SimToRealAugmentationBase):
         >>> bool((aug(torch.rand(2, 3, 32, 32), params=aug._params) >= 0).all())
         True
     """
+
+    sized_by_range = ("scale",)  # the op's own maximum sizes its buffers
 
     octaves: int
 
@@ -89,7 +91,7 @@ class RandomClouds(SimToRealAugmentationBase):
         shift = self._param(params, "shadow_shift", input) * side
         shadow_shift = torch.stack((shift * torch.cos(angle), shift * torch.sin(angle)), dim=-1)
         grey = self._param(params, "brightness", input)
-        return cloud_layer(
+        return _cloud_layer(
             input,
             seed=self._param(params, "seed", input),
             opacity=self._param(params, "opacity", input),

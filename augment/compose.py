@@ -9,7 +9,7 @@ from kornia.augmentation import ImageSequential
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment._checks import check_image, check_probability
+from augment._checks import check_image, check_pixel_range, check_probability
 from augment.abstraction import RandomEdgeAbstraction
 from augment.camera import RandomCameraEffects
 from augment.clouds import RandomClouds
@@ -117,6 +117,7 @@ class SimToReal(ImageSequential):
         super().__init__(*ops, same_on_batch=same_on_batch, keepdim=keepdim)
         self.strength = s
         self.p = p
+        self._range_checked = False  # the first batch's values are checked to lie in [0, 1]
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
         # kornia's containers turn a numpy array (read as (H, W, C)), a PIL image or a path into a tensor first;
@@ -130,6 +131,9 @@ class SimToReal(ImageSequential):
         check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C)
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
+        if not self._range_checked:  # once, as each op does: named by SimToReal, not by an op the user never built
+            check_pixel_range(input, "SimToReal: input")
+            self._range_checked = True
         if params is not None:  # replayed: the ops' parameters are checked as an op's own replay is
             for item in params:
                 op = self._modules.get(item.name)

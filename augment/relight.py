@@ -147,7 +147,8 @@ class RandomSunRelight(nn.Module):
         on = params["batch_prob"].to(dev).bool()
         # elevations drawn (or replayed and checked) in [5, 90] deg: unit suns above the horizon, no check per batch
         out = _sun_relight(image, normals, sun_direction(az, el), params["sky_share"].to(dev))  # in float32 or 64
-        return poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
+        kept = poison_non_finite(image, torch.where(on[:, None, None, None], out, image))  # as every op does
+        return poison_non_finite(normals, kept)  # corrupt normals too, applied or not
 
     def extra_repr(self) -> str:
         return (f"sun_azimuth={self.sun_azimuth}, sun_elevation={self.sun_elevation}, sky_share={self.sky_share}, "

@@ -8,7 +8,7 @@ import torch  # noqa: F401  (used by the doctests)
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import season_shift
+from augment.functional.appearance import _season_shift
 
 __all__ = ["RandomSeasonShift"]
 
@@ -55,7 +55,7 @@ class RandomSeasonShift(SimToRealAugmentationBase):
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:
-        return season_shift(
+        return _season_shift(
             input,
             autumn=self._param(params, "autumn", input),
             winter=self._param(params, "winter", input),

@@ -8,7 +8,7 @@ import torch  # noqa: F401  (used by the doctests)
 from torch import Tensor
 
 from augment._base import SimToRealAugmentationBase
-from augment.functional import snow_cover
+from augment.functional.weather import _snow_cover
 
 __all__ = ["RandomSnowCover"]
 
@@ -57,7 +57,7 @@ class RandomSnowCover(SimToRealAugmentationBase):
     def apply_transform(
         self, input: Tensor, params: Dict[str, Tensor], flags: Dict[str, Any], transform: Optional[Tensor] = None
     ) -> Tensor:
-        return snow_cover(
+        return _snow_cover(
             input,
             amount=self._param(params, "amount", input),
             softness=self._param(params, "softness", input),

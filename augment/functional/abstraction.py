@@ -65,6 +65,8 @@ def edge_abstraction(
     check_values(levels, "levels", above=-math.inf, below=math.inf)  # below 2 is held to 2 (tested by hand)
     check_values(edge_strength, "edge_strength", at_least=0.0, at_most=1.0)
     check_values(edge_threshold, "edge_threshold", above=0.0, below=math.inf)  # 0 gave all-black images
+    if isinstance(max_smoothing, (int, float)) and not isinstance(max_smoothing, bool):
+        check_values(smoothing, "smoothing", at_most=float(max_smoothing))  # a kernel sized for less cut it short
     return _edge_abstraction(image, levels, smoothing, edge_strength, edge_threshold, max_smoothing)
 
 

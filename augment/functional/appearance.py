@@ -66,6 +66,13 @@ def season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) ->
         True
     """
     check_batch(image, autumn=autumn, winter=winter, tint=tint)
+    for name, value in (("autumn", autumn), ("winter", winter), ("tint", tint)):
+        check_values(value, name, at_least=0.0, at_most=1.0)
+    return _season_shift(image, autumn, winter, tint)
+
+
+def _season_shift(image: Tensor, autumn: Tensor, winter: Tensor, tint: Tensor) -> Tensor:
+    """:func:`season_shift` without its checks (the kornia op passes values drawn from its checked ranges)."""
     work = work_dtype(image.dtype)
     x = image.to(work)
     vegetation = ((excess_green(x) - 0.02) / 0.18).clamp(0.0, 1.0)
@@ -198,6 +205,8 @@ def camera_effects(
     check_values(vignetting, "vignetting", at_least=0.0, below=math.inf)
     check_values(noise_std, "noise_std", at_least=0.0, below=math.inf)
     check_values(seed, "seed", above=-math.inf, below=math.inf)
+    if isinstance(max_blur_sigma, (int, float)) and not isinstance(max_blur_sigma, bool):
+        check_values(blur_sigma, "blur_sigma", at_most=float(max_blur_sigma))  # a kernel sized for less cut it short
     return _camera_effects(image, seed, white_balance, vignetting, noise_std, blur_sigma, max_blur_sigma)
 
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from augment._checks import check_batch
+from augment._checks import check_batch, check_values
 from augment.functional._utils import per_image, work_dtype
 
 __all__ = ["surface_normals", "sun_direction", "sun_relight", "downsample_normals"]
@@ -127,11 +127,13 @@ def sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor) 
                         "divide them by 127, or use RandomSunRelight, which does)")
     _check_normals(normals)
     _check_sun(sun)
+    check_values(sky_share, "sky_share", at_least=0.0, at_most=1.0)  # above 1 turned the relief inside out
     return _sun_relight(image, normals, sun, sky_share)
 
 
 def _check_normals(normals: Tensor, name: str = "normals") -> None:
-    """Refuse normals longer than unit (beyond 10 %; NaN and infinities pass, as in the images): int8 normals
+    """Refuse normals longer than unit (beyond 10 %; NaN and infinities pass: the image comes out all NaN, as for a
+    non-finite image): int8 normals
     scaled by 127 and then cast to float lit every slope white. Shorter ones pass: resized normals are shorter
     where they mix directions, and ``0`` marks the unknown."""
     finite = torch.nan_to_num(normals.detach().float(), nan=0.0, posinf=0.0, neginf=0.0)
@@ -169,7 +171,9 @@ def _sun_relight(image: Tensor, normals: Tensor, sun: Tensor, sky_share: Tensor)
     a = per_image(sky_share, x)
     light = a + (1.0 - a) * cos_i / sin_el[:, None, None, None]
     known = n.abs().sum(dim=1, keepdim=True) > 0
-    return (x * torch.where(known, light, torch.ones_like(light))).clamp(0.0, 1.0).to(image.dtype)
+    out = (x * torch.where(known, light, torch.ones_like(light))).clamp(0.0, 1.0)
+    corrupt = ~torch.isfinite(n).flatten(1).all(dim=1)  # as for images: all NaN, never a plausible-looking image
+    return torch.where(corrupt[:, None, None, None], torch.full_like(out, float("nan")), out).to(image.dtype)
 
 
 def downsample_normals(normals: Tensor, size: tuple[int, int]) -> Tensor:

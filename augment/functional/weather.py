@@ -77,6 +77,36 @@ def cloud_layer(
     check_batch(image, seed=seed, opacity=opacity, coverage=coverage, softness=softness, color=color, scale=scale,
                 shadow_strength=shadow_strength, shadow_shift=shadow_shift,
                 shapes={"color": (3,), "shadow_shift": (2,)})
+    for name, value in (("opacity", opacity), ("coverage", coverage), ("color", color),
+                        ("shadow_strength", shadow_strength)):
+        check_values(value, name, at_least=0.0, at_most=1.0)
+    check_values(softness, "softness", above=0.0, below=math.inf)
+    for name, value in (("seed", seed), ("shadow_shift", shadow_shift)):
+        check_values(value, name, above=-math.inf, below=math.inf)
+    if noise_resolution is not None and (isinstance(noise_resolution, bool) or not isinstance(noise_resolution, int)
+                                         or noise_resolution < 1):
+        raise ValueError(f"noise_resolution must be a positive int or None, got {noise_resolution!r}.")
+    if max_scale is not None and isinstance(max_scale, (int, float)):
+        check_values(scale, "scale", above=0.0, at_most=float(max_scale))  # a lattice sized for less reads its edge
+    return _cloud_layer(image, seed, opacity, coverage, softness, color, scale, shadow_strength, shadow_shift, octaves,
+                        max_scale, noise_resolution)
+
+
+def _cloud_layer(
+    image: Tensor,
+    seed: Tensor,
+    opacity: Tensor,
+    coverage: Tensor,
+    softness: Tensor,
+    color: Tensor,
+    scale: Tensor,
+    shadow_strength: Tensor,
+    shadow_shift: Tensor,
+    octaves: int = 5,
+    max_scale: float | None = None,
+    noise_resolution: int | None = 128,
+) -> Tensor:
+    """:func:`cloud_layer` without its checks (the kornia op passes values drawn from its checked ranges)."""
     if max_scale is None:  # the noise synchronises for the bound anyway (the kornia op passes its own)
         check_values(scale, "scale", above=0.0, below=math.inf)  # 0 divided by zero in the noise lattice
     batch, _, height, width = image.shape
@@ -150,6 +180,22 @@ def snow_cover(
     """
     check_batch(image, amount=amount, softness=softness, brightness=brightness, mask=mask,
                 shapes={"mask": (1, "H", "W")})
+    for name, value in (("amount", amount), ("brightness", brightness)):
+        check_values(value, name, at_least=0.0, at_most=1.0)
+    check_values(softness, "softness", above=0.0, below=math.inf)
+    if mask is not None:
+        check_values(mask, "mask", at_least=0.0, at_most=1.0)
+    return _snow_cover(image, amount, softness, brightness, mask)
+
+
+def _snow_cover(
+    image: Tensor,
+    amount: Tensor,
+    softness: Tensor,
+    brightness: Tensor,
+    mask: Tensor | None = None,
+) -> Tensor:
+    """:func:`snow_cover` without its checks (the kornia op passes values drawn from its checked ranges)."""
     work = work_dtype(image.dtype)
     x = image.to(work)
     luma = luminance(x)
@@ -218,6 +264,11 @@ def haze(
         check_values(horizon, "horizon", below=1.0)  # at or below the bottom edge: every distance 0 / 0
     check_values(density, "density", at_least=0.0, below=math.inf)  # below 0 brightened past the image, clamped
     check_values(airlight, "airlight", at_least=0.0, at_most=1.0)
+    if isinstance(max_distance, bool) or not isinstance(max_distance, (int, float)) or not 0 < max_distance < math.inf:
+        raise ValueError(f"max_distance must be a finite number > 0 (the cap on the horizon model's distance), got "
+                         f"{max_distance!r}.")
+    if depth is not None:
+        check_values(depth, "depth", at_least=0.0, below=math.inf)  # a negative distance brightened past the image
     return _haze(image, density, horizon, airlight, depth, max_distance)
 
 

@@ -17,7 +17,7 @@ Splits (deterministic, see :mod:`topoloc.data.splits`):
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,14 @@ class FlightCollection(Dataset):
     """
 
     def __init__(self, flights: Sequence[TopoFlight]) -> None:
+        if isinstance(flights, TopoFlight) or isinstance(flights, (str, bytes)) or not isinstance(flights, Iterable):
+            raise TypeError(f"flights: expected a list of TopoFlight, got {type(flights).__name__}"
+                            + (" (one flight: [flight])" if isinstance(flights, TopoFlight) else ""))
         flights = list(flights)
+        wrong = next((f for f in flights if not hasattr(f, "frame") or not hasattr(f, "names")), None)
+        if wrong is not None:
+            raise TypeError(f"flights: expected a list of TopoFlight, got a list holding {type(wrong).__name__} "
+                            f"{wrong!r:.60}")
         if not flights:
             raise ValueError("flights: expected at least one TopoFlight")
         frames = {f.frame for f in flights}

@@ -34,6 +34,8 @@ def sample_index(i: Any, n: int) -> int:
         >>> sample_index(-1, 5), sample_index(np.int64(2), 5)
         (4, 2)
     """
+    if isinstance(i, bool):  # operator.index(True) is 1
+        raise TypeError(f"a sample index must be a whole number, got {i!r}")
     try:
         k = operator.index(i)
     except TypeError:

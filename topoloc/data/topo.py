@@ -85,8 +85,8 @@ def read_pic_names(path: Path) -> list[str]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path}: not UTF-8 text ({err}); expected comma-separated photo names, e.g. "
-                         "DJI_0001.JPG,DJI_0002.JPG") from err
+        raise ValueError(f"{path}: not UTF-8 text ({err}); expected comma-separated photo names without their "
+                         "suffix, e.g. DJI_0001,DJI_0002 (the photos DJI_0001.JPG, DJI_0002.JPG)") from err
     return [n.strip() for n in re.split(r"[,\n]", text) if n.strip()]
 
 
@@ -185,10 +185,11 @@ class TopoFlight(PosedImages):
             raise FileNotFoundError(f"{self.folder}: folder not found; {layout}")
         self.frame = area_frame(self.flight, frame)
         self.pose_file = self.folder / f"{self.flight}_poses.npy"
-        if not self.pose_file.is_file():
+        if not self.pose_file.exists():  # a folder in its place: read_pose_file says so
             raise FileNotFoundError(f"{self.folder}: not a TOPO flight, {self.pose_file.name} is missing; {layout}")
         poses = read_pose_file(self.pose_file)
         n_rows = len(poses)
+        self._check_frame_fits(poses, frame)
         bad_rows = self._bad_rows(poses)
 
         pic_file = self.folder / f"{self.flight}_pic_names.csv"
@@ -238,6 +239,23 @@ class TopoFlight(PosedImages):
         self.names = [p.stem for p in (self.real_paths or self.render_paths)]
 
     # ----------------------------------------------------------------------------------- scanning
+    def _check_frame_fits(self, poses: np.ndarray, frame: object) -> None:
+        """Refuse a ``frame`` given for a flight none of whose positions lie within ``max_distance_m`` of its origin
+        (each row was reported as a bad file, and skipping them left an empty dataset)."""
+        finite = poses[np.all(np.isfinite(poses), axis=1)]
+        if frame is None or self.max_distance_m is None or not len(finite):
+            return
+        dist_m = np.linalg.norm(finite[:, :3] - self.frame.origin_ecef, axis=1)
+        if dist_m.min() > self.max_distance_m:
+            try:
+                own = f"; its name gives {area_frame(self.flight)} (frame=None)"
+            except ValueError:  # a name that tells no area: the frame must be given, another one
+                own = ""
+            given = f"{frame!r} ({self.frame})" if isinstance(frame, str) else str(self.frame)
+            raise ValueError(f"frame: {given} does not fit flight {self.flight}: its nearest position is "
+                             f"{dist_m.min() / 1000:.1f} km from that origin (more than max_distance_m="
+                             f"{self.max_distance_m:g} m){own}")
+
     def _bad_rows(self, poses: np.ndarray) -> dict[int, str]:
         """Rows that are not a pose: NaN / inf, or a position far from the Earth's surface."""
         bad = {int(i): "NaN or inf in the pose row" for i in np.flatnonzero(~np.all(np.isfinite(poses), axis=1))}

@@ -1,0 +1,60 @@
+"""TopoFlight, FlightCollection and ImageCache on inputs an audit found answered badly: a frame that fits none of
+a flight's poses, a single flight or names given for a list of flights, a pose file that is a folder, the
+pic-names hint, and indices that are booleans or count from the end."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from topoloc.data import FlightCollection, ImageCache, TopoFlight
+from topoloc.data.topo import read_pic_names
+
+
+def test_a_frame_that_fits_no_pose_is_named(topo_root):
+    # was "20 bad file(s) (... on_error='skip' skips them)", listing files 41.5 km away, never naming `frame`;
+    # skipping them left an empty dataset. The EPFL origin lies about 41.5 km from Comballaz.
+    with pytest.raises(ValueError, match=r"^frame: 'epfl' \(LocalFrame\(lat_deg=46\.5191.*\)\) does not fit flight "
+                                         r"comballaz-LHS: its nearest position is 4\d\.\d km from that origin \(more "
+                                         r"than max_distance_m=\d+ m\); its name gives LocalFrame\(lat_deg=46\.3705"):
+        TopoFlight(topo_root, "comballaz-LHS", frame="epfl")
+    assert len(TopoFlight(topo_root, "comballaz-LHS", frame="comballaz")) == 18  # its own frame: as before
+
+
+def test_flight_collection_refuses_what_is_not_a_list_of_flights(topo_root):
+    flight = TopoFlight(topo_root, "comballaz-LHS")
+    # a single flight iterated its samples (reading images), then "AttributeError: 'dict' object has no attribute"
+    with pytest.raises(TypeError, match=r"^flights: expected a list of TopoFlight, got TopoFlight \(one flight: "
+                                        r"\[flight\]\)$"):
+        FlightCollection(flight)
+    with pytest.raises(TypeError, match=r"^flights: expected a list of TopoFlight, got a list holding str "):
+        FlightCollection(["comballaz-LHS"])
+    assert len(FlightCollection([flight])) == len(flight)
+
+
+def test_a_pose_file_that_is_a_folder_is_said_so(topo_root):
+    folder = topo_root / "comballaz-LHS"
+    (folder / "comballaz-LHS_poses.npy").unlink()
+    (folder / "comballaz-LHS_poses.npy").mkdir()  # was "comballaz-LHS_poses.npy is missing"
+    with pytest.raises(FileNotFoundError, match=r"comballaz-LHS_poses\.npy: a folder, expected a pose file"):
+        TopoFlight(topo_root, "comballaz-LHS")
+
+
+def test_the_pic_names_hint_gives_names_without_their_suffix(tmp_path):
+    # it suggested "DJI_0001.JPG,DJI_0002.JPG", names that then paired with no render
+    path = tmp_path / "x_pic_names.csv"
+    path.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(ValueError, match=r"photo names without their suffix, e\.g\. DJI_0001,DJI_0002"):
+        read_pic_names(path)
+
+
+def test_indices_are_whole_numbers_and_count_from_the_end(topo_root):
+    flight = TopoFlight(topo_root, "comballaz-LHS")
+    with pytest.raises(TypeError, match="a sample index must be a whole number, got True"):
+        flight[True]  # was sample 1
+    cache = ImageCache(torch.zeros(3, 3, 4, 4, dtype=torch.uint8), torch.eye(4).repeat(3, 1, 1))
+    assert cache[-1]["index"] == 2  # was -1
+    with pytest.raises(IndexError, match="index 3 out of range for 3 samples"):
+        cache[3]
+    with pytest.raises(TypeError, match="a sample index must be a whole number"):
+        cache[1:3]  # was "int() argument must be ... not 'slice'"

@@ -81,8 +81,9 @@ def test_max_distance_m_takes_numpy_numbers(tmp_path, make_topo_flight):
     for far_enough in (np.float32(45_000), np.float64(45_000), np.int64(45_000)):
         ds = TopoFlight(**flight, max_distance_m=far_enough)
         assert len(ds) == 4 and ds.max_distance_m == 45_000.0 and type(ds.max_distance_m) is float
-    with pytest.raises(ValueError, match=r"row 0 of EPFL-2020-09-24-planned_poses.npy: position 4\d\.\d km from the "
-                                         r"origin .*more than max_distance_m=30000 m"):
+    with pytest.raises(ValueError, match=r"^frame: 'comballaz' .* does not fit flight EPFL-2020-09-24-planned: its "
+                                         r"nearest position is 4\d\.\d km from that origin \(more than "
+                                         r"max_distance_m=30000 m\)"):
         TopoFlight(**flight, max_distance_m=np.int64(30_000))
     for bad in (0, 0.0, -1, np.float32(-5.0), float("nan"), True, np.bool_(True), "45000", [45_000]):
         with pytest.raises(ValueError, match="max_distance_m: expected a positive number of metres or None"):

@@ -1,6 +1,8 @@
-"""Makes docs/contact_sheet.png: Mini-Comballaz, synthetic vs real, at real TOPO poses.
+"""Makes docs/contact_sheet.png: Mini-Comballaz, synthetic vs real, at TOPO's pose presets.
 
-Rows: poses of several flights and seasons (nadir, oblique, level); columns: the synthetic
+Rows: poses of several flights and seasons (nadir, oblique, level; the first row from `comballaz-LHS`,
+TOPO's Latin-hypercube sample, the others from real flights; heights "up" in metres in the Comballaz
+frame); columns: the synthetic
 render (TOPO's Cesium look) and the real-photo appearance of the same pose (written as JPEG,
 as `topoloc render` does).
 

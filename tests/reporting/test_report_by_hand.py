@@ -94,8 +94,8 @@ def test_the_error_cdf_of_one_domain(tmp_path, monkeypatch):
     assert ax_t.get_xscale() == "log" and ax_r.get_xscale() == "linear"
     # the method without a real image has no line and no legend entry
     assert len(ax_t.get_lines()) == len(ax_r.get_lines()) == 1
-    assert [t.get_text() for t in ax_t.get_legend().get_texts()] == ["model (median 2.0)"]
-    assert [t.get_text() for t in ax_r.get_legend().get_texts()] == ["model (median 2.5)"]
+    # one legend below both panels (in the panels it hid the medians), each median with its unit
+    assert [t.get_text() for t in figures["cdf.png"].legends[0].get_texts()] == ["model (median 2.0 m / 2.5 deg)"]
     for ax, errors in ((ax_t, [1.0, 2.0, 8.0]), (ax_r, [1.0, 2.5, 8.0])):
         line = ax.get_lines()[0]
         np.testing.assert_allclose(line.get_xdata(), errors, atol=1e-6)
@@ -187,9 +187,9 @@ def test_the_report_text_files_and_links(tmp_path, monkeypatch):
     assert sorted(json.loads((tmp_path / "summary.json").read_text())) == ["other", "run"]
     assert (tmp_path / "predictions" / "mine.csv").read_text() == "a user's table"
     # the CDFs show the test-set methods only (the training fit and validation are on other images)
-    legend = [t.get_text() for t in figures["cdf_synthetic.png"].axes[0].get_legend().get_texts()]
-    assert legend == ["run (median 4.0)", "other (median 4.0)", "constant pose (median 100.0)",
-                      "coverage ceiling (median 50.0)"]
+    legend = [t.get_text().split(" (median")[0] for t in figures["cdf_synthetic.png"].legends[0].get_texts()]
+    assert legend == ["run", "other", "constant pose", "coverage ceiling"]
+    assert "(median 100.0 m / 0.0 deg)" in figures["cdf_synthetic.png"].legends[0].get_texts()[2].get_text()
 
 
 def test_a_report_with_every_bracket_has_no_not_available_section(tmp_path):

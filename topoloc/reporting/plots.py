@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
@@ -21,6 +21,32 @@ from topoloc.evaluation.results import PoseEvaluation
 from topoloc.reporting.saliency_shares import ClassShares
 
 __all__ = ["plot_error_cdf", "plot_shares", "plot_topdown_map", "save_figure"]
+
+
+#: Colours of the trained runs, given in the order of their sorted names (so every figure of a report agrees);
+#: grey and black are left to the baselines and to "before training".
+RUN_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+_BASELINES = ("constant pose", "retrieval", "coverage ceiling", "training fit", "validation", "before training")
+
+
+def method_styles(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Matplotlib line styles by method label, the same in every figure that shows the same runs: a trained run
+    solid in its colour, ``"<run> + AdaBN"`` dashed in its run's colour, baselines grey or black and dotted."""
+    runs = sorted({label.split(" + ")[0] for label in labels if not label.startswith(_BASELINES)})
+    colour = {run: RUN_COLOURS[i % len(RUN_COLOURS)] for i, run in enumerate(runs)}
+    styles: dict[str, dict[str, Any]] = {}
+    greys = iter(("0.45", "0.6", "0.3", "0.7", "0.2"))
+    for label in labels:
+        if label.startswith("constant pose"):
+            styles[label] = {"color": "black", "linestyle": ":"}
+        elif label.startswith("coverage ceiling"):
+            styles[label] = {"color": "black", "linestyle": "--"}
+        elif label.startswith(_BASELINES):
+            styles[label] = {"color": next(greys, "0.5"), "linestyle": "-."}
+        else:
+            run = label.split(" + ")[0]
+            styles[label] = {"color": colour[run], "linestyle": "--" if " + " in label else "-"}
+    return styles
 
 
 def plot_error_cdf(
@@ -45,26 +71,29 @@ def plot_error_cdf(
         raise ValueError("evaluations: expected at least one PoseEvaluation to plot, got none")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 5.2), layout="constrained")
     ax_t, ax_r = fig.subplots(1, 2)
+    styles = method_styles([ev.method for ev in evaluations])
     for ev in evaluations:
         m = ev.mask(domain=domain)
         if not m.any():
             continue
+        medians = []
         for ax, err in ((ax_t, ev.translation_m[m]), (ax_r, ev.rotation_deg[m])):
             x = np.sort(err)
             y = np.arange(1, len(x) + 1) / len(x)
-            ax.step(np.maximum(x, 1e-3), y, where="post", label=f"{ev.method} (median {np.median(err):.1f})")
+            line, = ax.step(np.maximum(x, 1e-3), y, where="post", **styles[ev.method])
+            medians.append(float(np.median(err)))
+        line.set_label(f"{ev.method} (median {medians[0]:.1f} m / {medians[1]:.1f} deg)")
     ax_t.set_xscale("log")
-    ax_t.set_xlabel("translation error (m)")
+    ax_t.set_xlabel("translation error (m, log scale)")
     ax_r.set_xlabel("rotation error (deg)")
     for ax in (ax_t, ax_r):
         ax.set_ylabel("share of images")
         ax.set_ylim(0, 1)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8)  # below the panels: it hid the medians
     fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
-    fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path
 
@@ -97,13 +126,14 @@ def plot_topdown_map(
         ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
     segments = np.stack([true_en, pred_en], axis=1)
     ax.add_collection(LineCollection(list(segments), colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
-    ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="tab:blue", label="true", zorder=3)
-    ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="tab:orange", marker="x", label="predicted", zorder=4)
+    # black and magenta: colours no method has in the other figures
+    ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="black", label="true", zorder=3)
+    ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="magenta", marker="x", label="predicted", zorder=4)
     ax.set_xlabel("east (m)")
     ax.set_ylabel("north (m)")
     ax.set_aspect("equal", adjustable="datalim")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images "
                           f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
     fig.tight_layout()
@@ -128,8 +158,10 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
     """
     if not shares:
         raise ValueError("shares: expected at least one image set")
-    fig = Figure(figsize=(10, 3.2 * len(shares)))
+    fig = Figure(figsize=(10, 3.4 * len(shares)))
     axes = fig.subplots(len(shares), 1, squeeze=False)[:, 0]
+    heads = [head for columns in shares.values() for head in columns]
+    styles = method_styles([head.split(": ")[0] if ": " in head else head for head in heads])
     for ax, (label, columns) in zip(axes, shares.items()):
         first = next(iter(columns.values()))
         area = first.area
@@ -139,14 +171,17 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
         width = 0.8 / len(columns)
         for j, (head, s) in enumerate(columns.items()):
             values = [s.enrichment(c) for c, _ in groups]
-            ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head)
+            run = head.split(": ")[0] if ": " in head else head
+            colour = "0.7" if head.startswith("before") else styles[run]["color"]
+            ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head,
+                   color=colour)
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xticks(np.arange(len(groups)))
-        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.0f}% px" for c, n in groups], fontsize=6,
+        ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.1f}% px" for c, n in groups], fontsize=8,
                            rotation=20)
         ax.set_ylabel("saliency share / pixel share")
-        ax.set_title(label, fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -340,10 +340,13 @@ def write_report(
            "mostly interpolates between training poses (Sattler et al., CVPR 2019): test poses far from every "
            "training pose are hard.", "",
            _coverage_table(ref), "",
-           "## Error distributions", ""]
+           "## Error distributions", "",
+           "Share of the test images with an error below each value, per domain, every test flight of the domain "
+           "pooled (the per-flight medians are in the tables above); translation on a log scale. Trained runs "
+           "solid (with AdaBN dashed, in the run's colour), baselines black or grey and dotted.", ""]
     md += [f"![error CDF, {d}]({_rel(p, out)})" for d, p in zip(domains, cdfs)] + [""]
     md += ["## Top-down maps", "",
-           "East / north in metres about the scene origin: true positions (blue), predictions (orange), "
+           "East / north in metres about the scene origin: true positions (black), predictions (magenta), "
            "a red line between them, training poses in grey.", ""]
     md += [f"![{name}, {d}]({_rel(p, out)})" for name, d, p in maps] + [""]
     for heading, body in (extra_sections or {}).items():

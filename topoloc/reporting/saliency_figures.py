@@ -15,6 +15,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure  # no pyplot: no global backend, no open figures
 import numpy as np
 import torch
@@ -156,11 +158,19 @@ def plot_saliency_figure(
     if row_labels is not None and len(row_labels) != b:
         raise ValueError(f"row_labels: expected {b} labels, got {len(row_labels)}")
     imgs = to_unit_float(images).float().cpu()
-    panels = [imgs] + [overlay(imgs, m.cpu()) for m in columns.values()]
+    # One colour scale for every map column, one for every difference column (a colour bar each): scaled per
+    # panel, a small change looked as saturated as a large one.
+    signed = [bool((m < 0).any()) or " - " in head or "difference" in head for head, m in columns.items()]
+    scales = {kind: _pooled_scale([m for m, s_ in zip(columns.values(), signed) if s_ == kind])
+              for kind in (False, True)}
+    grey = imgs.mean(dim=1, keepdim=True).expand_as(imgs) * 0.4 + 0.3  # differences over a faint grey photo
+    panels = [imgs] + [overlay(grey, m.cpu(), alpha=0.8, vmax=scales[True], signed=True) if s_ else
+                       overlay(imgs, m.cpu(), vmax=scales[False], signed=False)
+                       for m, s_ in zip(columns.values(), signed)]
     heads = ["image", *columns]
     h, w = images.shape[-2:]
     ncol = len(panels)
-    fig = Figure(figsize=(ncol * 2.4, b * 2.4 * h / w + 0.8))
+    fig = Figure(figsize=(ncol * 2.4, b * 2.4 * h / w + 1.4), layout="constrained")
     axes = fig.subplots(b, ncol, squeeze=False)
     for i in range(b):
         for j in range(ncol):
@@ -169,16 +179,39 @@ def plot_saliency_figure(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(heads[j], fontsize=7)
+                ax.set_title(heads[j].replace(": ", ":\n", 1), fontsize=9)
         if row_labels is not None:
-            axes[i, 0].set_ylabel(row_labels[i], fontsize=6)
+            axes[i, 0].set_ylabel(row_labels[i], fontsize=8)
+    for kind, cmap, label in ((False, "jet", "saliency (one scale for every map)"),
+                              (True, "RdBu_r", "difference (red: more, blue: less)")):
+        cols = [j + 1 for j, s_ in enumerate(signed) if s_ == kind]
+        if cols:
+            low = -scales[kind] if kind else 0.0
+            bar = ScalarMappable(norm=Normalize(low, scales[kind]), cmap=cmap)
+            fig.colorbar(bar, ax=[axes[i, j] for i in range(b) for j in cols], location="bottom", shrink=0.8,
+                         aspect=30).set_label(label, fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=10)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_figure(fig, path, dpi=dpi)
     return path
+
+
+def _row_label(flight: str, name: str) -> str:
+    """A short figure-row label: the flight's last word and the image's name without the flight and ``_img``
+    (``planned 00000_100_0416_0001`` for ``comballaz-2020-11-06-planned_00000_100_0416_0001_img``)."""
+    short = name.removeprefix(f"{flight}_").removesuffix("_img")
+    return f"{flight.rsplit('-', 1)[-1]} {short}".strip() if flight else short
+
+
+def _pooled_scale(maps: Sequence[Tensor]) -> float:
+    """The 99th percentile of the magnitudes of ``maps`` pooled (gradient maps are spiky), > 0."""
+    if not maps:
+        return 1.0
+    flat = torch.cat([m.detach().float().abs().flatten().cpu() for m in maps])
+    top = float(torch.quantile(flat[:1_000_000], 0.99)) if flat.numel() else 0.0
+    return top if top > 0 else 1.0
 
 
 def _semantics_twin(ds):
@@ -221,7 +254,7 @@ def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[in
             sample = ds[int(i)]
             img = sample["image"]
             images.append(resize_uint8(img, tuple(image_size)) if image_size else img)
-            names.append(sample["name"])
+            names.append(_row_label(getattr(ds, "flight", ""), str(sample["name"])))
             row = int(sample.get("index", -1))
             if not all_sem:
                 continue
@@ -340,7 +373,7 @@ def saliency_report(
             if not shared_before or not columns:
                 columns["before training" if shared_before else f"{label}: before"] = maps_of(before)
             columns[f"{label}: after"] = maps_of(after)
-            columns[f"{label}: after - before"] = maps_of(after) - maps_of(before)
+            columns[f"{label}: after - initial weights"] = maps_of(after) - maps_of(before)
         rows = _pick(len(images_t), figure_images)
         path = plot_saliency_figure(images_t[rows], {k: v[rows] for k, v in columns.items()},
                                     out / "plots" / f"saliency_{domain}.png", row_labels=[names[i] for i in rows],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -27,6 +29,8 @@ def overlay(
     alpha: float = 0.5,
     cmap: str | None = None,
     clip_quantile: float = 0.99,
+    vmax: float | None = None,
+    signed: bool | None = None,
 ) -> Tensor:
     """Blend a saliency map, coloured by a matplotlib colormap, over an RGB image.
 
@@ -42,6 +46,9 @@ def overlay(
         alpha: weight of the colour, in [0, 1].
         cmap: matplotlib colormap name (default as above).
         clip_quantile: quantile mapped to the top of the colormap, in (0, 1].
+        vmax: one scale for every image instead: non-negative maps go from 0 to ``vmax``, signed ones from
+            ``-vmax`` to ``vmax`` (to compare maps, as in a figure with a colour bar); ``clip_quantile`` unused.
+        signed: colour the maps as signed ones (about 0) or not; None: signed when any value is negative.
 
     Shape:
         - image: (3, H, W) or (B, 3, H, W)
@@ -78,9 +85,13 @@ def overlay(
     if not torch.isfinite(maps).all():
         raise ValueError("overlay: `saliency` has non-finite values")
     flat = maps.flatten(1)
-    signed = bool((flat < 0).any())
+    signed = bool((flat < 0).any()) if signed is None else bool(signed)
     eps = torch.finfo(torch.float32).tiny
-    if signed:
+    if vmax is not None:
+        if isinstance(vmax, bool) or not isinstance(vmax, (int, float)) or not 0.0 < vmax < math.inf:
+            raise ValueError(f"overlay: `vmax` must be a finite number > 0, got {vmax!r}")
+        unit = (maps / vmax).clamp(-1.0, 1.0) * 0.5 + 0.5 if signed else (maps / vmax).clamp(0.0, 1.0)
+    elif signed:
         scale = torch.quantile(flat.abs(), clip_quantile, dim=1).clamp_min(eps).view(-1, 1, 1)
         unit = (maps / scale).clamp(-1.0, 1.0) * 0.5 + 0.5
     else:

@@ -76,3 +76,24 @@ def test_a_mid_epoch_checkpoint_of_two_processes_is_refused_by_one():
     with pytest.raises(ValueError, match=r"mid-epoch by 2 processes; resume it with the same number \(got 1\)"):
         restore_training_state(_checkpoint(TrainConfig(), step=3, **trained), model, criterion, optimizer,
                                TrainConfig(), DistInfo(rank=0, world_size=1))
+
+
+def test_fewer_epochs_than_the_checkpoint_has_begun_are_refused_even_when_allowed(tmp_path):
+    # a checkpoint 1 step into epoch 2 (0-based) resumed with epochs=2 ended at once, leaving that mid-epoch state as
+    # the run's final last.pt, while config.yaml said 2 epochs
+    config = TrainConfig(out_dir=str(tmp_path), resume=True, resume_changes="allow", epochs=2, lr_schedule="cosine")
+    changes = [("epochs", 4, 2)]
+    with pytest.raises(ResumeSettingsError, match=r"is already in epoch 3 \(0-based step 1 of epoch 2\); epochs=2 "):
+        accept_changes(config, _checkpoint(config, epoch=2, step=1, global_step=9), changes, tmp_path, is_main=True)
+    # at the end of epoch 1 (the start of epoch 2), two epochs are done: the run ends there, consistently
+    accept_changes(config, _checkpoint(config, epoch=2, step=0, global_step=8), changes, tmp_path, is_main=True)
+
+
+def test_seed_and_cache_file_are_checked_when_the_config_is_made():
+    # seed 2**70 failed in set-up with numpy's "Seed must be between 0 and 2**32 - 1"; cache_file "" with
+    # "FileExistsError: [Errno 17] File exists: '<out_dir>'"
+    with pytest.raises(ValueError, match=r"`seed` must be below 2\*\*32"):
+        TrainConfig(seed=2**32)
+    assert TrainConfig(seed=2**32 - 1).seed == 2**32 - 1
+    with pytest.raises(ValueError, match=r"`cache_file` must be a file path or None, got ''"):
+        TrainConfig(cache_file="")

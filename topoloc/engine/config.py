@@ -166,7 +166,7 @@ class TrainConfig:
             ``out_dir/best.pt`` when that exists); or the path of a checkpoint to continue from.
         resume_changes: what a resume does when a field that changes how steps are trained
             (``lr``, ``augment``, ``batch_size``, ``model_kwargs``, ... see
-            `topoloc.engine.train.RESUME_FIELDS`) differs from the checkpoint's: ``"refuse"``
+            `topoloc.engine.resume.RESUME_FIELDS`) differs from the checkpoint's: ``"refuse"``
             (an error naming each field, old and new value) or ``"allow"`` (go on, and append
             the changes to ``out_dir/config_changes.log``).
         overwrite: a new run (no checkpoint to resume) into an ``out_dir`` that holds another
@@ -229,6 +229,8 @@ class TrainConfig:
             setattr(self, name, _positive_int(getattr(self, name), name))
         for name in ("val_every", "checkpoint_every_steps", "num_workers", "seed", "augment_ramp_epochs"):
             setattr(self, name, _positive_int(getattr(self, name), name, allow_zero=True))
+        if self.seed >= 2**32:  # numpy's generators take 32 bits: it failed in set-up, naming no field
+            raise ValueError(f"TrainConfig: `seed` must be below 2**32 (numpy's seeds), got {self.seed}")
         self.lr = _float(self.lr, "lr", 0.0)
         self.weight_decay = _float(self.weight_decay, "weight_decay", 0.0)
         self.sx = _float(self.sx, "sx")
@@ -297,6 +299,8 @@ class TrainConfig:
             raise TypeError(f"TrainConfig: `cache_file` must be a path or None, got {self.cache_file!r}")
         if isinstance(self.cache_file, PathLike):
             self.cache_file = str(self.cache_file)
+        if self.cache_file == "":  # resolved to out_dir itself: "FileExistsError: [Errno 17] File exists"
+            raise ValueError("TrainConfig: `cache_file` must be a file path or None, got ''")
         for name in ("out_dir", "cache_file", "init_from", "resume"):  # "~/runs" is the home folder's, as in a shell
             if isinstance(getattr(self, name), str) and getattr(self, name).startswith("~"):
                 setattr(self, name, os.path.expanduser(getattr(self, name)))

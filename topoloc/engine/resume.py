@@ -215,6 +215,11 @@ def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tupl
     if state.step and moved:
         raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
                                   f"epoch and cannot change there ({listed})", changes)
+    reached = state.epoch + (1 if state.step else 0)  # epochs the checkpoint has finished or begun
+    if any(k == "epochs" for k, _, _ in changes) and config.epochs < reached:
+        raise ResumeSettingsError(f"resume: {str(path)!r} is already in epoch {reached} (0-based step "
+                                  f"{state.step} of epoch {state.epoch}); epochs={config.epochs} would end the run "
+                                  f"with a checkpoint from later than its last epoch ({listed})", changes)
     if config.resume_changes != "allow":
         raise ResumeSettingsError(
             f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "

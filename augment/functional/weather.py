@@ -92,20 +92,9 @@ def cloud_layer(
                         max_scale, noise_resolution)
 
 
-def _cloud_layer(
-    image: Tensor,
-    seed: Tensor,
-    opacity: Tensor,
-    coverage: Tensor,
-    softness: Tensor,
-    color: Tensor,
-    scale: Tensor,
-    shadow_strength: Tensor,
-    shadow_shift: Tensor,
-    octaves: int = 5,
-    max_scale: float | None = None,
-    noise_resolution: int | None = 128,
-) -> Tensor:
+def _cloud_layer(image: Tensor, seed: Tensor, opacity: Tensor, coverage: Tensor, softness: Tensor, color: Tensor,
+                 scale: Tensor, shadow_strength: Tensor, shadow_shift: Tensor, octaves: int = 5,
+                 max_scale: float | None = None, noise_resolution: int | None = 128) -> Tensor:
     """:func:`cloud_layer` without its checks (the kornia op passes values drawn from its checked ranges)."""
     if max_scale is None:  # the noise synchronises for the bound anyway (the kornia op passes its own)
         check_values(scale, "scale", above=0.0, below=math.inf)  # 0 divided by zero in the noise lattice
@@ -188,13 +177,8 @@ def snow_cover(
     return _snow_cover(image, amount, softness, brightness, mask)
 
 
-def _snow_cover(
-    image: Tensor,
-    amount: Tensor,
-    softness: Tensor,
-    brightness: Tensor,
-    mask: Tensor | None = None,
-) -> Tensor:
+def _snow_cover(image: Tensor, amount: Tensor, softness: Tensor, brightness: Tensor,
+                mask: Tensor | None = None) -> Tensor:
     """:func:`snow_cover` without its checks (the kornia op passes values drawn from its checked ranges)."""
     work = work_dtype(image.dtype)
     x = image.to(work)

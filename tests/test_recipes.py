@@ -54,7 +54,8 @@ def test_overrides_and_errors(tmp_path):
     with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0 "
                                          r"\(set by the override 'train.epochs=0', not in the file\)$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epochs=0"])
-    with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\]; known: \[.*\] "
+    with pytest.raises(ValueError, match=r"mixed.yaml': train: unknown key\(s\) \['epoch'\] \('epoch': did you mean "
+                                         r"'epochs'\?\); known: \[.*\] "
                                          r"\(set by the override 'train.epoch=3', not in the file\)$"):
         load_recipe(RECIPES / "mixed.yaml", ["train.epoch=3"])
     with pytest.raises(ValueError, match=r"mixed.yaml': train.epochs must be a positive int, got 0 "
@@ -63,7 +64,8 @@ def test_overrides_and_errors(tmp_path):
     # a typo in the file, with an override of a known key: the override was blamed (its key is in the known list)
     typo = tmp_path / "typo.yaml"
     typo.write_text((RECIPES / "mixed.yaml").read_text().replace("\ntrain:\n", "\ntrain:\n  epocs: 2\n", 1))
-    with pytest.raises(ValueError, match=r"typo.yaml': train: unknown key\(s\) \['epocs'\]; known: \[.*'out_dir'.*\]$"):
+    with pytest.raises(ValueError, match=r"typo.yaml': train: unknown key\(s\) \['epocs'\] \('epocs': did you mean "
+                                         r"'epochs'\?\); known: \[.*'out_dir'.*\]$"):
         load_recipe(typo, [f"train.out_dir={tmp_path / 'x'}"])
     # the second "real" appearance (`topoloc render --real-alt`) is a domain a flight spec can name
     assert parse_flight("comballaz-2020-11-06-planned:real_alt:test") == FlightSpec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import math
 import numbers
@@ -327,7 +328,10 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known) + sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"TrainConfig: unknown field(s) {unknown}; known: {sorted(known)}")
+            close = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            meant = "; ".join(f"{k!r}: did you mean {c[0]!r}?" for k, c in close.items() if c)
+            raise ValueError(f"TrainConfig: unknown field(s) {unknown}" + (f" ({meant})" if meant else "")
+                             + f"; known: {sorted(known)}")
         merged = {**values, **overrides}
         if isinstance(merged.get("augment"), str) and merged["augment"].startswith("callable:"):
             merged["augment"] = None

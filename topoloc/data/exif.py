@@ -125,7 +125,8 @@ def _with_ref(value: float, text: str, ref: str, axis: str) -> float:
     if letter not in letters:
         raise ValueError(f"{column}: expected {letters[0]} or {letters[1]} (or the words), got {ref!r}")
     negative = letter == letters[1]
-    if (value < 0) != negative and (value < 0 or re.search(r"[NSEW]\s*$", text.strip(), re.IGNORECASE)):
+    signed = value < 0 or re.search(r"[NSEW]\s*$", text.strip(), re.IGNORECASE)  # the value says its side too
+    if signed and (value < 0) != negative:
         raise ValueError(f"{column} {ref!r} contradicts the {'latitude' if axis == 'lat' else 'longitude'} {text!r}")
     return -abs(value) if negative else value
 

@@ -41,7 +41,7 @@ class FlightCollection(Dataset):
     """
 
     def __init__(self, flights: Sequence[TopoFlight]) -> None:
-        if isinstance(flights, TopoFlight) or isinstance(flights, (str, bytes)) or not isinstance(flights, Iterable):
+        if isinstance(flights, (TopoFlight, str, bytes)) or not isinstance(flights, Iterable):
             raise TypeError(f"flights: expected a list of TopoFlight, got {type(flights).__name__}"
                             + (" (one flight: [flight])" if isinstance(flights, TopoFlight) else ""))
         flights = list(flights)

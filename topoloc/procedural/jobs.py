@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,10 +171,9 @@ def parse_flights(spec) -> list[RenderJob]:
     if not out:
         raise ValueError("flights: expected at least one flight")
     names = [f.name for f in out]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:  # two spreads of one flight would share its folder, and the folder would block the same command
-        raise ValueError(f"flights: expected each flight once, got {twice[0]!r} {names.count(twice[0])} times in "
-                         f"{names}")
+    name, times = Counter(names).most_common(1)[0]
+    if times > 1:  # two spreads of one flight would share its folder, and the folder would block the same command
+        raise ValueError(f"flights: expected each flight once, got {name!r} {times} times in {names}")
     return out
 
 

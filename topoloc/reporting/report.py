@@ -343,7 +343,8 @@ def write_report(
            "## Error distributions", "",
            "Share of the test images with an error below each value, per domain, every test flight of the domain "
            "pooled (the per-flight medians are in the tables above); translation on a log scale. Trained runs "
-           "solid (with AdaBN dashed, in the run's colour), baselines black or grey and dotted.", ""]
+           "solid (with AdaBN dashed, in the run's colour); the constant pose dotted and the coverage ceiling dashed, "
+           "in black; retrievals grey, dash-dotted.", ""]
     md += [f"![error CDF, {d}]({_rel(p, out)})" for d, p in zip(domains, cdfs)] + [""]
     md += ["## Top-down maps", "",
            "East / north in metres about the scene origin: true positions (black), predictions (magenta), "

@@ -4,6 +4,7 @@ and (slow) `topoloc demo --smoke` with the real Mini-Comballaz renderer."""
 import dataclasses
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -186,9 +187,13 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                    "retrieval (features: trained model)", "coverage ceiling"):
         assert f"| {method} | real | 3 |" in text
     assert "| training fit | synthetic | 60 |" in text and "- **real** brackets (median): augmented" in text
+    # all 60 views of the flight, of which the run trained on 50 (its recipe.yaml's split): said
+    other = "are not the checkpoint's training images (60 images now, against the 50 it trained on)"
+    assert other in capsys.readouterr().err and other in text
     assert main(["evaluate", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2020-11-06-planned:real",
                  "--train-flights", "comballaz-demo-train", "--out", str(demo_dir / "cli_eval_adabn"), "--adabn",
                  "--no-retrieval", "--device", "cpu"]) == 0
+    capsys.readouterr()
     text = (demo_dir / "cli_eval_adabn" / "report.md").read_text()
     assert "| augmented + AdaBN | real | 3 |" in text and "| augmented | real | 3 |" in text
     assert "augmented + AdaBN: not computed" not in text  # its brackets are the run's; it has its training fit
@@ -198,6 +203,7 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                  "--out", str(demo_dir / "cli_eval_recipe"), "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_recipe" / "report.md").read_text()
     assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
+    assert "not the checkpoint's training images" not in capsys.readouterr().err + text
     demo_report = (demo_dir / "report.md").read_text()
     ceiling = re.search(r"\| coverage ceiling \| real \| 9 \| ([\d.]+) \| ([\d.]+) \|", demo_report)
     flight_rows = re.findall(r"\| coverage ceiling \| comballaz-2020-11-06-planned \(real\) \| 3 \| "
@@ -213,6 +219,7 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                  "--out", str(demo_dir / "cli_eval_split"), "--device", "cpu"]) == 0
     text = (demo_dir / "cli_eval_split" / "report.md").read_text()
     assert "| training fit | synthetic | 50 |" in text and "| validation | synthetic | 10 |" in text
+    assert "not the checkpoint's training images" not in capsys.readouterr().err + text
     assert re.search(r"\| coverage ceiling \| real \| 3 \| %s \| %s \|" % tuple(map(re.escape, flight_rows[0])), text)
     for bad, named in ((["--split-fractions", "0.9,0.1"], "argument --split-fractions: expected three shares"),
                        (["--split-fractions", "a,b,c"], "argument --split-fractions: expected three shares"),
@@ -279,6 +286,32 @@ def test_evaluate_splits_a_training_flight_as_training_did_and_says_what_it_saw(
     # its validation split is held out of training: no note
     assert main([*common, "--flights", "comballaz-demo-train:synthetic:val", "--out", str(demo_dir / "ev_val")]) == 0
     assert "at poses of the training" not in capsys.readouterr().err
+
+
+def test_evaluate_says_when_a_training_flight_grew_since_the_training(demo_dir, tmp_path, capsys):
+    # 30 pose rows appended to the training flight: split 0.9 / 0.1 / 0.0 in blocks of 10 over 90 rows, its
+    # validation rows 20-29 of the training became training rows (split_assignment, worked out independently
+    # below), and the brackets were computed on images the model never trained on, without a word.
+    data = tmp_path / "data"
+    shutil.copytree(demo_dir / "data", data)
+    folder = data / demo.TRAIN_FLIGHT
+    poses = np.load(folder / f"{demo.TRAIN_FLIGHT}_poses.npy")
+    grown = np.concatenate([poses, poses[:30] + np.array([0.0, 0.0, 5.0, 0.0, 0.0, 0.0])])
+    np.save(folder / f"{demo.TRAIN_FLIGHT}_poses.npy", grown)
+    stem = folder / demo.TRAIN_FLIGHT
+    for i in range(60, 90):
+        shutil.copy(f"{stem}_{i - 60:05d}_img.png", f"{stem}_{i:05d}_img.png")
+    then, now = (split_assignment(n, (0.9, 0.1, 0.0), block=10) for n in (60, 90))
+    assert set(np.flatnonzero((then == 1) & (now[:60] == 0))) == set(range(20, 30))
+    common = ["evaluate", "--checkpoint", str(demo_dir / "runs" / "no_augmentation" / "last.pt"), "--no-retrieval",
+              "--device", "cpu", "--flights", "comballaz-2020-11-06-planned:synthetic"]
+    said = (f"are not the checkpoint's training images ({(now == 0).sum()} images now, against the {(then == 0).sum()} "
+            "it trained on)")
+    assert main([*common, "--data", str(data), "--out", str(tmp_path / "grown")]) == 0
+    assert said in capsys.readouterr().err and said in (tmp_path / "grown" / "report.md").read_text()
+    # the data it trained on: nothing said
+    assert main([*common, "--data", str(demo_dir / "data"), "--out", str(tmp_path / "same")]) == 0
+    assert "not the checkpoint's training images" not in capsys.readouterr().err
 
 
 def test_evaluate_refuses_to_write_over_a_demo(demo_dir, capsys):

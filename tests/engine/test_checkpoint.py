@@ -223,7 +223,9 @@ def test_data_record_is_the_sha256_of_the_poses_then_each_images_pixel_sum():
     poses = np.tile(np.eye(4), (2, 1, 1))
     poses[1, :3, 3] = [1.5, -2.0, 30.0]
     expected = hashlib.sha256(poses.astype("<f8").tobytes() + np.array([300, 3060], dtype="<i8").tobytes())
-    assert data_record(_cache()) == {"images": 2, "sha256": expected.hexdigest()}
+    poses_only = hashlib.sha256(poses.astype("<f8").tobytes())  # the poses alone, which evaluate compares
+    assert data_record(_cache()) == {"images": 2, "sha256": expected.hexdigest(),
+                                     "poses_sha256": poses_only.hexdigest()}
 
 
 def test_data_record_changes_with_one_pixel_one_pose_or_the_order():
@@ -234,6 +236,7 @@ def test_data_record_changes_with_one_pixel_one_pose_or_the_order():
     order.images, order.c2w = order.images.flip(0), order.c2w.flip(0)
     records = [data_record(c) for c in (pixel, pose, order)]
     assert all(r["images"] == 2 and r["sha256"] != base["sha256"] for r in records)
+    assert [r["poses_sha256"] != base["poses_sha256"] for r in records] == [False, True, True]
 
 
 # ----------------------------------------------------------------------------------- reading back
@@ -246,6 +249,17 @@ def test_a_checkpoint_predating_the_frame_and_data_records_resumes(tiny_config, 
     save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
     read = TrainingState.read(run / "last.pt")
     assert (read.frame, read.training_data, read.epoch, read.step) == (None, None, 1, 0)
+    assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds).history) == 2
+
+
+def test_a_checkpoint_predating_the_poses_digest_resumes_without_a_data_change(tiny_config, pose_images, tmp_path):
+    # its training_data record has no poses_sha256: the keys it has agree, so nothing to refuse
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=1), ds)
+    state = load_checkpoint(run / "last.pt")
+    del state["training_data"]["poses_sha256"]
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
     assert len(train(tiny_config(out_dir=str(run), epochs=2, resume=True), ds).history) == 2
 
 

@@ -55,7 +55,8 @@ def split_assignment(n_rows: int, fractions=DEFAULT_FRACTIONS, seed: int = 0, bl
     The shares are exact (``round(f * n_blocks)`` blocks each, in a hash order of the blocks), so the split of a
     row depends on the number of rows: rows appended to a flight move some existing rows to another split
     (e.g. 568 -> 668 rows in blocks of 25: 125 of the first 568 rows change, 50 of them from val / test into
-    train). Compare models on one pose file; after a flight grows, train and validate again.
+    train). Compare models on one pose file; after a flight grows, train and validate again (`topoloc evaluate`
+    warns when the training rows it reads are not the images a checkpoint trained on).
 
     Args:
         n_rows: rows of the flight's pose file.

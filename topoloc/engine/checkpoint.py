@@ -19,8 +19,9 @@ Python values only):
 - ``frame``: the training poses' local frame, ``{"name", "lat_deg", "lon_deg", "h_m"}`` (name
   ``None`` for an origin that is not one of TOPO's), or ``None`` when the training data did not
   say (an `ImageCache`); absent from checkpoints written before it was recorded
-- ``training_data``: which images the run trains on, ``{"images": N, "sha256": ...}`` (`data_record`:
-  the training poses and each image's pixel sum); absent from checkpoints written before 2026-12-03
+- ``training_data``: which images the run trains on, ``{"images": N, "sha256": ..., "poses_sha256": ...}``
+  (`data_record`: the training poses and each image's pixel sum, and the poses alone); absent from
+  checkpoints written before 2026-12-03, ``poses_sha256`` from those written before 2026-12-07
 - ``scene_head``: the auxiliary scene-coordinate head of ``TrainConfig.scene_coords``, ``{"state":
   its state dict, "stages": the backbone modules it reads, "centre_m": [e, n, u], "scale_m"}``, or
   ``None`` (off); absent from checkpoints written before 2026-12-06. Only resuming reads it.
@@ -55,7 +56,7 @@ from topoloc.models.contract import record_input_size
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
            "TrainingState", "recorded_frame", "capture_rng_state", "restore_rng_state", "frame_record",
-           "check_frame", "frames_differ", "remove_stale_temporaries", "data_record"]
+           "check_frame", "frames_differ", "remove_stale_temporaries", "data_record", "poses_digest"]
 
 CHECKPOINT_FORMAT = "topoloc.checkpoint/1"
 
@@ -217,19 +218,30 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 def data_record(cache: Any) -> dict[str, Any]:
-    """Which images a run trains on, for its checkpoint (``training_data``): their number and a SHA-256 of
-    their poses (float64) and of each image's pixel sum, in order. Cheap on any device: one sum per image.
+    """Which images a run trains on, for its checkpoint (``training_data``): their number, a SHA-256 of their
+    poses (float64) and of each image's pixel sum, in order, and (``poses_sha256``) one of the poses alone, which
+    `topoloc.experiments.leakage.other_training_data` compares without decoding an image. Cheap on any device:
+    one sum per image.
 
     Example:
         >>> from topoloc.data.cache import ImageCache
         >>> cache = ImageCache(torch.zeros(2, 3, 4, 6, dtype=torch.uint8), torch.eye(4).repeat(2, 1, 1).double())
         >>> record = data_record(cache); record["images"], len(record["sha256"])
         (2, 64)
+        >>> record["poses_sha256"] == poses_digest(cache.poses())
+        True
     """
     sums = cache.images.sum(dim=(1, 2, 3), dtype=torch.int64).cpu().numpy()
-    digest = hashlib.sha256(cache.c2w.cpu().to(torch.float64).contiguous().numpy().tobytes())
+    poses = cache.c2w.cpu().to(torch.float64).contiguous().numpy()
+    digest = hashlib.sha256(poses.tobytes())
     digest.update(sums.astype("<i8").tobytes())
-    return {"images": len(cache.images), "sha256": digest.hexdigest()}
+    return {"images": len(cache.images), "sha256": digest.hexdigest(), "poses_sha256": poses_digest(poses)}
+
+
+def poses_digest(c2w: np.ndarray) -> str:
+    """SHA-256 of (N, 4, 4) camera-to-world poses as float64 (C order, native byte order), as `data_record`
+    writes it."""
+    return hashlib.sha256(np.ascontiguousarray(c2w, dtype=np.float64).tobytes()).hexdigest()
 
 
 def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: Any, normalizer: Any,
@@ -333,8 +345,9 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         camera-to-world poses in the training set's frame, metres) and its `TrainConfig`.
         The model carries its input contract (`topoloc.models.contract`): ``config["image_size"]``
         (H, W) it was trained at (used by `predict` and `evaluate`), the normalisation it was
-        trained with, and ``config["frame"]`` (the training poses' local frame, see
-        `check_frame`; None when the checkpoint does not record it).
+        trained with, ``config["frame"]`` (the training poses' local frame, see
+        `check_frame`; None when the checkpoint does not record it) and ``config["training_data"]``
+        (the `data_record` of its training images; None when the checkpoint does not record it).
     """
     state = load_checkpoint(path)
     normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
@@ -354,4 +367,5 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
         model.set_input_contract(mean=recorded["mean"], std=recorded["std"])
     if isinstance(getattr(model, "config", None), dict):
         model.config["frame"] = recorded_frame(state)
+        model.config["training_data"] = state.get("training_data")
     return model, normalizer, config

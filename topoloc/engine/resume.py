@@ -187,7 +187,7 @@ def config_changes(config: TrainConfig, state: TrainingState, frame: dict[str, A
             changes.append((k, old, new))
     if state.frame is not None and frame is not None and frames_differ(state.frame, frame):
         changes.append(("frame", state.frame, frame))
-    if state.training_data is not None and data is not None and state.training_data != data:
+    if state.training_data is not None and data is not None and _records_differ(state.training_data, data):
         changes.append(("training data", _data_text(state.training_data), _data_text(data)))
     return changes
 
@@ -195,6 +195,11 @@ def config_changes(config: TrainConfig, state: TrainingState, frame: dict[str, A
 def _beside(path: str, out_dir: str | None) -> str:
     """``path`` relative to ``out_dir`` (``../unaugmented/last.pt``), as a resume compares ``init_from``."""
     return os.path.relpath(os.path.abspath(path), os.path.abspath(out_dir)) if out_dir else path
+
+
+def _records_differ(saved: dict[str, Any], mine: dict[str, Any]) -> bool:
+    """Whether two `data_record` s differ in a key both have (a checkpoint may predate a key)."""
+    return any(saved[k] != mine[k] for k in saved.keys() & mine.keys())
 
 
 def _data_text(record: dict[str, Any]) -> str:

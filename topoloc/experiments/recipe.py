@@ -30,7 +30,8 @@ from topoloc.engine.adapt import ADABN_LABEL
 from topoloc.engine.checkpoint import check_frame, load_model
 from topoloc.engine.evaluate import evaluate
 from topoloc.engine.train import initial_model, train
-from topoloc.experiments.leakage import adopt_training_splits, refuse_foreign_folder, training_rows_in_tests
+from topoloc.experiments.leakage import (adopt_training_splits, other_training_data, refuse_foreign_folder,
+                                        training_rows_in_tests)
 from topoloc.experiments.recipe_spec import (RECIPE_FILE, DataSpec, FlightSpec, Recipe, _recipe_flights,
                                              apply_overrides, build_flights, load_recipe, parse_flight,
                                              refuse_repeated_tests, write_recipe)
@@ -280,7 +281,8 @@ def evaluate_checkpoint(
         val_sets = [ds for ds in val_sets if len(ds)] or None
     elif train_set is not None and val_sets is None:
         notes.append("No validation flights were given: no validation row.")
-    leaks = training_rows_in_tests(tests, train_set.datasets if train_set is not None else [])
+    leaks = other_training_data((getattr(model, "config", None) or {}).get("training_data"), train_set, source)
+    leaks += training_rows_in_tests(tests, train_set.datasets if train_set is not None else [])
     for note in leaks:
         warnings.warn(note, stacklevel=2)
     notes += leaks

@@ -49,6 +49,25 @@ def test_enrichment_by_hand():
     assert np.isnan(s.enrichment(["water"]))  # no pixel: no enrichment, not 0
 
 
+def test_the_enrichment_interval_by_enumerating_every_resample():
+    # three images, saliency / pixel shares of the road: 0.1 / 0.2 (0.5x), 0.3 / 0.1 (3x), 0.2 / 0.2 (1x); the
+    # enrichment is the ratio of the means, 0.2 / (0.5 / 3) = 1.2. Of the 27 equally likely resamples the lowest
+    # ratio is image 1 three times (0.5x, p 1/27 > 2.5 %), the highest image 2 three times (3x): those are the
+    # 2.5 % and 97.5 % quantiles of the exact bootstrap distribution
+    s = ClassShares(["road"], np.array([[0.1], [0.3], [0.2]]), np.array([[0.2], [0.1], [0.2]]))
+    sal, area = [0.1, 0.3, 0.2], [0.2, 0.1, 0.2]
+    ratios = sorted(sum(sal[i] for i in pick) / sum(area[i] for i in pick) for pick in np.ndindex(3, 3, 3))
+    assert (ratios[0], ratios[-1]) == pytest.approx((0.5, 3.0))
+    assert s.enrichment(["road"]) == pytest.approx(1.2)
+    assert s.enrichment_interval(["road"], resamples=20000) == pytest.approx((0.5, 3.0))
+    # a resample of images without road pixels has no enrichment: left out (here only image 2's 0.4 / 0.2 = 2x)
+    holes = ClassShares(["road"], np.array([[0.0], [0.4]]), np.array([[0.0], [0.2]]))
+    assert holes.enrichment_interval(["road"]) == pytest.approx((2.0, 2.0))
+    one = ClassShares(["road"], np.array([[0.3]]), np.array([[0.1]]))
+    assert one.enrichment_interval(["road"]) == pytest.approx((3.0, 3.0))
+    assert all(np.isnan(one.enrichment_interval(["water"])))
+
+
 def test_shares_of_no_image_are_zero():
     empty = ClassShares(["road"], np.zeros((0, 1)), np.zeros((0, 1)))
     assert empty.group(["road"]) == 0.0 and empty.stable == 0.0 and empty.n_images == 0

@@ -150,7 +150,8 @@ def save_figure(fig: Figure, path: str | PathLike, dpi: int) -> Path:
 
 def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | PathLike) -> Path:
     """Bar chart of the enrichment (saliency share / pixel share; 1 = uniform) per class
-    and group, one panel per image set, one bar per column (e.g. before training, each run after).
+    and group, one panel per image set, one bar per column (e.g. before training, each run after), with
+    its 95 % bootstrap interval over the images (`ClassShares.enrichment_interval`) as a whisker.
 
     Args:
         shares: image-set label -> column heading -> `ClassShares` (same images within a set).
@@ -170,16 +171,17 @@ def plot_shares(shares: Mapping[str, Mapping[str, ClassShares]], path: str | Pat
         groups = [(c, n) for c, n in groups if first.group(c, "area") > 0]
         width = 0.8 / len(columns)
         for j, (head, s) in enumerate(columns.items()):
-            values = [s.enrichment(c) for c, _ in groups]
+            values = np.array([s.enrichment(c) for c, _ in groups])
+            low, high = np.array([s.enrichment_interval(c) for c, _ in groups]).T
             run = head.split(": ")[0] if ": " in head else head
             colour = "0.7" if head.startswith("before") else styles[run]["color"]
             ax.bar(np.arange(len(groups)) + (j - (len(columns) - 1) / 2) * width, values, width, label=head,
-                   color=colour)
+                   color=colour, yerr=np.stack([values - low, high - values]), error_kw={"lw": 0.8, "capsize": 2})
         ax.axhline(1.0, color="k", lw=0.8)
         ax.set_xticks(np.arange(len(groups)))
         ax.set_xticklabels([f"{n}\n{100 * first.group(c, 'area'):.1f}% px" for c, n in groups], fontsize=8,
                            rotation=20)
-        ax.set_ylabel("saliency share / pixel share")
+        ax.set_ylabel("saliency share / pixel share\n(whiskers: 95 % interval over the images)", fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.legend(fontsize=8)
     fig.tight_layout()

@@ -410,7 +410,8 @@ def saliency_report(
                   "frame less, with random weights too (convolutions see a border pixel from fewer positions), so "
                   "a class along the border (the sky and the ridgeline at the top of oblique views) reads low by "
                   "its position alone: the before-training column carries the same bias, and the change from it "
-                  "is what training did.", ""]
+                  "is what training did. The chart's whiskers are 95 % bootstrap intervals over the images (one "
+                  "training seed).", ""]
         for set_label, cols in shares.items():
             lines += [f"*{set_label}*", "", shares_table(cols), ""]
         lines += [f"![saliency share per class]({_link(path, out)})", "", *(t + "\n" for t in texts)]

@@ -113,6 +113,8 @@ class TestCorridor:
                                    [-85.0, -4.0, -30.0, 0.0, -90.0, -5.0, -80.0])
         np.testing.assert_allclose(wrap_deg([180.0, -180.0, 190.0, -181.0, 720.0]),
                                    [-180.0, -180.0, -170.0, 179.0, 0.0])
+        # a hair below -180: np.mod's remainder rounds up to 360, which gave 180.0, outside [-180, 180)
+        assert wrap_deg(-180.00000000000003) == -180.0 and wrap_deg([-180.00000000000003])[0] == -180.0
 
     def test_travel_direction_not_heading(self):
         # flying north at the origin while facing east (crabbing): along-track is north

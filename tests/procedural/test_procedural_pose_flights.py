@@ -395,6 +395,44 @@ def test_rows_looking_above_the_horizon_get_a_one_line_warning_naming_them(tmp_p
                     "rendered as given"], said
 
 
+def test_angles_in_radians_are_warned_about_by_the_samplers_and_the_renderer(tmp_path, capsys):
+    # the planned flight's rows with their angles in radians (pitch -60 deg -> -1.05): rendered looking almost
+    # level before, without a word; in degrees, nothing said
+    from topoloc.data.pose_lhs import lhs_envelope
+    from topoloc.data.pose_sampling import corridor
+
+    rows = _planned_rows(5)
+    radians = rows.copy()
+    radians[:, 3:] = np.radians(rows[:, 3:])
+    said = r"every yaw, pitch and roll lies within \+-2 pi and every pitch within \[-pi/2, 0\]: angles in radians\?"
+    with pytest.warns(UserWarning, match="^flight_rows: " + said):
+        corridor(radians, 4, seed=0)
+    with pytest.warns(UserWarning, match="^flight_rows: " + said):
+        lhs_envelope(radians, 4, seed=0)
+    with pytest.warns(UserWarning, match="^poses: " + said):
+        pose_flight("comballaz-rad", radians)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        corridor(rows, 4, seed=0)
+        pose_flight("comballaz-deg", rows)
+    path = tmp_path / "rad.npy"
+    np.save(path, radians)
+    assert main(["poses", "corridor", "--flight", str(path), "--count", "3", "--out", str(tmp_path / "c.npy")]) == 0
+    assert "angles in radians?" in capsys.readouterr().err
+
+
+def test_lhs_around_a_flight_outside_mini_comballaz_says_it_keeps_no_clearance(tmp_path, capsys):
+    # an EPFL flight: no Mini-Comballaz terrain there; the help promises a clearance, so the output says why not
+    assert main(["poses", "lhs", "--flight", "EPFL-2020-09-17-planned", "--count", "4",
+                 "--out", str(tmp_path / "e.npy")]) == 0
+    out = capsys.readouterr().out
+    assert ("note: EPFL-2020-09-17-planned's positions are not all within the Mini-Comballaz area, so its terrain "
+            "is not used: the cameras keep no clearance above the ground (as with --no-terrain)") in out, out
+    assert main(["poses", "lhs", "--flight", "EPFL-2020-09-17-planned", "--count", "4", "--no-terrain",
+                 "--out", str(tmp_path / "f.npy")]) == 0
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_a_flight_named_twice_in_flights_is_refused_before_anything_is_written(tmp_path, capsys):
     # "comballaz-LHS:3,comballaz-LHS:4" rendered 5 files of two spreads into one folder, then refused its own rerun
     out = tmp_path / "o"

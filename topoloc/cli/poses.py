@@ -159,6 +159,9 @@ def _run_lhs(args: argparse.Namespace) -> int:
     else:
         flight = _flight_rows(args.flight)
         ground = None if args.no_terrain else _terrain(flight, world_seed)
+        if ground is None and not args.no_terrain:  # the help promises the clearance: say why there is none
+            print(f"note: {args.flight}'s positions are not all within the Mini-Comballaz area, so its terrain is "
+                  f"not used: the cameras keep no clearance above the ground (as with --no-terrain)")
         frame = LocalFrame.named("comballaz") if ground is not None else None
         rows = lhs_envelope(flight, count, seed=seed, margin_m=margin, frame=frame, ground_m=ground,
                             clearance_m=ENVELOPE_CLEARANCE_M)
@@ -166,7 +169,8 @@ def _run_lhs(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
+    p.add_argument("--count", type=int, required=True, metavar="N",
+                   help="number of poses to write (corridor: fewer where --min-clearance drops views)")
     p.add_argument("--out", required=True, metavar="FILE.npy",
                    help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
                         "is refused, a file holding other poses is replaced with a warning. Float64 (N, 6), ECEF "
@@ -203,7 +207,8 @@ def add(sub) -> argparse.ArgumentParser:
                    help="drop the views whose camera is less than M metres above the Mini-Comballaz surface (ground, "
                         "trees, buildings), which 'topoloc render --poses' would refuse (default: keep every view)")
     c.add_argument("--world-seed", type=int, default=None,
-                   help="seed of the Mini-Comballaz world of --min-clearance (default: 0)")
+                   help="seed of the Mini-Comballaz world of --min-clearance (default: 0; give the --seed that "
+                        "'topoloc render' will render the views with)")
     c.set_defaults(func=_run_corridor)
 
     h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",
@@ -225,6 +230,7 @@ def add(sub) -> argparse.ArgumentParser:
                         "(ENU up 105.9-627.7 m, some cameras under high ground) and --flight may go below "
                         f"the terrain (by default its cameras stay {ENVELOPE_CLEARANCE_M:g} m above it)")
     h.add_argument("--world-seed", type=int, default=None,
-                   help="seed of the Mini-Comballaz world whose terrain is used (default: 0)")
+                   help="seed of the Mini-Comballaz world whose terrain is used (default: 0; give the --seed that "
+                        "'topoloc render' will render the views with)")
     h.set_defaults(func=_run_lhs)
     return p

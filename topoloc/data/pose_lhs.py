@@ -6,13 +6,14 @@ ECEF metres then Cesium / DJI degrees, yaw in [-180, 180), pitch in [-90, 0], ro
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from topoloc.data.pose_sampling import (_check_band, _check_count, _check_ground, _check_number, _check_rows, _rng,
-                                        _rows_frame, wrap_deg)
+                                        _rows_frame, radians_warning, wrap_deg)
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
 
 __all__ = ["latin_hypercube", "LhsArea", "LHS_AREAS", "lhs_envelope", "lhs_area"]
@@ -167,6 +168,8 @@ def lhs_envelope(
         flight_rows: (N, 6) -> (n, 6) float64
     """
     rows = _check_rows(flight_rows)
+    if (said := radians_warning(rows, "flight_rows")) is not None:
+        warnings.warn(said, stacklevel=2)
     n = _check_count(n)
     margin_m = _check_number(margin_m, "margin_m", "a margin in metres")
     if _check_number(yaw_gap_deg, "yaw_gap_deg", "degrees in [0, 360]") > 360.0:

@@ -20,6 +20,7 @@ whether a camera is above the terrain is checked where a terrain exists
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 
@@ -55,6 +56,26 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
             "near the Earth's surface (lat/lon swapped, or local coordinates?)"
         )
     return a
+
+
+def radians_warning(rows: np.ndarray, name: str) -> str | None:
+    """The warning for pose rows whose angles look like radians, or None: every yaw, pitch and roll within
+    +-2 pi, every pitch within [-pi / 2, 0], and not all of them 0 (in degrees: a camera within 6.3 deg of
+    north, level and within 1.6 deg of the horizon, in every row).
+
+    Example:
+        >>> rows = np.array([[4.3e6, 5.0e5, 4.6e6, 1.2, -0.9, 0.02], [4.3e6, 5.0e5, 4.6e6, -2.8, -1.1, 0.0]])
+        >>> radians_warning(rows, "poses.npy").split(":")[0]
+        'poses.npy'
+        >>> radians_warning(rows * [1, 1, 1, 57.3, 57.3, 57.3], "poses.npy") is None
+        True
+    """
+    angles = np.asarray(rows, dtype=np.float64)[:, 3:6]
+    if not (np.all(np.abs(angles) <= 2 * np.pi) and np.all((angles[:, 1] >= -np.pi / 2) & (angles[:, 1] <= 0.0))
+            and np.any(np.abs(angles) > 1e-6)):
+        return None
+    return (f"{name}: every yaw, pitch and roll lies within +-2 pi and every pitch within [-pi/2, 0]: angles in "
+            "radians? Pose rows take Cesium yaw, pitch, roll in degrees (np.degrees converts); used as given")
 
 
 def _check_number(v, name: str, what: str) -> float:
@@ -122,7 +143,9 @@ def wrap_deg(angle_deg) -> np.ndarray:
         >>> wrap_deg([180.0, -190.0, 359.0]).tolist()
         [-180.0, 170.0, -1.0]
     """
-    return np.mod(np.asarray(angle_deg, dtype=np.float64) + 180.0, 360.0) - 180.0
+    wrapped = np.mod(np.asarray(angle_deg, dtype=np.float64) + 180.0, 360.0) - 180.0
+    # np.mod rounds a remainder a hair below 360 up to 360 (-180.00000000000003 -> 180.0): wrap that too
+    return wrapped - 360.0 * (wrapped >= 180.0)
 
 
 def fold_pitch_deg(pitch_deg) -> np.ndarray:
@@ -213,6 +236,8 @@ def corridor(
         ((2000, 6), True)
     """
     rows = _check_rows(flight_rows)
+    if (said := radians_warning(rows, "flight_rows")) is not None:
+        warnings.warn(said, stacklevel=2)
     n = _check_count(n)
     s_m = _check_triple(sigma_m, "sigma_m", "across, along, up in m")
     s_deg = _check_triple(sigma_deg, "sigma_deg", "yaw, pitch, roll in deg")

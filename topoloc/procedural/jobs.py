@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from topoloc.data.pose_sampling import radians_warning
 from topoloc.data.preset import list_presets
 from topoloc.data.topo import read_pose_file
 from topoloc.image_size import parse_image_size
@@ -111,6 +112,8 @@ def pose_flight(name: str, poses, count: int | None = None, photos_like: str | N
         )
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ValueError(f"count: expected an int >= 1 or None, got {count!r}")
+    if (said := radians_warning(rows, source)) is not None:
+        warnings.warn(said, stacklevel=2)
     beyond = np.flatnonzero(np.abs(rows[:, 4]) > 90.0)
     if beyond.size:  # a real gimbal overshoots -90 by a degree (sepey's flight: -91.1), a typo by far more
         warnings.warn(f"{source}: {beyond.size} row(s) with a pitch outside Cesium's [-90, 90] deg (from "

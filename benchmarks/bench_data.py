@@ -15,6 +15,8 @@ Prints the machine, what was compared and the ratios:
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import platform
 import tempfile
 import time
@@ -112,7 +114,12 @@ def main() -> None:
     parser.add_argument("--train", type=positive_int, default=30000, help="training poses for coverage")
     parser.add_argument("--test", type=positive_int, default=5000, help="test poses for coverage")
     args = parser.parse_args()
-    print(f"device: CPU, {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    rows = len(load_preset("comballaz-LHS"))
+    if args.rows > rows:
+        parser.error(f"argument --rows: expected at most the {rows} poses of comballaz-LHS, got {args.rows}")
+    print(f"device: CPU, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+          f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         (tmp / "idx").mkdir()

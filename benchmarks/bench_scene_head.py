@@ -105,8 +105,8 @@ def main() -> None:
     base = statistics.median(times["without the head"])
     for name, gaps in times.items():
         ms = 1000 * statistics.median(gaps)
-        print(f"{name:22s} {ms:6.1f} ms/step {1000 * args.batch / ms:6.1f} img/s  {ms / (1000 * base):4.2f}x the "
-              "step without the head", flush=True)
+        print(f"{name:22s} {ms:6.1f} ms/step {1000 * args.batch / ms:6.1f} img/s  {ms / (1000 * base):4.2f}x as long "
+              "as the step without the head", flush=True)
 
 
 if __name__ == "__main__":

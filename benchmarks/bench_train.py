@@ -4,7 +4,11 @@ Three training rates for the same model (default ``atloc_resnet34`` at 256 x 256
 
 1. original AtLoc path: PIL decodes every PNG in every epoch inside DataLoader workers, then
    torchvision Resize(256) + RandomCrop(256) + ColorJitter(0.7, 0.7, 0.7, 0.5) + ToTensor +
-   Normalize, fp32 model, batches copied to the device;
+   Normalize, batches copied to the device; timed twice on CUDA: with the model as AtLoc trains it
+   (fp32, NCHW) and with topoloc's precision and layout (bf16 autocast, channels_last), which the
+   like-for-like ratio uses, so that it measures the data path alone. The loader decodes up to
+   ``2 x workers`` batches ahead, so its timed steps are at least ten times that (``--original-steps``)
+   and come from one epoch, with no epoch boundary in the timing;
 2. topoloc: ``topoloc.train`` on a decoded uint8 `ImageCache` (decoded once, timed apart),
    batches gathered on the device, augmentations on the device, bf16 autocast and channels_last
    on CUDA (optionally ``torch.compile``); once with the original path's ColorJitter (the
@@ -62,7 +66,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--augment", default="colorjitter,simtoreal", type=augment_list,
                    help="on-device augmentations of the topoloc path, comma separated, each timed on its own "
                         "(colorjitter: the original path's, like for like; simtoreal; none)")
-    p.add_argument("--strength", type=float, default=0.5, help="SimToReal strength")
+    p.add_argument("--strength", type=float, default=0.5, help="SimToReal strength, in [0, 1]")
+    p.add_argument("--original-steps", type=non_negative_int, default=0,
+                   help="timed steps of the original path (0: the larger of --steps and 10 x the 2 x --workers "
+                        "batches its DataLoader decodes ahead, which would otherwise be timed as if free)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (topoloc path and model-only)")
     p.add_argument("--cpu-amp", action="store_true",
                    help="on the CPU, also time the topoloc path under bf16 autocast (TrainConfig.cpu_amp)")
@@ -75,7 +82,39 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--infer-iters", type=positive_int, default=20, help="timed inference calls per setting")
     p.add_argument("--skip-original", action="store_true", help="skip the original AtLoc data path")
     p.add_argument("--json", type=out_file, default=None, help="also write the figures to this JSON file")
-    return p.parse_args()
+    args = p.parse_args()
+    check_args(p, args)
+    return args
+
+
+def check_args(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, by flag, what would otherwise fail after minutes of timing."""
+    from topoloc.data.preset import load_preset
+    from topoloc.models import list_models
+
+    if args.model not in list_models():
+        p.error(f"argument --model: expected one of {', '.join(list_models())}, got {args.model!r}")
+    if not 0.0 <= args.strength <= 1.0:  # NaN fails both
+        p.error(f"argument --strength: expected a number in [0, 1], got {args.strength}")
+    rows = len(load_preset(FLIGHT))
+    if args.batch * (args.steps + args.warmup) > rows:
+        p.error(f"arguments --batch, --steps, --warmup: {args.batch} x ({args.steps} + {args.warmup}) images is more "
+                f"than the {rows} poses of {FLIGHT}; time fewer steps or a smaller batch")
+
+
+def _prefetch_bound(args: argparse.Namespace) -> str:
+    """How far the original path's rate can be overstated by the batches its loader decoded ahead."""
+    ahead, steps = 2 * args.workers, original_steps(args)
+    if not ahead:
+        return ""
+    bound = f"at most {steps / (steps - ahead):.2f}x" if steps > ahead else "without bound"
+    return f", {ahead} batches decoded ahead: its rate overstated {bound} if decoding is what limits it"
+
+
+def original_steps(args: argparse.Namespace) -> int:
+    """Timed steps of the original path: ``--original-steps``, else at least ten times the batches its
+    DataLoader holds decoded ahead (``prefetch_factor`` 2 per worker)."""
+    return args.original_steps or max(args.steps, 10 * 2 * args.workers)
 
 
 def augment_list(text: str) -> list[str]:
@@ -175,50 +214,53 @@ def build(model_name: str, device, channels_last: bool, compile_: bool):
 
 # ----------------------------------------------------------------------------- 1. original AtLoc path
 class PngPoses(torch.utils.data.Dataset):
-    """AtLoc's dataset: PIL decode + torchvision transforms in the worker, every epoch."""
+    """AtLoc's dataset: PIL decode + torchvision transforms in the worker, every epoch. Sample ``i`` is
+    file ``i % len(files)``: one epoch as long as the timing needs, without as many files on disk."""
 
     def __init__(self, files: list[Path], targets: torch.Tensor, transform) -> None:
         self.files, self.targets, self.transform = files, targets, transform
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.targets)
 
     def __getitem__(self, i: int):
-        with open(self.files[i], "rb") as f:
+        with open(self.files[i % len(self.files)], "rb") as f:
             img = Image.open(f).convert("RGB")
         return self.transform(img), self.targets[i]
 
 
-def original_rate(args, files, device) -> float:
+def original_rate(args, files, device, amp: bool = False, channels_last: bool = False) -> float:
+    """Images/s of the original AtLoc path over `original_steps` steps after ``--warmup``, all in one epoch.
+
+    Args:
+        amp, channels_last: the model's precision and layout (AtLoc's own: neither).
+    """
     from torchvision import transforms
 
-    model, runner, loss_fn, optimizer = build(args.model, device, channels_last=False, compile_=False)
+    steps = original_steps(args)
+    model, runner, loss_fn, optimizer = build(args.model, device, channels_last=channels_last, compile_=False)
     mean, std = model.pretrained_cfg["mean"], model.pretrained_cfg["std"]
     tf = transforms.Compose([
         transforms.Resize(args.size), transforms.RandomCrop(args.size),
         transforms.ColorJitter(brightness=0.7, contrast=0.7, saturation=0.7, hue=0.5),
         transforms.ToTensor(), transforms.Normalize(mean, std)])
-    targets = torch.randn(len(files), model.out_dim)  # the pose code: 3 + the rotation code
+    targets = torch.randn((args.warmup + steps) * args.batch, model.out_dim)  # the pose code: 3 + rotation code
     loader = torch.utils.data.DataLoader(
         PngPoses(files, targets, tf), batch_size=args.batch, shuffle=True, num_workers=args.workers,
-        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=args.workers > 0)
-    step = make_step(runner, loss_fn, optimizer, device, amp=False)
+        pin_memory=device.type == "cuda", drop_last=True)
+    step = make_step(runner, loss_fn, optimizer, device, amp=amp)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     model.train()
-    done, timed = 0, 0
+    done = 0
     tic = time.perf_counter()  # with --warmup 0 the first step is timed; otherwise reset after the warm-up
-    while timed < args.steps:
-        for x, target in loader:
-            step(x.to(device, non_blocking=True), target.to(device, non_blocking=True))
-            done += 1
-            if done == args.warmup:
-                sync(device)
-                tic = time.perf_counter()
-            if done > args.warmup:
-                timed += 1
-                if timed == args.steps:
-                    break
+    for x, target in loader:  # one epoch of warm-up + timed steps
+        step(x.to(device, non_blocking=True).contiguous(memory_format=layout), target.to(device, non_blocking=True))
+        done += 1
+        if done == args.warmup:
+            sync(device)
+            tic = time.perf_counter()
     sync(device)
-    return args.steps * args.batch / (time.perf_counter() - tic)
+    return steps * args.batch / (time.perf_counter() - tic)
 
 
 # ----------------------------------------------------------------------------- 2. topoloc
@@ -328,31 +370,42 @@ def main() -> None:
     write_flight(root, sources, n_files)
     files = sorted((root / FLIGHT).glob("*_img.png"))
 
+    cuda = device.type == "cuda"
+    amp, cl = cuda and not args.no_amp, cuda and not args.no_channels_last
     figures: dict[str, float] = {}
     if not args.skip_original:
         figures["original_img_s"] = original_rate(args, files, device)
+        if amp or cl:  # the like-for-like ratio: the same model settings, only the data path differs
+            figures["original_same_precision_img_s"] = original_rate(args, files, device, amp=amp, channels_last=cl)
     for augment in args.augment:
         figures[f"topoloc_{augment}_img_s"], figures["decode_s"] = topoloc_rate(args, root, device, augment)
     if cpu_amp:
         for augment in args.augment:
             figures[f"topoloc_{augment}_cpu_bf16_img_s"], _ = topoloc_rate(args, root, device, augment, cpu_amp=True)
     figures["model_only_img_s"] = model_only_rate(args, device)
-    cuda = device.type == "cuda"
     figures["latency_b1_fp32_ms"], figures["throughput_fp32_img_s"] = inference(args, device, False, False)
     if cuda:
         cl = not args.no_channels_last
         figures["latency_b1_bf16_ms"], figures["throughput_bf16_img_s"] = inference(args, device, True, cl)
 
-    print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}")
+    print(f"\nbench_train  {datetime.date.today()}  device: {name}  torch {torch.__version__}  "
+          f"load average {os.getloadavg()[0]:.1f} (at the end)")
     print(f"model {args.model}, {args.size}x{args.size}, batch {args.batch}, {args.steps} timed steps after "
-          f"{args.warmup} warm-up (topoloc: one untimed epoch of {args.steps}), {args.workers} workers, "
+          f"{args.warmup} warm-up (original path: {original_steps(args)} timed steps{_prefetch_bound(args)}; "
+          f"topoloc: one untimed epoch "
+          f"of {args.steps}), {args.workers} workers, "
           f"augment {','.join(args.augment)} (strength {args.strength}), "
           f"amp {cuda and not args.no_amp}, cpu_amp {cpu_amp}, channels_last {cuda and not args.no_channels_last}, "
           f"compile {args.compile}, "
           f"images: {kind} 720x480 PNG ({len(sources)} distinct, "
           f"{len(files)} files)")
+    where = "in workers" if args.workers else "in the main process"
     if "original_img_s" in figures:
-        print(f"  original AtLoc path (PIL + torchvision in workers, fp32): {figures['original_img_s']:9.1f} img/s")
+        label = f"original AtLoc path (PIL + torchvision {where}, fp32)"
+        print(f"  {label:<55}: {figures['original_img_s']:9.1f} img/s")
+    if "original_same_precision_img_s" in figures:
+        label = f"  the same, model in bf16 {amp} / channels_last {cl}"
+        print(f"{label:<57}: {figures['original_same_precision_img_s']:9.1f} img/s")
     for augment in args.augment:
         label = f"topoloc, {augment} (uint8 cache, on-device batches)"
         print(f"  {label:<55}: {figures[f'topoloc_{augment}_img_s']:9.1f} img/s")
@@ -361,17 +414,20 @@ def main() -> None:
             print(f"  {label:<55}: {figures[f'topoloc_{augment}_cpu_bf16_img_s']:9.1f} img/s")
     print(f"  (one-time decode of {len(files)} PNGs into the cache: {figures['decode_s']:.1f} s)")
     print(f"  model only (tensors already on the device)             : {figures['model_only_img_s']:9.1f} img/s")
+    same = figures.get("original_same_precision_img_s", figures.get("original_img_s"))
     for augment in args.augment:
         rate = figures[f"topoloc_{augment}_img_s"]
-        like = " (like for like)" if augment == "colorjitter" else ""
-        if "original_img_s" in figures:
-            print(f"  topoloc {augment} / original{like} = {rate / figures['original_img_s']:.2f}x")
+        if same is not None:
+            like = " (like for like: the data path alone)" if augment == "colorjitter" else ""
+            print(f"  topoloc {augment} / original, same model settings{like} = {rate / same:.2f}x")
+        if "original_same_precision_img_s" in figures:
+            print(f"  topoloc {augment} / original as AtLoc trains (fp32) = {rate / figures['original_img_s']:.2f}x")
         print(f"  topoloc {augment} / model only = {100 * rate / figures['model_only_img_s']:.0f}%")
         if cpu_amp:
             bf16 = figures[f"topoloc_{augment}_cpu_bf16_img_s"]
             print(f"  topoloc {augment}: bf16 autocast / float32 = {bf16 / rate:.2f}x")
             if "original_img_s" in figures:
-                print(f"  topoloc {augment}, bf16 autocast / original = {bf16 / figures['original_img_s']:.2f}x")
+                print(f"  topoloc {augment}, bf16 autocast / original (fp32) = {bf16 / figures['original_img_s']:.2f}x")
     print(f"  inference fp32: {figures['latency_b1_fp32_ms']:.1f} ms at batch 1, "
           f"{figures['throughput_fp32_img_s']:.1f} img/s at batch {args.batch}")
     if cuda:

@@ -78,8 +78,9 @@ def main() -> None:
             ms, cl_ms = step_ms(channels, stem, args), step_ms(channels, stem, args, channels_last=True)
             base = base or ms
             print(f"{threads} thread{'s' if threads > 1 else ' '}  {name:14s} NCHW {ms:6.0f} ms/step "
-                  f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x the full width | channels_last "
-                  f"{cl_ms:6.0f} ms/step {1000 * args.batch / cl_ms:6.1f} img/s  {ms / cl_ms:4.2f}x NCHW", flush=True)
+                  f"{1000 * args.batch / ms:6.1f} img/s  {base / ms:4.2f}x as fast as the full width | "
+                  f"channels_last {cl_ms:6.0f} ms/step {1000 * args.batch / cl_ms:6.1f} img/s  "
+                  f"{ms / cl_ms:4.2f}x as fast as NCHW", flush=True)
 
 
 if __name__ == "__main__":

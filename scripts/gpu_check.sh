@@ -65,7 +65,7 @@ step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what is l
 }
 
 if [ "$device" = cuda ]; then
-  aug=(--batch 256 --size 256 --iters 10); train=(--steps 15); demo=(); render=(--images 1024 --batch-size 64)
+  aug=(--batch 256 --size 256 --iters 10); train=(--steps 15 --original-steps 80); demo=(); render=(--images 1024 --batch-size 64)
   infer=(--iters 100 --threads 1); verify=()
 else  # dry run: the same commands at toy sizes
   aug=(--batch 8 --size 64 --iters 2 --albu-seconds 0.2); train=(--steps 2 --size 64 --batch 8 --infer-iters 2 --skip-original)

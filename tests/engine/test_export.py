@@ -255,8 +255,11 @@ def test_bench_inference_runs(capsys):
     bench.main(["--iters", "1", "--warmup", "0", "--cases", "0", "--threads", "1", "--no-cuda"])
     out = capsys.readouterr().out
     assert "torch / ort" in out and "onnxruntime" in out
-    (line,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96")]
+    (line,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96 ")]
     assert "cpu 1 thr" in line and float(line.split()[-1]) > 0
+    # the two runtimes give the same pose code, to float32 rounding
+    (said,) = [row for row in out.splitlines() if row.startswith("demo cpu model 64x96: largest |torch - onnxruntime|")]
+    assert float(said.split()[-1]) < 1e-4, said
 
 
 def test_bench_predict_runs(capsys, monkeypatch):

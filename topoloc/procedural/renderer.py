@@ -11,6 +11,13 @@ along the optical axis (m). The first crossing of the surface is found in two pa
 
 Rays that leave the grid without a hit see the far mountains (a ridge profile over azimuth) or
 the sky; terrain hit further than :data:`RIDGE_DISTANCE_M` is labelled ridgeline too.
+
+The second pass is not conservative: a surface nearer than the bracket of a pixel's coarse
+neighbours (an occluder that only pixels between the coarse rays see, mostly the side of a tree
+or a building in an oblique view) is missed, and the ray's first crossing after the bracket's start
+is returned. At 96x64 px that is 1.2 % of the pixels of TOPO's planned Comballaz flight (pitch
+about -60 deg) and 8-10 % of its level flights' (pitch about -12 deg), against dense sampling of
+the same surface (README, "Mini-Comballaz"). A max-mipmap of the surface would bound the march.
 """
 
 from __future__ import annotations

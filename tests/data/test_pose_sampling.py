@@ -183,6 +183,23 @@ class TestCorridor:
 
 
 # ------------------------------------------------------------------------------------------ LHS
+def test_corridor_doubts_rows_that_are_not_a_flight_path():
+    # the LHS set: unrelated poses 592 m apart at the median (worked out here with numpy); its "along track" is the
+    # direction to the next random pose, so unequal across / along sigmas went in arbitrary directions silently
+    import warnings
+
+    lhs = load_preset("comballaz-LHS")[:200]
+    step = np.median(np.linalg.norm(np.diff(lhs[:, :3], axis=0), axis=1))
+    assert step > 100.0
+    with pytest.warns(UserWarning, match=rf"^flight_rows: consecutive rows are {step:.0f} m apart at the median: "
+                                         r"not a flight path\? .* \(30 m, 5 m\) point in arbitrary directions"):
+        corridor(lhs, 10, sigma_m=(30.0, 5.0, 1.0), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        corridor(lhs, 10, sigma_m=(15.0, 15.0, 8.0), seed=0)  # isotropic: the axes do not matter
+        corridor(load_preset("comballaz-2020-11-06-planned"), 10, sigma_m=(30.0, 5.0, 1.0), seed=0)  # 31 m apart
+
+
 def test_latin_hypercube_strata_and_discrepancy_like_scipy():
     qmc = pytest.importorskip("scipy.stats.qmc")
     u = latin_hypercube(97, 5, seed=0)

@@ -31,6 +31,8 @@ __all__ = ["corridor", "wrap_deg", "fold_pitch_deg"]
 
 #: Horizontal displacement (m) between a row's neighbours below which the drone is taken as hovering.
 HOVER_M = 0.5
+#: Median distance (m) between consecutive rows above which `corridor` doubts that they are a flight path.
+PATH_STEP_M = 100.0
 
 
 # ----------------------------------------------------------------------------------- validation
@@ -212,7 +214,10 @@ def corridor(
     row (along: horizontal direction of travel between the row's neighbours, or the heading when
     the drone hovers, i.e. moves less than 0.5 m; across: 90 deg to its right; up: the ellipsoid
     normal). Yaw, pitch and roll get independent Gaussian noise; yaw and roll are wrapped to
-    [-180, 180), pitch is reflected into [-90, 0] (:func:`fold_pitch_deg`).
+    [-180, 180), pitch is reflected into [-90, 0] (:func:`fold_pitch_deg`), a base row's own pitch
+    outside it too, noise or not (sepey's -91.1 deg becomes -88.9 deg). Rows that are not a flight
+    path (consecutive rows more than 100 m apart at the median, e.g. an LHS set) get a warning when
+    the across and along sigmas differ: their axes then point anywhere.
 
     Args:
         flight_rows: the flight's pose rows, ECEF m + Cesium yaw, pitch, roll deg.
@@ -246,6 +251,12 @@ def corridor(
     return_base = check_flag(return_base, "return_base")
     rng = _rng(seed)
     count = len(rows)
+    if count > 2 and s_m[0] != s_m[1]:
+        step = float(np.median(np.linalg.norm(np.diff(rows[:, :3], axis=0), axis=1)))
+        if step > PATH_STEP_M:  # TOPO's flights: 8-31 m between frames
+            warnings.warn(f"flight_rows: consecutive rows are {step:.0f} m apart at the median: not a flight path? "
+                          "Across and along track come from consecutive rows, so their sigmas "
+                          f"({s_m[0]:g} m, {s_m[1]:g} m) point in arbitrary directions here", stacklevel=2)
     base = (np.arange(n) * count) // n if pick == "even" else rng.integers(0, count, n)
     axes = _track_axes(rows)[base]  # (n, 3, 3) across, along, up
     offset = rng.standard_normal((n, 3)) * s_m

@@ -202,21 +202,62 @@ def test_the_statistics_are_of_the_models_normalised_input():
     np.testing.assert_allclose(adapted.bn.running_var.numpy(), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
 
 
-def test_the_batches_are_drawn_in_the_order_the_seed_shuffles():
-    # A flight dark then bright: in its own order each batch of 4 would be one level, and the average of
-    # the two batch variances small. AdaBN averages the per-batch unbiased variances of the batches of
-    # torch.randperm(8) seeded with `seed`, written out here from that definition.
+@pytest.mark.parametrize("one_pass_bytes", [1 << 30, 0], ids=["one pass", "layer by layer"])
+def test_the_variance_is_the_whole_sets_whatever_the_batches_or_their_order(one_pass_bytes, monkeypatch):
+    # A flight dark then bright. torch's update_bn (used until 2026-12-07) averaged the unbiased variances of
+    # the batches, which in the flight's own order are each one level: far below the set's variance.
     images = torch.cat([_images(4, seed=9, level=(0, 64)), _images(4, seed=10, level=(192, 256))])
     x = images.numpy().astype(np.float64) / 255.0
-    order = torch.randperm(8, generator=torch.Generator().manual_seed(3)).numpy()
+    whole = x.var(axis=(0, 2, 3), ddof=1)
+    per_batch = np.mean([x[b].var(axis=(0, 2, 3), ddof=1) for b in np.split(np.arange(8), 2)], axis=0)
+    assert np.all(whole > 2 * per_batch)  # the test can tell the two apart
+    import topoloc.engine.adapt as adapt
 
-    def mean_batch_var(idx):
-        return np.mean([x[b].var(axis=(0, 2, 3), ddof=1) for b in np.split(idx, 2)], axis=0)
+    monkeypatch.setattr(adapt, "ONE_PASS_BYTES", one_pass_bytes)
+    for batch_size, seed in ((4, 0), (2, 3), (8, 1), (3, 5)):
+        adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=batch_size, seed=seed)
+        np.testing.assert_allclose(adapted.bn.running_var.numpy(), whole, rtol=1e-5)
 
-    shuffled, in_order = mean_batch_var(order), mean_batch_var(np.arange(8))
-    assert np.abs(shuffled - in_order).min() > 1e-3  # the test can tell the two apart
-    adapted = adapt_batchnorm(PooledBN(), _cache(images), batch_size=4, seed=3)
-    np.testing.assert_allclose(adapted.bn.running_var.numpy(), shuffled, rtol=1e-5)
+
+class TwoBN(nn.Module):
+    """A batch norm on the image, a ReLU, stochastic depth (timm's DropPath, not a torch dropout) and a second
+    batch norm: the second layer's statistics are those of its input at test time."""
+
+    def __init__(self, drop_path: float = 0.0) -> None:
+        super().__init__()
+        from timm.layers import DropPath
+
+        self.bn1 = nn.BatchNorm2d(3, affine=False)
+        self.drop = DropPath(drop_path)
+        self.bn2 = nn.BatchNorm2d(3, affine=False)
+        self.scale = nn.Parameter(torch.ones(()))
+        self.register_buffer("rot6d", torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]))
+
+    def normalize(self, x):
+        return x
+
+    def forward(self, x):
+        pooled = self.scale * self.bn2(self.drop(torch.relu(self.bn1(x)))).mean((2, 3))
+        return torch.cat([pooled, self.rot6d.expand(len(x), 6)], 1)
+
+
+@pytest.mark.parametrize("one_pass_bytes", [1 << 30, 0], ids=["one pass", "layer by layer"])
+def test_a_later_layer_takes_the_statistics_of_its_input_at_test_time(one_pass_bytes, monkeypatch):
+    # by hand: the first layer's input is the images; the second's is relu((x - mean1) / sqrt(var1 + eps)), the
+    # first layer as it normalises in eval() mode with its adapted statistics; stochastic depth off. A set too
+    # large for one pass goes layer by layer: the same statistics.
+    import topoloc.engine.adapt as adapt
+
+    monkeypatch.setattr(adapt, "ONE_PASS_BYTES", one_pass_bytes)
+    images = _images(10, seed=4)
+    x = images.numpy().astype(np.float64) / 255.0
+    m1, v1 = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3), ddof=1)
+    h = np.maximum((x - m1[:, None, None]) / np.sqrt(v1[:, None, None] + 1e-5), 0.0)
+    for batch_size in (2, 3, 10):
+        adapted = adapt_batchnorm(TwoBN(drop_path=0.5), _cache(images), batch_size=batch_size)
+        np.testing.assert_allclose(adapted.bn1.running_var.numpy(), v1, rtol=1e-5)
+        np.testing.assert_allclose(adapted.bn2.running_mean.numpy(), h.mean(axis=(0, 2, 3)), rtol=1e-5)
+        np.testing.assert_allclose(adapted.bn2.running_var.numpy(), h.var(axis=(0, 2, 3), ddof=1), rtol=1e-5)
 
 
 def test_a_negative_seed_and_no_image_are_refused_by_name():

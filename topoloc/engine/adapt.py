@@ -7,19 +7,27 @@ mean and variance by those of the target images, with no labels and no gradient 
 flight's photos localised after the flight, the target is the flight's own photos (one set of
 statistics per flight and domain); the weights stay those of training.
 
-The statistics are the average over batches of the per-batch statistics, as
-``torch.optim.swa_utils.update_bn`` computes them (it does the re-estimation here).
+The statistics are those of the whole set, layer by layer: each batch-norm layer's running mean and
+(unbiased) variance become the mean and variance of its input over every target image, with the model
+in ``eval()`` mode and the layers before it already adapted, i.e. the inputs it sees at test time. A
+set whose pass fits in `ONE_PASS_BYTES` (a flight of a few hundred images at the demo's size) goes
+through once, as one batch, each layer taking its statistics just before it normalises with them;
+a larger one layer by layer, one pass over the images per layer, each stopped at that layer (about half
+a network's forward cost per layer), combined in float64. Either way the result does not depend on the
+batch size or the images' order (beyond float rounding), and dropout or stochastic depth play no
+part. (Until 2026-12-07 this was ``torch.optim.swa_utils.update_bn``: the average of per-batch
+statistics taken in train mode, whose variance leaves out the spread of the batch means; at the
+default batch of 64 it moved the demo's AdaBN positions by about 1 m at the median, at 16 by 9 m.)
 """
 
 from __future__ import annotations
 
 import copy
 import numbers
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor, nn
-from torch.optim.swa_utils import update_bn
 
 from topoloc._device import module_device, resolve_device
 from topoloc.data.cache import as_cache
@@ -31,6 +39,8 @@ __all__ = ["ADAPTATIONS", "ADABN_LABEL", "adapt_batchnorm", "has_batchnorm"]
 ADAPTATIONS = ("adabn",)
 #: What reports append to a run's name for its AdaBN evaluation.
 ADABN_LABEL = "AdaBN"
+#: Target sets that take at most this much memory (estimated) go through in one pass; larger ones layer by layer.
+ONE_PASS_BYTES = 1 << 30
 
 
 def has_batchnorm(model: nn.Module) -> bool:
@@ -48,10 +58,9 @@ def adapt_batchnorm(
 ) -> nn.Module:
     """A copy of ``model`` whose batch-norm statistics are those of ``data``'s images (AdaBN).
 
-    The copy's weights are the model's; every batch-norm layer's running mean and variance are
-    reset and re-estimated from the images of ``data`` (in batches of ``batch_size``, in an order
-    shuffled by ``seed``: a flight's consecutive photos are alike, and each batch's statistics should
-    be the whole set's). Dropout does not change them (it is off during the pass). The copy is
+    The copy's weights are the model's; every batch-norm layer's running mean and unbiased variance
+    become those of its input over all of ``data``'s images, layer by layer in ``eval()`` mode (the
+    module docstring). ``batch_size`` only sets how many images go through at once. The copy is
     returned in ``eval()`` mode; ``model`` itself is unchanged.
 
     Args:
@@ -59,12 +68,12 @@ def adapt_batchnorm(
             wrapper is unwrapped).
         data: the target images: an `ImageCache` or a dataset of sample dicts (e.g. the photos of
             one flight, no poses needed for the statistics).
-        batch_size: images per forward pass, at least 2 (a batch-norm layer needs two values per
-            channel); the images are split into ``len(data) // batch_size`` nearly equal batches
-            (one batch when there are fewer), so none is left out and each weighs the same.
+        batch_size: images per forward pass, at least 2 (kept from the batch-statistics version; the
+            statistics do not depend on it).
         device: where to run; ``None``: the model's device.
         image_size: (H, W) in pixels; ``None``: the size the model records (as `predict`).
-        seed: seeds the order of the images.
+        seed: a non-negative int; no effect on the statistics since they are the whole set's (kept
+            for the callers that pass it).
 
     Returns:
         The adapted copy, in ``eval()`` mode, on ``device``.
@@ -86,17 +95,109 @@ def adapt_batchnorm(
     cache = as_cache(data, image_size, name="adapt_batchnorm: data")
     if len(cache) == 0:
         raise ValueError("adapt_batchnorm: `data` has no image to take the statistics of")
-    adapted = copy.deepcopy(raw).to(device)
-    order = torch.randperm(len(cache), generator=torch.Generator().manual_seed(seed))
-    dropouts = [m for m in adapted.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+    adapted = copy.deepcopy(raw).to(device).eval()
 
     def batches() -> Iterator[Tensor]:
-        for dropout in dropouts:  # update_bn puts the model in train(); the statistics without dropout
-            dropout.eval()
-        for chunk in torch.tensor_split(order, max(1, len(cache) // batch_size)):
+        for chunk in torch.arange(len(cache)).split(batch_size):
             images, _ = cache.batch(chunk, device)
             yield prepare(adapted, images, channels_last=True)  # faster on both CPU and GPU
 
     with torch.no_grad():
-        update_bn(batches(), adapted)
-    return adapted.eval()
+        layers, per_image = _in_call_order(adapted, next(batches())[:2])
+        if len(cache) * per_image <= ONE_PASS_BYTES:  # the whole set in one train-mode pass: the same statistics
+            _one_pass(adapted, layers, torch.cat(list(batches())))
+            return adapted
+        for layer in layers:
+            mean, var = _input_statistics(adapted, layer, batches)
+            layer.running_mean.copy_(mean.to(layer.running_mean))
+            layer.running_var.copy_(var.to(layer.running_var))
+            layer.num_batches_tracked.zero_()
+    return adapted
+
+
+def _one_pass(model: nn.Module, layers: list[nn.Module], images: Tensor) -> None:
+    """Every layer of ``layers`` takes the statistics of its input over ``images`` (the whole set) in one
+    forward pass in eval mode: a hook sets each layer's running mean and unbiased variance from its input
+    just before the layer normalises that input with them (at its first call)."""
+    done: set[nn.Module] = set()
+
+    def adapt(module: Any, inputs: Any) -> None:
+        if module in done:
+            return
+        x = inputs[0]
+        var, mean = torch.var_mean(x.float(), dim=[d for d in range(x.dim()) if d != 1], correction=1)
+        module.running_mean.copy_(mean.to(module.running_mean))
+        module.running_var.copy_(var.to(module.running_var))
+        module.num_batches_tracked.zero_()
+        done.add(module)
+
+    hooks = [layer.register_forward_pre_hook(adapt) for layer in layers]
+    try:
+        model(images)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+class _Reached(Exception):
+    """Raised by a hook to end a forward pass at the layer whose input it has taken."""
+
+
+def _in_call_order(model: nn.Module, probe: Tensor) -> tuple[list[nn.Module], int]:
+    """The batch-norm layers with running statistics of ``model``, in the order a forward pass calls them, and
+    an estimate of the memory one image takes in a pass (bytes): its input and four times the largest
+    batch-norm input (the layer's input and output, and the convolution around them)."""
+    called: list[nn.Module] = []
+    largest = 0
+
+    def note(module: nn.Module, inputs: Any) -> None:
+        nonlocal largest
+        largest = max(largest, inputs[0].numel() * inputs[0].element_size() // len(inputs[0]))
+        if module not in called:
+            called.append(module)
+
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    hooks = [m.register_forward_pre_hook(note) for m in layers]
+    try:
+        model(probe)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return called, probe[0].numel() * probe.element_size() + 4 * largest
+
+
+def _input_statistics(model: nn.Module, layer: nn.Module, batches: Callable[[], Iterator[Tensor]]
+                      ) -> tuple[Tensor, Tensor]:
+    """Mean and unbiased variance per channel of ``layer``'s input over every image of ``batches()``; each
+    forward pass ends at the layer (its first call, when a layer is called twice). Each batch's mean and
+    sum of squared deviations are combined in float64 (Chan et al.'s pairwise update), which is stable
+    where the mean is large against the spread."""
+    n = mean = m2 = None
+
+    def take(_module: nn.Module, inputs: Any) -> None:
+        nonlocal n, mean, m2
+        x = inputs[0]
+        dims = [d for d in range(x.dim()) if d != 1]  # every axis but the channels'
+        count = x.numel() // x.shape[1]
+        var_b, mean_b = torch.var_mean(x.float(), dim=dims, correction=0)
+        mean_b, m2_b = mean_b.double(), var_b.double() * count
+        if n is None:
+            n, mean, m2 = count, mean_b, m2_b
+        else:
+            delta, total = mean_b - mean, n + count
+            mean = mean + delta * (count / total)
+            m2 = m2 + m2_b + delta * delta * (n * count / total)
+            n = total
+        raise _Reached
+
+    hook = layer.register_forward_pre_hook(take)
+    try:
+        for images in batches():
+            try:
+                model(images)
+            except _Reached:
+                pass
+    finally:
+        hook.remove()
+    assert n is not None and mean is not None and m2 is not None  # at least one batch reached the layer
+    return mean, m2 / max(n - 1, 1)

@@ -334,6 +334,33 @@ def test_no_bar_at_all_without_progress(tiny_config, tmp_path, scripted):
     assert context.bars == []
 
 
+class _TwoArguments(Exception):
+    """An error that pickles but does not unpickle: its constructor takes an argument of its own."""
+
+    def __init__(self, message, path):
+        super().__init__(message)
+        self.path = path
+
+
+def test_a_runs_error_says_which_run_it_came_from(tiny_config, tmp_path, scripted):
+    # the CLI and the study recipe print str(err) alone: "training stopped: loss nan ..." named no run
+    nan = FloatingPointError("training stopped: loss nan at step 2 (epoch 1)")
+    scripted([("done", "b", "b.pt"), ("error", "a", pickle.dumps(nan), "in the process of run 'a':\n...")])
+    configs = {k: tiny_config(out_dir=str(tmp_path / k)) for k in "ab"}
+    with pytest.raises(FloatingPointError) as info:
+        train_side_by_side(configs, [], progress=False)
+    assert str(info.value) == "run 'a': training stopped: loss nan at step 2 (epoch 1)" and info.value.run == "a"
+    # pickled in the run's process, not unpicklable here: its traceback's last line, named
+    payload = pickle.dumps(_TwoArguments("folder refused", "x"))
+    with pytest.raises(TypeError):
+        pickle.loads(payload)
+    note = "in the process of run 'b':\nTraceback ...\ntest_side_by_side._TwoArguments: folder refused\n"
+    scripted([("error", "b", payload, note)])
+    with pytest.raises(RuntimeError) as info:
+        train_side_by_side(configs, [], progress=False)
+    assert str(info.value) == "run 'b': test_side_by_side._TwoArguments: folder refused" and info.value.run == "b"
+
+
 def test_a_warning_every_run_gives_is_shown_once(tiny_config, tmp_path, scripted, caplog):
     scripted([("log", "a", "topoloc.x", logging.WARNING, "slow"), ("log", "b", "topoloc.x", logging.WARNING, "slow"),
               ("done", "a", "a.pt"), ("done", "b", "b.pt")])

@@ -95,6 +95,22 @@ def _run(label: str, config: TrainConfig, data_file: str, threads: int, queue: A
         queue.put(("error", label, payload, note))
 
 
+def _named(payload: bytes, label: str, note: str) -> BaseException:
+    """A run's error, back in this process: its message begins with the run's label (the CLI and the recipes
+    print the message alone), ``run`` is the label, and the child's traceback is a note. An error that pickles
+    but does not unpickle (a constructor with an argument of its own) comes back as a `RuntimeError` of the
+    traceback's last line."""
+    try:
+        err = pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - whatever the error's constructor raises
+        err = RuntimeError(note.strip().splitlines()[-1])
+    if err.args and isinstance(err.args[0], str) and not err.args[0].startswith(f"run {label!r}: "):
+        err.args = (f"run {label!r}: {err.args[0]}", *err.args[1:])
+    err.run = label  # type: ignore[attr-defined]
+    err.add_note(note)
+    return err
+
+
 #: The data files of `train_side_by_side` in the temporary folder; ``pid``: the process that wrote it
 #: (absent from the names of versions before 2026-12-01, whose files are all removed).
 _DATA_FILE = r"topoloc-side-by-side-(?:(?P<pid>\d+)-)?[^-]+\.pkl"
@@ -209,10 +225,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
             elif kind == "done":
                 done[label] = Path(news[2])
             elif kind == "error":
-                err = pickle.loads(news[2])
-                err.run = label
-                err.add_note(news[3])
-                raise err
+                raise _named(news[2], label, news[3])
     finally:
         bar.close()
         for p in procs.values():

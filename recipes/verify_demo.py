@@ -49,6 +49,7 @@ def main() -> None:
     try:
         if args.json:
             check_output(args.json, "--json")  # before minutes of work, not after
+            _check_json(args.json, args.demo)
         rows = verify_demo(args.demo, smoke=args.smoke, seed=args.seed, run=args.run, k=args.k, flights=flights,
                            device=args.device, top=args.top, temperature=args.temperature)
     except (ValueError, FileNotFoundError) as err:
@@ -59,6 +60,16 @@ def main() -> None:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)  # a new folder, as check_output allows
         write_text_atomically(args.json, json.dumps(rows, indent=1) + "\n")
+
+
+def _check_json(path: str, demo: str) -> None:
+    """Refuse a ``--json`` that is not a .json file name, or a file the demo wrote (its report, demo.json)."""
+    target = Path(path).resolve()
+    if target.suffix != ".json":
+        raise ValueError(f"--json {path!r}: expected a file name ending in .json")
+    if target.exists() and Path(demo).resolve() in target.parents:
+        raise ValueError(f"--json {path!r}: a file of the demo in --demo {demo!r}, which the rows would replace; "
+                         "give a new file")
 
 
 #: The library's argument names, as this script's flags.

@@ -704,6 +704,24 @@ def test_verify_demo_takes_the_demos_settings_from_its_record_and_refuses_others
         verify_demo(demo_dir, k=0, top=1)
 
 
+def test_verify_demo_refuses_a_json_that_would_replace_a_demo_file(demo_dir, monkeypatch, capsys):
+    # `--json demo/report.md` (or demo/demo.json) was accepted, and the rows would have replaced the demo's file
+    import runpy
+    import sys
+
+    script = str(RECIPES / "verify_demo.py")
+    for target, said in ((demo_dir / "report.md", "expected a file name ending in .json"),
+                         (demo_dir / "demo.json", "a file of the demo in --demo")):
+        before = target.read_bytes()
+        monkeypatch.setattr(sys, "argv", [script, "--demo", str(demo_dir), "--json", str(target)])
+        monkeypatch.setattr(sys, "path", list(sys.path))
+        with pytest.raises(SystemExit) as exc:
+            runpy.run_path(script, run_name="__main__")
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"verify_demo.py: error: --json {str(target)!r}: {said}" in err, err
+        assert target.read_bytes() == before
+
+
 def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(demo_dir):
     """recipes/verify_demo.py's logic on the tiny demo: its model, constant-pose and retrieval rows are the
     figures the demo's own evaluation wrote to summary.json."""

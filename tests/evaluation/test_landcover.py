@@ -99,17 +99,28 @@ def test_each_part_gives_the_median_not_the_mean_of_skewed_errors():
     assert [p.median_deg for p in parts] == [2.0, 6.0, 2.0, 7.0]
 
 
-def test_many_ties_keep_their_order_across_a_cut():
-    # Twenty views, twelve with none of the class (share 0): cut in two halves of ten, the first half holds the
-    # first ten of those twelve in their own order (images 0, 2, 3, 5, 6, 8, 9, 11, 12, 14), the second the other
-    # two (15, 17) and the eight with some of the class. Errors: image k has k + 1 m.
+def test_tied_shares_stay_in_one_part_whatever_their_order():
+    # Twenty views, twelve with none of the class (share 0). Cut in two halves of ten, the zeros used to be split
+    # by their order in the flight (the first ten in the first half): two parts of the same share, different
+    # errors. Now the twelve make the first part and the eight others the second. Errors: image k has k + 1 m.
     share = np.array([0.0, 0.3, 0.0, 0.0, 0.6, 0.0, 0.0, 0.1, 0.0, 0.0,
                       0.8, 0.0, 0.0, 0.2, 0.0, 0.0, 0.5, 0.0, 0.4, 0.7])
     t = np.arange(1.0, 21.0)
     low, high = errors_by_share(t, t, share, parts=2)
-    assert (low.count, low.low, low.high, high.low, high.high) == (10, 0.0, 0.0, 0.0, 0.8)
-    assert low.median_m == 8.0  # 1, 3, 4, 6, 7 | 9, 10, 12, 13, 15: (7 + 9) / 2
-    assert high.median_m == 15.0  # 2, 5, 8, 11, 14 | 16, 17, 18, 19, 20: (14 + 16) / 2
+    assert (low.count, low.low, low.high, high.count, high.low, high.high) == (12, 0.0, 0.0, 8, 0.1, 0.8)
+    assert low.median_m == 9.5  # 1, 3, 4, 6, 7, 9 | 10, 12, 13, 15, 16, 18: (9 + 10) / 2
+    assert high.median_m == 12.5  # 2, 5, 8, 11 | 14, 17, 19, 20: (11 + 14) / 2
+    flipped = errors_by_share(t[::-1], t[::-1], share[::-1], parts=2)
+    assert [(p.count, p.median_m) for p in flipped] == [(12, 9.5), (8, 12.5)]
+
+
+def test_a_part_that_ties_leave_nothing_for_is_empty():
+    # shares 0, 0, 0, 0.5 in three parts: the first takes ceil(4 / 3) = 2 images and the tie's third, the second
+    # ceil(1 / 2) = 1, the third none
+    parts = errors_by_share(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 4.0]),
+                            np.array([0.0, 0.0, 0.0, 0.5]), parts=3)
+    assert [(p.count, p.median_m) for p in parts[:2]] == [(3, 2.0), (1, 4.0)]
+    assert parts[2].count == 0 and np.isnan(parts[2].median_m) and np.isnan(parts[2].low)
 
 
 def test_as_many_parts_as_images_gives_each_image_its_own_part():

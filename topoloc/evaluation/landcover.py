@@ -3,8 +3,9 @@
 A model trained on renders can localise photos of open meadows about as well as renders and fail on
 views of leafless forest (docs/RESULTS.md). Splitting the test images by the share of one land-cover
 class in view, taken from the synthetic render's semantic map at the same pose, shows that. The
-images are sorted by that share and cut into parts of (nearly) equal size, so that ties (many views
-with none of a class) cannot leave a part empty.
+images are sorted by that share and cut into parts of (nearly) equal size; views with the same share
+stay in one part (many views with none of a class make one larger part), so a part's error never
+depends on where its images happened to sit in the flight.
 """
 
 from __future__ import annotations
@@ -65,8 +66,11 @@ def errors_by_share(translation_m: np.ndarray, rotation_deg: np.ndarray, share: 
                     parts: int = 4) -> list[SharePart]:
     """Median errors of the images cut into ``parts`` groups of nearly equal size by ``share``.
 
-    The images are sorted by share (ties keep their order) and split as `numpy.array_split` does:
-    the first ``N % parts`` groups hold one image more.
+    The images are sorted by share and cut in turn: each group takes its share of the images still left
+    (rounded up, so without ties the sizes are `numpy.array_split`'s), and then every further image with
+    the same share as its last one. Tied shares so never straddle two groups (the images of a tie would
+    otherwise be split by their order in the flight); a group that nothing is left for is empty
+    (``count`` 0, NaN bounds and medians), which only happens when ties take the last images.
 
     Args:
         translation_m, rotation_deg: (N,) errors of each image.
@@ -91,9 +95,18 @@ def errors_by_share(translation_m: np.ndarray, rotation_deg: np.ndarray, share: 
         raise ValueError(f"errors_by_share: `parts` must be an integer from 1 to the number of images ({len(s)}), "
                          f"got {parts!r}")
     order = np.argsort(s, kind="stable")
-    return [SharePart(float(s[idx].min()), float(s[idx].max()), len(idx), float(np.median(t[idx])),
-                      float(np.median(r[idx])))
-            for idx in np.array_split(order, parts)]
+    ranked = s[order]
+    out, start = [], 0
+    for k in range(parts):
+        end = min(len(s), start + -(-(len(s) - start) // (parts - k)))
+        if 0 < end < len(s) and ranked[end - 1] == ranked[end]:  # a tie: all of it in this group
+            end = int(np.searchsorted(ranked, ranked[end - 1], side="right"))
+        idx = order[start:end]
+        out.append(SharePart(float(s[idx].min()), float(s[idx].max()), len(idx), float(np.median(t[idx])),
+                             float(np.median(r[idx]))) if len(idx) else
+                   SharePart(float("nan"), float("nan"), 0, float("nan"), float("nan")))
+        start = end
+    return out
 
 
 def rows_of_poses(c2w: np.ndarray, pose_file_c2w: np.ndarray, tol: float = 1e-3) -> np.ndarray:

@@ -122,7 +122,10 @@ def landcover_section(
                    "of nearly equal size by the share of each common land-cover class in view (from the synthetic "
                    f"render's semantic map at each pose), median m / deg per {group}, least of the class first. A "
                    f"class whose real error rises across its {group}s while the synthetic one does not is one the "
-                   "augmentations do not cover (docs/RESULTS.md: the leafless deciduous forest).")
+                   "augmentations do not cover (docs/RESULTS.md: the leafless deciduous forest). Views with the "
+                   f"same share stay in one {group}: a class absent from many views has a larger first {group} "
+                   f"(`{Path(csv_path).name if csv_path is not None else 'landcover.csv'}` gives each "
+                   f"{group}'s images).")
         if skipped:
             out.append("Split not computed for " + "; ".join(skipped) + ".")
         if not readings or not shown:
@@ -139,9 +142,11 @@ def landcover_section(
                              "median_deg": g.median_deg} for j, g in enumerate(groups)]
                 if k == 0 or not np.array_equal(row, readings[k - 1][3]):  # the bounds of these images
                     rows.append(f"| {name} | share in view | "
-                                + " | ".join(f"{100 * g.low:.0f}-{100 * g.high:.0f} %" for g in groups) + " |")
+                                + " | ".join(f"{100 * g.low:.0f}-{100 * g.high:.0f} %" if g.count else "-"
+                                             for g in groups) + " |")
                 rows.append(f"| | {label} | "
-                            + " | ".join(f"{g.median_m:.0f} m / {g.median_deg:.1f} deg" for g in groups) + " |")
+                            + " | ".join(f"{g.median_m:.0f} m / {g.median_deg:.1f} deg" if g.count else "-"
+                                         for g in groups) + " |")
         out.append("\n".join(rows))
     if csv_path is not None:
         write_rows_csv(records, csv_path, LANDCOVER_COLUMNS)

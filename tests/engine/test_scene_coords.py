@@ -39,6 +39,22 @@ def test_the_stages_of_a_resnet_and_a_vit_refused_by_name():
         scene_stages(vit)
 
 
+def test_a_model_that_cannot_run_is_refused_by_name_with_the_head_on(tmp_path):
+    # two stages of a ResNet: the model cannot run; with the head on, its probe's bare AttributeError came first
+    from topoloc.data.cache import ImageCache
+
+    c2w = torch.eye(4, dtype=torch.float64).repeat(8, 1, 1)
+    c2w[:, 0, 3] = torch.arange(8.0)
+    cache = ImageCache(torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8), c2w)
+    cfg = TrainConfig(model="atloc_resnet18", model_kwargs={"feat_dim": 16, "backbone_kwargs": {"channels": [32, 64]}},
+                      image_size=(32, 32), epochs=1, batch_size=4, out_dir=str(tmp_path / "run"), device="cpu",
+                      scene_coords=3.0, progress=False)
+    with pytest.raises(ValueError, match=r"^TrainConfig.model_kwargs: the model 'atloc_resnet18' built with .* cannot "
+                                         r"run on a \(32, 32\) image \(AttributeError: 'ResNet' object has no "
+                                         r"attribute 'layer3'\)"):
+        train(cfg, cache, scene_points=torch.zeros(8, 3, 32, 32))
+
+
 def test_the_head_learns_the_cells_points(tiny_config, pose_images):
     ds = pose_images(n=24)
     seen: list[float] = []

@@ -106,7 +106,7 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
 
 def _check_aspect(geometry: Path, hw: tuple[int, int], render: Path) -> None:
     """Refuses a geometry file whose (H, W) is not its render's shape, or a scaling of it (TOPO's scene
-    coordinates may be stored at a fraction of the image's resolution): its normals would not line up."""
+    coordinates may be stored at a fraction of the image's resolution): its points or normals would not line up."""
     try:
         with Image.open(render) as im:
             width, height = im.size  # the header only
@@ -115,7 +115,7 @@ def _check_aspect(geometry: Path, hw: tuple[int, int], render: Path) -> None:
     h, w = hw
     if abs(w / h - width / height) > 0.01 * width / height:  # aspect ratios 1 % apart
         raise ValueError(f"{geometry}: is {w}x{h} (W x H), not {width}x{height} or a scaling of it like its render "
-                         f"{render.name}; its normals would not line up with the image")
+                         f"{render.name}; its points or normals would not line up with the image")
 
 
 def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.device = "cpu") -> torch.Tensor:

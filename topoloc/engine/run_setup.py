@@ -280,8 +280,12 @@ class RunSetup:
         if cfg.learn_loss_weights:
             groups.append({"params": list(self.criterion.parameters())})
         if cfg.scene_coords > 0:  # the auxiliary head (a fresh one in a fine-tune too), last in the optimiser
-            self.scene = SceneHeadTraining(model, cfg.image_size, self.train_set, self.scene_points,
-                                           len(self.train_cache), device, self.train_cache.device)
+            try:
+                self.scene = SceneHeadTraining(model, cfg.image_size, self.train_set, self.scene_points,
+                                               len(self.train_cache), device, self.train_cache.device)
+            except Exception:  # noqa: BLE001 - a model that cannot run is refused by name, not by the head's probe
+                check_model_runs(model, cfg.model, cfg.model_kwargs, cfg.image_size, device)
+                raise
             self.scene_points = None  # pooled into the head's targets: not kept for the run
             groups.append({"params": list(self.scene.head.parameters())})
         self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -100,6 +100,26 @@ class TestCrossLocScene:
         with pytest.raises(FileNotFoundError, match="not a DSAC"):
             CrossLocScene(root, "train_sim")
 
+    def test_two_files_of_one_stem_a_dangling_link_and_an_upper_case_suffix(self, tmp_path, row_image):
+        # a.png beside a.jpg kept whichever iterdir listed last, silently; a link to nothing failed only at ds[i];
+        # poses/x.TXT was "no matching file in poses/"
+        root = tmp_path / "naturescape"
+        folder, _, stems = write_scene(root, row_image)
+        (folder / "poses" / f"{stems[2]}.txt").rename(folder / "poses" / f"{stems[2]}.TXT")
+        assert len(CrossLocScene(root, "test_real")) == 5
+        (folder / "rgb" / f"{stems[0]}.jpg").write_bytes((folder / "rgb" / f"{stems[0]}.png").read_bytes())
+        two = rf"stem '{stems[0]}' is held by 2 files \({stems[0]}.jpg, {stems[0]}.png\)"
+        with pytest.raises(ValueError, match=two):
+            CrossLocScene(root, "test_real")
+        (folder / "rgb" / f"{stems[0]}.jpg").unlink()
+        (folder / "rgb" / f"{stems[1]}.png").unlink()
+        (folder / "rgb" / f"{stems[1]}.png").symlink_to(tmp_path / "raw" / "gone.png")
+        with pytest.raises(ValueError, match=rf"{stems[1]}.png: a link to .*gone.png', which does not exist"):
+            CrossLocScene(root, "test_real")
+        with pytest.warns(UserWarning, match="skipped"):
+            assert len(CrossLocScene(root, "test_real", on_error="skip")) == 4
+
+
     def test_a_missing_root_or_another_domain_is_named(self, tmp_path):
         # the frame is told from the path: a missing folder is said before that (here it could not be told)
         with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nope' / 'test_real'}: folder not found"):

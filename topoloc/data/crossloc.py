@@ -12,6 +12,7 @@ Samples carry ``c2w`` in the local ENU frame of the scene origin, like the TOPO 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,25 @@ def _scene_frame(root: Path, split_folder: str, frame) -> LocalFrame:
         f"(expected one of {[w for w, _ in AREA_ORIGINS]} in it); pass frame=LocalFrame(lat_deg, lon_deg, h_m) or "
         "an origin name"
     )
+
+
+def _by_stem(folder: Path, suffixes, problems: list[str]) -> dict[str, Path]:
+    """The files of ``folder`` with one of ``suffixes`` (any case), by stem. A stem held by two files
+    (``a.png`` and ``a.jpg``) and a link to nothing (CrossLoc's ``rgb/`` is links to the raw data) are
+    added to ``problems`` instead: which file was meant cannot be told, and the link would fail later."""
+    found: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in suffixes:
+            continue
+        if p.is_symlink() and not p.exists():
+            problems.append(f"{p}: a link to {os.readlink(p)!r}, which does not exist")
+            continue
+        found.setdefault(p.stem, []).append(p)
+    for stem, paths in found.items():
+        if len(paths) > 1:
+            names = ", ".join(p.name for p in paths)
+            problems.append(f"{folder}: stem {stem!r} is held by {len(paths)} files ({names}); keep one")
+    return {stem: paths[0] for stem, paths in found.items() if len(paths) == 1}
 
 
 def _read_pose(path: Path) -> np.ndarray:
@@ -122,10 +142,10 @@ class CrossLocScene(PosedImages):
         if missing:
             raise FileNotFoundError(f"{self.folder}: not a DSAC*-layout split folder, missing {missing}; "
                                     "expected rgb/, poses/, calibration/")
-        images = {p.stem: p for p in sub["rgb"].iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-        poses = {p.stem: p for p in sub["poses"].glob("*.txt")}
-        calib = {p.stem: p for p in sub["calibration"].glob("*.txt")}
-        problems = []
+        problems: list[str] = []
+        images = _by_stem(sub["rgb"], IMAGE_SUFFIXES, problems)
+        poses = _by_stem(sub["poses"], (".txt",), problems)
+        calib = _by_stem(sub["calibration"], (".txt",), problems)
         for stem in sorted(set(images) | set(poses) | set(calib)):
             lacks = [k for k, d in (("rgb", images), ("poses", poses), ("calibration", calib)) if stem not in d]
             if lacks:

@@ -353,6 +353,11 @@ def write_report(
     for heading, body in (extra_sections or {}).items():
         md += [f"## {heading}", "", body.strip(), ""]
     md += ["## Files", ""] + [f"- `{_rel(p, out)}`" for p in [out / "summary.json", *files]] + [""]
+    frame = next(iter(runs.values())).model.frame
+    md += ["The predictions' positions are ECEF metres (EPSG:4978) and WGS84 latitude, longitude and *ellipsoidal* "
+           "height (EPSG:4979: not above sea level; in Switzerland about 50 m above it), the angles Cesium yaw / "
+           "pitch / roll in degrees, and east / north / up metres about the local frame's origin "
+           f"({frame.lat_deg:.6f} deg N, {frame.lon_deg:.6f} deg E, {frame.h_m:.1f} m ellipsoidal height).", ""]
     report = out / "report.md"
     write_text_atomically(report, "\n".join(md))
     return report

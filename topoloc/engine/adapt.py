@@ -22,9 +22,10 @@ default batch of 64 it moved the demo's AdaBN positions by about 1 m at the medi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -108,11 +109,26 @@ def adapt_batchnorm(
             _one_pass(adapted, layers, torch.cat(list(batches())))
             return adapted
         for layer in layers:
-            mean, var = _input_statistics(adapted, layer, batches)
-            layer.running_mean.copy_(mean.to(layer.running_mean))
-            layer.running_var.copy_(var.to(layer.running_var))
-            layer.num_batches_tracked.zero_()
+            _set_statistics(layer, *_input_statistics(adapted, layer, batches))
     return adapted
+
+
+def _set_statistics(layer: Any, mean: Tensor, var: Tensor) -> None:
+    """A batch-norm layer's running statistics set to ``mean`` and ``var`` (in the layer's dtype and device)."""
+    layer.running_mean.copy_(mean.to(layer.running_mean))
+    layer.running_var.copy_(var.to(layer.running_var))
+    layer.num_batches_tracked.zero_()
+
+
+@contextlib.contextmanager
+def _pre_hooks(layers: Sequence[nn.Module], hook: Callable[..., None]) -> Iterator[None]:
+    """``hook`` as a forward pre-hook of every layer of ``layers`` while the block runs."""
+    handles = [layer.register_forward_pre_hook(hook) for layer in layers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _one_pass(model: nn.Module, layers: list[nn.Module], images: Tensor) -> None:
@@ -126,17 +142,11 @@ def _one_pass(model: nn.Module, layers: list[nn.Module], images: Tensor) -> None
             return
         x = inputs[0]
         var, mean = torch.var_mean(x.float(), dim=[d for d in range(x.dim()) if d != 1], correction=1)
-        module.running_mean.copy_(mean.to(module.running_mean))
-        module.running_var.copy_(var.to(module.running_var))
-        module.num_batches_tracked.zero_()
+        _set_statistics(module, mean, var)
         done.add(module)
 
-    hooks = [layer.register_forward_pre_hook(adapt) for layer in layers]
-    try:
+    with _pre_hooks(layers, adapt):
         model(images)
-    finally:
-        for hook in hooks:
-            hook.remove()
 
 
 class _Reached(Exception):
@@ -157,12 +167,8 @@ def _in_call_order(model: nn.Module, probe: Tensor) -> tuple[list[nn.Module], in
             called.append(module)
 
     layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    hooks = [m.register_forward_pre_hook(note) for m in layers]
-    try:
+    with _pre_hooks(layers, note):
         model(probe)
-    finally:
-        for hook in hooks:
-            hook.remove()
     return called, probe[0].numel() * probe.element_size() + 4 * largest
 
 
@@ -190,14 +196,11 @@ def _input_statistics(model: nn.Module, layer: nn.Module, batches: Callable[[], 
             n = total
         raise _Reached
 
-    hook = layer.register_forward_pre_hook(take)
-    try:
+    with _pre_hooks([layer], take):
         for images in batches():
             try:
                 model(images)
             except _Reached:
                 pass
-    finally:
-        hook.remove()
     assert n is not None and mean is not None and m2 is not None  # at least one batch reached the layer
     return mean, m2 / max(n - 1, 1)

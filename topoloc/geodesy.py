@@ -430,9 +430,14 @@ def area_frame(name: str, frame: Any = None, *, anywhere: bool = False) -> Local
     if frame is not None:
         return as_frame(frame)
     key = str(name).lower()
-    for word, origin in AREA_ORIGINS:
-        if key.startswith(word) or (anywhere and word in key):
-            return LocalFrame.named(origin)
+    found = {origin: word for word, origin in reversed(AREA_ORIGINS)
+             if key.startswith(word) or (anywhere and word in key)}
+    if len(found) > 1:  # e.g. "epfl_naturescape": the first word in the table's order won, silently
+        said = ", ".join(f"{word} -> {origin}" for origin, word in found.items())
+        raise ValueError(f"{name!r}: the name holds words of two areas ({said}); pass the frame: an origin name "
+                         "('comballaz' or 'epfl') or a LocalFrame")
+    if found:
+        return LocalFrame.named(next(iter(found)))
     where = "to contain" if anywhere else "to start with"
     raise ValueError(f"{name!r}: cannot tell the area from the name (expected it {where} one of "
                      f"{[w for w, _ in AREA_ORIGINS]}); pass the frame: an origin name ('comballaz' or 'epfl'; "

@@ -120,6 +120,16 @@ class TestCrossLocScene:
             assert len(CrossLocScene(root, "test_real", on_error="skip")) == 4
 
 
+    def test_a_scene_name_with_words_of_two_areas_is_refused(self, tmp_path, row_image):
+        # "epfl_naturescape" was read as Comballaz (naturescape comes first in AREA_ORIGINS), silently
+        root = tmp_path / "epfl_naturescape"
+        write_scene(root, row_image)
+        with pytest.raises(ValueError, match=r"'epfl_naturescape': the name holds words of two areas "
+                                             r"\(epfl -> epfl, naturescape -> comballaz\); pass the frame"):
+            CrossLocScene(root, "test_real")
+        assert CrossLocScene(root, "test_real", frame="comballaz").frame == LocalFrame.named("comballaz")
+
+
     def test_a_missing_root_or_another_domain_is_named(self, tmp_path):
         # the frame is told from the path: a missing folder is said before that (here it could not be told)
         with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'nope' / 'test_real'}: folder not found"):

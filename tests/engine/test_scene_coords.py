@@ -116,6 +116,23 @@ def test_a_resume_cannot_add_or_drop_the_head(tiny_config, pose_images, tmp_path
               scene_points=points)
 
 
+def test_a_head_trained_in_other_target_units_is_refused_on_resume(tiny_config, pose_images, tmp_path):
+    # its stored scale_m was ignored: a head trained at another SCENE_SCALE_M would resume with outputs in the
+    # wrong units
+    from topoloc.engine.checkpoint import save_checkpoint
+
+    ds = pose_images(n=12)
+    points = _points(ds)
+    run = tmp_path / "run"
+    train(tiny_config(out_dir=str(run), epochs=1, scene_coords=1.0), ds, scene_points=points)
+    state = load_checkpoint(run / "last.pt")
+    state["scene_head"]["scale_m"] = 10.0
+    save_checkpoint({k: v for k, v in state.items() if k != "format"}, run / "last.pt")
+    with pytest.raises(ValueError, match=r"last.pt: the scene-coordinate head was trained with targets in units of "
+                                         r"10.0 m, this version's are 100.0 m; start a new run"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True, scene_coords=1.0), ds, scene_points=points)
+
+
 def test_missing_or_wrong_points_are_refused_by_name(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=12)
     cache = as_cache(ds, (32, 32))

@@ -130,6 +130,9 @@ class SceneHeadTraining:
             self.head.load_state_dict(state["state"])
         except RuntimeError as err:
             raise ValueError(f"resume: {path}: the scene-coordinate head's weights do not fit: {err}") from err
+        if float(state.get("scale_m", self.scale_m)) != self.scale_m:  # its outputs would be in other units
+            raise ValueError(f"resume: {path}: the scene-coordinate head was trained with targets in units of "
+                             f"{state['scale_m']} m, this version's are {self.scale_m} m; start a new run")
         if [round(v, 3) for v in state["centre_m"]] != [round(v, 3) for v in self.centre_m]:
             cells = self.targets.cpu() * self.scale_m + torch.tensor(self.centre_m).view(1, 3, 1, 1)
             self.centre_m = [float(v) for v in state["centre_m"]]

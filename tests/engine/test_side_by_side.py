@@ -252,12 +252,21 @@ def no_processes(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the data file is written here
 
 
-def test_more_runs_than_threads_get_one_thread_each(tiny_config, tmp_path, monkeypatch, no_processes):
+def test_more_runs_than_threads_get_one_thread_each(tiny_config, tmp_path, monkeypatch, no_processes, caplog):
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     configs = {k: tiny_config(out_dir=str(tmp_path / k)) for k in "abc"}
-    with pytest.raises(_Started) as started:
+    with pytest.raises(_Started) as started, caplog.at_level(logging.WARNING, logger="topoloc.engine"):
         train_side_by_side(configs, [], progress=False)
     assert started.value.args == (1,)  # 2 threads // 3 runs, at least 1
+    assert "3 runs side by side on 2 torch threads: each gets one" in caplog.text
+
+
+def test_the_threads_left_over_go_to_the_first_runs(tiny_config, tmp_path, monkeypatch, scripted):
+    # 16 threads, 3 runs: 6, 5, 5 (16 // 3 = 5 each left one idle before)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)
+    context = scripted([("done", k, f"{k}.pt") for k in "abc"])
+    train_side_by_side({k: tiny_config(out_dir=str(tmp_path / k)) for k in "abc"}, [], progress=False)
+    assert context.threads == {"a": 6, "b": 5, "c": 5}
 
 
 def test_a_cuda_run_is_refused_where_cuda_is_available(tiny_config, monkeypatch, no_processes):
@@ -270,7 +279,7 @@ class _Scripted:
     """A multiprocessing context whose runs 'send' ``news`` at once and end: no process is made."""
 
     def __init__(self, news):
-        self.news, self.configs = news, {}
+        self.news, self.configs, self.threads = news, {}, {}
 
     def Queue(self):
         q = queue_module.Queue()
@@ -281,6 +290,7 @@ class _Scripted:
 
     def Process(self, target, name, args):
         self.configs[args[0]] = args[1]
+        self.threads[args[0]] = args[3]
         return SimpleNamespace(start=lambda: None, is_alive=lambda: False, exitcode=0, pid=None)
 
 

@@ -139,6 +139,16 @@ def _check_alive(procs: dict[str, Any], done: dict[str, Path], drained: bool) ->
                            f"{p.exitcode}: {cause}); run again to resume from its last checkpoint")
 
 
+def _thread_shares(labels: list[str], total: int) -> dict[str, int]:
+    """``total`` torch threads shared out over the runs ``labels``: the remainder to the first, at least one each."""
+    n = len(labels)
+    if n > total:
+        logging.getLogger("topoloc.engine").warning(
+            "%d runs side by side on %d torch threads: each gets one, so the runs share the cores (slower than "
+            "one after the other)", n, total)
+    return {label: max(1, total // n + (i < total % n)) for i, label in enumerate(labels)}
+
+
 def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, normals: Any = None,
                        threads: int | None = None, progress: bool = True,
                        callback_factory: CallbackFactory | None = None, poll_s: float = 0.5) -> dict[str, Path]:
@@ -151,7 +161,8 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
         train_set: the training data of every run (as `train` takes it; pickled once to a temporary file
             that each process reads).
         normals: `train`'s ``normals``, for the runs with ``relight`` (with an `ImageCache` as ``train_set``).
-        threads: torch threads per run; default: this process's torch threads shared out (at least 1).
+        threads: torch threads per run; default: this process's torch threads shared out, the remainder to
+            the first runs (7 threads, 2 runs: 4 and 3), at least 1 each (more runs than threads: a warning).
         progress: one progress bar over the steps of all the runs (the runs' own bars are off).
         callback_factory: makes each run's extra callbacks in its process (`CallbackFactory`).
         poll_s: how often the processes are checked for an exit without a word (a crash).
@@ -176,9 +187,12 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     dirs = [str(Path(cfg.out_dir).resolve()) for cfg in configs.values()]
     if len(set(dirs)) < len(dirs):
         raise ValueError(f"configs: each run needs its own out_dir, got {dirs}")
-    threads = threads if threads is not None else max(1, torch.get_num_threads() // len(configs))
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if threads is None:
+        shares = _thread_shares(list(configs), torch.get_num_threads())
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads: expected a positive int, got {threads!r}")
+    else:
+        shares = dict.fromkeys(configs, threads)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     # The data goes to the processes through a file, not with the process: a process that dies while it
@@ -187,7 +201,7 @@ def train_side_by_side(configs: Mapping[str, TrainConfig], train_set: Any, *, no
     data_file = _write_data_file(train_set, normals)
     # not daemonic: a run may start processes of its own (decoding workers)
     procs = {label: ctx.Process(target=_run, name=f"topoloc-train-{label}",
-                                args=(label, cfg.replace(progress=False), data_file, threads, queue,
+                                args=(label, cfg.replace(progress=False), data_file, shares[label], queue,
                                       os.getpid(), callback_factory))
              for label, cfg in configs.items()}
     done: dict[str, Path] = {}

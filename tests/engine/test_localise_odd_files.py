@@ -94,6 +94,14 @@ def test_two_files_with_one_stem_keep_their_suffixes_as_names(ckpt, tmp_path):
     assert loc.names == ["photo_0.jpg", "photo_0.png"]
 
 
+def test_one_file_name_in_two_folders_is_named_by_its_path(ckpt, tmp_path):
+    # dup/a/p.JPG and dup/b/p.JPG were both named "photo_0.png": one GeoJSON id, one CSV name for two photos
+    for sub in ("a", "b"):
+        write_photos(tmp_path / "dup" / sub, n=1)
+    loc = topoloc.localise(ckpt, [tmp_path / "dup" / "a", tmp_path / "dup" / "b"], frame="comballaz")
+    assert loc.names == ["a/photo_0.png", "b/photo_0.png"]
+
+
 @pytest.mark.skipif(os.name == "nt", reason="symbolic links need privileges on Windows")
 def test_a_broken_link_in_a_folder_is_reported_not_dropped(ckpt, tmp_path):
     folder = tmp_path / "photos"

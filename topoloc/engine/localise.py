@@ -18,6 +18,7 @@ the pixels to the display orientation would show the model a view rolled by 90 o
 from __future__ import annotations
 
 import numbers
+import os
 from collections import Counter
 import warnings
 from dataclasses import dataclass
@@ -123,7 +124,8 @@ def collect_photos(images: Any) -> list[_Photo]:
     A folder gives its files with an `IMAGE_SUFFIXES` suffix, sorted by name (not recursive); a broken link
     among them is kept, to be reported when read. Files named explicitly are taken whatever their suffix
     (an unreadable one fails when read). A photo is named by its file's stem, or by its whole file name
-    where two files share a stem (``a.jpg`` and ``a.png``).
+    where two files share a stem (``a.jpg`` and ``a.png``), or by its path below the folders' common parent
+    where files of one name come from two folders (``a/p.jpg`` and ``b/p.jpg``).
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -163,6 +165,12 @@ def collect_photos(images: Any) -> list[_Photo]:
     for photo in photos:
         if photo.source and stems[photo.name] > 1:
             photo.name = Path(photo.source).name
+    names = Counter(photo.name for photo in photos if photo.source)
+    clashing = [photo for photo in photos if photo.source and names[photo.name] > 1]
+    if clashing:  # one file name in several folders: named by the path below the folders' common parent
+        parent = os.path.commonpath([os.path.abspath(photo.source) for photo in clashing])
+        for photo in clashing:
+            photo.name = Path(os.path.relpath(os.path.abspath(photo.source), parent)).as_posix()
     return photos
 
 

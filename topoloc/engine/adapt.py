@@ -98,14 +98,17 @@ def adapt_batchnorm(
         raise ValueError("adapt_batchnorm: `data` has no image to take the statistics of")
     adapted = copy.deepcopy(raw).to(device).eval()
 
+    def prepared(rows: Tensor) -> Tensor:
+        images, _ = cache.batch(rows, device)
+        return prepare(adapted, images, channels_last=True)  # faster on both CPU and GPU
+
     def batches() -> Iterator[Tensor]:
         for chunk in torch.arange(len(cache)).split(batch_size):
-            images, _ = cache.batch(chunk, device)
-            yield prepare(adapted, images, channels_last=True)  # faster on both CPU and GPU
+            yield prepared(chunk)
 
     with torch.no_grad():
-        layers, per_image = _in_call_order(adapted, next(batches())[:2])
-        if len(cache) * per_image <= ONE_PASS_BYTES:  # the whole set in one train-mode pass: the same statistics
+        layers, per_image = _in_call_order(adapted, prepared(torch.arange(min(2, len(cache)))))
+        if len(cache) * per_image <= ONE_PASS_BYTES:  # the whole set in one eval-mode pass, statistics set by hooks
             _one_pass(adapted, layers, torch.cat(list(batches())))
             return adapted
         for layer in layers:

@@ -93,11 +93,9 @@ class ClassShares:
             return float("nan"), float("nan")
         if sal.size == 1:
             return float(sal[0] / area[0]), float(sal[0] / area[0])
-        pick = np.random.default_rng(seed).integers(0, sal.size, (resamples, sal.size))
+        pick = _resamples(sal.size, resamples, seed)
         s, a = sal[pick].mean(1), area[pick].mean(1)
-        ratios = s[a > 0] / a[a > 0]
-        tail = (1.0 - level) / 2.0
-        return float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1.0 - tail))
+        return _percentile_interval(s[a > 0] / a[a > 0], level)
 
     @property
     def stable(self) -> float:
@@ -196,10 +194,18 @@ def bootstrap_mean(values: np.ndarray, resamples: int = 2000, level: float = 0.9
     mean = float(values.mean())
     if values.size == 1:
         return mean, mean, mean
-    rng = np.random.default_rng(seed)
-    means = values[rng.integers(0, values.size, (resamples, values.size))].mean(1)
+    return (mean, *_percentile_interval(values[_resamples(values.size, resamples, seed)].mean(1), level))
+
+
+def _resamples(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n) image indices drawn with replacement (numpy ``default_rng(seed)``): the bootstrap's."""
+    return np.random.default_rng(seed).integers(0, n, (resamples, n))
+
+
+def _percentile_interval(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of a bootstrap's ``samples``."""
     tail = (1.0 - level) / 2.0
-    return mean, float(np.quantile(means, tail)), float(np.quantile(means, 1.0 - tail))
+    return float(np.quantile(samples, tail)), float(np.quantile(samples, 1.0 - tail))
 
 
 def shares_table(shares: Mapping[str, ClassShares]) -> str:

@@ -111,14 +111,6 @@ def test_bad_saliency_counts_are_refused(tmp_path, capsys, flag, value):
     assert f"argument {flag}: expected a whole number >= 1, got '{value}'" in err
 
 
-@pytest.mark.parametrize("value", ["0", "-2"])
-def test_bad_render_coarse_steps_are_refused_by_the_flag(tmp_path, capsys, value):
-    # it was "RenderConfig coarse_steps: expected a positive int", the library's name for it
-    err = _argparse_exit(["render", "--flights", "comballaz-LHS:2", "--out", str(tmp_path / "r"), "--coarse-steps",
-                          value], capsys)
-    assert f"argument --coarse-steps: expected a whole number >= 1, got '{value}'" in err
-
-
 @pytest.mark.parametrize("command", ["evaluate", "saliency"])
 def test_a_data_root_that_is_a_file_is_refused_by_the_flag(tmp_path, capsys, command):
     # it was "FILE/comballaz-LHS: folder not found", naming neither --data nor what it should be

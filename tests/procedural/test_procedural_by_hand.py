@@ -12,7 +12,7 @@ import topoloc.procedural.renderer as renderer_module
 from topoloc.cli import main
 from topoloc.data.semantics import CLOUD, REAL_ONLY, RIDGELINE, SKY
 from topoloc.geodesy import LocalFrame
-from topoloc.procedural import RenderConfig, appearance_for_flight, bake, cast_rays, render, render_flights
+from topoloc.procedural import appearance_for_flight, bake, cast_rays, render, render_flights
 from topoloc.procedural.renderer import camera_rays
 
 SIZE = (72, 48)
@@ -242,10 +242,9 @@ def test_cli_render_flags_reach_the_library(tmp_path, render_call):
     assert main(["render", "--out", str(tmp_path / "o")]) == 0
     assert [(f.name, f.count) for f in render_call[-1]["flights"]] == [("comballaz-LHS", 400),
                                                                         ("comballaz-2020-11-06-planned", 60)]
-    assert render_call[-1]["depth"] is False and render_call[-1]["config"].coarse_steps == RenderConfig().coarse_steps
-    assert main(["render", "--out", str(tmp_path / "o"), "--flights", "comballaz-LHS:1", "--depth",
-                 "--coarse-steps", "5"]) == 0
-    assert render_call[-1]["depth"] is True and render_call[-1]["config"].coarse_steps == 5
+    assert render_call[-1]["depth"] is False
+    assert main(["render", "--out", str(tmp_path / "o"), "--flights", "comballaz-LHS:1", "--depth"]) == 0
+    assert render_call[-1]["depth"] is True
 
 
 @pytest.mark.parametrize("argv, says", [

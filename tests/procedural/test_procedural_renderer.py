@@ -147,8 +147,6 @@ def test_sun_position_matches_the_noon_formula():
 
 
 def test_render_config_validation():
-    with pytest.raises(ValueError, match="coarse_steps"):
-        RenderConfig(coarse_steps=0)
     with pytest.raises(ValueError, match="far_m"):
         RenderConfig(far_m=10.0)
     _ = math

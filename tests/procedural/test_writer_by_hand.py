@@ -52,26 +52,25 @@ def test_manifest_focal_scales_with_the_width_not_the_height(tmp_path, no_render
 
 
 def test_a_folder_of_other_ray_casting_settings_is_refused(tmp_path, no_render):
-    # `--coarse-steps` was not recorded: a resumed render mixed settings in one folder (0.2-0.8 grey levels apart)
+    # the ray-casting settings were not recorded: a resumed render mixed settings in one folder
     from topoloc.procedural import RenderConfig
 
-    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
+    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(far_m=5000.0))
     meta = json.loads((tmp_path / "mini_comballaz.json").read_text())
-    assert meta["render_config"] == {"coarse_factor": 8, "coarse_steps": 48, "fine_steps": 4, "bisect_steps": 3,
-                                     "far_m": 8000.0}
-    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render with coarse_steps 48, asked for 96 "):
+    assert meta["render_config"] == {"far_m": 5000.0}
+    with pytest.raises(ValueError, match=r"holds a Mini-Comballaz render with far_m 5000.0, asked for 8000.0 "):
         render_flights(tmp_path, "comballaz-LHS:2", size=SIZE, progress=False)
-    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
-    # a manifest written before the settings were recorded holds the defaults (96 coarse steps)
+    render_flights(tmp_path, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(far_m=5000.0))
+    # a manifest written before the settings were recorded holds the defaults (8 km)
     older = tmp_path / "older"
     older.mkdir()
     (older / "mini_comballaz.json").write_text(json.dumps({"seed": 0, "width": SIZE[0], "height": SIZE[1],
                                                            "version": FORMAT_VERSION}))
     render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False)
-    with pytest.raises(ValueError, match=r"with coarse_steps 96, asked for 48 "):
-        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(coarse_steps=48))
+    with pytest.raises(ValueError, match=r"with far_m 8000.0, asked for 5000.0 "):
+        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config=RenderConfig(far_m=5000.0))
     with pytest.raises(TypeError, match=r"^config: expected a RenderConfig or None, got dict$"):
-        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config={"coarse_steps": 48})
+        render_flights(older, "comballaz-LHS:1", size=SIZE, progress=False, config={"far_m": 5000.0})
 
 
 def test_a_folder_of_another_format_version_is_refused(tmp_path, no_render):

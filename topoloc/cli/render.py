@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
-from topoloc.cli._common import non_negative_int, out_dir, positive_int
+from topoloc.cli._common import non_negative_int, out_dir
 
 __all__ = ["add"]
 
@@ -22,7 +21,7 @@ def add(sub) -> argparse.ArgumentParser:
         "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). With --poses FILE.npy --name NAME, "
         "a pose file (e.g. from 'topoloc poses corridor') is rendered as the synthetic flight DIR/NAME/. "
         "Interrupted renders resume, and the same command with --real-alt or --depth added completes a render "
-        "(--photos-like goes on a pose file's first render; a folder holds one seed, size and --coarse-steps). A "
+        "(--photos-like goes on a pose file's first render; a folder holds one seed and size). A "
         "flight's folder holds one set of views: a run that does not ask for every view it holds (another ':N' "
         "spread, other poses under --name) is refused before anything is written.",
     )
@@ -59,8 +58,6 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--real-alt", action="store_true",
                    help="real flights also get the second 'real' appearance (a late-summer evening through another "
                         "camera) in DIR/<flight>-real-alt/")
-    p.add_argument("--coarse-steps", type=positive_int, default=None,
-                   help="ray-marching samples per coarse ray (speed/accuracy)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads while rendering (default: torch's choice; 1 is often faster on a busy "
                         "machine)")
@@ -72,11 +69,11 @@ def add(sub) -> argparse.ArgumentParser:
 #: The library's argument names as they lead its error messages, and the flags that set them here.
 _FLAGS = {"out_dir": "--out", "flights": "--flights", "size": "--size", "name": "--name",
           "photos_like": "--photos-like", "seed": "--seed", "batch_size": "--batch-size", "threads": "--threads",
-          "coarse_steps": "--coarse-steps", "min_clearance_m": "--min-clearance", "poses": "--poses"}
+          "min_clearance_m": "--min-clearance", "poses": "--poses"}
 
 
 def _run(args) -> int:
-    from topoloc.procedural import RenderConfig, parse_flights, pose_flight, render_flights
+    from topoloc.procedural import parse_flights, pose_flight, render_flights
 
     if not args.min_clearance >= 0:
         raise ValueError(f"--min-clearance: expected a non-negative number of metres, got {args.min_clearance}")
@@ -93,10 +90,9 @@ def _run(args) -> int:
         flights += parse_flights(args.flights if args.flights is not None else _DEFAULT_FLIGHTS)
     if args.poses is not None:
         flights.append(pose_flight(args.name, args.poses, photos_like=args.photos_like))
-    config = RenderConfig() if args.coarse_steps is None else replace(RenderConfig(), coarse_steps=args.coarse_steps)
     done = render_flights(
         args.out, flights, size=args.size, seed=args.seed, device=args.device,
-        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth, config=config,
+        batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth,
         threads=args.threads, min_clearance_m=args.min_clearance,
         domains=("synthetic", "real", "real_alt") if args.real_alt else ("synthetic", "real"),
     )

@@ -54,8 +54,8 @@ def check_manifest(out: Path, meta: dict) -> bool:
         for key, asked in meta.get("render_config", {}).items():
             if held_config.get(key) != asked:
                 raise RenderFolderError(f"out_dir {out}: holds a Mini-Comballaz render with {key} "
-                                        f"{held_config.get(key)!r}, asked for {asked!r} (RenderConfig; "
-                                        f"`topoloc render --coarse-steps`); use another folder or the same setting",
+                                        f"{held_config.get(key)!r}, asked for {asked!r} (RenderConfig); use another "
+                                        f"folder or the same setting",
                                         path)
         return True
     return False

@@ -1,23 +1,21 @@
 """Batched ray casting of the Mini-Comballaz heightfield with TOPO's pinhole camera, in torch.
 
 Every pixel's ray ``p(s) = o + s * d`` uses ``d = R_c2w @ K^-1 [u, v, 1]``, so ``s`` is the depth
-along the optical axis (m). The first crossing of the surface is found in two passes:
+along the optical axis (m). The surface is the bilinear interpolation of the world's height grid, and
+each ray's first crossing of it is found exactly, by a maximum-mipmap traversal (Tevs, Ihrke and
+Seidel, "Maximum Mipmaps for Fast, Accurate, and Scalable Dynamic Height Field Rendering", I3D 2008):
 
-1. a coarse pass on every ``coarse_factor``-th pixel samples the ray at geometrically spaced depths
-   (all samples in one ``grid_sample`` call) and bisects the first sign change;
-2. the full-resolution pass brackets each pixel between the smallest "still above" and the
-   largest "hit" depth of its 3x3 coarse neighbourhood, samples that bracket and bisects again.
-   Rays with no crossing in their bracket march on to the far limit.
+1. level 0 of the mipmap holds each grid cell's highest corner (a bilinear patch never rises above
+   it), level k the maximum over blocks of 2^k x 2^k cells;
+2. a ray steps through the blocks of its current level: where its lowest point inside the block is
+   above the block's maximum it skips to the block's exit and goes up a level, else it goes down a level;
+3. in a level-0 cell under which the ray dips, the gap between the ray and the bilinear patch is a
+   quadratic in ``s``, whose first root in the cell is the crossing; without a root the ray moves on.
 
-Rays that leave the grid without a hit see the far mountains (a ridge profile over azimuth) or
-the sky; terrain hit further than :data:`RIDGE_DISTANCE_M` is labelled ridgeline too.
-
-The second pass is not conservative: a surface nearer than the bracket of a pixel's coarse
-neighbours (an occluder that only pixels between the coarse rays see, mostly the side of a tree
-or a building in an oblique view) is missed, and the ray's first crossing after the bracket's start
-is returned. At 96x64 px that is 1.2 % of the pixels of TOPO's planned Comballaz flight (pitch
-about -60 deg) and 8-10 % of its level flights' (pitch about -12 deg), against dense sampling of
-the same surface (README, "Mini-Comballaz"). A max-mipmap of the surface would bound the march.
+No part of the surface is skipped, so thin occluders (the side of a tree or a building seen by a few
+pixels of an oblique view) are hit as a dense march would hit them. Rays that leave the grid without a
+hit see the far mountains (a ridge profile over azimuth) or the sky; terrain hit further than
+:data:`RIDGE_DISTANCE_M` is labelled ridgeline too.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from topoloc.data.geometry import TOPO_FOCAL_PX, TOPO_SIZE  # TOPO-DataGen's camera (one owner)
 from topoloc.data.semantics import RIDGELINE, SKY
@@ -40,30 +37,17 @@ __all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays",
 #: Terrain hit further than this (m, horizontal) is labelled "ridgeline": the distant mountains.
 RIDGE_DISTANCE_M = 2500.0
 
-
 @dataclass(frozen=True)
 class RenderConfig:
-    """Ray-casting settings (the defaults balance speed and accuracy at 360x240).
+    """Ray-casting settings.
 
     Args:
-        coarse_factor: pixel stride of the coarse pass.
-        coarse_steps: depth samples per coarse ray (geometric spacing).
-        fine_steps: depth samples per full-resolution ray within its bracket.
-        bisect_steps: refinement steps (false position / bisection) after each pass.
         far_m: farthest depth considered (m).
     """
 
-    coarse_factor: int = 8
-    coarse_steps: int = 96
-    fine_steps: int = 4
-    bisect_steps: int = 3
     far_m: float = 8000.0
 
     def __post_init__(self) -> None:
-        for name in ("coarse_factor", "coarse_steps", "fine_steps", "bisect_steps"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"RenderConfig {name}: expected a positive int, got {v!r}")
         if not self.far_m > 100.0:
             raise ValueError(f"RenderConfig far_m: expected > 100 m, got {self.far_m}")
 
@@ -122,44 +106,9 @@ def camera_rays(c2w_b44: torch.Tensor, width: int, height: int, stride: int = 1)
     return c2w_b44[:, :3, 3], dirs
 
 
-class _Field:
-    """The surface heightfield as a grid_sample input, with ray -> sample-coordinate helpers."""
-
-    def __init__(self, world):
-        g = world.grid
-        self.h = world.surface[None, None]
-        self.scale_e = 2.0 / (g.e_max - g.e_min)
-        self.scale_n = 2.0 / (g.n_max - g.n_min)
-        self.grid = g
-
-    def ray_terms(self, o_b3: torch.Tensor, d_bn3: torch.Tensor):
-        """Per ray: normalised xy = a + s * b and height z = oz + s * dz.
-
-        Shapes (B, N, 1, 2), (B, N, 1, 2), (B, N, 1) x 2.
-        """
-        g = self.grid
-        a = torch.stack([(o_b3[:, 0] - g.e_min) * self.scale_e - 1.0, (o_b3[:, 1] - g.n_min) * self.scale_n - 1.0], -1)
-        b = torch.stack([d_bn3[..., 0] * self.scale_e, d_bn3[..., 1] * self.scale_n], -1)
-        n = d_bn3.shape[1]
-        return (a[:, None, None, :].expand(-1, n, 1, 2), b[:, :, None, :], o_b3[:, None, 2:3].expand(-1, n, 1),
-                d_bn3[..., 2:3])
-
-    def gap(self, terms, s):
-        """Height (m) of the rays above the surface at depths s. Shapes: s (B, N, K) -> (B, N, K).
-
-        Rays are kept inside the grid by their depth range, so no bounds check is made here.
-        """
-        a, b, oz, dz = terms
-        xy = torch.addcmul(a, s[..., None], b)  # (B, N, K, 2)
-        B = s.shape[0]
-        h = F.grid_sample(self.h.expand(B, -1, -1, -1), xy, mode="bilinear", padding_mode="border",
-                          align_corners=True)[:, 0]
-        return torch.addcmul(oz, s, dz).sub_(h)
-
-
-def _depth_range(field: _Field, world, o_b3, d_bn3, far_m: float):
+def _depth_range(world, o_b3, d_bn3, far_m: float):
     """Per ray (B, N): nearest and farthest depth (m) where a hit is possible, and rays that never hit."""
-    g = field.grid
+    g = world.grid
     dz = d_bn3[..., 2]
     oz = o_b3[:, 2:3]
     s_exit = torch.full_like(dz, far_m)
@@ -179,38 +128,84 @@ def _depth_range(field: _Field, world, o_b3, d_bn3, far_m: float):
     return torch.minimum(s_near, s_far), s_far, never
 
 
-def _march(field: _Field, terms, s_lo, s_hi, steps: int, refine: int):
-    """First crossing of each ray within [s_lo, s_hi]: geometric samples, then false position.
+def _first_root(c0, c1, c2, span):
+    """Smallest t in [0, span] where c0 + c1 t + c2 t^2 <= 0 (0 where c0 <= 0), else inf. All float64, (N,)."""
+    disc = c1 * c1 - 4.0 * c2 * c0
+    sq = torch.sqrt(disc.clamp_min(0.0))
+    q = -0.5 * (c1 + torch.where(c1 >= 0, sq, -sq))  # the stable pair of roots: q / c2 and c0 / q
+    quad = c2.abs() > 1e-12
+    r1 = torch.where(quad, q / torch.where(quad, c2, 1.0), math.inf)
+    r2 = torch.where(q != 0, c0 / torch.where(q != 0, q, 1.0), math.inf)
+    ok = disc >= 0
+    r1 = torch.where(ok & (r1 >= 0) & (r1 <= span), r1, math.inf)
+    r2 = torch.where(ok & (r2 >= 0) & (r2 <= span), r2, math.inf)
+    return torch.where(c0 <= 0, 0.0, torch.minimum(r1, r2))
 
-    Returns (s_hit, found, started_below): ``started_below`` marks rays already under the surface
-    at ``s_lo`` (their crossing lies before the bracket). Shapes: (B, N).
+
+def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_near: torch.Tensor, s_end: torch.Tensor):
+    """Each ray's first crossing of the bilinear surface in [s_near, s_end], by a maximum-mipmap traversal.
+
+    Returns ``s`` (N,), ``inf`` where the ray does not cross. Shapes: o_n3, d_n3 (N, 3), s_near, s_end (N,).
     """
-    k = torch.linspace(0.0, 1.0, steps + 1, device=s_lo.device, dtype=s_lo.dtype)
-    ratio = (s_hi / s_lo).clamp_min(1.0)
-    s = s_lo[..., None] * ratio[..., None] ** k  # (B, N, K) geometric
-    g = field.gap(terms, s)
-    below = g <= 0
-    found = below.any(-1)
-    first = below.to(torch.uint8).argmax(-1, keepdim=True)
-    prev = (first - 1).clamp_min(0)
-    hi, lo = s.gather(-1, first), s.gather(-1, prev)
-    g_hi, g_lo = g.gather(-1, first), g.gather(-1, prev)
-    for it in range(refine):
-        # false position (Illinois variant is unnecessary for a few steps on a smooth bracket),
-        # alternating with bisection so that a bracket across an edge still shrinks
-        if it % 2 == 0:
-            w = (g_lo / (g_lo - g_hi).clamp_min(1e-6)).clamp(0.02, 0.98)
-            mid = torch.lerp(lo, hi, w)
-        else:
-            mid = 0.5 * (lo + hi)
-        gm = field.gap(terms, mid)
-        up = gm > 0
-        lo = torch.where(up, mid, lo)
-        g_lo = torch.where(up, gm, g_lo)
-        hi = torch.where(up, hi, mid)
-        g_hi = torch.where(up, g_hi, gm)
-    w = (g_lo / (g_lo - g_hi).clamp_min(1e-6)).clamp(0, 1)
-    return torch.lerp(lo, hi, w)[..., 0], found, below[..., 0], lo[..., 0], hi[..., 0]
+    flat, offsets, shapes = mip
+    top = len(offsets) - 1
+    g = world.grid
+    surf = world.surface.reshape(-1)
+    cols = world.surface.shape[1]
+    n = o_n3.shape[0]
+    s_hit = torch.full((n,), math.inf, dtype=o_n3.dtype, device=o_n3.device)
+    # per ray, in cell units (u east, v north); a zero component counts as a tiny positive one
+    du, dv = d_n3[:, 0] / g.cell, d_n3[:, 1] / g.cell
+    du, dv = torch.where(du == 0, 1e-20, du), torch.where(dv == 0, 1e-20, dv)
+    rays = {
+        "idx": torch.arange(n, device=o_n3.device),
+        "u0": (o_n3[:, 0] - g.e_min) / g.cell, "v0": (o_n3[:, 1] - g.n_min) / g.cell, "du": du, "dv": dv,
+        "iu": 1.0 / du, "iv": 1.0 / dv, "pu": (du > 0).to(du.dtype), "pv": (dv > 0).to(dv.dtype),
+        # a thousandth of a cell along the ray's way, so that a point on a block's edge lies in the next block
+        "nu": torch.where(du > 0, 1e-3, -1e-3), "nv": torch.where(dv > 0, 1e-3, -1e-3),
+        "oz": o_n3[:, 2], "dz": d_n3[:, 2], "s": s_near.clone(), "end": s_end,
+        "level": torch.full((n,), top, dtype=torch.int64, device=o_n3.device),
+    }
+    sizes = 2.0 ** torch.arange(top + 1, dtype=o_n3.dtype, device=o_n3.device)
+    last_row, last_col = shapes[:, 0] - 1, shapes[:, 1] - 1
+    live = rays["s"] < rays["end"]
+    while True:
+        count = int(live.sum())
+        if count == 0:
+            return s_hit
+        if count < 0.8 * live.numel():  # drop the finished rays now and then, not at every step
+            rays = {k: v[live] for k, v in rays.items()}
+            live = live[live]
+        r = rays
+        level, s = r["level"], r["s"]
+        size = sizes[level]
+        bi = torch.minimum(torch.floor((r["u0"] + s * r["du"] + r["nu"]) / size).long().clamp_min(0), last_col[level])
+        bj = torch.minimum(torch.floor((r["v0"] + s * r["dv"] + r["nv"]) / size).long().clamp_min(0), last_row[level])
+        s_u = ((bi.to(s.dtype) + r["pu"]) * size - r["u0"]) * r["iu"]
+        s_v = ((bj.to(s.dtype) + r["pv"]) * size - r["v0"]) * r["iv"]
+        s_out = torch.minimum(torch.minimum(s_u, s_v), r["end"])
+        z_low = r["oz"] + r["dz"] * torch.where(r["dz"] < 0, s_out, s)  # the ray's lowest point in the block
+        clear = (z_low > flat[offsets[level] + bj * shapes[level, 1] + bi]) | ~live
+        cell = ~clear & (level == 0)
+        hit = torch.zeros_like(clear)
+        if bool(cell.any()):
+            c = cell.nonzero()[:, 0]
+            s0 = s[c].double()
+            fu = r["u0"][c].double() + s0 * r["du"][c].double() - bi[c].double()  # in-cell coordinates at s0
+            fv = r["v0"][c].double() + s0 * r["dv"][c].double() - bj[c].double()
+            base = bj[c] * cols + bi[c]
+            h00, h10, h01, h11 = (surf[base + k].double() for k in (0, 1, cols, cols + 1))
+            a, b, cc = h10 - h00, h01 - h00, h00 - h10 - h01 + h11  # h = h00 + a fu + b fv + cc fu fv
+            du_c, dv_c, dz_c = r["du"][c].double(), r["dv"][c].double(), r["dz"][c].double()
+            t = _first_root(r["oz"][c].double() + dz_c * s0 - (h00 + a * fu + b * fv + cc * fu * fv),
+                            dz_c - (a + cc * fv) * du_c - (b + cc * fu) * dv_c, -cc * du_c * dv_c,
+                            s_out[c].double() - s0)
+            got = torch.isfinite(t)
+            hit[c[got]] = True
+            s_hit[r["idx"][c[got]]] = (s0 + t)[got].to(s_hit.dtype)
+        r["s"] = torch.where(~hit & (clear | cell), s_out, s)
+        r["level"] = torch.where(clear, (level + 1).clamp_max(top), torch.where(cell, level, level - 1))
+        live = live & ~hit & (r["s"] < r["end"])
 
 
 def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: RenderConfig = RenderConfig()) -> Geometry:
@@ -226,65 +221,14 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
         c2w_b44: (B, 4, 4) -> Geometry of (B, H, W) fields
     """
     B = c2w_b44.shape[0]
-    field = _Field(world)
-    cf = max(1, min(config.coarse_factor, width // 4, height // 4))
-    # coarse pass on every cf-th pixel
-    o, dc = camera_rays(c2w_b44, width, height, stride=cf)
-    Hc, Wc = dc.shape[1:3]
-    dcf = dc.reshape(B, -1, 3)
-    near, far, never = _depth_range(field, world, o, dcf, config.far_m)
-    s_hit_c, found_c, *_ = _march(field, field.ray_terms(o, dcf), near, far, config.coarse_steps, config.bisect_steps)
-    found_c &= ~never
-    # brackets of the full-resolution rays: the 3x3 coarse neighbourhood's nearest and farthest hits
-    # one coarse step, as a ratio; exp(log(.)) rather than pow, whose last (B * N) % vector-width elements take
-    # a scalar path that rounds otherwise, so a ray's bracket (and depth) would depend on its place in the batch
-    step = torch.exp(torch.log((far / near).clamp_min(1.0)) / config.coarse_steps)
-    lo_c = torch.where(found_c, s_hit_c / step, far).reshape(B, 1, Hc, Wc)
-    hi_c = torch.where(found_c, s_hit_c * step, 1e9).reshape(B, 1, Hc, Wc)
-    far_c = far.reshape(B, 1, Hc, Wc)
-    any_c = found_c.reshape(B, 1, Hc, Wc).to(torch.float32)
-    lo_c = -F.max_pool2d(-lo_c, 3, 1, 1)
-    far_c = -F.max_pool2d(-far_c, 3, 1, 1)
-    hi_c = F.max_pool2d(hi_c, 3, 1, 1)
-    any_c = F.max_pool2d(any_c, 3, 1, 1)
     o, d = camera_rays(c2w_b44, width, height)
-    size = (Hc * cf, Wc * cf)
-    fields = F.interpolate(torch.cat([lo_c, hi_c, far_c, any_c], 1), size=size, mode="nearest")
-    if size != (height, width):  # image sizes that cf does not divide: extend the last block
-        fields = F.pad(fields, (0, width - size[1], 0, height - size[0]), mode="replicate")
-    lo_f, hi_f, far_f, any_f = fields.reshape(B, 4, -1).unbind(1)
-    any_f = any_f > 0.5
-    hi_f = torch.minimum(hi_f, far_f)  # open brackets (a neighbour saw no ground) end at the far limit
-    lo_f = torch.minimum(lo_f, hi_f).clamp_min(0.5)
-    hi_f = torch.maximum(hi_f, lo_f)
     df = d.reshape(B, -1, 3)
-    terms = field.ray_terms(o, df)
-    s_hit, found, early, br_lo, br_hi = _march(field, terms, lo_f, hi_f, config.fine_steps, config.bisect_steps)
-    found &= any_f
-    rest = any_f & (~found | early)
-    if bool(rest.any()):  # rays with no crossing in their bracket march on to their own far limit (few)
-        bi, ni = rest.nonzero(as_tuple=True)
-        sub_d = df[bi, ni][:, None]
-        sub_o = o[bi]
-        near2, far2, never2 = _depth_range(field, world, sub_o, sub_d, config.far_m)
-        sub_terms = field.ray_terms(sub_o, sub_d)
-        # from the bracket's start if the ray was still above ground there, else from its near limit
-        start = torch.where(early[bi, ni, None], near2, torch.maximum(lo_f[bi, ni, None], near2))
-        start = torch.minimum(start, far2)
-        s2, f2, _, l2, h2 = _march(field, sub_terms, start, far2, config.coarse_steps // 2, config.bisect_steps + 2)
-        s_hit[bi, ni] = s2[:, 0]
-        found[bi, ni] = f2[:, 0] & ~never2[:, 0]
-        br_lo[bi, ni], br_hi[bi, ni] = l2[:, 0], h2[:, 0]
-    # rays whose estimate is still off the surface (silhouettes, grazing rays) get more refinement (few)
-    resid = field.gap(terms, s_hit[..., None])[..., 0].abs()
-    wide = found & (resid > 0.2 + 0.0005 * s_hit)
-    if bool(wide.any()):
-        bi, ni = wide.nonzero(as_tuple=True)
-        sub_d = df[bi, ni][:, None]
-        sub_terms = field.ray_terms(o[bi], sub_d)
-        s3, f3, *_ = _march(field, sub_terms, br_lo[bi, ni, None], br_hi[bi, ni, None], 1, 10)
-        s_hit[bi, ni] = s3[:, 0]
-    s_hit = s_hit.reshape(B, height, width)
+    near, far, never = _depth_range(world, o, df, config.far_m)
+    n_per = df.shape[1]
+    s_hit = _traverse(world, world.max_mipmap(), o[:, None, :].expand(-1, n_per, -1).reshape(-1, 3), df.reshape(-1, 3),
+                      near.reshape(-1), torch.where(never, 0.0, far).reshape(-1))
+    found = torch.isfinite(s_hit)
+    s_hit = torch.where(found, s_hit, far.reshape(-1)).reshape(B, height, width)
     found = found.reshape(B, height, width)
     norm = torch.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
     dirs = d / norm[..., None]

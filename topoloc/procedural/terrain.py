@@ -24,6 +24,8 @@ from topoloc.procedural._noise import fbm2d
 
 __all__ = [
     "Grid",
+    "MIP_LEVELS",
+    "max_mipmap",
     "CLEARANCE_M",
     "COMBALLAZ_FLIGHTS",
     "RIVER_ENU",
@@ -125,6 +127,32 @@ def sample_grid(field: torch.Tensor, grid: Grid, east: torch.Tensor, north: torc
     g = grid.to_normalized(east.reshape(-1).to(f), north.reshape(-1).to(f))
     out = F.grid_sample(f[None], g[None, :, None], mode=mode, padding_mode="border", align_corners=True)[0, :, :, 0]
     return out if field.dim() == 3 else out[0]
+
+
+#: Maximum-mipmap levels above the cells: the top level's blocks are 2^8 cells (512 m on the Comballaz grid).
+MIP_LEVELS = 8
+
+
+def max_mipmap(surface: torch.Tensor, levels: int = MIP_LEVELS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The maximum mipmap of a height grid, flattened: level 0 holds each cell's highest corner, level k the
+    maximum over blocks of 2^k x 2^k cells (blocks at the edges cover what is left).
+
+    Returns:
+        (flat heights, int64 offset of each level in them, int64 (rows, cols) of each level).
+
+    Shape:
+        surface: (rows, cols) -> (sum of the levels' sizes,), (levels + 1,), (levels + 1, 2)
+    """
+    corners = (surface[:-1, :-1], surface[1:, :-1], surface[:-1, 1:], surface[1:, 1:])
+    m = torch.maximum(torch.maximum(corners[0], corners[1]), torch.maximum(corners[2], corners[3]))
+    maps = [m]
+    for _ in range(levels):
+        m = F.max_pool2d(m[None, None], 2, 2, ceil_mode=True)[0, 0]
+        maps.append(m)
+    shapes = torch.tensor([mp.shape for mp in maps], dtype=torch.int64, device=surface.device)
+    offsets = torch.zeros(len(maps), dtype=torch.int64, device=surface.device)
+    offsets[1:] = torch.cumsum(shapes[:, 0] * shapes[:, 1], 0)[:-1]
+    return torch.cat([mp.reshape(-1) for mp in maps]), offsets, shapes
 
 
 def smooth_min(a: torch.Tensor, b: torch.Tensor, k: float) -> torch.Tensor:

@@ -22,6 +22,7 @@ from topoloc.procedural.terrain import (
     camera_ceiling,
     comballaz_cameras_enu,
     comballaz_ground,
+    max_mipmap,
     sample_grid,
     smooth_min,
 )
@@ -84,6 +85,7 @@ class World:
     surface_max: float = 0.0
     surface_min: float = 0.0
     _on: dict = field(default_factory=dict, repr=False)
+    _mip: tuple = field(default=(), repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -97,8 +99,14 @@ class World:
         key = str(device)
         if key not in self._on:
             moved: dict[str, Any] = {k: v.to(device) for k, v in self.__dict__.items() if isinstance(v, torch.Tensor)}
-            self._on[key] = replace(self, **moved, _on={})
+            self._on[key] = replace(self, **moved, _on={}, _mip=())
         return self._on[key]
+
+    def max_mipmap(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The surface's maximum mipmap (`topoloc.procedural.terrain.max_mipmap`), built once per world and device."""
+        if not self._mip:
+            self._mip = max_mipmap(self.surface)
+        return self._mip
 
     def height(self, east: torch.Tensor, north: torch.Tensor) -> torch.Tensor:
         """Surface height (m) at ENU points, bilinear as the renderer sees it. Shape: (N,) -> (N,)."""

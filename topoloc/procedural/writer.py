@@ -63,7 +63,7 @@ __all__ = ["RenderJob", "OtherPosesError", "RenderFolderError", "pose_flight", "
 
 
 #: Version of the Mini-Comballaz world and writer; bumped whenever the same seed would give other bytes.
-FORMAT_VERSION = "7"
+FORMAT_VERSION = "8"
 #: Domains `render_flights` can write ("synthetic" always; the photo domains for real flights only).
 RENDER_DOMAINS = ("synthetic", "real", "real_alt")
 #: In ``out/<flight>/`` of a pose flight rendered with ``photos_like``: the flight whose look its photos have.

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from topoloc.data.geometry import TOPO_FOCAL_PX, TOPO_SIZE  # TOPO-DataGen's camera (one owner)
 from topoloc.data.semantics import RIDGELINE, SKY
@@ -142,70 +143,126 @@ def _first_root(c0, c1, c2, span):
     return torch.where(c0 <= 0, 0.0, torch.minimum(r1, r2))
 
 
-def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_near: torch.Tensor, s_end: torch.Tensor):
-    """Each ray's first crossing of the bilinear surface in [s_near, s_end], by a maximum-mipmap traversal.
+def _cone_start(world, mip, o_b3, d_bhw3, near, far, tile: int = 16, steps: int = 96):
+    """A depth before which no ray of a ``tile`` x ``tile`` block of pixels can meet the surface, per pixel.
 
-    Returns ``s`` (N,), ``inf`` where the ray does not cross. Shapes: o_n3, d_n3 (N, 3), s_near, s_end (N,).
+    The block's rays at depths [s_a, s_b] lie in the box spanned by their direction components' extremes, so
+    where the box's lowest point is above the mipmap's maximum over the box (at the level whose blocks are at
+    least the box's size: 2 x 2 of them cover it) none of them is hit. The box is marched over ``steps``
+    geometric intervals from the block's nearest to its farthest depth; the start of the first interval that
+    may touch the surface is the block's start (its farthest depth when none does).
+
+    Shapes: o_b3 (B, 3), d_bhw3 (B, H, W, 3), near, far (B, H, W) -> (B, H, W)
+    """
+    flat, offsets, shapes = mip
+    top = len(offsets) - 1
+    g = world.grid
+    height, width = near.shape[1:]
+
+    def pool(x, sign=1.0):  # each block's maximum (sign 1) or minimum (sign -1)
+        return sign * F.max_pool2d(sign * x[:, None], tile, tile, ceil_mode=True)[:, 0, ..., None]
+
+    lo_x, hi_x = pool(d_bhw3[..., 0], -1.0) / g.cell, pool(d_bhw3[..., 0]) / g.cell
+    lo_y, hi_y = pool(d_bhw3[..., 1], -1.0) / g.cell, pool(d_bhw3[..., 1]) / g.cell
+    lo_z = pool(d_bhw3[..., 2], -1.0)
+    near_t, far_t = pool(near, -1.0), pool(far)
+    # geometric steps as exp(k log r), not pow: see the ray-direction note in camera_rays (batch-independent values)
+    k = torch.arange(steps + 1, dtype=near.dtype, device=near.device)
+    s = near_t * torch.exp(torch.log((far_t / near_t).clamp_min(1.0)) / steps * k)  # (B, Ht, Wt, steps + 1)
+    s_a, s_b = s[..., :-1], s[..., 1:]
+    o = o_b3[:, None, None, None, :]
+    x0 = (o[..., 0] - g.e_min) / g.cell + torch.minimum(s_a * lo_x, s_b * lo_x)
+    x1 = (o[..., 0] - g.e_min) / g.cell + torch.maximum(s_a * hi_x, s_b * hi_x)
+    y0 = (o[..., 1] - g.n_min) / g.cell + torch.minimum(s_a * lo_y, s_b * lo_y)
+    y1 = (o[..., 1] - g.n_min) / g.cell + torch.maximum(s_a * hi_y, s_b * hi_y)
+    z_low = o[..., 2] + torch.minimum(s_a * lo_z, s_b * lo_z)
+    level = torch.ceil(torch.log2(torch.maximum(x1 - x0, y1 - y0).clamp_min(1.0))).long()
+    wider = level > top  # a box wider than the top level's blocks: compared with the highest point of all
+    level = level.clamp_max(top)
+    size = torch.exp2(level.to(near.dtype))
+    n_cols, n_rows = shapes[level, 1], shapes[level, 0]
+    cx = [torch.minimum(torch.floor(x / size).long().clamp_min(0), n_cols - 1) for x in (x0, x1)]
+    cy = [torch.minimum(torch.floor(y / size).long().clamp_min(0), n_rows - 1) for y in (y0, y1)]
+    base = offsets[level]
+    peak = torch.stack([flat[base + j * n_cols + i] for j in cy for i in cx]).amax(0)
+    touch = z_low <= torch.where(wider, world.surface_max, peak)
+    first = touch.to(torch.uint8).argmax(-1, keepdim=True)
+    start = torch.where(touch.any(-1), s_a.gather(-1, first)[..., 0], far_t[..., 0])
+    start = start.repeat_interleave(tile, 1).repeat_interleave(tile, 2)[:, :height, :width]
+    return torch.maximum(start, near)
+
+
+def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch.Tensor, s_end: torch.Tensor,
+              level: int = 3):
+    """Each ray's first crossing of the bilinear surface in [s_start, s_end], by a maximum-mipmap traversal that
+    starts at mipmap ``level``.
+
+    Returns ``s`` (N,), ``inf`` where the ray does not cross. Shapes: o_n3, d_n3 (N, 3), s_start, s_end (N,).
     """
     flat, offsets, shapes = mip
     top = len(offsets) - 1
     g = world.grid
     surf = world.surface.reshape(-1)
     cols = world.surface.shape[1]
-    n = o_n3.shape[0]
-    s_hit = torch.full((n,), math.inf, dtype=o_n3.dtype, device=o_n3.device)
+    n, dt, dev = o_n3.shape[0], o_n3.dtype, o_n3.device
+    s_hit = torch.full((n,), math.inf, dtype=dt, device=dev)
     # per ray, in cell units (u east, v north); a zero component counts as a tiny positive one
     du, dv = d_n3[:, 0] / g.cell, d_n3[:, 1] / g.cell
     du, dv = torch.where(du == 0, 1e-20, du), torch.where(dv == 0, 1e-20, dv)
+    u0, v0 = (o_n3[:, 0] - g.e_min) / g.cell, (o_n3[:, 1] - g.n_min) / g.cell
     rays = {
-        "idx": torch.arange(n, device=o_n3.device),
-        "u0": (o_n3[:, 0] - g.e_min) / g.cell, "v0": (o_n3[:, 1] - g.n_min) / g.cell, "du": du, "dv": dv,
-        "iu": 1.0 / du, "iv": 1.0 / dv, "pu": (du > 0).to(du.dtype), "pv": (dv > 0).to(dv.dtype),
-        # a thousandth of a cell along the ray's way, so that a point on a block's edge lies in the next block
-        "nu": torch.where(du > 0, 1e-3, -1e-3), "nv": torch.where(dv > 0, 1e-3, -1e-3),
-        "oz": o_n3[:, 2], "dz": d_n3[:, 2], "s": s_near.clone(), "end": s_end,
-        "level": torch.full((n,), top, dtype=torch.int64, device=o_n3.device),
+        "idx": torch.arange(n, device=dev), "u0": u0, "v0": v0,
+        # moved a thousandth of a cell along the ray's way, so that a point on a block's edge lies in the next block
+        "u0n": u0 + torch.where(du > 0, 1e-3, -1e-3), "v0n": v0 + torch.where(dv > 0, 1e-3, -1e-3),
+        "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "pu": (du > 0).to(dt), "pv": (dv > 0).to(dt),
+        "oz": o_n3[:, 2], "dz": d_n3[:, 2], "down": d_n3[:, 2] < 0, "s": s_start.clone(), "end": s_end,
+        "level": torch.full((n,), min(level, top), dtype=torch.int64, device=dev),
     }
-    sizes = 2.0 ** torch.arange(top + 1, dtype=o_n3.dtype, device=o_n3.device)
-    last_row, last_col = shapes[:, 0] - 1, shapes[:, 1] - 1
+    # per level: 1 / block size, block size (cells), last column, last row, offset in ``flat``, columns; the
+    # flat indices are whole numbers that float32 holds exactly below 2^24
+    tdt = dt if flat.numel() < 2**24 else torch.float64
+    sizes = torch.exp2(torch.arange(top + 1, dtype=torch.float64, device=dev))
+    table = torch.stack([1.0 / sizes, sizes, (shapes[:, 1] - 1).double(), (shapes[:, 0] - 1).double(),
+                         offsets.double(), shapes[:, 1].double()], 1).to(tdt)
     live = rays["s"] < rays["end"]
     while True:
         count = int(live.sum())
         if count == 0:
             return s_hit
         if count < 0.8 * live.numel():  # drop the finished rays now and then, not at every step
-            rays = {k: v[live] for k, v in rays.items()}
-            live = live[live]
+            keep = live.nonzero()[:, 0]
+            rays = {k: v.index_select(0, keep) for k, v in rays.items()}
+            live = torch.ones_like(keep, dtype=torch.bool)
         r = rays
-        level, s = r["level"], r["s"]
-        size = sizes[level]
-        bi = torch.minimum(torch.floor((r["u0"] + s * r["du"] + r["nu"]) / size).long().clamp_min(0), last_col[level])
-        bj = torch.minimum(torch.floor((r["v0"] + s * r["dv"] + r["nv"]) / size).long().clamp_min(0), last_row[level])
-        s_u = ((bi.to(s.dtype) + r["pu"]) * size - r["u0"]) * r["iu"]
-        s_v = ((bj.to(s.dtype) + r["pv"]) * size - r["v0"]) * r["iv"]
-        s_out = torch.minimum(torch.minimum(s_u, s_v), r["end"])
-        z_low = r["oz"] + r["dz"] * torch.where(r["dz"] < 0, s_out, s)  # the ray's lowest point in the block
-        clear = (z_low > flat[offsets[level] + bj * shapes[level, 1] + bi]) | ~live
-        cell = ~clear & (level == 0)
-        hit = torch.zeros_like(clear)
-        if bool(cell.any()):
+        level_now, s = r["level"], r["s"]
+        inv_size, size, last_col, last_row, offset, level_cols = table.index_select(0, level_now).unbind(1)
+        bi = torch.minimum((r["u0n"] + s * r["du"]).mul_(inv_size).floor_().clamp_min_(0), last_col)
+        bj = torch.minimum((r["v0n"] + s * r["dv"]).mul_(inv_size).floor_().clamp_min_(0), last_row)
+        s_out = torch.minimum((bi + r["pu"]).mul_(size).sub_(r["u0"]).mul_(r["iu"]),
+                              (bj + r["pv"]).mul_(size).sub_(r["v0"]).mul_(r["iv"]))
+        s_out = torch.minimum(s_out, r["end"], out=s_out)  # where the ray leaves its block
+        z_low = torch.where(r["down"], s_out, s).mul_(r["dz"]).add_(r["oz"])  # its lowest point in the block
+        peak = flat.index_select(0, (bj * level_cols).add_(offset).add_(bi).long())
+        clear = (z_low > peak) | ~live
+        cell = ~clear & (level_now == 0)
+        if bool(cell.any()):  # in a cell it dips under: the gap to the bilinear patch is a quadratic in s
             c = cell.nonzero()[:, 0]
-            s0 = s[c].double()
-            fu = r["u0"][c].double() + s0 * r["du"][c].double() - bi[c].double()  # in-cell coordinates at s0
-            fv = r["v0"][c].double() + s0 * r["dv"][c].double() - bj[c].double()
-            base = bj[c] * cols + bi[c]
-            h00, h10, h01, h11 = (surf[base + k].double() for k in (0, 1, cols, cols + 1))
+            picked = torch.stack([s, bi, bj, r["u0"], r["v0"], r["du"], r["dv"], r["dz"], r["oz"], s_out])
+            s0, i0, j0, u0c, v0c, du_c, dv_c, dz_c, oz_c, s1 = picked.index_select(1, c).double().unbind(0)
+            fu, fv = u0c + s0 * du_c - i0, v0c + s0 * dv_c - j0  # in-cell coordinates at s0
+            base = (j0 * cols + i0).long()
+            corners = surf.index_select(0, torch.cat([base, base + 1, base + cols, base + cols + 1]))
+            h00, h10, h01, h11 = corners.double().view(4, -1).unbind(0)
             a, b, cc = h10 - h00, h01 - h00, h00 - h10 - h01 + h11  # h = h00 + a fu + b fv + cc fu fv
-            du_c, dv_c, dz_c = r["du"][c].double(), r["dv"][c].double(), r["dz"][c].double()
-            t = _first_root(r["oz"][c].double() + dz_c * s0 - (h00 + a * fu + b * fv + cc * fu * fv),
-                            dz_c - (a + cc * fv) * du_c - (b + cc * fu) * dv_c, -cc * du_c * dv_c,
-                            s_out[c].double() - s0)
+            t = _first_root(oz_c + dz_c * s0 - (h00 + a * fu + b * fv + cc * fu * fv),
+                            dz_c - (a + cc * fv) * du_c - (b + cc * fu) * dv_c, -cc * du_c * dv_c, s1 - s0)
             got = torch.isfinite(t)
-            hit[c[got]] = True
-            s_hit[r["idx"][c[got]]] = (s0 + t)[got].to(s_hit.dtype)
-        r["s"] = torch.where(~hit & (clear | cell), s_out, s)
-        r["level"] = torch.where(clear, (level + 1).clamp_max(top), torch.where(cell, level, level - 1))
-        live = live & ~hit & (r["s"] < r["end"])
+            c_hit = c[got]
+            s_hit[r["idx"].index_select(0, c_hit)] = (s0 + t)[got].to(dt)
+            live[c_hit] = False
+        r["s"] = torch.where(clear | cell, s_out, s)  # past the block (or the cell without a crossing)
+        r["level"] = torch.where(clear, (level_now + 1).clamp_max_(top), level_now - 1 + cell.long())
+        live &= r["s"] < r["end"]
 
 
 def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: RenderConfig = RenderConfig()) -> Geometry:
@@ -224,9 +281,11 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     o, d = camera_rays(c2w_b44, width, height)
     df = d.reshape(B, -1, 3)
     near, far, never = _depth_range(world, o, df, config.far_m)
-    n_per = df.shape[1]
-    s_hit = _traverse(world, world.max_mipmap(), o[:, None, :].expand(-1, n_per, -1).reshape(-1, 3), df.reshape(-1, 3),
-                      near.reshape(-1), torch.where(never, 0.0, far).reshape(-1))
+    end = torch.where(never, 0.0, far)
+    mip = world.max_mipmap()
+    start = _cone_start(world, mip, o, d, near.reshape(B, height, width), end.reshape(B, height, width))
+    s_hit = _traverse(world, mip, o[:, None, :].expand(-1, df.shape[1], -1).reshape(-1, 3), df.reshape(-1, 3),
+                      start.reshape(-1), end.reshape(-1))
     found = torch.isfinite(s_hit)
     s_hit = torch.where(found, s_hit, far.reshape(-1)).reshape(B, height, width)
     found = found.reshape(B, height, width)

@@ -76,9 +76,9 @@ def test_depth_on_a_tilted_plane_over_an_off_centre_oblong_grid(c2w_from, up, ya
 
 
 @pytest.mark.parametrize("W, H", [(36, 20), (44, 30)])
-def test_every_pixel_sees_the_plane_below_when_the_coarse_stride_does_not_divide_the_image(flat_world, c2w_from, W, H):
+def test_every_pixel_sees_the_plane_below_when_the_block_size_does_not_divide_the_image(flat_world, c2w_from, W, H):
     # looking straight down from 150 m: every ray meets the plane at depth 150 m, the last rows and columns
-    # (outside the coarse pass's whole blocks) too
+    # (outside the whole 16 px blocks whose cone sets the rays' start) too
     geom = cast_rays(flat_world(0.0), c2w_from(0.0, 0.0, 150.0, 0.0, -90.0), W, H)
     assert geom.hit.all()
     np.testing.assert_allclose(geom.depth[0].numpy(), 150.0, rtol=1e-3)
@@ -137,7 +137,7 @@ def _assert_first_crossings(got: np.ndarray, surface: np.ndarray, grid: Grid, o:
 
 def test_rays_grazing_a_ridge_stop_at_its_first_crossing(c2w_from):
     """A 30 m tent-shaped ridge (north-south, 20 m wide at its foot) on a plane, seen from 100 m before it: rays
-    over and under its crest, whose coarse neighbours may see the plane behind it or the ridge, must stop where a
+    over and under its crest, whose neighbours may see the plane behind it or the ridge, must stop where a
     brute-force march (every 20 cm) first meets the surface."""
     grid = Grid(e_min=-200.0, n_min=-200.0, cell=2.0, rows=201, cols=201)
     ee, _ = grid.coords()

@@ -12,6 +12,9 @@ Seidel, "Maximum Mipmaps for Fast, Accurate, and Scalable Dynamic Height Field R
 3. in a level-0 cell under which the ray dips, the gap between the ray and the bilinear patch is a
    quadratic in ``s``, whose first root in the cell is the crossing; without a root the ray moves on.
 
+Rays do not start at the camera: each 16 x 16 block of pixels first marches the box that holds its rays
+against the same mipmap, and its rays start where that box may first touch the surface (`_cone_start`).
+
 No part of the surface is skipped, so thin occluders (the side of a tree or a building seen by a few
 pixels of an oblique view) are hit as a dense march would hit them. Rays that leave the grid without a
 hit see the far mountains (a ridge profile over azimuth) or the sky; terrain hit further than

@@ -194,6 +194,10 @@ def test_scene_coordinates_none_only_where_all_three_are_minus_one_or_not_finite
      r"scene coordinates must be \(H, W, 3\) ECEF metres, got \(5, 7, 3\) dtype complex128"),
     ("x_00000_pc.npy", np.full((5, 7, 3), "a"),
      r"scene coordinates must be .*dtype <U1"),  # was numpy's bare ValueError
+    # a map of another convention (z pointing backwards, 0 for nothing hit) was read as "nothing hit" there
+    ("x_00000_depth.npy", np.where(np.arange(35).reshape(5, 7) == 3, -120.0, 95.0),
+     r"1 of 35 depths are 0 or negative; a depth map holds metres along the optical axis in front of the camera"),
+    ("x_00000_depth.npy", np.zeros((5, 7), dtype=np.int32), r"35 of 35 depths are 0 or negative"),
 ])
 def test_a_geometry_array_of_the_wrong_shape_or_kind_is_named(tmp_path, name, content, match):
     path = tmp_path / name

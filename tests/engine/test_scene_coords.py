@@ -145,6 +145,35 @@ def test_missing_or_wrong_points_are_refused_by_name(tiny_config, pose_images, t
         train(tiny_config(scene_coords=1.0, overwrite=True), ds, scene_points=torch.zeros(12, 32, 32))
     with pytest.raises(ValueError, match="no cell of any training image has a scene point"):  # all sky
         train(tiny_config(scene_coords=1.0, overwrite=True), ds, scene_points=torch.full((12, 3, 32, 32), float("nan")))
+    # points of another aspect than the images were pooled onto the head's grid all the same
+    with pytest.raises(ValueError, match=r"`scene_points` are 64x32 \(W x H\) per image, not the training images' "
+                                         r"32x32 \(TrainConfig.image_size\) or a scaling of it"):
+        train(tiny_config(scene_coords=1.0, overwrite=True), ds, scene_points=_points(ds, (32, 64)))
+    train(tiny_config(scene_coords=1.0, overwrite=True, epochs=1), ds, scene_points=_points(ds, (16, 16)))  # a scaling
+
+
+def test_a_render_without_its_geometry_file_is_named_before_any_image_is_decoded(tmp_path):
+    # it was found by the head's set-up, after the training images had been decoded
+    from types import SimpleNamespace
+
+    from topoloc.engine.scene_head import check_scene_source
+
+    flights = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        paths = [folder / f"{name}_{i:05d}_img.png" for i in range(3)]
+        for path in paths:
+            path.write_bytes(b"")  # never opened
+            path.with_name(path.name.replace("_img.png", "_depth.npy")).write_bytes(b"")
+        flights.append(SimpleNamespace(render_paths=paths))
+    collection = SimpleNamespace(datasets=flights)
+    check_scene_source(collection, None)
+    (tmp_path / "b" / "b_00002_depth.npy").unlink()
+    with pytest.raises(FileNotFoundError, match=r"b_00002_img.png: no geometry beside this render: expected "
+                                                r"b_00002_pc.npy .* or b_00002_depth.npy"):
+        check_scene_source(collection, None)
+    check_scene_source(collection, torch.zeros(6, 3, 4, 4))  # points given: the files are not needed
 
 
 @pytest.mark.parametrize("changes,match", [

@@ -93,6 +93,11 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
         if arr.ndim != 2 or arr.dtype.kind not in "iuf":
             raise ValueError(f"{path}: a depth map must be a numeric (H, W) array of metres, got shape {arr.shape} "
                              f"dtype {arr.dtype}")
+        behind = int((np.isfinite(arr) & (arr <= 0)).sum()) if arr.dtype.kind == "f" else int((arr <= 0).sum())
+        if behind:
+            raise ValueError(f"{path}: {behind} of {arr.size} depths are 0 or negative; a depth map holds metres "
+                             "along the optical axis in front of the camera (> 0), inf where nothing is hit (as "
+                             "'topoloc render --depth' writes it)")
         return depth_to_points(arr, c2w, device)
     if arr.ndim != 3 or arr.shape[-1] != 3 or arr.dtype.kind not in "iuf":
         raise ValueError(f"{path}: scene coordinates must be (H, W, 3) ECEF metres, got {arr.shape} dtype {arr.dtype}")

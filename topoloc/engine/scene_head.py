@@ -9,12 +9,14 @@ adds ``scene_coords * loss(idx)`` to each step's pose loss, puts the head in its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from topoloc.data.geometry import flight_scene_points, pool_scene_points
+from topoloc.data.geometry import flight_scene_points, geometry_path, pool_scene_points
 from topoloc.engine.inputs import blank_forward
 from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
@@ -24,12 +26,26 @@ __all__ = ["SceneHeadTraining", "check_scene_source"]
 
 def check_scene_source(train_set: Any, points: Tensor | None) -> None:
     """Refuse (before any image is decoded) a run of ``TrainConfig.scene_coords`` with no world points to
-    train on: neither ``scene_points`` nor a training set of renders with geometry files."""
-    if points is None and getattr(train_set, "render_paths", None) is None \
-            and getattr(train_set, "datasets", None) is None:
+    train on: neither ``scene_points`` nor a training set of renders with geometry files, or a render of
+    it without its geometry file (named)."""
+    if points is not None:
+        return
+    if getattr(train_set, "render_paths", None) is None and getattr(train_set, "datasets", None) is None:
         raise TypeError("TrainConfig.scene_coords needs the training renders' world points: pass `scene_points` "
                         "(topoloc.data.flight_scene_points) with an ImageCache, or the TopoFlight itself (got "
                         f"{type(train_set).__name__})")
+    for render in _render_paths(train_set):
+        geometry_path(render)  # two file checks per render; the files are read after the images are decoded
+
+
+def _render_paths(dataset: Any) -> Iterator[Path]:
+    """The renders of a `TopoFlight`, or of each flight of a `FlightCollection` in its order."""
+    flights = getattr(dataset, "datasets", None)
+    if flights is not None and getattr(dataset, "render_paths", None) is None:
+        for flight in flights:
+            yield from _render_paths(flight)
+    else:
+        yield from getattr(dataset, "render_paths", None) or []
 
 
 class SceneHeadTraining:
@@ -51,8 +67,8 @@ class SceneHeadTraining:
 
     Raises:
         TypeError: no ``points`` and a training set without renders (an `ImageCache`).
-        ValueError: ``points`` of another shape or count; no cell with a point; a backbone without
-            convolutional stages (`scene_stages`).
+        ValueError: ``points`` of another shape, count or aspect than the images; no cell with a point; a
+            backbone without convolutional stages (`scene_stages`).
         FileNotFoundError: a render without a geometry file (named).
     """
 
@@ -64,7 +80,7 @@ class SceneHeadTraining:
         self.grid = (int(shapes[0][1]), int(shapes[0][2]))
         self.head = SceneCoordHead([c for c, _, _ in shapes]).to(device)
         self.device = device
-        cells = self._cells(train_set, points, n_images)
+        cells = self._cells(train_set, points, n_images, image_size)
         valid = torch.isfinite(cells).all(1)
         if not bool(valid.any()):
             raise ValueError("TrainConfig.scene_coords: no cell of any training image has a scene point (every "
@@ -85,7 +101,7 @@ class SceneHeadTraining:
         finally:
             self.tap.active = False
 
-    def _cells(self, train_set: Any, points: Tensor | None, n_images: int) -> Tensor:
+    def _cells(self, train_set: Any, points: Tensor | None, n_images: int, image_size: tuple[int, int]) -> Tensor:
         if points is None:
             check_scene_source(train_set, points)
             cells = flight_scene_points(train_set, self.grid, device=self.device)
@@ -95,6 +111,11 @@ class SceneHeadTraining:
                 got = tuple(points.shape) if isinstance(points, Tensor) else type(points).__name__
                 raise ValueError(f"train: `scene_points` must be a float (N, 3, H, W) tensor of local ENU metres "
                                  f"(NaN where nothing is hit), got {got}")
+            (h, w), (ih, iw) = points.shape[-2:], image_size
+            if abs(w / h - iw / ih) > 0.01 * iw / ih:  # aspect ratios 1 % apart
+                raise ValueError(f"train: `scene_points` are {w}x{h} (W x H) per image, not the training images' "
+                                 f"{iw}x{ih} (TrainConfig.image_size) or a scaling of it; their cells would not "
+                                 "line up with the images")
             cells = pool_scene_points(points, self.grid).cpu()
         if cells.shape[0] != n_images:
             raise ValueError(f"train: `scene_points` has {cells.shape[0]} images' points, the training set "

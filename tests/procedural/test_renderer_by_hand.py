@@ -184,6 +184,88 @@ def test_posts_seen_by_a_few_pixels_each_are_hit_as_a_dense_march_hits_them(c2w_
     assert _assert_first_crossings(got, surface.double().numpy(), grid, o, d, s_max=700.0) <= 3
 
 
+def _looking_north(east: float, north: float, up: float) -> torch.Tensor:
+    """An exact pose (1, 4, 4): camera x east, y down, z north, at (east, north, up) ENU."""
+    c2w = torch.eye(4)
+    c2w[:3, :3] = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+    c2w[:3, 3] = torch.tensor([east, north, up])
+    return c2w[None]
+
+
+def test_cameras_outside_the_grid_end_and_see_its_edge(c2w_from):
+    # a camera west of the grid looking west ran forever (its rays' exit lay behind it); looking east it was
+    # given the edge cell's surface extended 20 m out of the grid, at depth 0.5
+    grid = Grid(e_min=0.0, n_min=0.0, cell=2.0, rows=51, cols=51)
+    world = _plane_world(grid, 0.0, 0.0, 0.0)
+    world.surface[:, 0] = 10.0  # the west edge's nodes 10 m up: from 3 m up the ray meets them where it enters
+    world.surface_max = 10.0
+    away = cast_rays(world, c2w_from(-20.0, 50.0, 3.0, 270.0, 0.0), 17, 5)
+    assert not away.hit.any()
+    towards = cast_rays(world, c2w_from(-20.0, 50.0, 3.0, 90.0, 0.0), 1, 1)
+    assert bool(towards.hit[0, 0, 0])
+    assert float(towards.depth[0, 0, 0]) == pytest.approx(20.0, abs=1e-3)  # the grid's west edge, 20 m ahead
+    o = c2w_from(-20.0, 50.0, 3.0, 90.0, 0.0)[0, :3, 3].double().numpy()
+    d = _rays(c2w_from(-20.0, 50.0, 3.0, 90.0, 0.0)[0].double().numpy(), 33, 9).reshape(-1, 3)
+    got = cast_rays(world, c2w_from(-20.0, 50.0, 3.0, 90.0, 0.0), 33, 9).depth[0].double().numpy().reshape(-1)
+    expected = _first_crossing(world.surface.double().numpy(), grid, o, d, s_max=200.0)
+    assert (np.isinf(got) == np.isinf(expected)).all()
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(got)], atol=0.05)
+
+
+def test_a_crossing_just_inside_the_grid_edge_is_hit(flat_world, c2w_from):
+    # rays were cut at 99.9 % of their way to the grid's edge: this one (the plane at north 199.9 m of 200) was lost
+    world = flat_world(0.0, half_extent_m=200.0, cell_m=2.0)
+    geom = cast_rays(world, c2w_from(0.0, 0.0, 50.0, 0.0, -math.degrees(math.atan2(50.0, 199.9))), 1, 1)
+    assert bool(geom.hit[0, 0, 0])
+    assert float(geom.depth[0, 0, 0]) == pytest.approx(math.hypot(50.0, 199.9), rel=1e-6)
+
+
+def test_a_camera_a_few_decimetres_above_the_ground_sees_it(flat_world, c2w_from):
+    # rays started 0.5 m from the camera: from 0.3 m up the ground was "hit" at 0.5 m, 0.2 m under it
+    geom = cast_rays(flat_world(0.0, half_extent_m=200.0, cell_m=2.0), c2w_from(0.0, 0.0, 0.3, 0.0, -90.0), 1, 1)
+    assert float(geom.depth[0, 0, 0]) == pytest.approx(0.3, abs=1e-5)
+    assert float(geom.points[0, 0, 0, 2]) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_ray_along_a_grid_line_takes_the_cells_it_runs_in():
+    """A 1000 m tower one node wide (east 98 m) and a camera 1.6 mm west of the next grid line (east 100 m), 0.5 m
+    up, looking due north: its centre ray runs inside the cells between the two lines, where the tower's side
+    rises 0.8 m, and meets it at north 119.25 m (worked by hand: 0.8 (n - 118) / 2 = 0.5). The cells across the
+    line were taken before (every point was moved 1 mm east), where the surface is flat: nothing was hit."""
+    grid = Grid(e_min=0.0, n_min=0.0, cell=2.0, rows=101, cols=101)
+    world = _plane_world(grid, 0.0, 0.0, 0.0)
+    world.surface[60:62, 49] = 1000.0
+    world.surface_max = 1000.0
+    c2w = _looking_north(100.0 - 0.0016, 10.0, 0.5)
+    geom = cast_rays(world, c2w, 33, 33)
+    assert float(geom.depth[0, 16, 16]) == pytest.approx(119.25 - 10.0, abs=2e-3)
+    o, d = c2w[0, :3, 3].double().numpy(), _rays(c2w[0].double().numpy(), 33, 33).reshape(-1, 3)
+    _assert_first_crossings(geom.depth[0].double().numpy().reshape(-1), world.surface.double().numpy(), grid, o, d,
+                            s_max=300.0)
+
+
+def test_a_surface_changed_after_a_render_is_cast_anew(flat_world, c2w_from):
+    # the mipmap was built once per world: a wall added after a first render was not seen
+    world = flat_world(0.0, half_extent_m=200.0, cell_m=2.0)
+    c2w = c2w_from(0.0, 0.0, 20.0, 0.0, -10.0)
+    before = cast_rays(world, c2w, 1, 1).depth[0, 0, 0]
+    assert float(before) == pytest.approx(20.0 / math.sin(math.radians(10.0)), rel=1e-5)  # the ground, 115 m
+    world.surface[:, :] = torch.where(torch.arange(world.surface.shape[0])[:, None] == 125, 60.0, 0.0)  # north 50 m
+    world.surface_max = 60.0
+    # the wall's south face rises 30 m per metre north from north 48 m; the ray is 20 - n tan(10 deg) m up there:
+    # n = (20 + 30 * 48) / (30 + tan(10 deg)), at a depth of n / cos(10 deg)
+    t = math.tan(math.radians(10.0))
+    n = (20.0 + 30.0 * 48.0) / (30.0 + t)
+    after = float(cast_rays(world, c2w, 1, 1).depth[0, 0, 0])
+    assert after == pytest.approx(n / math.cos(math.radians(10.0)), abs=1e-3)
+
+
+def test_float64_poses_are_cast_as_float32(world, c2w_from):
+    # they failed in the far-mountain lookup: "expected dtype float for 'weight'"
+    c2w = c2w_from(0.0, 0.0, 300.0, 30.0, -20.0)
+    assert torch.equal(cast_rays(world, c2w.double(), 24, 16).depth, cast_rays(world, c2w, 24, 16).depth)
+
+
 def test_terrain_hit_beyond_the_ridge_distance_is_labelled_ridgeline(flat_world, c2w_from):
     """A camera 300 m over a plane 4 km in radius, looking 5 deg down: a ray d meets the plane at a horizontal distance
     300 / (-d_z) * |d_xy|; under 2500 m it is near terrain (far_class 255), beyond it the distant mountains."""

@@ -110,25 +110,35 @@ def camera_rays(c2w_b44: torch.Tensor, width: int, height: int, stride: int = 1)
     return c2w_b44[:, :3, 3], dirs
 
 
+#: The nearest depth (m) a ray is cast from: a camera this close above the surface still sees it.
+NEAR_M = 1e-3
+
+
 def _depth_range(world, o_b3, d_bn3, far_m: float):
-    """Per ray (B, N): nearest and farthest depth (m) where a hit is possible, and rays that never hit."""
+    """Per ray (B, N): the depths (m) between which a hit is possible (inside the grid's box, between the
+    surface's highest and lowest points, nearer than ``far_m``), and the rays that can hit nothing."""
     g = world.grid
     dz = d_bn3[..., 2]
     oz = o_b3[:, 2:3]
-    s_exit = torch.full_like(dz, far_m)
-    for axis, lo, hi in ((0, g.e_min, g.e_max), (1, g.n_min, g.n_max)):
+    s_in = torch.full_like(dz, NEAR_M)
+    s_out = torch.full_like(dz, far_m)
+    for axis, lo, hi in ((0, g.e_min, g.e_max), (1, g.n_min, g.n_max)):  # the grid's box, slab by slab
         dd = d_bn3[..., axis]
         oo = o_b3[:, axis : axis + 1]
-        bound = torch.where(dd > 0, hi, lo) - oo  # distance to the wall the ray travels towards
-        t = bound / torch.where(dd.abs() < 1e-9, 1e-9, dd)
-        s_exit = torch.minimum(s_exit, torch.where(dd.abs() < 1e-9, far_m, t))
-    s_exit = s_exit * 0.999
+        flat = dd.abs() < 1e-12
+        inv = 1.0 / torch.where(flat, 1.0, dd)
+        t_lo, t_hi = (lo - oo) * inv, (hi - oo) * inv
+        within = (oo >= lo) & (oo <= hi)  # a ray along the slab: always inside it, or never
+        enter = torch.where(flat, torch.where(within, -math.inf, math.inf), torch.minimum(t_lo, t_hi))
+        leave = torch.where(flat, torch.where(within, math.inf, -math.inf), torch.maximum(t_lo, t_hi))
+        s_in, s_out = torch.maximum(s_in, enter), torch.minimum(s_out, leave)
     down = dz < 0
     inv = 1.0 / torch.where(down, -dz, 1.0)
     s_low = torch.where(down, (oz - world.surface_min + 1.0) * inv, far_m)  # 1 m of slack either way
-    s_far = torch.minimum(s_exit, s_low).clamp_min(1.0)
-    s_near = torch.where(down, (oz - world.surface_max - 1.0) * inv, 0.0).clamp_min(0.5)
-    never = ~down & (oz > world.surface_max)
+    s_top = torch.where(down, (oz - world.surface_max - 1.0) * inv, 0.0)
+    s_far = torch.minimum(s_out, s_low)
+    s_near = torch.maximum(s_in, s_top)
+    never = (~down & (oz > world.surface_max)) | (s_far <= s_near)
     return torch.minimum(s_near, s_far), s_far, never
 
 
@@ -171,7 +181,9 @@ def _cone_start(world, mip, o_b3, d_bhw3, near, far, tile: int = 16, steps: int 
     near_t, far_t = pool(near, -1.0), pool(far)
     # geometric steps as exp(k log r), not pow: see the ray-direction note in camera_rays (batch-independent values)
     k = torch.arange(steps + 1, dtype=near.dtype, device=near.device)
-    s = near_t * torch.exp(torch.log((far_t / near_t).clamp_min(1.0)) / steps * k)  # (B, Ht, Wt, steps + 1)
+    from_m = near_t.clamp_min(0.5)  # the steps' scale; the first interval starts at the block's near limit
+    s = from_m * torch.exp(torch.log((far_t / from_m).clamp_min(1.0)) / steps * k)  # (B, Ht, Wt, steps + 1)
+    s = torch.cat([torch.minimum(near_t, s[..., :1]), s[..., 1:]], -1)
     s_a, s_b = s[..., :-1], s[..., 1:]
     o = o_b3[:, None, None, None, :]
     x0 = (o[..., 0] - g.e_min) / g.cell + torch.minimum(s_a * lo_x, s_b * lo_x)
@@ -215,9 +227,10 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
     u0, v0 = (o_n3[:, 0] - g.e_min) / g.cell, (o_n3[:, 1] - g.n_min) / g.cell
     rays = {
         "idx": torch.arange(n, device=dev), "u0": u0, "v0": v0,
-        # moved a thousandth of a cell along the ray's way, so that a point on a block's edge lies in the next block
-        "u0n": u0 + torch.where(du > 0, 1e-3, -1e-3), "v0n": v0 + torch.where(dv > 0, 1e-3, -1e-3),
+        # a thousandth of a cell along the ray: the least step past a block, where rounding leaves s at its edge
+        "ds": 1e-3 / torch.sqrt(du * du + dv * dv + (d_n3[:, 2] / g.cell) ** 2),
         "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "pu": (du > 0).to(dt), "pv": (dv > 0).to(dt),
+        "east": du > 0, "north": dv > 0,
         "oz": o_n3[:, 2], "dz": d_n3[:, 2], "down": d_n3[:, 2] < 0, "s": s_start.clone(), "end": s_end,
         "level": torch.full((n,), min(level, top), dtype=torch.int64, device=dev),
     }
@@ -228,10 +241,16 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
     table = torch.stack([1.0 / sizes, sizes, (shapes[:, 1] - 1).double(), (shapes[:, 0] - 1).double(),
                          offsets.double(), shapes[:, 1].double()], 1).to(tdt)
     live = rays["s"] < rays["end"]
+    steps_left = 4 * (world.surface.shape[0] + world.surface.shape[1]) + 8 * top  # far more than a ray takes
     while True:
         count = int(live.sum())
         if count == 0:
             return s_hit
+        steps_left -= 1
+        if steps_left < 0:
+            raise RuntimeError(f"cast_rays: {count} rays still unresolved after "
+                               f"{4 * sum(world.surface.shape) + 8 * top} traversal steps; this is a bug, please "
+                               "report it with the camera poses")
         if count < 0.8 * live.numel():  # drop the finished rays now and then, not at every step
             keep = live.nonzero()[:, 0]
             rays = {k: v.index_select(0, keep) for k, v in rays.items()}
@@ -239,8 +258,11 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
         r = rays
         level_now, s = r["level"], r["s"]
         inv_size, size, last_col, last_row, offset, level_cols = table.index_select(0, level_now).unbind(1)
-        bi = torch.minimum((r["u0n"] + s * r["du"]).mul_(inv_size).floor_().clamp_min_(0), last_col)
-        bj = torch.minimum((r["v0n"] + s * r["dv"]).mul_(inv_size).floor_().clamp_min_(0), last_row)
+        # the block the ray is in, a point on an edge in the one it enters (ceil - 1 going west or south)
+        at_u, at_v = (r["u0"] + s * r["du"]).mul_(inv_size), (r["v0"] + s * r["dv"]).mul_(inv_size)
+        bi = torch.where(r["east"], at_u.floor(), at_u.ceil_().sub_(1)).clamp_min_(0)
+        bj = torch.where(r["north"], at_v.floor(), at_v.ceil_().sub_(1)).clamp_min_(0)
+        bi, bj = torch.minimum(bi, last_col), torch.minimum(bj, last_row)
         s_out = torch.minimum((bi + r["pu"]).mul_(size).sub_(r["u0"]).mul_(r["iu"]),
                               (bj + r["pv"]).mul_(size).sub_(r["v0"]).mul_(r["iv"]))
         s_out = torch.minimum(s_out, r["end"], out=s_out)  # where the ray leaves its block
@@ -263,7 +285,8 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
             c_hit = c[got]
             s_hit[r["idx"].index_select(0, c_hit)] = (s0 + t)[got].to(dt)
             live[c_hit] = False
-        r["s"] = torch.where(clear | cell, s_out, s)  # past the block (or the cell without a crossing)
+        # past the block (or the cell without a crossing); at least a step, where rounding put s_out at s
+        r["s"] = torch.where(clear | cell, torch.maximum(s_out, s + r["ds"]), s)
         r["level"] = torch.where(clear, (level_now + 1).clamp_max_(top), level_now - 1 + cell.long())
         live &= r["s"] < r["end"]
 
@@ -273,24 +296,25 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
 
     Args:
         world: a :class:`topoloc.procedural.world.World` on the device of ``c2w_b44``.
-        c2w_b44: camera-to-ENU poses (OpenCV axes), float32.
+        c2w_b44: camera-to-ENU poses (OpenCV axes); computed in float32.
         width, height: image size (px).
         config: ray-casting settings.
 
     Shape:
         c2w_b44: (B, 4, 4) -> Geometry of (B, H, W) fields
     """
+    c2w_b44 = c2w_b44.to(torch.float32)  # the world's dtype
     B = c2w_b44.shape[0]
     o, d = camera_rays(c2w_b44, width, height)
     df = d.reshape(B, -1, 3)
     near, far, never = _depth_range(world, o, df, config.far_m)
-    end = torch.where(never, 0.0, far)
+    near, end = torch.where(never, 0.0, near), torch.where(never, 0.0, far)  # finite, for the blocks' extremes
     mip = world.max_mipmap()
     start = _cone_start(world, mip, o, d, near.reshape(B, height, width), end.reshape(B, height, width))
     s_hit = _traverse(world, mip, o[:, None, :].expand(-1, df.shape[1], -1).reshape(-1, 3), df.reshape(-1, 3),
                       start.reshape(-1), end.reshape(-1))
     found = torch.isfinite(s_hit)
-    s_hit = torch.where(found, s_hit, far.reshape(-1)).reshape(B, height, width)
+    s_hit = torch.where(found, s_hit, far.clamp(1.0, config.far_m).reshape(-1)).reshape(B, height, width)
     found = found.reshape(B, height, width)
     norm = torch.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
     dirs = d / norm[..., None]

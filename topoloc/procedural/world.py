@@ -104,9 +104,10 @@ class World:
 
     def max_mipmap(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The surface's maximum mipmap (`topoloc.procedural.terrain.max_mipmap`), built once per world and device."""
-        if not self._mip:
-            self._mip = max_mipmap(self.surface)
-        return self._mip
+        key = (id(self.surface), self.surface._version)  # a surface replaced or changed in place is built anew
+        if not self._mip or self._mip[0] != key:
+            self._mip = (key, max_mipmap(self.surface))
+        return self._mip[1]
 
     def height(self, east: torch.Tensor, north: torch.Tensor) -> torch.Tensor:
         """Surface height (m) at ENU points, bilinear as the renderer sees it. Shape: (N,) -> (N,)."""

@@ -41,6 +41,7 @@ __all__ = ["RenderConfig", "Geometry", "intrinsics", "camera_rays", "cast_rays",
 #: Terrain hit further than this (m, horizontal) is labelled "ridgeline": the distant mountains.
 RIDGE_DISTANCE_M = 2500.0
 
+
 @dataclass(frozen=True)
 class RenderConfig:
     """Ray-casting settings.

@@ -103,7 +103,8 @@ class World:
         return self._on[key]
 
     def max_mipmap(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The surface's maximum mipmap (`topoloc.procedural.terrain.max_mipmap`), built once per world and device."""
+        """The surface's maximum mipmap (`topoloc.procedural.terrain.max_mipmap`), built once per world and device,
+        and again when ``surface`` is replaced or changed in place."""
         key = (id(self.surface), self.surface._version)  # a surface replaced or changed in place is built anew
         if not self._mip or self._mip[0] != key:
             self._mip = (key, max_mipmap(self.surface))

@@ -239,8 +239,8 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
     # flat indices are whole numbers that float32 holds exactly below 2^24
     tdt = dt if flat.numel() < 2**24 else torch.float64
     sizes = torch.exp2(torch.arange(top + 1, dtype=torch.float64, device=dev))
-    table = torch.stack([1.0 / sizes, sizes, (shapes[:, 1] - 1).double(), (shapes[:, 0] - 1).double(),
-                         offsets.double(), shapes[:, 1].double()], 1).to(tdt)
+    table = [column.to(tdt) for column in (1.0 / sizes, sizes, (shapes[:, 1] - 1).double(),
+                                           (shapes[:, 0] - 1).double(), offsets.double(), shapes[:, 1].double())]
     live = rays["s"] < rays["end"]
     steps_left = 4 * (world.surface.shape[0] + world.surface.shape[1]) + 8 * top  # far more than a ray takes
     while True:
@@ -258,7 +258,7 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
             live = torch.ones_like(keep, dtype=torch.bool)
         r = rays
         level_now, s = r["level"], r["s"]
-        inv_size, size, last_col, last_row, offset, level_cols = table.index_select(0, level_now).unbind(1)
+        inv_size, size, last_col, last_row, offset, level_cols = (column.index_select(0, level_now) for column in table)
         # the block the ray is in, a point on an edge in the one it enters (ceil - 1 going west or south)
         at_u, at_v = (r["u0"] + s * r["du"]).mul_(inv_size), (r["v0"] + s * r["dv"]).mul_(inv_size)
         bi = torch.where(r["east"], at_u.floor(), at_u.ceil_().sub_(1)).clamp_min_(0)
@@ -273,8 +273,8 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
         cell = ~clear & (level_now == 0)
         if bool(cell.any()):  # in a cell it dips under: the gap to the bilinear patch is a quadratic in s
             c = cell.nonzero()[:, 0]
-            picked = torch.stack([s, bi, bj, r["u0"], r["v0"], r["du"], r["dv"], r["dz"], r["oz"], s_out])
-            s0, i0, j0, u0c, v0c, du_c, dv_c, dz_c, oz_c, s1 = picked.index_select(1, c).double().unbind(0)
+            picked = (s, bi, bj, r["u0"], r["v0"], r["du"], r["dv"], r["dz"], r["oz"], s_out)
+            s0, i0, j0, u0c, v0c, du_c, dv_c, dz_c, oz_c, s1 = (x.index_select(0, c).double() for x in picked)
             fu, fv = u0c + s0 * du_c - i0, v0c + s0 * dv_c - j0  # in-cell coordinates at s0
             base = (j0 * cols + i0).long()
             corners = surf.index_select(0, torch.cat([base, base + 1, base + cols, base + cols + 1]))

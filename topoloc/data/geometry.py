@@ -10,7 +10,7 @@ point under each cell of a feature map that `TrainConfig.scene_coords` trains an
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from augment.functional.relight import downsample_normals, surface_normals
 from topoloc.data._arrays import load_npy
 
 __all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals",
-           "pool_scene_points", "flight_scene_points"]
+           "flight_parts", "pool_scene_points", "flight_scene_points"]
 
 #: TOPO-DataGen's camera: 720 x 480 px, focal length 480 px, principal point at the centre.
 TOPO_SIZE = (720, 480)
@@ -93,7 +93,7 @@ def scene_points(path: Path, c2w: np.ndarray, frame: Any, device: str | torch.de
         if arr.ndim != 2 or arr.dtype.kind not in "iuf":
             raise ValueError(f"{path}: a depth map must be a numeric (H, W) array of metres, got shape {arr.shape} "
                              f"dtype {arr.dtype}")
-        behind = int((np.isfinite(arr) & (arr <= 0)).sum()) if arr.dtype.kind == "f" else int((arr <= 0).sum())
+        behind = int((np.isfinite(arr) & (arr <= 0)).sum())
         if behind:
             raise ValueError(f"{path}: {behind} of {arr.size} depths are 0 or negative; a depth map holds metres "
                              "along the optical axis in front of the camera (> 0), inf where nothing is hit (as "
@@ -153,22 +153,32 @@ def _each_render(dataset: Any, caller: str, size: tuple[int, int], dtype: torch.
                  per_render: Callable[[torch.Tensor], torch.Tensor], device: str | torch.device) -> torch.Tensor:
     """``per_render`` of each render's (3, H, W) `scene_points`, stacked on the CPU as (N, 3, *size) ``dtype``,
     for a `TopoFlight` or each flight of a `FlightCollection` in its order; ``caller`` names the refusals."""
+    parts = []
+    for flight in flight_parts(dataset):
+        paths = getattr(flight, "render_paths", None)
+        if paths is None or not hasattr(flight, "poses"):
+            raise TypeError(f"{caller}: expected a TopoFlight (renders with geometry files beside them), got "
+                            f"{type(flight).__name__}")
+        c2w = flight.poses()
+        out = torch.zeros(len(paths), 3, *size, dtype=dtype)
+        for i, render in enumerate(paths):
+            geometry = geometry_path(render)
+            points = scene_points(geometry, c2w[i], flight.frame, device)
+            _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
+            out[i] = per_render(points).cpu()
+        parts.append(out)
+    return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=dtype)
+
+
+def flight_parts(dataset: Any) -> Iterator[Any]:
+    """The flights of a dataset: a `TopoFlight` itself, or each flight of a `FlightCollection` (recursively), in
+    its order; anything else is yielded as it is (for the caller to refuse)."""
     flights = getattr(dataset, "datasets", None)
     if flights is not None and getattr(dataset, "render_paths", None) is None:  # a FlightCollection
-        parts = [_each_render(f, caller, size, dtype, per_render, device) for f in flights]
-        return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=dtype)
-    paths = getattr(dataset, "render_paths", None)
-    if paths is None or not hasattr(dataset, "poses"):
-        raise TypeError(f"{caller}: expected a TopoFlight (renders with geometry files beside them), got "
-                        f"{type(dataset).__name__}")
-    c2w = dataset.poses()
-    out = torch.zeros(len(paths), 3, *size, dtype=dtype)
-    for i, render in enumerate(paths):
-        geometry = geometry_path(render)
-        points = scene_points(geometry, c2w[i], dataset.frame, device)
-        _check_aspect(geometry, (points.shape[-2], points.shape[-1]), render)
-        out[i] = per_render(points).cpu()
-    return out
+        for flight in flights:
+            yield from flight_parts(flight)
+    else:
+        yield dataset
 
 
 def pool_scene_points(points: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

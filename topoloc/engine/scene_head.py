@@ -9,14 +9,12 @@ adds ``scene_coords * loss(idx)`` to each step's pose loss, puts the head in its
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from topoloc.data.geometry import flight_scene_points, geometry_path, pool_scene_points
+from topoloc.data.geometry import flight_parts, flight_scene_points, geometry_path, pool_scene_points
 from topoloc.engine.inputs import blank_forward
 from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
@@ -34,18 +32,9 @@ def check_scene_source(train_set: Any, points: Tensor | None) -> None:
         raise TypeError("TrainConfig.scene_coords needs the training renders' world points: pass `scene_points` "
                         "(topoloc.data.flight_scene_points) with an ImageCache, or the TopoFlight itself (got "
                         f"{type(train_set).__name__})")
-    for render in _render_paths(train_set):
-        geometry_path(render)  # two file checks per render; the files are read after the images are decoded
-
-
-def _render_paths(dataset: Any) -> Iterator[Path]:
-    """The renders of a `TopoFlight`, or of each flight of a `FlightCollection` in its order."""
-    flights = getattr(dataset, "datasets", None)
-    if flights is not None and getattr(dataset, "render_paths", None) is None:
-        for flight in flights:
-            yield from _render_paths(flight)
-    else:
-        yield from getattr(dataset, "render_paths", None) or []
+    for flight in flight_parts(train_set):
+        for render in getattr(flight, "render_paths", None) or []:
+            geometry_path(render)  # two file checks per render; the files are read after the images are decoded
 
 
 class SceneHeadTraining:

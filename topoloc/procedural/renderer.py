@@ -230,8 +230,7 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
         "idx": torch.arange(n, device=dev), "u0": u0, "v0": v0,
         # a thousandth of a cell along the ray: the least step past a block, where rounding leaves s at its edge
         "ds": 1e-3 / torch.sqrt(du * du + dv * dv + (d_n3[:, 2] / g.cell) ** 2),
-        "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "pu": (du > 0).to(dt), "pv": (dv > 0).to(dt),
-        "east": du > 0, "north": dv > 0,
+        "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "east": du > 0, "north": dv > 0,
         "oz": o_n3[:, 2], "dz": d_n3[:, 2], "down": d_n3[:, 2] < 0, "s": s_start.clone(), "end": s_end,
         "level": torch.full((n,), min(level, top), dtype=torch.int64, device=dev),
     }
@@ -264,8 +263,8 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
         bi = torch.where(r["east"], at_u.floor(), at_u.ceil_().sub_(1)).clamp_min_(0)
         bj = torch.where(r["north"], at_v.floor(), at_v.ceil_().sub_(1)).clamp_min_(0)
         bi, bj = torch.minimum(bi, last_col), torch.minimum(bj, last_row)
-        s_out = torch.minimum((bi + r["pu"]).mul_(size).sub_(r["u0"]).mul_(r["iu"]),
-                              (bj + r["pv"]).mul_(size).sub_(r["v0"]).mul_(r["iv"]))
+        s_out = torch.minimum((bi + r["east"]).mul_(size).sub_(r["u0"]).mul_(r["iu"]),  # the far edges' depths
+                              (bj + r["north"]).mul_(size).sub_(r["v0"]).mul_(r["iv"]))
         s_out = torch.minimum(s_out, r["end"], out=s_out)  # where the ray leaves its block
         z_low = torch.where(r["down"], s_out, s).mul_(r["dz"]).add_(r["oz"])  # its lowest point in the block
         peak = flat.index_select(0, (bj * level_cols).add_(offset).add_(bi).long())

@@ -184,6 +184,31 @@ def test_posts_seen_by_a_few_pixels_each_are_hit_as_a_dense_march_hits_them(c2w_
     assert _assert_first_crossings(got, surface.double().numpy(), grid, o, d, s_max=700.0) <= 3
 
 
+def test_posts_past_the_float32_whole_numbers_of_a_large_mipmap_are_hit(c2w_from):
+    """A 3601 x 3601 node grid: its maximum mipmap holds 17.3 M values, past 2^24 (16.8 M), from where float32 no
+    longer holds every whole number, so the flat indices of the coarse levels' blocks in the grid's north would round
+    to a neighbour's. Posts there, seen from 40 m up, must stop each pixel where a brute-force march does."""
+    grid = Grid(e_min=0.0, n_min=0.0, cell=2.0, rows=3601, cols=3601)
+    world = _plane_world(grid, 0.0, 0.0, 0.0)
+    assert world.max_mipmap()[0].numel() > 2**24
+    rng = np.random.default_rng(5)
+    i, j = rng.integers(3400, 3530, 120), rng.integers(3340, 3600, 120)  # north 6800..7060 m, east 6680..7200 m
+    world.surface[torch.as_tensor(i), torch.as_tensor(j)] = torch.as_tensor(rng.uniform(10.0, 25.0, 120),
+                                                                              dtype=torch.float32)
+    world.surface_max, world.surface_min = float(world.surface.max()), 0.0
+    W, H = 48, 32
+    c2w = c2w_from(0.0, -60.0, 40.0, 0.0, -15.0)
+    c2w[0, :3, 3] = torch.tensor([6940.0, 6740.0, 40.0])  # the same view, over the north-east corner
+    geom = cast_rays(world, c2w, W, H)
+    o = c2w[0, :3, 3].double().numpy()
+    d = _rays(c2w[0].double().numpy(), W, H).reshape(-1, 3)
+    got = geom.depth[0].double().numpy().reshape(-1)
+    plane = o[2] / -d[:, 2]
+    on_post = np.isfinite(got) & (got < np.where(plane > 0, plane, np.inf) - 1.0)
+    assert 20 <= on_post.sum() < 0.2 * W * H
+    assert _assert_first_crossings(got, world.surface.double().numpy(), grid, o, d, s_max=700.0) <= 3
+
+
 def _looking_north(east: float, north: float, up: float) -> torch.Tensor:
     """An exact pose (1, 4, 4): camera x east, y down, z north, at (east, north, up) ENU."""
     c2w = torch.eye(4)

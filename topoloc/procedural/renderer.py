@@ -208,10 +208,19 @@ def _cone_start(world, mip, o_b3, d_bhw3, near, far, tile: int = 16, steps: int 
     return torch.maximum(start, near)
 
 
+def _mask(op, a, b) -> torch.Tensor:
+    """``op(a, b)`` as 1.0 / 0.0 in ``a``'s dtype: float masks, since on the CPU torch's bool kernels (``where``
+    above all) cost several times as much per element as float arithmetic."""
+    return op(a, b, out=torch.empty_like(a))
+
+
 def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch.Tensor, s_end: torch.Tensor,
               level: int = 3):
     """Each ray's first crossing of the bilinear surface in [s_start, s_end], by a maximum-mipmap traversal that
     starts at mipmap ``level``.
+
+    The per-ray state is float: flags are 1.0 / 0.0 and levels, block indices and flat indices whole numbers
+    (exact below 2^24; the flat indices in float64 for larger mipmaps), selections are products and extremes.
 
     Returns ``s`` (N,), ``inf`` where the ray does not cross. Shapes: o_n3, d_n3 (N, 3), s_start, s_end (N,).
     """
@@ -226,21 +235,22 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
     du, dv = d_n3[:, 0] / g.cell, d_n3[:, 1] / g.cell
     du, dv = torch.where(du == 0, 1e-20, du), torch.where(dv == 0, 1e-20, dv)
     u0, v0 = (o_n3[:, 0] - g.e_min) / g.cell, (o_n3[:, 1] - g.n_min) / g.cell
+    sign_u, sign_v = du.sign(), dv.sign()
     rays = {
         "idx": torch.arange(n, device=dev), "u0": u0, "v0": v0,
         # a thousandth of a cell along the ray: the least step past a block, where rounding leaves s at its edge
         "ds": 1e-3 / torch.sqrt(du * du + dv * dv + (d_n3[:, 2] / g.cell) ** 2),
-        "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "east": du > 0, "north": dv > 0,
-        "oz": o_n3[:, 2], "dz": d_n3[:, 2], "down": d_n3[:, 2] < 0, "s": s_start.clone(), "end": s_end,
-        "level": torch.full((n,), min(level, top), dtype=torch.int64, device=dev),
+        "du": du, "dv": dv, "iu": 1.0 / du, "iv": 1.0 / dv, "sign_u": sign_u, "sign_v": sign_v,
+        "east": sign_u.clamp_min(0.0), "north": sign_v.clamp_min(0.0), "west": (-sign_u).clamp_min(0.0),
+        "south": (-sign_v).clamp_min(0.0), "oz": o_n3[:, 2], "dz": d_n3[:, 2], "s": s_start.clone(), "end": s_end,
+        "level": torch.full((n,), float(min(level, top)), dtype=dt, device=dev),
     }
-    # per level: 1 / block size, block size (cells), last column, last row, offset in ``flat``, columns; the
-    # flat indices are whole numbers that float32 holds exactly below 2^24
+    # the flat indices are whole numbers that float32 holds exactly below 2^24
     tdt = dt if flat.numel() < 2**24 else torch.float64
-    sizes = torch.exp2(torch.arange(top + 1, dtype=torch.float64, device=dev))
-    table = [column.to(tdt) for column in (1.0 / sizes, sizes, (shapes[:, 1] - 1).double(),
-                                           (shapes[:, 0] - 1).double(), offsets.double(), shapes[:, 1].double())]
-    live = rays["s"] < rays["end"]
+    level_offset = offsets.to(tdt)
+    rows0, cols0 = (float(x) for x in shapes[0])  # level k has ceil(rows0 / 2^k) x ceil(cols0 / 2^k) blocks
+    live = torch.ones(n, dtype=dt, device=dev)
+    live.mul_(_mask(torch.lt, rays["s"], rays["end"]))
     steps_left = 4 * (world.surface.shape[0] + world.surface.shape[1]) + 8 * top  # far more than a ray takes
     while True:
         count = int(live.sum())
@@ -254,23 +264,26 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
         if count < 0.8 * live.numel():  # drop the finished rays now and then, not at every step
             keep = live.nonzero()[:, 0]
             rays = {k: v.index_select(0, keep) for k, v in rays.items()}
-            live = torch.ones_like(keep, dtype=torch.bool)
+            live = torch.ones(keep.shape[0], dtype=dt, device=dev)
         r = rays
         level_now, s = r["level"], r["s"]
-        inv_size, size, last_col, last_row, offset, level_cols = (column.index_select(0, level_now) for column in table)
-        # the block the ray is in, a point on an edge in the one it enters (ceil - 1 going west or south)
+        inv_size, size = torch.exp2(-level_now), torch.exp2(level_now)
+        level_cols, level_rows = (cols0 * inv_size).ceil_().to(tdt), (rows0 * inv_size).ceil_()
+        # the block the ray is in, a point on an edge in the one it enters: floor going east or north, ceil - 1
+        # going west or south, as sign * floor(sign * x) - (1 if west)
         at_u, at_v = (r["u0"] + s * r["du"]).mul_(inv_size), (r["v0"] + s * r["dv"]).mul_(inv_size)
-        bi = torch.where(r["east"], at_u.floor(), at_u.ceil_().sub_(1)).clamp_min_(0)
-        bj = torch.where(r["north"], at_v.floor(), at_v.ceil_().sub_(1)).clamp_min_(0)
-        bi, bj = torch.minimum(bi, last_col), torch.minimum(bj, last_row)
+        bi = at_u.mul_(r["sign_u"]).floor_().mul_(r["sign_u"]).sub_(r["west"]).clamp_min_(0)
+        bj = at_v.mul_(r["sign_v"]).floor_().mul_(r["sign_v"]).sub_(r["south"]).clamp_min_(0)
+        bi, bj = torch.minimum(bi, level_cols - 1), torch.minimum(bj, level_rows - 1)
         s_out = torch.minimum((bi + r["east"]).mul_(size).sub_(r["u0"]).mul_(r["iu"]),  # the far edges' depths
                               (bj + r["north"]).mul_(size).sub_(r["v0"]).mul_(r["iv"]))
         s_out = torch.minimum(s_out, r["end"], out=s_out)  # where the ray leaves its block
-        z_low = torch.where(r["down"], s_out, s).mul_(r["dz"]).add_(r["oz"])  # its lowest point in the block
-        peak = flat.index_select(0, (bj * level_cols).add_(offset).add_(bi).long())
-        clear = (z_low > peak) | ~live
-        cell = ~clear & (level_now == 0)
-        if bool(cell.any()):  # in a cell it dips under: the gap to the bilinear patch is a quadratic in s
+        z_low = torch.minimum(s * r["dz"], s_out * r["dz"]).add_(r["oz"])  # its lowest point in the block
+        offset = level_offset.index_select(0, level_now.int())
+        peak = flat.index_select(0, (bj * level_cols).add_(offset).add_(bi).int())
+        clear = torch.maximum(_mask(torch.gt, z_low, peak), 1.0 - live)
+        cell = _mask(torch.eq, level_now, 0.0).mul_(1.0 - clear)
+        if float(cell.max()) > 0:  # in a cell it dips under: the gap to the bilinear patch is a quadratic in s
             c = cell.nonzero()[:, 0]
             picked = (s, bi, bj, r["u0"], r["v0"], r["du"], r["dv"], r["dz"], r["oz"], s_out)
             s0, i0, j0, u0c, v0c, du_c, dv_c, dz_c, oz_c, s1 = (x.index_select(0, c).double() for x in picked)
@@ -284,11 +297,14 @@ def _traverse(world, mip, o_n3: torch.Tensor, d_n3: torch.Tensor, s_start: torch
             got = torch.isfinite(t)
             c_hit = c[got]
             s_hit[r["idx"].index_select(0, c_hit)] = (s0 + t)[got].to(dt)
-            live[c_hit] = False
-        # past the block (or the cell without a crossing); at least a step, where rounding put s_out at s
-        r["s"] = torch.where(clear | cell, torch.maximum(s_out, s + r["ds"]), s)
-        r["level"] = torch.where(clear, (level_now + 1).clamp_max_(top), level_now - 1 + cell.long())
-        live &= r["s"] < r["end"]
+            live[c_hit] = 0.0
+        # past the block (or the cell without a crossing); at least a step, where rounding put s_out at s. The
+        # product keeps s where the ray stays (s > 0, so the maximum is s), and is exact where it moves.
+        moved = clear + cell
+        r["s"] = torch.maximum(s, torch.maximum(s_out, s + r["ds"]).mul_(moved))
+        # clear: a level up (at most the top); a cell: stays; else a level down
+        r["level"] = level_now + clear * _mask(torch.lt, level_now, float(top)) - (1.0 - moved)
+        live.mul_(_mask(torch.lt, r["s"], r["end"]))
 
 
 def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: RenderConfig = RenderConfig()) -> Geometry:

@@ -291,6 +291,17 @@ def test_float64_poses_are_cast_as_float32(world, c2w_from):
     assert torch.equal(cast_rays(world, c2w.double(), 24, 16).depth, cast_rays(world, c2w, 24, 16).depth)
 
 
+@pytest.mark.parametrize("rays_at_once", [500, 800])  # one image (384 rays) at a time; two, then one
+def test_a_batch_cast_in_parts_gives_each_image_its_own_depths(world, c2w_from, monkeypatch, rays_at_once):
+    # a batch went through the mipmap at once: 105 MiB per 720x480 image, 6.7 GiB for 64
+    c2w = torch.cat([c2w_from(100.0 * k, -50.0 * k, 300.0, 40.0 * k, -30.0 - 10 * k) for k in range(3)])
+    whole = cast_rays(world, c2w, 24, 16).depth
+    monkeypatch.setitem(renderer_module.RAYS_AT_ONCE, "cpu", rays_at_once)
+    parts = cast_rays(world, c2w, 24, 16).depth
+    assert torch.equal(parts, whole)
+    assert torch.isfinite(whole).all()  # every view sees the ground
+
+
 def test_terrain_hit_beyond_the_ridge_distance_is_labelled_ridgeline(flat_world, c2w_from):
     """A camera 300 m over a plane 4 km in radius, looking 5 deg down: a ray d meets the plane at a horizontal distance
     300 / (-d_z) * |d_xy|; under 2500 m it is near terrain (far_class 255), beyond it the distant mountains."""

@@ -113,6 +113,10 @@ def camera_rays(c2w_b44: torch.Tensor, width: int, height: int, stride: int = 1)
 
 #: The nearest depth (m) a ray is cast from: a camera this close above the surface still sees it.
 NEAR_M = 1e-3
+#: Rays traversed together, per device type: whole images up to this many rays (at least one image) go through
+#: the mipmap at once, so a batch's memory does not grow with its size (about 200 B per ray in flight); a GPU
+#: takes more at once, where each step's kernel launches cost more than its memory.
+RAYS_AT_ONCE = {"cpu": 2**21, "cuda": 2**24}
 
 
 def _depth_range(world, o_b3, d_bn3, far_m: float):
@@ -326,9 +330,12 @@ def cast_rays(world, c2w_b44: torch.Tensor, width: int, height: int, config: Ren
     near, far, never = _depth_range(world, o, df, config.far_m)
     near, end = torch.where(never, 0.0, near), torch.where(never, 0.0, far)  # finite, for the blocks' extremes
     mip = world.max_mipmap()
-    start = _cone_start(world, mip, o, d, near.reshape(B, height, width), end.reshape(B, height, width))
-    s_hit = _traverse(world, mip, o[:, None, :].expand(-1, df.shape[1], -1).reshape(-1, 3), df.reshape(-1, 3),
-                      start.reshape(-1), end.reshape(-1))
+    per = max(1, RAYS_AT_ONCE.get(o.device.type, RAYS_AT_ONCE["cuda"]) // (height * width))  # images at once
+    near, end = near.reshape(B, height, width), end.reshape(B, height, width)
+    parts = [slice(k, k + per) for k in range(0, B, per)]
+    start = torch.cat([_cone_start(world, mip, o[p], d[p], near[p], end[p]) for p in parts])
+    s_hit = torch.cat([_traverse(world, mip, o[p, None, :].expand(-1, height * width, -1).reshape(-1, 3),
+                                 df[p].reshape(-1, 3), start[p].reshape(-1), end[p].reshape(-1)) for p in parts])
     found = torch.isfinite(s_hit)
     s_hit = torch.where(found, s_hit, far.clamp(1.0, config.far_m).reshape(-1)).reshape(B, height, width)
     found = found.reshape(B, height, width)

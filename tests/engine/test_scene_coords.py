@@ -133,6 +133,30 @@ def test_a_head_trained_in_other_target_units_is_refused_on_resume(tiny_config, 
         train(tiny_config(out_dir=str(run), epochs=2, resume=True, scene_coords=1.0), ds, scene_points=points)
 
 
+def test_a_resume_onto_other_geometry_is_refused_unless_allowed(tiny_config, pose_images, tmp_path, caplog):
+    # geometry files re-rendered or replaced between a kill and its resume were taken as they were, and the head
+    # went on training towards other targets with the checkpoint's centre
+    ds = pose_images(n=12)
+    points = _points(ds)
+    run = tmp_path / "run"
+    train(tiny_config(out_dir=str(run), epochs=1, scene_coords=1.0), ds, scene_points=points)
+    before = (run / "last.pt").read_bytes()
+    moved = points.clone()
+    moved[3, 0] += 5.0  # one image's points 5 m east
+    with pytest.raises(ValueError, match=r"last.pt: the scene-coordinate head's targets differ from those the run "
+                                         r"was trained on.*resume_changes='allow'"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True, scene_coords=1.0), ds, scene_points=moved)
+    assert (run / "last.pt").read_bytes() == before  # the run refused is left as it was
+    with caplog.at_level("WARNING", logger="topoloc.engine"):
+        train(tiny_config(out_dir=str(run), epochs=2, resume=True, resume_changes="allow", scene_coords=1.0), ds,
+              scene_points=moved)
+    assert "going on with the new targets" in caplog.text
+    # the same points, given again, resume without a word
+    train(tiny_config(out_dir=str(tmp_path / "same"), epochs=1, scene_coords=1.0), ds, scene_points=points)
+    train(tiny_config(out_dir=str(tmp_path / "same"), epochs=2, resume=True, scene_coords=1.0), ds,
+          scene_points=points.clone())
+
+
 def test_missing_or_wrong_points_are_refused_by_name(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=12)
     cache = as_cache(ds, (32, 32))

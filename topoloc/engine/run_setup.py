@@ -302,7 +302,7 @@ class RunSetup:
                              "from a run: resume with that value, or start a new run (init_from= the checkpoint)")
         restore_training_state(state, self.model, self.criterion, self.optimizer, cfg, info)
         if self.scene is not None and state.scene_head is not None:
-            self.scene.load(state.scene_head, state.path)
+            self.scene.load(state.scene_head, state.path, allow_new_targets=cfg.resume_changes == "allow")
         self.history = list(state.history)
 
     def _wrap(self) -> None:

@@ -9,6 +9,8 @@ adds ``scene_coords * loss(idx)`` to each step's pose loss, puts the head in its
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from typing import Any
 
 import torch
@@ -20,6 +22,8 @@ from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
 
 __all__ = ["SceneHeadTraining", "check_scene_source"]
+
+log = logging.getLogger("topoloc.engine")
 
 
 def check_scene_source(train_set: Any, points: Tensor | None) -> None:
@@ -75,6 +79,8 @@ class SceneHeadTraining:
             raise ValueError("TrainConfig.scene_coords: no cell of any training image has a scene point (every "
                              "geometry value is 'nothing hit'): there is nothing to train the head on")
         self.centre_m = [float(v) for v in cells.permute(0, 2, 3, 1)[valid].double().mean(0)]
+        # which targets: a resume onto other geometry (files re-rendered or replaced since the kill) is refused
+        self.cells_sha256 = hashlib.sha256(cells.cpu().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()
         self.scale_m = SCENE_SCALE_M
         self.targets = self._normalised(cells).to(target_device)
         self.stages = stages
@@ -129,10 +135,23 @@ class SceneHeadTraining:
     def state(self) -> dict[str, Any]:
         """What the checkpoint keeps (``scene_head``): the weights, stages, centre and scale."""
         return {"state": self.head.state_dict(), "stages": list(self.stages), "centre_m": list(self.centre_m),
-                "scale_m": self.scale_m}
+                "scale_m": self.scale_m, "cells_sha256": self.cells_sha256}
 
-    def load(self, state: dict[str, Any], path: Any) -> None:
-        """Take a checkpoint's head (its centre too: the head's outputs are about it)."""
+    def load(self, state: dict[str, Any], path: Any, allow_new_targets: bool = False) -> None:
+        """Take a checkpoint's head (its centre too: the head's outputs are about it).
+
+        Raises:
+            ValueError: the head does not fit this model, or was trained in other units, or (unless
+                ``allow_new_targets``, `TrainConfig.resume_changes` ``"allow"``) on other targets.
+        """
+        saved = state.get("cells_sha256")  # absent from checkpoints before 2026-12-07
+        if saved is not None and saved != self.cells_sha256:
+            what = ("the scene-coordinate head's targets differ from those the run was trained on: the training "
+                    "renders' geometry files (or `scene_points`) changed since the checkpoint")
+            if not allow_new_targets:
+                raise ValueError(f"resume: {path}: {what}; put them back, start a new run, or pass "
+                                 "resume_changes='allow' to go on with the new targets")
+            log.warning("resume: %s: %s; going on with the new targets (resume_changes='allow')", path, what)
         if list(state.get("stages", [])) != self.stages:
             raise ValueError(f"resume: {path}: the scene-coordinate head reads the backbone stages "
                              f"{state.get('stages')}, this model's are {self.stages}")

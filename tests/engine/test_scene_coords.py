@@ -8,6 +8,7 @@ import torch
 
 from topoloc.data import as_cache
 from topoloc.engine import TrainConfig, load_checkpoint, load_model, train
+from topoloc.engine.scene_head import image_means, targets_match
 from topoloc.engine.train import Trainer
 from topoloc.models import create_model
 from topoloc.models.scene_coords import scene_stages
@@ -151,10 +152,21 @@ def test_a_resume_onto_other_geometry_is_refused_unless_allowed(tiny_config, pos
         train(tiny_config(out_dir=str(run), epochs=2, resume=True, resume_changes="allow", scene_coords=1.0), ds,
               scene_points=moved)
     assert "going on with the new targets" in caplog.text
-    # the same points, given again, resume without a word
+    # the same points up to another device's rounding (1 mm here, within the 1 cm allowed) resume without a word
     train(tiny_config(out_dir=str(tmp_path / "same"), epochs=1, scene_coords=1.0), ds, scene_points=points)
     train(tiny_config(out_dir=str(tmp_path / "same"), epochs=2, resume=True, scene_coords=1.0), ds,
-          scene_points=points.clone())
+          scene_points=points + 1e-3)
+
+
+def test_what_a_checkpoint_keeps_of_the_targets_worked_by_hand():
+    cells = torch.tensor([[[[1.0, 2.0], [3.0, float("nan")]], [[0.0, 0.0], [6.0, 0.0]], [[5.0, 5.0], [5.0, 5.0]]]])
+    # the NaN cell (its east is NaN) is left out: east (1 + 2 + 3) / 3, north (0 + 0 + 6) / 3, up 5
+    assert image_means(cells).tolist() == [[2.0, 2.0, 5.0]]
+    none = torch.full((1, 3, 2, 2), float("nan"))
+    assert image_means(none).tolist() == [[0.0, 0.0, 0.0]]
+    saved = image_means(cells)
+    assert targets_match(saved, saved + 0.009) and not targets_match(saved, saved + 0.011)
+    assert not targets_match(saved, image_means(torch.cat([cells, cells])))  # another number of images
 
 
 def test_missing_or_wrong_points_are_refused_by_name(tiny_config, pose_images, tmp_path):

@@ -23,9 +23,9 @@ Python values only):
   (`data_record`: the training poses and each image's pixel sum, and the poses alone); absent from
   checkpoints written before 2026-12-03, ``poses_sha256`` from those written before 2026-12-07
 - ``scene_head``: the auxiliary scene-coordinate head of ``TrainConfig.scene_coords``, ``{"state":
-  its state dict, "stages": the backbone modules it reads, "centre_m": [e, n, u], "scale_m", "cells_sha256":
-  a SHA-256 of its targets' points (float32), which a resume compares}``, or ``None`` (off); absent from
-  checkpoints written before 2026-12-06, ``cells_sha256`` from those before 2026-12-07. Only resuming reads it.
+  its state dict, "stages": the backbone modules it reads, "centre_m": [e, n, u], "scale_m", "image_means_m":
+  (N, 3) float64, each training image's mean target point, which a resume compares}``, or ``None`` (off); absent
+  from checkpoints written before 2026-12-06, ``image_means_m`` from those before 2026-12-07. Only resuming reads it.
 
 This module owns the schema: `training_checkpoint` writes it, `TrainingState` and `load_model`
 read it; nothing else indexes a checkpoint dict by key.
@@ -268,7 +268,7 @@ def training_checkpoint(*, config: Any, model: Any, criterion: Any, optimizer: A
         frame: `frame_record` of the training poses' frame, or None.
         training_data: `data_record` of the training images, or None.
         scene_head: the auxiliary scene-coordinate head of ``TrainConfig.scene_coords`` (``state``: its
-            weights, ``stages``, ``centre_m``, ``scale_m``, ``cells_sha256``), or None; not part of the model.
+            weights, ``stages``, ``centre_m``, ``scale_m``, ``image_means_m``), or None; not part of the model.
     """
     as_dict = config.to_dict()
     return {

@@ -9,7 +9,6 @@ adds ``scene_coords * loss(idx)`` to each step's pose loss, puts the head in its
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any
 
@@ -21,9 +20,32 @@ from topoloc.engine.inputs import blank_forward
 from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
 
-__all__ = ["SceneHeadTraining", "check_scene_source"]
+__all__ = ["SceneHeadTraining", "check_scene_source", "image_means", "targets_match", "TARGETS_TOLERANCE_M"]
 
 log = logging.getLogger("topoloc.engine")
+
+
+#: How far (m) an image's mean target point may move between a checkpoint and its resume: the same geometry
+#: pooled on another device or torch release differs by float rounding, far less than this.
+TARGETS_TOLERANCE_M = 0.01
+
+
+def image_means(cells: Tensor) -> Tensor:
+    """Each image's mean valid cell point (m), (N, 3) float64 on the CPU (0 for an image with none): what a
+    checkpoint keeps of the head's targets, to tell other geometry on resume.
+
+    Shape:
+        cells: (N, 3, h, w), NaN where a cell has no point -> (N, 3)
+    """
+    cells = cells.detach().cpu().double()
+    valid = torch.isfinite(cells).all(1, keepdim=True)
+    total = torch.where(valid, cells, 0.0).sum((2, 3))
+    return total / valid.sum((2, 3)).clamp_min(1)
+
+
+def targets_match(saved: Tensor, mine: Tensor) -> bool:
+    """Whether a checkpoint's `image_means` and this run's are of the same images, within `TARGETS_TOLERANCE_M`."""
+    return saved.shape == mine.shape and bool(((saved.double() - mine).abs() <= TARGETS_TOLERANCE_M).all())
 
 
 def check_scene_source(train_set: Any, points: Tensor | None) -> None:
@@ -80,7 +102,7 @@ class SceneHeadTraining:
                              "geometry value is 'nothing hit'): there is nothing to train the head on")
         self.centre_m = [float(v) for v in cells.permute(0, 2, 3, 1)[valid].double().mean(0)]
         # which targets: a resume onto other geometry (files re-rendered or replaced since the kill) is refused
-        self.cells_sha256 = hashlib.sha256(cells.cpu().to(torch.float32).contiguous().numpy().tobytes()).hexdigest()
+        self.image_means_m = image_means(cells)
         self.scale_m = SCENE_SCALE_M
         self.targets = self._normalised(cells).to(target_device)
         self.stages = stages
@@ -135,7 +157,7 @@ class SceneHeadTraining:
     def state(self) -> dict[str, Any]:
         """What the checkpoint keeps (``scene_head``): the weights, stages, centre and scale."""
         return {"state": self.head.state_dict(), "stages": list(self.stages), "centre_m": list(self.centre_m),
-                "scale_m": self.scale_m, "cells_sha256": self.cells_sha256}
+                "scale_m": self.scale_m, "image_means_m": self.image_means_m}
 
     def load(self, state: dict[str, Any], path: Any, allow_new_targets: bool = False) -> None:
         """Take a checkpoint's head (its centre too: the head's outputs are about it).
@@ -144,8 +166,8 @@ class SceneHeadTraining:
             ValueError: the head does not fit this model, or was trained in other units, or (unless
                 ``allow_new_targets``, `TrainConfig.resume_changes` ``"allow"``) on other targets.
         """
-        saved = state.get("cells_sha256")  # absent from checkpoints before 2026-12-07
-        if saved is not None and saved != self.cells_sha256:
+        saved = state.get("image_means_m")  # absent from checkpoints before 2026-12-07
+        if saved is not None and not targets_match(saved, self.image_means_m):
             what = ("the scene-coordinate head's targets differ from those the run was trained on: the training "
                     "renders' geometry files (or `scene_points`) changed since the checkpoint")
             if not allow_new_targets:

@@ -476,3 +476,43 @@ def test_a_list_that_starts_with_a_minus_gets_the_flags_own_message(tmp_path, ca
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "expected three non-negative comma-separated numbers" in err
     assert "expected one argument" not in err and not (tmp_path / "p.npy").exists()
+
+
+# ------------------------------------------------- the pose samplers' audit (2026-12-07)
+def test_a_corridor_jittered_off_the_earth_names_its_sigma_and_writes_nothing(tmp_path, capsys):
+    # 1e300 m put every camera where WGS84 has no height (NaN), which passed the height check: the file was
+    # written, and reading it back failed with "LocalFrame lat_deg: expected a finite number, got nan"
+    out = tmp_path / "big.npy"
+    for sigma, what in (("1e300,0,0", "too far from the Earth for a WGS84 height"), ("0,0,5000", "m from the WGS84")):
+        err = _exit(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "50",
+                     "--sigma-m", sigma, "--out", str(out)], capsys)
+        assert "error: --sigma-m: (" in err and "views outside -1000 to 100000 m of height" in err and what in err
+        assert not out.exists()
+
+
+def test_a_count_beyond_any_memory_is_refused_naming_it(tmp_path, capsys):
+    # "Maximum allowed size exceeded" (numpy's words) or a MemoryError traceback
+    for kind in (["corridor", "--flight", "comballaz-2020-11-06-planned"], ["lhs", "--area", "comballaz"]):
+        err = _exit(["poses", *kind, "--count", "1000000000", "--out", str(tmp_path / "c.npy")], capsys)
+        assert "error: --count: expected at most 100,000,000 views" in err
+
+
+def test_memory_run_out_is_one_line_saying_so(tmp_path, capsys, monkeypatch):
+    import topoloc.data.pose_sampling as sampling
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (1000000000, 6)")
+
+    monkeypatch.setattr(sampling, "corridor", exhausted)  # the CLI imports it when it runs
+    err = _exit(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "5",
+                 "--out", str(tmp_path / "c.npy")], capsys)
+    assert "error: out of memory (Unable to allocate 7.45 GiB" in err and "a smaller batch" in err
+
+
+def test_a_pose_file_named_without_its_npy_is_pointed_to(tmp_path, capsys):
+    main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "3", "--out",
+          str(tmp_path / "c6")])  # writes c6.npy, as numpy does
+    capsys.readouterr()
+    err = _exit(["render", "--poses", str(tmp_path / "c6"), "--name", "comballaz-c6", "--out", str(tmp_path / "r")],
+                capsys)
+    assert "c6: pose file not found (there is c6.npy beside it: give the name with '.npy')" in err

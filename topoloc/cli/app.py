@@ -38,9 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: What the library raises for bad input, files it cannot read or write, and a NaN stop: the CLI
+#: What the library raises for bad input, files it cannot read or write, a NaN stop and memory run out: the CLI
 #: prints these as one line ``topoloc <command>: error: ...`` and exits with status 2.
-_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError)
+_USER_ERRORS = (ValueError, TypeError, OSError, FloatingPointError, MemoryError)
 
 
 def main(argv=None) -> int:
@@ -66,6 +66,8 @@ def main(argv=None) -> int:
         if not isinstance(err, _USER_ERRORS):
             raise  # a bug: its traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        if isinstance(err, MemoryError):  # numpy's or torch's words: say what ran out, and what to try
+            message = f"out of memory ({message}); ask for less at once (fewer images, a smaller batch or size)"
         message = renamed(message, getattr(args, "flag_names", {}))  # "size: ..." from the library is --size here
         parser.exit(2, f"topoloc {args.command}: error: {message}\n")  # a clear message, no traceback
 

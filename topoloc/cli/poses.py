@@ -169,8 +169,7 @@ def _run_lhs(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--count", type=int, required=True, metavar="N",
-                   help="number of poses to write (corridor: fewer where --min-clearance drops views)")
+    p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
     p.add_argument("--out", required=True, metavar="FILE.npy",
                    help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
                         "is refused, a file holding other poses is replaced with a warning. Float64 (N, 6), ECEF "
@@ -192,7 +191,10 @@ def add(sub) -> argparse.ArgumentParser:
 
     c = kinds.add_parser("corridor", help="views jittered around a flight's poses",
                          description="Jitter a flight's poses: Gaussian offsets across / along the direction of "
-                                     "travel and up, Gaussian yaw / pitch / roll noise; pitch kept in [-90, 0].")
+                                     "travel and up, Gaussian yaw / pitch / roll noise; a pitch past nadir (-90) "
+                                     "or the horizon (0) is reflected back into [-90, 0] (-95 -> -85, +4 -> -4), so "
+                                     "near either bound the spread is narrower than asked and the views pile up "
+                                     "towards it.")
     c.add_argument("--flight", required=True, metavar="NAME",
                    help="a vendored flight preset (e.g. comballaz-2020-11-06-planned) or a .npy pose file")
     _common(c)
@@ -209,7 +211,7 @@ def add(sub) -> argparse.ArgumentParser:
     c.add_argument("--world-seed", type=int, default=None,
                    help="seed of the Mini-Comballaz world of --min-clearance (default: 0; give the --seed that "
                         "'topoloc render' will render the views with)")
-    c.set_defaults(func=_run_corridor)
+    c.set_defaults(func=_run_corridor, flag_names={"sigma_m": "--sigma-m", "sigma_deg": "--sigma-deg", "n": "--count"})
 
     h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",
                          description="Latin-hypercube poses: with --flight, inside the flight's envelope (its "
@@ -232,5 +234,5 @@ def add(sub) -> argparse.ArgumentParser:
     h.add_argument("--world-seed", type=int, default=None,
                    help="seed of the Mini-Comballaz world whose terrain is used (default: 0; give the --seed that "
                         "'topoloc render' will render the views with)")
-    h.set_defaults(func=_run_lhs)
+    h.set_defaults(func=_run_lhs, flag_names={"n": "--count"})
     return p

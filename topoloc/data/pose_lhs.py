@@ -150,7 +150,10 @@ def lhs_envelope(
     every side; the flight's height band (min to max ENU up); its pitch band (clipped to
     [-90, 0]); its roll band; its headings: the smallest arc holding every yaw, or all headings
     when no gap between the flight's headings is wider than ``yaw_gap_deg``. Every dimension
-    (east, north, up, yaw, pitch, roll) has exactly one sample in each of ``n`` equal strata.
+    (east, north, up, yaw, pitch, roll) has exactly one sample in each of ``n`` equal strata;
+    with ``ground_m``, each height is drawn in the part of the band above the terrain there (its
+    stratum scaled into that part), so the heights are then no longer stratified over the band
+    and lean towards its top where the terrain rises into it.
 
     Args:
         flight_rows: the flight's pose rows, ECEF m + Cesium deg.

@@ -50,14 +50,26 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
     if not np.all(np.isfinite(a)):
         bad = np.flatnonzero(~np.all(np.isfinite(a), axis=1))
         raise ValueError(f"{name}: expected finite numbers, rows {bad[:5].tolist()} hold NaN or inf")
-    _, _, h = ecef_to_wgs84(a[:, 0], a[:, 1], a[:, 2])
-    far = np.flatnonzero((h < -1_000.0) | (h > 100_000.0))
+    far = _off_the_earth(a)
     if far.size:
-        raise ValueError(
-            f"{name}: rows {far[:5].tolist()} lie {h[far[0]]:.0f} m from the WGS84 ellipsoid; expected ECEF metres "
-            "near the Earth's surface (lat/lon swapped, or local coordinates?)"
-        )
+        raise ValueError(f"{name}: rows {far[:5].tolist()} lie {_height_text(a[far[0]])}; expected ECEF metres "
+                         "near the Earth's surface (lat/lon swapped, or local coordinates?)")
     return a
+
+
+#: Heights (m above the WGS84 ellipsoid) of the cameras pose rows may hold.
+HEIGHT_BAND_M = (-1_000.0, 100_000.0)
+
+
+def _off_the_earth(rows: np.ndarray) -> np.ndarray:
+    """Indices of the rows whose camera lies outside `HEIGHT_BAND_M` (or so far out that it has no WGS84 height)."""
+    _, _, h = ecef_to_wgs84(rows[:, 0], rows[:, 1], rows[:, 2])
+    return np.flatnonzero(~((h >= HEIGHT_BAND_M[0]) & (h <= HEIGHT_BAND_M[1])))  # NaN heights too
+
+
+def _height_text(row: np.ndarray) -> str:
+    h = float(ecef_to_wgs84(row[None, 0], row[None, 1], row[None, 2])[2][0])
+    return f"{h:.0f} m from the WGS84 ellipsoid" if np.isfinite(h) else "too far from the Earth for a WGS84 height"
 
 
 def radians_warning(rows: np.ndarray, name: str) -> str | None:
@@ -93,9 +105,16 @@ def _check_ground(ground_m) -> None:
                          f"{type(ground_m).__name__} {ground_m!r}")
 
 
+#: The most views a sampler draws at once: tens of GB of memory at about 340 bytes a view, far more than any
+#: renderer would be given (TOPO-DataGen's datasets hold thousands).
+MAX_VIEWS = 100_000_000
+
+
 def _check_count(n, name: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name}: expected an int >= 1, got {n!r}")
+    if n > MAX_VIEWS:
+        raise ValueError(f"{name}: expected at most {MAX_VIEWS:,} views (about 340 bytes of memory each), got {n:,}")
     return int(n)
 
 
@@ -266,4 +285,9 @@ def corridor(
     out[:, 3] = wrap_deg(angles[:, 0])
     out[:, 4] = fold_pitch_deg(angles[:, 1])
     out[:, 5] = wrap_deg(angles[:, 2])
+    far = _off_the_earth(out)
+    if far.size:
+        raise ValueError(f"sigma_m: ({s_m[0]:g}, {s_m[1]:g}, {s_m[2]:g}) m put {far.size} of the {n} views outside "
+                         f"{HEIGHT_BAND_M[0]:g} to {HEIGHT_BAND_M[1]:g} m of height (view {far[0]}: "
+                         f"{_height_text(out[far[0]])}); expected sigmas of metres to kilometres")
     return (out, base.astype(np.int64)) if return_base else out

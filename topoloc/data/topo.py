@@ -58,7 +58,9 @@ def read_pose_file(path: Path) -> np.ndarray:
     if path.is_dir():
         raise FileNotFoundError(f"{path}: a folder, expected a pose file (a (N, 6) .npy array of Cesium pose rows)")
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: pose file not found; expected a (N, 6) .npy array of Cesium pose rows")
+        npy = path.with_name(path.name + ".npy")  # `topoloc poses --out FILE` wrote FILE.npy, as numpy does
+        hint = f" (there is {npy.name} beside it: give the name with '.npy')" if npy.is_file() else ""
+        raise FileNotFoundError(f"{path}: pose file not found{hint}; expected a (N, 6) .npy array of Cesium pose rows")
     poses = load_npy(path, "pose file", "a (N, 6) .npy array of Cesium pose rows")
     if poses.ndim != 2 or poses.shape[1] != 6 or poses.dtype.kind not in "iuf":  # complex: not a pose
         raise ValueError(

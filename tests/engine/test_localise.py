@@ -384,7 +384,7 @@ def test_a_16_bit_pil_image_is_scaled_as_its_file_is_read(tmp_path):
     img.save(tmp_path / "g16.png")
     np.testing.assert_array_equal(collect_photos([tmp_path / "g16.png"])[0].load()[0].numpy(), got.numpy())
     # A float image has no known range: refused, naming the argument.
-    with pytest.raises(ValueError, match=r"images\[1\]: a F \(float32\) image; expected an 8- or 16-bit image"):
+    with pytest.raises(ValueError, match=r"images\[1\]: a mode F \(float32\) image; expected an 8- or 16-bit image"):
         collect_photos([img, Image.fromarray(grey.astype(np.float32))])[1].load()
 
 

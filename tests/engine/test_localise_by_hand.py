@@ -172,6 +172,18 @@ def test_the_aspect_warning_takes_a_relative_difference_of_1_percent(ckpt):
         topoloc.localise(ckpt, _photos(n=1, size_hw=(250, 378)), frame="comballaz")
 
 
+def test_photos_under_half_the_input_in_both_directions_are_said_to_be_upscaled(ckpt):
+    # a 3x2 px photo was localised without a word. The model takes 48x32: 23x15 is upscaled 2.09x (warned),
+    # 24x16 is upscaled exactly 2x and 23x40 (W x H) more than 2x across only: neither is warned
+    with pytest.warns(UserWarning, match=r"photos of 23x15 \(e.g. .*\) are upscaled more than 2x to the model's 48x32"):
+        topoloc.localise(ckpt, _photos(n=1, size_hw=(15, 23)), frame="comballaz")
+    for size_hw in ((16, 24), (40, 23)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            topoloc.localise(ckpt, _photos(n=1, size_hw=size_hw), frame="comballaz")
+        assert not [w for w in caught if "upscaled" in str(w.message)], size_hw
+
+
 def test_a_mirroring_exif_orientation_warns_for_a_file_and_a_pil_image(ckpt, tmp_path):
     # EXIF Orientation 2 is "mirrored left-right", 8 "rotate 90 deg counter-clockwise": a flip and a
     # rotation are both left unapplied, with a warning.

@@ -1,5 +1,7 @@
 """`Localisation` on poses worked by hand: the frame's columns, no photos, a NaN pose, a bool geoid offset."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -96,3 +98,23 @@ def test_one_string_for_the_names_or_sources_is_refused(field):
     with pytest.raises(TypeError, match=rf"^Localisation {field}: expected one entry per pose \(a list\), got the "
                                         r"string 'ab'$"):
         Localisation(kwargs["names"], c2w, FRAME, sources=kwargs["sources"])
+
+
+@pytest.mark.parametrize("lat, lon, warned", [
+    (-33.86, 151.21, True),  # Sydney, where the geoid lies about 22 m above the ellipsoid
+    (45.76, 4.84, True),  # Lyon: 116 km south and 260 km west of Switzerland's centre, 285 km, past the 250 km
+    (45.46, 9.19, False),  # Milan: 149 km south and 74 km east, 166 km
+    (46.3705, 7.065, False),  # Comballaz
+])
+def test_the_default_geoid_undulation_far_from_switzerland_is_warned_of(lat, lon, warned):
+    # it was applied to any frame without a word: h_amsl_m and the KML altitudes off by tens of metres
+    c2w = np.eye(4)[None]
+    c2w[0, 2, 3] = 100.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Localisation(["x.jpg"], c2w, LocalFrame(lat, lon, 50.0))
+        Localisation(["x.jpg"], c2w, LocalFrame(lat, lon, 50.0), geoid_offset_m=22.0)  # given: never warned
+    said = [str(w.message) for w in caught if "geoid_offset_m" in str(w.message)]
+    assert len(said) == (1 if warned else 0), said
+    if warned:
+        assert "the default 49.5 m is the geoid undulation of Switzerland" in said[0] and "--geoid-offset" in said[0]

@@ -42,7 +42,8 @@ def add(sub) -> argparse.ArgumentParser:
                                    "pip install \"topoloc[export]\".")
     checkpoint_arg(p)
     p.add_argument("--out", required=True, type=out_file, metavar="FILE.onnx",
-                   help="the ONNX file (FILE.json is written beside it)")
+                   help="the ONNX file (FILE.json and topoloc_pose_decoder.py are written beside it); existing "
+                        "files are replaced, missing folders are made")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17, read by TensorRT 8.5+)")
     p.add_argument("--input-dtype", choices=("uint8", "float"), default="uint8",
                    help="graph input: uint8 RGB in [0, 255] or float32 in [0, 1] (default: uint8)")

@@ -81,7 +81,7 @@ def add(sub) -> argparse.ArgumentParser:
                         "at least one, before --out")
     p.add_argument("--out", required=True, nargs="+", type=out_file, metavar="FILE",
                    help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth); "
-                        "takes every name after it")
+                        "takes every name after it; an existing file is replaced, missing folders are made")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "
                         "when it records none)")

@@ -13,6 +13,9 @@ from topoloc.image_size import output_size, parse_image_size
 
 __all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
 
+#: What an unreadable image file was expected to be (PIL reads these; `topoloc localise` collects them all).
+READABLE = "a readable image file (PNG, JPEG, TIFF, BMP or WebP)"
+
 
 def read_rgb(path: Path, image_size=None) -> torch.Tensor:
     """An image file as an RGB uint8 tensor; an alpha channel is dropped (not composited).
@@ -44,7 +47,7 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
                 img = img.resize((w, h), Image.Resampling.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        raise ValueError(f"{path}: could not read the image ({err}); expected a readable PNG or JPEG file") from err
+        raise ValueError(f"{path}: could not read the image ({err}); expected {READABLE}") from err
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -82,7 +85,7 @@ def _to_8bit(img: Image.Image, path: Path | str, expected: str = "expected an 8-
         return img
     arr = np.asarray(img)
     if img.mode == "F" or (img.mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535)):
-        raise ValueError(f"{path}: a {img.mode} ({arr.dtype}) image; {expected}")
+        raise ValueError(f"{path}: a mode {img.mode} ({arr.dtype}) image; {expected}")
     grey = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
     return Image.fromarray(grey, "L")
 
@@ -103,7 +106,7 @@ def check_image(path: Path) -> str | None:
             if img.mode in _WIDE_MODES:
                 _to_8bit(img, path)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
-        return f"could not read the image ({err}); expected a readable PNG or JPEG file"
+        return f"could not read the image ({err}); expected {READABLE}"
     except ValueError as err:
         return str(err).removeprefix(f"{path}: ")
     return None

@@ -364,6 +364,7 @@ def localise(
                                   image_size=size)
         poses.append(_predict(adapted, images, normalizer, model_device, size, batch_size))
     _warn_aspects(sizes, size)
+    _warn_small(sizes, size)
     if turned:
         first, value = turned[0]
         warnings.warn(f"{len(turned)} photo(s) carry an EXIF Orientation other than 1 (first: {first}: {value}); "
@@ -390,6 +391,16 @@ def _predict(model: nn.Module, images: Tensor, normalizer, device, size: tuple[i
     """Poses of photos already resized to ``size`` (H, W), run at that size (not at the size the model records)."""
     return predict(model, _cache(images), normalizer, batch_size=batch_size or len(images), device=device,
                    image_size=size).numpy()
+
+
+def _warn_small(sizes: dict[tuple[int, int], str], size: tuple[int, int]) -> None:
+    """One warning listing the stored sizes under half the model's input in both directions (upscaled > 2x)."""
+    small = [(hw, src) for hw, src in sizes.items() if 2 * hw[0] < size[0] and 2 * hw[1] < size[1]]
+    if small:
+        listed = ", ".join(f"{w}x{h} (e.g. {src})" for (h, w), src in small[:3])
+        warnings.warn(f"photos of {listed} are upscaled more than 2x to the model's {size[1]}x{size[0]} px input: "
+                      "they hold less detail than the images it was trained on, and its predictions on them are "
+                      "less reliable", stacklevel=3)
 
 
 def _warn_aspects(sizes: dict[tuple[int, int], str], size: tuple[int, int]) -> None:

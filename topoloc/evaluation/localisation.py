@@ -15,18 +15,25 @@ Switzerland, good to about +-1.5 m there); KML's ``absolute`` altitudes and DJI'
 from __future__ import annotations
 
 import numbers
+import warnings
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from pyproj import Geod
 
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, c2w_to_cesium, ecef_to_wgs84
 from topoloc.evaluation.gis import LOCALISATION_COLUMNS, write_localisation
 
 __all__ = ["Localisation", "LOCALISATION_COLUMNS"]
+
+#: Switzerland's geographic centre (Aelggi-Alp, lat, lon deg) and the radius (km) around it in which the default
+#: geoid undulation (`DEFAULT_GEOID_OFFSET_M`, 45-55 m across the country) is taken without a warning.
+SWISS_CENTRE_DEG = (46.8011, 8.2266)
+DEFAULT_GEOID_RADIUS_KM = 250.0
 
 
 @dataclass
@@ -100,6 +107,7 @@ class Localisation:
             raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, "
                              f"got {self.geoid_offset_m}")
         self.geoid_offset_m = float(self.geoid_offset_m)
+        self._warn_default_geoid_far_away()
         self.enu_m = c2w[:, :3, 3].copy()
         self.view_enu = c2w[:, :3, 2].copy()
         if n == 0:
@@ -115,6 +123,20 @@ class Localisation:
         self.view_ecef = c2w_ecef[:, :3, 2].copy()
         self.lat_deg, self.lon_deg, self.h_m = ecef_to_wgs84(self.ecef_m[:, 0], self.ecef_m[:, 1], self.ecef_m[:, 2])
         self.h_amsl_m = self.h_m - self.geoid_offset_m
+
+    def _warn_default_geoid_far_away(self) -> None:
+        """Western Switzerland's undulation (the default) taken for a frame far from it: heights above sea level
+        would be off by up to tens of metres."""
+        if self.geoid_offset_m != DEFAULT_GEOID_OFFSET_M:
+            return
+        lat, lon = SWISS_CENTRE_DEG
+        km = Geod(ellps="WGS84").inv(self.frame.lon_deg, self.frame.lat_deg, lon, lat)[2] / 1000.0
+        if km > DEFAULT_GEOID_RADIUS_KM:
+            warnings.warn(f"geoid_offset_m: the default {DEFAULT_GEOID_OFFSET_M:g} m is the geoid undulation of "
+                          f"Switzerland; this frame's origin (lat {self.frame.lat_deg:.4f}, lon "
+                          f"{self.frame.lon_deg:.4f}) is {km:.0f} km from it, where it differs (-106 to +85 m over "
+                          "the Earth): heights above sea level (h_amsl_m, KML) take it; give the local undulation "
+                          "(--geoid-offset)", stacklevel=3)
 
     def _check_heights(self, c2w_ecef: np.ndarray) -> None:
         """Refuse poses no drone can have (the model's, not the user's: they say what is wrong with it)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -516,3 +517,20 @@ def test_a_pose_file_named_without_its_npy_is_pointed_to(tmp_path, capsys):
     err = _exit(["render", "--poses", str(tmp_path / "c6"), "--name", "comballaz-c6", "--out", str(tmp_path / "r")],
                 capsys)
     assert "c6: pose file not found (there is c6.npy beside it: give the name with '.npy')" in err
+
+
+@pytest.mark.parametrize("kind", ["text", "image"])
+def test_poses_out_replaces_pose_files_only(tmp_path, capsys, kind):
+    # a text file named .npy was replaced without a word, an image array with "held other poses"
+    out = tmp_path / "mine.npy"
+    if kind == "text":
+        out.write_text("precious")
+        what = "(not a numpy file)"
+    else:
+        np.save(out, np.zeros((48, 72, 3), np.uint8))
+        what = "(a uint8 array of shape (48, 72, 3))"
+    before = out.read_bytes()
+    err = _exit(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "3", "--out", str(out)],
+                capsys)
+    assert f"exists and holds no pose rows {what}; it is replaced only when it is a pose file" in err
+    assert out.read_bytes() == before

@@ -82,13 +82,16 @@ def _terrain(rows: np.ndarray | None, seed: int):
 
 
 def _out(value: str) -> str:
-    """``--out``, refused before any work when no pose file can be written there (a folder, under a file)."""
+    """``--out``, refused before any work when no pose file can be written there (a folder, under a file, a file
+    that holds no pose rows)."""
     from topoloc._paths import cannot_write
     from topoloc.data.pose_files import pose_file_path
 
-    why = cannot_write(pose_file_path(value, name="--out"))
+    path = pose_file_path(value, name="--out")
+    why = cannot_write(path)
     if why is not None:
         raise ValueError(f"--out: {value!r}: {why}")
+    _held_rows(path)  # a file that is no pose file is refused now, not after the sampling
     return value
 
 
@@ -105,11 +108,19 @@ def _write(rows: np.ndarray, out: str) -> int:
 
 
 def _held_rows(path) -> np.ndarray | None:
-    """The pose rows a file already holds, or None (no file, or not one numpy reads)."""
-    try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
+    """The pose rows a file already holds, or None (no file). A file that holds no pose rows (not a numpy
+    file, or an array of another shape) is refused: --out replaces pose files only."""
+    if not path.is_file():
         return None
+    try:
+        held = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        held = None
+    if not isinstance(held, np.ndarray) or held.ndim != 2 or held.shape[1] != 6 or held.dtype.kind not in "iuf":
+        what = "not a numpy file" if held is None else f"a {held.dtype} array of shape {held.shape}"
+        raise ValueError(f"--out: {str(path)!r} exists and holds no pose rows ({what}); it is replaced only when it "
+                         "is a pose file: give another name, or move it away")
+    return held
 
 
 def _run_corridor(args: argparse.Namespace) -> int:
@@ -172,9 +183,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--count", type=int, required=True, metavar="N", help="number of poses to write")
     p.add_argument("--out", required=True, metavar="FILE.npy",
                    help="pose file to write, '.npy' appended when FILE does not end in it (as numpy does); a folder "
-                        "is refused, a file holding other poses is replaced with a warning. Float64 (N, 6), ECEF "
-                        "x, y, z m + Cesium yaw, pitch, roll deg (TOPO-DataGen's format; render it with "
-                        "'topoloc render --poses FILE.npy --name NAME')")
+                        "is refused, a file holding other poses is replaced with a warning, a file holding "
+                        "anything else is refused. Float64 (N, 6), ECEF x, y, z m + Cesium yaw, pitch, roll deg "
+                        "(TOPO-DataGen's format; render it with 'topoloc render --poses FILE.npy --name NAME')")
     p.add_argument("--seed", type=int, default=0,
                    help="sampling seed; the same seed writes the same file (default: %(default)s)")
 

@@ -538,3 +538,10 @@ def test_non_finite_rows_and_an_area_of_another_type_are_refused_by_name():
         corridor(rows, 2)
     with pytest.raises(ValueError, match="^area: expected an area name or an LhsArea, got int$"):
         lhs_area(5, 10)
+
+
+def test_pose_summary_prints_no_negative_zero():
+    # a corridor's pitch folded at the horizon (-0.04 deg) was printed "pitch -0.0..-0.0 deg"
+    rows = load_preset(PLANNED)[:3].copy()
+    rows[:, 4] = [-0.04, -0.0, -0.03]
+    assert pose_summary(rows, frame="comballaz").endswith("; pitch 0.0..0.0 deg")

@@ -87,4 +87,4 @@ def pose_summary(rows, frame: LocalFrame | str | None = None) -> str:
     ext = np.ptp(enu, axis=0)
     return (f"{len(a)} poses; ENU extent {ext[0]:.0f} m east x {ext[1]:.0f} m north, up {enu[:, 2].min():.0f}.."
             f"{enu[:, 2].max():.0f} m (frame lat {frame.lat_deg:.4f} lon {frame.lon_deg:.4f} h {frame.h_m:.0f} m); "
-            f"pitch {a[:, 4].min():.1f}..{a[:, 4].max():.1f} deg")
+            f"pitch {round(a[:, 4].min(), 1) + 0.0:.1f}..{round(a[:, 4].max(), 1) + 0.0:.1f} deg")  # no "-0.0"

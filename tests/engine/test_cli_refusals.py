@@ -29,7 +29,8 @@ def _exit(argv, capsys) -> str:
     assert exc.value.code == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith(f"topoloc {argv[0]}: error: "), err
+    command = " ".join(argv[:2]) if argv[0] == "poses" else argv[0]  # as argparse names it: "poses corridor"
+    assert len(lines) == 1 and lines[0].startswith(f"topoloc {command}: error: "), err
     return err
 
 
@@ -150,7 +151,7 @@ def test_an_unwritable_pose_file_is_refused_before_sampling(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["poses", "corridor", "--flight", "comballaz-2020-11-06-planned", "--count", "5", "--out", "/proc/p.npy"])
     assert exc.value.code == 2
-    assert "topoloc poses: error: --out: '/proc/p.npy': cannot write in '/proc'" in capsys.readouterr().err
+    assert "topoloc poses corridor: error: --out: '/proc/p.npy': cannot write in '/proc'" in capsys.readouterr().err
 
 @pytest.mark.parametrize("flags, expected", [
     (["--retrieval", "model", "--no-retrieval"], "argument --no-retrieval: not allowed with argument --retrieval"),

@@ -190,7 +190,7 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
             main(["poses", *argv])
         assert info.value.code == 2
         err = capsys.readouterr().err.strip()
-        assert err.count("\n") == 0 and err.startswith(f"topoloc poses: error: {flag}"), err
+        assert err.count("\n") == 0 and err.startswith(f"topoloc poses {argv[0]}: error: {flag}"), err
     assert not (tmp_path / "x.npy").exists()
     from topoloc.cli.poses import DEFAULT_MARGIN_M
     from topoloc.data.pose_lhs import lhs_envelope
@@ -355,7 +355,8 @@ def test_cli_poses_out_that_is_a_folder_is_refused_before_any_work(tmp_path, cap
                 main(["poses", *kind, "--count", "3", "--out", out])
             assert info.value.code == 2
             err = capsys.readouterr().err
-            assert err == f"topoloc poses: error: --out: expected a .npy file path, got {out!r}, a folder\n", err
+            said = f"topoloc poses {kind[0]}: error: --out: expected a .npy file path, got {out!r}, a folder\n"
+            assert err == said, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["poses"] and not any((tmp_path / "poses").iterdir())
     assert main(["poses", "corridor", "--flight", PLANNED, "--count", "3", "--out", "a.txt"]) == 0
     assert capsys.readouterr().out.startswith("a.txt.npy: 3 poses")  # numpy's convention, named in --help

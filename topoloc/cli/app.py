@@ -62,14 +62,20 @@ def main(argv=None) -> int:
         if _interrupted(err):  # one line saying how to go on, status 130 (128 + SIGINT) as a shell's
             _close_progress_bars()
             go_on = _GO_ON[args.command](args) if args.command in _GO_ON else ""
-            parser.exit(130, f"topoloc {args.command}: interrupted{go_on}\n")
+            parser.exit(130, f"topoloc {_command(args)}: interrupted{go_on}\n")
         if not isinstance(err, _USER_ERRORS):
             raise  # a bug: its traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         if isinstance(err, MemoryError):  # numpy's or torch's words: say what ran out, and what to try
             message = f"out of memory ({message}); ask for less at once (fewer images, a smaller batch or size)"
         message = renamed(message, getattr(args, "flag_names", {}))  # "size: ..." from the library is --size here
-        parser.exit(2, f"topoloc {args.command}: error: {message}\n")  # a clear message, no traceback
+        parser.exit(2, f"topoloc {_command(args)}: error: {message}\n")  # a clear message, no traceback
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command as argparse names it in its own errors: ``poses corridor``, ``train``."""
+    kind = getattr(args, "kind", None)
+    return f"{args.command} {kind}" if kind else args.command
 
 
 #: What the subcommands that resume do when run again after a Ctrl-C.

@@ -535,3 +535,16 @@ def test_poses_out_replaces_pose_files_only(tmp_path, capsys, kind):
                 capsys)
     assert f"exists and holds no pose rows {what}; it is replaced only when it is a pose file" in err
     assert out.read_bytes() == before
+
+
+def test_a_warning_about_the_flight_names_the_flag(tmp_path, capsys):
+    # it named the library's argument: "warning: flight_rows: every yaw, pitch and roll lies within +-2 pi ..."
+    from topoloc.data.preset import load_preset
+
+    rows = load_preset("comballaz-2020-11-06-planned").copy()
+    rows[:, 3:] = np.deg2rad(rows[:, 3:])
+    np.save(tmp_path / "radians.npy", rows)
+    assert main(["poses", "corridor", "--flight", str(tmp_path / "radians.npy"), "--count", "3",
+                 "--out", str(tmp_path / "c.npy")]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --flight: every yaw, pitch and roll lies within +-2 pi"), err

@@ -10,6 +10,7 @@ default, and an error that leads with the library's name is printed with the fla
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -56,7 +57,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(_negative_lists_joined(_home_expanded(sys.argv[1:] if argv is None else argv)))
     try:
         with warnings.catch_warnings():
-            warnings.showwarning = _one_line_warning
+            warnings.showwarning = functools.partial(_one_line_warning, names=getattr(args, "flag_names", {}))
             return int(args.func(args) or 0)
     except BaseException as err:  # noqa: BLE001 - a Ctrl-C may hide behind another error: see _interrupted
         if _interrupted(err):  # one line saying how to go on, status 130 (128 + SIGINT) as a shell's
@@ -139,6 +140,7 @@ def _negative_lists_joined(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """A warning during a command, as ``warning: <message>`` on stderr (not the source line it came from)."""
-    print(f"warning: {message}", file=sys.stderr if file is None else file)
+def _one_line_warning(message, category, filename, lineno, file=None, line=None, names=None) -> None:
+    """A warning during a command, as ``warning: <message>`` on stderr (not the source line it came from), led by
+    the flag's name where it leads with the library's (``names``: the command's ``flag_names``)."""
+    print(f"warning: {renamed(str(message), names or {})}", file=sys.stderr if file is None else file)

@@ -222,7 +222,8 @@ def add(sub) -> argparse.ArgumentParser:
     c.add_argument("--world-seed", type=int, default=None,
                    help="seed of the Mini-Comballaz world of --min-clearance (default: 0; give the --seed that "
                         "'topoloc render' will render the views with)")
-    c.set_defaults(func=_run_corridor, flag_names={"sigma_m": "--sigma-m", "sigma_deg": "--sigma-deg", "n": "--count"})
+    c.set_defaults(func=_run_corridor, flag_names={"sigma_m": "--sigma-m", "sigma_deg": "--sigma-deg", "n": "--count",
+                                                "flight_rows": "--flight"})
 
     h = kinds.add_parser("lhs", help="a Latin hypercube inside a flight's envelope or over a whole area",
                          description="Latin-hypercube poses: with --flight, inside the flight's envelope (its "
@@ -245,5 +246,5 @@ def add(sub) -> argparse.ArgumentParser:
     h.add_argument("--world-seed", type=int, default=None,
                    help="seed of the Mini-Comballaz world whose terrain is used (default: 0; give the --seed that "
                         "'topoloc render' will render the views with)")
-    h.set_defaults(func=_run_lhs, flag_names={"n": "--count"})
+    h.set_defaults(func=_run_lhs, flag_names={"n": "--count", "flight_rows": "--flight"})
     return p

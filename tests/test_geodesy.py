@@ -12,7 +12,9 @@ from topoloc.geodesy import (
     LocalFrame,
     c2w_to_cesium,
     cesium_to_c2w,
+    check_ecef_near_surface,
     ecef_to_wgs84,
+    implausible_heights,
     wgs84_to_ecef,
 )
 from topoloc.rotations import geodesic_angle_deg
@@ -362,3 +364,14 @@ def test_ecef_points_given_as_local_ones_are_refused():
     np.testing.assert_allclose(frame.enu_to_ecef(frame.ecef_to_enu(ecef)), ecef, rtol=0, atol=1e-6)
     lat, lon, h = frame.enu_to_wgs84(frame.ecef_to_enu(ecef))
     np.testing.assert_allclose([lat[0], lon[0], h[0]], [46.38, 7.07, 1600.0], rtol=0, atol=1e-6)
+
+
+def test_points_with_no_wgs84_height_are_refused_like_points_far_from_the_surface():
+    # ECEF values of 1e299 m have no WGS84 height (pyproj gives NaN), and NaN passed every height band check:
+    # the pose samplers wrote such rows, and the datasets, CrossLoc and the geodesy conversions took them
+    far = np.full((2, 3), 1e299)
+    assert np.isnan(Transformer.from_crs("EPSG:4978", "EPSG:4979").transform(*far[0])[2])
+    bad, h = implausible_heights(far)
+    assert bad.tolist() == [0, 1] and np.isnan(h).all()
+    with pytest.raises(ValueError, match=r"^points: row 0 .* is too far from the Earth for a WGS84 height"):
+        check_ecef_near_surface(far)

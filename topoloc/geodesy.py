@@ -38,6 +38,8 @@ __all__ = [
     "cesium_to_c2w",
     "c2w_to_cesium",
     "check_ecef_near_surface",
+    "implausible_heights",
+    "height_text",
 ]
 
 #: Scene origins used by TOPO-DataGen and CrossLoc: (lat deg, lon deg, ellipsoidal h m).
@@ -123,6 +125,24 @@ def ecef_to_wgs84(x, y, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(lat), np.asarray(lon), np.asarray(h)
 
 
+def implausible_heights(points_n3) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the ECEF points whose ellipsoidal height lies outside `PLAUSIBLE_HEIGHT_M`, points so far
+    out that WGS84 gives them no height (NaN) included, and every point's height (m).
+
+    Shape:
+        points_n3: (N, 3) -> (K,) int64, (N,) float64
+    """
+    p = np.asarray(points_n3, dtype=np.float64).reshape(-1, 3)
+    _, _, h = ecef_to_wgs84(p[:, 0], p[:, 1], p[:, 2])
+    lo, hi = PLAUSIBLE_HEIGHT_M
+    return np.flatnonzero(~((h >= lo) & (h <= hi))), h
+
+
+def height_text(h_m: float) -> str:
+    """An ellipsoidal height for an error message: ``"-1950 m from the WGS84 ellipsoid"``, or what a NaN one means."""
+    return f"{h_m:.0f} m from the WGS84 ellipsoid" if np.isfinite(h_m) else "too far from the Earth for a WGS84 height"
+
+
 def check_ecef_near_surface(points_n3: np.ndarray, name: str = "points") -> None:
     """Raises ValueError unless every ECEF point lies within the plausible heights of a drone.
 
@@ -130,13 +150,12 @@ def check_ecef_near_surface(points_n3: np.ndarray, name: str = "points") -> None
     radians passed as degrees, or local coordinates passed as ECEF.
     """
     p = np.asarray(points_n3, dtype=np.float64).reshape(-1, 3)
-    _, _, h = ecef_to_wgs84(p[:, 0], p[:, 1], p[:, 2])
+    bad, h = implausible_heights(p)
     lo, hi = PLAUSIBLE_HEIGHT_M
-    bad = np.flatnonzero((h < lo) | (h > hi))
     if bad.size:
         i = int(bad[0])
         raise ValueError(
-            f"{name}: row {i} {p[i].tolist()} is {h[i]:.0f} m from the WGS84 ellipsoid; expected ECEF "
+            f"{name}: row {i} {p[i].tolist()} is {height_text(h[i])}; expected ECEF "
             f"metres near the Earth's surface (height in [{lo:.0f}, {hi:.0f}] m). Swapped lat/lon, "
             "radians for degrees, or local coordinates?"
         )

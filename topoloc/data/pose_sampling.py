@@ -25,7 +25,8 @@ import warnings
 import numpy as np
 
 from topoloc._flags import check_flag
-from topoloc.geodesy import LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef
+from topoloc.geodesy import (PLAUSIBLE_HEIGHT_M, LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef, height_text,
+                             implausible_heights)
 
 __all__ = ["corridor", "wrap_deg", "fold_pitch_deg"]
 
@@ -50,26 +51,11 @@ def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
     if not np.all(np.isfinite(a)):
         bad = np.flatnonzero(~np.all(np.isfinite(a), axis=1))
         raise ValueError(f"{name}: expected finite numbers, rows {bad[:5].tolist()} hold NaN or inf")
-    far = _off_the_earth(a)
+    far, h = implausible_heights(a[:, :3])
     if far.size:
-        raise ValueError(f"{name}: rows {far[:5].tolist()} lie {_height_text(a[far[0]])}; expected ECEF metres "
+        raise ValueError(f"{name}: rows {far[:5].tolist()} lie {height_text(h[far[0]])}; expected ECEF metres "
                          "near the Earth's surface (lat/lon swapped, or local coordinates?)")
     return a
-
-
-#: Heights (m above the WGS84 ellipsoid) of the cameras pose rows may hold.
-HEIGHT_BAND_M = (-1_000.0, 100_000.0)
-
-
-def _off_the_earth(rows: np.ndarray) -> np.ndarray:
-    """Indices of the rows whose camera lies outside `HEIGHT_BAND_M` (or so far out that it has no WGS84 height)."""
-    _, _, h = ecef_to_wgs84(rows[:, 0], rows[:, 1], rows[:, 2])
-    return np.flatnonzero(~((h >= HEIGHT_BAND_M[0]) & (h <= HEIGHT_BAND_M[1])))  # NaN heights too
-
-
-def _height_text(row: np.ndarray) -> str:
-    h = float(ecef_to_wgs84(row[None, 0], row[None, 1], row[None, 2])[2][0])
-    return f"{h:.0f} m from the WGS84 ellipsoid" if np.isfinite(h) else "too far from the Earth for a WGS84 height"
 
 
 def radians_warning(rows: np.ndarray, name: str) -> str | None:
@@ -285,9 +271,10 @@ def corridor(
     out[:, 3] = wrap_deg(angles[:, 0])
     out[:, 4] = fold_pitch_deg(angles[:, 1])
     out[:, 5] = wrap_deg(angles[:, 2])
-    far = _off_the_earth(out)
+    far, h = implausible_heights(out[:, :3])
     if far.size:
+        lo, hi = PLAUSIBLE_HEIGHT_M
         raise ValueError(f"sigma_m: ({s_m[0]:g}, {s_m[1]:g}, {s_m[2]:g}) m put {far.size} of the {n} views outside "
-                         f"{HEIGHT_BAND_M[0]:g} to {HEIGHT_BAND_M[1]:g} m of height (view {far[0]}: "
-                         f"{_height_text(out[far[0]])}); expected sigmas of metres to kilometres")
+                         f"{lo:g} to {hi:g} m of height (view {far[0]}: {height_text(h[far[0]])}); expected sigmas "
+                         "of metres to kilometres")
     return (out, base.astype(np.int64)) if return_base else out

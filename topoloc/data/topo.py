@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from topoloc._flags import check_flag
-from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, area_frame, ecef_to_wgs84
+from topoloc.geodesy import LocalFrame, area_frame, implausible_heights
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
 from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform, flights_like
@@ -263,9 +263,7 @@ class TopoFlight(PosedImages):
         bad = {int(i): "NaN or inf in the pose row" for i in np.flatnonzero(~np.all(np.isfinite(poses), axis=1))}
         finite = np.flatnonzero(np.all(np.isfinite(poses), axis=1))
         if finite.size:
-            _, _, h = ecef_to_wgs84(*poses[finite, :3].T)
-            lo, hi = PLAUSIBLE_HEIGHT_M
-            for i in finite[(h < lo) | (h > hi)]:
+            for i in finite[implausible_heights(poses[finite, :3])[0]]:
                 bad[int(i)] = "position far from the Earth's surface (expected ECEF metres; lat/lon swapped?)"
             if self.max_distance_m is not None:
                 dist_m = np.linalg.norm(poses[finite, :3] - self.frame.origin_ecef, axis=1)

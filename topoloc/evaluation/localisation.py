@@ -25,7 +25,7 @@ import numpy as np
 from pyproj import Geod
 
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
-from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, c2w_to_cesium, ecef_to_wgs84
+from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, c2w_to_cesium, ecef_to_wgs84, implausible_heights
 from topoloc.evaluation.gis import LOCALISATION_COLUMNS, write_localisation
 
 __all__ = ["Localisation", "LOCALISATION_COLUMNS"]
@@ -140,9 +140,8 @@ class Localisation:
 
     def _check_heights(self, c2w_ecef: np.ndarray) -> None:
         """Refuse poses no drone can have (the model's, not the user's: they say what is wrong with it)."""
-        _, _, h = ecef_to_wgs84(c2w_ecef[:, 0, 3], c2w_ecef[:, 1, 3], c2w_ecef[:, 2, 3])
+        bad, h = implausible_heights(c2w_ecef[:, :3, 3])
         lo, hi = PLAUSIBLE_HEIGHT_M
-        bad = np.flatnonzero((h < lo) | (h > hi))
         if bad.size:
             shown = ", ".join(f"{self.names[i]!r}: {h[i]:,.0f} m" for i in bad[:3]) + (", ..." if bad.size > 3 else "")
             raise ValueError(f"Localisation: the model placed {bad.size} of {len(h)} photos at heights outside "

@@ -116,6 +116,48 @@ def test_the_topdown_map_of_one_domain(tmp_path, monkeypatch):
     assert ax.get_title() == "model: real test images (median 2.0 m)"
 
 
+def _two_flights(method, pred):
+    """The real images as two flights: im0 alone on "b", im1 and im2 on "a"."""
+    return PoseEvaluation(method, NAMES, ["b", "a", "a", "s", "s", "s"], DOMAINS, pred, GT, FRAME)
+
+
+def test_the_error_cdf_a_row_per_flight(tmp_path, monkeypatch):
+    figures = _captured(monkeypatch)
+    plot_error_cdf([_two_flights("model", _model_pred())], tmp_path / "cdf.png", domain="real", flights=["a", "b"])
+    axes = figures["cdf.png"].axes
+    assert [ax.get_title(loc="left") for ax in axes[::2]] == ["a", "b"]
+    # each row its own images and medians: a holds the errors 2 and 8 m (2.5 and 8 deg), b 1 m (1 deg)
+    for (ax_t, ax_r), errors_m, errors_deg in ((axes[0:2], [2.0, 8.0], [2.5, 8.0]), (axes[2:4], [1.0], [1.0])):
+        np.testing.assert_allclose(ax_t.get_lines()[0].get_xdata(), errors_m, atol=1e-6)
+        np.testing.assert_allclose(ax_r.get_lines()[0].get_xdata(), errors_deg, atol=1e-6)
+        assert ax_r.get_legend() is not None
+    assert [t.get_text() for t in axes[1].get_legend().get_texts()] == ["model (median 5.0 m / 5.2 deg)"]
+    assert [t.get_text() for t in axes[3].get_legend().get_texts()] == ["model (median 1.0 m / 1.0 deg)"]
+    with pytest.raises(ValueError, match="flights: expected at least one flight name"):
+        plot_error_cdf([_two_flights("model", _model_pred())], tmp_path / "cdf.png", domain="real", flights=[])
+
+
+def test_the_topdown_map_a_panel_per_flight(tmp_path, monkeypatch):
+    figures = _captured(monkeypatch)
+    plot_topdown_map(_two_flights("model", _model_pred()), tmp_path / "map.png", domain="real", flights=["a", "b"])
+    axes = figures["map.png"].axes
+    assert [ax.get_title() for ax in axes] == ["a (median 5.0 m)", "b (median 1.0 m)"]
+    true = [next(c.get_offsets() for c in ax.collections if c.get_label() == "true") for ax in axes]
+    np.testing.assert_allclose(true[0], [[-200, 150], [-100, -150]])
+    np.testing.assert_allclose(true[1], [[-300, 0]])
+    assert figures["map.png"].get_suptitle() == "model: real test images"
+
+
+def test_a_report_of_two_flights_plots_each_apart(tmp_path, monkeypatch):
+    figures = _captured(monkeypatch)
+    model = _two_flights("model", _model_pred())
+    write_report(tmp_path, {"run": EvaluationResult(model, train_c2w=TRAIN)})
+    # the real images span two flights: a row and a panel each; the synthetic ones one flight: pooled as before
+    assert [ax.get_title(loc="left") for ax in figures["cdf_real.png"].axes[::2]] == ["a", "b"]
+    assert [ax.get_title() for ax in figures["map_run_real.png"].axes] == ["a (median 5.0 m)", "b (median 1.0 m)"]
+    assert len(figures["cdf_synthetic.png"].axes) == 2 and len(figures["map_run_synthetic.png"].axes) == 1
+
+
 def test_a_run_named_model_in_a_single_result_and_a_second_run_on_fewer_domains(tmp_path, monkeypatch):
     full = _full()
     full.model.method = "augmented"

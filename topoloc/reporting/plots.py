@@ -54,45 +54,57 @@ def plot_error_cdf(
     path: str | PathLike,
     domain: str | None = None,
     title: str | None = None,
+    flights: Sequence[str] | None = None,
 ) -> Path:
     """Cumulative distribution of translation (m, log axis) and rotation (deg) errors, one line per
-    method.
+    method; one row of the two panels per flight with ``flights``.
 
     Args:
         evaluations: the methods to compare (their ``method`` labels the lines).
         path: the PNG to write.
         domain: only the images of this domain (``"synthetic"``, ``"real"``); all when None.
         title: figure title.
+        flights: one row per flight, in this order, each with its own legend and medians; None: every
+            flight pooled in one row.
 
     Returns:
         The path written.
     """
     if not evaluations:
         raise ValueError("evaluations: expected at least one PoseEvaluation to plot, got none")
+    rows: list[str | None] = [None] if flights is None else list(flights)
+    if not rows:
+        raise ValueError("flights: expected at least one flight name, or None to pool the flights")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(10, 5.2), layout="constrained")
-    ax_t, ax_r = fig.subplots(1, 2)
+    fig = Figure(figsize=(10 if flights is None else 14, 5.2 if flights is None else 3.6 * len(rows) + 0.6),
+                 layout="constrained")
+    axes = fig.subplots(len(rows), 2, squeeze=False)
     styles = method_styles([ev.method for ev in evaluations])
-    for ev in evaluations:
-        m = ev.mask(domain=domain)
-        if not m.any():
-            continue
-        medians = []
-        for ax, err in ((ax_t, ev.translation_m[m]), (ax_r, ev.rotation_deg[m])):
-            x = np.sort(err)
-            y = np.arange(1, len(x) + 1) / len(x)
-            line, = ax.step(np.maximum(x, 1e-3), y, where="post", **styles[ev.method])
-            medians.append(float(np.median(err)))
-        line.set_label(f"{ev.method} (median {medians[0]:.1f} m / {medians[1]:.1f} deg)")
-    ax_t.set_xscale("log")
-    ax_t.set_xlabel("translation error (m, log scale)")
-    ax_r.set_xlabel("rotation error (deg)")
-    for ax in (ax_t, ax_r):
-        ax.set_ylabel("share of images")
-        ax.set_ylim(0, 1)
-        ax.grid(True, alpha=0.3)
-    fig.legend(loc="outside lower center", ncols=2, fontsize=8)  # below the panels: it hid the medians
+    for (ax_t, ax_r), flight in zip(axes, rows):
+        for ev in evaluations:
+            m = ev.mask(domain=domain, flight=flight)
+            if not m.any():
+                continue
+            medians = []
+            for ax, err in ((ax_t, ev.translation_m[m]), (ax_r, ev.rotation_deg[m])):
+                x = np.sort(err)
+                y = np.arange(1, len(x) + 1) / len(x)
+                line, = ax.step(np.maximum(x, 1e-3), y, where="post", **styles[ev.method])
+                medians.append(float(np.median(err)))
+            line.set_label(f"{ev.method} (median {medians[0]:.1f} m / {medians[1]:.1f} deg)")
+        ax_t.set_xscale("log")
+        ax_t.set_xlabel("translation error (m, log scale)")
+        ax_r.set_xlabel("rotation error (deg)")
+        for ax in (ax_t, ax_r):
+            ax.set_ylabel("share of images")
+            ax.set_ylim(0, 1)
+            ax.grid(True, alpha=0.3)
+        if flight is not None:  # beside its row: each flight has its own medians
+            ax_t.set_title(flight, loc="left", fontsize=10)
+            ax_r.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    if flights is None:
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8)  # below the panels: it hid the medians
     fig.suptitle(title or f"Error CDF ({domain or 'all'} test images)")
     save_figure(fig, path, dpi=110)
     return path
@@ -104,9 +116,11 @@ def plot_topdown_map(
     train_c2w: np.ndarray | None = None,
     domain: str | None = None,
     title: str | None = None,
+    flights: Sequence[str] | None = None,
 ) -> Path:
     """Top-down map (east / north, metres in the local ENU frame) of true vs predicted positions,
-    a line from each true position to its prediction, training positions in light grey.
+    a line from each true position to its prediction, training positions in light grey; one panel per
+    flight with ``flights`` (None: every flight in one panel).
 
     Returns:
         The path written.
@@ -115,27 +129,37 @@ def plot_topdown_map(
     if not m.any():
         raise ValueError(f"domain: no image of domain {domain!r} in the evaluation "
                          f"(domains: {sorted(set(evaluation.domains))})")
+    panels: list[str | None] = [None] if flights is None else list(flights)
+    if not panels:
+        raise ValueError("flights: expected at least one flight name, or None to pool the flights")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    true_en = evaluation.gt_c2w[m, :2, 3]
-    pred_en = evaluation.pred_c2w[m, :2, 3]
-    fig = Figure(figsize=(7, 6.5))
-    ax = fig.subplots()
-    if train_c2w is not None and len(train_c2w):
-        tr = np.asarray(train_c2w)[:, :2, 3]
-        ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
-    segments = np.stack([true_en, pred_en], axis=1)
-    ax.add_collection(LineCollection(list(segments), colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
-    # black and magenta: colours no method has in the other figures
-    ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="black", label="true", zorder=3)
-    ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="magenta", marker="x", label="predicted", zorder=4)
-    ax.set_xlabel("east (m)")
-    ax.set_ylabel("north (m)")
-    ax.set_aspect("equal", adjustable="datalim")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8, loc="upper right")
-    ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images "
-                          f"(median {np.median(evaluation.translation_m[m]):.1f} m)")
+    fig = Figure(figsize=(7 * len(panels), 6.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, flight in zip(axes, panels):
+        m = evaluation.mask(domain=domain, flight=flight)
+        true_en = evaluation.gt_c2w[m, :2, 3]
+        pred_en = evaluation.pred_c2w[m, :2, 3]
+        if train_c2w is not None and len(train_c2w):
+            tr = np.asarray(train_c2w)[:, :2, 3]
+            ax.scatter(tr[:, 0], tr[:, 1], s=4, c="0.8", label="training poses", zorder=1)
+        segments = np.stack([true_en, pred_en], axis=1)
+        ax.add_collection(LineCollection(list(segments), colors="tab:red", linewidths=0.6, alpha=0.6, zorder=2))
+        # black and magenta: colours no method has in the other figures
+        ax.scatter(true_en[:, 0], true_en[:, 1], s=10, c="black", label="true", zorder=3)
+        ax.scatter(pred_en[:, 0], pred_en[:, 1], s=10, c="magenta", marker="x", label="predicted", zorder=4)
+        ax.set_xlabel("east (m)")
+        ax.set_ylabel("north (m)")
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+        median = f"median {np.median(evaluation.translation_m[m]):.1f} m" if m.any() else "no image"
+        if flight is None:
+            ax.set_title(title or f"{evaluation.method}: {domain or 'all'} test images ({median})")
+        else:
+            ax.set_title(f"{flight} ({median})", fontsize=10)
+    if flights is not None:
+        fig.suptitle(title or f"{evaluation.method}: {domain or 'all'} test images")
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
     return path

@@ -45,6 +45,13 @@ def _map_plot(run: str, domain: str) -> str:
     return f"plots/map_{_safe(run)}_{_safe(domain)}.png"
 
 
+def _flights_of(evaluations: Sequence[PoseEvaluation], domain: str) -> list[str] | None:
+    """The flights of ``domain``'s images in ``evaluations``, sorted, or None when there is only one (a plot
+    then pools them: one row or panel, as before there were flights)."""
+    flights = sorted({f for ev in evaluations for f, d in zip(ev.flights, ev.domains) if d == domain})
+    return flights if len(flights) > 1 else None
+
+
 def _check_file_names(runs: Mapping[str, EvaluationResult], domains: Sequence[str]) -> None:
     """Refuses runs or domains whose files would have the same names (`_safe` makes them the same)."""
     seen: dict[str, str] = {}
@@ -310,14 +317,14 @@ def write_report(
     for name, r in runs.items():
         written = r.write(out / "predictions", prefix=f"{_safe(name)}_")
         files += list(written.values())
-    cdfs = [plot_error_cdf(tests, out / _cdf_plot(d), domain=d) for d in domains]
+    cdfs = [plot_error_cdf(tests, out / _cdf_plot(d), domain=d, flights=_flights_of(tests, d)) for d in domains]
     maps = []
     for name, r in runs.items():
         for d in domains:
             if r.model.mask(domain=d).any():
                 maps.append((name, d, plot_topdown_map(
                     r.model, out / _map_plot(name, d), r.train_c2w, domain=d,
-                    title=f"{name}: {d} test images")))
+                    title=f"{name}: {d} test images", flights=_flights_of([r.model], d))))
     summary = {name: r.to_dict() for name, r in runs.items()}
     write_text_atomically(out / "summary.json", json.dumps(summary, indent=2, default=str))
     _remove_stale(out, kept=set(files) | set(cdfs) | {p for _, _, p in maps})
@@ -341,14 +348,15 @@ def write_report(
            "training pose are hard.", "",
            _coverage_table(ref), "",
            "## Error distributions", "",
-           "Share of the test images with an error below each value, per domain, every test flight of the domain "
-           "pooled (the per-flight medians are in the tables above); translation on a log scale. Trained runs "
-           "solid (with AdaBN dashed, in the run's colour); the constant pose dotted and the coverage ceiling dashed, "
-           "in black; retrievals grey, dash-dotted.", ""]
+           "Share of the test images with an error below each value, per domain, a row per test flight where a "
+           "domain has several (a flight the training views do not cover would hide the others' curves in a "
+           "pool); translation on a log scale. Trained runs solid (with AdaBN dashed, in the run's colour); the "
+           "constant pose dotted and the coverage ceiling dashed, in black; retrievals grey, dash-dotted.", ""]
     md += [f"![error CDF, {d}]({_rel(p, out)})" for d, p in zip(domains, cdfs)] + [""]
     md += ["## Top-down maps", "",
            "East / north in metres about the scene origin: true positions (black), predictions (magenta), "
-           "a red line between them, training poses in grey.", ""]
+           "a red line between them, training poses in grey; a panel per test flight where a domain has several.",
+           ""]
     md += [f"![{name}, {d}]({_rel(p, out)})" for name, d, p in maps] + [""]
     for heading, body in (extra_sections or {}).items():
         md += [f"## {heading}", "", body.strip(), ""]

@@ -134,7 +134,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C) or a list not at all
         if not self._range_checked:  # once: 0-255 floats come out clamped white, without an error
             check_pixel_range(input, f"{type(self).__name__}: input")
-            self._range_checked = True
+            self._range_checked = input.numel() > 0  # an empty batch says nothing of the next
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         batch = input.shape[0] if input.dim() == 4 else 1

@@ -10,7 +10,9 @@ once: ``image``, every image of ``images`` and every slice of ``volume`` get the
 Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1), or RGBA ones whose alpha
 is passed through; the output has the input's dtype. float32 values within [-1, 2] (the overshoot of a cubic or
 Lanczos ``A.Resize`` beside sharp edges) are clamped to [0, 1]; beyond it (images in [0, 255], after ``A.Normalize``)
-they are refused. This module needs albumentations; ``import augment`` does not.
+they are refused, and so are images with more than a third of their values more than 0.25 outside [0, 1] (most
+photos normalised into [-1, 1]; a resize's overshoot puts under 0.1 % of a photo's values there). This module
+needs albumentations; ``import augment`` does not.
 
 Example:
     >>> import albumentations as A
@@ -23,8 +25,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+import warnings
 
 import numpy as np
 import torch
@@ -38,7 +42,7 @@ except ImportError as err:  # pragma: no cover - exercised only without albument
     ) from err
 
 import augment
-from augment._checks import PIXEL_SLACK, check_probability
+from augment._checks import OVERSHOOT, OVERSHOOT_SHARE, PIXEL_SLACK, check_probability, overshoot_share
 
 __all__ = [
     "FourierDomainAdaptation",
@@ -75,13 +79,20 @@ def _check_numpy_image(img: Any, name: str = "image") -> None:
 
 def _check_unit_range(images: np.ndarray, name: str) -> None:
     """float32 images must lie in [0, 1] (albumentations' convention), give or take a resize's overshoot: values
-    within [-1, 2] are clamped to [0, 1] (by `_to_tensor`), others (NaN too) refused, not clamped to white."""
+    within [-1, 2] are clamped to [0, 1] (by `_to_tensor`), others (NaN too) refused, not clamped to white, and so
+    are images with more than `OVERSHOOT_SHARE` of their values more than `OVERSHOOT` outside [0, 1] (normalised
+    ones: a resize's overshoot is a few pixels beside edges)."""
     if images.dtype == np.float32 and images.size:
         low, high = float(images.min()), float(images.max())
-        if not (-PIXEL_SLACK <= low and high <= 1.0 + PIXEL_SLACK):  # also refuses NaN
-            raise ValueError(f"{name}: float32 images must be in [0, 1] (values within [-1, 2], a cubic or Lanczos "
-                             f"resize's overshoot, are clamped to it), got values in [{low:g}, {high:g}]; divide "
-                             "images in [0, 255] by 255 (or pass uint8), and augment before A.Normalize.")
+        found = f"got values in [{low:g}, {high:g}]"
+        if -PIXEL_SLACK <= low and high <= 1.0 + PIXEL_SLACK:  # False for NaN (its min and max are NaN)
+            share = overshoot_share(images)
+            if share <= OVERSHOOT_SHARE:
+                return
+            found += f", {100 * share:.1f} % of them more than {OVERSHOOT:g} outside [0, 1]"
+        raise ValueError(f"{name}: float32 images must be in [0, 1] (values within [-1, 2], a cubic or Lanczos "
+                         f"resize's overshoot, are clamped to it), {found}; divide images in [0, 255] by 255 (or "
+                         "pass uint8), and augment before A.Normalize.")
 
 
 def _to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -139,10 +150,31 @@ def _bank_tensor(bank: Any) -> torch.Tensor:
     raise TypeError(f"bank must be a numpy array, a list of arrays or a torch tensor, got {type(bank).__name__}.")
 
 
+def _with_albumentations_args(init: Callable[..., None], name: str) -> Callable[..., None]:
+    """An adapter's ``__init__`` that also takes the two arguments every albumentations 2.0 transform takes:
+    ``strict`` (an unknown argument is refused here whatever it says: a TypeError naming it) and ``always_apply``
+    (gone in albumentations 2.0, whose own transforms warn and ignore it; so do the adapters, naming ``p=1.0``),
+    so that code and ``A.from_dict`` configs written for albumentations 1.x build."""
+
+    @functools.wraps(init)
+    def wrapped(self: Any, *args: Any, strict: bool = False, always_apply: Any = None, **kwargs: Any) -> None:
+        if always_apply is not None:
+            warnings.warn(f"{name}: `always_apply` is not an argument in albumentations 2.0 and is ignored; pass "
+                          "p=1.0 to apply the transform to every image", UserWarning, stacklevel=2)
+        init(self, *args, **kwargs)
+
+    return wrapped
+
+
 class _KorniaAdapter(ImageOnlyTransform):
     """Run a kornia augmentation (built with ``p=1``) as an albumentations image-only transform."""
 
     _op: torch.nn.Module  # set by each subclass's `_build`
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _with_albumentations_args(cls.__dict__["__init__"], cls.__name__)  # type: ignore[method-assign]
 
     def __init__(self, p: float = 0.5) -> None:
         super().__init__(p=check_probability(p, "p"))

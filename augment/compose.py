@@ -133,7 +133,7 @@ class SimToReal(ImageSequential):
             return input.clone()
         if not self._range_checked:  # once, as each op does: named by SimToReal, not by an op the user never built
             check_pixel_range(input, "SimToReal: input")
-            self._range_checked = True
+            self._range_checked = input.numel() > 0  # an empty batch says nothing of the next
         if params is not None:  # replayed: the ops' parameters are checked as an op's own replay is
             for item in params:
                 op = self._modules.get(item.name)

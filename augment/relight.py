@@ -120,7 +120,7 @@ class RandomSunRelight(nn.Module):
         check_image(image, "image")
         if not self._range_checked:
             check_pixel_range(image, "RandomSunRelight: image")
-            self._range_checked = True
+            self._range_checked = image.numel() > 0  # an empty batch says nothing of the next
         if image.dim() == 3 and isinstance(normals, Tensor) and normals.dim() == 3:  # one image, as kornia's ops take
             return self.forward(image[None], normals[None], params)[0]
         if not isinstance(normals, Tensor):

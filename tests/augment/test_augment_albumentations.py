@@ -421,3 +421,33 @@ def test_float_images_just_outside_the_resampling_margin_are_still_refused():
         edge = img.copy()
         edge[0, 0, 0] = value
         assert t(image=edge)["image"].shape == (8, 8, 3)
+
+
+def test_an_image_normalised_into_minus_one_to_one_is_refused_and_a_lanczos_resize_is_not():
+    # A.Normalize(mean=0.5, std=0.5) gives [-1, 1], within a resize's margin: half the image came out black
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (16, 24, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"got values in \[-1, 1\], \d\d\.\d % of them more than 0.25 outside "
+                                         r"\[0, 1\]; .*augment before A.Normalize"):
+        A.Compose([A.Normalize(mean=0.5, std=0.5), AA.RandomHaze(p=1.0)], seed=0)(image=photo)
+    # albumentations' own Lanczos resize of a float checkerboard overshoots to about [-0.45, 1.45] and passes
+    board = ((np.arange(8)[:, None] + np.arange(12)[None]) % 2).astype(np.float32)[..., None].repeat(3, 2)
+    cv2 = pytest.importorskip("cv2")
+    out = A.Compose([A.Resize(32, 48, interpolation=cv2.INTER_LANCZOS4), AA.RandomHaze(p=1.0)], seed=0)(image=board)
+    assert out["image"].shape == (32, 48, 3) and 0 <= out["image"].min() and out["image"].max() <= 1
+    resized = A.Resize(32, 48, interpolation=cv2.INTER_LANCZOS4)(image=board)["image"]
+    assert resized.min() < -0.4 and resized.max() > 1.4
+
+
+def test_always_apply_and_strict_of_albumentations_1_build_with_a_warning(recwarn):
+    # albumentations 2.0 dropped always_apply and its own transforms warn and ignore it; the adapters raised TypeError
+    with pytest.warns(UserWarning, match=r"RandomClouds: `always_apply` is not an argument in albumentations 2.0 .*"
+                                         r"p=1.0"):
+        t = AA.RandomClouds(p=0.3, always_apply=True, strict=True)
+    assert t.p == 0.3
+    config = A.to_dict(A.Compose([AA.SimToReal(p=0.5)]))
+    config["transform"]["transforms"][0]["always_apply"] = False  # as albumentations 1.x wrote it
+    with pytest.warns(UserWarning, match="SimToReal: `always_apply`"):
+        assert A.from_dict(config).transforms[0].p == 0.5
+    with pytest.raises(TypeError, match="opactiy"):  # a misspelt argument is still refused
+        AA.RandomHaze(opactiy=0.5)

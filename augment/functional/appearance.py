@@ -210,6 +210,14 @@ def camera_effects(
     return _camera_effects(image, seed, white_balance, vignetting, noise_std, blur_sigma, max_blur_sigma)
 
 
+def _edge_to_edge(n: int, device: torch.device, dtype: torch.dtype) -> Tensor:
+    """Pixel centres from -1 (the first) to 1 (the last); a single pixel is the centre, 0 (``linspace`` puts it
+    at -1, an edge)."""
+    if n == 1:
+        return torch.zeros(1, device=device, dtype=dtype)
+    return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
+
+
 def _camera_effects(image: Tensor, seed: Tensor, white_balance: Tensor, vignetting: Tensor, noise_std: Tensor,
                     blur_sigma: Tensor, max_blur_sigma: float | None = None) -> Tensor:
     """`camera_effects` without its checks of the values (the kornia op draws them within checked ranges)."""
@@ -220,8 +228,8 @@ def _camera_effects(image: Tensor, seed: Tensor, white_balance: Tensor, vignetti
     x = image.to(work)
     radius = image_blur_radius(blur_sigma, max_blur_sigma, "blur_sigma", image.shape[-2:])
     x = gaussian_blur(x, blur_sigma.to(x.device), radius)
-    ys = torch.linspace(-1.0, 1.0, height, device=x.device, dtype=work).view(1, 1, -1, 1)
-    xs = torch.linspace(-1.0, 1.0, width, device=x.device, dtype=work).view(1, 1, 1, -1)
+    ys = _edge_to_edge(height, x.device, work).view(1, 1, -1, 1)
+    xs = _edge_to_edge(width, x.device, work).view(1, 1, 1, -1)
     r2 = (xs * xs * width * width + ys * ys * height * height) / (width * width + height * height)
     x = x / (1.0 + per_image(vignetting, x) * r2) ** 2
     x = x * per_image(white_balance, x, 3)

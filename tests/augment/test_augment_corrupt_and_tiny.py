@@ -106,3 +106,45 @@ def test_the_sun_relight_refuses_0_to_255_pixels_too():
     normals[:, 2] = 1.0
     with pytest.raises(ValueError, match=r"^RandomSunRelight: image must hold values in \[0, 1\]"):
         augment.RandomSunRelight(p=1.0)(torch.full((1, 3, 8, 8), 128.0), normals)
+
+
+def test_an_empty_first_batch_leaves_the_range_check_to_the_next(make):
+    # the check ran once, on the first batch: an empty one switched it off, and 0-255 floats then came out white
+    op = make()
+    assert op(torch.empty(0, 3, 8, 8)).shape == (0, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"divide them by 255\.$"):
+        op(torch.rand(2, 3, 8, 8) * 255)
+
+
+def test_the_sun_relight_checks_after_an_empty_batch_too():
+    op = augment.RandomSunRelight(p=1.0)
+    op(torch.empty(0, 3, 8, 8), torch.empty(0, 3, 8, 8))
+    normals = torch.zeros(1, 3, 8, 8)
+    normals[:, 2] = 1.0
+    with pytest.raises(ValueError, match=r"^RandomSunRelight: image must hold values in \[0, 1\]"):
+        op(torch.full((1, 3, 8, 8), 128.0), normals)
+
+
+def test_images_normalised_into_minus_one_to_one_are_refused_and_a_resize_overshoot_is_not(make):
+    # (x - 0.5) / 0.5 lies within the [-1, 2] a resize may reach, and went through clamped: half of it black
+    # a darkish image (u^2, u uniform): 2 u^2 - 1 < -0.25 where u < sqrt(0.375), for 61 % of the values
+    x = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(2)) ** 2
+    with pytest.raises(ValueError, match=r"got -1 to 0.99\d* with 6[01]\.\d % of them more than 0.25 outside .*"
+                                         r"undo any mean / std normalisation"):
+        make()((x - 0.5) / 0.5)
+    # torch's own bicubic upsampling of a checkerboard of 0 and 1 overshoots [0, 1] beside every edge, and passes
+    board = ((torch.arange(8)[:, None] + torch.arange(12)[None]) % 2).float().expand(1, 3, 8, 12)
+    up = torch.nn.functional.interpolate(board, scale_factor=4, mode="bicubic", align_corners=False)
+    assert float(up.min()) < -0.2 and float(up.max()) > 1.2
+    out = make()(up)
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_a_single_pixel_is_the_centre_of_the_vignetting():
+    # linspace(-1, 1, 1) is [-1]: a 1 x 1 image's pixel was a corner (r = 1) and darkened to 0.8 / (1 + 1)^2 = 0.2
+    op = augment.RandomCameraEffects(temperature=0.0, tint=0.0, vignetting=1.0, noise_std=0.0, blur_sigma=0.0, p=1.0)
+    torch.testing.assert_close(op(torch.full((1, 3, 1, 1), 0.8)), torch.full((1, 3, 1, 1), 0.8))
+    # a row of five: the ends at r^2 = 25 / 26 (x = +-1, y = 0 of a 5 x 1 image), the middle at 0
+    row = op(torch.full((1, 3, 1, 5), 0.8))[0, 0, 0]
+    ends = 0.8 / (1 + 25 / 26) ** 2
+    torch.testing.assert_close(row[[0, 2, 4]], torch.tensor([ends, 0.8, ends]))

@@ -6,6 +6,10 @@ which ``Compose(seed=...)`` seeds: a torch seed is drawn from it per call and us
 ``torch.random.fork_rng``, so the global torch RNG is left alone and a seeded pipeline gives the
 same output on every run, from any thread. As with albumentations' own transforms, one call draws
 once: ``image``, every image of ``images`` and every slice of ``volume`` get the same parameters.
+albumentations 2.0.8's ``Compose(seed=...)`` seeds every transform's generator alike, so two adapters in one
+pipeline draw the same torch seed on each call: their ``p`` coin flips agree whenever their ``p`` do (as
+albumentations' own transforms' do), and two copies of one adapter draw the same parameters. To mix several ops
+independently, use one `SimToReal` adapter (its ops draw apart) rather than several adapters.
 
 Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1), or RGBA ones whose alpha
 is passed through; the output has the input's dtype. float32 values within [-1, 2] (the overshoot of a cubic or

@@ -72,7 +72,7 @@ def test_every_public_name_resolves_to_its_modules_object():
 
 
 def test_geoid_offset_help_gives_the_librarys_default():
-    from topoloc.cli.localise import GEOID_OFFSET_HELP_M
+    from topoloc.cli._common import GEOID_OFFSET_HELP_M
     from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 
     assert GEOID_OFFSET_HELP_M == DEFAULT_GEOID_OFFSET_M

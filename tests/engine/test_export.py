@@ -423,3 +423,23 @@ def test_cli_export_flags_reach_the_graph(ckpt, tmp_path, capsys):
     assert main(["export", "--checkpoint", str(bare), "--out", str(tmp_path / "b.onnx")]) == 0
     err = capsys.readouterr().err
     assert err.startswith("warning: ") and "does not record its training frame: assuming 'comballaz'" in err
+
+
+def test_cli_export_writes_the_geoid_offset_asked_and_warns_of_the_default_far_from_switzerland(ckpt, tmp_path,
+                                                                                               capsys):
+    # model.json carried 49.5 m (western Switzerland) whatever the frame, and no flag changed it
+    assert main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "g.onnx"), "--geoid-offset", "47"]) == 0
+    assert json.loads((tmp_path / "g.json").read_text())["geoid_offset_m"] == 47.0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / "h.onnx"), "--geoid-offset", "500"])
+    assert exc.value.code == 2 and "--geoid-offset: expected a geoid undulation in metres within +-120, got 500" in (
+        capsys.readouterr().err)
+    # a model trained in a frame at Lyon (285 km from Switzerland's centre): the default is warned of, by its flag
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state["frame"] = LocalFrame(45.76, 4.84, 200.0).to_dict()
+    lyon = save_checkpoint(state, tmp_path / "lyon" / "last.pt")
+    assert main(["export", "--checkpoint", str(lyon), "--out", str(tmp_path / "l.onnx")]) == 0
+    err = capsys.readouterr().err
+    assert "the default 49.5 m is the geoid undulation of Switzerland" in err and "(--geoid-offset)" in err
+    assert json.loads((tmp_path / "l.json").read_text())["geoid_offset_m"] == 49.5

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from topoloc._paths import unwritable
 
-__all__ = ["CHECKPOINT_FLAGS", "data_root", "device_arg", "checkpoint_arg", "flights_args", "one_line", "out_dir",
+__all__ = ["CHECKPOINT_FLAGS", "GEOID_OFFSET_HELP_M", "data_root", "device_arg", "checkpoint_arg", "flights_args",
+           "one_line", "out_dir",
            "out_file", "positive_int", "non_negative_int", "print_warnings"]
 
 
@@ -16,6 +17,11 @@ __all__ = ["CHECKPOINT_FLAGS", "data_root", "device_arg", "checkpoint_arg", "fli
 #: set with these flags; an error leading with the name is printed with the flag (`topoloc.cli.app.main`).
 CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "load_checkpoint": "--checkpoint", "out_dir": "--out",
                     "flights": "--flights", "frame": "--frame", "batch_size": "--batch-size"}
+
+
+#: The default of --geoid-offset (localise, export) as its help gives it (`topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`,
+#: which a test keeps equal; not imported here, so that `--help` does not load the library).
+GEOID_OFFSET_HELP_M = 49.5
 
 
 def device_arg(p: argparse.ArgumentParser) -> None:

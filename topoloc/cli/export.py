@@ -6,24 +6,28 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, one_line, out_file, print_warnings
+from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, one_line, out_file,
+                                 print_warnings)
 
 __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
     from topoloc.engine.export import export_onnx
 
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = export_onnx(args.checkpoint, args.out, frame=args.frame, opset=args.opset,
-                                 input_dtype=args.input_dtype)
+                                 input_dtype=args.input_dtype,
+                                 geoid_offset_m=DEFAULT_GEOID_OFFSET_M if args.geoid_offset is None
+                                 else args.geoid_offset)
     except (ValueError, FileNotFoundError) as err:
         raise one_line(err) from err
     except ImportError as err:
         raise ValueError(str(err)) from err
-    print_warnings([w for w in caught if "frame" in str(w.message)])
+    print_warnings([w for w in caught if "frame" in str(w.message) or "geoid_offset_m" in str(w.message)])
     meta = result.metadata
     inp = meta["input"]
     print(f"{result.onnx}: opset {meta['opset']}, input images {inp['dtype']} (batch, 3, {inp['height']}, "
@@ -49,6 +53,9 @@ def add(sub) -> argparse.ArgumentParser:
                    help="graph input: uint8 RGB in [0, 255] or float32 in [0, 1] (default: uint8)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning)")
-    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "output": "--out",
-                                          "opset": "--opset", "input_dtype": "--input-dtype"})
+    p.add_argument("--geoid-offset", type=float, default=None, metavar="M",
+                   help=f"geoid undulation N in metres written to FILE.json, for heights above sea level h - N "
+                        f"(default: {GEOID_OFFSET_HELP_M}, western Switzerland)")
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "output": "--out", "opset": "--opset",
+                                          "input_dtype": "--input-dtype", "geoid_offset_m": "--geoid-offset"})
     return p

@@ -8,14 +8,11 @@ import os
 import sys
 import warnings
 
-from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, one_line, out_file, positive_int,
-                                 print_warnings)
+from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, device_arg, one_line, out_file,
+                                 positive_int, print_warnings)
 
 __all__ = ["add"]
 
-#: The default of --geoid-offset as its help gives it (`topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`, which a
-#: test keeps equal; not imported here, so that `--help` does not load the library).
-GEOID_OFFSET_HELP_M = 49.5
 
 
 def _check_order(args: argparse.Namespace) -> None:

@@ -38,6 +38,7 @@ from topoloc._paths import check_output
 from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.localise import resolve_frame, resolve_model
+from topoloc.evaluation.localisation import checked_geoid_offset
 
 __all__ = ["export_onnx", "ExportedModel", "OnnxPoseNet", "EXPORT_FORMAT", "DEFAULT_OPSET", "INPUT_DTYPES"]
 
@@ -106,6 +107,7 @@ def export_onnx(
     frame: Any = None,
     opset: int = DEFAULT_OPSET,
     input_dtype: str = "uint8",
+    geoid_offset_m: float = DEFAULT_GEOID_OFFSET_M,
 ) -> ExportedModel:
     """Write ``path`` (ONNX), its statistics JSON and the numpy pose decoder beside it.
 
@@ -119,6 +121,8 @@ def export_onnx(
         frame: the training frame (see `topoloc.engine.localise.resolve_frame`).
         opset: ONNX opset version.
         input_dtype: ``"uint8"`` ([0, 255]) or ``"float"`` (float32 in [0, 1]).
+        geoid_offset_m: the geoid undulation N (m) written to the JSON for heights above sea level ``h - N``
+            (default: western Switzerland's 49.5 m, warned of for a frame far from it, as `localise` does).
 
     Returns:
         An `ExportedModel` with the three paths and the metadata dict.
@@ -140,6 +144,7 @@ def export_onnx(
         raise TypeError(f"normalizer: expected the PoseNormalizer the model was trained with, got "
                         f"{type(normalizer).__name__} (PoseNormalizer.from_state_dict(d) reads a dict)")
     frame = resolve_frame(frame, recorded, source)
+    geoid_offset_m = checked_geoid_offset(geoid_offset_m, frame, stacklevel=3)
     # A copy: the caller's model keeps its device and its training mode (an export from a training callback).
     net = OnnxPoseNet(copy.deepcopy(model).to("cpu"), input_dtype).eval()
     h, w = (int(s) for s in size)
@@ -158,7 +163,7 @@ def export_onnx(
         "rotation": rotation,
         "code_size": code_size,
         "frame": frame.to_dict(),
-        "geoid_offset_m": DEFAULT_GEOID_OFFSET_M,
+        "geoid_offset_m": geoid_offset_m,
         "input": {"name": "images", "dtype": "uint8" if input_dtype == "uint8" else "float32",
                   "range": "0..255" if input_dtype == "uint8" else "0..1", "layout": "NCHW", "channels": "RGB",
                   "height": h, "width": w,

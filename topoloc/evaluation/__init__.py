@@ -18,7 +18,7 @@ it is written, apart from the loop that runs a model over datasets (`topoloc.eng
 from topoloc.evaluation.baselines import chordal_mean_rotation, constant_pose, coverage_ceiling
 from topoloc.evaluation.gis import GIS_FORMATS, LOCALISATION_COLUMNS, gis_format, write_localisation
 from topoloc.evaluation.landcover import SharePart, class_shares, errors_by_share, rows_of_poses
-from topoloc.evaluation.localisation import Localisation
+from topoloc.evaluation.localisation import Localisation, checked_geoid_offset
 from topoloc.evaluation.results import (CEILING, CONSTANT, PREDICTION_COLUMNS, TRAINING_FIT, VALIDATION,
                                         EvaluationResult, PoseEvaluation, evaluate_poses, nearest_pose,
                                         write_rows_csv)
@@ -65,6 +65,7 @@ __all__ = [
     "view_similarity",
     # new photos
     "Localisation",
+    "checked_geoid_offset",
     "LOCALISATION_COLUMNS",
     "GIS_FORMATS",
     "gis_format",

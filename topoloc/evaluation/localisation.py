@@ -28,12 +28,35 @@ from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.geodesy import PLAUSIBLE_HEIGHT_M, LocalFrame, c2w_to_cesium, ecef_to_wgs84, implausible_heights
 from topoloc.evaluation.gis import LOCALISATION_COLUMNS, write_localisation
 
-__all__ = ["Localisation", "LOCALISATION_COLUMNS"]
+__all__ = ["Localisation", "LOCALISATION_COLUMNS", "checked_geoid_offset"]
 
 #: Switzerland's geographic centre (Aelggi-Alp, lat, lon deg) and the radius (km) around it in which the default
 #: geoid undulation (`DEFAULT_GEOID_OFFSET_M`, 45-55 m across the country) is taken without a warning.
 SWISS_CENTRE_DEG = (46.8011, 8.2266)
 DEFAULT_GEOID_RADIUS_KM = 250.0
+
+
+def checked_geoid_offset(value: Any, frame: LocalFrame, stacklevel: int = 2) -> float:
+    """A geoid undulation N in metres (``h_amsl = h - N``) as a float, refused unless a finite number within
+    +-120 m, and warned of when it is the default (western Switzerland's) for a frame whose origin is more than
+    `DEFAULT_GEOID_RADIUS_KM` from Switzerland, where heights above sea level would be off by tens of metres.
+
+    Raises:
+        ValueError: naming ``geoid_offset_m``.
+    """
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not is_number or not np.isfinite(value) or abs(value) > 120:
+        raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, got {value}")
+    if value == DEFAULT_GEOID_OFFSET_M:
+        lat, lon = SWISS_CENTRE_DEG
+        km = Geod(ellps="WGS84").inv(frame.lon_deg, frame.lat_deg, lon, lat)[2] / 1000.0
+        if km > DEFAULT_GEOID_RADIUS_KM:
+            warnings.warn(f"geoid_offset_m: the default {DEFAULT_GEOID_OFFSET_M:g} m is the geoid undulation of "
+                          f"Switzerland; this frame's origin (lat {frame.lat_deg:.4f}, lon {frame.lon_deg:.4f}) is "
+                          f"{km:.0f} km from it, where it differs (-106 to +85 m over the Earth): heights above sea "
+                          "level (h_amsl_m, KML) take it; give the local undulation (--geoid-offset)",
+                          stacklevel=stacklevel)
+    return float(value)
 
 
 @dataclass
@@ -102,12 +125,7 @@ class Localisation:
         self.sources = [""] * n if self.sources is None else [str(s) for s in self.sources]
         if len(self.sources) != n:
             raise ValueError(f"Localisation sources: expected {n} entries (one per pose), got {len(self.sources)}")
-        is_number = isinstance(self.geoid_offset_m, numbers.Real) and not isinstance(self.geoid_offset_m, bool)
-        if not is_number or not np.isfinite(self.geoid_offset_m) or abs(self.geoid_offset_m) > 120:
-            raise ValueError(f"geoid_offset_m: expected a geoid undulation in metres within +-120, "
-                             f"got {self.geoid_offset_m}")
-        self.geoid_offset_m = float(self.geoid_offset_m)
-        self._warn_default_geoid_far_away()
+        self.geoid_offset_m = checked_geoid_offset(self.geoid_offset_m, self.frame, stacklevel=4)
         self.enu_m = c2w[:, :3, 3].copy()
         self.view_enu = c2w[:, :3, 2].copy()
         if n == 0:
@@ -123,20 +141,6 @@ class Localisation:
         self.view_ecef = c2w_ecef[:, :3, 2].copy()
         self.lat_deg, self.lon_deg, self.h_m = ecef_to_wgs84(self.ecef_m[:, 0], self.ecef_m[:, 1], self.ecef_m[:, 2])
         self.h_amsl_m = self.h_m - self.geoid_offset_m
-
-    def _warn_default_geoid_far_away(self) -> None:
-        """Western Switzerland's undulation (the default) taken for a frame far from it: heights above sea level
-        would be off by up to tens of metres."""
-        if self.geoid_offset_m != DEFAULT_GEOID_OFFSET_M:
-            return
-        lat, lon = SWISS_CENTRE_DEG
-        km = Geod(ellps="WGS84").inv(self.frame.lon_deg, self.frame.lat_deg, lon, lat)[2] / 1000.0
-        if km > DEFAULT_GEOID_RADIUS_KM:
-            warnings.warn(f"geoid_offset_m: the default {DEFAULT_GEOID_OFFSET_M:g} m is the geoid undulation of "
-                          f"Switzerland; this frame's origin (lat {self.frame.lat_deg:.4f}, lon "
-                          f"{self.frame.lon_deg:.4f}) is {km:.0f} km from it, where it differs (-106 to +85 m over "
-                          "the Earth): heights above sea level (h_amsl_m, KML) take it; give the local undulation "
-                          "(--geoid-offset)", stacklevel=3)
 
     def _check_heights(self, c2w_ecef: np.ndarray) -> None:
         """Refuse poses no drone can have (the model's, not the user's: they say what is wrong with it)."""

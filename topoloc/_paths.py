@@ -8,8 +8,14 @@ import tempfile
 from os import PathLike
 from pathlib import Path
 
-__all__ = ["file_above", "not_a_file", "not_a_checkpoint_file", "cannot_write", "unwritable", "unwritable_file",
-           "unwritable_folder", "check_output"]
+__all__ = ["hidden", "file_above", "not_a_file", "not_a_checkpoint_file", "cannot_write", "unwritable",
+           "unwritable_file", "unwritable_folder", "check_output"]
+
+
+def hidden(path: str | PathLike) -> bool:
+    """Whether a folder entry is a hidden file that no data set means: a name starting with ``.`` (macOS's ``._*``
+    AppleDouble files, left beside every file copied to an exFAT or network drive, and ``.DS_Store``)."""
+    return Path(path).name.startswith(".")
 
 
 def not_a_file(path: str | PathLike) -> str:

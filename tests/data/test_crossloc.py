@@ -1,5 +1,7 @@
 """CrossLocScene: DSAC*-layout folders paired by stem, poses as ECEF-axes matrices minus the scene origin."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -119,6 +121,17 @@ class TestCrossLocScene:
         with pytest.warns(UserWarning, match="skipped"):
             assert len(CrossLocScene(root, "test_real", on_error="skip")) == 4
 
+
+    def test_hidden_files_beside_the_images_and_poses_are_left_alone(self, tmp_path, row_image):
+        # macOS's ._<name> files (a copy to an exFAT or network drive) were stems without a pose, or a second file
+        root = tmp_path / "naturescape"
+        folder, _, stems = write_scene(root, row_image)
+        for sub in ("rgb", "poses", "calibration"):
+            for f in list((folder / sub).iterdir()):
+                f.with_name(f"._{f.name}").write_bytes(b"\0\5\26\7")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert len(CrossLocScene(root, "test_real")) == 5
 
     def test_a_scene_name_with_words_of_two_areas_is_refused(self, tmp_path, row_image):
         # "epfl_naturescape" was read as Comballaz (naturescape comes first in AREA_ORIGINS), silently

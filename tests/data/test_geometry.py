@@ -66,6 +66,8 @@ def test_geometry_path_prefers_scene_coordinates_and_names_what_is_missing(tmp_p
     assert geometry_path(render).name == "f_00003_depth.npy"
     (tmp_path / "f_00003_pc.npy").write_bytes(b"")
     assert geometry_path(render).name == "f_00003_pc.npy"
+    # a render whose suffix a copy turned upper case: the same stem (it looked for f_00003_img_pc.npy)
+    assert geometry_path(tmp_path / "f_00003_img.PNG").name == "f_00003_pc.npy"
 
 
 @pytest.mark.parametrize("name, content, match", [

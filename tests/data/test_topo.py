@@ -30,6 +30,25 @@ class TestPairing:
             assert s["name"] == f"comballaz-LHS_{s['index']:05d}_img"
             assert image_domain(s["image"]) == "synthetic"
 
+    def test_an_upper_case_png_render_is_read_and_hidden_files_are_left_alone(self, tmp_path, make_topo_flight,
+                                                                               row_of_image):
+        # a render saved as _img.PNG was left out without a word; macOS's ._ files beside each render and photo
+        # (a copy to an exFAT or network drive) were bad files, and a flight with them was refused
+        folder = make_topo_flight(tmp_path, PLANNED, n_rows=5)
+        upper = next(folder.glob(f"{PLANNED}_00002_*_img.png"))
+        upper.rename(upper.with_name(upper.name[: -len("png")] + "PNG"))
+        for render in folder.glob("*_img.*"):
+            (folder / f"._{render.name}").write_bytes(b"\0\5\26\7")
+        (folder / ".DS_Store").write_bytes(b"\0")
+        for photo in (tmp_path / f"{PLANNED}-real").glob("*.JPG"):
+            photo.with_name(f"._{photo.name}").write_bytes(b"\0\5\26\7")
+        for domain in ("synthetic", "real", "paired"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # nothing skipped, nothing left out
+                ds = TopoFlight(tmp_path, PLANNED, domain=domain)
+            assert ds.rows.tolist() == [0, 1, 2, 3, 4], domain
+            assert [row_of_image(ds[i]["image"]) for i in range(5)] == [0, 1, 2, 3, 4]
+
     def test_sample_types_and_frame(self, topo_root):
         ds = TopoFlight(topo_root, "comballaz-LHS")
         s = ds[3]
@@ -280,6 +299,18 @@ class TestBadInput:
         folder = make_topo_flight(tmp_path, PLANNED, n_rows=4)
         (folder / f"{PLANNED}_pic_names.csv").write_text("a,b,c")
         with pytest.raises(ValueError, match="3 photo names but .* has 4 rows"):
+            TopoFlight(tmp_path, PLANNED)
+
+    def test_real_photos_of_a_flight_not_rendered_say_to_render_it(self, tmp_path, make_topo_flight):
+        # TOPO-DataGen's presets (poses and pic names) and photos, nothing rendered yet
+        folder = make_topo_flight(tmp_path, PLANNED, n_rows=3)
+        for render in folder.glob("*_img.png"):
+            render.unlink()
+        with pytest.raises(FileNotFoundError, match=r"no render images found; .*_img.png; domain='real' takes each "
+                                                    r"photo's pose row from the render of that row: render the "
+                                                    r"flight's poses first"):
+            TopoFlight(tmp_path, PLANNED, domain="real")
+        with pytest.raises(FileNotFoundError, match=r"_img.png$"):  # synthetic: no word of photos
             TopoFlight(tmp_path, PLANNED)
 
     def test_real_photo_without_render(self, tmp_path, make_topo_flight, row_of_image):

@@ -136,7 +136,9 @@ def test_a_folder_gives_its_images_of_any_suffix_case_sorted_by_name(ckpt, tmp_p
     for name in names:
         Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(folder / name)
     (folder / "DJI_0002.MOV").write_bytes(b"not a photo")
+    (folder / "._DJI_0001.JPG").write_bytes(b"\0\5\26\7")  # macOS's AppleDouble file: skipped as unreadable
     loc = topoloc.localise(ckpt, folder, frame="comballaz")
+    assert loc.skipped == []
     assert loc.names == ["DJI_0001", "DJI_0003", "a", "b", "c"]  # sorted by file name: upper case first
     assert [Path(s).name for s in loc.sources] == ["DJI_0001.JPG", "DJI_0003.JPG", "a.jpeg", "b.Png", "c.tif"]
 

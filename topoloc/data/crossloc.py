@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from topoloc._paths import hidden
 from topoloc.data._images import parse_image_size
 from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform
 from topoloc.geodesy import AREA_ORIGINS, LocalFrame, area_frame, as_frame, c2w_to_cesium, check_ecef_near_surface
@@ -52,7 +53,7 @@ def _by_stem(folder: Path, suffixes, problems: list[str]) -> dict[str, Path]:
     added to ``problems`` instead: which file was meant cannot be told, and the link would fail later."""
     found: dict[str, list[Path]] = {}
     for p in sorted(folder.iterdir()):
-        if p.suffix.lower() not in suffixes:
+        if p.suffix.lower() not in suffixes or hidden(p):
             continue
         if p.is_symlink() and not p.exists():
             problems.append(f"{p}: a link to {os.readlink(p)!r}, which does not exist")

@@ -37,7 +37,7 @@ def geometry_path(render: Path) -> Path:
         FileNotFoundError: neither exists (the message names both and how to get them).
     """
     render = Path(render)
-    stem = render.name[: -len(_SUFFIX)] if render.name.endswith(_SUFFIX) else render.stem
+    stem = render.name[: -len(_SUFFIX)] if render.name.lower().endswith(_SUFFIX) else render.stem
     pc, depth = render.with_name(stem + "_pc.npy"), render.with_name(stem + "_depth.npy")
     if pc.is_file():
         return pc

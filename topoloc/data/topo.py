@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from topoloc._flags import check_flag
+from topoloc._paths import hidden
 from topoloc.geodesy import LocalFrame, area_frame, implausible_heights
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
@@ -93,7 +94,9 @@ def read_pic_names(path: Path) -> list[str]:
 
 
 def _render_pattern(flight: str) -> re.Pattern:
-    return re.compile(rf"^{re.escape(flight)}_(\d+)(?:_(.+))?_img\.png$")
+    """A render's name: ``<flight>_<idx>[_<picname>]_img.png``, the suffix in any case (``_img.PNG`` after a copy
+    through Windows)."""
+    return re.compile(rf"^{re.escape(flight)}_(\d+)(?:_(.+))?_img\.png$", re.IGNORECASE)
 
 
 class TopoFlight(PosedImages):
@@ -278,7 +281,7 @@ class TopoFlight(PosedImages):
         renders: dict[int, Path] = {}
         self._rejected_rows: set[int] = set()  # rows whose render is reported as a problem
         for path in sorted(self.folder.iterdir()):
-            if not path.name.endswith("_img.png"):
+            if not path.name.lower().endswith("_img.png") or hidden(path):
                 continue
             m = pattern.match(path.name)
             if m is None:
@@ -303,9 +306,12 @@ class TopoFlight(PosedImages):
             else:
                 renders[row] = path
         if not renders and not problems:
+            paired = ("" if self.domain == "synthetic" else
+                      f"; domain={self.domain!r} takes each photo's pose row from the render of that row: render the "
+                      "flight's poses first (TOPO-DataGen; for Mini-Comballaz, topoloc render)")
             raise FileNotFoundError(
                 f"{self.folder}: no render images found; expected files named "
-                f"{self.flight}_<idx:05d>[_<picname>]_img.png"
+                f"{self.flight}_<idx:05d>[_<picname>]_img.png{paired}"
             )
         return renders
 
@@ -325,7 +331,7 @@ class TopoFlight(PosedImages):
             row_of.setdefault(n, i)
         real: dict[int, Path] = {}
         for path in sorted(real_folder.iterdir()):
-            if path.suffix.lower() not in REAL_SUFFIXES or not path.is_file():
+            if path.suffix.lower() not in REAL_SUFFIXES or not path.is_file() or hidden(path):
                 continue
             name = path.stem
             if name in duplicated:

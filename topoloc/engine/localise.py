@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
+from topoloc._paths import hidden
 from topoloc._progress import maybe_bar
 from topoloc.data._images import pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
@@ -139,7 +140,8 @@ def collect_photos(images: Any) -> list[_Photo]:
         if isinstance(item, (str, PathLike)):
             path = Path(item)
             if path.is_dir():
-                files = sorted(p for p in path.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES)
+                files = sorted(p for p in path.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES
+                               and not hidden(p))
                 if not files:
                     nested = " (its subfolders are not searched: name them)" if any(
                         p.is_dir() for p in path.iterdir()) else ""

@@ -48,6 +48,13 @@ def test_the_pic_names_hint_gives_names_without_their_suffix(tmp_path):
         read_pic_names(path)
 
 
+def test_pic_names_in_double_quotes_are_read_without_them(tmp_path):
+    # a file re-saved by Excel or pandas quotes each name: every render was then "picname ... but row ... is"
+    path = tmp_path / "x_pic_names.csv"
+    path.write_text('"DJI_0001","DJI_0002", "DJI_0003"\r\n', encoding="utf-8")
+    assert read_pic_names(path) == ["DJI_0001", "DJI_0002", "DJI_0003"]
+
+
 def test_indices_are_whole_numbers_and_count_from_the_end(topo_root):
     flight = TopoFlight(topo_root, "comballaz-LHS")
     with pytest.raises(TypeError, match="a sample index must be a whole number, got True"):

@@ -80,7 +80,8 @@ def read_pose_file(path: Path) -> np.ndarray:
 def read_pic_names(path: Path) -> list[str]:
     """A ``<flight>_pic_names.csv`` file: comma-separated photo names (one line; newlines tolerated).
 
-    UTF-8, with or without a byte-order mark (as Windows tools write it).
+    UTF-8, with or without a byte-order mark (as Windows tools write it); a name in double quotes (as Excel or
+    pandas write a re-saved file) is read without them.
 
     Raises:
         ValueError: the file is not UTF-8 text, naming it.
@@ -90,7 +91,8 @@ def read_pic_names(path: Path) -> list[str]:
     except UnicodeDecodeError as err:
         raise ValueError(f"{path}: not UTF-8 text ({err}); expected comma-separated photo names without their "
                          "suffix, e.g. DJI_0001,DJI_0002 (the photos DJI_0001.JPG, DJI_0002.JPG)") from err
-    return [n.strip() for n in re.split(r"[,\n]", text) if n.strip()]
+    names = (n.strip() for n in re.split(r"[,\n]", text))
+    return [n[1:-1].strip() if len(n) >= 2 and n[0] == n[-1] == '"' else n for n in names if n]
 
 
 def _render_pattern(flight: str) -> re.Pattern:

@@ -31,10 +31,12 @@ def main() -> None:
     parser.add_argument("--demo", required=True, help="a finished demo's folder (holds data/ and runs/)")
     parser.add_argument("--run", choices=sorted(RUN_FOLDERS), default="augmented", help="which of the demo's runs")
     parser.add_argument("--k", type=positive_int, default=32,
-                        help="retrieved hypotheses per photo, beside the prediction")
-    parser.add_argument("--top", type=int, default=5,
-                        help="also report the weighted mean of the best-scoring hypotheses, this many (1: not)")
-    parser.add_argument("--temperature", type=float, default=0.05, help="the mean's softmax temperature (score units)")
+                        help="retrieved hypotheses per photo, beside the prediction (default: 32)")
+    parser.add_argument("--top", type=int, default=None,
+                        help="also report the weighted mean of the best-scoring hypotheses, this many (1: not; "
+                             "default: 5, or all k + 1 when fewer)")
+    parser.add_argument("--temperature", type=float, default=0.05,
+                        help="the mean's softmax temperature (score units; default: 0.05)")
     parser.add_argument("--flights", default=TEST_FLIGHTS[0],
                         help=f"comma-separated test flights, or 'all' ({', '.join(TEST_FLIGHTS)})")
     parser.add_argument("--smoke", action="store_true", default=None,

@@ -749,6 +749,9 @@ def test_verify_demo_reports_the_demos_own_brackets_beside_the_verified_rows(dem
     with pytest.raises(ValueError, match="flights: .* are not test flights of the demo"):
         verify_demo(demo_dir, config=TINY, flights=("comballaz-LHS",))
     with pytest.raises(ValueError, match=r"top: expected an integer from 1 to the k \+ 1 = 3 hypotheses"):
-        verify_demo(demo_dir, config=TINY, k=2)  # the default top, 5, of 3 hypotheses
+        verify_demo(demo_dir, config=TINY, k=2, top=5)
+    # top not given with k = 2: the mean of all 3 hypotheses (the default 5 was refused, as if asked for)
+    rows = verify_demo(demo_dir, config=TINY, k=2, log=lambda line: None)
+    assert ("real", "model + verification, mean of the best 3") in {(r["domain"], r["method"]) for r in rows}
     with pytest.raises(ValueError, match="temperature: expected a positive finite number"):
         verify_demo(demo_dir, config=TINY, temperature=0)

@@ -213,3 +213,15 @@ def test_a_triple_whose_model_records_no_size_runs_at_its_configs(ckpt):
     photos = _photos()
     got = topoloc.localise((model, normalizer, cfg), photos, frame="comballaz")
     np.testing.assert_allclose(got.c2w_enu, _by_hand(model, normalizer, photos, SIZE), rtol=0, atol=1e-4)
+
+
+def test_a_hand_made_triple_without_config_or_normaliser_is_refused_by_name():
+    # (model, normalizer, None) ended in AttributeError: 'NoneType' object has no attribute 'image_size'
+    model = create_model("atloc_resnet18", **KWARGS).eval()
+    normalizer = PoseNormalizer.fit(COMBALLAZ.cesium_to_c2w(load_preset("comballaz-LHS")[:60]))
+    with pytest.raises(ValueError, match=r"^localise: `image_size` is needed: the model records no training input"):
+        topoloc.localise((model, normalizer, None), _photos(n=1), frame="comballaz")
+    loc = topoloc.localise((model, normalizer, None), _photos(n=1), frame="comballaz", image_size=SIZE)
+    assert len(loc) == 1
+    with pytest.raises(ValueError, match=r"^localise: the \(model, normalizer, config\) triple holds no normalizer"):
+        topoloc.localise((model, None, None), _photos(n=1), frame="comballaz", image_size=SIZE)

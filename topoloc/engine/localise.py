@@ -233,7 +233,11 @@ def resolve_model(checkpoint_or_model, normalizer, image_size, device, where: st
                 _model_frame(model), f"checkpoint {str(path)!r}")
     if isinstance(checkpoint_or_model, tuple) and len(checkpoint_or_model) == 3:
         model, ckpt_normalizer, cfg = checkpoint_or_model
-        size = image_size if image_size is not None or input_size(model) is not None else cfg.image_size
+        recorded = getattr(cfg, "image_size", None)  # a hand-made (model, normalizer, None) has no config
+        size = image_size if image_size is not None or input_size(model) is not None else recorded
+        if (normalizer or ckpt_normalizer) is None:
+            raise ValueError(f"{where}: the (model, normalizer, config) triple holds no normalizer; pass the model's "
+                             "PoseNormalizer (in the triple or as `normalizer`), or a checkpoint path")
         return (model, normalizer or ckpt_normalizer, resolve_input_size(model, size, where=where),
                 _model_frame(model), "the model")
     if isinstance(checkpoint_or_model, nn.Module):

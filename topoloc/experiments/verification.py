@@ -94,7 +94,7 @@ _TUPLES = ("render_size", "image_size", "corridor_sigma_m", "corridor_sigma_deg"
 
 def verify_demo(demo_dir: str | PathLike, smoke: bool | None = None, seed: int | None = None,
                 config: DemoConfig | None = None, run: str = "augmented", k: int = 32,
-                flights: tuple[str, ...] = (PLANNED_FLIGHT,), device: str | None = None, top: int = 5,
+                flights: tuple[str, ...] = (PLANNED_FLIGHT,), device: str | None = None, top: int | None = None,
                 temperature: float = 0.05, log=print) -> list[dict[str, Any]]:
     """Median errors of a demo run with and without render-and-compare verification, with brackets.
 
@@ -109,8 +109,8 @@ def verify_demo(demo_dir: str | PathLike, smoke: bool | None = None, seed: int |
         flights: test flights to report (the demo's own).
         device: where to run the model and the renderer (``None``: the demo's own device).
         top, temperature: the verified rows' second reading, the weighted mean of the ``top`` best-scoring
-            hypotheses (`average_hypotheses`); ``top=1`` leaves it out. The defaults were chosen on the cpu
-            demo's validation split (renders), not on its test flights.
+            hypotheses (`average_hypotheses`); ``top=1`` leaves it out; None: 5, or all ``k + 1`` when fewer. The
+            defaults (5, 0.05) were chosen on the cpu demo's validation split (renders), not on its test flights.
         log: where progress lines go.
 
     Returns:
@@ -126,6 +126,8 @@ def verify_demo(demo_dir: str | PathLike, smoke: bool | None = None, seed: int |
                                 f"(bash scripts/demo.sh) or pass the demo's folder as --demo")
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k: expected a positive number of retrieved hypotheses per photo, got {k!r}")
+    if top is None:  # not asked for: as many as there are, up to the 5 chosen on the validation split
+        top = min(5, k + 1)
     check_averaging(top, temperature, k + 1, f"the k + 1 = {k + 1} hypotheses per photo")
     cfg = demo_settings(demo, smoke, seed, device) if config is None else config
     device = cfg.device

@@ -131,7 +131,8 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         return params
 
     def forward(self, input: Tensor, params: Optional[Dict[str, Tensor]] = None, **kwargs: Any) -> Tensor:
-        check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C) or a list not at all
+        # before kornia, which reads a numpy array as (H, W, C) or a list not at all
+        check_image(input, f"{type(self).__name__}: input")
         if not self._range_checked:  # once: 0-255 floats come out clamped white, without an error
             check_pixel_range(input, f"{type(self).__name__}: input")
             self._range_checked = input.numel() > 0  # an empty batch says nothing of the next
@@ -218,7 +219,7 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
         self, input: Tensor, *, shape: Optional[Tensor] = None, match_channel: bool = True
     ) -> Tensor:
         if shape is None:
-            check_image(input, "input")
+            check_image(input, f"{type(self).__name__}: input")
         return super().transform_tensor(input, shape=shape, match_channel=match_channel)
 
     def transform_inputs(

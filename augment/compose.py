@@ -123,12 +123,12 @@ class SimToReal(ImageSequential):
         # kornia's containers turn a numpy array (read as (H, W, C)), a PIL image or a path into a tensor first;
         # SimToReal's contract is a float tensor, as for every op of this package.
         if inputs and not isinstance(inputs[0], Tensor):
-            check_image(inputs[0], "input")
+            check_image(inputs[0], "SimToReal: input")
         return super().__call__(*inputs, **kwargs)
 
     def forward(self, input: Tensor, params: Optional[List[ParamItem]] = None,
                 extra_args: Optional[Dict[str, Any]] = None) -> Tensor:
-        check_image(input, "input")  # before kornia, which reads a numpy array as (H, W, C)
+        check_image(input, "SimToReal: input")  # before kornia, which reads a numpy array as (H, W, C)
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
             return input.clone()
         if not self._range_checked:  # once, as each op does: named by SimToReal, not by an op the user never built

@@ -117,7 +117,7 @@ class RandomSunRelight(nn.Module):
                              f"False (1 or 0, as the kornia ops draw it), got {float(coin[odd][0]):g}.")
 
     def forward(self, image: Tensor, normals: Tensor, params: Optional[Dict[str, Tensor]] = None) -> Tensor:
-        check_image(image, "image")
+        check_image(image, "RandomSunRelight: image")
         if not self._range_checked:
             check_pixel_range(image, "RandomSunRelight: image")
             self._range_checked = image.numel() > 0  # an empty batch says nothing of the next

@@ -108,7 +108,7 @@ def test_inputs_of_another_type_or_shape_are_refused_by_name():
     # kornia read a numpy batch (1, 3, 8, 8) as an (H, W, C) image and complained about 8 channels; a list
     # gave an AttributeError; a 5-D batch kornia's "input shape expected to be in (2, 4)".
     for op in (RandomHaze(p=1.0), SimToReal()):
-        with pytest.raises(TypeError, match="input must be a torch.Tensor, got ndarray"):
+        with pytest.raises(TypeError, match=f"^{type(op).__name__}: input must be a torch.Tensor, got ndarray"):
             op(x.numpy())
         with pytest.raises(TypeError, match="input must be a torch.Tensor, got list"):
             op(x.tolist())

@@ -87,8 +87,10 @@ def test_float_images_in_0_255_are_refused_not_normalised_wrongly():
     # (0 - 0.485) / 0.229 normalised again).
     holed = torch.full((1, 3, 8, 8), 0.5)
     holed[0, 1, 2, 3] = -float("inf")
-    with pytest.raises(ValueError, match="normalize: float `images` hold infinite pixels"):
+    with pytest.raises(ValueError, match="^prepare: float `images` hold infinite pixels"):  # the call made, named
         model.prepare(holed)
+    with pytest.raises(ValueError, match="^normalize: float `images` hold infinite pixels"):
+        model.normalize(holed)
     once = model.prepare(torch.zeros(1, 3, 8, 8))
     with pytest.raises(ValueError, match=r"got a minimum of -2\.1.*normalised again"):
         model.prepare(once)

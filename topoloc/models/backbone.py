@@ -283,7 +283,7 @@ class Backbone(nn.Module):
                 and getattr(self.model, "global_pool", "") in ("avg", "max", "avgmax")
                 and not getattr(self.model, "pool_include_prefix", False))
 
-    def normalize(self, images: Tensor, check_range: bool = True) -> Tensor:
+    def normalize(self, images: Tensor, check_range: bool = True, where: str = "normalize") -> Tensor:
         """Images in [0, 1] (float) or [0, 255] (uint8) to the backbone's normalised input.
 
         Args:
@@ -291,20 +291,21 @@ class Backbone(nn.Module):
             check_range: refuse float images brighter than 2 (images in [0, 255] passed as float would
                 otherwise give a silently wrong pose); off where the library feeds its own floats
                 (augmented training batches, SmoothGrad's noisy copies).
+            where: the name the errors start with (``"prepare"`` when `prepare` calls it).
 
         Shape:
             - images: (B, 3, H, W), uint8 or floating point
             - output: (B, 3, H, W), float (float32 for uint8 input, else the input's dtype)
         """
         if not isinstance(images, Tensor):
-            raise TypeError(f"normalize: `images` must be a torch tensor (B, 3, H, W), got {type(images).__name__} "
+            raise TypeError(f"{where}: `images` must be a torch tensor (B, 3, H, W), got {type(images).__name__} "
                             "(a numpy array: torch.from_numpy(a).permute(0, 3, 1, 2) for (B, H, W, 3))")
         if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"normalize: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
+            raise ValueError(f"{where}: `images` must be (B, 3, H, W), got {tuple(images.shape)}")
         if images.dtype != torch.uint8 and not images.is_floating_point():
-            raise TypeError(f"normalize: `images` must be uint8 or float, got {images.dtype}")
+            raise TypeError(f"{where}: `images` must be uint8 or float, got {images.dtype}")
         if check_range:
-            check_unit_range(images, "normalize")
+            check_unit_range(images, where)
         images = to_unit_float(images)
         mean = self.image_mean.to(images.dtype)
         std = self.image_std.to(images.dtype)
@@ -321,7 +322,7 @@ class Backbone(nn.Module):
             - output: (B, 3, H, W) in the model's float dtype (float64 from numpy would fail in the first
               convolution; under autocast the convolutions cast it as they would have anyway)
         """
-        x = self.normalize(images, check_range=check_range)
+        x = self.normalize(images, check_range=check_range, where="prepare")
         if x.dtype != self.image_mean.dtype:  # the buffer follows the model's .double() / .half()
             x = x.to(self.image_mean.dtype)
         return x.contiguous(memory_format=torch.channels_last) if channels_last else x

@@ -326,7 +326,9 @@ def test_a_pose_file_path_that_is_a_folder_is_refused_naming_it(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"flight_rows": "rows.npy"}, "flight_rows: expected pose rows of shape .* got str"),
+        ({"flight_rows": "rows.npy"}, r"flight_rows: expected pose rows of shape .* got the str 'rows\.npy'; .*"
+                                      r"topoloc\.load_preset\('rows\.npy'\), a pose file's "
+                                      r"topoloc\.data\.read_pose_file\(path\)"),
         ({"margin_m": "5"}, "margin_m: expected a margin in metres .* got '5'"),  # numpy's isfinite error
         ({"yaw_gap_deg": None}, "yaw_gap_deg: expected degrees in"),  # "'<=' not supported"
         ({"yaw_gap_deg": 400.0}, r"yaw_gap_deg: expected degrees in \[0, 360\]"),

@@ -38,6 +38,10 @@ PATH_STEP_M = 100.0
 
 # ----------------------------------------------------------------------------------- validation
 def _check_rows(rows, name: str = "flight_rows") -> np.ndarray:
+    if isinstance(rows, str):  # a flight's name, as the CLI's --flight takes it
+        raise ValueError(f"{name}: expected pose rows of shape (N, 6) (ECEF x, y, z m, yaw, pitch, roll deg), got "
+                         f"the str {rows[:60]!r}; a vendored flight's rows are topoloc.load_preset({rows[:60]!r}), "
+                         "a pose file's topoloc.data.read_pose_file(path)")
     try:
         a = np.asarray(rows, dtype=np.float64)
     except (TypeError, ValueError) as err:

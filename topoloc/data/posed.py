@@ -60,9 +60,10 @@ def check_root(root: Any, what: str = "the flight folders") -> Path:
 
 def flights_like(root: Path, flight: str) -> str:
     """What to say of a flight folder missing under ``root``: the flights there nearest in spelling, else the
-    flights there (a few), else nothing. ``"; flights in <root> nearest to that name: ..."`` or ``""``."""
+    flights there (a few), else nothing; a root that is not a folder is said as such (a mistyped ``--data``).
+    ``"; flights in <root> nearest to that name: ..."`` or ``""``."""
     if not root.is_dir():
-        return ""
+        return f"; the root {str(root)!r} itself is {'not a folder' if root.exists() else 'not found'}"
     held = sorted(d.name for d in root.iterdir() if d.is_dir() and (d / f"{d.name}_poses.npy").is_file())
     near = difflib.get_close_matches(flight, held, n=3, cutoff=0.8)
     if near:

@@ -2,7 +2,15 @@
 # with a Python >= 3.11, or stops with a message saying which Python was found. PYTHON=/path/to/python3.12
 # picks the interpreter of a new .venv/.
 python="${PYTHON:-python3}"
-[ -x .venv/bin/python ] && python=.venv/bin/python
+if [ -x .venv/bin/python ]; then
+    # PYTHON picks a new .venv/'s interpreter only: say so when it asks for another than the one .venv/ has
+    if [ -n "${PYTHON:-}" ] && [ "$(.venv/bin/python -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != \
+         "$("$PYTHON" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" ]; then
+        echo "$(basename "$0"): warning: PYTHON=$PYTHON is not the Python of the existing .venv/" \
+             "($(.venv/bin/python --version 2>&1)), which is used; remove .venv/ to make it anew with PYTHON" >&2
+    fi
+    python=.venv/bin/python
+fi
 if ! command -v "$python" >/dev/null 2>&1; then
     echo "$(basename "$0"): no '$python' here; topoloc needs Python >= 3.11: set PYTHON=/path/to/python3.11 or newer" >&2
     exit 2

@@ -121,3 +121,26 @@ def test_demo_sh_says_its_help_and_a_missing_out_folder_before_any_install(tmp_p
     assert shown.returncode == 0 and shown.stdout.startswith("The main job in one command")
     assert "--out DIR" in shown.stdout
     assert not (tmp_path / ".venv").exists()
+
+
+def test_a_python_that_is_not_the_existing_venvs_is_said_to_be_unused(tmp_path):
+    # PYTHON=python3.13 bash scripts/test.sh with a .venv/ of 3.12 went on with 3.12 without a word
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "scripts", tmp_path / "scripts")
+    (tmp_path / ".venv" / "bin").mkdir(parents=True)
+    answers = ("case \"$2\" in *'%d %d'*) echo '{pair}';; *version_info*) echo '{tuple}';; esac\n"
+               "if [ \"$1\" = --version ]; then echo 'Python {full}'; fi\n"
+               "if [ \"$1\" = -m ]; then exit 3; fi  # pip: stop the script here\n")
+    _interpreter(tmp_path / ".venv" / "bin" / "python", answers.format(pair="3 12", tuple="(3, 12)", full="3.12.1"))
+    newer = _interpreter(tmp_path / "python3.13", answers.format(pair="3 13", tuple="(3, 13)", full="3.13.0"))
+    same = _interpreter(tmp_path / "python3.12", answers.format(pair="3 12", tuple="(3, 12)", full="3.12.1"))
+
+    def stderr(python: Path) -> str:
+        done = subprocess.run(["bash", str(tmp_path / "scripts" / "test.sh")], env={"PATH": "/usr/bin:/bin",
+                              "PYTHON": str(python)}, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 3  # stopped at the stand-in's pip, after the check
+        return done.stderr
+
+    assert stderr(newer).strip() == (f"test.sh: warning: PYTHON={newer} is not the Python of the existing .venv/ "
+                                     "(Python 3.12.1), which is used; remove .venv/ to make it anew with PYTHON")
+    assert "warning" not in stderr(same)

@@ -24,7 +24,7 @@ def add(sub) -> argparse.ArgumentParser:
                                    "and a Latin hypercube in its envelope) and the test flights' own poses "
                                    "(synthetic and \"real\"), trains AtLoc with and without the sim-to-real "
                                    "augmentations, evaluates both beside the constant pose, retrieval and the "
-                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. 3-13 "
+                                   "coverage ceiling, draws saliency figures and writes DIR/report.md. 4-9 "
                                    "minutes on a 2-core CPU, depending on its kind (it prints its estimate); a "
                                    "larger preset on a GPU. A re-run into the same DIR continues where an "
                                    "interrupted one stopped.")

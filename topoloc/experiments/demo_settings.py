@@ -156,8 +156,8 @@ class DemoConfig:
 
 
 def demo_config(smoke: bool = False, device: str = "auto", seed: int = 0) -> DemoConfig:
-    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (8-12 minutes on
-    a 2-core AVX2-only CPU without native bf16, about 4 on a 2-core CPU with AMX-BF16) or ``gpu``
+    """The demo's sizes: ``smoke`` (about a minute on a 2-core CPU), ``cpu`` (7-9 minutes on
+    a 2-core AVX2-only CPU without native bf16, 4-5 on a 2-core CPU with AMX-BF16 or AVX512-BF16) or ``gpu``
     (a larger configuration, chosen when CUDA is available).
 
     Args:

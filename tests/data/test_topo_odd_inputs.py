@@ -4,10 +4,12 @@ pic-names hint, and indices that are booleans or count from the end."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from topoloc.data import FlightCollection, ImageCache, TopoFlight
+from topoloc.data.preset import load_preset
 from topoloc.data.topo import read_pic_names
 
 
@@ -65,3 +67,14 @@ def test_indices_are_whole_numbers_and_count_from_the_end(topo_root):
         cache[3]
     with pytest.raises(TypeError, match="a sample index must be a whole number"):
         cache[1:3]  # was "int() argument must be ... not 'slice'"
+
+
+def test_a_split_row_whose_pose_is_not_a_pose_says_so(tmp_path, make_topo_flight):
+    # with on_error="skip", asking for a row whose pose holds NaN said it had no image; the image is there
+    poses = load_preset("comballaz-2020-11-06-planned")[:4].copy()
+    poses[2, 0] = np.nan
+    make_topo_flight(tmp_path, "comballaz-2020-11-06-planned", n_rows=4, poses=poses)
+    said = (r"^split: rows \[2\] of comballaz-2020-11-06-planned were skipped, their pose rows in .*_poses\.npy are "
+            r"not poses \(row 2: NaN or inf")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match=said):
+        TopoFlight(tmp_path, "comballaz-2020-11-06-planned", split=[1, 2], on_error="skip")

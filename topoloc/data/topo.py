@@ -113,7 +113,8 @@ class TopoFlight(PosedImages):
         domain: ``"synthetic"`` (the renders), ``"real"`` (the photos), ``"paired"`` (the photo
             as ``image`` and the render at the same pose as ``image_synthetic``) or ``"real_alt"``
             (Mini-Comballaz's second "real" appearance, read like the photos from ``<flight>-real-alt/``).
-        split: ``"train"``, ``"val"``, ``"test"``, ``"all"``, or a sequence of pose-row indices.
+        split: ``"train"``, ``"val"``, ``"test"``, ``"all"``, or a sequence of pose-row indices (the rows it
+            names, held in increasing row order like every split: its order and repeats do not count).
             See :mod:`topoloc.data.splits`: the split of a row depends only on the pose file's
             row count, ``split_fractions``, ``split_seed`` and ``split_block``.
         image_size: None for the native size, ``(H, W)`` in pixels, or an int for the short side
@@ -232,6 +233,10 @@ class TopoFlight(PosedImages):
         keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         if not isinstance(split, str):
             missing = sorted(set(int(r) for r in split) - set(rows.tolist()))
+            bad = [r for r in missing if r in bad_rows]  # skipped (on_error="skip"): their pose row, not an image
+            if bad:
+                raise ValueError(f"split: rows {bad[:10]} of {self.flight} were skipped, their pose rows in "
+                                 f"{self.pose_file.name} are not poses (row {bad[0]}: {bad_rows[bad[0]]})")
             if missing:
                 raise ValueError(f"split: rows {missing[:10]} of {self.flight} have no image in {self.folder}")
         self.split, self.rows = split, rows[keep]

@@ -4,8 +4,8 @@
 # evaluate on synthetic and real test flights, saliency figures, report). Extra arguments go to
 # `topoloc demo`, e.g. `scripts/demo.sh --smoke` or `scripts/demo.sh --out /tmp/demo --device cpu`.
 # About 4 to 9 minutes on a 2-core CPU depending on its kind, 5 to 11 with the set-up (README, "What it
-# gives on a 2-core CPU"); a larger configuration when a GPU is present. Re-running it continues an interrupted demo. The report
-# is <out>/report.md (default: demo/report.md).
+# gives on a 2-core CPU"); a larger configuration when a GPU is present. Re-running it continues an
+# interrupted demo. The report is <out>/report.md (default: demo/report.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for arg in "$@"; do  # help before minutes of installs

@@ -266,6 +266,19 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
               "--out", str(demo_dir / "cli_saliency_epfl"), "--frame", "epfl", "--device", "cpu"])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"frame: {ckpt} was trained in the comballaz frame, not in epfl" in err, err
+    # a rerun on fewer domains removes the figure of the domain it no longer shows (it stayed, unlinked)
+    (out / "plots" / "saliency_synthetic.png").write_bytes(b"an earlier run's figure")
+    assert main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
+                 "--out", str(out), "--num-images", "1", "--share-images", "2", "--device", "cpu"]) == 0
+    assert sorted(p.name for p in (out / "plots").glob("saliency_*.png")) == ["saliency_real.png",
+                                                                              "saliency_shares.png"]
+    # the demo's own folder: refused, as evaluate refuses it (its two-run figures would be replaced)
+    figure = (demo_dir / "plots" / "saliency_real.png").read_bytes()
+    with pytest.raises(SystemExit) as exc:
+        main(["saliency", "--checkpoint", ckpt, "--data", data, "--flights", "comballaz-2021-03-27-winter:real",
+              "--out", str(demo_dir), "--device", "cpu"])
+    assert exc.value.code == 2 and "--out " in capsys.readouterr().err
+    assert (demo_dir / "plots" / "saliency_real.png").read_bytes() == figure
 
 
 def test_evaluate_splits_a_training_flight_as_training_did_and_says_what_it_saw(demo_dir, capsys):

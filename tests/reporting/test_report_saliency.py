@@ -227,3 +227,25 @@ def test_a_figure_gets_its_rows_when_the_shares_ask_for_fewer_images(tmp_path, m
                             figure_images=2, share_images=4, device="cpu", method_kwargs={"samples": 1},
                             randomisation=False)
     assert rows == [2]
+
+
+def test_two_runs_colour_bars_do_not_overlap(tmp_path, monkeypatch):
+    # two runs interleave their "after" (jet) and "difference" (red / blue) columns: each bar spanned from its first
+    # to its last column, and the difference bar was drawn over the right half of the saliency bar
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    import topoloc.reporting.saliency_figures as figures
+
+    saved = {}
+    monkeypatch.setattr(figures, "save_figure", lambda fig, path, dpi: saved.setdefault("fig", fig) and path)
+    g = torch.Generator().manual_seed(0)
+    maps = {"before training": torch.rand(2, 16, 24, generator=g), "a: after": torch.rand(2, 16, 24, generator=g),
+            "a: after - initial weights": torch.randn(2, 16, 24, generator=g),
+            "b: after": torch.rand(2, 16, 24, generator=g),
+            "b: after - initial weights": torch.randn(2, 16, 24, generator=g)}
+    plot_saliency_figure(torch.rand(2, 3, 16, 24, generator=g), maps, tmp_path / "s.png")
+    FigureCanvasAgg(saved["fig"]).draw()  # the constrained layout places the bars when drawn
+    bars = [ax for ax in saved["fig"].axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2
+    one, two = (ax.get_window_extent() for ax in bars)
+    assert not one.overlaps(two), (one, two)

@@ -12,6 +12,7 @@ split a report's errors by the land cover in view (``evaluate.landcover``, ``top
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from os import PathLike
 from pathlib import Path
@@ -381,6 +382,7 @@ def explain_checkpoint(
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint {str(checkpoint)!r}: {not_a_checkpoint_file(checkpoint)}")
+    refuse_foreign_folder(out_dir, "out_dir (--out)")  # its figures would replace the demo's, as a report would
     dev = _device(device)
     after, _, cfg = load_model(checkpoint, device=dev)
     frame = _frame_arg(frame)
@@ -394,4 +396,7 @@ def explain_checkpoint(
     out.mkdir(parents=True, exist_ok=True)
     path = out / "saliency.md"
     write_text_atomically(path, f"# Saliency: {checkpoint}\n\n{md}\n")
+    linked = {out / link for link in re.findall(r"\]\((plots/saliency_[^)]+\.png)\)", md)}
+    for stale in set((out / "plots").glob("saliency_*.png")) - linked:  # a domain of an earlier run's flights
+        stale.unlink()
     return path

@@ -188,8 +188,10 @@ def plot_saliency_figure(
         if cols:
             low = -scales[kind] if kind else 0.0
             bar = ScalarMappable(norm=Normalize(low, scales[kind]), cmap=cmap)
-            fig.colorbar(bar, ax=[axes[i, j] for i in range(b) for j in cols], location="bottom", shrink=0.8,
-                         aspect=30).set_label(label, fontsize=8)
+            # each bar under the whole grid, one below the other: under its own columns, two kinds of
+            # interleaved columns (two runs' "after" and "difference") put one bar over the other
+            fig.colorbar(bar, ax=axes.ravel().tolist(), location="bottom", shrink=0.6, aspect=40,
+                         pad=0.01).set_label(label, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     path = Path(path)

@@ -272,6 +272,14 @@ def test_cli_evaluate_and_saliency_on_the_demo_output(demo_dir, capsys):
                  "--out", str(out), "--num-images", "1", "--share-images", "2", "--device", "cpu"]) == 0
     assert sorted(p.name for p in (out / "plots").glob("saliency_*.png")) == ["saliency_real.png",
                                                                               "saliency_shares.png"]
+    # a mistyped --data: named as the root, not as each flight's missing folder under it
+    for command in ("evaluate", "saliency"):
+        with pytest.raises(SystemExit) as exc:
+            main([command, "--checkpoint", ckpt, "--data", data + "-nope", "--flights",
+                  "comballaz-2021-03-27-winter:real", "--out", str(demo_dir / "cli_nope"), "--device", "cpu"])
+        assert exc.value.code == 2 and capsys.readouterr().err == (
+            f"topoloc {command}: error: --data '{data}-nope': not found; expected the folder holding the flight "
+            "folders\n")
     # the demo's own folder: refused, as evaluate refuses it (its two-run figures would be replaced)
     figure = (demo_dir / "plots" / "saliency_real.png").read_bytes()
     with pytest.raises(SystemExit) as exc:

@@ -16,7 +16,7 @@ __all__ = ["CHECKPOINT_FLAGS", "GEOID_OFFSET_HELP_M", "data_root", "device_arg",
 #: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)
 #: set with these flags; an error leading with the name is printed with the flag (`topoloc.cli.app.main`).
 CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "load_checkpoint": "--checkpoint", "out_dir": "--out",
-                    "flights": "--flights", "frame": "--frame", "batch_size": "--batch-size"}
+                    "flights": "--flights", "frame": "--frame", "batch_size": "--batch-size", "root": "--data"}
 
 
 #: The default of --geoid-offset (localise, export) as its help gives it (`topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`,

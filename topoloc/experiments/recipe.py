@@ -155,11 +155,21 @@ def _flight_sets(root: str | PathLike, flights: Sequence[FlightSpec | str], fram
     """The flights' datasets; with ``each`` (the argument's name, e.g. ``"flights (--flights)"``), a flight
     that selects no image is refused by name (and TopoFlight's warning that it is empty not given too)."""
     specs = [parse_flight(f) if isinstance(f, str) else f for f in flights]
+    if each is not None and specs and not Path(root).is_dir():  # not each flight missing: the root
+        raise FileNotFoundError(f"root (--data) {str(root)!r}: {'not a folder' if Path(root).exists() else 'not found'}"
+                                "; expected the folder holding the flight folders")
     with warnings.catch_warnings():
         if each is not None:  # the refusal below says it
             warnings.filterwarnings("ignore", message=r"TopoFlight .* is empty$")
-        sets = [TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame, **s.split_options())
-                for s in specs]
+        sets = []
+        for s in specs:
+            try:
+                sets.append(TopoFlight(root, s.flight, domain=s.domain, split=s.split, frame=frame,
+                                       **s.split_options()))
+            except FileNotFoundError as err:  # a flight's folder or files: said by the argument that named it
+                if each is None:
+                    raise
+                raise FileNotFoundError(f"{each}: {err}") from err
     empty = next((s for s, ds in zip(specs, sets) if len(ds) == 0), None) if each is not None else None
     if empty is not None:
         raise ValueError(f"{each}: {empty.flight} ({empty.domain}, split {empty.split!r}) selects no image in "

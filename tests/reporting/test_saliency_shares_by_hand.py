@@ -136,3 +136,11 @@ def test_the_seed_reaches_every_interval():
     for seed, present in ((3, True), (0, False)):  # seed 0's interval: +3.0 to +17.0 pp, seed 3's +2.7 to +16.7
         _, lo, hi = bootstrap_mean(np.linspace(0.1, 0.5, 12) - 0.2, seed=seed)
         assert (f"(+10.0 pp; 95% interval {100 * lo:+.1f} pp to {100 * hi:+.1f} pp)" in text) is present, seed
+
+
+def test_a_change_that_rounds_to_zero_is_written_plus_zero():
+    # "95% interval -0.0 pp to ..." for a bound of -0.0001
+    from topoloc.reporting.saliency_shares import _pp
+
+    assert [_pp(v) for v in (-0.0001, 0.0, 0.0004, 0.0123, -0.0123)] == [
+        "+0.0 pp", "+0.0 pp", "+0.0 pp", "+1.2 pp", "-1.2 pp"]

@@ -30,7 +30,8 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--num-images", type=positive_int, default=3,
                    help="images (rows) per figure and domain (default: 3)")
     p.add_argument("--share-images", type=positive_int, default=16,
-                   help="images per domain for the per-class saliency shares (default: 16)")
+                   help="images per domain for the per-class saliency shares, split evenly among its flights "
+                        "(so up to this many: 15 of 16 with 3 flights; default: 16)")
     p.add_argument("--frame", default=None, metavar="ORIGIN",
                    help="local ENU origin: comballaz or epfl (default: from the flight names)")
     device_arg(p)

@@ -241,7 +241,8 @@ MIN_IMAGES_FOR_DIRECTION = 8
 
 
 def _pp(value: float) -> str:
-    return f"{100 * value:+.1f} pp"
+    """Percentage points with their sign, ``+0.0`` for what rounds to zero (never ``-0.0``)."""
+    return f"{round(100 * value, 1) + 0.0:+.1f} pp"
 
 
 def stable_change_text(

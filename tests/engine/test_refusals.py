@@ -97,6 +97,33 @@ def test_longer_cosine_run_changes_the_schedule(tiny_config, pose_images, tmp_pa
         train(tiny_config(out_dir=str(run), epochs=2, lr_schedule="cosine", resume=True), ds)
 
 
+def test_a_cosine_run_resumed_with_another_batch_size_decays_over_what_is_left(tiny_config, pose_images, tmp_path):
+    # the schedule read the global step counted in the old batches: 4 steps of batch 4, then 2 per epoch of batch 8,
+    # put the resumed epochs at the end of a 6-step schedule, both at the floor (lr / 100)
+    run = tmp_path / "run"
+    ds = pose_images(n=16)
+    train(tiny_config(out_dir=str(run), epochs=1, batch_size=4, lr=1e-3, lr_schedule="cosine"), ds)
+    result = train(tiny_config(out_dir=str(run), epochs=3, batch_size=8, lr=1e-3, lr_schedule="cosine", resume=True,
+                               resume_changes="allow"), ds)
+    # in batches of 8: 2 steps per epoch, 6 in all; epoch 2 ends at step 3 of them, epoch 3 at step 5 (0-based)
+    cosine = [1e-3 * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * k / 5))) for k in (3, 5)]
+    assert [row["lr"] for row in result.history[1:]] == pytest.approx(cosine, rel=1e-6)
+    assert cosine[0] == pytest.approx(3.52e-4, rel=1e-3)
+
+
+def test_fewer_epochs_than_the_checkpoint_reached_are_refused_under_a_constant_schedule(tiny_config, pose_images,
+                                                                                      tmp_path):
+    # under a constant schedule `epochs` may grow on a resume; shrunk below the checkpoint, the run "finished" at once
+    # with a checkpoint of a later epoch, its config.yaml and log.csv saying otherwise
+    run = tmp_path / "run"
+    ds = pose_images(n=8)
+    train(tiny_config(out_dir=str(run), epochs=2), ds)
+    with pytest.raises(ValueError, match=r"is already in epoch 2 \(0-based step 0 of epoch 2\); epochs=1 would end "
+                                         r"the run with a checkpoint from later than its last epoch$"):
+        train(tiny_config(out_dir=str(run), epochs=1, resume=True), ds)
+    assert len(train(tiny_config(out_dir=str(run), epochs=3, resume=True), ds).history) == 3  # more: as before
+
+
 def test_mid_epoch_checkpoint_refuses_another_batch_size_even_when_allowed(tiny_config, pose_images, tmp_path):
     run = tmp_path / "run"
     ds = pose_images(n=16)

@@ -153,7 +153,8 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this value (``None``: no clipping).
         lr_schedule: ``"constant"`` (the paper's) or ``"cosine"``: the learning rate decays from
             ``lr`` to ``lr / 100`` along half a cosine over all the run's steps. It is a function of
-            the global step alone, so a resumed run follows the same schedule.
+            the step's place in the run alone (epoch and step within it), so a resumed run follows the same
+            schedule, and one resumed with another batch size (``resume_changes="allow"``) the rest of it.
         tensorboard: also log to TensorBoard when it is installed.
         progress: show a tqdm progress bar.
         init_from: a checkpoint of another run (its ``last.pt`` or ``best.pt``) whose model weights

@@ -28,8 +28,8 @@ from topoloc.engine.config import TrainConfig
 from topoloc.engine.distributed import DistInfo
 
 __all__ = ["RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "remove_previous_run",
-           "resume_path", "announce_resume", "config_changes", "accept_changes", "restore_training_state",
-           "read_init_from", "load_init_weights"]
+           "resume_path", "announce_resume", "config_changes", "accept_changes", "refuse_fewer_epochs",
+           "restore_training_state", "read_init_from", "load_init_weights"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -206,6 +206,24 @@ def _data_text(record: dict[str, Any]) -> str:
     return f"{record['images']} images, poses and pixels sha256 {record['sha256'][:12]}"
 
 
+def refuse_fewer_epochs(config: TrainConfig, state: TrainingState,
+                        changes: list[tuple[str, Any, Any]] | None = None) -> None:
+    """Refuse ``config.epochs`` below the epochs the checkpoint has finished or begun, whatever the schedule (under a
+    constant one ``epochs`` is free to grow, not to fall behind the checkpoint: the run would end at once with a
+    checkpoint from later than its last epoch, and its log and config saying otherwise).
+
+    Raises:
+        ResumeSettingsError: naming the checkpoint, its epoch and step, and ``epochs``.
+    """
+    reached = state.epoch + (1 if state.step else 0)
+    if config.epochs < reached:
+        listed = f" ({ResumeSettingsError.describe(changes)})" if changes else ""
+        raise ResumeSettingsError(f"resume: {str(state.path)!r} is already in epoch {reached} (0-based step "
+                                  f"{state.step} of epoch {state.epoch}); epochs={config.epochs} would end the run "
+                                  f"with a checkpoint from later than its last epoch{listed}",
+                                  changes or [("epochs", reached, config.epochs)])
+
+
 def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tuple[str, Any, Any]], out_dir: Path,
                    is_main: bool) -> None:
     """Refuse changed settings, or (``resume_changes="allow"``) log them in ``out_dir/config_changes.log``.
@@ -220,11 +238,7 @@ def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tupl
     if state.step and moved:
         raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
                                   f"epoch and cannot change there ({listed})", changes)
-    reached = state.epoch + (1 if state.step else 0)  # epochs the checkpoint has finished or begun
-    if any(k == "epochs" for k, _, _ in changes) and config.epochs < reached:
-        raise ResumeSettingsError(f"resume: {str(path)!r} is already in epoch {reached} (0-based step "
-                                  f"{state.step} of epoch {state.epoch}); epochs={config.epochs} would end the run "
-                                  f"with a checkpoint from later than its last epoch ({listed})", changes)
+    refuse_fewer_epochs(config, state, changes)
     if config.resume_changes != "allow":
         raise ResumeSettingsError(
             f"resume: the checkpoint {str(path)!r} was trained with other settings; {listed}. "

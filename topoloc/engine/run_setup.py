@@ -26,7 +26,8 @@ from topoloc.engine.distributed import DistInfo
 from topoloc.engine.inputs import (check_last_batch, check_model_runs, relight_normals, steps_per_epoch,
                                    training_caches)
 from topoloc.engine.resume import (accept_changes, announce_resume, config_changes, load_init_weights, read_init_from,
-                                   refuse_another_run, remove_previous_run, restore_training_state, resume_path)
+                                   refuse_another_run, refuse_fewer_epochs, remove_previous_run,
+                                   restore_training_state, resume_path)
 from topoloc.engine.scene_head import SceneHeadTraining, check_scene_source
 from topoloc.geodesy import LocalFrame
 from topoloc.models import AtLoc, AtLocLoss, create_model
@@ -221,6 +222,8 @@ class RunSetup:
         changes = self._config_changes(state)
         if changes:
             self._accept_changes(state, changes)
+        else:  # epochs fewer than the checkpoint reached: refused under any schedule (`accept_changes` does it too)
+            refuse_fewer_epochs(self.config, state)
         given = self.normalizer
         if given is not None and given != state.normalizer:  # the weights' outputs are codes of the checkpoint's
             raise ValueError(f"normalizer: the run resumes from {str(path)!r}, whose weights were trained with its own "

@@ -186,9 +186,11 @@ class Trainer(RunSetup):
         params = list(self.model.parameters())
         return params + list(self.scene.head.parameters()) if self.scene is not None else params
 
-    def _set_lr(self, global_step: int) -> None:
-        """The schedule's learning rate for optimiser step ``global_step`` (0-based)."""
-        lr = scheduled_lr(self.config, global_step, self.config.epochs * self.steps_per_epoch)
+    def _set_lr(self, epoch: int, step: int) -> None:
+        """The schedule's learning rate for step ``step`` of ``epoch`` (0-based): its place in the run counted in
+        this run's steps per epoch (a run resumed with another batch size, ``resume_changes="allow"``, carries a
+        global step counted in the old ones; the same number as the global step otherwise)."""
+        lr = scheduled_lr(self.config, epoch * self.steps_per_epoch + step, self.config.epochs * self.steps_per_epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
@@ -355,7 +357,7 @@ class Trainer(RunSetup):
         bar = self._progress_bar(epoch, first)
         for s in range(first, self.steps_per_epoch):
             idx = shard[s * self.local_batch:(s + 1) * self.local_batch]
-            self._set_lr(global_step)
+            self._set_lr(epoch, s)
             terms = self._step(idx)
             global_step += 1
             loss = meter.add(global_step, terms, int(idx.numel()))

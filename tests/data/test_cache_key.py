@@ -44,6 +44,23 @@ def test_edited_image_on_disk_is_decoded_again(tmp_path, make_topo_flight):
     assert torch.equal(after.images[[0, 1, 3]], before.images[[0, 1, 3]])
 
 
+def test_a_cache_write_killed_before_its_end_leaves_no_temporary_behind(tmp_path, make_topo_flight):
+    # a training killed while it wrote its cache file (the whole decoded cache) left .<name>.<pid>.tmp in the cache's
+    # folder for good: only the run folder's own temporaries were removed
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    folder = tmp_path / "caches"
+    folder.mkdir()
+    killed = folder / ".train_cache.pt.999999999.tmp"  # no process has that id
+    killed.write_bytes(b"half a cache")
+    others = [folder / ".notes.txt.999999999.tmp", folder / f".train_cache.pt.{os.getppid()}.tmp"]
+    for other in others:  # another file's temporary; this file's, being written by a live process (our parent)
+        other.write_bytes(b"")
+    for _ in range(2):  # decoded and written, then reused
+        ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=folder / "train_cache.pt")
+        assert not killed.exists() and all(other.exists() for other in others)
+        killed.write_bytes(b"half a cache")
+
+
 def test_unchanged_flight_reuses_the_cache(tmp_path, make_topo_flight, monkeypatch):
     make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
     path = tmp_path / "cache.pt"

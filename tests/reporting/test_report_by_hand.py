@@ -291,3 +291,12 @@ def test_a_domain_only_a_later_run_has_gets_its_plots(tmp_path):
     assert "![error CDF, real_alt](plots/cdf_real_alt.png)" in text
     assert "![b, real_alt](plots/map_b_real_alt.png)" in text and "map_a_real_alt" not in text
     assert (tmp_path / "plots" / "cdf_real_alt.png").is_file() and (tmp_path / "plots" / "map_b_real_alt.png").is_file()
+
+
+def test_the_coverage_of_all_counts_a_pose_tested_in_two_domains_once():
+    # a photo and its render at one pose are one pose to cover: "all" said 6 images for 3 poses (and its p90 drifted)
+    gt = np.concatenate([GT[:3], GT[:3]])
+    model = evaluate_poses(gt.copy(), gt, FRAME, names=NAMES, flights="f1", domains=DOMAINS, train_c2w=TRAIN)
+    cov = EvaluationResult(model, train_c2w=TRAIN).coverage_summary()
+    assert cov["all"]["count"] == 3 and cov["real/f1"]["count"] == cov["synthetic/f1"]["count"] == 3
+    assert cov["all"]["median_m"] == pytest.approx(50.0)  # each 50 m south of its nearest training pose

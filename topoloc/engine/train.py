@@ -43,6 +43,7 @@ from topoloc.engine.predict import predict
 from topoloc.engine.resume import RESUME_FIELDS, RUN_FILES, ResumeSettingsError
 from topoloc.engine.run_setup import RunSetup, initial_model, training_autocast
 from topoloc.engine.runlog import RunLogger
+from topoloc.engine.stopping import StopOnSignal, TrainingStopped
 from topoloc.metrics import pose_errors
 from topoloc.models.contract import to_unit_float
 
@@ -322,7 +323,10 @@ class Trainer(RunSetup):
             cfg.to_yaml(self.out_dir / "config.yaml")
         logger = RunLogger(self.out_dir, cfg.tensorboard, resume_step=global_step if state else None,
                            enabled=info.is_main)
+        # SIGTERM / Ctrl-C: stop at a step's end with a checkpoint there (one process only: ranks would disagree)
+        self._stop = StopOnSignal(enabled=info.world_size == 1)
         try:
+            self._stop.__enter__()
             for epoch in range(start_epoch, cfg.epochs):
                 first = start_step if epoch == start_epoch else 0
                 if first == 0:
@@ -335,9 +339,12 @@ class Trainer(RunSetup):
                 if info.is_main and cfg.progress:
                     log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, row)
                 self._save(epoch + 1, 0, global_step, {}, best, also_best=is_best)
+                if self._stop.requested is not None and epoch + 1 < cfg.epochs:
+                    raise self._stopped(epoch + 1, 0)
             if start_epoch >= cfg.epochs and not (self.out_dir / "last.pt").is_file():
                 self._save(start_epoch, start_step, global_step, stats, best)  # resumed from best.pt, every epoch done
         finally:
+            self._stop.__exit__()
             logger.close()
             if self.scene is not None:
                 self.scene.close()
@@ -363,13 +370,17 @@ class Trainer(RunSetup):
             loss = meter.add(global_step, terms, int(idx.numel()))
             last = s + 1 == self.steps_per_epoch
             due = self._checkpoint_due(global_step)
-            if global_step % self.config.log_every == 0 or due or last:
+            stop = not last and getattr(self, "_stop", None) is not None and self._stop.requested is not None
+            if global_step % self.config.log_every == 0 or due or last or stop:
                 self._report(meter, stats, epoch, global_step, loss, logger, bar)
             stats["steps"] = stats.get("steps", 0) + 1
             bar.update(1)
-            if due and not last:
+            if (due or stop) and not last:
                 self._save(epoch, s + 1, global_step, stats, best)
             self._run_callbacks(epoch, s + 1, global_step, loss)
+            if stop:  # at the epoch's last step the epoch ends first (validation, its last.pt), then `_fit` stops
+                bar.close()
+                raise self._stopped(epoch, s + 1)
         bar.close()
         if self.cuda:
             torch.cuda.synchronize(self.device)
@@ -399,6 +410,13 @@ class Trainer(RunSetup):
         rate = meter.images_per_s()
         bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")
         logger.scalars({"loss": float(loss), "images_per_s": rate}, global_step)
+
+    def _stopped(self, epoch: int, step: int) -> TrainingStopped:
+        """The error that ends a run stopped on a signal, once its checkpoint is written at (epoch, step)."""
+        where = f"step {step} of epoch {epoch + 1}" if step else f"epoch {epoch}"
+        return TrainingStopped(f"training stopped on {self._stop.requested} after {where}; "
+                               f"{self.out_dir / 'last.pt'} holds it: the same run with resume=True (CLI: --resume) "
+                               "goes on from there")
 
     def _run_callbacks(self, epoch: int, step: int, global_step: int, loss: Tensor) -> None:
         for callback in self.callbacks:

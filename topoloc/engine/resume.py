@@ -237,7 +237,8 @@ def accept_changes(config: TrainConfig, state: TrainingState, changes: list[tupl
     moved = [k for k, _, _ in changes if k in _POSITION_FIELDS]
     if state.step and moved:
         raise ResumeSettingsError(f"resume: {str(path)!r} was written mid-epoch; {moved} place it within its "
-                                  f"epoch and cannot change there ({listed})", changes)
+                                  f"epoch and cannot change there ({listed}): resume with the old values past "
+                                  "the epoch's end (which writes last.pt), then from there with the new ones", changes)
     refuse_fewer_epochs(config, state, changes)
     if config.resume_changes != "allow":
         raise ResumeSettingsError(

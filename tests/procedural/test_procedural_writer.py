@@ -205,6 +205,56 @@ def test_a_corrupt_manifest_is_refused_by_name(tmp_path):
             render_flights(out, "comballaz-LHS:1", size=(24, 16), progress=False)
 
 
+def test_a_topo_data_root_without_a_manifest_is_not_rendered_over(tmp_path):
+    # --out at one's TOPO-DataGen data root replaced its renders and its real photos with Mini-Comballaz ones
+    flight = "comballaz-2020-11-06-planned"
+    root = tmp_path / "topo"
+    (root / flight).mkdir(parents=True)
+    (root / f"{flight}-real").mkdir()
+    np.save(root / flight / f"{flight}_poses.npy", load_preset(flight))
+    photo = root / f"{flight}-real" / f"{load_preset_pic_names(flight)[0]}.JPG"
+    photo.write_bytes(b"a real photo")
+    with pytest.raises(ValueError, match=rf"^out_dir {re.escape(str(root))}: {flight}/ holds 1 file\(s\) "
+                                         rf"\(e\.g\. {flight}_poses\.npy\) but .* has no mini_comballaz\.json: not a "
+                                         r"Mini-Comballaz render .*render into another folder$"):
+        render_flights(root, f"{flight}:1", size=(24, 16), progress=False)
+    (root / flight / f"{flight}_poses.npy").unlink()  # only the photos: refused as well
+    with pytest.raises(ValueError, match=rf"{flight}-real/ holds 1 file"):
+        render_flights(root, f"{flight}:1", size=(24, 16), progress=False)
+    assert photo.read_bytes() == b"a real photo" and not (root / "mini_comballaz.json").exists()
+
+
+def test_a_portrait_size_is_warned_of_as_height_and_width_swapped(tmp_path):
+    # --size 32x48, an (H, W) given for the renderer's (W, H), rendered portrait views without a word
+    with pytest.warns(UserWarning, match=r"^size: 32x48 renders portrait views, 48 px high and 32 wide, .* \(21\.3 "
+                                         r"px\): not TOPO's field of view; .*did you mean 48x32\?\)$"):
+        render_flights(tmp_path / "out", "comballaz-LHS:1", size=(32, 48), progress=False)
+
+
+def test_a_render_killed_before_its_photo_leaves_the_real_flight_readable(tmp_path, monkeypatch):
+    # the photo was written before its render: killed between them, the real flight was refused ("real photo with no
+    # render") until a rerun; now the render comes first and the row is left out of the photos, with a warning
+    import topoloc.procedural.writer as writer
+    from topoloc.data import TopoFlight
+
+    flight = "comballaz-2020-11-06-planned"
+    written = writer._atomic
+
+    def killed_at_the_second_photo(path, write):
+        if path.suffix == ".JPG" and any(path.parent.glob("*.JPG")):
+            raise KeyboardInterrupt("killed")
+        written(path, write)
+
+    monkeypatch.setattr(writer, "_atomic", killed_at_the_second_photo)
+    with pytest.raises(KeyboardInterrupt):
+        render_flights(tmp_path, f"{flight}:2", size=(24, 16), batch_size=1, progress=False)
+    monkeypatch.undo()
+    with pytest.warns(UserWarning, match=r"1 of 2 rendered pose rows have no real photo"):
+        assert len(TopoFlight(tmp_path, flight, domain="real")) == 1
+    render_flights(tmp_path, f"{flight}:2", size=(24, 16), progress=False)  # the rerun writes the missing photo
+    assert len(TopoFlight(tmp_path, flight, domain="real")) == 2
+
+
 def test_more_views_than_the_flight_has_poses_are_refused_before_anything_is_written(tmp_path):
     # `winter:5000` rendered the flight's 665 views without a word; `LHS:99999` started on all 30,000
     n_winter = len(load_preset("comballaz-2021-03-27-winter"))  # the vendored TOPO preset's own row count

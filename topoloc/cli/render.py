@@ -30,8 +30,9 @@ def add(sub) -> argparse.ArgumentParser:
         "--flights",
         default=None,
         metavar="NAME[:N],...",
-        help="comma separated flight presets; ':N' renders N poses spread evenly over the flight (another N "
-        f"than a folder's render holds is refused) (default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
+        help="comma separated flight presets; ':N' renders N poses spread evenly over the flight (an N whose views "
+        "leave out some the folder already holds is refused; one whose views include them adds the rest) "
+        f"(default: {_DEFAULT_FLIGHTS}, or none when --poses is given)",
     )
     p.add_argument("--poses", default=None, metavar="FILE.npy",
                    help="also render this TOPO-DataGen pose file ((N, 6) ECEF m + yaw, pitch, roll deg, e.g. "

@@ -34,16 +34,17 @@ import json
 import os
 import re
 import tempfile
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 
 from topoloc._device import resolve_device, usable_cpus
-from topoloc._paths import check_output
+from topoloc._paths import check_output, hidden
 from topoloc._progress import maybe_bar
 from topoloc._tempfiles import OPEN_MODE, remove_stale
 from topoloc.data.preset import load_preset, load_preset_pic_names
@@ -92,10 +93,24 @@ def _remove_stale_tmp(folder: Path) -> None:
     remove_stale(folder, r"\.tmp-(?:(?P<pid>\d+)-)?[a-z0-9_]+(?:\.[A-Za-z0-9]+)?", glob=".tmp-*")
 
 
-def _check_manifest(out: Path, meta: dict, write: bool = True) -> None:
-    """`check_manifest`; ``write`` records ``meta`` in a folder without a manifest."""
-    if not check_manifest(out, meta) and write:
+def _check_manifest(out: Path, meta: dict) -> None:
+    """`check_manifest`, and ``meta`` recorded in a folder without a manifest."""
+    if not check_manifest(out, meta):
         _atomic(out / MANIFEST_FILE, lambda p: Path(p).write_text(json.dumps(meta, indent=2)))
+
+
+def _refuse_foreign_folders(out: Path, specs: Sequence[RenderJob], photo_domains: Sequence[str]) -> None:
+    """Refuse a folder without a Mini-Comballaz manifest whose flight or photo folders of ``specs`` already hold
+    files: not a render of this writer (a TOPO-DataGen data root, real photos), whose files it would replace."""
+    for spec in specs:
+        folders = [out / spec.name, *(out / f"{spec.name}{PHOTO_FOLDER_SUFFIX[d]}" for d in ("real", *photo_domains))]
+        for folder in folders:
+            held = [p.name for p in folder.iterdir() if not hidden(p)] if folder.is_dir() else []
+            if held:
+                raise RenderFolderError(f"out_dir {out}: {folder.name}/ holds {len(held)} file(s) (e.g. {held[0]}) "
+                                        f"but {out} has no {MANIFEST_FILE}: not a Mini-Comballaz render (a "
+                                        "TOPO-DataGen data root, real photos?), whose files a render would replace; "
+                                        "render into another folder", folder)
 
 
 def _rows_and_names(spec: RenderJob) -> tuple[np.ndarray, list[str]]:
@@ -228,6 +243,11 @@ def render_flights(
     """
     specs = parse_flights(flights)
     width, height = parse_size(size)
+    if height > width:  # TOPO's camera is 720 x 480: a portrait size is most likely (H, W) given for (W, H)
+        warnings.warn(f"size: {width}x{height} renders portrait views, {height} px high and {width} wide, with the "
+                      f"focal length of TOPO's 720x480 camera scaled to the width ({480 * width / 720:.1f} px): not "
+                      f"TOPO's field of view; the renderer's sizes are width first (did you mean {height}x{width}?)",
+                      stacklevel=2)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
     seed = int(seed)  # a numpy int goes into the JSON manifest
@@ -251,7 +271,8 @@ def render_flights(
     manifest = {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
                 "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0,
                 "render_config": dataclasses.asdict(config)}
-    _check_manifest(out, manifest, write=False)  # a folder of another seed: refused before its world is built
+    if not check_manifest(out, manifest):  # a folder of another seed: refused before its world is built
+        _refuse_foreign_folders(out, specs, photo_domains)
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
         rows, names = _rows_and_names(spec)
         _check_count(spec, len(rows))
@@ -395,10 +416,13 @@ def _write_one(folder, stem, pic, rgb, sem, dep, photos) -> None:
     if dep is not None:
         _atomic(folder / f"{stem}_depth.npy", lambda p: np.save(p, dep))
     _atomic(folder / f"{stem}_semantics.npy", lambda p: np.save(p, sem))
-    for photo_folder, photo_rgb, photo_sem, quality, options in photos:
+    for photo_folder, _, photo_sem, _, _ in photos:
         _atomic(photo_folder / f"{pic}_semantics.npy", lambda p: np.save(p, photo_sem))
+    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
+    # the render after its semantics and depth: its presence marks the synthetic view as written
+    _atomic(folder / f"{stem}_img.png", lambda p: Image.fromarray(rgba, "RGBA").save(p, format="PNG", compress_level=1))
+    # the photos after the render: a render killed before them is read without its photo (TopoFlight leaves the row
+    # out, with a warning, until a rerun writes it), where a photo without its render stopped the whole real flight
+    for photo_folder, photo_rgb, _, quality, options in photos:
         _atomic(photo_folder / f"{pic}.JPG",
                 lambda p: Image.fromarray(photo_rgb).save(p, format="JPEG", quality=quality, **options))
-    rgba = np.concatenate([rgb, np.full(rgb.shape[:2] + (1,), 255, np.uint8)], -1)
-    # the render last: its presence marks the image as written
-    _atomic(folder / f"{stem}_img.png", lambda p: Image.fromarray(rgba, "RGBA").save(p, format="PNG", compress_level=1))

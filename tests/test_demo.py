@@ -401,6 +401,20 @@ def test_cli_evaluate_splits_the_errors_by_land_cover(demo_dir, capsys):
     assert "## Where the error is" not in (out / "report.md").read_text() and not (out / "landcover.csv").exists()
 
 
+def test_cli_train_refuses_a_test_entry_that_selects_no_image_before_training(demo_dir, capsys):
+    # it trained, wrote its checkpoints, then failed in the evaluation: "datasets[0]: the dataset ... is empty"
+    out = demo_dir / "recipe_empty_test"
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--config", str(RECIPES / "synthetic_only.yaml"), "--device", "cpu", "--override",
+              f"data.root={demo_dir / 'data'}", "train.epochs=1", f"train.out_dir={out}",
+              "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}, {flight: comballaz-demo-train, "
+              "domain: synthetic, split: test, split_fractions: [0.9, 0.1, 0.0], split_block: 10}]"])
+    assert exc.value.code == 2
+    assert ("data.test[1] selects no image: comballaz-demo-train (synthetic, split 'test') is empty in"
+            in capsys.readouterr().err)
+    assert not (out / "last.pt").exists()
+
+
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
     # `topoloc demo --smoke` renders 32 views: 4 blocks of 10 rows, none of them validation at 90 / 10, and
     # its recipe.yaml still names the (empty) validation split. The same here: the whole flight to training.

@@ -249,3 +249,21 @@ def test_data_semantics_is_deprecated_refused_unless_a_bool_and_no_longer_writte
         recipe = load_recipe(_recipe(tmp_path, {**data, "semantics": True}))
     write_recipe(recipe, tmp_path / "out.yaml")
     assert set(yaml.safe_load((tmp_path / "out.yaml").read_text())["data"]) == {"root", "frame", "train", "val", "test"}
+
+
+def test_a_written_recipe_leaves_out_how_its_run_was_started_and_its_default_report_folder(tmp_path):
+    # run again, a recipe.yaml with `overwrite: true` replaced its run without asking, and its default
+    # evaluate.out_dir, written as runs/x/eval, put the new run's report over the first run's
+    path = _recipe(tmp_path, train={"out_dir": str(tmp_path / "run"), "overwrite": True, "resume_changes": "allow"})
+    write_recipe(load_recipe(path), tmp_path / "run" / "recipe.yaml")
+    written = yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())
+    assert not {"overwrite", "resume", "resume_changes"} & written["train"].keys()
+    assert written["evaluate"]["out_dir"] is None
+    again = load_recipe(tmp_path / "run" / "recipe.yaml", [f"train.out_dir={tmp_path / 'run2'}"])
+    assert (again.train.overwrite, again.train.resume, again.train.resume_changes) == (False, False, "refuse")
+    assert again.eval_out_dir == str(tmp_path / "run2" / "eval")
+    # a report folder given stays as given
+    given = _recipe(tmp_path, evaluate={"out_dir": str(tmp_path / "reports")})
+    write_recipe(load_recipe(given), tmp_path / "run" / "recipe.yaml")
+    assert yaml.safe_load((tmp_path / "run" / "recipe.yaml").read_text())["evaluate"]["out_dir"] == str(
+        tmp_path / "reports")

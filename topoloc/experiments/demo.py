@@ -247,7 +247,7 @@ def _run_demo(cfg: DemoConfig, out: Path) -> Path:
     for label, tcfg in configs.items():
         runs[label] = (checkpoints[label], tcfg)
         # what `topoloc evaluate` reads to find the run's training and validation rows (its brackets)
-        write_recipe(Recipe(_data_spec(cfg, data_dir), tcfg, str(out), source="topoloc demo"),
+        write_recipe(Recipe(_data_spec(cfg, data_dir), tcfg, str(Path(tcfg.out_dir) / "eval"), source="topoloc demo"),
                      Path(tcfg.out_dir) / RECIPE_FILE)
     if cfg.side_by_side:
         lap("train " + " + ".join(folder for folder, _ in RUNS.values()) + " (side by side)")

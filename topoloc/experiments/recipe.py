@@ -107,6 +107,11 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
     test_sets = _flights_of(recipe, "test")  # before training too: a missing test flight is found at once
+    empty = next((i for i, ds in enumerate(test_sets) if len(ds) == 0), None)
+    if empty is not None:  # each is evaluated on its own: an empty one failed only after the training
+        f = recipe.data.test[empty]
+        raise ValueError(f"recipe {recipe.source!r}: data.test[{empty}] selects no image: {f.flight} ({f.domain}, "
+                         f"split {f.split!r}) is empty in {str(recipe.data.root)!r}")
     eval_dir = Path(recipe.eval_out_dir)
     made = not eval_dir.exists()
     try:  # before training too: an evaluate.out_dir that cannot be made is found at once

@@ -244,6 +244,10 @@ class DataSpec:
         return spec
 
 
+#: `TrainConfig` fields that say how a run was started, left out of the recipe written beside its checkpoint.
+_HOW_STARTED = ("overwrite", "resume", "resume_changes")
+
+
 @dataclass
 class Recipe:
     """A parsed recipe: data, training configuration and report folder."""
@@ -260,12 +264,18 @@ class Recipe:
         def flights(fs):
             return [f.to_dict() for f in fs]
 
+        # how a run was started (over another, resumed), not what it is: a recipe run again with them would replace
+        # or resume its run without asking
+        train = {k: v for k, v in self.train.to_dict().items() if k not in _HOW_STARTED}
+        # the default report folder follows train.out_dir (a recipe run again into another one reports there)
+        default_eval = os.path.expanduser(str(Path(self.train.out_dir) / "eval"))
         return {"data": {"root": self.data.root, "frame": self.data.frame,
                          "train": flights(self.data.train), "val": flights(self.data.val),
                          "test": flights(self.data.test)},
-                "train": self.train.to_dict(),
-                "evaluate": {"out_dir": self.eval_out_dir, "batch_size": self.eval_batch_size,
-                             "landcover": self.eval_landcover, "classes": self.eval_classes}}
+                "train": train,
+                "evaluate": {"out_dir": None if self.eval_out_dir == default_eval else self.eval_out_dir,
+                             "batch_size": self.eval_batch_size, "landcover": self.eval_landcover,
+                             "classes": self.eval_classes}}
 
 
 def apply_overrides(values: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

@@ -415,6 +415,18 @@ def test_cli_train_refuses_a_test_entry_that_selects_no_image_before_training(de
     assert not (out / "last.pt").exists()
 
 
+def test_a_recipe_tested_on_its_training_images_says_so_in_its_report(demo_dir):
+    # its retrieval and coverage ceiling read 0.0 m without a word (`topoloc evaluate` said it; the recipe's report not)
+    out = demo_dir / "recipe_tests_on_train"
+    assert main(["train", "--config", str(RECIPES / "synthetic_only.yaml"), "--device", "cpu", "--override",
+                 f"data.root={demo_dir / 'data'}", "train.epochs=1", "train.image_size=[32, 48]",
+                 "train.model_kwargs={feat_dim: 16}", "train.progress=false", f"train.out_dir={out}",
+                 "data.test=[{flight: comballaz-demo-train, domain: synthetic, split: train, "
+                 "split_fractions: [0.9, 0.1, 0.0], split_block: 10}]"]) == 0
+    text = (out / "eval" / "report.md").read_text()
+    assert "test images of comballaz-demo-train synthetic train are at poses of the training images" in text
+
+
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
     # `topoloc demo --smoke` renders 32 views: 4 blocks of 10 rows, none of them validation at 90 / 10, and
     # its recipe.yaml still names the (empty) validation split. The same here: the whole flight to training.

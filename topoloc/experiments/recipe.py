@@ -136,6 +136,8 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
                       val_sets=val_sets or None, method=name)
     if not val_sets:
         result.notes.append("The recipe names no validation flights (`data.val`): no validation row.")
+    # test images at training poses: said in the report, as `topoloc evaluate` says it (load_recipe warned of it)
+    result.notes += training_rows_in_tests(test_sets, train_set.datasets)
     report = write_report(recipe.eval_out_dir, {name: result}, title=f"topoloc: {name}",
                           intro=f"Recipe `{recipe.source}`, checkpoint `{checkpoint}`.",
                           extra_sections=_landcover_sections({name: result}, twins, recipe.eval_out_dir))

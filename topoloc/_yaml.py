@@ -25,9 +25,14 @@ _NumberLoader.add_implicit_resolver(
 
 
 def _number_or_text(construct: Callable[[yaml.SafeLoader, yaml.ScalarNode], Any]):
-    """YAML 1.1 reads ``1:30`` as 90 (base 60): kept as the text it is, so that a number field refuses it."""
+    """YAML 1.1 reads ``1:30`` as 90 (base 60): kept as the text it is, so that a number field refuses it; and
+    ``010`` as 8 (octal): read as the decimal 10 it looks like (YAML 1.2's reading). ``0x10`` stays hexadecimal."""
     def read(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
-        return node.value if ":" in node.value else construct(loader, node)
+        if ":" in node.value:
+            return node.value
+        if re.fullmatch(r"[-+]?0[0-9_]+", node.value):  # leading zeros, not 0x / 0b / 0o
+            return int(node.value.replace("_", ""), 10)
+        return construct(loader, node)
     return read
 
 
@@ -52,10 +57,11 @@ _NumberLoader.add_constructor("tag:yaml.org,2002:map", _mapping_without_repeats)
 
 def load_yaml(stream: Any) -> Any:
     r"""``yaml.safe_load`` that reads numbers as a user writes them: ``5e-5`` is a float, not a string; a
-    base-60 number of YAML 1.1 (``1:30``) stays text, and a key given twice in one mapping is an error.
+    base-60 number of YAML 1.1 (``1:30``) stays text, an octal one (``010``) is decimal, and a key given twice in
+    one mapping is an error.
 
     Example:
-        >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e\nepochs: 1:30")
-        {'lr': 5e-05, 'steps': 1000.0, 'name': '5e', 'epochs': '1:30'}
+        >>> load_yaml("lr: 5e-5\nsteps: 1e3\nname: 5e\nepochs: 1:30\nseed: 010")
+        {'lr': 5e-05, 'steps': 1000.0, 'name': '5e', 'epochs': '1:30', 'seed': 10}
     """
     return yaml.load(stream, Loader=_NumberLoader)  # noqa: S506 - a SafeLoader subclass

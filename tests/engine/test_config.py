@@ -118,6 +118,13 @@ def test_base_60_numbers_are_not_read_as_numbers():
         TrainConfig.from_dict(load_yaml("epochs: 1:2"))
 
 
+def test_numbers_with_leading_zeros_are_decimal_not_octal():
+    # YAML 1.1 reads 010 as 8: `--override train.epochs=010` trained 8 epochs
+    assert yaml.safe_load("epochs: 010") == {"epochs": 8}  # what plain PyYAML does
+    assert load_yaml("epochs: 010\nseed: -007\nsteps: 0_100\nzero: 0\nhex: 0x10") == {
+        "epochs": 10, "seed": -7, "steps": 100, "zero": 0, "hex": 16}
+
+
 def test_unknown_fields_and_files(tmp_path):
     with pytest.raises(ValueError, match="unknown field"):
         TrainConfig.from_dict({"epochz": 3})

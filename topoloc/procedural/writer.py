@@ -271,8 +271,7 @@ def render_flights(
     manifest = {"seed": seed, "width": width, "height": height, "version": FORMAT_VERSION,
                 "generator": "topoloc.procedural (Mini-Comballaz)", "focal_px": 480.0 * width / 720.0,
                 "render_config": dataclasses.asdict(config)}
-    if not check_manifest(out, manifest):  # a folder of another seed: refused before its world is built
-        _refuse_foreign_folders(out, specs, photo_domains)
+    held = check_manifest(out, manifest)  # a folder of another seed: refused before its world is built
     for spec in specs:  # refuse bad pose rows and folders holding other views before writing anything
         rows, names = _rows_and_names(spec)
         _check_count(spec, len(rows))
@@ -280,6 +279,8 @@ def render_flights(
             check_clearance(spec.rows, world=build_world(seed), min_clearance_m=min_clearance_m,
                             source=spec.source or spec.name)
         _check_flight_folder(out, spec, rows, names)
+    if not held:  # the same poses, but not written here: a TOPO-DataGen data root holds TOPO's own flights
+        _refuse_foreign_folders(out, specs, photo_domains)
     out.mkdir(parents=True, exist_ok=True)
     _remove_stale_tmp(out)
     _check_manifest(out, manifest)

@@ -427,6 +427,25 @@ def test_a_recipe_tested_on_its_training_images_says_so_in_its_report(demo_dir):
     assert "test images of comballaz-demo-train synthetic train are at poses of the training images" in text
 
 
+def test_a_recipe_run_killed_after_its_first_step_has_its_recipe_yaml(demo_dir, monkeypatch):
+    # recipe.yaml was written when the training ended: a run stopped or killed before had none, and `topoloc
+    # evaluate` could not find its training flights (its brackets)
+    import topoloc.experiments.recipe as recipe_module
+    from support.killed_runs import Killed, kill_at
+
+    real_train = recipe_module.train
+    monkeypatch.setattr(recipe_module, "train", lambda cfg, *args, callbacks=(), **kwargs: real_train(
+        cfg, *args, callbacks=[*callbacks, kill_at(1)], **kwargs))
+    out = demo_dir / "recipe_killed"
+    with pytest.raises(Killed):
+        main(["train", "--config", str(RECIPES / "synthetic_only.yaml"), "--device", "cpu", "--override",
+              f"data.root={demo_dir / 'data'}", "train.epochs=1", "train.batch_size=4", "train.image_size=[32, 48]",
+              "train.model_kwargs={feat_dim: 16}", "train.progress=false", f"train.out_dir={out}",
+              "data.test=[{flight: comballaz-2020-11-06-planned, domain: real}]"])
+    assert (out / "recipe.yaml").is_file() and not (out / "last.pt").exists()
+    assert "comballaz-demo-train" in (out / "recipe.yaml").read_text()
+
+
 def test_cli_evaluate_with_a_recipe_whose_validation_split_is_empty(demo_dir):
     # `topoloc demo --smoke` renders 32 views: 4 blocks of 10 rows, none of them validation at 90 / 10, and
     # its recipe.yaml still names the (empty) validation split. The same here: the whole flight to training.

@@ -121,8 +121,17 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
                          f"({err.strerror or err})") from err
     checkpoint = Path(cfg.out_dir) / "last.pt"
     if not evaluate_only:
+        recorded: list[bool] = []
+
+        def record_recipe(event: dict[str, Any]) -> None:
+            """After the run's first step (its folder is its own by then): a run stopped or killed later still
+            has the recipe.yaml that `topoloc evaluate` reads its training flights from."""
+            if not recorded and getattr(getattr(event["trainer"], "info", None), "is_main", True):
+                write_recipe(recipe, Path(cfg.out_dir) / RECIPE_FILE)
+                recorded.append(True)
+
         try:
-            checkpoint = Path(train(cfg, train_set, val_set).final_checkpoint)
+            checkpoint = Path(train(cfg, train_set, val_set, callbacks=[record_recipe]).final_checkpoint)
         except BaseException:  # refused or stopped: leave no empty evaluation folder behind
             if made:
                 with contextlib.suppress(OSError):  # not empty (or gone): left as it is

@@ -130,5 +130,6 @@ def check_clearance(rows_n6, world: World | None = None, seed: int = 0, min_clea
         raise ValueError(
             f"{source}: {bad.size} camera(s) under the Mini-Comballaz surface or less than {min_clearance_m:g} m "
             f"above it (ground, trees, buildings): {_rows_list(bad)} (lowest {h[bad].min():.1f} m); expected every "
-            "camera above the terrain. Drop those rows, or raise them."
+            "camera above the terrain. Drop those rows, or raise them (`topoloc poses corridor --min-clearance M` "
+            "drops the views less than M m above the Mini-Comballaz surface as it samples)."
         )

@@ -163,6 +163,8 @@ def write_text_atomically(path: str | PathLike, text: str, encoding: str | None 
     return write_atomically(path, lambda tmp: tmp.write_text(text, encoding=encoding))
 
 
-def remove_stale_writes(folder: str | PathLike) -> list[Path]:
-    """Delete the ``.<name>.<pid>.tmp`` files of `write_atomically` whose process is dead."""
-    return remove_stale(folder, r"\..+\.(?P<pid>\d+)\.tmp", glob=".*.tmp")
+def remove_stale_writes(folder: str | PathLike, name: str | None = None) -> list[Path]:
+    """Delete the ``.<name>.<pid>.tmp`` files of `write_atomically` whose process is dead: of every file in
+    ``folder``, or of the file ``name`` only."""
+    held = ".+" if name is None else re.escape(name)
+    return remove_stale(folder, rf"\.{held}\.(?P<pid>\d+)\.tmp", glob=".*.tmp")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from os import PathLike
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +20,7 @@ from torch import Tensor
 
 from topoloc._messages import load_reason, plain_text
 from topoloc._paths import check_output
-from topoloc._tempfiles import remove_stale, write_atomically
+from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data._fingerprint import source_key
 from topoloc.data.decode import decode_samples, resize_uint8, warn_mixed_sizes, warn_transposed, warn_upscaled
 from topoloc.data.posed import sample_index
@@ -138,8 +137,7 @@ class ImageCache:
         key = source_key(dataset, size, _FORMAT)
         cached = None
         if path is not None:  # this file's writes killed before they ended (the whole cache, each), nothing else
-            name = re.escape(Path(path).name)
-            remove_stale(Path(path).parent, rf"\.{name}\.(?P<pid>\d+)\.tmp", glob=".*.tmp")
+            remove_stale_writes(Path(path).parent, Path(path).name)
         if path is not None and Path(path).is_file():
             try:
                 cached = cls.load(path)

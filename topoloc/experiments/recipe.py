@@ -74,9 +74,15 @@ def _said_again(err: Exception, message: str) -> Exception:
     return kind(message)
 
 
-def _selected(recipe: Recipe, which: str) -> list[Any]:
-    """The flights of ``data.<which>``; refused, naming each flight and split, when they hold no image."""
+def _selected(recipe: Recipe, which: str, each: bool = False) -> list[Any]:
+    """The flights of ``data.<which>``; refused, naming each flight and split, when they hold no image (``each``:
+    when any entry holds none, named ``data.<which>[i]``: the test flights are evaluated one by one)."""
     sets = _flights_of(recipe, which)
+    empty = next((i for i, ds in enumerate(sets) if len(ds) == 0), None) if each else None
+    if empty is not None:
+        f = getattr(recipe.data, which)[empty]
+        raise ValueError(f"recipe {recipe.source!r}: data.{which}[{empty}] selects no image: {f.flight} ({f.domain}, "
+                         f"split {f.split!r}) is empty in {str(recipe.data.root)!r}")
     if sets and not sum(len(ds) for ds in sets):
         specs = ", ".join(f"{f.flight} ({f.domain}, split {f.split!r})" for f in getattr(recipe.data, which))
         raise ValueError(f"recipe {recipe.source!r}: data.{which} selects no image: {specs} "
@@ -106,12 +112,8 @@ def run_recipe(recipe: Recipe, evaluate_only: bool = False) -> dict[str, Any]:
     train_set = FlightCollection(_selected(recipe, "train"))
     val_sets = _selected(recipe, "val")
     val_set = FlightCollection(val_sets) if val_sets else None
-    test_sets = _flights_of(recipe, "test")  # before training too: a missing test flight is found at once
-    empty = next((i for i, ds in enumerate(test_sets) if len(ds) == 0), None)
-    if empty is not None:  # each is evaluated on its own: an empty one failed only after the training
-        f = recipe.data.test[empty]
-        raise ValueError(f"recipe {recipe.source!r}: data.test[{empty}] selects no image: {f.flight} ({f.domain}, "
-                         f"split {f.split!r}) is empty in {str(recipe.data.root)!r}")
+    # before training too: a missing test flight, or one that selects no image, is found at once
+    test_sets = _selected(recipe, "test", each=True)
     eval_dir = Path(recipe.eval_out_dir)
     made = not eval_dir.exists()
     try:  # before training too: an evaluate.out_dir that cannot be made is found at once

@@ -57,6 +57,18 @@ def test_a_resumed_run_says_where_it_goes_on(tiny_config, pose_images, tmp_path,
     assert f"resume: {tmp_path / 'run' / 'last.pt'}: 1 of 3 epoch(s) done, 2 step(s) into epoch 2\n" in out
 
 
+def test_a_resume_names_the_execution_settings_it_changes(tiny_config, pose_images, tmp_path, capsys):
+    # bf16 and the memory layout change the rounding, not what is trained: allowed, but said (they were not)
+    ds = pose_images(n=12)
+    common = dict(out_dir=str(tmp_path / "run"), batch_size=6, lr_schedule="constant")
+    train(tiny_config(epochs=1, **common), ds)
+    capsys.readouterr()
+    train(tiny_config(epochs=2, resume=True, progress=True, cpu_channels_last=True, num_workers=0, **common), ds)
+    out = capsys.readouterr().out
+    assert f"resume: {tmp_path / 'run' / 'last.pt'}: 1 of 2 epoch(s) done; now cpu_channels_last True (was False)\n" \
+        in out
+
+
 def _assert_killed_run_resumes(tiny_config, ds, tmp_path, common: dict, whole, **train_kw) -> None:
     """Kill a run of ``common`` after step 5 and resume it: it must reach ``whole``'s weights."""
     run = str(tmp_path / "killed")

@@ -529,3 +529,21 @@ def test_a_model_that_cannot_run_an_image_is_refused_before_the_run_writes_anyth
                                          r"\(AttributeError: .*layer3"):
         train(tiny_config(out_dir=str(tmp_path / "run"), model_kwargs=kwargs), pose_images(n=8))
     assert not (tmp_path / "run" / "config.yaml").exists() and not (tmp_path / "run" / "log.csv").exists()
+
+
+def test_a_bad_model_argument_is_refused_before_any_image_is_read(tiny_config, pose_images, tmp_path):
+    # AtLoc's pose head takes a dropout probability: 2.0 was refused only when the model was built, after every
+    # training image had been decoded (minutes on a real flight)
+    images = pose_images(n=8)
+
+    class Unread(type(images)):  # the same images; reading one fails the test
+        def __getitem__(self, i):
+            raise AssertionError(f"image {i} was read before the model's arguments were checked")
+
+    unread = Unread.__new__(Unread)
+    unread.__dict__.update(images.__dict__)
+    kwargs = {"backbone": "test_resnet", "feat_dim": 32, "dropout": 2.0}
+    with pytest.raises(ValueError, match=r"^TrainConfig.model_kwargs \{.*'dropout': 2.0\}: PoseHead: `dropout` must "
+                                         r"be a probability in \[0, 1\), got 2.0"):
+        train(tiny_config(out_dir=str(tmp_path / "run"), model_kwargs=kwargs), unread)
+    assert not (tmp_path / "run").exists()

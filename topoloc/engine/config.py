@@ -170,7 +170,9 @@ class TrainConfig:
             (``lr``, ``augment``, ``batch_size``, ``model_kwargs``, ... see
             `topoloc.engine.resume.RESUME_FIELDS`) differs from the checkpoint's: ``"refuse"``
             (an error naming each field, old and new value) or ``"allow"`` (go on, and append
-            the changes to ``out_dir/config_changes.log``).
+            the changes to ``out_dir/config_changes.log``). Where and how fast the steps run
+            (``device``, ``amp``, ``channels_last``, ``num_workers``, ...: `topoloc.engine.resume.EXECUTION_FIELDS`)
+            may change on any resume; the resume line names each change.
         overwrite: a new run (no checkpoint to resume) into an ``out_dir`` that holds another
             run's files is an error unless this is ``True``; then ``config.yaml``, ``last.pt``,
             ``best.pt``, ``log.csv`` and ``config_changes.log`` are removed together first.

@@ -27,7 +27,7 @@ from topoloc.engine.checkpoint import (TrainingState, frames_differ, load_checkp
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.distributed import DistInfo
 
-__all__ = ["RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "remove_previous_run",
+__all__ = ["EXECUTION_FIELDS", "RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "remove_previous_run",
            "resume_path", "announce_resume", "config_changes", "accept_changes", "refuse_fewer_epochs",
            "restore_training_state", "read_init_from", "load_init_weights"]
 
@@ -42,6 +42,10 @@ RESUME_FIELDS = ("model", "model_kwargs", "init_from", "batch_size", "image_size
 #: Fields that place a mid-epoch checkpoint within its epoch: never changed mid-epoch (the training data:
 #: the epoch's order is a permutation of its images).
 _POSITION_FIELDS = ("batch_size", "seed", "drop_last", "training data")
+#: Fields of where and how fast the steps run: they may change on a resume (a run moved from a GPU to a CPU, bf16
+#: switched off); they change the rounding, not what is trained. The resume line names each change.
+EXECUTION_FIELDS = ("device", "amp", "cpu_amp", "channels_last", "cpu_channels_last", "compile", "num_workers",
+                    "cache_device")
 #: The files of a run in ``out_dir``, removed together by ``TrainConfig(overwrite=True)``.
 RUN_FILES = ("config.yaml", "last.pt", "best.pt", "log.csv", "config_changes.log")
 
@@ -153,9 +157,15 @@ def _no_checkpoint(path: Path) -> str:
 
 
 def announce_resume(config: TrainConfig, state: TrainingState, path: Path, is_main: bool) -> None:
-    """Say where the run resumes: above the progress bar (main process, ``progress``), else in the log."""
+    """Say where the run resumes, and which `EXECUTION_FIELDS` changed since the checkpoint: above the progress
+    bar (main process, ``progress``), else in the log."""
     where = f"resume: {path}: {state.epoch} of {config.epochs} epoch(s) done" + (
         f", {state.step} step(s) into epoch {state.epoch + 1}" if state.step else "")
+    mine = config.to_dict()
+    moved = [f"{k} {mine[k]!r} (was {state.config[k]!r})" for k in EXECUTION_FIELDS
+             if k in state.config and state.config[k] != mine[k]]
+    if moved:
+        where += "; now " + ", ".join(moved)
     if config.progress and is_main:
         from tqdm.auto import tqdm  # noqa: PLC0415 - only with a progress bar
 

@@ -33,7 +33,7 @@ from topoloc.geodesy import LocalFrame
 from topoloc.models import AtLoc, AtLocLoss, create_model
 from topoloc.models.contract import record_input_size
 
-__all__ = ["RunSetup", "check_val_frame", "initial_model", "training_autocast"]
+__all__ = ["RunSetup", "check_model_builds", "check_val_frame", "initial_model", "training_autocast"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -115,6 +115,22 @@ def initial_model(config: TrainConfig, device: str | torch.device = "cpu") -> At
     record_input_size(model, config.image_size)
     return model.to(device)
 
+def check_model_builds(config: TrainConfig) -> None:
+    """Build ``config``'s model once, on the CPU, without ImageNet weights and with torch's RNG left as it was,
+    and discard it: a bad value in ``model_kwargs`` (a ``dropout`` of 2, a timm argument the backbone does not
+    take) is refused before the images are decoded, not after.
+
+    Raises:
+        TypeError, ValueError: the model's own error, after ``TrainConfig.model_kwargs``.
+    """
+    try:
+        with torch.random.fork_rng(devices=[]):
+            create_model(config.model, **{**config.model_kwargs, "pretrained": False})
+    except (TypeError, ValueError) as err:
+        kind = TypeError if isinstance(err, TypeError) else ValueError
+        raise kind(f"TrainConfig.model_kwargs {config.model_kwargs}: {err}") from err
+
+
 class RunSetup:
     """A training run before its first step: its arguments, and the builders `_setup` runs (see `Trainer`)."""
 
@@ -138,6 +154,7 @@ class RunSetup:
         self.callbacks = _check_callbacks(callbacks)
         self.out_dir = Path(config.out_dir)
         check_output(self.out_dir, "TrainConfig.out_dir", folder=True)  # before the images are decoded
+        check_model_builds(config)  # so is the model's
         self.history: list[dict[str, Any]] = []
         self.last_good: Path | None = None
         self.frame = frame_record(getattr(train_set, "frame", None))

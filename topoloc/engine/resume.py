@@ -27,9 +27,9 @@ from topoloc.engine.checkpoint import (TrainingState, frames_differ, load_checkp
 from topoloc.engine.config import TrainConfig
 from topoloc.engine.distributed import DistInfo
 
-__all__ = ["EXECUTION_FIELDS", "RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run", "remove_previous_run",
-           "resume_path", "announce_resume", "config_changes", "accept_changes", "refuse_fewer_epochs",
-           "restore_training_state", "read_init_from", "load_init_weights"]
+__all__ = ["EXECUTION_FIELDS", "RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run",
+           "remove_previous_run", "resume_path", "announce_resume", "config_changes", "accept_changes",
+           "refuse_fewer_epochs", "restore_training_state", "read_init_from", "load_init_weights"]
 
 log = logging.getLogger("topoloc.engine")
 

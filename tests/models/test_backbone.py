@@ -1,5 +1,7 @@
 """Backbone: timm families, feature maps, pooled vectors, normalisation, weights files."""
 
+import inspect
+
 import pytest
 import timm
 import torch
@@ -302,3 +304,30 @@ def test_swin_takes_other_sizes_than_224():
         fmap = bb.forward_map(torch.rand(1, 3, 64, 96))
     assert bb.model.patch_embed.strict_img_size is False
     assert bb.pool(fmap).shape == (1, bb.pooled_dim)
+
+
+def test_token_models_without_dynamic_sizes_are_built():
+    # CaiT and XCiT take no dynamic_img_size: it was always passed to token models, and they could not be built
+    cait = Backbone("cait_xxs24_224").eval()
+    assert "dynamic_img_size" not in inspect.signature(type(cait.model).__init__).parameters
+    xcit = Backbone("xcit_nano_12_p16_224").eval()
+    with torch.no_grad():  # XCiT's positional encoding takes any size: 16 px patches, 160 / 16 x 192 / 16 cells
+        assert xcit.forward_map(torch.rand(1, 3, 160, 192)).shape == (1, xcit.num_features, 10, 12)
+        assert cait(torch.rand(1, 3, 224, 224))[1].shape == (1, cait.pooled_dim)
+
+
+def test_a_backbone_without_a_spatial_map_says_so():
+    # LeViT gives (B, 16, 384) tokens with no patch embedding: its "map" went on to the spatial attention
+    bb = Backbone("levit_128s").eval()
+    with torch.no_grad():
+        assert bb(torch.rand(1, 3, 224, 224))[1].shape == (1, bb.pooled_dim)  # the pooled vector is fine
+        with pytest.raises(ValueError, match=r"^Backbone\('levit_128s'\): its features are \(1, 16, 384\), not a "
+                                             r"\(B, C, h, w\) map"):
+            bb.forward_map(torch.rand(1, 3, 224, 224))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"features_only": True}, "`features_only` is not supported"),
+                                           ({"global_pool": ""}, "`global_pool` must name a pooling")])
+def test_timm_arguments_that_leave_no_pooled_vector_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=rf"^Backbone\('resnet18'\): {match}"):
+        Backbone("resnet18", **kwargs)

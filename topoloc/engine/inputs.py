@@ -126,8 +126,8 @@ def check_model_runs(model: nn.Module, config_name: str, model_kwargs: dict, ima
         blank_forward(model, image_size, device)
     except torch.cuda.OutOfMemoryError:
         raise
-    except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as err:
-        h, w = image_size
+    except (AssertionError, AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as err:
+        h, w = image_size  # AssertionError: timm's fixed-size models (CaiT) at another size
         raise ValueError(f"TrainConfig.model_kwargs: the model {config_name!r} built with {model_kwargs} cannot run "
                          f"on a ({h}, {w}) image ({type(err).__name__}: {err}); check its arguments (e.g. "
                          "backbone_kwargs against the timm model's)") from err

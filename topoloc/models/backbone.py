@@ -188,6 +188,12 @@ class Backbone(nn.Module):
             )
         if "num_classes" in timm_kwargs:
             raise ValueError("Backbone: `num_classes` is fixed to 0 (no classifier); do not pass it")
+        if timm_kwargs.get("features_only"):  # timm's FeatureListNet has no forward_features / num_features
+            raise ValueError(f"Backbone({name!r}): `features_only` is not supported; the Backbone takes the model's "
+                             "last feature map itself (forward_map)")
+        if "global_pool" in timm_kwargs and timm_kwargs["global_pool"] in ("", None):
+            raise ValueError(f"Backbone({name!r}): `global_pool` must name a pooling (e.g. 'avg', 'max', "
+                             f"'avgmax'), got {timm_kwargs['global_pool']!r}: the pose head takes a vector")
         use_pretrained, overlay = _resolve_pretrained(name, pretrained)
         kwargs = dict(timm_kwargs)
         # Probe the architecture on the meta device (no memory, no weights) to learn whether it
@@ -197,7 +203,8 @@ class Backbone(nn.Module):
                 probe = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
         except Exception:  # noqa: BLE001 - a model that cannot be built on meta: no probe
             probe = None
-        if probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs:
+        if (probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs
+                and _accepts(type(probe), "dynamic_img_size")):  # CaiT, XCiT, BEiT: 224 px only
             kwargs["dynamic_img_size"] = True
         if probe is not None and "strict_img_size" not in kwargs and _accepts(type(probe), "strict_img_size"):
             kwargs["strict_img_size"] = False  # Swin: any size divisible by its patch and window grid
@@ -344,18 +351,27 @@ class Backbone(nn.Module):
             self.image_mean.copy_(torch.tensor([float(v) for v in mean]).view(1, 3, 1, 1))
             self.image_std.copy_(torch.tensor([float(v) for v in std]).view(1, 3, 1, 1))
 
-    def feature_grid(self, image_size: Sequence[int]) -> tuple[int, int]:
-        """Patch grid (h, w) of a token model for an input of ``image_size`` (H, W)."""
+    def feature_grid(self, image_size: Sequence[int]) -> tuple[int, int] | None:
+        """Patch grid (h, w) of a token model for an input of ``image_size`` (H, W); None where its patch
+        embedding says none (MViTv2, whose stages pool the tokens)."""
         patch_embed = self.model.patch_embed
         if hasattr(patch_embed, "dynamic_feat_size"):
             return tuple(patch_embed.dynamic_feat_size(tuple(image_size)))
-        return tuple(patch_embed.grid_size)
+        if hasattr(patch_embed, "grid_size"):
+            return tuple(patch_embed.grid_size)
+        patch = getattr(patch_embed, "patch_size", None)  # XCiT's convolutional embedding keeps no grid
+        if patch is None:
+            return None
+        ph, pw = (patch, patch) if isinstance(patch, int) else patch
+        return int(image_size[0]) // ph, int(image_size[1]) // pw
 
     def _to_map(self, features: Tensor, image_size: Sequence[int]) -> Tensor:
         if self.is_token_model:
             tokens = features[:, self.num_prefix_tokens:]
-            h, w = self.feature_grid(image_size)
-            return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
+            grid = self.feature_grid(image_size)
+            if grid is None or grid[0] * grid[1] != tokens.shape[1]:  # tokens with no grid: left as they are
+                return features
+            return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *grid)
         if self.output_fmt == "NHWC":
             return features.permute(0, 3, 1, 2)
         return features
@@ -385,7 +401,13 @@ class Backbone(nn.Module):
             - x: (B, 3, H, W) normalised images
             - output: (B, num_features, h, w)
         """
-        return self._to_map(self.model.forward_features(x), x.shape[-2:])
+        feature_map = self._to_map(self.model.forward_features(x), x.shape[-2:])
+        if not isinstance(feature_map, Tensor) or feature_map.ndim != 4:  # LeViT, MLP-Mixer: tokens, no grid
+            got = tuple(feature_map.shape) if isinstance(feature_map, Tensor) else type(feature_map).__name__
+            raise ValueError(f"Backbone({self.name!r}): its features are {got}, not a (B, C, h, w) map: this "
+                             "backbone has no spatial feature map (use AtLoc's attention='atloc' or None; "
+                             "saliency maps by gradients still work)")
+        return feature_map
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         features = self.model.forward_features(x)

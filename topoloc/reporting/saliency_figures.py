@@ -49,7 +49,7 @@ __all__ = [
 
 def feature_grid(model: nn.Module, image_size: tuple[int, int]) -> tuple[int, int] | None:
     """(h, w) cells of the backbone's last feature map for an input of ``image_size`` (H, W) px,
-    or None for a model without ``backbone.forward_map``."""
+    or None for a model without ``backbone.forward_map`` or whose backbone has no spatial map (LeViT)."""
     backbone = getattr(model, "backbone", None)
     if backbone is None or not hasattr(backbone, "forward_map"):
         return None
@@ -58,6 +58,8 @@ def feature_grid(model: nn.Module, image_size: tuple[int, int]) -> tuple[int, in
     try:
         with torch.no_grad():
             fmap = backbone.eval().forward_map(x)
+    except ValueError:  # tokens without a grid: no cells to mark
+        return None
     finally:
         model.train(was_training)
     return int(fmap.shape[-2]), int(fmap.shape[-1])

@@ -210,3 +210,32 @@ def test_a_checkpoint_holding_python_objects_is_not_unpickled(tmp_path):
     _save(ref, path, written=datetime.date(2020, 1, 1))
     with pytest.raises(ValueError, match=r"objects.pth' could not be read as a torch.save file of tensors"):
         AtLoc.from_atloc_checkpoint(path, backbone="resnet18")
+
+
+def test_the_originals_input_normalisation_is_taken(tmp_path):
+    # the original normalised with its dataset's stats.txt (mean, variance of [0, 1] images), not ImageNet's
+    ref = _perturbed_reference(feat_dim=64, resnet=torchvision.models.resnet18)
+    path = tmp_path / "ckpt.pth"
+    _save(ref, path)
+    mean, var = [0.41, 0.47, 0.38], [0.04, 0.05, 0.06]
+    std = [v ** 0.5 for v in var]
+    model = AtLoc.from_atloc_checkpoint(path, backbone="resnet18", mean=mean, std=std).eval()
+    images = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(5))
+    by_hand = (images - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        torch.testing.assert_close(model(model.prepare(images)), ref(by_hand), atol=1e-5, rtol=1e-5)
+    assert model.config["mean"] == pytest.approx(mean) and model.config["std"] == pytest.approx(std)
+
+
+@pytest.mark.parametrize("key", ["feat_dim", "rotation", "attention", "attention_reduction", "pretrained",
+                                 "local_contrast"])
+def test_what_the_weights_fix_cannot_be_given(tmp_path, key):
+    # feat_dim=128 was blamed on the backbone; pretrained=True was a "multiple values" TypeError; local_contrast
+    # was taken without a word and changed the outputs
+    ref = _perturbed_reference(feat_dim=64, resnet=torchvision.models.resnet18)
+    path = tmp_path / "ckpt.pth"
+    _save(ref, path)
+    value = {"feat_dim": 128, "rotation": "6d", "attention": None, "attention_reduction": 4, "pretrained": True,
+             "local_contrast": 2.0}[key]
+    with pytest.raises(ValueError, match=rf"^AtLoc.from_atloc_checkpoint: \['{key}'\] cannot be given"):
+        AtLoc.from_atloc_checkpoint(path, backbone="resnet18", **{key: value})

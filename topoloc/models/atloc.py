@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from typing import Any, cast
 
@@ -265,6 +266,9 @@ class AtLoc(nn.Module):
         path: str | PathLike,
         backbone: str = "resnet34",
         return_loss: bool = False,
+        *,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> "AtLoc | tuple[AtLoc, AtLocLoss]":
         """Load a checkpoint written by the original AtLoc code.
@@ -274,7 +278,11 @@ class AtLoc(nn.Module):
         ``fc_xyz.*``, ``fc_wpqr.*``; ``module.`` prefixes from ``nn.DataParallel`` are removed)
         and ``criterion_state_dict`` (``sax``, ``saq``). ``feat_dim``, the attention and the
         rotation size are read from the weights. In ``eval()`` the model gives the original's
-        outputs, except that dropout is off (the original keeps it on at test time).
+        outputs for the same normalised input, except that dropout is off (the original keeps it on
+        at test time). The original normalised its images with its dataset's ``stats.txt`` (the
+        per-channel mean and variance of images in [0, 1]): pass ``mean`` and ``std`` (the square root
+        of that variance) so that ``model.prepare`` does the same; without them it normalises with
+        timm's ImageNet constants.
 
         Args:
             path: the checkpoint file.
@@ -282,12 +290,21 @@ class AtLoc(nn.Module):
                 paper; ``"resnet18"`` / ``"resnet50"``... for other runs).
             return_loss: also return an `AtLocLoss` holding the checkpoint's learned ``sax`` and
                 ``saq`` (a ``ValueError`` if the checkpoint has no ``criterion_state_dict``).
-            **kwargs: other `AtLoc` arguments (e.g. ``dropout``).
+            mean, std: the original's input normalisation, 3 numbers each, for images in [0, 1].
+            **kwargs: other `AtLoc` arguments (``dropout``, ``backbone_kwargs``); those read from the
+                weights (``feat_dim``, ``attention``, ``rotation``, ``attention_reduction``) and ``pretrained``
+                and ``local_contrast`` (which the original lacks) are refused.
 
         Returns:
             The model (in training mode, as any new module: call ``.eval()`` for inference), or
             ``(model, loss)`` with ``return_loss=True``.
         """
+        fixed = sorted(set(kwargs) & {"feat_dim", "attention", "rotation", "attention_reduction", "pretrained",
+                                      "local_contrast"})
+        if fixed:
+            raise ValueError(f"AtLoc.from_atloc_checkpoint: {fixed} cannot be given: the checkpoint's weights fix "
+                             "feat_dim, attention, rotation and attention_reduction, and the original model has no "
+                             "pretrained weights to load or local contrast")
         checkpoint = load_atloc_checkpoint(path)
         state = atloc_to_topoloc_state_dict(checkpoint["model_state_dict"], source=f"checkpoint {str(path)!r}")
         for key in ("projection.weight", "head.fc_wpqr.weight"):
@@ -315,6 +332,8 @@ class AtLoc(nn.Module):
                 f"missing {result.missing_keys[:6]}{'...' if len(result.missing_keys) > 6 else ''}, "
                 f"unexpected {result.unexpected_keys[:6]}{'...' if len(result.unexpected_keys) > 6 else ''}"
             )
+        if mean is not None or std is not None:
+            model.set_input_contract(mean=mean, std=std)
         if not return_loss:
             return model
         criterion = checkpoint.get("criterion_state_dict")

@@ -16,6 +16,15 @@ STATS = {"mean_m": [0.0, 0.0, 0.0], "std_m": [1.0, 1.0, 1.0], "rotation": "6d"}
     ([0.0] * 9, {"mean_m": [0.0, 0.0, 0.0]}, r"stats: expected 'mean_m' and 'std_m' .* got keys \['mean_m'\]"),
     ([0.0] * 9, STATS | {"rotation": "euler"},
      r"stats: unknown rotation code 'euler'; expected one of \['6d', 'log_quat', 'quat'\]"),
+    ([0.0] * 9, STATS | {"rotation": ["6d"]}, r"stats: unknown rotation code \['6d'\]"),
+    # PoseNormalizer refuses these three: a damaged model.json decoded to a mirrored position, every position at
+    # the mean, or rotations scaled by 2
+    ([0.0] * 9, STATS | {"std_m": [-1.0, 1.0, 1.0]}, r"stats: 'std_m': expected positive standard deviations"),
+    ([0.0] * 9, STATS | {"std_m": [0.0, 0.0, 0.0]}, r"stats: 'std_m': expected positive standard deviations"),
+    ([0.0] * 9, STATS | {"reference_rotation": [2, 0, 0, 0, 2, 0, 0, 0, 2]},
+     r"stats: 'reference_rotation': expected a rotation matrix"),
+    ([0.0] * 9, STATS | {"reference_rotation": [1, 0, 0, 0, 1, 0, 0, 0, -1]},  # a reflection: det -1
+     r"stats: 'reference_rotation': expected a rotation matrix"),
     (1.0, STATS, r"code: expected shape \(\.\.\., 9\) \(translation, '6d' rotation\), got \(\)"),
 ])
 def test_decode_pose_refuses_bad_statistics_and_codes_by_name(code, stats, match):

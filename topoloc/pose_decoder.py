@@ -52,8 +52,8 @@ def normalizer_stats(stats: dict[str, Any]) -> dict[str, Any]:
     ``PoseNormalizer.state_dict()`` itself, with ``rotation`` filled in (``"log_quat"`` if absent).
 
     Raises:
-        ValueError: ``mean_m`` / ``std_m`` missing or not 3 finite numbers each, ``reference_rotation`` not 9
-            finite numbers, or an unknown rotation code type.
+        ValueError: ``mean_m`` / ``std_m`` missing or not 3 finite numbers each, ``std_m`` not positive,
+            ``reference_rotation`` not a rotation matrix of 9 finite numbers, or an unknown rotation code type.
     """
     if not isinstance(stats, dict):
         raise ValueError(f"stats: expected a dict (the export JSON or a normaliser state), got {type(stats).__name__}")
@@ -62,7 +62,7 @@ def normalizer_stats(stats: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("stats: expected 'mean_m' and 'std_m' (a PoseNormalizer state) or a 'normalizer' entry "
                          f"holding them, got keys {sorted(norm) if isinstance(norm, dict) else norm!r}")
     rotation = norm.get("rotation") or stats.get("rotation") or "log_quat"
-    if rotation not in ROTATION_SIZES:
+    if not isinstance(rotation, str) or rotation not in ROTATION_SIZES:
         raise ValueError(f"stats: unknown rotation code {rotation!r}; expected one of {sorted(ROTATION_SIZES)}")
     for key, size in (("mean_m", 3), ("std_m", 3), ("reference_rotation", 9)):
         value = norm.get(key)
@@ -74,6 +74,13 @@ def normalizer_stats(stats: dict[str, Any]) -> dict[str, Any]:
             array = None
         if array is None or array.size != size or not np.isfinite(array).all():
             raise ValueError(f"stats: {key!r}: expected {size} finite numbers, got {value!r}")
+        # as PoseNormalizer refuses them: a damaged model.json decoded to wrong poses without a word
+        if key == "std_m" and not (array > 0).all():
+            raise ValueError(f"stats: 'std_m': expected positive standard deviations, got {value!r}")
+        if key == "reference_rotation":
+            m = array.reshape(3, 3)
+            if not (np.allclose(m @ m.T, np.eye(3), atol=1e-6) and abs(np.linalg.det(m) - 1.0) < 1e-6):
+                raise ValueError(f"stats: 'reference_rotation': expected a rotation matrix (row-major), got {value!r}")
     return {**norm, "rotation": rotation}
 
 

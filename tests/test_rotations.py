@@ -1,6 +1,7 @@
 """Rotations against scipy's Rotation (an independent implementation) and hand-worked cases."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -150,3 +151,19 @@ class TestChordalMeanRotation:
             assert np.linalg.det(rot.as_matrix().sum(axis=0)) < 0
             mean = chordal_mean_rotation(torch.tensor(rot.as_matrix()) if seed % 2 else rot.as_matrix())
             np.testing.assert_allclose(mean, rot.mean().as_matrix(), atol=1e-9)
+
+
+def test_integer_tensors_are_read_as_numbers():
+    # an integer numpy array worked; the same integers as a torch tensor failed inside torch.linalg / torch.finfo
+    quarter_turn_z = torch.tensor([[0, -1, 0], [1, 0, 0], [0, 0, 1]])  # 90 deg about z: (cos 45, 0, 0, sin 45)
+    h = math.sqrt(0.5)
+    assert torch.allclose(matrix_to_quaternion(quarter_turn_z), torch.tensor([h, 0, 0, h], dtype=torch.float64))
+    assert torch.allclose(qlog(torch.tensor([0, 0, 0, 1])), torch.tensor([0, 0, math.pi / 2], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("fn, a, b", [(geodesic_angle_deg, np.zeros((2, 3, 3)), np.zeros((3, 3, 3))),
+                                      (quaternion_angle_deg, np.ones((2, 4)), np.ones((3, 4)))])
+def test_batches_that_do_not_broadcast_are_named(fn, a, b):
+    with pytest.raises(ValueError, match=rf"^{fn.__name__}: .* the batch shapes {re.escape(str(a.shape))} and "
+                                         rf"{re.escape(str(b.shape))} do not broadcast"):
+        fn(a, b)

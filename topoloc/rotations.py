@@ -33,9 +33,10 @@ Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
 def _to_torch(x) -> tuple[torch.Tensor, bool]:
-    """Returns ``x`` as a tensor (float64 for numpy input) and whether it came from numpy."""
+    """Returns ``x`` as a tensor (float64 for numpy input, and for an integer or bool tensor) and whether it came
+    from numpy."""
     if isinstance(x, torch.Tensor):
-        return x, False
+        return (x if x.is_floating_point() else x.to(torch.float64)), False
     return torch.as_tensor(np.asarray(x, dtype=np.float64)), True
 
 
@@ -46,6 +47,14 @@ def _back(x: torch.Tensor, was_numpy: bool):
 def _check_last_dims(x: torch.Tensor, shape: tuple[int, ...], name: str) -> None:
     if tuple(x.shape[x.ndim - len(shape):]) != shape or x.ndim < len(shape):
         raise ValueError(f"{name}: expected shape (..., {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+
+
+def _check_broadcast(a: torch.Tensor, b: torch.Tensor, trailing: int, names: str) -> None:
+    """Refuse two batches whose leading shapes (all but the last ``trailing`` dims) do not broadcast."""
+    try:
+        torch.broadcast_shapes(a.shape[:a.ndim - trailing], b.shape[:b.ndim - trailing])
+    except RuntimeError as err:
+        raise ValueError(f"{names}: the batch shapes {tuple(a.shape)} and {tuple(b.shape)} do not broadcast") from err
 
 
 def canonical_quaternion(q: Array) -> Array:
@@ -137,6 +146,7 @@ def geodesic_angle_deg(r1: Array, r2: Array) -> Array:
     b, np2 = _to_torch(r2)
     _check_last_dims(a, (3, 3), "r1")
     _check_last_dims(b, (3, 3), "r2")
+    _check_broadcast(a, b, 2, "geodesic_angle_deg: r1, r2")
     dtype = torch.promote_types(a.dtype, b.dtype)
     a, b = a.to(dtype), b.to(dtype)
     m = a.transpose(-1, -2) @ b
@@ -158,6 +168,7 @@ def quaternion_angle_deg(q1: Array, q2: Array) -> Array:
     b, np2 = _to_torch(q2)
     _check_last_dims(a, (4,), "q1")
     _check_last_dims(b, (4,), "q2")
+    _check_broadcast(a, b, 1, "quaternion_angle_deg: q1, q2")
     dtype = torch.promote_types(a.dtype, b.dtype)
     a = a.to(dtype) / a.norm(dim=-1, keepdim=True).to(dtype)
     b = b.to(dtype) / b.norm(dim=-1, keepdim=True).to(dtype)

@@ -59,6 +59,7 @@ def test_quaternion_is_unit():
     ({"in_dim": 8, "dropout": 1.0}, "dropout"),
     ({"in_dim": 8, "dropout": -0.1}, "dropout"),
     ({"in_dim": 8, "rotation": "euler"}, "rotation"),
+    ({"in_dim": 8, "rotation": ["6d"]}, "rotation"),  # was "unhashable type: 'list'"
 ])
 def test_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -65,6 +65,12 @@ def test_too_small_images_refused():
         LocalContrastNorm(6.0)(torch.rand(1, 3, 10, 40))
 
 
+def test_an_image_without_its_batch_dimension_is_refused():
+    # was "not enough values to unpack (expected 4, got 3)"
+    with pytest.raises(ValueError, match=r"^LocalContrastNorm: expected a \(B, C, H, W\) batch, got \(3, 16, 16\)"):
+        LocalContrastNorm(2.0)(torch.randn(3, 16, 16))
+
+
 def test_atloc_local_contrast():
     torch.manual_seed(0)
     model = AtLoc("resnet18", feat_dim=16, local_contrast=2.0).eval()

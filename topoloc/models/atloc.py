@@ -91,7 +91,7 @@ class AtLoc(nn.Module):
             raise ValueError(f"AtLoc: `attention` must be one of {ATTENTION_TYPES}, got {attention!r}")
         if isinstance(feat_dim, bool) or not isinstance(feat_dim, int) or feat_dim < 1:
             raise ValueError(f"AtLoc: `feat_dim` must be a positive int, got {feat_dim!r}")
-        if rotation not in ROTATION_FORMATS:
+        if not isinstance(rotation, str) or rotation not in ROTATION_FORMATS:
             raise ValueError(f"AtLoc: `rotation` must be one of {sorted(ROTATION_FORMATS)}, got {rotation!r}")
         if backbone_kwargs is not None and not isinstance(backbone_kwargs, dict):
             raise TypeError(f"AtLoc: `backbone_kwargs` must be a dict or None, got {type(backbone_kwargs).__name__}")

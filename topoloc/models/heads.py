@@ -48,7 +48,7 @@ class PoseHead(nn.Module):
             raise ValueError(f"PoseHead: `in_dim` must be a positive int, got {in_dim!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"PoseHead: `dropout` must be a probability in [0, 1), got {dropout!r}")
-        if rotation not in ROTATION_FORMATS:
+        if not isinstance(rotation, str) or rotation not in ROTATION_FORMATS:
             raise ValueError(
                 f"PoseHead: `rotation` must be one of {sorted(ROTATION_FORMATS)}, got {rotation!r}"
             )

@@ -67,6 +67,8 @@ class LocalContrastNorm(nn.Module):
 
     def blur(self, x: Tensor) -> Tensor:
         """The Gaussian blur of each channel (reflect padding). Shape (B, C, H, W) -> (B, C, H, W)."""
+        if x.dim() != 4:
+            raise ValueError(f"LocalContrastNorm: expected a (B, C, H, W) batch, got {tuple(x.shape)}")
         b, c, h, w = x.shape
         r = self.radius
         if h <= r or w <= r:

@@ -331,3 +331,20 @@ def test_a_backbone_without_a_spatial_map_says_so():
 def test_timm_arguments_that_leave_no_pooled_vector_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=rf"^Backbone\('resnet18'\): {match}"):
         Backbone("resnet18", **kwargs)
+
+
+def test_a_hub_name_without_network_fails_once_and_says_what_to_do(monkeypatch):
+    # offline, timm's probe and then its build each retried the hub five times (about 50 s), to a bare
+    # LocalEntryNotFoundError (an OSError)
+    calls = []
+
+    def offline(name, **kwargs):
+        calls.append(name)
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(backbone_module.timm, "create_model", offline)
+    with pytest.raises(RuntimeError, match=r"^Backbone\('hf-hub:timm/resnet18.a1_in1k'\): timm could not fetch the "
+                                           r"model's configuration from the Hugging Face hub \(OSError: Name or "
+                                           r"service not known\); without network access use timm's own name"):
+        Backbone("hf-hub:timm/resnet18.a1_in1k")
+    assert calls == ["hf-hub:timm/resnet18.a1_in1k"]

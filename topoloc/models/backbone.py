@@ -201,7 +201,13 @@ class Backbone(nn.Module):
         try:
             with torch.device("meta"):
                 probe = timm.create_model(name, pretrained=False, num_classes=0, **kwargs)
-        except Exception:  # noqa: BLE001 - a model that cannot be built on meta: no probe
+        except Exception as err:  # noqa: BLE001 - a model that cannot be built on meta: no probe
+            if hub and isinstance(err, OSError):  # no network: the build would retry as long again
+                raise RuntimeError(f"Backbone({name!r}): timm could not fetch the model's configuration from the "
+                                   f"Hugging Face hub ({type(err).__name__}: {err}); without network access use "
+                                   "timm's own name (e.g. 'resnet18.a1_in1k'), and pass downloaded weights as "
+                                   "pretrained='file'. (HF_HUB_OFFLINE=1 makes timm fail at once instead of "
+                                   "retrying.)") from err
             probe = None
         if (probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs
                 and _accepts(type(probe), "dynamic_img_size")):  # CaiT, XCiT, BEiT: 224 px only

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import augment  # noqa: E402
+from topoloc._device import cpu_name  # noqa: E402
 from topoloc.cli._common import non_negative_int, out_file, positive_int, torch_device  # noqa: E402
 
 # Our op -> the albumentations transform closest in purpose (the reference for its ratio).
@@ -140,7 +140,7 @@ def ratio_text(ratio: float) -> str:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return (f"CPU {platform.processor() or platform.machine()}, "
+    return (f"CPU {cpu_name()}, "
             f"{torch.get_num_threads()} torch thread{'s' if torch.get_num_threads() != 1 else ''}")
 
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 
+from topoloc._device import cpu_name
 from topoloc.cli._common import positive_int
 
 #: (label, argv after the interpreter).
@@ -61,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs per case (default: 5)")
     args = parser.parse_args()
-    print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+    print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, load average {os.getloadavg()[0]:.2f}; "
           f"median of {args.repeats} runs in a new interpreter")
     print("| case | lazy (shipped) | eager (every public name imported, as before) | eager / lazy |")

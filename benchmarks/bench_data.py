@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from topoloc._device import cpu_name
 from topoloc.cli._common import positive_int
 from topoloc.data import TopoFlight, coverage, load_preset
 from topoloc.data._images import read_rgb
@@ -117,7 +118,7 @@ def main() -> None:
     rows = len(load_preset("comballaz-LHS"))
     if args.rows > rows:
         parser.error(f"argument --rows: expected at most the {rows} poses of comballaz-LHS, got {args.rows}")
-    print(f"device: CPU, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    print(f"device: CPU, {cpu_name()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
           f"load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as d:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from topoloc._device import cpu_name
 from topoloc import PoseNormalizer, create_model, export_onnx
 from topoloc.cli._common import non_negative_int, positive_int
 from topoloc.experiments.demo import demo_config
@@ -43,16 +43,6 @@ CASES = [
     ("demo cpu model 128x192", "atloc_resnet18", None, (128, 192)),
     ("atloc_resnet34 256x256", "atloc_resnet34", {}, (256, 256)),
 ]
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _median_ms(fn, iters: int, warmup: int, sync=lambda: None) -> tuple[float, float]:
@@ -122,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     ort_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
     demo_kwargs = demo_config(smoke=False, device="cpu").model_kwargs
     print(f"date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"cpu: {_cpu_name()} ({torch.get_num_threads()} torch threads available)")
+    print(f"cpu: {cpu_name()} ({torch.get_num_threads()} torch threads available)")
     print(f"gpu: {torch.cuda.get_device_name() if cuda else 'none'}; onnxruntime CUDA provider: "
           f"{'yes' if ort_cuda else 'no'}")
     print(f"torch {torch.__version__}, onnxruntime {ort.__version__}; batch 1, uint8 input, input "

@@ -14,11 +14,11 @@ Example (CPU, small):
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import torch
 
+from topoloc._device import cpu_name
 from topoloc import AtLocLoss, create_model, list_models
 from topoloc.cli._common import non_negative_int, positive_int, torch_device
 
@@ -99,7 +99,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+        f"CPU {cpu_name()}, {torch.get_num_threads()} threads")
     print(f"device: {name}; torch {torch.__version__}")
     print(f"batch {args.batch} x 3 x {args.size} x {args.size}, amp={args.amp}, "
           f"channels_last={args.channels_last}, {args.iters} timed iterations; "

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import platform
 import time
 
 import numpy as np
 import torch
 
+from topoloc._device import cpu_name
 from topoloc import PoseNormalizer, create_model, predict
 from topoloc.cli._common import positive_int
 from topoloc.data.cache import ImageCache
@@ -70,7 +70,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     print(f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC, torch {torch.__version__}, "
-          f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+          f"CPU {cpu_name()} ({torch.get_num_threads()} threads)"
           + (f", GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
     print(f"# {args.images} images per call, batch {args.batch_size}, median of {args.repeats} calls")
     print("| model, input | device | NCHW img/s | channels_last img/s | channels_last / NCHW | max position diff m |")

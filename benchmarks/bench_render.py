@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import tempfile
 import time
 
 import torch
 
+from topoloc._device import cpu_name
 from topoloc.cli._common import non_negative_int, positive_int, torch_device
 
 
@@ -58,7 +58,7 @@ def main(argv=None) -> None:
     except ValueError as err:
         p.error(f"argument --size: {err}")
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+            else f"{cpu_name()}, {torch.get_num_threads()} threads")
     load = f" | load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     print(f"date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC | device {device} ({name}) | "
           f"torch {torch.__version__} | size {width}x{height} | batch {args.batch_size}{load}")

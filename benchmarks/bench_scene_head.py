@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from topoloc._device import cpu_name
 from topoloc.engine import TrainConfig, train
 from topoloc.cli._common import non_negative_int, positive_int
 from topoloc.data import ImageCache
@@ -92,7 +92,7 @@ def main() -> None:
     cache = ImageCache(images, c2w)
     points = torch.rand(n, 3, args.height, args.width, generator=g) * 1000.0
     now = datetime.datetime.now(datetime.timezone.utc)
-    print(f"{now:%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+    print(f"{now:%Y-%m-%d %H:%M} UTC, {cpu_name()}, torch {torch.__version__}, "
           f"{args.threads} thread(s), the demo's half-width ResNet18, batch {args.batch} at "
           f"{args.height}x{args.width}, "
           f"{'bf16 autocast' if args.amp else 'float32'}, channels_last; median of {args.repeats} x {args.steps} "

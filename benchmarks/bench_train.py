@@ -33,7 +33,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -44,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from topoloc._device import usable_cpus
+from topoloc._device import cpu_name, usable_cpus
 from topoloc.cli._common import non_negative_int, out_file, positive_int
 
 FLIGHT = "comballaz-LHS"
@@ -355,7 +354,7 @@ def main() -> None:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
-            else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            else f"CPU ({cpu_name()}, {os.cpu_count()} cores, "
                  f"{torch.get_num_threads()} threads)")
     cpu_amp = args.cpu_amp and device.type == "cpu"
     if cpu_amp:  # before any timing

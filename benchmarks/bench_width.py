@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import statistics
 import time
 
 import torch
 
+from topoloc._device import cpu_name
 from topoloc import AtLocLoss, create_model
 from topoloc.cli._common import non_negative_int, positive_int
 from topoloc.experiments.demo import HALF_WIDTH
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--amp", action="store_true", help="bf16 autocast (CPUs with native bf16)")
     args = parser.parse_args()
     now = datetime.datetime.now(datetime.timezone.utc)
-    print(f"{now:%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+    print(f"{now:%Y-%m-%d %H:%M} UTC, {cpu_name()}, "
           f"torch {torch.__version__}, batch {args.batch} at {args.height}x{args.width}, "
           f"{'bf16 autocast' if args.amp else 'float32'}, median of {args.iters} steps after {args.warmup}")
     for threads in args.threads:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from topoloc import _device, _paths, _tempfiles
-from topoloc._device import cpu_flags, cpu_has_bf16, resolve_device, usable_cpus
+from topoloc._device import cpu_flags, cpu_has_bf16, cpu_name, resolve_device, usable_cpus
 from topoloc._flags import check_flag
 from topoloc._messages import renamed, shape_of
 from topoloc._paths import cannot_write, not_a_file, unwritable
@@ -407,3 +407,13 @@ def test_check_flag_takes_bools_only():
     for bad in [1, 0, "no", None]:
         with pytest.raises(TypeError, match="amp: expected True or False"):
             check_flag(bad, "amp")
+
+
+def test_cpu_name_reads_the_model_linux_lists(tmp_path, monkeypatch):
+    # the study's and benchmarks' device lines said "x86_64" (platform.processor() on Linux)
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\nflags\t\t: fpu\n")
+    assert cpu_name(cpuinfo) == "AMD EPYC 9B14"
+    monkeypatch.setattr(_device.platform, "processor", lambda: "")
+    monkeypatch.setattr(_device.platform, "machine", lambda: "aarch64")
+    assert cpu_name(tmp_path / "missing") == "aarch64"  # no /proc (macOS): what platform says

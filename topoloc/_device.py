@@ -1,14 +1,15 @@
 """Device resolution (the one meaning of ``"auto"``: CUDA when available, else the CPU), whether the CPU
-computes bf16 natively, and how many CPUs this process may use."""
+computes bf16 natively, its model's name, and how many CPUs this process may use."""
 
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import torch
 
-__all__ = ["cpu_has_bf16", "module_device", "resolve_device", "usable_cpus"]
+__all__ = ["cpu_has_bf16", "cpu_name", "module_device", "resolve_device", "usable_cpus"]
 
 
 def usable_cpus() -> int:
@@ -82,6 +83,20 @@ def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> set[str] | None:
         if sep and key.strip() in ("flags", "Features"):
             flags.update(value.split())
     return flags
+
+
+def cpu_name(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model as Linux names it (``model name``: "AMD EPYC 9B14"), else what `platform` says
+    ("x86_64", "arm"), for the device lines of benchmarks and studies."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "model name" and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown CPU"
 
 
 def cpu_has_bf16(cpuinfo: str | Path = "/proc/cpuinfo") -> bool:

@@ -35,6 +35,13 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, e.g. 0,1,2; got {text!r}") from None
 
 
+#: The flag of each StudyConfig field the command line sets, for its errors.
+FLAGS = {"train_flight": "--train-flight", "corridor_of": "--corridor-of", "test_flights": "--test-flights",
+         "train_images": "--train-images", "test_images": "--test-images", "strengths": "--strengths", "ops": "--ops",
+         "seeds": "--seeds", "epochs": "--epochs", "local_contrast": "--local-contrast", "render": "--no-render",
+         "keep_checkpoints": "--keep-checkpoints", "side_by_side": "--side-by-side", "device": "--device"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu",
@@ -44,8 +51,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")
     parser.add_argument("--results", default=None,
                         help="markdown file receiving the table (section study-<preset>; default: this repository's "
-                             "docs/RESULTS.md, and none for the smoke preset, a try that would fill it with toy "
-                             "figures); 'none' to skip")
+                             "docs/RESULTS.md, and none for the smoke preset or a preset whose sizes are overridden, "
+                             "tries that would replace its table with other figures); 'none' to skip")
     parser.add_argument("--train-flight", default=None,
                         help="training flight under --root (default: comballaz-corridor-planned, rendered as a "
                              "corridor around --corridor-of when absent; a preset name is rendered as such)")
@@ -81,15 +88,22 @@ def main() -> None:
         "render": False if args.no_render else None,
         "keep_checkpoints": True if args.keep_checkpoints else None, "side_by_side": args.side_by_side,
     }
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        cfg = study_config(args.preset, args.root, args.out, device=args.device,
-                           **{k: v for k, v in overrides.items() if v is not None})
-    except (ValueError, TypeError) as err:  # a setting out of range: one line naming it, status 2
-        parser.error(str(err))
+        cfg = study_config(args.preset, args.root, args.out, device=args.device, **given)
+    except (ValueError, TypeError) as err:  # a setting out of range: one line naming it (its flag), status 2
+        message = str(err).removeprefix("StudyConfig: ").replace("render=False", "--no-render")
+        for field, flag in FLAGS.items():
+            message = message.replace(f"`{field}`", flag)
+        parser.error(message)
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sized = sorted(FLAGS[k] for k in given if k not in ("keep_checkpoints", "side_by_side"))
+    if args.results is None and args.preset != "smoke" and sized:
+        print(f"{parser.prog}: {', '.join(sized)} change(s) the {args.preset} preset: the table goes to "
+              f"{Path(args.out) / 'results.md'} only (--results FILE to write it there too)")
     if args.results is None:
-        args.results = "none" if args.preset == "smoke" else str(REPO / "docs" / "RESULTS.md")
+        args.results = "none" if args.preset == "smoke" or sized else str(REPO / "docs" / "RESULTS.md")
     command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     try:
         out = run_study(cfg, None if args.results == "none" else args.results, command=command,

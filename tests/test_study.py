@@ -261,13 +261,19 @@ def _recipe(monkeypatch, capsys, *args: str) -> str:
 
 
 @pytest.mark.parametrize("args, expected", [
-    (("--seeds", "-1"), "`seeds` must be non-negative ints"),
+    # the flags, not StudyConfig's fields (it said "StudyConfig: `epochs` must be ...")
+    (("--seeds", "-1"), "error: --seeds must be non-negative ints"),
     (("--seeds", "a,b"), "--seeds: expected comma-separated whole numbers"),
     (("--seeds", "0,1.5"), "--seeds: expected comma-separated whole numbers"),
-    (("--strengths", "-1"), r"`strengths` must lie in \(0, 1\]"),
+    (("--strengths", "-1"), r"error: --strengths must lie in \(0, 1\]"),
     (("--strengths", "a,b"), "--strengths: expected comma-separated numbers"),
-    (("--epochs", "0"), "`epochs` must be a positive int, got 0"),
-    (("--ops", "foo"), r"unknown op\(s\) \['foo'\]"),
+    (("--epochs", "0"), "error: --epochs must be a positive int, got 0"),
+    (("--ops", "foo"), r"error: unknown op\(s\) \['foo'\] in --ops"),
+    (("--side-by-side", "0"), "error: --side-by-side must be a positive int"),
+    (("--test-flights", "comballaz-foo"), r"error: unknown flight\(s\) \['comballaz-foo'\] in --test-flights"),
+    # a second run of one name trained over the first, and the table counted it as another seed
+    (("--strengths", "0.5,0.50"), r"error: --strengths must be distinct, got \(0.5, 0.5\)"),
+    (("--ops", "haze,haze"), r"error: --ops must be distinct, got \('haze', 'haze'\)"),
 ])
 def test_recipe_refuses_bad_settings_in_one_line(tmp_path, monkeypatch, capsys, args, expected):
     line = _recipe(monkeypatch, capsys, "--preset", "smoke", "--root", str(tmp_path / "data"),
@@ -517,7 +523,8 @@ def test_a_study_json_written_half_way_is_not_left_behind(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "o" / "study.json").read_text()) == base.run_key()
     for text in ('{"train_images": 8', "[1, 2]"):  # one truncated, or written by something else: named
         (tmp_path / "o" / "study.json").write_text(text)
-        with pytest.raises(ValueError, match=r"study.json' is not the JSON a study writes .*remove it"):
+        with pytest.raises(ValueError, match=r"study.json' is not the JSON a study writes .*remove the folder \(its "
+                                             r"runs may be of other settings\)"):
             _check_folder(base)
 
 
@@ -551,13 +558,14 @@ def test_run_study_trains_each_pending_run_once_in_groups_and_keeps_the_table_or
     def evaluate_run(cfg, run, seed, checkpoint, train_s, frame, train_cache, tests):
         assert checkpoint == study._run_dir(cfg, run, seed) / "last.pt"
         summary = _summary(10.0 * (seed + 1), 1.0, 0.5)
-        return {"config": run.name, "seed": seed, "description": run.description, "total_s": 1.0,
+        return {"config": run.name, "seed": seed, "description": run.description, "train_s": 0.5, "total_s": 1.0,
                 "domains": {d: summary for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}
 
     monkeypatch.setattr(study, "_train_group", train_group)
     monkeypatch.setattr(study, "_evaluate_run", evaluate_run)
     kw = dict(device="cpu", strengths=(0.5,), ops=(), seeds=(0, 1), relight=0.0, local_contrast=0.0, side_by_side=3)
     cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", **kw)
+    study._check_folder(cfg, claim=True)  # a study of these settings ran before
     done = tmp_path / "o" / "runs" / "none" / "seed1"
     done.mkdir(parents=True)
     (done / "result.json").write_text(json.dumps(evaluate_run(cfg, study_runs(cfg)[0], 1, done / "last.pt", 0,
@@ -652,13 +660,20 @@ def test_a_study_table_written_half_way_keeps_the_previous_one(tmp_path, monkeyp
                                                          {d: [_Cache(poses[:1])] for d in study.STUDY_DOMAINS}))
     cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", strengths=(), ops=(), seeds=(0,),
                        relight=0.0, local_contrast=0.0)
-    for run in study_runs(cfg):  # every run finished before: nothing trains
-        folder = study._run_dir(cfg, run, 0)
-        folder.mkdir(parents=True)
-        summary = _summary(10.0, 1.0, 0.5)
-        (folder / "result.json").write_text(json.dumps(
-            {"config": run.name, "seed": 0, "description": run.description, "total_s": 1.0,
-             "domains": {d: summary for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}))
+    study._check_folder(cfg, claim=True)
+    result = study._run_dir(cfg, study_runs(cfg)[0], 0) / "result.json"
+
+    def train_group(cfg, group, train_cache, normals):  # the one run, trained each time: the tables are written
+        result.parent.mkdir(parents=True, exist_ok=True)
+        result.unlink(missing_ok=True)
+        return {(run.name, seed): result.parent / "last.pt" for run, seed in group}
+
+    def evaluate_run(cfg, run, seed, checkpoint, train_s, frame, train_cache, tests):
+        return {"config": run.name, "seed": seed, "description": run.description, "train_s": 0.5, "total_s": 1.0,
+                "domains": {d: _summary(10.0, 1.0, 0.5) for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}
+
+    monkeypatch.setattr(study, "_train_group", train_group)
+    monkeypatch.setattr(study, "_evaluate_run", evaluate_run)
     (tmp_path / "o" / "results.md").write_text("the previous table\n")
     (tmp_path / "RESULTS.md").write_text("# Results\n\nthe previous sections\n")
     real_write_text = Path.write_text
@@ -675,6 +690,7 @@ def test_a_study_table_written_half_way_keeps_the_previous_one(tmp_path, monkeyp
         monkeypatch.setattr(Path, "write_text", broken_for(name))
         with pytest.raises(OSError, match="disk full"):
             run_study(cfg, tmp_path / "RESULTS.md", progress=False)
+        result.unlink()  # the run trains again
         if name == "results.md":
             assert (tmp_path / "o" / "results.md").read_text() == "the previous table\n"
         assert (tmp_path / "RESULTS.md").read_text() == "# Results\n\nthe previous sections\n"
@@ -705,3 +721,126 @@ def test_a_second_study_in_a_folder_where_one_still_works_is_refused(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ------------------------------------------------------------------------------ folders and finished runs
+def _stand_ins(monkeypatch, study, trained: list):
+    """The study's data, training and evaluation stood in for: each run's result gives 10 m x (seed + 1)."""
+    poses = np.stack([_pose(0.0, 0.0), _pose(10.0, 0.0)])
+    monkeypatch.setattr(study, "prepare_data", lambda cfg, progress=False: None)
+    monkeypatch.setattr(study, "_datasets", lambda cfg: (None, _Cache(poses), None,
+                                                         {d: [_Cache(poses[:1])] for d in study.STUDY_DOMAINS}))
+
+    def train_group(cfg, group, train_cache, normals):
+        trained.extend((run.name, seed) for run, seed in group)
+        for run, seed in group:
+            study._run_dir(cfg, run, seed).mkdir(parents=True, exist_ok=True)
+        return {(run.name, seed): study._run_dir(cfg, run, seed) / "last.pt" for run, seed in group}
+
+    def evaluate_run(cfg, run, seed, checkpoint, train_s, frame, train_cache, tests):
+        return {"config": run.name, "seed": seed, "description": run.description, "train_s": 0.5, "total_s": 1.0,
+                "finished": f"2026-12-0{seed + 1} 10:00 UTC", "device": "CPU test", "side_by_side": 1,
+                "study": cfg.run_key(),
+                "domains": {d: _summary(10.0 * (seed + 1), 1.0, 0.5) for d in study.STUDY_DOMAINS + (study.TRAIN_FIT,)}}
+
+    monkeypatch.setattr(study, "_train_group", train_group)
+    monkeypatch.setattr(study, "_evaluate_run", evaluate_run)
+
+
+def test_a_folder_that_is_not_a_studys_is_refused_and_left_alone(tmp_path, monkeypatch):
+    # a folder of notes was taken as the study's: its results.md was replaced without a word
+    import topoloc.experiments.study as study
+
+    _stand_ins(monkeypatch, study, trained := [])
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "results.md").write_text("my notes\n")
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", strengths=(), ops=(), seeds=(0,),
+                       relight=0.0, local_contrast=0.0)
+    with pytest.raises(ValueError, match=rf"^out_dir {tmp_path / 'o'}: holds files but no study.json \(not a "
+                                         r"study's folder: its results.md would be replaced\); use an empty or new"):
+        run_study(cfg, None, progress=False)
+    assert (tmp_path / "o" / "results.md").read_text() == "my notes\n" and trained == []
+
+
+@pytest.mark.parametrize("planted, said", [
+    ({"config": "none", "seed": 0, "domains": {}}, r"lacks \['train_s', 'total_s'\]"),  # a KeyError at the end
+    ({"config": "haze-only", "seed": 3, "domains": {}, "train_s": 1, "total_s": 1},
+     "is the result of haze-only seed 3"),
+])
+def test_a_result_that_is_not_the_runs_is_refused_before_training(tmp_path, monkeypatch, planted, said):
+    import topoloc.experiments.study as study
+
+    _stand_ins(monkeypatch, study, trained := [])
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", strengths=(), ops=(), seeds=(0, 1),
+                       relight=0.0, local_contrast=0.0)
+    study._check_folder(cfg, claim=True)
+    path = study._run_dir(cfg, study_runs(cfg)[0], 0) / "result.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(planted))
+    with pytest.raises(ValueError, match=rf"{re.escape(str(path))}' {said}, not a result of none seed 0; remove it"):
+        run_study(cfg, None, progress=False)
+    assert trained == []
+
+
+def test_a_result_of_other_settings_is_refused(tmp_path, monkeypatch):
+    # study.json removed, as its error said then, and the study rerun with one epoch: fifteen-epoch runs were
+    # tabled as one-epoch ones
+    import topoloc.experiments.study as study
+
+    _stand_ins(monkeypatch, study, [])
+    kw = dict(device="cpu", strengths=(), ops=(), seeds=(0,), relight=0.0, local_contrast=0.0)
+    run_study(study_config("smoke", tmp_path / "d", tmp_path / "o", epochs=2, **kw), None, progress=False)
+    (tmp_path / "o" / "study.json").write_text(json.dumps(study_config("smoke", tmp_path / "d", tmp_path / "o",
+                                                                       **kw).run_key()))
+    with pytest.raises(ValueError, match=r"result.json' was trained with other \['epochs'\]; remove the folder"):
+        run_study(study_config("smoke", tmp_path / "d", tmp_path / "o", **kw), None, progress=False)
+
+
+def test_the_header_names_when_and_where_the_runs_were_trained_and_a_rerun_leaves_the_section(tmp_path,
+                                                                                             monkeypatch):
+    # a rerun of a finished study rewrote the header with its own date, device and a wall time of 0.0 min
+    import topoloc.experiments.study as study
+
+    _stand_ins(monkeypatch, study, trained := [])
+    cfg = study_config("smoke", tmp_path / "d", tmp_path / "o", device="cpu", strengths=(), ops=(), seeds=(0, 1),
+                       relight=0.0, local_contrast=0.0)
+    results = tmp_path / "RESULTS.md"
+    first = run_study(cfg, results, progress=False)["markdown"]
+    assert "runs finished 2026-12-01 10:00 UTC to 2026-12-02 10:00 UTC on CPU test" in first
+    assert "| none | 2 | 15.0 ± 7.1 |" in first  # medians 10 and 20 m: the sample std is sqrt(50)
+    written = results.read_text()
+    again = run_study(cfg, results, progress=False)
+    assert again["ran"] == [] and trained == [("none", 0), ("none", 1)]  # trained once, by the first
+    assert results.read_text() == written
+
+
+def test_the_studys_corridor_of_another_count_is_refused(tmp_path):
+    # --train-images 100 on a root whose corridor held 64 views trained on the 64, and study.json said 100
+    from topoloc.experiments.study import _corridor_flight
+
+    cfg = study_config("smoke", tmp_path / "data", tmp_path / "out", device="cpu", train_images=6)
+    folder = tmp_path / "data" / cfg.train_flight
+    folder.mkdir(parents=True)
+    np.save(folder / f"{cfg.train_flight}_poses.npy", np.zeros((4, 6)))
+    with pytest.raises(ValueError, match=r"holds the training corridor of a study with other image counts or seed "
+                                         r"\(4 views in .*, 6 asked\); give this study another --root"):
+        _corridor_flight(cfg)
+
+
+def test_size_overrides_of_a_preset_leave_its_published_table_alone(tmp_path, monkeypatch, capsys):
+    # `--preset cpu --epochs 3 ...` replaced the 45-run table in docs/RESULTS.md with its ten toy runs
+    import topoloc.experiments.study as study
+
+    asked = []
+    monkeypatch.setattr(study, "run_study", lambda cfg, results, command="", progress=True: asked.append(results)
+                        or {"ran": [], "skipped": []})
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--preset", "cpu", "--root", str(tmp_path / "d"), "--out",
+                                      str(tmp_path / "o"), "--device", "cpu", "--epochs", "3", "--seeds", "0"])
+    runpy.run_path(str(RECIPE), run_name="__main__")
+    assert asked == [None]
+    assert (f"--epochs, --seeds change(s) the cpu preset: the table goes to {tmp_path / 'o' / 'results.md'} only"
+            in capsys.readouterr().out)
+    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--preset", "cpu", "--root", str(tmp_path / "d"), "--out",
+                                      str(tmp_path / "o"), "--device", "cpu"])
+    runpy.run_path(str(RECIPE), run_name="__main__")
+    assert asked[-1] == str(RECIPE.parents[1] / "docs" / "RESULTS.md")  # the preset as published

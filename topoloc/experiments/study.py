@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 import time
 from datetime import datetime, timezone
 from os import PathLike
@@ -37,6 +36,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
+from topoloc._device import cpu_name
 from topoloc._lock import FolderLock
 from topoloc._messages import renamed
 from topoloc._paths import check_output, unwritable
@@ -51,8 +51,8 @@ from topoloc.engine.side_by_side import train_side_by_side
 from topoloc.engine.train import train
 from topoloc.evaluation.baselines import constant_pose, coverage_ceiling
 from topoloc.evaluation.results import PoseEvaluation
-from topoloc.experiments.study_settings import (OPS, PRESETS, STUDY_DOMAINS, RunConfig, StudyConfig, study_config,
-                                                study_runs)
+from topoloc.experiments.study_settings import (CORRIDOR, OPS, PRESETS, STUDY_DOMAINS, RunConfig, StudyConfig,
+                                                study_config, study_runs)
 from topoloc.experiments.study_table import aggregate, results_markdown, write_section
 from topoloc.metrics import pose_errors, summarize
 from topoloc.procedural import MIN_CLEARANCE_M, build_world, clearance_m, pose_flight, render_flights
@@ -95,7 +95,12 @@ def _corridor_flight(cfg: StudyConfig):
     rows = corridor_poses(cfg)
     existing = Path(cfg.root) / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
     if existing.is_file() and not np.array_equal(np.load(existing), rows):
-        log.info("study: %s holds other poses than the corridor; the flight is taken as it is", existing)
+        if cfg.train_flight == CORRIDOR:  # the study's own corridor, of another --train-images or seed
+            raise ValueError(f"{cfg.root}: holds the training corridor of a study with other image counts or seed "
+                             f"({len(np.load(existing))} views in {existing}, {len(rows)} asked); give this study "
+                             "another --root, or the same counts as that one")
+        log.warning("study: %s holds other poses than the corridor of %d views; the flight is taken as it is (%d "
+                    "views)", existing, len(rows), len(np.load(existing)))
         return None
     try:
         return pose_flight(cfg.train_flight, rows)
@@ -178,11 +183,14 @@ def _train_group(cfg: StudyConfig, group: list[tuple[RunConfig, int]], train_cac
     return {(run.name, seed): done[f"{run.name} seed {seed}"] for run, seed in group}
 
 
-def _evaluate_run(cfg: StudyConfig, run: RunConfig, seed: int, checkpoint: Path, train_s: float, frame, train_cache,
+def _evaluate_run(cfg: StudyConfig, run: RunConfig, seed: int, checkpoint: Path, group_s: float, frame, train_cache,
                   tests) -> dict[str, Any]:
     tic = time.perf_counter()
     model, normalizer, _ = load_model(checkpoint, device=cfg.device)
     history = load_checkpoint(checkpoint)["history"]
+    # the run's own epochs, a killed run's first part included; the group's wall time where they say none
+    epoch_s = [row.get("time_s") for row in history]
+    train_s = float(sum(epoch_s)) if epoch_s and all(isinstance(t, (int, float)) for t in epoch_s) else group_s
     caches = [c for d in STUDY_DOMAINS for c in tests[d]]
     ev = evaluate(model, normalizer, caches, frame=frame, train_set=train_cache, retrieval=False, baselines=False,
                   train_fit=TRAIN_FIT_IMAGES, device=cfg.device)
@@ -192,13 +200,16 @@ def _evaluate_run(cfg: StudyConfig, run: RunConfig, seed: int, checkpoint: Path,
         "config": run.name, "seed": seed, "description": run.description, "domains": domains,
         "train_loss": history[-1]["loss"] if history else None,
         "train_s": train_s, "total_s": train_s + time.perf_counter() - tic,
+        # where and when: the table's header summarises its runs', not the last invocation's
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "device": _device_name(cfg.device),
+        "side_by_side": cfg.side_by_side, "study": cfg.run_key(),
     }
 
 
 def _device_name(device: str) -> str:
     if device == "cuda":
         return f"CUDA {torch.cuda.get_device_name()}"
-    return (f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    return (f"CPU {cpu_name()}, {os.cpu_count()} cores, "
             f"{torch.get_num_threads()} torch threads")
 
 
@@ -215,18 +226,59 @@ def _check_folder(cfg: StudyConfig, claim: bool = False) -> None:
             old = json.loads(path.read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} is not the JSON a study writes ({err}); "
-                             "remove it to tie the folder to this study again, or use another out_dir") from err
+                             f"{_FRESH}") from err
         if not isinstance(old, dict):
             raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} is not the JSON a study writes (a "
-                             f"{type(old).__name__}, expected an object); remove it, or use another out_dir")
+                             f"{type(old).__name__}, expected an object); {_FRESH}")
         diff = sorted(k for k in key if old.get(k) != key[k])
         if diff:
             raise ValueError(f"out_dir {cfg.out_dir}: holds study runs with other {diff} "
                              f"({[old.get(k) for k in diff]} there, {[key[k] for k in diff]} asked); "
                              "use another out_dir")
+    elif out.is_dir() and any(out.iterdir()):
+        raise ValueError(f"out_dir {cfg.out_dir}: holds files but no study.json (not a study's folder: its "
+                         "results.md would be replaced); use an empty or new folder")
     elif claim:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomically(path, json.dumps(key, indent=2))  # a half-written study.json would refuse the re-run
+
+
+#: What an out_dir holding runs of other settings needs: only removing the whole folder ties it to a study again.
+_FRESH = "remove the folder (its runs may be of other settings), or use another out_dir"
+_RESULT_KEYS = ("config", "seed", "domains", "train_s", "total_s")
+
+
+def _finished_run(cfg: StudyConfig, run: RunConfig, seed: int, path: Path) -> dict[str, Any]:
+    """A finished run's ``result.json``, refused by name unless it is this run's, of this study's settings."""
+    try:
+        res = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} is not the JSON a study run writes ({err}); remove "
+                         "it to train the run again") from err
+    missing = [k for k in _RESULT_KEYS if k not in res] if isinstance(res, dict) else list(_RESULT_KEYS)
+    if missing or (res["config"], res["seed"]) != (run.name, seed):
+        said = f"lacks {missing}" if missing else f"is the result of {res['config']} seed {res['seed']}"
+        raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} {said}, not a result of {run.name} seed {seed}; "
+                         "remove it to train the run again")
+    if "study" in res and res["study"] != cfg.run_key():  # written since 2026-12-07 with the settings
+        diff = sorted(k for k in cfg.run_key() if res["study"].get(k) != cfg.run_key()[k])
+        raise ValueError(f"out_dir {cfg.out_dir}: {str(path)!r} was trained with other {diff}; {_FRESH}")
+    return res
+
+
+def _runs_line(results: list[dict[str, Any]]) -> str:
+    """When and where the table's runs were finished, from their result.json files."""
+    dates = sorted(r["finished"] for r in results if "finished" in r)
+    devices = sorted({r["device"] for r in results if "device" in r})
+    side = sorted({r["side_by_side"] for r in results if "side_by_side" in r})
+    if not dates:
+        return "runs finished: date and device not recorded (runs written before 2026-12-07)"
+    unrecorded = len(results) - len(dates)
+    return (f"runs finished {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else "")
+            + f" on {'; '.join(devices)}"
+            + (f"; {' or '.join(map(str, side))} runs trained side by side, each with its share of the threads"
+               if side != [1] else "")
+            + (f" ({unrecorded} older runs: not recorded)" if unrecorded else ""))
 
 
 def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESULTS.md", command: str = "",
@@ -275,7 +327,7 @@ def _run_study(cfg: StudyConfig, results_path: str | PathLike | None, command: s
         for seed in cfg.seeds:
             path = _run_dir(cfg, run, seed) / "result.json"
             if path.is_file():
-                by_run[run.name, seed] = json.loads(path.read_text())
+                by_run[run.name, seed] = _finished_run(cfg, run, seed, path)
                 skipped.append((run.name, seed))
             else:
                 pending.append((run, seed))
@@ -283,9 +335,9 @@ def _run_study(cfg: StudyConfig, results_path: str | PathLike | None, command: s
         group = pending[start:start + cfg.side_by_side]
         t_group = time.perf_counter()
         checkpoints = _train_group(cfg, group, train_cache, normals)
-        train_s = time.perf_counter() - t_group  # side by side: the group's wall time, each run's own
+        group_s = time.perf_counter() - t_group
         for run, seed in group:
-            res = _evaluate_run(cfg, run, seed, checkpoints[run.name, seed], train_s, frame, train_cache, tests)
+            res = _evaluate_run(cfg, run, seed, checkpoints[run.name, seed], group_s, frame, train_cache, tests)
             path = _run_dir(cfg, run, seed) / "result.json"
             write_text_atomically(path, json.dumps(res, indent=2))
             if not cfg.keep_checkpoints:
@@ -302,12 +354,12 @@ def _run_study(cfg: StudyConfig, results_path: str | PathLike | None, command: s
     meta = {
         "title": f"Sim-to-real study, {cfg.preset} preset",
         "lines": [
-            f"date: {started.strftime('%Y-%m-%d %H:%M UTC')}; device: {_device_name(cfg.device)}"
-            + (f"; {cfg.side_by_side} runs trained side by side, each with its share of the threads"
-               if cfg.side_by_side > 1 else ""),
+            _runs_line(results),
             f"command: `{command}`" if command else "command: (called from Python)",
-            f"wall time of this invocation: {wall / 60:.1f} min ({len(ran)} runs trained, {len(skipped)} finished "
-            f"before); sum over all runs of train + evaluate: {sum(r['total_s'] for r in results) / 60:.1f} min",
+            f"last invocation: {started.strftime('%Y-%m-%d %H:%M UTC')} on {_device_name(cfg.device)}, "
+            f"{wall / 60:.1f} min of wall time ({len(ran)} runs trained, {len(skipped)} finished before); sum over "
+            f"all runs of their own train + evaluate times: {sum(r['total_s'] for r in results) / 60:.1f} min"
+            + (" (runs side by side overlap: more than their wall time)" if cfg.side_by_side > 1 else ""),
             f"load average (1, 5, 15 min) at start: {', '.join(f'{v:.2f}' for v in load_start)}; at end: "
             f"{', '.join(f'{v:.2f}' for v in load_end)}",
             f"training: {len(train_cache)} synthetic renders of `{cfg.train_flight}` at {cfg.render_size[0]}x"
@@ -329,6 +381,9 @@ def _run_study(cfg: StudyConfig, results_path: str | PathLike | None, command: s
     markdown = results_markdown(aggregate(results), brackets, [r.name for r in runs], STUDY_DOMAINS + (TRAIN_FIT,),
                                 meta, descriptions)
     write_text_atomically(Path(cfg.out_dir) / "results.md", markdown)
-    if results_path is not None:
+    if results_path is not None and ran:
         write_section(results_path, f"study-{cfg.preset}", markdown)
+    elif results_path is not None:  # its header would name this invocation, which trained nothing
+        log.info("study: every run had finished before; %s left as it is (the table is in %s)", results_path,
+                 Path(cfg.out_dir) / "results.md")
     return {"results": results, "brackets": brackets, "markdown": markdown, "ran": ran, "skipped": skipped}

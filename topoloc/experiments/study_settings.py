@@ -23,7 +23,8 @@ from topoloc._device import resolve_device
 from topoloc.data.preset import list_presets
 from topoloc.image_size import parse_image_size
 
-__all__ = ["StudyConfig", "study_config", "RunConfig", "study_runs", "PRESETS", "OPS", "STUDY_DOMAINS", "PLANNED"]
+__all__ = ["StudyConfig", "study_config", "RunConfig", "study_runs", "PRESETS", "OPS", "STUDY_DOMAINS", "PLANNED",
+           "CORRIDOR"]
 
 PRESETS = ("smoke", "cpu", "gpu")
 #: The ops SimToReal composes (without a bank of real images), by short name.
@@ -32,6 +33,8 @@ OPS = ("season", "snow", "illumination", "clouds", "haze", "edges", "camera")
 STUDY_DOMAINS = ("synthetic", "real", "real_alt")
 #: The flight whose poses the default test set and training corridor follow.
 PLANNED = "comballaz-2020-11-06-planned"
+#: The default training flight: the corridor the study renders around ``corridor_of``.
+CORRIDOR = "comballaz-corridor-planned"
 _OP_CLASSES = {"season": "RandomSeasonShift", "snow": "RandomSnowCover", "illumination": "RandomIllumination",
                "clouds": "RandomClouds", "haze": "RandomHaze", "edges": "RandomEdgeAbstraction",
                "camera": "RandomCameraEffects"}
@@ -89,7 +92,7 @@ class StudyConfig:
     preset: str
     root: str
     out_dir: str
-    train_flight: str = "comballaz-corridor-planned"
+    train_flight: str = CORRIDOR
     corridor_of: str = PLANNED
     test_flights: tuple[str, ...] = (PLANNED,)
     train_images: int = 800
@@ -145,10 +148,15 @@ class StudyConfig:
         self.strengths = tuple(float(s) for s in self.strengths)
         if any(not 0.0 < s <= 1.0 for s in self.strengths):
             raise ValueError(f"StudyConfig: `strengths` must lie in (0, 1], got {self.strengths}")
+        # a run is named by its strength (:g) or op: a second one trained over the first, as a second seed
+        if len({f"{s:g}" for s in self.strengths}) != len(self.strengths):
+            raise ValueError(f"StudyConfig: `strengths` must be distinct, got {self.strengths}")
         self.ops = tuple(self.ops)
         unknown = [o for o in self.ops if o not in OPS]
         if unknown:
             raise ValueError(f"StudyConfig: unknown op(s) {unknown} in `ops`; expected names of {OPS}")
+        if len(set(self.ops)) != len(self.ops):
+            raise ValueError(f"StudyConfig: `ops` must be distinct, got {self.ops}")
         self.seeds = tuple(self.seeds)
         if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
             raise ValueError(f"StudyConfig: `seeds` must be non-negative ints, at least one, got {self.seeds}")

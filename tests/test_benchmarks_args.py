@@ -31,6 +31,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
     ("bench_width.py", ("--threads", "0"), "argument --threads: expected a whole number >= 1, got '0'"),
     ("bench_scene_head.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
     ("bench_scene_head.py", ("--weight", "0"), "argument --weight: expected a number > 0, got '0'"),
+    ("bench_side_by_side.py", ("--steps", "0"), "argument --steps: expected a whole number >= 1, got '0'"),
+    ("bench_side_by_side.py", ("--width-factor", "0.7"), "argument --width-factor: invalid choice: 0.7"),
     # a bad device was torch's traceback ("Found no NVIDIA driver", "Invalid device string"), a bad size the
     # parser's ValueError traceback, and an output that is a folder an IsADirectoryError after the whole run
     ("bench_augment.py", ("--device", "gpu"), "argument --device: expected 'auto', 'cpu', 'cuda' or a torch.device, "

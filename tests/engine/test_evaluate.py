@@ -138,6 +138,10 @@ def test_retrieve_poses_takes_the_neighbours_pose():
     np.testing.assert_array_equal(pred34, db_c2w[[2, 0]])
     with pytest.raises(ValueError, match=r"database_c2w: expected .* \(N, 4, 4\) or \(N, 3, 4\), got \(4, 2, 4\)"):
         retrieve_poses(feats, feats, db_c2w[:, :2])
+    broken = db_c2w.copy()
+    broken[2, 0, 3] = np.nan  # it came back as a prediction
+    with pytest.raises(ValueError, match=r"^database_c2w: expected finite numbers, got NaN or inf"):
+        retrieve_poses(feats, feats, broken)
 
 
 def test_extract_features_uses_the_pooled_backbone_output():

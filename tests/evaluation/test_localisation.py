@@ -111,6 +111,13 @@ def test_kml_camera_heading_tilt_and_altitude(tmp_path):
     assert "&amp;" in path.read_text()  # names are escaped
 
 
+def test_kml_heading_just_west_of_north_is_written_as_0_not_360(tmp_path):
+    # np.mod(-0.00001, 360) = 359.99999, which :.4f wrote as 360.0000, outside the documented [0, 360)
+    loc = Localisation(["north"], _pose(46.37, 7.06, 1800.0, -0.00001, -30.0, 0.0)[None], FRAME)
+    root = ET.parse(loc.write(tmp_path / "north.kml")).getroot()
+    assert root.find(f"{KML}Document/{KML}Placemark/{KML}Camera/{KML}heading").text == "0.0000"
+
+
 def test_csv_columns_and_values(flight, tmp_path):
     rows, loc = flight
     path = loc.write(tmp_path / "out.csv")

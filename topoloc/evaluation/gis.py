@@ -171,7 +171,7 @@ def to_kml(loc: "Localisation", name: str = "topoloc localisation") -> str:
     marks = []
     for i, row in enumerate(loc.rows()):
         lon, lat, alt = float(loc.lon_deg[i]), float(loc.lat_deg[i]), float(loc.h_amsl_m[i])
-        heading = float(np.mod(loc.ypr_deg[i, 0], 360.0))
+        heading = round(float(loc.ypr_deg[i, 0]), 4) % 360.0  # rounded first: -0.00001 wrote 360.0000
         tilt = float(np.clip(90.0 + loc.ypr_deg[i, 1], 0.0, 180.0))
         desc = (f"yaw {row['yaw_deg']:.2f} deg, pitch {row['pitch_deg']:.2f} deg, roll {row['roll_deg']:.2f} deg; "
                 f"ellipsoidal height {row['h_m']:.2f} m, above sea level {row['h_amsl_m']:.2f} m "

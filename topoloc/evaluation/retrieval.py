@@ -265,6 +265,8 @@ def retrieve_poses(query_qd, database_nd, database_c2w) -> tuple[np.ndarray, np.
         raise ValueError(f"database_c2w: expected camera-to-world poses of shape (N, 4, 4) or (N, 3, 4), "
                          f"got {poses.shape}")
     poses = _homogeneous(poses)
+    if not np.isfinite(poses).all():  # they would be returned as the predictions
+        raise ValueError("database_c2w: expected finite numbers, got NaN or inf")
     n = database_nd.shape[0] if hasattr(database_nd, "shape") else len(database_nd)
     if len(poses) != n:
         raise ValueError(f"database_c2w has {len(poses)} poses but database_nd has {n} feature rows; "

@@ -141,3 +141,17 @@ def test_prepare_passes_check_range_off_to_the_model(model):
     assert float(prepare(model, grey, check_range=False)[0, 0, 0, 0]) == pytest.approx((128 - mean) / std)
     with pytest.raises(ValueError, match="maximum of 128"):
         prepare(model, grey)
+
+
+def test_images_normalised_into_minus_1_1_are_refused_by_the_share_rule():
+    # (x - 0.5) / 0.5 stays within [-1, 1] and passed prepare's range check, to be normalised a second time. The
+    # augment ops' rule: more than a third of the values more than 0.25 outside [0, 1]. Here, by hand: a ramp of
+    # 0..1 in [0, 1] becomes -1..1, and the values below -0.25 or above 1.25 are those of x < 0.375: 37.5 %.
+    from topoloc.models import create_model
+
+    model = create_model("atloc_resnet18", feat_dim=8).eval()
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 8, 64).contiguous()
+    model.prepare(ramp)  # in [0, 1]: taken
+    with pytest.raises(ValueError, match=r"^prepare: float `images` must be in \[0, 1\], got -1 to 1 with 37.5 % of "
+                                         r"the values more than 0.25 outside .* images normalised into \[-1, 1\]"):
+        model.prepare(ramp * 2 - 1)

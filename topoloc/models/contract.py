@@ -24,6 +24,9 @@ from typing import Any, Callable, Sequence, cast
 import torch
 from torch import Tensor, nn
 
+# the augment ops' line between a resize's overshoot and a mean / std normalisation: one rule for both
+from augment._checks import OVERSHOOT, OVERSHOOT_SHARE, overshoot_share
+
 __all__ = ["CONTRACT_KEYS", "check_model", "check_unit_range", "to_unit_float", "unwrap_model", "input_size",
            "record_input_size", "resolve_input_size", "prepare"]
 
@@ -33,7 +36,8 @@ CONTRACT_KEYS = ("image_size", "mean", "std", "frame")
 
 def check_unit_range(images: Tensor, where: str = "normalize", name: str = "images") -> None:
     """Refuse float images that cannot be in [0, 1]: NaN or infinite pixels, a maximum above 2 (images in
-    [0, 255] passed as float) or a minimum below -1 (already normalised ones). uint8 images pass.
+    [0, 255] passed as float), a minimum below -1 (already normalised ones), or more than a third of the values
+    more than 0.25 outside [0, 1] (normalised into [-1, 1]; the augment ops' rule). uint8 images pass.
 
     Raises:
         ValueError: the message starts with ``where`` and names the argument (``name``).
@@ -54,6 +58,13 @@ def check_unit_range(images: Tensor, where: str = "normalize", name: str = "imag
         raise ValueError(f"{where}: float `{name}` must be in [0, 1], got a minimum of {low:g} (maximum {high:g}): "
                          "images already normalised by the backbone's mean and std are normalised again; pass them "
                          "in [0, 1]")
+    if low < -OVERSHOOT or high > 1 + OVERSHOOT:  # (x - 0.5) / 0.5 stays within [-1, 1]: told by its share
+        share = overshoot_share(images.detach())
+        if share > OVERSHOOT_SHARE:
+            raise ValueError(f"{where}: float `{name}` must be in [0, 1], got {low:.4g} to {high:.4g} with "
+                             f"{100 * share:.1f} % of the values more than {OVERSHOOT:g} outside (a resize's "
+                             "overshoot puts at most a third there): images normalised into [-1, 1] are normalised "
+                             "again; pass them in [0, 1]")
 
 
 def to_unit_float(images: Tensor) -> Tensor:

@@ -327,6 +327,24 @@ def test_a_dataset_without_poses_or_files_is_reused_saying_edits_are_not_detecte
     assert "decoding again" not in caplog.text and len(again) == 3
 
 
+def test_a_subset_of_the_same_length_but_other_samples_is_decoded_again(tmp_path, caplog):
+    # Subset(flight, range(0, 6)) then Subset(flight, range(6, 12)): no files listed, no poses(), the same count;
+    # the second got the first's images and poses, and the log said so only at the INFO level
+    data = [{"image": torch.full((3, 8, 8), 10 * i, dtype=torch.uint8), "name": f"img_{i:02d}",
+             "c2w": torch.eye(4, dtype=torch.float64)}
+            for i in range(12)]
+    for i, sample in enumerate(data):
+        sample["c2w"][0, 3] = float(i)  # 1 m apart along x
+    path = tmp_path / "cache.pt"
+    ImageCache.from_dataset(torch.utils.data.Subset(data, range(0, 6)), (8, 8), path=path)
+    with caplog.at_level(logging.INFO, logger="topoloc.data"):
+        second = ImageCache.from_dataset(torch.utils.data.Subset(data, range(6, 12)), (8, 8), path=path)
+    assert "was built from other images (other samples" in caplog.text
+    assert second.names == [f"img_{i:02d}" for i in range(6, 12)]
+    assert second.poses()[:, 0, 3].tolist() == [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+    assert int(second.images[0, 0, 0, 0]) == 60
+
+
 def test_a_dataset_without_poses_of_another_length_is_decoded_again(tmp_path, caplog):
     path = tmp_path / "cache.pt"
     ImageCache.from_dataset(_samples(3), (8, 8), path=path)

@@ -114,8 +114,9 @@ class ImageCache:
                 count, the poses (when the dataset has ``poses()``) and, when the dataset lists its
                 files (``image_paths``, as `TopoFlight` and `FlightCollection` do), each file's
                 path, size and modification time, the dataset's domain, read size and transform.
-                A dataset without ``image_paths`` cannot be checked for edited images: the log says
-                so when its cache is reused. A torch file that cannot be read (truncated, corrupt)
+                A dataset without ``image_paths`` (a torch ``Subset``) cannot be checked for edited
+                images: its first, middle and last samples are read and their names and poses compared,
+                and a warning says so when its cache is reused. A torch file that cannot be read (truncated, corrupt)
                 or an empty file is decoded again with a log line; any other file that is not an
                 `ImageCache` (not a torch file at all, or a torch file of Python objects such as a
                 pickled model) is refused (ValueError), not overwritten.
@@ -147,8 +148,8 @@ class ImageCache:
             why = _why_stale(cached, dataset, size, key)
             if why is None:
                 if key is None:
-                    log.info("ImageCache: reusing %s; %s lists no image files, so edited images are not "
-                             "detected", path, type(dataset).__name__)
+                    log.warning("ImageCache: reusing %s; %s lists no image files, so edited images are not "
+                                "detected", path, type(dataset).__name__)
                 return cached.to(_resolve_cache_device(device, cached.nbytes))
             log.warning("ImageCache: %s was built from other images (%s); decoding again", path, why)
         if len(dataset) == 0:
@@ -361,11 +362,31 @@ def _why_stale(cached: ImageCache, dataset: Any, size: tuple[int, int], key: str
         return f"{len(cached)} images, now {len(dataset)}"
     if not _same_poses(cached, dataset):
         return "other poses"
+    if key is None and not callable(getattr(dataset, "poses", None)) and not _same_samples(cached, dataset):
+        # a Subset or ConcatDataset: no files listed, no poses()
+        return "other samples (names or poses of the first, middle and last)"
     saved = getattr(cached, "source_key", None)
     if key is not None and saved != key:
         return ("other image files, domain, or edited images" if saved is not None
                 else "a cache file without the record of its image files")
     return None
+
+
+def _same_samples(cache: ImageCache, dataset: Any) -> bool:
+    """Whether the first, middle and last samples of ``dataset`` have the cache's names and poses (three
+    samples read): a dataset that lists no files and has no ``poses()`` (a torch ``Subset`` of a flight) was
+    told from another of its length by nothing else."""
+    for i in sorted({0, len(cache) // 2, len(cache) - 1}):
+        try:
+            sample = dataset[i]
+        except Exception:  # noqa: BLE001 - an unreadable sample: decode again, where its error is named
+            return False
+        c2w = sample.get("c2w") if isinstance(sample, dict) else None
+        if c2w is None or not np.allclose(np.asarray(c2w, dtype=np.float64), cache.poses()[i], rtol=0, atol=1e-9):
+            return False
+        if "name" in sample and str(sample["name"]) != cache.names[i]:
+            return False
+    return True
 
 
 def _same_poses(cache: ImageCache, dataset: Any) -> bool:

@@ -247,3 +247,27 @@ def test_a_reference_that_is_not_a_rotation_or_not_finite_is_refused_saying_whic
 def test_fit_refuses_a_single_pose_without_its_batch_axis():
     with pytest.raises(ValueError, match=r"c2w_n44: expected a non-empty batch of shape \(N, 4, 4\), got \(4, 4\)"):
         PoseNormalizer.fit(np.eye(4))
+
+
+@pytest.mark.parametrize("block, det, gram", [
+    (np.diag([1.0, 1.0, -1.0]), "-1", "0"),  # a reflection: ENU and NED mixed up; its round trip was off by 2
+    (2.0 * np.eye(3), "8", "3"),  # a scaled rotation: off by 1
+    (np.zeros((3, 3)), "0", "1"),  # it even gave a reference rotation
+])
+def test_fit_refuses_blocks_that_are_not_rotations(block, det, gram):
+    poses = np.repeat(np.eye(4)[None], 4, axis=0)
+    poses[2, :3, :3] = block
+    with pytest.raises(ValueError, match=rf"^c2w_n44: expected rotations .*; 1 pose\(s\) are not, the first pose 2 "
+                                         rf"\(determinant {det}, \|R\^T R - I\| up to {gram}\)"):
+        PoseNormalizer.fit(poses)
+
+
+def test_an_axis_that_hardly_varies_is_raised_to_a_hundredth_of_the_largest():
+    # a flight at one height (EPFL-2020-11-11-planned: z std 0.05 m against 71 m): 1 m of height error weighed as
+    # much as 1,400 m across in the loss. By hand: x = +-100 m (std 100), y = +-10 m (std 10), z = +-0.05 m (std
+    # 0.05) -> z raised to 1 m, y kept.
+    poses = np.repeat(np.eye(4)[None], 2, axis=0)
+    poses[:, :3, 3] = [[100.0, 10.0, 0.05], [-100.0, -10.0, -0.05]]
+    with pytest.warns(UserWarning, match=r"hardly vary along z 0.05 m \(the largest axis: 100 m\); raised to 1 m"):
+        normalizer = PoseNormalizer.fit(poses)
+    assert normalizer.std_m == pytest.approx((100.0, 10.0, 1.0))

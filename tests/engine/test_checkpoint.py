@@ -277,8 +277,9 @@ def _write(path, model_kwargs=KWARGS, model=None):
     """A checkpoint of an untrained tiny AtLoc (weights of ``model``, else of one built from KWARGS)."""
     torch.manual_seed(0)
     model = model if model is not None else create_model("atloc_resnet18", **KWARGS)
-    normalizer = PoseNormalizer.fit(torch.eye(4, dtype=torch.float64).repeat(3, 1, 1) +
-                                    torch.arange(3.0, dtype=torch.float64)[:, None, None])
+    poses = torch.eye(4, dtype=torch.float64).repeat(3, 1, 1)
+    poses[:, :3, 3] = torch.arange(3.0, dtype=torch.float64)[:, None]  # 0, 1, 2 m along each axis
+    normalizer = PoseNormalizer.fit(poses)
     cfg = TrainConfig(model="atloc_resnet18", model_kwargs=KWARGS, image_size=(32, 48), device="cpu")
     state = {"model_name": "atloc_resnet18", "model_kwargs": model_kwargs, "model_state": model.state_dict(),
              "normalizer": normalizer.state_dict(), "config": cfg.to_dict()}

@@ -10,6 +10,8 @@ model's target vector and back, and is stored in every checkpoint through
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +36,10 @@ ROTATION_CODES = {"6d": 6, "quat": 4, "log_quat": 3}
 
 #: A per-axis standard deviation below this (metres) is replaced by 1: the axis is only centred.
 MIN_STD_M = 1e-6
+#: A per-axis standard deviation below this share of the largest axis's is raised to it (with a warning): a flight
+#: flown at one height (EPFL-2020-11-11-planned: 0.05 m against 71 m) made 1 m of height error weigh as much as
+#: 1,400 m of horizontal error in the loss, and put test heights a few metres off in codes of hundreds.
+MIN_STD_SHARE = 0.01
 
 
 def _as_c2w(x, name: str) -> torch.Tensor:
@@ -122,7 +128,9 @@ class PoseNormalizer:
     def fit(cls, c2w_n44, rotation_reference: str = "mean", rotation: str = "6d") -> "PoseNormalizer":
         """Statistics of the training poses (numpy or torch, camera-to-world, metres).
 
-        An axis along which every training pose has the same coordinate gets std 1 (only centred).
+        An axis along which every training pose has the same coordinate gets std 1 (only centred); one whose std
+        is below 1 % of the largest axis's is raised to that, with a warning (a flight flown at one height).
+        Rotations that are not rotations (a reflection, a scaled matrix) are refused, naming the first pose.
 
         Args:
             c2w_n44: the training poses.
@@ -142,8 +150,22 @@ class PoseNormalizer:
             bad = np.flatnonzero(~np.isfinite(part.reshape(len(part), -1)).all(axis=1))
             if bad.size:  # a NaN rotation was "SVD did not converge" in the chordal mean
                 raise ValueError(f"c2w_n44: expected finite {what}, pose {bad[0]} holds NaN or inf")
+        rot = c2w[:, :3, :3]
+        gram_error = np.abs(np.swapaxes(rot, -1, -2) @ rot - np.eye(3)).max(axis=(1, 2))
+        bad = np.flatnonzero((gram_error > 1e-3) | (np.linalg.det(rot) < 0))
+        if bad.size:  # a reflection (ENU and NED mixed) or a scaled matrix decoded to other poses
+            raise ValueError(f"c2w_n44: expected rotations in the upper-left 3 x 3 blocks (orthonormal, determinant "
+                             f"+1); {bad.size} pose(s) are not, the first pose {bad[0]} (determinant "
+                             f"{np.linalg.det(rot[bad[0]]):.4g}, |R^T R - I| up to {gram_error[bad[0]]:.3g})")
         std = t.std(axis=0)
         std = np.where(std < MIN_STD_M, 1.0, std)
+        floor = MIN_STD_SHARE * float(std.max())
+        if (std < floor).any():
+            axes = [f"{'xyz'[i]} {std[i]:.3g} m" for i in np.flatnonzero(std < floor)]
+            warnings.warn(f"PoseNormalizer.fit: the training positions hardly vary along {', '.join(axes)} (the "
+                          f"largest axis: {std.max():.3g} m); raised to {floor:.3g} m ({MIN_STD_SHARE:.0%} of it), "
+                          "so that an error along it does not outweigh the others in the loss", stacklevel=2)
+            std = np.maximum(std, floor)
         if rotation_reference not in ("mean", "identity"):
             raise ValueError(f"rotation_reference: expected 'mean' or 'identity', got {rotation_reference!r}")
         reference = None

@@ -42,6 +42,19 @@ def test_float_image_is_refused_by_name(tmp_path):
     assert "8- or 16-bit" in check_image(path)
 
 
+def test_a_32_bit_integer_tiff_is_refused_even_with_small_values(tmp_path):
+    # its values fit 16 bits, so it was read as a 16-bit image: 200 became 200 / 257 = 1
+    path = tmp_path / "int32.tif"
+    Image.fromarray(np.full((5, 5), 200, dtype=np.int32)).save(path)
+    with pytest.raises(ValueError, match=r"int32.tif: a mode I \(int32\) image of 32 bits per sample; expected an 8- "
+                                         r"or 16-bit"):
+        read_rgb(path)
+    assert "32 bits per sample" in check_image(path)
+    sixteen = tmp_path / "uint16.tif"  # a 16-bit TIFF of the same values is read: 200 / 257 rounds to 1
+    Image.fromarray(np.full((5, 5), 200, dtype=np.uint16)).save(sixteen)
+    assert int(read_rgb(sixteen)[0, 0, 0]) == 1
+
+
 def _swapped_lat_lon_rows(n: int) -> np.ndarray:
     """Comballaz positions converted to ECEF with latitude and longitude swapped (pyproj, independent)."""
     to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)

@@ -84,8 +84,11 @@ def _to_8bit(img: Image.Image, path: Path | str, expected: str = "expected an 8-
     if img.mode not in _WIDE_MODES:
         return img
     arr = np.asarray(img)
-    if img.mode == "F" or (img.mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535)):
-        raise ValueError(f"{path}: a mode {img.mode} ({arr.dtype}) image; {expected}")
+    bits = getattr(img, "tag_v2", {}).get(258, ()) if img.format == "TIFF" else ()  # BitsPerSample
+    if (img.mode == "F" or (img.mode == "I" and arr.size and (arr.min() < 0 or arr.max() > 65535))
+            or any(b > 16 for b in bits)):  # a 32-bit TIFF of small values was read as a 16-bit one
+        raise ValueError(f"{path}: a mode {img.mode} ({arr.dtype}) image"
+                         + (f" of {max(bits)} bits per sample" if bits else "") + f"; {expected}")
     grey = np.rint(arr.astype(np.float64) / 257.0).astype(np.uint8)
     return Image.fromarray(grey, "L")
 

@@ -68,9 +68,11 @@ class PoseNormalizer:
     Why the 6D default: in a local ENU frame with OpenCV camera axes, a camera looking straight
     down is a 180 deg rotation (yaw 0: ``diag(1, -1, -1)``, quaternion ``(0, 1, 0, 0)``), exactly
     on the w = 0 boundary where the log-quaternion flips sign. :meth:`fit` takes ``R0`` as the
-    chordal mean of the training rotations, which moves that boundary as far from the training
-    views as it can go, but TOPO flights cover every heading, so some views always sit near it and
-    near-identical images get log-quaternion codes far apart. The 6D code has no such boundary.
+    chordal mean of the training rotations, which moves that boundary away from the training views
+    where their rotations cluster. TOPO flights cover every heading, though, so some views always sit
+    near it and near-identical images get log-quaternion codes far apart; and for headings spread
+    evenly the mean is ill-defined (for ``comballaz-LHS`` dropping one pose of 30,000 turns it by
+    3.4 deg; it is stored with the model, so results stay consistent). The 6D code has no boundary.
 
     Args:
         mean_m: per-axis mean translation of the training poses, metres, in the dataset's frame.

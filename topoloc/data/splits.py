@@ -11,8 +11,11 @@ to val, the rest to test. Hence:
   file (or any subset of its rows) give every row the same split;
 - the fractions are exact over blocks, and the hash is version-independent (no RNG stream);
 - ``block=1`` is an independent random split (right for Latin-hypercube poses); ``block > 1``
-  keeps runs of consecutive frames of a real flight together, so that near-duplicate neighbouring
-  frames do not leak between train and test.
+  keeps runs of consecutive frames of a real flight together, so that fewer near-duplicate
+  neighbouring frames leak between train and test: only the frames on either side of a boundary
+  between blocks of two splits do (rows 49 and 50 of ``comballaz-2020-11-06-piloted`` are 0.75 m and
+  0.6 deg apart), and a flight that passes the same place twice (the planned flight's lines) puts
+  views of it in both. For a test set no training view is near, test on another flight.
 """
 
 from __future__ import annotations

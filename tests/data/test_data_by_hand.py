@@ -186,3 +186,19 @@ def test_portrait_jpeg_read_at_size_matches_full_decode(tmp_path):
     got = _images.read_rgb(p, (200, 100)).permute(1, 2, 0).numpy().astype(np.int16)
     assert got.shape == (200, 100, 3)
     assert np.abs(got - ref).max() <= 2
+
+
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_a_large_jpeg_read_small_is_the_full_decode_resized_bilinearly(tmp_path, scale):
+    # read_rgb drafted a JPEG straight to the target: the decoder's box filter did the reduction and its padded
+    # last block shifted the picture (a 477-row photo: up to 0.75 px), 2 grey levels off on average and 10 at
+    # most on this smooth picture. The reference: PIL's full decode, resized with its antialiased bilinear filter.
+    y, x = np.mgrid[0:477, 0:720]
+    grey = (128 + 100 * np.sin(x / 40.0) * np.cos(y / 30.0)).clip(0, 255).astype(np.uint8)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(np.stack([grey, grey[::-1], 255 - grey], -1)).save(path, quality=95)
+    h, w = 477 // scale, 720 // scale
+    got = _images.read_rgb(path, (h, w)).permute(1, 2, 0).numpy().astype(int)
+    with Image.open(path) as full:
+        expected = np.asarray(full.convert("RGB").resize((w, h), Image.Resampling.BILINEAR)).astype(int)
+    assert np.abs(got - expected).max() <= 1

@@ -21,7 +21,9 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
     """An image file as an RGB uint8 tensor; an alpha channel is dropped (not composited).
 
     Resizing uses PIL's antialiased bilinear filter; large JPEGs are first decoded at a reduced
-    scale (``draft``) no smaller than the target.
+    scale (``draft``) no smaller than twice the target (as Pillow's ``thumbnail`` does: drafting to the
+    target itself left the reduction to the decoder's box filter, 4.7 grey levels from the bilinear
+    filter on average, up to 107 where the height does not halve evenly).
 
     Shape:
         -> (3, H, W)
@@ -35,16 +37,18 @@ def read_rgb(path: Path, image_size=None) -> torch.Tensor:
         raise FileNotFoundError(f"{path}: image file not found")
     try:
         with Image.open(path) as src:
+            box = None  # the part of a drafted image that holds the picture (its last block may be padding)
             if image_size is not None:
                 h, w = output_size((src.height, src.width), image_size)
                 if src.format == "JPEG":
-                    src.draft("RGB", (w, h))
+                    drafted = src.draft("RGB", (2 * w, 2 * h))
+                    box = drafted[1] if drafted is not None else None
             else:
                 h, w = src.height, src.width
             img = _to_8bit(src, path)
             img = img.convert("RGB")
             if (img.height, img.width) != (h, w):
-                img = img.resize((w, h), Image.Resampling.BILINEAR)
+                img = img.resize((w, h), Image.Resampling.BILINEAR, box=box)
             arr = np.asarray(img, dtype=np.uint8)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
         raise ValueError(f"{path}: could not read the image ({err}); expected {READABLE}") from err

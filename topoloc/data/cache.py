@@ -29,6 +29,9 @@ from topoloc.image_size import parse_image_size
 __all__ = ["ImageCache", "UnreadableCacheError", "as_cache", "check_dataset", "resize_uint8"]
 
 _FORMAT = "topoloc.ImageCache/1"
+#: How images are decoded, in every cache key: a change of it rebuilds the caches made before (2026-12-07: large
+#: JPEGs drafted to twice the target, then resized bilinearly).
+_DECODER = "draft-2x"
 
 log = logging.getLogger("topoloc.data")
 
@@ -135,7 +138,7 @@ class ImageCache:
             RuntimeError: the same for any other error the dataset raised (a bug, not the data).
         """
         size = _check_size(image_size)
-        key = source_key(dataset, size, _FORMAT)
+        key = source_key(dataset, size, f"{_FORMAT}|{_DECODER}")
         cached = None
         if path is not None:  # this file's writes killed before they ended (the whole cache, each), nothing else
             remove_stale_writes(Path(path).parent, Path(path).name)

@@ -161,12 +161,15 @@ def test_a_missing_subcommand_flag_or_flight_is_refused_before_any_work(tmp_path
     ("localise", ["--checkpoint", "c.pt", "p.jpg", "--out", "a.csv"]),
 ])
 def test_device_is_auto_cpu_or_cuda_as_its_help_says(tmp_path, monkeypatch, capsys, name, argv):
+    import torch
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # 'cuda' is parsed where there is one
     assert [build_parser().parse_args([name, *argv, *device]).device for device in ([], ["--device", "cpu"],
             ["--device", "cuda"])] == ["auto", "cpu", "cuda"]
     with pytest.raises(SystemExit):
         build_parser().parse_args([name, *argv, "--device", "gpu"])
-    assert "argument --device: invalid choice: 'gpu'" in capsys.readouterr().err
+    assert "argument --device: expected 'auto', 'cpu', 'cuda' or a torch.device, got 'gpu'" in capsys.readouterr().err
 
 
 def test_demo_flags_reach_run_demo_with_the_defaults_of_its_help(tmp_path, monkeypatch, capsys):
@@ -237,3 +240,28 @@ def test_print_warnings_prints_each_on_stderr_but_the_skipped(capsys):
     assert (out.out, out.err) == ("", "warning: frame: the checkpoint has none\n")
     print_warnings(caught)
     assert capsys.readouterr().err.count("warning: ") == 2
+
+
+@pytest.mark.parametrize("args, flag", [
+    # each led with the library's name of the value (device:, TrainConfig.device:, output, recipe, the file)
+    (["render", "--out", "{tmp}/r", "--flights", "comballaz-2020-11-06-planned:2", "--device", "cuda"],
+     "argument --device: 'cuda' asked for but no CUDA device is available"),
+    (["train", "--config", "recipes/synthetic_only.yaml", "--device", "cuda"],
+     "argument --device: 'cuda' asked for but no CUDA device is available"),
+    (["localise", "--checkpoint", "{tmp}/nope.pt", "{tmp}", "--out", "{tmp}/o.txt"],
+     "--out '{tmp}/o.txt': unknown suffix '.txt'"),
+    (["poses", "corridor", "--flight", "{tmp}/nope.npy", "--count", "3", "--out", "{tmp}/x.npy"],
+     "--flight: {tmp}/nope.npy: pose file not found"),
+    (["render", "--poses", "{tmp}/nope.npy", "--name", "comballaz-x", "--out", "{tmp}/r"],
+     "--poses: {tmp}/nope.npy: pose file not found"),
+])
+def test_errors_lead_with_the_flag_given(tmp_path, capsys, monkeypatch, args, flag):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on this CPU machine, on any machine
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(tmp=tmp_path) for a in args])
+    assert exc.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.split(": error: ", 1)[1].startswith(flag.format(tmp=tmp_path)), line

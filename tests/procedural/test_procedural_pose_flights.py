@@ -184,7 +184,7 @@ def test_cli_poses_flags_have_help_and_bad_arguments_exit_2_naming_them(tmp_path
         (["lhs", "--flight", planned, "--area", "comballaz", "--count", "3", "--out", out], "--flight / --area"),
         (["lhs", "--flight", planned, "--count", "3", "--out", out, "--margin", "inf"], "--margin"),
         (["corridor", "--flight", str(tmp_path / "missing.npy"), "--count", "3", "--out", out],
-         f"{tmp_path / 'missing.npy'}: pose file not found"),
+         f"--flight: {tmp_path / 'missing.npy'}: pose file not found"),
     ]:
         with pytest.raises(SystemExit) as info:
             main(["poses", *argv])

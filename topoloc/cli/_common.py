@@ -16,7 +16,8 @@ __all__ = ["CHECKPOINT_FLAGS", "GEOID_OFFSET_HELP_M", "data_root", "device_arg",
 #: The library's names of the arguments that the checkpoint subcommands (evaluate, saliency, localise, export)
 #: set with these flags; an error leading with the name is printed with the flag (`topoloc.cli.app.main`).
 CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "load_checkpoint": "--checkpoint", "out_dir": "--out",
-                    "flights": "--flights", "frame": "--frame", "batch_size": "--batch-size", "root": "--data"}
+                    "flights": "--flights", "flight": "--flights", "frame": "--frame", "batch_size": "--batch-size",
+                    "root": "--data"}
 
 
 #: The default of --geoid-offset (localise, export) as its help gives it (`topoloc.data.exif.DEFAULT_GEOID_OFFSET_M`,
@@ -26,7 +27,7 @@ GEOID_OFFSET_HELP_M = 49.5
 
 def device_arg(p: argparse.ArgumentParser) -> None:
     """Adds ``--device auto | cpu | cuda`` (default auto) to a subcommand's parser."""
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", type=torch_device,
                    help="where to run: auto (CUDA when available), cpu or cuda (default: auto)")
 
 

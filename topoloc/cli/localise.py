@@ -92,5 +92,5 @@ def add(sub) -> argparse.ArgumentParser:
                    help="first re-estimate the model's batch-norm statistics on these photos (AdaBN: unsupervised "
                         "adaptation to their season, light and camera; pass one flight's photos together)")
     device_arg(p)
-    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "geoid_offset_m": "--geoid-offset"})
+    p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "geoid_offset_m": "--geoid-offset", "output": "--out"})
     return p

@@ -53,7 +53,10 @@ def _flight_rows(name: str) -> np.ndarray:
     if name in list_presets():
         return load_preset(name)
     if name.endswith(".npy") or Path(name).is_file():
-        return load_pose_file(name)
+        try:
+            return load_pose_file(name)
+        except (OSError, ValueError) as err:  # "x.npy: pose file not found": the file is --flight's
+            raise type(err)(f"--flight: {err}") from err
     raise ValueError(f"--flight: expected a vendored preset (one of {list_presets()}) or a .npy pose file, "
                      f"got {name!r}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import non_negative_int, out_dir
+from topoloc.cli._common import device_arg, non_negative_int, out_dir
 
 __all__ = ["add"]
 
@@ -51,8 +51,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--size", default="360x240", metavar="WxH",
                    help="image size in px; TOPO's native is 720x480 (default: %(default)s)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="world and image seed (default: %(default)s)")
-    p.add_argument("--device", default="auto", choices=("cpu", "cuda", "auto"),
-                   help="render device (default: %(default)s)")
+    device_arg(p)
     p.add_argument("--batch-size", type=int, default=16, help="images rendered together (default: %(default)s)")
     p.add_argument("--depth", action="store_true",
                    help="also write <stem>_depth.npy (float32 m along the optical axis)")
@@ -90,7 +89,10 @@ def _run(args) -> int:
                              f"the default ({_DEFAULT_FLIGHTS})")
         flights += parse_flights(args.flights if args.flights is not None else _DEFAULT_FLIGHTS)
     if args.poses is not None:
-        flights.append(pose_flight(args.name, args.poses, photos_like=args.photos_like))
+        try:
+            flights.append(pose_flight(args.name, args.poses, photos_like=args.photos_like))
+        except FileNotFoundError as err:  # "x.npy: pose file not found": the file is --poses'
+            raise FileNotFoundError(f"--poses: {err}") from err
     done = render_flights(
         args.out, flights, size=args.size, seed=args.seed, device=args.device,
         batch_size=args.batch_size, progress=not args.no_progress, depth=args.depth,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from topoloc._paths import not_a_checkpoint_file
+from topoloc.cli._common import torch_device
 
 __all__ = ["add"]
 
@@ -55,7 +56,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--init-from", metavar="CHECKPOINT", default=None,
                    help="start from another run's weights (its last.pt or best.pt; the same model): a fine-tune "
                         "(train.init_from)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None, type=torch_device,
                    help="override train.device: auto (CUDA when available), cpu or cuda")
     p.set_defaults(func=_run)
     return p

@@ -38,10 +38,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def add(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a recipe YAML, then evaluate it and write its report",
-                       description="Train, evaluate and report one recipe (see recipes/*.yaml): the data section "
-                                   "names the flights, the train section any TrainConfig field.")
+                       description="Train, evaluate and report one recipe (see recipes/*.yaml in the source "
+                                   "repository): the data section names the flights, the train section any "
+                                   "TrainConfig field.")
     p.add_argument("--config", required=True, metavar="YAML",
-                   help="recipe file with data / train / evaluate sections, e.g. recipes/synthetic_augmented.yaml")
+                   help="recipe file with data / train / evaluate sections, e.g. the source repository's "
+                        "recipes/synthetic_augmented.yaml")
     p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
                    help="dotted overrides parsed as YAML, e.g. train.epochs=5 data.root=/data/topo")
     p.add_argument("--resume", action="store_true",

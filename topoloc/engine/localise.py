@@ -364,7 +364,7 @@ def localise(
         if len(held) < ADABN_FEW_PHOTOS:
             warnings.warn(f"adabn: batch-norm statistics of {len(held)} photo(s) only are noisy; pass the photos of "
                           f"a whole flight together (topoloc measured AdaBN on 150-447 photos per flight, "
-                          "docs/RESULTS.md)", stacklevel=2)
+                          "docs/RESULTS.md of the source repository)", stacklevel=2)
         images = torch.stack(held)
         adapted = adapt_batchnorm(model, _cache(images), batch_size=max(2, batch_size), device=model_device,
                                   image_size=size)

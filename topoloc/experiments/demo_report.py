@@ -100,7 +100,8 @@ def check_aims(evaluations: dict[str, Any], preset: str) -> str:
     if any(not c["met"] for name, c in as_trained.items() if name.startswith(("b2", "b3"))):
         blocks.append("b2 and b3 ask the render-trained run to localise the photos almost as well as the renders: "
                       "about what a model trained on the photos' own appearance does, which "
-                      "`recipes/in_domain_ceiling.yaml` measures (Mini-Comballaz only; docs/RESULTS.md).")
+                      "`recipes/in_domain_ceiling.yaml` of the source repository measures (Mini-Comballaz only; "
+                      "its docs/RESULTS.md).")
     return "\n\n".join(blocks)
 
 

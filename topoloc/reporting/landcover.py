@@ -122,7 +122,8 @@ def landcover_section(
                    "of nearly equal size by the share of each common land-cover class in view (from the synthetic "
                    f"render's semantic map at each pose), median m / deg per {group}, least of the class first. A "
                    f"class whose real error rises across its {group}s while the synthetic one does not is one the "
-                   "augmentations do not cover (docs/RESULTS.md: the leafless deciduous forest). Views with the "
+                   "augmentations do not cover (docs/RESULTS.md of the source repository: the leafless deciduous "
+                   "forest). Views with the "
                    f"same share stay in one {group}: a class absent from many views has a larger first {group}"
                    + (f" (`{Path(csv_path).name}` gives each {group}'s images)." if csv_path is not None else "."))
         if skipped:

@@ -86,8 +86,11 @@ def test_required_flags_and_bad_input(tmp_path, capsys):
     ("export", ["--checkpoint", "c.pt", "--out", "{file}/m.onnx"], "'{file}/m.onnx': '{file}' is a file, not a folder"),
     ("export", ["--checkpoint", "c.pt", "--out", "{folder}"], "expected a file name, '{folder}' is a folder"),
     ("export", ["--checkpoint", "c.pt", "--out", "{folder}/new/"], "expected a file name, '{folder}/new/' is a folder"),
+    # a folder after --out is most often photos given after it: said so (it was "expected a file name")
     ("localise", ["--checkpoint", "c.pt", "x.jpg", "--out", "a.csv", "{folder}"],
-     "expected a file name, '{folder}' is a folder"),
+     "'{folder}' is a folder, not an output file (.csv, .geojson, .kml); photos and photo folders go before --out"),
+    ("localise", ["--checkpoint", "c.pt", "--out", "a.csv", "{folder}"],
+     "'{folder}' is a folder, not an output file (.csv, .geojson, .kml); photos and photo folders go before --out"),
 ])
 def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(tmp_path, capsys, command, args, want):
     (tmp_path / "taken.npy").write_bytes(b"")

@@ -15,6 +15,14 @@ __all__ = ["add"]
 
 
 
+def _out_name(value: str) -> str:
+    """``--out``'s type: `out_file`, and a folder among its names said to be photos given after it."""
+    if os.path.isdir(value):
+        raise argparse.ArgumentTypeError(f"{value!r} is a folder, not an output file (.csv, .geojson, .kml); photos "
+                                         "and photo folders go before --out, which takes every name after it")
+    return out_file(value)
+
+
 def _check_order(args: argparse.Namespace) -> None:
     """Photos named after ``--out`` (which takes every name after it) are refused with that said."""
     from topoloc.evaluation.gis import GIS_FORMATS
@@ -76,7 +84,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("photos", nargs="*", metavar="PHOTO",  # "*": a missing one is refused in _run, with a hint
                    help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted); "
                         "at least one, before --out")
-    p.add_argument("--out", required=True, nargs="+", type=out_file, metavar="FILE",
+    p.add_argument("--out", required=True, nargs="+", type=_out_name, metavar="FILE",
                    help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth); "
                         "takes every name after it; an existing file is replaced, missing folders are made")
     p.add_argument("--frame", default=None, metavar="ORIGIN",

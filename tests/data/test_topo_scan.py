@@ -164,6 +164,20 @@ def test_check_images_compares_the_sizes_of_the_photos_read(tmp_path, make_topo_
         TopoFlight(tmp_path, PLANNED, domain="real", check_images=True)
 
 
+def test_check_images_warns_of_photos_with_an_exif_orientation(tmp_path, make_topo_flight):
+    # topoloc localise warned of them; training on the same photos read them as stored without a word
+    make_topo_flight(tmp_path, PLANNED, n_rows=4)
+    photo = sorted((tmp_path / f"{PLANNED}-real").glob("*.JPG"))[1]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 deg clockwise to display" (EXIF 2.3, tag 274)
+    with Image.open(photo) as img:
+        img.convert("RGB").save(photo, exif=exif)
+    with pytest.warns(UserWarning, match=rf"TopoFlight {PLANNED} \(real\): 1 image\(s\) carry an EXIF Orientation "
+                                         rf"other than 1 \(first: .*{photo.name}: 6\); their pixels are used as "
+                                         r"stored"):
+        TopoFlight(tmp_path, PLANNED, domain="real", check_images=True)
+
+
 # ------------------------------------------------------------------------------------ samples
 def test_a_split_carries_the_pose_rows_of_its_own_images(tmp_path, make_topo_flight, row_of_image):
     folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=40, size_hw=(2, 2))

@@ -11,7 +11,8 @@ from PIL import Image, UnidentifiedImageError
 from topoloc.data._arrays import load_npy
 from topoloc.image_size import output_size, parse_image_size
 
-__all__ = ["parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image", "image_hw"]
+__all__ = ["EXIF_ORIENTATION", "parse_image_size", "output_size", "read_rgb", "read_semantics", "check_image",
+           "image_header"]
 
 #: What an unreadable image file was expected to be (PIL reads these; `topoloc localise` collects them all).
 READABLE = "a readable image file (PNG, JPEG, TIFF, BMP or WebP)"
@@ -97,10 +98,19 @@ def _to_8bit(img: Image.Image, path: Path | str, expected: str = "expected an 8-
     return Image.fromarray(grey, "L")
 
 
-def image_hw(path: Path) -> tuple[int, int]:
-    """(H, W) of an image file in pixels, from its header (no decode)."""
+#: The EXIF tag of the image's display orientation (1 upright; 3, 6, 8 rotated; 2, 4, 5, 7 mirrored).
+EXIF_ORIENTATION = 0x0112
+
+
+def image_header(path: Path) -> tuple[tuple[int, int], int]:
+    """``((H, W), orientation)`` of an image file from its header (no decode): its size in pixels as stored and
+    its EXIF ``Orientation`` (1 when it has none)."""
     with Image.open(path) as img:
-        return img.height, img.width
+        try:
+            orientation = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
+        except (ValueError, TypeError, OSError):  # a malformed EXIF block: the pixels as stored
+            orientation = 1
+        return (img.height, img.width), orientation
 
 
 def check_image(path: Path) -> str | None:

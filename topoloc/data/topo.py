@@ -29,7 +29,7 @@ from topoloc._flags import check_flag
 from topoloc._paths import hidden
 from topoloc.geodesy import LocalFrame, area_frame, implausible_heights
 from topoloc.data._arrays import load_npy
-from topoloc.data._images import check_image, image_hw, parse_image_size, read_rgb, read_semantics
+from topoloc.data._images import check_image, image_header, parse_image_size, read_rgb, read_semantics
 from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform, flights_like
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
@@ -228,7 +228,7 @@ class TopoFlight(PosedImages):
         self._report(problems)
         if check_images:
             for store in read:
-                self._warn_mixed_sizes([store[r] for r in rows.tolist()])
+                self._warn_headers([store[r] for r in rows.tolist()])
         block = default_split_block(self.flight) if split_block is None else split_block
         keep = split_rows(rows, n_rows, split, split_fractions, split_seed, block)
         if not isinstance(split, str):
@@ -364,10 +364,20 @@ class TopoFlight(PosedImages):
                           f"{pic_names[missing[0]]!r})", stacklevel=3)
         return real
 
-    def _warn_mixed_sizes(self, paths: list[Path]) -> None:
+    def _warn_headers(self, paths: list[Path]) -> None:
+        """Warn of images of several sizes, and of photos whose EXIF Orientation asks for a rotation or a flip
+        (read as stored, as `topoloc.localise` reads them, which warns of them too)."""
         sizes: dict[tuple[int, int], list[Path]] = {}
+        turned: list[tuple[Path, int]] = []
         for path in paths:
-            sizes.setdefault(image_hw(path), []).append(path)
+            hw, orientation = image_header(path)
+            sizes.setdefault(hw, []).append(path)
+            if orientation != 1:
+                turned.append((path, orientation))
+        if turned:
+            warnings.warn(f"TopoFlight {self.flight} ({self.domain}): {len(turned)} image(s) carry an EXIF Orientation "
+                          f"other than 1 (first: {turned[0][0]}: {turned[0][1]}); their pixels are used as stored, "
+                          "not rotated, as topoloc localise reads photos", stacklevel=3)
         if len(sizes) > 1:
             each = ", ".join(f"{len(ps)} of {w}x{h} (e.g. {ps[0]})"
                              for (h, w), ps in sorted(sizes.items(), key=lambda kv: -len(kv[1])))

@@ -35,7 +35,7 @@ from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc._paths import hidden
 from topoloc._progress import maybe_bar
-from topoloc.data._images import pil_rgb, read_rgb
+from topoloc.data._images import EXIF_ORIENTATION, pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.adapt import adapt_batchnorm
@@ -57,7 +57,6 @@ DEFAULT_FRAME = "comballaz"
 GEOID_LIMIT_M = 120.0
 #: Relative aspect-ratio difference above which resizing warns that photos are stretched.
 ASPECT_TOLERANCE = 0.01
-_EXIF_ORIENTATION = 0x0112
 
 
 @dataclass
@@ -83,7 +82,7 @@ def read_photo(path: str | PathLike) -> tuple[Tensor, int]:
     image = read_rgb(Path(path))
     try:
         with Image.open(path) as img:
-            orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            orientation = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
     except Exception:  # noqa: BLE001 - unreadable EXIF: the pixels were read, treat as upright
         orientation = 1
     return image, orientation
@@ -105,7 +104,7 @@ def _tensor_photo(image: Tensor, name: str) -> _Photo:
 
 def _pil_photo(img: Image.Image, name: str, where: str) -> _Photo:
     def load() -> tuple[Tensor, int]:
-        orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        orientation = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
         return pil_rgb(img, where), orientation
 
     filename = getattr(img, "filename", "") or ""

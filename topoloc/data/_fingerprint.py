@@ -1,8 +1,8 @@
 """A dataset's fingerprint: what its decoded `ImageCache` is made of, so that a stale cache file is
 rebuilt.
 
-The fingerprint hashes the image files (resolved path, byte size, ``mtime_ns``), the dataset's class,
-domains, read size and sample transform. A transform is told by what can be seen from outside: a
+The fingerprint hashes the image files (resolved path, byte size, ``mtime_ns`` and ``ctime_ns``), the
+dataset's class, domains, read size and sample transform. A transform is told by what can be seen from outside: a
 function by its name and code, a `functools.partial` by its function and arguments, any other object by
 its settings (`settings_text`), never by a repr that holds a memory address (it changes from run to run).
 """
@@ -27,7 +27,8 @@ def source_key(dataset: Any, size: tuple[int, int], version: str) -> str | None:
     """A hash of what a dataset's cache is made of, or None when the dataset lists no image files.
 
     Hashes ``version`` (the cache file's format), the cached size, each image file's resolved path, byte
-    size and ``mtime_ns``, the dataset's class, domain(s), read size and transform.
+    size, ``mtime_ns`` and ``ctime_ns`` (an edit whose mtime was set back still changes it; so do ``chmod`` and
+    a rename, which then rebuild the cache), the dataset's class, domain(s), read size and transform.
     """
     paths = getattr(dataset, "image_paths", None)
     if paths is None:
@@ -40,7 +41,8 @@ def source_key(dataset: Any, size: tuple[int, int], version: str) -> str | None:
     for p in paths:
         try:
             st = os.stat(p)
-            h.update(f"\n{os.path.realpath(p)}|{st.st_size}|{st.st_mtime_ns}".encode())
+            # ctime too: `tar x`, `cp -p` and `touch -r` set an edited file's mtime back, not its ctime
+            h.update(f"\n{os.path.realpath(p)}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}".encode())
         except OSError:
             h.update(f"\n{p}|missing".encode())
     return h.hexdigest()

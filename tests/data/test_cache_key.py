@@ -196,6 +196,24 @@ def test_another_transform_of_the_same_name_is_decoded_again(tmp_path, make_topo
     assert torch.equal(after.images, second({"image": plain.images})["image"])
 
 
+_GAIN = 1
+
+
+def _brightened(sample):
+    return {**sample, "image": (sample["image"].int() * _GAIN).clamp(0, 255).to(torch.uint8)}
+
+
+def test_a_transform_reading_another_module_value_is_decoded_again(tmp_path, make_topo_flight, monkeypatch):
+    # its code, defaults and closure were the same: the cache of GAIN = 1 was reused for GAIN = 3
+    make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+    path = tmp_path / "cache.pt"
+    plain = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (16, 24))
+    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_brightened), (16, 24), path=path)
+    monkeypatch.setitem(globals(), "_GAIN", 3)
+    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS", transform=_brightened), (16, 24), path=path)
+    assert torch.equal(after.images, (plain.images.int() * 3).clamp(0, 255).to(torch.uint8))
+
+
 def test_the_same_transform_made_again_reuses_the_cache(tmp_path, make_topo_flight, monkeypatch):
     # a key that held an address (a closure's repr) would decode again in every new run
     make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)

@@ -49,9 +49,10 @@ def source_key(dataset: Any, size: tuple[int, int], version: str) -> str | None:
 
 
 def transform_key(transform: Any, depth: int = 0) -> str:
-    """What a sample transform does, as far as can be told from outside: a function by its name and code
-    (two lambdas share the name ``<lambda>``), a `functools.partial` by its function and arguments, a bound
-    method by its function and its object, any other object by `settings_text`."""
+    """What a sample transform does, as far as can be told from outside: a function by its name, code, defaults,
+    closure and the module-level values its code reads (two lambdas share the name ``<lambda>``), a
+    `functools.partial` by its function and arguments, a bound method by its function and its object, any other
+    object by `settings_text`."""
     if transform is None:
         return "None"
     if isinstance(transform, functools.partial):
@@ -62,9 +63,13 @@ def transform_key(transform: Any, depth: int = 0) -> str:
     code = getattr(transform, "__code__", None)
     if code is not None:
         cells = tuple(c.cell_contents for c in transform.__closure__ or () if _has_contents(c))
+        # the module-level values it reads (a GAIN = 3 at the top of a script), modules aside
+        scope = getattr(transform, "__globals__", {})
+        read = {n: scope[n] for n in code.co_names if n in scope and not inspect.ismodule(scope[n])}
         digest = hashlib.sha256(marshal.dumps(code)).hexdigest()[:16]
         return (f"{transform.__module__}.{transform.__qualname__}|{digest}|"
-                f"{settings_text(transform.__defaults__, depth + 1)}|{settings_text(cells, depth + 1)}")
+                f"{settings_text(transform.__defaults__, depth + 1)}|{settings_text(cells, depth + 1)}|"
+                f"{settings_text(read, depth + 1)}")
     return settings_text(transform, depth)
 
 

@@ -87,6 +87,8 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
     assert "| training fit (no augmentation) | synthetic | 50 |" in text  # 60 views, 6 blocks of 10: 5 train, 1 val
     assert "| validation (no augmentation) | synthetic | 10 |" in text
     assert "**Aims**" in text and "| comballaz-2021-03-27-winter | real |" in text
+    # 3 of each flight's poses: said (it gave the count alone, beside "the poses of real TOPO flights")
+    assert "comballaz-2020-11-06-planned synthetic (3 of 447 poses, evenly spaced)" in text
     # the predictions' frame and height datum: Comballaz's origin as CrossLoc gives it (46.3705 N, 7.065 E, 1410 m)
     assert "(46.370500 deg N, 7.065000 deg E, 1410.0 m ellipsoidal height)" in text
     assert "Split not computed for real (augmented (SimToReal)): 3 image(s), fewer than the 4 parts need" in text

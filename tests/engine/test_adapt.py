@@ -265,3 +265,45 @@ def test_a_negative_seed_and_no_image_are_refused_by_name():
         adapt_batchnorm(PooledBN(), _cache(_images(4)), seed=-1)
     with pytest.raises(ValueError, match="`data` has no image"):
         adapt_batchnorm(PooledBN(), _cache(_images(0)), image_size=(4, 5))
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_a_float64_model_gets_float64_statistics(monkeypatch, one_pass):
+    # both paths took each batch's statistics in float32: 1e-7 off numpy's float64 ones, not 1e-15
+    import topoloc.engine.adapt as adapt
+
+    if not one_pass:
+        monkeypatch.setattr(adapt, "ONE_PASS_BYTES", 0)  # the layer-by-layer path
+    images = _images(11, seed=3)
+
+    class PooledBN64(PooledBN):
+        def normalize(self, x):
+            return x.double()  # as a float64 AtLoc's prepare casts to its dtype
+
+    adapted = adapt_batchnorm(PooledBN64().double(), _cache(images), batch_size=4)
+    x = (images.numpy() / np.float32(255.0)).astype(np.float32).astype(np.float64)  # the model's float64 input
+    np.testing.assert_allclose(adapted.bn.running_var.numpy(), x.var(axis=(0, 2, 3), ddof=1), rtol=1e-12)
+    np.testing.assert_allclose(adapted.bn.running_mean.numpy(), x.mean(axis=(0, 2, 3)), rtol=1e-12)
+
+
+class VectorBN(PooledBN):
+    """The batch norm on the pooled vector: one value per channel and image."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm1d(3, affine=False)
+
+    def forward(self, x):
+        return torch.cat([self.scale * self.bn(x.mean((2, 3))), self.rot6d.expand(len(x), 6)], 1)
+
+
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_one_value_per_channel_is_refused_by_name(monkeypatch, one_pass):
+    # one image, a vector batch norm: one pass set the variance to NaN, the layer-by-layer path to 0
+    import topoloc.engine.adapt as adapt
+
+    if not one_pass:
+        monkeypatch.setattr(adapt, "ONE_PASS_BYTES", 0)
+    with pytest.raises(ValueError, match=r"^data: AdaBN needs at least 2 values per channel at every batch-norm "
+                                         r"layer; BatchNorm1d\(3.*\) sees 1 over all the images"):
+        adapt_batchnorm(VectorBN(), _cache(_images(1)), batch_size=4)

@@ -41,3 +41,28 @@ def test_a_checkpoint_path_or_load_models_triple_given_as_the_model_is_named(tin
     t_m, r_deg = pose_errors(predict(model, data, normalizer).numpy(), data.poses())
     np.testing.assert_allclose(result.model.translation_m, t_m, rtol=0, atol=1e-9)
     np.testing.assert_allclose(result.model.rotation_deg, r_deg, rtol=0, atol=1e-9)
+
+
+def test_each_layer_keeps_its_own_mode_and_no_image_is_refused_by_name():
+    # predict put back model.train(was_training), which set every frozen batch-norm layer (eval inside a model in
+    # training) to train; an empty cache ended in "torch.cat(): expected a non-empty list of Tensors"
+    import torch
+    from torch import nn
+
+    from topoloc.data.cache import ImageCache
+    from topoloc.data.normalize import PoseNormalizer
+    from topoloc.models import create_model
+
+    model = create_model("atloc_resnet18", feat_dim=8).train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()  # frozen
+    modes = {name: m.training for name, m in model.named_modules()}
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    normalizer = PoseNormalizer((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    cache = ImageCache(images, torch.eye(4, dtype=torch.float64).repeat(3, 1, 1))
+    assert predict(model, cache, normalizer, image_size=(32, 32)).shape == (3, 4, 4)
+    assert {name: m.training for name, m in model.named_modules()} == modes
+    empty = ImageCache(images[:0], torch.eye(4, dtype=torch.float64).repeat(0, 1, 1))
+    with pytest.raises(ValueError, match=r"^predict: `data` holds no image$"):
+        predict(model, empty, normalizer, image_size=(32, 32))

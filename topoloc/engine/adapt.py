@@ -144,7 +144,8 @@ def _one_pass(model: nn.Module, layers: list[nn.Module], images: Tensor) -> None
         if module in done:
             return
         x = inputs[0]
-        var, mean = torch.var_mean(x.float(), dim=[d for d in range(x.dim()) if d != 1], correction=1)
+        _check_count(module, x.numel() // x.shape[1])
+        var, mean = torch.var_mean(_wide(x), dim=[d for d in range(x.dim()) if d != 1], correction=1)
         _set_statistics(module, mean, var)
         done.add(module)
 
@@ -188,7 +189,7 @@ def _input_statistics(model: nn.Module, layer: nn.Module, batches: Callable[[], 
         x = inputs[0]
         dims = [d for d in range(x.dim()) if d != 1]  # every axis but the channels'
         count = x.numel() // x.shape[1]
-        var_b, mean_b = torch.var_mean(x.float(), dim=dims, correction=0)
+        var_b, mean_b = torch.var_mean(_wide(x), dim=dims, correction=0)
         mean_b, m2_b = mean_b.double(), var_b.double() * count
         if n is None:
             n, mean, m2 = count, mean_b, m2_b
@@ -206,4 +207,19 @@ def _input_statistics(model: nn.Module, layer: nn.Module, batches: Callable[[], 
             except _Reached:
                 pass
     assert n is not None and mean is not None and m2 is not None  # at least one batch reached the layer
-    return mean, m2 / max(n - 1, 1)
+    _check_count(layer, n)
+    return mean, m2 / (n - 1)
+
+
+def _wide(x: Tensor) -> Tensor:
+    """``x`` in float32 for the statistics, or float64 where the model computes in it (its precision kept)."""
+    return x.double() if x.dtype == torch.float64 else x.float()
+
+
+def _check_count(layer: nn.Module, count: int) -> None:
+    """Refuse a layer that sees fewer than 2 values per channel over all the images: no variance (one pass gave
+    NaN, the layer-by-layer path 0, which divides by sqrt(eps))."""
+    if count < 2:
+        raise ValueError(f"data: AdaBN needs at least 2 values per channel at every batch-norm layer; {layer} sees "
+                         f"{count} over all the images (one image with a 1 x 1 feature map or a vector): pass "
+                         "more images")

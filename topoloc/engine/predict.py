@@ -80,8 +80,10 @@ def predict(
     device = module_device(raw) if device is None else resolve_device(device)
     image_size = resolve_input_size(raw, image_size, data, where="predict")
     cache = as_cache(data, image_size, name="predict: data")
+    if len(cache) == 0:  # torch.cat of no batches said "expected a non-empty list of Tensors"
+        raise ValueError("predict: `data` holds no image")
     cuda = device.type == "cuda"
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # each layer's: a frozen batch-norm stays frozen
     model.eval()
     codes = []
     try:
@@ -93,7 +95,8 @@ def predict(
                 out = model(x)
             codes.append(out.float())
     finally:
-        model.train(was_training)
+        for module, training in modes.items():
+            module.training = training
     codes_n6 = torch.cat(codes)
     c2w = normalizer.decode(codes_n6).to("cpu", torch.float64)
     return (c2w, codes_n6.cpu()) if return_codes else c2w

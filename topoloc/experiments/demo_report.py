@@ -165,9 +165,17 @@ def _runs_line(cfg: DemoConfig) -> str:
     return f"; two runs with identical settings and seed, with {augmentation}, and without augmentation"
 
 
+def _of_poses(test_set) -> str:
+    """``"447"``, or ``"6 of 447 poses, evenly spaced"`` for a test set of some of its flight's poses."""
+    from topoloc.data.preset import list_presets, load_preset  # noqa: PLC0415 - a leaf, on use
+
+    total = len(load_preset(test_set.flight)) if test_set.flight in list_presets() else len(test_set)
+    return f"{len(test_set)}" if len(test_set) >= total else f"{len(test_set)} of {total} poses, evenly spaced"
+
+
 def _intro(cfg: DemoConfig, train_set, val_set, test_sets, timings: dict[str, float], total: float, cpu: float,
            reused: Collection[str] = ()) -> str:
-    tests = ", ".join(f"{ds.flight} {ds.domain} ({len(ds)})" for ds in test_sets)
+    tests = ", ".join(f"{ds.flight} {ds.domain} ({_of_poses(ds)})" for ds in test_sets)
     model_desc = f"`{cfg.model}`" + (f" ({', '.join(f'{k}={v}' for k, v in cfg.model_kwargs.items())})"
                                      if cfg.model_kwargs else "")
     times = ", ".join(f"{k} reused from an earlier run" if k in reused else f"{k} {v:.0f} s"

@@ -206,7 +206,7 @@ def _coverage_table(result: EvaluationResult) -> str:
     cov = result.coverage_summary()
     if not cov:
         return "_No training poses were given: coverage not computed._"
-    lines = ["| test set | images | median m | median deg | p90 m | p90 deg | max m | max deg | "
+    lines = ["| test set | poses | median m | median deg | p90 m | p90 deg | max m | max deg | "
              "median m to nearest position |",
              "| --- |" + " ---: |" * 8]
     for key, c in cov.items():

@@ -270,3 +270,22 @@ def test_pool_scene_points_leaves_out_misses_and_drops_mostly_empty_cells():
     assert torch.isnan(cells[0, :, 0, 1]).all()
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         pool_scene_points(torch.zeros(3, 4, 4), (2, 2))
+
+
+def test_the_geometry_of_a_real_alt_flight_is_refused():
+    # real_alt's photos are taken through a barrel-distorting, 2.8 % zooming lens: the renders' pinhole depth maps
+    # were paired with them without a word (0.7-9 m off at the median)
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from topoloc.data.geometry import flight_scene_points
+    from topoloc.engine.scene_head import check_scene_source
+
+    flight = SimpleNamespace(flight="comballaz-2020-11-06-planned", domain="real_alt", frame=FRAME,
+                             render_paths=[Path("never-read_img.png")], poses=lambda: np.eye(4)[None])
+    for fn in (flight_scene_points, flight_normals):
+        with pytest.raises(ValueError, match=rf"^{fn.__name__}: comballaz-2020-11-06-planned \(real_alt\): its photos "
+                                             r"are taken through another lens"):
+            fn(flight, (8, 12))
+    with pytest.raises(ValueError, match=r"^TrainConfig.scene_coords: comballaz-2020-11-06-planned \(real_alt\)"):
+        check_scene_source(flight, None)

@@ -51,8 +51,9 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="folder of the runs (runs/<config>/seed<k>/) and study.json")
     parser.add_argument("--results", default=None,
                         help="markdown file receiving the table (section study-<preset>; default: this repository's "
-                             "docs/RESULTS.md, and none for the smoke preset or a preset whose sizes are overridden, "
-                             "tries that would replace its table with other figures); 'none' to skip")
+                             "docs/RESULTS.md, and none for the smoke preset or a preset whose settings are overridden "
+                             "(any flag but --no-render, --keep-checkpoints, --side-by-side and --device), tries that "
+                             "would replace its table with other figures); 'none' to skip")
     parser.add_argument("--train-flight", default=None,
                         help="training flight under --root (default: comballaz-corridor-planned, rendered as a "
                              "corridor around --corridor-of when absent; a preset name is rendered as such)")
@@ -92,13 +93,14 @@ def main() -> None:
     try:
         cfg = study_config(args.preset, args.root, args.out, device=args.device, **given)
     except (ValueError, TypeError) as err:  # a setting out of range: one line naming it (its flag), status 2
-        message = str(err).removeprefix("StudyConfig: ").replace("render=False", "--no-render")
+        message = renamed(str(err).removeprefix("StudyConfig: ").replace("render=False", "--no-render"),
+                          {"device": "--device"})  # "device: 'cuda' asked for but ..." from resolve_device
         for field, flag in FLAGS.items():
             message = message.replace(f"`{field}`", flag)
         parser.error(message)
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sized = sorted(FLAGS[k] for k in given if k not in ("keep_checkpoints", "side_by_side"))
+    sized = sorted(FLAGS[k] for k in given if k not in ("keep_checkpoints", "side_by_side", "render"))
     if args.results is None and args.preset != "smoke" and sized:
         print(f"{parser.prog}: {', '.join(sized)} change(s) the {args.preset} preset: the table goes to "
               f"{Path(args.out) / 'results.md'} only (--results FILE to write it there too)")

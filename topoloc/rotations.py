@@ -2,7 +2,8 @@
 
 Quaternions are (w, x, y, z) with w >= 0 (the hemisphere AtLoc trains on). Every function is batched
 over leading dimensions and accepts a numpy array or a torch tensor, returning the same kind; torch
-inputs keep their device, dtype and autograd graph. Quaternion <-> matrix conversions use
+inputs keep their device, dtype and autograd graph (integer and bool tensors become float64, as numpy
+arrays do). Quaternion <-> matrix conversions use
 ``kornia.geometry.conversions``.
 """
 

@@ -116,13 +116,14 @@ class ImageCache:
                 again (with a log line) and rewritten. "The same" compares the image size, the
                 count, the poses (when the dataset has ``poses()``) and, when the dataset lists its
                 files (``image_paths``, as `TopoFlight` and `FlightCollection` do), each file's
-                path, size and modification time, the dataset's domain, read size and transform.
+                path, size, modification and change times, the decoder, the dataset's domain, read size
+                and transform.
                 A dataset without ``image_paths`` (a torch ``Subset``) cannot be checked for edited
-                images: its first, middle and last samples are read and their names and poses compared,
-                and a warning says so when its cache is reused. A torch file that cannot be read (truncated, corrupt)
-                or an empty file is decoded again with a log line; any other file that is not an
-                `ImageCache` (not a torch file at all, or a torch file of Python objects such as a
-                pickled model) is refused (ValueError), not overwritten.
+                images: its first, middle and last samples are read and their names and poses compared
+                (without ``poses()``), and the log warns when its cache is reused. A torch file that
+                cannot be read (truncated, corrupt) or an empty file is decoded again with a log line;
+                any other file that is not an `ImageCache` (not a torch file at all, or a torch file of
+                Python objects such as a pickled model) is refused (ValueError), not overwritten.
 
         Warns:
             UserWarning: images of one flight and domain have different sizes (all are resized

@@ -141,6 +141,7 @@ def flight_normals(dataset: Any, size: tuple[int, int], device: str | torch.devi
     Raises:
         TypeError: ``dataset`` has no renders to read geometry beside.
         FileNotFoundError: a render has no geometry file (the message names it).
+        ValueError: a ``real_alt`` flight (its lens does not fit the renders' geometry).
     """
     def normals(points: torch.Tensor) -> torch.Tensor:
         n = downsample_normals(surface_normals(points[None]), (size[0], size[1]))[0]
@@ -240,6 +241,7 @@ def flight_scene_points(dataset: Any, size: tuple[int, int], device: str | torch
     Raises:
         TypeError: ``dataset`` has no renders to read geometry beside.
         FileNotFoundError: a render has no geometry file (the message names it).
+        ValueError: a ``real_alt`` flight (its lens does not fit the renders' geometry).
     """
     return _each_render(dataset, "flight_scene_points", size, torch.float32,
                         lambda points: pool_scene_points(points[None], size)[0], device)

@@ -133,7 +133,8 @@ class TopoFlight(PosedImages):
         check_images: open and verify every image file at construction (slower: reads each file
             once), so that unreadable ones raise or are skipped here rather than in ``ds[i]``, and
             warn when the images have several sizes (they would be stretched to one training
-            size, or fail to batch at their native size), with the count of each and a file of each.
+            size, or fail to batch at their native size), with the count of each and a file of each,
+            and when photos carry an EXIF Orientation other than 1 (read as stored, not rotated).
         split_fractions: (train, val, test) shares.
         split_seed: seed of the split order.
         split_block: consecutive rows kept in one split; None: 1 for ``*-LHS`` flights (independent

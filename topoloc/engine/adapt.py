@@ -81,7 +81,8 @@ def adapt_batchnorm(
 
     Raises:
         ValueError: ``model`` has no batch-norm layer with running statistics (nothing to adapt),
-            ``data`` has no image, or ``batch_size`` is not an int >= 2.
+            ``data`` has no image, a layer sees fewer than 2 values per channel over all of them, or
+            ``batch_size`` is not an int >= 2.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ValueError(f"adapt_batchnorm: `batch_size` must be an int >= 2, got {batch_size!r}")

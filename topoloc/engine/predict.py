@@ -68,6 +68,10 @@ def predict(
     Returns:
         float64 (N, 4, 4) camera-to-world poses (the training poses' frame, metres) on the CPU,
         and the (N, 3 + k) float32 codes with ``return_codes``.
+
+    Raises:
+        ValueError: ``batch_size`` is not a positive int, or ``data`` holds no image.
+        TypeError: ``model`` is not a module, or ``normalizer`` has no ``decode``.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")

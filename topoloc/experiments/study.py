@@ -287,8 +287,9 @@ def run_study(cfg: StudyConfig, results_path: str | PathLike | None = "docs/RESU
 
     Args:
         cfg: the study's settings (`study_config`).
-        results_path: markdown file receiving the table, in the section ``study-<preset>``; None
-            writes only ``<out_dir>/results.md``.
+        results_path: markdown file receiving the table, in the section ``study-<preset>`` (left as it is
+            when every run had finished before: its header would name an invocation that trained nothing);
+            None writes only ``<out_dir>/results.md``, which is always written.
         command: the command line that started the study, quoted in the table.
         progress: log a line per run and show render progress.
 

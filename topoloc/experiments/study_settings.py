@@ -81,10 +81,10 @@ class StudyConfig:
         render_seed: the Mini-Comballaz world seed (and the corridor's seed).
         side_by_side: CPU runs trained at a time, each in its own process with its share of the torch
             threads (`topoloc.engine.train_side_by_side`; evaluated one by one after). Two at a time
-            made 1.3x the steps per second of one at a time on both threads for the demo's float32
-            trainings on a 2-core Zen 3, and 1.04x for the full-width ResNet18 on a 2-core Zen 4
-            (`benchmarks/bench_side_by_side.py`, BENCHMARKS.md; not measured at the study's sizes); the cpu
-            preset trains two at a time where it has two threads.
+            made 1.3x the steps per second of one at a time on both threads for the full-width
+            ResNet18's float32 steps on a 2-core Zen 3 and nothing at half width; on a 2-core Zen 4, 1.04x
+            and 0.97x (`benchmarks/bench_side_by_side.py`, BENCHMARKS.md; not measured at the study's
+            sizes); the cpu preset trains two at a time where it has two threads.
         keep_checkpoints: keep each finished run's ``last.pt`` (a ResNet18 one weighs about 130 MB
             with its optimiser state: 6 GB for 45 runs); by default it is deleted once the run's
             ``result.json`` is written (``config.yaml`` and ``log.csv`` stay).

@@ -127,11 +127,13 @@ class Backbone(nn.Module):
     """Any timm model by name, giving its feature map and its pooled feature vector.
 
     CNNs (ResNet, EfficientNet, ConvNeXt, ...) give their last feature map directly. Token models
-    (the ViT family) give their patch tokens reshaped to the patch grid; they are built with
-    ``dynamic_img_size=True`` unless told otherwise, so any input size divisible by the patch
-    size works; models that take ``strict_img_size`` (Swin) get ``strict_img_size=False`` likewise.
-    A few architectures fix their input size whatever the arguments (CoaT, LeViT, EfficientFormer
-    at 224 px): timm's own error says so. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
+    (the ViT family) give their patch tokens reshaped to the patch grid; those that take
+    ``dynamic_img_size`` are built with ``dynamic_img_size=True`` unless told otherwise, so any input
+    size divisible by the patch size works; models that take ``strict_img_size`` (Swin) get
+    ``strict_img_size=False`` likewise; XCiT takes any such size by itself. A few architectures fix
+    their input size whatever the arguments (CaiT, BEiT, CoaT, LeViT, EfficientFormer at 224 px): timm's
+    own error says so. Some give tokens with no grid (LeViT, MViTv2, MLP-Mixer): their pooled vector
+    works, their `forward_map` is refused. The pooled vector is timm's own ``forward_head(..., pre_logits=True)``: the
     model's pooling and, where it has them, its final norm layers, so pretrained weights are used
     as they were trained. The classifier is removed (``num_classes=0``).
 
@@ -161,7 +163,15 @@ class Backbone(nn.Module):
 
     Shape:
         - input: (B, 3, H, W) normalised images
-        - output: ``(feature_map (B, C, h, w), pooled (B, pooled_dim))``
+        - output: ``(feature_map (B, C, h, w), pooled (B, pooled_dim))``; for a model whose tokens have no
+          grid the first is its (B, N, C) tokens as timm gives them
+
+    Raises:
+        ValueError: an unknown name, ``num_classes``, ``features_only``, an empty ``global_pool``, or a
+            weights file of another architecture.
+        TypeError: a timm argument the model does not take.
+        RuntimeError: weights or a ``hf-hub:`` configuration that cannot be fetched (offline), or a weights
+            file that cannot be loaded.
 
     Examples:
         >>> bb = Backbone("resnet18")
@@ -210,7 +220,7 @@ class Backbone(nn.Module):
                                    "retrying.)") from err
             probe = None
         if (probe is not None and _is_token_model(probe) and "dynamic_img_size" not in kwargs
-                and _accepts(type(probe), "dynamic_img_size")):  # CaiT, XCiT, BEiT: 224 px only
+                and _accepts(type(probe), "dynamic_img_size")):  # not CaiT, XCiT, BEiT (XCiT takes any size)
             kwargs["dynamic_img_size"] = True
         if probe is not None and "strict_img_size" not in kwargs and _accepts(type(probe), "strict_img_size"):
             kwargs["strict_img_size"] = False  # Swin: any size divisible by its patch and window grid
@@ -406,6 +416,9 @@ class Backbone(nn.Module):
         Shape:
             - x: (B, 3, H, W) normalised images
             - output: (B, num_features, h, w)
+
+        Raises:
+            ValueError: the model's features are tokens with no grid (LeViT, MViTv2, MLP-Mixer).
         """
         feature_map = self._to_map(self.model.forward_features(x), x.shape[-2:])
         if not isinstance(feature_map, Tensor) or feature_map.ndim != 4:  # LeViT, MLP-Mixer: tokens, no grid

@@ -6,8 +6,8 @@ blur, exposure and gamma), so that a sim-to-real result measured on it is out of
 
 - **barrel distortion** (Brown's radial model, ``k1 > 0`` mapping the distorted image to the ideal
   one), with a zoom ``s`` so that the image corners sample the rendered corners: the image centre
-  is magnified by ``1 / s = 1 + k1 r_c^2`` (about 2.8 % at 3:2, whose corner radius r_c^2 is 0.8125 in
-  half-widths) and the edges bend outwards;
+  is magnified by ``1 / s = 1 + k1 r_c^2`` (about 2.8 % at 3:2, whose corner radius r_c^2 is
+  0.75^2 + 0.5^2 = 0.8125 in focal lengths) and the edges bend outwards;
 - **lateral chromatic aberration**: red and blue are sampled at slightly larger / smaller radii than
   green (colour fringes growing towards the corners);
 - a **filmic tone curve**: crushed blacks (a black point), a smooth S and compressed highlights,

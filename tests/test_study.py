@@ -840,7 +840,8 @@ def test_size_overrides_of_a_preset_leave_its_published_table_alone(tmp_path, mo
     assert asked == [None]
     assert (f"--epochs, --seeds change(s) the cpu preset: the table goes to {tmp_path / 'o' / 'results.md'} only"
             in capsys.readouterr().out)
-    monkeypatch.setattr(sys, "argv", [str(RECIPE), "--preset", "cpu", "--root", str(tmp_path / "d"), "--out",
-                                      str(tmp_path / "o"), "--device", "cpu"])
-    runpy.run_path(str(RECIPE), run_name="__main__")
-    assert asked[-1] == str(RECIPE.parents[1] / "docs" / "RESULTS.md")  # the preset as published
+    for more in ([], ["--no-render", "--keep-checkpoints", "--side-by-side", "1"]):  # what is computed is the same
+        monkeypatch.setattr(sys, "argv", [str(RECIPE), "--preset", "cpu", "--root", str(tmp_path / "d"), "--out",
+                                          str(tmp_path / "o"), "--device", "cpu", *more])
+        runpy.run_path(str(RECIPE), run_name="__main__")
+        assert asked[-1] == str(RECIPE.parents[1] / "docs" / "RESULTS.md")  # the preset as published

@@ -120,3 +120,28 @@ def test_fbm2d_refuses_no_octave():
     with pytest.raises(ValueError, match="`octaves` must be at least 1, got 0"):
         fbm2d((8, 8), 4.0, 0, torch.Generator().manual_seed(0))
     assert fbm2d((8, 8), 4.0, 1, torch.Generator().manual_seed(0)).shape == (8, 8)
+
+
+def test_a_world_cache_write_killed_half_way_leaves_no_file_behind(tmp_path, monkeypatch, world):
+    # the cache was written through tempfile.mkstemp's tmpXXXX.tmp: a process killed while it wrote left a partial
+    # file of up to 348 MB that nothing removed
+    import subprocess
+    import sys
+
+    from topoloc.procedural import world as world_module
+
+    monkeypatch.setenv("TOPOLOC_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TOPOLOC_NO_CACHE", raising=False)
+    monkeypatch.setattr(world_module, "_build", lambda seed: world)  # the session's world, not 10-20 s of building
+    path = world_module._cache_path(7, "comballaz")
+    path.parent.mkdir(parents=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = path.with_name(f".{path.name}.{int(dead.stdout)}.tmp")
+    stale.write_bytes(b"half a world")
+    world_module.build_world.cache_clear()
+    try:
+        world_module.build_world(7)
+    finally:
+        world_module.build_world.cache_clear()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert torch.equal(torch.load(path, weights_only=True)["surface"], world.surface)

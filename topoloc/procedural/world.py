@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from topoloc._tempfiles import OPEN_MODE
+from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.procedural._noise import fbm1d_periodic, fbm2d
 from topoloc.procedural.landcover import build_landcover
 from topoloc.procedural.terrain import (
@@ -210,12 +209,10 @@ def build_world(seed: int = 0, area: str = "comballaz") -> World:
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            os.close(fd)
-            torch.save({k: getattr(world, k) for k in _SAVED}, tmp)
-            os.chmod(tmp, OPEN_MODE)  # as open() would have made it, not mkstemp's 0o600
-            os.replace(tmp, path)
-        except OSError:
+            # a writer killed half-way left its partial file (up to 348 MB) under a name nothing removed
+            remove_stale_writes(path.parent, path.name)
+            write_atomically(path, lambda tmp: torch.save({k: getattr(world, k) for k in _SAVED}, tmp))
+        except OSError:  # a full disk or a read-only cache: the world is used uncached (its file removed)
             pass
     return world
 

@@ -268,3 +268,25 @@ def test_errors_lead_with_the_flag_given(tmp_path, capsys, monkeypatch, args, fl
     assert exc.value.code == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.split(": error: ", 1)[1].startswith(flag.format(tmp=tmp_path)), line
+
+
+def test_a_full_disk_under_torch_s_error_is_one_line(monkeypatch, capsys):
+    # torch's zip writer turns the OSError of a full disk into "RuntimeError: [enforce fail at
+    # inline_container.cc:672] . unexpected pos": the CLI printed its traceback, not a message
+    import errno
+
+    import topoloc.cli.demo as demo_cli
+
+    def full_disk(args):
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError as err:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0") from err
+
+    monkeypatch.setattr(demo_cli, "_run", full_disk)
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--out", "d", "--smoke", "--device", "cpu"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "topoloc demo: error: no space left on device; free some space and run the same command again (a training "
+        "goes on from its last checkpoint)")

@@ -10,6 +10,7 @@ default, and an error that leads with the library's name is printed with the fla
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import re
@@ -64,13 +65,32 @@ def main(argv=None) -> int:
             _close_progress_bars()
             go_on = _GO_ON[args.command](args) if args.command in _GO_ON else ""
             parser.exit(130, f"topoloc {_command(args)}: interrupted{go_on}\n")
-        if not isinstance(err, _USER_ERRORS):
+        full = _no_space(err)
+        if full is not None:  # torch's zip writer says "unexpected pos" over the OSError of a full disk
+            err = full
+        elif not isinstance(err, _USER_ERRORS):
             raise  # a bug: its traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
+        if full is not None:
+            where = f" writing {err.filename!r}" if getattr(err, "filename", None) else ""
+            message = (f"no space left on device{where}; free some space and run the same command again (a "
+                       "training goes on from its last checkpoint)")
         if isinstance(err, MemoryError):  # numpy's or torch's words: say what ran out, and what to try
             message = f"out of memory ({message}); ask for less at once (fewer images, a smaller batch or size)"
         message = renamed(message, getattr(args, "flag_names", {}))  # "size: ..." from the library is --size here
         parser.exit(2, f"topoloc {_command(args)}: error: {message}\n")  # a clear message, no traceback
+
+
+def _no_space(err: BaseException) -> OSError | None:
+    """The "no space left on device" error in ``err``'s chain (its cause or context), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _command(args: argparse.Namespace) -> str:

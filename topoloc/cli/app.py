@@ -72,7 +72,7 @@ def main(argv=None) -> int:
             raise  # a bug: its traceback
         message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
         if full is not None:
-            where = f" writing {err.filename!r}" if getattr(err, "filename", None) else ""
+            where = f" writing {full.filename!r}" if full.filename else ""
             message = (f"no space left on device{where}; free some space and run the same command again (a "
                        "training goes on from its last checkpoint)")
         if isinstance(err, MemoryError):  # numpy's or torch's words: say what ran out, and what to try

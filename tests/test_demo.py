@@ -52,11 +52,13 @@ def _write_flight(root: Path, flight: str, count: int, size_wh, seed: int, poses
 
 
 def _fake_render(cfg, data_dir):
+    """What `demo._render` writes, small and fast; the number of images written (as it returns)."""
     train_rows = corridor(load_preset(demo.PLANNED_FLIGHT), cfg.corridor_images, seed=cfg.seed)
     _write_flight(data_dir, demo.TRAIN_FLIGHT, cfg.corridor_images, cfg.render_size, cfg.seed, poses=train_rows,
                   depth=cfg.relight > 0)
     for k, f in enumerate(cfg.test_flights):
         _write_flight(data_dir, f, cfg.test_images, cfg.render_size, cfg.seed + 1 + k)
+    return cfg.corridor_images + len(cfg.test_flights) * cfg.test_images
 
 
 TINY = DemoConfig("tiny", corridor_images=60, lhs_images=0, test_images=3, planned_test_images=3,
@@ -123,7 +125,7 @@ def test_demo_writes_the_report_and_everything_it_links(demo_dir):
 def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch, capsys):
     ckpt = demo_dir / "runs" / "augmented" / "last.pt"
     before = ckpt.stat().st_mtime_ns
-    monkeypatch.setattr(demo, "_render", _fake_render)
+    monkeypatch.setattr(demo, "_render", lambda cfg, data_dir: 0)  # every image there: nothing rendered now
     capsys.readouterr()
     run_demo(demo_dir, config=TINY)
     assert ckpt.stat().st_mtime_ns == before
@@ -131,10 +133,13 @@ def test_demo_rerun_reuses_finished_training(demo_dir, monkeypatch, capsys):
     out = capsys.readouterr().out
     for run in ("no_augmentation", "augmented"):
         assert f"[demo] train {run}: trained in an earlier run, reused" in out, out
+    assert "[demo] render: rendered in an earlier run, reused" in out, out  # it said "render: 0.2 s"
     # and the report's times do not claim 0 s of training
     time_line = next(line for line in (demo_dir / "report.md").read_text().splitlines() if line.startswith("- Time:"))
-    assert "train no_augmentation reused from an earlier run, train augmented reused from an earlier run" in time_line
-    assert json.loads((demo_dir / "demo.json").read_text())["reused"] == ["train augmented", "train no_augmentation"]
+    assert ("render reused from an earlier run, train no_augmentation reused from an earlier run, train augmented "
+            "reused from an earlier run" in time_line)
+    assert json.loads((demo_dir / "demo.json").read_text())["reused"] == ["render", "train augmented",
+                                                                          "train no_augmentation"]
 
 
 @pytest.mark.parametrize("side_by_side", [False, True])

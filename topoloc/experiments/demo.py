@@ -130,7 +130,9 @@ def training_poses(cfg: DemoConfig) -> np.ndarray:
     return views[keep]
 
 
-def _render(cfg: DemoConfig, data_dir: Path) -> None:
+def _render(cfg: DemoConfig, data_dir: Path) -> int:
+    """Render what ``data_dir`` lacks of the training flight and the test flights; the number of images rendered
+    now (0: all were there)."""
     counts = {f: (cfg.planned_test_images if f == PLANNED_FLIGHT else cfg.test_images) for f in cfg.test_flights}
     tests = [f if counts[f] is None else f"{f}:{counts[f]}" for f in cfg.test_flights]
     # All of torch's threads, as the trainings use: the cpu preset's render took 35-40 s on both cores of a
@@ -140,14 +142,16 @@ def _render(cfg: DemoConfig, data_dir: Path) -> None:
                                   batch_size=16 if cfg.device == "cpu" else 64)
     # the training renders' depth maps give the surface normals that relighting needs
     try:
-        render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0, **common)
-        render_flights(data_dir, tests, **common)
+        done = render_flights(data_dir, [pose_flight(TRAIN_FLIGHT, training_poses(cfg))], depth=cfg.relight > 0,
+                              **common)
+        done.update(render_flights(data_dir, tests, **common))
     except OtherPosesError as err:  # the renderer's "use another name" is not the demo user's choice
         raise ValueError(f"{data_dir.parent}: holds a demo of another seed or preset ({str(err.path)!r} holds "
                          "other views than this run's); use another --out folder, or remove that one") from err
     except RenderFolderError as err:  # e.g. a demo folder rendered before an update that changed the renders
         raise ValueError(f"{data_dir.parent}: holds a demo rendered with other settings or by another version of "
                          f"topoloc ({err}); use another --out folder, or remove that one") from err
+    return sum(done.values())
 
 
 def _data_spec(cfg: DemoConfig, data_dir: Path) -> DataSpec:
@@ -231,8 +235,8 @@ def _run_demo(cfg: DemoConfig, out: Path) -> Path:
         print(f"[demo] {stage}: {note}{timings[stage]:.1f} s", flush=True)
 
     data_dir = out / "data"
-    _render(cfg, data_dir)
-    lap("render")
+    rendered = _render(cfg, data_dir)
+    lap("render", "" if rendered else "rendered in an earlier run, reused, ")
 
     train_set, val_set, test_sets = _datasets(cfg, data_dir)
     frame = LocalFrame.named("comballaz")

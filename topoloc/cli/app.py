@@ -16,7 +16,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from topoloc._messages import renamed
 from topoloc._version import __version__
@@ -81,16 +81,18 @@ def main(argv=None) -> int:
         parser.exit(2, f"topoloc {_command(args)}: error: {message}\n")  # a clear message, no traceback
 
 
-def _no_space(err: BaseException) -> OSError | None:
-    """The "no space left on device" error in ``err``'s chain (its cause or context), if any."""
+def _chain(err: BaseException | None) -> Iterator[BaseException]:
+    """``err``, then the error it was raised from or while handling (its cause, else its context), and so on."""
     seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
-            return current
-        current = current.__cause__ or current.__context__
-    return None
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _no_space(err: BaseException) -> OSError | None:
+    """The "no space left on device" error in ``err``'s chain, if any."""
+    return next((e for e in _chain(err) if isinstance(e, OSError) and e.errno == errno.ENOSPC), None)
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -120,13 +122,7 @@ def _close_progress_bars() -> None:
 def _interrupted(err: BaseException | None) -> bool:
     """Whether ``err`` is a Ctrl-C, or an error raised while one was handled: torch.save's zip writer says
     ``RuntimeError: [enforce fail at inline_container.cc...]`` when interrupted mid-write."""
-    seen: set[int] = set()
-    while err is not None and id(err) not in seen:
-        if isinstance(err, KeyboardInterrupt):
-            return True
-        seen.add(id(err))
-        err = err.__cause__ or err.__context__
-    return False
+    return any(isinstance(e, KeyboardInterrupt) for e in _chain(err))
 
 
 def _home_expanded(argv: Sequence[str]) -> list[str]:

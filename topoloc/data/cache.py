@@ -380,13 +380,14 @@ def _same_samples(cache: ImageCache, dataset: Any) -> bool:
     """Whether the first, middle and last samples of ``dataset`` have the cache's names and poses (three
     samples read): a dataset that lists no files and has no ``poses()`` (a torch ``Subset`` of a flight) was
     told from another of its length by nothing else."""
+    poses = cache.poses()
     for i in sorted({0, len(cache) // 2, len(cache) - 1}):
         try:
             sample = dataset[i]
         except Exception:  # noqa: BLE001 - an unreadable sample: decode again, where its error is named
             return False
         c2w = sample.get("c2w") if isinstance(sample, dict) else None
-        if c2w is None or not np.allclose(np.asarray(c2w, dtype=np.float64), cache.poses()[i], rtol=0, atol=1e-9):
+        if c2w is None or not np.allclose(np.asarray(c2w, dtype=np.float64), poses[i], rtol=0, atol=1e-9):
             return False
         if "name" in sample and str(sample["name"]) != cache.names[i]:
             return False

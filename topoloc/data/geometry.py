@@ -21,7 +21,7 @@ from augment.functional.relight import downsample_normals, surface_normals
 from topoloc.data._arrays import load_npy
 
 __all__ = ["TOPO_SIZE", "TOPO_FOCAL_PX", "geometry_path", "depth_to_points", "scene_points", "flight_normals",
-           "flight_parts", "pool_scene_points", "flight_scene_points"]
+           "flight_parts", "pool_scene_points", "flight_scene_points", "refuse_other_lens"]
 
 #: TOPO-DataGen's camera: 720 x 480 px, focal length 480 px, principal point at the centre.
 TOPO_SIZE = (720, 480)
@@ -160,7 +160,7 @@ def _each_render(dataset: Any, caller: str, size: tuple[int, int], dtype: torch.
         if paths is None or not hasattr(flight, "poses"):
             raise TypeError(f"{caller}: expected a TopoFlight (renders with geometry files beside them), got "
                             f"{type(flight).__name__}")
-        _refuse_other_lens(flight, caller)
+        refuse_other_lens(flight, caller)
         c2w = flight.poses()
         out = torch.zeros(len(paths), 3, *size, dtype=dtype)
         for i, render in enumerate(paths):
@@ -172,7 +172,7 @@ def _each_render(dataset: Any, caller: str, size: tuple[int, int], dtype: torch.
     return torch.cat(parts) if parts else torch.zeros(0, 3, *size, dtype=dtype)
 
 
-def _refuse_other_lens(flight: Any, caller: str) -> None:
+def refuse_other_lens(flight: Any, caller: str) -> None:
     """Refuse a ``real_alt`` flight: its photos are taken through another lens (barrel distortion, about 3 %
     zoom), so the renders' pinhole geometry files do not fit their pixels (0.7-9 m off at the median, up to
     about 5 px at 720x480 in the corners)."""

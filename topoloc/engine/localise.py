@@ -35,7 +35,7 @@ from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc._paths import hidden
 from topoloc._progress import maybe_bar
-from topoloc.data._images import EXIF_ORIENTATION, pil_rgb, read_rgb
+from topoloc.data._images import EXIF_ORIENTATION, image_header, pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
 from topoloc.engine.adapt import adapt_batchnorm
@@ -81,8 +81,7 @@ def read_photo(path: str | PathLike) -> tuple[Tensor, int]:
     """
     image = read_rgb(Path(path))
     try:
-        with Image.open(path) as img:
-            orientation = int(img.getexif().get(EXIF_ORIENTATION, 1) or 1)
+        orientation = image_header(Path(path))[1]
     except Exception:  # noqa: BLE001 - unreadable EXIF: the pixels were read, treat as upright
         orientation = 1
     return image, orientation

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from topoloc.data.geometry import flight_parts, flight_scene_points, geometry_path, pool_scene_points
+from topoloc.data.geometry import (flight_parts, flight_scene_points, geometry_path, pool_scene_points,
+                                   refuse_other_lens)
 from topoloc.engine.inputs import blank_forward
 from topoloc.models.atloc import AtLoc
 from topoloc.models.scene_coords import SCENE_SCALE_M, SceneCoordHead, StageTap, scene_coord_loss, scene_stages
@@ -59,10 +60,7 @@ def check_scene_source(train_set: Any, points: Tensor | None) -> None:
                         "(topoloc.data.flight_scene_points) with an ImageCache, or the TopoFlight itself (got "
                         f"{type(train_set).__name__})")
     for flight in flight_parts(train_set):
-        if getattr(flight, "domain", None) == "real_alt":  # its lens moves pixels: the renders' points do not fit
-            raise ValueError(f"TrainConfig.scene_coords: {getattr(flight, 'flight', 'a flight')} (real_alt): its "
-                             "photos are taken through another lens, which the renders' geometry files do not fit; "
-                             "train the head on its synthetic or real domain")
+        refuse_other_lens(flight, "TrainConfig.scene_coords")  # before any image is decoded
         for render in getattr(flight, "render_paths", None) or []:
             geometry_path(render)  # two file checks per render; the files are read after the images are decoded
 

@@ -94,13 +94,14 @@ def _corridor_flight(cfg: StudyConfig):
     as it is)."""
     rows = corridor_poses(cfg)
     existing = Path(cfg.root) / cfg.train_flight / f"{cfg.train_flight}_poses.npy"
-    if existing.is_file() and not np.array_equal(np.load(existing), rows):
+    held = np.load(existing) if existing.is_file() else None
+    if held is not None and not np.array_equal(held, rows):
         if cfg.train_flight == CORRIDOR:  # the study's own corridor, of another --train-images or seed
             raise ValueError(f"{cfg.root}: holds the training corridor of a study with other image counts or seed "
-                             f"({len(np.load(existing))} views in {existing}, {len(rows)} asked); give this study "
+                             f"({len(held)} views in {existing}, {len(rows)} asked); give this study "
                              "another --root, or the same counts as that one")
         log.warning("study: %s holds other poses than the corridor of %d views; the flight is taken as it is (%d "
-                    "views)", existing, len(rows), len(np.load(existing)))
+                    "views)", existing, len(rows), len(held))
         return None
     try:
         return pose_flight(cfg.train_flight, rows)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from topoloc.data.cache import as_cache
-from topoloc.engine.inputs import relight_normals, steps_per_epoch, training_caches
+from topoloc.data import cache as cache_module
+from topoloc.engine.inputs import caches_device, relight_normals, steps_per_epoch, training_caches
 
 
 def _config(**changes):
@@ -45,6 +46,26 @@ def test_cache_device_cuda_means_the_training_device(pose_images, tmp_path):
     train_cache, _ = training_caches(_config(cache_device="cuda"), pose_images(n=2, size_hw=(8, 12)), None,
                                      torch.device("cpu"), tmp_path, is_main=True)
     assert train_cache.images.device.type == "cpu"
+
+
+def test_a_cpu_run_keeps_its_caches_in_host_memory_with_cache_device_auto(pose_images, tmp_path, monkeypatch):
+    # "auto" had been passed on to the cache, which picks GPU memory wherever CUDA is present: a CPU run on a GPU
+    # machine then copied each batch back to the host asynchronously and read it before the copy had ended
+    asked = []
+    resolve = cache_module._resolve_cache_device
+    monkeypatch.setattr(cache_module, "_resolve_cache_device", lambda device, nbytes: asked.append(str(device))
+                        or resolve(device, nbytes))
+    training_caches(_config(cache_device="auto"), pose_images(n=2, size_hw=(8, 12)), pose_images(n=2, size_hw=(8, 12)),
+                    torch.device("cpu"), tmp_path, is_main=True)
+    assert asked == ["cpu", "cpu"]
+
+
+def test_where_the_caches_of_a_gpu_run_live():
+    gpu = torch.device("cuda", 1)
+    assert caches_device("auto", gpu) == "auto"  # GPU memory when the cache fits: the cache's own rule
+    assert caches_device("cuda", gpu) == gpu
+    assert caches_device("cpu", gpu) == "cpu"
+    assert all(caches_device(setting, torch.device("cpu")) == "cpu" for setting in ("auto", "cpu", "cuda"))
 
 
 def test_only_the_main_process_writes_the_cache_file_under_the_run_folder(pose_images, tmp_path):

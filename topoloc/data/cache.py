@@ -215,7 +215,8 @@ class ImageCache:
         else:
             images = self.images.index_select(0, idx)
         c2w = self.c2w.index_select(0, idx.to(self.c2w.device))
-        return images.to(device, non_blocking=True), c2w.to(device, non_blocking=True)
+        upload = device.type == "cuda"  # asynchronous only to a GPU: a copy to the host must be complete when read
+        return images.to(device, non_blocking=upload), c2w.to(device, non_blocking=upload)
 
     def to(self, device: str | torch.device) -> "ImageCache":
         """The cache with its tensors on ``device`` (pinned host memory for ``"cpu"`` when CUDA exists)."""

@@ -145,8 +145,9 @@ class TrainConfig:
         seed: seeds the weights, the epoch permutations, dropout and the augmentations.
         out_dir: folder of ``config.yaml``, ``last.pt``, ``best.pt``, ``log.csv`` (and the cache).
         num_workers: DataLoader workers for the one-time decode into the cache.
-        cache_device: where the uint8 cache lives: ``"auto"`` (GPU memory when it fits in half
-            the free memory, else pinned host memory), ``"cpu"`` or ``"cuda"``.
+        cache_device: where the uint8 cache of a run on a GPU lives: ``"auto"`` (GPU memory when it fits
+            in half the free memory, else pinned host memory), ``"cpu"`` or ``"cuda"``. A run on the CPU keeps
+            its caches in host memory.
         cache_file: save the decoded training cache to this file (relative paths are under
             ``out_dir``) and reuse it on re-runs; ``None`` decodes every time.
         drop_last: drop the last, incomplete batch of each epoch.

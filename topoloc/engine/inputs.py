@@ -18,8 +18,8 @@ from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
 
-__all__ = ["training_caches", "relight_normals", "steps_per_epoch", "check_model_runs", "check_last_batch",
-           "blank_forward"]
+__all__ = ["training_caches", "caches_device", "relight_normals", "steps_per_epoch", "check_model_runs",
+           "check_last_batch", "blank_forward"]
 
 
 def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: torch.device, out_dir: Path,
@@ -30,14 +30,14 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
         config: the run's `TrainConfig` (``cache_device``, ``cache_file``, ``num_workers``, ``progress``).
         train_set: a dataset of sample dicts, or an `ImageCache` (then used as it is, resized if need be).
         val_set: the same kind, or None.
-        device: the training device (the caches' device when ``cache_device="cuda"``).
+        device: the training device (where the caches live: `caches_device`).
         out_dir: the run folder (a relative ``cache_file`` is under it).
         is_main: this is the main process: only it shows progress and writes the cache file.
 
     Returns:
         ``(train_cache, val_cache)``; ``val_cache`` is None without ``val_set``.
     """
-    cache_device = config.cache_device if config.cache_device != "cuda" else device
+    cache_device = caches_device(config.cache_device, device)
     cache_file = None
     if config.cache_file is not None:
         cache_file = Path(config.cache_file)
@@ -60,6 +60,16 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
         except ValueError as err:  # e.g. "the dataset ... is empty": say which one
             raise ValueError(f"validation set: {err}") from err
     return train_cache, val_cache
+
+
+def caches_device(cache_device: str, device: torch.device) -> str | torch.device:
+    """Where a run's image caches live, by `TrainConfig.cache_device` and the training ``device``: host memory for a
+    run on the CPU whatever the setting (``"auto"`` had put a CPU run's caches in GPU memory where CUDA is present,
+    and copied each batch back); on a GPU, ``"cuda"`` is the training device itself and ``"auto"`` its memory when
+    the cache fits (`topoloc.data.ImageCache`)."""
+    if device.type != "cuda":
+        return "cpu"
+    return device if cache_device == "cuda" else cache_device
 
 
 def relight_normals(config: TrainConfig, train_set: Any, normals: Tensor | None, train_cache: ImageCache,

@@ -153,7 +153,8 @@ class SceneHeadTraining:
         """The head's `scene_coord_loss` on the last forward pass, whose images are ``idx``."""
         self.tap.active = False
         features = self.tap.features()
-        target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
+        target = self.targets.index_select(0, idx.to(self.targets.device))
+        target = target.to(self.device, non_blocking=self.device.type == "cuda")
         return scene_coord_loss(self.head(features), target)
 
     def state(self) -> dict[str, Any]:

@@ -126,7 +126,7 @@ class Trainer(RunSetup):
     def _inputs(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """The batch of ``idx`` on the device: augmented, prepared images and target codes."""
         images, _ = self.train_cache.batch(idx, self.device)
-        target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=True)
+        target = self.targets.index_select(0, idx.to(self.targets.device)).to(self.device, non_blocking=self.cuda)
         x = to_unit_float(images)
         if self.augment is not None or self.relight is not None:
             k = round(self.config.augment_fraction * x.shape[0])
@@ -138,7 +138,7 @@ class Trainer(RunSetup):
         """The augmented images of ``idx``: relit on their normals (when asked), then `augment`."""
         if self.relight is not None:
             normals = cast(Tensor, self.normals)  # `_build_caches` set them with `relight`
-            normals = normals.index_select(0, idx.to(normals.device)).to(x.device, non_blocking=True)
+            normals = normals.index_select(0, idx.to(normals.device)).to(x.device, non_blocking=x.is_cuda)
             x = self.relight(x, normals)
         return self.augment(x) if self.augment is not None else x
 

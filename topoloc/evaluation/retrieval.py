@@ -159,7 +159,8 @@ def extract_features(
     out = []
     try:
         for batch in batches:
-            x = prepare(owner, batch.to(device, non_blocking=True), channels_last=True)  # faster on both CPU and GPU
+            batch = batch.to(device, non_blocking=device.type == "cuda")  # asynchronous only to a GPU
+            x = prepare(owner, batch, channels_last=True)  # faster on both CPU and GPU
             if input_filter is not None:
                 x = input_filter(x)
             feats = backbone(x)

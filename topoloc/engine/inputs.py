@@ -145,8 +145,8 @@ def check_model_runs(model: nn.Module, config_name: str, model_kwargs: dict, ima
 
 def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_batch: int, drop_last: bool,
                      image_size: tuple[int, int], device: torch.device) -> None:
-    """Refuse a run whose epochs end in a batch of one image when a batch-norm layer of ``model`` then sees one
-    value per channel: torch stops that step with "Expected more than 1 value per channel when training", after
+    """Refuse a run whose epochs end in a batch of one image (or whose every batch is one image, ``local_batch``
+    1) when a batch-norm layer of ``model`` then sees one value per channel: torch stops that step with "Expected more than 1 value per channel when training", after
     the epoch's other steps. That happens at small sizes, where the backbone's last feature map is 1 x 1 (at
     most 32 px a side for a ResNet); a larger map trains on its pixels, and ``drop_last`` has no such batch.
 
@@ -156,7 +156,8 @@ def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_bat
         ValueError: naming ``batch_size``, ``drop_last`` and ``image_size``, with the layer and its input.
     """
     shard = -(-n_images // world_size)
-    if drop_last or shard % local_batch != 1:
+    every_batch = local_batch == 1  # then every batch is one image, with drop_last too
+    if not every_batch and (drop_last or shard % local_batch != 1):
         return
     seen: list[tuple[str, tuple[int, ...]]] = []
     hooks = [module.register_forward_hook(lambda mod, args, out, name=name: seen.append((name, tuple(args[0].shape))))
@@ -171,8 +172,13 @@ def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_bat
         return
     name, shape = flat
     h, w = image_size
-    per = f"{n_images} training images" + (f" over {world_size} processes" if world_size > 1 else "")
-    raise ValueError(f"TrainConfig: {per} in batches of {local_batch} end each epoch in a batch of one image, and "
-                     f"at image_size ({h}, {w}) the batch norm {name!r} sees {tuple(shape[1:])} (one value per "
-                     "channel): it cannot train on one image (torch: 'Expected more than 1 value per channel when "
-                     "training'). Set drop_last=True, another batch_size, or a larger image_size")
+    head = f"{n_images} training images" + (f" over {world_size} processes" if world_size > 1 else "")
+    if every_batch:
+        head = "batches of one image" + (f" per process ({world_size} processes)" if world_size > 1 else "")
+        fix = "a batch_size of at least 2 per process, or a larger image_size"
+    else:
+        head += f" in batches of {local_batch} end each epoch in a batch of one image"
+        fix = "drop_last=True, another batch_size, or a larger image_size"
+    raise ValueError(f"TrainConfig: {head}, and at image_size ({h}, {w}) the batch norm {name!r} sees "
+                     f"{tuple(shape[1:])} (one value per channel): it cannot train on one image (torch: 'Expected "
+                     f"more than 1 value per channel when training'). Set {fix}")

@@ -302,6 +302,11 @@ def test_augment_fraction_augments_that_share_of_each_batch(tiny_config, pose_im
     assert flat.tolist() == [True, True] + [False] * 6
     with pytest.raises(ValueError, match="augment_fraction"):
         tiny_config(augment_fraction=0.0)
+    # a share that rounds to no image of a batch had trained without augmentation, without a word
+    few = Trainer(tiny_config(epochs=1, batch_size=4, augment=mark, augment_fraction=0.1), ds)
+    with pytest.raises(ValueError, match=r"^TrainConfig: augment_fraction=0.1 of batches of 4 images augments no "
+                                         r"image \(round\(0.1 x 4\) = 0\): raise augment_fraction or batch_size$"):
+        few._setup(DistInfo())
 
 
 def test_checkpoints_from_before_the_6d_default_still_load(tiny_config, pose_images, tmp_path):

@@ -218,6 +218,12 @@ class RunSetup:
             raise ValueError(f"TrainConfig.batch_size={self.config.batch_size} must be divisible by the "
                              f"{info.world_size} processes")
         self.local_batch = self.config.batch_size // info.world_size
+        augmenting = self.config.augment is not None or self.config.relight > 0
+        if augmenting and round(self.config.augment_fraction * self.local_batch) == 0:
+            per = " per process" if info.world_size > 1 else ""
+            raise ValueError(f"TrainConfig: augment_fraction={self.config.augment_fraction} of batches of "
+                             f"{self.local_batch} images{per} augments no image (round({self.config.augment_fraction}"
+                             f" x {self.local_batch}) = 0): raise augment_fraction or batch_size")
 
     def _build_caches(self) -> None:
         """Decode the training (and validation) images once into uint8 caches at the training size."""

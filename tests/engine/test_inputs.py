@@ -13,7 +13,7 @@ from topoloc.engine.inputs import caches_device, relight_normals, steps_per_epoc
 
 def _config(**changes):
     """The `TrainConfig` fields `training_caches` and `relight_normals` read."""
-    values = dict(cache_device="cpu", cache_file=None, image_size=(8, 12), num_workers=0, progress=False)
+    values = dict(cache_device="cpu", cache_file=None, image_size=(8, 12), num_workers=0, progress=False, val_every=1)
     values.update(changes)
     return SimpleNamespace(**values)
 
@@ -66,6 +66,17 @@ def test_where_the_caches_of_a_gpu_run_live():
     assert caches_device("cuda", gpu) == gpu
     assert caches_device("cpu", gpu) == "cpu"
     assert all(caches_device(setting, torch.device("cpu")) == "cpu" for setting in ("auto", "cpu", "cuda"))
+
+
+def test_a_run_that_never_validates_does_not_decode_its_validation_set(pose_images, tmp_path):
+    # val_every=0 (the demo's runs) had decoded every validation image for nothing
+    val = pose_images(n=3, size_hw=(8, 12))
+    _, val_cache = training_caches(_config(val_every=0), pose_images(n=2, size_hw=(8, 12)), val,
+                                   torch.device("cpu"), tmp_path, is_main=True)
+    assert val_cache is None
+    _, val_cache = training_caches(_config(val_every=2), pose_images(n=2, size_hw=(8, 12)), val,
+                                   torch.device("cpu"), tmp_path, is_main=True)
+    assert len(val_cache) == 3
 
 
 def test_only_the_main_process_writes_the_cache_file_under_the_run_folder(pose_images, tmp_path):

@@ -35,7 +35,7 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
         is_main: this is the main process: only it shows progress and writes the cache file.
 
     Returns:
-        ``(train_cache, val_cache)``; ``val_cache`` is None without ``val_set``.
+        ``(train_cache, val_cache)``; ``val_cache`` is None without ``val_set`` or with ``config.val_every`` 0.
     """
     cache_device = caches_device(config.cache_device, device)
     cache_file = None
@@ -53,7 +53,7 @@ def training_caches(config: TrainConfig, train_set: Any, val_set: Any, device: t
             train_set, config.image_size, device=cache_device, num_workers=config.num_workers,
             progress=config.progress and is_main, path=cache_file if is_main else None)
     val_cache = None
-    if val_set is not None:
+    if val_set is not None and config.val_every:  # val_every=0: never validated, so not decoded
         try:
             val_cache = as_cache(val_set, config.image_size, device=cache_device, num_workers=config.num_workers,
                                  progress=config.progress and is_main, name="val_set")

@@ -143,15 +143,16 @@ def test_feature_grid_of_a_resnet():
     assert feature_grid(_tiny(), (32, 32)) is None
 
 
-def _fake_flight(root, flight="comballaz-2020-11-06-planned", count=3, size_wh=(48, 32)):
-    """Random renders with semantics, and real photos with their own semantics, in TOPO's layout."""
+def _fake_flight(root, flight="comballaz-2020-11-06-planned", count=3, size_wh=(48, 32), photos="-real"):
+    """Random renders with semantics, and real photos with their own semantics, in TOPO's layout (``photos``: the
+    photo folder's suffix, ``-real-alt`` for the second appearance)."""
     from PIL import Image
 
     from topoloc.data.preset import load_preset, load_preset_pic_names
 
     rng = np.random.default_rng(0)
     poses, names = load_preset(flight), load_preset_pic_names(flight)
-    folder, real = root / flight, root / f"{flight}-real"
+    folder, real = root / flight, root / f"{flight}{photos}"
     folder.mkdir(parents=True)
     real.mkdir()
     np.save(folder / f"{flight}_poses.npy", poses)
@@ -190,6 +191,24 @@ def test_report_of_two_runs(tmp_path):
         saliency_report({}, sets, tmp_path / "out")
     with pytest.raises(ValueError, match="baseline"):
         saliency_report(runs, sets, tmp_path / "out", baseline="other")
+
+
+def test_the_second_photo_appearance_is_labelled_by_its_own_class_maps(tmp_path):
+    # real_alt's lens moves its pixels, and its own class maps lie beside its photos; the render's maps at the same
+    # pose had been used without the "labels of the synthetic twin" note
+    from topoloc.data import TopoFlight
+    from topoloc.reporting.saliency_figures import _gather
+
+    flight = _fake_flight(tmp_path / "data", photos="-real-alt")
+    alt = TopoFlight(tmp_path / "data", flight, domain="real_alt", frame="comballaz")
+    _, _, sem, twin_labels = _gather("real_alt", [alt], share_images=3, image_size=None)
+    own = np.stack([np.load(p.with_name(p.stem + "_semantics.npy")) for p in alt.real_paths])
+    assert not twin_labels and np.array_equal(sem.numpy(), own)
+    for p in alt.real_paths:  # without them: the render's maps, and said so
+        p.with_name(p.stem + "_semantics.npy").unlink()
+    _, _, sem, twin_labels = _gather("real_alt", [alt], share_images=3, image_size=None)
+    renders = np.stack([np.load(str(p).replace("_img.png", "_semantics.npy")) for p in alt.render_paths])
+    assert twin_labels and np.array_equal(sem.numpy(), renders)
 
 
 def test_ids_outside_the_class_table_count_as_one_unknown_class():

@@ -218,6 +218,11 @@ def _pooled_scale(maps: Sequence[Tensor]) -> float:
     return top if top > 0 else 1.0
 
 
+#: The photo domains whose images have class maps of their own beside them (Mini-Comballaz): ``real_alt``'s lens moves
+#: its pixels, so the render's maps at the same pose do not fit its photos.
+PHOTO_DOMAINS = ("real", "real_alt")
+
+
 def _semantics_twin(ds):
     """The synthetic `TopoFlight` of the same flight with semantics, or None when there are none."""
     if getattr(ds, "domain", None) == "synthetic" and getattr(ds, "load_semantics", False):
@@ -251,8 +256,10 @@ def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[in
     ``share_images`` of them, and at least ``figure_images`` where the datasets hold that many."""
     images, names, sems, all_sem = [], [], [], True
     per_set = max(1, share_images // len(sets), -(-figure_images // len(sets)))
+    photos = domain in PHOTO_DOMAINS
     for ds in sets:
-        twin = None if domain == "real" and _has_real_semantics(ds) else _semantics_twin(ds)
+        own = photos and _has_real_semantics(ds)  # a photo's own class maps: its clouds, cars, lens
+        twin = None if own else _semantics_twin(ds)
         row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
         for i in _pick(len(ds), per_set):
             sample = ds[int(i)]
@@ -264,13 +271,13 @@ def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[in
                 continue
             if "semantics" in sample:
                 sems.append(sample["semantics"])
-            elif twin is None and domain == "real" and _has_real_semantics(ds):
+            elif own:
                 sems.append(read_semantics(_real_semantics_path(ds, int(i))))
             elif twin is not None and row in row_of:  # row_of is empty without a twin
                 sems.append(twin[row_of[row]]["semantics"])
             else:
                 all_sem = False
-    twin_labels = domain == "real" and not all(_has_real_semantics(ds) for ds in sets)
+    twin_labels = photos and not all(_has_real_semantics(ds) for ds in sets)
     return torch.stack(images), names, (torch.stack(sems) if all_sem and sems else None), twin_labels
 
 

@@ -43,6 +43,17 @@ def test_semantics_are_resized_to_the_maps():
     assert s.saliency == pytest.approx({"sky": 1.0, "road": 0.0})
 
 
+def test_shrunk_class_maps_take_each_cell_at_its_centre():
+    # a 6 x 6 class map shrunk to the 2 x 2 saliency maps: each cell takes the class of its 3 x 3 block's centre
+    # pixel, (1, 1), (1, 4), (4, 1), (4, 4), as topoloc.data.read_semantics does; torch's "nearest" had taken the
+    # top-left pixels (0, 0), (0, 3), ...
+    sem = torch.full((1, 6, 6), 6, dtype=torch.uint8)  # road
+    sem[0, 1, 1] = sem[0, 4, 4] = 0  # the centres of the top-left and bottom-right cells: sky
+    maps = torch.tensor([[[1.0, 0.0], [0.0, 3.0]]])
+    s = class_saliency_shares(maps, sem, CLASSES)
+    assert s.saliency == pytest.approx({"sky": 1.0, "road": 0.0})
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="semantics"):
         class_saliency_shares(torch.ones(2, 4, 4), torch.zeros(1, 4, 4, dtype=torch.uint8))

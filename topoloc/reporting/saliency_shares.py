@@ -144,7 +144,8 @@ def per_image_shares(
     classes = dict(classes if classes is not None else SEMANTIC_CLASSES)
     sem = semantics.long().cpu()
     if sem.shape[-2:] != maps.shape[-2:]:
-        sem = F.interpolate(sem[:, None].float(), size=maps.shape[-2:], mode="nearest")[:, 0].long()
+        # nearest at pixel centres, as `topoloc.data.read_semantics` ("nearest" takes each cell's top-left pixel)
+        sem = F.interpolate(sem[:, None].float(), size=maps.shape[-2:], mode="nearest-exact")[:, 0].long()
     if (sem < 0).any():
         raise ValueError("semantics: expected non-negative class ids")
     b = maps.shape[0]

@@ -737,3 +737,28 @@ class TestOverlayByHand:
         holed[1, 1] = float("nan")
         with pytest.raises(ValueError, match="overlay: `saliency` has non-finite values"):
             overlay(torch.rand(3, 4, 4), holed)
+
+
+def test_every_layer_keeps_its_own_mode():
+    # the maps, the feature extraction of the retrieval baseline and the figure's cell grid had put back
+    # model.train(was_training), which unfroze a batch norm frozen (eval) inside a model in training
+    from topoloc.evaluation.retrieval import extract_features
+    from topoloc.models import create_model
+    from topoloc.reporting.saliency_figures import feature_grid
+
+    model = create_model("atloc_resnet18", feat_dim=8, attention="spatial").train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()  # frozen
+    modes = {name: m.training for name, m in model.named_modules()}
+    assert any(modes.values()) and not all(modes.values())
+    images = torch.rand(2, 3, 64, 64)
+    gen = torch.Generator().manual_seed(0)
+    for method in ("gradient", "smoothgrad", "integrated_gradients", "attention"):
+        kwargs = {"samples": 2, "generator": gen} if method == "smoothgrad" else {}
+        kwargs = {"steps": 2} if method == "integrated_gradients" else kwargs
+        saliency(model, images, method=method, normalize=True, **kwargs)
+        assert {name: m.training for name, m in model.named_modules()} == modes, method
+    extract_features(model, (images * 255).to(torch.uint8))
+    assert feature_grid(model, (64, 64)) == (2, 2)
+    assert {name: m.training for name, m in model.named_modules()} == modes

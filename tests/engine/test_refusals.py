@@ -396,8 +396,9 @@ def test_batches_of_one_image_that_batch_norm_cannot_train_on_are_refused_before
     # config.yaml and log.csv behind, so that the same command was then refused as "another run"
     run, data = tmp_path / "run", pose_images(n=4, size_hw=(32, 32))
     for drop_last in (False, True):
-        with pytest.raises(ValueError, match=r"^TrainConfig: batches of one image, and at image_size \(32, 32\) the "
-                                             r"batch norm '[\w.]+' sees \(\d+, 1, 1\) .* Set a batch_size of at least 2"):
+        with pytest.raises(ValueError, match=r"^TrainConfig: batches of one image, and at image_size \(32, 32\) "
+                                             r"the batch norm '[\w.]+' sees \(\d+, 1, 1\) .* Set a batch_size of "
+                                             r"at least 2"):
             train(tiny_config(out_dir=str(run), epochs=1, batch_size=1, drop_last=drop_last), data)
         assert not run.exists() or not any(run.iterdir())
     # at 64 x 64 px the last feature map is 2 x 2: one image a step trains on its 4 pixels

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from topoloc._modes import eval_mode
 from topoloc.data.cache import ImageCache, as_cache, check_dataset
 from topoloc.data.geometry import flight_normals
 from topoloc.engine.config import TrainConfig
@@ -115,12 +116,8 @@ def steps_per_epoch(n_images: int, world_size: int, local_batch: int, drop_last:
 def blank_forward(model: nn.Module, image_size: tuple[int, int], device: torch.device) -> None:
     """One forward pass of a blank image of ``image_size`` in eval mode, for what hooks see of the model's layers:
     no batch-norm statistics move and no random number is drawn; the model's mode is restored after."""
-    was_training = model.training
-    try:
-        with torch.no_grad():
-            model.eval()(torch.zeros(1, 3, *image_size, device=device))
-    finally:
-        model.train(was_training)
+    with torch.no_grad(), eval_mode(model):
+        model(torch.zeros(1, 3, *image_size, device=device))
 
 
 def check_model_runs(model: nn.Module, config_name: str, model_kwargs: dict, image_size: tuple[int, int],
@@ -146,9 +143,10 @@ def check_model_runs(model: nn.Module, config_name: str, model_kwargs: dict, ima
 def check_last_batch(model: nn.Module, n_images: int, world_size: int, local_batch: int, drop_last: bool,
                      image_size: tuple[int, int], device: torch.device) -> None:
     """Refuse a run whose epochs end in a batch of one image (or whose every batch is one image, ``local_batch``
-    1) when a batch-norm layer of ``model`` then sees one value per channel: torch stops that step with "Expected more than 1 value per channel when training", after
-    the epoch's other steps. That happens at small sizes, where the backbone's last feature map is 1 x 1 (at
-    most 32 px a side for a ResNet); a larger map trains on its pixels, and ``drop_last`` has no such batch.
+    1) when a batch-norm layer of ``model`` then sees one value per channel: torch stops that step with "Expected
+    more than 1 value per channel when training", after the epoch's other steps. That happens at small sizes,
+    where the backbone's last feature map is 1 x 1 (at most 32 px a side for a ResNet); a larger map trains on its
+    pixels, and ``drop_last`` has no last batch of one.
 
     The layers' inputs are read from one `blank_forward` pass.
 

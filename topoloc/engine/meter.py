@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from topoloc._modes import eval_mode
+
 if TYPE_CHECKING:
     from topoloc.models import AtLoc, AtLocLoss
 
@@ -115,13 +117,8 @@ def predicts_finite(model: AtLoc, images: Tensor, autocast: bool) -> bool:
         autocast: run the forward pass under bf16 autocast, as the steps do.
     """
     x = model.prepare(images)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=autocast):
-            out = model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.autocast(device_type=images.device.type, dtype=torch.bfloat16, enabled=autocast):
+        out = model(x)
     return bool(torch.isfinite(out).all())
 
 

@@ -7,6 +7,7 @@ from typing import Any, Literal, overload
 import torch
 from torch import Tensor, nn
 
+from topoloc._modes import eval_mode
 from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc.data.cache import as_cache
@@ -87,10 +88,8 @@ def predict(
     if len(cache) == 0:  # torch.cat of no batches said "expected a non-empty list of Tensors"
         raise ValueError("predict: `data` holds no image")
     cuda = device.type == "cuda"
-    modes = {m: m.training for m in model.modules()}  # each layer's: a frozen batch-norm stays frozen
-    model.eval()
     codes = []
-    try:
+    with eval_mode(model):  # each layer's mode back after: a frozen batch-norm stays frozen
         for start in range(0, len(cache), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(cache)))
             images, _ = cache.batch(idx, device)
@@ -98,9 +97,6 @@ def predict(
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cuda and amp):
                 out = model(x)
             codes.append(out.float())
-    finally:
-        for module, training in modes.items():
-            module.training = training
     codes_n6 = torch.cat(codes)
     c2w = normalizer.decode(codes_n6).to("cpu", torch.float64)
     return (c2w, codes_n6.cpu()) if return_codes else c2w

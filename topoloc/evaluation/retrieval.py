@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from topoloc._modes import eval_mode
 from topoloc._device import module_device, resolve_device
 from topoloc.models.contract import prepare, to_unit_float
 
@@ -154,10 +155,8 @@ def extract_features(
         batches: Iterable[Tensor] = images.split(batch_size)
     else:
         batches = images
-    was_training = model.training
-    model.eval()
     out = []
-    try:
+    with eval_mode(model):
         for batch in batches:
             batch = batch.to(device, non_blocking=device.type == "cuda")  # asynchronous only to a GPU
             x = prepare(owner, batch, channels_last=True)  # faster on both CPU and GPU
@@ -167,8 +166,6 @@ def extract_features(
             if isinstance(feats, tuple):
                 feats = feats[1]
             out.append(feats.float().flatten(1).cpu())
-    finally:
-        model.train(was_training)
     if not out:
         raise ValueError("images: expected at least one batch, got none")
     return torch.cat(out)

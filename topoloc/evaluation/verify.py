@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from topoloc._modes import eval_mode
 from topoloc._device import module_device
 from topoloc.evaluation.retrieval import _homogeneous
 from topoloc.models.contract import prepare, unwrap_model
@@ -139,18 +140,14 @@ def dense_features(model: nn.Module, images: Tensor, reduction: int = 8, batch_s
     index = _intermediate_index(net, reduction)
     input_filter = getattr(raw, "input_filter", None) if backbone is not raw else None
     device = module_device(raw)
-    was_training = raw.training
-    raw.eval()
     out = []
-    try:
+    with eval_mode(raw):
         for batch in images.split(batch_size):
             x = prepare(backbone, batch.to(device))
             if input_filter is not None:
                 x = input_filter(x)
             (fmap,) = net.forward_intermediates(x, indices=[index], intermediates_only=True)
             out.append(F.normalize(fmap.float(), dim=1).cpu())
-    finally:
-        raw.train(was_training)
     return torch.cat(out)
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from topoloc._device import module_device
+from topoloc._modes import eval_mode
 from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
@@ -54,14 +55,11 @@ def feature_grid(model: nn.Module, image_size: tuple[int, int]) -> tuple[int, in
     if backbone is None or not hasattr(backbone, "forward_map"):
         return None
     x = torch.zeros(1, 3, *image_size, device=module_device(model))
-    was_training = model.training
     try:
-        with torch.no_grad():
-            fmap = backbone.eval().forward_map(x)
+        with torch.no_grad(), eval_mode(model):
+            fmap = backbone.forward_map(x)
     except ValueError:  # tokens without a grid: no cells to mark
         return None
-    finally:
-        model.train(was_training)
     return int(fmap.shape[-2]), int(fmap.shape[-1])
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from topoloc._flags import check_flag
+from topoloc._modes import eval_mode
 from topoloc.models.contract import check_unit_range, prepare, to_unit_float
 
 __all__ = [
@@ -85,20 +86,6 @@ def _objective(poses: Tensor, target: Target) -> Tensor:
     return value
 
 
-class _EvalMode:
-    """Put a module in eval mode for a block and restore its previous mode."""
-
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
-        self.was_training = module.training
-
-    def __enter__(self) -> nn.Module:
-        return self.module.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        self.module.train(self.was_training)
-
-
 def _input_gradient(model: nn.Module, x: Tensor, target: Target, normalize: bool) -> Tensor:
     """d objective / d x (B, 3, H, W) of images ``x``."""
     x = x.detach().requires_grad_(True)
@@ -142,7 +129,7 @@ def gradient_saliency(
         torch.Size([2, 64, 64])
     """
     images = _check_common("gradient_saliency", model, images, target, normalize)
-    with _EvalMode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         grad = _input_gradient(model, images, target, normalize)
     return (grad * images.detach()).abs().amax(dim=1)
 
@@ -236,7 +223,7 @@ def smoothgrad(
     flat = x.flatten(1)
     sigma = (noise * (flat.amax(1) - flat.amin(1))).view(b, 1, 1, 1)
     total = torch.zeros_like(x)
-    with _EvalMode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for _ in range(samples):
             eps = torch.randn(x.shape, generator=gen, device=gen.device, dtype=x.dtype).to(x.device)
             if max_shift:
@@ -286,7 +273,7 @@ def integrated_gradients(
         raise ValueError(f"integrated_gradients: `baseline` must be a number or a tensor that broadcasts to the "
                          f"images {tuple(x.shape)}, got {type(baseline).__name__} {str(baseline)[:60]!r}") from err
     total = torch.zeros_like(x)
-    with _EvalMode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         for k in range(steps):
             t = (k + 0.5) / steps
             total += _input_gradient(model, x0 + t * (x - x0), target, normalize)
@@ -328,7 +315,7 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
                          f"(a `forward_with_attention` method), got {type(model).__name__}{attention}")
     # an AtLoc's method (checked above): poses, attention weights and the feature grid (h, w)
     forward = cast(Callable[[Tensor], tuple[Tensor, Tensor, tuple[int, int]]], model.forward_with_attention)
-    with _EvalMode(model):
+    with eval_mode(model):
         _, weights, (h, w) = forward(prepare(model, images) if normalize else images)
     received = weights.float().mean(dim=1) * (h * w)  # (B, N), mean 1
     grid = received.reshape(-1, 1, h, w)

@@ -279,3 +279,13 @@ def test_two_runs_colour_bars_do_not_overlap(tmp_path, monkeypatch):
     assert len(bars) == 2
     one, two = (ax.get_window_extent() for ax in bars)
     assert not one.overlaps(two), (one, two)
+
+
+def test_the_colour_scale_reads_every_map():
+    # the scale read the first million values only: at 480 x 720 px and three rows, the "before" column alone
+    from topoloc.reporting.saliency_figures import _pooled_scale
+
+    before, after = torch.full((3, 480, 720), 1.0), torch.full((3, 480, 720), 10.0)
+    after[:, :, :36] = 0.0  # 5 % of the "after" maps: the pooled 99th percentile is still 10
+    assert _pooled_scale([before, after]) == pytest.approx(10.0)
+    assert _pooled_scale([before]) == pytest.approx(1.0)

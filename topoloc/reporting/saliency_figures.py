@@ -207,12 +207,17 @@ def _row_label(flight: str, name: str) -> str:
     return f"{flight.rsplit('-', 1)[-1]} {short}".strip() if flight else short
 
 
+#: Values the colour scale's quantile reads at most (torch.quantile takes up to 16 million).
+QUANTILE_VALUES = 1_000_000
+
+
 def _pooled_scale(maps: Sequence[Tensor]) -> float:
     """The 99th percentile of the magnitudes of ``maps`` pooled (gradient maps are spiky), > 0."""
     if not maps:
         return 1.0
     flat = torch.cat([m.detach().float().abs().flatten().cpu() for m in maps])
-    top = float(torch.quantile(flat[:1_000_000], 0.99)) if flat.numel() else 0.0
+    flat = flat[::max(1, -(-flat.numel() // QUANTILE_VALUES))]  # evenly over every map (the first million: one column)
+    top = float(torch.quantile(flat, 0.99)) if flat.numel() else 0.0
     return top if top > 0 else 1.0
 
 

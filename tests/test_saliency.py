@@ -762,3 +762,12 @@ def test_every_layer_keeps_its_own_mode():
     extract_features(model, (images * 255).to(torch.uint8))
     assert feature_grid(model, (64, 64)) == (2, 2)
     assert {name: m.training for name, m in model.named_modules()} == modes
+
+
+@pytest.mark.gpu
+def test_the_randomisation_leaves_the_cuda_generators_as_they_were():
+    # torch.manual_seed inside fork_rng(devices=[]) had reseeded every CUDA generator to the check's seed
+    torch.cuda.manual_seed_all(123)
+    before = torch.cuda.get_rng_state()
+    randomize_weights(nn.Linear(4, 3).cuda(), seed=0)
+    assert torch.equal(torch.cuda.get_rng_state(), before)

@@ -87,6 +87,12 @@ def _check_seed(fn: str, seed: object) -> None:
         raise ValueError(f"{fn}: `seed` must be a non-negative int, got {seed!r}")
 
 
+def _own_random_state():
+    """`torch.random.fork_rng` over the CPU's and every CUDA device's generators: ``torch.manual_seed`` inside
+    seeds them all, and each gets its state back after (``devices=[]`` had left the CUDA ones reseeded)."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
+
+
 def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every weight drawn afresh (Adebayo et al.'s full randomisation).
 
@@ -101,7 +107,7 @@ def randomize_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     _check_seed("randomize_weights", seed)
     clone = copy.deepcopy(model)
     covered: set[int] = set()
-    with torch.random.fork_rng(devices=[]):
+    with _own_random_state():
         torch.manual_seed(seed)
         for module in clone.modules():
             reset = getattr(module, "reset_parameters", None)
@@ -295,7 +301,7 @@ def planted_cue_check(
     control_region = control_region or (h - h // 2, h, w - w // 2, w)
     results = []
     for target_region in (region, control_region):
-        with torch.random.fork_rng(devices=[]):
+        with _own_random_state():
             torch.manual_seed(seed)
             model = model_fn()
         gen = torch.Generator().manual_seed(seed)

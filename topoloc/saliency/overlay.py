@@ -34,8 +34,9 @@ def overlay(
 ) -> Tensor:
     """Blend a saliency map, coloured by a matplotlib colormap, over an RGB image.
 
-    Non-negative maps are scaled per image to [0, 1] by their ``clip_quantile`` quantile (gradient
-    maps are spiky) and coloured with ``"jet"``; signed maps (e.g. a `saliency_difference`) are
+    Non-negative maps are stretched per image from their minimum to their ``clip_quantile`` quantile (gradient
+    maps are spiky; a map that never reaches 0, such as an attention map, shows its contrast, not its level: pass
+    ``vmax`` for a scale from 0) and coloured with ``"jet"``; signed maps (e.g. a `saliency_difference`) are
     scaled symmetrically about 0 by the quantile of their absolute value and coloured with the
     diverging ``"RdBu_r"`` (red: more, blue: less). The result is
     ``(1 - alpha) * image + alpha * colour``.

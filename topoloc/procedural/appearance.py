@@ -284,7 +284,9 @@ def shade(world, bake_: Bake, geom, keys: torch.Tensor, width: int, height: int,
             ("real", "real_alt").
 
     Returns:
-        ``(rgb, semantics)``: float (B, 3, H, W) in [0, 1] and uint8 (B, H, W).
+        ``(rgb, semantics)``: float (B, 3, H, W), non-negative, and uint8 (B, H, W). The renders stay in
+        [0, 1]; the photos' light goes above 1 where the sun is strong (snow, bright meadows: up to about 1.4),
+        and their camera (`topoloc.procedural.real_camera`) clips it, as a real sensor saturates.
     """
     app = bake_.appearance
     real = app.domain == "real"

@@ -52,7 +52,8 @@ def camera_effects(rgb: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     xx = (torch.arange(W, device=dev) + 0.5 - W / 2) / (W / 2)
     r2 = yy[:, None] ** 2 + xx[None, :] ** 2
     x = x * (1.0 - (0.15 + 0.2 * hash_uniform(k, 15))[:, None, None, None] * r2)
-    # filmic response: lifted shadows, compressed highlights, more contrast and saturation
+    # response: lifted shadows, more contrast and saturation; highlights are not compressed (1 maps to 1.04),
+    # so sunlit snow saturates, as in a real camera's photos
     x = x.clamp_min(0)
     x = 1.04 * x**0.85  # a brighter, flatter response than the renders' linear one
     x = x + 0.35 * x * (1 - x).clamp_min(0) * (x - 0.45)  # a gentle S: more contrast around mid grey

@@ -62,7 +62,8 @@ class World:
         cars: real-only car colour index + 1 per cell (0 = none), (rows, cols) uint8.
         wires: power line segments (S, 2, 3) ENU metres (real only).
         ridge_deg: elevation (deg) of the far mountains over azimuth (R,), azimuth 0 = north, clockwise.
-        detail: (2, T, T) tileable fine texture noise in [-1, 1] (0.25 m and 1.9 m texels).
+        detail: (2, T, T) tileable fine texture noise in [-1, 1] (both layers read at 0.25 m texels by
+            `topoloc.procedural.appearance.shade`: a repeat of about 64 m on the ground).
         clouds: (T, T) tileable cloud density noise in [-1, 1].
         surface_max: max of surface (m), surface_min: min.
     """

@@ -289,7 +289,9 @@ def attention_saliency(model: nn.Module, images: Tensor, normalize: bool = False
     over the queries, giving the share of attention each of the ``N = h * w`` feature positions
     receives; it is multiplied by ``N`` (1 = uniform attention) and resized bilinearly from the
     feature grid to the image. It resolves no more than the feature grid: h x w cells of the
-    backbone's stride (32 px for a ResNet).
+    backbone's stride (32 px for a ResNet). Each cell is drawn over its tile of the image; in a padded CNN such as
+    a ResNet the receptive field of cell ``j`` is centred near pixel ``stride * j``, about half a cell above and
+    left of its tile's centre (a vision transformer's patch is its tile).
 
     Args:
         model: an `AtLoc` built with ``attention="spatial"`` (anything with

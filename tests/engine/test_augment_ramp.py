@@ -70,6 +70,17 @@ def test_a_ramp_longer_than_the_run_is_warned_about(tiny_config, pose_images, tm
     assert "augment_ramp_epochs" not in caplog.text
 
 
+def test_a_ramp_of_an_augmentation_without_strength_is_warned_about(tiny_config, pose_images, tmp_path, caplog):
+    # e.g. a recipe's augmented run with `--override train.augment=none`: the ramp had gone unsaid
+    ds = pose_images(n=8)
+    for k, augment in enumerate((None, "colorjitter")):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="topoloc.engine"):
+            train(tiny_config(out_dir=str(tmp_path / str(k)), epochs=1, augment=augment, augment_ramp_epochs=1,
+                              val_every=0), ds)
+        assert f"augment_ramp_epochs (1) ramps nothing: augment {augment!r} has no strength" in caplog.text
+
+
 def test_killed_ramped_run_resumes_to_identical_weights(tiny_config, pose_images, tmp_path):
     ds = pose_images(n=20)
     common = dict(epochs=3, batch_size=6, checkpoint_every_steps=3, augment="simtoreal", augment_strength=1.0,

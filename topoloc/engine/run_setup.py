@@ -172,6 +172,9 @@ class RunSetup:
                         "not augment_strength (%g); set both together (e.g. a recipe's "
                         "--override train.epochs=N train.augment_ramp_epochs=N)", cfg.augment_ramp_epochs, cfg.epochs,
                         augment_strength_at(cfg, cfg.epochs - 1), cfg.augment_strength)
+        if cfg.augment_ramp_epochs and cfg.augment in (None, "colorjitter") and info.is_main:
+            log.warning("augment_ramp_epochs (%d) ramps nothing: augment %r has no strength (set it to 0, or "
+                        "augment to 'simtoreal')", cfg.augment_ramp_epochs, cfg.augment)
         resume_from = resume_path(cfg, self.out_dir)
         # First: a wrong init_from is refused before an overwritten run's files are removed and before the
         # images are decoded (at once, and with no cache file left behind).

@@ -13,8 +13,8 @@ both ends are mapped to a floor, top down:
     1 components  topoloc.models, topoloc.data, topoloc.procedural, topoloc.saliency, augment
     0 geometry    topoloc.geodesy, topoloc.rotations, topoloc.metrics, topoloc.pose_decoder,
                   and the leaf helpers topoloc._tempfiles, topoloc._paths, topoloc._device,
-                  topoloc._flags, topoloc._lock, topoloc._messages, topoloc._progress, topoloc._version,
-                  topoloc._yaml,
+                  topoloc._flags, topoloc._lock, topoloc._messages, topoloc._modes, topoloc._progress,
+                  topoloc._version, topoloc._yaml,
                   topoloc.image_size
 
 ``topoloc/__init__.py`` is the facade above them all (it re-exports the public names) and nothing
@@ -57,6 +57,7 @@ FLOORS: dict[str, int] = {
     "topoloc._messages": 0,
     "topoloc._progress": 0,
     "topoloc._lock": 0,
+    "topoloc._modes": 0,
     "topoloc._version": 0,
     "topoloc._yaml": 0,
     "topoloc.image_size": 0,

@@ -21,7 +21,8 @@ def add(sub) -> argparse.ArgumentParser:
         "flights, DIR/<flight>-real/<picname>.JPG (the real-photo appearance). With --poses FILE.npy --name NAME, "
         "a pose file (e.g. from 'topoloc poses corridor') is rendered as the synthetic flight DIR/NAME/. "
         "Interrupted renders resume, and the same command with --real-alt or --depth added completes a render "
-        "(--photos-like goes on a pose file's first render; a folder holds one seed and size). A "
+        "(--photos-like cannot be added to a render made without it, and one made with it keeps it, with the same "
+        "flight; a folder holds one seed and size). A "
         "flight's folder holds one set of views: a run that does not ask for every view it holds (another ':N' "
         "spread, other poses under --name) is refused before anything is written.",
     )

@@ -133,10 +133,13 @@ class SimToRealAugmentationBase(IntensityAugmentationBase2D):
     def forward(self, input: Tensor, params: Optional[Dict[str, Tensor]] = None, **kwargs: Any) -> Tensor:
         # before kornia, which reads a numpy array as (H, W, C) or a list not at all
         check_image(input, f"{type(self).__name__}: input")
-        if not self._range_checked:  # once: 0-255 floats come out clamped white, without an error
+        # once: 0-255 floats come out clamped white, without an error; not while torch.compile traces (a check of the
+        # values is data-dependent: fullgraph=True refused a fresh op's first call), the next eager call checks
+        if not self._range_checked and not torch.compiler.is_compiling():
             check_pixel_range(input, f"{type(self).__name__}: input")
             self._range_checked = input.numel() > 0  # an empty batch says nothing of the next
         if input.dim() == 4 and input.shape[0] == 0:  # an empty batch: nothing to do
+            self._params = super().forward_parameters(input.shape)  # none, as kornia's ops record (not the last call's)
             return input.clone()
         batch = input.shape[0] if input.dim() == 4 else 1
         for name in [*self._domains, "seed"] if "data_keys" not in kwargs else ():

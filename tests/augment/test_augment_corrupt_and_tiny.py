@@ -68,6 +68,15 @@ def test_an_empty_batch_comes_back_empty(make):
         make()(torch.rand(0, 1, 12, 16))
 
 
+def test_an_empty_batch_records_no_parameters(op_name, ops):
+    # an empty batch had left the previous call's parameters in _params, so that op(y, params=op._params) replayed
+    # them; kornia's own ops record zero-length parameters
+    op = ops[op_name](p=1.0)
+    op(torch.rand(2, 3, 12, 16))
+    op(torch.rand(0, 3, 12, 16))
+    assert op._params and all(len(value) == 0 for key, value in op._params.items() if key != "forward_input_shape")
+
+
 def test_an_empty_batch_through_the_albumentations_adapters():
     import numpy as np
 

@@ -9,7 +9,10 @@ once: ``image``, every image of ``images`` and every slice of ``volume`` get the
 albumentations 2.0.8's ``Compose(seed=...)`` seeds every transform's generator alike, so two adapters in one
 pipeline draw the same torch seed on each call: their ``p`` coin flips agree whenever their ``p`` do (as
 albumentations' own transforms' do), and two copies of one adapter draw the same parameters. To mix several ops
-independently, use one `SimToReal` adapter (its ops draw apart) rather than several adapters.
+independently, use one `SimToReal` adapter (its ops draw apart) rather than several adapters. In a torch
+``DataLoader`` with workers, a seeded pipeline draws the same in every worker (albumentations' own transforms do
+too, and torch's per-worker seeds do not reach the transforms' generators): give each worker its own seed with
+``worker_init_fn=lambda _: pipeline.set_random_seed(torch.initial_seed() % 2**32)``.
 
 Images are HWC RGB numpy arrays, ``uint8`` (0..255) or ``float32`` (0..1), or RGBA ones whose alpha
 is passed through; the output has the input's dtype. float32 values within [-1, 2] (the overshoot of a cubic or

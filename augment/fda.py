@@ -27,7 +27,8 @@ class FourierDomainAdaptation(SimToRealAugmentationBase):
     Args:
         bank: real images, float in ``[0, 1]``.
         beta: range of the low-frequency window as a fraction of the shorter side, within
-            ``[0, 0.5]``; the paper uses 0.01 to 0.09.
+            ``[0, 0.5]``; the paper uses 0.01 to 0.09. The window is ``floor(beta * min(H, W))`` pixels, so
+            small images are often left as they are: with beta 0.01-0.05 about half of 32x48 px images.
         same_on_batch: apply the same parameters (and bank image) to every image of the batch.
         p: probability of applying the augmentation to each image.
         keepdim: keep the input's shape instead of returning ``(B, 3, H, W)``.

@@ -127,6 +127,10 @@ def test_two_process_gloo_run_matches_one_process(tmp_path):
     hs = json.load(open(runs["single"] / "history0.json"))
     assert h0[-1]["val_median_m"] == h1[-1]["val_median_m"]  # rank 0's validation, broadcast
     assert h0[-1]["val_median_m"] == pytest.approx(hs[-1]["val_median_m"], rel=1e-3)
+    for key in ("loss", "t_loss", "q_loss"):  # the global batch's mean losses per step: they were rank 0's share's
+        for epoch in (0, 1):
+            assert h0[epoch][key] == h1[epoch][key], (key, epoch)
+            assert h0[epoch][key] == pytest.approx(hs[epoch][key], rel=1e-4), (key, epoch)
 
 
 def test_the_scene_coordinate_head_stays_the_same_on_both_ranks(tmp_path):

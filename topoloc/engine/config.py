@@ -88,7 +88,8 @@ class TrainConfig:
         model: a name of `topoloc.models.list_models` (e.g. ``"atloc_resnet34"``).
         model_kwargs: extra `create_model` arguments (``pretrained``, ``feat_dim``, ``dropout``...).
         epochs: number of passes over the training set.
-        batch_size: images per optimiser step, over all processes (divided among DDP ranks).
+        batch_size: images per optimiser step, over all processes (divided among DDP ranks; a batch norm
+            normalises over each rank's share, with no SyncBatchNorm).
         lr: Adam learning rate.
         weight_decay: Adam weight decay (applied to the loss weights too, as in AtLoc).
         sx, sq: initial log-variance weights of the translation and rotation terms of `AtLocLoss`.
@@ -106,7 +107,7 @@ class TrainConfig:
             from the first epoch.
         augment_fraction: share of each batch that is augmented, in (0, 1]: the first
             ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
-            augmentation, the others stay clean. Below 1 the network keeps seeing the rendered
+            augmentation, the others stay clean (under DDP, ``B`` is each process's share of the batch). Below 1 the network keeps seeing the rendered
             appearance it must fit while it learns to ignore the appearance changes.
         relight: probability that an augmented image is first relit by a sun from a random
             direction on its own surface normals (`augment.RandomSunRelight`), in [0, 1]; 0 turns

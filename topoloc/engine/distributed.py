@@ -115,6 +115,15 @@ def all_reduce_any(flag: bool, info: DistInfo, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def mean_over_ranks(t: Tensor, info: DistInfo) -> Tensor:
+    """``t`` replaced, in place, by its mean over the ranks (left alone in a single process): each rank's share of
+    the global batch is the same size, so the mean of the ranks' batch means is the global batch's."""
+    if info.distributed:
+        dist.all_reduce(t)
+        t /= info.world_size
+    return t
+
+
 def average_gradients(params: Iterable[Tensor], info: DistInfo) -> None:
     """Average the gradients of ``params`` over the ranks, in one all-reduce (no-op for a single process).
 

@@ -36,7 +36,7 @@ from topoloc._progress import NoBar
 from topoloc.engine.checkpoint import capture_rng_state, save_checkpoint, training_checkpoint
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
-                                        init_distributed, shard_indices)
+                                        init_distributed, mean_over_ranks, shard_indices)
 from topoloc.engine.meter import (StepMeter, epoch_row, first_non_finite, non_finite_loss_error,
                                   non_finite_model_error, predicts_finite, progress_bar, weights_finite)
 from topoloc.engine.predict import predict
@@ -406,6 +406,7 @@ class Trainer(RunSetup):
                 logger: RunLogger, bar: Any) -> None:
         """Check the pending losses for NaN, add them to ``stats``, log the loss and the speed."""
         self._check_finite(meter.pending, epoch)
+        mean_over_ranks(meter.sums, self.info)  # log.csv's losses: the global batch's, not rank 0's share
         meter.drain_into(stats)
         rate = meter.images_per_s()
         bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{rate:.0f}")

@@ -107,8 +107,9 @@ class TrainConfig:
             from the first epoch.
         augment_fraction: share of each batch that is augmented, in (0, 1]: the first
             ``round(augment_fraction * B)`` images of every (randomly ordered) batch go through the
-            augmentation, the others stay clean (under DDP, ``B`` is each process's share of the batch). Below 1 the network keeps seeing the rendered
-            appearance it must fit while it learns to ignore the appearance changes.
+            augmentation, the others stay clean (under DDP, ``B`` is each process's share of the batch).
+            Below 1 the network keeps seeing the rendered appearance it must fit while it learns to ignore
+            the appearance changes.
         relight: probability that an augmented image is first relit by a sun from a random
             direction on its own surface normals (`augment.RandomSunRelight`), in [0, 1]; 0 turns
             it off. Needs a `TopoFlight` training set whose renders have geometry beside them

@@ -85,3 +85,17 @@ def test_dropout_probability_is_the_one_asked_for():
     no_dropout = PoseHead(8, dropout=0.0).train()
     x = torch.randn(4, 8)
     torch.testing.assert_close(no_dropout(x)[:, :3], x @ no_dropout.fc_xyz.weight.T + no_dropout.fc_xyz.bias)
+
+
+def test_in_eval_mode_the_codes_are_float32_under_autocast():
+    # bf16 codes are 2^-8 of their size apart: about 1 m of a 600 m spread of positions, a floor under every figure
+    # read on a GPU, where predict, evaluate and localise autocast
+    torch.manual_seed(0)
+    head = PoseHead(64, dropout=0.0).eval()
+    x = torch.randn(8, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = head(x)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, head(x), rtol=0, atol=0)  # the float32 layers themselves
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # training keeps autocast's bf16 layers
+        assert head.train()(x).dtype == torch.bfloat16

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch.nn.functional as F
 import torch
 from torch import Tensor, nn
@@ -13,6 +15,8 @@ __all__ = ["PoseHead", "ROTATION_FORMATS"]
 #: Rotation outputs of `PoseHead` and their sizes: the continuous 6D code (two matrix columns,
 #: decoded by Gram-Schmidt; the default), a unit quaternion (w, x, y, z) or AtLoc's log-quaternion.
 ROTATION_FORMATS = {"6d": 6, "quat": 4, "log_quat": 3}
+#: Devices whose autocast the head switches off in eval mode (torch.autocast refuses some other device types).
+AUTOCAST_DEVICES = ("cpu", "cuda")
 
 
 class PoseHead(nn.Module):
@@ -66,9 +70,15 @@ class PoseHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ValueError(f"PoseHead: `x` must be (B, {self.in_dim}) features, got {shape_of(x)}")
-        x = self.dropout(x)
-        xyz = self.fc_xyz(x)
-        wpqr = self.fc_wpqr(x)
+        # In eval mode float32 even under autocast: bf16 codes are 2^-8 of their size apart, about 1 m of a 600 m
+        # spread of positions and up to degrees, a floor under every figure read on a GPU (predict, evaluate,
+        # localise autocast there). Training keeps autocast's bf16 layers: their rounding is noise in a step, and
+        # the figures of the runs trained so (bf16 CPUs, GPUs) stay as they were.
+        precise = not self.training and x.device.type in AUTOCAST_DEVICES
+        with torch.autocast(x.device.type, enabled=False) if precise else nullcontext():
+            x = self.dropout(x.float() if precise else x)
+            xyz = self.fc_xyz(x)
+            wpqr = self.fc_wpqr(x)
         if self.rotation == "quat":
             wpqr = F.normalize(wpqr, dim=1)
         return torch.cat([xyz, wpqr], dim=1)

@@ -8,7 +8,9 @@
 #
 # Steps (each with its own time limit; a step that fails or runs out of time does not stop the others):
 #   1. install what the machine lacks: from wheels in .whl/ when present (a machine that cannot reach a
-#      package index; prepare them elsewhere with scripts/gpu_wheels.sh), else `pip install -e .`;
+#      package index; prepare them elsewhere with scripts/gpu_wheels.sh for the machine's Python, which
+#      env.txt records; .whl/ is ignored by git, so a tool that copies the tree must be told to take it),
+#      else `pip install -e .`;
 #   2. pytest -m "gpu and not slow": every quick GPU test, and none may be skipped;
 #   3. the demo at toy size (`topoloc demo --smoke`); if it fails, the check ends here;
 #   4. the demo end to end (`topoloc demo`, the GPU preset), report and figures kept;
@@ -20,8 +22,8 @@
 #      bench_augment.py again, torch.compile'd.
 # SKIP_TESTS=1 leaves out step 2 (a re-run after the tests have passed); SKIP_SMOKE=1 leaves out step 3
 # (when the device time allows one try only, the long demo gets its 45 s).
-# The whole check ends within TOTAL_SECONDS (default 540): each step gets at most its own limit and
-# what is left before that deadline, and steps with under 20 s left are skipped.
+# The whole check, the install included, ends within TOTAL_SECONDS (default 540): each step gets at most its
+# own limit and what is left before that deadline, and steps with under 20 s left are skipped.
 # Summary: OUT_DIR/steps.txt (step, exit code, seconds); logs: OUT_DIR/<step>.log.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,8 @@ device=${DEVICE:-cuda}
 if [ -n "${PYTHON:-}" ]; then py=$PYTHON; elif [ -x .venv/bin/python ]; then py=.venv/bin/python; else py=python3; fi
 mkdir -p "$out" 2>/dev/null || { echo "gpu_check.sh: OUT_DIR '$out' cannot be made as a folder (a file there?)" >&2; exit 2; }
 export PYTHONUNBUFFERED=1
+# the whole check, the install included, ends by then (a device call that ran past its limit returned nothing)
+deadline=$(( $(date +%s) + ${TOTAL_SECONDS:-540} ))
 
 if ! "$py" -c "import kornia, lazy_loader, pyproj, timm, torch" 2>/dev/null; then
   if compgen -G ".whl/*.whl" >/dev/null; then
@@ -41,10 +45,9 @@ if ! "$py" -c "import kornia, lazy_loader, pyproj, timm, torch" 2>/dev/null; the
   fi
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-"$py" -c "import torch, topoloc; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$out/env.txt"
+"$py" -c "import sys, torch, topoloc; print('python', sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" | tee "$out/env.txt"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv >> "$out/env.txt" 2>/dev/null || true
 
-deadline=$(( $(date +%s) + ${TOTAL_SECONDS:-540} ))  # the whole check ends by then, whatever is left over
 
 step() {  # step NAME SECONDS COMMAND...: runs for at most SECONDS, or what is left before the deadline
   local name=$1 limit=$2 start rc left
@@ -73,7 +76,7 @@ else  # dry run: the same commands at toy sizes
 fi
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   step pytest_gpu 120 "$py" -m pytest -m "gpu and not slow" -q -rs -p no:cacheprovider tests
-  if grep -q "skipped" "$out/pytest_gpu.log"; then echo "pytest_gpu: some GPU tests were skipped" | tee -a "$out/steps.txt"; fi
+  if grep -qs "skipped" "$out/pytest_gpu.log"; then echo "pytest_gpu: some GPU tests were skipped" | tee -a "$out/steps.txt"; fi
 fi
 # the whole demo at toy size first: a failure there ends the check before the long run
 if [ "${SKIP_SMOKE:-0}" = 1 ] || step demo_smoke 120 "$py" -m topoloc.cli demo --smoke --out "$out/demo_smoke" --device "$device"; then

@@ -55,3 +55,28 @@ def test_a_type_error_is_reported(tmp_path, cache):
     run = _mypy(str(bad), cache=cache)
     assert run.returncode == 1, run.stdout + run.stderr
     assert re.search(r"bad\.py:3: error: .*\"p\".*\[arg-type\]", run.stdout), run.stdout
+
+
+def test_a_users_code_reads_the_top_level_names(tmp_path, cache):
+    # the stub had no __all__ and imported without `as`, which keeps a stub's names private: mypy refused every
+    # `from topoloc import X` and `topoloc.X` ("does not explicitly export attribute") in a user's code
+    user = tmp_path / "user.py"
+    user.write_text("import topoloc\nfrom topoloc import AtLoc, TopoFlight, TrainConfig, __version__, data, train\n\n"
+                    "summary: topoloc.PoseErrorSummary | None = None\n"
+                    "print(AtLoc, TopoFlight, TrainConfig, __version__, data.TopoFlight, train, topoloc.corridor)\n")
+    run = _mypy(str(user), cache=cache)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_the_stub_exports_what_the_package_exports():
+    import ast
+
+    import topoloc
+
+    stub = ast.parse((ROOT / "topoloc" / "__init__.pyi").read_text())
+    exported = next(ast.literal_eval(node.value) for node in stub.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "__all__")
+    floors = [name for name in exported if name not in topoloc.__all__]
+    assert exported[:len(topoloc.__all__)] == topoloc.__all__
+    assert all(isinstance(getattr(topoloc, name), type(topoloc)) for name in floors), floors  # the rest: modules
+    assert set(dir(topoloc)) >= set(exported)  # tab completion lists them, __version__ too

@@ -4,6 +4,8 @@
 time it is used (``from topoloc import AtLoc``, ``topoloc.train``), not when ``topoloc`` is imported.
 """
 
+from ._version import __version__
+
 # The floors, loaded when first used as attributes (topoloc.saliency.gradient_saliency, topoloc.engine, ...).
 from . import (cli, data, engine, evaluation, experiments, geodesy, metrics, models, procedural, reporting, rotations,
                saliency)
@@ -42,3 +44,17 @@ from .engine import (TrainConfig, TrainResult, adapt_batchnorm, evaluate, export
 from .reporting import write_report
 from ._device import cpu_has_bf16
 from .experiments import load_recipe, run_demo, run_recipe
+
+# What a type checker takes as exported (a stub's imports without `as` are private to it): the names of
+# __init__.py's __all__, and the floors.
+__all__ = [
+    "__version__", "LocalFrame", "wgs84_to_ecef", "ecef_to_wgs84", "cesium_to_c2w", "c2w_to_cesium", "pose_errors",
+    "summarize", "PoseErrorSummary", "load_preset", "list_presets", "TopoFlight", "ComballazSynthetic",
+    "ComballazAir", "EPFLPhantom", "CrossLocScene", "parse_dji_metadata", "PoseNormalizer", "coverage", "corridor",
+    "lhs_envelope", "lhs_area", "save_pose_file", "load_pose_file", "AtLoc", "AtLocAttention", "AtLocLoss",
+    "Backbone", "PoseHead", "SpatialAttention", "create_model", "list_models", "TrainConfig", "TrainResult",
+    "train", "load_model", "predict", "cpu_has_bf16", "evaluate", "adapt_batchnorm", "EvaluationResult",
+    "write_report", "load_recipe", "run_recipe", "run_demo", "localise", "Localisation", "export_onnx", "cli",
+    "data", "engine", "evaluation", "experiments", "geodesy", "metrics", "models", "procedural", "reporting",
+    "rotations", "saliency",
+]

@@ -80,3 +80,13 @@ def test_the_stub_exports_what_the_package_exports():
     assert exported[:len(topoloc.__all__)] == topoloc.__all__
     assert all(isinstance(getattr(topoloc, name), type(topoloc)) for name in floors), floors  # the rest: modules
     assert set(dir(topoloc)) >= set(exported)  # tab completion lists them, __version__ too
+
+
+def test_what_load_model_returns_is_typed(tmp_path, cache):
+    # load_model had no return annotation: a typo in the config's field name passed a type check
+    user = tmp_path / "user.py"
+    user.write_text("from topoloc import load_model\n\nmodel, normalizer, cfg = load_model('run/last.pt')\n"
+                    "print(cfg.image_sizee, normalizer.decode, model.prepare)\n")
+    run = _mypy(str(user), cache=cache)
+    assert run.returncode == 1 and re.search(r'user\.py:4: error: "TrainConfig" has no attribute "image_sizee"',
+                                             run.stdout), run.stdout + run.stderr

@@ -52,7 +52,7 @@ from topoloc._tempfiles import remove_stale_writes, write_atomically
 from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.config import TrainConfig
 from topoloc.geodesy import TOPO_ORIGINS, LocalFrame
-from topoloc.models import create_model
+from topoloc.models import AtLoc, create_model
 from topoloc.models.contract import record_input_size
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "load_model", "training_checkpoint",
@@ -333,7 +333,7 @@ def recorded_frame(state: dict[str, Any]) -> dict[str, Any] | None:
     return config.get("frame") if isinstance(config, dict) else None
 
 
-def load_model(path: str | PathLike, device: str | torch.device = "cpu"):
+def load_model(path: str | PathLike, device: str | torch.device = "cpu") -> tuple[AtLoc, PoseNormalizer, TrainConfig]:
     """Rebuild a trained model from a checkpoint, for inference.
 
     Args:

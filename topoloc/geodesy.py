@@ -115,6 +115,13 @@ def wgs84_to_ecef(lat_deg, lon_deg, h_m) -> tuple[np.ndarray, np.ndarray, np.nda
 def ecef_to_wgs84(x, y, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ECEF metres (EPSG:4978) to WGS84 ``(lat_deg, lon_deg, h_m)`` (EPSG:4979, ellipsoidal height).
 
+    Args:
+        x, y, z: ECEF coordinates in metres (numbers or arrays that broadcast together).
+
+    Returns:
+        ``(lat_deg, lon_deg, h_m)``: latitude and longitude in degrees, ellipsoidal height in metres, each of the
+        broadcast input shape.
+
     Example:
         >>> lat, lon, h = ecef_to_wgs84(6378137.0, 0.0, 0.0)
         >>> float(lat), float(lon), round(float(h), 6)

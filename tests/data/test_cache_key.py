@@ -255,46 +255,47 @@ def _rewrite(render, colour: int, mtime_ns: int) -> None:
     os.utime(render, ns=(mtime_ns, mtime_ns))
 
 
-def test_an_edit_of_the_same_byte_size_is_decoded_again(tmp_path, make_topo_flight):
+def _cached_render(tmp_path, make_topo_flight):
+    """A flight's render 2 (all 100) decoded into a cache file; and the decode of the flight through that file."""
     folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
     render = folder / "comballaz-LHS_00002_img.png"
     _rewrite(render, 100, mtime_ns=10**18)
-    path = tmp_path / "cache.pt"
-    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+
+    def decode():
+        return ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=tmp_path / "cache.pt")
+
+    decode()
+    return render, decode
+
+
+def test_an_edit_of_the_same_byte_size_is_decoded_again(tmp_path, make_topo_flight):
+    render, decode = _cached_render(tmp_path, make_topo_flight)
     size = render.stat().st_size
     _rewrite(render, 200, mtime_ns=10**18 + 10**9)
     assert render.stat().st_size == size
-    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    after = decode()
     assert torch.equal(after.images[2], torch.full((3, 8, 12), 200, dtype=torch.uint8))
 
 
 def test_an_edit_that_kept_its_modification_time_is_decoded_again(tmp_path, make_topo_flight):
     # a copy that keeps times (cp -p, rsync -t, an unzipped archive) of other content
-    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
-    render = folder / "comballaz-LHS_00002_img.png"
-    _rewrite(render, 100, mtime_ns=10**18)
-    path = tmp_path / "cache.pt"
-    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    render, decode = _cached_render(tmp_path, make_topo_flight)
     size = render.stat().st_size
     Image.fromarray(np.full((16, 24, 3), 200, dtype=np.uint8), "RGB").save(render, compress_level=0)
     os.utime(render, ns=(10**18, 10**18))
     assert render.stat().st_size != size and render.stat().st_mtime_ns == 10**18
-    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    after = decode()
     assert torch.equal(after.images[2], torch.full((3, 8, 12), 200, dtype=torch.uint8))
 
 
 def test_an_edit_of_the_same_byte_size_and_modification_time_is_decoded_again(tmp_path, make_topo_flight):
     # `tar x` or `touch -r` set an edited file's mtime back; its ctime cannot be set back
-    folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
-    render = folder / "comballaz-LHS_00002_img.png"
-    _rewrite(render, 100, mtime_ns=10**18)
-    path = tmp_path / "cache.pt"
-    ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    render, decode = _cached_render(tmp_path, make_topo_flight)
     before = render.stat()
     time.sleep(0.02)  # a later ctime, on file systems that keep it to the hundredth of a second
     _rewrite(render, 200, mtime_ns=10**18)
     assert (render.stat().st_size, render.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
-    after = ImageCache.from_dataset(TopoFlight(tmp_path, "comballaz-LHS"), (8, 12), path=path)
+    after = decode()
     assert torch.equal(after.images[2], torch.full((3, 8, 12), 200, dtype=torch.uint8))
 
 

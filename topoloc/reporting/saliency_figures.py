@@ -28,6 +28,7 @@ from topoloc.data import TopoFlight
 from topoloc.data._images import read_semantics
 from topoloc.data.cache import resize_uint8
 from topoloc.data.semantics import STABLE_CLASSES, UNSTABLE_CLASSES
+from topoloc.procedural.appearance import PHOTO_DOMAINS
 from topoloc.models.contract import input_size, to_unit_float
 from topoloc.reporting.plots import plot_shares, save_figure
 from topoloc.reporting.saliency_shares import ClassShares, class_saliency_shares, shares_table, stable_change_text
@@ -221,11 +222,6 @@ def _pooled_scale(maps: Sequence[Tensor]) -> float:
     return top if top > 0 else 1.0
 
 
-#: The photo domains whose images have class maps of their own beside them (Mini-Comballaz): ``real_alt``'s lens moves
-#: its pixels, so the render's maps at the same pose do not fit its photos.
-PHOTO_DOMAINS = ("real", "real_alt")
-
-
 def _semantics_twin(ds):
     """The synthetic `TopoFlight` of the same flight with semantics, or None when there are none."""
     if getattr(ds, "domain", None) == "synthetic" and getattr(ds, "load_semantics", False):
@@ -261,7 +257,8 @@ def _gather(domain: str, sets: Sequence, share_images: int, image_size: tuple[in
     per_set = max(1, share_images // len(sets), -(-figure_images // len(sets)))
     photos = domain in PHOTO_DOMAINS
     for ds in sets:
-        own = photos and _has_real_semantics(ds)  # a photo's own class maps: its clouds, cars, lens
+        own = photos and _has_real_semantics(ds)  # a photo's own class maps: its clouds, cars, lens (real_alt's moves
+        # its pixels, so the render's maps at the same pose do not fit its photos)
         twin = None if own else _semantics_twin(ds)
         row_of = {int(r): j for j, r in enumerate(twin.rows)} if twin is not None else {}
         for i in _pick(len(ds), per_set):

@@ -207,6 +207,27 @@ def test_rng_round_trip_keeps_the_cached_gaussians():
     assert first[0] == again[0] and first[1] == again[1] and torch.equal(first[2], again[2])
 
 
+def test_rng_restore_on_another_number_of_gpus_restores_the_shared_indices(monkeypatch):
+    # A checkpoint written on a 2-GPU machine, resumed on a 1-GPU one: device 0's generator (a one-process run's)
+    # continues; the state of device 1, which this machine lacks, is dropped. The CUDA calls are recorded here,
+    # as this machine may have no GPU.
+    state = capture_rng_state()
+    state["cuda"] = [torch.full((16,), 7, dtype=torch.uint8), torch.full((16,), 9, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda new_state, device="cuda": restored.append((device, new_state)))
+    restore_rng_state(state)
+    assert [device for device, _ in restored] == [0]
+    assert torch.equal(restored[0][1], torch.full((16,), 7, dtype=torch.uint8))
+    # and on a 3-GPU machine the two recorded devices are restored, each its own state
+    restored.clear()
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    restore_rng_state(state)
+    assert [(device, int(new_state[0])) for device, new_state in restored] == [(0, 7), (1, 9)]
+
+
 # ----------------------------------------------------------------------------------- data records
 def _cache():
     images = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)

@@ -208,9 +208,10 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of `capture_rng_state`: dropout and augmentations continue exactly."""
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
-        cuda = [s.cpu() for s in state["cuda"]]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
+        # One state per device index the writer saw; a machine with another number of GPUs gets back those of
+        # the indices both have (a one-process run uses its current device, usually index 0).
+        for index, device_state in enumerate(state["cuda"][:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(device_state.cpu(), index)
     np_state = state["numpy"]
     np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), np_state["pos"],
                          np_state["has_gauss"], np_state["cached"]))

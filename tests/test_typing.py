@@ -90,3 +90,26 @@ def test_what_load_model_returns_is_typed(tmp_path, cache):
     run = _mypy(str(user), cache=cache)
     assert run.returncode == 1 and re.search(r'user\.py:4: error: "TrainConfig" has no attribute "image_sizee"',
                                              run.stdout), run.stdout + run.stderr
+
+
+def test_the_pose_functions_say_what_they_return(tmp_path, cache):
+    # corridor, PoseNormalizer.encode / decode and the engine's normalizer arguments were unannotated: a type
+    # checker read their results as Any and let a state dict pass for a normalizer
+    user = tmp_path / "user.py"
+    user.write_text(
+        "import numpy as np\nimport torch\nfrom topoloc import PoseNormalizer, corridor, predict\n\n"
+        "rows = np.zeros((4, 6))\n"
+        "reveal_type(corridor(rows, 5))\n"
+        "reveal_type(corridor(rows, 5, return_base=True))\n"
+        "normalizer = PoseNormalizer.fit(np.tile(np.eye(4), (3, 1, 1)))\n"
+        "reveal_type(normalizer.decode(torch.zeros(2, 9)))\n"
+        "reveal_type(normalizer.encode(np.zeros((2, 4, 4))))\n"
+        "predict(torch.nn.Linear(2, 2), None, normalizer={'rotation': '6d'})\n")
+    run = _mypy(str(user), cache=cache)
+    revealed = dict(re.findall(r'user\.py:(\d+): note: Revealed type is "(.*)"', run.stdout))
+    assert revealed["6"].startswith("numpy.ndarray"), run.stdout
+    assert revealed["7"].startswith("tuple[numpy.ndarray") and revealed["7"].count("numpy.ndarray") == 2, run.stdout
+    assert revealed["9"] == "torch._tensor.Tensor", run.stdout
+    assert revealed["10"].startswith("numpy.ndarray"), run.stdout
+    assert re.search(r'user\.py:11: error: No overload variant of "predict"', run.stdout), run.stdout
+    assert run.stdout.count(": error:") == 1, run.stdout

@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from pyproj import Transformer
 
 from topoloc.rotations import nearest_rotation, rotation_zyx
@@ -82,7 +83,8 @@ def _as_float_arrays(names: tuple[str, ...], values: tuple) -> list[np.ndarray]:
         raise ValueError(f"expected arrays of one (broadcastable) shape, got {shapes}") from err
 
 
-def wgs84_to_ecef(lat_deg, lon_deg, h_m) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def wgs84_to_ecef(lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike,
+                  h_m: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """WGS84 geodetic coordinates (EPSG:4979) to ECEF metres (EPSG:4978).
 
     Args:
@@ -112,7 +114,7 @@ def wgs84_to_ecef(lat_deg, lon_deg, h_m) -> tuple[np.ndarray, np.ndarray, np.nda
     return np.asarray(x), np.asarray(y), np.asarray(z)
 
 
-def ecef_to_wgs84(x, y, z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ecef_to_wgs84(x: npt.ArrayLike, y: npt.ArrayLike, z: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ECEF metres (EPSG:4978) to WGS84 ``(lat_deg, lon_deg, h_m)`` (EPSG:4979, ellipsoidal height).
 
     Args:
@@ -191,7 +193,7 @@ def _check_local_sized(points_n3: np.ndarray, name: str) -> None:
                          "(ecef_to_wgs84 reads them)")
 
 
-def _check_shape(a: np.ndarray, tail: tuple[int, ...], name: str) -> np.ndarray:
+def _check_shape(a: npt.ArrayLike, tail: tuple[int, ...], name: str) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim != len(tail) + 1 or a.shape[1:] != tail:
         want = ", ".join(["N", *map(str, tail)])
@@ -231,7 +233,7 @@ _CAM_FROM_BODY_COLUMNS = [1, 2, 0]
 _BODY_FROM_CAM_COLUMNS = [2, 0, 1]
 
 
-def cesium_to_c2w(poses_n6) -> np.ndarray:
+def cesium_to_c2w(poses_n6: npt.ArrayLike) -> np.ndarray:
     """Cesium pose rows to camera-to-ECEF matrices with OpenCV camera axes (TOPO's CrossLoc convention).
 
     Args:
@@ -262,7 +264,7 @@ def cesium_to_c2w(poses_n6) -> np.ndarray:
     return c2w
 
 
-def c2w_to_cesium(c2w_n44, gimbal_lock_tol: float = 1e-9) -> np.ndarray:
+def c2w_to_cesium(c2w_n44: npt.ArrayLike, gimbal_lock_tol: float = 1e-9) -> np.ndarray:
     """Camera-to-ECEF matrices (OpenCV axes) back to Cesium rows ``(x, y, z, yaw, pitch, roll)``.
 
     Yaw is in (-180, 180], pitch in [-90, 90], roll in (-180, 180]. At pitch = +-90 (nadir or
@@ -357,24 +359,24 @@ class LocalFrame:
         """The origin as ``{"lat_deg", "lon_deg", "h_m"}`` (WGS84 degrees, ellipsoidal metres)."""
         return {"lat_deg": self.lat_deg, "lon_deg": self.lon_deg, "h_m": self.h_m}
 
-    def ecef_to_enu(self, points_n3) -> np.ndarray:
+    def ecef_to_enu(self, points_n3: npt.ArrayLike) -> np.ndarray:
         """ECEF points to local ENU metres. Shape: (N, 3) -> (N, 3)."""
         p = _check_shape(points_n3, (3,), "points_n3")
         _check_ecef_sized(p, "points_n3")
         return (p - self.origin_ecef) @ self.rotation_enu_to_ecef
 
-    def enu_to_ecef(self, points_n3) -> np.ndarray:
+    def enu_to_ecef(self, points_n3: npt.ArrayLike) -> np.ndarray:
         """Local ENU points to ECEF metres. Shape: (N, 3) -> (N, 3)."""
         p = _check_shape(points_n3, (3,), "points_n3")
         _check_local_sized(p, "points_n3")
         return p @ self.rotation_enu_to_ecef.T + self.origin_ecef
 
-    def enu_to_wgs84(self, points_n3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def enu_to_wgs84(self, points_n3: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Local ENU points to WGS84 ``(lat_deg, lon_deg, h_m)``. Shape: (N, 3) -> 3 x (N,)."""
         e = self.enu_to_ecef(points_n3)
         return ecef_to_wgs84(e[:, 0], e[:, 1], e[:, 2])
 
-    def c2w_ecef_to_enu(self, c2w_n44) -> np.ndarray:
+    def c2w_ecef_to_enu(self, c2w_n44: npt.ArrayLike) -> np.ndarray:
         """Camera-to-ECEF poses to camera-to-ENU poses. Shape: (N, 4, 4) -> (N, 4, 4)."""
         c2w = _check_shape(c2w_n44, (4, 4), "c2w_n44")
         _check_ecef_sized(c2w[:, :3, 3], "c2w_n44")
@@ -385,7 +387,7 @@ class LocalFrame:
         out[:, 3, 3] = 1.0
         return out
 
-    def c2w_enu_to_ecef(self, c2w_n44) -> np.ndarray:
+    def c2w_enu_to_ecef(self, c2w_n44: npt.ArrayLike) -> np.ndarray:
         """Camera-to-ENU poses to camera-to-ECEF poses. Shape: (N, 4, 4) -> (N, 4, 4)."""
         c2w = _check_shape(c2w_n44, (4, 4), "c2w_n44")
         _check_local_sized(c2w[:, :3, 3], "c2w_n44")
@@ -395,11 +397,11 @@ class LocalFrame:
         out[:, 3, 3] = 1.0
         return out
 
-    def cesium_to_c2w(self, poses_n6) -> np.ndarray:
+    def cesium_to_c2w(self, poses_n6: npt.ArrayLike) -> np.ndarray:
         """Cesium pose rows to camera-to-ENU poses in this frame. Shape: (N, 6) -> (N, 4, 4)."""
         return self.c2w_ecef_to_enu(cesium_to_c2w(poses_n6))
 
-    def c2w_to_cesium(self, c2w_n44) -> np.ndarray:
+    def c2w_to_cesium(self, c2w_n44: npt.ArrayLike) -> np.ndarray:
         """Camera-to-ENU poses in this frame to Cesium pose rows. Shape: (N, 4, 4) -> (N, 6)."""
         return c2w_to_cesium(self.c2w_enu_to_ecef(c2w_n44))
 

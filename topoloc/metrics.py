@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from topoloc.rotations import geodesic_angle_deg
@@ -73,7 +74,8 @@ def check_same_frame(a: np.ndarray, a_name: str, b: np.ndarray, b_name: str) -> 
                          "LocalFrame.c2w_ecef_to_enu or c2w_enu_to_ecef converts one")
 
 
-def pose_errors(pred_c2w, gt_c2w) -> tuple[np.ndarray, np.ndarray]:
+def pose_errors(pred_c2w: npt.ArrayLike | torch.Tensor,
+                gt_c2w: npt.ArrayLike | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Translation error (Euclidean, metres) and rotation error (geodesic angle, degrees) per image.
 
     Both poses must be in the same metric frame (ECEF or a local ENU frame: distances agree).
@@ -175,8 +177,8 @@ def _one_per_image(values, name: str) -> np.ndarray:
 
 
 def summarize(
-    translation_m,
-    rotation_deg,
+    translation_m: npt.ArrayLike | torch.Tensor,
+    rotation_deg: npt.ArrayLike | torch.Tensor,
     thresholds: tuple[tuple[float, float], ...] = CROSSLOC_THRESHOLDS,
 ) -> PoseErrorSummary:
     """Median, mean, 90th percentile and the share within each (metres, degrees) threshold.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import warnings
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -184,7 +184,13 @@ class PoseNormalizer:
         kw: dict[str, Any] = dict(dtype=torch.float64, device=like.device)
         return torch.tensor(self.mean_m, **kw), torch.tensor(self.std_m, **kw)
 
-    def encode(self, c2w_b44, dtype: torch.dtype = torch.float32):
+    # a torch tensor gives a torch tensor, anything else a float64 numpy array
+    @overload
+    def encode(self, c2w_b44: torch.Tensor, dtype: torch.dtype = ...) -> torch.Tensor: ...
+    @overload
+    def encode(self, c2w_b44: np.ndarray, dtype: torch.dtype = ...) -> np.ndarray: ...
+    def encode(self, c2w_b44: torch.Tensor | np.ndarray,
+               dtype: torch.dtype = torch.float32) -> torch.Tensor | np.ndarray:
         """Camera-to-world poses to the model's target code.
 
         Args:
@@ -217,7 +223,11 @@ class PoseNormalizer:
         out = torch.cat([t, code], dim=-1)
         return out.cpu().numpy() if was_numpy else out.to(dtype)
 
-    def decode(self, pred_b6):
+    @overload
+    def decode(self, pred_b6: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def decode(self, pred_b6: np.ndarray) -> np.ndarray: ...
+    def decode(self, pred_b6: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """The model's code back to camera-to-world poses (float64).
 
         Any vector gives a proper rotation: a 6D code is orthonormalised by Gram-Schmidt, a
@@ -229,7 +239,7 @@ class PoseNormalizer:
             pred_b6: (..., code_dim) -> (..., 4, 4)
         """
         was_numpy = not isinstance(pred_b6, torch.Tensor)
-        p = pred_b6 if not was_numpy else torch.as_tensor(np.asarray(pred_b6, dtype=np.float64))
+        p = pred_b6 if isinstance(pred_b6, torch.Tensor) else torch.as_tensor(np.asarray(pred_b6, dtype=np.float64))
         if p.ndim < 1 or p.shape[-1] != self.code_dim:
             raise ValueError(f"pred_b6: expected shape (..., {self.code_dim}) (translation code, {self.rotation!r} "
                              f"rotation code), got {tuple(p.shape)}")

@@ -20,6 +20,7 @@ import numbers
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from topoloc.metrics import check_same_frame
@@ -119,7 +120,8 @@ class Coverage:
         return self.table()
 
 
-def coverage(train_c2w, test_c2w, m_per_deg: float = DEFAULT_M_PER_DEG) -> Coverage:
+def coverage(train_c2w: npt.ArrayLike | torch.Tensor, test_c2w: npt.ArrayLike | torch.Tensor,
+             m_per_deg: float = DEFAULT_M_PER_DEG) -> Coverage:
     """For each test pose, the nearest training pose under ``d = t_m + m_per_deg * r_deg``, its
     distance (m) and rotation angle (deg), and the distance to the nearest training position.
 

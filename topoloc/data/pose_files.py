@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from topoloc._paths import file_above
 from topoloc._tempfiles import write_atomically
@@ -46,7 +47,7 @@ def pose_file_path(path, name: str = "path") -> Path:
     return out
 
 
-def save_pose_file(path, rows) -> Path:
+def save_pose_file(path: str | os.PathLike[str], rows: npt.ArrayLike) -> Path:
     """Writes pose rows as a TOPO-DataGen pose file: a float64 (N, 6) ``.npy`` array.
 
     TOPO-DataGen reads such a file as its list of camera poses (ECEF m, Cesium yaw, pitch, roll
@@ -66,7 +67,7 @@ def save_pose_file(path, rows) -> Path:
     return write_atomically(path, write)  # a killed write leaves the previous file, never half of one
 
 
-def load_pose_file(path) -> np.ndarray:
+def load_pose_file(path: str | os.PathLike[str]) -> np.ndarray:
     """Reads a TOPO-DataGen pose file (float64 (N, 6)); errors name the file."""
     rows = read_pose_file(Path(path))
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from topoloc.data.pose_sampling import (_check_band, _check_count, _check_ground, _check_number, _check_rows, _rng,
                                         _rows_frame, radians_warning, wrap_deg)
@@ -134,7 +135,7 @@ def _sample_lhs(n, seed, frame, east, north, up, yaw, pitch, roll, ground_m=None
 
 
 def lhs_envelope(
-    flight_rows,
+    flight_rows: npt.ArrayLike,
     n: int,
     seed: int = 0,
     margin_m: float = 50.0,
@@ -190,7 +191,8 @@ def lhs_envelope(
     return _sample_lhs(n, seed, frame, east, north, up, yaw, pitch, roll, ground_m, clearance_m)
 
 
-def lhs_area(area="comballaz", n: int = 1000, seed: int = 0, ground_m: Callable | None = None) -> np.ndarray:
+def lhs_area(area: str | LhsArea = "comballaz", n: int = 1000, seed: int = 0,
+             ground_m: Callable | None = None) -> np.ndarray:
     """A Latin hypercube of poses over a whole area, as TOPO-DataGen's ``*-LHS`` pose sets.
 
     For ``"comballaz"`` (:data:`LHS_AREAS`): east 0-923.5 m, north 0-1334.3 m of the Comballaz

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from typing import Literal, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from topoloc._flags import check_flag
 from topoloc.geodesy import (PLAUSIBLE_HEIGHT_M, LocalFrame, as_frame, ecef_to_wgs84, enu_in_ecef, height_text,
@@ -205,15 +207,26 @@ def _track_axes(rows: np.ndarray, hover_m: float = HOVER_M) -> np.ndarray:
     return np.stack([across, along, enu[:, :, 2]], axis=-1)
 
 
+# without return_base the rows alone: the overloads tell the type checker which of the two comes back
+@overload
+def corridor(flight_rows: npt.ArrayLike, n: int, sigma_m: npt.ArrayLike = ..., sigma_deg: npt.ArrayLike = ...,
+             seed: int = ..., pick: str = ..., return_base: Literal[False] = ...) -> np.ndarray: ...
+@overload
+def corridor(flight_rows: npt.ArrayLike, n: int, sigma_m: npt.ArrayLike = ..., sigma_deg: npt.ArrayLike = ...,
+             seed: int = ..., pick: str = ..., *, return_base: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+@overload
+def corridor(flight_rows: npt.ArrayLike, n: int, sigma_m: npt.ArrayLike = ..., sigma_deg: npt.ArrayLike = ...,
+             seed: int = ..., pick: str = ...,
+             return_base: bool = ...) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
 def corridor(
-    flight_rows,
+    flight_rows: npt.ArrayLike,
     n: int,
-    sigma_m=(15.0, 15.0, 8.0),
-    sigma_deg=(15.0, 5.0, 3.0),
+    sigma_m: npt.ArrayLike = (15.0, 15.0, 8.0),
+    sigma_deg: npt.ArrayLike = (15.0, 5.0, 3.0),
     seed: int = 0,
     pick: str = "even",
     return_base: bool = False,
-):
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Views jittered around a planned flight's poses: a corridor of training poses.
 
     Each new view starts from a row of the flight (``pick="even"``: rows ``floor(k * N / n)`` for

@@ -10,13 +10,14 @@ module is the loop that runs the model; the result types and their files live on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Sequence, cast
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
 from torch import nn
 
 from topoloc.data.cache import ImageCache, as_cache
+from topoloc.data.normalize import PoseNormalizer
 from topoloc.data.pose_coverage import DEFAULT_M_PER_DEG, coverage
 from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
@@ -141,10 +142,10 @@ def _labels_of(caches) -> tuple[list[str], list[str], list[str]]:
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    normalizer,
-    datasets,
+    normalizer: PoseNormalizer,
+    datasets: Any,
     frame: LocalFrame | None = None,
-    train_set=None,
+    train_set: Any = None,
     device: str | torch.device | None = None,
     batch_size: int = 64,
     image_size: tuple[int, int] | None = None,
@@ -154,7 +155,7 @@ def evaluate(
     amp: bool = True,
     *,
     baselines: bool = True,
-    val_sets=None,
+    val_sets: Any = None,
     train_fit: int | None = TRAIN_FIT_IMAGES,
     m_per_deg: float = DEFAULT_M_PER_DEG,
     adapt: str | None = None,

@@ -37,6 +37,7 @@ from topoloc import pose_decoder
 from topoloc._paths import check_output
 from topoloc._tempfiles import write_atomically, write_text_atomically
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.localise import resolve_frame, resolve_model
 from topoloc.evaluation.localisation import checked_geoid_offset
 
@@ -102,7 +103,7 @@ def export_onnx(
     checkpoint_or_model: Any,
     path: str | PathLike,
     *,
-    normalizer=None,
+    normalizer: PoseNormalizer | None = None,
     image_size: tuple[int, int] | None = None,
     frame: Any = None,
     opset: int = DEFAULT_OPSET,
@@ -153,7 +154,7 @@ def export_onnx(
     with torch.no_grad():
         code_size = int(net(example).shape[-1])
     norm_state = normalizer.state_dict()
-    rotation = norm_state.get("rotation", "log_quat")
+    rotation = cast(str, norm_state.get("rotation", "log_quat"))
     if code_size != 3 + pose_decoder.ROTATION_SIZES.get(rotation, -3):
         raise ValueError(f"{source}: the model outputs {code_size} numbers but its normaliser's {rotation!r} code "
                          f"needs {3 + pose_decoder.ROTATION_SIZES.get(rotation, 0)}; expected a matching pair")

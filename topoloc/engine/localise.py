@@ -38,6 +38,7 @@ from topoloc._progress import maybe_bar
 from topoloc.data._images import EXIF_ORIENTATION, image_header, pil_rgb, read_rgb
 from topoloc.data.cache import ImageCache, resize_uint8
 from topoloc.data.exif import DEFAULT_GEOID_OFFSET_M
+from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.adapt import adapt_batchnorm
 from topoloc.engine.checkpoint import frame_record, load_model
 from topoloc.engine.predict import predict
@@ -257,7 +258,7 @@ def localise(
     checkpoint_or_model: Any,
     images: Any,
     *,
-    normalizer=None,
+    normalizer: PoseNormalizer | None = None,
     image_size: tuple[int, int] | None = None,
     frame: Any = None,
     device: str | torch.device = "auto",

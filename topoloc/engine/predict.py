@@ -11,6 +11,7 @@ from topoloc._modes import eval_mode
 from topoloc._device import module_device, resolve_device
 from topoloc._flags import check_flag
 from topoloc.data.cache import as_cache
+from topoloc.data.normalize import PoseNormalizer
 from topoloc.models.contract import check_model, prepare, resolve_input_size, unwrap_model
 
 __all__ = ["predict"]
@@ -18,22 +19,22 @@ __all__ = ["predict"]
 
 # without return_codes the poses alone: the overloads tell the type checker which of the two comes back
 @overload
-def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+def predict(model: nn.Module, data: Any, normalizer: PoseNormalizer, batch_size: int = ...,
             device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
             channels_last: bool = ..., return_codes: Literal[False] = ...) -> Tensor: ...
 @overload
-def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+def predict(model: nn.Module, data: Any, normalizer: PoseNormalizer, batch_size: int = ...,
             device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
             channels_last: bool = ..., *, return_codes: Literal[True]) -> tuple[Tensor, Tensor]: ...
 @overload
-def predict(model: nn.Module, data: Any, normalizer: Any, batch_size: int = ...,
+def predict(model: nn.Module, data: Any, normalizer: PoseNormalizer, batch_size: int = ...,
             device: str | torch.device | None = ..., image_size: tuple[int, int] | None = ..., amp: bool = ...,
             channels_last: bool = ..., return_codes: bool = ...) -> Tensor | tuple[Tensor, Tensor]: ...
 @torch.no_grad()
 def predict(
     model: nn.Module,
     data: Any,
-    normalizer,
+    normalizer: PoseNormalizer,
     batch_size: int = 64,
     device: str | torch.device | None = None,
     image_size: tuple[int, int] | None = None,

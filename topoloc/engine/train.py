@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from topoloc._device import resolve_device
 from topoloc._lock import FolderLock
 from topoloc._progress import NoBar
+from topoloc.data.normalize import PoseNormalizer
 from topoloc.engine.checkpoint import capture_rng_state, save_checkpoint, training_checkpoint
 from topoloc.engine.config import TrainConfig, augment_strength_at, build_augment, scheduled_lr
 from topoloc.engine.distributed import (DistInfo, all_reduce_any, average_gradients, barrier, epoch_permutation,
@@ -252,7 +253,8 @@ class Trainer(RunSetup):
         """Median translation (m) and rotation (deg) errors on the validation cache (this process)."""
         if self.val_cache is None:
             raise ValueError("Trainer.validate: the run has no validation set (`val_set`)")
-        pred = predict(self.model, self.val_cache, self.normalizer, batch_size=self.local_batch, device=self.device,
+        normalizer = cast(PoseNormalizer, self.normalizer)  # fitted or read in the set-up
+        pred = predict(self.model, self.val_cache, normalizer, batch_size=self.local_batch, device=self.device,
                        amp=self.config.amp, channels_last=self.config.channels_last)
         t_m, r_deg = pose_errors(pred, self.val_cache.c2w.cpu())
         return float(np.median(t_m)), float(np.median(r_deg))

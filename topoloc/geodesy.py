@@ -95,6 +95,9 @@ def wgs84_to_ecef(lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike,
     Returns:
         ``(x, y, z)`` in ECEF metres, each of the broadcast input shape.
 
+    Shape:
+        lat_deg, lon_deg, h_m: (...) broadcast together -> 3 x (...) float64
+
     Example:
         >>> x, y, z = wgs84_to_ecef(0.0, 0.0, 0.0)
         >>> round(float(x), 3), round(float(y), 3), round(float(z), 3)
@@ -123,6 +126,9 @@ def ecef_to_wgs84(x: npt.ArrayLike, y: npt.ArrayLike, z: npt.ArrayLike) -> tuple
     Returns:
         ``(lat_deg, lon_deg, h_m)``: latitude and longitude in degrees, ellipsoidal height in metres, each of the
         broadcast input shape.
+
+    Shape:
+        x, y, z: (...) broadcast together -> 3 x (...) float64
 
     Example:
         >>> lat, lon, h = ecef_to_wgs84(6378137.0, 0.0, 0.0)

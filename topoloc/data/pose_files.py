@@ -53,8 +53,15 @@ def save_pose_file(path: str | os.PathLike[str], rows: npt.ArrayLike) -> Path:
     TOPO-DataGen reads such a file as its list of camera poses (ECEF m, Cesium yaw, pitch, roll
     deg); ``topoloc render --poses`` renders it.
 
+    Args:
+        path: the file to write (its folder is created; the previous file stays whole until the new one is).
+        rows: pose rows, ECEF m + Cesium yaw, pitch, roll deg.
+
     Returns:
         The path written (``.npy`` appended when missing, as numpy does: :func:`pose_file_path`).
+
+    Shape:
+        rows: (N, 6)
     """
     a = _check_rows(rows, "rows")
     path = pose_file_path(path)
@@ -68,7 +75,14 @@ def save_pose_file(path: str | os.PathLike[str], rows: npt.ArrayLike) -> Path:
 
 
 def load_pose_file(path: str | os.PathLike[str]) -> np.ndarray:
-    """Reads a TOPO-DataGen pose file (float64 (N, 6)); errors name the file."""
+    """Reads a TOPO-DataGen pose file; errors name the file.
+
+    Returns:
+        The pose rows, ECEF m + Cesium yaw, pitch, roll deg.
+
+    Shape:
+        -> (N, 6) float64
+    """
     rows = read_pose_file(Path(path))
     try:
         return _check_rows(rows, str(path))

@@ -74,6 +74,9 @@ def predict(
     Raises:
         ValueError: ``batch_size`` is not a positive int, or ``data`` holds no image.
         TypeError: ``model`` is not a module, or ``normalizer`` has no ``decode``.
+
+    Shape:
+        data: N images -> (N, 4, 4), and (N, 3 + k) with ``return_codes``
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: `batch_size` must be a positive int, got {batch_size!r}")

@@ -57,6 +57,24 @@ def test_parsed_arguments():
     assert (args.out, args.smoke, args.device, args.seed) == ("d", True, "cpu", 3)
 
 
+def test_a_repeated_list_flag_adds_to_the_first():
+    # argparse's default action kept the last occurrence alone: `--override data.root=X --override train.epochs=2`
+    # dropped data.root without a word, and `--flights A --flights B` evaluated B alone
+    args = build_parser().parse_args(["train", "--config", "r.yaml", "--override", "data.root=x",
+                                      "--override", "train.epochs=2", "train.lr=1e-3"])
+    assert args.override == ["data.root=x", "train.epochs=2", "train.lr=1e-3"]
+    assert build_parser().parse_args(["train", "--config", "r.yaml"]).override == []
+    args = build_parser().parse_args(["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "a:real",
+                                      "--flights", "a:synthetic", "--train-flights", "t1", "--train-flights", "t2",
+                                      "--val-flights", "v1", "--val-flights", "v2", "--retrieval", "model",
+                                      "--retrieval", "thumbnail", "--out", "o"])
+    assert args.flights == ["a:real", "a:synthetic"] and args.train_flights == ["t1", "t2"]
+    assert args.val_flights == ["v1", "v2"] and args.retrieval == ["model", "thumbnail"]
+    args = build_parser().parse_args(["localise", "--checkpoint", "c.pt", "p.jpg", "--out", "t1.csv", "--no-progress",
+                                      "--out", "t2.kml"])
+    assert args.out == ["t1.csv", "t2.kml"] and args.photos == ["p.jpg"]
+
+
 def test_required_flags_and_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", "--checkpoint", "x.pt"])

@@ -78,12 +78,12 @@ def add(sub) -> argparse.ArgumentParser:
     flights_args(p, "test flights, e.g. comballaz-2020-11-06-planned:real comballaz-2020-11-06-planned:synthetic "
                     "(domain: synthetic, real or real_alt, default synthetic; split: all, train, val, test, "
                     "default all)")
-    p.add_argument("--train-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+    p.add_argument("--train-flights", nargs="*", action="extend", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="the training flights: their poses give the coverage, the constant pose and the coverage "
                         "ceiling, their images the retrieval baseline and the training fit (e.g. "
                         "comballaz-LHS:synthetic:train); default: those of the recipe.yaml that topoloc train "
                         "wrote beside the checkpoint, if any")
-    p.add_argument("--val-flights", nargs="*", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+    p.add_argument("--val-flights", nargs="*", action="extend", default=[], metavar="FLIGHT[:DOMAIN[:SPLIT]]",
                    help="validation flights, reported as the 'validation' row (e.g. comballaz-LHS:synthetic:val); "
                         "default: those of the checkpoint's recipe.yaml, if any")
     p.add_argument("--ignore-recipe", action="store_true",
@@ -98,7 +98,7 @@ def add(sub) -> argparse.ArgumentParser:
                    help="consecutive rows kept in one split (default: 1 for *-LHS flights, 25 for the others; "
                         "the demo's: 10)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--retrieval", nargs="+", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
+    which.add_argument("--retrieval", nargs="+", action="extend", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
                    metavar="FEATURES",
                    help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
                         "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "

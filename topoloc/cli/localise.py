@@ -84,7 +84,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("photos", nargs="*", metavar="PHOTO",  # "*": a missing one is refused in _run, with a hint
                    help="photo files and / or folders (a folder gives its .jpg / .png / .tif ... files, sorted); "
                         "at least one, before --out")
-    p.add_argument("--out", required=True, nargs="+", type=_out_name, metavar="FILE",
+    p.add_argument("--out", required=True, nargs="+", action="extend", type=_out_name, metavar="FILE",
                    help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth); "
                         "takes every name after it; an existing file is replaced, missing folders are made")
     p.add_argument("--frame", default=None, metavar="ORIGIN",

@@ -44,7 +44,7 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, metavar="YAML",
                    help="recipe file with data / train / evaluate sections, e.g. the source repository's "
                         "recipes/synthetic_augmented.yaml")
-    p.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+    p.add_argument("--override", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                    help="dotted overrides parsed as YAML, e.g. train.epochs=5 data.root=/data/topo")
     p.add_argument("--resume", action="store_true",
                    help="continue from <train.out_dir>/last.pt when it exists, else from its best.pt (a killed run "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import stat
 import warnings
 
@@ -325,6 +326,46 @@ def test_load_model_names_the_file_and_the_model_when_the_weights_do_not_fit(tmp
     message = str(err.value)
     assert message.startswith(f"load_model: the weights in '{path}' do not fit atloc_resnet18(")
     assert "'feat_dim': 64" in message and "size mismatch" in message
+
+
+def test_load_model_refuses_weights_that_are_not_finite(tmp_path):
+    # `topoloc export` wrote an ONNX model of such weights and exited 0; localise and evaluate failed later, on
+    # its NaN poses, without naming the checkpoint
+    model = create_model("atloc_resnet18", **KWARGS)
+    with torch.no_grad():
+        model.projection.weight[3, 5] = float("nan")
+    path, _ = _write(tmp_path / "last.pt", model=model)
+    with pytest.raises(ValueError, match=re.escape(f"load_model: the weights in '{path}' are not finite "
+                                                   "('projection.weight' holds NaN or inf)")):
+        load_model(path)
+    with torch.no_grad():
+        model.projection.weight[3, 5] = float("-inf")
+    path, _ = _write(tmp_path / "inf.pt", model=model)
+    with pytest.raises(ValueError, match="'projection.weight' holds NaN or inf"):
+        load_model(path)
+
+
+def test_load_model_names_the_file_and_the_missing_keys(tmp_path):
+    # a checkpoint of the right format without its normaliser ended in a KeyError traceback
+    path, _ = _write(tmp_path / "last.pt")
+    state = torch.load(path, weights_only=False)
+    del state["normalizer"], state["config"]
+    torch.save(state, tmp_path / "cut.pt")
+    with pytest.raises(ValueError, match=re.escape(f"load_model: '{tmp_path / 'cut.pt'}' is a topoloc checkpoint "
+                                                   "without ['normalizer', 'config']: damaged")):
+        load_model(tmp_path / "cut.pt")
+
+
+def test_load_model_names_the_file_of_a_config_it_does_not_know(tmp_path):
+    path, _ = _write(tmp_path / "last.pt")
+    state = torch.load(path, weights_only=False)
+    state["config"]["a_later_field"] = 1
+    torch.save(state, tmp_path / "later.pt")
+    with pytest.raises(ValueError) as err:
+        load_model(tmp_path / "later.pt")
+    message = str(err.value)
+    assert message.startswith(f"load_model: '{tmp_path / 'later.pt'}': TrainConfig: unknown field(s) ['a_later_field']")
+    assert message.endswith("(a checkpoint of a newer topoloc?)")
 
 
 def test_load_model_puts_the_model_on_the_device_asked(tmp_path):

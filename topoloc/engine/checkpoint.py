@@ -334,6 +334,10 @@ def recorded_frame(state: dict[str, Any]) -> dict[str, Any] | None:
     return config.get("frame") if isinstance(config, dict) else None
 
 
+#: What `load_model` reads of a checkpoint, besides its format.
+MODEL_KEYS = ("normalizer", "model_name", "model_kwargs", "model_state", "config")
+
+
 def load_model(path: str | PathLike, device: str | torch.device = "cpu") -> tuple[AtLoc, PoseNormalizer, TrainConfig]:
     """Rebuild a trained model from a checkpoint, for inference.
 
@@ -350,8 +354,16 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu") -> tupl
         trained with, ``config["frame"]`` (the training poses' local frame, see
         `check_frame`; None when the checkpoint does not record it) and ``config["training_data"]``
         (the `data_record` of its training images; None when the checkpoint does not record it).
+
+    Raises:
+        ValueError: not a topoloc checkpoint, one without the keys of `MODEL_KEYS`, weights that do not fit
+            the recorded model or are not finite, or a config this version does not know; each names the file.
     """
     state = load_checkpoint(path)
+    missing = [key for key in MODEL_KEYS if key not in state]
+    if missing:
+        raise ValueError(f"load_model: {str(path)!r} is a topoloc checkpoint without {missing}: damaged, or written "
+                         "by another tool; expected what topoloc train writes (last.pt, best.pt)")
     normalizer = PoseNormalizer.from_state_dict(state["normalizer"])
     # Checkpoints written before the 6D default name no rotation: their head is the normaliser's code.
     kwargs = {"rotation": normalizer.rotation, **state["model_kwargs"], "pretrained": False}
@@ -361,8 +373,17 @@ def load_model(path: str | PathLike, device: str | torch.device = "cpu") -> tupl
     except RuntimeError as err:
         raise ValueError(f"load_model: the weights in {str(path)!r} do not fit "
                          f"{state['model_name']}({kwargs}): {err}") from err
+    not_finite = next((name for name, value in state["model_state"].items()
+                       if torch.is_tensor(value) and value.is_floating_point() and not bool(value.isfinite().all())),
+                      None)
+    if not_finite is not None:
+        raise ValueError(f"load_model: the weights in {str(path)!r} are not finite ({not_finite!r} holds NaN or inf): "
+                         "a run that diverged? Its predictions would be NaN; use an earlier checkpoint")
     model = model.to(resolve_device(device)).eval()
-    config = TrainConfig.from_dict(state["config"])
+    try:
+        config = TrainConfig.from_dict(state["config"])
+    except ValueError as err:
+        raise ValueError(f"load_model: {str(path)!r}: {err} (a checkpoint of a newer topoloc?)") from err
     recorded = state.get("model_config") or {}
     record_input_size(model, recorded.get("image_size") or config.image_size)
     if recorded.get("mean") is not None and hasattr(model, "set_input_contract"):

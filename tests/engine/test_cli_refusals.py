@@ -322,6 +322,25 @@ def test_allow_config_change_without_a_resume_is_refused(tmp_path, captured, cap
     assert captured[-1].train.resume_changes == "allow"
 
 
+def test_a_resume_with_no_checkpoint_to_resume_says_a_new_run_starts(tmp_path, captured, capsys):
+    # the library said so in its log only, which the command does not show: a mistyped train.out_dir trained a
+    # new run from scratch under --resume without a word
+    def resume_warnings() -> list[str]:  # the recipe's test rows are its training rows: warned of too
+        return [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: --resume")]
+
+    assert main(["train", "--config", _recipe(tmp_path), "--resume"]) == 0
+    assert resume_warnings() == [f"warning: --resume: no checkpoint (last.pt or best.pt) in '{tmp_path / 'run'}': a "
+                                 "new run starts there (is train.out_dir the run's folder?)"]
+    assert captured[-1].train.resume is True
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "best.pt").write_bytes(b"")  # the checkpoint resume=True falls back on
+    assert main(["train", "--config", _recipe(tmp_path), "--resume"]) == 0
+    assert resume_warnings() == []
+    (tmp_path / "run" / "best.pt").unlink()
+    assert main(["train", "--config", _recipe(tmp_path)]) == 0  # a new run, asked for as such
+    assert resume_warnings() == []
+
+
 def test_a_leading_tilde_is_the_home_folder_in_flags_and_recipes(tmp_path, monkeypatch):
     # `--out=~/runs` is not expanded by the shell: it made a folder named '~' in the working folder
     from topoloc.cli.app import _home_expanded

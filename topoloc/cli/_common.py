@@ -40,7 +40,8 @@ def checkpoint_arg(p: argparse.ArgumentParser, more: str = "") -> None:
 def flights_args(p: argparse.ArgumentParser, flights_help: str) -> None:
     """Adds the required ``--data ROOT`` and ``--flights FLIGHT[:DOMAIN[:SPLIT]] ...``."""
     p.add_argument("--data", required=True, metavar="ROOT", type=data_root, help="folder holding the flight folders")
-    p.add_argument("--flights", nargs="+", action="extend", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]", help=flights_help)
+    p.add_argument("--flights", nargs="+", action="extend", required=True, metavar="FLIGHT[:DOMAIN[:SPLIT]]",
+                   help=flights_help)
 
 
 def data_root(value: str) -> str:

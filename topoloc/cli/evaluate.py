@@ -98,11 +98,11 @@ def add(sub) -> argparse.ArgumentParser:
                    help="consecutive rows kept in one split (default: 1 for *-LHS flights, 25 for the others; "
                         "the demo's: 10)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--retrieval", nargs="+", action="extend", default=[], choices=("thumbnail", "thumbnail_colour", "model"),
-                   metavar="FEATURES",
-                   help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
-                        "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
-                        "(default: thumbnail model)")
+    which.add_argument("--retrieval", nargs="+", action="extend", default=[],
+                       choices=("thumbnail", "thumbnail_colour", "model"), metavar="FEATURES",
+                       help="feature sources of the retrieval baseline, one row each: thumbnail (model-free 16x24 "
+                            "grey tiny image), thumbnail_colour, model (the checkpoint's own backbone) "
+                            "(default: thumbnail model)")
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
                    help="report folder (report.md, plots/, predictions/); a report already there is replaced, a "
                         "demo's folder is refused")

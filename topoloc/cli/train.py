@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ __all__ = ["add"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    from topoloc.engine.resume import run_checkpoint
     from topoloc.experiments import recipe
 
     if args.init_from and not Path(args.init_from).is_file():  # at the edge: training decodes its images first
@@ -31,6 +33,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.allow_config_change and loaded.train.resume is False:  # a flag that would be ignored is refused
         raise ValueError("--allow-config-change: expected with --resume (or train.resume in the recipe); a new run "
                          "has no checkpoint whose settings could differ")
+    if args.resume and run_checkpoint(Path(loaded.train.out_dir)) is None:  # the library says so in its log only
+        warnings.warn(f"--resume: no checkpoint (last.pt or best.pt) in {loaded.train.out_dir!r}: a new run starts "
+                      "there (is train.out_dir the run's folder?)", stacklevel=1)
     out = recipe.run_recipe(loaded)
     print(f"checkpoint: {out['checkpoint']}\nreport: {out['report']}")
     return 0

@@ -28,8 +28,8 @@ from topoloc.engine.config import TrainConfig
 from topoloc.engine.distributed import DistInfo
 
 __all__ = ["EXECUTION_FIELDS", "RESUME_FIELDS", "RUN_FILES", "ResumeSettingsError", "refuse_another_run",
-           "remove_previous_run", "resume_path", "announce_resume", "config_changes", "accept_changes",
-           "refuse_fewer_epochs", "restore_training_state", "read_init_from", "load_init_weights"]
+           "remove_previous_run", "resume_path", "run_checkpoint", "announce_resume", "config_changes",
+           "accept_changes", "refuse_fewer_epochs", "restore_training_state", "read_init_from", "load_init_weights"]
 
 log = logging.getLogger("topoloc.engine")
 
@@ -90,7 +90,7 @@ def refuse_another_run(config: TrainConfig, out_dir: Path) -> list[str]:
     Raises:
         FileExistsError: another run's files are there and neither ``overwrite`` nor ``resume=True`` is set.
     """
-    resuming = config.resume is not False and (config.resume is not True or _run_checkpoint(out_dir) is not None)
+    resuming = config.resume is not False and (config.resume is not True or run_checkpoint(out_dir) is not None)
     present = [n for n in RUN_FILES if (out_dir / n).exists()]
     if resuming or not present:
         return []
@@ -126,7 +126,7 @@ def resume_path(config: TrainConfig, out_dir: Path) -> Path | None:
     if config.resume is False:
         return None
     if config.resume is True:
-        path = _run_checkpoint(out_dir)
+        path = run_checkpoint(out_dir)
         if path is None:
             log.info("resume: no checkpoint in %s, starting a new run", out_dir)
         elif path.name == "best.pt":
@@ -139,7 +139,7 @@ def resume_path(config: TrainConfig, out_dir: Path) -> Path | None:
     return path
 
 
-def _run_checkpoint(out_dir: Path) -> Path | None:
+def run_checkpoint(out_dir: Path) -> Path | None:
     """The checkpoint ``resume=True`` continues in ``out_dir``: ``last.pt``, else ``best.pt`` (both hold the
     whole training state), else None."""
     for name in ("last.pt", "best.pt"):

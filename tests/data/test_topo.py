@@ -247,6 +247,20 @@ class TestBadInput:
             warnings.simplefilter("error")  # float64: no warning
             TopoFlight(tmp_path, "comballaz-LHS")
 
+    def test_pose_file_in_radians_is_warned_about(self, tmp_path, make_topo_flight):
+        # yaw, pitch and roll written with np.radians were read as degrees without a word: every camera then
+        # looks north and level, and `topoloc evaluate` reported on those poses
+        folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=4)
+        rows = load_preset("comballaz-LHS")[:4]
+        np.save(folder / "comballaz-LHS_poses.npy", np.column_stack([rows[:, :3], np.radians(rows[:, 3:])]))
+        with pytest.warns(UserWarning, match=r"comballaz-LHS_poses.npy: every yaw, pitch and roll lies within \+-2 pi "
+                                             r"and every pitch within \[-pi/2, 0\]: angles in radians\?"):
+            TopoFlight(tmp_path, "comballaz-LHS")
+        np.save(folder / "comballaz-LHS_poses.npy", rows)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # degrees: no warning
+            TopoFlight(tmp_path, "comballaz-LHS")
+
     def test_pose_file_too_short(self, tmp_path, make_topo_flight):
         folder = make_topo_flight(tmp_path, "comballaz-LHS", n_rows=6)
         np.save(folder / "comballaz-LHS_poses.npy", load_preset("comballaz-LHS")[:4])

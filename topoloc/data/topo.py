@@ -30,6 +30,7 @@ from topoloc._paths import hidden
 from topoloc.geodesy import LocalFrame, area_frame, implausible_heights
 from topoloc.data._arrays import load_npy
 from topoloc.data._images import check_image, image_header, parse_image_size, read_rgb, read_semantics
+from topoloc.data.pose_sampling import radians_warning
 from topoloc.data.posed import PosedImages, check_flight_name, check_root, check_transform, flights_like
 from topoloc.data.splits import DEFAULT_FRACTIONS, check_split, split_rows
 
@@ -197,6 +198,9 @@ class TopoFlight(PosedImages):
         if not self.pose_file.exists():  # a folder in its place: read_pose_file says so
             raise FileNotFoundError(f"{self.folder}: not a TOPO flight, {self.pose_file.name} is missing; {layout}")
         poses = read_pose_file(self.pose_file)
+        finite = poses[np.isfinite(poses).all(axis=1)]
+        if len(finite) and (said := radians_warning(finite, str(self.pose_file))) is not None:
+            warnings.warn(said, stacklevel=2)
         n_rows = len(poses)
         self._check_frame_fits(poses, frame)
         bad_rows = self._bad_rows(poses)

@@ -37,6 +37,22 @@ def test_the_three_rotation_codes_and_their_sizes():
     assert ROTATION_SIZES == {"log_quat": 3, "quat": 4, "6d": 6}
 
 
+def test_a_log_quaternion_code_against_scipy_with_its_statistics_by_hand():
+    # AtLoc's log-quaternion u is half the rotation vector: q = (cos|u|, sin|u| u / |u|) turns by 2|u| about u,
+    # which scipy builds from the rotation vector 2u. Relative to R0 (a quarter turn about z), scaled by std_m
+    # and shifted by mean_m: t = (0.2 * 10 + 100, 1.0 * 2 - 20, -4.0 * 0.5 + 5) = (102, -18, 3) m.
+    from scipy.spatial.transform import Rotation
+
+    u = np.array([0.3, -0.5, 0.2])
+    r0 = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    stats = {"mean_m": [100.0, -20.0, 5.0], "std_m": [10.0, 2.0, 0.5], "rotation": "log_quat",
+             "reference_rotation": r0.reshape(-1).tolist()}
+    c2w = decode_pose(np.concatenate([[0.2, 1.0, -4.0], u]), stats)
+    np.testing.assert_allclose(c2w[:3, :3], r0 @ Rotation.from_rotvec(2 * u).as_matrix(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(c2w[:3, 3], [102.0, -18.0, 3.0], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(c2w[3], [0.0, 0.0, 0.0, 1.0])
+
+
 def test_the_export_jsons_own_rotation_entry_chooses_the_code():
     # model.json holds the normaliser's state under "normalizer" and the code type beside it; a state without
     # "rotation" (written before the code was chosen) then takes the file's. Quaternion (w, x, y, z) = (0, 1, 0, 0)

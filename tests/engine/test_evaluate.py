@@ -9,7 +9,7 @@ import torch
 
 from topoloc.evaluation import PREDICTION_COLUMNS, EvaluationResult, PoseEvaluation, evaluate_poses
 from topoloc.evaluation.retrieval import extract_features, nearest_neighbours, retrieve_poses
-from topoloc.geodesy import LocalFrame, wgs84_to_ecef
+from topoloc.geodesy import LocalFrame
 
 FRAME = LocalFrame.named("comballaz")
 
@@ -61,21 +61,31 @@ def test_rows_convert_to_ecef_wgs84_and_cesium_angles():
     # A camera 200 m above the origin's ellipsoid point, yaw 30, pitch -60, roll 0 (Cesium / DJI).
     from topoloc.geodesy import cesium_to_c2w
 
+    # The prediction is another pose (yaw -45, pitch -30, roll 10, 0.001 deg north-east and 50 m lower), so that a
+    # row writing the true pose in the predicted columns, or the reverse, fails. ECEF by pyproj, independently.
+    from pyproj import Transformer
+
+    to_ecef = Transformer.from_crs("EPSG:4979", "EPSG:4978", always_xy=True)
     lat, lon, h = 46.3705, 7.065, 1610.0
-    x, y, z = wgs84_to_ecef(lat, lon, h)
-    c2w_ecef = cesium_to_c2w([[float(x), float(y), float(z), 30.0, -60.0, 0.0]])
-    c2w_enu = FRAME.c2w_ecef_to_enu(c2w_ecef)
-    ev = PoseEvaluation("model", ["img0"], "flight", "real", c2w_enu, c2w_enu, FRAME)
+    p_lat, p_lon, p_h = lat + 0.001, lon + 0.001, h - 50.0
+    x, y, z = to_ecef.transform(lon, lat, h)
+    px, py, pz = to_ecef.transform(p_lon, p_lat, p_h)
+    true_enu = FRAME.c2w_ecef_to_enu(cesium_to_c2w([[x, y, z, 30.0, -60.0, 0.0]]))
+    pred_enu = FRAME.c2w_ecef_to_enu(cesium_to_c2w([[px, py, pz, -45.0, -30.0, 10.0]]))
+    ev = PoseEvaluation("model", ["img0"], "flight", "real", pred_enu, true_enu, FRAME)
     row = ev.rows()[0]
-    assert row["true_lat_deg"] == pytest.approx(lat, abs=1e-9)
-    assert row["true_lon_deg"] == pytest.approx(lon, abs=1e-9)
-    assert row["true_h_m"] == pytest.approx(h, abs=1e-6)
-    assert ((row["pred_yaw_deg"], row["pred_pitch_deg"], row["pred_roll_deg"])
+    assert (row["true_lat_deg"], row["true_lon_deg"]) == pytest.approx((lat, lon), abs=1e-9)
+    assert (row["pred_lat_deg"], row["pred_lon_deg"]) == pytest.approx((p_lat, p_lon), abs=1e-9)
+    assert (row["true_h_m"], row["pred_h_m"]) == pytest.approx((h, p_h), abs=1e-6)
+    assert ((row["true_yaw_deg"], row["true_pitch_deg"], row["true_roll_deg"])
             == pytest.approx((30.0, -60.0, 0.0), abs=1e-6))
-    assert row["true_ecef_x_m"] == pytest.approx(float(x), abs=1e-6)
-    # The origin's height is 1410 m, so the camera is 200 m up in ENU, straight above the origin.
+    assert ((row["pred_yaw_deg"], row["pred_pitch_deg"], row["pred_roll_deg"])
+            == pytest.approx((-45.0, -30.0, 10.0), abs=1e-6))
+    assert (row["true_ecef_x_m"], row["true_ecef_y_m"], row["true_ecef_z_m"]) == pytest.approx((x, y, z), abs=1e-6)
+    assert (row["pred_ecef_x_m"], row["pred_ecef_y_m"], row["pred_ecef_z_m"]) == pytest.approx((px, py, pz), abs=1e-6)
+    # The origin's height is 1410 m, so the true camera is 200 m up in ENU, straight above the origin.
     assert (row["true_east_m"], row["true_north_m"], row["true_up_m"]) == pytest.approx((0.0, 0.0, 200.0), abs=1e-6)
-    assert row["translation_error_m"] == 0.0
+    assert row["translation_error_m"] == pytest.approx(float(np.hypot(np.hypot(px - x, py - y), pz - z)), abs=1e-6)
 
 
 def test_coverage_distance_to_nearest_training_pose():

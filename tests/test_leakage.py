@@ -53,3 +53,23 @@ def test_an_older_record_is_checked_by_its_count_alone():
     assert len(other_training_data(old, _Flights(_poses(6)), "recipe.yaml")) == 1
     assert other_training_data(None, _Flights(_poses(6)), "recipe.yaml") == []
     assert other_training_data(_record(_poses(5)), None, "recipe.yaml") == []
+
+
+# ------------------------------------------------------------------ adopt_training_splits, by hand
+def test_a_test_split_takes_the_training_flights_split_options():
+    # Trained on the train rows of F split 0.9 / 0.1 / 0 in blocks of 10 (the demo's); tested on F's "test" rows
+    # with no option of its own: without adopting the training's options those rows would be F's default split
+    # (0.8 / 0.1 / 0.1, other blocks), overlapping the rows training used.
+    from topoloc.experiments.recipe_spec import FlightSpec
+    from topoloc.experiments.leakage import adopt_training_splits
+
+    trained = [FlightSpec("F", "synthetic", "train", split_fractions=(0.9, 0.1, 0.0), split_block=10),
+               FlightSpec("G", "synthetic", "train")]  # no option of its own: nothing to adopt
+    tests = [FlightSpec("F", "real", "test"), FlightSpec("F", "synthetic", "all"),
+             FlightSpec("F", "synthetic", "val", split_seed=3), FlightSpec("G", "real", "test"),
+             FlightSpec("H", "real", "test")]
+    out, notes = adopt_training_splits(tests, trained, "--train-flights")
+    assert out[0] == FlightSpec("F", "real", "test", split_fractions=(0.9, 0.1, 0.0), split_block=10)
+    assert out[1:] == tests[1:]  # split "all", options of its own, a trained flight without options, another
+    assert notes == ["Test flight F real test: split as the same flight is split for training (--train-flights: "
+                     "split_fractions (0.9, 0.1, 0.0), split_block 10), so its test rows are those training left out."]

@@ -157,3 +157,58 @@ def test_per_flight_best_retrieval_is_the_smallest_median():
     text = _per_flight(runs)
     for domain in ("synthetic", "real"):
         assert _flight_row(text, domain)[-3] == "60.0 m / 11.0 deg"
+
+
+# ----------------------------------------------------------------- each limit at equality, and whose brackets
+def _runs_with(plain_syn=(20.0, 3.0), plain_real=(400.0, 60.0), aug_syn=(30.0, 5.0), aug_real=(40.0, 7.0),
+               aug_constant=(240.0, 50.0), aug_ceiling=(12.0, 2.0)):
+    """Both runs' medians chosen by the test; the augmented run's own constant pose and ceiling too (the
+    aims read the unaugmented run's: 240 m / 50 deg and 12 m / 2 deg)."""
+    aug_brackets = {**_brackets(), "constant": _ev("constant pose", aug_constant, aug_constant),
+                    "ceiling": _ev("coverage ceiling", aug_ceiling, aug_ceiling)}
+    return {"augmented (SimToReal)": EvaluationResult(_ev("augmented", aug_syn, aug_real), **aug_brackets),
+            "no augmentation": EvaluationResult(_ev("plain", plain_syn, plain_real), **_brackets())}
+
+
+def test_each_at_most_limit_is_met_at_equality_and_a2_is_not():
+    # The errors below come out of the geodesic angle exactly (4, 8, 12 and 36 deg; whole metres are exact),
+    # so each side equals its limit to the last bit: a1 40 = 240 / 6; a2 25 = the retrieval's 25, "better than"
+    # is strict; b1 100 = 300 / 3 m and 12 = 36 / 3 deg; b2 45 = 1.5 x 30 m; b3 12 = 1.5 x 8 deg.
+    runs = _runs_with(plain_syn=(40.0, 4.0), plain_real=(300.0, 36.0), aug_syn=(30.0, 8.0), aug_real=(45.0, 12.0))
+    model = runs["augmented (SimToReal)"].model
+    assert (model.rotation_deg == [8.0, 8.0, 12.0, 12.0]).all()
+    assert (runs["no augmentation"].model.rotation_deg == [4.0, 4.0, 36.0, 36.0]).all()
+    lines = check_aims(runs, "cpu").splitlines()
+    for line in ("- met: a1 unaugmented synthetic <= constant / 6 (m): 40.0 vs limit 40.0",
+                 "- met: b1 augmented real <= unaugmented real / 3 (m): 45.0 vs limit 100.0",
+                 "- met: b1 augmented real <= unaugmented real / 3 (deg): 12.0 vs limit 12.0",
+                 "- met: b2 augmented real <= 1.5x augmented synthetic (m): 45.0 vs limit 45.0",
+                 "- met: b3 augmented real <= 1.5x augmented synthetic (deg): 12.0 vs limit 12.0"):
+        assert line in lines, line
+    runs = _runs_with(plain_syn=(25.0, 4.0))
+    assert "- NOT met: a2 unaugmented synthetic < best retrieval (m): 25.0 vs limit 25.0" in (
+        check_aims(runs, "cpu").splitlines())
+    runs = _runs_with(plain_real=(300.0, 60.0), aug_real=(100.0, 5.0))  # b1 in metres at equality
+    assert "- met: b1 augmented real <= unaugmented real / 3 (m): 100.0 vs limit 100.0" in (
+        check_aims(runs, "cpu").splitlines())
+
+
+def test_the_aims_take_the_unaugmented_runs_brackets_in_both_readings():
+    # The augmented run's own constant pose (60 m) and ceiling (1 m / 1 deg) are not the limits: a1's limit is
+    # 240 / 6 = 40 m and a3's 3 x 2 = 6 deg, from the unaugmented run, as trained and with AdaBN, whose
+    # evaluations carry brackets of their own (here 60 m / 1 deg again)
+    runs = _runs_with(aug_constant=(60.0, 20.0), aug_ceiling=(1.0, 1.0))
+    adabn = _runs_with(aug_constant=(60.0, 20.0), aug_ceiling=(1.0, 1.0))
+    adabn["no augmentation"] = EvaluationResult(_ev("plain", (20.0, 3.0), (400.0, 60.0)),
+                                                **{**_brackets(), "constant": _ev("c", (60.0, 20.0), (60.0, 20.0)),
+                                                   "ceiling": _ev("c", (1.0, 1.0), (1.0, 1.0))})
+    runs.update({f"{k} + {ADABN_LABEL}": v for k, v in adabn.items()})
+    lines = check_aims(runs, "cpu").splitlines()
+    assert lines.count("- met: a1 unaugmented synthetic <= constant / 6 (m): 20.0 vs limit 40.0") == 2
+    assert lines.count("- met: a3 unaugmented synthetic rotation <= 3x coverage ceiling (deg): 3.0 vs limit 6.0") == 2
+
+
+def test_per_flight_a_ceiling_at_the_limit_is_covered():
+    # 20 m is the limit itself: "out of distribution" is a ceiling beyond 20 m (or beyond 10 deg)
+    text = _per_flight(_custom_runs(ceiling=(20.0, 8.0)))
+    assert _flight_row(text, "synthetic")[-1] == "covered"

@@ -111,6 +111,43 @@ def test_dense_features_are_unit_vectors_at_an_eighth_of_the_resolution():
         dense_features(backbone, images, reduction=3)
 
 
+def test_verify_describes_the_views_with_the_view_model_and_the_photos_with_the_model():
+    # The AdaBN reading: the photos through the adapted copy, the rendered views through the model as trained.
+    # The scores are the mean cosine similarities of the photo's map under `model` and each view's under
+    # `view_model` (two networks of other weights here), not under one network for both.
+    from topoloc.models import AtLoc
+
+    torch.manual_seed(0)
+    photo_net = AtLoc("resnet18", feat_dim=16)
+    torch.manual_seed(1)
+    view_net = AtLoc("resnet18", feat_dim=16)
+    photos = _shift_renderer(np.stack([_pose(3.0), _pose(30.0)]))
+    hyp = np.stack([np.stack([_pose(3.0), _pose(12.0)]), np.stack([_pose(41.0), _pose(30.0)])])
+    out = verify_poses(photos, hyp, _shift_renderer, model=photo_net, view_model=view_net)
+    views = _shift_renderer(hyp.reshape(-1, 4, 4))
+    want = view_similarity(dense_features(photo_net, photos), dense_features(view_net, views).reshape(2, 2, -1, 2, 3))
+    np.testing.assert_allclose(out.scores, want.numpy(), rtol=0, atol=1e-6)
+    one_net = verify_poses(photos, hyp, _shift_renderer, model=photo_net).scores
+    assert np.abs(one_net - out.scores).max() > 0.01  # the two readings differ: the test tells them apart
+
+
+def test_dense_features_pass_the_image_through_the_models_input_filter():
+    # Local contrast normalisation removes a constant offset of each channel (its local mean moves with it; the
+    # blur pads by reflection), so with the filter the maps of an image and of the image 30 levels brighter agree;
+    # without it (the same weights) they do not.
+    from topoloc.models import AtLoc
+
+    images = torch.randint(20, 200, (2, 3, 32, 48), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    brighter = images + 30
+    torch.manual_seed(0)
+    filtered = AtLoc("resnet18", feat_dim=16, local_contrast=2.0)
+    torch.manual_seed(0)
+    plain = AtLoc("resnet18", feat_dim=16)
+    torch.testing.assert_close(dense_features(filtered, brighter), dense_features(filtered, images),
+                               rtol=0, atol=1e-4)
+    assert (dense_features(plain, brighter) - dense_features(plain, images)).abs().max() > 0.01
+
+
 def _yaw_pose(deg: float, x: float = 0.0) -> np.ndarray:
     c2w = _pose(x)
     c, s = np.cos(np.radians(deg)), np.sin(np.radians(deg))

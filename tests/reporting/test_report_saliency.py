@@ -289,3 +289,27 @@ def test_the_colour_scale_reads_every_map():
     after[:, :, :36] = 0.0  # 5 % of the "after" maps: the pooled 99th percentile is still 10
     assert _pooled_scale([before, after]) == pytest.approx(10.0)
     assert _pooled_scale([before]) == pytest.approx(1.0)
+
+
+def test_the_share_bars_by_hand(tmp_path, monkeypatch):
+    # One image: road 10 % of the pixels, sky 90 %. "before" puts half of the saliency on each (road 0.5 / 0.1 =
+    # 5x, sky 0.5 / 0.9); "run: after" 0.2 and 0.8 (road 2x, sky 0.8 / 0.9). Bars per group, largest area first
+    # (sky, road), then STABLE (road alone here) and UNSTABLE (sky alone); with one image each whisker has length 0.
+    from topoloc.reporting import plots as plots_module
+
+    figures = []
+    monkeypatch.setattr(plots_module, "save_figure", lambda fig, path, dpi: figures.append(fig) or path)
+    area = np.array([[0.1, 0.9]])
+    shares = {"real (1 images)": {"before": ClassShares(["road", "sky"], np.array([[0.5, 0.5]]), area),
+                                  "run: after": ClassShares(["road", "sky"], np.array([[0.2, 0.8]]), area)}}
+    plot_shares(shares, tmp_path / "p.png")
+    (ax,) = figures[0].axes
+    bars = [(round(p.get_x() + p.get_width() / 2, 9), p.get_height()) for p in ax.patches]
+    want = [(-0.2, 0.5 / 0.9), (0.8, 5.0), (1.8, 5.0), (2.8, 0.5 / 0.9),  # before: sky, road, STABLE, UNSTABLE
+            (0.2, 0.8 / 0.9), (1.2, 2.0), (2.2, 2.0), (3.2, 0.8 / 0.9)]   # run: after
+    assert [x for x, _ in bars] == [x for x, _ in want]
+    np.testing.assert_allclose([h for _, h in bars], [h for _, h in want], rtol=1e-12)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sky\n90.0% px", "road\n10.0% px", "STABLE\n10.0% px",
+                                                            "UNSTABLE\n90.0% px"]
+    assert ax.get_title() == "real (1 images)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["before", "run: after"]

@@ -250,6 +250,7 @@ def test_recipes_train_py_is_topoloc_train(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(script, run_name="__main__")
     assert stop.value.code == 0 and (seen[-1].train.resume, seen[-1].train.resume_changes) == (True, "allow")
+    assert "warning: --resume: no checkpoint (last.pt or best.pt) in" in capsys.readouterr().err  # none in run/
     monkeypatch.setattr(sys, "argv", [script, "--config", str(tmp_path / "nope.yaml")])
     with pytest.raises(SystemExit) as stop:
         runpy.run_path(script, run_name="__main__")

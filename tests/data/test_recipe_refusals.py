@@ -1,5 +1,6 @@
 """A recipe's test flights and `evaluate` settings are refused before training, not after it."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,4 +69,17 @@ def test_a_recipe_that_is_not_utf8_is_refused_naming_the_file(tmp_path):
     path = tmp_path / "latin1.yaml"
     path.write_bytes("train:\n  out_dir: r\xe9sultats\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1.yaml'?: not a UTF-8 text file"):
+        load_recipe(path)
+
+
+@pytest.mark.parametrize("root, got", [(None, "null"), ("", "an empty string"), ("  ", "an empty string"),
+                                       (["a", "b"], "['a', 'b']"), (True, "True")])
+def test_a_data_root_that_is_no_path_is_refused_by_name(tmp_path, root, got):
+    # null read as the folder 'None' ("data.root 'None': folder not found"), and '' as the working folder
+    path = _recipe(tmp_path)
+    recipe = yaml.safe_load(path.read_text())
+    recipe["data"]["root"] = root
+    path.write_text(yaml.safe_dump(recipe))
+    with pytest.raises(ValueError, match=r"r.yaml.*data.root: expected the path of the folder that holds the flight "
+                                         rf"folders, got {re.escape(got)}$"):
         load_recipe(path)

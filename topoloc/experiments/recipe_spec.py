@@ -223,6 +223,10 @@ class DataSpec:
         for key in ("root", "train", "test"):
             if key not in d:
                 raise ValueError(f"data: missing `{key}`")
+        root = d["root"]
+        if isinstance(root, bool) or not isinstance(root, (str, int)) or not str(root).strip():
+            got = "null" if root is None else "an empty string" if isinstance(root, str) else repr(root)
+            raise ValueError(f"data.root: expected the path of the folder that holds the flight folders, got {got}")
         lists = {}
         for key in ("train", "val", "test"):
             items = d.get(key) or []
@@ -238,7 +242,7 @@ class DataSpec:
             warnings.warn("data.semantics has no effect and will be refused in a later release: the reports read "
                           "the synthetic flights' semantic maps wherever they need them; remove it from the recipe",
                           FutureWarning, stacklevel=4)
-        spec = cls(root=os.path.expanduser(str(d["root"])), frame=d.get("frame", "comballaz"), semantics=semantics,
+        spec = cls(root=os.path.expanduser(str(root)), frame=d.get("frame", "comballaz"), semantics=semantics,
                    **lists)
         spec.local_frame()
         return spec

@@ -24,14 +24,17 @@ def _recipe(tmp_path: Path, data: dict | None = None, **sections) -> Path:
 @pytest.mark.parametrize("entry, match", [
     ("", r"flight: expected a flight folder name, got ''"),
     ({"flight": FLIGHT, "domain": "winter"},
-     r"flight 'comballaz-2020-11-06-planned': `domain` must be one of \('synthetic', 'real', 'real_alt'\), "
-     r"got 'winter'"),
+     r"data\.train\[0\]: flight 'comballaz-2020-11-06-planned': `domain` must be one of "
+     r"\('synthetic', 'real', 'real_alt'\), got 'winter'"),
     ({"flight": FLIGHT, "split": "holdout"},
-     r"flight 'comballaz-2020-11-06-planned': `split` must be all / train / val / test, got 'holdout'"),
+     r"data\.train\[0\]: flight 'comballaz-2020-11-06-planned': `split` must be all / train / val / test, "
+     r"got 'holdout'"),
     ({"flight": FLIGHT, "split_fractions": {"train": 0.8}},
-     rf"flight {FLIGHT!r}: `split_fractions` must be three non-negative"),
-    ({"flight": FLIGHT, "split_seed": True}, rf"flight {FLIGHT!r}: `split_seed` must be an integer >= 0, got True"),
-    ({"flight": FLIGHT, "split_block": True}, rf"flight {FLIGHT!r}: `split_block` must be an integer >= 1, got True"),
+     rf"data\.train\[0\]: flight {FLIGHT!r}: `split_fractions` must be three non-negative"),
+    ({"flight": FLIGHT, "split_seed": True},
+     rf"data\.train\[0\]: flight {FLIGHT!r}: `split_seed` must be an integer >= 0, got True"),
+    ({"flight": FLIGHT, "split_block": True},
+     rf"data\.train\[0\]: flight {FLIGHT!r}: `split_block` must be an integer >= 1, got True"),
     (3, r"data\.train\[0\]: expected a flight name or a mapping \{flight, domain, split\}, got 3"),
 ])
 def test_a_bad_training_flight_is_refused_naming_the_file_and_the_rule(tmp_path, entry, match):

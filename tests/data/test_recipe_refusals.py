@@ -83,3 +83,17 @@ def test_a_data_root_that_is_no_path_is_refused_by_name(tmp_path, root, got):
     with pytest.raises(ValueError, match=r"r.yaml.*data.root: expected the path of the folder that holds the flight "
                                          rf"folders, got {re.escape(got)}$"):
         load_recipe(path)
+
+
+def test_a_flights_own_refusal_says_where_the_flight_is_and_a_train_that_is_no_mapping_is_named(tmp_path):
+    # the flight's check named the flight only ("flight 'a': ..."), not which entry of which list held it; and
+    # `train: fast` was "TrainConfig.from_dict: expected a dict, got str"
+    path = tmp_path / "r.yaml"
+    path.write_text("data: {root: /tmp, train: [b, {flight: a, split_fractions: [0.9, 0.1]}], test: [b]}\n")
+    with pytest.raises(ValueError, match=re.escape(f"recipe {str(path)!r}: data.train[1]: flight 'a': "
+                                                   "`split_fractions` must be three")):
+        load_recipe(path)
+    path.write_text("data: {root: /tmp, train: [a], test: [b]}\ntrain: fast\n")
+    with pytest.raises(ValueError, match=re.escape(f"recipe {str(path)!r}: train: expected a mapping of TrainConfig "
+                                                   "fields (epochs: 20, lr: 0.001, ...), got 'fast'")):
+        load_recipe(path)

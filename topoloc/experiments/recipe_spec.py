@@ -117,7 +117,10 @@ class FlightSpec:
                 raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; expected {', '.join(_FLIGHT_KEYS)}")
             if "flight" not in value:
                 raise ValueError(f"{where}: missing `flight` (the flight folder's name) in {value!r}")
-            return cls(**value)
+            try:
+                return cls(**value)
+            except ValueError as err:  # the flight's own check ("flight 'a': `split_fractions` must be ...")
+                raise ValueError(f"{where}: {err}") from err
         raise ValueError(f"{where}: expected a flight name or a mapping {{flight, domain, split}}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -371,7 +374,11 @@ def _parse_recipe(path: Path, values: dict[str, Any], train_overrides: dict[str,
         raise ValueError(f"recipe {str(path)!r}: unknown section(s) {sorted(unknown)}; expected data, train, evaluate")
     try:
         data = DataSpec.parse(values.get("data"))
-        train = TrainConfig.from_dict(values.get("train") or {}, **train_overrides)
+        train_values = values.get("train") or {}
+        if not isinstance(train_values, dict):
+            raise ValueError(f"train: expected a mapping of TrainConfig fields (epochs: 20, lr: 0.001, ...), "
+                             f"got {train_values!r}")
+        train = TrainConfig.from_dict(train_values, **train_overrides)
     except (ValueError, TypeError) as err:  # TrainConfig's `epochs` is the recipe's (and --override's) train.epochs
         message = re.sub(r"^TrainConfig: `(\w+)`", r"train.\1", str(err))
         message = re.sub(r"^TrainConfig: unknown field\(s\)", "train: unknown key(s)", message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -386,6 +387,24 @@ def test_a_16_bit_pil_image_is_scaled_as_its_file_is_read(tmp_path):
     # A float image has no known range: refused, naming the argument.
     with pytest.raises(ValueError, match=r"images\[1\]: a mode F \(float32\) image; expected an 8- or 16-bit image"):
         collect_photos([img, Image.fromarray(grey.astype(np.float32))])[1].load()
+
+
+def test_a_photo_given_twice_is_localised_once_with_a_warning(tmp_path):
+    # `topoloc localise good.png good.png` wrote two identical rows named alike; a file named and also in a
+    # folder given too is the same photo
+    from topoloc.engine.localise import collect_photos
+
+    folder = tmp_path / "flight"
+    folder.mkdir()
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.zeros((4, 6, 3), dtype=np.uint8)).save(folder / name)
+    with pytest.warns(UserWarning, match=rf"images: 2 photo file\(s\) given more than once \(first: "
+                                         rf"{re.escape(str((folder / 'b.png').resolve()))}\): each is localised once"):
+        photos = collect_photos([folder / "b.png", folder, folder / "a.png", str(folder / "b.png")])
+    assert [(p.name, Path(p.source).name) for p in photos] == [("b", "b.png"), ("a", "a.png")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # each once: no warning
+        assert [p.name for p in collect_photos([folder])] == ["a", "b"]
 
 
 def _ellipsoidal_heights(frame: LocalFrame, enu: np.ndarray) -> np.ndarray:

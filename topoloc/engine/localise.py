@@ -125,7 +125,8 @@ def collect_photos(images: Any) -> list[_Photo]:
     among them is kept, to be reported when read. Files named explicitly are taken whatever their suffix
     (an unreadable one fails when read). A photo is named by its file's stem, or by its whole file name
     where two files share a stem (``a.jpg`` and ``a.png``), or by its path below the folders' common parent
-    where files of one name come from two folders (``a/p.jpg`` and ``b/p.jpg``).
+    where files of one name come from two folders (``a/p.jpg`` and ``b/p.jpg``). A file given more than once
+    (twice by name, or by name and in a folder given too) is kept once, where it first comes, with a warning.
 
     Raises:
         FileNotFoundError: a path does not exist.
@@ -162,6 +163,20 @@ def collect_photos(images: Any) -> list[_Photo]:
                             f"got {type(item).__name__}")
     if not photos:
         raise ValueError("images: expected at least one photo, got none")
+    given = Counter(os.path.realpath(photo.source) for photo in photos if photo.source)
+    twice = [path for path, count in given.items() if count > 1]
+    if twice:  # one file named twice, or named and in a folder named too: one result each, not two alike
+        warnings.warn(f"images: {len(twice)} photo file(s) given more than once (first: {twice[0]}): each is "
+                      "localised once", stacklevel=3)
+        seen: set[str] = set()
+        unique = []
+        for photo in photos:
+            real = os.path.realpath(photo.source) if photo.source else None
+            if real is None or real not in seen:
+                unique.append(photo)
+            if real is not None:
+                seen.add(real)
+        photos = unique
     stems = Counter(photo.name for photo in photos if photo.source)
     for photo in photos:
         if photo.source and stems[photo.name] > 1:

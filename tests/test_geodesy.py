@@ -1,6 +1,8 @@
 """Geodesy against independent references: the closed-form WGS84 formulas, PROJ's topocentric
 conversion, and facts about camera attitude that hold by definition of the Cesium angles."""
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -106,6 +108,14 @@ class TestLocalFrame:
         expected = np.stack(ref.transform(ecef[:, 0], ecef[:, 1], ecef[:, 2]), axis=-1)
         np.testing.assert_allclose(frame.ecef_to_enu(ecef), expected, atol=1e-6)
         np.testing.assert_allclose(frame.enu_to_ecef(frame.ecef_to_enu(ecef)), ecef, atol=1e-6)
+
+    @pytest.mark.parametrize("h_m", [1e9, -1500.0, 100_000.5])
+    def test_an_origin_far_from_the_ground_is_refused(self, h_m):
+        # LocalFrame(46, 7, 1e9) was accepted: a height in the wrong unit (mm) or a swapped argument
+        with pytest.raises(ValueError, match=rf"LocalFrame h_m: expected an ellipsoidal height from -1000 to 100000 "
+                                             rf"m \(.*\), got {re.escape(f'{h_m:g}')}$"):
+            LocalFrame(46.0, 7.0, h_m)
+        assert LocalFrame(46.0, 7.0, 100_000.0).h_m == 100_000.0 and LocalFrame(46.0, 7.0, -1000.0).h_m == -1000.0
 
     def test_up_is_plus_z(self):
         frame = LocalFrame.named("comballaz")

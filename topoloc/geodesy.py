@@ -343,6 +343,10 @@ class LocalFrame:
                 raise ValueError(f"LocalFrame {name}: expected a finite number, got {v}")
         if abs(self.lat_deg) > 90:
             raise ValueError(f"LocalFrame lat_deg: expected a latitude in [-90, 90], got {self.lat_deg}")
+        lo, hi = PLAUSIBLE_HEIGHT_M
+        if not lo <= self.h_m <= hi:  # an origin a million kilometres up puts every pose's ENU coordinates there
+            raise ValueError(f"LocalFrame h_m: expected an ellipsoidal height from {lo:g} to {hi:g} m (the frame's "
+                             f"origin is near the ground where the drone flies), got {self.h_m:g}")
         x, y, z = wgs84_to_ecef(self.lat_deg, self.lon_deg, self.h_m)
         object.__setattr__(self, "origin_ecef", np.array([float(x), float(y), float(z)]))
         object.__setattr__(self, "rotation_enu_to_ecef", enu_in_ecef(self.lat_deg, self.lon_deg)[0])

@@ -75,6 +75,23 @@ def test_a_repeated_list_flag_adds_to_the_first():
     assert args.out == ["t1.csv", "t2.kml"] and args.photos == ["p.jpg"]
 
 
+def test_frame_takes_a_name_or_an_origin_in_degrees_and_metres(capsys):
+    # the CLI took names only, while its refusal listed "{lat_deg, lon_deg, h_m} or (lat, lon, h)" as accepted
+    from topoloc.geodesy import as_frame
+
+    for command in (["evaluate", "--checkpoint", "c.pt", "--data", "d", "--flights", "a", "--out", "o"],
+                    ["localise", "--checkpoint", "c.pt", "p.jpg", "--out", "o.csv"],
+                    ["export", "--checkpoint", "c.pt", "--out", "m.onnx"],
+                    ["saliency", "--checkpoint", "c.pt", "--data", "d", "--flights", "a", "--out", "o"]):
+        assert build_parser().parse_args([*command, "--frame", "epfl"]).frame == "epfl"
+        frame = build_parser().parse_args([*command, "--frame", "46.3705,7.065,1410"]).frame
+        assert frame == (46.3705, 7.065, 1410.0)
+        assert as_frame(frame) == as_frame("comballaz")  # TOPO's Comballaz origin, given by its numbers
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*command, "--frame", "46.3,7.06"])
+        assert "argument --frame: expected a frame name (comballaz, epfl) or LAT,LON,H" in capsys.readouterr().err
+
+
 def test_required_flags_and_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["evaluate", "--checkpoint", "x.pt"])

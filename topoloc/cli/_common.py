@@ -25,6 +25,19 @@ CHECKPOINT_FLAGS = {"checkpoint": "--checkpoint", "load_checkpoint": "--checkpoi
 GEOID_OFFSET_HELP_M = 49.5
 
 
+def frame_arg(value: str) -> str | tuple[float, float, float]:
+    """``--frame``'s type: a TOPO origin's name, or ``LAT,LON,H`` (degrees, degrees, ellipsoidal metres) for
+    another site's origin; the value is checked where it is used (`topoloc.geodesy.as_frame`)."""
+    if "," not in value:
+        return value
+    try:
+        lat, lon, h = (float(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a frame name (comballaz, epfl) or LAT,LON,H in degrees, "
+                                         f"degrees and metres, e.g. 46.3705,7.065,1410, got {value!r}") from None
+    return lat, lon, h
+
+
 def device_arg(p: argparse.ArgumentParser) -> None:
     """Adds ``--device auto | cpu | cuda`` (default auto) to a subcommand's parser."""
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", type=torch_device,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, non_negative_int, out_dir,
-                                 positive_int)
+from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, frame_arg,
+                                 non_negative_int, out_dir, positive_int)
 
 if TYPE_CHECKING:  # for an annotation; the functions import it when they run (`topoloc --help` does not pay for it)
     from topoloc.experiments import recipe
@@ -106,8 +106,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=out_dir, metavar="DIR",
                    help="report folder (report.md, plots/, predictions/); a report already there is replaced, a "
                         "demo's folder is refused")
-    p.add_argument("--frame", default=None, metavar="ORIGIN",
-                   help="local ENU origin: comballaz or epfl (default: from the flight names)")
+    p.add_argument("--frame", default=None, type=frame_arg, metavar="ORIGIN",
+                   help="local ENU origin: comballaz, epfl or LAT,LON,H (degrees, degrees, ellipsoidal m) "
+                        "(default: from the flight names)")
     p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")
     which.add_argument("--no-retrieval", action="store_true", help="skip the nearest-neighbour retrieval baselines")
     p.add_argument("--adabn", action="store_true",

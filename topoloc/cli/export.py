@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, one_line, out_file,
-                                 print_warnings)
+from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, frame_arg, one_line,
+                                 out_file, print_warnings)
 
 __all__ = ["add"]
 
@@ -51,8 +51,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17, read by TensorRT 8.5+)")
     p.add_argument("--input-dtype", choices=("uint8", "float"), default="uint8",
                    help="graph input: uint8 RGB in [0, 255] or float32 in [0, 1] (default: uint8)")
-    p.add_argument("--frame", default=None, metavar="ORIGIN",
-                   help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning)")
+    p.add_argument("--frame", default=None, type=frame_arg, metavar="ORIGIN",
+                   help="training frame: comballaz, epfl or LAT,LON,H (degrees, degrees, ellipsoidal m) (default: "
+                        "the checkpoint's; comballaz with a warning)")
     p.add_argument("--geoid-offset", type=float, default=None, metavar="M",
                    help=f"geoid undulation N in metres written to FILE.json, for heights above sea level h - N "
                         f"(default: {GEOID_OFFSET_HELP_M}, western Switzerland)")

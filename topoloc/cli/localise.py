@@ -8,8 +8,8 @@ import os
 import sys
 import warnings
 
-from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, device_arg, one_line, out_file,
-                                 positive_int, print_warnings)
+from topoloc.cli._common import (CHECKPOINT_FLAGS, GEOID_OFFSET_HELP_M, checkpoint_arg, device_arg, frame_arg,
+                                 one_line, out_file, positive_int, print_warnings)
 
 __all__ = ["add"]
 
@@ -87,9 +87,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, nargs="+", action="extend", type=_out_name, metavar="FILE",
                    help="output file(s), format by suffix: .csv, .geojson (or .json, RFC 7946), .kml (Google Earth); "
                         "takes every name after it; an existing file is replaced, missing folders are made")
-    p.add_argument("--frame", default=None, metavar="ORIGIN",
-                   help="training frame: comballaz or epfl (default: the checkpoint's; comballaz with a warning "
-                        "when it records none)")
+    p.add_argument("--frame", default=None, type=frame_arg, metavar="ORIGIN",
+                   help="training frame: comballaz, epfl or LAT,LON,H (degrees, degrees, ellipsoidal m) (default: "
+                        "the checkpoint's; comballaz with a warning when it records none)")
     p.add_argument("--geoid-offset", type=float, default=None, metavar="M",
                    help=f"geoid undulation N in metres for heights above sea level h - N (default: "
                         f"{GEOID_OFFSET_HELP_M}, western Switzerland)")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from topoloc.cli._common import CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, out_dir, positive_int
+from topoloc.cli._common import (CHECKPOINT_FLAGS, checkpoint_arg, device_arg, flights_args, frame_arg, out_dir,
+                                 positive_int)
 
 __all__ = ["add"]
 
@@ -32,8 +33,9 @@ def add(sub) -> argparse.ArgumentParser:
     p.add_argument("--share-images", type=positive_int, default=16,
                    help="images per domain for the per-class saliency shares, split evenly among its flights "
                         "(so up to this many: 15 of 16 with 3 flights; default: 16)")
-    p.add_argument("--frame", default=None, metavar="ORIGIN",
-                   help="local ENU origin: comballaz or epfl (default: from the flight names)")
+    p.add_argument("--frame", default=None, type=frame_arg, metavar="ORIGIN",
+                   help="local ENU origin: comballaz, epfl or LAT,LON,H (degrees, degrees, ellipsoidal m) "
+                        "(default: from the flight names)")
     device_arg(p)
     p.set_defaults(func=_run, flag_names={**CHECKPOINT_FLAGS, "figure_images": "--num-images",
                                           "share_images": "--share-images"})
